@@ -161,7 +161,7 @@ def as_exact_real(real, name="real multiplier"):
         real = Fraction(*real.as_integer_ratio())
     real = Fraction(real)
     if real < 0:
-        raise InvalidValueError(f"{name} = {real} is negative")
+        raise InvalidValueError(f"{name} = {real!r} is negative")
     return real
 
 
@@ -230,10 +230,10 @@ def quantize_multiplier_smaller_than_one_exp(real, build="double"):
     # Reproduces: TFLite quantization_util.cc QuantizeMultiplierSmallerThanOneExp
     r = as_exact_real(real)
     if not 0 < r < 1:
-        raise SpecError(f"QuantizeMultiplierSmallerThanOneExp needs 0 < M < 1, got {r}")
+        raise SpecError(f"QuantizeMultiplierSmallerThanOneExp needs 0 < M < 1, got {real!r}")
     m, shift = quantize_multiplier(r, build)
     if shift > 0:
-        raise SpecError(f"QuantizeMultiplierSmallerThanOneExp: M = {r} gives shift {shift} > 0")
+        raise SpecError(f"QuantizeMultiplierSmallerThanOneExp: M = {real!r} gives shift {shift} > 0")
     return m, shift
 
 
@@ -246,10 +246,10 @@ def quantize_multiplier_greater_than_one(real, build="double"):
     # Reproduces: TFLite quantization_util.cc QuantizeMultiplierGreaterThanOne
     r = as_exact_real(real)
     if not r > 1:
-        raise SpecError(f"QuantizeMultiplierGreaterThanOne needs M > 1, got {r}")
+        raise SpecError(f"QuantizeMultiplierGreaterThanOne needs M > 1, got {real!r}")
     m, shift = quantize_multiplier(r, build)
     if shift < 0:
-        raise SpecError(f"QuantizeMultiplierGreaterThanOne: M = {r} gives shift {shift} < 0")
+        raise SpecError(f"QuantizeMultiplierGreaterThanOne: M = {real!r} gives shift {shift} < 0")
     return m, shift
 
 
