@@ -1,0 +1,150 @@
+"""Choosing quantization parameters (scale, zero point) from a real range [rmin, rmax].
+
+The range is always extended to include 0.0 so that 0.0 is exactly representable (seed 004:
+padding and ReLU rely on it).  ``variant`` names whose arithmetic is reproduced:
+
+    exact        the seeds' formulas on exact rationals; the scale is then rounded once (RNE)
+                 into ``scale_format``; zero point = qmin - round_half_even(lo / scale), clamped.
+                 affine:    scale = (hi - lo) / (qmax - qmin)          (seed 002, 003)
+                 symmetric: scale = max(|lo|, |hi|) / ((qmax - qmin) / 2)
+    torch        torch 2.13 ``ObserverBase._calculate_qparams``: float32 steps, symmetric range
+                 divided by (qmax - qmin) / 2 = 127.5 for int8, scale floored at eps = 2^-23,
+                 zero point = qmin - RNE(fl(lo / scale)); quint8 symmetric zero point 128.
+    onnxruntime  onnxruntime.quantization ``compute_scale_zp``: symmetric int8 uses [-127, 127]
+                 (so the range is divided by 127), float32 steps, scale < tiny -> (1.0, 0).
+
+Seed worked examples (tests/test_quantize.py): [-100, 0] -> [0, 20] gives scale 5 and zero
+point 20 (seed 000); [-20, 1000] -> uint8 zero point 5, int8 -123 (seed 004).
+"""
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+from . import formats, integers
+from .errors import InvalidValueError, UnknownNameError
+from .rounding import half_even
+
+VARIANTS = ("exact", "torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class QParams:
+    """Per-tensor parameters: the exact scale (a value of ``scale_format``) and the zero point."""
+    scale: Fraction
+    zero_point: int
+    dtype: str
+    scale_format: str = "fp32"
+
+    @property
+    def scale_bits(self):
+        return formats.encode(self.scale_format, self.scale)
+
+    def quant_range(self):
+        t = integers.get_type(self.dtype)
+        return t.min, t.max
+
+
+def _finite(x, what):
+    v = formats.real(x)
+    if not v.is_finite:
+        raise InvalidValueError(f"{what} must be finite, got {v}")
+    return v.value
+
+
+def qrange(dtype, narrow=False, reduce_range=False):
+    """(qmin, qmax) of an integer type, optionally narrow ([-127, 127]) or reduced by one bit."""
+    t = integers.get_type(dtype)
+    lo, hi = t.min, t.max
+    if narrow and t.signed:
+        lo = -hi
+    if reduce_range:  # FBGEMM's reduce_range: one bit less to avoid int16 pair saturation
+        lo, hi = (lo // 2, hi // 2) if t.signed else (0, hi // 2)
+    return lo, hi
+
+
+def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, variant="exact",
+                   scale_format="fp32", reduce_range=False, qmin=None, qmax=None):
+    """Scale and zero point mapping [min(rmin, 0), max(rmax, 0)] onto ``dtype``'s range.
+
+    ``qmin``/``qmax`` override the integer range (e.g. seed 000's [0, 20]).
+    """
+    lo, hi = _finite(rmin, "rmin"), _finite(rmax, "rmax")
+    if lo > hi:
+        raise InvalidValueError(f"rmin {rmin} is greater than rmax {rmax}")
+    tmin, tmax = qrange(dtype, narrow, reduce_range)
+    qmin = tmin if qmin is None else integers.check(dtype, qmin, "qmin")
+    qmax = tmax if qmax is None else integers.check(dtype, qmax, "qmax")
+    if not qmin < qmax:
+        raise InvalidValueError(f"qmin {qmin} must be below qmax {qmax}")
+    lo, hi = min(lo, Fraction(0)), max(hi, Fraction(0))
+    if variant == "exact":
+        return _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format)
+    if variant == "torch":
+        return _torch(lo, hi, dtype, qmin, qmax, symmetric)
+    if variant == "onnxruntime":
+        return _onnxruntime(lo, hi, dtype, qmin, qmax, symmetric)
+    raise UnknownNameError("qparams variant", variant, VARIANTS)
+
+
+def _symmetric_zero_point(dtype, qmin, qmax):
+    return 0 if integers.get_type(dtype).signed else (qmin + qmax + 1) // 2
+
+
+def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format):
+    """The seeds' formulas, exact; one rounding of the scale into its format."""
+    if symmetric:
+        amax = max(-lo, hi)
+        real_scale = amax / Fraction(qmax - qmin, 2)
+    else:
+        real_scale = (hi - lo) / (qmax - qmin)
+    if real_scale == 0:
+        return QParams(Fraction(1), _symmetric_zero_point(dtype, qmin, qmax) if symmetric else qmin,
+                       dtype, scale_format)
+    scale = formats.round_to(scale_format, real_scale).value
+    if scale == 0:
+        raise InvalidValueError(f"scale {real_scale} underflows to 0 in {scale_format}")
+    if symmetric:
+        zp = _symmetric_zero_point(dtype, qmin, qmax)
+    else:
+        zp = min(max(qmin - half_even(lo / scale), qmin), qmax)
+    return QParams(scale, zp, dtype, scale_format)
+
+
+def _f32(x):
+    return formats.round_to("fp32", x).value
+
+
+def _torch(lo, hi, dtype, qmin, qmax, symmetric):
+    """torch.ao.quantization ObserverBase._calculate_qparams (torch 2.13), float32 tensors."""
+    eps = Fraction(1, 2**23)  # torch.finfo(torch.float32).eps
+    lo, hi = _f32(lo), _f32(hi)
+    if symmetric:
+        amax = max(-lo, hi)
+        scale = max(_f32(amax / _f32(Fraction(qmax - qmin, 2))), eps)
+        return QParams(scale, _symmetric_zero_point(dtype, qmin, qmax), dtype)
+    scale = max(_f32(_f32(hi - lo) / (qmax - qmin)), eps)
+    zp = qmin - half_even(_f32(lo / scale))
+    return QParams(scale, min(max(zp, qmin), qmax), dtype)
+
+
+def _f64(x):
+    return formats.round_to("fp64", x).value
+
+
+def _onnxruntime(lo, hi, dtype, qmin, qmax, symmetric):
+    """onnxruntime.quantization.quant_utils.compute_scale_zp (1.31): float32 range, float64 scale."""
+    lo, hi = _f32(lo), _f32(hi)
+    signed = integers.get_type(dtype).signed
+    if symmetric:
+        amax = max(-lo, hi)
+        lo, hi = -amax, amax
+        if signed:
+            qmin = -qmax  # get_qmin_qmax_for_qType(..., symmetric=True): int8 -> [-127, 127]
+    scale = _f64(_f64(hi - lo) / (qmax - qmin))
+    if scale < formats.get_format("fp32").min_normal:
+        return QParams(Fraction(1), 0, dtype)
+    if symmetric:
+        zp = half_even(Fraction(qmin + qmax, 2))
+    else:
+        zp = half_even(_f64(qmin - _f64(lo / scale)))
+    return QParams(_f32(scale), zp, dtype)
