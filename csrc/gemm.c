@@ -1,0 +1,373 @@
+/* gemm.c -- argument checks, dispatch, B packing and the portable scalar path.
+ *
+ * The scalar path is section 2 of docs/gemm-contract.md read literally:
+ * for each output, k ascending, t_k = (A[i,k] - za) * (B[k,j] - zb_j) exactly,
+ * s = step(s + t_k), then bias as one more step; step() wraps, saturates or
+ * (policy error) wraps and flags, and every policy counts the steps whose
+ * exact value left [-2^31, 2^31).  |t_k| <= 255*255, so s + t_k is exact in
+ * int64.  Wrapping uses unsigned arithmetic only (no signed overflow).
+ */
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fenv.h>
+#include "rq_internal.h"   /* includes refquant_kernel.h once */
+
+#define RQ_INT32_MIN_ (-2147483647 - 1)
+
+static int rq_type_range(int32_t t, int64_t *lo, int64_t *hi)
+{
+    switch (t) {
+    case RQ_I8:  *lo = -128; *hi = 127; return 1;
+    case RQ_U8:  *lo = 0; *hi = 255; return 1;
+    case RQ_I32: *lo = RQ_INT32_MIN_; *hi = 2147483647; return 1;
+    default: return 0;
+    }
+}
+
+static int rq_in_type(int32_t t, int64_t v)
+{
+    int64_t lo, hi;
+    return rq_type_range(t, &lo, &hi) && v >= lo && v <= hi;
+}
+
+/* Checks method, its parameters, zp/qmin/qmax against c_type and the FP env. */
+int rq_check_requant(const rq_gemm *g)
+{
+    int32_t cnt, j;
+    int64_t lo, hi;
+    if (g->method < RQ_INT32 || g->method > RQ_TOSA_DOUBLE)
+        return RQ_E_METHOD;
+    if (!rq_type_range(g->c_type, &lo, &hi))
+        return RQ_E_TYPE;
+    if (g->method == RQ_INT32)
+        return g->c_type == RQ_I32 ? RQ_OK : RQ_E_METHOD;
+    if (g->qmin > g->qmax || g->qmin < lo || g->qmax > hi)
+        return RQ_E_PARAM;
+    cnt = g->per_channel ? g->n : 1;
+    if (g->method == RQ_FLOAT_FP32) {
+        const int64_t lim = (int64_t)1 << 24;  /* clamp bounds must be exact binary32 integers */
+        int64_t a = (int64_t)g->qmin - g->zp, b = (int64_t)g->qmax - g->zp;
+        if (!g->multiplier_f32)
+            return RQ_E_NULL;
+        if (a < -lim || a > lim || b < -lim || b > lim)
+            return RQ_E_PARAM;
+        for (j = 0; j < cnt; j++) {
+            float v = g->multiplier_f32[j];
+            if (!(v == v) || v > 3.4028234663852886e38f || v < -3.4028234663852886e38f)
+                return RQ_E_PARAM;
+        }
+        if (fegetround() != FE_TONEAREST)
+            return RQ_E_FPENV;
+        return RQ_OK;
+    }
+    if (!g->multiplier || !g->shift)
+        return RQ_E_NULL;
+    for (j = 0; j < cnt; j++) {
+        int32_t m = g->multiplier[j], s = g->shift[j];
+        if (m < 0)
+            return RQ_E_PARAM;
+        if (g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE) {
+            if (s < 2 || s > 62)
+                return RQ_E_PARAM;
+        } else if (s < -31 || s > 30) {
+            return RQ_E_PARAM;
+        }
+    }
+    return RQ_OK;
+}
+
+static int rq_check_packed(const rq_gemm *g)
+{
+    const rq_packed_b *pb = g->packed_b;
+    if (!pb->data || !pb->colsum)
+        return RQ_E_NULL;
+    if (pb->k != g->k || pb->n != g->n || (pb->b_type != RQ_I8 && pb->b_type != RQ_U8))
+        return RQ_E_PACKED;
+    if (pb->k_pad != ((g->k + 63) / 64) * 64 || pb->n_pad != ((g->n + 31) / 32) * 32)
+        return RQ_E_PACKED;
+    return RQ_OK;
+}
+
+static int32_t rq_b_type_of(const rq_gemm *g)
+{
+    return g->packed_b ? g->packed_b->b_type : g->b_type;
+}
+
+static int rq_check(rq_gemm *g)
+{
+    int32_t j, nzb;
+    int rc;
+    if (g->m < 1 || g->n < 1 || g->k < 0)
+        return RQ_E_DIM;
+    if ((g->k > 0 && !g->a) || !g->c)
+        return RQ_E_NULL;
+    if (g->a_type != RQ_I8 && g->a_type != RQ_U8)
+        return RQ_E_TYPE;
+    if (g->lda < g->k || g->ldc < g->n)
+        return RQ_E_LD;
+    if (g->packed_b) {
+        if ((rc = rq_check_packed(g)) != RQ_OK)
+            return rc;
+    } else {
+        if (g->k > 0 && !g->b)
+            return RQ_E_NULL;
+        if (g->b_type != RQ_I8 && g->b_type != RQ_U8)
+            return RQ_E_TYPE;
+        if (g->ldb < g->n)
+            return RQ_E_LD;
+    }
+    if (!rq_in_type(g->a_type, g->za))
+        return RQ_E_PARAM;
+    nzb = g->zb ? (g->zb_per_channel ? g->n : 1) : 0;
+    for (j = 0; j < nzb; j++)
+        if (!rq_in_type(rq_b_type_of(g), g->zb[j]))
+            return RQ_E_PARAM;
+    if (g->policy < RQ_WRAP || g->policy > RQ_ERROR)
+        return RQ_E_POLICY;
+    if ((rc = rq_check_requant(g)) != RQ_OK)
+        return rc;
+    if (g->row_end == 0) g->row_end = g->m;
+    if (g->col_end == 0) g->col_end = g->n;
+    if (g->row_begin < 0 || g->row_begin > g->row_end || g->row_end > g->m ||
+        g->col_begin < 0 || g->col_begin > g->col_end || g->col_end > g->n)
+        return RQ_E_RANGE;
+    if (g->path != RQ_PATH_AUTO && g->path != RQ_PATH_SCALAR &&
+        g->path != RQ_PATH_VNNI && g->path != RQ_PATH_AMX)
+        return RQ_E_PATH;
+    if (g->path != RQ_PATH_AUTO && !(rq_cpu_paths() & g->path))
+        return RQ_E_PATH;
+    return RQ_OK;
+}
+
+/* ---- element access ------------------------------------------------------ */
+
+static int rq_a_byte(const rq_gemm *g, int32_t i, int32_t k)
+{
+    size_t off = (size_t)i * (size_t)g->lda + (size_t)k;
+    return g->a_type == RQ_I8 ? ((const int8_t *)g->a)[off] : ((const uint8_t *)g->a)[off];
+}
+
+int rq_b_byte(const rq_gemm *g, int32_t k, int32_t j)
+{
+    const rq_packed_b *pb = g->packed_b;
+    if (pb) {
+        size_t off = ((size_t)(j / 16) * (size_t)(pb->k_pad / 4) + (size_t)(k / 4)) * 64u
+                     + (size_t)(j % 16) * 4u + (size_t)(k % 4);
+        return pb->data[off] + (pb->b_type == RQ_U8 ? 128 : 0);
+    } else {
+        size_t off = (size_t)k * (size_t)g->ldb + (size_t)j;
+        return g->b_type == RQ_I8 ? ((const int8_t *)g->b)[off] : ((const uint8_t *)g->b)[off];
+    }
+}
+
+void rq_store_out(const rq_gemm *g, int32_t i, int32_t j, int32_t q)
+{
+    size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
+    switch (g->c_type) {
+    case RQ_I8:  ((int8_t *)g->c)[off] = (int8_t)q; break;   /* q already in [-128, 127] */
+    case RQ_U8:  ((uint8_t *)g->c)[off] = (uint8_t)q; break; /* q already in [0, 255] */
+    default:     ((int32_t *)g->c)[off] = q; break;
+    }
+}
+
+/* ---- the portable path ---------------------------------------------------- */
+
+/* One accumulator step under the policy; counts out-of-range steps. */
+static int64_t rq_step(int64_t v, int32_t policy, int32_t *count)
+{
+    const int64_t lo = RQ_INT32_MIN_, hi = 2147483647;
+    if (v >= lo && v <= hi)
+        return v;
+    (*count)++;
+    if (policy == RQ_SATURATE)
+        return v < lo ? lo : hi;
+    return rq_wrap32((uint32_t)(uint64_t)v);  /* wrap; also the value kept under error */
+}
+
+static int32_t rq_acc_one(const rq_plan *p, int32_t i, int32_t j, int32_t *count)
+{
+    const rq_gemm *g = p->g;
+    int32_t k, zb = p->zb[j];
+    *count = 0;
+    if (g->policy == RQ_WRAP && !g->overflow_count) {   /* order-free: sum mod 2^32 */
+        uint32_t s = 0;
+        for (k = 0; k < g->k; k++)
+            s += (uint32_t)((rq_a_byte(g, i, k) - g->za) * (rq_b_byte(g, k, j) - zb));
+        if (p->has_bias)
+            s += (uint32_t)p->bias[j];
+        return rq_wrap32(s);
+    } else {
+        int64_t s = 0;
+        for (k = 0; k < g->k; k++)
+            s = rq_step(s + (int64_t)(rq_a_byte(g, i, k) - g->za) * (rq_b_byte(g, k, j) - zb),
+                        g->policy, count);
+        if (p->has_bias)
+            s = rq_step(s + p->bias[j], g->policy, count);
+        return (int32_t)s;
+    }
+}
+
+static int rq_gemm_scalar(const rq_plan *p)
+{
+    const rq_gemm *g = p->g;
+    int32_t i, j, count;
+    int any = 0;
+    for (i = p->r0; i < p->r1; i++) {
+        for (j = p->c0; j < p->c1; j++) {
+            int32_t acc = rq_acc_one(p, i, j, &count);
+            if (g->overflow_count)
+                g->overflow_count[(size_t)i * (size_t)g->n + (size_t)j] = count;
+            any |= count != 0;
+            rq_store_out(g, i, j, rq_requant_col(p, acc, j));
+        }
+    }
+    return (any && g->policy == RQ_ERROR) ? RQ_OVERFLOW : RQ_OK;
+}
+
+/* ---- plan and dispatch ---------------------------------------------------- */
+
+/* True when K*max|t| + max|bias| < 2^31: no step can overflow, so every
+ * policy equals wrap and the SIMD paths may reorder. */
+static int rq_overflow_impossible(const rq_plan *p)
+{
+    const rq_gemm *g = p->g;
+    int64_t lo = 0, hi = 0, amax, bmax = 0, bsum = 0, t;
+    int32_t j;
+    rq_type_range(g->a_type, &lo, &hi);
+    amax = hi - g->za > g->za - lo ? hi - g->za : g->za - lo;
+    rq_type_range(rq_b_type_of(g), &lo, &hi);
+    for (j = p->c0; j < p->c1; j++) {
+        t = hi - p->zb[j] > p->zb[j] - lo ? hi - p->zb[j] : p->zb[j] - lo;
+        if (t > bmax) bmax = t;
+        t = p->bias[j] < 0 ? -(int64_t)p->bias[j] : p->bias[j];
+        if (t > bsum) bsum = t;
+    }
+    return (int64_t)g->k * amax * bmax + bsum < ((int64_t)1 << 31);
+}
+
+static void rq_plan_free(rq_plan *p)
+{
+    free(p->zb);
+    free(p->bias);
+    free(p->mf);
+    free(p->qm);
+    free(p->qs);
+}
+
+static int rq_plan_init(rq_plan *p, const rq_gemm *g)
+{
+    int32_t j, n = g->n;
+    memset(p, 0, sizeof *p);
+    p->g = g;
+    p->r0 = g->row_begin; p->r1 = g->row_end;
+    p->c0 = g->col_begin; p->c1 = g->col_end;
+    p->zb = malloc((size_t)n * sizeof(int32_t));
+    p->bias = malloc((size_t)n * sizeof(int32_t));
+    p->mf = malloc((size_t)n * sizeof(float));
+    p->qm = malloc((size_t)n * sizeof(int32_t));
+    p->qs = malloc((size_t)n * sizeof(int32_t));
+    if (!p->zb || !p->bias || !p->mf || !p->qm || !p->qs) {
+        rq_plan_free(p);
+        return RQ_E_NOMEM;
+    }
+    p->has_bias = g->bias != NULL;
+    for (j = 0; j < n; j++) {
+        int32_t jc = g->per_channel ? j : 0;
+        p->zb[j] = g->zb ? g->zb[g->zb_per_channel ? j : 0] : 0;
+        p->zb_nonzero |= p->zb[j] != 0;
+        p->bias[j] = g->bias ? g->bias[j] : 0;
+        p->mf[j] = (g->method == RQ_FLOAT_FP32) ? g->multiplier_f32[jc] : 0.0f;
+        p->qm[j] = (g->method >= RQ_TFLITE_DOUBLE) ? g->multiplier[jc] : 0;
+        p->qs[j] = (g->method >= RQ_TFLITE_DOUBLE) ? g->shift[jc] : 0;
+    }
+    return RQ_OK;
+}
+
+static int32_t rq_choose_path(const rq_plan *p)
+{
+    const rq_gemm *g = p->g;
+    int avail = rq_cpu_paths(), path = g->path;
+    int fast_ok = (g->policy == RQ_WRAP && !g->overflow_count) || rq_overflow_impossible(p);
+    if (path == RQ_PATH_AUTO)
+        path = (avail & RQ_PATH_AMX) && (p->r1 - p->r0) >= 16 ? RQ_PATH_AMX
+             : (avail & RQ_PATH_VNNI) ? RQ_PATH_VNNI
+             : (avail & RQ_PATH_AMX) ? RQ_PATH_AMX : RQ_PATH_SCALAR;
+    return fast_ok ? path : RQ_PATH_SCALAR;   /* never an approximation: exact fallback */
+}
+
+int rq_gemm_run(rq_gemm *g)
+{
+    rq_plan p;
+    int rc;
+    int32_t i;
+    if (!g)
+        return RQ_E_NULL;
+    g->path_used = 0;
+    if ((rc = rq_check(g)) != RQ_OK)
+        return rc;
+    if (g->row_begin == g->row_end || g->col_begin == g->col_end)
+        return RQ_OK;
+    if ((rc = rq_plan_init(&p, g)) != RQ_OK)
+        return rc;
+    g->path_used = rq_choose_path(&p);
+    if (g->path_used == RQ_PATH_SCALAR) {
+        rc = rq_gemm_scalar(&p);
+    } else {
+        if (g->overflow_count)   /* no overflow is possible on this path */
+            for (i = p.r0; i < p.r1; i++)
+                memset(g->overflow_count + (size_t)i * (size_t)g->n + (size_t)p.c0, 0,
+                       (size_t)(p.c1 - p.c0) * sizeof(int32_t));
+        rc = rq_gemm_simd(&p, g->path_used == RQ_PATH_AMX);
+    }
+    rq_plan_free(&p);
+    return rc;
+}
+
+/* ---- B packing ------------------------------------------------------------ */
+
+size_t rq_packed_b_bytes(int32_t k, int32_t n)
+{
+    if (k < 0 || n < 1)
+        return 0;
+    return (size_t)((k + 63) / 64) * 64u * (size_t)((n + 31) / 32) * 32u;
+}
+
+size_t rq_packed_b_colsum_len(int32_t n)
+{
+    return n < 1 ? 0 : (size_t)((n + 31) / 32) * 32u;
+}
+
+int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t n, int32_t ldb)
+{
+    int32_t kk, j;
+    int off = b_type == RQ_U8 ? 128 : 0;
+    if (!pb || !pb->data || !pb->colsum || (k > 0 && !b))
+        return RQ_E_NULL;
+    if (n < 1 || k < 0)
+        return RQ_E_DIM;
+    if (ldb < n)
+        return RQ_E_LD;
+    if (b_type != RQ_I8 && b_type != RQ_U8)
+        return RQ_E_TYPE;
+    pb->k = k;
+    pb->n = n;
+    pb->k_pad = ((k + 63) / 64) * 64;
+    pb->n_pad = ((n + 31) / 32) * 32;
+    pb->b_type = b_type;
+    memset(pb->data, 0, rq_packed_b_bytes(k, n));
+    for (j = 0; j < pb->n_pad; j++) {
+        uint32_t s = 0;
+        for (kk = 0; j < n && kk < k; kk++) {
+            size_t src = (size_t)kk * (size_t)ldb + (size_t)j;
+            int v = (b_type == RQ_I8 ? ((const int8_t *)b)[src] : ((const uint8_t *)b)[src]) - off;
+            size_t dst = ((size_t)(j / 16) * (size_t)(pb->k_pad / 4) + (size_t)(kk / 4)) * 64u
+                         + (size_t)(j % 16) * 4u + (size_t)(kk % 4);
+            pb->data[dst] = (int8_t)v;
+            s += (uint32_t)v;
+        }
+        pb->colsum[j] = rq_wrap32(s);
+    }
+    return RQ_OK;
+}

@@ -1,0 +1,429 @@
+/* gemm_x86.c -- AVX-512 VNNI and AMX-INT8 paths, chosen at run time.
+ *
+ * Every function that uses wider instructions carries its own
+ * __attribute__((target(...))), so the library is built without -march and
+ * runs on any x86-64 (and any other CPU: then only the scalar path exists).
+ *
+ * Exactness.  The SIMD paths compute, mod 2^32,
+ *     acc = sum_k A'[i,k] B'[k,j] - beta_j * rowsum(A')_i - alpha * colsum(B')_j
+ *           + K * alpha * beta_j + bias_j
+ * where A' is the byte the instruction reads (A, or A + 128 for int8 A on
+ * VNNI, whose vpdpbusd needs unsigned A), alpha = za (+128), B' = B (int8) or
+ * B - 128 (uint8, stored packed), beta_j = zb_j (-128).  This equals
+ * sum_k (A - za)(B - zb_j) + bias_j mod 2^32 exactly.  vpdpbusd / tdpb*d add
+ * four exact 8x8-bit products into an int32 lane without saturation, so the
+ * result is the contract's value under `wrap`, and under every policy when
+ * rq_gemm_run has proved that no step can overflow (it sends everything else
+ * to the scalar path).  The requantization epilogue is the vector form of
+ * requant.c: float steps use explicit round-to-nearest-even (embedded
+ * rounding), integer steps run in 64-bit lanes exactly.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rq_internal.h"   /* includes refquant_kernel.h once */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <cpuid.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#define RQ_T_AVX512 "avx512f,avx512bw,avx512dq,avx512vl"
+#define RQ_AVX512 __attribute__((target(RQ_T_AVX512)))
+#define RQ_VNNI __attribute__((target(RQ_T_AVX512 ",avx512vnni")))
+#define RQ_AMX __attribute__((target(RQ_T_AVX512 ",amx-tile,amx-int8")))
+
+/* ---- CPU features ---------------------------------------------------------- */
+
+static uint64_t rq_xgetbv0(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* Linux keeps AMX tile data disabled until a process asks for it. */
+static int rq_amx_permission(void)
+{
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    unsigned long mask = 0;
+    const long ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XTILEDATA = 18;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XTILEDATA) != 0)
+        return 0;
+    if (syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &mask) != 0)
+        return 0;
+    return (mask >> XTILEDATA) & 1u;
+#else
+    return 0;
+#endif
+}
+
+static int rq_detect(void)
+{
+    unsigned a, b, c, d;
+    int paths = RQ_PATH_SCALAR, avx512, os512, osamx;
+    uint64_t xcr0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u))   /* OSXSAVE */
+        return paths;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+        return paths;
+    xcr0 = rq_xgetbv0();
+    avx512 = ((b >> 16) & 1u) && ((b >> 17) & 1u) && ((b >> 30) & 1u) && ((b >> 31) & 1u);
+    os512 = (xcr0 & 0xe6u) == 0xe6u;                 /* SSE, AVX, opmask, ZMM state */
+    osamx = ((xcr0 >> 17) & 3u) == 3u;               /* XTILECFG, XTILEDATA */
+    if (avx512 && os512 && ((c >> 11) & 1u))
+        paths |= RQ_PATH_VNNI;
+    if (avx512 && os512 && osamx && ((d >> 24) & 1u) && ((d >> 25) & 1u) && rq_amx_permission())
+        paths |= RQ_PATH_AMX;
+    return paths;
+}
+
+int rq_cpu_paths(void)
+{
+    static int cached = 0;
+    int v = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (!v) {
+        v = rq_detect();
+        __atomic_store_n(&cached, v, __ATOMIC_RELEASE);
+    }
+    return v;
+}
+
+/* ---- AMX tile instructions (inline asm with memory clobbers) -------------- */
+
+#define RQ_TILELOAD(t, base, stride) \
+    __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t :: "r"(base), "r"((long)(stride)) : "memory")
+#define RQ_TILESTORE(t, base, stride) \
+    __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" :: "r"(base), "r"((long)(stride)) : "memory")
+#define RQ_TILEZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
+/* dst += A(src1) . B(src2); AT&T order is src2, src1, dst */
+#define RQ_TDPBSSD(d, a, b) __asm__ volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #d ::)
+#define RQ_TDPBUSD(d, a, b) __asm__ volatile("tdpbusd %%tmm" #b ", %%tmm" #a ", %%tmm" #d ::)
+
+static void rq_amx_config(void)
+{
+    unsigned char cfg[64];
+    int t;
+    memset(cfg, 0, sizeof cfg);
+    cfg[0] = 1;                          /* palette 1 */
+    for (t = 0; t < 8; t++) {
+        cfg[16 + 2 * t] = 64;            /* 64 bytes per row */
+        cfg[48 + t] = 16;                /* 16 rows */
+    }
+    __asm__ volatile("ldtilecfg (%0)" :: "r"(cfg) : "memory");
+}
+
+static void rq_amx_release(void)
+{
+    __asm__ volatile("tilerelease" ::: "memory");
+}
+
+/* C[32][32] = Apack(32 rows) . Bpanels(b0 | b1) over `chunks` k-chunks of 64. */
+static void rq_amx_32x32(const int8_t *ap, const int8_t *b0, const int8_t *b1,
+                         int32_t chunks, int a_signed, int32_t *cbuf)
+{
+    const int8_t *ap1 = ap + (size_t)chunks * 1024u;
+    int32_t c;
+    RQ_TILEZERO(0); RQ_TILEZERO(1); RQ_TILEZERO(2); RQ_TILEZERO(3);
+    if (a_signed) {
+        for (c = 0; c < chunks; c++) {
+            RQ_TILELOAD(4, ap + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(6, b0 + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(5, ap1 + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(7, b1 + (size_t)c * 1024u, 64);
+            RQ_TDPBSSD(0, 4, 6); RQ_TDPBSSD(1, 4, 7);
+            RQ_TDPBSSD(2, 5, 6); RQ_TDPBSSD(3, 5, 7);
+        }
+    } else {
+        for (c = 0; c < chunks; c++) {
+            RQ_TILELOAD(4, ap + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(6, b0 + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(5, ap1 + (size_t)c * 1024u, 64);
+            RQ_TILELOAD(7, b1 + (size_t)c * 1024u, 64);
+            RQ_TDPBUSD(0, 4, 6); RQ_TDPBUSD(1, 4, 7);
+            RQ_TDPBUSD(2, 5, 6); RQ_TDPBUSD(3, 5, 7);
+        }
+    }
+    RQ_TILESTORE(0, cbuf, 128);
+    RQ_TILESTORE(1, cbuf + 16, 128);
+    RQ_TILESTORE(2, cbuf + 512, 128);
+    RQ_TILESTORE(3, cbuf + 528, 128);
+}
+
+/* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
+
+RQ_VNNI static void rq_vnni_8x32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
+                                 int32_t groups, int32_t *cbuf)
+{
+    __m512i c0[8], c1[8];
+    int32_t g, r;
+    for (r = 0; r < 8; r++)
+        c0[r] = c1[r] = _mm512_setzero_si512();
+    for (g = 0; g < groups; g++) {
+        __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);
+        __m512i vb1 = _mm512_loadu_si512(b1 + (size_t)g * 64u);
+        const uint8_t *a = ap + (size_t)g * 32u;
+        for (r = 0; r < 8; r++) {
+            int32_t w;
+            __m512i va;
+            memcpy(&w, a + 4 * r, 4);
+            va = _mm512_set1_epi32(w);
+            c0[r] = _mm512_dpbusd_epi32(c0[r], va, vb0);
+            c1[r] = _mm512_dpbusd_epi32(c1[r], va, vb1);
+        }
+    }
+    for (r = 0; r < 8; r++) {
+        _mm512_storeu_si512(cbuf + 32 * r, c0[r]);
+        _mm512_storeu_si512(cbuf + 32 * r + 16, c1[r]);
+    }
+}
+
+/* ---- A packing ------------------------------------------------------------- */
+
+/* VNNI: 8-row groups; per k-group of 4: 8 rows x 4 bytes.  Bytes are A ^ 0x80
+ * for int8 A (= A + 128 as uint8).  rs[r] = wrapping sum of the stored bytes. */
+static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
+                           int32_t groups, uint8_t *dst, uint32_t *rs)
+{
+    const uint8_t *a = (const uint8_t *)g->a;
+    uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
+    int32_t r, k;
+    memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u);
+    for (r = 0; r < rows_pad; r++) {
+        uint32_t s = 0;
+        uint8_t *d = dst + (size_t)(r / 8) * (size_t)groups * 32u + (size_t)(r % 8) * 4u;
+        const uint8_t *src = r < rows ? a + (size_t)(i0 + r) * (size_t)g->lda : NULL;
+        for (k = 0; src && k < g->k; k++) {
+            uint8_t v = src[k] ^ x;
+            d[(size_t)(k / 4) * 32u + (size_t)(k % 4)] = v;
+            s += v;
+        }
+        rs[r] = s;
+    }
+}
+
+/* AMX: 16-row blocks; per k-chunk of 64: 16 rows x 64 bytes (raw A bytes).
+ * rs[r] = wrapping sum of A[i][k] as int8 or uint8. */
+static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
+                          int32_t chunks, int8_t *dst, uint32_t *rs)
+{
+    int32_t r, k, c;
+    memset(dst, 0, (size_t)rows_pad * (size_t)chunks * 64u);
+    for (r = 0; r < rows_pad; r++) {
+        uint32_t s = 0;
+        int8_t *d = dst + (size_t)(r / 16) * (size_t)chunks * 1024u + (size_t)(r % 16) * 64u;
+        const uint8_t *src;
+        if (r >= rows) {
+            rs[r] = 0;
+            continue;
+        }
+        src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
+        for (c = 0; c * 64 < g->k; c++) {
+            int32_t len = g->k - c * 64 < 64 ? g->k - c * 64 : 64;
+            memcpy(d + (size_t)c * 1024u, src + (size_t)c * 64u, (size_t)len);
+        }
+        if (g->a_type == RQ_I8)
+            for (k = 0; k < g->k; k++)
+                s += (uint32_t)(int32_t)(int8_t)src[k];
+        else
+            for (k = 0; k < g->k; k++)
+                s += src[k];
+        rs[r] = s;
+    }
+}
+
+/* ---- vector requantization (the AVX-512 form of requant.c) ---------------- */
+
+#define RQ_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+
+RQ_AVX512 static __m512i rq_vint_half(int32_t method, __m256i acc32, __m256i m32, __m256i s32,
+                                      __m512i zp, __m512i qmin, __m512i qmax)
+{
+    const __m512i one = _mm512_set1_epi64(1), zero = _mm512_setzero_si512();
+    __m512i acc = _mm512_cvtepi32_epi64(acc32), m = _mm512_cvtepi32_epi64(m32);
+    __m512i s = _mm512_cvtepi32_epi64(s32), r, t;
+    if (method == RQ_TFLITE_DOUBLE) {
+        __m256i left = _mm256_max_epi32(s32, _mm256_setzero_si256());
+        __m512i x = _mm512_cvtepi32_epi64(_mm256_sllv_epi32(acc32, left));   /* wrap32(acc << left) */
+        __m512i e = _mm512_max_epi64(_mm512_sub_epi64(zero, s), zero);      /* right */
+        __m512i p = _mm512_srai_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, m),
+                                                       _mm512_set1_epi64((int64_t)1 << 30)), 31);
+        __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, e), one);
+        __m512i rem = _mm512_and_si512(p, mask);
+        __m512i thr = _mm512_srli_epi64(mask, 1);
+        thr = _mm512_mask_add_epi64(thr, _mm512_cmplt_epi64_mask(p, zero), thr, one);
+        r = _mm512_srav_epi64(p, e);
+        r = _mm512_mask_add_epi64(r, _mm512_cmpgt_epi64_mask(rem, thr), r, one);
+    } else {
+        t = method == RQ_TFLITE_SINGLE ? _mm512_sub_epi64(_mm512_set1_epi64(31), s) : s;
+        r = _mm512_add_epi64(_mm512_mul_epi32(acc, m), _mm512_sllv_epi64(one, _mm512_sub_epi64(t, one)));
+        if (method == RQ_TOSA_DOUBLE) {
+            __mmask8 big = _mm512_cmpgt_epi64_mask(s, _mm512_set1_epi64(31));
+            __mmask8 neg = _mm512_cmplt_epi64_mask(acc, zero);
+            const __m512i d = _mm512_set1_epi64((int64_t)1 << 30);
+            r = _mm512_mask_add_epi64(r, big & (__mmask8)~neg, r, d);
+            r = _mm512_mask_sub_epi64(r, big & neg, r, d);
+        }
+        r = _mm512_srav_epi64(r, t);
+    }
+    r = _mm512_add_epi64(r, zp);
+    return _mm512_min_epi64(_mm512_max_epi64(r, qmin), qmax);
+}
+
+RQ_AVX512 static __m512i rq_vrequant(const rq_plan *p, __m512i acc, int32_t j, __mmask16 mk)
+{
+    const rq_gemm *g = p->g;
+    if (g->method == RQ_INT32)
+        return acc;
+    if (g->method == RQ_FLOAT_FP32) {
+        __m512 mf = _mm512_maskz_loadu_ps(mk, p->mf + j);
+        __m512 v = _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps(acc, RQ_RNE), mf, RQ_RNE);
+        v = _mm512_max_ps(v, _mm512_set1_ps((float)((int64_t)g->qmin - g->zp)));
+        v = _mm512_min_ps(v, _mm512_set1_ps((float)((int64_t)g->qmax - g->zp)));
+        return _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, RQ_RNE), _mm512_set1_epi32(g->zp));
+    } else {
+        __m512i m = _mm512_maskz_loadu_epi32(mk, p->qm + j);
+        __m512i s = _mm512_maskz_loadu_epi32(mk, p->qs + j);
+        __m512i zp = _mm512_set1_epi64(g->zp), lo = _mm512_set1_epi64(g->qmin);
+        __m512i hi = _mm512_set1_epi64(g->qmax), r0, r1;
+        if (g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE)   /* keep masked lanes in-domain */
+            s = _mm512_mask_blend_epi32(mk, _mm512_set1_epi32(2), s);
+        r0 = rq_vint_half(g->method, _mm512_castsi512_si256(acc), _mm512_castsi512_si256(m),
+                          _mm512_castsi512_si256(s), zp, lo, hi);
+        r1 = rq_vint_half(g->method, _mm512_extracti64x4_epi64(acc, 1), _mm512_extracti64x4_epi64(m, 1),
+                          _mm512_extracti64x4_epi64(s, 1), zp, lo, hi);
+        return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(r0)),
+                                  _mm512_cvtepi64_epi32(r1), 1);
+    }
+}
+
+/* Workspace shared by both paths for one call. */
+typedef struct rq_simd_ws {
+    int32_t *colfix;    /* n: -alpha*colsum_j + K*alpha*beta_j + bias_j (mod 2^32) */
+    int32_t *beta;      /* n: zb_j - 128 [B uint8] */
+    int need_rowsum;    /* some beta_j != 0 */
+} rq_simd_ws;
+
+/* Corrections, requantization and store for a block cbuf[rows][32] at (i0, j0). */
+RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t *cbuf,
+                                  int32_t i0, int32_t nrows, int32_t j0, const uint32_t *rs)
+{
+    const rq_gemm *g = p->g;
+    int32_t ia = i0 > p->r0 ? i0 : p->r0, ib = i0 + nrows < p->r1 ? i0 + nrows : p->r1;
+    int32_t ja = j0 > p->c0 ? j0 : p->c0, jb = j0 + 32 < p->c1 ? j0 + 32 : p->c1;
+    int32_t i, j;
+    for (i = ia; i < ib; i++) {
+        for (j = ja; j < jb; j += 16) {
+            int32_t len = jb - j < 16 ? jb - j : 16;
+            __mmask16 mk = (__mmask16)((1u << len) - 1u);
+            __m512i acc = _mm512_maskz_loadu_epi32(mk, cbuf + 32 * (i - i0) + (j - j0));
+            size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
+            acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mk, w->colfix + j));
+            if (w->need_rowsum)
+                acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mk, w->beta + j),
+                                                               _mm512_set1_epi32((int32_t)rs[i - i0])));
+            acc = rq_vrequant(p, acc, j, mk);
+            if (g->c_type == RQ_I32)
+                _mm512_mask_storeu_epi32((int32_t *)g->c + off, mk, acc);
+            else if (g->c_type == RQ_I8)
+                _mm512_mask_cvtepi32_storeu_epi8((int8_t *)g->c + off, mk, acc);
+            else
+                _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)g->c + off, mk, acc);
+        }
+    }
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+static void rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws *w)
+{
+    const rq_gemm *g = p->g;
+    uint32_t alpha = (uint32_t)g->za + ((!amx && g->a_type == RQ_I8) ? 128u : 0u);
+    int32_t j;
+    w->need_rowsum = 0;
+    for (j = p->c0; j < p->c1; j++) {
+        uint32_t beta = (uint32_t)p->zb[j] - (pb->b_type == RQ_U8 ? 128u : 0u);
+        w->beta[j] = rq_wrap32(beta);
+        w->need_rowsum |= beta != 0;
+        w->colfix[j] = rq_wrap32(0u - alpha * (uint32_t)pb->colsum[j]
+                                 + (uint32_t)g->k * alpha * beta + (uint32_t)p->bias[j]);
+    }
+}
+
+static int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q; }
+
+int rq_gemm_simd(const rq_plan *p, int amx)
+{
+    const rq_gemm *g = p->g;
+    rq_packed_b own = {0};
+    const rq_packed_b *pb = g->packed_b;
+    rq_simd_ws w = {0};
+    int32_t mr = amx ? 32 : 8, mc, kpad, ib, jp, ir;
+    uint8_t *apack = NULL;
+    uint32_t *rs = NULL;
+    int rc = RQ_E_NOMEM;
+    int32_t cbuf[32 * 32] __attribute__((aligned(64)));
+
+    if (!pb) {   /* C callers without a packed B: pack it once for this call */
+        own.data = malloc(rq_packed_b_bytes(g->k, g->n) + 64u);
+        own.colsum = malloc(rq_packed_b_colsum_len(g->n) * sizeof(int32_t));
+        if (!own.data || !own.colsum)
+            goto done;
+        rq_pack_b(&own, g->b, g->b_type, g->k, g->n, g->ldb);
+        pb = &own;
+    }
+    kpad = pb->k_pad;
+    mc = (int32_t)((512 * 1024) / (kpad > 0 ? kpad : 64));
+    mc = mc < mr ? mr : (mc > 512 ? 512 : mc) / mr * mr;
+    if (mc > rq_round_up(p->r1 - p->r0, mr))
+        mc = rq_round_up(p->r1 - p->r0, mr);
+    w.colfix = malloc((size_t)g->n * sizeof(int32_t));
+    w.beta = malloc((size_t)g->n * sizeof(int32_t));
+    apack = malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
+    rs = malloc((size_t)mc * sizeof(uint32_t));
+    if (!w.colfix || !w.beta || !apack || !rs)
+        goto done;
+    rq_simd_ws_init(p, pb, amx, &w);
+    if (amx)
+        rq_amx_config();
+    for (ib = p->r0; ib < p->r1; ib += mc) {
+        int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
+        if (amx)
+            rq_pack_a_amx(g, ib, rows, rows_pad, kpad / 64, (int8_t *)apack, rs);
+        else
+            rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
+        for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
+            const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
+            const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
+            for (ir = 0; ir < rows_pad; ir += mr) {
+                if (amx)
+                    rq_amx_32x32((const int8_t *)apack + (size_t)ir * (size_t)kpad, b0, b1,
+                                 kpad / 64, g->a_type == RQ_I8, cbuf);
+                else
+                    rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cbuf);
+                rq_epilogue(p, &w, cbuf, ib + ir, mr, jp * 32, rs + ir);
+            }
+        }
+    }
+    if (amx)
+        rq_amx_release();
+    rc = RQ_OK;
+done:
+    free(own.data);
+    free(own.colsum);
+    free(w.colfix);
+    free(w.beta);
+    free(apack);
+    free(rs);
+    return rc;
+}
+
+#else /* not x86-64 GCC/Clang: scalar only */
+
+int rq_cpu_paths(void) { return RQ_PATH_SCALAR; }
+int rq_gemm_simd(const rq_plan *p, int amx) { (void)p; (void)amx; return RQ_E_PATH; }
+
+#endif

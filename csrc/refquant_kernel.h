@@ -1,0 +1,105 @@
+/* refquant_kernel.h -- the C twin of refquant's int8 GEMM + requantization.
+ *
+ * Implements docs/gemm-contract.md bit for bit.  Plain C99, no Python types:
+ * any C program (a SystemVerilog DPI-C testbench, a test driver) can call it.
+ *
+ * This header is deliberately free of preprocessor lines so that it doubles
+ * as the cffi cdef text (cffi cannot parse #include/#ifdef).  A C caller must
+ * therefore include <stdint.h> and <stddef.h> before including it:
+ *
+ *     #include <stdint.h>
+ *     #include <stddef.h>
+ *     #include "refquant_kernel.h"
+ *
+ * Threading: every function is reentrant; rq_gemm_run computes only the
+ * rectangle [row_begin,row_end) x [col_begin,col_end) of the output, so
+ * callers split work across threads by giving disjoint rectangles.
+ */
+
+/* Return codes.  RQ_OK and RQ_OVERFLOW are outcomes; the negative ones mean
+ * nothing was written (arguments are checked before any computation). */
+enum rq_status {
+    RQ_OK = 0,
+    RQ_OVERFLOW = 1,        /* policy ERROR: >= 1 accumulator step left int32 (see overflow_count) */
+    RQ_E_NULL = -1,         /* a required pointer is NULL */
+    RQ_E_DIM = -2,          /* m < 1, n < 1 or k < 0 */
+    RQ_E_LD = -3,           /* lda < k, ldb < n or ldc < n */
+    RQ_E_TYPE = -4,         /* unknown element type or type not allowed here */
+    RQ_E_POLICY = -5,       /* unknown overflow policy */
+    RQ_E_METHOD = -6,       /* unknown requantization method, or method/output type mismatch */
+    RQ_E_PARAM = -7,        /* za/zb/m/shift/M/zp/qmin/qmax outside the method's domain */
+    RQ_E_RANGE = -8,        /* row/col rectangle outside the output */
+    RQ_E_PATH = -9,         /* a forced dispatch path is not usable on this CPU */
+    RQ_E_NOMEM = -10,       /* workspace allocation failed */
+    RQ_E_PACKED = -11,      /* packed B does not match k, n or its type */
+    RQ_E_FPENV = -12        /* float_fp32 with a rounding mode other than round-to-nearest-even */
+};
+
+enum rq_type { RQ_I8 = 1, RQ_U8 = 2, RQ_I32 = 3 };
+
+enum rq_policy { RQ_WRAP = 0, RQ_SATURATE = 1, RQ_ERROR = 2 };
+
+enum rq_method {
+    RQ_INT32 = 0,           /* no requantization: the output is the accumulator */
+    RQ_FLOAT_FP32 = 1,      /* q = RNE(clamp(fl(fl(acc) * M_j))) + zp          */
+    RQ_TFLITE_DOUBLE = 2,   /* RDBPOT(SRDHM(wrap32(acc << left), m), right)     */
+    RQ_TFLITE_SINGLE = 3,   /* (acc*m + 2^(T-1)) >> T, T = 31 - shift           */
+    RQ_TOSA_SINGLE = 4,     /* (acc*m + 2^(s-1)) >> s                           */
+    RQ_TOSA_DOUBLE = 5      /* (acc*m + 2^(s-1) + d) >> s, d = +-2^30 if s > 31 */
+};
+
+enum rq_path { RQ_PATH_AUTO = 0, RQ_PATH_SCALAR = 1, RQ_PATH_VNNI = 2, RQ_PATH_AMX = 4 };
+
+/* B pre-packed for the SIMD paths (and readable by the scalar path).
+ * Caller-owned memory: data holds rq_packed_b_bytes(k, n) bytes, colsum
+ * holds rq_packed_b_colsum_len(n) int32.  Layout: n_pad/16 panels of 16
+ * columns; in a panel, k_pad/4 groups of 64 bytes = 16 columns x 4
+ * consecutive k (the VNNI / AMX-B layout).  The stored byte is B as int8
+ * (int8 B) or B - 128 (uint8 B); padding is 0.  colsum[j] is the wrapping
+ * int32 sum over k of the stored bytes. */
+typedef struct rq_packed_b {
+    int32_t k, n;
+    int32_t k_pad, n_pad;   /* k rounded up to 64, n rounded up to 32 */
+    int32_t b_type;         /* RQ_I8 or RQ_U8 */
+    int8_t *data;
+    int32_t *colsum;
+} rq_packed_b;
+
+/* One GEMM + requantization problem.  acc[i][j] follows the contract's
+ * section 2 (k ascending, bias as one more step), then section 3. */
+typedef struct rq_gemm {
+    int32_t m, n, k;
+    const void *a;  int32_t a_type;  int32_t lda;   /* RQ_I8 / RQ_U8, m x k, lda >= k */
+    const void *b;  int32_t b_type;  int32_t ldb;   /* RQ_I8 / RQ_U8, k x n, ldb >= n; or NULL ... */
+    const rq_packed_b *packed_b;                    /* ... when packed_b is given (then b, b_type, ldb are ignored) */
+    int32_t za;                                     /* in A's type range */
+    const int32_t *zb;  int32_t zb_per_channel;     /* NULL = 0; else 1 or n values in B's type range */
+    const int32_t *bias;                            /* NULL or n int32 */
+    int32_t policy;                                 /* enum rq_policy */
+    int32_t *overflow_count;                        /* NULL or m x n int32 (dense, row-major) */
+    int32_t method;                                 /* enum rq_method */
+    int32_t per_channel;                            /* requant parameters: 0 = one value, 1 = n values */
+    const float *multiplier_f32;                    /* RQ_FLOAT_FP32: M_j, finite */
+    const int32_t *multiplier;                      /* integer methods: m_j in [0, 2^31) */
+    const int32_t *shift;                           /* tflite_*: [-31, 30]; tosa_*: s_j in [2, 62] */
+    int32_t zp, qmin, qmax;                         /* qmin <= qmax inside c_type's range */
+    void *c;  int32_t c_type;  int32_t ldc;         /* output m x n, ldc >= n; RQ_I32 for RQ_INT32 */
+    int32_t row_begin, row_end, col_begin, col_end; /* rectangle to compute; an end of 0 means m (n) */
+    int32_t path;                                   /* enum rq_path: requested */
+    int32_t path_used;                              /* written: the path that actually ran */
+} rq_gemm;
+
+int rq_gemm_run(rq_gemm *g);
+
+/* Bit mask of the usable paths on this CPU (RQ_PATH_SCALAR | RQ_PATH_VNNI | RQ_PATH_AMX).
+ * The first call asks Linux for AMX tile-data permission; if refused, AMX is not listed. */
+int rq_cpu_paths(void);
+
+size_t rq_packed_b_bytes(int32_t k, int32_t n);
+size_t rq_packed_b_colsum_len(int32_t n);
+/* Fills pb (whose data/colsum the caller has pointed at buffers of the sizes above). */
+int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t n, int32_t ldb);
+
+/* Scalar requantization of one accumulator (the portable definition, exported for tests). */
+int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,
+                   int32_t zp, int32_t qmin, int32_t qmax, int32_t *out);

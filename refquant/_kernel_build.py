@@ -1,0 +1,43 @@
+"""cffi builder for refquant._kernel, the C twin (csrc/).
+
+The cdef text is csrc/refquant_kernel.h itself: that header is kept free of
+preprocessor lines because cffi's cdef parser rejects #include/#ifdef.
+Built by setup.py (``cffi_modules``) or in place with
+``python refquant/_kernel_build.py``.
+
+Flags: -O3 -ffp-contract=off (no FMA contraction of the binary32 steps),
+never -ffast-math, no -march: the SIMD paths carry per-function
+``__attribute__((target(...)))`` and are chosen at run time.
+"""
+import os
+
+from cffi import FFI
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_ROOT = os.path.dirname(_HERE)
+_CSRC = os.path.join(_ROOT, "csrc")
+# setuptools wants paths relative to setup.py's directory.
+_CSRC_REL = os.path.relpath(_CSRC, os.getcwd()) if os.path.isdir(_CSRC) else "csrc"
+
+SOURCES = ["gemm.c", "requant.c", "gemm_x86.c"]
+CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing",
+          "-Wall", "-Wextra", "-Wno-unused-parameter"]
+
+with open(os.path.join(_CSRC, "refquant_kernel.h")) as f:
+    CDEF = f.read()
+
+ffi = FFI()
+ffi.cdef(CDEF)
+ffi.set_source(
+    "refquant._kernel",
+    '#include <stdint.h>\n#include <stddef.h>\n#include "refquant_kernel.h"\n',
+    sources=[os.path.join(_CSRC_REL, s) for s in SOURCES],
+    include_dirs=[_CSRC_REL],
+    depends=[os.path.join(_CSRC_REL, h) for h in ("refquant_kernel.h", "rq_internal.h")],
+    extra_compile_args=CFLAGS,
+    libraries=["m"],
+)
+
+if __name__ == "__main__":
+    os.chdir(_ROOT)
+    ffi.compile(tmpdir=_ROOT, verbose=True)
