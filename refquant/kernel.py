@@ -94,6 +94,8 @@ def _matrix(x, name, dtypes):
     rows, cols = x.shape
     if max(rows, cols) >= 2**31:
         raise ShapeError(f"{name} dimension too large for int32: {x.shape}")
+    if x.size == 0:
+        return max(cols, 1)
     if cols > 1 and x.strides[1] != 1:
         raise InvalidValueError(f"{name} must have unit stride along its last axis "
                                 f"(strides {x.strides}); pass np.ascontiguousarray({name})")

@@ -1,0 +1,607 @@
+"""The C twin (refquant.kernel) against an independent test model, on every dispatch path.
+
+TEST MODEL: the functions prefixed ``model_`` below are a tiny re-reading of
+docs/gemm-contract.md written for this file only (plain Python ints, numpy
+int64 for the k loop, numpy float32 for the binary32 steps).  They share no
+code with csrc/ or refquant/ops.py.
+"""
+import ctypes
+import ctypes.util
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from refquant import kernel
+from refquant.errors import AccumulatorOverflowError, InvalidValueError, RefquantError, ShapeError, UnknownNameError
+
+pytestmark = pytest.mark.skipif(not kernel.available(), reason="refquant._kernel not built")
+
+PATHS = kernel.paths()
+I32_MIN, I32_MAX = -2**31, 2**31 - 1
+INT_METHODS = ("tflite_double", "tflite_single", "tosa_single", "tosa_double")
+METHODS = ("int32", "float_fp32") + INT_METHODS
+
+
+# ---- TEST MODEL (docs/gemm-contract.md, independent of the kernel) ----------------------------
+
+def model_wrap32(v):
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def model_accumulate(a, b, za, zb, bias, policy):
+    """Section 2: k ascending, step() per term, bias as one more step; returns (acc, counts)."""
+    m, k = a.shape
+    n = b.shape[1]
+    at = a.astype(np.int64) - za
+    bt = b.astype(np.int64) - np.broadcast_to(np.asarray(zb, np.int64), (n,))
+    s = np.zeros((m, n), np.int64)
+    cnt = np.zeros((m, n), np.int64)
+    terms = [at[:, kk:kk + 1] * bt[kk:kk + 1, :] for kk in range(k)]
+    if bias is not None:
+        terms.append(np.broadcast_to(bias.astype(np.int64), (m, n)))
+    for t in terms:
+        v = s + t
+        out = (v < I32_MIN) | (v > I32_MAX)
+        cnt += out
+        if policy == "saturate":
+            s = np.clip(v, I32_MIN, I32_MAX)
+        else:  # wrap (and the value kept under error)
+            s = (v + 2**31) % 2**32 - 2**31
+    return s, cnt
+
+
+def model_srdhm(a, b):
+    if a == b == I32_MIN:
+        return I32_MAX
+    ab = a * b
+    v = ab + (2**30 if ab >= 0 else 1 - 2**30)
+    q = abs(v) // 2**31
+    return q if v >= 0 else -q          # truncation toward zero
+
+
+def model_rdbpot(x, e):
+    mask = 2**e - 1
+    rem = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> e) + (1 if rem > threshold else 0)
+
+
+def model_requant(acc, method, p, zp, qmin, qmax):
+    """Section 3 for one accumulator; p = M_j (np.float32) or (m_j, shift_j)."""
+    if method == "int32":
+        return acc
+    if method == "float_fp32":
+        v = np.float32(np.float32(acc) * p)
+        v = min(max(float(v), float(qmin - zp)), float(qmax - zp))
+        return round(v) + zp            # Python round: ties to even
+    m, sh = p
+    if method == "tflite_double":
+        x = model_wrap32(acc * 2**max(sh, 0))
+        r = model_rdbpot(model_srdhm(x, m), max(-sh, 0))
+    elif method == "tflite_single":
+        t = 31 - sh
+        r = (acc * m + 2**(t - 1)) >> t
+    else:
+        d = 0
+        if method == "tosa_double" and sh > 31:
+            d = 2**30 if acc >= 0 else -2**30
+        r = (acc * m + 2**(sh - 1) + d) >> sh
+    return min(max(r + zp, qmin), qmax)
+
+
+def model_qlinear(acc, method, params, per_channel, zp, qmin, qmax):
+    m, n = acc.shape
+    out = np.zeros((m, n), np.int64)
+    for j in range(n):
+        if method == "float_fp32":
+            p = params[j] if per_channel else params[0]
+        elif method != "int32":
+            p = (int(params[0][j if per_channel else 0]), int(params[1][j if per_channel else 0]))
+        else:
+            p = None
+        for i in range(m):
+            out[i, j] = model_requant(int(acc[i, j]), method, p, zp, qmin, qmax)
+    return out
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+def rng_matrix(rng, shape, dtype, mode):
+    info = np.iinfo(dtype)
+    if mode == "extreme":
+        return rng.choice(np.array([info.min, info.max, info.min + 1, info.max - 1], dtype), shape)
+    if mode == "small":
+        lo = max(info.min, -3)
+        return rng.integers(lo, lo + 7, shape, dtype=np.int64).astype(dtype)
+    return rng.integers(info.min, info.max + 1, shape, dtype=np.int64).astype(dtype)
+
+
+def run_kernel(a, b, za, zb, bias, policy, method, params, zp, qmin, qmax, out_dtype, path, **kw):
+    if method == "int32":
+        return kernel.matmul_integer(a, b, za, zb, bias, policy=policy, path=path, **kw)
+    return kernel.qlinear_matmul(a, b, za, zb, method, params, zp=zp, qmin=qmin, qmax=qmax,
+                                 out_dtype=out_dtype, bias=bias, policy=policy, path=path, **kw)
+
+
+def float_multipliers(rng, n):
+    mant = rng.integers(2**23, 2**24, n).astype(np.float64)
+    exp = rng.integers(-45, -10, n)
+    sign = rng.choice([1.0, 1.0, 1.0, -1.0], n)
+    vals = (sign * np.ldexp(mant, exp)).astype(np.float32)
+    special = np.array([0.5, 0.25, 2.0**-24, 1.0, 0.0, 3.0e-5, 2.0**-40], np.float32)
+    pick = rng.random(n) < 0.2
+    vals[pick] = rng.choice(special, int(pick.sum()))
+    return vals
+
+
+def int_params(rng, n, method):
+    m = rng.choice(np.array([0, 1, 2**30, 2**31 - 1, 2**31 - 2, 1518500250], np.int64), n)
+    rnd = rng.random(n) < 0.6
+    m[rnd] = rng.integers(2**29, 2**31, int(rnd.sum()))
+    if method.startswith("tosa"):
+        s = rng.choice(np.array([2, 3, 31, 32, 33, 61, 62], np.int64), n)
+        r = rng.random(n) < 0.6
+        s[r] = rng.integers(28, 48, int(r.sum()))
+    else:
+        s = rng.choice(np.array([-31, -30, -1, 0, 1, 29, 30], np.int64), n)
+        r = rng.random(n) < 0.6
+        s[r] = rng.integers(-20, 3, int(r.sum()))
+    return m.astype(np.int32), s.astype(np.int32)
+
+
+# ---- the main differential test ------------------------------------------------------------------
+
+@st.composite
+def problems(draw):
+    m = draw(st.integers(1, 40))
+    k = draw(st.one_of(st.integers(0, 150), st.sampled_from([1, 3, 4, 63, 64, 65, 127, 128, 129])))
+    n = draw(st.integers(1, 40))
+    a_dt = draw(st.sampled_from([np.int8, np.uint8]))
+    b_dt = draw(st.sampled_from([np.int8, np.uint8]))
+    return dict(m=m, k=k, n=n, a_dt=a_dt, b_dt=b_dt,
+                lda_pad=draw(st.sampled_from([0, 0, 1, 3, 17])),
+                ldb_pad=draw(st.sampled_from([0, 0, 1, 5])),
+                mode=draw(st.sampled_from(["uniform", "extreme", "small"])),
+                zb_per_channel=draw(st.booleans()), has_bias=draw(st.booleans()),
+                method=draw(st.sampled_from(METHODS)), per_channel=draw(st.booleans()),
+                policy=draw(st.sampled_from(["wrap", "saturate", "error"])),
+                out_dtype=draw(st.sampled_from([np.int8, np.uint8])),
+                narrow=draw(st.booleans()), packed=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**32 - 1)))
+
+
+def build(pr):
+    rng = np.random.default_rng(pr["seed"])
+    m, k, n = pr["m"], pr["k"], pr["n"]
+    big_a = rng_matrix(rng, (m, k + pr["lda_pad"]), pr["a_dt"], pr["mode"])
+    big_b = rng_matrix(rng, (k, n + pr["ldb_pad"]), pr["b_dt"], pr["mode"])
+    a, b = big_a[:, :k], big_b[:, :n]          # odd leading dimensions
+    ai, bi = np.iinfo(pr["a_dt"]), np.iinfo(pr["b_dt"])
+    za = int(rng.integers(ai.min, ai.max + 1))
+    zb = (rng.integers(bi.min, bi.max + 1, n).astype(np.int32) if pr["zb_per_channel"]
+          else int(rng.integers(bi.min, bi.max + 1)))
+    bias = rng.integers(-2**31, 2**31, n).astype(np.int32) if pr["has_bias"] else None
+    if bias is not None and rng.random() < 0.5:
+        bias = (bias // 2**16).astype(np.int32)
+    method, nparam = pr["method"], (n if pr["per_channel"] else 1)
+    if method == "float_fp32":
+        params = float_multipliers(rng, nparam)
+    elif method == "int32":
+        params = None
+    else:
+        params = int_params(rng, nparam, method)
+    out_dtype = np.int32 if method == "int32" else pr["out_dtype"]
+    oi = np.iinfo(out_dtype)
+    qmin, qmax = int(oi.min), int(oi.max)
+    if pr["narrow"] and method != "int32":
+        qmin, qmax = qmin + 1, qmax - 3
+    zp = int(rng.integers(qmin, qmax + 1)) if method != "int32" else 0
+    return a, b, za, zb, bias, params, zp, qmin, qmax, out_dtype
+
+
+@settings(max_examples=300)
+@given(pr=problems())
+def test_kernel_matches_model_on_every_path(pr):
+    a, b, za, zb, bias, params, zp, qmin, qmax, out_dtype = build(pr)
+    method, policy = pr["method"], pr["policy"]
+    acc, cnt = model_accumulate(a, b, za, zb, bias, policy)
+    expect = acc if method == "int32" else model_qlinear(acc, method, params, pr["per_channel"], zp, qmin, qmax)
+    if method in ("int32", "float_fp32"):
+        kp = params if pr["per_channel"] or params is None else params[0]
+    else:
+        kp = params if pr["per_channel"] else (int(params[0][0]), int(params[1][0]))
+    bb = kernel.PackedB(b) if pr["packed"] and b.shape[1] > 0 else b
+    for path in PATHS:
+        if policy == "error" and cnt.any():
+            with pytest.raises(AccumulatorOverflowError):
+                run_kernel(a, bb, za, zb, bias, policy, method, kp, zp, qmin, qmax, out_dtype, path)
+            continue
+        got, gcnt = run_kernel(a, bb, za, zb, bias, policy, method, kp, zp, qmin, qmax, out_dtype,
+                               path, return_overflow=True)
+        assert got.dtype == np.dtype(out_dtype)
+        np.testing.assert_array_equal(got.astype(np.int64), expect, err_msg=f"path {path}")
+        np.testing.assert_array_equal(gcnt, cnt, err_msg=f"counts, path {path}")
+
+
+# ---- requantization edge cases through the bias (K = 1, A = 0 makes acc = bias) ----------------
+
+def accs_via_bias(values):
+    n = len(values)
+    a = np.zeros((1, 1), np.int8)
+    b = np.zeros((1, n), np.int8)
+    return a, b, np.array(values, np.int64).astype(np.int32)
+
+
+EDGE_ACCS = [0, 1, -1, 2, -2, 3, -3, 5, -5, 10, -10, 12, -12, 127, -128, 255, 2**15, -2**15,
+             2**30, -2**30, 2**30 - 1, I32_MAX, I32_MIN, I32_MIN + 1, I32_MAX - 1, 16614, -53199, 52719,
+             7984, 2**24 + 1, -(2**24 + 1), 2**23 + 3, 1234567, -7654321]
+
+
+@pytest.mark.parametrize("method", INT_METHODS)
+@pytest.mark.parametrize("path", PATHS)
+def test_integer_methods_at_parameter_ends(method, path):
+    accs = EDGE_ACCS * 3
+    rng = np.random.default_rng(7)
+    if method.startswith("tosa"):
+        shifts = [2, 3, 30, 31, 32, 33, 38, 45, 61, 62]
+    else:
+        shifts = [-31, -30, -9, -1, 0, 1, 2, 29, 30]
+    mults = [0, 1, 2**30, 2**31 - 1, 2**31 - 2, 1610612736, 1518500250, 2080375504, 1583594044,
+             1674482909, 1844647463, int(rng.integers(0, 2**31))]
+    a, b, bias = accs_via_bias(accs)
+    n = len(accs)
+    for mu in mults:
+        for sh in shifts:
+            for out_dtype, zp in ((np.int32, 0), (np.int8, -3), (np.uint8, 128)):
+                oi = np.iinfo(out_dtype)
+                got = kernel.qlinear_matmul(a, b, 0, 0, method, (mu, sh), zp=zp, out_dtype=out_dtype,
+                                            bias=bias, path=path)
+                exp = [model_requant(int(v), method, (mu, sh), zp, int(oi.min), int(oi.max)) for v in bias]
+                assert got.shape == (1, n)
+                assert got[0].astype(np.int64).tolist() == exp, (mu, sh, out_dtype)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_integer_methods_per_channel_random(path):
+    rng = np.random.default_rng(11)
+    n = 301
+    accs = np.concatenate([rng.integers(-2**31, 2**31, 200), rng.integers(-70000, 70000, 101)])
+    a, b, bias = accs_via_bias(accs.tolist())
+    for method in INT_METHODS:
+        m, s = int_params(rng, n, method)
+        got = kernel.qlinear_matmul(a, b, 0, 0, method, (m, s), zp=5, out_dtype=np.int8, bias=bias, path=path)
+        exp = [model_requant(int(bias[j]), method, (int(m[j]), int(s[j])), 5, -128, 127) for j in range(n)]
+        assert got[0].tolist() == exp, method
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_float_fp32_round_to_nearest_even_ties(path):
+    # acc * 0.5 lands exactly on .5 for odd acc: RNE goes to the even neighbour.
+    accs = [1, 3, 5, -1, -3, -5, 7, 255, -255, 2**24 + 1, 2**25 + 2, -(2**25 + 6)]
+    a, b, bias = accs_via_bias(accs)
+    got = kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", np.float32(0.5), zp=0, out_dtype=np.int32,
+                                qmin=-2**24, qmax=2**24, bias=bias, path=path)
+    exp = [model_requant(v, "float_fp32", np.float32(0.5), 0, -2**24, 2**24) for v in accs]
+    assert got[0].tolist() == exp
+    assert got[0, :7].tolist() == [0, 2, 2, 0, -2, -2, 4]
+    # fl(acc): 2^24 + 1 rounds to 2^24 (tie to even) before the multiply by 1.0
+    got = kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", np.float32(1.0), zp=0, out_dtype=np.int32,
+                                qmin=-2**24, qmax=2**24, bias=bias, path=path)
+    assert got[0, 9] == 2**24
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_float_fp32_edge_values_and_bit_patterns(path):
+    rng = np.random.default_rng(3)
+    accs = EDGE_ACCS + rng.integers(-2**31, 2**31, 100).tolist()
+    a, b, bias = accs_via_bias(accs)
+    mults = float_multipliers(rng, len(accs))
+    mults[:6] = np.array([3.4028235e38, -3.4028235e38, 1e-45, 2.0**-31, 127.5, 0.0], np.float32)
+    for zp, qmin, qmax, dt in ((0, -128, 127, np.int8), (200, 0, 255, np.uint8), (-7, -100, 100, np.int8)):
+        got = kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", mults.view(np.uint32), zp=zp, qmin=qmin,
+                                    qmax=qmax, out_dtype=dt, bias=bias, path=path)
+        exp = [model_requant(v, "float_fp32", mults[j], zp, qmin, qmax) for j, v in enumerate(accs)]
+        assert got[0].tolist() == exp
+
+
+# ---- overflow policies -------------------------------------------------------------------------
+
+def overflow_problem():
+    k = 33100          # 33025 * 255^2 fits, 33026 does not
+    a = np.full((2, k), 255, np.uint8)
+    a[1, ::7] = 0
+    b = np.full((k, 3), -128, np.int8)
+    b[::5, 1] = 127
+    return a, b, 0, np.array([127, 127, -128], np.int32), np.array([0, -5, 2**31 - 1], np.int32)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("policy", ["wrap", "saturate"])
+def test_overflow_wrap_and_saturate_count(path, policy):
+    a, b, za, zb, bias = overflow_problem()
+    acc, cnt = model_accumulate(a, b, za, zb, bias, policy)
+    assert cnt.any()
+    got, gcnt = kernel.matmul_integer(a, b, za, zb, bias, policy=policy, path=path, return_overflow=True)
+    np.testing.assert_array_equal(got, acc)
+    np.testing.assert_array_equal(gcnt, cnt)
+    assert kernel.last_path_used() == "scalar"   # counting with overflow possible: exact fallback
+    got = kernel.matmul_integer(a, b, za, zb, bias, policy=policy, path=path)
+    np.testing.assert_array_equal(got, acc)
+    if policy == "wrap":
+        assert kernel.last_path_used() == path   # wrap without counts: the fast path is exact
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_overflow_error_names_first_output_and_k(path):
+    a, b, za, zb, bias = overflow_problem()
+    _, cnt = model_accumulate(a, b, za, zb, bias, "error")
+    with pytest.raises(AccumulatorOverflowError) as ei:
+        kernel.matmul_integer(a, b, za, zb, bias, policy="error", path=path)
+    i, j = divmod(int(np.argmax(cnt.reshape(-1) > 0)), 3)
+    s, k_first = 0, None
+    for kk in range(a.shape[1]):
+        s += (int(a[i, kk]) - za) * (int(b[kk, j]) - int(zb[j]))
+        if not I32_MIN <= s <= I32_MAX:
+            k_first = kk
+            break
+    assert (ei.value.i, ei.value.j, ei.value.k) == (i, j, k_first)
+    assert f"({i}, {j}, {k_first})" in str(ei.value)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_saturate_fast_path_when_overflow_impossible(path):
+    rng = np.random.default_rng(5)
+    a = rng_matrix(rng, (37, 1000), np.int8, "extreme")
+    b = rng_matrix(rng, (1000, 45), np.uint8, "uniform")
+    acc, cnt = model_accumulate(a, b, -128, 255, None, "saturate")
+    got, gcnt = kernel.matmul_integer(a, b, -128, 255, policy="saturate", path=path, return_overflow=True)
+    np.testing.assert_array_equal(got, acc)
+    assert not gcnt.any()
+    assert kernel.last_path_used() == path
+
+
+# ---- threads, packing, larger shapes (paths cross-checked against the exact int64 sum) ----------
+
+@pytest.mark.parametrize("shape", [(1, 300, 513), (70, 257, 130), (200, 64, 33), (3, 1000, 2000)])
+def test_threads_packed_and_paths_agree(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m * n + k)
+    a = rng_matrix(rng, (m, k), np.uint8, "uniform")
+    b = rng_matrix(rng, (k, n), np.int8, "uniform")
+    zb = rng.integers(-128, 128, n).astype(np.int32)
+    bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+    exact = model_wrap32((a.astype(np.int64) - 7) @ (b.astype(np.int64) - zb) + bias)
+    mult = float_multipliers(rng, n)
+    ref_q = kernel.qlinear_matmul(a, b, 7, zb, "float_fp32", mult, zp=-4, bias=bias, path="scalar", threads=1)
+    pb = kernel.PackedB(b)
+    for path in PATHS:
+        for threads in (1, 2, 3):
+            got = kernel.matmul_integer(a, pb, 7, zb, bias, path=path, threads=threads)
+            np.testing.assert_array_equal(got, exact)
+            q = kernel.qlinear_matmul(a, pb, 7, zb, "float_fp32", mult, zp=-4, bias=bias, path=path,
+                                      threads=threads)
+            np.testing.assert_array_equal(q, ref_q)
+    for i in (0, m - 1):
+        for j in (0, n // 2, n - 1):
+            assert ref_q[i, j] == model_requant(int(exact[i, j]), "float_fp32", mult[j], -4, -128, 127)
+
+
+def test_env_var_forces_path(monkeypatch):
+    a = np.ones((64, 64), np.int8)
+    for path in PATHS:
+        monkeypatch.setenv("REFQUANT_KERNEL_PATH", path)
+        kernel.matmul_integer(a, a)
+        assert kernel.last_path_used() == path
+    monkeypatch.setenv("REFQUANT_KERNEL_PATH", "bogus")
+    with pytest.raises(UnknownNameError):
+        kernel.matmul_integer(a, a)
+    monkeypatch.setenv("REFQUANT_KERNEL_PATH", "auto")
+    kernel.matmul_integer(a, a)
+    assert kernel.last_path_used() == PATHS[-1]
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+
+def good():
+    a = np.zeros((4, 8), np.int8)
+    b = np.zeros((8, 5), np.int8)
+    return a, b
+
+
+def test_bad_dtypes_and_shapes():
+    a, b = good()
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a.astype(np.int16), b)
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a, b.astype(np.float32))
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a.tolist(), b)
+    with pytest.raises(ShapeError):
+        kernel.matmul_integer(a, b[:7])
+    with pytest.raises(ShapeError):
+        kernel.matmul_integer(a[0], b)
+    with pytest.raises(ShapeError):
+        kernel.matmul_integer(a, b, zb=np.zeros(4, np.int32))
+    with pytest.raises(ShapeError):
+        kernel.matmul_integer(a, b, bias=np.zeros(6, np.int32))
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a, b, bias=np.zeros(5, np.float32))
+    with pytest.raises(UnknownNameError):
+        kernel.matmul_integer(a, b, policy="clamp")
+    with pytest.raises(UnknownNameError):
+        kernel.qlinear_matmul(a, b, 0, 0, "tflite", (1, 0))
+    with pytest.raises(UnknownNameError):
+        kernel.matmul_integer(a, b, path="neon")
+    with pytest.raises(InvalidValueError):
+        kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", 0.1, out_dtype=np.int16)
+
+
+def test_non_contiguous_and_misaligned_views():
+    rng = np.random.default_rng(1)
+    a = rng_matrix(rng, (6, 20), np.int8, "uniform")
+    b = rng_matrix(rng, (10, 7), np.int8, "uniform")
+    with pytest.raises(InvalidValueError, match="unit stride"):
+        kernel.matmul_integer(a[:, ::2], b)
+    with pytest.raises(InvalidValueError, match="unit stride"):
+        kernel.matmul_integer(a[:, :10], np.asfortranarray(b))
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a[::-1, :10], b)
+    # odd byte offsets: int8 views need no alignment and work
+    raw = np.zeros(6 * 21 + 1, np.int8)
+    view = raw[1:].reshape(6, 21)[:, 1:11]
+    view[...] = a[:, :10]
+    exact = a[:, :10].astype(np.int64) @ b.astype(np.int64)
+    for path in PATHS:
+        np.testing.assert_array_equal(kernel.matmul_integer(view, b, path=path), exact)
+    # a misaligned int32 bias view is copied to aligned memory, never read unaligned
+    buf = np.zeros(4 * 7 + 1, np.uint8)
+    bias = buf[1:].view(np.int32)
+    assert not bias.flags.aligned
+    bias[:] = np.arange(7) * 1000 - 3000
+    for path in PATHS:
+        np.testing.assert_array_equal(kernel.matmul_integer(a[:, :10], b, bias=bias, path=path),
+                                      exact + bias.astype(np.int64))
+
+
+def test_zero_size_dims():
+    for m, k, n in ((0, 5, 3), (4, 5, 0), (0, 0, 0)):
+        out, cnt = kernel.matmul_integer(np.zeros((m, k), np.int8), np.zeros((k, n), np.int8),
+                                         return_overflow=True)
+        assert out.shape == cnt.shape == (m, n)
+    # K = 0: the empty sum, then the bias step and requantization
+    bias = np.array([5, -7, 2**31 - 1], np.int32)
+    for path in PATHS:
+        got = kernel.matmul_integer(np.zeros((2, 0), np.int8), np.zeros((0, 3), np.uint8), 3, 9,
+                                    bias=bias, path=path)
+        np.testing.assert_array_equal(got, np.broadcast_to(bias, (2, 3)))
+        q = kernel.qlinear_matmul(np.zeros((2, 0), np.int8), np.zeros((0, 3), np.uint8), 3, 9,
+                                  "tosa_single", (2**30, 31), zp=1, bias=bias, path=path)
+        assert q.tolist() == [[4, -2, 127]] * 2
+
+
+def test_parameter_domains():
+    a, b = good()
+    bad = [
+        dict(za=128), dict(za=-129), dict(zb=256), dict(zb=np.array([0, 0, 0, 0, 300], np.int32)),
+    ]
+    for kw in bad:
+        with pytest.raises(InvalidValueError):
+            kernel.matmul_integer(a, b, **kw)
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a.view(np.uint8), b, za=-1)
+    with pytest.raises(InvalidValueError):
+        kernel.matmul_integer(a, b, za=1.5)
+    cases = [
+        ("tflite_double", (2**31, 0)), ("tflite_double", (-1, 0)), ("tflite_single", (5, 31)),
+        ("tflite_single", (5, -32)), ("tosa_single", (5, 1)), ("tosa_double", (5, 63)),
+        ("tosa_single", (np.array([1, 2, 3], np.int32), 10)), ("tosa_single", 5),
+        ("tosa_single", (np.array([1.0] * 5), 10)),
+        ("float_fp32", np.float32(np.inf)), ("float_fp32", np.float32(np.nan)), ("float_fp32", 0.1),
+        ("float_fp32", np.int32(3)), ("float_fp32", np.zeros(4, np.float32)),
+    ]
+    for method, params in cases:
+        with pytest.raises((InvalidValueError, ShapeError)):
+            kernel.qlinear_matmul(a, b, 0, 0, method, params)
+    with pytest.raises(InvalidValueError):
+        kernel.qlinear_matmul(a, b, 0, 0, "tosa_single", (5, 10), qmin=10, qmax=9)
+    with pytest.raises(InvalidValueError):
+        kernel.qlinear_matmul(a, b, 0, 0, "tosa_single", (5, 10), qmin=-200)
+    with pytest.raises(InvalidValueError):
+        kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", np.float32(1), zp=2**25, out_dtype=np.int32,
+                              qmin=0, qmax=10)
+    with pytest.raises(InvalidValueError):
+        kernel.qlinear_matmul(a, b, 0, 0, "int32", None, out_dtype=np.int8)
+    assert issubclass(AccumulatorOverflowError, RefquantError)
+
+
+def test_c_functions_check_arguments_directly():
+    from refquant._kernel import ffi, lib
+    g = ffi.new("rq_gemm *")
+    assert lib.rq_gemm_run(ffi.NULL) == lib.RQ_E_NULL
+    assert lib.rq_gemm_run(g) == lib.RQ_E_DIM
+    a = np.zeros((2, 3), np.int8)
+    c = np.zeros((2, 2), np.int32)
+    g.m, g.n, g.k = 2, 2, 3
+    g.a, g.a_type, g.lda = ffi.from_buffer(a), lib.RQ_I8, 3
+    g.c, g.c_type, g.ldc = ffi.from_buffer(c), lib.RQ_I32, 2
+    assert lib.rq_gemm_run(g) == lib.RQ_E_NULL        # no B
+    g.b, g.b_type, g.ldb = ffi.from_buffer(a), lib.RQ_I8, 1
+    assert lib.rq_gemm_run(g) == lib.RQ_E_LD
+    g.ldb = 2
+    g.lda = 2
+    assert lib.rq_gemm_run(g) == lib.RQ_E_LD
+    g.lda = 3
+    g.b_type = 7
+    assert lib.rq_gemm_run(g) == lib.RQ_E_TYPE
+    g.b_type = lib.RQ_I8
+    g.za = 200
+    assert lib.rq_gemm_run(g) == lib.RQ_E_PARAM
+    g.za = 0
+    g.policy = 9
+    assert lib.rq_gemm_run(g) == lib.RQ_E_POLICY
+    g.policy = lib.RQ_WRAP
+    g.method = lib.RQ_TOSA_SINGLE
+    assert lib.rq_gemm_run(g) == lib.RQ_E_NULL         # multiplier/shift arrays missing
+    g.c_type = lib.RQ_I32
+    g.row_begin, g.row_end = 1, 5
+    g.method = lib.RQ_INT32
+    assert lib.rq_gemm_run(g) == lib.RQ_E_RANGE
+    g.row_begin, g.row_end = 0, 0
+    assert lib.rq_gemm_run(g) == lib.RQ_OK
+    out = ffi.new("int32_t *")
+    assert lib.rq_requant_one(5, lib.RQ_TOSA_SINGLE, 0.0, -1, 10, 0, -128, 127, out) == lib.RQ_E_PARAM
+    assert lib.rq_requant_one(5, lib.RQ_TOSA_SINGLE, 0.0, 2**30, 31, 0, -128, 127, out) == lib.RQ_OK
+    assert out[0] == 3
+    assert lib.rq_requant_one(-5, lib.RQ_TOSA_SINGLE, 0.0, 2**30, 31, 0, -128, 127, out) == lib.RQ_OK
+    assert out[0] == -2
+
+
+def _libm():
+    name = ctypes.util.find_library("m")
+    return ctypes.CDLL(name) if name else None
+
+
+def test_float_steps_need_round_to_nearest():
+    """The default rounding mode is RNE; under any other mode float_fp32 is refused, not approximated."""
+    from refquant._kernel import ffi, lib
+    libm = _libm()
+    if libm is None:
+        pytest.skip("libm not found")
+    FE_UPWARD = 0x800   # x86 / glibc
+    out = ffi.new("int32_t *")
+    assert lib.rq_requant_one(3, lib.RQ_FLOAT_FP32, 0.5, 0, 0, 0, -128, 127, out) == lib.RQ_OK
+    assert out[0] == 2
+    old = libm.fegetround()
+    try:
+        assert libm.fesetround(FE_UPWARD) == 0
+        rc = lib.rq_requant_one(3, lib.RQ_FLOAT_FP32, 0.5, 0, 0, 0, -128, 127, out)
+    finally:
+        libm.fesetround(old)
+    assert rc == lib.RQ_E_FPENV
+
+
+def test_import_without_extension():
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'refquant._kernel': raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import refquant.kernel as k\n"
+            "assert k.available() is False and k.paths() == []\n"
+            "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "ok"
+
+
+# ---- against refquant.ops (wired once ops.py lands) ------------------------------------------------
+
+def test_against_refquant_ops():
+    try:
+        import refquant.ops  # noqa: F401
+    except ImportError:
+        pytest.skip("refquant.ops not available yet")
+    pytest.skip("refquant.ops exists; comparison not wired yet (its API is not pinned by the contract)")
