@@ -1,0 +1,19 @@
+"""Calibration: observers that turn fp32 calibration batches into an exact range and qparams.
+
+    obs = MinMaxObserver()            # or make_observer("entropy", variant="modelopt")
+    for batch in data: obs.observe(batch)
+    lo, hi = obs.range()              # exact Fractions (lists of pairs per channel/group)
+    qp = obs.qparams(dtype="int8", symmetric=False, variant="exact")   # refquant.qparams
+
+See docs/calibration.md for the definitions, the peer variants and the known peer bugs.
+"""
+
+from ._data import Multiset
+from .histogram import abs_histogram, signed_histogram
+from .observers import (OBSERVERS, EntropyObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
+                        Observer, PercentileObserver, from_dict, make_observer)
+from .search import ENTROPY_VARIANTS, PERCENTILE_METHODS, entropy, mse_amax, percentile
+
+__all__ = ["Observer", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver", "EntropyObserver",
+           "MSEObserver", "OBSERVERS", "make_observer", "from_dict", "Multiset", "abs_histogram",
+           "signed_histogram", "percentile", "entropy", "mse_amax", "ENTROPY_VARIANTS", "PERCENTILE_METHODS"]

@@ -1,0 +1,352 @@
+"""Calibration observers: state from fp32 batches, an exact range, and qparams from the range.
+
+Feeding order: MinMax and every multiset observer (percentile, entropy, MSE) give the same
+result for any batching and order of the same values (their state is a min/max or the exact
+multiset).  MovingAverageMinMax depends on the batching by definition (one update per batch).
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from .. import formats
+from ..errors import InvalidValueError, ShapeError, UnknownNameError
+from ..qparams import choose_qparams
+from . import search
+from ._data import Multiset, as_f32, finite_values, frac
+
+
+def _frac_str(x):
+    return f"{x.numerator}/{x.denominator}"
+
+
+class Observer:
+    """Base: ``observe(batch)`` (or call), ``range()``, ``qparams(...)``, ``to_dict()``."""
+    name = "observer"
+
+    def __call__(self, x):
+        return self.observe(x)
+
+    def config(self):
+        return {}
+
+    def to_dict(self):
+        """JSON-able dict; ``from_dict`` rebuilds an observer that continues identically."""
+        return {"observer": self.name, "version": 1, "config": self.config(), "state": self.state()}
+
+    def qparams(self, dtype="int8", symmetric=False, narrow=False, variant="exact", scale_format="fp32",
+                reduce_range=False):
+        """QParams (a list per channel/group) through ``refquant.qparams.choose_qparams``."""
+        rng = self.range()
+        opts = dict(dtype=dtype, symmetric=symmetric, narrow=narrow, variant=variant,
+                    scale_format=scale_format, reduce_range=reduce_range)
+        if isinstance(rng, list):
+            return [_qp(lo, hi, opts) for lo, hi in rng]
+        return _qp(*rng, opts)
+
+
+def _qp(lo, hi, opts):
+    if lo == hi == 0:
+        raise InvalidValueError("zero range: all calibration data is 0, no scale can be chosen")
+    return choose_qparams(lo, hi, **opts)
+
+
+def _no_data(name):
+    return InvalidValueError(f"{name} observer has seen no calibration data (empty or never called)")
+
+
+# --------------------------------------------------------------------------------------------
+# MinMax
+# --------------------------------------------------------------------------------------------
+
+def _rows(x, axis, group_size):
+    """x as a 2-D (rows, values) float32 array: per channel (axis to front) or per group."""
+    a = as_f32(x)
+    if group_size is not None:
+        if a.ndim == 0 or a.shape[-1] % group_size:
+            raise ShapeError(f"last dimension {a.shape[-1:] } is not a multiple of group_size {group_size}")
+        return a.reshape(-1, group_size)
+    if not -a.ndim <= axis < a.ndim:
+        raise ShapeError(f"axis {axis} out of range for a {a.ndim}-D batch")
+    return np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
+
+
+def _row_extrema(rows):
+    nan = np.isnan(rows)
+    if nan.all(axis=1).any():
+        raise InvalidValueError(f"channel/group {int(np.argmax(nan.all(axis=1)))} is all NaN")
+    if nan.any():
+        return np.fmin.reduce(rows, axis=1), np.fmax.reduce(rows, axis=1)  # fmin/fmax skip NaN
+    return rows.min(axis=1), rows.max(axis=1)
+
+
+class MinMaxObserver(Observer):
+    """Running min of minima and max of maxima (exact: fp32 comparisons are exact).
+
+    Per tensor (default), per channel (``axis``), or per group (``group_size`` g: the batch
+    reshaped to (-1, g), i.e. torch's PerGroup block (1, g) on the last dimension).
+    # Equals: torch MinMaxObserver / PerChannelMinMaxObserver (2.13), ORT MinMaxCalibrater
+    """
+    name = "minmax"
+
+    def __init__(self, axis=None, group_size=None):
+        if group_size is not None and (not isinstance(group_size, int) or group_size < 1):
+            raise InvalidValueError(f"group_size must be a positive int, got {group_size!r}")
+        if axis is not None and group_size is not None:
+            raise InvalidValueError("give axis (per channel) or group_size (per group), not both")
+        self.axis, self.group_size = axis, group_size
+        self.lo = self.hi = None
+
+    def config(self):
+        return {"axis": self.axis, "group_size": self.group_size}
+
+    def observe(self, x):
+        if self.axis is None and self.group_size is None:
+            v = finite_values(x)
+            if v.size:
+                self._merge(np.float32(v.min()), np.float32(v.max()))
+            return self
+        rows = _rows(x, self.axis, self.group_size)
+        if rows.size:
+            if self.lo is not None and len(self.lo) != rows.shape[0]:
+                raise ShapeError(f"batch has {rows.shape[0]} channels/groups, earlier batches {len(self.lo)}")
+            self._merge(*_row_extrema(rows))
+        return self
+
+    def _merge(self, lo, hi):
+        if self.lo is None:
+            self.lo, self.hi = lo, hi
+        else:
+            self.lo, self.hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
+
+    def range(self):
+        if self.lo is None:
+            raise _no_data(self.name)
+        if np.ndim(self.lo) == 0:
+            return frac(self.lo), frac(self.hi)
+        return [(frac(a), frac(b)) for a, b in zip(self.lo.tolist(), self.hi.tolist())]
+
+    def state(self):
+        if self.lo is None:
+            return {"lo": None, "hi": None}
+        return {"lo": np.atleast_1d(self.lo).astype(float).tolist(), "hi": np.atleast_1d(self.hi).astype(float).tolist(),
+                "scalar": bool(np.ndim(self.lo) == 0)}
+
+    def _load(self, s):
+        if s.get("lo") is not None:
+            lo, hi = np.asarray(s["lo"], np.float32), np.asarray(s["hi"], np.float32)
+            self.lo, self.hi = (lo[0], hi[0]) if s["scalar"] else (lo, hi)
+
+
+# --------------------------------------------------------------------------------------------
+# Moving average
+# --------------------------------------------------------------------------------------------
+
+EMA_FORMS = ("torch", "textbook")
+STATE_FORMATS = ("fp32", "fp64", "exact")
+
+
+class MovingAverageMinMaxObserver(Observer):
+    """Exponential moving average of per-batch minima/maxima; the first batch sets the range.
+
+    ``form``: 'torch'    m <- fl(m + fl(c·fl(b - m)))        (torch 2.13 code; ORT between calls)
+              'textbook' m <- fl(fl((1-c)·m) + fl(c·b))    (seed 003, torch docs), 1-c = fl(1 - c)
+    ``state_format``: the running state's float format (fp32 = torch/ORT), every operation
+    rounded once to nearest-even in it; 'exact' keeps Fractions.  c itself is fl(c).
+    Batching matters by definition: one update per ``observe`` call.
+    # Reproduces: torch MovingAverageMinMaxObserver(averaging_constant=c) (2.13)
+    """
+    name = "moving_average"
+
+    def __init__(self, c=0.01, form="torch", state_format="fp32", axis=None):
+        if form not in EMA_FORMS:
+            raise UnknownNameError("moving-average form", form, EMA_FORMS)
+        if state_format not in STATE_FORMATS:
+            raise UnknownNameError("state format", state_format, STATE_FORMATS)
+        self.c_given = c
+        cf = Fraction(repr(c)) if isinstance(c, float) else Fraction(c)
+        if not 0 < cf <= 1:
+            raise InvalidValueError(f"averaging constant c must be in (0, 1], got {c!r}")
+        self.form, self.state_format, self.axis = form, state_format, axis
+        self.c = self._fl(cf)
+        self.one_minus_c = self._fl(1 - self.c)
+        self.lo = self.hi = None
+
+    def config(self):
+        return {"c": self.c_given, "form": self.form, "state_format": self.state_format, "axis": self.axis}
+
+    def _fl(self, x):
+        return x if self.state_format == "exact" else formats.round_to(self.state_format, x).value
+
+    def _update(self, m, b):
+        fl, c = self._fl, self.c
+        if self.form == "torch":
+            return fl(m + fl(c * fl(b - m)))
+        return fl(fl(self.one_minus_c * m) + fl(c * b))
+
+    def observe(self, x):
+        if self.axis is None:
+            v = finite_values(x)
+            if not v.size:
+                return self
+            lo, hi = [frac(v.min())], [frac(v.max())]
+        else:
+            rows = _rows(x, self.axis, None)
+            if not rows.size:
+                return self
+            mn, mx = _row_extrema(rows)
+            lo, hi = [frac(a) for a in mn.tolist()], [frac(b) for b in mx.tolist()]
+        if self.lo is None:
+            self.lo, self.hi = [self._fl(a) for a in lo], [self._fl(b) for b in hi]
+        else:
+            if len(lo) != len(self.lo):
+                raise ShapeError(f"batch has {len(lo)} channels, earlier batches {len(self.lo)}")
+            self.lo = [self._update(m, b) for m, b in zip(self.lo, lo)]
+            self.hi = [self._update(m, b) for m, b in zip(self.hi, hi)]
+        return self
+
+    def range(self):
+        if self.lo is None:
+            raise _no_data(self.name)
+        pairs = list(zip(self.lo, self.hi))
+        return pairs[0] if self.axis is None else pairs
+
+    def state(self):
+        enc = (lambda xs: None if xs is None else [_frac_str(x) for x in xs])
+        return {"lo": enc(self.lo), "hi": enc(self.hi)}
+
+    def _load(self, s):
+        if s["lo"] is not None:
+            self.lo = [Fraction(x) for x in s["lo"]]
+            self.hi = [Fraction(x) for x in s["hi"]]
+
+
+# --------------------------------------------------------------------------------------------
+# Multiset observers: percentile, entropy, MSE
+# --------------------------------------------------------------------------------------------
+
+class _MultisetObserver(Observer):
+    """Keeps the exact multiset of observed values: batching- and order-invariant."""
+
+    def __init__(self):
+        self.ms = Multiset()
+
+    def observe(self, x):
+        v = finite_values(x)
+        if v.size:
+            self.ms.add(v)
+        return self
+
+    def _data(self):
+        if self.ms.n == 0:
+            raise _no_data(self.name)
+        return self.ms
+
+    def histogram(self, bins=2048, signed=False):
+        """(counts, edges): exact bins on [0, max|x|] or, signed, on [-max|x|, max|x|]."""
+        from .histogram import abs_histogram, signed_histogram
+        ms = self._data()
+        a = max(-frac(ms.values[0]), frac(ms.values[-1]))
+        if signed:
+            return signed_histogram(ms, a, bins), [-a + 2 * a * Fraction(k, bins) for k in range(bins + 1)]
+        return abs_histogram(ms.absolute(), a, bins), [a * Fraction(k, bins) for k in range(bins + 1)]
+
+    def state(self):
+        return self.ms.to_state()
+
+    def _load(self, s):
+        self.ms = Multiset.from_state(s)
+
+
+class PercentileObserver(_MultisetObserver):
+    """Percentile clipping with a named estimator (``search.PERCENTILE_METHODS``).
+
+    mode 'abs': a = P_p(|x|), range (-a, a).  mode 'signed': (-P_p(-x), P_p(x)), the same
+    estimator on each tail.  # Estimators: numpy.percentile methods (H&F 1996); hist_left = ORT/ModelOpt
+    """
+    name = "percentile"
+
+    def __init__(self, p=99.99, method="linear", mode="abs", bins=2048):
+        super().__init__()
+        search.check_percentile(p)
+        if method not in search.PERCENTILE_METHODS:
+            raise UnknownNameError("percentile method", method, search.PERCENTILE_METHODS)
+        if mode not in ("abs", "signed"):
+            raise UnknownNameError("percentile mode", mode, ("abs", "signed"))
+        if mode == "signed" and method in search.HISTOGRAM:
+            raise InvalidValueError("histogram percentiles are defined on |x| (mode='abs')")
+        self.p, self.method, self.mode, self.bins = p, method, mode, bins
+
+    def config(self):
+        return {"p": self.p, "method": self.method, "mode": self.mode, "bins": self.bins}
+
+    def range(self):
+        ms = self._data()
+        if self.mode == "abs":
+            a = search.percentile(ms.absolute(), self.p, self.method, self.bins)
+            return -a, a
+        neg = Multiset(-ms.values[::-1], ms.counts[::-1])
+        return -search.percentile(neg, self.p, self.method), search.percentile(ms, self.p, self.method)
+
+
+class EntropyObserver(_MultisetObserver):
+    """KL-divergence threshold; ``variant`` in 'tensorrt', 'modelopt', 'onnxruntime'
+    (see ``search.entropy_*``).  # Reproduces: calibration.md §5 (GTC 2017, ModelOpt 0.47, ORT 1.31)"""
+    name = "entropy"
+
+    def __init__(self, variant="tensorrt", bins=2048, target_bins=128):
+        super().__init__()
+        if variant not in search.ENTROPY_VARIANTS:
+            raise UnknownNameError("entropy variant", variant, search.ENTROPY_VARIANTS)
+        search.check_entropy_bins(bins, target_bins)
+        self.variant, self.bins, self.target_bins = variant, bins, target_bins
+
+    def config(self):
+        return {"variant": self.variant, "bins": self.bins, "target_bins": self.target_bins}
+
+    def range(self):
+        ms = self._data()
+        if not (ms.values != 0).any():
+            raise InvalidValueError("zero range: all calibration data is 0")
+        return search.entropy(ms, self.variant, self.bins, self.target_bins)
+
+
+class MSEObserver(_MultisetObserver):
+    """Histogram MSE search of a symmetric amax (``search.mse_amax``, exact integers)."""
+    name = "mse"
+
+    def __init__(self, bins=2048, qmax=127, start_bin=128):
+        super().__init__()
+        self.bins, self.qmax, self.start_bin = bins, qmax, start_bin
+        if not 0 <= start_bin <= bins - 2:
+            raise InvalidValueError(f"start_bin must be in 0..bins-2, got {start_bin}")
+
+    def config(self):
+        return {"bins": self.bins, "qmax": self.qmax, "start_bin": self.start_bin}
+
+    def range(self):
+        ms = self._data()
+        if not (ms.values != 0).any():
+            raise InvalidValueError("zero range: all calibration data is 0")
+        a = search.mse_amax(ms.absolute(), self.bins, self.qmax, self.start_bin)
+        return -a, a
+
+
+OBSERVERS = {cls.name: cls for cls in (MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver,
+                                       EntropyObserver, MSEObserver)}
+
+
+def make_observer(name, **options):
+    """An observer by name: minmax, moving_average, percentile, entropy, mse."""
+    if name not in OBSERVERS:
+        raise UnknownNameError("observer", name, OBSERVERS)
+    return OBSERVERS[name](**options)
+
+
+def from_dict(d):
+    """Rebuild an observer saved with ``to_dict``."""
+    if not isinstance(d, dict) or "observer" not in d:
+        raise InvalidValueError(f"not a saved observer: {d!r:.80}")
+    obs = make_observer(d["observer"], **d.get("config", {}))
+    obs._load(d["state"])
+    return obs
