@@ -1,0 +1,188 @@
+"""Benchmark refquant's C kernel against peer int8 GEMMs (a script, not a test).
+
+    python bench/gemm.py                       # all shapes, 1 and 2 threads
+    python bench/gemm.py --shapes 256 1024 --threads 1 --repeats 5     # a quick run
+    python bench/gemm.py --shapes 32x4096x4096 --peers ort_qlinear torch_onednn
+
+GOPS = 2*M*N*K / median wall time of one call.  Weights (B) are prepared
+once outside the timed region for every engine that supports it
+(refquant PackedB, torch prepacked quantized linear, ORT constant
+initializers); activations and outputs are per call.  refquant rows run the
+full fused path: u8 x s8 GEMM + float_fp32 requantization to uint8
+("refquant_q"), and int32 output ("refquant_i32").
+"""
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import warnings
+
+import numpy as np
+
+warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+
+SHAPES = {"256": (256, 256, 256), "1024": (1024, 1024, 1024), "2048": (2048, 2048, 2048),
+          "1x4096x4096": (1, 4096, 4096), "32x4096x4096": (32, 4096, 4096),
+          "128x4096x11008": (128, 4096, 11008)}
+
+
+def parse_shape(s):
+    if s in SHAPES:
+        return SHAPES[s]
+    parts = [int(p) for p in s.lower().split("x")]
+    return tuple(parts) if len(parts) == 3 else (parts[0],) * 3
+
+
+def timeit(fn, repeats, min_time=0.2):
+    fn()
+    times = []
+    t_end = time.perf_counter() + min_time
+    while len(times) < repeats or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 10 * repeats:
+            break
+    return statistics.median(times)
+
+
+# ---- engines: each returns a zero-argument callable, or raises to be skipped -------------------
+
+def eng_refquant(kind):
+    def make(a, b, threads):
+        from refquant import kernel
+        if not kernel.available():
+            raise RuntimeError("refquant._kernel not built")
+        pb = kernel.PackedB(b)
+        n = b.shape[1]
+        mult = np.full(n, np.float32(1.0 / 4096), np.float32)
+        if kind == "q":
+            return lambda: kernel.qlinear_matmul(a, pb, 128, 0, "float_fp32", mult, zp=3,
+                                                 out_dtype=np.uint8, threads=threads)
+        return lambda: kernel.matmul_integer(a, pb, 128, 0, threads=threads)
+    return make
+
+
+def _ort_session(model, threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def eng_ort(op, a_signed):
+    def make(a, b, threads):
+        import onnx
+        from onnx import TensorProto, helper, numpy_helper
+        m, k = a.shape
+        n = b.shape[1]
+        a_in = a.view(np.int8) if a_signed else a
+        at = TensorProto.INT8 if a_signed else TensorProto.UINT8
+        inits = [numpy_helper.from_array(b, "B")]
+        if op == "MatMulInteger":
+            inits += [numpy_helper.from_array(np.array(0, a_in.dtype), "za"),
+                      numpy_helper.from_array(np.array(0, np.int8), "zb")]
+            node = helper.make_node("MatMulInteger", ["A", "B", "za", "zb"], ["Y"])
+            out = helper.make_tensor_value_info("Y", TensorProto.INT32, [m, n])
+        else:
+            inits += [numpy_helper.from_array(np.array(0.02, np.float32), "sa"),
+                      numpy_helper.from_array(np.array(0, a_in.dtype), "za"),
+                      numpy_helper.from_array(np.array(0.01, np.float32), "sb"),
+                      numpy_helper.from_array(np.array(0, np.int8), "zb"),
+                      numpy_helper.from_array(np.array(2.0, np.float32), "sy"),
+                      numpy_helper.from_array(np.array(3, a_in.dtype), "zy")]
+            node = helper.make_node("QLinearMatMul", ["A", "sa", "za", "B", "sb", "zb", "sy", "zy"], ["Y"])
+            out = helper.make_tensor_value_info("Y", at, [m, n])
+        graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("A", at, [m, k])], [out], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+        model.ir_version = 10
+        sess = _ort_session(model, threads)
+        feed = {"A": a_in}
+        return lambda: sess.run(None, feed)
+    return make
+
+
+def eng_torch_int_mm(a, b, threads):
+    import torch
+    torch.set_num_threads(threads)
+    ta = torch.from_numpy(a.view(np.int8).copy())
+    tb = torch.from_numpy(b.copy())
+    torch._int_mm(ta, tb)
+    return lambda: torch._int_mm(ta, tb)
+
+
+def eng_torch_qlinear(engine):
+    def make(a, b, threads):
+        import torch
+        torch.set_num_threads(threads)
+        if engine not in torch.backends.quantized.supported_engines:
+            raise RuntimeError(f"engine {engine} unsupported")
+        torch.backends.quantized.engine = engine
+        x = torch.quantize_per_tensor(torch.from_numpy(a.astype(np.float32) * 0.02), 0.02, 0, torch.quint8)
+        w = torch.quantize_per_tensor(torch.from_numpy(b.T.astype(np.float32) * 0.01), 0.01, 0, torch.qint8)
+        packed = torch.ops.quantized.linear_prepack(w, None)
+        op = torch.ops.quantized.linear
+        return lambda: op(x, packed, 2.0, 3)
+    return make
+
+
+def eng_numpy(a, b, threads):
+    a32, b32 = a.astype(np.int32), b.astype(np.int32)
+    return lambda: a.astype(np.int32) @ b32
+
+
+ENGINES = {
+    "refquant_q": eng_refquant("q"),
+    "refquant_i32": eng_refquant("i32"),
+    "ort_matmulinteger_u8s8": eng_ort("MatMulInteger", False),
+    "ort_matmulinteger_s8s8": eng_ort("MatMulInteger", True),
+    "ort_qlinear_u8s8": eng_ort("QLinearMatMul", False),
+    "ort_qlinear_s8s8": eng_ort("QLinearMatMul", True),
+    "torch_int_mm": eng_torch_int_mm,
+    "torch_onednn": eng_torch_qlinear("onednn"),
+    "torch_x86": eng_torch_qlinear("x86"),
+    "numpy": eng_numpy,
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="names or MxKxN")
+    ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
+    ap.add_argument("--no-numpy-large", action="store_true", default=True,
+                    help="skip numpy when M*N*K > 2^31 (it takes seconds)")
+    args = ap.parse_args(argv)
+    engines = ["refquant_q", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
+    print(f"# {platform.processor() or platform.machine()}  cpus={os.cpu_count()}  python {sys.version.split()[0]}")
+    rng = np.random.default_rng(0)
+    for name in args.shapes:
+        m, k, n = parse_shape(name)
+        a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        for threads in args.threads:
+            res = {}
+            for eng in engines:
+                if eng == "numpy" and args.no_numpy_large and m * n * k > 2**31:
+                    continue
+                try:
+                    fn = ENGINES[eng](a, b, threads)
+                    res[eng] = 2 * m * n * k / timeit(fn, args.repeats) / 1e9
+                except Exception as exc:  # a peer missing or refusing: report and go on
+                    print(f"  skip {eng}: {type(exc).__name__}: {str(exc)[:80]}")
+            peers = {e: v for e, v in res.items() if not e.startswith("refquant")}
+            best = max(peers.items(), key=lambda kv: kv[1]) if peers else (None, float("nan"))
+            print(f"\n{m}x{k}x{n}  threads={threads}  (GOPS; ratio to best peer {best[0]})")
+            for eng, v in sorted(res.items(), key=lambda kv: -kv[1]):
+                print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
