@@ -138,9 +138,10 @@ def _kl_candidates(hist, i_lo, i_hi, t):
 
 
 def _argmin(values, last=False):
+    """First (or last) index of the minimum; None if every candidate is infinite."""
     best = min(values)
     if best == math.inf:
-        raise InvalidValueError("every KL candidate is infinite")
+        return None
     idx = [k for k, v in enumerate(values) if v == best]
     return idx[-1] if last else idx[0]
 
@@ -151,14 +152,16 @@ def entropy_tensorrt(ms_abs, bins=2048, target_bins=128):
     |x| histogram, ``bins`` exact bins on [0, amax]; candidates i = target_bins..bins-1;
     Q merges bins[:i] into levels floor(j·target/i) (uneven merging by exact proportion), mean over
     the level's nonzero bins, zero bins stay 0 (a P>0=Q bin makes the candidate infinite);
-    first minimum; threshold (i* + 1/2)·amax/bins.  Returns amax_clip (Fraction).
+    first minimum; threshold (i* + 1/2)·amax/bins (amax if every candidate is infinite).  Returns amax_clip (Fraction).
     """
     bins, t = check_entropy_bins(bins, target_bins)
     amax = frac(ms_abs.values[-1])
     hist = abs_histogram(ms_abs, amax, bins)
     kl = _kl_candidates(hist, t, bins - 1, t)
-    i = t + _argmin(kl)
-    return (i + Fraction(1, 2)) * amax / bins
+    best = _argmin(kl)
+    if best is None:  # every candidate puts tail mass on an empty bin: no clipping
+        return amax
+    return (t + best + Fraction(1, 2)) * amax / bins
 
 
 def entropy_modelopt(ms_abs, bins=2048, target_bins=128):
@@ -171,7 +174,8 @@ def entropy_modelopt(ms_abs, bins=2048, target_bins=128):
     if bins > 1:
         hist[0] = hist[1]
     kl = _kl_candidates(hist, t, bins, t)
-    i = t + _argmin(kl, last=True)
+    best = _argmin(kl, last=True)
+    i = bins if best is None else t + best  # all infinite: numpy's last argmin is the last
     return i * amax / bins
 
 
@@ -206,7 +210,8 @@ def entropy_onnxruntime(ms, bins=2048, target_bins=128):
         s, e = z - i, min(z + i + 1, bins)
         kls.append(_ort_kl(hist[s:e].copy(), int(cum[s]), int(cum[-1] - cum[e]), t))
         windows.append((s, e))
-    s, e = windows[_argmin(kls)]
+    best = _argmin(kls)
+    s, e = windows[0 if best is None else best]  # all infinite: numpy argmin's first
     lo = -T + 2 * T * Fraction(s, bins)
     hi = -T + 2 * T * Fraction(e, bins)
     return max(lo, lo_data), min(hi, hi_data)

@@ -1,0 +1,430 @@
+"""Calibration observers: exact definitions, peer reproductions (calibration.md §9), properties.
+
+Peers: torch 2.13 ao observers and onnxruntime 1.31 calibrators run on the §9 data
+(8 batches x 4096 N(0,1) fp32 from numpy default_rng(0), outliers 9.5/-7.25/12/6 in batches 1/3/5/6).
+"""
+import json
+import math
+import os
+import tempfile
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from refquant import formats
+from refquant.calibrate import (EntropyObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
+                                Multiset, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
+                                percentile, search)
+from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
+from refquant.qparams import choose_qparams
+
+from peers import need
+
+
+def section9():
+    d = np.random.default_rng(0).standard_normal((8, 4096)).astype(np.float32)
+    d[1, 0], d[3, 0], d[5, 0], d[6, 0] = 9.5, -7.25, 12.0, 6.0
+    return d
+
+
+DATA = section9()
+
+
+def fed(obs, batches=DATA):
+    for b in batches:
+        obs.observe(b)
+    return obs
+
+
+def f(x):
+    return float(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# torch 2.13
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def torch():
+    return need("torch", "torch==2.13.0")
+
+
+def torch_run(obs, batches=DATA):
+    t = need("torch")
+    for b in batches:
+        obs(t.from_numpy(np.ascontiguousarray(b)))
+    return obs
+
+
+def test_minmax_equals_torch_and_section9(torch):
+    tq = torch.ao.quantization
+    ref = fed(MinMaxObserver())
+    assert ref.range() == (Fraction(-29, 4), Fraction(12))
+    o = torch_run(tq.MinMaxObserver(dtype=torch.quint8))
+    s, z = o.calculate_qparams()
+    qp = ref.qparams("uint8", variant="torch")
+    assert (f(qp.scale), qp.zero_point) == (s.item(), z.item()) == (0.07549019902944565, 96)
+    o = torch_run(tq.MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric))
+    s, z = o.calculate_qparams()
+    qp = ref.qparams("int8", symmetric=True, variant="torch")
+    assert (f(qp.scale), qp.zero_point) == (s.item(), 0) and abs(s.item() - 12 / 127.5) < 1e-8  # ÷127.5
+
+
+@pytest.mark.parametrize("c, lo, hi, zp", [(0.01, -3.9114229679107666, 3.4442648887634277, 136),
+                                           (0.5, -3.690896511077881, 5.193662643432617, 106)])
+def test_moving_average_equals_torch_bit_for_bit(torch, c, lo, hi, zp):
+    o = torch_run(torch.ao.quantization.MovingAverageMinMaxObserver(averaging_constant=c, dtype=torch.quint8))
+    ref = fed(MovingAverageMinMaxObserver(c=c))
+    assert tuple(map(f, ref.range())) == (o.min_val.item(), o.max_val.item()) == (lo, hi)
+    s, z = o.calculate_qparams()
+    qp = ref.qparams("uint8", variant="torch")
+    assert (f(qp.scale), qp.zero_point) == (s.item(), z.item()) and qp.zero_point == zp
+
+
+def test_moving_average_forms_differ_in_fp32():
+    """torch's code form vs the textbook (1-c)m + c·b: same in exact arithmetic, differ in fp32
+    on about 27 % of random pairs at c = 0.01 (calibration.md §3: 2682-2699 of 10000)."""
+    rng = np.random.default_rng(7)
+    m, b = rng.standard_normal(10000).astype(np.float32), rng.standard_normal(10000).astype(np.float32)
+    c = np.float32(0.01)
+    torch_form = m + c * (b - m)                      # numpy f32 ops: each rounded once (NEP 50)
+    text_form = np.float32(1 - c) * m + c * b
+    differ = int((torch_form != text_form).sum())
+    assert 2500 < differ < 2900
+    for i in range(0, 10000, 997):                    # the oracle reproduces both, bit for bit
+        for form, want in (("torch", torch_form[i]), ("textbook", text_form[i])):
+            o = MovingAverageMinMaxObserver(c=0.01, form=form)
+            o.observe([m[i]]).observe([b[i]])
+            assert o.range()[0] == Fraction(*float(want).as_integer_ratio())
+    ex = MovingAverageMinMaxObserver(c=Fraction(1, 2), form="textbook", state_format="exact")
+    ex.observe([1.0]).observe([2.0]).observe([4.0])
+    assert ex.range() == (Fraction(11, 4), Fraction(11, 4))
+
+
+def test_per_channel_and_per_group_equal_torch(torch):
+    w = np.random.default_rng(3).standard_normal((5, 6, 8)).astype(np.float32)
+    for axis in (0, 1, -1):
+        ref = MinMaxObserver(axis=axis).observe(w).observe(w * 2)
+        o = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=axis % 3, dtype=torch.qint8,
+                                                           qscheme=torch.per_channel_symmetric)
+        torch_run(o, [w, w * 2])
+        assert [(f(a), f(b)) for a, b in ref.range()] == list(zip(o.min_val.tolist(), o.max_val.tolist()))
+        s, _ = o.calculate_qparams()
+        assert [f(q.scale) for q in ref.qparams("int8", symmetric=True, variant="torch")] == s.tolist()
+    # per group = PerChannelMinMaxObserver on reshape(-1, g) (torch ships no PerGroup observer)
+    g = MinMaxObserver(group_size=4).observe(w)
+    o = torch_run(torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0), [w.reshape(-1, 4)])
+    assert [f(a) for a, _ in g.range()] == o.min_val.tolist() and len(g.range()) == 5 * 6 * 2
+
+
+def test_torch_histogram_observer_depends_on_batching_refquant_does_not(torch):
+    """torch HistogramObserver re-bins on every range change: 8 batches vs one concatenated batch
+    give different histograms (calibration.md §6).  refquant's exact multiset is batch-invariant."""
+    a = torch_run(torch.ao.quantization.HistogramObserver(dtype=torch.quint8))
+    b = torch_run(torch.ao.quantization.HistogramObserver(dtype=torch.quint8), [DATA.ravel()])
+    assert float((a.histogram - b.histogram).abs().sum()) > 100
+    assert (a.min_val.item(), a.max_val.item()) == (-7.25, 12.0)
+    ra, rb = fed(MSEObserver()), fed(MSEObserver(), [DATA.ravel()[::-1]])
+    assert np.array_equal(ra.histogram(2048)[0], rb.histogram(2048)[0]) and ra.range() == rb.range()
+
+
+# ---------------------------------------------------------------------------------------------
+# onnxruntime 1.31 calibrators
+# ---------------------------------------------------------------------------------------------
+
+def _ort(method, batches, per_call, **opts):
+    onnx = need("onnx")
+    cal_mod = need("onnxruntime.quantization.calibrate", "onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, "m.onnx")
+    g = helper.make_graph([helper.make_node("Mul", ["X", "one"], ["Y"])], "g",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, None])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, None])],
+                          [numpy_helper.from_array(np.ones(1, np.float32), "one")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, path)
+
+    class Reader(cal_mod.CalibrationDataReader):
+        def __init__(self, bs):
+            self.it = iter([{"X": b[None, :]} for b in bs])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    cal = cal_mod.create_calibrator(path, ["Mul"], augmented_model_path=os.path.join(d, "a.onnx"),
+                                    calibrate_method=getattr(cal_mod.CalibrationMethod, method), extra_options=opts)
+    for chunk in ([[b] for b in batches] if per_call else [batches]):
+        cal.collect_data(Reader(chunk))
+    return tuple(float(v) for v in cal.compute_data()["Y"].range_value)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_minmax_and_moving_average():
+    assert _ort("MinMax", DATA, False) == tuple(map(f, fed(MinMaxObserver()).range())) == (-7.25, 12.0)
+    # one collect_data call per batch: ORT's old + c·(new - old) in fp32 == refquant form 'torch'
+    ort = _ort("MinMax", DATA, True, moving_average=True, averaging_constant=0.01)
+    assert ort == tuple(map(f, fed(MovingAverageMinMaxObserver(c=0.01)).range()))
+    # one call for all batches: ORT takes the plain mean of the batch extrema, c ignored (§3)
+    ort1 = _ort("MinMax", DATA, False, moving_average=True, averaging_constant=0.01)
+    assert ort1 == (float(np.float32(DATA.min(axis=1).mean())), float(np.float32(DATA.max(axis=1).mean())))
+    assert ort1 == (-4.057083606719971, 5.67386531829834)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_bug_max_intermediate_outputs():
+    """ORT 1.31.1 bug: CalibMaxIntermediateOutputs=k clears outputs every k batches without
+    reducing them, so batches are lost: (-3.479, 6.0) instead of the true (-7.25, 12.0)."""
+    assert _ort("MinMax", DATA, False, max_intermediate_outputs=3) == (-3.479088306427002, 6.0)
+    assert fed(MinMaxObserver()).range() == (Fraction(-29, 4), Fraction(12))
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_entropy_one_call_reproduced():
+    """ORT Entropy, 2048 bins, one collect call: [-4.5, 4.51171875] (§9); refquant variant
+    'onnxruntime' reproduces it from the exact histogram.  Per-batch ORT collection grows the
+    histogram and gives ±3.43 (order-dependent); refquant's state is the multiset, so any batching
+    gives the one-call answer."""
+    want = (-4.5, 4.51171875)
+    assert _ort("Entropy", DATA, False, num_bins=2048) == want
+    assert tuple(map(f, fed(EntropyObserver("onnxruntime")).range())) == want
+    assert _ort("Entropy", DATA, True, num_bins=2048) == (-3.4310340881347656, 3.434842109680176)
+    assert tuple(map(f, fed(EntropyObserver("onnxruntime"), DATA[::-1]).range())) == want
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_percentile_symmetric_clamp_bug():
+    """ORT Percentile symmetric=True (create_calibrator default) clamps ±edge to the raw data
+    min/max, so the "symmetric" range is (-7.25, 11.994140625).  refquant hist_left (same 2048-bin
+    left-edge estimator, exact edges on [0, max|x|]) gives the symmetric ±11.994140625."""
+    assert _ort("Percentile", DATA, False, symmetric=True, percentile=99.999) == (-7.25, 11.994140625)
+    lo, hi = fed(PercentileObserver(99.999, method="hist_left")).range()
+    assert (lo, hi) == (Fraction(-12 * 2047, 2048), Fraction(12 * 2047, 2048))
+
+
+# ---------------------------------------------------------------------------------------------
+# ModelOpt / pytorch-quantization (not installable here: numbers from calibration.md §9)
+# ---------------------------------------------------------------------------------------------
+
+def test_modelopt_entropy_concatenated_reproduced():
+    """ModelOpt entropy on the concatenated data = 3.91992188 = edge 669 of 2048 on [0, 12]."""
+    assert fed(EntropyObserver("modelopt")).range()[1] == Fraction(12 * 669, 2048)
+
+
+def test_tensorrt_entropy_threshold_is_bin_centre():
+    lo, hi = fed(EntropyObserver("tensorrt")).range()
+    k = hi * 2048 / 12 - Fraction(1, 2)
+    assert lo == -hi and k.denominator == 1 and 128 <= k <= 2047 and f(hi) == 3.9228515625
+
+
+def test_modelopt_mse_intended_result():
+    """ModelOpt 0.47.0 bug: _compute_amax_mse passes (num_bits, unsigned) into (bias, num_bits),
+    fake-quantizing centres - 8 with 0 bits: amax 0.2447 (§6).  The intended search on the exact
+    histogram gives 10.087 (ModelOpt's own grown histogram, intended: 10.0903254)."""
+    a = fed(MSEObserver()).range()[1]
+    assert a == Fraction(2 * 1721 + 1, 2) * 12 / 2048 and abs(f(a) - 10.0903254) < 0.01
+
+
+def test_mse_matches_float_brute_force():
+    rng = np.random.default_rng(5)
+    x = np.abs(rng.standard_normal(3000)).astype(np.float32)
+    x[0] = 9.0
+    bins, qmax = 256, 127
+    a = MSEObserver(bins=bins, start_bin=16).observe(x).range()[1]
+    ms = Multiset()
+    ms.add(x)
+    hist = abs_histogram(ms, Fraction(9), bins)
+    centres = [(k + Fraction(1, 2)) * 9 / bins for k in range(bins)]
+    def mse(amax):
+        return sum(int(c) * (v - min(round(v * qmax / amax), qmax) * amax / qmax) ** 2 for v, c in zip(centres, hist) if c)
+    errs = [mse(centres[m]) for m in range(16, bins - 1)]
+    assert a == centres[16 + errs.index(min(errs))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Percentile
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", search.CONTINUOUS.keys() | set(search.DISCRETE))
+def test_percentile_equals_numpy_on_float64(method):
+    """Exact estimator == numpy.percentile(float64 data) to 1e-12.  Trap: on float32 data numpy
+    rounds the virtual index to float32: 99.99 % 'linear' of |x| §9 gives 5.58235264 (calibration.md
+    table, = torch.quantile) while the exact value is 5.5833222458."""
+    x = np.abs(DATA)
+    for p in (50, 99.9, 99.99, 99.999, 100):
+        got = f(PercentileObserver(p, method=method).observe(x).range()[1])
+        assert math.isclose(got, np.percentile(x.astype(np.float64), p, method=method), rel_tol=1e-12)
+    if method == "linear":
+        exact = f(PercentileObserver(99.99).observe(x).range()[1])
+        assert np.percentile(x, 99.99) == np.float32(5.58235264) and abs(exact - 5.5833222458) < 1e-9
+
+
+def test_percentile_table_of_calibration_md():
+    o = fed(PercentileObserver(99.999))
+    ms = o.ms.absolute()
+    assert [f(percentile(ms, 99.99, m)) for m in ("lower", "higher", "nearest", "inverted_cdf")] == [
+        float(np.float32(4.49411726)), 6.0, 6.0, 6.0]
+    assert f(percentile(ms, 99.999, "midpoint")) == 10.75 and f(percentile(ms, 99.999, "hist_right")) == 12.0
+
+
+@settings(max_examples=60)
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=60),
+       st.floats(0.01, 100), st.floats(0.01, 100), st.sampled_from(search.PERCENTILE_METHODS))
+def test_percentile_monotone_in_p(xs, p1, p2, method):
+    ms = Multiset()
+    ms.add(np.abs(np.array(xs, np.float32)))
+    if ms.values[-1] == 0 and method in search.HISTOGRAM:
+        return
+    lo, hi = sorted((p1, p2))
+    a, b = percentile(ms, lo, method), percentile(ms, hi, method)
+    assert a <= b <= Fraction(*float(ms.values[-1]).as_integer_ratio())
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact histogram, deterministic float kernel
+# ---------------------------------------------------------------------------------------------
+
+def test_histogram_edges_are_exact():
+    """A value on an exact edge k·amax/B goes to bin k; numpy's float binning may not."""
+    amax, B = np.float32(3.0), 7
+    edges = [Fraction(3 * k, B) for k in range(B + 1)]
+    xs = [np.float32(float(e)) for e in edges]  # nearest fp32 to each edge (below, on or above)
+    ms = Multiset()
+    ms.add(np.array(xs + [amax], np.float32))
+    h = abs_histogram(ms, Fraction(3), B)
+    want = np.zeros(B, np.int64)
+    for x in xs + [amax]:
+        v = Fraction(*float(x).as_integer_ratio())
+        want[min(int(v * B / 3), B - 1)] += 1
+    assert np.array_equal(h, want) and h.sum() == B + 2
+
+
+@settings(max_examples=50)
+@given(st.lists(st.floats(0, 1.0000000150474662e+30, width=32), min_size=2, max_size=80), st.integers(1, 4096))
+def test_histogram_matches_exact_rational_rule(xs, bins):
+    x = np.array(xs, np.float32)
+    if x.max() == 0:
+        return
+    ms = Multiset()
+    ms.add(x)
+    amax = Fraction(*float(x.max()).as_integer_ratio())
+    h = abs_histogram(ms, amax, bins)
+    want = np.zeros(bins, np.int64)
+    for v in xs:
+        k = math.floor(Fraction(*float(np.float32(v)).as_integer_ratio()) * bins / amax)
+        want[min(k, bins - 1)] += 1
+    assert np.array_equal(h, want)
+
+
+def test_deterministic_ln_is_accurate_and_same_in_pure_python():
+    x = np.exp(np.random.default_rng(2).uniform(-700, 700, 20000))
+    a = detfloat.ln(x)
+    assert np.max(np.abs(a - np.log(x)) / np.maximum(np.abs(np.log(x)), 1e-300)) < 1e-15
+    assert [detfloat.ln_scalar(v) for v in x[:500].tolist()] == a[:500].tolist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Properties: invariance, qparams, threshold bounds, save/restore
+# ---------------------------------------------------------------------------------------------
+
+ORDER_FREE = [("minmax", {}), ("percentile", {"p": 99.0}), ("percentile", {"p": 99.5, "method": "hist_left", "bins": 64}),
+              ("entropy", {"variant": "tensorrt", "bins": 256, "target_bins": 32}),
+              ("entropy", {"variant": "modelopt", "bins": 256, "target_bins": 32}),
+              ("entropy", {"variant": "onnxruntime", "bins": 256, "target_bins": 32}),
+              ("mse", {"bins": 128, "start_bin": 8})]
+
+
+@settings(max_examples=25)
+@given(st.lists(st.floats(-50, 50, width=32), min_size=20, max_size=300), st.randoms(use_true_random=False))
+def test_batching_and_order_invariance(xs, rnd):
+    x = np.array(xs, np.float32)
+    if not (x != 0).any():
+        return
+    cuts = sorted(rnd.sample(range(1, len(xs)), k=min(3, len(xs) - 1)))
+    perm = x[np.array(rnd.sample(range(len(xs)), len(xs)))]
+    for name, kw in ORDER_FREE:
+        one = make_observer(name, **kw).observe(x).range()
+        assert fed(make_observer(name, **kw), np.split(perm, cuts)).range() == one
+
+
+@settings(max_examples=25)
+@given(st.lists(st.floats(-50, 50, width=32), min_size=20, max_size=300))
+def test_thresholds_never_beyond_max(xs):
+    x = np.array(xs, np.float32)
+    amax = Fraction(*float(np.abs(x).max()).as_integer_ratio())
+    if amax == 0:
+        return
+    for name, kw in ORDER_FREE[1:]:
+        lo, hi = make_observer(name, **kw).observe(x).range()
+        assert -amax <= lo <= hi <= amax
+        assert Fraction(*float(x.min()).as_integer_ratio()) <= lo or name != "entropy" or kw["variant"] != "onnxruntime"
+
+
+@settings(max_examples=100)
+@given(st.floats(-1e4, 1e4, width=32), st.floats(-1e4, 1e4, width=32), st.booleans(),
+       st.sampled_from(["int8", "uint8"]), st.booleans(), st.sampled_from(["exact", "torch", "onnxruntime"]))
+def test_qparams_from_observer_represent_zero(a, b, symmetric, dtype, narrow, variant):
+    obs = MinMaxObserver().observe([a, b])
+    lo, hi = obs.range()
+    if 0 < max(abs(a), abs(b)) < 1e-30:  # scale would underflow fp32: choose_qparams raises
+        return
+    if lo == hi == 0:
+        with pytest.raises(InvalidValueError):
+            obs.qparams(dtype)
+        return
+    qp = obs.qparams(dtype, symmetric=symmetric, narrow=narrow, variant=variant)
+    qmin, qmax = -128 if dtype == "int8" else 0, 127 if dtype == "int8" else 255
+    assert qp.scale > 0 and qmin <= qp.zero_point <= qmax   # 0.0 -> exactly q = zero_point
+    if variant == "exact" and not symmetric and not narrow:  # the range is covered
+        assert (qmin - qp.zero_point) * qp.scale <= min(lo, 0) + qp.scale
+        assert (qmax - qp.zero_point) * qp.scale >= max(hi, 0) - qp.scale
+
+
+def test_save_restore_continues_identically():
+    for name, kw in ORDER_FREE + [("moving_average", {"c": 0.1}), ("minmax", {"axis": 0}),
+                                  ("moving_average", {"c": 0.5, "form": "textbook", "state_format": "exact", "axis": 1})]:
+        a = make_observer(name, **kw)
+        a.observe(DATA[:2].reshape(2, -1)[:, :2000])
+        b = from_dict(json.loads(json.dumps(a.to_dict())))
+        for o in (a, b):
+            o.observe(DATA[2:4].reshape(2, -1)[:, :2000])
+        assert a.range() == b.range() and a.to_dict() == b.to_dict()
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+
+def test_bad_input_named_errors():
+    for name, kw in ORDER_FREE + [("moving_average", {})]:
+        with pytest.raises(InvalidValueError, match="no calibration data"):
+            make_observer(name, **kw).observe(np.zeros(0, np.float32)).range()
+        with pytest.raises(InvalidValueError, match="all 3 values are NaN"):
+            make_observer(name, **kw).observe([math.nan] * 3)
+        with pytest.raises(InvalidValueError, match="inf"):
+            make_observer(name, **kw).observe([1.0, math.inf])
+    with pytest.raises(InvalidValueError, match="zero range"):
+        MinMaxObserver().observe([0.0, -0.0]).qparams()
+    for name, kw in ORDER_FREE[3:]:
+        with pytest.raises(InvalidValueError, match="zero range|empty"):
+            make_observer(name, **kw).observe([0.0, 0.0]).range()
+    for p in (0, -1, 100.5, math.nan):
+        with pytest.raises(InvalidValueError, match="percentile"):
+            PercentileObserver(p)
+    with pytest.raises(InvalidValueError, match="at least target_bins"):
+        EntropyObserver(bins=64, target_bins=128)
+    with pytest.raises(UnknownNameError):
+        EntropyObserver("tensorflow")
+    with pytest.raises(UnknownNameError):
+        make_observer("kmeans")
+    with pytest.raises(ShapeError):
+        MinMaxObserver(group_size=5).observe(np.zeros((2, 8), np.float32))
+    with pytest.raises(ShapeError):
+        MinMaxObserver(axis=0).observe(np.ones((3, 2))).observe(np.ones((4, 2)))
+    with pytest.raises(InvalidValueError, match="all NaN"):
+        MinMaxObserver(axis=0).observe(np.array([[1.0, 2.0], [math.nan, math.nan]]))
+    nan_ok = MinMaxObserver().observe([math.nan, 2.0, -1.0])  # NaNs are skipped (ORT nanmin)
+    assert nan_ok.range() == (-1, 2)
