@@ -668,7 +668,7 @@ def requantize(acc, method, params, zp=0, out_type="int8", *, axis=-1, qmin=None
     1 for NCHW convolution); their count must equal that dimension.
     """
     meth = get_method(method)
-    if params.method != meth.name and not (get_method(params.method).apply is meth.apply):
+    if get_method(params.method).derive is not meth.derive:
         raise InvalidValueError(f"params were derived for {params.method!r}, not {meth.name!r}")
     _check_zp(zp, out_type, meth)
     lo, hi = out_range(out_type, qmin, qmax)
