@@ -121,36 +121,40 @@ static void rq_amx_release(void)
     __asm__ volatile("tilerelease" ::: "memory");
 }
 
-/* C[32][32] = Apack(32 rows) . Bpanels(b0 | b1) over `chunks` k-chunks of 64. */
-static void rq_amx_32x32(const int8_t *ap, const int8_t *b0, const int8_t *b1,
-                         int32_t chunks, int a_signed, int32_t *cbuf)
+/* C[32][32] (+)= Apack(32 rows) . Bpanels(b0 | b1) over `chunks` k-chunks of 64.
+ * c points at a 32-row strip of int32 with row stride 32; `accumulate`
+ * loads it first (K-blocking), else starts from zero. */
+static void rq_amx_32x32(const int8_t *ap, const int8_t *ap1, const int8_t *b0, const int8_t *b1,
+                         int32_t chunks, int a_signed, int accumulate, int32_t *c)
 {
-    const int8_t *ap1 = ap + (size_t)chunks * 1024u;
-    int32_t c;
-    RQ_TILEZERO(0); RQ_TILEZERO(1); RQ_TILEZERO(2); RQ_TILEZERO(3);
+    int32_t k;
+    if (accumulate) {
+        RQ_TILELOAD(0, c, 128); RQ_TILELOAD(1, c + 16, 128);
+        RQ_TILELOAD(2, c + 512, 128); RQ_TILELOAD(3, c + 528, 128);
+    } else {
+        RQ_TILEZERO(0); RQ_TILEZERO(1); RQ_TILEZERO(2); RQ_TILEZERO(3);
+    }
     if (a_signed) {
-        for (c = 0; c < chunks; c++) {
-            RQ_TILELOAD(4, ap + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(6, b0 + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(5, ap1 + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(7, b1 + (size_t)c * 1024u, 64);
+        for (k = 0; k < chunks; k++) {
+            RQ_TILELOAD(4, ap + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(6, b0 + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(5, ap1 + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);
             RQ_TDPBSSD(0, 4, 6); RQ_TDPBSSD(1, 4, 7);
             RQ_TDPBSSD(2, 5, 6); RQ_TDPBSSD(3, 5, 7);
         }
     } else {
-        for (c = 0; c < chunks; c++) {
-            RQ_TILELOAD(4, ap + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(6, b0 + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(5, ap1 + (size_t)c * 1024u, 64);
-            RQ_TILELOAD(7, b1 + (size_t)c * 1024u, 64);
+        for (k = 0; k < chunks; k++) {
+            RQ_TILELOAD(4, ap + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(6, b0 + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(5, ap1 + (size_t)k * 1024u, 64);
+            RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);
             RQ_TDPBUSD(0, 4, 6); RQ_TDPBUSD(1, 4, 7);
             RQ_TDPBUSD(2, 5, 6); RQ_TDPBUSD(3, 5, 7);
         }
     }
-    RQ_TILESTORE(0, cbuf, 128);
-    RQ_TILESTORE(1, cbuf + 16, 128);
-    RQ_TILESTORE(2, cbuf + 512, 128);
-    RQ_TILESTORE(3, cbuf + 528, 128);
+    RQ_TILESTORE(0, c, 128); RQ_TILESTORE(1, c + 16, 128);
+    RQ_TILESTORE(2, c + 512, 128); RQ_TILESTORE(3, c + 528, 128);
 }
 
 /* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
@@ -205,37 +209,45 @@ static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t r
     }
 }
 
-/* AMX: 16-row blocks; per k-chunk of 64: 16 rows x 64 bytes (raw A bytes).
- * rs[r] = wrapping sum of A[i][k] as int8 or uint8. */
-static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
-                          int32_t chunks, int8_t *dst, uint32_t *rs)
+/* AMX: 16-row blocks; per k-chunk of 64: 16 rows x 64 bytes (raw A bytes,
+ * zero padding).  rs[r] = wrapping sum of A[i][k] as int8 or uint8, when
+ * needed.  Masked loads never touch bytes past the end of a row. */
+RQ_AVX512 static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
+                                    int32_t chunks, int8_t *dst, uint32_t *rs, int need_rowsum)
 {
-    int32_t r, k, c;
-    memset(dst, 0, (size_t)rows_pad * (size_t)chunks * 64u);
+    const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
+    int32_t r, c;
     for (r = 0; r < rows_pad; r++) {
-        uint32_t s = 0;
         int8_t *d = dst + (size_t)(r / 16) * (size_t)chunks * 1024u + (size_t)(r % 16) * 64u;
         const uint8_t *src;
+        __m512i sum = zero;
+        int64_t total;
         if (r >= rows) {
+            for (c = 0; c < chunks; c++)
+                _mm512_storeu_si512(d + (size_t)c * 1024u, zero);
             rs[r] = 0;
             continue;
         }
         src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
-        for (c = 0; c * 64 < g->k; c++) {
+        for (c = 0; c < chunks; c++) {
             int32_t len = g->k - c * 64 < 64 ? g->k - c * 64 : 64;
-            memcpy(d + (size_t)c * 1024u, src + (size_t)c * 64u, (size_t)len);
+            __mmask64 mk = len >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u);
+            __m512i v = _mm512_maskz_loadu_epi8(mk, src + (size_t)c * 64u);
+            _mm512_storeu_si512(d + (size_t)c * 1024u, v);
+            if (need_rowsum)
+                sum = _mm512_add_epi64(sum, _mm512_sad_epu8(g->a_type == RQ_I8 ? _mm512_xor_si512(v, flip) : v, zero));
         }
-        if (g->a_type == RQ_I8)
-            for (k = 0; k < g->k; k++)
-                s += (uint32_t)(int32_t)(int8_t)src[k];
-        else
-            for (k = 0; k < g->k; k++)
-                s += src[k];
-        rs[r] = s;
+        /* int8: every one of the chunks*64 bytes was biased by +128 (padding included) */
+        total = _mm512_reduce_add_epi64(sum) - (g->a_type == RQ_I8 ? (int64_t)128 * chunks * 64 : 0);
+        rs[r] = (uint32_t)(uint64_t)total;
     }
 }
 
 /* ---- vector requantization (the AVX-512 form of requant.c) ---------------- */
+
+#ifndef RQ_KC
+#define RQ_KC 8   /* AMX k-block: 8 chunks of 64 */
+#endif
 
 #define RQ_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
@@ -307,7 +319,8 @@ typedef struct rq_simd_ws {
     int need_rowsum;    /* some beta_j != 0 */
 } rq_simd_ws;
 
-/* Corrections, requantization and store for a block cbuf[rows][32] at (i0, j0). */
+/* Corrections, requantization and store for a block cbuf[rows][32] at (i0, j0).
+ * Column chunks outer, rows inner: per-column values are loaded once. */
 RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t *cbuf,
                                   int32_t i0, int32_t nrows, int32_t j0, const uint32_t *rs)
 {
@@ -315,23 +328,43 @@ RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const i
     int32_t ia = i0 > p->r0 ? i0 : p->r0, ib = i0 + nrows < p->r1 ? i0 + nrows : p->r1;
     int32_t ja = j0 > p->c0 ? j0 : p->c0, jb = j0 + 32 < p->c1 ? j0 + 32 : p->c1;
     int32_t i, j;
-    for (i = ia; i < ib; i++) {
-        for (j = ja; j < jb; j += 16) {
-            int32_t len = jb - j < 16 ? jb - j : 16;
-            __mmask16 mk = (__mmask16)((1u << len) - 1u);
-            __m512i acc = _mm512_maskz_loadu_epi32(mk, cbuf + 32 * (i - i0) + (j - j0));
+    for (j = ja; j < jb; j += 16) {
+        int32_t len = jb - j < 16 ? jb - j : 16;
+        __mmask16 mk = (__mmask16)((1u << len) - 1u);
+        __m512i colfix = _mm512_maskz_loadu_epi32(mk, w->colfix + j);
+        __m512i beta = _mm512_maskz_loadu_epi32(mk, w->beta + j);
+        const int32_t *src = cbuf + 32 * (ia - i0) + (j - j0);
+        if (g->method == RQ_FLOAT_FP32) {   /* the hot case, with everything hoisted */
+            __m512 mf = _mm512_maskz_loadu_ps(mk, p->mf + j);
+            __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
+            __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
+            __m512i zp = _mm512_set1_epi32(g->zp);
+            for (i = ia; i < ib; i++, src += 32) {
+                size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
+                __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, src), colfix);
+                __m512 v;
+                if (w->need_rowsum)
+                    acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(beta, _mm512_set1_epi32((int32_t)rs[i - i0])));
+                v = _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps(acc, RQ_RNE), mf, RQ_RNE);
+                v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+                acc = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, RQ_RNE), zp);
+                if (g->c_type == RQ_I32)
+                    _mm512_mask_storeu_epi32((int32_t *)g->c + off, mk, acc);
+                else
+                    _mm512_mask_cvtepi32_storeu_epi8((int8_t *)g->c + off, mk, acc);
+            }
+            continue;
+        }
+        for (i = ia; i < ib; i++, src += 32) {
             size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
-            acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(mk, w->colfix + j));
+            __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, src), colfix);
             if (w->need_rowsum)
-                acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(mk, w->beta + j),
-                                                               _mm512_set1_epi32((int32_t)rs[i - i0])));
+                acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(beta, _mm512_set1_epi32((int32_t)rs[i - i0])));
             acc = rq_vrequant(p, acc, j, mk);
             if (g->c_type == RQ_I32)
                 _mm512_mask_storeu_epi32((int32_t *)g->c + off, mk, acc);
-            else if (g->c_type == RQ_I8)
+            else   /* int8 and uint8: the low byte of a value already clamped to the type */
                 _mm512_mask_cvtepi32_storeu_epi8((int8_t *)g->c + off, mk, acc);
-            else
-                _mm512_mask_cvtepi32_storeu_epi8((uint8_t *)g->c + off, mk, acc);
         }
     }
 }
@@ -365,7 +398,7 @@ int rq_gemm_simd(const rq_plan *p, int amx)
     uint8_t *apack = NULL;
     uint32_t *rs = NULL;
     int rc = RQ_E_NOMEM;
-    int32_t cbuf[32 * 32] __attribute__((aligned(64)));
+    int32_t *cstrip = NULL;      /* mc x 32 int32 accumulators */
 
     if (!pb) {   /* C callers without a packed B: pack it once for this call */
         own.data = malloc(rq_packed_b_bytes(g->k, g->n) + 64u);
@@ -384,7 +417,8 @@ int rq_gemm_simd(const rq_plan *p, int amx)
     w.beta = malloc((size_t)g->n * sizeof(int32_t));
     apack = malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
     rs = malloc((size_t)mc * sizeof(uint32_t));
-    if (!w.colfix || !w.beta || !apack || !rs)
+    cstrip = aligned_alloc(64, (size_t)mc * 32u * sizeof(int32_t));
+    if (!w.colfix || !w.beta || !apack || !rs || !cstrip)
         goto done;
     rq_simd_ws_init(p, pb, amx, &w);
     if (amx)
@@ -392,19 +426,34 @@ int rq_gemm_simd(const rq_plan *p, int amx)
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
         if (amx)
-            rq_pack_a_amx(g, ib, rows, rows_pad, kpad / 64, (int8_t *)apack, rs);
+            rq_pack_a_amx(g, ib, rows, rows_pad, kpad / 64, (int8_t *)apack, rs, w.need_rowsum);
         else
             rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
             const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
-            for (ir = 0; ir < rows_pad; ir += mr) {
-                if (amx)
-                    rq_amx_32x32((const int8_t *)apack + (size_t)ir * (size_t)kpad, b0, b1,
-                                 kpad / 64, g->a_type == RQ_I8, cbuf);
-                else
-                    rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cbuf);
-                rq_epilogue(p, &w, cbuf, ib + ir, mr, jp * 32, rs + ir);
+            if (amx) {
+                /* K-blocked: the B sub-panel (2 x RQ_KC KiB) stays in L1 across the row blocks */
+                int32_t chunks = kpad / 64, kb, ncb = chunks < RQ_KC ? chunks : RQ_KC;
+                const int8_t *a8 = (const int8_t *)apack;
+                for (kb = 0; kb < chunks || kb == 0; kb += RQ_KC) {
+                    int32_t nk = chunks - kb < ncb ? chunks - kb : ncb;
+                    for (ir = 0; ir < rows_pad; ir += 32) {
+                        const int8_t *ap = a8 + (size_t)ir * (size_t)kpad + (size_t)kb * 1024u;
+                        rq_amx_32x32(ap, ap + (size_t)chunks * 1024u, b0 + (size_t)kb * 1024u,
+                                     b1 + (size_t)kb * 1024u, nk, g->a_type == RQ_I8, kb > 0,
+                                     cstrip + (size_t)ir * 32u);
+                    }
+                    if (chunks == 0)
+                        break;
+                }
+                for (ir = 0; ir < rows_pad; ir += 32)
+                    rq_epilogue(p, &w, cstrip + (size_t)ir * 32u, ib + ir, 32, jp * 32, rs + ir);
+            } else {
+                for (ir = 0; ir < rows_pad; ir += mr) {
+                    rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
+                    rq_epilogue(p, &w, cstrip, ib + ir, mr, jp * 32, rs + ir);
+                }
             }
         }
     }
@@ -418,6 +467,7 @@ done:
     free(w.beta);
     free(apack);
     free(rs);
+    free(cstrip);
     return rc;
 }
 
