@@ -54,12 +54,17 @@ def available():
     return lib is not None
 
 
+_paths_cache = []
+
+
 def paths():
     """The dispatch paths usable on this CPU, e.g. ['scalar', 'vnni', 'amx']; [] without the extension."""
     if lib is None:
         return []
-    mask = lib.rq_cpu_paths()
-    return [name for bit, name in sorted(_PATH_NAMES.items()) if mask & bit]
+    if not _paths_cache:
+        mask = lib.rq_cpu_paths()
+        _paths_cache.extend(name for bit, name in sorted(_PATH_NAMES.items()) if mask & bit)
+    return list(_paths_cache)
 
 
 def last_path_used():
@@ -132,13 +137,19 @@ def _int_vector(v, name, n, lo, hi):
     return np.array([_int_scalar(v, name, lo, hi)], np.int32), False
 
 
+_RANGES = {np.dtype(np.int8): (-128, 127), np.dtype(np.uint8): (0, 255), np.dtype(np.int32): _INT32}
+
+
 def _type_range(dtype):
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
+    return _RANGES[np.dtype(dtype)]
 
 
 def _f32_vector(v, name, n):
     """Multipliers M_j: float32 values (or uint32 bit patterns); finite; exact binary32 only."""
+    if isinstance(v, np.float32):   # the common per-tensor case, kept cheap
+        if not np.isfinite(v):
+            raise InvalidValueError(f"{name} must be finite")
+        return np.array([v], np.float32), False
     arr = np.asarray(v)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
         raise ShapeError(f"{name} must be a scalar or have shape ({n},), got {arr.shape}")
@@ -297,11 +308,8 @@ def _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, 
     rects = _rectangles(m, n, k, threads)
     structs = []
     for r0, r1, c0, c1 in rects:
-        g = ffi.new("rq_gemm *")
-        for key, val in base.items():
-            setattr(g, key, val)
-        g.row_begin, g.row_end, g.col_begin, g.col_end = r0, r1, c0, c1
-        structs.append(g)
+        base.update(row_begin=r0, row_end=r1, col_begin=c0, col_end=c1)
+        structs.append(ffi.new("rq_gemm *", base))
     if len(structs) == 1:
         codes = [lib.rq_gemm_run(structs[0])]
     else:
