@@ -223,7 +223,7 @@ def _executor():
 
 def _rectangles(m, n, k, threads):
     """Disjoint output rectangles, split at multiples of 32 (the AMX block)."""
-    if threads <= 1 or 2 * m * n * max(k, 1) < (1 << 21):
+    if threads <= 1 or 2 * m * n * max(k, 1) < (1 << 26):
         return [(0, m, 0, n)]
     if m >= 32 * threads:
         blocks = -(-m // 32)

@@ -365,7 +365,8 @@ def test_saturate_fast_path_when_overflow_impossible(path):
 
 # ---- threads, packing, larger shapes (paths cross-checked against the exact int64 sum) ----------
 
-@pytest.mark.parametrize("shape", [(1, 300, 513), (70, 257, 130), (200, 64, 33), (3, 1000, 2000)])
+@pytest.mark.parametrize("shape", [(1, 300, 513), (70, 257, 130), (200, 64, 33), (3, 1000, 2000),
+                                   (96, 700, 1100), (8, 4100, 2100)])
 def test_threads_packed_and_paths_agree(shape):
     m, k, n = shape
     rng = np.random.default_rng(m * n + k)
@@ -377,6 +378,8 @@ def test_threads_packed_and_paths_agree(shape):
     mult = float_multipliers(rng, n)
     ref_q = kernel.qlinear_matmul(a, b, 7, zb, "float_fp32", mult, zp=-4, bias=bias, path="scalar", threads=1)
     pb = kernel.PackedB(b)
+    if 2 * m * n * k >= 2**27:   # large enough that the wrapper really splits rows or columns
+        assert len(kernel._rectangles(m, n, k, 2)) == 2
     for path in PATHS:
         for threads in (1, 2, 3):
             got = kernel.matmul_integer(a, pb, 7, zb, bias, path=path, threads=threads)
