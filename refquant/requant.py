@@ -584,6 +584,8 @@ def derive_params(method, sa, sb, sy, *, scale_format="fp32", op="conv", build=N
     sbs = [scale_value(s, scale_format, f"b scale[{j}]") for j, s in enumerate(sbs or [sb])]
     if per_channel and not sbs:
         raise ShapeError("per-channel b scale is empty")
+    if not per_channel and _as_list(bias) is not None and len(_as_list(bias)) > 1:
+        sbs = sbs * len(_as_list(bias))   # per-tensor weight scale, per-column float bias
     biases = _float_bias(meth, bias, len(sbs), per_channel)
     opt = {"fmt": scale_format, "op": "conv" if per_channel else op, "per_channel": per_channel}
     opt["build"] = build or ("single" if meth.name == "tflite_single" else "double")
@@ -592,7 +594,7 @@ def derive_params(method, sa, sb, sy, *, scale_format="fp32", op="conv", build=N
         p = meth.derive(sa, s, sy, dict(opt, bias=biases[j]))
         meth.check(meth.name, p)
         channels.append(p)
-    return Params(meth.name, tuple(channels), per_channel)
+    return Params(meth.name, tuple(channels), len(channels) > 1 or per_channel)
 
 
 def _float_bias(meth, bias, n, per_channel):

@@ -1,0 +1,114 @@
+"""refquant torch_* methods against torch 2.13 ``torch.ops.quantized.linear`` per engine.
+
+Inputs are built from integers directly (``_make_per_tensor_quantized_tensor``), so the only
+arithmetic torch does is the int accumulation and the requantization under test.  Input
+codes stay in [0, 127] so that the u8 x s8 int16 pair products of AVX2 ``vpmaddubsw`` cannot
+saturate (requant.md §4, row 20) on hosts without VNNI.
+"""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from peers import need
+from refquant import ops
+
+np = need("numpy")
+torch = need("torch", "torch==2.13.0")
+
+ENGINES = [e for e in ("x86", "fbgemm", "qnnpack", "onednn") if e in torch.backends.quantized.supported_engines]
+
+
+def f32(x):
+    return float(np.float32(x))
+
+
+def torch_linear(engine, x, in_s, in_zp, w, w_s, out_s, out_zp, bias):
+    """y = quantized::linear(x (M,K) quint8, w (N,K) qint8, bias float) as int codes."""
+    torch.backends.quantized.engine = engine
+    xq = torch._make_per_tensor_quantized_tensor(torch.tensor(x, dtype=torch.uint8), in_s, in_zp)
+    wt = torch.tensor(w, dtype=torch.int8)
+    if isinstance(w_s, list):
+        wq = torch._make_per_channel_quantized_tensor(wt, torch.tensor(w_s, dtype=torch.double),
+                                                      torch.zeros(len(w_s), dtype=torch.long), 0)
+    else:
+        wq = torch._make_per_tensor_quantized_tensor(wt, w_s, 0)
+    b = None if bias is None else torch.tensor(bias, dtype=torch.float)
+    packed = torch.ops.quantized.linear_prepack(wq, b)
+    return torch.ops.quantized.linear(xq, packed, out_s, out_zp).int_repr().tolist()
+
+
+def oracle(engine, x, in_s, in_zp, w, w_s, out_s, out_zp, bias):
+    wT = [list(col) for col in zip(*w)]
+    return ops.qlinear_matmul(x, in_s, in_zp, wT, w_s, 0, out_s, out_zp, method="torch_" + engine,
+                              a_type="uint8", b_type="int8", y_type="uint8", float_bias=bias)
+
+
+def random_case(rng, per_channel, with_bias, N=4, K=24, M=6):
+    x = rng.integers(0, 128, (M, K)).tolist()
+    w = rng.integers(-128, 128, (N, K)).tolist()
+    in_s, out_s = f32(2.0 ** rng.uniform(-7, -4)), f32(2.0 ** rng.uniform(-5, -1))
+    w_s = [f32(2.0 ** rng.uniform(-8, -5)) for _ in range(N)] if per_channel else f32(2.0 ** rng.uniform(-8, -5))
+    bias = [f32(v) for v in rng.uniform(-3, 3, N)] if with_bias else None
+    return x, in_s, int(rng.integers(0, 256)), w, w_s, out_s, int(rng.integers(0, 256)), bias
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_quantized_linear_matches_oracle(engine, per_channel, with_bias):
+    if engine == "qnnpack" and per_channel:
+        pytest.skip("torch_qnnpack is modelled per tensor only")
+    rng = np.random.default_rng(hash((engine, per_channel, with_bias)) % 2**32)
+    outputs = mismatches = 0
+    for _ in range(30):
+        case = random_case(rng, per_channel, with_bias)
+        expected, got = torch_linear(engine, *case), oracle(engine, *case)
+        outputs += sum(len(r) for r in got)
+        mismatches += sum(e != g for er, gr in zip(expected, got) for e, g in zip(er, gr))
+    assert mismatches == 0, f"{engine}: {mismatches}/{outputs} outputs differ"
+
+
+def test_engines_really_differ():
+    """The same inputs give different codes on different engines (requant.md row 12), and each
+    engine's codes are its own method's."""
+    if not {"fbgemm", "onednn", "qnnpack"} <= set(ENGINES):
+        pytest.skip("needs fbgemm, onednn and qnnpack")
+    rng = np.random.default_rng(11)
+    differ = {"onednn": 0, "qnnpack": 0}
+    for _ in range(40):
+        case = random_case(rng, False, True, N=8, K=64, M=8)
+        base = torch_linear("fbgemm", *case)
+        for e in differ:
+            other = torch_linear(e, *case)
+            assert other == oracle(e, *case)
+            differ[e] += sum(a != b for ra, rb in zip(base, other) for a, b in zip(ra, rb))
+    assert differ["onednn"] + differ["qnnpack"] > 0, differ
+
+
+def _two_terms(acc, zx):
+    """x (1 x 2, codes in [0, 127]) and w (1 x 2) with (x0 - zx) w0 + (x1 - zx) w1 == acc."""
+    for x0 in range(128):
+        for w0 in range(-128, 128):
+            rest = acc - (x0 - zx) * w0
+            for x1 in range(128):
+                if x1 != zx and rest % (x1 - zx) == 0 and -128 <= rest // (x1 - zx) <= 127:
+                    return [[x0, x1]], [[w0, rest // (x1 - zx)]]
+    raise AssertionError("no decomposition")
+
+
+@pytest.mark.parametrize("acc, scales, zp, bias, expected", [
+    (-15401, (0.01971375197, 0.01975825988, 0.10923903435), 135, -1.15629077,
+     {"qnnpack": 69, "x86": 70, "fbgemm": 70, "onednn": 70}),
+    (-7774, (0.02861332707, 0.01169772632, 0.15769948065), 140, None,
+     {"qnnpack": 123, "x86": 123, "fbgemm": 123, "onednn": 124}),
+])
+def test_row12_measured_on_torch(acc, scales, zp, bias, expected):
+    """requant.md §7 row 12, re-measured: the accumulator is built from integer inputs."""
+    zx = 200
+    x, w = _two_terms(acc, zx)
+    in_s, w_s, out_s = (f32(v) for v in scales)
+    b = None if bias is None else [f32(bias)]
+    for engine in ENGINES:
+        got = torch_linear(engine, x, in_s, zx, w, w_s, out_s, zp, b)
+        assert got == [[expected[engine]]] == oracle(engine, x, in_s, zx, w, w_s, out_s, zp, b), engine
