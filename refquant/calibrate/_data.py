@@ -60,16 +60,36 @@ class Multiset:
     """
 
     def __init__(self, values=None, counts=None):
-        self.values = np.zeros(0, np.float32) if values is None else values
-        self.counts = np.zeros(0, np.int64) if counts is None else counts
+        self._values = np.zeros(0, np.float32) if values is None else values
+        self._counts = np.zeros(0, np.int64) if counts is None else counts
+        self._pending = []  # raw batches, merged on first read (one sort instead of one per batch)
+
+    @property
+    def values(self):
+        self._consolidate()
+        return self._values
+
+    @property
+    def counts(self):
+        self._consolidate()
+        return self._counts
 
     @property
     def n(self):
         return int(self.counts.sum())
 
     def add(self, flat):
-        u, c = np.unique(flat + np.float32(0), return_counts=True)  # +0: -0.0 -> +0.0
-        self.merge(Multiset(u, c.astype(np.int64)))
+        self._pending.append(flat + np.float32(0))  # +0: -0.0 -> +0.0
+        self.__dict__.pop("_abs", None)
+        if sum(p.size for p in self._pending) > 2**22:  # bound the raw backlog (16 MiB)
+            self._consolidate()
+
+    def _consolidate(self):
+        if self._pending:
+            raw = np.concatenate(self._pending)
+            self._pending = []
+            u, c = np.unique(raw, return_counts=True)
+            self.merge(Multiset(u, c.astype(np.int64)))
 
     def merge(self, other):
         """Multiset union (``other`` may hold repeated or unsorted values)."""
@@ -78,14 +98,15 @@ class Multiset:
         u, inv = np.unique(v, return_inverse=True)
         cnt = np.zeros(u.size, np.int64)
         np.add.at(cnt, inv, c)
-        self.values, self.counts = u, cnt
+        self._values, self._counts = u, cnt
         self.__dict__.pop("_abs", None)
 
     def absolute(self):
         """The multiset of |x|."""
-        if not hasattr(self, "_abs"):
-            self._abs = Multiset()
-            self._abs.merge(Multiset(np.abs(self.values), self.counts))
+        if "_abs" not in self.__dict__:
+            out = Multiset()
+            out.merge(Multiset(np.abs(self.values), self.counts))
+            self._abs = out
         return self._abs
 
     def order_stat(self, k):
