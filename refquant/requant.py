@@ -751,8 +751,9 @@ def tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round,
     if out_type not in TOSA_OUT_TYPES:
         raise UnknownNameError("TOSA RESCALE output type", out_type, TOSA_OUT_TYPES)
     _spec_error_if(input_unsigned and output_unsigned, "input_unsigned and output_unsigned both set")
-    _spec_error_if(input_unsigned and in_type in ("int32", "int48"), f"input_unsigned with {in_type} input")
-    _spec_error_if(output_unsigned and out_type == "int32", "output_unsigned with int32 output")
+    wide = [t for t in (in_type, out_type) if t in ("int32", "int48")]
+    _spec_error_if((input_unsigned or output_unsigned) and wide,
+                   f"an unsigned flag with {wide[0] if wide else ''} on either side (model: isI32(in) && output_unsigned, ...)")
     _spec_error_if(scale32 and in_type == "int48", "scale32 with int48 input")
     _spec_error_if(not scale32 and double_round, "DOUBLE_ROUND without scale32")
     _spec_error_if(per_channel and rank == 0, "per_channel on a rank-0 tensor")
