@@ -220,6 +220,10 @@ def real(x):
         return Real("finite", int(math.copysign(1, x) < 0), Fraction(abs(n), d))
     if isinstance(x, str):
         return _parse(x)
+    if getattr(getattr(x, "dtype", None), "kind", None) == "f" and getattr(x, "shape", None) == ():
+        return real(float(x))  # a numpy / ml_dtypes float scalar: widening to fp64 is exact
+    if getattr(getattr(x, "dtype", None), "kind", None) in ("i", "u") and getattr(x, "shape", None) == ():
+        return real(int(x))
     raise InvalidValueError(f"expected a number (int, Fraction, float, str), got {x!r} of type {type(x).__name__}")
 
 
