@@ -1,0 +1,147 @@
+"""The ``refquant`` command line (also ``python -m refquant``).
+
+Exit codes (documented in README):  0 ok / all match,  1 mismatches or deviations found,
+2 bad input (the message names the value and what was expected),  3 internal error.
+
+Sub-commands live beside the code they drive: each module listed in ``PLUGINS`` exposes
+``register(subparsers)`` and sets ``func`` on its parsers.
+"""
+
+import argparse
+import importlib
+import json
+import sys
+from fractions import Fraction
+
+from . import __version__, formats
+from .errors import RefquantError
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+PLUGINS = ("refquant.golden", "refquant.audit")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2 on usage errors already; keep one line
+        self.print_usage(sys.stderr)
+        print(f"refquant: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _int_bits(text):
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise RefquantError(f"cannot read bits {text!r}; expected an integer such as 0x7e, 126 or 0b1111110") from None
+
+
+def _describe(fmt, bits):
+    f = formats.get_format(fmt)
+    v = formats.decode(f, bits)
+    info = {"format": f.name, "bits": f"0x{bits:0{(f.width + 3) // 4}x}",
+            "binary": format(bits, f"0{f.width}b"), "class": formats.classify(f, bits),
+            "sign": v.sign}
+    if v.is_finite:
+        info["value"] = str(v.value) if v.value or not v.sign else "-0"
+        info["decimal"] = ("-" if v.sign and v.value == 0 else "") + formats.to_decimal(v.value)
+    else:
+        info["value"] = str(v)
+        if v.is_nan and f.specials == "ieee":
+            info["quiet"], info["payload"] = v.quiet, hex(v.payload)
+    for name, nb in (("next_down", formats.next_down(f, bits)), ("next_up", formats.next_up(f, bits))):
+        if nb is not None:
+            nv = formats.decode(f, nb)
+            info[name] = f"0x{nb:0{(f.width + 3) // 4}x} ({formats.to_decimal(nv.value) if nv.is_finite else nv})"
+    return info
+
+
+def _print(info, as_json):
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:>10}: {v}")
+
+
+def cmd_decode(args):
+    _print(_describe(args.format, _int_bits(args.bits)), args.json)
+    return EXIT_OK
+
+
+def cmd_encode(args):
+    f = formats.get_format(args.format)
+    x = formats.real(args.value)
+    bits = formats.encode(f, x, args.rounding, args.overflow)
+    info = _describe(f, bits)
+    info = {"input": args.value, "rounding": args.rounding, "overflow": args.overflow, **info}
+    if x.is_finite and formats.decode(f, bits).is_finite:
+        err = formats.decode(f, bits).value - x.value
+        info["error"] = "exact" if err == 0 else formats.to_decimal(err)
+    _print(info, args.json)
+    return EXIT_OK
+
+
+def cmd_formats(args):
+    rows = formats.format_table()
+    if args.json:
+        print(json.dumps([{k: (str(v) if isinstance(v, Fraction) else v) for k, v in r.items()} for r in rows], indent=2))
+        return EXIT_OK
+    head = f"{'format':<14}{'bits':>5}  {'S/E/M':<7}{'bias':>5}  {'max':<24}{'min normal':<24}{'min subnormal':<24}specials"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['name']:<14}{r['bits']:>5}  {r['layout']:<7}{r['bias']:>5}  {formats.to_decimal(r['max'], 8):<24}"
+              f"{formats.to_decimal(r['min_normal'], 8):<24}{formats.to_decimal(r['min_subnormal'], 8):<24}{r['specials']}")
+    return EXIT_OK
+
+
+def build_parser():
+    p = _Parser(prog="refquant", description="refquant: the bit-exact reference for integer and low-precision quantization")
+    p.add_argument("--version", action="version", version=f"refquant {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("decode", help="exact value, class and neighbours of a bit pattern")
+    d.add_argument("format", help="e.g. fp32, fp16, bf16, fp8_e4m3fn, fp4_e2m1, e8m0 (see 'refquant formats')")
+    d.add_argument("bits", help="the bit pattern: 0x7e, 126, 0b1111110")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_decode)
+
+    e = sub.add_parser("encode", help="bits of a value, rounded once, correctly")
+    e.add_argument("format")
+    e.add_argument("value", help="exact decimal, fraction or hex float: 0.1, -3/8, 0x1.8p-3, inf, nan")
+    e.add_argument("--rounding", default="rne", choices=sorted(formats.ROUNDINGS))
+    e.add_argument("--overflow", default="ieee", choices=sorted(formats.OVERFLOWS))
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_encode)
+
+    f = sub.add_parser("formats", help="table of every float format")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_formats)
+
+    for name in PLUGINS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:  # the plugin exists but something it needs is missing
+                raise
+            continue
+        module.register(sub)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except RefquantError as exc:
+        print(f"refquant: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
