@@ -14,6 +14,7 @@ arithmetic is used anywhere in this module: a Python float only enters through
 
 from dataclasses import dataclass
 from fractions import Fraction
+import functools
 import math
 
 from . import rounding as _rnd
@@ -137,11 +138,6 @@ def get_format(fmt):
         return FORMATS[name]
     except (KeyError, TypeError):
         raise UnknownNameError("float format", fmt, FORMATS) from None
-
-
-def _check_choice(kind, name, valid):
-    if name not in valid:
-        raise UnknownNameError(kind, name, valid)
 
 
 def _pow2(e):
@@ -273,6 +269,17 @@ def _fields(fmt, bits):
 def decode(fmt, bits):
     """The exact value of the bit pattern ``bits`` of format ``fmt``, as a ``Real``."""
     fmt = get_format(fmt)
+    if fmt.width <= 16 and isinstance(bits, int) and 0 <= bits < 2**fmt.width:
+        return _decode_small(fmt, bits)  # the same computation, remembered (Real is immutable)
+    return _decode(fmt, bits)
+
+
+@functools.lru_cache(maxsize=None)
+def _decode_small(fmt, bits):
+    return _decode(fmt, bits)
+
+
+def _decode(fmt, bits):
     sign, E, M = _fields(fmt, bits)
     m, top = fmt.man_bits, 2**fmt.exp_bits - 1
     special = fmt.specials
@@ -358,8 +365,13 @@ def _rounds_toward_zero(rnd, sign):
 
 def _floor_log2(a):
     """floor(log2(a)) for a positive Fraction, exactly."""
-    e = a.numerator.bit_length() - a.denominator.bit_length()
-    return e if _pow2(e) <= a else e - 1
+    return _floor_log2_ratio(a.numerator, a.denominator)
+
+
+def _floor_log2_ratio(n, d):
+    e = n.bit_length() - d.bit_length()
+    below = (n << -e) < d if e < 0 else n < (d << e)
+    return e - 1 if below else e
 
 
 def encode(fmt, x, rounding="rne", overflow="ieee"):
@@ -370,8 +382,10 @@ def encode(fmt, x, rounding="rne", overflow="ieee"):
     2^(m+1) moves up a binade; N < 2^m is subnormal; a result beyond max finite overflows.
     """
     fmt = get_format(fmt)
-    _check_choice("rounding mode", rounding, ROUNDINGS)
-    _check_choice("overflow policy", overflow, OVERFLOWS)
+    if rounding not in ROUNDINGS:
+        raise UnknownNameError("rounding mode", rounding, ROUNDINGS)
+    if overflow not in OVERFLOWS:
+        raise UnknownNameError("overflow policy", overflow, OVERFLOWS)
     v = real(x)
     if v.kind == "nan":
         return _nan_bits(fmt, v.sign)
@@ -381,23 +395,30 @@ def encode(fmt, x, rounding="rne", overflow="ieee"):
         return _inf_bits(fmt, v.sign, overflow)
     if fmt.specials == "e8m0":
         return _encode_e8m0(fmt, v, rounding, overflow)
-    if v.mag == 0:
+    n, d = v.mag.numerator, v.mag.denominator
+    if n == 0:
         return _pack(fmt, v.sign if fmt.has_neg_zero else 0, 0, 0)
     m = fmt.man_bits
-    e = max(_floor_log2(v.mag), fmt.emin)
-    scaled = v.mag / _pow2(e - m)  # in [2^m, 2^(m+1)) for normals, below 2^m in the subnormal range
-    N = abs(_rnd.round_to_int(-scaled if v.sign else scaled, ROUNDINGS[rounding]))
+    e = max(_floor_log2_ratio(n, d), fmt.emin)
+    shift = m - e  # |x| / 2^(e-m) = n * 2^shift / d, in [2^m, 2^(m+1)) for normals
+    num, den = (n << shift, d) if shift >= 0 else (n, d << -shift)
+    N = abs(_rnd.round_ratio(-num if v.sign else num, den, ROUNDINGS[rounding]))
     if N == 2**(m + 1):
         e, N = e + 1, 2**m
     if N == 0:
         return _pack(fmt, v.sign if fmt.has_neg_zero else 0, 0, 0)
-    if e > fmt.emax or Fraction(N) * _pow2(e - m) > fmt.max_finite:
+    if e > fmt.emax or (e == fmt.emax and N > _max_significand(fmt)):
         if overflow == "saturate" or _rounds_toward_zero(rounding, v.sign):
             return _max_bits(fmt, v.sign)
         return _inf_bits(fmt, v.sign, overflow)
     if N < 2**m:
         return _pack(fmt, v.sign, 0, N)
     return _pack(fmt, v.sign, e + fmt.bias, N - 2**m)
+
+
+def _max_significand(fmt):
+    """Integer significand (with the implicit bit) of the largest finite value."""
+    return 2**(fmt.man_bits + 1) - 1 - (1 if fmt.specials == "fn" else 0)
 
 
 def _encode_e8m0(fmt, v, rnd, overflow):

@@ -14,6 +14,7 @@ format) and come back as numpy arrays.
 """
 
 from fractions import Fraction
+import functools
 
 from . import formats, integers
 from .errors import InvalidValueError, ShapeError, Unpredictable, UnknownNameError
@@ -49,12 +50,18 @@ def _quotient(x, scale, zp, profile, qfmt):
         return formats.real(x.value / scale)
     if profile.quotient == "div":
         return formats.decode(qfmt, formats.div(qfmt, x, scale))
-    inv = formats.decode(qfmt, formats.div(qfmt, 1, scale))
+    inv = _reciprocal(qfmt, scale)
     if profile.quotient == "mul_recip":
         return formats.decode(qfmt, formats.mul(qfmt, x, inv))
     if profile.quotient == "fma_zp":
         return formats.decode(qfmt, formats.fma(qfmt, x, inv, zp))
     raise UnknownNameError("profile quotient", profile.quotient, ("exact", "div", "mul_recip", "fma_zp"))
+
+
+@functools.lru_cache(maxsize=256)
+def _reciprocal(qfmt, scale):
+    """fl(1 / scale) in the quotient format (computed once per scale)."""
+    return formats.decode(qfmt, formats.div(qfmt, 1, scale))
 
 
 def _nan_result(profile, t, qmin, qmax):

@@ -26,56 +26,68 @@ def _as_fraction(x):
     raise InvalidValueError(f"expected an exact rational (int or Fraction), got {x!r} of type {type(x).__name__}")
 
 
+# Each mode on the exact quotient num/den (den > 0), written on q = floor(num/den), the remainder
+# r = num - q*den in [0, den), and cmp = sign(2r - den) (-1 below the half, 0 a tie, +1 above).
+_ON_QUOTIENT = {
+    "half_even": lambda q, r, cmp: q + (cmp > 0 or (cmp == 0 and q % 2 == 1)),
+    "half_away": lambda q, r, cmp: q + (cmp > 0 or (cmp == 0 and q >= 0)),
+    "half_up": lambda q, r, cmp: q + (cmp >= 0),
+    "half_down": lambda q, r, cmp: q + (cmp > 0),
+    "toward_zero": lambda q, r, cmp: q + (r != 0 and q < 0),
+    "floor": lambda q, r, cmp: q,
+    "ceil": lambda q, r, cmp: q + (r != 0),
+}
+
+
+def round_ratio(num, den, mode="half_even"):
+    """Round the exact quotient num/den (ints, den > 0) with a deterministic mode."""
+    q, r = divmod(num, den)
+    twice = 2 * r
+    try:
+        rule = _ON_QUOTIENT[mode]
+    except KeyError:
+        raise UnknownNameError("rounding mode", mode, _ON_QUOTIENT) from None
+    return int(rule(q, r, (twice > den) - (twice < den)))
+
+
+def _ratio(x):
+    x = _as_fraction(x)
+    return x.numerator, x.denominator
+
+
 def floor(x):
     """Largest integer <= x."""
-    x = _as_fraction(x)
-    return x.numerator // x.denominator
+    return round_ratio(*_ratio(x), "floor")
 
 
 def ceil(x):
     """Smallest integer >= x."""
-    x = _as_fraction(x)
-    return -((-x.numerator) // x.denominator)
+    return round_ratio(*_ratio(x), "ceil")
 
 
 def toward_zero(x):
     """Drop the fraction (C truncation)."""
-    x = _as_fraction(x)
-    return floor(x) if x >= 0 else ceil(x)
-
-
-def _floor_and_twice_remainder(x):
-    """(floor(x), 2*(x - floor(x)) compared with 1 as -1/0/+1)."""
-    x = _as_fraction(x)
-    q, r = divmod(x.numerator, x.denominator)
-    twice = 2 * r
-    return q, (twice > x.denominator) - (twice < x.denominator)
+    return round_ratio(*_ratio(x), "toward_zero")
 
 
 def half_even(x):
     """Nearest integer, ties to even.  # IEEE 754-2019 roundTiesToEven"""
-    q, cmp = _floor_and_twice_remainder(x)
-    if cmp > 0 or (cmp == 0 and q % 2 == 1):
-        return q + 1
-    return q
+    return round_ratio(*_ratio(x), "half_even")
 
 
 def half_away(x):
     """Nearest integer, ties away from zero.  # IEEE 754-2019 roundTiesToAway; C round()"""
-    q, cmp = _floor_and_twice_remainder(x)
-    if cmp > 0 or (cmp == 0 and q >= 0):
-        return q + 1
-    return q
+    return round_ratio(*_ratio(x), "half_away")
 
 
 def half_up(x):
-    """Nearest integer, ties toward +inf: floor(x + 1/2)."""
-    return floor(_as_fraction(x) + Fraction(1, 2))
+    """Nearest integer, ties toward +inf: floor(x + 1/2).  # TOSA SINGLE_ROUND, ruy"""
+    return round_ratio(*_ratio(x), "half_up")
 
 
 def half_down(x):
     """Nearest integer, ties toward -inf: ceil(x - 1/2)."""
-    return ceil(_as_fraction(x) - Fraction(1, 2))
+    return round_ratio(*_ratio(x), "half_down")
 
 
 # ---------------------------------------------------------------------------------------------
