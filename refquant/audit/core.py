@@ -1,0 +1,1081 @@
+"""Audit a device's outputs against the oracle, and diagnose which semantics it implements.
+
+A ``Case`` is one op (qlinear_matmul, matmul_integer, requantize, quantize) with its input
+tensors and attributes.  ``expected(case)`` computes the reference output: the pure-Python
+oracle (refquant.ops / refquant.requant) for small cases; for large GEMMs the C kernel computes
+the int32 accumulator once (checked against the oracle on a random sample of the same case) and
+each requantization method is applied vectorised in numpy where the numpy formula is the
+method's exact definition (int64 arithmetic that cannot overflow; binary32/binary64 IEEE
+operations with RNE), then confirmed element by element against the oracle on a sample.
+Methods without a vectorised form run the oracle on the distinct (accumulator, channel) pairs.
+
+``diagnose(case, actual)`` re-computes the case under every candidate semantics (every method
+in requant.METHODS, rounding-tie variants, zero point before/after rounding, x/s vs x*(1/s),
+accumulator wrap vs saturate, swapped zero points, transposed output) and ranks them by how many
+elements of ``actual`` they explain.
+"""
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import floor
+
+import numpy as np
+
+from .. import ops
+from .. import quantize as qz
+from .. import requant as rq
+from ..errors import (FormatFileError, InvalidValueError, RefquantError, ShapeError, SpecError,
+                      UnknownNameError, Unpredictable)
+from ..integers import Accumulator, get_type
+from ..profiles import PROFILES
+from ..rounding import half_away, half_even
+from . import tensors
+
+OPS = ("qlinear_matmul", "matmul_integer", "requantize", "quantize")
+# profile name -> the requantization method of that backend (for the GEMM ops)
+PROFILE_METHOD = {"exact": "exact", "onnx": "exact", "onnxruntime": "ort", "ort": "ort",
+                  "onnx_ref": "onnx_ref", "tflite": "tflite_double", "tosa": "tosa_single",
+                  "torch": "torch_fbgemm", "xnnpack": "xnnpack_fp32"}
+UNPRED = np.iinfo(np.int64).min      # an element whose result the method leaves undefined
+ORACLE_ELEMENTS = 20_000             # at most this many outputs computed wholly by the oracle
+ORACLE_MACS = 400_000                # ... and at most this many multiply-adds
+UNIQUE_CAP = 4096                    # oracle-only candidates: distinct values evaluated (else a sample)
+CONFIRM = 48                         # elements per vectorised candidate checked against the oracle
+
+
+class OracleDisagreement(RuntimeError):
+    """A fast path (C kernel or numpy) disagreed with the oracle: a refquant bug, never user error."""
+
+
+# ##########################################################################
+# Progress (stderr, only when it is a terminal)
+# ##########################################################################
+
+class Progress:
+    def __init__(self, enabled=None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.t0 = time.perf_counter()
+
+    def __call__(self, text):
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[K[audit {time.perf_counter() - self.t0:6.2f}s] {text}")
+            sys.stderr.flush()
+
+    def done(self):
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _quiet(_text):
+    return None
+
+
+# ##########################################################################
+# The case
+# ##########################################################################
+
+@dataclass
+class Case:
+    op: str
+    tensors: dict                     # a, b, bias, acc, x -> numpy arrays (validated)
+    attrs: dict                       # scales, zero points, types, method/profile, params, ...
+    name: str = "case"
+    source: str = "flags"
+    notes: list = field(default_factory=list)
+
+    # -- attributes with defaults ------------------------------------------------------------
+    def get(self, key, default=None):
+        v = self.attrs.get(key)
+        return default if v is None else v
+
+    @property
+    def y_type(self):
+        if self.op == "matmul_integer":
+            return "int32"
+        if self.op == "quantize":
+            return self.get("dtype", "int8")
+        return self.get("y_type", self.get("a_type", "int8") if self.op == "qlinear_matmul" else "int8")
+
+    @property
+    def method(self):
+        """The declared requantization method (profile names map to their backend's method)."""
+        if self.op == "matmul_integer":
+            return "int32"
+        m = self.attrs.get("method")
+        if m is None:
+            prof = self.attrs.get("profile")
+            if prof is not None:
+                if prof not in PROFILE_METHOD:
+                    raise UnknownNameError("profile", prof, PROFILE_METHOD)
+                return PROFILE_METHOD[prof]
+            return "exact"
+        rq.get_method(m)
+        return m
+
+    @property
+    def profile(self):
+        p = self.get("profile", "exact")
+        if p not in PROFILES:
+            raise UnknownNameError("quantize profile", p, PROFILES)
+        return p
+
+    @property
+    def out_shape(self):
+        if self.op in ("qlinear_matmul", "matmul_integer"):
+            return (self.tensors["a"].shape[0], self.tensors["b"].shape[1])
+        if self.op == "requantize":
+            return self.tensors["acc"].shape
+        return self.tensors["x"].shape
+
+    @property
+    def channels(self):
+        return self.out_shape[-1] if self.out_shape else 1
+
+    def zb_vector(self):
+        zb = self.get("b_zero_point", 0)
+        n = self.tensors["b"].shape[1]
+        v = np.asarray(zb, dtype=np.int64).reshape(-1)
+        if v.size == 1:
+            return np.full(n, int(v[0]), dtype=np.int64)
+        if v.size != n:
+            raise ShapeError(f"b_zero_point has {v.size} values; expected 1 or {n} (one per column of B)")
+        return v
+
+    def describe(self):
+        d = {"name": self.name, "op": self.op, "source": self.source, "output_shape": list(self.out_shape),
+             "output_type": self.y_type}
+        if self.op in ("qlinear_matmul", "matmul_integer"):
+            M, K = self.tensors["a"].shape
+            d.update(M=int(M), K=int(K), N=int(self.tensors["b"].shape[1]),
+                     a_type=self.get("a_type", "int8"), b_type=self.get("b_type", "int8"))
+        if self.op != "matmul_integer":
+            d["method" if self.op != "quantize" else "profile"] = self.method if self.op != "quantize" else self.profile
+        for k in ("a_scale", "b_scale", "y_scale", "a_zero_point", "b_zero_point", "y_zero_point", "scale",
+                  "zero_point", "params", "qmin", "qmax", "policy"):
+            if self.attrs.get(k) is not None:
+                v = self.attrs[k]
+                d[k] = v if not isinstance(v, (list, tuple)) or len(v) <= 8 else f"[{len(v)} values]"
+        return d
+
+
+TENSOR_NAMES = {"qlinear_matmul": ("a", "b", "bias"), "matmul_integer": ("a", "b", "bias"),
+                "requantize": ("acc",), "quantize": ("x",)}
+REQUIRED = {"qlinear_matmul": ("a", "b"), "matmul_integer": ("a", "b"), "requantize": ("acc",), "quantize": ("x",)}
+
+
+def _tensor_spec(value, name, base_dir, dtype, shape):
+    """A tensor given as a path, {file, dtype, shape, format}, or a nested list."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (list, tuple)) or isinstance(value, (int, float)) and name == "bias":
+        return np.asarray(value)
+    fmt = None
+    if isinstance(value, dict):
+        if "file" not in value:
+            raise FormatFileError(f"tensor {name!r}: a dict needs 'file' (and dtype/shape for hex/raw)")
+        dtype, shape, fmt = value.get("dtype", dtype), value.get("shape", shape), value.get("format")
+        value = value["file"]
+    if not isinstance(value, str):
+        raise FormatFileError(f"tensor {name!r}: expected a file name, a {{file, dtype, shape}} dict or a list, got {value!r}")
+    path = value if os.path.isabs(value) else os.path.join(base_dir, value)
+    return tensors.load(path, dtype, shape, fmt, name=name)
+
+
+def make_case(spec, base_dir=".", name=None, source="flags"):
+    """A validated ``Case`` from a dict (a parsed case JSON, flags, or a golden case)."""
+    if not isinstance(spec, dict):
+        raise FormatFileError(f"a case must be a JSON object, got {type(spec).__name__}")
+    op = spec.get("op")
+    if op not in OPS:
+        raise UnknownNameError("op", op, OPS)
+    attrs = {k: v for k, v in spec.items() if k not in ("op", "inputs", "name") and k not in TENSOR_NAMES[op]}
+    given = dict(spec.get("inputs") or {})
+    for k in TENSOR_NAMES[op]:
+        if spec.get(k) is not None:
+            given[k] = spec[k]
+    unknown = set(given) - set(TENSOR_NAMES[op])
+    if unknown:
+        raise InvalidValueError(f"op {op} takes tensors {', '.join(TENSOR_NAMES[op])}; got unexpected {sorted(unknown)}")
+    for k in REQUIRED[op]:
+        if given.get(k) is None:
+            raise FormatFileError(f"op {op} needs input tensor {k!r} (a file or a list)")
+    dims = spec.get("shape") or {}
+    if not isinstance(dims, dict):
+        dims = {}
+    a_type, b_type = attrs.get("a_type", "int8"), attrs.get("b_type", "int8")
+    for t in (a_type, b_type):
+        get_type(t)
+    ts = {}
+    if op in ("qlinear_matmul", "matmul_integer"):
+        M, K, N = dims.get("M"), dims.get("K"), dims.get("N")
+        a = _tensor_spec(given["a"], "a", base_dir, a_type, [M, K] if M and K else None)
+        b = _tensor_spec(given["b"], "b", base_dir, b_type, [K, N] if K and N else None)
+        if a.ndim != 2 or b.ndim != 2:
+            raise ShapeError(f"a and b must be 2-D matrices; got shapes {a.shape} and {b.shape}")
+        if a.shape[1] != b.shape[0]:
+            raise ShapeError(f"inner dimensions differ: a is {a.shape[0]}x{a.shape[1]}, b is {b.shape[0]}x{b.shape[1]}")
+        ts["a"] = tensors.as_integers(a, a_type, "a")
+        ts["b"] = tensors.as_integers(b, b_type, "b")
+        if given.get("bias") is not None:
+            bias = _tensor_spec(given["bias"], "bias", base_dir, "int32", [b.shape[1]])
+            bias = tensors.as_integers(np.asarray(bias).reshape(-1), "int32", "bias")
+            if bias.size == 1:
+                bias = np.full(b.shape[1], int(bias[0]), dtype=np.int64)
+            if bias.size != b.shape[1]:
+                raise ShapeError(f"bias has {bias.size} values; expected {b.shape[1]} (one per column)")
+            ts["bias"] = bias
+    elif op == "requantize":
+        acc = _tensor_spec(given["acc"], "acc", base_dir, "int32", dims.get("acc"))
+        ts["acc"] = tensors.as_integers(np.atleast_1d(acc), "int32", "acc")
+    else:
+        x = _tensor_spec(given["x"], "x", base_dir, attrs.get("x_dtype", "float32"), dims.get("x"))
+        x = np.atleast_1d(np.asarray(x))
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        ts["x"] = x.astype(np.float32)
+    for k in SCALE_KEYS:
+        if attrs.get(k) is not None and attrs.get("scale_format", "fp32") == "fp32":
+            attrs[k] = _scale(attrs[k], k)
+    case = Case(op, ts, attrs, name or spec.get("name") or op, source)
+    _validate(case)
+    return case
+
+
+SCALE_KEYS = ("a_scale", "b_scale", "y_scale", "scale")
+
+
+def _scale(v, key):
+    """A scale from JSON: a number is read as the nearest binary32 (what a model file stores); a
+    string may be binary32 bits ('0x3ca3d70a') or an exact fraction ('1/64')."""
+    if isinstance(v, (list, tuple)):
+        return [_scale(x, key) for x in v]
+    if isinstance(v, bool) or v is None:
+        raise InvalidValueError(f"{key} = {v!r} must be a number")
+    if isinstance(v, str):
+        t = v.strip()
+        try:
+            if t.lower().startswith("0x"):
+                return float(np.array([int(t, 16)], dtype=np.uint32).view(np.float32)[0])
+            return float(np.float32(Fraction(t)))
+        except (ValueError, ZeroDivisionError, OverflowError):
+            raise InvalidValueError(f"{key} = {v!r}: expected a number, binary32 bits 0x... or a fraction") from None
+    if not isinstance(v, (int, float)):
+        raise InvalidValueError(f"{key} = {v!r} must be a number")
+    f = np.float32(v)
+    if not np.isfinite(f) or f <= 0:
+        raise InvalidValueError(f"{key} = {v!r} must be a positive finite binary32 value")
+    return float(f)
+
+
+def _validate(case):
+    """Fail early, with one line, on attributes the oracle would reject deep inside."""
+    a = case.attrs
+    for k in ("a_zero_point", "y_zero_point", "zero_point", "qmin", "qmax"):
+        v = a.get(k)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool)) and k != "zero_point":
+            raise InvalidValueError(f"{k} = {v!r} must be an integer")
+    pol = case.get("policy", "wrap")
+    if pol not in ("wrap", "saturate"):
+        raise UnknownNameError("accumulator policy", pol, ("wrap", "saturate"))
+    if case.op in ("qlinear_matmul", "matmul_integer"):
+        ta, tb = get_type(case.get("a_type", "int8")), get_type(case.get("b_type", "int8"))
+        za = case.get("a_zero_point", 0)
+        if not ta.contains(za):
+            raise InvalidValueError(f"a_zero_point {za} is not a {ta.name} value")
+        zb = case.zb_vector()
+        if zb.min() < tb.min or zb.max() > tb.max:
+            raise InvalidValueError(f"b_zero_point {case.get('b_zero_point')} is not a {tb.name} value")
+    if case.op in ("qlinear_matmul", "requantize"):
+        case.method  # noqa: B018 - raises UnknownNameError on a bad name
+        get_type(case.y_type)
+        if case.attrs.get("params") is None:
+            for k in ("a_scale", "b_scale", "y_scale"):
+                if case.attrs.get(k) is None:
+                    raise InvalidValueError(f"op {case.op} needs {k} (or explicit 'params' such as "
+                                            "{{\"m\": 1518500250, \"shift\": -7}})")
+        params_for(case, case.method)     # the declared method must accept the case
+    if case.op == "quantize":
+        case.profile  # noqa: B018
+        if case.attrs.get("scale") is None:
+            raise InvalidValueError("op quantize needs scale")
+
+
+def load_case(path, overrides=None):
+    """A case from a JSON file (tensor paths relative to it), with flag overrides."""
+    if not os.path.isfile(path):
+        raise FormatFileError(f"case file {path!r} not found")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise FormatFileError(f"case file {path!r} is not valid JSON ({exc})") from None
+    except UnicodeDecodeError:
+        raise FormatFileError(f"case file {path!r} is not a text (JSON) file") from None
+    if not isinstance(spec, dict):
+        raise FormatFileError(f"case file {path!r} must hold a JSON object")
+    spec.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    base = os.path.dirname(os.path.abspath(path))
+    return make_case(spec, base, spec.get("name") or os.path.splitext(os.path.basename(path))[0], path)
+
+
+# ##########################################################################
+# Parameters of a method for this case
+# ##########################################################################
+
+def _explicit_channels(params):
+    rows = params if isinstance(params, list) else [params]
+    out = []
+    for r in rows:
+        if not isinstance(r, dict):
+            raise InvalidValueError(f"params must be a dict or a list of dicts, got {r!r}")
+        r = dict(r)
+        if "M_bits" in r:
+            r["M"] = rq.formats.value_of("fp32", int(r.pop("M_bits")))
+        out.append(r)
+    return out
+
+
+def params_for(case, method, op_kind=None):
+    """Params of ``method`` for this case: explicit ``params`` or derived from the scales."""
+    explicit = case.attrs.get("params")
+    if method == "int32":
+        return rq.make_params("int32", [{}])
+    if explicit is not None:
+        return rq.make_params(method, _explicit_channels(explicit))
+    sb = case.attrs["b_scale"]
+    return rq.derive_params(method, case.attrs["a_scale"], list(sb) if isinstance(sb, (list, tuple)) else sb,
+                            case.attrs["y_scale"], scale_format=case.get("scale_format", "fp32"),
+                            op=op_kind or case.get("op_kind", "fc"))
+
+
+def _pc(params, key, n, dtype=np.int64):
+    """A per-channel parameter as an (n,) array (a per-tensor one broadcast)."""
+    vals = [c[key] for c in params.channels]
+    if len(vals) == 1:
+        vals = vals * n
+    if len(vals) != n:
+        raise ShapeError(f"{len(params.channels)} per-channel parameters for {n} output channels")
+    return np.array(vals, dtype=dtype)
+
+
+# ##########################################################################
+# Accumulators
+# ##########################################################################
+
+def _ab_operands(case, swap_zp=False):
+    a, b = case.tensors["a"], case.tensors["b"]
+    za = int(case.get("a_zero_point", 0))
+    zb = case.zb_vector()
+    if swap_zp:
+        za, zb = int(zb[0]), np.full_like(zb, za)
+    return a, b, za, zb
+
+
+def overflow_possible(case, swap_zp=False):
+    a, b, za, zb = _ab_operands(case, swap_zp)
+    K = a.shape[1]
+    amax = int(np.abs(a - za).max()) if a.size else 0
+    bmax = int(np.abs(b - zb[None, :]).max()) if b.size else 0
+    bias = case.tensors.get("bias")
+    return K * amax * bmax + (int(np.abs(bias).max()) if bias is not None and bias.size else 0) > 2**31 - 1
+
+
+def _oracle_acc(a, b, za, zb, bias, policy, a_type, b_type):
+    acc = Accumulator(32, policy)
+    res = ops.matmul_integer(a.tolist(), b.tolist(), za, zb.tolist(), a_type, b_type, acc,
+                             None if bias is None else bias.tolist())
+    counts = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    for (i, j), c in acc.overflows.items():
+        counts[i, j] = c
+    return np.array(res, dtype=np.int64).reshape(a.shape[0], b.shape[1]), counts
+
+
+def _kernel_dtype(t):
+    tt = get_type(t)
+    if tt.bits > 8:
+        return None
+    return np.int8 if tt.signed else np.uint8
+
+
+def accumulators(case, policy="wrap", swap_zp=False, rng=None, progress=_quiet, info=None):
+    """(acc int64 (M, N), overflow counts (M, N) or None).
+
+    Small: the oracle.  Large: the C kernel, then the oracle on a random sample of rows x
+    columns of the same case (OracleDisagreement if any element differs)."""
+    a, b, za, zb = _ab_operands(case, swap_zp)
+    at, bt = case.get("a_type", "int8"), case.get("b_type", "int8")
+    if swap_zp:
+        ta, tb = get_type(at), get_type(bt)
+        if not (ta.contains(za) and tb.contains(int(zb[0]))):
+            return None, None
+    bias = case.tensors.get("bias")
+    M, K = a.shape
+    N = b.shape[1]
+    possible = overflow_possible(case, swap_zp)
+    from .. import kernel
+    kd_a, kd_b = _kernel_dtype(at), _kernel_dtype(bt)
+    small = M * N * max(K, 1) <= ORACLE_MACS and M * N <= ORACLE_ELEMENTS
+    if small or not kernel.available() or kd_a is None or kd_b is None or M == 0 or N == 0:
+        if not small and (M * N * max(K, 1) > 50 * ORACLE_MACS):
+            raise InvalidValueError(f"a {M}x{K}x{N} GEMM of {at} x {bt} needs the C kernel (int8/uint8 operands, "
+                                    "refquant built with its extension)")
+        progress(f"oracle accumulators {M}x{K}x{N} ({policy})")
+        acc, counts = _oracle_acc(a, b, za, zb, bias, policy, at, bt)
+        if info is not None:
+            info["accumulator"] = "oracle (refquant.ops.matmul_integer)"
+        return acc, counts
+    progress(f"C kernel accumulators {M}x{K}x{N} ({policy})")
+    ka, kb = a.astype(kd_a), b.astype(kd_b)
+    kbias = None if bias is None else bias.astype(np.int32)
+    t0 = time.perf_counter()
+    if possible:
+        acc, counts = kernel.matmul_integer(ka, kb, za, zb.astype(np.int32), kbias, policy, return_overflow=True)
+        counts = counts.astype(np.int64)
+    else:
+        acc, counts = kernel.matmul_integer(ka, kb, za, zb.astype(np.int32), kbias, policy), None
+    acc = acc.astype(np.int64)
+    t1 = time.perf_counter()
+    rng = rng or np.random.default_rng(0)
+    rows = np.sort(rng.choice(M, size=min(M, 8), replace=False))
+    cols = np.sort(rng.choice(N, size=min(N, 8), replace=False))
+    progress(f"checking the C kernel against the oracle on {rows.size}x{cols.size} sampled outputs")
+    want, wcounts = _oracle_acc(a[rows], b[:, cols], za, zb[cols], None if bias is None else bias[cols], policy, at, bt)
+    got = acc[np.ix_(rows, cols)]
+    if not np.array_equal(want, got):
+        i, j = np.argwhere(want != got)[0]
+        raise OracleDisagreement(f"C kernel accumulator differs from the oracle at ({rows[i]}, {cols[j]}): "
+                                 f"{got[i, j]} vs {want[i, j]}")
+    if counts is not None and not np.array_equal(wcounts, counts[np.ix_(rows, cols)]):
+        raise OracleDisagreement("C kernel overflow counts differ from the oracle's on the sample")
+    if info is not None:
+        info["accumulator"] = (f"C kernel ({kernel.last_path_used()} path, {t1 - t0:.3f} s), checked against the "
+                               f"oracle on {rows.size * cols.size} sampled outputs")
+    return acc, counts
+
+
+# ##########################################################################
+# Requantization candidates: vectorised numpy forms + oracle functions
+# ##########################################################################
+
+def _f32(x):
+    return np.asarray(x, dtype=np.float32)
+
+
+def _exact_round(acc, Ms, chan, mode):
+    """RNE/half-away/half-up of acc*M_j on exact rationals: binary64 first, then every element
+    within the binary64 error of a half-integer recomputed exactly (Python ints, vectorised)."""
+    Mf = np.array([float(m) for m in Ms])[chan]
+    v = acc.astype(np.float64) * Mf
+    if mode == "half_even":
+        r = np.rint(v)
+    else:
+        r = np.floor(v + 0.5) if mode == "half_up" else np.sign(v) * np.floor(np.abs(v) + 0.5)
+    near = np.abs(v - np.floor(v) - 0.5) <= np.abs(v) * 2.0**-49 + 2.0**-60
+    r = r.astype(np.int64)
+    if near.any():
+        P = np.array([Fraction(m).numerator for m in Ms], dtype=object)[chan[near]]
+        Q = np.array([Fraction(m).denominator for m in Ms], dtype=object)[chan[near]]
+        num = acc[near].astype(object) * P
+        q = num // Q
+        twice = 2 * (num - q * Q)              # 2*rem in [0, 2Q)
+        up = twice > Q
+        tie = twice == Q
+        if mode == "half_even":
+            up = up | (tie & (q % 2 == 1))
+        elif mode == "half_up":
+            up = up | tie
+        else:
+            up = up | (tie & (num > 0))
+        r[near] = (q + up.astype(np.int64)).astype(np.int64)
+    return r
+
+
+def _half_away_f(v):
+    """Round half away from zero of binary floats, exactly (no v + 0.5 rounding)."""
+    t = np.trunc(v)
+    return (t + np.sign(v) * (np.abs(v - t) >= 0.5)).astype(np.int64)
+
+
+def _round_fraction(x, mode):
+    if mode == "half_even":
+        return half_even(x)
+    if mode == "half_away":
+        return half_away(x)
+    return floor(x + Fraction(1, 2))
+
+
+def _sat(r, zp, lo, hi):
+    return np.clip(r + zp, lo, hi)
+
+
+def _vec(method, params, acc, chan, zp, lo, hi):
+    """acc (int64, any shape), chan (the channel index of each element) -> int64, or None."""
+    n = len(params.channels)
+    ch = chan if n > 1 else np.zeros_like(chan)
+
+    def P(key, dtype=np.int64):
+        return np.array([c[key] for c in params.channels], dtype=dtype)[ch]
+    if method == "int32":
+        return acc.copy()
+    if method == "exact":
+        return _sat(_exact_round(acc, [c["M"] for c in params.channels], ch, "half_even"), zp, lo, hi)
+    if method in ("float_fp32", "ort", "xnnpack_fp32", "torch_qnnpack") and "int_bias" not in params.channels[0]:
+        M = _f32([float(c["M"]) for c in params.channels])[ch]
+        v = acc.astype(np.int32).astype(np.float32) * M
+        v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
+        return np.rint(v).astype(np.int64) + zp
+    if method in ("onnx_ref", "onnx_ref_conv"):
+        M = np.array([float(c["M"]) for c in params.channels])[ch]
+        v = acc.astype(np.float64) * M + np.float64(zp)
+        if method == "onnx_ref_conv":
+            return np.rint(np.clip(v, lo, hi)).astype(np.int64)
+        r = np.rint(v)
+        bad = np.abs(r) > 2**31 - 1
+        r = np.where(bad, 0, r).astype(np.int64)
+        span = hi - lo + 1
+        return np.where(bad, UNPRED, (r - lo) % span + lo)
+    if method == "cmsis_nn" and min(c["m"] for c in params.channels) < 0:
+        return None
+    if method == "tflite_fc_float":
+        v = acc.astype(np.float64) * P("sa", np.float64) * P("sb", np.float64) / P("sy", np.float64)
+        return _sat(_half_away_f(v), zp, lo, hi)
+    if method == "torch_fbgemm" and "bias" not in params.channels[0] and "bias_over_atw" not in params.channels[0]:
+        v = acc.astype(np.int32).astype(np.float32) * _f32([float(c["M"]) for c in params.channels])[ch]
+        r = np.rint(v)
+        r = np.where(np.abs(r) >= 2.0**31, -2**31, r).astype(np.int64)
+        return np.clip(np.clip(np.clip(r, -32768, 32767) + zp, -32768, 32767), lo, hi)
+    if method in ("torch_onednn", "onednn_ref", "onednn_jit") and "bias" not in params.channels[0]:
+        sa_k, sb_k = ("sa'", "sb'") if method == "torch_onednn" else ("sa", "sb")
+        d = acc.astype(np.int32).astype(np.float32) * _f32([float(c[sa_k]) for c in params.channels])[ch]
+        d = d * _f32([float(c[sb_k]) for c in params.channels])[ch]
+        if method == "onednn_ref":
+            d = d / _f32([float(c["sy"]) for c in params.channels])[ch]
+        else:
+            key = "inv_sy'" if method == "torch_onednn" else "inv_sy"
+            d = d * _f32([float(c[key]) for c in params.channels])[ch]
+        d = np.clip(d + np.float32(zp), np.float32(lo), np.float32(hi))
+        return np.rint(d).astype(np.int64)
+    if method in ("tflite_double", "tflite_single", "ruy_x86", "cmsis_nn"):
+        m, shift = P("m"), P("shift")
+        if method == "tflite_single":
+            T = 31 - shift
+            r = (acc * m + (np.int64(1) << (T - 1))) >> T
+            bad = (r < -2**31) | (r > 2**31 - 1)
+            return np.where(bad, UNPRED, _sat(r, zp, lo, hi))
+        left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+        x = ((acc << left) + 2**31) % 2**32 - 2**31
+        if method == "ruy_x86":
+            y = (x * m + 2**30) >> 31
+            r = np.where(right > 0, (y + (np.int64(1) << np.maximum(right - 1, 0))) >> right, y)
+            return _sat(r, zp, lo, hi)
+        ab = x * m
+        q = ab + np.where(ab >= 0, 2**30, 1 - 2**30)
+        h = np.where(q >= 0, q >> 31, -((-q) >> 31))
+        mask = (np.int64(1) << right) - 1
+        rem = h & mask
+        thr = (mask >> 1) + (h < 0)
+        r = (h >> right) + (rem > thr)
+        return _sat(r, zp, lo, hi)
+    if method in ("tosa_single", "tosa_double"):
+        m, s = P("m"), P("s")
+        d = np.zeros_like(acc)
+        if method == "tosa_double":
+            d = np.where(s > 31, np.where(acc >= 0, 2**30, -2**30), 0)
+        half = np.int64(1) << (s - 1)
+        r = (acc * m + half + d) >> s
+        bad = (acc < -half) | (acc >= half)
+        return np.where(bad, UNPRED, _sat(r, zp, lo, hi))
+    if method in ("xnnpack_rndnu", "fbgemm_fixed"):
+        m = P("m")
+        s = P("s" if method == "xnnpack_rndnu" else "rs")
+        if (s > 62).any():
+            return None
+        return _sat((acc * m + (np.int64(1) << (s - 1))) >> s, zp, lo, hi)
+    return None
+
+
+# Variants that are no row of METHODS: (name, base method, description)
+VARIANTS = {
+    "exact_half_away": ("exact", "exact rational acc*sa*sb/sy, ties away from zero (std::round), + zp, saturate"),
+    "exact_half_up": ("exact", "exact rational acc*sa*sb/sy, ties toward +inf (floor(v + 1/2)), + zp, saturate"),
+    "float_fp32_zp_before": ("float_fp32", "M = fl(fl(sa*sb)/sy); fl(fl(acc)*M) + zp added in binary32 BEFORE rounding, "
+                             "clamp, RNE (zero point before rounding)"),
+    "float_fp32_half_away": ("float_fp32", "M = fl(fl(sa*sb)/sy); fl(fl(acc)*M), clamp, roundf (ties away), + zp"),
+    "float_fp32_recip": ("float_fp32", "M = fl(fl(sa*sb)*fl(1/sy)): x*(1/s) instead of x/s, then float_fp32"),
+}
+
+
+def _variant_oracle(name, p, acc, zp, lo, hi):
+    if name.startswith("exact_"):
+        mode = "half_away" if name == "exact_half_away" else "half_up"
+        return min(max(_round_fraction(acc * p["M"], mode) + zp, lo), hi)
+    a = rq.fl32(acc)
+    v = rq.fl32(a * p["M"])
+    if name == "float_fp32_zp_before":
+        v = rq.fl32(v + zp)
+        return half_even(Fraction(min(max(v, lo), hi)))
+    v = min(max(v, lo - zp), hi - zp)
+    if name == "float_fp32_half_away":
+        return half_away(Fraction(v)) + zp
+    return half_even(Fraction(v)) + zp
+
+
+def _variant_vec(name, params, acc, chan, zp, lo, hi):
+    n = len(params.channels)
+    ch = chan if n > 1 else np.zeros_like(chan)
+    if name.startswith("exact_"):
+        mode = "half_away" if name == "exact_half_away" else "half_up"
+        return _sat(_exact_round(acc, [c["M"] for c in params.channels], ch, mode), zp, lo, hi)
+    M = _f32([float(c["M"]) for c in params.channels])[ch]
+    v = acc.astype(np.int32).astype(np.float32) * M
+    if name == "float_fp32_zp_before":
+        v = v + np.float32(zp)
+        return np.rint(np.clip(v, np.float32(lo), np.float32(hi))).astype(np.int64)
+    v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
+    if name == "float_fp32_half_away":
+        return _half_away_f(v) + zp
+    return np.rint(v).astype(np.int64) + zp
+
+
+def _variant_params(case, name):
+    if name == "float_fp32_recip":
+        if case.attrs.get("params") is not None:
+            return None
+        p = params_for(case, "torch_qnnpack") if not isinstance(case.attrs["b_scale"], (list, tuple)) else None
+        if p is None:
+            sa = rq.scale_value(case.attrs["a_scale"])
+            sy = rq.scale_value(case.attrs["y_scale"])
+            chans = [{"M": rq.fl32(rq.fl32(sa * rq.scale_value(s)) * rq.fl32(1 / sy))} for s in case.attrs["b_scale"]]
+            return rq.make_params("float_fp32", chans)
+        return rq.make_params("float_fp32", [{"M": c["M"]} for c in p.channels])
+    return params_for(case, VARIANTS[name][0])
+
+
+@dataclass
+class Candidate:
+    name: str
+    description: str
+    params: object = None
+    method: str = None       # a METHODS row, or None for a variant
+    variant: str = None      # a VARIANTS key
+    acc_variant: str = "wrap"  # wrap | saturate | swapped_zp
+    layout: str = "as is"    # as is | transposed
+    op_kind: str = None
+    aliases: list = field(default_factory=list)
+
+    def label(self):
+        s = " = ".join([self.name] + self.aliases)
+        if self.acc_variant == "saturate":
+            s += " + saturating int32 accumulator"
+        elif self.acc_variant == "swapped_zp":
+            s += " + a/b zero points swapped"
+        if self.layout == "transposed":
+            s += " + output transposed"
+        return s
+
+
+def candidate_list(case):
+    """Every requantization semantics that can be evaluated for this case."""
+    out, seen = [], {}
+    first = ("exact", "float_fp32", "ort", "tflite_double", "tflite_single", "tosa_single", "tosa_double")
+    order = list(first) + [m for m in rq.METHODS if m not in first]
+    names = [case.method] + [m for m in order if m != case.method and m != "torch_x86"]
+    for m in names:
+        meth = rq.get_method(m)
+        kinds = [None]
+        if "op" in meth.options and case.attrs.get("params") is None and not isinstance(case.attrs.get("b_scale"), (list, tuple)):
+            kinds = ["fc", "conv"]
+        for kind in kinds:
+            try:
+                p = params_for(case, m, kind)
+            except (RefquantError, KeyError, ZeroDivisionError, OverflowError):
+                continue
+            key = (meth.apply, repr(p.channels))
+            nm = m if kind is None or kind == case.get("op_kind", "fc") else f"{m}[{kind} multiplier]"
+            if key in seen:
+                seen[key].aliases.append(nm)
+                continue
+            seen[key] = Candidate(nm, meth.reproduces, p, m, op_kind=kind)
+            out.append(seen[key])
+    if case.op == "requantize" or case.op == "qlinear_matmul":
+        for v, (base, desc) in VARIANTS.items():
+            try:
+                p = _variant_params(case, v)
+            except (RefquantError, KeyError):
+                continue
+            if p is None:
+                continue
+            out.append(Candidate(v, desc, p, None, v))
+    return out
+
+
+def _oracle_one(cand, acc, ch, zp, lo, hi, out_type, qmin, qmax):
+    try:
+        if cand.variant:
+            return _variant_oracle(cand.variant, cand.params.channel(ch), acc, zp, lo, hi)
+        return rq.requantize_one(acc, cand.method, cand.params, zp, out_type, ch, qmin, qmax)
+    except (Unpredictable, SpecError):
+        return UNPRED
+
+
+class Distinct:
+    """The distinct (accumulator, channel) pairs of an accumulator tensor, computed once."""
+
+    def __init__(self, acc, per_channel):
+        self.shape = acc.shape
+        flat = acc.reshape(-1)
+        n = acc.shape[-1] if acc.ndim else 1
+        chan = np.broadcast_to(np.arange(n), acc.shape).reshape(-1) if acc.ndim else np.zeros(1, np.int64)
+        if per_channel and n > 1:
+            keys = (flat + 2**31) * n + chan
+        else:
+            keys = flat
+        lo = int(keys.min()) if keys.size else 0
+        span = int(keys.max()) - lo + 1 if keys.size else 0
+        if keys.size and span <= 8 * keys.size + (1 << 20):
+            # dense key range: mark, number and look up in O(n) (no sort)
+            off = keys - lo
+            seen = np.zeros(span, dtype=bool)
+            seen[off] = True
+            ukeys = np.flatnonzero(seen)
+            lut = np.cumsum(seen, dtype=np.int64) - 1
+            inv = lut[off]
+            first = np.empty(ukeys.size, dtype=np.int64)
+            first[inv[::-1]] = np.arange(inv.size - 1, -1, -1)
+        else:
+            ukeys, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+        self.acc, self.chan, self.inv = flat[first], chan[first], inv.reshape(-1)
+        self.size = ukeys.size
+
+
+def apply_candidate(cand, acc, case, rng, sampled=None, progress=_quiet, distinct=None):
+    """(values int64 like acc, how) for candidate ``cand`` on accumulators ``acc``.
+
+    Evaluated once per distinct (acc, channel) pair: vectorised (then confirmed on a sample
+    against the oracle) when the method has a numpy form; otherwise the oracle on every distinct
+    pair, or only on those of the ``sampled`` flat indices when there are too many (the other
+    elements are then UNPRED and how starts with 'oracle on a sample')."""
+    zp = int(case.get("y_zero_point", 0))
+    lo, hi = rq.out_range(case.y_type, case.attrs.get("qmin"), case.attrs.get("qmax"))
+    qmin, qmax = case.attrs.get("qmin"), case.attrs.get("qmax")
+    per_ch = len(cand.params.channels) > 1
+    d = distinct.get(per_ch) if isinstance(distinct, dict) else None
+    if d is None:
+        d = Distinct(acc, per_ch)
+        if isinstance(distinct, dict):
+            distinct[per_ch] = d
+    try:
+        vals = (_variant_vec(cand.variant, cand.params, d.acc, d.chan, zp, lo, hi) if cand.variant
+                else _vec(cand.method, cand.params, d.acc, d.chan, zp, lo, hi))
+    except (OverflowError, ValueError, KeyError):
+        vals = None
+    if vals is not None:
+        k = min(d.size, CONFIRM)
+        idx = np.unique(np.concatenate([rng.choice(d.size, size=k, replace=False), [0, d.size - 1]])) if d.size else []
+        for t in idx:
+            want = _oracle_one(cand, int(d.acc[t]), int(d.chan[t]), zp, lo, hi, case.y_type, qmin, qmax)
+            if want != vals[t]:
+                raise OracleDisagreement(f"vectorised {cand.name} gives {vals[t]} for acc {d.acc[t]} "
+                                         f"(channel {d.chan[t]}); the oracle gives {want}")
+        return vals[d.inv].reshape(d.shape), f"vectorised on {d.size} distinct accumulators, {len(idx)} confirmed by the oracle"
+    if d.size <= UNIQUE_CAP:
+        progress(f"oracle {cand.name} on {d.size} distinct accumulators")
+        res = np.array([_oracle_one(cand, int(a), int(c), zp, lo, hi, case.y_type, qmin, qmax)
+                        for a, c in zip(d.acc, d.chan)], dtype=np.int64)
+        return res[d.inv].reshape(d.shape), f"oracle on {d.size} distinct accumulators"
+    res = np.full(d.size, UNPRED, dtype=np.int64)
+    for u in np.unique(d.inv[sampled]):
+        res[u] = _oracle_one(cand, int(d.acc[u]), int(d.chan[u]), zp, lo, hi, case.y_type, qmin, qmax)
+    return res[d.inv].reshape(d.shape), f"oracle on a sample of {len(sampled)} elements"
+
+
+# ##########################################################################
+# Expected output
+# ##########################################################################
+
+def expected(case, progress=_quiet, rng=None, info=None, cache=None):
+    """(expected int64 array, accumulators or None, overflow counts or None) under the declared semantics."""
+    rng = rng or np.random.default_rng(0)
+    info = {} if info is None else info
+    if case.op == "quantize":
+        return quantize_expected(case, case.profile), None, None
+    if case.op == "requantize":
+        acc, counts = case.tensors["acc"], None
+    else:
+        acc, counts = accumulators(case, case.get("policy", "wrap"), rng=rng, progress=progress, info=info)
+    if case.op == "matmul_integer":
+        return acc.copy(), acc, counts
+    m = case.method
+    cand = Candidate(m, rq.get_method(m).reproduces, params_for(case, m), m)
+    if acc.size <= ORACLE_ELEMENTS:
+        progress("oracle requantization")
+        zp = int(case.get("y_zero_point", 0))
+        try:
+            vals = rq.requantize(acc.tolist(), m, cand.params, zp, case.y_type,
+                                 qmin=case.attrs.get("qmin"), qmax=case.attrs.get("qmax"))
+            info["requantization"] = f"oracle refquant.requant.requantize({m})"
+            return np.array(vals, dtype=np.int64).reshape(acc.shape), acc, counts
+        except (Unpredictable, SpecError):
+            pass
+    sample = rng.choice(acc.size, size=min(acc.size, 4096), replace=False)
+    vals, how = apply_candidate(cand, acc, case, rng, sample, progress, cache)
+    info["requantization"] = f"{m}: {how}"
+    return vals, acc, counts
+
+
+def quantize_expected(case, profile, sample=None):
+    """quantize under ``profile`` via the oracle on the distinct x values (per tensor or per axis)."""
+    x = case.tensors["x"]
+    scale, zp = case.attrs["scale"], case.attrs.get("zero_point", 0)
+    dtype = case.get("dtype", "int8")
+    axis = case.attrs.get("axis")
+    if axis is not None:
+        if x.size > ORACLE_ELEMENTS:
+            raise InvalidValueError(f"per-axis quantize audits are limited to {ORACLE_ELEMENTS} elements")
+        return np.asarray(qz.quantize(x, scale, zp, dtype, profile, axis=axis), dtype=np.int64)
+    uniq, inv = np.unique(x.reshape(-1).view(np.uint32), return_inverse=True)
+    vals = qz.quantize(uniq.view(np.float32), scale, zp, dtype, profile)
+    return np.asarray(vals, dtype=np.int64)[inv].reshape(x.shape)
+
+
+# ##########################################################################
+# Audit
+# ##########################################################################
+
+def check_actual(case, actual):
+    """The actual outputs as int64 of the case's output shape (errors name the disagreement)."""
+    shape = tuple(case.out_shape)
+    actual = np.asarray(actual)
+    if actual.shape != shape:
+        if actual.size == int(np.prod(shape)) and actual.ndim == 1:
+            actual = actual.reshape(shape)
+        else:
+            raise ShapeError(f"actual outputs have shape {actual.shape}; the case's output is {shape} "
+                             f"({case.y_type})")
+    return tensors.as_integers(actual, case.y_type if case.y_type != "int32" else "int32", "actual")
+
+
+def explain_element(case, index, method=None):
+    """The explain trace (list of Step) of one output element under ``method`` (default: declared)."""
+    method = method or (case.method if case.op != "quantize" else None)
+    if case.op == "quantize":
+        x = case.tensors["x"]
+        v = float(x[tuple(index)])
+        prof = PROFILES[case.profile]
+        q = quantize_expected(Case("quantize", {"x": np.array([v], np.float32)}, case.attrs), case.profile)[0]
+        return [rq.Step("x", "float32 input", repr(v)), rq.Step("scale", "", case.attrs["scale"]),
+                rq.Step("zero point", "", case.attrs.get("zero_point", 0)),
+                rq.Step("profile", prof.source, case.profile),
+                rq.Step("quotient", f"{prof.quotient} in {prof.quotient_format}", "-"),
+                rq.Step("result", f"{prof.rounding}, zero point {prof.zero_point}, clamp {prof.clamp}", int(q))]
+    if case.op == "requantize":
+        acc = int(case.tensors["acc"][tuple(index)])
+        p = params_for(case, method)
+        j = index[-1] if len(p.channels) > 1 else 0
+        return rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type, j,
+                                     case.attrs.get("qmin"), case.attrs.get("qmax"))
+    i, j = index
+    a, b, za, zb = _ab_operands(case)
+    bias = case.tensors.get("bias")
+    ex = ops.explain_matmul_integer(a[i:i + 1].tolist(), b[:, j:j + 1].tolist(), (0, 0), za, int(zb[j]),
+                                    case.get("a_type", "int8"), case.get("b_type", "int8"),
+                                    policy=case.get("policy", "wrap"),
+                                    bias=None if bias is None else [int(bias[j])])
+    steps = list(ex.steps)
+    steps[0] = rq.Step("output", f"{case.op} element (i, j), channel j = {j}", (int(i), int(j)))
+    if case.op == "matmul_integer":
+        return steps
+    acc = steps[-1].value
+    p = params_for(case, method)
+    return steps + rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type,
+                                         j if len(p.channels) > 1 else 0, case.attrs.get("qmin"), case.attrs.get("qmax"))
+
+
+def _histogram(diff):
+    vals, counts = np.unique(diff[diff != 0], return_counts=True)
+    return {int(v): int(c) for v, c in zip(vals, counts)}
+
+
+def audit(case, actual, first=10, diagnose_=True, progress=None, seed=0):
+    """The audit of ``actual`` against the case: a JSON-able dict (see docs/audit.md)."""
+    progress = progress or Progress(False)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    actual = check_actual(case, actual)
+    info = {}
+    cache = {}
+    exp, acc, counts = expected(case, progress, rng, info, cache)
+    t1 = time.perf_counter()
+    mism = exp != actual
+    n = int(exp.size)
+    nm = int(mism.sum())
+    diff = np.where(mism, actual - exp, 0)
+    res = {"case": case.describe(), "semantics": case.method if case.op != "quantize" else case.profile,
+           "elements": n, "mismatches": nm, "fraction": nm / n if n else 0.0,
+           "max_abs_diff": int(np.abs(diff).max()) if n else 0, "histogram": _histogram(diff),
+           "how": info, "first": []}
+    if counts is not None:
+        res["overflowed_outputs"] = int((counts > 0).sum())
+    progress("explaining the first mismatches")
+    for idx in np.argwhere(mism)[:first]:
+        idx = tuple(int(v) for v in idx)
+        try:
+            steps = explain_element(case, idx)
+        except RefquantError as exc:
+            steps = [rq.Step("error", "", str(exc))]
+        res["first"].append({"index": list(idx), "expected": int(exp[idx]), "actual": int(actual[idx]),
+                             "diff": int(actual[idx] - exp[idx]),
+                             "explain": [{"step": s.name, "formula": s.formula, "value": rq.show(s.value)} for s in steps]})
+    res["_mismatch_mask"] = mism
+    res["_diff"] = diff
+    if diagnose_:
+        res["diagnosis"] = diagnose(case, actual, acc, counts, rng, progress, cache)
+    res["seconds"] = {"expected": round(t1 - t0, 3), "total": round(time.perf_counter() - t0, 3)}
+    progress.done()
+    return res
+
+
+# ##########################################################################
+# Diagnosis
+# ##########################################################################
+
+def _score(vals, actual, sampled_idx=None):
+    if sampled_idx is not None:
+        v, a = vals.reshape(-1)[sampled_idx], actual.reshape(-1)[sampled_idx]
+        return int((v == a).sum()), int(len(sampled_idx))
+    return int((vals == actual).sum()), int(actual.size)
+
+
+def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cache=None):
+    """Rank every candidate semantics by the number of elements of ``actual`` it explains."""
+    rng = rng or np.random.default_rng(0)
+    rows = []
+    n = actual.size
+    sample = rng.choice(n, size=min(n, UNIQUE_CAP), replace=False) if n else np.zeros(0, np.int64)
+    transposable = actual.ndim == 2 and actual.shape[0] == actual.shape[1] and case.op != "quantize"
+    if case.op == "quantize":
+        for prof in PROFILES:
+            progress(f"diagnosis: profile {prof}")
+            try:
+                vals = quantize_expected(case, prof)
+            except RefquantError:
+                continue
+            m, tot = _score(vals, actual)
+            rows.append({"name": f"profile {prof}", "semantics": prof, "description": PROFILES[prof].source,
+                         "matched": m, "of": tot, "how": "oracle on the distinct inputs", "_vals": vals})
+        return _summarize(rows, actual, case, counts)
+    if acc is None:
+        acc = case.tensors["acc"] if case.op == "requantize" else accumulators(case, case.get("policy", "wrap"), rng=rng)[0]
+    accs = {case.get("policy", "wrap"): acc}
+    if case.op != "requantize":
+        if overflow_possible(case):
+            other = "saturate" if case.get("policy", "wrap") == "wrap" else "wrap"
+            progress(f"diagnosis: {other} accumulator")
+            accs[other] = accumulators(case, other, rng=rng)[0]
+        za, zb = case.get("a_zero_point", 0), case.zb_vector()
+        if np.all(zb == zb[0]) and za != zb[0]:
+            progress("diagnosis: swapped zero points")
+            sw = accumulators(case, case.get("policy", "wrap"), swap_zp=True, rng=rng)[0]
+            if sw is not None:
+                accs["swapped_zp"] = sw
+    if case.op == "matmul_integer":
+        for name, a in accs.items():
+            m, tot = _score(a, actual)
+            rows.append({"name": f"int32 accumulator, {name}" if name != "swapped_zp" else "a/b zero points swapped",
+                         "semantics": name, "description": "MatMulInteger (contract §2)", "matched": m, "of": tot,
+                         "how": "exact", "_vals": a})
+            if transposable:
+                m, tot = _score(a.T, actual)
+                rows.append({"name": f"int32 accumulator, {name} + output transposed", "semantics": name + "+T",
+                             "description": "actual[j, i] = expected[i, j]", "matched": m, "of": tot, "how": "exact",
+                             "_vals": a.T})
+        return _summarize(rows, actual, case, counts)
+    cands = candidate_list(case)
+    base_policy = case.get("policy", "wrap")
+    caches = {name: {} for name in accs}
+    if cache is not None:
+        caches[base_policy] = cache
+    for c in cands:
+        progress(f"diagnosis: {c.name}")
+        vals, how = apply_candidate(c, acc, case, rng, sample, progress, caches[base_policy])
+        sampled = how.startswith("oracle on a sample")
+        m, tot = _score(vals, actual, sample if sampled else None)
+        rows.append({"name": c.label(), "semantics": c.name, "description": c.description, "matched": m, "of": tot,
+                     "how": how, "_vals": vals, "_cand": c})
+    rows.sort(key=lambda r: -r["matched"] / max(r["of"], 1))
+    top = [r for r in rows[:3] if "_cand" in r]
+    for r in top:
+        c = r["_cand"]
+        for name, a in accs.items():
+            if name == base_policy:
+                continue
+            vals, how = apply_candidate(c, a, case, rng, sample, progress, caches[name])
+            m, tot = _score(vals, actual, sample if how.startswith("oracle on a sample") else None)
+            c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, name, aliases=c.aliases)
+            rows.append({"name": c2.label(), "semantics": f"{c.name}+{name}", "description": c.description,
+                         "matched": m, "of": tot, "how": how, "_vals": vals})
+        if transposable:
+            m, tot = _score(r["_vals"].T, actual)
+            c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, base_policy, "transposed",
+                           aliases=c.aliases)
+            rows.append({"name": c2.label(), "semantics": f"{c.name}+T", "description": "actual[j, i] = expected[i, j]",
+                         "matched": m, "of": tot, "how": r["how"], "_vals": r["_vals"].T})
+    return _summarize(rows, actual, case, counts)
+
+
+def _pct(m, n):
+    if n == 0 or m == n:
+        return "100%"
+    p = 100.0 * m / n
+    return f"{p:.4f}%" if p > 99.99 else f"{p:.2f}%"
+
+
+def _summarize(rows, actual, case, counts):
+    declared = case.method if case.op != "quantize" else case.profile
+    rows.sort(key=lambda r: (-r["matched"] / max(r["of"], 1), r["semantics"] != declared))
+    best = rows[0] if rows else None
+    out = {"ranking": [], "verdict": "no candidate could be evaluated"}
+    for r in rows:
+        out["ranking"].append({k: v for k, v in r.items() if not k.startswith("_")} |
+                              {"fraction": r["matched"] / max(r["of"], 1), "percent": _pct(r["matched"], r["of"])})
+    if best is None:
+        return out
+    n = best["of"]
+    if best["matched"] == n:
+        ties = [r["name"] for r in rows[1:] if r["matched"] == r["of"] == n]
+        v = f"matches {best['name']} on 100% of elements ({n}/{n})"
+        if ties:
+            shown = ", ".join(ties[:6]) + (f" and {len(ties) - 6} more" if len(ties) > 6 else "")
+            v += f"; indistinguishable on this data from: {shown}"
+        out["verdict"] = v
+        return out
+    miss = best["_vals"] != actual
+    k = int(miss.sum()) if best["how"] and not best["how"].startswith("oracle on a sample") else n - best["matched"]
+    parts = []
+    if counts is not None and best["how"] and not best["how"].startswith("oracle on a sample"):
+        ov = int((miss & (counts > 0)).sum())
+        if ov:
+            parts.append(f"{ov} where the int32 accumulator overflowed")
+    others = []
+    for r in rows[1:]:
+        if r["how"] and r["how"].startswith("oracle on a sample"):
+            continue
+        e = int((r["_vals"][miss] == actual[miss]).sum())
+        if e:
+            others.append((e, r["name"]))
+    others.sort(key=lambda t: -t[0])
+    if others:
+        e, nm = others[0]
+        parts.append(f"{e} of them explained by {nm}")
+    v = f"matches {best['name']} on {_pct(best['matched'], n)} of elements ({best['matched']}/{n}) except {k} element{'s' * (k != 1)}"
+    if parts:
+        v += " (" + "; ".join(parts) + ")"
+    if best["matched"] < 0.5 * n:
+        v = f"no candidate semantics explains most elements; best: {v}"
+    out["verdict"] = v
+    return out

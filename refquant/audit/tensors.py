@@ -1,0 +1,211 @@
+"""Reading tensors for an audit: ``.npy``, ``$readmemh`` hex and raw binary dumps.
+
+Every problem is a ``FormatFileError`` (or ``InvalidValueError`` / ``ShapeError``) whose one-line
+message names the file and what was expected; never a traceback for a user's file.
+"""
+
+import os
+import re
+
+import numpy as np
+
+from ..errors import FormatFileError, InvalidValueError, ShapeError
+from ..integers import get_type
+
+NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16,
+             "int32": np.int32, "uint32": np.uint32, "int64": np.int64, "float32": np.float32,
+             "float16": np.float16, "float64": np.float64, "int4": np.int8, "uint4": np.uint8,
+             "int2": np.int8, "uint2": np.uint8}
+BITS = {"int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64,
+        "int4": 4, "uint4": 4, "int2": 2, "uint2": 2, "float32": 32, "float16": 16, "float64": 64}
+_HEX_WORD = re.compile(r"^[0-9a-fA-F_]+$")
+
+
+def parse_shape(text):
+    """'64x64', '64,64', [64, 64] -> (64, 64)."""
+    if text is None:
+        return None
+    if isinstance(text, (list, tuple)):
+        vals = list(text)
+    else:
+        vals = [v for v in re.split(r"[x,\s]+", str(text).strip()) if v]
+    try:
+        shape = tuple(int(v) for v in vals)
+    except (TypeError, ValueError):
+        raise ShapeError(f"cannot read shape {text!r}; expected e.g. 64x64 or [64, 64]") from None
+    if not shape or any(d < 0 for d in shape):
+        raise ShapeError(f"shape {text!r} must be one or more non-negative sizes")
+    return shape
+
+
+def np_dtype(name):
+    if name not in NP_DTYPES:
+        raise InvalidValueError(f"unknown dtype {name!r}; expected one of: {', '.join(sorted(NP_DTYPES))}")
+    return np.dtype(NP_DTYPES[name])
+
+
+def detect_format(path, fmt=None):
+    if fmt and fmt != "auto":
+        if fmt not in ("npy", "hex", "raw"):
+            raise InvalidValueError(f"unknown tensor file format {fmt!r}; expected npy, hex or raw")
+        return fmt
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        return "npy"
+    if ext in (".hex", ".mem", ".memh", ".txt"):
+        return "hex"
+    return "raw"
+
+
+_HEXVAL = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEXVAL[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEXVAL[_c] = 10 + _i
+
+
+def _read_hex_fast(text, bits, signed):
+    """Vectorised parse when every word has the same number of digits; None to fall back."""
+    if "@" in text or "_" in text or "/*" in text:
+        return None
+    if "//" in text:
+        text = re.sub(r"//[^\n]*", "", text)
+    words = text.split()
+    if not words:
+        return np.zeros(0, dtype=np.int64)
+    L = len(words[0])
+    joined = "".join(words)
+    if L > 16 or len(joined) != L * len(words):
+        return None
+    digits = _HEXVAL[np.frombuffer(joined.encode("ascii", "replace"), dtype=np.uint8)]
+    if (digits == 255).any():
+        return None
+    digits = digits.reshape(-1, L).astype(np.uint64)
+    v = np.zeros(len(words), dtype=np.uint64)
+    for i in range(L):
+        v = (v << np.uint64(4)) | digits[:, i]
+    if L * 4 > bits and (v >> np.uint64(bits)).any():
+        return None
+    v = v.astype(np.int64) if bits < 64 else v.view(np.int64)
+    if signed and bits < 64:
+        v = np.where(v >= 1 << (bits - 1), v - (1 << bits), v)
+    return v
+
+
+def read_hex(path, dtype, count=None):
+    """``$readmemh`` text: one word per line, two's complement, ``//`` and ``/* */`` comments, ``_`` allowed."""
+    bits = BITS[dtype]
+    signed = not dtype.startswith("u") and not dtype.startswith("float")
+    with open(path, encoding="ascii", errors="replace") as f:
+        text = f.read()
+    if not dtype.startswith("float"):
+        fast = _read_hex_fast(text, bits, signed)
+        if fast is not None:
+            return fast
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    words = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        line = line.split("//", 1)[0].strip()
+        if not line:
+            continue
+        for w in line.split():
+            if w.startswith("@"):
+                raise FormatFileError(f"{path}:{lineno}: address directive {w!r} is not supported; "
+                                      "write one word per line from address 0")
+            if not _HEX_WORD.match(w):
+                raise FormatFileError(f"{path}:{lineno}: {w!r} is not a hex word")
+            v = int(w.replace("_", ""), 16)
+            if v >= 1 << bits:
+                raise FormatFileError(f"{path}:{lineno}: word {w} does not fit {bits} bits ({dtype})")
+            if signed and v >= 1 << (bits - 1):
+                v -= 1 << bits
+            words.append(v)
+    if dtype.startswith("float"):
+        raw = np.array(words, dtype=f"uint{bits}")
+        return raw.view(np_dtype(dtype))
+    return np.array(words, dtype=np.int64)
+
+
+def load(path, dtype=None, shape=None, fmt=None, name="tensor"):
+    """A tensor from a file; dtype/shape are required for hex and raw and checked for npy."""
+    if not isinstance(path, str) or not path:
+        raise FormatFileError(f"{name}: no file given")
+    if not os.path.isfile(path):
+        raise FormatFileError(f"{name}: file {path!r} not found")
+    fmt = detect_format(path, fmt)
+    shape = parse_shape(shape)
+    if fmt == "npy":
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except Exception as exc:  # numpy raises ValueError/OSError/EOFError on bad files
+            raise FormatFileError(f"{name}: {path!r} is not a readable .npy file ({exc})") from None
+        if shape is not None and tuple(arr.shape) != shape:
+            raise ShapeError(f"{name}: {path!r} has shape {tuple(arr.shape)}, but the description says {shape}")
+        return arr
+    if dtype is None:
+        raise InvalidValueError(f"{name}: {path!r} is a {fmt} dump; give its dtype (e.g. --actual-dtype int8)")
+    if shape is None:
+        raise ShapeError(f"{name}: {path!r} is a {fmt} dump; give its shape (e.g. --actual-shape 64x64)")
+    n = int(np.prod(shape))
+    if fmt == "hex":
+        flat = read_hex(path, dtype)
+    else:
+        dt = np_dtype(dtype)
+        if BITS[dtype] < 8:
+            raise InvalidValueError(f"{name}: raw {dtype} dumps are not supported; store one value per byte as int8/uint8")
+        size = os.path.getsize(path)
+        if size != n * dt.itemsize:
+            raise FormatFileError(f"{name}: {path!r} holds {size} bytes; {dtype} shape {shape} needs "
+                                  f"{n * dt.itemsize} ({'truncated' if size < n * dt.itemsize else 'too long'})")
+        flat = np.fromfile(path, dtype=dt.newbyteorder("<"))
+    if flat.size != n:
+        raise FormatFileError(f"{name}: {path!r} holds {flat.size} words; shape {shape} needs {n} "
+                              f"({'truncated' if flat.size < n else 'too many words'})")
+    return flat.reshape(shape)
+
+
+def as_integers(arr, type_name, name="tensor"):
+    """An integer tensor checked against ``type_name``'s range, as int64.
+
+    Float arrays are accepted only when every element is a finite integer (NaN/inf/fractions
+    are named with their index)."""
+    arr = np.asarray(arr)
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iuf":
+        raise InvalidValueError(f"{name} has dtype {arr.dtype}; expected integers ({type_name})")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidValueError(f"{name}{list(idx)} = {arr[idx]} where an integer ({type_name}) is expected")
+        frac = arr != np.round(arr)
+        if frac.any():
+            idx = tuple(int(i) for i in np.argwhere(frac)[0])
+            raise InvalidValueError(f"{name}{list(idx)} = {arr[idx]} is not an integer ({type_name} expected)")
+    out = arr.astype(np.int64)
+    t = get_type(type_name)
+    if out.size:
+        lo, hi = int(out.min()), int(out.max())
+        if lo < t.min or hi > t.max:
+            bad = (out < t.min) | (out > t.max)
+            idx = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise InvalidValueError(f"{name}{list(idx)} = {int(out[idx])} is outside {t.name} [{t.min}, {t.max}]")
+    return out
+
+
+def save(path, arr, fmt=None, dtype=None):
+    """Write a tensor as npy / hex / raw (used by tests, docs and ``--dump``)."""
+    fmt = detect_format(path, fmt)
+    arr = np.asarray(arr)
+    if fmt == "npy":
+        np.save(path, arr)
+    elif fmt == "hex":
+        dtype = dtype or str(arr.dtype)
+        bits = BITS[dtype]
+        digits = (bits + 3) // 4
+        mask = (1 << bits) - 1
+        with open(path, "w") as f:
+            f.write(f"// {dtype} {'x'.join(map(str, arr.shape))}, one word per line, two's complement\n")
+            for v in arr.reshape(-1).tolist():
+                f.write(f"{int(v) & mask:0{digits}x}\n")
+    else:
+        arr.astype(np_dtype(dtype or str(arr.dtype)).newbyteorder("<")).tofile(path)
