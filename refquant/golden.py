@@ -1786,7 +1786,10 @@ def c_header(gset):
                 out.append(f"#define {pre.upper()}_{_c_ident(k).upper()} \"{v}\"")
             elif isinstance(v, list) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
                 out.append(f"static const int32_t {pre}_{_c_ident(k)}[{len(v)}] = {{{', '.join(map(str, v))}}};")
+        tensor_names = {f.get("name") for f in t["files"]}
         for k, v in (t.get("derived") or {}).items():
+            if k in tensor_names:
+                continue   # the same values are written below as that tensor's array
             if v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
                 ctype = "uint32_t" if k == "M_bits" else "int64_t" if max(map(abs, v)) >= 2**31 else "int32_t"
                 out.append(f"static const {ctype} {pre}_{_c_ident(k)}[{len(v)}] = {{{', '.join(map(str, v))}}};")
@@ -1926,7 +1929,7 @@ def register(sub):
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=cmd_verify)
     e = gs.add_parser("export", help="write .npy, a C header or raw little-endian .bin files")
-    e.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    e.add_argument("--format", required=True, help=" | ".join(EXPORT_FORMATS))
     e.add_argument("dir", help="a set directory or a root of sets")
     e.add_argument("out", help="output directory")
     e.set_defaults(func=cmd_export)
