@@ -538,7 +538,9 @@ def backend_tosa():
             azp = ser.addConst([1], ts.DType.INT8, np.array([za], np.int8))
             bzp = ser.addConst([1], ts.DType.INT8, np.array([zb], np.int8))
             out = ser.addOutput([1, 5, 7], ts.DType.INT32)
-            ser.addOperator(Op.MATMUL, [A.name, B.name, azp.name, bzp.name], [out.name], ts.TosaSerializerAttribute())
+            attr = ts.TosaSerializerAttribute()
+            attr.MatMulAttribute()
+            ser.addOperator(Op.MATMUL, [A.name, B.name, azp.name, bzp.name], [out.name], attr)
             outputs, status = trm.run(bytes(ser.serialize()), [c["a"].reshape(1, 5, 19), c["b"].reshape(1, 19, 7)])
             got = (np.asarray(outputs[0]).reshape(5, 7).astype(np.int64) if status.name == "TOSA_VALID"
                    else RuntimeError(f"reference model status {status.name}"))
