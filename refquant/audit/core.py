@@ -679,6 +679,15 @@ class Candidate:
         return s
 
 
+def _probe(apply, p):
+    """Raise KeyError/RefquantError when params ``p`` lack what ``apply`` needs (Unpredictable is fine)."""
+    for acc in (1, -1):
+        try:
+            apply(acc, p, 0, -128, 127, None)
+        except (Unpredictable, SpecError):
+            pass
+
+
 def candidate_list(case):
     """Every requantization semantics that can be evaluated for this case."""
     out, seen = [], {}
@@ -693,6 +702,8 @@ def candidate_list(case):
         for kind in kinds:
             try:
                 p = params_for(case, m, kind)
+                for ch in range(len(p.channels)):
+                    _probe(meth.apply, p.channel(ch))
             except (RefquantError, KeyError, ZeroDivisionError, OverflowError):
                 continue
             key = (meth.apply, repr(p.channels))
@@ -706,6 +717,8 @@ def candidate_list(case):
         for v, (base, desc) in VARIANTS.items():
             try:
                 p = _variant_params(case, v)
+                if p is not None:
+                    _variant_oracle(v, p.channel(0), 1, 0, -128, 127)
             except (RefquantError, KeyError):
                 continue
             if p is None:
