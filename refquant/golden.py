@@ -435,10 +435,6 @@ def _exact_flags(q, zp, qmin, qmax):
     return out
 
 
-def _hexbits(v, digits):
-    return "0x" + format(v, f"0{digits}x")
-
-
 # ##########################################################################
 # Computation of one test (shared by generate and verify)
 # ##########################################################################
@@ -459,10 +455,6 @@ def _scale_of(bits, fmt):
     if not v.is_finite or v.value <= 0:
         raise InvalidValueError(f"scale bits {bits:#x} are not a positive finite {fmt} value")
     return v.value
-
-
-def _bits_list(x):
-    return x if isinstance(x, list) else [x]
 
 
 def _scale_param(x, fmt="fp32"):
@@ -1151,7 +1143,9 @@ def build_formats(rng):
     for fmt in FORMAT_NAMES:
         f = formats.get_format(fmt)
         codes = _codes_selection(f)
-        groups.append({"op": "decode", "profile": "exact", "params": {"format": fmt, "output": "fp64"},
+        class_bits = {str(k): v for k, v in DECODE_CLASS.items()}
+        groups.append({"op": "decode", "profile": "exact",
+                       "params": {"format": fmt, "output": "fp64", "class_bits": class_bits},
                        "comment": f"decode every code of {fmt} ({f.source}) to its exact binary64 value",
                        "cases": [{"name": f"{fmt}/decode", "comment": f"{len(codes)} codes",
                                   "flags": ["every_code"], "params": {"format": fmt},
@@ -1170,7 +1164,9 @@ def build_formats(rng):
                                      [f"in:{short_dtype(src)}", "out:" + short_dtype(fmt), "flags"],
                                      lambda fmt=fmt, src=src, r=rounding, o=overflow, xs=inputs:
                                      [tv_encode_line(src, fmt, b, r, o) for b in xs])})
-            groups.append({"op": "encode", "profile": rounding, "params": {"format": fmt, "input": src},
+            flag_bits = {str(k): v for k, v in TV_FLAGS.items()}
+            groups.append({"op": "encode", "profile": rounding,
+                           "params": {"format": fmt, "input": src, "flag_bits": flag_bits},
                            "comment": f"round {src} into {fmt} with {rounding}", "cases": cases})
     return groups
 

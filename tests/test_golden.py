@@ -2,10 +2,8 @@
 and proof that C (gcc) and a Verilog testbench (Icarus) read the files."""
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
