@@ -100,7 +100,8 @@ def png(res, path):
     fig, ax = plt.subplots(figsize=(w / 100, h / 100), dpi=100)
     lim = max(1, int(np.abs(cells).max()))
     im = ax.imshow(cells, cmap="RdBu_r", norm=TwoSlopeNorm(0, -lim, lim), interpolation="nearest", aspect="auto")
-    cb = fig.colorbar(im, ax=ax)
+    from matplotlib.ticker import MaxNLocator
+    cb = fig.colorbar(im, ax=ax, ticks=MaxNLocator(integer=True))
     cb.set_label("actual - expected" + (" (max |diff| per cell)" if fy * fx > 1 else ""))
     M, N = diff.shape
     ax.set_xlabel(f"column j (0..{N - 1})" + (f", {fx} per cell" if fx > 1 else ""))

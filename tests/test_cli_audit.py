@@ -1,0 +1,118 @@
+"""End to end, as a new user runs it: ``python -m refquant audit|explain|verify|check`` in a subprocess."""
+
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from refquant.audit import core, report, tensors
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "refquant", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                       timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="module")
+def case_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("audit")
+    rng = np.random.default_rng(7)
+    a = rng.integers(-128, 128, (64, 256)).astype(np.int8)
+    b = rng.integers(-128, 128, (256, 48)).astype(np.int8)
+    np.save(d / "a.npy", a)
+    np.save(d / "b.npy", b)
+    spec = {"op": "qlinear_matmul", "a": "a.npy", "b": "b.npy", "a_type": "int8", "b_type": "int8",
+            "a_scale": 0.0078125, "b_scale": 0.00390625, "y_scale": 0.001953125, "method": "tflite_single"}
+    (d / "case.json").write_text(json.dumps(spec))
+    dev = core.expected(core.make_case(dict(spec, method="tflite_double"), str(d)))[0]
+    tensors.save(str(d / "y.hex"), dev.astype(np.int8), dtype="int8")
+    good = core.expected(core.load_case(str(d / "case.json")))[0]
+    np.save(d / "good.npy", good.astype(np.int8))
+    good.astype(np.int8).tofile(d / "good.bin")
+    return d
+
+
+def _png_size(path):
+    with open(path, "rb") as f:
+        head = f.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_audit_report_png_and_exit_1(case_dir, tmp_path):
+    rc, out, err = run("audit", "case.json", "--actual", "y.hex", "--report", str(tmp_path / "rep"), cwd=case_dir)
+    assert rc == 1, err
+    assert "mismatches:" in out and "diagnosis: matches tflite_double" in out
+    assert "(acc*m + 2^(T-1)) >> T" in out           # the explain trace of a mismatch
+    assert _png_size(tmp_path / "rep" / "mismatch_map.png") == report.PNG_SIZE
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Diagnosis" in md and "mismatch_map.png" in md
+
+
+def test_audit_json_clean_exit_0(case_dir):
+    rc, out, err = run("audit", "case.json", "--actual", "good.npy", "--json", cwd=case_dir)
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["mismatches"] == 0 and res["diagnosis"]["ranking"][0]["fraction"] == 1.0
+    rc, out, _ = run("audit", "case.json", "--actual", "good.bin", "--actual-dtype", "int8", "--actual-shape", "64x48",
+                     "--no-diagnose", "--json", cwd=case_dir)
+    assert rc == 0 and json.loads(out)["mismatches"] == 0
+
+
+def test_audit_from_flags(case_dir):
+    rc, out, err = run("audit", "--op", "qlinear_matmul", "--a", "a.npy", "--b", "b.npy", "--set", "a_scale=0.0078125",
+                       "--set", "b_scale=0.00390625", "--set", "y_scale=0.001953125", "--method", "tflite_double",
+                       "--actual", "y.hex", "--brief", cwd=case_dir)
+    assert rc == 0, err + out
+
+
+def test_explain(case_dir):
+    rc, out, err = run("explain", "case.json", "--index", "10,46", cwd=case_dir)
+    assert rc == 0, err
+    assert "SRDHM" not in out and "T = 36" in out and "saturate" in out
+    rc, out, err = run("explain", "--op", "requantize", "--acc", "-3744", "--method", "tflite_double",
+                       "--set", "params={\"m\": 1073741824, \"shift\": -5}", "--json")
+    assert rc == 0, err
+    steps = json.loads(out)["steps"]
+    assert steps[-1]["step"] == "saturate" and steps[-1]["value"] == "-59"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("audit", "case.json", "--actual", "missing.hex"), "not found"),
+    (("audit", "nothere.json", "--actual", "y.hex"), "case file 'nothere.json' not found"),
+    (("audit", "case.json", "--actual", "trunc.hex"), "truncated"),
+    (("audit", "case.json", "--actual", "good.bin", "--actual-dtype", "int16"), "bytes"),
+    (("audit", "case.json", "--actual", "good.npy", "--actual-shape", "48x64"), "shape"),
+    (("audit", "case.json", "--actual", "nan.npy"), "nan"),
+    (("audit", "case.json", "--actual", "y.hex", "--method", "nope"), "unknown requantization method 'nope'"),
+    (("audit", "--op", "conv9d", "--actual", "y.hex"), "invalid choice"),
+    (("verify", "tensorflow"), "unknown backend 'tensorflow'"),
+    (("explain", "case.json", "--index", "99,0"), "not an element"),
+])
+def test_bad_input_is_one_line_exit_2(case_dir, args, needle):
+    (case_dir / "trunc.hex").write_text("\n".join(["01"] * 100) + "\n")
+    nan = np.zeros((64, 48), np.float32)
+    nan[3, 4] = np.nan
+    np.save(case_dir / "nan.npy", nan)
+    rc, out, err = run(*args, cwd=case_dir)
+    assert rc == 2, (out, err)
+    assert "Traceback" not in err and needle in err
+    assert len([line for line in err.splitlines() if line.startswith("refquant: error")]) == 1
+
+
+def test_verify_kernel_and_check():
+    rc, out, err = run("verify", "kernel", "--json")
+    assert rc == 0, err
+    res = json.loads(out)
+    assert res["counts"]["pass"] == len(res["rows"]) > 0
+    rc, out, err = run("check")
+    assert rc == 0, err + out
+    assert "check: OK" in out and "unexplained differences" in out
