@@ -266,3 +266,21 @@ def test_verify_onnx_reference_wraps():
     assert not [r for r in rows if r.status in ("differ", "unsupported")]
     assert {r.deviation for r in rows if r.status == "known"} == {"onnx reference wraps (no saturation)"}
     assert all(r.op == "QLinearMatMul" for r in rows if r.status == "known")
+
+
+def test_golden_cases_audit_clean():
+    """Shipped golden qlinear_matmul vectors: the audit's expected output (oracle, or kernel + vectorised
+    requantization for large ones) equals the golden Y; a flipped element is found."""
+    golden = pytest.importorskip("refquant.golden")
+    try:
+        gset = golden.load_set(golden.default_root() / "matmul")
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no golden matmul set: {exc}")
+    cases = [c for c in gset.cases(numpy=True) if c.op == "qlinear_matmul" and c.result == "valid"]
+    for c in cases[::7]:
+        case = core.golden_case(f"matmul:{c.tc_id}")
+        assert np.array_equal(core.expected(case)[0], case.golden_expected), c.name
+    case = core.golden_case(f"matmul:{cases[0].tc_id}")
+    y = case.golden_expected.astype(np.int64).copy()
+    y[0, 0] += 1 if y[0, 0] < 127 else -1
+    assert audit(case, y, diagnose_=False)["mismatches"] == 1

@@ -74,6 +74,19 @@ def test_audit_from_flags(case_dir):
     assert rc == 0, err + out
 
 
+def test_audit_golden_case(tmp_path):
+    golden = pytest.importorskip("refquant.golden")
+    try:
+        gset = golden.load_set(golden.default_root() / "matmul")
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no golden matmul set: {exc}")
+    c = next(c for c in gset.cases(numpy=True) if c.op == "qlinear_matmul" and c.result == "valid")
+    np.save(tmp_path / "y.npy", np.asarray(c.expected["Y"]))
+    rc, out, err = run("audit", "--golden", f"matmul:{c.tc_id}", "--actual", str(tmp_path / "y.npy"), "--json")
+    assert rc == 0, err
+    assert json.loads(out)["mismatches"] == 0
+
+
 def test_explain(case_dir):
     rc, out, err = run("explain", "case.json", "--index", "10,46", cwd=case_dir)
     assert rc == 0, err
@@ -116,3 +129,4 @@ def test_verify_kernel_and_check():
     rc, out, err = run("check")
     assert rc == 0, err + out
     assert "check: OK" in out and "unexplained differences" in out
+    assert "golden" in out or "refquant.golden" not in sys.modules

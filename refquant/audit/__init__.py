@@ -54,6 +54,9 @@ def _overrides(args):
 
 def _case(args):
     o = _overrides(args)
+    if getattr(args, "golden", None):
+        from .core import golden_case
+        return golden_case(args.golden, o)
     if args.case:
         return load_case(args.case, o)
     if "op" not in o:
@@ -64,6 +67,7 @@ def _case(args):
 def _add_case_args(p):
     p.add_argument("case", nargs="?", help="case JSON: op, input tensors (files relative to it), scales, zero points, "
                                            "types, method or profile or explicit params")
+    p.add_argument("--golden", metavar="SET:TC", help="take the case from a shipped golden vector, e.g. matmul:7")
     p.add_argument("--op", choices=OPS, help="the op, when no case file is given (or to override it)")
     p.add_argument("--a", help="A matrix file (.npy, .hex, raw)")
     p.add_argument("--b", help="B matrix file")

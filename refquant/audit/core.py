@@ -305,6 +305,42 @@ def _validate(case):
             raise InvalidValueError("op quantize needs scale")
 
 
+def golden_case(ref, overrides=None):
+    """A case from a shipped golden vector: 'matmul:7' (set:tcId) or 'matmul:exact/random_s8s8' (set:name)."""
+    try:
+        from .. import golden
+    except ImportError:
+        raise UnknownNameError("golden set", ref, ()) from None
+    if ":" not in str(ref):
+        raise InvalidValueError(f"--golden {ref!r}: expected SET:TCID or SET:NAME, e.g. matmul:7")
+    suite, key = ref.split(":", 1)
+    sets = {p.name: p for p in golden.find_sets(golden.default_root())}
+    if suite not in sets:
+        raise UnknownNameError("golden set", suite, sets)
+    for c in golden.load_set(sets[suite]).cases(numpy=True):
+        if str(c.tc_id) == key or c.name == key:
+            break
+    else:
+        raise UnknownNameError(f"test of golden set {suite}", key, ())
+    if c.op != "qlinear_matmul":
+        raise InvalidValueError(f"golden {ref} is a {c.op} test; audit takes qlinear_matmul golden cases")
+    p = c.params
+
+    def hexs(v):
+        return [f"0x{x}" for x in v] if isinstance(v, list) else f"0x{v}"
+    spec = {"op": "qlinear_matmul", "a": np.asarray(c.inputs["A"]), "b": np.asarray(c.inputs["B"]),
+            "a_type": p["a_type"], "b_type": p["b_type"], "y_type": p["y_type"], "a_zero_point": p["za"],
+            "b_zero_point": p["zb"], "y_zero_point": p["zy"], "a_scale": hexs(p["sa"]), "b_scale": hexs(p["sb"]),
+            "y_scale": hexs(p["sy"]), "method": p["method"], "policy": p.get("policy", "wrap"),
+            "op_kind": p.get("tflite_op", "fc"), "qmin": p.get("qmin"), "qmax": p.get("qmax")}
+    if "bias" in c.inputs:
+        spec["bias"] = np.asarray(c.inputs["bias"]).reshape(-1)
+    spec.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    case = make_case(spec, ".", f"golden {suite}#{c.tc_id} {c.name}", f"golden:{ref}")
+    case.golden_expected = np.asarray(c.expected["Y"])
+    return case
+
+
 def load_case(path, overrides=None):
     """A case from a JSON file (tensor paths relative to it), with flag overrides."""
     if not os.path.isfile(path):

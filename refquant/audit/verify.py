@@ -325,7 +325,7 @@ def _onnx_backend_rows(name, run):
             got = _as_bits(run(node, [], [_onnx_value(onnx, "y", ELEM[dtype], x.shape)], inits))
         except Exception as exc:  # noqa: BLE001 - a backend without the kernel
             got = exc
-        rows.append(judge(name, "QuantizeLinear", "onnx spec", f"fp32 -> {dtype}, scale {np.float32(scale)}, zp {zp}", got, spec, x=x))
+        rows.append(judge(name, "QuantizeLinear", "onnx spec", f"fp32 -> {dtype}, scale {str(np.float32(scale))}, zp {zp}", got, spec, x=x))
     # QuantizeLinear per axis
     x = np.arange(-24, 24, dtype=np.float32).reshape(4, 12) * np.float32(0.37)
     scales, zps = np.array([0.1, 0.25, 0.3, 0.7], np.float32), np.array([0, 5, -5, 100], np.int8)
@@ -435,7 +435,14 @@ def backend_onnx():
 
 
 def backend_torch():
+    import warnings
     torch = _need("torch", "torch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _backend_torch(torch)
+
+
+def _backend_torch(torch):
     rows = []
     be = f"torch {torch.__version__}"
     recip_note = ("torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)): x*(1/s) instead of x/s, so binary32 "
@@ -450,7 +457,7 @@ def backend_torch():
             got = torch.quantize_per_tensor(torch.from_numpy(x), scale, zp, tdt).int_repr().numpy().astype(np.int64)
         except Exception as exc:  # noqa: BLE001
             got = exc
-        rows.append(judge(be, "quantize_per_tensor", "exact x/s", f"fp32 -> {dtype}, scale {np.float32(scale)}, zp {zp}", got, spec,
+        rows.append(judge(be, "quantize_per_tensor", "exact x/s", f"fp32 -> {dtype}, scale {str(np.float32(scale))}, zp {zp}", got, spec,
                           [("x*(1/s) with fused zero point", recip_note, model)], x=x))
     # per channel
     x = np.concatenate([tie_inputs(0.1, 48).reshape(4, 12), np.arange(-24, 24, dtype=np.float32).reshape(4, 12) * np.float32(0.37)], 1)
@@ -621,7 +628,17 @@ def cmd_check(args):
         print(json.dumps({"rows": [asdict(r) for r in all_rows], "counts": c, "skipped": skipped,
                           "golden": golden is not None, "seconds": secs}, indent=2, default=_scalar))
     else:
-        print(table(all_rows))
+        by = {}
+        for r in all_rows:
+            by.setdefault(r.backend, []).append(r)
+        print(f"{'backend':<28} {'rows':>5} {'pass':>5} {'known':>6} {'differ':>7} {'unsupported':>12}")
+        for b, rs in by.items():
+            cnt = {st: sum(r.status == st for r in rs) for st in (PASS, KNOWN, DIFFER, UNSUPPORTED)}
+            print(f"{b[:28]:<28} {len(rs):>5} {cnt[PASS]:>5} {cnt[KNOWN]:>6} {cnt[DIFFER]:>7} {cnt[UNSUPPORTED]:>12}")
+        notable = [r for r in all_rows if r.status != PASS]
+        if notable:
+            print()
+            print(table(notable))
         for s in skipped:
             print(f"skipped {s}")
         print(text + f" ({secs} s)")
@@ -633,24 +650,31 @@ def cmd_check(args):
 
 
 def _golden_rows():
-    """Rows from refquant.golden's verify API when it exists (None until it lands)."""
+    """Rows from the shipped golden vectors (refquant.golden.verify: oracle + C kernel); None if absent."""
     try:
         golden = importlib.import_module("refquant.golden")
     except ImportError:
         return None
-    fn = getattr(golden, "verify_all", None) or getattr(golden, "check", None)
-    if fn is None:
-        return None
     try:
-        res = fn()
-    except Exception as exc:  # noqa: BLE001 - report, do not hide
-        return [Row("golden", "all", "golden vectors", "", DIFFER, note=f"golden verification failed: {exc}")]
+        sets = golden.find_sets(golden.default_root())
+    except (OSError, RefquantError):
+        return None
     rows = []
-    for item in res if isinstance(res, (list, tuple)) else []:
-        if isinstance(item, dict):
-            ok = item.get("ok", item.get("status") in ("pass", "ok"))
-            rows.append(Row("golden", str(item.get("op", item.get("set", "?"))), str(item.get("name", "")), "",
-                            PASS if ok else DIFFER, note=str(item.get("message", ""))))
+    for path in sets:
+        try:
+            gset = golden.load_set(path)
+            mism, stats = golden.verify_set(gset, use_kernel=True)
+        except RefquantError as exc:
+            rows.append(Row("golden", path.name, "golden vectors", "manifest", DIFFER, note=str(exc)))
+            continue
+        flag = f"{stats['tests']} tests" + (f", {stats['kernel_checked']} also through the C kernel"
+                                           if stats.get("kernel_checked") else "")
+        if mism:
+            m = mism[0]
+            rows.append(Row("golden", gset.suite, "oracle + C kernel", flag, DIFFER, stats["tests"], len(mism),
+                            note=f"#{m['tcId']} {m['name']} ({m['checker']}): {m['detail']}"[:200]))
+        else:
+            rows.append(Row("golden", gset.suite, "oracle + C kernel", flag, PASS, stats["tests"], 0))
     return rows or None
 
 
