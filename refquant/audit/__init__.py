@@ -11,11 +11,8 @@ Library use: ``load_case`` / ``make_case`` -> ``audit(case, actual)`` -> dict; `
 
 import json
 import os
-import sys
 
-import numpy as np
-
-from ..errors import FormatFileError, InvalidValueError, UnknownNameError
+from ..errors import InvalidValueError
 from . import report, tensors
 from .core import (OPS, Case, Progress, audit, diagnose, expected, explain_element, load_case,  # noqa: F401
                    make_case, params_for)
