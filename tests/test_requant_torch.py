@@ -6,6 +6,8 @@ codes stay in [0, 127] so that the u8 x s8 int16 pair products of AVX2 ``vpmaddu
 saturate (requant.md §4, row 20) on hosts without VNNI.
 """
 
+import zlib
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -59,7 +61,7 @@ def random_case(rng, per_channel, with_bias, N=4, K=24, M=6):
 def test_quantized_linear_matches_oracle(engine, per_channel, with_bias):
     if engine == "qnnpack" and per_channel:
         pytest.skip("torch_qnnpack is modelled per tensor only")
-    rng = np.random.default_rng(hash((engine, per_channel, with_bias)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((engine, per_channel, with_bias)).encode()))
     outputs = mismatches = 0
     for _ in range(30):
         case = random_case(rng, per_channel, with_bias)

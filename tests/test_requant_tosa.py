@@ -82,7 +82,7 @@ def _zp(rng, t, unsigned):
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(str(v) for v in c))
 def test_rescale_matches_reference_model(config):
     in_type, out_type, iu, ou, scale32, double_round = config
-    rng = random.Random(hash(config) % 2**32)
+    rng = random.Random(repr(config))
     valid = unpredictable = 0
     for trial in range(12):
         C = rng.randint(1, 4)
@@ -96,7 +96,7 @@ def test_rescale_matches_reference_model(config):
         n = C if per_channel else 1
         if scale32:
             ms = [rng.choice([rng.randint(2**30, 2**31 - 1), 2**30, rng.randint(0, 2**31 - 1)]) for _ in range(n)]
-            ss = [rng.randint(28 if in_type == "int32" else 2, 45) for _ in range(n)]
+            ss = [rng.randint({"int8": 9, "int16": 17, "int32": 28}[in_type] - (trial == 5), 45) for _ in range(n)]
         else:
             ms = [rng.randint(0, 2**15 - 1) for _ in range(n)]
             ss = [rng.randint(2, 40) for _ in range(n)]
@@ -116,21 +116,21 @@ def test_rescale_matches_reference_model(config):
     assert valid >= 4, (valid, unpredictable)
 
 
-ERROR_IF_CASES = [  # (arguments, message, also run the model: each rejection costs the model ~3 s)
+ERROR_IF_CASES = [  # (arguments, message, also run the model)
     (dict(in_type="int8", out_type="int8", input_unsigned=True, output_unsigned=True), "both set", True),
-    (dict(in_type="int32", out_type="int8", input_unsigned=True), "unsigned flag with int32", False),
+    (dict(in_type="int32", out_type="int8", input_unsigned=True), "unsigned flag with int32", True),
     (dict(in_type="int32", out_type="int8", output_unsigned=True), "unsigned flag with int32", True),
-    (dict(in_type="int8", out_type="int32", output_unsigned=True), "unsigned flag with int32", False),
-    (dict(in_type="int16", out_type="int32", input_unsigned=True), "unsigned flag with int32", False),
+    (dict(in_type="int8", out_type="int32", output_unsigned=True), "unsigned flag with int32", True),
+    (dict(in_type="int16", out_type="int32", input_unsigned=True), "unsigned flag with int32", True),
     (dict(in_type="int8", out_type="int8", scale32=False, double_round=True), "DOUBLE_ROUND without scale32", True),
-    (dict(in_type="int32", out_type="int8", in_zp=1), "input zero point 1", False),
-    (dict(in_type="int16", out_type="int8", in_zp=5, input_unsigned=True), "input zero point 5", False),
-    (dict(in_type="int8", out_type="int16", out_zp=3), "output zero point 3", False),
+    (dict(in_type="int32", out_type="int8", in_zp=1), "input zero point 1", True),
+    (dict(in_type="int16", out_type="int8", in_zp=5, input_unsigned=True), "input zero point 5", True),
+    (dict(in_type="int8", out_type="int16", out_zp=3), "output zero point 3", True),
 ]
 
 
 @pytest.mark.parametrize("args, match, run_model", ERROR_IF_CASES)
-def test_rescale_error_if_is_spec_error_and_model_rejects(args, match, run_model):
+def test_rescale_error_if_is_spec_error_and_model_rejects(args, match, run_model, monkeypatch):
     kw = dict(in_type="int8", out_type="int8", in_zp=0, out_zp=0, scale32=True, double_round=False,
               per_channel=False, input_unsigned=False, output_unsigned=False)
     kw.update(args)
@@ -139,6 +139,8 @@ def test_rescale_error_if_is_spec_error_and_model_rejects(args, match, run_model
         rq.tosa_rescale([[1, 2]], m, 31, **kw)
     if not run_model:
         return
+    # The model prints a gdb backtrace on every ERROR_IF (seconds each): hide gdb from it.
+    monkeypatch.setenv("PATH", "/nonexistent")
     try:
         _, status = model_rescale([[1, 2]], m, 31, kw["in_type"], kw["out_type"], kw["in_zp"], kw["out_zp"],
                                   kw["scale32"], kw["double_round"], False, kw["input_unsigned"],
