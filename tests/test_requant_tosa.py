@@ -129,25 +129,59 @@ ERROR_IF_CASES = [  # (arguments, message, also run the model)
 ]
 
 
-@pytest.mark.parametrize("args, match, run_model", ERROR_IF_CASES)
-def test_rescale_error_if_is_spec_error_and_model_rejects(args, match, run_model, monkeypatch):
+def _error_if_kwargs(args):
     kw = dict(in_type="int8", out_type="int8", in_zp=0, out_zp=0, scale32=True, double_round=False,
               per_channel=False, input_unsigned=False, output_unsigned=False)
     kw.update(args)
+    return kw
+
+
+_MODEL_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_requant_tosa as T
+out = []
+for kw in json.loads(sys.argv[2]):
+    m = 2**30 if kw["scale32"] else 2**14
+    try:
+        _, status = T.model_rescale([[1, 2]], m, 31, kw["in_type"], kw["out_type"], kw["in_zp"], kw["out_zp"],
+                                    kw["scale32"], kw["double_round"], False, kw["input_unsigned"],
+                                    kw["output_unsigned"])
+    except ValueError as e:  # the binding raises "Invalid TOSA graph" on an ERROR_IF
+        status = str(e)
+    out.append(status)
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_error_if_statuses():
+    """Run every ERROR_IF case through the model in a fresh process.
+
+    On an ERROR_IF the model forks gdb for a backtrace: seconds per case, and a hang when
+    onnxruntime's threads live in the same process.  So: a clean child with gdb off PATH.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+    cases = [_error_if_kwargs(args) for args, _, _ in ERROR_IF_CASES]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable))
+    here = os.path.dirname(os.path.abspath(__file__))
+    res = subprocess.run([sys.executable, "-c", _MODEL_SCRIPT, here, json.dumps(cases)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case", range(len(ERROR_IF_CASES)))
+def test_rescale_error_if_is_spec_error_and_model_rejects(case, model_error_if_statuses):
+    args, match, run_model = ERROR_IF_CASES[case]
+    kw = _error_if_kwargs(args)
     m = 2**30 if kw["scale32"] else 2**14
     with pytest.raises(SpecError, match=match):
         rq.tosa_rescale([[1, 2]], m, 31, **kw)
-    if not run_model:
-        return
-    # The model prints a gdb backtrace on every ERROR_IF (seconds each): hide gdb from it.
-    monkeypatch.setenv("PATH", "/nonexistent")
-    try:
-        _, status = model_rescale([[1, 2]], m, 31, kw["in_type"], kw["out_type"], kw["in_zp"], kw["out_zp"],
-                                  kw["scale32"], kw["double_round"], False, kw["input_unsigned"],
-                                  kw["output_unsigned"])
-    except ValueError as e:       # the binding raises "Invalid TOSA graph" on an ERROR_IF
-        status = str(e)
-    assert status != "TOSA_VALID"
+    if run_model:
+        assert model_error_if_statuses[case] != "TOSA_VALID"
 
 
 def test_rescale_worked_numbers_requant_md_section6():
