@@ -266,6 +266,15 @@ def _zero_points(zero_point, n, dtype):
     return zps
 
 
+def _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format):
+    """Validated scales and zero points, and a function from flat element index to their index."""
+    flat_scales, pshape = _granularity(shape, axis, block_size, scale)
+    scales = [_scale_value(s, scale_format) for s in flat_scales]
+    zps = _zero_points(zero_point, len(scales), dtype)
+    axis = None if axis is None else axis % len(shape)
+    return (lambda i: _param_index(i, shape, axis, block_size, pshape)), scales, zps
+
+
 def _as_output(flat, shape, like, np_dtype):
     if like is not None:
         import numpy as np  # API edge only
@@ -280,13 +289,10 @@ def quantize(x, scale, zero_point=None, dtype="int8", profile="exact", axis=None
     Integer targets return integers; fp8 / fp4 targets return bit codes.
     """
     reals, shape, x_format = to_reals(x, x_format)
-    flat_scales, pshape = _granularity(shape, axis, block_size, scale)
-    scales = [_scale_value(s, scale_format) for s in flat_scales]
-    zps = _zero_points(zero_point, len(scales), dtype)
-    axis = None if axis is None else axis % len(shape)
+    param_of, scales, zps = _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format)
     out = []
     for i, v in enumerate(reals):
-        k = _param_index(i, shape, axis, block_size, pshape)
+        k = param_of(i)
         if dtype in FLOAT_TARGETS:
             out.append(quantize_value_float(v, scales[k], dtype, profile, saturate, x_format, scale_format))
         else:
@@ -312,13 +318,10 @@ def dequantize(q, scale, zero_point=None, dtype="int8", profile="exact", axis=No
     else:
         shape, flat = _shape(q), _flatten(q)
     t = None if dtype in FLOAT_TARGETS else integers.get_type(dtype)
-    flat_scales, pshape = _granularity(shape, axis, block_size, scale)
-    scales = [_scale_value(s, scale_format) for s in flat_scales]
-    zps = _zero_points(zero_point, len(scales), dtype)
-    axis = None if axis is None else axis % len(shape)
+    param_of, scales, zps = _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format)
     out = []
     for i, v in enumerate(flat):
-        k = _param_index(i, shape, axis, block_size, pshape)
+        k = param_of(i)
         if t is None:
             value = formats.decode(dtype, v)
             out.append(formats.encode(out_format, value if not value.is_finite else value.value * scales[k]))

@@ -1,5 +1,9 @@
 import os
 
+# The TOSA reference model forks a debugger for a backtrace on every ERROR_IF / REQUIRE failure; in a
+# process that already runs onnxruntime's or torch's threads, that fork can deadlock (ecosystem.md §1).
+os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, max_examples=200,

@@ -18,6 +18,7 @@ Exit codes: 0 all pass, 1 any known or differ row (``--allow-known`` / ``check``
 import functools
 import importlib
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -504,6 +505,9 @@ def _backend_torch(torch):
 
 def backend_tosa():
     ts = _need("tosa_serializer", "tosa-tools")
+    # Without this the model forks a debugger on every ERROR_IF/REQUIRE; beside onnxruntime's
+    # threads that fork can deadlock (ecosystem.md §1).
+    os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")
     trm = _need("tosa_reference_model", "tosa-tools")
     from tosa.Op import Op
     from tosa.RoundingMode import RoundingMode
