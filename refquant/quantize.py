@@ -16,9 +16,8 @@ format) and come back as numpy arrays.
 from fractions import Fraction
 import functools
 
-from . import formats, integers
+from . import fastquant, formats, integers
 from .errors import InvalidValueError, ShapeError, Unpredictable, UnknownNameError
-from .formats import Real
 from .profiles import get_profile
 from .qparams import QParams, choose_qparams, qrange  # noqa: F401  (re-exported)
 from .rounding import round_to_int
@@ -200,6 +199,25 @@ def to_reals(x, fmt="fp32"):
     return [formats.exact(fmt, v) for v in flat], shape, fmt
 
 
+def to_bits(x, fmt="fp32"):
+    """(flat list of bit patterns, shape, format): like ``to_reals`` but without decoding."""
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        name = str(x.dtype)
+        if name not in _NP_FORMATS:
+            raise InvalidValueError(f"numpy input of dtype {name} is not a float format; expected one of {sorted(_NP_FORMATS)}")
+        fmt, bits_dtype = _NP_FORMATS[name]
+        return x.reshape(-1).view(bits_dtype).tolist(), tuple(x.shape), fmt
+    reals, shape, fmt = to_reals(x, fmt)
+    return [formats.encode(fmt, v) for v in reals], shape, fmt
+
+
+def _compile_fast(profile, scale, zp, dtype, x_format, scale_format):
+    """The integer fast path for one scale (refquant.fastquant), or None."""
+    t = integers.get_type(dtype)
+    return fastquant.compile_quantizer(profile, scale, zp, t.min, t.max, x_format,
+                                       _quotient_format(get_profile(profile), x_format, scale_format))
+
+
 def _scale_value(s, scale_format):
     """A scale: a number exactly representable in ``scale_format``, > 0 and finite."""
     v = formats.exact(scale_format, s) if not isinstance(s, Fraction) else formats.real(s)
@@ -288,15 +306,22 @@ def quantize(x, scale, zero_point=None, dtype="int8", profile="exact", axis=None
 
     Integer targets return integers; fp8 / fp4 targets return bit codes.
     """
-    reals, shape, x_format = to_reals(x, x_format)
+    bits, shape, x_format = to_bits(x, x_format)
     param_of, scales, zps = _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format)
+    fast = {}  # parameter index -> fastquant function (None: use the definition)
     out = []
-    for i, v in enumerate(reals):
+    for i, b in enumerate(bits):
         k = param_of(i)
         if dtype in FLOAT_TARGETS:
-            out.append(quantize_value_float(v, scales[k], dtype, profile, saturate, x_format, scale_format))
-        else:
-            out.append(quantize_value(v, scales[k], zps[k], dtype, profile, x_format, scale_format))
+            out.append(quantize_value_float(formats.decode(x_format, b), scales[k], dtype, profile, saturate,
+                                            x_format, scale_format))
+            continue
+        if k not in fast:
+            fast[k] = _compile_fast(profile, scales[k], zps[k], dtype, x_format, scale_format)
+        q = fast[k](b) if fast[k] else None
+        if q is None:
+            q = quantize_value(formats.decode(x_format, b), scales[k], zps[k], dtype, profile, x_format, scale_format)
+        out.append(q)
     like = x if hasattr(x, "dtype") else None
     return _as_output(out, shape, like, _np_int_dtype(dtype))
 

@@ -1,0 +1,91 @@
+"""refquant.fastquant (integer fast path) == refquant.quantize.quantize_value (the readable definition),
+element by element, for every profile, integer target, zero point and scale — including exact ties,
+x/s vs x·(1/s) splits, saturation edges, subnormal and huge scales, fp16 inputs and quotients."""
+import random
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from refquant import fastquant, formats, quantize as Q
+from refquant.errors import RefquantError
+from refquant.profiles import PROFILES, get_profile
+from peers import need
+from test_quantize import hard_inputs
+
+np = need("numpy")
+f32 = np.float32
+
+
+def definition(b, scale, zp, dtype, profile, x_format, scale_format):
+    try:
+        return Q.quantize_value(formats.decode(x_format, b), scale, zp, dtype, profile, x_format, scale_format)
+    except RefquantError as exc:
+        return type(exc)
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32"])
+@settings(max_examples=25)
+@given(scale=st.one_of(st.floats(float(f32(1e-3)), float(f32(10)), width=32),
+                       st.sampled_from([f32(1e-40), f32(3e-30), f32(7e20), f32(0.5), f32(1.0)])),
+       zfrac=st.floats(0, 1), seed=st.integers(0, 2**16))
+def test_fast_path_equals_definition_fp32(profile, dtype, scale, zfrac, seed):
+    qmin, qmax = Q.qrange(dtype)
+    zp = qmin + int(zfrac * (qmax - qmin)) if dtype != "int32" else int(zfrac * 2000) - 1000
+    s = formats.real(float(scale)).value
+    qfmt = Q._quotient_format(get_profile(profile), "fp32", "fp32")
+    fast = fastquant.compile_quantizer(profile, s, zp, qmin, qmax, "fp32", qfmt)
+    if fast is None:  # only the onnx reference's x86 clamp, or a reciprocal that overflows
+        assert get_profile(profile).clamp == "x86_int32" or formats.round_to(qfmt, 1 / s).is_inf
+        return
+    xs = hard_inputs(f32(scale), max(min(zp, 127), -128), "int8" if dtype != "uint8" else "uint8",
+                     random.Random(seed), n=20).view(np.uint32).tolist()
+    xs += [random.Random(seed).getrandbits(32) for _ in range(100)]
+    used = 0
+    for b in xs:
+        got = fast(b)
+        if got is None:
+            continue
+        used += 1
+        assert got == definition(b, s, zp, dtype, profile, "fp32", "fp32"), (profile, hex(b), float(scale), zp)
+    assert used >= len(xs) // 2  # the fast path really ran
+
+
+@pytest.mark.parametrize("profile", ["onnx", "onnx_ref", "onnxruntime", "exact"])
+@settings(max_examples=25)
+@given(scale=st.floats(float(np.float16(1e-2)), 4.0, width=16), seed=st.integers(0, 2**16))
+def test_fast_path_equals_definition_fp16(profile, scale, seed):
+    """fp16 inputs and fp16 scales: the quotient in fp16 (onnx, onnx reference) or fp32 (ORT)."""
+    s = formats.real(float(scale)).value
+    qfmt = Q._quotient_format(get_profile(profile), "fp16", "fp16")
+    fast = fastquant.compile_quantizer(profile, s, 3, -128, 127, "fp16", qfmt)
+    if fast is None:
+        return
+    rng = random.Random(seed)
+    for b in [rng.getrandbits(16) for _ in range(300)]:
+        got = fast(b)
+        if got is not None:
+            assert got == definition(b, s, 3, "int8", profile, "fp16", "fp16"), (profile, hex(b))
+
+
+def test_non_finite_inputs_fall_back():
+    fast = fastquant.compile_quantizer("onnxruntime", formats.real(1.0).value, 0, -128, 127, "fp32", "fp32")
+    assert [fast(b) for b in (0x7F800000, 0xFF800000, 0x7FC00000)] == [None, None, None]
+    assert fast(0x40200000) == 2  # 2.5 -> 2 (ties to even)
+
+
+@pytest.mark.parametrize("fmt", ["fp32", "fp16", "bf16"])
+@given(data=st.data())
+def test_rounder_equals_formats_encode(fmt, data):
+    f = formats.get_format(fmt)
+    n = data.draw(st.integers(0, 2**80))
+    d = data.draw(st.integers(1, 2**60))
+    e2 = data.draw(st.integers(-200, 100))
+    sign = data.draw(st.integers(0, 1))
+    got = fastquant.round_dyadic(f, sign, n, d, e2)
+    x = formats.Real("finite", sign, formats.Fraction(n, d) * formats._pow2(e2))
+    ref = formats.decode(f, formats.encode(f, x))
+    if got is None:
+        assert ref.is_inf
+    else:
+        assert ref.is_finite and ref.value == (-1 if got[0] else 1) * got[1] * formats._pow2(got[2])
