@@ -2,6 +2,7 @@
 
     refquant audit case.json --actual y.hex [--json] [--report DIR]   # where and why a dump differs
     refquant explain case.json --index 3,5                           # one element, every step
+    refquant explain --golden conv:2 --index 0,1,0,0                 # a conv element: window, taps, rounding
     refquant verify onnxruntime|torch|tosa|onnx|kernel [--json]       # conformance table of a backend
     refquant check                                                  # kernel + every installed backend
 
@@ -37,7 +38,7 @@ def _overrides(args):
     for k in ("op", "method", "profile"):
         if getattr(args, k, None):
             o[k] = getattr(args, k)
-    for k in ("a", "b", "bias", "x"):
+    for k in ("a", "b", "bias", "x", "w"):
         if getattr(args, k, None):
             o[k] = os.path.abspath(getattr(args, k))
     acc = getattr(args, "acc", None)
@@ -64,13 +65,15 @@ def _case(args):
 def _add_case_args(p):
     p.add_argument("case", nargs="?", help="case JSON: op, input tensors (files relative to it), scales, zero points, "
                                            "types, method or profile or explicit params")
-    p.add_argument("--golden", metavar="SET:TC", help="take the case from a shipped golden vector, e.g. matmul:7")
+    p.add_argument("--golden", metavar="SET:TC", help="take the case from a shipped golden vector, e.g. matmul:7, "
+                                                       "conv:2, quantize:5")
     p.add_argument("--op", choices=OPS, help="the op, when no case file is given (or to override it)")
     p.add_argument("--a", help="A matrix file (.npy, .hex, raw)")
     p.add_argument("--b", help="B matrix file")
     p.add_argument("--bias", help="int32 bias file (one per column)")
     p.add_argument("--acc", help="int32 accumulators file (op requantize), or one integer")
-    p.add_argument("--x", help="float input file (op quantize)")
+    p.add_argument("--x", help="float input file (op quantize), or the NCHW input of op qlinear_conv")
+    p.add_argument("--w", help="weights file (op qlinear_conv, (M, C/group, kH, kW))")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="set a case attribute, VALUE in JSON: a_scale=0.02, b_zero_point=[1,2], y_type=\"uint8\"")
     p.add_argument("--method", help="requantization method (refquant.requant.METHODS)")

@@ -15,11 +15,12 @@ accumulator wrap vs saturate, swapped zero points, transposed output) and ranks 
 elements of ``actual`` they explain.
 """
 
+import functools
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import floor
 
@@ -35,7 +36,12 @@ from ..profiles import PROFILES
 from ..rounding import half_away, half_even
 from . import tensors
 
-OPS = ("qlinear_matmul", "matmul_integer", "requantize", "quantize")
+OPS = ("qlinear_matmul", "matmul_integer", "qlinear_conv", "requantize", "quantize")
+GEMM_OPS = ("qlinear_matmul", "matmul_integer", "qlinear_conv")
+# qlinear_conv attribute names -> the internal (GEMM) names they are stored under
+CONV_ALIASES = {"x_scale": "a_scale", "w_scale": "b_scale", "x_zero_point": "a_zero_point",
+                "w_zero_point": "b_zero_point", "x_type": "a_type", "w_type": "b_type"}
+CONV_NAMES = {v: k for k, v in CONV_ALIASES.items()}
 # profile name -> the requantization method of that backend (for the GEMM ops)
 PROFILE_METHOD = {"exact": "exact", "onnx": "exact", "onnxruntime": "ort", "ort": "ort",
                   "onnx_ref": "onnx_ref", "tflite": "tflite_double", "tosa": "tosa_single",
@@ -99,7 +105,7 @@ class Case:
             return "int32"
         if self.op == "quantize":
             return self.get("dtype", "int8")
-        return self.get("y_type", self.get("a_type", "int8") if self.op == "qlinear_matmul" else "int8")
+        return self.get("y_type", self.get("a_type", "int8") if self.op in ("qlinear_matmul", "qlinear_conv") else "int8")
 
     @property
     def method(self):
@@ -126,6 +132,9 @@ class Case:
 
     @property
     def out_shape(self):
+        if self.op == "qlinear_conv":
+            g = self.geometry()
+            return (g["N"], g["M"], g["OH"], g["OW"])
         if self.op in ("qlinear_matmul", "matmul_integer"):
             return (self.tensors["a"].shape[0], self.tensors["b"].shape[1])
         if self.op == "requantize":
@@ -134,16 +143,41 @@ class Case:
 
     @property
     def channels(self):
+        if self.op == "qlinear_conv":
+            return self.out_shape[1]
         return self.out_shape[-1] if self.out_shape else 1
+
+    def geometry(self):
+        """qlinear_conv: N, C, H, W, M, Cg, kH, kW, strides, pads, dilations, group, OH, OW."""
+        g = getattr(self, "_geometry", None)
+        if g is None:
+            x, w = self.tensors["x"], self.tensors["w"]
+            strides = list(self.get("strides", [1, 1]))
+            pads = list(self.get("pads", [0, 0, 0, 0]))
+            dil = list(self.get("dilations", [1, 1]))
+            group = self.get("group", 1)
+            if not isinstance(group, int) or isinstance(group, bool):
+                raise InvalidValueError(f"group = {group!r} must be an integer")
+            if len(strides) != 2 or len(pads) != 4 or len(dil) != 2 or not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in strides + pads + dil):
+                raise ShapeError(f"2-D conv needs 2 integer strides, 4 pads [top, left, bottom, right], 2 dilations; "
+                                 f"got {strides}, {pads}, {dil}")
+            N, M, OH, OW = ops._conv_geometry(x.shape, w.shape, strides, pads, dil, group)
+            g = dict(N=N, C=x.shape[1], H=x.shape[2], W=x.shape[3], M=M, Cg=w.shape[1], kH=w.shape[2],
+                     kW=w.shape[3], strides=strides, pads=pads, dilations=dil, group=group, OH=OH, OW=OW)
+            self._geometry = g
+        return g
 
     def zb_vector(self):
         zb = self.get("b_zero_point", 0)
-        n = self.tensors["b"].shape[1]
+        n = self.tensors["w"].shape[0] if self.op == "qlinear_conv" else self.tensors["b"].shape[1]
         v = np.asarray(zb, dtype=np.int64).reshape(-1)
         if v.size == 1:
             return np.full(n, int(v[0]), dtype=np.int64)
         if v.size != n:
-            raise ShapeError(f"b_zero_point has {v.size} values; expected 1 or {n} (one per column of B)")
+            what = "w_zero_point" if self.op == "qlinear_conv" else "b_zero_point"
+            raise ShapeError(f"{what} has {v.size} values; expected 1 or {n} (one per "
+                             f"{'output channel' if self.op == 'qlinear_conv' else 'column of B'})")
         return v
 
     def describe(self):
@@ -153,19 +187,34 @@ class Case:
             M, K = self.tensors["a"].shape
             d.update(M=int(M), K=int(K), N=int(self.tensors["b"].shape[1]),
                      a_type=self.get("a_type", "int8"), b_type=self.get("b_type", "int8"))
+        conv = self.op == "qlinear_conv"
+        if conv:
+            g = self.geometry()
+            d.update(x_shape=list(self.tensors["x"].shape), w_shape=list(self.tensors["w"].shape),
+                     x_type=self.get("a_type", "int8"), w_type=self.get("b_type", "int8"), strides=g["strides"],
+                     pads=g["pads"], dilations=g["dilations"], group=g["group"])
         if self.op != "matmul_integer":
             d["method" if self.op != "quantize" else "profile"] = self.method if self.op != "quantize" else self.profile
         for k in ("a_scale", "b_scale", "y_scale", "a_zero_point", "b_zero_point", "y_zero_point", "scale",
-                  "zero_point", "params", "qmin", "qmax", "policy"):
+                  "zero_point", "params", "qmin", "qmax", "policy", "float_bias"):
             if self.attrs.get(k) is not None:
                 v = self.attrs[k]
-                d[k] = v if not isinstance(v, (list, tuple)) or len(v) <= 8 else f"[{len(v)} values]"
+                d[CONV_NAMES.get(k, k) if conv else k] = v if not isinstance(v, (list, tuple)) or len(v) <= 8 else f"[{len(v)} values]"
         return d
+
+    def shape_text(self):
+        if self.op == "qlinear_conv":
+            g = self.geometry()
+            return (f"x {'x'.join(map(str, self.tensors['x'].shape))} * w {'x'.join(map(str, self.tensors['w'].shape))}"
+                    f" -> {'x'.join(map(str, self.out_shape))}, strides {g['strides']}, pads {g['pads']}, "
+                    f"dilations {g['dilations']}, group {g['group']}")
+        return "x".join(map(str, self.out_shape))
 
 
 TENSOR_NAMES = {"qlinear_matmul": ("a", "b", "bias"), "matmul_integer": ("a", "b", "bias"),
-                "requantize": ("acc",), "quantize": ("x",)}
-REQUIRED = {"qlinear_matmul": ("a", "b"), "matmul_integer": ("a", "b"), "requantize": ("acc",), "quantize": ("x",)}
+                "qlinear_conv": ("x", "w", "bias"), "requantize": ("acc",), "quantize": ("x",)}
+REQUIRED = {"qlinear_matmul": ("a", "b"), "matmul_integer": ("a", "b"), "qlinear_conv": ("x", "w"),
+            "requantize": ("acc",), "quantize": ("x",)}
 
 
 def _tensor_spec(value, name, base_dir, dtype, shape):
@@ -194,6 +243,12 @@ def make_case(spec, base_dir=".", name=None, source="flags"):
     if op not in OPS:
         raise UnknownNameError("op", op, OPS)
     attrs = {k: v for k, v in spec.items() if k not in ("op", "inputs", "name") and k not in TENSOR_NAMES[op]}
+    if op == "qlinear_conv":
+        for k, internal in CONV_ALIASES.items():
+            if k in attrs:
+                if attrs.get(internal) is not None and attrs[k] is not None:
+                    raise InvalidValueError(f"give {k} (qlinear_conv) or {internal}, not both")
+                attrs[internal] = attrs.pop(k)
     given = dict(spec.get("inputs") or {})
     for k in TENSOR_NAMES[op]:
         if spec.get(k) is not None:
@@ -211,7 +266,24 @@ def make_case(spec, base_dir=".", name=None, source="flags"):
     for t in (a_type, b_type):
         get_type(t)
     ts = {}
-    if op in ("qlinear_matmul", "matmul_integer"):
+    if op == "qlinear_conv":
+        x = _tensor_spec(given["x"], "x", base_dir, a_type, dims.get("x"))
+        w = _tensor_spec(given["w"], "w", base_dir, b_type, dims.get("w"))
+        if np.ndim(x) != 4 or np.ndim(w) != 4:
+            raise ShapeError(f"qlinear_conv needs x (N, C, H, W) and w (M, C/group, kH, kW); got shapes "
+                             f"{np.shape(x)} and {np.shape(w)}")
+        ts["x"] = tensors.as_integers(x, a_type, "x")
+        ts["w"] = tensors.as_integers(w, b_type, "w")
+        M = ts["w"].shape[0]
+        if given.get("bias") is not None:
+            bias = _tensor_spec(given["bias"], "bias", base_dir, "int32", [M])
+            bias = tensors.as_integers(np.asarray(bias).reshape(-1), "int32", "bias")
+            if bias.size == 1:
+                bias = np.full(M, int(bias[0]), dtype=np.int64)
+            if bias.size != M:
+                raise ShapeError(f"bias has {bias.size} values; expected {M} (one per output channel)")
+            ts["bias"] = bias
+    elif op in ("qlinear_matmul", "matmul_integer"):
         M, K, N = dims.get("M"), dims.get("K"), dims.get("N")
         a = _tensor_spec(given["a"], "a", base_dir, a_type, [M, K] if M and K else None)
         b = _tensor_spec(given["b"], "b", base_dir, b_type, [K, N] if K and N else None)
@@ -282,15 +354,30 @@ def _validate(case):
     pol = case.get("policy", "wrap")
     if pol not in ("wrap", "saturate"):
         raise UnknownNameError("accumulator policy", pol, ("wrap", "saturate"))
-    if case.op in ("qlinear_matmul", "matmul_integer"):
+    if case.op in GEMM_OPS:
+        conv = case.op == "qlinear_conv"
+        if conv:
+            case.geometry()
         ta, tb = get_type(case.get("a_type", "int8")), get_type(case.get("b_type", "int8"))
         za = case.get("a_zero_point", 0)
         if not ta.contains(za):
-            raise InvalidValueError(f"a_zero_point {za} is not a {ta.name} value")
+            raise InvalidValueError(f"{'x' if conv else 'a'}_zero_point {za} is not a {ta.name} value")
         zb = case.zb_vector()
         if zb.min() < tb.min or zb.max() > tb.max:
-            raise InvalidValueError(f"b_zero_point {case.get('b_zero_point')} is not a {tb.name} value")
-    if case.op in ("qlinear_matmul", "requantize"):
+            raise InvalidValueError(f"{'w' if conv else 'b'}_zero_point {case.get('b_zero_point')} is not a {tb.name} value")
+    fb = case.attrs.get("float_bias")
+    if fb is not None:
+        if case.op not in ("qlinear_matmul", "qlinear_conv"):
+            raise InvalidValueError(f"float_bias applies to qlinear_matmul and qlinear_conv, not {case.op}")
+        if case.tensors.get("bias") is not None:
+            raise InvalidValueError("give either an int32 bias or a float_bias, not both")
+        vals = fb if isinstance(fb, (list, tuple)) else [fb]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals):
+            raise InvalidValueError(f"float_bias = {fb!r} must be finite numbers (one, or one per output channel)")
+        if isinstance(fb, (list, tuple)) and len(fb) not in (1, case.channels):
+            raise ShapeError(f"float_bias has {len(fb)} values; expected {case.channels} (one per output channel)")
+        case.attrs["float_bias"] = [float(np.float32(v)) for v in vals] if isinstance(fb, (list, tuple)) else float(np.float32(fb))
+    if case.op in ("qlinear_matmul", "qlinear_conv", "requantize"):
         case.method  # noqa: B018 - raises UnknownNameError on a bad name
         get_type(case.y_type)
         if case.attrs.get("params") is None:
@@ -298,6 +385,9 @@ def _validate(case):
                 if case.attrs.get(k) is None:
                     raise InvalidValueError(f"op {case.op} needs {k} (or explicit 'params' such as "
                                             "{{\"m\": 1518500250, \"shift\": -7}})")
+        if case.attrs.get("float_bias") is not None and not rq.get_method(case.method).float_bias:
+            raise InvalidValueError(f"method {case.method!r} takes an int32 bias (added in the accumulator), not a "
+                                    f"float_bias; float-bias methods: {', '.join(FLOAT_BIAS_METHODS)}")
         params_for(case, case.method)     # the declared method must accept the case
     if case.op == "quantize":
         case.profile  # noqa: B018
@@ -322,12 +412,49 @@ def golden_case(ref, overrides=None):
             break
     else:
         raise UnknownNameError(f"test of golden set {suite}", key, ())
-    if c.op != "qlinear_matmul":
-        raise InvalidValueError(f"golden {ref} is a {c.op} test; audit takes qlinear_matmul golden cases")
-    p = c.params
+    if c.op not in ("qlinear_matmul", "qlinear_conv", "quantize"):
+        raise InvalidValueError(f"golden {ref} is a {c.op} test; audit takes qlinear_matmul, qlinear_conv and "
+                                "quantize golden cases")
+    if c.result != "valid":
+        raise InvalidValueError(f"golden {ref} expects the outcome {c.result!r} ({c.error or 'no output'}); "
+                                "only tests with an output can be audited")
+    spec = golden_spec(c)
+    spec.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    case = make_case(spec, ".", f"golden {suite}#{c.tc_id} {c.name}", f"golden:{ref}")
+    case.golden_expected = np.asarray(c.expected["Y" if c.op != "quantize" else "y"])
+    return case
 
-    def hexs(v):
-        return [f"0x{x}" for x in v] if isinstance(v, list) else f"0x{v}"
+
+def _hexs(v):
+    return [f"0x{x}" for x in v] if isinstance(v, list) else f"0x{v}"
+
+
+def golden_spec(c):
+    """The case dict of a golden test (refquant.golden Case with numpy tensors)."""
+    p = c.params
+    hexs = _hexs
+    if c.op == "quantize":
+        if p.get("x_format", "fp32") != "fp32" or p.get("scale_format", "fp32") != "fp32" or p.get("block_size") \
+                or p["dtype"] in qz.FLOAT_TARGETS:
+            raise InvalidValueError(f"golden quantize test {c.name}: the audit takes fp32 inputs and scales, integer "
+                                    "targets, per tensor or per axis")
+        sc = np.asarray(c.inputs["scale"]).reshape(-1)
+        zp = c.inputs.get("zero_point")
+        zp = None if zp is None else np.asarray(zp).reshape(-1).tolist()
+        axis = p.get("axis")
+        return {"op": "quantize", "x": np.asarray(c.inputs["x"]), "dtype": p["dtype"], "profile": p["profile"],
+                "scale": float(sc[0]) if axis is None else [float(v) for v in sc],
+                "zero_point": (zp[0] if zp else 0) if axis is None else (zp or [0] * sc.size), "axis": axis}
+    if c.op == "qlinear_conv":
+        spec = {"op": "qlinear_conv", "x": np.asarray(c.inputs["x"]), "w": np.asarray(c.inputs["w"]),
+                "x_type": p["x_type"], "w_type": p["w_type"], "y_type": p["y_type"], "x_zero_point": p["zx"],
+                "w_zero_point": p["zw"], "y_zero_point": p["zy"], "x_scale": hexs(p["sx"]), "w_scale": hexs(p["sw"]),
+                "y_scale": hexs(p["sy"]), "method": p["method"], "policy": p.get("policy", "wrap"),
+                "strides": p["strides"], "pads": p["pads"], "dilations": p["dilations"], "group": p["group"],
+                "qmin": p.get("qmin"), "qmax": p.get("qmax")}
+        if "bias" in c.inputs:
+            spec["bias"] = np.asarray(c.inputs["bias"]).reshape(-1)
+        return spec
     spec = {"op": "qlinear_matmul", "a": np.asarray(c.inputs["A"]), "b": np.asarray(c.inputs["B"]),
             "a_type": p["a_type"], "b_type": p["b_type"], "y_type": p["y_type"], "a_zero_point": p["za"],
             "b_zero_point": p["zb"], "y_zero_point": p["zy"], "a_scale": hexs(p["sa"]), "b_scale": hexs(p["sb"]),
@@ -335,10 +462,7 @@ def golden_case(ref, overrides=None):
             "op_kind": p.get("tflite_op", "fc"), "qmin": p.get("qmin"), "qmax": p.get("qmax")}
     if "bias" in c.inputs:
         spec["bias"] = np.asarray(c.inputs["bias"]).reshape(-1)
-    spec.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    case = make_case(spec, ".", f"golden {suite}#{c.tc_id} {c.name}", f"golden:{ref}")
-    case.golden_expected = np.asarray(c.expected["Y"])
-    return case
+    return spec
 
 
 def load_case(path, overrides=None):
@@ -384,9 +508,55 @@ def params_for(case, method, op_kind=None):
     if explicit is not None:
         return rq.make_params(method, _explicit_channels(explicit))
     sb = case.attrs["b_scale"]
+    fb = case.attrs.get("float_bias")
+    if fb is not None and not rq.get_method(method).float_bias:
+        fb = None            # such a candidate takes the bias quantized to int32 (candidate_int_bias)
     return rq.derive_params(method, case.attrs["a_scale"], list(sb) if isinstance(sb, (list, tuple)) else sb,
                             case.attrs["y_scale"], scale_format=case.get("scale_format", "fp32"),
-                            op=op_kind or case.get("op_kind", "fc"))
+                            op=op_kind or case.get("op_kind", "conv" if case.op == "qlinear_conv" else "fc"), bias=fb)
+
+
+FLOAT_BIAS_METHODS = tuple(m for m, meth in rq.METHODS.items() if meth.float_bias and m != "torch_x86")
+
+
+def quantized_bias(case):
+    """A float_bias quantized to int32 the way model converters do: RNE(bias_j / fl(sa*sb_j)), saturated."""
+    fb = case.attrs.get("float_bias")
+    if fb is None or case.attrs.get("a_scale") is None:
+        return None
+    n = case.channels
+    sa = rq.scale_value(case.attrs["a_scale"])
+    sb = case.attrs["b_scale"]
+    sbs = [rq.scale_value(v) for v in (sb if isinstance(sb, (list, tuple)) else [sb] * n)]
+    fbs = fb if isinstance(fb, list) else [fb] * n
+    if len(fbs) == 1:
+        fbs = fbs * n
+    out = []
+    for b, s in zip(fbs, sbs):
+        q = half_even(Fraction(b) / rq.fl32(sa * s))
+        out.append(min(max(q, -2**31), 2**31 - 1))
+    return np.array(out, dtype=np.int64)
+
+
+def candidate_int_bias(case, cand_params, method):
+    """The int32 bias a candidate adds as one more accumulator step beyond the case's own: the
+    qint32 bias torch_qnnpack derives from a float bias, or the converter-quantized float bias for
+    methods that take an int32 bias.  None when the accumulators are used as they are."""
+    if case.attrs.get("float_bias") is None:
+        return None
+    if cand_params is not None and cand_params.int_bias() is not None:
+        return np.array(cand_params.int_bias(), dtype=np.int64)
+    if method is not None and rq.get_method(method).float_bias:
+        return None
+    return quantized_bias(case)
+
+
+def add_bias_step(acc, bias, policy):
+    """acc + bias_j as one more int32 accumulator step (channel = last axis) under ``policy``."""
+    v = acc + bias.reshape((1,) * (acc.ndim - 1) + (-1,)) if bias.size > 1 else acc + int(bias[0])
+    if policy == "saturate":
+        return np.clip(v, -2**31, 2**31 - 1)
+    return (v + 2**31) % 2**32 - 2**31
 
 
 def _pc(params, key, n, dtype=np.int64):
@@ -413,6 +583,15 @@ def _ab_operands(case, swap_zp=False):
 
 
 def overflow_possible(case, swap_zp=False):
+    if case.op == "qlinear_conv":
+        g = case.geometry()
+        za, zb = int(case.get("a_zero_point", 0)), case.zb_vector()
+        x, w = case.tensors["x"], case.tensors["w"]
+        amax = max(int(np.abs(x - za).max()) if x.size else 0, abs(za))     # |za|: padding filled with 0
+        bmax = int(np.abs(w - zb[:, None, None, None]).max()) if w.size else 0
+        bias = case.tensors.get("bias")
+        return g["Cg"] * g["kH"] * g["kW"] * amax * bmax + (int(np.abs(bias).max()) if bias is not None else 0) \
+            + 2**31 * (case.attrs.get("float_bias") is not None) > 2**31 - 1
     a, b, za, zb = _ab_operands(case, swap_zp)
     K = a.shape[1]
     amax = int(np.abs(a - za).max()) if a.size else 0
@@ -442,7 +621,12 @@ def accumulators(case, policy="wrap", swap_zp=False, rng=None, progress=_quiet, 
     """(acc int64 (M, N), overflow counts (M, N) or None).
 
     Small: the oracle.  Large: the C kernel, then the oracle on a random sample of rows x
-    columns of the same case (OracleDisagreement if any element differs)."""
+    columns of the same case (OracleDisagreement if any element differs).
+    qlinear_conv: the GEMM view (N*OH*OW, M), see conv_accumulators."""
+    if case.op == "qlinear_conv":
+        if swap_zp:
+            return None, None
+        return conv_accumulators(case, policy, rng=rng, progress=progress, info=info)
     a, b, za, zb = _ab_operands(case, swap_zp)
     at, bt = case.get("a_type", "int8"), case.get("b_type", "int8")
     if swap_zp:
@@ -491,6 +675,169 @@ def accumulators(case, policy="wrap", swap_zp=False, rng=None, progress=_quiet, 
     if info is not None:
         info["accumulator"] = (f"C kernel ({kernel.last_path_used()} path, {t1 - t0:.3f} s), checked against the "
                                f"oracle on {rows.size * cols.size} sampled outputs")
+    return acc, counts
+
+
+# ##########################################################################
+# Convolution: the GEMM view (rows (n, oh, ow), columns = output channels m)
+# ##########################################################################
+
+CONV_VARIANTS = {
+    "as is": "",
+    "zero_padding": "padding filled with 0 (not the input zero point)",
+    "interleaved_groups": "output channel m reads input group m mod group (not m // (M/group))",
+}
+
+
+def to_gemm(case, arr):
+    """An NCHW conv output (N, M, OH, OW) as its GEMM view (N*OH*OW, M); other ops unchanged."""
+    if arr is None or case.op != "qlinear_conv":
+        return arr
+    return np.ascontiguousarray(np.asarray(arr).transpose(0, 2, 3, 1)).reshape(-1, case.out_shape[1])
+
+
+def to_nchw(case, arr):
+    if arr is None or case.op != "qlinear_conv":
+        return arr
+    N, M, OH, OW = case.out_shape
+    return np.ascontiguousarray(np.asarray(arr).reshape(N, OH, OW, M).transpose(0, 3, 1, 2))
+
+
+def _group_of(case, variant):
+    """Output channel m -> the input channel group it reads."""
+    g = case.geometry()
+    M, G = g["M"], g["group"]
+    m = np.arange(M)
+    return m % G if variant == "interleaved_groups" else m // (M // G)
+
+
+def conv_variants(case):
+    """The accumulator variants that differ from the correct conv on this case's geometry."""
+    g = case.geometry()
+    out = []
+    if any(g["pads"]) and int(case.get("a_zero_point", 0)) != 0:
+        out.append("zero_padding")
+    if g["group"] > 1 and not np.array_equal(_group_of(case, "interleaved_groups"), _group_of(case, "as is")):
+        out.append("interleaved_groups")
+    return out
+
+
+def im2col(case, gin, pad_value):
+    """(N*OH*OW, Cg*kH*kW) int64: the receptive fields of input group ``gin``, columns in the
+    oracle's term order (c, kh, kw) ascending; padding positions hold ``pad_value``."""
+    g = case.geometry()
+    x = case.tensors["x"]
+    N, Cg, kH, kW, OH, OW = g["N"], g["Cg"], g["kH"], g["kW"], g["OH"], g["OW"]
+    (sh, sw), (ph0, pw0, ph1, pw1), (dh, dw) = g["strides"], g["pads"], g["dilations"]
+    xp = np.full((N, Cg, g["H"] + ph0 + ph1, g["W"] + pw0 + pw1), pad_value, dtype=np.int64)
+    xp[:, :, ph0:ph0 + g["H"], pw0:pw0 + g["W"]] = x[:, gin * Cg:(gin + 1) * Cg]
+    cols = np.empty((N, OH, OW, Cg, kH, kW), dtype=np.int64)
+    for kh in range(kH):
+        for kw in range(kW):
+            patch = xp[:, :, kh * dh: kh * dh + sh * (OH - 1) + 1: sh, kw * dw: kw * dw + sw * (OW - 1) + 1: sw]
+            cols[..., kh, kw] = patch.transpose(0, 2, 3, 1)
+    return cols.reshape(N * OH * OW, Cg * kH * kW)
+
+
+def _conv_oracle_nested(case):
+    prep = getattr(case, "_conv_prep", None)
+    if prep is None:
+        g = case.geometry()
+        bias = case.tensors.get("bias")
+        prep = ops._conv_prepare(case.tensors["x"].tolist(), case.tensors["w"].tolist(), int(case.get("a_zero_point", 0)),
+                                 case.zb_vector().tolist(), case.get("a_type", "int8"), case.get("b_type", "int8"),
+                                 g["strides"], g["pads"], g["dilations"], g["group"],
+                                 None if bias is None else bias.tolist())
+        case._conv_prep = prep
+    return prep
+
+
+def conv_oracle_element(case, idx, policy):
+    """(terms, acc, overflow steps) of output (n, m, oh, ow) from refquant.ops (the conv oracle)."""
+    _out, xd, wd, geo, bias, _bound = _conv_oracle_nested(case)
+    n, m, oh, ow = idx
+    terms = ops._conv_terms(xd, wd, n, m, oh, ow, geo)
+    acc = Accumulator(32, policy)
+    v = ops.accumulate(acc, terms, "x", None if bias is None else bias[m])
+    return terms, v, acc.overflows.get("x", 0)
+
+
+def conv_accumulators(case, policy="wrap", variant="as is", rng=None, progress=_quiet, info=None):
+    """(acc (N*OH*OW, M) int64, overflow counts or None): the conv's accumulators in the GEMM view.
+
+    Small convs: the oracle (refquant.ops.conv_integer).  Larger ones (and the diagnosis variants):
+    im2col per input group, then the C kernel (int8/uint8) or the GEMM oracle.  The im2col GEMM
+    sums the same terms in the same order (c, kh, kw); its extra padding terms are (zx - zx)*w = 0,
+    and adding 0 changes no partial sum under wrap or saturate; the result is also checked against
+    the conv oracle element by element on a random sample."""
+    g = case.geometry()
+    at, bt = case.get("a_type", "int8"), case.get("b_type", "int8")
+    N, M, OH, OW = case.out_shape
+    P, K = N * OH * OW, g["Cg"] * g["kH"] * g["kW"]
+    za, zb = int(case.get("a_zero_point", 0)), case.zb_vector()
+    bias = case.tensors.get("bias")
+    small = P * M * max(K, 1) <= ORACLE_MACS and P * M <= ORACLE_ELEMENTS
+    if small and variant == "as is":
+        progress(f"oracle conv accumulators ({policy})")
+        acc_o = Accumulator(32, policy)
+        res = ops.conv_integer(case.tensors["x"].tolist(), case.tensors["w"].tolist(), za, zb.tolist(), x_type=at,
+                               w_type=bt, strides=g["strides"], pads=g["pads"], dilations=g["dilations"],
+                               group=g["group"], bias=None if bias is None else bias.tolist(), accumulator=acc_o)
+        acc = np.array(res, dtype=np.int64)
+        counts = np.zeros_like(acc)
+        for (n, m, oh, ow), c in acc_o.overflows.items():
+            counts[n, m, oh, ow] = c
+        if info is not None:
+            info["accumulator"] = "oracle (refquant.ops.conv_integer)"
+        return to_gemm(case, acc), to_gemm(case, counts)
+    from .. import kernel
+    kd_a, kd_b = _kernel_dtype(at), _kernel_dtype(bt)
+    use_kernel = not small and kernel.available() and kd_a is not None and kd_b is not None
+    if not use_kernel and not small and P * M * K > 50 * ORACLE_MACS:
+        raise InvalidValueError(f"a conv of {P * M * K} multiply-adds with {at} x {bt} needs the C kernel "
+                                "(int8/uint8 operands, refquant built with its extension)")
+    pad_value = 0 if variant == "zero_padding" else za
+    gmap = _group_of(case, variant)
+    acc = np.zeros((P, M), dtype=np.int64)
+    counts = np.zeros((P, M), dtype=np.int64)
+    w = case.tensors["w"]
+    t0 = time.perf_counter()
+    path = None
+    for gin in range(g["group"]):
+        chans = np.flatnonzero(gmap == gin)
+        if chans.size == 0:
+            continue
+        progress(f"conv accumulators: im2col GEMM of group {gin} ({policy}{', ' + variant if variant != 'as is' else ''})")
+        A = im2col(case, gin, pad_value)
+        B = w[chans].reshape(chans.size, K).T
+        bz = None if bias is None else bias[chans]
+        if use_kernel:
+            ka, kb = A.astype(kd_a), np.ascontiguousarray(B.astype(kd_b))
+            kbias = None if bz is None else bz.astype(np.int32)
+            a_c, c_c = kernel.matmul_integer(ka, kb, za, zb[chans].astype(np.int32), kbias, policy,
+                                             return_overflow=True)
+            path = kernel.last_path_used()
+            acc[:, chans], counts[:, chans] = a_c, c_c
+        else:
+            acc[:, chans], counts[:, chans] = _oracle_acc(A, B, za, zb[chans], bz, policy, at, bt)
+    t1 = time.perf_counter()
+    if variant == "as is":
+        rng = rng or np.random.default_rng(0)
+        k = min(P * M, 64)
+        flat = rng.choice(P * M, size=k, replace=False)
+        progress(f"checking the im2col accumulators against the conv oracle on {k} sampled outputs")
+        for f in flat:
+            p, m = divmod(int(f), M)
+            n, rem = divmod(p, OH * OW)
+            oh, ow = divmod(rem, OW)
+            _t, want, steps = conv_oracle_element(case, (n, m, oh, ow), policy)
+            if want != acc[p, m] or steps != counts[p, m]:
+                raise OracleDisagreement(f"im2col conv accumulator differs from the oracle at {(n, m, oh, ow)}: "
+                                         f"{acc[p, m]} ({counts[p, m]} overflow steps) vs {want} ({steps})")
+        if info is not None:
+            how = f"C kernel ({path} path)" if use_kernel else "GEMM oracle"
+            info["accumulator"] = (f"im2col + {how}, {t1 - t0:.3f} s, checked against the conv oracle on {k} "
+                                   "sampled outputs")
     return acc, counts
 
 
@@ -703,13 +1050,19 @@ class Candidate:
     layout: str = "as is"    # as is | transposed
     op_kind: str = None
     aliases: list = field(default_factory=list)
+    int_bias: object = None  # int32 bias added as one more accumulator step (float-bias cases)
+    bias_note: str = ""
 
     def label(self):
-        s = " = ".join([self.name] + self.aliases)
+        s = " = ".join([self.name] + self.aliases) + self.bias_note
         if self.acc_variant == "saturate":
             s += " + saturating int32 accumulator"
+        elif self.acc_variant == "wrap":
+            pass
         elif self.acc_variant == "swapped_zp":
             s += " + a/b zero points swapped"
+        elif CONV_VARIANTS.get(self.acc_variant):
+            s += " + " + CONV_VARIANTS[self.acc_variant]
         if self.layout == "transposed":
             s += " + output transposed"
         return s
@@ -747,9 +1100,9 @@ def candidate_list(case):
             if key in seen:
                 seen[key].aliases.append(nm)
                 continue
-            seen[key] = Candidate(nm, meth.reproduces, p, m, op_kind=kind)
+            seen[key] = _with_bias(case, Candidate(nm, meth.reproduces, p, m, op_kind=kind))
             out.append(seen[key])
-    if case.op == "requantize" or case.op == "qlinear_matmul":
+    if case.op in ("requantize", "qlinear_matmul", "qlinear_conv"):
         for v, (base, desc) in VARIANTS.items():
             try:
                 p = _variant_params(case, v)
@@ -759,8 +1112,19 @@ def candidate_list(case):
                 continue
             if p is None:
                 continue
-            out.append(Candidate(v, desc, p, None, v))
+            out.append(_with_bias(case, Candidate(v, desc, p, None, v)))
     return out
+
+
+def _with_bias(case, cand):
+    b = candidate_int_bias(case, cand.params, cand.method)
+    if b is not None:
+        cand.int_bias = b
+        cand.bias_note = (" (float bias -> qint32 bias)" if cand.method and rq.get_method(cand.method).float_bias
+                          else " + float bias quantized to int32 at fl(sa*sb)")
+    elif case.attrs.get("float_bias") is not None:
+        cand.bias_note = " (float bias in the requantization)"
+    return cand
 
 
 def _oracle_one(cand, acc, ch, zp, lo, hi, out_type, qmin, qmax):
@@ -813,11 +1177,15 @@ def apply_candidate(cand, acc, case, rng, sampled=None, progress=_quiet, distinc
     lo, hi = rq.out_range(case.y_type, case.attrs.get("qmin"), case.attrs.get("qmax"))
     qmin, qmax = case.attrs.get("qmin"), case.attrs.get("qmax")
     per_ch = len(cand.params.channels) > 1
-    d = distinct.get(per_ch) if isinstance(distinct, dict) else None
+    key = per_ch
+    if cand.int_bias is not None:
+        acc = add_bias_step(acc, cand.int_bias, case.get("policy", "wrap"))
+        key = (per_ch, cand.int_bias.tobytes())
+    d = distinct.get(key) if isinstance(distinct, dict) else None
     if d is None:
         d = Distinct(acc, per_ch)
         if isinstance(distinct, dict):
-            distinct[per_ch] = d
+            distinct[key] = d
     try:
         vals = (_variant_vec(cand.variant, cand.params, d.acc, d.chan, zp, lo, hi) if cand.variant
                 else _vec(cand.method, cand.params, d.acc, d.chan, zp, lo, hi))
@@ -848,7 +1216,15 @@ def apply_candidate(cand, acc, case, rng, sampled=None, progress=_quiet, distinc
 # ##########################################################################
 
 def expected(case, progress=_quiet, rng=None, info=None, cache=None):
-    """(expected int64 array, accumulators or None, overflow counts or None) under the declared semantics."""
+    """(expected int64 array, accumulators or None, overflow counts or None) under the declared semantics.
+
+    qlinear_conv: all three in NCHW (N, M, OH, OW)."""
+    vals, acc, counts = _expected(case, progress, rng, info, cache)
+    return to_nchw(case, vals), to_nchw(case, acc), to_nchw(case, counts)
+
+
+def _expected(case, progress=_quiet, rng=None, info=None, cache=None):
+    """``expected`` with conv results in the GEMM view (channel = last axis)."""
     rng = rng or np.random.default_rng(0)
     info = {} if info is None else info
     if case.op == "quantize":
@@ -860,12 +1236,13 @@ def expected(case, progress=_quiet, rng=None, info=None, cache=None):
     if case.op == "matmul_integer":
         return acc.copy(), acc, counts
     m = case.method
-    cand = Candidate(m, rq.get_method(m).reproduces, params_for(case, m), m)
+    cand = _with_bias(case, Candidate(m, rq.get_method(m).reproduces, params_for(case, m), m))
     if acc.size <= ORACLE_ELEMENTS:
         progress("oracle requantization")
         zp = int(case.get("y_zero_point", 0))
+        racc = acc if cand.int_bias is None else add_bias_step(acc, cand.int_bias, case.get("policy", "wrap"))
         try:
-            vals = rq.requantize(acc.tolist(), m, cand.params, zp, case.y_type,
+            vals = rq.requantize(racc.tolist(), m, cand.params, zp, case.y_type,
                                  qmin=case.attrs.get("qmin"), qmax=case.attrs.get("qmax"))
             info["requantization"] = f"oracle refquant.requant.requantize({m})"
             return np.array(vals, dtype=np.int64).reshape(acc.shape), acc, counts
@@ -875,6 +1252,39 @@ def expected(case, progress=_quiet, rng=None, info=None, cache=None):
     vals, how = apply_candidate(cand, acc, case, rng, sample, progress, cache)
     info["requantization"] = f"{m}: {how}"
     return vals, acc, counts
+
+
+_QUOTIENTS = {("exact", "fp32"): "x/s exact", ("div", "fp32"): "fl32(x/s)", ("div", "fp64"): "fl64(x/s)",
+              ("mul_recip", "fp32"): "fl32(x*fl32(1/s))", ("fma_zp", "fp32"): "fma(x, fl32(1/s), zp)"}
+
+
+@functools.lru_cache(maxsize=1)
+def quantize_candidates():
+    """Every quantize semantics the diagnosis tries: each profile, plus each combination of the
+    quotient (x/s exact, fl32(x/s), fl64(x/s), x*(1/s), fma with the zero point), the zero point
+    (added after rounding as an integer, or before it in the quotient's format) and the tie rule
+    (even, away from zero) that no profile already is."""
+    out = dict(PROFILES)
+    seen = {_profile_key(p) for p in PROFILES.values()}
+    for (quot, fmt), qname in _QUOTIENTS.items():
+        for zp in (("fused",) if quot == "fma_zp" else ("int_after", "float_before")):
+            if quot == "exact" and zp == "float_before":
+                continue
+            for rounding in ("half_even", "half_away"):
+                p = replace(PROFILES["exact"], name="", quotient=quot, quotient_format=fmt, zero_point=zp,
+                            rounding=rounding, nan="qmin")
+                if _profile_key(p) in seen:
+                    continue
+                seen.add(_profile_key(p))
+                zt = {"int_after": "zp after rounding", "float_before": "zp added before rounding",
+                      "fused": "zp fused"}[zp]
+                name = f"{qname}, {zt}, ties {'to even' if rounding == 'half_even' else 'away'}"
+                out[name] = replace(p, name=name, source=f"variant: quotient {qname}, {zt}, {rounding}")
+    return out
+
+
+def _profile_key(p):
+    return (p.quotient, p.quotient_format, p.zero_point, p.rounding, p.clamp)
 
 
 def quantize_expected(case, profile, sample=None):
@@ -928,6 +1338,55 @@ def explain_element(case, index, method=None):
         j = index[-1] if len(p.channels) > 1 else 0
         return rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type, j,
                                      case.attrs.get("qmin"), case.attrs.get("qmax"))
+    if case.op == "qlinear_conv":
+        steps, acc, j = _explain_conv_acc(case, index)
+    else:
+        steps, acc, j = _explain_matmul_acc(case, index)
+        if case.op == "matmul_integer":
+            return steps
+    p = params_for(case, method)
+    cand = _with_bias(case, Candidate(method, "", p, method if method in rq.METHODS else None))
+    if cand.int_bias is not None:
+        b = int(cand.int_bias[j if cand.int_bias.size > 1 else 0])
+        acc = int(add_bias_step(np.array([acc]), np.array([b]), case.get("policy", "wrap"))[0])
+        steps.append(rq.Step("bias step", f"int32 bias{cand.bias_note}, one more accumulator step", b))
+        steps.append(rq.Step("acc", f"int32 accumulator under '{case.get('policy', 'wrap')}'", acc))
+    elif case.attrs.get("float_bias") is not None:
+        fb = case.attrs["float_bias"]
+        steps.append(rq.Step("float bias", "binary32, added in the requantization", fb[j if len(fb) > 1 else 0]
+                             if isinstance(fb, list) else fb))
+    return steps + rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type,
+                                         j if len(p.channels) > 1 else 0, case.attrs.get("qmin"), case.attrs.get("qmax"))
+
+
+def _explain_conv_acc(case, index):
+    g = case.geometry()
+    n, m, oh, ow = (int(v) for v in index)
+    policy = case.get("policy", "wrap")
+    terms, _acc, _steps = conv_oracle_element(case, (n, m, oh, ow), policy)
+    (sh, sw), (ph0, pw0, _ph1, _pw1), (dh, dw) = g["strides"], g["pads"], g["dilations"]
+    gin = int(_group_of(case, "as is")[m])
+    rows = [oh * sh - ph0 + kh * dh for kh in range(g["kH"])]
+    cols = [ow * sw - pw0 + kw * dw for kw in range(g["kW"])]
+    inside = sum(0 <= h < g["H"] for h in rows) * sum(0 <= w < g["W"] for w in cols)
+    taps = g["kH"] * g["kW"]
+    bias = case.tensors.get("bias")
+    steps, value = ops._accumulation_steps(terms, policy, 32, None if bias is None else int(bias[m]))
+    steps[0] = rq.Step("terms", f"{len(terms)} exact products (x - zx)(w - zw), (c, kh, kw) ascending",
+                       steps[0].value)
+    zb = case.zb_vector()
+    return [rq.Step("output", f"qlinear_conv element (n, m, oh, ow), channel m = {m}, input group {gin} "
+                    f"(channels {gin * g['Cg']}..{(gin + 1) * g['Cg'] - 1})", (n, m, oh, ow)),
+            rq.Step("window", f"h = oh*{sh} - {ph0} + kh*{dh}, w = ow*{sw} - {pw0} + kw*{dw}",
+                    f"rows {rows}, cols {cols}"),
+            rq.Step("taps", f"{inside} of {taps} taps inside x per channel; padding holds zx = "
+                    f"{int(case.get('a_zero_point', 0))}, its terms (zx - zx)*w are 0",
+                    f"{inside * g['Cg']} inside, {(taps - inside) * g['Cg']} padding"),
+            rq.Step("zero points", "zx (input), zw[m] (weights)", f"{int(case.get('a_zero_point', 0))}, {int(zb[m])}"),
+            ] + steps, value, m
+
+
+def _explain_matmul_acc(case, index):
     i, j = index
     a, b, za, zb = _ab_operands(case)
     bias = case.tensors.get("bias")
@@ -937,12 +1396,7 @@ def explain_element(case, index, method=None):
                                     bias=None if bias is None else [int(bias[j])])
     steps = list(ex.steps)
     steps[0] = rq.Step("output", f"{case.op} element (i, j), channel j = {j}", (int(i), int(j)))
-    if case.op == "matmul_integer":
-        return steps
-    acc = steps[-1].value
-    p = params_for(case, method)
-    return steps + rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type,
-                                         j if len(p.channels) > 1 else 0, case.attrs.get("qmin"), case.attrs.get("qmax"))
+    return steps, steps[-1].value, int(j)
 
 
 def _histogram(diff):
@@ -1001,22 +1455,28 @@ def _score(vals, actual, sampled_idx=None):
 
 
 def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cache=None):
-    """Rank every candidate semantics by the number of elements of ``actual`` it explains."""
+    """Rank every candidate semantics by the number of elements of ``actual`` it explains.
+
+    qlinear_conv: ``actual`` (and ``acc``/``counts`` when given) in NCHW or in the GEMM view."""
     rng = rng or np.random.default_rng(0)
     rows = []
+    if case.op == "qlinear_conv":
+        actual, acc, counts = (to_gemm(case, v) if v is not None and np.ndim(v) == 4 else v
+                               for v in (np.asarray(actual), acc, counts))
     n = actual.size
     sample = rng.choice(n, size=min(n, UNIQUE_CAP), replace=False) if n else np.zeros(0, np.int64)
-    transposable = actual.ndim == 2 and actual.shape[0] == actual.shape[1] and case.op != "quantize"
+    transposable = (actual.ndim == 2 and actual.shape[0] == actual.shape[1] and case.op not in ("quantize", "qlinear_conv"))
     if case.op == "quantize":
-        for prof in PROFILES:
+        for prof, p in quantize_candidates().items():
             progress(f"diagnosis: profile {prof}")
             try:
-                vals = quantize_expected(case, prof)
-            except RefquantError:
+                vals = quantize_expected(case, p)
+            except (RefquantError, ArithmeticError):
                 continue
             m, tot = _score(vals, actual)
-            rows.append({"name": f"profile {prof}", "semantics": prof, "description": PROFILES[prof].source,
-                         "matched": m, "of": tot, "how": "oracle on the distinct inputs", "_vals": vals})
+            rows.append({"name": f"profile {prof}" if prof in PROFILES else prof, "semantics": prof,
+                         "description": p.source, "matched": m, "of": tot, "how": "oracle on the distinct inputs",
+                         "_vals": vals})
         return _summarize(rows, actual, case, counts)
     if acc is None:
         acc = case.tensors["acc"] if case.op == "requantize" else accumulators(case, case.get("policy", "wrap"), rng=rng)[0]
@@ -1027,7 +1487,11 @@ def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cac
             progress(f"diagnosis: {other} accumulator")
             accs[other] = accumulators(case, other, rng=rng)[0]
         za, zb = case.get("a_zero_point", 0), case.zb_vector()
-        if np.all(zb == zb[0]) and za != zb[0]:
+        if case.op == "qlinear_conv":
+            for v in conv_variants(case):
+                progress(f"diagnosis: conv accumulators, {CONV_VARIANTS[v]}")
+                accs[v] = conv_accumulators(case, case.get("policy", "wrap"), v, rng=rng, progress=progress)[0]
+        elif np.all(zb == zb[0]) and za != zb[0]:
             progress("diagnosis: swapped zero points")
             sw = accumulators(case, case.get("policy", "wrap"), swap_zp=True, rng=rng)[0]
             if sw is not None:
@@ -1065,13 +1529,14 @@ def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cac
                 continue
             vals, how = apply_candidate(c, a, case, rng, sample, progress, caches[name])
             m, tot = _score(vals, actual, sample if how.startswith("oracle on a sample") else None)
-            c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, name, aliases=c.aliases)
+            c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, name, aliases=c.aliases,
+                           bias_note=c.bias_note)
             rows.append({"name": c2.label(), "semantics": f"{c.name}+{name}", "description": c.description,
                          "matched": m, "of": tot, "how": how, "_vals": vals})
         if transposable:
             m, tot = _score(r["_vals"].T, actual)
             c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, base_policy, "transposed",
-                           aliases=c.aliases)
+                           aliases=c.aliases, bias_note=c.bias_note)
             rows.append({"name": c2.label(), "semantics": f"{c.name}+T", "description": "actual[j, i] = expected[i, j]",
                          "matched": m, "of": tot, "how": r["how"], "_vals": r["_vals"].T})
     return _summarize(rows, actual, case, counts)

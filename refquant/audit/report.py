@@ -39,8 +39,14 @@ def _hist_text(h, width=40):
 
 def text(res, explain_steps=True, ranking=8):
     c = res["case"]
-    dims = f" {c['M']}x{c['K']}x{c['N']} ({c['a_type']} x {c['b_type']} -> {c['output_type']})" if "M" in c else \
-        f" shape {tuple(c['output_shape'])} -> {c['output_type']}"
+    if "x_shape" in c:
+        dims = (f" x {'x'.join(map(str, c['x_shape']))} * w {'x'.join(map(str, c['w_shape']))} -> "
+                f"{'x'.join(map(str, c['output_shape']))} ({c['x_type']} x {c['w_type']} -> {c['output_type']}), "
+                f"strides {c['strides']}, pads {c['pads']}, dilations {c['dilations']}, group {c['group']}")
+    elif "M" in c:
+        dims = f" {c['M']}x{c['K']}x{c['N']} ({c['a_type']} x {c['b_type']} -> {c['output_type']})"
+    else:
+        dims = f" shape {tuple(c['output_shape'])} -> {c['output_type']}"
     out = [f"audit: {c['name']}: {c['op']}{dims}, expected semantics: {res['semantics']}"]
     for k, v in res.get("how", {}).items():
         out.append(f"  {k}: {v}")
