@@ -332,12 +332,91 @@ class MSEObserver(_MultisetObserver):
         return -a, a
 
 
+# --------------------------------------------------------------------------------------------
+# torch HistogramObserver (batch-dependent peer model)
+# --------------------------------------------------------------------------------------------
+
+TORCH_CPUS = ("avx2", "avx512", "default")
+
+
+class HistogramObserver(Observer):
+    """torch 2.13 ``HistogramObserver``, bit for bit (``calibrate.torch_histogram``).
+
+    State: float32 min/max and a float32 histogram of ``bins`` bins, re-binned (``upsample_rate``
+    sub-bins per bin) whenever a batch widens the range, so **batching and order matter** (as in
+    torch).  ``range()`` runs torch's ``_non_linear_param_search`` (L2 error onto ``dst_bins``
+    levels; torch uses 2^bits of the dtype, 256 for (q)int8 whatever the qrange).  ``torch_cpu``:
+    the ATen build whose float steps are modelled ('avx2' = 'avx512': fused linspace; 'default').
+    ±inf are dropped (as torch does), NaNs skipped (refquant's rule; torch would give a NaN range).
+    # Reproduces: torch.ao.quantization.HistogramObserver (2.13), calibration.md §6
+    """
+    name = "histogram"
+
+    def __init__(self, variant="torch", bins=2048, upsample_rate=16, dst_bins=256, torch_cpu="avx2"):
+        if variant != "torch":
+            raise UnknownNameError("histogram observer variant", variant, ("torch",))
+        if torch_cpu not in TORCH_CPUS:
+            raise UnknownNameError("torch cpu capability", torch_cpu, TORCH_CPUS)
+        for what, v in (("bins", bins), ("upsample_rate", upsample_rate), ("dst_bins", dst_bins)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 2**20:
+                raise InvalidValueError(f"{what} must be an integer in 1..2^20, got {v!r}")
+        self.variant, self.bins, self.upsample_rate, self.dst_bins = variant, bins, upsample_rate, dst_bins
+        self.torch_cpu = torch_cpu
+        self._state = None
+
+    def config(self):
+        return {"variant": self.variant, "bins": self.bins, "upsample_rate": self.upsample_rate,
+                "dst_bins": self.dst_bins, "torch_cpu": self.torch_cpu}
+
+    def observe(self, x):
+        from . import torch_histogram as th
+        try:
+            a = np.asarray(x)
+        except (TypeError, ValueError) as exc:
+            raise InvalidValueError(f"calibration data: expected an array of numbers ({exc})") from None
+        if a.dtype.kind not in "fiub":
+            raise InvalidValueError(f"calibration data: expected numbers, got dtype {a.dtype}")
+        v = a.astype(np.float32, copy=False).ravel()
+        nan = np.isnan(v)
+        if v.size and nan.all():
+            raise InvalidValueError(f"calibration data: all {v.size} values are NaN")
+        self._state = th.observe(self._state, v[~nan], self.bins, self.upsample_rate,
+                                 fma=self.torch_cpu != "default")
+        return self
+
+    @property
+    def histogram(self):
+        """(min, max, counts) as float32 (torch's buffers min_val, max_val, histogram)."""
+        if self._state is None:
+            raise _no_data(self.name)
+        return self._state
+
+    def range(self):
+        from . import torch_histogram as th
+        lo, hi, hist = self.histogram
+        a, b = th.search(hist, lo, hi, self.dst_bins)
+        return frac(a), frac(b)
+
+    def state(self):
+        from ._data import f32_bits
+        if self._state is None:
+            return {"min": None}
+        lo, hi, hist = self._state
+        return {"min": f32_bits([lo])[0], "max": f32_bits([hi])[0], "histogram_f32_bits": f32_bits(hist)}
+
+    def _load(self, s):
+        from ._data import from_f32_bits
+        if s.get("min") is not None:
+            self._state = (from_f32_bits([s["min"]])[0], from_f32_bits([s["max"]])[0],
+                           from_f32_bits(s["histogram_f32_bits"]).copy())
+
+
 OBSERVERS = {cls.name: cls for cls in (MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver,
-                                       EntropyObserver, MSEObserver)}
+                                       EntropyObserver, MSEObserver, HistogramObserver)}
 
 
 def make_observer(name, **options):
-    """An observer by name: minmax, moving_average, percentile, entropy, mse."""
+    """An observer by name: minmax, moving_average, percentile, entropy, mse, histogram."""
     if name not in OBSERVERS:
         raise UnknownNameError("observer", name, OBSERVERS)
     return OBSERVERS[name](**options)
