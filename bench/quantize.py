@@ -3,7 +3,8 @@
     python bench/quantize.py [--n 20000]
 
 The oracle is exact pure Python; the peers are vectorised C.  The ratio says how much slower
-the reference is than the thing it checks — not a target for the oracle to beat.
+the reference is than the thing it checks — not a target for the oracle to beat.  Rates are per
+CPU-second of this process (time.process_time), so other load on the machine does not distort them.
 """
 import argparse
 import platform
@@ -20,9 +21,9 @@ def rate(fn, n, repeats=3):
 
 
 def _timed(fn):
-    t = time.perf_counter()
+    t = time.process_time()
     fn()
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 def main():
@@ -35,8 +36,8 @@ def main():
     print(f"{'profile':<18}{'quantize el/s':>16}{'dequantize el/s':>18}")
     q = Q.quantize(x, s, 3, "int8", "exact")
     for p in ("exact", "onnx", "onnxruntime", "torch", "torch_qint32", "torch_fake_quant", "tflite", "tosa"):
-        rq = rate(lambda: Q.quantize(x, s, 3, "int8", p), args.n, 1)
-        rd = rate(lambda: Q.dequantize(q, s, 3, "int8", p), args.n, 1) if p != "torch_fake_quant" else float("nan")
+        rq = rate(lambda: Q.quantize(x, s, 3, "int8", p), args.n, 3)
+        rd = rate(lambda: Q.dequantize(q, s, 3, "int8", p), args.n, 3) if p != "torch_fake_quant" else float("nan")
         print(f"{p:<18}{rq:>16,.0f}{rd:>18,.0f}")
     try:
         import onnxruntime as ort

@@ -135,3 +135,47 @@ def compile_quantizer(profile, scale, zp, qmin, qmax, x_format, qfmt):
         return min(max(_to_int(q, mode) + add_zp, qmin), qmax)
 
     return run
+
+
+def pack(fmt, q):
+    """Bits of a dyadic (sign, m, e) already rounded to ``fmt`` (m < 2^(man+1))."""
+    sign, m, e = q
+    man = fmt.man_bits
+    if m == 0:
+        return sign << (fmt.width - 1)
+    if m < (1 << man):  # subnormal: e is emin - man
+        return (sign << (fmt.width - 1)) | m
+    return (sign << (fmt.width - 1)) | ((e + man + fmt.bias) << man) | (m - (1 << man))
+
+
+def compile_dequantizer(profile, scale, zp, out_format, dtype):
+    """A function q -> bits of ``out_format`` (or None: use the definition) mirroring
+    quantize.dequantize_value for one (profile, scale, zp)."""
+    p = get_profile(profile)
+    of = formats.get_format(out_format)
+    if of.name not in IEEE or not formats.representable("fp64", scale):
+        return None
+    ss, sm, se = split(formats.get_format("fp64"), formats.encode("fp64", scale))
+    r_out = rounder(of)
+    r_mid = rounder(formats.get_format({"f32": "fp32", "f64": "fp64"}.get(p.dequantize, of.name)))
+    wrap32 = dtype in ("int32", "uint32") and p.dequantize == "f32"  # ORT subtracts in int32
+
+    def run(q):
+        d = q - zp
+        if wrap32:
+            d = (d + 2**31) % 2**32 - 2**31
+        sign = 1 if d < 0 else 0
+        if p.dequantize == "exact":
+            r = r_out(sign, abs(d) * sm, 1, se)
+        elif p.dequantize == "f32":  # fl(fl(d) * s), then into the output format
+            fd = r_mid(sign, abs(d), 1, 0)
+            r = fd and r_mid(fd[0], fd[1] * sm, 1, fd[2] + se)
+            r = r and r_out(r[0], r[1], 1, r[2])
+        elif p.dequantize == "f64":  # fl64(d * s), then into the output format
+            r = r_mid(sign, abs(d) * sm, 1, se)
+            r = r and r_out(r[0], r[1], 1, r[2])
+        else:
+            return None
+        return None if r is None else pack(of, r)
+
+    return run

@@ -344,15 +344,19 @@ def dequantize(q, scale, zero_point=None, dtype="int8", profile="exact", axis=No
         shape, flat = _shape(q), _flatten(q)
     t = None if dtype in FLOAT_TARGETS else integers.get_type(dtype)
     param_of, scales, zps = _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format)
+    fast = {}  # parameter index -> fastquant function (None: use the definition)
     out = []
     for i, v in enumerate(flat):
         k = param_of(i)
         if t is None:
             value = formats.decode(dtype, v)
             out.append(formats.encode(out_format, value if not value.is_finite else value.value * scales[k]))
-        else:
-            integers.check(t, v, f"element {i}")
-            out.append(dequantize_value(v, scales[k], zps[k], profile, out_format, t.name))
+            continue
+        integers.check(t, v, f"element {i}")
+        if k not in fast:
+            fast[k] = fastquant.compile_dequantizer(profile, scales[k], zps[k], out_format, t.name)
+        bits = fast[k](v) if fast[k] else None
+        out.append(bits if bits is not None else dequantize_value(v, scales[k], zps[k], profile, out_format, t.name))
     bits_dtype = {"fp32": "uint32", "fp16": "uint16", "bf16": "uint16", "fp64": "uint64"}.get(out_format, "uint32")
     return _as_output(out, shape, like, bits_dtype)
 

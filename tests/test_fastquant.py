@@ -89,3 +89,24 @@ def test_rounder_equals_formats_encode(fmt, data):
         assert ref.is_inf
     else:
         assert ref.is_finite and ref.value == (-1 if got[0] else 1) * got[1] * formats._pow2(got[2])
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("dtype,out", [("int8", "fp32"), ("uint8", "fp16"), ("int32", "fp32"), ("int16", "bf16")])
+@settings(max_examples=20)
+@given(scale=st.one_of(st.floats(float(f32(1e-3)), float(f32(10)), width=32),
+                       st.sampled_from([f32(1e-40), f32(3e-30), f32(7e20), f32(3e38)])),
+       zfrac=st.floats(0, 1), seed=st.integers(0, 2**16))
+def test_fast_dequantize_equals_definition(profile, dtype, out, scale, zfrac, seed):
+    from refquant import integers
+    t = integers.get_type(dtype)
+    zp = t.min + int(zfrac * (t.max - t.min))
+    s = formats.real(float(scale)).value
+    fast = fastquant.compile_dequantizer(profile, s, zp, out, dtype)
+    assert fast is not None
+    rng = random.Random(seed)
+    qs = [t.min, t.max, zp, 0] + [rng.randint(t.min, t.max) for _ in range(200)]
+    for q in qs:
+        got = fast(q)
+        if got is not None:
+            assert got == Q.dequantize_value(q, s, zp, profile, out, dtype), (profile, q, float(scale), zp)
