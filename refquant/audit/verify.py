@@ -408,6 +408,244 @@ def _onnx_backend_rows(name, run):
     return rows
 
 
+# ##########################################################################
+# Golden-vector rows: the shipped vectors drive the conformance table
+# ##########################################################################
+
+@functools.lru_cache(maxsize=None)
+def golden_index():
+    """{(op, profile): {case name without its 'profile/' prefix: golden Case}} over the shipped
+    quantize, matmul and conv sets; {} when refquant.golden or the sets are absent."""
+    try:
+        golden = importlib.import_module("refquant.golden")
+        sets = {p.name: p for p in golden.find_sets(golden.default_root())}
+    except (ImportError, OSError, RefquantError):
+        return {}
+    idx = {}
+    for suite in ("quantize", "matmul", "conv"):
+        if suite not in sets:
+            continue
+        try:
+            cases = list(golden.load_set(sets[suite]).cases(numpy=True))
+        except RefquantError:
+            continue
+        for c in cases:
+            idx.setdefault((c.op, c.profile), {})[c.name.split("/", 1)[-1]] = c
+    return idx
+
+
+def _golden_y(c):
+    if c is None or c.result != "valid":
+        return None
+    return np.asarray(c.expected["Y" if c.op != "quantize" else "y"]).astype(np.int64)
+
+
+def golden_pairs(op, profile, spec_profile, applicable, limit=None):
+    """[(name, backend-profile Case, spec Case or None)] of the golden tests of ``op`` under the
+    backend's ``profile`` that ``applicable(case)`` accepts (at most ``limit``, evenly spaced)."""
+    idx = golden_index()
+    mine, spec = idx.get((op, profile), {}), idx.get((op, spec_profile), {})
+    out = [(n, c, spec.get(n)) for n, c in mine.items() if applicable(c)]
+    if limit is not None and len(out) > limit:
+        step = len(out) / limit
+        out = [out[int(i * step)] for i in range(limit)]
+    return out
+
+
+def judge_golden(backend, op, c, spec_c, got, deviation, note):
+    """A row for golden case ``c``: pass against the spec profile's Y (or, where the spec leaves
+    the result undefined, against the backend profile's own Y); KNOWN DEV when it equals the
+    backend profile's Y and that differs from the spec."""
+    model, spec = _golden_y(c), _golden_y(spec_c)
+    flag = f"golden {c.set.suite}#{c.tc_id} {c.name}"
+    if spec is None:
+        r = judge(backend, op, f"golden {c.profile} (the spec leaves it undefined)", flag, got, model)
+    else:
+        models = [(deviation, note, model)] if model is not None and not np.array_equal(model, spec) else []
+        r = judge(backend, op, f"golden {spec_c.profile}", flag, got, spec, models)
+    return r
+
+
+GOLDEN_Q_TARGETS = ("int8", "uint8", "int16", "int4", "uint4", "fp8_e4m3fn", "fp8_e5m2")
+
+
+def _onnx_golden_rows(name, onnx, run, q_profile, mm_method, conv_method, deviation_note, x_formats=("fp32",)):
+    """QuantizeLinear / QLinearMatMul / QLinearConv rows from the golden vectors."""
+    T = onnx.TensorProto
+    h = onnx.helper
+    ELEM = {"int8": T.INT8, "uint8": T.UINT8, "int16": T.INT16, "int32": T.INT32, "int4": T.INT4, "uint4": T.UINT4,
+            "fp8_e4m3fn": T.FLOAT8E4M3FN, "fp8_e5m2": T.FLOAT8E5M2}
+    XELEM = {"fp32": T.FLOAT, "fp16": T.FLOAT16, "bf16": T.BFLOAT16}
+    rows = []
+
+    def raw(nm, elem, arr, shape):
+        arr = np.asarray(arr)
+        if elem in (T.INT4, T.UINT4):
+            return h.make_tensor(nm, elem, list(shape), arr.reshape(-1).astype(np.int64).tolist())
+        return h.make_tensor(nm, elem, list(shape), arr.tobytes(), raw=True)
+
+    def read(node, out_name, elem, shape, inits, fmt):
+        try:
+            y = run(node, [], [_onnx_value(onnx, out_name, elem, shape)], inits)
+            if fmt in ("int4", "uint4"):
+                return np.asarray(y).astype(np.int64)      # ml_dtypes int4: values, not bit patterns
+            return _as_bits(y)
+        except Exception:  # noqa: BLE001 - no numpy type for this output: read it through DequantizeLinear
+            deq = h.make_node("DequantizeLinear", [out_name, "one"], ["f"])
+            f = np.asarray(run([node, deq], [], [_onnx_value(onnx, "f", T.FLOAT, shape)],
+                               inits + [_tensor(onnx, "one", np.float32(1.0))]), np.float32)
+            return _fp8_bits_from_f32(fmt, f) if fmt.startswith("fp8") else f.astype(np.int64)
+
+    def q_ok(c):
+        p = c.params
+        if p["dtype"] not in GOLDEN_Q_TARGETS or p.get("x_format", "fp32") not in x_formats \
+                or p.get("scale_format", "fp32") != "fp32":
+            return False
+        # opset 21 binds the scale to x's type: only scales exact in it
+        return _scale_in(p.get("x_format", "fp32"), np.asarray(c.inputs["scale"], np.float32)) is not None
+    for _n, c, spec_c in golden_pairs("quantize", q_profile, "onnx", q_ok):
+        p = c.params
+        x, sc = c.inputs["x"], np.asarray(c.inputs["scale"], np.float32)
+        dtype = p["dtype"]
+        attrs = {}
+        if p.get("axis") is not None:
+            attrs["axis"] = p["axis"]
+        if p.get("block_size"):
+            attrs["block_size"] = p["block_size"]
+        if dtype.startswith("fp8"):
+            attrs["saturate"] = int(p.get("saturate", True))
+        ins = ["x", "s"]
+        xf = p.get("x_format", "fp32")
+        sc_x = _scale_in(xf, sc)
+        sshape = sc.shape if sc.size > 1 or p.get("axis") is not None else ()
+        inits = [raw("x", XELEM[xf], x, x.shape), raw("s", XELEM[xf], sc_x.reshape(sshape), sshape)]
+        zp = c.inputs.get("zero_point")
+        if zp is not None:
+            ins.append("z")
+            inits.append(raw("z", ELEM[dtype], np.asarray(zp).reshape(sc.shape if sc.size > 1 or p.get("axis") is not None
+                                                                        else ()), sc.shape if sc.size > 1 or p.get("axis") is not None else ()))
+        else:
+            attrs["output_dtype"] = ELEM[dtype]
+        node = h.make_node("QuantizeLinear", ins, ["y"], **attrs)
+        try:
+            got = read(node, "y", ELEM[dtype], x.shape, inits, dtype)
+            if dtype.startswith("fp8"):
+                # the fp8 output is read through DequantizeLinear: a NaN's payload is not observable,
+                # so a NaN code counts as the NaN code the golden vector expects
+                want = _golden_y(c)
+                if want is not None:
+                    both = _fp8_nan(dtype, got) & _fp8_nan(dtype, want)
+                    got = np.where(both, want, got)
+        except Exception as exc:  # noqa: BLE001
+            got = exc
+        r = judge_golden(name, "QuantizeLinear", c, spec_c, got, f"refquant profile '{q_profile}'",
+                         deviation_note.get("quantize", ""))
+        if r.status == DIFFER and name == "onnxruntime" and xf == "fp16" and _golden_y(c) is not None:
+            model = _golden_y(c).copy()
+            model[np.isposinf(x.astype(np.float64))] = _int_min(dtype)
+            r = judge(name, "QuantizeLinear", r.profile, r.flag, got, _golden_y(spec_c) if spec_c is not None and
+                      _golden_y(spec_c) is not None else _golden_y(c), [(*ORT_FP16_INF, model)])
+        rows.append(r)
+
+    def mm_ok(c):
+        p = c.params
+        return ("bias" not in c.inputs and p.get("qmin") is None and p.get("policy", "wrap") == "wrap"
+                and p["y_type"] == p["a_type"] and c.result == "valid")
+    for _n, c, spec_c in golden_pairs("qlinear_matmul", mm_method, "exact", mm_ok):
+        p = c.params
+        a, b = c.inputs["A"], c.inputs["B"]
+        zb, sb = p["zb"], p["sb"]
+        sbv = np.array([_hexf(v) for v in sb], np.float32) if isinstance(sb, list) else np.float32(_hexf(sb))
+        node = h.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"])
+        inits = [_tensor(onnx, "a", a), _tensor(onnx, "sa", np.float32(_hexf(p["sa"]))),
+                 h.make_tensor("za", ELEM[p["a_type"]], [], [p["za"]]), _tensor(onnx, "b", b), _tensor(onnx, "sb", sbv),
+                 h.make_tensor("zb", ELEM[p["b_type"]], list(np.shape(zb)), np.asarray(zb).reshape(-1).tolist()),
+                 _tensor(onnx, "sy", np.float32(_hexf(p["sy"]))), h.make_tensor("zy", ELEM[p["y_type"]], [], [p["zy"]])]
+        shape = (a.shape[0], b.shape[1])
+        try:
+            got = _as_bits(run(node, [], [_onnx_value(onnx, "y", ELEM[p["y_type"]], shape)], inits))
+        except Exception as exc:  # noqa: BLE001
+            got = exc
+        rows.append(judge_golden(name, "QLinearMatMul", c, spec_c, got, f"refquant method '{mm_method}'",
+                                 deviation_note.get("matmul", "")))
+
+    def conv_ok(c):
+        return c.params.get("qmin") is None and c.params.get("policy", "wrap") == "wrap" and c.result == "valid"
+    for _n, c, spec_c in golden_pairs("qlinear_conv", conv_method, "exact", conv_ok):
+        p = c.params
+        x, w = c.inputs["x"], c.inputs["w"]
+        sw, zw = p["sw"], p["zw"]
+        swv = np.array([_hexf(v) for v in sw], np.float32) if isinstance(sw, list) else np.float32(_hexf(sw))
+        ins = ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"] + (["B"] if "bias" in c.inputs else [])
+        node = h.make_node("QLinearConv", ins, ["y"], strides=p["strides"], pads=p["pads"], dilations=p["dilations"],
+                           group=p["group"], kernel_shape=list(w.shape[2:]))
+        inits = [_tensor(onnx, "x", x), _tensor(onnx, "sx", np.float32(_hexf(p["sx"]))),
+                 h.make_tensor("zx", ELEM[p["x_type"]], [], [p["zx"]]), _tensor(onnx, "w", w), _tensor(onnx, "sw", swv),
+                 h.make_tensor("zw", ELEM[p["w_type"]], list(np.shape(zw)), np.asarray(zw).reshape(-1).tolist()),
+                 _tensor(onnx, "sy", np.float32(_hexf(p["sy"]))), h.make_tensor("zy", ELEM[p["y_type"]], [], [p["zy"]])]
+        if "bias" in c.inputs:
+            inits.append(_tensor(onnx, "B", np.asarray(c.inputs["bias"], np.int32)))
+        shape = _golden_y(c).shape
+        try:
+            got = _as_bits(run(node, [], [_onnx_value(onnx, "y", ELEM[p["y_type"]], shape)], inits))
+        except Exception as exc:  # noqa: BLE001
+            got = exc
+        rows.append(judge_golden(name, "QLinearConv", c, spec_c, got, f"refquant method '{conv_method}'",
+                                 deviation_note.get("conv", "")))
+    return rows
+
+
+ORT_FP16_INF = ("ORT fp16 QuantizeLinear: +inf -> qmin",
+                "onnxruntime 1.31.1 QuantizeLinear with float16 x gives qmin for x = +inf where its float32 path "
+                "(and refquant profile 'onnxruntime', which widens fp16 to f32) saturates to qmax; found by the golden "
+                "fp16_input vector (docs/audit.md §4)")
+
+
+def _int_min(dtype):
+    from ..integers import get_type
+    return get_type(dtype).min
+
+
+def _scale_in(fmt, sc):
+    """The binary32 scales as an array of x's format when each is exact there, else None."""
+    sc = np.asarray(sc, np.float32)
+    if fmt == "fp32":
+        return sc
+    if fmt == "fp16":
+        v = sc.astype(np.float16)
+        return v if np.array_equal(v.astype(np.float32), sc) else None
+    bits = sc.view(np.uint32)
+    return (bits >> 16).astype(np.uint16) if not (bits & 0xFFFF).any() else None     # bf16: the top half
+
+
+def _fp8_nan(fmt, codes):
+    codes = np.asarray(codes, np.int64)
+    if fmt == "fp8_e4m3fn":
+        return (codes & 0x7F) == 0x7F
+    return ((codes & 0x7C) == 0x7C) & ((codes & 3) != 0)
+
+
+def _hexf(bits):
+    return float(np.array([int(bits, 16)], np.uint32).view(np.float32)[0])
+
+
+ORT_NOTES = {
+    "quantize": "onnxruntime 1.31.1 MLAS QuantizeLinear: divps, clamp in float, cvtps2dq (refquant profile "
+                "'onnxruntime'; shared/reference/onnx.md §5)",
+    "matmul": "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE (refquant method 'ort'; "
+              "shared/reference/onnx.md §3)",
+    "conv": "ORT QLinearConv: binary32 chain M = fl(fl(sx*sw_m)/sy), fl(fl(acc)*M), RNE (refquant method 'ort')",
+}
+ONNX_REF_NOTES = {
+    "quantize": "onnx 1.21.0 reference QuantizeLinear: numpy x / scale, rint, astype int32, + zp, clip (refquant "
+                "profile 'onnx_ref')",
+    "matmul": "onnx 1.21.0 reference QLinearMatMul: f64 product, rint, astype wraps (onnx/onnx#7835; refquant "
+              "method 'onnx_ref')",
+    "conv": "onnx 1.21.0 reference QLinearConv: f64 product R*M + zp, np.clip, then np.round (refquant method "
+            "'onnx_ref_conv')",
+}
+
+
 def backend_onnxruntime():
     onnx = _need("onnx", "onnxruntime")
     ort = _need("onnxruntime", "onnxruntime")
@@ -415,6 +653,8 @@ def backend_onnxruntime():
     def run(node, inputs, outputs, inits):
         return _ort_run(onnx, ort, node, inputs, outputs, inits)
     rows = _onnx_backend_rows("onnxruntime", run)
+    rows += _onnx_golden_rows("onnxruntime", onnx, run, "onnxruntime", "ort", "ort", ORT_NOTES,
+                              x_formats=("fp32", "fp16", "bf16"))
     for r in rows:
         r.backend = f"onnxruntime {ort.__version__}"
     return rows
@@ -426,10 +666,14 @@ def backend_onnx():
 
     def run(node, inputs, outputs, inits):
         h = onnx.helper
-        graph = h.make_graph([node], "g", inputs, outputs, list(inits))
+        graph = h.make_graph(node if isinstance(node, list) else [node], "g", inputs, outputs, list(inits))
         model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)])
         return ReferenceEvaluator(model).run(None, {})[0]
-    rows = _onnx_backend_rows("onnx", run)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # numpy overflow/cast warnings of the evaluator (inf, NaN inputs)
+        rows = _onnx_backend_rows("onnx", run)
+        rows += _onnx_golden_rows("onnx", onnx, run, "onnx_ref", "onnx_ref", "onnx_ref_conv", ONNX_REF_NOTES)
     for r in rows:
         r.backend = f"onnx {onnx.__version__} reference"
     return rows
