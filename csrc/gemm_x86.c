@@ -96,6 +96,9 @@ int rq_cpu_paths(void)
 
 #define RQ_TILELOAD(t, base, stride) \
     __asm__ volatile("tileloadd (%0,%1,1), %%tmm" #t :: "r"(base), "r"((long)(stride)) : "memory")
+/* the same with the T1 hint: streamed data that should not evict the L1-resident operand */
+#define RQ_TILELOAD_T1(t, base, stride) \
+    __asm__ volatile("tileloaddt1 (%0,%1,1), %%tmm" #t :: "r"(base), "r"((long)(stride)) : "memory")
 #define RQ_TILESTORE(t, base, stride) \
     __asm__ volatile("tilestored %%tmm" #t ", (%0,%1,1)" :: "r"(base), "r"((long)(stride)) : "memory")
 #define RQ_TILEZERO(t) __asm__ volatile("tilezero %%tmm" #t ::)
@@ -121,40 +124,42 @@ static void rq_amx_release(void)
     __asm__ volatile("tilerelease" ::: "memory");
 }
 
-/* C[32][32] (+)= Apack(32 rows) . Bpanels(b0 | b1) over `chunks` k-chunks of 64.
- * c points at a 32-row strip of int32 with row stride 32; `accumulate`
- * loads it first (K-blocking), else starts from zero. */
-static void rq_amx_32x32(const int8_t *ap, const int8_t *ap1, const int8_t *b0, const int8_t *b1,
-                         int32_t chunks, int a_signed, int accumulate, int32_t *c)
+/* The AMX micro-kernel: a 32x32 (or 16x32) int32 block held in tiles 0-3 for
+ * `nk` k-chunks of 64.  A tiles (4, 5) come from the packed A block, whose
+ * chunk c lies at ap + c*astride (tile 5 at +1024), loaded with the T1 hint
+ * (A streams from L2 and must not evict B); B tiles (6, 7) from two packed
+ * panels (chunk c at b + c*1024), L1-resident across the row blocks.
+ * cin: the block to continue from (row stride 32 int32), or NULL to start
+ * from zero; the result goes to cout. */
+#define RQ_AMX_LOOP(OP, TWO)                                                        \
+    for (k = 0; k < nk; k++) {                                                      \
+        const int8_t *a_ = ap + (size_t)k * (size_t)astride;                       \
+        RQ_TILELOAD_T1(4, a_, 64);                                                  \
+        RQ_TILELOAD(6, b0 + (size_t)k * 1024u, 64);                                 \
+        RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);                                 \
+        OP(0, 4, 6); OP(1, 4, 7);                                                   \
+        if (TWO) { RQ_TILELOAD_T1(5, a_ + 1024, 64); OP(2, 5, 6); OP(3, 5, 7); }    \
+    }
+
+static void rq_amx_block(const int8_t *ap, int32_t astride, const int8_t *b0, const int8_t *b1,
+                         int32_t nk, int a_signed, const int32_t *cin, int32_t *cout)
 {
     int32_t k;
-    if (accumulate) {
-        RQ_TILELOAD(0, c, 128); RQ_TILELOAD(1, c + 16, 128);
-        RQ_TILELOAD(2, c + 512, 128); RQ_TILELOAD(3, c + 528, 128);
+    int two = astride == 2048;
+    if (cin) {
+        RQ_TILELOAD(0, cin, 128); RQ_TILELOAD(1, cin + 16, 128);
+        if (two) { RQ_TILELOAD(2, cin + 512, 128); RQ_TILELOAD(3, cin + 528, 128); }
     } else {
-        RQ_TILEZERO(0); RQ_TILEZERO(1); RQ_TILEZERO(2); RQ_TILEZERO(3);
+        RQ_TILEZERO(0); RQ_TILEZERO(1);
+        if (two) { RQ_TILEZERO(2); RQ_TILEZERO(3); }
     }
     if (a_signed) {
-        for (k = 0; k < chunks; k++) {
-            RQ_TILELOAD(4, ap + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(6, b0 + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(5, ap1 + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);
-            RQ_TDPBSSD(0, 4, 6); RQ_TDPBSSD(1, 4, 7);
-            RQ_TDPBSSD(2, 5, 6); RQ_TDPBSSD(3, 5, 7);
-        }
+        if (two) { RQ_AMX_LOOP(RQ_TDPBSSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBSSD, 0) }
     } else {
-        for (k = 0; k < chunks; k++) {
-            RQ_TILELOAD(4, ap + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(6, b0 + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(5, ap1 + (size_t)k * 1024u, 64);
-            RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);
-            RQ_TDPBUSD(0, 4, 6); RQ_TDPBUSD(1, 4, 7);
-            RQ_TDPBUSD(2, 5, 6); RQ_TDPBUSD(3, 5, 7);
-        }
+        if (two) { RQ_AMX_LOOP(RQ_TDPBUSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBUSD, 0) }
     }
-    RQ_TILESTORE(0, c, 128); RQ_TILESTORE(1, c + 16, 128);
-    RQ_TILESTORE(2, c + 512, 128); RQ_TILESTORE(3, c + 528, 128);
+    RQ_TILESTORE(0, cout, 128); RQ_TILESTORE(1, cout + 16, 128);
+    if (two) { RQ_TILESTORE(2, cout + 512, 128); RQ_TILESTORE(3, cout + 528, 128); }
 }
 
 /* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
@@ -209,8 +214,11 @@ static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t r
     }
 }
 
-/* AMX: 16-row blocks; per k-chunk of 64: 16 rows x 64 bytes (raw A bytes,
- * zero padding).  rs[r] = wrapping sum of A[i][k] as int8 or uint8, when
+/* AMX: blocks of 32 rows (the last one may have 16); per k-chunk c of 64, a
+ * block holds its 16-row tiles back to back: row r of block b at
+ * b*32*kpad + c*astride + ((r%32)/16)*1024 + (r%16)*64, astride = 64 * (rows in
+ * the block), so the micro-kernel reads one sequential stream.  Raw A bytes,
+ * zero padding.  rs[r] = wrapping sum of A[i][k] as int8 or uint8, when
  * needed.  Masked loads never touch bytes past the end of a row. */
 RQ_AVX512 static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
                                     int32_t chunks, int8_t *dst, uint32_t *rs, int need_rowsum)
@@ -218,13 +226,16 @@ RQ_AVX512 static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, 
     const __m512i flip = _mm512_set1_epi8((char)0x80), zero = _mm512_setzero_si512();
     int32_t r, c;
     for (r = 0; r < rows_pad; r++) {
-        int8_t *d = dst + (size_t)(r / 16) * (size_t)chunks * 1024u + (size_t)(r % 16) * 64u;
+        int32_t blk = r / 32, in_blk = rows_pad - blk * 32 < 32 ? rows_pad - blk * 32 : 32;
+        size_t astride = (size_t)in_blk * 64u;
+        int8_t *d = dst + (size_t)blk * 2048u * (size_t)chunks + (size_t)((r % 32) / 16) * 1024u
+                    + (size_t)(r % 16) * 64u;
         const uint8_t *src;
         __m512i sum = zero;
         int64_t total;
         if (r >= rows) {
             for (c = 0; c < chunks; c++)
-                _mm512_storeu_si512(d + (size_t)c * 1024u, zero);
+                _mm512_storeu_si512(d + (size_t)c * astride, zero);
             rs[r] = 0;
             continue;
         }
@@ -233,7 +244,7 @@ RQ_AVX512 static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, 
             int32_t len = g->k - c * 64 < 64 ? g->k - c * 64 : 64;
             __mmask64 mk = len >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << len) - 1u);
             __m512i v = _mm512_maskz_loadu_epi8(mk, src + (size_t)c * 64u);
-            _mm512_storeu_si512(d + (size_t)c * 1024u, v);
+            _mm512_storeu_si512(d + (size_t)c * astride, v);
             if (need_rowsum)
                 sum = _mm512_add_epi64(sum, _mm512_sad_epu8(g->a_type == RQ_I8 ? _mm512_xor_si512(v, flip) : v, zero));
         }
@@ -244,10 +255,6 @@ RQ_AVX512 static void rq_pack_a_amx(const rq_gemm *g, int32_t i0, int32_t rows, 
 }
 
 /* ---- vector requantization (the AVX-512 form of requant.c) ---------------- */
-
-#ifndef RQ_KC
-#define RQ_KC 8   /* AMX k-block: 8 chunks of 64 */
-#endif
 
 #define RQ_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 
@@ -388,20 +395,85 @@ static void rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq
 
 static int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q; }
 
+#ifndef RQ_KCMAX
+#define RQ_KCMAX 16   /* AMX: whole K in tiles up to this many k-chunks ... */
+#endif
+#ifndef RQ_KCB
+#define RQ_KCB 8      /* ... else k-blocks of this many (B sub-panels stay in L1) */
+#endif
+#ifndef RQ_ABYTES
+#define RQ_ABYTES (768 * 1024)   /* packed A block budget (L2) */
+#endif
+
+/* AMX driver.  Loops: M blocks (A packed once, L2-resident) > 32-column
+ * blocks (the two B panels' k-block stays in L1) > k-blocks > 32-row blocks.
+ * With K <= 64*RQ_KCMAX the accumulators stay in tiles over the whole K and
+ * each 32x32 block is requantized straight from a 4 KiB L1 buffer. */
+static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
+{
+    const rq_gemm *g = p->g;
+    int32_t kpad = pb->k_pad, chunks = kpad / 64, mc, ib, jb, kb, ir;
+    int32_t kc = chunks <= RQ_KCMAX ? chunks : RQ_KCB;
+    int a_signed = g->a_type == RQ_I8;
+    int8_t *apack;
+    uint32_t *rs;
+    int32_t *cstrip = NULL, *cbuf;
+    mc = (int32_t)(RQ_ABYTES / (kpad > 0 ? kpad : 64));
+    mc = mc < 32 ? 32 : (mc > 1024 ? 1024 : mc) / 32 * 32;
+    if (mc > rq_round_up(p->r1 - p->r0, 16))
+        mc = rq_round_up(p->r1 - p->r0, 16);
+    apack = aligned_alloc(64, (size_t)rq_round_up(mc, 32) * (size_t)(kpad > 0 ? kpad : 64));
+    rs = malloc((size_t)mc * sizeof(uint32_t));
+    cbuf = aligned_alloc(64, 32u * 32u * sizeof(int32_t));
+    if (kc < chunks)
+        cstrip = aligned_alloc(64, (size_t)rq_round_up(mc, 32) * 32u * sizeof(int32_t));
+    if (!apack || !rs || !cbuf || (kc < chunks && !cstrip)) {
+        free(apack); free(rs); free(cbuf); free(cstrip);
+        return RQ_E_NOMEM;
+    }
+    rq_amx_config();
+    for (ib = p->r0; ib < p->r1; ib += mc) {
+        int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, 16);
+        rq_pack_a_amx(g, ib, rows, rows_pad, chunks, apack, rs, w->need_rowsum);
+        for (jb = p->c0 / 32; jb * 32 < p->c1; jb++) {
+            const int8_t *b0 = pb->data + (size_t)(2 * jb) * (size_t)chunks * 1024u;
+            const int8_t *b1 = b0 + (size_t)chunks * 1024u;
+            for (kb = 0; kb < chunks || kb == 0; kb += kc) {
+                int32_t nk = chunks - kb < kc ? chunks - kb : kc, last = kb + nk >= chunks;
+                for (ir = 0; ir < rows_pad; ir += 32) {
+                    int32_t nr = rows_pad - ir < 32 ? rows_pad - ir : 32;
+                    int32_t astride = nr * 64;
+                    const int8_t *ap = apack + (size_t)ir * (size_t)kpad + (size_t)kb * (size_t)astride;
+                    int32_t *cs = cstrip ? cstrip + (size_t)ir * 32u : NULL;
+                    rq_amx_block(ap, astride, b0 + (size_t)kb * 1024u, b1 + (size_t)kb * 1024u, nk,
+                                 a_signed, kb > 0 ? cs : NULL, last ? cbuf : cs);
+                    if (last)   /* requantize the block while it is in L1 */
+                        rq_epilogue(p, w, cbuf, ib + ir, nr, jb * 32, rs + ir);
+                }
+                if (chunks == 0)
+                    break;
+            }
+        }
+    }
+    rq_amx_release();
+    free(apack); free(rs); free(cbuf); free(cstrip);
+    return RQ_OK;
+}
+
 int rq_gemm_simd(const rq_plan *p, int amx)
 {
     const rq_gemm *g = p->g;
     rq_packed_b own = {0};
     const rq_packed_b *pb = g->packed_b;
     rq_simd_ws w = {0};
-    int32_t mr = amx ? 32 : 8, mc, kpad, ib, jp, ir;
+    int32_t mr = 8, mc, kpad, ib, jp, ir;
     uint8_t *apack = NULL;
     uint32_t *rs = NULL;
     int rc = RQ_E_NOMEM;
-    int32_t *cstrip = NULL;      /* mc x 32 int32 accumulators */
+    int32_t *cstrip = NULL;      /* 8 x 32 int32 accumulators */
 
     if (!pb) {   /* C callers without a packed B: pack it once for this call */
-        own.data = malloc(rq_packed_b_bytes(g->k, g->n) + 64u);
+        own.data = aligned_alloc(64, rq_packed_b_bytes(g->k, g->n) + 64u);
         own.colsum = malloc(rq_packed_b_colsum_len(g->n) * sizeof(int32_t));
         if (!own.data || !own.colsum)
             goto done;
@@ -409,56 +481,36 @@ int rq_gemm_simd(const rq_plan *p, int amx)
         pb = &own;
     }
     kpad = pb->k_pad;
+    w.colfix = malloc((size_t)g->n * sizeof(int32_t));
+    w.beta = malloc((size_t)g->n * sizeof(int32_t));
+    if (!w.colfix || !w.beta)
+        goto done;
+    rq_simd_ws_init(p, pb, amx, &w);
+    if (amx) {
+        rc = rq_gemm_amx(p, pb, &w);
+        goto done;
+    }
     mc = (int32_t)((512 * 1024) / (kpad > 0 ? kpad : 64));
     mc = mc < mr ? mr : (mc > 512 ? 512 : mc) / mr * mr;
     if (mc > rq_round_up(p->r1 - p->r0, mr))
         mc = rq_round_up(p->r1 - p->r0, mr);
-    w.colfix = malloc((size_t)g->n * sizeof(int32_t));
-    w.beta = malloc((size_t)g->n * sizeof(int32_t));
     apack = malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
     rs = malloc((size_t)mc * sizeof(uint32_t));
-    cstrip = aligned_alloc(64, (size_t)mc * 32u * sizeof(int32_t));
-    if (!w.colfix || !w.beta || !apack || !rs || !cstrip)
+    cstrip = aligned_alloc(64, (size_t)mr * 32u * sizeof(int32_t));
+    if (!apack || !rs || !cstrip)
         goto done;
-    rq_simd_ws_init(p, pb, amx, &w);
-    if (amx)
-        rq_amx_config();
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
-        if (amx)
-            rq_pack_a_amx(g, ib, rows, rows_pad, kpad / 64, (int8_t *)apack, rs, w.need_rowsum);
-        else
-            rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
+        rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
             const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
-            if (amx) {
-                /* K-blocked: the B sub-panel (2 x RQ_KC KiB) stays in L1 across the row blocks */
-                int32_t chunks = kpad / 64, kb, ncb = chunks < RQ_KC ? chunks : RQ_KC;
-                const int8_t *a8 = (const int8_t *)apack;
-                for (kb = 0; kb < chunks || kb == 0; kb += RQ_KC) {
-                    int32_t nk = chunks - kb < ncb ? chunks - kb : ncb;
-                    for (ir = 0; ir < rows_pad; ir += 32) {
-                        const int8_t *ap = a8 + (size_t)ir * (size_t)kpad + (size_t)kb * 1024u;
-                        rq_amx_32x32(ap, ap + (size_t)chunks * 1024u, b0 + (size_t)kb * 1024u,
-                                     b1 + (size_t)kb * 1024u, nk, g->a_type == RQ_I8, kb > 0,
-                                     cstrip + (size_t)ir * 32u);
-                    }
-                    if (chunks == 0)
-                        break;
-                }
-                for (ir = 0; ir < rows_pad; ir += 32)
-                    rq_epilogue(p, &w, cstrip + (size_t)ir * 32u, ib + ir, 32, jp * 32, rs + ir);
-            } else {
-                for (ir = 0; ir < rows_pad; ir += mr) {
-                    rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
-                    rq_epilogue(p, &w, cstrip, ib + ir, mr, jp * 32, rs + ir);
-                }
+            for (ir = 0; ir < rows_pad; ir += mr) {
+                rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
+                rq_epilogue(p, &w, cstrip, ib + ir, mr, jp * 32, rs + ir);
             }
         }
     }
-    if (amx)
-        rq_amx_release();
     rc = RQ_OK;
 done:
     free(own.data);
