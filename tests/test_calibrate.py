@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from refquant import formats
 from refquant.calibrate import (EntropyObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
-                                Multiset, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
+                                Multiset, OnnxruntimeHistogramObserver, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
                                 percentile, search)
 from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
 from refquant.qparams import choose_qparams
@@ -191,8 +191,14 @@ def test_onnxruntime_entropy_one_call_reproduced():
     want = (-4.5, 4.51171875)
     assert _ort("Entropy", DATA, False, num_bins=2048) == want
     assert tuple(map(f, fed(EntropyObserver("onnxruntime")).range())) == want
-    assert _ort("Entropy", DATA, True, num_bins=2048) == (-3.4310340881347656, 3.434842109680176)
+    per_batch = _ort("Entropy", DATA, True, num_bins=2048)
+    assert per_batch == (-3.4310340881347656, 3.434842109680176)
     assert tuple(map(f, fed(EntropyObserver("onnxruntime"), DATA[::-1]).range())) == want
+    # the named peer variant: ORT's per-call histogram growth (§5.4), one observe per collect call
+    assert tuple(map(f, fed(OnnxruntimeHistogramObserver("entropy")).range())) == per_batch
+    assert tuple(map(f, fed(OnnxruntimeHistogramObserver("entropy"), [DATA]).range())) == want
+    assert tuple(map(f, fed(OnnxruntimeHistogramObserver("entropy"), DATA[::-1]).range())) == (
+        -3.285428047180176, 3.2888259887695312)  # §9 reversed order
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -203,6 +209,21 @@ def test_onnxruntime_percentile_symmetric_clamp_bug():
     assert _ort("Percentile", DATA, False, symmetric=True, percentile=99.999) == (-7.25, 11.994140625)
     lo, hi = fed(PercentileObserver(99.999, method="hist_left")).range()
     assert (lo, hi) == (Fraction(-12 * 2047, 2048), Fraction(12 * 2047, 2048))
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("symmetric, p, one_call, per_batch", [
+    (True, 99.999, (-7.25, 11.994140625), (-7.25, 9.49841594696045)),
+    (False, 99.999, (-7.25, 11.98828125), (-7.25, 11.99909782409668)),
+    (False, 99.99, (-4.5, 9.4921875), (-4.497282028198242, 9.497222900390625))])
+def test_onnxruntime_percentile_peer_variant(symmetric, p, one_call, per_batch):
+    """ORT PercentileCalibrater, one collect call and one call per batch, symmetric (|x| histogram,
+    appended edges, values below the first edge dropped) and signed (§5.4 growth, c = (100-p)/200
+    cut each side), clamped to the data range: reproduced by OnnxruntimeHistogramObserver."""
+    for chunks, want in (([DATA], one_call), (DATA, per_batch)):
+        assert _ort("Percentile", DATA, chunks is DATA, symmetric=symmetric, percentile=p, num_bins=2048) == want
+        obs = fed(OnnxruntimeHistogramObserver("percentile", p=p, symmetric=symmetric), chunks)
+        assert tuple(map(f, obs.range())) == want
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,6 +406,8 @@ def test_qparams_from_observer_represent_zero(a, b, symmetric, dtype, narrow, va
 
 def test_save_restore_continues_identically():
     for name, kw in ORDER_FREE + [("moving_average", {"c": 0.1}), ("minmax", {"axis": 0}),
+                                  ("onnxruntime_histogram", {"bins": 256, "target_bins": 32}),
+                                  ("onnxruntime_histogram", {"method": "percentile", "symmetric": True}),
                                   ("moving_average", {"c": 0.5, "form": "textbook", "state_format": "exact", "axis": 1})]:
         a = make_observer(name, **kw)
         a.observe(DATA[:2].reshape(2, -1)[:, :2000])

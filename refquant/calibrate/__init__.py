@@ -11,9 +11,9 @@ See docs/calibration.md for the definitions, the peer variants and the known pee
 from ._data import Multiset
 from .histogram import abs_histogram, signed_histogram
 from .observers import (OBSERVERS, EntropyObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
-                        Observer, PercentileObserver, from_dict, make_observer)
+                        OnnxruntimeHistogramObserver, Observer, PercentileObserver, from_dict, make_observer)
 from .search import ENTROPY_VARIANTS, PERCENTILE_METHODS, entropy, mse_amax, percentile
 
 __all__ = ["Observer", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver", "EntropyObserver",
-           "MSEObserver", "HistogramObserver", "OBSERVERS", "make_observer", "from_dict", "Multiset", "abs_histogram",
+           "MSEObserver", "HistogramObserver", "OnnxruntimeHistogramObserver", "OBSERVERS", "make_observer", "from_dict", "Multiset", "abs_histogram",
            "signed_histogram", "percentile", "entropy", "mse_amax", "ENTROPY_VARIANTS", "PERCENTILE_METHODS"]

@@ -203,18 +203,23 @@ def entropy_onnxruntime(ms, bins=2048, target_bins=128):
     lo_data, hi_data = frac(ms.values[0]), frac(ms.values[-1])
     T = max(-lo_data, hi_data)
     hist = signed_histogram(ms, T, bins)
-    z = bins // 2
+    return ort_entropy_search(hist, lambda k: -T + 2 * T * Fraction(k, bins), lo_data, hi_data, t)
+
+
+def ort_entropy_search(hist, edge, lo_data, hi_data, t=128):
+    """The search of ORT ``get_entropy_threshold`` on a given signed histogram (any even or odd
+    length n, z = n//2), ``edge(k)`` the exact edge k; result clamped to [lo_data, hi_data]."""
+    n = hist.size
+    z = n // 2
     cum = np.concatenate([[0], np.cumsum(hist)])
     kls, windows = [], []
     for i in range(t // 2, z + 1):
-        s, e = z - i, min(z + i + 1, bins)
+        s, e = z - i, min(z + i + 1, n)
         kls.append(_ort_kl(hist[s:e].copy(), int(cum[s]), int(cum[-1] - cum[e]), t))
         windows.append((s, e))
     best = _argmin(kls)
     s, e = windows[0 if best is None else best]  # all infinite: numpy argmin's first
-    lo = -T + 2 * T * Fraction(s, bins)
-    hi = -T + 2 * T * Fraction(e, bins)
-    return max(lo, lo_data), min(hi, hi_data)
+    return max(edge(s), lo_data), min(edge(e), hi_data)
 
 
 def _ort_kl(window, left, right, t):
