@@ -625,6 +625,35 @@ def _fp8_nan(fmt, codes):
     return ((codes & 0x7C) == 0x7C) & ((codes & 3) != 0)
 
 
+def conv_tie_case():
+    """A QLinearConv case (1x1 kernel, C = 1) whose accumulators (x - zx)*w are the near-tie
+    products of near_tie_case: x (1, 1, 256, 1) uint8, w (256, 1, 1, 1) int8, per-tensor scales."""
+    c = near_tie_case("uint8", "int8")
+    x = c["a"].reshape(1, 1, -1, 1)
+    w = c["b"].reshape(-1, 1, 1, 1)
+    return dict(op="qlinear_conv", x=x, w=w, x_type="uint8", w_type="int8", y_type="uint8", x_zero_point=c["za"],
+                w_zero_point=int(c["zb"]), y_zero_point=c["zy"], x_scale=c["sa"], w_scale=float(c["sb"]),
+                y_scale=c["sy"])
+
+
+def _conv_tie_row(name, onnx, run, method, deviation, note):
+    from . import core
+    spec_d = conv_tie_case()
+    exp = {m: core.expected(core.make_case(dict(spec_d, method=m)))[0] for m in ("exact", method)}
+    h, T = onnx.helper, onnx.TensorProto
+    node = h.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"], kernel_shape=[1, 1])
+    inits = [_tensor(onnx, "x", spec_d["x"]), _tensor(onnx, "sx", np.float32(spec_d["x_scale"])),
+             h.make_tensor("zx", T.UINT8, [], [spec_d["x_zero_point"]]), _tensor(onnx, "w", spec_d["w"]),
+             _tensor(onnx, "sw", np.float32(spec_d["w_scale"])), h.make_tensor("zw", T.INT8, [], [spec_d["w_zero_point"]]),
+             _tensor(onnx, "sy", np.float32(spec_d["y_scale"])), h.make_tensor("zy", T.UINT8, [], [spec_d["y_zero_point"]])]
+    try:
+        got = _as_bits(run(node, [], [_onnx_value(onnx, "y", T.UINT8, exp["exact"].shape)], inits))
+    except Exception as exc:  # noqa: BLE001
+        got = exc
+    return judge(name, "QLinearConv", "onnx spec (exact)", "u8xs8 1x1, near-tie accumulators (C=1)", got, exp["exact"],
+                 [(deviation, note, exp[method])])
+
+
 def _hexf(bits):
     return float(np.array([int(bits, 16)], np.uint32).view(np.float32)[0])
 
@@ -653,6 +682,8 @@ def backend_onnxruntime():
     def run(node, inputs, outputs, inits):
         return _ort_run(onnx, ort, node, inputs, outputs, inits)
     rows = _onnx_backend_rows("onnxruntime", run)
+    rows.append(_conv_tie_row("onnxruntime", onnx, run, "ort", "binary32 requantization (ORT QLinearConv)",
+                              ORT_NOTES["conv"]))
     rows += _onnx_golden_rows("onnxruntime", onnx, run, "onnxruntime", "ort", "ort", ORT_NOTES,
                               x_formats=("fp32", "fp16", "bf16"))
     for r in rows:
@@ -673,6 +704,8 @@ def backend_onnx():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # numpy overflow/cast warnings of the evaluator (inf, NaN inputs)
         rows = _onnx_backend_rows("onnx", run)
+        rows.append(_conv_tie_row("onnx", onnx, run, "onnx_ref_conv", "binary64 product, clip, round (onnx reference "
+                                  "QLinearConv)", ONNX_REF_NOTES["conv"]))
         rows += _onnx_golden_rows("onnx", onnx, run, "onnx_ref", "onnx_ref", "onnx_ref_conv", ONNX_REF_NOTES)
     for r in rows:
         r.backend = f"onnx {onnx.__version__} reference"
@@ -744,7 +777,48 @@ def _backend_torch(torch):
             rows.append(judge(be, "quantized::linear", "exact (QLinearMatMul spec)", f"engine={eng}, u8xs8 per-tensor, {label}",
                               got, spec, [(f"{eng} binary32 requantization", f"{rq.METHODS[meth].reproduces} "
                                            f"(shared/reference/requant.md §4; refquant method '{meth}')", model)]))
+    rows += _torch_golden_rows(torch, be)
     return rows
+
+
+def _torch_golden_rows(torch, be):
+    """Golden quantize vectors through torch: profile 'torch' (quantize_per_tensor, qint8/quint8) and
+    profile 'torch_qint32' (quantize_per_channel), each against the exact spec vector."""
+    rows = []
+    tdt = {"int8": torch.qint8, "uint8": torch.quint8}
+
+    def ok(axis_wanted):
+        def f(c):
+            p = c.params
+            return (p["dtype"] in tdt and p.get("x_format", "fp32") == "fp32" and p.get("scale_format", "fp32") == "fp32"
+                    and not p.get("block_size") and (p.get("axis") is not None) == axis_wanted
+                    and "zero_point" in c.inputs)
+        return f
+    for prof, per_axis in (("torch", False), ("torch_qint32", True)):
+        note = PROFILE_NOTES.get(prof) or prof
+        for _n, c, spec_c in golden_pairs("quantize", prof, "exact", ok(per_axis)):
+            p = c.params
+            x = torch.from_numpy(np.ascontiguousarray(c.inputs["x"], np.float32))
+            sc, zp = np.asarray(c.inputs["scale"], np.float64).reshape(-1), np.asarray(c.inputs["zero_point"]).reshape(-1)
+            try:
+                if per_axis:
+                    q = torch.quantize_per_channel(x, torch.tensor(sc), torch.tensor(zp.astype(np.int64)), p["axis"],
+                                                   tdt[p["dtype"]])
+                else:
+                    q = torch.quantize_per_tensor(x, float(sc[0]), int(zp[0]), tdt[p["dtype"]])
+                got = q.int_repr().numpy().astype(np.int64)
+            except Exception as exc:  # noqa: BLE001
+                got = exc
+            rows.append(judge_golden(be, "quantize_per_channel" if per_axis else "quantize_per_tensor", c, spec_c, got,
+                                     f"refquant profile '{prof}'", note))
+    return rows
+
+
+PROFILE_NOTES = {
+    "torch": "torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)) (refquant profile 'torch'; "
+             "shared/reference/requant.md §4)",
+    "torch_qint32": "torch quantize_per_channel: RNE(fl(fl(x*inv) + zp)) (refquant profile 'torch_qint32')",
+}
 
 
 def backend_tosa():
