@@ -21,6 +21,10 @@ Fields (every implementation-defined choice, style.md §8):
                      'f32'     fl(fl(q - zp) * s): int32 subtraction, int32 -> f32, one f32 multiply
                      'f64'     fl32(double(s) * (q - zp)) (TFLite reference DEQUANTIZE)
     flush_subnormal  flush subnormal scale/inputs to zero (FTZ/DAZ); off unless measured
+    fp8              conversion of the quotient to an fp8 target: 'ofp8' (the spec and ml_dtypes:
+                     RNE, saturate=1 -> ±max, saturate=0 -> NaN / ±inf) or 'ort_1_31' (onnxruntime
+                     1.31.1 as measured, onnx.md §5: saturate=0 E4M3FN gives ±448 for |q| in
+                     [480, 496) and E5M2 gives NaN for |q| in [61440, 65536); E5M2 NaN is 0x7f/0xff)
 """
 
 from dataclasses import dataclass
@@ -40,6 +44,7 @@ class Profile:
     nan: str = "error"
     dequantize: str = "exact"
     flush_subnormal: bool = False
+    fp8: str = "ofp8"
 
 
 PROFILES = {p.name: p for p in [
@@ -52,7 +57,8 @@ PROFILES = {p.name: p for p in [
             quotient="div", quotient_format="promote", clamp="x86_int32", nan="type_min", dequantize="f32"),
     Profile("onnxruntime", "onnxruntime 1.31.1 CPU EP, MLAS MlasQuantizeLinear: divps, clamp in float to "
             "[qmin - zp, qmax - zp], cvtps2dq (RNE), + zp; NaN -> qmin; fp16 widened to f32",
-            quotient="div", quotient_format="fp32", clamp="float", nan="qmin", dequantize="f32"),
+            quotient="div", quotient_format="fp32", clamp="float", nan="qmin", dequantize="f32",
+            fp8="ort_1_31"),
     Profile("torch", "torch 2.13.0+cpu quantize_per_tensor qint8/quint8 (FBGEMM legacy AVX2): "
             "RNE(fma(x, fl(1/fl(s)), zp)); NaN -> qmax; dequantize fl(fl(s) * fl(q - zp))",
             quotient="fma_zp", zero_point="fused", nan="qmax", dequantize="f32"),

@@ -132,7 +132,27 @@ def quantize_value_float(x, scale, target, profile="exact", saturate=True, x_for
     q = x if x.is_nan else _quotient(x, scale, 0, p, qfmt)
     if target == "fp4_e2m1" and p.name in FP4_ADDS_ZERO_POINT and q.is_zero:
         q = formats.real(0)  # -0 + 0 = +0 under RNE
+    if p.fp8 == "ort_1_31":
+        deviation = _ort_fp8_deviation(q, target, saturate)
+        if deviation is not None:
+            return deviation
     return formats.encode(target, q, "rne", "saturate" if saturate else "ieee")
+
+
+def _ort_fp8_deviation(q, target, saturate):
+    """onnxruntime 1.31.1's fp8 conversion where it departs from OFP8 (onnx.md §5, measured):
+    E5M2 NaN is 0x7f/0xff (OFP8/ml_dtypes: 0x7e/0xfe); with saturate=0, E4M3FN maps |q| in
+    [480, 496) to ±448 (not NaN) and E5M2 maps |q| in [61440, 65536) to NaN (not ±inf)."""
+    sign = q.sign << 7
+    if target == "fp8_e5m2" and q.is_nan:
+        return 0x7F | sign
+    if saturate or not q.is_finite:
+        return None
+    if target == "fp8_e4m3fn" and 480 <= q.mag < 496:
+        return 0x7E | sign
+    if target == "fp8_e5m2" and 61440 <= q.mag < 65536:
+        return 0x7F | sign
+    return None
 
 
 def dequantize_value(q, scale, zp, profile="exact", out_format="fp32", dtype="int32"):

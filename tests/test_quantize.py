@@ -482,3 +482,39 @@ def test_bad_input_named_errors():
         Q.quantize([float("nan")], 1.0, 0, "int8")
     with pytest.raises(InvalidValueError, match="rmin 5 is greater than rmax 1"):
         choose_qparams(5, 1)
+
+
+FP8_T = {"fp8_e4m3fn": 17, "fp8_e4m3fnuz": 18, "fp8_e5m2": 19, "fp8_e5m2fnuz": 20}
+
+
+@pytest.mark.parametrize("target", sorted(FP8_T))
+@pytest.mark.parametrize("saturate", [1, 0])
+def test_fp8_targets_vs_onnxruntime_and_reference(target, saturate):
+    """QuantizeLinear to fp8: profile 'onnxruntime' reproduces ORT 1.31.1 (including its measured
+    saturate=0 and E5M2-NaN deviations), profile 'onnx_ref' the onnx reference (= OFP8 / ml_dtypes)."""
+    ort = need("onnxruntime")
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    fmt = formats.get_format(target)
+    vals = sorted({formats.decode(fmt, b).value for b in range(256) if formats.decode(fmt, b).is_finite})
+    mids = [(a + b) / 2 for a, b in zip(vals, vals[1:])]
+    top = fmt.max_finite
+    pts = vals + mids + [top * Fraction(k, 64) for k in range(60, 160)] + [Fraction(61440), Fraction(65535), Fraction(480)]
+    bits = {formats.encode("fp32", p) for p in pts}
+    bits |= {b ^ 0x80000000 for b in bits} | {b + 1 for b in bits} | {0x7FC00000, 0xFFC00000, 0x7F800000, 0xFF800000}
+    x = np.array(sorted(bits), np.uint32).view(f32)
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], saturate=saturate)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [None])], [
+        helper.make_tensor_value_info("y", FP8_T[target], [None])],
+        initializer=[helper.make_tensor("s", 1, [], [1.0]), helper.make_tensor("z", FP8_T[target], [], [0])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = sess.run_with_ort_values(None, {"x": ort.OrtValue.ortvalue_from_numpy(x)})[0]
+    import ctypes  # the binding has no numpy type for most fp8 formats: read the output's bytes
+    theirs = np.frombuffer(ctypes.string_at(y.data_ptr(), x.size), np.uint8)
+    with np.errstate(all="ignore"):
+        ref = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    for profile, peer in (("onnxruntime", theirs), ("onnx_ref", ref)):
+        ours = Q.quantize(x, 1.0, None, target, profile, saturate=bool(saturate)).tolist()
+        bad = [(float(a), hex(o), hex(t)) for a, o, t in zip(x, ours, peer.view(np.uint8).tolist()) if o != t]
+        assert bad == [], f"{profile} vs peer, {target} saturate={saturate}: {len(bad)} differ, e.g. {bad[:4]}"
