@@ -63,10 +63,12 @@ def qrange(dtype, narrow=False, reduce_range=False):
 
 
 def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, variant="exact",
-                   scale_format="fp32", reduce_range=False, qmin=None, qmax=None):
+                   scale_format="fp32", reduce_range=False, qmin=None, qmax=None, power_of_two=False):
     """Scale and zero point mapping [min(rmin, 0), max(rmax, 0)] onto ``dtype``'s range.
 
-    ``qmin``/``qmax`` override the integer range (e.g. seed 000's [0, 20]).
+    ``qmin``/``qmax`` override the integer range (e.g. seed 000's [0, 20]).  ``power_of_two``
+    (exact variant only) rounds the scale *up* to a power of two, so the range stays covered and
+    requantization becomes a shift.
     """
     lo, hi = _finite(rmin, "rmin"), _finite(rmax, "rmax")
     if lo > hi:
@@ -78,7 +80,9 @@ def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, vari
         raise InvalidValueError(f"qmin {qmin} must be below qmax {qmax}")
     lo, hi = min(lo, Fraction(0)), max(hi, Fraction(0))
     if variant == "exact":
-        return _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format)
+        return _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format, power_of_two)
+    if power_of_two:
+        raise InvalidValueError(f"power_of_two scales are defined for the 'exact' variant, not {variant!r}")
     if variant == "torch":
         return _torch(lo, hi, dtype, qmin, qmax, symmetric)
     if variant == "onnxruntime":
@@ -90,7 +94,7 @@ def _symmetric_zero_point(dtype, qmin, qmax):
     return 0 if integers.get_type(dtype).signed else (qmin + qmax + 1) // 2
 
 
-def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format):
+def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format, power_of_two=False):
     """The seeds' formulas, exact; one rounding of the scale into its format."""
     if symmetric:
         amax = max(-lo, hi)
@@ -100,6 +104,8 @@ def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format):
     if real_scale == 0:
         return QParams(Fraction(1), _symmetric_zero_point(dtype, qmin, qmax) if symmetric else qmin,
                        dtype, scale_format)
+    if power_of_two:
+        real_scale = _pow2_ceil(real_scale)
     scale = formats.round_to(scale_format, real_scale).value
     if scale == 0:
         raise InvalidValueError(f"scale {real_scale} underflows to 0 in {scale_format}")
@@ -108,6 +114,13 @@ def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format):
     else:
         zp = min(max(qmin - half_even(lo / scale), qmin), qmax)
     return QParams(scale, zp, dtype, scale_format)
+
+
+def _pow2_ceil(x):
+    """The smallest power of two >= x > 0 (exact)."""
+    e = formats._floor_log2(x)
+    p = Fraction(2) ** e
+    return p if p == x else p * 2
 
 
 def _f32(x):

@@ -439,6 +439,42 @@ def dynamic_quantize(x, profile="onnx"):
 
 
 # ---------------------------------------------------------------------------------------------
+# MX block quantization (OCP Microscaling Formats v1.0 §6.3): one shared e8m0 scale per block
+# ---------------------------------------------------------------------------------------------
+
+MX_ROUNDING = {"even": "rne", "nearest": "rna"}  # microxcaling's round='even' / its default 'nearest'
+
+
+def mx_quantize(x, block_size=32, element="fp4_e2m1", rounding="even", x_format="fp32"):
+    """OCP MX: per block of ``block_size`` consecutive elements, shared exponent
+    X = floor(log2(max|x|)) - emax_elem (clamped to [-127, 127]; an all-zero block uses -127),
+    scale 2^X as an e8m0 code, elements x / 2^X converted to ``element`` with saturation.
+    ``rounding``: 'even' (RNE) or 'nearest' (half away from zero, the microxcaling default).
+    Returns (scale_codes, element_codes), flat lists in block order.  NaN/inf inputs are rejected
+    (the spec maps a block containing them to a NaN scale; no element value is defined)."""
+    if rounding not in MX_ROUNDING:
+        raise UnknownNameError("MX rounding", rounding, MX_ROUNDING)
+    if not isinstance(block_size, int) or block_size <= 0:
+        raise ShapeError(f"block_size must be a positive int, got {block_size!r}")
+    bits, shape, x_format = to_bits(x, x_format)
+    elem = formats.get_format(element)
+    values = [formats.decode(x_format, b) for b in bits]
+    for v in values:
+        if not v.is_finite:
+            raise InvalidValueError(f"MX block quantization of {v} is undefined (the block's scale would be NaN)")
+    scales, codes = [], []
+    for start in range(0, len(values), block_size):
+        block = values[start:start + block_size]
+        amax = max(v.mag for v in block)
+        shared = -127 if amax == 0 else min(max(formats._floor_log2(amax) - elem.emax, -127), 127)
+        scales.append(shared + 127)
+        step = Fraction(2) ** shared
+        codes += [formats.encode(elem, formats.Real("finite", v.sign, v.mag / step), MX_ROUNDING[rounding],
+                                 "saturate") for v in block]
+    return scales, codes
+
+
+# ---------------------------------------------------------------------------------------------
 # Log2 (power-of-two) quantization, seed 003
 # ---------------------------------------------------------------------------------------------
 

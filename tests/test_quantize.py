@@ -518,3 +518,34 @@ def test_fp8_targets_vs_onnxruntime_and_reference(target, saturate):
         ours = Q.quantize(x, 1.0, None, target, profile, saturate=bool(saturate)).tolist()
         bad = [(float(a), hex(o), hex(t)) for a, o, t in zip(x, ours, peer.view(np.uint8).tolist()) if o != t]
         assert bad == [], f"{profile} vs peer, {target} saturate={saturate}: {len(bad)} differ, e.g. {bad[:4]}"
+
+
+def test_power_of_two_scales_cover_the_range():
+    p = choose_qparams(-3, 5, "int8", symmetric=True, power_of_two=True)
+    assert p.scale == Fraction(1, 16)  # 5/127 = 0.0394 -> 2^-4 = 0.0625 covers it
+    assert choose_qparams(0, 1000, "uint8", power_of_two=True).scale == 4  # 3.92 -> 4
+    with pytest.raises(InvalidValueError, match="power_of_two"):
+        choose_qparams(0, 1, "uint8", variant="torch", power_of_two=True)
+
+
+@pytest.mark.parametrize("element", ["fp4_e2m1", "fp8_e4m3fn", "fp8_e5m2", "fp6_e2m3", "fp6_e3m2"])
+@given(seed=st.integers(0, 2**16))
+def test_mx_blocks_shared_exponent_and_elements_vs_ml_dtypes(element, seed):
+    """Each element is x / 2^X converted with saturation (RNE); X = floor(log2 amax) - emax_elem.
+    The element conversion is checked against ml_dtypes casting the same exact quotient."""
+    ml = need("ml_dtypes")
+    names = {"fp4_e2m1": "float4_e2m1fn", "fp8_e4m3fn": "float8_e4m3fn", "fp8_e5m2": "float8_e5m2",
+             "fp6_e2m3": "float6_e2m3fn", "fp6_e3m2": "float6_e3m2fn"}
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(64) * rng.choice([1e-3, 1.0, 300.0])).astype(f32)
+    scales, codes = Q.mx_quantize(x, 32, element)
+    emax = formats.get_format(element).emax
+    for blk, sc in enumerate(scales):
+        part = x[blk * 32:(blk + 1) * 32]
+        amax = float(np.max(np.abs(part)))
+        assert sc - 127 == int(np.floor(np.log2(amax))) - emax
+        q = (part.astype(np.float64) / 2.0 ** (sc - 127))  # exact: division by a power of two
+        fmax = float(formats.get_format(element).max_finite)
+        theirs = np.clip(q, -fmax, fmax).astype(getattr(ml, names[element]))  # clip = saturate
+        bits = formats.get_format(element).width
+        assert codes[blk * 32:(blk + 1) * 32] == (theirs.view(np.uint8) & (2**bits - 1)).tolist()
