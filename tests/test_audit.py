@@ -246,26 +246,40 @@ def test_verify_kernel_all_pass():
 def test_verify_onnxruntime_known_deviations_only():
     rows = _rows("onnxruntime")
     assert not [r for r in rows if r.status in ("differ", "unsupported")]
-    known = {(r.flag, r.deviation) for r in rows if r.status == "known"}
+    known = {(r.flag, r.deviation) for r in rows if r.status == "known" and not r.flag.startswith("golden")}
     assert known == {("fp32 -> fp8_e4m3fn, saturate=0", "ORT fp8 E4M3FN saturate=0"),
                      ("fp32 -> fp8_e5m2, saturate=0", "ORT fp8 E5M2 saturate=0"),
-                     ("uint8xint8, near-tie accumulators (K=1)", "binary32 requantization (ORT MLAS)")}
+                     ("uint8xint8, near-tie accumulators (K=1)", "binary32 requantization (ORT MLAS)"),
+                     ("u8xs8 1x1, near-tie accumulators (C=1)", "binary32 requantization (ORT QLinearConv)")}
+    golden = [r for r in rows if r.flag.startswith("golden")]
+    assert {r.op for r in golden} == {"QuantizeLinear", "QLinearMatMul", "QLinearConv"}
+    assert {r.deviation for r in golden if r.status == "known"} <= {"refquant profile 'onnxruntime'",
+                                                                   "refquant method 'ort'",
+                                                                   "ORT fp16 QuantizeLinear: +inf -> qmin"}
 
 
 def test_verify_torch_known_deviations_only():
     rows = _rows("torch")
     assert not [r for r in rows if r.status in ("differ", "unsupported")]
-    known = {(r.op, r.deviation) for r in rows if r.status == "known"}
+    known = {(r.op, r.deviation) for r in rows if r.status == "known" and not r.flag.startswith("golden")}
     assert known == {("quantize_per_tensor", "x*(1/s) with fused zero point"),
                      ("quantize_per_channel", "x*(1/s), zero point added in binary32")}
+    golden = [r for r in rows if r.flag.startswith("golden")]
+    assert golden and {r.deviation for r in golden if r.status == "known"} == {"refquant profile 'torch'"}
     assert all("quantized::linear" == r.op for r in rows if r.status == "pass" and "engine" in r.flag)
 
 
 def test_verify_onnx_reference_wraps():
     rows = _rows("onnx")
     assert not [r for r in rows if r.status in ("differ", "unsupported")]
-    assert {r.deviation for r in rows if r.status == "known"} == {"onnx reference wraps (no saturation)"}
-    assert all(r.op == "QLinearMatMul" for r in rows if r.status == "known")
+    builtin = [r for r in rows if not r.flag.startswith("golden")]
+    assert {r.deviation for r in builtin if r.status == "known"} == {"onnx reference wraps (no saturation)"}
+    assert all(r.op == "QLinearMatMul" for r in builtin if r.status == "known")
+    golden = [r for r in rows if r.flag.startswith("golden")]
+    assert {r.op for r in golden} == {"QuantizeLinear", "QLinearMatMul", "QLinearConv"}
+    assert {r.deviation for r in golden if r.status == "known"} <= {"refquant profile 'onnx_ref'",
+                                                                   "refquant method 'onnx_ref'",
+                                                                   "refquant method 'onnx_ref_conv'"}
 
 
 def test_golden_cases_audit_clean():
@@ -284,3 +298,111 @@ def test_golden_cases_audit_clean():
     y = case.golden_expected.astype(np.int64).copy()
     y[0, 0] += 1 if y[0, 0] < 127 else -1
     assert audit(case, y, diagnose_=False)["mismatches"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# qlinear_conv: faults, golden vectors, the im2col + kernel route
+# ---------------------------------------------------------------------------------------------
+
+def _conv_spec(**kw):
+    rng = np.random.default_rng(11)
+    spec = dict(op="qlinear_conv", x=rng.integers(0, 256, (1, 4, 7, 7)).astype(np.uint8),
+                w=rng.integers(-128, 128, (6, 2, 3, 3)).astype(np.int8), x_type="uint8", w_type="int8",
+                y_type="uint8", x_zero_point=131, w_zero_point=[0, 1, -1, 2, 0, 3], y_zero_point=128, x_scale=0.02,
+                w_scale=[0.001, 0.002, 0.0015, 0.001, 0.0012, 0.003], y_scale=0.25, pads=[1, 1, 1, 1], group=2,
+                method="tflite_single")
+    spec.update(kw)
+    return spec
+
+
+def _conv_device(spec, variant="as is", method=None):
+    """What a conv device with accumulator ``variant`` and requantization ``method`` outputs (NCHW)."""
+    c = make_case(dict(spec, method=method or spec["method"]))
+    acc = core.conv_accumulators(c, "wrap", variant)[0]
+    cand = core.Candidate(c.method, "", core.params_for(c, c.method), c.method)
+    return core.to_nchw(c, core.apply_candidate(cand, acc, c, np.random.default_rng(0))[0])
+
+
+@pytest.mark.parametrize("variant,label", [("zero_padding", "padding filled with 0"),
+                                           ("interleaved_groups", "input group m mod group")])
+def test_conv_accumulator_faults_are_named(variant, label):
+    spec = _conv_spec()
+    res = audit(make_case(spec), _conv_device(spec, variant))
+    assert res["mismatches"] > 0 and len(res["case"]["x_shape"]) == 4
+    best = _best(res)
+    assert best["matched"] == best["of"] and label in best["name"] and best["name"].startswith("tflite_single")
+    assert not any(n == "tflite_single" for n in _names_at_100(res))
+    # the first mismatch is explained with its window and padding taps
+    steps = {s["step"] for s in res["first"][0]["explain"]}
+    assert {"window", "taps", "terms", "acc", "saturate"} <= steps
+
+
+def test_conv_double_vs_single_rounding_is_named():
+    spec = _conv_spec(params={"m": 2**30, "shift": -3}, x_scale=None, w_scale=None, y_scale=None)   # M = 1/16
+    actual = _conv_device(spec, method="tflite_double")
+    res = audit(make_case(spec), actual)
+    assert res["mismatches"] > 0 and set(res["histogram"]) <= {-1, 1}
+    assert _best(res)["name"].startswith("tflite_double") and _best(res)["matched"] == actual.size
+    assert "tflite_single" not in _names_at_100(res)
+
+
+def test_conv_golden_vectors_and_im2col_route():
+    golden = pytest.importorskip("refquant.golden")
+    try:
+        gset = golden.load_set(golden.default_root() / "conv")
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"no golden conv set: {exc}")
+    cases = [c for c in gset.cases(numpy=True) if c.result == "valid"]
+    for c in cases[::3]:
+        case = core.golden_case(f"conv:{c.tc_id}")
+        assert np.array_equal(core.expected(case)[0], case.golden_expected), c.name
+    # a conv past the oracle limits: im2col + C kernel, equal to the conv oracle on every element
+    from refquant import ops
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (1, 8, 41, 29)).astype(np.uint8)
+    w = rng.integers(-128, 128, (24, 4, 3, 3)).astype(np.int8)
+    spec = dict(op="qlinear_conv", x=x, w=w, x_type="uint8", w_type="int8", x_zero_point=77, w_zero_point=-3,
+                x_scale=0.02, w_scale=0.003, y_scale=0.4, y_zero_point=120, strides=[2, 1], pads=[2, 0, 1, 3],
+                dilations=[1, 2], group=2, method="ort")
+    case = make_case(spec)
+    info = {}
+    _y, acc, _c = core.expected(case, info=info)
+    want = np.array(ops.conv_integer(x.tolist(), w.tolist(), 77, -3, x_type="uint8", w_type="int8", strides=[2, 1],
+                                     pads=[2, 0, 1, 3], dilations=[1, 2], group=2), dtype=np.int64)
+    assert info["accumulator"].startswith("im2col") and np.array_equal(acc, want)
+
+
+def test_float_bias_candidates():
+    rng = np.random.default_rng(5)
+    spec = dict(op="qlinear_matmul", a=rng.integers(0, 256, (24, 16)).astype(np.uint8),
+                b=rng.integers(-128, 128, (16, 8)).astype(np.int8), a_type="uint8", b_type="int8", y_type="uint8",
+                a_zero_point=128, y_zero_point=100, a_scale=0.05, b_scale=0.01, y_scale=0.3,
+                float_bias=[float(v) for v in rng.uniform(-3, 3, 8)], method="torch_onednn")
+    case = make_case(spec)
+    dev = core.expected(make_case(dict(spec, method="torch_fbgemm")))[0]
+    res = audit(case, dev)
+    assert any(n.startswith("torch_fbgemm (float bias") for n in _names_at_100(res))
+    assert any("float bias quantized to int32" in r["name"] for r in res["diagnosis"]["ranking"])
+    with pytest.raises(InvalidValueError, match="int32 bias"):
+        make_case(dict(spec, method="tflite_double"))
+
+
+def test_quantize_variant_not_a_profile_is_named():
+    x = (np.arange(-40, 40) * np.float32(0.05) + np.float32(0.025)).astype(np.float32)
+    spec = dict(op="quantize", x=x, scale=0.1, zero_point=3, dtype="int8", profile="exact")
+    variant = core.quantize_candidates()["fl32(x*fl32(1/s)), zp after rounding, ties away"]
+    actual = core.quantize_expected(make_case(spec), variant)
+    res = audit(make_case(spec), actual)
+    assert "fl32(x*fl32(1/s)), zp after rounding, ties away" in _names_at_100(res)
+
+
+@pytest.mark.parametrize("patch,match", [
+    (dict(w=np.zeros((6, 3, 3, 3), np.int8)), "C/group"),
+    (dict(x=np.zeros((4, 7, 7), np.uint8)), "N, C, H, W"),
+    (dict(pads=[1, 1]), "4 pads"),
+    (dict(w_zero_point=[0, 1]), "w_zero_point has 2 values"),
+    (dict(x_zero_point=300), "x_zero_point 300"),
+])
+def test_conv_bad_input_is_named(patch, match):
+    with pytest.raises((ShapeError, InvalidValueError), match=match):
+        make_case(_conv_spec(**patch))

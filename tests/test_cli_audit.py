@@ -40,6 +40,35 @@ def case_dir(tmp_path_factory):
     return d
 
 
+@pytest.fixture(scope="module")
+def conv_dir(tmp_path_factory):
+    """A conv device that fills padding with 0 instead of the input zero point."""
+    d = tmp_path_factory.mktemp("conv")
+    rng = np.random.default_rng(9)
+    np.save(d / "cx.npy", rng.integers(0, 256, (1, 4, 6, 6)).astype(np.uint8))
+    np.save(d / "cw.npy", rng.integers(-128, 128, (4, 2, 3, 3)).astype(np.int8))
+    spec = {"op": "qlinear_conv", "x": "cx.npy", "w": "cw.npy", "x_type": "uint8", "w_type": "int8",
+            "x_zero_point": 120, "w_zero_point": 0, "y_zero_point": 128, "x_scale": 0.02, "w_scale": 0.004,
+            "y_scale": 0.25, "pads": [1, 1, 1, 1], "strides": [1, 1], "group": 2, "method": "ort"}
+    (d / "conv.json").write_text(json.dumps(spec))
+    case = core.load_case(str(d / "conv.json"))
+    acc = core.conv_accumulators(case, "wrap", "zero_padding")[0]
+    cand = core.Candidate("ort", "", core.params_for(case, "ort"), "ort")
+    y = core.to_nchw(case, core.apply_candidate(cand, acc, case, np.random.default_rng(0))[0])
+    tensors.save(str(d / "y.hex"), y.astype(np.uint8), dtype="uint8")
+    return d
+
+
+def test_conv_audit_and_explain(conv_dir):
+    rc, out, err = run("audit", "conv.json", "--actual", "y.hex", "--first", "1", cwd=conv_dir)
+    assert rc == 1, err
+    assert "x 1x4x6x6 * w 4x2x3x3 -> 1x4x6x6" in out and "padding filled with 0" in out.split("diagnosis:")[1]
+    assert "taps" in out and "padding holds zx = 120" in out
+    rc, out, err = run("explain", "--golden", "conv:2", "--index", "0,1,0,0", "--method", "tflite_double")
+    assert rc == 0, err
+    assert "qlinear_conv element" in out and "RDBPOT" in out
+
+
 def _png_size(path):
     with open(path, "rb") as f:
         head = f.read(24)
@@ -108,9 +137,17 @@ def test_explain(case_dir):
     (("audit", "case.json", "--actual", "y.hex", "--method", "nope"), "unknown requantization method 'nope'"),
     (("audit", "--op", "conv9d", "--actual", "y.hex"), "invalid choice"),
     (("verify", "tensorflow"), "unknown backend 'tensorflow'"),
+    (("audit", "conv.json", "--actual", "y.hex", "--set", "group=3"), "groups = 3"),
+    (("audit", "conv.json", "--actual", "y.hex", "--set", "pads=[1,1]"), "4 pads"),
+    (("explain", "conv.json", "--index", "0,1,0"), "not an element"),
+    (("audit", "--golden", "conv:999", "--actual", "y.hex"), "unknown test of golden set conv"),
     (("explain", "case.json", "--index", "99,0"), "not an element"),
 ])
-def test_bad_input_is_one_line_exit_2(case_dir, args, needle):
+def test_bad_input_is_one_line_exit_2(case_dir, conv_dir, args, needle):
+    import shutil
+    shutil.copy(conv_dir / "conv.json", case_dir / "conv.json")
+    for f in ("cx.npy", "cw.npy"):
+        shutil.copy(conv_dir / f, case_dir / f)
     (case_dir / "trunc.hex").write_text("\n".join(["01"] * 100) + "\n")
     nan = np.zeros((64, 48), np.float32)
     nan[3, 4] = np.nan
