@@ -326,8 +326,18 @@ typedef struct rq_simd_ws {
     int need_rowsum;    /* some beta_j != 0 */
 } rq_simd_ws;
 
+/* float_fp32 of one vector: fl(fl(acc) * M) with RNE, clamp to [lo, hi] (exact
+ * binary32 integers), RNE to int32, + zp. */
+#define RQ_FQ(acc, mf, lo, hi, zp)                                                        \
+    _mm512_add_epi32(_mm512_cvt_roundps_epi32(_mm512_min_ps(_mm512_max_ps(                \
+        _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps((acc), RQ_RNE), (mf), RQ_RNE), (lo)),  \
+        (hi)), RQ_RNE), (zp))
+
 /* Corrections, requantization and store for a block cbuf[rows][32] at (i0, j0).
- * Column chunks outer, rows inner: per-column values are loaded once. */
+ * A full 32-column block of float_fp32 or int32 output is done a whole row at
+ * a time (one 32-byte store for 8-bit output); anything else column chunk by
+ * column chunk with masks.  8-bit results are already clamped to the output
+ * type, so the truncating vpmovdb is exact. */
 RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t *cbuf,
                                   int32_t i0, int32_t nrows, int32_t j0, const uint32_t *rs)
 {
@@ -335,43 +345,58 @@ RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const i
     int32_t ia = i0 > p->r0 ? i0 : p->r0, ib = i0 + nrows < p->r1 ? i0 + nrows : p->r1;
     int32_t ja = j0 > p->c0 ? j0 : p->c0, jb = j0 + 32 < p->c1 ? j0 + 32 : p->c1;
     int32_t i, j;
+    const size_t ldc = (size_t)g->ldc;
+    const int c32 = g->c_type == RQ_I32, nrs = w->need_rowsum, method = g->method;
+    int8_t *c8 = (int8_t *)g->c;
+    int32_t *c32p = (int32_t *)g->c;
+    if (ja == j0 && jb == j0 + 32 && (method == RQ_FLOAT_FP32 || method == RQ_INT32)) {
+        const __m512i cf0 = _mm512_loadu_si512(w->colfix + j0), cf1 = _mm512_loadu_si512(w->colfix + j0 + 16);
+        const __m512i be0 = _mm512_loadu_si512(w->beta + j0), be1 = _mm512_loadu_si512(w->beta + j0 + 16);
+        const __m512 mf0 = method == RQ_FLOAT_FP32 ? _mm512_loadu_ps(p->mf + j0) : _mm512_setzero_ps();
+        const __m512 mf1 = method == RQ_FLOAT_FP32 ? _mm512_loadu_ps(p->mf + j0 + 16) : _mm512_setzero_ps();
+        const __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
+        const __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
+        const __m512i zp = _mm512_set1_epi32(g->zp);
+        const int32_t *src = cbuf + 32 * (ia - i0);
+        for (i = ia; i < ib; i++, src += 32) {
+            __m512i a0 = _mm512_add_epi32(_mm512_load_si512(src), cf0);
+            __m512i a1 = _mm512_add_epi32(_mm512_load_si512(src + 16), cf1);
+            if (nrs) {
+                __m512i r = _mm512_set1_epi32((int32_t)rs[i - i0]);
+                a0 = _mm512_sub_epi32(a0, _mm512_mullo_epi32(be0, r));
+                a1 = _mm512_sub_epi32(a1, _mm512_mullo_epi32(be1, r));
+            }
+            if (method == RQ_FLOAT_FP32) {
+                a0 = RQ_FQ(a0, mf0, lo, hi, zp);
+                a1 = RQ_FQ(a1, mf1, lo, hi, zp);
+            }
+            if (c32) {
+                _mm512_storeu_si512(c32p + (size_t)i * ldc + (size_t)j0, a0);
+                _mm512_storeu_si512(c32p + (size_t)i * ldc + (size_t)j0 + 16, a1);
+            } else {
+                __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(a0)),
+                                                    _mm512_cvtepi32_epi8(a1), 1);
+                _mm256_storeu_si256((__m256i *)(c8 + (size_t)i * ldc + (size_t)j0), q);
+            }
+        }
+        return;
+    }
     for (j = ja; j < jb; j += 16) {
         int32_t len = jb - j < 16 ? jb - j : 16;
         __mmask16 mk = (__mmask16)((1u << len) - 1u);
         __m512i colfix = _mm512_maskz_loadu_epi32(mk, w->colfix + j);
         __m512i beta = _mm512_maskz_loadu_epi32(mk, w->beta + j);
         const int32_t *src = cbuf + 32 * (ia - i0) + (j - j0);
-        if (g->method == RQ_FLOAT_FP32) {   /* the hot case, with everything hoisted */
-            __m512 mf = _mm512_maskz_loadu_ps(mk, p->mf + j);
-            __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
-            __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
-            __m512i zp = _mm512_set1_epi32(g->zp);
-            for (i = ia; i < ib; i++, src += 32) {
-                size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
-                __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, src), colfix);
-                __m512 v;
-                if (w->need_rowsum)
-                    acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(beta, _mm512_set1_epi32((int32_t)rs[i - i0])));
-                v = _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps(acc, RQ_RNE), mf, RQ_RNE);
-                v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
-                acc = _mm512_add_epi32(_mm512_cvt_roundps_epi32(v, RQ_RNE), zp);
-                if (g->c_type == RQ_I32)
-                    _mm512_mask_storeu_epi32((int32_t *)g->c + off, mk, acc);
-                else
-                    _mm512_mask_cvtepi32_storeu_epi8((int8_t *)g->c + off, mk, acc);
-            }
-            continue;
-        }
         for (i = ia; i < ib; i++, src += 32) {
-            size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
+            size_t off = (size_t)i * ldc + (size_t)j;
             __m512i acc = _mm512_add_epi32(_mm512_maskz_loadu_epi32(mk, src), colfix);
-            if (w->need_rowsum)
+            if (nrs)
                 acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(beta, _mm512_set1_epi32((int32_t)rs[i - i0])));
             acc = rq_vrequant(p, acc, j, mk);
-            if (g->c_type == RQ_I32)
-                _mm512_mask_storeu_epi32((int32_t *)g->c + off, mk, acc);
+            if (c32)
+                _mm512_mask_storeu_epi32(c32p + off, mk, acc);
             else   /* int8 and uint8: the low byte of a value already clamped to the type */
-                _mm512_mask_cvtepi32_storeu_epi8((int8_t *)g->c + off, mk, acc);
+                _mm_mask_storeu_epi8(c8 + off, mk, _mm512_cvtepi32_epi8(acc));
         }
     }
 }

@@ -129,8 +129,12 @@ def _int_vector(v, name, n, lo, hi):
             raise ShapeError(f"{name} must be a scalar or have shape ({n},), got {v.shape}")
         if v.dtype.kind not in "iu":
             raise InvalidValueError(f"{name} must have an integer dtype, got {v.dtype}")
-        if n and (int(v.min()) < lo or int(v.max()) > hi):
+        if v.dtype == np.int32 and (lo, hi) == _INT32:   # every int32 is in range
+            pass
+        elif n and (int(v.min()) < lo or int(v.max()) > hi):
             raise InvalidValueError(f"{name} has values outside [{lo}, {hi}]")
+        if v.dtype == np.int32 and v.flags.c_contiguous and v.flags.aligned:
+            return v, True
         return np.require(v, np.int32, ["C", "A"]), True
     if isinstance(v, (list, tuple)):
         raise InvalidValueError(f"{name} must be a scalar or a numpy array, got {type(v).__name__}")
@@ -150,6 +154,11 @@ def _f32_vector(v, name, n):
         if not np.isfinite(v):
             raise InvalidValueError(f"{name} must be finite")
         return np.array([v], np.float32), False
+    if (type(v) is np.ndarray and v.dtype == np.float32 and v.ndim == 1 and v.shape[0] == n
+            and v.flags.c_contiguous and v.flags.aligned):   # the common per-channel case
+        if not np.isfinite(v).all():
+            raise InvalidValueError(f"{name} must be finite")
+        return v, True
     arr = np.asarray(v)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
         raise ShapeError(f"{name} must be a scalar or have shape ({n},), got {arr.shape}")
@@ -192,7 +201,10 @@ class PackedB:
         if n == 0:
             raise ShapeError("cannot pack B with zero columns")
         self.shape, self.dtype = (k, n), b.dtype
-        self._data = np.zeros(max(1, lib.rq_packed_b_bytes(k, n)), np.int8)
+        nbytes = max(1, lib.rq_packed_b_bytes(k, n))
+        raw = np.zeros(nbytes + 64, np.int8)   # 64-byte aligned: each tile row is one cache line
+        off = -raw.ctypes.data % 64
+        self._data = raw[off:off + nbytes]
         self._colsum = np.zeros(max(1, lib.rq_packed_b_colsum_len(n)), np.int32)
         self._struct = ffi.new("rq_packed_b *")
         self._struct.data = ffi.cast("int8_t *", ffi.from_buffer(self._data, require_writable=True))
@@ -277,7 +289,7 @@ def _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, 
         if not pc:
             raise ShapeError(f"bias must have shape ({n},), got {bias.shape}")
     path_name = _resolve_path(path)
-    out = np.zeros((m, n), out_dtype)
+    out = np.empty((m, n), out_dtype)   # every element is written by the kernel
     counts = np.zeros((m, n), np.int32) if (return_overflow or policy == "error") else None
     if m == 0 or n == 0:
         return (out, counts if counts is not None else np.zeros((m, n), np.int32)) if return_overflow else out
