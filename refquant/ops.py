@@ -248,15 +248,53 @@ def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, 
                    qmin=None, qmax=None):
     """QLinearMatMul: int accumulate (contract §2), then requantize by ``method``.
 
-    b_scale (and b_zero_point) per tensor or one per column.  ``bias``: int32 per column,
+    b_scale (and b_zero_point) per tensor or one per column; a_scale (and a_zero_point) per
+    tensor or, for the methods in ``PER_ROW_A_METHODS``, one per row of A (M[i][j] is then
+    derived from sa[i], sb[j], sy by the method's formula).  ``bias``: int32 per column,
     added in the accumulator; ``float_bias``: a float per column for the methods that take
     one (torch_*, onednn_*).  y_type defaults to a_type.  Returns y as nested int lists.
     """
     # Spec: ONNX QLinearMatMul-21; requantization: refquant.requant.METHODS[method]
+    y_type = y_type or a_type
+    if isinstance(a_scale, (list, tuple)):
+        rows = _per_row_params(method, a_scale, shape_of(a, "a"), b_scale, y_scale, scale_format, op,
+                               float_bias, bias)
+        accs = matmul_integer(a, b, a_zero_point, b_zero_point, a_type, b_type, accumulator, bias)
+        return _requantize_rows(accs, method, rows, y_zero_point, y_type, qmin, qmax)
     params, int_bias = _params(method, a_scale, b_scale, y_scale, scale_format, op, float_bias, bias)
     accs = matmul_integer(a, b, a_zero_point, b_zero_point, a_type, b_type, accumulator, int_bias)
-    y_type = y_type or a_type
     return rq.requantize(accs, method, params, y_zero_point, y_type, axis=-1, qmin=qmin, qmax=qmax)
+
+
+# Methods whose multiplier is defined for a per-row a scale: M[i][j] from (sa[i], sb[j], sy) by the
+# method's own formula.  ONNX QLinearMatMul allows a per-row a scale; onnxruntime 1.31.1 rejects
+# it ("IsScalarOr1ElementVector(a_scale) was false"), so 'ort' and the backend methods do not
+# take one.  onnx_ref reproduces the reference evaluator given a_scale of shape (M, 1).
+PER_ROW_A_METHODS = ("exact", "onnx_ref")
+
+
+def _per_row_params(method, a_scale, a_shape, b_scale, y_scale, scale_format, op, float_bias, bias):
+    """One ``Params`` per row of A (a per-row a scale), for the methods of PER_ROW_A_METHODS."""
+    name = rq.get_method(method).name
+    if name not in PER_ROW_A_METHODS:
+        raise InvalidValueError(
+            f"method {name!r} takes one a scale; a per-row a scale is defined only for "
+            f"{', '.join(PER_ROW_A_METHODS)} (onnxruntime rejects it: a_scale must be a scalar)")
+    if float_bias is not None:
+        raise InvalidValueError("a float bias is only for the torch/oneDNN methods, which take one a scale")
+    if len(a_shape) < 2:
+        raise ShapeError(f"a per-row a scale needs A of rank >= 2, got shape {a_shape}")
+    if len(a_scale) != a_shape[-2]:
+        raise ShapeError(f"a_scale has {len(a_scale)} values; expected 1 or {a_shape[-2]} (one per row of A)")
+    return [rq.derive_params(method, s, b_scale, y_scale, scale_format=scale_format, op=op) for s in a_scale]
+
+
+def _requantize_rows(accs, method, rows, zp, y_type, qmin, qmax):
+    """Requantize (..., M, N) accumulators with row i's parameters on row i."""
+    if len(shape_of(accs)) > 2:
+        return [_requantize_rows(x, method, rows, zp, y_type, qmin, qmax) for x in accs]
+    return [rq.requantize(row, method, rows[i], zp, y_type, axis=-1, qmin=qmin, qmax=qmax)
+            for i, row in enumerate(accs)]
 
 
 def _params(method, sa, sb, sy, scale_format, op, float_bias, bias):
@@ -442,7 +480,12 @@ def explain_qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y
                            float_bias=None, width=32, policy="wrap", scale_format="fp32", op="fc",
                            qmin=None, qmax=None):
     """Explanation of QLinearMatMul output ``index``: accumulation, bias, each rounding, saturation."""
-    params, int_bias = _params(method, a_scale, b_scale, y_scale, scale_format, op, float_bias, bias)
+    if isinstance(a_scale, (list, tuple)):
+        rows = _per_row_params(method, a_scale, shape_of(a, "a"), b_scale, y_scale, scale_format, op,
+                               float_bias, bias)
+        params, int_bias = rows[tuple(index)[-2]], bias
+    else:
+        params, int_bias = _params(method, a_scale, b_scale, y_scale, scale_format, op, float_bias, bias)
     terms, j, N = _matmul_terms(a, b, index, a_zero_point, b_zero_point, a_type, b_type)
     bj = None if int_bias is None else _int32_bias(int_bias, N)[j]
     steps, value = _accumulation_steps(terms, policy, width, bj)

@@ -282,3 +282,160 @@ def test_ort_qlinearconv(types, seed, group, per_channel, with_bias):
                            method="ort", x_type=tx, w_type=tw, y_type=tx,
                            bias=None if bias is None else bias.tolist(), **attrs)
     assert np.array_equal(np.array(got), expected)
+
+
+# --------------------------------------------------------------------------
+# com.microsoft MatMulIntegerToFloat (onnxruntime contrib op) vs dequantize_matmul
+# --------------------------------------------------------------------------
+
+def _ort_matmul_integer_to_float(inputs, names):
+    """One com.microsoft MatMulIntegerToFloat node (inputs A, B, a_scale, b_scale, a_zp, b_zp, bias)."""
+    ort = need("onnxruntime")
+    from onnx import helper
+    inputs = [np.asarray(v) for v in inputs]
+    node = helper.make_node("MatMulIntegerToFloat", names, ["y"], domain="com.microsoft")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, ONNX_T[str(v.dtype)], v.shape)
+                                            for n, v in zip(names, inputs)],
+                              [helper.make_tensor_value_info("y", ONNX_T["float32"], None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 10
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, dict(zip(names, inputs)))[0]
+
+
+# ORT 1.31.1 has kernels for u8 x u8, u8 x s8 and s8 x s8 only (s8 x u8: NOT_IMPLEMENTED).
+MITF_TYPES = [("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8")]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(MITF_TYPES), st.integers(1, 4), st.integers(1, 300), st.integers(1, 6),
+       st.integers(0, 2**32 - 1), st.booleans(), st.booleans())
+def test_ort_matmul_integer_to_float(types, M, K, N, seed, per_col, with_bias):
+    """y = fl(fl(acc)*fl(sa*sb_j)), then fl(y + bias_j): bit-exact against ORT's contrib op."""
+    rng = np.random.default_rng(seed)
+    ta, tb = types
+    a = rng.integers(*TYPES[ta], (M, K), endpoint=True).astype(ta)
+    b = rng.integers(*TYPES[tb], (K, N), endpoint=True).astype(tb)
+    za = np.array(rng.integers(*TYPES[ta], endpoint=True), ta)
+    zb = np.array(rng.integers(*TYPES[tb], (N,) if per_col else (), endpoint=True), tb)
+    sa = random_scale(rng, -9, -2)
+    sb = np.array([random_scale(rng, -9, -2) for _ in range(N)], np.float32) if per_col else random_scale(rng, -9, -2)
+    bias = rng.uniform(-50, 50, N).astype(np.float32)
+    names = ["A", "B", "sa", "sb", "za", "zb"] + (["bias"] if with_bias else [])
+    expected = _ort_matmul_integer_to_float([a, b, sa, sb, za, zb] + ([bias] if with_bias else []), names)
+    got = ops.dequantize_matmul(a.tolist(), sa.item(), za.item(), b.tolist(), per(sb), per(zb), a_type=ta,
+                                b_type=tb, float_bias=bias.tolist() if with_bias else None)
+    assert np.array_equal(np.array(got, np.float32), expected)
+
+
+def test_ort_matmul_integer_to_float_discriminates():
+    """Large accumulators (fl(acc) rounds) and biases: the model is the only one of its neighbours
+    that fits every output: not fl(acc*sa*sb) exact, not fl(fl(acc*sa)*sb), not an FMA bias."""
+    from fractions import Fraction
+    from refquant import requant as rq
+    rng = np.random.default_rng(2)
+    a = rng.integers(200, 256, (4, 2000)).astype(np.uint8)
+    b = rng.integers(200, 256, (2000, 6)).astype(np.uint8)
+    sa, sb = random_scale(rng, -9, -2), np.array([random_scale(rng, -9, -2) for _ in range(6)], np.float32)
+    bias = rng.uniform(-50, 50, 6).astype(np.float32)
+    u0 = np.array(0, np.uint8)
+    expected = _ort_matmul_integer_to_float([a, b, sa, sb, u0, u0, bias], ["A", "B", "sa", "sb", "za", "zb", "bias"])
+    got = ops.dequantize_matmul(a.tolist(), sa.item(), 0, b.tolist(), sb.tolist(), 0, float_bias=bias.tolist())
+    assert np.array_equal(np.array(got, np.float32), expected)
+    accs = ops.matmul_integer(a.tolist(), b.tolist())
+    F, fl = Fraction, rq.fl32
+    others = {
+        "exact multiplier": lambda v, j: fl(fl(fl(v) * F(sa.item()) * F(sb[j].item())) + F(bias[j].item())),
+        "two products": lambda v, j: fl(fl(fl(fl(v) * F(sa.item())) * F(sb[j].item())) + F(bias[j].item())),
+        "fma bias": lambda v, j: fl(fl(v) * fl(F(sa.item()) * F(sb[j].item())) + F(bias[j].item())),
+    }
+    for name, model in others.items():
+        differ = sum(float(model(v, j)) != expected[i, j] for i, row in enumerate(accs) for j, v in enumerate(row))
+        assert differ > 0, name
+
+
+def test_ort_matmul_integer_to_float_a_scale_deviation():
+    """Named deviation: ORT multiplies a_scale and b_scale elementwise (numpy broadcasting), so a
+    1-D a_scale of length N is applied per *column*; other lengths fail to broadcast.  The
+    contrib-op schema says a_scale is per tensor; dequantize_matmul takes one a scale only."""
+    a = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
+    b = np.ones((3, 2), np.uint8)
+    sa = np.array([0.5, 2.0], np.float32)
+    y = _ort_matmul_integer_to_float([a, b, sa, np.float32(0.25)], ["A", "B", "sa", "sb"])
+    # acc rows are 6 and 15: per column, not per row (per row would give [[0.75, 0.75], [7.5, 7.5]])
+    assert y.tolist() == [[6 * 0.5 * 0.25, 6 * 2.0 * 0.25], [15 * 0.5 * 0.25, 15 * 2.0 * 0.25]]
+    with pytest.raises(Exception, match="broadcast"):
+        _ort_matmul_integer_to_float([a, np.ones((3, 2), np.uint8)[:, :1].repeat(3, 1), sa, np.float32(0.25)],
+                                     ["A", "B", "sa", "sb"])
+    from refquant.errors import InvalidValueError
+    with pytest.raises(InvalidValueError):
+        ops.dequantize_matmul(a.tolist(), [0.5, 2.0], 0, b.tolist(), 0.25, 0)
+
+
+# --------------------------------------------------------------------------
+# Per-row a scales (allowed by the QLinearMatMul spec)
+# --------------------------------------------------------------------------
+
+def _ref_qlinearmatmul(inputs):
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+    names = ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"]
+    node = helper.make_node("QLinearMatMul", names, ["y"])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, ONNX_T[str(v.dtype)], v.shape)
+                                            for n, v in zip(names, inputs)],
+                              [helper.make_tensor_value_info("y", ONNX_T[str(inputs[7].dtype)], None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    return ReferenceEvaluator(model).run(None, dict(zip(names, inputs)))[0]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_per_row_a_scale_onnx_ref_matches_reference_evaluator(seed):
+    """The reference evaluator computes a per-row a scale when given shape (M, 1) (numpy broadcasts
+    it over the rows of C); onnx_ref with a per-row list reproduces it, wrap included."""
+    rng = np.random.default_rng(seed)
+    M, K, N = 4, 24, 3
+    a = rng.integers(0, 256, (M, K)).astype(np.uint8)
+    b = rng.integers(-128, 128, (K, N)).astype(np.int8)
+    sa = np.array([random_scale(rng) for _ in range(M)], np.float32)
+    za = rng.integers(0, 256, M).astype(np.uint8)
+    sb = np.array([random_scale(rng) for _ in range(N)], np.float32)
+    sy, zy = random_scale(rng, -6, -2), np.array(rng.integers(0, 256), np.uint8)
+    expected = _ref_qlinearmatmul([a, sa.reshape(M, 1), za.reshape(M, 1), b, sb, np.int8(0), sy, zy])
+    args = (a.tolist(), sa.tolist(), za.tolist(), b.tolist(), sb.tolist(), 0, sy.item(), zy.item())
+    got = ops.qlinear_matmul(*args, method="onnx_ref", b_type="int8")
+    assert np.array_equal(np.array(got), expected)
+    # exact = the spec: RNE(acc*sa[i]*sb[j]/sy) + zy, saturated
+    from fractions import Fraction
+    accs = ops.matmul_integer(a.tolist(), b.tolist(), za.tolist(), 0, "uint8", "int8")
+    from refquant.rounding import half_even
+    spec = [[min(max(half_even(v * Fraction(sa[i].item()) * Fraction(sb[j].item()) / Fraction(sy.item()))
+                     + zy.item(), 0), 255) for j, v in enumerate(row)] for i, row in enumerate(accs)]
+    assert ops.qlinear_matmul(*args, method="exact", b_type="int8") == spec
+
+
+def test_per_row_a_scale_rejected_by_ort_and_by_ort_methods():
+    from refquant.errors import InvalidValueError, ShapeError
+    a = np.array([[10, 20, 30], [40, 50, 60]], np.uint8)
+    b = np.array([[1, 2], [3, 4], [5, 6]], np.uint8)
+    u0 = np.array(0, np.uint8)
+    with pytest.raises(Exception, match=r"IsScalarOr1ElementVector\(a_scale\)"):
+        _ort_qlinearmatmul(a, np.array([0.5, 0.25], np.float32), u0, b, np.float32(0.125), u0, np.float32(0.5), u0)
+    with pytest.raises(Exception, match=r"IsScalarOr1ElementVector\(a_offset\)"):
+        _ort_qlinearmatmul(a, np.array([0.5, 0.25], np.float32), np.array([1, 2], np.uint8), b,
+                           np.float32(0.125), u0, np.float32(0.5), u0)
+    args = (a.tolist(), [0.5, 0.25], 0, b.tolist(), 0.125, 0, 0.5, 0)
+    assert ops.qlinear_matmul(*args, method="exact") == [[ops.qlinear_matmul(
+        [r], s, 0, b.tolist(), 0.125, 0, 0.5, 0, method="exact")[0] for r, s in zip(a.tolist(), [0.5, 0.25])][i]
+        for i in range(2)]
+    for method in ("ort", "float_fp32", "tflite_double", "torch_fbgemm"):
+        with pytest.raises(InvalidValueError, match="per-row a scale is defined only for exact, onnx_ref"):
+            ops.qlinear_matmul(*args, method=method)
+    with pytest.raises(ShapeError, match="one per row of A"):
+        ops.qlinear_matmul(a.tolist(), [0.5, 0.25, 1.0], 0, b.tolist(), 0.125, 0, 0.5, 0, method="exact")
+    # the reference evaluator cannot take the spec's 1-D (M,) a_zero_point when K != M
+    with pytest.raises(ValueError, match="broadcast"):
+        _ref_qlinearmatmul([a, np.array([0.5, 0.25], np.float32), np.array([1, 2], np.uint8), b,
+                            np.float32(0.125), u0, np.float32(0.5), u0])
