@@ -398,6 +398,10 @@ NOTES = {
                                   "Implementations of the other build fail by one."),
     "zp_extreme": ("A zero point at an end of its type's range.", "Overflow in (x - zp) or the zp add."),
     "bias": ("An int32 bias is added as one more accumulator step.", "Bias placement errors."),
+    "float_bias": ("A float32 bias (input float_bias, binary32 bit patterns) is applied by the torch / oneDNN "
+                   "method's own formula: FMA or added after scaling, or quantized to qint32 (torch_qnnpack). "
+                   "Oracle-only: the C kernel takes an int32 bias only and does not run these tests.",
+                   "Bias rounding: FMA vs separate add, reciprocal vs division, bias quantized or not."),
     "k_one": ("Inner dimension K = 1.", "Edge case of loop bounds."),
     "k_large": ("Inner dimension K >= 4096.", "Long accumulations; blocking and threading errors."),
     "int4": ("4-bit integer target (hex words of one digit).", "Sub-byte range and sign handling."),
@@ -492,15 +496,24 @@ def _requant(accs, method, params, zy, y_type, axis, qmin, qmax):
     return rq.requantize(accs, method, params, zy, y_type, axis=axis, qmin=qmin, qmax=qmax)
 
 
-def _requant_flags(accs_flat, channels_of, method, params, scales, zy, y_type, qmin, qmax, Y, axis, accs):
+def _requant_flags(accs_flat, channels_of, method, params, scales, zy, y_type, qmin, qmax, Y, axis, accs,
+                   float_bias=None):
+    """Computed flags.  float_bias = (float biases, the int32 bias derived from them or None): the
+    exact value is then ((acc - int_bias_j)*sa*sb_j + bias_j)/sy."""
     flags = set()
     t = integers.get_type(y_type)
     lo = t.min if qmin is None else qmin
     hi = t.max if qmax is None else qmax
     if method != "int32":
         sa, sbs, sy = scales
+        fb, ib = float_bias or (None, None)
         for acc, j in zip(accs_flat, channels_of):
-            flags |= _exact_flags(acc * sa * sbs[j if len(sbs) > 1 else 0] / sy, zy, lo, hi)
+            sb = sbs[j if len(sbs) > 1 else 0]
+            if fb is None:
+                flags |= _exact_flags(acc * sa * sb / sy, zy, lo, hi)
+            else:
+                raw = acc - (ib[j] if ib else 0)
+                flags |= _exact_flags((raw * sa * sb + fb[j if len(fb) > 1 else 0]) / sy, zy, lo, hi)
     other = _OTHER_BUILD.get(method)
     if other:
         try:
@@ -524,11 +537,19 @@ def compute_qlinear_matmul(params, inputs):
     A = _nest(inputs["A"].values, (M, K))
     B = _nest(inputs["B"].values, (K, N))
     bias = inputs["bias"].values if "bias" in inputs else None
+    fbias = None
+    if "float_bias" in inputs:   # f32 bit patterns; torch / oneDNN methods only (oracle-only vectors)
+        fbias = [formats.decode("fp32", b).value for b in inputs["float_bias"].values]
     acc = integers.Accumulator(32, p["policy"])
     method = p["method"]
     sa, sb, sy = (_scale_param(p[k]) for k in ("sa", "sb", "sy"))
-    rparams = rq.derive_params(method, sa, sb, sy, op=p.get("tflite_op", "conv"))
+    rparams = rq.derive_params(method, sa, sb, sy, op=p.get("tflite_op", "conv"), bias=fbias)
     derived = _derived(rparams)
+    int_bias = rparams.int_bias()      # torch_qnnpack: the float bias as qint32, added in the accumulator
+    if int_bias is not None:
+        if bias is not None:
+            raise InvalidValueError("a test has either an int32 bias or a float bias, not both")
+        bias = int_bias
     accs = ops.matmul_integer(A, B, p["za"], p["zb"], p["a_type"], p["b_type"], acc, bias)
     Y = _requant(accs, method, rparams, p["zy"], p["y_type"], -1, p.get("qmin"), p.get("qmax"))
     flat = _flatten(accs)
@@ -537,7 +558,8 @@ def compute_qlinear_matmul(params, inputs):
         flags.add("acc_overflow")
     sbs = sb if isinstance(sb, list) else [sb]
     flags |= _requant_flags(flat, [i % N for i in range(len(flat))], method, rparams, (sa, sbs, sy),
-                            p["zy"], p["y_type"], p.get("qmin"), p.get("qmax"), Y, -1, accs)
+                            p["zy"], p["y_type"], p.get("qmin"), p.get("qmax"), Y, -1, accs,
+                            float_bias=fbias and (fbias, int_bias))
     outputs = {"acc": Tensor("i32", (M, N), flat), "Y": Tensor(short_dtype(p["y_type"]), (M, N), _flatten(Y))}
     return outputs, derived, flags
 
@@ -829,7 +851,8 @@ CONV_METHODS = ["exact", "ort", "onnx_ref_conv", "tflite_double", "tflite_single
 
 
 def _mm(method, M, K, N, A, B, *, a_type="int8", b_type="int8", y_type="int8", za=0, zb=0, zy=0,
-        sa=None, sb=None, sy=None, bias=None, policy="wrap", qmin=None, qmax=None, tflite_op="fc"):
+        sa=None, sb=None, sy=None, bias=None, policy="wrap", qmin=None, qmax=None, tflite_op="fc",
+        float_bias=None):
     if method == "int32":
         y_type, zy, qmin, qmax = "int32", 0, None, None
     p = {"method": method, "M": M, "K": K, "N": N, "a_type": a_type, "b_type": b_type, "y_type": y_type,
@@ -841,6 +864,8 @@ def _mm(method, M, K, N, A, B, *, a_type="int8", b_type="int8", y_type="int8", z
     inputs = {"A": Tensor(short_dtype(a_type), (M, K), A), "B": Tensor(short_dtype(b_type), (K, N), B)}
     if bias is not None:
         inputs["bias"] = Tensor("i32", (N,), bias)
+    if float_bias is not None:     # binary32 bit patterns, one per column
+        inputs["float_bias"] = Tensor("f32", (N,), float_bias)
     return p, inputs
 
 
@@ -912,9 +937,39 @@ def build_matmul(rng):
     # Bias-step overflow (cheap): acc near INT32_MAX after the bias.
     bias_over = dict(A=[100, 100, -100, 50], B=[100, 1, 1, 100], sa=_f32(Fraction(1, 2**16)), sb=_f32(1),
                      sy=_f32(Fraction(1, 2**7)), bias=[2**31 - 5000, -(2**31) + 10])
+    # Float bias (torch / oneDNN methods only; oracle-only vectors: the C kernel takes int32 bias).
+    fb_shared = []
+
+    def float_bias_case(name, comment, flags, M, K, N, spec, biases):
+        bits = [_f32(b) for b in biases]
+        fb_shared.append((name, comment, ["float_bias"] + flags, lambda method: _mm(
+            method, M, K, N, spec["A"], spec["B"], **{k: v for k, v in spec.items() if k not in ("A", "B", "bias")},
+            float_bias=bits)))
+
+    def real_biases(spec, n):
+        sy = formats.decode("fp32", spec["sy"]).value
+        return [Fraction(rng.randint(-3000, 3000), 100) * sy for _ in range(n)]
+
+    fb1 = random_case(4, 32, 5, "uint8", "int8", "uint8", False, False)
+    float_bias_case("float_bias", "uint8 x int8 -> uint8, per-tensor weight scale, a float32 bias per column "
+                    "(torch_fbgemm: the FMA path)", ["random"], 4, 32, 5, fb1, real_biases(fb1, 5))
+    fb2 = random_case(4, 32, 5, "uint8", "int8", "uint8", True, False)
+    float_bias_case("float_bias_per_channel", "per-column weight scales with a float32 bias "
+                    "(torch_fbgemm: the generic loop, fl(raw) + fl(bias/atw))", ["random", "per_channel"],
+                    4, 32, 5, fb2, real_biases(fb2, 5))
+    # requant.md §7 rows 12 and 13 (measured on torch 2.13): qnnpack 69 vs 70; FBGEMM FMA 134 vs 135
+    for name, acc, (s_in, s_w, s_out), zy, b in (
+            ("float_bias_row12", -15401, ("0.01971375197", "0.01975825988", "0.10923903435"), 135, "-1.15629077"),
+            ("float_bias_row13", -3683, ("0.0441956185", "0.0105969999", "0.2230963260"), 146, "-0.84070784")):
+        spec = dict(A=_rows_for_accs([acc], 128), B=[1] * 128, sa=_f32(Fraction(s_in)), sb=_f32(Fraction(s_w)),
+                    sy=_f32(Fraction(s_out)), y_type="uint8", zy=zy)
+        float_bias_case(name, f"requant.md §7 row {name[-2:]}: acc {acc}, scales {s_in}/{s_w}/{s_out}, "
+                        f"zp {zy}, bias {b} (torch engines measured)", ["seed_example"], 1, 128, 1, spec,
+                        [Fraction(b)])
     for method in MATMUL_METHODS:
         cases = [_case(name, comment, *_swap(builder(method)), flags=flags)
-                 for name, comment, flags, builder in shared]
+                 for name, comment, flags, builder in shared
+                 + (fb_shared if rq.METHODS[method].float_bias else [])]
         groups.append({"op": "qlinear_matmul", "profile": method, "params": {"method": method},
                        "comment": rq.METHODS[method].reproduces, "cases": cases})
     # Accumulator overflow under each policy (int32 output and two requantizing methods).

@@ -233,9 +233,12 @@ def _m_torch_fbgemm(sa, sb, sy, o):
 
 
 def _m_torch_qnnpack(sa, sb, sy, o):
-    """QNNPACK: scale = fl(fl(w*in)*fl(1/out)); bias pre-quantized to qint32 at scale fl(w*in)."""
-    if o["per_channel"]:
-        raise InvalidValueError("torch_qnnpack is modelled per tensor only (requant.md §4 pins no per-channel fit)")
+    """QNNPACK: scale = fl(fl(w*in)*fl(1/out)); bias pre-quantized to qint32 at scale fl(w*in).
+
+    Per channel (measured on torch 2.13.0+cpu, tests/test_requant_torch.py): the same two
+    formulas with w = w_s[j], channel by channel (scale order 100/100 on outputs where the
+    division fl(fl(w*in)/out) differs; qint32 bias 120/120 on near-tie biases).
+    """
     atw = fl32(sb * sa)
     p = {"atw": atw, "M": fl32(atw * fl32(1 / sy))}
     if o["bias"] is not None:
@@ -511,7 +514,7 @@ METHODS = {m.name: m for m in [
        _m_fbgemm_fixed, _apply_fbgemm_fixed),
     _m("torch_fbgemm", "torch 2.13.0 quantized::linear x86/fbgemm: C_mult = fl(fl(in*w)/out), FMA float bias, RNE",
        _m_torch_fbgemm, _apply_torch_fbgemm, float_bias=True),
-    _m("torch_qnnpack", "torch 2.13.0 quantized::linear qnnpack: fl(fl(w*in)*fl(1/out)), bias as qint32",
+    _m("torch_qnnpack", "torch 2.13.0 quantized::linear qnnpack: fl(fl(w*in)*fl(1/out)), bias as qint32 (per tensor and per channel)",
        _m_torch_qnnpack, _apply_torch_qnnpack, float_bias=True),
     _m("torch_onednn", "torch 2.13.0 quantized::linear onednn: double-reciprocal f32 chain (ideep)",
        _m_torch_onednn, _apply_torch_onednn, float_bias=True),

@@ -234,8 +234,6 @@ def test_qlinear_matmul_runs_every_method_and_matches_requantize(method):
     rng = np.random.default_rng(3)
     a, b = rand(rng, "uint8", (3, 20)).tolist(), rand(rng, "int8", (20, 4)).tolist()
     sa, sb, sy = 0.0078125, [0.00390625, 0.0048828125, 0.001953125, 0.0029296875], 0.0625
-    if method == "torch_qnnpack":
-        sb = sb[0]
     y = ops.qlinear_matmul(a, sa, 128, b, sb, 0, sy, 5, method=method, b_type="int8")
     accs = ops.matmul_integer(a, b, 128, 0, "uint8", "int8")
     params = rq.derive_params(method, sa, sb, sy)

@@ -59,8 +59,6 @@ def random_case(rng, per_channel, with_bias, N=4, K=24, M=6):
 @pytest.mark.parametrize("per_channel", [False, True])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_quantized_linear_matches_oracle(engine, per_channel, with_bias):
-    if engine == "qnnpack" and per_channel:
-        pytest.skip("torch_qnnpack is modelled per tensor only")
     rng = np.random.default_rng(zlib.crc32(repr((engine, per_channel, with_bias)).encode()))
     outputs = mismatches = 0
     for _ in range(30):
@@ -114,3 +112,44 @@ def test_row12_measured_on_torch(acc, scales, zp, bias, expected):
     for engine in ENGINES:
         got = torch_linear(engine, x, in_s, zx, w, w_s, out_s, zp, b)
         assert got == [[expected[engine]]] == oracle(engine, x, in_s, zx, w, w_s, out_s, zp, b), engine
+
+
+# Constructed on torch 2.13.0+cpu (qnnpack engine, per-channel weights).  Each case is one where
+# the channel scale fl(fl(w*in)*fl(1/out)) and the division fl(fl(w*in)/out) give different codes.
+@pytest.mark.parametrize("in_s, w_s, out_s, acc, by_reciprocal, by_division", [
+    (0.01682784967124462, 0.015527836047112942, 0.0937734842300415, -9869, 100, 101),
+    (0.01583852246403694, 0.012641403824090958, 0.07585743069648743, -24437, 64, 63),
+    (0.012622336857020855, 0.01454077661037445, 0.06918799132108688, -17152, 83, 82),
+])
+def test_qnnpack_per_channel_scale_is_reciprocal_product(in_s, w_s, out_s, acc, by_reciprocal, by_division):
+    if "qnnpack" not in ENGINES:
+        pytest.skip("qnnpack engine not available")
+    zx = 200
+    x, w = _two_terms(acc, zx)
+    # two channels: the probed one and a neighbour with another scale, so the weights are per channel
+    x2, w2 = [x[0] + [zx, zx]], [w[0] + [0, 0], [0, 0, 1, 1]]
+    got = torch_linear("qnnpack", x2, in_s, zx, w2, [w_s, 0.0078125], out_s, 128, None)
+    assert got[0][0] == by_reciprocal != by_division
+    assert got == oracle("qnnpack", x2, in_s, zx, w2, [w_s, 0.0078125], out_s, 128, None)
+
+
+# Near-tie float biases (bias/fl(w*in) within 2^-22 of k + 1/2): the per-channel qint32 bias is
+# RNE(fl(bias*fl(1/fl(w*in)))), as per tensor; f64 division or f32 division give another integer.
+@pytest.mark.parametrize("in_s, w_s, bias, q_bias", [
+    (0.013166336342692375, 0.020877856761217117, 0.32175278663635254, 1170),
+    (0.028752584010362625, 0.020508624613285065, -6.438966274261475, -10920),
+    (0.03571184724569321, 0.004659121390432119, 2.20070219039917, 13227),
+])
+def test_qnnpack_per_channel_bias_quantization(in_s, w_s, bias, q_bias):
+    if "qnnpack" not in ENGINES:
+        pytest.skip("qnnpack engine not available")
+    from fractions import Fraction
+    from refquant import requant as rq
+    atw = rq.fl32(Fraction(in_s) * Fraction(w_s))
+    assert rq.derive_params("torch_qnnpack", in_s, [w_s], float(atw), bias=[bias]).int_bias() == [q_bias]
+    # out_s = fl(w*in): the output is acc + q_bias + zp, so the integer bias shows through
+    zx, acc = 200, -q_bias + 3
+    x, w = _two_terms(acc, zx)
+    for w_scale in (w_s, [w_s]):
+        got = torch_linear("qnnpack", x, in_s, zx, w, w_scale, float(atw), 128, [bias])
+        assert got == [[131]] == oracle("qnnpack", x, in_s, zx, w, w_scale, float(atw), 128, [bias])
