@@ -462,6 +462,8 @@ def golden_spec(c):
             "op_kind": p.get("tflite_op", "fc"), "qmin": p.get("qmin"), "qmax": p.get("qmax")}
     if "bias" in c.inputs:
         spec["bias"] = np.asarray(c.inputs["bias"]).reshape(-1)
+    if "float_bias" in c.inputs:     # binary32 values, applied in the requantization (torch / oneDNN methods)
+        spec["float_bias"] = [float(v) for v in np.asarray(c.inputs["float_bias"], np.float32).reshape(-1)]
     return spec
 
 
