@@ -291,7 +291,7 @@ static int32_t rq_choose_path(const rq_plan *p)
     int avail = rq_cpu_paths(), path = g->path;
     int fast_ok = (g->policy == RQ_WRAP && !g->overflow_count) || rq_overflow_impossible(p);
     if (path == RQ_PATH_AUTO)
-        path = (avail & RQ_PATH_AMX) && (p->r1 - p->r0) >= 16 ? RQ_PATH_AMX
+        path = (avail & RQ_PATH_AMX) && (p->r1 - p->r0) > 4 ? RQ_PATH_AMX   /* M <= 4: VNNI streams B */
              : (avail & RQ_PATH_VNNI) ? RQ_PATH_VNNI
              : (avail & RQ_PATH_AMX) ? RQ_PATH_AMX : RQ_PATH_SCALAR;
     return fast_ok ? path : RQ_PATH_SCALAR;   /* never an approximation: exact fallback */

@@ -190,6 +190,65 @@ RQ_VNNI static void rq_vnni_8x32(const uint8_t *ap, const int8_t *b0, const int8
     }
 }
 
+/* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
+
+/* For M <= 4 the GEMM is bound by reading B once: each 64-byte group of a
+ * panel feeds R vpdpbusd, NP panels are read side by side (NP independent
+ * sequential streams).  ap: R rows of A' (row stride lda_p, zero past K);
+ * b: the first panel, pstride bytes between panels; cbuf: R x 32 int32 per
+ * pair of panels, pairs 32*4 ints apart. */
+#define RQ_GEMV_BODY(R, NP)                                                                 \
+    {                                                                                       \
+        __m512i acc[R][NP];                                                                 \
+        int32_t g_, r_, q_;                                                                 \
+        for (r_ = 0; r_ < R; r_++)                                                          \
+            for (q_ = 0; q_ < NP; q_++)                                                     \
+                acc[r_][q_] = _mm512_setzero_si512();                                       \
+        for (g_ = 0; g_ < groups; g_++) {                                                   \
+            __m512i vb[NP];                                                                 \
+            for (q_ = 0; q_ < NP; q_++) {                                                   \
+                vb[q_] = _mm512_loadu_si512(b + (size_t)q_ * pstride + (size_t)g_ * 64u);   \
+                _mm_prefetch((const char *)b + (size_t)q_ * pstride + (size_t)g_ * 64u + RQ_BPF, \
+                             _MM_HINT_T0);                                                  \
+            }                                                                               \
+            for (r_ = 0; r_ < R; r_++) {                                                    \
+                int32_t w_;                                                                 \
+                __m512i va;                                                                 \
+                memcpy(&w_, ap + (size_t)r_ * lda_p + (size_t)g_ * 4u, 4);                  \
+                va = _mm512_set1_epi32(w_);                                                 \
+                for (q_ = 0; q_ < NP; q_++)                                                 \
+                    acc[r_][q_] = _mm512_dpbusd_epi32(acc[r_][q_], va, vb[q_]);             \
+            }                                                                               \
+        }                                                                                   \
+        for (r_ = 0; r_ < R; r_++)                                                          \
+            for (q_ = 0; q_ < NP; q_++)                                                     \
+                _mm512_store_si512(cbuf + (q_ / 2) * 128 + r_ * 32 + (q_ % 2) * 16, acc[r_][q_]); \
+    }
+
+#ifndef RQ_BPF
+#define RQ_BPF 1024   /* B prefetch distance in bytes, per panel */
+#endif
+
+RQ_VNNI static void rq_vnni_small(const uint8_t *ap, size_t lda_p, int32_t rows, const int8_t *b,
+                                  size_t pstride, int32_t np, int32_t groups, int32_t *cbuf)
+{
+    if (np == 4) {
+        switch (rows) {
+        case 1: RQ_GEMV_BODY(1, 4) break;
+        case 2: RQ_GEMV_BODY(2, 4) break;
+        case 3: RQ_GEMV_BODY(3, 4) break;
+        default: RQ_GEMV_BODY(4, 4) break;
+        }
+    } else {
+        switch (rows) {
+        case 1: RQ_GEMV_BODY(1, 2) break;
+        case 2: RQ_GEMV_BODY(2, 2) break;
+        case 3: RQ_GEMV_BODY(3, 2) break;
+        default: RQ_GEMV_BODY(4, 2) break;
+        }
+    }
+}
+
 /* ---- A packing ------------------------------------------------------------- */
 
 /* VNNI: 8-row groups; per k-group of 4: 8 rows x 4 bytes.  Bytes are A ^ 0x80
@@ -513,6 +572,36 @@ int rq_gemm_simd(const rq_plan *p, int amx)
     rq_simd_ws_init(p, pb, amx, &w);
     if (amx) {
         rc = rq_gemm_amx(p, pb, &w);
+        goto done;
+    }
+    if (p->r1 - p->r0 <= 4) {   /* small M: stream B once, 64 columns at a time */
+        int32_t rows = p->r1 - p->r0, groups = (g->k + 3) / 4, jq;
+        size_t lda_p = (size_t)groups * 4u + 64u, pstride = (size_t)(kpad / 4) * 64u;
+        apack = calloc((size_t)rows * lda_p, 1);
+        rs = malloc((size_t)rows * sizeof(uint32_t));
+        cstrip = aligned_alloc(64, 2u * 4u * 32u * sizeof(int32_t));
+        if (!apack || !rs || !cstrip)
+            goto done;
+        for (ir = 0; ir < rows; ir++) {   /* A' = A (uint8) or A ^ 0x80 (int8), and its row sums */
+            const uint8_t *src = (const uint8_t *)g->a + (size_t)(p->r0 + ir) * (size_t)g->lda;
+            uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
+            uint32_t s = 0;
+            int32_t kk;
+            for (kk = 0; kk < g->k; kk++) {
+                apack[(size_t)ir * lda_p + (size_t)kk] = src[kk] ^ x;
+                s += (uint8_t)(src[kk] ^ x);
+            }
+            rs[ir] = s;
+        }
+        for (jq = p->c0 / 32; jq * 32 < p->c1; jq += 2) {
+            int32_t np = (jq + 1) * 32 < p->c1 ? 4 : 2;
+            rq_vnni_small(apack, lda_p, rows, pb->data + (size_t)(2 * jq) * pstride, pstride, np,
+                          groups, cstrip);
+            rq_epilogue(p, &w, cstrip, p->r0, rows, jq * 32, rs);
+            if (np == 4)
+                rq_epilogue(p, &w, cstrip + 128, p->r0, rows, jq * 32 + 32, rs);
+        }
+        rc = RQ_OK;
         goto done;
     }
     mc = (int32_t)((512 * 1024) / (kpad > 0 ? kpad : 64));
