@@ -1236,7 +1236,8 @@ SUITES = {
     "matmul": (build_matmul, "QLinearMatMul under every requantization method: random s8s8/u8s8/u8u8, "
                "per-channel, bias, zero-point extremes, K = 1 and 4096, exact ties and saturation edges, "
                "near ties where double and single rounding differ, accumulator overflow under wrap / "
-               "saturate / error (K = 33100 and the bias step); int32 accumulators included"),
+               "saturate / error (K = 33100 and the bias step); int32 accumulators included; float32 bias "
+               "for the torch / oneDNN methods (flag float_bias: oracle-only, the C kernel takes int32 bias)"),
     "conv": (build_conv, "QLinearConv (NCHW) under 8 methods: padding by the zero point (symmetric and "
              "asymmetric), stride, dilation, groups, depthwise, per-channel 1x1 with bias"),
 }
@@ -1453,15 +1454,27 @@ def _atomic_write(path, data):
 # Loading
 # ##########################################################################
 
+# Where the sets may lie: the repository's golden/ (the canonical copy: a source checkout or an
+# editable install), and the copy a wheel ships as package data (refquant/golden_data/, when
+# pyproject.toml maps golden/ there).  A directory counts only if it holds the schema.
+_REPO_GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+_PACKAGED_GOLDEN = Path(__file__).resolve().parent / "golden_data"
+
+
+def _is_golden_root(path):
+    return (path / "schema" / "manifest.schema.json").is_file()
+
+
 def default_root():
-    """The golden/ directory: $REFQUANT_GOLDEN_ROOT, else the repository's golden/ (editable
-    install or source checkout), else ./golden."""
+    """The golden/ directory, searched in order: $REFQUANT_GOLDEN_ROOT (a checkout's golden/, or
+    any directory of sets); the repository's golden/ (source checkout or editable install); the
+    sets installed as package data (refquant/golden_data/); else ./golden."""
     env = os.environ.get("REFQUANT_GOLDEN_ROOT")
     if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent.parent / "golden"
-    if here.is_dir():
-        return here
+        return Path(env).expanduser()
+    for path in (_REPO_GOLDEN, _PACKAGED_GOLDEN):
+        if _is_golden_root(path):
+            return path
     return Path.cwd() / "golden"
 
 

@@ -338,6 +338,27 @@ def test_no_action_and_list(capsys):
 
 # ---- the Python API ---------------------------------------------------------------------------------
 
+def test_default_root_search_order(tmp_path, monkeypatch):
+    """$REFQUANT_GOLDEN_ROOT, then the checkout's golden/, then the wheel's package data
+    (refquant/golden_data/), then ./golden; a directory counts only if it holds the schema."""
+    monkeypatch.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
+    assert golden.default_root() == GOLDEN
+    installed = tmp_path / "site" / "refquant" / "golden_data"
+    shutil.copytree(GOLDEN / "schema", installed / "schema")
+    shutil.copytree(GOLDEN / "conv", installed / "conv")
+    monkeypatch.setattr(golden, "_REPO_GOLDEN", tmp_path / "no-checkout" / "golden")
+    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", installed)
+    assert golden.default_root() == installed          # a non-editable install finds its package data
+    assert golden.load_set("conv").manifest["suite"] == "conv"
+    monkeypatch.setenv("REFQUANT_GOLDEN_ROOT", str(GOLDEN))
+    assert golden.default_root() == GOLDEN              # the env var points at a checkout
+    monkeypatch.delenv("REFQUANT_GOLDEN_ROOT")
+    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert golden.default_root() == tmp_path / "golden"
+
+
 def test_load_set_api():
     gset = golden.load_set("matmul")       # a suite name resolves under default_root()
     assert golden.default_root() == GOLDEN
