@@ -355,6 +355,7 @@ ORDER_FREE = [("minmax", {}), ("percentile", {"p": 99.0}), ("percentile", {"p": 
               ("entropy", {"variant": "tensorrt", "bins": 256, "target_bins": 32}),
               ("entropy", {"variant": "modelopt", "bins": 256, "target_bins": 32}),
               ("entropy", {"variant": "onnxruntime", "bins": 256, "target_bins": 32}),
+              ("entropy", {"variant": "ncnn", "bins": 256, "target_bins": 32}),
               ("mse", {"bins": 128, "start_bin": 8})]
 
 

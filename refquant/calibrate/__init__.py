@@ -12,6 +12,7 @@ from ._data import Multiset
 from .histogram import abs_histogram, signed_histogram
 from .observers import (OBSERVERS, EntropyObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
                         OnnxruntimeHistogramObserver, Observer, PercentileObserver, from_dict, make_observer)
+from . import ncnn_entropy  # noqa: F401
 from .search import ENTROPY_VARIANTS, PERCENTILE_METHODS, entropy, mse_amax, percentile
 
 __all__ = ["Observer", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver", "EntropyObserver",

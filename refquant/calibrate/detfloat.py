@@ -29,14 +29,22 @@ def ln(x):
     x = np.asarray(x, np.float64)
     m, e = np.frexp(x)
     low = m < SQRT_HALF
-    m = np.where(low, m * 2.0, m)
+    m[low] *= 2.0
     e = (e - low).astype(np.float64)
-    s = (m - 1.0) / (m + 1.0)
+    s = m - 1.0
+    m += 1.0
+    s /= m                                   # s = (m - 1) / (m + 1)
     t = s * s
-    h = np.full_like(s, COEFFS[11])
-    for c in reversed(COEFFS[:11]):
-        h = h * t + c
-    return e * LN2 + (2.0 * s) * h
+    h = t * COEFFS[11]
+    h += COEFFS[10]
+    for c in reversed(COEFFS[:10]):          # h = h * t + c, each step rounded twice (no FMA)
+        h *= t
+        h += c
+    s *= 2.0
+    s *= h
+    e *= LN2
+    e += s
+    return e
 
 
 def ln_scalar(x):

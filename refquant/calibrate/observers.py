@@ -290,8 +290,8 @@ class PercentileObserver(_MultisetObserver):
 
 
 class EntropyObserver(_MultisetObserver):
-    """KL-divergence threshold; ``variant`` in 'tensorrt', 'modelopt', 'onnxruntime'
-    (see ``search.entropy_*``).  # Reproduces: calibration.md §5 (GTC 2017, ModelOpt 0.47, ORT 1.31)"""
+    """KL-divergence threshold; ``variant`` in 'tensorrt', 'modelopt', 'onnxruntime', 'ncnn'
+    (see ``search.entropy_*``, ``ncnn_entropy``).  # Reproduces: calibration.md §5 (GTC 2017, ModelOpt 0.47, ORT 1.31, ncnn)"""
     name = "entropy"
 
     def __init__(self, variant="tensorrt", bins=2048, target_bins=128):
@@ -299,6 +299,9 @@ class EntropyObserver(_MultisetObserver):
         if variant not in search.ENTROPY_VARIANTS:
             raise UnknownNameError("entropy variant", variant, search.ENTROPY_VARIANTS)
         search.check_entropy_bins(bins, target_bins)
+        if variant == "ncnn":
+            from .ncnn_entropy import check
+            check(bins, target_bins)
         self.variant, self.bins, self.target_bins = variant, bins, target_bins
 
     def config(self):

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, UnknownNameError
 from ..rounding import half_even
-from . import detfloat
+from . import detfloat, ncnn_entropy
 from ._data import frac
 from .histogram import abs_histogram, check_bins, signed_histogram
 
@@ -104,7 +104,7 @@ def _hist_percentile(ms, q, method, bins):
 # Entropy (KL divergence)
 # --------------------------------------------------------------------------------------------
 
-ENTROPY_VARIANTS = ("tensorrt", "modelopt", "onnxruntime")
+ENTROPY_VARIANTS = ("tensorrt", "modelopt", "onnxruntime", "ncnn")
 
 
 def check_entropy_bins(bins, target_bins):
@@ -244,7 +244,7 @@ def entropy(ms, variant="tensorrt", bins=2048, target_bins=128):
     """(lo, hi) chosen by the named KL variant (symmetric variants return (-a, a))."""
     if variant == "onnxruntime":
         return entropy_onnxruntime(ms, bins, target_bins)
-    fn = {"tensorrt": entropy_tensorrt, "modelopt": entropy_modelopt}.get(variant)
+    fn = {"tensorrt": entropy_tensorrt, "modelopt": entropy_modelopt, "ncnn": ncnn_entropy.entropy_ncnn}.get(variant)
     if fn is None:
         raise UnknownNameError("entropy variant", variant, ENTROPY_VARIANTS)
     a = fn(ms.absolute(), bins, target_bins)
