@@ -5,13 +5,16 @@
 
 1. Train an MLP in float (numpy, fixed seeds, full reproducibility on one machine).
 2. PTQ: weights symmetric int8 (narrow [-127, 127]) per tensor / per channel / per group of 16
-   input rows; activations (input, hidden) per-tensor affine int8, calibrated on 256 training
-   samples (8 batches of 32) with each refquant.calibrate observer.
+   input rows, and int4 per channel (narrow [-7, 7], stored in int8); activations (input,
+   hidden) per-tensor affine int8, calibrated on 256 training samples (8 batches of 32) with
+   each refquant.calibrate observer.
 3. Integer inference three ways, asserted bit-identical (hidden int8 codes, int32 logits):
-   refquant.ops (the oracle), refquant.kernel (the C twin, if built) and a local numpy integer
-   routine (exact int64 GEMM + the gemm-contract float_fp32 requantization in numpy float32).
-4. EasyQuant (scale search by per-layer cosine), dynamic quantization, and QAT (fake-quant + STE)
-   in the same table.  A PNG shows the hidden-activation histogram and each method's range.
+   refquant.ops (the oracle, on the first ``--oracle-rows`` test rows: it is exact-rational
+   Python), refquant.kernel (the C twin, if built) and a local numpy integer routine (exact int64
+   GEMM + the gemm-contract float_fp32 requantization in numpy float32) on every row.
+4. EasyQuant (scale search by per-layer cosine), dynamic quantization, and QAT (fake-quant + STE,
+   int8 and int4 weights) in the same table.  A PNG shows the hidden-activation histogram and
+   each method's range.
 
 Requires scikit-learn (the optional ``examples`` extra); matplotlib is optional.
 """
@@ -32,7 +35,9 @@ from refquant.qparams import choose_qparams  # noqa: E402
 GROUP = 16
 METHODS = [("minmax", {}), ("moving_average", {"c": 0.01}), ("percentile", {"p": 99.99, "mode": "signed"}),
            ("entropy", {"variant": "tensorrt"}), ("entropy", {"variant": "modelopt"}),
-           ("entropy", {"variant": "onnxruntime"}), ("mse", {})]
+           ("entropy", {"variant": "onnxruntime"}), ("entropy", {"variant": "ncnn"}), ("mse", {})]
+WQ = {8: ("int8", 127), 4: ("int4", 7)}   # symmetric narrow weights: [-127, 127] / [-7, 7]
+ORACLE_ROWS = [128]  # test rows checked on the exact oracle (set by main)
 
 
 def label(name, kw):
@@ -100,13 +105,14 @@ def _softmax_grad(logits, t):
 # Quantization parameters
 # ----------------------------------------------------------------------------------------------
 
-def weight_qparams(W, granularity):
-    """Symmetric narrow int8 scales of W (K x N): one, one per column, or one per (16 rows, column)."""
+def weight_qparams(W, granularity, bits=8):
+    """Symmetric narrow int8/int4 scales of W (K x N): one, one per column, or one per (16 rows, column)."""
+    dt = WQ[bits][0]
     if granularity == "tensor":
-        return calibrate.MinMaxObserver().observe(W).qparams("int8", symmetric=True, narrow=True).scale
+        return calibrate.MinMaxObserver().observe(W).qparams(dt, symmetric=True, narrow=True).scale
     if granularity == "channel":
-        return [q.scale for q in calibrate.MinMaxObserver(axis=1).observe(W).qparams("int8", True, True)]
-    qs = calibrate.MinMaxObserver(group_size=GROUP).observe(W.T).qparams("int8", True, True)
+        return [q.scale for q in calibrate.MinMaxObserver(axis=1).observe(W).qparams(dt, True, True)]
+    qs = calibrate.MinMaxObserver(group_size=GROUP).observe(W.T).qparams(dt, True, True)
     n_g = W.shape[0] // GROUP
     return [[qs[j * n_g + g].scale for j in range(W.shape[1])] for g in range(n_g)]  # [group][column]
 
@@ -140,14 +146,16 @@ def int_bias(b, sa, sw):
 
 
 class QModel:
-    """An int8 model: quantized weights/biases and activation (scale, zero point) pairs."""
+    """An integer model: int8 activations; int8 or int4 weights (int4 values held in int8 storage,
+    which the oracle, the C kernel and numpy all take as is); biases and activation qparams."""
 
-    def __init__(self, params, qx, qh, granularity, w_scales=None):
+    def __init__(self, params, qx, qh, granularity, w_scales=None, bits=8):
         W1, b1, W2, b2 = params
         self.g, self.qx, self.qh = granularity, qx, qh
-        self.s1, self.s2 = w_scales or (weight_qparams(W1, granularity), weight_qparams(W2, granularity))
-        self.W1 = quantize_np(W1, scale_grid(self.s1, W1), 0, -127, 127)
-        self.W2 = quantize_np(W2, scale_grid(self.s2, W2), 0, -127, 127)
+        self.s1, self.s2 = w_scales or (weight_qparams(W1, granularity, bits), weight_qparams(W2, granularity, bits))
+        q = WQ[bits][1]
+        self.W1 = quantize_np(W1, scale_grid(self.s1, W1), 0, -q, q)
+        self.W2 = quantize_np(W2, scale_grid(self.s2, W2), 0, -q, q)
         self.b1, self.b2 = b1, b2
         if granularity != "group":
             self.b1q = int_bias(b1, qx.scale, self.s1)
@@ -238,10 +246,14 @@ def evaluate(m, X, y, check=True):
     xq = quantize_np(X, float(m.qx.scale), m.qx.zero_point)
     hq, acc = infer_np(m, xq)
     if check:
-        for other in ([infer_oracle] + ([infer_kernel] if kernel.available() else [])):
-            h2, a2 = other(m, xq)
-            same = all(np.array_equal(u, v) for u, v in zip(acc, a2)) if m.g == "group" else np.array_equal(acc, a2)
-            assert np.array_equal(hq, h2) and same, f"{other.__name__} differs from the numpy routine"
+        r = ORACLE_ROWS[0]
+        for other, rows in ([(infer_oracle, r)] + ([(infer_kernel, len(xq))] if kernel.available() else [])):
+            h2, a2 = other(m, xq[:rows])
+            if m.g == "group":
+                same = all(np.array_equal(u[:, :rows], v) for u, v in zip(acc, a2))
+            else:
+                same = np.array_equal(acc[:rows], a2)
+            assert np.array_equal(hq[:rows], h2) and same, f"{other.__name__} differs from the numpy routine"
     pred = predict_group(m, hq, acc) if m.g == "group" else m.logits_real(acc).argmax(1)
     return float((pred == y).mean())
 
@@ -353,8 +365,8 @@ class FakeQuantQAT:
     torch-style FakeQuantize (moving-average observer updated before fake-quantizing the batch);
     STE: gradient passes where the unclamped integer is inside [qmin, qmax]."""
 
-    def __init__(self, rx):
-        self.rx = rx
+    def __init__(self, rx, bits=8):
+        self.rx, self.qw = rx, WQ[bits][1]
         self.obs = calibrate.MovingAverageMinMaxObserver(c=0.01)
 
     @staticmethod
@@ -364,10 +376,10 @@ class FakeQuantQAT:
 
     def grads(self, params, x, t):
         W1, b1, W2, b2 = params
-        sw1 = np.abs(W1).max(0) / 127
-        sw2 = np.abs(W2).max(0) / 127
-        Wf1, _ = self.fq(W1, sw1, 0, -127, 127)
-        Wf2, _ = self.fq(W2, sw2, 0, -127, 127)
+        sw1 = np.abs(W1).max(0) / self.qw
+        sw2 = np.abs(W2).max(0) / self.qw
+        Wf1, _ = self.fq(W1, sw1, 0, -self.qw, self.qw)
+        Wf2, _ = self.fq(W2, sw2, 0, -self.qw, self.qw)
         qx = self.rx
         xf, _ = self.fq(x, float(qx.scale), qx.zero_point, -128, 127)
         z = xf @ Wf1 + b1
@@ -410,8 +422,11 @@ def plot(path, h, ranges):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--png", default=os.path.join(tempfile.gettempdir(), "refquant_ptq_digits.png"))
-    ap.add_argument("--quick", action="store_true", help="fewer epochs (tests)")
+    ap.add_argument("--quick", action="store_true", help="fewer epochs, fewer oracle rows (tests)")
+    ap.add_argument("--oracle-rows", type=int, default=None,
+                    help="test rows also run on the exact oracle (default 128; --quick 32)")
     args = ap.parse_args(argv)
+    ORACLE_ROWS[0] = args.oracle_rows or (32 if args.quick else 128)
     t0 = time.time()
     Xtr, ytr, Xte, yte = load()
     params = train(Xtr, ytr, epochs=10 if args.quick else 40)
@@ -419,13 +434,17 @@ def main(argv=None):
     calib = np.split(Xtr[:256], 8)
     print(f"refquant PTQ on digits (train {len(Xtr)}, test {len(Xte)}); C kernel: "
           f"{'checked' if kernel.available() else 'not built, skipped'}; fp32 accuracy {fp32:.4f}\n")
-    print(f"{'method':<24}{'act range x':>16}{'act range h':>18}   {'tensor':>7}{'channel':>9}{'group16':>9}")
+    print("weights: int8 narrow [-127, 127] per tensor / channel / group of 16 rows; int4 ch = int4 narrow [-7, 7]"
+          " per channel; activations int8 affine\n")
+    print(f"{'method':<24}{'act range x':>16}{'act range h':>18}   {'tensor':>7}{'channel':>9}{'group16':>9}"
+          f"{'int4 ch':>9}")
     hist_ranges = []
     results = {}
     for name, kw in METHODS:
         (lx, hx, mx), (lh, hh, mh) = calibrate_acts(params, calib, name, kw)
         qx, qh = act_qparams(lx, hx, mx), act_qparams(lh, hh, mh)
         accs = [evaluate(QModel(params, qx, qh, g), Xte, yte) for g in ("tensor", "channel", "group")]
+        accs.append(evaluate(QModel(params, qx, qh, "channel", bits=4), Xte, yte))
         results[label(name, kw)] = accs
         hist_ranges.append((label(name, kw), float(hh)))
         print(f"{label(name, kw):<24}{f'[{float(max(lx, mx)):.2f},{float(hx):.3f}]':>16}"
@@ -434,15 +453,20 @@ def main(argv=None):
     eq = evaluate(QModel(params, sx, sh, "channel", ws), Xte, yte)
     print(f"{'easyquant (1 round)':<24}{'':>34}   {'':>7}{eq:>9.4f}")
     print(f"{'dynamic (per batch 32)':<24}{'':>34}   {'':>7}{dynamic_accuracy(params, Xte, yte):>9.4f}")
-    qat = FakeQuantQAT(choose_qparams(0, calibrate.MinMaxObserver().observe(Xtr).range()[1], "int8"))
-    qparams = train(Xtr, ytr, epochs=2 if args.quick else 5, lr=0.02, seed=1, params=params, fq=qat)
-    qh = choose_qparams(0, qat.obs.range()[1], "int8")
-    q_acc = evaluate(QModel(qparams, qat.rx, qh, "channel"), Xte, yte)
-    print(f"{'QAT 5 ep (fake-quant+STE)':<24}{'':>34}   {'':>7}{q_acc:>9.4f}")
+    rx = choose_qparams(0, calibrate.MinMaxObserver().observe(Xtr).range()[1], "int8")
+    q_acc = []
+    for bits in (8, 4):
+        qat = FakeQuantQAT(rx, bits)
+        qparams = train(Xtr, ytr, epochs=2 if args.quick else 5, lr=0.02, seed=1, params=params, fq=qat)
+        qh = choose_qparams(0, qat.obs.range()[1], "int8")
+        q_acc.append(evaluate(QModel(qparams, qat.rx, qh, "channel", bits=bits), Xte, yte))
+    results["qat"] = q_acc
+    print(f"{'QAT 5 ep (fake-quant+STE)':<24}{'':>34}   {'':>7}{q_acc[0]:>9.4f}{'':>9}{q_acc[1]:>9.4f}")
     h = forward_f(params, np.concatenate(calib))[0]
     plot(args.png, h, hist_ranges)
     print(f"\nfp32 {fp32:.4f}; integer logits bit-identical oracle == numpy"
-          f"{' == C kernel' if kernel.available() else ''}; {time.time() - t0:.1f} s")
+          f"{' == C kernel' if kernel.available() else ''} (oracle on {ORACLE_ROWS[0]} rows, the rest numpy"
+          f"{' == C kernel' if kernel.available() else ''}); {time.time() - t0:.1f} s")
     return results
 
 

@@ -1,5 +1,6 @@
 """Smoke test of examples/ptq_digits.py (quick mode): runs, asserts oracle == kernel == numpy
-internally, and int8 accuracy stays within 3 points of fp32 for MinMax per channel."""
+internally, int8 accuracy stays within 3 points of fp32 for MinMax per channel, the int4-weight
+column is present and QAT at 4 bits recovers at least the PTQ int4 MinMax accuracy."""
 import importlib.util
 import os
 
@@ -18,6 +19,9 @@ def test_ptq_digits_quick(tmp_path, capsys):
     results = mod.main(["--quick", "--png", str(tmp_path / "r.png")])
     out = capsys.readouterr().out
     fp32 = float(out.split("fp32 accuracy ")[1].split()[0])
-    assert set(results) >= {"minmax", "mse", "entropy tensorrt", "entropy onnxruntime"}
+    assert set(results) >= {"minmax", "mse", "entropy tensorrt", "entropy onnxruntime", "entropy ncnn", "qat"}
     assert results["minmax"][1] >= fp32 - 0.03
+    assert all(len(v) == 4 for k, v in results.items() if k != "qat") and len(results["qat"]) == 2
+    assert results["minmax"][3] >= fp32 - 0.1 and results["qat"][1] >= results["minmax"][3]
+    assert "int4 ch" in out and "[-7, 7]" in out
     assert "bit-identical" in out
