@@ -130,7 +130,9 @@ static void rq_amx_release(void)
  * (A streams from L2 and must not evict B); B tiles (6, 7) from two packed
  * panels (chunk c at b + c*1024), L1-resident across the row blocks.
  * cin: the block to continue from (row stride 32 int32), or NULL to start
- * from zero; the result goes to cout. */
+ * from zero; the result goes to cout.  lag: the epilogue of the previous
+ * block, done a few rows per k-step so that its AVX-512 work overlaps the
+ * tile multiplies (run after them it cannot: it fills the reorder buffer). */
 #define RQ_AMX_LOOP(OP, TWO)                                                        \
     for (k = 0; k < nk; k++) {                                                      \
         const int8_t *a_ = ap + (size_t)k * (size_t)astride;                       \
@@ -139,28 +141,9 @@ static void rq_amx_release(void)
         RQ_TILELOAD(7, b1 + (size_t)k * 1024u, 64);                                 \
         OP(0, 4, 6); OP(1, 4, 7);                                                   \
         if (TWO) { RQ_TILELOAD_T1(5, a_ + 1024, 64); OP(2, 5, 6); OP(3, 5, 7); }    \
+        for (; lag && lr < (k + 1) * rps && lr < lag->nr; lr++)                      \
+            rq_lag_row(lag, lr);                                                    \
     }
-
-static void rq_amx_block(const int8_t *ap, int32_t astride, const int8_t *b0, const int8_t *b1,
-                         int32_t nk, int a_signed, const int32_t *cin, int32_t *cout)
-{
-    int32_t k;
-    int two = astride == 2048;
-    if (cin) {
-        RQ_TILELOAD(0, cin, 128); RQ_TILELOAD(1, cin + 16, 128);
-        if (two) { RQ_TILELOAD(2, cin + 512, 128); RQ_TILELOAD(3, cin + 528, 128); }
-    } else {
-        RQ_TILEZERO(0); RQ_TILEZERO(1);
-        if (two) { RQ_TILEZERO(2); RQ_TILEZERO(3); }
-    }
-    if (a_signed) {
-        if (two) { RQ_AMX_LOOP(RQ_TDPBSSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBSSD, 0) }
-    } else {
-        if (two) { RQ_AMX_LOOP(RQ_TDPBUSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBUSD, 0) }
-    }
-    RQ_TILESTORE(0, cout, 128); RQ_TILESTORE(1, cout + 16, 128);
-    if (two) { RQ_TILESTORE(2, cout + 512, 128); RQ_TILESTORE(3, cout + 528, 128); }
-}
 
 /* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
 
@@ -460,6 +443,95 @@ RQ_AVX512 static void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const i
     }
 }
 
+/* A finished full 32-column block (float_fp32 or int32 output) whose
+ * corrections, requantization and stores run inside the next block's k-loop;
+ * same arithmetic as the full-block branch of rq_epilogue. */
+typedef struct rq_lag {
+    __m512i cf0, cf1, be0, be1, zp;
+    __m512 mf0, mf1, lo, hi;
+    const int32_t *src;         /* cbuf, row stride 32 */
+    const uint32_t *rs;         /* row sums of the block's first row */
+    char *dst;                  /* output row of the block's first row, column j0 */
+    size_t ldc_bytes;
+    int32_t nr, nrs, fp32, c32;
+} rq_lag;
+
+RQ_AVX512 static int rq_lag_init(rq_lag *l, const rq_plan *p, const rq_simd_ws *w,
+                                 const int32_t *cbuf, int32_t i0, int32_t nrows, int32_t j0,
+                                 const uint32_t *rs)
+{
+    const rq_gemm *g = p->g;
+    int32_t ia = i0 > p->r0 ? i0 : p->r0, ib = i0 + nrows < p->r1 ? i0 + nrows : p->r1;
+    size_t esz = g->c_type == RQ_I32 ? 4u : 1u;
+    if (j0 < p->c0 || j0 + 32 > p->c1 || (g->method != RQ_FLOAT_FP32 && g->method != RQ_INT32) || ia >= ib)
+        return 0;
+    l->cf0 = _mm512_loadu_si512(w->colfix + j0); l->cf1 = _mm512_loadu_si512(w->colfix + j0 + 16);
+    l->be0 = _mm512_loadu_si512(w->beta + j0); l->be1 = _mm512_loadu_si512(w->beta + j0 + 16);
+    l->fp32 = g->method == RQ_FLOAT_FP32;
+    l->mf0 = l->fp32 ? _mm512_loadu_ps(p->mf + j0) : _mm512_setzero_ps();
+    l->mf1 = l->fp32 ? _mm512_loadu_ps(p->mf + j0 + 16) : _mm512_setzero_ps();
+    l->lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
+    l->hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
+    l->zp = _mm512_set1_epi32(g->zp);
+    l->src = cbuf + 32 * (ia - i0);
+    l->rs = rs + (ia - i0);
+    l->ldc_bytes = (size_t)g->ldc * esz;
+    l->dst = (char *)g->c + (size_t)ia * l->ldc_bytes + (size_t)j0 * esz;
+    l->nr = ib - ia;
+    l->nrs = w->need_rowsum;
+    l->c32 = g->c_type == RQ_I32;
+    return 1;
+}
+
+RQ_AVX512 static inline __attribute__((always_inline)) void rq_lag_row(const rq_lag *l, int32_t r)
+{
+    const int32_t *src = l->src + 32 * r;
+    char *dst = l->dst + (size_t)r * l->ldc_bytes;
+    __m512i a0 = _mm512_add_epi32(_mm512_load_si512(src), l->cf0);
+    __m512i a1 = _mm512_add_epi32(_mm512_load_si512(src + 16), l->cf1);
+    if (l->nrs) {
+        __m512i rr = _mm512_set1_epi32((int32_t)l->rs[r]);
+        a0 = _mm512_sub_epi32(a0, _mm512_mullo_epi32(l->be0, rr));
+        a1 = _mm512_sub_epi32(a1, _mm512_mullo_epi32(l->be1, rr));
+    }
+    if (l->fp32) {
+        a0 = RQ_FQ(a0, l->mf0, l->lo, l->hi, l->zp);
+        a1 = RQ_FQ(a1, l->mf1, l->lo, l->hi, l->zp);
+    }
+    if (l->c32) {
+        _mm512_storeu_si512(dst, a0);
+        _mm512_storeu_si512(dst + 64, a1);
+    } else {
+        _mm256_storeu_si256((__m256i *)dst,
+                            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(a0)),
+                                                    _mm512_cvtepi32_epi8(a1), 1));
+    }
+}
+
+RQ_AMX static void rq_amx_block(const int8_t *ap, int32_t astride, const int8_t *b0, const int8_t *b1,
+                                int32_t nk, int a_signed, const int32_t *cin, int32_t *cout,
+                                const rq_lag *lag)
+{
+    int32_t k, lr = 0, rps = lag && nk > 0 ? (lag->nr + nk - 1) / nk : 0;
+    int two = astride == 2048;
+    if (cin) {
+        RQ_TILELOAD(0, cin, 128); RQ_TILELOAD(1, cin + 16, 128);
+        if (two) { RQ_TILELOAD(2, cin + 512, 128); RQ_TILELOAD(3, cin + 528, 128); }
+    } else {
+        RQ_TILEZERO(0); RQ_TILEZERO(1);
+        if (two) { RQ_TILEZERO(2); RQ_TILEZERO(3); }
+    }
+    if (a_signed) {
+        if (two) { RQ_AMX_LOOP(RQ_TDPBSSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBSSD, 0) }
+    } else {
+        if (two) { RQ_AMX_LOOP(RQ_TDPBUSD, 1) } else { RQ_AMX_LOOP(RQ_TDPBUSD, 0) }
+    }
+    for (; lag && lr < lag->nr; lr++)
+        rq_lag_row(lag, lr);
+    RQ_TILESTORE(0, cout, 128); RQ_TILESTORE(1, cout + 16, 128);
+    if (two) { RQ_TILESTORE(2, cout + 512, 128); RQ_TILESTORE(3, cout + 528, 128); }
+}
+
 /* ---- the driver ------------------------------------------------------------ */
 
 static void rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws *w)
@@ -479,11 +551,16 @@ static void rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq
 
 static int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q; }
 
+#ifndef RQ_LAG
+#define RQ_LAG 12     /* overlap each block's epilogue with the next block's tile work when
+                         the k-blocks have at least this many chunks (measured: it costs
+                         time with short k-loops, which leave too little to overlap) */
+#endif
 #ifndef RQ_KCMAX
 #define RQ_KCMAX 16   /* AMX: whole K in tiles up to this many k-chunks ... */
 #endif
 #ifndef RQ_KCB
-#define RQ_KCB 8      /* ... else k-blocks of this many (B sub-panels stay in L1) */
+#define RQ_KCB 16     /* ... else k-blocks of this many (B sub-panels, 32 KiB, stay in L1) */
 #endif
 #ifndef RQ_ABYTES
 #define RQ_ABYTES (768 * 1024)   /* packed A block budget (L2) */
@@ -493,7 +570,7 @@ static int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q;
  * blocks (the two B panels' k-block stays in L1) > k-blocks > 32-row blocks.
  * With K <= 64*RQ_KCMAX the accumulators stay in tiles over the whole K and
  * each 32x32 block is requantized straight from a 4 KiB L1 buffer. */
-static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
+RQ_AMX static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
 {
     const rq_gemm *g = p->g;
     int32_t kpad = pb->k_pad, chunks = kpad / 64, mc, ib, jb, kb, ir;
@@ -501,14 +578,16 @@ static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws
     int a_signed = g->a_type == RQ_I8;
     int8_t *apack;
     uint32_t *rs;
-    int32_t *cstrip = NULL, *cbuf;
+    int32_t *cstrip = NULL, *cbuf, toggle = 0;
+    rq_lag lag;
+    int pending = 0;
     mc = (int32_t)(RQ_ABYTES / (kpad > 0 ? kpad : 64));
     mc = mc < 32 ? 32 : (mc > 1024 ? 1024 : mc) / 32 * 32;
     if (mc > rq_round_up(p->r1 - p->r0, 16))
         mc = rq_round_up(p->r1 - p->r0, 16);
     apack = aligned_alloc(64, (size_t)rq_round_up(mc, 32) * (size_t)(kpad > 0 ? kpad : 64));
     rs = malloc((size_t)mc * sizeof(uint32_t));
-    cbuf = aligned_alloc(64, 32u * 32u * sizeof(int32_t));
+    cbuf = aligned_alloc(64, 2u * 32u * 32u * sizeof(int32_t));   /* double buffer */
     if (kc < chunks)
         cstrip = aligned_alloc(64, (size_t)rq_round_up(mc, 32) * 32u * sizeof(int32_t));
     if (!apack || !rs || !cbuf || (kc < chunks && !cstrip)) {
@@ -518,6 +597,10 @@ static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws
     rq_amx_config();
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, 16);
+        if (pending)   /* finish the last block before rs is rewritten */
+            for (ir = 0; ir < lag.nr; ir++)
+                rq_lag_row(&lag, ir);
+        pending = 0;
         rq_pack_a_amx(g, ib, rows, rows_pad, chunks, apack, rs, w->need_rowsum);
         for (jb = p->c0 / 32; jb * 32 < p->c1; jb++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jb) * (size_t)chunks * 1024u;
@@ -529,16 +612,24 @@ static int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws
                     int32_t astride = nr * 64;
                     const int8_t *ap = apack + (size_t)ir * (size_t)kpad + (size_t)kb * (size_t)astride;
                     int32_t *cs = cstrip ? cstrip + (size_t)ir * 32u : NULL;
+                    int32_t *cb = cbuf + 1024 * toggle;
                     rq_amx_block(ap, astride, b0 + (size_t)kb * 1024u, b1 + (size_t)kb * 1024u, nk,
-                                 a_signed, kb > 0 ? cs : NULL, last ? cbuf : cs);
-                    if (last)   /* requantize the block while it is in L1 */
-                        rq_epilogue(p, w, cbuf, ib + ir, nr, jb * 32, rs + ir);
+                                 a_signed, kb > 0 ? cs : NULL, last ? cb : cs, pending ? &lag : NULL);
+                    pending = 0;
+                    if (last) {   /* requantized during the next block, or now */
+                        pending = RQ_LAG && kc >= RQ_LAG && rq_lag_init(&lag, p, w, cb, ib + ir, nr, jb * 32, rs + ir);
+                        if (!pending)
+                            rq_epilogue(p, w, cb, ib + ir, nr, jb * 32, rs + ir);
+                        toggle ^= 1;
+                    }
                 }
                 if (chunks == 0)
                     break;
             }
         }
     }
+    for (ir = 0; pending && ir < lag.nr; ir++)
+        rq_lag_row(&lag, ir);
     rq_amx_release();
     free(apack); free(rs); free(cbuf); free(cstrip);
     return RQ_OK;

@@ -44,6 +44,7 @@ _STATUS = {-1: "null pointer", -2: "bad dimension", -3: "bad leading dimension",
            -9: "path unavailable", -10: "out of memory", -11: "packed B mismatch",
            -12: "rounding mode is not round-to-nearest-even"}
 
+_CPUS = os.cpu_count() or 1
 _local = threading.local()
 _pool_lock = threading.Lock()
 _pool = None
@@ -234,10 +235,13 @@ def _executor():
 
 
 def _rectangles(m, n, k, threads):
-    """Disjoint output rectangles, split at multiples of 32 (the AMX block)."""
+    """Disjoint output rectangles, split at multiples of 32 (the AMX block).
+
+    Columns are split when N >= M (each thread then reads only its share of B, the
+    larger operand), rows otherwise (each thread packs only its share of A)."""
     if threads <= 1 or 2 * m * n * max(k, 1) < (1 << 26):
         return [(0, m, 0, n)]
-    if m >= 32 * threads:
+    if m >= 32 * threads and not (n >= m and n >= 32 * threads):
         blocks = -(-m // 32)
         cuts = [min(m, 32 * (blocks * t // threads)) for t in range(threads + 1)]
         return [(cuts[t], cuts[t + 1], 0, n) for t in range(threads) if cuts[t] < cuts[t + 1]]
@@ -297,7 +301,7 @@ def _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, 
         b = PackedB(b)
         packed = True
     if threads is None:
-        threads = os.cpu_count() or 1
+        threads = _CPUS
     threads = _int_scalar(threads, "threads", 1, 1024)
 
     keep = [a, b, zb_arr, bias_arr, mf, qm, qs, out, counts]
@@ -324,8 +328,9 @@ def _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, 
         structs.append(ffi.new("rq_gemm *", base))
     if len(structs) == 1:
         codes = [lib.rq_gemm_run(structs[0])]
-    else:
-        codes = list(_executor().map(lib.rq_gemm_run, structs))
+    else:   # the calling thread takes the first rectangle itself
+        futures = [_executor().submit(lib.rq_gemm_run, s) for s in structs[1:]]
+        codes = [lib.rq_gemm_run(structs[0])] + [f.result() for f in futures]
     del keep
     _local.path = _PATH_NAMES.get(structs[0].path_used)
     bad = [c for c in codes if c < 0]

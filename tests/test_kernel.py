@@ -392,6 +392,72 @@ def test_threads_packed_and_paths_agree(shape):
             assert ref_q[i, j] == model_requant(int(exact[i, j]), "float_fp32", mult[j], -4, -128, 127)
 
 
+# ---- blocking edges of the SIMD paths ------------------------------------------------------------
+# AMX: 32-row blocks with a 16-row tail, 32-column blocks, whole-K accumulation up to K = 1024 and
+# 1024-blocks beyond, epilogue overlapped with the next block when a k-block has >= 12 chunks,
+# A re-packed per M block (768 KiB); VNNI: the small-M (M <= 4) B-streaming kernel, 64 columns
+# per pass with a 32-column tail.  Every combination against the exact int64 sum (int32 output)
+# and against the scalar path (requantized output).
+
+BLOCK_SHAPES = [(1, 1024, 100), (3, 1000, 65), (4, 2100, 33), (5, 1024, 64), (16, 1100, 31),
+                (17, 1024, 96), (33, 2100, 65), (48, 1030, 40), (65, 960, 70), (800, 1024, 40),
+                (40, 4, 70), (37, 3, 33), (20, 64, 64), (1, 0, 40), (70, 1088, 1),
+                (800, 1024, 48), (40, 1024, 1700), (3, 4100, 3000)]   # the last three: thread splits
+
+
+@pytest.mark.parametrize("shape", BLOCK_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_blocking_edges_on_every_path(shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m * 7919 + k * 31 + n)
+    cases = [(np.uint8, np.int8, "uniform"), (np.int8, np.uint8, "uniform"), (np.int8, np.int8, "extreme")]
+    for a_dt, b_dt, mode in cases:
+        big_a = rng_matrix(rng, (m, k + 3), a_dt, mode)
+        a = big_a[:, 1:k + 1]                       # lda > K, odd byte offset
+        b = rng_matrix(rng, (k, n), b_dt, mode)
+        ai, bi = np.iinfo(a_dt), np.iinfo(b_dt)
+        za = int(rng.integers(ai.min, ai.max + 1))
+        zb = rng.integers(bi.min, bi.max + 1, n).astype(np.int32)
+        bias = rng.integers(-2**31, 2**31, n).astype(np.int32)
+        exact = model_wrap32((a.astype(np.int64) - za) @ (b.astype(np.int64) - zb.astype(np.int64)) + bias)
+        mult = float_multipliers(rng, n)
+        iparams = int_params(rng, n, "tflite_double")
+        refs = {}
+        lims = {np.uint8: {}, np.int8: {}, np.int32: dict(qmin=-10**6, qmax=10**6)}
+        for out_dt in (np.uint8, np.int8, np.int32):
+            refs["f", out_dt] = kernel.qlinear_matmul(a, b, za, zb, "float_fp32", mult, zp=3, bias=bias,
+                                                      out_dtype=out_dt, path="scalar", **lims[out_dt])
+        refs["t"] = kernel.qlinear_matmul(a, b, za, zb, "tflite_double", iparams, zp=-5, bias=bias,
+                                          path="scalar")
+        pb = kernel.PackedB(b)
+        for path in PATHS:
+            for threads in (1, 2):
+                for bb in (b, pb):
+                    got = kernel.matmul_integer(a, bb, za, zb, bias, path=path, threads=threads)
+                    np.testing.assert_array_equal(got, exact)
+                for out_dt in (np.uint8, np.int8, np.int32):
+                    q = kernel.qlinear_matmul(a, pb, za, zb, "float_fp32", mult, zp=3, bias=bias,
+                                              out_dtype=out_dt, path=path, threads=threads, **lims[out_dt])
+                    np.testing.assert_array_equal(q, refs["f", out_dt])
+                q = kernel.qlinear_matmul(a, pb, za, zb, "tflite_double", iparams, zp=-5, bias=bias,
+                                          path=path, threads=threads)
+                np.testing.assert_array_equal(q, refs["t"])
+        # per-tensor zb = 0 with int8 B: no row sums needed (the other epilogue branch)
+        got = kernel.matmul_integer(a, pb if b_dt == np.int8 else b, za, 0, None)
+        np.testing.assert_array_equal(got, model_wrap32((a.astype(np.int64) - za) @ (b.astype(np.int64))))
+
+
+def test_split_rectangles_cover_the_output():
+    for m, n, k, t in [(1024, 1024, 1024, 2), (128, 11008, 4096, 2), (32, 4096, 4096, 2),
+                       (1, 4096, 4096, 2), (2048, 64, 2048, 2), (100, 100, 10000, 3)]:
+        rects = kernel._rectangles(m, n, k, t)
+        cover = np.zeros((m, n), np.int32)
+        for r0, r1, c0, c1 in rects:
+            cover[r0:r1, c0:c1] += 1
+        assert (cover == 1).all()
+    assert kernel._rectangles(128, 11008, 4096, 2)[0][:2] == (0, 128)     # N split: each reads half of B
+    assert kernel._rectangles(2048, 64, 2048, 2)[0][2:] == (0, 64)        # M split
+
+
 def test_env_var_forces_path(monkeypatch):
     a = np.ones((64, 64), np.int8)
     for path in PATHS:

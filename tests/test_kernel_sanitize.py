@@ -172,7 +172,8 @@ static void bad_arguments(void)
 int main(void)
 {
     static const int shapes[][3] = {{1, 1, 1}, {1, 1, 0}, {3, 5, 7}, {1, 33, 65}, {17, 1, 64},
-                                    {33, 31, 129}, {40, 48, 3}, {8, 16, 4}, {2, 70, 200}};
+                                    {33, 31, 129}, {40, 48, 3}, {8, 16, 4}, {2, 70, 200},
+                                    {40, 70, 1030}, {20, 33, 2100}, {3, 130, 1030}, {17, 65, 1024}};
     int s, policy, method, rep;
     for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++)
         for (policy = RQ_WRAP; policy <= RQ_ERROR; policy++)
