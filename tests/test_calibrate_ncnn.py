@@ -112,7 +112,7 @@ def test_section9_value():
     assert hi == -lo == Fraction(1359, 2) * 12 / 2048            # t* = 679: 3.9814453125
 
 
-@settings(max_examples=6, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(st.lists(st.floats(-50, 50, width=32), min_size=20, max_size=400))
 def test_threshold_within_candidate_bounds(xs):
     x = np.array(xs, np.float32)

@@ -61,9 +61,8 @@ def histogram(ms_abs, bins):
     nz = v != 0
     idx = np.minimum(((v[nz] / a) * np.float32(bins)).astype(np.int64), bins - 1)
     counts = np.asarray(ms_abs.counts)[nz].astype(np.int64)
-    hist = np.zeros(bins, np.int64)
-    np.add.at(hist, idx, counts)
-    return hist, frac(a)
+    hist = np.bincount(idx, weights=counts, minlength=bins)   # float64 sums of counts < 2^53: exact
+    return hist.astype(np.int64), frac(a)
 
 
 def _ln32(x):
