@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import sys
+import traceback
 from fractions import Fraction
 
 from . import __version__, formats
@@ -141,6 +142,11 @@ def main(argv=None):
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return EXIT_OK
+    except Exception:  # a bug in refquant, not the user's input: say so, keep the traceback
+        traceback.print_exc()
+        print(f"refquant: internal error (exit {EXIT_INTERNAL}); please report it with the command line above",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -161,3 +161,13 @@ def test_cli_decode_encode_formats():
 def test_cli_bad_input_exit_2(args, needle):
     r = run_cli(*args)
     assert r.returncode == 2 and needle in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_internal_error_exit_3(monkeypatch, capsys):
+    from refquant import cli, formats as F
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("simulated bug")
+    monkeypatch.setattr(F, "decode", broken)
+    assert cli.main(["decode", "fp16", "0x3c00"]) == 3
+    assert "internal error" in capsys.readouterr().err
