@@ -29,7 +29,7 @@ try:  # pragma: no cover - depends on the build
 except ImportError:  # pragma: no cover
     ffi = lib = None
 
-__all__ = ["available", "paths", "matmul_integer", "qlinear_matmul", "PackedB", "last_path_used",
+__all__ = ["available", "paths", "matmul_integer", "qlinear_matmul", "QLinearMatMul", "PackedB", "last_path_used",
            "POLICIES", "METHODS"]
 
 POLICIES = {"wrap": 0, "saturate": 1, "error": 2}
@@ -361,6 +361,33 @@ def matmul_integer(a, b, za=0, zb=0, bias=None, policy="wrap", path=None, thread
                 np.int32, path, threads, return_overflow)
 
 
+def _requant_args(method, params, n, out_dtype, zp, qmin, qmax):
+    """Checks and converts the requantization arguments: (qmin, qmax, zp, mf, qm, qs, per_channel)."""
+    lo, hi = _type_range(out_dtype)
+    qmin = lo if qmin is None else _int_scalar(qmin, "qmin", lo, hi)
+    qmax = hi if qmax is None else _int_scalar(qmax, "qmax", lo, hi)
+    if qmin > qmax:
+        raise InvalidValueError(f"qmin={qmin} > qmax={qmax}")
+    zp = _int_scalar(zp, "zp", *_INT32)
+    mf = qm = qs = None
+    if method == "float_fp32":
+        if abs(qmin - zp) > 2**24 or abs(qmax - zp) > 2**24:
+            raise InvalidValueError("float_fp32 needs |qmin - zp| and |qmax - zp| <= 2^24 "
+                                    "(the clamp bounds must be exact binary32 integers)")
+        mf, per_channel = _f32_vector(params, "multiplier", n)
+    else:
+        if not isinstance(params, (tuple, list)) or len(params) != 2:
+            raise InvalidValueError(f"{method} params must be a pair (multiplier, shift)")
+        srange = (2, 62) if method.startswith("tosa") else (-31, 30)
+        qm, pc_m = _int_vector(params[0], "multiplier", n, 0, 2**31 - 1)
+        qs, pc_s = _int_vector(params[1], "shift", n, *srange)
+        per_channel = pc_m or pc_s
+        if per_channel:
+            qm = np.require(np.broadcast_to(qm, (n,)), np.int32, ["C", "A"])
+            qs = np.require(np.broadcast_to(qs, (n,)), np.int32, ["C", "A"])
+    return qmin, qmax, zp, mf, qm, qs, per_channel
+
+
 def qlinear_matmul(a, b, za, zb, method, params, zp=0, qmin=None, qmax=None, out_dtype=np.int8,
                    bias=None, policy="wrap", path=None, threads=None, return_overflow=False):
     """Requantized GEMM: q[i,j] = requant_method(acc[i,j], params_j) per docs/gemm-contract.md.
@@ -384,27 +411,110 @@ def qlinear_matmul(a, b, za, zb, method, params, zp=0, qmin=None, qmax=None, out
             raise InvalidValueError("method 'int32' produces int32 output")
         return matmul_integer(a, b, za, zb, bias, policy, path, threads, return_overflow)
     n = b.shape[1] if isinstance(b, (np.ndarray, PackedB)) and len(b.shape) == 2 else 0
-    lo, hi = _type_range(out_dtype)
-    qmin = lo if qmin is None else _int_scalar(qmin, "qmin", lo, hi)
-    qmax = hi if qmax is None else _int_scalar(qmax, "qmax", lo, hi)
-    if qmin > qmax:
-        raise InvalidValueError(f"qmin={qmin} > qmax={qmax}")
-    zp = _int_scalar(zp, "zp", *_INT32)
-    mf = qm = qs = None
-    if method == "float_fp32":
-        if abs(qmin - zp) > 2**24 or abs(qmax - zp) > 2**24:
-            raise InvalidValueError("float_fp32 needs |qmin - zp| and |qmax - zp| <= 2^24 "
-                                    "(the clamp bounds must be exact binary32 integers)")
-        mf, per_channel = _f32_vector(params, "multiplier", n)
-    else:
-        if not isinstance(params, (tuple, list)) or len(params) != 2:
-            raise InvalidValueError(f"{method} params must be a pair (multiplier, shift)")
-        srange = (2, 62) if method.startswith("tosa") else (-31, 30)
-        qm, pc_m = _int_vector(params[0], "multiplier", n, 0, 2**31 - 1)
-        qs, pc_s = _int_vector(params[1], "shift", n, *srange)
-        per_channel = pc_m or pc_s
-        if per_channel:
-            qm = np.require(np.broadcast_to(qm, (n,)), np.int32, ["C", "A"])
-            qs = np.require(np.broadcast_to(qs, (n,)), np.int32, ["C", "A"])
+    qmin, qmax, zp, mf, qm, qs, per_channel = _requant_args(method, params, n, out_dtype, zp, qmin, qmax)
     return _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, qmax,
                 out_dtype, path, threads, return_overflow)
+
+
+class QLinearMatMul:
+    """A prepared GEMM + requantization with fixed weights, like a prepacked quantized linear layer.
+
+    ``QLinearMatMul(b, za, zb, method, params, ...)`` takes the arguments of ``qlinear_matmul``
+    except ``a`` (plus ``a_dtype``, the dtype of the activations it will be called with), checks
+    them once, packs B once and keeps private copies of zb, bias and the requantization
+    parameters; ``op(a)`` then returns exactly ``qlinear_matmul(a, b, ...)`` with those
+    arguments, checking only ``a`` (dtype, shape, strides).  ``method="int32"`` gives
+    ``matmul_integer``.  The path (``path`` or ``REFQUANT_KERNEL_PATH``) and the thread count are
+    resolved when the op is built.  Policy ``error`` (which must locate the overflow) and any
+    ``a`` that is not a plain (M, K) array of ``a_dtype`` go through ``qlinear_matmul`` itself.
+    """
+
+    def __init__(self, b, za, zb, method, params=None, zp=0, qmin=None, qmax=None,
+                 out_dtype=np.int8, bias=None, policy="wrap", path=None, threads=None,
+                 a_dtype=np.uint8):
+        _require()
+        try:
+            a_dtype = np.dtype(a_dtype)
+        except TypeError as exc:
+            raise InvalidValueError(f"a_dtype {a_dtype!r} is not a dtype") from exc
+        if a_dtype not in (np.dtype(np.int8), np.dtype(np.uint8)):
+            raise InvalidValueError(f"a_dtype must be int8 or uint8, got {a_dtype}")
+        if method == "int32":
+            out_dtype = np.int32
+        k = b.shape[0] if isinstance(b, (np.ndarray, PackedB)) and len(b.shape) == 2 else 0
+        probe = np.zeros((1, k), a_dtype)
+        # every argument is checked here exactly as qlinear_matmul checks it (errors included)
+        qlinear_matmul(probe, b, za, zb, method, params, zp, qmin, qmax, out_dtype, bias, policy,
+                       path, threads)
+        pb = b if isinstance(b, PackedB) else PackedB(b)
+        k, n = pb.shape
+        out_dtype = np.dtype(out_dtype)
+        zb_arr, zb_pc = _int_vector(zb, "zb", n, *_type_range(pb.dtype))
+        bias_arr = None if bias is None else np.array(_int_vector(bias, "bias", n, *_INT32)[0], copy=True)
+        if method == "int32":
+            qmin, qmax, zp, mf, qm, qs, per_channel = _INT32[0], _INT32[1], 0, None, None, None, False
+        else:
+            qmin, qmax, zp, mf, qm, qs, per_channel = _requant_args(method, params, n, out_dtype,
+                                                                    zp, qmin, qmax)
+        copy = (lambda x: None if x is None else np.array(x, copy=True))
+        self._zb, self._bias, self._mf, self._qm, self._qs = (np.array(zb_arr, copy=True), bias_arr,
+                                                              copy(mf), copy(qm), copy(qs))
+        self._pb, self._k, self._n, self._a_dtype, self._out_dtype = pb, k, n, a_dtype, out_dtype
+        self._policy, self._method, self._za = policy, method, int(za)
+        self._zp, self._qmin, self._qmax, self._per_channel = zp, qmin, qmax, per_channel
+        self._path = _resolve_path(path)
+        self._threads = _CPUS if threads is None else _int_scalar(threads, "threads", 1, 1024)
+        self._slow, self._zb_pc = policy == "error", zb_pc
+        self._tmpl = ffi.new("rq_gemm *", dict(
+            n=n, k=k, a_type=_CTYPE[a_dtype], za=self._za, packed_b=pb._struct,
+            zb=ffi.from_buffer("int32_t[]", self._zb), zb_per_channel=int(zb_pc),
+            bias=ffi.from_buffer("int32_t[]", self._bias) if self._bias is not None else ffi.NULL,
+            policy=POLICIES[policy], method=METHODS[method], per_channel=int(per_channel),
+            multiplier_f32=ffi.from_buffer("float[]", self._mf) if self._mf is not None else ffi.NULL,
+            multiplier=ffi.from_buffer("int32_t[]", self._qm) if self._qm is not None else ffi.NULL,
+            shift=ffi.from_buffer("int32_t[]", self._qs) if self._qs is not None else ffi.NULL,
+            zp=zp, qmin=qmin, qmax=qmax, c_type=_CTYPE[out_dtype], ldc=n, path=_PATHS[self._path]))
+
+    @property
+    def shape(self):
+        """(K, N) of the prepared B."""
+        return self._pb.shape
+
+    def _general(self, a):
+        zb = self._zb if self._zb_pc else int(self._zb[0])
+        if self._method == "int32":
+            return matmul_integer(a, self._pb, self._za, zb, self._bias, self._policy,
+                                  self._path, self._threads)
+        if self._method == "float_fp32":
+            params = self._mf if self._per_channel else self._mf[0]
+        else:
+            params = (self._qm, self._qs) if self._per_channel else (int(self._qm[0]), int(self._qs[0]))
+        return qlinear_matmul(a, self._pb, self._za, zb, self._method, params, self._zp,
+                              self._qmin, self._qmax, self._out_dtype, self._bias, self._policy,
+                              self._path, self._threads)
+
+    def __call__(self, a):
+        if (self._slow or type(a) is not np.ndarray or a.dtype != self._a_dtype or a.ndim != 2
+                or a.shape[1] != self._k or a.shape[0] == 0):
+            return self._general(a)
+        lda = _matrix(a, "a", (self._a_dtype,))
+        m, n, k = a.shape[0], self._n, self._k
+        out = np.empty((m, n), self._out_dtype)
+        aptr, cptr = _ptr(a), ffi.from_buffer(out, require_writable=True)
+        rects = _rectangles(m, n, k, self._threads)
+        structs = []
+        for r0, r1, c0, c1 in rects:
+            g = ffi.new("rq_gemm *", self._tmpl[0])
+            g.m, g.a, g.lda, g.c = m, aptr, lda, cptr
+            g.row_begin, g.row_end, g.col_begin, g.col_end = r0, r1, c0, c1
+            structs.append(g)
+        if len(structs) == 1:
+            codes = (lib.rq_gemm_run(structs[0]),)
+        else:
+            futures = [_executor().submit(lib.rq_gemm_run, s) for s in structs[1:]]
+            codes = [lib.rq_gemm_run(structs[0])] + [f.result() for f in futures]
+        _local.path = _PATH_NAMES.get(structs[0].path_used)
+        for c in codes:
+            if c < 0:  # pragma: no cover - every domain was checked when the op was built
+                raise InvalidValueError(f"refquant kernel rejected the call: {_STATUS.get(c, c)}")
+        return out

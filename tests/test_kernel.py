@@ -666,3 +666,73 @@ def test_import_without_extension():
     assert res.stdout.strip() == "ok"
 
 # The comparison against the oracle (refquant.ops / requant) lives in tests/test_twin.py.
+
+
+# ---- the prepared op -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", METHODS)
+def test_prepared_op_equals_qlinear_matmul(method):
+    rng = np.random.default_rng(len(method))
+    for m, k, n, a_dt, b_dt in [(37, 150, 70, np.uint8, np.int8), (3, 1030, 33, np.int8, np.uint8),
+                                (64, 1024, 96, np.uint8, np.uint8), (130, 64, 2100, np.int8, np.int8)]:
+        a = rng_matrix(rng, (m, k), a_dt, "uniform")
+        b = rng_matrix(rng, (k, n), b_dt, "uniform")
+        bi = np.iinfo(b_dt)
+        zb = rng.integers(bi.min, bi.max + 1, n).astype(np.int32)
+        bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+        za = 5 if a_dt == np.uint8 else -3
+        out_dt = np.int32 if method == "int32" else np.int8
+        if method == "float_fp32":
+            params = float_multipliers(rng, n)
+        elif method == "int32":
+            params = None
+        else:
+            params = int_params(rng, n, method)
+        for policy in ("wrap", "saturate", "error"):
+            for threads in (1, 2):
+                kw = dict(zp=2, bias=bias, policy=policy, threads=threads) if method != "int32" else \
+                    dict(bias=bias, policy=policy, threads=threads)
+                if method == "int32":
+                    want = kernel.matmul_integer(a, b, za, zb, bias, policy, threads=threads)
+                else:
+                    want = kernel.qlinear_matmul(a, b, za, zb, method, params, out_dtype=out_dt, **kw)
+                op = kernel.QLinearMatMul(b, za, zb, method, params, out_dtype=out_dt, a_dtype=a_dt, **kw)
+                np.testing.assert_array_equal(op(a), want)
+                np.testing.assert_array_equal(op(a[1:]), want[1:])          # another M, offset view
+                assert op.shape == (k, n)
+
+
+def test_prepared_op_keeps_its_own_parameters_and_checks_a():
+    rng = np.random.default_rng(3)
+    a = rng_matrix(rng, (40, 300), np.uint8, "uniform")
+    b = rng_matrix(rng, (300, 50), np.int8, "uniform")
+    mult = float_multipliers(rng, 50)
+    zb = rng.integers(-128, 128, 50).astype(np.int32)
+    bias = rng.integers(-2**20, 2**20, 50).astype(np.int32)
+    want = kernel.qlinear_matmul(a, b, 7, zb, "float_fp32", mult, zp=1, bias=bias)
+    a8 = (a // 2).astype(np.int8)
+    want8 = kernel.qlinear_matmul(a8, b, 7, zb, "float_fp32", mult, zp=1, bias=bias)
+    op = kernel.QLinearMatMul(b, 7, zb, "float_fp32", mult, zp=1, bias=bias)
+    mult[:] = 0; zb[:] = 0; bias[:] = 0; b[:] = 0                      # the op copied / packed them
+    np.testing.assert_array_equal(op(a), want)
+    wide = np.zeros((40, 301), np.uint8); wide[:, :300] = a
+    np.testing.assert_array_equal(op(wide[:, :300]), want)            # lda > K
+    np.testing.assert_array_equal(op(np.asfortranarray(a)[:0]), want[:0])
+    np.testing.assert_array_equal(op(a8), want8)                      # not a_dtype: the general path
+    with pytest.raises(ShapeError):
+        op(a[:, :299])
+    with pytest.raises(InvalidValueError):
+        op(np.asfortranarray(a))
+    with pytest.raises(InvalidValueError):
+        kernel.QLinearMatMul(b, 300, 0, "float_fp32", np.float32(1.0))        # za outside uint8
+    with pytest.raises(InvalidValueError):
+        kernel.QLinearMatMul(b, 0, 0, "float_fp32", np.float32(1.0), a_dtype=np.int32)
+    with pytest.raises(UnknownNameError):
+        kernel.QLinearMatMul(b, 0, 0, "nope", None)
+    with pytest.raises(ShapeError):
+        kernel.QLinearMatMul(b, 0, 0, "float_fp32", np.ones(3, np.float32))
+    big = np.full((2, 33100), 255, np.uint8)
+    bb = np.full((33100, 3), -128, np.int8)
+    op = kernel.QLinearMatMul(bb, 0, 127, "int32", policy="error")
+    with pytest.raises(AccumulatorOverflowError):
+        op(big)
