@@ -91,6 +91,13 @@ typedef struct rq_gemm {
 
 int rq_gemm_run(rq_gemm *g);
 
+/* Runs rq_gemm_run on gs[0..count) at once: gs[0] on the calling thread, the others on a
+ * persistent pool (its threads poll briefly for more work before sleeping).  The problems
+ * must write disjoint outputs (e.g. disjoint rectangles of one output).  Returns the first
+ * negative code, else RQ_OVERFLOW if any problem returned it, else RQ_OK; each struct's
+ * path_used is written as by rq_gemm_run. */
+int rq_gemm_run_many(rq_gemm **gs, int32_t count);
+
 /* Bit mask of the usable paths on this CPU (RQ_PATH_SCALAR | RQ_PATH_VNNI | RQ_PATH_AMX).
  * The first call asks Linux for AMX tile-data permission; if refused, AMX is not listed. */
 int rq_cpu_paths(void);

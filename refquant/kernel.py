@@ -13,12 +13,12 @@ Dispatch: ``path=`` or the environment variable ``REFQUANT_KERNEL_PATH``
 (``scalar``, ``vnni``, ``amx``, ``auto``) forces a path.  A SIMD path that
 cannot be exact for a problem (saturate/error/counting when overflow is
 possible) falls back to the scalar path, never to an approximation;
-``last_path_used()`` tells which path ran.
+``last_path_used()`` tells which path ran.  Large calls are split into
+rectangles run at once on the C kernel's own thread pool (rq_gemm_run_many).
 """
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -45,9 +45,8 @@ _STATUS = {-1: "null pointer", -2: "bad dimension", -3: "bad leading dimension",
            -12: "rounding mode is not round-to-nearest-even"}
 
 _CPUS = os.cpu_count() or 1
+_SPLIT_MIN = 1 << 24   # operations (2*M*N*K) below which a call is not split over threads
 _local = threading.local()
-_pool_lock = threading.Lock()
-_pool = None
 
 
 def available():
@@ -226,22 +225,22 @@ class PackedB:
 
 # ---- the call ---------------------------------------------------------------------------------------
 
-def _executor():
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="refquant")
-        return _pool
+def _run_rects(structs):
+    """Runs the rectangles at once (C pool: the calling thread takes the first); the GIL is
+    released during the call.  Returns the combined code (see rq_gemm_run_many)."""
+    if len(structs) == 1:
+        return (lib.rq_gemm_run(structs[0]),)
+    return (lib.rq_gemm_run_many(ffi.new("rq_gemm *[]", structs), len(structs)),)
 
 
 def _rectangles(m, n, k, threads):
     """Disjoint output rectangles, split at multiples of 32 (the AMX block).
 
-    Columns are split when N >= M (each thread then reads only its share of B, the
+    Columns are split when N > M (each thread then reads only its share of B, the
     larger operand), rows otherwise (each thread packs only its share of A)."""
-    if threads <= 1 or 2 * m * n * max(k, 1) < (1 << 26):
+    if threads <= 1 or 2 * m * n * max(k, 1) < _SPLIT_MIN:
         return [(0, m, 0, n)]
-    if m >= 32 * threads and not (n >= m and n >= 32 * threads):
+    if m >= 32 * threads and not (n > m and n >= 32 * threads):
         blocks = -(-m // 32)
         cuts = [min(m, 32 * (blocks * t // threads)) for t in range(threads + 1)]
         return [(cuts[t], cuts[t + 1], 0, n) for t in range(threads) if cuts[t] < cuts[t + 1]]
@@ -326,11 +325,7 @@ def _run(a, b, za, zb, bias, policy, method, per_channel, mf, qm, qs, zp, qmin, 
     for r0, r1, c0, c1 in rects:
         base.update(row_begin=r0, row_end=r1, col_begin=c0, col_end=c1)
         structs.append(ffi.new("rq_gemm *", base))
-    if len(structs) == 1:
-        codes = [lib.rq_gemm_run(structs[0])]
-    else:   # the calling thread takes the first rectangle itself
-        futures = [_executor().submit(lib.rq_gemm_run, s) for s in structs[1:]]
-        codes = [lib.rq_gemm_run(structs[0])] + [f.result() for f in futures]
+    codes = _run_rects(structs)
     del keep
     _local.path = _PATH_NAMES.get(structs[0].path_used)
     bad = [c for c in codes if c < 0]
@@ -508,11 +503,7 @@ class QLinearMatMul:
             g.m, g.a, g.lda, g.c = m, aptr, lda, cptr
             g.row_begin, g.row_end, g.col_begin, g.col_end = r0, r1, c0, c1
             structs.append(g)
-        if len(structs) == 1:
-            codes = (lib.rq_gemm_run(structs[0]),)
-        else:
-            futures = [_executor().submit(lib.rq_gemm_run, s) for s in structs[1:]]
-            codes = [lib.rq_gemm_run(structs[0])] + [f.result() for f in futures]
+        codes = _run_rects(structs)
         _local.path = _PATH_NAMES.get(structs[0].path_used)
         for c in codes:
             if c < 0:  # pragma: no cover - every domain was checked when the op was built

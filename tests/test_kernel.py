@@ -6,6 +6,7 @@ int64 for the k loop, numpy float32 for the binary32 steps).  They share no
 code with csrc/ or refquant/ops.py.
 """
 import ctypes
+import os
 import ctypes.util
 import subprocess
 import sys
@@ -736,3 +737,44 @@ def test_prepared_op_keeps_its_own_parameters_and_checks_a():
     op = kernel.QLinearMatMul(bb, 0, 127, "int32", policy="error")
     with pytest.raises(AccumulatorOverflowError):
         op(big)
+
+
+# ---- the C thread pool (rq_gemm_run_many) ------------------------------------------------------------
+
+def test_concurrent_callers_and_fork():
+    """Calls from several Python threads at once (the pool is busy: a caller then runs its
+    rectangles itself) and from a forked child (which starts with an empty pool) stay exact."""
+    import threading
+    rng = np.random.default_rng(11)
+    a = rng_matrix(rng, (300, 700), np.uint8, "uniform")
+    b = rng_matrix(rng, (700, 400), np.int8, "uniform")
+    want = kernel.matmul_integer(a, b, 9, 0, threads=1)
+    assert len(kernel._rectangles(300, 400, 700, 2)) == 2
+    got, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(5):
+                got.append(kernel.matmul_integer(a, b, 9, 0, threads=2))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    ts = [threading.Thread(target=worker) for _ in range(3)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors and len(got) == 15
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            ok = bool((kernel.matmul_integer(a, b, 9, 0, threads=2) == want).all())
+            os.write(w, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(r, 1) == b"1" and status == 0
+    os.close(r)

@@ -122,6 +122,38 @@ static void one_case(int m, int n, int k, int at, int bt, int policy, int method
     free(ref); free(out); free(cref); free(cout); free(pb.data); free(pb.colsum);
 }
 
+/* rq_gemm_run_many: a problem split into row and column rectangles (more of them than
+ * pool threads, too) must equal the whole problem run at once. */
+static void many_case(int m, int n, int k, int pieces, int by_rows)
+{
+    uint8_t *a = malloc((size_t)m * k + 1), *b = malloc((size_t)k * n + 1);
+    float mf = 0.001f;
+    uint8_t *ref = malloc((size_t)m * n), *out = malloc((size_t)m * n);
+    rq_gemm g, parts[8], *ptrs[8];
+    int i;
+    fill(a, (size_t)m * k, RQ_U8, 0);
+    fill(b, (size_t)k * n, RQ_I8, 0);
+    memset(&g, 0, sizeof g);
+    g.m = m; g.n = n; g.k = k; g.a = a; g.a_type = RQ_U8; g.lda = k;
+    g.b = b; g.b_type = RQ_I8; g.ldb = n; g.za = 3;
+    g.method = RQ_FLOAT_FP32; g.multiplier_f32 = &mf; g.qmin = 0; g.qmax = 255;
+    g.c = ref; g.c_type = RQ_U8; g.ldc = n;
+    CHECK(rq_gemm_run(&g) == RQ_OK);
+    for (i = 0; i < pieces; i++) {
+        parts[i] = g;
+        parts[i].c = out;
+        if (by_rows) { parts[i].row_begin = m * i / pieces; parts[i].row_end = m * (i + 1) / pieces; }
+        else { parts[i].col_begin = n * i / pieces; parts[i].col_end = n * (i + 1) / pieces; }
+        if (parts[i].row_end == 0 && by_rows) parts[i].row_end = parts[i].row_begin;  /* empty piece */
+        ptrs[i] = &parts[i];
+    }
+    memset(out, 0, (size_t)m * n);
+    CHECK(rq_gemm_run_many(ptrs, pieces) == RQ_OK);
+    CHECK(memcmp(out, ref, (size_t)m * n) == 0);
+    cases++;
+    free(a); free(b); free(ref); free(out);
+}
+
 static void bad_arguments(void)
 {
     rq_gemm g;
@@ -167,6 +199,13 @@ static void bad_arguments(void)
     CHECK(rq_pack_b(NULL, a, RQ_I8, 3, 2, 2) == RQ_E_NULL);
     CHECK(rq_requant_one(0, RQ_TOSA_DOUBLE, 0.0f, 1, 70, 0, 0, 1, &out) == RQ_E_PARAM);
     CHECK(rq_requant_one(0, RQ_TOSA_DOUBLE, 0.0f, 1, 40, 0, 0, 1, NULL) == RQ_E_NULL);
+    CHECK(rq_gemm_run_many(NULL, 2) == RQ_E_NULL);
+    {
+        rq_gemm *none[2] = {&g, NULL};
+        CHECK(rq_gemm_run_many(none, 2) == RQ_E_NULL);
+        CHECK(rq_gemm_run_many(none, 0) == RQ_OK);
+        g.m = -1; CHECK(rq_gemm_run_many(none, 1) == RQ_E_DIM); g.m = 2;
+    }
 }
 
 int main(void)
@@ -189,6 +228,12 @@ int main(void)
         for (method = RQ_INT32; method <= RQ_TOSA_DOUBLE; method += 2)
             one_case(2, 3, 33100, RQ_U8, RQ_I8, policy, method, 1, 1, (int)(rnd() & 1),
                      method == RQ_INT32 ? RQ_I32 : RQ_I8, 1);
+    for (rep = 0; rep < 3; rep++) {
+        many_case(70, 90, 300, 2, 1);
+        many_case(40, 200, 1030, 3, 0);
+        many_case(3, 130, 70, 5, 0);
+        many_case(64, 64, 64, 8, 1);
+    }
     bad_arguments();
     printf("paths=%d cases=%d failures=%d\n", rq_cpu_paths(), cases, failures);
     return failures ? 1 : 0;
