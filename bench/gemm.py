@@ -8,8 +8,12 @@ GOPS = 2*M*N*K / median wall time of one call.  Weights (B) are prepared
 once outside the timed region for every engine that supports it
 (refquant PackedB, torch prepacked quantized linear, ORT constant
 initializers); activations and outputs are per call.  refquant rows run the
-full fused path: u8 x s8 GEMM + float_fp32 requantization to uint8
-("refquant_q"), and int32 output ("refquant_i32").
+full fused path: u8 x s8 GEMM + float_fp32 requantization to uint8, through
+the prepared op kernel.QLinearMatMul ("refquant_q") and through the one-shot
+kernel.qlinear_matmul ("refquant_q_fn", every argument checked per call), and
+int32 output ("refquant_i32", prepared).  Reported: GOPS, the ratio to the best
+peer, and for refquant_q the fraction of the AMX peak (--peak GOPS per core,
+default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s).
 """
 import argparse
 import os
@@ -59,10 +63,15 @@ def eng_refquant(kind):
         pb = kernel.PackedB(b)
         n = b.shape[1]
         mult = np.full(n, np.float32(1.0 / 4096), np.float32)
-        if kind == "q":
+        if kind == "q_fn":   # the one-shot function: every argument checked on every call
             return lambda: kernel.qlinear_matmul(a, pb, 128, 0, "float_fp32", mult, zp=3,
                                                  out_dtype=np.uint8, threads=threads)
-        return lambda: kernel.matmul_integer(a, pb, 128, 0, threads=threads)
+        if kind == "q":      # the prepared op (like torch's prepacked linear, an ORT session)
+            op = kernel.QLinearMatMul(pb, 128, 0, "float_fp32", mult, zp=3, out_dtype=np.uint8,
+                                      threads=threads)
+        else:
+            op = kernel.QLinearMatMul(pb, 128, 0, "int32", threads=threads)
+        return lambda: op(a)
     return make
 
 
@@ -138,6 +147,7 @@ def eng_numpy(a, b, threads):
 
 ENGINES = {
     "refquant_q": eng_refquant("q"),
+    "refquant_q_fn": eng_refquant("q_fn"),
     "refquant_i32": eng_refquant("i32"),
     "ort_matmulinteger_u8s8": eng_ort("MatMulInteger", False),
     "ort_matmulinteger_s8s8": eng_ort("MatMulInteger", True),
@@ -155,11 +165,12 @@ def main(argv=None):
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="names or MxKxN")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--peak", type=float, default=6000.0, help="AMX int8 peak GOPS per core")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
-    engines = ["refquant_q", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
+    engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
     print(f"# {platform.processor() or platform.machine()}  cpus={os.cpu_count()}  python {sys.version.split()[0]}")
     rng = np.random.default_rng(0)
     for name in args.shapes:
@@ -180,7 +191,13 @@ def main(argv=None):
             best = max(peers.items(), key=lambda kv: kv[1]) if peers else (None, float("nan"))
             print(f"\n{m}x{k}x{n}  threads={threads}  (GOPS; ratio to best peer {best[0]})")
             for eng, v in sorted(res.items(), key=lambda kv: -kv[1]):
-                print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x")
+                extra = ""
+                if eng == "refquant_q":
+                    if m <= 4:   # B (packed, K x N bytes) streamed once per call
+                        extra = f"  B at {k * n / (2 * m * n * k / v / 1e9) / 1e9:.1f} GB/s"
+                    else:
+                        extra = f"  {v / (args.peak * threads):.0%} of AMX peak"
+                print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x{extra}")
             sys.stdout.flush()
 
 
