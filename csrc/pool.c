@@ -70,7 +70,9 @@ static void *rq_worker(void *arg)
         int n = 0;
         while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != RQ_SLOT_POSTED) {
             rq_cpu_relax();
-            if (++n % 256 == 0 && rq_now_us() > deadline) {
+            if (++n % 64 == 0)
+                sched_yield();   /* a caller that landed on this CPU gets it at once */
+            if (n % 256 == 0 && rq_now_us() > deadline) {
                 pthread_mutex_lock(&rq_pool_mu);
                 while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != RQ_SLOT_POSTED)
                     pthread_cond_wait(&s->cv, &rq_pool_mu);
