@@ -40,7 +40,11 @@ def parse_shape(s):
     return tuple(parts) if len(parts) == 3 else (parts[0],) * 3
 
 
-def timeit(fn, repeats, min_time=0.2):
+def timeit(fn, repeats, min_time=0.2, settle=0.5):
+    fn()
+    # let the previous engine's thread pools stop spinning (OpenMP/ORT workers poll for a
+    # while after a call and would otherwise steal the CPU from whoever is timed next)
+    time.sleep(settle)
     fn()
     times = []
     t_end = time.perf_counter() + min_time

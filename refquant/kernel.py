@@ -460,6 +460,7 @@ class QLinearMatMul:
         self._path = _resolve_path(path)
         self._threads = _CPUS if threads is None else _int_scalar(threads, "threads", 1, 1024)
         self._slow, self._zb_pc = policy == "error", zb_pc
+        self._lock, self._plans = threading.Lock(), {}
         self._tmpl = ffi.new("rq_gemm *", dict(
             n=n, k=k, a_type=_CTYPE[a_dtype], za=self._za, packed_b=pb._struct,
             zb=ffi.from_buffer("int32_t[]", self._zb), zb_per_channel=int(zb_pc),
@@ -493,18 +494,33 @@ class QLinearMatMul:
                 or a.shape[1] != self._k or a.shape[0] == 0):
             return self._general(a)
         lda = _matrix(a, "a", (self._a_dtype,))
-        m, n, k = a.shape[0], self._n, self._k
-        out = np.empty((m, n), self._out_dtype)
+        m = a.shape[0]
+        out = np.empty((m, self._n), self._out_dtype)
         aptr, cptr = _ptr(a), ffi.from_buffer(out, require_writable=True)
-        rects = _rectangles(m, n, k, self._threads)
-        structs = []
-        for r0, r1, c0, c1 in rects:
-            g = ffi.new("rq_gemm *", self._tmpl[0])
-            g.m, g.a, g.lda, g.c = m, aptr, lda, cptr
-            g.row_begin, g.row_end, g.col_begin, g.col_end = r0, r1, c0, c1
-            structs.append(g)
-        codes = _run_rects(structs)
-        _local.path = _PATH_NAMES.get(structs[0].path_used)
+        # the rq_gemm structs for this M are kept between calls (only a, lda and c change);
+        # a call that finds them in use by another thread builds its own
+        mine = self._lock.acquire(False)
+        try:
+            plan = self._plans.get(m) if mine else None
+            if plan is None:
+                rects = _rectangles(m, self._n, self._k, self._threads)
+                arr = ffi.new("rq_gemm[]", len(rects))
+                for i, (r0, r1, c0, c1) in enumerate(rects):
+                    arr[i] = self._tmpl[0]
+                    arr[i].m = m
+                    arr[i].row_begin, arr[i].row_end, arr[i].col_begin, arr[i].col_end = r0, r1, c0, c1
+                plan = (arr, ffi.new("rq_gemm *[]", [arr + i for i in range(len(rects))]), len(rects))
+                if mine and len(self._plans) < 8:
+                    self._plans[m] = plan
+            arr, ptrs, count = plan
+            for i in range(count):
+                g = arr[i]
+                g.a, g.lda, g.c = aptr, lda, cptr
+            codes = (lib.rq_gemm_run(ptrs[0]) if count == 1 else lib.rq_gemm_run_many(ptrs, count),)
+            _local.path = _PATH_NAMES.get(arr[0].path_used)
+        finally:
+            if mine:
+                self._lock.release()
         for c in codes:
             if c < 0:  # pragma: no cover - every domain was checked when the op was built
                 raise InvalidValueError(f"refquant kernel rejected the call: {_STATUS.get(c, c)}")

@@ -751,11 +751,14 @@ def test_concurrent_callers_and_fork():
     want = kernel.matmul_integer(a, b, 9, 0, threads=1)
     assert len(kernel._rectangles(300, 400, 700, 2)) == 2
     got, errors = [], []
+    op = kernel.QLinearMatMul(b, 9, 0, "int32", threads=2)   # one op shared by the threads
 
     def worker():
         try:
             for _ in range(5):
                 got.append(kernel.matmul_integer(a, b, 9, 0, threads=2))
+                got.append(op(a))
+                got.append(op(a[:299])[:299])
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
     ts = [threading.Thread(target=worker) for _ in range(3)]
@@ -763,9 +766,9 @@ def test_concurrent_callers_and_fork():
         t.start()
     for t in ts:
         t.join()
-    assert not errors and len(got) == 15
+    assert not errors and len(got) == 45
     for g in got:
-        np.testing.assert_array_equal(g, want)
+        np.testing.assert_array_equal(g, want[:len(g)])
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
