@@ -194,16 +194,22 @@ def _ort_qlinearmatmul(a, sa, za, b, sb, zb, sy, zy):
     return _ort_run("QLinearMatMul", [a, sa, za, b, sb, zb, sy, zy], names, str(zy.dtype))
 
 
+def random_operands(rng, ta, tb, M, K, N, per_col):
+    """A (M x K) and B (K x N) of their types over the full range, zero points per tensor (B: or per column)."""
+    a = rng.integers(*TYPES[ta], (M, K), endpoint=True).astype(ta)
+    b = rng.integers(*TYPES[tb], (K, N), endpoint=True).astype(tb)
+    za = np.array(rng.integers(*TYPES[ta], endpoint=True), ta)
+    zb = np.array(rng.integers(*TYPES[tb], (N,) if per_col else (), endpoint=True), tb)
+    return a, b, za, zb
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from(QLMM_TYPES), st.integers(1, 4), st.integers(1, 64), st.integers(1, 5),
        st.integers(0, 2**32 - 1), st.booleans())
 def test_ort_qlinearmatmul(types, M, K, N, seed, per_col):
     rng = np.random.default_rng(seed)
     ta, tb = types
-    a = rng.integers(*TYPES[ta], (M, K), endpoint=True).astype(ta)
-    b = rng.integers(*TYPES[tb], (K, N), endpoint=True).astype(tb)
-    za = np.array(rng.integers(*TYPES[ta], endpoint=True), ta)
-    zb = np.array(rng.integers(*TYPES[tb], (N,) if per_col else (), endpoint=True), tb)
+    a, b, za, zb = random_operands(rng, ta, tb, M, K, N, per_col)
     sa, sy = random_scale(rng), random_scale(rng, -6, -1)
     sb = np.array([random_scale(rng) for _ in range(N)], np.float32) if per_col else random_scale(rng)
     zy = np.array(rng.integers(*TYPES[ta], endpoint=True), ta)
@@ -317,10 +323,7 @@ def test_ort_matmul_integer_to_float(types, M, K, N, seed, per_col, with_bias):
     """y = fl(fl(acc)*fl(sa*sb_j)), then fl(y + bias_j): bit-exact against ORT's contrib op."""
     rng = np.random.default_rng(seed)
     ta, tb = types
-    a = rng.integers(*TYPES[ta], (M, K), endpoint=True).astype(ta)
-    b = rng.integers(*TYPES[tb], (K, N), endpoint=True).astype(tb)
-    za = np.array(rng.integers(*TYPES[ta], endpoint=True), ta)
-    zb = np.array(rng.integers(*TYPES[tb], (N,) if per_col else (), endpoint=True), tb)
+    a, b, za, zb = random_operands(rng, ta, tb, M, K, N, per_col)
     sa = random_scale(rng, -9, -2)
     sb = np.array([random_scale(rng, -9, -2) for _ in range(N)], np.float32) if per_col else random_scale(rng, -9, -2)
     bias = rng.uniform(-50, 50, N).astype(np.float32)
