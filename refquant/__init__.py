@@ -1,8 +1,12 @@
 """refquant: the bit-exact reference for integer and low-precision quantization.
 
-The oracle modules (formats, rounding, integers, fixedpoint, quantize, profiles,
-ops, calibrate) import only the standard library and compute with ``int`` and
-``fractions.Fraction``.  ``kernel`` (the C twin) and the CLI use numpy.
+The rule of the house (docs/architecture.md): every top-level module is the executable spec --
+formats, rounding, integers, fixedpoint, profiles, backends, qparams, quantize, fastquant,
+requant, ops, errors -- imports only the standard library (``quantize`` converts numpy arrays at
+its API edge only) and computes with ``int`` and ``fractions.Fraction``.  Subpackages
+(``calibrate``, ``audit``) are numpy-based tooling around the spec; the spec imports none of
+them.  ``kernel`` (the C twin), ``golden`` and ``cli`` are tooling that still sit at the top
+level; tests/test_architecture.py names them and enforces the rest.
 """
 
 __version__ = "0.1.0"

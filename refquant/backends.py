@@ -1,0 +1,238 @@
+"""The backend table: what one peer, at one version, computes for each op.
+
+A backend here is one implementation whose last bits refquant models: a runtime at a version
+(onnxruntime 1.32.0), a reference implementation (the onnx ReferenceEvaluator), one engine of a
+framework (torch's fbgemm, qnnpack and onednn engines), one kernel family (TFLite reference vs
+its single-rounding build, XNNPACK), a specification (ONNX, TOSA), or a user's own hardware. Every
+implementation-defined choice of that backend is one field of its row, the way SoftFloat keeps
+every target choice in one specialization header:
+
+    quantize     the ``profiles.PROFILES`` row its QuantizeLinear / quantize_per_tensor follows
+    quantize_per_axis  the profile of its per-channel quantize, where that differs (torch)
+    ops          op -> ``requant.METHODS`` row: how its integer ops requantize the accumulator
+                 (``qlinear_matmul``, ``qlinear_conv``, ``linear``, ...)
+    versions     the peer versions the row was measured on (facts carry the version they hold for)
+    deviations   known differences from the specification, as data: a short name, the text, and the
+                 golden vector ids that show it (``suite:id``)
+
+Everything else that maps a backend to semantics (the audit's profile -> method map, the golden
+kernel map, the verify notes) reads this table.  A user adds a row for their own hardware from
+a TOML or JSON file with ``load_file``; no package file is edited.
+
+Stdlib only, like every top-level module (docs/architecture.md).
+"""
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import FormatFileError, InvalidValueError, UnknownNameError
+from .profiles import PROFILES
+from .requant import METHODS
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A documented difference between a backend and the specification it implements."""
+    name: str
+    text: str
+    vectors: tuple = ()        # golden vector ids "suite:tcNNNN" that exhibit it
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    source: str                # what the row reproduces, with its public source and version
+    quantize: str = "exact"    # a PROFILES key
+    ops: dict = field(default_factory=dict)   # op name -> METHODS key
+    versions: tuple = ()       # (distribution, version) pairs the row was measured on
+    deviations: tuple = ()     # Deviation rows
+    user: bool = False         # loaded from a user's file
+    quantize_per_axis: str = None   # a PROFILES key where per-axis quantize differs from ``quantize``
+
+    def profile(self, per_axis=False):
+        """The quantize profile for a per-tensor (or, with ``per_axis``, per-channel) quantize."""
+        return (self.quantize_per_axis or self.quantize) if per_axis else self.quantize
+
+    def method(self, op):
+        """The requantization method this backend uses for ``op`` (UnknownNameError if it has none)."""
+        try:
+            return self.ops[op]
+        except KeyError:
+            raise UnknownNameError(f"op of backend {self.name!r}", op, self.ops) from None
+
+
+def _ops(matmul, conv=None, **more):
+    """The common case: one method for QLinearMatMul (and linear), one for QLinearConv."""
+    return {"qlinear_matmul": matmul, "qlinear_conv": conv or matmul, **more}
+
+
+_ORT = (("onnxruntime", "1.32.0"),)
+_ONNX = (("onnx", "1.21.0"),)
+_TORCH = (("torch", "2.13.0"),)
+
+BACKENDS = {b.name: b for b in [
+    # Reproduces: the specifications themselves (exact rationals, one rounding).
+    Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
+            _ops("exact", int32="int32", float_fp32="float_fp32")),
+    Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
+            "onnx", _ops("exact")),
+    Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
+            _ops("onnx_ref", "onnx_ref_conv"), _ONNX,
+            (Deviation("QLinearMatMul int32 wrap", "the reference wraps the f64 result through astype(int8) "
+                       "instead of saturating (onnx/onnx#7835)"),)),
+    Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
+            _ops("ort"), _ORT,
+            (Deviation("ORT fp8 E4M3FN saturate=0", "gives +-448 for |x/s| in [480, 496) where the spec gives NaN"),
+             Deviation("ORT fp8 E5M2 saturate=0", "gives NaN for |x/s| in [61440, 65536) where the spec gives +-inf"),
+             Deviation("ORT fp16 QuantizeLinear: +inf -> qmin", "float16 x = +inf gives qmin, the f32 path qmax"))),
+    # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
+    Backend("torch_fbgemm", "torch quantized::linear, fbgemm engine", "torch",
+            _ops("torch_fbgemm", linear="torch_fbgemm"), _TORCH,
+            quantize_per_axis="torch_qint32"),
+    Backend("torch_x86", "torch quantized::linear, x86 engine (dispatches to fbgemm)", "torch",
+            _ops("torch_fbgemm", linear="torch_x86"), _TORCH,
+            quantize_per_axis="torch_qint32"),
+    Backend("torch_qnnpack", "torch quantized::linear, qnnpack engine", "torch",
+            _ops("torch_qnnpack", linear="torch_qnnpack"), _TORCH,
+            quantize_per_axis="torch_qint32"),
+    Backend("torch_onednn", "torch quantized::linear, onednn engine (ideep)", "torch",
+            _ops("torch_onednn", linear="torch_onednn"), _TORCH,
+            quantize_per_axis="torch_qint32"),
+    Backend("torch_fake_quant", "torch fake_quantize_per_{tensor,channel}_affine (QAT)", "torch_fake_quant",
+            {}, _TORCH),
+    # Reproduces: TensorFlow Lite kernels (tensorflow/lite/kernels/internal/reference, common.h).
+    Backend("tflite", "TFLite reference kernels, default (double-rounding) build", "tflite",
+            _ops("tflite_double", fully_connected_float="tflite_fc_float")),
+    Backend("tflite_single_rounding", "TFLite built with TFLITE_SINGLE_ROUNDING (= ruy reference)", "tflite",
+            _ops("tflite_single")),
+    Backend("ruy_x86", "ruy AVX2-FMA / AVX-512 kernels (two roundings, ties to +inf)", "tflite", _ops("ruy_x86")),
+    Backend("cmsis_nn", "CMSIS-NN arm_nn_requantize, default build", "tflite", _ops("cmsis_nn")),
+    Backend("xnnpack", "XNNPACK fp32 requantization (qs8/qu8 gemm microkernels)", "tflite",
+            _ops("xnnpack_fp32")),
+    Backend("xnnpack_rndnu", "XNNPACK rndnu requantization (24-bit mantissa, ties to +inf)", "tflite",
+            _ops("xnnpack_rndnu")),
+    # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
+    Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
+    Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
+    # Reproduces: the oneDNN and FBGEMM libraries called directly (not through torch).
+    Backend("onednn_ref", "oneDNN reference matmul with output scales", "torch", _ops("onednn_ref")),
+    Backend("onednn_jit", "oneDNN x64 JIT matmul (multiplies by fl(1/dst))", "torch", _ops("onednn_jit")),
+    Backend("fbgemm_fixed", "FBGEMM RequantizeFixedPoint", "torch", _ops("fbgemm_fixed")),
+]}
+
+# Old names that the audit, golden vectors and CLI already accept for a backend.
+ALIASES = {"ort": "onnxruntime", "torch": "torch_fbgemm"}
+
+
+def get_backend(name):
+    """The ``Backend`` row called ``name`` (an alias, or the row itself)."""
+    if isinstance(name, Backend):
+        return name
+    key = ALIASES.get(name, name)
+    try:
+        return BACKENDS[key]
+    except (KeyError, TypeError):
+        raise UnknownNameError("backend", name, list(BACKENDS) + list(ALIASES)) from None
+
+
+def method_for_profile(profile, op="qlinear_matmul"):
+    """The method a quantize profile's own backend uses for ``op`` (the audit's default pairing)."""
+    for b in BACKENDS.values():
+        if b.quantize == profile and op in b.ops and not b.user:
+            return b.ops[op]
+    raise UnknownNameError(f"quantize profile with a {op} method", profile,
+                           sorted({b.quantize for b in BACKENDS.values() if op in b.ops}))
+
+
+def kernel_method(method):
+    """The C kernel's requantization (``kernel.METHODS`` key) that runs ``method``, or None.
+
+    Equals: docs/gemm-contract.md §3 -- every binary32-multiplier method runs as float_fp32; the
+    fixed-point methods run as themselves.
+    """
+    m = METHODS[method]
+    if m.name == "int32":
+        return "int32"
+    if m.kernel == ("M_bits",):
+        return "float_fp32"
+    return m.name if m.kernel else None
+
+
+def owners():
+    """Every PROFILES and METHODS key -> the backends that use it (the table's coverage)."""
+    seen = {("profile", p): [] for p in PROFILES}
+    seen.update({("method", m): [] for m in METHODS})
+    for b in BACKENDS.values():
+        for p in {b.quantize, b.quantize_per_axis} - {None}:
+            seen.setdefault(("profile", p), []).append(b.name)
+        for m in b.ops.values():
+            seen.setdefault(("method", m), []).append(b.name)
+    return seen
+
+
+# ##########################################################################
+# Users' rows: a TOML or JSON file of [backend.NAME] tables
+# ##########################################################################
+
+_FIELDS = {"source", "quantize", "quantize_per_axis", "ops", "versions", "deviations"}
+
+
+def load_file(path):
+    """Read a user's backend rows; return them (validated) without touching the built-in table.
+
+    File layout (TOML; JSON the same shape)::
+
+        [backend.my_npu]
+        source = "my NPU rev B, requantizer as in the RTL spec 1.2"
+        quantize = "tflite"
+        ops = { qlinear_matmul = "tflite_single", qlinear_conv = "tflite_single" }
+        versions = [["my_npu_rtl", "1.2"]]
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FormatFileError(f"backend file {str(p)!r}: not a regular file")
+    text = p.read_text(encoding="utf-8", errors="strict")
+    try:
+        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise FormatFileError(f"backend file {str(p)!r}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: "
+                              f"{exc}") from None
+    rows = data.get("backend") if isinstance(data, dict) else None
+    if not isinstance(rows, dict) or not rows:
+        raise FormatFileError(f"backend file {str(p)!r}: expected a table 'backend' of named rows")
+    return [_user_row(name, row) for name, row in rows.items()]
+
+
+def _user_row(name, row):
+    where = f"backend {name!r}"
+    if not isinstance(row, dict):
+        raise InvalidValueError(f"{where}: expected a table of fields, got {type(row).__name__}")
+    extra = set(row) - _FIELDS
+    if extra:
+        raise InvalidValueError(f"{where}: unknown field(s) {sorted(extra)}; expected some of {sorted(_FIELDS)}")
+    quantize, per_axis = row.get("quantize", "exact"), row.get("quantize_per_axis")
+    for prof in {quantize, per_axis} - {None}:
+        if prof not in PROFILES:
+            raise UnknownNameError(f"quantize profile in {where}", prof, PROFILES)
+    ops = row.get("ops", {})
+    if not isinstance(ops, dict):
+        raise InvalidValueError(f"{where}: 'ops' must map op names to methods, got {ops!r}")
+    for op, method in ops.items():
+        if method not in METHODS:
+            raise UnknownNameError(f"requantization method for op {op!r} in {where}", method, METHODS)
+    versions = tuple(tuple(map(str, v)) for v in row.get("versions", ()))
+    deviations = tuple(Deviation(str(d.get("name", "")), str(d.get("text", "")), tuple(d.get("vectors", ())))
+                       for d in row.get("deviations", ()) if isinstance(d, dict))
+    return Backend(name, str(row.get("source", f"user backend {name}")), quantize, dict(ops), versions,
+                   deviations, user=True, quantize_per_axis=per_axis)
+
+
+def register(rows):
+    """Add user rows to the table (a name may not shadow a built-in row)."""
+    for b in rows:
+        if b.name in BACKENDS and not BACKENDS[b.name].user:
+            raise InvalidValueError(f"backend {b.name!r} is built in; choose another name for a user row")
+        BACKENDS[b.name] = b
+    return rows

@@ -1,0 +1,127 @@
+"""The rule of the house (docs/architecture.md), enforced.
+
+Top-level ``refquant/*.py`` is the executable spec: stdlib only, and it imports no subpackage.
+Subpackages are tooling around it.  Files stay small.  The exceptions are named here, each with
+the reason, so that the list can only shrink.
+"""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parent.parent / "refquant"
+
+# Top-level modules that are tooling, not spec, until they move into a subpackage (issue: redesign).
+TOOLING_AT_TOP = {
+    "__main__": "entry point",
+    "_kernel_build": "cffi build script of the C kernel",
+    "kernel": "cffi wrapper of the C kernel (numpy at its edge)",
+    "golden": "golden-vector tooling (numpy)",
+    "cli": "the command line",
+}
+# Spec modules that import numpy lazily at their API edge (never in the definitions).
+NUMPY_AT_EDGE = {"quantize": "numpy arrays in and out of quantize()/dequantize()"}
+
+SPEC = sorted(p.stem for p in PKG.glob("*.py") if p.stem not in TOOLING_AT_TOP and p.stem != "__init__")
+SUBPACKAGES = sorted(p.name for p in PKG.iterdir() if (p / "__init__.py").exists())
+
+BLOCK_NUMPY = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in {'numpy', 'cffi', 'torch', 'onnx', 'onnxruntime', 'ml_dtypes', 'scipy'}:
+            raise ImportError('blocked for the stdlib-only test: ' + name)
+sys.meta_path.insert(0, Block())
+import importlib
+importlib.import_module('refquant.%s')
+bad = sorted(m for m in sys.modules if m.startswith('refquant.') and m.split('.')[1] in %r)
+print(','.join(bad))
+"""
+
+
+@pytest.mark.parametrize("module", SPEC)
+def test_spec_module_imports_with_numpy_blocked(module):
+    r = subprocess.run([sys.executable, "-c", BLOCK_NUMPY % (module, SUBPACKAGES)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "", f"refquant.{module} loaded tooling subpackages: {r.stdout.strip()}"
+
+
+def _imports(path):
+    """(module names imported at any depth, relative import levels) of one file."""
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, 0) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            out += [(f"{base}.{a.name}" if base else a.name, node.level) for a in node.names]
+    return out
+
+
+@pytest.mark.parametrize("module", SPEC)
+def test_spec_module_imports_no_subpackage_and_only_the_stdlib(module):
+    stdlib = set(sys.stdlib_module_names)
+    for name, level in _imports(PKG / f"{module}.py"):
+        top = name.split(".")[0]
+        if level:   # relative: a sibling spec module, never a subpackage or tooling module
+            assert top not in SUBPACKAGES and top not in TOOLING_AT_TOP, f"{module} imports .{name}"
+        elif top == "refquant":
+            sib = name.split(".")[1]
+            assert sib not in SUBPACKAGES and sib not in TOOLING_AT_TOP, f"{module} imports {name}"
+        elif top not in stdlib:
+            assert module in NUMPY_AT_EDGE and top == "numpy", f"{module} imports third-party {name}"
+
+
+MAX_FILE_LINES = 700
+MAX_FUNCTION_LINES = 60
+# Named exceptions (shrinking): file -> why it is still over budget.
+BIG_FILES = {
+    "golden.py": "to be split into refquant/golden/ (schema, compute, suites, store, verify, export)",
+    "audit/core.py": "to be split into audit/ case, accumulators, candidates, expected, diagnose",
+    "audit/verify.py": "to be split into refquant/peers/ (one adapter per peer)",
+    "requant.py": "the method table and its apply functions; tosa_rescale to move to its own module",
+}
+LONG_FUNCTIONS_ALLOWED = {  # "file:function" of the tooling modules named above
+    "golden.py", "audit/core.py", "audit/verify.py", "kernel.py",
+}
+
+
+def _files():
+    return sorted(p for p in PKG.rglob("*.py") if "golden_data" not in p.parts)
+
+
+def test_no_file_over_the_line_budget():
+    over = {}
+    for p in _files():
+        rel = p.relative_to(PKG).as_posix()
+        n = len(p.read_text().splitlines())
+        if n > MAX_FILE_LINES and rel not in BIG_FILES:
+            over[rel] = n
+    assert over == {}, f"files over {MAX_FILE_LINES} lines (split them, or name them in BIG_FILES): {over}"
+
+
+def test_no_function_over_the_line_budget():
+    long = []
+    for p in _files():
+        rel = p.relative_to(PKG).as_posix()
+        if rel in LONG_FUNCTIONS_ALLOWED:
+            continue
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long.append(f"{rel}:{node.name} ({n})")
+    assert long == [], f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_exceptions_are_still_needed():
+    """A named exception that no longer applies is removed from the list (it can only shrink)."""
+    for rel in BIG_FILES:
+        p = PKG / rel
+        if p.exists():
+            assert len(p.read_text().splitlines()) > MAX_FILE_LINES, f"{rel} is within budget: drop it from BIG_FILES"
