@@ -10,8 +10,16 @@ padding and ReLU rely on it).  ``variant`` names whose arithmetic is reproduced:
     torch        torch 2.13 ``ObserverBase._calculate_qparams``: float32 steps, symmetric range
                  divided by (qmax - qmin) / 2 = 127.5 for int8, scale floored at eps = 2^-23,
                  zero point = qmin - RNE(fl(lo / scale)); quint8 symmetric zero point 128.
-    onnxruntime  onnxruntime.quantization ``compute_scale_zp``: symmetric int8 uses [-127, 127]
-                 (so the range is divided by 127), float32 steps, scale < tiny -> (1.0, 0).
+                 reduce_range with a symmetric uint8 range raises (torch refuses it).
+    onnxruntime  onnxruntime.quantization ``compute_scale_zp`` with ``get_qmin_qmax_for_qType``'s
+                 ranges: symmetric int8/int16 use [-127, 127] / [-32767, 32767] (so the range is
+                 divided by 127), reduce_range int8 [-64, 64] (int16 [-16384, 16384], int4 [-4, 3],
+                 unsigned: half the top), float64 scale, scale < fp32 tiny -> (1.0, 0).
+
+Zero range (lo = hi = 0, e.g. an all-zero or pruned channel) is never an error, as with each
+peer: exact -> scale 1 and the zero point of the formulas with lo = 0 (qmin; symmetric: the
+symmetric zero point); torch -> scale eps = 2^-23, zero point qmin - RNE(0) = qmin (affine) or
+0 / 128 (symmetric int8 / uint8); onnxruntime -> (1.0, 0).  docs/calibration.md lists them.
 
 Seed worked examples (tests/test_quantize.py): [-100, 0] -> [0, 20] gives scale 5 and zero
 point 20 (seed 000); [-20, 1000] -> uint8 zero point 5, int8 -123 (seed 004).
@@ -74,6 +82,7 @@ def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, vari
     if lo > hi:
         raise InvalidValueError(f"rmin {rmin} is greater than rmax {rmax}")
     tmin, tmax = qrange(dtype, narrow, reduce_range)
+    given_min, given_max = qmin, qmax
     qmin = tmin if qmin is None else integers.check(dtype, qmin, "qmin")
     qmax = tmax if qmax is None else integers.check(dtype, qmax, "qmax")
     if not qmin < qmax:
@@ -84,8 +93,17 @@ def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, vari
     if power_of_two:
         raise InvalidValueError(f"power_of_two scales are defined for the 'exact' variant, not {variant!r}")
     if variant == "torch":
+        if reduce_range and symmetric and not integers.get_type(dtype).signed:
+            raise InvalidValueError(f"variant 'torch': reduce_range with a symmetric {dtype} range is refused by "
+                                    "torch 2.13 (NotImplementedError for quint8); use an affine range or int8")
         return _torch(lo, hi, dtype, qmin, qmax, symmetric)
     if variant == "onnxruntime":
+        if not narrow:
+            omin, omax = _ort_qrange(dtype, reduce_range, symmetric)
+            qmin = omin if given_min is None else qmin
+            qmax = omax if given_max is None else qmax
+        if symmetric and integers.get_type(dtype).signed and (narrow or dtype not in _ORT_FULL):
+            qmin = -qmax  # refquant's narrow range / types onnxruntime does not list: [-qmax, qmax]
         return _onnxruntime(lo, hi, dtype, qmin, qmax, symmetric)
     raise UnknownNameError("qparams variant", variant, VARIANTS)
 
@@ -144,15 +162,30 @@ def _f64(x):
     return formats.round_to("fp64", x).value
 
 
+# onnxruntime.quantization.quant_utils ONNX_INT_TYPE_REDUCED_RANGE / ONNX_INT_TYPE_SYMMETRIC_RANGE (1.32)
+_ORT_REDUCED = {"uint8": (0, 127), "int8": (-64, 64), "uint16": (0, 32767), "int16": (-16384, 16384),
+                "uint4": (0, 7), "int4": (-4, 3)}
+_ORT_SYMMETRIC = {"int8": (-127, 127), "int16": (-32767, 32767)}
+_ORT_FULL = ("uint8", "int8", "uint16", "int16", "uint4", "int4")   # ONNX_INT_TYPE_RANGE
+
+
+def _ort_qrange(dtype, reduce_range, symmetric):
+    """(qmin, qmax) as onnxruntime's get_qmin_qmax_for_qType picks them: the reduced table first
+    (reduce_range wins over symmetric), then the symmetric table, else the type's full range."""
+    # Reproduces: onnxruntime.quantization.quant_utils.get_qmin_qmax_for_qType (1.32.0)
+    if reduce_range and dtype in _ORT_REDUCED:
+        return _ORT_REDUCED[dtype]
+    if symmetric and not reduce_range and dtype in _ORT_SYMMETRIC:
+        return _ORT_SYMMETRIC[dtype]
+    return qrange(dtype, False, reduce_range)  # (a type onnxruntime does not list: refquant's reduction)
+
+
 def _onnxruntime(lo, hi, dtype, qmin, qmax, symmetric):
-    """onnxruntime.quantization.quant_utils.compute_scale_zp (1.31): float32 range, float64 scale."""
+    """onnxruntime.quantization.quant_utils.compute_scale_zp (1.32): float32 range, float64 scale."""
     lo, hi = _f32(lo), _f32(hi)
-    signed = integers.get_type(dtype).signed
     if symmetric:
         amax = max(-lo, hi)
         lo, hi = -amax, amax
-        if signed:
-            qmin = -qmax  # get_qmin_qmax_for_qType(..., symmetric=True): int8 -> [-127, 127]
     scale = _f64(_f64(hi - lo) / (qmax - qmin))
     if scale < formats.get_format("fp32").min_normal:
         return QParams(Fraction(1), 0, dtype)

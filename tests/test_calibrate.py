@@ -393,11 +393,7 @@ def test_qparams_from_observer_represent_zero(a, b, symmetric, dtype, narrow, va
     lo, hi = obs.range()
     if 0 < max(abs(a), abs(b)) < 1e-30:  # scale would underflow fp32: choose_qparams raises
         return
-    if lo == hi == 0:
-        with pytest.raises(InvalidValueError):
-            obs.qparams(dtype)
-        return
-    qp = obs.qparams(dtype, symmetric=symmetric, narrow=narrow, variant=variant)
+    qp = obs.qparams(dtype, symmetric=symmetric, narrow=narrow, variant=variant)  # zero range: as the peer
     qmin, qmax = -128 if dtype == "int8" else 0, 127 if dtype == "int8" else 255
     assert qp.scale > 0 and qmin <= qp.zero_point <= qmax   # 0.0 -> exactly q = zero_point
     if variant == "exact" and not symmetric and not narrow:  # the range is covered
@@ -430,9 +426,9 @@ def test_bad_input_named_errors():
             make_observer(name, **kw).observe([math.nan] * 3)
         with pytest.raises(InvalidValueError, match="inf"):
             make_observer(name, **kw).observe([1.0, math.inf])
-    with pytest.raises(InvalidValueError, match="zero range"):
-        MinMaxObserver().observe([0.0, -0.0]).qparams()
     for name, kw in ORDER_FREE[3:]:
+        if kw.get("variant") == "onnxruntime":
+            continue  # ORT returns (0, 0) on all-zero data: test_onnxruntime_all_zero_data
         with pytest.raises(InvalidValueError, match="zero range|empty"):
             make_observer(name, **kw).observe([0.0, 0.0]).range()
     for p in (0, -1, 100.5, math.nan):
@@ -452,3 +448,112 @@ def test_bad_input_named_errors():
         MinMaxObserver(axis=0).observe(np.array([[1.0, 2.0], [math.nan, math.nan]]))
     nan_ok = MinMaxObserver().observe([math.nan, 2.0, -1.0])  # NaNs are skipped (ORT nanmin)
     assert nan_ok.range() == (-1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Zero ranges: each qparams variant does what its peer does (issue 20 item 1)
+# ---------------------------------------------------------------------------------------------
+
+def test_torch_per_channel_all_zero_channel_issue_example(torch):
+    """torch gives scale eps = 2^-23, zero point 0 on an all-zero channel and the other channels
+    normally; refquant raised InvalidValueError('zero range') for the whole call."""
+    x = np.array([[0., 1.], [0., -2.]], np.float32)
+    qp = MinMaxObserver(axis=1).observe(x).qparams("int8", symmetric=True, variant="torch")
+    o = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=1, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    o(torch.from_numpy(x))
+    s, z = o.calculate_qparams()
+    assert [f(q.scale) for q in qp] == s.tolist() == [float(np.float32(2.0**-23)), float(np.float32(2 / 127.5))]
+    assert [q.zero_point for q in qp] == z.tolist() == [0, 0]
+
+
+def test_torch_zero_ranges_every_config(torch):
+    """Per tensor and per channel, affine and symmetric, quint8 / qint8, reduce_range: an all-zero
+    tensor and all-zero channels beside normal ones equal torch 2.13; the one configuration torch
+    refuses (symmetric quint8 with reduce_range) raises in refquant too."""
+    tq = torch.ao.quantization
+    w = np.random.default_rng(11).standard_normal((3, 4, 5)).astype(np.float32)
+    w[:, 1] = 0
+    w[:, 3] = np.abs(w[:, 3])  # one channel >= 0, one all zero
+    for tdt, dt in ((torch.quint8, "uint8"), (torch.qint8, "int8")):
+        for sym in (False, True):
+            for rr in (False, True):
+                refused = sym and rr and dt == "uint8"
+                for per_channel, data in ((False, np.zeros((2, 3), np.float32)), (True, w)):
+                    obs = MinMaxObserver(axis=1 if per_channel else None).observe(data)
+                    opts = dict(symmetric=sym, reduce_range=rr, variant="torch")
+                    if refused:
+                        with pytest.raises(InvalidValueError, match="torch"):
+                            obs.qparams(dt, **opts)
+                        continue
+                    if per_channel:
+                        qs = torch.per_channel_symmetric if sym else torch.per_channel_affine
+                        o = tq.PerChannelMinMaxObserver(ch_axis=1, dtype=tdt, qscheme=qs, reduce_range=rr)
+                    else:
+                        qs = torch.per_tensor_symmetric if sym else torch.per_tensor_affine
+                        o = tq.MinMaxObserver(dtype=tdt, qscheme=qs, reduce_range=rr)
+                    o(torch.from_numpy(data))
+                    s, z = o.calculate_qparams()
+                    got = obs.qparams(dt, **opts)
+                    got = got if per_channel else [got]
+                    assert [f(q.scale) for q in got] == s.tolist(), (dt, sym, rr, per_channel)
+                    assert [q.zero_point for q in got] == z.tolist(), (dt, sym, rr, per_channel)
+
+
+ORT_TYPES = ("uint8", "int8", "uint16", "int16", "uint4", "int4")
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_zero_range_and_reduce_range_equal_compute_scale_zp():
+    """Variant 'onnxruntime' == compute_scale_zp with get_qmin_qmax_for_qType's range for every
+    type ORT lists, symmetric x reduce_range, on zero ranges (ORT: (1.0, 0), never an error) and
+    ordinary ones.  Before: reduce_range int8/int16 used [-64, 63] (ORT: [-64, 64]) and symmetric
+    int4 [-7, 7] (ORT: [-8, 7]); 864 comparisons, onnxruntime 1.32.0."""
+    need("onnxruntime")
+    from onnx import TensorProto
+    from onnxruntime.quantization.quant_utils import compute_scale_zp, get_qmin_qmax_for_qType
+    rng = np.random.default_rng(1)
+    ranges = [(0.0, 0.0), (-1.0, 0.0), (0.0, 3.0), (-2.5, 7.25), (-1e-39, 1e-39), (-3.0, 1.0)] + [
+        tuple(sorted(rng.standard_normal(2).astype(np.float32).tolist())) for _ in range(30)]
+    for dt in ORT_TYPES:
+        qt = getattr(TensorProto, dt.upper())
+        for sym in (False, True):
+            for rr in (False, True):
+                qmin, qmax = get_qmin_qmax_for_qType(qt, reduce_range=rr, symmetric=sym)
+                for lo, hi in ranges:
+                    z, s = compute_scale_zp(np.array(lo, np.float32), np.array(hi, np.float32), qmin, qmax, symmetric=sym)
+                    got = choose_qparams(lo, hi, dt, symmetric=sym, reduce_range=rr, variant="onnxruntime")
+                    assert (got.scale, got.zero_point) == (Fraction(float(s)), int(z)), (dt, sym, rr, lo, hi)
+    qp = MinMaxObserver(axis=0).observe(np.array([[0.0, 0.0], [1.0, -2.0]], np.float32)).qparams(
+        "int8", symmetric=True, variant="onnxruntime")
+    assert [(q.scale, q.zero_point) for q in qp] == [(1, 0), (Fraction(float(np.float32(2 / 127))), 0)]
+
+
+def test_exact_zero_range_is_scale_one():
+    """'exact' has no peer: the formulas leave 0/0, refquant's spec layer gives scale 1 and the
+    zero point of lo = 0 (affine: qmin; symmetric: the symmetric zero point), as choose_qparams."""
+    obs = MinMaxObserver().observe([0.0, -0.0])
+    assert (obs.qparams().scale, obs.qparams().zero_point) == (1, -128)
+    assert obs.qparams("uint8", symmetric=True).zero_point == 128
+    assert [q.scale for q in MinMaxObserver(axis=0).observe(np.array([[0.0], [2.0]])).qparams()] == [
+        1, Fraction(float(np.float32(2 / 255)))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Empty batches (issue 20 item 3)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: MinMaxObserver(axis=0), lambda: MinMaxObserver(axis=-1),
+                                  lambda: MovingAverageMinMaxObserver(axis=0), lambda: MinMaxObserver(group_size=3)])
+def test_per_channel_empty_batch_is_skipped(make, torch):
+    """An empty batch (a zero-size axis), alone or before real data, is skipped, as torch's
+    PerChannelMinMaxObserver does (numel() == 0 returns early); refquant raised numpy's
+    ValueError 'cannot reshape array of size 0'."""
+    empty = np.zeros((0, 3), np.float32)
+    with pytest.raises(InvalidValueError, match="no calibration data"):
+        make().observe(empty).range()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3) - 2
+    assert make().observe(empty).observe(x).observe(empty).range() == make().observe(x).range()
+    o = torch.ao.quantization.PerChannelMinMaxObserver(ch_axis=0)
+    torch_run(o, [empty, x, empty])
+    assert [(f(a), f(b)) for a, b in MinMaxObserver(axis=0).observe(empty).observe(x).range()] == list(
+        zip(o.min_val.tolist(), o.max_val.tolist()))

@@ -46,8 +46,8 @@ class Observer:
 
 
 def _qp(lo, hi, opts):
-    if lo == hi == 0:
-        raise InvalidValueError("zero range: all calibration data is 0, no scale can be chosen")
+    # A zero range (an all-zero tensor or a pruned channel) is not an error: each variant gives
+    # what its peer gives (refquant.qparams; torch: eps, onnxruntime: 1.0, exact: 1).
     return choose_qparams(lo, hi, **opts)
 
 
@@ -66,8 +66,12 @@ def _rows(x, axis, group_size):
         if a.ndim == 0 or a.shape[-1] % group_size:
             raise ShapeError(f"last dimension {a.shape[-1:] } is not a multiple of group_size {group_size}")
         return a.reshape(-1, group_size)
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise ShapeError(f"axis must be an int, got {axis!r}")
     if not -a.ndim <= axis < a.ndim:
         raise ShapeError(f"axis {axis} out of range for a {a.ndim}-D batch")
+    if a.size == 0:  # an empty batch (any axis of size 0) is skipped, as torch does
+        return np.zeros((0, 0), np.float32)
     return np.moveaxis(a, axis, 0).reshape(a.shape[axis], -1)
 
 
