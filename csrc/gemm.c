@@ -1,4 +1,4 @@
-/* gemm.c -- argument checks, dispatch, B packing and the portable scalar path.
+/* gemm.c -- argument checks, the plan, dispatch and the portable scalar path.
  *
  * The scalar path is section 2 of docs/gemm-contract.md read literally:
  * for each output, k ascending, t_k = (A[i,k] - za) * (B[k,j] - zb_j) exactly,
@@ -11,72 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fenv.h>
 #include "rq_internal.h"   /* includes refquant_kernel.h once */
-
-#define RQ_INT32_MIN_ (-2147483647 - 1)
-
-static int rq_type_range(int32_t t, int64_t *lo, int64_t *hi)
-{
-    switch (t) {
-    case RQ_I8:  *lo = -128; *hi = 127; return 1;
-    case RQ_U8:  *lo = 0; *hi = 255; return 1;
-    case RQ_I32: *lo = RQ_INT32_MIN_; *hi = 2147483647; return 1;
-    default: return 0;
-    }
-}
-
-static int rq_in_type(int32_t t, int64_t v)
-{
-    int64_t lo, hi;
-    return rq_type_range(t, &lo, &hi) && v >= lo && v <= hi;
-}
-
-/* Checks method, its parameters, zp/qmin/qmax against c_type and the FP env. */
-int rq_check_requant(const rq_gemm *g)
-{
-    int32_t cnt, j;
-    int64_t lo, hi;
-    if (g->method < RQ_INT32 || g->method > RQ_TOSA_DOUBLE)
-        return RQ_E_METHOD;
-    if (!rq_type_range(g->c_type, &lo, &hi))
-        return RQ_E_TYPE;
-    if (g->method == RQ_INT32)
-        return g->c_type == RQ_I32 ? RQ_OK : RQ_E_METHOD;
-    if (g->qmin > g->qmax || g->qmin < lo || g->qmax > hi)
-        return RQ_E_PARAM;
-    cnt = g->per_channel ? g->n : 1;
-    if (g->method == RQ_FLOAT_FP32) {
-        const int64_t lim = (int64_t)1 << 24;  /* clamp bounds must be exact binary32 integers */
-        int64_t a = (int64_t)g->qmin - g->zp, b = (int64_t)g->qmax - g->zp;
-        if (!g->multiplier_f32)
-            return RQ_E_NULL;
-        if (a < -lim || a > lim || b < -lim || b > lim)
-            return RQ_E_PARAM;
-        for (j = 0; j < cnt; j++) {
-            float v = g->multiplier_f32[j];
-            if (!(v == v) || v > 3.4028234663852886e38f || v < -3.4028234663852886e38f)
-                return RQ_E_PARAM;
-        }
-        if (fegetround() != FE_TONEAREST)
-            return RQ_E_FPENV;
-        return RQ_OK;
-    }
-    if (!g->multiplier || !g->shift)
-        return RQ_E_NULL;
-    for (j = 0; j < cnt; j++) {
-        int32_t m = g->multiplier[j], s = g->shift[j];
-        if (m < 0)
-            return RQ_E_PARAM;
-        if (g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE) {
-            if (s < 2 || s > 62)
-                return RQ_E_PARAM;
-        } else if (s < -31 || s > 30) {
-            return RQ_E_PARAM;
-        }
-    }
-    return RQ_OK;
-}
 
 static int rq_check_packed(const rq_gemm *g)
 {
@@ -149,20 +84,19 @@ static int rq_a_byte(const rq_gemm *g, int32_t i, int32_t k)
     return g->a_type == RQ_I8 ? ((const int8_t *)g->a)[off] : ((const uint8_t *)g->a)[off];
 }
 
-int rq_b_byte(const rq_gemm *g, int32_t k, int32_t j)
+/* B[k][j] as an int, from B or from the packed B. */
+static int rq_b_byte(const rq_gemm *g, int32_t k, int32_t j)
 {
     const rq_packed_b *pb = g->packed_b;
     if (pb) {
-        size_t off = ((size_t)(j / 16) * (size_t)(pb->k_pad / 4) + (size_t)(k / 4)) * 64u
-                     + (size_t)(j % 16) * 4u + (size_t)(k % 4);
-        return pb->data[off] + (pb->b_type == RQ_U8 ? 128 : 0);
+        return pb->data[rq_packed_index(pb->k_pad, k, j)] + (pb->b_type == RQ_U8 ? 128 : 0);
     } else {
         size_t off = (size_t)k * (size_t)g->ldb + (size_t)j;
         return g->b_type == RQ_I8 ? ((const int8_t *)g->b)[off] : ((const uint8_t *)g->b)[off];
     }
 }
 
-void rq_store_out(const rq_gemm *g, int32_t i, int32_t j, int32_t q)
+static void rq_store_out(const rq_gemm *g, int32_t i, int32_t j, int32_t q)
 {
     size_t off = (size_t)i * (size_t)g->ldc + (size_t)j;
     switch (g->c_type) {
@@ -323,51 +257,4 @@ int rq_gemm_run(rq_gemm *g)
     }
     rq_plan_free(&p);
     return rc;
-}
-
-/* ---- B packing ------------------------------------------------------------ */
-
-size_t rq_packed_b_bytes(int32_t k, int32_t n)
-{
-    if (k < 0 || n < 1)
-        return 0;
-    return (size_t)((k + 63) / 64) * 64u * (size_t)((n + 31) / 32) * 32u;
-}
-
-size_t rq_packed_b_colsum_len(int32_t n)
-{
-    return n < 1 ? 0 : (size_t)((n + 31) / 32) * 32u;
-}
-
-int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t n, int32_t ldb)
-{
-    int32_t kk, j;
-    int off = b_type == RQ_U8 ? 128 : 0;
-    if (!pb || !pb->data || !pb->colsum || (k > 0 && !b))
-        return RQ_E_NULL;
-    if (n < 1 || k < 0)
-        return RQ_E_DIM;
-    if (ldb < n)
-        return RQ_E_LD;
-    if (b_type != RQ_I8 && b_type != RQ_U8)
-        return RQ_E_TYPE;
-    pb->k = k;
-    pb->n = n;
-    pb->k_pad = ((k + 63) / 64) * 64;
-    pb->n_pad = ((n + 31) / 32) * 32;
-    pb->b_type = b_type;
-    memset(pb->data, 0, rq_packed_b_bytes(k, n));
-    for (j = 0; j < pb->n_pad; j++) {
-        uint32_t s = 0;
-        for (kk = 0; j < n && kk < k; kk++) {
-            size_t src = (size_t)kk * (size_t)ldb + (size_t)j;
-            int v = (b_type == RQ_I8 ? ((const int8_t *)b)[src] : ((const uint8_t *)b)[src]) - off;
-            size_t dst = ((size_t)(j / 16) * (size_t)(pb->k_pad / 4) + (size_t)(kk / 4)) * 64u
-                         + (size_t)(j % 16) * 4u + (size_t)(kk % 4);
-            pb->data[dst] = (int8_t)v;
-            s += (uint32_t)v;
-        }
-        pb->colsum[j] = rq_wrap32(s);
-    }
-    return RQ_OK;
 }

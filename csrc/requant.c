@@ -9,6 +9,7 @@
  */
 #include <stdint.h>
 #include <stddef.h>
+#include <fenv.h>
 #include "rq_internal.h"   /* includes refquant_kernel.h once */
 
 /* RNE of a binary32 value to an integral binary32: for |v| < 2^23 adding
@@ -97,6 +98,54 @@ static int32_t rq_requant_checked(int32_t acc, int32_t method, float mf, int32_t
     return (int32_t)rq_sat(r + zp, qmin, qmax);
 }
 
+/* The domain of section 3 (docs/gemm-contract.md): the method, its parameters, zp/qmin/qmax
+ * against c_type, and the FP environment.  rq_gemm_run and rq_requant_one call it before
+ * anything is computed; the functions above assume it passed. */
+int rq_check_requant(const rq_gemm *g)
+{
+    int32_t cnt, j;
+    int64_t lo, hi;
+    if (g->method < RQ_INT32 || g->method > RQ_TOSA_DOUBLE)
+        return RQ_E_METHOD;
+    if (!rq_type_range(g->c_type, &lo, &hi))
+        return RQ_E_TYPE;
+    if (g->method == RQ_INT32)
+        return g->c_type == RQ_I32 ? RQ_OK : RQ_E_METHOD;
+    if (g->qmin > g->qmax || g->qmin < lo || g->qmax > hi)
+        return RQ_E_PARAM;
+    cnt = g->per_channel ? g->n : 1;
+    if (g->method == RQ_FLOAT_FP32) {
+        const int64_t lim = (int64_t)1 << 24;  /* clamp bounds must be exact binary32 integers */
+        int64_t a = (int64_t)g->qmin - g->zp, b = (int64_t)g->qmax - g->zp;
+        if (!g->multiplier_f32)
+            return RQ_E_NULL;
+        if (a < -lim || a > lim || b < -lim || b > lim)
+            return RQ_E_PARAM;
+        for (j = 0; j < cnt; j++) {
+            float v = g->multiplier_f32[j];
+            if (!(v == v) || v > 3.4028234663852886e38f || v < -3.4028234663852886e38f)
+                return RQ_E_PARAM;
+        }
+        if (fegetround() != FE_TONEAREST)
+            return RQ_E_FPENV;
+        return RQ_OK;
+    }
+    if (!g->multiplier || !g->shift)
+        return RQ_E_NULL;
+    for (j = 0; j < cnt; j++) {
+        int32_t m = g->multiplier[j], s = g->shift[j];
+        if (m < 0)
+            return RQ_E_PARAM;
+        if (g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE) {
+            if (s < 2 || s > 62)
+                return RQ_E_PARAM;
+        } else if (s < -31 || s > 30) {
+            return RQ_E_PARAM;
+        }
+    }
+    return RQ_OK;
+}
+
 int32_t rq_requant_col(const rq_plan *p, int32_t acc, int32_t j)
 {
     const rq_gemm *g = p->g;
@@ -107,7 +156,6 @@ int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shi
                    int32_t zp, int32_t qmin, int32_t qmax, int32_t *out)
 {
     rq_gemm g = {0};
-    extern int rq_check_requant(const rq_gemm *g);
     int rc;
     if (!out)
         return RQ_E_NULL;

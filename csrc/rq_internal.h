@@ -30,13 +30,38 @@ static inline int64_t rq_floor_shr(int64_t v, int n)
     return v >= 0 ? (v >> n) : -((-(v + 1)) >> n) - 1;
 }
 
-void rq_store_out(const rq_gemm *g, int32_t i, int32_t j, int32_t q);
+/* B[k][j] of a packed B: byte offset in rq_packed_b.data (layout in refquant_kernel.h). */
+static inline size_t rq_packed_index(int32_t k_pad, int32_t k, int32_t j)
+{
+    return ((size_t)(j / 16) * (size_t)(k_pad / 4) + (size_t)(k / 4)) * 64u
+           + (size_t)(j % 16) * 4u + (size_t)(k % 4);
+}
+
+#define RQ_INT32_MIN_ (-2147483647 - 1)
+
+/* The value range of an element type; 0 for an unknown type. */
+static inline int rq_type_range(int32_t t, int64_t *lo, int64_t *hi)
+{
+    switch (t) {
+    case RQ_I8:  *lo = -128; *hi = 127; return 1;
+    case RQ_U8:  *lo = 0; *hi = 255; return 1;
+    case RQ_I32: *lo = RQ_INT32_MIN_; *hi = 2147483647; return 1;
+    default: return 0;
+    }
+}
+
+static inline int rq_in_type(int32_t t, int64_t v)
+{
+    int64_t lo, hi;
+    return rq_type_range(t, &lo, &hi) && v >= lo && v <= hi;
+}
+
+/* requant.c: the method, its parameters, zp/qmin/qmax against c_type, the FP environment. */
+int rq_check_requant(const rq_gemm *g);
+/* requant.c: section 3 for output column j of a checked plan. */
 int32_t rq_requant_col(const rq_plan *p, int32_t acc, int32_t j);
-int rq_b_byte(const rq_gemm *g, int32_t k, int32_t j);  /* B[k][j] as an int */
 
 /* SIMD paths (gemm_x86.c).  Return RQ_OK or RQ_E_NOMEM. */
-int rq_have_vnni(void);
-int rq_have_amx(void);
 int rq_gemm_simd(const rq_plan *p, int amx);
 
 #endif

@@ -19,7 +19,7 @@ _CSRC = os.path.join(_ROOT, "csrc")
 # setuptools wants paths relative to setup.py's directory.
 _CSRC_REL = os.path.relpath(_CSRC, os.getcwd()) if os.path.isdir(_CSRC) else "csrc"
 
-SOURCES = ["gemm.c", "requant.c", "gemm_x86.c", "pool.c"]
+SOURCES = ["gemm.c", "requant.c", "pack.c", "gemm_x86.c", "pool.c"]
 CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing",
           "-Wall", "-Wextra", "-Wno-unused-parameter"]
 

@@ -406,7 +406,7 @@ def _compile(tmp_path, source, name):
     exe = tmp_path / name
     (tmp_path / f"{name}.c").write_text(source)
     cmd = ["gcc", "-std=gnu99", "-O1", "-ffp-contract=off", "-w", f"-I{tmp_path}", f"-I{CSRC}",
-           str(tmp_path / f"{name}.c"), *[str(CSRC / s) for s in ("gemm.c", "requant.c", "gemm_x86.c")], "-lm",
+           str(tmp_path / f"{name}.c"), *sorted(str(p) for p in CSRC.glob("*.c")), "-lm", "-lpthread",
            "-o", str(exe)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
