@@ -1,4 +1,4 @@
-"""Calibration observers: exact definitions, peer reproductions (calibration.md §9), properties.
+"""Calibration observers: exact definitions, peer reproductions (docs/reference/calibration.md §9), properties.
 
 Peers: torch 2.13 ao observers and onnxruntime 1.31 calibrators run on the §9 data
 (8 batches x 4096 N(0,1) fp32 from numpy default_rng(0), outliers 9.5/-7.25/12/6 in batches 1/3/5/6).
@@ -85,7 +85,7 @@ def test_moving_average_equals_torch_bit_for_bit(torch, c, lo, hi, zp):
 
 def test_moving_average_forms_differ_in_fp32():
     """torch's code form vs the textbook (1-c)m + c·b: same in exact arithmetic, differ in fp32
-    on about 27 % of random pairs at c = 0.01 (calibration.md §3: 2682-2699 of 10000)."""
+    on about 27 % of random pairs at c = 0.01 (docs/reference/calibration.md §3: 2682-2699 of 10000)."""
     rng = np.random.default_rng(7)
     m, b = rng.standard_normal(10000).astype(np.float32), rng.standard_normal(10000).astype(np.float32)
     c = np.float32(0.01)
@@ -121,7 +121,7 @@ def test_per_channel_and_per_group_equal_torch(torch):
 
 def test_torch_histogram_observer_depends_on_batching_refquant_does_not(torch):
     """torch HistogramObserver re-bins on every range change: 8 batches vs one concatenated batch
-    give different histograms (calibration.md §6).  refquant's exact multiset is batch-invariant."""
+    give different histograms (docs/reference/calibration.md §6).  refquant's exact multiset is batch-invariant."""
     a = torch_run(torch.ao.quantization.HistogramObserver(dtype=torch.quint8))
     b = torch_run(torch.ao.quantization.HistogramObserver(dtype=torch.quint8), [DATA.ravel()])
     assert float((a.histogram - b.histogram).abs().sum()) > 100
@@ -227,7 +227,7 @@ def test_onnxruntime_percentile_peer_variant(symmetric, p, one_call, per_batch):
 
 
 # ---------------------------------------------------------------------------------------------
-# ModelOpt / pytorch-quantization (not installable here: numbers from calibration.md §9)
+# ModelOpt / pytorch-quantization (not installable here: numbers from docs/reference/calibration.md §9)
 # ---------------------------------------------------------------------------------------------
 
 def test_modelopt_entropy_concatenated_reproduced():
@@ -272,8 +272,8 @@ def test_mse_matches_float_brute_force():
 @pytest.mark.parametrize("method", search.CONTINUOUS.keys() | set(search.DISCRETE))
 def test_percentile_equals_numpy_on_float64(method):
     """Exact estimator == numpy.percentile(float64 data) to 1e-12.  Trap: on float32 data numpy
-    rounds the virtual index to float32: 99.99 % 'linear' of |x| §9 gives 5.58235264 (calibration.md
-    table, = torch.quantile) while the exact value is 5.5833222458."""
+    rounds the virtual index to float32: 99.99 % 'linear' of |x| §9 gives 5.58235264
+    (docs/reference/calibration.md §4 table, = torch.quantile) while the exact value is 5.5833222458."""
     x = np.abs(DATA)
     for p in (50, 99.9, 99.99, 99.999, 100):
         got = f(PercentileObserver(p, method=method).observe(x).range()[1])
@@ -557,3 +557,127 @@ def test_per_channel_empty_batch_is_skipped(make, torch):
     torch_run(o, [empty, x, empty])
     assert [(f(a), f(b)) for a, b in MinMaxObserver(axis=0).observe(empty).observe(x).range()] == list(
         zip(o.min_val.tolist(), o.max_val.tolist()))
+
+
+# ---------------------------------------------------------------------------------------------
+# EntropyObserver('onnxruntime'): ORT's float32 edges, bit for bit (issue 20 item 2)
+# ---------------------------------------------------------------------------------------------
+
+def _ort_collector(method, batches, bins=2048, target_bins=128, **kw):
+    """ORT's HistogramCollector, one ``collect`` call per batch; returns compute_collection_result()."""
+    cal = need("onnxruntime.quantization.calibrate", "onnxruntime")
+    opts = dict(symmetric=False, num_bins=bins, num_quantized_bins=target_bins, percentile=99.999, scenario="same")
+    opts.update(kw)
+    c = cal.HistogramCollector(method=method, **opts)
+    for b in batches:
+        c.collect({"t": np.asarray(b, np.float32)})
+    return c.compute_collection_result()["t"]
+
+
+def _non_dyadic(seed):
+    rng = np.random.default_rng(seed)
+    kind = seed % 4
+    if kind == 0:
+        x = rng.standard_t(2, size=(4, 512))
+    elif kind == 1:
+        x = np.concatenate([rng.normal(-3.3, 0.7, 900), rng.normal(5.1, 1.9, 1100)])
+    elif kind == 2:
+        x = rng.standard_normal(2000) * 3.7 + 0.3
+    else:
+        x = rng.laplace(0, 0.013, 3000)
+    return x.astype(np.float32)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_entropy_non_dyadic_threshold_issue_reproducer():
+    """ORT returns the float32 edges np.histogram made: (-13.383392, 13.420986) on Student-t(2)
+    data; refquant returned the exact edges -T + 2T·k/B, 1-2 ulp away (-13.383393, 13.420987)."""
+    x = np.random.default_rng(7).standard_t(2, size=(8, 512)).astype(np.float32)
+    want = (-13.383392333984375, 13.42098617553711)
+    assert _ort("Entropy", [x.ravel()], False, num_bins=2048, num_quantized_bins=128) == want
+    assert tuple(map(f, EntropyObserver("onnxruntime").observe(x).range())) == want
+    assert tuple(map(f, fed(EntropyObserver("onnxruntime"), x[::-1]).range())) == want  # any batching
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("seed", range(8))
+def test_onnxruntime_entropy_equals_ort_on_non_dyadic_data(seed):
+    """Student-t, bimodal, shifted normal and narrow Laplace data (thresholds not dyadic), 2048/128
+    and 1000/100 bins (B not a power of two: every edge rounded): == ORT's one-call collector."""
+    x = _non_dyadic(seed)
+    for bins, t in ((2048, 128), (1000, 100)):
+        r = _ort_collector("entropy", [x], bins, t)
+        got = EntropyObserver("onnxruntime", bins=bins, target_bins=t).observe(x).range()
+        assert tuple(map(f, got)) == (float(r[0]), float(r[1])), (bins, t)
+
+
+F32_BIG, F32_TINY = float(np.float32(1.7e38)), float(np.float32(1e-37))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.floats(-F32_BIG, F32_BIG, width=32) | st.floats(-F32_TINY, F32_TINY, width=32), min_size=1, max_size=60),
+       st.integers(1, 3000), st.floats(float(np.float32(1e-40)), float(np.float32(1e30)), width=32))
+def test_numpy_edges_and_binning_equal_np_histogram(xs, bins, scale):
+    """histogram.numpy_edges / numpy_histogram == np.histogram(x_f32, B, range=(-T, T)), edges and
+    counts, from subnormal to 1.7e38 spans (numpy 2.1.3)."""
+    from refquant.calibrate.histogram import numpy_edges, numpy_histogram
+    x = np.array(xs, np.float32)
+    with np.errstate(over="ignore"):
+        x = np.clip(x * np.float32(scale), -F32_BIG, F32_BIG).astype(np.float32)
+    t = np.array(np.abs(x).max(), np.float32)
+    counts, edges = np.histogram(x, bins, range=(-t, t))
+    ms = Multiset()
+    ms.add(x)
+    mine = numpy_edges(-t, t, bins)
+    assert mine.dtype == edges.dtype == np.float32 and np.array_equal(mine.view(np.uint32), edges.view(np.uint32))
+    assert np.array_equal(numpy_histogram(ms, mine), counts)
+
+
+def test_numpy_edges_overflow_is_a_named_error():
+    from refquant.calibrate.histogram import numpy_edges
+    with pytest.raises(InvalidValueError, match="overflows float32.*onnxruntime"):
+        numpy_edges(-2e38, 2e38, 2048)
+    with pytest.raises(InvalidValueError, match="overflows float32"):
+        EntropyObserver("onnxruntime").observe([2e38, 1.0]).range()
+    assert EntropyObserver("tensorrt").observe([2e38, 1.0]).range()[1] > 0  # exact variants: no numpy edges
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_all_zero_data_gives_orts_range():
+    """All-zero data: ORT's collectors return (0, 0) for entropy (np.histogram widens the empty
+    range to [-1/2, 1/2], the clamp to the data range gives 0) and percentile; refquant's
+    ORT-named observers give the same instead of 'zero range' (onnxruntime 1.32.0)."""
+    z = np.zeros(10, np.float32)
+    r = _ort_collector("entropy", [z])
+    assert (float(r[0]), float(r[1])) == (0.0, 0.0)
+    assert EntropyObserver("onnxruntime").observe(z).range() == (0, 0)
+    assert OnnxruntimeHistogramObserver("entropy").observe(z).range() == (0, 0)
+    for sym in (False, True):
+        r = _ort_collector("percentile", [z], symmetric=sym)
+        assert OnnxruntimeHistogramObserver("percentile", symmetric=sym).observe(z).range() == (0, 0) == (
+            float(r[0]), float(r[1]))
+    r = _ort_collector("entropy", [z, np.ones(3, np.float32)])  # a zero first call, then data
+    assert fed(OnnxruntimeHistogramObserver("entropy"), [z, np.ones(3)]).range() == (float(r[0]), float(r[1])) == (0, 0.125)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_onnxruntime_histogram_overflow_is_a_named_error(method):
+    """2·max|x| beyond float32: np.histogram's edges are NaN and ORT's HistogramCollector raises
+    IndexError (checked: onnxruntime 1.32.0); refquant raised the same IndexError, now an
+    InvalidValueError naming the overflow and ORT's failure."""
+    x = np.array([2e38, 1.0], np.float32)
+    with pytest.raises(IndexError):
+        _ort_collector(method, [x])
+    with pytest.raises(InvalidValueError, match="overflows float32.*onnxruntime.*fails there too"):
+        OnnxruntimeHistogramObserver(method, symmetric=False).observe(x).range()
+    with pytest.raises(IndexError):  # reached by ORT's growth of the first call's histogram
+        _ort_collector(method, [[1e38], [3e38]])
+    with pytest.raises(InvalidValueError, match="overflows float32"):
+        OnnxruntimeHistogramObserver(method, symmetric=False).observe([1e38]).observe([3e38])
+    with pytest.raises(OverflowError):  # a growth by 2^140 bins: ORT's int(inf)
+        _ort_collector(method, [[1.0], [2e38]])
+    with pytest.raises(InvalidValueError, match="more bins per side"):
+        OnnxruntimeHistogramObserver(method, symmetric=False).observe([1.0]).observe(x)
+    r = _ort_collector("percentile", [x], symmetric=True)  # the |x| histogram spans [1, 2e38]: no overflow
+    assert OnnxruntimeHistogramObserver("percentile", symmetric=True).observe(x).range() == (float(r[0]), float(r[1]))

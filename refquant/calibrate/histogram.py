@@ -62,3 +62,70 @@ def signed_histogram(ms, amax, bins):
 def edge(lo, hi, bins, k):
     """Exact edge k of B bins on [lo, hi] (Fractions)."""
     return lo + (hi - lo) * Fraction(k, bins)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy's float32 edges (the histograms onnxruntime builds with np.histogram)
+# --------------------------------------------------------------------------------------------
+
+F32 = np.float32
+
+
+def numpy_edges(lo, hi, bins):
+    """The float32 edges ``np.histogram(x_f32, bins, range=(lo, hi))`` builds (numpy 2.x).
+
+    Every step is one IEEE binary32 operation, rounded to nearest even (fl):
+      if lo == hi: lo, hi = fl(lo - 1/2), fl(hi + 1/2)      (the empty-range expansion)
+      delta = fl(hi - lo); step = fl(delta / B)
+      e_k = fl(fl(k · step) + lo)            for k < B, when step != 0
+      e_k = fl(fl(fl(k / B) · delta) + lo)   for k < B, when step underflows to 0
+      e_B = hi
+    (numpy's ``linspace(lo, hi, B + 1, dtype=float32)``: y = arange(B + 1); y *= step; y += lo;
+    y[-1] = hi.)  A span 2·max|x| beyond float32 makes delta inf: numpy then yields NaN edges and
+    onnxruntime fails with IndexError, so this raises InvalidValueError.
+    # Reproduces: numpy.histogram / numpy.linspace (numpy 2.1.3 lib/_histograms_impl.py, _core/function_base.py)
+    """
+    bins = check_bins(bins)
+    lo, hi = F32(lo), F32(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo > hi:
+        raise InvalidValueError(f"histogram range [{lo}, {hi}] must be finite and ordered")
+    if lo == hi:
+        lo, hi = F32(lo - F32(0.5)), F32(hi + F32(0.5))
+    with np.errstate(over="ignore"):
+        delta = F32(hi - lo)
+    if not np.isfinite(delta):
+        raise InvalidValueError(
+            f"histogram span {hi} - ({lo}) overflows float32: np.histogram's edges become NaN/inf, and "
+            "onnxruntime's HistogramCollector fails there too (IndexError); no ORT result exists")
+    k = np.arange(bins + 1, dtype=F32)
+    step = F32(delta / F32(bins))
+    with np.errstate(under="ignore"):
+        y = k * step if step != 0 else (k / F32(bins)) * delta
+    e = (y + lo).astype(F32)
+    e[-1] = hi
+    return e
+
+
+def numpy_histogram(ms, edges):
+    """Counts of the multiset in the bins of float32 ``edges`` (from ``numpy_edges``), assigned
+    the way np.histogram assigns them (numpy 2.x, equal bins), each step one fl32 operation:
+      values outside [e_0, e_B] are dropped;
+      i = trunc(fl(fl(fl(v - e_0) / fl(e_B - e_0)) · B)); i = B -> B - 1;
+      then once: i -= 1 if v < e_i; then once: i += 1 if v >= e_(i+1) and i != B - 1.
+    Nearly always this is the bin whose float32 edges bracket v (e_i <= v < e_(i+1), the last bin
+    closed); on subnormal spans, where the estimate can be off by more than one bin, it is
+    numpy's answer, not the bracket.
+    # Reproduces: numpy.histogram (numpy 2.1.3 lib/_histograms_impl.py, uniform-bins path)
+    """
+    v, c = ms.values, ms.counts
+    first, last = edges[0], edges[-1]
+    n = edges.size - 1
+    keep = (v >= first) & (v <= last)
+    v, c = v[keep], c[keep]
+    with np.errstate(all="ignore"):
+        est = ((v - first) / F32(last - first)) * F32(n)
+    i = est.astype(np.int64)
+    i[i == n] -= 1
+    i[v < edges[i]] -= 1
+    i[(v >= edges[i + 1]) & (i != n - 1)] += 1
+    return np.bincount(i, weights=c, minlength=n).astype(np.int64)

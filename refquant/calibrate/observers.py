@@ -154,7 +154,7 @@ class MovingAverageMinMaxObserver(Observer):
     """Exponential moving average of per-batch minima/maxima; the first batch sets the range.
 
     ``form``: 'torch'    m <- fl(m + fl(c·fl(b - m)))        (torch 2.13 code; ORT between calls)
-              'textbook' m <- fl(fl((1-c)·m) + fl(c·b))    (seed 003, torch docs), 1-c = fl(1 - c)
+              'textbook' m <- fl(fl((1-c)·m) + fl(c·b))    (torch 2.13 docs; worked-examples.md §4), 1-c = fl(1 - c)
     ``state_format``: the running state's float format (fp32 = torch/ORT), every operation
     rounded once to nearest-even in it; 'exact' keeps Fractions.  c itself is fl(c).
     Batching matters by definition: one update per ``observe`` call.
@@ -295,7 +295,7 @@ class PercentileObserver(_MultisetObserver):
 
 class EntropyObserver(_MultisetObserver):
     """KL-divergence threshold; ``variant`` in 'tensorrt', 'modelopt', 'onnxruntime', 'ncnn'
-    (see ``search.entropy_*``, ``ncnn_entropy``).  # Reproduces: calibration.md §5 (GTC 2017, ModelOpt 0.47, ORT 1.31, ncnn)"""
+    (see ``search.entropy_*``, ``ncnn_entropy``).  # Reproduces: docs/reference/calibration.md §5 (GTC 2017, ModelOpt 0.47, ORT 1.31, ncnn)"""
     name = "entropy"
 
     def __init__(self, variant="tensorrt", bins=2048, target_bins=128):
@@ -313,8 +313,9 @@ class EntropyObserver(_MultisetObserver):
 
     def range(self):
         ms = self._data()
-        if not (ms.values != 0).any():
-            raise InvalidValueError("zero range: all calibration data is 0")
+        if not (ms.values != 0).any() and self.variant != "onnxruntime":  # ORT itself returns (0, 0)
+            raise InvalidValueError(f"zero range: all calibration data is 0 (no {self.variant} threshold; "
+                                    "the onnxruntime variant returns ORT's (0, 0))")
         return search.entropy(ms, self.variant, self.bins, self.target_bins)
 
 
@@ -355,7 +356,7 @@ class HistogramObserver(Observer):
     levels; torch uses 2^bits of the dtype, 256 for (q)int8 whatever the qrange).  ``torch_cpu``:
     the ATen build whose float steps are modelled ('avx2' = 'avx512': fused linspace; 'default').
     ±inf are dropped (as torch does), NaNs skipped (refquant's rule; torch would give a NaN range).
-    # Reproduces: torch.ao.quantization.HistogramObserver (2.13), calibration.md §6
+    # Reproduces: torch.ao.quantization.HistogramObserver (2.13), docs/reference/calibration.md §6
     """
     name = "histogram"
 
@@ -425,7 +426,7 @@ class OnnxruntimeHistogramObserver(Observer):
     or 'percentile' (``symmetric`` True: |x| histogram with appended edges; False: the signed
     histogram; left edges, clamped to the data range).  Batching and order matter, as in ORT:
     entropy per batch gives ±3.43 on the §9 data, one call ±4.5 (= EntropyObserver('onnxruntime')).
-    # Reproduces: onnxruntime.quantization.calibrate HistogramCollector (1.31.1), calibration.md §4, §5.4
+    # Reproduces: onnxruntime.quantization.calibrate HistogramCollector (1.31.1, 1.32.0), docs/reference/calibration.md §4, §5.4
     """
     name = "onnxruntime_histogram"
 
@@ -459,9 +460,7 @@ class OnnxruntimeHistogramObserver(Observer):
         if self.method == "percentile":
             lo, hi = oh.percentile(self._state, self.p, self.symmetric)
             return frac(lo), frac(hi)
-        hist, edges, lo, hi = self._state[:4]
-        if lo == hi == 0:
-            raise InvalidValueError("zero range: all calibration data is 0")
+        hist, edges, lo, hi = self._state[:4]  # all-zero data: ORT's (0, 0), from its [-1/2, 1/2] histogram
         return search.ort_entropy_search(hist, lambda k: frac(edges[k]), frac(lo), frac(hi), self.target_bins)
 
     def state(self):

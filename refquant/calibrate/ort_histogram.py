@@ -1,4 +1,4 @@
-"""onnxruntime 1.31 HistogramCalibrater collection, per ``collect_data`` call (calibration.md §4, §5.4).
+"""onnxruntime 1.31 HistogramCalibrater collection, per ``collect_data`` call (docs/reference/calibration.md §4, §5.4).
 
 A *peer model*, batch- and order-dependent by construction (refquant's own percentile/entropy
 observers keep the exact multiset instead).  ORT computes with numpy on the float32 batch, so the
@@ -19,6 +19,22 @@ import numpy as np
 
 from ..errors import InvalidValueError
 
+MAX_GROWN_BINS = 2**24  # refquant's bound on a grown ORT histogram (ORT would try to allocate it)
+
+
+def _signed_hist(x, n, t):
+    """np.histogram(x, n, range=(-t, t)), refusing what makes numpy (and so ORT) fail."""
+    with np.errstate(over="ignore"):
+        span = np.float32(2) * np.float32(t)
+    if not np.isfinite(span):
+        raise InvalidValueError(
+            f"onnxruntime histogram: 2·max|x| = 2·{t} overflows float32, so np.histogram's edges are NaN; "
+            "onnxruntime's HistogramCollector fails there too (IndexError), there is no ORT result")
+    if n > MAX_GROWN_BINS:
+        raise InvalidValueError(f"onnxruntime histogram: growing to {n} bins (range ±{t}) exceeds refquant's "
+                                f"bound of {MAX_GROWN_BINS}; ORT would try to allocate it")
+    return np.histogram(x, n, range=(-t, t))
+
 
 def collect_signed(state, x, bins):
     """One ORT ``collect_value`` call on float32 x; state = (hist, edges, min, max, T)."""
@@ -29,20 +45,28 @@ def collect_signed(state, x, bins):
         lo = hi = np.array(0, np.float32)
     t = np.array(max(abs(lo), abs(hi)), dtype=x.dtype)
     if state is None:
-        h, e = np.histogram(x, bins, range=(-t, t))
+        h, e = _signed_hist(x, bins, t)
         return h, e, lo, hi, t
     oh, oe, omin, omax, ot = state
     if t <= ot:
-        h, _ = np.histogram(x, len(oh), range=(-ot, ot))
+        h, _ = _signed_hist(x, len(oh), ot)
         return h + oh, oe, min(omin, lo), max(omax, hi), ot
     if ot == 0:
-        h, e = np.histogram(x, len(oh), range=(-t, t))
+        h, e = _signed_hist(x, len(oh), t)
         return h + oh, e, min(omin, lo), max(omax, hi), t
     n = len(oh)
     stride = 2 * ot / n
-    k = int((t - ot) // stride + 1)
-    t = k * stride + ot
-    h, e = np.histogram(x, n + 2 * k, range=(-t, t))
+    with np.errstate(all="ignore"):
+        kf = (t - ot) // stride + 1
+    if not np.isfinite(kf) or n + 2 * kf > MAX_GROWN_BINS:
+        raise InvalidValueError(
+            f"onnxruntime histogram: growing from ±{ot} ({n} bins of {stride}) to ±{t} needs {kf} more bins "
+            f"per side; refquant's bound is {MAX_GROWN_BINS} bins in all (ORT would try to allocate them, or "
+            "fail converting an infinite count to int)")
+    k = int(kf)
+    with np.errstate(over="ignore"):
+        t = k * stride + ot
+    h, e = _signed_hist(x, n + 2 * k, t)
     h[k:n + k] += oh
     return h, e, min(omin, lo), max(omax, hi), t
 
@@ -61,7 +85,19 @@ def collect_abs(state, x, bins):
     oh, oe, omin, omax = state
     if np.nanmax(a) > oe[-1]:
         w = oe[1] - oe[0]
-        oe = np.hstack((oe, np.arange(oe[-1] + w, np.nanmax(a) + w, w)))
+        with np.errstate(all="ignore"):
+            more = (np.nanmax(a) - oe[-1]) / w
+        if not np.isfinite(more) or oe.size + more > MAX_GROWN_BINS:
+            raise InvalidValueError(
+                f"onnxruntime |x| histogram: appending edges of width {w} from {oe[-1]} to {np.nanmax(a)} needs "
+                f"{more} more bins; refquant's bound is {MAX_GROWN_BINS} (ORT would try to allocate them, or fail "
+                "in np.arange when the width is 0 or the end overflows)")
+        with np.errstate(over="ignore"):
+            stop = np.nanmax(a) + w
+        if not np.isfinite(stop):
+            raise InvalidValueError(f"onnxruntime |x| histogram: the appended edges' end {np.nanmax(a)} + {w} "
+                                    "overflows float32; ORT's np.arange fails there too")
+        oe = np.hstack((oe, np.arange(oe[-1] + w, stop, w)))
     h, e = np.histogram(a, bins=oe)
     h[:len(oh)] += oh
     return h, e.astype(a.dtype), min(omin, lo), max(omax, hi)

@@ -13,7 +13,7 @@ from ..errors import InvalidValueError, UnknownNameError
 from ..rounding import half_even
 from . import detfloat, ncnn_entropy
 from ._data import frac
-from .histogram import abs_histogram, check_bins, signed_histogram
+from .histogram import abs_histogram, check_bins, numpy_edges, numpy_histogram
 
 # --------------------------------------------------------------------------------------------
 # Percentile
@@ -165,7 +165,7 @@ def entropy_tensorrt(ms_abs, bins=2048, target_bins=128):
 
 
 def entropy_modelopt(ms_abs, bins=2048, target_bins=128):
-    """ModelOpt / pytorch-quantization ``_compute_amax_entropy`` (calibration.md §5.3) on the
+    """ModelOpt / pytorch-quantization ``_compute_amax_entropy`` (docs/reference/calibration.md §5.3) on the
     exact histogram: bins[0] := bins[1] (on a copy), i = target..bins inclusive, last minimum,
     amax = edge[i*] = i*·amax/bins."""
     bins, t = check_entropy_bins(bins, target_bins)
@@ -191,19 +191,24 @@ def _smooth(p, eps=1e-4):
 
 
 def entropy_onnxruntime(ms, bins=2048, target_bins=128):
-    """onnxruntime ``get_entropy_threshold`` (calibration.md §5.4) on the exact signed histogram.
+    """onnxruntime ``get_entropy_threshold`` (docs/reference/calibration.md §5.4) on ORT's one-call histogram.
 
-    Signed histogram on [-T, T] (T = max|x|); windows [z-i, min(z+i+1, n)) for i = t/2..n/2
-    (z = n/2) with outside mass added to both ends of P; Q: t chunks of m = len//t bins, the
-    leftover bins' mass added to the last chunk, each chunk's sum divided by its count of
-    nonzero P bins and truncated to an integer on every bin of the chunk, leftover bins 0;
-    ``_smooth`` on P and Q; first minimum; (edge[s], edge[e]) clamped to the data range.
+    Histogram: ``bins`` bins on [-T, T] (T = max|x| in float32) with the float32 edges numpy
+    builds (``histogram.numpy_edges``: fl(fl(k·step) - T), not the exact -T + 2T·k/B) and each
+    value in the bin numpy assigns it (``histogram.numpy_histogram``); T = 0 becomes
+    [-1/2, 1/2] as in numpy, and ORT's clamp then returns (0, 0).
+    Search: windows [z-i, min(z+i+1, n)) for i = t/2..n/2 (z = n/2) with outside mass added to
+    both ends of P; Q: t chunks of m = len//t bins, the leftover bins' mass added to the last
+    chunk, each chunk's sum divided by its count of nonzero P bins and truncated to an integer on
+    every bin of the chunk, leftover bins 0; ``_smooth`` on P and Q; first minimum; the float32
+    (edge[s], edge[e]) clamped to the data range -- ORT's returned values, bit for bit.
     """
     bins, t = check_entropy_bins(bins, target_bins)
     lo_data, hi_data = frac(ms.values[0]), frac(ms.values[-1])
-    T = max(-lo_data, hi_data)
-    hist = signed_histogram(ms, T, bins)
-    return ort_entropy_search(hist, lambda k: -T + 2 * T * Fraction(k, bins), lo_data, hi_data, t)
+    T = max(-ms.values[0], ms.values[-1])  # float32, as ORT's threshold
+    edges = numpy_edges(-T, T, bins)
+    hist = numpy_histogram(ms, edges)
+    return ort_entropy_search(hist, lambda k: frac(edges[k]), lo_data, hi_data, t)
 
 
 def ort_entropy_search(hist, edge, lo_data, hi_data, t=128):
@@ -257,7 +262,7 @@ def entropy(ms, variant="tensorrt", bins=2048, target_bins=128):
 
 def mse_amax(ms_abs, bins=2048, qmax=127, start_bin=128):
     """amax minimising the histogram MSE of symmetric fake-quant (ModelOpt ``_compute_amax_mse``,
-    as intended: calibration.md §6), computed exactly in integers.
+    as intended: docs/reference/calibration.md §6), computed exactly in integers.
 
     Representatives c_k = (k + 1/2)·w (w = amax/bins), weights = counts; candidates a = c_m for
     m = start_bin..bins-2; q_k = min(RNE(c_k·qmax/a), qmax) = min(RNE(qmax(2k+1)/(2m+1)), qmax);
