@@ -7,6 +7,7 @@
  * exact value left [-2^31, 2^31).  |t_k| <= 255*255, so s + t_k is exact in
  * int64.  Wrapping uses unsigned arithmetic only (no signed overflow).
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -229,6 +230,32 @@ static int32_t rq_choose_path(const rq_plan *p)
              : (avail & RQ_PATH_VNNI) ? RQ_PATH_VNNI
              : (avail & RQ_PATH_AMX) ? RQ_PATH_AMX : RQ_PATH_SCALAR;
     return fast_ok ? path : RQ_PATH_SCALAR;   /* never an approximation: exact fallback */
+}
+
+/* The SIMD paths: B packed for this call when the caller did not pack it (a C
+ * caller with a plain B), the column corrections, then the AMX or VNNI driver. */
+static int rq_gemm_simd(const rq_plan *p, int amx)
+{
+    const rq_gemm *g = p->g;
+    rq_packed_b own = {0};
+    const rq_packed_b *pb = g->packed_b;
+    rq_simd_ws w = {0};
+    int rc = RQ_E_NOMEM;
+    if (!pb) {
+        own.data = aligned_alloc(64, rq_packed_b_bytes(g->k, g->n) + 64u);
+        own.colsum = malloc(rq_packed_b_colsum_len(g->n) * sizeof(int32_t));
+        if (!own.data || !own.colsum)
+            goto done;
+        rq_pack_b(&own, g->b, g->b_type, g->k, g->n, g->ldb);
+        pb = &own;
+    }
+    if (rq_simd_ws_init(p, pb, amx, &w) == RQ_OK)
+        rc = amx ? rq_gemm_amx(p, pb, &w) : rq_gemm_vnni(p, pb, &w);
+done:
+    rq_simd_ws_free(&w);
+    free(own.data);
+    free(own.colsum);
+    return rc;
 }
 
 int rq_gemm_run(rq_gemm *g)

@@ -1,6 +1,6 @@
 /* requant.c -- section 3 of docs/gemm-contract.md, one accumulator at a time.
  *
- * The portable definition; the AVX-512 epilogue in gemm_x86.c must agree
+ * The portable definition; the AVX-512 epilogue in requant_avx512.c must agree
  * with it bit for bit.  All integer steps are exact in int64 (|acc*m| < 2^62
  * and the rounding constants are <= 2^61 + 2^30, so nothing overflows);
  * floating point is binary32 only, compiled with -ffp-contract=off under the

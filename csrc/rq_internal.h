@@ -1,4 +1,13 @@
-/* rq_internal.h -- shared between the kernel's translation units (not part of the API). */
+/* rq_internal.h -- shared between the kernel's translation units (not part of the API).
+ *
+ * Who calls whom (one way, no circle):
+ *   gemm.c  (checks, plan, dispatch, scalar path; rq_gemm_run)
+ *     -> requant.c (rq_check_requant, rq_requant_col), pack.c (rq_pack_b),
+ *        cpu_x86.c (rq_cpu_paths), requant_avx512.c (rq_simd_ws_init/free),
+ *        gemm_vnni.c (rq_gemm_vnni), gemm_amx.c (rq_gemm_amx)
+ *   gemm_vnni.c, gemm_amx.c -> requant_avx512.c (rq_epilogue, declared in rq_simd.h)
+ *   pool.c (rq_gemm_run_many) -> gemm.c (rq_gemm_run)
+ */
 #ifndef RQ_INTERNAL_H
 #define RQ_INTERNAL_H
 
@@ -61,7 +70,26 @@ int rq_check_requant(const rq_gemm *g);
 /* requant.c: section 3 for output column j of a checked plan. */
 int32_t rq_requant_col(const rq_plan *p, int32_t acc, int32_t j);
 
-/* SIMD paths (gemm_x86.c).  Return RQ_OK or RQ_E_NOMEM. */
-int rq_gemm_simd(const rq_plan *p, int amx);
+/* The SIMD paths exist on x86-64 with GCC or Clang; elsewhere rq_cpu_paths lists
+ * none and the drivers below are stubs that are never called. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define RQ_X86_SIMD 1
+#else
+#define RQ_X86_SIMD 0
+#endif
+
+/* The column corrections both SIMD drivers use (requant_avx512.c). */
+typedef struct rq_simd_ws {
+    int32_t *colfix;    /* n: -alpha*colsum_j + K*alpha*beta_j + bias_j (mod 2^32) */
+    int32_t *beta;      /* n: zb_j - 128 [B uint8] */
+    int need_rowsum;    /* some beta_j != 0 */
+} rq_simd_ws;
+
+int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws *w);
+void rq_simd_ws_free(rq_simd_ws *w);
+
+/* The drivers: compute the plan's rectangle from a packed B.  RQ_OK or RQ_E_NOMEM. */
+int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);   /* gemm_vnni.c */
+int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);    /* gemm_amx.c */
 
 #endif

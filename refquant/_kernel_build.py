@@ -19,7 +19,8 @@ _CSRC = os.path.join(_ROOT, "csrc")
 # setuptools wants paths relative to setup.py's directory.
 _CSRC_REL = os.path.relpath(_CSRC, os.getcwd()) if os.path.isdir(_CSRC) else "csrc"
 
-SOURCES = ["gemm.c", "requant.c", "pack.c", "gemm_x86.c", "pool.c"]
+SOURCES = ["gemm.c", "requant.c", "pack.c", "cpu_x86.c", "gemm_vnni.c", "gemm_amx.c",
+           "requant_avx512.c", "pool.c"]
 CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing",
           "-Wall", "-Wextra", "-Wno-unused-parameter"]
 
@@ -33,7 +34,7 @@ ffi.set_source(
     '#include <stdint.h>\n#include <stddef.h>\n#include "refquant_kernel.h"\n',
     sources=[os.path.join(_CSRC_REL, s) for s in SOURCES],
     include_dirs=[_CSRC_REL],
-    depends=[os.path.join(_CSRC_REL, h) for h in ("refquant_kernel.h", "rq_internal.h")],
+    depends=[os.path.join(_CSRC_REL, h) for h in ("refquant_kernel.h", "rq_internal.h", "rq_simd.h")],
     extra_compile_args=CFLAGS,
     libraries=["m", "pthread"],
 )

@@ -81,6 +81,12 @@ def _to_int(q, mode):
     return round_ratio(v, 1 << -e, mode)
 
 
+def _holds(big, small):
+    """Every value of format ``small`` is a value of ``big``."""
+    return (small.man_bits <= big.man_bits and small.emax <= big.emax
+            and small.emin - small.man_bits >= big.emin - big.man_bits)
+
+
 def compile_quantizer(profile, scale, zp, qmin, qmax, x_format, qfmt):
     """A function bits -> int (or None: use the definition) for one (profile, scale, zp) pair.
 
@@ -105,11 +111,16 @@ def compile_quantizer(profile, scale, zp, qmin, qmax, x_format, qfmt):
     add_zp = zp if p.zero_point == "int_after" else 0
     mode = p.rounding
     rnd = rounder(qf)
+    cast = p.quotient_format == "scale" and not _holds(qf, xf)  # quantize._operand: x into qfmt first
 
     def run(bits):
         x = split(xf, bits)
         if x is None:
             return None
+        if cast:
+            x = rnd(*x[:2], 1, x[2])
+            if x is None:
+                return None
         xs, xm, xe = x
         if p.quotient == "exact":
             v = -xm if xs else xm

@@ -41,6 +41,15 @@ def _quotient_format(profile, x_fmt, s_fmt):
     return profile.quotient_format
 
 
+def _operand(x, profile, qfmt):
+    """x as the division reads it: a profile dividing at the scale's precision first rounds x into
+    that format (RNE), as onnx 1.21.0's QuantizeLinear-23 code does with ``precision`` and
+    onnxruntime 1.32.0 does at opset >= 23.  Exact when x's format fits in the scale's."""
+    if profile.quotient_format == "scale" and not x.is_nan:
+        return formats.round_to(qfmt, x)
+    return x
+
+
 def _quotient(x, scale, zp, profile, qfmt):
     """x / scale as the profile forms it; a Real (inf possible).  Includes zp when 'fused'."""
     if profile.quotient == "exact":
@@ -86,7 +95,7 @@ def quantize_value(x, scale, zp, dtype, profile="exact", x_format="fp32", scale_
     qfmt = _quotient_format(p, x_format, scale_format)
     if x.is_nan and p.clamp != "x86_int32":
         return _nan_result(p, t, qmin, qmax)
-    q = formats.NAN if x.is_nan else _quotient(x, scale, zp, p, qfmt)
+    q = formats.NAN if x.is_nan else _quotient(_operand(x, p, qfmt), scale, zp, p, qfmt)
     if p.zero_point == "float_before":
         q = formats.decode(qfmt, formats.add(qfmt, q, zp))
     add_zp = zp if p.zero_point == "int_after" else 0
@@ -129,7 +138,7 @@ def quantize_value_float(x, scale, target, profile="exact", saturate=True, x_for
     in float, which turns -0 into +0 (``FP4_ADDS_ZERO_POINT``)."""
     p = get_profile(profile)
     qfmt = _quotient_format(p, x_format, scale_format)
-    q = x if x.is_nan else _quotient(x, scale, 0, p, qfmt)
+    q = x if x.is_nan else _quotient(_operand(x, p, qfmt), scale, 0, p, qfmt)
     if target == "fp4_e2m1" and p.name in FP4_ADDS_ZERO_POINT and q.is_zero:
         q = formats.real(0)  # -0 + 0 = +0 under RNE
     if p.fp8 == "ort_1_31":

@@ -1,0 +1,218 @@
+/* gemm_vnni.c -- the AVX-512 VNNI path: its micro-kernels, A packing and driver.
+ *
+ * vpdpbusd multiplies unsigned bytes of A by signed bytes of B, so A' = A
+ * (uint8) or A ^ 0x80 = A + 128 (int8 A); B comes packed (pack.c).  Each
+ * kernel forms sum_k A'B' mod 2^32 in int32 lanes; rq_epilogue
+ * (requant_avx512.c) turns it into the contract's accumulator and output.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rq_simd.h"   /* includes rq_internal.h and refquant_kernel.h once */
+
+#if RQ_X86_SIMD
+
+/* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
+
+RQ_VNNI static void rq_vnni_8x32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
+                                 int32_t groups, int32_t *cbuf)
+{
+    __m512i c0[8], c1[8];
+    int32_t g, r;
+    for (r = 0; r < 8; r++)
+        c0[r] = c1[r] = _mm512_setzero_si512();
+    for (g = 0; g < groups; g++) {
+        __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);
+        __m512i vb1 = _mm512_loadu_si512(b1 + (size_t)g * 64u);
+        const uint8_t *a = ap + (size_t)g * 32u;
+        for (r = 0; r < 8; r++) {
+            int32_t w;
+            __m512i va;
+            memcpy(&w, a + 4 * r, 4);
+            va = _mm512_set1_epi32(w);
+            c0[r] = _mm512_dpbusd_epi32(c0[r], va, vb0);
+            c1[r] = _mm512_dpbusd_epi32(c1[r], va, vb1);
+        }
+    }
+    for (r = 0; r < 8; r++) {
+        _mm512_storeu_si512(cbuf + 32 * r, c0[r]);
+        _mm512_storeu_si512(cbuf + 32 * r + 16, c1[r]);
+    }
+}
+
+/* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
+
+/* For M <= 4 the GEMM is bound by reading B once: each 64-byte group of a
+ * panel feeds R vpdpbusd, NP panels are read side by side (NP independent
+ * sequential streams).  ap: R rows of A' (row stride lda_p, zero past K);
+ * b: the first panel, pstride bytes between panels; cbuf: R x 32 int32 per
+ * pair of panels, pairs 32*4 ints apart. */
+#define RQ_GEMV_BODY(R, NP)                                                                 \
+    {                                                                                       \
+        __m512i acc[R][NP];                                                                 \
+        int32_t g_, r_, q_;                                                                 \
+        for (r_ = 0; r_ < R; r_++)                                                          \
+            for (q_ = 0; q_ < NP; q_++)                                                     \
+                acc[r_][q_] = _mm512_setzero_si512();                                       \
+        for (g_ = 0; g_ < groups; g_++) {                                                   \
+            __m512i vb[NP];                                                                 \
+            for (q_ = 0; q_ < NP; q_++) {                                                   \
+                vb[q_] = _mm512_loadu_si512(b + (size_t)q_ * pstride + (size_t)g_ * 64u);   \
+                _mm_prefetch((const char *)b + (size_t)q_ * pstride + (size_t)g_ * 64u + RQ_BPF, \
+                             _MM_HINT_T0);                                                  \
+            }                                                                               \
+            for (r_ = 0; r_ < R; r_++) {                                                    \
+                int32_t w_;                                                                 \
+                __m512i va;                                                                 \
+                memcpy(&w_, ap + (size_t)r_ * lda_p + (size_t)g_ * 4u, 4);                  \
+                va = _mm512_set1_epi32(w_);                                                 \
+                for (q_ = 0; q_ < NP; q_++)                                                 \
+                    acc[r_][q_] = _mm512_dpbusd_epi32(acc[r_][q_], va, vb[q_]);             \
+            }                                                                               \
+        }                                                                                   \
+        for (r_ = 0; r_ < R; r_++)                                                          \
+            for (q_ = 0; q_ < NP; q_++)                                                     \
+                _mm512_store_si512(cbuf + (q_ / 2) * 128 + r_ * 32 + (q_ % 2) * 16, acc[r_][q_]); \
+    }
+
+RQ_VNNI static void rq_vnni_small(const uint8_t *ap, size_t lda_p, int32_t rows, const int8_t *b,
+                                  size_t pstride, int32_t np, int32_t groups, int32_t *cbuf)
+{
+    if (np == 4) {
+        switch (rows) {
+        case 1: RQ_GEMV_BODY(1, 4) break;
+        case 2: RQ_GEMV_BODY(2, 4) break;
+        case 3: RQ_GEMV_BODY(3, 4) break;
+        default: RQ_GEMV_BODY(4, 4) break;
+        }
+    } else {
+        switch (rows) {
+        case 1: RQ_GEMV_BODY(1, 2) break;
+        case 2: RQ_GEMV_BODY(2, 2) break;
+        case 3: RQ_GEMV_BODY(3, 2) break;
+        default: RQ_GEMV_BODY(4, 2) break;
+        }
+    }
+}
+
+/* ---- A packing ------------------------------------------------------------- */
+
+/* VNNI: 8-row groups; per k-group of 4: 8 rows x 4 bytes.  Bytes are A ^ 0x80
+ * for int8 A (= A + 128 as uint8).  rs[r] = wrapping sum of the stored bytes. */
+static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
+                           int32_t groups, uint8_t *dst, uint32_t *rs)
+{
+    const uint8_t *a = (const uint8_t *)g->a;
+    uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
+    int32_t r, k;
+    memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u);
+    for (r = 0; r < rows_pad; r++) {
+        uint32_t s = 0;
+        uint8_t *d = dst + (size_t)(r / 8) * (size_t)groups * 32u + (size_t)(r % 8) * 4u;
+        const uint8_t *src = r < rows ? a + (size_t)(i0 + r) * (size_t)g->lda : NULL;
+        for (k = 0; src && k < g->k; k++) {
+            uint8_t v = src[k] ^ x;
+            d[(size_t)(k / 4) * 32u + (size_t)(k % 4)] = v;
+            s += v;
+        }
+        rs[r] = s;
+    }
+}
+
+/* ---- the driver ------------------------------------------------------------ */
+
+/* Small M (<= 4 rows): A' once per row, then B streamed once, 64 columns at a time. */
+static int rq_gemm_vnni_small(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
+{
+    const rq_gemm *g = p->g;
+    int32_t kpad = pb->k_pad, ir;
+    uint8_t *apack;
+    uint32_t *rs;
+    int32_t *cstrip;             /* two 4 x 32 int32 accumulator blocks */
+    int rc = RQ_E_NOMEM;
+    int32_t rows = p->r1 - p->r0, groups = (g->k + 3) / 4, jq;
+    size_t lda_p = (size_t)groups * 4u + 64u, pstride = (size_t)(kpad / 4) * 64u;
+    apack = calloc((size_t)rows * lda_p, 1);
+    rs = malloc((size_t)rows * sizeof(uint32_t));
+    cstrip = aligned_alloc(64, 2u * 4u * 32u * sizeof(int32_t));
+    if (!apack || !rs || !cstrip)
+        goto done;
+    for (ir = 0; ir < rows; ir++) {   /* A' = A (uint8) or A ^ 0x80 (int8), and its row sums */
+        const uint8_t *src = (const uint8_t *)g->a + (size_t)(p->r0 + ir) * (size_t)g->lda;
+        uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
+        uint32_t s = 0;
+        int32_t kk;
+        for (kk = 0; kk < g->k; kk++) {
+            apack[(size_t)ir * lda_p + (size_t)kk] = src[kk] ^ x;
+            s += (uint8_t)(src[kk] ^ x);
+        }
+        rs[ir] = s;
+    }
+    for (jq = p->c0 / 32; jq * 32 < p->c1; jq += 2) {
+        int32_t np = (jq + 1) * 32 < p->c1 ? 4 : 2;
+        rq_vnni_small(apack, lda_p, rows, pb->data + (size_t)(2 * jq) * pstride, pstride, np,
+                      groups, cstrip);
+        rq_epilogue(p, w, cstrip, p->r0, rows, jq * 32, rs);
+        if (np == 4)
+            rq_epilogue(p, w, cstrip + 128, p->r0, rows, jq * 32 + 32, rs);
+    }
+    rc = RQ_OK;
+done:
+    free(apack);
+    free(rs);
+    free(cstrip);
+    return rc;
+}
+
+/* The VNNI driver: M blocks (A packed once) > 32-column panel pairs > 8-row blocks;
+ * M <= 4 goes to the small-M kernel, which streams B once. */
+int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
+{
+    const rq_gemm *g = p->g;
+    int32_t mr = 8, mc, kpad = pb->k_pad, ib, jp, ir;
+    uint8_t *apack;
+    uint32_t *rs;
+    int32_t *cstrip;             /* 8 x 32 int32 accumulators */
+    int rc = RQ_E_NOMEM;
+    if (p->r1 - p->r0 <= 4)
+        return rq_gemm_vnni_small(p, pb, w);
+    mc = (int32_t)((512 * 1024) / (kpad > 0 ? kpad : 64));
+    mc = mc < mr ? mr : (mc > 512 ? 512 : mc) / mr * mr;
+    if (mc > rq_round_up(p->r1 - p->r0, mr))
+        mc = rq_round_up(p->r1 - p->r0, mr);
+    apack = malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
+    rs = malloc((size_t)mc * sizeof(uint32_t));
+    cstrip = aligned_alloc(64, (size_t)mr * 32u * sizeof(int32_t));
+    if (!apack || !rs || !cstrip)
+        goto done;
+    for (ib = p->r0; ib < p->r1; ib += mc) {
+        int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
+        rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
+        for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
+            const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
+            const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
+            for (ir = 0; ir < rows_pad; ir += mr) {
+                rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
+                rq_epilogue(p, w, cstrip, ib + ir, mr, jp * 32, rs + ir);
+            }
+        }
+    }
+    rc = RQ_OK;
+done:
+    free(apack);
+    free(rs);
+    free(cstrip);
+    return rc;
+}
+
+#else /* not x86-64 GCC/Clang: never called (rq_cpu_paths lists no SIMD path) */
+
+int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
+{
+    (void)p; (void)pb; (void)w;
+    return RQ_E_PATH;
+}
+
+#endif
