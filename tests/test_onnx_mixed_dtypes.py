@@ -271,8 +271,9 @@ def test_onnxruntime_quantize_mixed(opset, xf, sf):
 
 
 def test_fp16_x_fp32_scale_quotient_is_fp32_in_both_peers():
-    """The named near-tie: x = 1.0009765625 (fp16), s = 2^-7·(1 + 2^-23) (fp32): x / s is just below
-    128.125 + ... ; fl32 keeps the fraction, fl16 rounds the quotient to a tie and RNE goes even."""
+    """fp16 x next to (k + 1/2)·s with an fp32 scale, chosen where fl16(x/s) and fl32(x/s) round to
+    different integers (fl16 lands on the tie or across it): both peers, and the onnx_ref,
+    onnxruntime and onnx profiles, give the fp32 answer (at least 20 such elements are checked)."""
     need("onnxruntime")
     rng = random.Random(7)
     found = 0
