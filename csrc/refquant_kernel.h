@@ -79,7 +79,7 @@ typedef struct rq_gemm {
     int32_t *overflow_count;                        /* NULL or m x n int32 (dense, row-major) */
     int32_t method;                                 /* enum rq_method */
     int32_t per_channel;                            /* requant parameters: 0 = one value, 1 = n values */
-    const float *multiplier_f32;                    /* RQ_FLOAT_FP32: M_j, finite */
+    const float *multiplier_f32;                    /* RQ_FLOAT_FP32: M_j, finite and >= 0 */
     const int32_t *multiplier;                      /* integer methods: m_j in [0, 2^31) */
     const int32_t *shift;                           /* tflite_*: [-31, 30]; tosa_*: s_j in [2, 62] */
     int32_t zp, qmin, qmax;                         /* qmin <= qmax inside c_type's range */

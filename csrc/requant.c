@@ -121,9 +121,9 @@ int rq_check_requant(const rq_gemm *g)
             return RQ_E_NULL;
         if (a < -lim || a > lim || b < -lim || b > lim)
             return RQ_E_PARAM;
-        for (j = 0; j < cnt; j++) {
+        for (j = 0; j < cnt; j++) {   /* M_j finite and >= 0 (-0 is 0), as the oracle requires */
             float v = g->multiplier_f32[j];
-            if (!(v == v) || v > 3.4028234663852886e38f || v < -3.4028234663852886e38f)
+            if (!(v >= 0.0f && v <= 3.4028234663852886e38f))   /* false for NaN, inf, negatives */
                 return RQ_E_PARAM;
         }
         if (fegetround() != FE_TONEAREST)

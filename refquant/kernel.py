@@ -148,16 +148,27 @@ def _type_range(dtype):
     return _RANGES[np.dtype(dtype)]
 
 
+def _f32_domain(arr, name):
+    """M_j must be finite and >= 0 (-0.0 is 0): the domain refquant.requant checks for float methods."""
+    flat = arr.reshape(-1)
+    bad = ~(np.isfinite(flat) & (flat >= 0))
+    if bad.any():
+        j = int(np.argmax(bad))
+        where = f"[{j}]" if arr.ndim else ""
+        raise InvalidValueError(f"{name}{where} = {float(flat[j])!r} (bits 0x{int(flat[j:j + 1].view(np.uint32)[0]):08x})"
+                                " must be a finite binary32 value >= 0")
+
+
 def _f32_vector(v, name, n):
-    """Multipliers M_j: float32 values (or uint32 bit patterns); finite; exact binary32 only."""
+    """Multipliers M_j: float32 values (or uint32 bit patterns); finite, >= 0; exact binary32 only."""
     if isinstance(v, np.float32):   # the common per-tensor case, kept cheap
-        if not np.isfinite(v):
-            raise InvalidValueError(f"{name} must be finite")
+        if not (v >= 0 and np.isfinite(v)):
+            _f32_domain(np.array(v), name)
         return np.array([v], np.float32), False
     if (type(v) is np.ndarray and v.dtype == np.float32 and v.ndim == 1 and v.shape[0] == n
             and v.flags.c_contiguous and v.flags.aligned):   # the common per-channel case
-        if not np.isfinite(v).all():
-            raise InvalidValueError(f"{name} must be finite")
+        if not (np.isfinite(v).all() and (v >= 0).all()):
+            _f32_domain(v, name)
         return v, True
     arr = np.asarray(v)
     if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != n):
@@ -174,8 +185,7 @@ def _f32_vector(v, name, n):
         arr = f
     elif arr.dtype != np.float32:
         raise InvalidValueError(f"{name} must be float32 (or uint32 bit patterns), got {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise InvalidValueError(f"{name} must be finite")
+    _f32_domain(arr, name)
     per_channel = arr.ndim == 1
     return np.require(arr.reshape(-1), np.float32, ["C", "A"]), per_channel
 

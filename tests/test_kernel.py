@@ -130,9 +130,8 @@ def run_kernel(a, b, za, zb, bias, policy, method, params, zp, qmin, qmax, out_d
 def float_multipliers(rng, n):
     mant = rng.integers(2**23, 2**24, n).astype(np.float64)
     exp = rng.integers(-45, -10, n)
-    sign = rng.choice([1.0, 1.0, 1.0, -1.0], n)
-    vals = (sign * np.ldexp(mant, exp)).astype(np.float32)
-    special = np.array([0.5, 0.25, 2.0**-24, 1.0, 0.0, 3.0e-5, 2.0**-40], np.float32)
+    vals = np.ldexp(mant, exp).astype(np.float32)   # M_j >= 0: the domain (negatives are refused)
+    special = np.array([0.5, 0.25, 2.0**-24, 1.0, 0.0, -0.0, 3.0e-5, 2.0**-40], np.float32)
     pick = rng.random(n) < 0.2
     vals[pick] = rng.choice(special, int(pick.sum()))
     return vals
@@ -300,7 +299,7 @@ def test_float_fp32_edge_values_and_bit_patterns(path):
     accs = EDGE_ACCS + rng.integers(-2**31, 2**31, 100).tolist()
     a, b, bias = accs_via_bias(accs)
     mults = float_multipliers(rng, len(accs))
-    mults[:6] = np.array([3.4028235e38, -3.4028235e38, 1e-45, 2.0**-31, 127.5, 0.0], np.float32)
+    mults[:6] = np.array([3.4028235e38, -0.0, 1e-45, 2.0**-31, 127.5, 0.0], np.float32)
     for zp, qmin, qmax, dt in ((0, -128, 127, np.int8), (200, 0, 255, np.uint8), (-7, -100, 100, np.int8)):
         got = kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", mults.view(np.uint32), zp=zp, qmin=qmin,
                                     qmax=qmax, out_dtype=dt, bias=bias, path=path)
@@ -585,6 +584,63 @@ def test_parameter_domains():
     with pytest.raises(InvalidValueError):
         kernel.qlinear_matmul(a, b, 0, 0, "int32", None, out_dtype=np.int8)
     assert issubclass(AccumulatorOverflowError, RefquantError)
+
+
+# The oracle's float methods take M_j finite and >= 0 (refquant.requant: "M must be a nonnegative
+# finite binary32 value"); -0.0 is the value 0 there.  Bit patterns the oracle refuses:
+REFUSED_M_BITS = (0xbf800000, 0x80000001, 0xff7fffff, 0xff800000, 0x7f800000, 0x7fc00000, 0xffc00000)
+
+
+@pytest.mark.parametrize("bits", REFUSED_M_BITS, ids=hex)
+def test_float_multiplier_refused_where_the_oracle_refuses_it(bits):
+    from refquant import requant
+    from refquant._kernel import ffi, lib
+    with pytest.raises(InvalidValueError):
+        requant.params_from_kernel("float_fp32", M_bits=[bits])
+    a, b = good()
+    mf = np.array([bits], np.uint32).view(np.float32)
+    label = f"0x{bits:08x}"
+    for params in (mf[0], np.uint32(bits)):   # per tensor: float32, or its bit pattern
+        with pytest.raises(InvalidValueError, match=rf"^multiplier = .*\(bits {label}\) must be a finite binary32 value >= 0"):
+            kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", params)
+    per_channel = np.full(5, 0.5, np.float32)
+    per_channel[3] = mf[0]
+    for params in (per_channel, per_channel.view(np.uint32), per_channel.astype(np.float64)):
+        with pytest.raises(InvalidValueError, match=rf"^multiplier\[3\] = .*\(bits {label}\)"):
+            kernel.qlinear_matmul(a, b, 0, 0, "float_fp32", params)
+    with pytest.raises(InvalidValueError, match=rf"multiplier\[3\] = .*\(bits {label}\)"):
+        kernel.QLinearMatMul(b, 0, 0, "float_fp32", per_channel, a_dtype=np.int8)
+    # the C check itself (a C caller has no Python check in front of it)
+    out = ffi.new("int32_t *")
+    assert lib.rq_requant_one(100, lib.RQ_FLOAT_FP32, float(mf[0]), 0, 0, 0, -128, 127, out) == lib.RQ_E_PARAM
+    c = np.zeros((4, 5), np.int8)
+    g = ffi.new("rq_gemm *")
+    g.m, g.n, g.k = 4, 5, 8
+    g.a, g.a_type, g.lda = ffi.from_buffer(a), lib.RQ_I8, 8
+    g.b, g.b_type, g.ldb = ffi.from_buffer(b), lib.RQ_I8, 5
+    g.method, g.per_channel, g.qmin, g.qmax = lib.RQ_FLOAT_FP32, 1, -128, 127
+    g.c, g.c_type, g.ldc = ffi.from_buffer(c), lib.RQ_I8, 5
+    keep = np.full(5, 0.5, np.float32)
+    g.multiplier_f32 = ffi.cast("float *", ffi.from_buffer(keep))
+    assert lib.rq_gemm_run(g) == lib.RQ_OK
+    keep[3] = mf[0]
+    assert lib.rq_gemm_run(g) == lib.RQ_E_PARAM
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_float_multiplier_zero_and_negative_zero_accepted_like_the_oracle(path):
+    from refquant import ops, requant
+    rng = np.random.default_rng(11)
+    a = rng.integers(0, 256, (5, 70), dtype=np.uint8)
+    b = rng.integers(-128, 128, (70, 33), dtype=np.int8)
+    bits = np.where(np.arange(33) % 2 == 0, 0x80000000, 0).astype(np.uint32)   # -0.0 and +0.0
+    bits[5] = 0x3a800000   # 2^-10, so not every column is zp
+    params = requant.params_from_kernel("float_fp32", M_bits=bits.tolist())
+    acc = ops.matmul_integer(a.tolist(), b.tolist(), 3, 0, a_type="uint8", b_type="int8")
+    want = requant.requantize(acc, "float_fp32", params, 7, "int8")
+    got = kernel.qlinear_matmul(a, b, 3, 0, "float_fp32", bits, zp=7, path=path)
+    assert got.tolist() == want
+    assert set(got[:, 0].tolist()) == {7} and set(got[:, 1].tolist()) == {7}
 
 
 def test_c_functions_check_arguments_directly():

@@ -73,7 +73,7 @@ static void one_case(int m, int n, int k, int at, int bt, int policy, int method
         mult[j] = (int32_t)(rnd() >> 1);
         if (rnd() % 4 == 0) mult[j] = 2147483647;
         shift[j] = (method >= RQ_TOSA_SINGLE) ? rrange(2, 62) : rrange(-31, 30);
-        mf[j] = (float)rrange(-1000, 1000) * 1.0e-6f;
+        mf[j] = (float)rrange(0, 1000) * 1.0e-6f;   /* M_j >= 0 */
     }
     memset(&pb, 0, sizeof pb);
     if (packed) {
@@ -184,6 +184,8 @@ static void bad_arguments(void)
     g.qmin = 6; CHECK(rq_gemm_run(&g) == RQ_E_PARAM); g.qmin = -5;
     g.method = RQ_FLOAT_FP32; g.multiplier_f32 = &f; CHECK(rq_gemm_run(&g) == RQ_OK);
     f = 1.0f / 0.0f; CHECK(rq_gemm_run(&g) == RQ_E_PARAM); f = 1.0f;
+    f = -1.0f; CHECK(rq_gemm_run(&g) == RQ_E_PARAM);      /* M_j < 0: outside the domain */
+    f = -0.0f; CHECK(rq_gemm_run(&g) == RQ_OK); f = 1.0f;  /* -0 is 0, which is inside */
     g.zp = 1 << 25; CHECK(rq_gemm_run(&g) == RQ_E_PARAM); g.zp = 0;
     g.method = RQ_INT32;
     g.za = 128; CHECK(rq_gemm_run(&g) == RQ_E_PARAM); g.za = 0;
