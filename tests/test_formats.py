@@ -195,6 +195,94 @@ def test_fp16_every_fp32_midpoint_vs_numpy():
 
 
 # ---------------------------------------------------------------------------------------------
+# bf16 encode: every midpoint, RNE vs ml_dtypes, every mode vs softfloatpy
+# ---------------------------------------------------------------------------------------------
+
+def bf16_midpoint_inputs():
+    """fp32 patterns: every bf16 value and every midpoint between adjacent bf16 values (exact in
+    fp32: 9 significant bits), each +-1 fp32 ulp, the overflow midpoint max + ulp/2 and its
+    neighbours, both signs, and the specials.  The caller adds random patterns."""
+    np = need("numpy")
+    vals = np.arange(0, 0x7F80, dtype=np.uint32) << 16  # every finite bf16 >= 0, as fp32 bits
+    mids = vals[:-1] + 0x8000  # halfway to the next bf16 (the low 16 bits 0x8000)
+    top = np.array([0x7F7F8000], np.uint32)  # max_finite + ulp/2: the overflow midpoint
+    core = np.concatenate([vals, mids, top])
+    bits = np.concatenate([core, core + 1, core[core > 0] - 1])
+    bits = np.concatenate([bits, bits | 0x80000000, np.array([0x7F800000, 0xFF800000, 0x7FC00000], np.uint32)])
+    return np.unique(bits)
+
+
+def _encode_all(fmt, bits, mode="rne"):
+    return [F.encode(fmt, F.decode("fp32", b), mode) for b in bits]
+
+
+def test_encode_bf16_every_midpoint_vs_ml_dtypes():
+    """RNE fp32 -> bf16 on every midpoint +-1 ulp (about 195,000 inputs) and 20,000 random fp32
+    patterns == ml_dtypes 0.5.3's bfloat16 cast (a truncating or ties-away encoder fails here)."""
+    np = need("numpy")
+    rng = random.Random("bf16-ml")
+    bits = np.concatenate([bf16_midpoint_inputs(), np.array([rng.getrandbits(32) for _ in range(20000)], np.uint32)])
+    with np.errstate(invalid="ignore"):
+        theirs = bits.view(np.float32).astype(peer_dtype("bf16")).view(np.uint16).tolist()
+    bad = []
+    for b, t, o in zip(bits.tolist(), theirs, _encode_all("bf16", bits.tolist())):
+        if F.decode("fp32", b).is_nan:
+            ok = F.decode("bf16", o).is_nan and F.decode("bf16", t).is_nan
+        else:
+            ok = o == t
+        if not ok:
+            bad.append((hex(b), hex(o), hex(t)))
+    assert bad == [], f"bf16: {len(bad)} differ, e.g. {bad[:5]}"
+    # the data holds ties both ways: an even and an odd lower neighbour
+    assert F.encode("bf16", F.decode("fp32", 0x3F808000)) == 0x3F80 and F.encode("bf16", F.decode("fp32", 0x3F818000)) == 0x3F82
+
+
+def _bf16_vs_softfloat(mode, bits):
+    sf, sf_modes = softfloat()
+    sf.set_rounding_mode(sf_modes[mode])
+    bad = []
+    try:
+        for b in bits:
+            theirs = sf_bits(sf.f32_to_bf16(sf.Float32.from_bytes(int(b).to_bytes(4, "big"))))
+            x = F.decode("fp32", b)
+            ours = F.encode("bf16", x, mode)
+            ok = (F.decode("bf16", ours).is_nan and F.decode("bf16", theirs).is_nan) if x.is_nan else ours == theirs
+            if not ok:
+                bad.append((hex(b), hex(ours), hex(theirs)))
+    finally:
+        sf.set_rounding_mode(sf.RoundingMode.NEAR_EVEN)
+    return bad
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_encode_bf16_midpoints_all_modes_vs_softfloat_sample(mode):
+    """A seeded sample of 4,000 midpoint-neighbourhood inputs (and the overflow edge) per mode."""
+    rng = random.Random(f"bf16-sf-{mode}")
+    allbits = bf16_midpoint_inputs().tolist()
+    bits = rng.sample(allbits, 4000) + [0x7F7F8000, 0x7F7F7FFF, 0x7F7F8001, 0xFF7F8000, 0x00008000, 0x80008000]
+    assert _bf16_vs_softfloat(mode, bits) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+def test_encode_bf16_every_midpoint_all_modes_vs_softfloat(mode):
+    """Every midpoint +-1 ulp, both signs, in each of the five modes, vs Berkeley SoftFloat."""
+    assert _bf16_vs_softfloat(mode, bf16_midpoint_inputs().tolist()) == []
+
+
+def test_bf16_from_fp64_is_one_rounding():
+    """1 + 2^-8 + 2^-40 rounds up to bf16 0x3F81 directly; through fp32 it is a tie and goes to
+    0x3F80.  refquant rounds once; ml_dtypes 0.5.3 (array cast and scalar) goes through fp32."""
+    x = 1 + Fraction(1, 2**8) + Fraction(1, 2**40)
+    assert F.encode("bf16", x) == 0x3F81
+    assert F.encode("bf16", F.decode("fp32", F.encode("fp32", x))) == 0x3F80
+    np = need("numpy")
+    ml = need("ml_dtypes")
+    assert int(np.array([float(x)], np.float64).astype(ml.bfloat16).view(np.uint16)[0]) == 0x3F80, \
+        "ml_dtypes bfloat16 from float64 no longer rounds through fp32"
+
+
+# ---------------------------------------------------------------------------------------------
 # Encode to 8-bit and smaller formats vs ml_dtypes (RNE, non-saturating per OFP8)
 # ---------------------------------------------------------------------------------------------
 
