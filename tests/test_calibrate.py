@@ -1,6 +1,6 @@
 """Calibration observers: exact definitions, peer reproductions (docs/reference/calibration.md §9), properties.
 
-Peers: torch 2.13 ao observers and onnxruntime 1.31 calibrators run on the §9 data
+Peers: torch 2.13 ao observers and onnxruntime calibrators (1.31.1, 1.32.0) run on the §9 data
 (8 batches x 4096 N(0,1) fp32 from numpy default_rng(0), outliers 9.5/-7.25/12/6 in batches 1/3/5/6).
 """
 import json
@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 from refquant import formats
 from refquant.calibrate import (EntropyObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
-                                Multiset, OnnxruntimeHistogramObserver, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
+                                Multiset, OnnxruntimeHistogramObserver, OnnxruntimeMinMaxObserver, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
                                 percentile, search)
 from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
 from refquant.qparams import choose_qparams
@@ -131,10 +131,10 @@ def test_torch_histogram_observer_depends_on_batching_refquant_does_not(torch):
 
 
 # ---------------------------------------------------------------------------------------------
-# onnxruntime 1.31 calibrators
+# onnxruntime calibrators (measured on 1.31.1 and 1.32.0)
 # ---------------------------------------------------------------------------------------------
 
-def _ort(method, batches, per_call, **opts):
+def _ort(method, batches, per_call, raw=False, **opts):
     onnx = need("onnx")
     cal_mod = need("onnxruntime.quantization.calibrate", "onnxruntime")
     from onnx import TensorProto, helper, numpy_helper
@@ -159,6 +159,8 @@ def _ort(method, batches, per_call, **opts):
                                     calibrate_method=getattr(cal_mod.CalibrationMethod, method), extra_options=opts)
     for chunk in ([[b] for b in batches] if per_call else [batches]):
         cal.collect_data(Reader(chunk))
+    if raw:  # the TensorData itself (Distribution: avg, std, lowest, highest)
+        return cal.compute_data()["Y"]
     return tuple(float(v) for v in cal.compute_data()["Y"].range_value)
 
 
@@ -176,7 +178,7 @@ def test_onnxruntime_minmax_and_moving_average():
 
 @pytest.mark.filterwarnings("ignore")
 def test_onnxruntime_bug_max_intermediate_outputs():
-    """ORT 1.31.1 bug: CalibMaxIntermediateOutputs=k clears outputs every k batches without
+    """ORT bug (1.31.1, still in 1.32.0): CalibMaxIntermediateOutputs=k clears outputs every k batches without
     reducing them, so batches are lost: (-3.479, 6.0) instead of the true (-7.25, 12.0)."""
     assert _ort("MinMax", DATA, False, max_intermediate_outputs=3) == (-3.479088306427002, 6.0)
     assert fed(MinMaxObserver()).range() == (Fraction(-29, 4), Fraction(12))
@@ -405,6 +407,8 @@ def test_save_restore_continues_identically():
     for name, kw in ORDER_FREE + [("moving_average", {"c": 0.1}), ("minmax", {"axis": 0}),
                                   ("onnxruntime_histogram", {"bins": 256, "target_bins": 32}),
                                   ("onnxruntime_histogram", {"method": "percentile", "symmetric": True}),
+                                  ("onnxruntime_histogram", {"method": "distribution", "scenario": "p3"}),
+                                  ("onnxruntime_minmax", {"moving_average": True, "c": 0.3, "symmetric": True}),
                                   ("moving_average", {"c": 0.5, "form": "textbook", "state_format": "exact", "axis": 1})]:
         a = make_observer(name, **kw)
         a.observe(DATA[:2].reshape(2, -1)[:, :2000])
@@ -681,3 +685,70 @@ def test_onnxruntime_histogram_overflow_is_a_named_error(method):
         OnnxruntimeHistogramObserver(method, symmetric=False).observe([1.0]).observe(x)
     r = _ort_collector("percentile", [x], symmetric=True)  # the |x| histogram spans [1, 2e38]: no overflow
     assert OnnxruntimeHistogramObserver("percentile", symmetric=True).observe(x).range() == (float(r[0]), float(r[1]))
+
+
+# ---------------------------------------------------------------------------------------------
+# ORT calibration methods: Distribution, MinMax moving average within one call (issue 20 item 4)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("nb", [1, 9, 130])
+def test_onnxruntime_minmax_calibrater_reproduced(nb):
+    """OnnxruntimeMinMaxObserver == ORT's MinMaxCalibrater (through create_calibrator and a Mul
+    model), plain and moving_average (c = 0.3), symmetric or not, all batches in one
+    collect_data call (moving average = plain float32 nanmean of the batch extrema, c unused) or
+    one call per batch (the EMA); 130 batches exercise numpy's pairwise float32 sum."""
+    rng = np.random.default_rng(nb)
+    batches = [(rng.standard_normal(int(rng.integers(1, 50))) * rng.uniform(0.1, 30) + rng.uniform(-3, 3)).astype(
+        np.float32) for _ in range(nb)]
+    for sym in (False, True):
+        for ma in (False, True):
+            for per_call in (False, True):
+                want = _ort("MinMax", batches, per_call, moving_average=ma, averaging_constant=0.3, symmetric=sym)
+                o = OnnxruntimeMinMaxObserver(moving_average=ma, c=0.3, symmetric=sym)
+                for chunk in ([[b] for b in batches] if per_call else [batches]):
+                    o.collect(chunk)
+                assert tuple(map(f, o.range())) == want, (sym, ma, per_call)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_minmax_one_call_moving_average_section9():
+    """§9 data: one call gives the plain mean of the batch extrema (-4.05708361, 5.67386532),
+    averaging_constant ignored; one call per batch the torch-form EMA; CalibMaxIntermediateOutputs=3
+    loses batches (ORT's bug), all reproduced; range() includes an open call without ending it."""
+    one = OnnxruntimeMinMaxObserver(moving_average=True, c=0.01).collect(DATA)
+    assert tuple(map(f, one.range())) == _ort("MinMax", DATA, False, moving_average=True) == (
+        -4.057083606719971, 5.67386531829834)
+    ema = OnnxruntimeMinMaxObserver(moving_average=True, c=0.01)
+    for b in DATA:
+        ema.collect([b])
+    assert ema.range() == fed(MovingAverageMinMaxObserver(c=0.01)).range()
+    bug = OnnxruntimeMinMaxObserver(max_intermediate_outputs=3).collect(DATA)
+    assert tuple(map(f, bug.range())) == _ort("MinMax", DATA, False, max_intermediate_outputs=3) == (-3.479088306427002, 6.0)
+    open_call = fed(OnnxruntimeMinMaxObserver(moving_average=True))
+    assert open_call.range() == one.range() and open_call.range() == open_call.end_call().range()
+    assert make_observer("onnxruntime_minmax", moving_average=True).collect(DATA).range() == one.range()
+    with pytest.raises(InvalidValueError, match="No data is collected"):
+        OnnxruntimeMinMaxObserver().collect([])
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("seed", range(4))
+def test_onnxruntime_distribution_calibrater_reproduced(seed):
+    """CalibrationMethod.Distribution (DistributionCalibrater, the float8 calibrator): lowest/highest
+    (the histogram's outer edges) and avg/std of the bin centres, scenarios 'same' and 'p3', 2048
+    and 600 bins, one call and one call per batch: == ORT bit for bit (onnxruntime 1.32.0)."""
+    x = _non_dyadic(seed).ravel()
+    batches = list(x[:x.size - x.size % 5].reshape(5, -1))  # ORT needs equal batch shapes within a call
+    for scenario in ("same", "p3"):
+        for per_call in (False, True):
+            for bins in (2048, 600):
+                td = _ort("Distribution", batches, per_call, raw=True, num_bins=bins, scenario=scenario)
+                o = OnnxruntimeHistogramObserver("distribution", scenario=scenario, bins=bins)
+                fed(o, batches if per_call else [np.concatenate(batches)])
+                got = tuple(map(f, o.range() + o.avg_std()))
+                assert got == (f(td.lowest), f(td.highest), f(td.avg), f(td.std)), (scenario, per_call, bins)
+    with pytest.raises(InvalidValueError, match="512"):
+        OnnxruntimeHistogramObserver("distribution", bins=256, target_bins=128)
+    with pytest.raises(InvalidValueError, match="distribution"):
+        OnnxruntimeHistogramObserver("entropy").observe(x).avg_std()

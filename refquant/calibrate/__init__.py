@@ -11,10 +11,11 @@ See docs/calibration.md for the definitions, the peer variants and the known pee
 from ._data import Multiset
 from .histogram import abs_histogram, signed_histogram
 from .observers import (OBSERVERS, EntropyObserver, HistogramObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
-                        OnnxruntimeHistogramObserver, Observer, PercentileObserver, from_dict, make_observer)
+                        OnnxruntimeHistogramObserver, OnnxruntimeMinMaxObserver, Observer, PercentileObserver, from_dict,
+                        make_observer)
 from . import ncnn_entropy  # noqa: F401
 from .search import ENTROPY_VARIANTS, PERCENTILE_METHODS, entropy, mse_amax, percentile
 
 __all__ = ["Observer", "MinMaxObserver", "MovingAverageMinMaxObserver", "PercentileObserver", "EntropyObserver",
-           "MSEObserver", "HistogramObserver", "OnnxruntimeHistogramObserver", "OBSERVERS", "make_observer", "from_dict", "Multiset", "abs_histogram",
+           "MSEObserver", "HistogramObserver", "OnnxruntimeHistogramObserver", "OnnxruntimeMinMaxObserver", "OBSERVERS", "make_observer", "from_dict", "Multiset", "abs_histogram",
            "signed_histogram", "percentile", "entropy", "mse_amax", "ENTROPY_VARIANTS", "PERCENTILE_METHODS"]

@@ -5,6 +5,7 @@ result for any batching and order of the same values (their state is a min/max o
 multiset).  MovingAverageMinMax depends on the batching by definition (one update per batch).
 """
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -422,20 +423,30 @@ class HistogramObserver(Observer):
 class OnnxruntimeHistogramObserver(Observer):
     """onnxruntime 1.31 HistogramCalibrater, one ``collect_data`` call per ``observe`` (peer model).
 
-    ``method`` 'entropy' (signed histogram, §5.4 growth; search = ``search.ort_entropy_search``)
-    or 'percentile' (``symmetric`` True: |x| histogram with appended edges; False: the signed
-    histogram; left edges, clamped to the data range).  Batching and order matter, as in ORT:
+    ``method`` 'entropy' (signed histogram, §5.4 growth; search = ``search.ort_entropy_search``),
+    'percentile' (``symmetric`` True: |x| histogram with appended edges; False: the signed
+    histogram; left edges, clamped to the data range) or 'distribution' (ORT's
+    CalibrationMethod.Distribution, the float8 calibrator: the signed histogram; ``range()`` is
+    ORT's (lowest, highest) = the histogram's outer edges, ``avg_std()`` its (avg, std) for
+    ``scenario`` 'same' or 'p3'; ORT requires bins >= 512).  Batching and order matter, as in ORT:
     entropy per batch gives ±3.43 on the §9 data, one call ±4.5 (= EntropyObserver('onnxruntime')).
     # Reproduces: onnxruntime.quantization.calibrate HistogramCollector (1.31.1, 1.32.0), docs/reference/calibration.md §4, §5.4
     """
     name = "onnxruntime_histogram"
+    METHODS = ("entropy", "percentile", "distribution")
+    SCENARIOS = ("same", "p3")
 
-    def __init__(self, method="entropy", p=99.999, symmetric=False, bins=2048, target_bins=128):
-        if method not in ("entropy", "percentile"):
-            raise UnknownNameError("onnxruntime histogram method", method, ("entropy", "percentile"))
+    def __init__(self, method="entropy", p=99.999, symmetric=False, bins=2048, target_bins=128, scenario="same"):
+        if method not in self.METHODS:
+            raise UnknownNameError("onnxruntime histogram method", method, self.METHODS)
+        if scenario not in self.SCENARIOS:
+            raise UnknownNameError("onnxruntime distribution scenario", scenario, self.SCENARIOS)
         search.check_entropy_bins(bins, target_bins)
         search.check_percentile(p)
+        if method == "distribution" and bins < 512:
+            raise InvalidValueError(f"onnxruntime's distribution method needs bins >= 512 (its ValueError), got {bins}")
         self.method, self.p, self.symmetric, self.bins, self.target_bins = method, p, symmetric, bins, target_bins
+        self.scenario = scenario
         self._state = None
 
     @property
@@ -444,7 +455,7 @@ class OnnxruntimeHistogramObserver(Observer):
 
     def config(self):
         return {"method": self.method, "p": self.p, "symmetric": self.symmetric, "bins": self.bins,
-                "target_bins": self.target_bins}
+                "target_bins": self.target_bins, "scenario": self.scenario}
 
     def observe(self, x):
         from . import ort_histogram as oh
@@ -460,8 +471,21 @@ class OnnxruntimeHistogramObserver(Observer):
         if self.method == "percentile":
             lo, hi = oh.percentile(self._state, self.p, self.symmetric)
             return frac(lo), frac(hi)
+        if self.method == "distribution":  # TensorData lowest/highest = hist_edges.min()/.max()
+            edges = self._state[1]
+            return frac(edges.min()), frac(edges.max())
         hist, edges, lo, hi = self._state[:4]  # all-zero data: ORT's (0, 0), from its [-1/2, 1/2] histogram
         return search.ort_entropy_search(hist, lambda k: frac(edges[k]), frac(lo), frac(hi), self.target_bins)
+
+    def avg_std(self):
+        """ORT Distribution's (avg, std): exact values of ORT's float32 results (std may be NaN, as
+        in ORT, when the float64 variance rounds below 0; then math.nan)."""
+        from . import ort_histogram as oh
+        if self.method != "distribution":
+            raise InvalidValueError(f"avg_std() is the 'distribution' method's result, not {self.method!r}'s")
+        if self._state is None:
+            raise _no_data(self.name)
+        return tuple(frac(v) if np.isfinite(v) else float(v) for v in oh.avg_std(self._state, self.scenario))
 
     def state(self):
         if self._state is None:
@@ -476,13 +500,116 @@ class OnnxruntimeHistogramObserver(Observer):
             self._state = (np.asarray(s["hist"], np.int64), np.asarray(s["edges"], s["edges_dtype"]), *rest)
 
 
+class OnnxruntimeMinMaxObserver(Observer):
+    """onnxruntime 1.32 MinMaxCalibrater (peer model): ``observe(batch)`` is one session run (one
+    ``get_next()`` batch) of the current ``collect_data`` call, ``end_call()`` ends the call.
+
+    Each run gives the batch's float32 min and max (NaNs skipped, empty batches skipped).  When a
+    call ends its runs are reduced -- ``moving_average=False``: min of the minima, max of the
+    maxima; ``moving_average=True``: the **plain mean** of the run minima and of the run maxima
+    (numpy's float32 ``nanmean``: pairwise float32 sum, divided by the count in float64, rounded
+    to float32), ``c`` unused -- then ``symmetric`` makes it ±max(|lo|, |hi|).  Calls are merged:
+    min/max, or with ``moving_average`` m <- fl(m + fl(c·fl(new - m))) with c = fl32(c), the torch
+    form.  So ORT's moving average is the EMA only with one run per call; one call over all
+    batches is their mean.  ``max_intermediate_outputs=k`` models ORT's option including its bug:
+    every k-th run clears the call's runs unreduced, so they are lost.  ``range()`` includes the
+    open call (as ORT's ``compute_data`` at the end of ``collect_data``) without ending it.
+    Per tensor only (ORT's per_channel is not modelled).
+    # Reproduces: onnxruntime.quantization.calibrate MinMaxCalibrater collect_data/compute_data/merge_range (1.32.0)
+    """
+    name = "onnxruntime_minmax"
+
+    def __init__(self, moving_average=False, c=0.01, symmetric=False, max_intermediate_outputs=None):
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not math.isfinite(c):
+            raise InvalidValueError(f"averaging constant c must be a finite number, got {c!r}")
+        k = max_intermediate_outputs
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise InvalidValueError(f"max_intermediate_outputs must be a positive int or None, got {k!r}")
+        self.moving_average, self.c, self.symmetric, self.max_intermediate_outputs = bool(moving_average), c, \
+            bool(symmetric), k
+        self._range = None   # float32 (lo, hi) of the ended calls
+        self._runs = []      # float32 (lo, hi) of the open call's runs
+
+    def config(self):
+        return {"moving_average": self.moving_average, "c": self.c, "symmetric": self.symmetric,
+                "max_intermediate_outputs": self.max_intermediate_outputs}
+
+    def observe(self, x):
+        v = finite_values(x)
+        if v.size:
+            self._runs.append((v.min(), v.max()))
+            if self.max_intermediate_outputs is not None and len(self._runs) == self.max_intermediate_outputs:
+                self._runs = []  # ORT clears the outputs without reducing them (1.31.1 / 1.32.0 bug)
+        return self
+
+    def _call_range(self):
+        lo = np.array([r[0] for r in self._runs], np.float32)
+        hi = np.array([r[1] for r in self._runs], np.float32)
+        if self.moving_average:
+            lo, hi = np.nanmean(lo, axis=0), np.nanmean(hi, axis=0)
+        else:
+            lo, hi = np.nanmin(lo, axis=0), np.nanmax(hi, axis=0)
+        if self.symmetric:
+            m = np.float32(max(abs(lo), abs(hi)))
+            lo, hi = -m, m
+        return np.float32(lo), np.float32(hi)
+
+    def _merged(self):
+        if not self._runs:
+            return self._range
+        new = self._call_range()
+        if self._range is None:
+            return new
+        (olo, ohi), (nlo, nhi) = self._range, new
+        if self.moving_average:
+            c = np.float32(self.c)
+            with np.errstate(over="ignore"):
+                out = (np.float32(olo + c * (nlo - olo)), np.float32(ohi + c * (nhi - ohi)))
+            if not all(np.isfinite(out)):
+                raise InvalidValueError(f"onnxruntime moving average overflows float32: {out}")
+            return out
+        return min(olo, nlo), max(ohi, nhi)
+
+    def end_call(self):
+        """End the current ``collect_data`` call (reduce its runs, merge with the earlier calls).
+        ORT raises 'No data is collected.' when a call ends with no runs and no earlier range."""
+        if not self._runs and self._range is None:
+            raise InvalidValueError("onnxruntime MinMaxCalibrater: no data is collected in this call "
+                                    "(ORT raises ValueError 'No data is collected.')")
+        self._range, self._runs = self._merged(), []
+        return self
+
+    def collect(self, batches):
+        """One ``collect_data`` call over ``batches`` (one run each)."""
+        for b in batches:
+            self.observe(b)
+        return self.end_call()
+
+    def range(self):
+        r = self._merged()
+        if r is None:
+            raise _no_data(self.name)
+        return frac(r[0]), frac(r[1])
+
+    def state(self):
+        from ._data import f32_bits
+        return {"range": None if self._range is None else f32_bits(self._range),
+                "runs": [f32_bits(r) for r in self._runs]}
+
+    def _load(self, s):
+        from ._data import from_f32_bits
+        self._range = None if s.get("range") is None else tuple(from_f32_bits(s["range"]))
+        self._runs = [tuple(from_f32_bits(r)) for r in s.get("runs", [])]
+
+
 OBSERVERS = {cls.name: cls for cls in (MinMaxObserver, MovingAverageMinMaxObserver, PercentileObserver,
                                        EntropyObserver, MSEObserver, HistogramObserver,
-                                       OnnxruntimeHistogramObserver)}
+                                       OnnxruntimeHistogramObserver, OnnxruntimeMinMaxObserver)}
 
 
 def make_observer(name, **options):
-    """An observer by name: minmax, moving_average, percentile, entropy, mse, histogram."""
+    """An observer by name: minmax, moving_average, percentile, entropy, mse, histogram,
+    onnxruntime_histogram, onnxruntime_minmax."""
     if name not in OBSERVERS:
         raise UnknownNameError("observer", name, OBSERVERS)
     return OBSERVERS[name](**options)

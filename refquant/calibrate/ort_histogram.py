@@ -119,3 +119,27 @@ def percentile(state, p, symmetric):
     lo = lo_data if lo < lo_data else lo
     hi = hi_data if hi > hi_data else hi
     return np.float32(lo), np.float32(hi)
+
+
+def avg_std(state, scenario):
+    """ORT ``compute_distribution``'s (avg, std) of the bin centres (float32 results).
+
+    centres c = fl32(fl32(e_k + e_(k+1)) · 0.5) of the float32 edges; ``scenario`` 'same' uses
+    v = c, 'p3' uses v = sign(c)·fl32(|c|^(1/3)) (sign 1 where c = 0); then in float64
+    (int64 counts times float32 values promote to float64; sums are numpy's pairwise float64 sums,
+    as ORT calls them): avg = sum(h·v)/sum(h), std = sqrt(sum(h·fl32(v²))/sum(h) - avg²), each
+    rounded to float32 at the end.  std is NaN where the float64 variance rounds below 0 (one
+    occupied bin, for instance), as in ORT.  The range ORT reports with them is the whole
+    histogram, (edges.min(), edges.max()).
+    # Reproduces: onnxruntime.quantization.calibrate HistogramCollector.compute_distribution / _avg_std (1.32.0)
+    """
+    hist, edges = state[0], state[1]
+    with np.errstate(all="ignore"):
+        values = (edges[:-1] + edges[1:]) * np.float32(0.5)
+        if scenario == "p3":
+            fact = np.abs(values) / values
+            fact[np.isnan(fact) | np.isinf(fact)] = 1
+            values = np.abs(values) ** (1.0 / 3.0) * fact
+        avg = (hist * values).sum() / hist.sum()
+        std = ((hist * values**2).sum() / hist.sum() - avg**2) ** 0.5
+    return np.float32(avg), np.float32(std)
