@@ -295,7 +295,9 @@ def multiply_by_quantized_multiplier(x, quantized_multiplier, shift, build="doub
       x * 2^left wraps modulo 2^32 (the source's plain int32 multiply; the
       contract pins wrap), then SRDHM (ties +inf), then RDBPOT (ties away from
       zero): two roundings.  m may be any int32.
-    build="single" (TFLITE_SINGLE_ROUNDING = ruy reference/NEON = CMSIS-NN single):
+    build="single" (TFLITE_SINGLE_ROUNDING = ruy reference/NEON; CMSIS-NN's single
+      build equals it while |result| < 2^30, beyond which its int32 intermediate
+      wraps, tests/test_cmsis_nn.py):
       floor((x*m + 2^(T-1)) / 2^T), T = 31 - shift: one rounding, ties toward
       +inf.  DCHECKs m >= 0 and the result within int32 (else Unpredictable).
     Both: shift must lie in [-31, 30] (a larger left shift is UB, a larger right

@@ -267,7 +267,7 @@ def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, 
 
 
 # Methods whose multiplier is defined for a per-row a scale: M[i][j] from (sa[i], sb[j], sy) by the
-# method's own formula.  ONNX QLinearMatMul allows a per-row a scale; onnxruntime 1.31.1 rejects
+# method's own formula.  ONNX QLinearMatMul allows a per-row a scale; onnxruntime (1.31.1, 1.32.0) rejects
 # it ("IsScalarOr1ElementVector(a_scale) was false"), so 'ort' and the backend methods do not
 # take one.  onnx_ref reproduces the reference evaluator given a_scale of shape (M, 1).
 PER_ROW_A_METHODS = ("exact", "onnx_ref")
@@ -313,7 +313,7 @@ def dequantize_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, *, a_t
 
     Returns Python floats, each exactly a binary32 value.
     """
-    # Reproduces: onnxruntime 1.31.1 MatMulIntegerToFloat (com.microsoft): multiplier fl(sa*sb), f32 FMA-free
+    # Reproduces: onnxruntime 1.31.1 / 1.32.0 MatMulIntegerToFloat (com.microsoft): multiplier fl(sa*sb), f32 FMA-free
     accs = matmul_integer(a, b, a_zero_point, b_zero_point, a_type, b_type, accumulator)
     sa = rq.scale_value(a_scale, name="a scale")
     sbs = b_scale if isinstance(b_scale, (list, tuple)) else [b_scale]

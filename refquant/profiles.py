@@ -1,7 +1,7 @@
 """Backend profiles for quantize / dequantize: how each backend forms x/scale, adds the zero
 point, rounds, saturates and treats NaN.  A profile is data; ``quantize.py`` reads it.
 
-Fields (every implementation-defined choice, style.md §8):
+Fields (every implementation-defined choice; docs/reference/requant.md §8 lists them):
     quotient         'exact'      x / s as an exact rational (the specification's ideal)
                      'div'        fl(x / s), one IEEE division in ``quotient_format``
                      'mul_recip'  fl(x * fl(1 / s))
@@ -23,7 +23,7 @@ Fields (every implementation-defined choice, style.md §8):
     flush_subnormal  flush subnormal scale/inputs to zero (FTZ/DAZ); off unless measured
     fp8              conversion of the quotient to an fp8 target: 'ofp8' (the spec and ml_dtypes:
                      RNE, saturate=1 -> ±max, saturate=0 -> NaN / ±inf) or 'ort_1_31' (onnxruntime
-                     1.31.1 as measured, onnx.md §5: saturate=0 E4M3FN gives ±448 for |q| in
+                     1.31.1 and 1.32.0 as measured, onnx.md §5: saturate=0 E4M3FN gives ±448 for |q| in
                      [480, 496) and E5M2 gives NaN for |q| in [61440, 65536); E5M2 NaN is 0x7f/0xff)
 """
 

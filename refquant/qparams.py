@@ -1,11 +1,11 @@
 """Choosing quantization parameters (scale, zero point) from a real range [rmin, rmax].
 
-The range is always extended to include 0.0 so that 0.0 is exactly representable (seed 004:
+The range is always extended to include 0.0 so that 0.0 is exactly representable (worked-examples.md §1:
 padding and ReLU rely on it).  ``variant`` names whose arithmetic is reproduced:
 
-    exact        the seeds' formulas on exact rationals; the scale is then rounded once (RNE)
+    exact        the textbook formulas on exact rationals; the scale is then rounded once (RNE)
                  into ``scale_format``; zero point = qmin - round_half_even(lo / scale), clamped.
-                 affine:    scale = (hi - lo) / (qmax - qmin)          (seed 002, 003)
+                 affine:    scale = (hi - lo) / (qmax - qmin)          (Jacob et al. 2018)
                  symmetric: scale = max(|lo|, |hi|) / ((qmax - qmin) / 2)
     torch        torch 2.13 ``ObserverBase._calculate_qparams``: float32 steps, symmetric range
                  divided by (qmax - qmin) / 2 = 127.5 for int8, scale floored at eps = 2^-23,
@@ -21,8 +21,8 @@ peer: exact -> scale 1 and the zero point of the formulas with lo = 0 (qmin; sym
 symmetric zero point); torch -> scale eps = 2^-23, zero point qmin - RNE(0) = qmin (affine) or
 0 / 128 (symmetric int8 / uint8); onnxruntime -> (1.0, 0).  docs/calibration.md lists them.
 
-Seed worked examples (tests/test_quantize.py): [-100, 0] -> [0, 20] gives scale 5 and zero
-point 20 (seed 000); [-20, 1000] -> uint8 zero point 5, int8 -123 (seed 004).
+Worked examples (worked-examples.md §1, §2; tests/test_quantize.py): [-100, 0] -> [0, 20] gives scale 5 and zero
+point 20; [-20, 1000] -> uint8 zero point 5, int8 -123 (Matani 2023).
 """
 
 from dataclasses import dataclass
@@ -74,7 +74,7 @@ def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, vari
                    scale_format="fp32", reduce_range=False, qmin=None, qmax=None, power_of_two=False):
     """Scale and zero point mapping [min(rmin, 0), max(rmax, 0)] onto ``dtype``'s range.
 
-    ``qmin``/``qmax`` override the integer range (e.g. seed 000's [0, 20]).  ``power_of_two``
+    ``qmin``/``qmax`` override the integer range (e.g. [0, 20] in worked-examples.md §1).  ``power_of_two``
     (exact variant only) rounds the scale *up* to a power of two, so the range stays covered and
     requantization becomes a shift.
     """
@@ -113,7 +113,7 @@ def _symmetric_zero_point(dtype, qmin, qmax):
 
 
 def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format, power_of_two=False):
-    """The seeds' formulas, exact; one rounding of the scale into its format."""
+    """The textbook formulas (worked-examples.md §1), exact; one rounding of the scale into its format."""
     if symmetric:
         amax = max(-lo, hi)
         real_scale = amax / Fraction(qmax - qmin, 2)

@@ -3,7 +3,7 @@
     quantize(x, scale, zero_point, dtype, profile, axis, block_size)   ONNX QuantizeLinear shapes
     dequantize(q, scale, zero_point, dtype, profile, axis, block_size, out_format)
     dynamic_quantize(x, profile)                                        ONNX DynamicQuantizeLinear
-    log2_quantize(x, ...)                                              seed 003 (power-of-two)
+    log2_quantize(x, ...)                                              worked-examples.md §3 (power-of-two)
     fake_quantize(x, ...) and fake_quantize_grad(...)                   torch QAT semantics
 
 Values enter as bit patterns or exactly representable numbers of a declared float format
@@ -149,7 +149,7 @@ def quantize_value_float(x, scale, target, profile="exact", saturate=True, x_for
 
 
 def _ort_fp8_deviation(q, target, saturate):
-    """onnxruntime 1.31.1's fp8 conversion where it departs from OFP8 (onnx.md §5, measured):
+    """onnxruntime's fp8 conversion where it departs from OFP8 (onnx.md §5, measured on 1.31.1 and 1.32.0):
     E5M2 NaN is 0x7f/0xff (OFP8/ml_dtypes: 0x7e/0xfe); with saturate=0, E4M3FN maps |q| in
     [480, 496) to ±448 (not NaN) and E5M2 maps |q| in [61440, 65536) to NaN (not ±inf)."""
     sign = q.sign << 7
@@ -484,11 +484,11 @@ def mx_quantize(x, block_size=32, element="fp4_e2m1", rounding="even", x_format=
 
 
 # ---------------------------------------------------------------------------------------------
-# Log2 (power-of-two) quantization, seed 003
+# Log2 (power-of-two) quantization (Miyashita et al. 2016; worked-examples.md §3)
 # ---------------------------------------------------------------------------------------------
 
 def log2_quantize(x, bits=4, rounding="log", max_exponent=0):
-    """Seed 003's non-linear quantizer: x -> sign * 2^e with e an integer in
+    """The logarithmic quantizer of worked-examples.md §3: x -> sign * 2^e with e an integer in
     [max_exponent - (2^(bits-1) - 2), max_exponent]; one code is reserved for zero.
 
     ``rounding='log'`` rounds log2|x| to the nearest integer (ties up), i.e. the threshold between
@@ -527,7 +527,7 @@ def _log2_one(v, emin, emax, rounding):
 
 
 # ---------------------------------------------------------------------------------------------
-# Fake quantization (QAT), torch semantics (calibration.md §8)
+# Fake quantization (QAT), torch semantics (docs/reference/calibration.md §8)
 # ---------------------------------------------------------------------------------------------
 
 def fake_quantize(x, scale, zero_point, qmin, qmax, profile="torch_fake_quant"):
@@ -555,7 +555,7 @@ def fake_quantize(x, scale, zero_point, qmin, qmax, profile="torch_fake_quant"):
 def fake_quantize_learnable_grad(x, dy, scale, zero_point_f, qmin, qmax, grad_factor=1):
     """Gradients of torch ``_fake_quantize_learnable_per_tensor_affine`` (exact rationals):
     returns (dx, dscale, dzero_point).  Backward rounds the float zero point with
-    clamp(int(zp + 0.5)) (forward uses RNE), calibration.md §8:
+    clamp(int(zp + 0.5)) (forward uses RNE), docs/reference/calibration.md §8:
       dx     = dy            inside [qmin, qmax], 0 outside
       dscale = sum dy * gf * ((y - x) / s inside; qmin - zp below; qmax - zp above)
       dzp    = sum dy * gf * (0 inside; -s outside)

@@ -5,7 +5,7 @@ accumulator becomes one output (``apply``), the parameter domain (``check``), an
 reproduces (source @ version).  docs/gemm-contract.md §3 defines ``float_fp32``,
 ``tflite_double``, ``tflite_single``, ``tosa_single``, ``tosa_double`` and ``int32``; the C
 kernel implements those from the same text.  The other rows reproduce one backend each, as
-pinned in shared/reference/requant.md (§ numbers below refer to it) and onnx.md.
+pinned in docs/reference/requant.md (§ numbers below refer to it) and docs/reference/onnx.md.
 
 Values are Python ``int`` and ``fractions.Fraction``.  Float arithmetic is modelled by rounding
 the exact result of each operation (``fl32``, ``fl64``, ``fl16``: IEEE binary, RNE); no Python
@@ -162,7 +162,7 @@ def wrap_to(lo, hi, v):
 
 def _m_fl32_ort(sa, sb, sy, o):
     """M = fl(fl(sa*sb)/sy): ORT MLAS, XNNPACK, FBGEMM C_mult (fp16 scales are widened first)."""
-    # Reproduces: ORT 1.31.1 QLinearMatMul multiplier; XNNPACK scale init; FBGEMM C_multiplier
+    # Reproduces: ORT 1.31.1 / 1.32.0 QLinearMatMul multiplier; XNNPACK scale init; FBGEMM C_multiplier
     M = fl32(fl32(sa * sb) / sy)
     return {"M": M, "M_bits": f32_bits(M)}
 

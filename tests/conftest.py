@@ -1,7 +1,7 @@
 import os
 
 # The TOSA reference model forks a debugger for a backtrace on every ERROR_IF / REQUIRE failure; in a
-# process that already runs onnxruntime's or torch's threads, that fork can deadlock (ecosystem.md §1).
+# process that already runs onnxruntime's or torch's threads, that fork can deadlock (seen with tosa-tools 2026.8.0).
 os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")
 
 from hypothesis import HealthCheck, settings

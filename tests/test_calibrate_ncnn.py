@@ -1,4 +1,4 @@
-"""ncnn ``quantize_KL`` entropy variant (calibration.md §5.2; refquant/calibrate/ncnn_entropy.py).
+"""ncnn ``quantize_KL`` entropy variant (docs/reference/calibration.md §5.2; refquant/calibrate/ncnn_entropy.py).
 
 ncnn is not installable here and no ncnn binary was run: the variant is checked against a literal
 per-element loop transcription of the documented float32 steps, a hand-computed case, a

@@ -1,4 +1,4 @@
-"""torch 2.13 HistogramObserver, reproduced bit for bit (calibration.md §6).
+"""torch 2.13 HistogramObserver, reproduced bit for bit (docs/reference/calibration.md §6).
 
 Differential: every ATen primitive the observer uses (histc, linspace, sum, cumsum, bincount,
 floor division, scalar promotion), the L2 error of every candidate, the histogram buffers after

@@ -1,6 +1,6 @@
 """refquant.fixedpoint against exact rational arithmetic, published numbers and each other.
 
-Level 1 of the two-level tests (style.md §8.9): every primitive is checked
+Level 1 of the two-level tests (level 2, C vs oracle, is tests/test_twin.py): every primitive is checked
 against an independent definition written here with Fraction / floor
 division, never by re-running the module's own formula.
 """

@@ -1,7 +1,7 @@
-"""refquant.ops against ONNX: the shipped backend node tests and onnxruntime 1.31.1.
+"""refquant.ops against ONNX: the shipped backend node tests and onnxruntime (1.31.1; 1.32.0 re-measured).
 
 Level-1 (oracle vs peer) tests.  Peers: onnx 1.21.0 (backend node-test data, shipped inside
-the package), onnxruntime 1.31.1 CPU EP (single-node models built with onnx.helper).
+the package), onnxruntime CPU EP, 1.31.1 and 1.32.0 (single-node models built with onnx.helper).
 """
 
 import glob
@@ -124,7 +124,7 @@ def test_node_qlinearconv_bit_exact(method):
 
 
 # --------------------------------------------------------------------------
-# onnxruntime 1.31.1, single-node models
+# onnxruntime (1.31.1, 1.32.0), single-node models
 # --------------------------------------------------------------------------
 
 ONNX_T = {"uint8": 2, "int8": 3, "int32": 6, "float32": 1}

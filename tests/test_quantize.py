@@ -1,5 +1,6 @@
-"""refquant.quantize / qparams against the seeds' worked examples, the ONNX backend node test data,
-onnxruntime, the onnx ReferenceEvaluator and torch 2.13 — each profile against its own peer."""
+"""refquant.quantize / qparams against the worked examples of docs/reference/worked-examples.md,
+the ONNX backend node test data, onnxruntime, the onnx ReferenceEvaluator and torch 2.13 — each profile
+against its own peer."""
 import math
 import os
 import random
@@ -23,7 +24,7 @@ def f32s(lo, hi):
 
 
 # ---------------------------------------------------------------------------------------------
-# The seeds' worked examples
+# Worked examples (docs/reference/worked-examples.md §1, §2)
 # ---------------------------------------------------------------------------------------------
 
 def test_seed000_mapping_and_offset():
@@ -47,7 +48,7 @@ def test_seed003_minmax_zero_point():
 
 def test_seed004_examples():
     p = choose_qparams(0, 1000, "uint8")
-    assert p.zero_point == 0 and f"{float(p.scale):.4f}" == "3.9216"  # the seed prints 3.9215 (truncated)
+    assert p.zero_point == 0 and f"{float(p.scale):.4f}" == "3.9216"  # Matani 2023 prints 3.9215 (truncated)
     # 500 / (1000/255) = 127.5 exactly, but fl32(1000/255) is slightly above 1000/255: 127.4999... -> 127
     assert p.scale > Fraction(1000, 255) and Q.quantize([500.0], p.scale, 0, "uint8") == [127]
     assert choose_qparams(-20, 1000, "uint8").zero_point == 5
@@ -490,7 +491,7 @@ FP8_T = {"fp8_e4m3fn": 17, "fp8_e4m3fnuz": 18, "fp8_e5m2": 19, "fp8_e5m2fnuz": 2
 @pytest.mark.parametrize("target", sorted(FP8_T))
 @pytest.mark.parametrize("saturate", [1, 0])
 def test_fp8_targets_vs_onnxruntime_and_reference(target, saturate):
-    """QuantizeLinear to fp8: profile 'onnxruntime' reproduces ORT 1.31.1 (including its measured
+    """QuantizeLinear to fp8: profile 'onnxruntime' reproduces ORT 1.31.1 and 1.32.0 (including its measured
     saturate=0 and E5M2-NaN deviations), profile 'onnx_ref' the onnx reference (= OFP8 / ml_dtypes)."""
     ort = need("onnxruntime")
     from onnx import helper

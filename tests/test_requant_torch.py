@@ -3,7 +3,7 @@
 Inputs are built from integers directly (``_make_per_tensor_quantized_tensor``), so the only
 arithmetic torch does is the int accumulation and the requantization under test.  Input
 codes stay in [0, 127] so that the u8 x s8 int16 pair products of AVX2 ``vpmaddubsw`` cannot
-saturate (requant.md §4, row 20) on hosts without VNNI.
+saturate (requant.md §4 and §7 row 20) on hosts without VNNI.
 """
 
 import zlib
@@ -70,7 +70,7 @@ def test_quantized_linear_matches_oracle(engine, per_channel, with_bias):
 
 
 def test_engines_really_differ():
-    """The same inputs give different codes on different engines (requant.md row 12), and each
+    """The same inputs give different codes on different engines (requant.md §7 row 12), and each
     engine's codes are its own method's."""
     if not {"fbgemm", "onednn", "qnnpack"} <= set(ENGINES):
         pytest.skip("needs fbgemm, onednn and qnnpack")

@@ -1,4 +1,4 @@
-"""ncnn ``quantize_KL`` (calibration.md §5.2) with every float step defined.
+"""ncnn ``quantize_KL`` (docs/reference/calibration.md §5.2) with every float step defined.
 
 Read from Tencent/ncnn tools/quantize/ncnn2table.cpp (``QuantNet::quantize_KL``,
 ``compute_kl_divergence``); no ncnn binary was run.  Below, fl32 is one IEEE binary32
@@ -139,7 +139,7 @@ def choose(kl, target_bins):
 
 
 def entropy_ncnn(ms_abs, bins=2048, target_bins=128):
-    """ncnn ``quantize_KL`` threshold (calibration.md §5.2) as a Fraction; see the module docstring."""
+    """ncnn ``quantize_KL`` threshold (docs/reference/calibration.md §5.2) as a Fraction; see the module docstring."""
     check(bins, target_bins)
     hist, amax = histogram(ms_abs, bins)
     t = choose(kl_candidates(hist, target_bins), target_bins)

@@ -1,4 +1,4 @@
-"""torch 2.13 ``HistogramObserver``, modelled operation by operation (calibration.md §6).
+"""torch 2.13 ``HistogramObserver``, modelled operation by operation (docs/reference/calibration.md §6).
 
 Everything torch computes in float32 tensors is computed here in numpy float32 with the same
 operation sequence (numpy >= 2: every float32 op rounds once to nearest even, like the scalar and
