@@ -45,6 +45,9 @@ class Row:
     deviation: str = ""   # the name of a known deviation
     note: str = ""        # what it is, with the reference
     first: dict = field(default_factory=dict)
+    peer: str = ""        # the PEERS key of the backend (empty for the kernel and golden rows)
+    version: str = ""     # the installed version of that peer
+    measured_on: list = field(default_factory=list)   # a known row: the peer versions the deviation was measured on
 
 
 def _first(got, want, x=None):
@@ -171,12 +174,18 @@ def tie_inputs(scale, n=64):
 # Backends
 # ##########################################################################
 
-def _need(module, extra):
+def _need(module, peer):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingBackend(f"backend needs {module!r}, which is not installed: pip install 'refquant[{extra}]' "
-                             f"(or pip install {extra})") from None
+        raise MissingBackend(f"backend needs {module!r}, which is not installed: {install_hint(peer)}") from None
+
+
+def install_hint(peer):
+    """How to install a peer at the version the project's facts were measured on."""
+    p = PEERS[peer]
+    direct = " ".join(f"'{pin}'" for pin in p.pins) + (f" {TORCH_CPU_INDEX}" if p.dist == "torch" else "")
+    return f"pip install 'refquant[{p.extra}]' (or pip install {direct})"
 
 
 class MissingBackend(InvalidValueError):
@@ -272,11 +281,11 @@ def _as_bits(y):
 
 FP8_KNOWN = {
     "fp8_e4m3fn": ("ORT fp8 E4M3FN saturate=0",
-                   "ORT 1.31.1 gives +-448 for |x/s| in [480, 496) where the spec (and onnx reference) give NaN "
-                   "(shared/reference/onnx.md §5)"),
+                   "ORT gives +-448 for |x/s| in [480, 496) where the spec (and onnx reference) give NaN "
+                   "(docs/reference/onnx.md §5)"),
     "fp8_e5m2": ("ORT fp8 E5M2 saturate=0",
-                 "ORT 1.31.1 gives NaN for |x/s| in [61440, 65536) (the 61440 tie included) where the spec gives "
-                 "+-inf (shared/reference/onnx.md §5)"),
+                 "ORT gives NaN for |x/s| in [61440, 65536) (the 61440 tie included) where the spec gives "
+                 "+-inf (docs/reference/onnx.md §5)"),
 }
 
 
@@ -309,7 +318,7 @@ def _fp8_bits_from_f32(fmt, f):
 
 def _onnx_backend_rows(name, run):
     """Rows shared by onnxruntime and the onnx reference evaluator; ``run(node, inputs, outputs, inits)``."""
-    onnx = _need("onnx", "onnx")
+    onnx = _need("onnx", name)
     T = onnx.TensorProto
     ELEM = {"int8": T.INT8, "uint8": T.UINT8, "int16": T.INT16, "int32": T.INT32, "fp8_e4m3fn": T.FLOAT8E4M3FN,
             "fp8_e5m2": T.FLOAT8E5M2}
@@ -374,11 +383,11 @@ def _onnx_backend_rows(name, run):
         rows.append(judge(name, "MatMulInteger", "onnx spec (exact int32)", f"{a_type}x{b_type}", got, spec))
     # QLinearMatMul: random, per column, saturating, near ties
     wrap_note = ("onnx 1.21.0 reference QLinearMatMul casts with astype: out-of-range results wrap instead of "
-                 "saturating (onnx/onnx#7835, fixed by PR #7868; shared/reference/onnx.md §3)")
+                 "saturating (onnx/onnx#7835, fixed by PR #7868; docs/reference/onnx.md §3)")
     tie_note = ("binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE: rounds near-ties "
-                "differently from the exact spec result (shared/reference/onnx.md §3; refquant method 'ort')")
+                "differently from the exact spec result (docs/reference/onnx.md §3; refquant method 'ort')")
     f64_note = ("binary64 product acc*M with M in the scale dtype (refquant method 'onnx_ref'): near-ties differ "
-                "from the exact result (shared/reference/onnx.md §3)")
+                "from the exact result (docs/reference/onnx.md §3)")
     cases = []
     for a_type, b_type in (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8")):
         for per_col in (False, True):
@@ -596,7 +605,7 @@ def _onnx_golden_rows(name, onnx, run, q_profile, mm_method, conv_method, deviat
 
 
 ORT_FP16_INF = ("ORT fp16 QuantizeLinear: +inf -> qmin",
-                "onnxruntime 1.31.1 QuantizeLinear with float16 x gives qmin for x = +inf where its float32 path "
+                "onnxruntime QuantizeLinear with float16 x gives qmin for x = +inf where its float32 path "
                 "(and refquant profile 'onnxruntime', which widens fp16 to f32) saturates to qmax; found by the golden "
                 "fp16_input vector (docs/audit.md §4)")
 
@@ -659,10 +668,10 @@ def _hexf(bits):
 
 
 ORT_NOTES = {
-    "quantize": "onnxruntime 1.31.1 MLAS QuantizeLinear: divps, clamp in float, cvtps2dq (refquant profile "
-                "'onnxruntime'; shared/reference/onnx.md §5)",
+    "quantize": "onnxruntime MLAS QuantizeLinear: divps, clamp in float, cvtps2dq (refquant profile "
+                "'onnxruntime'; docs/reference/onnx.md §5)",
     "matmul": "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE (refquant method 'ort'; "
-              "shared/reference/onnx.md §3)",
+              "docs/reference/onnx.md §3)",
     "conv": "ORT QLinearConv: binary32 chain M = fl(fl(sx*sw_m)/sy), fl(fl(acc)*M), RNE (refquant method 'ort')",
 }
 ONNX_REF_NOTES = {
@@ -685,7 +694,7 @@ def backend_onnxruntime():
     rows.append(_conv_tie_row("onnxruntime", onnx, run, "ort", "binary32 requantization (ORT QLinearConv)",
                               ORT_NOTES["conv"]))
     rows += _onnx_golden_rows("onnxruntime", onnx, run, "onnxruntime", "ort", "ort", ORT_NOTES,
-                              x_formats=("fp32", "fp16"))   # ORT 1.31.1 has no bf16 QuantizeLinear kernel
+                              x_formats=("fp32", "fp16"))   # ORT 1.31.1 and 1.32.0: no bf16 QuantizeLinear kernel
     for r in rows:
         r.backend = f"onnxruntime {ort.__version__}"
     return rows
@@ -724,7 +733,7 @@ def _backend_torch(torch):
     rows = []
     be = f"torch {torch.__version__}"
     recip_note = ("torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)): x*(1/s) instead of x/s, so binary32 "
-                  "near-ties of x/s round differently (shared/reference/requant.md §4; refquant profile 'torch')")
+                  "near-ties of x/s round differently (docs/reference/requant.md §4; refquant profile 'torch')")
     for dtype, tdt, scale, zp in (("int8", torch.qint8, 0.1, 3), ("uint8", torch.quint8, 0.3, 128),
                                   ("int8", torch.qint8, 0.5, 0)):
         scale = _f32(scale)
@@ -776,7 +785,7 @@ def _backend_torch(torch):
                 got = exc
             rows.append(judge(be, "quantized::linear", "exact (QLinearMatMul spec)", f"engine={eng}, u8xs8 per-tensor, {label}",
                               got, spec, [(f"{eng} binary32 requantization", f"{rq.METHODS[meth].reproduces} "
-                                           f"(shared/reference/requant.md §4; refquant method '{meth}')", model)]))
+                                           f"(docs/reference/requant.md §4; refquant method '{meth}')", model)]))
     rows += _torch_golden_rows(torch, be)
     return rows
 
@@ -816,17 +825,17 @@ def _torch_golden_rows(torch, be):
 
 PROFILE_NOTES = {
     "torch": "torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)) (refquant profile 'torch'; "
-             "shared/reference/requant.md §4)",
+             "docs/reference/requant.md §4)",
     "torch_qint32": "torch quantize_per_channel: RNE(fl(fl(x*inv) + zp)) (refquant profile 'torch_qint32')",
 }
 
 
 def backend_tosa():
-    ts = _need("tosa_serializer", "tosa-tools")
+    ts = _need("tosa_serializer", "tosa")
     # Without this the model forks a debugger on every ERROR_IF/REQUIRE; beside onnxruntime's
-    # threads that fork can deadlock (ecosystem.md §1).
+    # threads that fork can deadlock (seen with tosa-tools 2026.8.0).
     os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")
-    trm = _need("tosa_reference_model", "tosa-tools")
+    trm = _need("tosa_reference_model", "tosa")
     from tosa.Op import Op
     from tosa.RoundingMode import RoundingMode
     rows = []
@@ -885,11 +894,147 @@ ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-t
 
 
 def run_backend(name):
-    """The conformance rows of one backend (MissingBackend when its package is absent)."""
+    """The conformance rows of one backend (MissingBackend when its package is absent); each row
+    of a peer carries the installed version and, if known, the versions its deviation was measured on."""
     key = ALIASES.get(name, name)
     if key not in BACKENDS:
         raise UnknownNameError("backend", name, BACKENDS)
-    return BACKENDS[key]()
+    rows = BACKENDS[key]()
+    if key in PEERS:
+        version = installed_version(key)
+        for r in rows:
+            r.peer, r.version = key, version
+            if r.status == KNOWN:
+                r.measured_on = list(DEVIATIONS[key].get(r.deviation, ()))
+    return rows
+
+
+# ##########################################################################
+# Peers: the installed version, the pinned version, and where each deviation was measured
+# ##########################################################################
+
+@dataclass(frozen=True)
+class Peer:
+    dist: str      # the distribution whose installed version is reported (importlib.metadata)
+    extra: str     # the refquant extra that installs it (pyproject.toml [project.optional-dependencies])
+    pins: tuple    # the exact requirements the project's facts were measured on (= the extra's pins)
+
+
+PEERS = {
+    "onnxruntime": Peer("onnxruntime", "onnxruntime", ("onnxruntime==1.32.0", "onnx==1.21.0")),
+    "onnx": Peer("onnx", "onnx", ("onnx==1.21.0",)),
+    "torch": Peer("torch", "torch", ("torch==2.13.0",)),
+    "tosa": Peer("tosa-tools", "tosa", ("tosa-tools==2026.8.0",)),
+}
+TORCH_CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"   # the CPU build, without CUDA packages
+
+_ORT_BOTH, _ORT_OLD, _ONNX_1_21, _TORCH_2_13 = ("1.31.1", "1.32.0"), ("1.31.1",), ("1.21.0",), ("2.13.0",)
+
+# Every named deviation of each peer -> the peer versions it was measured on: on each, `refquant
+# verify PEER` showed the peer equal to the deviation's model on every element of its rows.  A new
+# peer version is added here only after that run reproduces the deviation on it.  On onnxruntime
+# 1.32.0 every ORT deviation reproduced except float16 +inf, which 1.32.0 saturates to qmax.
+DEVIATIONS = {
+    "onnxruntime": {
+        FP8_KNOWN["fp8_e4m3fn"][0]: _ORT_BOTH,
+        FP8_KNOWN["fp8_e5m2"][0]: _ORT_BOTH,
+        "binary32 requantization (ORT MLAS)": _ORT_BOTH,
+        "binary32 requantization (ORT QLinearConv)": _ORT_BOTH,
+        "refquant profile 'onnxruntime'": _ORT_BOTH,
+        "refquant method 'ort'": _ORT_BOTH,
+        ORT_FP16_INF[0]: _ORT_OLD,
+    },
+    "onnx": {
+        "onnx reference wraps (no saturation)": _ONNX_1_21,
+        "binary64 requantization (onnx reference)": _ONNX_1_21,
+        "binary64 product, clip, round (onnx reference QLinearConv)": _ONNX_1_21,
+        "refquant profile 'onnx_ref'": _ONNX_1_21,
+        "refquant method 'onnx_ref'": _ONNX_1_21,
+        "refquant method 'onnx_ref_conv'": _ONNX_1_21,
+    },
+    "torch": {
+        "x*(1/s) with fused zero point": _TORCH_2_13,
+        "x*(1/s), zero point added in binary32": _TORCH_2_13,
+        **{f"{eng} binary32 requantization": _TORCH_2_13 for eng in ("x86", "fbgemm", "qnnpack", "onednn")},
+        "refquant profile 'torch'": _TORCH_2_13,
+        "refquant profile 'torch_qint32'": _TORCH_2_13,
+    },
+    "tosa": {},
+}
+
+
+def installed_version(peer):
+    """The installed version of a peer's distribution, or None."""
+    from importlib import metadata
+    try:
+        return metadata.version(PEERS[peer].dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _release(version):
+    """'2.13.0+cpu' -> '2.13.0': a local build label does not change what was measured."""
+    return (version or "").split("+")[0]
+
+
+def measured_text(r):
+    """For a known row: on which peer versions its deviation was measured, and whether on this one."""
+    if not r.peer:
+        return ""
+    dist = PEERS[r.peer].dist
+    if not r.measured_on:
+        return f"not recorded as measured on any {dist} version"
+    on = f"measured on {dist} {', '.join(r.measured_on)}"
+    if _release(r.version) in r.measured_on:
+        return on
+    return f"{on}; NOT on the installed {r.version} (this run reproduces it there)"
+
+
+def peer_summary(peer, rows):
+    """{installed, pins, deviations: {name: {measured_on, measured_on_installed, rows}}} for one peer."""
+    version = installed_version(peer)
+    seen = {}
+    for r in rows:
+        if r.peer == peer and r.status == KNOWN:
+            seen[r.deviation] = seen.get(r.deviation, 0) + 1
+    devs = {name: {"measured_on": list(on), "measured_on_installed": _release(version) in on,
+                   "rows": seen.get(name, 0)} for name, on in DEVIATIONS[peer].items()}
+    for name, n in seen.items():        # a deviation with no record (should not happen: a test checks it)
+        devs.setdefault(name, {"measured_on": [], "measured_on_installed": False, "rows": n})
+    return {"dist": PEERS[peer].dist, "installed": version, "pins": list(PEERS[peer].pins), "deviations": devs}
+
+
+def peer_lines(peer, rows, full):
+    """Text lines: the installed version against the pin, and each named deviation's measured versions."""
+    s = peer_summary(peer, rows)
+    pin = next(p for p in s["pins"] if p.startswith(s["dist"] + "=="))
+    pinned = pin.split("==")[1]
+    state = "the pinned version" if _release(s["installed"]) == pinned else f"NOT the pinned {pin}"
+    devs = s["deviations"]
+    on = sum(d["measured_on_installed"] for d in devs.values())
+    head = (f"{s['dist']} {s['installed']} installed ({state}): {len(devs)} named deviations, "
+            f"{on} measured on this version")
+    if not devs:
+        return [f"{s['dist']} {s['installed']} installed ({state}): no named deviations"]
+    lines = [head]
+    for name, d in devs.items():
+        if full or not d["measured_on_installed"]:
+            where = ", ".join(d["measured_on"]) or "no version"
+            mark = "measured on it" if d["measured_on_installed"] else "NOT measured on it"
+            shown = f"shown by {d['rows']} row(s) here" if d["rows"] else "no row shows it here"
+            lines.append(f"    {name:<58} measured on {where:<16} {mark}; {shown}")
+    return lines
+
+
+def kernel_lines(rows):
+    """Which dispatch paths this CPU has, and why the kernel row count depends on it."""
+    from .. import kernel
+    paths = kernel.paths()
+    n = len([r for r in rows if r.backend == "kernel"])
+    per = n // len(paths) if paths else 0
+    return [f"kernel: {per} checks x {len(paths)} dispatch paths on this CPU ({', '.join(paths) or 'none'}) = {n} rows; "
+            f"scalar runs everywhere, vnni needs AVX-512 F/BW/DQ/VL + AVX512_VNNI, amx also AMX-TILE + AMX-INT8 "
+            f"with OS permission ({per} / {2 * per} / {3 * per} rows)"]
 
 
 # ##########################################################################
@@ -905,7 +1050,8 @@ def table(rows, verbose=False):
         what = r.deviation if r.status == KNOWN else (r.note if r.status in (UNSUPPORTED, DIFFER) else r.profile)
         out.append(f"{r.backend[:26]:<26} {r.op[:22]:<22} {r.flag[:52]:<52} {status:<12} {diff:>9}  {what}")
         if r.status == KNOWN:
-            out.append(f"{'':<26} {'':<22}   -> {r.note}")
+            m = measured_text(r)
+            out.append(f"{'':<26} {'':<22}   -> {r.note}" + (f" [{m}]" if m else ""))
         if (verbose or r.status == DIFFER) and r.first:
             out.append(f"{'':<26} {'':<22}   first: {r.first}")
     return "\n".join(out)
@@ -921,12 +1067,20 @@ def cmd_verify(args):
     t0 = time.perf_counter()
     rows = run_backend(args.backend)
     text, c = summary(rows)
+    key = ALIASES.get(args.backend, args.backend)
     if args.json:
-        print(json.dumps({"backend": args.backend, "rows": [asdict(r) for r in rows], "counts": c,
-                          "seconds": round(time.perf_counter() - t0, 2)}, indent=2, default=_scalar))
+        out = {"backend": args.backend, "rows": [asdict(r) for r in rows], "counts": c,
+               "seconds": round(time.perf_counter() - t0, 2)}
+        if key in PEERS:
+            out["peer"] = peer_summary(key, rows)
+        print(json.dumps(out, indent=2, default=_scalar))
     else:
         print(table(rows, args.verbose))
         print(text)
+        if key in PEERS:
+            print("\n".join(peer_lines(key, rows, full=True)))
+        elif key == "kernel":
+            print("\n".join(kernel_lines(rows)))
     if c[DIFFER] or (c[KNOWN] and not args.allow_known):
         return 1
     return 0
@@ -947,8 +1101,10 @@ def cmd_check(args):
     text, c = summary(all_rows)
     secs = round(time.perf_counter() - t0, 2)
     if args.json:
+        peers = {p: peer_summary(p, all_rows) for p in PEERS if any(r.peer == p for r in all_rows)}
         print(json.dumps({"rows": [asdict(r) for r in all_rows], "counts": c, "skipped": skipped,
-                          "golden": golden is not None, "seconds": secs}, indent=2, default=_scalar))
+                          "golden": golden is not None, "peers": peers, "seconds": secs}, indent=2,
+                         default=_scalar))
     else:
         by = {}
         for r in all_rows:
@@ -961,6 +1117,12 @@ def cmd_check(args):
         if notable:
             print()
             print(table(notable))
+        print()
+        if any(r.backend == "kernel" for r in all_rows):
+            print("\n".join(kernel_lines(all_rows)))
+        for p in PEERS:
+            if any(r.peer == p for r in all_rows):
+                print("\n".join(peer_lines(p, all_rows, full=False)))
         for s in skipped:
             print(f"skipped {s}")
         print(text + f" ({secs} s)")
