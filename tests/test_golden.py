@@ -535,26 +535,12 @@ def test_verilog_readmemh_loads_int8_input_and_int32_output(tmp_path):
     case = next(c for c in gset.cases() if c.name == "exact/zp_extremes")
     a_entry = next(f for f in case.files if f["name"] == "A")
     acc_entry = next(f for f in case.files if f["name"] == "acc")
-    n_a, n_acc = a_entry["elements"], acc_entry["elements"]
-    tb = f"""
-module tb;
-  reg signed [7:0] a [0:{n_a - 1}];
-  reg signed [31:0] acc [0:{n_acc - 1}];
-  integer i;
-  initial begin
-    $readmemh("{gset.path / a_entry['path']}", a);
-    $readmemh("{gset.path / acc_entry['path']}", acc);
-    for (i = 0; i < {n_a}; i = i + 1) $display("A %0d", a[i]);
-    for (i = 0; i < {n_acc}; i = i + 1) $display("ACC %0d", acc[i]);
-    $finish;
-  end
-endmodule
-"""
-    (tmp_path / "tb.v").write_text(tb)
-    res = subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / "tb.vvp"), str(tmp_path / "tb.v")],
-                         capture_output=True, text=True, timeout=60)
+    tb = Path(__file__).resolve().parents[1] / "examples" / "verilog" / "readmemh_tb.v"   # the shipped testbench
+    res = subprocess.run(["iverilog", "-g2005", f"-Ptb.N_A={a_entry['elements']}", f"-Ptb.N_ACC={acc_entry['elements']}",
+                          "-o", str(tmp_path / "tb.vvp"), str(tb)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
-    res = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp")], capture_output=True, text=True, timeout=60)
+    res = subprocess.run(["vvp", "-n", str(tmp_path / "tb.vvp"), f"+A={gset.path / a_entry['path']}",
+                          f"+ACC={gset.path / acc_entry['path']}"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     a = [int(line.split()[1]) for line in res.stdout.splitlines() if line.startswith("A ")]
     acc = [int(line.split()[1]) for line in res.stdout.splitlines() if line.startswith("ACC ")]
