@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from peers import EXTRAS, hint
+
 from refquant.audit import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,7 +99,7 @@ def test_verify_prints_installed_version(capsys):
     rc = cli.main(["verify", "tosa"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert re.search(r"^tosa-tools \S+ installed \(", out, re.M), out[-500:]
+    assert re.search(r"^tosa-tools \S+ installed \(", out, re.MULTILINE), out[-500:]
 
 
 def test_verify_kernel_explains_its_row_count(capsys):

@@ -195,7 +195,7 @@ class MissingBackend(InvalidValueError):
 def backend_kernel():
     from .. import kernel
     if not kernel.available():
-        raise MissingBackend("refquant's C kernel is not built: pip install -e . (or python refquant/_kernel_build.py)")
+        raise MissingBackend("refquant's C kernel is not built: pip install -e . (or python refquant/kernel/_build.py)")
     rows = []
     paths = kernel.paths()
     for a_type, b_type in (("uint8", "int8"), ("int8", "int8"), ("uint8", "uint8")):
@@ -1032,9 +1032,10 @@ def kernel_lines(rows):
     paths = kernel.paths()
     n = len([r for r in rows if r.backend == "kernel"])
     per = n // len(paths) if paths else 0
-    return [f"kernel: {per} checks x {len(paths)} dispatch paths on this CPU ({', '.join(paths) or 'none'}) = {n} rows; "
-            f"scalar runs everywhere, vnni needs AVX-512 F/BW/DQ/VL + AVX512_VNNI, amx also AMX-TILE + AMX-INT8 "
-            f"with OS permission ({per} / {2 * per} / {3 * per} rows)"]
+    found = ", ".join(paths) or "none"
+    return [(f"kernel: {per} checks x {len(paths)} dispatch paths on this CPU ({found}) = {n} rows; "
+             f"scalar runs everywhere, vnni needs AVX-512 F/BW/DQ/VL + AVX512_VNNI, amx also AMX-TILE + AMX-INT8 "
+             f"with OS permission ({per} / {2 * per} / {3 * per} rows)")]
 
 
 # ##########################################################################
