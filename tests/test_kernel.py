@@ -795,6 +795,23 @@ def test_prepared_op_keeps_its_own_parameters_and_checks_a():
         op(big)
 
 
+@pytest.mark.parametrize("method", ["int32", "float_fp32"])
+def test_prepared_op_with_policy_error_builds_whatever_a_zero_row_would_do(method):
+    """Building the op checks its arguments; it runs no GEMM.  (It used to run one on a row of
+    zeros, so an op whose zero row overflows under 'error' could not be built at all.)"""
+    b = np.ones((4, 1), np.int8)
+    bias = np.array([I32_MAX], np.int32)     # a row of zeros: (0 - za) * 1 * 4 + bias overflows
+    params = np.float32(0.5) if method == "float_fp32" else None
+    out_dt = np.int32 if method == "int32" else np.int8
+    op = kernel.QLinearMatMul(b, -1, 0, method, params, bias=bias, policy="error", out_dtype=out_dt,
+                              a_dtype=np.int8)
+    a = np.full((2, 4), -1, np.int8)          # a - za = 0: the accumulator is the bias
+    want = kernel.qlinear_matmul(a, b, -1, 0, method, params, bias=bias, policy="error", out_dtype=out_dt)
+    np.testing.assert_array_equal(op(a), want)
+    with pytest.raises(AccumulatorOverflowError, match=r"\(0, 0, 4\) \(the bias step\)"):
+        op(np.zeros((1, 4), np.int8))
+
+
 # ---- the C thread pool (rq_gemm_run_many) ------------------------------------------------------------
 
 def test_concurrent_callers_and_fork():

@@ -33,7 +33,7 @@ def makefile_var(name):
 
 
 def test_makefile_and_cffi_build_list_the_same_sources_and_flags():
-    from refquant import _kernel_build as kb
+    from refquant.kernel import _build as kb
     assert makefile_var("SRCS") == kb.SOURCES
     assert sorted(kb.SOURCES) == sorted(p.name for p in CSRC.glob("*.c")), "a csrc/*.c file is not built"
     assert sorted(makefile_var("HDRS")) == sorted(p.name for p in CSRC.glob("*.h"))

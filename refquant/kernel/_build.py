@@ -2,8 +2,9 @@
 
 The cdef text is csrc/refquant_kernel.h itself: that header is kept free of
 preprocessor lines because cffi's cdef parser rejects #include/#ifdef.
-Built by setup.py (``cffi_modules``) or in place with
-``python refquant/_kernel_build.py``.
+Built by setup.py (``cffi_modules = ["refquant/kernel/_build.py:ffi"]``, which runs this
+file as a script, not as part of the package) or in place with
+``python refquant/kernel/_build.py``.  The extension keeps its name ``refquant._kernel``.
 
 Flags: -O3 -ffp-contract=off (no FMA contraction of the binary32 steps),
 never -ffast-math, no -march: the SIMD paths carry per-function
@@ -14,7 +15,7 @@ import os
 from cffi import FFI
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
+_ROOT = os.path.dirname(os.path.dirname(_HERE))   # refquant/kernel/ -> the source root
 _CSRC = os.path.join(_ROOT, "csrc")
 # setuptools wants paths relative to setup.py's directory.
 _CSRC_REL = os.path.relpath(_CSRC, os.getcwd()) if os.path.isdir(_CSRC) else "csrc"

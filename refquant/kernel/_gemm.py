@@ -1,0 +1,172 @@
+"""One GEMM for the C kernel: packed B, the checked problem (``Gemm``), the one builder of its
+``rq_gemm`` template (used by the one-shot calls and by the prepared op alike) and the one-shot call.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AccumulatorOverflowError, InvalidValueError, ShapeError
+from ._checks import (CTYPE, INT8_TYPES, INT32, METHODS, NO_REQUANT, PATHS, POLICIES, Requant,
+                      bias_vector, int_scalar, int_vector, matrix, policy_name, type_range)
+from ._lib import STATUS, ffi, lib, paths, require, resolve_path
+from ._threads import CPUS, make_plan, rectangles, run_plan
+
+
+def ptr(x, writable=False):
+    """A cffi pointer to the first element of a checked array (zero-copy)."""
+    if x.flags.c_contiguous and x.size:
+        return ffi.from_buffer("char[]", x, require_writable=writable)
+    return ffi.cast("char *", x.__array_interface__["data"][0])
+
+
+class PackedB:
+    """B (K x N, int8 or uint8) packed once in the VNNI/AMX layout, for repeated calls.
+
+    Memory: ceil(K/64)*64 * ceil(N/32)*32 bytes plus ceil(N/32)*32 int32 column sums.
+    """
+
+    def __init__(self, b):
+        require()
+        ldb = matrix(b, "b", INT8_TYPES)
+        k, n = b.shape
+        if n == 0:
+            raise ShapeError("cannot pack B with zero columns")
+        self.shape, self.dtype = (k, n), b.dtype
+        nbytes = max(1, lib.rq_packed_b_bytes(k, n))
+        raw = np.zeros(nbytes + 64, np.int8)   # 64-byte aligned: each tile row is one cache line
+        off = -raw.ctypes.data % 64
+        self._data = raw[off:off + nbytes]
+        self._colsum = np.zeros(max(1, lib.rq_packed_b_colsum_len(n)), np.int32)
+        self._struct = ffi.new("rq_packed_b *")
+        self._struct.data = ffi.cast("int8_t *", ffi.from_buffer(self._data, require_writable=True))
+        self._struct.colsum = ffi.cast("int32_t *", ffi.from_buffer(self._colsum, require_writable=True))
+        rc = lib.rq_pack_b(self._struct, ptr(b), CTYPE[b.dtype], k, n, ldb)
+        if rc != 0:  # pragma: no cover - arguments were checked
+            raise InvalidValueError(f"rq_pack_b failed: {STATUS.get(rc, rc)}")
+
+    def column(self, j):
+        """B[:, j] as Python ints (for error reporting)."""
+        k = self.shape[0]
+        kpad = self._struct.k_pad
+        ks = np.arange(k)
+        idx = ((j // 16) * (kpad // 4) + ks // 4) * 64 + (j % 16) * 4 + ks % 4
+        off = 128 if self.dtype == np.uint8 else 0
+        return [int(v) + off for v in self._data[idx]]
+
+
+@dataclass
+class Gemm:
+    """A checked problem but A: B and everything that goes with it.
+
+    It owns every array its rq_gemm template points into: a template is valid while it lives."""
+    b: object               # (K, N) int8/uint8 array with row stride ldb, or a PackedB
+    ldb: int
+    a_dtype: np.dtype
+    za: int
+    zb: np.ndarray          # int32, 1 value or N
+    zb_per_channel: bool
+    bias: np.ndarray | None  # int32 (N,)
+    policy: str
+    requant: Requant
+    path: str               # resolved: 'auto', 'scalar', 'vnni' or 'amx'
+
+    @property
+    def k(self):
+        return self.b.shape[0]
+
+    @property
+    def n(self):
+        return self.b.shape[1]
+
+
+def check_problem(b, a_dtype, za, zb, bias, policy, requant, path, a_shape=None):
+    """The checks of everything but A itself, in the order the calls report them.
+
+    ``a_shape``: A's shape, whose K must be B's (a prepared op has no A yet)."""
+    if isinstance(b, PackedB):
+        (kb, n), b_dtype, ldb = b.shape, b.dtype, b.shape[1]
+    else:
+        ldb = matrix(b, "b", INT8_TYPES)
+        (kb, n), b_dtype = b.shape, b.dtype
+    if a_shape is not None and a_shape[1] != kb:
+        raise ShapeError(f"inner dimensions differ: a is {a_shape}, b is {(kb, n)}")
+    policy = policy_name(policy)
+    za = int_scalar(za, "za", *type_range(a_dtype))
+    zb_arr, zb_pc = int_vector(zb, "zb", n, *type_range(b_dtype))
+    bias_arr = bias_vector(bias, n)
+    return Gemm(b, ldb, np.dtype(a_dtype), za, zb_arr, zb_pc, bias_arr, policy, requant, resolve_path(path))
+
+
+def _i32(x):
+    return ffi.NULL if x is None else ffi.from_buffer("int32_t[]", x)
+
+
+def gemm_struct(g):
+    """The rq_gemm template of a problem: every field but m, A, C, the overflow counts and the
+    rectangle (plans copy it and set those)."""
+    r = g.requant
+    fields = dict(n=g.n, k=g.k, a_type=CTYPE[g.a_dtype], za=g.za,
+                  zb=_i32(g.zb), zb_per_channel=int(g.zb_per_channel), bias=_i32(g.bias),
+                  policy=POLICIES[g.policy], method=METHODS[r.method], per_channel=int(r.per_channel),
+                  multiplier_f32=(ffi.NULL if r.multiplier_f32 is None
+                                  else ffi.from_buffer("float[]", r.multiplier_f32)),
+                  multiplier=_i32(r.multiplier), shift=_i32(r.shift), zp=r.zp, qmin=r.qmin, qmax=r.qmax,
+                  c_type=CTYPE[r.out_dtype], ldc=g.n, path=PATHS[g.path])
+    if isinstance(g.b, PackedB):
+        fields["packed_b"] = g.b._struct
+    else:
+        fields.update(b=ptr(g.b), b_type=CTYPE[g.b.dtype], ldb=g.ldb)
+    return ffi.new("rq_gemm *", fields)
+
+
+def _first_overflow_k(a, b, za, zb, bias, i, j):
+    """k of the first out-of-range step of output (i, j) (K means: the bias step)."""
+    col = b.column(j) if isinstance(b, PackedB) else [int(v) for v in b[:, j]]
+    s = 0
+    lo, hi = INT32
+    steps = [(int(a[i, kk]) - za) * (col[kk] - zb) for kk in range(len(col))]
+    if bias is not None:
+        steps.append(bias)
+    for kk, t in enumerate(steps):
+        s += t
+        if not lo <= s <= hi:
+            return kk
+    return -1  # pragma: no cover
+
+
+def overflow_error(a, g, counts):
+    """AccumulatorOverflowError at the first overflowed output (row-major), with its k."""
+    n = g.n
+    i, j = divmod(int(np.argmax(counts.reshape(-1) > 0)), n)
+    kk = _first_overflow_k(a, g.b, g.za, int(g.zb[j if g.zb_per_channel else 0]),
+                           int(g.bias[j]) if g.bias is not None else None, i, j)
+    err = AccumulatorOverflowError(
+        f"int32 accumulator overflow at (i, j, k) = ({i}, {j}, {kk})"
+        + (" (the bias step)" if kk == g.k else "") + f"; {int(np.count_nonzero(counts))} outputs overflowed")
+    err.i, err.j, err.k = i, j, kk
+    return err
+
+
+def call(a, b, *, za=0, zb=0, bias=None, policy="wrap", requant=NO_REQUANT, path=None, threads=None,
+         return_overflow=False):
+    """One checked GEMM (+ requantization, already checked) on the C kernel: C, and the overflow
+    counts when ``return_overflow``."""
+    require()
+    lda = matrix(a, "a", INT8_TYPES)
+    g = check_problem(b, a.dtype, za, zb, bias, policy, requant, path, a_shape=a.shape)
+    m, n = a.shape[0], g.n
+    out = np.empty((m, n), requant.out_dtype)   # every element is written by the kernel
+    counts = np.zeros((m, n), np.int32) if (return_overflow or g.policy == "error") else None
+    if m == 0 or n == 0:
+        return (out, counts if counts is not None else np.zeros((m, n), np.int32)) if return_overflow else out
+    if g.path != "scalar" and not isinstance(g.b, PackedB) and paths() != ["scalar"]:
+        g.b, g.ldb = PackedB(g.b), n
+    threads = CPUS if threads is None else threads
+    threads = int_scalar(threads, "threads", 1, 1024)
+    plan = make_plan(gemm_struct(g), m, rectangles(m, n, g.k, threads))
+    counts_ptr = ffi.NULL if counts is None else ffi.from_buffer("int32_t[]", counts, require_writable=True)
+    run_plan(plan, ptr(a), lda, ffi.from_buffer(out, require_writable=True), counts_ptr)
+    if g.policy == "error" and np.any(counts):
+        raise overflow_error(a, g, counts)
+    return (out, counts) if return_overflow else out

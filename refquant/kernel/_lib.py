@@ -1,0 +1,64 @@
+"""The compiled C twin ``refquant._kernel`` (csrc/, built by refquant/kernel/_build.py), if any:
+whether it loaded, which dispatch paths this CPU can run, which path a call ran, its status codes.
+"""
+
+import os
+import threading
+
+from ..errors import InvalidValueError, UnknownNameError
+from ._checks import PATHS
+
+try:  # pragma: no cover - depends on the build
+    from .._kernel import ffi, lib
+except ImportError:  # pragma: no cover
+    ffi = lib = None
+
+PATH_NAMES = {1: "scalar", 2: "vnni", 4: "amx"}
+STATUS = {-1: "null pointer", -2: "bad dimension", -3: "bad leading dimension", -4: "bad type",
+          -5: "bad policy", -6: "bad method", -7: "parameter out of domain", -8: "bad rectangle",
+          -9: "path unavailable", -10: "out of memory", -11: "packed B mismatch",
+          -12: "rounding mode is not round-to-nearest-even"}
+
+local = threading.local()   # .path: the path the last call in this thread ran
+_paths_cache = []
+
+
+def available():
+    """True when the compiled extension ``refquant._kernel`` can be used."""
+    return lib is not None
+
+
+def require():
+    if lib is None:
+        raise InvalidValueError("refquant._kernel is not built; install refquant with a C compiler")
+
+
+def paths():
+    """The dispatch paths usable on this CPU, e.g. ['scalar', 'vnni', 'amx']; [] without the extension."""
+    if lib is None:
+        return []
+    if not _paths_cache:
+        mask = lib.rq_cpu_paths()
+        _paths_cache.extend(name for bit, name in sorted(PATH_NAMES.items()) if mask & bit)
+    return list(_paths_cache)
+
+
+def last_path_used():
+    """The path ('scalar', 'vnni', 'amx') the last call in this thread ran (first rectangle), or None."""
+    return getattr(local, "path", None)
+
+
+def resolve_path(path):
+    """``path``, or REFQUANT_KERNEL_PATH, or 'auto'; a named path must be usable on this CPU."""
+    name = path if path is not None else os.environ.get("REFQUANT_KERNEL_PATH", "auto")
+    if name not in PATHS:
+        raise UnknownNameError("kernel path", name, PATHS)
+    if name != "auto" and name not in paths():
+        raise InvalidValueError(f"kernel path {name!r} is not usable on this CPU; usable: {paths()}")
+    return name
+
+
+def check_status(code):
+    """A negative rq_gemm status as InvalidValueError (every domain is checked before, so rare)."""
+    if code < 0:  # pragma: no cover - every domain is checked before the call
+        raise InvalidValueError(f"refquant kernel rejected the call: {STATUS.get(code, code)}")

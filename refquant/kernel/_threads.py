@@ -1,0 +1,90 @@
+"""Splitting one GEMM over threads: output rectangles, the ``rq_gemm`` structs of each (a plan),
+running a plan on the C kernel's own pool, and the per-M plan cache of a prepared op.
+"""
+
+import os
+import threading
+from dataclasses import dataclass
+
+from ._lib import PATH_NAMES, check_status, ffi, lib, local
+
+CPUS = os.cpu_count() or 1
+SPLIT_MIN = 1 << 24   # operations (2*M*N*K) below which a call is not split over threads
+PLANS_KEPT = 8        # Ms whose plans a prepared op keeps
+
+
+def rectangles(m, n, k, threads):
+    """Disjoint output rectangles (r0, r1, c0, c1), split at multiples of 32 (the AMX block).
+
+    Columns are split when N > M (each thread then reads only its share of B, the
+    larger operand), rows otherwise (each thread packs only its share of A)."""
+    if threads <= 1 or 2 * m * n * max(k, 1) < SPLIT_MIN:
+        return [(0, m, 0, n)]
+    if m >= 32 * threads and not (n > m and n >= 32 * threads):
+        blocks = -(-m // 32)
+        cuts = [min(m, 32 * (blocks * t // threads)) for t in range(threads + 1)]
+        return [(cuts[t], cuts[t + 1], 0, n) for t in range(threads) if cuts[t] < cuts[t + 1]]
+    if n >= 32 * threads:
+        blocks = -(-n // 32)
+        cuts = [min(n, 32 * (blocks * t // threads)) for t in range(threads + 1)]
+        return [(0, m, cuts[t], cuts[t + 1]) for t in range(threads) if cuts[t] < cuts[t + 1]]
+    return [(0, m, 0, n)]
+
+
+@dataclass
+class Plan:
+    """One rq_gemm per rectangle (copies of a template with m and the rectangle set)."""
+    structs: object        # rq_gemm[count]
+    pointers: object       # rq_gemm *[count], or None for one rectangle
+    count: int
+
+
+def make_plan(template, m, rects):
+    structs = ffi.new("rq_gemm[]", len(rects))
+    for i, (r0, r1, c0, c1) in enumerate(rects):
+        structs[i] = template[0]
+        g = structs[i]
+        g.m = m
+        g.row_begin, g.row_end, g.col_begin, g.col_end = r0, r1, c0, c1
+    pointers = ffi.new("rq_gemm *[]", [structs + i for i in range(len(rects))]) if len(rects) > 1 else None
+    return Plan(structs, pointers, len(rects))
+
+
+def run_plan(plan, a, lda, c, overflow_count):
+    """Points every struct at A, C and the counts (cffi pointers), runs the rectangles at once
+    (C pool: the calling thread takes the first; the GIL is released) and returns the combined
+    code (see rq_gemm_run_many).  Records the path the first rectangle ran."""
+    structs = plan.structs
+    for i in range(plan.count):
+        g = structs[i]
+        g.a, g.lda, g.c, g.overflow_count = a, lda, c, overflow_count
+    if plan.count == 1:
+        code = lib.rq_gemm_run(structs)
+    else:
+        code = lib.rq_gemm_run_many(plan.pointers, plan.count)
+    local.path = PATH_NAMES.get(structs[0].path_used)
+    check_status(code)
+    return code
+
+
+class PlanCache:
+    """The plans of a prepared op, by M (only A, lda and C change between its calls).
+
+    A call that finds the cache in use by another thread builds a plan of its own."""
+
+    def __init__(self, template, n, k, threads):
+        self._template, self._n, self._k, self._threads = template, n, k, threads
+        self._lock, self._plans = threading.Lock(), {}
+
+    def run(self, m, a, lda, c):
+        mine = self._lock.acquire(False)
+        try:
+            plan = self._plans.get(m) if mine else None
+            if plan is None:
+                plan = make_plan(self._template, m, rectangles(m, self._n, self._k, self._threads))
+                if mine and len(self._plans) < PLANS_KEPT:
+                    self._plans[m] = plan
+            return run_plan(plan, a, lda, c, ffi.NULL)
+        finally:
+            if mine:
+                self._lock.release()
