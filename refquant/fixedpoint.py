@@ -5,7 +5,7 @@ for bit, with Python ``int`` (unbounded, so every C intermediate is exact) and
 ``fractions.Fraction``.  No float arithmetic is performed: a Python float that
 is passed in is converted exactly with ``float.as_integer_ratio``.
 
-Conventions (see docs/gemm-contract.md §3 and shared/reference/requant.md):
+Conventions (see docs/gemm-contract.md §3 and docs/reference/requant.md):
 
 * ``>>`` on a Python int is an arithmetic (flooring) shift, as in C on
   two's-complement targets.

@@ -408,7 +408,8 @@ NOTES = {
     "fp8_target": ("Float8 / float4 target: expected outputs are format codes.", "Float rounding and saturation."),
     "no_saturate": ("ONNX saturate=0 for a float8 target: overflow gives inf/NaN.", "saturate handling."),
     "fp16_input": ("Inputs are binary16 or bfloat16 bit patterns.", "Input decoding and widening."),
-    "seed_example": ("A worked example from the project's seed notes.", "Basic affine mapping."),
+    "seed_example": ("A worked example with published or measured numbers (docs/reference/worked-examples.md; "
+                     "requant.md §7).", "Basic affine mapping."),
     "random": ("Pseudo-random inputs from the set's seed.", "General coverage."),
     "padding": ("Convolution padding, filled with the input zero point.", "Padding by 0 instead of zx."),
     "stride": ("Convolution stride > 1.", "Output geometry."),
@@ -1145,14 +1146,14 @@ def build_quantize(rng):
         [_f32(Fraction(1, 64))], [0], "int8", x_format="fp16")
     add("bf16_input", "bfloat16 inputs", ["fp16_input"], _fb(["0.5", "-1.5", "3e38", "-0.0001", "2.5", "1e-40"], "bf16"),
         [_f32(Fraction(1, 64))], [0], "int8", x_format="bf16")
-    # Seed worked examples (shared/seeds 000 and 004).
-    add("seed000_ratio5", "seed 000: R = [-100, 0] -> Q = [0, 20], ratio 5, distance 20", ["seed_example"],
+    # Worked examples with published numbers (docs/reference/worked-examples.md §1, §2).
+    add("seed000_ratio5", "worked-examples.md §1: R = [-100, 0] -> Q = [0, 20], scale 5, zero point 20", ["seed_example"],
         _fb([-100, -75, -52, -50, -47, -2.5, 0]), [_f32(5)], [20], "uint8")
-    add("seed004_affine_u8", "seed 004: affine uint8 over [-20, 1000]: scale 4, zp 5", ["seed_example"],
+    add("seed004_affine_u8", "worked-examples.md §2: affine uint8 over [-20, 1000]: scale 4, zp 5", ["seed_example"],
         _fb([-20, 0, 1, 2, 6, 500, 1000, 1001]), [_f32(4)], [5], "uint8")
-    add("seed004_affine_s8", "seed 004: affine int8 over [-20, 1000]: scale 4, zp -123", ["seed_example"],
+    add("seed004_affine_s8", "worked-examples.md §2: affine int8 over [-20, 1000]: scale 4, zp -123", ["seed_example"],
         _fb([-20, 0, 1, 2, 6, 500, 1000, 1001]), [_f32(4)], [-123], "int8")
-    add("seed004_sym_u8", "seed 004: symmetric uint8 [0, 1000] -> [0, 255], scale fl32(1000/255)", ["seed_example"],
+    add("seed004_sym_u8", "worked-examples.md §2: symmetric uint8 [0, 1000], scale fl32(1000/255)", ["seed_example"],
         _fb([0, 1, 500, 998, 1000, 1002]), [_f32(Fraction(1000, 255))], [0], "uint8")
     for tgt in qz.FLOAT_TARGETS:
         f = formats.get_format(tgt)
@@ -1232,7 +1233,7 @@ SUITES = {
                 "boundaries under 5 rounding modes x 2 overflow policies (TestFloat-style .tv lines)"),
     "quantize": (build_quantize, "QuantizeLinear / DequantizeLinear under every quantize profile: ties, "
                  "near ties, saturation edges, NaN/inf, subnormal and huge scales, per-axis, per-block, "
-                 "int4/uint4/int16, fp16/bf16 inputs, fp8/fp4 targets (saturate 0/1), the seeds' worked examples"),
+                 "int4/uint4/int16, fp16/bf16 inputs, fp8/fp4 targets (saturate 0/1), published worked examples"),
     "matmul": (build_matmul, "QLinearMatMul under every requantization method: random s8s8/u8s8/u8u8, "
                "per-channel, bias, zero-point extremes, K = 1 and 4096, exact ties and saturation edges, "
                "near ties where double and single rounding differ, accumulator overflow under wrap / "
