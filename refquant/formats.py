@@ -125,7 +125,8 @@ ROUNDINGS = {  # float rounding mode -> integer rounding of the signed scaled va
 OVERFLOWS = {
     "ieee": "IEEE 754 §7.4: ±inf, or ±max where the mode rounds toward zero; formats without inf "
             "give NaN (e4m3fn, fnuz, e8m0) or saturate (fp6, fp4, as OCP MX requires)",
-    "saturate": "finite overflow and ±inf become ±max (ONNX saturate=1); NaN stays NaN",
+    "saturate": "finite overflow and ±inf become ±max (ONNX saturate=1); NaN stays NaN; "
+                "e8m0 (no zero) takes ±0 to its smallest code 0x00",
 }
 
 
@@ -424,10 +425,15 @@ def _max_significand(fmt):
 def _encode_e8m0(fmt, v, rnd, overflow):
     """E8M0: unsigned powers of two 2^-127..2^127, no zero (OCP MX v1.0 §5.4).
 
-    Zero and negative inputs have no code and give NaN (0xff), as ml_dtypes does.  Positive values
-    below 2^-127 give 2^-127 (0x00).  Rounding is in the linear domain between neighbouring powers
-    of two; under RNE a tie (1.5·2^k) goes up, because 2^(k+1) has the even (zero) mantissa.
+    Zero and negative inputs have no code and give NaN (0xff), as ml_dtypes does; under
+    ``saturate`` (ONNX Cast saturate=1) ±0 gives the smallest code 0x00, as the Cast-25 table says
+    and as onnx 1.21.0 and torch 2.13.0 do.  Positive values below 2^-127 give 2^-127 (0x00).
+    Rounding is in the linear domain between neighbouring powers of two; under RNE a tie (1.5·2^k)
+    goes up, because 2^(k+1) has the even (zero) mantissa.
     """
+    # Reproduces: OCP MX v1.0 E8M0; ONNX Cast-25 FLOAT8E8M0 table (saturate: 0 -> E8M0_MIN)
+    if v.mag == 0 and overflow == "saturate":
+        return 0x00
     if v.sign or v.mag == 0:
         return _nan_bits(fmt, 0)
     e = _floor_log2(v.mag)

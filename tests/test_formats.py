@@ -489,3 +489,45 @@ def test_bad_input_is_named():
     with pytest.raises(InvalidValueError, match="not exactly representable in fp32"):
         F.exact("fp32", 0.1)
     assert F.exact("fp32", 0.5).value == Fraction(1, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# e8m0 has no zero (issue 11 item 2)
+# ---------------------------------------------------------------------------------------------
+
+def _onnx_cast_e8m0(values, saturate):
+    np = need("numpy")
+    need("onnx")
+    from onnx import helper, TensorProto
+    from onnx.reference import ReferenceEvaluator
+    to = getattr(TensorProto, "FLOAT8E8M0", None)
+    if to is None:
+        pytest.skip("onnx without FLOAT8E8M0 (needs onnx >= 1.18, opset 25)")
+    node = helper.make_node("Cast", ["x"], ["y"], to=to, saturate=saturate)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info("y", to, [None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 25)])
+    out = ReferenceEvaluator(model).run(None, {"x": np.array(values, np.float32)})[0]
+    return out.view(np.uint8).tolist()
+
+
+def test_e8m0_zero_under_saturate_is_the_smallest_code_as_onnx_and_torch():
+    """overflow='saturate' names ONNX Cast saturate=1: the Cast-25 table maps 0 to E8M0_MIN (0x00).
+    Measured: onnx 1.21.0 ReferenceEvaluator and torch 2.13.0 float8_e8m0fnu give 0x00 for +0 and -0."""
+    zeros = [0.0, -0.0]
+    ours = [F.encode("e8m0", z, "rne", "saturate") for z in zeros]
+    assert ours == [0x00, 0x00]
+    assert F.encode("e8m0", F.real("-0"), "rup", "saturate") == 0x00
+    assert _onnx_cast_e8m0(zeros, saturate=1) == ours
+    torch = need("torch", "torch==2.13.0")
+    theirs = torch.tensor(zeros, dtype=torch.float32).to(torch.float8_e8m0fnu).view(torch.uint8).tolist()
+    assert theirs == ours
+
+
+def test_e8m0_zero_under_ieee_is_nan_as_ml_dtypes():
+    """The default policy keeps the format's own answer: no zero code, so NaN (0xff), as ml_dtypes
+    0.5.3 (and the ONNX Cast-25 table's non-saturating column) give."""
+    np = need("numpy")
+    assert [F.encode("e8m0", z) for z in (0.0, -0.0)] == [0xFF, 0xFF]
+    theirs = np.array([0.0, -0.0], np.float32).astype(peer_dtype("e8m0")).view(np.uint8).tolist()
+    assert theirs == [0xFF, 0xFF]
