@@ -1,0 +1,116 @@
+"""Mutation testing of the spec layer with mutmut 3, one module at a time (docs/testing.md).
+
+    pip install -e '.[test,mutation]'
+    python tools/mutation.py rounding            # or: integers fixedpoint qparams search formats ...
+    python tools/mutation.py rounding --list     # the surviving mutants, with diffs
+
+Why a runner: mutmut 3 reads one [tool.mutmut] table and picks the tests for each mutant from a
+coverage map over its test selection.  The spec functions are called from nearly every test
+file, so a whole-layer run would rerun slow peer tests for each mutant.  This runner copies the
+committed tree (``git archive HEAD``) into build/mutation/<module>/ (ignored by git, so a
+shared checkout is never touched), writes that copy's [tool.mutmut] table with only the module's
+source file and its own test files, and runs ``mutmut run --max-children 1`` there.  The default
+table in pyproject.toml (the whole spec layer) is what ``mutmut run`` uses in a plain checkout.
+
+Outside CI: a module takes minutes to an hour.
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# module -> (source file, the test files that exercise it directly).  Slow-marked tests are
+# deselected (-m "not slow"); each file here runs in seconds to a minute unmutated.
+MODULES = {
+    "rounding": ("refquant/rounding.py", ["tests/test_rounding_integers.py"]),
+    "integers": ("refquant/integers.py", ["tests/test_rounding_integers.py"]),
+    "fixedpoint": ("refquant/fixedpoint.py", ["tests/test_fixedpoint.py", "tests/test_cmsis_nn.py"]),
+    "qparams": ("refquant/qparams.py", ["tests/test_quantize.py", "tests/test_calibrate.py"]),
+    "search": ("refquant/calibrate/search.py", ["tests/test_percentile_ties.py", "tests/test_calibrate.py"]),
+    "formats": ("refquant/formats.py", ["tests/test_formats.py"]),
+    "requant": ("refquant/requant.py", ["tests/test_requant.py", "tests/test_cmsis_nn.py"]),
+    "quantize": ("refquant/quantize.py", ["tests/test_quantize.py", "tests/test_onnx_mixed_dtypes.py",
+                                          "tests/test_fastquant.py"]),
+}
+PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]
+
+
+def _toml_list(items):
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def prepare(module, workdir):
+    """A fresh copy of HEAD in workdir with this module's [tool.mutmut] table; returns the commit."""
+    src, tests = MODULES[module]
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+    for so in ROOT.joinpath("refquant").rglob("*.so"):  # the built C extension, if any (not in git)
+        dest = workdir / so.relative_to(ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(so, dest)
+    py = workdir / "pyproject.toml"
+    text = py.read_text()
+    if "[tool.mutmut]" not in text:
+        text += "\n[tool.mutmut]\n"
+    start = text.index("[tool.mutmut]")
+    end = text.find("\n[", start + 1)
+    table = (f"[tool.mutmut]\nsource_paths = [\"refquant\"]\nonly_mutate = {_toml_list([src])}\n"
+             f"also_copy = [\"golden\", \"csrc\"]\n"
+             f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+             f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
+             "use_git_change_detection = false\n")
+    py.write_text(text[:start] + table + (text[end:] if end != -1 else ""))
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def results(workdir):
+    """{status: [mutant names]} from ``mutmut results --all true``."""
+    out = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=workdir,
+                         capture_output=True, text=True).stdout
+    by = {}
+    for line in out.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name:
+            by.setdefault(status, []).append(name)
+    return by
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("module", choices=sorted(MODULES))
+    ap.add_argument("--workdir", type=Path, help="default: build/mutation/<module>")
+    ap.add_argument("--list", action="store_true", help="print the survivors of the last run, with diffs")
+    args = ap.parse_args(argv)
+    workdir = args.workdir or ROOT / "build" / "mutation" / args.module
+    if args.list:
+        for name in results(workdir).get("survived", []):
+            subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir)
+        return 0
+    commit = prepare(args.module, workdir)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    t0 = time.time()
+    rc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1"], cwd=workdir, env=env).returncode
+    wall = time.time() - t0
+    by = results(workdir)
+    total = sum(len(v) for v in by.values())
+    killed = len(by.get("killed", [])) + len(by.get("timeout", []))
+    summary = {"module": args.module, "commit": commit, "date": time.strftime("%Y-%m-%d"), "wall_s": round(wall),
+               "mutants": total, "killed": killed, "counts": {k: len(v) for k, v in by.items()},
+               "survived": by.get("survived", []), "no_tests": by.get("no tests", []), "mutmut_rc": rc}
+    (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("survived", "no_tests")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
