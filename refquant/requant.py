@@ -5,12 +5,15 @@ accumulator becomes one output (``apply``), the parameter domain (``check``), an
 reproduces (source @ version).  docs/gemm-contract.md §3 defines ``float_fp32``,
 ``tflite_double``, ``tflite_single``, ``tosa_single``, ``tosa_double`` and ``int32``; the C
 kernel implements those from the same text.  The other rows reproduce one backend each, as
-pinned in docs/reference/requant.md (§ numbers below refer to it) and docs/reference/onnx.md.
+pinned in shared/reference/requant.md (§ numbers below refer to it) and onnx.md.
 
 Values are Python ``int`` and ``fractions.Fraction``.  Float arithmetic is modelled by rounding
 the exact result of each operation (``fl32``, ``fl64``, ``fl16``: IEEE binary, RNE); no Python
 float arithmetic happens.  Scales enter as Python floats (or Fractions) that must be exactly
-representable in the scale format (fp32 by default).
+representable in the scale format (fp32 by default).  At extreme scales a step overflows to INF
+or is invalid (NAN): ``fmul``/``fadd``/``fdiv``/``ffma`` carry IEEE infinities and NaN through the
+chain to the peer's own conversion (cvtps2dq's INT32_MIN, a float clamp, ...); Unpredictable only
+where the peer's result is itself undefined (a C conversion of inf/NaN, an ISA-dependent NaN).
 
 Outcomes: ``InvalidValueError`` / ``ShapeError`` for bad arguments, ``SpecError`` for inputs the
 modelled spec rejects (TOSA ERROR_IF), ``Unpredictable`` for inputs it leaves undefined (TOSA
@@ -33,7 +36,8 @@ from .integers import get_type
 from .rounding import half_away, half_even
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INF = float("inf")  # only ever compared, never computed with: the value of an overflowed fl()
+INF = float("inf")  # the value of an overflowed fl(); only compared, or passed through f* below
+NAN = float("nan")  # the value of an invalid operation (0*inf, inf-inf, 0/0); never computed with
 
 
 # ##########################################################################
@@ -51,6 +55,8 @@ def fl(fmt, x):
     (IEEE overflow under round-to-nearest).  Subnormals are kept (no flush).
     """
     p, emin, emax = BINARY[fmt]
+    if is_special(x):
+        return x                                  # NaN and +-inf are values of every binary format
     x = Fraction(x)
     if x == 0:
         return Fraction(0)
@@ -77,6 +83,65 @@ def fl32(x):
 def fl64(x):
     """fl(x) in binary64."""
     return fl("fp64", x)
+
+
+def is_special(x):
+    """True for the non-finite values of the float model: INF, -INF and NAN."""
+    return isinstance(x, float) and (x != x or x in (INF, -INF))
+
+
+def _signed_inf(positive):
+    return INF if positive else -INF
+
+
+def _xmul(a, b):
+    """a*b exactly, IEEE 754 specials included: inf*0 is NaN, inf*x has the product's sign."""
+    if a != a or b != b:
+        return NAN
+    if a in (INF, -INF) or b in (INF, -INF):
+        return NAN if a == 0 or b == 0 else _signed_inf((a > 0) == (b > 0))
+    return a * b
+
+
+def _xadd(a, b):
+    """a+b exactly, IEEE 754 specials included: inf + -inf is NaN."""
+    if a != a or b != b or (a in (INF, -INF) and b == -a):
+        return NAN
+    if a in (INF, -INF) or b in (INF, -INF):
+        return a if a in (INF, -INF) else b
+    return a + b
+
+
+def _xdiv(a, b):
+    """a/b exactly, IEEE 754 specials included.  Every divisor here is a scale or a quantity
+    derived from positive scales, so a zero divisor is +0 (an underflow): x/0 = inf of x's sign."""
+    if a != a or b != b or (a == 0 and b == 0) or (a in (INF, -INF) and b in (INF, -INF)):
+        return NAN
+    if b == 0 or a in (INF, -INF):
+        return _signed_inf((a > 0) == (b >= 0))
+    if b in (INF, -INF):
+        return Fraction(0)
+    return Fraction(a) / b
+
+
+def fmul(fmt, a, b):
+    """fl(a*b) in ``fmt`` with IEEE specials (a, b: Fractions, ints, INF, -INF or NAN)."""
+    return fl(fmt, _xmul(a, b))
+
+
+def fadd(fmt, a, b):
+    """fl(a+b) in ``fmt`` with IEEE specials."""
+    return fl(fmt, _xadd(a, b))
+
+
+def fdiv(fmt, a, b):
+    """fl(a/b) in ``fmt`` with IEEE specials (b >= 0: see _xdiv)."""
+    return fl(fmt, _xdiv(a, b))
+
+
+def ffma(fmt, a, b, c):
+    """fl(a*b + c), one rounding (fused multiply-add), with IEEE specials."""
+    return fl(fmt, _xadd(_xmul(a, b), c))
 
 
 def f32_bits(x):
@@ -163,7 +228,7 @@ def wrap_to(lo, hi, v):
 def _m_fl32_ort(sa, sb, sy, o):
     """M = fl(fl(sa*sb)/sy): ORT MLAS, XNNPACK, FBGEMM C_mult (fp16 scales are widened first)."""
     # Reproduces: ORT 1.31.1 / 1.32.0 QLinearMatMul multiplier; XNNPACK scale init; FBGEMM C_multiplier
-    M = fl32(fl32(sa * sb) / sy)
+    M = fdiv("fp32", fl32(sa * sb), sy)          # inf when it overflows: rejected by the check
     return {"M": M, "M_bits": f32_bits(M)}
 
 
@@ -171,7 +236,7 @@ def _m_scale_dtype(sa, sb, sy, o):
     """M = sa*sb/sy evaluated left to right in the scales' own format (numpy semantics)."""
     # Reproduces: onnx 1.21.0 reference QLinearMatMul / QLinearConv `a_scale * b_scale / y_scale`
     fmt = o["fmt"]
-    return {"M": fl(fmt, fl(fmt, sa * sb) / sy)}
+    return {"M": fdiv(fmt, fl(fmt, sa * sb), sy)}
 
 
 def _m_exact(sa, sb, sy, o):
@@ -188,12 +253,15 @@ def tflite_real_multiplier(sa, sb, sy, op):
     if op == "conv":
         return fl64(fl64(sa * sb) / sy)
     if op == "fc":
-        return fl64(fl32(sa * sb) / sy)
+        return fdiv("fp64", fl32(sa * sb), sy)    # inf when fl32(in*w) overflows
     raise UnknownNameError("TFLite op kind", op, ("conv", "fc"))
 
 
 def _m_tflite(sa, sb, sy, o):
     real = tflite_real_multiplier(sa, sb, sy, o["op"])
+    if real == INF:
+        raise Unpredictable("TFLite QuantizeMultiplier(inf): frexp's exponent is unspecified and "
+                            "the int64 conversion of inf is undefined (fl32(in_s*w_s) overflowed)")
     m, shift = fp.quantize_multiplier(real, o["build"])
     return {"real": real, "m": m, "shift": shift}
 
@@ -205,13 +273,13 @@ def _m_tosa(sa, sb, sy, o):
 
 
 def _m_rndnu(sa, sb, sy, o):
-    M = fl32(fl32(sa * sb) / sy)
+    M = fdiv("fp32", fl32(sa * sb), sy)
     m, s = fp.xnnpack_rndnu_params(f32_bits(M))
     return {"M": M, "m": m, "s": s}
 
 
 def _m_fbgemm_fixed(sa, sb, sy, o):
-    M = fl32(fl32(sa * sb) / sy)
+    M = fdiv("fp32", fl32(sa * sb), sy)
     q, rs = fp.fbgemm_requantization_params(f32_bits(M))
     return {"M": M, "m": q, "rs": rs}
 
@@ -222,13 +290,13 @@ def _m_tflite_float_fc(sa, sb, sy, o):
 
 def _m_torch_fbgemm(sa, sb, sy, o):
     """FBGEMM: atw = fl(in*w), C_mult = fl(atw/out); float bias per tensor via fl(1/atw)."""
-    atw = fl32(sa * sb)
-    p = {"atw": atw, "M": fl32(atw / sy)}
+    atw = fl32(sa * sb)                                    # 0 or inf at the extremes, as in C
+    p = {"atw": atw, "M": fdiv("fp32", atw, sy)}
     if o["bias"] is not None:
         if o["per_channel"]:
-            p["bias_over_atw"] = fl32(o["bias"] / atw)     # generic loop: fl(bias / atw)
+            p["bias_over_atw"] = fdiv("fp32", o["bias"], atw)  # generic loop: fl(bias / atw)
         else:
-            p["bias"], p["inv_atw"] = o["bias"], fl32(1 / atw)  # AVX2: fma(bias, fl(1/atw), fl(raw))
+            p["bias"], p["inv_atw"] = o["bias"], fdiv("fp32", 1, atw)  # AVX2: fma(bias, fl(1/atw), fl(raw))
     return p
 
 
@@ -240,26 +308,46 @@ def _m_torch_qnnpack(sa, sb, sy, o):
     division fl(fl(w*in)/out) differs; qint32 bias 120/120 on near-tie biases).
     """
     atw = fl32(sb * sa)
-    p = {"atw": atw, "M": fl32(atw * fl32(1 / sy))}
-    if o["bias"] is not None:
-        # quantize_per_tensor(bias, w_s*in_s, 0, qint32) = RNE(fl(fl(x*fl(1/s)) + 0)), saturated
-        q = half_even(fl32(o["bias"] * fl32(1 / atw)))
-        p["int_bias"] = min(max(q, INT32_MIN), INT32_MAX)
+    p = {"atw": atw, "M": fmul("fp32", atw, fdiv("fp32", 1, sy))}
+    _check_qnnpack_scale(p["M"])
+    # quantize_per_tensor(bias, w_s*in_s, 0, qint32) = RNE(fl(fl(x*fl(1/s)) + 0)), saturated.
+    # Without a bias torch packs a zero one: 0 * fl(1/atw) is 0, or NaN -> INT32_MIN when 1/atw = inf.
+    q = _torch_qint32(fmul("fp32", 0 if o["bias"] is None else o["bias"], fdiv("fp32", 1, atw)))
+    if o["bias"] is not None or q != 0:
+        p["int_bias"] = q
     return p
+
+
+def _check_qnnpack_scale(M):
+    """QNNPACK refuses to create the operator unless the requantization scale is a normal binary32."""
+    # Reproduces: torch 2.13.0 qnnpack operator creation ("requantization scale must be finite and positive")
+    if is_special(M) or M < Fraction(1, 2**126):
+        raise SpecError(f"torch qnnpack rejects requantization scale fl(fl(w*in)*fl(1/out)) = "
+                        f"{show(M)}: it must be a normal positive binary32 (>= 2^-126, finite)")
+
+
+def _torch_qint32(v):
+    """torch's float -> qint32 conversion of fl(x*fl(1/s)): RNE, saturating; NaN -> INT32_MIN."""
+    # Reproduces: torch 2.13.0 quantize_per_tensor(..., torch.qint32) (measured: NaN -> -2^31, +-inf saturate)
+    if v != v:
+        return INT32_MIN
+    if v in (INF, -INF):
+        return INT32_MAX if v > 0 else INT32_MIN
+    return min(max(half_even(v), INT32_MIN), INT32_MAX)
 
 
 def _m_torch_onednn(sa, sb, sy, o):
     """oneDNN via ideep: every scale passes through two f32 reciprocals (requant.md §4)."""
     def twice(s):
-        return fl32(1 / fl32(1 / s))
-    p = {"sa'": twice(sa), "sb'": twice(sb), "inv_sy'": fl32(1 / twice(sy))}
+        return fdiv("fp32", 1, fdiv("fp32", 1, s))      # 1/s = inf for s < 2^-128: s' = 0
+    p = {"sa'": twice(sa), "sb'": twice(sb), "inv_sy'": fdiv("fp32", 1, twice(sy))}
     if o["bias"] is not None:
         p["bias"] = o["bias"]
     return p
 
 
 def _m_onednn_raw(sa, sb, sy, o):
-    p = {"sa": sa, "sb": sb, "sy": sy, "inv_sy": fl32(1 / sy)}
+    p = {"sa": sa, "sb": sb, "sy": sy, "inv_sy": fdiv("fp32", 1, sy)}
     if o["bias"] is not None:
         p["bias"] = o["bias"]
     return p
@@ -286,8 +374,10 @@ def _apply_float_fp32(acc, p, zp, lo, hi, t):
 
 def _apply_onnx_ref(acc, p, zp, lo, hi, t):
     # Reproduces: onnx 1.21.0 reference QLinearMatMul: f64 C*M, += zp, np.rint, astype (wraps)
-    v = note(t, "C*M", "numpy int32 x float -> float64 product", fl64(acc * p["M"]))
-    v = note(t, "+ zero point", "float64 add", fl64(v + zp))
+    v = note(t, "C*M", "numpy int32 x float -> float64 product", fmul("fp64", acc, p["M"]))
+    v = note(t, "+ zero point", "float64 add", fadd("fp64", v, zp))
+    if is_special(v):
+        raise Unpredictable(f"onnx_ref: np.rint gives {v} (M = {show(p['M'])}); numpy's astype of it is undefined")
     r = note(t, "round", "np.rint (RNE)", half_even(v))
     if not INT32_MIN <= r <= INT32_MAX:
         raise Unpredictable(f"onnx_ref: rint result {r} outside int32; numpy's astype is undefined there")
@@ -296,9 +386,12 @@ def _apply_onnx_ref(acc, p, zp, lo, hi, t):
 
 def _apply_onnx_ref_conv(acc, p, zp, lo, hi, t):
     # Reproduces: onnx 1.21.0 reference QLinearConv: f64 R*M, += zp, np.clip, np.round (RNE)
-    v = note(t, "R*M", "numpy int32 x float -> float64 product", fl64(acc * p["M"]))
-    v = note(t, "+ zero point", "float64 add", fl64(v + zp))
-    v = note(t, "clip", f"np.clip to [{lo}, {hi}] before rounding", min(max(v, lo), hi))
+    v = note(t, "R*M", "numpy int32 x float -> float64 product", fmul("fp64", acc, p["M"]))
+    v = note(t, "+ zero point", "float64 add", fadd("fp64", v, zp))
+    if v != v:
+        raise Unpredictable(f"onnx_ref_conv: {acc} * M (M = {show(p['M'])}) is NaN; np.clip keeps it "
+                            "and numpy's astype of NaN is undefined")
+    v = note(t, "clip", f"np.clip to [{lo}, {hi}] before rounding (+-inf saturates)", min(max(v, lo), hi))
     return note(t, "round", "np.round (RNE)", half_even(v))
 
 
@@ -323,6 +416,9 @@ def _apply_tflite_float_fc(acc, p, zp, lo, hi, t):
     v = note(t, "*w_s", "binary64", fl64(v * p["sb"]))
     v = note(t, "/out_s", "binary64 division", fl64(v / p["sy"]))
     r = note(t, "round", "std::round: ties away from zero", half_away(v))
+    if not INT32_MIN <= r <= INT32_MAX:
+        raise Unpredictable(f"tflite_fc_float: std::round(acc*in*w/out) = {r} is outside int32; "
+                            "its int32 conversion is undefined behaviour")
     return add_zp_sat(r, zp, lo, hi, t)
 
 
@@ -364,10 +460,17 @@ def _apply_fbgemm_fixed(acc, p, zp, lo, hi, t):
 
 
 def _cvtps2dq(v, t):
-    """x86 float -> int32 with RNE; out-of-range (and inf) gives INT32_MIN, 'integer indefinite'."""
-    if v in (INF, -INF) or not INT32_MIN <= half_even(Fraction(v)) <= INT32_MAX:
-        return note(t, "round", "cvtps2dq out of range -> 0x80000000", INT32_MIN)
-    return note(t, "round", "RNE (cvtps2dq)", half_even(Fraction(v)))
+    """x86 float -> int32 with RNE; out-of-range, inf and NaN give INT32_MIN, 'integer indefinite'."""
+    # Reproduces: Intel SDM CVTPS2DQ (invalid conversion returns the integer indefinite 0x80000000)
+    if is_special(v) or not INT32_MIN <= half_even(v) <= INT32_MAX:
+        return note(t, "round", "cvtps2dq out of range (or inf/NaN) -> 0x80000000", INT32_MIN)
+    return note(t, "round", "RNE (cvtps2dq)", half_even(v))
+
+
+def _x86_pack_u8(r, zp, lo, hi, t):
+    """The int32 -> 8-bit epilogue: packs (int16 saturation), saturating int16 + zp, pack, clamp."""
+    s = min(max(min(max(r, -32768), 32767) + zp, -32768), 32767)
+    return sat(note(t, "sat_i16(r) + zp", "packs_epi32 + adds_epi16 (int16 saturation)", s), lo, hi, t)
 
 
 def _apply_torch_fbgemm(acc, p, zp, lo, hi, t):
@@ -375,50 +478,53 @@ def _apply_torch_fbgemm(acc, p, zp, lo, hi, t):
     xf = note(t, "fl(raw)", "int32 -> binary32", fl32(acc))
     if "inv_atw" in p:
         xf = note(t, "fma(bias, fl(1/atw), fl(raw))", "one rounding (AVX2 FMA, measured)",
-                  fl32(p["bias"] * p["inv_atw"] + xf))
+                  ffma("fp32", p["bias"], p["inv_atw"], xf))
     elif "bias_over_atw" in p:
-        xf = note(t, "fl(fl(raw) + fl(bias/atw))", "generic loop", fl32(xf + p["bias_over_atw"]))
-    v = note(t, "fl(xf*C_mult)", "binary32", fl32(xf * p["M"]))
-    r = _cvtps2dq(v, t)
-    r = note(t, "sat_i16(r) + zp", "AVX2 packs + adds (int16)", min(max(min(max(r, -32768), 32767) + zp, -32768), 32767))
-    return sat(r, lo, hi, t)
+        xf = note(t, "fl(fl(raw) + fl(bias/atw))", "generic loop", fadd("fp32", xf, p["bias_over_atw"]))
+    v = note(t, "fl(xf*C_mult)", "binary32", fmul("fp32", xf, p["M"]))
+    return _x86_pack_u8(_cvtps2dq(v, t), zp, lo, hi, t)
 
 
 def _apply_torch_qnnpack(acc, p, zp, lo, hi, t):
-    # Reproduces: torch 2.13 quantized::linear qnnpack (bias already added to acc as qint32)
-    v = note(t, "fl(fl(acc)*scale)", "binary32", fl32(fl32(acc) * p["M"]))
-    v = note(t, "clamp", f"float clamp to [{lo - zp}, {hi - zp}]", min(max(v, lo - zp), hi - zp))
-    r = note(t, "round", "RNE (lrintf)", half_even(Fraction(v)))
-    return note(t, "+ zero point", f"r + {zp}", r + zp)
+    # Reproduces: torch 2.13 quantized::linear qnnpack x86 SSE2 q8gemm (bias already added to acc as qint32)
+    v = note(t, "fl(fl(acc)*scale)", "binary32", fmul("fp32", fl32(acc), p["M"]))
+    return _x86_pack_u8(_cvtps2dq(v, t), zp, lo, hi, t)
 
 
-def _apply_onednn_chain(acc, sa, sb, bias, last, zp, lo, hi, t):
-    d = note(t, "fl(fl(acc)*src_scale)", "binary32", fl32(fl32(acc) * sa))
-    d = note(t, "*wei_scale", "binary32", fl32(d * sb))
+def _apply_onednn_chain(acc, sa, sb, bias, last, zp, lo, hi, t, nan_why):
+    d = note(t, "fl(fl(acc)*src_scale)", "binary32", fmul("fp32", fl32(acc), sa))
+    d = note(t, "*wei_scale", "binary32", fmul("fp32", d, sb))
     if bias is not None:
-        d = note(t, "+bias", "binary32", fl32(d + bias))
+        d = note(t, "+bias", "binary32", fadd("fp32", d, bias))
     d = note(t, last[0], "binary32", last[1](d))
-    d = note(t, "+zp", "binary32 add", fl32(d + zp))
-    d = note(t, "saturate", f"clamp to [{lo}, {hi}] in float", min(max(d, lo), hi))
-    return note(t, "round", "RNE", half_even(Fraction(d)))
+    d = note(t, "+zp", "binary32 add", fadd("fp32", d, zp))
+    if d != d:
+        raise Unpredictable(f"acc {acc}: the oneDNN float chain gives NaN (0 * inf); {nan_why}")
+    d = note(t, "saturate", f"clamp to [{lo}, {hi}] in float (+-inf saturates)", min(max(d, lo), hi))
+    return note(t, "round", "RNE", half_even(d))
+
+
+_JIT_NAN = ("the JIT's NaN result depends on the ISA (torch 2.13.0 quint8: 255 under AVX-512, "
+            "0 under AVX2 and SSE4.1)")
 
 
 def _apply_torch_onednn(acc, p, zp, lo, hi, t):
     # Reproduces: torch 2.13 quantized::linear onednn engine (ideep double reciprocals, JIT 1/dst)
-    last = ("*fl(1/o')", lambda d: fl32(d * p["inv_sy'"]))
-    return _apply_onednn_chain(acc, p["sa'"], p["sb'"], p.get("bias"), last, zp, lo, hi, t)
+    last = ("*fl(1/o')", lambda d: fmul("fp32", d, p["inv_sy'"]))
+    return _apply_onednn_chain(acc, p["sa'"], p["sb'"], p.get("bias"), last, zp, lo, hi, t, _JIT_NAN)
 
 
 def _apply_onednn_ref(acc, p, zp, lo, hi, t):
     # Reproduces: oneDNN 3f27bec2 reference matmul: division by the dst scale
-    last = ("/dst_scale", lambda d: fl32(d / p["sy"]))
-    return _apply_onednn_chain(acc, p["sa"], p["sb"], p.get("bias"), last, zp, lo, hi, t)
+    last = ("/dst_scale", lambda d: fdiv("fp32", d, p["sy"]))
+    why = "the reference's (int)nearbyintf(NaN) is undefined behaviour in C++"
+    return _apply_onednn_chain(acc, p["sa"], p["sb"], p.get("bias"), last, zp, lo, hi, t, why)
 
 
 def _apply_onednn_jit(acc, p, zp, lo, hi, t):
     # Reproduces: oneDNN 3f27bec2 x64 JIT: multiply by 1/dst_scale
-    last = ("*fl(1/dst_scale)", lambda d: fl32(d * p["inv_sy"]))
-    return _apply_onednn_chain(acc, p["sa"], p["sb"], p.get("bias"), last, zp, lo, hi, t)
+    last = ("*fl(1/dst_scale)", lambda d: fmul("fp32", d, p["inv_sy"]))
+    return _apply_onednn_chain(acc, p["sa"], p["sb"], p.get("bias"), last, zp, lo, hi, t, _JIT_NAN)
 
 
 def _apply_int32(acc, p, zp, lo, hi, t):
@@ -553,9 +659,9 @@ class Params:
 
     def int_bias(self):
         """The int32 bias a method derived from a float bias (torch_qnnpack), else None."""
-        if "int_bias" not in self.channels[0]:
+        if not any("int_bias" in c for c in self.channels):
             return None
-        return [c["int_bias"] for c in self.channels]
+        return [c.get("int_bias", 0) for c in self.channels]
 
     def kernel_args(self):
         """The exact values the C kernel takes (contract §4): lists, one entry per channel."""

@@ -153,3 +153,90 @@ def test_qnnpack_per_channel_bias_quantization(in_s, w_s, bias, q_bias):
     for w_scale in (w_s, [w_s]):
         got = torch_linear("qnnpack", x, in_s, zx, w, w_scale, float(atw), 128, [bias])
         assert got == [[131]] == oracle("qnnpack", x, in_s, zx, w, w_scale, float(atw), 128, [bias])
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 11 item 1: qnnpack converts fl(fl(acc)*scale) with cvtps2dq, out of range -> INT32_MIN
+# --------------------------------------------------------------------------------------------
+
+def _qnnpack_scales_around_2_31(acc):
+    """fp32 out scales, ascending, whose qnnpack product fl(fl(acc)*fl(1*fl(1/out))) steps over 2^31."""
+    out = np.float32(acc / 2.0**31)
+    for _ in range(64):
+        out = np.nextafter(out, np.float32(1))
+    found = []
+    for _ in range(128):
+        v = np.float32(acc) * (np.float32(1) * (np.float32(1) / out))
+        found.append((float(out), float(v)))
+        out = np.nextafter(out, np.float32(0))
+    return found
+
+
+def test_qnnpack_requantization_beyond_int32_is_integer_indefinite():
+    """issue 11 item 1, measured on torch 2.13.0+cpu (x86 qnnpack): v >= 2^31 gives 0, not 255."""
+    if "qnnpack" not in ENGINES:
+        pytest.skip("qnnpack engine not available")
+    x, w = [[200, 10, 100, 250]], [[127, 1, 120, 127]]          # acc = 69160
+    assert torch_linear("qnnpack", x, 1.0, 0, w, 1.0, f32(1e-5), 7, None) == [[0]]
+    assert oracle("qnnpack", x, 1.0, 0, w, 1.0, f32(1e-5), 7, None) == [[0]]
+    below = above = 0
+    for out_s, v in _qnnpack_scales_around_2_31(69160):
+        for sign, zp in ((1, 7), (1, 0), (-1, 7)):
+            ws = [[sign * c for c in w[0]]]
+            want = 0 if sign < 0 or v >= 2.0**31 else 255
+            assert torch_linear("qnnpack", x, 1.0, 0, ws, 1.0, out_s, zp, None) == [[want]], (out_s, v)
+            assert oracle("qnnpack", x, 1.0, 0, ws, 1.0, out_s, zp, None) == [[want]], (out_s, v)
+        below, above = below + (v < 2.0**31), above + (v >= 2.0**31)
+    assert below >= 10 and above >= 10
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 11 item 5: extreme scales, where the engines' float chains overflow or underflow
+# --------------------------------------------------------------------------------------------
+
+H = float.fromhex
+EXTREME_SCALES = [  # (in_s, w_s, out_s), every one a binary32 value
+    (H("0x1p-80"), H("0x1p-80"), 1.0),          # fl(in*w) underflows to 0
+    (1.0, 1.0, H("0x1p-149")),                  # fl(1/out) (and fl(in*w/out)) overflow to inf
+    (0.5, 0.5, H("0x1.ecdp-136")),              # the issue's torch_onednn case
+    (H("0x1p100"), H("0x1p100"), 1.0),          # fl(in*w) overflows
+    (H("0x1p-140"), 1.0, 1.0),                  # subnormal fl(in*w): fl(1/atw) overflows
+    (1.0, 1.0, H("0x1.fffffep127")),            # out = FLT_MAX: subnormal reciprocal
+    (H("0x1p-70"), H("0x1p-70"), H("0x1p-116")),  # qnnpack: scale 2^-24 is normal, 1/atw overflows
+    (1.0, [1.0, 1.0, 0.5], H("0x1p-149")),      # per channel
+    (H("0x1p-140"), [1.0, 1.0, 0.5], 1.0),
+]
+X_ROWS = [[200, 10, 100, 250], [0, 0, 0, 0], [1, 0, 0, 0]]
+W_COLS = [[127, 1, 120, 127], [-127, -1, -120, -127], [0, 0, 0, 0]]   # accs +69160, -69160, 0 on row 0
+
+
+def _outcome(fn, *args):
+    from refquant.errors import SpecError, Unpredictable
+    try:
+        return fn(*args)
+    except (SpecError, RuntimeError):      # torch: "failed to create op ... scale"
+        return "rejected"
+    except Unpredictable:
+        return "unpredictable"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_extreme_scales_match_torch(engine):
+    """Every outcome of the oracle equals torch 2.13.0's, row by row, except NaN under onednn.
+
+    onednn turns NaN (0 * inf) into 255 under AVX-512 and 0 under AVX2/SSE4.1 (measured with
+    ONEDNN_MAX_CPU_ISA on torch 2.13.0+cpu): the oracle says Unpredictable there."""
+    compared = unpredictable = 0
+    for in_s, w_s, out_s in EXTREME_SCALES:
+        for bias in (None, [0.0, 1.5, -2.0]):
+            for row in X_ROWS:
+                case = ([row], in_s, 0, W_COLS, w_s, out_s, 7, bias)
+                got = _outcome(oracle, engine, *case)
+                if got == "unpredictable":
+                    assert engine == "onednn", (in_s, w_s, out_s, bias, row)
+                    unpredictable += 1
+                    continue
+                assert got == _outcome(torch_linear, engine, *case), (in_s, w_s, out_s, bias, row)
+                compared += 1
+    assert compared >= 30
+    assert unpredictable > 0 if engine == "onednn" else unpredictable == 0

@@ -907,9 +907,11 @@ def _vec(method, params, acc, chan, zp, lo, hi):
         return np.array([c[key] for c in params.channels], dtype=dtype)[ch]
     if method == "int32":
         return acc.copy()
+    if any(isinstance(v, float) for c in params.channels for v in c.values()):
+        return None   # inf in the float model (extreme scales): the oracle decides element by element
     if method == "exact":
         return _sat(_exact_round(acc, [c["M"] for c in params.channels], ch, "half_even"), zp, lo, hi)
-    if method in ("float_fp32", "ort", "xnnpack_fp32", "torch_qnnpack") and "int_bias" not in params.channels[0]:
+    if method in ("float_fp32", "ort", "xnnpack_fp32"):
         M = _f32([float(c["M"]) for c in params.channels])[ch]
         v = acc.astype(np.int32).astype(np.float32) * M
         v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
@@ -928,8 +930,10 @@ def _vec(method, params, acc, chan, zp, lo, hi):
         return None
     if method == "tflite_fc_float":
         v = acc.astype(np.float64) * P("sa", np.float64) * P("sb", np.float64) / P("sy", np.float64)
-        return _sat(_half_away_f(v), zp, lo, hi)
-    if method == "torch_fbgemm" and "bias" not in params.channels[0] and "bias_over_atw" not in params.channels[0]:
+        big = np.abs(v) >= 2.0**32                     # std::round outside int32: undefined (UNPRED)
+        r = _half_away_f(np.where(big, 0.0, v))
+        return np.where(big | (r < -2**31) | (r > 2**31 - 1), UNPRED, _sat(r, zp, lo, hi))
+    if method in ("torch_fbgemm", "torch_qnnpack") and not {"bias", "bias_over_atw"} & set(params.channels[0]):
         v = acc.astype(np.int32).astype(np.float32) * _f32([float(c["M"]) for c in params.channels])[ch]
         r = np.rint(v)
         r = np.where(np.abs(r) >= 2.0**31, -2**31, r).astype(np.int64)
