@@ -1,7 +1,8 @@
 """The ``refquant`` command line (also ``python -m refquant``).
 
 Exit codes (documented in README):  0 ok / all match,  1 mismatches or deviations found,
-2 bad input (the message names the value and what was expected),  3 internal error.
+2 bad input (the message names the value and what was expected),  3 internal error,
+130 interrupted (Ctrl-C; one line, no traceback, no half-written output).
 
 Sub-commands live beside the code they drive: each module listed in ``PLUGINS`` exposes
 ``register(subparsers)`` and sets ``func`` on its parsers.
@@ -18,6 +19,7 @@ from . import __version__, formats
 from .errors import RefquantError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130     # Ctrl-C, as shells report SIGINT
 PLUGINS = ("refquant.golden", "refquant.audit")
 
 
@@ -26,6 +28,17 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"refquant: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
+
+
+def count(text):
+    """argparse type of every count option (--max-errors, --first, ...): an integer >= 0."""
+    try:
+        v = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected a count >= 0") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v} is negative; expected a count >= 0")
+    return v
 
 
 def _int_bits(text):
@@ -74,9 +87,21 @@ def cmd_encode(args):
     bits = formats.encode(f, x, args.rounding, args.overflow)
     info = _describe(f, bits)
     info = {"input": args.value, "rounding": args.rounding, "overflow": args.overflow, **info}
-    if x.is_finite and formats.decode(f, bits).is_finite:
-        err = formats.decode(f, bits).value - x.value
-        info["error"] = "exact" if err == 0 else formats.to_decimal(err)
+    got = formats.decode(f, bits)
+    beyond = x.is_finite and x.mag != 0 and not formats.READ_TINY < x.mag < formats.READ_HUGE
+    if x.is_finite and got.is_finite:
+        if beyond:     # read as 10^+-READ_EXP_LIMIT (formats.real): the code is right, the exact error unknown
+            info["error"] = f"not computed (|input| is beyond 1e{'+' if x.mag > 1 else '-'}{formats.READ_EXP_LIMIT})"
+        else:
+            err = got.value - x.value
+            try:
+                info["error"] = "exact" if err == 0 else formats.to_decimal(err)
+            except ValueError:   # an exact error of more digits than Python prints
+                info["error"] = "not shown (its exact value has thousands of digits)"
+    if got.is_nan and not x.is_nan:   # e8m0 has no zero; fn/fnuz formats have no infinity
+        missing = "zero" if x.is_finite and x.mag == 0 else "infinity"
+        info["note"] = (f"{f.name} has no {missing}: {args.value} is not representable and encodes as the NaN code "
+                        f"under --rounding {args.rounding} --overflow {args.overflow}")
     _print(info, args.json)
     return EXIT_OK
 
@@ -129,20 +154,39 @@ def build_parser():
     return p
 
 
+def _one_line(text, limit=1000):
+    """A message as one line of at most ``limit`` characters (a user's value may be huge)."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("refquant: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
     try:
         return args.func(args)
     except RefquantError as exc:
-        print(f"refquant: error: {exc}", file=sys.stderr)
+        print(f"refquant: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:   # Ctrl-C: writers clean up their temporary files on the way out
+        print("refquant: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:  # a bug in refquant, not the user's input: say so, keep the traceback
+    except Exception as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # the file system refused a path the user gave (full disk, permissions, ...)
+            print(f"refquant: error: {_one_line(exc.filename)}: {exc.strerror or exc}; expected a path refquant "
+                  "can read or write", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        # a bug in refquant, not the user's input: say so, keep the traceback
         traceback.print_exc()
         print(f"refquant: internal error (exit {EXIT_INTERNAL}); please report it with the command line above",
               file=sys.stderr)

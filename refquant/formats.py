@@ -238,18 +238,51 @@ def _parse(text):
         if body.startswith("0x"):
             mag = _parse_hex(body)
         else:
-            mag = Fraction(body)
+            mag = _parse_decimal(body)
     except (ValueError, ZeroDivisionError):
         raise InvalidValueError(f"cannot read {text!r} as a number; expected e.g. 0.1, -3/8, 1e-3, 0x1.8p-3, inf, nan") from None
     return Real("finite", sign, abs(mag))
 
 
+# Text beyond 10^+-READ_EXP_LIMIT is read as exactly 10^+-READ_EXP_LIMIT: every format (fp64:
+# 4.9e-324 .. 1.8e308) overflows or underflows such a value by thousands of orders of magnitude,
+# so it encodes to the same code in every rounding mode and overflow policy, and '1e999999999'
+# is answered at once instead of building a gigantic integer.
+READ_EXP_LIMIT = 4000
+READ_HUGE, READ_TINY = Fraction(10) ** READ_EXP_LIMIT, Fraction(1, 10 ** READ_EXP_LIMIT)
+
+
+def _bounded(log2_estimate, build):
+    """build() unless the value (log2 within +-1 of log2_estimate) lies beyond 10^+-READ_EXP_LIMIT."""
+    if log2_estimate * 0.30103 > READ_EXP_LIMIT + 1:
+        return READ_HUGE
+    if log2_estimate * 0.30103 < -READ_EXP_LIMIT - 1:
+        return READ_TINY
+    return build()
+
+
+def _parse_decimal(body):
+    """Exact value of decimal or fraction text ('0.1', '3/8', '1e-3'; no sign), bounded as above."""
+    mant, e, exp = body.partition("e")
+    if not e or "/" in body:
+        return Fraction(body)
+    m, x = Fraction(mant), int(exp)
+    if m == 0:
+        return m
+    return _bounded(x * 3.3219280948873626 + m.numerator.bit_length() - m.denominator.bit_length(),
+                    lambda: m * Fraction(10) ** x)
+
+
 def _parse_hex(body):
-    """Exact value of a C99 hex float '0xH.HHHpE' (no sign)."""
+    """Exact value of a C99 hex float '0xH.HHHpE' (no sign), bounded as above."""
     mant, _, exp = body[2:].partition("p")
     whole, _, frac = mant.partition(".")
-    digits = (whole + frac) or "0"
-    return Fraction(int(digits, 16)) / 16**len(frac) * _pow2(int(exp or "0"))
+    digits = int((whole + frac) or "0", 16)
+    x = int(exp or "0")
+    if digits == 0:
+        return Fraction(0)
+    return _bounded(x + digits.bit_length() - 4 * len(frac),
+                    lambda: Fraction(digits) / 16**len(frac) * _pow2(x))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -872,18 +872,28 @@ def tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round,
                    f"output zero point {out_zp} not allowed for {'unsigned ' if output_unsigned else ''}{out_type}")
 
 
-def tosa_rescale(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
-                 scale32=True, double_round=False, per_channel=False, input_unsigned=False,
-                 output_unsigned=False):
-    """TOSA 1.0 RESCALE over a 1-D or nested list; per-channel = the last index.
+TOSA_ROUNDING_MODES = ("SINGLE_ROUND", "DOUBLE_ROUND", "INEXACT_ROUND")
 
-    multiplier/shift: one int each, or lists (per_channel).  Zero points are the logical values
-    (an unsigned int8 zp of 128 is 128, not its stored bits -128).  Values are read in the
-    input type's (unsigned) range.  ERROR_IF -> SpecError; REQUIRE -> Unpredictable naming
-    the element.
-    """
-    # Reproduces: TOSA 1.0 RESCALE (spec cd5acdd; tosa-tools 2026.8.0 reference model)
+
+def _tosa_mode(double_round, rounding_mode):
+    """The RESCALE rounding_mode from the legacy double_round flag and/or the mode's name."""
+    if rounding_mode is None:
+        return "DOUBLE_ROUND" if double_round else "SINGLE_ROUND"
+    if rounding_mode not in TOSA_ROUNDING_MODES:
+        raise UnknownNameError("TOSA RESCALE rounding mode", rounding_mode, TOSA_ROUNDING_MODES)
+    if double_round is not None and bool(double_round) != (rounding_mode == "DOUBLE_ROUND"):
+        raise InvalidValueError(f"double_round={double_round!r} contradicts rounding_mode={rounding_mode!r}; "
+                                "give one of them")
+    return rounding_mode
+
+
+def _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32, mode,
+                      per_channel, input_unsigned, output_unsigned, finish):
+    """Check a RESCALE and map ``finish(v - in_zp, r, m, s, out_zp, out_t)`` over its elements, where
+    r = apply_scale(v - in_zp) + out_zp is the exact SINGLE/DOUBLE_ROUND result before the clip
+    (INEXACT_ROUND computes it too: the spec's pseudo-code, and so its REQUIREs, are SINGLE_ROUND's)."""
     shape = _shape(values)
+    double_round = mode == "DOUBLE_ROUND"
     tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round, per_channel,
                         input_unsigned, output_unsigned, len(shape))
     ms, ss = (list(multiplier), list(shift)) if per_channel else ([multiplier], [shift])
@@ -913,5 +923,62 @@ def tosa_rescale(values, multiplier, shift, *, in_type="int32", out_type="int8",
         r += out_zp
         if not INT32_MIN <= r <= INT32_MAX:
             raise Unpredictable(f"RESCALE element {path}: result + out_zp = {r} overflows int32 (REQUIRE)")
-        return min(max(r, out_t.min), out_t.max)
+        return finish(x, r, ms[c], ss[c], out_zp, out_t)
     return _map(values, one, ())
+
+
+def tosa_rescale(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
+                 scale32=True, double_round=None, per_channel=False, input_unsigned=False,
+                 output_unsigned=False, rounding_mode=None):
+    """TOSA 1.0 RESCALE over a 1-D or nested list; per-channel = the last index.
+
+    multiplier/shift: one int each, or lists (per_channel).  Zero points are the logical values
+    (an unsigned int8 zp of 128 is 128, not its stored bits -128).  Values are read in the
+    input type's (unsigned) range.  ERROR_IF -> SpecError; REQUIRE -> Unpredictable naming
+    the element.  The rounding mode: ``rounding_mode`` ('SINGLE_ROUND' or 'DOUBLE_ROUND') or the
+    older ``double_round`` flag.  'INEXACT_ROUND' has no single result -- the spec allows any
+    integer of a range -- so it raises InvalidValueError: ask ``tosa_rescale_bounds`` for the range.
+    """
+    # Reproduces: TOSA 1.0 RESCALE (spec cd5acdd; tosa-tools 2026.8.0 reference model)
+    mode = _tosa_mode(double_round, rounding_mode)
+    if mode == "INEXACT_ROUND":
+        raise InvalidValueError("RESCALE rounding_mode 'INEXACT_ROUND' allows any integer of a range, not one "
+                                "value; call tosa_rescale_bounds(...) for the (min, max) of each element")
+    return _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32, mode,
+                             per_channel, input_unsigned, output_unsigned,
+                             lambda x, r, m, s, zp, out_t: min(max(r, out_t.min), out_t.max))
+
+
+def tosa_rescale_bounds(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
+                        scale32=True, per_channel=False, input_unsigned=False, output_unsigned=False):
+    """TOSA 1.0 RESCALE with rounding_mode INEXACT_ROUND: the (min, max) allowed for each element.
+
+    A conforming implementation may return any integer q with min <= q <= max (its Precision
+    Requirements).  With x = v - in_zp and every step in binary64:
+      out_ref = x * m * 2^-shift;  err_bnd = 0.5 + (3|out_ref| + |out_ref + out_zp|) * 2^-24;
+      min = clip(ceil(out_ref - err_bnd + out_zp)),  max = clip(floor(out_ref + err_bnd + out_zp)),
+    clipped to the output type (the unsigned range when output_unsigned: the spec text writes
+    minimum_s/maximum_s, a slip the reference model does not make).  The ERROR_IFs and REQUIREs are
+    SINGLE_ROUND's (the pseudo-code computes that), so SINGLE_ROUND's exact result always lies in
+    the range.  Returns the values' nesting with a (min, max) tuple per element.
+    """
+    # Reproduces: TOSA 1.0 RESCALE Precision Requirements, INEXACT_ROUND (spec cd5acdd, EXT-INEXACTROUND)
+    return _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32,
+                             "INEXACT_ROUND", per_channel, input_unsigned, output_unsigned, _inexact_range)
+
+
+def _inexact_range(x, r, m, s, zp, out_t):
+    """(min, max) of one INEXACT_ROUND element: the spec's binary64 error bound around x*m*2^-s."""
+    ref = fl64(fl64(x * m) * Fraction(1, 2**s))
+    err = fl64(Fraction(1, 2) + fl64(fl64(fl64(3 * abs(ref)) + abs(fl64(ref + zp))) * Fraction(1, 2**24)))
+    lo = _ceil(fl64(fl64(ref - err) + zp))
+    hi = _floor(fl64(fl64(ref + err) + zp))
+    return (min(max(lo, out_t.min), out_t.max), min(max(hi, out_t.min), out_t.max))
+
+
+def _floor(x):
+    return x.numerator // x.denominator
+
+
+def _ceil(x):
+    return -((-x.numerator) // x.denominator)

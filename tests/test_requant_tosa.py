@@ -12,7 +12,7 @@ import pytest
 from peers import need
 from refquant import ops
 from refquant import requant as rq
-from refquant.errors import SpecError, Unpredictable
+from refquant.errors import InvalidValueError, SpecError, UnknownNameError, Unpredictable
 
 np = need("numpy")
 ts = need("tosa_serializer", "tosa-tools")
@@ -30,7 +30,7 @@ def bits(v, t):
 
 
 def model_rescale(values, m, s, in_type, out_type, in_zp, out_zp, scale32, double_round, per_channel,
-                  input_unsigned, output_unsigned):
+                  input_unsigned, output_unsigned, rounding_mode=None):
     ser = ts.TosaSerializer("")
     shape = list(np.shape(values))
     in_dt, in_np = DT[in_type]
@@ -46,6 +46,8 @@ def model_rescale(values, m, s, in_type, out_type, in_zp, out_zp, scale32, doubl
     out = ser.addOutput(shape, out_dt)
     attr = ts.TosaSerializerAttribute()
     mode = RoundingMode.DOUBLE_ROUND if double_round else RoundingMode.SINGLE_ROUND
+    if rounding_mode is not None:
+        mode = getattr(RoundingMode, rounding_mode)
     attr.RescaleAttribute(scale32, mode, per_channel, input_unsigned, output_unsigned)
     ser.addOperator(Op.RESCALE, [x.name, mult.name, shift.name, izp.name, ozp.name], [out.name], attr)
     outputs, status = trm.run(bytes(ser.serialize()), [data])
@@ -232,3 +234,86 @@ def test_matmul_with_zero_points_matches_reference_model():
         got, status = model_matmul(A, B, za, zb)
         assert status == "TOSA_VALID"
         assert got == ops.matmul_integer(A, B, za, zb, "int8", "int8")
+
+
+# --------------------------------------------------------------------------------------------
+# INEXACT_ROUND (TOSA 1.0 EXT-INEXACTROUND, issue 11 item 4): a range of allowed results
+# --------------------------------------------------------------------------------------------
+
+def _inexact_trial(rng, config):
+    """One random RESCALE (values, multiplier, shift, kwargs) inside every REQUIRE of the spec."""
+    in_type, out_type, iu, ou, scale32, _ = config
+    C, per_channel = rng.randint(1, 4), rng.random() < 0.5
+    lo, hi = _range(in_type, iu)
+    if in_type == "int32":
+        lo, hi = -(2**27), 2**27 - 1
+    values = [[rng.randint(lo, hi) for _ in range(C)] for _ in range(8)]
+    values[0] = [lo] * C
+    n = C if per_channel else 1
+    bits = {"int8": 9, "int16": 17, "int32": 28}[in_type]
+    if scale32:
+        ms = [rng.choice([2**30, rng.randint(2**30, 2**31 - 1), rng.randint(0, 2**31 - 1)]) for _ in range(n)]
+        ss = [rng.choice([31, rng.randint(bits, 45)]) for _ in range(n)]
+    else:
+        ms = [rng.choice([2**14, rng.randint(0, 2**15 - 1)]) for _ in range(n)]
+        ss = [rng.randint(max(2, bits - 1), 40) if in_type == "int32" else rng.randint(2, 40) for _ in range(n)]
+    kw = dict(in_type=in_type, out_type=out_type, in_zp=_zp(rng, in_type, iu), out_zp=_zp(rng, out_type, ou),
+              scale32=scale32, per_channel=per_channel, input_unsigned=iu, output_unsigned=ou)
+    return values, (ms, ss) if per_channel else (ms[0], ss[0]), kw
+
+
+def test_rescale_inexact_model_output_lies_in_the_spec_range():
+    """tosa-tools 2026.8.0 runs INEXACT_ROUND in binary32 (rint of fl(fl(v)*fl(m))*2^-s): its every
+    output lies in refquant's allowed range, as does the exact SINGLE_ROUND result, and the two
+    differ often enough that an exact-value comparison would be wrong."""
+    rng = random.Random(20260411)
+    elements = differ = narrowest = 0
+    for config in CONFIGS:
+        if config[5]:
+            continue                        # DOUBLE_ROUND rows: the mode is the attribute under test
+        for _ in range(8):
+            values, (m, s), kw = _inexact_trial(rng, config)
+            try:
+                bounds = rq.tosa_rescale_bounds(values, m, s, **kw)
+            except Unpredictable:
+                continue
+            single = rq.tosa_rescale(values, m, s, **kw)
+            got, status = model_rescale(values, m, s, kw["in_type"], kw["out_type"], kw["in_zp"], kw["out_zp"],
+                                        kw["scale32"], False, kw["per_channel"], kw["input_unsigned"],
+                                        kw["output_unsigned"], rounding_mode="INEXACT_ROUND")
+            assert status == "TOSA_VALID", (config, m, s, kw)
+            for brow, grow, srow in zip(bounds, got, single):
+                for (lo, hi), g, e in zip(brow, grow, srow):
+                    assert lo <= g <= hi and lo <= e <= hi, (config, m, s, kw, lo, hi, g, e)
+                    elements, differ, narrowest = elements + 1, differ + (g != e), narrowest + (lo == hi)
+    assert elements >= 1000 and differ > 0 and narrowest > 0, (elements, differ, narrowest)
+
+
+def test_rescale_inexact_worked_numbers():
+    # x0.5 (2^30, 31), int32 -> int8: out_ref -1.5, 2.5, 2 and two saturations
+    assert rq.tosa_rescale_bounds([-3, 5, 4, 1000, -1000], 2**30, 31) == [(-2, -1), (2, 3), (2, 2), (127, 127),
+                                                                        (-128, -128)]
+    # out_ref = 2^28: err_bnd = 0.5 + (3 * 2^28 + 2^28) * 2^-24 = 64.5
+    assert rq.tosa_rescale_bounds([2**28], 2**30, 30, out_type="int32") == [(2**28 - 64, 2**28 + 64)]
+    # the output zero point widens the bound by |out_ref + zp| * 2^-24: still less than one code here
+    assert rq.tosa_rescale_bounds([0, 1], 2**30, 31, in_type="int8", out_zp=-100) == [(-100, -100), (-100, -99)]
+    # unsigned output: clipped to [0, 255], zero point 128 (logical)
+    assert rq.tosa_rescale_bounds([-300, 3], 2**30, 31, in_type="int16", output_unsigned=True,
+                                  out_zp=128) == [(0, 0), (129, 130)]
+
+
+def test_rescale_inexact_outcomes_and_api():
+    with pytest.raises(InvalidValueError, match="tosa_rescale_bounds"):
+        rq.tosa_rescale([1], 2**30, 31, rounding_mode="INEXACT_ROUND")
+    assert rq.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="DOUBLE_ROUND") == [-1, -2]
+    assert rq.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="SINGLE_ROUND") == [0, -1]
+    with pytest.raises(InvalidValueError, match="contradicts"):
+        rq.tosa_rescale([1], 2**30, 33, double_round=True, rounding_mode="SINGLE_ROUND")
+    with pytest.raises(UnknownNameError, match="rounding mode"):
+        rq.tosa_rescale([1], 2**30, 33, rounding_mode="NEAREST")
+    with pytest.raises(Unpredictable, match="REQUIRE"):                       # v = 512 at s = 10
+        rq.tosa_rescale_bounds([512], 2**30, 10)
+    with pytest.raises(SpecError, match="unsigned flag"):
+        rq.tosa_rescale_bounds([1], 2**30, 31, in_type="int32", output_unsigned=True)
+    assert rq.tosa_rescale_bounds([[7, 9]], [2**14, 2**13], [15, 15], in_type="int8", per_channel=True,
+                                  scale32=False) == [[(3, 4), (2, 2)]]      # 3.5 and 2.25
