@@ -65,6 +65,23 @@ def test_every_deviation_lists_where_it_was_measured(peer):
             assert (peer, name) == ("onnxruntime", verify.ORT_FP16_INF[0]), (peer, name, versions)
 
 
+@pytest.mark.parametrize("peer", [
+    "onnxruntime", "tosa",
+    pytest.param("onnx", marks=pytest.mark.slow), pytest.param("torch", marks=pytest.mark.slow)])
+def test_every_known_row_carries_its_measured_versions(peer):
+    """Run the backend: every KNOWN DEV row names a deviation recorded in DEVIATIONS, with the
+    versions it was measured on, and the installed version is stamped on every row."""
+    try:
+        rows = verify.run_backend(peer)
+    except verify.MissingBackend as exc:
+        pytest.skip(str(exc))
+    version = verify.installed_version(peer)
+    assert all(r.peer == peer and r.version == version for r in rows)
+    known = [r for r in rows if r.status == "known"]
+    assert all(r.deviation in verify.DEVIATIONS[peer] and r.measured_on for r in known), \
+        [(r.deviation, r.measured_on) for r in known if not r.measured_on]
+
+
 def _row(status="known", deviation="ORT fp8 E4M3FN saturate=0", version="1.32.0", measured=("1.31.1", "1.32.0")):
     return verify.Row("onnxruntime " + version, "QuantizeLinear", "onnx spec", "fp32 -> fp8", status, 10, 1,
                       deviation, "note", {}, "onnxruntime", version, list(measured))
