@@ -5,7 +5,7 @@ accumulator becomes one output (``apply``), the parameter domain (``check``), an
 reproduces (source @ version).  docs/gemm-contract.md §3 defines ``float_fp32``,
 ``tflite_double``, ``tflite_single``, ``tosa_single``, ``tosa_double`` and ``int32``; the C
 kernel implements those from the same text.  The other rows reproduce one backend each, as
-pinned in shared/reference/requant.md (§ numbers below refer to it) and onnx.md.
+pinned in docs/reference/requant.md (§ numbers below refer to it) and docs/reference/onnx.md.
 
 Values are Python ``int`` and ``fractions.Fraction``.  Float arithmetic is modelled by rounding
 the exact result of each operation (``fl32``, ``fl64``, ``fl16``: IEEE binary, RNE); no Python
