@@ -98,6 +98,9 @@ class QLinearMatMul:
         self._threads = CPUS if threads is None else int_scalar(threads, "threads", 1, 1024)
         self._gemm = g
         self._plans = PlanCache(gemm_struct(g), g.n, g.k, self._threads)
+        # what a call looks at, kept as plain attributes (the call is a few microseconds)
+        self._slow, self._a_dtype, self._k, self._n = g.policy == "error", a_dtype, g.k, g.n
+        self._out_dtype = g.requant.out_dtype
 
     @property
     def shape(self):
@@ -111,11 +114,10 @@ class QLinearMatMul:
                     threads=self._threads)
 
     def __call__(self, a):
-        g = self._gemm
-        if (g.policy == "error" or type(a) is not np.ndarray or a.dtype != g.a_dtype or a.ndim != 2
-                or a.shape[1] != g.k or a.shape[0] == 0):
+        if (self._slow or type(a) is not np.ndarray or a.dtype != self._a_dtype or a.ndim != 2
+                or a.shape[1] != self._k or a.shape[0] == 0):
             return self._general(a)
-        lda = matrix(a, "a", (g.a_dtype,))
-        out = np.empty((a.shape[0], g.n), g.requant.out_dtype)
+        lda = matrix(a, "a", (self._a_dtype,))
+        out = np.empty((a.shape[0], self._n), self._out_dtype)
         self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
         return out

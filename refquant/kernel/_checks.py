@@ -149,9 +149,10 @@ def f32_vector(v, name, n):
     return np.require(arr.reshape(-1), np.float32, ["C", "A"]), per_channel
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Requant:
-    """Checked requantization of the accumulators (``method="int32"``: none, int32 output)."""
+    """Checked requantization of the accumulators (``method="int32"``: none, int32 output).
+    Not changed once built (a plain slotted class: it is built on every one-shot call)."""
     method: str = "int32"
     out_dtype: np.dtype = np.dtype(np.int32)
     per_channel: bool = False
@@ -206,19 +207,19 @@ def _integer_params(method, params, n):
 
 
 def requant_args(method, params, n, out_dtype, zp, qmin, qmax):
-    """Checks and converts the requantization arguments of a requantizing method (not 'int32')."""
+    """Checks and converts the requantization arguments of a requantizing method (not 'int32');
+    ``method`` and ``out_dtype`` (a np.dtype) are checked already."""
     lo, hi = type_range(out_dtype)
     qmin = lo if qmin is None else int_scalar(qmin, "qmin", lo, hi)
     qmax = hi if qmax is None else int_scalar(qmax, "qmax", lo, hi)
     if qmin > qmax:
         raise InvalidValueError(f"qmin={qmin} > qmax={qmax}")
     zp = int_scalar(zp, "zp", *INT32)
-    common = dict(method=method, out_dtype=np.dtype(out_dtype), zp=zp, qmin=qmin, qmax=qmax)
     if method == "float_fp32":
         if abs(qmin - zp) > 2**24 or abs(qmax - zp) > 2**24:
             raise InvalidValueError("float_fp32 needs |qmin - zp| and |qmax - zp| <= 2^24 "
                                     "(the clamp bounds must be exact binary32 integers)")
         mf, per_channel = f32_vector(params, "multiplier", n)
-        return Requant(multiplier_f32=mf, per_channel=per_channel, **common)
+        return Requant(method, out_dtype, per_channel, mf, None, None, zp, qmin, qmax)
     qm, qs, per_channel = _integer_params(method, params, n)
-    return Requant(multiplier=qm, shift=qs, per_channel=per_channel, **common)
+    return Requant(method, out_dtype, per_channel, None, qm, qs, zp, qmin, qmax)

@@ -164,7 +164,7 @@ def call(a, b, *, za=0, zb=0, bias=None, policy="wrap", requant=NO_REQUANT, path
         g.b, g.ldb = PackedB(g.b), n
     threads = CPUS if threads is None else threads
     threads = int_scalar(threads, "threads", 1, 1024)
-    plan = make_plan(gemm_struct(g), m, rectangles(m, n, g.k, threads))
+    plan = make_plan(gemm_struct(g), m, rectangles(m, n, g.k, threads), disposable=True)
     counts_ptr = ffi.NULL if counts is None else ffi.from_buffer("int32_t[]", counts, require_writable=True)
     run_plan(plan, ptr(a), lda, ffi.from_buffer(out, require_writable=True), counts_ptr)
     if g.policy == "error" and np.any(counts):

@@ -39,7 +39,13 @@ class Plan:
     count: int
 
 
-def make_plan(template, m, rects):
+def make_plan(template, m, rects, disposable=False):
+    """The plan of an M x N output split into ``rects``.  A ``disposable`` template (one call's
+    own) is itself the plan of a single rectangle."""
+    if disposable and len(rects) == 1:
+        g = template
+        g.m, (g.row_begin, g.row_end, g.col_begin, g.col_end) = m, rects[0]
+        return Plan(template, None, 1)
     structs = ffi.new("rq_gemm[]", len(rects))
     for i, (r0, r1, c0, c1) in enumerate(rects):
         structs[i] = template[0]
