@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import stat
 import struct
 import sys
 import tempfile
@@ -1466,6 +1467,75 @@ def _is_golden_root(path):
     return (path / "schema" / "manifest.schema.json").is_file()
 
 
+# Every file refquant reads from a user (manifests, tensor files, case files, dumps) goes through
+# read_file: a regular file only (a FIFO, device or directory is refused before any read, so
+# /dev/zero or a pipe cannot hang the reader or grow memory), at most ``limit`` bytes read.
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+               (stat.S_ISSOCK, "a socket"))
+MAX_JSON_BYTES = 256 << 20     # a manifest or case file larger than this is refused
+
+
+def read_file(path, what="file", limit=None, missing=None, refuse_longer=True):
+    """The bytes of regular file ``path``: FormatFileError naming the path and what was expected
+    when it is missing (``missing``: the message), not a regular file, unreadable, or (``limit``)
+    larger than ``limit`` bytes.  Only ``limit + 1`` bytes are ever read; with refuse_longer=False
+    those are returned (the caller names the size disagreement)."""
+    path = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise FormatFileError(missing or f"{path}: no such file; expected {what}") from None
+    except IsADirectoryError:
+        raise FormatFileError(f"{path}: is a directory, not a regular file; expected {what}") from None
+    except OSError as exc:
+        raise FormatFileError(f"{path}: cannot open ({exc.strerror}); expected {what}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((k for test, k in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+            raise FormatFileError(f"{path}: is {kind}, not a regular file; expected {what}")
+        chunks, left = [], (limit + 1 if limit is not None else -1)
+        while left:
+            chunk = os.read(fd, min(left, 1 << 20) if left > 0 else 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            if left > 0:
+                left -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise FormatFileError(f"{path}: cannot read ({exc.strerror}); expected {what}") from None
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit and refuse_longer:
+        raise FormatFileError(f"{path}: more than {limit} bytes; expected {what} of at most {limit} bytes")
+    return data
+
+
+def decode_text(data, path, encoding="ascii"):
+    """``data`` as text; FormatFileError naming the path and the first offending byte."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FormatFileError(f"{path}: byte {exc.start} (0x{data[exc.start]:02x}) is not {encoding.upper()}; "
+                              f"expected {encoding.upper()} text") from None
+
+
+def parse_json(text, path):
+    """Parsed JSON; FormatFileError (with line and column) for malformed, too deeply nested or
+    too long-numbered text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FormatFileError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    except RecursionError:
+        raise FormatFileError(f"{path}: JSON nested too deeply for the reader; expected at most a few "
+                              "hundred levels of [ ] and { }") from None
+    except ValueError as exc:      # e.g. an integer literal of more than 4300 digits
+        raise FormatFileError(f"{path}: unreadable JSON value ({exc})") from None
+
+
 def default_root():
     """The golden/ directory, searched in order: $REFQUANT_GOLDEN_ROOT (a checkout's golden/, or
     any directory of sets); the repository's golden/ (source checkout or editable install); the
@@ -1511,16 +1581,22 @@ class GoldenSet:
             for t in g["tests"]:
                 yield g, t
 
+    def read_bytes(self, entry):
+        """The bytes of a listed file, checked against the manifest's size and sha256 (never more
+        than the declared size is read)."""
+        return _check_file(self.path / entry["path"], entry)
+
     def read_tensor(self, entry):
         path = self.path / entry["path"]
-        _, values = parse_tensor(path.read_text("ascii"), str(path), entry["dtype"], entry["shape"])
+        text = decode_text(self.read_bytes(entry), path)
+        _, values = parse_tensor(text, str(path), entry["dtype"], entry["shape"])
         return Tensor(entry["dtype"], entry["shape"], values, entry["layout"])
 
     def read_vectors(self, entry):
         """[(line number, [words...]), ...] of a .tv file."""
         path = self.path / entry["path"]
         rows = []
-        for lineno, line in enumerate(path.read_text("ascii").split("\n"), start=1):
+        for lineno, line in enumerate(decode_text(self.read_bytes(entry), path).split("\n"), start=1):
             body = line.split("//", 1)[0].split()
             if not body:
                 continue
@@ -1554,23 +1630,21 @@ def to_numpy(t):
 
 
 def _load_manifest(path):
+    return _read_manifest(path)[0]
+
+
+def _read_manifest(path):
+    """(validated manifest, its bytes)."""
     mpath = Path(path) / "manifest.json"
-    try:
-        text = mpath.read_text("utf-8")
-    except FileNotFoundError:
-        raise FormatFileError(f"{mpath}: no manifest.json (not a golden vector set)") from None
-    except UnicodeDecodeError as exc:
-        raise FormatFileError(f"{mpath}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        manifest = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FormatFileError(f"{mpath}:{exc.lineno}:{exc.colno}: malformed JSON: {exc.msg}") from None
+    data = read_file(mpath, "a golden manifest (JSON)", MAX_JSON_BYTES,
+                     missing=f"{mpath}: no manifest.json (not a golden vector set)")
+    manifest = parse_json(decode_text(data, mpath, "utf-8"), mpath)
     errs = schema_errors(manifest, SCHEMA)
     if errs:
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
         raise FormatFileError(f"{mpath}: schema violation: {errs[0]}{more}")
     _check_consistency(mpath, manifest)
-    return manifest
+    return manifest, data
 
 
 def _check_consistency(mpath, manifest):
@@ -1603,11 +1677,10 @@ def load_set(path, check_files=True):
 
     Validates the manifest against the schema and (check_files) every file's size and sha256.
     """
-    path = Path(path)
-    if not path.exists() and str(path) in SUITES:
-        path = default_root() / str(path)
-    manifest = _load_manifest(path)
+    path = set_location(path)
+    manifest, data = _read_manifest(path)
     gset = GoldenSet(path, manifest)
+    gset.manifest_bytes, gset.manifest_sha256 = data, _sha(data)
     if check_files:
         for _, t in gset.tests():
             for f in t["files"]:
@@ -1615,27 +1688,92 @@ def load_set(path, check_files=True):
     return gset
 
 
-def _check_file(fpath, entry):
+def set_location(arg):
+    """The directory a set or root argument names: an existing path as given, else a suite name
+    (formats, quantize, matmul, conv) under default_root().  The one place a suite name is read."""
+    path = Path(arg)
+    if path.exists() or str(arg) not in SUITES:
+        return path
+    return default_root() / str(arg)
+
+
+def _resolved(path):
     try:
-        data = fpath.read_bytes()
-    except FileNotFoundError:
-        raise FormatFileError(f"{fpath}: listed in the manifest but missing") from None
+        return Path(path).resolve()
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def is_shipped_root(path):
+    """True when ``path`` is where the shipped vectors live: the checkout's golden/, the wheel's
+    refquant/golden_data/, or default_root()."""
+    target = _resolved(path)
+    return any(target == _resolved(p) for p in (_REPO_GOLDEN, _PACKAGED_GOLDEN, default_root()))
+
+
+# sha256 of each shipped manifest.json.  A manifest lists every file's size and sha256, so this
+# pins the whole shipped set: `golden verify` of the shipped location fails for a set regenerated
+# with another seed or generator, or edited.  After an intended change of the generator, run
+# `refquant golden generate --in-place` and record the checksums it prints here
+# (tests/test_golden.py::test_shipped_record_matches_the_committed_manifests checks them).
+SHIPPED_MANIFEST_SHA256 = {
+    "formats": "5e62c105ca0f08446e0e9b4fbef363ec0c54e71a6873111d9c13edf0d6e92ced",
+    "quantize": "5df01eacf0e542e9d18df83a8e97641d978b95e60c95981ccbf107ee2a64603c",
+    "matmul": "c9650d234c7cff5d02f81e8657aa710a6a390a8051e6b2a7e38cc02aea08f6a8",
+    "conv": "d86df77cc2564f9770c5b03345fbe0f5a5d78e264b4fea5711545c0db386fd50",
+}
+
+
+def shipped_difference(gset):
+    """None when ``gset`` is byte for byte the shipped set of its suite; else one line saying how
+    it differs (its seed and generator, as its manifest records them)."""
+    want = SHIPPED_MANIFEST_SHA256.get(gset.suite)
+    if want == gset.manifest_sha256:
+        return None
+    gen = gset.manifest.get("generator", {})
+    return (f"{gset.suite}: not the shipped vectors (manifest.json sha256 {gset.manifest_sha256[:16]}..., "
+            f"shipped {str(want)[:16]}...; this set records seed {gset.manifest.get('seed')}, "
+            f"generated by refquant {gen.get('version')}: regenerated with another seed or generator, or edited)")
+
+
+def _check_file(fpath, entry):
+    """The bytes of a listed file after its size and sha256 check; reads at most bytes + 1."""
+    data = read_file(fpath, f"the {entry['kind']} file the manifest lists", entry["bytes"],
+                     missing=f"{fpath}: listed in the manifest but missing", refuse_longer=False)
     if len(data) != entry["bytes"]:
-        raise FormatFileError(f"{fpath}: {len(data)} bytes, the manifest says {entry['bytes']} (truncated or changed)")
+        more = "+" if len(data) > entry["bytes"] else ""
+        raise FormatFileError(f"{fpath}: {len(data)}{more} bytes, the manifest says {entry['bytes']} "
+                              f"({'truncated' if len(data) < entry['bytes'] else 'longer'} or changed)")
     if _sha(data) != entry["sha256"]:
         raise FormatFileError(f"{fpath}: sha256 {_sha(data)} does not match the manifest's {entry['sha256']}")
+    return data
 
 
 def find_sets(path):
-    """Set directories at ``path``: itself if it holds a manifest.json, else its sub-directories that do."""
-    path = Path(path)
-    if (path / "manifest.json").exists():
+    """Set directories at ``path`` (or a suite name, see set_location): itself if it holds a
+    manifest.json, else its sub-directories that do.  Hidden directories (the '.X.tmp-*' and
+    '.X.old-*' an interrupted write may leave) are never sets.  At the shipped location every
+    suite must be present."""
+    given, path = path, set_location(path)
+    if os.path.lexists(path / "manifest.json"):
         return [path]
+    if not path.exists():
+        raise FormatFileError(f"{given}: no such directory; expected a set directory, a root of sets or a suite "
+                              f"name ({', '.join(SUITE_NAMES)})")
     if not path.is_dir():
-        raise FormatFileError(f"{path}: no such directory")
-    sets = sorted(p for p in path.iterdir() if (p / "manifest.json").exists())
+        raise FormatFileError(f"{path}: is not a directory; expected a set directory or a root of sets")
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise FormatFileError(f"{path}: cannot list ({exc.strerror}); expected a readable directory") from None
+    sets = [p for p in entries if not p.name.startswith(".") and os.path.lexists(p / "manifest.json")]
     if not sets:
         raise FormatFileError(f"{path}: holds no golden vector set (no */manifest.json)")
+    if is_shipped_root(path):
+        missing = [s for s in SUITE_NAMES if s not in {p.name for p in sets}]
+        if missing:
+            raise FormatFileError(f"{path}: the shipped root lacks the set(s) {', '.join(missing)}; expected all of "
+                                  f"{', '.join(SUITE_NAMES)}")
     return sets
 
 
@@ -1698,8 +1836,25 @@ def _diff(name, expected, got, limit=3):
     return f"{name}: {len(bad)} of {len(expected)} elements differ: {shown}"
 
 
+# Exceptions a schema-valid manifest with malformed params or inputs can raise in the oracle
+# (a wrong type or length where the schema does not look): the input's fault, exit 2.
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError, ArithmeticError, RecursionError)
+
+
+def _count_arg(value, name):
+    """A count option: None, or an int >= 0 (InvalidValueError otherwise)."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise InvalidValueError(f"{name} = {value!r}; expected a non-negative integer")
+    return value
+
+
 def verify_set(gset, use_kernel=True, progress=None, max_mismatches=None):
-    """Recompute every test of a loaded set; a list of mismatch dicts (empty = all match)."""
+    """Recompute every test of a loaded set; a list of mismatch dicts (empty = all match).
+
+    max_mismatches: stop after this many (None or 0: all).  A set lying at the shipped location
+    (is_shipped_root) that is not byte for byte the shipped set is one mismatch (checker
+    'shipped')."""
+    _count_arg(max_mismatches, "max_mismatches")
     mismatches = []
     total = sum(1 for _ in gset.tests())
     bar = _Progress(f"verify {gset.suite}", total, progress)
@@ -1711,6 +1866,12 @@ def verify_set(gset, use_kernel=True, progress=None, max_mismatches=None):
         except ImportError:
             kernel_ok = False
     stats = {"tests": 0, "kernel_checked": 0}
+    sha = getattr(gset, "manifest_sha256", None)
+    if sha is not None and is_shipped_root(gset.path.parent):
+        diff = shipped_difference(gset)
+        if diff:
+            mismatches.append({"set": gset.suite, "tcId": 0, "name": "manifest.json", "checker": "shipped",
+                               "flags": [], "detail": diff})
     for g, t in gset.tests():
         bar.step()
         stats["tests"] += 1
@@ -1718,64 +1879,77 @@ def verify_set(gset, use_kernel=True, progress=None, max_mismatches=None):
         def miss(what, checker="oracle"):
             mismatches.append({"set": gset.suite, "tcId": t["tcId"], "name": t["name"], "checker": checker,
                                "flags": t["flags"], "detail": what})
-        if g["op"] in ("decode", "encode"):
-            for f in t["files"]:
-                for what in _verify_tv(gset, g, t, f):
-                    miss(what)
-            continue
-        inputs, expected = {}, {}
-        for f in t["files"]:
-            tensor = gset.read_tensor(f)
-            if f["role"] == "input":
-                inputs[f["name"]] = tensor
-            elif f["role"] in ("expected", "intermediate"):
-                expected[f["name"]] = tensor
         try:
-            outcome = run_test(g["op"], t["params"], inputs)
-        except RefquantError as exc:
-            raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): bad parameters: {exc}") from None
-        except (KeyError, TypeError, ValueError) as exc:
+            _verify_test(gset, g, t, kernel_ok, stats, miss)
+        except RefquantError:
+            raise
+        except _MALFORMED as exc:
             raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): malformed params or inputs: "
                                   f"{type(exc).__name__}: {exc}") from None
-        if outcome[0] != t["result"]:
-            miss(f"result: manifest says {t['result']}, the oracle gives {outcome[0]}"
-                 + (f" ({outcome[1]})" if outcome[0] != "valid" else ""))
-            continue
-        if outcome[0] == "error" and outcome[1] != t.get("error"):
-            miss(f"error: manifest says {t.get('error')}, the oracle raises {outcome[1]}")
-        if outcome[0] == "valid":
-            _, outputs, derived, _flags = outcome
-            if derived is not None and t.get("derived") != derived:
-                miss(f"derived parameters differ: manifest {t.get('derived')}, oracle {derived}")
-            for name, tensor in expected.items():
-                if name not in outputs:
-                    miss(f"{name}: the oracle has no such output")
-                    continue
-                d = _diff(name, tensor.values, outputs[name].values)
-                if d:
-                    miss(d)
-            for name in outputs:
-                if name not in expected and not (name == "acc" and t["params"].get("method") == "int32"):
-                    miss(f"{name}: expected output missing from the manifest")
-        if kernel_ok and g["op"] == "qlinear_matmul" and t["result"] != "unpredictable" and _kernel_applies(t["params"]):
-            stats["kernel_checked"] += 1
-            try:
-                kout = kernel_matmul(t["params"], t.get("derived") or {}, inputs)
-                if t["result"] == "error":
-                    miss("C kernel returned a result where the oracle raises " + str(t.get("error")), "kernel")
-                else:
-                    for name, tensor in expected.items():
-                        d = _diff(name, tensor.values, kout[name])
-                        if d:
-                            miss(d, "kernel")
-            except AccumulatorOverflowError:
-                if t["result"] != "error":
-                    miss("C kernel raised AccumulatorOverflowError", "kernel")
-            except AssertionError as exc:
-                miss(str(exc), "kernel")
         if max_mismatches and len(mismatches) >= max_mismatches:
             break
     return mismatches, stats
+
+
+def _verify_test(gset, g, t, kernel_ok, stats, miss):
+    if g["op"] in ("decode", "encode"):
+        for f in t["files"]:
+            for what in _verify_tv(gset, g, t, f):
+                miss(what)
+        return
+    inputs, expected = {}, {}
+    for f in t["files"]:
+        if f["kind"] != "tensor":
+            raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): a {g['op']} test lists the "
+                                  f"{f['kind']} file {f['path']}; expected tensor files only")
+        tensor = gset.read_tensor(f)
+        if f["role"] == "input":
+            inputs[f["name"]] = tensor
+        elif f["role"] in ("expected", "intermediate"):
+            expected[f["name"]] = tensor
+    try:
+        outcome = run_test(g["op"], t["params"], inputs)
+    except RefquantError as exc:
+        raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): bad parameters: {exc}") from None
+    if outcome[0] != t["result"]:
+        miss(f"result: manifest says {t['result']}, the oracle gives {outcome[0]}"
+             + (f" ({outcome[1]})" if outcome[0] != "valid" else ""))
+        return
+    if outcome[0] == "error" and outcome[1] != t.get("error"):
+        miss(f"error: manifest says {t.get('error')}, the oracle raises {outcome[1]}")
+    if outcome[0] == "valid":
+        _, outputs, derived, _flags = outcome
+        if derived is not None and t.get("derived") != derived:
+            miss(f"derived parameters differ: manifest {t.get('derived')}, oracle {derived}")
+        for name, tensor in expected.items():
+            if name not in outputs:
+                miss(f"{name}: the oracle has no such output")
+                continue
+            d = _diff(name, tensor.values, outputs[name].values)
+            if d:
+                miss(d)
+        for name in outputs:
+            if name not in expected and not (name == "acc" and t["params"].get("method") == "int32"):
+                miss(f"{name}: expected output missing from the manifest")
+    if kernel_ok and g["op"] == "qlinear_matmul" and t["result"] != "unpredictable" and _kernel_applies(t["params"]):
+        stats["kernel_checked"] += 1
+        try:
+            kout = kernel_matmul(t["params"], t.get("derived") or {}, inputs)
+            if t["result"] == "error":
+                miss("C kernel returned a result where the oracle raises " + str(t.get("error")), "kernel")
+            else:
+                for name, tensor in expected.items():
+                    d = _diff(name, tensor.values, kout[name])
+                    if d:
+                        miss(d, "kernel")
+        except AccumulatorOverflowError:
+            if t["result"] != "error":
+                miss("C kernel raised AccumulatorOverflowError", "kernel")
+        except AssertionError as exc:
+            miss(str(exc), "kernel")
+        except RefquantError as exc:
+            raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): the C kernel refuses the "
+                                  f"parameters: {exc}") from None
 
 
 def _verify_tv(gset, g, t, entry):
@@ -1798,16 +1972,21 @@ def _verify_tv(gset, g, t, entry):
 
 
 def verify(path=None, use_kernel=True, progress=None, max_mismatches=None):
-    """Verify every set under ``path`` (default_root()): schema, sizes, checksums, then every
-    expected value against the oracle (and the C kernel for matmul).  Raises FormatFileError
-    for a malformed set; returns {'sets', 'tests', 'kernel_checked', 'mismatches'}."""
-    path = default_root() if path is None else Path(path)
+    """Verify every set under ``path`` (default_root(); a suite name is a set of it): schema,
+    sizes, checksums, then every expected value against the oracle (and the C kernel for
+    matmul).  Raises FormatFileError for a malformed set; returns {'sets', 'tests',
+    'kernel_checked', 'mismatches', 'shipped'}: 'shipped' maps each set to whether it is byte
+    for byte the shipped set of its suite (at the shipped location a difference is also a
+    mismatch)."""
+    _count_arg(max_mismatches, "max_mismatches")
+    path = default_root() if path is None else path
     sets = [load_set(p) for p in find_sets(path)]
     for gset in sets:   # every file parses before anything is judged (malformed beats mismatch)
         for _, t in gset.tests():
             for f in t["files"]:
                 (gset.read_tensor if f["kind"] == "tensor" else gset.read_vectors)(f)
-    report = {"sets": [s.suite for s in sets], "tests": 0, "kernel_checked": 0, "mismatches": []}
+    report = {"sets": [s.suite for s in sets], "tests": 0, "kernel_checked": 0, "mismatches": [],
+              "shipped": {s.suite: shipped_difference(s) is None for s in sets}}
     for gset in sets:
         mism, stats = verify_set(gset, use_kernel, progress, max_mismatches)
         report["mismatches"] += mism
@@ -1877,41 +2056,105 @@ def c_header(gset):
 
 def export(path, fmt, out):
     """Export every set under ``path`` to ``out``: npy or bin (one file per tensor, beside a copy of
-    the manifest, in out/<suite>/) or c-header (out/<suite>.h).  Writes atomically."""
+    the manifest, in out/<suite>/) or c-header (out/<suite>.h).  Everything is read and converted
+    before anything is written; each set is written atomically, and a failed export leaves no
+    directory it created."""
     if fmt not in EXPORT_FORMATS:
         raise UnknownNameError("export format", fmt, EXPORT_FORMATS)
+    out = _out_path(out, "export output directory")
     sets = [load_set(p) for p in find_sets(path)]
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InvalidValueError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
+    outputs = []          # (suite, {file name: bytes}) or (header name, bytes)
     for gset in sets:
-        if fmt == "c-header":
-            target = out / f"golden_{_c_ident(gset.suite)}.h"
-            _atomic_write(target, c_header(gset).encode("ascii"))
-            written.append(target)
-            continue
-        tmp = tempfile.mkdtemp(prefix=f".{gset.suite}.tmp-", dir=out)
         try:
+            if fmt == "c-header":
+                outputs.append((f"golden_{_c_ident(gset.suite)}.h", c_header(gset).encode("ascii")))
+                continue
+            blobs = {}
             for _, t in gset.tests():
                 for f in t["files"]:
-                    src = gset.path / f["path"]
                     if f["kind"] == "vectors":
-                        shutil.copyfile(src, os.path.join(tmp, f["path"]))
+                        blobs[f["path"]] = gset.read_bytes(f)
                         continue
                     tt = gset.read_tensor(f)
-                    stem = f["path"][:-len(".hex")]
-                    data = npy_bytes(tt.dtype, tt.shape, tt.values) if fmt == "npy" else raw_bytes(tt.dtype, tt.values)
-                    with open(os.path.join(tmp, f"{stem}.{fmt}"), "wb") as fh:
-                        fh.write(data)
-            shutil.copyfile(gset.path / "manifest.json", os.path.join(tmp, "manifest.json"))
-            _replace_dir(tmp, str(out / gset.suite))
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+                    stem = f["path"][:-len(".hex")] if f["path"].endswith(".hex") else f["path"]
+                    blobs[f"{stem}.{fmt}"] = (npy_bytes(tt.dtype, tt.shape, tt.values) if fmt == "npy"
+                                              else raw_bytes(tt.dtype, tt.values))
+            blobs["manifest.json"] = gset.manifest_bytes
+            outputs.append((gset.suite, blobs))
+        except RefquantError:
             raise
-        written.append(out / gset.suite)
+        except _MALFORMED as exc:
+            raise FormatFileError(f"{gset.path}: malformed manifest content ({type(exc).__name__}: {exc})") from None
+    written = []
+    with _output_root(out, "export output directory"):
+        for name, data in outputs:
+            if fmt == "c-header":
+                _atomic_write(out / name, data)
+                written.append(out / name)
+                continue
+            tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out)
+            try:
+                for fname, blob in data.items():
+                    with open(os.path.join(tmp, fname), "wb") as fh:
+                        fh.write(blob)
+                _replace_dir(tmp, str(out / name))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            written.append(out / name)
     return written
+
+
+def _out_path(out, what):
+    """An output directory argument as a Path: InvalidValueError when it is empty or names an
+    existing non-directory."""
+    if out is None or not str(out).strip():
+        raise InvalidValueError(f"{what} {str(out)!r} is empty; expected a directory path")
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise InvalidValueError(f"{what} {out}: exists and is not a directory; expected a directory")
+    return out
+
+
+class _output_root:
+    """Create directory ``out`` (and missing parents) on entry, with one-line errors naming it;
+    on failure (an exception or Ctrl-C) remove every directory this call created, so that a
+    failed command leaves nothing behind."""
+
+    def __init__(self, out, what):
+        self.out, self.what, self.created = Path(out), what, None
+
+    def __enter__(self):
+        out = self.out
+        top = out
+        while not os.path.lexists(top.parent) and top.parent != top:
+            top = top.parent
+        existed = os.path.lexists(out)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InvalidValueError(f"{self.what} {out}: cannot create it ({exc.strerror}); expected a writable "
+                                    "directory whose parent exists") from None
+        if not existed:
+            self.created = top
+        if not out.is_dir():
+            raise InvalidValueError(f"{self.what} {out}: is not a directory; expected a directory")
+        if not os.access(out, os.W_OK | os.X_OK):
+            self._cleanup()
+            raise InvalidValueError(f"{self.what} {out}: not writable; expected a writable directory")
+        return out
+
+    def _cleanup(self):
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._cleanup()
+            if issubclass(exc_type, OSError) and not isinstance(exc, RefquantError):
+                raise InvalidValueError(f"{self.what} {self.out}: cannot write ({exc.strerror or exc}); expected a "
+                                        "writable directory with free space") from None
+        return False
 
 
 # ##########################################################################
@@ -1934,13 +2177,34 @@ def cmd_generate(args):
         if s not in SUITES:
             raise UnknownNameError("golden suite", s, list(SUITES) + ["all"])
     seed = _seed(args.seed)
-    out = Path(args.out) if args.out else default_root()
-    write_schema(out)
-    for s in suites:
-        t0 = time.perf_counter()
-        manifest, size = write_set(s, out, seed)
-        print(f"{s}: {manifest['numberOfTests']} tests, {size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s "
-              f"-> {out / s}")
+    if args.in_place:
+        out = default_root()
+    elif args.out is None:
+        raise InvalidValueError(f"golden generate needs --out DIR (a directory for the new sets); to overwrite the "
+                                f"shipped vectors in {default_root()}, pass --in-place")
+    else:
+        out = _out_path(args.out, "--out")
+        if is_shipped_root(out):
+            raise InvalidValueError(f"--out {args.out} is the shipped golden vectors ({default_root()}); pass "
+                                    "--in-place (instead of --out) to overwrite them")
+    with _output_root(out, "--in-place root" if args.in_place else "--out"):
+        write_schema(out)
+        for s in suites:
+            t0 = time.perf_counter()
+            manifest, size = write_set(s, out, seed)
+            print(f"{s}: {manifest['numberOfTests']} tests, {size / 1e6:.2f} MB, {time.perf_counter() - t0:.1f} s "
+                  f"-> {out / s}")
+    if args.in_place:
+        changed = {}
+        for s in suites:
+            gset = load_set(out / s, check_files=False)
+            if shipped_difference(gset):
+                changed[s] = gset.manifest_sha256
+        if changed:
+            print(f"note: {', '.join(changed)} now differ(s) from the shipped vectors, so `refquant golden verify` "
+                  "fails until they are restored (--in-place --seed 1 with the released generator) or, for an "
+                  "intended generator change, the new checksums are recorded in refquant/golden.py "
+                  "SHIPPED_MANIFEST_SHA256: " + json.dumps(changed))
     return EXIT_OK
 
 
@@ -1950,7 +2214,12 @@ def cmd_verify(args):
         print(json.dumps(report, indent=1))
     else:
         for m in report["mismatches"]:
-            print(f"MISMATCH {m['set']} tc{m['tcId']:04d} {m['name']} [{m['checker']}]: {m['detail']}")
+            where = "" if m["checker"] == "shipped" else f" tc{m['tcId']:04d} {m['name']}"
+            print(f"MISMATCH {m['set']}{where} [{m['checker']}]: {m['detail']}")
+        others = [s for s, same in report["shipped"].items() if not same]
+        if others and not any(m["checker"] == "shipped" for m in report["mismatches"]):
+            print(f"note: {', '.join(others)}: not the shipped vectors (another seed, generator or edit); "
+                  "checked for consistency with the oracle only")
         print(f"{len(report['sets'])} sets ({', '.join(report['sets'])}), {report['tests']} tests, "
               f"{report['kernel_checked']} also run on the C kernel: "
               f"{'all match' if not report['mismatches'] else str(len(report['mismatches'])) + ' mismatches'}")
@@ -1968,11 +2237,12 @@ def cmd_list(args):
     for name, (_, text) in SUITES.items():
         line = f"{name:<9} {text}"
         mpath = root / name / "manifest.json"
-        if mpath.exists():
+        if os.path.lexists(mpath):
             try:
-                n = json.loads(mpath.read_text())["numberOfTests"]
+                n = parse_json(decode_text(read_file(mpath, "a manifest", MAX_JSON_BYTES), mpath, "utf-8"),
+                               mpath)["numberOfTests"]
                 line += f"  [{n} tests in {root / name}]"
-            except (ValueError, KeyError):
+            except (RefquantError, KeyError, TypeError):
                 line += "  [manifest unreadable]"
         print(line)
     return EXIT_OK
@@ -1980,17 +2250,21 @@ def cmd_list(args):
 
 def register(sub):
     """Add ``refquant golden ...`` to the CLI's sub-parsers."""
+    from .cli import count
     g = sub.add_parser("golden", help="golden vector sets: generate, verify, export, list")
     gs = g.add_subparsers(dest="golden_command", metavar="ACTION", parser_class=type(g))
     p = gs.add_parser("generate", help="regenerate vector sets from the oracle (deterministic, atomic)")
     p.add_argument("--suite", default="all", help=f"one of {', '.join(SUITE_NAMES)} or all (default)")
-    p.add_argument("--out", help="root directory (default: the repository's golden/)")
-    p.add_argument("--seed", default="1", help="generation seed (default 1)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="DIR", help="root directory to write the sets into (required, unless --in-place)")
+    where.add_argument("--in-place", action="store_true",
+                       help="overwrite the shipped vectors (the checkout's golden/ or the installed copy)")
+    p.add_argument("--seed", default="1", help="generation seed (default 1, the seed of the shipped vectors)")
     p.set_defaults(func=cmd_generate)
     v = gs.add_parser("verify", help="check schema, sizes and checksums, then recompute every expected value")
     v.add_argument("dir", nargs="?", help="a set directory or a root of sets (default: golden/)")
     v.add_argument("--no-kernel", action="store_true", help="skip the C-kernel cross-check")
-    v.add_argument("--max-errors", type=int, default=0, help="stop a set after N mismatches (0: all)")
+    v.add_argument("--max-errors", type=count, default=0, metavar="N", help="stop a set after N mismatches (0: all)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.set_defaults(func=cmd_verify)
     e = gs.add_parser("export", help="write .npy, a C header or raw little-endian .bin files")

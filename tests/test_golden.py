@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from refquant import cli, golden, kernel
-from refquant.errors import FormatFileError, UnknownNameError
+from refquant.errors import FormatFileError, InvalidValueError, UnknownNameError
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "golden"
@@ -547,3 +547,217 @@ def test_verilog_readmemh_loads_int8_input_and_int32_output(tmp_path):
     assert a == case.inputs["A"].values and acc == case.expected["acc"].values
     assert min(a) < 0 and min(acc) < 0 < max(acc)     # two's complement read back as signed
     assert "WARNING" not in res.stderr
+
+
+# ---- hostile input (issue 11 items 6-12): exit 2, one line, nothing written, no hang ---------------------
+
+def _one_error_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("refquant: error:"), err
+    return lines[0]
+
+
+def _shipped_at(monkeypatch, root):
+    """Make ``root`` the shipped location (as the wheel's refquant/golden_data would be)."""
+    monkeypatch.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
+    monkeypatch.setattr(golden, "_REPO_GOLDEN", root)
+    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", root)
+
+
+def _mtimes(path):
+    return {p: p.stat().st_mtime_ns for p in Path(path).rglob("*")}
+
+
+@pytest.mark.parametrize("argv", [("generate", "--suite", "conv"), ("generate", "--suite", "conv", "--out", ""),
+                                  ("generate", "--suite", "conv", "--out", "  ")],
+                         ids=["no-out", "empty-out", "blank-out"])
+def test_generate_never_overwrites_the_shipped_set_by_default(tmp_path, monkeypatch, capsys, argv):
+    root = tmp_path / "site" / "golden_data"
+    shutil.copytree(GOLDEN / "schema", root / "schema")
+    shutil.copytree(GOLDEN / "conv", root / "conv")
+    _shipped_at(monkeypatch, root)
+    monkeypatch.chdir(tmp_path)
+    before = _mtimes(root)
+    assert run_cli(*argv) == 2
+    err = _one_error_line(capsys.readouterr().err)
+    assert "--in-place" in err or "--out" in err
+    assert _mtimes(root) == before
+    assert run_cli("generate", "--suite", "conv", "--out", root) == 2      # --out naming it is refused too
+    assert "--in-place" in _one_error_line(capsys.readouterr().err) and _mtimes(root) == before
+    with pytest.raises(SystemExit) as exc:                                 # --out and --in-place exclude each other
+        run_cli("generate", "--suite", "conv", "--in-place", "--out", tmp_path / "x")
+    assert exc.value.code == 2
+
+
+def test_shipped_record_matches_the_committed_manifests():
+    got = {s: golden._sha((GOLDEN / s / "manifest.json").read_bytes()) for s in golden.SUITE_NAMES}
+    assert got == golden.SHIPPED_MANIFEST_SHA256, (
+        "golden/ changed: if intended, set refquant/golden.py SHIPPED_MANIFEST_SHA256 = " + json.dumps(got, indent=1))
+
+
+def test_verify_detects_a_shipped_set_regenerated_with_another_seed(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "golden"
+    shutil.copytree(GOLDEN / "schema", root / "schema")
+    shutil.copytree(GOLDEN / "conv", root / "conv")
+    _shipped_at(monkeypatch, root)
+    assert golden.verify_set(golden.load_set(root / "conv"), use_kernel=False)[0] == []
+    assert run_cli("generate", "--suite", "conv", "--in-place", "--seed", "2") == 0
+    out = capsys.readouterr().out
+    assert "note: conv now differ" in out and "SHIPPED_MANIFEST_SHA256" in out
+    assert run_cli("verify", root / "conv", "--no-kernel") == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH conv [shipped]" in out and "seed 2" in out and "all match" not in out
+    mism, _ = golden.verify_set(golden.load_set(root / "conv"), use_kernel=False)
+    assert [m["checker"] for m in mism] == ["shipped"]
+    # the same set elsewhere is consistent with the oracle: a note, not a failure
+    shutil.copytree(root / "conv", tmp_path / "mine" / "conv")
+    assert run_cli("verify", tmp_path / "mine", "--no-kernel") == 0
+    out = capsys.readouterr().out
+    assert "note: conv: not the shipped vectors" in out and "all match" in out
+    assert golden.verify(tmp_path / "mine", use_kernel=False)["shipped"] == {"conv": False}
+    # restoring with the shipped seed restores the record
+    assert run_cli("generate", "--suite", "conv", "--in-place") == 0
+    assert "note" not in capsys.readouterr().out
+    assert golden.verify_set(golden.load_set(root / "conv"), use_kernel=False)[0] == []
+
+
+@pytest.mark.parametrize("value", ["-1", "-7", "x", "1.5"])
+def test_negative_or_non_integer_counts_are_usage_errors(value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_cli("verify", GOLDEN / "conv", "--no-kernel", "--max-errors", value)
+    assert exc.value.code == 2
+    assert "--max-errors" in capsys.readouterr().err
+    with pytest.raises(InvalidValueError, match="max_mismatches"):
+        golden.verify(GOLDEN / "conv", use_kernel=False, max_mismatches=-1)
+
+
+def test_max_errors_counts_mismatches_and_checks_every_test(tmp_path, capsys):
+    assert run_cli("verify", GOLDEN / "conv", "--no-kernel", "--max-errors", "0") == 0
+    assert "56 tests" in capsys.readouterr().out
+
+
+def _run_module(*argv, timeout=60):
+    """python -m refquant in a subprocess with a time limit and a 2 GiB address-space limit (a reader
+    that hangs or eats memory fails the test instead of the machine)."""
+    import resource
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+    return subprocess.run([sys.executable, "-m", "refquant", *map(str, argv)], capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=limit, cwd=ROOT)
+
+
+def test_fifo_and_dev_zero_are_refused_not_read(tmp_path):
+    import os
+    d = copy_set(tmp_path, "conv")
+    victim = sorted(d.glob("tc0001_x*.hex"))[0]
+    victim.unlink()
+    victim.symlink_to("/dev/zero")
+    res = _run_module("golden", "verify", d, "--no-kernel", timeout=30)
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "not a regular file" in res.stderr and "character device" in res.stderr
+    res = _run_module("golden", "export", "--format", "npy", d, tmp_path / "out", timeout=30)
+    assert res.returncode == 2 and "not a regular file" in res.stderr and not (tmp_path / "out").exists()
+    victim.unlink()
+    os.mkfifo(victim)          # nothing ever writes to it: a reader that opens it blocks for ever
+    res = _run_module("golden", "verify", d, "--no-kernel", timeout=30)
+    assert res.returncode == 2 and "FIFO" in res.stderr and "not found" not in res.stderr, res.stderr
+    (d / "manifest.json").unlink()
+    os.mkfifo(d / "manifest.json")
+    res = _run_module("golden", "verify", d, timeout=30)
+    assert res.returncode == 2 and "FIFO" in res.stderr, res.stderr
+
+
+def test_manifest_that_is_a_directory(tmp_path, capsys):
+    d = tmp_path / "conv"
+    (d / "manifest.json").mkdir(parents=True)
+    assert run_cli("verify", d) == 2
+    assert "is a directory" in _one_error_line(capsys.readouterr().err)
+
+
+def test_deeply_nested_manifest(tmp_path, capsys):
+    d = tmp_path / "conv"
+    d.mkdir()
+    (d / "manifest.json").write_text("[" * 100000 + "]" * 100000)
+    assert run_cli("verify", d) == 2
+    assert "nested too deeply" in _one_error_line(capsys.readouterr().err)
+
+
+def test_non_ascii_hex_file_with_a_matching_checksum(tmp_path, capsys):
+    d = copy_set(tmp_path)
+    victim = sorted(d.glob("tc0001_x*.hex"))[0]
+    rewrite(d, victim.name, victim.read_text().replace("\n", "\n\u00e9", 1))
+    assert run_cli("verify", d, "--no-kernel") == 2
+    err = _one_error_line(capsys.readouterr().err)
+    assert victim.name in err and "not ASCII" in err
+
+
+def test_hidden_leftovers_are_not_sets(tmp_path, capsys):
+    shutil.copytree(GOLDEN / "conv", tmp_path / ".conv.tmp-abc123")
+    shutil.copytree(GOLDEN / "conv", tmp_path / ".conv.old-def456")
+    assert run_cli("verify", tmp_path, "--no-kernel") == 2
+    assert "holds no golden vector set" in _one_error_line(capsys.readouterr().err)
+    shutil.copytree(GOLDEN / "conv", tmp_path / "conv")
+    assert run_cli("verify", tmp_path, "--no-kernel") == 0
+    assert "1 sets (conv)" in capsys.readouterr().out
+
+
+def test_shipped_root_missing_a_set_fails(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "golden"
+    shutil.copytree(GOLDEN / "schema", root / "schema")
+    shutil.copytree(GOLDEN / "conv", root / "conv")
+    shutil.copytree(GOLDEN / "conv", root / ".matmul.old-x")
+    _shipped_at(monkeypatch, root)
+    assert cli.main(["golden", "verify"]) == 2
+    assert "lacks the set(s) formats, quantize, matmul" in _one_error_line(capsys.readouterr().err)
+
+
+def test_suite_names_are_accepted_everywhere(tmp_path, capsys):
+    assert run_cli("verify", "conv", "--no-kernel") == 0
+    assert "1 sets (conv)" in capsys.readouterr().out
+    assert run_cli("export", "--format", "bin", "conv", tmp_path / "out") == 0
+    assert (tmp_path / "out" / "conv" / "manifest.json").read_bytes() == (GOLDEN / "conv" / "manifest.json").read_bytes()
+    assert run_cli("verify", "nope", "--no-kernel") == 2
+    err = _one_error_line(capsys.readouterr().err)
+    assert "'nope'" in err or "nope:" in err
+    assert "conv" in err and "matmul" in err
+
+
+@pytest.mark.parametrize("argv", [
+    ("generate", "--suite", "conv", "--out", "{file}/sub"),
+    ("export", "--format", "npy", str(GOLDEN / "conv"), "{file}/sub"),
+    ("export", "--format", "c-header", str(GOLDEN / "conv"), "{file}"),
+    ("export", "--format", "npy", str(GOLDEN / "conv"), "/dev/null/x"),
+], ids=["generate-under-a-file", "export-under-a-file", "export-onto-a-file", "export-under-dev-null"])
+def test_output_paths_that_cannot_be_directories(tmp_path, capsys, argv):
+    f = tmp_path / "plain.txt"
+    f.write_text("not a directory\n")
+    argv = [a.replace("{file}", str(f)) for a in argv]
+    assert run_cli(*argv) == 2
+    err = _one_error_line(capsys.readouterr().err)
+    assert "directory" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"] and f.read_text() == "not a directory\n"
+
+
+def test_failed_export_leaves_no_folder(tmp_path, capsys):
+    d = copy_set(tmp_path, "conv")
+    victim = sorted(d.glob("tc0009_*.hex"))[0]
+    rewrite(d, victim.name, victim.read_text().replace("\n", "\nzz\n", 1))   # checksum fixed: fails in the parse
+    out = tmp_path / "new" / "deeper"
+    assert run_cli("export", "--format", "npy", d, out) == 2
+    assert victim.name in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "new").exists()
+
+
+def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(golden, "build_set", interrupted)
+    assert run_cli("generate", "--suite", "conv", "--out", tmp_path / "new") == 130
+    err = capsys.readouterr().err
+    assert err.strip() == "refquant: interrupted" and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "old").mkdir()
+    assert run_cli("generate", "--suite", "conv", "--out", tmp_path / "old") == 130
+    assert [p.name for p in (tmp_path / "old").rglob("*") if p.name.startswith(".")] == []
