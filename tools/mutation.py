@@ -25,8 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# module -> (source file, the test files that exercise it directly).  Slow-marked tests are
-# deselected (-m "not slow"); each file here runs in seconds to a minute unmutated.
+# module -> (source file, the test files that exercise it directly), plus
+# tests/test_mutants_<module>.py when it exists (the tests written against earlier survivors).
+# Slow-marked tests are deselected (-m "not slow"); each file here runs in seconds to a minute.
 MODULES = {
     "rounding": ("refquant/rounding.py", ["tests/test_rounding_integers.py"]),
     "integers": ("refquant/integers.py", ["tests/test_rounding_integers.py"]),
@@ -48,6 +49,7 @@ def _toml_list(items):
 def prepare(module, workdir):
     """A fresh copy of HEAD in workdir with this module's [tool.mutmut] table; returns the commit."""
     src, tests = MODULES[module]
+    tests = tests + [t for t in (f"tests/test_mutants_{module}.py",) if (ROOT / t).exists()]
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
