@@ -166,3 +166,85 @@ def test_verify_kernel_and_check():
     assert rc == 0, err + out
     assert "check: OK" in out and "unexplained differences" in out
     assert "golden" in out or "refquant.golden" not in sys.modules
+
+
+# ---- hostile input (issue 11 items 8-12, 17), in process: exit 2, one line, nothing written ----------------
+
+def _main(capsys, *argv):
+    from refquant import cli
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as exc:      # argparse usage errors
+        rc = exc.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def small(tmp_path):
+    d = tmp_path / "small"
+    d.mkdir()
+    np.save(d / "a.npy", np.arange(12, dtype=np.int8).reshape(3, 4))
+    np.save(d / "b.npy", np.arange(8, dtype=np.int8).reshape(4, 2))
+    spec = {"op": "qlinear_matmul", "a": "a.npy", "b": "b.npy", "a_scale": 0.5, "b_scale": 0.25, "y_scale": 1.0,
+            "method": "exact"}
+    (d / "case.json").write_text(json.dumps(spec))
+    (d / "ragged.json").write_text(json.dumps(dict(spec, a=[[1, 2], [3]])))
+    (d / "bigscale.json").write_text(json.dumps(dict(spec, a_scale=10**400)))
+    (d / "huge.json").write_text(json.dumps(dict(spec, a=[[1e30, 2.0], [3.0, 4.0]], b=[[1], [2]])))
+    (d / "nested.json").write_text('{"op": "qlinear_matmul", "a": ' + "[" * 100000 + "]" * 100000 + "}")
+    (d / "y.hex").write_text("\n".join(["00"] * 6) + "\n")
+    os.mkfifo(d / "fifo.hex")
+    os.mkfifo(d / "fifo.json")
+    (d / "plain.txt").write_text("x\n")
+    return d
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (("audit", "case.json", "--actual", "y.hex", "--actual-dtype", "int9"), "'int9' is not a known dtype"),
+    (("audit", "case.json", "--actual", "y.hex", "--actual-dtype", "float32"), "expected an integer dtype"),
+    (("audit", "ragged.json", "--actual", "y.hex"), "ragged"),
+    (("audit", "bigscale.json", "--actual", "y.hex"), "a_scale = 1000"),
+    (("audit", "nested.json", "--actual", "y.hex"), "nested too deeply"),
+    (("audit", "huge.json", "--actual", "y.hex"), "a[0, 0] = 1e+30 is outside int8"),
+    (("audit", "case.json", "--actual", "y.hex", "--report", "plain.txt/rep"), "--report"),
+    (("audit", "case.json", "--actual", "y.hex", "--report", "/dev/null/rep"), "--report /dev/null/rep"),
+    (("audit", "case.json", "--actual", "y.hex", "--first", "-1"), "--first: -1 is negative"),
+    (("audit", "case.json", "--actual", "fifo.hex"), "is a FIFO (named pipe), not a regular file"),
+    (("audit", "fifo.json", "--actual", "y.hex"), "is a FIFO (named pipe), not a regular file"),
+    (("audit", "case.json", "--actual", "y.hex", "--set", "y_scale=" + "[" * 100000 + "]" * 100000), "y_scale"),
+    (("explain", "case.json", "--set", "a_scale=" + "9" * 400), "a_scale"),
+], ids=["int9", "float32-on-int8", "ragged", "400-digit-scale", "nested-json", "1e30", "report-under-file",
+        "report-under-dev-null", "first-negative", "fifo-dump", "fifo-case", "set-nested", "set-400-digits"])
+def test_hostile_audit_input_is_one_line_exit_2(small, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(small)
+    before = sorted(p.name for p in small.iterdir())
+    rc, out, err = _main(capsys, *argv)
+    assert rc == 2, (out, err)
+    assert "Traceback" not in err and "Warning" not in err and needle in err, err
+    assert len([line for line in err.splitlines() if line.startswith("refquant: error")]) == 1
+    assert sorted(p.name for p in small.iterdir()) == before
+
+
+def test_report_is_written_whole_or_not_at_all(small, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(small)
+    rc, out, err = _main(capsys, "audit", "case.json", "--actual", "y.hex", "--report", "new/rep", "--no-diagnose")
+    assert rc == 1, err
+    assert sorted(p.name for p in (small / "new" / "rep").iterdir()) == ["mismatch_map.png", "report.md"]
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(report, "png", boom)
+    rc, out, err = _main(capsys, "audit", "case.json", "--actual", "y.hex", "--report", "other/rep", "--no-diagnose")
+    assert rc == 130 and err.strip().endswith("refquant: interrupted") and "Traceback" not in err
+    assert not (small / "other").exists()
+
+
+def test_explain_says_given_parameters_are_given(capsys):
+    rc, out, err = _main(capsys, "explain", "--op", "requantize", "--acc", "-3744", "--method", "tflite_double",
+                         "--set", 'params={"m": 1073741824, "shift": -5}')
+    assert rc == 0, err
+    assert "derived from the scales" not in out
+    assert [line.split()[-3:] for line in out.splitlines() if line.startswith("param ")] == [
+        ["given", "in", "params"], ["given", "in", "params"]]

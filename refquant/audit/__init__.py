@@ -21,10 +21,13 @@ from .core import (OPS, Case, Progress, audit, diagnose, expected, explain_eleme
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
-def _value(text):
+def _value(text, key="--set"):
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except RecursionError:
+        raise InvalidValueError(f"--set {key}: the JSON value is nested too deeply; expected a number, a string "
+                                "or a flat list") from None
+    except ValueError:      # not JSON (a bare word is taken as a string), or a number of > 4300 digits
         return text
 
 
@@ -34,7 +37,7 @@ def _overrides(args):
         if "=" not in item:
             raise InvalidValueError(f"--set {item!r}: expected KEY=VALUE (VALUE in JSON, e.g. a_scale=0.02 or b_scale=[0.1,0.2])")
         k, v = item.split("=", 1)
-        o[k.strip()] = _value(v)
+        o[k.strip()] = _value(v, k.strip())
     for k in ("op", "method", "profile"):
         if getattr(args, k, None):
             o[k] = getattr(args, k)
@@ -82,7 +85,15 @@ def _add_case_args(p):
 
 
 def cmd_audit(args):
+    if args.report is not None:
+        from ..golden import _out_path
+        _out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
+    if args.actual_dtype is not None:
+        tensors.check_dtype(args.actual_dtype, "--actual-dtype")
+        if args.actual_dtype.startswith("float"):
+            raise InvalidValueError(f"--actual-dtype {args.actual_dtype}: the case's output is {case.y_type} "
+                                    f"(integers); expected an integer dtype such as {case.y_type}")
     actual = tensors.load(args.actual, args.actual_dtype or case.y_type,
                           args.actual_shape or list(case.out_shape), args.actual_format, name="actual")
     prog = Progress(False if args.json or args.no_progress else None)
@@ -136,13 +147,14 @@ def cmd_check(args):
 
 
 def register(sub):
+    from ..cli import count
     a = sub.add_parser("audit", help="compare a device's outputs with the oracle; diagnose the semantics it implements")
     _add_case_args(a)
     a.add_argument("--actual", required=True, help="the device's outputs (.npy, $readmemh .hex, or raw binary)")
     a.add_argument("--actual-format", choices=("auto", "npy", "hex", "raw"), default="auto")
     a.add_argument("--actual-dtype", help="dtype of a hex/raw dump (default: the case's output type)")
     a.add_argument("--actual-shape", help="shape of a hex/raw dump, e.g. 64x64 (default: the case's output shape)")
-    a.add_argument("--first", type=int, default=5, help="explain the first N mismatches (default 5)")
+    a.add_argument("--first", type=count, default=5, metavar="N", help="explain the first N mismatches (default 5)")
     a.add_argument("--brief", action="store_true", help="no explain traces in the text output")
     a.add_argument("--no-diagnose", action="store_true", help="skip the diagnosis")
     a.add_argument("--report", metavar="DIR", help="write DIR/report.md and DIR/mismatch_map.png")

@@ -222,7 +222,15 @@ def _tensor_spec(value, name, base_dir, dtype, shape):
     if isinstance(value, np.ndarray):
         return value
     if isinstance(value, (list, tuple)) or isinstance(value, (int, float)) and name == "bias":
-        return np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError, OverflowError, RecursionError):
+            raise ShapeError(f"tensor {name!r}: the inline list is ragged, too deep or not numbers; expected a "
+                             "rectangular nested list of integers") from None
+        if arr.dtype == object:
+            raise ShapeError(f"tensor {name!r}: the inline list holds {_kinds(value)}; expected a rectangular "
+                             "nested list of integers")
+        return arr
     fmt = None
     if isinstance(value, dict):
         if "file" not in value:
@@ -233,6 +241,18 @@ def _tensor_spec(value, name, base_dir, dtype, shape):
         raise FormatFileError(f"tensor {name!r}: expected a file name, a {{file, dtype, shape}} dict or a list, got {value!r}")
     path = value if os.path.isabs(value) else os.path.join(base_dir, value)
     return tensors.load(path, dtype, shape, fmt, name=name)
+
+
+def _kinds(value):
+    """The element types of a nested list, e.g. 'int and str' (for error messages)."""
+    seen, stack = set(), [value]
+    while stack and len(seen) < 4:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v[:64])
+        else:
+            seen.add(type(v).__name__)
+    return " and ".join(sorted(seen)) or "nothing"
 
 
 def make_case(spec, base_dir=".", name=None, source="flags"):
@@ -321,11 +341,13 @@ def make_case(spec, base_dir=".", name=None, source="flags"):
 SCALE_KEYS = ("a_scale", "b_scale", "y_scale", "scale")
 
 
-def _scale(v, key):
+def _scale(v, key, per_channel_ok=True):
     """A scale from JSON: a number is read as the nearest binary32 (what a model file stores); a
     string may be binary32 bits ('0x3ca3d70a') or an exact fraction ('1/64')."""
     if isinstance(v, (list, tuple)):
-        return [_scale(x, key) for x in v]
+        if not per_channel_ok:
+            raise InvalidValueError(f"{key} holds a nested list; expected a number or a flat list of numbers")
+        return [_scale(x, key, False) for x in v]
     if isinstance(v, bool) or v is None:
         raise InvalidValueError(f"{key} = {v!r} must be a number")
     if isinstance(v, str):
@@ -337,11 +359,24 @@ def _scale(v, key):
         except (ValueError, ZeroDivisionError, OverflowError):
             raise InvalidValueError(f"{key} = {v!r}: expected a number, binary32 bits 0x... or a fraction") from None
     if not isinstance(v, (int, float)):
-        raise InvalidValueError(f"{key} = {v!r} must be a number")
-    f = np.float32(v)
+        raise InvalidValueError(f"{key} = {_brief(v)} must be a number")
+    if isinstance(v, int) and abs(v) >= 2**128:
+        raise InvalidValueError(f"{key} = {_brief(v)} is beyond the binary32 range; expected a positive finite "
+                                "binary32 value")
+    with np.errstate(over="ignore"):
+        f = np.float32(v)
     if not np.isfinite(f) or f <= 0:
         raise InvalidValueError(f"{key} = {v!r} must be a positive finite binary32 value")
     return float(f)
+
+
+def _brief(v, limit=60):
+    """repr(v), shortened for a one-line message (a user's value may have hundreds of digits)."""
+    try:
+        text = repr(v)
+    except ValueError:      # an int beyond Python's digit limit for str()
+        return f"<an integer of {v.bit_length()} bits>"
+    return text if len(text) <= limit else f"{text[:limit // 2]}...{text[-limit // 4:]} ({len(text)} characters)"
 
 
 def _validate(case):
@@ -372,11 +407,18 @@ def _validate(case):
         if case.tensors.get("bias") is not None:
             raise InvalidValueError("give either an int32 bias or a float_bias, not both")
         vals = fb if isinstance(fb, (list, tuple)) else [fb]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in vals):
-            raise InvalidValueError(f"float_bias = {fb!r} must be finite numbers (one, or one per output channel)")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 2**128 and np.isfinite(v)
+                   for v in vals):
+            raise InvalidValueError(f"float_bias = {_brief(fb)} must be finite binary32 numbers (one, or one per "
+                                    "output channel)")
         if isinstance(fb, (list, tuple)) and len(fb) not in (1, case.channels):
             raise ShapeError(f"float_bias has {len(fb)} values; expected {case.channels} (one per output channel)")
-        case.attrs["float_bias"] = [float(np.float32(v)) for v in vals] if isinstance(fb, (list, tuple)) else float(np.float32(fb))
+        with np.errstate(over="ignore"):
+            f32 = [float(np.float32(v)) for v in vals]
+        if not all(np.isfinite(f32)):
+            raise InvalidValueError(f"float_bias = {_brief(fb)} rounds to infinity in binary32; expected finite "
+                                    "binary32 numbers")
+        case.attrs["float_bias"] = f32 if isinstance(fb, (list, tuple)) else f32[0]
     if case.op in ("qlinear_matmul", "qlinear_conv", "requantize"):
         case.method  # noqa: B018 - raises UnknownNameError on a bad name
         get_type(case.y_type)
@@ -404,10 +446,9 @@ def golden_case(ref, overrides=None):
     if ":" not in str(ref):
         raise InvalidValueError(f"--golden {ref!r}: expected SET:TCID or SET:NAME, e.g. matmul:7")
     suite, key = ref.split(":", 1)
-    sets = {p.name: p for p in golden.find_sets(golden.default_root())}
-    if suite not in sets:
-        raise UnknownNameError("golden set", suite, sets)
-    for c in golden.load_set(sets[suite]).cases(numpy=True):
+    if suite not in golden.SUITES:      # the one suite-name check (golden generate/verify/export use it too)
+        raise UnknownNameError("golden suite", suite, golden.SUITE_NAMES)
+    for c in golden.load_set(golden.default_root() / suite).cases(numpy=True):
         if str(c.tc_id) == key or c.name == key:
             break
     else:
@@ -469,15 +510,13 @@ def golden_spec(c):
 
 def load_case(path, overrides=None):
     """A case from a JSON file (tensor paths relative to it), with flag overrides."""
-    if not os.path.isfile(path):
-        raise FormatFileError(f"case file {path!r} not found")
+    from ..golden import MAX_JSON_BYTES, decode_text, parse_json, read_file
+    data = read_file(path, "a case file (JSON)", MAX_JSON_BYTES, missing=f"case file {path!r} not found")
     try:
-        with open(path) as f:
-            spec = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise FormatFileError(f"case file {path!r} is not valid JSON ({exc})") from None
-    except UnicodeDecodeError:
+        text = decode_text(data, path, "utf-8")
+    except FormatFileError:
         raise FormatFileError(f"case file {path!r} is not a text (JSON) file") from None
+    spec = parse_json(text, f"case file {path!r}")
     if not isinstance(spec, dict):
         raise FormatFileError(f"case file {path!r} must hold a JSON object")
     spec.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -1327,6 +1366,13 @@ def check_actual(case, actual):
 
 def explain_element(case, index, method=None):
     """The explain trace (list of Step) of one output element under ``method`` (default: declared)."""
+    steps = _explain_element(case, index, method)
+    if case.attrs.get("params") is not None:      # the user gave the parameters: say so, not "derived"
+        steps = [rq.Step(s.name, "given in params", s.value) if s.name.startswith("param ") else s for s in steps]
+    return steps
+
+
+def _explain_element(case, index, method=None):
     method = method or (case.method if case.op != "quantize" else None)
     if case.op == "quantize":
         x = case.tensors["x"]

@@ -1,5 +1,6 @@
 """Rendering audit results: text on stdout, JSON, and a markdown report with a PNG mismatch map."""
 
+import io
 import json
 import os
 
@@ -118,14 +119,28 @@ def png(res, path):
     if res["mismatches"] and fy * fx == 1 and res["mismatches"] <= 200:
         ys, xs = np.nonzero(diff)
         ax.scatter(xs, ys, s=30, facecolors="none", edgecolors="k", linewidths=0.8)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, dpi=100, format="png")
+    finally:
+        plt.close(fig)
+    from ..golden import _atomic_write
+    _atomic_write(path, buf.getvalue())
     return path
 
 
 def markdown(res, report_dir):
-    """Write report.md and mismatch_map.png into report_dir; return the paths."""
-    os.makedirs(report_dir, exist_ok=True)
+    """Write report.md and mismatch_map.png into report_dir (created with its parents if missing);
+    return the paths.  Each file is written atomically; on failure (or Ctrl-C) a directory this
+    call created is removed again."""
+    from ..golden import _out_path, _output_root
+    out = _out_path(report_dir, "--report")
+    with _output_root(out, "--report"):
+        return _markdown(res, str(report_dir))
+
+
+def _markdown(res, report_dir):
+    from ..golden import _atomic_write
     png_path = os.path.join(report_dir, "mismatch_map.png")
     png(res, png_path)
     c = res["case"]
@@ -160,6 +175,5 @@ def markdown(res, report_dir):
             lines += [f"| {s['step']} | `{s['value']}` | {s['formula']} |" for s in f["explain"]]
             lines.append("")
     md = os.path.join(report_dir, "report.md")
-    with open(md, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    _atomic_write(md, ("\n".join(lines) + "\n").encode("utf-8"))
     return md, png_path

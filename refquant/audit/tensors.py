@@ -4,6 +4,7 @@ Every problem is a ``FormatFileError`` (or ``InvalidValueError`` / ``ShapeError`
 message names the file and what was expected; never a traceback for a user's file.
 """
 
+import io
 import os
 import re
 
@@ -38,10 +39,15 @@ def parse_shape(text):
     return shape
 
 
+def check_dtype(name, what="dtype"):
+    """``name`` if it is a dtype of a tensor file, else InvalidValueError naming it."""
+    if not isinstance(name, str) or name not in NP_DTYPES:
+        raise InvalidValueError(f"{what} {name!r} is not a known dtype; expected one of: {', '.join(sorted(NP_DTYPES))}")
+    return name
+
+
 def np_dtype(name):
-    if name not in NP_DTYPES:
-        raise InvalidValueError(f"unknown dtype {name!r}; expected one of: {', '.join(sorted(NP_DTYPES))}")
-    return np.dtype(NP_DTYPES[name])
+    return np.dtype(NP_DTYPES[check_dtype(name)])
 
 
 def detect_format(path, fmt=None):
@@ -92,12 +98,20 @@ def _read_hex_fast(text, bits, signed):
     return v
 
 
-def read_hex(path, dtype, count=None):
+def read_bytes(path, name="tensor"):
+    """The bytes of a user's file: a regular file only (a FIFO or device is refused, never read),
+    FormatFileError naming ``name`` and the path otherwise."""
+    from ..golden import read_file
+    return read_file(path, f"a .npy, hex or raw tensor file ({name})",
+                     missing=f"{name}: file {path!r} not found")
+
+
+def read_hex(path, dtype, count=None, data=None):
     """``$readmemh`` text: one word per line, two's complement, ``//`` and ``/* */`` comments, ``_`` allowed."""
+    check_dtype(dtype, "hex dump dtype")
     bits = BITS[dtype]
     signed = not dtype.startswith("u") and not dtype.startswith("float")
-    with open(path, encoding="ascii", errors="replace") as f:
-        text = f.read()
+    text = (read_bytes(path) if data is None else data).decode("ascii", errors="replace")
     if not dtype.startswith("float"):
         fast = _read_hex_fast(text, bits, signed)
         if fast is not None:
@@ -130,15 +144,18 @@ def load(path, dtype=None, shape=None, fmt=None, name="tensor"):
     """A tensor from a file; dtype/shape are required for hex and raw and checked for npy."""
     if not isinstance(path, str) or not path:
         raise FormatFileError(f"{name}: no file given")
-    if not os.path.isfile(path):
-        raise FormatFileError(f"{name}: file {path!r} not found")
     fmt = detect_format(path, fmt)
     shape = parse_shape(shape)
+    if dtype is not None:
+        check_dtype(dtype, f"{name} dtype")
+    data = read_bytes(path, name)
     if fmt == "npy":
         try:
-            arr = np.load(path, allow_pickle=False)
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
         except Exception as exc:  # numpy raises ValueError/OSError/EOFError on bad files
-            raise FormatFileError(f"{name}: {path!r} is not a readable .npy file ({exc})") from None
+            raise FormatFileError(f"{name}: {path!r} is not a readable .npy file ({_short(exc)})") from None
+        if not isinstance(arr, np.ndarray):
+            raise FormatFileError(f"{name}: {path!r} is a .npz archive; expected one .npy array")
         if shape is not None and tuple(arr.shape) != shape:
             raise ShapeError(f"{name}: {path!r} has shape {tuple(arr.shape)}, but the description says {shape}")
         return arr
@@ -146,22 +163,29 @@ def load(path, dtype=None, shape=None, fmt=None, name="tensor"):
         raise InvalidValueError(f"{name}: {path!r} is a {fmt} dump; give its dtype (e.g. --actual-dtype int8)")
     if shape is None:
         raise ShapeError(f"{name}: {path!r} is a {fmt} dump; give its shape (e.g. --actual-shape 64x64)")
-    n = int(np.prod(shape))
+    n = 1
+    for d in shape:
+        n *= d
     if fmt == "hex":
-        flat = read_hex(path, dtype)
+        flat = read_hex(path, dtype, data=data)
     else:
         dt = np_dtype(dtype)
         if BITS[dtype] < 8:
             raise InvalidValueError(f"{name}: raw {dtype} dumps are not supported; store one value per byte as int8/uint8")
-        size = os.path.getsize(path)
+        size = len(data)
         if size != n * dt.itemsize:
             raise FormatFileError(f"{name}: {path!r} holds {size} bytes; {dtype} shape {shape} needs "
                                   f"{n * dt.itemsize} ({'truncated' if size < n * dt.itemsize else 'too long'})")
-        flat = np.fromfile(path, dtype=dt.newbyteorder("<"))
+        flat = np.frombuffer(data, dtype=dt.newbyteorder("<")).copy()
     if flat.size != n:
         raise FormatFileError(f"{name}: {path!r} holds {flat.size} words; shape {shape} needs {n} "
                               f"({'truncated' if flat.size < n else 'too many words'})")
     return flat.reshape(shape)
+
+
+def _short(exc, limit=200):
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def as_integers(arr, type_name, name="tensor"):
@@ -181,15 +205,16 @@ def as_integers(arr, type_name, name="tensor"):
         if frac.any():
             idx = tuple(int(i) for i in np.argwhere(frac)[0])
             raise InvalidValueError(f"{name}{list(idx)} = {arr[idx]} is not an integer ({type_name} expected)")
-    out = arr.astype(np.int64)
     t = get_type(type_name)
-    if out.size:
-        lo, hi = int(out.min()), int(out.max())
+    if arr.size:       # range first, on the values as given (1e30 or 2^63 must not wrap in int64)
+        lo, hi = arr.min().item(), arr.max().item()
         if lo < t.min or hi > t.max:
-            bad = (out < t.min) | (out > t.max)
+            bad = (arr < t.min) | (arr > t.max)
             idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise InvalidValueError(f"{name}{list(idx)} = {int(out[idx])} is outside {t.name} [{t.min}, {t.max}]")
-    return out
+            v = arr[idx].item()
+            shown = int(v) if isinstance(v, float) and abs(v) < 2**63 else v
+            raise InvalidValueError(f"{name}{list(idx)} = {shown!r} is outside {t.name} [{t.min}, {t.max}]")
+    return arr.astype(np.int64)
 
 
 def save(path, arr, fmt=None, dtype=None):
