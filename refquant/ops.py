@@ -1,9 +1,10 @@
 """Exact integer operators: MatMulInteger, QLinearMatMul, QLinearConv (+ explain).
 
-Nested Python lists in, nested lists out; every value is an ``int`` (or a ``Fraction``-exact
-float for the dequantizing variant).  Accumulation follows docs/gemm-contract.md §2: the
-terms t_k = (a - za)(b - zb) are exact, summed k ascending through an ``Accumulator`` (width,
-policy wrap | saturate | error, overflow counts per output), and an int32 bias is one more step.
+Nested Python lists in (numpy arrays are accepted and read as such lists), nested lists out;
+every value is an ``int`` (or a ``Fraction``-exact float for the dequantizing variant).
+Accumulation follows docs/gemm-contract.md §2: the terms t_k = (a - za)(b - zb) are exact,
+summed k ascending through an ``Accumulator`` (width, policy wrap | saturate | error, overflow
+counts per output), and an int32 bias is one more step.
 Requantization is refquant.requant, by method name.
 
 Fast path (contract §2): when K*max|a'|*max|b'| + max|bias| fits the accumulator, no partial sum
@@ -11,6 +12,7 @@ can overflow under any order, so ``sum(map(mul, row, col))`` over pre-transposed
 exact.  Otherwise the k-ordered step loop runs and counts overflows.
 """
 
+import functools
 from collections import namedtuple
 from fractions import Fraction
 from itertools import product
@@ -31,6 +33,22 @@ Explanation = namedtuple("Explanation", "steps text")
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _plain(x):
+    """A numpy array or scalar (anything with ``dtype`` and ``tolist``) as nested Python lists of
+    Python numbers; anything else unchanged.  Duck-typed: the spec layer does not import numpy."""
+    if hasattr(x, "dtype") and hasattr(x, "tolist") and not isinstance(x, (list, tuple, int, float)):
+        return x.tolist()
+    return x
+
+
+def _accepts_arrays(fn):
+    """Let ``fn`` take numpy arrays (what users hold) wherever it takes nested lists or numbers."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*map(_plain, args), **{k: _plain(v) for k, v in kwargs.items()})
+    return wrapper
 
 
 def shape_of(x, name="tensor"):
@@ -213,6 +231,7 @@ def _matmul_2d(rows, cols, acc, bias, where):
              for j, col in enumerate(cols)] for i, row in enumerate(rows)]
 
 
+@_accepts_arrays
 def matmul_integer(A, B, a_zero_point=0, b_zero_point=0, a_type="uint8", b_type="uint8",
                    accumulator=None, bias=None):
     """ONNX MatMulInteger with the contract's accumulator: nested int lists -> int32 nested lists.
@@ -242,6 +261,7 @@ def matmul_integer(A, B, a_zero_point=0, b_zero_point=0, a_type="uint8", b_type=
 # QLinearMatMul (fused) and the dequantizing variant
 # ##########################################################################
 
+@_accepts_arrays
 def qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *,
                    method="ort", a_type="uint8", b_type="uint8", y_type=None, bias=None,
                    float_bias=None, accumulator=None, scale_format="fp32", op="fc",
@@ -307,6 +327,7 @@ def _params(method, sa, sb, sy, scale_format, op, float_bias, bias):
     return params, bias
 
 
+@_accepts_arrays
 def dequantize_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, *, a_type="uint8",
                       b_type="uint8", float_bias=None, accumulator=None):
     """int32 -> float32 output: y = fl(fl(acc) * fl(sa*sb_j)) [then fl(y + bias_j)].
@@ -403,6 +424,7 @@ def _extreme4(t):
     return max((abs(v) for a in t for b in a for c in b for v in c), default=0)
 
 
+@_accepts_arrays
 def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, x_type="uint8", w_type="uint8",
                  strides=None, pads=None, dilations=None, group=1, bias=None, accumulator=None):
     """ConvInteger 2-D (NCHW) with the contract's accumulator: int32 nested lists (N, M, OH, OW).
@@ -427,6 +449,7 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, x_type="uint8", w_type
     return _build(out, element)
 
 
+@_accepts_arrays
 def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, *,
                  method="ort", x_type="uint8", w_type="uint8", y_type=None, bias=None, float_bias=None,
                  strides=None, pads=None, dilations=None, group=1, accumulator=None,
@@ -465,6 +488,7 @@ def _matmul_terms(A, B, index, a_zero_point, b_zero_point, a_type, b_type):
     return list(map(mul, rows(bidx)[i], cols(bidx)[j])), j, N
 
 
+@_accepts_arrays
 def explain_matmul_integer(A, B, index, a_zero_point=0, b_zero_point=0, a_type="uint8", b_type="uint8",
                            width=32, policy="wrap", bias=None):
     """Explanation of MatMulInteger output ``index``: the accumulation, step by step."""
@@ -475,6 +499,7 @@ def explain_matmul_integer(A, B, index, a_zero_point=0, b_zero_point=0, a_type="
     return Explanation(steps, rq.render(steps))
 
 
+@_accepts_arrays
 def explain_qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point,
                            index, *, method="ort", a_type="uint8", b_type="uint8", y_type=None, bias=None,
                            float_bias=None, width=32, policy="wrap", scale_format="fp32", op="fc",
@@ -494,6 +519,7 @@ def explain_qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y
     return Explanation(steps, rq.render(steps))
 
 
+@_accepts_arrays
 def explain_qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
                          index, *, method="ort", x_type="uint8", w_type="uint8", y_type=None, bias=None,
                          float_bias=None, strides=None, pads=None, dilations=None, group=1, width=32,
