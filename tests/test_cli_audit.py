@@ -248,3 +248,23 @@ def test_explain_says_given_parameters_are_given(capsys):
     assert "derived from the scales" not in out
     assert [line.split()[-3:] for line in out.splitlines() if line.startswith("param ")] == [
         ["given", "in", "params"], ["given", "in", "params"]]
+
+
+def test_the_shipped_audit_example_runs_as_the_readme_says(capsys, tmp_path):
+    """README's tour command works from a checkout: examples/audit/ ships the case and the dump."""
+    import importlib.util
+    ex = os.path.join(ROOT, "examples", "audit")
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    assert "refquant audit examples/audit/case.json --actual examples/audit/y.hex" in readme
+    assert "examples/audit/" in open(os.path.join(ROOT, "docs", "audit.md"), encoding="utf-8").read()
+    rc, out, err = _main(capsys, "audit", os.path.join(ex, "case.json"), "--actual", os.path.join(ex, "y.hex"),
+                         "--first", "1")
+    assert rc == 1, err
+    assert "mismatches: 7 of 512 elements" in out
+    assert "diagnosis: matches tflite_double = tflite_double[conv multiplier] on 100%" in out
+    spec = importlib.util.spec_from_file_location("make_example", os.path.join(ex, "make_example.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(str(tmp_path)) == 7
+    for name in ("case.json", "a.hex", "b.hex", "bias.hex", "y.hex"):
+        assert (tmp_path / name).read_bytes() == open(os.path.join(ex, name), "rb").read(), name
