@@ -12,8 +12,10 @@ every target choice in one specialization header:
     ops          op -> ``requant.METHODS`` row: how its integer ops requantize the accumulator
                  (``qlinear_matmul``, ``qlinear_conv``, ``linear``, ...)
     versions     the peer versions the row was measured on (facts carry the version they hold for)
-    deviations   known differences from the specification, as data: a short name, the text, and the
-                 golden vector ids that show it (``suite:id``)
+    deviations   known differences from the specification, as data: a short name, the text, the
+                 golden vector ids that show it (``suite:id``) and the peer versions it was measured
+                 on (``refquant verify PEER`` reads them; the models that compute it live in
+                 ``refquant/peers/``)
 
 Everything else that maps a backend to semantics (the audit's profile -> method map, the golden
 kernel map, the verify notes) reads this table.  A user adds a row for their own hardware from
@@ -38,6 +40,8 @@ class Deviation:
     name: str
     text: str
     vectors: tuple = ()        # golden vector ids "suite:tcNNNN" that exhibit it
+    measured_on: tuple = ()    # peer versions on which a run showed the peer equal to the deviation's model
+    op: str = ""               # the op this text describes, where one name covers several ops ("" = any)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,14 @@ class Backend:
     def profile(self, per_axis=False):
         """The quantize profile for a per-tensor (or, with ``per_axis``, per-channel) quantize."""
         return (self.quantize_per_axis or self.quantize) if per_axis else self.quantize
+
+    def deviation(self, name, op=""):
+        """The ``Deviation`` row called ``name`` (for ``op``, where the name has a row per op)."""
+        rows = [d for d in self.deviations if d.name == name]
+        for d in sorted(rows, key=lambda d: d.op != op):
+            if d.op in ("", op):
+                return d
+        raise UnknownNameError(f"deviation of backend {self.name!r}", name, [d.name for d in self.deviations])
 
     def method(self, op):
         """The requantization method this backend uses for ``op`` (UnknownNameError if it has none)."""
@@ -72,6 +84,71 @@ _ORT = (("onnxruntime", "1.32.0"),)
 _ONNX = (("onnx", "1.21.0"),)
 _TORCH = (("torch", "2.13.0"),)
 
+# The peer versions each named deviation was measured on: on each, ``refquant verify PEER`` showed
+# the peer equal to the deviation's model on every element of its rows.  A version is added only
+# after that run reproduces the deviation on it.  On onnxruntime 1.32.0 every ORT deviation
+# reproduced except float16 +inf, which 1.32.0 saturates to qmax (measured on 1.31.1 only).
+_ORT_BOTH, _ORT_OLD, _ONNX_1_21, _TORCH_2_13 = ("1.31.1", "1.32.0"), ("1.31.1",), ("1.21.0",), ("2.13.0",)
+_ORT_CONV = ("ORT QLinearConv: binary32 chain M = fl(fl(sx*sw_m)/sy), fl(fl(acc)*M), RNE (refquant method 'ort')")
+_ONNX_REF_CONV = ("onnx 1.21.0 reference QLinearConv: f64 product R*M + zp, np.clip, then np.round (refquant method "
+                  "'onnx_ref_conv')")
+
+
+def _dev(name, text, measured_on, op=""):
+    return Deviation(name, text, (), measured_on, op)
+
+
+_ORT_DEVIATIONS = (
+    _dev("ORT fp8 E4M3FN saturate=0", "ORT gives +-448 for |x/s| in [480, 496) where the spec (and onnx reference) "
+         "give NaN (docs/reference/onnx.md §5)", _ORT_BOTH),
+    _dev("ORT fp8 E5M2 saturate=0", "ORT gives NaN for |x/s| in [61440, 65536) (the 61440 tie included) where the "
+         "spec gives +-inf (docs/reference/onnx.md §5)", _ORT_BOTH),
+    _dev("binary32 requantization (ORT MLAS)", "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), "
+         "RNE: rounds near-ties differently from the exact spec result (docs/reference/onnx.md §3; refquant method "
+         "'ort')", _ORT_BOTH),
+    _dev("binary32 requantization (ORT QLinearConv)", _ORT_CONV, _ORT_BOTH),
+    _dev("refquant profile 'onnxruntime'", "onnxruntime MLAS QuantizeLinear: divps, clamp in float, cvtps2dq "
+         "(refquant profile 'onnxruntime'; docs/reference/onnx.md §5)", _ORT_BOTH),
+    _dev("refquant method 'ort'", "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE (refquant "
+         "method 'ort'; docs/reference/onnx.md §3)", _ORT_BOTH, "qlinear_matmul"),
+    _dev("refquant method 'ort'", _ORT_CONV, _ORT_BOTH, "qlinear_conv"),
+    _dev("ORT fp16 QuantizeLinear: +inf -> qmin", "onnxruntime QuantizeLinear with float16 x gives qmin for x = +inf "
+         "where its float32 path (and refquant profile 'onnxruntime', which widens fp16 to f32) saturates to qmax; "
+         "found by the golden fp16_input vector (docs/audit.md §4)", _ORT_OLD),
+)
+_ONNX_REF_DEVIATIONS = (
+    _dev("onnx reference wraps (no saturation)", "onnx 1.21.0 reference QLinearMatMul casts with astype: "
+         "out-of-range results wrap instead of saturating (onnx/onnx#7835, fixed by PR #7868; "
+         "docs/reference/onnx.md §3)", _ONNX_1_21),
+    _dev("binary64 requantization (onnx reference)", "binary64 product acc*M with M in the scale dtype (refquant "
+         "method 'onnx_ref'): near-ties differ from the exact result (docs/reference/onnx.md §3)", _ONNX_1_21),
+    _dev("binary64 product, clip, round (onnx reference QLinearConv)", _ONNX_REF_CONV, _ONNX_1_21),
+    _dev("refquant profile 'onnx_ref'", "onnx 1.21.0 reference QuantizeLinear: numpy x / scale, rint, astype int32, "
+         "+ zp, clip (refquant profile 'onnx_ref')", _ONNX_1_21),
+    _dev("refquant method 'onnx_ref'", "onnx 1.21.0 reference QLinearMatMul: f64 product, rint, astype wraps "
+         "(onnx/onnx#7835; refquant method 'onnx_ref')", _ONNX_1_21),
+    _dev("refquant method 'onnx_ref_conv'", _ONNX_REF_CONV, _ONNX_1_21),
+)
+# torch's quantize does not depend on the engine: every engine row carries these.
+_TORCH_QUANTIZE_DEVIATIONS = (
+    _dev("x*(1/s) with fused zero point", "torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)): x*(1/s) "
+         "instead of x/s, so binary32 near-ties of x/s round differently (docs/reference/requant.md §4; refquant "
+         "profile 'torch')", _TORCH_2_13),
+    _dev("x*(1/s), zero point added in binary32", "torch quantize_per_channel: RNE(fl(fl(x*inv) + zp)) (refquant "
+         "profile 'torch_qint32')", _TORCH_2_13),
+    _dev("refquant profile 'torch'", "torch quantize_per_tensor computes RNE(fma(x, fl(1/s), zp)) (refquant profile "
+         "'torch'; docs/reference/requant.md §4)", _TORCH_2_13),
+    _dev("refquant profile 'torch_qint32'", "torch quantize_per_channel: RNE(fl(fl(x*inv) + zp)) (refquant profile "
+         "'torch_qint32')", _TORCH_2_13),
+)
+
+
+def _torch_engine(engine, method):
+    """The deviations of one torch quantized engine: its quantize, and its binary32 requantization."""
+    return _TORCH_QUANTIZE_DEVIATIONS + (
+        _dev(f"{engine} binary32 requantization", f"{METHODS[method].reproduces} (docs/reference/requant.md §4; "
+             f"refquant method '{method}')", _TORCH_2_13),)
+
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
@@ -79,27 +156,22 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact")),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
-            _ops("onnx_ref", "onnx_ref_conv"), _ONNX,
-            (Deviation("QLinearMatMul int32 wrap", "the reference wraps the f64 result through astype(int8) "
-                       "instead of saturating (onnx/onnx#7835)"),)),
+            _ops("onnx_ref", "onnx_ref_conv"), _ONNX, _ONNX_REF_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
-            _ops("ort"), _ORT,
-            (Deviation("ORT fp8 E4M3FN saturate=0", "gives +-448 for |x/s| in [480, 496) where the spec gives NaN"),
-             Deviation("ORT fp8 E5M2 saturate=0", "gives NaN for |x/s| in [61440, 65536) where the spec gives +-inf"),
-             Deviation("ORT fp16 QuantizeLinear: +inf -> qmin", "float16 x = +inf gives qmin, the f32 path qmax"))),
+            _ops("ort"), _ORT, _ORT_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
     Backend("torch_fbgemm", "torch quantized::linear, fbgemm engine", "torch",
             _ops("torch_fbgemm", linear="torch_fbgemm"), _TORCH,
-            quantize_per_axis="torch_qint32"),
+            _torch_engine("fbgemm", "torch_fbgemm"), quantize_per_axis="torch_qint32"),
     Backend("torch_x86", "torch quantized::linear, x86 engine (dispatches to fbgemm)", "torch",
             _ops("torch_fbgemm", linear="torch_x86"), _TORCH,
-            quantize_per_axis="torch_qint32"),
+            _torch_engine("x86", "torch_fbgemm"), quantize_per_axis="torch_qint32"),
     Backend("torch_qnnpack", "torch quantized::linear, qnnpack engine", "torch",
             _ops("torch_qnnpack", linear="torch_qnnpack"), _TORCH,
-            quantize_per_axis="torch_qint32"),
+            _torch_engine("qnnpack", "torch_qnnpack"), quantize_per_axis="torch_qint32"),
     Backend("torch_onednn", "torch quantized::linear, onednn engine (ideep)", "torch",
             _ops("torch_onednn", linear="torch_onednn"), _TORCH,
-            quantize_per_axis="torch_qint32"),
+            _torch_engine("onednn", "torch_onednn"), quantize_per_axis="torch_qint32"),
     Backend("torch_fake_quant", "torch fake_quantize_per_{tensor,channel}_affine (QAT)", "torch_fake_quant",
             {}, _TORCH),
     # Reproduces: TensorFlow Lite kernels (tensorflow/lite/kernels/internal/reference, common.h).
@@ -223,7 +295,8 @@ def _user_row(name, row):
         if method not in METHODS:
             raise UnknownNameError(f"requantization method for op {op!r} in {where}", method, METHODS)
     versions = tuple(tuple(map(str, v)) for v in row.get("versions", ()))
-    deviations = tuple(Deviation(str(d.get("name", "")), str(d.get("text", "")), tuple(d.get("vectors", ())))
+    deviations = tuple(Deviation(str(d.get("name", "")), str(d.get("text", "")), tuple(d.get("vectors", ())),
+                                 tuple(map(str, d.get("measured_on", ()))), str(d.get("op", "")))
                        for d in row.get("deviations", ()) if isinstance(d, dict))
     return Backend(name, str(row.get("source", f"user backend {name}")), quantize, dict(ops), versions,
                    deviations, user=True, quantize_per_axis=per_axis)

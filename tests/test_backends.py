@@ -105,3 +105,16 @@ def test_user_rows_are_validated(tmp_path, text, err):
 def test_user_file_must_be_a_regular_file(tmp_path):
     with pytest.raises(RefquantError, match="not a regular file"):
         backends.load_file(tmp_path)
+
+
+def test_deviation_rows_carry_measured_versions(tmp_path):
+    """Built-in and user deviations say which peer versions they were measured on (the ORT fp16
+    +inf -> qmin deviation: onnxruntime 1.31.1 only; 1.32.0 saturates to qmax)."""
+    ort = backends.get_backend("ort")
+    assert ort.deviation("ORT fp16 QuantizeLinear: +inf -> qmin").measured_on == ("1.31.1",)
+    assert ort.deviation("ORT fp8 E4M3FN saturate=0").measured_on == ("1.31.1", "1.32.0")
+    with pytest.raises(UnknownNameError, match="no such"):
+        ort.deviation("no such")
+    f = tmp_path / "hw.toml"
+    f.write_text('[backend.n]\ndeviations = [{ name = "w", text = "wraps", measured_on = ["1.2"] }]\n')
+    assert backends.load_file(f)[0].deviation("w").measured_on == ("1.2",)
