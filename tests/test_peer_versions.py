@@ -1,8 +1,9 @@
 """Peer versions and install hints.
 
 - The test extras pin each peer (==) to the version its facts were measured on, and
-  refquant.audit.verify.PEERS names the same pins.
-- Every named deviation carries the peer versions it was measured on; `verify` and `check` print
+  refquant.peers.versions.PEERS names the same pins.
+- Every named deviation carries the peer versions it was measured on (data in refquant/backends.py,
+  read through refquant.peers.versions); `verify` and `check` print
   the installed version and whether each deviation was measured on it.
 - Every skip or install hint (tests/ and refquant/) names an extra that exists in pyproject.toml,
   and none suggests an unpinned torch.
@@ -15,7 +16,10 @@ from pathlib import Path
 import pytest
 from peers import EXTRAS, hint
 
+from refquant import backends
 from refquant.audit import verify
+from refquant.peers import cli as peers_cli
+from refquant.peers import versions as peer_versions
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -96,12 +100,12 @@ def test_known_row_says_where_it_was_measured():
 
 
 def test_peer_lines_name_installed_version_and_unmeasured_deviations(monkeypatch):
-    monkeypatch.setattr(verify, "installed_version", lambda peer: "1.40.0")
+    monkeypatch.setattr(peer_versions, "installed_version", lambda peer: "1.40.0")
     lines = verify.peer_lines("onnxruntime", [_row(version="1.40.0")], full=False)
     assert lines[0].startswith("onnxruntime 1.40.0 installed (NOT the pinned onnxruntime==1.32.0)")
     assert "0 measured on this version" in lines[0]
     assert len(lines) == 1 + len(verify.DEVIATIONS["onnxruntime"])      # every one listed: none measured on 1.40.0
-    monkeypatch.setattr(verify, "installed_version", lambda peer: "1.32.0")
+    monkeypatch.setattr(peer_versions, "installed_version", lambda peer: "1.32.0")
     lines = verify.peer_lines("onnxruntime", [_row()], full=False)
     assert "(the pinned version)" in lines[0]
     assert [ln.split()[0:3] for ln in lines[1:]] == [["ORT", "fp16", "QuantizeLinear:"]]
@@ -174,8 +178,8 @@ def test_missing_backend_hint_is_installable(peer):
 
 
 def test_every_backend_import_names_a_peer():
-    src = (ROOT / "refquant" / "audit" / "verify.py").read_text(encoding="utf-8")
-    keys = re.findall(r"_need\(\"[\w.]+\",\s*\"([^\"]+)\"\)", src)
+    src = "".join(f.read_text(encoding="utf-8") for f in sorted((ROOT / "refquant" / "peers").glob("*.py")))
+    keys = re.findall(r"\bneed\(\"[\w.]+\",\s*\"([^\"]+)\"\)", src)
     assert keys and set(keys) <= set(verify.PEERS), keys
 
 
@@ -194,3 +198,22 @@ def test_test_skip_hints_name_existing_extras(module):
     assert m is None or m.group(1) in OPTIONAL, h
     if EXTRAS[module]:
         assert EXTRAS[module] in OPTIONAL
+
+
+def test_deviations_are_read_from_the_backend_table():
+    """The peers read each named deviation's text and measured versions from refquant/backends.py:
+    the onnxruntime row says the fp16 +inf -> qmin deviation was measured on 1.31.1 only."""
+    ort = backends.get_backend("onnxruntime")
+    inf = ort.deviation("ORT fp16 QuantizeLinear: +inf -> qmin")
+    assert inf.measured_on == ("1.31.1",)
+    assert peer_versions.deviations("onnxruntime")[inf.name] == ("1.31.1",)
+    assert verify.ORT_FP16_INF == (inf.name, inf.text)
+    for peer, p in peer_versions.PEERS.items():
+        table_names = {d.name for b in p.rows for d in backends.BACKENDS[b].deviations}
+        assert set(verify.DEVIATIONS[peer]) == table_names, peer
+        for b in p.rows:
+            assert all(d.measured_on for d in backends.BACKENDS[b].deviations), b
+    # one name, one text per op: method 'ort' describes QLinearMatMul and QLinearConv differently
+    assert "sx*sw_m" in ort.deviation("refquant method 'ort'", "qlinear_conv").text
+    assert "sa*sb" in ort.deviation("refquant method 'ort'", "qlinear_matmul").text
+    assert peers_cli.run_backend is verify.run_backend

@@ -7,7 +7,7 @@
     refquant check                                                  # kernel + every installed backend
 
 Library use: ``load_case`` / ``make_case`` -> ``audit(case, actual)`` -> dict; ``diagnose``;
-``explain_element``; ``verify.run_backend``.  See docs/audit.md.
+``explain_element``; ``refquant.peers.cli.run_backend``.  See docs/audit.md.
 """
 
 import json
@@ -137,13 +137,13 @@ def cmd_explain(args):
 
 
 def cmd_verify(args):
-    from . import verify
-    return verify.cmd_verify(args)
+    from ..peers import cli
+    return cli.cmd_verify(args)
 
 
 def cmd_check(args):
-    from . import verify
-    return verify.cmd_check(args)
+    from ..peers import cli
+    return cli.cmd_check(args)
 
 
 def register(sub):
@@ -166,7 +166,7 @@ def register(sub):
     e.add_argument("--index", help="the element, e.g. 3,5 (default: the first)")
     e.set_defaults(func=cmd_explain)
 
-    from .verify import BACKENDS
+    from ..peers.cli import RUNNERS as BACKENDS
     v = sub.add_parser("verify", help="run the built-in (or golden) cases through an installed backend: conformance table")
     v.add_argument("backend", help=f"one of: {', '.join(BACKENDS)}")
     v.add_argument("--json", action="store_true")
