@@ -26,7 +26,7 @@ PLUGINS = ("refquant.golden", "refquant.audit")
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse exits 2 on usage errors already; keep one line
         self.print_usage(sys.stderr)
-        print(f"refquant: error: {message}", file=sys.stderr)
+        print(f"refquant: error: {_one_line(message)}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -161,6 +161,12 @@ def _one_line(text, limit=1000):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    bad = next((a for a in argv if isinstance(a, str) and "\x00" in a), None)
+    if bad is not None:      # only possible in process: a shell cannot pass a NUL byte
+        print(f"refquant: error: argument {_one_line(repr(bad), 200)} holds a NUL byte; expected text without NUL",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -169,6 +175,7 @@ def main(argv=None):
         return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
         parser.print_help()
+        print("refquant: error: no command given; expected one of the commands above", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         return args.func(args)

@@ -277,7 +277,7 @@ def _parse_hex(body):
     """Exact value of a C99 hex float '0xH.HHHpE' (no sign), bounded as above."""
     mant, _, exp = body[2:].partition("p")
     whole, _, frac = mant.partition(".")
-    digits = int((whole + frac) or "0", 16)
+    digits = int(whole + frac, 16)      # '0x' or '0x.p1' without a digit is not a number
     x = int(exp or "0")
     if digits == 0:
         return Fraction(0)

@@ -1490,6 +1490,8 @@ def read_file(path, what="file", limit=None, missing=None, refuse_longer=True):
         raise FormatFileError(f"{path}: is a directory, not a regular file; expected {what}") from None
     except OSError as exc:
         raise FormatFileError(f"{path}: cannot open ({exc.strerror}); expected {what}") from None
+    except ValueError:       # a NUL byte in the path
+        raise FormatFileError(f"{path!r}: a path with a NUL byte; expected {what}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -1711,6 +1713,16 @@ def is_shipped_root(path):
     return any(target == _resolved(p) for p in (_REPO_GOLDEN, _PACKAGED_GOLDEN, default_root()))
 
 
+def shipped_root_holding(path):
+    """The shipped root (see is_shipped_root) that ``path`` is or lies inside, else None."""
+    target = _resolved(path)
+    for root in (_REPO_GOLDEN, _PACKAGED_GOLDEN, default_root()):
+        r = _resolved(root)
+        if target == r or r in target.parents:
+            return root
+    return None
+
+
 # sha256 of each shipped manifest.json.  A manifest lists every file's size and sha256, so this
 # pins the whole shipped set: `golden verify` of the shipped location fails for a set regenerated
 # with another seed or generator, or edited.  After an intended change of the generator, run
@@ -1907,6 +1919,7 @@ def _verify_test(gset, g, t, kernel_ok, stats, miss):
             inputs[f["name"]] = tensor
         elif f["role"] in ("expected", "intermediate"):
             expected[f["name"]] = tensor
+    _check_params_fit(gset, g["op"], t, inputs, expected)
     try:
         outcome = run_test(g["op"], t["params"], inputs)
     except RefquantError as exc:
@@ -1950,6 +1963,38 @@ def _verify_test(gset, g, t, kernel_ok, stats, miss):
         except RefquantError as exc:
             raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): the C kernel refuses the "
                                   f"parameters: {exc}") from None
+
+
+def _check_params_fit(gset, op, t, inputs, expected):
+    """The sizes a test's params imply agree with its tensor files, before anything is computed (a
+    manifest saying K = 10^9 or pads of 10^9 must not start a computation of that size)."""
+    p = t["params"]
+    where = f"{gset.path}: test {t['tcId']} ({t['name']})"
+
+    def need(cond, what):
+        if not cond:
+            raise FormatFileError(f"{where}: {what}")
+    if op == "qlinear_matmul":
+        dims = [p.get(k) for k in ("M", "K", "N")]
+        need(all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in dims),
+             f"params M, K, N = {dims}; expected non-negative integers")
+        M, K, N = dims
+        for name, n in (("A", M * K), ("B", K * N)):
+            need(name in inputs and len(inputs[name].values) == n,
+                 f"params M, K, N = {dims} need {n} elements in {name}, the file has "
+                 f"{len(inputs[name].values) if name in inputs else 'none'}")
+    elif op == "qlinear_conv":
+        need("x" in inputs and "w" in inputs, "a qlinear_conv test needs input tensors x and w")
+        try:
+            geo = [p[k] for k in ("strides", "pads", "dilations", "group")]
+            out = ops._conv_geometry(tuple(inputs["x"].shape), tuple(inputs["w"].shape), *geo)
+        except RefquantError as exc:
+            raise FormatFileError(f"{where}: bad parameters: {exc}") from None
+        n = _count(out)
+        if "Y" in expected:
+            need(n == len(expected["Y"].values), f"params give an output of shape {list(out)} ({n} elements), "
+                                                 f"the file Y has {len(expected['Y'].values)}")
+        need(n <= 1 << 24, f"params give an output of shape {list(out)} ({n} elements); expected at most 2^24")
 
 
 def _verify_tv(gset, g, t, entry):
@@ -2105,14 +2150,18 @@ def export(path, fmt, out):
     return written
 
 
-def _out_path(out, what):
-    """An output directory argument as a Path: InvalidValueError when it is empty or names an
-    existing non-directory."""
+def _out_path(out, what, shipped_ok=False):
+    """An output directory argument as a Path: InvalidValueError when it is empty, names an
+    existing non-directory, or (unless shipped_ok) is or lies inside the shipped vectors."""
     if out is None or not str(out).strip():
         raise InvalidValueError(f"{what} {str(out)!r} is empty; expected a directory path")
     out = Path(out)
     if os.path.lexists(out) and not out.is_dir():
         raise InvalidValueError(f"{what} {out}: exists and is not a directory; expected a directory")
+    root = None if shipped_ok else shipped_root_holding(out)
+    if root is not None:
+        raise InvalidValueError(f"{what} {out} is (inside) the shipped golden vectors {root}; expected another "
+                                "directory" + (" (or --in-place to regenerate them)" if what == "--out" else ""))
     return out
 
 
@@ -2184,9 +2233,6 @@ def cmd_generate(args):
                                 f"shipped vectors in {default_root()}, pass --in-place")
     else:
         out = _out_path(args.out, "--out")
-        if is_shipped_root(out):
-            raise InvalidValueError(f"--out {args.out} is the shipped golden vectors ({default_root()}); pass "
-                                    "--in-place (instead of --out) to overwrite them")
     with _output_root(out, "--in-place root" if args.in_place else "--out"):
         write_schema(out)
         for s in suites:
@@ -2277,5 +2323,6 @@ def register(sub):
 
     def no_action(args):
         g.print_help()
+        print("refquant: error: golden needs an action: generate, verify, export or list", file=sys.stderr)
         return EXIT_BAD_INPUT
     g.set_defaults(func=no_action)

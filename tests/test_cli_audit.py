@@ -214,8 +214,18 @@ def small(tmp_path):
     (("audit", "fifo.json", "--actual", "y.hex"), "is a FIFO (named pipe), not a regular file"),
     (("audit", "case.json", "--actual", "y.hex", "--set", "y_scale=" + "[" * 100000 + "]" * 100000), "y_scale"),
     (("explain", "case.json", "--set", "a_scale=" + "9" * 400), "a_scale"),
+    (("audit", "case.json", "--actual", "y.hex", "--actual-shape", "3x2x"), "cannot read shape '3x2x'"),
+    (("audit", "case.json", "--actual", "y.hex", "--actual-shape", ""), "cannot read shape ''"),
+    (("audit", "case.json", "--actual", "y.hex", "--method", ""), "unknown requantization method ''"),
+    (("audit", "case.json", "--actual", "y.hex", "--profile", "nope"), "unknown profile 'nope'"),
+    (("audit", "case.json", "--actual", "y.hex", "--set", "method=[1]"), "must be a name"),
+    (("audit", "case.json", "--actual", "y.hex", "--set", "b_zero_point=\"1\""), "b_zero_point"),
+    (("audit", "case.json", "--actual", "y.hex", "--set", 'params={"m": 1}', "--method", "exact"), "do not fit"),
+    (("audit", "case.json", "--actual", "y.hex", "--a", "\x00"), "NUL"),
 ], ids=["int9", "float32-on-int8", "ragged", "400-digit-scale", "nested-json", "1e30", "report-under-file",
-        "report-under-dev-null", "first-negative", "fifo-dump", "fifo-case", "set-nested", "set-400-digits"])
+        "report-under-dev-null", "first-negative", "fifo-dump", "fifo-case", "set-nested", "set-400-digits",
+        "shape-trailing-x", "shape-empty", "method-empty", "profile-unknown", "method-list", "zp-string",
+        "params-misfit", "nul"])
 def test_hostile_audit_input_is_one_line_exit_2(small, capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(small)
     before = sorted(p.name for p in small.iterdir())
@@ -239,6 +249,19 @@ def test_report_is_written_whole_or_not_at_all(small, capsys, monkeypatch):
     rc, out, err = _main(capsys, "audit", "case.json", "--actual", "y.hex", "--report", "other/rep", "--no-diagnose")
     assert rc == 130 and err.strip().endswith("refquant: interrupted") and "Traceback" not in err
     assert not (small / "other").exists()
+
+
+def test_report_never_goes_into_the_shipped_vectors(small, capsys, monkeypatch, tmp_path):
+    from refquant import golden
+    shipped = tmp_path / "site" / "golden_data"          # stands in for the shipped vectors
+    (shipped / "conv").mkdir(parents=True)
+    monkeypatch.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
+    monkeypatch.setattr(golden, "_REPO_GOLDEN", shipped)
+    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", shipped)
+    monkeypatch.chdir(small)
+    target = shipped / "conv" / "rep"
+    rc, out, err = _main(capsys, "audit", "case.json", "--actual", "y.hex", "--report", target, "--no-diagnose")
+    assert rc == 2 and "shipped golden vectors" in err and not target.exists()
 
 
 def test_explain_says_given_parameters_are_given(capsys):

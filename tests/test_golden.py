@@ -761,3 +761,44 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
     (tmp_path / "old").mkdir()
     assert run_cli("generate", "--suite", "conv", "--out", tmp_path / "old") == 130
     assert [p.name for p in (tmp_path / "old").rglob("*") if p.name.startswith(".")] == []
+
+
+def test_export_never_writes_into_the_shipped_vectors(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "golden"
+    shutil.copytree(GOLDEN / "schema", root / "schema")
+    shutil.copytree(GOLDEN / "conv", root / "conv")
+    _shipped_at(monkeypatch, root)
+    small = tmp_path / "small"
+    golden.write_set("conv", small, seed=3)
+    before = _mtimes(root)
+    for out in (root, root / "conv", root / "new"):
+        assert run_cli("export", "--format", "bin", small / "conv", out) == 2
+        assert "shipped golden vectors" in _one_error_line(capsys.readouterr().err)
+    assert run_cli("generate", "--suite", "conv", "--out", root / "conv" / "x") == 2
+    assert "--in-place" in _one_error_line(capsys.readouterr().err)
+    assert _mtimes(root) == before
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda p: p.update(pads=[10**9] * 4), "params give an output of shape [1, 3, 2000000003"),
+    (lambda p: p.update(pads=[1, 0, 0, 0]), "the file Y has"),
+    (lambda p: p.update(strides="x"), "malformed params"),
+], ids=["pads-huge", "pads-misfit", "strides-text"])
+def test_params_that_do_not_fit_the_files_are_refused_before_computing(tmp_path, capsys, edit, message):
+    import fuzz_support as fz
+    m = fz.tiny_set(tmp_path / "conv", "conv", tests=1)
+    edit(m["testGroups"][0]["tests"][0]["params"])
+    (tmp_path / "conv" / "manifest.json").write_text(golden.manifest_text(m))
+    with fz.time_limit(20):
+        assert run_cli("verify", tmp_path / "conv", "--no-kernel") == 2
+    assert message in _one_error_line(capsys.readouterr().err)
+
+
+def test_matmul_params_that_do_not_fit_the_files(tmp_path, capsys):
+    import fuzz_support as fz
+    m = fz.tiny_set(tmp_path / "matmul", "matmul", tests=1)
+    m["testGroups"][0]["tests"][0]["params"]["K"] = 10**9
+    (tmp_path / "matmul" / "manifest.json").write_text(golden.manifest_text(m))
+    with fz.time_limit(20):
+        assert run_cli("verify", tmp_path / "matmul", "--no-kernel") == 2
+    assert "need" in _one_error_line(capsys.readouterr().err)

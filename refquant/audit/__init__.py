@@ -38,11 +38,13 @@ def _overrides(args):
             raise InvalidValueError(f"--set {item!r}: expected KEY=VALUE (VALUE in JSON, e.g. a_scale=0.02 or b_scale=[0.1,0.2])")
         k, v = item.split("=", 1)
         o[k.strip()] = _value(v, k.strip())
-    for k in ("op", "method", "profile"):
-        if getattr(args, k, None):
+    for k in ("op", "method", "profile"):      # given, even as '', means given: checked like any value
+        if getattr(args, k, None) is not None:
             o[k] = getattr(args, k)
     for k in ("a", "b", "bias", "x", "w"):
-        if getattr(args, k, None):
+        if getattr(args, k, None) is not None:
+            if not getattr(args, k).strip():
+                raise InvalidValueError(f"--{k} '': expected a tensor file name")
             o[k] = os.path.abspath(getattr(args, k))
     acc = getattr(args, "acc", None)
     if acc is not None:
@@ -95,7 +97,8 @@ def cmd_audit(args):
             raise InvalidValueError(f"--actual-dtype {args.actual_dtype}: the case's output is {case.y_type} "
                                     f"(integers); expected an integer dtype such as {case.y_type}")
     actual = tensors.load(args.actual, args.actual_dtype or case.y_type,
-                          args.actual_shape or list(case.out_shape), args.actual_format, name="actual")
+                          args.actual_shape if args.actual_shape is not None else list(case.out_shape),
+                          args.actual_format, name="actual")
     prog = Progress(False if args.json or args.no_progress else None)
     res = audit(case, actual, first=args.first, diagnose_=not args.no_diagnose, progress=prog)
     if args.report:

@@ -255,13 +255,40 @@ def _kinds(value):
     return " and ".join(sorted(seen)) or "nothing"
 
 
+# attributes that name something (a method, type, profile, policy, ...): strings only
+NAME_KEYS = ("method", "profile", "a_type", "b_type", "y_type", "x_type", "w_type", "dtype", "policy", "op_kind",
+             "scale_format", "x_dtype", "x_format")
+
+
 def make_case(spec, base_dir=".", name=None, source="flags"):
-    """A validated ``Case`` from a dict (a parsed case JSON, flags, or a golden case)."""
+    """A validated ``Case`` from a dict (a parsed case JSON, flags, or a golden case).
+
+    Every problem is a RefquantError naming the value: a case is user data, so an attribute of a
+    type the checks below do not foresee (a list where a number is due, ...) is reported as a
+    malformed case, not as an internal error."""
+    try:
+        return _make_case(spec, base_dir, name, source)
+    except RefquantError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError, RecursionError) as exc:
+        text = " ".join(str(exc).split())[:200]
+        raise InvalidValueError(f"malformed case ({type(exc).__name__}: {text}); expected the "
+                                "keys and value types of docs/audit.md §1") from None
+
+
+def _make_case(spec, base_dir=".", name=None, source="flags"):
     if not isinstance(spec, dict):
         raise FormatFileError(f"a case must be a JSON object, got {type(spec).__name__}")
     op = spec.get("op")
-    if op not in OPS:
-        raise UnknownNameError("op", op, OPS)
+    if not isinstance(op, str) or op not in OPS:
+        raise UnknownNameError("op", _brief(op), OPS)
+    for k in NAME_KEYS:
+        v = spec.get(k)
+        if v is not None and not isinstance(v, str):
+            raise InvalidValueError(f"{k} = {_brief(v)} must be a name (a JSON string)")
+    for k in ("name",):
+        if spec.get(k) is not None and not isinstance(spec[k], str):
+            raise InvalidValueError(f"name = {_brief(spec[k])} must be a string")
     attrs = {k: v for k, v in spec.items() if k not in ("op", "inputs", "name") and k not in TENSOR_NAMES[op]}
     if op == "qlinear_conv":
         for k, internal in CONV_ALIASES.items():
@@ -327,9 +354,10 @@ def make_case(spec, base_dir=".", name=None, source="flags"):
     else:
         x = _tensor_spec(given["x"], "x", base_dir, attrs.get("x_dtype", "float32"), dims.get("x"))
         x = np.atleast_1d(np.asarray(x))
-        if x.dtype.kind != "f":
-            x = x.astype(np.float32)
-        ts["x"] = x.astype(np.float32)
+        if x.dtype.kind not in "fiu":
+            raise InvalidValueError(f"x has dtype {x.dtype} ({_kinds(x.tolist())}); expected float32 numbers")
+        with np.errstate(over="ignore"):
+            ts["x"] = x.astype(np.float32)
     for k in SCALE_KEYS:
         if attrs.get(k) is not None and attrs.get("scale_format", "fp32") == "fp32":
             attrs[k] = _scale(attrs[k], k)
@@ -385,7 +413,19 @@ def _validate(case):
     for k in ("a_zero_point", "y_zero_point", "zero_point", "qmin", "qmax"):
         v = a.get(k)
         if v is not None and not (isinstance(v, int) and not isinstance(v, bool)) and k != "zero_point":
-            raise InvalidValueError(f"{k} = {v!r} must be an integer")
+            raise InvalidValueError(f"{k} = {_brief(v)} must be an integer")
+    for k in ("b_zero_point", "zero_point"):      # one integer, or a flat list of them (per channel)
+        v = a.get(k)
+        vals = v if isinstance(v, list) else [v]
+        if v is not None and not all(isinstance(x, int) and not isinstance(x, bool) for x in vals):
+            raise InvalidValueError(f"{k} = {_brief(v)} must be an integer or a list of integers")
+    prof = a.get("profile")
+    if prof is not None:      # a profile given is a name to check, even where the method decides
+        if case.op == "quantize":
+            if prof not in PROFILES:
+                raise UnknownNameError("quantize profile", prof, PROFILES)
+        elif prof not in PROFILE_METHOD:
+            raise UnknownNameError("profile", prof, PROFILE_METHOD)
     pol = case.get("policy", "wrap")
     if pol not in ("wrap", "saturate"):
         raise UnknownNameError("accumulator policy", pol, ("wrap", "saturate"))
@@ -430,7 +470,18 @@ def _validate(case):
         if case.attrs.get("float_bias") is not None and not rq.get_method(case.method).float_bias:
             raise InvalidValueError(f"method {case.method!r} takes an int32 bias (added in the accumulator), not a "
                                     f"float_bias; float-bias methods: {', '.join(FLOAT_BIAS_METHODS)}")
-        params_for(case, case.method)     # the declared method must accept the case
+        p = params_for(case, case.method)     # the declared method must accept the case
+        if case.attrs.get("params") is not None:
+            meth = rq.get_method(case.method)
+            for ch in range(len(p.channels)):
+                try:
+                    _probe(meth.apply, p.channel(ch))
+                except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                    if isinstance(exc, RefquantError):
+                        raise
+                    raise InvalidValueError(f"params {_brief(case.attrs['params'])} do not fit method {case.method!r} "
+                                            f"({type(exc).__name__}: {_brief(exc)}); e.g. tflite_* take "
+                                            "{\"m\": ..., \"shift\": ...}, float methods {\"M\": ...}") from None
     if case.op == "quantize":
         case.profile  # noqa: B018
         if case.attrs.get("scale") is None:

@@ -28,8 +28,13 @@ def parse_shape(text):
         return None
     if isinstance(text, (list, tuple)):
         vals = list(text)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            raise ShapeError(f"shape {text!r} must be a list of integers, e.g. [64, 64]")
     else:
-        vals = [v for v in re.split(r"[x,\s]+", str(text).strip()) if v]
+        t = str(text).strip()
+        if not re.fullmatch(r"\d+(\s*[x,]\s*\d+|\s+\d+)*", t):
+            raise ShapeError(f"cannot read shape {text!r}; expected e.g. 64x64, 64,64 or [64, 64]")
+        vals = [v for v in re.split(r"[x,\s]+", t) if v]
     try:
         shape = tuple(int(v) for v in vals)
     except (TypeError, ValueError):
