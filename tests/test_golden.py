@@ -102,7 +102,7 @@ def test_regeneration_is_byte_identical(suite):
     manifest, blobs = golden.build_set(suite, seed=1, progress=False)
     blobs["manifest.json"] = golden.manifest_text(manifest).encode("ascii")
     committed = {p.name for p in (GOLDEN / suite).iterdir()}
-    assert committed == set(blobs), "golden/ is out of date: run `refquant golden generate`"
+    assert committed == set(blobs), "golden/ is out of date: run `refquant golden generate --in-place`"
     for name, data in blobs.items():
         assert (GOLDEN / suite / name).read_bytes() == data, f"{suite}/{name} differs: regenerate"
 
