@@ -12,8 +12,8 @@
    refquant.ops (the oracle, on the first ``--oracle-rows`` test rows: it is exact-rational
    Python), refquant.kernel (the C twin, if built) and a local numpy integer routine (exact int64
    GEMM + the gemm-contract float_fp32 requantization in numpy float32) on every row.
-4. EasyQuant (scale search by per-layer cosine), dynamic quantization, and QAT (fake-quant + STE,
-   int8 and int4 weights) in the same table.  A PNG shows the hidden-activation histogram and
+4. EasyQuant (``refquant.calibrate.easyquant``: scale search by per-layer cosine), dynamic
+   quantization, and QAT (fake-quant + STE, int8 and int4 weights) in the same table.  A PNG shows the hidden-activation histogram and
    each method's range.
 
 Requires scikit-learn (the optional ``examples`` extra); matplotlib is optional.
@@ -275,65 +275,27 @@ def calibrate_acts(params, calib, name, kw):
     return ranges
 
 
-def cos_mean(O, Oh):
-    num = (O * Oh).sum(1)
-    den = np.linalg.norm(O, axis=1) * np.linalg.norm(Oh, axis=1)
-    return float(np.mean(num / np.where(den == 0, 1, den)))
-
-
 def fq_act(x, qp):
     s, z = float(qp.scale), qp.zero_point
     return (np.clip(np.rint(x / s) + z, -128, 127) - z) * s
 
 
-def easyquant(params, calib_x, n=50):
-    """EasyQuant (Wu et al. 2020, Alg. 1), refquant's variant: start from MinMax (weights per
-    channel, activations affine with lo = 0); candidates 100 scales linspace(0.5S, 2S) inclusive;
-    one round: all weight scales (activations fixed), then activation scales using the already
-    quantized earlier layer; objective = mean over n samples of per-sample cos(O, O_hat) of the
-    layer's pre-activation output; first maximum wins (ties keep the smaller candidate)."""
-    W1, b1, W2, b2 = [p.astype(np.float64) for p in params]
-    X = calib_x[:n].astype(np.float64)
-    O1 = X @ W1 + b1
-    H = np.maximum(O1, 0)
-    O2 = H @ W2 + b2
-    sx = act_qparams(Fraction(0), calibrate.MinMaxObserver().observe(X).range()[1], 0)
-    sh = act_qparams(Fraction(0), calibrate.MinMaxObserver().observe(H.astype(np.float32)).range()[1], 0)
-    s1, s2 = weight_qparams(params[0], "channel"), weight_qparams(params[2], "channel")
-    grid = np.linspace(0.5, 2.0, 100)
-
-    def wq(W, s):
-        return np.clip(np.rint(W / s), -127, 127) * s
-
-    def search_w(A, W, b, O, scales):
-        best = [float(s) for s in scales]
-        for j in range(W.shape[1]):
-            cands = grid * best[j]
-            scores = []
-            for c in cands:
-                Wt = wq(W, np.array(best))
-                Wt[:, j] = wq(W[:, j], c)
-                scores.append(cos_mean(O, A @ Wt + b))
-            best[j] = float(cands[int(np.argmax(scores))])
-        return best
-
-    w1 = search_w(fq_act(X, sx), W1, b1, O1, s1)
-    Hq = fq_act(np.maximum(fq_act(X, sx) @ wq(W1, np.array(w1)) + b1, 0), sh)
-    w2 = search_w(Hq, W2, b2, O2, s2)
-
-    def search_a(A, qp, W, b, O):
-        base = float(qp.scale)
-        scores = []
-        for c in grid * base:
-            t = choose_qparams(0, Fraction(c) * 255, "int8")
-            scores.append(cos_mean(O, fq_act(A, t) @ W + b))
-        return choose_qparams(0, Fraction(float(grid[int(np.argmax(scores))] * base)) * 255, "int8")
-
-    sx2 = search_a(X, sx, wq(W1, np.array(w1)), b1, O1)
-    Hin = np.maximum(fq_act(X, sx2) @ wq(W1, np.array(w1)) + b1, 0)  # earlier layer quantized
-    sh2 = search_a(Hin, sh, wq(W2, np.array(w2)), b2, O2)
-    f32 = (lambda v: [Fraction(*float(np.float32(s)).as_integer_ratio()) for s in v])
-    return sx2, sh2, (f32(w1), f32(w2))
+def easyquant(params, calib_x, n=50, rounds=1):
+    """EasyQuant (Wu et al. 2020) through ``refquant.calibrate.easyquant.easyquant_layer``, layer
+    by layer from MinMax starts (weights per channel, activations affine with lo = 0, 100
+    candidates on [0.5S, 2S], n calibration samples): layer 1 on the input; layer 2 with its float
+    input H (which defines its float output) and, as its quantized input, the output of layer 1
+    quantized with the scales just found.  Returns (qx, qh, (weight scales 1, weight scales 2))."""
+    from refquant.calibrate.easyquant import easyquant_layer
+    W1, b1, W2, b2 = params
+    X = calib_x[:n]
+    r1 = easyquant_layer(X, W1, b1, rounds=rounds)
+    H = forward_f(params, X)[0]
+    s1 = np.array([float(s) for s in r1.w_scales])
+    w1q = np.clip(np.rint(W1.astype(np.float64) / s1), -127, 127) * s1
+    H_in = np.maximum(fq_act(X, r1.a_qparams) @ w1q + b1, 0).astype(np.float32)
+    r2 = easyquant_layer(H, W2, b2, a_in=H_in, rounds=rounds)
+    return r1.a_qparams, r2.a_qparams, (list(r1.w_scales), list(r2.w_scales))
 
 
 def dynamic_accuracy(params, X, y, batch=32):
@@ -451,6 +413,7 @@ def main(argv=None):
               f"{f'[{float(max(lh, mh)):.2f},{float(hh):.3f}]':>18}   " + "".join(f"{a:>9.4f}" for a in accs))
     sx, sh, ws = easyquant(params, Xtr[:256])
     eq = evaluate(QModel(params, sx, sh, "channel", ws), Xte, yte)
+    results["easyquant"] = [eq]
     print(f"{'easyquant (1 round)':<24}{'':>34}   {'':>7}{eq:>9.4f}")
     print(f"{'dynamic (per batch 32)':<24}{'':>34}   {'':>7}{dynamic_accuracy(params, Xte, yte):>9.4f}")
     rx = choose_qparams(0, calibrate.MinMaxObserver().observe(Xtr).range()[1], "int8")
