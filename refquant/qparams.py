@@ -153,7 +153,11 @@ def _torch(lo, hi, dtype, qmin, qmax, symmetric):
         amax = max(-lo, hi)
         scale = max(_f32(amax / _f32(Fraction(qmax - qmin, 2))), eps)
         return QParams(scale, _symmetric_zero_point(dtype, qmin, qmax), dtype)
-    scale = max(_f32(_f32(hi - lo) / (qmax - qmin)), eps)
+    width = formats.round_to("fp32", hi - lo)
+    if not width.is_finite:
+        raise InvalidValueError(f"variant 'torch': the range width {float(hi)} - ({float(lo)}) overflows float32 "
+                                "(torch's float32 max_val - min_val is inf, so its scale would be inf)")
+    scale = max(_f32(width.value / (qmax - qmin)), eps)
     zp = qmin - half_even(_f32(lo / scale))
     return QParams(scale, min(max(zp, qmin), qmax), dtype)
 

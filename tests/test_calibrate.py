@@ -752,3 +752,98 @@ def test_onnxruntime_distribution_calibrater_reproduced(seed):
         OnnxruntimeHistogramObserver("distribution", bins=256, target_bins=128)
     with pytest.raises(InvalidValueError, match="distribution"):
         OnnxruntimeHistogramObserver("entropy").observe(x).avg_std()
+
+
+# ---------------------------------------------------------------------------------------------
+# Fuzz: only RefquantError subclasses may escape any observer (issue 20 item 3)
+# ---------------------------------------------------------------------------------------------
+
+FUZZ_CONFIGS = [
+    ("minmax", {}), ("minmax", {"axis": 0}), ("minmax", {"axis": -1}), ("minmax", {"group_size": 2}),
+    ("moving_average", {}), ("moving_average", {"c": 0.5, "axis": 1, "form": "textbook", "state_format": "exact"}),
+    ("moving_average", {"state_format": "fp64"}),
+    ("percentile", {"p": 99.0}), ("percentile", {"p": 50, "method": "hist_left", "bins": 64}),
+    ("percentile", {"p": 90, "mode": "signed", "method": "nearest"}),
+    ("entropy", {"variant": "tensorrt", "bins": 64, "target_bins": 16}),
+    ("entropy", {"variant": "modelopt", "bins": 64, "target_bins": 16}),
+    ("entropy", {"variant": "onnxruntime", "bins": 64, "target_bins": 16}),
+    ("entropy", {"variant": "ncnn", "bins": 64, "target_bins": 16}),
+    ("mse", {"bins": 64, "start_bin": 8}),
+    ("onnxruntime_histogram", {"bins": 64, "target_bins": 16}),
+    ("onnxruntime_histogram", {"method": "percentile", "symmetric": True, "bins": 64, "target_bins": 16}),
+    ("onnxruntime_histogram", {"method": "percentile", "p": 99.0, "bins": 64, "target_bins": 16}),
+    ("onnxruntime_histogram", {"method": "distribution", "bins": 512, "scenario": "p3"}),
+    ("onnxruntime_minmax", {}), ("onnxruntime_minmax", {"moving_average": True, "symmetric": True, "max_intermediate_outputs": 2}),
+]
+
+FUZZ_CONFIGS_SLOW = [  # torch's L2 search steps by 1e-5 (up to 1e5 Python iterations per range())
+    ("histogram", {"bins": 64, "upsample_rate": 4, "dst_bins": 16}),
+    ("histogram", {"bins": 16, "upsample_rate": 2, "dst_bins": 8, "torch_cpu": "default"})]
+
+_SPECIAL = [0.0, -0.0, math.nan, math.inf, -math.inf, 1e-45, -1e-40, 1.17e-38, 3.0e38, -3.4e38, 1e39, 65504.0, 7e4,
+            1.0, -1.0, 2.5]
+_fuzz_values = st.one_of(st.sampled_from(_SPECIAL), st.floats(allow_nan=True, allow_infinity=True),
+                         st.floats(-10, 10), st.integers(-300, 300).map(float))
+
+
+@st.composite
+def _fuzz_batch(draw):
+    shape = tuple(draw(st.lists(st.integers(0, 3), min_size=0, max_size=3)))
+    n = int(np.prod(shape)) if shape else 1
+    vals = draw(st.lists(_fuzz_values, min_size=n, max_size=n))
+    dtype = draw(st.sampled_from(["float32", "float16", "float64", "int32", "int8", "uint8", "bool", "list"]))
+    a = np.array(vals, np.float64).reshape(shape)
+    if dtype == "list":
+        return a.tolist()
+    with np.errstate(all="ignore"):
+        if dtype in ("int32", "int8", "uint8", "bool"):
+            a = np.nan_to_num(a, nan=0, posinf=1e6, neginf=-1e6)
+            return np.clip(a, *(0, 1) if dtype == "bool" else (-1e6, 1e6)).astype(dtype)
+        return a.astype(dtype)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name, kw", FUZZ_CONFIGS, ids=[f"{n}-{i}" for i, (n, _) in enumerate(FUZZ_CONFIGS)])
+@settings(max_examples=int(os.environ.get("RQ_FUZZ_EXAMPLES", 30)), deadline=None)
+@given(st.lists(_fuzz_batch(), min_size=1, max_size=3), st.sampled_from(["exact", "torch", "onnxruntime"]),
+       st.booleans(), st.sampled_from(["int8", "uint8", "int4"]), st.booleans())
+def test_observers_raise_only_refquant_errors(name, kw, batches, variant, symmetric, dtype, reduce_range):
+    """Zero-size axes, NaN/inf/subnormal/huge values, float16/float64/int/bool/list inputs, axes
+    that do not fit: observe, range, qparams, avg_std, save/restore either succeed or raise a
+    RefquantError subclass -- never numpy's ValueError, IndexError, OverflowError, ZeroDivisionError.
+    ORT's grown histograms are bounded at 2^12 bins here (refquant's bound is 2^24) so that the
+    O(bins^2) entropy search stays fast; beyond the bound a named error is the expected outcome.
+    ``RQ_FUZZ_EXAMPLES=300`` for a longer run (2 min on 2 cores; run 2026-12 with no failure)."""
+    from unittest import mock
+
+    from refquant.calibrate import ort_histogram
+    from refquant.errors import RefquantError
+    obs = make_observer(name, **kw)
+    with mock.patch.object(ort_histogram, "MAX_GROWN_BINS", 2**12):
+        _fuzz_run(obs, name, kw, batches, variant, symmetric, dtype, reduce_range, RefquantError)
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("name, kw", FUZZ_CONFIGS_SLOW, ids=["histogram-avx2", "histogram-default"])
+@settings(max_examples=int(os.environ.get("RQ_FUZZ_EXAMPLES", 8)), deadline=None)
+@given(st.lists(_fuzz_batch(), min_size=1, max_size=3), st.sampled_from(["exact", "torch", "onnxruntime"]),
+       st.booleans(), st.sampled_from(["int8", "uint8", "int4"]), st.booleans())
+def test_torch_histogram_observer_raises_only_refquant_errors(name, kw, batches, variant, symmetric, dtype, reduce_range):
+    """The same fuzz for the torch HistogramObserver model, fewer examples (its search is slow)."""
+    from refquant.errors import RefquantError
+    _fuzz_run(make_observer(name, **kw), name, kw, batches, variant, symmetric, dtype, reduce_range, RefquantError)
+
+
+def _fuzz_run(obs, name, kw, batches, variant, symmetric, dtype, reduce_range, RefquantError):
+    try:
+        for b in batches:
+            obs.observe(b)
+            if name == "onnxruntime_minmax":
+                obs.end_call()
+        obs.range()
+        obs.qparams(dtype, symmetric=symmetric, variant=variant, reduce_range=reduce_range)
+        if kw.get("method") == "distribution":
+            obs.avg_std()
+        from_dict(json.loads(json.dumps(obs.to_dict()))).range()
+    except RefquantError:
+        pass

@@ -181,7 +181,13 @@ class MovingAverageMinMaxObserver(Observer):
         return {"c": self.c_given, "form": self.form, "state_format": self.state_format, "axis": self.axis}
 
     def _fl(self, x):
-        return x if self.state_format == "exact" else formats.round_to(self.state_format, x).value
+        if self.state_format == "exact":
+            return x
+        r = formats.round_to(self.state_format, x)
+        if not r.is_finite:
+            raise InvalidValueError(f"moving average: {float(x)} overflows the {self.state_format} state "
+                                    "(torch's float32 state would become inf)")
+        return r.value
 
     def _update(self, m, b):
         fl, c = self._fl, self.c
