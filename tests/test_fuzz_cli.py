@@ -96,7 +96,6 @@ def test_negative_counts_are_usage_errors(capsys, argv):
 # ---- fuzz: every command with generated hostile argv (in process, time-limited) ----------------------------
 
 import shutil  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402

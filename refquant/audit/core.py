@@ -16,7 +16,6 @@ elements of ``actual`` they explain.
 """
 
 import functools
-import json
 import os
 import sys
 import time
