@@ -3,6 +3,7 @@
     pip install -e '.[test,mutation]'
     python tools/mutation.py rounding            # or: integers fixedpoint qparams search formats ...
     python tools/mutation.py rounding --list     # the surviving mutants, with diffs
+    python tools/mutation.py rounding --retest   # after adding tests: rerun only those survivors
 
 Why a runner: mutmut 3 reads one [tool.mutmut] table and picks the tests for each mutant from a
 coverage map over its test selection.  The spec functions are called from nearly every test
@@ -46,19 +47,16 @@ def _toml_list(items):
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def prepare(module, workdir):
-    """A fresh copy of HEAD in workdir with this module's [tool.mutmut] table; returns the commit."""
-    src, tests = MODULES[module]
-    tests = tests + [t for t in (f"tests/test_mutants_{module}.py",) if (ROOT / t).exists()]
-    if workdir.exists():
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+def _export(workdir, paths=()):
+    """``git archive HEAD`` (only ``paths`` if given) extracted into workdir."""
+    archive = subprocess.run(["git", "archive", "HEAD", *paths], cwd=ROOT, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
-    for so in ROOT.joinpath("refquant").rglob("*.so"):  # the built C extension, if any (not in git)
-        dest = workdir / so.relative_to(ROOT)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(so, dest)
+
+
+def _write_table(module, workdir):
+    """This module's [tool.mutmut] table in workdir/pyproject.toml (replacing the default one)."""
+    src, tests = MODULES[module]
+    tests = tests + [t for t in (f"tests/test_mutants_{module}.py",) if (workdir / t).exists()]
     py = workdir / "pyproject.toml"
     text = py.read_text()
     if "[tool.mutmut]" not in text:
@@ -71,8 +69,37 @@ def prepare(module, workdir):
              f"pytest_add_cli_args = {_toml_list(PYTEST_ARGS)}\n"
              "use_git_change_detection = false\n")
     py.write_text(text[:start] + table + (text[end:] if end != -1 else ""))
+
+
+def _commit():
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True,
                           text=True).stdout.strip()
+
+
+def prepare(module, workdir):
+    """A fresh copy of HEAD in workdir with this module's [tool.mutmut] table; returns the commit."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    _export(workdir)
+    for so in ROOT.joinpath("refquant").rglob("*.so"):  # the built C extension, if any (not in git)
+        dest = workdir / so.relative_to(ROOT)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(so, dest)
+    _write_table(module, workdir)
+    return _commit()
+
+
+def prepare_retest(module, workdir):
+    """Keep the last run's mutants and verdicts; bring in HEAD's tests/ (new tests written against
+    the survivors) and drop the test map so mutmut rebuilds it.  Returns (commit, survivor names)."""
+    last = json.loads((workdir / "summary.json").read_text())
+    for dest in (workdir, workdir / "mutants"):
+        _export(dest, ["tests"])
+    _write_table(module, workdir)
+    shutil.copy2(workdir / "pyproject.toml", workdir / "mutants" / "pyproject.toml")
+    (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    return _commit(), last["survived"], last
 
 
 def results(workdir):
@@ -92,16 +119,26 @@ def main(argv=None):
     ap.add_argument("module", choices=sorted(MODULES))
     ap.add_argument("--workdir", type=Path, help="default: build/mutation/<module>")
     ap.add_argument("--list", action="store_true", help="print the survivors of the last run, with diffs")
+    ap.add_argument("--retest", action="store_true",
+                    help="rerun only the last run's survivors against HEAD's tests (after adding tests)")
     args = ap.parse_args(argv)
     workdir = args.workdir or ROOT / "build" / "mutation" / args.module
     if args.list:
         for name in results(workdir).get("survived", []):
             subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir)
         return 0
-    commit = prepare(args.module, workdir)
+    names, last = [], None
+    if args.retest:
+        commit, names, last = prepare_retest(args.module, workdir)
+        if not names:
+            print("no survivors to retest")
+            return 0
+    else:
+        commit = prepare(args.module, workdir)
     env = dict(os.environ, PYTHONHASHSEED="0")
     t0 = time.time()
-    rc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1"], cwd=workdir, env=env).returncode
+    rc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *names], cwd=workdir,
+                        env=env).returncode
     wall = time.time() - t0
     by = results(workdir)
     total = sum(len(v) for v in by.values())
@@ -109,6 +146,9 @@ def main(argv=None):
     summary = {"module": args.module, "commit": commit, "date": time.strftime("%Y-%m-%d"), "wall_s": round(wall),
                "mutants": total, "killed": killed, "counts": {k: len(v) for k, v in by.items()},
                "survived": by.get("survived", []), "no_tests": by.get("no tests", []), "mutmut_rc": rc}
+    if last is not None:  # a retest: keep the first run's numbers alongside
+        summary["first_run"] = last.get("first_run") or {k: last[k] for k in ("commit", "wall_s", "mutants", "killed", "counts")}
+        summary["wall_s_total"] = last.get("wall_s_total", last["wall_s"]) + round(wall)
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("survived", "no_tests")}))
     return 0
