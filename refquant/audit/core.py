@@ -21,19 +21,29 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from math import floor
 
 import numpy as np
 
-from .. import ops
+from .. import backends, ops
 from .. import quantize as qz
 from .. import requant as rq
-from ..errors import (FormatFileError, InvalidValueError, RefquantError, ShapeError, SpecError,
-                      UnknownNameError, Unpredictable)
+from ..errors import (
+    FormatFileError,
+    InvalidValueError,
+    RefquantError,
+    ShapeError,
+    SpecError,
+    UnknownNameError,
+    Unpredictable,
+)
 from ..integers import Accumulator, get_type
 from ..profiles import PROFILES
-from ..rounding import half_away, half_even
+from ..rounding import half_even
 from . import tensors
+from .numpy_forms import UNPRED, VARIANTS, _exact_round  # noqa: F401
+from .numpy_forms import variant_oracle as _variant_oracle
+from .numpy_forms import variant_vectorised as _variant_vec
+from .numpy_forms import vectorised as _vec
 
 OPS = ("qlinear_matmul", "matmul_integer", "qlinear_conv", "requantize", "quantize")
 GEMM_OPS = ("qlinear_matmul", "matmul_integer", "qlinear_conv")
@@ -41,11 +51,6 @@ GEMM_OPS = ("qlinear_matmul", "matmul_integer", "qlinear_conv")
 CONV_ALIASES = {"x_scale": "a_scale", "w_scale": "b_scale", "x_zero_point": "a_zero_point",
                 "w_zero_point": "b_zero_point", "x_type": "a_type", "w_type": "b_type"}
 CONV_NAMES = {v: k for k, v in CONV_ALIASES.items()}
-# profile name -> the requantization method of that backend (for the GEMM ops)
-PROFILE_METHOD = {"exact": "exact", "onnx": "exact", "onnxruntime": "ort", "ort": "ort",
-                  "onnx_ref": "onnx_ref", "tflite": "tflite_double", "tosa": "tosa_single",
-                  "torch": "torch_fbgemm", "xnnpack": "xnnpack_fp32"}
-UNPRED = np.iinfo(np.int64).min      # an element whose result the method leaves undefined
 ORACLE_ELEMENTS = 20_000             # at most this many outputs computed wholly by the oracle
 ORACLE_MACS = 400_000                # ... and at most this many multiply-adds
 UNIQUE_CAP = 4096                    # oracle-only candidates: distinct values evaluated (else a sample)
@@ -115,9 +120,7 @@ class Case:
         if m is None:
             prof = self.attrs.get("profile")
             if prof is not None:
-                if prof not in PROFILE_METHOD:
-                    raise UnknownNameError("profile", prof, PROFILE_METHOD)
-                return PROFILE_METHOD[prof]
+                return profile_method(prof)
             return "exact"
         rq.get_method(m)
         return m
@@ -208,6 +211,19 @@ class Case:
                     f" -> {'x'.join(map(str, self.out_shape))}, strides {g['strides']}, pads {g['pads']}, "
                     f"dilations {g['dilations']}, group {g['group']}")
         return "x".join(map(str, self.out_shape))
+
+
+def profile_method(profile):
+    """The requantization method of the backend a profile names (GEMM ops): backends.py's row.
+
+    The GEMM ops all take the backend's QLinearMatMul method (the pairing the audit has always
+    used, also for qlinear_conv)."""
+    try:
+        return backends.get_backend(profile).method("qlinear_matmul")
+    except UnknownNameError:
+        names = [b for b in list(backends.BACKENDS) + list(backends.ALIASES)
+                 if "qlinear_matmul" in backends.get_backend(b).ops]
+        raise UnknownNameError("profile", profile, names) from None
 
 
 TENSOR_NAMES = {"qlinear_matmul": ("a", "b", "bias"), "matmul_integer": ("a", "b", "bias"),
@@ -423,8 +439,8 @@ def _validate(case):
         if case.op == "quantize":
             if prof not in PROFILES:
                 raise UnknownNameError("quantize profile", prof, PROFILES)
-        elif prof not in PROFILE_METHOD:
-            raise UnknownNameError("profile", prof, PROFILE_METHOD)
+        else:
+            profile_method(prof)
     pol = case.get("policy", "wrap")
     if pol not in ("wrap", "saturate"):
         raise UnknownNameError("accumulator policy", pol, ("wrap", "saturate"))
@@ -935,190 +951,6 @@ def conv_accumulators(case, policy="wrap", variant="as is", rng=None, progress=_
 # ##########################################################################
 # Requantization candidates: vectorised numpy forms + oracle functions
 # ##########################################################################
-
-def _f32(x):
-    return np.asarray(x, dtype=np.float32)
-
-
-def _exact_round(acc, Ms, chan, mode):
-    """RNE/half-away/half-up of acc*M_j on exact rationals: binary64 first, then every element
-    within the binary64 error of a half-integer recomputed exactly (Python ints, vectorised)."""
-    Mf = np.array([float(m) for m in Ms])[chan]
-    v = acc.astype(np.float64) * Mf
-    if mode == "half_even":
-        r = np.rint(v)
-    else:
-        r = np.floor(v + 0.5) if mode == "half_up" else np.sign(v) * np.floor(np.abs(v) + 0.5)
-    near = np.abs(v - np.floor(v) - 0.5) <= np.abs(v) * 2.0**-49 + 2.0**-60
-    r = r.astype(np.int64)
-    if near.any():
-        P = np.array([Fraction(m).numerator for m in Ms], dtype=object)[chan[near]]
-        Q = np.array([Fraction(m).denominator for m in Ms], dtype=object)[chan[near]]
-        num = acc[near].astype(object) * P
-        q = num // Q
-        twice = 2 * (num - q * Q)              # 2*rem in [0, 2Q)
-        up = twice > Q
-        tie = twice == Q
-        if mode == "half_even":
-            up = up | (tie & (q % 2 == 1))
-        elif mode == "half_up":
-            up = up | tie
-        else:
-            up = up | (tie & (num > 0))
-        r[near] = (q + up.astype(np.int64)).astype(np.int64)
-    return r
-
-
-def _half_away_f(v):
-    """Round half away from zero of binary floats, exactly (no v + 0.5 rounding)."""
-    t = np.trunc(v)
-    return (t + np.sign(v) * (np.abs(v - t) >= 0.5)).astype(np.int64)
-
-
-def _round_fraction(x, mode):
-    if mode == "half_even":
-        return half_even(x)
-    if mode == "half_away":
-        return half_away(x)
-    return floor(x + Fraction(1, 2))
-
-
-def _sat(r, zp, lo, hi):
-    return np.clip(r + zp, lo, hi)
-
-
-def _vec(method, params, acc, chan, zp, lo, hi):
-    """acc (int64, any shape), chan (the channel index of each element) -> int64, or None."""
-    n = len(params.channels)
-    ch = chan if n > 1 else np.zeros_like(chan)
-
-    def P(key, dtype=np.int64):
-        return np.array([c[key] for c in params.channels], dtype=dtype)[ch]
-    if method == "int32":
-        return acc.copy()
-    if any(isinstance(v, float) for c in params.channels for v in c.values()):
-        return None   # inf in the float model (extreme scales): the oracle decides element by element
-    if method == "exact":
-        return _sat(_exact_round(acc, [c["M"] for c in params.channels], ch, "half_even"), zp, lo, hi)
-    if method in ("float_fp32", "ort", "xnnpack_fp32"):
-        M = _f32([float(c["M"]) for c in params.channels])[ch]
-        v = acc.astype(np.int32).astype(np.float32) * M
-        v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
-        return np.rint(v).astype(np.int64) + zp
-    if method in ("onnx_ref", "onnx_ref_conv"):
-        M = np.array([float(c["M"]) for c in params.channels])[ch]
-        v = acc.astype(np.float64) * M + np.float64(zp)
-        if method == "onnx_ref_conv":
-            return np.rint(np.clip(v, lo, hi)).astype(np.int64)
-        r = np.rint(v)
-        bad = np.abs(r) > 2**31 - 1
-        r = np.where(bad, 0, r).astype(np.int64)
-        span = hi - lo + 1
-        return np.where(bad, UNPRED, (r - lo) % span + lo)
-    if method == "cmsis_nn" and min(c["m"] for c in params.channels) < 0:
-        return None
-    if method == "tflite_fc_float":
-        v = acc.astype(np.float64) * P("sa", np.float64) * P("sb", np.float64) / P("sy", np.float64)
-        big = np.abs(v) >= 2.0**32                     # std::round outside int32: undefined (UNPRED)
-        r = _half_away_f(np.where(big, 0.0, v))
-        return np.where(big | (r < -2**31) | (r > 2**31 - 1), UNPRED, _sat(r, zp, lo, hi))
-    if method in ("torch_fbgemm", "torch_qnnpack") and not {"bias", "bias_over_atw"} & set(params.channels[0]):
-        v = acc.astype(np.int32).astype(np.float32) * _f32([float(c["M"]) for c in params.channels])[ch]
-        r = np.rint(v)
-        r = np.where(np.abs(r) >= 2.0**31, -2**31, r).astype(np.int64)
-        return np.clip(np.clip(np.clip(r, -32768, 32767) + zp, -32768, 32767), lo, hi)
-    if method in ("torch_onednn", "onednn_ref", "onednn_jit") and "bias" not in params.channels[0]:
-        sa_k, sb_k = ("sa'", "sb'") if method == "torch_onednn" else ("sa", "sb")
-        d = acc.astype(np.int32).astype(np.float32) * _f32([float(c[sa_k]) for c in params.channels])[ch]
-        d = d * _f32([float(c[sb_k]) for c in params.channels])[ch]
-        if method == "onednn_ref":
-            d = d / _f32([float(c["sy"]) for c in params.channels])[ch]
-        else:
-            key = "inv_sy'" if method == "torch_onednn" else "inv_sy"
-            d = d * _f32([float(c[key]) for c in params.channels])[ch]
-        d = np.clip(d + np.float32(zp), np.float32(lo), np.float32(hi))
-        return np.rint(d).astype(np.int64)
-    if method in ("tflite_double", "tflite_single", "ruy_x86", "cmsis_nn"):
-        m, shift = P("m"), P("shift")
-        if method == "tflite_single":
-            T = 31 - shift
-            r = (acc * m + (np.int64(1) << (T - 1))) >> T
-            bad = (r < -2**31) | (r > 2**31 - 1)
-            return np.where(bad, UNPRED, _sat(r, zp, lo, hi))
-        left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-        x = ((acc << left) + 2**31) % 2**32 - 2**31
-        if method == "ruy_x86":
-            y = (x * m + 2**30) >> 31
-            r = np.where(right > 0, (y + (np.int64(1) << np.maximum(right - 1, 0))) >> right, y)
-            return _sat(r, zp, lo, hi)
-        ab = x * m
-        q = ab + np.where(ab >= 0, 2**30, 1 - 2**30)
-        h = np.where(q >= 0, q >> 31, -((-q) >> 31))
-        mask = (np.int64(1) << right) - 1
-        rem = h & mask
-        thr = (mask >> 1) + (h < 0)
-        r = (h >> right) + (rem > thr)
-        return _sat(r, zp, lo, hi)
-    if method in ("tosa_single", "tosa_double"):
-        m, s = P("m"), P("s")
-        d = np.zeros_like(acc)
-        if method == "tosa_double":
-            d = np.where(s > 31, np.where(acc >= 0, 2**30, -2**30), 0)
-        half = np.int64(1) << (s - 1)
-        r = (acc * m + half + d) >> s
-        bad = (acc < -half) | (acc >= half)
-        return np.where(bad, UNPRED, _sat(r, zp, lo, hi))
-    if method in ("xnnpack_rndnu", "fbgemm_fixed"):
-        m = P("m")
-        s = P("s" if method == "xnnpack_rndnu" else "rs")
-        if (s > 62).any():
-            return None
-        return _sat((acc * m + (np.int64(1) << (s - 1))) >> s, zp, lo, hi)
-    return None
-
-
-# Variants that are no row of METHODS: (name, base method, description)
-VARIANTS = {
-    "exact_half_away": ("exact", "exact rational acc*sa*sb/sy, ties away from zero (std::round), + zp, saturate"),
-    "exact_half_up": ("exact", "exact rational acc*sa*sb/sy, ties toward +inf (floor(v + 1/2)), + zp, saturate"),
-    "float_fp32_zp_before": ("float_fp32", "M = fl(fl(sa*sb)/sy); fl(fl(acc)*M) + zp added in binary32 BEFORE rounding, "
-                             "clamp, RNE (zero point before rounding)"),
-    "float_fp32_half_away": ("float_fp32", "M = fl(fl(sa*sb)/sy); fl(fl(acc)*M), clamp, roundf (ties away), + zp"),
-    "float_fp32_recip": ("float_fp32", "M = fl(fl(sa*sb)*fl(1/sy)): x*(1/s) instead of x/s, then float_fp32"),
-}
-
-
-def _variant_oracle(name, p, acc, zp, lo, hi):
-    if name.startswith("exact_"):
-        mode = "half_away" if name == "exact_half_away" else "half_up"
-        return min(max(_round_fraction(acc * p["M"], mode) + zp, lo), hi)
-    a = rq.fl32(acc)
-    v = rq.fl32(a * p["M"])
-    if name == "float_fp32_zp_before":
-        v = rq.fl32(v + zp)
-        return half_even(Fraction(min(max(v, lo), hi)))
-    v = min(max(v, lo - zp), hi - zp)
-    if name == "float_fp32_half_away":
-        return half_away(Fraction(v)) + zp
-    return half_even(Fraction(v)) + zp
-
-
-def _variant_vec(name, params, acc, chan, zp, lo, hi):
-    n = len(params.channels)
-    ch = chan if n > 1 else np.zeros_like(chan)
-    if name.startswith("exact_"):
-        mode = "half_away" if name == "exact_half_away" else "half_up"
-        return _sat(_exact_round(acc, [c["M"] for c in params.channels], ch, mode), zp, lo, hi)
-    M = _f32([float(c["M"]) for c in params.channels])[ch]
-    v = acc.astype(np.int32).astype(np.float32) * M
-    if name == "float_fp32_zp_before":
-        v = v + np.float32(zp)
-        return np.rint(np.clip(v, np.float32(lo), np.float32(hi))).astype(np.int64)
-    v = np.clip(v, np.float32(lo - zp), np.float32(hi - zp))
-    if name == "float_fp32_half_away":
-        return _half_away_f(v) + zp
-    return np.rint(v).astype(np.int64) + zp
-
 
 def _variant_params(case, name):
     if name == "float_fp32_recip":
