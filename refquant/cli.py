@@ -20,7 +20,7 @@ from .errors import RefquantError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130     # Ctrl-C, as shells report SIGINT
-PLUGINS = ("refquant.golden", "refquant.audit")
+PLUGINS = ("refquant.golden.commands", "refquant.audit")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -256,8 +256,8 @@ def test_report_never_goes_into_the_shipped_vectors(small, capsys, monkeypatch, 
     shipped = tmp_path / "site" / "golden_data"          # stands in for the shipped vectors
     (shipped / "conv").mkdir(parents=True)
     monkeypatch.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
-    monkeypatch.setattr(golden, "_REPO_GOLDEN", shipped)
-    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", shipped)
+    monkeypatch.setattr(golden.load, "_REPO_GOLDEN", shipped)
+    monkeypatch.setattr(golden.load, "_PACKAGED_GOLDEN", shipped)
     monkeypatch.chdir(small)
     target = shipped / "conv" / "rep"
     rc, out, err = _main(capsys, "audit", "case.json", "--actual", "y.hex", "--report", target, "--no-diagnose")

@@ -199,8 +199,8 @@ def sandbox(tmp_path_factory):
     from refquant import golden
     mp = pytest.MonkeyPatch()
     box = fz.make_sandbox(tmp_path_factory.mktemp("hostile"))
-    mp.setattr(golden, "_REPO_GOLDEN", box["shipped"])
-    mp.setattr(golden, "_PACKAGED_GOLDEN", box["shipped"])
+    mp.setattr(golden.load, "_REPO_GOLDEN", box["shipped"])
+    mp.setattr(golden.load, "_PACKAGED_GOLDEN", box["shipped"])
     mp.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
     mp.chdir(box["root"])
     yield box

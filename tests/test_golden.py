@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refquant import cli, golden, kernel
+from refquant import backends, cli, golden, kernel
+from refquant import requant as rq
 from refquant.errors import FormatFileError, InvalidValueError, UnknownNameError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ def test_generation_is_atomic(tmp_path, monkeypatch):
 
     def boom(manifest):
         raise RuntimeError("disk full")
-    monkeypatch.setattr(golden, "manifest_text", boom)
+    monkeypatch.setattr(golden.store, "manifest_text", boom)
     with pytest.raises(RuntimeError):
         golden.write_set("conv", tmp_path, seed=3)
     after = {p.name: p.read_bytes() for p in (tmp_path / "conv").iterdir()}
@@ -182,7 +183,7 @@ def test_c_kernel_reproduces_every_matmul_vector():
     assert mismatches == []
     assert stats["kernel_checked"] == len(applicable) >= 100
     methods = {t["params"]["method"] for t in applicable}
-    assert methods == set(golden.KERNEL_METHODS)
+    assert methods == {m for m in rq.METHODS if backends.kernel_method(m)}
 
 
 @pytest.mark.parametrize("suite", ["quantize", "conv", "formats"])
@@ -346,14 +347,14 @@ def test_default_root_search_order(tmp_path, monkeypatch):
     installed = tmp_path / "site" / "refquant" / "golden_data"
     shutil.copytree(GOLDEN / "schema", installed / "schema")
     shutil.copytree(GOLDEN / "conv", installed / "conv")
-    monkeypatch.setattr(golden, "_REPO_GOLDEN", tmp_path / "no-checkout" / "golden")
-    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", installed)
+    monkeypatch.setattr(golden.load, "_REPO_GOLDEN", tmp_path / "no-checkout" / "golden")
+    monkeypatch.setattr(golden.load, "_PACKAGED_GOLDEN", installed)
     assert golden.default_root() == installed          # a non-editable install finds its package data
     assert golden.load_set("conv").manifest["suite"] == "conv"
     monkeypatch.setenv("REFQUANT_GOLDEN_ROOT", str(GOLDEN))
     assert golden.default_root() == GOLDEN              # the env var points at a checkout
     monkeypatch.delenv("REFQUANT_GOLDEN_ROOT")
-    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", tmp_path / "empty")
+    monkeypatch.setattr(golden.load, "_PACKAGED_GOLDEN", tmp_path / "empty")
     (tmp_path / "empty").mkdir()
     monkeypatch.chdir(tmp_path)
     assert golden.default_root() == tmp_path / "golden"
@@ -455,7 +456,7 @@ def test_c_program_reads_exported_header_and_matches_kernel_c_api(tmp_path):
         if t["result"] != "valid" or not golden._kernel_applies(p) or p["K"] > 5000:
             continue
         tc = t["tcId"]
-        km = golden.KERNEL_METHODS[p["method"]]
+        km = backends.kernel_method(p["method"])
         d = t.get("derived") or {}
         per_channel = int(isinstance(p["sb"], list))
         if km == "float_fp32":
@@ -560,8 +561,8 @@ def _one_error_line(err):
 def _shipped_at(monkeypatch, root):
     """Make ``root`` the shipped location (as the wheel's refquant/golden_data would be)."""
     monkeypatch.delenv("REFQUANT_GOLDEN_ROOT", raising=False)
-    monkeypatch.setattr(golden, "_REPO_GOLDEN", root)
-    monkeypatch.setattr(golden, "_PACKAGED_GOLDEN", root)
+    monkeypatch.setattr(golden.load, "_REPO_GOLDEN", root)
+    monkeypatch.setattr(golden.load, "_PACKAGED_GOLDEN", root)
 
 
 def _mtimes(path):
@@ -592,7 +593,7 @@ def test_generate_never_overwrites_the_shipped_set_by_default(tmp_path, monkeypa
 def test_shipped_record_matches_the_committed_manifests():
     got = {s: golden._sha((GOLDEN / s / "manifest.json").read_bytes()) for s in golden.SUITE_NAMES}
     assert got == golden.SHIPPED_MANIFEST_SHA256, (
-        "golden/ changed: if intended, set refquant/golden.py SHIPPED_MANIFEST_SHA256 = " + json.dumps(got, indent=1))
+        "golden/ changed: if intended, set refquant/golden/load.py SHIPPED_MANIFEST_SHA256 = " + json.dumps(got, indent=1))
 
 
 def test_verify_detects_a_shipped_set_regenerated_with_another_seed(tmp_path, monkeypatch, capsys):
@@ -753,7 +754,7 @@ def test_failed_export_leaves_no_folder(tmp_path, capsys):
 def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(golden, "build_set", interrupted)
+    monkeypatch.setattr(golden.store, "build_set", interrupted)
     assert run_cli("generate", "--suite", "conv", "--out", tmp_path / "new") == 130
     err = capsys.readouterr().err
     assert err.strip() == "refquant: interrupted" and "Traceback" not in err

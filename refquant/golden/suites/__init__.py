@@ -1,0 +1,23 @@
+"""Suite builders: groups of cases (inputs + params), in a fixed order, one module per suite."""
+
+from .conv import build_conv
+from .formats import build_formats
+from .matmul import build_matmul
+from .quantize import build_quantize
+
+
+SUITES = {
+    "formats": (build_formats, "decode every code of every float format (fp32/fp16/bf16: a structured "
+                "selection) to binary64; encode codes, midpoints +- 1 ulp and overflow/underflow "
+                "boundaries under 5 rounding modes x 2 overflow policies (TestFloat-style .tv lines)"),
+    "quantize": (build_quantize, "QuantizeLinear / DequantizeLinear under every quantize profile: ties, "
+                 "near ties, saturation edges, NaN/inf, subnormal and huge scales, per-axis, per-block, "
+                 "int4/uint4/int16, fp16/bf16 inputs, fp8/fp4 targets (saturate 0/1), published worked examples"),
+    "matmul": (build_matmul, "QLinearMatMul under every requantization method: random s8s8/u8s8/u8u8, "
+               "per-channel, bias, zero-point extremes, K = 1 and 4096, exact ties and saturation edges, "
+               "near ties where double and single rounding differ, accumulator overflow under wrap / "
+               "saturate / error (K = 33100 and the bias step); int32 accumulators included; float32 bias "
+               "for the torch / oneDNN methods (flag float_bias: oracle-only, the C kernel takes int32 bias)"),
+    "conv": (build_conv, "QLinearConv (NCHW) under 8 methods: padding by the zero point (symmetric and "
+             "asymmetric), stride, dilation, groups, depthwise, per-channel 1x1 with bias"),
+}
