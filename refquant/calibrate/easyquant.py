@@ -58,6 +58,7 @@ class EasyQuantResult:
 
 def grid(alpha=Fraction(1, 2), beta=2, n=100):
     """The exact grid g_k = alpha + k·(beta - alpha)/(n - 1), k = 0..n-1 (floats read as their repr)."""
+    # Reproduces: Wu et al. 2020 (arXiv 2006.16669) §3.2: n = 100 candidates uniform in [alpha·S, beta·S], alpha 0.5, beta 2
     a, b = _exact(alpha, "alpha"), _exact(beta, "beta")
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise InvalidValueError(f"the grid needs an integer n >= 2 points, got {n!r}")
@@ -76,6 +77,7 @@ def _exact(x, what):
 
 def candidates(s, g):
     """Sorted distinct fp32 values fl32(s·g_k) > 0 (finite), with s itself."""
+    # Reproduces: Wu et al. 2020 (arXiv 2006.16669) §3.2 candidate scales, rounded to fp32 (docs/calibration.md)
     out = {s}
     for gk in g:
         r = formats.round_to("fp32", s * gk)
