@@ -4,9 +4,8 @@ The rule of the house (docs/architecture.md): every top-level module is the exec
 formats, rounding, integers, fixedpoint, profiles, backends, qparams, quantize, fastquant,
 requant, ops, errors -- imports only the standard library (``quantize`` converts numpy arrays at
 its API edge only) and computes with ``int`` and ``fractions.Fraction``.  Subpackages
-(``calibrate``, ``audit``) are numpy-based tooling around the spec; the spec imports none of
-them.  ``kernel`` (the C twin), ``golden`` and ``cli`` are tooling that still sit at the top
-level; tests/test_architecture.py names them and enforces the rest.
+(``calibrate``, ``audit``, ``peers``, ``golden``, ``kernel`` (the C twin), ``cli``) are tooling
+around the spec; the spec imports none of them.  tests/test_architecture.py enforces the rule.
 """
 
 __version__ = "0.1.0"

@@ -17,7 +17,6 @@ PKG = Path(__file__).resolve().parent.parent / "refquant"
 # Top-level modules that are tooling, not spec, until they move into a subpackage (issue: redesign).
 TOOLING_AT_TOP = {
     "__main__": "entry point",
-    "cli": "the command line",
 }
 # Spec modules that import numpy lazily at their API edge (never in the definitions).
 NUMPY_AT_EDGE = {"quantize": "numpy arrays in and out of quantize()/dequantize()"}

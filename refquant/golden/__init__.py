@@ -22,8 +22,8 @@ The package (the data it reads and writes lies in the top-level golden/, install
 refquant.golden_data): ``tensors`` the tensor-file dialect; ``schema`` the manifest schema, its
 validator and the flags; ``compute`` one test from params and inputs; ``suites/`` one builder per
 suite; ``store`` generation and atomic writes; ``load`` finding, reading and loading sets;
-``verify`` the oracle and C-kernel checks; ``export`` .npy / C header / .bin; ``commands`` the
-``refquant golden`` command line.
+``verify`` the oracle and C-kernel checks; ``export`` .npy / C header / .bin.  The ``refquant golden``
+command line is refquant/cli/golden.py.
 """
 
 from ..profiles import PROFILES

@@ -6,14 +6,10 @@ import sys
 import time
 
 from ..errors import InvalidValueError, RefquantError, UnknownNameError
-from .export import EXPORT_FORMATS, _out_path, _output_root, export
-from .load import MAX_JSON_BYTES, decode_text, default_root, load_set, parse_json, read_file, shipped_difference
-from .schema import SUITE_NAMES
-from .store import write_schema, write_set
-from .suites import SUITES
-from .verify import verify
-
-EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+from ..golden import (EXPORT_FORMATS, MAX_JSON_BYTES, SUITE_NAMES, SUITES, _out_path, _output_root, decode_text,
+                      default_root, export, load_set, parse_json, read_file, shipped_difference, verify,
+                      write_schema, write_set)
+from . import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, count
 
 
 def _seed(text):
@@ -102,7 +98,6 @@ def cmd_list(args):
 
 def register(sub):
     """Add ``refquant golden ...`` to the CLI's sub-parsers."""
-    from ..cli import count
     g = sub.add_parser("golden", help="golden vector sets: generate, verify, export, list")
     gs = g.add_subparsers(dest="golden_command", metavar="ACTION", parser_class=type(g))
     p = gs.add_parser("generate", help="regenerate vector sets from the oracle (deterministic, atomic)")

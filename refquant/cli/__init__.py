@@ -4,23 +4,23 @@ Exit codes (documented in README):  0 ok / all match,  1 mismatches or deviation
 2 bad input (the message names the value and what was expected),  3 internal error,
 130 interrupted (Ctrl-C; one line, no traceback, no half-written output).
 
-Sub-commands live beside the code they drive: each module listed in ``PLUGINS`` exposes
-``register(subparsers)`` and sets ``func`` on its parsers.
+This package is the whole command line: ``decode``, ``encode`` and ``formats`` here; ``golden.py``
+the golden-set commands; ``audit.py`` audit and explain; ``verify.py`` verify and check (their
+commands run in refquant/peers/cli.py).  Each exposes ``register(subparsers)`` and sets ``func``
+on its parsers.
 """
 
 import argparse
-import importlib
 import json
 import sys
 import traceback
 from fractions import Fraction
 
-from . import __version__, formats
-from .errors import RefquantError
+from .. import __version__, formats
+from ..errors import RefquantError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130     # Ctrl-C, as shells report SIGINT
-PLUGINS = ("refquant.golden.commands", "refquant.audit")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -143,14 +143,10 @@ def build_parser():
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_formats)
 
-    for name in PLUGINS:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            if exc.name != name:  # the plugin exists but something it needs is missing
-                raise
-            continue
-        module.register(sub)
+    from . import audit, golden, verify   # here: they import EXIT_* and count from this module
+    golden.register(sub)
+    audit.register(sub)
+    verify.register(sub)
     return p
 
 
