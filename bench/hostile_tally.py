@@ -247,7 +247,7 @@ def main():
     tmp = Path(tempfile.mkdtemp(prefix="refquant-hostile-"))
     try:
         box = build_box(tmp / "box")
-        golden._REPO_GOLDEN = golden._PACKAGED_GOLDEN = box["shipped"]
+        golden.load._REPO_GOLDEN = golden.load._PACKAGED_GOLDEN = box["shipped"]   # where default_root looks
         os.environ.pop("REFQUANT_GOLDEN_ROOT", None)
         os.chdir(box["root"])
         cases = bad_invocations(box)
