@@ -53,9 +53,10 @@ def _export(workdir, paths=()):
     subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
 
 
-def _write_table(module, workdir):
+def _write_table(module, workdir, only_mutant_tests=False):
     """This module's [tool.mutmut] table in workdir/pyproject.toml (replacing the default one)."""
     src, tests = MODULES[module]
+    tests = [] if only_mutant_tests else tests
     tests = tests + [t for t in (f"tests/test_mutants_{module}.py",) if (workdir / t).exists()]
     py = workdir / "pyproject.toml"
     text = py.read_text()
@@ -90,13 +91,21 @@ def prepare(module, workdir):
     return _commit()
 
 
-def prepare_retest(module, workdir):
+def prepare_retest(module, workdir, only_mutant_tests=False):
     """Keep the last run's mutants and verdicts; bring in HEAD's tests/ (new tests written against
-    the survivors) and drop the test map so mutmut rebuilds it.  Returns (commit, survivor names)."""
-    last = json.loads((workdir / "summary.json").read_text())
+    the survivors) and drop the test map so mutmut rebuilds it.  Returns (commit, survivor names).
+    only_mutant_tests: select only tests/test_mutants_<module>.py (a survivor killed by it is killed)."""
+    path = workdir / "summary.json"
+    if path.exists():
+        last = json.loads(path.read_text())
+    else:  # the last run was stopped before it wrote its summary: read mutmut's own verdicts
+        by = results(workdir)
+        last = {"commit": "?", "wall_s": None, "mutants": sum(len(v) for v in by.values()),
+                "killed": len(by.get("killed", [])) + len(by.get("timeout", [])),
+                "counts": {k: len(v) for k, v in by.items()}, "survived": by.get("survived", [])}
     for dest in (workdir, workdir / "mutants"):
         _export(dest, ["tests"])
-    _write_table(module, workdir)
+    _write_table(module, workdir, only_mutant_tests)
     shutil.copy2(workdir / "pyproject.toml", workdir / "mutants" / "pyproject.toml")
     (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     return _commit(), last["survived"], last
@@ -121,6 +130,8 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true", help="print the survivors of the last run, with diffs")
     ap.add_argument("--retest", action="store_true",
                     help="rerun only the last run's survivors against HEAD's tests (after adding tests)")
+    ap.add_argument("--only-mutant-tests", action="store_true",
+                    help="with --retest: select only tests/test_mutants_<module>.py (fast)")
     args = ap.parse_args(argv)
     workdir = args.workdir or ROOT / "build" / "mutation" / args.module
     if args.list:
@@ -129,7 +140,7 @@ def main(argv=None):
         return 0
     names, last = [], None
     if args.retest:
-        commit, names, last = prepare_retest(args.module, workdir)
+        commit, names, last = prepare_retest(args.module, workdir, args.only_mutant_tests)
         if not names:
             print("no survivors to retest")
             return 0
@@ -148,7 +159,7 @@ def main(argv=None):
                "survived": by.get("survived", []), "no_tests": by.get("no tests", []), "mutmut_rc": rc}
     if last is not None:  # a retest: keep the first run's numbers alongside
         summary["first_run"] = last.get("first_run") or {k: last[k] for k in ("commit", "wall_s", "mutants", "killed", "counts")}
-        summary["wall_s_total"] = last.get("wall_s_total", last["wall_s"]) + round(wall)
+        summary["wall_s_total"] = (last.get("wall_s_total") or last.get("wall_s") or 0) + round(wall)
     (workdir / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps({k: v for k, v in summary.items() if k not in ("survived", "no_tests")}))
     return 0
