@@ -53,10 +53,10 @@ def _export(workdir, paths=()):
     subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
 
 
-def _write_table(module, workdir, only_mutant_tests=False):
+def _write_table(module, workdir, only_mutant_tests=False, tests=None):
     """This module's [tool.mutmut] table in workdir/pyproject.toml (replacing the default one)."""
-    src, tests = MODULES[module]
-    tests = [] if only_mutant_tests else tests
+    src, default_tests = MODULES[module]
+    tests = [] if only_mutant_tests else (tests or default_tests)
     tests = tests + [t for t in (f"tests/test_mutants_{module}.py",) if (workdir / t).exists()]
     py = workdir / "pyproject.toml"
     text = py.read_text()
@@ -77,7 +77,7 @@ def _commit():
                           text=True).stdout.strip()
 
 
-def prepare(module, workdir):
+def prepare(module, workdir, tests=None):
     """A fresh copy of HEAD in workdir with this module's [tool.mutmut] table; returns the commit."""
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -87,7 +87,7 @@ def prepare(module, workdir):
         dest = workdir / so.relative_to(ROOT)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(so, dest)
-    _write_table(module, workdir)
+    _write_table(module, workdir, tests=tests)
     return _commit()
 
 
@@ -102,13 +102,14 @@ def prepare_retest(module, workdir, only_mutant_tests=False):
         by = results(workdir)
         last = {"commit": "?", "wall_s": None, "mutants": sum(len(v) for v in by.values()),
                 "killed": len(by.get("killed", [])) + len(by.get("timeout", [])),
-                "counts": {k: len(v) for k, v in by.items()}, "survived": by.get("survived", [])}
+                "counts": {k: len(v) for k, v in by.items()}, "survived": by.get("survived", []),
+                "no_tests": by.get("no tests", [])}
     for dest in (workdir, workdir / "mutants"):
         _export(dest, ["tests"])
     _write_table(module, workdir, only_mutant_tests)
     shutil.copy2(workdir / "pyproject.toml", workdir / "mutants" / "pyproject.toml")
     (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
-    return _commit(), last["survived"], last
+    return _commit(), last["survived"] + last.get("no_tests", []), last
 
 
 def results(workdir):
@@ -130,6 +131,7 @@ def main(argv=None):
     ap.add_argument("--list", action="store_true", help="print the survivors of the last run, with diffs")
     ap.add_argument("--retest", action="store_true",
                     help="rerun only the last run's survivors against HEAD's tests (after adding tests)")
+    ap.add_argument("--tests", nargs="+", help="test files to select instead of the module's list")
     ap.add_argument("--only-mutant-tests", action="store_true",
                     help="with --retest: select only tests/test_mutants_<module>.py (fast)")
     args = ap.parse_args(argv)
@@ -145,7 +147,7 @@ def main(argv=None):
             print("no survivors to retest")
             return 0
     else:
-        commit = prepare(args.module, workdir)
+        commit = prepare(args.module, workdir, args.tests)
     env = dict(os.environ, PYTHONHASHSEED="0")
     t0 = time.time()
     rc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *names], cwd=workdir,
