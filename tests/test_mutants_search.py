@@ -1,0 +1,49 @@
+"""Tests written against the survivors of a mutmut 3 run on the percentile part of
+refquant/calibrate/search.py (docs/testing.md): how ``check_percentile`` reads each accepted type
+(a float as the decimal its repr shows, a Fraction or numeric string exactly), its domain (0, 100]
+at both ends, and every message."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from refquant.calibrate import Multiset, percentile, search
+from refquant.errors import InvalidValueError
+
+
+def test_each_type_is_read_exactly():
+    assert search.check_percentile(99.9) == Fraction(999, 10)       # the decimal, not the binary64 value
+    assert search.check_percentile(50) == 50
+    assert search.check_percentile(Fraction(1, 3)) == Fraction(1, 3)
+    assert search.check_percentile("99.99") == Fraction(9999, 100)
+    assert search.check_percentile(100) == 100 and search.check_percentile(1e-300) == Fraction("1e-300")
+
+
+@pytest.mark.parametrize("p", [True, False, [50], None, b"50", 1j])
+def test_non_numbers_are_rejected_by_name(p):
+    with pytest.raises(InvalidValueError) as exc:
+        search.check_percentile(p)
+    assert str(exc.value) == f"percentile must be a number, got {p!r}"
+
+
+@pytest.mark.parametrize("p", ["abc", float("nan"), float("inf"), "1/0"])
+def test_non_finite_are_rejected_by_name(p):
+    with pytest.raises(InvalidValueError) as exc:
+        search.check_percentile(p)
+    assert str(exc.value) == f"percentile must be a finite number, got {p!r}"
+
+
+@pytest.mark.parametrize("p", [0, 0.0, -1, 100.5, 101, "100.0001", Fraction(-1, 10**9)])
+def test_domain_is_zero_exclusive_to_hundred_inclusive(p):
+    with pytest.raises(InvalidValueError) as exc:
+        search.check_percentile(p)
+    assert str(exc.value) == f"percentile must be in (0, 100], got {p!r}"
+
+
+def test_empty_data_message():
+    with pytest.raises(InvalidValueError) as exc:
+        percentile(Multiset(), 50)
+    assert str(exc.value) == "percentile of empty calibration data"
+    ms = Multiset()
+    ms.add(np.array([3.0], np.float32))
+    assert percentile(ms, 100, "averaged_inverted_cdf") == 3
