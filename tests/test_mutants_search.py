@@ -47,3 +47,13 @@ def test_empty_data_message():
     ms = Multiset()
     ms.add(np.array([3.0], np.float32))
     assert percentile(ms, 100, "averaged_inverted_cdf") == 3
+
+
+def test_defaults_are_linear_and_2048_bins():
+    ms = Multiset()
+    ms.add(np.array([1.0, 2.0, 4.0, 8.0], np.float32))
+    assert percentile(ms, 50) == 3 == percentile(ms, 50, "linear")  # lower 2, higher 4, nearest 4
+    a = Multiset()
+    a.add(np.abs(np.random.default_rng(3).standard_normal(5000)).astype(np.float32))
+    assert percentile(a, 99, "hist_left") == percentile(a, 99, "hist_left", bins=2048)
+    assert percentile(a, 99, "hist_left", bins=2048) != percentile(a, 99, "hist_left", bins=2049)
