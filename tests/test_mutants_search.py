@@ -57,3 +57,21 @@ def test_defaults_are_linear_and_2048_bins():
     a.add(np.abs(np.random.default_rng(3).standard_normal(5000)).astype(np.float32))
     assert percentile(a, 99, "hist_left") == percentile(a, 99, "hist_left", bins=2048)
     assert percentile(a, 99, "hist_left", bins=2048) != percentile(a, 99, "hist_left", bins=2049)
+
+
+def test_hist_percentiles_by_hand():
+    """|x| = 1..10, 10 bins on [0, 10]: bin counts [0, 1, 1, 1, 1, 1, 1, 1, 1, 2] (10 is in the
+    last bin); the first bin whose cumulative count reaches p% of 10, left or right edge."""
+    ms = Multiset()
+    ms.add(np.arange(1, 11, dtype=np.float32))
+    for p, left in ((1, 1), (10, 1), (15, 2), (50, 5), (95, 9), (100, 9)):
+        assert percentile(ms, p, "hist_left", bins=10) == left, p
+        assert percentile(ms, p, "hist_right", bins=10) == left + 1, p
+    z = Multiset()
+    z.add(np.array([0, 0, 0, 4], np.float32))  # a zero first value is fine
+    assert percentile(z, 75, "hist_left", bins=4) == 0 and percentile(z, 76, "hist_left", bins=4) == 3
+    neg = Multiset()
+    neg.add(np.array([-1, 5, 6], np.float32))
+    with pytest.raises(InvalidValueError) as exc:
+        percentile(neg, 50, "hist_left")
+    assert str(exc.value) == "histogram percentiles are defined on |x| data (mode='abs')"
