@@ -291,3 +291,16 @@ def test_the_shipped_audit_example_runs_as_the_readme_says(capsys, tmp_path):
     assert mod.main(str(tmp_path)) == 7
     for name in ("case.json", "a.hex", "b.hex", "bias.hex", "y.hex"):
         assert (tmp_path / name).read_bytes() == open(os.path.join(ex, name), "rb").read(), name
+
+
+def test_json_report_of_a_golden_conv_audit_with_mismatches(tmp_path):
+    """Regression: the histogram of differences has integer keys; --json used to exit 3 on them."""
+    from refquant.golden import default_root
+    lines = (default_root() / "conv" / "tc0002_Y.u8.hex").read_text().splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith(("#", "//")))
+    lines[i] = "ff" if lines[i].strip().lower() != "ff" else "00"
+    y = tmp_path / "y.hex"
+    y.write_text("\n".join(lines) + "\n")
+    code, out, err = run("audit", "--golden", "conv:2", "--actual", str(y), "--json")
+    assert code == 1, err
+    assert json.loads(out)["case"]["op"] == "qlinear_conv"

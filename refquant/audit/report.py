@@ -11,10 +11,15 @@ from ..errors import InvalidValueError
 PNG_SIZE = (800, 600)   # pixels (width, height) of mismatch_map.png
 
 
+def _key(k):
+    """A JSON object key: numpy / int keys (histograms of differences) become their decimal string."""
+    return k if isinstance(k, str) else str(int(k) if isinstance(k, (int, np.integer)) else k)
+
+
 def public(res):
     """The JSON-able part of an audit result (numpy arrays dropped)."""
     if isinstance(res, dict):
-        return {k: public(v) for k, v in res.items() if not k.startswith("_")}
+        return {_key(k): public(v) for k, v in res.items() if not (isinstance(k, str) and k.startswith("_"))}
     if isinstance(res, list):
         return [public(v) for v in res]
     if isinstance(res, (np.integer,)):
