@@ -149,6 +149,13 @@ def _torch_engine(engine, method):
         _dev(f"{engine} binary32 requantization", f"{METHODS[method].reproduces} (docs/reference/requant.md §4; "
              f"refquant method '{method}')", _TORCH_2_13),)
 
+def _torch_row(engine, method, linear, what):
+    """One torch 2.13.0 quantized engine: its requantization, per-axis quantize and named deviations."""
+    return Backend(f"torch_{engine}", f"torch quantized::linear, {what}", "torch",
+                   _ops(method, linear=linear), _TORCH, _torch_engine(engine, method),
+                   quantize_per_axis="torch_qint32")
+
+
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
@@ -160,18 +167,10 @@ BACKENDS = {b.name: b for b in [
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
             _ops("ort"), _ORT, _ORT_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
-    Backend("torch_fbgemm", "torch quantized::linear, fbgemm engine", "torch",
-            _ops("torch_fbgemm", linear="torch_fbgemm"), _TORCH,
-            _torch_engine("fbgemm", "torch_fbgemm"), quantize_per_axis="torch_qint32"),
-    Backend("torch_x86", "torch quantized::linear, x86 engine (dispatches to fbgemm)", "torch",
-            _ops("torch_fbgemm", linear="torch_x86"), _TORCH,
-            _torch_engine("x86", "torch_fbgemm"), quantize_per_axis="torch_qint32"),
-    Backend("torch_qnnpack", "torch quantized::linear, qnnpack engine", "torch",
-            _ops("torch_qnnpack", linear="torch_qnnpack"), _TORCH,
-            _torch_engine("qnnpack", "torch_qnnpack"), quantize_per_axis="torch_qint32"),
-    Backend("torch_onednn", "torch quantized::linear, onednn engine (ideep)", "torch",
-            _ops("torch_onednn", linear="torch_onednn"), _TORCH,
-            _torch_engine("onednn", "torch_onednn"), quantize_per_axis="torch_qint32"),
+    _torch_row("fbgemm", "torch_fbgemm", "torch_fbgemm", "fbgemm engine"),
+    _torch_row("x86", "torch_fbgemm", "torch_x86", "x86 engine (dispatches to fbgemm)"),
+    _torch_row("qnnpack", "torch_qnnpack", "torch_qnnpack", "qnnpack engine"),
+    _torch_row("onednn", "torch_onednn", "torch_onednn", "onednn engine (ideep)"),
     Backend("torch_fake_quant", "torch fake_quantize_per_{tensor,channel}_affine (QAT)", "torch_fake_quant",
             {}, _TORCH),
     # Reproduces: TensorFlow Lite kernels (tensorflow/lite/kernels/internal/reference, common.h).
