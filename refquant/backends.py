@@ -9,8 +9,10 @@ every target choice in one specialization header:
 
     quantize     the ``profiles.PROFILES`` row its QuantizeLinear / quantize_per_tensor follows
     quantize_per_axis  the profile of its per-channel quantize, where that differs (torch)
-    ops          op -> ``requant.METHODS`` row: how its integer ops requantize the accumulator
-                 (``qlinear_matmul``, ``qlinear_conv``, ``linear``, ...)
+    ops          op -> how that op computes: for the ops that requantize one accumulator
+                 (``qlinear_matmul``, ``qlinear_conv``, ``linear``, ...) a ``requant.METHODS`` row;
+                 for every other op (``add``, ``avg_pool``, ``sigmoid``, ...) a variant name in the
+                 ``VARIANTS`` table of the spec module that defines the op (``VARIANT_MODULES``)
     versions     the peer versions the row was measured on (facts carry the version they hold for)
     deviations   known differences from the specification, as data: a short name, the text, the
                  golden vector ids that show it (``suite:id``) and the peer versions it was measured
@@ -24,6 +26,7 @@ a TOML or JSON file with ``load_file``; no package file is edited.
 Stdlib only, like every top-level module (docs/architecture.md).
 """
 
+import importlib
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -193,6 +196,49 @@ BACKENDS = {b.name: b for b in [
     Backend("fbgemm_fixed", "FBGEMM RequantizeFixedPoint", "torch", _ops("fbgemm_fixed")),
 ]}
 
+# Spec modules that define ops beyond requantization.  Each has a ``VARIANTS`` table
+# {op: {variant name: function}}: one readable function per backend arithmetic, each citing what
+# it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
+# the backend's name.  One module per line (several engineers add to this tuple).
+VARIANT_MODULES = (
+)
+
+
+def op_variants(op):
+    """Every variant of ``op`` across ``VARIANT_MODULES``: {variant name: function}."""
+    found = {}
+    for mod in VARIANT_MODULES:
+        table = getattr(importlib.import_module(f"{__package__}.{mod}"), "VARIANTS", {})
+        for name, fn in table.get(op, {}).items():
+            if name in found and found[name] is not fn:
+                raise InvalidValueError(f"op {op!r}: variant {name!r} is defined twice ({mod} and another module)")
+            found[name] = fn
+    return found
+
+
+def all_variant_ops():
+    """Every op name that some spec module in ``VARIANT_MODULES`` defines variants for."""
+    ops = set()
+    for mod in VARIANT_MODULES:
+        ops |= set(getattr(importlib.import_module(f"{__package__}.{mod}"), "VARIANTS", {}))
+    return sorted(ops)
+
+
+def variant(backend, op):
+    """The function that computes ``op`` as ``backend`` does (UnknownNameError if it has none)."""
+    b = get_backend(backend)
+    name = b.method(op)
+    table = op_variants(op)
+    if name not in table:
+        raise UnknownNameError(f"variant of op {op!r} (backend {b.name!r})", name, table)
+    return table[name]
+
+
+def _known_semantics(op, name):
+    """True when ``name`` is a requantization method, or a variant of ``op``."""
+    return name in METHODS or name in op_variants(op)
+
+
 # Old names that the audit, golden vectors and CLI already accept for a backend.
 ALIASES = {"ort": "onnxruntime", "torch": "torch_fbgemm"}
 
@@ -232,14 +278,18 @@ def kernel_method(method):
 
 
 def owners():
-    """Every PROFILES and METHODS key -> the backends that use it (the table's coverage)."""
+    """Every PROFILES and METHODS key and op variant -> the backends that use it (the table's coverage)."""
     seen = {("profile", p): [] for p in PROFILES}
     seen.update({("method", m): [] for m in METHODS})
     for b in BACKENDS.values():
         for p in {b.quantize, b.quantize_per_axis} - {None}:
             seen.setdefault(("profile", p), []).append(b.name)
-        for m in b.ops.values():
-            seen.setdefault(("method", m), []).append(b.name)
+        for op, m in b.ops.items():
+            key = ("method", m) if m in METHODS else ("variant", f"{op}:{m}")
+            seen.setdefault(key, []).append(b.name)
+    for op in all_variant_ops():
+        for name in op_variants(op):
+            seen.setdefault(("variant", f"{op}:{name}"), [])
     return seen
 
 
@@ -291,8 +341,9 @@ def _user_row(name, row):
     if not isinstance(ops, dict):
         raise InvalidValueError(f"{where}: 'ops' must map op names to methods, got {ops!r}")
     for op, method in ops.items():
-        if method not in METHODS:
-            raise UnknownNameError(f"requantization method for op {op!r} in {where}", method, METHODS)
+        if not isinstance(method, str) or not _known_semantics(op, method):
+            raise UnknownNameError(f"method or variant for op {op!r} in {where}", method,
+                                   sorted(METHODS) + sorted(op_variants(op)))
     versions = tuple(tuple(map(str, v)) for v in row.get("versions", ()))
     deviations = tuple(Deviation(str(d.get("name", "")), str(d.get("text", "")), tuple(d.get("vectors", ())),
                                  tuple(map(str, d.get("measured_on", ()))), str(d.get("op", "")))

@@ -19,8 +19,17 @@ def test_every_row_names_existing_semantics():
         assert b.quantize in profiles.PROFILES, b.name
         assert b.profile(per_axis=True) in profiles.PROFILES, b.name
         for op, m in b.ops.items():
-            assert m in requant.METHODS, (b.name, op, m)
+            assert m in requant.METHODS or m in backends.op_variants(op), (b.name, op, m)
         assert b.source
+
+
+def test_every_variant_module_has_a_variants_table_of_functions():
+    for mod in backends.VARIANT_MODULES:
+        table = __import__(f"refquant.{mod}", fromlist=["VARIANTS"]).VARIANTS
+        assert table and all(callable(fn) for op in table.values() for fn in op.values()), mod
+    for op in backends.all_variant_ops():
+        for name, fn in backends.op_variants(op).items():
+            assert (fn.__doc__ or "").strip(), f"variant {op}:{name} has no docstring citing what it reproduces"
 
 
 def test_kernel_method_matches_the_kernel_and_method_rows():
