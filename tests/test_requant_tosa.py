@@ -12,6 +12,7 @@ import pytest
 from peers import need
 from refquant import ops
 from refquant import requant as rq
+from refquant import tosa as tosa_spec
 from refquant.errors import InvalidValueError, SpecError, UnknownNameError, Unpredictable
 
 np = need("numpy")
@@ -108,7 +109,7 @@ def test_rescale_matches_reference_model(config):
         got, status = model_rescale(values, m, s, in_type, out_type, in_zp, out_zp, scale32, double_round,
                                     per_channel, iu, ou)
         try:
-            expected = rq.tosa_rescale(values, m, s, **kw)
+            expected = tosa_spec.tosa_rescale(values, m, s, **kw)
         except Unpredictable:
             assert status == "TOSA_UNPREDICTABLE", (kw, m, s)
             unpredictable += 1
@@ -181,21 +182,21 @@ def test_rescale_error_if_is_spec_error_and_model_rejects(case, model_error_if_s
     kw = _error_if_kwargs(args)
     m = 2**30 if kw["scale32"] else 2**14
     with pytest.raises(SpecError, match=match):
-        rq.tosa_rescale([[1, 2]], m, 31, **kw)
+        tosa_spec.tosa_rescale([[1, 2]], m, 31, **kw)
     if run_model:
         assert model_error_if_statuses[case] != "TOSA_VALID"
 
 
 def test_rescale_worked_numbers_requant_md_section6():
     # int16 255 * 0.5 = 127.5 -> 128 -> 127 (rounding before saturation)
-    assert rq.tosa_rescale([255], 2**30, 31, in_type="int16", out_type="int8") == [127]
+    assert tosa_spec.tosa_rescale([255], 2**30, 31, in_type="int16", out_type="int8") == [127]
     # int8, in_zp 127, out_zp -1, x0.5: -128 -> -127.5 -> -127 -> -128
-    assert rq.tosa_rescale([-128], 2**30, 31, in_type="int8", out_type="int8", in_zp=127, out_zp=-1) == [-128]
+    assert tosa_spec.tosa_rescale([-128], 2**30, 31, in_type="int8", out_type="int8", in_zp=127, out_zp=-1) == [-128]
     # x/8 (2^30, 33): -4 / -12 -> SINGLE 0 / -1, DOUBLE -1 / -2
-    assert rq.tosa_rescale([-4, -12], 2**30, 33) == [0, -1]
-    assert rq.tosa_rescale([-4, -12], 2**30, 33, double_round=True) == [-1, -2]
+    assert tosa_spec.tosa_rescale([-4, -12], 2**30, 33) == [0, -1]
+    assert tosa_spec.tosa_rescale([-4, -12], 2**30, 33, double_round=True) == [-1, -2]
     # uint8 travels with zp 128 (logical)
-    assert rq.tosa_rescale([128, 0], 2**30, 30, in_type="int8", input_unsigned=True, in_zp=128) == [0, -128]
+    assert tosa_spec.tosa_rescale([128, 0], 2**30, 30, in_type="int8", input_unsigned=True, in_zp=128) == [0, -128]
 
 
 def test_tosa_methods_equal_rescale_int32_in():
@@ -203,7 +204,7 @@ def test_tosa_methods_equal_rescale_int32_in():
     accs = [[-100000, 123], [77777, -1]]
     for method, dr in (("tosa_single", False), ("tosa_double", True)):
         ka = p.kernel_args()
-        direct = rq.tosa_rescale(accs, ka["m"], ka["s"], out_type="int8", out_zp=3, per_channel=True, double_round=dr)
+        direct = tosa_spec.tosa_rescale(accs, ka["m"], ka["s"], out_type="int8", out_zp=3, per_channel=True, double_round=dr)
         assert rq.requantize(accs, method, p, 3, "int8") == direct
 
 
@@ -274,10 +275,10 @@ def test_rescale_inexact_model_output_lies_in_the_spec_range():
         for _ in range(8):
             values, (m, s), kw = _inexact_trial(rng, config)
             try:
-                bounds = rq.tosa_rescale_bounds(values, m, s, **kw)
+                bounds = tosa_spec.tosa_rescale_bounds(values, m, s, **kw)
             except Unpredictable:
                 continue
-            single = rq.tosa_rescale(values, m, s, **kw)
+            single = tosa_spec.tosa_rescale(values, m, s, **kw)
             got, status = model_rescale(values, m, s, kw["in_type"], kw["out_type"], kw["in_zp"], kw["out_zp"],
                                         kw["scale32"], False, kw["per_channel"], kw["input_unsigned"],
                                         kw["output_unsigned"], rounding_mode="INEXACT_ROUND")
@@ -291,29 +292,29 @@ def test_rescale_inexact_model_output_lies_in_the_spec_range():
 
 def test_rescale_inexact_worked_numbers():
     # x0.5 (2^30, 31), int32 -> int8: out_ref -1.5, 2.5, 2 and two saturations
-    assert rq.tosa_rescale_bounds([-3, 5, 4, 1000, -1000], 2**30, 31) == [(-2, -1), (2, 3), (2, 2), (127, 127),
+    assert tosa_spec.tosa_rescale_bounds([-3, 5, 4, 1000, -1000], 2**30, 31) == [(-2, -1), (2, 3), (2, 2), (127, 127),
                                                                         (-128, -128)]
     # out_ref = 2^28: err_bnd = 0.5 + (3 * 2^28 + 2^28) * 2^-24 = 64.5
-    assert rq.tosa_rescale_bounds([2**28], 2**30, 30, out_type="int32") == [(2**28 - 64, 2**28 + 64)]
+    assert tosa_spec.tosa_rescale_bounds([2**28], 2**30, 30, out_type="int32") == [(2**28 - 64, 2**28 + 64)]
     # the output zero point widens the bound by |out_ref + zp| * 2^-24: still less than one code here
-    assert rq.tosa_rescale_bounds([0, 1], 2**30, 31, in_type="int8", out_zp=-100) == [(-100, -100), (-100, -99)]
+    assert tosa_spec.tosa_rescale_bounds([0, 1], 2**30, 31, in_type="int8", out_zp=-100) == [(-100, -100), (-100, -99)]
     # unsigned output: clipped to [0, 255], zero point 128 (logical)
-    assert rq.tosa_rescale_bounds([-300, 3], 2**30, 31, in_type="int16", output_unsigned=True,
+    assert tosa_spec.tosa_rescale_bounds([-300, 3], 2**30, 31, in_type="int16", output_unsigned=True,
                                   out_zp=128) == [(0, 0), (129, 130)]
 
 
 def test_rescale_inexact_outcomes_and_api():
     with pytest.raises(InvalidValueError, match="tosa_rescale_bounds"):
-        rq.tosa_rescale([1], 2**30, 31, rounding_mode="INEXACT_ROUND")
-    assert rq.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="DOUBLE_ROUND") == [-1, -2]
-    assert rq.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="SINGLE_ROUND") == [0, -1]
+        tosa_spec.tosa_rescale([1], 2**30, 31, rounding_mode="INEXACT_ROUND")
+    assert tosa_spec.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="DOUBLE_ROUND") == [-1, -2]
+    assert tosa_spec.tosa_rescale([-4, -12], 2**30, 33, rounding_mode="SINGLE_ROUND") == [0, -1]
     with pytest.raises(InvalidValueError, match="contradicts"):
-        rq.tosa_rescale([1], 2**30, 33, double_round=True, rounding_mode="SINGLE_ROUND")
+        tosa_spec.tosa_rescale([1], 2**30, 33, double_round=True, rounding_mode="SINGLE_ROUND")
     with pytest.raises(UnknownNameError, match="rounding mode"):
-        rq.tosa_rescale([1], 2**30, 33, rounding_mode="NEAREST")
+        tosa_spec.tosa_rescale([1], 2**30, 33, rounding_mode="NEAREST")
     with pytest.raises(Unpredictable, match="REQUIRE"):                       # v = 512 at s = 10
-        rq.tosa_rescale_bounds([512], 2**30, 10)
+        tosa_spec.tosa_rescale_bounds([512], 2**30, 10)
     with pytest.raises(SpecError, match="unsigned flag"):
-        rq.tosa_rescale_bounds([1], 2**30, 31, in_type="int32", output_unsigned=True)
-    assert rq.tosa_rescale_bounds([[7, 9]], [2**14, 2**13], [15, 15], in_type="int8", per_channel=True,
+        tosa_spec.tosa_rescale_bounds([1], 2**30, 31, in_type="int32", output_unsigned=True)
+    assert tosa_spec.tosa_rescale_bounds([[7, 9]], [2**14, 2**13], [15, 15], in_type="int8", per_channel=True,
                                   scale32=False) == [[(3, 4), (2, 2)]]      # 3.5 and 2.25

@@ -1,0 +1,587 @@
+"""TOSA 1.0 integer operators, element by element: RESCALE, ADD/SUB/MUL, TABLE, AVG_POOL2D,
+MAX_POOL2D, REDUCE_SUM, CLAMP, ARITHMETIC_RIGHT_SHIFT, and the RESCALE chains by which quantized
+element-wise ops are lowered to TOSA.
+
+Each function follows the operator's pseudo-code in the TOSA 1.0 specification (arm/tosa-specification
+cd5acdd, which keeps the v1.0.1 formulas; section names cited per function) and has its three outcomes:
+a value (VALID), ``SpecError`` for an ERROR_IF (the graph must be rejected) and ``Unpredictable`` for a
+REQUIRE (any result is allowed, so there is none to give).  Arguments outside their types are
+``InvalidValueError``.  Tensors are nested lists (NHWC for the pools); zero points are logical values.
+docs/ops.md ("TOSA operators") lists what was measured against the tosa-tools 2026.8.0 reference model.
+
+    tosa_rescale([[100, -7]], 2**30, 31, in_type="int8")          # [[50, -3]]
+    add([[2**31 - 1]], [[1]])                                      # Unpredictable (apply_add_s REQUIRE)
+    quantized_add([5], 0.5, 0, [3], 0.25, 0, 0.5, 0)               # the RESCALE / ADD / RESCALE chain
+"""
+
+from fractions import Fraction
+
+from . import fixedpoint as fp
+from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
+from .integers import get_type
+from .requant import fl64
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _shape(x):
+    shape = []
+    while isinstance(x, (list, tuple)):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    return tuple(shape)
+
+
+def _map(x, fn, path):
+    if isinstance(x, (list, tuple)):
+        return [_map(v, fn, path + (i,)) for i, v in enumerate(x)]
+    return fn(x, path)
+
+
+# ##########################################################################
+# TOSA RESCALE (the whole operator, element by element)
+# ##########################################################################
+
+TOSA_IN_TYPES = ("int8", "int16", "int32", "int48")
+TOSA_OUT_TYPES = ("int8", "int16", "int32")
+
+
+def _spec_error_if(cond, message):
+    """TOSA ERROR_IF: the graph must be rejected."""
+    if cond:
+        raise SpecError(f"TOSA RESCALE ERROR_IF: {message}")
+
+
+def _tosa_zp_ok(tname, unsigned, zp):
+    if tname == "int8":
+        return (0 <= zp <= 255) if unsigned else (-128 <= zp <= 127)
+    if tname == "int16" and unsigned:
+        return zp in (0, 32768)
+    return zp == 0
+
+
+def tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round, per_channel,
+                        input_unsigned, output_unsigned, rank):
+    """Every RESCALE ERROR_IF of TOSA 1.0 (requant.md §6), raised as SpecError."""
+    if in_type not in TOSA_IN_TYPES:
+        raise UnknownNameError("TOSA RESCALE input type", in_type, TOSA_IN_TYPES)
+    if out_type not in TOSA_OUT_TYPES:
+        raise UnknownNameError("TOSA RESCALE output type", out_type, TOSA_OUT_TYPES)
+    _spec_error_if(input_unsigned and output_unsigned, "input_unsigned and output_unsigned both set")
+    wide = [t for t in (in_type, out_type) if t in ("int32", "int48")]
+    _spec_error_if((input_unsigned or output_unsigned) and wide,
+                   f"an unsigned flag with {wide[0] if wide else ''} on either side (model: isI32(in) && output_unsigned, ...)")
+    _spec_error_if(scale32 and in_type == "int48", "scale32 with int48 input")
+    _spec_error_if(not scale32 and double_round, "DOUBLE_ROUND without scale32")
+    _spec_error_if(per_channel and rank == 0, "per_channel on a rank-0 tensor")
+    _spec_error_if(not _tosa_zp_ok(in_type, input_unsigned, in_zp),
+                   f"input zero point {in_zp} not allowed for {'unsigned ' if input_unsigned else ''}{in_type}")
+    _spec_error_if(not _tosa_zp_ok(out_type, output_unsigned, out_zp),
+                   f"output zero point {out_zp} not allowed for {'unsigned ' if output_unsigned else ''}{out_type}")
+
+
+TOSA_ROUNDING_MODES = ("SINGLE_ROUND", "DOUBLE_ROUND", "INEXACT_ROUND")
+
+
+def _tosa_mode(double_round, rounding_mode):
+    """The RESCALE rounding_mode from the legacy double_round flag and/or the mode's name."""
+    if rounding_mode is None:
+        return "DOUBLE_ROUND" if double_round else "SINGLE_ROUND"
+    if rounding_mode not in TOSA_ROUNDING_MODES:
+        raise UnknownNameError("TOSA RESCALE rounding mode", rounding_mode, TOSA_ROUNDING_MODES)
+    if double_round is not None and bool(double_round) != (rounding_mode == "DOUBLE_ROUND"):
+        raise InvalidValueError(f"double_round={double_round!r} contradicts rounding_mode={rounding_mode!r}; "
+                                "give one of them")
+    return rounding_mode
+
+
+def _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32, mode,
+                      per_channel, input_unsigned, output_unsigned, finish):
+    """Check a RESCALE and map ``finish(v - in_zp, r, m, s, out_zp, out_t)`` over its elements, where
+    r = apply_scale(v - in_zp) + out_zp is the exact SINGLE/DOUBLE_ROUND result before the clip
+    (INEXACT_ROUND computes it too: the spec's pseudo-code, and so its REQUIREs, are SINGLE_ROUND's)."""
+    shape = _shape(values)
+    double_round = mode == "DOUBLE_ROUND"
+    tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round, per_channel,
+                        input_unsigned, output_unsigned, len(shape))
+    ms, ss = (list(multiplier), list(shift)) if per_channel else ([multiplier], [shift])
+    if per_channel and not (len(ms) == len(ss) == shape[-1]):
+        raise ShapeError(f"per-channel RESCALE: {len(ms)} multipliers, {len(ss)} shifts, last dimension {shape[-1]}")
+    in_t = get_type(("uint" + in_type[3:]) if input_unsigned else in_type)
+    out_t = get_type(("uint" + out_type[3:]) if output_unsigned else out_type)
+    m_hi = INT32_MAX if scale32 else 2**15 - 1
+    for m in ms:
+        if not _is_int(m) or not -m_hi - 1 <= m <= m_hi:
+            raise InvalidValueError(f"RESCALE multiplier {m!r} is not an int{32 if scale32 else 16}")
+
+    def one(v, path):
+        if not _is_int(v) or not in_t.contains(v):
+            raise InvalidValueError(f"RESCALE input {v!r} at {path} is outside {in_t.name}")
+        c = path[-1] if per_channel else 0
+        x = v - in_zp                                      # in 48 bits: exact
+        try:
+            if scale32:
+                r = fp.apply_scale_32(x, ms[c], ss[c], double_round)
+            else:
+                r = fp.apply_scale_16(x, ms[c], ss[c])
+        except Unpredictable as e:
+            raise Unpredictable(f"RESCALE element {path}: {e}") from None
+        except InvalidValueError as e:
+            raise Unpredictable(f"RESCALE element {path}: {e} (v - in_zp leaves int32)") from None
+        r += out_zp
+        if not INT32_MIN <= r <= INT32_MAX:
+            raise Unpredictable(f"RESCALE element {path}: result + out_zp = {r} overflows int32 (REQUIRE)")
+        return finish(x, r, ms[c], ss[c], out_zp, out_t)
+    return _map(values, one, ())
+
+
+def tosa_rescale(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
+                 scale32=True, double_round=None, per_channel=False, input_unsigned=False,
+                 output_unsigned=False, rounding_mode=None):
+    """TOSA 1.0 RESCALE over a 1-D or nested list; per-channel = the last index.
+
+    multiplier/shift: one int each, or lists (per_channel).  Zero points are the logical values
+    (an unsigned int8 zp of 128 is 128, not its stored bits -128).  Values are read in the
+    input type's (unsigned) range.  ERROR_IF -> SpecError; REQUIRE -> Unpredictable naming
+    the element.  The rounding mode: ``rounding_mode`` ('SINGLE_ROUND' or 'DOUBLE_ROUND') or the
+    older ``double_round`` flag.  'INEXACT_ROUND' has no single result -- the spec allows any
+    integer of a range -- so it raises InvalidValueError: ask ``tosa_rescale_bounds`` for the range.
+    """
+    # Reproduces: TOSA 1.0 RESCALE (spec cd5acdd; tosa-tools 2026.8.0 reference model)
+    mode = _tosa_mode(double_round, rounding_mode)
+    if mode == "INEXACT_ROUND":
+        raise InvalidValueError("RESCALE rounding_mode 'INEXACT_ROUND' allows any integer of a range, not one "
+                                "value; call tosa_rescale_bounds(...) for the (min, max) of each element")
+    return _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32, mode,
+                             per_channel, input_unsigned, output_unsigned,
+                             lambda x, r, m, s, zp, out_t: min(max(r, out_t.min), out_t.max))
+
+
+def tosa_rescale_bounds(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
+                        scale32=True, per_channel=False, input_unsigned=False, output_unsigned=False):
+    """TOSA 1.0 RESCALE with rounding_mode INEXACT_ROUND: the (min, max) allowed for each element.
+
+    A conforming implementation may return any integer q with min <= q <= max (its Precision
+    Requirements).  With x = v - in_zp and every step in binary64:
+      out_ref = x * m * 2^-shift;  err_bnd = 0.5 + (3|out_ref| + |out_ref + out_zp|) * 2^-24;
+      min = clip(ceil(out_ref - err_bnd + out_zp)),  max = clip(floor(out_ref + err_bnd + out_zp)),
+    clipped to the output type (the unsigned range when output_unsigned: the spec text writes
+    minimum_s/maximum_s, a slip the reference model does not make).  The ERROR_IFs and REQUIREs are
+    SINGLE_ROUND's (the pseudo-code computes that), so SINGLE_ROUND's exact result always lies in
+    the range.  Returns the values' nesting with a (min, max) tuple per element.
+    """
+    # Reproduces: TOSA 1.0 RESCALE Precision Requirements, INEXACT_ROUND (spec cd5acdd, EXT-INEXACTROUND)
+    return _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_zp, scale32,
+                             "INEXACT_ROUND", per_channel, input_unsigned, output_unsigned, _inexact_range)
+
+
+def _inexact_range(x, r, m, s, zp, out_t):
+    """(min, max) of one INEXACT_ROUND element: the spec's binary64 error bound around x*m*2^-s."""
+    ref = fl64(fl64(x * m) * Fraction(1, 2**s))
+    err = fl64(Fraction(1, 2) + fl64(fl64(fl64(3 * abs(ref)) + abs(fl64(ref + zp))) * Fraction(1, 2**24)))
+    lo = _ceil(fl64(fl64(ref - err) + zp))
+    hi = _floor(fl64(fl64(ref + err) + zp))
+    return (min(max(lo, out_t.min), out_t.max), min(max(hi, out_t.min), out_t.max))
+
+
+def _floor(x):
+    return x.numerator // x.denominator
+
+
+def _ceil(x):
+    return -((-x.numerator) // x.denominator)
+
+
+# ##########################################################################
+# Shared helpers: ERROR_IF / REQUIRE, element types, broadcasting
+# ##########################################################################
+
+def _error_if(op, cond, message):
+    """TOSA ERROR_IF of operator ``op``: the graph must be rejected."""
+    if cond:
+        raise SpecError(f"TOSA {op} ERROR_IF: {message}")
+
+
+def _require(op, cond, message):
+    """TOSA REQUIRE of operator ``op``: the result is unpredictable."""
+    if not cond:
+        raise Unpredictable(f"TOSA {op} REQUIRE: {message}")
+
+
+def _itype(op, name, allowed):
+    if name not in allowed:
+        raise UnknownNameError(f"TOSA {op} type", name, allowed)
+    return get_type(name)
+
+
+def _checked(op, x, t, what="input"):
+    """Every element of ``x`` is an int of type ``t`` (InvalidValueError naming the first that is not)."""
+    def one(v, path):
+        if not _is_int(v) or not t.contains(v):
+            raise InvalidValueError(f"TOSA {op} {what} {v!r} at {path} is outside {t.name}")
+        return v
+    return _map(x, one, ())
+
+
+def _broadcast(op, a, b, fn):
+    """fn(x, y, index) over the broadcast of a and b (TOSA broadcast_shape: equal ranks, each
+    dimension equal or 1; anything else is the operator's ERROR_IF)."""
+    sa, sb = _shape(a), _shape(b)
+    _error_if(op, len(sa) != len(sb), f"input ranks {len(sa)} and {len(sb)} differ (shapes {sa}, {sb})")
+    for x, y in zip(sa, sb):
+        _error_if(op, x != y and 1 not in (x, y), f"shapes {sa} and {sb} do not broadcast")
+
+    def walk(x, y, depth, path):
+        if depth == len(sa):
+            return fn(x, y, path)
+        n = max(len(x), len(y))
+        return [walk(x[0 if len(x) == 1 else i], y[0 if len(y) == 1 else i], depth + 1, path + (i,))
+                for i in range(n)]
+    return walk(a, b, 0, ())
+
+
+def apply_add_s(op, a, b, t, where=""):
+    """TOSA apply_add_s on type t: a + b, REQUIRE that it fits t (else Unpredictable)."""
+    # Reproduces: TOSA 1.0 Pseudocode, Arithmetic Helpers, apply_add_s (spec cd5acdd)
+    c = a + b
+    _require(op, t.min <= c <= t.max, f"{a} + {b} = {c} overflows {t.name}{where}")
+    return c
+
+
+def apply_sub_s(op, a, b, t, where=""):
+    """TOSA apply_sub_s on type t: a - b, REQUIRE that it fits t (else Unpredictable)."""
+    # Reproduces: TOSA 1.0 Pseudocode, Arithmetic Helpers, apply_sub_s (spec cd5acdd)
+    c = a - b
+    _require(op, t.min <= c <= t.max, f"{a} - {b} = {c} overflows {t.name}{where}")
+    return c
+
+
+# ##########################################################################
+# Element-wise binary: ADD, SUB, MUL, ARITHMETIC_RIGHT_SHIFT
+# ##########################################################################
+
+def add(a, b, *, dtype="int32"):
+    """TOSA ADD on int32 tensors (broadcast): apply_add_s per element; an overflow is REQUIRE."""
+    # Reproduces: TOSA 1.0 §Elementwise Binary Operators, ADD (spec cd5acdd)
+    t = _itype("ADD", dtype, ("int32",))
+    a, b = _checked("ADD", a, t, "input1"), _checked("ADD", b, t, "input2")
+    return _broadcast("ADD", a, b, lambda x, y, i: apply_add_s("ADD", x, y, t, f" at {i}"))
+
+
+def sub(a, b, *, dtype="int32"):
+    """TOSA SUB on int32 tensors (broadcast): apply_sub_s per element; an overflow is REQUIRE."""
+    # Reproduces: TOSA 1.0 §Elementwise Binary Operators, SUB (spec cd5acdd)
+    t = _itype("SUB", dtype, ("int32",))
+    a, b = _checked("SUB", a, t, "input1"), _checked("SUB", b, t, "input2")
+    return _broadcast("SUB", a, b, lambda x, y, i: apply_sub_s("SUB", x, y, t, f" at {i}"))
+
+
+def mul(a, b, shift=0, *, in_type="int32"):
+    """TOSA MUL: int8 x int8, int16 x int16 or int32 x int32 -> int32 (broadcast).
+
+    int32 with shift > 0: the 64-bit product, + 2^(shift-1), arithmetic >> shift (ties toward
+    +inf), REQUIRE the result in int32.  Otherwise the low 32 bits of the product (int32 with
+    shift 0 wraps; int8/int16 products always fit).  REQUIRE 0 <= shift <= 63, and shift == 0
+    unless in_type is int32.
+    """
+    # Reproduces: TOSA 1.0 §Elementwise Binary Operators, MUL (spec cd5acdd)
+    t = _itype("MUL", in_type, ("int8", "int16", "int32"))
+    if not _is_int(shift) or not -128 <= shift <= 127:
+        raise InvalidValueError(f"TOSA MUL shift {shift!r} is not an int8")
+    _require("MUL", 0 <= shift <= 63, f"0 <= shift <= 63 violated: shift = {shift}")
+    _require("MUL", in_type == "int32" or shift == 0, f"shift = {shift} with {in_type} inputs (must be 0)")
+    a, b = _checked("MUL", a, t, "input1"), _checked("MUL", b, t, "input2")
+
+    def one(x, y, i):
+        p = x * y
+        if in_type == "int32" and shift > 0:
+            p = (p + (1 << (shift - 1))) >> shift
+            _require("MUL", INT32_MIN <= p <= INT32_MAX, f"(product + round) >> {shift} = {p} at {i} overflows int32")
+            return p
+        return ((p + 2**31) % 2**32) - 2**31
+    return _broadcast("MUL", a, b, one)
+
+
+def arithmetic_right_shift(a, b, *, round=False, dtype="int32"):
+    """TOSA ARITHMETIC_RIGHT_SHIFT: a >> b (floor), plus 1 when ``round`` and bit b-1 of a is set
+    (so ties go toward +inf).  REQUIRE 0 <= b < width of the type."""
+    # Reproduces: TOSA 1.0 §Elementwise Binary Operators, ARITHMETIC_RIGHT_SHIFT (spec cd5acdd)
+    t = _itype("ARITHMETIC_RIGHT_SHIFT", dtype, ("int8", "int16", "int32"))
+    if not isinstance(round, bool):
+        raise InvalidValueError(f"TOSA ARITHMETIC_RIGHT_SHIFT round must be a bool, got {round!r}")
+    a = _checked("ARITHMETIC_RIGHT_SHIFT", a, t, "input1")
+    b = _checked("ARITHMETIC_RIGHT_SHIFT", b, t, "input2")
+
+    def one(x, s, i):
+        _require("ARITHMETIC_RIGHT_SHIFT", 0 <= s < t.bits, f"0 <= shift < {t.bits} violated: shift = {s} at {i}")
+        r = x >> s
+        if round and s > 0 and (x >> (s - 1)) & 1:
+            r += 1
+        return r
+    return _broadcast("ARITHMETIC_RIGHT_SHIFT", a, b, one)
+
+
+# ##########################################################################
+# TABLE, CLAMP
+# ##########################################################################
+
+def apply_lookup_s(table, value):
+    """TOSA apply_lookup_s: a 513-entry int16 table read as 9.7 fixed point, interpolated to 16.7
+    bits.  REQUIRE |table[i+1] - table[i]| fits int16."""
+    # Reproduces: TOSA 1.0 §Introduction, General Unary Functions, apply_lookup_s (spec cd5acdd)
+    v = min(max(value, -32768), 32767)
+    index, fraction = (v + 32768) >> 7, v & 0x7F
+    base, nxt = table[index], table[index + 1]
+    slope = nxt - base
+    _require("TABLE", -32768 <= slope <= 32767, f"slope table[{index + 1}] - table[{index}] = {slope} outside int16")
+    return (base << 7) + slope * fraction
+
+
+def table(values, table, *, in_type="int8"):
+    """TOSA TABLE.  int8: a 256-entry int8 table, result table[v + 128].  int16: a 513-entry int16
+    table, result apply_lookup_s(table, v) as int32.  A table of the wrong length is REQUIRE."""
+    # Reproduces: TOSA 1.0 §Elementwise Binary Operators, TABLE (spec cd5acdd)
+    t = _itype("TABLE", in_type, ("int8", "int16"))
+    size = 256 if in_type == "int8" else 513
+    if not isinstance(table, (list, tuple)):
+        raise InvalidValueError(f"TOSA TABLE table must be a list of {t.name}, got {type(table).__name__}")
+    _require("TABLE", len(table) == size, f"length(table) == {size} violated: {len(table)} entries")
+    _checked("TABLE", list(table), t, "table entry")
+    values = _checked("TABLE", values, t)
+    if in_type == "int8":
+        return _map(values, lambda v, p: table[v + 128], ())
+    return _map(values, lambda v, p: apply_lookup_s(table, v), ())
+
+
+def clamp(values, min_val, max_val, *, dtype="int8"):
+    """TOSA CLAMP on int8/int16: min(max(v, min_val), max_val); ERROR_IF max_val < min_val."""
+    # Reproduces: TOSA 1.0 §Activation Functions, CLAMP (spec cd5acdd)
+    t = _itype("CLAMP", dtype, ("int8", "int16"))
+    for name, v in (("min_val", min_val), ("max_val", max_val)):
+        if not _is_int(v) or not t.contains(v):
+            raise InvalidValueError(f"TOSA CLAMP {name} {v!r} is outside {t.name}")
+    _error_if("CLAMP", max_val < min_val, f"max_val {max_val} < min_val {min_val}")
+    return _map(_checked("CLAMP", values, t), lambda v, p: min(max(v, min_val), max_val), ())
+
+
+# ##########################################################################
+# REDUCE_SUM
+# ##########################################################################
+
+def reduce_sum(values, axis, *, dtype="int32"):
+    """TOSA REDUCE_SUM on int32: the sum along ``axis`` (kept as size 1), accumulated with
+    apply_add_s in ascending index order, so a partial-sum overflow is REQUIRE."""
+    # Reproduces: TOSA 1.0 §Reduction Operators, REDUCE_SUM (spec cd5acdd)
+    t = _itype("REDUCE_SUM", dtype, ("int32",))
+    values = _checked("REDUCE_SUM", values, t)
+    rank = len(_shape(values))
+    _error_if("REDUCE_SUM", not _is_int(axis) or not 0 <= axis < rank, f"axis {axis!r} outside [0, {rank})")
+    return _reduce(values, axis, t)
+
+
+def _reduce(x, axis, t, path=()):
+    if axis > 0:
+        return [_reduce(v, axis - 1, t, path + (i,)) for i, v in enumerate(x)]
+    return [_sum_slices(x, t, path)]
+
+
+def _sum_slices(slices, t, path):
+    """Element-wise apply_add_s over equal-shaped slices, ascending."""
+    if not slices:
+        raise ShapeError(f"TOSA REDUCE_SUM: the reduced axis is empty at {path}")
+    def add_into(acc, v, p):
+        if isinstance(v, list):
+            return [add_into(a, w, p + (j,)) for j, (a, w) in enumerate(zip(acc, v))]
+        return apply_add_s("REDUCE_SUM", acc, v, t, f" at {p}")
+    acc = _map(slices[0], lambda v, p: 0, ())
+    for i, s in enumerate(slices):
+        acc = add_into(acc, s, path + (i,))
+    return acc
+
+
+# ##########################################################################
+# AVG_POOL2D, MAX_POOL2D (NHWC)
+# ##########################################################################
+
+def reciprocal_scale(count):
+    """TOSA reciprocal_scale: (multiplier, shift) with multiplier * 2^-shift just above 1/count:
+    k = bit length of count - 1, multiplier = floor((2^30 + 1) * 2^k / count), shift = 30 + k."""
+    # Reproduces: TOSA 1.0 Pseudocode, Scale Helpers, reciprocal_scale (spec cd5acdd)
+    _require("AVG_POOL2D", _is_int(count) and count > 0, f"reciprocal_scale of {count!r} (must be > 0)")
+    k = (count - 1).bit_length()                         # 2^k / 2 < count <= 2^k
+    return ((2**30 + 1) << k) // count, 30 + k
+
+
+def _pool_geometry(op, x, kernel, stride, pad):
+    """Check a pool's attributes (every ERROR_IF of AVG_POOL2D / MAX_POOL2D) and return (N, IH, IW,
+    C, OH, OW).  pad = [top, bottom, left, right] as in TOSA."""
+    shape = _shape(x)
+    if len(shape) != 4:
+        raise ShapeError(f"TOSA {op} input must be rank 4 (NHWC), got shape {shape}")
+    (ky, kx), (sy, sx), (pt, pb, pl, pr) = kernel, stride, pad
+    _error_if(op, ky < 1 or kx < 1, f"kernel {list(kernel)} has a size < 1")
+    _error_if(op, sy < 1 or sx < 1, f"stride {list(stride)} has a step < 1")
+    _error_if(op, min(pad) < 0, f"pad {list(pad)} has a negative entry")
+    _error_if(op, pr >= kx or pl >= kx, f"pad left/right {pl}/{pr} not below kernel width {kx}")
+    _error_if(op, pt >= ky or pb >= ky, f"pad top/bottom {pt}/{pb} not below kernel height {ky}")
+    N, IH, IW, C = shape
+    dh, dw = IH + pt + pb - ky, IW + pl + pr - kx
+    _error_if(op, dh % sy != 0, f"idiv_check: IH + pad_top + pad_bottom - kernel_y = {dh} not a multiple of {sy}")
+    _error_if(op, dw % sx != 0, f"idiv_check: IW + pad_left + pad_right - kernel_x = {dw} not a multiple of {sx}")
+    return N, IH, IW, C, dh // sy + 1, dw // sx + 1
+
+
+def _pool(op, x, kernel, stride, pad, window):
+    """window(taps, (n, oy, ox, c)) over every output position; taps are the in-bounds inputs,
+    (ky, kx) ascending (padding is never read)."""
+    N, IH, IW, C, OH, OW = _pool_geometry(op, x, kernel, stride, pad)
+    (ky, kx), (sy, sx), (pt, _, pl, _) = kernel, stride, pad
+
+    def taps(n, oy, ox, c):
+        iy, ix = oy * sy - pt, ox * sx - pl
+        return [x[n][iy + dy][ix + dx][c] for dy in range(ky) for dx in range(kx)
+                if 0 <= iy + dy < IH and 0 <= ix + dx < IW]
+    return [[[[window(taps(n, oy, ox, c), (n, oy, ox, c)) for c in range(C)] for ox in range(OW)]
+             for oy in range(OH)] for n in range(N)]
+
+
+def avg_pool2d(x, kernel, stride, pad, *, input_zp=0, output_zp=0, in_type="int8"):
+    """TOSA AVG_POOL2D, int8 or int16 with an int32 accumulator.
+
+    acc = sum of (v - input_zp) over the in-bounds taps (padding does not count), then
+    apply_scale_32(acc, reciprocal_scale(count), SINGLE_ROUND) + output_zp, clipped to the type.
+    So the average rounds half toward +inf through a multiplier slightly above 1/count.
+    ERROR_IF: a zero point on int16, kernel/stride < 1, negative pad or pad >= kernel, an output
+    size that idiv_check rejects.
+    """
+    # Reproduces: TOSA 1.0 §Tensor Operators, AVG_POOL2D (spec cd5acdd)
+    t = _itype("AVG_POOL2D", in_type, ("int8", "int16"))
+    acc_t = get_type("int32")
+    _error_if("AVG_POOL2D", in_type != "int8" and input_zp != 0, f"input_zp {input_zp} with {in_type}")
+    _error_if("AVG_POOL2D", in_type != "int8" and output_zp != 0, f"output_zp {output_zp} with {in_type}")
+    for name, zp in (("input_zp", input_zp), ("output_zp", output_zp)):
+        if not _is_int(zp) or not t.contains(zp):
+            raise InvalidValueError(f"TOSA AVG_POOL2D {name} {zp!r} is outside {t.name}")
+    x = _checked("AVG_POOL2D", x, t)
+
+    def window(vals, at):
+        acc = 0
+        for v in vals:
+            acc = apply_add_s("AVG_POOL2D", acc, apply_sub_s("AVG_POOL2D", v, input_zp, acc_t), acc_t, f" at {at}")
+        m, s = reciprocal_scale(len(vals))
+        try:
+            acc = fp.apply_scale_32(acc, m, s, False)
+        except Unpredictable as e:
+            raise Unpredictable(f"TOSA AVG_POOL2D at {at}: {e}") from None
+        acc = apply_add_s("AVG_POOL2D", acc, output_zp, acc_t, f" at {at}")
+        return min(max(acc, t.min), t.max)
+    return _pool("AVG_POOL2D", x, kernel, stride, pad, window)
+
+
+def max_pool2d(x, kernel, stride, pad, *, in_type="int8"):
+    """TOSA MAX_POOL2D on int8/int16: the largest in-bounds tap (padding is never read); the same
+    ERROR_IFs as AVG_POOL2D's geometry."""
+    # Reproduces: TOSA 1.0 §Tensor Operators, MAX_POOL2D (spec cd5acdd)
+    t = _itype("MAX_POOL2D", in_type, ("int8", "int16"))
+    x = _checked("MAX_POOL2D", x, t)
+    return _pool("MAX_POOL2D", x, kernel, stride, pad, lambda vals, at: max([t.min] + vals))
+
+
+# ##########################################################################
+# Quantized element-wise ops lowered to TOSA: RESCALE -> int32 op -> RESCALE
+# ##########################################################################
+
+def _scale(real, op):
+    """(multiplier, shift) of a binary64 scale, as the TOSA legalizations encode it (scale32)."""
+    try:
+        return fp.tosa_scale_from_real(real, scale32=True)
+    except InvalidValueError as e:
+        raise InvalidValueError(f"quantized {op} lowered to TOSA: {e}") from None
+
+
+def _rescale_in(x, real, zp, dtype, mode, op):
+    m, s = _scale(real, op)
+    return tosa_rescale(x, m, s, in_type=dtype, out_type="int32", in_zp=zp, rounding_mode=mode)
+
+
+def _rescale_out(acc, real, zp, dtype, mode, op):
+    m, s = _scale(real, op)
+    return tosa_rescale(acc, m, s, in_type="int32", out_type=dtype, out_zp=zp, rounding_mode=mode)
+
+
+def _scales(*scales):
+    for s in scales:
+        if isinstance(s, bool) or not isinstance(s, (int, float, Fraction)) or not s > 0 or s != s:
+            raise InvalidValueError(f"scale {s!r} must be a positive finite number")
+    return [Fraction(s) for s in scales]
+
+
+def quantized_add(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND", subtract=False):
+    """A quantized ADD (SUB with ``subtract``) lowered to TOSA: each input RESCALEd to int32 with a
+    left shift of 20 (15 for int16) into the common scale 2*max(sa, sb), ADD (SUB), RESCALE out.
+
+    Scales (binary64, as the legalization computes them): in_i = fl64(2^L * s_i / (2 max)),
+    out = fl64(2 max / fl64(sy * 2^L)); each encoded by tosa_scale_from_real; every RESCALE with
+    ``rounding_mode``.  Outcomes are the operators': SpecError, Unpredictable, else the result.
+    """
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; scales as TensorFlow
+    # compiler/mlir/tosa legalize_tfl.cc ConvertTFLAddOp/ConvertTFLSubOp (TFLite add.cc left shift 20)
+    op = "SUB" if subtract else "ADD"
+    sa, sb, sy = _scales(sa, sb, sy)
+    shift = 15 if dtype == "int16" else 20
+    max2 = 2 * max(sa, sb)
+    ra = _rescale_in(a, fl64(fl64(2**shift * sa) / max2), za, dtype, rounding_mode, op)
+    rb = _rescale_in(b, fl64(fl64(2**shift * sb) / max2), zb, dtype, rounding_mode, op)
+    acc = sub(ra, rb) if subtract else add(ra, rb)
+    return _rescale_out(acc, fl64(max2 / fl64(sy * 2**shift)), zy, dtype, rounding_mode, op)
+
+
+def quantized_mul(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """A quantized MUL lowered to TOSA: each input RESCALEd to int32 by 1.0 (removing its zero
+    point), MUL int32 with shift 0, RESCALE out by fl64(fl64(sa * sb) / sy)."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; scales as TensorFlow
+    # compiler/mlir/tosa legalize_common.cc convertMultiplyOp
+    sa, sb, sy = _scales(sa, sb, sy)
+    ra = _rescale_in(a, 1, za, dtype, rounding_mode, "MUL")
+    rb = _rescale_in(b, 1, zb, dtype, rounding_mode, "MUL")
+    return _rescale_out(mul(ra, rb, 0), fl64(fl64(sa * sb) / sy), zy, dtype, rounding_mode, "MUL")
+
+
+def _mode(mode):
+    def bind(fn):
+        def variant(*args, **kw):
+            return fn(*args, rounding_mode=mode, **kw)
+        variant.__name__ = f"{fn.__name__}_{mode.lower()}"
+        variant.__doc__ = f"{fn.__name__} with every RESCALE in {mode} (TOSA 1.0)."
+        return variant
+    return bind
+
+
+def _sub_chain(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """quantized_add with subtract=True: the quantized SUB chain."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (SUB)
+    return quantized_add(a, sa, za, b, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode, subtract=True)
+
+
+# op -> {variant: function}.  The quantized chains have one variant per RESCALE rounding mode (the
+# ``tosa`` and ``tosa_double_round`` backend rows); the integer operators have one: the spec's.
+VARIANTS = {
+    "add": {"tosa_single": _mode("SINGLE_ROUND")(quantized_add), "tosa_double": _mode("DOUBLE_ROUND")(quantized_add)},
+    "sub": {"tosa_single": _mode("SINGLE_ROUND")(_sub_chain), "tosa_double": _mode("DOUBLE_ROUND")(_sub_chain)},
+    "mul": {"tosa_single": _mode("SINGLE_ROUND")(quantized_mul), "tosa_double": _mode("DOUBLE_ROUND")(quantized_mul)},
+    "tosa_add_i32": {"tosa": add},
+    "tosa_sub_i32": {"tosa": sub},
+    "tosa_mul_i32": {"tosa": mul},
+    "table": {"tosa": table},
+    "avg_pool2d": {"tosa": avg_pool2d},
+    "max_pool2d": {"tosa": max_pool2d},
+    "reduce_sum": {"tosa": reduce_sum},
+    "clamp": {"tosa": clamp},
+    "arithmetic_right_shift": {"tosa": arithmetic_right_shift},
+}
