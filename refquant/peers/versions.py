@@ -21,6 +21,8 @@ PEERS = {
     "onnx": Peer("onnx", "onnx", ("onnx==1.21.0",), ("onnx_ref",)),
     "torch": Peer("torch", "torch", ("torch==2.13.0",), ("torch_x86", "torch_fbgemm", "torch_qnnpack", "torch_onednn")),
     "tosa": Peer("tosa-tools", "tosa", ("tosa-tools==2026.8.0",), ("tosa", "tosa_double_round")),
+    "litert": Peer("ai-edge-litert", "litert", ("ai-edge-litert==2.3.0",),
+                   ("litert_ref", "litert_optimized", "litert_xnnpack")),
 }
 TORCH_CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"   # the CPU build, without CUDA packages
 
