@@ -86,6 +86,12 @@ def _ops(matmul, conv=None, **more):
 _ORT = (("onnxruntime", "1.32.0"),)
 _ONNX = (("onnx", "1.21.0"),)
 _TORCH = (("torch", "2.13.0"),)
+# The specification ideal (variant "exact") of every op beyond requantization: refquant/qops.py and
+# refquant/movement.py (exact rationals, one RNE rounding, saturate; data movement is exact everywhere).
+_IDEAL_OPS = {op: "exact" for op in (
+    "add", "sub", "mul", "requantize", "leaky_relu", "relu", "clamp", "avg_pool", "max_pool", "mean",
+    "global_avg_pool", "concat", "reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice", "gather",
+    "concat_same", "pad", "resize_nearest", "identity")}
 
 # The peer versions each named deviation was measured on: on each, ``refquant verify PEER`` showed
 # the peer equal to the deviation's model on every element of its rows.  A version is added only
@@ -159,29 +165,12 @@ def _torch_row(engine, method, linear, what):
                    quantize_per_axis="torch_qint32")
 
 
-# Reproduces: ai-edge-litert 2.3.0 (TFLite) per kernel family, measured through refquant/peers/litert.py;
-# docs/ops.md "TFLite / LiteRT ops" lists the cases and the named deviations.
-_LITERT = (("ai-edge-litert", "2.3.0"),)
-_LITERT_ROWS = (
-    Backend("litert_ref", "ai-edge-litert 2.3.0, BUILTIN_REF op resolver (tensorflow/lite/kernels/internal/"
-            "reference, double-rounding build)", "tflite",
-            {"fully_connected": "tflite_fc_float", "conv_2d": "tflite_double",
-             "depthwise_conv_2d": "tflite_double"}, _LITERT),
-    Backend("litert_optimized", "ai-edge-litert 2.3.0, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized_ops, ruy, "
-            "no delegate)", "torch_fake_quant",
-            {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_double"}, _LITERT),
-    Backend("litert_xnnpack", "ai-edge-litert 2.3.0, BUILTIN op resolver with the default XNNPACK delegate",
-            "torch_fake_quant",
-            {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32"},
-            _LITERT),
-)
-
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
-            _ops("exact", int32="int32", float_fp32="float_fp32")),
+            _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
-            "onnx", _ops("exact")),
+            "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
             _ops("onnx_ref", "onnx_ref_conv"), _ONNX, _ONNX_REF_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
@@ -204,7 +193,6 @@ BACKENDS = {b.name: b for b in [
             _ops("xnnpack_fp32")),
     Backend("xnnpack_rndnu", "XNNPACK rndnu requantization (24-bit mantissa, ties to +inf)", "tflite",
             _ops("xnnpack_rndnu")),
-    *_LITERT_ROWS,
     # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
     Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
     Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
@@ -219,6 +207,8 @@ BACKENDS = {b.name: b for b in [
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "qops",
+    "movement",
 )
 
 
@@ -303,7 +293,7 @@ def owners():
         for p in {b.quantize, b.quantize_per_axis} - {None}:
             seen.setdefault(("profile", p), []).append(b.name)
         for op, m in b.ops.items():
-            key = ("method", m) if m in METHODS else ("variant", f"{op}:{m}")
+            key = ("variant", f"{op}:{m}") if m in op_variants(op) else ("method", m)
             seen.setdefault(key, []).append(b.name)
     for op in all_variant_ops():
         for name in op_variants(op):
