@@ -165,6 +165,23 @@ def _torch_row(engine, method, linear, what):
                    quantize_per_axis="torch_qint32")
 
 
+# Reproduces: ai-edge-litert 2.3.0 (TFLite) per kernel family, measured through refquant/peers/litert.py;
+# docs/ops.md "TFLite / LiteRT ops" lists the cases and the named deviations.
+_LITERT = (("ai-edge-litert", "2.3.0"),)
+_LITERT_ROWS = (
+    Backend("litert_ref", "ai-edge-litert 2.3.0, BUILTIN_REF op resolver (tensorflow/lite/kernels/internal/"
+            "reference, double-rounding build)", "tflite",
+            {"fully_connected": "tflite_fc_float", "conv_2d": "tflite_double",
+             "depthwise_conv_2d": "tflite_double"}, _LITERT),
+    Backend("litert_optimized", "ai-edge-litert 2.3.0, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized_ops, ruy, "
+            "no delegate)", "torch_fake_quant",
+            {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_double"}, _LITERT),
+    Backend("litert_xnnpack", "ai-edge-litert 2.3.0, BUILTIN op resolver with the default XNNPACK delegate",
+            "torch_fake_quant",
+            {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32"},
+            _LITERT),
+)
+
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
@@ -193,6 +210,7 @@ BACKENDS = {b.name: b for b in [
             _ops("xnnpack_fp32")),
     Backend("xnnpack_rndnu", "XNNPACK rndnu requantization (24-bit mantissa, ties to +inf)", "tflite",
             _ops("xnnpack_rndnu")),
+    *_LITERT_ROWS,
     # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
     Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
     Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
