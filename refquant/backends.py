@@ -185,7 +185,8 @@ _LITERT_ROWS = (
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
-            _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32")),
+            _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
+                 qonnx_bipolar_quant="exact", qonnx_trunc="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
@@ -214,6 +215,16 @@ BACKENDS = {b.name: b for b in [
     # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
     Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
     Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
+    # Reproduces: qonnx 1.0.0 custom_op/general (Quant, BipolarQuant, Trunc: numpy in binary32).
+    Backend("qonnx", "qonnx 1.0.0 executable reference (execute_onnx): Quant / BipolarQuant / Trunc in binary32",
+            "exact", {"qonnx_quant": "qonnx", "qonnx_bipolar_quant": "qonnx", "qonnx_trunc": "qonnx"},
+            (("qonnx", "1.0.0"),), (
+                _dev("binary32 x/s + z", "qonnx computes fl(fl(x/s) + z) before rounding: near-ties of x/s + z round "
+                     "differently from the exact value (x = -1.35f, s = 0.1f, z = 3: qonnx -10, exact -11; "
+                     "docs/ops.md, QONNX)", ("1.0.0",), "qonnx_quant"),
+                _dev("HALF_UP / HALF_DOWN in binary32", "qonnx rounds HALF_UP as floor(fl(|y| + 0.5)) and HALF_DOWN as "
+                     "ceil(fl(|y| - 0.5)) in binary32: |y| = 0.5 - 2^-25 gives HALF_UP 1 where the exact mode gives 0",
+                     ("1.0.0",), "qonnx_quant"))),
     # Reproduces: the oneDNN and FBGEMM libraries called directly (not through torch).
     Backend("onednn_ref", "oneDNN reference matmul with output scales", "torch", _ops("onednn_ref")),
     Backend("onednn_jit", "oneDNN x64 JIT matmul (multiplies by fl(1/dst))", "torch", _ops("onednn_jit")),
@@ -227,6 +238,7 @@ BACKENDS = {b.name: b for b in [
 VARIANT_MODULES = (
     "qops",
     "movement",
+    "qonnx",
 )
 
 

@@ -13,12 +13,14 @@ from .conformance import DIFFER, KNOWN, PASS, UNSUPPORTED, Row, scalar, summary,
 from .kernel import backend_kernel, kernel_lines
 from .onnx import backend_onnx
 from .onnxruntime import backend_onnxruntime
+from .qonnx import backend_qonnx
 from .torch import backend_torch
 from .tosa import backend_tosa
 from .versions import PEERS, MissingBackend, release
 
 RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx": backend_onnx,
-           "torch": backend_torch, "tosa": backend_tosa}
+           "torch": backend_torch, "tosa": backend_tosa,
+           "qonnx": backend_qonnx}
 ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel"}
 
 

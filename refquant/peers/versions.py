@@ -23,6 +23,7 @@ PEERS = {
     "tosa": Peer("tosa-tools", "tosa", ("tosa-tools==2026.8.0",), ("tosa", "tosa_double_round")),
     "litert": Peer("ai-edge-litert", "litert", ("ai-edge-litert==2.3.0",),
                    ("litert_ref", "litert_optimized", "litert_xnnpack")),
+    "qonnx": Peer("qonnx", "qonnx", ("qonnx==1.0.0",), ("qonnx",)),
 }
 TORCH_CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"   # the CPU build, without CUDA packages
 
