@@ -147,6 +147,8 @@ def build_parser():
     golden.register(sub)
     audit.register(sub)
     verify.register(sub)
+    from . import model   # refquant model run|compare|explain
+    model.register(sub)
     return p
 
 

@@ -1,0 +1,148 @@
+"""The first divergent node: one element explained, and the modelled semantics that reproduce it.
+
+``explain_node`` traces one output element with refquant's own explainers (refquant.ops.explain_*
+for the integer kernels, the quantize profile for QuantizeLinear, the enclosure otherwise).
+``diagnose_node`` re-runs the node on the implementation's inputs under every candidate: each row
+of the backend table, each ``requant.METHODS`` row (for the requantizing ops) and each quantize
+profile (for QuantizeLinear / DequantizeLinear); a candidate that reproduces every element names
+the semantics that explain the implementation there.
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from .. import backends
+from .. import ops as spec_ops
+from ..errors import RefquantError
+from ..profiles import PROFILES
+from ..requant import METHODS
+from .judge import judge_tensor
+from .run import run_node
+
+REQUANT_OPS = {"QLinearConv": "qlinear_conv", "com.microsoft.QLinearConv": "qlinear_conv",
+               "QLinearMatMul": "qlinear_matmul", "com.microsoft.QGemm": "qlinear_matmul"}
+MAX_ORACLE_ELEMENTS = 20_000       # methods without a numpy form are tried only on outputs this small
+
+
+def _scalar(a):
+    return np.asarray(a).reshape(-1)[0].item()
+
+
+def _scales(a):
+    a = np.asarray(a, np.float32).reshape(-1)
+    return [float(v) for v in a] if a.size > 1 else float(a[0])
+
+
+def _zps(a):
+    a = np.asarray(a).reshape(-1)
+    return [int(v) for v in a] if a.size > 1 else int(a[0])
+
+
+def _inputs(g, node, ins):
+    return [None if not n else np.asarray(ins[n] if n in ins else g.initializers[n]) for n in node.inputs]
+
+
+def _conv_trace(node, vals, method, index):
+    """ops.explain_qlinear_conv on the receptive field of output ``index`` (n, m, oh, ow)."""
+    x, sx, zx, w, sw, zw, sy, zy = vals[:8]
+    bias = vals[8] if len(vals) > 8 else None
+    last = node.attr("channels_last", 0)
+    if last:
+        x = np.moveaxis(x, -1, 1)
+        index = (index[0], index[-1]) + tuple(index[1:-1])
+    n, m, oh, ow = index
+    st, pads, dil = node.attr("strides", [1, 1]), node.attr("pads", [0, 0, 0, 0]), node.attr("dilations", [1, 1])
+    kH, kW = w.shape[2:]
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=_scalar(zx))
+    h0, w0 = oh * st[0], ow * st[1]
+    field_ = xp[n:n + 1, :, h0:h0 + dil[0] * (kH - 1) + 1, w0:w0 + dil[1] * (kW - 1) + 1]
+    return spec_ops.explain_qlinear_conv(
+        field_, float(np.float32(_scalar(sx))), _scalar(zx), w, _scales(sw), _zps(zw), float(np.float32(_scalar(sy))),
+        _scalar(zy), (0, m, 0, 0), method=method, x_type=x.dtype.name, w_type=w.dtype.name, y_type=np.asarray(zy).dtype.name,
+        bias=None if bias is None else [int(b) for b in bias], dilations=dil, group=node.attr("group", 1)).text
+
+
+def _matmul_trace(node, vals, method, index):
+    a, sa, za, b, sb, zb = vals[:6]
+    bias = None
+    if node.key == "com.microsoft.QGemm":
+        bias, sy, zy = vals[6], vals[7], vals[8]
+        b = b.T if node.attr("transB", 0) else b
+    else:
+        sy, zy = vals[6], vals[7]
+    i, j = index[-2], index[-1]
+    row = a.reshape(-1, a.shape[-2], a.shape[-1])[int(np.ravel_multi_index(index[:-2], a.shape[:-2])) if a.ndim > 2 else 0]
+    return spec_ops.explain_qlinear_matmul(
+        row[i:i + 1], float(np.float32(_scalar(sa))), _scalar(za), b if b.ndim == 2 else b[0], _scales(sb), _zps(zb),
+        float(np.float32(_scalar(sy))), _scalar(zy), (0, j), method=method, a_type=a.dtype.name, b_type=b.dtype.name,
+        y_type=np.asarray(zy).dtype.name, bias=None if bias is None else [int(v) for v in bias]).text
+
+
+def explain_node(g, node, ins, backend, index, actual=None):
+    """A text trace of output ``index`` of ``node`` on the given inputs under ``backend``."""
+    vals = _inputs(g, node, ins)
+    head = f"node {node.name!r} ({node.key}), output element {list(index) if index else '?'}, backend {backend!r}\n"
+    got = "" if actual is None or index is None else f"\nimplementation gave: {np.asarray(actual)[tuple(index)]}\n"
+    if index is not None and node.key in REQUANT_OPS:
+        method = backends.get_backend(backend).method(REQUANT_OPS[node.key])
+        fn = _conv_trace if REQUANT_OPS[node.key] == "qlinear_conv" else _matmul_trace
+        return head + fn(node, vals, method, tuple(index)) + got
+    out = run_node(g, node, ins, backend)[0]
+    if index is None:
+        return head
+    lo, hi = out.bounds()
+    idx = tuple(index)
+    lines = [head.rstrip("\n")]
+    if node.key == "QuantizeLinear":
+        x, s = np.float32(vals[0][idx]), np.asarray(vals[1], np.float32).reshape(-1)
+        s = s[idx[node.attr("axis", 1)]] if s.size > 1 else s[0]
+        q = Fraction(float(x)) / Fraction(float(s))
+        lines += [f"x = {x!r} (exactly {Fraction(float(x))})", f"scale = {s!r}",
+                  f"x / scale exactly = {float(q)!r}; in binary32 = {np.float32(x / s)!r}",
+                  f"profile {backends.get_backend(backend).profile(np.asarray(vals[1]).size > 1)!r}"]
+    lines.append(f"refquant: {out.v[idx]!r}" + ("" if lo[idx] == hi[idx] else f", any of [{lo[idx]}, {hi[idx]}]"))
+    return "\n".join(lines) + got
+
+
+def _candidate_rows(node):
+    """Backend rows to try for ``node``: the table's rows, one per method, one per quantize profile."""
+    rows = [b for b in backends.BACKENDS.values() if not b.user]
+    op = REQUANT_OPS.get(node.key)
+    if op:
+        rows += [backends.Backend(f"method {m}", METHODS[m].reproduces, "onnxruntime", {op: m}) for m in METHODS]
+    if node.key in ("QuantizeLinear", "DequantizeLinear"):
+        rows += [backends.Backend(f"profile {p}", PROFILES[p].source, p) for p in PROFILES]
+    return rows
+
+
+def diagnose_node(g, node, ins, actual):
+    """[{semantics, source, mismatches, elements}] for every candidate that runs, best first."""
+    out, seen = [], set()
+    n = sum(np.asarray(a).size for a in actual.values())
+    for row in _candidate_rows(node):
+        op = REQUANT_OPS.get(node.key)
+        if op and (op not in row.ops or (row.ops[op] not in _FAST and n > MAX_ORACLE_ELEMENTS)):
+            continue
+        try:
+            res = dict(zip(node.outputs, run_node(g, node, ins, row)))
+        except (RefquantError, ArithmeticError):
+            continue
+        mism = sum(judge_tensor(o, a, res[o]).mismatches for o, a in actual.items())
+        key = (row.ops.get(op) if op else row.quantize, mism)
+        entry = {"semantics": row.name, "source": row.source, "mismatches": int(mism), "elements": int(n)}
+        if op:
+            entry["method"] = row.ops[op]
+        if key not in seen or row.name.startswith(("method", "profile")):
+            out.append(entry)
+            seen.add(key)
+    out.sort(key=lambda e: (e["mismatches"], e["semantics"].startswith(("method", "profile")), e["semantics"]))
+    return out
+
+
+def _fast_methods():
+    from ..audit.numpy_forms import FORMS
+    return set(FORMS) | {"int32"}
+
+
+_FAST = _fast_methods()

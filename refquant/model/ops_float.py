@@ -1,0 +1,400 @@
+"""Float ops between DequantizeLinear and QuantizeLinear, and data movement, as enclosures.
+
+A float op whose binary32 result depends on evaluation order (Conv, MatMul, Gemm, pooling sums) or
+on a library's exp (Softmax, Sigmoid, LayerNormalization) returns its float64 result with a radius
+that covers every order: for an n-term sum, |fl(sum) - sum| <= gamma_n * sum|t_k| (Higham 2002,
+Thm 4.4; FMA contraction only removes roundings).  Exactly rounded element-wise ops (Add, Sub, Mul,
+Relu, Clip, Max pooling) are computed in binary32 on both ends of the enclosure (rounding is
+monotone).  Library functions are assumed within ``LIB_ULPS`` ulps (documented in docs/model.md).
+Data movement (Reshape, Transpose, ...) is exact and equals refquant.movement (tests prove it).
+"""
+
+import numpy as np
+
+from ..errors import InvalidValueError, ShapeError
+from .ops_quant import conv_geometry
+from .registry import op
+from .value import U32, V, down32, enclose, gamma, up32
+
+LIB_ULPS = 8          # assumed bound of MLAS exp / tanh / sqrt error, in binary32 ulps
+
+
+def _f32(v):
+    return V(v.v.astype(np.float32), *(None, None) if v.exact else (v.lo, v.hi))
+
+
+def _mid_rad(x):
+    lo, hi = x.bounds()
+    v = x.v.astype(np.float64)
+    return v, np.maximum(v - lo, hi - v)
+
+
+def _im2col(x, kH, kW, strides, pads, dil, fill=0.0):
+    N, C, H, W = x.shape
+    sh, sw = strides
+    dh, dw = dil
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=fill)
+    OH = (H + pads[0] + pads[2] - dh * (kH - 1) - 1) // sh + 1
+    OW = (W + pads[1] + pads[3] - dw * (kW - 1) - 1) // sw + 1
+    if OH < 1 or OW < 1:
+        raise ShapeError(f"window op output would be empty ({OH} x {OW})")
+    cols = np.empty((N, C, kH, kW, OH, OW), x.dtype)
+    for i in range(kH):
+        for j in range(kW):
+            cols[:, :, i, j] = xp[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
+    return cols, OH, OW
+
+
+def conv_f64(x, w, strides, pads, dil, group):
+    """float64 2-D convolution (NCHW) by im2col and one GEMM per group."""
+    N, _C, _H, _W = x.shape
+    M, Cg, kH, kW = w.shape
+    cols, OH, OW = _im2col(x, kH, kW, strides, pads, dil)
+    K, Mg = Cg * kH * kW, M // group
+    cols = cols.reshape(N, group, Cg, kH, kW, OH * OW).reshape(N, group, K, OH * OW)
+    wg = w.reshape(group, Mg, K)
+    out = np.einsum("gmk,ngkp->ngmp", wg, cols, optimize=True)
+    return out.reshape(N, M, OH, OW)
+
+
+def _linear_enclosure(f, x, w, b, K):
+    """f bilinear (conv/matmul) in float64: value, and an order-independent binary32 enclosure."""
+    mid, rad = _mid_rad(x)
+    wa = np.abs(w)
+    y = f(mid, w) + (0 if b is None else b)
+    mag = f(np.abs(mid) + rad, wa) + (0 if b is None else np.abs(b))
+    r = f(rad, wa) + (gamma(K + 1) + (K + 2) * 2.0**-53) * mag
+    return enclose(y, r)
+
+
+@op("Conv")
+def conv(ctx, node, ins):
+    """ONNX Conv-11 in binary32 (any summation order): the enclosure of every order's result."""
+    x, w = ins[0], ins[1]
+    if not w.exact:
+        raise InvalidValueError(f"node {node.name!r}: Conv with implementation-defined weights")
+    strides, pads, dil, group = conv_geometry(node, x.v.ndim)
+    wv = w.v.astype(np.float64)
+    b = None if len(ins) < 3 or ins[2] is None else ins[2].v.astype(np.float64).reshape(1, -1, 1, 1)
+    K = int(np.prod(wv.shape[1:]))
+    return [_linear_enclosure(lambda a, ww: conv_f64(a, ww, strides, pads, dil, group), x, wv, b, K)]
+
+
+@op("MatMul")
+def matmul(ctx, node, ins):
+    """ONNX MatMul-13 in binary32 (any summation order); either operand may carry an enclosure."""
+    a, b = ins[0], ins[1]
+    if b.exact:
+        return [_linear_enclosure(np.matmul, a, b.v.astype(np.float64), None, a.v.shape[-1])]
+    if a.exact:
+        t = _linear_enclosure(lambda x, w: np.matmul(w, x), b, a.v.astype(np.float64), None, a.v.shape[-1])
+        return [t]
+    am, ar = _mid_rad(a)
+    bm, br = _mid_rad(b)
+    y = am @ bm
+    mag = (np.abs(am) + ar) @ (np.abs(bm) + br)
+    K = a.v.shape[-1]
+    r = ar @ (np.abs(bm) + br) + np.abs(am) @ br + (gamma(K + 1) + (K + 2) * 2.0**-53) * mag
+    return [enclose(y, r)]
+
+
+@op("Gemm")
+def gemm(ctx, node, ins):
+    """ONNX Gemm-13 (alpha = beta = 1) in binary32, any summation order."""
+    a, b = ins[0], ins[1]
+    if node.attr("alpha", 1.0) != 1.0 or node.attr("beta", 1.0) != 1.0 or not b.exact:
+        raise InvalidValueError(f"node {node.name!r}: Gemm with alpha/beta != 1 or a computed B is not supported")
+    if node.attr("transA", 0):
+        a = a.map(lambda t: np.swapaxes(t, -1, -2))
+    bv = b.v.astype(np.float64)
+    bv = bv.T if node.attr("transB", 0) else bv
+    c = None if len(ins) < 3 or ins[2] is None else ins[2].v.astype(np.float64)
+    return [_linear_enclosure(np.matmul, a, bv, c, bv.shape[0])]
+
+
+def _elementwise32(fn, *xs):
+    """An exactly rounded monotone (non-decreasing in each argument) binary32 op on enclosures."""
+    v = fn(*[x.v.astype(np.float32) for x in xs])
+    if all(x.exact for x in xs):
+        return V(v)
+    lo = fn(*[x.bounds()[0].astype(np.float32) for x in xs])
+    hi = fn(*[x.bounds()[1].astype(np.float32) for x in xs])
+    return V(v, lo.astype(np.float64), hi.astype(np.float64))
+
+
+@op("Add")
+def add(ctx, node, ins):
+    """ONNX Add-14 (binary32, one rounding per element)."""
+    if ins[0].dtype.kind != "f":
+        raise InvalidValueError(f"node {node.name!r}: Add of {ins[0].dtype} tensors is not supported")
+    return [_elementwise32(np.add, ins[0], ins[1])]
+
+
+@op("Sub")
+def sub(ctx, node, ins):
+    """ONNX Sub-14 (binary32): a - b, non-decreasing in a and in -b."""
+    a, b = ins
+    nb = V(-b.v) if b.exact else V(-b.v, -b.hi, -b.lo)
+    return [_elementwise32(np.add, a, nb)]
+
+
+@op("Mul")
+def mul(ctx, node, ins):
+    """ONNX Mul-14 (binary32, one rounding): the enclosure from the four end products."""
+    a, b = ins
+    v = (a.v.astype(np.float32) * b.v.astype(np.float32))
+    if a.exact and b.exact:
+        return [V(v)]
+    (al, ah), (bl, bh) = a.bounds(), b.bounds()
+    prods = [(x.astype(np.float32) * y.astype(np.float32)).astype(np.float64) for x in (al, ah) for y in (bl, bh)]
+    return [V(v, np.minimum.reduce(prods), np.maximum.reduce(prods))]
+
+
+@op("Relu")
+def relu(ctx, node, ins):
+    """ONNX Relu-14: max(x, 0), exact."""
+    x = ins[0]
+    return [x.map(lambda t: np.maximum(t, np.zeros((), t.dtype)))]
+
+
+@op("Clip")
+def clip(ctx, node, ins):
+    """ONNX Clip-13: min(max(x, lo), hi), exact."""
+    x = ins[0]
+    lo = ins[1].v if len(ins) > 1 and ins[1] is not None else None
+    hi = ins[2].v if len(ins) > 2 and ins[2] is not None else None
+    return [x.map(lambda t: np.clip(t, lo, hi).astype(t.dtype))]
+
+
+@op("MaxPool")
+def max_pool(ctx, node, ins):
+    """ONNX MaxPool-12 (2-D, one output): exact for any element type."""
+    x = ins[0]
+    if len(node.outputs) > 1 and node.outputs[1]:
+        raise InvalidValueError(f"node {node.name!r}: MaxPool indices output is not supported")
+    kH, kW = node.attr("kernel_shape")
+    strides, pads, dil, _ = conv_geometry(node, x.v.ndim)
+
+    def pool(t):
+        fill = -np.inf if t.dtype.kind == "f" else np.iinfo(t.dtype).min
+        cols, _OH, _OW = _im2col(t, kH, kW, strides, pads, dil, fill)
+        return cols.max(axis=(2, 3))
+    if node.attr("ceil_mode", 0):
+        raise InvalidValueError(f"node {node.name!r}: MaxPool ceil_mode=1 is not supported")
+    return [x.map(pool)]
+
+
+def _mean_enclosure(x, fn, n):
+    """Enclosure of a mean over n terms (sum in any order, then one scaling)."""
+    mid, rad = _mid_rad(x)
+    y = fn(mid)
+    mag = fn(np.abs(mid) + rad)
+    r = fn(rad) + (gamma(n + 2) + (n + 2) * 2.0**-53) * mag
+    return enclose(y, r)
+
+
+@op("AveragePool")
+def average_pool(ctx, node, ins):
+    """ONNX AveragePool-11 (2-D, float): window sum in any order, divided by the count."""
+    x = ins[0]
+    if x.dtype.kind != "f" or node.attr("ceil_mode", 0):
+        raise InvalidValueError(f"node {node.name!r}: AveragePool on {x.dtype} or with ceil_mode is not supported")
+    kH, kW = node.attr("kernel_shape")
+    strides, pads, _dil, _ = conv_geometry(node, x.v.ndim)
+    include = node.attr("count_include_pad", 0)
+
+    def pool(t):
+        cols, _OH, _OW = _im2col(t, kH, kW, strides, pads, (1, 1))
+        ones, _, _ = _im2col(np.ones_like(t[:1, :1]), kH, kW, strides, pads, (1, 1))
+        count = kH * kW if include else ones.sum(axis=(2, 3))
+        return cols.sum(axis=(2, 3)) / count
+    return [_mean_enclosure(x, pool, kH * kW)]
+
+
+@op("GlobalAveragePool")
+def global_average_pool(ctx, node, ins):
+    """ONNX GlobalAveragePool-1 (float): the mean over H, W in any order."""
+    x = ins[0]
+    n = int(np.prod(x.v.shape[2:]))
+    return [_mean_enclosure(x, lambda t: t.mean(axis=tuple(range(2, t.ndim)), keepdims=True), n)]
+
+
+@op("ReduceMean")
+def reduce_mean(ctx, node, ins):
+    """ONNX ReduceMean-13/18 (float): the mean over the axes in any order."""
+    x = ins[0]
+    axes = node.attr("axes")
+    if axes is None and len(ins) > 1 and ins[1] is not None:
+        axes = [int(a) for a in ins[1].v.reshape(-1)]
+    axes = tuple(range(x.v.ndim)) if axes is None else tuple(a % x.v.ndim for a in axes)
+    keep = bool(node.attr("keepdims", 1))
+    n = int(np.prod([x.v.shape[a] for a in axes]))
+    return [_mean_enclosure(x, lambda t: t.mean(axis=axes, keepdims=keep), n)]
+
+
+@op("Softmax")
+def softmax(ctx, node, ins):
+    """ONNX Softmax-13 (float): increasing in x_i, decreasing in x_j, so the ends of the enclosure
+    come from the ends of the inputs; plus the implementation's error (n-term sum, exp, division)."""
+    x = ins[0]
+    axis = node.attr("axis", -1 if ctx_opset(node) >= 13 else 1)
+    if ctx_opset(node) < 13 and axis % x.v.ndim != x.v.ndim - 1:
+        raise InvalidValueError(f"node {node.name!r}: opset < 13 Softmax on a non-last axis is not supported")
+    lo, hi = x.bounds()
+    y = _softmax64(x.v.astype(np.float64), axis)
+    n = x.v.shape[axis]
+    rel = gamma(n + 2) + LIB_ULPS * U32 * 2
+    if x.exact:
+        return [enclose(y, rel * y)]
+    m = np.maximum(hi.max(axis=axis, keepdims=True), 0)
+    el, eh = np.exp(lo - m), np.exp(hi - m)
+    sl, sh = el.sum(axis=axis, keepdims=True), eh.sum(axis=axis, keepdims=True)
+    ylo = el / (el + (sh - eh))
+    yhi = eh / (eh + (sl - el))
+    return [V(y.astype(np.float32), down32(ylo * (1 - rel)), up32(yhi * (1 + rel)))]
+
+
+def ctx_opset(node):
+    return node.attrs.get("__opset__", 13)
+
+
+def _softmax64(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+@op("Sigmoid")
+def sigmoid(ctx, node, ins):
+    """ONNX Sigmoid-13 (float): increasing; the library's error within LIB_ULPS ulps."""
+    x = ins[0]
+    lo, hi = x.bounds()
+    rel = LIB_ULPS * U32 * 2
+    y = 1 / (1 + np.exp(-x.v.astype(np.float64)))
+    return [V(y.astype(np.float32), down32(1 / (1 + np.exp(-lo)) * (1 - rel)), up32(1 / (1 + np.exp(-hi)) * (1 + rel)))]
+
+
+@op("LayerNormalization")
+def layer_norm(ctx, node, ins):
+    """ONNX LayerNormalization-17 (float): float64 value; the radius bounds the implementation's
+    n-term mean and variance, its sqrt/division (LIB_ULPS) and the inputs' own radius (to first order)."""
+    x, scale = ins[0], ins[1]
+    bias = ins[2].v.astype(np.float64) if len(ins) > 2 and ins[2] is not None else 0.0
+    axis = node.attr("axis", -1) % x.v.ndim
+    eps = float(np.float32(node.attr("epsilon", 1e-5)))
+    axes = tuple(range(axis, x.v.ndim))
+    mid, rad = _mid_rad(x)
+    mu = mid.mean(axis=axes, keepdims=True)
+    var = ((mid - mu) ** 2).mean(axis=axes, keepdims=True)
+    sd = np.sqrt(var + eps)
+    xhat = (mid - mu) / sd
+    g = scale.v.astype(np.float64)
+    y = xhat * g + bias
+    n = int(np.prod([x.v.shape[a] for a in axes]))
+    err = (gamma(2 * n + 8) + LIB_ULPS * U32) * (np.abs(xhat) + 1) * np.abs(g) * 4 + np.abs(y) * 2 * U32
+    r = err + np.abs(g) * 2 * rad.max(axis=axes, keepdims=True) / sd * (1 + np.abs(xhat))
+    return [enclose(y, r)]
+
+
+# ##########################################################################
+# Data movement: exact for every element type
+# ##########################################################################
+
+def _ints(v):
+    return [int(a) for a in np.asarray(v).reshape(-1)]
+
+
+@op("Reshape")
+def reshape(ctx, node, ins):
+    """ONNX Reshape-14 (0 copies the input dimension unless allowzero)."""
+    x, shape = ins[0], _ints(ins[1].v)
+    if not node.attr("allowzero", 0):
+        shape = [x.v.shape[i] if d == 0 else d for i, d in enumerate(shape)]
+    return [x.map(lambda t: t.reshape(shape))]
+
+
+@op("Flatten")
+def flatten(ctx, node, ins):
+    """ONNX Flatten-13."""
+    x = ins[0]
+    axis = node.attr("axis", 1) % (x.v.ndim + 1) if x.v.ndim else 0
+    return [x.map(lambda t: t.reshape(int(np.prod(t.shape[:axis])), -1))]
+
+
+@op("Transpose")
+def transpose(ctx, node, ins):
+    """ONNX Transpose-13 (default: reverse the axes)."""
+    perm = node.attr("perm")
+    return [ins[0].map(lambda t: np.transpose(t, perm))]
+
+
+@op("Squeeze", "Unsqueeze")
+def squeeze_unsqueeze(ctx, node, ins):
+    """ONNX Squeeze-13 / Unsqueeze-13 (axes as an attribute before opset 13, an input after)."""
+    x = ins[0]
+    axes = node.attr("axes")
+    if axes is None and len(ins) > 1 and ins[1] is not None:
+        axes = _ints(ins[1].v)
+    if node.op_type == "Squeeze":
+        ax = tuple(a % x.v.ndim for a in axes) if axes is not None else None
+        return [x.map(lambda t: np.squeeze(t, axis=ax))]
+    rank = x.v.ndim + len(axes)
+    ax = sorted(a % rank for a in axes)
+
+    def unsq(t):
+        for a in ax:
+            t = np.expand_dims(t, a)
+        return t
+    return [x.map(unsq)]
+
+
+@op("Concat")
+def concat(ctx, node, ins):
+    """ONNX Concat-13 (same element type; enclosures concatenated with the values)."""
+    axis = node.attr("axis")
+    v = np.concatenate([x.v for x in ins], axis=axis)
+    if all(x.exact for x in ins):
+        return [V(v)]
+    return [V(v, np.concatenate([x.bounds()[0] for x in ins], axis=axis),
+              np.concatenate([x.bounds()[1] for x in ins], axis=axis))]
+
+
+@op("Identity")
+def identity(ctx, node, ins):
+    """ONNX Identity-16."""
+    return [ins[0]]
+
+
+@op("Constant")
+def constant(ctx, node, ins):
+    """ONNX Constant-13 (value tensor, or value_float(s) / value_int(s))."""
+    for key, dt in (("value", None), ("value_float", np.float32), ("value_floats", np.float32),
+                    ("value_int", np.int64), ("value_ints", np.int64)):
+        if key in node.attrs:
+            return [V(np.asarray(node.attrs[key], dtype=dt))]
+    raise InvalidValueError(f"node {node.name!r}: Constant without a supported value attribute")
+
+
+@op("Shape")
+def shape(ctx, node, ins):
+    """ONNX Shape-15 (start/end)."""
+    s = np.array(ins[0].v.shape, np.int64)
+    return [V(s[node.attr("start", 0): node.attr("end", len(s))])]
+
+
+@op("Gather")
+def gather(ctx, node, ins):
+    """ONNX Gather-13 with a computed or constant index tensor (negative indices count from the end)."""
+    idx = ins[1].v.astype(np.int64)
+    axis = node.attr("axis", 0)
+    return [ins[0].map(lambda t: np.take(t, np.where(idx < 0, idx + t.shape[axis], idx), axis=axis))]
+
+
+@op("Cast")
+def cast(ctx, node, ins):
+    """ONNX Cast-13 between integer types or to float32 from small integers (exact cases only)."""
+    import onnx
+    to = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(node.attr("to")))
+    x = ins[0]
+    if to.kind == "f" and x.dtype.kind == "f" and to != x.dtype:
+        raise InvalidValueError(f"node {node.name!r}: Cast {x.dtype} -> {to} is not supported")
+    return [V(x.v.astype(to)) if x.exact else V(x.v.astype(to), x.lo, x.hi)]

@@ -1,0 +1,351 @@
+"""The quantized ONNX ops in numpy, each equal to its refquant definition (tests/test_model_ops.py
+proves every fast form equal to the oracle: refquant.quantize, refquant.ops, refquant.requant).
+
+QuantizeLinear / DequantizeLinear follow the backend's quantize profile; QLinearConv,
+QLinearMatMul and com.microsoft.QGemm accumulate exactly (contract §2) and requantize with the
+backend's ``requant.METHODS`` row (``audit.numpy_forms.FORMS``, the oracle where no form exists).
+Accumulators are computed as float64 GEMMs only where every partial sum is an integer below 2^53
+(then every order and FMA give the exact sum); otherwise in int64.
+"""
+
+import numpy as np
+
+from .. import quantize as qz
+from .. import requant as rq
+from ..audit.numpy_forms import UNPRED, vectorised
+from ..errors import InvalidValueError, ShapeError, Unpredictable
+from ..integers import get_type
+from .registry import op
+from .value import V
+
+FAST_PROFILES = ("onnxruntime", "onnx")   # sat(RNE(fl32(x / s)) + zp) for finite binary32 x and s
+
+
+def _np_type(dtype):
+    return {"uint8": np.uint8, "int8": np.int8, "int32": np.int32, "uint16": np.uint16, "int16": np.int16}[dtype]
+
+
+def _type_name(arr):
+    return np.dtype(arr.dtype).name
+
+
+def _param(ins, i, default=None):
+    return ins[i].v if len(ins) > i and ins[i] is not None else default
+
+
+def _per_axis(scale, x_ndim, axis):
+    """(broadcastable scale shape, per_axis flag) for a scale of shape () / (1,) / (C,)."""
+    scale = np.asarray(scale)
+    if scale.size == 1:
+        return scale.reshape(()), False
+    axis = axis % x_ndim
+    shape = [1] * x_ndim
+    shape[axis] = scale.size
+    return scale.reshape(shape), True
+
+
+# ##########################################################################
+# QuantizeLinear / DequantizeLinear
+# ##########################################################################
+
+def quantize_array(x, scale, zp, dtype, profile, axis=1):
+    """QuantizeLinear of a binary32 array under ``profile`` (refquant.quantize.quantize, fast where proven)."""
+    x = np.asarray(x, np.float32)
+    s, per_axis = _per_axis(np.asarray(scale, np.float32), x.ndim, axis)
+    z, _ = _per_axis(np.asarray(zp if zp is not None else 0).astype(np.int64), x.ndim, axis)
+    t = get_type(dtype)
+    if profile in FAST_PROFILES and np.all(np.isfinite(x)) and np.all(s > 0) and np.all(np.isfinite(s)):
+        q = np.rint((x / s).astype(np.float32)).astype(np.int64) + z
+        return np.clip(q, t.min, t.max).astype(_np_type(dtype))
+    flat_s = s.reshape(-1).tolist()
+    flat_z = z.reshape(-1).tolist()
+    return qz.quantize(x, flat_s if per_axis else flat_s[0], flat_z if per_axis else flat_z[0], dtype, profile,
+                       axis=axis if per_axis else None)
+
+
+def dequantize_array(q, scale, zp, dtype, dequantize_rule, profile, axis=1):
+    """DequantizeLinear to binary32 under the profile's dequantize rule ('f32', 'exact', 'f64')."""
+    s, per_axis = _per_axis(np.asarray(scale, np.float32), q.ndim, axis)
+    z, _ = _per_axis(np.asarray(zp if zp is not None else 0).astype(np.int64), q.ndim, axis)
+    d = q.astype(np.int64) - z
+    if dequantize_rule == "f32":
+        return (d.astype(np.float32) * s).astype(np.float32)
+    if dequantize_rule == "exact" and np.all(np.abs(d) < 2**29):
+        return (d.astype(np.float64) * s.astype(np.float64)).astype(np.float32)
+    if dequantize_rule == "f64" and np.all(np.abs(d) < 2**53):
+        return (s.astype(np.float64) * d.astype(np.float64)).astype(np.float32)
+    flat_s, flat_z = s.reshape(-1).tolist(), z.reshape(-1).tolist()
+    bits = qz.dequantize(q, flat_s if per_axis else flat_s[0], flat_z if per_axis else flat_z[0], dtype, profile,
+                         axis=axis if per_axis else None)
+    return np.asarray(bits, np.uint32).view(np.float32)
+
+
+@op("QuantizeLinear")
+def quantize_linear(ctx, node, ins):
+    """ONNX QuantizeLinear-10/13/19/21 under the backend's profile (per tensor or per axis)."""
+    x, scale, zp = ins[0], _param(ins, 1), _param(ins, 2)
+    dtype = _type_name(zp) if zp is not None else "uint8"
+    if x.dtype != np.float32:
+        raise InvalidValueError(f"node {node.name!r}: QuantizeLinear of {x.dtype} input; the model runner "
+                                f"takes float32")
+    axis = node.attr("axis", 1)
+    profile = ctx.profile(np.asarray(scale).size > 1)
+    q = quantize_array(x.v, scale, zp, dtype, profile, axis)
+    if x.exact:
+        return [V(q)]
+    lo = quantize_array(x.lo.astype(np.float32), scale, zp, dtype, profile, axis)
+    hi = quantize_array(x.hi.astype(np.float32), scale, zp, dtype, profile, axis)
+    return [V(q, lo.astype(np.int64), hi.astype(np.int64))]
+
+
+@op("DequantizeLinear")
+def dequantize_linear(ctx, node, ins):
+    """ONNX DequantizeLinear-10/13/19/21 to binary32 under the backend's profile."""
+    x, scale, zp = ins[0], _param(ins, 1), _param(ins, 2)
+    axis = node.attr("axis", 1)
+    per_axis = np.asarray(scale).size > 1
+    from ..profiles import get_profile
+    profile = ctx.profile(per_axis)
+    rule = get_profile(profile).dequantize
+    dtype = _type_name(x.v)
+
+    def dq(a):
+        return dequantize_array(np.asarray(a).astype(x.v.dtype), scale, zp, dtype, rule, profile, axis)
+    y = dq(x.v)
+    if x.exact:
+        return [V(y)]
+    return [V(y, dq(x.lo).astype(np.float64), dq(x.hi).astype(np.float64))]
+
+
+@op("DynamicQuantizeLinear")
+def dynamic_quantize_linear(ctx, node, ins):
+    """ONNX DynamicQuantizeLinear-11 (uint8) with the backend's all-zero rule (refquant.quantize.dynamic_quantize)."""
+    profile = ctx.profile()
+    profile = profile if profile in qz.DYNAMIC_ALL_ZERO else "onnx"
+    x = ins[0].v.astype(np.float32)
+    y, scale, zp = dynamic_quantize_array(x, profile)
+    return [V(y), V(np.array(scale, np.float32)), V(np.array(zp, np.uint8))]
+
+
+def dynamic_quantize_array(x, profile):
+    """(y, scale, zp) of DynamicQuantizeLinear: numpy for finite non-constant x, else the definition."""
+    if x.size and np.all(np.isfinite(x)):
+        hi, lo = max(np.float32(0), x.max()), min(np.float32(0), x.min())
+        if hi != lo:
+            scale = np.float32(np.float32(hi - lo) / np.float32(255))
+            if scale > 0:
+                zq = np.float32(-lo / scale)
+                zp = int(np.rint(np.clip(zq, np.float32(0), np.float32(255))))
+                return quantize_array(x, scale, zp, "uint8", "onnxruntime" if profile == "onnxruntime" else "onnx",
+                                      1), float(scale), zp
+    y, scale, zp = qz.dynamic_quantize(x, profile)
+    return np.asarray(y, np.uint8), float(scale), int(zp)
+
+
+# ##########################################################################
+# Exact accumulators
+# ##########################################################################
+
+def _exact_product(a, b, k):
+    """a @ b for int64 operands whose K-term sums stay below 2^53 in magnitude (float64 BLAS), else int64."""
+    bound = k * max(int(np.abs(a).max(initial=0)), 1) * max(int(np.abs(b).max(initial=0)), 1)
+    if bound < 2**53:
+        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return a @ b
+
+
+def matmul_acc(a, b):
+    """Exact int64 ONNX MatMul (numpy broadcasting) of zero-point-subtracted int64 operands."""
+    return _exact_product(a, b, a.shape[-1])
+
+
+def conv_acc(x, w, strides, pads, dilations, group):
+    """Exact int64 2-D convolution (NCHW, w (M, C/group, kH, kW)) of zero-point-subtracted operands;
+    padding contributes 0 (the input zero point minus itself)."""
+    N, C, H, W = x.shape
+    M, Cg, kH, kW = w.shape
+    if C != Cg * group or M % group:
+        raise ShapeError(f"conv: x has {C} channels, w {w.shape} with group {group}")
+    sh, sw = strides
+    dh, dw = dilations
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    OH = (H + pads[0] + pads[2] - dh * (kH - 1) - 1) // sh + 1
+    OW = (W + pads[1] + pads[3] - dw * (kW - 1) - 1) // sw + 1
+    if OH < 1 or OW < 1:
+        raise ShapeError(f"conv output would be empty ({OH} x {OW})")
+    cols = np.empty((N, group, Cg, kH, kW, OH, OW), np.int64)
+    for i in range(kH):
+        for j in range(kW):
+            sl = xp[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
+            cols[:, :, :, i, j] = sl.reshape(N, group, Cg, OH, OW)
+    Mg, K = M // group, Cg * kH * kW
+    cols = cols.reshape(N, group, K, OH * OW)
+    wg = w.reshape(group, Mg, K)
+    out = np.empty((N, group, Mg, OH * OW), np.int64)
+    for g in range(group) if K > 1 else ():
+        out[:, g] = _exact_product(wg[g][None], cols[:, g], K)
+    if K == 1:
+        out = wg[None, :, :, 0, None] * cols
+    return out.reshape(N, M, OH, OW)
+
+
+def conv_geometry(node, ndim):
+    """(strides, pads [t, l, b, r], dilations, group) of a 2-D Conv-family node (auto_pad NOTSET / VALID)."""
+    if ndim != 4:
+        raise ShapeError(f"node {node.name!r}: {node.op_type} with a rank-{ndim} input; the runner does 2-D (NCHW)")
+    auto = node.attr("auto_pad", "NOTSET")
+    if auto not in ("NOTSET", "VALID"):
+        raise InvalidValueError(f"node {node.name!r}: auto_pad {auto!r} is not supported; expected NOTSET or VALID")
+    pads = node.attr("pads", [0, 0, 0, 0])
+    return (node.attr("strides", [1, 1]), [pads[0], pads[1], pads[2], pads[3]],
+            node.attr("dilations", [1, 1]), node.attr("group", 1))
+
+
+def bilinear_bounds(f, lo, hi, w):
+    """Bounds of f(x, w) for x in [lo, hi] element-wise, f bilinear: split w into its signs."""
+    wp, wn = np.maximum(w, 0), np.minimum(w, 0)
+    return f(lo, wp) + f(hi, wn), f(hi, wp) + f(lo, wn)
+
+
+# ##########################################################################
+# Requantization
+# ##########################################################################
+
+def requantize(acc, method, params, zp, out_dtype, chan, where):
+    """y = requant.METHODS[method] of int64 accumulators (numpy form, the oracle where none exists)."""
+    t = get_type(out_dtype)
+    zp = int(zp)
+    y = vectorised(method, params, acc.reshape(-1), chan.reshape(-1), zp, t.min, t.max)
+    if y is None:
+        flat = acc.reshape(-1).tolist()
+        ch = chan.reshape(-1).tolist()
+        y = np.array([rq.requantize([a], method, params, zp, out_dtype, axis=-1)[0] if not params.per_channel
+                      else _one_channel(a, c, method, params, zp, out_dtype) for a, c in zip(flat, ch)], np.int64)
+    if np.any(y == UNPRED):
+        raise Unpredictable(f"node {where!r}: requantization method {method!r} leaves "
+                            f"{int(np.sum(y == UNPRED))} element(s) undefined")
+    return y.reshape(acc.shape).astype(_np_type(out_dtype))
+
+
+def _one_channel(a, c, method, params, zp, out_dtype):
+    one = rq.Params(params.method, (params.channels[c],), False)
+    return rq.requantize([a], method, one, zp, out_dtype, axis=-1)[0]
+
+
+def _scales(v):
+    v = np.asarray(v, np.float32).reshape(-1)
+    return [float(s) for s in v] if v.size > 1 else float(v[0])
+
+
+def _zp(v):
+    v = np.asarray(v).reshape(-1)
+    return int(v[0]) if v.size == 1 else v.astype(np.int64)
+
+
+@op("QLinearConv", "com.microsoft.QLinearConv")
+def qlinear_conv(ctx, node, ins):
+    """ONNX QLinearConv-10 (and com.microsoft.QLinearConv, channels_last) with the backend's method."""
+    x, sx, zx, w, sw, zw, sy, zy = ins[:8]
+    bias = _param(ins, 8)
+    last = node.attr("channels_last", 0)
+    xv = V(np.moveaxis(x.v, -1, 1)) if last else x
+    if last and not x.exact:
+        xv = V(xv.v, np.moveaxis(x.lo, -1, 1), np.moveaxis(x.hi, -1, 1))
+    strides, pads, dil, group = conv_geometry(node, xv.v.ndim)
+    wz = w.v.astype(np.int64) - np.asarray(zw.v, np.int64).reshape(-1, 1, 1, 1)
+    method = ctx.method("qlinear_conv")
+    sws = _scales(sw.v)
+    params = rq.derive_params(method, float(np.float32(sx.v)), sws, float(np.float32(sy.v)), op="conv")
+    b = None if bias is None else bias.astype(np.int64).reshape(1, -1, 1, 1)
+
+    M = w.v.shape[0]
+    acc = conv_acc(xv.v.astype(np.int64) - int(zx.v), wz, strides, pads, dil, group)
+    if b is not None:
+        acc = acc + b
+    chan = np.broadcast_to(np.arange(M).reshape(1, M, 1, 1), acc.shape)
+    ydt = _type_name(zy.v)
+    y = requantize(acc, method, params, zy.v, ydt, chan, node.name)
+    out = V(y)
+    if not xv.exact:
+        lo, hi = bilinear_bounds(lambda xd, wd: conv_acc(xd, wd, strides, pads, dil, group),
+                                 xv.lo - int(zx.v), xv.hi - int(zx.v), wz)
+        if b is not None:
+            lo, hi = lo + b, hi + b
+        out = V(y, requantize(lo, method, params, zy.v, ydt, chan, node.name).astype(np.int64),
+                requantize(hi, method, params, zy.v, ydt, chan, node.name).astype(np.int64))
+    return [out.map(lambda a: np.moveaxis(a, 1, -1)) if last else out]
+
+
+def _matmul_requant(ctx, node, a, sa, za, b, sb, zb, sy, zy, bias=None, op_name="qlinear_matmul"):
+    bz = b.astype(np.int64) - (_zp(zb) if np.ndim(_zp(zb)) == 0 else _zp(zb).reshape(1, -1))
+    method = ctx.method(op_name)
+    params = rq.derive_params(method, float(np.float32(sa.v)), _scales(sb), float(np.float32(sy.v)), op="fc")
+    za_ = int(np.asarray(za.v).reshape(-1)[0]) if za is not None else 0
+    acc = matmul_acc(a.v.astype(np.int64) - za_, bz)
+    if bias is not None:
+        acc = acc + bias.astype(np.int64)
+    N = acc.shape[-1]
+    chan = np.broadcast_to(np.arange(N), acc.shape)
+    ydt = _type_name(zy.v) if zy is not None else "uint8"
+    zyv = int(np.asarray(zy.v).reshape(-1)[0]) if zy is not None else 0
+    y = requantize(acc, method, params, zyv, ydt, chan, node.name)
+    if a.exact:
+        return V(y)
+    lo, hi = bilinear_bounds(matmul_acc, a.lo - za_, a.hi - za_, bz)
+    if bias is not None:
+        lo, hi = lo + bias.astype(np.int64), hi + bias.astype(np.int64)
+    return V(y, requantize(lo, method, params, zyv, ydt, chan, node.name).astype(np.int64),
+             requantize(hi, method, params, zyv, ydt, chan, node.name).astype(np.int64))
+
+
+@op("QLinearMatMul")
+def qlinear_matmul(ctx, node, ins):
+    """ONNX QLinearMatMul-10/21 with the backend's requantization method."""
+    a, sa, za, b, sb, zb, sy, zy = ins[:8]
+    if np.asarray(sa.v).size != 1:
+        raise InvalidValueError(f"node {node.name!r}: a per-row a scale is not supported by the runner")
+    return [_matmul_requant(ctx, node, a, sa, za, b.v, sb.v, zb.v, sy, zy)]
+
+
+@op("com.microsoft.QGemm")
+def qgemm(ctx, node, ins):
+    """com.microsoft QGemm (onnxruntime contrib, 1.32.0): int accumulate A'B' + C (int32 bias), then the
+    backend's QLinearMatMul requantization (ORT derives fl(fl(sa*sb)/sy), as for QLinearMatMul)."""
+    a, sa, za, b, sb, zb = ins[:6]
+    c, sy, zy = (ins + [None] * 9)[6:9]
+    if node.attr("transA", 0) or node.attr("alpha", 1.0) != 1.0:
+        raise InvalidValueError(f"node {node.name!r}: QGemm with transA or alpha != 1 is not supported")
+    if sy is None:
+        raise InvalidValueError(f"node {node.name!r}: QGemm with a float output is not supported")
+    bv = b.v.T if node.attr("transB", 0) else b.v
+    return [_matmul_requant(ctx, node, a, sa, za, bv, sb.v, zb.v, sy, zy, None if c is None else c.v)]
+
+
+@op("MatMulInteger")
+def matmul_integer(ctx, node, ins):
+    """ONNX MatMulInteger-10: exact int32 accumulators (no requantization)."""
+    a, b = ins[0], ins[1]
+    za, zb = _param(ins, 2, 0), _param(ins, 3, 0)
+    za = np.asarray(za, np.int64).reshape(-1)
+    za = za.reshape(-1, 1) if za.size > 1 else za[0]
+    zb = np.asarray(zb, np.int64).reshape(-1)
+    zb = zb if zb.size > 1 else zb[0]
+    if not a.exact:
+        raise InvalidValueError(f"node {node.name!r}: MatMulInteger of an implementation-defined input")
+    return [V(_wrap32(matmul_acc(a.v.astype(np.int64) - za, b.v.astype(np.int64) - zb)))]
+
+
+def _wrap32(acc):
+    return ((acc + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+@op("ConvInteger")
+def conv_integer(ctx, node, ins):
+    """ONNX ConvInteger-10: exact int32 accumulators, padding with the input zero point."""
+    x, w = ins[0], ins[1]
+    zx, zw = int(np.asarray(_param(ins, 2, 0)).reshape(-1)[0]), np.asarray(_param(ins, 3, 0), np.int64).reshape(-1)
+    strides, pads, dil, group = conv_geometry(node, x.v.ndim)
+    wz = w.v.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+    if not x.exact:
+        raise InvalidValueError(f"node {node.name!r}: ConvInteger of an implementation-defined input")
+    return [V(_wrap32(conv_acc(x.v.astype(np.int64) - zx, wz, strides, pads, dil, group)))]
