@@ -505,52 +505,62 @@ def _scale(real, op):
         raise InvalidValueError(f"quantized {op} lowered to TOSA: {e}") from None
 
 
-def _rescale_in(x, real, zp, dtype, mode, op):
-    m, s = _scale(real, op)
-    return tosa_rescale(x, m, s, in_type=dtype, out_type="int32", in_zp=zp, rounding_mode=mode)
+def _rescale_in(x, ms, zp, dtype, mode):
+    return tosa_rescale(x, ms[0], ms[1], in_type=dtype, out_type="int32", in_zp=zp, rounding_mode=mode)
 
 
-def _rescale_out(acc, real, zp, dtype, mode, op):
-    m, s = _scale(real, op)
-    return tosa_rescale(acc, m, s, in_type="int32", out_type=dtype, out_zp=zp, rounding_mode=mode)
+def _rescale_out(acc, ms, zp, dtype, mode):
+    return tosa_rescale(acc, ms[0], ms[1], in_type="int32", out_type=dtype, out_zp=zp, rounding_mode=mode)
 
 
 def _scales(*scales):
     for s in scales:
-        if isinstance(s, bool) or not isinstance(s, (int, float, Fraction)) or not s > 0 or s != s:
+        if isinstance(s, bool) or not isinstance(s, (int, float, Fraction)) or not s > 0 or s == float("inf"):
             raise InvalidValueError(f"scale {s!r} must be a positive finite number")
     return [Fraction(s) for s in scales]
 
 
-def quantized_add(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND", subtract=False):
-    """A quantized ADD (SUB with ``subtract``) lowered to TOSA: each input RESCALEd to int32 with a
-    left shift of 20 (15 for int16) into the common scale 2*max(sa, sb), ADD (SUB), RESCALE out.
-
-    Scales (binary64, as the legalization computes them): in_i = fl64(2^L * s_i / (2 max)),
-    out = fl64(2 max / fl64(sy * 2^L)); each encoded by tosa_scale_from_real; every RESCALE with
-    ``rounding_mode``.  Outcomes are the operators': SpecError, Unpredictable, else the result.
-    """
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; scales as TensorFlow
-    # compiler/mlir/tosa legalize_tfl.cc ConvertTFLAddOp/ConvertTFLSubOp (TFLite add.cc left shift 20)
-    op = "SUB" if subtract else "ADD"
+def add_chain_scales(sa, sb, sy, dtype="int8"):
+    """The three RESCALE (multiplier, shift) pairs of a quantized ADD/SUB lowered to TOSA: inputs
+    into the common scale 2*max(sa, sb) with a left shift L = 20 (15 for int16), in binary64
+    in_i = fl64(2^L * s_i / (2 max)), and out = fl64(2 max / fl64(sy * 2^L)), each encoded by
+    tosa_scale_from_real (scale32)."""
+    # Reproduces: TensorFlow compiler/mlir/tosa legalize_tfl.cc ConvertTFLAddOp (TFLite add.cc left shift 20)
     sa, sb, sy = _scales(sa, sb, sy)
     shift = 15 if dtype == "int16" else 20
     max2 = 2 * max(sa, sb)
-    ra = _rescale_in(a, fl64(fl64(2**shift * sa) / max2), za, dtype, rounding_mode, op)
-    rb = _rescale_in(b, fl64(fl64(2**shift * sb) / max2), zb, dtype, rounding_mode, op)
-    acc = sub(ra, rb) if subtract else add(ra, rb)
-    return _rescale_out(acc, fl64(max2 / fl64(sy * 2**shift)), zy, dtype, rounding_mode, op)
+    reals = (fl64(fl64(2**shift * sa) / max2), fl64(fl64(2**shift * sb) / max2), fl64(max2 / fl64(sy * 2**shift)))
+    return [_scale(r, "ADD/SUB") for r in reals]
+
+
+def mul_chain_scales(sa, sb, sy):
+    """The three RESCALE (multiplier, shift) pairs of a quantized MUL lowered to TOSA: 1.0 for each
+    input (it only removes the zero point) and fl64(fl64(sa * sb) / sy) out."""
+    # Reproduces: TensorFlow compiler/mlir/tosa legalize_common.cc convertMultiplyOp
+    sa, sb, sy = _scales(sa, sb, sy)
+    one = _scale(1, "MUL")
+    return [one, one, _scale(fl64(fl64(sa * sb) / sy), "MUL")]
+
+
+def quantized_add(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND", subtract=False):
+    """A quantized ADD (SUB with ``subtract``) lowered to TOSA: RESCALE each input to int32 into a
+    common scale (``add_chain_scales``), ADD (SUB) int32, RESCALE out to ``dtype``; every RESCALE
+    with ``rounding_mode``.  The outcomes are the operators' (SpecError, Unpredictable, a value)."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / ADD / RESCALE)
+    _itype("ADD" if not subtract else "SUB", dtype, ("int8", "int16"))
+    ma, mb, mo = add_chain_scales(sa, sb, sy, dtype)
+    ra, rb = _rescale_in(a, ma, za, dtype, rounding_mode), _rescale_in(b, mb, zb, dtype, rounding_mode)
+    return _rescale_out(sub(ra, rb) if subtract else add(ra, rb), mo, zy, dtype, rounding_mode)
 
 
 def quantized_mul(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
-    """A quantized MUL lowered to TOSA: each input RESCALEd to int32 by 1.0 (removing its zero
-    point), MUL int32 with shift 0, RESCALE out by fl64(fl64(sa * sb) / sy)."""
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; scales as TensorFlow
-    # compiler/mlir/tosa legalize_common.cc convertMultiplyOp
-    sa, sb, sy = _scales(sa, sb, sy)
-    ra = _rescale_in(a, 1, za, dtype, rounding_mode, "MUL")
-    rb = _rescale_in(b, 1, zb, dtype, rounding_mode, "MUL")
-    return _rescale_out(mul(ra, rb, 0), fl64(fl64(sa * sb) / sy), zy, dtype, rounding_mode, "MUL")
+    """A quantized MUL lowered to TOSA: RESCALE each input to int32 by 1.0 (removing its zero
+    point), MUL int32 with shift 0, RESCALE out (``mul_chain_scales``)."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / MUL / RESCALE)
+    _itype("MUL", dtype, ("int8", "int16"))
+    ma, mb, mo = mul_chain_scales(sa, sb, sy)
+    ra, rb = _rescale_in(a, ma, za, dtype, rounding_mode), _rescale_in(b, mb, zb, dtype, rounding_mode)
+    return _rescale_out(mul(ra, rb, 0), mo, zy, dtype, rounding_mode)
 
 
 def _mode(mode):
@@ -563,9 +573,9 @@ def _mode(mode):
     return bind
 
 
-def _sub_chain(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
-    """quantized_add with subtract=True: the quantized SUB chain."""
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (SUB)
+def quantized_sub(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """A quantized SUB lowered to TOSA: ``quantized_add`` with SUB in the middle."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / SUB / RESCALE)
     return quantized_add(a, sa, za, b, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode, subtract=True)
 
 
@@ -573,7 +583,7 @@ def _sub_chain(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SIN
 # ``tosa`` and ``tosa_double_round`` backend rows); the integer operators have one: the spec's.
 VARIANTS = {
     "add": {"tosa_single": _mode("SINGLE_ROUND")(quantized_add), "tosa_double": _mode("DOUBLE_ROUND")(quantized_add)},
-    "sub": {"tosa_single": _mode("SINGLE_ROUND")(_sub_chain), "tosa_double": _mode("DOUBLE_ROUND")(_sub_chain)},
+    "sub": {"tosa_single": _mode("SINGLE_ROUND")(quantized_sub), "tosa_double": _mode("DOUBLE_ROUND")(quantized_sub)},
     "mul": {"tosa_single": _mode("SINGLE_ROUND")(quantized_mul), "tosa_double": _mode("DOUBLE_ROUND")(quantized_mul)},
     "tosa_add_i32": {"tosa": add},
     "tosa_sub_i32": {"tosa": sub},
