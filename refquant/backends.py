@@ -186,7 +186,7 @@ BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
             _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
-                 qonnx_bipolar_quant="exact", qonnx_trunc="exact")),
+                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
@@ -229,6 +229,18 @@ BACKENDS = {b.name: b for b in [
     Backend("onednn_ref", "oneDNN reference matmul with output scales", "torch", _ops("onednn_ref")),
     Backend("onednn_jit", "oneDNN x64 JIT matmul (multiplies by fl(1/dst))", "torch", _ops("onednn_jit")),
     Backend("fbgemm_fixed", "FBGEMM RequantizeFixedPoint", "torch", _ops("fbgemm_fixed")),
+    # Reproduces: ggml's CPU reference quantizers and scalar dots (refquant/gguf.py; docs/llm-formats.md §1).
+    Backend("ggml_cpu", "ggml CPU backend as written in C (ggml-quants.c *_ref quantizers, ggml-cpu/quants.c "
+            "ggml_vec_dot_*_generic; ggml 2025 source, no C build run here)", "exact",
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic"}),
+    Backend("gguf_py", "gguf-py 0.19.0 gguf.quants (numpy port of ggml's reference quantizers)", "exact",
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref"}, (("gguf", "0.19.0"),), (
+                _dev("gguf-py zero-block scale sign", "Q4_0/Q5_0 of a block whose first element is -0 and whose "
+                     "elements are all zero: gguf-py stores d = +0 (0x0000) where ggml stores -0 (0x8000) "
+                     "(docs/llm-formats.md §1)", ("0.19.0",), "gguf_quantize"),
+                _dev("gguf-py zero minimum sign", "Q4_1/Q5_1 of a block whose minimum is zero, the first zero -0 "
+                     "and a later +0: gguf-py's numpy min stores m = +0 where ggml keeps the first (-0) "
+                     "(docs/llm-formats.md §1)", ("0.19.0",), "gguf_quantize"))),
 ]}
 
 # Spec modules that define ops beyond requantization.  Each has a ``VARIANTS`` table
@@ -236,6 +248,7 @@ BACKENDS = {b.name: b for b in [
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "gguf",
     "qops",
     "movement",
     "qonnx",

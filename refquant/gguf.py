@@ -349,7 +349,10 @@ def dequantize_block(kind, data):
 
 
 def quantize_row(kind, values):
-    """ggml quantize_row_<kind>_ref over a whole row (a multiple of the block size)."""
+    """ggml quantize_row_<kind>_ref over a whole row (a multiple of the block size).
+
+    Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q8_K}_ref (ggml 2025).
+    """
     n = BLOCKS[kind][0] if kind in BLOCKS else None
     values = list(values)
     if n is None or len(values) % n:
@@ -358,7 +361,10 @@ def quantize_row(kind, values):
 
 
 def dequantize_row(kind, data):
-    """dequantize_row_<kind>: the binary32 bits of every element of a row of blocks."""
+    """dequantize_row_<kind>: the binary32 bits of every element of a row of blocks.
+
+    Reproduces: ggml-quants.c dequantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q2_K..q6_K,q8_K} (ggml 2025).
+    """
     size = BLOCKS[kind][1] if kind in BLOCKS else 0
     data = bytes(data)
     if not size or len(data) % size:
@@ -479,6 +485,8 @@ def dot_exact(kind_x, x, kind_y, y):
     return vec_dot(kind_x, x, kind_y, y, "exact")
 
 
-VARIANTS = {"gguf_vec_dot": {"ggml_generic": dot_generic, "exact": dot_exact}}
+VARIANTS = {"gguf_vec_dot": {"ggml_generic": dot_generic, "exact": dot_exact},
+            "gguf_quantize": {"ggml_ref": quantize_row},
+            "gguf_dequantize": {"ggml_ref": dequantize_row}}
 
 from . import gguf_k as _k

@@ -161,6 +161,26 @@ def test_errors():
         fast.quantize("q4_0", np.full(32, np.inf, np.float32))
 
 
+@pytest.mark.parametrize("kind, block, field", [("q4_0", [-0.0] * 32, slice(0, 2)),
+                                                ("q4_1", [-0.0] + [0.0] * 31, slice(2, 4))])
+def test_gguf_py_zero_sign_deviations_reproduce(kind, block, field):
+    """The two named deviations of gguf-py 0.19.0 (backend row gguf_py), on their reproducers."""
+    quants = pytest.importorskip("gguf.quants")
+    from gguf import GGMLQuantizationType as T
+    from refquant.peers.gguf import gguf_py_model
+    x = np.array(block, np.float32)
+    got = quants.quantize(x, T[kind.upper()]).tobytes()
+    assert gguf.quantize_block(kind, block)[field] == b"\x00\x80" and got[field] == b"\x00\x00"
+    assert got == gguf_py_model(kind, x).tobytes()
+
+
+def test_verify_gguf_rows():
+    pytest.importorskip("gguf.quants")
+    from refquant.peers.gguf import backend_gguf
+    rows = backend_gguf(n=1 << 12)
+    assert {r.status for r in rows} <= {"pass", "known"} and sum(r.status == "known" for r in rows) == 4
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", LEGACY)
 def test_fast_form_matches_gguf_py_on_a_million_elements(kind):

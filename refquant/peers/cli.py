@@ -13,6 +13,7 @@ from .conformance import DIFFER, KNOWN, PASS, UNSUPPORTED, Row, scalar, summary,
 from .kernel import backend_kernel, kernel_lines
 from .onnx import backend_onnx
 from .onnxruntime import backend_onnxruntime
+from .gguf import backend_gguf
 from .qonnx import backend_qonnx
 from .torch import backend_torch
 from .tosa import backend_tosa
@@ -20,7 +21,8 @@ from .versions import PEERS, MissingBackend, release
 
 RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx": backend_onnx,
            "torch": backend_torch, "tosa": backend_tosa,
-           "qonnx": backend_qonnx}
+           "qonnx": backend_qonnx,
+           "gguf": backend_gguf}
 ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel"}
 
 
