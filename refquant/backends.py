@@ -186,7 +186,8 @@ BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
             _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
-                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact")),
+                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact",
+                 fake_quantize="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
@@ -225,6 +226,20 @@ BACKENDS = {b.name: b for b in [
                 _dev("HALF_UP / HALF_DOWN in binary32", "qonnx rounds HALF_UP as floor(fl(|y| + 0.5)) and HALF_DOWN as "
                      "ceil(fl(|y| - 0.5)) in binary32: |y| = 0.5 - 2^-25 gives HALF_UP 1 where the exact mode gives 0",
                      ("1.0.0",), "qonnx_quant"))),
+    # Reproduces: openvino 2026.4.1 CPU plugin FakeQuantize (intel_cpu fake_quantize.cpp; snippets
+    # fq_decomposition.cpp), measured with one inference thread.
+    Backend("openvino_cpu", "openvino 2026.4.1 CPU plugin, default configuration (FakeQuantize as a snippets "
+            "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets"}, (("openvino", "2026.4.1"),), (
+                _dev("binary32 FakeQuantize (snippets)", "isc = fl((L-1)/fl(ih-il)), ish = fl(il*isc), "
+                     "fl(fl(x*isc) - ish), RNE, fma(q, fl(fl(oh-ol)/(L-1)), ol): near-ties round differently from "
+                     "the exact formula (u8 grid s = 0.3f, zp = 27, x = -6.15f: level 6, exact 7; docs/ops.md, "
+                     "OpenVINO)",
+                     ("2026.4.1",), "fake_quantize"),)),
+    Backend("openvino_cpu_fq_node", "openvino 2026.4.1 CPU plugin with SNIPPETS_MODE=DISABLE (its FakeQuantize "
+            "node, JIT)", "exact", {"fake_quantize": "ov_cpu"}, (("openvino", "2026.4.1"),), (
+                _dev("binary32 FakeQuantize (fq_node)", "parameters in binary32 (input_scale = fl((L-1)/fl(ih-il)), "
+                     "input_shift = fl(fl(-il*(L-1))/fl(ih-il))), then fma, RNE, fma: near-ties round differently "
+                     "from the exact formula (docs/ops.md, OpenVINO)", ("2026.4.1",), "fake_quantize"),)),
     # Reproduces: the oneDNN and FBGEMM libraries called directly (not through torch).
     Backend("onednn_ref", "oneDNN reference matmul with output scales", "torch", _ops("onednn_ref")),
     Backend("onednn_jit", "oneDNN x64 JIT matmul (multiplies by fl(1/dst))", "torch", _ops("onednn_jit")),
@@ -252,6 +267,7 @@ VARIANT_MODULES = (
     "qops",
     "movement",
     "qonnx",
+    "openvino",
 )
 
 

@@ -14,6 +14,7 @@ from .kernel import backend_kernel, kernel_lines
 from .onnx import backend_onnx
 from .onnxruntime import backend_onnxruntime
 from .gguf import backend_gguf
+from .openvino import backend_openvino
 from .qonnx import backend_qonnx
 from .torch import backend_torch
 from .tosa import backend_tosa
@@ -22,7 +23,7 @@ from .versions import PEERS, MissingBackend, release
 RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx": backend_onnx,
            "torch": backend_torch, "tosa": backend_tosa,
            "qonnx": backend_qonnx,
-           "gguf": backend_gguf}
+           "gguf": backend_gguf, "openvino": backend_openvino}
 ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel"}
 
 

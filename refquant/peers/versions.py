@@ -24,6 +24,7 @@ PEERS = {
     "litert": Peer("ai-edge-litert", "litert", ("ai-edge-litert==2.3.0",),
                    ("litert_ref", "litert_optimized", "litert_xnnpack")),
     "qonnx": Peer("qonnx", "qonnx", ("qonnx==1.0.0",), ("qonnx",)),
+    "openvino": Peer("openvino", "openvino", ("openvino==2026.4.1",), ("openvino_cpu", "openvino_cpu_fq_node")),
     "gguf": Peer("gguf", "gguf", ("gguf==0.19.0",), ("gguf_py",)),
 }
 TORCH_CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"   # the CPU build, without CUDA packages

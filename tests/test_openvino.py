@@ -1,0 +1,96 @@
+"""OpenVINO FakeQuantize (refquant/openvino.py) against openvino 2026.4.1's CPU plugin itself."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from refquant import backends, openvino
+from refquant.errors import InvalidValueError
+
+F = Fraction
+
+
+def f32(v):
+    return F(float(np.float32(v)))
+
+
+def test_formula_ends_and_tie():
+    # levels 5 on [0, 1]: steps of 1/4; x = 1/8 is a tie between 0 and 1/4 -> even level 0
+    assert openvino.fake_quantize_exact(F(1, 8), 0, 1, 0, 1, 5) == 0
+    assert openvino.fake_quantize_exact(F(3, 8), 0, 1, 0, 1, 5) == F(1, 2)     # tie 1.5 -> level 2
+    assert openvino.fake_quantize_exact(-5, 0, 1, 10, 20, 5) == 10             # x <= il -> ol
+    assert openvino.fake_quantize_exact(5, 0, 1, 10, 20, 5) == 20              # x > ih -> oh
+    assert openvino.fake_quantize_exact(F(1, 2), 0, 1, 0, 4, 5) == 2           # output to the level index
+
+
+def test_documented_near_tie_example():
+    # u8 grid s = 0.3f, zp = 27 -> il = fl(-27 * 0.3f), ih = fl(228 * 0.3f); x = -6.15f: the formula gives
+    # level 7, the CPU plugin (binary32 parameters) level 6 -- measured on openvino 2026.4.1 (verify row)
+    s = np.float32(0.3)
+    il, ih = f32(np.float32(-27 * s)), f32(np.float32(228 * s))
+    x = f32(-6.15)
+    level = lambda y: round((y - il) / (ih - il) * 255)
+    assert level(openvino.fake_quantize_exact(x, il, ih, il, ih, 256)) == 7
+    assert level(openvino.fake_quantize_ov_cpu_snippets(x, il, ih, il, ih, 256)) == 6
+    assert level(openvino.fake_quantize_ov_cpu(x, il, ih, il, ih, 256)) == 6
+
+
+def test_bad_levels_and_empty_range():
+    with pytest.raises(InvalidValueError, match="levels 1"):
+        openvino.fake_quantize_exact(0, 0, 1, 0, 1, 1)
+    with pytest.raises(InvalidValueError, match="divides by zero"):
+        openvino.fake_quantize_ov_cpu(0, 1, 1, 0, 1, 256)
+
+
+def test_backend_rows_name_the_variants():
+    assert backends.variant("openvino_cpu", "fake_quantize") is openvino.fake_quantize_ov_cpu_snippets
+    assert backends.variant("openvino_cpu_fq_node", "fake_quantize") is openvino.fake_quantize_ov_cpu
+    assert backends.variant("exact", "fake_quantize") is openvino.fake_quantize_exact
+
+
+# ----- the peer itself ------------------------------------------------------------------------
+
+def _peer():
+    pytest.importorskip("openvino", reason="openvino is not installed (pip install 'refquant[openvino]')")
+    from refquant.peers import openvino as peer
+    return peer
+
+
+@pytest.mark.parametrize("path", ["snippets", "fq_node"])
+def test_fake_quantize_equals_the_cpu_plugin_on_near_ties(path):
+    peer = _peer()
+    rng = np.random.default_rng(3)
+    il, ih = peer.grid_ranges(0.3, 27, 0, 255)
+    x = peer.near_ties(il, ih, 256, rng).reshape(1, -1)
+    got, layer = peer.run_fake_quantize(x, il, ih, il, ih, 256, path=path)
+    assert layer == ("Subgraph" if path == "snippets" else "FakeQuantize")
+    variant = openvino.VARIANTS["fake_quantize"][peer.PATHS[path][1]]
+    assert np.array_equal(got, peer.model_array(variant, x, (il, ih, il, ih), 256))
+    exact = peer.model_array(openvino.fake_quantize_exact, x, (il, ih, il, ih), 256)
+    assert (got != exact).sum() > 100        # the constructed near-ties do separate it from the formula
+
+
+def test_verify_openvino_has_no_unexplained_rows():
+    peer = _peer()
+    rows = peer.backend_openvino()
+    assert len(rows) == 11 and all(r.status in ("pass", "known") for r in rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", ["snippets", "fq_node"])
+def test_fake_quantize_sweep_100k(path):
+    """>= 10^5 elements per path: random grids (2..256 levels), random and near-tie inputs."""
+    peer = _peer()
+    rng = np.random.default_rng(20261203)
+    n = 0
+    while n < 100_000:
+        levels = int(rng.integers(2, 257))
+        s, zp = float(rng.uniform(0.001, 2)), int(rng.integers(0, levels))
+        il, ih = peer.grid_ranges(s, zp, 0, levels - 1)
+        ol, oh = (il, ih) if rng.integers(2) else (np.float32(rng.uniform(-3, 0)), np.float32(rng.uniform(0, 3)))
+        x = peer.near_ties(il, ih, levels, rng, 1000).reshape(1, -1)
+        got, _ = peer.run_fake_quantize(x, il, ih, ol, oh, levels, path=path)
+        variant = openvino.VARIANTS["fake_quantize"][peer.PATHS[path][1]]
+        assert np.array_equal(got, peer.model_array(variant, x, (il, ih, ol, oh), levels)), (levels, s, zp)
+        n += x.size
