@@ -18,7 +18,10 @@ from ..profiles import PROFILES
 from .accumulators import CONV_VARIANTS
 from .case import _probe, add_bias_step, candidate_int_bias, params_for
 from .common import CONFIRM, UNIQUE_CAP, OracleDisagreement, _quiet
-from .numpy_forms import UNPRED, VARIANTS
+from .faults import describe as _fault_description
+from .faults import fault_names, fault_oracle, fault_vectorised
+from .faults import valid as _fault_valid
+from .numpy_forms import UNPRED, VARIANTS, Channels
 from .numpy_forms import variant_oracle as _variant_oracle
 from .numpy_forms import variant_vectorised as _variant_vec
 from .numpy_forms import vectorised as _vec
@@ -51,11 +54,14 @@ class Candidate:
     aliases: list = field(default_factory=list)
     int_bias: object = None  # int32 bias added as one more accumulator step (float-bias cases)
     bias_note: str = ""
+    fault: tuple = None      # (base method, fault) of an RTL-fault candidate (audit/faults.py)
 
     def label(self):
         s = " = ".join([self.name] + self.aliases) + self.bias_note
         if self.acc_variant == "saturate":
             s += " + saturating int32 accumulator"
+        elif self.acc_variant == "wrapping":
+            s += " + wrapping int32 accumulator"
         elif self.acc_variant == "wrap":
             pass
         elif self.acc_variant == "swapped_zp":
@@ -103,6 +109,23 @@ def candidate_list(case):
             if p is None:
                 continue
             out.append(_with_bias(case, Candidate(v, desc, p, None, v)))
+        out += _fault_candidates(case)
+    return out
+
+
+def _fault_candidates(case):
+    """The RTL-fault candidates (audit/faults.py) whose base method's parameters this case has."""
+    out, params = [], {}
+    for name, base, fault in fault_names(case.method):
+        if base not in params:
+            try:
+                params[base] = params_for(case, base)
+            except (RefquantError, KeyError, ZeroDivisionError, OverflowError):
+                params[base] = None
+        p = params[base]
+        if p is None or not all(_fault_valid(base, fault, c) for c in p.channels):
+            continue
+        out.append(_with_bias(case, Candidate(name, _fault_description(base, fault), p, None, fault=(base, fault))))
     return out
 
 
@@ -119,6 +142,8 @@ def _with_bias(case, cand):
 
 def _oracle_one(cand, acc, ch, zp, lo, hi, out_type, qmin, qmax):
     try:
+        if cand.fault:
+            return fault_oracle(*cand.fault, cand.params.channel(ch), acc, zp, lo, hi)
         if cand.variant:
             return _variant_oracle(cand.variant, cand.params.channel(ch), acc, zp, lo, hi)
         return rq.requantize_one(acc, cand.method, cand.params, zp, out_type, ch, qmin, qmax)
@@ -177,8 +202,11 @@ def apply_candidate(cand, acc, case, rng, sampled=None, progress=_quiet, distinc
         if isinstance(distinct, dict):
             distinct[key] = d
     try:
-        vals = (_variant_vec(cand.variant, cand.params, d.acc, d.chan, zp, lo, hi) if cand.variant
-                else _vec(cand.method, cand.params, d.acc, d.chan, zp, lo, hi))
+        if cand.fault:
+            vals = fault_vectorised(*cand.fault, Channels(cand.params, d.chan), d.acc, zp, lo, hi)
+        else:
+            vals = (_variant_vec(cand.variant, cand.params, d.acc, d.chan, zp, lo, hi) if cand.variant
+                    else _vec(cand.method, cand.params, d.acc, d.chan, zp, lo, hi))
     except (OverflowError, ValueError, KeyError):
         vals = None
     if vals is not None:

@@ -22,6 +22,7 @@ from .accumulators import (
 from .candidates import Candidate, apply_candidate, candidate_list, quantize_candidates
 from .common import UNIQUE_CAP, Progress, _quiet
 from .expected import check_actual, expected, explain_element, quantize_expected
+from .ties import ties
 
 
 def _histogram(diff):
@@ -106,7 +107,8 @@ def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cac
         rows.append({"name": c.label(), "semantics": c.name, "description": c.description, "matched": m, "of": tot,
                      "how": how, "_vals": vals, "_cand": c})
     rows.sort(key=lambda r: -r["matched"] / max(r["of"], 1))
-    top = [r for r in rows[:3] if "_cand" in r]
+    # the three best semantics and the two best RTL faults, each combined with the accumulator variants
+    top = [r for r in rows if not r["_cand"].fault][:3] + [r for r in rows if r["_cand"].fault][:2]
     for r in top:
         rows += _combined_rows(r, accs, case, actual, rng, sample, progress, caches, transposable)
     return _summarize(rows, actual, case, counts)
@@ -176,14 +178,15 @@ def _combined_rows(r, accs, case, actual, rng, sample, progress, caches, transpo
             continue
         vals, how = apply_candidate(c, a, case, rng, sample, progress, caches[name])
         m, tot = _score(vals, actual, sample if how.startswith("oracle on a sample") else None)
-        c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, name, aliases=c.aliases,
-                       bias_note=c.bias_note)
+        c2 = Candidate(c.name, c.description, c.params, c.method, c.variant,
+                       "wrapping" if name == "wrap" else name, aliases=c.aliases,
+                       bias_note=c.bias_note, fault=c.fault)
         rows.append({"name": c2.label(), "semantics": f"{c.name}+{name}", "description": c.description,
                      "matched": m, "of": tot, "how": how, "_vals": vals})
     if transposable:
         m, tot = _score(r["_vals"].T, actual)
         c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, base_policy, "transposed",
-                       aliases=c.aliases, bias_note=c.bias_note)
+                       aliases=c.aliases, bias_note=c.bias_note, fault=c.fault)
         rows.append({"name": c2.label(), "semantics": f"{c.name}+T", "description": "actual[j, i] = expected[i, j]",
                      "matched": m, "of": tot, "how": r["how"], "_vals": r["_vals"].T})
     return rows
@@ -213,7 +216,7 @@ def _summarize(rows, actual, case, counts):
         if ties:
             shown = ", ".join(ties[:6]) + (f" and {len(ties) - 6} more" if len(ties) > 6 else "")
             v += f"; indistinguishable on this data from: {shown}"
-        out["verdict"] = v
+        out["verdict"] = v + _tie_text(out, case, rows, best)
         return out
     miss = best["_vals"] != actual
     k = int(miss.sum()) if best["how"] and not best["how"].startswith("oracle on a sample") else n - best["matched"]
@@ -238,5 +241,26 @@ def _summarize(rows, actual, case, counts):
         v += " (" + "; ".join(parts) + ")"
     if best["matched"] < 0.5 * n:
         v = f"no candidate semantics explains most elements; best: {v}"
-    out["verdict"] = v
+    out["verdict"] = v + _tie_text(out, case, rows, best)
     return out
+
+
+def _tie_text(out, case, rows, best):
+    """Record the candidates tied with the best (``out['ties']``, with the accumulators that tell
+    them apart) and say so in one clause of the verdict."""
+    if "_cand" not in best:
+        return ""
+    out["ties"] = ties(case, rows, best)
+    if not out["ties"]:
+        return ""
+    told = [t for t in out["ties"] if t["vectors"]]
+    text = f"; tied with {len(out['ties'])} other candidate{'s' * (len(out['ties']) != 1)}"
+    if told:
+        t = told[0]
+        v = t["vectors"][0]
+        text += (f"; e.g. acc {v['acc']} tells {best['name']} ({v['outputs'][best['_cand'].name]}) from "
+                 f"{t['name']} ({v['outputs'][t['semantics']]}); --suggest-vectors FILE writes "
+                 f"such accumulators for {len(told)} of them")
+    else:
+        text += " and no probed int32 accumulator tells them apart"
+    return text

@@ -3,6 +3,7 @@ is refquant/audit; see docs/audit.md)."""
 
 import json
 import os
+import sys
 
 from ..audit import OPS, Progress, audit, explain_element, load_case, make_case, report, tensors
 from ..errors import InvalidValueError
@@ -79,6 +80,9 @@ def cmd_audit(args):
         from ..golden import _out_path
         _out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
+    if args.suggest_vectors and not os.path.isdir(os.path.dirname(os.path.abspath(args.suggest_vectors))):
+        raise InvalidValueError(f"--suggest-vectors {args.suggest_vectors}: its directory does not exist; "
+                                "expected a file path in an existing directory")
     if args.actual_dtype is not None:
         tensors.check_dtype(args.actual_dtype, "--actual-dtype")
         if args.actual_dtype.startswith("float"):
@@ -92,6 +96,8 @@ def cmd_audit(args):
     if args.report:
         md, png = report.markdown(res, args.report)
         res["report"] = {"markdown": md, "png": png}
+    if args.suggest_vectors:
+        _suggest(args.suggest_vectors, case, res)
     if args.json:
         print(report.to_json(res))
     else:
@@ -99,6 +105,19 @@ def cmd_audit(args):
         if args.report:
             print(f"report: {res['report']['markdown']}, map: {res['report']['png']}")
     return EXIT_MISMATCH if res["mismatches"] else EXIT_OK
+
+
+def _suggest(path, case, res):
+    from ..audit.ties import write_readmemh
+    d = res.get("diagnosis") or {}
+    best = d["ranking"][0]["name"] if d.get("ranking") else "?"
+    try:
+        n = write_readmemh(path, case, d.get("ties", []), best)
+    except OSError as exc:
+        raise InvalidValueError(f"--suggest-vectors {path}: cannot write it ({exc.strerror}); expected a "
+                                "writable file path") from None
+    res["suggested_vectors"] = {"file": path, "vectors": n}
+    print(f"suggest-vectors: {n} distinguishing accumulator{'s' * (n != 1)} written to {path}", file=sys.stderr)
 
 
 def _index(text, case):
@@ -138,6 +157,8 @@ def register(sub):
     a.add_argument("--brief", action="store_true", help="no explain traces in the text output")
     a.add_argument("--no-diagnose", action="store_true", help="skip the diagnosis")
     a.add_argument("--report", metavar="DIR", help="write DIR/report.md and DIR/mismatch_map.png")
+    a.add_argument("--suggest-vectors", metavar="FILE", help="write the int32 accumulators that tell the best "
+                   "candidate from those tied with it as a $readmemh file (docs/hardware.md)")
     a.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     a.set_defaults(func=cmd_audit)
 
