@@ -579,8 +579,10 @@ def quantized_sub(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="
     return quantized_add(a, sa, za, b, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode, subtract=True)
 
 
-# op -> {variant: function}.  The quantized chains have one variant per RESCALE rounding mode (the
-# ``tosa`` and ``tosa_double_round`` backend rows); the integer operators have one: the spec's.
+# op -> {variant: function}.  add/sub/mul take the arguments of qops.add/sub/mul (a, sa, za, b, sb,
+# zb, sy, zy; int8/int16 only) and have one variant per RESCALE rounding mode (the ``tosa`` and
+# ``tosa_double_round`` backend rows).  The TOSA operators themselves (their own arguments, hence
+# the ``tosa_`` op names) have one variant: the spec's.
 VARIANTS = {
     "add": {"tosa_single": _mode("SINGLE_ROUND")(quantized_add), "tosa_double": _mode("DOUBLE_ROUND")(quantized_add)},
     "sub": {"tosa_single": _mode("SINGLE_ROUND")(quantized_sub), "tosa_double": _mode("DOUBLE_ROUND")(quantized_sub)},
@@ -588,10 +590,10 @@ VARIANTS = {
     "tosa_add_i32": {"tosa": add},
     "tosa_sub_i32": {"tosa": sub},
     "tosa_mul_i32": {"tosa": mul},
-    "table": {"tosa": table},
-    "avg_pool2d": {"tosa": avg_pool2d},
-    "max_pool2d": {"tosa": max_pool2d},
-    "reduce_sum": {"tosa": reduce_sum},
-    "clamp": {"tosa": clamp},
-    "arithmetic_right_shift": {"tosa": arithmetic_right_shift},
+    "tosa_table": {"tosa": table},
+    "tosa_avg_pool2d": {"tosa": avg_pool2d},
+    "tosa_max_pool2d": {"tosa": max_pool2d},
+    "tosa_reduce_sum": {"tosa": reduce_sum},
+    "tosa_clamp": {"tosa": clamp},
+    "tosa_arithmetic_right_shift": {"tosa": arithmetic_right_shift},
 }

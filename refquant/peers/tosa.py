@@ -1,5 +1,6 @@
 """The TOSA reference model (tosa-tools) as a peer: RESCALE (SINGLE_ROUND / DOUBLE_ROUND) and
-MATMUL with zero points, against the oracle's TOSA 1.0 methods.  No named deviations."""
+MATMUL with zero points, against the oracle's TOSA 1.0 methods, and the integer operators of
+refquant/tosa.py (rows from tosa_ops.py).  No named deviations."""
 
 import os
 
@@ -21,7 +22,8 @@ def backend_tosa():
     trm = need("tosa_reference_model", "tosa")
     from tosa.Op import Op
     from tosa.RoundingMode import RoundingMode
-    return _rescale_rows(ts, trm, Op, RoundingMode) + _matmul_rows(ts, trm, Op)
+    from . import tosa_ops
+    return _rescale_rows(ts, trm, Op, RoundingMode) + _matmul_rows(ts, trm, Op) + tosa_ops.rows(BACKEND)
 
 
 def _result(trm, ser, inputs, shape=None):

@@ -7,7 +7,9 @@ TOSA graph") or ``("UNPREDICTABLE", None)``; ``spec_outcome`` gives refquant's i
 (SpecError -> ERROR, Unpredictable -> UNPREDICTABLE).  Measured on tosa-tools 2026.8.0.
 """
 
+import contextlib
 import os
+import sys
 
 import numpy as np
 
@@ -60,13 +62,32 @@ class Graph:
 
     def run(self):
         try:
-            outputs, status = self.m.trm.run(bytes(self.ser.serialize()), self.feeds)
+            with _quiet():
+                outputs, status = self.m.trm.run(bytes(self.ser.serialize()), self.feeds)
         except ValueError as exc:          # the binding's "Invalid TOSA graph": a failed ERROR_IF check
             if "Invalid TOSA graph" in str(exc):
                 return ERROR, None
             raise
         name = status.name.replace("TOSA_", "")
         return (name, np.asarray(outputs[0]).astype(np.int64)) if name == VALID else (name, None)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the model's own WARNING / REQUIRE lines (written by C++ to fds 1 and 2)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, null):
+            os.close(fd)
 
 
 def spec_outcome(fn, *args, **kw):
@@ -77,6 +98,21 @@ def spec_outcome(fn, *args, **kw):
         return ERROR, None
     except Unpredictable:
         return UNPREDICTABLE, None
+
+
+MUL_WRAP = "tosa-tools MUL int32 shift 63: int64 wrap of product + 2^62"
+
+
+def mul_int64_wrap_model(a, b, shift, in_type="int32"):
+    """The model's MUL (tosa-tools 2026.8.0): like the spec, except that product + 2^(shift-1) is
+    computed in a wrapping int64, so (-2^31)^2 + 2^62 = 2^63 becomes -2^63 and shift 63 gives -1
+    where the exact value is 1 (the deviation named MUL_WRAP; only a = b = -2^31 at shift 63)."""
+    def one(x, y):
+        if in_type != "int32" or shift == 0:
+            return ((x * y + 2**31) % 2**32) - 2**31
+        p = ((x * y + (1 << (shift - 1)) + 2**63) % 2**64) - 2**63
+        return p >> shift
+    return np.vectorize(one, otypes=[np.int64])(np.asarray(a, np.int64), np.asarray(b, np.int64))
 
 
 def binary(m, op, a, b, dtype, *, shift=None, round=None):
@@ -167,3 +203,137 @@ def chain(m, op, a, sa, za, b, sb, zb, sy, zy, dtype="int8", mode="SINGLE_ROUND"
     acc = g.op(op, ins, shape, "int32", attrs[op])
     _rescale(m, g, acc, mo, "int32", dtype, 0, zy, mode, shape, out=True)
     return g.run()
+
+
+# ##########################################################################
+# refquant verify tosa: one row per operator (outcomes, then the VALID values)
+# ##########################################################################
+
+CODES = {VALID: 0, ERROR: 1, UNPREDICTABLE: 2}
+
+
+def _vals(g, dtype, shape, edge=0.25):
+    lo, hi = {"int8": (-128, 127), "int16": (-32768, 32767), "int32": (-(2**31), 2**31 - 1)}[dtype]
+    v = g.integers(lo, hi, shape, endpoint=True)
+    mask = g.random(shape) < edge
+    return np.where(mask, g.choice([lo, hi, 0, -1, 1], shape), v).tolist()
+
+
+def _row(backend, op, flag, pairs, deviation=None):
+    """judge() over the status codes of every case followed by the values of the cases both call
+    VALID.  ``deviation``: (name, the expected VALID arrays under its model, one per pair or None)."""
+    from .conformance import judge
+    from .versions import known
+    got, want, alt = [], [], []
+    for (gs, gv), (ws, wv) in pairs:
+        got.append(CODES[gs])
+        want.append(CODES[ws])
+    alt = list(want)
+    for i, ((gs, gv), (ws, wv)) in enumerate(pairs):
+        if gs == ws == VALID:
+            got.extend(np.ravel(gv).tolist() if gv.shape == wv.shape else [None])
+            want.extend(np.ravel(wv).tolist())
+            dv = deviation[1][i] if deviation and deviation[1][i] is not None else wv
+            alt.extend(np.ravel(dv).tolist())
+    models = [known("tosa", deviation[0], np.array(alt, dtype=object), "tosa_mul_i32")] if deviation else []
+    n = [sum(w == c for w in want[:len(pairs)]) for c in CODES.values()]
+    flag = f"{flag}; {len(pairs)} graphs V/E/U {n[0]}/{n[1]}/{n[2]}"
+    return judge(backend, op, "TOSA 1.0 (refquant/tosa.py)", flag, np.array(got, dtype=object),
+                 np.array(want, dtype=object), models)
+
+
+def _elementwise_pairs(m, g):
+    out = {"ADD/SUB": [], "MUL": [], "ARITH_RSHIFT": [], "MUL args": []}
+    for i in range(40):
+        op = ("ADD", "SUB")[i % 2]
+        a, b = _vals(g, "int32", (3, 4), 0.02), _vals(g, "int32", (1, 4) if i % 3 == 0 else (3, 4), 0.02)
+        a, b = (np.array(a) // (1 if i % 4 == 0 else 2)).tolist(), (np.array(b) // (1 if i % 4 == 0 else 2)).tolist()
+        out["ADD/SUB"].append((binary(m, op, a, b, "int32"), spec_outcome(spec.add if op == "ADD" else spec.sub,
+                                                                                   a, b)))
+        dtype = ("int8", "int16", "int32", "int32")[i % 4]
+        shift = 0 if dtype != "int32" else int(g.choice([0, 1, 15, 31, 32, 62, 63]))
+        a, b = _vals(g, dtype, (3, 4)), _vals(g, dtype, (3, 4))
+        if i == 3:                                         # (-2^31)^2 at shift 63: the named deviation
+            a, b, shift = [[-(2**31), -(2**31), 2**31 - 1]], [[-(2**31), 2**31 - 1, 2**31 - 1]], 63
+        out["MUL args"].append((a, b, shift, dtype))
+        out["MUL"].append((binary(m, "MUL", a, b, dtype, shift=shift), spec_outcome(spec.mul, a, b, shift,
+                                                                                    in_type=dtype)))
+        dtype = ("int8", "int16", "int32")[i % 3]
+        bits = int(dtype[3:])
+        a, s = _vals(g, dtype, (3, 4)), g.integers(0, bits + (i % 5 == 0), (3, 4)).tolist()
+        rnd = bool(i % 2)
+        out["ARITH_RSHIFT"].append((binary(m, "ARITHMETIC_RIGHT_SHIFT", a, s, dtype, round=rnd),
+                                              spec_outcome(spec.arithmetic_right_shift, a, s, round=rnd,
+                                                           dtype=dtype)))
+    return out
+
+
+def _other_pairs(m, g):
+    out = {"TABLE": [], "CLAMP": [], "REDUCE_SUM": [], "AVG_POOL2D": [], "MAX_POOL2D": []}
+    x16 = np.arange(-32768, 32768).reshape(256, 256).tolist()
+    tab = np.clip(np.cumsum(g.integers(-300, 300, 513)) + int(g.integers(-9000, 9000)), -32768, 32767).tolist()
+    out["TABLE"].append((table(m, x16, tab, "int16"), spec_outcome(spec.table, x16, tab, in_type="int16")))
+    tab8, x8 = g.integers(-128, 128, 256).tolist(), [list(range(-128, 128))]
+    out["TABLE"].append((table(m, x8, tab8, "int8"), spec_outcome(spec.table, x8, tab8, in_type="int8")))
+    for i in range(30):
+        dtype = ("int8", "int16")[i % 2]
+        lo, hi = sorted(int(v) for v in _vals(g, dtype, (2,), 0.1))
+        lo, hi = (hi, lo) if i % 10 == 9 else (lo, hi)
+        x = _vals(g, dtype, (4, 5))
+        out["CLAMP"].append((clamp(m, x, lo, hi, dtype), spec_outcome(spec.clamp, x, lo, hi, dtype=dtype)))
+        x = _vals(g, "int32", (3, 4, 2), 0.02 if i % 3 else 0.6)
+        x = (np.array(x) // (2**6 if i % 3 else 1)).tolist()
+        axis = i % 4
+        out["REDUCE_SUM"].append((reduce_sum(m, x, axis), spec_outcome(spec.reduce_sum, x, axis)))
+        _pool_pairs(m, g, i, out)
+    return out
+
+
+def _pool_pairs(m, g, i, out):
+    dtype = ("int8", "int8", "int16")[i % 3]
+    k = [int(v) for v in g.integers(1, 4, 2)]
+    s = [int(v) for v in g.integers(1, 3, 2)]
+    p = [int(g.integers(0, k[0])), int(g.integers(0, k[0])), int(g.integers(0, k[1])), int(g.integers(0, k[1]))]
+    ih, iw = 3 * s[0] + k[0] - p[0] - p[1], 3 * s[1] + k[1] - p[2] - p[3]
+    x = _vals(g, dtype, (1, max(ih, 1), max(iw, 1), 3), 0.3)
+    zi, zo = ([int(v) for v in g.integers(-128, 128, 2)] if dtype == "int8" else (0, 0))
+    out["AVG_POOL2D"].append((pool(m, "AVG_POOL2D", x, k, s, p, dtype, zi, zo),
+                              spec_outcome(spec.avg_pool2d, x, k, s, p, input_zp=zi, output_zp=zo, in_type=dtype)))
+    out["MAX_POOL2D"].append((pool(m, "MAX_POOL2D", x, k, s, p, dtype),
+                              spec_outcome(spec.max_pool2d, x, k, s, p, in_type=dtype)))
+
+
+def _chain_pairs(m, g):
+    out = {}
+    fns = {"ADD": spec.quantized_add, "SUB": spec.quantized_sub, "MUL": spec.quantized_mul}
+    for i in range(24):
+        op, mode = ("ADD", "SUB", "MUL")[i % 3], ("SINGLE_ROUND", "DOUBLE_ROUND")[i % 2]
+        sc = [float(np.float32(2.0 ** v)) for v in g.uniform(-9, -2, 3)]
+        if i % 4 == 0:
+            sc = [2.0 ** int(v) for v in g.integers(-9, -2, 3)]          # powers of two: exact ties
+        a, b = _vals(g, "int8", (4, 6)), _vals(g, "int8", (4, 6))
+        za, zb, zy = (int(v) for v in g.integers(-128, 128, 3))
+        args = (a, sc[0], za, b, sc[1], zb, sc[2], zy)
+        out.setdefault((f"q{op} chain", mode.split("_")[0].lower() + " round"), []).append(
+            (chain(m, op, *args, mode=mode), spec_outcome(fns[op], *args, rounding_mode=mode)))
+    return out
+
+
+def rows(backend):
+    """The ``refquant verify tosa`` rows for the TOSA 1.0 integer operators."""
+    from .cases import rng
+    m = Model()
+    g = rng("tosa-ops")
+    found = []
+    flags = {"ADD/SUB": "int32", "MUL": "int8/16/32", "ARITH_RSHIFT": "int8/16/32", "TABLE": "int8, int16",
+             "CLAMP": "int8/16", "REDUCE_SUM": "int32", "AVG_POOL2D": "int8/16", "MAX_POOL2D": "int8/16"}
+    for group in (_elementwise_pairs(m, g), _other_pairs(m, g), _chain_pairs(m, g)):
+        mul_args = group.pop("MUL args", None)
+        for op, pairs in group.items():
+            op, flag = (op, flags[op]) if isinstance(op, str) else (op[0], f"int8, {op[1]}")
+            dev = None
+            if op == "MUL":
+                dev = (MUL_WRAP, [mul_int64_wrap_model(*args) if p[1][0] == VALID else None
+                                  for args, p in zip(mul_args, pairs)])
+            found.append(_row(backend, op, flag, pairs, dev))
+    return found
