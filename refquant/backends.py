@@ -168,36 +168,30 @@ def _torch_row(engine, method, linear, what):
 # Reproduces: ai-edge-litert 2.3.0 (TFLite) per kernel family, measured through refquant/peers/litert.py;
 # docs/ops.md "TFLite / LiteRT ops" lists the cases and the named deviations.
 _LITERT = (("ai-edge-litert", "2.3.0"),)
+# Op -> variant of refquant/tflite_ops.py per family (int8; int16 ops that XNNPACK declines run the
+# optimized kernels, so their variant is the optimized family's).
+_LITERT_REF_OPS = {"add": "tflite_ref", "sub": "tflite_ref", "mul": "tflite_ref", "quantize": "tflite_ref",
+                   "dequantize": "tflite_ref", "average_pool_2d": "tflite_ref", "max_pool_2d": "tflite_ref",
+                   "mean": "tflite_ref"}
+_LITERT_OPT_OPS = {**_LITERT_REF_OPS, "mul": "tflite_optimized", "quantize": "tflite_optimized",
+                   "dequantize": "tflite_optimized", "mean": "tflite_optimized"}
+_LITERT_XNN_OPS = {**_LITERT_REF_OPS, "add": "xnnpack", "sub": "xnnpack", "mul": "xnnpack", "quantize": "xnnpack",
+                   "mean": "xnnpack"}
 _LITERT_ROWS = (
     Backend("litert_ref", "ai-edge-litert 2.3.0, BUILTIN_REF op resolver (tensorflow/lite/kernels/internal/"
             "reference, double-rounding build)", "tflite",
             {"fully_connected": "tflite_fc_float", "conv_2d": "tflite_double",
-             "depthwise_conv_2d": "tflite_double"}, _LITERT),
+             "depthwise_conv_2d": "tflite_double", **_LITERT_REF_OPS}, _LITERT),
     Backend("litert_optimized", "ai-edge-litert 2.3.0, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized_ops, ruy, "
             "no delegate)", "torch_fake_quant",
-            {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_double"}, _LITERT),
-    Backend("litert_xnnpack", "ai-edge-litert 2.3.0, BUILTIN op resolver with the default XNNPACK delegate",
+            {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_double",
+             **_LITERT_OPT_OPS}, _LITERT),
+    Backend("litert_xnnpack", "ai-edge-litert 2.3.0, BUILTIN op resolver with the default XNNPACK delegate "
+            "(int8 ops it takes; int16 ops and int8 AVERAGE_POOL_2D run the optimized kernels)",
             "torch_fake_quant",
-            {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32"},
-            _LITERT),
+            {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32",
+             **_LITERT_XNN_OPS}, _LITERT),
 )
-
-def _tosa_ops(chain):
-    """The TOSA rows' variants (refquant/tosa.py VARIANTS): the quantized add/sub/mul RESCALE chains
-    in the row's rounding mode, the integer operators as the spec defines them."""
-    ops = {op: "tosa" for op in ("tosa_add_i32", "tosa_sub_i32", "tosa_mul_i32", "tosa_table", "tosa_avg_pool2d",
-                                 "tosa_max_pool2d", "tosa_reduce_sum", "tosa_clamp", "tosa_arithmetic_right_shift")}
-    return {**ops, "add": chain, "sub": chain, "mul": chain}
-
-
-_TOSA = (("tosa-tools", "2026.8.0"),)
-_TOSA_DEVIATIONS = (
-    _dev("tosa-tools MUL int32 shift 63: int64 wrap of product + 2^62", "tosa-tools 2026.8.0 reference model "
-         "MUL int32 with shift 63 adds the rounding 2^62 to the 64-bit product in wrapping int64: (-2^31)*(-2^31) "
-         "+ 2^62 = 2^63 wraps, giving -1 where the TOSA 1.0 pseudo-code's exact value is 1 (only a = b = -2^31; "
-         "docs/ops.md, TOSA operators)", ("2026.8.0",), "tosa_mul_i32"),
-)
-
 
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
@@ -231,10 +225,8 @@ BACKENDS = {b.name: b for b in [
             _ops("xnnpack_rndnu")),
     *_LITERT_ROWS,
     # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
-    Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND; integer operators (refquant/tosa.py)", "tosa",
-            _ops("tosa_single", **_tosa_ops("tosa_single")), _TOSA, _TOSA_DEVIATIONS),
-    Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND; integer operators (refquant/tosa.py)",
-            "tosa", _ops("tosa_double", **_tosa_ops("tosa_double")), _TOSA, _TOSA_DEVIATIONS),
+    Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
+    Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
     # Reproduces: qonnx 1.0.0 custom_op/general (Quant, BipolarQuant, Trunc: numpy in binary32).
     Backend("qonnx", "qonnx 1.0.0 executable reference (execute_onnx): Quant / BipolarQuant / Trunc in binary32",
             "exact", {"qonnx_quant": "qonnx", "qonnx_bipolar_quant": "qonnx", "qonnx_trunc": "qonnx"},
@@ -282,12 +274,12 @@ BACKENDS = {b.name: b for b in [
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "tflite_ops",
     "gguf",
     "qops",
     "movement",
     "qonnx",
     "openvino",
-    "tosa",
 )
 
 
