@@ -193,6 +193,23 @@ _LITERT_ROWS = (
              **_LITERT_XNN_OPS}, _LITERT),
 )
 
+def _tosa_ops(chain):
+    """The TOSA rows' variants (refquant/tosa.py VARIANTS): the quantized add/sub/mul RESCALE chains
+    in the row's rounding mode, the integer operators as the spec defines them."""
+    ops = {op: "tosa" for op in ("tosa_add_i32", "tosa_sub_i32", "tosa_mul_i32", "tosa_table", "tosa_avg_pool2d",
+                                 "tosa_max_pool2d", "tosa_reduce_sum", "tosa_clamp", "tosa_arithmetic_right_shift")}
+    return {**ops, "add": chain, "sub": chain, "mul": chain}
+
+
+_TOSA = (("tosa-tools", "2026.8.0"),)
+_TOSA_DEVIATIONS = (
+    _dev("tosa-tools MUL int32 shift 63: int64 wrap of product + 2^62", "tosa-tools 2026.8.0 reference model "
+         "MUL int32 with shift 63 adds the rounding 2^62 to the 64-bit product in wrapping int64: (-2^31)*(-2^31) "
+         "+ 2^62 = 2^63 wraps, giving -1 where the TOSA 1.0 pseudo-code's exact value is 1 (only a = b = -2^31; "
+         "docs/ops.md, TOSA operators)", ("2026.8.0",), "tosa_mul_i32"),
+)
+
+
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
@@ -225,8 +242,10 @@ BACKENDS = {b.name: b for b in [
             _ops("xnnpack_rndnu")),
     *_LITERT_ROWS,
     # Reproduces: TOSA 1.0 specification, RESCALE and the float quantize lowering.
-    Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND", "tosa", _ops("tosa_single")),
-    Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND", "tosa", _ops("tosa_double")),
+    Backend("tosa", "TOSA 1.0 RESCALE scale32 SINGLE_ROUND; integer operators (refquant/tosa.py)", "tosa",
+            _ops("tosa_single", **_tosa_ops("tosa_single")), _TOSA, _TOSA_DEVIATIONS),
+    Backend("tosa_double_round", "TOSA 1.0 RESCALE scale32 DOUBLE_ROUND; integer operators (refquant/tosa.py)",
+            "tosa", _ops("tosa_double", **_tosa_ops("tosa_double")), _TOSA, _TOSA_DEVIATIONS),
     # Reproduces: qonnx 1.0.0 custom_op/general (Quant, BipolarQuant, Trunc: numpy in binary32).
     Backend("qonnx", "qonnx 1.0.0 executable reference (execute_onnx): Quant / BipolarQuant / Trunc in binary32",
             "exact", {"qonnx_quant": "qonnx", "qonnx_bipolar_quant": "qonnx", "qonnx_trunc": "qonnx"},
@@ -280,6 +299,7 @@ VARIANT_MODULES = (
     "movement",
     "qonnx",
     "openvino",
+    "tosa",
 )
 
 
