@@ -73,7 +73,9 @@ def run_add_sub(model, rng, trials, tally, scale=1):
     for _ in range(trials):
         op = rng.choice(("ADD", "SUB"))
         sa, sb = _bshapes(rng, scale)
-        a, b = _vals(rng, "int32", sa, 0.4), _vals(rng, "int32", sb, 0.4)
+        a, b = _vals(rng, "int32", sa, 0.4 / scale), _vals(rng, "int32", sb, 0.4 / scale)
+        if rng.random() < 0.6:                   # halve: no overflow but at the edges kept
+            a, b = [(np.array(v) // 2).tolist() for v in (a, b)]
         fn = T.add if op == "ADD" else T.sub
         tally.check(M.binary(model, op, a, b, "int32"), M.spec_outcome(fn, a, b), (op, a, b))
 
@@ -89,6 +91,9 @@ def _mul_case(rng, dtype, scale=1):
         return _vals(rng, dtype, [2 * scale, 3]), _vals(rng, dtype, [2 * scale, 3]), 0
     shift = rng.choice((0, 1, 2, rng.randint(1, 63), 31, 32, 62, 63))
     a = _vals(rng, "int32", [2 * scale, 3], 0.3)
+    if rng.random() < 0.3:                     # small factors: VALID at every shift
+        a = [[rng.randint(-2**15, 2**15) for _ in r] for r in a]
+        return a, [[rng.randint(-2**15, 2**15) for _ in r] for r in a], shift
     if rng.random() < 0.5:      # products near 2^(31 + shift): the REQUIRE edge; and exact ties
         b = [[rng.choice((1, 3, 2 ** min(shift, 30), 2 ** min(max(0, shift - 1), 30), rng.randint(-2**16, 2**16))) for _ in r] for r in a]
         a = [[rng.choice((1, -1, 3, -3, 2**31 - 1, -(2**31))) for _ in r] for r in a]
