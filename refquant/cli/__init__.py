@@ -143,12 +143,13 @@ def build_parser():
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_formats)
 
-    from . import audit, golden, verify   # here: they import EXIT_* and count from this module
+    from . import audit, campaign, golden, verify   # here: they import EXIT_* and count from this module
     golden.register(sub)
     audit.register(sub)
     verify.register(sub)
     from . import model   # refquant model run|compare|explain
     model.register(sub)
+    campaign.register(sub)
     return p
 
 

@@ -1,0 +1,311 @@
+"""Devices under test: one small adapter per kind, opened lazily inside the process that runs tasks.
+
+Kinds: ``kernel`` (refquant's C twin), ``planted`` (the C kernel with one element perturbed in
+seeded tasks: the campaign's own self-test), ``onnxruntime`` (QLinearMatMul / MatMulInteger on
+the CPU execution provider), ``command`` (an external program: a simulator or a board, reading
+the case as files and writing a dump; protocol in docs/campaigns.md) and ``python`` (any
+``package.module:function`` returning an adapter).  ``register(kind, cls)`` adds a kind (the hook
+for the LiteRT and OpenVINO adapters).
+
+An adapter has ``run(case) -> array`` (the (M, N) outputs) and ``versions() -> dict``; its class
+says which ops and operand types it takes and which backend row (refquant/backends.py) names the
+requantization it is expected to match, so a spec is checked before any peer is imported.
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import tempfile
+import threading
+
+import numpy as np
+
+from .. import backends
+from .. import requant as rq
+from ..errors import InvalidValueError, RefquantError, UnknownNameError
+
+DUT_KEYS = {"kind", "backend", "method", "timeout_s", "command", "factory", "engine", "path", "plant"}
+
+
+class DutTimeout(RefquantError):
+    """The device under test did not answer within dut.timeout_s."""
+
+
+class DutError(RefquantError):
+    """The device under test failed (raised, exited non-zero, or wrote an unreadable dump)."""
+
+
+class Dut:
+    kind = ""
+    backend = None                 # the backend row whose qlinear_matmul method the device implements
+    ops = ("qlinear_matmul", "matmul_integer")
+    a_types = b_types = ("int8", "uint8")
+    policies = ("wrap", "saturate")
+    type_pairs = {}                # op -> the (a_type, b_type) pairs it takes, where not every pair
+
+    def __init__(self, cfg, threads=None):
+        self.cfg, self.threads = cfg, threads
+
+    def run(self, case):
+        raise NotImplementedError
+
+    def versions(self):
+        return {}
+
+
+def _kernel_params(case):
+    """(kernel method, params) of the case for refquant.kernel.qlinear_matmul."""
+    kmeth = backends.kernel_method(case["method"])
+    ka = case["params"].kernel_args()
+    if kmeth == "float_fp32":
+        kp = np.array(ka["M_bits"], np.uint32)
+        return kmeth, kp if case["per_column"] else np.uint32(kp[0])
+    m, s = np.array(ka["m"]), np.array(ka["shift" if "shift" in ka else "s"])
+    return kmeth, (m, s) if case["per_column"] else (int(m[0]), int(s[0]))
+
+
+class KernelDut(Dut):
+    kind = "kernel"
+    backend = None
+
+    def run(self, case):
+        from .. import kernel
+        kernel.require()
+        zb = np.asarray(case["zb"], np.int32) if case["per_column"] else int(case["zb"])
+        path, th = self.cfg.get("path"), self.threads
+        if case["op"] == "matmul_integer":
+            return kernel.matmul_integer(case["a"], case["b"], case["za"], zb, policy=case["policy"], path=path,
+                                         threads=th)
+        kmeth, kp = _kernel_params(case)
+        return kernel.qlinear_matmul(case["a"], case["b"], case["za"], zb, kmeth, kp, case["zy"],
+                                     out_dtype=np.dtype(case["y_type"]), policy=case["policy"], path=path, threads=th)
+
+    def versions(self):
+        from .. import __version__, kernel
+        return {"refquant": __version__, "kernel paths": ",".join(kernel.paths())}
+
+
+class PlantedDut(KernelDut):
+    """The C kernel with a planted fault: in tasks picked by (seed, task) at ``plant.rate``, the output
+    at one seeded position (of the task's original shape) is off by ``plant.delta``."""
+    kind = "planted"
+
+    def run(self, case):
+        y = np.array(super().run(case))
+        hit = planted_position(case, self.cfg.get("plant", {}))
+        if hit is not None:
+            rows, cols = case.get("rows"), case.get("cols")
+            r = np.flatnonzero(np.asarray(rows) == hit[0]) if rows is not None else [hit[0]]
+            c = np.flatnonzero(np.asarray(cols) == hit[1]) if cols is not None else [hit[1]]
+            if len(r) and len(c):
+                info = np.iinfo(y.dtype)
+                d = self.cfg.get("plant", {}).get("delta", 1)
+                v = int(y[r[0], c[0]])
+                y[r[0], c[0]] = v + d if info.min <= v + d <= info.max else v - d
+        return y
+
+
+def planted_position(case, plant):
+    """(row, column) of the planted fault in this task's original shape, or None."""
+    g = np.random.default_rng([int(case["seed"]), int(case["task"]), 0x9A17])
+    if g.random() >= plant.get("rate", 0.05):
+        return None
+    M, N = case["shape0"]
+    return int(g.integers(M)), int(g.integers(N))
+
+
+class OrtDut(Dut):
+    kind = "onnxruntime"
+    backend = "onnxruntime"
+    policies = ("wrap",)
+    # onnxruntime 1.32.0 CPU: no QLinearMatMul kernel for int8 x uint8 (NOT_IMPLEMENTED)
+    type_pairs = {"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))}
+
+    def _open(self):
+        if getattr(self, "_ort", None) is None:
+            import onnx
+            import onnxruntime as ort
+            self._onnx, self._ort = onnx, ort
+        return self._onnx, self._ort
+
+    def run(self, case):
+        onnx, ort = self._open()
+        h, T = onnx.helper, onnx.TensorProto
+        el = {"int8": T.INT8, "uint8": T.UINT8}
+        a, b = case["a"], case["b"]
+        M, N = a.shape[0], b.shape[1]
+        zb = np.asarray(case["zb"]).astype(case["b_type"])
+        inits = [onnx.numpy_helper.from_array(b, "b"),
+                 onnx.numpy_helper.from_array(np.array(case["za"], dtype=case["a_type"]), "za"),
+                 onnx.numpy_helper.from_array(zb, "zb")]
+        if case["op"] == "matmul_integer":
+            node = h.make_node("MatMulInteger", ["a", "b", "za", "zb"], ["y"])
+            out = T.INT32
+        else:
+            node = h.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"], ["y"])
+            out = el[case["y_type"]]
+            inits += [onnx.numpy_helper.from_array(np.float32(case["sa"]).reshape(()), "sa"),
+                      onnx.numpy_helper.from_array(np.asarray(case["sb"], np.float32), "sb"),
+                      onnx.numpy_helper.from_array(np.float32(case["sy"]).reshape(()), "sy"),
+                      onnx.numpy_helper.from_array(np.array(case["zy"], dtype=case["y_type"]), "zy")]
+        graph = h.make_graph([node], "campaign", [h.make_tensor_value_info("a", el[case["a_type"]], list(a.shape))],
+                             [h.make_tensor_value_info("y", out, [M, N])], inits)
+        model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)])
+        model.ir_version = 10
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if self.threads:
+            so.intra_op_num_threads = so.inter_op_num_threads = int(self.threads)
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        return sess.run(None, {"a": a})[0]
+
+    def versions(self):
+        onnx, ort = self._open()
+        return {"onnxruntime": ort.__version__, "onnx": onnx.__version__}
+
+
+class CommandDut(Dut):
+    """An external program: ``command`` (placeholders {dir}, {case}, {out}) reads DIR/case.json and the
+    $readmemh tensors DIR/a.hex, DIR/b.hex and writes DIR/y.hex, one output word per line."""
+    kind = "command"
+
+    def run(self, case):
+        from .repro import write_case
+        with tempfile.TemporaryDirectory(prefix="refquant-dut-") as d:
+            write_case(case, d)
+            out = os.path.join(d, "y.hex")
+            argv = [c.format(dir=d, case=os.path.join(d, "case.json"), out=out) for c in self.cfg["command"]]
+            try:
+                p = subprocess.run(argv, capture_output=True, timeout=self.cfg["timeout_s"])
+            except subprocess.TimeoutExpired:
+                raise DutTimeout(f"command {argv[0]} did not finish within {self.cfg['timeout_s']} s") from None
+            except OSError as exc:
+                raise DutError(f"cannot run command {argv[0]!r}: {exc.strerror}") from None
+            if p.returncode != 0:
+                tail = p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+                raise DutError(f"command {argv[0]} exited {p.returncode}: {tail[0][:200]}")
+            return read_dump(out, case)
+
+
+def read_dump(path, case):
+    """The (M, N) outputs in a $readmemh-style dump: one two's-complement hex word per line, '//' comments."""
+    bits = 32 if case["op"] == "matmul_integer" else 8
+    signed = case["op"] == "matmul_integer" or case["y_type"] == "int8"
+    try:
+        with open(path, encoding="utf-8") as f:
+            words = [w for w in (line.split("//", 1)[0].strip() for line in f) if w]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DutError(f"cannot read the device's dump {os.path.basename(path)}: {exc}") from None
+    M, N = case["a"].shape[0], case["b"].shape[1]
+    if len(words) != M * N:
+        raise DutError(f"the device's dump holds {len(words)} words; expected {M * N} ({M}x{N} outputs)")
+    try:
+        v = np.array([int(w, 16) for w in words], dtype=np.int64)
+    except ValueError:
+        raise DutError("the device's dump holds a word that is not hex") from None
+    if (v >> bits).any():
+        raise DutError(f"the device's dump holds a word wider than {bits} bits")
+    if signed:
+        v = np.where(v >= 1 << (bits - 1), v - (1 << bits), v)
+    return v.reshape(M, N)
+
+
+class PythonDut(Dut):
+    kind = "python"
+
+    def run(self, case):
+        if getattr(self, "_impl", None) is None:
+            mod, _, fn = self.cfg["factory"].partition(":")
+            try:
+                self._impl = getattr(importlib.import_module(mod), fn)(self.cfg, self.threads)
+            except (ImportError, AttributeError) as exc:
+                raise DutError(f"cannot load dut.factory {self.cfg['factory']!r}: {exc}") from None
+        return self._impl.run(case)
+
+
+KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, CommandDut, PythonDut)}
+
+
+def register(kind, cls):
+    """Add a device kind (a ``Dut`` subclass) under ``kind`` (the hook for new peer adapters)."""
+    KINDS[kind] = cls
+
+
+def known_kinds():
+    return sorted(KINDS)
+
+
+def method_of(dut_cfg, op="qlinear_matmul"):
+    """The requantization method the device is expected to implement (dut.method, else its backend row's)."""
+    if op == "matmul_integer":
+        return "int32"
+    if dut_cfg.get("method"):
+        return rq.get_method(dut_cfg["method"]).name
+    backend = dut_cfg.get("backend") or KINDS[dut_cfg["kind"]].backend
+    if backend is None:
+        if dut_cfg["kind"] in ("kernel", "planted"):
+            return "float_fp32"
+        raise InvalidValueError(f"dut kind {dut_cfg['kind']!r} needs dut.method or dut.backend (the semantics "
+                                "it is expected to implement)")
+    return backends.get_backend(backend).method(op)
+
+
+def check_spec(spec):
+    """Raise a RefquantError when the device cannot run a regime of the spec."""
+    cls = KINDS[spec["dut"]["kind"]]
+    method = method_of(spec["dut"])
+    if spec["dut"]["kind"] in ("kernel", "planted") and backends.kernel_method(method) in (None, "int32"):
+        raise InvalidValueError(f"dut.method {method!r} is not one the C kernel implements (float_fp32, ort, "
+                                "tflite_single, tflite_double, tosa_single, tosa_double, ...)")
+    for r in spec["regimes"]:
+        for key, allowed in (("op", cls.ops), ("a_type", cls.a_types), ("b_type", cls.b_types),
+                             ("policy", cls.policies)):
+            vals = r[key] if isinstance(r[key], list) else [r[key]]
+            bad = [v for v in vals if v not in allowed]
+            if bad:
+                raise InvalidValueError(f"regime {r['name']!r}: {key} {bad[0]!r} is not supported by dut kind "
+                                        f"{cls.kind!r}; expected one of {', '.join(allowed)}")
+        pairs = cls.type_pairs.get(r["op"])
+        for a in r["a_type"]:
+            for b in r["b_type"]:
+                if pairs is not None and (a, b) not in pairs:
+                    raise InvalidValueError(f"regime {r['name']!r}: {r['op']} of {a} x {b} is not supported by dut "
+                                            f"kind {cls.kind!r}; expected a_type x b_type among "
+                                            f"{', '.join(f'{x} x {y}' for x, y in pairs)} (one regime per pair)")
+
+
+_OPEN = {}
+_LOCK = threading.Lock()
+
+
+def open_dut(dut_cfg, threads=None):
+    """The process's adapter for this device (opened once per process and configuration)."""
+    key = (json.dumps(dut_cfg, sort_keys=True), threads)
+    with _LOCK:
+        if key not in _OPEN:
+            try:
+                _OPEN[key] = KINDS[dut_cfg["kind"]](dut_cfg, threads)
+            except KeyError:
+                raise UnknownNameError("dut kind", dut_cfg["kind"], known_kinds()) from None
+        return _OPEN[key]
+
+
+def call_with_timeout(fn, timeout):
+    """fn() in a daemon thread; DutTimeout after ``timeout`` s (the hung call is abandoned, not killed:
+    an in-process device cannot be stopped; an external command is killed by its own timeout)."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001  (handed back to the caller)
+            box["error"] = exc
+    t = threading.Thread(target=target, daemon=True, name="refquant-dut")
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise DutTimeout(f"the device did not answer within {timeout} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -1,0 +1,200 @@
+"""Running a campaign: which tasks the budget holds, serially (``workers=0``, no Dask at all) or on
+Dask (a LocalCluster of worker processes, or a scheduler by address), with a live progress line.
+
+Dask is imported only here and only when asked for.  Each worker runs one task at a time
+(threads_per_worker=1) and each task is told how many threads its device and the C kernel may
+use (``threads``: the CPUs divided by the local workers), so worker threads x library threads
+never exceed the CPUs; OMP/MKL/OpenBLAS are pinned to that count in the workers' environment.
+"""
+
+import math
+import os
+import sys
+import time
+
+from . import cases as cs
+from .store import Store
+from .task import run_task
+
+WINDOW = 2          # tasks queued per worker beyond the one running
+
+
+def shape_elements(spec, index):
+    """The outputs of task ``index`` from its first draws only (regime, then M, K, N), without its data."""
+    g = cs.task_rng(spec["seed"], index)
+    r = cs._regime(g, spec["regimes"])
+    M, _K, N = (cs._dim(g, *r[d]) for d in ("m", "k", "n"))
+    return M * N
+
+
+def planned(spec, done=()):
+    """The task indices of the budget, in order, less the ``done`` ones (an iterator; unbounded under a
+    time-only budget)."""
+    b = spec["budget"]
+    total, i = 0, 0
+    while True:
+        if "tasks" in b and i >= b["tasks"]:
+            return
+        if "elements" in b:
+            if total >= b["elements"]:
+                return
+            total += shape_elements(spec, i)
+        if i not in done:
+            yield i
+        i += 1
+
+
+def thread_env(threads):
+    n = str(threads)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
+
+
+class Progress:
+    """tasks, elements/s, mismatches, ETA on one stderr line (redrawn on a terminal, else every 10 s)."""
+
+    def __init__(self, total, stream=None, quiet=False):
+        self.total, self.stream, self.quiet = total, stream or sys.stderr, quiet
+        self.tasks = self.elements = self.mismatches = self.failed = 0
+        self.t0 = self.last = time.monotonic()
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, rec, force=False):
+        self.tasks += 1
+        self.elements += rec.get("elements", 0)
+        self.mismatches += rec.get("mismatches", 0)
+        self.failed += rec["status"] not in ("ok", "skipped")
+        now = time.monotonic()
+        if self.quiet or not (force or self.tty or now - self.last >= 10):
+            return
+        self.last = now
+        self.stream.write(("\r" if self.tty else "") + self.line() + ("" if self.tty else "\n"))
+        self.stream.flush()
+
+    def line(self):
+        dt = max(time.monotonic() - self.t0, 1e-9)
+        rate = self.elements / dt
+        eta = ""
+        if self.total:
+            left = (self.total - self.tasks) * dt / max(self.tasks, 1)
+            eta = f"  ETA {_hms(left)}"
+        of = f"/{self.total}" if self.total else ""
+        return (f"tasks {self.tasks}{of}  elements {self.elements:,}  {rate:,.0f} el/s  mismatches "
+                f"{self.mismatches:,}  failed tasks {self.failed}{eta}")
+
+    def close(self):
+        if not self.quiet:
+            self.stream.write(("\r" if self.tty else "") + self.line() + "\n")
+            self.stream.flush()
+
+
+def _hms(s):
+    s = int(s)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def run(spec, store_dir, workers=0, scheduler=None, resume=False, threads=None, quiet=False, stop=None,
+        spec_path=None, client=None):
+    """Run (or resume) the campaign into ``store_dir``; returns the number of tasks run now.
+
+    ``workers`` N > 0: a LocalCluster of N processes; ``scheduler``: a Dask scheduler's address;
+    ``client``: a Dask client the caller made (left open); none of them: serially, without Dask.
+    ``stop(n)`` (n: tasks finished in this run) true stops submitting more."""
+    store = Store(store_dir)
+    store.create_or_resume(spec, resume, spec_path)
+    done = store.done()
+    todo = planned(spec, done)
+    b = spec["budget"]
+    total = None if "tasks" not in b and "elements" not in b else sum(1 for _ in planned(spec, done))
+    deadline = time.monotonic() + b["seconds"] if "seconds" in b else math.inf
+    prog = Progress(total, quiet=quiet)
+    if scheduler or workers or client is not None:
+        return _run_dask(spec, store, todo, deadline, prog, (workers, scheduler, client), threads, stop)
+    store.log_run({"workers": 0, "threads": threads})
+    n = 0
+    for i in todo:
+        if time.monotonic() >= deadline or (stop and stop(n)):
+            break
+        rec = run_task(spec, i, threads)
+        store.write(rec)
+        prog.update(rec)
+        n += 1
+    prog.close()
+    return n
+
+
+def _cluster(workers, scheduler, client, threads):
+    from dask.distributed import Client, LocalCluster
+    if client is not None:
+        return client, None, threads or 1
+    if scheduler:
+        client = Client(scheduler, timeout="30s")
+        return client, None, threads or 1
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                           dashboard_address="127.0.0.1:0", env=thread_env(threads))
+    return Client(cluster), cluster, threads
+
+
+def _run_dask(spec, store, todo, deadline, prog, where, threads, stop):
+    from dask.distributed import as_completed
+    workers, scheduler, given = where
+    client, cluster, threads = _cluster(workers, scheduler, given, threads)
+    try:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})) or workers or 1)
+        link = client.dashboard_link
+        store.log_run({"workers": n_workers, "scheduler": client.scheduler.address, "dashboard": link,
+                       "threads": threads})
+        if not prog.quiet:
+            print(f"campaign: {n_workers} Dask worker(s) at {client.scheduler.address}, dashboard {link}",
+                  file=sys.stderr)
+        n = _drive(client, spec, store, todo, deadline, prog, n_workers * (1 + WINDOW), threads, stop, as_completed)
+        prog.close()
+        return n
+    finally:
+        if given is None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _submit(client, spec, i, threads):
+    return client.submit(run_task, spec, i, threads, key=f"refquant-task-{spec['seed']}-{i}", pure=False, retries=1)
+
+
+def _drive(client, spec, store, todo, deadline, prog, window, threads, stop, as_completed):
+    """Keep ``window`` tasks in flight; write each record as it comes back."""
+    futures = {}
+    for i in todo:
+        futures[_submit(client, spec, i, threads)] = i
+        if len(futures) >= window:
+            break
+    ac = as_completed(list(futures))
+    n = 0
+    for fut in ac:
+        i = futures.pop(fut)
+        rec = _result(fut, spec, i)
+        store.write(rec)
+        prog.update(rec)
+        n += 1
+        if time.monotonic() < deadline and not (stop and stop(n)):
+            nxt = next(todo, None)
+            if nxt is not None:
+                f2 = _submit(client, spec, nxt, threads)
+                futures[f2] = nxt
+                ac.add(f2)
+    for f in futures:        # budget spent or stopped: the rest are not run (and not recorded)
+        f.cancel()
+    return n
+
+
+def _result(fut, spec, i):
+    """The task's record; a task whose worker kept dying, or that raised inside refquant, gets a record
+    that says so (the campaign goes on)."""
+    try:
+        return fut.result()
+    except Exception as exc:  # noqa: BLE001
+        kind = type(exc).__name__
+        status = "crashed" if kind == "KilledWorker" else "internal"
+        return {"task": i, "status": status, "elements": 0, "mismatches": 0,
+                "error": f"{kind}: {' '.join(str(exc).split())[:300]}", "signature": f"{status}: {kind}",
+                "case": None}

@@ -1,0 +1,132 @@
+"""Shrinking a failing task to a minimal reproducer that fails the same way (same signature).
+
+Steps, each kept only if the failure survives: one failing output element (1 x K x 1), else halves
+of the rows and columns; halves of the reduction dimension K; reduction terms neutralised (a[i, k]
+set to the zero point, so the term (a - za)(b - zb) is 0: fewer non-zero elements); per-column
+scales and zero points made per-tensor; zero points 0.  Small cases are judged by the oracle.
+Timeouts, crashes and internal errors are not shrunk (each try would cost the timeout): their
+reproducer is the task's own case.
+"""
+
+import numpy as np
+
+from . import cases as cs
+from .task import build_case, check_case
+
+MAX_CALLS = 200
+ORACLE_MACS = 200_000
+
+
+class Shrinker:
+    def __init__(self, spec, signature, max_calls=MAX_CALLS):
+        self.spec, self.signature, self.calls, self.max_calls = spec, signature, 0, max_calls
+        self.steps = []
+
+    def fails(self, case):
+        """The outcome when ``case`` still fails with the same signature, else None."""
+        if self.calls >= self.max_calls:
+            return None
+        self.calls += 1
+        spec = self.spec
+        M, K = case["a"].shape
+        if M * K * case["b"].shape[1] <= ORACLE_MACS:
+            spec = dict(spec, reference={"kind": "oracle", "sample": 0})
+        try:
+            out = check_case(spec, case)
+        except Exception:  # noqa: BLE001  (a cut the reference cannot take: not a reproducer)
+            return None
+        return out if out.get("signature") == self.signature else None
+
+    def attempt(self, case, step, **cut):
+        c = cs.subcase(case, **cut)
+        if self.fails(c):
+            self.steps.append(step)
+            return c
+        return None
+
+    def shrink(self, case, first):
+        if first:
+            i, j = first[0][:2]
+            c = self.attempt(case, f"one output element ({i}, {j})", rows=[i], cols=[j])
+            case = c if c is not None else self._halve_mn(case)
+        else:
+            case = self._halve_mn(case)
+        case = self._halve_k(case)
+        case = self._neutralise(case)
+        return self._simplify(case)
+
+    def _halve_mn(self, case):
+        for axis in ("rows", "cols"):
+            while True:
+                n = case["a"].shape[0] if axis == "rows" else case["b"].shape[1]
+                if n <= 1:
+                    break
+                halves = (np.arange(n // 2), np.arange(n // 2, n))
+                c = (self.attempt(case, f"{axis} halved", **{axis: halves[0]}) or
+                     self.attempt(case, f"{axis} halved", **{axis: halves[1]}))
+                if c is None:
+                    break
+                case = c
+        return case
+
+    def _halve_k(self, case):
+        while case["a"].shape[1] > 1:
+            K = case["a"].shape[1]
+            c = (self.attempt(case, "K halved", ks=np.arange(K // 2)) or
+                 self.attempt(case, "K halved", ks=np.arange(K // 2, K)))
+            if c is None:
+                break
+            case = c
+        return case
+
+    def _neutralise(self, case):
+        """Set chunks of A (largest first) to the zero point while the failure survives."""
+        M, K = case["a"].shape
+        if M * K > 4096:
+            return case
+        chunk = max(1, K // 2)
+        while chunk >= 1:
+            for start in range(0, K, chunk):
+                a = case["a"].copy()
+                sl = a[:, start:start + chunk]
+                if np.all(sl == case["za"]):
+                    continue
+                a[:, start:start + chunk] = case["za"]
+                c = dict(case, a=a)
+                if self.fails(c):
+                    case = c
+                    self.steps.append(f"a[:, {start}:{start + chunk}] = za")
+            if chunk == 1:
+                break
+            chunk //= 2
+        return case
+
+    def _simplify(self, case):
+        if case["per_column"] and case["b"].shape[1] == 1:
+            c = dict(case, per_column=False, zb=np.asarray(case["zb"]).reshape(-1)[0])
+            if c.get("sb") is not None:
+                c["sb"] = np.float32(np.asarray(case["sb"]).reshape(-1)[0])
+            if c["op"] == "qlinear_matmul":
+                c["params"] = cs.params_of(c)
+            if self.fails(c):
+                case = c
+                self.steps.append("per-tensor scale and zero point")
+        for key in ("za", "zb", "zy"):
+            if key == "zy" and case["op"] != "qlinear_matmul":
+                continue
+            if np.ndim(case[key]) == 0 and case[key] != 0:
+                c = dict(case, **{key: 0})
+                if self.fails(c):
+                    case = c
+                    self.steps.append(f"{key} = 0")
+        return case
+
+
+def shrink_task(spec, rec, max_calls=MAX_CALLS):
+    """(shrunk case, its outcome, steps, calls) for the failing task record ``rec``."""
+    case = build_case(spec, rec["task"])
+    s = Shrinker(spec, rec["signature"], max_calls)
+    if rec["status"] in ("mismatch", "error", "reference"):
+        case = s.shrink(case, rec.get("first"))
+    out = check_case(spec, case)
+    return case, out, s.steps, s.calls
