@@ -8,7 +8,7 @@ Ops plug in through ``registry.OPS`` (op type -> implementation that reads the b
 
 from .graph import Graph, Node, from_proto, load
 from .registry import OPS, UnsupportedOpError, supported
-from .run import Result, run, run_node, seeded_inputs
+from .runner import Result, run, run_node, seeded_inputs
 from .targets import read_dumps, read_inputs, write_dumps
 from .value import V
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from ..errors import RefquantError
 from . import targets as tg
-from .diagnose import diagnose_node, explain_node
+from .diagnose import describe, diagnose_node, explain_node
 from .judge import NEW, NodeJudgment, judge_tensor
-from .run import run, run_node
+from .runner import run, run_node
 
 
 @dataclass
@@ -112,9 +112,11 @@ def parting(reports):
                         and not _same(a[1].tensors[t], b[1].tensors[t])), None)
             if hit:
                 diff = _count_diff(a[1].tensors[hit], b[1].tensors[hit])
+                first = np.argwhere(a[1].tensors[hit] != b[1].tensors[hit])[:1].tolist()
                 out.append({"a": a[0].label, "b": b[0].label, "tensor": hit, "elements_differ": diff,
-                            "node_a": pa[hit].name, "op_a": pa[hit].key, "node_b": pb[hit].name,
-                            "op_b": pb[hit].key})
+                            "first": first, "node_a": pa[hit].name, "op_a": pa[hit].key, "node_b": pb[hit].name,
+                            "op_b": pb[hit].key, "arithmetic_a": describe(a[1], pa[hit]),
+                            "arithmetic_b": describe(b[1], pb[hit])})
                 break
     return out
 

@@ -18,7 +18,7 @@ from ..errors import RefquantError
 from ..profiles import PROFILES
 from ..requant import METHODS
 from .judge import judge_tensor
-from .run import run_node
+from .runner import run_node
 
 REQUANT_OPS = {"QLinearConv": "qlinear_conv", "com.microsoft.QLinearConv": "qlinear_conv",
                "QLinearMatMul": "qlinear_matmul", "com.microsoft.QGemm": "qlinear_matmul"}
@@ -146,3 +146,18 @@ def _fast_methods():
 
 
 _FAST = _fast_methods()
+
+
+def describe(target, node):
+    """One line: the arithmetic ``node`` performs under the target's backend row (and, for a
+    QuantizeLinear, the op that produced its float input)."""
+    row = backends.get_backend(target.backend)
+    if node.key in REQUANT_OPS:
+        m = row.method(REQUANT_OPS[node.key])
+        return f"{node.key}: exact integer accumulation, then requantization method '{m}': {METHODS[m].reproduces}"
+    if node.key == "QuantizeLinear":
+        prod = target.graph.producer().get(node.inputs[0])
+        src = f"{prod.key} in binary32 (any summation order)" if prod is not None else "a graph input"
+        p = row.profile(np.asarray(target.graph.initializers.get(node.inputs[1], 0)).size > 1)
+        return f"float path: {src}, then QuantizeLinear profile '{p}': {PROFILES[p].source}"
+    return f"{node.key} under backend row '{row.name}'"

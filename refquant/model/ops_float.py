@@ -150,6 +150,20 @@ def mul(ctx, node, ins):
     return [V(v, np.minimum.reduce(prods), np.maximum.reduce(prods))]
 
 
+@op("Div")
+def div(ctx, node, ins):
+    """ONNX Div-14 (binary32, one rounding): the enclosure from the four end quotients (0 not in b)."""
+    a, b = ins
+    v = a.v.astype(np.float32) / b.v.astype(np.float32)
+    if a.exact and b.exact:
+        return [V(v)]
+    (al, ah), (bl, bh) = a.bounds(), b.bounds()
+    if np.any((bl <= 0) & (bh >= 0)):
+        raise InvalidValueError(f"node {node.name!r}: Div by an enclosure that contains 0")
+    qs = [(x.astype(np.float32) / y.astype(np.float32)).astype(np.float64) for x in (al, ah) for y in (bl, bh)]
+    return [V(v, np.minimum.reduce(qs), np.maximum.reduce(qs))]
+
+
 @op("Relu")
 def relu(ctx, node, ins):
     """ONNX Relu-14: max(x, 0), exact."""

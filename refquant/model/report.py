@@ -64,7 +64,8 @@ def markdown(doc):
     for p in doc["parting"]:
         lines += [f"## where {p['a']} and {p['b']} part", "",
                   (f"tensor `{p['tensor']}` ({p['elements_differ']} elements differ): written by `{p['node_a']}` "
-                  f"({p['op_a']}) in {p['a']} and by `{p['node_b']}` ({p['op_b']}) in {p['b']}"), ""]
+                  f"({p['op_a']}) in {p['a']} and by `{p['node_b']}` ({p['op_b']}) in {p['b']}; first at "
+                  f"{p['first']}"), "", f"- {p['a']}: {p['arithmetic_a']}", f"- {p['b']}: {p['arithmetic_b']}", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,322 @@
+"""refquant model: the numpy fast forms equal the definitions; whole models agree with onnxruntime;
+the two judgments; dumps, reports and the CLI's exit codes (docs/model.md)."""
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refquant import cli, movement
+from refquant import ops as spec_ops
+from refquant import quantize as qz
+from refquant.model import graph as G
+from refquant.model import ops_quant as oq
+from refquant.model.registry import Context
+from refquant.model.runner import run, run_node, seeded_inputs
+from refquant.model.value import V
+
+RNG = np.random.default_rng(14)
+
+
+# ##########################################################################
+# fast forms == the definitions
+# ##########################################################################
+
+def _ties(scale, n):
+    """binary32 values x with x / scale at or next to a half-integer (where roundings part)."""
+    k = RNG.integers(-300, 300, n)
+    x = ((k + 0.5) * np.float64(scale)).astype(np.float32)
+    return np.concatenate([x, np.nextafter(x, np.float32(np.inf)), RNG.standard_normal(n).astype(np.float32) * 3])
+
+
+@pytest.mark.parametrize("profile", ["onnxruntime", "onnx", "exact", "tflite"])
+@pytest.mark.parametrize("dtype,zp", [("uint8", 131), ("int8", -3)])
+def test_quantize_array_equals_definition(profile, dtype, zp):
+    s = np.float32(0.0371)
+    x = _ties(s, 60)
+    got = oq.quantize_array(x, s, np.array(zp, dtype=dtype), dtype, profile)
+    want = qz.quantize(x, float(s), zp, dtype, profile)
+    assert np.array_equal(got.astype(np.int64), np.asarray(want, np.int64))
+
+
+def test_quantize_array_per_axis_equals_definition():
+    s = np.array([0.02, 0.5, 0.003], np.float32)
+    x = RNG.standard_normal((2, 3, 4)).astype(np.float32)
+    got = oq.quantize_array(x, s, np.array([0, 1, -2], np.int8), "int8", "onnxruntime", axis=1)
+    want = qz.quantize(x, [float(v) for v in s], [0, 1, -2], "int8", "onnxruntime", axis=1)
+    assert np.array_equal(got.astype(np.int64), np.asarray(want, np.int64))
+
+
+@pytest.mark.parametrize("rule,profile", [("f32", "onnxruntime"), ("exact", "exact"), ("f64", "tflite")])
+def test_dequantize_array_equals_definition(rule, profile):
+    q = RNG.integers(-128, 128, (3, 5)).astype(np.int8)
+    s = np.array([0.1, 0.0371, 3.3], np.float32)
+    got = oq.dequantize_array(q, s, np.array([1, 0, -5]), "int8", rule, profile, axis=0)
+    want = np.asarray(qz.dequantize(q, [float(v) for v in s], [1, 0, -5], "int8", profile, axis=0), np.uint32)
+    assert np.array_equal(got.view(np.uint32), want)
+
+
+@pytest.mark.parametrize("group,stride,pads,dil", [(1, 1, (1, 1, 1, 1), 1), (4, 2, (0, 1, 2, 0), 1),
+                                                    (2, 1, (1, 0, 0, 1), 2)])
+def test_conv_acc_equals_conv_integer(group, stride, pads, dil):
+    x = RNG.integers(0, 256, (2, 4, 7, 6))
+    w = RNG.integers(-128, 128, (4, 4 // group, 3, 3))
+    got = oq.conv_acc(x - 7, w + 2, (stride, stride), list(pads), (dil, dil), group)
+    want = spec_ops.conv_integer(x.tolist(), w.tolist(), 7, -2, x_type="uint8", w_type="int8", strides=[stride] * 2,
+                                 pads=list(pads), dilations=[dil] * 2, group=group)
+    assert np.array_equal(got, np.array(want))
+
+
+def _f(v):
+    return float(np.float32(v))
+
+
+def _node(op_type, domain="", **attrs):
+    return G.Node("n", op_type, domain, [f"i{k}" for k in range(9)], ["y"], attrs)
+
+
+def _vals(*arrays):
+    return [None if a is None else V(np.asarray(a)) for a in arrays]
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "exact", "tflite"])
+def test_qlinear_conv_node_equals_ops(backend):
+    x = RNG.integers(0, 256, (1, 3, 5, 5)).astype(np.uint8)
+    w = RNG.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)
+    sw = np.array([0.01, 0.02, 0.0031, 0.5], np.float32)
+    bias = RNG.integers(-500, 500, 4).astype(np.int32)
+    node = _node("QLinearConv", pads=[1, 1, 1, 1], strides=[2, 2])
+    ins = _vals(x, np.float32(0.05), np.uint8(128), w, sw, np.zeros(4, np.int8), np.float32(0.17), np.uint8(120), bias)
+    got = oq.qlinear_conv(Context(backend), node, ins)[0].v
+    method = Context(backend).method("qlinear_conv")
+    want = spec_ops.qlinear_conv(x, _f(0.05), 128, w, [float(v) for v in sw], 0, _f(0.17), 120, method=method, w_type="int8",
+                                 bias=bias.tolist(), pads=[1, 1, 1, 1], strides=[2, 2])
+    assert np.array_equal(got, np.array(want))
+
+
+def test_qlinear_matmul_and_qgemm_equal_ops():
+    a = RNG.integers(0, 256, (5, 7)).astype(np.uint8)
+    b = RNG.integers(-127, 128, (7, 3)).astype(np.int8)
+    bias = RNG.integers(-900, 900, 3).astype(np.int32)
+    want = spec_ops.qlinear_matmul(a, _f(0.02), 3, b, _f(0.011), 0, _f(0.09), 128, method="ort", b_type="int8")
+    got = oq.qlinear_matmul(Context("onnxruntime"), _node("QLinearMatMul"),
+                            _vals(a, np.float32(0.02), np.uint8(3), b, np.float32(0.011), np.int8(0), np.float32(0.09),
+                                  np.uint8(128)))[0].v
+    assert np.array_equal(got, np.array(want))
+    want = spec_ops.qlinear_matmul(a, _f(0.02), 3, b, _f(0.011), 0, _f(0.09), 128, method="ort", b_type="int8",
+                                   bias=bias.tolist())
+    got = oq.qgemm(Context("onnxruntime"), _node("QGemm", "com.microsoft", transB=1),
+                   _vals(a, np.float32(0.02), np.uint8(3), b.T, np.float32(0.011), np.int8(0), bias, np.float32(0.09),
+                         np.uint8(128)))[0].v
+    assert np.array_equal(got, np.array(want))
+
+
+@pytest.mark.parametrize("profile", ["onnxruntime", "onnx"])
+def test_dynamic_quantize_equals_definition(profile):
+    x = RNG.standard_normal((4, 9)).astype(np.float32) * 2
+    y, s, z = oq.dynamic_quantize_array(x, profile)
+    wy, ws, wz = qz.dynamic_quantize(x, profile)
+    assert (s, z) == (float(ws), int(wz)) and np.array_equal(y, np.asarray(wy, np.uint8))
+
+
+def test_movement_equals_spec():
+    from refquant.model import ops_float as of
+    x = RNG.integers(0, 256, (2, 3, 4)).astype(np.uint8)
+    t = of.transpose(None, _node("Transpose", perm=[2, 0, 1]), _vals(x))[0].v
+    assert t.tolist() == movement.transpose(x.tolist(), perm=[2, 0, 1])
+    r = of.reshape(None, _node("Reshape"), _vals(x, np.array([0, -1])))[0].v
+    assert r.tolist() == movement.reshape(x.tolist(), [2, -1])
+
+
+def test_enclosure_contains_every_binary32_order():
+    """A float MatMul's enclosure holds the binary32 sums in forward, reverse and pairwise order."""
+    from refquant.model import ops_float as of
+    a = RNG.standard_normal((3, 200)).astype(np.float32)
+    b = RNG.standard_normal((200, 4)).astype(np.float32)
+    out = of.matmul(None, _node("MatMul"), _vals(a, b))[0]
+    lo, hi = out.bounds()
+    prods = a[:, :, None] * b[None, :, :]
+    for order in (slice(None), slice(None, None, -1)):
+        s = np.zeros((3, 4), np.float32)
+        for k in range(200)[order]:
+            s = (s + prods[:, k]).astype(np.float32)
+        assert np.all((lo <= s) & (s <= hi))
+    assert np.all((lo <= prods.sum(axis=1, dtype=np.float32)) & (prods.sum(axis=1, dtype=np.float32) <= hi))
+
+
+# ##########################################################################
+# whole models (built once, cached in the temp folder)
+# ##########################################################################
+
+@pytest.fixture(scope="session")
+def zoo_dir():
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    d = Path(tempfile.gettempdir()) / "refquant-model-zoo"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def _build(zoo_dir, kind, fmt, per_channel=True, **kw):
+    from refquant.model import zoo
+    return zoo.build(kind, zoo_dir, fmt, per_channel, **kw)
+
+
+def _compare(path, *against, extra=()):
+    args = ["model", "compare", str(path), "--json"] + [f"--against={a}" for a in against] + list(extra)
+    return args
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("fmt,per_channel", [("qdq", True), ("qop", False)])
+@pytest.mark.parametrize("level", ["disable", "all"])
+def test_convnet_agrees_with_onnxruntime(zoo_dir, capsys, fmt, per_channel, level):
+    path = _build(zoo_dir, "convnet", fmt, per_channel)
+    assert cli.main(_compare(path, f"onnxruntime:{level}")) == 0
+    t = _json(capsys)["targets"][0]
+    assert t["verdict"] == "agree" and t["counts"]["new divergence"] == 0
+    ops = {n["op"] for n in t["nodes"]}
+    if fmt == "qdq" and level == "disable":
+        assert {"Conv", "QuantizeLinear"} <= ops and t["counts"]["implementation-defined"] > 0
+    else:
+        assert "QLinearConv" in ops or "com.microsoft.QLinearConv" in ops
+
+
+def test_disable_vs_all_part_at_the_fused_gemm(zoo_dir, capsys):
+    """The classic report: the same QDQ model under ORT optimizations disabled and all differs; the
+    first tensor where the runs part is written by the float path (Gemm in binary32, then
+    QuantizeLinear) in one and by the fused integer kernel (QGemm, method 'ort') in the other, and
+    refquant models each run: no divergence in either (onnxruntime 1.32.0)."""
+    path = _build(zoo_dir, "mlp", "qdq", False, shape=(64, 32))
+    assert cli.main(_compare(path, "onnxruntime:disable", "onnxruntime:all", extra=["--seed", "1"])) == 0
+    doc = _json(capsys)
+    assert [t["verdict"] for t in doc["targets"]] == ["agree", "agree"]
+    p = doc["parting"][0]
+    assert p["op_a"] == "QuantizeLinear" and p["op_b"] == "com.microsoft.QGemm"
+    assert "Gemm in binary32" in p["arithmetic_a"] and "method 'ort'" in p["arithmetic_b"]
+    node = next(n for n in doc["targets"][0]["nodes"] if n["node"] == p["node_a"])
+    assert node["class"] == "implementation-defined"
+
+
+def test_injected_divergence_new_then_inherited(zoo_dir, tmp_path, capsys):
+    """An implementation that flips one bit of one QLinearConv output and computes the rest of the
+    graph from it: that node is the new divergence, the nodes after it only inherit."""
+    from refquant.model import write_dumps
+    path = _build(zoo_dir, "convnet", "qop", False)
+    g = G.load(path)
+    feeds = seeded_inputs(g, 1)
+    conv = next(n for n in g.nodes if n.op_type == "QLinearConv")
+    a = run(g, feeds).values[conv.outputs[0]].v.copy()
+    a[0, 1, 2, 3] ^= 1
+    res = run(g, feeds, override={conv.outputs[0]: a})
+    dump = write_dumps(tmp_path / "d", {k: v.v for k, v in res.values.items() if k not in g.initializers})
+    rep = tmp_path / "rep"
+    assert cli.main(_compare(path, f"dumps:{dump}", extra=["--report", str(rep)])) == 1
+    t = _json(capsys)["targets"][0]
+    classes = [n["class"] for n in t["nodes"]]
+    first = classes.index("new divergence")
+    assert t["nodes"][first]["node"] == conv.name == t["first_divergent"]
+    assert t["nodes"][first]["first"] == [[0, 1, 2, 3]] and t["nodes"][first]["max_delta"] == 1
+    assert "inherited" in classes[first + 1:] and "new divergence" not in classes[first + 1:]
+    assert "acc" in t["explain"] and t["diagnosis"]
+    assert {"report.json", "report.md", "mismatches.png", "first_divergent.png"} <= {p.name for p in rep.iterdir()}
+
+
+def test_explain_cli(zoo_dir, capsys):
+    path = _build(zoo_dir, "convnet", "qop", False)
+    g = G.load(path)
+    conv = next(n for n in g.nodes if n.op_type == "QLinearConv")
+    assert cli.main(["model", "explain", str(path), "--node", conv.name, "--index", "0,1,2,3"]) == 0
+    out = capsys.readouterr().out
+    assert "QLinearConv element" in out and "method" in out
+
+
+def test_run_node_on_given_inputs_equals_run(zoo_dir):
+    path = _build(zoo_dir, "convnet", "qop", False)
+    g = G.load(path)
+    res = run(g, seeded_inputs(g, 3))
+    for node in g.nodes:
+        ins = {n: res.values[n].v for n in node.inputs if n and n not in g.initializers}
+        out = run_node(g, node, ins)
+        assert all(np.array_equal(o.v, res.values[n].v) for o, n in zip(out, node.outputs))
+
+
+# ##########################################################################
+# bad input: exit 2, one line naming the value
+# ##########################################################################
+
+def _onnx_model(tmp_path, op_type):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+    node = helper.make_node(op_type, ["x"], ["y"], name="the_node")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    p = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    return p
+
+
+def test_unsupported_op_names_node_and_op(tmp_path, capsys):
+    p = _onnx_model(tmp_path, "Erf")
+    assert cli.main(["model", "run", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert "the_node" in err and "'Erf'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [
+    ["model", "run", "/nonexistent.onnx"],
+    ["model", "compare", "{junk}", "--against", "onnxruntime:all"],
+    ["model", "compare", "{model}", "--against", "onnxruntime:fast"],
+    ["model", "compare", "{model}", "--against", "dumps:/nonexistent"],
+    ["model", "compare", "{model}"],
+    ["model", "run", "{model}", "--inputs", "{junk}"],
+    ["model", "explain", "{model}", "--node", "nope", "--index", "0"],
+    ["model", "explain", "{model}", "--node", "the_node", "--index", "a,b"],
+])
+def test_bad_input_exit_2(tmp_path, capsys, argv):
+    model = _onnx_model(tmp_path, "Relu")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x00not a model\xff")
+    argv = [a.format(model=model, junk=junk) for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+
+
+# ##########################################################################
+# bigger models (slow)
+# ##########################################################################
+
+def _variants_ready(kind):
+    from refquant import backends
+    row = backends.get_backend("onnxruntime")
+    needs = {"cnn": {"add", "avg_pool", "softmax"}, "mobilenet": {"add"}, "transformer": {"add", "softmax"}}[kind]
+    missing = needs - set(row.ops)
+    if missing:
+        pytest.skip(f"the onnxruntime row names no variant yet for {sorted(missing)}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["cnn", "mobilenet", "transformer"])
+@pytest.mark.parametrize("fmt,per_channel", [("qdq", True), ("qdq", False), ("qop", True)])
+@pytest.mark.parametrize("level", ["disable", "extended", "all"])
+def test_models_agree_with_onnxruntime(zoo_dir, capsys, kind, fmt, per_channel, level):
+    if not (fmt == "qdq" and level == "disable"):
+        _variants_ready(kind)
+    path = _build(zoo_dir, kind, fmt, per_channel)
+    rc = cli.main(_compare(path, f"onnxruntime:{level}"))
+    t = _json(capsys)["targets"][0]
+    assert rc == 0 and t["counts"]["new divergence"] == 0, t["first_divergent"]
+
+
+def test_run_dump_cli_round_trip(zoo_dir, tmp_path, capsys):
+    path = _build(zoo_dir, "convnet", "qop", False)
+    assert cli.main(["model", "run", str(path), "--seed", "2", "--dump", str(tmp_path / "d")]) == 0
+    assert "y: float32 [1, 10]" in capsys.readouterr().out
+    assert cli.main(_compare(path, f"dumps:{tmp_path / 'd'}", extra=["--seed", "2"])) == 0
+    assert _json(capsys)["targets"][0]["verdict"] == "agree"
