@@ -1,6 +1,6 @@
 """The TOSA reference model (tosa-tools) as a peer: RESCALE (SINGLE_ROUND / DOUBLE_ROUND) and
 MATMUL with zero points, against the oracle's TOSA 1.0 methods, and the integer operators of
-refquant/tosa.py (rows from tosa_ops.py).  No named deviations."""
+refquant/tosa.py (rows from tosa_ops.py, which holds the model of the one named deviation)."""
 
 import os
 
