@@ -172,11 +172,12 @@ _LITERT = (("ai-edge-litert", "2.3.0"),)
 # optimized kernels, so their variant is the optimized family's).
 _LITERT_REF_OPS = {"add": "tflite_ref", "sub": "tflite_ref", "mul": "tflite_ref", "quantize": "tflite_ref",
                    "dequantize": "tflite_ref", "average_pool_2d": "tflite_ref", "max_pool_2d": "tflite_ref",
-                   "mean": "tflite_ref"}
+                   "mean": "tflite_ref", "concatenation": "tflite_ref", "tflite_pad": "tflite_ref",
+                   "resize_nearest_neighbor": "tflite_ref", "resize_bilinear": "tflite_ref"}
 _LITERT_OPT_OPS = {**_LITERT_REF_OPS, "mul": "tflite_optimized", "quantize": "tflite_optimized",
                    "dequantize": "tflite_optimized", "mean": "tflite_optimized"}
 _LITERT_XNN_OPS = {**_LITERT_REF_OPS, "add": "xnnpack", "sub": "xnnpack", "mul": "xnnpack", "quantize": "xnnpack",
-                   "mean": "xnnpack"}
+                   "mean": "xnnpack", "resize_bilinear": "xnnpack"}
 _LITERT_ROWS = (
     Backend("litert_ref", "ai-edge-litert 2.3.0, BUILTIN_REF op resolver (tensorflow/lite/kernels/internal/"
             "reference, double-rounding build)", "tflite",

@@ -466,6 +466,156 @@ def xnnpack_mean(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axes=None, 
     out = [min(t.max, max(t.min, half_even(f32(f32(s * big) + bias)))) for s in sums]
     return mv.nest(out, out_shape)
 
+
+# ##########################################################################
+# CONCATENATION, PAD: data movement under equal quantization parameters
+# ##########################################################################
+
+def _same_params(params, what):
+    """TFLite int8/int16 CONCATENATION and PAD keep the quantized values: every (scale, zero point)
+    must equal the output's (the kernel's Prepare fails otherwise)."""
+    first = params[0]
+    for i, p in enumerate(params[1:], 1):
+        if (qops.scale(p[0], "scale"), p[1]) != (qops.scale(first[0], "scale"), first[1]):
+            raise InvalidValueError(f"{what}: tensor {i} has (scale, zero point) {p}; TFLite needs {first} on "
+                                    "every input and the output")
+
+
+def tflite_concatenation(inputs, y_scale, y_zero_point, *, axis, dtype="int8"):
+    """TFLite CONCATENATION (int8 / int16): ``inputs`` are (tensor, scale, zero point) triples that
+    share the output's parameters; the values side by side along ``axis``."""
+    # Reproduces: TFLite concatenation.cc Prepare (int8/int16 equal params) + reference_ops::Concatenation
+    t = _types(dtype)
+    _same_params([(y_scale, y_zero_point)] + [(sc, zp) for _, sc, zp in inputs], "CONCATENATION")
+    return mv.concat_same([mv.nest(*qops.qtensor(x, t, f"inputs[{i}]")) for i, (x, _, _) in enumerate(inputs)],
+                          axis)
+
+
+def tflite_pad(x, pads, *, zero_point=0, constant=None, dtype="int8"):
+    """TFLite PAD / PADV2 (int8 / int16): ``pads`` = [[before, after] per axis]; the new positions
+    hold the zero point (PAD) or the quantized constant (PADV2)."""
+    # Reproduces: TFLite pad.cc (pad value = output zero point, or the PADV2 constant) + reference/pad.h
+    t = _types(dtype)
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(pads) != len(shape) or any(len(p) != 2 or min(p) < 0 for p in pads):
+        raise InvalidValueError(f"pads {pads}: expected one non-negative [before, after] per axis of {list(shape)}")
+    value = zero_point if constant is None else constant
+    qops.zero_point(value, t, "pad value")
+    return mv.pad(mv.nest(flat, shape), [p[0] for p in pads] + [p[1] for p in pads], constant_value=value)
+
+
+# ##########################################################################
+# RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (NHWC)
+# ##########################################################################
+
+def _resize_args(x, t, size):
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(shape) != 4 or len(size) != 2 or min(size) < 1:
+        raise InvalidValueError(f"resize: input {list(shape)} must be NHWC and size {list(size)} two positive ints")
+    return flat, shape
+
+
+def nearest_source(out, in_size, out_size, align_corners, half_pixel_centers):
+    """The input index TFLite reads for output index ``out`` (binary32 scale and coordinate)."""
+    # Reproduces: TFLite reference_ops::ResizeNearestNeighbor (GetNearestNeighbor), tensorflow 2.x
+    if align_corners and out_size > 1:
+        scale = f32(Fraction(in_size - 1) / (out_size - 1))
+    else:
+        scale = f32(Fraction(in_size) / out_size)
+    v = f32((out + (Fraction(1, 2) if half_pixel_centers else 0)) * scale)
+    idx = min(half_away(v) if align_corners else v.numerator // v.denominator, in_size - 1)
+    return max(0, idx) if half_pixel_centers else idx
+
+
+def tflite_resize_nearest(x, size, *, align_corners=False, half_pixel_centers=False, dtype="int8"):
+    """TFLite RESIZE_NEAREST_NEIGHBOR: each output pixel copies the input pixel ``nearest_source``
+    picks per axis (values unchanged: input and output share their quantization)."""
+    # Reproduces: TFLite reference_ops::ResizeNearestNeighbor, tensorflow 2.x
+    t = _types(dtype)
+    flat, (n, h, w, c) = _resize_args(x, t, size)
+    ys = [nearest_source(o, h, size[0], align_corners, half_pixel_centers) for o in range(size[0])]
+    xs = [nearest_source(o, w, size[1], align_corners, half_pixel_centers) for o in range(size[1])]
+    out = [flat[((b * h + ys[oy]) * w + xs[ox]) * c + ch] for b, oy, ox, ch in mv.indices((n, size[0], size[1], c))]
+    return mv.nest(out, (n, size[0], size[1], c))
+
+
+def _cdiv(num, den):
+    """C integer division (den > 0): the quotient truncated toward zero."""
+    q = abs(num) // den
+    return q if num >= 0 else -q
+
+
+def _scale_10(in_size, out_size, align_corners):
+    """The 10-bit fixed-point scale in/out, rounded to nearest (C integer division)."""
+    if align_corners and out_size > 1:
+        return ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    return ((1 << 10) * in_size + out_size // 2) // out_size
+
+
+def _interp_10(value, scale_10, half_pixel_centers, in_size):
+    """(scaled coordinate in 1/1024 units, lower index, upper index) of one output index."""
+    scaled = value * scale_10 + (scale_10 // 2 - (1 << 9) if half_pixel_centers else 0)
+    lower = max(_cdiv(scaled, 1 << 10), 0)
+    upper = min(_cdiv(scaled + (1 << 10) - 1, 1 << 10), in_size - 1)
+    return scaled, lower, upper
+
+
+def tflite_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=False, dtype="int8"):
+    """TFLite RESIZE_BILINEAR, integer kernel: coordinates in 1/1024 units, the four weighted
+    neighbours summed in 2^-20 units, divided by 2^20 rounding half away from zero (double-rounding
+    build)."""
+    # Reproduces: TFLite reference_ops::ResizeBilinearInteger + ComputeInterpolationValuesInteger, tensorflow 2.x
+    t = _types(dtype)
+    flat, (n, h, w, c) = _resize_args(x, t, size)
+    sy, sx = _scale_10(h, size[0], align_corners), _scale_10(w, size[1], align_corners)
+    rows = [_interp_10(o, sy, half_pixel_centers, h) for o in range(size[0])]
+    cols = [_interp_10(o, sx, half_pixel_centers, w) for o in range(size[1])]
+    one = 1 << 10
+    out = []
+    for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
+        (iy, y0, y1), (ix, x0, x1) = rows[oy], cols[ox]
+        dy, dx = iy - one * y0, ix - one * x0
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
+        acc = (at(y0, x0) * (one - dy) * (one - dx) + at(y1, x0) * dy * (one - dx)
+               + at(y0, x1) * (one - dy) * dx + at(y1, x1) * dy * dx)
+        q = (abs(acc) + (1 << 19)) >> 20
+        out.append(q if acc > 0 else -q)
+    return mv.nest(out, (n, size[0], size[1], c))
+
+
+def _xnn_coords(in_size, out_size, align_corners, half_pixel_centers):
+    """Per output index: (top, bottom, alpha in Q11) as XNNPACK's indirection computes them in binary32."""
+    adj = 1 if align_corners and out_size != 1 else 0
+    scale = f32(f32(in_size - adj) / f32(out_size - adj))
+    out = []
+    for o in range(out_size):
+        if align_corners or not half_pixel_centers:
+            v = f32(o * scale)
+        else:
+            v = f32(f32(o * scale) + f32(f32(scale / 2) - Fraction(1, 2)))
+            v = min(max(v, Fraction(0)), Fraction(in_size - 1))
+        top = v.numerator // v.denominator
+        out.append((top, min(top + 1, in_size - 1), half_even(f32(v - top) * 2048)))
+    return out
+
+
+def xnnpack_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=False, dtype="int8"):
+    """XNNPACK s8 RESIZE_BILINEAR: binary32 source coordinates, Q11 weights lrintf(alpha * 2^11);
+    horizontal then vertical interpolation in integers, (acc + 2^21) >> 22 (ties toward +inf)."""
+    # Reproduces: XNNPACK src/indirection.c (resize bilinear, q11 weights) + src/s8-ibilinear microkernels
+    t = _types(dtype)
+    flat, (n, h, w, c) = _resize_args(x, t, size)
+    rows = _xnn_coords(h, size[0], align_corners, half_pixel_centers)
+    cols = _xnn_coords(w, size[1], align_corners, half_pixel_centers)
+    out = []
+    for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
+        (y0, y1, av), (x0, x1, ah) = rows[oy], cols[ox]
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
+        top = (at(y0, x0) << 11) + (at(y0, x1) - at(y0, x0)) * ah
+        bottom = (at(y1, x0) << 11) + (at(y1, x1) - at(y1, x0)) * ah
+        out.append(((top << 11) + (bottom - top) * av + (1 << 21)) >> 22)
+    return mv.nest(out, (n, size[0], size[1], c))
+
 VARIANTS = {
     "add": {"tflite_ref": tflite_add, "xnnpack": xnnpack_add},
     "sub": {"tflite_ref": tflite_sub, "xnnpack": xnnpack_sub},
@@ -476,4 +626,8 @@ VARIANTS = {
     "average_pool_2d": {"tflite_ref": tflite_average_pool},
     "max_pool_2d": {"tflite_ref": tflite_max_pool},
     "mean": {"tflite_ref": tflite_mean, "tflite_optimized": tflite_mean_optimized, "xnnpack": xnnpack_mean},
+    "concatenation": {"tflite_ref": tflite_concatenation},
+    "tflite_pad": {"tflite_ref": tflite_pad},
+    "resize_nearest_neighbor": {"tflite_ref": tflite_resize_nearest},
+    "resize_bilinear": {"tflite_ref": tflite_resize_bilinear, "xnnpack": xnnpack_resize_bilinear},
 }

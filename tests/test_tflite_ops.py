@@ -147,3 +147,163 @@ def test_optimized_mul_int16_lane_wrap():
     assert litert.run(blob, {"a": a, "b": b}, "optimized").outputs["y"].tolist() == [-3] * n
     assert T.tflite_mul_optimized(a.tolist(), 0.5, -24, b.tolist(), 1.0, 22, 0.03125, -35,
                                   activation="RELU_N1_TO_1") == [-3] * n
+
+
+def _one_input_model(op, x, dtype, s, zp, y_shape, consts=(), **opts):
+    m = litert.Model()
+    xt = m.tensor("x", x.shape, dtype, scale=s, zero_point=zp)
+    extra = [m.const(f"c{i}", np.asarray(c, np.int32)) for i, c in enumerate(consts)]
+    yt = m.tensor("y", y_shape, dtype, scale=s, zero_point=zp)
+    m.op(op, [xt, *extra], [yt], **opts)
+    return m.build([xt], [yt])
+
+
+def movement_cases(rng, count):
+    for c in range(count):
+        dtype = "int8" if c % 3 else "int16"
+        lo, hi = (-128, 127) if dtype == "int8" else (-32768, 32767)
+        zp = int(rng.integers(-128, 128)) if dtype == "int8" else 0
+        shape = tuple(int(v) for v in (1, *rng.integers(1, 6, 3)))
+        yield c, dtype, float(np.float32(rng.uniform(0.01, 1))), zp, rng.integers(lo, hi + 1, shape).astype(dtype)
+
+
+def run_resize(rng, count):
+    out = {}
+    for c, dtype, s, zp, x in movement_cases(rng, count):
+        ac, hp = ((False, False), (True, False), (False, True))[c % 3]
+        size = tuple(int(v) for v in rng.integers(1, 11, 2))
+        for op, key in (("RESIZE_NEAREST_NEIGHBOR", "resize_nearest_neighbor"), ("RESIZE_BILINEAR", "resize_bilinear")):
+            blob = _one_input_model(op, x, dtype, s, zp, (1, *size, x.shape[3]), [size], align_corners=ac,
+                                    half_pixel_centers=hp)
+            for fam in litert.FAMILIES:
+                r = litert.run(blob, {"x": x}, fam)
+                want = np.array(family_fn(fam, key, r.delegated[0])(x.tolist(), size, align_corners=ac,
+                                                                    half_pixel_centers=hp, dtype=dtype))
+                cell = out.setdefault((key, fam), [0, 0])
+                cell[0] += want.size
+                cell[1] += int((r.outputs["y"] != want).sum())
+    return out
+
+
+def test_resize_match_litert():
+    res = run_resize(np.random.default_rng(21), 6)
+    assert all(d == 0 for _, d in res.values()), res
+
+
+def run_pool_pad_concat_mean(rng, count):
+    out = {}
+
+    def cell(key, fam, got, want):
+        c = out.setdefault((key, fam), [0, 0])
+        c[0] += want.size
+        c[1] += int((got != want).sum())
+    for c, dtype, s, zp, x in movement_cases(rng, count):
+        h, w = x.shape[1:3]
+        fh, fw = int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))
+        pad, act = ("SAME", "VALID")[c % 2], ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")[c % 4]
+        for op, key in (("AVERAGE_POOL_2D", "average_pool_2d"), ("MAX_POOL_2D", "max_pool_2d")):
+            kw = dict(filter_hw=(fh, fw), strides=(1 + c % 2, 1), padding=pad, dtype=dtype, activation=act)
+            want = np.array(backends.variant("litert_ref", key)(x.tolist(), scale=s, zero_point=zp, **kw))
+            blob = _one_input_model(op, x, dtype, s, zp, want.shape, padding=pad, stride_h=1 + c % 2, stride_w=1,
+                                    filter_height=fh, filter_width=fw, fused_activation_function=act)
+            for fam in litert.FAMILIES:
+                r = litert.run(blob, {"x": x}, fam)
+                cell(key, fam, r.outputs["y"], np.array(family_fn(fam, key, r.delegated[0])(
+                    x.tolist(), scale=s, zero_point=zp, **kw)))
+        pads = [[0, 0], [c % 2, 1], [1, c % 3], [0, c % 2]]
+        want = np.array(T.tflite_pad(x.tolist(), pads, zero_point=zp, dtype=dtype))
+        blob = _one_input_model("PAD", x, dtype, s, zp, want.shape, [pads])
+        for fam in litert.FAMILIES:
+            cell("pad", fam, litert.run(blob, {"x": x}, fam).outputs["y"], want)
+        axes, keep = ([1, 2], True) if c % 2 else ([3], False)
+        so, zo = (s, zp) if c % 3 == 0 else (float(np.float32(rng.uniform(0.01, 1))), 0 if dtype == "int16" else 7)
+        want0 = np.array(T.tflite_mean(x.tolist(), s, zp, so, zo, axes=axes, keepdims=keep, dtype=dtype))
+        m = litert.Model()
+        xt, at = m.tensor("x", x.shape, dtype, scale=s, zero_point=zp), m.const("axes", np.array(axes, np.int32))
+        yt = m.tensor("y", want0.shape, dtype, scale=so, zero_point=zo)
+        m.op("MEAN", [xt, at], [yt], keep_dims=keep)
+        blob = m.build([xt], [yt])
+        for fam in litert.FAMILIES:
+            r = litert.run(blob, {"x": x}, fam)
+            cell("mean", fam, r.outputs["y"], np.array(family_fn(fam, "mean", r.delegated[0])(
+                x.tolist(), s, zp, so, zo, axes=axes, keepdims=keep, dtype=dtype)))
+        x2 = x[..., :1]
+        want = np.array(T.tflite_concatenation([(x.tolist(), s, zp), (x2.tolist(), s, zp)], s, zp, axis=3,
+                                               dtype=dtype))
+        m = litert.Model()
+        a, b = m.tensor("a", x.shape, dtype, scale=s, zero_point=zp), m.tensor("b", x2.shape, dtype, scale=s,
+                                                                             zero_point=zp)
+        yt = m.tensor("y", want.shape, dtype, scale=s, zero_point=zp)
+        m.op("CONCATENATION", [a, b], [yt], axis=3)
+        blob = m.build([a, b], [yt])
+        for fam in litert.FAMILIES:
+            cell("concatenation", fam, litert.run(blob, {"a": x, "b": x2}, fam).outputs["y"], want)
+    return out
+
+
+def test_pool_pad_concat_mean_match_litert():
+    res = run_pool_pad_concat_mean(np.random.default_rng(22), 8)
+    assert all(d == 0 for _, d in res.values()), res
+
+
+def run_quantize(rng, count, n):
+    out = {}
+    for c in range(count):
+        s = float(np.float32(rng.uniform(0.001, 2))) if c % 2 else float(np.float32(rng.choice([0.1, 0.3, 1.0])))
+        dtype = "int8" if c % 3 else "int16"
+        zp = int(rng.integers(-128, 128)) if dtype == "int8" else 0
+        if c % 5 == 4 and dtype == "int8":
+            zp = (-128, 127)[c % 2]
+        k = rng.integers(-200, 200, n)
+        x = np.where(rng.random(n) < 0.5, ((k + 0.5) * s), rng.standard_normal(n) * 300 * s).astype(np.float32)
+        lo, hi = (-128, 127) if dtype == "int8" else (-32768, 32767)
+        q = rng.integers(lo, hi + 1, n).astype(dtype)
+        for op, key, inp, args, in_t, out_t in (("QUANTIZE", "quantize", x, (s, zp), "float32", dtype),
+                                               ("DEQUANTIZE", "dequantize", q, (s, zp), dtype, "float32")):
+            m = litert.Model()
+            xt = m.tensor("x", (n,), in_t, *((s, zp) if in_t != "float32" else ()))
+            yt = m.tensor("y", (n,), out_t, *((s, zp) if out_t != "float32" else ()))
+            m.op(op, [xt], [yt])
+            blob = m.build([xt], [yt])
+            for fam in litert.FAMILIES:
+                r = litert.run(blob, {"x": inp}, fam)
+                want = np.array(family_fn(fam, key, r.delegated[0])(inp.tolist(), *args, dtype=dtype),
+                                np.float32 if key == "dequantize" else np.int64)
+                got = r.outputs["y"]
+                diff = (got.view(np.int32) != want.view(np.int32)) if key == "dequantize" else (got != want)
+                cell = out.setdefault((key, fam), [0, 0])
+                cell[0] += n
+                cell[1] += int(diff.sum())
+    return out
+
+
+def test_quantize_dequantize_match_litert():
+    res = run_quantize(np.random.default_rng(23), 6, 37)     # 37 = four 8-wide blocks + a 5-element tail
+    assert all(d == 0 for _, d in res.values()), res
+
+
+def test_equal_params_required():
+    with pytest.raises(InvalidValueError):
+        T.tflite_concatenation([([[1]], 0.5, 0), ([[2]], 0.25, 0)], 0.5, 0, axis=1)
+    with pytest.raises(InvalidValueError):
+        T.tflite_pad([[1]], [[0, 0]])
+
+
+@pytest.mark.slow
+def test_sweeps_1e5_per_op_and_family():
+    """>= 10^5 elements per op x family (numbers recorded in docs/ops.md)."""
+    rng = np.random.default_rng(2026)
+    results = {}
+    for op in ("add", "sub", "mul"):
+        for dtype in ("int8", "int16"):
+            for k, v in run_binary(op, rng, 50, 1024, dtype).items():
+                results[(op, dtype, k)] = v
+    for k, v in run_quantize(rng, 120, 1000).items():
+        results[k] = v
+    for k, v in run_resize(rng, 400).items():
+        results[k] = v
+    for k, v in run_pool_pad_concat_mean(rng, 300).items():
+        results[k] = v
+    bad = {k: v for k, v in results.items() if v[1]}
+    print({k: v for k, v in sorted(results.items(), key=str)})
+    assert not bad, bad
