@@ -320,3 +320,11 @@ def test_run_dump_cli_round_trip(zoo_dir, tmp_path, capsys):
     assert "y: float32 [1, 10]" in capsys.readouterr().out
     assert cli.main(_compare(path, f"dumps:{tmp_path / 'd'}", extra=["--seed", "2"])) == 0
     assert _json(capsys)["targets"][0]["verdict"] == "agree"
+
+
+def test_check_runs_the_shipped_example():
+    pytest.importorskip("onnxruntime")
+    from refquant.model.check import example_rows
+    rows = example_rows()
+    assert [r.backend for r in rows] == ["model onnxruntime:disable", "model onnxruntime:all"]
+    assert all(r.status == "pass" and r.differ == 0 and r.elements > 0 for r in rows)

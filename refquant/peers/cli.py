@@ -114,6 +114,11 @@ def _check_rows():
             all_rows += run_backend(name)
         except MissingBackend as exc:
             skipped.append(f"{name}: {exc}")
+    from ..model.check import example_rows   # the shipped example model against onnxruntime (docs/model.md)
+    try:
+        all_rows += example_rows()
+    except MissingBackend as exc:
+        skipped.append(f"model example: {exc}")
     return all_rows, skipped, golden is not None
 
 
