@@ -289,11 +289,29 @@ BACKENDS = {b.name: b for b in [
                      "(docs/llm-formats.md §1)", ("0.19.0",), "gguf_quantize"))),
 ]}
 
+# Activations (refquant/activations.py): the variant each row uses per op, measured per row (docs/ops.md
+# "Activations"); added to the rows above here, in one place.
+_LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tflite_ref", "hard_swish": "tflite_ref"}
+_ACTIVATION_OPS = {
+    "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact"},
+    "onnxruntime": {"sigmoid": "ort_qlinear", "leaky_relu": "ort_qlinear", "softmax": "ort_qlinear"},
+    "litert_ref": _LITERT_ACT,
+    "litert_optimized": _LITERT_ACT,
+    "litert_xnnpack": {**_LITERT_ACT, "sigmoid": "xnnpack_lut", "tanh": "xnnpack_lut", "leaky_relu": "xnnpack"},
+}
+for _row, _act in _ACTIVATION_OPS.items():
+    BACKENDS[_row].ops.update(_act)
+# Reproduces: tflite-micro int8 reference LOGISTIC / TANH (gemmlowp fixed point); no TFLM peer is run here.
+BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kernels: int8 LOGISTIC / TANH in gemmlowp "
+                                   "fixed point (kernels/internal/reference/integer_ops/logistic.h, tanh.h); "
+                                   "not measured", "tflite", {"sigmoid": "tflm_fixed", "tanh": "tflm_fixed"})
+
 # Spec modules that define ops beyond requantization.  Each has a ``VARIANTS`` table
 # {op: {variant name: function}}: one readable function per backend arithmetic, each citing what
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "activations",
     "tflite_ops",
     "gguf",
     "qops",

@@ -1,0 +1,148 @@
+"""Running one quantized activation on a peer, and judging it against refquant/activations.py.
+
+* ``ort_qlinear``: an onnxruntime com.microsoft QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax
+  model built with onnx.helper (scales and zero points as initializers, so the table is built
+  once at session creation, as in deployment), one thread.
+* ``litert_unary``: a one-op LiteRT model (LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, SOFTMAX) built
+  with refquant/peers/litert.py and run under one kernel family.
+* ``compare``: the peer's outputs against a variant's outputs, where a variant element may be an
+  ``ImplementationDefined``: counts of elements, values outside every candidate (unexplained),
+  implementation-defined elements, and elements that differ from the first (correctly rounded)
+  candidate.
+"""
+
+import numpy as np
+
+from ..certified import ImplementationDefined, possible
+from .versions import need
+
+_ORT_OPS = {"sigmoid": "QLinearSigmoid", "leaky_relu": "QLinearLeakyRelu", "softmax": "QLinearSoftmax"}
+_LITERT_OPS = {"sigmoid": "LOGISTIC", "tanh": "TANH", "leaky_relu": "LEAKY_RELU", "hard_swish": "HARD_SWISH",
+               "softmax": "SOFTMAX"}
+
+
+def ort_qlinear(op, x, x_scale, x_zp, y_scale, y_zp, dtype, **attrs):
+    """Run com.microsoft ``op`` ('sigmoid', 'leaky_relu', 'softmax') on onnxruntime; x an int array."""
+    onnx = need("onnx", "onnxruntime")
+    ort = need("onnxruntime", "onnxruntime")
+    h, tp = onnx.helper, onnx.TensorProto
+    elem = {"int8": tp.INT8, "uint8": tp.UINT8}[dtype]
+    x = np.asarray(x, dtype={"int8": np.int8, "uint8": np.uint8}[dtype])
+    inits = [h.make_tensor("xs", tp.FLOAT, [], [x_scale]), h.make_tensor("xz", elem, [], [x_zp]),
+             h.make_tensor("ys", tp.FLOAT, [], [y_scale]), h.make_tensor("yz", elem, [], [y_zp])]
+    if op == "softmax":
+        attrs = {"opset": 13, "axis": -1, **attrs}
+    node = h.make_node(_ORT_OPS[op], ["x", "xs", "xz", "ys", "yz"], ["y"], domain="com.microsoft", **attrs)
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", elem, list(x.shape))],
+                         [h.make_tensor_value_info("y", elem, list(x.shape))], inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 13), h.make_opsetid("com.microsoft", 1)])
+    model.ir_version = 10
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads, so.log_severity_level = 1, 1, 3
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": x})[0]
+
+
+def litert_unary(op, x, x_scale, x_zp, y_scale, y_zp, dtype, family, **options):
+    """Run the LiteRT builtin for ``op`` on x (shape (rows, n)) under ``family``; (outputs, delegated)."""
+    from . import litert
+    x = np.asarray(x)
+    m = litert.Model()
+    tx = m.tensor("x", x.shape, dtype, scale=x_scale, zero_point=x_zp)
+    ty = m.tensor("y", x.shape, dtype, scale=y_scale, zero_point=y_zp)
+    m.op(_LITERT_OPS[op], [tx], [ty], **options)
+    res = litert.run(m.build(inputs=[tx], outputs=[ty]), {"x": x.astype(litert.DTYPES[dtype][1])}, family)
+    return res.outputs["y"], res.delegated
+
+
+def _flat(v):
+    return [e for row in v for e in _flat(row)] if isinstance(v, list) else [v]
+
+
+def compare(got, modelled):
+    """Counts for peer outputs ``got`` (array) against a variant's (nested) outputs."""
+    got = [int(v) for v in np.asarray(got).ravel()]
+    mod = _flat(modelled)
+    out = {"elements": len(got), "unexplained": 0, "implementation_defined": 0, "not_first": 0, "examples": []}
+    for i, (g, m) in enumerate(zip(got, mod)):
+        first = m.first if isinstance(m, ImplementationDefined) else m
+        out["implementation_defined"] += isinstance(m, ImplementationDefined)
+        out["not_first"] += g != first
+        if g not in possible(m):
+            out["unexplained"] += 1
+            if len(out["examples"]) < 5:
+                out["examples"].append({"index": i, "peer": g, "model": str(m)})
+    return out
+
+
+def _f32(v):
+    return float(np.float32(v))
+
+
+def _tally(table, key, got, modelled, ideal):
+    c = compare(got, modelled)
+    t = table.setdefault(key, {"elements": 0, "unexplained": 0, "implementation_defined": 0, "not_first": 0,
+                               "differ_from_exact": 0, "examples": []})
+    for k in ("elements", "unexplained", "implementation_defined", "not_first"):
+        t[k] += c[k]
+    t["examples"] += c["examples"][:max(0, 5 - len(t["examples"]))]
+    t["differ_from_exact"] += sum(int(g) != e for g, e in zip(np.asarray(got).ravel(), _flat(ideal)))
+
+
+def sweep_ort(seed=1, n=40, progress=None):
+    """Seeded random (scale, zero point, alpha) sets, every int8 / uint8 input, against onnxruntime:
+    {op: counts}.  Sigmoid and LeakyRelu over all 256 inputs; softmax over 4 random rows of 8."""
+    from .. import activations as A
+    from .. import qops
+    rng = np.random.default_rng(seed)
+    table = {}
+    for k in range(n):
+        dtype = ("int8", "uint8")[k % 2]
+        lo = -128 if dtype == "int8" else 0
+        xs = list(range(lo, lo + 256))
+        sx, sy = _f32(2.0 ** rng.uniform(-7, 0)), _f32(2.0 ** rng.uniform(-9, -1))
+        zx, zy = int(rng.integers(lo, lo + 256)), int(rng.integers(lo, lo + 256))
+        alpha = _f32(rng.choice([0.01, 0.1, 0.2, 0.3, 0.5]))
+        if k % 3 == 0:
+            sy = _f32(sx * alpha * 2)          # ties of alpha * v on the output grid
+        got = ort_qlinear("sigmoid", xs, sx, zx, sy, zy, dtype)
+        _tally(table, "sigmoid", got, A.sigmoid_ort(xs, sx, zx, sy, zy, dtype=dtype),
+               A.sigmoid_exact(xs, sx, zx, sy, zy, dtype=dtype))
+        got = ort_qlinear("leaky_relu", xs, sx, zx, sy, zy, dtype, alpha=alpha)
+        _tally(table, "leaky_relu", got, A.leaky_relu_ort(xs, sx, zx, sy, zy, dtype=dtype, alpha=alpha),
+               qops.leaky_relu(xs, sx, zx, sy, zy, dtype=dtype, alpha=alpha))
+        rows = rng.integers(lo, lo + 256, size=(4, 8)).tolist()
+        sy = _f32(rng.choice([1 / 256, rng.uniform(0.002, 0.01)]))
+        got = ort_qlinear("softmax", rows, sx, zx, sy, lo, dtype)
+        _tally(table, "softmax", got, A.softmax_ort(rows, sx, zx, sy, lo, dtype=dtype),
+               A.softmax_exact(rows, sx, zx, sy, lo, dtype=dtype))
+        if progress:
+            progress(k + 1, n)
+    return table
+
+
+def sweep_litert(seed=7, n=30, progress=None):
+    """Seeded random parameter sets, every int8 input, LOGISTIC / TANH / LEAKY_RELU / HARD_SWISH under
+    the three kernel families against the backend rows' variants: {"op/family": counts}."""
+    from .. import activations as A
+    from .. import backends, qops
+    rng = np.random.default_rng(seed)
+    xs = list(range(-128, 128))
+    ideal = {"sigmoid": A.sigmoid_exact, "tanh": A.tanh_exact, "leaky_relu": qops.leaky_relu,
+             "hard_swish": A.hard_swish_exact}
+    table = {}
+    for k in range(n):
+        sx, zx = _f32(2.0 ** rng.uniform(-7, 0)), int(rng.integers(-128, 128))
+        sy, zy = _f32(2.0 ** rng.uniform(-7, 0)), int(rng.integers(-128, 128))
+        alpha = _f32(rng.choice([0.01, 0.1, 0.2, 0.5, -0.3, 1.5]))
+        for op, q in (("sigmoid", (1 / 256, -128)), ("tanh", (1 / 128, 0)), ("leaky_relu", (sy, zy)),
+                      ("hard_swish", (sy, zy))):
+            extra = {"alpha": alpha} if op == "leaky_relu" else {}
+            ref = ideal[op](xs, sx, zx, *q, dtype="int8", **extra)
+            for family in ("ref", "optimized", "xnnpack"):
+                got, _ = litert_unary(op, [xs], sx, zx, *q, "int8", family, **extra)
+                fn = backends.variant(f"litert_{family}", op)
+                _tally(table, f"{op}/{family}", got, fn(xs, sx, zx, *q, dtype="int8", **extra), ref)
+        if progress:
+            progress(k + 1, n)
+    return table
