@@ -424,6 +424,9 @@ def _pool_geometry(op, x, kernel, stride, pad):
     shape = _shape(x)
     if len(shape) != 4:
         raise ShapeError(f"TOSA {op} input must be rank 4 (NHWC), got shape {shape}")
+    for name, v, n in (("kernel", kernel, 2), ("stride", stride, 2), ("pad", pad, 4)):
+        if not isinstance(v, (list, tuple)) or len(v) != n or not all(_is_int(e) for e in v):
+            raise InvalidValueError(f"TOSA {op} {name} must be {n} ints, got {v!r}")
     (ky, kx), (sy, sx), (pt, pb, pl, pr) = kernel, stride, pad
     _error_if(op, ky < 1 or kx < 1, f"kernel {list(kernel)} has a size < 1")
     _error_if(op, sy < 1 or sx < 1, f"stride {list(stride)} has a step < 1")

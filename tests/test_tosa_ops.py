@@ -134,6 +134,10 @@ def test_mul_worked_numbers():
         T.mul([1], [1], 1, in_type="int8")
     with pytest.raises(InvalidValueError, match="outside int8"):
         T.mul([200], [1], 0, in_type="int8")
+    with pytest.raises(InvalidValueError, match="pad must be 4 ints"):
+        T.max_pool2d(X33, [2, 2], [1, 1], [0, 0])
+    with pytest.raises(UnknownNameError, match="int8"):
+        T.avg_pool2d(X33, [2, 2], [1, 1], [0, 0, 0, 0], in_type="int32")
 
 
 def test_mul_shift_63_int32_min_squared_is_the_named_model_deviation(model):
@@ -492,3 +496,18 @@ def test_chains_within_one_code_of_the_exact_ideal():
             assert np.abs(got - ideal).max() <= 1, (op, mode, sa, sb, sy)
             apart += int((got != ideal).sum())
     assert apart > 0
+
+
+def test_chain_require_is_unpredictable_in_both(model):
+    """A tiny output scale makes the output RESCALE's shift small, so the int32 sum leaves its
+    REQUIRE range -2^(shift-1) <= v < 2^(shift-1): UNPREDICTABLE in refquant and in the model; a
+    scale beyond what scale32 can hold (shift < 2) is not a graph at all: InvalidValueError."""
+    t = Tally()
+    for op, fn, sy in (("ADD", T.quantized_add, 2.0**-30), ("MUL", T.quantized_mul, 2.0**-20),
+                       ("SUB", T.quantized_sub, 2.0**-30)):
+        args = ([[100, -100, 1, 0]], 1.0, 0, [[100, -100, 0, 0]], 1.0, 0, sy, 0)
+        t.check(M.chain(model, op, *args), M.spec_outcome(fn, *args), (op, sy))
+    assert t.n[M.UNPREDICTABLE] == 3
+    assert T.add_chain_scales(1.0, 1.0, 2.0**-30)[2] == (2**30, 19)      # 2^11
+    with pytest.raises(InvalidValueError, match="shift 0 < 2"):
+        T.quantized_mul([1], 1.0, 0, [1], 1.0, 0, 2.0**-30, 0)
