@@ -92,6 +92,11 @@ _IDEAL_OPS = {op: "exact" for op in (
     "add", "sub", "mul", "requantize", "leaky_relu", "relu", "clamp", "avg_pool", "max_pool", "mean",
     "global_avg_pool", "concat", "reshape", "transpose", "flatten", "squeeze", "unsqueeze", "slice", "gather",
     "concat_same", "pad", "resize_nearest", "identity")}
+# onnxruntime 1.32.0 CPU (refquant/onnx_ops.py 'ort'): its MLAS arithmetic where it rounds; MaxPool and data
+# movement are exact.
+_ORT_OPS = {**_IDEAL_OPS, **{op: "ort" for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat")}}
+for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean"):
+    del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu)
 
 # The peer versions each named deviation was measured on: on each, ``refquant verify PEER`` showed
 # the peer equal to the deviation's model on every element of its rows.  A version is added only
@@ -222,7 +227,7 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
             _ops("onnx_ref", "onnx_ref_conv"), _ONNX, _ONNX_REF_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
-            _ops("ort"), _ORT, _ORT_DEVIATIONS),
+            _ops("ort", **_ORT_OPS), _ORT, _ORT_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
     _torch_row("fbgemm", "torch_fbgemm", "torch_fbgemm", "fbgemm engine"),
     _torch_row("x86", "torch_fbgemm", "torch_x86", "x86 engine (dispatches to fbgemm)"),
@@ -316,6 +321,7 @@ VARIANT_MODULES = (
     "gguf",
     "qops",
     "movement",
+    "onnx_ops",
     "qonnx",
     "openvino",
     "tosa",

@@ -1,0 +1,222 @@
+"""The ONNX peers' arithmetic for quantized element-wise and pooling ops, step by step.
+
+Two backends, each modelled exactly (every binary32 step is ``requant.fl32`` of the exact result):
+
+* ``ort``: onnxruntime 1.32.0, CPU execution provider on x86-64 with AVX2 (MLAS), the
+  com.microsoft contrib ops QLinearAdd, QLinearMul, QLinearAveragePool,
+  QLinearGlobalAveragePool and QLinearConcat (onnxruntime/contrib_ops/cpu/quantization/*.cc and
+  onnxruntime/core/mlas/lib/{qladd,qlmul,qlgavgpool}.cpp, intrinsics/avx2/qladd_avx2.cpp).
+* ``onnx_ref``: the QDQ form (DequantizeLinear -> float op -> QuantizeLinear) as the onnx 1.21.0
+  ReferenceEvaluator computes it: numpy float32 arithmetic (onnx/reference/ops/op_*.py).
+
+Each function has the signature of its ``qops`` ideal, so a backend row can name it per op
+(refquant/backends.py).  docs/ops.md lists the cases run against each peer and every difference.
+Stdlib only (docs/architecture.md).
+"""
+
+from fractions import Fraction
+from math import prod
+
+from . import formats
+from . import movement as mv
+from . import qops
+from . import requant as rq
+from .errors import InvalidValueError, ShapeError
+from .integers import get_type
+from .quantize import quantize_value
+from .rounding import half_even
+
+F32 = "fp32"
+INT32_MIN = -(2**31)
+ORT_TYPES = ("int8", "uint8")
+
+
+# ##########################################################################
+# x86 conversions and packs (the MLAS epilogues)
+# ##########################################################################
+
+def cvtps2dq(v):
+    """x86 float -> int32, RNE; NaN, inf and out-of-range give INT32_MIN (the integer indefinite)."""
+    # Reproduces: Intel SDM CVTPS2DQ / CVTSS2SI (invalid conversion returns 0x80000000)
+    if rq.is_special(v):
+        return INT32_MIN
+    n = half_even(v)
+    return n if -(2**31) <= n < 2**31 else INT32_MIN
+
+
+def pack_8bit(n, t):
+    """int32 -> int16 (packs_epi32, saturating) -> 8 bits (packus_epi16 / packs_epi16, saturating)."""
+    # Reproduces: Intel SDM PACKSSDW, PACKUSWB / PACKSSWB
+    return min(max(min(max(n, -32768), 32767), t.min), t.max)
+
+
+def _ort_type(dtype, y_dtype):
+    t = get_type(dtype)
+    if t.name not in ORT_TYPES or (y_dtype is not None and get_type(y_dtype) != t):
+        raise InvalidValueError(f"onnxruntime 1.32.0 runs this op for int8 or uint8 with one type in and out, "
+                                f"got {t.name} -> {get_type(y_dtype or dtype).name}")
+    return t
+
+
+# ##########################################################################
+# QLinearAdd / QLinearMul
+# ##########################################################################
+
+def ort_broadcast_swaps(shape_a, shape_b):
+    """True when onnxruntime runs A as the per-span scalar (its Input0Scalar case), which calls the
+    MLAS kernel with A and B exchanged: the innermost axis with more than one output element has
+    size 1 in A (or A has one element)."""
+    # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_binary_op.cc (span functors)
+    out = qops.broadcast_shape(shape_a, shape_b)
+    pa = (1,) * (len(out) - len(shape_a)) + tuple(shape_a)
+    pb = (1,) * (len(out) - len(shape_b)) + tuple(shape_b)
+    for d in reversed(range(len(out))):
+        if out[d] != 1:
+            return pa[d] == 1 and pb[d] != 1
+    return True
+
+
+def _ort_add_one(x, rx, zx, y, ry, zy, zc):
+    """The AVX2 kernel on one element, x the span input, y the other: FMA-contracted binary32.
+    fixed = fl(zc - fma(rx, zx, fl(ry*zy))), v = fma(x, rx, fma(y, ry, fixed))."""
+    fixed = rq.fadd(F32, zc, -rq.ffma(F32, rx, zx, rq.fmul(F32, ry, zy)))
+    return rq.ffma(F32, x, rx, rq.ffma(F32, y, ry, fixed))
+
+
+def ort_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
+            y_dtype=None, scale_format="fp32"):
+    """onnxruntime QLinearAdd: rA = fl(sa/sy), rB = fl(sb/sy); fixed = fl(zy - fma(rA, za, fl(rB*zb)));
+    v = fma(a, rA, fma(b, rB, fixed)) (A and B exchanged where A is the span scalar); cvtps2dq (RNE),
+    int16 then 8-bit saturating packs."""
+    # Reproduces: onnxruntime 1.32.0 mlas/lib/intrinsics/avx2/qladd_avx2.cpp (GCC -ffp-contract=fast FMAs)
+    t = _ort_type(dtype, y_dtype)
+    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
+    sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
+                  ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
+    za, zb, zy = (qops.zero_point(z, t, n) for z, n in
+                  ((a_zero_point, "a_zero_point"), (b_zero_point, "b_zero_point"), (y_zero_point, "y_zero_point")))
+    ra, rb = rq.fdiv(F32, sa, sy), rq.fdiv(F32, sb, sy)
+    pairs, shape = qops.broadcast_pairs(fa, fb)
+    if ort_broadcast_swaps(fa[1], fb[1]):
+        out = [_ort_add_one(y, rb, zb, x, ra, za, zy) for x, y in pairs]
+    else:
+        out = [_ort_add_one(x, ra, za, y, rb, zb, zy) for x, y in pairs]
+    return mv.nest([pack_8bit(cvtps2dq(v), t) for v in out], shape)
+
+
+def ort_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
+            y_dtype=None, scale_format="fp32"):
+    """onnxruntime QLinearMul: M = fl(fl(sa*sb)/sy); p = (a-za)(b-zb) exact; v = fl(fl(p*M) + zy);
+    cvtps2dq (RNE), int16 then 8-bit saturating packs (no float clamp; SSE2, no FMA)."""
+    # Reproduces: onnxruntime 1.32.0 mlas/lib/qlmul.cpp (MLAS_SSE2_INTRINSICS MlasQLinearMulKernel)
+    t = _ort_type(dtype, y_dtype)
+    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
+    sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
+                  ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
+    za, zb, zy = (qops.zero_point(z, t, n) for z, n in
+                  ((a_zero_point, "a_zero_point"), (b_zero_point, "b_zero_point"), (y_zero_point, "y_zero_point")))
+    m = rq.fdiv(F32, rq.fmul(F32, sa, sb), sy)
+    pairs, shape = qops.broadcast_pairs(fa, fb)
+    return mv.nest([pack_8bit(cvtps2dq(rq.fadd(F32, rq.fmul(F32, (x - za) * (y - zb), m), zy)), t)
+                    for x, y in pairs], shape)
+
+
+# ##########################################################################
+# QLinearAveragePool / QLinearGlobalAveragePool
+# ##########################################################################
+
+def ort_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtype="uint8", scale_format="fp32"):
+    """onnxruntime QLinearGlobalAveragePool (NCHW): acc = sum(x) - zx*N in int32; scale =
+    fl(sx / fl(sy*N)); v = fl(fl(acc)*scale) clamped in float to [qmin-zy, qmax-zy]; cvtps2dq; + zy.
+    MLAS rejects N >= 2^24 and scale outside [2^-32, 256)."""
+    # Reproduces: onnxruntime 1.32.0 mlas/lib/qlgavgpool.cpp (SSE2 MlasQLinearGlobalAveragePoolNchw)
+    t = _ort_type(dtype, None)
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(shape) < 3:
+        raise ShapeError(f"QLinearGlobalAveragePool input has shape {list(shape)}; expected N, C, spatial...")
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
+    return mv.nest(_ort_global_planes(flat, prod(shape[2:]), sx, zx, sy, zy, t),
+                   tuple(shape[:2]) + (1,) * (len(shape) - 2))
+
+
+def _ort_global_planes(flat, n, sx, zx, sy, zy, t):
+    """One output per plane of n elements: the MLAS integer sum and binary32 requantization."""
+    scale = rq.fdiv(F32, sx, rq.fmul(F32, sy, n))
+    if n >= 2**24 or rq.is_special(scale) or not Fraction(1, 2**32) <= scale < 256:
+        raise InvalidValueError(f"onnxruntime QLinearGlobalAveragePool rejects image size {n} with scale "
+                                f"fl(sx/(sy*N)) = {scale} (MLAS needs N < 2^24 and scale in [2^-32, 256))")
+    lo, hi = Fraction(t.min - zy), Fraction(t.max - zy)
+    out = []
+    for base in range(0, len(flat), n):
+        v = rq.fmul(F32, rq.fl32(sum(flat[base:base + n]) - zx * n), scale)
+        out.append(cvtps2dq(min(max(v, lo), hi)) + zy)
+    return out
+
+
+def ort_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kernel_shape, strides=None, pads=None,
+                 dilations=None, ceil_mode=0, count_include_pad=0, dtype="uint8", scale_format="fp32"):
+    """onnxruntime QLinearAveragePool (NCHW, 1-3 spatial axes): xf = fl(sx*(x-zx)); the window sum in
+    binary32, row-major; y = fl(sum / n) with n = the valid count, or the whole kernel size with
+    count_include_pad (also past the end padding under ceil_mode); q = nearbyint(fl(fl(y/sy) + zy)),
+    clamped.  A kernel equal to the spatial shape with no pads runs QLinearGlobalAveragePool."""
+    # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearPool{1,2,3}DTask)
+    t = _ort_type(dtype, None)
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(shape) < 3 or len(kernel_shape) != len(shape) - 2 or len(kernel_shape) > 3:
+        raise ShapeError(f"QLinearAveragePool input {list(shape)} with kernel_shape {list(kernel_shape)}")
+    if dilations is not None and any(d != 1 for d in dilations):
+        raise InvalidValueError(f"onnxruntime QLinearAveragePool has no dilations, got {list(dilations)}")
+    if tuple(kernel_shape) == tuple(shape[2:]) and not any(pads or ()):
+        return ort_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, dtype=dtype,
+                                   scale_format=scale_format)
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
+    out_spatial, windows = qops.pool_windows(shape[2:], kernel_shape, strides, pads, None, ceil_mode)
+    xf = {v: rq.fmul(F32, sx, v - zx) for v in range(t.min, t.max + 1)}
+    plane, out = prod(shape[2:]), []
+    for base in range(0, len(flat), plane):
+        for offsets, _ in windows:
+            s = Fraction(0)
+            for i in offsets:
+                s = rq.fadd(F32, s, xf[flat[base + i]])
+            y = rq.fdiv(F32, s, prod(kernel_shape) if count_include_pad else len(offsets))
+            q = cvtps2dq(rq.fadd(F32, rq.fdiv(F32, y, sy), zy))   # nearbyintf, then the int32 cast
+            out.append(min(max(q, t.min), t.max))
+    return mv.nest(out, tuple(shape[:2]) + out_spatial)
+
+
+# ##########################################################################
+# QLinearConcat
+# ##########################################################################
+
+def ort_concat(inputs, y_scale, y_zero_point, *, axis, dtype="uint8", scale_format="fp32"):
+    """onnxruntime QLinearConcat: an input with the output's scale and zero point is copied; any
+    other goes through a 256-entry table, MlasQuantizeLinear(fl(sx*(x-zx)), sy, zy) (divps, clamp
+    in float, cvtps2dq: refquant profile 'onnxruntime')."""
+    # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_concat.cc, qlinear_lookup_table.cc
+    t = _ort_type(dtype, None)
+    sy = qops.scale(y_scale, "y_scale", scale_format)
+    zy = qops.zero_point(y_zero_point, t, "y_zero_point")
+    parts = []
+    for i, item in enumerate(inputs):
+        if not isinstance(item, (list, tuple)) or len(item) != 3:
+            raise InvalidValueError(f"concat inputs[{i}] must be (tensor, scale, zero point)")
+        flat, shape = qops.qtensor(item[0], t, f"inputs[{i}]")
+        sx = qops.scale(item[1], f"inputs[{i}] scale", scale_format)
+        zx = qops.zero_point(item[2], t, f"inputs[{i}] zero point")
+        if (sx, zx) != (sy, zy):
+            table = {v: quantize_value(formats.real(rq.fmul(F32, sx, v - zx)), float(sy), zy, t.name,
+                                       "onnxruntime") for v in set(flat)}
+            flat = [table[v] for v in flat]
+        parts.append(mv.nest(flat, shape))
+    return mv.concat_same(parts, axis)
+
+
+VARIANTS = {
+    "add": {"ort": ort_add},
+    "mul": {"ort": ort_mul},
+    "avg_pool": {"ort": ort_avg_pool},
+    "global_avg_pool": {"ort": ort_global_avg_pool},
+    "concat": {"ort": ort_concat},
+}

@@ -1,0 +1,183 @@
+"""refquant.onnx_ops against the ONNX peers themselves: onnxruntime 1.32.0 (com.microsoft contrib
+ops, one thread, graph optimizations off) and the onnx 1.21.0 ReferenceEvaluator (QDQ graphs).
+
+Cases: tie-heavy (scales that are powers of two times 1, 3/2 or 3/4, so exact halves occur),
+saturation edges and zero points at both ends of the type, random scales; unmarked tests are
+small, the ``slow`` sweeps run >= 10^5 output elements per op."""
+
+import numpy as np
+import pytest
+
+from refquant import backends, onnx_ops, qops
+from refquant.errors import InvalidValueError
+
+ort = pytest.importorskip("onnxruntime")
+P = pytest.importorskip("refquant.peers.onnx_qops")
+
+TYPES = {"uint8": (0, 255), "int8": (-128, 127)}
+
+
+def _scales(rng, n, tie):
+    if tie:
+        return [float(np.float32(2.0 ** int(rng.integers(-5, 2)) * rng.choice([1, 1.5, 0.75, 3]))) for _ in range(n)]
+    return [float(np.float32(rng.uniform(0.002, 0.2))) for _ in range(n)]
+
+
+def _zps(rng, dtype, n):
+    lo, hi = TYPES[dtype]
+    return [int(rng.choice([lo, hi, (lo + hi) // 2, int(rng.integers(lo, hi + 1))])) for _ in range(n)]
+
+
+def _tensor(rng, dtype, shape):
+    lo, hi = TYPES[dtype]
+    x = rng.integers(lo, hi + 1, shape)
+    if x.size >= 2:
+        x.reshape(-1)[:2] = [lo, hi]      # both ends of the type in every case
+    return x.astype(P.NP[dtype])
+
+
+BINARY_SHAPES = [((4, 33), (4, 33)), ((1,), (3, 20)), ((3, 20), (1,)), ((3, 1), (3, 20)), ((3, 20), (3, 1)),
+                 ((2, 1, 5), (1, 3, 5)), ((5, 1), (1, 7))]
+
+
+def binary_cases(seed, count):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        dtype = ("uint8", "int8")[i % 2]
+        sa, sb = BINARY_SHAPES[i % len(BINARY_SHAPES)]
+        yield (_tensor(rng, dtype, sa), *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0],
+               _tensor(rng, dtype, sb), *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0],
+               *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0], dtype)
+
+
+@pytest.mark.parametrize("op, ort_op", [("add", "QLinearAdd"), ("mul", "QLinearMul")])
+def test_ort_binary_ops_match_onnxruntime(op, ort_op):
+    model = onnx_ops.VARIANTS[op]["ort"]
+    for a, sa, za, b, sb, zb, sy, zy, dtype in binary_cases(11, 21):
+        got = P.ort_binary(ort_op, a, sa, za, b, sb, zb, sy, zy, dtype).astype(np.int64)
+        assert (got == np.array(model(a, sa, za, b, sb, zb, sy, zy, dtype=dtype))).all(), (a.shape, b.shape, dtype)
+
+
+def test_ort_add_result_depends_on_which_input_is_broadcast():
+    # Found by a search over the models (seed 0): A broadcast as the span scalar makes onnxruntime
+    # exchange A and B in the MLAS kernel, and the FMA chain rounds 20.5000003 the other way.
+    sa, za, sb, zb, sy, zy = 0.16148096323013306, 113, 0.06805239617824554, 25, 0.05873122438788414, 100
+    b = np.array([113, 113], np.int8)
+    for a, want in ((np.array([47], np.int8), 21), (np.array([47, 47], np.int8), 20)):
+        got = P.ort_binary("QLinearAdd", a, sa, za, b, sb, zb, sy, zy, "int8").astype(np.int64)
+        assert got.tolist() == [want, want] == onnx_ops.ort_add(a, sa, za, b, sb, zb, sy, zy, dtype="int8")
+    assert qops.add([47], sa, za, b, sb, zb, sy, zy, dtype="int8") == [20, 20]
+
+
+def pool_cases(seed, count):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        dtype = ("uint8", "int8")[i % 2]
+        nd = 1 + i % 3
+        spatial = tuple(int(v) for v in rng.integers(3, 8 if nd < 3 else 5, nd))
+        k = [int(min(rng.integers(1, 4), s)) for s in spatial]
+        attrs = dict(kernel_shape=k, strides=[int(rng.integers(1, 3)) for _ in spatial],
+                     pads=[int(rng.integers(0, kk)) for kk in k] * 2, ceil_mode=int(i % 4 == 1))
+        sx, sy = _scales(rng, 2, i % 3 == 0)
+        zx, zy = _zps(rng, dtype, 2)
+        yield _tensor(rng, dtype, (2, 3) + spatial), sx, zx, sy, zy, dtype, attrs
+
+
+def test_ort_avg_pool_and_max_pool_match_onnxruntime():
+    for i, (x, sx, zx, sy, zy, dtype, attrs) in enumerate(pool_cases(12, 12)):
+        got = P.ort_max_pool(x, dtype, **attrs).astype(np.int64)
+        assert (got == np.array(qops.max_pool(x, dtype=dtype, **attrs))).all(), attrs
+        attrs["count_include_pad"] = i % 2
+        got = P.ort_avg_pool(x, sx, zx, sy, zy, dtype, **attrs).astype(np.int64)
+        assert (got == np.array(onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dtype, **attrs))).all(), attrs
+
+
+def test_ort_avg_pool_count_include_pad_counts_the_ceil_mode_overhang():
+    # 1-D, 5 elements, kernel 2, stride 2, ceil_mode: the last window holds x[4] alone (no pad).
+    x = np.array([[[10, 10, 10, 10, 9]]], np.uint8)
+    attrs = dict(kernel_shape=[2], strides=[2], ceil_mode=1, count_include_pad=1)
+    got = P.ort_avg_pool(x, 1.0, 0, 1.0, 0, "uint8", **attrs).astype(np.int64)
+    assert got.tolist() == [[[10, 10, 4]]] == onnx_ops.ort_avg_pool(x, 1.0, 0, 1.0, 0, **attrs)   # 9/2 -> 4
+    assert qops.avg_pool(x, 1.0, 0, 1.0, 0, **attrs) == [[[10, 10, 9]]]                       # 9/1
+
+
+def test_ort_global_avg_pool_and_the_kernel_equal_to_the_image_fallback():
+    for x, sx, zx, sy, zy, dtype, attrs in pool_cases(13, 8):
+        got = P.ort_global_avg_pool(x, sx, zx, sy, zy, dtype).astype(np.int64)
+        assert (got == np.array(onnx_ops.ort_global_avg_pool(x, sx, zx, sy, zy, dtype=dtype))).all()
+        whole = dict(kernel_shape=list(x.shape[2:]))
+        got = P.ort_avg_pool(x, sx, zx, sy, zy, dtype, **whole).astype(np.int64)
+        assert (got == np.array(onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dtype, **whole))).all()
+    with pytest.raises(InvalidValueError, match="2\\^-32"):
+        onnx_ops.ort_global_avg_pool(np.zeros((1, 1, 2, 2), np.uint8), 2.0**-40, 0, 1.0, 0)
+
+
+def test_ort_concat_matches_onnxruntime():
+    rng = np.random.default_rng(14)
+    for i in range(10):
+        dtype = ("uint8", "int8")[i % 2]
+        sy, zy = _scales(rng, 1, i % 3 == 0)[0], _zps(rng, dtype, 1)[0]
+        ins = [(_tensor(rng, dtype, (2, int(rng.integers(1, 5)), 3)), _scales(rng, 1, i % 3 == 0)[0],
+                _zps(rng, dtype, 1)[0]) for _ in range(3)]
+        ins[1] = (ins[1][0], sy, zy)       # one input already at the output's parameters: copied
+        got = P.ort_concat(ins, sy, zy, 1, dtype).astype(np.int64)
+        assert (got == np.array(onnx_ops.ort_concat(ins, sy, zy, axis=1, dtype=dtype))).all()
+
+
+def test_ort_variants_reject_what_onnxruntime_has_no_kernel_for():
+    with pytest.raises(InvalidValueError, match="int8 or uint8"):
+        onnx_ops.ort_add([1], 1.0, 0, [1], 1.0, 0, 1.0, 0, dtype="int16")
+    with pytest.raises(InvalidValueError, match="dilations"):
+        onnx_ops.ort_avg_pool([[[1, 2, 3]]], 1.0, 0, 1.0, 0, kernel_shape=[2], dilations=[2])
+
+
+def test_the_onnxruntime_row_names_the_ort_variants():
+    for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat"):
+        assert backends.variant("onnxruntime", op) is onnx_ops.VARIANTS[op]["ort"]
+    assert backends.variant("onnxruntime", "max_pool") is qops.max_pool
+
+
+# ##########################################################################
+# Slow sweeps: >= 10^5 output elements per op against onnxruntime
+# ##########################################################################
+
+def _sweep(cases, run, model, minimum):
+    n = bad = 0
+    for args in cases:
+        got, want = run(*args), model(*args)
+        n += got.size
+        bad += int((got != want).sum())
+        if n >= minimum:
+            break
+    return n, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op, ort_op", [("add", "QLinearAdd"), ("mul", "QLinearMul")])
+def test_slow_sweep_binary(op, ort_op):
+    model = onnx_ops.VARIANTS[op]["ort"]
+
+    def big(seed):
+        rng = np.random.default_rng(seed)
+        for i in range(10**6):
+            dtype = ("uint8", "int8")[i % 2]
+            yield (_tensor(rng, dtype, (64, 65)), *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0],
+                   _tensor(rng, dtype, [(64, 65), (64, 1), (1,)][i % 3]), *_scales(rng, 1, i % 3 == 0),
+                   _zps(rng, dtype, 1)[0], *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0], dtype)
+    n, bad = _sweep(big(100), lambda *c: P.ort_binary(ort_op, *c).astype(np.int64),
+                    lambda *c: np.array(model(*c[:-1], dtype=c[-1])), 10**5)
+    assert n >= 10**5 and bad == 0
+
+
+@pytest.mark.slow
+def test_slow_sweep_pools_and_concat():
+    n = bad = 0
+    for i, (x, sx, zx, sy, zy, dtype, attrs) in enumerate(pool_cases(200, 10**6)):
+        attrs["count_include_pad"] = i % 2
+        x = np.repeat(x, 40, axis=1)
+        got = P.ort_avg_pool(x, sx, zx, sy, zy, dtype, **attrs).astype(np.int64)
+        bad += int((got != np.array(onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dtype, **attrs))).sum())
+        n += got.size
+        if n >= 10**5:
+            break
+    assert n >= 10**5 and bad == 0
