@@ -169,7 +169,7 @@ def test_reshrunk_reproducer_is_explained_by_the_audit(serial, capsys):
 
 
 def test_report_and_status_commands(serial, tmp_path, capsys):
-    _spec_, store, _ = serial
+    store = serial[1]
     assert main(["campaign", "status", store.root, "--json"]) == 0
     t = json.loads(capsys.readouterr().out)
     assert t["tasks_done"] == t["tasks_planned"] == 32
@@ -236,13 +236,13 @@ def _free_scheduler(tmp_path):
     while not sched_file.exists() and time.monotonic() - t0 < 30:
         time.sleep(0.05)
     time.sleep(0.1)
-    return sched, json.loads(sched_file.read_text())["address"], sched_file
+    return sched, json.loads(sched_file.read_text())["address"]
 
 
 def test_separate_scheduler_and_worker(serial, tmp_path, capsys):
     pytest.importorskip("distributed")
-    spec, store, _ = serial
-    sched, address, sched_file = _free_scheduler(tmp_path)
+    store = serial[1]
+    sched, address = _free_scheduler(tmp_path)
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
                                "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -346,7 +346,7 @@ def test_hanging_in_process_device_is_timed_out(tmp_path):
 @pytest.mark.slow
 def test_cli_workers_2_runs_its_own_local_cluster(serial, tmp_path, capsys):
     pytest.importorskip("distributed")
-    spec, store, _ = serial
+    store = serial[1]
     p = _write(tmp_path, PLANTED)
     assert main(["campaign", "run", p, "--workers", "2", "--store", str(tmp_path / "s"), "--no-shrink"]) == 1
     assert "dashboard http://127.0.0.1:" in capsys.readouterr().err

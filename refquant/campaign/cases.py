@@ -95,8 +95,9 @@ def generate(spec, index, method):
     smode, zmode = _pick(g, r["scales"]), _pick(g, r["zero_points"])
     per_col, policy = bool(_pick(g, r["per_column"])), _pick(g, r["policy"])
     smode = smode if r["op"] == "qlinear_matmul" else "none"
-    case = dict(seed=int(spec["seed"]), task=int(index), shape0=(M, N), op=r["op"], regime=r["name"], scales=smode,
-                zero_points=zmode, per_column=per_col, policy=policy, a_type=a_type, b_type=b_type, y_type=a_type, method=method if r["op"] == "qlinear_matmul" else "int32")
+    case = {"seed": int(spec["seed"]), "task": int(index), "shape0": (M, N), "op": r["op"], "regime": r["name"],
+            "scales": smode, "zero_points": zmode, "per_column": per_col, "policy": policy, "a_type": a_type,
+            "b_type": b_type, "y_type": a_type, "method": method if r["op"] == "qlinear_matmul" else "int32"}
     case["za"] = _zp(g, a_type, zmode)
     case["zb"] = _zp(g, b_type, zmode, N) if per_col else _zp(g, b_type, zmode)
     case["zy"] = _zp(g, a_type, zmode)

@@ -18,6 +18,7 @@ import os
 import subprocess
 import tempfile
 import threading
+from types import MappingProxyType
 
 import numpy as np
 
@@ -42,7 +43,7 @@ class Dut:
     ops = ("qlinear_matmul", "matmul_integer")
     a_types = b_types = ("int8", "uint8")
     policies = ("wrap", "saturate")
-    type_pairs = {}                # op -> the (a_type, b_type) pairs it takes, where not every pair
+    type_pairs = MappingProxyType({})   # op -> the (a_type, b_type) pairs it takes, where not every pair
 
     def __init__(self, cfg, threads=None):
         self.cfg, self.threads = cfg, threads
@@ -120,7 +121,7 @@ class OrtDut(Dut):
     backend = "onnxruntime"
     policies = ("wrap",)
     # onnxruntime 1.32.0 CPU: no QLinearMatMul kernel for int8 x uint8 (NOT_IMPLEMENTED)
-    type_pairs = {"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))}
+    type_pairs = MappingProxyType({"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))})
 
     def _open(self):
         if getattr(self, "_ort", None) is None:
@@ -177,7 +178,7 @@ class CommandDut(Dut):
             out = os.path.join(d, "y.hex")
             argv = [c.format(dir=d, case=os.path.join(d, "case.json"), out=out) for c in self.cfg["command"]]
             try:
-                p = subprocess.run(argv, capture_output=True, timeout=self.cfg["timeout_s"])
+                p = subprocess.run(argv, capture_output=True, timeout=self.cfg["timeout_s"], check=False)
             except subprocess.TimeoutExpired:
                 raise DutTimeout(f"command {argv[0]} did not finish within {self.cfg['timeout_s']} s") from None
             except OSError as exc:

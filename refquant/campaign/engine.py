@@ -17,6 +17,11 @@ from .store import Store
 from .task import run_task
 
 WINDOW = 2          # tasks queued per worker beyond the one running
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker (distributed.nanny.pre-spawn-environ);
+# setting it at all turns off glibc's dynamic mmap threshold, so every numpy buffer over 128 KiB is
+# mmapped, page-faulted and unmapped again: 3.2x the page faults of a plain process per task and
+# 1.2-2x the compute time (docs/campaigns.md section 7).  None removes it for our LocalCluster.
+NO_MALLOC_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def shape_elements(spec, index):
@@ -129,9 +134,11 @@ def _cluster(workers, scheduler, client, threads):
     if scheduler:
         client = Client(scheduler, timeout="30s")
         return client, None, threads or 1
+    import dask
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address="127.0.0.1:0", env=thread_env(threads))
+    with dask.config.set(NO_MALLOC_TRIM):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address="127.0.0.1:0", env=thread_env(threads))
     return Client(cluster), cluster, threads
 
 

@@ -79,7 +79,8 @@ def _confirm_acc(case, acc, sample, rng):
         want = ops.matmul_integer([case["a"][i].tolist()], case["b"][:, [j]].tolist(), case["za"], int(zb[j]),
                                   case["a_type"], case["b_type"], a)[0][0]
         if want != acc[i, j]:
-            raise OracleDisagreement(f"reference accumulator differs from the oracle at ({i}, {j}): {acc[i, j]} vs {want}")
+            raise OracleDisagreement(f"reference accumulator differs from the oracle at ({i}, {j}): "
+                                     f"{acc[i, j]} vs {want}")
 
 
 def _requantize(case, acc, sample, rng):

@@ -61,12 +61,13 @@ def validate(raw, path="<spec>"):
         raise w.bad("<top level>", raw, "a TOML table")
     extra = set(raw) - _TOP
     if extra:
-        raise w.bad(sorted(extra)[0], "...", f"one of the tables {', '.join(sorted(_TOP))}")
+        raise w.bad(min(extra), "...", f"one of the tables {', '.join(sorted(_TOP))}")
     camp = _table(w, raw, "campaign")
-    spec = {"name": str(camp.get("name", "campaign")), "seed": _int(w, "campaign.seed", camp.get("seed", 0), 0, 2**63 - 1)}
+    spec = {"name": str(camp.get("name", "campaign")),
+            "seed": _int(w, "campaign.seed", camp.get("seed", 0), 0, 2**63 - 1)}
     unknown = set(camp) - {"name", "seed"}
     if unknown:
-        raise w.bad(f"campaign.{sorted(unknown)[0]}", camp[sorted(unknown)[0]], "only name and seed in [campaign]")
+        raise w.bad(f"campaign.{min(unknown)}", camp[min(unknown)], "only name and seed in [campaign]")
     spec["dut"] = _dut(w, _table(w, raw, "dut", required=True))
     spec["reference"] = _reference(w, _table(w, raw, "reference"), spec["dut"])
     regimes = raw.get("regime")
@@ -117,7 +118,7 @@ def _dut(w, t):
         raise w.bad("dut.kind", kind, f"one of {', '.join(known_kinds())}")
     extra = set(t) - DUT_KEYS
     if extra:
-        raise w.bad(f"dut.{sorted(extra)[0]}", t[sorted(extra)[0]], f"keys among {', '.join(sorted(DUT_KEYS))}")
+        raise w.bad(f"dut.{min(extra)}", t[min(extra)], f"keys among {', '.join(sorted(DUT_KEYS))}")
     d = dict(t)
     d["timeout_s"] = _number(w, "dut.timeout_s", t.get("timeout_s", 60), 0.01, 86400)
     for key in ("backend", "method", "engine", "factory", "path"):
@@ -141,7 +142,7 @@ def _dut(w, t):
 def _reference(w, t, dut):
     extra = set(t) - {"kind", "sample"}
     if extra:
-        raise w.bad(f"reference.{sorted(extra)[0]}", t[sorted(extra)[0]], "only kind and sample in [reference]")
+        raise w.bad(f"reference.{min(extra)}", t[min(extra)], "only kind and sample in [reference]")
     default = "numpy" if dut["kind"] in ("kernel", "planted") else "kernel"
     kind = t.get("kind", default)
     if kind not in REFERENCES:
@@ -170,7 +171,8 @@ def _range(w, key, v):
 def _regime(w, i, r):
     extra = set(r) - _REGIME_KEYS
     if extra:
-        raise w.bad(f"regime[{i}].{sorted(extra)[0]}", r[sorted(extra)[0]], f"keys among {', '.join(sorted(_REGIME_KEYS))}")
+        raise w.bad(f"regime[{i}].{min(extra)}", r[min(extra)],
+                    f"keys among {', '.join(sorted(_REGIME_KEYS))}")
     g = dict(_REGIME_DEFAULTS, **r)
     g["name"] = str(r.get("name", f"regime{i}"))
     k = f"regime[{i}]"

@@ -99,7 +99,8 @@ class Store:
                 with open(path, encoding="utf-8") as f:
                     out.append(json.load(f))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise FormatFileError(f"{path}: not valid JSON ({exc}); delete it and resume to rerun the task") from None
+                raise FormatFileError(f"{path}: not valid JSON ({exc}); delete it and resume to rerun "
+                                      "the task") from None
         return out
 
     # -- runs and failures ----------------------------------------------------------------------

@@ -3,7 +3,8 @@ distributed engine, so it runs the same serially, on a Dask worker or in a repla
 
 Record fields: task, status (ok | mismatch | error | timeout | reference | skipped), elements
 (outputs compared), mismatches, first (up to 5 [row, col, got, expected]), signature (what groups
-equal failures), case (describe()), dut_s / ref_s / total_s, pid, error (for error statuses).
+equal failures), case (describe()), dut_s / ref_s / total_s, page_faults (the process's minor page
+faults during the task), pid, host, error (for error statuses).
 """
 
 import os
@@ -26,9 +27,17 @@ def build_case(spec, index):
     return cs.generate(spec, index, method_of(spec["dut"]))
 
 
+def _faults():
+    try:
+        import resource
+    except ImportError:     # not on Windows
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def run_task(spec, index, threads=None):
     """Run task ``index`` of ``spec`` and return its record (never raises for a device failure)."""
-    t0 = time.perf_counter()
+    t0, f0 = time.perf_counter(), _faults()
     case = build_case(spec, index)
     rec = {"task": int(index), "case": cs.describe(case), "pid": os.getpid(), "host": socket.gethostname(),
            "elements": 0, "mismatches": 0}
@@ -38,6 +47,7 @@ def run_task(spec, index, threads=None):
     outcome = check_case(spec, case, threads)
     rec.update(outcome)
     rec["total_s"] = round(time.perf_counter() - t0, 6)
+    rec["page_faults"] = _faults() - f0        # minor faults of the process during the task
     return rec
 
 
