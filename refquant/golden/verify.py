@@ -31,16 +31,7 @@ def kernel_matmul(params, derived, inputs):
     if kmethod == "int32":
         out["Y"] = out["acc"]
         return out
-    n = p["N"]
-    per_channel = len(next(iter(derived.values()))) > 1 or isinstance(p["sb"], list)
-    if kmethod == "float_fp32":
-        bits = np.array(derived["M_bits"], np.uint32)
-        kp = bits if per_channel else bits.reshape(())
-    else:
-        m = derived["m"]
-        s = derived["shift"] if "shift" in derived else derived["s"]
-        kp = (np.array(m * (n if len(m) == 1 else 1), np.int32), np.array(s * (n if len(s) == 1 else 1), np.int32)) \
-            if per_channel else (m[0], s[0])
+    kp = _kernel_params(kmethod, derived, p["N"], isinstance(p["sb"], list))
     results = {}
     for path in kernel.paths():
         y = kernel.qlinear_matmul(A, B, p["za"], zb, kmethod, kp, p["zy"], p.get("qmin"), p.get("qmax"),
@@ -51,6 +42,49 @@ def kernel_matmul(params, derived, inputs):
         if y != first:
             raise AssertionError(f"kernel path {path} differs from the scalar path")
     out["Y"] = first
+    return out
+
+
+def _kernel_params(kmethod, derived, n, per_axis_scale):
+    """The C kernel's requantization parameters from a test's ``derived`` values (never re-derived)."""
+    import numpy as np
+    per_channel = len(next(iter(derived.values()))) > 1 or per_axis_scale
+    if kmethod == "float_fp32":
+        bits = np.array(derived["M_bits"], np.uint32)
+        return bits if per_channel else bits.reshape(())
+    m = derived["m"]
+    s = derived["shift"] if "shift" in derived else derived["s"]
+    if per_channel:
+        return (np.array(m * (n if len(m) == 1 else 1), np.int32), np.array(s * (n if len(s) == 1 else 1), np.int32))
+    return m[0], s[0]
+
+
+def _kernel_applies_conv(p):
+    return (_kernel_method(p.get("method")) is not None and p["x_type"] in ("int8", "uint8")
+            and p["w_type"] in ("int8", "uint8") and p["y_type"] in ("int8", "uint8", "int32"))
+
+
+def kernel_conv(params, derived, inputs):
+    """Run the C kernel's convolution (im2col + GEMM, refquant.kernel.conv) on one qlinear_conv test:
+    {'acc': values, 'Y': values}; parameters from ``derived``, as kernel_matmul."""
+    import numpy as np
+    from ..kernel import conv
+    p = params
+    x = to_numpy(inputs["x"]).astype(np.dtype(p["x_type"]))
+    w = to_numpy(inputs["w"]).astype(np.dtype(p["w_type"]))
+    zw = np.array(p["zw"], np.int32) if isinstance(p["zw"], list) else p["zw"]
+    bias = to_numpy(inputs["bias"]).astype(np.int32) if "bias" in inputs else None
+    geo = {k: p[k] for k in ("strides", "pads", "dilations", "group")}
+    acc = conv.conv_integer(x, w, p["zx"], zw, bias, policy=p["policy"], **geo)
+    out = {"acc": acc.reshape(-1).tolist()}
+    kmethod = _kernel_method(p["method"])
+    if kmethod == "int32":
+        out["Y"] = out["acc"]
+        return out
+    kp = _kernel_params(kmethod, derived, w.shape[0], isinstance(p.get("sw"), list))
+    y = conv.qlinear_conv(x, w, p["zx"], zw, kmethod, kp, p["zy"], p.get("qmin"), p.get("qmax"),
+                          np.dtype(p["y_type"]), bias, policy=p["policy"], **geo)
+    out["Y"] = y.reshape(-1).tolist()
     return out
 
 
@@ -179,6 +213,13 @@ def _verify_test(gset, g, t, kernel_ok, stats, miss):
         except RefquantError as exc:
             raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): the C kernel refuses the "
                                   f"parameters: {exc}") from None
+    if kernel_ok and g["op"] == "qlinear_conv" and t["result"] == "valid" and _kernel_applies_conv(t["params"]):
+        stats["kernel_checked"] += 1
+        kout = kernel_conv(t["params"], t.get("derived") or {}, inputs)
+        for name, tensor in expected.items():
+            d = _diff(name, tensor.values, kout[name])
+            if d:
+                miss(d, "kernel")
 
 
 def _check_params_fit(gset, op, t, inputs, expected):

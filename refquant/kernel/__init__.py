@@ -33,7 +33,7 @@ from ._threads import CPUS, PlanCache
 from ._threads import rectangles as _rectangles  # noqa: F401  (tests reach it as kernel._rectangles)
 
 __all__ = ["available", "paths", "matmul_integer", "qlinear_matmul", "QLinearMatMul", "PackedB", "last_path_used",
-           "POLICIES", "METHODS"]
+           "POLICIES", "METHODS", "conv_integer", "qlinear_conv"]
 
 
 def matmul_integer(a, b, za=0, zb=0, bias=None, policy="wrap", path=None, threads=None,
@@ -121,3 +121,7 @@ class QLinearMatMul:
         out = np.empty((a.shape[0], self._n), self._out_dtype)
         self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
         return out
+
+
+# Convolution (im2col + the GEMM above); at the end: conv.py calls back into this module.
+from .conv import conv_integer, qlinear_conv  # noqa: E402

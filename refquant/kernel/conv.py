@@ -1,0 +1,141 @@
+"""Convolution through the C kernel: ConvInteger / QLinearConv (2-D, NCHW) as im2col + the C GEMM.
+
+The C GEMM sums k ascending (docs/gemm-contract.md §2).  im2col lays each receptive field out in
+the oracle's term order -- input channel, kernel row, kernel column, ascending (refquant.ops
+conv_integer) -- so the GEMM adds the same terms in the same order.  Padding positions hold the
+input zero point, so their terms are (zx - zx)*w = 0; adding 0 changes no partial sum and never
+overflows, under wrap or saturate, so the accumulators (and overflow counts) equal the oracle's.
+Requantization is the GEMM's own epilogue, per output channel: every method and path of
+``qlinear_matmul`` applies unchanged.  tests/test_kernel_conv.py checks this against the oracle
+(hypothesis cases, every method and policy) and on every shipped conv golden vector.
+
+Groups (depthwise included) run one GEMM per group; output channel m belongs to group
+m // (M / group), as in ONNX.
+"""
+
+import numpy as np
+
+from ..errors import InvalidValueError, ShapeError
+from ._checks import INT32, int_scalar
+
+_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+def _tensor4(t, name):
+    if not isinstance(t, np.ndarray) or t.dtype not in _DTYPES or t.ndim != 4:
+        got = f"{t.dtype} array of shape {t.shape}" if isinstance(t, np.ndarray) else type(t).__name__
+        raise InvalidValueError(f"{name} must be a 4-D int8 or uint8 numpy array, got {got}")
+    return t
+
+
+def _pairs(v, n, name, lo):
+    vals = tuple(int(x) for x in (v if v is not None else ((1,) * n if n == 2 else (0,) * n)))
+    if len(vals) != n or min(vals) < lo:
+        raise ShapeError(f"{name} must be {n} integers >= {lo}, got {v!r}")
+    return vals
+
+
+def geometry(x_shape, w_shape, strides, pads, dilations, group):
+    """(N, M, OH, OW, Cg, kH, kW, strides, pads, dilations) of a 2-D conv, ShapeError if inconsistent.
+
+    pads = (top, left, bottom, right), the ONNX order.
+    """
+    N, C, H, W = x_shape
+    M, Cg, kH, kW = w_shape
+    group = int(group)
+    if group < 1 or C % group or M % group or Cg != C // group:
+        raise ShapeError(f"group = {group}: x has {C} channels, w {tuple(w_shape)} needs C/group = {Cg} "
+                         "and M % group == 0")
+    (sh, sw), (dh, dw) = _pairs(strides, 2, "strides", 1), _pairs(dilations, 2, "dilations", 1)
+    pads = _pairs(pads, 4, "pads", 0)
+    OH = (H + pads[0] + pads[2] - dh * (kH - 1) - 1) // sh + 1
+    OW = (W + pads[1] + pads[3] - dw * (kW - 1) - 1) // sw + 1
+    if OH < 1 or OW < 1:
+        raise ShapeError(f"the conv output would be empty ({OH} x {OW})")
+    return N, M, OH, OW, Cg, kH, kW, (sh, sw), pads, (dh, dw)
+
+
+def im2col(x, zx, geo, gin):
+    """(N*OH*OW, Cg*kH*kW) in x's dtype: the receptive fields of input group ``gin``, columns in the
+    oracle's term order (c, kh, kw); padding positions hold ``zx``."""
+    N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+    H, W = x.shape[2], x.shape[3]
+    xp = np.full((N, Cg, H + pt + pb, W + pl + pr), zx, dtype=x.dtype)
+    xp[:, :, pt:pt + H, pl:pl + W] = x[:, gin * Cg:(gin + 1) * Cg]
+    cols = np.empty((N, OH, OW, Cg, kH, kW), dtype=x.dtype)
+    for kh in range(kH):
+        for kw in range(kW):
+            patch = xp[:, :, kh * dh: kh * dh + sh * (OH - 1) + 1: sh, kw * dw: kw * dw + sw * (OW - 1) + 1: sw]
+            cols[..., kh, kw] = patch.transpose(0, 2, 3, 1)
+    return cols.reshape(N * OH * OW, Cg * kH * kW)
+
+
+def _per_channel(v, chans, M):
+    """The slice of a per-output-channel argument (scalar, or an array of length M) for ``chans``."""
+    arr = np.asarray(v)
+    if arr.ndim == 1:
+        if arr.shape[0] != M:
+            raise ShapeError(f"a per-channel argument has {arr.shape[0]} values; expected one per output "
+                             f"channel ({M})")
+        return np.ascontiguousarray(arr[chans])
+    return v
+
+
+def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm):
+    """Shared driver: per group, im2col + ``gemm(A, B, zb, bias, chans)``; NCHW result(s)."""
+    from . import require
+    require()
+    x, w = _tensor4(x, "x"), _tensor4(w, "w")
+    geo = geometry(x.shape, w.shape, strides, pads, dilations, group)
+    N, M, OH, OW = geo[:4]
+    zx = int_scalar(zx, "x zero point", *((-128, 127) if x.dtype == np.int8 else (0, 255)))
+    mg = M // int(group)
+    outs = None
+    for gin in range(int(group)):
+        chans = np.arange(gin * mg, (gin + 1) * mg)
+        A = im2col(x, zx, geo, gin)
+        B = np.ascontiguousarray(w[chans].reshape(mg, -1).T)
+        res = gemm(A, B, zx, _per_channel(zw, chans, M), None if bias is None else _per_channel(bias, chans, M),
+                   chans)
+        res = res if isinstance(res, tuple) else (res,)
+        if outs is None:
+            outs = [np.empty((N * OH * OW, M), r.dtype) for r in res]
+        for o, r in zip(outs, res):
+            o[:, chans] = r
+    outs = [o.reshape(N, OH, OW, M).transpose(0, 3, 1, 2).copy() for o in outs]
+    return outs[0] if len(outs) == 1 else tuple(outs)
+
+
+def conv_integer(x, w, zx=0, zw=0, bias=None, strides=None, pads=None, dilations=None, group=1, policy="wrap",
+                 path=None, threads=None, return_overflow=False):
+    """ConvInteger 2-D (NCHW) through the C kernel: int32 accumulators (N, M, OH, OW).
+
+    Equals refquant.ops.conv_integer (same terms, same order, same accumulator policy).  zw: a
+    scalar or one per output channel; bias: None or int32 per output channel.  With
+    ``return_overflow`` also the per-output overflow counts.
+    """
+    from . import matmul_integer
+
+    def gemm(A, B, za, zb, b, _chans):
+        return matmul_integer(A, B, za, zb, b, policy, path=path, threads=threads,
+                              return_overflow=return_overflow)
+    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm)
+
+
+def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_dtype=np.int8, bias=None,
+                 strides=None, pads=None, dilations=None, group=1, policy="wrap", path=None, threads=None):
+    """QLinearConv 2-D (NCHW) through the C kernel: conv accumulators, then the C requantization
+    ``method`` per output channel (axis 1), with the parameters of ``kernel.qlinear_matmul``
+    (scalars per tensor, or arrays with one value per output channel)."""
+    from . import qlinear_matmul
+    int_scalar(zp, "zp", *INT32)
+    M = w.shape[0] if isinstance(w, np.ndarray) and w.ndim == 4 else 0
+
+    pair = isinstance(method, str) and method.startswith(("tflite", "tosa"))   # (multiplier, shift)
+
+    def gemm(A, B, za, zb, b, chans):
+        p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
+             else _per_channel(params, chans, M))
+        return qlinear_matmul(A, B, za, zb, method, p, zp, qmin, qmax, out_dtype, b, policy, path=path,
+                              threads=threads)
+    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm)
