@@ -328,3 +328,39 @@ def test_check_runs_the_shipped_example():
     rows = example_rows()
     assert [r.backend for r in rows] == ["model onnxruntime:disable", "model onnxruntime:all"]
     assert all(r.status == "pass" and r.differ == 0 and r.elements > 0 for r in rows)
+
+
+def _fusion_matches(zoo_dir, kind, fmt_pc, levels=("basic", "extended", "all")):
+    from refquant.model import ort
+    from refquant.model.fusion import check_against, fuse
+    path = _build(zoo_dir, kind, "qdq", fmt_pc)
+    g = G.load(path)
+    feeds = seeded_inputs(g, 1)
+    for level in levels:
+        predicted = fuse(g, level)
+        assert check_against(predicted, G.from_proto(ort.optimized_model(path, level))) == "", level
+        res = run(predicted, feeds)
+        for name, got in ort.run_session(path, level, feeds).items():
+            lo, hi = res.values[name].bounds()
+            assert np.all((lo <= got) & (got <= hi)), (level, name)
+
+
+@pytest.mark.parametrize("kind,per_channel", [("convnet", True), ("mlp", False)])
+def test_fusion_model_predicts_onnxruntime(zoo_dir, kind, per_channel):
+    """refquant's model of ORT's QDQ fusions (no ORT needed to run it) has the ops of ORT's own
+    optimized graph at basic / extended / all, and its outputs hold ORT's (onnxruntime 1.32.0)."""
+    _fusion_matches(zoo_dir, kind, per_channel)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["cnn", "mobilenet", "transformer"])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_fusion_model_predicts_onnxruntime_big(zoo_dir, kind, per_channel):
+    _variants_ready(kind)
+    _fusion_matches(zoo_dir, kind, per_channel)
+
+
+def test_run_level_all_cli(zoo_dir, capsys):
+    path = _build(zoo_dir, "convnet", "qdq", True)
+    assert cli.main(["model", "run", str(path), "--level", "all"]) == 0
+    assert "y: float32 [1, 10], 0 implementation-defined" in capsys.readouterr().out

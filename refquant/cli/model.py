@@ -34,7 +34,8 @@ def _feeds(args, graph):
 
 def cmd_run(args):
     from ..model import load, run, write_dumps
-    graph = load(args.model)
+    from ..model.fusion import fuse
+    graph = fuse(load(args.model), args.level)
     feeds, _ = _feeds(args, graph)
     bar = _Bar(args.progress)
     res = run(graph, feeds, args.backend, progress=lambda i, n, node: bar(f"{i}/{n} {node.name}"))
@@ -102,6 +103,9 @@ def register(sub):
     r = msub.add_parser("run", help="every tensor of a model under a backend's semantics")
     _common(r)
     r.add_argument("--dump", help="write every tensor (.npy) and names.json to this folder")
+    r.add_argument("--level", default="disable", choices=["disable", "basic", "extended", "all"],
+                   help="run the graph onnxruntime 1.32.0 would run at this optimization level (its QDQ fusions, "
+                        "as modelled in refquant/model/fusion.py; default: the graph as written)")
     r.set_defaults(func=cmd_run)
     c = msub.add_parser("compare", help="judge every node of an implementation's run (exit 0 agree, 1 divergence)")
     _common(c)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FormatFileError, InvalidValueError
-from . import ort
+from . import fusion, ort
 from .graph import load
 
 NAME_MAP = "names.json"
@@ -53,8 +53,11 @@ def build(spec, model_path, feeds, backend="onnxruntime"):
     if kind == "onnxruntime":
         graph, tensors, final = ort.run_observed(model_path, arg, feeds)
         tensors.update(final)
+        diff = fusion.check_against(fusion.fuse(load(model_path), arg), graph)
+        model_note = ("fusion model (refquant/model/fusion.py): predicts the same ops" if not diff else
+                      f"fusion model (refquant/model/fusion.py) differs from onnxruntime's graph: {diff}")
         return Target(spec, "onnxruntime", graph, tensors, ort.version(),
-                      [f"graph: onnxruntime's optimized graph at level {arg!r} ({len(graph.nodes)} nodes)"])
+                      [f"graph: onnxruntime's optimized graph at level {arg!r} ({len(graph.nodes)} nodes)", model_note])
     if kind == "dumps":
         return Target(spec, backend, load(model_path), read_dumps(arg), "", [f"dumps from {arg}"])
     raise InvalidValueError(f"--against {spec!r}: the LiteRT runner is not available in this build "
