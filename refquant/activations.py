@@ -26,9 +26,10 @@ from fractions import Fraction
 
 from . import certified, formats, qops, quantize
 from . import fixedpoint as fp
+from . import gemmlowp as gl
 from . import movement as mv
 from .certified import ImplementationDefined, resolve
-from .errors import InvalidValueError, ShapeError, Unpredictable
+from .errors import InvalidValueError, ShapeError, SpecError, Unpredictable
 from .integers import get_type
 from .requant import fl, fl32
 from .rounding import half_away, half_even
@@ -392,6 +393,75 @@ def leaky_relu_xnnpack(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=
     return _elementwise(x, dtype, entry)
 
 
+def _check_tflite_softmax(x_scale, x_zp, y_scale, y_zp, dtype):
+    """SoftmaxPrepare's checks for int8/uint8 output: scale within 0.001/256 of 1/256, zero point qmin."""
+    p = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    if abs(p[2] - Fraction(1, 256)) > Fraction(1, 256000) or p[3] != p[4]:
+        raise SpecError(f"SOFTMAX needs output scale 1/256 and zero point {p[4]}, got {y_scale}, {y_zp}")
+    return p
+
+
+def _tflite_softmax_params(sx, beta):
+    """PreprocessSoftmaxScaling (double build) and diff_min for Q5.26 scaled differences:
+    M = min(beta * sx * 2^26, 2^31 - 1) in binary64, QuantizeMultiplierGreaterThanOne;
+    diff_min = -floor(31 * 2^26 / 2^left_shift)."""
+    real = min(fl("fp64", fl("fp64", beta * sx) * (1 << 26)), Fraction((1 << 31) - 1))
+    mult, shift = fp.quantize_multiplier_greater_than_one(real)
+    return mult, shift, -((31 << 26) >> shift)
+
+
+def softmax_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1, beta=1.0):
+    """LiteRT reference int8/uint8 SOFTMAX in gemmlowp fixed point: for d = q - max(row) >= diff_min,
+    e = exp_on_negative_values(SRDHM(d * 2^shift, M)) in Q5.26 -> Q0.31; the sum of
+    Rescale<12>(e); GetReciprocal; y = RDBPOT(SRDHM(recip, e), bits_over_unit + 23) + qmin (the
+    output is scale 1/256 with zero point qmin); elements below diff_min give qmin."""
+    # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (kReference), reference/softmax.h Softmax (quantized)
+    sx, _, sy, zy, lo, hi = _check_tflite_softmax(x_scale, x_zp, y_scale, y_zp, dtype)
+    mult, shift, diff_min = _tflite_softmax_params(sx, qops.attr_f32(beta, "beta"))
+
+    def row_fn(row):
+        top = max(row)
+        exps = [gl.exp_on_negative_values(fp.multiply_by_quantized_multiplier(q - top, mult, shift), 5)
+                if q - top >= diff_min else None for q in row]
+        total = 0
+        for e in exps:
+            total = gl._w32(total + (gl.rescale(e, 0, 12) if e is not None else 0))
+        recip, over = gl.get_reciprocal(total, 12)
+        if not 0 <= over + 23 <= 31:
+            raise SpecError(f"SOFTMAX: exponent {over + 23} outside [0, 31] (TFLITE_CHECK)")
+        return [lo if e is None else _clamp(fp.rounding_divide_by_pot(gl.mul(recip, e), over + 23) + lo, lo, hi)
+                for e in exps]
+    return _rows(x, dtype, axis, row_fn)
+
+
+def softmax_tflite_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1, beta=1.0):
+    """LiteRT optimized int8/uint8 SOFTMAX on x86 (no uint16 LUT): table t(d) = expf(fl(fl(-sx * beta)
+    * d)) for d = max - q; binary32 row sum s; inv = fl(1 / fl(s * sy)); p = fl(t * inv);
+    int8: round-half-away(p) + zy; uint8: (int)fl(p + 0.5f) (zero point not added); clamped.
+    Outputs that depend on expf (within 1 ulp) are ImplementationDefined (monotone bounds)."""
+    # Reproduces: LiteRT 2.3.0 optimized_ops.h PopulateSoftmaxLookupTable, Softmax<In, Out>, QuantizeSoftmaxOutput
+    sx, _, sy, zy, lo, hi = _check_tflite_softmax(x_scale, x_zp, y_scale, y_zp, dtype)
+    scale = fl32(-sx * qops.attr_f32(beta, "beta"))
+
+    def out(t, inv):
+        p = fl32(t * inv)
+        return _clamp(half_away(p) + zy if dtype == "int8" else int(fl32(p + Fraction(1, 2))), lo, hi)
+
+    def row_fn(row):
+        top = max(row)
+        table = {d: certified.candidates("exp", fl32(scale * d), "fp32", EXPF_ULP) for d in {top - q for q in row}}
+        ts = [table[top - q] for q in row]
+        inv = {k: fl32(1 / fl32(_fsum(pick(t) for t in ts) * sy)) for k, pick in
+               (("first", lambda t: t[0]), ("lo", min), ("hi", max))}
+        res = []
+        for t in ts:
+            ends = sorted((out(min(t), inv["hi"]), out(max(t), inv["lo"])))
+            res.append(resolve([out(t[0], inv["first"]), *range(ends[0], ends[1] + 1)],
+                               f"SOFTMAX table: expf within {EXPF_ULP} ulp"))
+        return res
+    return _rows(x, dtype, axis, row_fn)
+
+
 def _wrap16(v):
     return ((v + (1 << 15)) & 0xFFFF) - (1 << 15)
 
@@ -454,84 +524,8 @@ def hard_swish_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
 
 
 # ##########################################################################
-# gemmlowp fixed point (tflite-micro int8 reference LOGISTIC / TANH)
+# gemmlowp fixed point: tflite-micro int8 reference LOGISTIC / TANH (refquant/gemmlowp.py)
 # ##########################################################################
-
-def _w32(v):
-    return fp.wrap32(v)
-
-
-def _mul(a, b):
-    return fp.srdhm_i32(a, b)
-
-
-def _pot(x, exponent):
-    """SaturatingRoundingMultiplyByPOT<exponent> on int32."""
-    if exponent < 0:
-        return fp.rounding_divide_by_pot(x, -exponent)
-    threshold = (1 << (31 - exponent)) - 1
-    return (1 << 31) - 1 if x > threshold else -(1 << 31) if x < -threshold else x << exponent
-
-
-def _exp_quarter(a):
-    """exp(a) for a in [-1/4, 0), Q0.31 in and out (a Taylor expansion around -1/8)."""
-    x = _w32(a + (1 << 28))
-    x2 = _mul(x, x)
-    x3 = _mul(x2, x)
-    x4_4 = _pot(_mul(x2, x2), -2)
-    poly = _pot(_w32(_mul(_w32(x4_4 + x3), 715827883) + x2), -1)
-    return _w32(1895147668 + _mul(1895147668, _w32(x + poly)))
-
-
-_BARREL = ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308), (2, 39332535),
-           (3, 720401), (4, 242))
-
-
-def exp_on_negative_values(a, integer_bits):
-    """gemmlowp exp_on_negative_values: exp(a) for a <= 0 in Q(integer_bits), result Q0.31."""
-    # Reproduces: gemmlowp fixedpoint.h exp_on_negative_values
-    frac = 31 - integer_bits
-    quarter = 1 << (frac - 2)
-    a_mod = _w32((a & (quarter - 1)) - quarter)
-    result = _exp_quarter(_pot(a_mod, integer_bits))
-    remainder = _w32(a_mod - a)
-    for exponent, mult in _BARREL:
-        if integer_bits > exponent and remainder & (1 << (frac + exponent)):
-            result = _mul(result, mult)
-    if integer_bits > 5 and a < -(1 << (36 - integer_bits)):
-        result = 0
-    return (1 << 31) - 1 if a == 0 else result
-
-
-def _newton_reciprocal(a):
-    """The Q2.29 x ~ 1 / half_denominator of one_over/one_minus_x_over_one_plus_x (3 steps)."""
-    s = a + (1 << 31) - 1                       # RoundingHalfSum(a, One): (s + sign(s)) / 2, truncated
-    half = (s + 1) // 2 if s >= 0 else -((1 - s) // 2)
-    x = _w32(1515870810 + _mul(half, -1010580540))
-    for _ in range(3):
-        one_minus = _w32((1 << 29) - _mul(half, x))
-        x = _w32(x + _pot(_mul(x, one_minus), 2))
-    return x
-
-
-def gemmlowp_logistic(a, integer_bits):
-    """gemmlowp logistic of a Q(integer_bits) int32: the Q0.31 result."""
-    # Reproduces: gemmlowp fixedpoint.h logistic / one_over_one_plus_x_for_x_in_0_1
-    if a == 0:
-        return 1 << 30
-    pos = _pot(_newton_reciprocal(exp_on_negative_values(_w32(-abs(a)), integer_bits)), 1)
-    return pos if a > 0 else _w32((1 << 31) - 1 - pos)
-
-
-def gemmlowp_tanh(a, integer_bits):
-    """gemmlowp tanh of a Q(integer_bits) int32: the Q0.31 result."""
-    # Reproduces: gemmlowp fixedpoint.h tanh / one_minus_x_over_one_plus_x_for_x_in_0_1
-    if a == 0:
-        return 0
-    e = exp_on_negative_values(_w32(-abs(a)), integer_bits + 1)
-    t = _pot(_w32(_newton_reciprocal(e) - (1 << 29)), 2)
-    return t if a > 0 else _w32(-t)
-
 
 def _tflm_input(sx, integer_bits):
     """tflite-micro CalculateArithmeticOpData: (multiplier, left_shift, range_radius) for Q(bits)."""
@@ -562,7 +556,7 @@ def sigmoid_tflm(x, x_scale, x_zp, y_scale=Fraction(1, 256), y_zp=-128, *, dtype
     # Reproduces: tflite-micro kernels/internal/reference/integer_ops/logistic.h, logistic_common.cc
     if Fraction(y_scale) != Fraction(1, 256) or y_zp != -128 or dtype != "int8":
         raise InvalidValueError("tflite-micro int8 LOGISTIC needs output scale 1/256, zero point -128, int8")
-    return _tflm_fixed(x, x_scale, x_zp, dtype, gemmlowp_logistic, 23, -128)
+    return _tflm_fixed(x, x_scale, x_zp, dtype, gl.logistic, 23, -128)
 
 
 def tanh_tflm(x, x_scale, x_zp, y_scale=Fraction(1, 128), y_zp=0, *, dtype="int8"):
@@ -570,14 +564,15 @@ def tanh_tflm(x, x_scale, x_zp, y_scale=Fraction(1, 128), y_zp=0, *, dtype="int8
     # Reproduces: tflite-micro kernels/internal/reference/integer_ops/tanh.h, tanh_common.cc
     if Fraction(y_scale) != Fraction(1, 128) or y_zp != 0 or dtype != "int8":
         raise InvalidValueError("tflite-micro int8 TANH needs output scale 1/128, zero point 0, int8")
-    return _tflm_fixed(x, x_scale, x_zp, dtype, gemmlowp_tanh, 24, 0)
+    return _tflm_fixed(x, x_scale, x_zp, dtype, gl.tanh, 24, 0)
 
 
 VARIANTS = {
     "sigmoid": {"exact": sigmoid_exact, "ort_qlinear": sigmoid_ort, "tflite_lut": sigmoid_tflite_lut,
                 "xnnpack_lut": sigmoid_xnnpack, "tflm_fixed": sigmoid_tflm},
     "tanh": {"exact": tanh_exact, "tflite_lut": tanh_tflite_lut, "xnnpack_lut": tanh_xnnpack, "tflm_fixed": tanh_tflm},
-    "softmax": {"exact": softmax_exact, "ort_qlinear": softmax_ort},
+    "softmax": {"exact": softmax_exact, "ort_qlinear": softmax_ort, "tflite_ref": softmax_tflite,
+                "tflite_optimized": softmax_tflite_optimized},
     "leaky_relu": {"ort_qlinear": leaky_relu_ort, "tflite_ref": leaky_relu_tflite, "xnnpack": leaky_relu_xnnpack},
     "hard_swish": {"exact": hard_swish_exact, "tflite_ref": hard_swish_tflite},
 }

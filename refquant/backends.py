@@ -296,11 +296,12 @@ BACKENDS = {b.name: b for b in [
 
 # Activations (refquant/activations.py): the variant each row uses per op, measured per row (docs/ops.md
 # "Activations"); added to the rows above here, in one place.
-_LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tflite_ref", "hard_swish": "tflite_ref"}
+_LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tflite_ref", "hard_swish": "tflite_ref",
+               "softmax": "tflite_optimized"}   # XNNPACK declines int8 SOFTMAX: the optimized kernel runs
 _ACTIVATION_OPS = {
     "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact"},
     "onnxruntime": {"sigmoid": "ort_qlinear", "leaky_relu": "ort_qlinear", "softmax": "ort_qlinear"},
-    "litert_ref": _LITERT_ACT,
+    "litert_ref": {**_LITERT_ACT, "softmax": "tflite_ref"},
     "litert_optimized": _LITERT_ACT,
     "litert_xnnpack": {**_LITERT_ACT, "sigmoid": "xnnpack_lut", "tanh": "xnnpack_lut", "leaky_relu": "xnnpack"},
 }

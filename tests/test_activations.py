@@ -14,8 +14,9 @@ import pytest
 
 from refquant import activations as A
 from refquant import backends, qops
+from refquant import gemmlowp as gl
 from refquant.certified import ImplementationDefined, possible
-from refquant.errors import InvalidValueError, ShapeError, Unpredictable
+from refquant.errors import InvalidValueError, ShapeError, SpecError, Unpredictable
 
 I8, U8 = list(range(-128, 128)), list(range(256))
 
@@ -60,15 +61,20 @@ def test_hard_swish_tflite_fixed_point_vs_ideal():
 
 
 def test_gemmlowp_primitives():
-    assert A.exp_on_negative_values(0, 4) == (1 << 31) - 1
-    assert A.gemmlowp_logistic(0, 4) == 1 << 30 and A.gemmlowp_tanh(0, 4) == 0
+    assert gl.exp_on_negative_values(0, 4) == (1 << 31) - 1
+    assert gl.logistic(0, 4) == 1 << 30 and gl.tanh(0, 4) == 0
+    assert gl.get_reciprocal(1 << 19, 12) == (gl.one_over_one_plus_x(0), 0)     # 1.0 in Q12.19
+    assert gl.rescale(1 << 30, 0, 12) == 1 << 18 and gl.rescale(-(1 << 30), 2, 0) == -(1 << 31)
     import math
     for a in (-1, -(1 << 20), -(1 << 26), -(3 << 27), -(1 << 30), -(1 << 31)):
-        got = A.exp_on_negative_values(a, 4) / 2**31
+        got = gl.exp_on_negative_values(a, 4) / 2**31
         assert abs(got - math.exp(a / 2**27)) < 2**-21    # the Taylor polynomial at -1/8 errs by ~2^-22 at the ends
     for a in (1 << 27, -(1 << 27), 5 << 26):
-        assert abs(A.gemmlowp_logistic(a, 4) / 2**31 - 1 / (1 + math.exp(-a / 2**27))) < 2**-24
-        assert abs(A.gemmlowp_tanh(a, 4) / 2**31 - math.tanh(a / 2**27)) < 2**-24
+        assert abs(gl.logistic(a, 4) / 2**31 - 1 / (1 + math.exp(-a / 2**27))) < 2**-24
+        assert abs(gl.tanh(a, 4) / 2**31 - math.tanh(a / 2**27)) < 2**-24
+    for x in (1 << 19, 3 << 18, (1 << 31) - 1, 12345):
+        r, over = gl.get_reciprocal(x, 12)
+        assert abs(r / 2**31 * 2.0**-over - 2**19 / x) < 2**-28 * 2.0**-over
 
 
 def test_tflm_fixed_matches_exact_almost_everywhere():
@@ -213,6 +219,26 @@ def test_litert_leaky_relu_hard_swish(p):
         _same(got[0], backends.variant(row, "leaky_relu")(I8, sx, zx, sy, zy, dtype="int8", alpha=alpha))
         got, _ = litert_unary("hard_swish", [I8], sx, zx, sy, zy, "int8", family)
         _same(got[0], backends.variant(row, "hard_swish")(I8, sx, zx, sy, zy, dtype="int8"))
+
+
+@pytest.mark.parametrize("p", [(0.05000000074505806, [[1, 5, -3, 127, 100], [0, 0, 0, 0, 0]], 1.0),
+                               (0.7071067690849304, [list(range(-128, 128))], 1.0),
+                               (0.0078125, [[-128, 127, 3, 3, -5, 40, 41, 42]], 2.0)])
+def test_litert_softmax(p):
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    sx, rows, beta = p
+    for family, row in (("ref", "litert_ref"), ("optimized", "litert_optimized"), ("xnnpack", "litert_xnnpack")):
+        got, delegated = litert_unary("softmax", rows, sx, 0, 1 / 256, -128, "int8", family, beta=beta)
+        assert delegated == [False]                      # XNNPACK declines int8 SOFTMAX
+        _same(got, backends.variant(row, "softmax")(rows, sx, 0, F(1, 256), -128, dtype="int8", beta=beta))
+
+
+def test_tflite_softmax_checks_and_diff_min():
+    with pytest.raises(SpecError):
+        A.softmax_tflite([[0, 1]], 0.5, 0, 0.5, -128, dtype="int8")
+    # input scale 1: differences below diff_min = -floor(31 * 2^26 / 2^shift) give qmin outright
+    assert A.softmax_tflite([[127, -128]], 1.0, 0, F(1, 256), -128, dtype="int8") == [[127, -128]]
 
 
 # ##########################################################################

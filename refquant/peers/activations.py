@@ -143,6 +143,12 @@ def sweep_litert(seed=7, n=30, progress=None):
                 got, _ = litert_unary(op, [xs], sx, zx, *q, "int8", family, **extra)
                 fn = backends.variant(f"litert_{family}", op)
                 _tally(table, f"{op}/{family}", got, fn(xs, sx, zx, *q, dtype="int8", **extra), ref)
+        rows = rng.integers(-128, 128, size=(3, int(rng.choice([2, 5, 16, 64])))).tolist()
+        ref = A.softmax_exact(rows, sx, 0, 1 / 256, -128, dtype="int8")
+        for family in ("ref", "optimized", "xnnpack"):
+            got, _ = litert_unary("softmax", rows, sx, 0, 1 / 256, -128, "int8", family)
+            fn = backends.variant(f"litert_{family}", "softmax")
+            _tally(table, f"softmax/{family}", got, fn(rows, sx, 0, 1 / 256, -128, dtype="int8"), ref)
         if progress:
             progress(k + 1, n)
     return table
