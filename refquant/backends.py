@@ -130,6 +130,29 @@ _ORT_DEVIATIONS = (
          "where its float32 path (and refquant profile 'onnxruntime', which widens fp16 to f32) saturates to qmax; "
          "found by the golden fp16_input vector (docs/audit.md §4)", _ORT_OLD),
 )
+# The com.microsoft quantized ops of onnxruntime 1.32.0 (refquant/onnx_ops.py variant 'ort'; docs/ops.md).
+_ORT_1_32 = ("1.32.0",)
+_ORT_VARIANT = "refquant variant 'ort'"
+_ORT_QOPS_DEVIATIONS = (
+    _dev(_ORT_VARIANT, "QLinearAdd, MLAS AVX2: rA = fl(sa/sy), rB = fl(sb/sy), fixed = fl(zy - fma(rA, za, fl(rB*zb))), "
+         "v = fma(a, rA, fma(b, rB, fixed)), RNE, saturating packs: near-ties round differently from the exact sum",
+         _ORT_1_32, "add"),
+    _dev("ORT QLinearAdd: result depends on the broadcast input", "where A is the broadcast (span scalar) input "
+         "onnxruntime exchanges A and B in the MLAS kernel, so the FMA chain rounds in the other order: A = [47] "
+         "gives 21 where A = [47, 47] gives 20 (exact 20; docs/ops.md)", _ORT_1_32, "add"),
+    _dev(_ORT_VARIANT, "QLinearMul, MLAS SSE2: M = fl(fl(sa*sb)/sy), v = fl(fl((a-za)(b-zb)*M) + zy), RNE, saturating "
+         "packs: near-ties round differently from the exact product", _ORT_1_32, "mul"),
+    _dev(_ORT_VARIANT, "QLinearAveragePool: xf = fl(sx*(x-zx)), window sum and mean in binary32, nearbyint(fl(y/sy) + "
+         "zy): near-ties round differently from the exact mean", _ORT_1_32, "avg_pool"),
+    _dev("ORT QLinearAveragePool: count_include_pad counts the ceil_mode overhang", "with count_include_pad = 1 "
+         "onnxruntime divides by the whole kernel size, also for a ceil_mode window that reaches past the end "
+         "padding (the spec and the onnx reference count only positions inside the padded input)", _ORT_1_32,
+         "avg_pool"),
+    _dev(_ORT_VARIANT, "QLinearGlobalAveragePool, MLAS: integer sum, scale = fl(sx/fl(sy*N)), v = fl(fl(acc)*scale), "
+         "float clamp, RNE: near-ties round differently from the exact mean", _ORT_1_32, "global_avg_pool"),
+    _dev(_ORT_VARIANT, "QLinearConcat: inputs with other parameters go through MlasQuantizeLinear(fl(sx*(x-zx))) "
+         "(divps, RNE): two roundings where the spec has one", _ORT_1_32, "concat"),
+)
 _ONNX_REF_DEVIATIONS = (
     _dev("onnx reference wraps (no saturation)", "onnx 1.21.0 reference QLinearMatMul casts with astype: "
          "out-of-range results wrap instead of saturating (onnx/onnx#7835, fixed by PR #7868; "
@@ -227,7 +250,7 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
             _ops("onnx_ref", "onnx_ref_conv"), _ONNX, _ONNX_REF_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
-            _ops("ort", **_ORT_OPS), _ORT, _ORT_DEVIATIONS),
+            _ops("ort", **_ORT_OPS), _ORT, _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
     _torch_row("fbgemm", "torch_fbgemm", "torch_fbgemm", "fbgemm engine"),
     _torch_row("x86", "torch_fbgemm", "torch_x86", "x86 engine (dispatches to fbgemm)"),

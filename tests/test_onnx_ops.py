@@ -181,3 +181,13 @@ def test_slow_sweep_pools_and_concat():
         if n >= 10**5:
             break
     assert n >= 10**5 and bad == 0
+
+
+def test_verify_onnxruntime_rows_for_these_ops_have_no_unexplained_difference():
+    from refquant.peers import conformance
+    rows = P.ort_rows()
+    _, counts = conformance.summary(rows)
+    assert counts[conformance.DIFFER] == 0 and counts[conformance.UNSUPPORTED] == 0, conformance.table(rows)
+    assert {r.deviation for r in rows if r.status == conformance.KNOWN} == {
+        "refquant variant 'ort'", "ORT QLinearAdd: result depends on the broadcast input",
+        "ORT QLinearAveragePool: count_include_pad counts the ceil_mode overhang"}

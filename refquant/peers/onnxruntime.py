@@ -7,6 +7,7 @@ from .cases import FP8_X, oracle_qlinear
 from .conformance import golden_y, judge
 from .onnx_common import OnnxPeer, int_min, make_model
 from .onnx_golden import onnx_golden_rows
+from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
 
@@ -69,6 +70,7 @@ def backend_onnxruntime():
     rows = onnx_backend_rows(peer)
     rows.append(conv_tie_row(peer))
     rows += onnx_golden_rows(peer)
+    rows += ort_qops_rows()         # QLinearAdd/Mul/AveragePool/GlobalAveragePool/Concat, MaxPool
     for r in rows:
         r.backend = f"onnxruntime {ort.__version__}"
     return rows
