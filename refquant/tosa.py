@@ -19,7 +19,7 @@ from fractions import Fraction
 from . import fixedpoint as fp
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
-from .requant import fl64
+from .requant import fl32, fl64
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -508,14 +508,6 @@ def _scale(real, op):
         raise InvalidValueError(f"quantized {op} lowered to TOSA: {e}") from None
 
 
-def _rescale_in(x, ms, zp, dtype, mode):
-    return tosa_rescale(x, ms[0], ms[1], in_type=dtype, out_type="int32", in_zp=zp, rounding_mode=mode)
-
-
-def _rescale_out(acc, ms, zp, dtype, mode):
-    return tosa_rescale(acc, ms[0], ms[1], in_type="int32", out_type=dtype, out_zp=zp, rounding_mode=mode)
-
-
 def _scales(*scales):
     for s in scales:
         if isinstance(s, bool) or not isinstance(s, (int, float, Fraction)) or not s > 0 or s == float("inf"):
@@ -523,47 +515,100 @@ def _scales(*scales):
     return [Fraction(s) for s in scales]
 
 
+def _rescale_step(real, op, in_type, out_type, in_zp, out_zp, mode):
+    m, s = _scale(real, op)
+    return ("RESCALE", m, s, in_type, out_type, in_zp, out_zp, mode)
+
+
 def add_chain_scales(sa, sb, sy, dtype="int8"):
-    """The three RESCALE (multiplier, shift) pairs of a quantized ADD/SUB lowered to TOSA: inputs
-    into the common scale 2*max(sa, sb) with a left shift L = 20 (15 for int16), in binary64
-    in_i = fl64(2^L * s_i / (2 max)), and out = fl64(2 max / fl64(sy * 2^L)), each encoded by
-    tosa_scale_from_real (scale32)."""
-    # Reproduces: TensorFlow compiler/mlir/tosa legalize_tfl.cc ConvertTFLAddOp (TFLite add.cc left shift 20)
+    """The binary64 scales of a quantized ADD/SUB lowered to TOSA: L = 20 (15 for int16), the
+    common scale 2*max(sa, sb); returns (ratio_a, ratio_b, out) with ratio_i = fl64(s_i / (2 max))
+    (the inputs are scaled by ratio_i * 2^L) and out = fl64(2 max / (sy * 2^L))."""
+    # Reproduces: TensorFlow compiler/mlir/tosa/transforms/legalize_tfl.cc matchAndRewriteAddSub (TFLite add.cc)
     sa, sb, sy = _scales(sa, sb, sy)
     shift = 15 if dtype == "int16" else 20
     max2 = 2 * max(sa, sb)
-    reals = (fl64(fl64(2**shift * sa) / max2), fl64(fl64(2**shift * sb) / max2), fl64(max2 / fl64(sy * 2**shift)))
-    return [_scale(r, "ADD/SUB") for r in reals]
+    return fl64(sa / max2), fl64(sb / max2), fl64(max2 / (sy * 2**shift))
 
 
-def mul_chain_scales(sa, sb, sy):
-    """The three RESCALE (multiplier, shift) pairs of a quantized MUL lowered to TOSA: 1.0 for each
-    input (it only removes the zero point) and fl64(fl64(sa * sb) / sy) out."""
-    # Reproduces: TensorFlow compiler/mlir/tosa legalize_common.cc convertMultiplyOp
-    sa, sb, sy = _scales(sa, sb, sy)
-    one = _scale(1, "MUL")
-    return [one, one, _scale(fl64(fl64(sa * sb) / sy), "MUL")]
+def chain_plan(op, sa, za, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """The TOSA operators a quantized ADD / SUB / MUL is lowered to, as TensorFlow's TFLite-to-TOSA
+    legalization builds them: {"a": steps, "b": steps, "op": op, "out": step}, a step being
+    ("RESCALE", multiplier, shift, in_type, out_type, in_zp, out_zp, rounding_mode) or
+    ("CAST_LSHIFT", L) (int16 CAST then LOGICAL_LEFT_SHIFT by L: x * 2^L).
+
+    ADD/SUB, SINGLE_ROUND (the TFLITE_SINGLE_ROUNDING build): each input one RESCALE by
+    ratio_i * 2^L.  DOUBLE_ROUND (the default build): an input whose ratio is 0.5 likewise; any
+    other first * 2^L (int8: a RESCALE by 2^L taking the zero point; int16: CAST_LSHIFT), then a
+    RESCALE by ratio_i.  The output RESCALE by ``out`` in the same mode.  MUL: each input a RESCALE
+    by 1.0 taking its zero point, MUL (shift 0), and the output RESCALE by fl32(fl32(sa*sb)/sy)
+    (the scales read as binary32) in DOUBLE_ROUND whatever the build (as the source writes it).
+    """
+    # Reproduces: TensorFlow compiler/mlir/tosa/transforms legalize_tfl.cc matchAndRewriteAddSub,
+    # legalize_common.cc convertMultiplyOp, legalize_utils.cc buildRescale (TensorFlow master, 2025)
+    _itype(str(op), dtype, ("int8", "int16"))
+    if rounding_mode not in ("SINGLE_ROUND", "DOUBLE_ROUND"):
+        raise UnknownNameError("chain rounding mode", rounding_mode, ("SINGLE_ROUND", "DOUBLE_ROUND"))
+    _spec_error_if(dtype == "int16" and (za, zb, zy) != (0, 0, 0),
+                   f"zero points {(za, zb, zy)} with int16 (an int16 zero point must be 0)")
+    if op == "MUL":
+        sa, sb, sy = (fl32(v) for v in _scales(sa, sb, sy))
+        ins = [[_rescale_step(1, op, dtype, "int32", z, 0, rounding_mode)] for z in (za, zb)]
+        out = _rescale_step(fl32(fl32(sa * sb) / sy), op, "int32", dtype, 0, zy, "DOUBLE_ROUND")
+        return {"a": ins[0], "b": ins[1], "op": op, "out": out}
+    if op not in ("ADD", "SUB"):
+        raise UnknownNameError("quantized op lowered to TOSA", op, ("ADD", "SUB", "MUL"))
+    ra, rb, ro = add_chain_scales(sa, sb, sy, dtype)
+    L = 15 if dtype == "int16" else 20
+    ins = []
+    for r, z in ((ra, za), (rb, zb)):
+        if rounding_mode == "SINGLE_ROUND" or r == Fraction(1, 2):
+            ins.append([_rescale_step(r * 2**L, op, dtype, "int32", z, 0, rounding_mode)])
+        else:
+            first = ("CAST_LSHIFT", L) if dtype == "int16" else _rescale_step(2**L, op, dtype, "int32", z, 0,
+                                                                              rounding_mode)
+            ins.append([first, _rescale_step(r, op, "int32", "int32", 0, 0, rounding_mode)])
+    return {"a": ins[0], "b": ins[1], "op": op, "out": _rescale_step(ro, op, "int32", dtype, 0, zy, rounding_mode)}
 
 
-def quantized_add(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND", subtract=False):
-    """A quantized ADD (SUB with ``subtract``) lowered to TOSA: RESCALE each input to int32 into a
-    common scale (``add_chain_scales``), ADD (SUB) int32, RESCALE out to ``dtype``; every RESCALE
-    with ``rounding_mode``.  The outcomes are the operators' (SpecError, Unpredictable, a value)."""
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / ADD / RESCALE)
-    _itype("ADD" if not subtract else "SUB", dtype, ("int8", "int16"))
-    ma, mb, mo = add_chain_scales(sa, sb, sy, dtype)
-    ra, rb = _rescale_in(a, ma, za, dtype, rounding_mode), _rescale_in(b, mb, zb, dtype, rounding_mode)
-    return _rescale_out(sub(ra, rb) if subtract else add(ra, rb), mo, zy, dtype, rounding_mode)
+def run_step(x, step):
+    """One step of a ``chain_plan`` on a tensor, through refquant's own operators."""
+    # Reproduces: TOSA 1.0 RESCALE; CAST int16 -> int32 and LOGICAL_LEFT_SHIFT (exact here: |x| * 2^15 < 2^31)
+    if step[0] == "CAST_LSHIFT":
+        return _map(_checked("CAST", x, get_type("int16")), lambda v, p: v * 2 ** step[1], ())
+    _, m, s, in_type, out_type, in_zp, out_zp, mode = step
+    return tosa_rescale(x, m, s, in_type=in_type, out_type=out_type, in_zp=in_zp, out_zp=out_zp, rounding_mode=mode)
+
+
+def _chain(op, a, sa, za, b, sb, zb, sy, zy, dtype, rounding_mode):
+    plan = chain_plan(op, sa, za, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode)
+    for step in plan["a"]:
+        a = run_step(a, step)
+    for step in plan["b"]:
+        b = run_step(b, step)
+    acc = {"ADD": add, "SUB": sub}[op](a, b) if op != "MUL" else mul(a, b, 0)
+    return run_step(acc, plan["out"])
+
+
+def quantized_add(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """A quantized ADD lowered to TOSA (``chain_plan``): the inputs RESCALEd to int32 into the common
+    scale 2*max(sa, sb) with a left shift of 20 (15 for int16), ADD int32, RESCALE out.  The
+    outcomes are the operators' (SpecError, Unpredictable, a value)."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; TensorFlow legalize_tfl.cc (chain_plan)
+    return _chain("ADD", a, sa, za, b, sb, zb, sy, zy, dtype, rounding_mode)
+
+
+def quantized_sub(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
+    """A quantized SUB lowered to TOSA: ``quantized_add`` with SUB in the middle."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; TensorFlow legalize_tfl.cc (chain_plan)
+    return _chain("SUB", a, sa, za, b, sb, zb, sy, zy, dtype, rounding_mode)
 
 
 def quantized_mul(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
-    """A quantized MUL lowered to TOSA: RESCALE each input to int32 by 1.0 (removing its zero
-    point), MUL int32 with shift 0, RESCALE out (``mul_chain_scales``)."""
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / MUL / RESCALE)
-    _itype("MUL", dtype, ("int8", "int16"))
-    ma, mb, mo = mul_chain_scales(sa, sb, sy)
-    ra, rb = _rescale_in(a, ma, za, dtype, rounding_mode), _rescale_in(b, mb, zb, dtype, rounding_mode)
-    return _rescale_out(mul(ra, rb, 0), mo, zy, dtype, rounding_mode)
+    """A quantized MUL lowered to TOSA (``chain_plan``): each input RESCALEd to int32 by 1.0 (removing
+    its zero point), MUL int32 with shift 0, RESCALE out by fl32(fl32(sa*sb)/sy) in DOUBLE_ROUND."""
+    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators; TensorFlow legalize_common.cc (chain_plan)
+    return _chain("MUL", a, sa, za, b, sb, zb, sy, zy, dtype, rounding_mode)
 
 
 def _mode(mode):
@@ -571,15 +616,9 @@ def _mode(mode):
         def variant(*args, **kw):
             return fn(*args, rounding_mode=mode, **kw)
         variant.__name__ = f"{fn.__name__}_{mode.lower()}"
-        variant.__doc__ = f"{fn.__name__} with every RESCALE in {mode} (TOSA 1.0)."
+        variant.__doc__ = f"{fn.__name__} as lowered by the {mode} build (chain_plan; TOSA 1.0 operators)."
         return variant
     return bind
-
-
-def quantized_sub(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", rounding_mode="SINGLE_ROUND"):
-    """A quantized SUB lowered to TOSA: ``quantized_add`` with SUB in the middle."""
-    # Reproduces: TOSA 1.0 §Quantization, Integer Elementwise Operators (RESCALE / SUB / RESCALE)
-    return quantized_add(a, sa, za, b, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode, subtract=True)
 
 
 # op -> {variant: function}.  add/sub/mul take the arguments of qops.add/sub/mul (a, sa, za, b, sb,

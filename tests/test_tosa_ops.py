@@ -382,7 +382,7 @@ ERROR_IF = [  # (name, refquant call, model call)
     ("MAX_POOL2D pad >= kernel", lambda: T.max_pool2d(X33, [2, 2], [1, 1], [0, 0, 0, 2]),
      lambda m: M.pool(m, "MAX_POOL2D", X33, [2, 2], [1, 1], [0, 0, 0, 2], "int8")),
     ("quantized ADD int16 zp", lambda: T.quantized_add([1], 0.5, 3, [1], 0.5, 0, 0.5, 0, dtype="int16"),
-     lambda m: M.rescale(m, [1], T.add_chain_scales(0.5, 0.5, 0.5, "int16")[0], "int16", "int32", 3)),
+     lambda m: M.rescale(m, [1], (2**30, 11), "int16", "int32", 3)),
 ]
 
 
@@ -402,8 +402,11 @@ def test_model_crashes_on_an_error_if_inside_a_two_operator_graph():
     import os
     import subprocess
     import sys
-    script = ("from refquant.peers import tosa_ops as M\nm = M.Model()\n"
-              "print(M.chain(m, 'ADD', [1], 0.5, 3, [1], 0.5, 0, 0.5, 0, dtype='int16')[0], flush=True)\n")
+    script = ("from refquant.peers import tosa_ops as M\nm = M.Model()\ng = m.graph()\n"
+              "x = M._step(m, g, g.input([[1, 2]], 'int16'), ('RESCALE', 2**30, 30, 'int16', 'int32', 3, 0, "
+              "'SINGLE_ROUND'), [1, 2])\n"
+              "M._step(m, g, x, ('RESCALE', 2**30, 30, 'int32', 'int16', 0, 0, 'SINGLE_ROUND'), [1, 2], out=True)\n"
+              "print(g.run()[0], flush=True)\n")
     env = dict(os.environ, TOSA_MODEL_NO_BACKTRACE="1", PATH=os.path.dirname(sys.executable))
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
                          check=False)
@@ -452,8 +455,17 @@ def test_quantized_chain_worked_numbers():
     # -128 * 0.5 + 127 * 0.25 = -32.25 -> -64.5: SINGLE -64, DOUBLE -65 (away from zero at the tie)
     assert T.quantized_add([-128], 0.5, 0, [127], 0.25, 0, 0.5, 0) == [-64]
     assert T.quantized_add([-128], 0.5, 0, [127], 0.25, 0, 0.5, 0, rounding_mode="DOUBLE_ROUND") == [-65]
-    assert T.add_chain_scales(0.5, 0.25, 0.5) == [(2**30, 11), (2**30, 12), (2**30, 49)]
-    assert T.mul_chain_scales(0.5, 0.25, 0.5) == [(2**30, 30), (2**30, 30), (2**30, 32)]
+    assert T.add_chain_scales(0.5, 0.25, 0.5) == (Fraction(1, 2), Fraction(1, 4), Fraction(1, 2**19))
+    single = T.chain_plan("ADD", 0.5, 0, 0.25, 0, 0.5, 0)
+    assert [st[1:3] for st in single["a"] + single["b"]] == [(2**30, 11), (2**30, 12)]
+    assert single["out"] == ("RESCALE", 2**30, 49, "int32", "int8", 0, 0, "SINGLE_ROUND")
+    double = T.chain_plan("ADD", 0.5, 0, 0.25, 0, 0.5, 0, rounding_mode="DOUBLE_ROUND")
+    assert [st[1:3] for st in double["a"]] == [(2**30, 11)]                  # ratio 0.5: one RESCALE
+    assert [st[1:3] for st in double["b"]] == [(2**30, 10), (2**30, 32)]     # x 2^20, then x 0.25
+    assert T.chain_plan("SUB", 0.5, 0, 0.25, 0, 0.5, 0, dtype="int16", rounding_mode="DOUBLE_ROUND")["b"][0] == \
+        ("CAST_LSHIFT", 15)
+    assert T.chain_plan("MUL", 0.5, 1, 0.25, 2, 0.5, 3)["out"] == ("RESCALE", 2**30, 32, "int32", "int8", 0, 3,
+                                                                  "DOUBLE_ROUND")
     with pytest.raises(InvalidValueError, match="positive finite"):
         T.quantized_mul([1], 0.0, 0, [1], 0.5, 0, 0.5, 0)
     with pytest.raises(UnknownNameError):
@@ -508,6 +520,6 @@ def test_chain_require_is_unpredictable_in_both(model):
         args = ([[100, -100, 1, 0]], 1.0, 0, [[100, -100, 0, 0]], 1.0, 0, sy, 0)
         t.check(M.chain(model, op, *args), M.spec_outcome(fn, *args), (op, sy))
     assert t.n[M.UNPREDICTABLE] == 3
-    assert T.add_chain_scales(1.0, 1.0, 2.0**-30)[2] == (2**30, 19)      # 2^11
+    assert T.add_chain_scales(1.0, 1.0, 2.0**-30)[2] == 2**11
     with pytest.raises(InvalidValueError, match="shift 0 < 2"):
         T.quantized_mul([1], 1.0, 0, [1], 1.0, 0, 2.0**-30, 0)

@@ -176,9 +176,14 @@ def pool(m, op, x, kernel, stride, pad, in_type, input_zp=0, output_zp=0, out_hw
     return g.run()
 
 
-def _rescale(m, g, x, ms, in_type, out_type, in_zp, out_zp, mode, shape, out=False):
-    ins = [x, g.const([ms[0]], "int32"), g.const([ms[1]], "int8"), g.const([in_zp], in_type),
-           g.const([out_zp], out_type)]
+def _step(m, g, x, step, shape, out=False):
+    """One ``spec.chain_plan`` step as operators of the graph."""
+    if step[0] == "CAST_LSHIFT":
+        cast = g.op("CAST", [x], shape, "int32", lambda t: t.CastAttribute())
+        amount = g.const(np.full([1] * len(shape), step[1]), "int32")
+        return g.op("LOGICAL_LEFT_SHIFT", [cast, amount], shape, "int32", lambda t: t.LogicalLeftShiftAttribute(), out)
+    _, mult, shift, in_type, out_type, in_zp, out_zp, mode = step
+    ins = [x, g.const([mult], "int32"), g.const([shift], "int8"), g.const([in_zp], in_type), g.const([out_zp], out_type)]
     rm = getattr(m.RoundingMode, mode)
     return g.op("RESCALE", ins, shape, out_type, lambda t: t.RescaleAttribute(True, rm, False, False, False), out)
 
@@ -186,22 +191,24 @@ def _rescale(m, g, x, ms, in_type, out_type, in_zp, out_zp, mode, shape, out=Fal
 def rescale(m, x, ms, in_type, out_type, in_zp=0, out_zp=0, mode="SINGLE_ROUND"):
     """One scale32 RESCALE of a tensor (the first step of a chain, on its own)."""
     g = m.graph()
-    _rescale(m, g, g.input(x, in_type), ms, in_type, out_type, in_zp, out_zp, mode, np.shape(x), out=True)
+    _step(m, g, g.input(x, in_type), ("RESCALE", *ms, in_type, out_type, in_zp, out_zp, mode), np.shape(x), out=True)
     return g.run()
 
 
 def chain(m, op, a, sa, za, b, sb, zb, sy, zy, dtype="int8", mode="SINGLE_ROUND"):
-    """The quantized ADD / SUB / MUL chain: RESCALE, RESCALE, the int32 op, RESCALE, with the
-    (multiplier, shift) pairs refquant derives (spec.add_chain_scales / mul_chain_scales)."""
-    ma, mb, mo = spec.mul_chain_scales(sa, sb, sy) if op == "MUL" else spec.add_chain_scales(sa, sb, sy, dtype)
+    """The quantized ADD / SUB / MUL as the graph of operators refquant's ``chain_plan`` names
+    (the same multipliers, shifts and rounding modes), run by the model."""
+    plan = spec.chain_plan(op, sa, za, sb, zb, sy, zy, dtype=dtype, rounding_mode=mode)
     g = m.graph()
     shape = np.shape(a)
-    ra = _rescale(m, g, g.input(a, dtype), ma, dtype, "int32", za, 0, mode, shape)
-    rb = _rescale(m, g, g.input(b, dtype), mb, dtype, "int32", zb, 0, mode, shape)
-    ins = [ra, rb] + ([g.const([0], "int8")] if op == "MUL" else [])
+    xs = [g.input(a, dtype), g.input(b, dtype)]
+    for i, key in enumerate("ab"):
+        for step in plan[key]:
+            xs[i] = _step(m, g, xs[i], step, shape)
+    ins = xs + ([g.const([0], "int8")] if op == "MUL" else [])
     attrs = {"ADD": lambda t: t.AddAttribute(), "SUB": lambda t: t.SubAttribute(), "MUL": lambda t: t.MulAttribute()}
     acc = g.op(op, ins, shape, "int32", attrs[op])
-    _rescale(m, g, acc, mo, "int32", dtype, 0, zy, mode, shape, out=True)
+    _step(m, g, acc, plan["out"], shape, out=True)
     return g.run()
 
 
