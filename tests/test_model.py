@@ -364,3 +364,24 @@ def test_run_level_all_cli(zoo_dir, capsys):
     path = _build(zoo_dir, "convnet", "qdq", True)
     assert cli.main(["model", "run", str(path), "--level", "all"]) == 0
     assert "y: float32 [1, 10], 0 implementation-defined" in capsys.readouterr().out
+
+
+def test_diagnosis_names_the_semantics_of_a_device(zoo_dir, tmp_path, capsys):
+    """A 'device' whose QLinearConv requantizes as the TFLite reference (tflite_double): compared under
+    the onnxruntime row, the first divergent node is the first conv, and the diagnosis's exact
+    candidates include method tflite_double and exclude onnxruntime's."""
+    from refquant import backends
+    from refquant.model import write_dumps
+    path = _build(zoo_dir, "convnet", "qop", False)
+    g = G.load(path)
+    feeds = seeded_inputs(g, 1)
+    device = backends.Backend("device", "test", "onnxruntime", {"qlinear_conv": "tflite_double",
+                                                                "qlinear_matmul": "ort"})
+    res = run(g, feeds, device)
+    dump = write_dumps(tmp_path / "d", {k: v.v for k, v in res.values.items() if k not in g.initializers})
+    assert cli.main(_compare(path, f"dumps:{dump}", extra=["--seed", "1"])) == 1
+    t = _json(capsys)["targets"][0]
+    assert t["first_divergent"] == next(n.name for n in g.nodes if n.op_type == "QLinearConv")
+    exact = {d["semantics"] for d in t["diagnosis"] if d["mismatches"] == 0}
+    assert "method tflite_double" in exact and "onnxruntime" not in exact and "method ort" not in exact
+    assert "tflite_double" in t["explain"] or "method" in t["explain"]
