@@ -1,0 +1,130 @@
+"""Benchmark refquant's convolution through the C kernel against onnxruntime QLinearConv (a script).
+
+    python bench/conv.py                          # every layer, 1 and 2 threads
+    python bench/conv.py --layers r50_3x3_56 mv2_dw_112 --threads 1 --repeats 3
+
+Layers are the convolution shapes of ResNet-50 and MobileNetV2 at batch 1 (224x224 input): 1x1,
+3x3, strided, depthwise.  Both engines compute uint8 activations x int8 per-channel weights ->
+uint8 with ORT's binary32 requantization M_j = fl(fl(sx*sw_j)/sy) (refquant method 'ort', which
+the C kernel runs as float_fp32), so the outputs must be equal bit for bit: each row says so.
+Reported per layer and thread count: milliseconds (median), GOPS (2*MACs/time), and the ratio
+refquant/ORT (> 1: refquant faster).  The header records machine, CPU, date, commit and versions.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+# name: (C_in, H=W, C_out, k, stride, pad, group)
+LAYERS = {
+    "r50_conv1": (3, 224, 64, 7, 2, 3, 1),
+    "r50_1x1_56": (64, 56, 256, 1, 1, 0, 1),
+    "r50_3x3_56": (64, 56, 64, 3, 1, 1, 1),
+    "r50_3x3s2_28": (128, 56, 128, 3, 2, 1, 1),
+    "r50_1x1_14": (1024, 14, 256, 1, 1, 0, 1),
+    "r50_3x3_7": (512, 7, 512, 3, 1, 1, 1),
+    "mv2_conv1": (3, 224, 32, 3, 2, 1, 1),
+    "mv2_dw_112": (32, 112, 32, 3, 1, 1, 32),
+    "mv2_pw_112": (32, 112, 16, 1, 1, 0, 1),
+    "mv2_dw_s2_112": (96, 112, 96, 3, 2, 1, 96),
+    "mv2_pw_7": (160, 7, 960, 1, 1, 0, 1),
+}
+
+
+def timeit(fn, repeats, min_time=0.2):
+    fn()
+    times, t_end = [], time.perf_counter() + min_time
+    while len(times) < repeats or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= 20 * repeats:
+            break
+    return statistics.median(times)
+
+
+def problem(layer, rng):
+    cin, hw, cout, k, s, p, g = LAYERS[layer]
+    x = rng.integers(0, 256, (1, cin, hw, hw)).astype(np.uint8)
+    w = rng.integers(-127, 128, (cout, cin // g, k, k)).astype(np.int8)
+    sx, sy = np.float32(0.02), np.float32(0.05)
+    sw = rng.uniform(0.001, 0.01, cout).astype(np.float32)
+    geo = {"strides": [s, s], "pads": [p] * 4, "dilations": [1, 1], "group": g}
+    return x, w, sx, sw, sy, geo
+
+
+def refquant_engine(x, w, sx, sw, sy, geo, threads):
+    from refquant import kernel
+    mult = ((sx * sw).astype(np.float32) / sy).astype(np.float32)     # fl(fl(sx*sw_j)/sy), binary32
+    return lambda: kernel.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8,
+                                       threads=threads, **geo)
+
+
+def ort_engine(x, w, sx, sw, sy, geo, threads):
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.array(sx), "sx"), numpy_helper.from_array(np.array(128, np.uint8), "zx"),
+             numpy_helper.from_array(w, "w"), numpy_helper.from_array(sw, "sw"),
+             numpy_helper.from_array(np.zeros(w.shape[0], np.int8), "zw"), numpy_helper.from_array(np.array(sy), "sy"),
+             numpy_helper.from_array(np.array(128, np.uint8), "zy")]
+    node = helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"],
+                            strides=geo["strides"], pads=geo["pads"], group=geo["group"],
+                            kernel_shape=list(w.shape[2:]))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.UINT8, list(x.shape))],
+                              [helper.make_tensor_value_info("y", TensorProto.UINT8, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    return lambda: sess.run(None, {"x": x})[0]
+
+
+def header():
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(__file__)).stdout.strip()
+    except OSError:
+        commit = "?"
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
+        if os.path.exists("/proc/cpuinfo") else platform.processor()
+    import onnxruntime
+    from refquant import kernel
+    return (f"# bench/conv.py {datetime.date.today()} commit {commit}; {platform.node()}; {cpu}; "
+            f"{os.cpu_count()} CPUs; kernel paths {kernel.paths()}; onnxruntime {onnxruntime.__version__}")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--layers", nargs="*", default=list(LAYERS), choices=list(LAYERS))
+    ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args(argv)
+    print(header())
+    print(f"{'layer':<16}{'thr':>4}{'MMAC':>9}{'refquant ms':>13}{'ORT ms':>9}{'refquant GOPS':>15}"
+          f"{'ORT GOPS':>10}{'ratio':>8}  bit-equal")
+    rng = np.random.default_rng(0)
+    for layer in args.layers:
+        x, w, sx, sw, sy, geo = problem(layer, rng)
+        cout, _, k, _ = w.shape
+        rq = refquant_engine(x, w, sx, sw, sy, geo, 1)
+        y = rq()
+        macs = y.shape[2] * y.shape[3] * cout * w.shape[1] * k * k
+        for t in args.threads:
+            rq, ort = refquant_engine(x, w, sx, sw, sy, geo, t), ort_engine(x, w, sx, sw, sy, geo, t)
+            equal = np.array_equal(rq(), ort())
+            t_rq, t_ort = timeit(rq, args.repeats), timeit(ort, args.repeats)
+            print(f"{layer:<16}{t:>4}{macs / 1e6:>9.1f}{t_rq * 1e3:>13.3f}{t_ort * 1e3:>9.3f}"
+                  f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}  "
+                  f"{'yes' if equal else 'NO'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
