@@ -523,3 +523,16 @@ def test_chain_require_is_unpredictable_in_both(model):
     assert T.add_chain_scales(1.0, 1.0, 2.0**-30)[2] == 2**11
     with pytest.raises(InvalidValueError, match="shift 0 < 2"):
         T.quantized_mul([1], 1.0, 0, [1], 1.0, 0, 2.0**-30, 0)
+
+
+def test_double_round_two_step_input_rescale_differs_from_one_step():
+    """docs/ops.md: x * 2^20 then x ratio (shift > 31: double rounding) is not one RESCALE by
+    ratio * 2^20 (shift < 31: none); the worked element from the text."""
+    from refquant import fixedpoint as fp
+    r = Fraction(817425808682903, 2**51)
+    m1, s1 = fp.tosa_scale_from_real(r * 2**20)
+    m2, s2 = fp.tosa_scale_from_real(r)
+    assert s1 <= 31 < s2
+    one = T.tosa_rescale([-255], m1, s1, in_type="int32", out_type="int32", rounding_mode="DOUBLE_ROUND")
+    two = T.tosa_rescale([-255 * 2**20], m2, s2, in_type="int32", out_type="int32", rounding_mode="DOUBLE_ROUND")
+    assert (one, two) == ([-97064106], [-97064107])
