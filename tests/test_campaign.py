@@ -413,3 +413,62 @@ def test_onnxruntime_sweep(tmp_path):
     campaign.run(spec, str(tmp_path / "s"), workers=2, quiet=True)
     t = report(str(tmp_path / "s"))["totals"]
     assert t["by_status"] == {"ok": 400} and t["elements"] > 10**6
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_loses_only_its_task(tmp_path):
+    """Planted tasks end their worker process: Dask retries each on a fresh worker, then gives up
+    (KilledWorker); the task is recorded 'crashed' and every other task completes."""
+    pytest.importorskip("distributed")
+    text = PLANTED.replace("plant = {rate = 0.25, delta = 1}", "plant = {rate = 0.1, delta = 1, exit = true}")
+    spec = _spec(tmp_path, text.replace("tasks = 32", "tasks = 12"))
+    crash = _planted_tasks(spec)
+    assert crash
+    campaign.run(spec, str(tmp_path / "s"), workers=2, quiet=True)
+    recs = Store(str(tmp_path / "s")).records()
+    assert len(recs) == 12
+    assert {r["task"] for r in recs if r["status"] == "crashed"} == crash
+    assert all(r["status"] == "ok" for r in recs if r["task"] not in crash)
+
+
+# -- torch per engine -----------------------------------------------------------------------
+
+TORCH = """
+[campaign]
+name = "torch"
+seed = 3
+[dut]
+kind = "torch"
+engine = "{engine}"
+[[regime]]
+name = "u8s8"
+m = [1, 32]
+k = [1, 128]
+n = [1, 32]
+a_type = ["uint8"]
+b_type = ["int8"]
+scales = ["random", "near_tie", "tie", "extreme"]
+zero_points = ["random", "zero", "extreme"]
+per_column = [false, true]
+[budget]
+tasks = {tasks}
+"""
+
+
+@pytest.mark.parametrize("engine", ["x86", "fbgemm", "qnnpack", "onednn"])
+def test_torch_engine_matches_its_backend_row(engine):
+    """quantized::linear on each engine equals its row's method (torch_fbgemm, torch_qnnpack, torch_onednn)."""
+    torch = pytest.importorskip("torch")
+    if engine not in torch.backends.quantized.supported_engines:
+        pytest.skip(f"torch {torch.__version__} has no {engine} engine here")
+    spec = campaign.validate(__import__("tomllib").loads(TORCH.format(engine=engine, tasks=6)))
+    recs = [campaign.run_task(spec, i, threads=1) for i in range(6)]
+    assert [r["status"] for r in recs] == ["ok"] * 6, [r.get("error") or r.get("first") for r in recs]
+
+
+def test_torch_spec_checks(tmp_path):
+    with pytest.raises(InvalidValueError, match="dut.engine"):
+        campaign.validate(__import__("tomllib").loads(TORCH.format(engine="tpu", tasks=1)))
+    bad = TORCH.format(engine="x86", tasks=1).replace('a_type = ["uint8"]', 'a_type = ["int8"]')
+    with pytest.raises(InvalidValueError, match="int8 x int8 is not supported by dut kind 'torch'"):
+        campaign.validate(__import__("tomllib").loads(bad))

@@ -18,6 +18,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import warnings
 from types import MappingProxyType
 
 import numpy as np
@@ -54,6 +55,19 @@ class Dut:
     def versions(self):
         return {}
 
+    @classmethod
+    def default_backend(cls, cfg):
+        """The backend row whose semantics the device implements when the spec names none."""
+        return cls.backend
+
+    @classmethod
+    def check_cfg(cls, cfg):
+        """Raise a RefquantError for a [dut] table this kind cannot take."""
+
+    @classmethod
+    def adjust_case(cls, cfg, case):
+        """Fit a generated case to what the device takes (deterministic; applied before any run)."""
+
 
 def _kernel_params(case):
     """(kernel method, params) of the case for refquant.kernel.qlinear_matmul."""
@@ -89,12 +103,15 @@ class KernelDut(Dut):
 
 class PlantedDut(KernelDut):
     """The C kernel with a planted fault: in tasks picked by (seed, task) at ``plant.rate``, the output
-    at one seeded position (of the task's original shape) is off by ``plant.delta``."""
+    at one seeded position (of the task's original shape) is off by ``plant.delta``; with
+    ``plant.exit = true`` those tasks end the process instead (a device that crashes its host)."""
     kind = "planted"
 
     def run(self, case):
         y = np.array(super().run(case))
         hit = planted_position(case, self.cfg.get("plant", {}))
+        if hit is not None and self.cfg["plant"].get("exit"):
+            os._exit(70)
         if hit is not None:
             rows, cols = case.get("rows"), case.get("cols")
             r = np.flatnonzero(np.asarray(rows) == hit[0]) if rows is not None else [hit[0]]
@@ -166,6 +183,58 @@ class OrtDut(Dut):
         return {"onnxruntime": ort.__version__, "onnx": onnx.__version__}
 
 
+class TorchDut(Dut):
+    """torch quantized::linear on one quantized engine (``dut.engine``: x86, fbgemm, qnnpack, onednn):
+    quint8 activations, qint8 weights per tensor or per output channel, no bias."""
+    kind = "torch"
+    ops = ("qlinear_matmul",)
+    policies = ("wrap",)
+    type_pairs = MappingProxyType({"qlinear_matmul": (("uint8", "int8"),)})
+    ENGINES = ("x86", "fbgemm", "qnnpack", "onednn")
+
+    @classmethod
+    def default_backend(cls, cfg):
+        return f"torch_{cfg.get('engine', 'x86')}"
+
+    @classmethod
+    def check_cfg(cls, cfg):
+        if cfg.get("engine", "x86") not in cls.ENGINES:
+            raise InvalidValueError(f"dut.engine = {cfg.get('engine')!r}; expected one of {', '.join(cls.ENGINES)}")
+
+    @classmethod
+    def adjust_case(cls, cfg, case):
+        if cfg.get("engine", "x86") == "onednn":    # linear_prepack: "ONEDNN only supports symmetric weights"
+            case["zb"] = np.zeros_like(case["zb"]) if case["per_column"] else 0
+
+    def run(self, case):
+        with warnings.catch_warnings():     # torch 2.13 deprecates quantized tensors; they are what is tested
+            warnings.simplefilter("ignore")
+            return self._run(case)
+
+    def _run(self, case):
+        import torch
+        engine = self.cfg.get("engine", "x86")
+        if engine not in torch.backends.quantized.supported_engines:
+            raise DutError(f"torch {torch.__version__} has no quantized engine {engine!r} on this machine "
+                           f"(it has {', '.join(torch.backends.quantized.supported_engines)})")
+        torch.backends.quantized.engine = engine
+        if self.threads:
+            torch.set_num_threads(int(self.threads))
+        xq = torch._make_per_tensor_quantized_tensor(torch.from_numpy(case["a"]), float(case["sa"]), int(case["za"]))
+        w = torch.from_numpy(np.ascontiguousarray(case["b"].T))
+        if case["per_column"]:
+            wq = torch._make_per_channel_quantized_tensor(w, torch.tensor(np.asarray(case["sb"], np.float64)),
+                                                          torch.tensor(np.asarray(case["zb"], np.int64)), 0)
+        else:
+            wq = torch._make_per_tensor_quantized_tensor(w, float(case["sb"]), int(case["zb"]))
+        packed = torch.ops.quantized.linear_prepack(wq, None)
+        return torch.ops.quantized.linear(xq, packed, float(case["sy"]), int(case["zy"])).int_repr().numpy()
+
+    def versions(self):
+        import torch
+        return {"torch": torch.__version__, "engine": self.cfg.get("engine", "x86")}
+
+
 class CommandDut(Dut):
     """An external program: ``command`` (placeholders {dir}, {case}, {out}) reads DIR/case.json and the
     $readmemh tensors DIR/a.hex, DIR/b.hex and writes DIR/y.hex, one output word per line."""
@@ -225,7 +294,7 @@ class PythonDut(Dut):
         return self._impl.run(case)
 
 
-KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, CommandDut, PythonDut)}
+KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, TorchDut, CommandDut, PythonDut)}
 
 
 def register(kind, cls):
@@ -243,7 +312,7 @@ def method_of(dut_cfg, op="qlinear_matmul"):
         return "int32"
     if dut_cfg.get("method"):
         return rq.get_method(dut_cfg["method"]).name
-    backend = dut_cfg.get("backend") or KINDS[dut_cfg["kind"]].backend
+    backend = dut_cfg.get("backend") or KINDS[dut_cfg["kind"]].default_backend(dut_cfg)
     if backend is None:
         if dut_cfg["kind"] in ("kernel", "planted"):
             return "float_fp32"
@@ -255,6 +324,7 @@ def method_of(dut_cfg, op="qlinear_matmul"):
 def check_spec(spec):
     """Raise a RefquantError when the device cannot run a regime of the spec."""
     cls = KINDS[spec["dut"]["kind"]]
+    cls.check_cfg(spec["dut"])
     method = method_of(spec["dut"])
     if spec["dut"]["kind"] in ("kernel", "planted") and backends.kernel_method(method) in (None, "int32"):
         raise InvalidValueError(f"dut.method {method!r} is not one the C kernel implements (float_fp32, ort, "

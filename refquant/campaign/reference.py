@@ -72,15 +72,22 @@ def _sample(rng, shape, n):
 
 
 def _confirm_acc(case, acc, sample, rng):
-    rows, cols = _sample(rng, acc.shape, sample)
-    zb = _zb_vec(case)
-    for i, j in zip(rows.tolist(), cols.tolist()):
-        a = Accumulator(32, case["policy"])
-        want = ops.matmul_integer([case["a"][i].tolist()], case["b"][:, [j]].tolist(), case["za"], int(zb[j]),
-                                  case["a_type"], case["b_type"], a)[0][0]
-        if want != acc[i, j]:
-            raise OracleDisagreement(f"reference accumulator differs from the oracle at ({i}, {j}): "
-                                     f"{acc[i, j]} vs {want}")
+    """The oracle's accumulators on a random r x c block of rows and columns (r * c ~ ``sample``),
+    in one call (the operands are checked once per row and column, not once per element)."""
+    M, N = acc.shape
+    if sample == 0 or M * N == 0:
+        return
+    r = min(M, max(1, int(round(sample ** 0.5))))
+    c = min(N, max(1, -(-sample // r)))
+    rows, cols = np.sort(rng.choice(M, r, replace=False)), np.sort(rng.choice(N, c, replace=False))
+    zb = _zb_vec(case)[cols]
+    want = ops.matmul_integer(case["a"][rows].tolist(), case["b"][:, cols].tolist(), case["za"], zb.tolist(),
+                              case["a_type"], case["b_type"], Accumulator(32, case["policy"]))
+    got = acc[np.ix_(rows, cols)]
+    if not np.array_equal(np.array(want, dtype=np.int64).reshape(got.shape), got):
+        i, j = np.argwhere(np.array(want, dtype=np.int64).reshape(got.shape) != got)[0]
+        raise OracleDisagreement(f"reference accumulator differs from the oracle at ({rows[i]}, {cols[j]}): "
+                                 f"{got[i, j]} vs {want[i][j]}")
 
 
 def _requantize(case, acc, sample, rng):

@@ -132,10 +132,12 @@ def _dut(w, t):
         raise w.bad("dut.factory", t.get("factory"), 'a "package.module:function" that returns the DUT')
     if "plant" in d:
         p = d["plant"]
-        if not isinstance(p, dict) or set(p) - {"rate", "delta"}:
-            raise w.bad("dut.plant", p, "a table {rate = 0.05, delta = 1}")
+        if not isinstance(p, dict) or set(p) - {"rate", "delta", "exit"}:
+            raise w.bad("dut.plant", p, "a table {rate = 0.05, delta = 1} (exit = true: end the process)")
         d["plant"] = {"rate": _number(w, "dut.plant.rate", p.get("rate", 0.05), 0, 1),
                       "delta": _int(w, "dut.plant.delta", p.get("delta", 1), -255, 255)}
+        if p.get("exit"):
+            d["plant"]["exit"] = True
     return d
 
 

@@ -17,14 +17,17 @@ import numpy as np
 
 from ..audit.common import OracleDisagreement
 from . import cases as cs
-from .duts import DutTimeout, call_with_timeout, method_of, open_dut
+from .duts import KINDS, DutTimeout, call_with_timeout, method_of, open_dut
 from .reference import expected
 
 FIRST = 5
 
 
 def build_case(spec, index):
-    return cs.generate(spec, index, method_of(spec["dut"]))
+    """The case of task ``index``, fitted to what the device takes."""
+    case = cs.generate(spec, index, method_of(spec["dut"]))
+    KINDS[spec["dut"]["kind"]].adjust_case(spec["dut"], case)
+    return case
 
 
 def _faults():
