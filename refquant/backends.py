@@ -29,7 +29,7 @@ Stdlib only, like every top-level module (docs/architecture.md).
 import importlib
 import json
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import FormatFileError, InvalidValueError, UnknownNameError
@@ -330,6 +330,23 @@ _ACTIVATION_OPS = {
 }
 for _row, _act in _ACTIVATION_OPS.items():
     BACKENDS[_row].ops.update(_act)
+_ORT_132, _LITERT_230 = ("1.32.0",), ("2.3.0",)
+_ACTIVATION_DEVIATIONS = {
+    "onnxruntime": (
+        _dev("ORT QLinearSigmoid: MLAS logistic table", "com.microsoft QLinearSigmoid: a 256-entry table of MLAS's "
+             "rational logistic approximation (FMA3 kernel on x86-64) of fl(sx*(q-zx)), quantized by "
+             "MlasQuantizeLinear; near-ties differ from the ideal (refquant activations variant 'ort_qlinear'; "
+             "docs/ops.md \"Activations\")", _ORT_132, "sigmoid"),
+        _dev("ORT QLinearLeakyRelu: binary32 table", "com.microsoft QLinearLeakyRelu: a 256-entry table of "
+             "v >= 0 ? v : fl(alpha*v), v = fl(sx*(q-zx)), quantized by MlasQuantizeLinear (refquant activations "
+             "variant 'ort_qlinear')", _ORT_132, "leaky_relu"),
+        _dev("ORT QLinearSoftmax: floor(1/y_scale), binary32", "com.microsoft QLinearSoftmax: exp table in "
+             "binary64 libm stored as binary32, binary32 row sum, y = nearbyintf(e*floor(1/y_scale)/sum) + zp, int8 "
+             "capped at 127: y_scale enters only as floor(1/y_scale) (refquant activations variant 'ort_qlinear')",
+             _ORT_132, "softmax")),
+}
+for _row, _devs in _ACTIVATION_DEVIATIONS.items():
+    BACKENDS[_row] = replace(BACKENDS[_row], deviations=BACKENDS[_row].deviations + _devs)
 # Reproduces: tflite-micro int8 reference LOGISTIC / TANH (gemmlowp fixed point); no TFLM peer is run here.
 BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kernels: int8 LOGISTIC / TANH in gemmlowp "
                                    "fixed point (kernels/internal/reference/integer_ops/logistic.h, tanh.h); "

@@ -152,3 +152,80 @@ def sweep_litert(seed=7, n=30, progress=None):
         if progress:
             progress(k + 1, n)
     return table
+
+
+# ##########################################################################
+# refquant verify rows
+# ##########################################################################
+
+# (op, dtype, x_scale, x_zp, y_scale, y_zp, attributes): exhaustive inputs, ties and near-ties
+# (tests/test_activations.py has the same sets with the values they pin).
+ORT_CASES = (
+    ("sigmoid", "int8", 0.02134474366903305, -128, 0.006106826476752758, -53, {}),
+    ("sigmoid", "uint8", 0.05000000074505806, 128, 0.00390625, 0, {}),
+    ("leaky_relu", "int8", 0.7585902810096741, 112, 0.4551541805267334, -63, {"alpha": 0.30000001192092896}),
+    ("leaky_relu", "uint8", 0.0625, 131, 0.03125, 121, {"alpha": 0.5}),
+    ("softmax", "int8", 0.0716676339507103, -64, 0.006784955505281687, -128, {}),
+    ("softmax", "uint8", 0.25, 0, 0.00390625, 0, {}),
+)
+_ORT_DEV = {"sigmoid": "ORT QLinearSigmoid: MLAS logistic table", "leaky_relu": "ORT QLinearLeakyRelu: binary32 table",
+            "softmax": "ORT QLinearSoftmax: floor(1/y_scale), binary32"}
+
+
+def _inputs(op, dtype, seed):
+    lo = -128 if dtype == "int8" else 0
+    if op != "softmax":
+        return list(range(lo, lo + 256))
+    rng = np.random.default_rng(seed)
+    return rng.integers(lo, lo + 256, size=(8, 6)).tolist() + [[lo + 255, lo, lo + 3, lo + 3, lo + 3, lo + 200]]
+
+
+def resolved(got, modelled):
+    """The model as an array: each ImplementationDefined element is the peer's value where that is
+    one of its candidates, else its first candidate (so a peer outside the candidates differs)."""
+    flat = [int(v) for v in np.asarray(got).ravel()]
+    out = [g if g in possible(m) else (m.first if isinstance(m, ImplementationDefined) else m)
+           for g, m in zip(flat, _flat(modelled))]
+    return np.asarray(out).reshape(np.asarray(got).shape)
+
+
+def activation_rows(peer, run, cases, variant_of, ideal_of):
+    """One conformance Row per case: the peer's outputs against the exact ideal, explained (KNOWN)
+    by the backend row's variant (ImplementationDefined elements resolved within their candidates)."""
+    from .conformance import judge
+    from .versions import known
+    rows = []
+    for i, (op, dtype, sx, zx, sy, zy, attrs) in enumerate(cases):
+        x = _inputs(op, dtype, i)
+        try:
+            got = np.asarray(run(op, x, sx, zx, sy, zy, dtype, attrs))
+        except Exception as exc:   # noqa: BLE001 - the peer's own error is the row
+            got = exc
+        backend, dev = variant_of(op, dtype)
+        flag = f"{dtype} sx={sx:.9g} zx={zx} sy={sy:.9g} zy={zy}" + "".join(f" {k}={v:.9g}" for k, v in attrs.items())
+        spec = np.asarray(ideal_of(op)(x, sx, zx, sy, zy, dtype=dtype, **attrs))
+        models = []
+        if not isinstance(got, BaseException):
+            model = resolved(got, backends_variant(backend, op)(x, sx, zx, sy, zy, dtype=dtype, **attrs))
+            models = [known(peer, dev, model, op)] if dev else []
+        rows.append(judge(peer, op, "exact (refquant activations)", flag, got, spec, models))
+    return rows
+
+
+def backends_variant(backend, op):
+    from .. import backends
+    return backends.variant(backend, op)
+
+
+def _ideal(op):
+    from .. import activations as A
+    from .. import qops
+    return {"sigmoid": A.sigmoid_exact, "tanh": A.tanh_exact, "softmax": A.softmax_exact,
+            "hard_swish": A.hard_swish_exact, "leaky_relu": qops.leaky_relu}[op]
+
+
+def ort_activation_rows():
+    """``refquant verify onnxruntime`` rows for QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax."""
+    def run(op, x, sx, zx, sy, zy, dtype, attrs):
+        return ort_qlinear(op, x, sx, zx, sy, zy, dtype, **attrs)
+    return activation_rows("onnxruntime", run, ORT_CASES, lambda op, dtype: ("onnxruntime", _ORT_DEV[op]), _ideal)

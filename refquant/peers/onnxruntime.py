@@ -3,6 +3,7 @@
 
 import numpy as np
 
+from .activations import ort_activation_rows
 from .cases import FP8_X, oracle_qlinear
 from .conformance import golden_y, judge
 from .onnx_common import OnnxPeer, int_min, make_model
@@ -10,6 +11,7 @@ from .onnx_golden import onnx_golden_rows
 from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
+from .matmulnbits import matmulnbits_rows
 
 FP8_DEVIATIONS = {"fp8_e4m3fn": "ORT fp8 E4M3FN saturate=0", "fp8_e5m2": "ORT fp8 E5M2 saturate=0"}
 FP16_INF = "ORT fp16 QuantizeLinear: +inf -> qmin"
@@ -70,6 +72,8 @@ def backend_onnxruntime():
     rows = onnx_backend_rows(peer)
     rows.append(conv_tie_row(peer))
     rows += onnx_golden_rows(peer)
+    rows += matmulnbits_rows()
+    rows += ort_activation_rows()     # com.microsoft QLinearSigmoid / LeakyRelu / Softmax (activations)
     rows += ort_qops_rows()         # QLinearAdd/Mul/AveragePool/GlobalAveragePool/Concat, MaxPool
     for r in rows:
         r.backend = f"onnxruntime {ort.__version__}"
