@@ -153,6 +153,14 @@ _ORT_QOPS_DEVIATIONS = (
     _dev(_ORT_VARIANT, "QLinearConcat: inputs with other parameters go through MlasQuantizeLinear(fl(sx*(x-zx))) "
          "(divps, RNE): two roundings where the spec has one", _ORT_1_32, "concat"),
 )
+# The QDQ form of the quantized ops in the onnx 1.21.0 reference (refquant/onnx_ops.py variant 'onnx_ref').
+_REF_VARIANT = "refquant variant 'onnx_ref'"
+_REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat")
+_ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op != "mean"}, **{op: "onnx_ref" for op in _REF_QOPS}}
+_ONNX_REF_QOPS_DEVIATIONS = tuple(
+    _dev(_REF_VARIANT, f"QDQ {op} in the onnx reference: DequantizeLinear fl((x - zp)*s), the float op in numpy "
+         "float32 (pooling: numpy's pairwise sum, then one division), QuantizeLinear x/s, rint: several binary32 "
+         "roundings where the spec has one (docs/ops.md)", _ONNX_1_21, op) for op in _REF_QOPS)
 _ONNX_REF_DEVIATIONS = (
     _dev("onnx reference wraps (no saturation)", "onnx 1.21.0 reference QLinearMatMul casts with astype: "
          "out-of-range results wrap instead of saturating (onnx/onnx#7835, fixed by PR #7868; "
@@ -248,7 +256,7 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
-            _ops("onnx_ref", "onnx_ref_conv"), _ONNX, _ONNX_REF_DEVIATIONS),
+            _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
             _ops("ort", **_ORT_OPS), _ORT, _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).

@@ -213,10 +213,191 @@ def ort_concat(inputs, y_scale, y_zero_point, *, axis, dtype="uint8", scale_form
     return mv.concat_same(parts, axis)
 
 
+# ##########################################################################
+# The onnx 1.21.0 ReferenceEvaluator on the QDQ form (numpy float32)
+# ##########################################################################
+
+def numpy_sum32(values):
+    """numpy's float32 add.reduce of a contiguous run, in its order: fewer than 8 values one by one;
+    up to 128 in eight interleaved partial sums combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+    then the rest one by one; longer runs split in two halves (the first a multiple of 8)."""
+    # Reproduces: numpy 2.1 numpy/_core/src/umath/loops_utils.h.src pairwise_sum (PW_BLOCKSIZE 128)
+    n = len(values)
+    if n < 8:
+        s = Fraction(0)
+        for v in values:
+            s = rq.fadd(F32, s, v)
+        return s
+    if n <= 128:
+        r = list(values[:8])
+        i = 8
+        while i < n - n % 8:
+            r = [rq.fadd(F32, r[j], values[i + j]) for j in range(8)]
+            i += 8
+        add = lambda x, y: rq.fadd(F32, x, y)   # noqa: E731
+        s = add(add(add(r[0], r[1]), add(r[2], r[3])), add(add(r[4], r[5]), add(r[6], r[7])))
+        for v in values[i:]:
+            s = rq.fadd(F32, s, v)
+        return s
+    half = n // 2
+    half -= half % 8
+    return rq.fadd(F32, numpy_sum32(values[:half]), numpy_sum32(values[half:]))
+
+
+def ref_dequantize(v, s, z):
+    """onnx reference DequantizeLinear of one value: (float32(x) - float32(zp)) * scale in float32."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_dequantize_linear.py
+    return rq.fmul(F32, v - z, s)
+
+
+def ref_quantize(v, s, z, t):
+    """onnx reference QuantizeLinear of one float32 value (refquant profile 'onnx_ref')."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_quantize_linear.py (x / scale, rint, + zp, clip)
+    return quantize_value(formats.real(v), float(s), z, t.name, "onnx_ref")
+
+
+def _ref_binary(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, dtype, y_dtype, scale_format, op):
+    t, ty = qops.types(dtype, y_dtype)
+    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
+    sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
+                  ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
+    za, zb = qops.zero_point(a_zp, t, "a_zero_point"), qops.zero_point(b_zp, t, "b_zero_point")
+    zy = qops.zero_point(y_zp, ty, "y_zero_point")
+    pairs, shape = qops.broadcast_pairs(fa, fb)
+    return mv.nest([ref_quantize(op(ref_dequantize(x, sa, za), ref_dequantize(y, sb, zb)), sy, zy, ty)
+                    for x, y in pairs], shape)
+
+
+def ref_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
+            y_dtype=None, scale_format="fp32"):
+    """QDQ Add in the onnx reference: y = Q(fl(DQ(a) + DQ(b))), DQ and Q in float32 numpy."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> Add -> QuantizeLinear
+    return _ref_binary(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype, y_dtype,
+                       scale_format, lambda x, y: rq.fadd(F32, x, y))
+
+
+def ref_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
+            y_dtype=None, scale_format="fp32"):
+    """QDQ Sub in the onnx reference: y = Q(fl(DQ(a) - DQ(b)))."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> Sub -> QuantizeLinear
+    return _ref_binary(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype, y_dtype,
+                       scale_format, lambda x, y: rq.fadd(F32, x, -y))
+
+
+def ref_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
+            y_dtype=None, scale_format="fp32"):
+    """QDQ Mul in the onnx reference: y = Q(fl(DQ(a) * DQ(b)))."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> Mul -> QuantizeLinear
+    return _ref_binary(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype, y_dtype,
+                       scale_format, lambda x, y: rq.fmul(F32, x, y))
+
+
+def _ref_unary(x, x_scale, x_zp, y_scale, y_zp, dtype, y_dtype, scale_format, fn):
+    t, ty = qops.types(dtype, y_dtype)
+    flat, shape = qops.qtensor(x, t, "x")
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zp, t, "x_zero_point"), qops.zero_point(y_zp, ty, "y_zero_point")
+    table = {v: ref_quantize(fn(ref_dequantize(v, sx, zx)), sy, zy, ty) for v in set(flat)}
+    return mv.nest([table[v] for v in flat], shape)
+
+
+def ref_requantize(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtype="uint8", y_dtype=None,
+                   scale_format="fp32"):
+    """DequantizeLinear -> QuantizeLinear in the onnx reference: Q(fl((x-zx)*sx))."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> QuantizeLinear
+    return _ref_unary(x, x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format, lambda v: v)
+
+
+def ref_relu(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtype="uint8", y_dtype=None, scale_format="fp32"):
+    """QDQ Relu in the onnx reference: Q(max(DQ(x), 0))."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> Relu -> QuantizeLinear
+    return _ref_unary(x, x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format,
+                      lambda v: max(v, 0))
+
+
+def ref_clamp(x, x_scale, x_zero_point, y_scale, y_zero_point, *, min=None, max=None, dtype="uint8",  # noqa: A002
+              y_dtype=None, scale_format="fp32"):
+    """QDQ Clip in the onnx reference: Q(np.clip(DQ(x), min, max)) with float32 bounds."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear -> Clip (opset 13) -> QuantizeLinear
+    lo = None if min is None else qops.attr_f32(min, "min")
+    hi = None if max is None else qops.attr_f32(max, "max")
+
+    def clip(v):
+        v = v if lo is None or v >= lo else lo
+        return v if hi is None or v <= hi else hi
+    return _ref_unary(x, x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format, clip)
+
+
+def ref_leaky_relu(x, x_scale, x_zero_point, y_scale, y_zero_point, *, alpha=0.01, dtype="uint8", y_dtype=None,
+                   scale_format="fp32"):
+    """QDQ LeakyRelu in the onnx reference: v if v > 0 else fl(v * alpha), alpha the float32 attribute."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_leaky_relu.py between DequantizeLinear and QuantizeLinear
+    a = qops.attr_f32(alpha, "alpha")
+    return _ref_unary(x, x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format,
+                      lambda v: v if v > 0 else rq.fmul(F32, v, a))
+
+
+def ref_concat(inputs, y_scale, y_zero_point, *, axis, dtype="uint8", scale_format="fp32"):
+    """QDQ Concat in the onnx reference: each input dequantized in float32, joined, quantized once."""
+    # Reproduces: onnx 1.21.0 ReferenceEvaluator, DequantizeLinear x N -> Concat -> QuantizeLinear
+    parts = []
+    for i, item in enumerate(inputs):
+        if not isinstance(item, (list, tuple)) or len(item) != 3:
+            raise InvalidValueError(f"concat inputs[{i}] must be (tensor, scale, zero point)")
+        parts.append(ref_requantize(item[0], item[1], item[2], y_scale, y_zero_point, dtype=dtype,
+                                    scale_format=scale_format))
+    return mv.concat_same(parts, axis)
+
+
+def ref_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kernel_shape, strides=None, pads=None,
+                 dilations=None, ceil_mode=0, count_include_pad=0, dtype="uint8", scale_format="fp32"):
+    """QDQ AveragePool in the onnx reference: each window's float32 values in row-major order (with
+    count_include_pad, 0.0 at its padded positions inside the padded input) averaged by np.average
+    (numpy's pairwise float32 sum, then one division), quantized."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_pool_common.py pool(), np.average of a float32 window
+    t = get_type(dtype)
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(shape) < 3:
+        raise ShapeError(f"AveragePool input has shape {list(shape)}; expected N, C, spatial...")
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
+    xf = {v: ref_dequantize(v, sx, zx) for v in range(t.min, t.max + 1)}
+    out_spatial, cells = qops.pool_cells(shape[2:], kernel_shape, strides, pads, dilations, ceil_mode)
+    if not count_include_pad:
+        cells = [[c for c in window if c is not None] for window in cells]
+    plane, out = prod(shape[2:]), []
+    for base in range(0, len(flat), plane):
+        for window in cells:
+            vals = [Fraction(0) if c is None else xf[flat[base + c]] for c in window]
+            out.append(ref_quantize(rq.fdiv(F32, numpy_sum32(vals), len(vals)), sy, zy, t))
+    return mv.nest(out, tuple(shape[:2]) + out_spatial)
+
+
+def ref_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtype="uint8", scale_format="fp32"):
+    """QDQ GlobalAveragePool in the onnx reference: np.average over the spatial axes in float32 (one
+    pairwise sum per plane, then one division), quantized."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_global_average_pool.py (np.average, axes 2..)
+    t = get_type(dtype)
+    flat, shape = qops.qtensor(x, t, "x")
+    if len(shape) < 3:
+        raise ShapeError(f"GlobalAveragePool input has shape {list(shape)}; expected N, C, spatial...")
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
+    n = prod(shape[2:])
+    out = [ref_quantize(rq.fdiv(F32, numpy_sum32([ref_dequantize(v, sx, zx) for v in flat[b:b + n]]), n), sy, zy, t)
+           for b in range(0, len(flat), n)]
+    return mv.nest(out, tuple(shape[:2]) + (1,) * (len(shape) - 2))
+
+
 VARIANTS = {
-    "add": {"ort": ort_add},
-    "mul": {"ort": ort_mul},
-    "avg_pool": {"ort": ort_avg_pool},
-    "global_avg_pool": {"ort": ort_global_avg_pool},
-    "concat": {"ort": ort_concat},
+    "add": {"ort": ort_add, "onnx_ref": ref_add},
+    "sub": {"onnx_ref": ref_sub},
+    "mul": {"ort": ort_mul, "onnx_ref": ref_mul},
+    "requantize": {"onnx_ref": ref_requantize},
+    "relu": {"onnx_ref": ref_relu},
+    "clamp": {"onnx_ref": ref_clamp},
+    "leaky_relu": {"onnx_ref": ref_leaky_relu},
+    "avg_pool": {"ort": ort_avg_pool, "onnx_ref": ref_avg_pool},
+    "global_avg_pool": {"ort": ort_global_avg_pool, "onnx_ref": ref_global_avg_pool},
+    "concat": {"ort": ort_concat, "onnx_ref": ref_concat},
 }

@@ -251,6 +251,24 @@ def pool_windows(spatial, kernel_shape, strides=None, pads=None, dilations=None,
     return tuple(len(r) for r in axes), windows
 
 
+def pool_cells(spatial, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0):
+    """(output spatial shape, per output position: its window positions inside the padded input in
+    row-major order, each a flat input offset or None for a padded position)."""
+    # Reproduces: ONNX Operators.md AveragePool (opset 19): the window over the padded input
+    rank = len(spatial)
+    k, s, p, d = _pool_attrs(rank, kernel_shape, strides, pads, dilations)
+    axes = []
+    for a in range(rank):
+        n, pb, pe = spatial[a], p[a], p[a + rank]
+        out = pool_output_size(n, k[a], s[a], pb, pe, d[a], ceil_mode)
+        pos = [[o * s[a] - pb + j * d[a] for j in range(k[a])] for o in range(out)]
+        axes.append([[q if 0 <= q < n else None for q in row if -pb <= q < n + pe] for row in pos])
+    st = mv.strides(spatial)
+    cells = [[None if None in idx else sum(i * t for i, t in zip(idx, st)) for idx in product(*combo)]
+             for combo in product(*axes)]
+    return tuple(len(r) for r in axes), cells
+
+
 def _pool_planes(x, t, spatial_from=2):
     flat, shape = qtensor(x, t, "x")
     if len(shape) < spatial_from + 1:

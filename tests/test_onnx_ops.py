@@ -191,3 +191,80 @@ def test_verify_onnxruntime_rows_for_these_ops_have_no_unexplained_difference():
     assert {r.deviation for r in rows if r.status == conformance.KNOWN} == {
         "refquant variant 'ort'", "ORT QLinearAdd: result depends on the broadcast input",
         "ORT QLinearAveragePool: count_include_pad counts the ceil_mode overhang"}
+
+
+# ##########################################################################
+# The QDQ forms in the onnx 1.21.0 ReferenceEvaluator (variant 'onnx_ref')
+# ##########################################################################
+
+def _ref_scales(rng, n, i):
+    if i % 3 == 0:
+        return _scales(rng, n, True)
+    return [float(np.float32(rng.choice([0.1, 0.2, 0.3, 0.7]) if i % 3 == 1 else rng.uniform(0.002, 0.2)))
+            for _ in range(n)]
+
+
+def test_numpy_sum32_is_numpys_float32_pairwise_sum():
+    from fractions import Fraction
+    rng = np.random.default_rng(0)
+    for n in [1, 2, 7, 8, 9, 15, 16, 17, 127, 128, 129, 200, 1000]:
+        v = (rng.standard_normal(n) * 1000).astype(np.float32)
+        assert float(np.sum(v)) == float(onnx_ops.numpy_sum32([Fraction(float(x)) for x in v])), n
+
+
+@pytest.mark.parametrize("op, onnx_op", [("add", "Add"), ("sub", "Sub"), ("mul", "Mul")])
+def test_ref_binary_qdq_matches_the_reference_evaluator(op, onnx_op):
+    rng = np.random.default_rng(40)
+    for i in range(6):
+        dtype = ("uint8", "int8")[i % 2]
+        a, b = _tensor(rng, dtype, (3, 24)), _tensor(rng, dtype, (24,))
+        (sa, sb, sy), (za, zb, zy) = _ref_scales(rng, 3, i), _zps(rng, dtype, 3)
+        got = P.qdq(P.run_ref, onnx_op, [("a", a, sa, za), ("b", b, sb, zb)], sy, zy, dtype).astype(np.int64)
+        want = onnx_ops.VARIANTS[op]["onnx_ref"](a, sa, za, b, sb, zb, sy, zy, dtype=dtype)
+        assert (got == np.array(want)).all()
+
+
+@pytest.mark.parametrize("op, onnx_op, attrs, kw, extra", [
+    ("requantize", "Identity", {}, {}, ()), ("relu", "Relu", {}, {}, ()),
+    ("leaky_relu", "LeakyRelu", {"alpha": 0.1}, {"alpha": 0.1}, ()),
+    ("clamp", "Clip", {}, {"min": -1.5, "max": 2.25}, (("mn", np.float32(-1.5)), ("mx", np.float32(2.25))))])
+def test_ref_unary_qdq_matches_the_reference_evaluator(op, onnx_op, attrs, kw, extra):
+    rng = np.random.default_rng(41)
+    for i in range(6):
+        dtype = ("uint8", "int8")[i % 2]
+        x = np.arange(*TYPES[dtype], dtype=np.int64).astype(P.NP[dtype])      # every input value
+        (sx, sy), (zx, zy) = _ref_scales(rng, 2, i), _zps(rng, dtype, 2)
+        got = P.qdq(P.run_ref, onnx_op, [("a", x, sx, zx)], sy, zy, dtype, attrs, extra).astype(np.int64)
+        assert (got == np.array(onnx_ops.VARIANTS[op]["onnx_ref"](x, sx, zx, sy, zy, dtype=dtype, **kw))).all()
+
+
+def test_ref_pools_and_concat_match_the_reference_evaluator():
+    rng = np.random.default_rng(42)
+    for i, (x, _, zx, _, zy, dtype, attrs) in enumerate(pool_cases(43, 9)):
+        sx, sy = _ref_scales(rng, 2, i)
+        attrs["count_include_pad"] = i % 2
+        got = P.qdq(P.run_ref, "AveragePool", [("x", x, sx, zx)], sy, zy, dtype, attrs).astype(np.int64)
+        assert (got == np.array(onnx_ops.ref_avg_pool(x, sx, zx, sy, zy, dtype=dtype, **attrs))).all(), attrs
+        got = P.qdq(P.run_ref, "GlobalAveragePool", [("x", x, sx, zx)], sy, zy, dtype).astype(np.int64)
+        assert (got == np.array(onnx_ops.ref_global_avg_pool(x, sx, zx, sy, zy, dtype=dtype))).all()
+        ins = [(x, sx, zx), (x[:, :1], sy, zy)]
+        got = P.qdq(P.run_ref, "Concat", [("a", *ins[0]), ("b", *ins[1])], sy, zy, dtype, {"axis": 1})
+        assert (got.astype(np.int64) == np.array(onnx_ops.ref_concat(ins, sy, zy, axis=1, dtype=dtype))).all()
+
+
+def test_ref_add_differs_from_the_exact_sum_on_a_near_tie():
+    # (0.1f*(-126) + 0.3f*125) / 0.2f = 124.5000047 exactly (-> 125); DequantizeLinear, the float32
+    # sum and the division round it to 124.5 (-> 124, ties to even).
+    s1, s3, s2 = (float(np.float32(v)) for v in (0.1, 0.3, 0.2))
+    a, b = np.array([-126], np.int8), np.array([125], np.int8)
+    got = P.qdq(P.run_ref, "Add", [("a", a, s1, 0), ("b", b, s3, 0)], s2, 0, "int8").astype(np.int64)
+    assert got.tolist() == [124] == onnx_ops.ref_add(a, s1, 0, b, s3, 0, s2, 0, dtype="int8")
+    assert qops.add(a, s1, 0, b, s3, 0, s2, 0, dtype="int8") == [125]
+
+
+@pytest.mark.slow
+def test_verify_onnx_rows_for_these_ops_have_no_unexplained_difference():
+    from refquant.peers import conformance
+    rows = P.ref_rows()
+    _, counts = conformance.summary(rows)
+    assert counts[conformance.DIFFER] == 0 and counts[conformance.UNSUPPORTED] == 0, conformance.table(rows)

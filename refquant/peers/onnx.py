@@ -7,6 +7,7 @@ import warnings
 from .cases import oracle_qlinear
 from .onnx_common import OnnxPeer, make_model
 from .onnx_golden import onnx_golden_rows
+from .onnx_qops import ref_rows as ref_qops_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
 
@@ -34,6 +35,7 @@ def backend_onnx():
         rows = onnx_backend_rows(peer)
         rows.append(conv_tie_row(peer))
         rows += onnx_golden_rows(peer)
+    rows += ref_qops_rows()     # QDQ Add/Sub/Mul/Relu/LeakyRelu/Clip/AveragePool/GlobalAveragePool/Concat
     for r in rows:
         r.backend = f"onnx {onnx.__version__} reference"
     return rows

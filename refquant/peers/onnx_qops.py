@@ -268,3 +268,94 @@ def ort_near_tie_rows():
 def ort_rows():
     """The quantized element-wise / pooling rows of ``refquant verify onnxruntime``."""
     return ort_binary_rows() + ort_pool_rows() + ort_concat_rows() + ort_near_tie_rows()
+
+
+# ##########################################################################
+# `refquant verify onnx` rows: the QDQ forms in the ReferenceEvaluator vs the exact ideal
+# ##########################################################################
+
+REF_VARIANT = "refquant variant 'onnx_ref'"
+
+
+def _ref_row(op, flag, got, spec, model, qop):
+    from .conformance import judge
+    from .versions import known
+    models = [known("onnx", REF_VARIANT, model, qop)] if model is not None else []
+    return judge("onnx", f"QDQ {op}", "refquant qops (exact)", flag, got, spec, models)
+
+
+def _decimal_scales(rng, n):
+    return [float(np.float32(rng.choice([0.1, 0.2, 0.3, 0.7, 0.05]))) for _ in range(n)]
+
+
+def _ref_flavours(seed):
+    rng = np.random.default_rng(seed)
+    return rng, [("uint8, power-of-two scales (exact ties)", "uint8", _tie_scales),
+                 ("int8, decimal scales (near ties)", "int8", _decimal_scales),
+                 ("uint8, random scales", "uint8", _random_scales)]
+
+
+def _zp(rng, dtype):
+    lo, hi = TYPE_RANGE[dtype]
+    return int(rng.choice([lo, hi, int(rng.integers(lo, hi + 1))]))
+
+
+def ref_elementwise_rows():
+    from .. import onnx_ops, qops
+    rows = []
+    rng, flavours = _ref_flavours(31)
+    for flag, dtype, sc in flavours:
+        a, b = _data(rng, dtype, (16, 64)), _data(rng, dtype, (64,))
+        sa, sb, sy = sc(rng, 3)
+        za, zb, zy = (_zp(rng, dtype) for _ in range(3))
+        for op, onnx_op in (("add", "Add"), ("sub", "Sub"), ("mul", "Mul")):
+            p = (a, sa, za, b, sb, zb, sy, zy)
+            got = _guard(lambda: qdq(run_ref, onnx_op, [("a", a, sa, za), ("b", b, sb, zb)], sy, zy, dtype)
+                         .astype(np.int64))
+            rows.append(_ref_row(onnx_op, flag, got, np.array(qops.VARIANTS[op]["exact"](*p, dtype=dtype)),
+                                 np.array(onnx_ops.VARIANTS[op]["onnx_ref"](*p, dtype=dtype)), op))
+        unary = [("requantize", "Identity", {}, {}, ()), ("relu", "Relu", {}, {}, ()),
+                 ("leaky_relu", "LeakyRelu", {"alpha": 0.1}, {"alpha": 0.1}, ()),
+                 ("clamp", "Clip", {}, {"min": -1.5, "max": 2.25},
+                  (("mn", np.float32(-1.5)), ("mx", np.float32(2.25))))]
+        for op, onnx_op, attrs, kw, extra in unary:
+            got = _guard(lambda: qdq(run_ref, onnx_op, [("a", a, sa, za)], sy, zy, dtype, attrs, extra)
+                         .astype(np.int64))
+            p = (a, sa, za, sy, zy)
+            rows.append(_ref_row(onnx_op, flag, got, np.array(qops.VARIANTS[op]["exact"](*p, dtype=dtype, **kw)),
+                                 np.array(onnx_ops.VARIANTS[op]["onnx_ref"](*p, dtype=dtype, **kw)), op))
+    return rows
+
+
+def ref_pool_rows():
+    from .. import onnx_ops, qops
+    rows = []
+    rng, flavours = _ref_flavours(32)
+    geometries = [dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=1),
+                  dict(kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 1, 0], count_include_pad=0),
+                  dict(kernel_shape=[3], strides=[2], pads=[1, 1], ceil_mode=1, count_include_pad=1)]
+    for (flag, dtype, sc), g in zip(flavours, geometries):
+        x = _data(rng, dtype, (1, 8, 9, 10) if len(g["kernel_shape"]) == 2 else (2, 8, 31))
+        sx, sy = sc(rng, 2)
+        p = (x, sx, _zp(rng, dtype), sy, _zp(rng, dtype))
+        got = _guard(lambda: qdq(run_ref, "AveragePool", [("x", x, p[1], p[2])], sy, p[4], dtype, g).astype(np.int64))
+        rows.append(_ref_row("AveragePool", f"{flag}, {g}", got, np.array(qops.avg_pool(*p, dtype=dtype, **g)),
+                             np.array(onnx_ops.ref_avg_pool(*p, dtype=dtype, **g)), "avg_pool"))
+        got = _guard(lambda: qdq(run_ref, "GlobalAveragePool", [("x", x, p[1], p[2])], sy, p[4], dtype)
+                     .astype(np.int64))
+        rows.append(_ref_row("GlobalAveragePool", flag, got, np.array(qops.global_avg_pool(*p, dtype=dtype)),
+                             np.array(onnx_ops.ref_global_avg_pool(*p, dtype=dtype)), "global_avg_pool"))
+        ins = [(x, p[1], p[2]), (x[:, :3], sc(rng, 1)[0], _zp(rng, dtype))]
+        got = _guard(lambda: qdq(run_ref, "Concat", [("a", *ins[0]), ("b", *ins[1])], sy, p[4], dtype, {"axis": 1})
+                     .astype(np.int64))
+        rows.append(_ref_row("Concat", flag, got, np.array(qops.concat(ins, sy, p[4], axis=1, dtype=dtype)),
+                             np.array(onnx_ops.ref_concat(ins, sy, p[4], axis=1, dtype=dtype)), "concat"))
+    return rows
+
+
+def ref_rows():
+    """The quantized element-wise / pooling rows of ``refquant verify onnx`` (QDQ graphs)."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ref_elementwise_rows() + ref_pool_rows()
