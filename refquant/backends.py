@@ -210,24 +210,98 @@ _LITERT_REF_OPS = {"add": "tflite_ref", "sub": "tflite_ref", "mul": "tflite_ref"
                    "dequantize": "tflite_ref", "average_pool_2d": "tflite_ref", "max_pool_2d": "tflite_ref",
                    "mean": "tflite_ref", "concatenation": "tflite_ref", "tflite_pad": "tflite_ref",
                    "resize_nearest_neighbor": "tflite_ref", "resize_bilinear": "tflite_ref"}
-_LITERT_OPT_OPS = {**_LITERT_REF_OPS, "mul": "tflite_optimized", "quantize": "tflite_optimized",
+_LITERT_OPT_OPS = {**_LITERT_REF_OPS, "add": "tflite_optimized", "mul": "tflite_optimized", "quantize": "tflite_optimized",
                    "dequantize": "tflite_optimized", "mean": "tflite_optimized"}
 _LITERT_XNN_OPS = {**_LITERT_REF_OPS, "add": "xnnpack", "sub": "xnnpack", "mul": "xnnpack", "quantize": "xnnpack",
                    "mean": "xnnpack", "resize_bilinear": "xnnpack"}
+_ADD_REF = ("TFLite ADD/SUB: input multipliers after a left shift, double-rounding MBQM",
+            "reference and optimized ADD/SUB (int16: the general-scale path): each input (q - z) << 20 (int16: 15) "
+            "scaled by its multiplier sa/2max(sa,sb), summed, scaled by 2max/(2^20 sy), each MBQM rounding twice "
+            "(refquant/tflite_ops.py tflite_add / tflite_sub)")
+_ADD_XNN = ("XNNPACK ADD/SUB: binary32 ratios, 2^20-scaled multipliers, one shift (ties toward +inf)",
+            "XNNPACK qs8 add: multipliers lrintf(fl32(s/sy) 2^shift), (bias + ma a + mb b) >> shift (refquant/"
+            "tflite_ops.py xnnpack_add / xnnpack_sub)")
+_CONV_REF = ("TFLite CONV_2D / DEPTHWISE_CONV_2D reference: double-rounding MBQM (method 'tflite_double')",
+             "SRDHM then RDBPOT per output channel (refquant method 'tflite_double')")
+# (op, variant or requantization method) -> (deviation name, text): what the family computes instead of
+# the ideal; refquant verify litert judges every difference against it (docs/ops.md, TFLite / LiteRT ops).
+_LITERT_NAMED = {
+    ("add", "tflite_ref"): _ADD_REF, ("sub", "tflite_ref"): _ADD_REF,
+    ("add", "xnnpack"): _ADD_XNN, ("sub", "xnnpack"): _ADD_XNN,
+    ("add", "tflite_optimized"): ("TFLite optimized ADD: int16 vector blocks scale the inputs with one rounding",
+                                  "int8 and the n mod 16 tail as the reference; int16 blocks of 16 scale each input "
+                                  "with a single-rounding MBQM (ties toward +inf), then the reference's output MBQM "
+                                  "(tflite_add_optimized; reproducer in docs/ops.md)"),
+    ("mul", "tflite_ref"): ("TFLite MUL: one double-rounding MBQM", "MBQM((a-za)(b-zb), QuantizeMultiplier("
+                            "fl64(sa sb/sy))) + zy (refquant/tflite_ops.py tflite_mul)"),
+    ("mul", "tflite_optimized"): ("TFLite optimized MUL: int16 lanes, zero point added with wrap",
+                                  "as the reference, but 16-wide blocks saturate MBQM to int16 and add zy with int16 "
+                                  "wrap: a saturating product can land on the other end (tflite_mul_optimized)"),
+    ("mul", "xnnpack"): ("XNNPACK MUL: binary32 requantization, RNE", "RNE(fl32(acc fl32(fl32(sa sb)/sy))) + zy "
+                         "(refquant/tflite_ops.py xnnpack_mul)"),
+    ("quantize", "tflite_ref"): ("TFLite QUANTIZE: fl32(x/s), ties away from zero",
+                                 "zp + round(fl32(x/s)) half away (refquant profile 'tflite'; tflite_quantize)"),
+    ("quantize", "tflite_optimized"): ("TFLite optimized QUANTIZE: 8-wide RNE(x*fl32(1/s)), scalar tail ties away",
+                                       "blocks of 8: zp + RNE(fl32(x fl32(1/s))); the n mod 8 tail: zp + round("
+                                       "fl64(x/s)) half away (tflite_quantize_optimized)"),
+    ("quantize", "xnnpack"): ("XNNPACK QUANTIZE: RNE(fl32(x*fl32(1/s)))", "zp + RNE(fl32(x fl32(1/s))) on every "
+                              "element (= refquant profile 'torch_fake_quant'; xnnpack_quantize)"),
+    ("dequantize", "tflite_optimized"): ("TFLite optimized DEQUANTIZE: fl32(fl32(q*s) + fl32(-zp*s)) in 8-wide "
+                                         "blocks", "two binary32 roundings where the reference rounds once; "
+                                         "the tail as the reference (tflite_dequantize_optimized)"),
+    ("mean", "tflite_ref"): ("TFLite MEAN: multiplier readapted by 1/n, double-rounding MBQM",
+                             "MBQM(sum - n zx, m', s') + zy with QuantizeMultiplier(sx/sy) folded with 1/n "
+                             "(tflite_mean)"),
+    ("mean", "tflite_optimized"): ("TFLite optimized MEAN (4-D, axes 1 and 2): binary32 rescale, rounded "
+                                   "zero-point bias", "MBQM(sum, QuantizeMultiplier(fl32(sx/fl32(n sy)))) + zy - "
+                                   "round(fl32(zx sx/sy)); other axes as the reference (tflite_mean_optimized)"),
+    ("mean", "xnnpack"): ("XNNPACK MEAN: binary32 scale of the raw sum, one float bias",
+                          "RNE(fl32(fl32(sum S) + fl32(zy - fl32(n zx S)))), S = fl32(fl32(sx/sy)/n) (xnnpack_mean)"),
+    ("average_pool_2d", "tflite_ref"): ("TFLite AVERAGE_POOL_2D: raw average, ties away from zero",
+                                        "(sum +- count/2) / count in C integers: ties away from zero where the "
+                                        "ideal rounds half to even (tflite_average_pool)"),
+    ("resize_bilinear", "xnnpack"): ("XNNPACK RESIZE_BILINEAR: binary32 coordinates, Q11 weights, ties toward +inf",
+                                     "weights lrintf(alpha 2^11), (acc + 2^21) >> 22, where the reference uses "
+                                     "1/1024 integer coordinates and rounds half away (xnnpack_resize_bilinear)"),
+    ("fully_connected", "tflite_fc_float"): ("TFLite FULLY_CONNECTED reference: std::round(double(acc)*in*w/out) "
+                                             "(method 'tflite_fc_float')", "binary64 products, rounded half away"),
+    ("conv_2d", "tflite_double"): _CONV_REF, ("depthwise_conv_2d", "tflite_double"): _CONV_REF,
+    ("depthwise_conv_2d", "tflite_optimized"): ("TFLite optimized DEPTHWISE_CONV_2D: ruy rounding in 8-channel "
+                                                "blocks", "output channels in whole blocks of 8 round as method "
+                                                "'ruy_x86' (ties toward +inf), the n mod 8 others as 'tflite_double' "
+                                                "(tflite_depthwise_conv_optimized)"),
+    ("*", "ruy_x86"): ("ruy x86 requantization: two roundings, ties toward +inf (method 'ruy_x86')",
+                       "the optimized FULLY_CONNECTED / CONV_2D (ruy AVX2 / AVX-512 kernels)"),
+    ("*", "xnnpack_fp32"): ("XNNPACK fp32 requantization: fl32(acc * fl32(fl32(sa*sw)/sy)), RNE (method "
+                            "'xnnpack_fp32')", "XNNPACK qs8 gemm / dwconv fp32 requantization"),
+}
+
+
+def _litert_devs(ops):
+    """The named deviations of a LiteRT row: one per op whose variant or method is not the ideal."""
+    out = []
+    for op, name in ops.items():
+        named = _LITERT_NAMED.get((op, name)) or _LITERT_NAMED.get(("*", name))
+        if named:
+            out.append(Deviation(named[0], named[1] + "; measured through refquant verify litert", (), ("2.3.0",),
+                                 op))
+    return tuple(out)
+
+
+_LITERT_REF = {"fully_connected": "tflite_fc_float", "conv_2d": "tflite_double", "depthwise_conv_2d": "tflite_double",
+               **_LITERT_REF_OPS}
+_LITERT_OPT = {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_optimized",
+               **_LITERT_OPT_OPS}
+_LITERT_XNN = {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32",
+               **_LITERT_XNN_OPS}
 _LITERT_ROWS = (
     Backend("litert_ref", "ai-edge-litert 2.3.0, BUILTIN_REF op resolver (tensorflow/lite/kernels/internal/"
-            "reference, double-rounding build)", "tflite",
-            {"fully_connected": "tflite_fc_float", "conv_2d": "tflite_double",
-             "depthwise_conv_2d": "tflite_double", **_LITERT_REF_OPS}, _LITERT),
+            "reference, double-rounding build)", "tflite", _LITERT_REF, _LITERT, _litert_devs(_LITERT_REF)),
     Backend("litert_optimized", "ai-edge-litert 2.3.0, BUILTIN_WITHOUT_DEFAULT_DELEGATES (optimized_ops, ruy, "
-            "no delegate)", "torch_fake_quant",
-            {"fully_connected": "ruy_x86", "conv_2d": "ruy_x86", "depthwise_conv_2d": "tflite_double",
-             **_LITERT_OPT_OPS}, _LITERT),
+            "no delegate)", "torch_fake_quant", _LITERT_OPT, _LITERT, _litert_devs(_LITERT_OPT)),
     Backend("litert_xnnpack", "ai-edge-litert 2.3.0, BUILTIN op resolver with the default XNNPACK delegate "
             "(int8 ops it takes; int16 ops and int8 AVERAGE_POOL_2D run the optimized kernels)",
-            "torch_fake_quant",
-            {"fully_connected": "xnnpack_fp32", "conv_2d": "xnnpack_fp32", "depthwise_conv_2d": "xnnpack_fp32",
-             **_LITERT_XNN_OPS}, _LITERT),
+            "torch_fake_quant", _LITERT_XNN, _LITERT, _litert_devs(_LITERT_XNN)),
 )
 
 def _tosa_ops(chain):

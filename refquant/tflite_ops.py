@@ -129,6 +129,29 @@ def tflite_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_ze
                         activation, -1)
 
 
+def tflite_add_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *,
+                         dtype="int8", activation="NONE"):
+    """TFLite optimized ADD (same shapes): int8 as the reference; int16 blocks of 16 elements scale
+    each input with a single rounding (ties toward +inf) and the sum with the reference's double
+    rounding, the n mod 16 tail as the reference.  Fitted to ai-edge-litert 2.3.0 (docs/ops.md)."""
+    # Reproduces: TFLite optimized_integer_ops add (int16 general-scale vector path) as measured in ai-edge-litert 2.3.0
+    pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+                                                           y_scale, y_zero_point, dtype)
+    if t.name != "int16":
+        return tflite_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype=dtype,
+                          activation=activation)
+    (m1, s1), (m2, s2), (mo, so) = add_sub_params(sa, sb, sy, 15)
+    lo, hi = activation_range(activation, y_scale, zy, t.name)
+    mbqm = fp.multiply_by_quantized_multiplier
+    vector = len(pairs) - len(pairs) % 16
+    out = []
+    for i, (x, y) in enumerate(pairs):
+        build = "single" if i < vector else "double"
+        v = mbqm(x << 15, m1, s1, build) + mbqm(y << 15, m2, s2, build)
+        out.append(min(hi, max(lo, mbqm(v, mo, so))))
+    return mv.nest(out, shape)
+
+
 # ##########################################################################
 # ADD / SUB: XNNPACK qs8 vadd (two integer multipliers, one arithmetic shift)
 # ##########################################################################
@@ -616,8 +639,38 @@ def xnnpack_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=
         out.append(((top << 11) + (bottom - top) * av + (1 << 21)) >> 22)
     return mv.nest(out, (n, size[0], size[1], c))
 
+
+# ##########################################################################
+# DEPTHWISE_CONV_2D, optimized family: the requantization depends on the channel
+# ##########################################################################
+
+def tflite_depthwise_conv_optimized(x, x_scale, x_zero_point, w, w_scale, y_scale, y_zero_point, *, bias=None,
+                                    padding="VALID", strides=(1, 1), depth_multiplier=1):
+    """TFLite optimized int8 per-channel DEPTHWISE_CONV_2D (NHWC input, [1, KH, KW, C*mult] weights,
+    zero weight zero points): output channels in whole blocks of 8 requantize as ruy's x86
+    kernels (method 'ruy_x86': two roundings, ties toward +inf), the remaining n mod 8 channels
+    as the reference (method 'tflite_double').  Fitted to ai-edge-litert 2.3.0 (docs/ops.md)."""
+    # Reproduces: TFLite optimized_integer_ops depthwise conv (8-channel vector blocks + scalar tail), as measured
+    from . import ops
+    xf, (n, h, wd, c) = qops.qtensor(x, get_type("int8"), "x")
+    wf, (_, kh, kw, n_out) = qops.qtensor(w, get_type("int8"), "w")
+    (oh, ph), (ow, pw) = pool_geometry(h, kh, strides[0], padding), pool_geometry(wd, kw, strides[1], padding)
+    x_nchw = mv.transpose(mv.nest(xf, (n, h, wd, c)), [0, 3, 1, 2])
+    w_oihw = mv.transpose(mv.nest(wf, (1, kh, kw, n_out)), [3, 0, 1, 2])
+    pads = [ph, pw, max(0, (oh - 1) * strides[0] + kh - h - ph), max(0, (ow - 1) * strides[1] + kw - wd - pw)]
+    scales = list(w_scale) if isinstance(w_scale, (list, tuple)) else [w_scale] * n_out
+
+    def conv(method):
+        y = ops.qlinear_conv(x_nchw, x_scale, x_zero_point, w_oihw, scales, [0] * n_out, y_scale, y_zero_point,
+                             method=method, x_type="int8", w_type="int8", bias=bias, strides=list(strides),
+                             pads=pads, group=c)
+        return mv.tensor(mv.transpose(y, [0, 2, 3, 1]), "y")
+    (ruy, shape), (ref, _) = conv("ruy_x86"), conv("tflite_double")
+    vector = n_out - n_out % 8
+    return mv.nest([r if i % n_out < vector else d for i, (r, d) in enumerate(zip(ruy, ref))], shape)
+
 VARIANTS = {
-    "add": {"tflite_ref": tflite_add, "xnnpack": xnnpack_add},
+    "add": {"tflite_ref": tflite_add, "tflite_optimized": tflite_add_optimized, "xnnpack": xnnpack_add},
     "sub": {"tflite_ref": tflite_sub, "xnnpack": xnnpack_sub},
     "mul": {"tflite_ref": tflite_mul, "tflite_optimized": tflite_mul_optimized, "xnnpack": xnnpack_mul},
     "quantize": {"tflite_ref": tflite_quantize, "tflite_optimized": tflite_quantize_optimized,
@@ -630,4 +683,5 @@ VARIANTS = {
     "tflite_pad": {"tflite_ref": tflite_pad},
     "resize_nearest_neighbor": {"tflite_ref": tflite_resize_nearest},
     "resize_bilinear": {"tflite_ref": tflite_resize_bilinear, "xnnpack": xnnpack_resize_bilinear},
+    "depthwise_conv_2d": {"tflite_optimized": tflite_depthwise_conv_optimized},
 }

@@ -307,3 +307,33 @@ def test_sweeps_1e5_per_op_and_family():
     bad = {k: v for k, v in results.items() if v[1]}
     print({k: v for k, v in sorted(results.items(), key=str)})
     assert not bad, bad
+
+
+def test_optimized_int16_add_vector_blocks_reproducer():
+    """The vector path of the optimized int16 ADD scales the inputs with one rounding: a pair whose
+    double-rounded sum lands on 10099.5 (exact 10099.49995) gives 10099 in blocks of 16, 10100 in
+    the scalar tail and in the reference."""
+    sa, sb, sy = 0.0962374210357666, 0.06368101388216019, 0.07624411582946777
+    a, b = np.full(17, -4141, np.int16), np.full(17, 18350, np.int16)
+    blob = _binary_model("ADD", (17,), sa, 0, sb, 0, sy, 0, "int16", "NONE")
+    want = [10099] * 16 + [10100]
+    assert litert.run(blob, {"a": a, "b": b}, "optimized").outputs["y"].tolist() == want
+    assert litert.run(blob, {"a": a, "b": b}, "ref").outputs["y"].tolist() == [10100] * 17
+    assert T.tflite_add_optimized(a.tolist(), sa, 0, b.tolist(), sb, 0, sy, 0, dtype="int16") == want
+
+
+def test_optimized_depthwise_channel_blocks():
+    """Optimized DEPTHWISE_CONV_2D: channels 0-7 round as ruy (ties toward +inf), channels 8-9 as
+    the reference; a 1x1 filter with M = 1/4 puts every accumulator on a tie."""
+    accs = [-6, -2, -6, -2, -6, -2, -6, -2, -6, -2]
+    x = np.array(accs, np.int8).reshape(1, 1, 1, 10)
+    m = litert.Model()
+    xt = m.tensor("x", x.shape, "int8", scale=0.5, zero_point=0)
+    wt = m.const("w", np.ones((1, 1, 1, 10), np.int8), scale=[0.5] * 10, zero_point=[0] * 10, axis=3)
+    bt = m.const("b", np.zeros(10, np.int32), scale=[0.25] * 10, zero_point=[0] * 10)
+    yt = m.tensor("y", x.shape, "int8", scale=1.0, zero_point=0)
+    m.op("DEPTHWISE_CONV_2D", [xt, wt, bt], [yt], padding="VALID", stride_w=1, stride_h=1, depth_multiplier=1)
+    got = litert.run(m.build([xt], [yt]), {"x": x}, "optimized").outputs["y"].ravel().tolist()
+    model = T.tflite_depthwise_conv_optimized(x.tolist(), 0.5, 0, np.ones((1, 1, 1, 10), np.int8).tolist(),
+                                              [0.5] * 10, 1.0, 0, bias=[0] * 10)
+    assert got == np.array(model).ravel().tolist() == [-1, 0] * 4 + [-2, -1]

@@ -11,6 +11,7 @@ from ..errors import RefquantError, UnknownNameError
 from . import versions
 from .conformance import DIFFER, KNOWN, PASS, UNSUPPORTED, Row, scalar, summary, table
 from .kernel import backend_kernel, kernel_lines
+from .litert_rows import backend_litert
 from .onnx import backend_onnx
 from .onnxruntime import backend_onnxruntime
 from .gguf import backend_gguf
@@ -23,8 +24,10 @@ from .versions import PEERS, MissingBackend, release
 RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx": backend_onnx,
            "torch": backend_torch, "tosa": backend_tosa,
            "qonnx": backend_qonnx,
-           "gguf": backend_gguf, "openvino": backend_openvino}
-ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel"}
+           "gguf": backend_gguf, "openvino": backend_openvino,
+           "litert": backend_litert}
+ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel",
+           "tflite": "litert", "ai-edge-litert": "litert"}
 
 
 def run_backend(name):
