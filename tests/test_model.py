@@ -385,3 +385,61 @@ def test_diagnosis_names_the_semantics_of_a_device(zoo_dir, tmp_path, capsys):
     exact = {d["semantics"] for d in t["diagnosis"] if d["mismatches"] == 0}
     assert "method tflite_double" in exact and "onnxruntime" not in exact and "method ort" not in exact
     assert "tflite_double" in t["explain"] or "method" in t["explain"]
+
+
+def _pow2_conv_model(tmp_path, seed=5):
+    """QuantizeLinear -> QLinearConv -> DequantizeLinear (int8) whose multiplier sx*sw/sy is exactly
+    2^-3: acc * M lands on a half-integer whenever acc = 4 mod 8, the ties where roundings part."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    inits = [numpy_helper.from_array(np.array(2.0**-4, np.float32), "sx"),
+             numpy_helper.from_array(np.array(0, np.int8), "zx"),
+             numpy_helper.from_array(rng.integers(-127, 128, (8, 4, 3, 3)).astype(np.int8), "w"),
+             numpy_helper.from_array(np.full(8, 2.0**-5, np.float32), "sw"),
+             numpy_helper.from_array(np.zeros(8, np.int8), "zw"),
+             numpy_helper.from_array(np.array(2.0**-6, np.float32), "sy"),
+             numpy_helper.from_array(np.array(0, np.int8), "zy"),
+             numpy_helper.from_array(np.zeros(8, np.int32), "b")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["xq"], name="quant"),
+             helper.make_node("QLinearConv", ["xq", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"], ["yq"],
+                              name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["yq", "sy", "zy"], ["y"], name="dequant")]
+    g = helper.make_graph(nodes, "pow2", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 8, 8])], inits)
+    p = tmp_path / "pow2_conv.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]), p)
+    return p
+
+
+def test_litert_reference_vs_optimized_conv(tmp_path, capsys):
+    """The classic report: one CONV_2D under LiteRT's reference kernels and its optimized (ruy) kernels
+    (ai-edge-litert 2.3.0). Each agrees with refquant under its own row; they part at the conv, where
+    the reference requantizes with method tflite_double (ties away from zero) and the optimized
+    kernels with ruy_x86 (ties toward +inf): the negative ties."""
+    pytest.importorskip("ai_edge_litert")
+    p = _pow2_conv_model(tmp_path)
+    assert cli.main(_compare(p, "litert:ref", "litert:optimized")) == 0
+    doc = _json(capsys)
+    assert [t["verdict"] for t in doc["targets"]] == ["agree", "agree"]
+    part = doc["parting"][0]
+    assert part["tensor"] == "yq" and part["elements_differ"] > 0
+    assert "'tflite_double'" in part["arithmetic_a"] and "'ruy_x86'" in part["arithmetic_b"]
+
+
+def test_litert_xnnpack_agrees(tmp_path, capsys):
+    pytest.importorskip("ai_edge_litert")
+    p = _pow2_conv_model(tmp_path)
+    assert cli.main(_compare(p, "litert:xnnpack")) == 0
+    assert _json(capsys)["targets"][0]["counts"]["new divergence"] == 0
+
+
+@pytest.mark.parametrize("family", ["ref", "optimized", "xnnpack"])
+def test_convnet_int8_agrees_with_litert(zoo_dir, capsys, family):
+    """The seeded convnet (int8 QOperator: CONV_2D, DEPTHWISE_CONV_2D, strided conv with explicit
+    PAD, FULLY_CONNECTED, DEQUANTIZE) under each LiteRT 2.3.0 kernel family: every node agrees."""
+    pytest.importorskip("ai_edge_litert")
+    path = _build(zoo_dir, "convnet", "qop", True, activations="int8", shape=(1, 3, 16, 16))
+    assert cli.main(_compare(path, f"litert:{family}")) == 0
+    t = _json(capsys)["targets"][0]
+    assert t["counts"]["agree"] == len(t["nodes"]) >= 6

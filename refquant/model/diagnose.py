@@ -84,8 +84,8 @@ def explain_node(g, node, ins, backend, index, actual=None):
     vals = _inputs(g, node, ins)
     head = f"node {node.name!r} ({node.key}), output element {list(index) if index else '?'}, backend {backend!r}\n"
     got = "" if actual is None or index is None else f"\nimplementation gave: {np.asarray(actual)[tuple(index)]}\n"
-    if index is not None and node.key in REQUANT_OPS:
-        method = backends.get_backend(backend).method(REQUANT_OPS[node.key])
+    method = row_method(backends.get_backend(backend), node, vals) if node.key in REQUANT_OPS else None
+    if index is not None and method in METHODS:
         fn = _conv_trace if REQUANT_OPS[node.key] == "qlinear_conv" else _matmul_trace
         return head + fn(node, vals, method, tuple(index)) + got
     out = run_node(g, node, ins, backend)[0]
@@ -105,6 +105,22 @@ def explain_node(g, node, ins, backend, index, actual=None):
     return "\n".join(lines) + got
 
 
+def row_method(row, node, vals=None):
+    """The requantization method ``row`` uses for a requantizing ``node`` (None if it has none):
+    'qlinear_conv' / 'qlinear_matmul', or the TFLite-style 'depthwise_conv_2d' / 'conv_2d' /
+    'fully_connected'."""
+    op = REQUANT_OPS[node.key]
+    if op in row.ops:
+        return row.ops[op]
+    if op == "qlinear_matmul":
+        return row.ops.get("fully_connected")
+    group = node.attr("group", 1)
+    if group > 1 and vals is not None and vals[3] is not None and group == vals[3].shape[0] \
+            and "depthwise_conv_2d" in row.ops:
+        return row.ops["depthwise_conv_2d"]
+    return row.ops.get("conv_2d")
+
+
 def _candidate_rows(node):
     """Backend rows to try for ``node``: the table's rows, one per method, one per quantize profile."""
     rows = [b for b in backends.BACKENDS.values() if not b.user]
@@ -120,19 +136,21 @@ def diagnose_node(g, node, ins, actual):
     """[{semantics, source, mismatches, elements}] for every candidate that runs, best first."""
     out, seen = [], set()
     n = sum(np.asarray(a).size for a in actual.values())
+    vals = _inputs(g, node, ins)
     for row in _candidate_rows(node):
         op = REQUANT_OPS.get(node.key)
-        if op and (op not in row.ops or (row.ops[op] not in _FAST and n > MAX_ORACLE_ELEMENTS)):
+        meth = row_method(row, node, vals) if op else None
+        if op and (meth is None or (meth not in _FAST and n > MAX_ORACLE_ELEMENTS)):
             continue
         try:
             res = dict(zip(node.outputs, run_node(g, node, ins, row)))
         except (RefquantError, ArithmeticError):
             continue
         mism = sum(judge_tensor(o, a, res[o]).mismatches for o, a in actual.items())
-        key = (row.ops.get(op) if op else row.quantize, mism)
+        key = (meth if op else row.quantize, mism)
         entry = {"semantics": row.name, "source": row.source, "mismatches": int(mism), "elements": int(n)}
         if op:
-            entry["method"] = row.ops[op]
+            entry["method"] = meth
         if key not in seen or row.name.startswith(("method", "profile")):
             out.append(entry)
             seen.add(key)
@@ -153,7 +171,10 @@ def describe(target, node):
     QuantizeLinear, the op that produced its float input)."""
     row = backends.get_backend(target.backend)
     if node.key in REQUANT_OPS:
-        m = row.method(REQUANT_OPS[node.key])
+        m = row_method(row, node, _inputs(target.graph, node, target.tensors))
+        if m not in METHODS:
+            fn = backends.variant(row, "depthwise_conv_2d")
+            return f"{node.key}: variant '{m}' ({(fn.__doc__ or '').strip().splitlines()[0]})"
         return f"{node.key}: exact integer accumulation, then requantization method '{m}': {METHODS[m].reproduces}"
     if node.key == "QuantizeLinear":
         prod = target.graph.producer().get(node.inputs[0])

@@ -89,6 +89,8 @@ def quantize_linear(ctx, node, ins):
         raise InvalidValueError(f"node {node.name!r}: QuantizeLinear of {x.dtype} input; the model runner "
                                 f"takes float32")
     axis = node.attr("axis", 1)
+    if ctx.has("quantize") and np.asarray(scale).size == 1:
+        return [_row_variant(ctx, "quantize", x, scale, zp, dtype, _np_type(dtype))]
     profile = ctx.profile(np.asarray(scale).size > 1)
     q = quantize_array(x.v, scale, zp, dtype, profile, axis)
     if x.exact:
@@ -104,6 +106,8 @@ def dequantize_linear(ctx, node, ins):
     x, scale, zp = ins[0], _param(ins, 1), _param(ins, 2)
     axis = node.attr("axis", 1)
     per_axis = np.asarray(scale).size > 1
+    if ctx.has("dequantize") and not per_axis:
+        return [_row_variant(ctx, "dequantize", x, scale, zp, _type_name(x.v), np.float32)]
     from ..profiles import get_profile
     profile = ctx.profile(per_axis)
     rule = get_profile(profile).dequantize
@@ -115,6 +119,21 @@ def dequantize_linear(ctx, node, ins):
     if x.exact:
         return [V(y)]
     return [V(y, dq(x.lo).astype(np.float64), dq(x.hi).astype(np.float64))]
+
+
+def _row_variant(ctx, op_name, x, scale, zp, dtype, out_dtype):
+    """A row that names a variant for quantize / dequantize (the LiteRT rows: refquant/tflite_ops.py):
+    that function, per tensor, on the value and on the ends of an enclosure (both are monotone)."""
+    fn = ctx.variant(op_name)
+    s, z = float(np.float32(np.asarray(scale).reshape(-1)[0])), int(np.asarray(zp if zp is not None else 0).reshape(-1)[0])
+
+    def one(a):
+        return np.asarray(fn(np.asarray(a), s, z, dtype=dtype), dtype=out_dtype)
+    y = one(x.v)
+    if x.exact:
+        return V(y)
+    kind = np.float64 if np.dtype(out_dtype).kind == "f" else np.int64
+    return V(y, one(x.lo.astype(x.v.dtype)).astype(kind), one(x.hi.astype(x.v.dtype)).astype(kind))
 
 
 @op("DynamicQuantizeLinear")
@@ -253,7 +272,10 @@ def qlinear_conv(ctx, node, ins):
         xv = V(xv.v, np.moveaxis(x.lo, -1, 1), np.moveaxis(x.hi, -1, 1))
     strides, pads, dil, group = conv_geometry(node, xv.v.ndim)
     wz = w.v.astype(np.int64) - np.asarray(zw.v, np.int64).reshape(-1, 1, 1, 1)
-    method = ctx.method("qlinear_conv")
+    method = _conv_method(ctx, group, xv.v.shape[1], w.v.shape[0])
+    if method not in rq.METHODS:
+        out = _depthwise_variant(ctx, node, xv, ins, method, strides, pads, group)
+        return [out.map(lambda a: np.moveaxis(a, 1, -1)) if last else out]
     sws = _scales(sw.v)
     params = rq.derive_params(method, float(np.float32(sx.v)), sws, float(np.float32(sy.v)), op="conv")
     b = None if bias is None else bias.astype(np.int64).reshape(1, -1, 1, 1)
@@ -276,9 +298,39 @@ def qlinear_conv(ctx, node, ins):
     return [out.map(lambda a: np.moveaxis(a, 1, -1)) if last else out]
 
 
+def _depthwise_variant(ctx, node, x, ins, name, strides, pads, group):
+    """A row whose depthwise convolution is a spec-module variant, not one requantization method
+    (LiteRT's optimized DEPTHWISE_CONV_2D: refquant/tflite_ops.py): NHWC in and out, explicit padding
+    with the input zero point, then padding VALID."""
+    _x, sx, zx, w, sw, zw, sy, zy = ins[:8]
+    bias = _param(ins, 8)
+    if np.any(np.asarray(zw.v)) or not x.exact:
+        raise InvalidValueError(f"node {node.name!r}: variant {name!r} takes zero weight zero points and an exact input")
+    fn = ctx.variant("depthwise_conv_2d")
+    zxv = int(np.asarray(zx.v).reshape(-1)[0])
+    xp = np.pad(x.v, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=zxv)
+    W = w.v
+    y = fn(np.transpose(xp, (0, 2, 3, 1)), float(np.float32(sx.v)), zxv, np.transpose(W, (1, 2, 3, 0)),
+           _scales(sw.v) if np.asarray(sw.v).size > 1 else [float(np.float32(sw.v))] * W.shape[0],
+           float(np.float32(sy.v)), int(np.asarray(zy.v).reshape(-1)[0]),
+           bias=None if bias is None else [int(b) for b in bias], padding="VALID", strides=tuple(strides),
+           depth_multiplier=W.shape[0] // group)
+    return V(np.transpose(np.asarray(y, dtype=np.asarray(zy.v).dtype), (0, 3, 1, 2)))
+
+
+def _conv_method(ctx, group, channels, out_channels):
+    """The row's method for this convolution: 'qlinear_conv', or the TFLite-style rows'
+    'depthwise_conv_2d' (group == channels == output channels / multiplier) / 'conv_2d'."""
+    if ctx.has("qlinear_conv"):
+        return ctx.method("qlinear_conv")
+    if group > 1 and group == channels and ctx.has("depthwise_conv_2d"):
+        return ctx.method("depthwise_conv_2d")
+    return ctx.method("conv_2d")
+
+
 def _matmul_requant(ctx, node, a, sa, za, b, sb, zb, sy, zy, bias=None, op_name="qlinear_matmul"):
     bz = b.astype(np.int64) - (_zp(zb) if np.ndim(_zp(zb)) == 0 else _zp(zb).reshape(1, -1))
-    method = ctx.method(op_name)
+    method = ctx.method(op_name if ctx.has(op_name) or not ctx.has("fully_connected") else "fully_connected")
     params = rq.derive_params(method, float(np.float32(sa.v)), _scales(sb), float(np.float32(sy.v)), op="fc")
     za_ = int(np.asarray(za.v).reshape(-1)[0]) if za is not None else 0
     acc = matmul_acc(a.v.astype(np.int64) - za_, bz)

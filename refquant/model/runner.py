@@ -48,8 +48,9 @@ def run(graph, feeds, backend="onnxruntime", progress=None, override=None):
         try:
             outs = fn(ctx, node, ins)
         except RefquantError as exc:
-            msg = str(exc)
-            raise type(exc)(msg if node.name in msg else f"node {node.name!r} ({node.key}): {msg}") from None
+            if node.name not in str(exc):
+                exc.args = (f"node {node.name!r} ({node.key}): {exc}",) + exc.args[1:]
+            raise
         for name, v in zip(node.outputs, outs):
             if name:
                 values[name] = V(np.asarray(override[name])) if override and name in override else v

@@ -60,8 +60,17 @@ def build(spec, model_path, feeds, backend="onnxruntime"):
                       [f"graph: onnxruntime's optimized graph at level {arg!r} ({len(graph.nodes)} nodes)", model_note])
     if kind == "dumps":
         return Target(spec, backend, load(model_path), read_dumps(arg), "", [f"dumps from {arg}"])
-    raise InvalidValueError(f"--against {spec!r}: the LiteRT runner is not available in this build "
-                            f"(refquant/peers/litert.py has no model builder yet)")
+    from . import litert
+    graph = load(model_path)
+    tensors = litert.run_litert(graph, feeds, arg)
+    return Target(spec, litert.ROWS[arg], graph, tensors, lt_version(),
+                  [f"the model written as a TFLite model (refquant/model/litert.py), kernel family {arg!r}",
+                   "the int8 input is refquant's QuantizeLinear under the row's profile (fed to LiteRT)"])
+
+
+def lt_version():
+    from ..peers.litert import version
+    return version()
 
 
 def read_dumps(folder):

@@ -35,7 +35,7 @@ def _modules(torch):
         def __init__(self, c=8):
             super().__init__()
             self.c1, self.dw = nn.Conv2d(3, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1, groups=c)
-            self.c2, self.fc = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.Linear(2 * c * 16, 10)
+            self.c2, self.fc = nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.LazyLinear(10)
 
         def forward(self, x):
             y = F.relu(self.c2(F.relu(self.dw(F.relu(self.c1(x))))))
@@ -111,12 +111,14 @@ def _export(torch, module, shape, path, seed):
                 p.running_mean.uniform_(-0.2, 0.2)
                 p.running_var.uniform_(0.5, 1.5)
     x = torch.randn(*shape)
+    with torch.no_grad():
+        m(x)                      # materializes lazy layers (the FC's input size follows the input shape)
     torch.onnx.export(m, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
 
 
-def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None):
+def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None, activations="uint8"):
     """Path of the quantized model ``kind`` (KINDS) in ``folder``: QDQ or QOperator ('qop'), uint8
-    activations, int8 weights, per channel or per tensor; built once (reused when present)."""
+    (or int8) activations, int8 weights, per channel or per tensor; built once (reused when present)."""
     torch = need("torch", "model zoo")
     need("onnxruntime", "model zoo")
     from onnxruntime.quantization import (
@@ -130,7 +132,8 @@ def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tag = f"{kind}_{'x'.join(map(str, shape))}_s{seed}"
-    out = folder / f"{tag}_{fmt}_{'pc' if per_channel else 'pt'}.onnx"
+    act = "" if activations == "uint8" else f"_{activations}"
+    out = folder / f"{tag}_{fmt}_{'pc' if per_channel else 'pt'}{act}.onnx"
     if out.is_file():
         return out
     fp = folder / f"{tag}_float.onnx"
@@ -147,6 +150,7 @@ def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None
             return next(self.it, None)
     tmp = out.with_suffix(".tmp.onnx")
     quantize_static(str(fp), str(tmp), Reader(), quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
-                    per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+                    per_channel=per_channel, weight_type=QuantType.QInt8,
+                    activation_type=QuantType.QUInt8 if activations == "uint8" else QuantType.QInt8)
     tmp.replace(out)
     return out
