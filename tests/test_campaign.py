@@ -472,3 +472,45 @@ def test_torch_spec_checks(tmp_path):
     bad = TORCH.format(engine="x86", tasks=1).replace('a_type = ["uint8"]', 'a_type = ["int8"]')
     with pytest.raises(InvalidValueError, match="int8 x int8 is not supported by dut kind 'torch'"):
         campaign.validate(__import__("tomllib").loads(bad))
+
+
+# -- the TOSA reference model ---------------------------------------------------------------
+
+TOSA = """
+[campaign]
+name = "tosa"
+seed = 3
+[dut]
+kind = "tosa"
+backend = "{backend}"
+[[regime]]
+name = "s8"
+m = [1, 16]
+k = [1, 64]
+n = [1, 16]
+a_type = ["int8"]
+b_type = ["int8"]
+scales = ["random", "near_tie", "tie", "extreme"]
+zero_points = ["random", "zero", "extreme"]
+per_column = [false, true]
+[[regime]]
+name = "acc"
+op = "matmul_integer"
+weight = 0.3
+a_type = ["int8"]
+b_type = ["int8"]
+k = [1, 256]
+zero_points = ["random", "extreme"]
+[budget]
+tasks = 8
+"""
+
+
+@pytest.mark.parametrize("backend", ["tosa", "tosa_double_round"])
+def test_tosa_reference_model_matches(backend):
+    """MATMUL (+ RESCALE SINGLE_ROUND / DOUBLE_ROUND, per channel) equals tosa_single / tosa_double."""
+    pytest.importorskip("tosa_reference_model")
+    spec = campaign.validate(__import__("tomllib").loads(TOSA.format(backend=backend)))
+    recs = [campaign.run_task(spec, i) for i in range(8)]
+    assert [r["status"] for r in recs] == ["ok"] * 8, [r.get("error") or r.get("first") for r in recs]
+    assert {r["case"]["method"] for r in recs} >= {"tosa_single" if backend == "tosa" else "tosa_double"}

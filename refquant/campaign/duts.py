@@ -235,6 +235,72 @@ class TorchDut(Dut):
         return {"torch": torch.__version__, "engine": self.cfg.get("engine", "x86")}
 
 
+class TosaDut(Dut):
+    """The TOSA reference model (tosa-tools): MATMUL (int8 x int8 -> int32, scalar zero points), then for
+    qlinear_matmul RESCALE int32 -> int8 (scale32, per channel when the case is per column; the method's
+    rounding: tosa_single SINGLE_ROUND, tosa_double DOUBLE_ROUND)."""
+    kind = "tosa"
+    backend = "tosa"
+    a_types = b_types = ("int8",)
+    policies = ("wrap",)
+
+    @classmethod
+    def adjust_case(cls, cfg, case):
+        if case["per_column"]:     # MATMUL takes one B zero point; the scales stay per channel
+            case["zb"] = np.full_like(case["zb"], case["zb"][0])
+
+    def _open(self):
+        if getattr(self, "_ts", None) is None:
+            os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")   # no debugger fork on REQUIRE failures
+            import tosa_reference_model as trm
+            import tosa_serializer as ts
+            from tosa.Op import Op
+            from tosa.RoundingMode import RoundingMode
+            self._ts, self._trm, self._op, self._rm = ts, trm, Op, RoundingMode
+        return self._ts, self._trm, self._op, self._rm
+
+    def run(self, case):
+        ts, trm, Op, RM = self._open()
+        M, K = case["a"].shape
+        N = case["b"].shape[1]
+        ser = ts.TosaSerializer("")
+        a = ser.addPlaceholder([1, M, K], ts.DType.INT8, None)
+        b = ser.addPlaceholder([1, K, N], ts.DType.INT8, None)
+        zps = [ser.addConst([1], ts.DType.INT8, np.array([v], np.int8))
+               for v in (case["za"], int(np.asarray(case["zb"]).reshape(-1)[0]))]
+        attr = ts.TosaSerializerAttribute()
+        attr.MatMulAttribute()
+        if case["op"] == "matmul_integer":
+            acc = ser.addOutput([1, M, N], ts.DType.INT32)
+        else:
+            acc = ser.addIntermediate([1, M, N], ts.DType.INT32)
+        ser.addOperator(Op.MATMUL, [a.name, b.name, zps[0].name, zps[1].name], [acc.name], attr)
+        if case["op"] == "qlinear_matmul":
+            self._rescale(ser, ts, Op, RM, case, acc, [1, M, N])
+        outputs, status = trm.run(bytes(ser.serialize()), [case["a"].reshape(1, M, K), case["b"].reshape(1, K, N)])
+        if status.name != "TOSA_VALID":
+            raise DutError(f"TOSA reference model status {status.name}")
+        return np.asarray(outputs[0]).reshape(M, N)
+
+    @staticmethod
+    def _rescale(ser, ts, Op, RM, case, acc, shape):
+        ka = case["params"].kernel_args()
+        n = len(ka["m"])
+        mult = ser.addConst([n], ts.DType.INT32, np.array(ka["m"], np.int32))
+        shift = ser.addConst([n], ts.DType.INT8, np.array(ka["s"], np.int8))
+        izp = ser.addConst([1], ts.DType.INT32, np.array([0], np.int32))
+        ozp = ser.addConst([1], ts.DType.INT8, np.array([case["zy"]], np.int8))
+        out = ser.addOutput(shape, ts.DType.INT8)
+        attr = ts.TosaSerializerAttribute()
+        double = case["method"] == "tosa_double"
+        attr.RescaleAttribute(True, RM.DOUBLE_ROUND if double else RM.SINGLE_ROUND, n > 1, False, False)
+        ser.addOperator(Op.RESCALE, [acc.name, mult.name, shift.name, izp.name, ozp.name], [out.name], attr)
+
+    def versions(self):
+        from importlib.metadata import version
+        return {"tosa-tools": version("tosa-tools")}
+
+
 class CommandDut(Dut):
     """An external program: ``command`` (placeholders {dir}, {case}, {out}) reads DIR/case.json and the
     $readmemh tensors DIR/a.hex, DIR/b.hex and writes DIR/y.hex, one output word per line."""
@@ -294,16 +360,33 @@ class PythonDut(Dut):
         return self._impl.run(case)
 
 
-KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, TorchDut, CommandDut, PythonDut)}
+KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, TorchDut, TosaDut, CommandDut, PythonDut)}
+
+
+# Adapters that live in their own module, imported on first use (in the driver and in each worker):
+# kind -> "package.module:Class".  A new peer's campaign adapter adds its line here.
+ADAPTERS = {}
 
 
 def register(kind, cls):
-    """Add a device kind (a ``Dut`` subclass) under ``kind`` (the hook for new peer adapters)."""
+    """Add a device kind (a ``Dut`` subclass) in this process (serial runs, tests).  For Dask workers,
+    list the adapter's module in ``ADAPTERS`` instead (or use kind "python")."""
     KINDS[kind] = cls
 
 
+def dut_class(kind):
+    """The ``Dut`` subclass of ``kind`` (importing an ``ADAPTERS`` module on first use)."""
+    if kind not in KINDS and kind in ADAPTERS:
+        mod, _, name = ADAPTERS[kind].partition(":")
+        KINDS[kind] = getattr(importlib.import_module(mod), name)
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise UnknownNameError("dut kind", kind, known_kinds()) from None
+
+
 def known_kinds():
-    return sorted(KINDS)
+    return sorted(set(KINDS) | set(ADAPTERS))
 
 
 def method_of(dut_cfg, op="qlinear_matmul"):
@@ -312,7 +395,7 @@ def method_of(dut_cfg, op="qlinear_matmul"):
         return "int32"
     if dut_cfg.get("method"):
         return rq.get_method(dut_cfg["method"]).name
-    backend = dut_cfg.get("backend") or KINDS[dut_cfg["kind"]].default_backend(dut_cfg)
+    backend = dut_cfg.get("backend") or dut_class(dut_cfg["kind"]).default_backend(dut_cfg)
     if backend is None:
         if dut_cfg["kind"] in ("kernel", "planted"):
             return "float_fp32"
@@ -323,7 +406,7 @@ def method_of(dut_cfg, op="qlinear_matmul"):
 
 def check_spec(spec):
     """Raise a RefquantError when the device cannot run a regime of the spec."""
-    cls = KINDS[spec["dut"]["kind"]]
+    cls = dut_class(spec["dut"]["kind"])
     cls.check_cfg(spec["dut"])
     method = method_of(spec["dut"])
     if spec["dut"]["kind"] in ("kernel", "planted") and backends.kernel_method(method) in (None, "int32"):
@@ -355,10 +438,7 @@ def open_dut(dut_cfg, threads=None):
     key = (json.dumps(dut_cfg, sort_keys=True), threads)
     with _LOCK:
         if key not in _OPEN:
-            try:
-                _OPEN[key] = KINDS[dut_cfg["kind"]](dut_cfg, threads)
-            except KeyError:
-                raise UnknownNameError("dut kind", dut_cfg["kind"], known_kinds()) from None
+            _OPEN[key] = dut_class(dut_cfg["kind"])(dut_cfg, threads)
         return _OPEN[key]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..audit.common import OracleDisagreement
 from . import cases as cs
-from .duts import KINDS, DutTimeout, call_with_timeout, method_of, open_dut
+from .duts import DutTimeout, call_with_timeout, dut_class, method_of, open_dut
 from .reference import expected
 
 FIRST = 5
@@ -26,7 +26,7 @@ FIRST = 5
 def build_case(spec, index):
     """The case of task ``index``, fitted to what the device takes."""
     case = cs.generate(spec, index, method_of(spec["dut"]))
-    KINDS[spec["dut"]["kind"]].adjust_case(spec["dut"], case)
+    dut_class(spec["dut"]["kind"]).adjust_case(spec["dut"], case)
     return case
 
 
