@@ -321,18 +321,27 @@ _TOSA_DEVIATIONS = (
 )
 
 
+# Reproduces: onnxruntime 1.32.0 MatMulNBits, AVX-512 CPU kernels, one thread (refquant/matmulnbits.py).
+_ORT_MATMULNBITS_DEVIATIONS = (
+    _dev("MatMulNBits binary32 order (MLAS AVX-512)", "accuracy_level 0-3: w = fl((q - zp)*s); M = 1: sixteen "
+         "fused multiply-add lanes (k mod 16), FoldAccumulators per 4 columns, the reduce tree for the rest; M > 1: "
+         "one fused multiply-add chain in k order; differs from the exact sum in the last bits (refquant variant "
+         "'ort_mlas_avx512'; docs/llm-formats.md §2)", ("1.32.0",), "matmul_nbits"),
+)
+
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
             _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
-                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact",
+                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact", matmul_nbits="exact",
                  fake_quantize="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
             _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
-            _ops("ort", **_ORT_OPS), _ORT, _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS),
+            _ops("ort", **_ORT_OPS, matmul_nbits="ort_mlas_avx512"), _ORT,
+            _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS + _ORT_MATMULNBITS_DEVIATIONS),
     # Reproduces: torch 2.13.0 quantized::linear per engine (aten/src/ATen/native/quantized/cpu).
     _torch_row("fbgemm", "torch_fbgemm", "torch_fbgemm", "fbgemm engine"),
     _torch_row("x86", "torch_fbgemm", "torch_x86", "x86 engine (dispatches to fbgemm)"),
@@ -439,6 +448,7 @@ BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kerne
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "matmulnbits",
     "activations",
     "tflite_ops",
     "gguf",

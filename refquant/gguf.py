@@ -61,7 +61,7 @@ def div(a, b):
     return _dec(_f.div(F32, a, b))
 
 
-def _num(n):
+def c_float(n):
     """(float) n for a C int n (RNE where |n| >= 2^24)."""
     return _dec(_f.encode(F32, n))
 
@@ -267,7 +267,7 @@ def _quantize_q8_0(xs):
 
 def _quantize_q8_1(xs):
     d, codes = _q8_codes(xs)
-    s = mul(_num(sum(codes)), d)                  # GGML_FP32_TO_FP16(sum*d)
+    s = mul(c_float(sum(codes)), d)                  # GGML_FP32_TO_FP16(sum*d)
     return _le16(fp16_bits(d)) + _le16(fp16_bits(s)) + bytes(c & 0xFF for c in codes)
 
 
@@ -344,8 +344,8 @@ def dequantize_block(kind, data):
     d = fp16_value(fields["d"])
     if "m" in fields:
         m = fp16_value(fields["m"])
-        return [_f.encode(F32, add(mul(_num(q), d), m)) for q in qs]
-    return [_f.mul(F32, _num(q), d) for q in qs]
+        return [_f.encode(F32, add(mul(c_float(q), d), m)) for q in qs]
+    return [_f.mul(F32, c_float(q), d) for q in qs]
 
 
 def quantize_row(kind, values):
@@ -381,7 +381,7 @@ class Binary32:
     name = "ggml_generic"
 
     def num(self, n):
-        return _num(n)
+        return c_float(n)
 
     def value(self, v):
         return v

@@ -8,7 +8,7 @@ quantizers of Q2_K..Q6_K (the iterative ``make_qkx2_quants`` search) are not mod
 """
 
 from . import formats as _f
-from .gguf import QK_K, _num, fp16_value, mul, sub
+from .gguf import QK_K, c_float, fp16_value, mul, sub
 
 
 def _u16(b, i):
@@ -98,9 +98,9 @@ def dequantize_k(kind, b):
     out = []
     for e, q in enumerate(u["q"]):
         g = e // u["group"]
-        v = mul(mul(d, _num(u["sc"][g])), _num(q))
+        v = mul(mul(d, c_float(u["sc"][g])), c_float(q))
         if dmin is not None:
-            v = sub(v, mul(dmin, _num(u["mins"][g])))
+            v = sub(v, mul(dmin, c_float(u["mins"][g])))
         out.append(_f.encode("fp32", v))
     return out
 

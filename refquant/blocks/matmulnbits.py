@@ -1,0 +1,107 @@
+"""numpy fast form of ``refquant.matmulnbits``: the same binary32 bits, for whole matrices.
+
+Reproduces: onnxruntime 1.32.0 MatMulNBits as refquant/matmulnbits.py models it (dequantized weight
+fl((q - zp)·s); M = 1: sixteen fused multiply-add lanes and FoldAccumulators / the reduce tree;
+M > 1: one fused multiply-add chain in k order).  tests/test_matmulnbits.py proves it equal.
+"""
+
+import numpy as np
+
+from ..errors import ShapeError, UnknownNameError
+from .fp32 import fma32
+
+F32 = np.float32
+
+
+def dequantize_b(B, scales, zp, K, N, bits, block_size):
+    """float32 w[n, k] = fl((q - zp)·s)."""
+    if bits not in (4, 8):
+        raise UnknownNameError("MatMulNBits bits", bits, ["4", "8"])
+    if K % block_size:
+        raise ShapeError(f"K = {K} is not a multiple of block_size {block_size}")
+    kb = K // block_size
+    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
+    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K] if bits == 4 else raw[:, :K]
+    if zp is None:
+        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int32)
+    else:
+        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
+        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int32)
+    d = (q.astype(np.int32) - np.repeat(z, block_size, axis=1)).astype(F32)
+    s = np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1)
+    return d * s
+
+
+def fold4(acc):
+    """FoldAccumulators per column over (N, 16) lanes."""
+    g = [((acc[:, 4 * i] + acc[:, 4 * i + 1]) + acc[:, 4 * i + 2]) + acc[:, 4 * i + 3] for i in range(4)]
+    return (g[0] + g[2]) + (g[1] + g[3])
+
+
+def reduce16(acc):
+    """GCC _mm512_reduce_add_ps over (N, 16) lanes: halves added 16 -> 8 -> 4 -> 2 -> 1."""
+    while acc.shape[1] > 1:
+        h = acc.shape[1] // 2
+        acc = acc[:, :h] + acc[:, h:]
+    return acc[:, 0]
+
+
+def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size):
+    """float32 Y (M, N) as onnxruntime 1.32.0's AVX-512 CPU kernel computes it (levels 0-3, one thread)."""
+    a = np.atleast_2d(np.asarray(A, dtype=F32))
+    w = dequantize_b(B, scales, zp, K, N, bits, block_size)
+    if a.shape[0] == 1:
+        lanes = np.zeros((N, 16), dtype=F32)
+        for k0 in range(0, K, 16):
+            lanes = fma32(w[:, k0:k0 + 16], a[0, k0:k0 + 16][None, :], lanes)
+        full = N // 4 * 4
+        return np.concatenate([fold4(lanes[:full]), reduce16(lanes[full:])])[None, :]
+    acc = np.zeros((a.shape[0], N), dtype=F32)
+    for k in range(K):
+        acc = fma32(a[:, k][:, None], w[:, k][None, :], acc)
+    return acc
+
+
+
+def _round_once(values):
+    """binary32 of an exact sum given as (math.fsum's correctly rounded binary64, the terms): RN32(RN64(x))
+    equals RN32(x) unless RN64(x) is exactly halfway between two binary32 values (no other binary32
+    rounding boundary can lie between x and RN64(x)); those few are summed as Fractions."""
+    import math
+    from fractions import Fraction
+
+    from .. import formats
+    r64 = math.fsum(values)
+    r32 = np.float32(r64)
+    other = np.nextafter(r32, np.float32(np.inf) if r64 > float(r32) else np.float32(-np.inf))
+    if np.isfinite(other) and r64 != float(r32) and r64 == (float(r32) + float(other)) / 2:
+        return np.uint32(formats.encode("fp32", sum((Fraction(v) for v in values), Fraction(0)))).view(F32)
+    return r32
+
+
+def matmul_exact(A, B, scales, zp, K, N, bits, block_size):
+    """float32 Y = sum_k a·(q - zp)·s exactly, rounded once (the 'exact' variant, for whole matrices).
+
+    Each product a·(q - zp)·s is exact in binary64 when fl((q - zp)·s) is exact in binary32, which
+    holds here because |q - zp| < 2^8 and s has 24 bits: (q - zp)·s has at most 32 significant bits,
+    so it is formed exactly in binary64, and a times it (24 + 32 bits) too.
+    """
+    a = np.atleast_2d(np.asarray(A, dtype=F32)).astype(np.float64)
+    if bits not in (4, 8):
+        raise UnknownNameError("MatMulNBits bits", bits, ["4", "8"])
+    kb = K // block_size
+    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
+    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K] if bits == 4 else raw[:, :K]
+    if zp is None:
+        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int64)
+    else:
+        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
+        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int64)
+    d = (q.astype(np.int64) - np.repeat(z, block_size, axis=1)).astype(np.float64)
+    w = d * np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1).astype(np.float64)
+    out = np.empty((a.shape[0], N), dtype=F32)
+    for m in range(a.shape[0]):
+        prods = a[m][None, :] * w
+        for n in range(N):
+            out[m, n] = _round_once(prods[n].tolist())
+    return out
