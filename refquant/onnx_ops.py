@@ -50,7 +50,9 @@ def pack_8bit(n, t):
     return min(max(min(max(n, -32768), 32767), t.min), t.max)
 
 
-def _ort_type(dtype, y_dtype):
+def ort_type(dtype, y_dtype):
+    """The IntType of an op onnxruntime registers for int8 and uint8 only, with one type in and out."""
+    # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization kernel registrations (int8_t, uint8_t)
     t = get_type(dtype)
     if t.name not in ORT_TYPES or (y_dtype is not None and get_type(y_dtype) != t):
         raise InvalidValueError(f"onnxruntime 1.32.0 runs this op for int8 or uint8 with one type in and out, "
@@ -89,7 +91,7 @@ def ort_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_
     v = fma(a, rA, fma(b, rB, fixed)) (A and B exchanged where A is the span scalar); cvtps2dq (RNE),
     int16 then 8-bit saturating packs."""
     # Reproduces: onnxruntime 1.32.0 mlas/lib/intrinsics/avx2/qladd_avx2.cpp (GCC -ffp-contract=fast FMAs)
-    t = _ort_type(dtype, y_dtype)
+    t = ort_type(dtype, y_dtype)
     fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
     sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
                   ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
@@ -109,7 +111,7 @@ def ort_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_
     """onnxruntime QLinearMul: M = fl(fl(sa*sb)/sy); p = (a-za)(b-zb) exact; v = fl(fl(p*M) + zy);
     cvtps2dq (RNE), int16 then 8-bit saturating packs (no float clamp; SSE2, no FMA)."""
     # Reproduces: onnxruntime 1.32.0 mlas/lib/qlmul.cpp (MLAS_SSE2_INTRINSICS MlasQLinearMulKernel)
-    t = _ort_type(dtype, y_dtype)
+    t = ort_type(dtype, y_dtype)
     fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
     sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
                   ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
@@ -130,7 +132,7 @@ def ort_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtyp
     fl(sx / fl(sy*N)); v = fl(fl(acc)*scale) clamped in float to [qmin-zy, qmax-zy]; cvtps2dq; + zy.
     MLAS rejects N >= 2^24 and scale outside [2^-32, 256)."""
     # Reproduces: onnxruntime 1.32.0 mlas/lib/qlgavgpool.cpp (SSE2 MlasQLinearGlobalAveragePoolNchw)
-    t = _ort_type(dtype, None)
+    t = ort_type(dtype, None)
     flat, shape = qops.qtensor(x, t, "x")
     if len(shape) < 3:
         raise ShapeError(f"QLinearGlobalAveragePool input has shape {list(shape)}; expected N, C, spatial...")
@@ -161,7 +163,7 @@ def ort_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kernel_shap
     count_include_pad (also past the end padding under ceil_mode); q = nearbyint(fl(fl(y/sy) + zy)),
     clamped.  A kernel equal to the spatial shape with no pads runs QLinearGlobalAveragePool."""
     # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_pool.cc (QLinearPool{1,2,3}DTask)
-    t = _ort_type(dtype, None)
+    t = ort_type(dtype, None)
     flat, shape = qops.qtensor(x, t, "x")
     if len(shape) < 3 or len(kernel_shape) != len(shape) - 2 or len(kernel_shape) > 3:
         raise ShapeError(f"QLinearAveragePool input {list(shape)} with kernel_shape {list(kernel_shape)}")
@@ -195,7 +197,7 @@ def ort_concat(inputs, y_scale, y_zero_point, *, axis, dtype="uint8", scale_form
     other goes through a 256-entry table, MlasQuantizeLinear(fl(sx*(x-zx)), sy, zy) (divps, clamp
     in float, cvtps2dq: refquant profile 'onnxruntime')."""
     # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_concat.cc, qlinear_lookup_table.cc
-    t = _ort_type(dtype, None)
+    t = ort_type(dtype, None)
     sy = qops.scale(y_scale, "y_scale", scale_format)
     zy = qops.zero_point(y_zero_point, t, "y_zero_point")
     parts = []
