@@ -12,7 +12,6 @@ from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
 from .matmulnbits import matmulnbits_rows
-from .matmulnbits import matmulnbits_rows
 
 FP8_DEVIATIONS = {"fp8_e4m3fn": "ORT fp8 E4M3FN saturate=0", "fp8_e5m2": "ORT fp8 E5M2 saturate=0"}
 FP16_INF = "ORT fp16 QuantizeLinear: +inf -> qmin"
@@ -73,7 +72,6 @@ def backend_onnxruntime():
     rows = onnx_backend_rows(peer)
     rows.append(conv_tie_row(peer))
     rows += onnx_golden_rows(peer)
-    rows += matmulnbits_rows()
     rows += matmulnbits_rows()
     rows += ort_activation_rows()     # com.microsoft QLinearSigmoid / LeakyRelu / Softmax (activations)
     rows += ort_qops_rows()         # QLinearAdd/Mul/AveragePool/GlobalAveragePool/Concat, MaxPool
