@@ -536,3 +536,46 @@ def test_double_round_two_step_input_rescale_differs_from_one_step():
     one = T.tosa_rescale([-255], m1, s1, in_type="int32", out_type="int32", rounding_mode="DOUBLE_ROUND")
     two = T.tosa_rescale([-255 * 2**20], m2, s2, in_type="int32", out_type="int32", rounding_mode="DOUBLE_ROUND")
     assert (one, two) == ([-97064106], [-97064107])
+
+
+def test_backend_rows_resolve_the_tosa_variants():
+    from refquant import backends
+    args = ([-128, 5], 0.5, 0, [127, 3], 0.25, 0, 0.5, 0)
+    assert backends.variant("tosa", "add")(*args) == T.quantized_add(*args) == [-64, 7]
+    assert backends.variant("tosa_double_round", "add")(*args) == T.quantized_add(*args, rounding_mode="DOUBLE_ROUND")
+    assert backends.variant("tosa_double_round", "add")(*args)[0] == -65
+    assert backends.variant("tosa", "tosa_avg_pool2d") is T.avg_pool2d
+    assert backends.variant("tosa_double_round", "tosa_mul_i32") is T.mul
+    assert set(backends.get_backend("tosa").ops) == set(backends.get_backend("tosa_double_round").ops)
+
+
+hyp = pytest.importorskip("hypothesis")
+st = hyp.strategies
+
+
+@hyp.given(st.integers(-(2**31), 2**31 - 1), st.integers(0, 31), st.booleans())
+def test_arithmetic_right_shift_is_floor_or_half_up(x, s, rnd):
+    q = Fraction(x, 2**s)
+    want = (q + Fraction(1, 2)).__floor__() if rnd and s > 0 else q.__floor__()
+    assert T.arithmetic_right_shift([x], [s], round=rnd) == [want]
+
+
+@hyp.given(st.integers(-(2**31), 2**31 - 1), st.integers(-(2**31), 2**31 - 1), st.integers(1, 63))
+def test_mul_shift_is_floor_plus_half_or_unpredictable(x, y, s):
+    want = (Fraction(x * y, 2**s) + Fraction(1, 2)).__floor__()
+    if -(2**31) <= want < 2**31:
+        assert T.mul([x], [y], s) == [want]
+    else:
+        with pytest.raises(Unpredictable):
+            T.mul([x], [y], s)
+
+
+@hyp.settings(max_examples=30)
+@hyp.given(st.integers(-2000, 2000), st.lists(st.integers(-55, 55), min_size=512, max_size=512),
+           st.integers(-32768, 32767))
+def test_table_int16_interpolates_between_knots(start, steps, v):
+    tab = [start]
+    for d in steps:
+        tab.append(tab[-1] + d)
+    i, f = (v + 32768) >> 7, (v + 32768) & 0x7F
+    assert T.table([v], tab, in_type="int16") == [tab[i] * 128 + (tab[i + 1] - tab[i]) * f]
