@@ -397,8 +397,8 @@ def _rounds_toward_zero(rnd, sign):
     return rnd == "rtz" or (rnd == "rup" and sign) or (rnd == "rdn" and not sign)
 
 
-def _floor_log2(a):
-    """floor(log2(a)) for a positive Fraction, exactly."""
+def floor_log2(a):
+    """floor(log2(a)) for a positive Fraction, exactly (the binade of a: 2^e <= a < 2^(e+1))."""
     return _floor_log2_ratio(a.numerator, a.denominator)
 
 
@@ -469,7 +469,7 @@ def _encode_e8m0(fmt, v, rnd, overflow):
         return 0x00
     if v.sign or v.mag == 0:
         return _nan_bits(fmt, 0)
-    e = _floor_log2(v.mag)
+    e = floor_log2(v.mag)
     if e < fmt.emin:
         return 0
     N = _rnd.round_to_int(v.mag / _pow2(e), ROUNDINGS[rnd])  # 1 or 2 (mag/2^e is in [1, 2))

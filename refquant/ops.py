@@ -18,6 +18,7 @@ from fractions import Fraction
 from itertools import product
 from operator import mul
 
+from . import nested
 from . import requant as rq
 from .errors import AccumulatorOverflowError, InvalidValueError, ShapeError
 from .integers import Accumulator, get_type
@@ -351,14 +352,18 @@ def dequantize_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, *, a_t
         if biases is not None:
             y = rq.fl32(y + biases[j])
         return float(Fraction(y))
-    return rq._map(accs, one, ())
+    return nested.map_indexed(accs, one)
 
 
 # ##########################################################################
 # QLinearConv (2-D, NCHW)
 # ##########################################################################
 
-def _conv_geometry(xs, ws, strides, pads, dilations, group):
+def conv_geometry(xs, ws, strides, pads, dilations, group):
+    """(N, M, OH, OW) of a 2-D convolution of x shape ``xs`` by w shape ``ws``; ShapeError if inconsistent.
+
+    Reproduces: ONNX Conv-11 / QLinearConv-10 output shape (pads = [top, left, bottom, right]).
+    """
     if len(xs) != 4 or len(ws) != 4:
         raise ShapeError(f"QLinearConv 2-D needs x (N,C,H,W) and w (M,C/group,kH,kW); got {xs} and {ws}")
     N, C, H, W = xs
@@ -377,7 +382,7 @@ def _conv_geometry(xs, ws, strides, pads, dilations, group):
     return (N, M, OH, OW)
 
 
-def _conv_terms(xd, wd, n, m, oh, ow, g):
+def conv_terms(xd, wd, n, m, oh, ow, g):
     """The nonzero terms of output (n, m, oh, ow) in the defined k order (c, kh, kw) ascending.
 
     Padding positions hold the input zero point, so their terms (zp - zp)*w are 0 and are
@@ -401,13 +406,14 @@ def _conv_terms(xd, wd, n, m, oh, ow, g):
     return terms
 
 
-def _conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type, strides, pads, dilations, group, bias):
+def conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type, strides, pads, dilations, group, bias):
+    """Checked conv operands: (output shape, x - zx, w - zw, geometry tuple, int32 bias, term bound)."""
     tx, tw = get_type(x_type), get_type(w_type)
     xs, ws = shape_of(x, "x"), shape_of(w, "w")
     strides, pads, dilations = list(strides or (1, 1)), list(pads or (0, 0, 0, 0)), list(dilations or (1, 1))
     if len(strides) != 2 or len(pads) != 4 or len(dilations) != 2:
         raise ShapeError(f"2-D conv needs 2 strides, 4 pads, 2 dilations; got {strides}, {pads}, {dilations}")
-    out = _conv_geometry(xs, ws, strides, pads, dilations, group)
+    out = conv_geometry(xs, ws, strides, pads, dilations, group)
     _check_elements(x, tx, "x")
     _check_elements(w, tw, "w")
     zx = _zero_points(x_zero_point, tx, 1, "x_zero_point", "tensor")[0]
@@ -435,13 +441,13 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, x_type="uint8", w_type
     """
     # Spec: ONNX ConvInteger-10 / QLinearConv-10 accumulation; docs/gemm-contract.md §2
     acc = accumulator if accumulator is not None else Accumulator(32, "wrap")
-    out, xd, wd, g, bias, bound = _conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type,
+    out, xd, wd, g, bias, bound = conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type,
                                                  strides, pads, dilations, group, bias)
     fast = bound + max((abs(b) for b in bias or [0]), default=0) <= acc.hi
 
     def element(idx):
         n, m, oh, ow = idx
-        terms = _conv_terms(xd, wd, n, m, oh, ow, g)
+        terms = conv_terms(xd, wd, n, m, oh, ow, g)
         b = None if bias is None else bias[m]
         if fast:
             return sum(terms) + (b or 0)
@@ -466,7 +472,8 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
 # explain: one output element, step by step
 # ##########################################################################
 
-def _accumulation_steps(terms, policy, width, bias):
+def accumulation_steps(terms, policy, width, bias):
+    """(explain steps, value) of summing ``terms`` (+ bias) in an int``width`` accumulator under ``policy``."""
     acc = Accumulator(width, policy)
     steps = [rq.Step("terms", f"{len(terms)} exact products (a - za)(b - zb), k ascending",
                      f"min {min(terms, default=0)}, max {max(terms, default=0)}"),
@@ -494,7 +501,7 @@ def explain_matmul_integer(A, B, index, a_zero_point=0, b_zero_point=0, a_type="
     """Explanation of MatMulInteger output ``index``: the accumulation, step by step."""
     terms, j, N = _matmul_terms(A, B, index, a_zero_point, b_zero_point, a_type, b_type)
     b = None if bias is None else _int32_bias(bias, N)[j]
-    steps, _ = _accumulation_steps(terms, policy, width, b)
+    steps, _ = accumulation_steps(terms, policy, width, b)
     steps.insert(0, rq.Step("output", "MatMulInteger element", tuple(index)))
     return Explanation(steps, rq.render(steps))
 
@@ -513,7 +520,7 @@ def explain_qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y
         params, int_bias = _params(method, a_scale, b_scale, y_scale, scale_format, op, float_bias, bias)
     terms, j, N = _matmul_terms(a, b, index, a_zero_point, b_zero_point, a_type, b_type)
     bj = None if int_bias is None else _int32_bias(int_bias, N)[j]
-    steps, value = _accumulation_steps(terms, policy, width, bj)
+    steps, value = accumulation_steps(terms, policy, width, bj)
     steps.insert(0, rq.Step("output", f"QLinearMatMul element, channel j = {j}", tuple(index)))
     steps += rq.explain_requantize(value, method, params, y_zero_point, y_type or a_type, j, qmin, qmax)
     return Explanation(steps, rq.render(steps))
@@ -526,14 +533,14 @@ def explain_qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_s
                          policy="wrap", scale_format="fp32", qmin=None, qmax=None):
     """Explanation of QLinearConv output ``index`` = (n, m, oh, ow)."""
     params, int_bias = _params(method, x_scale, w_scale, y_scale, scale_format, "conv", float_bias, bias)
-    out, xd, wd, g, bias_l, _ = _conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type,
+    out, xd, wd, g, bias_l, _ = conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type,
                                                strides, pads, dilations, group, int_bias)
     index = tuple(index)
     if len(index) != 4 or any(not 0 <= i < d for i, d in zip(index, out)):
         raise ShapeError(f"index {index} is not an element of the output shape {out}")
-    terms = _conv_terms(xd, wd, *index, g)
+    terms = conv_terms(xd, wd, *index, g)
     m = index[1]
-    steps, value = _accumulation_steps(terms, policy, width, None if bias_l is None else bias_l[m])
+    steps, value = accumulation_steps(terms, policy, width, None if bias_l is None else bias_l[m])
     steps.insert(0, rq.Step("output", f"QLinearConv element (n, m, oh, ow), channel m = {m}", index))
     steps += rq.explain_requantize(value, method, params, y_zero_point, y_type or x_type, m, qmin, qmax)
     return Explanation(steps, rq.render(steps))

@@ -136,7 +136,7 @@ def _exact(lo, hi, dtype, qmin, qmax, symmetric, scale_format, power_of_two=Fals
 
 def _pow2_ceil(x):
     """The smallest power of two >= x > 0 (exact)."""
-    e = formats._floor_log2(x)
+    e = formats.floor_log2(x)
     p = Fraction(2) ** e
     return p if p == x else p * 2
 

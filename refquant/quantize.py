@@ -16,7 +16,7 @@ format) and come back as numpy arrays.
 from fractions import Fraction
 import functools
 
-from . import fastquant, formats, integers
+from . import fastquant, formats, integers, nested
 from .errors import InvalidValueError, ShapeError, Unpredictable, UnknownNameError
 from .profiles import get_profile
 from .qparams import QParams, choose_qparams, qrange  # noqa: F401  (re-exported)
@@ -182,29 +182,6 @@ def dequantize_value(q, scale, zp, profile="exact", out_format="fp32", dtype="in
 # Tensors: shapes, granularity, API edge
 # ---------------------------------------------------------------------------------------------
 
-def _shape(x):
-    shape = []
-    while isinstance(x, (list, tuple)):
-        shape.append(len(x))
-        x = x[0] if x else None
-    return tuple(shape)
-
-
-def _flatten(x):
-    if isinstance(x, (list, tuple)):
-        return [v for item in x for v in _flatten(item)]
-    return [x]
-
-
-def _unflatten(flat, shape):
-    if not shape:
-        return flat[0]
-    if len(shape) == 1:
-        return list(flat)
-    step = len(flat) // shape[0] if shape[0] else 0
-    return [_unflatten(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
 _NP_FORMATS = {"float32": ("fp32", "uint32"), "float16": ("fp16", "uint16"), "float64": ("fp64", "uint64"),
                "bfloat16": ("bf16", "uint16")}
 
@@ -223,8 +200,8 @@ def to_reals(x, fmt="fp32"):
         fmt, bits_dtype = _NP_FORMATS[name]
         bits = x.reshape(-1).view(bits_dtype).tolist()
         return [formats.decode(fmt, b) for b in bits], tuple(x.shape), fmt
-    shape = _shape(x)
-    flat = _flatten(x)
+    shape = nested.shape(x)
+    flat = nested.flatten(x)
     return [formats.exact(fmt, v) for v in flat], shape, fmt
 
 
@@ -278,8 +255,8 @@ def _param_index(index, shape, axis, block_size, pshape):
 
 def _granularity(shape, axis, block_size, scale):
     """Validate and return (flat scales list, param shape)."""
-    sshape = _shape(scale)
-    flat = _flatten(scale)
+    sshape = nested.shape(scale)
+    flat = nested.flatten(scale)
     if axis is None:
         if len(flat) != 1:
             raise ShapeError(f"per-tensor quantization needs one scale, got shape {sshape}; pass axis= for per-axis")
@@ -303,7 +280,7 @@ def _granularity(shape, axis, block_size, scale):
 def _zero_points(zero_point, n, dtype):
     if zero_point is None:
         return [0] * n
-    zps = _flatten(zero_point)
+    zps = nested.flatten(zero_point)
     if len(zps) != n:
         raise ShapeError(f"zero point has {len(zps)} elements, the scale has {n}")
     t = integers.get_type(dtype) if dtype not in FLOAT_TARGETS else None
@@ -326,7 +303,7 @@ def _as_output(flat, shape, like, np_dtype):
     if like is not None:
         import numpy as np  # API edge only
         return np.array(flat, dtype=np_dtype).reshape(shape)
-    return _unflatten(flat, shape)
+    return nested.unflatten(flat, shape)
 
 
 def quantize(x, scale, zero_point=None, dtype="int8", profile="exact", axis=None, block_size=None,
@@ -370,7 +347,7 @@ def dequantize(q, scale, zero_point=None, dtype="int8", profile="exact", axis=No
     if like is not None:
         shape, flat = tuple(q.shape), q.reshape(-1).tolist()
     else:
-        shape, flat = _shape(q), _flatten(q)
+        shape, flat = nested.shape(q), nested.flatten(q)
     t = None if dtype in FLOAT_TARGETS else integers.get_type(dtype)
     param_of, scales, zps = _parameters(shape, scale, zero_point, dtype, axis, block_size, scale_format)
     fast = {}  # parameter index -> fastquant function (None: use the definition)
@@ -475,7 +452,7 @@ def mx_quantize(x, block_size=32, element="fp4_e2m1", rounding="even", x_format=
     for start in range(0, len(values), block_size):
         block = values[start:start + block_size]
         amax = max(v.mag for v in block)
-        shared = -127 if amax == 0 else min(max(formats._floor_log2(amax) - elem.emax, -127), 127)
+        shared = -127 if amax == 0 else min(max(formats.floor_log2(amax) - elem.emax, -127), 127)
         scales.append(shared + 127)
         step = Fraction(2) ** shared
         codes += [formats.encode(elem, formats.Real("finite", v.sign, v.mag / step), MX_ROUNDING[rounding],
@@ -503,7 +480,7 @@ def log2_quantize(x, bits=4, rounding="log", max_exponent=0):
         raise InvalidValueError(f"log2 quantization needs bits >= 2, got {bits!r}")
     emin = max_exponent - (2 ** (bits - 1) - 2)
     out = []
-    for v in (formats.real(e) for e in _flatten(x)):
+    for v in (formats.real(e) for e in nested.flatten(x)):
         if not v.is_finite:
             raise InvalidValueError(f"log2 quantization of {v} is undefined")
         out.append(_log2_one(v, emin, max_exponent, rounding))
@@ -514,7 +491,7 @@ def _log2_one(v, emin, emax, rounding):
     a = v.mag
     if a == 0:
         return (0, None)
-    e = formats._floor_log2(a)
+    e = formats.floor_log2(a)
     if rounding == "log":
         up = a * a >= Fraction(2) ** (2 * e + 1)  # log2 a >= e + 1/2
         zero_below = a * a < Fraction(2) ** (2 * emin - 1)
@@ -565,7 +542,7 @@ def fake_quantize_learnable_grad(x, dy, scale, zero_point_f, qmin, qmax, grad_fa
     s = _scale_value(scale, "fp32")
     zp = min(max(int(Fraction(zero_point_f) + Fraction(1, 2)), qmin), qmax)  # int() truncates
     inv = formats.round_to("fp32", 1 / s).value
-    dys = [Fraction(d) for d in _flatten(dy)]
+    dys = [Fraction(d) for d in nested.flatten(dy)]
     if len(dys) != len(reals):
         raise ShapeError(f"dy has {len(dys)} elements, x has {len(reals)}")
     dx, dscale, dzp = [], Fraction(0), Fraction(0)
@@ -579,4 +556,4 @@ def fake_quantize_learnable_grad(x, dy, scale, zero_point_f, qmin, qmax, grad_fa
             y = (n - zp) * s
             dx.append(d)
             dscale += d * grad_factor * (y - v.value) * inv
-    return _unflatten(dx, shape), dscale, dzp
+    return nested.unflatten(dx, shape), dscale, dzp

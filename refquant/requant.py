@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Callable
 
 from . import fixedpoint as fp
-from . import formats
+from . import formats, nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
 from .rounding import half_away, half_even
@@ -783,7 +783,7 @@ def requantize(acc, method, params, zp=0, out_type="int8", *, axis=-1, qmin=None
         raise InvalidValueError(f"params were derived for {params.method!r}, not {meth.name!r}")
     _check_zp(zp, out_type, meth)
     lo, hi = out_range(out_type, qmin, qmax)
-    shape = _shape(acc)
+    shape = nested.shape(acc)
     if params.per_channel:
         if not shape:
             raise ShapeError("per-channel parameters need a tensor with a channel axis, got a scalar")
@@ -800,7 +800,7 @@ def requantize(acc, method, params, zp=0, out_type="int8", *, axis=-1, qmin=None
             return meth.apply(a, params.channel(path[ax] if ax is not None else 0), zp, lo, hi, None)
         except (Unpredictable, SpecError) as e:
             raise type(e)(f"at index {path}: {e}") from None
-    return _map(acc, one, ())
+    return nested.map_indexed(acc, one)
 
 
 def explain_requantize(acc, method, params, zp, out_type, channel=0, qmin=None, qmax=None):
@@ -812,19 +812,3 @@ def explain_requantize(acc, method, params, zp, out_type, channel=0, qmin=None, 
         trace.append(Step(f"param {k}", "derived from the scales" if k != "M_bits" else "binary32 bits", v))
     requantize_one(acc, meth, params, zp, out_type, channel, qmin, qmax, trace)
     return trace
-
-
-def _shape(x):
-    shape = []
-    while isinstance(x, (list, tuple)):
-        shape.append(len(x))
-        if not x:
-            break
-        x = x[0]
-    return tuple(shape)
-
-
-def _map(x, fn, path):
-    if isinstance(x, (list, tuple)):
-        return [_map(v, fn, path + (i,)) for i, v in enumerate(x)]
-    return fn(x, path)

@@ -124,3 +124,44 @@ def test_exceptions_are_still_needed():
         longest = max((node.end_lineno - node.lineno + 1 for node in ast.walk(ast.parse(p.read_text()))
                        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), default=0)
         assert longest > MAX_FUNCTION_LINES, f"{rel} is within budget: drop it from LONG_FUNCTIONS_ALLOWED"
+
+
+def _room(parts):
+    """The room of a module path ('refquant', ...): a subpackage is one room (its own subpackages
+    included); a top-level module is a room of its own."""
+    return tuple(parts[:2]) if (PKG.parent / Path(*parts[:2])).is_dir() else tuple(parts[:2])
+
+
+def _private_imports_across_packages(path):
+    """(line, what) for each ``_private`` name one module takes from a module in another room."""
+    tree = ast.parse(path.read_text())
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    here = _room(rel.parts if rel.name != "__init__" else rel.parts[:-1])
+    pkg = rel.parts[:-1]
+    found, aliases = [], {}
+
+    def private(name):
+        return name.startswith("_") and not name.startswith("__")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = pkg[:len(pkg) - (node.level - 1)] + (tuple(node.module.split(".")) if node.module else ())
+            for a in node.names:
+                if private(a.name) and _room(base) != here:
+                    found.append((node.lineno, f"from {'.' * node.level}{node.module or ''} import {a.name}"))
+                aliases[a.asname or a.name] = base + (a.name,)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and private(node.attr) and _room(aliases[node.value.id]) != here):
+            found.append((node.lineno, f"{node.value.id}.{node.attr}"))
+    return found
+
+
+def test_no_private_name_crosses_a_package():
+    """A ``_private`` name stays inside its package: tooling reaches the spec (and other packages)
+    through public names only, so a rename inside one room cannot break another."""
+    bad = {}
+    for p in sorted(PKG.rglob("*.py")):
+        hits = _private_imports_across_packages(p)
+        if hits:
+            bad[str(p.relative_to(PKG.parent))] = hits
+    assert bad == {}, f"private names used across packages (make them public, or move the code): {bad}"

@@ -182,7 +182,7 @@ def _conv_oracle_nested(case):
     if prep is None:
         g = case.geometry()
         bias = case.tensors.get("bias")
-        prep = ops._conv_prepare(case.tensors["x"].tolist(), case.tensors["w"].tolist(), int(case.get("a_zero_point", 0)),
+        prep = ops.conv_prepare(case.tensors["x"].tolist(), case.tensors["w"].tolist(), int(case.get("a_zero_point", 0)),
                                  case.zb_vector().tolist(), case.get("a_type", "int8"), case.get("b_type", "int8"),
                                  g["strides"], g["pads"], g["dilations"], g["group"],
                                  None if bias is None else bias.tolist())
@@ -194,7 +194,7 @@ def conv_oracle_element(case, idx, policy):
     """(terms, acc, overflow steps) of output (n, m, oh, ow) from refquant.ops (the conv oracle)."""
     _out, xd, wd, geo, bias, _bound = _conv_oracle_nested(case)
     n, m, oh, ow = idx
-    terms = ops._conv_terms(xd, wd, n, m, oh, ow, geo)
+    terms = ops.conv_terms(xd, wd, n, m, oh, ow, geo)
     acc = Accumulator(32, policy)
     v = ops.accumulate(acc, terms, "x", None if bias is None else bias[m])
     return terms, v, acc.overflows.get("x", 0)

@@ -117,7 +117,7 @@ class Case:
                     isinstance(v, int) and not isinstance(v, bool) for v in strides + pads + dil):
                 raise ShapeError(f"2-D conv needs 2 integer strides, 4 pads [top, left, bottom, right], 2 dilations; "
                                  f"got {strides}, {pads}, {dil}")
-            N, M, OH, OW = ops._conv_geometry(x.shape, w.shape, strides, pads, dil, group)
+            N, M, OH, OW = ops.conv_geometry(x.shape, w.shape, strides, pads, dil, group)
             g = dict(N=N, C=x.shape[1], H=x.shape[2], W=x.shape[3], M=M, Cg=w.shape[1], kH=w.shape[2],
                      kW=w.shape[3], strides=strides, pads=pads, dilations=dil, group=group, OH=OH, OW=OW)
             self.memo["geometry"] = g

@@ -89,7 +89,8 @@ from .expected import (  # noqa: F401
                            explain_element,
                            quantize_expected,
 )
-from .numpy_forms import UNPRED, VARIANTS, _exact_round  # noqa: F401
+from .numpy_forms import UNPRED, VARIANTS, exact_round  # noqa: F401
+from .numpy_forms import exact_round as _exact_round  # noqa: F401  (the old name)
 from .numpy_forms import variant_oracle as _variant_oracle  # noqa: F401
 from .numpy_forms import variant_vectorised as _variant_vec  # noqa: F401
 from .numpy_forms import vectorised as _vec  # noqa: F401

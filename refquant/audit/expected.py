@@ -154,7 +154,7 @@ def _explain_conv_acc(case, index):
     inside = sum(0 <= h < g["H"] for h in rows) * sum(0 <= w < g["W"] for w in cols)
     taps = g["kH"] * g["kW"]
     bias = case.tensors.get("bias")
-    steps, value = ops._accumulation_steps(terms, policy, 32, None if bias is None else int(bias[m]))
+    steps, value = ops.accumulation_steps(terms, policy, 32, None if bias is None else int(bias[m]))
     steps[0] = rq.Step("terms", f"{len(terms)} exact products (x - zx)(w - zw), (c, kh, kw) ascending",
                        steps[0].value)
     zb = case.zb_vector()

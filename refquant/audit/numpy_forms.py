@@ -37,7 +37,7 @@ def _f32(x):
     return np.asarray(x, dtype=np.float32)
 
 
-def _exact_round(acc, Ms, chan, mode):
+def exact_round(acc, Ms, chan, mode):
     """RNE/half-away/half-up of acc*M_j on exact rationals: binary64 first, then every element
     within the binary64 error of a half-integer recomputed exactly (Python ints, vectorised)."""
     Mf = np.array([float(m) for m in Ms])[chan]
@@ -116,7 +116,7 @@ def _int32(ch, acc, zp, lo, hi):
 
 
 def _exact(ch, acc, zp, lo, hi):
-    return _sat(_exact_round(acc, ch.values("M"), ch.ch, "half_even"), zp, lo, hi)
+    return _sat(exact_round(acc, ch.values("M"), ch.ch, "half_even"), zp, lo, hi)
 
 
 def _float_fp32(ch, acc, zp, lo, hi):
@@ -301,7 +301,7 @@ def variant_oracle(name, p, acc, zp, lo, hi):
 
 def _exact_variant(mode):
     def form(ch, acc, zp, lo, hi):
-        return _sat(_exact_round(acc, ch.values("M"), ch.ch, mode), zp, lo, hi)
+        return _sat(exact_round(acc, ch.values("M"), ch.ch, mode), zp, lo, hi)
     return form
 
 

@@ -129,8 +129,8 @@ def png(res, path):
         fig.savefig(buf, dpi=100, format="png")
     finally:
         plt.close(fig)
-    from ..golden import _atomic_write
-    _atomic_write(path, buf.getvalue())
+    from ..golden import atomic_write
+    atomic_write(path, buf.getvalue())
     return path
 
 
@@ -138,14 +138,14 @@ def markdown(res, report_dir):
     """Write report.md and mismatch_map.png into report_dir (created with its parents if missing);
     return the paths.  Each file is written atomically; on failure (or Ctrl-C) a directory this
     call created is removed again."""
-    from ..golden import _out_path, _output_root
-    out = _out_path(report_dir, "--report")
-    with _output_root(out, "--report"):
+    from ..golden import out_path, output_root
+    out = out_path(report_dir, "--report")
+    with output_root(out, "--report"):
         return _markdown(res, str(report_dir))
 
 
 def _markdown(res, report_dir):
-    from ..golden import _atomic_write
+    from ..golden import atomic_write
     png_path = os.path.join(report_dir, "mismatch_map.png")
     png(res, png_path)
     c = res["case"]
@@ -180,5 +180,5 @@ def _markdown(res, report_dir):
             lines += [f"| {s['step']} | `{s['value']}` | {s['formula']} |" for s in f["explain"]]
             lines.append("")
     md = os.path.join(report_dir, "report.md")
-    _atomic_write(md, ("\n".join(lines) + "\n").encode("utf-8"))
+    atomic_write(md, ("\n".join(lines) + "\n").encode("utf-8"))
     return md, png_path

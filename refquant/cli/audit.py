@@ -77,8 +77,8 @@ def _add_case_args(p):
 
 def cmd_audit(args):
     if args.report is not None:
-        from ..golden import _out_path
-        _out_path(args.report, "--report")     # refused before the (possibly long) audit runs
+        from ..golden import out_path
+        out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
     if args.suggest_vectors and not os.path.isdir(os.path.dirname(os.path.abspath(args.suggest_vectors))):
         raise InvalidValueError(f"--suggest-vectors {args.suggest_vectors}: its directory does not exist; "

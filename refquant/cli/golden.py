@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..errors import InvalidValueError, RefquantError, UnknownNameError
-from ..golden import (EXPORT_FORMATS, MAX_JSON_BYTES, SUITE_NAMES, SUITES, _out_path, _output_root, decode_text,
+from ..golden import (EXPORT_FORMATS, MAX_JSON_BYTES, SUITE_NAMES, SUITES, out_path, output_root, decode_text,
                       default_root, export, load_set, parse_json, read_file, shipped_difference, verify,
                       write_schema, write_set)
 from . import EXIT_BAD_INPUT, EXIT_MISMATCH, EXIT_OK, count
@@ -34,8 +34,8 @@ def cmd_generate(args):
         raise InvalidValueError(f"golden generate needs --out DIR (a directory for the new sets); to overwrite the "
                                 f"shipped vectors in {default_root()}, pass --in-place")
     else:
-        out = _out_path(args.out, "--out")
-    with _output_root(out, "--in-place root" if args.in_place else "--out"):
+        out = out_path(args.out, "--out")
+    with output_root(out, "--in-place root" if args.in_place else "--out"):
         write_schema(out)
         for s in suites:
             t0 = time.perf_counter()

@@ -28,12 +28,12 @@ command line is refquant/cli/golden.py.
 
 from ..profiles import PROFILES
 from .compute import COMPUTE, ERROR_OUTCOMES, Tensor, run_test, tv_decode_line, tv_encode_line
-from .export import EXPORT_FORMATS, _out_path, _output_root, c_header, export
+from .export import EXPORT_FORMATS, out_path, output_root, c_header, export
 from .load import (MAX_JSON_BYTES, SHIPPED_MANIFEST_SHA256, _PACKAGED_GOLDEN, _REPO_GOLDEN, Case, GoldenCase,
                    GoldenSet, decode_text, default_root, find_sets, is_shipped_root, load_set, parse_json,
                    read_file, set_location, shipped_difference, shipped_root_holding, to_numpy)
 from .schema import FORMAT_VERSION, NOTES, OPS, ROLES, SCHEMA, SCHEMA_NAME, SUITE_NAMES, schema_errors
-from .store import _atomic_write, _sha, build_set, manifest_text, write_schema, write_set
+from .store import atomic_write, _sha, build_set, manifest_text, write_schema, write_set
 from .suites import SUITES
 from .suites.formats import FORMAT_NAMES
 from .tensors import DTYPES, DType, format_tensor, npy_bytes, parse_tensor, raw_bytes, short_dtype
@@ -49,5 +49,5 @@ __all__ = ["COMPUTE", "DTYPES", "DType", "ERROR_OUTCOMES", "EXPORT_FORMATS", "FO
            "tv_encode_line", "verify", "verify_set", "write_schema", "write_set",
            # private names other refquant modules, tests and bench use (monkeypatch the module that
            # owns one, e.g. golden.load._REPO_GOLDEN, golden.store.build_set)
-           "_PACKAGED_GOLDEN", "_REPO_GOLDEN", "_atomic_write", "_kernel_applies", "_out_path", "_output_root",
+           "_PACKAGED_GOLDEN", "_REPO_GOLDEN", "atomic_write", "_kernel_applies", "out_path", "output_root",
            "_sha"]

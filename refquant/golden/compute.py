@@ -3,7 +3,7 @@ and the TestFloat-style .tv lines of the formats suite."""
 
 from fractions import Fraction
 
-from .. import backends, formats, integers, ops
+from .. import backends, formats, integers, nested, ops
 from .. import quantize as qz
 from .. import requant as rq
 from ..errors import AccumulatorOverflowError, InvalidValueError, SpecError, Unpredictable
@@ -20,7 +20,7 @@ class Tensor:
 
 
 def _nest(flat, shape):
-    return qz._unflatten(list(flat), tuple(shape))
+    return nested.unflatten(list(flat), tuple(shape))
 
 
 def _scale_of(bits, fmt):
@@ -96,7 +96,7 @@ def _requant_flags(accs_flat, channels_of, method, params, scales, zy, y_type, q
 
 
 def _flatten(x):
-    return qz._flatten(x)
+    return nested.flatten(x)
 
 
 def compute_qlinear_matmul(params, inputs):
@@ -147,7 +147,7 @@ def compute_qlinear_conv(params, inputs):
                             strides=p["strides"], pads=p["pads"], dilations=p["dilations"], group=p["group"],
                             bias=bias, accumulator=acc)
     Y = _requant(accs, method, rparams, p["zy"], p["y_type"], 1, p.get("qmin"), p.get("qmax"))
-    shape = list(qz._shape(accs))
+    shape = list(nested.shape(accs))
     flat = _flatten(accs)
     per = shape[2] * shape[3]
     chans = [(i // per) % shape[1] for i in range(len(flat))]

@@ -10,7 +10,7 @@ from .. import __version__
 from ..errors import FormatFileError, InvalidValueError, RefquantError, UnknownNameError
 from .load import find_sets, load_set, shipped_root_holding
 from .schema import FORMAT_VERSION
-from .store import _atomic_write, _replace_dir
+from .store import atomic_write, _replace_dir
 from .tensors import DTYPES, npy_bytes, raw_bytes
 from .verify import _MALFORMED
 
@@ -78,7 +78,7 @@ def export(path, fmt, out):
     directory it created."""
     if fmt not in EXPORT_FORMATS:
         raise UnknownNameError("export format", fmt, EXPORT_FORMATS)
-    out = _out_path(out, "export output directory")
+    out = out_path(out, "export output directory")
     sets = [load_set(p) for p in find_sets(path)]
     outputs = []          # (suite, {file name: bytes}) or (header name, bytes)
     for gset in sets:
@@ -103,10 +103,10 @@ def export(path, fmt, out):
         except _MALFORMED as exc:
             raise FormatFileError(f"{gset.path}: malformed manifest content ({type(exc).__name__}: {exc})") from None
     written = []
-    with _output_root(out, "export output directory"):
+    with output_root(out, "export output directory"):
         for name, data in outputs:
             if fmt == "c-header":
-                _atomic_write(out / name, data)
+                atomic_write(out / name, data)
                 written.append(out / name)
                 continue
             tmp = tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out)
@@ -122,7 +122,7 @@ def export(path, fmt, out):
     return written
 
 
-def _out_path(out, what, shipped_ok=False):
+def out_path(out, what, shipped_ok=False):
     """An output directory argument as a Path: InvalidValueError when it is empty, names an
     existing non-directory, or (unless shipped_ok) is or lies inside the shipped vectors."""
     if out is None or not str(out).strip():
@@ -137,7 +137,7 @@ def _out_path(out, what, shipped_ok=False):
     return out
 
 
-class _output_root:
+class output_root:
     """Create directory ``out`` (and missing parents) on entry, with one-line errors naming it;
     on failure (an exception or Ctrl-C) remove every directory this call created, so that a
     failed command leaves nothing behind."""

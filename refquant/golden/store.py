@@ -225,11 +225,11 @@ def write_set(suite, out_root, seed=1, progress=None):
 def write_schema(out_root):
     path = Path(out_root) / "schema" / "manifest.schema.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, (json.dumps(SCHEMA, indent=1) + "\n").encode("ascii"))
+    atomic_write(path, (json.dumps(SCHEMA, indent=1) + "\n").encode("ascii"))
     return path
 
 
-def _atomic_write(path, data):
+def atomic_write(path, data):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

@@ -244,7 +244,7 @@ def _check_params_fit(gset, op, t, inputs, expected):
         need("x" in inputs and "w" in inputs, "a qlinear_conv test needs input tensors x and w")
         try:
             geo = [p[k] for k in ("strides", "pads", "dilations", "group")]
-            out = ops._conv_geometry(tuple(inputs["x"].shape), tuple(inputs["w"].shape), *geo)
+            out = ops.conv_geometry(tuple(inputs["x"].shape), tuple(inputs["w"].shape), *geo)
         except RefquantError as exc:
             raise FormatFileError(f"{where}: bad parameters: {exc}") from None
         n = _count(out)
