@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FormatFileError, InvalidValueError, ShapeError
+from ..errors import FormatFileError, InvalidValueError, RefquantError, ShapeError
 
 MS = "com.microsoft"
 
@@ -105,6 +105,10 @@ def from_proto(model, source="<model>"):
     graph = Graph(_toposort(nodes, set(inits) | {n for n, _, _ in inputs}), inits, inputs,
                   [o.name for o in g.output], opset, source)
     _unique_names(graph)
+    written = set(inits) | {n for n, _, _ in inputs} | {o for n in nodes for o in n.outputs}
+    missing = [o for o in graph.outputs if o not in written]
+    if missing:
+        raise FormatFileError(f"model {source!r}: graph outputs {missing[:5]} are written by no node, input or initializer")
     return graph
 
 
@@ -146,7 +150,12 @@ def load(path):
         raise FormatFileError(f"model {str(p)!r}: not an ONNX model ({type(exc).__name__}: {exc})") from None
     if not model.graph.node:
         raise FormatFileError(f"model {str(p)!r}: the graph has no nodes")
-    return from_proto(model, str(p))
+    try:
+        return from_proto(model, str(p))
+    except RefquantError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise FormatFileError(f"model {str(p)!r}: malformed ({type(exc).__name__}: {str(exc)[:300]})") from None
 
 
 def check_inputs(graph, feeds):

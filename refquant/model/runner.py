@@ -9,6 +9,8 @@ from .graph import check_inputs
 from .registry import Context, implementation
 from .value import V
 
+MAX_SEEDED = 1 << 26          # elements of one seeded input
+
 
 @dataclass
 class Result:
@@ -26,11 +28,19 @@ def seeded_inputs(graph, seed=1):
         if any(d is None for d in shape):
             raise InvalidValueError(f"model input {name!r} has a symbolic dimension {shape}; give --inputs")
         dtype = dtype or np.dtype(np.float32)
+        if any(d < 0 for d in shape) or int(np.prod(shape, dtype=object)) > MAX_SEEDED:
+            raise InvalidValueError(f"model input {name!r} has shape {shape}: more than {MAX_SEEDED} elements "
+                                    f"(give --inputs)")
         if dtype.kind == "f":
             feeds[name] = rng.standard_normal(shape).astype(dtype)
-        else:
+        elif dtype.kind in "iu":
             info = np.iinfo(dtype)
-            feeds[name] = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
+            feeds[name] = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+        elif dtype.kind == "b":
+            feeds[name] = rng.integers(0, 1, size=shape, endpoint=True).astype(bool)
+        else:
+            raise InvalidValueError(f"model input {name!r} has element type {dtype}; seeded inputs are numbers "
+                                    f"(give --inputs)")
     return feeds
 
 
@@ -51,6 +61,10 @@ def run(graph, feeds, backend="onnxruntime", progress=None, override=None):
             if node.name not in str(exc):
                 exc.args = (f"node {node.name!r} ({node.key}): {exc}",) + exc.args[1:]
             raise
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError) as exc:
+            # a malformed model (attributes of the wrong type, shapes that do not fit): a bad input
+            raise InvalidValueError(f"node {node.name!r} ({node.key}): cannot be computed on these inputs and "
+                                    f"attributes ({type(exc).__name__}: {str(exc)[:300]})") from None
         for name, v in zip(node.outputs, outs):
             if name:
                 values[name] = V(np.asarray(override[name])) if override and name in override else v
