@@ -313,16 +313,18 @@ def _pool_pairs(m, g, i, out):
 def _chain_pairs(m, g):
     out = {}
     fns = {"ADD": spec.quantized_add, "SUB": spec.quantized_sub, "MUL": spec.quantized_mul}
-    for i in range(24):
+    for i in range(48):
         op, mode = ("ADD", "SUB", "MUL")[i % 3], ("SINGLE_ROUND", "DOUBLE_ROUND")[i % 2]
+        dtype = "int16" if i >= 24 else "int8"
         sc = [float(np.float32(2.0 ** v)) for v in g.uniform(-9, -2, 3)]
         if i % 4 == 0:
             sc = [2.0 ** int(v) for v in g.integers(-9, -2, 3)]          # powers of two: exact ties
-        a, b = _vals(g, "int8", (4, 6)), _vals(g, "int8", (4, 6))
-        za, zb, zy = (int(v) for v in g.integers(-128, 128, 3))
+        a, b = _vals(g, dtype, (4, 6)), _vals(g, dtype, (4, 6))
+        za, zb, zy = (int(v) for v in g.integers(-128, 128, 3)) if dtype == "int8" else (0, 0, 0)
         args = (a, sc[0], za, b, sc[1], zb, sc[2], zy)
-        out.setdefault((f"q{op} chain", mode.split("_")[0].lower() + " round"), []).append(
-            (chain(m, op, *args, mode=mode), spec_outcome(fns[op], *args, rounding_mode=mode)))
+        out.setdefault((f"q{op} chain", f"{dtype}, " + mode.split("_")[0].lower() + " round"), []).append(
+            (chain(m, op, *args, dtype=dtype, mode=mode), spec_outcome(fns[op], *args, dtype=dtype,
+                                                                        rounding_mode=mode)))
     return out
 
 
@@ -337,7 +339,7 @@ def rows(backend):
     for group in (_elementwise_pairs(m, g), _other_pairs(m, g), _chain_pairs(m, g)):
         mul_args = group.pop("MUL args", None)
         for op, pairs in group.items():
-            op, flag = (op, flags[op]) if isinstance(op, str) else (op[0], f"int8, {op[1]}")
+            op, flag = (op, flags[op]) if isinstance(op, str) else op
             dev = None
             if op == "MUL":
                 dev = (MUL_WRAP, [mul_int64_wrap_model(*args) if p[1][0] == VALID else None
