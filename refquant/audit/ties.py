@@ -34,7 +34,7 @@ def multiplier(ch):
     return None
 
 
-def _near_tie_solutions(m, T, window=2048):
+def near_tie_solutions(m, T, window=2048):
     """Accumulators with acc*m mod 2^T within ``window`` of 2^(T-1) (exact modular solve)."""
     if m == 0 or T < 1 or T > 62:
         return []
@@ -67,7 +67,7 @@ def probes(ch, lo=-128, hi=127, zp=0, seed=0):
                 vals.update(v for v in range(f - 2, f + 3) if INT32_MIN <= v <= INT32_MAX)
     if "m" in ch and "shift" in ch:
         for s in (ch["shift"], ch["shift"] - 1, ch["shift"] + 1, -ch["shift"]):
-            vals.update(_near_tie_solutions(ch["m"], 31 - s))
+            vals.update(near_tie_solutions(ch["m"], 31 - s))
     rng = np.random.default_rng(seed)
     vals.update(int(v) for v in rng.integers(INT32_MIN, INT32_MAX, 4096, endpoint=True))
     return np.array(sorted(vals), dtype=np.int64)

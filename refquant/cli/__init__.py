@@ -150,6 +150,7 @@ def build_parser():
     from . import model   # refquant model run|compare|explain
     model.register(sub)
     campaign.register(sub)
+    __import__("refquant.cli.dpi", fromlist=["register"]).register(sub)   # refquant dpi build
     return p
 
 

@@ -56,10 +56,10 @@ def _as_transaction(sb, acc, K, why, **extra):
 def tie_accumulators(p, lo=-128, hi=127, zp=0, count=24):
     """Accumulators where acc*M is exactly (or nearest to) k + 1/2 for output levels around 0 and
     around the saturation edges, for channel params ``p`` ({'m', 'shift'} or {'M'})."""
-    from ..audit.ties import _near_tie_solutions, multiplier
+    from ..audit.ties import near_tie_solutions, multiplier
     out = []
     if "m" in p and "shift" in p:
-        out += sorted(_near_tie_solutions(p["m"], 31 - p["shift"], window=0), key=abs)[:count]
+        out += sorted(near_tie_solutions(p["m"], 31 - p["shift"], window=0), key=abs)[:count]
     M = multiplier(p)
     if M:
         for k in list(range(-6, 6)) + [hi - zp, lo - zp - 1]:
