@@ -435,6 +435,28 @@ _ACTIVATION_DEVIATIONS = {
              "binary64 libm stored as binary32, binary32 row sum, y = nearbyintf(e*floor(1/y_scale)/sum) + zp, int8 "
              "capped at 127: y_scale enters only as floor(1/y_scale) (refquant activations variant 'ort_qlinear')",
              _ORT_132, "softmax")),
+    "litert_ref": (
+        _dev("LiteRT int8 LOGISTIC/TANH: binary32 table, half away", "LUTPopulateInt8: the table of 1/(1+expf(-x)) "
+             "or tanhf of fl(sx*(q-zx)), rounded half away from zero on fl(t*fl(1/sy)); expf/tanhf within their ulp "
+             "bounds make some entries ImplementationDefined (refquant activations variant 'tflite_lut')",
+             _LITERT_230),
+        _dev("LiteRT LEAKY_RELU: two QuantizeMultiplier multipliers", "zy + MBQM(q-zx, M) with M_id = fl32(sx/sy), "
+             "M_alpha = fl32(fl32(sx*alpha)/sy), double rounding (refquant activations variant 'tflite_ref')",
+             _LITERT_230, "leaky_relu"),
+        _dev("LiteRT HARD_SWISH: int16 fixed point", "hi-res input *128, int16 reluish multiplier, "
+             "SaturatingDoublingHighMul, RDBPOT (refquant activations variant 'tflite_ref')", _LITERT_230,
+             "hard_swish"),
+        _dev("LiteRT int8 SOFTMAX reference: gemmlowp", "Q5.26 exp_on_negative_values with diff_min, Q12 sum, "
+             "GetReciprocal (refquant activations variant 'tflite_ref')", _LITERT_230, "softmax")),
+    "litert_optimized": (
+        _dev("LiteRT int8 SOFTMAX optimized: expf table", "expf table, binary32 sum and reciprocal, half away "
+             "(refquant activations variant 'tflite_optimized')", _LITERT_230, "softmax"),),
+    "litert_xnnpack": (
+        _dev("XNNPACK int8 sigmoid/tanh: binary32 table, lrintf", "init_lut_op: calculate_sigmoid / tanhf of "
+             "fl(sx*(q-zx)), lrintf (RNE) of fl(t*fl(1/sy)) (refquant activations variant 'xnnpack_lut')",
+             _LITERT_230),
+        _dev("XNNPACK int8 leaky ReLU: 8-bit multipliers", "lrintf(256*fl(sx/sy)), lrintf(256*fl(p*alpha)), "
+             "((q-zx)*m + 128) >> 8 (refquant activations variant 'xnnpack')", _LITERT_230, "leaky_relu")),
 }
 for _row, _devs in _ACTIVATION_DEVIATIONS.items():
     BACKENDS[_row] = replace(BACKENDS[_row], deviations=BACKENDS[_row].deviations + _devs)

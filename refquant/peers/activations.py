@@ -50,6 +50,8 @@ def litert_unary(op, x, x_scale, x_zp, y_scale, y_zp, dtype, family, **options):
     m = litert.Model()
     tx = m.tensor("x", x.shape, dtype, scale=x_scale, zero_point=x_zp)
     ty = m.tensor("y", x.shape, dtype, scale=y_scale, zero_point=y_zp)
+    if op == "softmax":
+        options = {"beta": 1.0, **options}     # the schema's default beta is 0, which TFLite's Prepare aborts on
     m.op(_LITERT_OPS[op], [tx], [ty], **options)
     res = litert.run(m.build(inputs=[tx], outputs=[ty]), {"x": x.astype(litert.DTYPES[dtype][1])}, family)
     return res.outputs["y"], res.delegated
@@ -189,14 +191,14 @@ def resolved(got, modelled):
     return np.asarray(out).reshape(np.asarray(got).shape)
 
 
-def activation_rows(peer, run, cases, variant_of, ideal_of):
+def activation_rows(peer, run, cases, variant_of, ideal_of, inputs_of=None):
     """One conformance Row per case: the peer's outputs against the exact ideal, explained (KNOWN)
     by the backend row's variant (ImplementationDefined elements resolved within their candidates)."""
     from .conformance import judge
     from .versions import known
     rows = []
     for i, (op, dtype, sx, zx, sy, zy, attrs) in enumerate(cases):
-        x = _inputs(op, dtype, i)
+        x = inputs_of[op]() if inputs_of and op in inputs_of else _inputs(op, dtype, i)
         try:
             got = np.asarray(run(op, x, sx, zx, sy, zy, dtype, attrs))
         except Exception as exc:   # noqa: BLE001 - the peer's own error is the row
@@ -229,3 +231,44 @@ def ort_activation_rows():
     def run(op, x, sx, zx, sy, zy, dtype, attrs):
         return ort_qlinear(op, x, sx, zx, sy, zy, dtype, **attrs)
     return activation_rows("onnxruntime", run, ORT_CASES, lambda op, dtype: ("onnxruntime", _ORT_DEV[op]), _ideal)
+
+
+LITERT_CASES = (
+    ("sigmoid", "int8", 0.010885007679462433, -128, 0.00390625, -128, {}),
+    ("sigmoid", "int8", 0.015153616666793823, -128, 0.00390625, -128, {}),
+    ("tanh", "int8", 0.008645349182188511, -128, 0.0078125, 0, {}),
+    ("tanh", "int8", 0.011895225383341312, 127, 0.0078125, 0, {}),
+    ("leaky_relu", "int8", 0.014578553847968578, 23, 0.007289276923984289, 25, {"alpha": -0.30000001192092896}),
+    ("leaky_relu", "int8", 0.016014056280255318, 0, 0.7058713436126709, 3, {"alpha": 0.009999999776482582}),
+    ("hard_swish", "int8", 0.05000000074505806, 0, 0.029999999329447746, -20, {}),
+    ("softmax", "int8", 0.05000000074505806, 0, 0.00390625, -128, {}),
+)
+_LITERT_DEV = {
+    "ref": {"sigmoid": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
+            "tanh": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
+            "leaky_relu": "LiteRT LEAKY_RELU: two QuantizeMultiplier multipliers",
+            "hard_swish": "LiteRT HARD_SWISH: int16 fixed point", "softmax": "LiteRT int8 SOFTMAX reference: gemmlowp"},
+}
+_LITERT_DEV["optimized"] = {**_LITERT_DEV["ref"], "softmax": "LiteRT int8 SOFTMAX optimized: expf table"}
+_LITERT_DEV["xnnpack"] = {**_LITERT_DEV["optimized"], "sigmoid": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
+                          "tanh": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
+                          "leaky_relu": "XNNPACK int8 leaky ReLU: 8-bit multipliers"}
+
+
+def litert_activation_rows(version=""):
+    """``refquant verify litert`` rows: LOGISTIC / TANH / LEAKY_RELU / HARD_SWISH / SOFTMAX per kernel
+    family on constructed near-tie cases (every int8 input), against the ideal, explained by the
+    family's variant and its named deviation."""
+    rows = []
+    for family in ("ref", "optimized", "xnnpack"):
+        def run(op, x, sx, zx, sy, zy, dtype, attrs, family=family):
+            got, _ = litert_unary(op, x if op == "softmax" else [x], sx, zx, sy, zy, dtype, family, **attrs)
+            return got if op == "softmax" else got[0]
+        inputs_of = {"softmax": lambda: [[1, 5, -3, 127, 100, 7], [0, 0, 0, 0, 0, 0], list(range(-128, 128, 43))]}
+        part = activation_rows("litert", run, LITERT_CASES,
+                               lambda op, dtype, family=family: (f"litert_{family}", _LITERT_DEV[family][op]),
+                               _ideal, inputs_of)
+        for r in part:
+            r.backend = f"litert_{family} {version}".strip()
+        rows += part
+    return rows
