@@ -514,3 +514,64 @@ def test_tosa_reference_model_matches(backend):
     recs = [campaign.run_task(spec, i) for i in range(8)]
     assert [r["status"] for r in recs] == ["ok"] * 8, [r.get("error") or r.get("first") for r in recs]
     assert {r["case"]["method"] for r in recs} >= {"tosa_single" if backend == "tosa" else "tosa_double"}
+
+
+# -- quantize_linear ------------------------------------------------------------------------
+
+QUANT = """
+[campaign]
+name = "q"
+seed = 2
+[dut]
+kind = "{kind}"
+{extra}
+[[regime]]
+name = "q"
+op = "quantize_linear"
+m = [1, 32]
+n = [1, 32]
+a_type = ["int8", "uint8"]
+scales = {scales}
+zero_points = ["random", "zero", "extreme"]
+per_column = [false, true]
+[budget]
+tasks = {tasks}
+"""
+
+
+def test_onnxruntime_quantize_linear_matches_its_profile():
+    """ORT QuantizeLinear (per tensor and per axis; ties, near-ties, inf, NaN, huge and subnormal x) equals
+    refquant profile 'onnxruntime'."""
+    pytest.importorskip("onnxruntime")
+    spec = campaign.validate(__import__("tomllib").loads(QUANT.format(
+        kind="onnxruntime", extra="", tasks=16, scales='["random", "near_tie", "tie", "extreme"]')))
+    recs = [campaign.run_task(spec, i) for i in range(16)]
+    assert [r["status"] for r in recs] == ["ok"] * 16, [r.get("error") or r.get("first") for r in recs]
+    assert {r["case"]["method"] for r in recs} == {"onnxruntime"}
+
+
+class _ExactQuantize(duts.Dut):
+    """A device that divides exactly where ORT divides in binary32: it differs on near-ties."""
+    def run(self, case):
+        from refquant.campaign import quant
+        return quant.expected(dict(case, method="exact"))
+
+
+def test_quantize_mismatch_shrunk_to_one_element_and_audited(tmp_path, capsys):
+    spec = campaign.validate(__import__("tomllib").loads(QUANT.format(
+        kind="python", extra='factory = "x:y"\nprofile = "onnxruntime"', tasks=6, scales='["near_tie"]')))
+    key = (json.dumps(spec["dut"], sort_keys=True), None)
+    duts._OPEN[key] = _ExactQuantize(spec["dut"])
+    try:
+        campaign.run(spec, str(tmp_path / "s"), quiet=True)
+        store = Store(str(tmp_path / "s"))
+        assert any(r["status"] == "mismatch" for r in store.records())
+        index = shrink_failures(store, spec, max_calls=20)
+    finally:
+        duts._OPEN.pop(key, None)
+    info = next(iter(index.values()))
+    assert info["shape"] == [1, 1, 1] and info["status_after_shrink"] == "mismatch"
+    d = os.path.join(store.failures_dir(), info["dir"])
+    code = main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"), "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 1 and "mismatches: 1 of 1" in out

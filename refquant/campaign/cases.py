@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import requant as rq
 from ..errors import RefquantError
+from . import quant
 
 RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 NP = {"int8": np.int8, "uint8": np.uint8}
@@ -86,18 +87,21 @@ def _data(g, t, shape):
     return g.integers(lo, hi + 1, shape).astype(NP[t])
 
 
-def generate(spec, index, method):
-    """The case of task ``index`` under ``spec`` (``method``: the requantization compared)."""
+def generate(spec, index, method_for):
+    """The case of task ``index`` under ``spec``; ``method_for(op, per_axis)`` names the semantics compared
+    (a requantization method, or for quantize_linear a quantize profile)."""
     g = task_rng(spec["seed"], index)
     r = _regime(g, spec["regimes"])
     M, K, N = (_dim(g, *r[d]) for d in ("m", "k", "n"))
     a_type, b_type = _pick(g, r["a_type"]), _pick(g, r["b_type"])
     smode, zmode = _pick(g, r["scales"]), _pick(g, r["zero_points"])
     per_col, policy = bool(_pick(g, r["per_column"])), _pick(g, r["policy"])
-    smode = smode if r["op"] == "qlinear_matmul" else "none"
+    smode = smode if r["op"] != "matmul_integer" else "none"
     case = {"seed": int(spec["seed"]), "task": int(index), "shape0": (M, N), "op": r["op"], "regime": r["name"],
             "scales": smode, "zero_points": zmode, "per_column": per_col, "policy": policy, "a_type": a_type,
-            "b_type": b_type, "y_type": a_type, "method": method if r["op"] == "qlinear_matmul" else "int32"}
+            "b_type": b_type, "y_type": a_type, "method": method_for(r["op"], per_col)}
+    if r["op"] == "quantize_linear":
+        return quant.generate(case, g, smode, M, N)
     case["za"] = _zp(g, a_type, zmode)
     case["zb"] = _zp(g, b_type, zmode, N) if per_col else _zp(g, b_type, zmode)
     case["zy"] = _zp(g, a_type, zmode)
@@ -105,6 +109,7 @@ def generate(spec, index, method):
     if r["op"] == "qlinear_matmul":
         for _ in range(20):      # scales outside the method's domain are redrawn (deterministically)
             sa, sbs, sy = _scales(g, smode, K, N if per_col else 1)
+            method = case["method"]
             case.update(sa=sa, sb=sbs if per_col else sbs[0], sy=sy)
             try:
                 case["params"] = params_of(case)
@@ -121,17 +126,26 @@ def params_of(case):
     return rq.derive_params(case["method"], float(case["sa"]), sb, float(case["sy"]))
 
 
+def dims(case):
+    """(M, K, N) of a case (K = 1 for quantize_linear)."""
+    if case["op"] == "quantize_linear":
+        return int(case["x"].shape[0]), 1, int(case["x"].shape[1])
+    return int(case["a"].shape[0]), int(case["a"].shape[1]), int(case["b"].shape[1])
+
+
 def elements(case):
-    return int(case["a"].shape[0]) * int(case["b"].shape[1])
+    M, _K, N = dims(case)
+    return M * N
 
 
 def describe(case):
     """A short JSON-ready summary of a case."""
-    M, K = case["a"].shape
-    d = {"op": case["op"], "regime": case["regime"], "shape": [int(M), int(K), int(case["b"].shape[1])],
+    d = {"op": case["op"], "regime": case["regime"], "shape": list(dims(case)),
          "types": f"{case['a_type']}x{case['b_type']}", "scales": case["scales"], "zero_points": case["zero_points"],
          "per_column": case["per_column"], "policy": case["policy"], "method": case["method"]}
-    if case["op"] == "qlinear_matmul":
+    if case["op"] == "quantize_linear":
+        d["scale"] = [float(v) for v in np.atleast_1d(case["scale"])][:4]
+    if case["op"] == "qlinear_matmul" and case.get("sa") is not None:
         d["sa"], d["sy"] = float(case["sa"]), float(case["sy"])
         d["sb"] = [float(v) for v in np.atleast_1d(case["sb"])][:4]
     return d
@@ -139,6 +153,8 @@ def describe(case):
 
 def subcase(case, rows=None, cols=None, ks=None):
     """The case restricted to rows of A, columns of B and reduction indices k (the shrinker's cut)."""
+    if case["op"] == "quantize_linear":
+        return quant.subcase(case, rows, cols)
     c = dict(case)
     a, b = case["a"], case["b"]
     c["rows"] = np.arange(a.shape[0]) if case.get("rows") is None else np.asarray(case["rows"])

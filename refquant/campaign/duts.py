@@ -26,8 +26,10 @@ import numpy as np
 from .. import backends
 from .. import requant as rq
 from ..errors import InvalidValueError, RefquantError, UnknownNameError
+from ..profiles import get_profile
 
-DUT_KEYS = {"kind", "backend", "method", "timeout_s", "command", "factory", "engine", "path", "plant"}
+DUT_KEYS = {"kind", "backend", "method", "profile", "timeout_s", "command", "factory", "engine", "path", "plant"}
+ALL_OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear")
 
 
 class DutTimeout(RefquantError):
@@ -136,6 +138,7 @@ def planted_position(case, plant):
 class OrtDut(Dut):
     kind = "onnxruntime"
     backend = "onnxruntime"
+    ops = ALL_OPS
     policies = ("wrap",)
     # onnxruntime 1.32.0 CPU: no QLinearMatMul kernel for int8 x uint8 (NOT_IMPLEMENTED)
     type_pairs = MappingProxyType({"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))})
@@ -147,8 +150,33 @@ class OrtDut(Dut):
             self._onnx, self._ort = onnx, ort
         return self._onnx, self._ort
 
-    def run(self, case):
+    def _session(self, graph):
         onnx, ort = self._open()
+        model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 21)])
+        model.ir_version = 10
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        if self.threads:
+            so.intra_op_num_threads = so.inter_op_num_threads = int(self.threads)
+        return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+    def _quantize(self, case):
+        onnx, _ort = self._open()
+        h, T = onnx.helper, onnx.TensorProto
+        x = case["x"]
+        per = case["per_column"]
+        node = h.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], **({"axis": 1} if per else {}))
+        inits = [onnx.numpy_helper.from_array(np.asarray(case["scale"], np.float32), "s"),
+                 onnx.numpy_helper.from_array(np.asarray(case["zp"]).astype(case["y_type"]), "z")]
+        out = {"int8": T.INT8, "uint8": T.UINT8}[case["y_type"]]
+        graph = h.make_graph([node], "campaign", [h.make_tensor_value_info("x", T.FLOAT, list(x.shape))],
+                             [h.make_tensor_value_info("y", out, list(x.shape))], inits)
+        return self._session(graph).run(None, {"x": x})[0]
+
+    def run(self, case):
+        if case["op"] == "quantize_linear":
+            return self._quantize(case)
+        onnx = self._open()[0]
         h, T = onnx.helper, onnx.TensorProto
         el = {"int8": T.INT8, "uint8": T.UINT8}
         a, b = case["a"], case["b"]
@@ -169,14 +197,7 @@ class OrtDut(Dut):
                       onnx.numpy_helper.from_array(np.array(case["zy"], dtype=case["y_type"]), "zy")]
         graph = h.make_graph([node], "campaign", [h.make_tensor_value_info("a", el[case["a_type"]], list(a.shape))],
                              [h.make_tensor_value_info("y", out, [M, N])], inits)
-        model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)])
-        model.ir_version = 10
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        if self.threads:
-            so.intra_op_num_threads = so.inter_op_num_threads = int(self.threads)
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        return sess.run(None, {"a": a})[0]
+        return self._session(graph).run(None, {"a": a})[0]
 
     def versions(self):
         onnx, ort = self._open()
@@ -303,8 +324,10 @@ class TosaDut(Dut):
 
 class CommandDut(Dut):
     """An external program: ``command`` (placeholders {dir}, {case}, {out}) reads DIR/case.json and the
-    $readmemh tensors DIR/a.hex, DIR/b.hex and writes DIR/y.hex, one output word per line."""
+    $readmemh tensors DIR/a.hex, DIR/b.hex (DIR/x.hex for quantize_linear) and writes DIR/y.hex,
+    one output word per line."""
     kind = "command"
+    ops = ALL_OPS
 
     def run(self, case):
         from .repro import write_case
@@ -333,7 +356,8 @@ def read_dump(path, case):
             words = [w for w in (line.split("//", 1)[0].strip() for line in f) if w]
     except (OSError, UnicodeDecodeError) as exc:
         raise DutError(f"cannot read the device's dump {os.path.basename(path)}: {exc}") from None
-    M, N = case["a"].shape[0], case["b"].shape[1]
+    from .cases import dims
+    M, _K, N = dims(case)
     if len(words) != M * N:
         raise DutError(f"the device's dump holds {len(words)} words; expected {M * N} ({M}x{N} outputs)")
     try:
@@ -349,6 +373,7 @@ def read_dump(path, case):
 
 class PythonDut(Dut):
     kind = "python"
+    ops = ALL_OPS
 
     def run(self, case):
         if getattr(self, "_impl", None) is None:
@@ -389,10 +414,19 @@ def known_kinds():
     return sorted(set(KINDS) | set(ADAPTERS))
 
 
-def method_of(dut_cfg, op="qlinear_matmul"):
-    """The requantization method the device is expected to implement (dut.method, else its backend row's)."""
+def method_of(dut_cfg, op="qlinear_matmul", per_axis=False):
+    """The requantization method the device is expected to implement (dut.method, else its backend row's);
+    for quantize_linear its quantize profile (dut.profile, else its backend row's)."""
     if op == "matmul_integer":
         return "int32"
+    if op == "quantize_linear":
+        if dut_cfg.get("profile"):
+            return get_profile(dut_cfg["profile"]).name
+        backend = dut_cfg.get("backend") or dut_class(dut_cfg["kind"]).default_backend(dut_cfg)
+        if backend is None:
+            raise InvalidValueError(f"dut kind {dut_cfg['kind']!r} needs dut.profile or dut.backend for "
+                                    "quantize_linear (the quantize semantics it is expected to implement)")
+        return backends.get_backend(backend).profile(per_axis)
     if dut_cfg.get("method"):
         return rq.get_method(dut_cfg["method"]).name
     backend = dut_cfg.get("backend") or dut_class(dut_cfg["kind"]).default_backend(dut_cfg)
@@ -408,11 +442,14 @@ def check_spec(spec):
     """Raise a RefquantError when the device cannot run a regime of the spec."""
     cls = dut_class(spec["dut"]["kind"])
     cls.check_cfg(spec["dut"])
-    method = method_of(spec["dut"])
-    if spec["dut"]["kind"] in ("kernel", "planted") and backends.kernel_method(method) in (None, "int32"):
+    method = method_of(spec["dut"]) if any(r["op"] == "qlinear_matmul" for r in spec["regimes"]) else None
+    if (method and spec["dut"]["kind"] in ("kernel", "planted")
+            and backends.kernel_method(method) in (None, "int32")):
         raise InvalidValueError(f"dut.method {method!r} is not one the C kernel implements (float_fp32, ort, "
                                 "tflite_single, tflite_double, tosa_single, tosa_double, ...)")
     for r in spec["regimes"]:
+        for per in r["per_column"]:
+            method_of(spec["dut"], r["op"], per)
         for key, allowed in (("op", cls.ops), ("a_type", cls.a_types), ("b_type", cls.b_types),
                              ("policy", cls.policies)):
             vals = r[key] if isinstance(r[key], list) else [r[key]]

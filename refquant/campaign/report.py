@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from .cases import dims
 from .engine import planned
 from .reference import expected
 from .repro import write_case
@@ -94,15 +95,18 @@ def write_failure(spec, rec, d, spec_path=None, max_calls=200):
     if rec["status"] in ("mismatch", "reference"):
         try:
             actual = np.asarray(open_dut(spec["dut"]).run(case)).astype(np.int64)
-            want = expected(case, "oracle" if case["a"].size <= 1 << 16 else spec["reference"]["kind"], 0,
+            M, K, N = dims(case)
+            want = expected(case, "oracle" if M * K * N <= 1 << 16 else spec["reference"]["kind"], 0,
                             np.random.default_rng(0))
         except Exception:  # noqa: BLE001  (the reproducer files are still written without outputs)
             actual = want = None
     write_case(case, d, actual, want)
-    M, K = case["a"].shape
+    M, K, N = dims(case)
+    nonzero = (np.count_nonzero(case["x"]) if case["op"] == "quantize_linear"
+               else np.count_nonzero(case["a"].astype(np.int64) - case["za"]))
     info = {"task": rec["task"], "signature": rec["signature"], "status_after_shrink": out.get("status"),
-            "shape": [int(M), int(K), int(case["b"].shape[1])], "original_shape": rec.get("case", {}).get("shape"),
-            "nonzero_terms": int(np.count_nonzero(case["a"].astype(np.int64) - case["za"])), "steps": steps,
+            "shape": [M, K, N], "original_shape": rec.get("case", {}).get("shape"),
+            "nonzero_terms": int(nonzero), "steps": steps,
             "calls": calls, "first": out.get("first"), "error": out.get("error"),
             "replay": replay_command(spec_path, spec, rec["task"]),
             "audit": (f"refquant audit {os.path.join(d, 'case.json')} --actual {os.path.join(d, 'actual.hex')}"

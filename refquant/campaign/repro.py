@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from ..golden.tensors import format_tensor, short_dtype
+from . import quant
 
 
 def _tensor(path, name, dtype, arr):
@@ -42,14 +43,17 @@ def case_json(case):
 
 
 def write_case(case, directory, actual=None, expected=None):
-    """Write case.json, a.hex, b.hex (and actual.hex / expected.hex when given) into ``directory``."""
+    """Write case.json, a.hex, b.hex or x.hex (and actual.hex / expected.hex when given) into ``directory``."""
     os.makedirs(directory, exist_ok=True)
-    _tensor(os.path.join(directory, "a.hex"), "a", case["a_type"], case["a"])
-    _tensor(os.path.join(directory, "b.hex"), "b", case["b_type"], case["b"])
+    if case["op"] == "quantize_linear":
+        _tensor(os.path.join(directory, "x.hex"), "x", "f32", np.ascontiguousarray(case["x"]).view(np.uint32))
+    else:
+        _tensor(os.path.join(directory, "a.hex"), "a", case["a_type"], case["a"])
+        _tensor(os.path.join(directory, "b.hex"), "b", case["b_type"], case["b"])
     out_type = "int32" if case["op"] == "matmul_integer" else case["y_type"]
     for name, arr in (("actual", actual), ("expected", expected)):
         if arr is not None:
             _tensor(os.path.join(directory, f"{name}.hex"), "y", out_type, arr)
     with open(os.path.join(directory, "case.json"), "w", encoding="utf-8") as f:
-        json.dump(case_json(case), f, indent=1)
+        json.dump(quant.case_json(case) if case["op"] == "quantize_linear" else case_json(case), f, indent=1)
         f.write("\n")

@@ -11,7 +11,7 @@ import tomllib
 
 from ..errors import FormatFileError, InvalidValueError, RefquantError
 
-OPS = ("qlinear_matmul", "matmul_integer")
+OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear")
 TYPES = ("int8", "uint8")
 SCALES = ("random", "near_tie", "tie", "extreme")
 ZERO_POINTS = ("random", "zero", "extreme")

@@ -25,7 +25,7 @@ FIRST = 5
 
 def build_case(spec, index):
     """The case of task ``index``, fitted to what the device takes."""
-    case = cs.generate(spec, index, method_of(spec["dut"]))
+    case = cs.generate(spec, index, lambda op, per_axis: method_of(spec["dut"], op, per_axis))
     dut_class(spec["dut"]["kind"]).adjust_case(spec["dut"], case)
     return case
 
