@@ -209,7 +209,9 @@ _LITERT = (("ai-edge-litert", "2.3.0"),)
 _LITERT_REF_OPS = {"add": "tflite_ref", "sub": "tflite_ref", "mul": "tflite_ref", "quantize": "tflite_ref",
                    "dequantize": "tflite_ref", "average_pool_2d": "tflite_ref", "max_pool_2d": "tflite_ref",
                    "mean": "tflite_ref", "concatenation": "tflite_ref", "tflite_pad": "tflite_ref",
-                   "resize_nearest_neighbor": "tflite_ref", "resize_bilinear": "tflite_ref"}
+                   "resize_nearest_neighbor": "tflite_ref", "resize_bilinear": "tflite_ref",
+                   "fully_connected_16x8": "tflite_fc_float", "conv_2d_16x8": "tflite_ref",
+                   "depthwise_conv_2d_16x8": "tflite_ref"}
 _LITERT_OPT_OPS = {**_LITERT_REF_OPS, "add": "tflite_optimized", "mul": "tflite_optimized", "quantize": "tflite_optimized",
                    "dequantize": "tflite_optimized", "mean": "tflite_optimized"}
 _LITERT_XNN_OPS = {**_LITERT_REF_OPS, "add": "xnnpack", "sub": "xnnpack", "mul": "xnnpack", "quantize": "xnnpack",
@@ -265,6 +267,15 @@ _LITERT_NAMED = {
                                      "1/1024 integer coordinates and rounds half away (xnnpack_resize_bilinear)"),
     ("fully_connected", "tflite_fc_float"): ("TFLite FULLY_CONNECTED reference: std::round(double(acc)*in*w/out) "
                                              "(method 'tflite_fc_float')", "binary64 products, rounded half away"),
+    ("fully_connected_16x8", "tflite_fc_float"): ("TFLite int16x8 FULLY_CONNECTED: std::round(double(acc)*in*w/out) "
+                                                  "(method 'tflite_fc_float')", "int16 activations, int8 weights, "
+                                                  "int64 bias: every family runs the reference's binary64 path"),
+    ("conv_2d_16x8", "tflite_ref"): ("TFLite int16x8 CONV_2D / DEPTHWISE_CONV_2D: 16-bit multiplier, one rounding",
+                                     "MBQM(int64 acc) with the multiplier rounded to 16 bits, ties toward +inf "
+                                     "(tflite_conv.requantize_16x8); every family"),
+    ("depthwise_conv_2d_16x8", "tflite_ref"): ("TFLite int16x8 CONV_2D / DEPTHWISE_CONV_2D: 16-bit multiplier, one "
+                                               "rounding", "MBQM(int64 acc) with the multiplier rounded to 16 bits, "
+                                               "ties toward +inf (tflite_conv.requantize_16x8); every family"),
     ("conv_2d", "tflite_double"): _CONV_REF, ("depthwise_conv_2d", "tflite_double"): _CONV_REF,
     ("depthwise_conv_2d", "tflite_optimized"): ("TFLite optimized DEPTHWISE_CONV_2D: ruy rounding in 8-channel "
                                                 "blocks", "output channels in whole blocks of 8 round as method "
@@ -473,6 +484,7 @@ VARIANT_MODULES = (
     "matmulnbits",
     "activations",
     "tflite_ops",
+    "tflite_conv",
     "gguf",
     "qops",
     "movement",

@@ -362,7 +362,8 @@ def pool_geometry(in_size, filt, stride, padding):
     return out, pad
 
 
-def _pool_nhwc(x, t, filter_hw, strides, padding, reduce):
+def pool_nhwc(x, t, filter_hw, strides, padding, reduce):
+    """``reduce(valid window values)`` per output position of an NHWC pool (TFLite geometry)."""
     flat, shape = qops.qtensor(x, t, "x")
     if len(shape) != 4:
         raise InvalidValueError(f"pool input shape {list(shape)}: expected NHWC (rank 4)")
@@ -392,7 +393,7 @@ def tflite_average_pool(x, *, filter_hw, strides, padding="VALID", dtype="int8",
         acc, cnt = sum(vals), len(vals)
         q = (abs(acc) + cnt // 2) // cnt
         return min(hi, max(lo, q if acc > 0 else -q))
-    return _pool_nhwc(x, t, filter_hw, strides, padding, avg)
+    return pool_nhwc(x, t, filter_hw, strides, padding, avg)
 
 
 def tflite_max_pool(x, *, filter_hw, strides, padding="VALID", dtype="int8", activation="NONE",
@@ -402,7 +403,7 @@ def tflite_max_pool(x, *, filter_hw, strides, padding="VALID", dtype="int8", act
     # Reproduces: TFLite reference_integer_ops/pooling.h MaxPool, tensorflow 2.x
     t = _types(dtype)
     lo, hi = activation_range(activation, scale, zero_point, t.name)
-    return _pool_nhwc(x, t, filter_hw, strides, padding, lambda vals: min(hi, max(lo, max(vals))))
+    return pool_nhwc(x, t, filter_hw, strides, padding, lambda vals: min(hi, max(lo, max(vals))))
 
 
 # ##########################################################################
@@ -640,35 +641,6 @@ def xnnpack_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=
     return mv.nest(out, (n, size[0], size[1], c))
 
 
-# ##########################################################################
-# DEPTHWISE_CONV_2D, optimized family: the requantization depends on the channel
-# ##########################################################################
-
-def tflite_depthwise_conv_optimized(x, x_scale, x_zero_point, w, w_scale, y_scale, y_zero_point, *, bias=None,
-                                    padding="VALID", strides=(1, 1), depth_multiplier=1):
-    """TFLite optimized int8 per-channel DEPTHWISE_CONV_2D (NHWC input, [1, KH, KW, C*mult] weights,
-    zero weight zero points): output channels in whole blocks of 8 requantize as ruy's x86
-    kernels (method 'ruy_x86': two roundings, ties toward +inf), the remaining n mod 8 channels
-    as the reference (method 'tflite_double').  Fitted to ai-edge-litert 2.3.0 (docs/ops.md)."""
-    # Reproduces: TFLite optimized_integer_ops depthwise conv (8-channel vector blocks + scalar tail), as measured
-    from . import ops
-    xf, (n, h, wd, c) = qops.qtensor(x, get_type("int8"), "x")
-    wf, (_, kh, kw, n_out) = qops.qtensor(w, get_type("int8"), "w")
-    (oh, ph), (ow, pw) = pool_geometry(h, kh, strides[0], padding), pool_geometry(wd, kw, strides[1], padding)
-    x_nchw = mv.transpose(mv.nest(xf, (n, h, wd, c)), [0, 3, 1, 2])
-    w_oihw = mv.transpose(mv.nest(wf, (1, kh, kw, n_out)), [3, 0, 1, 2])
-    pads = [ph, pw, max(0, (oh - 1) * strides[0] + kh - h - ph), max(0, (ow - 1) * strides[1] + kw - wd - pw)]
-    scales = list(w_scale) if isinstance(w_scale, (list, tuple)) else [w_scale] * n_out
-
-    def conv(method):
-        y = ops.qlinear_conv(x_nchw, x_scale, x_zero_point, w_oihw, scales, [0] * n_out, y_scale, y_zero_point,
-                             method=method, x_type="int8", w_type="int8", bias=bias, strides=list(strides),
-                             pads=pads, group=c)
-        return mv.tensor(mv.transpose(y, [0, 2, 3, 1]), "y")
-    (ruy, shape), (ref, _) = conv("ruy_x86"), conv("tflite_double")
-    vector = n_out - n_out % 8
-    return mv.nest([r if i % n_out < vector else d for i, (r, d) in enumerate(zip(ruy, ref))], shape)
-
 VARIANTS = {
     "add": {"tflite_ref": tflite_add, "tflite_optimized": tflite_add_optimized, "xnnpack": xnnpack_add},
     "sub": {"tflite_ref": tflite_sub, "xnnpack": xnnpack_sub},
@@ -683,5 +655,4 @@ VARIANTS = {
     "tflite_pad": {"tflite_ref": tflite_pad},
     "resize_nearest_neighbor": {"tflite_ref": tflite_resize_nearest},
     "resize_bilinear": {"tflite_ref": tflite_resize_bilinear, "xnnpack": xnnpack_resize_bilinear},
-    "depthwise_conv_2d": {"tflite_optimized": tflite_depthwise_conv_optimized},
 }

@@ -6,7 +6,7 @@ Small seeded samples run unmarked; the sweeps of >= 10^5 elements per op x famil
 import numpy as np
 import pytest
 
-from refquant import backends, tflite_ops as T
+from refquant import backends, tflite_conv, tflite_ops as T
 from refquant.errors import InvalidValueError, SpecError, UnknownNameError
 
 litert = pytest.importorskip("refquant.peers.litert")
@@ -289,6 +289,50 @@ def test_equal_params_required():
         T.tflite_pad([[1]], [[0, 0]])
 
 
+def run_big_pool_mean(rng, count):
+    """AVERAGE_POOL_2D (2x2, stride 2) and MEAN over the channel axis on larger int8 tensors."""
+    out = {}
+    for c in range(count):
+        s, zp = float(np.float32(rng.uniform(0.01, 1))), int(rng.integers(-128, 128))
+        x = rng.integers(-128, 128, (2, 16, 16, 8)).astype(np.int8)
+        kw = dict(filter_hw=(2, 2), strides=(2, 2), padding="VALID", dtype="int8")
+        want = np.array(T.tflite_average_pool(x.tolist(), **kw))
+        blob = _one_input_model("AVERAGE_POOL_2D", x, "int8", s, zp, want.shape, padding="VALID", stride_h=2,
+                                stride_w=2, filter_height=2, filter_width=2)
+        so, zo = float(np.float32(rng.uniform(0.01, 1))), int(rng.integers(-20, 20))
+        args, mkw = (x.tolist(), s, zp, so, zo), dict(axes=[3], keepdims=c % 2 == 0, dtype="int8")
+        m0 = np.array(T.tflite_mean(*args, **mkw))
+        m = litert.Model()
+        xt, at = m.tensor("x", x.shape, "int8", scale=s, zero_point=zp), m.const("axes", np.array([3], np.int32))
+        yt = m.tensor("y", m0.shape, "int8", scale=so, zero_point=zo)
+        m.op("MEAN", [xt, at], [yt], keep_dims=c % 2 == 0)
+        mblob = m.build([xt], [yt])
+        for fam in litert.FAMILIES:
+            r = litert.run(blob, {"x": x}, fam)
+            cell = out.setdefault(("average_pool_2d big", fam), [0, 0])
+            cell[0] += want.size
+            cell[1] += int((r.outputs["y"] != want).sum())
+            r = litert.run(mblob, {"x": x}, fam)
+            w = np.array(family_fn(fam, "mean", r.delegated[0])(*args, **mkw))
+            cell = out.setdefault(("mean big", fam), [0, 0])
+            cell[0] += w.size
+            cell[1] += int((r.outputs["y"] != w).sum())
+    return out
+
+
+@pytest.mark.slow
+def test_conv_fc_sweep_through_verify_rows():
+    """FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D per family, many seeded configurations: every
+    difference from the ideal equals the family's named deviation."""
+    from refquant.peers import litert_rows as L
+    col = L.Collector(litert.version())
+    L.fc_rows(col, configs=200)
+    L.conv_rows(col, configs=150)
+    rows = col.rows()
+    print({(r.backend, r.op): (r.elements, r.differ, r.status) for r in rows})
+    assert not [r for r in rows if r.status == "differ"]
+
+
 @pytest.mark.slow
 def test_sweeps_1e5_per_op_and_family():
     """>= 10^5 elements per op x family (numbers recorded in docs/ops.md)."""
@@ -303,6 +347,8 @@ def test_sweeps_1e5_per_op_and_family():
     for k, v in run_resize(rng, 400).items():
         results[k] = v
     for k, v in run_pool_pad_concat_mean(rng, 300).items():
+        results[k] = v
+    for k, v in run_big_pool_mean(rng, 60).items():
         results[k] = v
     bad = {k: v for k, v in results.items() if v[1]}
     print({k: v for k, v in sorted(results.items(), key=str)})
@@ -334,6 +380,6 @@ def test_optimized_depthwise_channel_blocks():
     yt = m.tensor("y", x.shape, "int8", scale=1.0, zero_point=0)
     m.op("DEPTHWISE_CONV_2D", [xt, wt, bt], [yt], padding="VALID", stride_w=1, stride_h=1, depth_multiplier=1)
     got = litert.run(m.build([xt], [yt]), {"x": x}, "optimized").outputs["y"].ravel().tolist()
-    model = T.tflite_depthwise_conv_optimized(x.tolist(), 0.5, 0, np.ones((1, 1, 1, 10), np.int8).tolist(),
+    model = tflite_conv.tflite_depthwise_conv_optimized(x.tolist(), 0.5, 0, np.ones((1, 1, 1, 10), np.int8).tolist(),
                                               [0.5] * 10, 1.0, 0, bias=[0] * 10)
     assert got == np.array(model).ravel().tolist() == [-1, 0] * 4 + [-2, -1]

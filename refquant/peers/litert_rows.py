@@ -146,7 +146,7 @@ def _model(op, x, dtype, s, zp, y_shape, consts=(), y_params=None, **opts):
 
 def _ideal_avg(x, dtype, filt, strides, padding):
     """The ideal of a same-parameter average pool: RNE of the exact mean of the raw values."""
-    return T._pool_nhwc(x, get_type(dtype), filt, strides, padding, lambda v: half_even(Fraction(sum(v), len(v))))
+    return T.pool_nhwc(x, get_type(dtype), filt, strides, padding, lambda v: half_even(Fraction(sum(v), len(v))))
 
 
 def spatial_rows(col, configs=10):
@@ -304,7 +304,75 @@ def backend_litert():
     """Every row of ``refquant verify litert`` (MissingBackend when ai-edge-litert is absent)."""
     need("ai_edge_litert.interpreter", "litert")
     col = Collector(litert.version())
-    for make in (fc_rows, conv_rows, binary_rows, quantize_rows, spatial_rows):
+    for make in (fc_rows, conv_rows, fc16x8_rows, conv16x8_rows, binary_rows, quantize_rows, spatial_rows):
         make(col)
-    from .activations import litert_activation_rows     # LOGISTIC / TANH / LEAKY_RELU / HARD_SWISH / SOFTMAX
-    return col.rows() + litert_activation_rows(litert.version())
+    return col.rows()
+
+
+# ##########################################################################
+# int16x8: int16 activations, int8 weights, int64 bias
+# ##########################################################################
+
+def _scales_16x8(rng, c, n_out, k):
+    if c % 2:   # tie-heavy: M = 2^-1 .. 2^-3, small activations
+        return 2.0 ** -4, [2.0 ** -int(rng.integers(3, 6)) for _ in range(n_out)], 2.0 ** -8, 64
+    sa = float(np.float32(rng.uniform(1e-4, 1e-2)))
+    sw = [float(np.float32(rng.uniform(1e-3, 0.05))) for _ in range(n_out)]
+    return sa, sw, float(np.float32(sa * max(sw) * k * 2000 * rng.uniform(0.5, 2))), 32768
+
+
+def fc16x8_rows(col, configs=6):
+    rng = _rng("fc16x8")
+    for c in range(configs):
+        M, K, N = 4, int(rng.integers(2, 30)), int(rng.integers(1, 6))
+        sa, sw, sy, amp = _scales_16x8(rng, c, N, K)
+        x = rng.integers(-amp, amp, (M, K)).astype(np.int16)
+        w = rng.integers(-127, 128, (N, K)).astype(np.int8)
+        bias = rng.integers(-1000, 1000, N).astype(np.int64)
+        m = litert.Model()
+        xt = m.tensor("x", (M, K), "int16", scale=sa, zero_point=0)
+        wt = m.const("w", w, scale=sw, zero_point=[0] * N)
+        bt = m.const("b", bias, scale=[sa * v for v in sw], zero_point=[0] * N)
+        yt = m.tensor("y", (M, N), "int16", scale=sy, zero_point=0)
+        m.op("FULLY_CONNECTED", [xt, wt, bt], [yt])
+
+        def y(method, x=x, w=w, sa=sa, sw=sw, sy=sy, bias=bias, N=N):
+            return np.array(ops.qlinear_matmul(x.tolist(), sa, 0, w.T.tolist(), sw, [0] * N, sy, 0, method=method,
+                                               a_type="int16", b_type="int8", y_type="int16", bias=bias.tolist()))
+        col.run("fully_connected_16x8", "int16", m.build([xt], [yt]), {"x": x}, y("exact"),
+                lambda fam, y=y: y(backends.get_backend(ROW[fam]).ops["fully_connected_16x8"]),
+                "per-channel, ties + random, int64 bias")
+
+
+def conv16x8_rows(col, configs=6):
+    for op in ("conv_2d", "depthwise_conv_2d"):
+        rng = _rng((op, "16x8"))
+        for c in range(configs):
+            H, W, C, kh, kw, _, n_out, _ = _conv_case(rng, c, op == "depthwise_conv_2d")
+            sa, sw, sy, amp = _scales_16x8(rng, c, n_out, kh * kw * C)
+            x = rng.integers(-amp, amp, (1, H, W, C)).astype(np.int16)
+            dw = op == "depthwise_conv_2d"
+            n_out = C if dw else n_out
+            sw = (sw * C)[:n_out]
+            w = rng.integers(-127, 128, (1, kh, kw, n_out) if dw else (n_out, kh, kw, C)).astype(np.int8)
+            bias = rng.integers(-1000, 1000, n_out).astype(np.int64)
+            m = litert.Model()
+            xt = m.tensor("x", x.shape, "int16", scale=sa, zero_point=0)
+            wt = m.const("w", w, scale=sw, zero_point=[0] * n_out, axis=3 if dw else 0)
+            bt = m.const("b", bias, scale=[sa * v for v in sw], zero_point=[0] * n_out)
+            yt = m.tensor("y", (1, H - kh + 1, W - kw + 1, n_out), "int16", scale=sy, zero_point=0)
+            m.op(op.upper(), [xt, wt, bt], [yt], padding="VALID", stride_w=1, stride_h=1,
+                 **({"depth_multiplier": 1} if dw else {}))
+            w_oihw = (w.transpose(3, 0, 1, 2) if dw else w.transpose(0, 3, 1, 2)).tolist()
+            group = C if dw else 1
+            spec = np.array(ops.qlinear_conv(x.transpose(0, 3, 1, 2).tolist(), sa, 0, w_oihw, sw, [0] * n_out, sy, 0,
+                                             method="exact", x_type="int16", w_type="int8", y_type="int16",
+                                             bias=bias.tolist(), group=group)).transpose(0, 2, 3, 1)
+            acc = np.array(ops.conv_integer(x.transpose(0, 3, 1, 2).tolist(), w_oihw, 0, 0, x_type="int16",
+                                            w_type="int8", group=group, bias=bias.tolist())).transpose(0, 2, 3, 1)
+
+            def model(fam, acc=acc, sa=sa, sw=sw, sy=sy, key=f"{op}_16x8"):
+                fn = backends.variant(ROW[fam], key)
+                return np.array([fn(int(a), sa, sw[i[3]], sy) for i, a in np.ndenumerate(acc)]).reshape(acc.shape)
+            col.run(f"{op}_16x8", "int16", m.build([xt], [yt]), {"x": x}, spec, model,
+                    "per-channel VALID, ties + random, int64 bias")
