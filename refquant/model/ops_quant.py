@@ -8,6 +8,8 @@ Accumulators are computed as float64 GEMMs only where every partial sum is an in
 (then every order and FMA give the exact sum); otherwise in int64.
 """
 
+import functools
+
 import numpy as np
 
 from .. import quantize as qz
@@ -200,11 +202,12 @@ def conv_acc(x, w, strides, pads, dilations, group):
     Mg, K = M // group, Cg * kH * kW
     cols = cols.reshape(N, group, K, OH * OW)
     wg = w.reshape(group, Mg, K)
-    out = np.empty((N, group, Mg, OH * OW), np.int64)
-    for g in range(group) if K > 1 else ():
-        out[:, g] = _exact_product(wg[g][None], cols[:, g], K)
-    if K == 1:
-        out = wg[None, :, :, 0, None] * cols
+    bound = K * max(int(np.abs(wg).max(initial=0)), 1) * max(int(np.abs(cols).max(initial=0)), 1)
+    if bound < 2**53:     # every partial sum an integer below 2^53: float64 is exact in any order
+        out = np.rint(np.einsum("gmk,ngkp->ngmp", wg.astype(np.float64), cols.astype(np.float64),
+                                optimize=True)).astype(np.int64)
+    else:
+        out = np.einsum("gmk,ngkp->ngmp", wg, cols)
     return out.reshape(N, M, OH, OW)
 
 
@@ -251,6 +254,16 @@ def _one_channel(a, c, method, params, zp, out_dtype):
     return rq.requantize([a], method, one, zp, out_dtype, axis=-1)[0]
 
 
+@functools.lru_cache(maxsize=4096)
+def _derive(method, sa, sbs, sy, op_kind):
+    return rq.derive_params(method, sa, list(sbs) if isinstance(sbs, tuple) else sbs, sy, op=op_kind)
+
+
+def derive(method, sa, sb, sy, op_kind):
+    """requant.derive_params, memoized (a node's parameters are derived once per run, not per call)."""
+    return _derive(method, sa, tuple(sb) if isinstance(sb, list) else sb, sy, op_kind)
+
+
 def _scales(v):
     v = np.asarray(v, np.float32).reshape(-1)
     return [float(s) for s in v] if v.size > 1 else float(v[0])
@@ -277,7 +290,7 @@ def qlinear_conv(ctx, node, ins):
         out = _depthwise_variant(ctx, node, xv, ins, method, strides, pads, group)
         return [out.map(lambda a: np.moveaxis(a, 1, -1)) if last else out]
     sws = _scales(sw.v)
-    params = rq.derive_params(method, float(np.float32(sx.v)), sws, float(np.float32(sy.v)), op="conv")
+    params = derive(method, float(np.float32(sx.v)), sws, float(np.float32(sy.v)), "conv")
     b = None if bias is None else bias.astype(np.int64).reshape(1, -1, 1, 1)
 
     M = w.v.shape[0]
@@ -331,7 +344,7 @@ def _conv_method(ctx, group, channels, out_channels):
 def _matmul_requant(ctx, node, a, sa, za, b, sb, zb, sy, zy, bias=None, op_name="qlinear_matmul"):
     bz = b.astype(np.int64) - (_zp(zb) if np.ndim(_zp(zb)) == 0 else _zp(zb).reshape(1, -1))
     method = ctx.method(op_name if ctx.has(op_name) or not ctx.has("fully_connected") else "fully_connected")
-    params = rq.derive_params(method, float(np.float32(sa.v)), _scales(sb), float(np.float32(sy.v)), op="fc")
+    params = derive(method, float(np.float32(sa.v)), _scales(sb), float(np.float32(sy.v)), "fc")
     za_ = int(np.asarray(za.v).reshape(-1)[0]) if za is not None else 0
     acc = matmul_acc(a.v.astype(np.int64) - za_, bz)
     if bias is not None:

@@ -17,6 +17,16 @@ from .registry import op
 from .value import V
 
 
+def _variant(ctx, name):
+    """The numpy form of the row's variant (refquant/fast/qops.py, proven equal to it in
+    tests/test_fast_qops.py) where one exists, else the spec module's function itself."""
+    try:
+        from ..fast.qops import fast_variant
+    except ImportError:
+        return ctx.variant(name)
+    return fast_variant(ctx.backend, name) or ctx.variant(name)
+
+
 def _s(v):
     return float(np.asarray(v.v, np.float32).reshape(-1)[0])
 
@@ -45,7 +55,7 @@ def _result(fn, ins, dtype, monotone=True):
 def _binary(name):
     def run(ctx, node, ins):
         a, sa, za, b, sb, zb, sy, zy = (ins + [None] * 8)[:8]
-        fn = ctx.variant(name)
+        fn = _variant(ctx, name)
         dt = _dtype(zy)
         return [_result(lambda t: fn(t[0], _s(sa), _z(za), t[1], _s(sb), _z(zb), _s(sy), _z(zy), dtype=dt),
                         [a, b], dt)]
@@ -69,7 +79,7 @@ def qlinear_average_pool(ctx, node, ins):
     """com.microsoft QLinearAveragePool: the backend's 'avg_pool' variant."""
     x, sx, zx, sy, zy = (ins + [None] * 5)[:5]
     x, back = _nchw(node, x)
-    fn, dt = ctx.variant("avg_pool"), _dtype(zy)
+    fn, dt = _variant(ctx, "avg_pool"), _dtype(zy)
     k = node.attr("kernel_shape")
     kw = {"kernel_shape": k, "strides": node.attr("strides"), "pads": node.attr("pads"),
               "ceil_mode": node.attr("ceil_mode", 0), "count_include_pad": node.attr("count_include_pad", 0), "dtype": dt}
@@ -81,7 +91,7 @@ def qlinear_global_average_pool(ctx, node, ins):
     """com.microsoft QLinearGlobalAveragePool: the backend's 'global_avg_pool' variant."""
     x, sx, zx, sy, zy = (ins + [None] * 5)[:5]
     x, back = _nchw(node, x)
-    fn, dt = ctx.variant("global_avg_pool"), _dtype(zy)
+    fn, dt = _variant(ctx, "global_avg_pool"), _dtype(zy)
     return [back(_result(lambda t: fn(t[0], _s(sx), _z(zx), _s(sy), _z(zy), dtype=dt), [x], dt))]
 
 
@@ -89,7 +99,7 @@ def qlinear_global_average_pool(ctx, node, ins):
 def qlinear_concat(ctx, node, ins):
     """com.microsoft QLinearConcat (Y_scale, Y_zero_point, then (X, scale, zero point) triples)."""
     sy, zy, rest = ins[0], ins[1], ins[2:]
-    fn, dt = ctx.variant("concat"), _dtype(zy)
+    fn, dt = _variant(ctx, "concat"), _dtype(zy)
     triples = [rest[i:i + 3] for i in range(0, len(rest), 3)]
     xs = [t[0] for t in triples]
     return [_result(lambda arrs: fn([(a, _s(t[1]), _z(t[2])) for a, t in zip(arrs, triples)], _s(sy), _z(zy),
@@ -99,7 +109,7 @@ def qlinear_concat(ctx, node, ins):
 def _unary(name, monotone, **fixed):
     def run(ctx, node, ins):
         x, sx, zx, sy, zy = (ins + [None] * 5)[:5]
-        fn, dt = ctx.variant(name), _dtype(zy)
+        fn, dt = _variant(ctx, name), _dtype(zy)
         kw = {k: node.attr(a, d) for k, (a, d) in fixed.items()}
         return [_result(lambda t: fn(t[0], _s(sx), _z(zx), _s(sy), _z(zy), dtype=dt, **kw), [x], dt, monotone)]
     run.__doc__ = f"com.microsoft QLinear op: the backend's {name!r} variant (backends.variant)"
