@@ -94,7 +94,8 @@ _IDEAL_OPS = {op: "exact" for op in (
     "concat_same", "pad", "resize_nearest", "identity")}
 # onnxruntime 1.32.0 CPU (refquant/onnx_ops.py 'ort'): its MLAS arithmetic where it rounds; MaxPool and data
 # movement are exact.
-_ORT_OPS = {**_IDEAL_OPS, **{op: "ort" for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat")}}
+_ORT_OPS = {**_IDEAL_OPS, **{op: "ort" for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat", "qgemm",
+                                                  "dynamic_quantize_matmul")}}
 for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean"):
     del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu)
 
@@ -152,6 +153,12 @@ _ORT_QOPS_DEVIATIONS = (
          "float clamp, RNE: near-ties round differently from the exact mean", _ORT_1_32, "global_avg_pool"),
     _dev(_ORT_VARIANT, "QLinearConcat: inputs with other parameters go through MlasQuantizeLinear(fl(sx*(x-zx))) "
          "(divps, RNE): two roundings where the spec has one", _ORT_1_32, "concat"),
+    _dev(_ORT_VARIANT, "QGemm: s_j = fl(fl(alpha*sa)*sb_j) (/ sy in binary32), v = fl(fl(acc)*s_j), float clamp, RNE "
+         "(MlasRequantizeOutput); float output fl(fl(acc)*s_j): roundings the exact product does not have", _ORT_1_32,
+         "qgemm"),
+    _dev(_ORT_VARIANT, "DynamicQuantizeMatMul: A by ORT's DynamicQuantizeLinear (profile 'onnxruntime'), y = "
+         "fl(fl(fl(acc)*fl(sa*sb_j)) + bias_j): binary32 steps where the exact result rounds once", _ORT_1_32,
+         "dynamic_quantize_matmul"),
 )
 # The QDQ form of the quantized ops in the onnx 1.21.0 reference (refquant/onnx_ops.py variant 'onnx_ref').
 _REF_VARIANT = "refquant variant 'onnx_ref'"
@@ -343,7 +350,7 @@ _ORT_MATMULNBITS_DEVIATIONS = (
 BACKENDS = {b.name: b for b in [
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
-            _ops("exact", **_IDEAL_OPS, int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
+            _ops("exact", **_IDEAL_OPS, qgemm="exact", dynamic_quantize_matmul="exact", int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
                  qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact", matmul_nbits="exact",
                  fake_quantize="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
@@ -489,6 +496,7 @@ VARIANT_MODULES = (
     "qops",
     "movement",
     "onnx_ops",
+    "onnx_gemm",
     "qonnx",
     "openvino",
     "tosa",

@@ -166,20 +166,94 @@ def test_slow_sweep_binary(op, ort_op):
                    _zps(rng, dtype, 1)[0], *_scales(rng, 1, i % 3 == 0), _zps(rng, dtype, 1)[0], dtype)
     n, bad = _sweep(big(100), lambda *c: P.ort_binary(ort_op, *c).astype(np.int64),
                     lambda *c: np.array(model(*c[:-1], dtype=c[-1])), 10**5)
+    print(f"onnxruntime {op}: {n} elements, {bad} differences")
+    assert n >= 10**5 and bad == 0
+
+
+def _pool_sweep(run, model, seed, count_include_pad=True):
+    n = bad = 0
+    rng = np.random.default_rng(seed)
+    for i, (x, sx, zx, sy, zy, dtype, attrs) in enumerate(pool_cases(seed, 10**6)):
+        if count_include_pad:
+            attrs["count_include_pad"] = i % 2
+        if i % 3 == 1:
+            sx, sy = (float(np.float32(rng.choice([0.1, 0.2, 0.3, 0.7]))) for _ in range(2))
+        x = np.repeat(x, 40, axis=1)
+        got = run(x, sx, zx, sy, zy, dtype, attrs).astype(np.int64)
+        bad += int((got != np.array(model(x, sx, zx, sy, zy, dtype, attrs))).sum())
+        n += got.size
+        if n >= 10**5:
+            return n, bad
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["avg_pool", "global_avg_pool", "max_pool"])
+def test_slow_sweep_ort_pools(op):
+    runs = {"avg_pool": (lambda x, sx, zx, sy, zy, dt, a: P.ort_avg_pool(x, sx, zx, sy, zy, dt, **a),
+                         lambda x, sx, zx, sy, zy, dt, a: onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dt, **a)),
+            "global_avg_pool": (lambda x, sx, zx, sy, zy, dt, a: P.ort_global_avg_pool(np.repeat(x, 30, 1), sx, zx,
+                                                                                        sy, zy, dt),
+                                lambda x, sx, zx, sy, zy, dt, a: onnx_ops.ort_global_avg_pool(
+                                    np.repeat(x, 30, 1), sx, zx, sy, zy, dtype=dt)),
+            "max_pool": (lambda x, sx, zx, sy, zy, dt, a: P.ort_max_pool(x, dt, **a),
+                         lambda x, sx, zx, sy, zy, dt, a: qops.max_pool(x, dtype=dt, **a))}
+    n, bad = _pool_sweep(*runs[op], 200, count_include_pad=op == "avg_pool")
+    print(f"onnxruntime {op}: {n} elements, {bad} differences")
     assert n >= 10**5 and bad == 0
 
 
 @pytest.mark.slow
-def test_slow_sweep_pools_and_concat():
+def test_slow_sweep_ort_concat():
+    rng = np.random.default_rng(300)
     n = bad = 0
-    for i, (x, sx, zx, sy, zy, dtype, attrs) in enumerate(pool_cases(200, 10**6)):
-        attrs["count_include_pad"] = i % 2
-        x = np.repeat(x, 40, axis=1)
-        got = P.ort_avg_pool(x, sx, zx, sy, zy, dtype, **attrs).astype(np.int64)
-        bad += int((got != np.array(onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dtype, **attrs))).sum())
+    while n < 10**5:
+        dtype = ("uint8", "int8")[n % 2]
+        sy, zy = _ref_scales(rng, 1, n)[0], _zps(rng, dtype, 1)[0]
+        ins = [(_tensor(rng, dtype, (4, int(rng.integers(50, 200)), 16)), _ref_scales(rng, 1, n + 1)[0],
+                _zps(rng, dtype, 1)[0]) for _ in range(3)]
+        got = P.ort_concat(ins, sy, zy, 1, dtype).astype(np.int64)
+        bad += int((got != np.array(onnx_ops.ort_concat(ins, sy, zy, axis=1, dtype=dtype))).sum())
         n += got.size
-        if n >= 10**5:
-            break
+    print(f"onnxruntime concat: {n} elements, {bad} differences")
+    assert bad == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op, onnx_op", [("add", "Add"), ("sub", "Sub"), ("mul", "Mul")])
+def test_slow_sweep_ref_binary(op, onnx_op):
+    rng = np.random.default_rng(400)
+    n = bad = 0
+    model = onnx_ops.VARIANTS[op]["onnx_ref"]
+    i = 0
+    while n < 10**5:
+        dtype = ("uint8", "int8")[i % 2]
+        a, b = _tensor(rng, dtype, (64, 65)), _tensor(rng, dtype, [(64, 65), (65,), (64, 1)][i % 3])
+        (sa, sb, sy), (za, zb, zy) = _ref_scales(rng, 3, i), _zps(rng, dtype, 3)
+        got = P.qdq(P.run_ref, onnx_op, [("a", a, sa, za), ("b", b, sb, zb)], sy, zy, dtype).astype(np.int64)
+        bad += int((got != np.array(model(a, sa, za, b, sb, zb, sy, zy, dtype=dtype))).sum())
+        n += got.size
+        i += 1
+    print(f"onnx reference QDQ {op}: {n} elements, {bad} differences")
+    assert bad == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op", ["avg_pool", "global_avg_pool"])
+def test_slow_sweep_ref_pools(op):
+    onnx_op = {"avg_pool": "AveragePool", "global_avg_pool": "GlobalAveragePool"}[op]
+    model = onnx_ops.VARIANTS[op]["onnx_ref"]
+
+    def run(x, sx, zx, sy, zy, dt, a):
+        if op == "global_avg_pool":
+            return P.qdq(P.run_ref, onnx_op, [("x", np.repeat(x, 30, 1), sx, zx)], sy, zy, dt)
+        return P.qdq(P.run_ref, onnx_op, [("x", x, sx, zx)], sy, zy, dt, a)
+
+    def want(x, sx, zx, sy, zy, dt, a):
+        if op == "global_avg_pool":
+            return model(np.repeat(x, 30, 1), sx, zx, sy, zy, dtype=dt)
+        return model(x, sx, zx, sy, zy, dtype=dt, **a)
+    n, bad = _pool_sweep(run, want, 500, count_include_pad=op == "avg_pool")
+    print(f"onnx reference QDQ {op}: {n} elements, {bad} differences")
     assert n >= 10**5 and bad == 0
 
 
@@ -268,3 +342,46 @@ def test_verify_onnx_rows_for_these_ops_have_no_unexplained_difference():
     rows = P.ref_rows()
     _, counts = conformance.summary(rows)
     assert counts[conformance.DIFFER] == 0 and counts[conformance.UNSUPPORTED] == 0, conformance.table(rows)
+
+
+# ##########################################################################
+# QGemm and DynamicQuantizeMatMul (refquant/onnx_gemm.py)
+# ##########################################################################
+
+def test_ort_qgemm_and_dynamic_quantize_matmul_match_onnxruntime():
+    from refquant import onnx_gemm as G
+    rng = np.random.default_rng(50)
+    for i in range(6):
+        at = ("uint8", "int8")[i % 2]
+        bt = "int8" if at == "int8" else ("uint8", "int8")[(i // 2) % 2]
+        (alo, ahi), (blo, bhi) = TYPES[at], TYPES[bt]
+        m, k, n, ta, tb = 4, int(rng.integers(1, 30)), 5, i % 3 == 1, i % 4 == 2
+        a = rng.integers(alo, ahi + 1, (k, m) if ta else (m, k)).astype(P.NP[at])
+        b = rng.integers(blo, bhi + 1, (n, k) if tb else (k, n)).astype(P.NP[bt])
+        sa, za = _scales(rng, 1, False)[0], int(rng.integers(alo, ahi + 1))
+        sb = np.array(_scales(rng, n if i % 2 == 0 else 1, i % 3 == 0), np.float32)
+        zb = rng.integers(blo, bhi + 1, sb.size).astype(P.NP[bt])
+        c = [None, rng.integers(-5000, 5000, (n,)), rng.integers(-5000, 5000, (m, n)),
+             rng.integers(-5000, 5000, (m, 1))][i % 4]
+        alpha, (sy, zy) = (1.0, 0.5, 1.7)[i % 3], (_scales(rng, 1, False)[0], _zps(rng, at, 1)[0])
+        kw = dict(alpha=alpha, trans_a=int(ta), trans_b=int(tb), a_type=at, b_type=bt)
+        args = (a, sa, za, b, sb.tolist(), zb.tolist(), c)
+        got = P.ort_qgemm(a, sa, za, b, sb, zb, c, sy, zy, alpha, int(ta), int(tb)).astype(np.int64)
+        assert (got == np.array(G.ort_qgemm(*args, sy, zy, **kw))).all()
+        got = P.ort_qgemm(a, sa, za, b, sb, zb, c, None, None, alpha, int(ta), int(tb)).astype(np.float64)
+        assert (got == P._floats(G.ort_qgemm(*args, **kw))).all()
+        x = (rng.standard_normal((m, k)) * 4).astype(np.float32)
+        b2 = rng.integers(blo, bhi + 1, (k, n)).astype(P.NP[bt])
+        bias = None if i % 2 else rng.standard_normal(n).astype(np.float32)
+        got = P.ort_dynamic_quantize_matmul(x, b2, sb, zb, bias).astype(np.float64)
+        want = G.ort_dynamic_quantize_matmul(x, b2, sb.tolist(), zb.tolist(), bias if bias is None else bias.tolist(),
+                                             b_type=bt)
+        assert (got == P._floats(want)).all()
+
+
+def test_qgemm_exact_is_one_rounding_of_the_exact_product():
+    from refquant import onnx_gemm as G
+    # acc = 1*1 + 2*2 = 5, C = 1 -> 6; 6 * 0.5 * 0.25 / 0.125 = 6; alpha 0.75 -> 4.5 -> 4 (ties to even)
+    a, b = [[1, 2]], [[1], [2]]
+    assert G.qgemm_exact(a, 0.5, 0, b, 0.25, 0, [1], 0.125, 0, alpha=0.75, a_type="uint8", b_type="int8") == [[4]]
+    assert G.qgemm_exact(a, 0.5, 0, b, 0.25, 0, [1], alpha=0.75, a_type="uint8", b_type="int8") == [[0.5625]]

@@ -22,7 +22,7 @@ def _onnx():
 def _elem(arr):
     T = _onnx().TensorProto
     return {np.dtype(np.uint8): T.UINT8, np.dtype(np.int8): T.INT8, np.dtype(np.float32): T.FLOAT,
-            np.dtype(np.int64): T.INT64}[np.asarray(arr).dtype]
+            np.dtype(np.int64): T.INT64, np.dtype(np.int32): T.INT32}[np.asarray(arr).dtype]
 
 
 def build(nodes, feeds, inits, out_dtype, opset=21):
@@ -265,9 +265,53 @@ def ort_near_tie_rows():
     return rows
 
 
+def _gemm_case(rng, at, bt, m, k, n, per_column):
+    lo, hi = TYPE_RANGE[at]
+    blo, bhi = TYPE_RANGE[bt]
+    a = _data(rng, at, (m, k))
+    b = rng.integers(blo, bhi + 1, (n, k)).astype(NP[bt])           # transB = 1
+    sb = (rng.uniform(0.001, 0.05, n) if per_column else rng.uniform(0.001, 0.05, 1)).astype(np.float32)
+    zb = rng.integers(blo, bhi + 1, sb.size).astype(NP[bt])
+    return a, float(np.float32(rng.uniform(0.001, 0.05))), int(rng.integers(lo, hi + 1)), b, sb, zb
+
+
+def _floats(m):
+    return np.array([[float(v) for v in r] for r in m], np.float64)
+
+
+def ort_gemm_rows():
+    from .. import onnx_gemm as G
+    rows = []
+    rng = np.random.default_rng(25)
+    for at, bt, per_col, alpha in (("uint8", "int8", True, 0.5), ("int8", "int8", False, 1.0),
+                                   ("uint8", "uint8", True, 1.0)):
+        m, k, n = 16, 64, 24
+        a, sa, za, b, sb, zb = _gemm_case(rng, at, bt, m, k, n, per_col)
+        c = rng.integers(-20000, 20000, (m, n)).astype(np.int32)
+        sy, zy = float(np.float32(rng.uniform(0.05, 0.5))), int(rng.integers(*TYPE_RANGE[at]))
+        kw = dict(alpha=alpha, trans_b=1, a_type=at, b_type=bt)
+        p = (a, sa, za, b, sb.tolist(), zb.tolist(), c)
+        flag = f"{at} x {bt}, {'per-column' if per_col else 'per-tensor'} b, C (M, N), alpha {alpha}, transB"
+        got = _guard(lambda: ort_qgemm(a, sa, za, b, sb, zb, c, sy, zy, alpha, 0, 1).astype(np.int64))
+        rows.append(_row("QGemm", flag + ", quantized y", got, np.array(G.qgemm_exact(*p, sy, zy, **kw)),
+                         np.array(G.ort_qgemm(*p, sy, zy, **kw)), VARIANT, "qgemm"))
+        got = _guard(lambda: ort_qgemm(a, sa, za, b, sb, zb, c, None, None, alpha, 0, 1).astype(np.float64))
+        rows.append(_row("QGemm", flag + ", float y", got, _floats(G.qgemm_exact(*p, **kw)),
+                         _floats(G.ort_qgemm(*p, **kw)), VARIANT, "qgemm"))
+        x = (rng.standard_normal((m, k)) * 3).astype(np.float32)
+        bb = np.ascontiguousarray(b.T)
+        bias = rng.standard_normal(n).astype(np.float32)
+        got = _guard(lambda: ort_dynamic_quantize_matmul(x, bb, sb, zb, bias).astype(np.float64))
+        dq = (x, bb, sb.tolist(), zb.tolist(), bias.tolist())
+        rows.append(_row("DynamicQuantizeMatMul", f"float32 x {bt}, {'per-column' if per_col else 'per-tensor'} b, bias",
+                         got, _floats(G.dynamic_quantize_matmul_exact(*dq, b_type=bt)),
+                         _floats(G.ort_dynamic_quantize_matmul(*dq, b_type=bt)), VARIANT, "dynamic_quantize_matmul"))
+    return rows
+
+
 def ort_rows():
-    """The quantized element-wise / pooling rows of ``refquant verify onnxruntime``."""
-    return ort_binary_rows() + ort_pool_rows() + ort_concat_rows() + ort_near_tie_rows()
+    """The quantized element-wise / pooling / QGemm rows of ``refquant verify onnxruntime``."""
+    return ort_binary_rows() + ort_pool_rows() + ort_concat_rows() + ort_near_tie_rows() + ort_gemm_rows()
 
 
 # ##########################################################################
@@ -359,3 +403,33 @@ def ref_rows():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ref_elementwise_rows() + ref_pool_rows()
+
+
+# ##########################################################################
+# QGemm and DynamicQuantizeMatMul (com.microsoft) in onnxruntime
+# ##########################################################################
+
+def ort_qgemm(a, sa, za, b, sb, zb, c=None, sy=None, zy=None, alpha=1.0, trans_a=0, trans_b=0):
+    """QGemm with A, B as graph inputs; scales, zero points and C as initializers."""
+    names = ["a", "a_s", "a_z", "b", "b_s", "b_z", "c" if c is not None else "", "y_s" if sy is not None else "",
+             "y_z" if sy is not None else ""]
+    while names and names[-1] == "":
+        names.pop()
+    inits = [("a_s", np.float32(sa)), ("a_z", np.array(za, a.dtype)), ("b_s", np.asarray(sb, np.float32)),
+             ("b_z", np.asarray(zb, b.dtype))]
+    if c is not None:
+        inits.append(("c", np.asarray(c, np.int32)))
+    if sy is not None:
+        inits += [("y_s", np.float32(sy)), ("y_z", np.array(zy, a.dtype))]
+    node = _node("QGemm", names, ["y"], "com.microsoft", alpha=float(alpha), transA=trans_a, transB=trans_b)
+    out = a.dtype if sy is not None else np.float32
+    return run_ort([node], [("a", a), ("b", b)], inits, out)
+
+
+def ort_dynamic_quantize_matmul(a, b, sb, zb, bias=None):
+    names = ["a", "b", "b_s", "b_z"] + (["bias"] if bias is not None else [])
+    inits = [("b_s", np.asarray(sb, np.float32)), ("b_z", np.asarray(zb, b.dtype))]
+    if bias is not None:
+        inits.append(("bias", np.asarray(bias, np.float32)))
+    node = _node("DynamicQuantizeMatMul", names, ["y"], "com.microsoft")
+    return run_ort([node], [("a", a), ("b", b)], inits, np.float32)
