@@ -575,3 +575,12 @@ def test_quantize_mismatch_shrunk_to_one_element_and_audited(tmp_path, capsys):
     code = main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"), "--no-progress"])
     out = capsys.readouterr().out
     assert code == 1 and "mismatches: 1 of 1" in out
+
+
+def test_time_budget_stops_and_resume_continues(tmp_path):
+    spec = _spec(tmp_path, PLANTED.replace("tasks = 32", "seconds = 0.3"))
+    ran = campaign.run(spec, str(tmp_path / "s"), quiet=True)
+    done = Store(str(tmp_path / "s")).done()
+    assert ran == len(done) >= 1 and done == set(range(len(done)))
+    more = campaign.run(spec, str(tmp_path / "s"), resume=True, quiet=True)
+    assert Store(str(tmp_path / "s")).done() == set(range(len(done) + more))
