@@ -100,24 +100,37 @@ RQ_VNNI static void rq_vnni_small(const uint8_t *ap, size_t lda_p, int32_t rows,
 /* ---- A packing ------------------------------------------------------------- */
 
 /* VNNI: 8-row groups; per k-group of 4: 8 rows x 4 bytes.  Bytes are A ^ 0x80
- * for int8 A (= A + 128 as uint8).  rs[r] = wrapping sum of the stored bytes. */
+ * for int8 A (= A + 128 as uint8).  rs[r] = wrapping sum of the stored bytes.
+ * Whole 4-byte groups move as one word (XOR 0x80808080 for int8 A); their byte
+ * sum is two 16-bit lane sums, so a row costs a few operations per 4 bytes. */
 static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad,
                            int32_t groups, uint8_t *dst, uint32_t *rs)
 {
     const uint8_t *a = (const uint8_t *)g->a;
     uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
-    int32_t r, k;
+    uint32_t x4 = g->a_type == RQ_I8 ? 0x80808080u : 0u;
+    int32_t r, q, k, full = g->k / 4;
     memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u);
     for (r = 0; r < rows_pad; r++) {
-        uint32_t s = 0;
+        uint64_t s = 0;
         uint8_t *d = dst + (size_t)(r / 8) * (size_t)groups * 32u + (size_t)(r % 8) * 4u;
         const uint8_t *src = r < rows ? a + (size_t)(i0 + r) * (size_t)g->lda : NULL;
-        for (k = 0; src && k < g->k; k++) {
-            uint8_t v = src[k] ^ x;
-            d[(size_t)(k / 4) * 32u + (size_t)(k % 4)] = v;
-            s += v;
+        if (src) {
+            for (q = 0; q < full; q++) {
+                uint32_t w, t;
+                memcpy(&w, src + (size_t)q * 4u, 4);
+                w ^= x4;
+                memcpy(d + (size_t)q * 32u, &w, 4);
+                t = (w & 0x00ff00ffu) + ((w >> 8) & 0x00ff00ffu);   /* two lanes of <= 510 */
+                s += (t & 0xffffu) + (t >> 16);
+            }
+            for (k = full * 4; k < g->k; k++) {
+                uint8_t v = src[k] ^ x;
+                d[(size_t)(k / 4) * 32u + (size_t)(k % 4)] = v;
+                s += v;
+            }
         }
-        rs[r] = s;
+        rs[r] = (uint32_t)s;          /* the sum mod 2^32, as a wrapping uint32 sum gives */
     }
 }
 

@@ -178,8 +178,12 @@ int rq_gemm_run_many(rq_gemm **gs, int32_t count)
         rc = rq_merge_rc(rc, rq_gemm_run(gs[i]));
     for (i = 0; i < posted; i++) {
         rq_slot *s = &rq_slots[used[i]];
-        while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != RQ_SLOT_DONE)
+        int n = 0;
+        while (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != RQ_SLOT_DONE) {
             rq_cpu_relax();
+            if (++n % 64 == 0)
+                sched_yield();   /* a worker that shares this CPU (a loaded machine) gets it */
+        }
         rc = rq_merge_rc(rc, s->rc);
         __atomic_store_n(&s->state, RQ_SLOT_IDLE, __ATOMIC_RELAXED);
     }
