@@ -347,11 +347,24 @@ _ORT_MATMULNBITS_DEVIATIONS = (
          "'ort_mlas_avx512'; docs/llm-formats.md §2)", ("1.32.0",), "matmul_nbits"),
 )
 
+# Reproduces: NVFP4 / OCP MX semantics that no installed peer runs (refquant/nvfp4.py, refquant/mxdot.py;
+# docs/llm-formats.md §3): rows that own the named variants, without measured versions.
+_MODELLED_ROWS = (
+    Backend("torchao_nvfp4", "torchao nvfp4_tensor.py _nvfp4_quantize (2025 source; torchao not installed here)",
+            "exact", {"nvfp4_quantize": "torchao"}),
+    Backend("mx_block_fp32", "an OCP MX v1.0 dot unit with exact block sums and a binary32 cross-block "
+            "accumulator (the spec's implementation-defined DotGeneral, made explicit)", "exact",
+            {"mx_dot": "block_fp32"}),
+    Backend("mx_fp32_emulation", "a binary32 software emulation of OCP MX v1.0 dot products (scaled elements, "
+            "one fused multiply-add chain)", "exact", {"mx_dot": "fp32_fma"}),
+)
+
 BACKENDS = {b.name: b for b in [
+    *_MODELLED_ROWS,
     # Reproduces: the specifications themselves (exact rationals, one rounding).
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
             _ops("exact", **_IDEAL_OPS, qgemm="exact", dynamic_quantize_matmul="exact", int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
-                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact", matmul_nbits="exact",
+                 qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact", matmul_nbits="exact", nvfp4_quantize="exact", mx_dot="exact",
                  fake_quantize="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
@@ -488,6 +501,8 @@ BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kerne
 # it reproduces.  A backend row picks a variant per op; nothing else in the package branches on
 # the backend's name.  One module per line (several engineers add to this tuple).
 VARIANT_MODULES = (
+    "nvfp4",
+    "mxdot",
     "matmulnbits",
     "activations",
     "tflite_ops",

@@ -20,6 +20,7 @@ from .errors import InvalidValueError
 from .integers import get_type
 from .tflite_ops import activation_range, pool_geometry
 
+
 # ##########################################################################
 # DEPTHWISE_CONV_2D, optimized family: the requantization depends on the channel
 # ##########################################################################

@@ -599,7 +599,7 @@ def tflite_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=F
     for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
         (iy, y0, y1), (ix, x0, x1) = rows[oy], cols[ox]
         dy, dx = iy - one * y0, ix - one * x0
-        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
         acc = (at(y0, x0) * (one - dy) * (one - dx) + at(y1, x0) * dy * (one - dx)
                + at(y0, x1) * (one - dy) * dx + at(y1, x1) * dy * dx)
         q = (abs(acc) + (1 << 19)) >> 20
@@ -634,7 +634,7 @@ def xnnpack_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=
     out = []
     for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
         (y0, y1, av), (x0, x1, ah) = rows[oy], cols[ox]
-        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
         top = (at(y0, x0) << 11) + (at(y0, x1) - at(y0, x0)) * ah
         bottom = (at(y1, x0) << 11) + (at(y1, x1) - at(y1, x0)) * ah
         out.append(((top << 11) + (bottom - top) * av + (1 << 21)) >> 22)

@@ -12,11 +12,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .. import backends, ops, qops
-from .. import quantize as Q
-from .. import tflite_ops as T
-from ..integers import get_type
+from .. import backends, ops, qops, quantize as Q, tflite_ops as T
 from ..requant import METHODS
+from ..integers import get_type
 from ..rounding import half_even
 from . import litert
 from .conformance import judge
