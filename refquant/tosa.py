@@ -17,6 +17,7 @@ docs/ops.md ("TOSA operators") lists what was measured against the tosa-tools 20
 from fractions import Fraction
 
 from . import fixedpoint as fp
+from . import nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
 from .requant import fl32, fl64
@@ -26,22 +27,6 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _shape(x):
-    shape = []
-    while isinstance(x, (list, tuple)):
-        shape.append(len(x))
-        if not x:
-            break
-        x = x[0]
-    return tuple(shape)
-
-
-def _map(x, fn, path):
-    if isinstance(x, (list, tuple)):
-        return [_map(v, fn, path + (i,)) for i, v in enumerate(x)]
-    return fn(x, path)
 
 
 # ##########################################################################
@@ -106,7 +91,7 @@ def _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_z
     """Check a RESCALE and map ``finish(v - in_zp, r, m, s, out_zp, out_t)`` over its elements, where
     r = apply_scale(v - in_zp) + out_zp is the exact SINGLE/DOUBLE_ROUND result before the clip
     (INEXACT_ROUND computes it too: the spec's pseudo-code, and so its REQUIREs, are SINGLE_ROUND's)."""
-    shape = _shape(values)
+    shape = nested.shape(values)
     double_round = mode == "DOUBLE_ROUND"
     tosa_rescale_checks(in_type, out_type, in_zp, out_zp, scale32, double_round, per_channel,
                         input_unsigned, output_unsigned, len(shape))
@@ -138,7 +123,7 @@ def _tosa_rescale_map(values, multiplier, shift, in_type, out_type, in_zp, out_z
         if not INT32_MIN <= r <= INT32_MAX:
             raise Unpredictable(f"RESCALE element {path}: result + out_zp = {r} overflows int32 (REQUIRE)")
         return finish(x, r, ms[c], ss[c], out_zp, out_t)
-    return _map(values, one, ())
+    return nested.map_indexed(values, one)
 
 
 def tosa_rescale(values, multiplier, shift, *, in_type="int32", out_type="int8", in_zp=0, out_zp=0,
@@ -226,13 +211,13 @@ def _checked(op, x, t, what="input"):
         if not _is_int(v) or not t.contains(v):
             raise InvalidValueError(f"TOSA {op} {what} {v!r} at {path} is outside {t.name}")
         return v
-    return _map(x, one, ())
+    return nested.map_indexed(x, one)
 
 
 def _broadcast(op, a, b, fn):
     """fn(x, y, index) over the broadcast of a and b (TOSA broadcast_shape: equal ranks, each
     dimension equal or 1; anything else is the operator's ERROR_IF)."""
-    sa, sb = _shape(a), _shape(b)
+    sa, sb = nested.shape(a), nested.shape(b)
     _error_if(op, len(sa) != len(sb), f"input ranks {len(sa)} and {len(sb)} differ (shapes {sa}, {sb})")
     for x, y in zip(sa, sb):
         _error_if(op, x != y and 1 not in (x, y), f"shapes {sa} and {sb} do not broadcast")
@@ -355,8 +340,8 @@ def table(values, table, *, in_type="int8"):
     _checked("TABLE", list(table), t, "table entry")
     values = _checked("TABLE", values, t)
     if in_type == "int8":
-        return _map(values, lambda v, p: table[v + 128], ())
-    return _map(values, lambda v, p: apply_lookup_s(table, v), ())
+        return nested.map_indexed(values, lambda v, p: table[v + 128])
+    return nested.map_indexed(values, lambda v, p: apply_lookup_s(table, v))
 
 
 def clamp(values, min_val, max_val, *, dtype="int8"):
@@ -367,7 +352,7 @@ def clamp(values, min_val, max_val, *, dtype="int8"):
         if not _is_int(v) or not t.contains(v):
             raise InvalidValueError(f"TOSA CLAMP {name} {v!r} is outside {t.name}")
     _error_if("CLAMP", max_val < min_val, f"max_val {max_val} < min_val {min_val}")
-    return _map(_checked("CLAMP", values, t), lambda v, p: min(max(v, min_val), max_val), ())
+    return nested.map_indexed(_checked("CLAMP", values, t), lambda v, p: min(max(v, min_val), max_val))
 
 
 # ##########################################################################
@@ -380,7 +365,7 @@ def reduce_sum(values, axis, *, dtype="int32"):
     # Reproduces: TOSA 1.0 §Reduction Operators, REDUCE_SUM (spec cd5acdd)
     t = _itype("REDUCE_SUM", dtype, ("int32",))
     values = _checked("REDUCE_SUM", values, t)
-    rank = len(_shape(values))
+    rank = len(nested.shape(values))
     _error_if("REDUCE_SUM", not _is_int(axis) or not 0 <= axis < rank, f"axis {axis!r} outside [0, {rank})")
     return _reduce(values, axis, t)
 
@@ -399,7 +384,7 @@ def _sum_slices(slices, t, path):
         if isinstance(v, list):
             return [add_into(a, w, p + (j,)) for j, (a, w) in enumerate(zip(acc, v))]
         return apply_add_s("REDUCE_SUM", acc, v, t, f" at {p}")
-    acc = _map(slices[0], lambda v, p: 0, ())
+    acc = nested.map_indexed(slices[0], lambda v, p: 0)
     for i, s in enumerate(slices):
         acc = add_into(acc, s, path + (i,))
     return acc
@@ -421,7 +406,7 @@ def reciprocal_scale(count):
 def _pool_geometry(op, x, kernel, stride, pad):
     """Check a pool's attributes (every ERROR_IF of AVG_POOL2D / MAX_POOL2D) and return (N, IH, IW,
     C, OH, OW).  pad = [top, bottom, left, right] as in TOSA."""
-    shape = _shape(x)
+    shape = nested.shape(x)
     if len(shape) != 4:
         raise ShapeError(f"TOSA {op} input must be rank 4 (NHWC), got shape {shape}")
     for name, v, n in (("kernel", kernel, 2), ("stride", stride, 2), ("pad", pad, 4)):
@@ -575,7 +560,7 @@ def run_step(x, step):
     """One step of a ``chain_plan`` on a tensor, through refquant's own operators."""
     # Reproduces: TOSA 1.0 RESCALE; CAST int16 -> int32 and LOGICAL_LEFT_SHIFT (exact here: |x| * 2^15 < 2^31)
     if step[0] == "CAST_LSHIFT":
-        return _map(_checked("CAST", x, get_type("int16")), lambda v, p: v * 2 ** step[1], ())
+        return nested.map_indexed(_checked("CAST", x, get_type("int16")), lambda v, p: v * 2 ** step[1])
     _, m, s, in_type, out_type, in_zp, out_zp, mode = step
     return tosa_rescale(x, m, s, in_type=in_type, out_type=out_type, in_zp=in_zp, out_zp=out_zp, rounding_mode=mode)
 
