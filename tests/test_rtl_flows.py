@@ -51,6 +51,20 @@ def test_batch_flow_audit_names_each_bug(tmp_path, capsys, double, bug):
 
 
 @icarus
+@pytest.mark.parametrize("double", [False, True], ids=["single", "double"])
+def test_batch_flow_audit_names_a_wrapping_accumulator(tmp_path, capsys, double):
+    """SATURATE_ACC=0 while the case declares saturation: the biases at the int32 ends overflow."""
+    case = run_batch.run(str(tmp_path), double=double, M=4, N=8, K=8, saturate=False, edge_bias=True)
+    rc = main(["audit", case, "--actual", str(tmp_path / "y.hex"), "--json", "--no-progress"])
+    res = json.loads(capsys.readouterr().out)
+    best = res["diagnosis"]["ranking"][0]
+    assert rc == 1 and res["overflowed_outputs"] > 0 and best["matched"] == best["of"], res["diagnosis"]["verdict"]
+    assert "wrapping int32 accumulator" in best["name"], res["diagnosis"]["verdict"]
+    clean = run_batch.run(str(tmp_path / "clean"), double=double, M=4, N=8, K=8, edge_bias=True)
+    assert main(["audit", clean, "--actual", str(tmp_path / "clean" / "y.hex"), "--no-progress", "--brief"]) == 0
+
+
+@icarus
 def test_batch_flow_acc_dump_matches_the_contract(tmp_path):
     """The unit's int32 accumulators (bias included, saturating) equal refquant's MatMulInteger."""
     case = run_batch.run(str(tmp_path), M=4, N=4, K=8)

@@ -40,6 +40,8 @@ def inputs(outdir, M, N, K, cfg, seed):
     a = rng.integers(-amp - 1 if amp == 127 else -amp, amp, (M, K), endpoint=True)
     b = rng.integers(-amp - 1 if amp == 127 else -amp, amp, (K, N), endpoint=True)
     bias = rng.integers(-cfg["bias"], cfg["bias"], N, endpoint=True)
+    if cfg.get("edge_bias"):                       # half the columns' biases at the int32 ends
+        bias[::2] = np.where(np.arange(N)[::2] % 4 == 0, 2**31 - 1, -2**31)
     write_hex(os.path.join(outdir, "a.hex"), a, 8)
     write_hex(os.path.join(outdir, "b.hex"), b, 8)
     write_hex(os.path.join(outdir, "bias.hex"), bias, 32)
@@ -80,12 +82,14 @@ def simulate(outdir, M, N, K, cfg, double=False, bug=None, saturate=True):
     return secs, cycles
 
 
-def run(outdir, double=False, bug=None, M=16, N=8, K=16, seed=0):
-    """Inputs, simulation and case file in ``outdir``; returns the case path."""
+def run(outdir, double=False, bug=None, M=16, N=8, K=16, seed=0, saturate=True, edge_bias=False):
+    """Inputs, simulation and case file in ``outdir``; returns the case path. The case always declares
+    a saturating accumulator; ``saturate=False`` builds the unit with a wrapping one (SATURATE_ACC=0),
+    ``edge_bias`` puts half the biases at the int32 ends so that the difference shows."""
     os.makedirs(outdir, exist_ok=True)
-    cfg = CONFIGS[double]
+    cfg = dict(CONFIGS[double], edge_bias=edge_bias)
     inputs(outdir, M, N, K, cfg, seed)
-    simulate(outdir, M, N, K, cfg, double, bug)
+    simulate(outdir, M, N, K, cfg, double, bug, saturate)
     return case_json(outdir, M, N, K, cfg, double)
 
 
@@ -94,10 +98,12 @@ def main(argv=None):
     p.add_argument("outdir")
     p.add_argument("--double", action="store_true", help="double rounding (tflite_double)")
     p.add_argument("--bug", choices=sorted(BUGS))
+    p.add_argument("--wrapping-acc", action="store_true", help="build the unit with SATURATE_ACC=0 (a bug: the "
+                   "case declares saturation) and put half the biases at the int32 ends")
     for k, d in (("m", 16), ("n", 8), ("k", 16), ("seed", 0)):
         p.add_argument(f"--{k}", type=int, default=d)
     a = p.parse_args(argv)
-    case = run(a.outdir, a.double, a.bug, a.m, a.n, a.k, a.seed)
+    case = run(a.outdir, a.double, a.bug, a.m, a.n, a.k, a.seed, not a.wrapping_acc, a.wrapping_acc)
     from refquant.cli import main as refquant
     return refquant(["audit", case, "--actual", os.path.join(a.outdir, "y.hex"), "--brief", "--no-progress"])
 
