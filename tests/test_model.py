@@ -443,3 +443,29 @@ def test_convnet_int8_agrees_with_litert(zoo_dir, capsys, family):
     assert cli.main(_compare(path, f"litert:{family}")) == 0
     t = _json(capsys)["targets"][0]
     assert t["counts"]["agree"] == len(t["nodes"]) >= 6
+
+
+def test_implementation_defined_elements_list_their_candidates(zoo_dir, capsys):
+    """At level disable the QDQ convnet's float Gemm feeds a QuantizeLinear whose elements may round
+    either way: the report lists them with their candidate range, and ORT's value lies in it."""
+    path = _build(zoo_dir, "convnet", "qdq", True)
+    assert cli.main(_compare(path, "onnxruntime:disable")) == 0
+    t = _json(capsys)["targets"][0]
+    cands = [c for n in t["nodes"] if n["op"] == "QuantizeLinear" for o in n["own"] for c in o["candidates"]]
+    assert cands and all(c["range"][0] <= c["actual"] <= c["range"][1] and c["range"][0] < c["range"][1]
+                         for c in cands)
+
+
+def test_dumps_of_a_fused_device_and_empty_dumps(zoo_dir, tmp_path, capsys):
+    """A device that runs the fused graph (as onnxruntime at level all) is compared with --level all;
+    dumps that name no tensor of the graph are a bad input."""
+    from refquant.model import write_dumps
+    from refquant.model.fusion import fuse
+    path = _build(zoo_dir, "convnet", "qdq", True)
+    g = fuse(G.load(path), "all")
+    res = run(g, seeded_inputs(g, 1))
+    dump = write_dumps(tmp_path / "d", {k: v.v for k, v in res.values.items() if k not in g.initializers})
+    assert cli.main(_compare(path, f"dumps:{dump}", extra=["--level", "all"])) == 0
+    assert {n["op"] for n in _json(capsys)["targets"][0]["nodes"]} >= {"QLinearConv", "com.microsoft.QGemm"}
+    write_dumps(tmp_path / "e", {"unrelated": np.zeros(3)})
+    assert cli.main(_compare(path, f"dumps:{tmp_path / 'e'}")) == 2

@@ -60,7 +60,7 @@ def cmd_compare(args):
     graph = load(args.model)
     feeds, note = _feeds(args, graph)
     bar = _Bar(args.progress)
-    results, parting = compare.compare(args.model, args.against, feeds, args.backend, progress=bar)
+    results, parting = compare.compare(args.model, args.against, feeds, args.backend, progress=bar, level=args.level)
     bar.done()
     doc = report.to_json(args.model, results, parting, note)
     if args.report:
@@ -113,6 +113,9 @@ def register(sub):
                    "litert:ref|optimized|xnnpack (repeatable)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--report", help="write report.json, report.md and PNGs to this folder")
+    c.add_argument("--level", default="disable", choices=["disable", "basic", "extended", "all"],
+                   help="for dumps:DIR, the graph the device ran: the model fused as onnxruntime would at this "
+                        "level (refquant/model/fusion.py; default: as written)")
     c.set_defaults(func=cmd_compare)
     e = msub.add_parser("explain", help="trace one output element of one node")
     _common(e)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import RefquantError
+from ..errors import InvalidValueError, RefquantError
 from . import targets as tg
 from .diagnose import describe, diagnose_node, explain_node
 from .judge import NEW, NodeJudgment, judge_tensor
@@ -52,6 +52,9 @@ def compare_target(target, feeds, progress=_quiet):
         if not outs:
             continue
         nodes.append(_judge_node(g, node, outs, own, target))
+    if not nodes:
+        raise InvalidValueError(f"--against {target.label}: none of the model's {len(g.nodes)} node outputs is "
+                                f"among the implementation's tensors; nothing to compare")
     rep = TargetReport(target.label, target.backend, target.version, nodes, unobs, list(target.notes))
     first = next((n for n in nodes if n.klass == NEW), None)
     if first is not None:
@@ -129,11 +132,13 @@ def _count_diff(x, y):
     return int(np.sum(x != y)) if x.shape == y.shape else int(x.size)
 
 
-def compare(model_path, against, feeds, backend="onnxruntime", progress=_quiet):
-    """[(TargetReport, Target)] for each --against spec, and the parting points between them."""
+def compare(model_path, against, feeds, backend="onnxruntime", progress=_quiet, level="disable"):
+    """[(TargetReport, Target)] for each --against spec, and the parting points between them.
+    ``level``: for dumps, the graph the device ran is the model fused as onnxruntime would at that
+    level (refquant/model/fusion.py; default: as written)."""
     out = []
     for spec in against:
         progress(f"{spec}: running the implementation")
-        target = tg.build(spec, model_path, feeds, backend)
+        target = tg.build(spec, model_path, feeds, backend, level)
         out.append((compare_target(target, feeds, progress), target))
     return out, parting(out)

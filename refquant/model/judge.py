@@ -27,6 +27,7 @@ class TensorJudgment:
     unit: str
     first: list = field(default_factory=list)    # coordinates of the first mismatches
     mask: np.ndarray = None
+    candidates: list = field(default_factory=list)  # first implementation-defined elements: index, range, actual
 
 
 def _ulps(x, ref):
@@ -53,9 +54,16 @@ def judge_tensor(name, actual, v, first=5):
         delta = np.where(a < lo, lo - a, np.where(a > hi, a - hi, 0)).astype(np.float64)
         unit = "LSB"
     coords = [list(map(int, c)) for c in np.argwhere(out)[:first]]
-    amb = int(np.sum(v.ambiguous() & ~out))
+    amb_mask = v.ambiguous() & ~out
+    amb = int(np.sum(amb_mask))
+    cands = [{"index": list(map(int, c)), "range": [_num(lo[tuple(c)]), _num(hi[tuple(c)])],
+              "actual": _num(a[tuple(c)])} for c in np.argwhere(amb_mask)[:first]]
     return TensorJudgment(name, int(a.size), int(out.sum()), amb,
-                          float(np.nanmax(np.where(out, delta, 0))) if out.any() else 0.0, unit, coords, out)
+                          float(np.nanmax(np.where(out, delta, 0))) if out.any() else 0.0, unit, coords, out, cands)
+
+
+def _num(x):
+    return int(x) if float(x).is_integer() and abs(float(x)) < 2**53 else float(x)
 
 
 @dataclass

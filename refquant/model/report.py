@@ -12,7 +12,7 @@ CLASS_ORDER = ("new divergence", "inherited", "implementation-defined", "agree")
 
 def _tensor(t):
     return {"tensor": t.tensor, "elements": t.elements, "mismatches": t.mismatches, "ambiguous": t.ambiguous,
-            "max_delta": t.max_delta, "unit": t.unit, "first": t.first}
+            "max_delta": t.max_delta, "unit": t.unit, "first": t.first, "candidates": t.candidates}
 
 
 def node_row(n):

@@ -47,7 +47,7 @@ def parse(spec):
                             f"or litert:ref|optimized|xnnpack")
 
 
-def build(spec, model_path, feeds, backend="onnxruntime"):
+def build(spec, model_path, feeds, backend="onnxruntime", level="disable"):
     """The ``Target`` for one --against spec."""
     kind, arg = parse(spec)
     if kind == "onnxruntime":
@@ -59,7 +59,10 @@ def build(spec, model_path, feeds, backend="onnxruntime"):
         return Target(spec, "onnxruntime", graph, tensors, ort.version(),
                       [f"graph: onnxruntime's optimized graph at level {arg!r} ({len(graph.nodes)} nodes)", model_note])
     if kind == "dumps":
-        return Target(spec, backend, load(model_path), read_dumps(arg), "", [f"dumps from {arg}"])
+        graph = fusion.fuse(load(model_path), level)
+        return Target(spec, backend, graph, read_dumps(arg), "",
+                      [f"dumps from {arg}", f"graph: the model fused as onnxruntime at level {level!r} (modelled)"
+                       if level != "disable" else "graph: the model as written"])
     from . import litert
     graph = load(model_path)
     tensors = litert.run_litert(graph, feeds, arg)
