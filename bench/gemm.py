@@ -164,18 +164,71 @@ ENGINES = {
 }
 
 
+def header():
+    """Machine, CPU model, date, commit and peer versions: every number is printed with them."""
+    import datetime
+    import subprocess
+    cpu = "?"
+    if os.path.exists("/proc/cpuinfo"):
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    versions = []
+    for mod in ("onnxruntime", "torch", "numpy"):
+        try:
+            versions.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            pass
+    from refquant import kernel
+    return (f"# {datetime.date.today()} commit {commit}; {platform.node()}; {cpu}; cpus={os.cpu_count()}; "
+            f"python {sys.version.split()[0]}; {', '.join(versions)}; kernel paths {kernel.paths()}")
+
+
+def measured_peaks(threads_list):
+    """{(isa, threads): GOPS} measured now by the C probe (refquant.kernel.probe); printed."""
+    from refquant.kernel import probe
+    peaks = {}
+    for t in sorted(set(threads_list)):
+        for width in (512, 256):
+            g = probe.peak_gops("vnni", width, t)
+            if g:
+                peaks[(f"vnni{width}", t)] = g
+    if peaks:
+        print("# measured peaks (vpdpbusd probe, GOPS): " +
+              ", ".join(f"{isa} x{t} threads {g:.0f}" for (isa, t), g in sorted(peaks.items())))
+    else:
+        print("# no VNNI on this CPU: no measured peak")
+    return peaks
+
+
+def peak_fraction(gops, threads, peaks, amx_peak):
+    """The fraction of the peak of the path that refquant_q actually ran (kernel.last_path_used)."""
+    from refquant import kernel
+    path = kernel.last_path_used()
+    if path == "amx":
+        return f"{gops / (amx_peak * threads):.0%} of AMX peak (--peak {amx_peak:g}/core, not measured)"
+    if path == "vnni" and ("vnni512", threads) in peaks:
+        return f"{gops / peaks[('vnni512', threads)]:.0%} of the measured VNNI peak"
+    return f"(path {path}: no peak to compare with)"
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="names or MxKxN")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=10)
-    ap.add_argument("--peak", type=float, default=6000.0, help="AMX int8 peak GOPS per core")
+    ap.add_argument("--peak", type=float, default=6000.0,
+                    help="AMX int8 peak GOPS per core (used only when the AMX path runs; VNNI is measured)")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
-    print(f"# {platform.processor() or platform.machine()}  cpus={os.cpu_count()}  python {sys.version.split()[0]}")
+    print(header())
+    peaks = measured_peaks(args.threads)
     rng = np.random.default_rng(0)
     for name in args.shapes:
         m, k, n = parse_shape(name)
@@ -199,8 +252,7 @@ def main(argv=None):
                 if eng == "refquant_q":
                     if m <= 4:   # B (packed, K x N bytes) streamed once per call
                         extra = f"  B at {k * n / (2 * m * n * k / v / 1e9) / 1e9:.1f} GB/s"
-                    else:
-                        extra = f"  {v / (args.peak * threads):.0%} of AMX peak"
+                    extra += "  " + peak_fraction(v, threads, peaks, args.peak)
                 print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x{extra}")
             sys.stdout.flush()
 

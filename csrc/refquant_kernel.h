@@ -102,6 +102,10 @@ int rq_gemm_run_many(rq_gemm **gs, int32_t count);
  * The first call asks Linux for AMX tile-data permission; if refused, AMX is not listed. */
 int rq_cpu_paths(void);
 
+/* Peak probe (probe.c): runs `iters` x 12 independent vpdpbusd on `width` (512 or 256) bit
+ * registers and returns the multiply-adds performed (0 when VNNI is not usable). */
+int64_t rq_probe_vnni(int32_t width, int64_t iters);
+
 size_t rq_packed_b_bytes(int32_t k, int32_t n);
 size_t rq_packed_b_colsum_len(int32_t n);
 /* Fills pb (whose data/colsum the caller has pointed at buffers of the sizes above). */

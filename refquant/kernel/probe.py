@@ -1,0 +1,48 @@
+"""Peak probes: the int8 multiply-add rate of this CPU on a SIMD path, measured now.
+
+A benchmark reports a kernel's speed as a fraction of the peak of the instructions it runs,
+measured on the same machine in the same run (docs/performance.md), never of a datasheet number
+or of a path the machine does not have.  ``peak_gops("vnni", 512, threads=2)`` runs the C probe
+(csrc/probe.c: 12 independent vpdpbusd chains on registers) on each thread at once and returns
+2 * multiply-adds / second / 1e9 of the fastest ~2 ms run (a loaded machine preempts some runs; the
+fastest is the one that ran alone); None when the path is not usable here.
+"""
+
+import threading
+import time
+
+from ._lib import ffi, lib, paths
+
+
+def _run(width, seconds, out, i):
+    iters = 1 << 10
+    while True:       # grow until one run takes ~2 ms: short enough to fit between preemptions on a
+        t0 = time.perf_counter()                  # loaded machine, long enough to time well
+        macs = lib.rq_probe_vnni(width, iters)
+        dt = time.perf_counter() - t0
+        if macs == 0 or dt >= 0.002 or iters > 1 << 40:
+            break
+        iters *= 2
+    best, t_end = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        macs = lib.rq_probe_vnni(width, iters)
+        best = max(best, 2 * macs / (time.perf_counter() - t0) / 1e9)
+    out[i] = best
+
+
+def peak_gops(path="vnni", width=512, threads=1, seconds=0.3):
+    """Measured peak GOPS (2 x int8 multiply-adds per second / 1e9) of ``path`` on ``threads``
+    threads at once (the best run of each thread, summed); None if the path is not usable."""
+    if lib is None or path != "vnni" or "vnni" not in paths() or width not in (256, 512):
+        return None
+    out = [0.0] * threads
+    ts = [threading.Thread(target=_run, args=(width, seconds, out, i)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(out)
+
+
+__all__ = ["peak_gops", "ffi"]

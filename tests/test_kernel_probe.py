@@ -1,0 +1,26 @@
+"""The peak probe (csrc/probe.c, refquant.kernel.probe) that benchmarks judge the kernel against."""
+
+import pytest
+
+from refquant import kernel
+
+pytestmark = pytest.mark.skipif(not kernel.available(), reason="refquant._kernel is not built")
+
+
+def test_probe_counts_its_multiply_adds_or_says_zero():
+    from refquant.kernel._lib import lib
+    vnni = "vnni" in kernel.paths()
+    assert lib.rq_probe_vnni(512, 1000) == (1000 * 12 * 64 if vnni else 0)
+    assert lib.rq_probe_vnni(256, 1000) == (1000 * 12 * 32 if vnni else 0)
+    assert lib.rq_probe_vnni(128, 1000) == 0
+    assert lib.rq_probe_vnni(512, -1) == 0
+
+
+def test_peak_gops_is_measured_only_for_a_usable_path():
+    from refquant.kernel import probe
+    assert probe.peak_gops("amx") is None and probe.peak_gops("vnni", width=128) is None
+    g = probe.peak_gops("vnni", 512, threads=1, seconds=0.05)
+    if "vnni" in kernel.paths():
+        assert g > 1.0
+    else:
+        assert g is None
