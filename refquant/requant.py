@@ -812,3 +812,15 @@ def explain_requantize(acc, method, params, zp, out_type, channel=0, qmin=None, 
         trace.append(Step(f"param {k}", "derived from the scales" if k != "M_bits" else "binary32 bits", v))
     requantize_one(acc, meth, params, zp, out_type, channel, qmin, qmax, trace)
     return trace
+
+
+_MOVED_TO_TOSA = ("tosa_rescale", "tosa_rescale_bounds", "tosa_rescale_checks", "TOSA_IN_TYPES", "TOSA_OUT_TYPES",
+                  "TOSA_ROUNDING_MODES")
+
+
+def __getattr__(name):
+    """The TOSA RESCALE names moved to refquant.tosa; still importable from here (for one release)."""
+    if name in _MOVED_TO_TOSA:
+        from . import tosa
+        return getattr(tosa, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
