@@ -536,7 +536,7 @@ def test_verilog_readmemh_loads_int8_input_and_int32_output(tmp_path):
     case = next(c for c in gset.cases() if c.name == "exact/zp_extremes")
     a_entry = next(f for f in case.files if f["name"] == "A")
     acc_entry = next(f for f in case.files if f["name"] == "acc")
-    tb = Path(__file__).resolve().parents[1] / "examples" / "verilog" / "readmemh_tb.v"   # the shipped testbench
+    tb = Path(__file__).resolve().parents[1] / "examples" / "rtl" / "readmemh_tb.v"   # the shipped testbench
     res = subprocess.run(["iverilog", "-g2005", f"-Ptb.N_A={a_entry['elements']}", f"-Ptb.N_ACC={acc_entry['elements']}",
                           "-o", str(tmp_path / "tb.vvp"), str(tb)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
