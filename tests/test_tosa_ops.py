@@ -9,6 +9,7 @@ shift on int8, a TABLE of the wrong length) have their own tests, as has the one
 runs >= 10^5 elements per operator.
 """
 
+import os
 import random
 
 import pytest
@@ -18,6 +19,7 @@ from refquant import tosa as T
 from refquant.errors import InvalidValueError, SpecError
 
 np = need("numpy")
+os.environ.setdefault("TOSA_MODEL_NO_BACKTRACE", "1")     # before the model loads: no debugger fork per ERROR_IF
 need("tosa_serializer", "tosa-tools")
 need("tosa_reference_model", "tosa-tools")
 from refquant.peers import tosa_ops as M  # noqa: E402
@@ -345,7 +347,6 @@ def test_model_crashes_on_an_error_if_inside_a_two_operator_graph():
     runs is reported as TOSA_ERROR alone, but kills the process (SIGSEGV) when a second operator
     follows it.  So the ERROR_IF cases above run one operator per graph; this records the crash
     (in a child process) and that the model never calls such a graph VALID."""
-    import os
     import subprocess
     import sys
     script = ("from refquant.peers import tosa_ops as M\nm = M.Model()\ng = m.graph()\n"
