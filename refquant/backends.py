@@ -242,7 +242,7 @@ _LITERT_NAMED = {
                                   "with a single-rounding MBQM (ties toward +inf), then the reference's output MBQM "
                                   "(tflite_add_optimized; reproducer in docs/ops.md)"),
     ("mul", "tflite_ref"): ("TFLite MUL: one double-rounding MBQM", "MBQM((a-za)(b-zb), QuantizeMultiplier("
-                            "fl64(sa sb/sy))) + zy (refquant/tflite_ops.py tflite_mul)"),
+                            "fl32(fl32(sa sb)/sy))) + zy (refquant/tflite_ops.py tflite_mul)"),
     ("mul", "tflite_optimized"): ("TFLite optimized MUL: int16 lanes, zero point added with wrap",
                                   "as the reference, but 16-wide blocks saturate MBQM to int16 and add zy with int16 "
                                   "wrap: a saturating product can land on the other end (tflite_mul_optimized)"),

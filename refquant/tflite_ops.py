@@ -46,11 +46,13 @@ def _types(dtype):
     return t
 
 
-def activation_range(activation, y_scale, y_zero_point, dtype):
+def activation_range(activation, y_scale, y_zero_point, dtype, rounding="half_away"):
     """(qmin, qmax) of a fused activation on the output's quantized grid.
 
-    Each bound f becomes zp + round(fl32(f / s)) (ties away from zero), then it is intersected
-    with the type's range.
+    Each bound f becomes zp + round(fl32(f / s)), then it is intersected with the type's range.
+    TFLite rounds ties away from zero; the XNNPACK delegate (``rounding="half_even"``) adds the
+    zero point in binary32 and rounds to even, RNE(fl32(fl32(f/s) + zp)) (RELU6 with 6/s = 6.5,
+    zp 0: TFLite 7, XNNPACK 6; measured on ai-edge-litert 2.3.0).
     """
     # Reproduces: TFLite kernel_util.cc CalculateActivationRangeQuantized / Quantize (TfLiteRound)
     if activation not in _ACT_BOUNDS:
@@ -59,10 +61,14 @@ def activation_range(activation, y_scale, y_zero_point, dtype):
     lo, hi = t.min, t.max
     f_lo, f_hi = _ACT_BOUNDS[activation]
     s = qops.scale(y_scale, "y_scale")
+    def bound(f):
+        if rounding == "half_even":      # XNNPACK: RNE(fl32(fl32(f / s) + zp))
+            return half_even(f32(f32(Fraction(f) / s) + y_zero_point))
+        return y_zero_point + half_away(f32(Fraction(f) / s))
     if f_lo is not None:
-        lo = max(lo, y_zero_point + half_away(f32(Fraction(f_lo) / s)))
+        lo = max(lo, bound(f_lo))
     if f_hi is not None:
-        hi = min(hi, y_zero_point + half_away(f32(Fraction(f_hi) / s)))
+        hi = min(hi, bound(f_hi))
     return lo, hi
 
 
@@ -182,7 +188,7 @@ def _xnn_add_sub(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, dtype, activ
     ma, mb, shift = xnnpack_add_params(sa, sb, sy)
     mb *= sign
     bias = (1 << (shift - 1)) - ma * za - mb * zb
-    lo, hi = activation_range(activation, y_scale, zy, t.name)
+    lo, hi = activation_range(activation, y_scale, zy, t.name, "half_even")
     out = [min(hi, max(lo, ((bias + ma * x + mb * y) >> shift) + zy)) for x, y in pairs]
     return mv.nest(out, shape)
 
@@ -209,11 +215,13 @@ def xnnpack_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_z
 
 def tflite_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="int8",
                activation="NONE"):
-    """TFLite reference MUL: MBQM((a - za)(b - zb), QuantizeMultiplier(fl64(sa*sb/sy))) + zy, clamped."""
+    """TFLite reference MUL: MBQM((a - za)(b - zb), QuantizeMultiplier(fl32(fl32(sa*sb)/sy))) + zy,
+    clamped (the multiplier is computed in binary32: sy = fl32(12/13), sa = sb = 0.5 gives 68.25
+    for 9 * 28, a tie the double rounding sends to 69; exact 68.2499997)."""
     # Reproduces: TFLite reference_integer_ops/mul.h MulElementwise + mul.cc Prepare, tensorflow 2.x
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
                                                            y_scale, y_zero_point, dtype)
-    m, s = fp.quantize_multiplier(f64(f64(sa * sb) / sy))
+    m, s = fp.quantize_multiplier(f32(f32(sa * sb) / sy))
     lo, hi = activation_range(activation, y_scale, zy, t.name)
     out = [min(hi, max(lo, fp.multiply_by_quantized_multiplier((x - za) * (y - zb), m, s) + zy))
            for x, y in pairs]
@@ -232,7 +240,7 @@ def tflite_mul_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
     if t.name == "int16":
         return tflite_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype=dtype,
                           activation=activation)
-    m, s = fp.quantize_multiplier(f64(f64(sa * sb) / sy))
+    m, s = fp.quantize_multiplier(f32(f32(sa * sb) / sy))
     lo, hi = activation_range(activation, y_scale, zy, t.name)
     vector = len(pairs) - len(pairs) % 16
     out = []
@@ -254,7 +262,7 @@ def xnnpack_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_z
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
                                                            y_scale, y_zero_point, dtype)
     scale = f32(f32(sa * sb) / sy)
-    lo, hi = activation_range(activation, y_scale, zy, t.name)
+    lo, hi = activation_range(activation, y_scale, zy, t.name, "half_even")
     out = [min(hi, max(lo, half_even(f32((x - za) * (y - zb) * scale)) + zy)) for x, y in pairs]
     return mv.nest(out, shape)
 
@@ -599,7 +607,7 @@ def tflite_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=F
     for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
         (iy, y0, y1), (ix, x0, x1) = rows[oy], cols[ox]
         dy, dx = iy - one * y0, ix - one * x0
-        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]
         acc = (at(y0, x0) * (one - dy) * (one - dx) + at(y1, x0) * dy * (one - dx)
                + at(y0, x1) * (one - dy) * dx + at(y1, x1) * dy * dx)
         q = (abs(acc) + (1 << 19)) >> 20
@@ -634,7 +642,7 @@ def xnnpack_resize_bilinear(x, size, *, align_corners=False, half_pixel_centers=
     out = []
     for b, oy, ox, ch in mv.indices((n, size[0], size[1], c)):
         (y0, y1, av), (x0, x1, ah) = rows[oy], cols[ox]
-        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]     # noqa: E731
+        at = lambda y, xx: flat[((b * h + y) * w + xx) * c + ch]
         top = (at(y0, x0) << 11) + (at(y0, x1) - at(y0, x0)) * ah
         bottom = (at(y1, x0) << 11) + (at(y1, x1) - at(y1, x0)) * ah
         out.append(((top << 11) + (bottom - top) * av + (1 << 21)) >> 22)

@@ -6,8 +6,9 @@ Small seeded samples run unmarked; the sweeps of >= 10^5 elements per op x famil
 import numpy as np
 import pytest
 
-from refquant import backends, tflite_conv, tflite_ops as T
-from refquant.errors import InvalidValueError, SpecError, UnknownNameError
+from refquant import backends, tflite_conv
+from refquant import tflite_ops as T
+from refquant.errors import InvalidValueError
 
 litert = pytest.importorskip("refquant.peers.litert")
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install 'refquant[litert]')")
@@ -20,56 +21,6 @@ def family_fn(family, op, delegated):
     if family == "xnnpack" and not delegated:
         family = "optimized"
     return backends.variant(ROW[family], op)
-
-
-# ##########################################################################
-# Pure spec (no peer): hand-computed values
-# ##########################################################################
-
-def test_activation_range():
-    assert T.activation_range("NONE", 0.5, 3, "int8") == (-128, 127)
-    assert T.activation_range("RELU", 0.5, 3, "int8") == (3, 127)
-    assert T.activation_range("RELU6", 0.5, 3, "int8") == (3, 15)
-    assert T.activation_range("RELU_N1_TO_1", 0.25, -126, "int8") == (-128, -122)
-    assert T.activation_range("RELU_N1_TO_1", 2.0, 0, "int8") == (-1, 1)   # +-0.5 rounds away from zero
-    with pytest.raises(UnknownNameError):
-        T.activation_range("TANH", 1.0, 0, "int8")
-
-
-def test_add_params_and_values():
-    # sa = sb = 0.5, sy = 1: M1 = M2 = 1/2, Mo = 1/2^20
-    (m1, s1), (m2, s2), (mo, so) = T.add_sub_params(T.f32(0.5), T.f32(0.5), T.f32(1.0), 20)
-    assert (m1, s1) == (1 << 30, 0) and (mo, so) == (1 << 30, -19)
-    # 0.5*1 + 0.5*2 = 1.5 -> 2 (ref: half away); XNNPACK rounds the same tie toward +inf: 2
-    assert T.tflite_add([1], 0.5, 0, [2], 0.5, 0, 1.0, 0) == [2]
-    assert T.tflite_add([-1], 0.5, 0, [-2], 0.5, 0, 1.0, 0) == [-2]
-    assert T.xnnpack_add([-1], 0.5, 0, [-2], 0.5, 0, 1.0, 0) == [-1]
-    assert T.tflite_add([127], 1.0, 0, [127], 1.0, 0, 1.0, 0) == [127]          # saturates
-    with pytest.raises(SpecError):
-        T.xnnpack_add([1], 1.0, 0, [1], 1.0, 0, 1 / 512, 0)                     # ratio 512 >= 2^8
-
-
-def test_mul_quantize_dequantize_hand_values():
-    assert T.tflite_mul([3], 0.5, 0, [3], 0.5, 0, 1.0, 0) == [3]       # 2.25: SRDHM 4.5 -> 5, RDBPOT 2.5 -> 3
-    assert T.tflite_mul([-3], 0.5, 1, [-3], 0.5, 1, 0.5, 0) == [8]     # 0.5*(-4)*0.5*(-4)/0.5 = 8
-    assert T.tflite_quantize([2.5, -2.5], 1.0, 0) == [3, -3]           # ties away from zero
-    assert T.xnnpack_quantize([2.5, -2.5], 1.0, 0) == [2, -2]          # RNE
-    x = [0.5 + i for i in range(9)]
-    assert T.tflite_quantize_optimized(x, 1.0, 0) == [0, 2, 2, 4, 4, 6, 6, 8, 9]   # 8 RNE, tail away
-    assert T.tflite_dequantize([5], float(np.float32(0.1)), 2) == [float(np.float32(3 * np.float32(0.1)))]
-    with pytest.raises(InvalidValueError):
-        T.tflite_quantize([float("nan")], 1.0, 0)
-    with pytest.raises(InvalidValueError):
-        T.tflite_add([1], 1.0, 3, [1], 1.0, 0, 1.0, 0, dtype="int16")      # int16 is symmetric
-
-
-def test_mean_and_pool_hand_values():
-    x = [[[[1], [2]], [[3], [5]]]]                                    # 1x2x2x1, sum 11, n 4
-    assert T.tflite_mean(x, 1.0, 0, 1.0, 0, axes=[1, 2], keepdims=1) == [[[[3]]]]
-    assert T.tflite_average_pool(x, filter_hw=(2, 2), strides=(1, 1)) == [[[[3]]]]
-    assert T.tflite_max_pool(x, filter_hw=(2, 2), strides=(1, 1)) == [[[[5]]]]
-    assert T.pool_geometry(5, 2, 2, "SAME") == (3, 0) and T.pool_geometry(5, 3, 2, "VALID") == (2, 0)
-    assert T.mean_multiplier(T.f32(1.0), T.f32(1.0), 4) == (1 << 30, -1)     # 1 -> (2^30, 1), then / 4
 
 
 # ##########################################################################
@@ -97,6 +48,8 @@ def binary_cases(rng, count, n, dtype):
         za, zb, zy = (0, 0, 0) if dtype == "int16" else (int(v) for v in rng.integers(-40, 40, 3))
         if c % 5 == 4 and dtype == "int8":
             za, zy = -128, 127                                                # zero points at the range ends
+        if c % 4 == 3:      # activation bounds on ties: 6/sy = 6.5, 4.5; 1/sy = 0.5
+            sy = (float(np.float32(12 / 13)), float(np.float32(4 / 3)), 2.0)[c % 3]
         act = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")[c % 4]
         yield (sa, za, sb, zb, sy, zy, act, rng.integers(lo, hi + 1, n).astype(dtype),
                rng.integers(lo, hi + 1, n).astype(dtype))
@@ -383,3 +336,22 @@ def test_optimized_depthwise_channel_blocks():
     model = tflite_conv.tflite_depthwise_conv_optimized(x.tolist(), 0.5, 0, np.ones((1, 1, 1, 10), np.int8).tolist(),
                                               [0.5] * 10, 1.0, 0, bias=[0] * 10)
     assert got == np.array(model).ravel().tolist() == [-1, 0] * 4 + [-2, -1]
+
+
+def test_mul_multiplier_in_binary32_and_xnnpack_bounds():
+    """MUL's multiplier is fl32(fl32(sa*sb)/sy): sy = fl32(12/13) puts 9 * 28 on the tie 68.25 that
+    the double rounding sends to 69 (exact 68.2499997).  XNNPACK rounds activation bounds as
+    RNE(fl32(fl32(f/s) + zp)): RELU6 with 6/s = 4.5 and zp 2 gives 6 where TFLite gives 2 + 5 = 7."""
+    sy = float(np.float32(12 / 13))
+    blob = _binary_model("MUL", (1,), 0.5, 0, 0.5, 0, sy, 0, "int8", "NONE")
+    got = {f: litert.run(blob, {"a": np.array([9], np.int8), "b": np.array([28], np.int8)}, f).outputs["y"][0]
+           for f in litert.FAMILIES}
+    assert got == {"ref": 69, "optimized": 69, "xnnpack": 68}
+    assert T.tflite_mul([9], 0.5, 0, [28], 0.5, 0, sy, 0) == [69]
+    s43 = float(np.float32(4 / 3))
+    assert T.activation_range("RELU6", s43, 2, "int8") == (2, 7)
+    assert T.activation_range("RELU6", s43, 2, "int8", "half_even") == (2, 6)
+    assert T.activation_range("RELU6", s43, 3, "int8", "half_even") == (3, 8)     # 7.5 -> 8
+    a, b = np.array([3], np.int8), np.array([101], np.int8)      # 0.5*3 + 0.25*101 = 26.75: above 6
+    blob = _binary_model("ADD", (1,), 0.5, 0, 0.25, 0, s43, 2, "int8", "RELU6")
+    assert [int(litert.run(blob, {"a": a, "b": b}, f).outputs["y"][0]) for f in litert.FAMILIES] == [7, 7, 6]
