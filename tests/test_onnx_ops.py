@@ -8,7 +8,7 @@ small, the ``slow`` sweeps run >= 10^5 output elements per op."""
 import numpy as np
 import pytest
 
-from refquant import backends, onnx_ops, qops
+from refquant import backends, movement as mv, onnx_ops, qops
 from refquant.errors import InvalidValueError
 
 ort = pytest.importorskip("onnxruntime")
@@ -385,3 +385,69 @@ def test_qgemm_exact_is_one_rounding_of_the_exact_product():
     a, b = [[1, 2]], [[1], [2]]
     assert G.qgemm_exact(a, 0.5, 0, b, 0.25, 0, [1], 0.125, 0, alpha=0.75, a_type="uint8", b_type="int8") == [[4]]
     assert G.qgemm_exact(a, 0.5, 0, b, 0.25, 0, [1], alpha=0.75, a_type="uint8", b_type="int8") == [[0.5625]]
+
+
+# ##########################################################################
+# Data movement (refquant/movement.py) against both peers
+# ##########################################################################
+
+def _i64(name, v):
+    return name, np.array(v, np.int64)
+
+
+MOVEMENT = [
+    ("Reshape", ["x", "s"], [_i64("s", [0, -1, 5])], {}, lambda x: mv.reshape(x, [0, -1, 5])),
+    ("Transpose", ["x"], [], {"perm": [0, 2, 3, 1]}, lambda x: mv.transpose(x, [0, 2, 3, 1])),
+    ("Flatten", ["x"], [], {"axis": 2}, lambda x: mv.flatten(x, 2)),
+    ("Unsqueeze", ["x", "a"], [_i64("a", [1, -1])], {}, lambda x: mv.unsqueeze(x, [1, -1])),
+    ("Slice", ["x", "b", "e", "a", "p"], [_i64("b", [3, -1]), _i64("e", [0, -100]), _i64("a", [3, 2]),
+                                         _i64("p", [-1, -2])], {}, lambda x: mv.slice(x, [3, -1], [0, -100], [3, 2], [-1, -2])),
+    ("Gather", ["x", "i"], [_i64("i", [[0, -1], [2, 2]])], {"axis": 2}, lambda x: mv.gather(x, [[0, -1], [2, 2]], 2)),
+    ("Pad", ["x", "p", "c"], [_i64("p", [0, 0, 1, 2, 0, 0, 2, 1]), ("c", np.array(-7, np.int8))], {"mode": "constant"},
+     lambda x: mv.pad(x, [0, 0, 1, 2, 0, 0, 2, 1], constant_value=-7)),
+    ("Pad", ["x", "p"], [_i64("p", [0, 0, 1, 2, 0, 0, 2, 1])], {"mode": "reflect"},
+     lambda x: mv.pad(x, [0, 0, 1, 2, 0, 0, 2, 1], "reflect")),
+    ("Pad", ["x", "p"], [_i64("p", [0, 0, 1, 2, 0, 0, 2, 1])], {"mode": "edge"},
+     lambda x: mv.pad(x, [0, 0, 1, 2, 0, 0, 2, 1], "edge")),
+    ("Pad", ["x", "p"], [_i64("p", [0, 0, 3, 2, 0, 0, 2, 4])], {"mode": "wrap"},
+     lambda x: mv.pad(x, [0, 0, 3, 2, 0, 0, 2, 4], "wrap")),
+]
+
+
+@pytest.mark.parametrize("case", range(len(MOVEMENT)))
+def test_movement_ops_equal_both_peers(case):
+    op, ins, inits, attrs, ref = MOVEMENT[case]
+    x = np.random.default_rng(case).integers(-128, 128, (2, 3, 4, 5)).astype(np.int8)
+    node = _onnx_helper().make_node(op, ins, ["y"], **attrs)
+    want = np.array(ref(x))
+    for run in (P.run_ort, P.run_ref):
+        got = run([node], [("x", x)], inits, np.int8)
+        assert got.shape == want.shape and (got == want).all(), (op, attrs, run.__name__)
+
+
+def _onnx_helper():
+    import onnx
+    return onnx.helper
+
+
+def test_resize_nearest_asymmetric_equals_both_peers_and_the_named_coordinate_deviations():
+    x = np.arange(7, dtype=np.uint8).reshape(1, 1, 1, 7)
+
+    def run(runner, ct, nm, sizes=None, scales=None):
+        ins, init = (["x", "", "", "s"], [_i64("s", sizes)]) if sizes else (["x", "", "s"], [("s", np.array(scales, np.float32))])
+        node = _onnx_helper().make_node("Resize", ins, ["y"], mode="nearest", coordinate_transformation_mode=ct,
+                                        nearest_mode=nm)
+        return runner([node], [("x", x)], init, np.uint8).ravel().tolist()
+    exact = mv.resize_nearest(x, sizes=[1, 1, 1, 19], coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+    assert run(P.run_ort, "asymmetric", "floor", sizes=[1, 1, 1, 19]) == np.ravel(exact).tolist()
+    assert run(P.run_ref, "asymmetric", "floor", sizes=[1, 1, 1, 19]) == np.ravel(exact).tolist()
+    # "ORT Resize nearest: binary32 coordinates": output 9 of 7 -> 19 maps to exactly 3.0
+    hp = np.ravel(mv.resize_nearest(x, sizes=[1, 1, 1, 19], coordinate_transformation_mode="half_pixel",
+                                    nearest_mode="ceil")).tolist()
+    assert hp[9] == 3 and run(P.run_ort, "half_pixel", "ceil", sizes=[1, 1, 1, 19])[9] == 4
+    # "onnx reference Resize nearest: float64 coordinates, fractional output length"
+    ac = np.ravel(mv.resize_nearest(x, scales=[1, 1, 1, float(np.float32(0.6))],
+                                    coordinate_transformation_mode="align_corners", nearest_mode="floor")).tolist()
+    assert ac == [0, 2, 4, 6]
+    assert run(P.run_ref, "align_corners", "floor", scales=[1, 1, 1, 0.6]) == [0, 1, 3, 5]
+    assert backends.get_backend("onnxruntime").deviation("ORT Resize nearest: binary32 coordinates", "resize_nearest").measured_on
