@@ -2,7 +2,7 @@
 the two judgments; dumps, reports and the CLI's exit codes (docs/model.md)."""
 
 import json
-import tempfile
+import os
 from pathlib import Path
 
 import numpy as np
@@ -151,12 +151,16 @@ def test_enclosure_contains_every_binary32_order():
 # ##########################################################################
 
 @pytest.fixture(scope="session")
-def zoo_dir():
+def zoo_dir(tmp_path_factory):
+    """The test models, built once per test session in its temp folder (REFQUANT_MODEL_ZOO names a
+    folder to reuse across sessions instead)."""
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    d = Path(tempfile.gettempdir()) / "refquant-model-zoo"
-    d.mkdir(exist_ok=True)
-    return d
+    if os.environ.get("REFQUANT_MODEL_ZOO"):
+        d = Path(os.environ["REFQUANT_MODEL_ZOO"])
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+    return tmp_path_factory.mktemp("model_zoo")
 
 
 def _build(zoo_dir, kind, fmt, per_channel=True, **kw):

@@ -5,6 +5,7 @@ quantized with seeded calibration data, in QDQ or QOperator format, per tensor o
 Used by the tests (built once per session), ``examples/model/`` and ``bench/model.py``.
 """
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -111,9 +112,11 @@ def _export(torch, module, shape, path, seed):
                 p.running_mean.uniform_(-0.2, 0.2)
                 p.running_var.uniform_(0.5, 1.5)
     x = torch.randn(*shape)
-    with torch.no_grad():
-        m(x)                      # materializes lazy layers (the FC's input size follows the input shape)
-    torch.onnx.export(m, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
+    with warnings.catch_warnings():   # the legacy exporter's and lazy modules' notices are not the user's concern
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            m(x)                      # materializes lazy layers (the FC's input size follows the input shape)
+        torch.onnx.export(m, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
 
 
 def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None, activations="uint8"):
