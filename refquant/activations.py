@@ -462,6 +462,95 @@ def softmax_tflite_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", 
     return _rows(x, dtype, axis, row_fn)
 
 
+def _f64(v):
+    return fl("fp64", v)
+
+
+def lut_populate_int16(fn, input_scale, input_zp, output_scale, output_zp, fn_all=None):
+    """LUTPopulateInt16<double>: 513 int16 entries of fn over the int16 input range, each sample
+    lowered by half the rounded error of linear interpolation at its interval's midpoint.
+    ``fn`` maps a binary64 value (Fraction) to the correctly rounded binary64 result; ``fn_all``
+    (for a libm call) to every result the libm may give.  Where a product lies within 2^-30 of a
+    rounding tie every combination is tried, and an entry that depends on the libm raises
+    Unpredictable (none does for the two tables TFLite builds, tests/test_activations.py)."""
+    # Reproduces: LiteRT 2.3.0 tflite/kernels/internal/common.h detail::LUTPopulateInt16 (FloatT = double)
+    in_min, in_max = _f64(input_scale * (-32768 - input_zp)), _f64(input_scale * (32767 - input_zp))
+    out_min, out_max = _f64(output_scale * (-32768 - output_zp)), _f64(output_scale * (32767 - output_zp))
+    step = _f64((in_max - in_min) / 512)
+    inv = _f64(65536 / _f64(out_max - out_min))
+
+    def clear(*xs):      # every product far from a rounding tie: no libm choice can change the entry
+        return all(abs(_f64(fn(x) * inv) % 1 - Fraction(1, 2)) > Fraction(1, 1 << 30) for x in xs)
+
+    def entry(x0, xm, x1):
+        outs = set()
+        pick = (lambda x: [fn(x)]) if fn_all is None or clear(x0, xm, x1) else fn_all
+        for v in pick(x0):
+            for vm in pick(xm):
+                for v1 in pick(x1):
+                    sample = half_away(_f64(v * inv))
+                    interp = half_away(_f64(_f64(_f64(v1 * inv) + sample) / 2))
+                    bias = half_away(Fraction(interp - half_away(_f64(vm * inv)), 2))
+                    outs.add(_clamp(sample - bias, -32768, 32767))
+        if len(outs) > 1:
+            raise Unpredictable(f"int16 LUT entry at {float(x0)} depends on the libm: {sorted(outs)}")
+        return outs.pop()
+    lut = []
+    for i in range(512):
+        x0 = _f64(in_min + _f64(i * step))
+        lut.append(entry(x0, _f64(x0 + step / 2), _f64(in_min + _f64((i + 1) * step))))
+    lut.append(_clamp(half_away(_f64(fn(in_max) * inv)), -32768, 32767))
+    return lut
+
+
+def lut_lookup_int16(value, lut):
+    """LUTLookup(int16): base lut[256 + (v >> 7)] plus the rounded slope times the low 7 bits."""
+    # Reproduces: LiteRT 2.3.0 tflite/kernels/internal/common.h LUTLookup(int16_t, const int16_t*)
+    index, offset = 256 + (value >> 7), value & 0x7F
+    base = lut[index]
+    return _wrap16(base + (((lut[index + 1] - base) * offset + 64) >> 7))
+
+
+_INT16_LUTS = {}
+
+
+def softmax_int16_luts():
+    """The two tables SoftmaxPrepare builds for int16: exp on [-10, 0] and 1/(1+x) on [0, 1]."""
+    # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (kTfLiteInt16: exp_lut, one_over_one_plus_x_lut)
+    if not _INT16_LUTS:
+        r = 65535
+        _INT16_LUTS["exp"] = lut_populate_int16(lambda v: certified.round_nearest("exp", v, "fp64"),
+                                                _f64(Fraction(10, r)), 32767, _f64(Fraction(2, r)), 0,
+                                                lambda v: certified.candidates("exp", v, "fp64", EXP_ULP))
+        _INT16_LUTS["recip"] = lut_populate_int16(lambda v: _f64(1 / _f64(1 + v)), _f64(Fraction(1, r)), -32768,
+                                                  _f64(Fraction(2, r)), 0)
+    return _INT16_LUTS["exp"], _INT16_LUTS["recip"]
+
+
+def softmax_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16", axis=-1, beta=1.0):
+    """LiteRT int16 SOFTMAX (every kernel family): d = q - max scaled by QuantizeMultiplier(
+    fl32(sx*beta) / (10/65535)) onto [-65535, 0], exp from the interpolated LUT, int32 sum,
+    reciprocal from the 1/(1+x) LUT after normalizing the sum, y = (e * r + round) >> (31 - clz(sum))."""
+    # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (int16), reference/softmax.h SoftmaxInt16
+    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    if dtype != "int16" or zx != 0 or zy != 0 or abs(sy - Fraction(1, 32768)) > Fraction(1, 32768000):
+        raise SpecError("int16 SOFTMAX needs int16, zero points 0 and output scale 1/32768")
+    exp_lut, recip_lut = softmax_int16_luts()
+    mult, shift = fp.quantize_multiplier(_f64(fl32(sx * qops.attr_f32(beta, "beta")) / _f64(Fraction(10, 65535))))
+
+    def row_fn(row):
+        top = max(row)
+        exps = [lut_lookup_int16(_clamp(fp.multiply_by_quantized_multiplier(q - top, mult, shift) + 32767,
+                                        -32768, 32767), exp_lut) for q in row]
+        total = sum(exps)
+        hp1 = 32 - (total & 0xFFFFFFFF).bit_length()
+        shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
+        recip = lut_lookup_int16(_clamp(shifted - (1 << 15) - (1 << 16), -32768, 32767), recip_lut)
+        rs = 31 - hp1
+        return [_clamp((e * recip + (1 << (rs - 1))) >> rs, 0, 32767) for e in exps]
+    return _rows(x, dtype, axis, row_fn)
+
+
 def _wrap16(v):
     return ((v + (1 << 15)) & 0xFFFF) - (1 << 15)
 
@@ -573,6 +662,7 @@ VARIANTS = {
     "tanh": {"exact": tanh_exact, "tflite_lut": tanh_tflite_lut, "xnnpack_lut": tanh_xnnpack, "tflm_fixed": tanh_tflm},
     "softmax": {"exact": softmax_exact, "ort_qlinear": softmax_ort, "tflite_ref": softmax_tflite,
                 "tflite_optimized": softmax_tflite_optimized},
+    "softmax_int16": {"exact": softmax_exact, "tflite_ref": softmax_tflite_int16},
     "leaky_relu": {"ort_qlinear": leaky_relu_ort, "tflite_ref": leaky_relu_tflite, "xnnpack": leaky_relu_xnnpack},
     "hard_swish": {"exact": hard_swish_exact, "tflite_ref": hard_swish_tflite},
 }

@@ -241,6 +241,40 @@ def test_tflite_softmax_checks_and_diff_min():
     assert A.softmax_tflite([[127, -128]], 1.0, 0, F(1, 256), -128, dtype="int8") == [[127, -128]]
 
 
+def test_int16_softmax_tables_do_not_depend_on_the_libm():
+    exp_lut, recip_lut = A.softmax_int16_luts()   # lut_populate_int16 raises if any entry did
+    assert len(exp_lut) == len(recip_lut) == 513
+    assert (exp_lut[0], exp_lut[512], recip_lut[0], recip_lut[512]) == (2, 32767, 32767, 16384)
+    assert A.lut_lookup_int16(32767, exp_lut) == 32762 and A.lut_lookup_int16(-32768, exp_lut) == 2   # exp(0) -> 32762
+
+
+@pytest.mark.parametrize("p", [(0.0009765625, [[0, 7, -9000, 20000, 32767, -32768, 5, 5]], 1.0),
+                               (3.0517578125e-05, [list(range(-32768, 32768, 4099))], 2.0)])
+def test_litert_softmax_int16(p):
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    sx, rows, beta = p
+    want = A.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0, beta=beta)
+    for family in ("ref", "optimized", "xnnpack"):
+        got, _ = litert_unary("softmax_int16", rows, sx, 0, 1 / 32768, 0, "int16", family, beta=beta)
+        assert got.tolist() == want
+    with pytest.raises(SpecError):
+        A.softmax_tflite_int16(rows, sx, 3, F(1, 32768), 0)
+
+
+@pytest.mark.slow
+def test_litert_softmax_int16_every_input():
+    """All 65,536 int16 inputs, as 256 rows of 256 distinct values, two input scales, three families."""
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    rows = [[(r * 256 + c * 97) % 65536 - 32768 for c in range(256)] for r in range(256)]
+    for sx in (0.0009765625, 0.00012207031):
+        want = A.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0)
+        for family in ("ref", "optimized", "xnnpack"):
+            got, _ = litert_unary("softmax_int16", rows, sx, 0, 1 / 32768, 0, "int16", family)
+            assert got.tolist() == want
+
+
 # ##########################################################################
 # Slow: seeded random sweeps (the numbers in docs/ops.md)
 # ##########################################################################

@@ -18,7 +18,7 @@ from .versions import need
 
 _ORT_OPS = {"sigmoid": "QLinearSigmoid", "leaky_relu": "QLinearLeakyRelu", "softmax": "QLinearSoftmax"}
 _LITERT_OPS = {"sigmoid": "LOGISTIC", "tanh": "TANH", "leaky_relu": "LEAKY_RELU", "hard_swish": "HARD_SWISH",
-               "softmax": "SOFTMAX"}
+               "softmax": "SOFTMAX", "softmax_int16": "SOFTMAX"}
 
 
 def ort_qlinear(op, x, x_scale, x_zp, y_scale, y_zp, dtype, **attrs):
@@ -50,7 +50,7 @@ def litert_unary(op, x, x_scale, x_zp, y_scale, y_zp, dtype, family, **options):
     m = litert.Model()
     tx = m.tensor("x", x.shape, dtype, scale=x_scale, zero_point=x_zp)
     ty = m.tensor("y", x.shape, dtype, scale=y_scale, zero_point=y_zp)
-    if op == "softmax":
+    if op.startswith("softmax"):
         options = {"beta": 1.0, **options}     # the schema's default beta is 0, which TFLite's Prepare aborts on
     m.op(_LITERT_OPS[op], [tx], [ty], **options)
     res = litert.run(m.build(inputs=[tx], outputs=[ty]), {"x": x.astype(litert.DTYPES[dtype][1])}, family)
@@ -223,7 +223,7 @@ def _ideal(op):
     from .. import activations as A
     from .. import qops
     return {"sigmoid": A.sigmoid_exact, "tanh": A.tanh_exact, "softmax": A.softmax_exact,
-            "hard_swish": A.hard_swish_exact, "leaky_relu": qops.leaky_relu}[op]
+            "softmax_int16": A.softmax_exact, "hard_swish": A.hard_swish_exact, "leaky_relu": qops.leaky_relu}[op]
 
 
 def ort_activation_rows():
@@ -242,12 +242,14 @@ LITERT_CASES = (
     ("leaky_relu", "int8", 0.016014056280255318, 0, 0.7058713436126709, 3, {"alpha": 0.009999999776482582}),
     ("hard_swish", "int8", 0.05000000074505806, 0, 0.029999999329447746, -20, {}),
     ("softmax", "int8", 0.05000000074505806, 0, 0.00390625, -128, {}),
+    ("softmax_int16", "int16", 0.0009765625, 0, 3.0517578125e-05, 0, {}),
 )
 _LITERT_DEV = {
     "ref": {"sigmoid": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
             "tanh": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
             "leaky_relu": "LiteRT LEAKY_RELU: two QuantizeMultiplier multipliers",
-            "hard_swish": "LiteRT HARD_SWISH: int16 fixed point", "softmax": "LiteRT int8 SOFTMAX reference: gemmlowp"},
+            "hard_swish": "LiteRT HARD_SWISH: int16 fixed point", "softmax": "LiteRT int8 SOFTMAX reference: gemmlowp",
+            "softmax_int16": "LiteRT int16 SOFTMAX: interpolated LUTs"},
 }
 _LITERT_DEV["optimized"] = {**_LITERT_DEV["ref"], "softmax": "LiteRT int8 SOFTMAX optimized: expf table"}
 _LITERT_DEV["xnnpack"] = {**_LITERT_DEV["optimized"], "sigmoid": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
@@ -262,9 +264,11 @@ def litert_activation_rows(version=""):
     rows = []
     for family in ("ref", "optimized", "xnnpack"):
         def run(op, x, sx, zx, sy, zy, dtype, attrs, family=family):
-            got, _ = litert_unary(op, x if op == "softmax" else [x], sx, zx, sy, zy, dtype, family, **attrs)
-            return got if op == "softmax" else got[0]
-        inputs_of = {"softmax": lambda: [[1, 5, -3, 127, 100, 7], [0, 0, 0, 0, 0, 0], list(range(-128, 128, 43))]}
+            rows = op.startswith("softmax")
+            got, _ = litert_unary(op, x if rows else [x], sx, zx, sy, zy, dtype, family, **attrs)
+            return got if rows else got[0]
+        inputs_of = {"softmax": lambda: [[1, 5, -3, 127, 100, 7], [0, 0, 0, 0, 0, 0], list(range(-128, 128, 43))],
+                     "softmax_int16": lambda: [list(range(-32768, 32768, 4096)), [0, 7, -9000, 20000, 32767, -32768, 5, 5, 100, -100, 1000, -1000, 30000, 29999, 0, 1]]}
         part = activation_rows("litert", run, LITERT_CASES,
                                lambda op, dtype, family=family: (f"litert_{family}", _LITERT_DEV[family][op]),
                                _ideal, inputs_of)
