@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed (pip install 'refquant[litert]')")
 
-from refquant.errors import InvalidValueError, ShapeError, UnknownNameError  # noqa: E402
-from refquant.peers import litert  # noqa: E402
+from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
+from refquant.peers import litert
 
 ACCS = [1, 2, 3, -1, -2, -3, 5, 6, -6]
 

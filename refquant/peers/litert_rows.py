@@ -12,9 +12,11 @@ from fractions import Fraction
 
 import numpy as np
 
-from .. import backends, ops, qops, quantize as Q, tflite_ops as T
-from ..requant import METHODS
+from .. import backends, ops, qops
+from .. import quantize as Q
+from .. import tflite_ops as T
 from ..integers import get_type
+from ..requant import METHODS
 from ..rounding import half_even
 from . import litert
 from .conformance import judge
