@@ -96,8 +96,8 @@ _IDEAL_OPS = {op: "exact" for op in (
 # movement are exact.
 _ORT_OPS = {**_IDEAL_OPS, **{op: "ort" for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat", "qgemm",
                                                   "dynamic_quantize_matmul")}}
-for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean"):
-    del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu)
+for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean", "resize_nearest"):
+    del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu); Resize not modelled
 
 # The peer versions each named deviation was measured on: on each, ``refquant verify PEER`` showed
 # the peer equal to the deviation's model on every element of its rows.  A version is added only
@@ -159,15 +159,27 @@ _ORT_QOPS_DEVIATIONS = (
     _dev(_ORT_VARIANT, "DynamicQuantizeMatMul: A by ORT's DynamicQuantizeLinear (profile 'onnxruntime'), y = "
          "fl(fl(fl(acc)*fl(sa*sb_j)) + bias_j): binary32 steps where the exact result rounds once", _ORT_1_32,
          "dynamic_quantize_matmul"),
+    _dev("ORT Resize nearest: binary32 coordinates", "onnxruntime forms the source coordinate in binary32 (scale = "
+         "fl(out/in) when sizes are given), so a coordinate that is exactly an integer or a half can move by an ulp: "
+         "7 -> 19 elements, half_pixel, ceil: output 9 maps to exactly 3 (-> 3), in binary32 to 3.0000002 (-> 4). Not "
+         "modelled (the row names no resize_nearest variant); 50 of 18,612 elements of a random sweep differ from the "
+         "exact coordinates (docs/ops.md)", _ORT_1_32, "resize_nearest"),
 )
 # The QDQ form of the quantized ops in the onnx 1.21.0 reference (refquant/onnx_ops.py variant 'onnx_ref').
 _REF_VARIANT = "refquant variant 'onnx_ref'"
 _REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat")
-_ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op != "mean"}, **{op: "onnx_ref" for op in _REF_QOPS}}
+_ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op not in ("mean", "resize_nearest")},
+                 **{op: "onnx_ref" for op in _REF_QOPS}}
 _ONNX_REF_QOPS_DEVIATIONS = tuple(
     _dev(_REF_VARIANT, f"QDQ {op} in the onnx reference: DequantizeLinear fl((x - zp)*s), the float op in numpy "
          "float32 (pooling: numpy's pairwise sum, then one division), QuantizeLinear x/s, rint: several binary32 "
          "roundings where the spec has one (docs/ops.md)", _ONNX_1_21, op) for op in _REF_QOPS)
+_ONNX_REF_RESIZE = _dev("onnx reference Resize nearest: float64 coordinates, fractional output length", "the onnx "
+                        "1.21.0 reference forms coordinates in float64 from the unrounded output length in * scale: "
+                        "align_corners divides by (in*scale - 1), not (out - 1) (7 elements, scale 0.6, floor: "
+                        "[0, 1, 3, 5] where the spec gives [0, 2, 4, 6]); pytorch_half_pixel maps a length-1 output "
+                        "to -0.5. Not modelled; 187 of 18,612 elements of a random sweep differ (docs/ops.md)",
+                        _ONNX_1_21, "resize_nearest")
 _ONNX_REF_DEVIATIONS = (
     _dev("onnx reference wraps (no saturation)", "onnx 1.21.0 reference QLinearMatMul casts with astype: "
          "out-of-range results wrap instead of saturating (onnx/onnx#7835, fixed by PR #7868; "
@@ -242,7 +254,7 @@ _LITERT_NAMED = {
                                   "with a single-rounding MBQM (ties toward +inf), then the reference's output MBQM "
                                   "(tflite_add_optimized; reproducer in docs/ops.md)"),
     ("mul", "tflite_ref"): ("TFLite MUL: one double-rounding MBQM", "MBQM((a-za)(b-zb), QuantizeMultiplier("
-                            "fl64(sa sb/sy))) + zy (refquant/tflite_ops.py tflite_mul)"),
+                            "fl32(fl32(sa sb)/sy))) + zy (refquant/tflite_ops.py tflite_mul)"),
     ("mul", "tflite_optimized"): ("TFLite optimized MUL: int16 lanes, zero point added with wrap",
                                   "as the reference, but 16-wide blocks saturate MBQM to int16 and add zy with int16 "
                                   "wrap: a saturating product can land on the other end (tflite_mul_optimized)"),
@@ -369,7 +381,7 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
-            _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS),
+            _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS + (_ONNX_REF_RESIZE,)),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
             _ops("ort", **_ORT_OPS, matmul_nbits="ort_mlas_avx512"), _ORT,
             _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS + _ORT_MATMULNBITS_DEVIATIONS),
