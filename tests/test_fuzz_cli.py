@@ -181,7 +181,7 @@ def argvs(draw):
                           "--actual-dtype": _pick(["int8", "int32", "uint4", "float32"], fz.HOSTILE_VALUES),
                           "--actual-shape": _pick(["3x2", "6", "2x3", "0"], fz.HOSTILE_VALUES),
                           "--first": _pick(["0", "1", "2"], fz.HOSTILE_VALUES), "--brief": None, "--no-diagnose": None,
-                          "--report": PATH_OUT, "--no-progress": None})
+                          "--report": PATH_OUT, "--no-progress": None, "--suggest-vectors": PATH_OUT})
             argv += ["--actual", draw(PATH_IN)]
         else:
             table["--index"] = _pick(["0,0", "2,1", "3,5", "0", "0,0,0"], fz.HOSTILE_VALUES)

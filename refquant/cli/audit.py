@@ -80,9 +80,8 @@ def cmd_audit(args):
         from ..golden import out_path
         out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
-    if args.suggest_vectors and not os.path.isdir(os.path.dirname(os.path.abspath(args.suggest_vectors))):
-        raise InvalidValueError(f"--suggest-vectors {args.suggest_vectors}: its directory does not exist; "
-                                "expected a file path in an existing directory")
+    if args.suggest_vectors is not None:
+        _check_suggest_path(args.suggest_vectors)
     if args.actual_dtype is not None:
         tensors.check_dtype(args.actual_dtype, "--actual-dtype")
         if args.actual_dtype.startswith("float"):
@@ -105,6 +104,17 @@ def cmd_audit(args):
         if args.report:
             print(f"report: {res['report']['markdown']}, map: {res['report']['png']}")
     return EXIT_MISMATCH if res["mismatches"] else EXIT_OK
+
+
+def _check_suggest_path(path):
+    """Refuse, before the audit runs, a --suggest-vectors path that cannot be a new or regular file."""
+    if not path.strip():
+        raise InvalidValueError("--suggest-vectors '' is empty; expected a file path")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise InvalidValueError(f"--suggest-vectors {path}: exists and is not a regular file; expected a file path")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise InvalidValueError(f"--suggest-vectors {path}: its directory does not exist; "
+                                "expected a file path in an existing directory")
 
 
 def _suggest(path, case, res):

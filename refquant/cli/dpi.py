@@ -47,7 +47,10 @@ def build(out, cc=None, extra_cflags=(), progress=print):
                                 "(or CC=...)")
     srcs, flags = sources_and_flags(csrc)
     objdir = os.path.join(out, "obj")
-    os.makedirs(objdir, exist_ok=True)
+    try:
+        os.makedirs(objdir, exist_ok=True)
+    except OSError as exc:
+        raise InvalidValueError(f"--out {out}: cannot create it ({exc.strerror}); expected a writable directory") from None
     objs = []
     for i, src in enumerate(srcs, 1):
         obj = os.path.join(objdir, os.path.basename(src)[:-2] + ".o")
@@ -75,9 +78,8 @@ def _run(cmd):
 
 def cmd_dpi_build(args):
     from . import EXIT_OK
-    out = os.path.abspath(args.out)
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InvalidValueError(f"--out {args.out}: exists and is not a directory; expected a directory")
+    from ..golden import out_path
+    out = os.path.abspath(out_path(args.out, "--out"))
     res = build(out, args.cc, progress=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr)))
     print(f"refquant dpi: {res['static']}\n              {res['shared']}\n              {res['package']}")
     print("Verilator: verilator --binary -CFLAGS -std=c++20 refquant_dpi_pkg.sv your_tb.sv "
