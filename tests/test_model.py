@@ -439,14 +439,16 @@ def test_litert_xnnpack_agrees(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("family", ["ref", "optimized", "xnnpack"])
-def test_convnet_int8_agrees_with_litert(zoo_dir, capsys, family):
-    """The seeded convnet (int8 QOperator: CONV_2D, DEPTHWISE_CONV_2D, strided conv with explicit
-    PAD, FULLY_CONNECTED, DEQUANTIZE) under each LiteRT 2.3.0 kernel family: every node agrees."""
+def test_resnet_int8_agrees_with_litert(zoo_dir, capsys, family):
+    """The seeded residual net (int8 QOperator: CONV_2D, DEPTHWISE_CONV_2D, residual ADD, strided
+    conv with explicit PAD, FULLY_CONNECTED, DEQUANTIZE) under each LiteRT 2.3.0 kernel family:
+    every node agrees with refquant under the family's row."""
     pytest.importorskip("ai_edge_litert")
-    path = _build(zoo_dir, "convnet", "qop", True, activations="int8", shape=(1, 3, 16, 16))
+    path = _build(zoo_dir, "resnet", "qop", True, activations="int8")
     assert cli.main(_compare(path, f"litert:{family}")) == 0
     t = _json(capsys)["targets"][0]
-    assert t["counts"]["agree"] == len(t["nodes"]) >= 6
+    assert t["counts"]["agree"] == len(t["nodes"]) >= 8
+    assert "com.microsoft.QLinearAdd" in {n["op"] for n in t["nodes"]}
 
 
 def test_implementation_defined_elements_list_their_candidates(zoo_dir, capsys):

@@ -8,6 +8,7 @@ Conversion (ONNX NCHW -> TFLite NHWC; scales and zero points copied exactly):
                                         explicit PAD (the input zero point) and padding VALID;
                                         bias int32 with scale sx*sw_m
     QGemm (transB=1) / QLinearMatMul    FULLY_CONNECTED (weights (N, K), per-channel when given)
+    com.microsoft.QLinearAdd            ADD (each input and the output keep their scale and zero point)
     Flatten / Reshape                   TRANSPOSE back to NCHW, then RESHAPE
     DequantizeLinear of a graph output  DEQUANTIZE
 Anything else is not convertible (InvalidValueError naming the node and op: exit 2).
@@ -145,6 +146,11 @@ def convert(graph, shapes):
             params[node.outputs[0]] = (node.inputs[6], node.inputs[7])
         elif k in ("com.microsoft.QGemm", "QLinearMatMul"):
             _fc_node(c, node)
+        elif k == "com.microsoft.QLinearAdd":
+            a, sa, za, b, sb, zb, sy, zy = node.inputs[:8]
+            nhwc = a in c.nhwc
+            c.m.op("ADD", [c.act(a, sa, za, nhwc), c.act(b, sb, zb, nhwc)], [c.act(node.outputs[0], sy, zy, nhwc)],
+                   fused_activation_function="NONE")
         elif k in ("Flatten", "Reshape"):
             _reshape_node(c, node, params)
         elif k == "DequantizeLinear" and node.outputs[0] in graph.outputs:
@@ -158,7 +164,7 @@ def convert(graph, shapes):
         else:
             raise InvalidValueError(f"node {node.name!r}: op {k!r} is not converted to a TFLite model "
                                     f"(supported: QuantizeLinear of the input, QLinearConv, QGemm, QLinearMatMul, "
-                                    f"Flatten, Reshape, DequantizeLinear of an output)")
+                                    f"QLinearAdd, Flatten, Reshape, DequantizeLinear of an output)")
     if feed is None:
         raise InvalidValueError("the model has no QuantizeLinear of its input: nothing to feed the TFLite model")
     return c.m.build(inputs=[c.t[feed]], outputs=outs or [c.t[graph.nodes[-1].outputs[0]]]), feed, c

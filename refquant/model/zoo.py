@@ -12,7 +12,7 @@ import numpy as np
 
 from ..peers.versions import need
 
-KINDS = ("cnn", "convnet", "mlp", "transformer", "mobilenet")
+KINDS = ("cnn", "convnet", "resnet", "mlp", "transformer", "mobilenet")
 
 
 def _modules(torch):
@@ -42,6 +42,19 @@ def _modules(torch):
             y = F.relu(self.c2(F.relu(self.dw(F.relu(self.c1(x))))))
             return self.fc(y.flatten(1))
 
+    class ResNet(nn.Module):
+        """conv, depthwise, 1x1 conv with a residual add, strided conv, FC (every op converts to TFLite)."""
+        def __init__(self, c=8):
+            super().__init__()
+            self.c1, self.dw = nn.Conv2d(3, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1, groups=c)
+            self.c2, self.c3 = nn.Conv2d(c, c, 1), nn.Conv2d(c, 2 * c, 3, stride=2, padding=1)
+            self.fc = nn.LazyLinear(10)
+
+        def forward(self, x):
+            y = F.relu(self.c1(x))
+            y = F.relu(self.c2(F.relu(self.dw(y))) + y)
+            return self.fc(F.relu(self.c3(y)).flatten(1))
+
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -63,7 +76,8 @@ def _modules(torch):
             x = self.n1(x + self.o(a))
             return self.n2(x + self.f2(F.relu(self.f1(x))))
 
-    return {"cnn": (CNN, (1, 3, 8, 8)), "convnet": (ConvNet, (1, 3, 8, 8)), "mlp": (MLP, (4, 32)),
+    return {"cnn": (CNN, (1, 3, 8, 8)), "convnet": (ConvNet, (1, 3, 8, 8)), "resnet": (ResNet, (1, 3, 16, 16)),
+            "mlp": (MLP, (4, 32)),
             "transformer": (Block, (1, 8, 16)), "mobilenet": (_mobilenet(torch), (1, 3, 32, 32))}
 
 
