@@ -194,7 +194,13 @@ def _verify_test(gset, g, t, kernel_ok, stats, miss):
         for name in outputs:
             if name not in expected and not (name == "acc" and t["params"].get("method") == "int32"):
                 miss(f"{name}: expected output missing from the manifest")
-    if kernel_ok and g["op"] == "qlinear_matmul" and t["result"] != "unpredictable" and _kernel_applies(t["params"]):
+    if kernel_ok:
+        _verify_on_kernel(gset, g, t, inputs, expected, stats, miss)
+
+
+def _verify_on_kernel(gset, g, t, inputs, expected, stats, miss):
+    """The C kernel's result for a matmul or conv test whose method it runs, against the manifest."""
+    if g["op"] == "qlinear_matmul" and t["result"] != "unpredictable" and _kernel_applies(t["params"]):
         stats["kernel_checked"] += 1
         try:
             kout = kernel_matmul(t["params"], t.get("derived") or {}, inputs)
@@ -213,7 +219,7 @@ def _verify_test(gset, g, t, kernel_ok, stats, miss):
         except RefquantError as exc:
             raise FormatFileError(f"{gset.path}: test {t['tcId']} ({t['name']}): the C kernel refuses the "
                                   f"parameters: {exc}") from None
-    if kernel_ok and g["op"] == "qlinear_conv" and t["result"] == "valid" and _kernel_applies_conv(t["params"]):
+    if g["op"] == "qlinear_conv" and t["result"] == "valid" and _kernel_applies_conv(t["params"]):
         stats["kernel_checked"] += 1
         kout = kernel_conv(t["params"], t.get("derived") or {}, inputs)
         for name, tensor in expected.items():
