@@ -234,6 +234,22 @@ def test_litert_softmax(p):
         _same(got, backends.variant(row, "softmax")(rows, sx, 0, F(1, 256), -128, dtype="int8", beta=beta))
 
 
+def test_litert_uint8_every_op():
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    sx, zx, sy, zy, alpha = 0.03125, 131, 0.0625, 17, -0.2
+    rows = [[3, 250, 17, 17, 90, 255, 0, 128, 7]]
+    for op, q, extra in (("sigmoid", (1 / 256, 0), {}), ("tanh", (1 / 128, 128), {}),
+                         ("leaky_relu", (sy, zy), {"alpha": alpha}), ("hard_swish", (sy, zy), {}),
+                         ("softmax", (1 / 256, 0), {})):
+        x = rows if op == "softmax" else [U8]
+        for family in ("ref", "optimized", "xnnpack"):
+            got, _ = litert_unary(op, x, sx, zx, *q, "uint8", family, **extra)
+            want = backends.variant(f"litert_{family}", op)(x if op == "softmax" else U8, sx, zx, *q, dtype="uint8",
+                                                            **extra)
+            _same(got if op == "softmax" else got[0], want)
+
+
 def test_tflite_softmax_checks_and_diff_min():
     with pytest.raises(SpecError):
         A.softmax_tflite([[0, 1]], 0.5, 0, 0.5, -128, dtype="int8")
