@@ -122,7 +122,8 @@ def inputs(values, n=None):
     for x in values:
         v = _f.real(x)
         if not v.is_finite or not _f.representable(F32, v):
-            raise InvalidValueError(f"GGUF quantizers take finite binary32 values; got {x!r}")
+            shown = str(x) if isinstance(x, _f.Real) else repr(x)
+            raise InvalidValueError(f"GGUF quantizers take finite binary32 values; got {shown}")
         out.append(v)
     if n is not None and len(out) != n:
         raise ShapeError(f"a block holds {n} values; got {len(out)}")

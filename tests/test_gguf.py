@@ -201,3 +201,30 @@ def test_fast_form_equals_the_definition_on_more_blocks(kind):
     for seed in range(10, 14):
         x = sample(kind, seed, n_blocks=40)
         assert fast.quantize(kind, x).tobytes() == _spec_bytes(kind, x)
+
+
+def test_cli_decode_and_encode_a_block():
+    from fuzz_support import run_cli
+    rc, out, err = run_cli(["encode", "q4_0", "--json", "--", ",".join(["-8", "0.5", "-0.5"] + ["0"] * 29)])
+    assert rc == 0, err
+    import json
+    info = json.loads(out)
+    assert info["bytes"] == "00 3c 80 89" + " 88" * 14 and info["codes"][:3] == [-8, 1, 0]
+    rc, out, err = run_cli(["decode", "q4_0", info["bytes"], "--json"])
+    assert rc == 0 and json.loads(out)["values"][:2] == ["-8", "1"]
+    rc, out, _ = run_cli(["decode", "q6_K", "00" * 210])
+    assert rc == 0 and "elements: 256" in out
+
+
+def test_cli_block_input_is_fuzzed_to_clean_errors():
+    from fuzz_support import problems, run_cli
+    rng = np.random.default_rng(8)
+    bad = ["", "zz", "0x", "00 3", "00" * 17, "00" * 19, "ff" * 18 + "-", "::", "0x00 0x3c" + " 88" * 16]
+    bad += [bytes(rng.integers(0, 256, rng.integers(0, 40), dtype=np.uint8)).hex() for _ in range(20)]
+    for text in bad:
+        for kind in ("q4_0", "q5_1", "q3_K"):
+            rc, out, err = run_cli(["decode", kind, text])
+            assert problems(rc, out, err) == [], (kind, text, rc, err)
+    for values in ("0.1", "1,2", "nan," + "0," * 31, "x", "1e40," + "0," * 31):
+        rc, out, err = run_cli(["encode", "q8_0", values])
+        assert rc == 2 and problems(rc, out, err) == [], (values, err)

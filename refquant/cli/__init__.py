@@ -17,6 +17,7 @@ import traceback
 from fractions import Fraction
 
 from .. import __version__, formats
+from . import blocks
 from ..errors import RefquantError
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -77,11 +78,15 @@ def _print(info, as_json):
 
 
 def cmd_decode(args):
+    if args.format in blocks.BLOCK_TYPES:   # a GGUF block as hex (refquant/cli/blocks.py)
+        return blocks.cmd_decode_block(args)
     _print(_describe(args.format, _int_bits(args.bits)), args.json)
     return EXIT_OK
 
 
 def cmd_encode(args):
+    if args.format in blocks.BLOCK_TYPES:   # comma-separated values -> one GGUF block
+        return blocks.cmd_encode_block(args)
     f = formats.get_format(args.format)
     x = formats.real(args.value)
     bits = formats.encode(f, x, args.rounding, args.overflow)
