@@ -15,7 +15,7 @@ from ..peers.versions import need
 KINDS = ("cnn", "convnet", "resnet", "mlp", "transformer", "mobilenet")
 
 
-def _modules(torch):
+def _conv_modules(torch):
     nn, F = torch.nn, torch.nn.functional
 
     class CNN(nn.Module):
@@ -55,6 +55,12 @@ def _modules(torch):
             y = F.relu(self.c2(F.relu(self.dw(y))) + y)
             return self.fc(F.relu(self.c3(y)).flatten(1))
 
+    return {"cnn": CNN, "convnet": ConvNet, "resnet": ResNet}
+
+
+def _dense_modules(torch):
+    nn, F = torch.nn, torch.nn.functional
+
     class MLP(nn.Module):
         def __init__(self):
             super().__init__()
@@ -76,9 +82,15 @@ def _modules(torch):
             x = self.n1(x + self.o(a))
             return self.n2(x + self.f2(F.relu(self.f1(x))))
 
-    return {"cnn": (CNN, (1, 3, 8, 8)), "convnet": (ConvNet, (1, 3, 8, 8)), "resnet": (ResNet, (1, 3, 16, 16)),
-            "mlp": (MLP, (4, 32)),
-            "transformer": (Block, (1, 8, 16)), "mobilenet": (_mobilenet(torch), (1, 3, 32, 32))}
+    return {"mlp": MLP, "transformer": Block}
+
+
+def _modules(torch):
+    """kind -> (torch module class, default input shape)."""
+    m = {**_conv_modules(torch), **_dense_modules(torch), "mobilenet": _mobilenet(torch)}
+    shapes = {"cnn": (1, 3, 8, 8), "convnet": (1, 3, 8, 8), "resnet": (1, 3, 16, 16), "mlp": (4, 32),
+              "transformer": (1, 8, 16), "mobilenet": (1, 3, 32, 32)}
+    return {k: (m[k], shapes[k]) for k in KINDS}
 
 
 def _mobilenet(torch):
