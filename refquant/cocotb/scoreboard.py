@@ -26,7 +26,7 @@ from .. import ops
 from .. import quantize as qz
 from .. import requant as rq
 from ..errors import InvalidValueError, RefquantError, Unpredictable
-from ..integers import Accumulator, get_type
+from ..integers import Accumulator
 
 OPS = ("requantize", "dot", "quantize")
 PER_TRANSACTION = ("a_zero_point", "b_zero_point", "y_zero_point", "m", "shift", "params", "bias")
@@ -258,7 +258,3 @@ def _method(op, method, backend):
     rq.get_method(m)
     return m
 
-
-def type_range(name):
-    t = get_type(name)
-    return t.min, t.max
