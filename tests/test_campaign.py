@@ -584,3 +584,65 @@ def test_time_budget_stops_and_resume_continues(tmp_path):
     assert ran == len(done) >= 1 and done == set(range(len(done)))
     more = campaign.run(spec, str(tmp_path / "s"), resume=True, quiet=True)
     assert Store(str(tmp_path / "s")).done() == set(range(len(done) + more))
+
+
+# -- qlinear_conv -------------------------------------------------------------------------
+
+CONV = """
+[campaign]
+name = "conv"
+seed = 4
+[dut]
+kind = "{kind}"
+{extra}
+[[regime]]
+name = "u8s8"
+op = "qlinear_conv"
+a_type = ["uint8"]
+b_type = ["int8"]
+scales = {scales}
+zero_points = ["random", "zero", "extreme"]
+per_column = [false, true]
+group = [1, 2]
+[budget]
+tasks = {tasks}
+"""
+
+
+def test_onnxruntime_qlinear_conv_matches_its_backend_row():
+    """ORT QLinearConv (groups, strides, pads, dilations, per-channel weights) equals method 'ort'."""
+    pytest.importorskip("onnxruntime")
+    spec = campaign.validate(__import__("tomllib").loads(CONV.format(
+        kind="onnxruntime", extra="", tasks=10, scales='["random", "near_tie", "tie", "extreme"]')))
+    recs = [campaign.run_task(spec, i) for i in range(10)]
+    assert [r["status"] for r in recs] == ["ok"] * 10, [r.get("error") or r.get("first") for r in recs]
+    assert any(r["case"]["conv"]["group"] == 2 for r in recs)
+
+
+class _OffByOneConv(duts.Dut):
+    """ORT's arithmetic, but every output equal to zy + 3 comes out one higher (a data-dependent bug)."""
+    def run(self, case):
+        from refquant.campaign import conv
+        y = conv.expected(case)
+        y[y == case["zy"] + 3] += 1
+        return y
+
+
+def test_conv_mismatch_shrunk_to_one_channel_and_audited(tmp_path, capsys):
+    spec = campaign.validate(__import__("tomllib").loads(CONV.format(
+        kind="python", extra='factory = "x:y"\nbackend = "onnxruntime"', tasks=6, scales='["random"]')))
+    key = (json.dumps(spec["dut"], sort_keys=True), None)
+    duts._OPEN[key] = _OffByOneConv(spec["dut"])
+    try:
+        campaign.run(spec, str(tmp_path / "s"), quiet=True)
+        store = Store(str(tmp_path / "s"))
+        assert any(r["status"] == "mismatch" for r in store.records())
+        index = shrink_failures(store, spec, max_calls=20)
+    finally:
+        duts._OPEN.pop(key, None)
+    info = next(iter(index.values()))
+    assert info["shape"][2] == 1 and info["status_after_shrink"] == "mismatch"
+    d = os.path.join(store.failures_dir(), info["dir"])
+    assert main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"),
+                 "--no-progress", "--brief"]) == 1
+    assert "mismatches: 1 of" in capsys.readouterr().out

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import requant as rq
 from ..errors import RefquantError
-from . import quant
+from . import conv, quant
 
 RANGE = {"int8": (-128, 127), "uint8": (0, 255)}
 NP = {"int8": np.int8, "uint8": np.uint8}
@@ -102,21 +102,61 @@ def generate(spec, index, method_for):
             "b_type": b_type, "y_type": a_type, "method": method_for(r["op"], per_col)}
     if r["op"] == "quantize_linear":
         return quant.generate(case, g, smode, M, N)
+    if r["op"] == "qlinear_conv":
+        return _conv_case(case, g, r)
     case["za"] = _zp(g, a_type, zmode)
     case["zb"] = _zp(g, b_type, zmode, N) if per_col else _zp(g, b_type, zmode)
     case["zy"] = _zp(g, a_type, zmode)
     case["a"], case["b"] = _data(g, a_type, (M, K)), _data(g, b_type, (K, N))
     if r["op"] == "qlinear_matmul":
-        for _ in range(20):      # scales outside the method's domain are redrawn (deterministically)
-            sa, sbs, sy = _scales(g, smode, K, N if per_col else 1)
-            method = case["method"]
-            case.update(sa=sa, sb=sbs if per_col else sbs[0], sy=sy)
-            try:
-                case["params"] = params_of(case)
-                break
-            except RefquantError as exc:
-                case["params"] = None
-                case["skip"] = f"no scales in the domain of {method} after 20 draws ({exc})"
+        _draw_scales(case, g, K, N)
+    return case
+
+
+def _draw_scales(case, g, K, n):
+    """sa, sb (n per column), sy and params; scales outside the method's domain are redrawn
+    (deterministically), and after 20 draws the case is marked skipped."""
+    per = case["per_column"]
+    for _ in range(20):
+        sa, sbs, sy = _scales(g, case["scales"], K, n if per else 1)
+        if case["scales"] == "near_tie" and case["op"] == "qlinear_matmul":
+            sy = _tie_at_one_element(case, g, sa, sbs) or sy
+        case.update(sa=sa, sb=sbs if per else sbs[0], sy=sy)
+        try:
+            case["params"] = params_of(case)
+            case.pop("skip", None)
+            return
+        except RefquantError as exc:
+            case["params"] = None
+            case["skip"] = f"no scales in the domain of {case['method']} after 20 draws ({exc})"
+
+
+def _tie_at_one_element(case, g, sa, sbs):
+    """A y scale that puts one random output element's acc*M within about 2^-24 (relative) of a
+    half-integer: sy = fl32(sa*sb_j*|t|/(h + 1/2)) for that element's accumulator t.  Binary32, binary64
+    and exact requantizations part there (and on every element with the same accumulator)."""
+    M, N = case["a"].shape[0], case["b"].shape[1]
+    i, j = int(g.integers(M)), int(g.integers(N))
+    zb = int(np.asarray(case["zb"]).reshape(-1)[j if case["per_column"] else 0])
+    t = int((case["a"][i].astype(np.int64) - case["za"]) @ (case["b"][:, j].astype(np.int64) - zb))
+    if t == 0:
+        return None
+    h = int(g.integers(0, 100))
+    sb = float(sbs[j] if case["per_column"] else sbs[0])
+    sy = np.float32(float(sa) * sb * abs(t) / (h + 0.5))
+    return sy if np.isfinite(sy) and sy > 0 else None
+
+
+def _conv_case(case, g, r):
+    geo = conv.geometry(g, r)
+    a_type, b_type, zmode = case["a_type"], case["b_type"], case["zero_points"]
+    case["geometry"] = geo
+    case["za"] = _zp(g, a_type, zmode)
+    case["zb"] = _zp(g, b_type, zmode, geo["M"]) if case["per_column"] else _zp(g, b_type, zmode)
+    case["zy"] = _zp(g, a_type, zmode)
+    case["x"] = _data(g, a_type, (geo["N"], geo["C"], geo["H"], geo["W"]))
+    case["w"] = _data(g, b_type, (geo["M"], geo["Cg"], geo["kH"], geo["kW"]))
+    _draw_scales(case, g, geo["Cg"] * geo["kH"] * geo["kW"], geo["M"])
     return case
 
 
@@ -130,6 +170,10 @@ def dims(case):
     """(M, K, N) of a case (K = 1 for quantize_linear)."""
     if case["op"] == "quantize_linear":
         return int(case["x"].shape[0]), 1, int(case["x"].shape[1])
+    if case["op"] == "qlinear_conv":
+        oh, ow = conv.out_hw(case)
+        w = case["w"].shape
+        return int(case["x"].shape[0]) * oh * ow, int(w[1] * w[2] * w[3]), int(w[0])
     return int(case["a"].shape[0]), int(case["a"].shape[1]), int(case["b"].shape[1])
 
 
@@ -145,7 +189,11 @@ def describe(case):
          "per_column": case["per_column"], "policy": case["policy"], "method": case["method"]}
     if case["op"] == "quantize_linear":
         d["scale"] = [float(v) for v in np.atleast_1d(case["scale"])][:4]
-    if case["op"] == "qlinear_matmul" and case.get("sa") is not None:
+    if case["op"] == "qlinear_conv":
+        g = case["geometry"]
+        d["conv"] = {"x": list(case["x"].shape), "w": list(case["w"].shape), "strides": g["strides"],
+                     "pads": g["pads"], "dilations": g["dilations"], "group": g["group"]}
+    if case["op"] in ("qlinear_matmul", "qlinear_conv") and case.get("sa") is not None:
         d["sa"], d["sy"] = float(case["sa"]), float(case["sy"])
         d["sb"] = [float(v) for v in np.atleast_1d(case["sb"])][:4]
     return d

@@ -29,7 +29,7 @@ from ..errors import InvalidValueError, RefquantError, UnknownNameError
 from ..profiles import get_profile
 
 DUT_KEYS = {"kind", "backend", "method", "profile", "timeout_s", "command", "factory", "engine", "path", "plant"}
-ALL_OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear")
+ALL_OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear", "qlinear_conv")
 
 
 class DutTimeout(RefquantError):
@@ -140,8 +140,9 @@ class OrtDut(Dut):
     backend = "onnxruntime"
     ops = ALL_OPS
     policies = ("wrap",)
-    # onnxruntime 1.32.0 CPU: no QLinearMatMul kernel for int8 x uint8 (NOT_IMPLEMENTED)
-    type_pairs = MappingProxyType({"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))})
+    # onnxruntime 1.32.0 CPU: no QLinearMatMul / QLinearConv kernel for int8 x uint8 (NOT_IMPLEMENTED)
+    type_pairs = MappingProxyType({"qlinear_matmul": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8")),
+                                   "qlinear_conv": (("uint8", "uint8"), ("uint8", "int8"), ("int8", "int8"))})
 
     def _open(self):
         if getattr(self, "_ort", None) is None:
@@ -173,9 +174,28 @@ class OrtDut(Dut):
                              [h.make_tensor_value_info("y", out, list(x.shape))], inits)
         return self._session(graph).run(None, {"x": x})[0]
 
+    def _conv(self, case):
+        onnx = self._open()[0]
+        h, T = onnx.helper, onnx.TensorProto
+        el = {"int8": T.INT8, "uint8": T.UINT8}
+        g, x, w = case["geometry"], case["x"], case["w"]
+        arr = onnx.numpy_helper.from_array
+        node = h.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"],
+                           kernel_shape=list(w.shape[2:]), strides=g["strides"], pads=g["pads"],
+                           dilations=g["dilations"], group=g["group"])
+        inits = [arr(np.float32(case["sa"]).reshape(()), "sx"), arr(np.array(case["za"], case["a_type"]), "zx"),
+                 arr(w, "w"), arr(np.asarray(case["sb"], np.float32), "sw"),
+                 arr(np.asarray(case["zb"]).astype(case["b_type"]), "zw"),
+                 arr(np.float32(case["sy"]).reshape(()), "sy"), arr(np.array(case["zy"], case["y_type"]), "zy")]
+        graph = h.make_graph([node], "campaign", [h.make_tensor_value_info("x", el[case["a_type"]], list(x.shape))],
+                             [h.make_tensor_value_info("y", el[case["y_type"]], None)], inits)
+        return self._session(graph).run(None, {"x": x})[0]
+
     def run(self, case):
         if case["op"] == "quantize_linear":
             return self._quantize(case)
+        if case["op"] == "qlinear_conv":
+            return self._conv(case)
         onnx = self._open()[0]
         h, T = onnx.helper, onnx.TensorProto
         el = {"int8": T.INT8, "uint8": T.UINT8}
@@ -327,7 +347,7 @@ class CommandDut(Dut):
     $readmemh tensors DIR/a.hex, DIR/b.hex (DIR/x.hex for quantize_linear) and writes DIR/y.hex,
     one output word per line."""
     kind = "command"
-    ops = ALL_OPS
+    ops = ("qlinear_matmul", "matmul_integer", "quantize_linear")
 
     def run(self, case):
         from .repro import write_case

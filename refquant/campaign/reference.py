@@ -16,14 +16,17 @@ from .. import requant as rq
 from ..audit.common import OracleDisagreement
 from ..audit.numpy_forms import vectorised
 from ..integers import Accumulator
-from . import quant
+from . import conv, quant
 
 
 def expected(case, kind, sample, rng, threads=None):
     """int64 (M, N) expected output of ``case`` under reference ``kind`` (``threads``: the C kernel's).
-    quantize_linear has one reference whatever the kind: refquant.quantize (campaign/quant.py)."""
+    quantize_linear has one reference whatever the kind: refquant.quantize (campaign/quant.py);
+    qlinear_conv the audit's (campaign/conv.py)."""
     if case["op"] == "quantize_linear":
         return quant.expected(case)
+    if case["op"] == "qlinear_conv":
+        return conv.expected(case)
     if kind == "oracle":
         return oracle(case)
     acc = _kernel_acc(case, threads) if kind == "kernel" else _numpy_acc(case)

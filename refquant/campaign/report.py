@@ -102,8 +102,9 @@ def write_failure(spec, rec, d, spec_path=None, max_calls=200):
             actual = want = None
     write_case(case, d, actual, want)
     M, K, N = dims(case)
-    nonzero = (np.count_nonzero(case["x"]) if case["op"] == "quantize_linear"
-               else np.count_nonzero(case["a"].astype(np.int64) - case["za"]))
+    nonzero = (np.count_nonzero(case["x"]) if case["op"] == "quantize_linear" else
+               np.count_nonzero(case["x"].astype(np.int64) - case["za"]) if case["op"] == "qlinear_conv" else
+               np.count_nonzero(case["a"].astype(np.int64) - case["za"]))
     info = {"task": rec["task"], "signature": rec["signature"], "status_after_shrink": out.get("status"),
             "shape": [M, K, N], "original_shape": rec.get("case", {}).get("shape"),
             "nonzero_terms": int(nonzero), "steps": steps,

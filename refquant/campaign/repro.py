@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from ..golden.tensors import format_tensor, short_dtype
-from . import quant
+from . import conv, quant
 
 
 def _tensor(path, name, dtype, arr):
@@ -47,6 +47,9 @@ def write_case(case, directory, actual=None, expected=None):
     os.makedirs(directory, exist_ok=True)
     if case["op"] == "quantize_linear":
         _tensor(os.path.join(directory, "x.hex"), "x", "f32", np.ascontiguousarray(case["x"]).view(np.uint32))
+    elif case["op"] == "qlinear_conv":
+        _tensor(os.path.join(directory, "x.hex"), "x", case["a_type"], case["x"])
+        _tensor(os.path.join(directory, "w.hex"), "w", case["b_type"], case["w"])
     else:
         _tensor(os.path.join(directory, "a.hex"), "a", case["a_type"], case["a"])
         _tensor(os.path.join(directory, "b.hex"), "b", case["b_type"], case["b"])
@@ -55,5 +58,7 @@ def write_case(case, directory, actual=None, expected=None):
         if arr is not None:
             _tensor(os.path.join(directory, f"{name}.hex"), "y", out_type, arr)
     with open(os.path.join(directory, "case.json"), "w", encoding="utf-8") as f:
-        json.dump(quant.case_json(case) if case["op"] == "quantize_linear" else case_json(case), f, indent=1)
+        d = (quant.case_json(case) if case["op"] == "quantize_linear" else
+             conv.audit_dict(case, files=True) if case["op"] == "qlinear_conv" else case_json(case))
+        json.dump(d, f, indent=1)
         f.write("\n")

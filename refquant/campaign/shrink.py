@@ -11,6 +11,7 @@ reproducer is the task's own case.
 import numpy as np
 
 from . import cases as cs
+from . import conv
 from .task import build_case, check_case
 
 MAX_CALLS = 200
@@ -55,6 +56,8 @@ class Shrinker:
         return None
 
     def shrink(self, case, first):
+        if case["op"] == "qlinear_conv":
+            return self._shrink_conv(case, first)
         if first:
             i, j = first[0][:2]
             c = self.attempt(case, f"one output element ({i}, {j})", rows=[i], cols=[j])
@@ -62,6 +65,7 @@ class Shrinker:
         else:
             case = self._halve_mn(case)
         case = self._halve_k(case)
+        case = self._fewest_terms(case)
         case = self._neutralise(case)
         return self._simplify(case)
 
@@ -87,6 +91,25 @@ class Shrinker:
             if c is None:
                 break
             case = c
+        return case
+
+    def _fewest_terms(self, case):
+        """A 1 x K x 1 case rewritten with the same accumulator from as few terms (a - za)(b - zb) as the
+        operand ranges allow: a requantization failure depends only on the accumulator."""
+        if case["op"] == "quantize_linear" or cs.dims(case)[0] != 1 or cs.dims(case)[2] != 1 or cs.dims(case)[1] <= 1:
+            return case
+        za, zb = int(case["za"]), int(np.asarray(case["zb"]).reshape(-1)[0])
+        t = int((case["a"][0].astype(np.int64) - za) @ (case["b"][:, 0].astype(np.int64) - zb))
+        (alo, ahi), (blo, bhi) = cs.RANGE[case["a_type"]], cs.RANGE[case["b_type"]]
+        pairs = terms_for(t, alo - za, ahi - za, blo - zb, bhi - zb)
+        if not pairs or len(pairs) >= case["a"].shape[1]:
+            return case
+        a = np.array([[za + u for u, _v in pairs]]).astype(case["a"].dtype)
+        b = np.array([[zb + v] for _u, v in pairs]).astype(case["b"].dtype)
+        c = dict(case, a=a, b=b)
+        if self.fails(c):
+            self.steps.append(f"the same accumulator {t} from {len(pairs)} term(s)")
+            return c
         return case
 
     def _neutralise(self, case):
@@ -136,6 +159,26 @@ class Shrinker:
         return case
 
 
+    def _shrink_conv(self, case, first):
+        """One image and one output channel (its group's input channels), then per-tensor, zero points 0."""
+        if first:
+            n, m = first[0][:2]
+            c = dict(case)
+            for step, cut in ((f"image {n}", {"batch": [n]}), (f"output channel {m}", {"channels": [m]})):
+                cc = conv.subcase(c, **cut)
+                if self.fails(cc):
+                    c = cc
+                    self.steps.append(step)
+            case = c
+        if case["per_column"] and case["w"].shape[0] == 1:
+            c = dict(case, per_column=False, zb=int(np.asarray(case["zb"])[0]),
+                     sb=np.float32(np.asarray(case["sb"])[0]))
+            c["params"] = cs.params_of(c)
+            if self.fails(c):
+                case = c
+                self.steps.append("per-tensor scale and zero point")
+        return case
+
     def _simplify_quantize(self, case):
         if case["per_column"] and case["x"].shape[1] == 1:
             c = dict(case, per_column=False, scale=np.float32(np.asarray(case["scale"])[0]),
@@ -149,6 +192,37 @@ class Shrinker:
                 case = c
                 self.steps.append("zp = 0")
         return case
+
+
+def _exact_pair(t, ulo, uhi, vlo, vhi):
+    for v in range(vlo, vhi + 1):
+        if v and t % v == 0 and ulo <= t // v <= uhi:
+            return t // v, v
+    return None
+
+
+def terms_for(t, ulo, uhi, vlo, vhi, limit=4096):
+    """Few pairs (u, v), u in [ulo, uhi], v in [vlo, vhi], whose products sum to t (greedy), or None."""
+    pairs, rem = [], t
+    while len(pairs) < limit:
+        if rem == 0:
+            return pairs
+        exact = _exact_pair(rem, ulo, uhi, vlo, vhi)
+        if exact:
+            return [*pairs, exact]
+        # the largest product of rem's sign, then a quotient step, leave a remainder below |v|
+        best = max(((u, v) for u in (ulo, uhi) for v in (vlo, vhi) if u * v * rem > 0),
+                   key=lambda p: abs(p[0] * p[1]), default=None)
+        if best is None:
+            return None
+        u, v = best
+        if abs(rem) < abs(u * v):
+            u = rem // v if rem // v * v * rem > 0 else -(-rem // v)
+            if not ulo <= u <= uhi or u == 0:
+                return None
+        pairs.append((u, v))
+        rem -= u * v
+    return None
 
 
 def shrink_task(spec, rec, max_calls=MAX_CALLS):

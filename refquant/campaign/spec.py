@@ -11,7 +11,7 @@ import tomllib
 
 from ..errors import FormatFileError, InvalidValueError, RefquantError
 
-OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear")
+OPS = ("qlinear_matmul", "matmul_integer", "quantize_linear", "qlinear_conv")
 TYPES = ("int8", "uint8")
 SCALES = ("random", "near_tie", "tie", "extreme")
 ZERO_POINTS = ("random", "zero", "extreme")
@@ -22,7 +22,9 @@ MAX_DIM = 1 << 16
 
 _TOP = {"campaign", "dut", "reference", "regime", "budget"}
 _REGIME_KEYS = {"name", "op", "weight", "m", "k", "n", "a_type", "b_type", "scales", "zero_points", "per_column",
-                "policy"}
+                "policy", "batch", "channels", "size", "kernel", "stride", "pad", "dilation", "group"}
+_CONV_DEFAULTS = {"batch": [1, 2], "channels": [1, 8], "size": [1, 12], "kernel": [1, 3], "stride": [1, 2],
+                  "pad": [0, 1], "dilation": [1, 2], "group": [1, 2]}
 _REGIME_DEFAULTS = {"op": "qlinear_matmul", "weight": 1.0, "m": [1, 64], "k": [1, 256], "n": [1, 64],
                     "a_type": ["uint8"], "b_type": ["int8"], "scales": ["random"], "zero_points": ["random"],
                     "per_column": [False], "policy": ["wrap"]}
@@ -175,7 +177,9 @@ def _regime(w, i, r):
     if extra:
         raise w.bad(f"regime[{i}].{min(extra)}", r[min(extra)],
                     f"keys among {', '.join(sorted(_REGIME_KEYS))}")
-    g = dict(_REGIME_DEFAULTS, **r)
+    g = {**_REGIME_DEFAULTS, **(_CONV_DEFAULTS if r.get("op") == "qlinear_conv" else {}), **r}
+    if g["op"] == "qlinear_conv" and "n" not in r:
+        g["n"] = [1, 8]             # output channels per group
     g["name"] = str(r.get("name", f"regime{i}"))
     k = f"regime[{i}]"
     if g["op"] not in OPS:
@@ -183,10 +187,25 @@ def _regime(w, i, r):
     g["weight"] = _number(w, f"{k}.weight", g["weight"], 1e-9, 1e9)
     for dim in ("m", "k", "n"):
         g[dim] = _range(w, f"{k}.{dim}", g[dim])
+    if g["op"] == "qlinear_conv":
+        _conv_keys(w, k, g)
     for key, allowed in (("a_type", TYPES), ("b_type", TYPES), ("scales", SCALES), ("zero_points", ZERO_POINTS),
                          ("per_column", (False, True)), ("policy", POLICIES)):
         g[key] = _choices(w, f"{k}.{key}", g[key], allowed)
     return g
+
+
+def _conv_keys(w, k, g):
+    for key in ("batch", "channels", "size", "kernel", "stride", "dilation"):
+        g[key] = _range(w, f"{k}.{key}", g[key])
+    p = g["pad"] if isinstance(g["pad"], list) else [g["pad"], g["pad"]]
+    if not (len(p) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in p) and 0 <= p[0] <= p[1] <= 64):
+        raise w.bad(f"{k}.pad", g["pad"], "an integer or [lo, hi] with 0 <= lo <= hi <= 64")
+    g["pad"] = p
+    grp = g["group"] if isinstance(g["group"], list) else [g["group"]]
+    if not grp or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 64 for v in grp):
+        raise w.bad(f"{k}.group", g["group"], "a list of group counts in [1, 64]")
+    g["group"] = grp
 
 
 def _budget(w, t):

@@ -2,7 +2,8 @@
 distributed engine, so it runs the same serially, on a Dask worker or in a replay.
 
 Record fields: task, status (ok | mismatch | error | timeout | reference | skipped), elements
-(outputs compared), mismatches, first (up to 5 [row, col, got, expected]), signature (what groups
+(outputs compared), mismatches, first (up to 5 [row, col, got, expected]; [n, m, oh, ow, got, expected]
+for qlinear_conv), signature (what groups
 equal failures), case (describe()), dut_s / ref_s / total_s, page_faults (the process's minor page
 faults during the task), pid, host, error (for error statuses).
 """
@@ -80,7 +81,7 @@ def check_case(spec, case, threads=None):
     got = got.astype(np.int64)
     bad = np.argwhere(got != want)
     out.update(elements=int(want.size), mismatches=int(len(bad)),
-               first=[[int(i), int(j), int(got[i, j]), int(want[i, j])] for i, j in bad[:FIRST]])
+               first=[[*map(int, ix), int(got[tuple(ix)]), int(want[tuple(ix)])] for ix in bad[:FIRST]])
     out["status"] = "mismatch" if len(bad) else "ok"
     out["signature"] = signature(case, got, want, bad) if len(bad) else "ok"
     return out
@@ -97,7 +98,7 @@ def _error(status, exc, dut_s):
 
 def signature(case, got, want, bad):
     """What makes two mismatching tasks the same failure: op, method, scale regime, difference class."""
-    d = got[bad[:, 0], bad[:, 1]] - want[bad[:, 0], bad[:, 1]]
+    d = got[tuple(bad.T)] - want[tuple(bad.T)]
     if np.all(np.abs(d) == 1):
         diff = "+1" if np.all(d > 0) else "-1" if np.all(d < 0) else "+-1"
     else:
