@@ -69,6 +69,7 @@ def test_kernel_batch_reports_at_finish_and_counts():
 def test_quantize_and_backend_and_refusals():
     sb = Scoreboard("quantize", scale=0.5, y_zero_point=1, profile="tflite")
     assert sb.check({"x": 1.25}, {"y": 4}) == {"y": 4}          # 2.5 ties away -> 3, + 1
+    assert Scoreboard("quantize", backend="onnxruntime", scale=0.5).expected({"x": 1.25}) == {"y": 2}   # ties to even
     assert Scoreboard("dot", backend="tflite_single_rounding", a_scale=0.02, b_scale=0.01, y_scale=0.5).method == "tflite_single"
     with pytest.raises(InvalidValueError):
         Scoreboard("quantize", reference="kernel", scale=0.5)

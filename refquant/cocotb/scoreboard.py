@@ -50,7 +50,7 @@ class Scoreboard:
             raise InvalidValueError(f"reference {reference!r}; expected 'oracle' or 'kernel'")
         self.op, self.reference, self.batch = op, reference, max(1, int(batch))
         self.method = _method(op, method, backend)
-        self.profile = profile or "exact"
+        self.profile = profile or (_backend_profile(backend) if op == "quantize" and backend else "exact")
         self.base = {"a_zero_point": a_zero_point, "b_zero_point": b_zero_point, "y_zero_point": y_zero_point,
                      "params": params, "bias": None}
         self.scales = (a_scale, b_scale, y_scale)
@@ -243,6 +243,11 @@ class Scoreboard:
 
 def _jsonable(v):
     return str(v) if not isinstance(v, int) else v
+
+
+def _backend_profile(backend):
+    from .. import backends
+    return backends.get_backend(backend).profile()
 
 
 def _method(op, method, backend):
