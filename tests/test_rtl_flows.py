@@ -78,6 +78,9 @@ def test_batch_flow_acc_dump_matches_the_contract(tmp_path):
 def _cocotb_ready(sim):
     if importlib.util.find_spec("cocotb") is None or importlib.util.find_spec("cocotb_tools") is None:
         pytest.skip("cocotb not installed: pip install 'refquant[cocotb]'")
+    import find_libpython     # a cocotb dependency
+    if find_libpython.find_libpython() is None:
+        pytest.skip("no shared libpython for this Python: cocotb cannot embed it in the simulator")
     if sim == "icarus" and shutil.which("iverilog") is None:
         pytest.skip("Icarus Verilog not installed: apt-get install -y iverilog")
     if sim == "verilator":
