@@ -451,3 +451,53 @@ def test_resize_nearest_asymmetric_equals_both_peers_and_the_named_coordinate_de
     assert ac == [0, 2, 4, 6]
     assert run(P.run_ref, "align_corners", "floor", scales=[1, 1, 1, 0.6]) == [0, 1, 3, 5]
     assert backends.get_backend("onnxruntime").deviation("ORT Resize nearest: binary32 coordinates", "resize_nearest").measured_on
+
+
+@pytest.mark.slow
+def test_slow_sweep_qgemm_and_dynamic_quantize_matmul():
+    from refquant import onnx_gemm as G
+    rng = np.random.default_rng(600)
+    counts = {"qgemm": [0, 0], "dqmm": [0, 0]}
+    i = 0
+    while min(n for n, _ in counts.values()) < 10**5:
+        at = ("uint8", "int8")[i % 2]
+        bt = "int8" if at == "int8" else ("uint8", "int8")[(i // 2) % 2]
+        a, sa, za, b, sb, zb = P._gemm_case(rng, at, bt, 64, int(rng.integers(8, 48)), 64, i % 2 == 0)
+        c = rng.integers(-30000, 30000, (64, 64)).astype(np.int32)
+        sy, zy = float(np.float32(_scales(rng, 1, False)[0] * 20)), _zps(rng, at, 1)[0]
+        kw = dict(alpha=(1.0, 0.5)[i % 2], trans_b=1, a_type=at, b_type=bt)
+        got = P.ort_qgemm(a, sa, za, b, sb, zb, c, sy, zy, kw["alpha"], 0, 1).astype(np.int64)
+        want = np.array(G.ort_qgemm(a, sa, za, b, sb.tolist(), zb.tolist(), c, sy, zy, **kw))
+        counts["qgemm"][0] += got.size
+        counts["qgemm"][1] += int((got != want).sum())
+        x = (rng.standard_normal((64, b.shape[1])) * 3).astype(np.float32)
+        bb = np.ascontiguousarray(b.T)
+        bias = rng.standard_normal(64).astype(np.float32)
+        got = P.ort_dynamic_quantize_matmul(x, bb, sb, zb, bias).astype(np.float64)
+        want = P._floats(G.ort_dynamic_quantize_matmul(x, bb, sb.tolist(), zb.tolist(), bias.tolist(), b_type=bt))
+        counts["dqmm"][0] += got.size
+        counts["dqmm"][1] += int((got != want).sum())
+        i += 1
+    print(f"onnxruntime QGemm / DynamicQuantizeMatMul: {counts}")
+    assert counts["qgemm"][1] == counts["dqmm"][1] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("op, onnx_op, attrs, kw, extra", [
+    ("requantize", "Identity", {}, {}, ()), ("relu", "Relu", {}, {}, ()),
+    ("leaky_relu", "LeakyRelu", {"alpha": 0.1}, {"alpha": 0.1}, ()),
+    ("clamp", "Clip", {}, {"min": -1.5, "max": 2.25}, (("mn", np.float32(-1.5)), ("mx", np.float32(2.25))))])
+def test_slow_sweep_ref_unary(op, onnx_op, attrs, kw, extra):
+    from refquant.fast import FAST
+    rng = np.random.default_rng(700)
+    n = bad = i = 0
+    while n < 10**5:
+        dtype = ("uint8", "int8")[i % 2]
+        x = _tensor(rng, dtype, (40, 256))
+        (sx, sy), (zx, zy) = _ref_scales(rng, 2, i), _zps(rng, dtype, 2)
+        got = P.qdq(P.run_ref, onnx_op, [("a", x, sx, zx)], sy, zy, dtype, attrs, extra).astype(np.int64)
+        bad += int((got != FAST[(op, "onnx_ref")](x, sx, zx, sy, zy, dtype=dtype, **kw)).sum())  # = the definition
+        n += got.size
+        i += 1
+    print(f"onnx reference QDQ {op}: {n} elements, {bad} differences")
+    assert bad == 0

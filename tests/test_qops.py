@@ -103,3 +103,38 @@ def test_resize_nearest_modes():
 def test_every_ideal_op_resolves_through_the_backend_table():
     for op in list(qops.VARIANTS) + list(mv.VARIANTS):
         assert backends.variant("exact", op) is backends.op_variants(op)["exact"]
+
+
+# ##########################################################################
+# Properties (hypothesis)
+# ##########################################################################
+
+hyp = pytest.importorskip("hypothesis")
+st = hyp.strategies
+
+
+@hyp.settings(max_examples=60, deadline=None)
+@hyp.given(st.lists(st.integers(1, 4), min_size=1, max_size=4), st.data())
+def test_movement_equals_numpy_on_random_shapes(shape, data):
+    x = np.arange(int(np.prod(shape))).reshape(shape)
+    perm = data.draw(st.permutations(range(len(shape))))
+    assert (np.array(mv.transpose(x, list(perm))) == np.transpose(x, perm)).reshape(-1).all()
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    idx = data.draw(st.lists(st.integers(-shape[axis], shape[axis] - 1), min_size=1, max_size=3))
+    assert (np.array(mv.gather(x, idx, axis)) == np.take(x, idx, axis=axis)).all()
+    pads = data.draw(st.lists(st.integers(0, 3), min_size=2 * len(shape), max_size=2 * len(shape)))
+    mode = data.draw(st.sampled_from(["constant", "edge", "wrap"]))
+    want = np.pad(x, list(zip(pads[:len(shape)], pads[len(shape):])), mode=mode)
+    assert (np.array(mv.pad(x, pads, mode=mode)) == want).all()
+
+
+@hyp.settings(max_examples=80, deadline=None)
+@hyp.given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.integers(0, 255),
+           st.sampled_from([0.5, 0.25, 0.75, 1.5, 0.1, 0.3]), st.sampled_from([0.5, 0.25, 0.1, 0.2]))
+def test_add_is_symmetric_and_requantize_round_trips(a, b, za, zb, zy, s1, s2):
+    s1, s2 = (float(np.float32(v)) for v in (s1, s2))
+    assert qops.add([a], s1, za, [b], s2, zb, s2, zy) == qops.add([b], s2, zb, [a], s1, za, s2, zy)
+    assert qops.requantize([a], s1, za, s1, za) == [a]                   # same parameters: identity
+    y = qops.requantize([a], s1, za, s2, zy)[0]
+    real = Fraction(s1) * (a - za) / Fraction(s2) + zy
+    assert y in (0, 255) or abs(y - real) <= Fraction(1, 2)              # one rounding, or saturated
