@@ -475,3 +475,16 @@ def test_dumps_of_a_fused_device_and_empty_dumps(zoo_dir, tmp_path, capsys):
     assert {n["op"] for n in _json(capsys)["targets"][0]["nodes"]} >= {"QLinearConv", "com.microsoft.QGemm"}
     write_dumps(tmp_path / "e", {"unrelated": np.zeros(3)})
     assert cli.main(_compare(path, f"dumps:{tmp_path / 'e'}")) == 2
+
+
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_dynamic_quantized_mlp_agrees_and_fusion_predicted(zoo_dir, capsys, per_channel):
+    """quantize_dynamic's graph (DynamicQuantizeLinear, MatMulInteger, Cast, Mul, Add) at level disable,
+    and onnxruntime's com.microsoft.DynamicQuantizeMatMul at extended (predicted by the fusion model):
+    every node agrees (onnxruntime 1.32.0)."""
+    path = _build(zoo_dir, "mlp", "dynamic", per_channel)
+    for level in ("disable", "extended"):
+        assert cli.main(_compare(path, f"onnxruntime:{level}")) == 0
+        t = _json(capsys)["targets"][0]
+        assert t["counts"]["agree"] == len(t["nodes"]) and "predicts the same ops" in t["notes"][1]
+    assert "com.microsoft.DynamicQuantizeMatMul" in {n["op"] for n in t["nodes"]}

@@ -182,6 +182,40 @@ def _unique_dq(nodes, outputs):
     return out
 
 
+def _dynamic_matmul(c, node):
+    """DynamicQuantizeLinear(x) -> MatMulInteger(y, W const, yz, Wz) -> Cast -> Mul(., Mul(ys, Ws)) [-> Add(., bias)]
+    => com.microsoft.DynamicQuantizeMatMul(x, W, Ws, Wz, bias) (onnxruntime's DynamicQuantizeMatMulFusion,
+    level extended; the graphs onnxruntime.quantization.quantize_dynamic writes)."""
+    dq = c.prod.get(node.inputs[0])
+    if dq is None or dq.key != "DynamicQuantizeLinear" or not c.const(node.inputs[1]) or len(node.inputs) < 4 \
+            or node.inputs[2] != dq.outputs[2]:
+        return None
+    chain, cur = [node], node
+    for want in ("Cast", "Mul"):
+        rs = c.cons.get(cur.outputs[0], [])
+        if len(rs) != 1 or rs[0].key != want or cur.outputs[0] in c.outputs:
+            return None
+        chain.append(rs[0])
+        cur = rs[0]
+    other = [i for i in cur.inputs if i != chain[1].outputs[0]]
+    smul = c.prod.get(other[0]) if other else None
+    if smul is None or smul.key != "Mul" or dq.outputs[1] not in smul.inputs:
+        return None
+    w_scale = next(i for i in smul.inputs if i != dq.outputs[1])
+    chain.append(smul)
+    bias, out = "", cur.outputs[0]
+    rs = c.cons.get(out, [])
+    if len(rs) == 1 and rs[0].key == "Add" and out not in c.outputs and any(c.const(i) for i in rs[0].inputs):
+        bias = next(i for i in rs[0].inputs if c.const(i))
+        chain.append(rs[0])
+        out = rs[0].outputs[0]
+    readers = [r for r in c.cons.get(dq.outputs[0], [])]
+    absorbed = chain + ([dq] if readers == [node] else [])
+    fused = Node(node.name, "DynamicQuantizeMatMul", MS, [dq.inputs[0], node.inputs[1], w_scale, node.inputs[3], bias],
+                 [out], {})
+    return fused, absorbed
+
+
 def fuse(graph, level):
     """The graph onnxruntime 1.32.0 runs at ``level`` (as modelled here; see the module text)."""
     if level not in LEVELS:
@@ -195,7 +229,7 @@ def fuse(graph, level):
     c = _Ctx(graph)
     fused, absorbed = {}, set()
     for node in graph.nodes:
-        hit = _fuse_one(c, node)
+        hit = _dynamic_matmul(c, node) if node.key == "MatMulInteger" else _fuse_one(c, node)
         if hit:
             fused[node.name] = hit[0]
             absorbed.update(id(n) for n in hit[1])

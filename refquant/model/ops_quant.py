@@ -414,3 +414,33 @@ def conv_integer(ctx, node, ins):
     if not x.exact:
         raise InvalidValueError(f"node {node.name!r}: ConvInteger of an implementation-defined input")
     return [V(_wrap32(conv_acc(x.v.astype(np.int64) - zx, wz, strides, pads, dil, group)))]
+
+
+# ##########################################################################
+# Dynamic quantization (onnxruntime.quantization.quantize_dynamic graphs)
+# ##########################################################################
+
+@op("com.microsoft.DynamicQuantizeMatMul", "com.microsoft.MatMulIntegerToFloat")
+def dynamic_quantize_matmul(ctx, node, ins):
+    """com.microsoft DynamicQuantizeMatMul (A float: DynamicQuantizeLinear uint8 under the row's profile)
+    and MatMulIntegerToFloat (A quantized): acc exact, then y = fl32(fl32(fl32(acc) * fl32(sa*sb_j)) + bias_j):
+    MLAS's scale-bias output processor multiplies, then adds, without contraction (measured on onnxruntime
+    1.32.0 x86-64: on every element where a fused multiply-add would round differently, 1038 of 1038,
+    onnxruntime gave the unfused result)."""
+    if node.op_type == "DynamicQuantizeMatMul":
+        a, b, sb, zb, bias = (ins + [None] * 5)[:5]
+        profile = ctx.profile()
+        q, sa, za = dynamic_quantize_array(a.v.astype(np.float32), profile if profile in qz.DYNAMIC_ALL_ZERO
+                                           else "onnx")
+    else:
+        a, b, sa_v, sb, za_v, zb, bias = (ins + [None] * 7)[:7]
+        q, sa = a.v, float(np.float32(sa_v.v))
+        za = 0 if za_v is None else int(np.asarray(za_v.v).reshape(-1)[0])
+    zbv = 0 if zb is None else np.asarray(zb.v, np.int64).reshape(-1)
+    acc = matmul_acc(q.astype(np.int64) - za, b.v.astype(np.int64) - (zbv if np.ndim(zbv) == 0 or zbv.size == 1
+                                                                        else zbv.reshape(1, -1)))
+    scale = (np.float32(sa) * np.asarray(sb.v, np.float32).reshape(-1)).astype(np.float32)
+    y = (acc.astype(np.float32) * scale).astype(np.float32)
+    if bias is not None:
+        y = (y + bias.v.astype(np.float32)).astype(np.float32)
+    return [V(y)]

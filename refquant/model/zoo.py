@@ -146,7 +146,7 @@ def _export(torch, module, shape, path, seed):
 
 
 def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None, activations="uint8"):
-    """Path of the quantized model ``kind`` (KINDS) in ``folder``: QDQ or QOperator ('qop'), uint8
+    """Path of the quantized model ``kind`` (KINDS) in ``folder``: QDQ, QOperator ('qop') or 'dynamic', uint8
     (or int8) activations, int8 weights, per channel or per tensor; built once (reused when present)."""
     torch = need("torch", "model zoo")
     need("onnxruntime", "model zoo")
@@ -168,6 +168,12 @@ def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None
     fp = folder / f"{tag}_float.onnx"
     if not fp.is_file():
         _export(torch, module, shape, fp, seed)
+    if fmt == "dynamic":          # onnxruntime.quantization.quantize_dynamic: weights int8, activations at run time
+        from onnxruntime.quantization import quantize_dynamic
+        tmp = out.with_suffix(".tmp.onnx")
+        quantize_dynamic(str(fp), str(tmp), weight_type=QuantType.QInt8, per_channel=per_channel)
+        tmp.replace(out)
+        return out
     rng = np.random.default_rng(seed)
     data = [{"x": rng.standard_normal(shape).astype(np.float32)} for _ in range(calib)]
 
