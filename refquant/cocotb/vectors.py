@@ -53,13 +53,16 @@ def _as_transaction(sb, acc, K, why, **extra):
     return {"a": [za] * K, "b": [zb] * K, "bias": int(acc), "why": why, **extra}
 
 
-def tie_accumulators(p, lo=-128, hi=127, zp=0, count=24):
+def tie_accumulators(p, lo=-128, hi=127, zp=0, count=24, double=False):
     """Accumulators where acc*M is exactly (or nearest to) k + 1/2 for output levels around 0 and
-    around the saturation edges, for channel params ``p`` ({'m', 'shift'} or {'M'})."""
-    from ..audit.ties import near_tie_solutions, multiplier
+    around the saturation edges, for channel params ``p`` ({'m', 'shift'} or {'M'}); with
+    ``double`` (two roundings) also the exact ties of the first one, x*m = 2^30 modulo 2^31."""
+    from ..audit.ties import multiplier, near_tie_solutions
     out = []
     if "m" in p and "shift" in p:
         out += sorted(near_tie_solutions(p["m"], 31 - p["shift"], window=0), key=abs)[:count]
+        if double and p["shift"] <= 0:
+            out += sorted(near_tie_solutions(p["m"], 31, window=0), key=abs)[:count]
     M = multiplier(p)
     if M:
         for k in list(range(-6, 6)) + [hi - zp, lo - zp - 1]:
@@ -99,7 +102,7 @@ def directed_vectors(sb, K=16, vary_params=True):
     except RefquantError:
         p = None
     if p is not None:
-        for acc in tie_accumulators(p, lo, hi, zy):
+        for acc in tie_accumulators(p, lo, hi, zy, double=sb.method == "tflite_double"):
             out.append(_as_transaction(sb, acc, K, f"rounding tie near acc {acc}"))
     for acc in (INT32_MAX, INT32_MIN, INT32_MAX - 1, INT32_MIN + 1, 0, 1, -1, 2**30, -2**30):
         out.append(_as_transaction(sb, acc, K, f"int32 edge acc {acc}"))
