@@ -501,3 +501,25 @@ def test_slow_sweep_ref_unary(op, onnx_op, attrs, kw, extra):
         i += 1
     print(f"onnx reference QDQ {op}: {n} elements, {bad} differences")
     assert bad == 0
+
+
+def test_ort_runs_a_qdq_graph_as_the_contrib_op_when_optimizing_and_as_floats_when_not():
+    # onnxruntime fuses DequantizeLinear -> Add/Mul -> QuantizeLinear into QLinearAdd / QLinearMul
+    # (variant 'ort'); with optimizations off it runs the float ops, which equal the onnx reference
+    # (variant 'onnx_ref') on these finite inputs.
+    rng = np.random.default_rng(60)
+    for i in range(4):
+        dtype = ("uint8", "int8")[i % 2]
+        a, b = _tensor(rng, dtype, (4, 64)), _tensor(rng, dtype, (4, 64))
+        (sa, sb, sy), (za, zb, zy) = _ref_scales(rng, 3, 1 + i % 2), _zps(rng, dtype, 3)
+        for op, onnx_op in (("add", "Add"), ("mul", "Mul")):
+            model = P.build(P.qdq_nodes(onnx_op, ["a", "b"]), [("a", a), ("b", b)],
+                            P._q("a", sa, za, dtype) + P._q("b", sb, zb, dtype) + P._q("y", sy, zy, dtype), P.NP[dtype])
+            for level, variant in ((ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "ort"),
+                                   (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "onnx_ref")):
+                so = ort.SessionOptions()
+                so.intra_op_num_threads, so.graph_optimization_level, so.log_severity_level = 1, level, 3
+                sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+                got = sess.run(None, {"a": a, "b": b})[0].astype(np.int64)
+                want = onnx_ops.VARIANTS[op][variant](a, sa, za, b, sb, zb, sy, zy, dtype=dtype)
+                assert (got == np.array(want)).all(), (op, variant)
