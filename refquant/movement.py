@@ -21,6 +21,7 @@ Stdlib only (docs/architecture.md).
 from fractions import Fraction
 from math import prod
 
+from . import nested
 from .errors import InvalidValueError, ShapeError, UnknownNameError
 from .rounding import ceil as _ceil, floor as _floor, round_ratio
 
@@ -49,31 +50,16 @@ def shape_of(x, name="tensor"):
     return (len(x),) + inner[0]
 
 
-def _flat_into(x, out):
-    if isinstance(x, (list, tuple)):
-        for v in x:
-            _flat_into(v, out)
-    else:
-        out.append(x)
-
-
 def tensor(x, name="tensor"):
     """(flat row-major values, shape) of a nested list or numpy array."""
     x = plain(x)
     shape = shape_of(x, name)
-    flat = []
-    _flat_into(x, flat)
-    return flat, shape
+    return nested.flatten(x), shape
 
 
 def nest(flat, shape):
     """The nested list of ``shape`` holding ``flat`` row-major (a scalar for shape ())."""
-    if not shape:
-        return flat[0]
-    if len(shape) == 1:
-        return list(flat)
-    step = prod(shape[1:])
-    return [nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+    return nested.unflatten(flat, tuple(shape))
 
 
 def strides(shape):
