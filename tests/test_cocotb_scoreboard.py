@@ -64,6 +64,7 @@ def test_kernel_batch_reports_at_finish_and_counts():
         sb.check({"acc": acc}, {"y": Scoreboard("requantize", **KW).expected({"acc": acc})["y"] + (acc == 7)})
     s = sb.finish()
     assert s["mismatches"] == 1 and s["transactions"] == 100 and '"acc": 7' in sb.failures[0]
+    assert "transaction 58 mismatched" in sb.failures[0]          # its own number, not the batch's end
 
 
 def test_quantize_and_backend_and_refusals():

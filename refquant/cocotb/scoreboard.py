@@ -117,11 +117,11 @@ class Scoreboard:
         actual = {k: int(v) for k, v in actual.items()}
         self.transactions += 1
         if self.reference == "kernel":
-            self._queue.append((dict(inputs), actual))
+            self._queue.append((dict(inputs), actual, self.transactions))
             if len(self._queue) >= self.batch:
                 self.flush()
             return None
-        return self._compare(inputs, actual, self.expected(inputs))
+        return self._compare(inputs, actual, self.expected(inputs), self.transactions)
 
     def flush(self):
         """Check every queued transaction (kernel reference) in one batched call."""
@@ -129,8 +129,8 @@ class Scoreboard:
             return
         from .kernel_ref import expected_batch
         queue, self._queue = self._queue, []
-        for (t, act), exp in zip(queue, expected_batch(self, [t for t, _ in queue])):
-            self._compare(t, act, exp)
+        for (t, act, number), exp in zip(queue, expected_batch(self, [q[0] for q in queue])):
+            self._compare(t, act, exp, number)
 
     def finish(self):
         """Flush, then return a summary dict; raises when any transaction mismatched."""
@@ -143,14 +143,14 @@ class Scoreboard:
                                      f"first:\n{self.failures[0]}")
         return summary
 
-    def _compare(self, t, actual, exp):
+    def _compare(self, t, actual, exp, number):
         if exp.get("y", 0) is None:
             self.unpredictable += 1
         bad = [k for k in actual if exp.get(k) is not None and actual[k] != exp[k]]
         if not bad:
             return exp
         self.mismatches += 1
-        msg = self.message(t, actual, exp)
+        msg = self.message(t, actual, exp, number)
         if len(self.failures) < 10:
             self.failures.append(msg)
         if self.raise_on_mismatch:
@@ -158,9 +158,10 @@ class Scoreboard:
         return exp
 
     # -- the message -----------------------------------------------------------------------------
-    def message(self, t, actual, exp):
+    def message(self, t, actual, exp, number=None):
         """Expected vs actual, the explain trace, the RTL faults that give actual, the command."""
-        lines = [f"refquant scoreboard: {self.op} transaction {self.transactions} mismatched ({self.method})"]
+        number = self.transactions if number is None else number
+        lines = [f"refquant scoreboard: {self.op} transaction {number} mismatched ({self.method})"]
         for k in ("acc", "y"):
             if k in actual and k in exp:
                 lines.append(f"  {k:<4} expected {exp[k]}, actual {actual[k]}" + ("   <-- differs" if actual[k] != exp[k] else ""))
