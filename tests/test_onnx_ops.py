@@ -523,3 +523,17 @@ def test_ort_runs_a_qdq_graph_as_the_contrib_op_when_optimizing_and_as_floats_wh
                 got = sess.run(None, {"a": a, "b": b})[0].astype(np.int64)
                 want = onnx_ops.VARIANTS[op][variant](a, sa, za, b, sb, zb, sy, zy, dtype=dtype)
                 assert (got == np.array(want)).all(), (op, variant)
+
+
+def test_ref_avg_pool_and_max_pool_with_dilations_match_the_reference_evaluator():
+    rng = np.random.default_rng(61)
+    for i in range(6):
+        x = rng.integers(0, 256, (1, 2, 9, 8)).astype(np.uint8)
+        attrs = dict(kernel_shape=[2, 3], dilations=[1 + i % 2, 2 - i % 2], strides=[1 + i % 2] * 2, pads=[i % 2] * 4,
+                     ceil_mode=i % 2, count_include_pad=(i // 2) % 2)
+        sx, sy = (float(np.float32(v)) for v in rng.choice([0.1, 0.25, 0.3], 2))
+        got = P.qdq(P.run_ref, "AveragePool", [("x", x, sx, 3)], sy, 7, "uint8", attrs).astype(np.int64)
+        assert (got == np.array(onnx_ops.ref_avg_pool(x, sx, 3, sy, 7, **attrs))).all(), attrs
+        mattrs = {k: v for k, v in attrs.items() if k != "count_include_pad"}
+        got = P.run_ref([P._node("MaxPool", ["x"], ["y"], **mattrs)], [("x", x)], [], np.uint8)
+        assert (got == np.array(qops.max_pool(x, **mattrs))).all(), mattrs
