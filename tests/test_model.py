@@ -67,6 +67,9 @@ def test_conv_acc_equals_conv_integer(group, stride, pads, dil):
     want = spec_ops.conv_integer(x.tolist(), w.tolist(), 7, -2, x_type="uint8", w_type="int8", strides=[stride] * 2,
                                  pads=list(pads), dilations=[dil] * 2, group=group)
     assert np.array_equal(got, np.array(want))
+    raw = oq.conv_acc_raw(x.astype(np.uint8), 7, w.astype(np.int8), np.array([-2]), (stride, stride),
+                          list(pads), (dil, dil), group)
+    assert np.array_equal(raw, np.array(want))
 
 
 def _f(v):

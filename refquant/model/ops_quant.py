@@ -211,6 +211,26 @@ def conv_acc(x, w, strides, pads, dilations, group):
     return out.reshape(N, M, OH, OW)
 
 
+def wrap32(acc):
+    """int64 accumulators reduced to int32 with wrap (the contract's default accumulator: the final
+    wrap of the exact sum equals the step-by-step wrap, docs/gemm-contract.md §2)."""
+    return (acc + 2**31) % 2**32 - 2**31
+
+
+def conv_acc_raw(x, zx, w, zw, strides, pads, dilations, group):
+    """int32-wrapped conv accumulators of raw 8-bit x and w with their zero points: the C kernel's
+    ConvInteger (refquant.kernel.conv_integer) for ungrouped convolutions where it is built (grouped
+    ones, one small GEMM per group, are faster as one einsum), else ``conv_acc``; both equal
+    refquant.ops.conv_integer (tests/test_model.py)."""
+    from .. import kernel
+    if group == 1 and kernel.available() and x.dtype in (np.int8, np.uint8) and w.dtype in (np.int8, np.uint8):
+        zwv = int(zw[0]) if zw.size == 1 else zw.astype(np.int64)
+        return kernel.conv_integer(np.ascontiguousarray(x), np.ascontiguousarray(w), zx, zwv, strides=list(strides),
+                                   pads=list(pads), dilations=list(dilations), group=group).astype(np.int64)
+    wz = w.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+    return wrap32(conv_acc(x.astype(np.int64) - zx, wz, strides, pads, dilations, group))
+
+
 def conv_geometry(node, ndim):
     """(strides, pads [t, l, b, r], dilations, group) of a 2-D Conv-family node (auto_pad NOTSET / VALID)."""
     if ndim != 4:
@@ -294,9 +314,9 @@ def qlinear_conv(ctx, node, ins):
     b = None if bias is None else bias.astype(np.int64).reshape(1, -1, 1, 1)
 
     M = w.v.shape[0]
-    acc = conv_acc(xv.v.astype(np.int64) - int(zx.v), wz, strides, pads, dil, group)
+    acc = conv_acc_raw(xv.v, int(zx.v), w.v, np.asarray(zw.v).reshape(-1), strides, pads, dil, group)
     if b is not None:
-        acc = acc + b
+        acc = wrap32(acc + b)
     chan = np.broadcast_to(np.arange(M).reshape(1, M, 1, 1), acc.shape)
     ydt = _type_name(zy.v)
     y = requantize(acc, method, params, zy.v, ydt, chan, node.name)
@@ -349,6 +369,7 @@ def _matmul_requant(ctx, node, a, sa, za, b, sb, zb, sy, zy, bias=None, op_name=
     acc = matmul_acc(a.v.astype(np.int64) - za_, bz)
     if bias is not None:
         acc = acc + bias.astype(np.int64)
+    acc = wrap32(acc)
     N = acc.shape[-1]
     chan = np.broadcast_to(np.arange(N), acc.shape)
     ydt = _type_name(zy.v) if zy is not None else "uint8"
