@@ -5,8 +5,9 @@ MatMulNBits: B uint8 [N][k_blocks][blob], scales [N*k_blocks], optional packed u
 default zero point 2^(bits-1), attributes K, N, bits, block_size, accuracy_level) and the MLAS
 kernels of onnxruntime 1.32.0 (``sqnbitgemm_kernel_avx_common_fp32.h``
 ``MlasQ4GemmKernelBlkLen16Avx512f`` / ``...BlkLen32PlusAvx512f``, ``FoldAccumulators``; the SGEMM
-path of ``sqnbitgemm.cpp`` for M > 1).  docs/llm-formats.md §2 lists what was measured, the
-named deviation, and what is not modelled (accuracy_level 4, 8-bit B with M = 1 or N > 64).
+path of ``sqnbitgemm.cpp`` for M > 1; ``QuantizeARow_CompInt8`` for accuracy_level 4's A).
+docs/llm-formats.md §2 lists what was measured, the named deviation, and what is not modelled
+(accuracy_level 4's float order, 8-bit B with M = 1 or N > 64).
 
 Values: A and the scales are binary32 values (numbers or ``formats.Real``); B and the zero points
 are bytes as stored in the ONNX initializers.  Results are binary32 bit patterns.
@@ -160,6 +161,63 @@ def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_le
             for x, y in zip(a, w[n]):
                 acc = _fma(x, y, acc)
             line.append(_f.encode(F32, acc))
+        out.append(line)
+    return out
+
+
+def quantize_a_int8(row, block_size):
+    """accuracy_level 4: A quantized per block of ``block_size`` to int8 as MLAS does:
+    sa = fl(amax/127), q = RNE(fl(a · fl(127/amax))) (0 and sa = 0 for an all-zero block).
+
+    Returns (codes, block scales as binary32 Reals).  Measured on onnxruntime 1.32.0 (AVX-512):
+    tests/test_matmulnbits.py recovers every code through the kernel.
+    Reproduces: onnxruntime 1.32.0 mlas QuantizeARow_CompInt8 (AVX-512).
+    """
+    vals = [_fp32(v, "A") for v in row]
+    if len(vals) % block_size:
+        raise ShapeError(f"a row of {len(vals)} values is not a multiple of block_size {block_size}")
+    codes, scales = [], []
+    for i in range(0, len(vals), block_size):
+        block = vals[i:i + block_size]
+        amax = max(v.mag for v in block)
+        if amax == 0:
+            codes += [0] * block_size
+            scales.append(ZERO)
+            continue
+        scales.append(_f.decode(F32, _f.div(F32, amax, 127)))
+        inv = _f.decode(F32, _f.div(F32, 127, amax))
+        codes += [_round_even(_f.value_of(F32, _f.mul(F32, v, inv))) for v in block]
+    return codes, scales
+
+
+def _round_even(x):
+    n, d = x.numerator, x.denominator
+    q, r = divmod(n, d)
+    if 2 * r > d or (2 * r == d and q % 2):
+        q += 1
+    return q
+
+
+def matmul_exact_int8(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4):
+    """accuracy_level 4's integer semantics with an exact float part: A quantized per block as MLAS
+    does (``quantize_a_int8``), then sum over blocks of sa · s · sum_k qa·(q - zp), exactly, rounded once.
+
+    Reproduces: onnxruntime contrib MatMulNBits accuracy_level 4 (int8 compute), MLAS A quantization 1.32.0.
+    """
+    q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
+    kb = K // block_size
+    s = [_fp32(v, "scales").value for v in scales]
+    out = []
+    for row in A:
+        qa, sa = quantize_a_int8(row, block_size)
+        line = []
+        for n in range(N):
+            total = Fraction(0)
+            for b in range(kb):
+                lo = b * block_size
+                isum = sum(qa[k] * (q[n][k] - z[n][b]) for k in range(lo, lo + block_size))
+                total += sa[b].value * s[n * kb + b] * isum
+            line.append(_f.encode(F32, total))
         out.append(line)
     return out
 

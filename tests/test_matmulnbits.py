@@ -88,3 +88,61 @@ def test_matches_onnxruntime_on_1e5_outputs(bits, bs, zp, level, M):
     m, n = (1600, 64) if bits == 8 else (M, 102400 // M)
     got, want, _ = compare(np.random.default_rng(3), m, 256, n, bits, bs, zp, level)
     assert got.size >= 10**5 and (got == want).all()
+
+
+@needs_avx512
+def test_level4_a_quantization_is_recovered_through_onnxruntime():
+    """accuracy_level 4 quantizes A per block to int8: sa = fl(amax/127), q = RNE(fl(a · fl(127/amax))).
+    Column n of B selects element n (q = zp + 1 there, zp elsewhere), so Y[n] / (sa · s) is A's code n;
+    near-ties of a · 127/amax are planted.  (RNE of a/sa, or of a · fl(1/sa), or ties away differ.)"""
+    pytest.importorskip("onnxruntime")
+    from refquant.peers.matmulnbits import ort_model, run_ort
+    rng = np.random.default_rng(7)
+    q = np.full((32, 32), 8)
+    np.fill_diagonal(q, 9)
+    b = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8).reshape(32, 1, 16)
+    s = np.ones(32, np.float32)
+    for _ in range(10):
+        a = rng.standard_normal(32).astype(np.float32)
+        amax = np.float32(np.abs(a).max())
+        a[1:9] = ((rng.integers(-120, 120, 8) + 0.5) * np.float64(amax) / 127).astype(np.float32)
+        y = run_ort(ort_model(32, 32, 4, 32, 4, b, s, None), a[None, :])[0].astype(np.float64)
+        codes, scales = mm.quantize_a_int8(a.tolist(), 32)
+        got = np.rint(y / float(scales[0].value)).astype(int)
+        assert np.abs(y / float(scales[0].value) - got).max() < 0.01
+        assert got.tolist() == codes == fast.quantize_a_int8(a, 32)[0][0].tolist()
+
+
+def _level4_ratio(bits, bs, zp, M, N, seed):
+    from refquant.peers.matmulnbits import ort_model, run_ort
+    a, b, s, z = make_inputs(np.random.default_rng(seed), M, 256, N, bits, bs, zp)
+    y = run_ort(ort_model(256, N, bits, bs, 4, b, s, z), a).astype(np.float64)
+    value, mag = fast.int8_terms(a, b, s, z, 256, N, bits, bs)
+    return (np.abs(y - value) / (2.0**-24 * mag + 1e-300)).max(), y.size
+
+
+@needs_avx512
+@pytest.mark.parametrize("bs, zp, M", [(16, True, 1), (32, False, 3), (64, True, 2), (128, True, 1), (256, False, 4)])
+def test_level4_is_the_int8_semantics_up_to_binary32_order(bs, zp, M):
+    """onnxruntime's accuracy_level 4 equals the int8 semantics (``matmul_exact_int8``) up to the
+    rounding of its binary32 sums: within 8 · 2^-24 of the terms' magnitudes (measured: <= 0.6); one
+    A code off by 1 would move a result by about 2^-10 of it.  The float order is not modelled."""
+    pytest.importorskip("onnxruntime")
+    ratio, _ = _level4_ratio(4, bs, zp, M, 16, 8)
+    assert ratio <= 8
+    a, b, s, z = make_inputs(np.random.default_rng(9), 2, 64, 3, 4, 32, zp)
+    exact = mm.matmul_exact_int8(a.tolist(), b.tobytes(), s.tolist(), None if z is None else z.tobytes(), 64, 3, 4, 32)
+    value, _ = fast.int8_terms(a, b, s, z, 64, 3, 4, 32)
+    assert np.allclose(np.array(exact, np.uint32).view(np.float32), value, rtol=2**-23, atol=0)
+
+
+@needs_avx512
+@pytest.mark.slow
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("bs", [16, 32, 64, 128, 256])
+@pytest.mark.parametrize("zp", [False, True])
+@pytest.mark.parametrize("M", [1, 64])
+def test_level4_bound_on_1e5_outputs(bits, bs, zp, M):
+    pytest.importorskip("onnxruntime")
+    ratio, size = _level4_ratio(bits, bs, zp, M, 102400 // M, 10)
+    assert size >= 10**5 and ratio <= 8

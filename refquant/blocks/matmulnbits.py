@@ -105,3 +105,35 @@ def matmul_exact(A, B, scales, zp, K, N, bits, block_size):
         for n in range(N):
             out[m, n] = _round_once(prods[n].tolist())
     return out
+
+
+def quantize_a_int8(a, block_size):
+    """(int64 codes (M, K), float32 scales (M, K/block_size)): MLAS's accuracy_level 4 A quantization,
+    sa = fl(amax/127), q = RNE(fl(a · fl(127/amax))) (refquant.matmulnbits.quantize_a_int8)."""
+    a = np.atleast_2d(np.asarray(a, dtype=F32))
+    blocks = a.reshape(a.shape[0], -1, block_size)
+    amax = np.abs(blocks).max(axis=2)
+    safe = np.where(amax > 0, amax, F32(1))
+    sa = np.where(amax > 0, amax / F32(127), F32(0)).astype(F32)
+    inv = np.where(amax > 0, F32(127) / safe, F32(0)).astype(F32)
+    return np.rint(blocks * inv[:, :, None]).astype(np.int64).reshape(a.shape), sa
+
+
+def int8_terms(A, B, scales, zp, K, N, bits, block_size):
+    """(value, magnitude) float64 (M, N): accuracy_level 4's integer semantics with the float part in
+    binary64 (sum over blocks of sa · s · sum qa·(q - zp)), and the sum of the magnitudes of the terms
+    MLAS adds (sa · s · (sum |qa|·q + zp·|sum qa|)) that bounds its binary32 rounding error."""
+    qa, sa = quantize_a_int8(A, block_size)
+    kb = K // block_size
+    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
+    q = (np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1) if bits == 4 else raw)[:, :K].astype(np.int64)
+    if zp is None:
+        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int64)
+    else:
+        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
+        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int64)
+    qa3, q3 = qa.reshape(qa.shape[0], kb, block_size), q.reshape(N, kb, block_size)
+    isum = np.einsum("mbk,nbk->mnb", qa3, q3) - np.einsum("mb,nb->mnb", qa3.sum(axis=2), z)
+    mag = np.einsum("mbk,nbk->mnb", np.abs(qa3), q3) + np.einsum("mb,nb->mnb", np.abs(qa3.sum(axis=2)), z)
+    w = sa.astype(np.float64)[:, None, :] * np.asarray(scales, dtype=F32).reshape(N, kb).astype(np.float64)[None]
+    return (w * isum).sum(axis=2), (w * mag).sum(axis=2)
