@@ -167,7 +167,8 @@ _ORT_QOPS_DEVIATIONS = (
 )
 # The QDQ form of the quantized ops in the onnx 1.21.0 reference (refquant/onnx_ops.py variant 'onnx_ref').
 _REF_VARIANT = "refquant variant 'onnx_ref'"
-_REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat")
+_REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat",
+             "mean")
 _ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op not in ("mean", "resize_nearest")},
                  **{op: "onnx_ref" for op in _REF_QOPS}}
 _ONNX_REF_QOPS_DEVIATIONS = tuple(

@@ -391,6 +391,27 @@ def ref_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtyp
     return mv.nest(out, tuple(shape[:2]) + (1,) * (len(shape) - 2))
 
 
+def ref_mean(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axes=None, keepdims=1, dtype="uint8",
+             scale_format="fp32"):
+    """QDQ ReduceMean in the onnx reference: np.mean in float32 over trailing axes (numpy's pairwise
+    sum of each contiguous run, one division), quantized.  Other axis sets are not modelled."""
+    # Reproduces: onnx 1.21.0 onnx/reference/ops/op_reduce_mean.py (np.mean, dtype float32)
+    t = get_type(dtype)
+    flat, shape = qops.qtensor(x, t, "x")
+    r = len(shape)
+    red = sorted(set(range(r))) if not axes else sorted({mv.norm_axis(a, r, "axis") for a in axes})
+    if red != list(range(r - len(red), r)) or 0 in shape:
+        raise InvalidValueError(f"ReduceMean over axes {red} of shape {list(shape)}: only trailing axes of a "
+                                f"non-empty tensor are modelled for the onnx reference")
+    sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
+    zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
+    n = prod(shape[r - len(red):])
+    out = [ref_quantize(rq.fdiv(F32, numpy_sum32([ref_dequantize(v, sx, zx) for v in flat[b:b + n]]), n), sy, zy, t)
+           for b in range(0, len(flat), n)]
+    kept = tuple(shape[:r - len(red)])
+    return mv.nest(out, kept + (1,) * len(red) if keepdims else kept)
+
+
 VARIANTS = {
     "add": {"ort": ort_add, "onnx_ref": ref_add},
     "sub": {"onnx_ref": ref_sub},
@@ -402,4 +423,5 @@ VARIANTS = {
     "avg_pool": {"ort": ort_avg_pool, "onnx_ref": ref_avg_pool},
     "global_avg_pool": {"ort": ort_global_avg_pool, "onnx_ref": ref_global_avg_pool},
     "concat": {"ort": ort_concat, "onnx_ref": ref_concat},
+    "mean": {"onnx_ref": ref_mean},
 }

@@ -537,3 +537,18 @@ def test_ref_avg_pool_and_max_pool_with_dilations_match_the_reference_evaluator(
         mattrs = {k: v for k, v in attrs.items() if k != "count_include_pad"}
         got = P.run_ref([P._node("MaxPool", ["x"], ["y"], **mattrs)], [("x", x)], [], np.uint8)
         assert (got == np.array(qops.max_pool(x, **mattrs))).all(), mattrs
+
+
+def test_ref_mean_over_trailing_axes_matches_the_reference_evaluator():
+    rng = np.random.default_rng(62)
+    for i in range(4):
+        dtype = ("uint8", "int8")[i % 2]
+        x = _tensor(rng, dtype, (2, 3, int(rng.integers(1, 20)), int(rng.integers(1, 20))))
+        axes, keep = [[3], [2, 3], [1, 2, 3], [-1]][i], i % 2
+        sx, sy = (float(np.float32(v)) for v in rng.choice([0.1, 0.3, 0.7], 2))
+        got = P.qdq(P.run_ref, "ReduceMean", [("x", x, sx, 3)], sy, 5, dtype, {"keepdims": keep},
+                    [("axes", np.array(axes, np.int64))]).astype(np.int64)
+        assert (got == np.array(onnx_ops.ref_mean(x, sx, 3, sy, 5, axes=axes, keepdims=keep, dtype=dtype))).all()
+    with pytest.raises(InvalidValueError, match="trailing"):
+        onnx_ops.ref_mean([[1, 2], [3, 4]], 1.0, 0, 1.0, 0, axes=[0])
+    assert backends.variant("onnx_ref", "mean") is onnx_ops.ref_mean
