@@ -142,7 +142,7 @@ def test_dpi_wrapper_clean_under_asan_ubsan(dpi_lib, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bug", [None, "truncate"])
+@pytest.mark.parametrize("bug", [None, "truncate", "wrap", "zp_before", "shift_swap"])
 def test_sv_testbench_with_dpi_under_verilator(dpi_lib, tmp_path, bug):
     sys.path.insert(0, str(ROOT / "examples" / "rtl"))
     import run_dpi
