@@ -646,3 +646,22 @@ def test_conv_mismatch_shrunk_to_one_channel_and_audited(tmp_path, capsys):
     assert main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"),
                  "--no-progress", "--brief"]) == 1
     assert "mismatches: 1 of" in capsys.readouterr().out
+
+
+def test_onnxruntime_against_the_exact_spec_finds_its_named_deviation(tmp_path, capsys):
+    """Judged against method 'exact' (the ONNX spec's intent), ORT QLinearMatMul shows its named deviation
+    'binary32 requantization (ORT MLAS)' on near-tie scales: found, shrunk, and diagnosed as 'ort'."""
+    pytest.importorskip("onnxruntime")
+    text = ORT.format(m=16, k=64, tasks=16).replace('kind = "onnxruntime"', 'kind = "onnxruntime"\nmethod = "exact"')
+    text = text.replace('scales = ["random", "near_tie", "tie", "extreme"]', 'scales = ["near_tie"]')
+    spec = _spec(tmp_path, text)
+    campaign.run(spec, str(tmp_path / "s"), quiet=True)
+    store = Store(str(tmp_path / "s"))
+    bad = [r for r in store.records() if r["status"] == "mismatch"]
+    assert bad and all("qlinear_matmul exact scales=near_tie" in r["signature"] for r in bad)
+    assert all(abs(g - w) == 1 for r in bad for *_ix, g, w in r["first"])
+    index = shrink_failures(store, spec, max_calls=40)
+    info = min(index.values(), key=lambda v: v["shape"][1])
+    d = os.path.join(store.failures_dir(), info["dir"])
+    main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"), "--no-progress", "--brief"])
+    assert "matches float_fp32 = ort" in capsys.readouterr().out

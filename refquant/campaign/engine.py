@@ -20,7 +20,7 @@ WINDOW = 2          # tasks queued per worker beyond the one running
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker (distributed.nanny.pre-spawn-environ);
 # setting it at all turns off glibc's dynamic mmap threshold, so every numpy buffer over 128 KiB is
 # mmapped, page-faulted and unmapped again: 3.2x the page faults of a plain process per task and
-# 1.2-2x the compute time (docs/campaigns.md section 7).  None removes it for our LocalCluster.
+# 1.2-2x the compute time (docs/campaigns.md section 8).  None removes it for our LocalCluster.
 NO_MALLOC_TRIM = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
