@@ -113,3 +113,22 @@ def test_fma32_rounds_once():
     assert (got.astype(np.float64) == np.array(want)).all()
     # the float64 sum 2^40 + 2^16 is a binary32 tie, but the exact sum lies 2^-20 above it
     assert fma32(np.array([1.0]), np.array([2.0**16 + 2.0**-20]), np.array([2.0**40]))[0] == 2.0**40 + 2.0**17
+
+
+def test_max_pool_and_mean_fast_forms_equal_their_definitions():
+    rng = np.random.default_rng(10)
+    for i in range(6):
+        dtype = ("uint8", "int8")[i % 2]
+        x = _x(rng, dtype, (2, 3, 7, 6))
+        kw = dict(kernel_shape=[3, 2], strides=[1 + i % 2, 2], pads=[i % 2, 1, 1, 0], dilations=[1, 1 + i % 2],
+                  ceil_mode=i % 2)
+        assert (FAST[("max_pool", "exact")](x, dtype=dtype, **kw) == np.array(_definition("max_pool", "exact")(
+            x, dtype=dtype, **kw))).all()
+        (sx, sy), (zx, zy) = _scales(rng, 2, KINDS[i % 3]), _zps(rng, dtype, 2)
+        axes, keep = [[3], [2, 3], [1], None, [-1, 1], [0, 3]][i], i % 2
+        want = np.array(_definition("mean", "exact")(x, sx, zx, sy, zy, axes=axes, keepdims=keep, dtype=dtype))
+        assert (FAST[("mean", "exact")](x, sx, zx, sy, zy, axes=axes, keepdims=keep, dtype=dtype) == want).all()
+        if axes in ([3], [2, 3], None):
+            want = np.array(_definition("mean", "onnx_ref")(x, sx, zx, sy, zy, axes=axes, keepdims=keep, dtype=dtype))
+            got = FAST[("mean", "onnx_ref")](x, sx, zx, sy, zy, axes=axes, keepdims=keep, dtype=dtype)
+            assert (got == want).all()

@@ -19,7 +19,7 @@ from math import prod
 
 import numpy as np
 
-from .. import backends, onnx_ops, qops
+from .. import backends, movement, onnx_ops, qops
 from .. import requant as rq
 from ..errors import InvalidValueError, ShapeError
 from ..integers import get_type
@@ -134,6 +134,60 @@ def global_avg_pool_exact(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dt
     sums = (planes - zx).sum(-1)
     q = _round_exact(_f(sx) * sums / (n * _f(sy)), lambda i: sx * Fraction(int(sums[i]), n) / sy, zy, t)
     return q.reshape(x.shape[:2] + (1,) * (x.ndim - 2))
+
+
+def max_pool_exact(x, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0, dtype="uint8"):
+    """numpy form of qops.max_pool: the largest valid cell of each window."""
+    t = get_type(dtype)
+    x, planes = _planes(x, t)
+    out_spatial, idx, counts = _window_index(x.shape[2:], (kernel_shape, strides, pads, dilations, ceil_mode), False)
+    if (counts == 0).any():
+        raise ShapeError("a pooling window lies wholly in the padding")
+    padded = np.concatenate([planes, np.full((len(planes), 2), np.iinfo(np.int64).min)], 1)
+    return padded[:, idx].max(-1).reshape(x.shape[:2] + out_spatial)
+
+
+def _mean_groups(x, t, axes):
+    x = _ints(x, t, "x")
+    r = x.ndim
+    red = tuple(range(r)) if not axes else tuple(sorted({movement.norm_axis(a, r, "axis") for a in axes}))
+    if 0 in x.shape:
+        raise ShapeError(f"mean of an empty tensor (shape {list(x.shape)})")
+    kept = tuple(i for i in range(r) if i not in red)
+    g = np.transpose(x, kept + red).reshape(tuple(x.shape[i] for i in kept) + (-1,))
+    return x, red, g
+
+
+def _keep(v, x, red, keepdims):
+    if keepdims:
+        return v.reshape(tuple(1 if i in red else d for i, d in enumerate(x.shape)))
+    return v.reshape(tuple(d for i, d in enumerate(x.shape) if i not in red))
+
+
+def mean_exact(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axes=None, keepdims=1, dtype="uint8",
+               scale_format="fp32"):
+    """numpy form of qops.mean: exact integer sums, float64 quotient, exact near ties."""
+    t = get_type(dtype)
+    x, red, g = _mean_groups(x, t, axes)
+    (sx, zx), (sy, zy) = _params(t, [("x", x_scale, x_zero_point), ("y", y_scale, y_zero_point)], scale_format)
+    n = g.shape[-1]
+    sums = np.atleast_1d((g - zx).sum(-1))
+    q = _round_exact(_f(sx) * sums / (n * _f(sy)), lambda i: sx * Fraction(int(sums[i]), n) / sy, zy, t)
+    return _keep(q, x, red, keepdims)
+
+
+def ref_mean(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axes=None, keepdims=1, dtype="uint8",
+             scale_format="fp32"):
+    """numpy form of onnx_ops.ref_mean (trailing axes: np.mean in float32, as the evaluator)."""
+    t = get_type(dtype)
+    x, red, g = _mean_groups(x, t, axes)
+    if red != tuple(range(x.ndim - len(red), x.ndim)):
+        return np.asarray(onnx_ops.ref_mean(x, x_scale, x_zero_point, y_scale, y_zero_point, axes=axes,
+                                            keepdims=keepdims, dtype=dtype))      # its error
+    (sx, zx), (sy, zy) = _params(t, [("x", x_scale, x_zero_point), ("y", y_scale, y_zero_point)], scale_format)
+    xf = np.ascontiguousarray((g - zx).astype(F32) * F32(_f(sx)))
+    m = np.atleast_1d(np.sum(xf, axis=-1, dtype=F32) / F32(g.shape[-1]))
+    return _keep(ref_quantize(m, sy, zy, t), x, red, keepdims)
 
 
 # ##########################################################################
@@ -323,6 +377,7 @@ FAST = {
     ("avg_pool", "exact"): avg_pool_exact, ("avg_pool", "ort"): ort_avg_pool, ("avg_pool", "onnx_ref"): ref_avg_pool,
     ("global_avg_pool", "exact"): global_avg_pool_exact, ("global_avg_pool", "ort"): ort_global_avg_pool,
     ("global_avg_pool", "onnx_ref"): ref_global_avg_pool,
+    ("max_pool", "exact"): max_pool_exact, ("mean", "exact"): mean_exact, ("mean", "onnx_ref"): ref_mean,
 }
 for _op in ("requantize", "relu", "clamp", "leaky_relu"):
     for _name, _fn in backends.op_variants(_op).items():
