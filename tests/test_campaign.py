@@ -175,7 +175,8 @@ def test_report_and_status_commands(serial, tmp_path, capsys):
     assert t["tasks_done"] == t["tasks_planned"] == 32
     assert main(["campaign", "report", store.root, "--report", str(tmp_path / "r")]) == 1
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "refquant campaign replay" in md and "## Failure 0" in md
+    assert "refquant campaign replay" in md and "## Failure 0" in md and "| qlinear_matmul near_tie |" in md
+    assert (tmp_path / "r" / "by_regime.png").stat().st_size > 1000
 
 
 # -- the store: resume without redoing or double counting ------------------------------------

@@ -131,7 +131,42 @@ def report(store_dir, spec_path=None):
             f["reproducer"] = dict(index[g["signature"]], dir=os.path.join(store.failures_dir(),
                                                                            index[g["signature"]]["dir"]))
         fails.append(f)
-    return {"totals": t, "failures": fails, "runs": store.runs()}
+    return {"totals": t, "by_regime": breakdown(recs), "failures": fails, "runs": store.runs()}
+
+
+def breakdown(recs):
+    """(op, scale regime) -> [tasks, elements, mismatching tasks, mismatches]."""
+    out = {}
+    for r in recs:
+        c = r.get("case") or {}
+        row = out.setdefault(f"{c.get('op', '?')} {c.get('scales', '?')}", [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += r.get("elements", 0)
+        row[2] += r["status"] not in ("ok", "skipped")
+        row[3] += r.get("mismatches", 0)
+    return dict(sorted(out.items()))
+
+
+def png(recs, path):
+    """A bar chart of elements checked and failing tasks per op and scale regime (matplotlib)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = breakdown(recs)
+    names = list(rows)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 0.5 * len(names) + 1.8), sharey=True)
+    a1.barh(names, [rows[n][1] for n in names], color="#4a7ab5")
+    a1.set_xlabel("elements compared")
+    a2.barh(names, [rows[n][2] for n in names], color="#c0504d")
+    a2.set_xlabel("failing tasks")
+    fig.suptitle("refquant campaign: by op and scale regime")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def status_text(t):
@@ -147,7 +182,10 @@ def status_text(t):
 
 def report_markdown(rep):
     t = rep["totals"]
-    out = [f"# Campaign {t['campaign']}", "", "```", status_text(t), "```", ""]
+    out = [f"# Campaign {t['campaign']}", "", "```", status_text(t), "```", "",
+           "| op and scale regime | tasks | elements | failing tasks | mismatches |", "|---|---:|---:|---:|---:|"]
+    out += [f"| {k} | {v[0]} | {v[1]:,} | {v[2]} | {v[3]:,} |" for k, v in rep.get("by_regime", {}).items()]
+    out.append("")
     if not rep["failures"]:
         out.append("No failures: every compared element matched the reference.")
     for n, f in enumerate(rep["failures"]):

@@ -34,7 +34,7 @@ def register(sub):
     p = cs.add_parser("report", help="summary and every distinct failure with its minimal reproducer")
     p.add_argument("store", metavar="DIR")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--report", metavar="OUT", help="write OUT/report.md and OUT/report.json")
+    p.add_argument("--report", metavar="OUT", help="write OUT/report.md, OUT/report.json, OUT/by_regime.png")
     p.add_argument("--shrink", action="store_true", help="shrink failures not shrunk yet (runs the device)")
     p.set_defaults(func=cmd_report)
 
@@ -93,7 +93,7 @@ def cmd_status(args):
 
 
 def cmd_report(args):
-    from ..campaign.report import report, report_markdown, shrink_failures
+    from ..campaign.report import png, report, report_markdown, shrink_failures
     from ..campaign.store import Store
     if args.shrink:
         st = Store(args.store)
@@ -106,6 +106,7 @@ def cmd_report(args):
             f.write(md + "\n")
         with open(os.path.join(args.report, "report.json"), "w", encoding="utf-8") as f:
             json.dump(rep, f, indent=1)
+        png(Store(args.store).records(), os.path.join(args.report, "by_regime.png"))
     print(json.dumps(rep, indent=1) if args.json else md)
     return EXIT_MISMATCH if rep["failures"] else EXIT_OK
 
