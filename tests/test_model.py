@@ -491,3 +491,13 @@ def test_dynamic_quantized_mlp_agrees_and_fusion_predicted(zoo_dir, capsys, per_
         t = _json(capsys)["targets"][0]
         assert t["counts"]["agree"] == len(t["nodes"]) and "predicts the same ops" in t["notes"][1]
     assert "com.microsoft.DynamicQuantizeMatMul" in {n["op"] for n in t["nodes"]}
+
+
+def test_explain_qlinear_add_names_its_variant(zoo_dir, capsys):
+    _variants_ready("cnn")
+    path = _build(zoo_dir, "cnn", "qop", True)
+    add = next(n for n in G.load(path).nodes if n.op_type == "QLinearAdd")
+    assert cli.main(["model", "explain", str(path), "--node", add.name, "--index", "0,1,2,3",
+                     "--against", "onnxruntime:disable"]) == 0
+    out = capsys.readouterr().out
+    assert "variant 'ort' of 'add'" in out and "a = " in out and "implementation gave" in out

@@ -101,8 +101,34 @@ def explain_node(g, node, ins, backend, index, actual=None):
         lines += [f"x = {x!r} (exactly {Fraction(float(x))})", f"scale = {s!r}",
                   f"x / scale exactly = {float(q)!r}; in binary32 = {np.float32(x / s)!r}",
                   f"profile {backends.get_backend(backend).profile(np.asarray(vals[1]).size > 1)!r}"]
+    elif node.key in ELEMENTWISE:
+        lines += _elementwise_lines(node, vals, idx, out.v.shape, backend)
     lines.append(f"refquant: {out.v[idx]!r}" + ("" if lo[idx] == hi[idx] else f", any of [{lo[idx]}, {hi[idx]}]"))
     return "\n".join(lines) + got
+
+
+# element-wise contrib ops: (variant op name, positions of the quantized inputs and their scale / zero point)
+ELEMENTWISE = {"com.microsoft.QLinearAdd": ("add", ((0, 1, 2), (3, 4, 5)), (6, 7)),
+               "com.microsoft.QLinearMul": ("mul", ((0, 1, 2), (3, 4, 5)), (6, 7))}
+
+
+def _elementwise_lines(node, vals, idx, out_shape, backend):
+    """The inputs of one element of a broadcast element-wise op, and the arithmetic the row names."""
+    name, operands, (sy, zy) = ELEMENTWISE[node.key]
+    lines = []
+    for label, (t, sc, zp) in zip("ab", operands):
+        a = np.asarray(vals[t])
+        src = tuple(i if d > 1 else 0 for i, d in zip(idx[len(idx) - a.ndim:], a.shape))
+        s, z = float(np.float32(_scalar(vals[sc]))), _scalar(vals[zp]) if vals[zp] is not None else 0
+        lines.append(f"{label} = {a[src]} (index {list(src)}), scale {s!r}, zero point {z}: real "
+                     f"{float(Fraction(s) * (int(a[src]) - z))!r}")
+    lines.append(f"y scale {float(np.float32(_scalar(vals[sy])))!r}, zero point {_scalar(vals[zy])}")
+    row = backends.get_backend(backend)
+    if name in row.ops:
+        fn = backends.variant(row, name)
+        doc = " ".join((fn.__doc__ or "").split())
+        lines.append(f"variant '{row.ops[name]}' of {name!r}: {doc[:400]}")
+    return lines
 
 
 def row_method(row, node, vals=None):
