@@ -3,10 +3,11 @@ scaling efficiency, the projected cost of 10^12 elements, and where compute insi
 (thread oversubscription: library threads x worker processes vs the CPUs; the glibc malloc trim threshold
 that Dask's nanny sets in every worker; Dask's sampling profiler).
 
-    python bench/campaign.py [--dut onnxruntime|kernel] [--size 1024] [--tasks 8] [--json out.json]
+    python bench/campaign.py [--dut onnxruntime|kernel] [--size 1536] [--tasks 8] [--json out.json]
 
 Each configuration runs ``--tasks`` tasks of one size x size x size QLinearMatMul (keep tasks >= 0.5 s
-so Dask's few milliseconds per task stay < 1 %; --size 1024 does that for onnxruntime on one x86 core).
+so Dask's few milliseconds per task stay < 1 %: about --size 1536 for onnxruntime on one idle x86 core;
+the "compute in task" column says whether a size is enough).
 "Compute in task" is the mean time a task spends inside run_task (device + reference + oracle
 sample), measured in the process that ran it; "overhead per task" is wall time per task times the
 workers minus that; "faults/task" the minor page faults of the process during a task (load-independent,
@@ -79,7 +80,7 @@ def summarize(label, workers, threads, wall, start, recs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dut", default="onnxruntime", choices=("onnxruntime", "kernel"))
-    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--size", type=int, default=1536)
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
