@@ -33,6 +33,7 @@ from .rounding import ceil as _ceil, floor as _floor, round_ratio
 def plain(x):
     """A numpy array or scalar (anything with ``dtype`` and ``tolist``) as nested Python lists;
     anything else unchanged.  Duck-typed: the spec layer does not import numpy."""
+    # Reproduces: numpy ndarray.tolist (arrays read as nested lists)
     if hasattr(x, "dtype") and hasattr(x, "tolist") and not isinstance(x, (list, tuple, int, float)):
         return x.tolist()
     return x
@@ -40,6 +41,7 @@ def plain(x):
 
 def shape_of(x, name="tensor"):
     """The shape of a rectangular nested list (a number has shape ()); ShapeError if ragged."""
+    # Reproduces: ONNX IR TensorShapeProto (a rectangular tensor)
     if not isinstance(x, (list, tuple)):
         return ()
     if not x:
@@ -52,6 +54,7 @@ def shape_of(x, name="tensor"):
 
 def tensor(x, name="tensor"):
     """(flat row-major values, shape) of a nested list or numpy array."""
+    # Reproduces: ONNX IR: tensor elements in row-major order
     x = plain(x)
     shape = shape_of(x, name)
     return nested.flatten(x), shape
@@ -59,11 +62,13 @@ def tensor(x, name="tensor"):
 
 def nest(flat, shape):
     """The nested list of ``shape`` holding ``flat`` row-major (a scalar for shape ())."""
+    # Reproduces: ONNX IR: tensor elements in row-major order
     return nested.unflatten(flat, tuple(shape))
 
 
 def strides(shape):
     """Row-major element strides of ``shape``."""
+    # Reproduces: ONNX IR: row-major (C order) element layout
     out, s = [], 1
     for d in reversed(shape):
         out.append(s)
@@ -73,6 +78,7 @@ def strides(shape):
 
 def indices(shape):
     """Every index tuple of ``shape``, row-major."""
+    # Reproduces: ONNX IR: row-major (C order) element layout
     idx = [()]
     for d in shape:
         idx = [i + (j,) for i in idx for j in range(d)]
@@ -81,6 +87,7 @@ def indices(shape):
 
 def norm_axis(axis, rank, name="axis"):
     """An ONNX axis in [-rank, rank) as a non-negative axis (InvalidValueError otherwise)."""
+    # Reproduces: ONNX Operators.md: axis in [-r, r-1], negative counts from the back
     if isinstance(axis, bool) or not isinstance(axis, int) or not -rank <= axis < max(rank, 1):
         raise InvalidValueError(f"{name} = {axis!r} must be an int in [{-rank}, {rank - 1}]")
     return axis % rank if rank else 0

@@ -34,6 +34,7 @@ from .rounding import ceil as _ceil, floor as _floor, half_even
 
 def qtensor(x, t, name):
     """(flat ints, shape) of a quantized tensor whose elements are values of type t."""
+    # Reproduces: ONNX QLinear* inputs: tensors of the zero point's integer type
     flat, shape = mv.tensor(x, name)
     for i, v in enumerate(flat):
         if isinstance(v, bool) or not isinstance(v, int) or not t.min <= v <= t.max:
@@ -43,6 +44,7 @@ def qtensor(x, t, name):
 
 def zero_point(zp, t, name):
     """A per-tensor zero point, checked to be a value of type t."""
+    # Reproduces: onnxruntime ContribOperators.md QLinear* (per-tensor zero points of type T)
     zp = mv.plain(zp)
     if isinstance(zp, (list, tuple)) and len(zp) == 1:
         zp = zp[0]
@@ -53,6 +55,7 @@ def zero_point(zp, t, name):
 
 def scale(s, name, scale_format="fp32"):
     """A per-tensor scale as an exact positive Fraction (a value of ``scale_format``)."""
+    # Reproduces: onnxruntime ContribOperators.md QLinear* (per-tensor float32 scales)
     s = mv.plain(s)
     if isinstance(s, (list, tuple)) and len(s) == 1:
         s = s[0]
@@ -64,6 +67,7 @@ def scale(s, name, scale_format="fp32"):
 
 def attr_f32(v, name):
     """An ONNX float attribute: the binary32 value nearest the given number (exact Fraction)."""
+    # Reproduces: ONNX IR AttributeProto.f (float attributes are binary32)
     if isinstance(v, bool) or not isinstance(v, (int, float, Fraction)) or v != v or v in (rq.INF, -rq.INF):
         raise InvalidValueError(f"{name} = {v!r} must be a finite number")
     return rq.fl32(Fraction(v))
@@ -71,6 +75,7 @@ def attr_f32(v, name):
 
 def types(dtype, y_dtype=None):
     """(input IntType, output IntType): the output type defaults to the input type."""
+    # Reproduces: onnxruntime ContribOperators.md QLinearAdd/QLinearMul (one type T in and out)
     return get_type(dtype), get_type(y_dtype or dtype)
 
 
@@ -99,6 +104,7 @@ def broadcast_shape(sa, sb):
 
 def broadcast_index(shape, out_shape):
     """For each output index (row-major), the flat index of the broadcast source in ``shape``."""
+    # Reproduces: ONNX docs/Broadcasting.md (multidirectional broadcasting)
     r = len(out_shape)
     padded = (1,) * (r - len(shape)) + tuple(shape)
     st = mv.strides(padded)
@@ -107,6 +113,7 @@ def broadcast_index(shape, out_shape):
 
 def broadcast_pairs(a, b):
     """((a value, b value) per output element, output shape) of two flat tensors with shapes."""
+    # Reproduces: ONNX docs/Broadcasting.md (multidirectional broadcasting)
     (fa, sa), (fb, sb) = a, b
     out = broadcast_shape(sa, sb)
     if sa == sb:
