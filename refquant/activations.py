@@ -28,7 +28,7 @@ from . import certified, formats, qops, quantize
 from . import fixedpoint as fp
 from . import gemmlowp as gl
 from . import movement as mv
-from .certified import ImplementationDefined, resolve
+from .certified import resolve
 from .errors import InvalidValueError, ShapeError, SpecError, Unpredictable
 from .integers import get_type
 from .requant import fl, fl32
@@ -40,14 +40,14 @@ EXPF_ULP, TANHF_ULP, EXP_ULP, LOG_ULP, LOGF_ULP = 1, 2, 1, 1, 1
 FLT_MAX = Fraction((1 << 24) - 1) * Fraction(2) ** 104
 
 
-def _qparams(x_scale, x_zp, y_scale, y_zp, dtype):
+def quant_params(x_scale, x_zp, y_scale, y_zp, dtype):
     """The exact quantization of input and output, checked: (sx, zx, sy, zy, qmin, qmax)."""
     t = get_type(dtype)
     return (qops.scale(x_scale, "x_scale"), qops.zero_point(x_zp, t, "x_zero_point"),
             qops.scale(y_scale, "y_scale"), qops.zero_point(y_zp, t, "y_zero_point"), t.min, t.max)
 
 
-def _elementwise(x, dtype, entry):
+def elementwise(x, dtype, entry):
     """Apply ``entry`` to each element of the tensor x (once per distinct value, as a table is
     built once per value); the result has x's shape."""
     flat, shape = qops.qtensor(x, get_type(dtype), "x")
@@ -58,7 +58,7 @@ def _elementwise(x, dtype, entry):
     return mv.nest([table[q] for q in flat], shape)
 
 
-def _rows(x, dtype, axis, row_fn):
+def along_rows(x, dtype, axis, row_fn):
     """Apply ``row_fn`` to every 1-D row of x along ``axis``; the result has x's shape."""
     flat, shape = qops.qtensor(x, get_type(dtype), "x")
     if not shape:
@@ -74,16 +74,17 @@ def _rows(x, dtype, axis, row_fn):
     return mv.transpose(mv.nest(out, mshape), back)
 
 
-def _clamp(v, lo, hi):
+def clamp(v, lo, hi):
+    """min(max(v, lo), hi)."""
     return min(max(v, lo), hi)
 
 
-def _rne_certified(fn, arg, sy, zy, lo, hi):
+def rne_certified(fn, arg, sy, zy, lo, hi):
     """clamp(RNE(fn(arg) / sy) + zy): refined until the enclosure decides the integer."""
     def decide(a, b):
         ra, rb = half_even(a / sy), half_even(b / sy)
         return ra if ra == rb else None
-    return _clamp(certified.refine(fn, arg, decide) + zy, lo, hi)
+    return clamp(certified.refine(fn, arg, decide) + zy, lo, hi)
 
 
 # ##########################################################################
@@ -93,45 +94,33 @@ def _rne_certified(fn, arg, sy, zy, lo, hi):
 def sigmoid_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     """clamp(RNE(1 / (1 + exp(-sx (q - zx))) / sy) + zy), the real value certified."""
     # Reproduces: ONNX Sigmoid-13 (y = 1 / (1 + exp(-x))) between Dequantize/QuantizeLinear, ideal
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
-    return _elementwise(x, dtype, lambda q: _rne_certified("sigmoid", sx * (q - zx), sy, zy, lo, hi))
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    return elementwise(x, dtype, lambda q: rne_certified("sigmoid", sx * (q - zx), sy, zy, lo, hi))
 
 
 def tanh_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     """clamp(RNE(tanh(sx (q - zx)) / sy) + zy), the real value certified."""
     # Reproduces: ONNX Tanh-13 between Dequantize/QuantizeLinear, ideal
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
-    return _elementwise(x, dtype, lambda q: _rne_certified("tanh", sx * (q - zx), sy, zy, lo, hi))
-
-
-def leaky_relu_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=0.01):
-    """clamp(RNE(v if v >= 0 else alpha*v, over sy) + zy), v = sx (q - zx); alpha its fp32 value."""
-    # Reproduces: ONNX LeakyRelu-16 between Dequantize/QuantizeLinear, ideal
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
-    a = scale_value(alpha, name="alpha") if alpha > 0 else -scale_value(-alpha, name="alpha") if alpha else 0
-
-    def entry(q):
-        v = sx * (q - zx)
-        return _clamp(half_even((v if v >= 0 else a * v) / sy) + zy, lo, hi)
-    return _elementwise(x, dtype, entry)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    return elementwise(x, dtype, lambda q: rne_certified("tanh", sx * (q - zx), sy, zy, lo, hi))
 
 
 def hard_swish_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     """clamp(RNE(v * min(6, max(0, v + 3)) / 6 / sy) + zy), v = sx (q - zx)."""
     # Reproduces: ONNX HardSwish-14 between Dequantize/QuantizeLinear, ideal
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
 
     def entry(q):
         v = sx * (q - zx)
-        return _clamp(half_even(v * min(6, max(0, v + 3)) / 6 / sy) + zy, lo, hi)
-    return _elementwise(x, dtype, entry)
+        return clamp(half_even(v * min(6, max(0, v + 3)) / 6 / sy) + zy, lo, hi)
+    return elementwise(x, dtype, entry)
 
 
 def softmax_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1):
     """clamp(RNE(exp(v_i) / sum_j exp(v_j) / sy) + zy) along ``axis``, certified."""
     # Reproduces: ONNX Softmax-13 along one axis between Dequantize/QuantizeLinear, ideal
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
-    return _rows(x, dtype, axis, lambda row: _softmax_exact_row(row, sx, sy, zy, lo, hi))
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    return along_rows(x, dtype, axis, lambda row: _softmax_exact_row(row, sx, sy, zy, lo, hi))
 
 
 def _softmax_exact_row(row, sx, sy, zy, lo, hi):
@@ -146,7 +135,7 @@ def _softmax_exact_row(row, sx, sy, zy, lo, hi):
             s_hi = sum(n * e[1] for n, e in ends)
             ra, rb = half_even(1 / s_hi / sy), half_even(1 / s_lo / sy)
             return ra if ra == rb else None
-        memo[qi] = _clamp(certified.refine_digits(decide) + zy, lo, hi)
+        memo[qi] = clamp(certified.refine_digits(decide) + zy, lo, hi)
     return [memo[q] for q in row]
 
 
@@ -188,12 +177,12 @@ def mlas_logistic(x, fma=True):
 
 def _ort_lookup(x, x_scale, x_zp, y_scale, y_zp, dtype, transform):
     """QlinearBuildLookupTable: fl(sx * (q - zx)) -> transform -> MlasQuantizeLinear, per entry."""
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
 
     def entry(q):
         y = transform(fl32(sx * (q - zx)))
         return quantize.quantize_value(formats.real(y), sy, zy, dtype, profile="onnxruntime")
-    return _elementwise(x, dtype, entry)
+    return elementwise(x, dtype, entry)
 
 
 def sigmoid_ort(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", fma=True):
@@ -255,13 +244,14 @@ def softmax_ort(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1):
 
     Table: exp((x - xmax + bit_shift) * sx) in binary64 libm, stored as binary32; vsum the binary32
     sum of the row's entries in order; y = nearbyintf(fl(fl(e * Y) / vsum)) + y_zp with
-    Y = floor(fl(1 / y_scale)), capped at the type's maximum.  y_scale enters only through Y.  Outputs that depend on the log / exp libm results are
+    Y = floor(fl(1 / y_scale)), capped at the type's maximum.  y_scale enters only through Y.
+    Outputs that depend on the log / exp libm results are
     ImplementationDefined (candidates from monotone bounds over every libm choice).
     """
     # Reproduces: onnxruntime 1.32.0 contrib_ops/cpu/quantization/qlinear_softmax.cc
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     y_inv = Fraction(int(fl32(1 / sy)))
-    return _rows(x, dtype, axis, lambda row: _softmax_ort_row(row, sx, y_inv, zy, dtype))
+    return along_rows(x, dtype, axis, lambda row: _softmax_ort_row(row, sx, y_inv, zy, dtype))
 
 
 def _softmax_ort_row(row, sx, y_inv, zy, dtype):
@@ -294,18 +284,18 @@ def _lut_int8(x, x_scale, x_zp, y_scale, y_zp, dtype, transform, why, xnnpack=Fa
     transform(deq) (the libm candidates, correctly rounded first) gives one output:
     LiteRT LUTPopulateInt8: (int)fl(round-half-away(fl(t * fl(1 / sy))) + zy), clamped;
     XNNPACK init_lut_op (xnnpack=True): lrintf(fl(t * fl(1 / sy))) + zy (RNE), clamped."""
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     inv = fl32(1 / sy)
 
     def entry(q):
         outs = []
         for t in transform(fl32(sx * (q - zx))):
             if xnnpack:
-                outs.append(_clamp(half_even(fl32(t * inv)) + zy, lo, hi))
+                outs.append(clamp(half_even(fl32(t * inv)) + zy, lo, hi))
             else:
-                outs.append(_clamp(int(fl32(half_away(fl32(t * inv)) + zy)), lo, hi))
+                outs.append(clamp(int(fl32(half_away(fl32(t * inv)) + zy)), lo, hi))
         return resolve(outs, why)
-    return _elementwise(x, dtype, entry)
+    return elementwise(x, dtype, entry)
 
 
 def _expf_logistic(v):
@@ -358,7 +348,7 @@ def leaky_relu_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=0
     each QuantizeMultiplier'd; zy + MBQM(q - zx, M) (double rounding), clamped.  A negative
     alpha multiplies by |M_alpha| and negates."""
     # Reproduces: LiteRT 2.3.0 activations.cc LeakyReluPrepare, reference/leaky_relu.h QuantizeLeakyRelu
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     a = fl32(Fraction(*float(alpha).as_integer_ratio()))
     m_alpha = fp.quantize_multiplier(abs(fl32(fl32(sx * a) / sy)))
     m_id = fp.quantize_multiplier(fl32(sx / sy))
@@ -366,10 +356,10 @@ def leaky_relu_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=0
     def entry(q):
         v = q - zx
         if v >= 0:
-            return _clamp(zy + fp.multiply_by_quantized_multiplier(v, *m_id), lo, hi)
+            return clamp(zy + fp.multiply_by_quantized_multiplier(v, *m_id), lo, hi)
         r = fp.multiply_by_quantized_multiplier(v, *m_alpha)
-        return _clamp(zy + (-r if a < 0 else r), lo, hi)
-    return _elementwise(x, dtype, entry)
+        return clamp(zy + (-r if a < 0 else r), lo, hi)
+    return elementwise(x, dtype, entry)
 
 
 def leaky_relu_xnnpack(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=0.01):
@@ -379,7 +369,7 @@ def leaky_relu_xnnpack(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=
     accepts (2^-8 <= p <= 2^7, 2^-8 <= |n|, -0x1.FFFCp6 <= n <= 2^7) the delegate declines the
     node and the builtin kernel (``leaky_relu_tflite``) runs."""
     # Reproduces: XNNPACK xnn_init_qs8_lrelu_scalar_params and qs8-vlrelu microkernels (in LiteRT 2.3.0)
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     p = fl32(sx / sy)
     n = fl32(p * fl32(Fraction(*float(alpha).as_integer_ratio())))
     if not (Fraction(1, 256) <= p <= 128 and abs(n) >= Fraction(1, 256)
@@ -389,13 +379,13 @@ def leaky_relu_xnnpack(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=
 
     def entry(q):
         v = q - zx
-        return _clamp(((v * (mp if v >= 0 else mn) + 128) >> 8) + zy, lo, hi)
-    return _elementwise(x, dtype, entry)
+        return clamp(((v * (mp if v >= 0 else mn) + 128) >> 8) + zy, lo, hi)
+    return elementwise(x, dtype, entry)
 
 
 def _check_tflite_softmax(x_scale, x_zp, y_scale, y_zp, dtype):
     """SoftmaxPrepare's checks for int8/uint8 output: scale within 0.001/256 of 1/256, zero point qmin."""
-    p = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    p = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     if abs(p[2] - Fraction(1, 256)) > Fraction(1, 256000) or p[3] != p[4]:
         raise SpecError(f"SOFTMAX needs output scale 1/256 and zero point {p[4]}, got {y_scale}, {y_zp}")
     return p
@@ -425,13 +415,13 @@ def softmax_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1, b
                 if q - top >= diff_min else None for q in row]
         total = 0
         for e in exps:
-            total = gl._w32(total + (gl.rescale(e, 0, 12) if e is not None else 0))
+            total = fp.wrap32(total + (gl.rescale(e, 0, 12) if e is not None else 0))
         recip, over = gl.get_reciprocal(total, 12)
         if not 0 <= over + 23 <= 31:
             raise SpecError(f"SOFTMAX: exponent {over + 23} outside [0, 31] (TFLITE_CHECK)")
-        return [lo if e is None else _clamp(fp.rounding_divide_by_pot(gl.mul(recip, e), over + 23) + lo, lo, hi)
+        return [lo if e is None else clamp(fp.rounding_divide_by_pot(gl.mul(recip, e), over + 23) + lo, lo, hi)
                 for e in exps]
-    return _rows(x, dtype, axis, row_fn)
+    return along_rows(x, dtype, axis, row_fn)
 
 
 def softmax_tflite_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", axis=-1, beta=1.0):
@@ -445,7 +435,7 @@ def softmax_tflite_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", 
 
     def out(t, inv):
         p = fl32(t * inv)
-        return _clamp(half_away(p) + zy if dtype == "int8" else int(fl32(p + Fraction(1, 2))), lo, hi)
+        return clamp(half_away(p) + zy if dtype == "int8" else int(fl32(p + Fraction(1, 2))), lo, hi)
 
     def row_fn(row):
         top = max(row)
@@ -459,99 +449,16 @@ def softmax_tflite_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", 
             res.append(resolve([out(t[0], inv["first"]), *range(ends[0], ends[1] + 1)],
                                f"SOFTMAX table: expf within {EXPF_ULP} ulp"))
         return res
-    return _rows(x, dtype, axis, row_fn)
+    return along_rows(x, dtype, axis, row_fn)
 
 
-def _f64(v):
+def f64(v):
+    """fl64(v): the binary64 value nearest v (RNE), as a Fraction."""
     return fl("fp64", v)
 
 
-def lut_populate_int16(fn, input_scale, input_zp, output_scale, output_zp, fn_all=None):
-    """LUTPopulateInt16<double>: 513 int16 entries of fn over the int16 input range, each sample
-    lowered by half the rounded error of linear interpolation at its interval's midpoint.
-    ``fn`` maps a binary64 value (Fraction) to the correctly rounded binary64 result; ``fn_all``
-    (for a libm call) to every result the libm may give.  Where a product lies within 2^-30 of a
-    rounding tie every combination is tried, and an entry that depends on the libm raises
-    Unpredictable (none does for the two tables TFLite builds, tests/test_activations.py)."""
-    # Reproduces: LiteRT 2.3.0 tflite/kernels/internal/common.h detail::LUTPopulateInt16 (FloatT = double)
-    in_min, in_max = _f64(input_scale * (-32768 - input_zp)), _f64(input_scale * (32767 - input_zp))
-    out_min, out_max = _f64(output_scale * (-32768 - output_zp)), _f64(output_scale * (32767 - output_zp))
-    step = _f64((in_max - in_min) / 512)
-    inv = _f64(65536 / _f64(out_max - out_min))
-
-    def clear(*xs):      # every product far from a rounding tie: no libm choice can change the entry
-        return all(abs(_f64(fn(x) * inv) % 1 - Fraction(1, 2)) > Fraction(1, 1 << 30) for x in xs)
-
-    def entry(x0, xm, x1):
-        outs = set()
-        pick = (lambda x: [fn(x)]) if fn_all is None or clear(x0, xm, x1) else fn_all
-        for v in pick(x0):
-            for vm in pick(xm):
-                for v1 in pick(x1):
-                    sample = half_away(_f64(v * inv))
-                    interp = half_away(_f64(_f64(_f64(v1 * inv) + sample) / 2))
-                    bias = half_away(Fraction(interp - half_away(_f64(vm * inv)), 2))
-                    outs.add(_clamp(sample - bias, -32768, 32767))
-        if len(outs) > 1:
-            raise Unpredictable(f"int16 LUT entry at {float(x0)} depends on the libm: {sorted(outs)}")
-        return outs.pop()
-    lut = []
-    for i in range(512):
-        x0 = _f64(in_min + _f64(i * step))
-        lut.append(entry(x0, _f64(x0 + step / 2), _f64(in_min + _f64((i + 1) * step))))
-    lut.append(_clamp(half_away(_f64(fn(in_max) * inv)), -32768, 32767))
-    return lut
-
-
-def lut_lookup_int16(value, lut):
-    """LUTLookup(int16): base lut[256 + (v >> 7)] plus the rounded slope times the low 7 bits."""
-    # Reproduces: LiteRT 2.3.0 tflite/kernels/internal/common.h LUTLookup(int16_t, const int16_t*)
-    index, offset = 256 + (value >> 7), value & 0x7F
-    base = lut[index]
-    return _wrap16(base + (((lut[index + 1] - base) * offset + 64) >> 7))
-
-
-_INT16_LUTS = {}
-
-
-def softmax_int16_luts():
-    """The two tables SoftmaxPrepare builds for int16: exp on [-10, 0] and 1/(1+x) on [0, 1]."""
-    # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (kTfLiteInt16: exp_lut, one_over_one_plus_x_lut)
-    if not _INT16_LUTS:
-        r = 65535
-        _INT16_LUTS["exp"] = lut_populate_int16(lambda v: certified.round_nearest("exp", v, "fp64"),
-                                                _f64(Fraction(10, r)), 32767, _f64(Fraction(2, r)), 0,
-                                                lambda v: certified.candidates("exp", v, "fp64", EXP_ULP))
-        _INT16_LUTS["recip"] = lut_populate_int16(lambda v: _f64(1 / _f64(1 + v)), _f64(Fraction(1, r)), -32768,
-                                                  _f64(Fraction(2, r)), 0)
-    return _INT16_LUTS["exp"], _INT16_LUTS["recip"]
-
-
-def softmax_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16", axis=-1, beta=1.0):
-    """LiteRT int16 SOFTMAX (every kernel family): d = q - max scaled by QuantizeMultiplier(
-    fl32(sx*beta) / (10/65535)) onto [-65535, 0], exp from the interpolated LUT, int32 sum,
-    reciprocal from the 1/(1+x) LUT after normalizing the sum, y = (e * r + round) >> (31 - clz(sum))."""
-    # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (int16), reference/softmax.h SoftmaxInt16
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
-    if dtype != "int16" or zx != 0 or zy != 0 or abs(sy - Fraction(1, 32768)) > Fraction(1, 32768000):
-        raise SpecError("int16 SOFTMAX needs int16, zero points 0 and output scale 1/32768")
-    exp_lut, recip_lut = softmax_int16_luts()
-    mult, shift = fp.quantize_multiplier(_f64(fl32(sx * qops.attr_f32(beta, "beta")) / _f64(Fraction(10, 65535))))
-
-    def row_fn(row):
-        top = max(row)
-        exps = [lut_lookup_int16(_clamp(fp.multiply_by_quantized_multiplier(q - top, mult, shift) + 32767,
-                                        -32768, 32767), exp_lut) for q in row]
-        total = sum(exps)
-        hp1 = 32 - (total & 0xFFFFFFFF).bit_length()
-        shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
-        recip = lut_lookup_int16(_clamp(shifted - (1 << 15) - (1 << 16), -32768, 32767), recip_lut)
-        rs = 31 - hp1
-        return [_clamp((e * recip + (1 << (rs - 1))) >> rs, 0, 32767) for e in exps]
-    return _rows(x, dtype, axis, row_fn)
-
-
-def _wrap16(v):
+def wrap16(v):
+    """v reduced modulo 2^16 into [-2^15, 2^15) (an int16 store of a wider C int)."""
     return ((v + (1 << 15)) & 0xFFFF) - (1 << 15)
 
 
@@ -561,7 +468,7 @@ def _srdhm16(a, b):
         return (1 << 15) - 1
     ab = a * b
     n = ab + ((1 << 14) if ab >= 0 else 1 - (1 << 14))
-    return _wrap16(abs(n) >> 15 if n >= 0 else -(abs(n) >> 15))
+    return wrap16(abs(n) >> 15 if n >= 0 else -(abs(n) >> 15))
 
 
 def _sdhm16(a, b):
@@ -569,7 +476,7 @@ def _sdhm16(a, b):
     if a == b == -(1 << 15):
         return (1 << 15) - 1
     ab = a * b
-    return _wrap16(ab >> 15 if ab >= 0 else -((-ab) >> 15))
+    return wrap16(ab >> 15 if ab >= 0 else -((-ab) >> 15))
 
 
 def _rdbpot16(x, e):
@@ -578,7 +485,7 @@ def _rdbpot16(x, e):
 
 
 def _sat_lshift16(v, n):
-    return _clamp(v * (1 << n), -(1 << 15), (1 << 15) - 1)
+    return clamp(v * (1 << n), -(1 << 15), (1 << 15) - 1)
 
 
 def _int16_multiplier(real):
@@ -590,7 +497,7 @@ def _int16_multiplier(real):
 def hard_swish_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     """LiteRT reference HARD_SWISH in int16 fixed point (see the steps in the body)."""
     # Reproduces: LiteRT 2.3.0 activations.cc HardSwishPrepare, reference/hard_swish.h HardSwish (quantized)
-    sx, zx, sy, zy, lo, hi = _qparams(x_scale, x_zp, y_scale, y_zp, dtype)
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
     hires = fl32(sx / 128)
     out_m, out_e = _int16_multiplier(fl32(hires / sy))
     if out_e > 0:
@@ -598,7 +505,7 @@ def hard_swish_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     rel_m, rel_e = _int16_multiplier(fl32(hires / fl32(Fraction(3, 32768))))
 
     def entry(q):
-        x_hi = _wrap16((q - zx) * 128)                 # input on the hi-res scale
+        x_hi = wrap16((q - zx) * 128)                 # input on the hi-res scale
         pre_out = _srdhm16(x_hi, out_m)                  # ~ output scale, before the shift
         r = _sat_lshift16(x_hi, rel_e - 1) if rel_e > 0 else x_hi
         r = _srdhm16(r, rel_m)
@@ -607,9 +514,9 @@ def hard_swish_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
         elif rel_e < 0:
             r = _rdbpot16(r, -rel_e)
         r = (r + (1 << 15)) >> 1                         # [-1, 1] -> [0, 1]
-        out = _wrap16(_rdbpot16(_sdhm16(r, pre_out), -out_e) + zy)
-        return _clamp(out, lo, hi)
-    return _elementwise(x, dtype, entry)
+        out = wrap16(_rdbpot16(_sdhm16(r, pre_out), -out_e) + zy)
+        return clamp(out, lo, hi)
+    return elementwise(x, dtype, entry)
 
 
 # ##########################################################################
@@ -619,13 +526,13 @@ def hard_swish_tflite(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
 def _tflm_input(sx, integer_bits):
     """tflite-micro CalculateArithmeticOpData: (multiplier, left_shift, range_radius) for Q(bits)."""
     m, shift = fp.frexp_exact(fl("fp64", sx * (1 << (31 - integer_bits))))
-    mult = fp._round_half_away(m * (1 << 31))
+    mult = half_away(m * (1 << 31))
     radius = ((1 << integer_bits) - 1) * Fraction(1 << (31 - integer_bits)) / Fraction(2) ** shift
     return mult, shift, int(radius) if radius >= 0 else -int(-radius)
 
 
 def _tflm_fixed(x, x_scale, x_zp, dtype, fn, out_shift, out_zp):
-    sx, zx, _, _, lo, hi = _qparams(x_scale, x_zp, 1, 0, dtype)
+    sx, zx, _, _, lo, hi = quant_params(x_scale, x_zp, 1, 0, dtype)
     mult, shift, radius = _tflm_input(sx, 4)
 
     def entry(q):
@@ -635,8 +542,8 @@ def _tflm_fixed(x, x_scale, x_zp, dtype, fn, out_shift, out_zp):
         if v >= radius:
             return hi
         raw = fn(fp.multiply_by_quantized_multiplier(v, mult, shift), 4)
-        return _clamp(fp.rounding_divide_by_pot(raw, out_shift) + out_zp, lo, hi)
-    return _elementwise(x, dtype, entry)
+        return clamp(fp.rounding_divide_by_pot(raw, out_shift) + out_zp, lo, hi)
+    return elementwise(x, dtype, entry)
 
 
 def sigmoid_tflm(x, x_scale, x_zp, y_scale=Fraction(1, 256), y_zp=-128, *, dtype="int8"):
@@ -662,7 +569,6 @@ VARIANTS = {
     "tanh": {"exact": tanh_exact, "tflite_lut": tanh_tflite_lut, "xnnpack_lut": tanh_xnnpack, "tflm_fixed": tanh_tflm},
     "softmax": {"exact": softmax_exact, "ort_qlinear": softmax_ort, "tflite_ref": softmax_tflite,
                 "tflite_optimized": softmax_tflite_optimized},
-    "softmax_int16": {"exact": softmax_exact, "tflite_ref": softmax_tflite_int16},
     "leaky_relu": {"ort_qlinear": leaky_relu_ort, "tflite_ref": leaky_relu_tflite, "xnnpack": leaky_relu_xnnpack},
     "hard_swish": {"exact": hard_swish_exact, "tflite_ref": hard_swish_tflite},
 }

@@ -456,11 +456,13 @@ BACKENDS = {b.name: b for b in [
 # "Activations"); added to the rows above here, in one place.
 _LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tflite_ref", "hard_swish": "tflite_ref",
                "softmax": "tflite_optimized",   # XNNPACK declines int8 SOFTMAX: the optimized kernel runs
-               "softmax_int16": "tflite_ref"}   # one int16 kernel in every family
+               "softmax_int16": "tflite_ref",   # one int16 kernel in every family
+               "sigmoid_int16": "tflite_optimized", "tanh_int16": "tflite_optimized"}   # ref, but power-of-two scales
 _ACTIVATION_OPS = {
-    "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact", "softmax_int16": "exact"},
+    "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact", "softmax_int16": "exact",
+              "sigmoid_int16": "exact", "tanh_int16": "exact"},
     "onnxruntime": {"sigmoid": "ort_qlinear", "leaky_relu": "ort_qlinear", "softmax": "ort_qlinear"},
-    "litert_ref": {**_LITERT_ACT, "softmax": "tflite_ref"},
+    "litert_ref": {**_LITERT_ACT, "softmax": "tflite_ref", "sigmoid_int16": "tflite_ref", "tanh_int16": "tflite_ref"},
     "litert_optimized": _LITERT_ACT,
     "litert_xnnpack": {**_LITERT_ACT, "sigmoid": "xnnpack_lut", "tanh": "xnnpack_lut", "leaky_relu": "xnnpack"},
 }
@@ -495,7 +497,10 @@ _ACTIVATION_DEVIATIONS = {
              "GetReciprocal (refquant activations variant 'tflite_ref')", _LITERT_230, "softmax"),
         _dev("LiteRT int16 SOFTMAX: interpolated LUTs", "exp and 1/(1+x) from 513-entry int16 tables "
              "(LUTPopulateInt16<double>), int32 sum normalized by its leading zeros (refquant activations variant "
-             "'tflite_ref' of softmax_int16; every family)", _LITERT_230, "softmax_int16")),
+             "'tflite_ref' of softmax_int16; every family)", _LITERT_230, "softmax_int16"),
+        _dev("LiteRT int16 LOGISTIC/TANH: sigmoid_table_uint16 interpolation", "the input scaled onto 1/(3*4096) "
+             "units, |v| >> 9 (TANH: >> 8) indexes a 256-entry table of sigmoid(i/24) in 0.16, the low bits "
+             "interpolate (refquant activations_int16 variant 'tflite_ref')", _LITERT_230)),
     "litert_optimized": (
         _dev("LiteRT int8 SOFTMAX optimized: expf table", "expf table, binary32 sum and reciprocal, half away "
              "(refquant activations variant 'tflite_optimized')", _LITERT_230, "softmax"),),
@@ -522,6 +527,7 @@ VARIANT_MODULES = (
     "mxdot",
     "matmulnbits",
     "activations",
+    "activations_int16",
     "tflite_ops",
     "tflite_conv",
     "gguf",

@@ -13,6 +13,7 @@ from fractions import Fraction as F
 import pytest
 
 from refquant import activations as A
+from refquant import activations_int16 as A16
 from refquant import backends, qops
 from refquant import gemmlowp as gl
 from refquant.certified import ImplementationDefined, possible
@@ -258,10 +259,10 @@ def test_tflite_softmax_checks_and_diff_min():
 
 
 def test_int16_softmax_tables_do_not_depend_on_the_libm():
-    exp_lut, recip_lut = A.softmax_int16_luts()   # lut_populate_int16 raises if any entry did
+    exp_lut, recip_lut = A16.softmax_int16_luts()   # lut_populate_int16 raises if any entry did
     assert len(exp_lut) == len(recip_lut) == 513
     assert (exp_lut[0], exp_lut[512], recip_lut[0], recip_lut[512]) == (2, 32767, 32767, 16384)
-    assert A.lut_lookup_int16(32767, exp_lut) == 32762 and A.lut_lookup_int16(-32768, exp_lut) == 2   # exp(0) -> 32762
+    assert A16.lut_lookup_int16(32767, exp_lut) == 32762 and A16.lut_lookup_int16(-32768, exp_lut) == 2   # exp(0) -> 32762
 
 
 @pytest.mark.parametrize("p", [(0.0009765625, [[0, 7, -9000, 20000, 32767, -32768, 5, 5]], 1.0),
@@ -270,12 +271,53 @@ def test_litert_softmax_int16(p):
     pytest.importorskip("ai_edge_litert")
     from refquant.peers.activations import litert_unary
     sx, rows, beta = p
-    want = A.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0, beta=beta)
+    want = A16.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0, beta=beta)
     for family in ("ref", "optimized", "xnnpack"):
         got, _ = litert_unary("softmax_int16", rows, sx, 0, 1 / 32768, 0, "int16", family, beta=beta)
         assert got.tolist() == want
     with pytest.raises(SpecError):
-        A.softmax_tflite_int16(rows, sx, 3, F(1, 32768), 0)
+        A16.softmax_tflite_int16(rows, sx, 3, F(1, 32768), 0)
+
+
+def test_sigmoid_table_uint16():
+    t = A16.sigmoid_table_uint16()
+    assert len(t) == 256 and t[0] == 32768 and t[1] == 33451 and t[4] == 35493 and t[255] == 65535
+    assert all(a <= b for a, b in zip(t, t[1:]))
+
+
+@pytest.mark.parametrize("sx", [0.0003000000142492354, 2.0 ** -10, 2.0 ** -12])
+def test_litert_logistic_tanh_int16(sx):
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    x = list(range(-32768, 32768, 37)) + [32767, -1, 0, 1]
+    for op in ("sigmoid_int16", "tanh_int16"):
+        for family in ("ref", "optimized", "xnnpack"):
+            fn = backends.variant(f"litert_{family}", op)
+            try:
+                want = fn(x, sx, 0, 2.0 ** -15, 0)
+            except InvalidValueError:          # a power-of-two scale under the optimized kernels
+                assert family != "ref" and sx == 2.0 ** -12
+                continue
+            got, _ = litert_unary(op, [x], sx, 0, 2.0 ** -15, 0, "int16", family)
+            assert got[0].tolist() == want, (op, family)
+
+
+@pytest.mark.slow
+def test_litert_logistic_tanh_int16_every_input():
+    """All 65,536 int16 inputs at eight input scales (three of them powers of two), three families."""
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_unary
+    x = list(range(-32768, 32768))
+    for sx in (2.0 ** -12, 2.0 ** -11, 2.0 ** -10, 0.0003000000142492354, 0.0010000000474974513,
+               9.999999747378752e-05, 2.0 ** -15, 0.001230000052601099):
+        for op in ("sigmoid_int16", "tanh_int16"):
+            for family in ("ref", "optimized", "xnnpack"):
+                try:
+                    want = backends.variant(f"litert_{family}", op)(x, sx, 0, 2.0 ** -15, 0)
+                except InvalidValueError:
+                    continue
+                got, _ = litert_unary(op, [x], sx, 0, 2.0 ** -15, 0, "int16", family)
+                assert got[0].tolist() == want, (op, family, sx)
 
 
 @pytest.mark.slow
@@ -285,7 +327,7 @@ def test_litert_softmax_int16_every_input():
     from refquant.peers.activations import litert_unary
     rows = [[(r * 256 + c * 97) % 65536 - 32768 for c in range(256)] for r in range(256)]
     for sx in (0.0009765625, 0.0001220703125, 0.0003000000142492354):
-        want = A.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0)
+        want = A16.softmax_tflite_int16(rows, sx, 0, F(1, 32768), 0)
         for family in ("ref", "optimized", "xnnpack"):
             got, _ = litert_unary("softmax_int16", rows, sx, 0, 1 / 32768, 0, "int16", family)
             assert got.tolist() == want

@@ -18,7 +18,7 @@ from .versions import need
 
 _ORT_OPS = {"sigmoid": "QLinearSigmoid", "leaky_relu": "QLinearLeakyRelu", "softmax": "QLinearSoftmax"}
 _LITERT_OPS = {"sigmoid": "LOGISTIC", "tanh": "TANH", "leaky_relu": "LEAKY_RELU", "hard_swish": "HARD_SWISH",
-               "softmax": "SOFTMAX", "softmax_int16": "SOFTMAX"}
+               "softmax": "SOFTMAX", "softmax_int16": "SOFTMAX", "sigmoid_int16": "LOGISTIC", "tanh_int16": "TANH"}
 
 
 def ort_qlinear(op, x, x_scale, x_zp, y_scale, y_zp, dtype, **attrs):
@@ -175,7 +175,9 @@ _ORT_DEV = {"sigmoid": "ORT QLinearSigmoid: MLAS logistic table", "leaky_relu": 
 
 
 def _inputs(op, dtype, seed):
-    lo = -128 if dtype == "int8" else 0
+    lo = {"int8": -128, "uint8": 0, "int16": -32768}[dtype]
+    if dtype == "int16" and not op.startswith("softmax"):
+        return list(range(-32768, 32768, 7)) + [32767]      # every input: the slow test
     if op != "softmax":
         return list(range(lo, lo + 256))
     rng = np.random.default_rng(seed)
@@ -223,7 +225,8 @@ def _ideal(op):
     from .. import activations as A
     from .. import qops
     return {"sigmoid": A.sigmoid_exact, "tanh": A.tanh_exact, "softmax": A.softmax_exact,
-            "softmax_int16": A.softmax_exact, "hard_swish": A.hard_swish_exact, "leaky_relu": qops.leaky_relu}[op]
+            "softmax_int16": A.softmax_exact, "sigmoid_int16": A.sigmoid_exact, "tanh_int16": A.tanh_exact,
+            "hard_swish": A.hard_swish_exact, "leaky_relu": qops.leaky_relu}[op]
 
 
 def ort_activation_rows():
@@ -243,13 +246,17 @@ LITERT_CASES = (
     ("hard_swish", "int8", 0.05000000074505806, 0, 0.029999999329447746, -20, {}),
     ("softmax", "int8", 0.05000000074505806, 0, 0.00390625, -128, {}),
     ("softmax_int16", "int16", 0.0009765625, 0, 3.0517578125e-05, 0, {}),
+    ("sigmoid_int16", "int16", 0.0003000000142492354, 0, 3.0517578125e-05, 0, {}),
+    ("tanh_int16", "int16", 0.0003000000142492354, 0, 3.0517578125e-05, 0, {}),
 )
 _LITERT_DEV = {
     "ref": {"sigmoid": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
             "tanh": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
             "leaky_relu": "LiteRT LEAKY_RELU: two QuantizeMultiplier multipliers",
             "hard_swish": "LiteRT HARD_SWISH: int16 fixed point", "softmax": "LiteRT int8 SOFTMAX reference: gemmlowp",
-            "softmax_int16": "LiteRT int16 SOFTMAX: interpolated LUTs"},
+            "softmax_int16": "LiteRT int16 SOFTMAX: interpolated LUTs",
+            "sigmoid_int16": "LiteRT int16 LOGISTIC/TANH: sigmoid_table_uint16 interpolation",
+            "tanh_int16": "LiteRT int16 LOGISTIC/TANH: sigmoid_table_uint16 interpolation"},
 }
 _LITERT_DEV["optimized"] = {**_LITERT_DEV["ref"], "softmax": "LiteRT int8 SOFTMAX optimized: expf table"}
 _LITERT_DEV["xnnpack"] = {**_LITERT_DEV["optimized"], "sigmoid": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
@@ -268,7 +275,9 @@ def litert_activation_rows(version=""):
             got, _ = litert_unary(op, x if rows else [x], sx, zx, sy, zy, dtype, family, **attrs)
             return got if rows else got[0]
         inputs_of = {"softmax": lambda: [[1, 5, -3, 127, 100, 7], [0, 0, 0, 0, 0, 0], list(range(-128, 128, 43))],
-                     "softmax_int16": lambda: [list(range(-32768, 32768, 4096)), [0, 7, -9000, 20000, 32767, -32768, 5, 5, 100, -100, 1000, -1000, 30000, 29999, 0, 1]]}
+                     "softmax_int16": lambda: [list(range(-32768, 32768, 4096)),
+                                               [0, 7, -9000, 20000, 32767, -32768, 5, 5, 100, -100, 1000, -1000,
+                                                30000, 29999, 0, 1]]}
         part = activation_rows("litert", run, LITERT_CASES,
                                lambda op, dtype, family=family: (f"litert_{family}", _LITERT_DEV[family][op]),
                                _ideal, inputs_of)
