@@ -552,3 +552,24 @@ def test_ref_mean_over_trailing_axes_matches_the_reference_evaluator():
     with pytest.raises(InvalidValueError, match="trailing"):
         onnx_ops.ref_mean([[1, 2], [3, 4]], 1.0, 0, 1.0, 0, axes=[0])
     assert backends.variant("onnx_ref", "mean") is onnx_ops.ref_mean
+
+
+def test_ort_channels_last_pools_compute_as_the_nchw_models():
+    # QLinearAveragePool / QLinearGlobalAveragePool with channels_last = 1 (NHWC) sum each window in
+    # the same order: the NCHW models on the transposed input give onnxruntime's results.
+    rng = np.random.default_rng(63)
+    for i in range(4):
+        dtype = ("uint8", "int8")[i % 2]
+        x = _tensor(rng, dtype, (2, 5, 7, 6))
+        (sx, sy), (zx, zy) = _ref_scales(rng, 2, 1), _zps(rng, dtype, 2)
+        attrs = dict(kernel_shape=[3, 2], strides=[1 + i % 2, 2], pads=[i % 2, 1, 1, 0], ceil_mode=i // 2,
+                     count_include_pad=i % 2)
+        xh = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        got = P.ort_avg_pool(xh, sx, zx, sy, zy, dtype, channels_last=1, **attrs).astype(np.int64)
+        assert (got.transpose(0, 3, 1, 2) == np.array(onnx_ops.ort_avg_pool(x, sx, zx, sy, zy, dtype=dtype,
+                                                                            **attrs))).all()
+        node = P._node("QLinearGlobalAveragePool", ["x", "x_s", "x_z", "y_s", "y_z"], ["y"], "com.microsoft",
+                       channels_last=1)
+        got = P.run_ort([node], [("x", xh)], P._q("x", sx, zx, dtype) + P._q("y", sy, zy, dtype), P.NP[dtype])
+        want = np.array(onnx_ops.ort_global_avg_pool(x, sx, zx, sy, zy, dtype=dtype))
+        assert (got.astype(np.int64).transpose(0, 3, 1, 2) == want).all()
