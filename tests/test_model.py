@@ -392,6 +392,8 @@ def test_diagnosis_names_the_semantics_of_a_device(zoo_dir, tmp_path, capsys):
     exact = {d["semantics"] for d in t["diagnosis"] if d["mismatches"] == 0}
     assert "method tflite_double" in exact and "onnxruntime" not in exact and "method ort" not in exact
     assert "tflite_double" in t["explain"] or "method" in t["explain"]
+    top = t["audit"]["ranking"][0]
+    assert top["matched"] == top["of"] and top["name"].startswith("tflite_double")
 
 
 def _pow2_conv_model(tmp_path, seed=5):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, RefquantError
 from . import targets as tg
-from .diagnose import describe, diagnose_node, explain_node
+from .diagnose import audit_node, describe, diagnose_node, explain_node
 from .judge import NEW, NodeJudgment, judge_tensor
 from .runner import run, run_node
 
@@ -30,6 +30,7 @@ class TargetReport:
     first_divergent: str = ""
     explain: str = ""
     diagnosis: list = field(default_factory=list)
+    audit: dict = None                      # refquant audit's diagnosis of the first divergent node
 
     @property
     def diverges(self):
@@ -101,6 +102,10 @@ def _explain_first(rep, first, g, own, target):
         rep.diagnosis = diagnose_node(g, node, ins, {o: target.tensors[o] for o in first.outputs})
     except RefquantError as exc:
         rep.diagnosis = [{"semantics": "(none)", "why": str(exc)}]
+    try:
+        rep.audit = audit_node(g, node, ins, target.tensors[node.outputs[0]])
+    except RefquantError as exc:
+        rep.audit = {"verdict": f"(no audit: {exc})", "ranking": []}
 
 
 def parting(reports):

@@ -208,3 +208,54 @@ def describe(target, node):
         p = row.profile(np.asarray(target.graph.initializers.get(node.inputs[1], 0)).size > 1)
         return f"float path: {src}, then QuantizeLinear profile '{p}': {PROFILES[p].source}"
     return f"{node.key} under backend row '{row.name}'"
+
+
+def audit_node(g, node, ins, actual):
+    """``refquant audit``'s diagnosis of a QLinearConv / QLinearMatMul / QGemm node on the
+    implementation's inputs (the audit's candidates: every METHODS row and its rounding variants,
+    accumulator variants; docs/audit.md): {verdict, ranking (best first)}, or None for other ops."""
+    from ..audit import audit, make_case
+    if node.key not in REQUANT_OPS:
+        return None
+    vals = _inputs(g, node, ins)
+    y = np.asarray(actual)
+    if node.key == "com.microsoft.QLinearConv" and node.attr("channels_last", 0):
+        vals[0], y = np.moveaxis(vals[0], -1, 1), np.moveaxis(y, -1, 1)
+    spec = _audit_spec(node, vals)
+    if spec is None:
+        return None
+    res = audit(make_case(spec), y, first=0, diagnose_=True)
+    d = res.get("diagnosis") or {}
+    return {"verdict": d.get("verdict"), "mismatches_as_modelled": res["mismatches"],
+            "ranking": [{k: r.get(k) for k in ("name", "description", "matched", "of")} for r in d.get("ranking", [])[:8]]}
+
+
+def _audit_spec(node, vals):
+    def sc(a):
+        a = np.asarray(a, np.float32).reshape(-1)
+        return [float(v) for v in a] if a.size > 1 else float(a[0])
+
+    def zp(a):
+        return int(np.asarray(a).reshape(-1)[0])
+    if REQUANT_OPS[node.key] == "qlinear_conv":
+        x, sx, zx, w, sw, zw, sy, zy = vals[:8]
+        spec = {"op": "qlinear_conv", "x": x.tolist(), "w": w.tolist(), "x_scale": sc(sx), "w_scale": sc(sw),
+                "x_zero_point": zp(zx), "w_zero_point": zp(zw), "x_type": x.dtype.name, "w_type": w.dtype.name,
+                "pads": node.attr("pads", [0, 0, 0, 0]), "strides": node.attr("strides", [1, 1]),
+                "dilations": node.attr("dilations", [1, 1]), "group": node.attr("group", 1)}
+        bias = vals[8] if len(vals) > 8 else None
+    else:
+        a, sa, za, b, sb, zb = vals[:6]
+        if node.key == "com.microsoft.QGemm":
+            bias, sy, zy = vals[6], vals[7], vals[8]
+            b = b.T if node.attr("transB", 0) else b
+        else:
+            bias, sy, zy = None, vals[6], vals[7]
+        if a.ndim != 2:
+            return None
+        spec = {"op": "qlinear_matmul", "a": a.tolist(), "b": b.tolist(), "a_scale": sc(sa), "b_scale": sc(sb),
+                "a_zero_point": zp(za), "b_zero_point": zp(zb), "a_type": a.dtype.name, "b_type": b.dtype.name}
+    spec.update({"y_scale": sc(sy), "y_zero_point": zp(zy), "y_type": np.asarray(zy).dtype.name, "method": "exact"})
+    if bias is not None:
+        spec["bias"] = np.asarray(bias).astype(np.int64).tolist()
+    return spec

@@ -35,7 +35,8 @@ def to_json(model, results, parting, feeds_note):
             "against": rep.label, "backend": rep.backend, "version": rep.version, "notes": rep.notes,
             "verdict": "divergence" if rep.diverges else "agree", "counts": counts,
             "nodes": [node_row(n) for n in rep.nodes], "not_observable": rep.not_observable,
-            "first_divergent": rep.first_divergent, "explain": rep.explain, "diagnosis": rep.diagnosis})
+            "first_divergent": rep.first_divergent, "explain": rep.explain, "diagnosis": rep.diagnosis,
+            "audit": rep.audit})
     return out
 
 
@@ -60,6 +61,10 @@ def markdown(doc):
                       "", "diagnosis (candidate semantics on the implementation's inputs, best first):", ""]
             lines += [f"- {d['semantics']}: {d.get('mismatches', '?')} mismatches of {d.get('elements', '?')}"
                       + (f" — {d['source']}" if d.get("source") else "") for d in t["diagnosis"][:8]]
+            if t.get("audit"):
+                a = t["audit"]
+                lines += ["", f"refquant audit of the node (docs/audit.md): {a.get('verdict')}", ""]
+                lines += [f"- {r['name']}: matches {r['matched']} of {r['of']}" for r in a.get("ranking", [])[:6]]
         lines.append("")
     for p in doc["parting"]:
         lines += [f"## where {p['a']} and {p['b']} part", "",
