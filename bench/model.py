@@ -42,7 +42,7 @@ def main():
     ap.add_argument("--level", default="all")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    import torch  # noqa: F401  (the zoo needs it; imported here so its load time is not the build's)
+    import torch
     folder = Path(tempfile.gettempdir()) / "refquant-model-bench"
     blocks = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2),
               (6, 320, 1, 1))
