@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import FormatFileError, InvalidValueError, UnknownNameError
+from .matmulnbits import DEVIATIONS as MATMULNBITS_DEVIATIONS
 from .profiles import PROFILES
 from .requant import METHODS
 
@@ -352,13 +353,8 @@ _TOSA_DEVIATIONS = (
 )
 
 
-# Reproduces: onnxruntime 1.32.0 MatMulNBits, AVX-512 CPU kernels, one thread (refquant/matmulnbits.py).
-_ORT_MATMULNBITS_DEVIATIONS = (
-    _dev("MatMulNBits binary32 order (MLAS AVX-512)", "accuracy_level 0-3: w = fl((q - zp)*s); M = 1: sixteen "
-         "fused multiply-add lanes (k mod 16), FoldAccumulators per 4 columns, the reduce tree for the rest; M > 1: "
-         "one fused multiply-add chain in k order; differs from the exact sum in the last bits (refquant variant "
-         "'ort_mlas_avx512'; docs/llm-formats.md §2)", ("1.32.0",), "matmul_nbits"),
-)
+# Reproduces: onnxruntime 1.32.0 MatMulNBits, AVX-512 CPU kernels, one thread (texts: refquant/matmulnbits.py).
+_ORT_MATMULNBITS_DEVIATIONS = tuple(_dev(n, t, ("1.32.0",), "matmul_nbits") for n, t in MATMULNBITS_DEVIATIONS.items())
 
 # Reproduces: NVFP4 / OCP MX semantics that no installed peer runs (refquant/nvfp4.py, refquant/mxdot.py;
 # docs/llm-formats.md §3): rows that own the named variants, without measured versions.

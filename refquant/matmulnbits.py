@@ -6,8 +6,8 @@ default zero point 2^(bits-1), attributes K, N, bits, block_size, accuracy_level
 kernels of onnxruntime 1.32.0 (``sqnbitgemm_kernel_avx_common_fp32.h``
 ``MlasQ4GemmKernelBlkLen16Avx512f`` / ``...BlkLen32PlusAvx512f``, ``FoldAccumulators``; the SGEMM
 path of ``sqnbitgemm.cpp`` for M > 1; ``QuantizeARow_CompInt8`` for accuracy_level 4's A).
-docs/llm-formats.md §2 lists what was measured, the named deviation, and what is not modelled
-(accuracy_level 4's float order, 8-bit B with M = 1 or N > 64).
+docs/llm-formats.md §2 lists what was measured, the named deviations, and what is not modelled
+(accuracy_level 4 with 8-bit B; 8-bit B with M = 1 or N > 64).
 
 Values: A and the scales are binary32 values (numbers or ``formats.Real``); B and the zero points
 are bytes as stored in the ONNX initializers.  Results are binary32 bit patterns.
@@ -19,7 +19,8 @@ Variants (``VARIANTS['matmul_nbits']``):
                         w = fl((q - zp)·s); M = 1: sixteen lanes (lane = k mod 16) of fused
                         multiply-adds in k order, then FoldAccumulators (per 4 columns) or the
                         GCC _mm512_reduce_add_ps tree (the remaining columns); M > 1: the SGEMM
-                        kernel's one fused multiply-add chain in k order per output.
+                        kernel's one fused multiply-add chain in k order per output;
+                        accuracy_level 4 (4-bit B): the int8 path, ``matmul_ort_int8_avx512``.
 """
 
 from fractions import Fraction
@@ -222,4 +223,141 @@ def matmul_exact_int8(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4
     return out
 
 
-VARIANTS = {"matmul_nbits": {"exact": matmul_exact, "ort_mlas_avx512": matmul_ort_mlas_avx512}}
+# ---------------------------------------------------------------------------------------------
+# accuracy_level 4 on AVX-512 VNNI: the lane structure of the int8 kernels
+# ---------------------------------------------------------------------------------------------
+
+def _pair_lane(G, i):
+    """Elements (within a 128-element group) summed into lane 4G + i by the unpack-and-add of two
+    dot vectors: {off+16G+4h .. +3} and {off+16G+8+4h .. +3}, off = 64·(i // 2), h = i % 2."""
+    off, h = 64 * (i // 2), i % 2
+    return [off + 16 * G + 4 * h + t for t in range(4)] + [off + 16 * G + 8 + 4 * h + t for t in range(4)]
+
+
+def _blk64_lane(G, i):
+    """blklen 64, two blocks per step: lanes alternate the blocks (i % 2), element sets by i // 2."""
+    h = i // 2
+    base = 64 * (i % 2)
+    return [base + 16 * G + 4 * h + t for t in range(4)] + [base + 16 * G + 8 + 4 * h + t for t in range(4)]
+
+
+def lane_plan(block_size, kb):
+    """The accumulation steps of the int8 kernel for one output: each step a list of (lane, element
+    indices in K, block), one fused multiply-add of the lane's integer sum by fl(sa·sb) per lane."""
+    # Reproduces: onnxruntime 1.32.0 mlas sqnbitgemm_kernel_avx512_int8_blklen{16,32,64,128}.h
+    steps, j = [], 0
+    group = {16: 8, 32: 4, 64: 2}.get(block_size, 1)
+    while group > 1 and kb - j >= group:
+        base = j * block_size
+        lane = _blk64_lane if block_size == 64 else _pair_lane
+        step = [(4 * G + i, [base + e for e in lane(G, i)]) for G in range(4) for i in range(4)]
+        steps.append([(ln, els, els[0] // block_size) for ln, els in step])
+        j += group
+    tail = {16: (8, 2), 32: (8, 4)}.get(block_size, (16, 4))
+    for b in range(j, kb):
+        base = b * block_size
+        for sub in range(max(1, block_size // 128)):
+            off = base + 128 * sub
+            if block_size >= 128:
+                els = [[off + 4 * L + t for t in range(4)] + [off + 64 + 4 * L + t for t in range(4)] for L in range(16)]
+            else:
+                els = [[off + tail[1] * L + t for t in range(tail[1])] for L in range(tail[0])]
+            steps.append([(L, e, b) for L, e in enumerate(els)])
+    return steps
+
+
+def fold8(x):
+    """FoldAccumulators (__m256) for one column: per 128-bit group ((x0+x1)+x2)+x3, then g0 + g1."""
+    g = [_add(_add(_add(x[4 * i], x[4 * i + 1]), x[4 * i + 2]), x[4 * i + 3]) for i in range(2)]
+    return _add(g[0], g[1])
+
+
+def _int8_lanes(prod, sab, block_size, kb):
+    """The lanes of one output after the kernel's k loop (16, or 8 after h_add_512 for blklen <= 32)."""
+    lanes = [ZERO] * 16
+    steps = lane_plan(block_size, kb)
+    halved = False
+    for step in steps:
+        if block_size <= 32 and not halved and len(step) == 8:
+            lanes, halved = [_add(lanes[i], lanes[i + 8]) for i in range(8)], True
+        for lane, els, b in step:
+            lanes[lane] = _fma(c_float32(sum(prod[e] for e in els)), sab[b], lanes[lane])
+    if block_size <= 32 and not halved:
+        lanes = [_add(lanes[i], lanes[i + 8]) for i in range(8)]
+    return lanes
+
+
+def c_float32(n):
+    """(float) of a C int (exact below 2^24)."""
+    return _f.decode(F32, _f.encode(F32, n))
+
+
+def _int8_reduce(lanes, m, M, n, N):
+    """Which horizontal sum the kernel tile uses: 8 lanes: FoldAccumulators for the columns in full
+    groups of four, hsum_float_8 (= the halving tree) for the rest; 16 lanes: the halving tree for
+    rows in pairs, FoldAccumulators / tree for a last odd row."""
+    full = n < N // 4 * 4
+    if len(lanes) == 8:
+        return fold8(lanes) if full else reduce16(lanes)
+    paired = m < M - M % 2
+    return fold4(lanes) if (full and not paired) else reduce16(lanes)
+
+
+def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4):
+    """onnxruntime 1.32.0 CPU MatMulNBits, accuracy_level 4, 4-bit B, on AVX-512 VNNI, one thread.
+
+    A per block to int8 (``quantize_a_int8``); per output the integer sums of unsigned codes,
+    lane by lane as the VNNI kernel of the block size groups them, fused-multiply-added with
+    fl(sa·sb) in block order, the lanes summed (``_int8_reduce``); then the zero-point term,
+    a fused multiply-add chain over blocks of fl(sa·Σqa) · fl(-zp·sb) from +0, added once.
+    Reproduces: onnxruntime 1.32.0 mlas SQ4BitGemmKernel_BlkSum_CompInt8_avx512vnni and the
+    sqnbitgemm_kernel_avx512_int8_blklen{16,32,64,128}.h kernels.
+    """
+    if bits != 4:
+        raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
+    q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
+    kb = K // block_size
+    s = [_fp32(v, "scales") for v in scales]
+    rows = [quantize_a_int8(r, block_size) for r in A]
+    out = []
+    for m, (qa, sa) in enumerate(rows):
+        ab = [_f.decode(F32, _f.mul(F32, sa[b], sum(qa[b * block_size:(b + 1) * block_size]))) for b in range(kb)]
+        line = []
+        for n in range(N):
+            sb = s[n * kb:(n + 1) * kb]
+            sab = [_f.decode(F32, _f.mul(F32, sa[b], sb[b])) for b in range(kb)]
+            lanes = _int8_lanes([x * y for x, y in zip(qa, q[n])], sab, block_size, kb)
+            c, t = _int8_reduce(lanes, m, len(rows), n, N), ZERO
+            for b in range(kb):
+                t = _fma(ab[b], _f.decode(F32, _f.mul(F32, -z[n][b], sb[b])), t)
+            line.append(_f.add(F32, c, t))
+        out.append(line)
+    return out
+
+
+def matmul_ort_mlas_avx512_any_level(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
+    """onnxruntime 1.32.0 CPU MatMulNBits on AVX-512 (VNNI), one thread, at any accuracy_level:
+    the float path for levels 0-3, the int8 path (4-bit B) for level 4.
+
+    Reproduces: onnxruntime 1.32.0 MatMulNBits CPU kernel (MLAS SQNBitGemm CompFp32 / CompInt8).
+    """
+    if accuracy_level == 4:
+        return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size)
+    return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level)
+
+
+VARIANTS = {"matmul_nbits": {"exact": matmul_exact, "ort_mlas_avx512": matmul_ort_mlas_avx512_any_level}}
+
+# The named deviations of the backend row 'onnxruntime' for op matmul_nbits (measured on 1.32.0).
+DEVIATIONS = {
+    "MatMulNBits binary32 order (MLAS AVX-512)":
+        "accuracy_level 0-3: w = fl((q - zp)*s); M = 1: sixteen fused multiply-add lanes (k mod 16), "
+        "FoldAccumulators per 4 columns, the reduce tree for the rest; M > 1: one fused multiply-add chain in k "
+        "order; differs from the exact sum in the last bits (refquant variant 'ort_mlas_avx512'; "
+        "docs/llm-formats.md §2)",
+    "MatMulNBits int8 path (MLAS AVX-512 VNNI)":
+        "accuracy_level 4, 4-bit B: A per block to int8 (sa = fl(amax/127), RNE(fl(a*fl(127/amax)))), integer "
+        "lane sums of the VNNI kernel of each block size fused-multiply-added with fl(sa*sb), the kernel's "
+        "horizontal sums, then the zero-point term fl(sa*sum qa)*fl(-zp*sb) as a fused multiply-add chain "
+        "(refquant variant 'ort_mlas_avx512' at level 4; docs/llm-formats.md §2)",
+}

@@ -137,3 +137,67 @@ def int8_terms(A, B, scales, zp, K, N, bits, block_size):
     mag = np.einsum("mbk,nbk->mnb", np.abs(qa3), q3) + np.einsum("mb,nb->mnb", np.abs(qa3.sum(axis=2)), z)
     w = sa.astype(np.float64)[:, None, :] * np.asarray(scales, dtype=F32).reshape(N, kb).astype(np.float64)[None]
     return (w * isum).sum(axis=2), (w * mag).sum(axis=2)
+
+
+def _fold8(x):
+    g = [((x[:, 4 * i] + x[:, 4 * i + 1]) + x[:, 4 * i + 2]) + x[:, 4 * i + 3] for i in range(2)]
+    return g[0] + g[1]
+
+
+def _int8_lanes(qa, q, sab, block_size, kb):
+    """(M, N, lanes) float32 after the kernel's k loop; sab (M, N, kb) = fl(sa·sb)."""
+    from ..matmulnbits import lane_plan
+    M, N = qa.shape[0], q.shape[0]
+    lanes = np.zeros((M, N, 16), dtype=F32)
+    halved = False
+    for step in lane_plan(block_size, kb):
+        if block_size <= 32 and not halved and len(step) == 8:
+            lanes, halved = (lanes[:, :, :8] + lanes[:, :, 8:]).astype(F32), True
+        for lane, els, b in step:
+            isum = (qa[:, els] @ q[:, els].T).astype(F32)
+            lanes[:, :, lane] = fma32(isum, sab[:, :, b], lanes[:, :, lane])
+    if block_size <= 32 and not halved:
+        lanes = (lanes[:, :, :8] + lanes[:, :, 8:]).astype(F32)
+    return lanes
+
+
+def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size):
+    """float32 Y as onnxruntime 1.32.0 computes accuracy_level 4 with 4-bit B on AVX-512 VNNI, one
+    thread (refquant.matmulnbits.matmul_ort_int8_avx512, for whole matrices)."""
+    if bits != 4:
+        raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
+    qa, sa = quantize_a_int8(A, block_size)
+    kb = K // block_size
+    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
+    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K].astype(np.int64)
+    if zp is None:
+        z = np.full((N, kb), 8, dtype=np.int64)
+    else:
+        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
+        z = np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1)[:, :kb].astype(np.int64)
+    sb = np.asarray(scales, dtype=F32).reshape(N, kb)
+    sab = (sa[:, None, :] * sb[None, :, :]).astype(F32)
+    lanes = _int8_lanes(qa, q, sab, block_size, kb)
+    M, full = qa.shape[0], N // 4 * 4
+    c = np.empty((M, N), dtype=F32)
+    if lanes.shape[2] == 8:
+        c[:, :full] = _fold8(lanes[:, :full].reshape(-1, 8)).reshape(M, full)
+        c[:, full:] = reduce16(lanes[:, full:].reshape(-1, 8)).reshape(M, N - full)
+    else:
+        c[:] = reduce16(lanes.reshape(-1, 16)).reshape(M, N)
+        if M % 2:
+            c[M - 1, :full] = fold4(lanes[M - 1, :full])
+    ab = (sa * qa.reshape(M, kb, block_size).sum(axis=2).astype(F32)).astype(F32)
+    bb = ((-z).astype(F32) * sb).astype(F32)
+    t = np.zeros((M, N), dtype=F32)
+    for b in range(kb):
+        t = fma32(np.broadcast_to(ab[:, b][:, None], (M, N)), np.broadcast_to(bb[:, b][None, :], (M, N)), t)
+    return (c + t).astype(F32)
+
+
+def matmul_ort(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
+    """The 'ort_mlas_avx512' variant at any accuracy_level: the float path (levels 0-3) or the int8
+    path (level 4, 4-bit B)."""
+    if accuracy_level == 4:
+        return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size)
+    return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size)
