@@ -374,7 +374,7 @@ BACKENDS = {b.name: b for b in [
     Backend("exact", "the specification ideal: RNE on exact rationals, saturate", "exact",
             _ops("exact", **_IDEAL_OPS, qgemm="exact", dynamic_quantize_matmul="exact", int32="int32", float_fp32="float_fp32", qonnx_quant="exact",
                  qonnx_bipolar_quant="exact", qonnx_trunc="exact", gguf_vec_dot="exact", matmul_nbits="exact", nvfp4_quantize="exact", mx_dot="exact",
-                 fake_quantize="exact")),
+                 fake_quantize="exact", fq_matmul="exact", fq_conv="exact")),
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
@@ -419,7 +419,13 @@ BACKENDS = {b.name: b for b in [
     # Reproduces: openvino 2026.4.1 CPU plugin FakeQuantize (intel_cpu fake_quantize.cpp; snippets
     # fq_decomposition.cpp), measured with one inference thread.
     Backend("openvino_cpu", "openvino 2026.4.1 CPU plugin, default configuration (FakeQuantize as a snippets "
-            "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets"}, (("openvino", "2026.4.1"),), (
+            "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets", "fq_matmul": "ov_cpu_int8",
+                                   "fq_conv": "ov_cpu_int8"}, (("openvino", "2026.4.1"),), (
+                _dev("binary32 int8 MatMul/Conv + output FakeQuantize", "LPT folds d = fl(sa*sw) into the output "
+                     "FakeQuantize (il' = fl(ol/d)), binary32 input scale/shift, weight-scale or FMA post-op, RNE, "
+                     "clip, fma(q, s, fl(-zp*s)); s == 1 adds the zero point after rounding: near-ties and the "
+                     "output's last bits differ from the exact formula (docs/ops.md, OpenVINO)",
+                     ("2026.4.1",), "fq_matmul"),
                 _dev("binary32 FakeQuantize (snippets)", "isc = fl((L-1)/fl(ih-il)), ish = fl(il*isc), "
                      "fl(fl(x*isc) - ish), RNE, fma(q, fl(fl(oh-ol)/(L-1)), ol): near-ties round differently from "
                      "the exact formula (u8 grid s = 0.3f, zp = 27, x = -6.15f: level 6, exact 7; docs/ops.md, "

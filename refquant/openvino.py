@@ -106,7 +106,109 @@ def fake_quantize_ov_cpu_snippets(x, input_low, input_high, output_low, output_h
     return ffma("fp32", q, fl32(fl32(oh - ol) / (L - 1)), ol)
 
 
+# ----- int8 MatMul / Convolution with a fused output FakeQuantize (CPU plugin) -------------------
+
+_F32_5E_5 = fl32(Fraction(5, 100000))   # the binary32 literals 0.00005f and 0.00001f the plugin compares with
+_F32_1E_5 = fl32(Fraction(1, 100000))
+
+
+def _rhte(v):
+    return Fraction(rounding.round_ratio(v.numerator, v.denominator, "half_even"))
+
+
+def dequantization_scale(s_a, s_w):
+    """The dequantization scale d = fl(s_a * s_w) the CPU plugin's int8 FullyConnected / Convolution uses.
+
+    Reproduces: openvino 2026.4.1 low precision transformations (MatMul / Convolution: the activation and
+    weight Multiply constants folded into one binary32 constant; measured bit-exact, docs/ops.md).
+    """
+    return fl32(Fraction(s_a) * Fraction(s_w))
+
+
+def int8_post_ops(dq_scales, output_low, output_high, levels):
+    """The post-op plan (per output channel) of an int8 MatMul / Convolution with an output FakeQuantize.
+
+    ``dq_scales``: d per output channel (one value for per-tensor weights); the output FakeQuantize has
+    input range = output range = [ol, oh] and an integer zero point.  Returns a dict: ``scale`` (per
+    channel) and ``shift`` (one value or per channel) with ``form`` 'fma' (v = fma(acc, scale, shift)),
+    'mul' (v = fl(acc * scale)) or 'mul_add' (v = fl(fl(acc * scale) + shift)); ``clip`` (lo, hi) of the
+    rounded level; ``out`` (osc, osh) for y = fma(level, osc, osh), or None when y is the level itself.
+
+    Reproduces: openvino 2026.4.1 LPT (the dequantization Multiply folded into the FakeQuantize input
+    range: il' = fl(ol/d), ih' = fl(oh/d); the output FakeQuantize decomposed to levels, then
+    Subtract(zp)/Multiply(s) fused back into its output scale/shift), intel_cpu nodes/fake_quantize.cpp
+    (binary32 input scale/shift) and dnnl_postops_composer.cpp (updateOptimizedFormula, appendLinear,
+    appendScale into the weight scales, appendShift, eltwise linear = FMA).
+    """
+    L = _levels(levels)
+    ol, oh = Fraction(output_low), Fraction(output_high)
+    s = fl32(fl32(oh - ol) / (L - 1))
+    if s <= 0:
+        raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
+    zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
+    osc, osh = s, fl32(-zp * s)
+    isc, ish, clo, chi = [], [], [], []
+    for d in dq_scales:
+        d = Fraction(d)
+        if d <= 0:
+            raise InvalidValueError(f"dequantization scale {d}: expected > 0")
+        il, ih = fl32(ol / d), fl32(oh / d)
+        width = fl32(ih - il)
+        isc.append(fl32(Fraction(L - 1) / width))
+        ish.append(fl32(fl32(-il * (L - 1)) / width))
+        lo, hi = (_rhte(fl32(fl32(v * isc[-1]) + ish[-1])) for v in (il, ih))
+        clo.append(min(lo, hi))
+        chi.append(max(lo, hi))
+    if all(abs(fl32(v - ish[0])) < _F32_5E_5 for v in ish):     # the plugin's per-tensor input-shift workaround
+        ish = [ish[0]] * len(ish)
+    one = lambda v: v if len(set(v)) > 1 else v[:1]
+    isc, ish, clo, chi = one(isc), one(ish), one(clo), one(chi)
+    out = (osc, osh)
+    if osc == 1 and osh.denominator == 1:                  # fold the integer output shift into the input
+        ish = [fl32(v + osh) for v in ish]
+        clo, chi, out = [v + osh for v in clo], [v + osh for v in chi], None
+    if len(ish) == len(clo) == len(chi) == 1 and abs(ish[0]) < fl32((chi[0] - clo[0]) * _F32_1E_5):
+        ish = [Fraction(0)]
+    form = "fma" if len(isc) == 1 and len(ish) == 1 else "mul_add"
+    if ish == [0]:
+        form = "mul"
+    return {"scale": isc, "shift": ish, "form": form, "clip": (clo, chi), "out": out}
+
+
+def _apply_plan(acc, plan, channel):
+    pick = lambda v: v[channel if len(v) > 1 else 0]
+    a, sc, sh = Fraction(acc), pick(plan["scale"]), pick(plan["shift"])
+    if plan["form"] == "fma":
+        v = ffma("fp32", a, sc, sh)
+    elif plan["form"] == "mul":
+        v = fl32(a * sc)
+    else:
+        v = fl32(fl32(a * sc) + sh)
+    q = min(max(_rhte(v), pick(plan["clip"][0])), pick(plan["clip"][1]))
+    return q if plan["out"] is None else ffma("fp32", q, *plan["out"])
+
+
+def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0):
+    """Output of an int8 MatMul / Convolution (int32 accumulator ``acc`` in output channel ``channel``).
+
+    Reproduces: openvino 2026.4.1 CPU plugin int8 FullyConnected / Convolution (brgemm / brgconv, oneDNN
+    weight scales and post-ops) with the output FakeQuantize fused (see int8_post_ops).
+    """
+    return _apply_plan(acc, int8_post_ops(dq_scales, output_low, output_high, levels), channel)
+
+
+def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0):
+    """The same output on exact rationals: FakeQuantize-1 (half to even) of acc * d.
+
+    Reproduces: OpenVINO operation specification FakeQuantize-1 applied to the exact MatMul result.
+    """
+    d = Fraction(list(dq_scales)[channel if len(dq_scales) > 1 else 0])
+    return fake_quantize_exact(Fraction(acc) * d, output_low, output_high, output_low, output_high, levels)
+
+
 VARIANTS = {
     "fake_quantize": {"exact": fake_quantize_exact, "ov_cpu": fake_quantize_ov_cpu,
                       "ov_cpu_snippets": fake_quantize_ov_cpu_snippets},
+    "fq_matmul": {"exact": int8_output_exact, "ov_cpu_int8": int8_output_ov_cpu},
+    "fq_conv": {"exact": int8_output_exact, "ov_cpu_int8": int8_output_ov_cpu},
 }

@@ -43,10 +43,35 @@ def test_bad_levels_and_empty_range():
         openvino.fake_quantize_ov_cpu(0, 1, 1, 0, 1, 256)
 
 
+def test_int8_output_zero_point_rule_at_ties():
+    # d = 0.25, output grid s = 1, zp = 101 (ol = -101, oh = 154): acc * d = 0.5 is a tie.  The plugin folds the
+    # integer output shift into the input shift, so it rounds 0.5 (-> 0) and the zero point comes after; the
+    # formula rounds 101.5 (-> 102).  With s = 2, zp = 33 the zero point stays before rounding (measured,
+    # openvino 2026.4.1, verify rows 'sy 1' and 'sy 0.42').
+    assert openvino.int8_output_ov_cpu(2, [F(1, 4)], -101, 154, 256) == 0
+    assert openvino.int8_output_exact(2, [F(1, 4)], -101, 154, 256) == 1
+    assert openvino.int8_output_ov_cpu(4, [F(1, 4)], -66, 444, 256) == 2
+    plan = openvino.int8_post_ops([F(1, 4)], -101, 154, 256)
+    assert plan["out"] is None and plan["form"] == "mul" and plan["scale"] == [F(1, 4)]
+
+
+def test_int8_post_op_forms():
+    d = openvino.dequantization_scale(f32(0.3), f32(0.7))
+    assert d == f32(np.float32(0.3) * np.float32(0.7))
+    ol, oh = f32(np.float32(-33 * np.float32(0.42))), f32(np.float32(222 * np.float32(0.42)))
+    assert openvino.int8_post_ops([d], ol, oh, 256)["form"] == "fma"             # per tensor, zp != 0
+    assert openvino.int8_post_ops([d, d / 2], ol, oh, 256)["form"] == "mul_add"  # per-channel input scale
+    with pytest.raises(InvalidValueError, match="dequantization scale"):
+        openvino.int8_post_ops([0], ol, oh, 256)
+
+
 def test_backend_rows_name_the_variants():
     assert backends.variant("openvino_cpu", "fake_quantize") is openvino.fake_quantize_ov_cpu_snippets
     assert backends.variant("openvino_cpu_fq_node", "fake_quantize") is openvino.fake_quantize_ov_cpu
     assert backends.variant("exact", "fake_quantize") is openvino.fake_quantize_exact
+    assert backends.variant("openvino_cpu", "fq_matmul") is openvino.int8_output_ov_cpu
+    assert backends.variant("openvino_cpu", "fq_conv") is openvino.int8_output_ov_cpu
+    assert backends.variant("exact", "fq_matmul") is openvino.int8_output_exact
 
 
 # ----- the peer itself ------------------------------------------------------------------------
@@ -71,10 +96,26 @@ def test_fake_quantize_equals_the_cpu_plugin_on_near_ties(path):
     assert (got != exact).sum() > 100        # the constructed near-ties do separate it from the formula
 
 
+def test_int8_matmul_equals_the_cpu_plugin_small():
+    peer = _peer()
+    rows = peer.int8_rows(np.random.default_rng(5), cases=peer.INT8_CASES[:1] + peer.INT8_CASES[-1:], m=16)
+    assert [r.status for r in rows] == ["known"] * 3     # equal to ov_cpu_int8, not to the exact formula
+
+
+@pytest.mark.slow
 def test_verify_openvino_has_no_unexplained_rows():
     peer = _peer()
     rows = peer.backend_openvino()
-    assert len(rows) == 11 and all(r.status in ("pass", "known") for r in rows)
+    assert len(rows) == 20 and all(r.status in ("pass", "known") for r in rows)
+
+
+@pytest.mark.slow
+def test_int8_matmul_sweep():
+    """Every INT8_CASE on 8 seeds x 64 x 16 accumulators (8,192 outputs per case) equals ov_cpu_int8."""
+    peer = _peer()
+    for seed in range(8):
+        rows = peer.int8_rows(np.random.default_rng(seed))
+        assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
 
 
 @pytest.mark.slow

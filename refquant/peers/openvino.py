@@ -103,7 +103,110 @@ def backend_openvino(seed=20261203):
                       models=[known("openvino", f"binary32 FakeQuantize ({path})", model, "fake_quantize")], x=x)
             rows.append(r)
     rows.append(_per_channel_row(rng))
+    return rows + int8_rows(rng)
+
+
+def _grid_fq(node, scale, zp, qmin, qmax, levels, shape):
+    import openvino.opset13 as ops
+    s = np.asarray(scale, np.float32).reshape(shape)
+    lo, hi = np.float32((qmin - np.asarray(zp)) * s), np.float32((qmax - np.asarray(zp)) * s)
+    return ops.fake_quantize(node, *(ops.constant(np.asarray(v, np.float32)) for v in (lo, hi, lo, hi)), levels)
+
+
+def run_int8(qa, qw, act, s_w, out, conv=False):
+    """An int8 MatMul (qa [M, K] @ qw [K, N]) or Convolution (qa NCHW, qw OIHW, valid, stride 1) as users write it.
+
+    FakeQuantize on the activations (``act`` = (scale, zero point, qmin, qmax), levels qmax - qmin + 1), on
+    the constant weights (scales ``s_w``, one or per output channel, narrow-range i8, 255 levels), the op,
+    FakeQuantize on the output (``out`` = (scale, zero point), u8 grid, 256 levels).  Returns
+    (output, {layer type: (runtime precision, primitive)}, (ol, oh) as float32).
+    """
+    ov = need("openvino", "openvino")
+    import openvino.opset13 as ops
+    sa, za, amin, amax = act
+    s_w = np.asarray(s_w, np.float32).reshape(-1)
+    n_out = qw.shape[0] if conv else qw.shape[1]
+    p = ops.parameter(list(qa.shape), ov.Type.f32)
+    one = [1] * qa.ndim
+    a = _grid_fq(p, sa, za, amin, amax, amax - amin + 1, one)
+    wshape = ([n_out, 1, 1, 1] if conv else [1, n_out]) if s_w.size > 1 else one
+    w = (qw * s_w.astype(np.float64).reshape(wshape)).astype(np.float32)
+    wq = _grid_fq(ops.constant(w), s_w, 0, -127, 127, 255, wshape)
+    y = ops.convolution(a, wq, [1, 1], [0, 0], [0, 0], [1, 1]) if conv else ops.matmul(a, wq, False, False)
+    y = _grid_fq(y, out[0], out[1], 0, 255, 256, one)
+    compiled = ov.Core().compile_model(ov.Model([y], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    info = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        info[rt["layerType"].astype(str)] = (rt["runtimePrecision"].astype(str), rt["primitiveType"].astype(str))
+    x = ((qa - za) * np.float64(np.float32(sa))).astype(np.float32)
+    ol, oh = np.float32((0 - out[1]) * np.float32(out[0])), np.float32((255 - out[1]) * np.float32(out[0]))
+    return np.asarray(compiled([x])[0], np.float32), info, (ol, oh)
+
+
+def conv_accumulator(qa, qw):
+    """int64 accumulators of a valid, stride-1 NCHW x OIHW convolution of integer arrays."""
+    n, c, h, w = qa.shape
+    oc, _, kh, kw = qw.shape
+    acc = np.zeros((n, oc, h - kh + 1, w - kw + 1), np.int64)
+    for i in range(kh):
+        for j in range(kw):
+            acc += np.einsum("nchw,oc->nohw", qa[:, :, i:i + h - kh + 1, j:j + w - kw + 1], qw[:, :, i, j])
+    return acc
+
+
+def int8_model(fn, acc, s_a, s_w, out_range, axis):
+    """``fn`` (an fq_matmul variant) over every accumulator; output channels along ``axis``."""
+    s_w = np.asarray(s_w, np.float32).reshape(-1)
+    ds = [spec.dequantization_scale(_f(s_a), _f(v)) for v in s_w]
+    ol, oh = (_f(v) for v in out_range)
+    res = np.empty(acc.shape, np.float32)
+    for idx in np.ndindex(acc.shape):
+        res[idx] = float(fn(int(acc[idx]), ds, ol, oh, 256, channel=idx[axis] if len(ds) > 1 else 0))
+    return res
+
+
+INT8_CASES = (   # (name, activation (s, zp, qmin, qmax), weight scales, output (s, zp))
+    ("i8 act, per-tensor w, sy 0.42 zy 33", (0.3, 0, -128, 127), 0.7, (0.42, 33)),
+    ("i8 act, per-tensor w, sy 0.01 zy 100", (0.1, 0, -128, 127), 0.05, (0.01, 100)),
+    ("i8 act, per-tensor w, sy 1 zy 101", (0.1, 0, -128, 127), 0.05, (1.0, 101)),
+    ("i8 act, per-tensor w, sy 1 zy 100", (0.5, 0, -128, 127), 0.25, (1.0, 100)),
+    ("i8 act, per-tensor w, sy 0.013 zy 0", (0.1, 0, -128, 127), 0.05, (0.013, 0)),
+    ("u8 act zp 0, per-tensor w, sy 0.029 zy 128", (0.37, 0, 0, 255), 0.011, (0.029, 128)),
+    ("u8 act zp 128, per-channel w, sy 0.1 zy 77", (0.2, 128, 0, 255), (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)),
+    ("u8 act zp 0, per-channel w, sy 0.029 zy 64", (0.37, 0, 0, 255), (0.011, 0.0123, 0.013, 0.0119) * 4,
+     (0.029, 64)),
+)
+
+
+def _int8_acts(rng, act, shape):
+    s, zp, qmin, qmax = act
+    return rng.integers(max(qmin, zp - 6), min(qmax, zp + 6) + 1, shape)
+
+
+def int8_rows(rng, cases=INT8_CASES, m=64, k=16):
+    """Conformance rows: int8 MatMul per case, and one per-channel Convolution."""
+    rows = []
+    for name, act, s_w, out in cases:
+        n = np.asarray(s_w).size if np.asarray(s_w).size > 1 else 16
+        qa, qw = _int8_acts(rng, act, (m, k)), rng.integers(-6, 7, (k, n))
+        got, info, rng_out = run_int8(qa, qw, act, s_w, out)
+        rows.append(_int8_row("MatMul", name, got, info.get("FullyConnected"), (qa - act[1]) @ qw, act[0], s_w,
+                              rng_out, 1))
+    act, s_w, out = (0.2, 128, 0, 255), (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)
+    qa, qw = _int8_acts(rng, act, (1, 8, 6, 6)), rng.integers(-3, 4, (16, 8, 3, 3))
+    got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=True)
+    rows.append(_int8_row("Convolution", "u8 act zp 128, per-channel w, sy 0.1 zy 77", got, info.get("Convolution"),
+                          conv_accumulator(qa - act[1], qw), act[0], s_w, rng_out, 1))
     return rows
+
+
+def _int8_row(op, name, got, info, acc, s_a, s_w, out_range, axis):
+    exact = int8_model(spec.int8_output_exact, acc, s_a, s_w, out_range, axis)
+    model = int8_model(spec.int8_output_ov_cpu, acc, s_a, s_w, out_range, axis)
+    flag = f"int8 {name} ({info[1] if info else 'not int8'}, {info[0] if info else '?'})"
+    return judge(BACKEND, f"{op} + FakeQuantize", "exact", flag, got, exact,
+                 models=[known("openvino", "binary32 int8 MatMul/Conv + output FakeQuantize", model, "fq_matmul")])
 
 
 def _per_channel_row(rng):
