@@ -65,6 +65,24 @@ def test_batch_flow_audit_names_a_wrapping_accumulator(tmp_path, capsys, double)
 
 
 @icarus
+def test_suggested_vectors_driven_through_the_unit_break_the_ties(tmp_path, capsys):
+    """Clean dump -> ties -> --suggest-vectors -> those accumulators through the unit -> each candidate
+    that had vectors no longer explains the new dump; the declared one still does."""
+    case = run_batch.run(str(tmp_path / "r"), M=8, N=8, K=8)
+    vec = tmp_path / "v.hex"
+    assert main(["audit", case, "--actual", str(tmp_path / "r" / "y.hex"), "--json", "--no-progress",
+                 "--suggest-vectors", str(vec)]) == 0
+    ties = json.loads(capsys.readouterr().out)["diagnosis"]["ties"]
+    told = {t["semantics"] for t in ties if t["vectors"]}
+    assert {"tflite_double", "tflite_single/half_down"} <= told
+    case2 = run_batch.run_vectors(str(tmp_path / "v"), str(vec))
+    assert main(["audit", case2, "--actual", str(tmp_path / "v" / "y.hex"), "--json", "--no-progress"]) == 0
+    d = json.loads(capsys.readouterr().out)["diagnosis"]
+    full = {r["semantics"] for r in d["ranking"] if r["matched"] == r["of"]}
+    assert "tflite_single" in full and not (told & full), (told & full)
+
+
+@icarus
 def test_batch_flow_acc_dump_matches_the_contract(tmp_path):
     """The unit's int32 accumulators (bias included, saturating) equal refquant's MatMulInteger."""
     case = run_batch.run(str(tmp_path), M=4, N=4, K=8)

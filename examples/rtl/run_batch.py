@@ -2,7 +2,10 @@
 Icarus Verilog, write the audit case, and run `refquant audit` on the dump.
 
     python examples/rtl/run_batch.py OUTDIR [--double] [--bug truncate|wrap|zp_before|shift_swap]
-                                            [--m 16 --n 8 --k 16 --seed 0]
+                                            [--m 16 --n 8 --k 16 --seed 0] [--vectors FILE]
+
+--vectors FILE drives the accumulators `refquant audit ... --suggest-vectors FILE` wrote (each as the
+bias of a one-beat product of zero-point operands) instead of random inputs.
 
 Exit status: the audit's (0 clean, 1 mismatches, 2 bad input). tests/test_rtl_flows.py runs it.
 """
@@ -93,6 +96,32 @@ def run(outdir, double=False, bug=None, M=16, N=8, K=16, seed=0, saturate=True, 
     return case_json(outdir, M, N, K, cfg, double)
 
 
+def read_vectors(path):
+    """The int32 accumulators of a `refquant audit --suggest-vectors` file ($readmemh words, // comments)."""
+    accs = []
+    with open(path) as f:
+        for line in f:
+            word = line.split("//")[0].strip()
+            if word:
+                v = int(word, 16)
+                accs.append(v - (1 << 32) if v >= 1 << 31 else v)
+    return accs
+
+
+def run_vectors(outdir, vectors, double=False, bug=None):
+    """Drive suggested accumulators through the unit: one output per accumulator, as the bias of a
+    one-beat dot product whose operands equal their zero points (product 0). Returns the case path."""
+    os.makedirs(outdir, exist_ok=True)
+    cfg = CONFIGS[double]
+    accs = read_vectors(vectors)
+    n = len(accs)
+    write_hex(os.path.join(outdir, "a.hex"), [cfg["za"]], 8)
+    write_hex(os.path.join(outdir, "b.hex"), [cfg["zb"]] * n, 8)
+    write_hex(os.path.join(outdir, "bias.hex"), accs, 32)
+    simulate(outdir, 1, n, 1, cfg, double, bug)
+    return case_json(outdir, 1, n, 1, cfg, double)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("outdir")
@@ -100,10 +129,15 @@ def main(argv=None):
     p.add_argument("--bug", choices=sorted(BUGS))
     p.add_argument("--wrapping-acc", action="store_true", help="build the unit with SATURATE_ACC=0 (a bug: the "
                    "case declares saturation) and put half the biases at the int32 ends")
+    p.add_argument("--vectors", metavar="FILE", help="instead of random inputs: the accumulators of a "
+                   "`refquant audit --suggest-vectors FILE`, one output each")
     for k, d in (("m", 16), ("n", 8), ("k", 16), ("seed", 0)):
         p.add_argument(f"--{k}", type=int, default=d)
     a = p.parse_args(argv)
-    case = run(a.outdir, a.double, a.bug, a.m, a.n, a.k, a.seed, not a.wrapping_acc, a.wrapping_acc)
+    if a.vectors:
+        case = run_vectors(a.outdir, a.vectors, a.double, a.bug)
+    else:
+        case = run(a.outdir, a.double, a.bug, a.m, a.n, a.k, a.seed, not a.wrapping_acc, a.wrapping_acc)
     from refquant.cli import main as refquant
     return refquant(["audit", case, "--actual", os.path.join(a.outdir, "y.hex"), "--brief", "--no-progress"])
 
