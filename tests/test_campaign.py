@@ -403,6 +403,7 @@ def test_onnxruntime_matches_its_backend_row():
     spec = campaign.validate(__import__("tomllib").loads(ORT.format(m=16, k=128, tasks=12)))
     recs = [campaign.run_task(spec, i) for i in range(12)]
     assert [r["status"] for r in recs] == ["ok"] * 12, [r.get("error") or r.get("first") for r in recs]
+    assert recs[0]["versions"]["onnxruntime"] == __import__("onnxruntime").__version__
 
 
 @pytest.mark.slow

@@ -366,6 +366,9 @@ class CommandDut(Dut):
                 raise DutError(f"command {argv[0]} exited {p.returncode}: {tail[0][:200]}")
             return read_dump(out, case)
 
+    def versions(self):
+        return {"command": " ".join(self.cfg["command"])[:200]}
+
 
 def read_dump(path, case):
     """The (M, N) outputs in a $readmemh-style dump: one two's-complement hex word per line, '//' comments."""
@@ -403,6 +406,10 @@ class PythonDut(Dut):
             except (ImportError, AttributeError) as exc:
                 raise DutError(f"cannot load dut.factory {self.cfg['factory']!r}: {exc}") from None
         return self._impl.run(case)
+
+    def versions(self):
+        impl = getattr(self, "_impl", None)
+        return impl.versions() if hasattr(impl, "versions") else {"factory": self.cfg["factory"]}
 
 
 KINDS = {c.kind: c for c in (KernelDut, PlantedDut, OrtDut, TorchDut, TosaDut, CommandDut, PythonDut)}

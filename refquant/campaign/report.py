@@ -39,6 +39,8 @@ def totals(store):
         if "tasks_planned" in t and t["rate_tasks_s"]:
             t["eta_s"] = (t["tasks_planned"] - len(recs)) / t["rate_tasks_s"]
     t["last_record_age_s"] = time.time() - fin[-1] if fin else None
+    seen = {json.dumps(r.get("versions") or {}, sort_keys=True) for r in recs if r.get("versions")}
+    t["measured_on"] = [json.loads(v) for v in sorted(seen)]
     return t, recs, spec
 
 
@@ -174,6 +176,8 @@ def status_text(t):
              f"tasks {t['tasks_done']}" + (f"/{t['tasks_planned']}" if "tasks_planned" in t else "") +
              f"  elements {t['elements']:,}  mismatches {t['mismatches']:,}",
              "by status: " + ", ".join(f"{k} {v}" for k, v in sorted(t["by_status"].items()))]
+    for v in t.get("measured_on", []):
+        lines.append("measured on: " + ", ".join(f"{k} {x}" for k, x in v.items()))
     if "rate_elements_s" in t:
         lines.append(f"rate {t['rate_elements_s']:,.0f} elements/s, {t['rate_tasks_s']:.2f} tasks/s (last 5 min)"
                      + (f", ETA {t['eta_s'] / 60:.1f} min" if t.get("eta_s") is not None else ""))

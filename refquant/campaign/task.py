@@ -2,10 +2,10 @@
 distributed engine, so it runs the same serially, on a Dask worker or in a replay.
 
 Record fields: task, status (ok | mismatch | error | timeout | reference | skipped), elements
-(outputs compared), mismatches, first (up to 5 [row, col, got, expected]; [n, m, oh, ow, got, expected]
-for qlinear_conv), signature (what groups
-equal failures), case (describe()), dut_s / ref_s / total_s, page_faults (the process's minor page
-faults during the task), pid, host, error (for error statuses).
+(outputs compared), mismatches, first (up to 5 [row, col, got, expected]; [n, m, oh, ow, got,
+expected] for qlinear_conv), signature (what groups equal failures), case (describe()), dut_s /
+ref_s / total_s, page_faults (the process's minor page faults during the task), versions (the
+device's, e.g. onnxruntime 1.32.0), pid, host, error (for error statuses).
 """
 
 import os
@@ -50,9 +50,18 @@ def run_task(spec, index, threads=None):
         return rec
     outcome = check_case(spec, case, threads)
     rec.update(outcome)
+    rec["versions"] = device_versions(spec, threads)
     rec["total_s"] = round(time.perf_counter() - t0, 6)
     rec["page_faults"] = _faults() - f0        # minor faults of the process during the task
     return rec
+
+
+def device_versions(spec, threads=None):
+    """The device's versions (e.g. {"onnxruntime": "1.32.0"}): what each record was measured on."""
+    try:
+        return {str(k): str(v) for k, v in open_dut(spec["dut"], threads).versions().items()}
+    except Exception:  # noqa: BLE001  (a device that cannot say: nothing recorded, the task stands)
+        return {}
 
 
 def check_case(spec, case, threads=None):
