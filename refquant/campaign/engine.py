@@ -116,6 +116,8 @@ def run(spec, store_dir, workers=0, scheduler=None, resume=False, threads=None, 
     total = None if "tasks" not in b and "elements" not in b else sum(1 for _ in planned(spec, done))
     deadline = time.monotonic() + b["seconds"] if "seconds" in b else math.inf
     prog = Progress(total, quiet=quiet)
+    if total == 0:                      # a finished campaign resumed: nothing to start a cluster for
+        return 0
     if scheduler or workers or client is not None:
         return _run_dask(spec, store, todo, deadline, prog, (workers, scheduler, client), threads, stop)
     store.log_run({"workers": 0, "threads": threads})
@@ -168,13 +170,20 @@ def _run_dask(spec, store, todo, deadline, prog, where, threads, stop):
             cluster.close()
 
 
-def _submit(client, spec, i, threads):
-    return client.submit(run_task, spec, i, threads, key=f"refquant-task-{spec['seed']}-{i}", pure=False, retries=1)
+def _submit(client, spec, i, threads, solo=False):
+    key = f"refquant-task-{spec['seed']}-{i}" + ("-alone" if solo else "")
+    fut = client.submit(run_task, spec, i, threads, key=key, pure=False, retries=1)
+    if solo:
+        from dask.distributed import wait
+        wait([fut])
+    return fut
 
 
 def _drive(client, spec, store, todo, deadline, prog, window, threads, stop, as_completed):
-    """Keep ``window`` tasks in flight; write each record as it comes back."""
-    futures = {}
+    """Keep ``window`` tasks in flight; write each record as it comes back.  A task whose workers kept
+    dying (KilledWorker) may only have shared a worker with the task that kills it: it is rerun alone
+    at the end, and recorded 'crashed' only if it fails alone too."""
+    futures, suspects = {}, []
     for i in todo:
         futures[_submit(client, spec, i, threads)] = i
         if len(futures) >= window:
@@ -184,9 +193,12 @@ def _drive(client, spec, store, todo, deadline, prog, window, threads, stop, as_
     for fut in ac:
         i = futures.pop(fut)
         rec = _result(fut, spec, i)
-        store.write(rec)
-        prog.update(rec)
-        n += 1
+        if rec["status"] == "crashed":
+            suspects.append(i)
+        else:
+            store.write(rec)
+            prog.update(rec)
+            n += 1
         if time.monotonic() < deadline and not (stop and stop(n)):
             nxt = next(todo, None)
             if nxt is not None:
@@ -195,6 +207,11 @@ def _drive(client, spec, store, todo, deadline, prog, window, threads, stop, as_
                 ac.add(f2)
     for f in futures:        # budget spent or stopped: the rest are not run (and not recorded)
         f.cancel()
+    for i in suspects:       # alone now: no other task's crash can be blamed on it
+        rec = _result(_submit(client, spec, i, threads, solo=True), spec, i)
+        store.write(rec)
+        prog.update(rec)
+        n += 1
     return n
 
 
