@@ -14,33 +14,58 @@
 
 #if RQ_X86_SIMD
 
-/* ---- VNNI micro-kernel: 8 rows x 32 columns ------------------------------ */
+/* ---- VNNI micro-kernel: RQ_MR rows x 32 columns -------------------------- */
 
-RQ_VNNI static void rq_vnni_8x32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
+/* The accumulators are named variables, not an array: GCC keeps an array of
+ * __m512i in memory-backed copies and moved every one of them through a
+ * second register each k-step (measured: 32 vmovdqa per 16 vpdpbusd).  Per
+ * group of 4 k: two 64-byte B loads, one dword broadcast of A per row, two
+ * vpdpbusd per row.  RQ_MR rows: 2*RQ_MR accumulators + 2 B + 1 A register. */
+#define RQ_ACC2(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
+#define RQ_STEP(r)                                                                         \
+    {                                                                                      \
+        int32_t w_;                                                                        \
+        __m512i va_;                                                                       \
+        memcpy(&w_, RQ_A(r), 4);                                                           \
+        va_ = _mm512_set1_epi32(w_);                                                       \
+        c##r##a = _mm512_dpbusd_epi32(c##r##a, va_, vb0);                                  \
+        c##r##b = _mm512_dpbusd_epi32(c##r##b, va_, vb1);                                  \
+    }
+#define RQ_STORE(r)                                                                        \
+    _mm512_store_si512(cbuf + 32 * (r), c##r##a);                                          \
+    _mm512_store_si512(cbuf + 32 * (r) + 16, c##r##b);
+#if RQ_MR == 12
+#define RQ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#elif RQ_MR == 8
+#define RQ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#else
+#error "RQ_MR must be 8 or 12"
+#endif
+
+/* Row r's 4 bytes of group g are at ap + r*LDA + g*GS: packed A (LDA = 4,
+ * GS = 4*RQ_MR, constants) or A itself (LDA = lda, GS = 4; uint8 A, K % 4 == 0). */
+#define RQ_MR32_BODY(LDA, GS)                                                              \
+    {                                                                                      \
+        const size_t lda_ = (LDA);                                                         \
+        int32_t g;                                                                         \
+        RQ_ROWS(RQ_ACC2)                                                                   \
+        for (g = 0; g < groups; g++) {                                                     \
+            const __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);                  \
+            const __m512i vb1 = _mm512_loadu_si512(b1 + (size_t)g * 64u);                  \
+            const uint8_t *a0 = ap + (size_t)g * (GS);                                     \
+            RQ_ROWS(RQ_STEP)                                                               \
+        }                                                                                  \
+        RQ_ROWS(RQ_STORE)                                                                  \
+    }
+#define RQ_A(r) (a0 + (size_t)(r) * lda_)
+
+RQ_VNNI static void rq_vnni_mr32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
                                  int32_t groups, int32_t *cbuf)
-{
-    __m512i c0[8], c1[8];
-    int32_t g, r;
-    for (r = 0; r < 8; r++)
-        c0[r] = c1[r] = _mm512_setzero_si512();
-    for (g = 0; g < groups; g++) {
-        __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);
-        __m512i vb1 = _mm512_loadu_si512(b1 + (size_t)g * 64u);
-        const uint8_t *a = ap + (size_t)g * 32u;
-        for (r = 0; r < 8; r++) {
-            int32_t w;
-            __m512i va;
-            memcpy(&w, a + 4 * r, 4);
-            va = _mm512_set1_epi32(w);
-            c0[r] = _mm512_dpbusd_epi32(c0[r], va, vb0);
-            c1[r] = _mm512_dpbusd_epi32(c1[r], va, vb1);
-        }
-    }
-    for (r = 0; r < 8; r++) {
-        _mm512_storeu_si512(cbuf + 32 * r, c0[r]);
-        _mm512_storeu_si512(cbuf + 32 * r + 16, c1[r]);
-    }
-}
+RQ_MR32_BODY(4u, 4u * RQ_MR)
+
+RQ_VNNI static void rq_vnni_mr32_direct(const uint8_t *ap, size_t lda, const int8_t *b0,
+                                        const int8_t *b1, int32_t groups, int32_t *cbuf)
+RQ_MR32_BODY(lda, 4u)
 
 /* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
 
@@ -99,7 +124,7 @@ RQ_VNNI static void rq_vnni_small(const uint8_t *ap, size_t lda_p, int32_t rows,
 
 /* ---- A packing ------------------------------------------------------------- */
 
-/* VNNI: 8-row groups; per k-group of 4: 8 rows x 4 bytes.  Bytes are A ^ 0x80
+/* VNNI: RQ_MR-row groups; per k-group of 4: RQ_MR rows x 4 bytes.  Bytes are A ^ 0x80
  * for int8 A (= A + 128 as uint8).  rs[r] = wrapping sum of the stored bytes.
  * Whole 4-byte groups move as one word (XOR 0x80808080 for int8 A); their byte
  * sum is two 16-bit lane sums, so a row costs a few operations per 4 bytes. */
@@ -113,24 +138,40 @@ static void rq_pack_a_vnni(const rq_gemm *g, int32_t i0, int32_t rows, int32_t r
     memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u);
     for (r = 0; r < rows_pad; r++) {
         uint64_t s = 0;
-        uint8_t *d = dst + (size_t)(r / 8) * (size_t)groups * 32u + (size_t)(r % 8) * 4u;
+        uint8_t *d = dst + (size_t)(r / RQ_MR) * (size_t)groups * (4u * RQ_MR) + (size_t)(r % RQ_MR) * 4u;
         const uint8_t *src = r < rows ? a + (size_t)(i0 + r) * (size_t)g->lda : NULL;
         if (src) {
             for (q = 0; q < full; q++) {
                 uint32_t w, t;
                 memcpy(&w, src + (size_t)q * 4u, 4);
                 w ^= x4;
-                memcpy(d + (size_t)q * 32u, &w, 4);
+                memcpy(d + (size_t)q * (4u * RQ_MR), &w, 4);
                 t = (w & 0x00ff00ffu) + ((w >> 8) & 0x00ff00ffu);   /* two lanes of <= 510 */
                 s += (t & 0xffffu) + (t >> 16);
             }
             for (k = full * 4; k < g->k; k++) {
                 uint8_t v = src[k] ^ x;
-                d[(size_t)(k / 4) * 32u + (size_t)(k % 4)] = v;
+                d[(size_t)(k / 4) * (4u * RQ_MR) + (size_t)(k % 4)] = v;
                 s += v;
             }
         }
         rs[r] = (uint32_t)s;          /* the sum mod 2^32, as a wrapping uint32 sum gives */
+    }
+}
+
+/* Row sums (mod 2^32) of rows [i0, i0+rows) of a uint8 A read in place. */
+RQ_AVX512 static void rq_rowsum_u8(const rq_gemm *g, int32_t i0, int32_t rows, uint32_t *rs)
+{
+    int32_t r, k;
+    for (r = 0; r < rows; r++) {
+        const uint8_t *src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
+        __m512i s = _mm512_setzero_si512();
+        for (k = 0; k < g->k; k += 64) {
+            __mmask64 mk = g->k - k >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (g->k - k)) - 1u);
+            s = _mm512_add_epi64(s, _mm512_sad_epu8(_mm512_maskz_loadu_epi8(mk, src + k),
+                                                    _mm512_setzero_si512()));
+        }
+        rs[r] = (uint32_t)_mm512_reduce_add_epi64(s);
     }
 }
 
@@ -179,16 +220,17 @@ done:
     return rc;
 }
 
-/* The VNNI driver: M blocks (A packed once) > 32-column panel pairs > 8-row blocks;
+/* The VNNI driver: M blocks (A packed once, or read in place) > 32-column panel pairs >
+ * RQ_MR-row blocks;
  * M <= 4 goes to the small-M kernel, which streams B once. */
 int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
 {
     const rq_gemm *g = p->g;
-    int32_t mr = 8, mc, kpad = pb->k_pad, ib, jp, ir;
+    int32_t mr = RQ_MR, mc, kpad = pb->k_pad, ib, jp, ir;
     uint8_t *apack;
     uint32_t *rs;
-    int32_t *cstrip;             /* 8 x 32 int32 accumulators */
-    int rc = RQ_E_NOMEM;
+    int32_t *cstrip;             /* RQ_MR x 32 int32 accumulators */
+    int rc = RQ_E_NOMEM, direct = g->a_type == RQ_U8 && g->k % 4 == 0 && g->k > 0;
     if (p->r1 - p->r0 <= 4)
         return rq_gemm_vnni_small(p, pb, w);
     mc = (int32_t)((512 * 1024) / (kpad > 0 ? kpad : 64));
@@ -202,12 +244,23 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
         goto done;
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
-        rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
+        /* whole RQ_MR-row blocks read A in place (uint8 A, K % 4 == 0: no packing pass);
+         * the rest (all of it otherwise) is packed */
+        int32_t rd = direct ? rows / mr * mr : 0;
+        if (rd > 0 && w->need_rowsum)
+            rq_rowsum_u8(g, ib, rd, rs);
+        if (rd < rows)
+            rq_pack_a_vnni(g, ib + rd, rows - rd, rows_pad - rd, kpad / 4, apack, rs + rd);
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
             const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
             for (ir = 0; ir < rows_pad; ir += mr) {
-                rq_vnni_8x32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
+                if (ir < rd)
+                    rq_vnni_mr32_direct((const uint8_t *)g->a + (size_t)(ib + ir) * (size_t)g->lda,
+                                        (size_t)g->lda, b0, b1, g->k / 4, cstrip);
+                else
+                    rq_vnni_mr32(apack + (size_t)(ir - rd) * (size_t)kpad, b0, b1, (g->k + 3) / 4,
+                                 cstrip);
                 rq_epilogue(p, w, cstrip, ib + ir, mr, jp * 32, rs + ir);
             }
         }

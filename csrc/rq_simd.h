@@ -32,6 +32,9 @@
 static inline int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q; }
 
 /* Tuning knobs (-DRQ_...=value to try others).  None of them changes a result. */
+#ifndef RQ_MR
+#define RQ_MR 12      /* VNNI micro-kernel rows (8 or 12): 2*RQ_MR zmm accumulators */
+#endif
 #ifndef RQ_BPF
 #define RQ_BPF 1024   /* VNNI small-M kernel: B prefetch distance in bytes, per panel */
 #endif
