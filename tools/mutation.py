@@ -39,6 +39,13 @@ MODULES = {
     "requant": ("refquant/requant.py", ["tests/test_requant.py", "tests/test_cmsis_nn.py"]),
     "quantize": ("refquant/quantize.py", ["tests/test_quantize.py", "tests/test_onnx_mixed_dtypes.py",
                                           "tests/test_fastquant.py"]),
+    # Spec modules written on 2026-12-03 (issue 20 item 10); their tests run in seconds.
+    "certified": ("refquant/certified.py", ["tests/test_certified.py"]),
+    "nested": ("refquant/nested.py", ["tests/test_qops.py"]),
+    "movement": ("refquant/movement.py", ["tests/test_qops.py"]),
+    "qops": ("refquant/qops.py", ["tests/test_qops.py"]),
+    "qonnx": ("refquant/qonnx.py", ["tests/test_qonnx.py"]),
+    "openvino": ("refquant/openvino.py", ["tests/test_openvino.py"]),
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]
 
