@@ -34,6 +34,7 @@ from pathlib import Path
 
 from .errors import FormatFileError, InvalidValueError, UnknownNameError
 from .matmulnbits import DEVIATIONS as MATMULNBITS_DEVIATIONS
+from .openvino import INT8_DEVIATION as OV_INT8_DEVIATION
 from .profiles import PROFILES
 from .requant import METHODS
 
@@ -421,11 +422,7 @@ BACKENDS = {b.name: b for b in [
     Backend("openvino_cpu", "openvino 2026.4.1 CPU plugin, default configuration (FakeQuantize as a snippets "
             "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets", "fq_matmul": "ov_cpu_int8",
                                    "fq_conv": "ov_cpu_int8"}, (("openvino", "2026.4.1"),), (
-                _dev("binary32 int8 MatMul/Conv + output FakeQuantize", "LPT folds d = fl(sa*sw) into the output "
-                     "FakeQuantize (il' = fl(ol/d)), binary32 input scale/shift, weight-scale or FMA post-op, RNE, "
-                     "clip, fma(q, s, fl(-zp*s)); s == 1 adds the zero point after rounding: near-ties and the "
-                     "output's last bits differ from the exact formula (docs/ops.md, OpenVINO)",
-                     ("2026.4.1",), "fq_matmul"),
+                _dev(*OV_INT8_DEVIATION, ("2026.4.1",), "fq_matmul"),
                 _dev("binary32 FakeQuantize (snippets)", "isc = fl((L-1)/fl(ih-il)), ish = fl(il*isc), "
                      "fl(fl(x*isc) - ish), RNE, fma(q, fl(fl(oh-ol)/(L-1)), ol): near-ties round differently from "
                      "the exact formula (u8 grid s = 0.3f, zp = 27, x = -6.15f: level 6, exact 7; docs/ops.md, "

@@ -125,11 +125,39 @@ def dequantization_scale(s_a, s_w):
     return fl32(Fraction(s_a) * Fraction(s_w))
 
 
-def int8_post_ops(dq_scales, output_low, output_high, levels):
+def lpt_dequantization(output_low, output_high, qmin, qmax):
+    """(scale, shift) of LPT's FakeQuantize decomposition to integers qmin..qmax, in binary32.
+
+    scale = fl(fl(oh - ol) / (qmax - qmin)), shift = fl(fl(fl(qmin*oh) - fl(qmax*ol)) / fl(oh - ol)): the u8
+    activation grid's zero point as LPT stores it (not always an integer: s = 0.3f, zp = 127 gives 127 + 2^-16).
+    Reproduces: openvino 2026.4.1 low_precision_transformations network_helper.cpp (decomposeFakeQuantize).
+    """
+    ol, oh = Fraction(output_low), Fraction(output_high)
+    width = fl32(oh - ol)
+    if width <= 0:
+        raise InvalidValueError(f"FakeQuantize output range [{ol}, {oh}]: expected output_low < output_high")
+    return fl32(width / (qmax - qmin)), fl32(fl32(fl32(qmin * oh) - fl32(qmax * ol)) / width)
+
+
+def activation_shift(zero_point, weights_column):
+    """The per-output-channel constant LPT subtracts after the MatMul: fl32 sum of fl(zp * w_k) in k order.
+
+    Reproduces: openvino 2026.4.1 low_precision_transformations mat_mul.cpp (the activation Subtract moved
+    behind the MatMul: a folded binary32 MatMul of the broadcast zero point with the integer weights).
+    """
+    c = Fraction(0)
+    for w in weights_column:
+        c = fl32(c + fl32(Fraction(zero_point) * w))
+    return c
+
+
+def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None):
     """The post-op plan (per output channel) of an int8 MatMul / Convolution with an output FakeQuantize.
 
-    ``dq_scales``: d per output channel (one value for per-tensor weights); the output FakeQuantize has
-    input range = output range = [ol, oh] and an integer zero point.  Returns a dict: ``scale`` (per
+    ``dq_scales``: d per output channel (one value for per-tensor weights); ``shifts``: the activation_shift
+    c per channel when the activations are u8 with a zero point (then the accumulator is sum qa*qw of the
+    stored u8 values), else None; the output FakeQuantize has input range = output range = [ol, oh] and an
+    integer zero point.  Returns a dict: ``scale`` (per
     channel) and ``shift`` (one value or per channel) with ``form`` 'fma' (v = fma(acc, scale, shift)),
     'mul' (v = fl(acc * scale)) or 'mul_add' (v = fl(fl(acc * scale) + shift)); ``clip`` (lo, hi) of the
     rounded level; ``out`` (osc, osh) for y = fma(level, osc, osh), or None when y is the level itself.
@@ -148,11 +176,14 @@ def int8_post_ops(dq_scales, output_low, output_high, levels):
     zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
     osc, osh = s, fl32(-zp * s)
     isc, ish, clo, chi = [], [], [], []
-    for d in dq_scales:
-        d = Fraction(d)
+    n = max(len(dq_scales), len(shifts or ()))
+    for j in range(n):
+        d = Fraction(dq_scales[j if len(dq_scales) > 1 else 0])
         if d <= 0:
             raise InvalidValueError(f"dequantization scale {d}: expected > 0")
         il, ih = fl32(ol / d), fl32(oh / d)
+        if shifts:                                         # FuseSubtractToFakeQuantize: the range moves by c
+            il, ih = fl32(il + shifts[j]), fl32(ih + shifts[j])
         width = fl32(ih - il)
         isc.append(fl32(Fraction(L - 1) / width))
         ish.append(fl32(fl32(-il * (L - 1)) / width))
@@ -175,7 +206,12 @@ def int8_post_ops(dq_scales, output_low, output_high, levels):
     return {"scale": isc, "shift": ish, "form": form, "clip": (clo, chi), "out": out}
 
 
-def _apply_plan(acc, plan, channel):
+def apply_int8_plan(acc, plan, channel=0):
+    """One output from an int8_post_ops plan (compute the plan once per layer, apply it per element).
+
+    Reproduces: oneDNN (openvino 2026.4.1's fork) weight scales, eltwise linear (FMA), binary add, eltwise
+    round_half_to_even and clip as the CPU plugin composes them (see int8_post_ops).
+    """
     pick = lambda v: v[channel if len(v) > 1 else 0]
     a, sc, sh = Fraction(acc), pick(plan["scale"]), pick(plan["shift"])
     if plan["form"] == "fma":
@@ -188,23 +224,32 @@ def _apply_plan(acc, plan, channel):
     return q if plan["out"] is None else ffma("fp32", q, *plan["out"])
 
 
-def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0):
+def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None):
     """Output of an int8 MatMul / Convolution (int32 accumulator ``acc`` in output channel ``channel``).
 
     Reproduces: openvino 2026.4.1 CPU plugin int8 FullyConnected / Convolution (brgemm / brgconv, oneDNN
     weight scales and post-ops) with the output FakeQuantize fused (see int8_post_ops).
     """
-    return _apply_plan(acc, int8_post_ops(dq_scales, output_low, output_high, levels), channel)
+    return apply_int8_plan(acc, int8_post_ops(dq_scales, output_low, output_high, levels, shifts), channel)
 
 
-def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0):
+def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None):
     """The same output on exact rationals: FakeQuantize-1 (half to even) of acc * d.
 
+    ``acc`` is sum (qa - za) * qw here (``shifts`` is accepted for a common signature and ignored).
     Reproduces: OpenVINO operation specification FakeQuantize-1 applied to the exact MatMul result.
     """
     d = Fraction(list(dq_scales)[channel if len(dq_scales) > 1 else 0])
     return fake_quantize_exact(Fraction(acc) * d, output_low, output_high, output_low, output_high, levels)
 
+
+# The named deviation of backend row 'openvino_cpu' for fq_matmul / fq_conv (refquant/backends.py).
+INT8_DEVIATION = (
+    "binary32 int8 MatMul/Conv + output FakeQuantize",
+    "LPT folds d = fl(sa'*sw') (and a u8 zero point's shift c) into the output FakeQuantize (il' = fl(fl(ol/d) + c)), "
+    "binary32 input scale/shift, weight-scale, FMA or mul+add post-ops, RNE, clip, fma(q, s, fl(-zp*s)); an output "
+    "scale of 1 puts the zero point after rounding: near-ties and the output's last bits differ from the exact "
+    "formula (docs/ops.md, OpenVINO)")
 
 VARIANTS = {
     "fake_quantize": {"exact": fake_quantize_exact, "ov_cpu": fake_quantize_ov_cpu,

@@ -155,15 +155,42 @@ def conv_accumulator(qa, qw):
     return acc
 
 
-def int8_model(fn, acc, s_a, s_w, out_range, axis):
-    """``fn`` (an fq_matmul variant) over every accumulator; output channels along ``axis``."""
+def lpt_int8(qa, qw, act, s_w):
+    """(accumulators the kernel computes, d per channel, LPT's activation shifts per channel or None).
+
+    A symmetric activation grid ([-128 s, 127 s]) runs as i8 without a zero point (d = fl(s * s_w'),
+    measured); any other u8 grid is decomposed by LPT (spec.lpt_dequantization) and its zero point
+    subtracted behind the MatMul (spec.activation_shift over each output channel's weights); a
+    Convolution takes the zero point as an integer input zero point (measured: rounded, exact).
+    """
+    s_a, za, qmin, qmax = act
     s_w = np.asarray(s_w, np.float32).reshape(-1)
-    ds = [spec.dequantization_scale(_f(s_a), _f(v)) for v in s_w]
+    sw = [spec.lpt_dequantization(_f(np.float32(-127 * v)), _f(np.float32(127 * v)), -127, 127)[0] for v in s_w]
+    cols = list(qw.T)
+    centred = conv_accumulator(qa - za, qw) if qa.ndim == 4 else (qa - za) @ qw
+    if za - qmin == 128:
+        return centred, [spec.dequantization_scale(_f(np.float32(s_a)), v) for v in sw], None, centred
+    lo, hi = _f(np.float32((qmin - za) * np.float32(s_a))), _f(np.float32((qmax - za) * np.float32(s_a)))
+    scale, shift = spec.lpt_dequantization(lo, hi, 0, qmax - qmin)
+    ds = [spec.dequantization_scale(scale, v) for v in sw]
+    if qa.ndim == 4:       # Convolution: the zero point rounded to an integer, compensated exactly (oneDNN)
+        return centred, ds, None, centred
+    return (qa - qmin) @ qw, ds, [spec.activation_shift(shift, c) for c in cols], centred
+
+
+def int8_models(qa, qw, act, s_w, out_range, axis):
+    """(exact, ov_cpu_int8) float32 arrays for every output of the layer (channels along ``axis``)."""
+    raw, ds, shifts, centred = lpt_int8(qa, qw, act, s_w)
     ol, oh = (_f(v) for v in out_range)
-    res = np.empty(acc.shape, np.float32)
-    for idx in np.ndindex(acc.shape):
-        res[idx] = float(fn(int(acc[idx]), ds, ol, oh, 256, channel=idx[axis] if len(ds) > 1 else 0))
-    return res
+    plan = spec.int8_post_ops(ds, ol, oh, 256, shifts)
+    d_exact = [_f(np.float32(act[0])) * _f(v) for v in np.asarray(s_w, np.float32).reshape(-1)]
+    exact, model = np.empty(raw.shape, np.float32), np.empty(raw.shape, np.float32)
+    for idx in np.ndindex(raw.shape):
+        ch = idx[axis]
+        exact[idx] = float(spec.int8_output_exact(int(centred[idx]), d_exact, ol, oh, 256, channel=ch
+                                                  if len(d_exact) > 1 else 0))
+        model[idx] = float(spec.apply_int8_plan(int(raw[idx]), plan, ch))
+    return exact, model
 
 
 INT8_CASES = (   # (name, activation (s, zp, qmin, qmax), weight scales, output (s, zp))
@@ -176,6 +203,8 @@ INT8_CASES = (   # (name, activation (s, zp, qmin, qmax), weight scales, output 
     ("u8 act zp 128, per-channel w, sy 0.1 zy 77", (0.2, 128, 0, 255), (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)),
     ("u8 act zp 0, per-channel w, sy 0.029 zy 64", (0.37, 0, 0, 255), (0.011, 0.0123, 0.013, 0.0119) * 4,
      (0.029, 64)),
+    ("u8 act zp 127, per-tensor w, sy 0.42 zy 33", (0.3, 127, 0, 255), 0.7, (0.42, 33)),
+    ("u8 act zp 77, per-channel w, sy 0.01 zy 100", (0.023, 77, 0, 255), (0.0031, 0.0042) * 8, (0.01, 100)),
 )
 
 
@@ -191,19 +220,19 @@ def int8_rows(rng, cases=INT8_CASES, m=64, k=16):
         n = np.asarray(s_w).size if np.asarray(s_w).size > 1 else 16
         qa, qw = _int8_acts(rng, act, (m, k)), rng.integers(-6, 7, (k, n))
         got, info, rng_out = run_int8(qa, qw, act, s_w, out)
-        rows.append(_int8_row("MatMul", name, got, info.get("FullyConnected"), (qa - act[1]) @ qw, act[0], s_w,
-                              rng_out, 1))
-    act, s_w, out = (0.2, 128, 0, 255), (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)
-    qa, qw = _int8_acts(rng, act, (1, 8, 6, 6)), rng.integers(-3, 4, (16, 8, 3, 3))
-    got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=True)
-    rows.append(_int8_row("Convolution", "u8 act zp 128, per-channel w, sy 0.1 zy 77", got, info.get("Convolution"),
-                          conv_accumulator(qa - act[1], qw), act[0], s_w, rng_out, 1))
+        rows.append(_int8_row("MatMul", name, got, info.get("FullyConnected"), int8_models(qa, qw, act, s_w,
+                                                                                            rng_out, 1)))
+    for name, act in (("u8 act zp 128", (0.2, 128, 0, 255)), ("u8 act zp 127", (0.3, 127, 0, 255))):
+        s_w, out = (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)
+        qa, qw = _int8_acts(rng, act, (1, 8, 6, 6)), rng.integers(-3, 4, (16, 8, 3, 3))
+        got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=True)
+        rows.append(_int8_row("Convolution", f"{name}, per-channel w, sy 0.1 zy 77", got, info.get("Convolution"),
+                              int8_models(qa, qw, act, s_w, rng_out, 1)))
     return rows
 
 
-def _int8_row(op, name, got, info, acc, s_a, s_w, out_range, axis):
-    exact = int8_model(spec.int8_output_exact, acc, s_a, s_w, out_range, axis)
-    model = int8_model(spec.int8_output_ov_cpu, acc, s_a, s_w, out_range, axis)
+def _int8_row(op, name, got, info, models):
+    exact, model = models
     flag = f"int8 {name} ({info[1] if info else 'not int8'}, {info[0] if info else '?'})"
     return judge(BACKEND, f"{op} + FakeQuantize", "exact", flag, got, exact,
                  models=[known("openvino", "binary32 int8 MatMul/Conv + output FakeQuantize", model, "fq_matmul")])
