@@ -4,8 +4,7 @@ TFLite's int16 kernels interpolate in int16 tables.  SOFTMAX builds its two tabl
 with LUTPopulateInt16<double> (exp on [-10, 0], 1/(1+x) on [0, 1]); LOGISTIC and TANH share
 a constant table of sigmoid(i/24) in 0.16 format.  One reference kernel per op runs in every
 kernel family, except LOGISTIC / TANH with a power-of-two input scale, where the optimized
-families run gemmlowp's 16-bit fixed point instead (not modelled here: ``tflite_optimized``
-raises for those scales).  The ops are ``softmax_int16``, ``sigmoid_int16`` and ``tanh_int16``
+families run gemmlowp's 16-bit fixed point instead (refquant/gemmlowp.py logistic16 / tanh16).  The ops are ``softmax_int16``, ``sigmoid_int16`` and ``tanh_int16``
 (int16 needs its own op name because a backend row names one variant per op); their ideal is
 the int8/uint8 ideal of refquant/activations.py at dtype int16.
 
@@ -14,11 +13,11 @@ Measured against ai-edge-litert 2.3.0 (docs/ops.md "Activations").  Stdlib only.
 
 from fractions import Fraction
 
-from . import certified, qops
+from . import certified, gemmlowp, qops
 from . import fixedpoint as fp
 from .activations import (EXP_ULP, clamp, elementwise, f64, quant_params, rne_certified, along_rows, wrap16,
                           sigmoid_exact, softmax_exact, tanh_exact)
-from .errors import InvalidValueError, SpecError, Unpredictable
+from .errors import SpecError, Unpredictable
 from .requant import fl32
 from .rounding import half_away
 
@@ -193,30 +192,49 @@ def tanh_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16"):
     return _int16_lut_activation(x, x_scale, y_scale, 3, (0, 1), _tanh16_entry)
 
 
-def _power_of_two_scale(x_scale, pot_shifts):
+def _gemmlowp16(x, x_scale, y_scale, pot_shifts, fn):
+    """None unless the input scale is a power of two; else the optimized kernel's output: the raw
+    int16 input as FixedPoint<int16, 3> (times 2^left_shift, saturating) through ``fn``."""
     sx = qops.scale(x_scale, "x_scale")
-    return _int16_lut_input(sx, 3, pot_shifts)[0] == 0
+    mult, left_shift = _int16_lut_input(sx, 3, pot_shifts)
+    if mult != 0:
+        return None
+    if qops.scale(y_scale, "y_scale") != Fraction(1, 32768):
+        raise SpecError(f"int16 LOGISTIC/TANH needs output scale 2^-15, got {y_scale}")
+    return elementwise(x, "int16", lambda q: fn(gemmlowp.multiply_by_pot16(q, left_shift)))
 
 
 def sigmoid_tflite_int16_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16"):
     """LiteRT optimized int16 LOGISTIC: the reference kernel, except for a power-of-two input scale
-    (2^-12), where gemmlowp's 16-bit logistic runs -- not modelled (InvalidValueError)."""
-    # Reproduces: LiteRT 2.3.0 activations.cc SigmoidEval (kTfLiteInt16: reference unless input_multiplier == 0)
-    if _power_of_two_scale(x_scale, (0,)):
-        raise InvalidValueError(f"int16 LOGISTIC at input scale {x_scale} (a power of two) runs the optimized "
-                                "gemmlowp int16 kernel, which refquant does not model")
-    return sigmoid_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, dtype=dtype)
+    (2^-12), where the raw input is a gemmlowp FixedPoint<int16, 3> and gemmlowp's 16-bit logistic
+    runs (SSE lanes of 8, a scalar tail: the same values, refquant/gemmlowp.py logistic16)."""
+    # Reproduces: LiteRT 2.3.0 activations.cc SigmoidEval (int16: input_multiplier == 0 runs optimized_ops.h
+    # Logistic(int16), gemmlowp fixedpoint.h logistic<int16x8_m128i / int16, 3>)
+    if x_zp != 0 or y_zp != 0 or dtype != "int16":
+        raise SpecError("int16 LOGISTIC needs int16 and zero points 0")
+    out = _gemmlowp16(x, x_scale, y_scale, (0,), gemmlowp.logistic16)
+    return sigmoid_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, dtype=dtype) if out is None else out
 
 
 def tanh_tflite_int16_optimized(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16"):
     """LiteRT optimized int16 TANH: the reference kernel, except for input scales 2^-12 and 2^-11
-    (gemmlowp's 16-bit tanh; not modelled, InvalidValueError)."""
-    # Reproduces: LiteRT 2.3.0 activations.cc TanhEval (kTfLiteInt16: reference unless input_multiplier == 0)
-    if _power_of_two_scale(x_scale, (0, 1)):
-        raise InvalidValueError(f"int16 TANH at input scale {x_scale} (a power of two) runs the optimized "
-                                "gemmlowp int16 kernel, which refquant does not model")
-    return tanh_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, dtype=dtype)
+    (input_left_shift 0 / 1: SaturatingRoundingMultiplyByPOT<1> first), which run gemmlowp's
+    16-bit tanh on FixedPoint<int16, 3> (refquant/gemmlowp.py tanh16)."""
+    # Reproduces: LiteRT 2.3.0 activations.cc TanhEval (int16: input_multiplier == 0 runs optimized_ops.h
+    # Tanh(int16), gemmlowp fixedpoint.h tanh<int16x8_m128i / int16, 3>)
+    if x_zp != 0 or y_zp != 0 or dtype != "int16":
+        raise SpecError("int16 TANH needs int16 and zero points 0")
+    out = _gemmlowp16(x, x_scale, y_scale, (0, 1), gemmlowp.tanh16)
+    return tanh_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, dtype=dtype) if out is None else out
 
+
+# Named deviations of the rows that use these variants (refquant/backends.py builds them).
+DEVIATIONS = {
+    "LiteRT int16 LOGISTIC/TANH power-of-two scales: gemmlowp int16": "input scale 2^-12 (TANH also 2^-11, "
+    "input_left_shift 1): the raw input as FixedPoint<int16, 3> through gemmlowp's 16-bit logistic / tanh "
+    "(exp_on_negative_values, three Newton steps), not the reference's sigmoid table (variant 'tflite_optimized'; "
+    "refquant/gemmlowp.py logistic16 / tanh16; docs/ops.md \"Activations\")",
+}
 
 VARIANTS = {
     "softmax_int16": {"exact": softmax_exact, "tflite_ref": softmax_tflite_int16},

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .errors import FormatFileError, InvalidValueError, UnknownNameError
+from .activations_int16 import DEVIATIONS as ACTIVATIONS_INT16_DEVIATIONS
 from .matmulnbits import DEVIATIONS as MATMULNBITS_DEVIATIONS
 from .openvino import INT8_DEVIATION as OV_INT8_DEVIATION
 from .profiles import PROFILES
@@ -456,7 +457,7 @@ BACKENDS = {b.name: b for b in [
 _LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tflite_ref", "hard_swish": "tflite_ref",
                "softmax": "tflite_optimized",   # XNNPACK declines int8 SOFTMAX: the optimized kernel runs
                "softmax_int16": "tflite_ref",   # one int16 kernel in every family
-               "sigmoid_int16": "tflite_optimized", "tanh_int16": "tflite_optimized"}   # ref, but power-of-two scales
+               "sigmoid_int16": "tflite_optimized", "tanh_int16": "tflite_optimized"}   # ref, but gemmlowp int16 at 2^-12
 _ACTIVATION_OPS = {
     "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact", "softmax_int16": "exact",
               "sigmoid_int16": "exact", "tanh_int16": "exact"},
@@ -468,6 +469,7 @@ _ACTIVATION_OPS = {
 for _row, _act in _ACTIVATION_OPS.items():
     BACKENDS[_row].ops.update(_act)
 _ORT_132, _LITERT_230 = ("1.32.0",), ("2.3.0",)
+_LITERT_INT16_POT = tuple(_dev(n, t, _LITERT_230) for n, t in ACTIVATIONS_INT16_DEVIATIONS.items())
 _ACTIVATION_DEVIATIONS = {
     "onnxruntime": (
         _dev("ORT QLinearSigmoid: MLAS logistic table", "com.microsoft QLinearSigmoid: a 256-entry table of MLAS's "
@@ -502,8 +504,8 @@ _ACTIVATION_DEVIATIONS = {
              "interpolate (refquant activations_int16 variant 'tflite_ref')", _LITERT_230)),
     "litert_optimized": (
         _dev("LiteRT int8 SOFTMAX optimized: expf table", "expf table, binary32 sum and reciprocal, half away "
-             "(refquant activations variant 'tflite_optimized')", _LITERT_230, "softmax"),),
-    "litert_xnnpack": (
+             "(refquant activations variant 'tflite_optimized')", _LITERT_230, "softmax"),) + _LITERT_INT16_POT,
+    "litert_xnnpack": _LITERT_INT16_POT + (
         _dev("XNNPACK int8 sigmoid/tanh: binary32 table, lrintf", "init_lut_op: calculate_sigmoid / tanhf of "
              "fl(sx*(q-zx)), lrintf (RNE) of fl(t*fl(1/sy)) (refquant activations variant 'xnnpack_lut')",
              _LITERT_230),

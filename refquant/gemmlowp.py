@@ -118,3 +118,102 @@ def get_reciprocal(x, integer_digits):
     headroom = 32 - x.bit_length()
     shifted_minus_one = _w32(((x << headroom) - (1 << 31)) & 0xFFFFFFFF)
     return one_over_one_plus_x(shifted_minus_one), integer_digits - headroom
+
+
+# ##########################################################################
+# 16-bit FixedPoint<int16, k> (the int16 LOGISTIC / TANH of TFLite's optimized kernels)
+# ##########################################################################
+#
+# The same templates instantiated on int16 raw values (r / 2^(15 - k)).  Constants are the int32
+# ones rounding-shifted right by 16 (RescaleConstantInitializer); + and - wrap modulo 2^16 (the
+# int16 casts, and _mm_add/sub_epi16 in the SSE lanes); the one saturating add is
+# AddSaturatingIf16Bit at the end of the exp polynomial.  gemmlowp fixedpoint_sse.h replaces two
+# primitives for int16x8_m128i: SaturatingRoundingDoublingHighMul by _mm_mulhrs_epi16 with a
+# 0x8000 fix-up, which equals the scalar floor((a*b + 2^14) / 2^15) and its -1*-1 saturation on
+# every int16 pair, and RoundingHalfSum by _mm_avg_epu16 on offset values, floor((a + b + 1) / 2),
+# which rounds a negative odd sum up where the scalar form rounds it away from zero (``lanes``).
+
+def _w16(v):
+    return ((v + (1 << 15)) & 0xFFFF) - (1 << 15)
+
+
+def _mul16(a, b):
+    """SaturatingRoundingDoublingHighMul<int16> (scalar and _mm_mulhrs_epi16 agree)."""
+    return (1 << 15) - 1 if a == b == -(1 << 15) else (a * b + (1 << 14)) >> 15
+
+
+def _pot16(x, exponent):
+    """SaturatingRoundingMultiplyByPOT<exponent> on int16."""
+    if exponent <= 0:
+        return fp.rounding_divide_by_pot(x, -exponent)
+    threshold = (1 << (15 - exponent)) - 1
+    return (1 << 15) - 1 if x > threshold else -(1 << 15) if x < -threshold else x << exponent
+
+
+def multiply_by_pot16(x, exponent):
+    """SaturatingRoundingMultiplyByPOT<exponent> of an int16 (saturating left, rounding right)."""
+    # Reproduces: gemmlowp fixedpoint.h SaturatingRoundingMultiplyByPOT (int16)
+    return _pot16(x, exponent)
+
+
+def _const16(raw32):
+    """RescaleConstantInitializer<FixedPoint<int16, k>>: the int32 constant rounded >> 16."""
+    return _w16(fp.rounding_divide_by_pot(raw32, 16))
+
+
+def _exp_quarter16(a):
+    x = _w16(a + (1 << 12))
+    x2 = _mul16(x, x)
+    x3 = _mul16(x2, x)
+    x4_4 = _pot16(_mul16(x2, x2), -2)
+    poly = _pot16(_w16(_mul16(_w16(x4_4 + x3), _const16(715827883)) + x2), -1)
+    c = _const16(1895147668)
+    return max(-(1 << 15), min((1 << 15) - 1, c + _mul16(c, _w16(x + poly))))
+
+
+def exp_on_negative_values16(a, integer_bits):
+    """gemmlowp exp_on_negative_values on FixedPoint<int16, integer_bits>: the Q0.15 raw result."""
+    # Reproduces: gemmlowp fixedpoint.h exp_on_negative_values (tRawType = int16) @16e8662
+    frac = 15 - integer_bits
+    quarter = 1 << (frac - 2)
+    a_mod = _w16((a & (quarter - 1)) - quarter)
+    result = _exp_quarter16(_pot16(a_mod, integer_bits))
+    remainder = _w16(a_mod - a)
+    for exponent, mult in _BARREL:
+        if integer_bits > exponent and remainder & (1 << (frac + exponent)):
+            result = _mul16(result, _const16(mult))
+    return (1 << 15) - 1 if a == 0 else result
+
+
+def _newton_reciprocal16(a, lanes):
+    """The Q2.13 x ~ 1 / half_denominator (3 Newton steps); half_denominator = RoundingHalfSum(a, 1)."""
+    s = a + (1 << 15) - 1
+    half = (s + 1) >> 1 if lanes or s >= 0 else -((1 - s) // 2)
+    x = _w16(_const16(1515870810) + _mul16(half, _const16(-1010580540)))
+    for _ in range(3):
+        one_minus = _w16((1 << 13) - _mul16(half, x))
+        x = _w16(x + _pot16(_mul16(x, one_minus), 2))
+    return x
+
+
+def logistic16(a, integer_bits=3, lanes=False):
+    """gemmlowp logistic of a FixedPoint<int16, integer_bits> raw value: the Q0.15 result.
+    ``lanes``: the SSE int16x8 instantiation (its RoundingHalfSum), else the scalar one."""
+    # Reproduces: gemmlowp fixedpoint.h logistic / one_over_one_plus_x_for_x_in_0_1 (int16), fixedpoint_sse.h
+    if a == 0:
+        return 1 << 14
+    magnitude = a if a > 0 else _w16(-a)
+    pos = _pot16(_newton_reciprocal16(exp_on_negative_values16(_w16(-magnitude), integer_bits), lanes), 1)
+    return pos if a > 0 else _w16((1 << 15) - 1 - pos)
+
+
+def tanh16(a, integer_bits=3, lanes=False):
+    """gemmlowp tanh of a FixedPoint<int16, integer_bits> raw value: the Q0.15 result
+    (one_minus_x_over_one_plus_x of exp(2 * -|a|)); ``lanes`` as in logistic16."""
+    # Reproduces: gemmlowp fixedpoint.h tanh / neg_tanh_on_negative_values (int16), fixedpoint_sse.h
+    if a == 0:
+        return 0
+    n = a if a < 0 else _w16(-a)
+    e = exp_on_negative_values16(n, integer_bits + 1)
+    t = _pot16(_w16(_newton_reciprocal16(e, lanes) - (1 << 13)), 2)
+    return _w16(-t) if a < 0 else t

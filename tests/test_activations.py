@@ -285,21 +285,17 @@ def test_sigmoid_table_uint16():
     assert all(a <= b for a, b in zip(t, t[1:]))
 
 
-@pytest.mark.parametrize("sx", [0.0003000000142492354, 2.0 ** -10, 2.0 ** -12])
+@pytest.mark.parametrize("sx", [0.0003000000142492354, 2.0 ** -10, 2.0 ** -12, 2.0 ** -11])
 def test_litert_logistic_tanh_int16(sx):
     pytest.importorskip("ai_edge_litert")
     from refquant.peers.activations import litert_unary
     x = list(range(-32768, 32768, 37)) + [32767, -1, 0, 1]
     for op in ("sigmoid_int16", "tanh_int16"):
         for family in ("ref", "optimized", "xnnpack"):
-            fn = backends.variant(f"litert_{family}", op)
-            try:
-                want = fn(x, sx, 0, 2.0 ** -15, 0)
-            except InvalidValueError:          # a power-of-two scale under the optimized kernels
-                assert family != "ref" and sx == 2.0 ** -12
-                continue
-            got, _ = litert_unary(op, [x], sx, 0, 2.0 ** -15, 0, "int16", family)
-            assert got[0].tolist() == want, (op, family)
+            for xs in (x, x[1000:1013]):                # blocks of 8 (SSE lanes), a 13-element input (scalar tail)
+                want = backends.variant(f"litert_{family}", op)(xs, sx, 0, 2.0 ** -15, 0)
+                got, _ = litert_unary(op, [xs], sx, 0, 2.0 ** -15, 0, "int16", family)
+                assert got[0].tolist() == want, (op, family, len(xs))
 
 
 @pytest.mark.slow
@@ -312,12 +308,28 @@ def test_litert_logistic_tanh_int16_every_input():
                9.999999747378752e-05, 2.0 ** -15, 0.001230000052601099):
         for op in ("sigmoid_int16", "tanh_int16"):
             for family in ("ref", "optimized", "xnnpack"):
-                try:
-                    want = backends.variant(f"litert_{family}", op)(x, sx, 0, 2.0 ** -15, 0)
-                except InvalidValueError:
-                    continue
+                want = backends.variant(f"litert_{family}", op)(x, sx, 0, 2.0 ** -15, 0)
                 got, _ = litert_unary(op, [x], sx, 0, 2.0 ** -15, 0, "int16", family)
                 assert got[0].tolist() == want, (op, family, sx)
+
+
+def test_gemmlowp_int16_logistic_tanh_points():
+    """gemmlowp's 16-bit logistic / tanh (FixedPoint<int16, 3> in, Q0.15 out) at hand-checked points,
+    and the SSE lanes' RoundingHalfSum giving the scalar result (its sum is never negative here)."""
+    from refquant import gemmlowp as G
+    assert [G.logistic16(q) for q in (-32768, -1, 0, 1, 4096, 32767)] == [11, 16383, 16384, 16384, 23952, 32756]
+    assert [G.tanh16(q) for q in (-32768, -1, 0, 1, 100, 32767)] == [-32767, -8, 0, 8, 792, 32767]
+    assert G.multiply_by_pot16(20000, 1) == 32767 and G.multiply_by_pot16(-20000, 1) == -32768
+    for q in range(-32768, 32768, 61):
+        assert G.logistic16(q, 3, True) == G.logistic16(q) and G.tanh16(q, 3, True) == G.tanh16(q)
+
+
+@pytest.mark.slow
+def test_gemmlowp_int16_lanes_equal_scalar_every_input():
+    from refquant import gemmlowp as G
+    for q in range(-32768, 32768):
+        assert G.logistic16(q, 3, True) == G.logistic16(q) and G.tanh16(q, 3, True) == G.tanh16(q)
+        assert G.tanh16(G.multiply_by_pot16(q, 1), 3, True) == G.tanh16(G.multiply_by_pot16(q, 1))
 
 
 @pytest.mark.slow
