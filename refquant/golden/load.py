@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import FormatFileError
 from .compute import COMPUTE, Tensor
-from .schema import SCHEMA, SUITE_NAMES, schema_errors
+from .schema import SCHEMA, SUITE_NAMES, TV_OPS, schema_errors
 from .store import _sha
 from .suites import SUITES
 from .tensors import DTYPES, _WORD_RE, _count, parse_tensor, raw_bytes
@@ -230,7 +230,7 @@ def _check_consistency(mpath, manifest):
                 if f["kind"] == "tensor" and _count(f["shape"]) != f["elements"]:
                     raise FormatFileError(f"{mpath}: test {t['tcId']} file {f['path']}: shape {f['shape']} "
                                           f"has {_count(f['shape'])} elements, 'elements' says {f['elements']}")
-            if g["op"] not in COMPUTE and g["op"] not in ("decode", "encode"):
+            if g["op"] not in COMPUTE and g["op"] not in TV_OPS:
                 raise FormatFileError(f"{mpath}: unknown op {g['op']!r}")
     if count != manifest["numberOfTests"]:
         raise FormatFileError(f"{mpath}: numberOfTests is {manifest['numberOfTests']} but {count} tests are listed")
@@ -295,6 +295,7 @@ SHIPPED_MANIFEST_SHA256 = {
     "quantize": "5df01eacf0e542e9d18df83a8e97641d978b95e60c95981ccbf107ee2a64603c",
     "matmul": "c9650d234c7cff5d02f81e8657aa710a6a390a8051e6b2a7e38cc02aea08f6a8",
     "conv": "d86df77cc2564f9770c5b03345fbe0f5a5d78e264b4fea5711545c0db386fd50",
+    "blocks": "70db7c0f450d5e905e8b229a1195531c202755efbff6cf02220a9f7d53e4cf0c",
 }
 
 

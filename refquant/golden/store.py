@@ -14,6 +14,7 @@ from .. import __version__
 from .. import requant as rq
 from ..errors import InvalidValueError, ShapeError, UnknownNameError
 from ..profiles import PROFILES
+from .blocks_tv import PROFILE_SOURCE as BLOCK_PROFILE_SOURCE
 from .compute import _kernel_method, Tensor, run_test
 from .schema import FORMAT_VERSION, NOTES, SCHEMA, SCHEMA_NAME
 from .suites import SUITES
@@ -166,7 +167,8 @@ def build_set(suite, seed=1, progress=None):
             used_flags |= flags
             tests.append(test)
         kind = {"quantize": "quantize_profile", "dequantize": "quantize_profile", "encode": "float_rounding",
-                "decode": "float_rounding"}.get(g["op"], "requant_method")
+                "decode": "float_rounding", "gguf_quantize": "block_format",
+                "gguf_dequantize": "block_format"}.get(g["op"], "requant_method")
         profiles[g["profile"]] = {"kind": kind, "source": _profile_source(kind, g["profile"])}
         if not tests:
             continue
@@ -178,6 +180,8 @@ def build_set(suite, seed=1, progress=None):
 def _profile_source(kind, name):
     if kind == "quantize_profile":
         return PROFILES[name].source
+    if kind == "block_format":
+        return BLOCK_PROFILE_SOURCE[name]
     if kind == "float_rounding":
         return {"exact": "exact decoding", "rne": "IEEE 754 roundTiesToEven", "rna": "IEEE 754 roundTiesToAway",
                 "rtz": "IEEE 754 roundTowardZero", "rup": "IEEE 754 roundTowardPositive",

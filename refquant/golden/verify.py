@@ -2,8 +2,11 @@
 
 from .. import ops
 from ..errors import AccumulatorOverflowError, FormatFileError, InvalidValueError, RefquantError
+from .blocks_tv import OPS as BLOCK_OPS
+from .blocks_tv import expected_line as block_line
 from .compute import _kernel_method, run_test, tv_decode_line, tv_encode_line
 from .load import default_root, find_sets, is_shipped_root, load_set, shipped_difference, to_numpy
+from .schema import TV_OPS
 from .store import _Progress
 from .tensors import _count
 
@@ -154,7 +157,7 @@ def verify_set(gset, use_kernel=True, progress=None, max_mismatches=None):
 
 
 def _verify_test(gset, g, t, kernel_ok, stats, miss):
-    if g["op"] in ("decode", "encode"):
+    if g["op"] in TV_OPS:
         for f in t["files"]:
             for what in _verify_tv(gset, g, t, f):
                 miss(what)
@@ -267,11 +270,12 @@ def _verify_tv(gset, g, t, entry):
     bad = []
     for lineno, words in rows:
         try:
-            bits = int(words[0], 16)
-            if g["op"] == "decode":
-                want = tv_decode_line(fmt, bits)
+            if g["op"] in BLOCK_OPS:
+                want = block_line(g["op"], p, words)
+            elif g["op"] == "decode":
+                want = tv_decode_line(fmt, int(words[0], 16))
             else:
-                want = tv_encode_line(p["input"], fmt, bits, p["rounding"], p["overflow"])
+                want = tv_encode_line(p["input"], fmt, int(words[0], 16), p["rounding"], p["overflow"])
         except RefquantError as exc:
             raise FormatFileError(f"{gset.path / entry['path']}:{lineno}: {exc}") from None
         if want.split() != [w.lower() for w in words]:

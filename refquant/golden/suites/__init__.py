@@ -1,5 +1,6 @@
 """Suite builders: groups of cases (inputs + params), in a fixed order, one module per suite."""
 
+from .blocks import build_blocks
 from .conv import build_conv
 from .formats import build_formats
 from .matmul import build_matmul
@@ -20,4 +21,7 @@ SUITES = {
                "for the torch / oneDNN methods (flag float_bias: oracle-only, the C kernel takes int32 bias)"),
     "conv": (build_conv, "QLinearConv (NCHW) under 8 methods: padding by the zero point (symmetric and "
              "asymmetric), stride, dilation, groups, depthwise, per-channel 1x1 with bias"),
+    "blocks": (build_blocks, "GGUF block types as stored: ggml's reference quantizers (Q4_0..Q8_1, Q8_K) on random "
+               "blocks, exact .5 ties and signed-zero blocks; dequantization of random Q4_0..Q8_0 and "
+               "Q2_K..Q8_K blocks (one block per .tv line; docs/llm-formats.md)"),
 }
