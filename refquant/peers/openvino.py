@@ -113,11 +113,12 @@ def _grid_fq(node, scale, zp, qmin, qmax, levels, shape):
     return ops.fake_quantize(node, *(ops.constant(np.asarray(v, np.float32)) for v in (lo, hi, lo, hi)), levels)
 
 
-def run_int8(qa, qw, act, s_w, out, conv=False):
+def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq"):
     """An int8 MatMul (qa [M, K] @ qw [K, N]) or Convolution (qa NCHW, qw OIHW, valid, stride 1) as users write it.
 
     FakeQuantize on the activations (``act`` = (scale, zero point, qmin, qmax), levels qmax - qmin + 1), on
-    the constant weights (scales ``s_w``, one or per output channel, narrow-range i8, 255 levels), the op,
+    the constant weights (scales ``s_w``, one or per output channel, narrow-range i8, 255 levels; or with
+    ``weights='convert'`` an i8 constant + Convert + Multiply(s_w), the other form users write), the op,
     FakeQuantize on the output (``out`` = (scale, zero point), u8 grid, 256 levels).  Returns
     (output, {layer type: (runtime precision, primitive)}, (ol, oh) as float32).
     """
@@ -131,7 +132,11 @@ def run_int8(qa, qw, act, s_w, out, conv=False):
     a = _grid_fq(p, sa, za, amin, amax, amax - amin + 1, one)
     wshape = ([n_out, 1, 1, 1] if conv else [1, n_out]) if s_w.size > 1 else one
     w = (qw * s_w.astype(np.float64).reshape(wshape)).astype(np.float32)
-    wq = _grid_fq(ops.constant(w), s_w, 0, -127, 127, 255, wshape)
+    if weights == "convert":
+        wq = ops.multiply(ops.convert(ops.constant(qw.astype(np.int8)), ov.Type.f32),
+                          ops.constant(s_w.reshape(wshape)))
+    else:
+        wq = _grid_fq(ops.constant(w), s_w, 0, -127, 127, 255, wshape)
     y = ops.convolution(a, wq, [1, 1], [0, 0], [0, 0], [1, 1]) if conv else ops.matmul(a, wq, False, False)
     y = _grid_fq(y, out[0], out[1], 0, 255, 256, one)
     compiled = ov.Core().compile_model(ov.Model([y], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
@@ -222,6 +227,11 @@ def int8_rows(rng, cases=INT8_CASES, m=64, k=16):
         got, info, rng_out = run_int8(qa, qw, act, s_w, out)
         rows.append(_int8_row("MatMul", name, got, info.get("FullyConnected"), int8_models(qa, qw, act, s_w,
                                                                                             rng_out, 1)))
+    act, s_w, out = (0.3, 127, 0, 255), (0.7, 0.011) * 8, (0.42, 33)
+    qa, qw = _int8_acts(rng, act, (m, k)), rng.integers(-6, 7, (k, 16))
+    got, info, rng_out = run_int8(qa, qw, act, s_w, out, weights="convert")
+    rows.append(_int8_row("MatMul", "u8 act zp 127, i8 weights + Convert + Multiply (per-channel), sy 0.42 zy 33",
+                          got, info.get("FullyConnected"), int8_models(qa, qw, act, s_w, rng_out, 1)))
     for name, act in (("u8 act zp 128", (0.2, 128, 0, 255)), ("u8 act zp 127", (0.3, 127, 0, 255))):
         s_w, out = (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)
         qa, qw = _int8_acts(rng, act, (1, 8, 6, 6)), rng.integers(-3, 4, (16, 8, 3, 3))
