@@ -9,6 +9,13 @@ Requantization is the GEMM's own epilogue, per output channel: every method and 
 ``qlinear_matmul`` applies unchanged.  tests/test_kernel_conv.py checks this against the oracle
 (hypothesis cases, every method and policy) and on every shipped conv golden vector.
 
+Under ``policy="wrap"`` without overflow counts the accumulator is the sum mod 2^32 of the same
+terms in any order, so there the receptive fields are laid out (kernel row, kernel column, input
+channel) from an NHWC copy of x -- whole kW*C runs of contiguous bytes, and for a 1x1 stride-1 conv
+the NHWC copy itself, which the C GEMM reads in place -- with B's rows permuted alike: the same
+terms, the same value mod 2^32 (measured: the numpy (c, kh, kw) im2col of a 56x56x64 3x3 layer took
+~2.6 ms, the NHWC one ~0.06 ms, on the 2-core AMD EPYC VM).
+
 Groups (depthwise included) run one GEMM per group; output channel m belongs to group
 m // (M / group), as in ONNX.
 """
@@ -70,6 +77,22 @@ def im2col(x, zx, geo, gin):
     return cols.reshape(N * OH * OW, Cg * kH * kW)
 
 
+def im2col_nhwc(x, zx, geo, gin):
+    """(N*OH*OW, kH*kW*Cg): the receptive fields of input group ``gin`` with columns in (kh, kw, c)
+    order (an order-free sum only: see the module docstring); padding positions hold ``zx``."""
+    N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+    H, W = x.shape[2], x.shape[3]
+    xs = x[:, gin * Cg:(gin + 1) * Cg].transpose(0, 2, 3, 1)
+    if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)):
+        return np.ascontiguousarray(xs).reshape(N * OH * OW, Cg)
+    xp = np.full((N, H + pt + pb, W + pl + pr, Cg), zx, dtype=x.dtype)
+    xp[:, pt:pt + H, pl:pl + W] = xs
+    s0, s1, s2, _ = xp.strides
+    view = np.lib.stride_tricks.as_strided(xp, (N, OH, OW, kH, kW, Cg),
+                                           (s0, sh * s1, sw * s2, dh * s1, dw * s2, 1), writeable=False)
+    return np.ascontiguousarray(view.reshape(N * OH * OW, kH * kW * Cg))
+
+
 def _per_channel(v, chans, M):
     """The slice of a per-output-channel argument (scalar, or an array of length M) for ``chans``."""
     arr = np.asarray(v)
@@ -81,8 +104,9 @@ def _per_channel(v, chans, M):
     return v
 
 
-def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm):
-    """Shared driver: per group, im2col + ``gemm(A, B, zb, bias, chans)``; NCHW result(s)."""
+def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=False):
+    """Shared driver: per group, im2col + ``gemm(A, B, zb, bias, chans)``; NCHW result(s).
+    ``order_free``: the caller's sum does not depend on the term order (wrap, no counts)."""
     from . import require
     require()
     x, w = _tensor4(x, "x"), _tensor4(w, "w")
@@ -93,11 +117,18 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm):
     outs = None
     for gin in range(int(group)):
         chans = np.arange(gin * mg, (gin + 1) * mg)
-        A = im2col(x, zx, geo, gin)
-        B = np.ascontiguousarray(w[chans].reshape(mg, -1).T)
+        if order_free:
+            A = im2col_nhwc(x, zx, geo, gin)
+            B = np.ascontiguousarray(w[chans].transpose(0, 2, 3, 1).reshape(mg, -1).T)
+        else:
+            A = im2col(x, zx, geo, gin)
+            B = np.ascontiguousarray(w[chans].reshape(mg, -1).T)
         res = gemm(A, B, zx, _per_channel(zw, chans, M), None if bias is None else _per_channel(bias, chans, M),
                    chans)
         res = res if isinstance(res, tuple) else (res,)
+        if int(group) == 1:
+            outs = list(res)
+            break
         if outs is None:
             outs = [np.empty((N * OH * OW, M), r.dtype) for r in res]
         for o, r in zip(outs, res):
@@ -119,7 +150,8 @@ def conv_integer(x, w, zx=0, zw=0, bias=None, strides=None, pads=None, dilations
     def gemm(A, B, za, zb, b, _chans):
         return matmul_integer(A, B, za, zb, b, policy, path=path, threads=threads,
                               return_overflow=return_overflow)
-    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm)
+    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm,
+                order_free=policy == "wrap" and not return_overflow)
 
 
 def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_dtype=np.int8, bias=None,
@@ -138,4 +170,4 @@ def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_d
              else _per_channel(params, chans, M))
         return qlinear_matmul(A, B, za, zb, method, p, zp, qmin, qmax, out_dtype, b, policy, path=path,
                               threads=threads)
-    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm)
+    return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=policy == "wrap")
