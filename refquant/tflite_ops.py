@@ -21,6 +21,7 @@ from . import fixedpoint as fp
 from . import movement as mv
 from . import qops
 from . import requant as rq
+from .tflite_broadcast import vector_lanes
 from .errors import InvalidValueError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
 from .rounding import half_away, half_even
@@ -137,9 +138,10 @@ def tflite_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_ze
 
 def tflite_add_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *,
                          dtype="int8", activation="NONE"):
-    """TFLite optimized ADD (same shapes): int8 as the reference; int16 blocks of 16 elements scale
-    each input with a single rounding (ties toward +inf) and the sum with the reference's double
-    rounding, the n mod 16 tail as the reference.  Fitted to ai-edge-litert 2.3.0 (docs/ops.md)."""
+    """TFLite optimized ADD: int8 as the reference; int16 blocks of 16 elements scale each input with
+    a single rounding (ties toward +inf) and the sum with the reference's double rounding, the n mod
+    16 tail as the reference; a broadcasting int16 ADD runs the reference kernel (add.cc).  Fitted to
+    ai-edge-litert 2.3.0 (docs/ops.md)."""
     # Reproduces: TFLite optimized_integer_ops add (int16 general-scale vector path) as measured in ai-edge-litert 2.3.0
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
                                                            y_scale, y_zero_point, dtype)
@@ -149,10 +151,10 @@ def tflite_add_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
     (m1, s1), (m2, s2), (mo, so) = add_sub_params(sa, sb, sy, 15)
     lo, hi = activation_range(activation, y_scale, zy, t.name)
     mbqm = fp.multiply_by_quantized_multiplier
-    vector = len(pairs) - len(pairs) % 16
+    vector = vector_lanes(qops.qtensor(a, t, "a")[1], qops.qtensor(b, t, "b")[1], len(pairs), fivefold=False)
     out = []
-    for i, (x, y) in enumerate(pairs):
-        build = "single" if i < vector else "double"
+    for (x, y), lane in zip(pairs, vector):
+        build = "single" if lane else "double"
         v = mbqm(x << 15, m1, s1, build) + mbqm(y << 15, m2, s2, build)
         out.append(min(hi, max(lo, mbqm(v, mo, so))))
     return mv.nest(out, shape)
@@ -230,10 +232,11 @@ def tflite_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_ze
 
 def tflite_mul_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *,
                          dtype="int8", activation="NONE"):
-    """TFLite optimized int8 MUL (same shapes): blocks of 16 elements run the vector path, which
-    narrows MBQM(acc) to int16 with saturation, adds zy in int16 *wrapping*, narrows to int8 with
-    saturation and clamps; the tail (n mod 16 elements) runs the reference formula.  Differs from
-    the reference only where |MBQM(acc)| >= 2^15 - |zy| (a huge M with a saturating output)."""
+    """TFLite optimized int8 MUL: blocks of 16 elements run the vector path, which narrows MBQM(acc)
+    to int16 with saturation, adds zy in int16 *wrapping*, narrows to int8 with saturation and
+    clamps; the tail (n mod 16 elements) runs the reference formula.  Under broadcasting the blocks
+    count within each five-fold run (refquant/tflite_broadcast.py; a generic broadcast is all
+    reference).  Differs from the reference only where |MBQM(acc)| >= 2^15 - |zy|."""
     # Reproduces: TFLite optimized/integer_ops/mul.h MulElementwise (NEON, NEON_2_SSE on x86), tensorflow 2.x
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
                                                            y_scale, y_zero_point, dtype)
@@ -242,11 +245,11 @@ def tflite_mul_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
                           activation=activation)
     m, s = fp.quantize_multiplier(f32(f32(sa * sb) / sy))
     lo, hi = activation_range(activation, y_scale, zy, t.name)
-    vector = len(pairs) - len(pairs) % 16
+    vector = vector_lanes(qops.qtensor(a, t, "a")[1], qops.qtensor(b, t, "b")[1], len(pairs))
     out = []
-    for i, (x, y) in enumerate(pairs):
+    for (x, y), lane in zip(pairs, vector):
         v = fp.multiply_by_quantized_multiplier((x - za) * (y - zb), m, s)
-        if i < vector:
+        if lane:
             v16 = max(-(1 << 15), min((1 << 15) - 1, v))
             v = max(t.min, min(t.max, ((v16 + zy + (1 << 15)) & 0xFFFF) - (1 << 15)))
         else:
