@@ -13,6 +13,8 @@ from hypothesis import given, settings, strategies as st
 from refquant import kernel
 from refquant.audit import core
 from refquant.audit.core import audit, make_case
+from refquant.audit.diagnosis import rank, rank_candidates
+from refquant.audit.ranking import CandidateRow, Ranking
 
 I32_MAX = 2**31 - 1
 
@@ -22,8 +24,7 @@ I32_MAX = 2**31 - 1
 # ---------------------------------------------------------------------------------------------
 
 def _row(sem, matched, of, name=None):
-    return {"name": name or sem, "semantics": sem, "description": "", "matched": matched, "of": of,
-            "how": "exact", "_vals": np.zeros(of, np.int64)}
+    return CandidateRow(name or sem, sem, "", matched, of, "exact", np.zeros(of, np.int64))
 
 
 class _Case:
@@ -34,13 +35,14 @@ class _Case:
 
 
 def _order(rows, declared):
-    n = max(r["of"] for r in rows)
+    n = max(r.of for r in rows)
     for r in rows:  # every candidate's values cover the whole output; sampled rows say so
-        r["_vals"] = np.zeros(n, np.int64)
-        if r["of"] != n:
-            r["how"] = "oracle on a sample of the distinct inputs"
-    res = core._summarize(rows, np.zeros(n, np.int64), _Case(declared), None)
-    return [r["semantics"] for r in res["ranking"]], res["verdict"]
+        r.vals = np.zeros(n, np.int64)
+        if r.of != n:
+            r.how = "oracle on a sample of the distinct inputs"
+    res = rank(rows, np.zeros(n, np.int64), _Case(declared), None)
+    assert isinstance(res, Ranking) and res.best is res.rows[0]
+    return [r.semantics for r in res.rows], res.verdict
 
 
 @pytest.mark.parametrize("pos", [0, 1, 3, 5])
@@ -74,7 +76,7 @@ def test_ranking_equals_reference_order(scores, d):
     d %= len(scores)
     rows = [_row(f"s{i}", min(m, of), of) for i, (m, of) in enumerate(scores)]
     declared = f"s{d}"
-    want = [r["semantics"] for r in sorted(rows, key=lambda r: (-Fraction(r["matched"], r["of"]), r["semantics"] != declared))]
+    want = [r.semantics for r in sorted(rows, key=lambda r: (-Fraction(r.matched, r.of), r.semantics != declared))]
     got, _ = _order(rows, declared)
     assert got == want
 
@@ -92,6 +94,24 @@ def test_audit_puts_the_declared_method_first_when_all_agree(declared):
     assert top["semantics"] == declared and top["matched"] == top["of"] == acc.size
     assert res["diagnosis"]["verdict"].startswith(f"matches {top['name']} on 100%")
     assert sum(r["matched"] == r["of"] for r in res["diagnosis"]["ranking"]) > 3  # a real tie
+
+
+def test_ranking_json_keeps_the_audit_keys():
+    """The typed ranking prints as before: ``--json`` keys of the diagnosis and of each row, and
+    ``diagnose`` / ``audit(...)['diagnosis']`` equal ``rank_candidates(...).as_json()``."""
+    acc = (np.arange(-60, 60, dtype=np.int64) * 3).reshape(8, 15)
+    case = make_case(dict(op="requantize", acc=acc, method="tflite_double", y_type="int8",
+                          a_scale=0.5, b_scale=0.25, y_scale=0.75))
+    actual = core.expected(case)[0]
+    actual[0, 0] += 1
+    typed = rank_candidates(case, actual)
+    d = audit(case, actual)["diagnosis"]
+    assert d == typed.as_json() == core.diagnose(case, actual)
+    assert list(d) == ["ranking", "verdict", "ties"][:len(d)] and len(d) >= 2
+    assert list(d["ranking"][0]) == ["name", "semantics", "description", "matched", "of", "how", "fraction",
+                                     "percent"]
+    assert d["ranking"][0]["semantics"] == typed.best.semantics and typed.best.cand is not None
+    assert d["verdict"] == typed.verdict and "except 1 element" in d["verdict"]
 
 
 # ---------------------------------------------------------------------------------------------

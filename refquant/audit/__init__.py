@@ -6,11 +6,12 @@
     refquant verify onnxruntime|torch|tosa|onnx|kernel [--json]       # conformance table of a backend
     refquant check                                                  # kernel + every installed backend
 
-Library use: ``load_case`` / ``make_case`` -> ``audit(case, actual)`` -> dict; ``diagnose``;
+Library use: ``load_case`` / ``make_case`` -> ``audit(case, actual)`` -> dict; ``diagnose`` (its
+``['diagnosis']``), ``rank_candidates`` (the same as a typed ``Ranking`` of ``CandidateRow``);
 ``explain_element``; ``refquant.peers.cli.run_backend``.  See docs/audit.md.  The command line
 (arguments and commands) is refquant/cli/audit.py and refquant/cli/verify.py.
 """
 
 from . import report, tensors  # noqa: F401
-from .core import (OPS, Case, Progress, audit, diagnose, expected, explain_element, load_case,  # noqa: F401
-                   make_case, params_for)
+from .core import (OPS, CandidateRow, Case, Progress, Ranking, audit, diagnose, expected,  # noqa: F401
+                   explain_element, load_case, make_case, params_for, rank_candidates)

@@ -4,8 +4,9 @@ it was split into (issue 12).  Import from them instead:
     case.py          Case, make_case, load_case, golden_case, params_for (typed cases, validation)
     accumulators.py  accumulators, conv_accumulators, overflow_possible (oracle / C kernel / im2col)
     candidates.py    Candidate, candidate_list, apply_candidate, quantize_candidates
-    expected.py      expected, quantize_expected, check_actual, explain_element
-    diagnose.py      audit, diagnose (the ranking and the verdict)
+    expectation.py   expected, quantize_expected, check_actual, explain_element
+    diagnosis.py     audit, diagnose, rank_candidates, rank (the ranking and the verdict)
+    ranking.py       CandidateRow, Ranking (the diagnosis as a typed value)
     numpy_forms.py   the numpy forms of requantization keyed by method name
     common.py        Progress, the oracle limits, OracleDisagreement
 """
@@ -78,8 +79,8 @@ from .common import (  # noqa: F401
                            Progress,
                            _quiet,
 )
-from .diagnose import _histogram, _pct, _score, _summarize, audit, diagnose  # noqa: F401
-from .expected import (  # noqa: F401
+from .diagnosis import _histogram, _score, audit, diagnose, rank, rank_candidates  # noqa: F401
+from .expectation import (  # noqa: F401
                            _expected,
                            _explain_conv_acc,
                            _explain_element,
@@ -94,3 +95,5 @@ from .numpy_forms import exact_round as _exact_round  # noqa: F401  (the old nam
 from .numpy_forms import variant_oracle as _variant_oracle  # noqa: F401
 from .numpy_forms import variant_vectorised as _variant_vec  # noqa: F401
 from .numpy_forms import vectorised as _vec  # noqa: F401
+from .ranking import CandidateRow, Ranking  # noqa: F401
+from .ranking import percent as _pct  # noqa: F401  (the old name)

@@ -113,18 +113,18 @@ def _out_range(case):
 
 
 def ties(case, rows, best, limit=40, budget_s=1.5):
-    """The rows tied with ``best`` (same matched/of), each with the vectors that tell it from best
+    """The ``CandidateRow``s tied with ``best`` (same matched/of), each with the vectors that tell it from best
     (searched for the first ``limit`` of them, within ``budget_s`` seconds)."""
     out, memo, t0 = [], {}, time.perf_counter()
     for r in rows:
-        if r is best or r["matched"] != best["matched"] or r["of"] != best["of"]:
+        if r is best or r.matched != best.matched or r.of != best.of:
             continue
-        entry = {"name": r["name"], "semantics": r["semantics"], "vectors": []}
+        entry = {"name": r.name, "semantics": r.semantics, "vectors": []}
         if time.perf_counter() - t0 > budget_s or len(out) >= limit:
             entry["note"] = "not searched (time budget of the tie search spent)"
-        elif "_cand" in r and "_cand" in best:
+        elif r.cand is not None and best.cand is not None:
             try:
-                entry["vectors"] = tie_vectors(case, best["_cand"], r["_cand"], memo=memo)
+                entry["vectors"] = tie_vectors(case, best.cand, r.cand, memo=memo)
             except (ArithmeticError, ValueError, KeyError):
                 entry["vectors"] = []
             if not entry["vectors"]:

@@ -12,7 +12,7 @@ oracle for the accumulators, confirmed by the oracle on a sample, then the metho
 import numpy as np
 
 from ..audit.case import make_case
-from ..audit.expected import expected as audit_expected
+from ..audit.expectation import expected as audit_expected
 
 
 def _draw(g, lo_hi):

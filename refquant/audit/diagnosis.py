@@ -1,5 +1,6 @@
-"""The audit of a device output (``audit``) and the diagnosis (``diagnose``): every candidate
-semantics ranked by how many elements it explains, and the verdict.
+"""The audit of a device output (``audit``) and the diagnosis: every candidate semantics ranked
+by how many elements it explains, and the verdict (``rank_candidates`` gives the typed ``Ranking``,
+``diagnose`` its JSON form).
 """
 
 import time
@@ -21,7 +22,8 @@ from .accumulators import (
 )
 from .candidates import Candidate, apply_candidate, candidate_list, quantize_candidates
 from .common import UNIQUE_CAP, Progress, _quiet
-from .expected import check_actual, expected, explain_element, quantize_expected
+from .expectation import check_actual, expected, explain_element, quantize_expected
+from .ranking import CandidateRow, Ranking, percent
 from .ties import ties
 
 
@@ -77,7 +79,13 @@ def _score(vals, actual, sampled_idx=None):
 
 
 def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cache=None):
-    """Rank every candidate semantics by the number of elements of ``actual`` it explains.
+    """The diagnosis as ``refquant audit --json`` prints it: ``rank_candidates(...).as_json()``."""
+    return rank_candidates(case, actual, acc, counts, rng, progress, cache).as_json()
+
+
+def rank_candidates(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cache=None):
+    """Rank every candidate semantics by the number of elements of ``actual`` it explains: a
+    ``Ranking`` of ``CandidateRow``.
 
     qlinear_conv: ``actual`` (and ``acc``/``counts`` when given) in NCHW or in the GEMM view."""
     rng = rng or np.random.default_rng(0)
@@ -88,12 +96,12 @@ def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cac
     sample = rng.choice(n, size=min(n, UNIQUE_CAP), replace=False) if n else np.zeros(0, np.int64)
     transposable = (actual.ndim == 2 and actual.shape[0] == actual.shape[1] and case.op not in ("quantize", "qlinear_conv"))
     if case.op == "quantize":
-        return _summarize(_quantize_rows(case, actual, progress), actual, case, counts)
+        return rank(_quantize_rows(case, actual, progress), actual, case, counts)
     if acc is None:
         acc = case.tensors["acc"] if case.op == "requantize" else accumulators(case, case.get("policy", "wrap"), rng=rng)[0]
     accs = _accumulator_variants(case, acc, rng, progress)
     if case.op == "matmul_integer":
-        return _summarize(_matmul_integer_rows(accs, actual, transposable), actual, case, counts)
+        return rank(_matmul_integer_rows(accs, actual, transposable), actual, case, counts)
     base_policy = case.get("policy", "wrap")
     caches = {name: {} for name in accs}
     if cache is not None:
@@ -104,14 +112,13 @@ def diagnose(case, actual, acc=None, counts=None, rng=None, progress=_quiet, cac
         vals, how = apply_candidate(c, acc, case, rng, sample, progress, caches[base_policy])
         sampled = how.startswith("oracle on a sample")
         m, tot = _score(vals, actual, sample if sampled else None)
-        rows.append({"name": c.label(), "semantics": c.name, "description": c.description, "matched": m, "of": tot,
-                     "how": how, "_vals": vals, "_cand": c})
-    rows.sort(key=lambda r: -r["matched"] / max(r["of"], 1))
+        rows.append(CandidateRow(c.label(), c.name, c.description, m, tot, how, vals, c))
+    rows.sort(key=lambda r: -r.fraction)
     # the three best semantics and the two best RTL faults, each combined with the accumulator variants
-    top = [r for r in rows if not r["_cand"].fault][:3] + [r for r in rows if r["_cand"].fault][:2]
+    top = [r for r in rows if not r.cand.fault][:3] + [r for r in rows if r.cand.fault][:2]
     for r in top:
         rows += _combined_rows(r, accs, case, actual, rng, sample, progress, caches, transposable)
-    return _summarize(rows, actual, case, counts)
+    return rank(rows, actual, case, counts)
 
 
 def _quantize_rows(case, actual, progress=_quiet):
@@ -124,9 +131,8 @@ def _quantize_rows(case, actual, progress=_quiet):
         except (RefquantError, ArithmeticError):
             continue
         m, tot = _score(vals, actual)
-        rows.append({"name": f"profile {prof}" if prof in PROFILES else prof, "semantics": prof,
-                     "description": p.source, "matched": m, "of": tot, "how": "oracle on the distinct inputs",
-                     "_vals": vals})
+        rows.append(CandidateRow(f"profile {prof}" if prof in PROFILES else prof, prof, p.source, m, tot,
+                                 "oracle on the distinct inputs", vals))
     return rows
 
 
@@ -157,20 +163,18 @@ def _matmul_integer_rows(accs, actual, transposable):
     rows = []
     for name, a in accs.items():
         m, tot = _score(a, actual)
-        rows.append({"name": f"int32 accumulator, {name}" if name != "swapped_zp" else "a/b zero points swapped",
-                     "semantics": name, "description": "MatMulInteger (contract §2)", "matched": m, "of": tot,
-                     "how": "exact", "_vals": a})
+        rows.append(CandidateRow(f"int32 accumulator, {name}" if name != "swapped_zp" else "a/b zero points swapped",
+                                 name, "MatMulInteger (contract §2)", m, tot, "exact", a))
         if transposable:
             m, tot = _score(a.T, actual)
-            rows.append({"name": f"int32 accumulator, {name} + output transposed", "semantics": name + "+T",
-                         "description": "actual[j, i] = expected[i, j]", "matched": m, "of": tot, "how": "exact",
-                         "_vals": a.T})
+            rows.append(CandidateRow(f"int32 accumulator, {name} + output transposed", name + "+T",
+                                     "actual[j, i] = expected[i, j]", m, tot, "exact", a.T))
     return rows
 
 
 def _combined_rows(r, accs, case, actual, rng, sample, progress, caches, transposable):
     """A top-ranked candidate ``r`` combined with each other accumulator variant, and transposed."""
-    c = r["_cand"]
+    c = r.cand
     base_policy = case.get("policy", "wrap")
     rows = []
     for name, a in accs.items():
@@ -181,84 +185,70 @@ def _combined_rows(r, accs, case, actual, rng, sample, progress, caches, transpo
         c2 = Candidate(c.name, c.description, c.params, c.method, c.variant,
                        "wrapping" if name == "wrap" else name, aliases=c.aliases,
                        bias_note=c.bias_note, fault=c.fault)
-        rows.append({"name": c2.label(), "semantics": f"{c.name}+{name}", "description": c.description,
-                     "matched": m, "of": tot, "how": how, "_vals": vals})
+        rows.append(CandidateRow(c2.label(), f"{c.name}+{name}", c.description, m, tot, how, vals))
     if transposable:
-        m, tot = _score(r["_vals"].T, actual)
+        m, tot = _score(r.vals.T, actual)
         c2 = Candidate(c.name, c.description, c.params, c.method, c.variant, base_policy, "transposed",
                        aliases=c.aliases, bias_note=c.bias_note, fault=c.fault)
-        rows.append({"name": c2.label(), "semantics": f"{c.name}+T", "description": "actual[j, i] = expected[i, j]",
-                     "matched": m, "of": tot, "how": r["how"], "_vals": r["_vals"].T})
+        rows.append(CandidateRow(c2.label(), f"{c.name}+T", "actual[j, i] = expected[i, j]", m, tot, r.how,
+                                 r.vals.T))
     return rows
 
 
-def _pct(m, n):
-    if n == 0 or m == n:
-        return "100%"
-    p = 100.0 * m / n
-    return f"{p:.4f}%" if p > 99.99 else f"{p:.2f}%"
-
-
-def _summarize(rows, actual, case, counts):
+def rank(rows, actual, case, counts):
+    """The ``Ranking`` of candidate rows (declared semantics first among equal fractions) and its
+    verdict: the best row, what explains its misses, the rows tied with it."""
     declared = case.method if case.op != "quantize" else case.profile
-    rows.sort(key=lambda r: (-r["matched"] / max(r["of"], 1), r["semantics"] != declared))
-    best = rows[0] if rows else None
-    out = {"ranking": [], "verdict": "no candidate could be evaluated"}
-    for r in rows:
-        out["ranking"].append({k: v for k, v in r.items() if not k.startswith("_")} |
-                              {"fraction": r["matched"] / max(r["of"], 1), "percent": _pct(r["matched"], r["of"])})
+    out = Ranking.of(rows, declared)
+    best = out.best
     if best is None:
         return out
-    n = best["of"]
-    if best["matched"] == n:
-        ties = [r["name"] for r in rows[1:] if r["matched"] == r["of"] == n]
-        v = f"matches {best['name']} on 100% of elements ({n}/{n})"
-        if ties:
-            shown = ", ".join(ties[:6]) + (f" and {len(ties) - 6} more" if len(ties) > 6 else "")
+    n = best.of
+    if best.matched == n:
+        tied = [r.name for r in out.rows[1:] if r.matched == r.of == n]
+        v = f"matches {best.name} on 100% of elements ({n}/{n})"
+        if tied:
+            shown = ", ".join(tied[:6]) + (f" and {len(tied) - 6} more" if len(tied) > 6 else "")
             v += f"; indistinguishable on this data from: {shown}"
-        out["verdict"] = v + _tie_text(out, case, rows, best)
+        out.verdict = v + _tie_text(out, case)
         return out
-    miss = best["_vals"] != actual
-    k = int(miss.sum()) if best["how"] and not best["how"].startswith("oracle on a sample") else n - best["matched"]
+    miss = best.vals != actual
+    whole = bool(best.how) and not best.sampled   # best.vals cover every element
+    k = int(miss.sum()) if whole else n - best.matched
     parts = []
-    if counts is not None and best["how"] and not best["how"].startswith("oracle on a sample"):
+    if counts is not None and whole:
         ov = int((miss & (counts > 0)).sum())
         if ov:
             parts.append(f"{ov} where the int32 accumulator overflowed")
-    others = []
-    for r in rows[1:]:
-        if r["how"] and r["how"].startswith("oracle on a sample"):
-            continue
-        e = int((r["_vals"][miss] == actual[miss]).sum())
-        if e:
-            others.append((e, r["name"]))
-    others.sort(key=lambda t: -t[0])
-    if others:
-        e, nm = others[0]
-        parts.append(f"{e} of them explained by {nm}")
-    v = f"matches {best['name']} on {_pct(best['matched'], n)} of elements ({best['matched']}/{n}) except {k} element{'s' * (k != 1)}"
+    others = sorted(((int((r.vals[miss] == actual[miss]).sum()), r.name) for r in out.rows[1:] if not r.sampled),
+                    key=lambda t: -t[0])
+    if others and others[0][0]:
+        parts.append(f"{others[0][0]} of them explained by {others[0][1]}")
+    v = (f"matches {best.name} on {percent(best.matched, n)} of elements ({best.matched}/{n}) "
+         f"except {k} element{'s' * (k != 1)}")
     if parts:
         v += " (" + "; ".join(parts) + ")"
-    if best["matched"] < 0.5 * n:
+    if best.matched < 0.5 * n:
         v = f"no candidate semantics explains most elements; best: {v}"
-    out["verdict"] = v + _tie_text(out, case, rows, best)
+    out.verdict = v + _tie_text(out, case)
     return out
 
 
-def _tie_text(out, case, rows, best):
-    """Record the candidates tied with the best (``out['ties']``, with the accumulators that tell
+def _tie_text(out, case):
+    """Record the candidates tied with the best (``out.ties``, with the accumulators that tell
     them apart) and say so in one clause of the verdict."""
-    if "_cand" not in best:
+    best = out.best
+    if best.cand is None:
         return ""
-    out["ties"] = ties(case, rows, best)
-    if not out["ties"]:
+    out.ties = ties(case, out.rows, best)
+    if not out.ties:
         return ""
-    told = [t for t in out["ties"] if t["vectors"]]
-    text = f"; tied with {len(out['ties'])} other candidate{'s' * (len(out['ties']) != 1)}"
+    told = [t for t in out.ties if t["vectors"]]
+    text = f"; tied with {len(out.ties)} other candidate{'s' * (len(out.ties) != 1)}"
     if told:
         t = told[0]
         v = t["vectors"][0]
-        text += (f"; e.g. acc {v['acc']} tells {best['name']} ({v['outputs'][best['_cand'].name]}) from "
+        text += (f"; e.g. acc {v['acc']} tells {best.name} ({v['outputs'][best.cand.name]}) from "
                  f"{t['name']} ({v['outputs'][t['semantics']]}); --suggest-vectors FILE writes "
                  f"such accumulators for {len(told)} of them")
     else:
