@@ -25,6 +25,12 @@ The specification leaves ``round`` unnamed; the variants here say which one they
              v = fl(fl(v * isc) - ish), RNE, osc = fl(fl(oh - ol) / (L-1)), y = fma(v, osc, ol)
              (the multiply and add of the output side fuse into one FMA; the input side does not).
 
+Ops ``fq_matmul`` / ``fq_conv``: an int8 MatMul / Convolution written with FakeQuantize on activations,
+weights and output.  ``exact`` is FakeQuantize-1 of the exact product; ``ov_cpu_int8`` is what the CPU
+plugin's int8 FullyConnected / Convolution computes after the low precision transformations fold the
+dequantization into the output FakeQuantize (lpt_dequantization, activation_shift, int8_post_ops,
+apply_int8_plan; docs/ops.md, OpenVINO, has the steps and the measured domain).
+
 The binary32 parameters make near-ties round differently from the formula (measured on 2026.4.1,
 tests/test_openvino.py; docs/ops.md, OpenVINO).  Values are exact rationals (a binary32 input is
 its exact value); NaN inputs are not modelled.
@@ -33,7 +39,7 @@ its exact value); NaN inputs are not modelled.
 from fractions import Fraction
 
 from . import rounding
-from .errors import InvalidValueError
+from .errors import InvalidValueError, UnknownNameError
 from .requant import ffma, fl32
 
 
@@ -151,33 +157,13 @@ def activation_shift(zero_point, weights_column):
     return c
 
 
-def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None):
-    """The post-op plan (per output channel) of an int8 MatMul / Convolution with an output FakeQuantize.
+_DST = {"f32": None, "u8": (0, 255), "s8": (-128, 127)}
 
-    ``dq_scales``: d per output channel (one value for per-tensor weights); ``shifts``: the activation_shift
-    c per channel when the activations are u8 with a zero point (then the accumulator is sum qa*qw of the
-    stored u8 values), else None; the output FakeQuantize has input range = output range = [ol, oh] and an
-    integer zero point.  Returns a dict: ``scale`` (per
-    channel) and ``shift`` (one value or per channel) with ``form`` 'fma' (v = fma(acc, scale, shift)),
-    'mul' (v = fl(acc * scale)) or 'mul_add' (v = fl(fl(acc * scale) + shift)); ``clip`` (lo, hi) of the
-    rounded level; ``out`` (osc, osh) for y = fma(level, osc, osh), or None when y is the level itself.
 
-    Reproduces: openvino 2026.4.1 LPT (the dequantization Multiply folded into the FakeQuantize input
-    range: il' = fl(ol/d), ih' = fl(oh/d); the output FakeQuantize decomposed to levels, then
-    Subtract(zp)/Multiply(s) fused back into its output scale/shift), intel_cpu nodes/fake_quantize.cpp
-    (binary32 input scale/shift) and dnnl_postops_composer.cpp (updateOptimizedFormula, appendLinear,
-    appendScale into the weight scales, appendShift, eltwise linear = FMA).
-    """
-    L = _levels(levels)
-    ol, oh = Fraction(output_low), Fraction(output_high)
-    s = fl32(fl32(oh - ol) / (L - 1))
-    if s <= 0:
-        raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
-    zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
-    osc, osh = s, fl32(-zp * s)
+def _input_side(dq_scales, ol, oh, L, shifts):
+    """Per channel: the FakeQuantize node's binary32 input scale / shift of the folded range, crop bounds."""
     isc, ish, clo, chi = [], [], [], []
-    n = max(len(dq_scales), len(shifts or ()))
-    for j in range(n):
+    for j in range(max(len(dq_scales), len(shifts or ()))):
         d = Fraction(dq_scales[j if len(dq_scales) > 1 else 0])
         if d <= 0:
             raise InvalidValueError(f"dequantization scale {d}: expected > 0")
@@ -190,57 +176,100 @@ def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None):
         lo, hi = (_rhte(fl32(fl32(v * isc[-1]) + ish[-1])) for v in (il, ih))
         clo.append(min(lo, hi))
         chi.append(max(lo, hi))
+    return isc, ish, clo, chi
+
+
+def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="f32"):
+    """The post-op plan (per output channel) of an int8 MatMul / Convolution with an output FakeQuantize.
+
+    ``dq_scales``: d per output channel (one value for per-tensor weights); ``shifts``: the activation_shift
+    c per channel when the activations are u8 with a zero point (then the accumulator is sum qa*qw of the
+    stored u8 values), else None.  The output FakeQuantize has input range = output range = [ol, oh], an
+    integer zero point, and ``dst`` 'f32' (its value is the output) or 'u8' / 's8' (another int8 layer
+    follows: LPT decomposes it and the layer writes the integer level).  Returns a dict: ``scale``,
+    ``shift`` (one value or per channel), ``form`` 'fma' (v = fma(acc, scale, shift)), 'mul'
+    (v = fl(acc*scale)), 'mul_dst' (v = fl(acc * fl(1/fl(1/scale))), oneDNN's destination scale) or
+    'mul_add' (v = fl(fl(acc*scale) + shift)); ``clip`` (lo, hi) of the rounded level (None: no round or
+    clip post-op, the conversion to ``saturate`` rounds half to even); ``out`` (osc, osh) for
+    y = fma(level, osc, osh), or None when y is the level itself.
+
+    Reproduces: openvino 2026.4.1 LPT (the dequantization Multiply folded into the FakeQuantize input
+    range: il' = fl(ol/d), ih' = fl(oh/d); the output FakeQuantize decomposed to levels, then
+    Subtract(zp)/Multiply(s) fused back into its output scale/shift), intel_cpu nodes/fake_quantize.cpp
+    (binary32 input scale/shift) and dnnl_postops_composer.cpp (updateOptimizedFormula, appendLinear,
+    appendScale into the weight or destination scales, appendShift, eltwise linear = FMA,
+    skipRoundClipOutputLinear for a u8/s8 destination).
+    """
+    L = _levels(levels)
+    if dst not in _DST:
+        raise UnknownNameError("destination type", dst, _DST)
+    ol, oh = Fraction(output_low), Fraction(output_high)
+    s = fl32(fl32(oh - ol) / (L - 1))
+    if s <= 0:
+        raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
+    zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
+    out = (s, fl32(-zp * s)) if dst == "f32" else (Fraction(1), Fraction(_DST[dst][0]))
+    isc, ish, clo, chi = _input_side(dq_scales, ol, oh, L, shifts)
     if all(abs(fl32(v - ish[0])) < _F32_5E_5 for v in ish):     # the plugin's per-tensor input-shift workaround
         ish = [ish[0]] * len(ish)
     one = lambda v: v if len(set(v)) > 1 else v[:1]
     isc, ish, clo, chi = one(isc), one(ish), one(clo), one(chi)
-    out = (osc, osh)
-    if osc == 1 and osh.denominator == 1:                  # fold the integer output shift into the input
-        ish = [fl32(v + osh) for v in ish]
-        clo, chi, out = [v + osh for v in clo], [v + osh for v in chi], None
+    if out[0] == 1 and out[1].denominator == 1:            # fold the integer output shift into the input
+        ish = [fl32(v + out[1]) for v in ish]
+        clo, chi, out = [v + out[1] for v in clo], [v + out[1] for v in chi], None
     if len(ish) == len(clo) == len(chi) == 1 and abs(ish[0]) < fl32((chi[0] - clo[0]) * _F32_1E_5):
         ish = [Fraction(0)]
-    form = "fma" if len(isc) == 1 and len(ish) == 1 else "mul_add"
-    if ish == [0]:
-        form = "mul"
-    return {"scale": isc, "shift": ish, "form": form, "clip": (clo, chi), "out": out}
+    form = "mul" if ish == [0] else "fma" if len(isc) == 1 and len(ish) == 1 else "mul_add"
+    sat = _DST[dst]
+    skip = (sat is not None and L == 256 and out is None and len(clo) == len(chi) == 1
+            and clo[0] <= sat[0] and chi[0] >= sat[1])
+    if skip and form == "mul" and len(isc) == 1:
+        form = "mul_dst"
+    return {"scale": isc, "shift": ish, "form": form, "clip": None if skip else (clo, chi), "out": out,
+            "saturate": sat}
 
 
 def apply_int8_plan(acc, plan, channel=0):
     """One output from an int8_post_ops plan (compute the plan once per layer, apply it per element).
 
-    Reproduces: oneDNN (openvino 2026.4.1's fork) weight scales, eltwise linear (FMA), binary add, eltwise
-    round_half_to_even and clip as the CPU plugin composes them (see int8_post_ops).
+    Reproduces: oneDNN (openvino 2026.4.1's fork) weight and destination scales, eltwise linear (FMA),
+    binary add, eltwise round_half_to_even and clip, the saturating conversion to u8/s8, as the CPU
+    plugin composes them (see int8_post_ops).
     """
     pick = lambda v: v[channel if len(v) > 1 else 0]
     a, sc, sh = Fraction(acc), pick(plan["scale"]), pick(plan["shift"])
-    if plan["form"] == "fma":
-        v = ffma("fp32", a, sc, sh)
-    elif plan["form"] == "mul":
-        v = fl32(a * sc)
-    else:
-        v = fl32(fl32(a * sc) + sh)
-    q = min(max(_rhte(v), pick(plan["clip"][0])), pick(plan["clip"][1]))
+    v = {"fma": lambda: ffma("fp32", a, sc, sh), "mul": lambda: fl32(a * sc),
+         "mul_dst": lambda: fl32(a * fl32(1 / fl32(1 / sc))), "mul_add": lambda: fl32(fl32(a * sc) + sh)}[plan["form"]]()
+    q = _rhte(v)
+    if plan["clip"] is not None:
+        q = min(max(q, pick(plan["clip"][0])), pick(plan["clip"][1]))
+    if plan["saturate"] is not None:
+        q = min(max(q, Fraction(plan["saturate"][0])), Fraction(plan["saturate"][1]))
     return q if plan["out"] is None else ffma("fp32", q, *plan["out"])
 
 
-def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None):
+def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32"):
     """Output of an int8 MatMul / Convolution (int32 accumulator ``acc`` in output channel ``channel``).
 
     Reproduces: openvino 2026.4.1 CPU plugin int8 FullyConnected / Convolution (brgemm / brgconv, oneDNN
     weight scales and post-ops) with the output FakeQuantize fused (see int8_post_ops).
     """
-    return apply_int8_plan(acc, int8_post_ops(dq_scales, output_low, output_high, levels, shifts), channel)
+    plan = int8_post_ops(dq_scales, output_low, output_high, levels, shifts, dst)
+    return apply_int8_plan(acc, plan, channel)
 
 
-def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None):
+def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32"):
     """The same output on exact rationals: FakeQuantize-1 (half to even) of acc * d.
 
-    ``acc`` is sum (qa - za) * qw here (``shifts`` is accepted for a common signature and ignored).
+    ``acc`` is sum (qa - za) * qw here (``shifts`` is accepted for a common signature and ignored); with
+    ``dst`` 'u8' / 's8' the output is the level (0..L-1, or shifted by -128).
     Reproduces: OpenVINO operation specification FakeQuantize-1 applied to the exact MatMul result.
     """
+    if dst not in _DST:
+        raise UnknownNameError("destination type", dst, _DST)
     d = Fraction(list(dq_scales)[channel if len(dq_scales) > 1 else 0])
-    return fake_quantize_exact(Fraction(acc) * d, output_low, output_high, output_low, output_high, levels)
+    lo, hi = (output_low, output_high) if dst == "f32" else (_DST[dst][0], _DST[dst][0] + levels - 1)
+    return fake_quantize_exact(Fraction(acc) * d, output_low, output_high, lo, hi, levels)
 
 
 # The named deviation of backend row 'openvino_cpu' for fq_matmul / fq_conv (refquant/backends.py).

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from refquant import backends, openvino
-from refquant.errors import InvalidValueError
+from refquant.errors import InvalidValueError, UnknownNameError
 
 F = Fraction
 
@@ -102,19 +102,38 @@ def test_int8_matmul_equals_the_cpu_plugin_small():
     assert [r.status for r in rows] == ["known"] * 5     # equal to ov_cpu_int8, not to the exact formula
 
 
+def test_int8_chain_hidden_u8_s8_equals_the_cpu_plugin_small():
+    peer = _peer()
+    rows = peer.int8_chain_rows(np.random.default_rng(6), m=16)
+    assert [r.status for r in rows] == ["known"] * 2
+
+
+def test_int8_post_ops_int8_destination():
+    # the layer writes the level (u8) when another int8 layer follows: no round / clip post-op, the
+    # conversion rounds half to even and saturates; zp 0 -> the scale becomes oneDNN's destination scale
+    d = openvino.dequantization_scale(f32(0.1), f32(0.05))
+    ol, oh = F(0), f32(np.float32(255 * np.float32(0.013)))
+    plan = openvino.int8_post_ops([d], ol, oh, 256, dst="u8")
+    assert plan["form"] == "mul_dst" and plan["clip"] is None and plan["out"] is None
+    assert openvino.apply_int8_plan(10**6, plan) == 255 and openvino.apply_int8_plan(-5, plan) == 0
+    assert openvino.int8_output_exact(10**6, [d], ol, oh, 256, dst="s8") == 127
+    with pytest.raises(UnknownNameError, match="destination type"):
+        openvino.int8_post_ops([d], ol, oh, 256, dst="u4")
+
+
 @pytest.mark.slow
 def test_verify_openvino_has_no_unexplained_rows():
     peer = _peer()
     rows = peer.backend_openvino()
-    assert len(rows) == 24 and all(r.status in ("pass", "known") for r in rows)
+    assert len(rows) == 26 and all(r.status in ("pass", "known") for r in rows)
 
 
 @pytest.mark.slow
 def test_int8_matmul_sweep():
-    """Every INT8_CASE on 8 seeds x 64 x 16 accumulators (8,192 outputs per case) equals ov_cpu_int8."""
+    """Every INT8_CASE, the Conv rows and the two chains on 8 seeds (110,592 outputs) equal ov_cpu_int8."""
     peer = _peer()
     for seed in range(8):
-        rows = peer.int8_rows(np.random.default_rng(seed))
+        rows = peer.int8_rows(np.random.default_rng(seed)) + peer.int8_chain_rows(np.random.default_rng(seed))
         assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
 
 

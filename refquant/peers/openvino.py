@@ -103,7 +103,7 @@ def backend_openvino(seed=20261203):
                       models=[known("openvino", f"binary32 FakeQuantize ({path})", model, "fake_quantize")], x=x)
             rows.append(r)
     rows.append(_per_channel_row(rng))
-    return rows + int8_rows(rng)
+    return rows + int8_rows(rng) + int8_chain_rows(rng)
 
 
 def _grid_fq(node, scale, zp, qmin, qmax, levels, shape):
@@ -238,6 +238,55 @@ def int8_rows(rng, cases=INT8_CASES, m=64, k=16):
         got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=True)
         rows.append(_int8_row("Convolution", f"{name}, per-channel w, sy 0.1 zy 77", got, info.get("Convolution"),
                               int8_models(qa, qw, act, s_w, rng_out, 1)))
+    return rows
+
+
+def run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, s_w2, out):
+    """Two int8 MatMuls: FakeQuantize(x) @ FQ(w1) -> FakeQuantize ``hidden`` (s, zp) -> @ FQ(w2) -> FakeQuantize.
+
+    The hidden FakeQuantize feeds another int8 layer, so the first layer writes u8 / s8 (returns the
+    output, the FullyConnected runtime precisions, and the models' float32 arrays (exact, ov_cpu_int8)).
+    """
+    ov = need("openvino", "openvino")
+    import openvino.opset13 as ops
+    p = ops.parameter(list(qa.shape), ov.Type.f32)
+    h = _grid_fq(p, act[0], act[1], act[2], act[3], 256, [1, 1])
+    for qw, s_w, (s, zp) in ((qw1, s_w1, hidden), (qw2, s_w2, out)):
+        s_w = np.asarray(s_w, np.float32).reshape(1, -1)
+        w = _grid_fq(ops.constant((qw * s_w.astype(np.float64)).astype(np.float32)), s_w, 0, -127, 127, 255,
+                     list(s_w.shape))
+        h = _grid_fq(ops.matmul(h, w, False, False), s, zp, 0, 255, 256, [1, 1])
+    compiled = ov.Core().compile_model(ov.Model([h], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    kinds = [op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
+             if op.get_rt_info()["layerType"].astype(str) == "FullyConnected"]
+    got = np.asarray(compiled([((qa - act[1]) * np.float64(np.float32(act[0]))).astype(np.float32)])[0])
+    grid = lambda s, zp: (np.float32((0 - zp) * np.float32(s)), np.float32((255 - zp) * np.float32(s)))
+    raw, ds, shifts, centred = lpt_int8(qa, qw1, act, s_w1)
+    dst = "s8" if hidden[1] == 128 else "u8"
+    ol, oh = (_f(v) for v in grid(*hidden))
+    plan = spec.int8_post_ops(ds, ol, oh, 256, shifts, dst)
+    hid_act = (hidden[0], hidden[1], 0, 255)
+    models = []
+    for fn in (lambda i, j: spec.int8_output_exact(int(centred[i, j]), [_f(np.float32(act[0])) * _f(v) for v in
+                                                   np.asarray(s_w1, np.float32).reshape(-1)], ol, oh, 256, j
+                                                   if np.asarray(s_w1).size > 1 else 0, dst=dst),
+               lambda i, j: spec.apply_int8_plan(int(raw[i, j]), plan, j)):
+        q1 = np.array([[int(fn(i, j)) for j in range(qw1.shape[1])] for i in range(qa.shape[0])])
+        q1 = q1 + 128 if dst == "s8" else q1
+        models.append(int8_models(q1, qw2, hid_act, s_w2, grid(*out), 1)[len(models)])
+    return got, kinds, models
+
+
+def int8_chain_rows(rng, m=64):
+    """Rows: two chained int8 MatMuls (hidden s8 and u8), the first layer's u8/s8 output modelled."""
+    rows = []
+    for name, act, s_w1, hidden in (("hidden s8 (zp 128), i8 act", (0.3, 0, -128, 127), 0.7, (0.5, 128)),
+                                    ("hidden u8 zp 101, u8 act zp 127, per-channel w1", (0.3, 127, 0, 255),
+                                     (0.7, 0.011) * 8, (0.37, 101))):
+        qa = _int8_acts(rng, act, (m, 16))
+        qw1, qw2 = rng.integers(-6, 7, (16, 16)), rng.integers(-3, 4, (16, 16))
+        got, kinds, models = run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, 0.05, (0.42, 33))
+        rows.append(_int8_row("MatMul -> FQ -> MatMul", name, got, ("chain", "/".join(kinds)), models))
     return rows
 
 
