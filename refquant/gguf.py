@@ -230,7 +230,7 @@ def _q8_codes(xs):
 def quantize_block(kind, values):
     """The bytes of one block of ``kind`` holding ``values`` (a C float array), as ggml writes it.
 
-    Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q8_K}_ref (ggml 2025).
+    Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q6_K,q8_K}_ref (ggml 2025).
     """
     if kind not in BLOCKS:
         raise UnknownNameError("GGUF block type", kind, BLOCKS)
@@ -287,7 +287,7 @@ def _quantize_q8_k(xs):
 
 QUANTIZERS = {"q4_0": _quantize_q4_0, "q4_1": _quantize_q4_1, "q5_0": _quantize_q5_0, "q5_1": _quantize_q5_1,
               "q8_0": _quantize_q8_0, "q8_1": _quantize_q8_1}
-KQUANTIZERS = {"q8_K": _quantize_q8_k}
+KQUANTIZERS = {"q8_K": _quantize_q8_k, "q6_K": lambda xs: _k.quantize_q6_k(xs)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,4 +490,4 @@ VARIANTS = {"gguf_vec_dot": {"ggml_generic": dot_generic, "exact": dot_exact},
             "gguf_quantize": {"ggml_ref": quantize_row},
             "gguf_dequantize": {"ggml_ref": dequantize_row}}
 
-from . import gguf_k as _k
+from . import gguf_k as _k  # noqa: E402  (the K types use the helpers above; read at call time)

@@ -8,7 +8,7 @@ quantizers of Q2_K..Q6_K (the iterative ``make_qkx2_quants`` search) are not mod
 """
 
 from . import formats as _f
-from .gguf import QK_K, c_float, fp16_value, mul, sub
+from .gguf import QK_K, add, c_float, div, fp16_bits, fp16_value, mul, nearest_int, sub
 
 
 def _u16(b, i):
@@ -78,6 +78,103 @@ def _q6_k(b):
 def _q8_k(b):
     return {"q": [_i8(c) for c in b[4:260]], "d32": int.from_bytes(b[0:4], "little"),
             "bsums": [int.from_bytes(b[260 + 2 * j:262 + 2 * j], "little", signed=True) for j in range(16)]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Q6_K reference quantizer (make_qx_quants with rmse_type 1, then the 8-bit scales)
+# ---------------------------------------------------------------------------------------------
+
+GROUP_MAX_EPS = _f.decode("fp32", _f.encode("fp32", _f.real("1e-15")))   # 1e-15f
+
+
+def _abs(v):
+    return _f.Real(v.kind, 0, v.mag)
+
+
+def _clamp_l(l, nmax):
+    return max(-nmax, min(nmax - 1, l))
+
+
+def _weighted_sums(xs, wx, ww, iscale, nmax):
+    """(codes l, sumlx, suml2): l = clamp(nearest_int(iscale*x)); sumlx += w*x*l; suml2 += w*l*l."""
+    ls, sumlx, suml2 = [], _f.decode("fp32", 0), _f.decode("fp32", 0)
+    for x, a, w in zip(xs, wx, ww):
+        l = _clamp_l(nearest_int(mul(iscale, x)), nmax)
+        ls.append(l)
+        sumlx = add(sumlx, mul(a, c_float(l)))
+        suml2 = add(suml2, mul(mul(w, c_float(l)), c_float(l)))
+    return ls, sumlx, suml2
+
+
+def make_qx_quants_rmse1(xs, nmax):
+    """(scale, codes L = l + nmax) of ggml's make_qx_quants(n, nmax, x, L, rmse_type=1, NULL): the
+    weighted (w = x²) least-squares scale over 19 trial inverse scales -(nmax + 0.1f·is)/max.
+
+    Reproduces: ggml-quants.c make_qx_quants (ggml 2025), binary32 operations in source order.
+    """
+    amax, mx = _f.decode("fp32", 0), _f.decode("fp32", 0)
+    for x in xs:
+        if amax.value < _abs(x).value:
+            amax, mx = _abs(x), x
+    if amax.value < GROUP_MAX_EPS.value:
+        return _f.decode("fp32", 0), [0] * len(xs)
+    ww = [mul(x, x) for x in xs]
+    wx = [mul(w, x) for w, x in zip(ww, xs)]
+    iscale = div(-nmax, mx)
+    ls, sumlx, suml2 = _weighted_sums(xs, wx, ww, iscale, nmax)
+    scale = div(sumlx, suml2) if not suml2.is_zero else _f.decode("fp32", 0)
+    best, tenth = mul(scale, sumlx), _f.decode("fp32", _f.encode("fp32", _f.real("0.1")))
+    for trial in [i for i in range(-9, 10) if i]:
+        iscale = div(_neg(add(c_float(nmax), mul(tenth, c_float(trial)))), mx)
+        tl, slx, sl2 = _weighted_sums(xs, wx, ww, iscale, nmax)
+        if sl2.value > 0 and mul(slx, slx).value > mul(best, sl2).value:
+            ls, scale = tl, div(slx, sl2)
+            best = mul(scale, slx)
+    return scale, [l + nmax for l in ls]
+
+
+def _neg(v):
+    return _f.Real(v.kind, 1 - v.sign, v.mag)
+
+
+def _pack_q6(codes):
+    """ql (128 bytes) and qh (64 bytes) of 256 six-bit codes, as quantize_row_q6_K_ref packs them."""
+    ql, qh = bytearray(128), bytearray(64)
+    for n in range(2):
+        L = codes[128 * n:128 * (n + 1)]
+        for l in range(32):
+            ql[64 * n + l] = (L[l] & 0xF) | ((L[l + 64] & 0xF) << 4)
+            ql[64 * n + 32 + l] = (L[l + 32] & 0xF) | ((L[l + 96] & 0xF) << 4)
+            qh[32 * n + l] = (L[l] >> 4) | ((L[l + 32] >> 4) << 2) | ((L[l + 64] >> 4) << 4) | ((L[l + 96] >> 4) << 6)
+    return bytes(ql) + bytes(qh)
+
+
+def quantize_q6_k(xs):
+    """One Q6_K block (210 bytes) of 256 binary32 values.
+
+    Reproduces: ggml-quants.c quantize_row_q6_K_ref (ggml 2025).
+    """
+    scales, codes = [], []
+    for ib in range(16):
+        sc, L = make_qx_quants_rmse1(xs[16 * ib:16 * ib + 16], 32)
+        scales.append(sc)
+        codes += L
+    max_abs, max_scale = _f.decode("fp32", 0), _f.decode("fp32", 0)
+    for sc in scales:
+        if _abs(sc).value > max_abs.value:
+            max_abs, max_scale = _abs(sc), sc
+    if max_abs.value < GROUP_MAX_EPS.value:
+        return bytes(210)
+    iscale = div(-128, max_scale)
+    dbits = fp16_bits(div(1, iscale))
+    q8 = [min(127, nearest_int(mul(iscale, sc))) for sc in scales]
+    for j in range(16):
+        d = mul(fp16_value(dbits), c_float(q8[j]))
+        if d.is_zero:
+            continue
+        for ii in range(16):
+            codes[16 * j + ii] = max(-32, min(31, nearest_int(div(xs[16 * j + ii], d)))) + 32
+    return _pack_q6(codes) + bytes(v & 0xFF for v in q8) + dbits.to_bytes(2, "little")
 
 
 KCODES = {"q2_K": _q2_k, "q3_K": _q3_k, "q4_K": lambda b: _q45_k(b, False), "q5_K": lambda b: _q45_k(b, True),

@@ -90,7 +90,8 @@ def _q8(b):
 
 
 def _f16(v):
-    return v.astype("<f2").view(np.uint8).reshape(-1, 2)
+    with np.errstate(over="ignore"):    # |d| > 65504 is +-inf in binary16, as GGML_FP32_TO_FP16 gives
+        return v.astype("<f2").view(np.uint8).reshape(-1, 2)
 
 
 def _nibbles(q):

@@ -295,7 +295,7 @@ SHIPPED_MANIFEST_SHA256 = {
     "quantize": "5df01eacf0e542e9d18df83a8e97641d978b95e60c95981ccbf107ee2a64603c",
     "matmul": "c9650d234c7cff5d02f81e8657aa710a6a390a8051e6b2a7e38cc02aea08f6a8",
     "conv": "d86df77cc2564f9770c5b03345fbe0f5a5d78e264b4fea5711545c0db386fd50",
-    "blocks": "70db7c0f450d5e905e8b229a1195531c202755efbff6cf02220a9f7d53e4cf0c",
+    "blocks": "93bf84f7f62a0c1e70b75469cfbc32e076e3f830cdf458c5c8a61b8e6d379730",
 }
 
 
