@@ -22,6 +22,7 @@ from . import nested
 from . import requant as rq
 from .errors import AccumulatorOverflowError, InvalidValueError, ShapeError
 from .integers import Accumulator, get_type
+from .trace import Step, render
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -475,14 +476,14 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
 def accumulation_steps(terms, policy, width, bias):
     """(explain steps, value) of summing ``terms`` (+ bias) in an int``width`` accumulator under ``policy``."""
     acc = Accumulator(width, policy)
-    steps = [rq.Step("terms", f"{len(terms)} exact products (a - za)(b - zb), k ascending",
+    steps = [Step("terms", f"{len(terms)} exact products (a - za)(b - zb), k ascending",
                      f"min {min(terms, default=0)}, max {max(terms, default=0)}"),
-             rq.Step("exact sum", "sum of terms (+ bias), no overflow", sum(terms) + (bias or 0))]
+             Step("exact sum", "sum of terms (+ bias), no overflow", sum(terms) + (bias or 0))]
     value = accumulate(acc, terms, "x", bias)
-    steps.append(rq.Step("overflow steps", f"int{width} policy '{policy}'", acc.overflows.get("x", 0)))
+    steps.append(Step("overflow steps", f"int{width} policy '{policy}'", acc.overflows.get("x", 0)))
     if bias is not None:
-        steps.append(rq.Step("bias", "int32, one more accumulator step", bias))
-    steps.append(rq.Step("acc", f"int{width} accumulator under '{policy}'", value))
+        steps.append(Step("bias", "int32, one more accumulator step", bias))
+    steps.append(Step("acc", f"int{width} accumulator under '{policy}'", value))
     return steps, value
 
 
@@ -502,8 +503,8 @@ def explain_matmul_integer(A, B, index, a_zero_point=0, b_zero_point=0, a_type="
     terms, j, N = _matmul_terms(A, B, index, a_zero_point, b_zero_point, a_type, b_type)
     b = None if bias is None else _int32_bias(bias, N)[j]
     steps, _ = accumulation_steps(terms, policy, width, b)
-    steps.insert(0, rq.Step("output", "MatMulInteger element", tuple(index)))
-    return Explanation(steps, rq.render(steps))
+    steps.insert(0, Step("output", "MatMulInteger element", tuple(index)))
+    return Explanation(steps, render(steps))
 
 
 @_accepts_arrays
@@ -521,9 +522,9 @@ def explain_qlinear_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y
     terms, j, N = _matmul_terms(a, b, index, a_zero_point, b_zero_point, a_type, b_type)
     bj = None if int_bias is None else _int32_bias(int_bias, N)[j]
     steps, value = accumulation_steps(terms, policy, width, bj)
-    steps.insert(0, rq.Step("output", f"QLinearMatMul element, channel j = {j}", tuple(index)))
+    steps.insert(0, Step("output", f"QLinearMatMul element, channel j = {j}", tuple(index)))
     steps += rq.explain_requantize(value, method, params, y_zero_point, y_type or a_type, j, qmin, qmax)
-    return Explanation(steps, rq.render(steps))
+    return Explanation(steps, render(steps))
 
 
 @_accepts_arrays
@@ -541,9 +542,9 @@ def explain_qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_s
     terms = conv_terms(xd, wd, *index, g)
     m = index[1]
     steps, value = accumulation_steps(terms, policy, width, None if bias_l is None else bias_l[m])
-    steps.insert(0, rq.Step("output", f"QLinearConv element (n, m, oh, ow), channel m = {m}", index))
+    steps.insert(0, Step("output", f"QLinearConv element (n, m, oh, ow), channel m = {m}", index))
     steps += rq.explain_requantize(value, method, params, y_zero_point, y_type or x_type, m, qmin, qmax)
-    return Explanation(steps, rq.render(steps))
+    return Explanation(steps, render(steps))
 
 
 EXPLAINERS = {

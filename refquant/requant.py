@@ -24,7 +24,6 @@ REQUIRE, a TFLite DCHECK, C undefined behaviour).
     steps = explain_requantize(12345, "ort", params, 3, "uint8")   # (name, formula, value) records
 """
 
-from collections import namedtuple
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
@@ -34,6 +33,7 @@ from . import formats, nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
 from .rounding import half_away, half_even
+from .trace import Step, note, render, show  # noqa: F401  (render, show: re-exported for one release; use refquant.trace)
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INF = float("inf")  # the value of an overflowed fl(); only compared, or passed through f* below
@@ -159,35 +159,6 @@ def scale_value(x, fmt="fp32", name="scale"):
     if not v.is_finite or v.value <= 0:
         raise InvalidValueError(f"{name} = {x!r} must be a positive finite {fmt} value")
     return v.value
-
-
-# ##########################################################################
-# Explain traces: a list of (step name, formula or source, value) records
-# ##########################################################################
-
-Step = namedtuple("Step", "name formula value")
-
-
-def note(trace, name, formula, value):
-    """Append one step to ``trace`` (a list) unless it is None; return ``value``."""
-    if trace is not None:
-        trace.append(Step(name, formula, value))
-    return value
-
-
-def show(value):
-    """A value for the text rendering: ints as is, Fractions with a decimal approximation."""
-    if isinstance(value, Fraction) and value.denominator != 1:
-        return f"{value} (~{formats.to_decimal(value, 12)})"
-    if isinstance(value, Fraction):
-        return str(value.numerator)
-    return str(value)
-
-
-def render(trace):
-    """The text an audit prints: one line per step."""
-    width = max((len(s.name) for s in trace), default=0)
-    return "\n".join(f"{s.name:<{width}}  {show(s.value):<32}  {s.formula}" for s in trace)
 
 
 # ##########################################################################

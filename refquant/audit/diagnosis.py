@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .. import requant as rq
+from .. import trace
 from ..errors import (
     RefquantError,
 )
@@ -58,10 +58,10 @@ def audit(case, actual, first=10, diagnose_=True, progress=None, seed=0):
         try:
             steps = explain_element(case, idx)
         except RefquantError as exc:
-            steps = [rq.Step("error", "", str(exc))]
+            steps = [trace.Step("error", "", str(exc))]
         res["first"].append({"index": list(idx), "expected": int(exp[idx]), "actual": int(actual[idx]),
                              "diff": int(actual[idx] - exp[idx]),
-                             "explain": [{"step": s.name, "formula": s.formula, "value": rq.show(s.value)} for s in steps]})
+                             "explain": [{"step": s.name, "formula": s.formula, "value": trace.show(s.value)} for s in steps]})
     res["_mismatch_mask"] = mism
     res["_diff"] = diff
     if diagnose_:

@@ -15,6 +15,7 @@ from ..errors import (
     Unpredictable,
 )
 from ..profiles import PROFILES
+from ..trace import Step
 from . import tensors
 from .accumulators import (
     _ab_operands,
@@ -99,7 +100,7 @@ def explain_element(case, index, method=None):
     """The explain trace (list of Step) of one output element under ``method`` (default: declared)."""
     steps = _explain_element(case, index, method)
     if case.attrs.get("params") is not None:      # the user gave the parameters: say so, not "derived"
-        steps = [rq.Step(s.name, "given in params", s.value) if s.name.startswith("param ") else s for s in steps]
+        steps = [Step(s.name, "given in params", s.value) if s.name.startswith("param ") else s for s in steps]
     return steps
 
 
@@ -110,11 +111,11 @@ def _explain_element(case, index, method=None):
         v = float(x[tuple(index)])
         prof = PROFILES[case.profile]
         q = quantize_expected(Case("quantize", {"x": np.array([v], np.float32)}, case.attrs), case.profile)[0]
-        return [rq.Step("x", "float32 input", repr(v)), rq.Step("scale", "", case.attrs["scale"]),
-                rq.Step("zero point", "", case.attrs.get("zero_point", 0)),
-                rq.Step("profile", prof.source, case.profile),
-                rq.Step("quotient", f"{prof.quotient} in {prof.quotient_format}", "-"),
-                rq.Step("result", f"{prof.rounding}, zero point {prof.zero_point}, clamp {prof.clamp}", int(q))]
+        return [Step("x", "float32 input", repr(v)), Step("scale", "", case.attrs["scale"]),
+                Step("zero point", "", case.attrs.get("zero_point", 0)),
+                Step("profile", prof.source, case.profile),
+                Step("quotient", f"{prof.quotient} in {prof.quotient_format}", "-"),
+                Step("result", f"{prof.rounding}, zero point {prof.zero_point}, clamp {prof.clamp}", int(q))]
     if case.op == "requantize":
         acc = int(case.tensors["acc"][tuple(index)])
         p = params_for(case, method)
@@ -132,11 +133,11 @@ def _explain_element(case, index, method=None):
     if cand.int_bias is not None:
         b = int(cand.int_bias[j if cand.int_bias.size > 1 else 0])
         acc = int(add_bias_step(np.array([acc]), np.array([b]), case.get("policy", "wrap"))[0])
-        steps.append(rq.Step("bias step", f"int32 bias{cand.bias_note}, one more accumulator step", b))
-        steps.append(rq.Step("acc", f"int32 accumulator under '{case.get('policy', 'wrap')}'", acc))
+        steps.append(Step("bias step", f"int32 bias{cand.bias_note}, one more accumulator step", b))
+        steps.append(Step("acc", f"int32 accumulator under '{case.get('policy', 'wrap')}'", acc))
     elif case.attrs.get("float_bias") is not None:
         fb = case.attrs["float_bias"]
-        steps.append(rq.Step("float bias", "binary32, added in the requantization", fb[j if len(fb) > 1 else 0]
+        steps.append(Step("float bias", "binary32, added in the requantization", fb[j if len(fb) > 1 else 0]
                              if isinstance(fb, list) else fb))
     return steps + rq.explain_requantize(acc, method, p, int(case.get("y_zero_point", 0)), case.y_type,
                                          j if len(p.channels) > 1 else 0, case.attrs.get("qmin"), case.attrs.get("qmax"))
@@ -155,17 +156,17 @@ def _explain_conv_acc(case, index):
     taps = g["kH"] * g["kW"]
     bias = case.tensors.get("bias")
     steps, value = ops.accumulation_steps(terms, policy, 32, None if bias is None else int(bias[m]))
-    steps[0] = rq.Step("terms", f"{len(terms)} exact products (x - zx)(w - zw), (c, kh, kw) ascending",
+    steps[0] = Step("terms", f"{len(terms)} exact products (x - zx)(w - zw), (c, kh, kw) ascending",
                        steps[0].value)
     zb = case.zb_vector()
-    return [rq.Step("output", f"qlinear_conv element (n, m, oh, ow), channel m = {m}, input group {gin} "
+    return [Step("output", f"qlinear_conv element (n, m, oh, ow), channel m = {m}, input group {gin} "
                     f"(channels {gin * g['Cg']}..{(gin + 1) * g['Cg'] - 1})", (n, m, oh, ow)),
-            rq.Step("window", f"h = oh*{sh} - {ph0} + kh*{dh}, w = ow*{sw} - {pw0} + kw*{dw}",
+            Step("window", f"h = oh*{sh} - {ph0} + kh*{dh}, w = ow*{sw} - {pw0} + kw*{dw}",
                     f"rows {rows}, cols {cols}"),
-            rq.Step("taps", f"{inside} of {taps} taps inside x per channel; padding holds zx = "
+            Step("taps", f"{inside} of {taps} taps inside x per channel; padding holds zx = "
                     f"{int(case.get('a_zero_point', 0))}, its terms (zx - zx)*w are 0",
                     f"{inside * g['Cg']} inside, {(taps - inside) * g['Cg']} padding"),
-            rq.Step("zero points", "zx (input), zw[m] (weights)", f"{int(case.get('a_zero_point', 0))}, {int(zb[m])}"),
+            Step("zero points", "zx (input), zw[m] (weights)", f"{int(case.get('a_zero_point', 0))}, {int(zb[m])}"),
             ] + steps, value, m
 
 
@@ -178,5 +179,5 @@ def _explain_matmul_acc(case, index):
                                     policy=case.get("policy", "wrap"),
                                     bias=None if bias is None else [int(bias[j])])
     steps = list(ex.steps)
-    steps[0] = rq.Step("output", f"{case.op} element (i, j), channel j = {j}", (int(i), int(j)))
+    steps[0] = Step("output", f"{case.op} element (i, j), channel j = {j}", (int(i), int(j)))
     return steps, steps[-1].value, int(j)

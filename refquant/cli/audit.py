@@ -150,7 +150,7 @@ def cmd_explain(args):
                           "steps": [{"step": s.name, "formula": s.formula, "value": report.public(str(s.value))}
                                     for s in steps]}, indent=2, default=str))
         return EXIT_OK
-    from ..requant import render
+    from ..trace import render
     print(f"explain: {case.name}: {case.op} element {list(idx)}")
     print(render(steps))
     return EXIT_OK

@@ -25,6 +25,7 @@ import shlex
 from .. import ops
 from .. import quantize as qz
 from .. import requant as rq
+from .. import trace
 from ..errors import InvalidValueError, RefquantError, Unpredictable
 from ..integers import Accumulator
 
@@ -170,7 +171,7 @@ class Scoreboard:
         try:
             steps = self.explain(t)
             w = max(len(s.name) for s in steps)
-            lines += [f"    {s.name:<{w}}  {rq.show(s.value):<26}  {s.formula}" for s in steps]
+            lines += [f"    {s.name:<{w}}  {trace.show(s.value):<26}  {s.formula}" for s in steps]
         except RefquantError as exc:
             lines.append(f"    (no trace: {exc})")
         faults = self.faults_giving(t, exp.get("acc"), actual.get("y"))
@@ -181,7 +182,7 @@ class Scoreboard:
 
     def explain(self, t):
         if self.op == "quantize":
-            return [rq.Step("x", "float input", repr(float(t["x"]))), rq.Step("profile", "", self.profile)]
+            return [trace.Step("x", "float input", repr(float(t["x"]))), trace.Step("profile", "", self.profile)]
         steps = []
         if self.op == "dot":
             bias = t.get("bias", self.base["bias"])
@@ -192,7 +193,7 @@ class Scoreboard:
             steps = list(ex.steps)
         acc = int(t["acc"]) if self.op == "requantize" else self._acc(t)
         given = t.get("params", self.base["params"]) is not None or "m" in t
-        return steps + [rq.Step(s.name, "given", s.value) if given and s.name.startswith("param ") else s
+        return steps + [trace.Step(s.name, "given", s.value) if given and s.name.startswith("param ") else s
                         for s in self._requant_steps(t, acc)]
 
     def _requant_steps(self, t, acc):
