@@ -164,7 +164,8 @@ def lpt_int8(qa, qw, act, s_w):
     """(accumulators the kernel computes, d per channel, LPT's activation shifts per channel or None).
 
     A symmetric activation grid ([-128 s, 127 s]) runs as i8 without a zero point (d = fl(s * s_w'),
-    measured); any other u8 grid is decomposed by LPT (spec.lpt_dequantization) and its zero point
+    measured); any other grid (an i8 grid with a zero point included) runs as u8, decomposed by LPT
+    (spec.lpt_dequantization to 0..255), and its zero point
     subtracted behind the MatMul (spec.activation_shift over each output channel's weights); a
     Convolution takes the zero point as an integer input zero point (measured: rounded, exact).
     """
@@ -210,6 +211,10 @@ INT8_CASES = (   # (name, activation (s, zp, qmin, qmax), weight scales, output 
      (0.029, 64)),
     ("u8 act zp 127, per-tensor w, sy 0.42 zy 33", (0.3, 127, 0, 255), 0.7, (0.42, 33)),
     ("u8 act zp 77, per-channel w, sy 0.01 zy 100", (0.023, 77, 0, 255), (0.0031, 0.0042) * 8, (0.01, 100)),
+    ("u8 act zp 255, per-tensor w, sy 0.42 zy 200", (0.05, 255, 0, 255), 0.7, (0.42, 200)),
+    ("i8 act zp 10 (runs as u8), per-tensor w, sy 0.42 zy 33", (0.3, 10, -128, 127), 0.7, (0.42, 33)),
+    ("i8 act zp -37 (runs as u8), per-channel w, sy 0.1 zy 77", (0.023, -37, -128, 127), (0.0031, 0.0042) * 8,
+     (0.1, 77)),
 )
 
 
