@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <string.h>
 #include "rq_internal.h"   /* includes refquant_kernel.h once */
+#if RQ_X86_SIMD
+#include <emmintrin.h>
+#endif
 
 size_t rq_packed_b_bytes(int32_t k, int32_t n)
 {
@@ -41,15 +44,90 @@ int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t
     pb->n_pad = ((n + 31) / 32) * 32;
     pb->b_type = b_type;
     memset(pb->data, 0, rq_packed_b_bytes(k, n));
-    for (j = 0; j < pb->n_pad; j++) {
-        uint32_t s = 0;
-        for (kk = 0; j < n && kk < k; kk++) {
-            size_t src = (size_t)kk * (size_t)ldb + (size_t)j;
-            int v = (b_type == RQ_I8 ? ((const int8_t *)b)[src] : ((const uint8_t *)b)[src]) - off;
-            pb->data[rq_packed_index(pb->k_pad, kk, j)] = (int8_t)v;
-            s += (uint32_t)v;
+    memset(pb->colsum, 0, rq_packed_b_colsum_len(n) * sizeof(int32_t));
+    /* rows of B in order (sequential reads); the 64-byte groups of one k-group are written
+     * panel after panel; colsum[j] accumulates as a wrapping uint32 sum
+     * (uint32_t and int32_t may alias: the stored int32 is the sum mod 2^32) */
+    for (kk = 0; kk < k; kk++) {
+        const uint8_t *row = (const uint8_t *)b + (size_t)kk * (size_t)ldb;
+        int8_t *d = pb->data + (size_t)(kk / 4) * 64u + (size_t)(kk % 4);
+        uint32_t *cs = (uint32_t *)pb->colsum;
+        for (j = 0; j < n; j++) {
+            int v = (b_type == RQ_I8 ? (int)(int8_t)row[j] : (int)row[j]) - off;
+            d[(size_t)(j / 16) * (size_t)(pb->k_pad / 4) * 64u + (size_t)(j % 16) * 4u] = (int8_t)v;
+            cs[j] += (uint32_t)v;
         }
-        pb->colsum[j] = rq_wrap32(s);
     }
+    return RQ_OK;
+}
+
+/* ---- transpose (rq_transpose) ------------------------------------------------ */
+
+/* Tiles of 64 x 64 elements: the tile's source rows and destination rows stay in L1 while
+ * the inner loop writes destination rows contiguously. */
+#define RQ_TT 64
+#define RQ_TRANSPOSE_TILES(T)                                                                \
+    {                                                                                        \
+        const T *s_ = (const T *)src;                                                        \
+        T *d_ = (T *)dst;                                                                    \
+        for (r0 = 0; r0 < rows; r0 += RQ_TT)                                                 \
+            for (c0 = 0; c0 < cols; c0 += RQ_TT) {                                          \
+                int32_t re = r0 + RQ_TT < rows ? r0 + RQ_TT : rows;                          \
+                int32_t ce = c0 + RQ_TT < cols ? c0 + RQ_TT : cols;                          \
+                for (c = c0; c < ce; c++)                                                    \
+                    for (r = r0; r < re; r++)                                                \
+                        d_[(size_t)c * (size_t)ldd + (size_t)r] = s_[(size_t)r * (size_t)lds + (size_t)c]; \
+            }                                                                                \
+    }
+
+#if RQ_X86_SIMD
+/* 16 x 16 bytes with SSE2 (every x86-64 has it): four rounds of unpacking vector i with
+ * vector i + 8 (8-, 16-, 32-, 64-bit units) leave column c in vector c when the source rows
+ * are loaded in bit-reversed order (checked exhaustively: tests/test_kernel.py transposes). */
+static void rq_transpose16_u8(const uint8_t *s, size_t lds, uint8_t *d, size_t ldd)
+{
+    static const int rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    __m128i x[16], y[16];
+    int i;
+    for (i = 0; i < 16; i++)
+        x[i] = _mm_loadu_si128((const __m128i *)(s + (size_t)rev[i] * lds));
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm_unpacklo_epi8(x[i], x[i + 8]); y[2 * i + 1] = _mm_unpackhi_epi8(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm_unpacklo_epi16(y[i], y[i + 8]); x[2 * i + 1] = _mm_unpackhi_epi16(y[i], y[i + 8]); }
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm_unpacklo_epi32(x[i], x[i + 8]); y[2 * i + 1] = _mm_unpackhi_epi32(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm_unpacklo_epi64(y[i], y[i + 8]); x[2 * i + 1] = _mm_unpackhi_epi64(y[i], y[i + 8]); }
+    for (i = 0; i < 16; i++)
+        _mm_storeu_si128((__m128i *)(d + (size_t)i * ldd), x[i]);
+}
+#endif
+
+int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t lds, int32_t ldd,
+                 int32_t elem_bytes)
+{
+    int32_t r0, c0, r, c;
+    if (!src || !dst)
+        return RQ_E_NULL;
+    if (rows < 0 || cols < 0)
+        return RQ_E_DIM;
+    if (lds < cols || ldd < rows)
+        return RQ_E_LD;
+    if (elem_bytes == 1) {
+#if RQ_X86_SIMD
+        int32_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+        const uint8_t *s8 = (const uint8_t *)src;
+        uint8_t *d8 = (uint8_t *)dst;
+        for (r0 = 0; r0 < r16; r0 += 16)
+            for (c0 = 0; c0 < c16; c0 += 16)
+                rq_transpose16_u8(s8 + (size_t)r0 * (size_t)lds + (size_t)c0, (size_t)lds,
+                                  d8 + (size_t)c0 * (size_t)ldd + (size_t)r0, (size_t)ldd);
+        for (r = 0; r < rows; r++)   /* the edges: rows past r16, or columns past c16 */
+            for (c = r < r16 ? c16 : 0; c < cols; c++)
+                d8[(size_t)c * (size_t)ldd + (size_t)r] = s8[(size_t)r * (size_t)lds + (size_t)c];
+#else
+        RQ_TRANSPOSE_TILES(uint8_t)
+#endif
+    } else if (elem_bytes == 4)
+        RQ_TRANSPOSE_TILES(uint32_t)
+    else
+        return RQ_E_TYPE;
     return RQ_OK;
 }

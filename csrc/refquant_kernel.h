@@ -110,6 +110,11 @@ size_t rq_packed_b_bytes(int32_t k, int32_t n);
 size_t rq_packed_b_colsum_len(int32_t n);
 /* Fills pb (whose data/colsum the caller has pointed at buffers of the sizes above). */
 int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t n, int32_t ldb);
+/* Layout helper (convolution: NCHW <-> the GEMM's rows x channels): dst[c*ldd + r] = src[r*lds + c]
+ * for r < rows, c < cols, elements of elem_bytes (1 or 4) bytes; strides in elements.  RQ_OK, or
+ * RQ_E_NULL / RQ_E_DIM / RQ_E_LD / RQ_E_TYPE (elem_bytes) with nothing written. */
+int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t lds, int32_t ldd,
+                 int32_t elem_bytes);
 
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,

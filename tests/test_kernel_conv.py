@@ -162,3 +162,36 @@ def test_golden_verify_runs_the_c_conv_and_reports_a_wrong_one(monkeypatch):
     monkeypatch.setattr(conv, "qlinear_conv", lambda *a, **k: real(*a, **k) ^ 1)
     mismatches, _ = verify_set(gset)
     assert mismatches and all(m["checker"] == "kernel" for m in mismatches)
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=problems(), policy=st.sampled_from(["wrap", "saturate"]), per_channel=st.booleans())
+def test_prepared_qlinear_conv_equals_the_one_shot_and_the_oracle(p, policy, per_channel):
+    x, w, zx, zw, geo = p
+    M = w.shape[0]
+    mult = np.random.default_rng(M).uniform(1e-4, 2e-2, M).astype(np.float32)
+    kp = mult if per_channel else mult[0]
+    bias = np.arange(M, dtype=np.int32) * 7 - 5
+    op = kernel.QLinearConv(w, zx, zw, "float_fp32", kp, 3, out_dtype=np.int8, bias=bias, policy=policy,
+                            x_dtype=x.dtype, **geo)
+    got = op(x)
+    assert np.array_equal(got, conv.qlinear_conv(x, w, zx, zw, "float_fp32", kp, 3, out_dtype=np.int8, bias=bias,
+                                                 policy=policy, **geo))
+    acc = _oracle_acc(x, w, zx, zw, geo, bias, policy)[0]
+    chans = [{"M": float(v)} for v in (mult if per_channel else mult[:1])]
+    want = requant.requantize(acc.tolist(), "float_fp32", requant.make_params("float_fp32", chans), 3, "int8", axis=1)
+    assert np.array_equal(got, np.array(want))
+    with pytest.raises(InvalidValueError):
+        op(x.view(np.uint8 if x.dtype == np.int8 else np.int8))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32])
+def test_rq_transpose_edges_and_strides(dtype):
+    from refquant.kernel._lib import ffi, lib
+    rng = np.random.default_rng(5)
+    for rows, cols, extra in [(1, 1, 0), (16, 16, 0), (17, 33, 3), (40, 64, 1), (5, 100, 7), (0, 4, 0)]:
+        src = rng.integers(0, 200, (rows, cols + extra)).astype(dtype)
+        dst = np.zeros((cols, rows + 2), dtype)
+        conv.nchw_to_rows(src[:, :cols], dst[:, :rows])
+        assert np.array_equal(dst[:, :rows], src[:, :cols].T) and not dst[:, rows:].any()
+    assert lib.rq_transpose(ffi.NULL, ffi.NULL, 1, 1, 1, 1, 1) == -1

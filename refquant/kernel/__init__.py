@@ -33,7 +33,7 @@ from ._threads import CPUS, PlanCache
 from ._threads import rectangles as _rectangles  # noqa: F401  (tests reach it as kernel._rectangles)
 
 __all__ = ["available", "paths", "matmul_integer", "qlinear_matmul", "QLinearMatMul", "PackedB", "last_path_used",
-           "POLICIES", "METHODS", "conv_integer", "qlinear_conv"]
+           "POLICIES", "METHODS", "conv_integer", "qlinear_conv", "QLinearConv"]
 
 
 def matmul_integer(a, b, za=0, zb=0, bias=None, policy="wrap", path=None, threads=None,
@@ -124,4 +124,4 @@ class QLinearMatMul:
 
 
 # Convolution (im2col + the GEMM above); at the end: conv.py calls back into this module.
-from .conv import conv_integer, qlinear_conv  # noqa: E402
+from .conv import QLinearConv, conv_integer, qlinear_conv  # noqa: E402

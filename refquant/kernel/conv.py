@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
 from ._checks import INT32, int_scalar
+from ._lib import check_status
 
 _DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -77,14 +78,33 @@ def im2col(x, zx, geo, gin):
     return cols.reshape(N * OH * OW, Cg * kH * kW)
 
 
+def nchw_to_rows(src, dst):
+    """dst = src.T by the C kernel's rq_transpose (2-D arrays of 1- or 4-byte elements, unit last
+    stride, dst C-contiguous): channels x pixels <-> pixels x channels."""
+    from ._gemm import ptr
+    from ._lib import lib
+    rows, cols = src.shape
+    if src.size == 0 and dst.shape == (cols, rows):
+        return
+    if (dst.shape != (cols, rows) or dst.dtype != src.dtype or src.strides[1] != src.itemsize
+            or dst.strides[1] != dst.itemsize):
+        raise InvalidValueError(f"transpose of a {src.dtype} {src.shape} array with strides {src.strides} into a "
+                                f"{dst.dtype} {dst.shape} array with strides {dst.strides}: expected the transposed "
+                                "shape, the same dtype and unit strides along the last axes")
+    check_status(lib.rq_transpose(ptr(src), ptr(dst, True), rows, cols, max(src.strides[0] // src.itemsize, cols),
+                                  max(dst.strides[0] // dst.itemsize, rows), src.itemsize))
+
+
 def im2col_nhwc(x, zx, geo, gin):
     """(N*OH*OW, kH*kW*Cg): the receptive fields of input group ``gin`` with columns in (kh, kw, c)
     order (an order-free sum only: see the module docstring); padding positions hold ``zx``."""
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
     H, W = x.shape[2], x.shape[3]
-    xs = x[:, gin * Cg:(gin + 1) * Cg].transpose(0, 2, 3, 1)
+    xs = np.empty((N, H, W, Cg), x.dtype)
+    for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower)
+        nchw_to_rows(x[n, gin * Cg:(gin + 1) * Cg].reshape(Cg, H * W), xs[n].reshape(H * W, Cg))
     if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)):
-        return np.ascontiguousarray(xs).reshape(N * OH * OW, Cg)
+        return xs.reshape(N * OH * OW, Cg)
     xp = np.full((N, H + pt + pb, W + pl + pr, Cg), zx, dtype=x.dtype)
     xp[:, pt:pt + H, pl:pl + W] = xs
     s0, s1, s2, _ = xp.strides
@@ -104,12 +124,22 @@ def _per_channel(v, chans, M):
     return v
 
 
-def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=False):
+def weights_b(w, gin, mg, order_free):
+    """B (K, mg) of output group ``gin``: its filters' K terms in the im2col's order, one column each."""
+    wg = w[gin * mg:(gin + 1) * mg]
+    wg = np.ascontiguousarray(wg.transpose(0, 2, 3, 1) if order_free else wg)
+    B = np.empty((wg[0].size, mg), w.dtype)
+    nchw_to_rows(wg.reshape(mg, -1), B)
+    return B
+
+
+def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=False, need_b=True):
     """Shared driver: per group, im2col + ``gemm(A, B, zb, bias, chans)``; NCHW result(s).
-    ``order_free``: the caller's sum does not depend on the term order (wrap, no counts)."""
+    ``order_free``: the caller's sum does not depend on the term order (wrap, no counts);
+    ``need_b=False``: ``gemm`` holds its own prepared weights (B is None)."""
     from . import require
     require()
-    x, w = _tensor4(x, "x"), _tensor4(w, "w")
+    x, w = np.ascontiguousarray(_tensor4(x, "x")), _tensor4(w, "w")
     geo = geometry(x.shape, w.shape, strides, pads, dilations, group)
     N, M, OH, OW = geo[:4]
     zx = int_scalar(zx, "x zero point", *((-128, 127) if x.dtype == np.int8 else (0, 255)))
@@ -117,12 +147,8 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=F
     outs = None
     for gin in range(int(group)):
         chans = np.arange(gin * mg, (gin + 1) * mg)
-        if order_free:
-            A = im2col_nhwc(x, zx, geo, gin)
-            B = np.ascontiguousarray(w[chans].transpose(0, 2, 3, 1).reshape(mg, -1).T)
-        else:
-            A = im2col(x, zx, geo, gin)
-            B = np.ascontiguousarray(w[chans].reshape(mg, -1).T)
+        A = im2col_nhwc(x, zx, geo, gin) if order_free else im2col(x, zx, geo, gin)
+        B = weights_b(w, gin, mg, order_free) if need_b else None
         res = gemm(A, B, zx, _per_channel(zw, chans, M), None if bias is None else _per_channel(bias, chans, M),
                    chans)
         res = res if isinstance(res, tuple) else (res,)
@@ -133,7 +159,11 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=F
             outs = [np.empty((N * OH * OW, M), r.dtype) for r in res]
         for o, r in zip(outs, res):
             o[:, chans] = r
-    outs = [o.reshape(N, OH, OW, M).transpose(0, 3, 1, 2).copy() for o in outs]
+    final = [np.empty((N, M, OH, OW), o.dtype) for o in outs]
+    for o, f in zip(outs, final):
+        for n in range(N):
+            nchw_to_rows(o[n * OH * OW:(n + 1) * OH * OW], f[n].reshape(M, OH * OW))
+    outs = final
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
@@ -171,3 +201,50 @@ def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_d
         return qlinear_matmul(A, B, za, zb, method, p, zp, qmin, qmax, out_dtype, b, policy, path=path,
                               threads=threads)
     return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=policy == "wrap")
+
+
+class QLinearConv:
+    """A prepared ``qlinear_conv`` with fixed weights (like an ONNX Runtime session's constant W).
+
+    ``QLinearConv(w, zx, zw, method, params, ...)`` takes the arguments of ``qlinear_conv`` except
+    ``x`` (plus ``x_dtype``, the dtype of the activations), lays each group's weights out and packs
+    them once (one ``kernel.QLinearMatMul`` per group); ``op(x)`` then returns exactly
+    ``qlinear_conv(x, w, zx, zw, method, params, ...)`` with those arguments."""
+
+    def __init__(self, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_dtype=np.int8, bias=None,
+                 strides=None, pads=None, dilations=None, group=1, policy="wrap", path=None, threads=None,
+                 x_dtype=np.uint8):
+        from . import QLinearMatMul
+        self._w = _tensor4(w, "w")
+        self._x_dtype = np.dtype(x_dtype)
+        if self._x_dtype not in _DTYPES:
+            raise InvalidValueError(f"x_dtype must be int8 or uint8, got {self._x_dtype}")
+        self._zx = int_scalar(zx, "x zero point", *((-128, 127) if self._x_dtype == np.int8 else (0, 255)))
+        self._geo = (strides, pads, dilations, int(group))
+        self._order_free = policy == "wrap"
+        M = self._w.shape[0]
+        if int(group) < 1 or M % int(group):
+            raise ShapeError(f"group = {group}: w has {M} output channels, not a multiple of it")
+        mg = M // int(group)
+        pair = isinstance(method, str) and method.startswith(("tflite", "tosa"))
+        self._ops = []
+        for gin in range(int(group)):
+            chans = np.arange(gin * mg, (gin + 1) * mg)
+            p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
+                 else _per_channel(params, chans, M))
+            self._ops.append(QLinearMatMul(weights_b(self._w, gin, mg, self._order_free), self._zx,
+                                           _per_channel(zw, chans, M), method, p, zp, qmin, qmax, out_dtype,
+                                           None if bias is None else _per_channel(bias, chans, M), policy,
+                                           path=path, threads=threads, a_dtype=self._x_dtype))
+        self._mg = mg
+
+    def __call__(self, x):
+        x = _tensor4(x, "x")
+        if x.dtype != self._x_dtype:
+            raise InvalidValueError(f"x must have dtype {self._x_dtype} (the op was prepared for it), got {x.dtype}")
+        strides, pads, dilations, group = self._geo
+
+        def gemm(A, _B, _za, _zb, _b, chans):
+            return self._ops[int(chans[0]) // self._mg](A)
+        return _run(x, self._w, self._zx, 0, None, strides, pads, dilations, group, gemm,
+                    order_free=self._order_free, need_b=False)
