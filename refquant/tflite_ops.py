@@ -21,6 +21,7 @@ from . import fixedpoint as fp
 from . import movement as mv
 from . import qops
 from . import requant as rq
+from . import tflite_pot16 as pot16
 from .tflite_broadcast import vector_lanes
 from .errors import InvalidValueError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
@@ -104,12 +105,17 @@ def add_sub_params(sa, sb, sy, left_shift):
     return m1, m2, mo
 
 
-def _ref_add_sub(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, dtype, activation, sign):
+def _ref_add_sub(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, dtype, activation, sign, pot=False):
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp,
                                                            dtype)
+    lo, hi = activation_range(activation, y_scale, zy, t.name)
+    shifts = pot16.pot_shifts(sa, sb, sy) if pot and t.name == "int16" else None
+    if shifts is not None:
+        if sign > 0 and len(qops.qtensor(a, t, "a")[0]) != len(qops.qtensor(b, t, "b")[0]):
+            raise SpecError("int16 power-of-two ADD does not broadcast (LiteRT aborts in MatchingElementsSize)")
+        return mv.nest([pot16.add_sub_pot16(x, y, shifts, sign, lo, hi) for x, y in pairs], shape)
     left = 15 if t.name == "int16" else 20
     (m1, s1), (m2, s2), (mo, so) = add_sub_params(sa, sb, sy, left)
-    lo, hi = activation_range(activation, y_scale, zy, t.name)
     mbqm = fp.multiply_by_quantized_multiplier
     out = []
     for x, y in pairs:
@@ -120,24 +126,25 @@ def _ref_add_sub(a, a_scale, a_zp, b, b_scale, b_zp, y_scale, y_zp, dtype, activ
 
 
 def tflite_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="int8",
-               activation="NONE"):
+               activation="NONE", pot_scale_int16=False):
     """TFLite reference ADD: each input shifted left by 20 (int16: 15), scaled by its multiplier,
-    summed, scaled by the output multiplier (each MBQM rounds twice), + zp, clamped."""
+    summed, scaled by the output multiplier (each MBQM rounds twice), + zp, clamped.  int16 with
+    ``pot_scale_int16`` and power-of-two scales: refquant/tflite_pot16.py."""
     # Reproduces: TFLite reference_integer_ops/add.h AddElementwise + add.cc Prepare, tensorflow 2.x
     return _ref_add_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype,
-                        activation, 1)
+                        activation, 1, pot_scale_int16)
 
 
 def tflite_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="int8",
-               activation="NONE"):
-    """TFLite reference SUB: as ADD with the scaled second input subtracted."""
+               activation="NONE", pot_scale_int16=False):
+    """TFLite reference SUB: as ADD with the scaled second input subtracted (every family)."""
     # Reproduces: TFLite reference/sub.h SubElementwise + sub.cc PrepareGeneralSubOp, tensorflow 2.x
     return _ref_add_sub(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype,
-                        activation, -1)
+                        activation, -1, pot_scale_int16)
 
 
 def tflite_add_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *,
-                         dtype="int8", activation="NONE"):
+                         dtype="int8", activation="NONE", pot_scale_int16=False):
     """TFLite optimized ADD: int8 as the reference; int16 blocks of 16 elements scale each input with
     a single rounding (ties toward +inf) and the sum with the reference's double rounding, the n mod
     16 tail as the reference; a broadcasting int16 ADD runs the reference kernel (add.cc).  Fitted to
@@ -145,9 +152,9 @@ def tflite_add_optimized(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_s
     # Reproduces: TFLite optimized_integer_ops add (int16 general-scale vector path) as measured in ai-edge-litert 2.3.0
     pairs, shape, (sa, sb, sy), (za, zb, zy), t = _operands(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
                                                            y_scale, y_zero_point, dtype)
-    if t.name != "int16":
+    if t.name != "int16" or (pot_scale_int16 and pot16.pot_shifts(sa, sb, sy) is not None):
         return tflite_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype=dtype,
-                          activation=activation)
+                          activation=activation, pot_scale_int16=pot_scale_int16)
     (m1, s1), (m2, s2), (mo, so) = add_sub_params(sa, sb, sy, 15)
     lo, hi = activation_range(activation, y_scale, zy, t.name)
     mbqm = fp.multiply_by_quantized_multiplier
