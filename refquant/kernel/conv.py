@@ -63,10 +63,11 @@ def geometry(x_shape, w_shape, strides, pads, dilations, group):
     return N, M, OH, OW, Cg, kH, kW, (sh, sw), pads, (dh, dw)
 
 
-def im2col(x, zx, geo, gin):
-    """(N*OH*OW, Cg*kH*kW) in x's dtype: the receptive fields of input group ``gin``, columns in the
-    oracle's term order (c, kh, kw); padding positions hold ``zx``."""
+def im2col(x, zx, geo, gin, ng=1):
+    """(N*OH*OW, Cg*kH*kW) in x's dtype: the receptive fields of input groups ``gin`` .. ``gin+ng-1``
+    (Cg = their channels), columns in the oracle's term order (c, kh, kw); padding holds ``zx``."""
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+    Cg = Cg * ng   # gin counts chunks of ng groups
     H, W = x.shape[2], x.shape[3]
     xp = np.full((N, Cg, H + pt + pb, W + pl + pr), zx, dtype=x.dtype)
     xp[:, :, pt:pt + H, pl:pl + W] = x[:, gin * Cg:(gin + 1) * Cg]
@@ -95,10 +96,11 @@ def nchw_to_rows(src, dst):
                                   max(dst.strides[0] // dst.itemsize, rows), src.itemsize))
 
 
-def im2col_nhwc(x, zx, geo, gin):
-    """(N*OH*OW, kH*kW*Cg): the receptive fields of input group ``gin`` with columns in (kh, kw, c)
-    order (an order-free sum only: see the module docstring); padding positions hold ``zx``."""
+def im2col_nhwc(x, zx, geo, gin, ng=1):
+    """(N*OH*OW, kH*kW*Cg): the receptive fields of input groups ``gin`` .. ``gin+ng-1`` with columns in
+    (kh, kw, c) order (an order-free sum only: see the module docstring); padding holds ``zx``."""
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+    Cg = Cg * ng   # gin counts chunks of ng groups
     H, W = x.shape[2], x.shape[3]
     xs = np.empty((N, H, W, Cg), x.dtype)
     for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower)
@@ -124,13 +126,35 @@ def _per_channel(v, chans, M):
     return v
 
 
-def weights_b(w, gin, mg, order_free):
-    """B (K, mg) of output group ``gin``: its filters' K terms in the im2col's order, one column each."""
-    wg = w[gin * mg:(gin + 1) * mg]
-    wg = np.ascontiguousarray(wg.transpose(0, 2, 3, 1) if order_free else wg)
-    B = np.empty((wg[0].size, mg), w.dtype)
-    nchw_to_rows(wg.reshape(mg, -1), B)
-    return B
+def weights_b(w, g0, ng, mg, zb, order_free):
+    """B (K, ng*mg) of output groups g0 .. g0+ng-1: each filter's terms in the im2col's order (of those
+    groups' ng*Cg input channels), one column each; with ng > 1 the rows of the other groups' channels
+    hold the column's zero point ``zb`` (scalar or one per column), so their terms are exactly 0."""
+    M, Cg, kH, kW = w.shape
+    wg = w[g0 * mg:(g0 + ng) * mg]
+    if ng == 1:
+        wg = np.ascontiguousarray(wg.transpose(0, 2, 3, 1) if order_free else wg)
+        B = np.empty((wg[0].size, mg), w.dtype)
+        nchw_to_rows(wg.reshape(mg, -1), B)
+        return B
+    full = np.empty((kH, kW, ng * Cg, ng * mg) if order_free else (ng * Cg, kH, kW, ng * mg), w.dtype)
+    full[...] = np.asarray(zb).astype(w.dtype)
+    for gl in range(ng):
+        blk = wg[gl * mg:(gl + 1) * mg]
+        if order_free:
+            full[:, :, gl * Cg:(gl + 1) * Cg, gl * mg:(gl + 1) * mg] = blk.transpose(2, 3, 1, 0)
+        else:
+            full[gl * Cg:(gl + 1) * Cg, :, :, gl * mg:(gl + 1) * mg] = blk.transpose(1, 2, 3, 0)
+    return full.reshape(-1, ng * mg)
+
+
+def group_chunks(group, mg, zw, w_dtype):
+    """Groups per GEMM: 1, or for groups narrower than one 32-column panel (depthwise: mg = 1) as many
+    as fill one (block-diagonal B, see weights_b) when every zero point is a value of w's type."""
+    lo, hi = (-128, 127) if w_dtype == np.int8 else (0, 255)
+    z = np.asarray(zw)
+    ok = z.dtype.kind in "iu" and z.size > 0 and int(z.min()) >= lo and int(z.max()) <= hi
+    return 1 if group == 1 or mg >= 32 or not ok else max(1, min(group, 32 // mg))
 
 
 def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=False, need_b=True):
@@ -143,14 +167,20 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=F
     geo = geometry(x.shape, w.shape, strides, pads, dilations, group)
     N, M, OH, OW = geo[:4]
     zx = int_scalar(zx, "x zero point", *((-128, 127) if x.dtype == np.int8 else (0, 255)))
-    mg = M // int(group)
+    G = int(group)
+    mg = M // G
+    ng = group_chunks(G, mg, zw, w.dtype)
     outs = None
-    for gin in range(int(group)):
-        chans = np.arange(gin * mg, (gin + 1) * mg)
-        A = im2col_nhwc(x, zx, geo, gin) if order_free else im2col(x, zx, geo, gin)
-        B = weights_b(w, gin, mg, order_free) if need_b else None
-        res = gemm(A, B, zx, _per_channel(zw, chans, M), None if bias is None else _per_channel(bias, chans, M),
-                   chans)
+    for g0 in range(0, G, ng):
+        n_g = min(ng, G - g0)
+        chans = np.arange(g0 * mg, (g0 + n_g) * mg)
+        if n_g == ng:
+            A = im2col_nhwc(x, zx, geo, g0 // ng, ng) if order_free else im2col(x, zx, geo, g0 // ng, ng)
+        else:   # the last, narrower chunk
+            A = (im2col_nhwc if order_free else im2col)(x[:, g0 * geo[4]:], zx, geo, 0, n_g)
+        zb = _per_channel(zw, chans, M)
+        B = weights_b(w, g0, n_g, mg, zb, order_free) if need_b else None
+        res = gemm(A, B, zx, zb, None if bias is None else _per_channel(bias, chans, M), chans)
         res = res if isinstance(res, tuple) else (res,)
         if int(group) == 1:
             outs = list(res)
@@ -227,16 +257,19 @@ class QLinearConv:
             raise ShapeError(f"group = {group}: w has {M} output channels, not a multiple of it")
         mg = M // int(group)
         pair = isinstance(method, str) and method.startswith(("tflite", "tosa"))
-        self._ops = []
-        for gin in range(int(group)):
-            chans = np.arange(gin * mg, (gin + 1) * mg)
+        self._ops, G = {}, int(group)
+        ng = group_chunks(G, mg, zw, self._w.dtype)
+        for g0 in range(0, G, ng):
+            n_g = min(ng, G - g0)
+            chans = np.arange(g0 * mg, (g0 + n_g) * mg)
             p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
                  else _per_channel(params, chans, M))
-            self._ops.append(QLinearMatMul(weights_b(self._w, gin, mg, self._order_free), self._zx,
-                                           _per_channel(zw, chans, M), method, p, zp, qmin, qmax, out_dtype,
-                                           None if bias is None else _per_channel(bias, chans, M), policy,
-                                           path=path, threads=threads, a_dtype=self._x_dtype))
-        self._mg = mg
+            zb = _per_channel(zw, chans, M)
+            self._ops[g0 * mg] = QLinearMatMul(weights_b(self._w, g0, n_g, mg, zb, self._order_free), self._zx,
+                                               zb, method, p, zp, qmin, qmax, out_dtype,
+                                               None if bias is None else _per_channel(bias, chans, M), policy,
+                                               path=path, threads=threads, a_dtype=self._x_dtype)
+        self._zw = zw
 
     def __call__(self, x):
         x = _tensor4(x, "x")
@@ -245,6 +278,6 @@ class QLinearConv:
         strides, pads, dilations, group = self._geo
 
         def gemm(A, _B, _za, _zb, _b, chans):
-            return self._ops[int(chans[0]) // self._mg](A)
-        return _run(x, self._w, self._zx, 0, None, strides, pads, dilations, group, gemm,
+            return self._ops[int(chans[0])](A)
+        return _run(x, self._w, self._zx, self._zw, None, strides, pads, dilations, group, gemm,
                     order_free=self._order_free, need_b=False)
