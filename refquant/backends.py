@@ -98,9 +98,9 @@ _IDEAL_OPS = {op: "exact" for op in (
 # onnxruntime 1.32.0 CPU (refquant/onnx_ops.py 'ort'): its MLAS arithmetic where it rounds; MaxPool and data
 # movement are exact.
 _ORT_OPS = {**_IDEAL_OPS, **{op: "ort" for op in ("add", "mul", "avg_pool", "global_avg_pool", "concat", "qgemm",
-                                                  "dynamic_quantize_matmul")}}
-for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean", "resize_nearest"):
-    del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu); Resize not modelled
+                                                  "dynamic_quantize_matmul", "resize_nearest")}}
+for _op in ("sub", "requantize", "leaky_relu", "relu", "clamp", "mean"):
+    del _ORT_OPS[_op]   # no com.microsoft QLinear kernel of its own (a2 owns QLinearLeakyRelu)
 
 # The peer versions each named deviation was measured on: on each, ``refquant verify PEER`` showed
 # the peer equal to the deviation's model on every element of its rows.  A version is added only
@@ -162,27 +162,27 @@ _ORT_QOPS_DEVIATIONS = (
     _dev(_ORT_VARIANT, "DynamicQuantizeMatMul: A by ORT's DynamicQuantizeLinear (profile 'onnxruntime'), y = "
          "fl(fl(fl(acc)*fl(sa*sb_j)) + bias_j): binary32 steps where the exact result rounds once", _ORT_1_32,
          "dynamic_quantize_matmul"),
-    _dev("ORT Resize nearest: binary32 coordinates", "onnxruntime forms the source coordinate in binary32 (scale = "
-         "fl(out/in) when sizes are given), so a coordinate that is exactly an integer or a half can move by an ulp: "
-         "7 -> 19 elements, half_pixel, ceil: output 9 maps to exactly 3 (-> 3), in binary32 to 3.0000002 (-> 4). Not "
-         "modelled (the row names no resize_nearest variant); 50 of 18,612 elements of a random sweep differ from the "
-         "exact coordinates (docs/ops.md)", _ORT_1_32, "resize_nearest"),
+    _dev("ORT Resize nearest: binary32 coordinates", "variant 'ort' (refquant/onnx_resize.py): out = trunc(fl32(s*in)) "
+         "(3 at 5/3f: 5, spec 4), s = fl32(out/in) from sizes, binary32 coordinates (7 -> 19, half_pixel, ceil: "
+         "output 9, exactly 3, is 3.0000002 -> 4), a fraction within 1e-6 of 1/2 is a tie (0.49999994 -> 1 under "
+         "round_prefer_ceil), an output of the input's shape is a copy (5 at 1.19, asymmetric, floor: [0..4], spec "
+         "[0, 0, 1, 2, 3]); docs/ops.md", _ORT_1_32, "resize_nearest"),
 )
 # The QDQ form of the quantized ops in the onnx 1.21.0 reference (refquant/onnx_ops.py variant 'onnx_ref').
 _REF_VARIANT = "refquant variant 'onnx_ref'"
 _REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat",
              "mean")
-_ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op not in ("mean", "resize_nearest")},
-                 **{op: "onnx_ref" for op in _REF_QOPS}}
+_ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op != "mean"},
+                 **{op: "onnx_ref" for op in _REF_QOPS + ("resize_nearest",)}}
 _ONNX_REF_QOPS_DEVIATIONS = tuple(
     _dev(_REF_VARIANT, f"QDQ {op} in the onnx reference: DequantizeLinear fl((x - zp)*s), the float op in numpy "
          "float32 (pooling: numpy's pairwise sum, then one division), QuantizeLinear x/s, rint: several binary32 "
          "roundings where the spec has one (docs/ops.md)", _ONNX_1_21, op) for op in _REF_QOPS)
-_ONNX_REF_RESIZE = _dev("onnx reference Resize nearest: float64 coordinates, fractional output length", "the onnx "
-                        "1.21.0 reference forms coordinates in float64 from the unrounded output length in * scale: "
-                        "align_corners divides by (in*scale - 1), not (out - 1) (7 elements, scale 0.6, floor: "
-                        "[0, 1, 3, 5] where the spec gives [0, 2, 4, 6]); pytorch_half_pixel maps a length-1 output "
-                        "to -0.5. Not modelled; 187 of 18,612 elements of a random sweep differ (docs/ops.md)",
+_ONNX_REF_RESIZE = _dev("onnx reference Resize nearest: float64 coordinates, fractional output length", "variant "
+                        "'onnx_ref' (refquant/onnx_resize.py): float64 coordinates from the unrounded length in*scale "
+                        "(align_corners, 7 at 0.6, floor: [0, 1, 3, 5], spec [0, 2, 4, 6]); the two neighbours taken "
+                        "around fl64(c + 1) in the edge-padded axis (7 -> 17, pytorch_half_pixel, round_prefer_floor: "
+                        "output 8, exactly 3, is 3.0000000000000004 and picks 2, spec 3); docs/ops.md",
                         _ONNX_1_21, "resize_nearest")
 _ONNX_REF_DEVIATIONS = (
     _dev("onnx reference wraps (no saturation)", "onnx 1.21.0 reference QLinearMatMul casts with astype: "
@@ -535,6 +535,7 @@ VARIANT_MODULES = (
     "qops",
     "movement",
     "onnx_ops",
+    "onnx_resize",
     "onnx_gemm",
     "qonnx",
     "openvino",

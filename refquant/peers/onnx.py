@@ -8,6 +8,7 @@ from .cases import oracle_qlinear
 from .onnx_common import OnnxPeer, make_model
 from .onnx_golden import onnx_golden_rows
 from .onnx_qops import ref_rows as ref_qops_rows
+from .onnx_resize import ref_resize_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
 
@@ -36,6 +37,9 @@ def backend_onnx():
         rows.append(conv_tie_row(peer))
         rows += onnx_golden_rows(peer)
     rows += ref_qops_rows()     # QDQ Add/Sub/Mul/Relu/LeakyRelu/Clip/AveragePool/GlobalAveragePool/Concat
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows += ref_resize_rows()   # Resize nearest: the 'onnx_ref' variant (refquant/onnx_resize.py)
     for r in rows:
         r.backend = f"onnx {onnx.__version__} reference"
     return rows
