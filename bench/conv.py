@@ -9,7 +9,8 @@ uint8 with ORT's binary32 requantization M_j = fl(fl(sx*sw_j)/sy) (refquant meth
 the C kernel runs as float_fp32), so the outputs must be equal bit for bit: each row says so.
 Reported per layer and thread count: milliseconds (median, or the fastest run with --stat min),
 GOPS (2*MACs/time), the ratio refquant/ORT (> 1: refquant faster) of the prepared op
-kernel.QLinearConv, and the one-shot kernel.qlinear_conv's time ("fn ms").  The header records machine, CPU, date, commit and versions.
+kernel.QLinearConv, and the one-shot kernel.qlinear_conv's time ("fn ms").  The header records
+machine, CPU, date, commit and versions.
 """
 import argparse
 import datetime
@@ -136,7 +137,7 @@ def main(argv=None):
             equal = np.array_equal(rq(), ort()) and np.array_equal(fn(), y)
             t_rq, t_ort, t_fn = timeit(rq, args.repeats), timeit(ort, args.repeats), timeit(fn, args.repeats)
             print(f"{layer:<16}{t:>4}{macs / 1e6:>9.1f}{t_rq * 1e3:>13.3f}{t_ort * 1e3:>9.3f}"
-                  f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}  "
+                  f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}"
                   f"{t_fn * 1e3:>9.3f}  {'yes' if equal else 'NO'}", flush=True)
     return 0
 

@@ -96,23 +96,34 @@ def nchw_to_rows(src, dst):
                                   max(dst.strides[0] // dst.itemsize, rows), src.itemsize))
 
 
-def im2col_nhwc(x, zx, geo, gin, ng=1):
-    """(N*OH*OW, kH*kW*Cg): the receptive fields of input groups ``gin`` .. ``gin+ng-1`` with columns in
-    (kh, kw, c) order (an order-free sum only: see the module docstring); padding holds ``zx``."""
+def k_padded(k, x_dtype, order_free):
+    """The GEMM's K for an order-free conv of ``k`` terms: rounded up to a multiple of 4 for uint8 x
+    (the C kernel then reads A in place instead of packing it), with terms (zx - zx) * w = 0."""
+    return -(-k // 4) * 4 if order_free and np.dtype(x_dtype) == np.uint8 else k
+
+
+def im2col_nhwc(x, zx, geo, gin, ng=1, kp=0):
+    """(N*OH*OW, max(kp, kH*kW*Cg)): the receptive fields of input groups ``gin`` .. ``gin+ng-1`` with
+    columns in (kh, kw, c) order (an order-free sum only: see the module docstring); padding positions
+    and the columns past kH*kW*Cg hold ``zx``."""
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
     Cg = Cg * ng   # gin counts chunks of ng groups
     H, W = x.shape[2], x.shape[3]
     xs = np.empty((N, H, W, Cg), x.dtype)
     for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower)
         nchw_to_rows(x[n, gin * Cg:(gin + 1) * Cg].reshape(Cg, H * W), xs[n].reshape(H * W, Cg))
-    if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)):
+    if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)) and kp <= Cg:
         return xs.reshape(N * OH * OW, Cg)
     xp = np.full((N, H + pt + pb, W + pl + pr, Cg), zx, dtype=x.dtype)
     xp[:, pt:pt + H, pl:pl + W] = xs
     s0, s1, s2, _ = xp.strides
     view = np.lib.stride_tricks.as_strided(xp, (N, OH, OW, kH, kW, Cg),
                                            (s0, sh * s1, sw * s2, dh * s1, dw * s2, 1), writeable=False)
-    return np.ascontiguousarray(view.reshape(N * OH * OW, kH * kW * Cg))
+    K = kH * kW * Cg
+    out = np.empty((N * OH * OW, max(kp, K)), x.dtype)
+    np.copyto(out[:, :K].reshape(N, OH, OW, kH, kW, Cg), view)
+    out[:, K:] = zx
+    return out
 
 
 def _per_channel(v, chans, M):
@@ -126,10 +137,18 @@ def _per_channel(v, chans, M):
     return v
 
 
-def weights_b(w, g0, ng, mg, zb, order_free):
+def weights_b(w, g0, ng, mg, zb, order_free, kp=0):
     """B (K, ng*mg) of output groups g0 .. g0+ng-1: each filter's terms in the im2col's order (of those
-    groups' ng*Cg input channels), one column each; with ng > 1 the rows of the other groups' channels
-    hold the column's zero point ``zb`` (scalar or one per column), so their terms are exactly 0."""
+    groups' ng*Cg input channels), one column each; with ng > 1 the rows of the other groups' channels,
+    and rows past K up to ``kp``, hold the column's zero point ``zb`` (scalar or one per column), so
+    their terms are exactly 0."""
+    B = _weights_b(w, g0, ng, mg, zb, order_free)
+    if kp > B.shape[0]:
+        B = np.concatenate([B, np.broadcast_to(np.asarray(zb).astype(w.dtype), (kp - B.shape[0], ng * mg))])
+    return B
+
+
+def _weights_b(w, g0, ng, mg, zb, order_free):
     M, Cg, kH, kW = w.shape
     wg = w[g0 * mg:(g0 + ng) * mg]
     if ng == 1:
@@ -174,12 +193,11 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=F
     for g0 in range(0, G, ng):
         n_g = min(ng, G - g0)
         chans = np.arange(g0 * mg, (g0 + n_g) * mg)
-        if n_g == ng:
-            A = im2col_nhwc(x, zx, geo, g0 // ng, ng) if order_free else im2col(x, zx, geo, g0 // ng, ng)
-        else:   # the last, narrower chunk
-            A = (im2col_nhwc if order_free else im2col)(x[:, g0 * geo[4]:], zx, geo, 0, n_g)
+        kp = k_padded(n_g * w[0].size, x.dtype, order_free)
+        xg, gi = (x, g0 // ng) if n_g == ng else (x[:, g0 * geo[4]:], 0)   # else: the last, narrower chunk
+        A = im2col_nhwc(xg, zx, geo, gi, n_g, kp) if order_free else im2col(xg, zx, geo, gi, n_g)
         zb = _per_channel(zw, chans, M)
-        B = weights_b(w, g0, n_g, mg, zb, order_free) if need_b else None
+        B = weights_b(w, g0, n_g, mg, zb, order_free, kp) if need_b else None
         res = gemm(A, B, zx, zb, None if bias is None else _per_channel(bias, chans, M), chans)
         res = res if isinstance(res, tuple) else (res,)
         if int(group) == 1:
@@ -265,7 +283,8 @@ class QLinearConv:
             p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
                  else _per_channel(params, chans, M))
             zb = _per_channel(zw, chans, M)
-            self._ops[g0 * mg] = QLinearMatMul(weights_b(self._w, g0, n_g, mg, zb, self._order_free), self._zx,
+            kp = k_padded(n_g * self._w[0].size, self._x_dtype, self._order_free)
+            self._ops[g0 * mg] = QLinearMatMul(weights_b(self._w, g0, n_g, mg, zb, self._order_free, kp), self._zx,
                                                zb, method, p, zp, qmin, qmax, out_dtype,
                                                None if bias is None else _per_channel(bias, chans, M), policy,
                                                path=path, threads=threads, a_dtype=self._x_dtype)
