@@ -291,11 +291,11 @@ def shipped_root_holding(path):
 # `refquant golden generate --in-place` and record the checksums it prints here
 # (tests/test_golden.py::test_shipped_record_matches_the_committed_manifests checks them).
 SHIPPED_MANIFEST_SHA256 = {
-    "formats": "5e62c105ca0f08446e0e9b4fbef363ec0c54e71a6873111d9c13edf0d6e92ced",
-    "quantize": "5df01eacf0e542e9d18df83a8e97641d978b95e60c95981ccbf107ee2a64603c",
-    "matmul": "c9650d234c7cff5d02f81e8657aa710a6a390a8051e6b2a7e38cc02aea08f6a8",
-    "conv": "d86df77cc2564f9770c5b03345fbe0f5a5d78e264b4fea5711545c0db386fd50",
-    "blocks": "93bf84f7f62a0c1e70b75469cfbc32e076e3f830cdf458c5c8a61b8e6d379730",
+    "formats": "860aa09244d9a22304e7020d32b8af014e4232c8f95b60703b2589d5cb45d587",
+    "quantize": "8bab57c84819e0f93082f1cf4eabfd24dbdbd926469c1f2eb4acf642b13c0178",
+    "matmul": "1c21bd8ec223e239a3373176e1ebf5a950cc47ac71467690879f04e40b3f181f",
+    "conv": "7e9293dadd7a86bc2de8e1a45276cb57fad0b282b8647026a0650d1f84f98751",
+    "blocks": "0d1f0a5b9102c8a2898e43a64808e8a9434ddbe4c817d8458f46c08bb02be9fe",
 }
 
 

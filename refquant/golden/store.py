@@ -119,11 +119,17 @@ def _test_record(suite, g, case, tc, outcome, blobs):
     return test, flags
 
 
+def generate_command(suite, seed):
+    """The command line a manifest records as ``generator.command``: it regenerates the set into
+    DIR/<suite>, byte for byte (the destination is not recorded, so that every copy is the same)."""
+    return f"refquant golden generate --suite {suite} --seed {seed} --out DIR"
+
+
 def _manifest(suite, seed, skipped, profiles, used_flags, tc, out_groups):
     return {
         "schema": SCHEMA_NAME, "formatVersion": FORMAT_VERSION, "suite": suite,
         "generator": {"name": "refquant", "version": __version__,
-                      "command": f"refquant golden generate --suite {suite} --seed {seed}"},
+                      "command": generate_command(suite, seed)},
         "seed": seed,
         "header": [SUITES[suite][1],
                    "Every expected output was computed by the refquant Python oracle (ints and Fractions). "
