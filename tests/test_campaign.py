@@ -75,6 +75,16 @@ def _planted_tasks(spec):
     return out
 
 
+@pytest.fixture
+def hang_guard():
+    """A Dask test that hangs (a lost future, a cluster that never starts) ends the session with every
+    thread's stack after 300 s, instead of holding CI until its own limit."""
+    import faulthandler
+    faulthandler.dump_traceback_later(300, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
     """The planted campaign run serially (no Dask): its spec, store and records."""
@@ -212,7 +222,7 @@ def test_kill_and_resume_gives_the_same_totals(serial, tmp_path):
 
 # -- Dask ---------------------------------------------------------------------------------------
 
-def test_local_cluster_gives_the_serial_records(serial, tmp_path):
+def test_local_cluster_gives_the_serial_records(hang_guard, serial, tmp_path):
     pytest.importorskip("distributed")
     spec, store, _ = serial
     from dask.distributed import Client, LocalCluster
@@ -240,7 +250,7 @@ def _free_scheduler(tmp_path):
     return sched, json.loads(sched_file.read_text())["address"]
 
 
-def test_separate_scheduler_and_worker(serial, tmp_path, capsys):
+def test_separate_scheduler_and_worker(hang_guard, serial, tmp_path, capsys):
     pytest.importorskip("distributed")
     store = serial[1]
     sched, address = _free_scheduler(tmp_path)
@@ -345,7 +355,7 @@ def test_hanging_in_process_device_is_timed_out(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_workers_2_runs_its_own_local_cluster(serial, tmp_path, capsys):
+def test_cli_workers_2_runs_its_own_local_cluster(hang_guard, serial, tmp_path, capsys):
     pytest.importorskip("distributed")
     store = serial[1]
     p = _write(tmp_path, PLANTED)
@@ -407,7 +417,7 @@ def test_onnxruntime_matches_its_backend_row():
 
 
 @pytest.mark.slow
-def test_onnxruntime_sweep(tmp_path):
+def test_onnxruntime_sweep(hang_guard, tmp_path):
     """A larger ORT campaign (about 3 million outputs) on two local Dask workers."""
     pytest.importorskip("onnxruntime")
     pytest.importorskip("distributed")
@@ -418,7 +428,7 @@ def test_onnxruntime_sweep(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_loses_only_its_task(tmp_path):
+def test_a_worker_that_dies_loses_only_its_task(hang_guard, tmp_path):
     """Planted tasks end their worker process: Dask retries each on a fresh worker, then gives up
     (KilledWorker); the task is recorded 'crashed' and every other task completes."""
     pytest.importorskip("distributed")
@@ -667,3 +677,50 @@ def test_onnxruntime_against_the_exact_spec_finds_its_named_deviation(tmp_path, 
     d = os.path.join(store.failures_dir(), info["dir"])
     main(["audit", os.path.join(d, "case.json"), "--actual", os.path.join(d, "actual.hex"), "--no-progress", "--brief"])
     assert "matches float_fp32 = ort" in capsys.readouterr().out
+
+
+# -- the spec is a file reader: hostile input gives a typed error, never a traceback -----------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from refquant.errors import RefquantError  # noqa: E402
+
+HOSTILE = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True),
+                    st.text(max_size=6), st.lists(st.integers(-3, 300), max_size=3),
+                    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2))
+
+
+@settings(max_examples=100)
+@given(path=st.lists(st.sampled_from(["campaign", "dut", "reference", "budget", "regime", 0, "kind", "seed", "m", "k",
+                                      "op", "scales", "tasks", "plant", "rate", "group", "pad", "timeout_s"]),
+                     min_size=1, max_size=3), value=HOSTILE)
+def test_fuzz_spec_values(path, value):
+    import tomllib
+    raw = tomllib.loads(PLANTED)
+    node = raw
+    for key in path[:-1]:
+        nxt = node[key] if isinstance(node, dict) and key in node else (
+            node[key] if isinstance(node, list) and isinstance(key, int) and key < len(node) else None)
+        if not isinstance(nxt, (dict, list)):
+            break
+        node = nxt
+    if isinstance(node, dict) and not isinstance(path[-1], int):
+        node[path[-1]] = value
+    elif isinstance(node, list) and node:
+        node[0] = value
+    try:
+        campaign.validate(raw, "fuzz.toml")
+    except RefquantError:
+        pass
+
+
+@settings(max_examples=60)
+@given(data=st.binary(max_size=200))
+def test_fuzz_spec_bytes(tmp_path_factory, data):
+    p = tmp_path_factory.mktemp("fz") / "s.toml"
+    p.write_bytes(data)
+    try:
+        campaign.load(str(p))
+    except RefquantError:
+        pass
