@@ -143,3 +143,12 @@ def test_messages_name_the_value_and_the_choices():
     with pytest.raises(InvalidValueError, match=r"x_bits 0x7f800000 is not a finite binary32"):
         c.fp32_candidates("exp", 0x7F800000)
     assert c.resolve([1, 2], "expf within 1 ulp").why == "expf within 1 ulp"
+
+
+@pytest.mark.slow
+def test_enclosure_exponent_range_beyond_the_decimal_default():
+    # e^(+-2.4e6) ~ 10^(+-1042320) lies outside decimal's default Emax/Emin (+-999999): the context's
+    # own range (10^9) is what holds it (about 8 s of decimal exp on one core).
+    for x in (2_400_000, -2_400_000):
+        lo, hi = c.enclose("exp", x, 30)
+        assert 0 < lo < hi and (hi - lo) / lo < F(10) ** -28
