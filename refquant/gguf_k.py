@@ -7,6 +7,9 @@ The helpers (binary32 operations, fp16 fields) are those of ``refquant.gguf``; t
 quantizers of Q2_K..Q6_K (the iterative ``make_qkx2_quants`` search) are not modelled yet.
 """
 
+import math
+from fractions import Fraction
+
 from . import formats as _f
 from .gguf import QK_K, add, c_float, div, fp16_bits, fp16_value, mul, nearest_int, sub
 
@@ -175,6 +178,168 @@ def quantize_q6_k(xs):
         for ii in range(16):
             codes[16 * j + ii] = max(-32, min(31, nearest_int(div(xs[16 * j + ii], d)))) + 32
     return _pack_q6(codes) + bytes(v & 0xFF for v in q8) + dbits.to_bytes(2, "little")
+
+
+# ---------------------------------------------------------------------------------------------
+# Q4_K reference quantizer (make_qkx2_quants: scale and min by a weighted least-squares search)
+# ---------------------------------------------------------------------------------------------
+
+def sqrtf(v):
+    """C sqrtf: the binary32 square root, correctly rounded (IEEE 754).
+
+    The root of X = v·4^S (S chosen so it has >= 26 bits) is m = isqrt(X) exactly, or lies strictly
+    inside (m, m+1), where no binary32 rounding boundary falls: m + 1/2 rounds the same.
+    """
+    if v.is_zero:
+        return v
+    n, d = v.value.numerator, v.value.denominator
+    S = 27 - (n.bit_length() - d.bit_length()) // 2
+    num, den = (n << (2 * S), d) if S >= 0 else (n, d << (-2 * S))
+    X, rem = divmod(num, den)
+    m = math.isqrt(X)
+    root = Fraction(m) if rem == 0 and m * m == X else Fraction(2 * m + 1, 2)
+    return _f.decode("fp32", _f.encode("fp32", root / Fraction(2) ** S))
+
+
+def _qkx2_errors(xs, ws, L, scale, mn):
+    """Σ w·(scale·L + min - x)² in binary32, in order (use_mad false)."""
+    err = _f.decode("fp32", 0)
+    for x, w, l in zip(xs, ws, L):
+        diff = sub(add(mul(scale, c_float(l)), mn), x)
+        err = add(err, mul(w, mul(diff, diff)))
+    return err
+
+
+def _qkx2_codes(xs, iscale, mn, nmax):
+    return [max(0, min(nmax, nearest_int(mul(iscale, sub(x, mn))))) for x in xs]
+
+
+def _qkx2_trial(xs, ws, L, sums):
+    """(scale, min) of one trial's codes by the 2x2 least squares, or None where D <= 0."""
+    sum_w, sum_x = sums
+    sum_l = sum_l2 = sum_xl = _f.decode("fp32", 0)
+    for x, w, l in zip(xs, ws, L):
+        wl = mul(w, c_float(l))
+        sum_l, sum_l2, sum_xl = add(sum_l, wl), add(sum_l2, mul(wl, c_float(l))), add(sum_xl, mul(wl, x))
+    D = sub(mul(sum_w, sum_l2), mul(sum_l, sum_l))
+    if not D.value > 0:
+        return None
+    this_scale = div(sub(mul(sum_w, sum_xl), mul(sum_x, sum_l)), D)
+    this_min = div(sub(mul(sum_l2, sum_x), mul(sum_l, sum_xl)), D)
+    if this_min.value > 0:
+        return div(sum_xl, sum_l2), _f.decode("fp32", 0)
+    return this_scale, this_min
+
+
+def make_qkx2_quants(xs, ws, nmax, rmin, rdelta, nstep):
+    """(scale, the_min = -min, codes) of ggml's make_qkx2_quants(n, nmax, x, weights, ..., use_mad=false).
+
+    Reproduces: ggml-quants.c make_qkx2_quants (ggml 2025), binary32 operations in source order.
+    """
+    mn, mx, sum_w, sum_x = xs[0], xs[0], ws[0], mul(ws[0], xs[0])
+    for x, w in zip(xs[1:], ws[1:]):
+        mn = x if x.value < mn.value else mn
+        mx = x if x.value > mx.value else mx
+        sum_w, sum_x = add(sum_w, w), add(sum_x, mul(w, x))
+    if mn.value > 0:
+        mn = _f.decode("fp32", 0)
+    if mx.value == mn.value:
+        return _f.decode("fp32", 0), _neg(mn), [0] * len(xs)
+    iscale = div(c_float(nmax), sub(mx, mn))
+    scale = div(1, iscale)
+    L = _qkx2_codes(xs, iscale, mn, nmax)
+    best = _qkx2_errors(xs, ws, L, scale, mn)
+    for step in range(nstep + 1):   # min is the best so far: later trials measure from it, as ggml's do
+        iscale = div(add(add(rmin, mul(rdelta, c_float(step))), c_float(nmax)), sub(mx, mn))
+        aux = _qkx2_codes(xs, iscale, mn, nmax)
+        trial = _qkx2_trial(xs, ws, aux, (sum_w, sum_x))
+        if trial is None:
+            continue
+        cur = _qkx2_errors(xs, ws, aux, *trial)
+        if cur.value < best.value:
+            L, best, (scale, mn) = aux, cur, trial
+    return scale, _neg(mn), L
+
+
+def _pack_k4_scales(ls, lm):
+    """The 12 bytes of eight 6-bit scales and mins, as quantize_row_q4_K_ref writes them."""
+    s = [0] * 12
+    for j in range(8):
+        if j < 4:
+            s[j], s[j + 4] = ls[j], lm[j]
+        else:
+            s[j + 4] = (ls[j] & 0xF) | ((lm[j] & 0xF) << 4)
+            s[j - 4] |= (ls[j] >> 4) << 6
+            s[j] |= (lm[j] >> 4) << 6
+    return bytes(s)
+
+
+def _k45_subblocks(xs, nmax, rmin, nstep):
+    scales, mins, codes = [], [], []
+    tenth = _f.decode("fp32", _f.encode("fp32", _f.real("0.1")))
+    for j in range(8):
+        sub_x = xs[32 * j:32 * j + 32]
+        sum_x2 = _f.decode("fp32", 0)
+        for x in sub_x:
+            sum_x2 = add(sum_x2, mul(x, x))
+        av_x = sqrtf(div(sum_x2, 32))
+        ws = [add(av_x, _abs(x)) for x in sub_x]
+        sc, mn, L = make_qkx2_quants(sub_x, ws, nmax, rmin, tenth, nstep)
+        scales.append(sc)
+        mins.append(mn)
+        codes += L
+    return scales, mins, codes
+
+
+def _quantize_k45(xs, nmax, rmin, nstep):
+    """(d bits, dmin bits, 12 packed scale bytes, codes) shared by the Q4_K and Q5_K reference quantizers."""
+    scales, mins, codes = _k45_subblocks(xs, nmax, rmin, nstep)
+    zero = _f.decode("fp32", 0)
+    max_scale, max_min = zero, zero
+    for sc, mn in zip(scales, mins):
+        max_scale = sc if sc.value > max_scale.value else max_scale
+        max_min = mn if mn.value > max_min.value else max_min
+    inv_s = div(63, max_scale) if max_scale.value > 0 else zero
+    inv_m = div(63, max_min) if max_min.value > 0 else zero
+    ls = [min(63, nearest_int(mul(inv_s, sc)) & 0xFF) for sc in scales]
+    lm = [min(63, nearest_int(mul(inv_m, mn)) & 0xFF) for mn in mins]
+    packed = _pack_k4_scales(ls, lm)
+    dbits, mbits = fp16_bits(div(max_scale, 63)), fp16_bits(div(max_min, 63))
+    for j in range(8):
+        sc, m = scale_min_k4(j, packed)
+        d = mul(fp16_value(dbits), c_float(sc))
+        if d.is_zero:
+            continue
+        dm = mul(fp16_value(mbits), c_float(m))
+        for ii in range(32):
+            codes[32 * j + ii] = max(0, min(nmax, nearest_int(div(add(xs[32 * j + ii], dm), d))))
+    return dbits, mbits, packed, codes
+
+
+def quantize_q4_k(xs):
+    """One Q4_K block (144 bytes) of 256 binary32 values: per 32, make_qkx2_quants(nmax 15, rmin -1,
+    20 steps) with weights sqrt(mean x²) + |x|; 6-bit scales and mins; codes re-quantized.
+
+    Reproduces: ggml-quants.c quantize_row_q4_K_ref (ggml 2025).
+    """
+    dbits, mbits, packed, codes = _quantize_k45(xs, 15, _f.real(-1), 20)
+    qs = bytes(codes[64 * g + l] | (codes[64 * g + l + 32] << 4) for g in range(4) for l in range(32))
+    return dbits.to_bytes(2, "little") + mbits.to_bytes(2, "little") + packed + qs
+
+
+def quantize_q5_k(xs):
+    """One Q5_K block (176 bytes): as Q4_K with nmax 31, rmin -0.5, 15 steps; bit 4 of each code in qh.
+
+    Reproduces: ggml-quants.c quantize_row_q5_K_ref (ggml 2025).
+    """
+    dbits, mbits, packed, codes = _quantize_k45(xs, 31, _f.real("-0.5"), 15)
+    qh, ql = bytearray(32), bytearray(128)
+    for g in range(4):
+        for j in range(32):
+            l1, l2 = codes[64 * g + j], codes[64 * g + j + 32]
+            qh[j] |= ((l1 >> 4) << (2 * g)) | ((l2 >> 4) << (2 * g + 1))
+            ql[32 * g + j] = (l1 & 0xF) | ((l2 & 0xF) << 4)
+    return dbits.to_bytes(2, "little") + mbits.to_bytes(2, "little") + packed + bytes(qh) + bytes(ql)
 
 
 KCODES = {"q2_K": _q2_k, "q3_K": _q3_k, "q4_K": lambda b: _q45_k(b, False), "q5_K": lambda b: _q45_k(b, True),
