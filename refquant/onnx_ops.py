@@ -391,25 +391,67 @@ def ref_global_avg_pool(x, x_scale, x_zero_point, y_scale, y_zero_point, *, dtyp
     return mv.nest(out, tuple(shape[:2]) + (1,) * (len(shape) - 2))
 
 
+NUMPY_BUFSIZE = 8192   # numpy's default ufunc buffer size: the longest inner loop of a reduction
+
+
+def numpy_reduce_sum32(flat, shape, axes):
+    """numpy's float32 ``add.reduce`` of a C-contiguous tensor over ``axes``: one sum per kept
+    position, in C order.  Size-1 axes drop out and neighbouring axes that are both reduced (or both
+    kept) merge.  When the innermost merged axis is reduced, each contiguous run of it is summed
+    pairwise (``numpy_sum32``) in blocks of at most 8192 and each block sum is added to its output;
+    otherwise every element is added to its output in turn; the outputs start at 0."""
+    # Reproduces: numpy 2.1 ufunc reduce (nditer axis coalescing, buffersize 8192) with the
+    # float add loop's IS_BINARY_REDUCE branch (out += pairwise_sum(run))
+    red = set(axes)
+    groups = []
+    for i, d in enumerate(shape):
+        if d != 1:
+            if groups and groups[-1][1] == (i in red):
+                groups[-1][0] *= d
+            else:
+                groups.append([d, i in red])
+    out_strides, step = [0] * len(shape), 1
+    for i in reversed(range(len(shape))):
+        if i not in red:
+            out_strides[i], step = step, step * shape[i]
+    acc = [Fraction(0)] * step
+    in_strides = mv.strides(shape)
+
+    def out_index(k):
+        return sum((k // st) % d * o for st, d, o in zip(in_strides, shape, out_strides))
+    if groups and groups[-1][1]:
+        m = groups[-1][0]
+        for base in range(0, len(flat), m):
+            o = out_index(base)
+            for b in range(base, base + m, NUMPY_BUFSIZE):
+                acc[o] = rq.fadd(F32, acc[o], numpy_sum32(flat[b:min(b + NUMPY_BUFSIZE, base + m)]))
+    else:
+        for k, v in enumerate(flat):
+            o = out_index(k)
+            acc[o] = rq.fadd(F32, acc[o], v)
+    return acc
+
+
 def ref_mean(x, x_scale, x_zero_point, y_scale, y_zero_point, *, axes=None, keepdims=1, dtype="uint8",
              scale_format="fp32"):
-    """QDQ ReduceMean in the onnx reference: np.mean in float32 over trailing axes (numpy's pairwise
-    sum of each contiguous run, one division), quantized.  Other axis sets are not modelled."""
+    """QDQ ReduceMean in the onnx reference: np.mean(dtype=float32) over any axes (numpy's reduction
+    order, ``numpy_reduce_sum32``), then one division by the count (float64, then float32: the same
+    as one binary32 rounding), quantized.  No axes reduces all of them."""
     # Reproduces: onnx 1.21.0 onnx/reference/ops/op_reduce_mean.py (np.mean, dtype float32)
     t = get_type(dtype)
     flat, shape = qops.qtensor(x, t, "x")
     r = len(shape)
     red = sorted(set(range(r))) if not axes else sorted({mv.norm_axis(a, r, "axis") for a in axes})
-    if red != list(range(r - len(red), r)) or 0 in shape:
-        raise InvalidValueError(f"ReduceMean over axes {red} of shape {list(shape)}: only trailing axes of a "
-                                f"non-empty tensor are modelled for the onnx reference")
+    if 0 in shape:
+        raise InvalidValueError(f"ReduceMean of the empty shape {list(shape)} is not modelled")
     sx, sy = qops.scale(x_scale, "x_scale", scale_format), qops.scale(y_scale, "y_scale", scale_format)
     zx, zy = qops.zero_point(x_zero_point, t, "x_zero_point"), qops.zero_point(y_zero_point, t, "y_zero_point")
-    n = prod(shape[r - len(red):])
-    out = [ref_quantize(rq.fdiv(F32, numpy_sum32([ref_dequantize(v, sx, zx) for v in flat[b:b + n]]), n), sy, zy, t)
-           for b in range(0, len(flat), n)]
-    kept = tuple(shape[:r - len(red)])
-    return mv.nest(out, kept + (1,) * len(red) if keepdims else kept)
+    n = prod(shape[i] for i in red)
+    sums = numpy_reduce_sum32([ref_dequantize(v, sx, zx) for v in flat], shape, red)
+    out = [ref_quantize(rq.fdiv(F32, s, n), sy, zy, t) for s in sums]
+    kept = tuple(1 if i in red else d for i, d in enumerate(shape)) if keepdims else \
+        tuple(d for i, d in enumerate(shape) if i not in red)
+    return mv.nest(out, kept)
 
 
 VARIANTS = {

@@ -5,6 +5,8 @@ Cases: tie-heavy (scales that are powers of two times 1, 3/2 or 3/4, so exact ha
 saturation edges and zero points at both ends of the type, random scales; unmarked tests are
 small, the ``slow`` sweeps run >= 10^5 output elements per op."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
@@ -102,7 +104,7 @@ def test_ort_avg_pool_count_include_pad_counts_the_ceil_mode_overhang():
 
 
 def test_ort_global_avg_pool_and_the_kernel_equal_to_the_image_fallback():
-    for x, sx, zx, sy, zy, dtype, attrs in pool_cases(13, 8):
+    for x, sx, zx, sy, zy, dtype, _attrs in pool_cases(13, 8):
         got = P.ort_global_avg_pool(x, sx, zx, sy, zy, dtype).astype(np.int64)
         assert (got == np.array(onnx_ops.ort_global_avg_pool(x, sx, zx, sy, zy, dtype=dtype))).all()
         whole = dict(kernel_shape=list(x.shape[2:]))
@@ -539,19 +541,50 @@ def test_ref_avg_pool_and_max_pool_with_dilations_match_the_reference_evaluator(
         assert (got == np.array(qops.max_pool(x, **mattrs))).all(), mattrs
 
 
-def test_ref_mean_over_trailing_axes_matches_the_reference_evaluator():
+def test_ref_mean_over_any_axes_matches_the_reference_evaluator():
     rng = np.random.default_rng(62)
-    for i in range(4):
+    cases = [[3], [2, 3], [1, 2, 3], [-1], [0], [1], [0, 2], [1, 3], [0, 1, 3], [0, 3], None, [2]]
+    for i, axes in enumerate(cases):
         dtype = ("uint8", "int8")[i % 2]
         x = _tensor(rng, dtype, (2, 3, int(rng.integers(1, 20)), int(rng.integers(1, 20))))
-        axes, keep = [[3], [2, 3], [1, 2, 3], [-1]][i], i % 2
+        keep = i % 2
         sx, sy = (float(np.float32(v)) for v in rng.choice([0.1, 0.3, 0.7], 2))
+        extra = [] if axes is None else [("axes", np.array(axes, np.int64))]
         got = P.qdq(P.run_ref, "ReduceMean", [("x", x, sx, 3)], sy, 5, dtype, {"keepdims": keep},
-                    [("axes", np.array(axes, np.int64))]).astype(np.int64)
-        assert (got == np.array(onnx_ops.ref_mean(x, sx, 3, sy, 5, axes=axes, keepdims=keep, dtype=dtype))).all()
-    with pytest.raises(InvalidValueError, match="trailing"):
-        onnx_ops.ref_mean([[1, 2], [3, 4]], 1.0, 0, 1.0, 0, axes=[0])
+                    extra).astype(np.int64)
+        assert (got == np.array(onnx_ops.ref_mean(x, sx, 3, sy, 5, axes=axes, keepdims=keep, dtype=dtype))).all(), axes
     assert backends.variant("onnx_ref", "mean") is onnx_ops.ref_mean
+
+
+@pytest.mark.slow
+def test_slow_sweep_ref_mean_any_axes():
+    rng = np.random.default_rng(65)
+    outputs = inputs = 0
+    while outputs < 20000:
+        dtype = ("uint8", "int8")[outputs % 2]
+        shape = tuple(int(v) for v in rng.integers(1, 13, int(rng.integers(1, 5))))
+        axes = sorted(rng.choice(len(shape), int(rng.integers(1, len(shape) + 1)), replace=False).tolist())
+        x = _tensor(rng, dtype, shape)
+        sx, sy = (float(np.float32(v)) for v in rng.choice([0.1, 0.3, 0.7, 0.05, 0.2], 2))
+        zx, zy = (int(v) for v in rng.integers(-20, 20, 2) + (128 if dtype == "uint8" else 0))
+        got = P.qdq(P.run_ref, "ReduceMean", [("x", x, sx, zx)], sy, zy, dtype, {"keepdims": 1},
+                    [("axes", np.array(axes, np.int64))]).astype(np.int64)
+        want = np.array(onnx_ops.ref_mean(x, sx, zx, sy, zy, axes=axes, keepdims=1, dtype=dtype))
+        assert got.shape == want.shape and (got == want).all(), (shape, axes)
+        outputs, inputs = outputs + got.size, inputs + x.size
+    assert inputs >= 10**5
+
+
+def test_numpy_reduce_sum32_is_numpys_float32_reduction_order():
+    # the inner axis kept: each output accumulates its elements one by one; the inner axis reduced:
+    # pairwise runs (in blocks of 8192) added to the output; both checked against np.add.reduce itself
+    rng = np.random.default_rng(64)
+    for shape, axes in [((5, 9, 4), (0,)), ((5, 9, 4), (0, 2)), ((3, 1, 20), (0, 2)), ((2, 9000), (1,)),
+                        ((4, 1, 6, 1), (1, 2)), ((7, 3), (0, 1))]:
+        x = (rng.standard_normal(shape) * 1000).astype(np.float32)
+        want = np.add.reduce(x, axis=axes, dtype=np.float32).ravel()
+        got = onnx_ops.numpy_reduce_sum32([Fraction(float(v)) for v in x.ravel()], shape, set(axes))
+        assert (np.array([float(v) for v in got], np.float32) == want).all(), (shape, axes)
 
 
 def test_ort_channels_last_pools_compute_as_the_nchw_models():

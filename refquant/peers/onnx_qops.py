@@ -394,6 +394,12 @@ def ref_pool_rows():
                      .astype(np.int64))
         rows.append(_ref_row("Concat", flag, got, np.array(qops.concat(ins, sy, p[4], axis=1, dtype=dtype)),
                              np.array(onnx_ops.ref_concat(ins, sy, p[4], axis=1, dtype=dtype)), "concat"))
+        axes = ([0, 2] if dtype == "uint8" else [1]) if x.ndim == 4 else [0, 2]   # not only trailing axes
+        got = _guard(lambda: qdq(run_ref, "ReduceMean", [("x", x, p[1], p[2])], sy, p[4], dtype, {"keepdims": 0},
+                                 [("axes", np.array(axes, np.int64))]).astype(np.int64))
+        rows.append(_ref_row("ReduceMean", f"{flag}, axes {axes}", got,
+                             np.array(qops.mean(*p, axes=axes, keepdims=0, dtype=dtype)),
+                             np.array(onnx_ops.ref_mean(*p, axes=axes, keepdims=0, dtype=dtype)), "mean"))
     return rows
 
 
