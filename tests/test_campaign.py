@@ -724,3 +724,20 @@ def test_fuzz_spec_bytes(tmp_path_factory, data):
         campaign.load(str(p))
     except RefquantError:
         pass
+
+
+@pytest.mark.slow
+def test_a_task_with_no_result_is_recorded_lost(hang_guard, tmp_path, monkeypatch):
+    """The driver's watchdog: a task still running long past 4 x dut.timeout_s is cancelled and recorded
+    'lost' (here the watchdog is shortened to 1 s and the device hangs for up to 30 s)."""
+    pytest.importorskip("distributed")
+    from refquant.campaign import engine
+    spec = _sim(tmp_path, extra=', "--hang"', timeout=30, tasks=2)
+    monkeypatch.setattr(engine, "STALE_S", 1 - 4 * 30)
+    monkeypatch.setattr(engine, "POLL_S", 0.5)
+    t0 = time.monotonic()
+    campaign.run(spec, str(tmp_path / "s"), workers=1, quiet=True)
+    assert time.monotonic() - t0 < 60
+    recs = Store(str(tmp_path / "s")).records()
+    assert [r["status"] for r in recs] == ["lost", "lost"]
+    assert report(str(tmp_path / "s"))["failures"][0]["signature"] == "lost: Lost"

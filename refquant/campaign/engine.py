@@ -17,6 +17,8 @@ from .store import Store
 from .task import run_task
 
 WINDOW = 2          # tasks queued per worker beyond the one running
+POLL_S = 5          # how often the driver looks for lost tasks
+STALE_S = 600       # ... lost: no result this long past 4 x dut.timeout_s
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in every worker (distributed.nanny.pre-spawn-environ);
 # setting it at all turns off glibc's dynamic mmap threshold, so every numpy buffer over 128 KiB is
 # mmapped, page-faulted and unmapped again: 3.2x the page faults of a plain process per task and
@@ -149,7 +151,6 @@ def _cluster(workers, scheduler, client, threads):
 
 
 def _run_dask(spec, store, todo, deadline, prog, where, threads, stop):
-    from dask.distributed import as_completed
     workers, scheduler, given = where
     client, cluster, threads = _cluster(workers, scheduler, given, threads)
     try:
@@ -160,7 +161,7 @@ def _run_dask(spec, store, todo, deadline, prog, where, threads, stop):
         if not prog.quiet:
             print(f"campaign: {n_workers} Dask worker(s) at {client.scheduler.address}, dashboard {link}",
                   file=sys.stderr)
-        n = _drive(client, spec, store, todo, deadline, prog, n_workers * (1 + WINDOW), threads, stop, as_completed)
+        n = _drive(client, spec, store, todo, deadline, prog, n_workers * (1 + WINDOW), threads, stop)
         prog.close()
         return n
     finally:
@@ -179,40 +180,61 @@ def _submit(client, spec, i, threads, solo=False):
     return fut
 
 
-def _drive(client, spec, store, todo, deadline, prog, window, threads, stop, as_completed):
+def _drive(client, spec, store, todo, deadline, prog, window, threads, stop):
     """Keep ``window`` tasks in flight; write each record as it comes back.  A task whose workers kept
     dying (KilledWorker) may only have shared a worker with the task that kills it: it is rerun alone
-    at the end, and recorded 'crashed' only if it fails alone too."""
-    futures, suspects = {}, []
-    for i in todo:
-        futures[_submit(client, spec, i, threads)] = i
-        if len(futures) >= window:
-            break
-    ac = as_completed(list(futures))
-    n = 0
-    for fut in ac:
-        i = futures.pop(fut)
-        rec = _result(fut, spec, i)
-        if rec["status"] == "crashed":
-            suspects.append(i)
-        else:
-            store.write(rec)
-            prog.update(rec)
-            n += 1
+    at the end, and recorded 'crashed' only if it fails alone too.  A task with no result after
+    ``stale_after(spec)`` seconds (a worker hung outside the device call, a lost future) is cancelled
+    and recorded 'lost'."""
+    from dask.distributed import wait
+    futures, suspects, n = {}, [], 0
+    stale = stale_after(spec)
+
+    def submit_next():
         if time.monotonic() < deadline and not (stop and stop(n)):
             nxt = next(todo, None)
             if nxt is not None:
-                f2 = _submit(client, spec, nxt, threads)
-                futures[f2] = nxt
-                ac.add(f2)
-    for f in futures:        # budget spent or stopped: the rest are not run (and not recorded)
-        f.cancel()
+                futures[_submit(client, spec, nxt, threads)] = (nxt, time.monotonic())
+    for _ in range(window):
+        submit_next()
+    while futures:
+        try:
+            done = wait(list(futures), timeout=POLL_S, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            done = set()
+        now = time.monotonic()
+        for fut, (i, t0) in list(futures.items()):
+            if fut in done:
+                rec = _result(fut, spec, i)
+            elif now - t0 > stale:
+                fut.cancel()
+                rec = _failed(i, "lost", f"no result after {stale:.0f} s (a hung worker or a lost task)", "Lost")
+            else:
+                continue
+            del futures[fut]
+            if rec["status"] == "crashed":
+                suspects.append(i)
+            else:
+                store.write(rec)
+                prog.update(rec)
+                n += 1
+            submit_next()
     for i in suspects:       # alone now: no other task's crash can be blamed on it
         rec = _result(_submit(client, spec, i, threads, solo=True), spec, i)
         store.write(rec)
         prog.update(rec)
         n += 1
     return n
+
+
+def stale_after(spec):
+    """Seconds after which a task in flight counts as lost: well past the device's own timeout."""
+    return 4 * spec["dut"]["timeout_s"] + STALE_S
+
+
+def _failed(i, status, text, kind):
+    return {"task": i, "status": status, "elements": 0, "mismatches": 0, "error": f"{kind}: {text}",
+            "signature": f"{status}: {kind}", "case": None}
 
 
 def _result(fut, spec, i):
@@ -222,7 +244,4 @@ def _result(fut, spec, i):
         return fut.result()
     except Exception as exc:  # noqa: BLE001
         kind = type(exc).__name__
-        status = "crashed" if kind == "KilledWorker" else "internal"
-        return {"task": i, "status": status, "elements": 0, "mismatches": 0,
-                "error": f"{kind}: {' '.join(str(exc).split())[:300]}", "signature": f"{status}: {kind}",
-                "case": None}
+        return _failed(i, "crashed" if kind == "KilledWorker" else "internal", " ".join(str(exc).split())[:300], kind)

@@ -15,7 +15,7 @@ from .repro import write_case
 from .shrink import shrink_task
 from .store import Store, atomic_write
 
-FAILED = ("mismatch", "error", "timeout", "reference", "crashed", "internal")
+FAILED = ("mismatch", "error", "timeout", "reference", "crashed", "internal", "lost")
 
 
 def totals(store):
