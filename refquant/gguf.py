@@ -230,7 +230,7 @@ def _q8_codes(xs):
 def quantize_block(kind, values):
     """The bytes of one block of ``kind`` holding ``values`` (a C float array), as ggml writes it.
 
-    Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q4_K,q5_K,q6_K,q8_K}_ref (ggml 2025).
+    Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q2_K..q6_K,q8_K}_ref (ggml 2025).
     """
     if kind not in BLOCKS:
         raise UnknownNameError("GGUF block type", kind, BLOCKS)
@@ -288,7 +288,8 @@ def _quantize_q8_k(xs):
 QUANTIZERS = {"q4_0": _quantize_q4_0, "q4_1": _quantize_q4_1, "q5_0": _quantize_q5_0, "q5_1": _quantize_q5_1,
               "q8_0": _quantize_q8_0, "q8_1": _quantize_q8_1}
 KQUANTIZERS = {"q8_K": _quantize_q8_k, "q6_K": lambda xs: _k.quantize_q6_k(xs),
-               "q4_K": lambda xs: _k.quantize_q4_k(xs), "q5_K": lambda xs: _k.quantize_q5_k(xs)}
+               "q4_K": lambda xs: _k.quantize_q4_k(xs), "q5_K": lambda xs: _k.quantize_q5_k(xs),
+               "q2_K": lambda xs: _k.quantize_q2_k(xs), "q3_K": lambda xs: _k.quantize_q3_k(xs)}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -201,12 +201,12 @@ def sqrtf(v):
     return _f.decode("fp32", _f.encode("fp32", root / Fraction(2) ** S))
 
 
-def _qkx2_errors(xs, ws, L, scale, mn):
-    """Σ w·(scale·L + min - x)² in binary32, in order (use_mad false)."""
+def _qkx2_errors(xs, ws, L, scale, mn, mad=False):
+    """Σ w·(scale·L + min - x)² (use_mad: Σ w·|...|) in binary32, in order."""
     err = _f.decode("fp32", 0)
     for x, w, l in zip(xs, ws, L):
         diff = sub(add(mul(scale, c_float(l)), mn), x)
-        err = add(err, mul(w, mul(diff, diff)))
+        err = add(err, mul(w, _abs(diff) if mad else mul(diff, diff)))
     return err
 
 
@@ -231,8 +231,8 @@ def _qkx2_trial(xs, ws, L, sums):
     return this_scale, this_min
 
 
-def make_qkx2_quants(xs, ws, nmax, rmin, rdelta, nstep):
-    """(scale, the_min = -min, codes) of ggml's make_qkx2_quants(n, nmax, x, weights, ..., use_mad=false).
+def make_qkx2_quants(xs, ws, nmax, rmin, rdelta, nstep, mad=False):
+    """(scale, the_min = -min, codes) of ggml's make_qkx2_quants(n, nmax, x, weights, ..., use_mad).
 
     Reproduces: ggml-quants.c make_qkx2_quants (ggml 2025), binary32 operations in source order.
     """
@@ -248,14 +248,14 @@ def make_qkx2_quants(xs, ws, nmax, rmin, rdelta, nstep):
     iscale = div(c_float(nmax), sub(mx, mn))
     scale = div(1, iscale)
     L = _qkx2_codes(xs, iscale, mn, nmax)
-    best = _qkx2_errors(xs, ws, L, scale, mn)
+    best = _qkx2_errors(xs, ws, L, scale, mn, mad)
     for step in range(nstep + 1):   # min is the best so far: later trials measure from it, as ggml's do
         iscale = div(add(add(rmin, mul(rdelta, c_float(step))), c_float(nmax)), sub(mx, mn))
         aux = _qkx2_codes(xs, iscale, mn, nmax)
         trial = _qkx2_trial(xs, ws, aux, (sum_w, sum_x))
         if trial is None:
             continue
-        cur = _qkx2_errors(xs, ws, aux, *trial)
+        cur = _qkx2_errors(xs, ws, aux, *trial, mad)
         if cur.value < best.value:
             L, best, (scale, mn) = aux, cur, trial
     return scale, _neg(mn), L
@@ -340,6 +340,142 @@ def quantize_q5_k(xs):
             qh[j] |= ((l1 >> 4) << (2 * g)) | ((l2 >> 4) << (2 * g + 1))
             ql[32 * g + j] = (l1 & 0xF) | ((l2 & 0xF) << 4)
     return dbits.to_bytes(2, "little") + mbits.to_bytes(2, "little") + packed + bytes(qh) + bytes(ql)
+
+
+def quantize_q2_k(xs):
+    """One Q2_K block (84 bytes) of 256 binary32 values: per 16, make_qkx2_quants(nmax 3, weights |x|,
+    rmin -0.5, rdelta 0.1f, 15 steps, use_mad); 4-bit scales and mins nearest_int(15/max · v);
+    codes re-quantized to [0, 3].
+
+    Reproduces: ggml-quants.c quantize_row_q2_K_ref (ggml 2025).
+    """
+    zero, tenth = _f.decode("fp32", 0), _f.decode("fp32", _f.encode("fp32", _f.real("0.1")))
+    scales, mins, codes = [], [], []
+    for j in range(16):
+        sub_x = xs[16 * j:16 * j + 16]
+        sc, mn, L = make_qkx2_quants(sub_x, [_abs(x) for x in sub_x], 3, _f.real("-0.5"), tenth, 15, mad=True)
+        scales.append(sc)
+        mins.append(mn)
+        codes += L
+    max_scale, max_min = zero, zero
+    for sc, mn in zip(scales, mins):
+        max_scale = sc if sc.value > max_scale.value else max_scale
+        max_min = mn if mn.value > max_min.value else max_min
+    packed = [0] * 16
+    dbits = mbits = fp16_bits(zero)
+    if max_scale.value > 0:
+        inv = div(15, max_scale)
+        packed = [nearest_int(mul(inv, sc)) & 0xFF for sc in scales]
+        dbits = fp16_bits(div(max_scale, 15))
+    if max_min.value > 0:
+        inv = div(15, max_min)
+        packed = [(p | (nearest_int(mul(inv, mn)) << 4)) & 0xFF for p, mn in zip(packed, mins)]
+        mbits = fp16_bits(div(max_min, 15))
+    _requantize_q2(xs, codes, packed, dbits, mbits)
+    qs = bytes(codes[128 * h + l] | (codes[128 * h + l + 32] << 2) | (codes[128 * h + l + 64] << 4)
+               | (codes[128 * h + l + 96] << 6) for h in range(2) for l in range(32))
+    return bytes(packed) + qs + dbits.to_bytes(2, "little") + mbits.to_bytes(2, "little")
+
+
+def _requantize_q2(xs, codes, packed, dbits, mbits):
+    for j in range(16):
+        d = mul(fp16_value(dbits), c_float(packed[j] & 0xF))
+        if d.is_zero:
+            continue
+        dm = mul(fp16_value(mbits), c_float(packed[j] >> 4))
+        for ii in range(16):
+            codes[16 * j + ii] = max(0, min(3, nearest_int(div(add(xs[16 * j + ii], dm), d))))
+
+
+def _q3_try(xs, ws, wx, L, sums, nmax):
+    """One pass of make_q3_quants' coordinate search; returns (changed, sumlx, suml2)."""
+    sumlx, suml2 = sums
+    changed = 0
+    for i, x in enumerate(xs):
+        slx = sub(sumlx, mul(wx[i], c_float(L[i])))
+        if not slx.value > 0:
+            continue
+        sl2 = sub(suml2, mul(mul(ws[i], c_float(L[i])), c_float(L[i])))
+        new_l = max(-nmax, min(nmax - 1, nearest_int(div(mul(x, sl2), slx))))
+        if new_l == L[i]:
+            continue
+        slx = add(slx, mul(wx[i], c_float(new_l)))
+        sl2 = add(sl2, mul(mul(ws[i], c_float(new_l)), c_float(new_l)))
+        if sl2.value > 0 and mul(mul(slx, slx), suml2).value > mul(mul(sumlx, sumlx), sl2).value:
+            L[i], sumlx, suml2, changed = new_l, slx, sl2, changed + 1
+    return changed, sumlx, suml2
+
+
+def make_q3_quants(xs, nmax):
+    """(scale, codes L + nmax) of ggml's make_q3_quants(n, nmax, x, L, do_rmse=true): RNE codes of
+    -nmax/max · x, then up to five passes moving single codes while the weighted (x²) fit improves.
+
+    Reproduces: ggml-quants.c make_q3_quants (ggml 2025), binary32 operations in source order.
+    """
+    amax, mx = _f.decode("fp32", 0), _f.decode("fp32", 0)
+    for x in xs:
+        if amax.value < _abs(x).value:
+            amax, mx = _abs(x), x
+    if amax.value < GROUP_MAX_EPS.value:
+        return _f.decode("fp32", 0), [0] * len(xs)
+    iscale = div(-nmax, mx)
+    ws = [mul(x, x) for x in xs]
+    wx = [mul(w, x) for w, x in zip(ws, xs)]
+    L, sumlx, suml2 = _weighted_sums(xs, wx, ws, iscale, nmax)
+    for _ in range(5):
+        changed, sumlx, suml2 = _q3_try(xs, ws, wx, L, (sumlx, suml2), nmax)
+        if not changed:
+            break
+    scale = div(sumlx, suml2) if suml2.value > 0 else _f.decode("fp32", 0)
+    return scale, [l + nmax for l in L]
+
+
+def _q3_scale_bytes(scales, max_scale):
+    """12 bytes of sixteen 6-bit scales l + 32 (low nibbles in bytes 0..7, high pairs in 8..11) and d."""
+    sb = [0] * 12
+    if max_scale.is_zero:
+        return sb, fp16_bits(_f.decode("fp32", 0))
+    iscale = div(-32, max_scale)
+    for j, sc in enumerate(scales):
+        l = max(-32, min(31, _i8(nearest_int(mul(iscale, sc)) & 0xFF))) + 32
+        if j < 8:
+            sb[j] = l & 0xF
+        else:
+            sb[j - 8] |= (l & 0xF) << 4
+        sb[j % 4 + 8] |= (l >> 4) << (2 * (j // 4))
+    return sb, fp16_bits(div(1, iscale))
+
+
+def quantize_q3_k(xs):
+    """One Q3_K block (110 bytes) of 256 binary32 values: per 16, make_q3_quants(nmax 4); 6-bit
+    scales nearest_int(-32/max · s) + 32; codes nearest_int(x / fl(d·s)) in [-4, 3]; bit 2 in hmask.
+
+    Reproduces: ggml-quants.c quantize_row_q3_K_ref (ggml 2025).
+    """
+    scales, codes = [], []
+    for j in range(16):
+        sc, L = make_q3_quants(xs[16 * j:16 * j + 16], 4)
+        scales.append(sc)
+        codes += L
+    amax, max_scale = _f.decode("fp32", 0), _f.decode("fp32", 0)
+    for sc in scales:
+        if _abs(sc).value > amax.value:
+            amax, max_scale = _abs(sc), sc
+    sb, dbits = _q3_scale_bytes(scales, max_scale)
+    for j, s6 in enumerate(_q3_scales(bytes(sb))):
+        d = mul(fp16_value(dbits), c_float(s6))
+        if d.is_zero:
+            continue
+        for ii in range(16):
+            codes[16 * j + ii] = max(-4, min(3, nearest_int(div(xs[16 * j + ii], d)))) + 4
+    hmask = bytearray(32)
+    for j in range(256):
+        if codes[j] > 3:
+            hmask[j % 32] |= 1 << (j // 32)
+            codes[j] -= 4
+    qs = bytes(codes[128 * h + l] | (codes[128 * h + l + 32] << 2) | (codes[128 * h + l + 64] << 4)
+               | (codes[128 * h + l + 96] << 6) for h in range(2) for l in range(32))
+    return bytes(hmask) + qs + bytes(sb) + dbits.to_bytes(2, "little")
 
 
 KCODES = {"q2_K": _q2_k, "q3_K": _q3_k, "q4_K": lambda b: _q45_k(b, False), "q5_K": lambda b: _q45_k(b, True),

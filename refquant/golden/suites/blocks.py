@@ -5,7 +5,7 @@ import struct
 from ... import gguf
 from ..blocks_tv import dequantize_line, quantize_line
 
-QUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q8_K", "q6_K", "q4_K", "q5_K")
+QUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q8_K", "q6_K", "q4_K", "q5_K", "q2_K", "q3_K")
 DEQUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K")
 # the fp16 (q8_K: fp32) scale fields of each block layout, kept finite in the random blocks
 SCALE_FIELDS = {"q4_0": (0,), "q4_1": (0, 2), "q5_0": (0,), "q5_1": (0, 2), "q8_0": (0,), "q2_K": (80, 82),
@@ -46,7 +46,7 @@ def _zero_blocks(n):
 
 def _quantize_group(rng, kind):
     n = gguf.BLOCKS[kind][0]
-    if kind in ("q4_K", "q5_K", "q6_K"):   # the iterative scale searches are slow in the exact model
+    if kind.endswith("_K") and kind != "q8_K":   # the iterative scale searches are slow in the exact model
         sets = {"random": [_random_block(rng, n)], "zeros": _zero_blocks(n)[:1]}
     else:
         sets = {"random": [_random_block(rng, n) for _ in range(6)],
