@@ -40,6 +40,9 @@ def parse_shape(s):
     return tuple(parts) if len(parts) == 3 else (parts[0],) * 3
 
 
+STAT = statistics.median   # --stat min: the fastest run (the one that ran alone on a loaded machine)
+
+
 def timeit(fn, repeats, min_time=0.2, settle=0.5):
     fn()
     # let the previous engine's thread pools stop spinning (OpenMP/ORT workers poll for a
@@ -54,7 +57,7 @@ def timeit(fn, repeats, min_time=0.2, settle=0.5):
         times.append(time.perf_counter() - t0)
         if len(times) >= 10 * repeats:
             break
-    return statistics.median(times)
+    return STAT(times)
 
 
 # ---- engines: each returns a zero-argument callable, or raises to be skipped -------------------
@@ -220,14 +223,19 @@ def main(argv=None):
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="names or MxKxN")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--stat", choices=["median", "min"], default="median",
+                    help="time of a call: median, or min (the fastest run: use on a loaded machine)")
     ap.add_argument("--peak", type=float, default=6000.0,
                     help="AMX int8 peak GOPS per core (used only when the AMX path runs; VNNI is measured)")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
+    global STAT
+    STAT = min if args.stat == "min" else statistics.median
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
     print(header())
+    print(f"# time of a call: {args.stat} of >= {args.repeats} runs")
     peaks = measured_peaks(args.threads)
     rng = np.random.default_rng(0)
     for name in args.shapes:

@@ -34,38 +34,73 @@
 #define RQ_STORE(r)                                                                        \
     _mm512_store_si512(cbuf + 32 * (r), c##r##a);                                          \
     _mm512_store_si512(cbuf + 32 * (r) + 16, c##r##b);
+#define RQ_R1(X) X(0)
+#define RQ_R2(X) RQ_R1(X) X(1)
+#define RQ_R3(X) RQ_R2(X) X(2)
+#define RQ_R4(X) RQ_R3(X) X(3)
+#define RQ_R5(X) RQ_R4(X) X(4)
+#define RQ_R6(X) RQ_R5(X) X(5)
+#define RQ_R7(X) RQ_R6(X) X(6)
+#define RQ_R8(X) RQ_R7(X) X(7)
+#define RQ_R9(X) RQ_R8(X) X(8)
+#define RQ_R10(X) RQ_R9(X) X(9)
+#define RQ_R11(X) RQ_R10(X) X(10)
+#define RQ_R12(X) RQ_R11(X) X(11)
 #if RQ_MR == 12
-#define RQ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define RQ_ROWS RQ_R12
 #elif RQ_MR == 8
-#define RQ_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#define RQ_ROWS RQ_R8
 #else
 #error "RQ_MR must be 8 or 12"
 #endif
 
 /* Row r's 4 bytes of group g are at ap + r*LDA + g*GS: packed A (LDA = 4,
  * GS = 4*RQ_MR, constants) or A itself (LDA = lda, GS = 4; uint8 A, K % 4 == 0). */
-#define RQ_MR32_BODY(LDA, GS)                                                              \
+#define RQ_MR32_BODY(ROWS, LDA, GS)                                                        \
     {                                                                                      \
         const size_t lda_ = (LDA);                                                         \
         int32_t g;                                                                         \
-        RQ_ROWS(RQ_ACC2)                                                                   \
+        ROWS(RQ_ACC2)                                                                      \
         for (g = 0; g < groups; g++) {                                                     \
             const __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);                  \
             const __m512i vb1 = _mm512_loadu_si512(b1 + (size_t)g * 64u);                  \
             const uint8_t *a0 = ap + (size_t)g * (GS);                                     \
-            RQ_ROWS(RQ_STEP)                                                               \
+            ROWS(RQ_STEP)                                                                  \
         }                                                                                  \
-        RQ_ROWS(RQ_STORE)                                                                  \
+        ROWS(RQ_STORE)                                                                     \
     }
 #define RQ_A(r) (a0 + (size_t)(r) * lda_)
 
 RQ_VNNI static void rq_vnni_mr32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
                                  int32_t groups, int32_t *cbuf)
-RQ_MR32_BODY(4u, 4u * RQ_MR)
+RQ_MR32_BODY(RQ_ROWS, 4u, 4u * RQ_MR)
 
 RQ_VNNI static void rq_vnni_mr32_direct(const uint8_t *ap, size_t lda, const int8_t *b0,
                                         const int8_t *b1, int32_t groups, int32_t *cbuf)
-RQ_MR32_BODY(lda, 4u)
+RQ_MR32_BODY(RQ_ROWS, lda, 4u)
+
+/* The last rows (fewer than RQ_MR) of an A read in place: exactly `rows` rows are read. */
+RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t rows, const int8_t *b0,
+                                        const int8_t *b1, int32_t groups, int32_t *cbuf)
+{
+    switch (rows) {
+    case 1: RQ_MR32_BODY(RQ_R1, lda, 4u) break;
+    case 2: RQ_MR32_BODY(RQ_R2, lda, 4u) break;
+    case 3: RQ_MR32_BODY(RQ_R3, lda, 4u) break;
+    case 4: RQ_MR32_BODY(RQ_R4, lda, 4u) break;
+    case 5: RQ_MR32_BODY(RQ_R5, lda, 4u) break;
+    case 6: RQ_MR32_BODY(RQ_R6, lda, 4u) break;
+    case 7: RQ_MR32_BODY(RQ_R7, lda, 4u) break;
+#if RQ_MR == 12
+    case 8: RQ_MR32_BODY(RQ_R8, lda, 4u) break;
+    case 9: RQ_MR32_BODY(RQ_R9, lda, 4u) break;
+    case 10: RQ_MR32_BODY(RQ_R10, lda, 4u) break;
+    default: RQ_MR32_BODY(RQ_R11, lda, 4u) break;
+#else
+    default: RQ_MR32_BODY(RQ_R7, lda, 4u) break;
+#endif
+    }
+}
 
 /* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
 
@@ -244,23 +279,23 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
         goto done;
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
-        /* whole RQ_MR-row blocks read A in place (uint8 A, K % 4 == 0: no packing pass);
-         * the rest (all of it otherwise) is packed */
-        int32_t rd = direct ? rows / mr * mr : 0;
-        if (rd > 0 && w->need_rowsum)
-            rq_rowsum_u8(g, ib, rd, rs);
-        if (rd < rows)
-            rq_pack_a_vnni(g, ib + rd, rows - rd, rows_pad - rd, kpad / 4, apack, rs + rd);
+        /* uint8 A with K % 4 == 0 is read in place (no packing pass; the last < RQ_MR rows by
+         * a kernel that reads exactly those rows); otherwise A is packed */
+        if (direct && w->need_rowsum)
+            rq_rowsum_u8(g, ib, rows, rs);
+        else if (!direct)
+            rq_pack_a_vnni(g, ib, rows, rows_pad, kpad / 4, apack, rs);
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
             const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
             for (ir = 0; ir < rows_pad; ir += mr) {
-                if (ir < rd)
-                    rq_vnni_mr32_direct((const uint8_t *)g->a + (size_t)(ib + ir) * (size_t)g->lda,
-                                        (size_t)g->lda, b0, b1, g->k / 4, cstrip);
+                const uint8_t *ad = (const uint8_t *)g->a + (size_t)(ib + ir) * (size_t)g->lda;
+                if (direct && ir + mr <= rows)
+                    rq_vnni_mr32_direct(ad, (size_t)g->lda, b0, b1, g->k / 4, cstrip);
+                else if (direct)
+                    rq_vnni_tail_direct(ad, (size_t)g->lda, rows - ir, b0, b1, g->k / 4, cstrip);
                 else
-                    rq_vnni_mr32(apack + (size_t)(ir - rd) * (size_t)kpad, b0, b1, (g->k + 3) / 4,
-                                 cstrip);
+                    rq_vnni_mr32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip);
                 rq_epilogue(p, w, cstrip, ib + ir, mr, jp * 32, rs + ir);
             }
         }
