@@ -279,7 +279,7 @@ _LITERT_NAMED = {
                              "(tflite_mean)"),
     ("mean", "tflite_optimized"): ("TFLite optimized MEAN (4-D, axes 1 and 2): binary32 rescale, rounded "
                                    "zero-point bias", "MBQM(sum, QuantizeMultiplier(fl32(sx/fl32(n sy)))) + zy - "
-                                   "round(fl32(zx sx/sy)); other axes as the reference (tflite_mean_optimized)"),
+                                   "round(fl32(zx sx/sy)), 16-channel blocks shift ties up; else the reference"),
     ("mean", "xnnpack"): ("XNNPACK MEAN: binary32 scale of the raw sum, one float bias",
                           "RNE(fl32(fl32(sum S) + fl32(zy - fl32(n zx S)))), S = fl32(fl32(sx/sy)/n) (xnnpack_mean)"),
     ("average_pool_2d", "tflite_ref"): ("TFLite AVERAGE_POOL_2D: raw average, ties away from zero",

@@ -480,8 +480,10 @@ def tflite_mean_optimized(x, x_scale, x_zero_point, y_scale, y_zero_point, *, ax
                           dtype="int8"):
     """TFLite optimized MEAN: int8 4-D input, keep_dims, axes {1, 2} runs its own kernel,
     MBQM(sum(x), QuantizeMultiplier(fl32(sx / fl32(n*sy)))) + bias, bias = zy - trunc(fl32(zx*sx/sy)
-    +- 0.5) (the zero point rescaled in binary32); every other case is the reference."""
-    # Reproduces: TFLite optimized/integer_ops/mean.h Mean + MeanImpl, tensorflow 2.x
+    +- 0.5) (the zero point rescaled in binary32); channels in whole blocks of 16 take the vector
+    MultiplyByQuantizedMultiplier4Rows, whose final right shift rounds ties toward +inf (vrshlq),
+    the other C mod 16 the scalar MBQM (ties away from zero); every other case is the reference."""
+    # Reproduces: LiteRT 2.3.0 optimized/integer_ops/mean.h Mean + MeanImpl, common.h MultiplyByQuantizedMultiplier4Rows
     t, sums, out_shape, n, (sx, sy, zx, zy), hw = _mean_args(x, x_scale, x_zero_point, y_scale, y_zero_point,
                                                              axes, keepdims, dtype)
     if not hw or t.name != "int8":
@@ -491,7 +493,14 @@ def tflite_mean_optimized(x, x_scale, x_zero_point, y_scale, y_zero_point, *, ax
     temp = f32(temp + Fraction(1, 2)) if temp > 0 else f32(temp - Fraction(1, 2))
     bias = zy - int(temp)
     m, sh = fp.quantize_multiplier(f32(sx / f32(n * sy)))
-    out = [min(t.max, max(t.min, fp.multiply_by_quantized_multiplier(s, m, sh) + bias)) for s in sums]
+    depth = out_shape[-1]
+    vector = depth - depth % 16
+
+    def mbqm(i, s):
+        if i % depth < vector:
+            return fp.rshift_round_half_up(fp.srdhm_i32(fp.wrap32(s << max(sh, 0)), m), -min(sh, 0))
+        return fp.multiply_by_quantized_multiplier(s, m, sh)
+    out = [min(t.max, max(t.min, mbqm(i, s) + bias)) for i, s in enumerate(sums)]
     return mv.nest(out, out_shape)
 
 
