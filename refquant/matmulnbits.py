@@ -7,7 +7,7 @@ kernels of onnxruntime 1.32.0 (``sqnbitgemm_kernel_avx_common_fp32.h``
 ``MlasQ4GemmKernelBlkLen16Avx512f`` / ``...BlkLen32PlusAvx512f``, ``FoldAccumulators``; the SGEMM
 path of ``sqnbitgemm.cpp`` for M > 1; ``QuantizeARow_CompInt8`` for accuracy_level 4's A).
 docs/llm-formats.md §2 lists what was measured, the named deviations, and what is not modelled
-(accuracy_level 4 with 8-bit B; 8-bit B with M = 1 or N > 64).
+(accuracy_level 4 with 8-bit B; 8-bit B with M = 1).
 
 Values: A and the scales are binary32 values (numbers or ``formats.Real``); B and the zero points
 are bytes as stored in the ONNX initializers.  Results are binary32 bit patterns.
@@ -19,7 +19,8 @@ Variants (``VARIANTS['matmul_nbits']``):
                         w = fl((q - zp)·s); M = 1: sixteen lanes (lane = k mod 16) of fused
                         multiply-adds in k order, then FoldAccumulators (per 4 columns) or the
                         GCC _mm512_reduce_add_ps tree (the remaining columns); M > 1: the SGEMM
-                        kernel's one fused multiply-add chain in k order per output;
+                        kernel's one fused multiply-add chain in k order per output (8-bit B:
+                        MlasSgemm's K chunks, ``sgemm_stride_k``, each chain added to C);
                         accuracy_level 4 (4-bit B): the int8 path, ``matmul_ort_int8_avx512``.
 """
 
@@ -154,16 +155,36 @@ def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_le
     if len(rows) == 1:
         full = N // 4 * 4
         return [[_f.encode(F32, (fold4 if n < full else reduce16)(_gemv_lanes(rows[0], w[n]))) for n in range(N)]]
+    chunk = sgemm_stride_k(N, K) if bits == 8 else K
     out = []
     for a in rows:
         line = []
         for n in range(N):
-            acc = ZERO
-            for x, y in zip(a, w[n]):
-                acc = _fma(x, y, acc)
-            line.append(_f.encode(F32, acc))
+            total = None
+            for k0 in range(0, K, chunk):
+                acc = ZERO
+                for x, y in zip(a[k0:k0 + chunk], w[n][k0:k0 + chunk]):
+                    acc = _fma(x, y, acc)
+                total = acc if total is None else _add(total, acc)
+            line.append(_f.encode(F32, total))
         out.append(line)
     return out
+
+
+def sgemm_stride_k(N, K):
+    """The K chunk of MlasSgemm for an N x K problem: StrideN = StrideK = 128, then StrideK doubles
+    while StrideN halves (N < K: while StrideN > 16 and StrideN/2 >= N), or halves while StrideN doubles
+    (N >= K: while StrideK/2 >= K).  Each chunk is one fused multiply-add chain from 0, added to C.
+    Reproduces: onnxruntime 1.32.0 mlas sgemm.cpp MlasSgemmOperation stride selection (8-bit B, M > 1).
+    """
+    stride_n, stride_k = 128, 128
+    if N >= K:
+        while stride_k // 2 >= K:
+            stride_n, stride_k = stride_n * 2, stride_k // 2
+    else:
+        while stride_n > 16 and stride_n // 2 >= N:
+            stride_n, stride_k = stride_n // 2, stride_k * 2
+    return stride_k
 
 
 def quantize_a_int8(row, block_size):

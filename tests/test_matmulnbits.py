@@ -36,7 +36,8 @@ def test_fma32_is_one_rounding():
 
 
 @pytest.mark.parametrize("M, K, N, bs, bits, zp", [(1, 64, 6, 16, 4, False), (3, 64, 5, 32, 4, True),
-                                                  (1, 128, 7, 64, 8, False), (2, 64, 3, 32, 8, True)])
+                                                  (1, 128, 7, 64, 8, False), (2, 64, 3, 32, 8, True),
+                                                  (2, 256, 40, 32, 8, True)])
 def test_fast_form_equals_the_definition(M, K, N, bs, bits, zp):
     a, b, s, z = make_inputs(np.random.default_rng(1), M, K, N, bits, bs, zp)
     f = fast.matmul_ort_mlas_avx512(a, b, s, z, K, N, bits, bs).view(np.uint32)
@@ -63,6 +64,16 @@ def test_errors():
 
 
 @needs_avx512
+@pytest.mark.parametrize("M, N, K", [(3, 96, 256), (2, 16, 512), (2, 512, 64), (2, 100, 1024)])
+def test_8bit_sgemm_chunks_match_onnxruntime(M, N, K):
+    """8-bit B, M > 1: the dequantized B goes through MlasSgemm, whose K chunk depends on N and K."""
+    pytest.importorskip("onnxruntime")
+    got, want, _ = compare(np.random.default_rng(14), M, K, N, 8, 32, True, 0)
+    assert (got == want).all()
+    assert [mm.sgemm_stride_k(n, k) for n, k in [(96, 256), (64, 512), (16, 512), (512, 64)]] == [128, 256, 1024, 64]
+
+
+@needs_avx512
 @pytest.mark.parametrize("bits, bs, zp, level, M", [(4, 16, False, 0, 1), (4, 32, True, 1, 1), (4, 64, False, 0, 3),
                                                     (4, 128, True, 1, 5), (4, 256, True, 0, 1), (8, 32, True, 0, 4),
                                                     (4, 32, False, 2, 1), (4, 32, False, 3, 2)])
@@ -80,12 +91,11 @@ def test_matches_onnxruntime(bits, bs, zp, level, M):
 @pytest.mark.parametrize("level", [0, 1])
 @pytest.mark.parametrize("M", [1, 64])
 def test_matches_onnxruntime_on_1e5_outputs(bits, bs, zp, level, M):
-    """>= 10^5 outputs per configuration (M = 1: N = 102400 columns; M = 64: N = 1600; 8 bits: M = 1600,
-    N = 64, the only 8-bit shape whose kernel is modelled)."""
+    """>= 10^5 outputs per configuration (M = 1: N = 102400 columns; M = 64: N = 1600)."""
     pytest.importorskip("onnxruntime")
     if bits == 8 and M == 1:
         pytest.skip("8-bit M=1: onnxruntime's float order is not modelled (docs/llm-formats.md §2)")
-    m, n = (1600, 64) if bits == 8 else (M, 102400 // M)
+    m, n = (M, 102400 // M)
     got, want, _ = compare(np.random.default_rng(3), m, 256, n, bits, bs, zp, level)
     assert got.size >= 10**5 and (got == want).all()
 

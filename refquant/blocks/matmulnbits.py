@@ -56,10 +56,15 @@ def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size):
             lanes = fma32(w[:, k0:k0 + 16], a[0, k0:k0 + 16][None, :], lanes)
         full = N // 4 * 4
         return np.concatenate([fold4(lanes[:full]), reduce16(lanes[full:])])[None, :]
-    acc = np.zeros((a.shape[0], N), dtype=F32)
-    for k in range(K):
-        acc = fma32(a[:, k][:, None], w[:, k][None, :], acc)
-    return acc
+    from ..matmulnbits import sgemm_stride_k
+    chunk = sgemm_stride_k(N, K) if bits == 8 else K
+    total = None
+    for k0 in range(0, K, chunk):
+        acc = np.zeros((a.shape[0], N), dtype=F32)
+        for k in range(k0, min(K, k0 + chunk)):
+            acc = fma32(a[:, k][:, None], w[:, k][None, :], acc)
+        total = acc if total is None else (total + acc).astype(F32)
+    return total
 
 
 

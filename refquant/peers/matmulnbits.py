@@ -85,7 +85,7 @@ def matmulnbits_rows(seed=20261203, outputs=256):
                             rows.append(Row(BACKEND, "MatMulNBits", "exact", flag, UNSUPPORTED,
                                             note="8-bit M=1 kernel: float order not modelled (docs/llm-formats.md §2)"))
                             continue
-                        # 8 bits: only N <= 64 is modelled (a larger N takes another, unmodelled path)
+                        # 8 bits: M > 1 only (its M = 1 kernel is not modelled); N = 64, M from the output count
                         m, n = (max(M, outputs // 64), 64) if bits == 8 else (M, max(4, outputs // M))
                         flag += f" ({m}x256 @ 256x{n})"
                         got, model, exact = compare(rng, m, 256, n, bits, bs, with_zp, level, exact=True)
