@@ -33,10 +33,56 @@ def test_sub_subtracts_and_every_binary_op_honours_y_dtype():
 
 
 def test_unary_ops_honour_y_dtype():
-    assert qops.requantize([200], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [200]
-    assert qops.relu([200], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [200]
-    assert qops.leaky_relu([200], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [200]
-    assert qops.clamp([200], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [200]
+    # 200 * 2 = 400: an int16 value, not a uint8 one
+    assert qops.requantize([200], 2.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [400]
+    assert qops.relu([200], 2.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [400]
+    assert qops.leaky_relu([200], 2.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [400]
+    assert qops.clamp([200], 2.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [400]
+
+
+def test_checked_operands():
+    assert qops.scale(0.5, "s") == F(1, 2) and qops.scale([0.5], "s") == F(1, 2)     # fp32 default, [s]
+    with pytest.raises(InvalidValueError, match=r"^s: s = -1\.0 must be a positive finite fp32 value$"):
+        qops.scale(-1.0, "s")
+    assert qops.requantize([5], [1.0], [3], 1.0, [0]) == [2]                          # one-element lists
+    assert qops.requantize([255], 1.0, 255, 1.0, 255) == [255]                        # the type's top end
+    with pytest.raises(InvalidValueError, match=r"^x_zero_point = True must be one uint8 value \[0, 255\]$"):
+        qops.requantize([5], 1.0, True, 1.0, 0)
+    with pytest.raises(InvalidValueError, match=r"^x element 0 = 1\.5 is not a uint8 value \[0, 255\]$"):
+        qops.requantize([1.5], 1.0, 0, 1.0, 0)
+    with pytest.raises(ShapeError, match=r"^x is ragged"):
+        qops.requantize([[1, 2], [3]], 1.0, 0, 1.0, 0)
+
+
+_BIN = ([2], 1.0, 0, [3], 1.0, 0, 1.0, 0)
+
+
+@pytest.mark.parametrize("at, bad, pattern", [
+    (0, [300], r"^a element 0 = 300 is not a uint8"), (3, [300], r"^b element 0 = 300 is not a uint8"),
+    (1, 0.0, r"^a_scale: a_scale = 0\.0 must be"), (4, 0.0, r"^b_scale: b_scale = 0\.0 must be"),
+    (6, 0.0, r"^y_scale: y_scale = 0\.0 must be"), (2, 300, r"^a_zero_point = 300 must be"),
+    (5, 300, r"^b_zero_point = 300 must be"), (7, 300, r"^y_zero_point = 300 must be")])
+def test_binary_ops_name_their_operands(at, bad, pattern):
+    args = list(_BIN)
+    args[at] = bad
+    with pytest.raises(InvalidValueError, match=pattern):
+        qops.add(*args)
+
+
+@pytest.mark.parametrize("at, bad, pattern", [
+    (0, [300], r"^x element 0 = 300 is not a uint8"), (1, 0.0, r"^x_scale: x_scale = 0\.0 must be"),
+    (3, 0.0, r"^y_scale: y_scale = 0\.0 must be"), (2, 300, r"^x_zero_point = 300 must be"),
+    (4, 300, r"^y_zero_point = 300 must be")])
+def test_unary_ops_name_their_operands(at, bad, pattern):
+    args = [[2], 1.0, 0, 1.0, 0]
+    args[at] = bad
+    with pytest.raises(InvalidValueError, match=pattern):
+        qops.requantize(*args)
+
+
+def test_scale_format_reaches_binary_and_unary_ops():
+    assert qops.add([2], 0.1, 0, [3], 0.1, 0, 0.1, 0, scale_format="fp64") == [5]
+    assert qops.requantize([2], 0.1, 0, 0.1, 0, scale_format="fp64") == [2]
 
 
 def test_leaky_relu_default_alpha_and_its_branch_point():
@@ -157,7 +203,7 @@ def test_reducing_ops_name_their_operands(op):
 
 
 def test_mean_axis_and_empty_messages():
-    with pytest.raises(InvalidValueError, match=r"axis"):
+    with pytest.raises(InvalidValueError, match=r"^axis = 5 must be an int in \[-2, 1\]$"):
         qops.mean([[1, 2]], 1.0, 0, 1.0, 0, axes=[5])
     with pytest.raises(ShapeError, match=r"^mean of an empty tensor \(shape \[2, 0\]\)$"):
         qops.mean([[], []], 1.0, 0, 1.0, 0)
