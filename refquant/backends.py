@@ -440,7 +440,7 @@ BACKENDS = {b.name: b for b in [
     Backend("fbgemm_fixed", "FBGEMM RequantizeFixedPoint", "torch", _ops("fbgemm_fixed")),
     # Reproduces: ggml's CPU reference quantizers and scalar dots (refquant/gguf.py; docs/llm-formats.md §1).
     Backend("ggml_cpu", "ggml CPU backend as written in C (ggml-quants.c *_ref quantizers, ggml-cpu/quants.c "
-            "ggml_vec_dot_*_generic; ggml 2025 source, no C build run here)", "exact",
+            "ggml_vec_dot_*_generic; measured on the copy vendored in ggml-python 0.0.45)", "exact",
             {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic"}),
     Backend("gguf_py", "gguf-py 0.19.0 gguf.quants (numpy port of ggml's reference quantizers)", "exact",
             {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref"}, (("gguf", "0.19.0"),), (
