@@ -98,6 +98,31 @@ def sigmoid_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     return elementwise(x, dtype, lambda q: rne_certified("sigmoid", sx * (q - zx), sy, zy, lo, hi))
 
 
+def gelu_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
+    """clamp(RNE(v/2 (1 + erf(v / sqrt 2)) / sy) + zy), v = sx (q - zx), the real value certified."""
+    # Reproduces: ONNX Gelu-20 (approximate = "none") between Dequantize/QuantizeLinear, ideal
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    return elementwise(x, dtype, lambda q: rne_certified("gelu", sx * (q - zx), sy, zy, lo, hi))
+
+
+def quick_gelu_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", alpha=1.702):
+    """clamp(RNE(v sigmoid(alpha v) / sy) + zy), v = sx (q - zx), alpha the binary32 attribute, certified."""
+    # Reproduces: onnxruntime com.microsoft QuickGelu (y = x * sigmoid(alpha * x)) between DQ and Q, ideal
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    a = fl32(Fraction(alpha) if not isinstance(alpha, float) else Fraction(*alpha.as_integer_ratio()))
+
+    def entry(q):
+        v = sx * (q - zx)
+
+        def decide(digits):
+            s_lo, s_hi = certified.enclose("sigmoid", a * v, digits)
+            ends = sorted((v * s_lo, v * s_hi))
+            ra, rb = half_even(ends[0] / sy), half_even(ends[1] / sy)
+            return ra if ra == rb else None
+        return clamp(certified.refine_digits(decide) + zy, lo, hi)
+    return elementwise(x, dtype, entry)
+
+
 def tanh_exact(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8"):
     """clamp(RNE(tanh(sx (q - zx)) / sy) + zy), the real value certified."""
     # Reproduces: ONNX Tanh-13 between Dequantize/QuantizeLinear, ideal
@@ -571,4 +596,6 @@ VARIANTS = {
                 "tflite_optimized": softmax_tflite_optimized},
     "leaky_relu": {"ort_qlinear": leaky_relu_ort, "tflite_ref": leaky_relu_tflite, "xnnpack": leaky_relu_xnnpack},
     "hard_swish": {"exact": hard_swish_exact, "tflite_ref": hard_swish_tflite},
+    "gelu": {"exact": gelu_exact},
+    "quick_gelu": {"exact": quick_gelu_exact},
 }

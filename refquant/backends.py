@@ -460,7 +460,7 @@ _LITERT_ACT = {"sigmoid": "tflite_lut", "tanh": "tflite_lut", "leaky_relu": "tfl
                "sigmoid_int16": "tflite_optimized", "tanh_int16": "tflite_optimized"}   # ref, but gemmlowp int16 at 2^-12
 _ACTIVATION_OPS = {
     "exact": {"sigmoid": "exact", "tanh": "exact", "softmax": "exact", "hard_swish": "exact", "softmax_int16": "exact",
-              "sigmoid_int16": "exact", "tanh_int16": "exact"},
+              "sigmoid_int16": "exact", "tanh_int16": "exact", "gelu": "exact", "quick_gelu": "exact"},
     "onnxruntime": {"sigmoid": "ort_qlinear", "leaky_relu": "ort_qlinear", "softmax": "ort_qlinear"},
     "litert_ref": {**_LITERT_ACT, "softmax": "tflite_ref", "sigmoid_int16": "tflite_ref", "tanh_int16": "tflite_ref"},
     "litert_optimized": _LITERT_ACT,

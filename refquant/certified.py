@@ -1,4 +1,4 @@
-"""Certified transcendentals: exp, log, tanh and the logistic function with a proven error bound.
+"""Certified transcendentals: exp, log, tanh, the logistic function, erf and GELU with a proven error bound.
 
 An activation's *ideal* value is a transcendental function of an exact rational; its last bits
 on a backend depend on how that backend evaluates it.  This module gives the spec layer what it
@@ -12,7 +12,11 @@ needs to be exact about both:
   the whole unit, 10^(adjusted(r) - P + 1), as the radius.  The operand is exact: a Fraction with
   a power-of-two (or power-of-ten) denominator has a finite decimal expansion, and decimal
   rounds only results, never operands.  tanh and the logistic are monotone in e = exp(-2x) and
-  exp(-x): their enclosures are the images of the exp enclosure's ends (exact rationals).
+  exp(-x): their enclosures are the images of the exp enclosure's ends (exact rationals).  erf and
+  GELU(x) = x/2 (1 + erf(x/sqrt 2)) come from the positive series erf(y) = 2/sqrt(pi) exp(-y^2)
+  sum 2^n y^(2n+1) / (2n+1)!!, its tail bounded by a geometric series, with pi enclosed by
+  Machin's formula (alternating arctan series) and the square root by decimal's correctly
+  rounded sqrt.
 * ``round_nearest(fn, x, fmt)`` -- fn(x) correctly rounded (RNE) to a binary format: precision is
   raised until the enclosure lies strictly inside one rounding interval (fn(x) is irrational
   for every rational x other than the exact points handled first, so this terminates).
@@ -33,7 +37,7 @@ from fractions import Fraction
 from .errors import InvalidValueError, UnknownNameError
 from .requant import BINARY, fl
 
-FUNCTIONS = ("exp", "log", "tanh", "sigmoid")
+FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "erf", "gelu")
 _MAX_DIGITS = 4000   # a guard: no enclosure in this package needs more than ~100 digits
 
 
@@ -105,10 +109,80 @@ def _decimal_enclosure(op, x, digits):
     return ends[0][0] - ends[0][1], ends[1][0] + ends[1][1]
 
 
+def _arctan_inv(k, terms):
+    """[lo, hi] containing arctan(1/k) (k >= 2): an alternating series of decreasing terms."""
+    s, t = Fraction(0), Fraction(1, k)
+    for n in range(terms):
+        s += (-1) ** n * t / (2 * n + 1)
+        t /= k * k
+    nxt = t / (2 * terms + 1)
+    return (s - nxt, s) if terms % 2 == 0 else (s, s + nxt)
+
+
+def _sqrt_enclosure(lo, hi, digits):
+    """[a, b] with a <= sqrt(lo) and sqrt(hi) <= b (0 < lo <= hi), from correctly rounded decimal sqrt."""
+    ctx = decimal.Context(prec=digits, rounding=decimal.ROUND_HALF_EVEN)
+    out = []
+    for v, sign in ((lo, -1), (hi, 1)):
+        vd = _decimal_bounds(v, digits)[0 if sign < 0 else 1]
+        r = ctx.sqrt(vd)
+        out.append(Fraction(r) + sign * Fraction(10) ** (r.adjusted() - digits + 1))
+    return out[0], out[1]
+
+
+def _sqrt_2_over_pi(digits):
+    """[lo, hi] containing sqrt(2/pi); pi = 16 arctan(1/5) - 4 arctan(1/239) (Machin)."""
+    terms = digits // 2 + 5
+    a_lo, a_hi = _arctan_inv(5, terms)
+    b_lo, b_hi = _arctan_inv(239, terms)
+    pi_lo, pi_hi = 16 * a_lo - 4 * b_hi, 16 * a_hi - 4 * b_lo
+    return _sqrt_enclosure(2 / pi_hi, 2 / pi_lo, digits + 5)
+
+
+def _erf_series(x, digits):
+    """[lo, hi] containing sum_n x^(2n+1) / (2n+1)!! for x > 0: partial sums, then the tail
+    bounded by a geometric series once the term ratio x^2 / (2n+3) is at most 1/2."""
+    s, t, n, x2 = Fraction(0), x, 0, x * x
+    eps = Fraction(1, 10 ** (digits + 5))
+    while True:
+        s += t
+        ratio = x2 / (2 * n + 3)
+        t = t * ratio
+        n += 1
+        if ratio <= Fraction(1, 2) and 2 * t <= eps * s:
+            return s, s + 2 * t
+
+
+def _erf_scaled(x, digits):
+    """[lo, hi] containing erf(x / sqrt 2) for a rational x > 0: sqrt(2/pi) exp(-x^2/2) times the
+    series; where exp(-x^2/2) is below 10^-(digits+10), the bound 0 < erfc(y) < exp(-y^2) / (y sqrt pi)
+    (y = x / sqrt 2, i.e. sqrt(2/pi) exp(-x^2/2) / x) instead of the long series."""
+    c_lo, c_hi = _sqrt_2_over_pi(digits)
+    e_lo, e_hi = _decimal_enclosure("exp", -x * x / 2, digits)
+    if x * x / 2 > Fraction(23, 10) * (digits + 10):
+        return 1 - c_hi * e_hi / x, Fraction(1)
+    s_lo, s_hi = _erf_series(x, digits)
+    return max(c_lo * max(e_lo, Fraction(0)) * s_lo, Fraction(0)), min(c_hi * e_hi * s_hi, Fraction(1))
+
+
+def _enclose_erf_gelu(fn, x, digits):
+    """GELU(x) = x/2 (1 + erf(x / sqrt 2)); erf(x) = erf_scaled(x sqrt 2) with sqrt 2 enclosed
+    (erf_scaled increases with its argument); both through erf's odd symmetry."""
+    if fn == "gelu":
+        lo, hi = _erf_scaled(abs(x), digits)
+        lo, hi = (lo, hi) if x > 0 else (-hi, -lo)
+        ends = (x / 2 * (1 + lo), x / 2 * (1 + hi))
+        return min(ends), max(ends)
+    r_lo, r_hi = _sqrt_enclosure(Fraction(2), Fraction(2), digits + 5)
+    lo, hi = _erf_scaled(abs(x) * r_lo, digits)[0], _erf_scaled(abs(x) * r_hi, digits)[1]
+    return (lo, hi) if x > 0 else (-hi, -lo)
+
+
 def enclose(fn, x, digits=40):
     """An interval (lo, hi) of Fractions with lo <= fn(x) <= hi, from ``digits``-digit decimal.
 
-    Exact points return lo == hi: exp(0) = 1, log(1) = 0, tanh(0) = 0, sigmoid(0) = 1/2.
+    Exact points return lo == hi: exp(0) = 1, log(1) = 0, tanh(0) = 0, sigmoid(0) = 1/2, erf(0) =
+    gelu(0) = 0.
     """
     # Reproduces: the mathematical functions; decimal exp/ln correctly rounded (Python decimal docs)
     _check_fn(fn)
@@ -118,7 +192,10 @@ def enclose(fn, x, digits=40):
             raise InvalidValueError(f"log needs x > 0, got {x}")
         return (Fraction(0),) * 2 if x == 1 else _decimal_enclosure("ln", x, digits)
     if x == 0:
-        return {"exp": (Fraction(1),) * 2, "tanh": (Fraction(0),) * 2, "sigmoid": (Fraction(1, 2),) * 2}[fn]
+        return {"exp": (Fraction(1),) * 2, "tanh": (Fraction(0),) * 2, "sigmoid": (Fraction(1, 2),) * 2,
+                "erf": (Fraction(0),) * 2, "gelu": (Fraction(0),) * 2}[fn]
+    if fn in ("erf", "gelu"):
+        return _enclose_erf_gelu(fn, x, digits)
     if fn == "exp":
         return _decimal_enclosure("exp", x, digits)
     if fn == "sigmoid":          # 1 / (1 + e), e = exp(-x): decreasing in e

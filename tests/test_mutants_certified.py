@@ -128,7 +128,7 @@ def test_defaults_and_a_zero_bound():
 
 
 def test_messages_name_the_value_and_the_choices():
-    with pytest.raises(UnknownNameError, match=r"unknown certified function 'sin'; expected one of: exp, log"):
+    with pytest.raises(UnknownNameError, match=r"unknown certified function 'sin'; expected one of: erf, exp, gelu, log"):
         c.enclose("sin", 1)
     with pytest.raises(InvalidValueError, match=r"x must be an exact int or Fraction, got 0\.5"):
         c.enclose("exp", 0.5)
