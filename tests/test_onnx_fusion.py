@@ -29,7 +29,8 @@ def test_fused_at_extended_and_all_equal_the_kernel_variants_unfused_equal_the_f
 
 def test_unfused_average_pool_can_differ_from_the_numpy_reference():
     # onnxruntime's float AveragePool sums each window one by one in binary32 where numpy (the
-    # onnx_ref variant) sums 8 or more values pairwise: this case differs in one element (docs/ops.md)
+    # onnx_ref variant) sums 8 or more values pairwise: this case differs in one element, and the
+    # sequential model (peers/onnx_fusion.ort_float_pool) gives onnxruntime's output (docs/ops.md)
     rng = np.random.default_rng(1)
     F.random_case(rng, "GlobalAveragePool", "uint8")
     ins, sy, zy = F.random_case(rng, "AveragePool", "uint8")
@@ -37,6 +38,7 @@ def test_unfused_average_pool_can_differ_from_the_numpy_reference():
     kernel_v, float_v = F.MODELS["AveragePool"](ins, sy, zy, "uint8")
     ops, got = F.optimized(model, "disable", {"x0": ins[0][0]})
     assert "AveragePool" in ops and F.differences(got, float_v) == 1
+    assert (got == F.ort_float_pool(*ins[0], sy, zy, "uint8", "AveragePool")).all()   # the sequential sum
     ops, got = F.optimized(model, "extended", {"x0": ins[0][0]})
     assert ops == ["QLinearAveragePool"] and F.differences(got, kernel_v) == 0
 

@@ -15,9 +15,12 @@ import tempfile
 import numpy as np
 
 from .. import activations as A
+from .. import formats
 from .. import onnx_ops as O
 from .. import qops
+from .. import requant as rq
 from ..certified import possible
+from ..quantize import quantize_value
 
 LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
           "all": "ORT_ENABLE_ALL"}
@@ -137,3 +140,25 @@ def fusion_table(seed=0, cases=2):
                     if float_v is not None:
                         cell[3] += differences(got, float_v)
     return out
+
+
+def ort_float_pool(x, sx, zx, sy, zy, dtype, op):
+    """onnxruntime's unfused DQ -> AveragePool / GlobalAveragePool -> Q (the ATTRS geometry): xf =
+    fl((x - zx)*sx), each window's values added one by one in binary32 in row-major order, one
+    binary32 division by the valid count, MlasQuantizeLinear (refquant profile 'onnxruntime').
+    Measured on onnxruntime 1.32.0 (docs/ops.md); numpy's pairwise sum (variant 'onnx_ref') differs."""
+    flat, shape = x.ravel().tolist(), x.shape
+    xf = {v: rq.fmul("fp32", v - zx, sx) for v in set(flat)}
+    if op == "GlobalAveragePool":
+        spatial, windows = (1, 1), [(list(range(shape[2] * shape[3])), None)]
+    else:
+        spatial, windows = qops.pool_windows(shape[2:], _POOL["kernel_shape"], _POOL["strides"], _POOL["pads"], None, 0)
+    plane, out = shape[2] * shape[3], []
+    for base in range(0, len(flat), plane):
+        for offsets, _ in windows:
+            total = 0
+            for i in offsets:
+                total = rq.fadd("fp32", total, xf[flat[base + i]])
+            mean = rq.fdiv("fp32", total, len(offsets))
+            out.append(quantize_value(formats.real(mean), sy, zy, dtype, "onnxruntime"))
+    return np.array(out).reshape(tuple(shape[:2]) + tuple(spatial))
