@@ -367,3 +367,15 @@ def test_sweep_litert():
 
 def test_possible_helper():
     assert possible(ImplementationDefined((1, 2), "x")) == {1, 2}
+
+
+@pytest.mark.slow
+def test_litert_verify_activation_rows():
+    """``refquant verify litert``'s activation rows: 0 unexplained; the power-of-two int16 rows of the
+    optimized families show the gemmlowp int16 deviation."""
+    pytest.importorskip("ai_edge_litert")
+    from refquant.peers.activations import litert_activation_rows
+    rows = litert_activation_rows("2.3.0")
+    assert len(rows) == 39 and not [r for r in rows if r.status == "differ"]
+    pot = [r for r in rows if r.op.endswith("_int16") and ("0.000244140625" in r.flag or "0.00048828125" in r.flag)]
+    assert len(pot) == 6 and all(r.status == "known" for r in pot)

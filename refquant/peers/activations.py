@@ -205,7 +205,7 @@ def activation_rows(peer, run, cases, variant_of, ideal_of, inputs_of=None):
             got = np.asarray(run(op, x, sx, zx, sy, zy, dtype, attrs))
         except Exception as exc:   # noqa: BLE001 - the peer's own error is the row
             got = exc
-        backend, dev = variant_of(op, dtype)
+        backend, dev = variant_of(op, dtype, sx)
         flag = f"{dtype} sx={sx:.9g} zx={zx} sy={sy:.9g} zy={zy}" + "".join(f" {k}={v:.9g}" for k, v in attrs.items())
         spec = np.asarray(ideal_of(op)(x, sx, zx, sy, zy, dtype=dtype, **attrs))
         models = []
@@ -233,7 +233,7 @@ def ort_activation_rows():
     """``refquant verify onnxruntime`` rows for QLinearSigmoid / QLinearLeakyRelu / QLinearSoftmax."""
     def run(op, x, sx, zx, sy, zy, dtype, attrs):
         return ort_qlinear(op, x, sx, zx, sy, zy, dtype, **attrs)
-    return activation_rows("onnxruntime", run, ORT_CASES, lambda op, dtype: ("onnxruntime", _ORT_DEV[op]), _ideal)
+    return activation_rows("onnxruntime", run, ORT_CASES, lambda op, dtype, sx: ("onnxruntime", _ORT_DEV[op]), _ideal)
 
 
 LITERT_CASES = (
@@ -248,6 +248,8 @@ LITERT_CASES = (
     ("softmax_int16", "int16", 0.0009765625, 0, 3.0517578125e-05, 0, {}),
     ("sigmoid_int16", "int16", 0.0003000000142492354, 0, 3.0517578125e-05, 0, {}),
     ("tanh_int16", "int16", 0.0003000000142492354, 0, 3.0517578125e-05, 0, {}),
+    ("sigmoid_int16", "int16", 2.0 ** -12, 0, 3.0517578125e-05, 0, {}),      # optimized: gemmlowp int16
+    ("tanh_int16", "int16", 2.0 ** -11, 0, 3.0517578125e-05, 0, {}),         # optimized: gemmlowp int16
 )
 _LITERT_DEV = {
     "ref": {"sigmoid": "LiteRT int8 LOGISTIC/TANH: binary32 table, half away",
@@ -262,6 +264,15 @@ _LITERT_DEV["optimized"] = {**_LITERT_DEV["ref"], "softmax": "LiteRT int8 SOFTMA
 _LITERT_DEV["xnnpack"] = {**_LITERT_DEV["optimized"], "sigmoid": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
                           "tanh": "XNNPACK int8 sigmoid/tanh: binary32 table, lrintf",
                           "leaky_relu": "XNNPACK int8 leaky ReLU: 8-bit multipliers"}
+
+
+def _litert_dev(family, op, sx):
+    """The named deviation a LiteRT family's row shows for op at input scale sx: the optimized
+    families run gemmlowp's int16 LOGISTIC at 2^-12 and TANH at 2^-12 and 2^-11 (activations_int16)."""
+    pot = {"sigmoid_int16": (2.0 ** -12,), "tanh_int16": (2.0 ** -12, 2.0 ** -11)}.get(op, ())
+    if family != "ref" and sx in pot:
+        return "LiteRT int16 LOGISTIC/TANH power-of-two scales: gemmlowp int16"
+    return _LITERT_DEV[family][op]
 
 
 def litert_activation_rows(version=""):
@@ -279,7 +290,7 @@ def litert_activation_rows(version=""):
                                                [0, 7, -9000, 20000, 32767, -32768, 5, 5, 100, -100, 1000, -1000,
                                                 30000, 29999, 0, 1]]}
         part = activation_rows("litert", run, LITERT_CASES,
-                               lambda op, dtype, family=family: (f"litert_{family}", _LITERT_DEV[family][op]),
+                               lambda op, dtype, sx, family=family: (f"litert_{family}", _litert_dev(family, op, sx)),
                                _ideal, inputs_of)
         for r in part:
             r.backend = f"litert_{family} {version}".strip()
