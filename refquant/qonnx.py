@@ -112,8 +112,8 @@ def quant_exact(x, scale, zeropt, bit_width, signed=True, narrow=False, rounding
     Reproduces: qonnx docs/qonnx-custom-ops/quant_op.md (the op's definition, exact arithmetic).
     """
     s, z = _positive_scale(scale), Fraction(zeropt)
-    if _bit_width(bit_width) == 1 and signed:
-        return bipolar_exact(x / s + z, s)
+    if _bit_width(bit_width) == 1 and signed:     # bipolar q = +-1 (y >= 0 -> +1), then (q - z) * s as for any width
+        return (bipolar_exact(Fraction(x) / s + z, 1) - z) * s
     lo, hi = int_bounds(bit_width, signed, narrow)
     q = min(max(round_exact(Fraction(x) / s + z, rounding_mode), lo), hi)
     return (q - z) * s

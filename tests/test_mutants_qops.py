@@ -28,7 +28,7 @@ def test_broadcast_pads_the_shorter_shape_with_ones():
 def test_sub_subtracts_and_every_binary_op_honours_y_dtype():
     assert qops.sub([5], 1.0, 0, [2], 1.0, 0, 1.0, 0) == [3]
     assert qops.sub([1], 1.0, 0, [3], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int8") == [-2]
-    assert qops.add([1], 1.0, 0, [3], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int8") == [4]
+    assert qops.add([200], 1.0, 0, [200], 1.0, 0, 1.0, 0, dtype="uint8", y_dtype="int16") == [400]
     assert qops.mul([10], 1.0, 0, [20], 1.0, 0, 1.0, 0, dtype="int8", y_dtype="int16") == [200]
 
 
