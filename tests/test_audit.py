@@ -250,10 +250,22 @@ def test_verify_kernel_all_pass():
     assert rows and all(r.status == "pass" for r in rows), [r for r in rows if r.status != "pass"]
 
 
+# The ops of the first verify rows; the later ops (contrib ops, resize, MatMulNBits, activations) have
+# their own tests (test_onnx_ops.py, test_onnx_resize.py, test_matmulnbits.py, test_activations.py).
+FIRST_OPS = {"QuantizeLinear", "QLinearMatMul", "QLinearConv", "MatMulInteger", "DequantizeLinear",
+             "DynamicQuantizeLinear"}
+
+
+def _not_modelled(r):
+    """A row that reports a configuration refquant does not model yet (docs/llm-formats.md §2)."""
+    return r.status == "unsupported" and r.op == "MatMulNBits" and "not modelled" in r.note
+
+
 def test_verify_onnxruntime_known_deviations_only():
     rows = _rows("onnxruntime")
-    assert not [r for r in rows if r.status in ("differ", "unsupported")]
-    known = {(r.flag, r.deviation) for r in rows if r.status == "known" and not r.flag.startswith("golden")}
+    assert not [r for r in rows if r.status == "differ" or (r.status == "unsupported" and not _not_modelled(r))]
+    known = {(r.flag, r.deviation) for r in rows if r.status == "known" and not r.flag.startswith("golden")
+             and r.op in FIRST_OPS}
     assert known == {("fp32 -> fp8_e4m3fn, saturate=0", "ORT fp8 E4M3FN saturate=0"),
                      ("fp32 -> fp8_e5m2, saturate=0", "ORT fp8 E5M2 saturate=0"),
                      ("uint8xint8, near-tie accumulators (K=1)", "binary32 requantization (ORT MLAS)"),
@@ -279,7 +291,7 @@ def test_verify_torch_known_deviations_only():
 def test_verify_onnx_reference_wraps():
     rows = _rows("onnx")
     assert not [r for r in rows if r.status in ("differ", "unsupported")]
-    builtin = [r for r in rows if not r.flag.startswith("golden")]
+    builtin = [r for r in rows if not r.flag.startswith("golden") and r.op in FIRST_OPS]
     assert {r.deviation for r in builtin if r.status == "known"} == {"onnx reference wraps (no saturation)"}
     assert all(r.op == "QLinearMatMul" for r in builtin if r.status == "known")
     golden = [r for r in rows if r.flag.startswith("golden")]
