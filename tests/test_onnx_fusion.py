@@ -67,8 +67,6 @@ def test_refquant_model_fusion_predicts_the_8bit_same_type_groups(op):
     assert predicted == actual == [F.FUSED[op]]
 
 
-@pytest.mark.xfail(strict=True, reason="refquant/model/fusion.py fuses a unary QDQ group whose DequantizeLinear "
-                   "input type differs from the QuantizeLinear output type; onnxruntime 1.32.0 keeps it in float")
 @pytest.mark.parametrize("op", ["AveragePool", "GlobalAveragePool", "Sigmoid", "LeakyRelu", "Softmax"])
 def test_refquant_model_fusion_mixed_8bit_types_stay_float(op):
     predicted, actual = _predicted_vs_onnxruntime(_fusion_model_case(op, "int8", "uint8"), "extended")
@@ -76,8 +74,6 @@ def test_refquant_model_fusion_mixed_8bit_types_stay_float(op):
     assert predicted == actual
 
 
-@pytest.mark.xfail(strict=True, reason="refquant/model/fusion.py checks the 8-bit input type only for initializers: "
-                   "a 16-bit graph input's group is fused (or MaxPool's DQ/Q dropped); onnxruntime 1.32.0 keeps it")
 @pytest.mark.parametrize("op", ["AveragePool", "Sigmoid", "MaxPool"])
 def test_refquant_model_fusion_16bit_groups_stay_float(op):
     predicted, actual = _predicted_vs_onnxruntime(_fusion_model_case(op, "uint16", "uint16"), "extended")

@@ -46,10 +46,23 @@ class _Ctx:
         n = self.prod.get(name)
         if n is None or n.key != "DequantizeLinear":
             return None
-        x = self.g.initializers.get(n.inputs[0])
-        if x is not None and x.dtype not in (np.uint8, np.int8):
+        if self.qtype(n) not in (np.dtype(np.uint8), np.dtype(np.int8), None):
             return None
         return n
+
+    def qtype(self, n):
+        """The integer type of a DequantizeLinear's input or a QuantizeLinear's output: its zero
+        point's type, else (DQ) its input's type when that is an initializer or a graph input, else
+        (Q, no zero point and no output_dtype) uint8; None when the graph does not say."""
+        zp = self.g.initializers.get(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
+        if zp is not None:
+            return np.dtype(zp.dtype)
+        if n.key == "QuantizeLinear":
+            return None if "output_dtype" in n.attrs else np.dtype(np.uint8)
+        x = self.g.initializers.get(n.inputs[0])
+        if x is not None:
+            return np.dtype(x.dtype)
+        return next((np.dtype(t) for name, t, _ in self.g.inputs if name == n.inputs[0]), None)
 
     def const(self, name):
         return name in self.g.initializers
@@ -93,7 +106,7 @@ def _fuse_one(c, node):
         return Node(node.name, BINARY[op], MS, _triple(a) + _triple(b) + yq, q.outputs, {}), [a, b, q]
     if op in UNARY:
         x = c.dq(node.inputs[0])
-        if x is None:
+        if x is None or c.qtype(x) != c.qtype(q):    # onnxruntime 1.32.0: same 8-bit type both sides
             return None
         attrs = dict(node.attrs)
         if op == "Softmax":
