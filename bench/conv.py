@@ -77,7 +77,6 @@ def refquant_engine(x, w, sx, sw, sy, geo, threads, prepared=True):
 
 
 def ort_engine(x, w, sx, sw, sy, geo, threads):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     inits = [numpy_helper.from_array(np.array(sx), "sx"), numpy_helper.from_array(np.array(128, np.uint8), "zx"),

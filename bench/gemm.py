@@ -93,7 +93,6 @@ def _ort_session(model, threads):
 
 def eng_ort(op, a_signed):
     def make(a, b, threads):
-        import onnx
         from onnx import TensorProto, helper, numpy_helper
         m, k = a.shape
         n = b.shape[1]
@@ -148,7 +147,7 @@ def eng_torch_qlinear(engine):
 
 
 def eng_numpy(a, b, threads):
-    a32, b32 = a.astype(np.int32), b.astype(np.int32)
+    b32 = b.astype(np.int32)
     return lambda: a.astype(np.int32) @ b32
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from refquant import formats
 from refquant.calibrate import (EntropyObserver, MinMaxObserver, MovingAverageMinMaxObserver, MSEObserver,
                                 Multiset, OnnxruntimeHistogramObserver, OnnxruntimeMinMaxObserver, PercentileObserver, abs_histogram, detfloat, from_dict, make_observer,
                                 percentile, search)

@@ -5,7 +5,6 @@ runs through refquant.calibrate.easyquant (one easyquant_layer call per layer)."
 import importlib.util
 import os
 
-import pytest
 
 from peers import need
 

@@ -107,7 +107,7 @@ def test_histogram_rounds_the_quotient_to_fp32_first():
 
 
 def test_section9_value():
-    from test_calibrate import DATA, fed
+    from test_calibrate import fed
     lo, hi = fed(make_observer("entropy", variant="ncnn")).range()
     assert hi == -lo == Fraction(1359, 2) * 12 / 2048            # t* = 679: 3.9814453125
 

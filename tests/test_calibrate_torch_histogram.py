@@ -52,7 +52,7 @@ def _torch_obs(torch, batches, bins=2048):
 def test_primitives_equal_aten(torch):
     rng = np.random.default_rng(11)
     fma = _cpu(torch) != "default"
-    for t in range(60):
+    for _ in range(60):
         n = int(rng.integers(1, 5000))
         v = (rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, n)).astype(F32)
         assert torch.from_numpy(v).sum().item() == float(th.cascade_sum(v))

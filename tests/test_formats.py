@@ -360,7 +360,7 @@ FP8_ONNX = {"fp8_e4m3fn": 17, "fp8_e4m3fnuz": 18, "fp8_e5m2": 19, "fp8_e5m2fnuz"
 def test_saturate_policy_vs_onnx_reference_cast(name):
     """overflow='saturate' == ONNX Cast(saturate=1) as run by onnx's ReferenceEvaluator."""
     np = need("numpy")
-    onnx = need("onnx")
+    need("onnx")
     from onnx import helper, TensorProto
     from onnx.reference import ReferenceEvaluator
     cands = fp32_inputs_around(name)

@@ -466,7 +466,7 @@ def test_c_program_reads_exported_header_and_matches_kernel_c_api(tmp_path):
         else:
             sh = "shift" if "shift" in d else "s"
             mult = f"g.multiplier = T(m); g.shift = T({sh});"
-        zb = (f"g.zb = T(zb); g.zb_per_channel = 1;" if isinstance(p["zb"], list)
+        zb = ("g.zb = T(zb); g.zb_per_channel = 1;" if isinstance(p["zb"], list)
               else "int32_t zb1 = P(ZB); g.zb = &zb1; g.zb_per_channel = 0;")
         yt = p["y_type"]
         lo, hi = {"int8": (-128, 127), "uint8": (0, 255), "int32": ("INT32_MIN", "INT32_MAX")}[yt]

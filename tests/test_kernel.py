@@ -770,9 +770,11 @@ def test_prepared_op_keeps_its_own_parameters_and_checks_a():
     a8 = (a // 2).astype(np.int8)
     want8 = kernel.qlinear_matmul(a8, b, 7, zb, "float_fp32", mult, zp=1, bias=bias)
     op = kernel.QLinearMatMul(b, 7, zb, "float_fp32", mult, zp=1, bias=bias)
-    mult[:] = 0; zb[:] = 0; bias[:] = 0; b[:] = 0                      # the op copied / packed them
+    for arr in (mult, zb, bias, b):                                   # the op copied / packed them
+        arr[:] = 0
     np.testing.assert_array_equal(op(a), want)
-    wide = np.zeros((40, 301), np.uint8); wide[:, :300] = a
+    wide = np.zeros((40, 301), np.uint8)
+    wide[:, :300] = a
     np.testing.assert_array_equal(op(wide[:, :300]), want)            # lda > K
     np.testing.assert_array_equal(op(np.asfortranarray(a)[:0]), want[:0])
     np.testing.assert_array_equal(op(a8), want8)                      # not a_dtype: the general path

@@ -1,7 +1,6 @@
 """refquant.quantize / qparams against the worked examples of docs/reference/worked-examples.md,
 the ONNX backend node test data, onnxruntime, the onnx ReferenceEvaluator and torch 2.13 — each profile
 against its own peer."""
-import math
 import os
 import random
 from fractions import Fraction

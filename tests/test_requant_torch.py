@@ -9,8 +9,6 @@ saturate (requant.md §4 and §7 row 20) on hosts without VNNI.
 import zlib
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from peers import need
 from refquant import ops

@@ -308,7 +308,8 @@ def backend_litert():
     col = Collector(litert.version())
     for make in (fc_rows, conv_rows, fc16x8_rows, conv16x8_rows, binary_rows, quantize_rows, spatial_rows):
         make(col)
-    return col.rows()
+    from .activations import litert_activation_rows     # LOGISTIC / TANH / LEAKY_RELU / HARD_SWISH / SOFTMAX
+    return col.rows() + litert_activation_rows(litert.version())
 
 
 # ##########################################################################

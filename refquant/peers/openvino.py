@@ -96,7 +96,7 @@ def backend_openvino(seed=20261203):
         ranges = (il, ih, il, ih) if out == "same" else (il, ih, np.float32(0), np.float32(levels - 1))
         x = near_ties(il, ih, levels, rng).reshape(1, -1)
         exact = model_array(spec.fake_quantize_exact, x, ranges, levels)
-        for path, (row, variant, _) in PATHS.items():
+        for path, (_row, variant, _) in PATHS.items():
             got, layer = run_fake_quantize(x, *ranges, levels, path=path)
             model = model_array(spec.VARIANTS["fake_quantize"][variant], x, ranges, levels)
             r = judge(BACKEND, "FakeQuantize", "exact", f"{name}, levels {levels}, {path} ({layer})", got, exact,

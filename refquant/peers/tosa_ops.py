@@ -232,7 +232,7 @@ def _row(backend, op, flag, pairs, deviation=None):
     from .conformance import judge
     from .versions import known
     got, want, alt = [], [], []
-    for (gs, gv), (ws, wv) in pairs:
+    for (gs, _gv), (ws, _wv) in pairs:
         got.append(CODES[gs])
         want.append(CODES[ws])
     alt = list(want)
