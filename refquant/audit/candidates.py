@@ -99,7 +99,7 @@ def candidate_list(case):
             seen[key] = _with_bias(case, Candidate(nm, meth.reproduces, p, m, op_kind=kind))
             out.append(seen[key])
     if case.op in ("requantize", "qlinear_matmul", "qlinear_conv"):
-        for v, (base, desc) in VARIANTS.items():
+        for v, (_base, desc) in VARIANTS.items():
             try:
                 p = _variant_params(case, v)
                 if p is not None:
