@@ -27,12 +27,10 @@ Stdlib only, like every top-level module (docs/architecture.md).
 """
 
 import importlib
-import json
-import tomllib
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from .errors import FormatFileError, InvalidValueError, UnknownNameError
+from .errors import InvalidValueError, UnknownNameError
+from .backend_file import load_file  # noqa: F401  (the users' row reader; users call backends.load_file)
 from .activations_int16 import DEVIATIONS as ACTIVATIONS_INT16_DEVIATIONS
 from .matmulnbits import DEVIATIONS as MATMULNBITS_DEVIATIONS
 from .openvino import INT8_DEVIATION as OV_INT8_DEVIATION
@@ -573,11 +571,6 @@ def variant(backend, op):
     return table[name]
 
 
-def _known_semantics(op, name):
-    """True when ``name`` is a requantization method, or a variant of ``op``."""
-    return name in METHODS or name in op_variants(op)
-
-
 # Old names that the audit, golden vectors and CLI already accept for a backend.
 ALIASES = {"ort": "onnxruntime", "torch": "torch_fbgemm"}
 
@@ -633,63 +626,8 @@ def owners():
 
 
 # ##########################################################################
-# Users' rows: a TOML or JSON file of [backend.NAME] tables
+# Users' rows: backend_file.load_file reads a TOML or JSON file of [backend.NAME] tables
 # ##########################################################################
-
-_FIELDS = {"source", "quantize", "quantize_per_axis", "ops", "versions", "deviations"}
-
-
-def load_file(path):
-    """Read a user's backend rows; return them (validated) without touching the built-in table.
-
-    File layout (TOML; JSON the same shape)::
-
-        [backend.my_npu]
-        source = "my NPU rev B, requantizer as in the RTL spec 1.2"
-        quantize = "tflite"
-        ops = { qlinear_matmul = "tflite_single", qlinear_conv = "tflite_single" }
-        versions = [["my_npu_rtl", "1.2"]]
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise FormatFileError(f"backend file {str(p)!r}: not a regular file")
-    text = p.read_text(encoding="utf-8", errors="strict")
-    try:
-        data = json.loads(text) if p.suffix == ".json" else tomllib.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise FormatFileError(f"backend file {str(p)!r}: not valid {'JSON' if p.suffix == '.json' else 'TOML'}: "
-                              f"{exc}") from None
-    rows = data.get("backend") if isinstance(data, dict) else None
-    if not isinstance(rows, dict) or not rows:
-        raise FormatFileError(f"backend file {str(p)!r}: expected a table 'backend' of named rows")
-    return [_user_row(name, row) for name, row in rows.items()]
-
-
-def _user_row(name, row):
-    where = f"backend {name!r}"
-    if not isinstance(row, dict):
-        raise InvalidValueError(f"{where}: expected a table of fields, got {type(row).__name__}")
-    extra = set(row) - _FIELDS
-    if extra:
-        raise InvalidValueError(f"{where}: unknown field(s) {sorted(extra)}; expected some of {sorted(_FIELDS)}")
-    quantize, per_axis = row.get("quantize", "exact"), row.get("quantize_per_axis")
-    for prof in {quantize, per_axis} - {None}:
-        if prof not in PROFILES:
-            raise UnknownNameError(f"quantize profile in {where}", prof, PROFILES)
-    ops = row.get("ops", {})
-    if not isinstance(ops, dict):
-        raise InvalidValueError(f"{where}: 'ops' must map op names to methods, got {ops!r}")
-    for op, method in ops.items():
-        if not isinstance(method, str) or not _known_semantics(op, method):
-            raise UnknownNameError(f"method or variant for op {op!r} in {where}", method,
-                                   sorted(METHODS) + sorted(op_variants(op)))
-    versions = tuple(tuple(map(str, v)) for v in row.get("versions", ()))
-    deviations = tuple(Deviation(str(d.get("name", "")), str(d.get("text", "")), tuple(d.get("vectors", ())),
-                                 tuple(map(str, d.get("measured_on", ()))), str(d.get("op", "")))
-                       for d in row.get("deviations", ()) if isinstance(d, dict))
-    return Backend(name, str(row.get("source", f"user backend {name}")), quantize, dict(ops), versions,
-                   deviations, user=True, quantize_per_axis=per_axis)
-
 
 def register(rows):
     """Add user rows to the table (a name may not shadow a built-in row)."""
