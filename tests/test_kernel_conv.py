@@ -195,3 +195,17 @@ def test_rq_transpose_edges_and_strides(dtype):
         conv.nchw_to_rows(src[:, :cols], dst[:, :rows])
         assert np.array_equal(dst[:, :rows], src[:, :cols].T) and not dst[:, rows:].any()
     assert lib.rq_transpose(ffi.NULL, ffi.NULL, 1, 1, 1, 1, 1) == -1
+
+
+def test_regression_k1_uint8_per_channel_weight_zero_points():
+    """K = 1 with uint8 x pads K to 4 with rows of the weight zero points; numpy laid that B out in F
+    order (strides (1, 4)) and the GEMM refused it (found by hypothesis, 2026-12-03)."""
+    x = np.array([[[[217]]]], np.uint8)
+    w = np.array([[[[35]]], [[[2]]], [[[-59]]]], np.int8)
+    zw = np.array([-118, -109, -124], np.int32)
+    geo = {"strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
+    got = conv.conv_integer(x, w, 78, zw, **geo)
+    assert got.ravel().tolist() == [(217 - 78) * (35 + 118), (217 - 78) * (2 + 109), (217 - 78) * (-59 + 124)]
+    m, s = np.full(3, 2**30, np.int32), np.full(3, 40, np.int32)
+    y = conv.qlinear_conv(x, w, 78, zw, "tosa_double", (m, s), 0, out_dtype=np.int8, **geo)
+    assert y.shape == (1, 3, 1, 1)

@@ -144,7 +144,8 @@ def weights_b(w, g0, ng, mg, zb, order_free, kp=0):
     their terms are exactly 0."""
     B = _weights_b(w, g0, ng, mg, zb, order_free)
     if kp > B.shape[0]:
-        B = np.concatenate([B, np.broadcast_to(np.asarray(zb).astype(w.dtype), (kp - B.shape[0], ng * mg))])
+        pad = np.broadcast_to(np.asarray(zb).astype(w.dtype), (kp - B.shape[0], ng * mg))
+        B = np.ascontiguousarray(np.concatenate([B, pad]))   # numpy may pick F order for a (1, n) B
     return B
 
 
