@@ -22,6 +22,7 @@ from fractions import Fraction
 from math import prod
 
 from . import nested
+from .nested import plain, shape_of  # noqa: F401  (movement.plain / shape_of, as before)
 from .errors import InvalidValueError, ShapeError, UnknownNameError
 from .rounding import ceil as _ceil, floor as _floor, round_ratio
 
@@ -29,28 +30,6 @@ from .rounding import ceil as _ceil, floor as _floor, round_ratio
 # ##########################################################################
 # Nested lists <-> (flat, shape)
 # ##########################################################################
-
-def plain(x):
-    """A numpy array or scalar (anything with ``dtype`` and ``tolist``) as nested Python lists;
-    anything else unchanged.  Duck-typed: the spec layer does not import numpy."""
-    # Reproduces: numpy ndarray.tolist (arrays read as nested lists)
-    if hasattr(x, "dtype") and hasattr(x, "tolist") and not isinstance(x, (list, tuple, int, float)):
-        return x.tolist()
-    return x
-
-
-def shape_of(x, name="tensor"):
-    """The shape of a rectangular nested list (a number has shape ()); ShapeError if ragged."""
-    # Reproduces: ONNX IR TensorShapeProto (a rectangular tensor)
-    if not isinstance(x, (list, tuple)):
-        return ()
-    if not x:
-        return (0,)
-    inner = [shape_of(v, name) for v in x]
-    if any(s != inner[0] for s in inner):
-        raise ShapeError(f"{name} is ragged: its elements have shapes {sorted(set(inner))}")
-    return (len(x),) + inner[0]
-
 
 def tensor(x, name="tensor"):
     """(flat row-major values, shape) of a nested list or numpy array."""

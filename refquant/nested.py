@@ -5,6 +5,31 @@ helpers are the one place that walks them generically.  Stdlib only.
 """
 
 
+from .errors import ShapeError
+
+
+def plain(x):
+    """A numpy array or scalar (anything with ``dtype`` and ``tolist``) as nested Python lists;
+    anything else unchanged.  Duck-typed: the spec layer does not import numpy."""
+    # Reproduces: numpy ndarray.tolist (arrays read as nested lists)
+    if hasattr(x, "dtype") and hasattr(x, "tolist") and not isinstance(x, (list, tuple, int, float)):
+        return x.tolist()
+    return x
+
+
+def shape_of(x, name="tensor"):
+    """The shape of a rectangular nested list (a number has shape ()); ShapeError if ragged."""
+    # Reproduces: ONNX IR TensorShapeProto (a rectangular tensor)
+    if not isinstance(x, (list, tuple)):
+        return ()
+    if not x:
+        return (0,)
+    inner = [shape_of(v, name) for v in x]
+    if any(s != inner[0] for s in inner):
+        raise ShapeError(f"{name} is ragged: its elements have shapes {sorted(set(inner))}")
+    return (len(x),) + inner[0]
+
+
 def shape(x):
     """The shape of a nested list, read along its first elements (a scalar has shape ())."""
     dims = []

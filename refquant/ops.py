@@ -19,6 +19,7 @@ from itertools import product
 from operator import mul
 
 from . import nested
+from .nested import plain as _plain, shape_of  # noqa: F401  (ops.shape_of, as before)
 from . import requant as rq
 from .errors import AccumulatorOverflowError, InvalidValueError, ShapeError
 from .integers import Accumulator, get_type
@@ -37,32 +38,12 @@ def _is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _plain(x):
-    """A numpy array or scalar (anything with ``dtype`` and ``tolist``) as nested Python lists of
-    Python numbers; anything else unchanged.  Duck-typed: the spec layer does not import numpy."""
-    if hasattr(x, "dtype") and hasattr(x, "tolist") and not isinstance(x, (list, tuple, int, float)):
-        return x.tolist()
-    return x
-
-
 def _accepts_arrays(fn):
     """Let ``fn`` take numpy arrays (what users hold) wherever it takes nested lists or numbers."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         return fn(*map(_plain, args), **{k: _plain(v) for k, v in kwargs.items()})
     return wrapper
-
-
-def shape_of(x, name="tensor"):
-    """The shape of a rectangular nested list (a number has shape ()); ShapeError if ragged."""
-    if not isinstance(x, (list, tuple)):
-        return ()
-    if not x:
-        return (0,)
-    inner = [shape_of(v, name) for v in x]
-    if any(s != inner[0] for s in inner):
-        raise ShapeError(f"{name} is ragged: its elements have shapes {sorted(set(inner))}")
-    return (len(x),) + inner[0]
 
 
 def _check_elements(x, t, name, path=()):

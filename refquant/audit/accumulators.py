@@ -162,19 +162,13 @@ def conv_variants(case):
 
 def im2col(case, gin, pad_value):
     """(N*OH*OW, Cg*kH*kW) int64: the receptive fields of input group ``gin``, columns in the
-    oracle's term order (c, kh, kw) ascending; padding positions hold ``pad_value``."""
+    oracle's term order (c, kh, kw) ascending; padding positions hold ``pad_value``.  The layout is
+    the C kernel's own (refquant.kernel.conv.im2col, numpy only), on int64 values."""
+    from ..kernel.conv import geometry, im2col as kernel_im2col
     g = case.geometry()
-    x = case.tensors["x"]
-    N, Cg, kH, kW, OH, OW = g["N"], g["Cg"], g["kH"], g["kW"], g["OH"], g["OW"]
-    (sh, sw), (ph0, pw0, ph1, pw1), (dh, dw) = g["strides"], g["pads"], g["dilations"]
-    xp = np.full((N, Cg, g["H"] + ph0 + ph1, g["W"] + pw0 + pw1), pad_value, dtype=np.int64)
-    xp[:, :, ph0:ph0 + g["H"], pw0:pw0 + g["W"]] = x[:, gin * Cg:(gin + 1) * Cg]
-    cols = np.empty((N, OH, OW, Cg, kH, kW), dtype=np.int64)
-    for kh in range(kH):
-        for kw in range(kW):
-            patch = xp[:, :, kh * dh: kh * dh + sh * (OH - 1) + 1: sh, kw * dw: kw * dw + sw * (OW - 1) + 1: sw]
-            cols[..., kh, kw] = patch.transpose(0, 2, 3, 1)
-    return cols.reshape(N * OH * OW, Cg * kH * kW)
+    x = np.asarray(case.tensors["x"], dtype=np.int64)
+    geo = geometry(x.shape, case.tensors["w"].shape, g["strides"], g["pads"], g["dilations"], g["group"])
+    return kernel_im2col(x, pad_value, geo, gin)
 
 
 def _conv_oracle_nested(case):
