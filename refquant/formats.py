@@ -597,6 +597,31 @@ def fl(fmt, x, rounding="rne"):
     return round_to(fmt, x, rounding)
 
 
+BINARY = {"fp16": (11, -14, 15), "fp32": (24, -126, 127), "fp64": (53, -1022, 1023)}   # (p, emin, emax)
+
+
+def round_binary(fmt, x):
+    """``x`` (exact) rounded to fp16 / fp32 / fp64 with RNE: a Fraction, or float +-inf on overflow.
+    The fast form of ``round_to(fmt, x).value`` (no bit pattern built) that every backend model's
+    binary32 / binary64 step uses (``requant.fl``); tests/test_formats.py proves them equal."""
+    # Reproduces: IEEE 754-2019 §4.3.1 roundTiesToEven, §7.4 overflow to infinity
+    p, emin, emax = BINARY[fmt]
+    x = Fraction(x)
+    if x == 0:
+        return Fraction(0)
+    n, d = abs(x.numerator), x.denominator
+    e = _floor_log2_ratio(n, d)                   # 2^e <= |x| < 2^(e+1)
+    q = max(e, emin) - (p - 1)                    # the quantum is 2^q
+    num, den = (n, d << q) if q >= 0 else (n << -q, d)
+    N, rem = divmod(num, den)
+    if 2 * rem > den or (2 * rem == den and N % 2 == 1):
+        N += 1
+    mag = Fraction(N) * Fraction(2) ** q
+    if mag > Fraction(2**p - 1) * Fraction(2) ** (emax - p + 1):
+        return float("inf") if x > 0 else float("-inf")
+    return mag if x > 0 else -mag
+
+
 # ---------------------------------------------------------------------------------------------
 # Neighbours and the format table (CLI helpers)
 # ---------------------------------------------------------------------------------------------

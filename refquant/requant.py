@@ -44,35 +44,20 @@ NAN = float("nan")  # the value of an invalid operation (0*inf, inf-inf, 0/0); n
 # Binary floating point: the exact value of one IEEE operation (RNE)
 # ##########################################################################
 
-# name -> (precision p including the hidden bit, emin, emax)
-BINARY = {"fp16": (11, -14, 15), "fp32": (24, -126, 127), "fp64": (53, -1022, 1023)}
+# name -> (precision p including the hidden bit, emin, emax): the formats' own table
+BINARY = formats.BINARY
 
 
 def fl(fmt, x):
-    """x (an exact rational) rounded to the IEEE binary format ``fmt`` with RNE.
+    """x (an exact rational, or INF/-INF/NAN) rounded to the IEEE binary format ``fmt`` with RNE.
 
     Returns a Fraction, or +-INF when the rounded magnitude exceeds the largest finite value
-    (IEEE overflow under round-to-nearest).  Subnormals are kept (no flush).
+    (IEEE overflow under round-to-nearest).  Subnormals are kept (no flush).  The rounding is
+    formats.round_binary, the fast form of formats.round_to (one correctly rounded rounding).
     """
-    p, emin, emax = BINARY[fmt]
     if is_special(x):
         return x                                  # NaN and +-inf are values of every binary format
-    x = Fraction(x)
-    if x == 0:
-        return Fraction(0)
-    n, d = abs(x.numerator), x.denominator
-    e = n.bit_length() - d.bit_length()          # 2^e <= |x| < 2^(e+1), after the fix-up
-    if (n << max(0, -e)) < (d << max(0, e)):
-        e -= 1
-    q = max(e, emin) - (p - 1)                    # the quantum is 2^q
-    num, den = (n, d << q) if q >= 0 else (n << -q, d)
-    N, rem = divmod(num, den)
-    if 2 * rem > den or (2 * rem == den and N % 2 == 1):
-        N += 1
-    mag = Fraction(N) * Fraction(2) ** q
-    if mag > Fraction(2**p - 1) * Fraction(2) ** (emax - p + 1):
-        return INF if x > 0 else -INF
-    return mag if x > 0 else -mag
+    return formats.round_binary(fmt, x)
 
 
 def fl32(x):

@@ -531,3 +531,30 @@ def test_e8m0_zero_under_ieee_is_nan_as_ml_dtypes():
     assert [F.encode("e8m0", z) for z in (0.0, -0.0)] == [0xFF, 0xFF]
     theirs = np.array([0.0, -0.0], np.float32).astype(peer_dtype("e8m0")).view(np.uint8).tolist()
     assert theirs == [0xFF, 0xFF]
+
+
+# ----- round_binary: the fast RNE of the binary formats is round_to ------------------------------
+
+def _round_to_value(fmt, x):
+    r = F.round_to(fmt, x)
+    return (float("inf") if r.sign == 0 else float("-inf")) if r.is_inf else r.value
+
+
+@given(st.sampled_from(["fp16", "fp32", "fp64"]), st.integers(1, 2**70), st.integers(-1100, 1100),
+       st.booleans())
+def test_round_binary_equals_round_to(fmt, n, e, negative):
+    x = Fraction(n) * Fraction(2) ** e / 3 * (-1 if negative else 1)
+    assert F.round_binary(fmt, x) == _round_to_value(fmt, x)
+
+
+@pytest.mark.parametrize("fmt", ["fp16", "fp32", "fp64"])
+def test_round_binary_on_midpoints_subnormals_and_the_overflow_threshold(fmt):
+    p, emin, emax = F.BINARY[fmt]
+    big = Fraction(2**p - 1) * Fraction(2) ** (emax - p + 1)           # the largest finite value
+    ulp_big = Fraction(2) ** (emax - p + 1)
+    tiny = Fraction(2) ** (emin - p + 1)                              # the smallest subnormal
+    cases = [big, big + ulp_big / 2, big + ulp_big / 2 - Fraction(1, 10**400), big + ulp_big, tiny,
+             tiny / 2, tiny / 2 + Fraction(1, 2**2000), 3 * tiny / 2, Fraction(5, 2), Fraction(7, 2),
+             1 + Fraction(1, 2**p), 1 + Fraction(3, 2**p), Fraction(0)]
+    for x in cases + [-c for c in cases]:
+        assert F.round_binary(fmt, x) == _round_to_value(fmt, x), (fmt, x)
