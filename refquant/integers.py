@@ -169,13 +169,26 @@ class Accumulator:
         return (v - self.lo) % 2**self.width + self.lo
 
     def sum(self, terms, where=None, start=0):
-        """Sum ``terms`` in order (k ascending) starting from ``start``."""
+        """Sum ``terms`` in order (k ascending) starting from ``start``; under ``error`` the message
+        names the step k that overflowed."""
         s = start
         lo, hi = self.lo, self.hi
-        for t in terms:
+        for k, t in enumerate(terms):
             v = s + t
-            s = v if lo <= v <= hi else self.step(s, t, where)
+            s = v if lo <= v <= hi else self._named_step(s, t, where, f"k = {k}")
         return s
+
+    def _named_step(self, s, t, where, what):
+        try:
+            return self.step(s, t, where)
+        except AccumulatorOverflowError as e:
+            raise AccumulatorOverflowError(f"{e}; at {what}") from None
+
+    def sum_with_bias(self, terms, where=None, bias=None):
+        """``sum`` of the terms, then ``bias`` (if any) as one more step: the contract's accumulator
+        (docs/gemm-contract.md §2)."""
+        s = self.sum(terms, where)
+        return s if bias is None else self._named_step(s, bias, where, "the bias step")
 
     def total(self, terms, where=None):
         """Like ``sum`` but fast when no partial sum can leave the range (the usual case).

@@ -21,7 +21,7 @@ from operator import mul
 from . import nested
 from .nested import plain as _plain, shape_of  # noqa: F401  (ops.shape_of, as before)
 from . import requant as rq
-from .errors import AccumulatorOverflowError, InvalidValueError, ShapeError
+from .errors import InvalidValueError, ShapeError
 from .integers import Accumulator, get_type
 from .trace import Step, render
 
@@ -104,21 +104,8 @@ def _build(shape, fn, prefix=()):
 # ##########################################################################
 
 def accumulate(acc, terms, where, bias=None):
-    """s = step(s + t_k) for k ascending, then bias as one more step; names k on 'error'."""
-    s, lo, hi = 0, acc.lo, acc.hi
-    for k, t in enumerate(terms):
-        v = s + t
-        s = v if lo <= v <= hi else _step(acc, s, t, where, f"k = {k}")
-    if bias is not None:
-        s = _step(acc, s, bias, where, "the bias step")
-    return s
-
-
-def _step(acc, s, t, where, what):
-    try:
-        return acc.step(s, t, where)
-    except AccumulatorOverflowError as e:
-        raise AccumulatorOverflowError(f"{e}; at {what}") from None
+    """s = step(s + t_k) for k ascending, then bias as one more step; names the step on 'error'."""
+    return acc.sum_with_bias(terms, where, bias)
 
 
 def _cannot_overflow(acc, K, amax, bmax, bias):
