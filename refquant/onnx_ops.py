@@ -85,18 +85,26 @@ def _ort_add_one(x, rx, zx, y, ry, zy, zc):
     return rq.ffma(F32, x, rx, rq.ffma(F32, y, ry, fixed))
 
 
+def _ort_binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype, y_dtype,
+                     scale_format):
+    """The checked arguments of ORT's QLinearAdd / QLinearMul: type, tensors, scales, zero points."""
+    t = ort_type(dtype, y_dtype)
+    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
+    scales = tuple(qops.scale(s, n, scale_format) for s, n in
+                   ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
+    zps = tuple(qops.zero_point(z, t, n) for z, n in
+                ((a_zero_point, "a_zero_point"), (b_zero_point, "b_zero_point"), (y_zero_point, "y_zero_point")))
+    return t, fa, fb, scales, zps
+
+
 def ort_add(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
             y_dtype=None, scale_format="fp32"):
     """onnxruntime QLinearAdd: rA = fl(sa/sy), rB = fl(sb/sy); fixed = fl(zy - fma(rA, za, fl(rB*zb)));
     v = fma(a, rA, fma(b, rB, fixed)) (A and B exchanged where A is the span scalar); cvtps2dq (RNE),
     int16 then 8-bit saturating packs."""
     # Reproduces: onnxruntime 1.32.0 mlas/lib/intrinsics/avx2/qladd_avx2.cpp (GCC -ffp-contract=fast FMAs)
-    t = ort_type(dtype, y_dtype)
-    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
-    sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
-                  ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
-    za, zb, zy = (qops.zero_point(z, t, n) for z, n in
-                  ((a_zero_point, "a_zero_point"), (b_zero_point, "b_zero_point"), (y_zero_point, "y_zero_point")))
+    t, fa, fb, (sa, sb, sy), (za, zb, zy) = _ort_binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+                                                            y_scale, y_zero_point, dtype, y_dtype, scale_format)
     ra, rb = rq.fdiv(F32, sa, sy), rq.fdiv(F32, sb, sy)
     pairs, shape = qops.broadcast_pairs(fa, fb)
     if ort_broadcast_swaps(fa[1], fb[1]):
@@ -111,12 +119,8 @@ def ort_mul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_
     """onnxruntime QLinearMul: M = fl(fl(sa*sb)/sy); p = (a-za)(b-zb) exact; v = fl(fl(p*M) + zy);
     cvtps2dq (RNE), int16 then 8-bit saturating packs (no float clamp; SSE2, no FMA)."""
     # Reproduces: onnxruntime 1.32.0 mlas/lib/qlmul.cpp (MLAS_SSE2_INTRINSICS MlasQLinearMulKernel)
-    t = ort_type(dtype, y_dtype)
-    fa, fb = qops.qtensor(a, t, "a"), qops.qtensor(b, t, "b")
-    sa, sb, sy = (qops.scale(s, n, scale_format) for s, n in
-                  ((a_scale, "a_scale"), (b_scale, "b_scale"), (y_scale, "y_scale")))
-    za, zb, zy = (qops.zero_point(z, t, n) for z, n in
-                  ((a_zero_point, "a_zero_point"), (b_zero_point, "b_zero_point"), (y_zero_point, "y_zero_point")))
+    t, fa, fb, (sa, sb, sy), (za, zb, zy) = _ort_binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+                                                            y_scale, y_zero_point, dtype, y_dtype, scale_format)
     m = rq.fdiv(F32, rq.fmul(F32, sa, sb), sy)
     pairs, shape = qops.broadcast_pairs(fa, fb)
     return mv.nest([pack_8bit(cvtps2dq(rq.fadd(F32, rq.fmul(F32, (x - za) * (y - zb), m), zy)), t)

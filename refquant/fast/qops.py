@@ -61,13 +61,21 @@ def _round_exact(v, exact, zy, t):
     return np.clip(r + zy, t.min, t.max).astype(np.int64)
 
 
+def _binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, dtype, y_dtype,
+                 scale_format):
+    """The checked arguments of a binary op: types, integer arrays and the three (scale, zero point)."""
+    t, ty = qops.types(dtype, y_dtype)
+    a, b = _ints(a, t, "a"), _ints(b, t, "b")
+    (sa, za), (sb, zb) = _params(t, [("a", a_scale, a_zero_point), ("b", b_scale, b_zero_point)], scale_format)
+    sy, zy = qops.scale(y_scale, "y_scale", scale_format), qops.zero_point(y_zero_point, ty, "y_zero_point")
+    return t, ty, a, b, (sa, za), (sb, zb), (sy, zy)
+
+
 def _binary_exact(real):
     def fn(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
            y_dtype=None, scale_format="fp32"):
-        t, ty = qops.types(dtype, y_dtype)
-        a, b = _ints(a, t, "a"), _ints(b, t, "b")
-        (sa, za), (sb, zb) = _params(t, [("a", a_scale, a_zero_point), ("b", b_scale, b_zero_point)], scale_format)
-        sy, zy = qops.scale(y_scale, "y_scale", scale_format), qops.zero_point(y_zero_point, ty, "y_zero_point")
+        t, ty, a, b, (sa, za), (sb, zb), (sy, zy) = _binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+                                                                   y_scale, y_zero_point, dtype, y_dtype, scale_format)
         a, b = np.broadcast_arrays(a - za, b - zb)
         v = real(_f(sa) * a, _f(sb) * b) / _f(sy)
         return _round_exact(v, lambda i: real(sa * int(a[i]), sb * int(b[i])) / sy, zy, ty)
@@ -297,10 +305,8 @@ def ref_quantize(v, sy, zy, t):
 def _binary_ref(op):
     def fn(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point, *, dtype="uint8",
            y_dtype=None, scale_format="fp32"):
-        t, ty = qops.types(dtype, y_dtype)
-        a, b = _ints(a, t, "a"), _ints(b, t, "b")
-        (sa, za), (sb, zb) = _params(t, [("a", a_scale, a_zero_point), ("b", b_scale, b_zero_point)], scale_format)
-        sy, zy = qops.scale(y_scale, "y_scale", scale_format), qops.zero_point(y_zero_point, ty, "y_zero_point")
+        t, ty, a, b, (sa, za), (sb, zb), (sy, zy) = _binary_args(a, a_scale, a_zero_point, b, b_scale, b_zero_point,
+                                                                   y_scale, y_zero_point, dtype, y_dtype, scale_format)
         da, db = (a - za).astype(F32) * F32(_f(sa)), (b - zb).astype(F32) * F32(_f(sb))
         return ref_quantize(op(da, db), sy, zy, ty)
     fn.__doc__ = f"numpy form of the onnx_ref QDQ op ({op.__name__}), float32 numpy as the evaluator."
