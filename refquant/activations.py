@@ -31,7 +31,7 @@ from . import movement as mv
 from .certified import resolve
 from .errors import InvalidValueError, ShapeError, SpecError, Unpredictable
 from .integers import get_type
-from .requant import fl, fl32
+from .ieee import fl, fl32
 from .rounding import half_away, half_even
 
 # Documented maximum errors of glibc's binary32/binary64 functions on x86_64 (glibc manual,

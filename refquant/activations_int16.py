@@ -18,7 +18,7 @@ from . import fixedpoint as fp
 from .activations import (EXP_ULP, clamp, elementwise, f64, quant_params, rne_certified, along_rows, wrap16,
                           sigmoid_exact, softmax_exact, tanh_exact)
 from .errors import SpecError, Unpredictable
-from .requant import fl32
+from .ieee import fl32
 from .rounding import half_away
 
 

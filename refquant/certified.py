@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import InvalidValueError, UnknownNameError
-from .requant import BINARY, fl
+from .ieee import BINARY, fl
 
 FUNCTIONS = ("exp", "log", "tanh", "sigmoid", "erf", "gelu")
 _MAX_DIGITS = 4000   # a guard: no enclosure in this package needs more than ~100 digits

@@ -40,7 +40,7 @@ from fractions import Fraction
 
 from . import rounding
 from .errors import InvalidValueError, UnknownNameError
-from .requant import ffma, fl32
+from .ieee import ffma, fl32
 
 
 def _levels(levels):

@@ -30,7 +30,7 @@ from fractions import Fraction
 
 from . import rounding
 from .errors import InvalidValueError, UnknownNameError, Unpredictable
-from .requant import fl32
+from .ieee import fl32
 
 # QONNX rounding_mode attribute -> (the exact rule on |y| for a sign-symmetric mode, or a rule on y).
 # Reproduces: qonnx docs/qonnx-custom-ops/quant_op.md, "rounding_mode" (numpy functions of the reference).

@@ -8,8 +8,8 @@ kernel implements those from the same text.  The other rows reproduce one backen
 pinned in docs/reference/requant.md (§ numbers below refer to it) and docs/reference/onnx.md.
 
 Values are Python ``int`` and ``fractions.Fraction``.  Float arithmetic is modelled by rounding
-the exact result of each operation (``fl32``, ``fl64``, ``fl16``: IEEE binary, RNE); no Python
-float arithmetic happens.  Scales enter as Python floats (or Fractions) that must be exactly
+the exact result of each operation (refquant.ieee: ``fl32``, ``fl64``, ``fmul``, ...; IEEE binary,
+RNE); no Python float arithmetic happens.  Scales enter as Python floats (or Fractions) that must be exactly
 representable in the scale format (fp32 by default).  At extreme scales a step overflows to INF
 or is invalid (NAN): ``fmul``/``fadd``/``fdiv``/``ffma`` carry IEEE infinities and NaN through the
 chain to the peer's own conversion (cvtps2dq's INT32_MIN, a float clamp, ...); Unpredictable only
@@ -32,106 +32,11 @@ from . import fixedpoint as fp
 from . import formats, nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
+from .ieee import BINARY, INF, NAN, f32_bits, fadd, fdiv, ffma, fl, fl32, fl64, fmul, is_special  # noqa: F401  (public here too)
 from .rounding import half_away, half_even
 from .trace import Step, note, render, show  # noqa: F401  (render, show: re-exported for one release; use refquant.trace)
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INF = float("inf")  # the value of an overflowed fl(); only compared, or passed through f* below
-NAN = float("nan")  # the value of an invalid operation (0*inf, inf-inf, 0/0); never computed with
-
-
-# ##########################################################################
-# Binary floating point: the exact value of one IEEE operation (RNE)
-# ##########################################################################
-
-# name -> (precision p including the hidden bit, emin, emax): the formats' own table
-BINARY = formats.BINARY
-
-
-def fl(fmt, x):
-    """x (an exact rational, or INF/-INF/NAN) rounded to the IEEE binary format ``fmt`` with RNE.
-
-    Returns a Fraction, or +-INF when the rounded magnitude exceeds the largest finite value
-    (IEEE overflow under round-to-nearest).  Subnormals are kept (no flush).  The rounding is
-    formats.round_binary, the fast form of formats.round_to (one correctly rounded rounding).
-    """
-    if is_special(x):
-        return x                                  # NaN and +-inf are values of every binary format
-    return formats.round_binary(fmt, x)
-
-
-def fl32(x):
-    """fl(x) in binary32."""
-    return fl("fp32", x)
-
-
-def fl64(x):
-    """fl(x) in binary64."""
-    return fl("fp64", x)
-
-
-def is_special(x):
-    """True for the non-finite values of the float model: INF, -INF and NAN."""
-    return isinstance(x, float) and (x != x or x in (INF, -INF))
-
-
-def _signed_inf(positive):
-    return INF if positive else -INF
-
-
-def _xmul(a, b):
-    """a*b exactly, IEEE 754 specials included: inf*0 is NaN, inf*x has the product's sign."""
-    if a != a or b != b:
-        return NAN
-    if a in (INF, -INF) or b in (INF, -INF):
-        return NAN if a == 0 or b == 0 else _signed_inf((a > 0) == (b > 0))
-    return a * b
-
-
-def _xadd(a, b):
-    """a+b exactly, IEEE 754 specials included: inf + -inf is NaN."""
-    if a != a or b != b or (a in (INF, -INF) and b == -a):
-        return NAN
-    if a in (INF, -INF) or b in (INF, -INF):
-        return a if a in (INF, -INF) else b
-    return a + b
-
-
-def _xdiv(a, b):
-    """a/b exactly, IEEE 754 specials included.  Every divisor here is a scale or a quantity
-    derived from positive scales, so a zero divisor is +0 (an underflow): x/0 = inf of x's sign."""
-    if a != a or b != b or (a == 0 and b == 0) or (a in (INF, -INF) and b in (INF, -INF)):
-        return NAN
-    if b == 0 or a in (INF, -INF):
-        return _signed_inf((a > 0) == (b >= 0))
-    if b in (INF, -INF):
-        return Fraction(0)
-    return Fraction(a) / b
-
-
-def fmul(fmt, a, b):
-    """fl(a*b) in ``fmt`` with IEEE specials (a, b: Fractions, ints, INF, -INF or NAN)."""
-    return fl(fmt, _xmul(a, b))
-
-
-def fadd(fmt, a, b):
-    """fl(a+b) in ``fmt`` with IEEE specials."""
-    return fl(fmt, _xadd(a, b))
-
-
-def fdiv(fmt, a, b):
-    """fl(a/b) in ``fmt`` with IEEE specials (b >= 0: see _xdiv)."""
-    return fl(fmt, _xdiv(a, b))
-
-
-def ffma(fmt, a, b, c):
-    """fl(a*b + c), one rounding (fused multiply-add), with IEEE specials."""
-    return fl(fmt, _xadd(_xmul(a, b), c))
-
-
-def f32_bits(x):
-    """The binary32 bit pattern of an exactly representable value x."""
-    return formats.encode("fp32", formats.exact("fp32", x))
 
 
 def scale_value(x, fmt="fp32", name="scale"):

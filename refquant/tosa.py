@@ -20,7 +20,7 @@ from . import fixedpoint as fp
 from . import nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
-from .requant import fl32, fl64
+from .ieee import fl32, fl64
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
