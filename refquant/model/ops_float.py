@@ -11,8 +11,8 @@ Data movement (Reshape, Transpose, ...) is exact and equals refquant.movement (t
 
 import numpy as np
 
-from ..errors import InvalidValueError, ShapeError
-from .ops_quant import conv_geometry
+from ..errors import InvalidValueError
+from .ops_quant import window_slices, conv_geometry, conv_out_shape
 from .registry import op
 from .value import U32, V, down32, enclose, gamma, up32
 
@@ -29,32 +29,29 @@ def _mid_rad(x):
     return v, np.maximum(v - lo, hi - v)
 
 
-def _im2col(x, kH, kW, strides, pads, dil, fill=0.0):
-    N, C, H, W = x.shape
-    sh, sw = strides
-    dh, dw = dil
-    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])), constant_values=fill)
-    OH = (H + pads[0] + pads[2] - dh * (kH - 1) - 1) // sh + 1
-    OW = (W + pads[1] + pads[3] - dw * (kW - 1) - 1) // sw + 1
-    if OH < 1 or OW < 1:
-        raise ShapeError(f"window op output would be empty ({OH} x {OW})")
-    cols = np.empty((N, C, kH, kW, OH, OW), x.dtype)
-    for i in range(kH):
-        for j in range(kW):
-            cols[:, :, i, j] = xp[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
-    return cols, OH, OW
+def _im2col(x, k, strides, pads, dil, fill=0.0):
+    """(cols (N, C, k..., P), output spatial shape) of an N-D window op (pads [x1_begin, ..., x1_end, ...])."""
+    N, C, *spatial = x.shape
+    d = len(spatial)
+    out = conv_out_shape(spatial, k, strides, pads, dil)
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((pads[a], pads[a + d]) for a in range(d)), constant_values=fill)
+    P = int(np.prod(out))
+    cols = np.empty((N, C) + tuple(k) + (P,), x.dtype)
+    for off, sl in window_slices(k, strides, pads, dil, out):
+        cols[(slice(None),) * 2 + off] = xp[(slice(None), slice(None)) + sl].reshape(N, C, P)
+    return cols, out
 
 
 def conv_f64(x, w, strides, pads, dil, group):
-    """float64 2-D convolution (NCHW) by im2col and one GEMM per group."""
-    N, _C, _H, _W = x.shape
-    M, Cg, kH, kW = w.shape
-    cols, OH, OW = _im2col(x, kH, kW, strides, pads, dil)
-    K, Mg = Cg * kH * kW, M // group
-    cols = cols.reshape(N, group, Cg, kH, kW, OH * OW).reshape(N, group, K, OH * OW)
+    """float64 N-D convolution (N, C, spatial...) by im2col and one GEMM per group."""
+    N = x.shape[0]
+    M, Cg, *k = w.shape
+    cols, out = _im2col(x, k, strides, pads, dil)
+    K, Mg, P = Cg * int(np.prod(k)), M // group, int(np.prod(out))
+    cols = cols.reshape(N, group, K, P)
     wg = w.reshape(group, Mg, K)
-    out = np.einsum("gmk,ngkp->ngmp", wg, cols, optimize=True)
-    return out.reshape(N, M, OH, OW)
+    res = np.einsum("gmk,ngkp->ngmp", wg, cols, optimize=True)
+    return res.reshape((N, M) + out)
 
 
 def _linear_enclosure(f, x, w, b, K):
@@ -69,13 +66,13 @@ def _linear_enclosure(f, x, w, b, K):
 
 @op("Conv")
 def conv(ctx, node, ins):
-    """ONNX Conv-11 in binary32 (any summation order): the enclosure of every order's result."""
+    """ONNX Conv-11 (1-D, 2-D, 3-D) in binary32 (any summation order): the enclosure of every order's result."""
     x, w = ins[0], ins[1]
     if not w.exact:
         raise InvalidValueError(f"node {node.name!r}: Conv with implementation-defined weights")
     strides, pads, dil, group = conv_geometry(node, x.v.ndim)
     wv = w.v.astype(np.float64)
-    b = None if len(ins) < 3 or ins[2] is None else ins[2].v.astype(np.float64).reshape(1, -1, 1, 1)
+    b = None if len(ins) < 3 or ins[2] is None else ins[2].v.astype(np.float64).reshape((1, -1) + (1,) * (wv.ndim - 2))
     K = int(np.prod(wv.shape[1:]))
     return [_linear_enclosure(lambda a, ww: conv_f64(a, ww, strides, pads, dil, group), x, wv, b, K)]
 
@@ -182,17 +179,18 @@ def clip(ctx, node, ins):
 
 @op("MaxPool")
 def max_pool(ctx, node, ins):
-    """ONNX MaxPool-12 (2-D, one output): exact for any element type."""
+    """ONNX MaxPool-12 (1-D, 2-D, 3-D, one output): exact for any element type."""
     x = ins[0]
     if len(node.outputs) > 1 and node.outputs[1]:
         raise InvalidValueError(f"node {node.name!r}: MaxPool indices output is not supported")
-    kH, kW = node.attr("kernel_shape")
+    k = list(node.attr("kernel_shape"))
     strides, pads, dil, _ = conv_geometry(node, x.v.ndim)
+    win = tuple(range(2, 2 + len(k)))
 
     def pool(t):
         fill = -np.inf if t.dtype.kind == "f" else np.iinfo(t.dtype).min
-        cols, _OH, _OW = _im2col(t, kH, kW, strides, pads, dil, fill)
-        return cols.max(axis=(2, 3))
+        cols, out = _im2col(t, k, strides, pads, dil, fill)
+        return cols.max(axis=win).reshape(t.shape[:2] + out)
     if node.attr("ceil_mode", 0):
         raise InvalidValueError(f"node {node.name!r}: MaxPool ceil_mode=1 is not supported")
     return [x.map(pool)]
@@ -209,20 +207,23 @@ def _mean_enclosure(x, fn, n):
 
 @op("AveragePool")
 def average_pool(ctx, node, ins):
-    """ONNX AveragePool-11 (2-D, float): window sum in any order, divided by the count."""
+    """ONNX AveragePool-11 (1-D, 2-D, 3-D, float): window sum in any order, divided by the count."""
     x = ins[0]
     if x.dtype.kind != "f" or node.attr("ceil_mode", 0):
         raise InvalidValueError(f"node {node.name!r}: AveragePool on {x.dtype} or with ceil_mode is not supported")
-    kH, kW = node.attr("kernel_shape")
-    strides, pads, _dil, _ = conv_geometry(node, x.v.ndim)
+    k = list(node.attr("kernel_shape"))
+    strides, pads, dil, _ = conv_geometry(node, x.v.ndim)
+    if any(v != 1 for v in dil):
+        raise InvalidValueError(f"node {node.name!r}: AveragePool with dilations {dil} is not supported")
     include = node.attr("count_include_pad", 0)
+    win, n = tuple(range(2, 2 + len(k))), int(np.prod(k))
 
     def pool(t):
-        cols, _OH, _OW = _im2col(t, kH, kW, strides, pads, (1, 1))
-        ones, _, _ = _im2col(np.ones_like(t[:1, :1]), kH, kW, strides, pads, (1, 1))
-        count = kH * kW if include else ones.sum(axis=(2, 3))
-        return cols.sum(axis=(2, 3)) / count
-    return [_mean_enclosure(x, pool, kH * kW)]
+        cols, out = _im2col(t, k, strides, pads, dil)
+        ones, _ = _im2col(np.ones_like(t[:1, :1]), k, strides, pads, dil)
+        count = n if include else ones.sum(axis=win)
+        return (cols.sum(axis=win) / count).reshape(t.shape[:2] + out)
+    return [_mean_enclosure(x, pool, n)]
 
 
 @op("GlobalAveragePool")

@@ -9,6 +9,7 @@ Accumulators are computed as float64 GEMMs only where every partial sum is an in
 """
 
 import functools
+import itertools
 
 import numpy as np
 
@@ -180,35 +181,46 @@ def matmul_acc(a, b):
     return _exact_product(a, b, a.shape[-1])
 
 
+def window_slices(k, strides, pads_begin, dil, out):
+    """For each kernel offset (row-major over the spatial axes): the strided slices of the padded input."""
+    for off in itertools.product(*[range(n) for n in k]):
+        yield off, tuple(slice(o * d, o * d + s * (n - 1) + 1, s) for o, d, s, n in zip(off, dil, strides, out))
+
+
+def conv_out_shape(spatial, k, strides, pads, dil):
+    """Output spatial shape of an N-D window op (ONNX pads [x1_begin, ..., x1_end, ...]); ShapeError if empty."""
+    d = len(spatial)
+    out = tuple((spatial[a] + pads[a] + pads[a + d] - dil[a] * (k[a] - 1) - 1) // strides[a] + 1 for a in range(d))
+    if any(o < 1 for o in out):
+        raise ShapeError(f"conv / pool output would be empty ({' x '.join(map(str, out))})")
+    return out
+
+
 def conv_acc(x, w, strides, pads, dilations, group):
-    """Exact int64 2-D convolution (NCHW, w (M, C/group, kH, kW)) of zero-point-subtracted operands;
-    padding contributes 0 (the input zero point minus itself)."""
-    N, C, H, W = x.shape
-    M, Cg, kH, kW = w.shape
-    if C != Cg * group or M % group:
-        raise ShapeError(f"conv: x has {C} channels, w {w.shape} with group {group}")
-    sh, sw = strides
-    dh, dw = dilations
-    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
-    OH = (H + pads[0] + pads[2] - dh * (kH - 1) - 1) // sh + 1
-    OW = (W + pads[1] + pads[3] - dw * (kW - 1) - 1) // sw + 1
-    if OH < 1 or OW < 1:
-        raise ShapeError(f"conv output would be empty ({OH} x {OW})")
-    cols = np.empty((N, group, Cg, kH, kW, OH, OW), np.int64)
-    for i in range(kH):
-        for j in range(kW):
-            sl = xp[:, :, i * dh: i * dh + sh * (OH - 1) + 1: sh, j * dw: j * dw + sw * (OW - 1) + 1: sw]
-            cols[:, :, :, i, j] = sl.reshape(N, group, Cg, OH, OW)
-    Mg, K = M // group, Cg * kH * kW
-    cols = cols.reshape(N, group, K, OH * OW)
+    """Exact int64 N-D convolution (N, C, spatial...; w (M, C/group, k...)) of zero-point-subtracted
+    operands; padding contributes 0 (the input zero point minus itself).  Terms are exact integers,
+    so the sum is the same in any order (float64 only where every partial sum is below 2^53)."""
+    N, C, *spatial = x.shape
+    M, Cg, *k = w.shape
+    d = len(spatial)
+    if C != Cg * group or M % group or len(k) != d:
+        raise ShapeError(f"conv: x has shape {list(x.shape)}, w {list(w.shape)} with group {group}")
+    out = conv_out_shape(spatial, k, strides, pads, dilations)
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((pads[a], pads[a + d]) for a in range(d)))
+    P = int(np.prod(out))
+    cols = np.empty((N, group, Cg) + tuple(k) + (P,), np.int64)
+    for off, sl in window_slices(k, strides, pads, dilations, out):
+        cols[(slice(None),) * 3 + off] = xp[(slice(None), slice(None)) + sl].reshape(N, group, Cg, P)
+    Mg, K = M // group, Cg * int(np.prod(k))
+    cols = cols.reshape(N, group, K, P)
     wg = w.reshape(group, Mg, K)
     bound = K * max(int(np.abs(wg).max(initial=0)), 1) * max(int(np.abs(cols).max(initial=0)), 1)
     if bound < 2**53:     # every partial sum an integer below 2^53: float64 is exact in any order
-        out = np.rint(np.einsum("gmk,ngkp->ngmp", wg.astype(np.float64), cols.astype(np.float64),
+        res = np.rint(np.einsum("gmk,ngkp->ngmp", wg.astype(np.float64), cols.astype(np.float64),
                                 optimize=True)).astype(np.int64)
     else:
-        out = np.einsum("gmk,ngkp->ngmp", wg, cols)
-    return out.reshape(N, M, OH, OW)
+        res = np.einsum("gmk,ngkp->ngmp", wg, cols)
+    return res.reshape((N, M) + out)
 
 
 def wrap32(acc):
@@ -219,28 +231,49 @@ def wrap32(acc):
 
 def conv_acc_raw(x, zx, w, zw, strides, pads, dilations, group):
     """int32-wrapped conv accumulators of raw 8-bit x and w with their zero points: the C kernel's
-    ConvInteger (refquant.kernel.conv_integer) for ungrouped convolutions where it is built (grouped
-    ones, one small GEMM per group, are faster as one einsum), else ``conv_acc``; both equal
-    refquant.ops.conv_integer (tests/test_model.py)."""
+    ConvInteger (refquant.kernel.conv_integer, 2-D) for ungrouped 2-D convolutions where it is built,
+    and for 1-D ones as 2-D with H = 1 (kernel height 1, stride 1, no pad: the same terms, exact);
+    grouped and 3-D ones (one small GEMM per group) as one einsum (``conv_acc``); both equal
+    refquant.ops.conv_integer (tests/test_model.py, tests/test_model_nd.py)."""
     from .. import kernel
-    if group == 1 and kernel.available() and x.dtype in (np.int8, np.uint8) and w.dtype in (np.int8, np.uint8):
+    if group == 1 and x.ndim in (3, 4) and kernel.available() and x.dtype in (np.int8, np.uint8) \
+            and w.dtype in (np.int8, np.uint8):
         zwv = int(zw[0]) if zw.size == 1 else zw.astype(np.int64)
+        if x.ndim == 3:    # 1-D as 2-D with H = 1
+            acc = kernel.conv_integer(np.ascontiguousarray(x[:, :, None, :]), np.ascontiguousarray(w[:, :, None, :]),
+                                      zx, zwv, strides=[1, strides[0]], pads=[0, pads[0], 0, pads[1]],
+                                      dilations=[1, dilations[0]], group=group)
+            return np.asarray(acc)[:, :, 0, :].astype(np.int64)
         return kernel.conv_integer(np.ascontiguousarray(x), np.ascontiguousarray(w), zx, zwv, strides=list(strides),
                                    pads=list(pads), dilations=list(dilations), group=group).astype(np.int64)
-    wz = w.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+    wz = w.astype(np.int64) - (zw.reshape((-1,) + (1,) * (w.ndim - 1)) if zw.size > 1 else zw[0])
     return wrap32(conv_acc(x.astype(np.int64) - zx, wz, strides, pads, dilations, group))
 
 
+def _ints_attr(node, name, d, default):
+    v = node.attr(name, None)
+    v = [default] * d if v is None else [int(t) for t in v]
+    return v
+
+
 def conv_geometry(node, ndim):
-    """(strides, pads [t, l, b, r], dilations, group) of a 2-D Conv-family node (auto_pad NOTSET / VALID)."""
-    if ndim != 4:
-        raise ShapeError(f"node {node.name!r}: {node.op_type} with a rank-{ndim} input; the runner does 2-D (NCHW)")
+    """(strides, pads [x1_begin, ..., x1_end, ...], dilations, group) of a Conv-family or pooling node
+    over 1, 2 or 3 spatial axes (N, C, spatial...; auto_pad NOTSET / VALID)."""
+    d = ndim - 2
+    if d not in (1, 2, 3):
+        raise ShapeError(f"node {node.name!r}: {node.op_type} with a rank-{ndim} input; the runner does 1-D, 2-D "
+                         f"and 3-D (N, C, spatial...)")
     auto = node.attr("auto_pad", "NOTSET")
     if auto not in ("NOTSET", "VALID"):
         raise InvalidValueError(f"node {node.name!r}: auto_pad {auto!r} is not supported; expected NOTSET or VALID")
-    pads = node.attr("pads", [0, 0, 0, 0])
-    return (node.attr("strides", [1, 1]), [pads[0], pads[1], pads[2], pads[3]],
-            node.attr("dilations", [1, 1]), node.attr("group", 1))
+    strides, pads, dil = _ints_attr(node, "strides", d, 1), _ints_attr(node, "pads", 2 * d, 0), \
+        _ints_attr(node, "dilations", d, 1)
+    if auto == "VALID":
+        pads = [0] * (2 * d)
+    if len(strides) != d or len(pads) != 2 * d or len(dil) != d:
+        raise ShapeError(f"node {node.name!r}: {d} spatial axes need {d} strides, {2 * d} pads, {d} dilations; got "
+                         f"{strides}, {pads}, {dil}")
+    return strides, pads, dil, node.attr("group", 1)
 
 
 def bilinear_bounds(f, lo, hi, w):
@@ -296,7 +329,8 @@ def _zp(v):
 
 @op("QLinearConv", "com.microsoft.QLinearConv")
 def qlinear_conv(ctx, node, ins):
-    """ONNX QLinearConv-10 (and com.microsoft.QLinearConv, channels_last) with the backend's method."""
+    """ONNX QLinearConv-10 (1-D, 2-D, 3-D; and com.microsoft.QLinearConv, channels_last) with the backend's
+    method."""
     x, sx, zx, w, sw, zw, sy, zy = ins[:8]
     bias = _param(ins, 8)
     last = node.attr("channels_last", 0)
@@ -304,20 +338,23 @@ def qlinear_conv(ctx, node, ins):
     if last and not x.exact:
         xv = V(xv.v, np.moveaxis(x.lo, -1, 1), np.moveaxis(x.hi, -1, 1))
     strides, pads, dil, group = conv_geometry(node, xv.v.ndim)
-    wz = w.v.astype(np.int64) - np.asarray(zw.v, np.int64).reshape(-1, 1, 1, 1)
+    ones = (1,) * (xv.v.ndim - 2)
+    wz = w.v.astype(np.int64) - np.asarray(zw.v, np.int64).reshape((-1, 1) + ones)
     method = _conv_method(ctx, group, xv.v.shape[1], w.v.shape[0])
     if method not in rq.METHODS:
+        if xv.v.ndim != 4:
+            raise ShapeError(f"node {node.name!r}: the {method!r} depthwise variant is 2-D; input rank {xv.v.ndim}")
         out = _depthwise_variant(ctx, node, xv, ins, method, strides, pads, group)
         return [out.map(lambda a: np.moveaxis(a, 1, -1)) if last else out]
     sws = _scales(sw.v)
     params = derive(method, float(np.float32(sx.v)), sws, float(np.float32(sy.v)), "conv")
-    b = None if bias is None else bias.astype(np.int64).reshape(1, -1, 1, 1)
+    b = None if bias is None else bias.astype(np.int64).reshape((1, -1) + ones)
 
     M = w.v.shape[0]
     acc = conv_acc_raw(xv.v, int(zx.v), w.v, np.asarray(zw.v).reshape(-1), strides, pads, dil, group)
     if b is not None:
         acc = wrap32(acc + b)
-    chan = np.broadcast_to(np.arange(M).reshape(1, M, 1, 1), acc.shape)
+    chan = np.broadcast_to(np.arange(M).reshape((1, M) + ones), acc.shape)
     ydt = _type_name(zy.v)
     y = requantize(acc, method, params, zy.v, ydt, chan, node.name)
     out = V(y)
@@ -427,11 +464,11 @@ def _wrap32(acc):
 
 @op("ConvInteger")
 def conv_integer(ctx, node, ins):
-    """ONNX ConvInteger-10: exact int32 accumulators, padding with the input zero point."""
+    """ONNX ConvInteger-10 (1-D, 2-D, 3-D): exact int32 accumulators, padding with the input zero point."""
     x, w = ins[0], ins[1]
     zx, zw = int(np.asarray(_param(ins, 2, 0)).reshape(-1)[0]), np.asarray(_param(ins, 3, 0), np.int64).reshape(-1)
     strides, pads, dil, group = conv_geometry(node, x.v.ndim)
-    wz = w.v.astype(np.int64) - (zw.reshape(-1, 1, 1, 1) if zw.size > 1 else zw[0])
+    wz = w.v.astype(np.int64) - (zw.reshape((-1,) + (1,) * (w.v.ndim - 1)) if zw.size > 1 else zw[0])
     if not x.exact:
         raise InvalidValueError(f"node {node.name!r}: ConvInteger of an implementation-defined input")
     return [V(_wrap32(conv_acc(x.v.astype(np.int64) - zx, wz, strides, pads, dil, group)))]
