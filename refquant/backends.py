@@ -341,7 +341,8 @@ def _tosa_ops(chain):
     in the row's rounding mode, the integer operators as the spec defines them."""
     ops = {op: "tosa" for op in ("tosa_add_i32", "tosa_sub_i32", "tosa_mul_i32", "tosa_table", "tosa_avg_pool2d",
                                  "tosa_max_pool2d", "tosa_reduce_sum", "tosa_clamp", "tosa_arithmetic_right_shift")}
-    return {**ops, "add": chain, "sub": chain, "mul": chain}
+    tables = {op: "tosa_table" for op in ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16")}   # tosa_tables.py
+    return {**ops, **tables, "add": chain, "sub": chain, "mul": chain}
 
 
 _TOSA = (("tosa-tools", "2026.8.0"),)
@@ -538,6 +539,7 @@ VARIANT_MODULES = (
     "qonnx",
     "openvino",
     "tosa",
+    "tosa_tables",
 )
 
 
