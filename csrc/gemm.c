@@ -109,18 +109,6 @@ static void rq_store_out(const rq_gemm *g, int32_t i, int32_t j, int32_t q)
 
 /* ---- the portable path ---------------------------------------------------- */
 
-/* One accumulator step under the policy; counts out-of-range steps. */
-static int64_t rq_step(int64_t v, int32_t policy, int32_t *count)
-{
-    const int64_t lo = RQ_INT32_MIN_, hi = 2147483647;
-    if (v >= lo && v <= hi)
-        return v;
-    (*count)++;
-    if (policy == RQ_SATURATE)
-        return v < lo ? lo : hi;
-    return rq_wrap32((uint32_t)(uint64_t)v);  /* wrap; also the value kept under error */
-}
-
 static int32_t rq_acc_one(const rq_plan *p, int32_t i, int32_t j, int32_t *count)
 {
     const rq_gemm *g = p->g;
@@ -182,7 +170,7 @@ static int rq_overflow_impossible(const rq_plan *p)
     return (int64_t)g->k * amax * bmax + bsum < ((int64_t)1 << 31);
 }
 
-static void rq_plan_free(rq_plan *p)
+void rq_plan_free(rq_plan *p)
 {
     free(p->zb);
     free(p->bias);
@@ -191,7 +179,7 @@ static void rq_plan_free(rq_plan *p)
     free(p->qs);
 }
 
-static int rq_plan_init(rq_plan *p, const rq_gemm *g)
+int rq_plan_init(rq_plan *p, const rq_gemm *g)
 {
     int32_t j, n = g->n;
     memset(p, 0, sizeof *p);
@@ -220,7 +208,7 @@ static int rq_plan_init(rq_plan *p, const rq_gemm *g)
     return RQ_OK;
 }
 
-static int32_t rq_choose_path(const rq_plan *p)
+int32_t rq_choose_path(const rq_plan *p)
 {
     const rq_gemm *g = p->g;
     int avail = rq_cpu_paths(), path = g->path;

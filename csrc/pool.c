@@ -1,7 +1,8 @@
 /* pool.c -- a small persistent thread pool for rq_gemm_run_many.
  *
  * rq_gemm_run_many(gs, count) runs rq_gemm_run on count problems (normally
- * disjoint rectangles of one output) at once: gs[0] on the calling thread,
+ * disjoint rectangles of one output) at once (rq_run_many: any task; rq_dwconv_run_many
+ * runs rq_dwconv_run on it): gs[0] on the calling thread,
  * the others on pool threads.  A worker that finishes keeps polling for
  * new work for RQ_SPIN_US microseconds before it sleeps on a condition
  * variable: waking a sleeping thread costs tens to hundreds of microseconds
@@ -28,7 +29,9 @@ enum { RQ_SLOT_IDLE = 0, RQ_SLOT_POSTED = 1, RQ_SLOT_DONE = 2 };
 
 typedef struct rq_slot {
     int state;              /* RQ_SLOT_*, accessed atomically */
-    rq_gemm *task;
+    int (*fn)(void *ctx, int32_t i);   /* the task: fn(ctx, i) */
+    void *ctx;
+    int32_t i;
     int rc;
     int cpu;                /* the CPU the worker is pinned to, or -1 */
     pthread_cond_t cv;
@@ -80,7 +83,7 @@ static void *rq_worker(void *arg)
                 break;
             }
         }
-        s->rc = rq_gemm_run(s->task);
+        s->rc = s->fn(s->ctx, s->i);
         __atomic_store_n(&s->state, RQ_SLOT_DONE, __ATOMIC_RELEASE);
     }
     return NULL;
@@ -144,19 +147,16 @@ static int rq_merge_rc(int acc, int rc)
     return rc > acc ? rc : acc;
 }
 
-int rq_gemm_run_many(rq_gemm **gs, int32_t count)
+/* Runs fn(ctx, 0 .. count-1) at once: task 0 on the calling thread, the others on the pool
+ * (rq_gemm_run_many, rq_dwconv_run_many).  The combined code as rq_merge_rc forms it. */
+int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count)
 {
     int i, rc = RQ_OK, nw, posted, here, used[RQ_POOL_MAX];
-    if (!gs || count < 0)
-        return RQ_E_NULL;
-    for (i = 0; i < count; i++)
-        if (!gs[i])
-            return RQ_E_NULL;
     if (count == 0)
         return RQ_OK;
     if (count == 1 || pthread_mutex_trylock(&rq_pool_dispatch) != 0) {
         for (i = 0; i < count; i++)   /* alone, or the pool is busy: run them here */
-            rc = rq_merge_rc(rc, rq_gemm_run(gs[i]));
+            rc = rq_merge_rc(rc, fn(ctx, i));
         return rc;
     }
     nw = rq_pool_grow(count < RQ_POOL_MAX ? count : RQ_POOL_MAX);
@@ -166,16 +166,18 @@ int rq_gemm_run_many(rq_gemm **gs, int32_t count)
         rq_slot *s = &rq_slots[i];
         if (s->cpu == here && nw > count - 1)
             continue;                      /* leave the caller's CPU to the caller */
-        s->task = gs[posted + 1];
+        s->fn = fn;
+        s->ctx = ctx;
+        s->i = posted + 1;
         used[posted++] = i;
         __atomic_store_n(&s->state, RQ_SLOT_POSTED, __ATOMIC_RELEASE);
         pthread_mutex_lock(&rq_pool_mu);   /* wakes it if it went to sleep */
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&rq_pool_mu);
     }
-    rc = rq_merge_rc(rc, rq_gemm_run(gs[0]));
+    rc = rq_merge_rc(rc, fn(ctx, 0));
     for (i = posted + 1; i < count; i++)   /* more problems than workers: the rest here */
-        rc = rq_merge_rc(rc, rq_gemm_run(gs[i]));
+        rc = rq_merge_rc(rc, fn(ctx, i));
     for (i = 0; i < posted; i++) {
         rq_slot *s = &rq_slots[used[i]];
         int n = 0;
@@ -189,4 +191,20 @@ int rq_gemm_run_many(rq_gemm **gs, int32_t count)
     }
     pthread_mutex_unlock(&rq_pool_dispatch);
     return rc;
+}
+
+static int rq_gemm_task(void *ctx, int32_t i)
+{
+    return rq_gemm_run(((rq_gemm **)ctx)[i]);
+}
+
+int rq_gemm_run_many(rq_gemm **gs, int32_t count)
+{
+    int32_t i;
+    if (!gs || count < 0)
+        return RQ_E_NULL;
+    for (i = 0; i < count; i++)
+        if (!gs[i])
+            return RQ_E_NULL;
+    return rq_run_many(rq_gemm_task, gs, count);
 }

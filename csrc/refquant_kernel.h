@@ -116,6 +116,41 @@ int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t
 int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t lds, int32_t ldd,
                  int32_t elem_bytes);
 
+/* Depthwise 2-D convolution (dwconv.c): one filter per channel (ONNX group = C = M; TFLite
+ * DEPTHWISE_CONV_2D with depth multiplier 1), NCHW, then the GEMM's requantization per channel.
+ * For output (b, c, oh, ow): acc = the terms (x[b][c][ih][iw] - zx) * (w[c][kh][kw] - zw_c) for
+ * kh, then kw, ascending, ih = oh*sh - pt + kh*dh, iw = ow*sw - pl + kw*dw (a position outside x
+ * holds zx: its term is 0), each added under the policy as in rq_gemm (section 2 of
+ * docs/gemm-contract.md), then bias_c as one more step; then section 3 with n = c (method,
+ * per_channel, multipliers, shift, zp, qmin, qmax mean what they mean in rq_gemm).  The codes are
+ * rq_gemm_run's; RQ_E_DIM also when oh/ow do not follow from the geometry. */
+typedef struct rq_dwconv {
+    int32_t batch, c, h, w;                         /* x: batch x c x h x w, dense */
+    int32_t kh, kw, sh, sw, dh, dw;                 /* kernel size, strides, dilations (>= 1) */
+    int32_t pt, pl, pb, pr;                         /* pads >= 0: top, left, bottom, right */
+    int32_t oh, ow;                                 /* the output size the geometry gives */
+    const void *x;  int32_t x_type;                 /* RQ_I8 / RQ_U8 */
+    const void *wt; int32_t w_type;                 /* c x kh x kw, dense, RQ_I8 / RQ_U8 */
+    int32_t zx;                                     /* in x's type range */
+    const int32_t *zw;  int32_t zw_per_channel;     /* NULL = 0; else 1 or c values in w's range */
+    const int32_t *bias;                            /* NULL or c int32 */
+    int32_t policy;                                 /* enum rq_policy */
+    int32_t *overflow_count;                        /* NULL or batch x c x oh x ow int32 */
+    int32_t method, per_channel;
+    const float *multiplier_f32;
+    const int32_t *multiplier;
+    const int32_t *shift;
+    int32_t zp, qmin, qmax;
+    void *y;  int32_t y_type;                       /* batch x c x oh x ow, dense; RQ_I32 for RQ_INT32 */
+    int32_t row_begin, row_end;                     /* output rows of batch*oh to compute; end 0 = all */
+    int32_t path;                                   /* enum rq_path: RQ_PATH_AMX runs the VNNI form */
+    int32_t path_used;                              /* written: the path that actually ran */
+} rq_dwconv;
+
+int rq_dwconv_run(rq_dwconv *d);
+/* rq_dwconv_run on ds[0..count) at once (the GEMM's pool); disjoint row ranges of one output. */
+int rq_dwconv_run_many(rq_dwconv **ds, int32_t count);
+
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,
                    int32_t zp, int32_t qmin, int32_t qmax, int32_t *out);

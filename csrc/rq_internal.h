@@ -6,7 +6,9 @@
  *        cpu_x86.c (rq_cpu_paths), requant_avx512.c (rq_simd_ws_init/free),
  *        gemm_vnni.c (rq_gemm_vnni), gemm_amx.c (rq_gemm_amx)
  *   gemm_vnni.c, gemm_amx.c -> requant_avx512.c (rq_epilogue, declared in rq_simd.h)
- *   pool.c (rq_gemm_run_many) -> gemm.c (rq_gemm_run)
+ *   pool.c (rq_gemm_run_many, rq_run_many) -> gemm.c (rq_gemm_run)
+ *   dwconv.c (rq_dwconv_run[_many]) -> gemm.c (rq_plan_init, rq_choose_path), requant.c,
+ *        pack.c (rq_transpose), requant_avx512.c (rq_epilogue), pool.c (rq_run_many)
  */
 #ifndef RQ_INTERNAL_H
 #define RQ_INTERNAL_H
@@ -64,6 +66,28 @@ static inline int rq_in_type(int32_t t, int64_t v)
     int64_t lo, hi;
     return rq_type_range(t, &lo, &hi) && v >= lo && v <= hi;
 }
+
+/* One accumulator step under the policy; counts out-of-range steps. */
+static inline int64_t rq_step(int64_t v, int32_t policy, int32_t *count)
+{
+    const int64_t lo = RQ_INT32_MIN_, hi = 2147483647;
+    if (v >= lo && v <= hi)
+        return v;
+    (*count)++;
+    if (policy == RQ_SATURATE)
+        return v < lo ? lo : hi;
+    return rq_wrap32((uint32_t)(uint64_t)v);  /* wrap; also the value kept under error */
+}
+
+/* gemm.c: the plan of a checked problem (per-column zb, bias, requantization parameters) and
+ * its release; the path a plan runs (a SIMD path only where it is exact).  dwconv.c builds
+ * plans too, so that its requantization is the GEMM's own (rq_requant_col, rq_epilogue). */
+int rq_plan_init(rq_plan *p, const rq_gemm *g);
+void rq_plan_free(rq_plan *p);
+int32_t rq_choose_path(const rq_plan *p);
+
+/* pool.c: fn(ctx, 0 .. count-1) at once on the persistent pool; the combined status. */
+int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count);
 
 /* requant.c: the method, its parameters, zp/qmin/qmax against c_type, the FP environment. */
 int rq_check_requant(const rq_gemm *g);

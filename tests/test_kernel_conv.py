@@ -209,3 +209,96 @@ def test_regression_k1_uint8_per_channel_weight_zero_points():
     m, s = np.full(3, 2**30, np.int32), np.full(3, 40, np.int32)
     y = conv.qlinear_conv(x, w, 78, zw, "tosa_double", (m, s), 0, out_dtype=np.int8, **geo)
     assert y.shape == (1, 3, 1, 1)
+
+
+@st.composite
+def depthwise_problems(draw):
+    """Depthwise convs (group = C = M, the direct C kernel): up to 40 channels (a partial
+    32-channel block), kernels up to 5 wide, strides, dilations, pads, both 8-bit types."""
+    c = draw(st.sampled_from([1, 2, 5, 32, 33, 40]))
+    kh, kw = draw(st.integers(1, 3)), draw(st.sampled_from([1, 2, 3, 5]))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    pads = [draw(st.integers(0, 2)) for _ in range(4)]
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pads[0] - pads[2]), 6))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pads[1] - pads[3]), 10))
+    xt, wt = draw(st.sampled_from(["int8", "uint8"])), draw(st.sampled_from(["int8", "uint8"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(*INT[xt], (draw(st.integers(1, 2)), c, h, w), endpoint=True).astype(xt)
+    wts = rng.integers(*INT[wt], (c, 1, kh, kw), endpoint=True).astype(wt)
+    zx = int(rng.integers(*INT[xt], endpoint=True))
+    zw = (rng.integers(*INT[wt], c, endpoint=True).astype(np.int32) if draw(st.booleans())
+          else int(rng.integers(*INT[wt], endpoint=True)))
+    geo = {"strides": [draw(st.integers(1, 2)), draw(st.integers(1, 2))], "pads": pads, "dilations": [dh, dw],
+           "group": c}
+    return x, wts, zx, zw, geo
+
+
+def _paths():
+    return [p for p in ("scalar", "vnni") if p in kernel.paths()]
+
+
+@settings(max_examples=25, deadline=None)
+@given(p=depthwise_problems(), policy=st.sampled_from(["wrap", "saturate"]), big_bias=st.booleans())
+def test_depthwise_kernel_accumulators_and_counts_equal_the_oracle(p, policy, big_bias):
+    """rq_dwconv_run (scalar definition and AVX-512 form) = the oracle's accumulators and overflow
+    counts; a bias near the int32 limits makes the bias step overflow."""
+    from refquant.kernel._dwconv import is_depthwise
+    x, w, zx, zw, geo = p
+    assert is_depthwise(x.shape, w.shape, geo["group"])
+    bias = np.full(w.shape[0], 2**31 - 100 if big_bias else -7, np.int32)
+    want, want_counts = _oracle_acc(x, w, zx, zw, geo, bias, policy)
+    for path in _paths():
+        got, counts = conv.conv_integer(x, w, zx, zw, bias=bias, policy=policy, path=path, return_overflow=True,
+                                        **geo)
+        assert np.array_equal(got, want) and np.array_equal(counts, want_counts), path
+        assert np.array_equal(conv.conv_integer(x, w, zx, zw, bias=bias, policy=policy, path=path, **geo), want)
+        assert kernel.last_path_used() == (path if policy == "wrap" or not big_bias else "scalar")
+
+
+@pytest.mark.parametrize("method", ["float_fp32", "tflite_double", "tflite_single", "tosa_single", "tosa_double"])
+@settings(max_examples=10, deadline=None)
+@given(p=depthwise_problems(), per_channel=st.booleans(), zp=st.integers(-20, 20),
+       policy=st.sampled_from(["wrap", "saturate"]))
+def test_depthwise_requantization_equals_the_oracle(method, p, per_channel, zp, policy):
+    """Every method on both paths, one-shot and prepared, per-tensor and per-channel."""
+    x, w, zx, zw, geo = p
+    M = w.shape[0]
+    rng = np.random.default_rng(M + zp + 100)
+    if method == "float_fp32":
+        mult = rng.uniform(1e-4, 2e-2, M if per_channel else 1).astype(np.float32)
+        chans, kp = [{"M": float(v)} for v in mult], (mult if per_channel else mult[0])
+    else:
+        tosa = method.startswith("tosa")
+        m = rng.integers(2**30, 2**31 - 1, M if per_channel else 1)
+        s = rng.integers(10, 45, M if per_channel else 1) if tosa else rng.integers(-12, 0, M if per_channel else 1)
+        chans = [{"m": int(a), ("s" if tosa else "shift"): int(b)} for a, b in zip(m, s)]
+        kp = (m.astype(np.int32), s.astype(np.int32)) if per_channel else (int(m[0]), int(s[0]))
+    try:
+        want = np.array(requant.requantize(_oracle_acc(x, w, zx, zw, geo, None, policy)[0].tolist(), method,
+                                           requant.make_params(method, chans), zp, "int8", axis=1))
+    except Unpredictable:
+        assume(False)
+    for path in _paths():
+        got = conv.qlinear_conv(x, w, zx, zw, method, kp, zp, out_dtype=np.int8, policy=policy, path=path, **geo)
+        assert np.array_equal(got, want), path
+        op = kernel.QLinearConv(w, zx, zw, method, kp, zp, out_dtype=np.int8, policy=policy, path=path,
+                                x_dtype=x.dtype, **geo)
+        assert np.array_equal(op(x), want), path
+
+
+def test_depthwise_threads_and_policy_error_route():
+    """A depthwise conv split over threads (row ranges on the pool) equals one thread; policy
+    'error' keeps the GEMM route, which names the overflowing step."""
+    from refquant.errors import AccumulatorOverflowError
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (2, 40, 40, 40)).astype(np.uint8)
+    w = rng.integers(-128, 128, (40, 1, 3, 3)).astype(np.int8)
+    geo = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 40}
+    mult = rng.uniform(1e-4, 1e-2, 40).astype(np.float32)
+    one = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8, threads=1, **geo)
+    assert np.array_equal(conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8, threads=3,
+                                            **geo), one)
+    xs, ws = x[:1, :2, :3, :3], w[:2]
+    with pytest.raises(AccumulatorOverflowError):
+        conv.conv_integer(xs, ws, 0, 0, bias=np.full(2, 2**31 - 1, np.int32), policy="error",
+                          **{**geo, "group": 2})

@@ -210,6 +210,95 @@ static void bad_arguments(void)
     }
 }
 
+/* rq_dwconv_run: the VNNI form (whole, and split into row ranges on the pool) against the
+ * definition (the scalar path), on exactly-sized heap blocks. */
+static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, int pad, int xt, int wt,
+                    int policy, int method, int ct, int with_counts)
+{
+    rq_dwconv d, parts[3], *ptrs[3];
+    int32_t oh = (h + 2 * pad - dil * (k - 1) - 1) / stride + 1, ow = (w + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+    size_t nx = (size_t)batch * c * h * w, nw = (size_t)c * k * k, ny = (size_t)batch * c * oh * ow;
+    uint8_t *x = malloc(nx), *wts = malloc(nw);
+    int32_t *zw = malloc(sizeof(int32_t) * c), *bias = malloc(sizeof(int32_t) * c);
+    int32_t *mult = malloc(sizeof(int32_t) * c), *shift = malloc(sizeof(int32_t) * c);
+    float *mf = malloc(sizeof(float) * c);
+    void *ref = malloc(size_of(ct) * ny), *out = malloc(size_of(ct) * ny);
+    int32_t *cref = malloc(sizeof(int32_t) * ny), *cout = malloc(sizeof(int32_t) * ny);
+    int j, rc0, i;
+    if (oh < 1 || ow < 1) { free(x); free(wts); free(zw); free(bias); free(mult); free(shift); free(mf);
+                            free(ref); free(out); free(cref); free(cout); return; }
+    fill(x, nx, xt, 0);
+    fill(wts, nw, wt, 0);
+    for (j = 0; j < c; j++) {
+        zw[j] = rrange(lo_of(wt), hi_of(wt));
+        bias[j] = (rnd() & 1) ? (int32_t)rnd() : rrange(-1000, 1000);
+        mult[j] = (int32_t)(rnd() >> 1);
+        shift[j] = (method >= RQ_TOSA_SINGLE) ? rrange(2, 62) : rrange(-31, 30);
+        mf[j] = (float)rrange(0, 1000) * 1.0e-6f;
+    }
+    memset(&d, 0, sizeof d);
+    d.batch = batch; d.c = c; d.h = h; d.w = w; d.kh = d.kw = k; d.sh = d.sw = stride; d.dh = d.dw = dil;
+    d.pt = d.pl = d.pb = d.pr = pad; d.oh = oh; d.ow = ow;
+    d.x = x; d.x_type = xt; d.wt = wts; d.w_type = wt; d.zx = rrange(lo_of(xt), hi_of(xt));
+    d.zw = zw; d.zw_per_channel = (int32_t)(rnd() & 1); d.bias = (rnd() & 1) ? bias : NULL;
+    d.policy = policy; d.overflow_count = with_counts ? cref : NULL;
+    d.method = method; d.per_channel = (int32_t)(rnd() & 1);
+    d.multiplier_f32 = mf; d.multiplier = mult; d.shift = shift;
+    d.qmin = method == RQ_INT32 ? 0 : lo_of(ct) + (ct == RQ_I32 ? 0 : 1);
+    d.qmax = method == RQ_INT32 ? 0 : hi_of(ct);
+    if (method == RQ_FLOAT_FP32 && ct == RQ_I32) { d.qmin = -1000000; d.qmax = 1000000; }
+    d.zp = method == RQ_INT32 ? 0 : rrange(d.qmin / 2, d.qmax / 2);
+    d.y = ref; d.y_type = ct; d.path = RQ_PATH_SCALAR;
+    rc0 = rq_dwconv_run(&d);
+    CHECK(rc0 == RQ_OK || rc0 == RQ_OVERFLOW);
+    if (rq_cpu_paths() & RQ_PATH_VNNI) {
+        d.path = RQ_PATH_VNNI; d.y = out; d.overflow_count = with_counts ? cout : NULL;
+        d.row_begin = d.row_end = 0;
+        CHECK(rq_dwconv_run(&d) == rc0);
+        CHECK(memcmp(out, ref, size_of(ct) * ny) == 0);
+        if (with_counts) CHECK(memcmp(cout, cref, sizeof(int32_t) * ny) == 0);
+        memset(out, 0, size_of(ct) * ny);
+        for (i = 0; i < 3; i++) {
+            parts[i] = d;
+            parts[i].row_begin = batch * oh * i / 3;
+            parts[i].row_end = batch * oh * (i + 1) / 3;
+            if (parts[i].row_end == 0) parts[i].row_begin = parts[i].row_end = 0, parts[i].path = RQ_PATH_VNNI;
+            ptrs[i] = &parts[i];
+        }
+        if (batch * oh >= 3) {
+            CHECK(rq_dwconv_run_many(ptrs, 3) == rc0);
+            CHECK(memcmp(out, ref, size_of(ct) * ny) == 0);
+        }
+    }
+    cases++;
+    free(x); free(wts); free(zw); free(bias); free(mult); free(shift); free(mf);
+    free(ref); free(out); free(cref); free(cout);
+}
+
+static void dw_bad_arguments(void)
+{
+    rq_dwconv d, *none[1] = {NULL};
+    uint8_t x[16] = {0}, wts[4] = {0};
+    int32_t y[16];
+    memset(&d, 0, sizeof d);
+    CHECK(rq_dwconv_run(NULL) == RQ_E_NULL);
+    CHECK(rq_dwconv_run(&d) == RQ_E_DIM);
+    d.batch = 1; d.c = 1; d.h = d.w = 4; d.kh = d.kw = 2; d.sh = d.sw = d.dh = d.dw = 1; d.oh = d.ow = 3;
+    d.x = x; d.x_type = RQ_U8; d.wt = wts; d.w_type = RQ_I8; d.y = y; d.y_type = RQ_I32;
+    CHECK(rq_dwconv_run(&d) == RQ_OK);
+    d.oh = 4; CHECK(rq_dwconv_run(&d) == RQ_E_DIM); d.oh = 3;
+    d.pt = -1; CHECK(rq_dwconv_run(&d) == RQ_E_DIM); d.pt = 0;
+    d.x = NULL; CHECK(rq_dwconv_run(&d) == RQ_E_NULL); d.x = x;
+    d.x_type = RQ_I32; CHECK(rq_dwconv_run(&d) == RQ_E_TYPE); d.x_type = RQ_U8;
+    d.zx = 256; CHECK(rq_dwconv_run(&d) == RQ_E_PARAM); d.zx = 0;
+    d.policy = 7; CHECK(rq_dwconv_run(&d) == RQ_E_POLICY); d.policy = 0;
+    d.y_type = RQ_I8; CHECK(rq_dwconv_run(&d) == RQ_E_METHOD); d.y_type = RQ_I32;
+    d.row_begin = 2; d.row_end = 1; CHECK(rq_dwconv_run(&d) == RQ_E_RANGE); d.row_begin = d.row_end = 0;
+    d.path = 3; CHECK(rq_dwconv_run(&d) == RQ_E_PATH); d.path = 0;
+    CHECK(rq_dwconv_run_many(NULL, 1) == RQ_E_NULL);
+    CHECK(rq_dwconv_run_many(none, 1) == RQ_E_NULL);
+}
+
 int main(void)
 {
     static const int shapes[][3] = {{1, 1, 1}, {1, 1, 0}, {3, 5, 7}, {1, 33, 65}, {17, 1, 64},
@@ -237,6 +326,20 @@ int main(void)
         many_case(64, 64, 64, 8, 1);
     }
     bad_arguments();
+    {
+        static const int dws[][8] = {{1, 1, 1, 1, 1, 1, 1, 0}, {1, 5, 6, 7, 3, 1, 1, 1}, {2, 33, 9, 8, 3, 2, 1, 1},
+                                     {1, 64, 12, 12, 3, 1, 2, 2}, {1, 40, 7, 5, 5, 2, 1, 0}, {3, 17, 4, 11, 2, 1, 1, 3},
+                                     {1, 96, 10, 10, 3, 2, 1, 1}};
+        for (s = 0; s < (int)(sizeof dws / sizeof dws[0]); s++)
+            for (policy = RQ_WRAP; policy <= RQ_ERROR; policy++)
+                for (method = RQ_INT32; method <= RQ_TOSA_DOUBLE; method++) {
+                    int xt = (rnd() & 1) ? RQ_I8 : RQ_U8, wt = (rnd() & 1) ? RQ_I8 : RQ_U8;
+                    int ct = method == RQ_INT32 ? RQ_I32 : (int[]){RQ_I8, RQ_U8, RQ_I32}[rnd() % 3];
+                    dw_case(dws[s][0], dws[s][1], dws[s][2], dws[s][3], dws[s][4], dws[s][5], dws[s][6], dws[s][7],
+                            xt, wt, policy, method, ct, (int)(rnd() & 1));
+                }
+        dw_bad_arguments();
+    }
     printf("paths=%d cases=%d failures=%d\n", rq_cpu_paths(), cases, failures);
     return failures ? 1 : 0;
 }

@@ -16,8 +16,10 @@ the NHWC copy itself, which the C GEMM reads in place -- with B's rows permuted 
 terms, the same value mod 2^32 (measured: the numpy (c, kh, kw) im2col of a 56x56x64 3x3 layer took
 ~2.6 ms, the NHWC one ~0.06 ms, on the 2-core AMD EPYC VM).
 
-Groups (depthwise included) run one GEMM per group; output channel m belongs to group
-m // (M / group), as in ONNX.
+Groups run one GEMM per group (narrow ones batched, ``group_chunks``); output channel m belongs to
+group m // (M / group), as in ONNX.  A depthwise conv (C = group = M) under policy wrap or saturate
+runs the direct C kernel instead (refquant/kernel/_dwconv.py, csrc/dwconv.c): the same terms in
+the same order, the GEMM's requantization.
 """
 
 import numpy as np
@@ -216,6 +218,37 @@ def _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=F
     return outs[0] if len(outs) == 1 else tuple(outs)
 
 
+def _depthwise(x, w, zx, zw, bias, rq, strides, pads, dilations, group, policy, path, threads, x_dtype=None):
+    """The direct depthwise kernel (refquant/kernel/_dwconv.py) for a depthwise conv under policy
+    wrap or saturate, checked as the GEMM route checks it (x is checked here unless ``x_dtype``
+    names the dtype of a prepared op); None for every other conv.  ``rq``: (method, params, zp,
+    qmin, qmax, out_dtype), or None for int32 accumulators."""
+    from . import require
+    from ._checks import NO_REQUANT, method_name, out_dtype_of, policy_name, requant_args
+    from ._dwconv import DwConv, is_depthwise
+    require()
+    if x_dtype is None:
+        x = _tensor4(x, "x")
+    w = _tensor4(w, "w")
+    if policy_name(policy) == "error" or not is_depthwise(x.shape if x_dtype is None else (0, w.shape[0]),
+                                                         w.shape, group):
+        return None
+    xt = np.dtype(x_dtype or x.dtype)
+    if x_dtype is None:
+        geometry(x.shape, w.shape, strides, pads, dilations, group)
+    zx = int_scalar(zx, "x zero point", *((-128, 127) if xt == np.int8 else (0, 255)))
+    _per_channel(zw, slice(None), w.shape[0])   # the GEMM route's check of a per-channel zw
+    if rq is None:
+        requant = NO_REQUANT
+    else:
+        method, params, zp, qmin, qmax, out_dtype = rq
+        method = method_name(method)
+        out_dtype = out_dtype_of(out_dtype, method)
+        requant = NO_REQUANT if method == "int32" else requant_args(method, params, w.shape[0], out_dtype, zp,
+                                                                     qmin, qmax)
+    return DwConv(w, xt, zx, zw, bias, requant, (strides, pads, dilations), policy, path, threads)
+
+
 def conv_integer(x, w, zx=0, zw=0, bias=None, strides=None, pads=None, dilations=None, group=1, policy="wrap",
                  path=None, threads=None, return_overflow=False):
     """ConvInteger 2-D (NCHW) through the C kernel: int32 accumulators (N, M, OH, OW).
@@ -225,6 +258,9 @@ def conv_integer(x, w, zx=0, zw=0, bias=None, strides=None, pads=None, dilations
     ``return_overflow`` also the per-output overflow counts.
     """
     from . import matmul_integer
+    dw = _depthwise(x, w, zx, zw, bias, None, strides, pads, dilations, group, policy, path, threads)
+    if dw is not None:
+        return dw(x, return_overflow)
 
     def gemm(A, B, za, zb, b, _chans):
         return matmul_integer(A, B, za, zb, b, policy, path=path, threads=threads,
@@ -243,6 +279,10 @@ def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_d
     M = w.shape[0] if isinstance(w, np.ndarray) and w.ndim == 4 else 0
 
     pair = isinstance(method, str) and method.startswith(("tflite", "tosa"))   # (multiplier, shift)
+    dw = _depthwise(x, w, zx, zw, bias, (method, params, zp, qmin, qmax, out_dtype), strides, pads, dilations,
+                    group, policy, path, threads)
+    if dw is not None:
+        return dw(x)
 
     def gemm(A, B, za, zb, b, chans):
         p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
@@ -290,11 +330,15 @@ class QLinearConv:
                                                None if bias is None else _per_channel(bias, chans, M), policy,
                                                path=path, threads=threads, a_dtype=self._x_dtype)
         self._zw = zw
+        self._dw = _depthwise(None, w, zx, zw, bias, (method, params, zp, qmin, qmax, out_dtype), strides, pads,
+                              dilations, group, policy, path, threads, x_dtype=self._x_dtype)
 
     def __call__(self, x):
         x = _tensor4(x, "x")
         if x.dtype != self._x_dtype:
             raise InvalidValueError(f"x must have dtype {self._x_dtype} (the op was prepared for it), got {x.dtype}")
+        if self._dw is not None:
+            return self._dw(x)
         strides, pads, dilations, group = self._geo
 
         def gemm(A, _B, _za, _zb, _b, chans):
