@@ -21,7 +21,9 @@ from .judge import judge_tensor
 from .runner import run_node
 
 REQUANT_OPS = {"QLinearConv": "qlinear_conv", "com.microsoft.QLinearConv": "qlinear_conv",
-               "QLinearMatMul": "qlinear_matmul", "com.microsoft.QGemm": "qlinear_matmul"}
+               "QLinearMatMul": "qlinear_matmul", "com.microsoft.QGemm": "qlinear_matmul",
+               "tflite.CONV_2D": "conv_2d", "tflite.DEPTHWISE_CONV_2D": "depthwise_conv_2d",
+               "tflite.FULLY_CONNECTED": "fully_connected"}
 MAX_ORACLE_ELEMENTS = 20_000       # methods without a numpy form are tried only on outputs this small
 
 
@@ -37,6 +39,16 @@ def _scales(a):
 def _zps(a):
     a = np.asarray(a).reshape(-1)
     return [int(v) for v in a] if a.size > 1 else int(a[0])
+
+
+def _view(node, vals, index=None):
+    """(node, inputs, index) as refquant's explainers and audit read them: a TFLite CONV_2D /
+    DEPTHWISE_CONV_2D / FULLY_CONNECTED as its ONNX view (model/ops_tflite.py), (None, None, None)
+    for another TFLite operator."""
+    if node.domain != "tflite":
+        return node, vals, index
+    from .ops_tflite import onnx_view
+    return onnx_view(node, vals, index) or (None, None, None)
 
 
 def _inputs(g, node, ins):
@@ -86,8 +98,10 @@ def explain_node(g, node, ins, backend, index, actual=None):
     got = "" if actual is None or index is None else f"\nimplementation gave: {np.asarray(actual)[tuple(index)]}\n"
     method = row_method(backends.get_backend(backend), node, vals) if node.key in REQUANT_OPS else None
     if index is not None and method in METHODS:
-        fn = _conv_trace if REQUANT_OPS[node.key] == "qlinear_conv" else _matmul_trace
-        return head + fn(node, vals, method, tuple(index)) + got
+        tnode, tvals, tindex = _view(node, vals, tuple(index))
+        if tnode is not None:
+            fn = _conv_trace if REQUANT_OPS[tnode.key] == "qlinear_conv" else _matmul_trace
+            return head + fn(tnode, tvals, method, tindex) + got
     out = run_node(g, node, ins, backend)[0]
     if index is None:
         return head
@@ -219,6 +233,12 @@ def audit_node(g, node, ins, actual):
         return None
     vals = _inputs(g, node, ins)
     y = np.asarray(actual)
+    if node.domain == "tflite":
+        conv = node.op_type != "FULLY_CONNECTED"
+        node, vals, _ = _view(node, vals)
+        if node is None:
+            return None
+        y = np.moveaxis(y, -1, 1) if conv else y.reshape(vals[0].shape[0], -1)
     if node.key == "com.microsoft.QLinearConv" and node.attr("channels_last", 0):
         vals[0], y = np.moveaxis(vals[0], -1, 1), np.moveaxis(y, -1, 1)
     spec = _audit_spec(node, vals)

@@ -41,6 +41,8 @@ class Graph:
     outputs: list               # graph output names
     opset: int = 0
     source: str = ""
+    format: str = "onnx"        # "tflite": read by model/tflite.py (NHWC tensors, nodes of domain "tflite")
+    tensor_index: dict = None   # tflite: tensor name -> index in subgraph 0 (how LiteRT names it)
 
     def producer(self):
         """tensor name -> the node that writes it."""
@@ -142,11 +144,15 @@ def _toposort(nodes, available):
 
 
 def load(path):
-    """Read an ONNX model file into a ``Graph`` (FormatFileError when it is not one)."""
+    """Read an ONNX model file (or a TFLite one: model/tflite.py) into a ``Graph`` (FormatFileError
+    when it is neither)."""
     import onnx
     p = Path(path)
     if not p.is_file():
         raise FormatFileError(f"model {str(p)!r}: not a regular file")
+    from . import tflite
+    if p.suffix.lower() == ".tflite" or tflite.is_tflite(p):
+        return tflite.load(p)
     try:
         model = onnx.load(str(p))
     except Exception as exc:  # noqa: BLE001 - protobuf DecodeError and friends: an unreadable file is a bad input

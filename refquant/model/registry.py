@@ -5,7 +5,8 @@ An implementation is ``fn(ctx, node, ins) -> [V, ...]``: ``ins`` are the node's 
 differs, the implementation asks the backend table, never the backend's name:
 ``ctx.method(op)`` (a ``requant.METHODS`` row), ``ctx.profile(per_axis)`` (a ``profiles`` row) or
 ``ctx.variant(op)`` (a spec module's VARIANTS function, ``backends.variant``).
-Keys are the op type for the ONNX domain and ``"com.microsoft.<op>"`` for the contrib domain.
+Keys are the op type for the ONNX domain, ``"com.microsoft.<op>"`` for the contrib domain and
+``"tflite.<OP>"`` for the builtin operators of a .tflite model (model/ops_tflite.py).
 """
 
 from dataclasses import dataclass, field
@@ -67,4 +68,4 @@ def supported():
 
 
 def _load():
-    from . import ops_float, ops_quant, ops_variants  # noqa: F401  (registration by import)
+    from . import ops_float, ops_quant, ops_tflite, ops_variants  # noqa: F401  (registration by import)

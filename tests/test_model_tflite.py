@@ -1,0 +1,150 @@
+"""TFLite full-integer models as input to ``refquant model run / compare / explain``
+(refquant/model/tflite.py reader, model/ops_tflite.py operators, model/tflite_zoo.py test models;
+docs/model.md "TFLite models as input").  LiteRT facts measured on ai-edge-litert 2.3.0."""
+
+import numpy as np
+import pytest
+
+from refquant import cli
+from refquant.errors import FormatFileError, InvalidValueError, RefquantError
+from refquant.model import compare as C
+from refquant.model import load, runner
+from refquant.model import targets as T
+from refquant.model import tflite as tf
+from refquant.model import tflite_zoo as zoo
+from refquant.model.judge import AGREE, NEW
+
+pytest.importorskip("ai_edge_litert.schema_py_generated", reason="ai-edge-litert (the flatbuffer schema) missing")
+
+
+def _interpreter():
+    pytest.importorskip("ai_edge_litert.interpreter", reason="ai-edge-litert missing: LiteRT cannot run")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tflite")
+    return {name: zoo.write(name, d / f"{name}.tflite", seed=0) for name in zoo.MODELS}
+
+
+def test_reader_reads_tensors_quantization_and_options(models):
+    g = load(models["cnn"])
+    assert g.format == "tflite" and [n.op_type for n in g.nodes][:3] == ["QUANTIZE", "CONV_2D", "DEPTHWISE_CONV_2D"]
+    assert g.inputs == [("input", np.dtype(np.float32), (1, 16, 16, 3))]
+    conv = g.nodes[1]
+    assert conv.name == "CONV_2D_1" and conv.key == "tflite.CONV_2D"
+    assert conv.attr("fused_activation_function") == "RELU6" and conv.attr("padding") == "SAME"
+    scales, zps, axis = conv.attr("quant")[conv.inputs[1]]
+    assert len(scales) == 8 and set(zps) == {0} and axis == 0          # per-channel filter, quantized_dimension 0
+    assert g.initializers[conv.inputs[1]].shape == (8, 3, 3, 3) and g.initializers[conv.inputs[1]].dtype == np.int8
+    assert g.initializers[conv.inputs[2]].dtype == np.int32
+    dw = g.nodes[2]
+    assert dw.attr("quant")[dw.inputs[1]][2] == 3                     # depthwise filter: quantized_dimension 3
+    assert conv.attr("types")[conv.outputs[0]] == "int8"
+    g16 = load(models["int16x8"])
+    assert g16.nodes[1].attr("types")[g16.nodes[1].outputs[0]] == "int16"
+    assert g16.initializers[g16.nodes[1].inputs[2]].dtype == np.int64
+
+
+def test_reader_fuzz_only_refquant_errors():
+    """Truncated and garbled bytes of a real model: the reader raises only RefquantError."""
+    blob = zoo.build("cnn")
+    rng = np.random.default_rng(0)
+    seen = set()
+    for i in range(240):
+        b = bytearray(blob)
+        if i % 3 == 0:
+            b = b[: int(rng.integers(0, len(b)))]
+        elif i % 3 == 1:
+            for _ in range(int(rng.integers(1, 8))):
+                b[int(rng.integers(8, len(b)))] = int(rng.integers(0, 256))
+        else:
+            j = int(rng.integers(8, len(b) - 4))
+            b[j:j + 4] = int(rng.integers(0, 2**32)).to_bytes(4, "little")
+        try:
+            tf.from_bytes(bytes(b), "fuzz")
+            seen.add("ok")
+        except RefquantError as exc:
+            seen.add(type(exc).__name__)
+    assert "FormatFileError" in seen
+    with pytest.raises(FormatFileError, match="not a TFLite flatbuffer"):
+        tf.from_bytes(b"\x00" * 64, "zeros")
+
+
+def test_unsupported_operator_names_index_and_op():
+    from refquant.peers import litert as lt
+    m = lt.Model()
+    x = m.tensor("x", (1, 4), "int8", scale=0.5, zero_point=0)
+    y = m.tensor("y", (1, 4), "int8", scale=0.5, zero_point=0)
+    z = m.tensor("z", (1, 4), "int8", scale=0.5, zero_point=0)
+    m.op("RELU", [x], [y])
+    m.op("SQUARED_DIFFERENCE", [y, x], [z])
+    with pytest.raises(InvalidValueError, match=r"operator 0 \(RELU\).*not supported"):
+        tf.from_bytes(m.build([x], [z]), "m")
+
+
+def test_cli_run_and_bad_file(models, tmp_path, capsys):
+    assert cli.main(["model", "run", str(models["cnn"]), "--backend", "litert_ref"]) == 0
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(zoo.build("cnn")[:100])
+    assert cli.main(["model", "run", str(bad), "--backend", "litert_ref"]) == 2
+
+
+def _compare(path, family, backend=None, seed=1):
+    g = load(path)
+    feeds = runner.seeded_inputs(g, seed)
+    t = T.build(f"litert:{family}", str(path), feeds)
+    if backend:
+        t = T.Target(f"litert:{family} as {backend}", backend, t.graph, t.tensors)
+    return C.compare_target(t, feeds), t
+
+
+@pytest.mark.parametrize("name", ["cnn", "ops", "int16x8"])
+def test_each_family_agrees_under_its_own_row(models, name):
+    """Every tensor LiteRT keeps equals refquant's under the family's row, judged on both inputs."""
+    _interpreter()
+    for family in ("ref", "optimized", "xnnpack"):
+        rep, t = _compare(models[name], family)
+        assert len(rep.nodes) == len(t.graph.nodes) and not rep.not_observable
+        bad = [(n.node, n.mismatches, n.new_mismatches) for n in rep.nodes if n.klass != AGREE]
+        assert not bad, (family, bad)
+
+
+def test_reference_vs_optimized_conv_is_named(models, capsys):
+    """The classic report on a TFLite model: reference and optimized CONV_2D part at the conv
+    (sx*sw/sy = 2^-3, ties), tflite_double vs ruy_x86; each agrees with its own row."""
+    _interpreter()
+    g = load(models["conv_ties"])
+    feeds = runner.seeded_inputs(g, 1)
+    reps, parts = C.compare(str(models["conv_ties"]), ["litert:ref", "litert:optimized"], feeds)
+    assert all(not r.diverges for r, _ in reps)
+    p = parts[0]
+    assert p["node_a"] == p["node_b"] == "CONV_2D_1" and p["elements_differ"] > 0
+    assert "'tflite_double'" in p["arithmetic_a"] and "'ruy_x86'" in p["arithmetic_b"]
+    assert cli.main(["model", "compare", str(models["conv_ties"]), "--against", "litert:ref",
+                     "--against", "litert:optimized", "--against", "litert:xnnpack"]) == 0
+    assert "ruy_x86" in capsys.readouterr().out
+
+
+def test_wrong_row_is_diagnosed(models):
+    """LiteRT's reference run judged as if it were the optimized kernels: CONV_2D is the new
+    divergence, the diagnosis names tflite_double (0 mismatches), the audit agrees, and explain traces it."""
+    _interpreter()
+    rep, t = _compare(models["conv_ties"], "ref", backend="litert_optimized")
+    conv = next(n for n in rep.nodes if n.node == "CONV_2D_1")
+    assert conv.klass == NEW and rep.first_divergent == "CONV_2D_1"
+    best = rep.diagnosis[0]
+    assert best["mismatches"] == 0 and best["method"] == "tflite_double"
+    assert "tflite_double" in rep.audit["verdict"]
+    assert "ruy x86 two roundings" in rep.explain and "implementation gave" in rep.explain
+    assert next(n for n in rep.nodes if n.node == "DEQUANTIZE_2").klass == "inherited"
+
+
+def test_explain_a_tflite_node(models, capsys):
+    path = models["cnn"]
+    assert cli.main(["model", "explain", str(path), "--node", "CONV_2D_1", "--index", "0,2,3,1",
+                     "--backend", "litert_ref"]) == 0
+    out = capsys.readouterr().out
+    assert "tflite_double" in out and "QLinearConv element" in out
+    assert cli.main(["model", "explain", str(path), "--node", "ADD_3", "--index", "0,2,3,1",
+                     "--backend", "litert_ref"]) == 0
