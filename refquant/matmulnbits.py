@@ -9,8 +9,18 @@ path of ``sqnbitgemm.cpp`` for M > 1; ``QuantizeARow_CompInt8`` for accuracy_lev
 docs/llm-formats.md §2 lists what was measured, the named deviations, and what is not modelled
 (accuracy_level 4 with 8-bit B; 8-bit B with M = 1).
 
-Values: A and the scales are binary32 values (numbers or ``formats.Real``); B and the zero points
-are bytes as stored in the ONNX initializers.  Results are binary32 bit patterns.
+Values: A, the scales and the optional bias are binary32 values (numbers or ``formats.Real``), or
+binary16 values with ``dtype='fp16'``; B and the zero points are bytes as stored in the ONNX
+initializers.  Results are binary32 (binary16) bit patterns.
+
+K need not be a multiple of block_size: B holds ceil(K/block_size) blocks per column, the last one
+padded; MLAS extends A with +0 to the padded length (at accuracy_level 4 the last, short block of A
+is quantized over its real elements, the padding giving code 0), so the padding codes of B multiply
+zeros and never change a bit (measured on 1.32.0 with random padding codes).  The bias [N]: float
+path, M = 1: fl(y + bias) after the lanes' sum; M > 1: C starts as the bias and each K chunk's chain
+is added to it (one chunk for 4-bit B: fl(bias + chain)); accuracy_level 4: fl(fl(c + bias) + t),
+before the zero-point term.  fp16 A (with fp16 scales and bias): onnxruntime 1.32.0 on x86 widens A, the
+scales and the bias to binary32, computes as for binary32, and rounds Y once to binary16 (RNE).
 
 Variants (``VARIANTS['matmul_nbits']``):
   ``exact``             the specification ideal: sum of a·(q - zp)·s in rationals, rounded once;
@@ -20,7 +30,8 @@ Variants (``VARIANTS['matmul_nbits']``):
                         multiply-adds in k order, then FoldAccumulators (per 4 columns) or the
                         GCC _mm512_reduce_add_ps tree (the remaining columns); M > 1: the SGEMM
                         kernel's one fused multiply-add chain in k order per output (8-bit B:
-                        MlasSgemm's K chunks, ``sgemm_stride_k``, each chain added to C);
+                        MlasSgemm's K chunks, ``sgemm_stride_k``, each chain added to C,
+                        which starts as the bias when there is one);
                         accuracy_level 4 (4-bit B): the int8 path, ``matmul_ort_int8_avx512``.
 """
 
@@ -41,17 +52,19 @@ def _fp32(x, what):
 
 
 def _check(K, N, bits, block_size):
+    """k_blocks = ceil(K / block_size) (the last block padded when block_size does not divide K)."""
     if bits not in (4, 8):
         raise UnknownNameError("MatMulNBits bits", bits, ["4", "8"])
     if not isinstance(block_size, int) or block_size < 16 or block_size & (block_size - 1):
         raise ShapeError(f"block_size must be a power of two >= 16; got {block_size!r}")
-    if K % block_size:
-        raise ShapeError(f"K = {K} is not a multiple of block_size {block_size} (padded tails are not modelled)")
-    return K // block_size
+    if not isinstance(K, int) or K < 1:
+        raise ShapeError(f"K must be a positive integer; got {K!r}")
+    return -(-K // block_size)
 
 
 def codes(B, K, N, bits, block_size):
-    """q[n][k]: the unsigned codes of B (4 bits: element 2j in the low nibble of byte j)."""
+    """q[n][k]: the unsigned codes of B (4 bits: element 2j in the low nibble of byte j), all
+    k_blocks·block_size stored codes per column (those past K are the padding of the last block)."""
     kb = _check(K, N, bits, block_size)
     data = bytes(B)
     per_n = kb * block_size * bits // 8
@@ -59,7 +72,7 @@ def codes(B, K, N, bits, block_size):
         raise ShapeError(f"B holds {len(data)} bytes; [N={N}][{kb}][{block_size * bits // 8}] is {N * per_n}")
     if bits == 8:
         return [list(data[n * per_n:(n + 1) * per_n]) for n in range(N)]
-    return [[(data[n * per_n + k // 2] >> (4 * (k % 2))) & 0x0F for k in range(K)] for n in range(N)]
+    return [[(data[n * per_n + k // 2] >> (4 * (k % 2))) & 0x0F for k in range(kb * block_size)] for n in range(N)]
 
 
 def zero_points(zp, K, N, bits, block_size):
@@ -101,14 +114,42 @@ def _rows(A, K):
     return rows
 
 
-def matmul_exact(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
-    """The specification ideal: Y[m][n] = sum_k a·(q - zp)·s exactly, rounded once to binary32.
+DTYPES = ("fp32", "fp16")
+
+
+def _io(A, scales, bias, N, dtype):
+    """Check the binary16 inputs of dtype 'fp16' (A, scales, bias must be binary16 values; they widen
+    exactly to binary32) and the bias length; returns the bias as binary32 Reals (or None)."""
+    if dtype not in DTYPES:
+        raise UnknownNameError("MatMulNBits dtype", dtype, list(DTYPES))
+    if dtype == "fp16":
+        for what, vals in (("A", [v for r in A for v in r]), ("scales", scales), ("bias", bias or [])):
+            for v in vals:
+                if not _f.representable("fp16", _f.real(v)):
+                    raise InvalidValueError(f"MatMulNBits {what} must be binary16 values with dtype 'fp16'; got {v!r}")
+    if bias is None:
+        return None
+    b = [_fp32(v, "bias") for v in bias]
+    if len(b) != N:
+        raise ShapeError(f"bias holds {len(b)} values; expected N = {N}")
+    return b
+
+
+def _out(y, dtype):
+    """Y as stored: binary32 bits, or (dtype 'fp16') the binary32 result rounded once to binary16."""
+    return y if dtype == "fp32" else _f.encode("fp16", _f.decode(F32, y))
+
+
+def matmul_exact(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None, dtype="fp32"):
+    """The specification ideal: Y[m][n] = sum_k a·(q - zp)·s (+ bias[n]) exactly, rounded once to
+    binary32 (binary16 with dtype 'fp16').
 
     Reproduces: onnxruntime contrib operator MatMulNBits (dequantize B blockwise, then MatMul), 1.32.0.
     """
+    b = _io(A, scales, bias, N, dtype)
     w = dequantize_b(B, scales, zp, K, N, bits, block_size, exact=True)
-    return [[_f.encode(F32, sum((a.value * x for a, x in zip(row, w[n])), Fraction(0))) for n in range(N)]
-            for row in _rows(A, K)]
+    return [[_f.encode(dtype, sum((a.value * x for a, x in zip(row, w[n])), b[n].value if b else Fraction(0)))
+             for n in range(N)] for row in _rows(A, K)]
 
 
 def _fma(a, b, c):
@@ -142,25 +183,35 @@ def _gemv_lanes(a, w):
     return lanes
 
 
-def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
-    """onnxruntime 1.32.0 CPU MatMulNBits on AVX-512, one thread (see the module docstring).
+def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None, dtype="fp32"):
+    """onnxruntime 1.32.0 CPU MatMulNBits on AVX-512, one thread (see the module docstring and
+    ``_float_path`` for where the bias enters).  (A padded with +0 to whole blocks leaves every lane and
+    chain unchanged, so the sums run over the K real elements.)
 
     Reproduces: onnxruntime 1.32.0 mlas SQNBitGemm CompFp32 (M = 1: MlasQ4GemmKernelBlkLen*Avx512f;
     M > 1: dequantize B, then MlasSgemm's fused multiply-add chain).
     """
     if accuracy_level not in (0, 1, 2, 3):
         raise UnknownNameError("MatMulNBits accuracy_level modelled for ort_mlas_avx512", accuracy_level, ["0", "1", "2", "3"])
+    b = _io(A, scales, bias, N, dtype)
+    return [[_out(y, dtype) for y in line] for line in _float_path(A, B, scales, zp, K, N, bits, block_size, b)]
+
+
+def _float_path(A, B, scales, zp, K, N, bits, block_size, bias):
+    """M = 1: the lanes, their horizontal sum, then fl(y + bias[n]); M > 1: C starts as the bias
+    (or the first chunk's chain), and each K chunk's chain is added to it."""
     w = dequantize_b(B, scales, zp, K, N, bits, block_size)
     rows = _rows(A, K)
     if len(rows) == 1:
         full = N // 4 * 4
-        return [[_f.encode(F32, (fold4 if n < full else reduce16)(_gemv_lanes(rows[0], w[n]))) for n in range(N)]]
+        ys = [(fold4 if n < full else reduce16)(_gemv_lanes(rows[0], w[n])) for n in range(N)]
+        return [[_f.encode(F32, _add(y, bias[n]) if bias else y) for n, y in enumerate(ys)]]
     chunk = sgemm_stride_k(N, K) if bits == 8 else K
     out = []
     for a in rows:
         line = []
         for n in range(N):
-            total = None
+            total = bias[n] if bias else None
             for k0 in range(0, K, chunk):
                 acc = ZERO
                 for x, y in zip(a[k0:k0 + chunk], w[n][k0:k0 + chunk]):
@@ -220,6 +271,12 @@ def _round_even(x):
     return q
 
 
+def _padded_rows(A, K, block_size):
+    """A's rows extended with +0 to whole blocks, as MLAS pads the last block (K not a multiple)."""
+    kp = -(-K // block_size) * block_size
+    return [r + [ZERO] * (kp - K) for r in _rows(A, K)]
+
+
 def matmul_exact_int8(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4):
     """accuracy_level 4's integer semantics with an exact float part: A quantized per block as MLAS
     does (``quantize_a_int8``), then sum over blocks of sa · s · sum_k qa·(q - zp), exactly, rounded once.
@@ -227,10 +284,10 @@ def matmul_exact_int8(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4
     Reproduces: onnxruntime contrib MatMulNBits accuracy_level 4 (int8 compute), MLAS A quantization 1.32.0.
     """
     q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
-    kb = K // block_size
+    kb = _check(K, N, bits, block_size)
     s = [_fp32(v, "scales").value for v in scales]
     out = []
-    for row in A:
+    for row in _padded_rows(A, K, block_size):
         qa, sa = quantize_a_int8(row, block_size)
         line = []
         for n in range(N):
@@ -324,22 +381,24 @@ def _int8_reduce(lanes, m, M, n, N):
     return fold4(lanes) if (full and not paired) else reduce16(lanes)
 
 
-def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4):
+def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4, bias=None, dtype="fp32"):
     """onnxruntime 1.32.0 CPU MatMulNBits, accuracy_level 4, 4-bit B, on AVX-512 VNNI, one thread.
 
     A per block to int8 (``quantize_a_int8``); per output the integer sums of unsigned codes,
     lane by lane as the VNNI kernel of the block size groups them, fused-multiply-added with
-    fl(sa·sb) in block order, the lanes summed (``_int8_reduce``); then the zero-point term,
-    a fused multiply-add chain over blocks of fl(sa·Σqa) · fl(-zp·sb) from +0, added once.
+    fl(sa·sb) in block order, the lanes summed (``_int8_reduce``) into c; with a bias c = fl(c + bias[n]);
+    then the zero-point term t, a fused multiply-add chain over blocks of fl(sa·Σqa) · fl(-zp·sb)
+    from +0, added once: fl(c + t).  K not a multiple of block_size: A padded with +0.
     Reproduces: onnxruntime 1.32.0 mlas SQ4BitGemmKernel_BlkSum_CompInt8_avx512vnni and the
     sqnbitgemm_kernel_avx512_int8_blklen{16,32,64,128}.h kernels.
     """
     if bits != 4:
         raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
     q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
-    kb = K // block_size
+    kb = _check(K, N, bits, block_size)
     s = [_fp32(v, "scales") for v in scales]
-    rows = [quantize_a_int8(r, block_size) for r in A]
+    bias = _io(A, scales, bias, N, dtype)
+    rows = [quantize_a_int8(r, block_size) for r in _padded_rows(A, K, block_size)]
     out = []
     for m, (qa, sa) in enumerate(rows):
         ab = [_f.decode(F32, _f.mul(F32, sa[b], sum(qa[b * block_size:(b + 1) * block_size]))) for b in range(kb)]
@@ -349,22 +408,25 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_le
             sab = [_f.decode(F32, _f.mul(F32, sa[b], sb[b])) for b in range(kb)]
             lanes = _int8_lanes([x * y for x, y in zip(qa, q[n])], sab, block_size, kb)
             c, t = _int8_reduce(lanes, m, len(rows), n, N), ZERO
+            if bias:
+                c = _add(c, bias[n])
             for b in range(kb):
                 t = _fma(ab[b], _f.decode(F32, _f.mul(F32, -z[n][b], sb[b])), t)
-            line.append(_f.add(F32, c, t))
+            line.append(_out(_f.add(F32, c, t), dtype))
         out.append(line)
     return out
 
 
-def matmul_ort_mlas_avx512_any_level(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
+def matmul_ort_mlas_avx512_any_level(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None,
+                                     dtype="fp32"):
     """onnxruntime 1.32.0 CPU MatMulNBits on AVX-512 (VNNI), one thread, at any accuracy_level:
     the float path for levels 0-3, the int8 path (4-bit B) for level 4.
 
     Reproduces: onnxruntime 1.32.0 MatMulNBits CPU kernel (MLAS SQNBitGemm CompFp32 / CompInt8).
     """
     if accuracy_level == 4:
-        return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size)
-    return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level)
+        return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=bias, dtype=dtype)
+    return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level, bias, dtype)
 
 
 VARIANTS = {"matmul_nbits": {"exact": matmul_exact, "ort_mlas_avx512": matmul_ort_mlas_avx512_any_level}}
@@ -374,11 +436,12 @@ DEVIATIONS = {
     "MatMulNBits binary32 order (MLAS AVX-512)":
         "accuracy_level 0-3: w = fl((q - zp)*s); M = 1: sixteen fused multiply-add lanes (k mod 16), "
         "FoldAccumulators per 4 columns, the reduce tree for the rest; M > 1: one fused multiply-add chain in k "
-        "order; differs from the exact sum in the last bits (refquant variant 'ort_mlas_avx512'; "
+        "order; a bias added after the lanes' sum (M = 1) or C's initial value (M > 1); fp16 A: binary32 compute, "
+        "Y rounded once to fp16; differs from the exact sum in the last bits (refquant variant 'ort_mlas_avx512'; "
         "docs/llm-formats.md §2)",
     "MatMulNBits int8 path (MLAS AVX-512 VNNI)":
         "accuracy_level 4, 4-bit B: A per block to int8 (sa = fl(amax/127), RNE(fl(a*fl(127/amax)))), integer "
         "lane sums of the VNNI kernel of each block size fused-multiply-added with fl(sa*sb), the kernel's "
-        "horizontal sums, then the zero-point term fl(sa*sum qa)*fl(-zp*sb) as a fused multiply-add chain "
+        "horizontal sums (plus the bias), then the zero-point term fl(sa*sum qa)*fl(-zp*sb) as a fused multiply-add chain "
         "(refquant variant 'ort_mlas_avx512' at level 4; docs/llm-formats.md §2)",
 }

@@ -2,7 +2,9 @@
 
 Reproduces: onnxruntime 1.32.0 MatMulNBits as refquant/matmulnbits.py models it (dequantized weight
 fl((q - zp)·s); M = 1: sixteen fused multiply-add lanes and FoldAccumulators / the reduce tree;
-M > 1: one fused multiply-add chain in k order).  tests/test_matmulnbits.py proves it equal.
+M > 1: one fused multiply-add chain in k order; the bias added after the sum; K not a multiple of
+block_size: A padded with +0; fp16: binary32 compute, Y rounded once to binary16).
+tests/test_matmulnbits.py proves it equal.
 """
 
 import numpy as np
@@ -13,22 +15,42 @@ from .fp32 import fma32
 F32 = np.float32
 
 
-def dequantize_b(B, scales, zp, K, N, bits, block_size):
-    """float32 w[n, k] = fl((q - zp)·s)."""
+def _blocks(K, bits, block_size):
+    """k_blocks = ceil(K / block_size) and the padded K."""
     if bits not in (4, 8):
         raise UnknownNameError("MatMulNBits bits", bits, ["4", "8"])
-    if K % block_size:
-        raise ShapeError(f"K = {K} is not a multiple of block_size {block_size}")
-    kb = K // block_size
+    if K < 1:
+        raise ShapeError(f"K must be positive; got {K}")
+    kb = -(-K // block_size)
+    return kb, kb * block_size
+
+
+def _codes(B, N, bits, kp):
     raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
-    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K] if bits == 4 else raw[:, :K]
+    return (np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1) if bits == 4 else raw)[:, :kp].astype(np.int64)
+
+
+def _zps(zp, N, bits, kb):
     if zp is None:
-        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int32)
-    else:
-        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
-        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int32)
-    d = (q.astype(np.int32) - np.repeat(z, block_size, axis=1)).astype(F32)
-    s = np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1)
+        return np.full((N, kb), 1 << (bits - 1), dtype=np.int64)
+    zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
+    return (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int64)
+
+
+def _pad_a(A, K, kp):
+    """float32 A (M, K) extended with +0 to (M, kp), as MLAS pads the last block."""
+    a = np.atleast_2d(np.asarray(A, dtype=F32))
+    if a.shape[1] != K:
+        raise ShapeError(f"A has {a.shape[1]} columns; expected K = {K}")
+    return np.pad(a, ((0, 0), (0, kp - K))) if kp > K else a
+
+
+def dequantize_b(B, scales, zp, K, N, bits, block_size):
+    """float32 w[n, k] = fl((q - zp)·s), k < K."""
+    kb, kp = _blocks(K, bits, block_size)
+    q, z = _codes(B, N, bits, kp)[:, :K], _zps(zp, N, bits, kb)
+    d = (q - np.repeat(z, block_size, axis=1)[:, :K]).astype(F32)
+    s = np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1)[:, :K]
     return d * s
 
 
@@ -46,20 +68,30 @@ def reduce16(acc):
     return acc[:, 0]
 
 
-def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size):
+def _bias_add(y, bias):
+    return y if bias is None else (y + np.asarray(bias, dtype=F32)[None, :]).astype(F32)
+
+
+def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
     """float32 Y (M, N) as onnxruntime 1.32.0's AVX-512 CPU kernel computes it (levels 0-3, one thread)."""
-    a = np.atleast_2d(np.asarray(A, dtype=F32))
+    return _float_path(A, B, scales, zp, K, N, bits, block_size, bias)
+
+
+def _float_path(A, B, scales, zp, K, N, bits, block_size, bias):
+    a = _pad_a(A, K, K)
     w = dequantize_b(B, scales, zp, K, N, bits, block_size)
     if a.shape[0] == 1:
+        k16 = -(-K // 16) * 16      # whole lane groups: +0 terms leave a lane unchanged
+        a, w = _pad_a(a, K, k16), np.pad(w, ((0, 0), (0, k16 - K)))
         lanes = np.zeros((N, 16), dtype=F32)
         for k0 in range(0, K, 16):
             lanes = fma32(w[:, k0:k0 + 16], a[0, k0:k0 + 16][None, :], lanes)
         full = N // 4 * 4
-        return np.concatenate([fold4(lanes[:full]), reduce16(lanes[full:])])[None, :]
+        return _bias_add(np.concatenate([fold4(lanes[:full]), reduce16(lanes[full:])])[None, :], bias)
     from ..matmulnbits import sgemm_stride_k
     chunk = sgemm_stride_k(N, K) if bits == 8 else K
-    total = None
-    for k0 in range(0, K, chunk):
+    total = None if bias is None else np.broadcast_to(np.asarray(bias, dtype=F32), (a.shape[0], N))
+    for k0 in range(0, K, chunk):      # C starts as the bias; each K chunk's chain is added to C
         acc = np.zeros((a.shape[0], N), dtype=F32)
         for k in range(k0, min(K, k0 + chunk)):
             acc = fma32(a[:, k][:, None], w[:, k][None, :], acc)
@@ -68,47 +100,42 @@ def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size):
 
 
 
-def _round_once(values):
-    """binary32 of an exact sum given as (math.fsum's correctly rounded binary64, the terms): RN32(RN64(x))
-    equals RN32(x) unless RN64(x) is exactly halfway between two binary32 values (no other binary32
-    rounding boundary can lie between x and RN64(x)); those few are summed as Fractions."""
+def _round_once(values, dt=F32):
+    """binary32 (or binary16, dt) of an exact sum given as (math.fsum's correctly rounded binary64, the
+    terms): RN(RN64(x)) equals RN(x) unless RN64(x) is exactly halfway between two values of dt (no
+    other rounding boundary of dt can lie between x and RN64(x)); those few are summed as Fractions."""
     import math
     from fractions import Fraction
 
     from .. import formats
     r64 = math.fsum(values)
-    r32 = np.float32(r64)
-    other = np.nextafter(r32, np.float32(np.inf) if r64 > float(r32) else np.float32(-np.inf))
-    if np.isfinite(other) and r64 != float(r32) and r64 == (float(r32) + float(other)) / 2:
-        return np.uint32(formats.encode("fp32", sum((Fraction(v) for v in values), Fraction(0)))).view(F32)
-    return r32
+    r = dt(r64)
+    other = np.nextafter(r, dt(np.inf) if r64 > float(r) else dt(-np.inf))
+    if np.isfinite(other) and r64 != float(r) and r64 == (float(r) + float(other)) / 2:
+        fmt, ut = ("fp32", np.uint32) if dt is F32 else ("fp16", np.uint16)
+        return ut(formats.encode(fmt, sum((Fraction(v) for v in values), Fraction(0)))).view(dt)
+    return r
 
 
-def matmul_exact(A, B, scales, zp, K, N, bits, block_size):
-    """float32 Y = sum_k a·(q - zp)·s exactly, rounded once (the 'exact' variant, for whole matrices).
+def matmul_exact(A, B, scales, zp, K, N, bits, block_size, bias=None, dt=F32):
+    """float32 Y = sum_k a·(q - zp)·s (+ bias) exactly, rounded once (the 'exact' variant, for whole
+    matrices; dt=np.float16: rounded once to binary16).
 
     Each product a·(q - zp)·s is exact in binary64 when fl((q - zp)·s) is exact in binary32, which
     holds here because |q - zp| < 2^8 and s has 24 bits: (q - zp)·s has at most 32 significant bits,
     so it is formed exactly in binary64, and a times it (24 + 32 bits) too.
     """
-    a = np.atleast_2d(np.asarray(A, dtype=F32)).astype(np.float64)
-    if bits not in (4, 8):
-        raise UnknownNameError("MatMulNBits bits", bits, ["4", "8"])
-    kb = K // block_size
-    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
-    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K] if bits == 4 else raw[:, :K]
-    if zp is None:
-        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int64)
-    else:
-        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
-        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int64)
-    d = (q.astype(np.int64) - np.repeat(z, block_size, axis=1)).astype(np.float64)
-    w = d * np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1).astype(np.float64)
-    out = np.empty((a.shape[0], N), dtype=F32)
+    kb, kp = _blocks(K, bits, block_size)
+    a = _pad_a(A, K, K).astype(np.float64)
+    q, z = _codes(B, N, bits, kp)[:, :K], _zps(zp, N, bits, kb)
+    d = (q - np.repeat(z, block_size, axis=1)[:, :K]).astype(np.float64)
+    w = d * np.repeat(np.asarray(scales, dtype=F32).reshape(N, kb), block_size, axis=1)[:, :K].astype(np.float64)
+    extra = [[]] * N if bias is None else [[float(v)] for v in np.asarray(bias, dtype=F32)]
+    out = np.empty((a.shape[0], N), dtype=dt)
     for m in range(a.shape[0]):
         prods = a[m][None, :] * w
         for n in range(N):
-            out[m, n] = _round_once(prods[n].tolist())
+            out[m, n] = _round_once(prods[n].tolist() + extra[n], dt)
     return out
 
 
@@ -128,15 +155,9 @@ def int8_terms(A, B, scales, zp, K, N, bits, block_size):
     """(value, magnitude) float64 (M, N): accuracy_level 4's integer semantics with the float part in
     binary64 (sum over blocks of sa · s · sum qa·(q - zp)), and the sum of the magnitudes of the terms
     MLAS adds (sa · s · (sum |qa|·q + zp·|sum qa|)) that bounds its binary32 rounding error."""
-    qa, sa = quantize_a_int8(A, block_size)
-    kb = K // block_size
-    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
-    q = (np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1) if bits == 4 else raw)[:, :K].astype(np.int64)
-    if zp is None:
-        z = np.full((N, kb), 1 << (bits - 1), dtype=np.int64)
-    else:
-        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
-        z = (np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1) if bits == 4 else zr)[:, :kb].astype(np.int64)
+    kb, kp = _blocks(K, bits, block_size)
+    qa, sa = quantize_a_int8(_pad_a(A, K, kp), block_size)
+    q, z = _codes(B, N, bits, kp), _zps(zp, N, bits, kb)
     qa3, q3 = qa.reshape(qa.shape[0], kb, block_size), q.reshape(N, kb, block_size)
     isum = np.einsum("mbk,nbk->mnb", qa3, q3) - np.einsum("mb,nb->mnb", qa3.sum(axis=2), z)
     mag = np.einsum("mbk,nbk->mnb", np.abs(qa3), q3) + np.einsum("mb,nb->mnb", np.abs(qa3.sum(axis=2)), z)
@@ -166,20 +187,14 @@ def _int8_lanes(qa, q, sab, block_size, kb):
     return lanes
 
 
-def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size):
+def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
     """float32 Y as onnxruntime 1.32.0 computes accuracy_level 4 with 4-bit B on AVX-512 VNNI, one
     thread (refquant.matmulnbits.matmul_ort_int8_avx512, for whole matrices)."""
     if bits != 4:
         raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
-    qa, sa = quantize_a_int8(A, block_size)
-    kb = K // block_size
-    raw = np.asarray(B, dtype=np.uint8).reshape(N, -1)
-    q = np.stack([raw & 0x0F, raw >> 4], axis=-1).reshape(N, -1)[:, :K].astype(np.int64)
-    if zp is None:
-        z = np.full((N, kb), 8, dtype=np.int64)
-    else:
-        zr = np.asarray(zp, dtype=np.uint8).reshape(N, -1)
-        z = np.stack([zr & 0x0F, zr >> 4], axis=-1).reshape(N, -1)[:, :kb].astype(np.int64)
+    kb, kp = _blocks(K, bits, block_size)
+    qa, sa = quantize_a_int8(_pad_a(A, K, kp), block_size)
+    q, z = _codes(B, N, bits, kp), _zps(zp, N, bits, kb)
     sb = np.asarray(scales, dtype=F32).reshape(N, kb)
     sab = (sa[:, None, :] * sb[None, :, :]).astype(F32)
     lanes = _int8_lanes(qa, q, sab, block_size, kb)
@@ -192,6 +207,7 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size):
         c[:] = reduce16(lanes.reshape(-1, 16)).reshape(M, N)
         if M % 2:
             c[M - 1, :full] = fold4(lanes[M - 1, :full])
+    c = _bias_add(c, bias)
     ab = (sa * qa.reshape(M, kb, block_size).sum(axis=2).astype(F32)).astype(F32)
     bb = ((-z).astype(F32) * sb).astype(F32)
     t = np.zeros((M, N), dtype=F32)
@@ -200,9 +216,13 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size):
     return (c + t).astype(F32)
 
 
-def matmul_ort(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0):
+def matmul_ort(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None):
     """The 'ort_mlas_avx512' variant at any accuracy_level: the float path (levels 0-3) or the int8
-    path (level 4, 4-bit B)."""
+    path (level 4, 4-bit B).  float16 A (with float16 scales and bias): computed in binary32 from the
+    widened inputs, Y rounded once to float16, as onnxruntime 1.32.0 does on x86."""
+    half = np.asarray(A).dtype == np.float16
     if accuracy_level == 4:
-        return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size)
-    return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size)
+        y = matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias)
+    else:
+        y = matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, bias)
+    return y.astype(np.float16) if half else y
