@@ -88,6 +88,10 @@ def test_cli_run_and_bad_file(models, tmp_path, capsys):
     bad = tmp_path / "bad.tflite"
     bad.write_bytes(zoo.build("cnn")[:100])
     assert cli.main(["model", "run", str(bad), "--backend", "litert_ref"]) == 2
+    assert cli.main(["model", "run", str(models["ops"])]) == 0              # default row for .tflite: litert_ref
+    assert cli.main(["model", "run", str(models["cnn"]), "--level", "all"]) == 2
+    assert cli.main(["model", "compare", str(models["cnn"]), "--against", "onnxruntime:all"]) == 2
+    assert "a TFLite model" in capsys.readouterr().err
 
 
 def _compare(path, family, backend=None, seed=1):

@@ -27,6 +27,8 @@ class _Bar:
 
 def _feeds(args, graph):
     from ..model import read_inputs, seeded_inputs
+    if args.backend is None:        # a TFLite model runs under LiteRT's reference row unless told otherwise
+        args.backend = "litert_ref" if graph.format == "tflite" else "onnxruntime"
     feeds = seeded_inputs(graph, args.seed) if args.inputs is None else read_inputs(args.inputs, graph)
     note = f"--inputs {args.inputs}" if args.inputs else f"seeded (--seed {args.seed}): float32 N(0, 1)"
     return feeds, note
@@ -88,11 +90,12 @@ def cmd_explain(args):
 
 
 def _common(p):
-    p.add_argument("model", help="an ONNX model file (QOperator or QDQ)")
+    p.add_argument("model", help="an ONNX model file (QOperator or QDQ) or a TFLite full-integer model (.tflite)")
     p.add_argument("--inputs", help=".npz of the model inputs (by input name); default: seeded")
     p.add_argument("--seed", type=int, default=1, help="seed of the default inputs (float32 N(0, 1))")
-    p.add_argument("--backend", default="onnxruntime", help="backend row whose semantics refquant runs "
-                   "(refquant/backends.py); for --against onnxruntime:* it is onnxruntime")
+    p.add_argument("--backend", default=None, help="backend row whose semantics refquant runs "
+                   "(refquant/backends.py; default onnxruntime, litert_ref for a .tflite model); for --against "
+                   "onnxruntime:* it is onnxruntime")
     p.add_argument("--progress", action="store_true", default=None, help="show progress even when not a terminal")
 
 

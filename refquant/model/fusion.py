@@ -236,6 +236,10 @@ def fuse(graph, level):
         raise InvalidValueError(f"onnxruntime level {level!r}; expected one of {', '.join(LEVELS)}")
     if level == "disable":
         return graph
+    if graph.format == "tflite":
+        from ..errors import InvalidValueError
+        raise InvalidValueError(f"--level {level!r}: onnxruntime's fusions apply to ONNX models; a TFLite model "
+                                f"runs as written (level 'disable')")
     graph = _fold_constants(graph)
     if level == "basic":
         return graph

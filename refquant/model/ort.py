@@ -43,6 +43,11 @@ def _options(ort, level, save=None):
 def optimized_model(model_path, level):
     """The onnx ModelProto that onnxruntime runs for ``model_path`` at ``level``."""
     import onnx
+    from .tflite import is_tflite
+    if is_tflite(model_path):
+        from ..errors import InvalidValueError
+        raise InvalidValueError(f"model {str(model_path)!r} is a TFLite model: compare it against "
+                                f"litert:ref|optimized|xnnpack or dumps:DIR, not onnxruntime")
     ort = _ort()
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "optimized.onnx")
