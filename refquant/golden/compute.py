@@ -7,6 +7,7 @@ from .. import backends, formats, integers, nested, ops
 from .. import quantize as qz
 from .. import requant as rq
 from ..errors import AccumulatorOverflowError, InvalidValueError, SpecError, Unpredictable
+from . import variant_ops
 from .schema import _exact_flags
 from .tensors import _count, short_dtype
 
@@ -243,11 +244,11 @@ def _kernel_method(method):
 
 
 COMPUTE = {"qlinear_matmul": compute_qlinear_matmul, "qlinear_conv": compute_qlinear_conv,
-           "quantize": compute_quantize, "dequantize": compute_dequantize}
+           "quantize": compute_quantize, "dequantize": compute_dequantize, **variant_ops.COMPUTE}
 # Outcomes an op may legitimately end in (anything else while generating is a builder bug).
 ERROR_OUTCOMES = {"qlinear_matmul": (SpecError, AccumulatorOverflowError),
                   "qlinear_conv": (SpecError, AccumulatorOverflowError),
-                  "quantize": (SpecError, InvalidValueError), "dequantize": (SpecError,)}
+                  "quantize": (SpecError, InvalidValueError), "dequantize": (SpecError,), **variant_ops.ERROR_OUTCOMES}
 
 
 def run_test(op, params, inputs):

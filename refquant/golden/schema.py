@@ -80,8 +80,9 @@ def schema_errors(value, schema, root=None, where="$"):
     return errs
 
 
-SUITE_NAMES = ("formats", "quantize", "matmul", "conv", "blocks")
-OPS = ("decode", "encode", "quantize", "dequantize", "qlinear_matmul", "qlinear_conv", "gguf_quantize", "gguf_dequantize")
+SUITE_NAMES = ("formats", "quantize", "matmul", "conv", "blocks", "ops")
+OPS = ("decode", "encode", "quantize", "dequantize", "qlinear_matmul", "qlinear_conv", "gguf_quantize", "gguf_dequantize",
+       "qbinary", "qunary")
 TV_OPS = ("decode", "encode", "gguf_quantize", "gguf_dequantize")   # tests whose files are .tv lines
 ROLES = ("input", "param", "intermediate", "expected", "vectors")
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
@@ -106,7 +107,8 @@ SCHEMA = {
         "header": {"type": "array", "items": {"type": "string"}},
         "profiles": {"type": "object", "additionalProperties": {
             "type": "object", "required": ["kind", "source"], "additionalProperties": False,
-            "properties": {"kind": {"enum": ["quantize_profile", "requant_method", "float_rounding", "block_format"]},
+            "properties": {"kind": {"enum": ["quantize_profile", "requant_method", "float_rounding", "block_format",
+                                             "op_variant"]},
                            "source": {"type": "string", "minLength": 1}}}},
         "notes": {"type": "object", "additionalProperties": {"$ref": "#/$defs/note"}},
         "numberOfTests": {"type": "integer", "minimum": 0},

@@ -16,6 +16,7 @@ from ..errors import InvalidValueError, ShapeError, UnknownNameError
 from ..profiles import PROFILES
 from .blocks_tv import PROFILE_SOURCE as BLOCK_PROFILE_SOURCE
 from .compute import _kernel_method, Tensor, run_test
+from .variant_ops import variant_source
 from .schema import FORMAT_VERSION, NOTES, SCHEMA, SCHEMA_NAME
 from .suites import SUITES
 from .tensors import format_tensor
@@ -174,7 +175,8 @@ def build_set(suite, seed=1, progress=None):
             tests.append(test)
         kind = {"quantize": "quantize_profile", "dequantize": "quantize_profile", "encode": "float_rounding",
                 "decode": "float_rounding", "gguf_quantize": "block_format",
-                "gguf_dequantize": "block_format"}.get(g["op"], "requant_method")
+                "gguf_dequantize": "block_format", "qbinary": "op_variant", "qunary": "op_variant"}.get(g["op"],
+                                                                                          "requant_method")
         profiles[g["profile"]] = {"kind": kind, "source": _profile_source(kind, g["profile"])}
         if not tests:
             continue
@@ -188,6 +190,8 @@ def _profile_source(kind, name):
         return PROFILES[name].source
     if kind == "block_format":
         return BLOCK_PROFILE_SOURCE[name]
+    if kind == "op_variant":                  # 'op.variant' (refquant/golden/variant_ops.py)
+        return variant_source(*name.split("."))
     if kind == "float_rounding":
         return {"exact": "exact decoding", "rne": "IEEE 754 roundTiesToEven", "rna": "IEEE 754 roundTiesToAway",
                 "rtz": "IEEE 754 roundTowardZero", "rup": "IEEE 754 roundTowardPositive",
