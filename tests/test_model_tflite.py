@@ -152,3 +152,34 @@ def test_explain_a_tflite_node(models, capsys):
     assert "tflite_double" in out and "QLinearConv element" in out
     assert cli.main(["model", "explain", str(path), "--node", "ADD_3", "--index", "0,2,3,1",
                      "--backend", "litert_ref"]) == 0
+
+
+def test_per_tensor_filter_same_stride_dilation_fused_activations(tmp_path):
+    """Per-tensor CONV_2D filter, SAME padding with stride 2, a dilated depthwise conv, fused
+    RELU / RELU_N1_TO_1 / RELU6: equal to LiteRT ref and xnnpack; the optimized family's dilated
+    depthwise variant is refused, naming the node."""
+    _interpreter()
+    from refquant.peers import litert as lt
+    rng = np.random.default_rng(5)
+    m = lt.Model()
+    x = m.tensor("x", (1, 9, 10, 4), "int8", scale=0.05, zero_point=-7)
+    w = m.const("w", rng.integers(-127, 128, (6, 3, 3, 4)).astype(np.int8), scale=0.01, zero_point=0)
+    b = m.const("b", rng.integers(-500, 500, 6).astype(np.int32), scale=0.0005, zero_point=0)
+    y = m.tensor("y", (1, 5, 5, 6), "int8", scale=0.1, zero_point=4)
+    m.op("CONV_2D", [x, w, b], [y], padding="SAME", stride_h=2, stride_w=2, fused_activation_function="RELU")
+    wd = m.const("wd", rng.integers(-127, 128, (1, 3, 3, 6)).astype(np.int8), scale=[0.01] * 6, zero_point=[0] * 6,
+                 axis=3)
+    bd = m.const("bd", rng.integers(-500, 500, 6).astype(np.int32), scale=[0.001] * 6, zero_point=[0] * 6)
+    yd = m.tensor("yd", (1, 5, 5, 6), "int8", scale=0.07, zero_point=-3)
+    m.op("DEPTHWISE_CONV_2D", [y, wd, bd], [yd], padding="SAME", stride_h=1, stride_w=1, depth_multiplier=1,
+         dilation_h_factor=2, dilation_w_factor=2, fused_activation_function="RELU_N1_TO_1")
+    z = m.tensor("z", (1, 5, 5, 6), "int8", scale=0.06, zero_point=1)
+    m.op("ADD", [yd, y], [z], fused_activation_function="RELU6")
+    path = tmp_path / "extra.tflite"
+    path.write_bytes(m.build([x], [z]))
+    for family in ("ref", "xnnpack"):
+        rep, _ = _compare(path, family, seed=3)
+        assert [n.klass for n in rep.nodes] == [AGREE] * 3, family
+    g = load(path)
+    with pytest.raises(InvalidValueError, match="DEPTHWISE_CONV_2D_1.*dilated"):
+        runner.run(g, runner.seeded_inputs(g, 3), "litert_optimized")
