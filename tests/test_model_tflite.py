@@ -183,3 +183,33 @@ def test_per_tensor_filter_same_stride_dilation_fused_activations(tmp_path):
     g = load(path)
     with pytest.raises(InvalidValueError, match="DEPTHWISE_CONV_2D_1.*dilated"):
         runner.run(g, runner.seeded_inputs(g, 3), "litert_optimized")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["resnet", "convnet"])
+def test_zoo_networks_as_tflite_equal_their_onnx_run(tmp_path, kind):
+    """The zoo's int8 QOperator networks (torch export + quantize_static, per-channel) written as
+    TFLite models with the same parameters (refquant/model/litert.py convert): refquant's run of the
+    .tflite file equals its run of the ONNX model tensor for tensor (NHWC vs NCHW) under each LiteRT
+    row, and LiteRT 2.3.0 running the file agrees with it on every tensor."""
+    _interpreter()
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from refquant.model import litert as L
+    from refquant.model import zoo as onnx_zoo
+    g = load(onnx_zoo.build(kind, tmp_path, "qop", True, activations="int8"))
+    feeds = runner.seeded_inputs(g, 1)
+    for family, row in L.ROWS.items():
+        res = runner.run(g, feeds, row)
+        blob, feed, c = L.convert(g, {k: v.v.shape for k, v in res.values.items()})
+        path = tmp_path / f"{kind}.tflite"
+        path.write_bytes(blob)
+        tg = load(path)
+        fed = res.values[feed].v
+        tfeeds = {tg.inputs[0][0]: np.transpose(fed, (0, 2, 3, 1)) if feed in c.nhwc else fed}
+        tres = runner.run(tg, tfeeds, row)
+        for name, t in c.t.items():
+            a = tres.values[t.name].v
+            np.testing.assert_array_equal(np.transpose(a, (0, 3, 1, 2)) if name in c.nhwc else a, res.values[name].v)
+        got = tf.run_litert(tg, tfeeds, family)
+        assert all(np.array_equal(got[n.outputs[0]], tres.values[n.outputs[0]].v) for n in tg.nodes), family
