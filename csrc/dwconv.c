@@ -209,6 +209,10 @@ RQ_VNNI static void rq_dw_row_i8(const uint8_t *px0, size_t step, const size_t *
                                  int32_t np, int32_t ow, int32_t *cbuf)
 RQ_DW_ROW(_mm512_cvtepi8_epi16)
 
+#ifndef RQ_DW_STRIP
+#define RQ_DW_STRIP (192 * 1024)   /* bytes of padded NHWC input rows per strip (a tuning knob) */
+#endif
+
 /* What one call of the AVX-512 form needs besides the plan. */
 typedef struct rq_dw_ws {
     int32_t cp, taps, np, wn, rows_max;  /* channels rounded up to 32; taps; tap pairs; buffer width */
@@ -236,6 +240,12 @@ static int rq_dw_ws_init(const rq_dwconv *d, const rq_plan *p, rq_dw_ws *w)
     w->np = (w->taps + 1) / 2;
     w->wn = (d->ow - 1) * d->sw + (d->kw - 1) * d->dw + 1;
     w->rows_max = rows < d->oh ? rows : d->oh;
+    {   /* strips of output rows whose input rows fit RQ_DW_STRIP bytes: they stay in L2 from
+           the transpose to the multiply-adds (the halo rows are transposed again per strip) */
+        int64_t fit = ((int64_t)RQ_DW_STRIP / ((int64_t)w->wn * w->cp) - (int64_t)(d->kh - 1) * d->dh - 1) / d->sh + 1;
+        if (fit < w->rows_max)
+            w->rows_max = fit < 1 ? 1 : (int32_t)fit;
+    }
     xb_bytes = (size_t)((w->rows_max - 1) * d->sh + (d->kh - 1) * d->dh + 1) * (size_t)w->wn * (size_t)w->cp;
     w->wv = aligned_alloc(64, (size_t)(w->cp / 32) * (size_t)w->np * 128u);
     w->toff = malloc(2u * (size_t)w->np * sizeof(size_t));

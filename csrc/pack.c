@@ -9,10 +9,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
-#include "rq_internal.h"   /* includes refquant_kernel.h once */
-#if RQ_X86_SIMD
-#include <emmintrin.h>
-#endif
+#include "rq_simd.h"   /* includes rq_internal.h and refquant_kernel.h once */
 
 size_t rq_packed_b_bytes(int32_t k, int32_t n)
 {
@@ -98,7 +95,42 @@ static void rq_transpose16_u8(const uint8_t *s, size_t lds, uint8_t *d, size_t l
     for (i = 0; i < 16; i++)
         _mm_storeu_si128((__m128i *)(d + (size_t)i * ldd), x[i]);
 }
+
+#ifndef RQ_TRANSPOSE_WIDE
+#define RQ_TRANSPOSE_WIDE 1   /* -DRQ_TRANSPOSE_WIDE=0: 16 x 16 SSE2 tiles only (a tuning knob) */
 #endif
+/* 16 x 64 bytes with AVX-512 BW: the same network on four 128-bit lanes at once (the unpacks
+ * work within lanes), so lane L of vector c is column 16L + c; each lane is one 16-byte store. */
+RQ_AVX512 static void rq_transpose16x64_u8(const uint8_t *s, size_t lds, uint8_t *d, size_t ldd)
+{
+    static const int rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    __m512i x[16], y[16];
+    int i;
+    for (i = 0; i < 16; i++)
+        x[i] = _mm512_loadu_si512(s + (size_t)rev[i] * lds);
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm512_unpacklo_epi8(x[i], x[i + 8]); y[2 * i + 1] = _mm512_unpackhi_epi8(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm512_unpacklo_epi16(y[i], y[i + 8]); x[2 * i + 1] = _mm512_unpackhi_epi16(y[i], y[i + 8]); }
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm512_unpacklo_epi32(x[i], x[i + 8]); y[2 * i + 1] = _mm512_unpackhi_epi32(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm512_unpacklo_epi64(y[i], y[i + 8]); x[2 * i + 1] = _mm512_unpackhi_epi64(y[i], y[i + 8]); }
+    for (i = 0; i < 16; i++) {
+        _mm_storeu_si128((__m128i *)(d + (size_t)i * ldd), _mm512_castsi512_si128(x[i]));
+        _mm_storeu_si128((__m128i *)(d + (size_t)(16 + i) * ldd), _mm512_extracti32x4_epi32(x[i], 1));
+        _mm_storeu_si128((__m128i *)(d + (size_t)(32 + i) * ldd), _mm512_extracti32x4_epi32(x[i], 2));
+        _mm_storeu_si128((__m128i *)(d + (size_t)(48 + i) * ldd), _mm512_extracti32x4_epi32(x[i], 3));
+    }
+}
+#endif
+
+/* One tile at (r0, c0): 16 x 64 (wide) or 16 x 16. */
+#define RQ_TILE8(r0, c0, w64)                                                                   \
+    do {                                                                                        \
+        const uint8_t *s_ = s8 + (size_t)(r0) * (size_t)lds + (size_t)(c0);                     \
+        uint8_t *d_ = d8 + (size_t)(c0) * (size_t)ldd + (size_t)(r0);                           \
+        if (w64)                                                                                \
+            rq_transpose16x64_u8(s_, (size_t)lds, d_, (size_t)ldd);                             \
+        else                                                                                    \
+            rq_transpose16_u8(s_, (size_t)lds, d_, (size_t)ldd);                                \
+    } while (0)
 
 int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t lds, int32_t ldd,
                  int32_t elem_bytes)
@@ -115,10 +147,21 @@ int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t
         int32_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
         const uint8_t *s8 = (const uint8_t *)src;
         uint8_t *d8 = (uint8_t *)dst;
-        for (r0 = 0; r0 < r16; r0 += 16)
-            for (c0 = 0; c0 < c16; c0 += 16)
-                rq_transpose16_u8(s8 + (size_t)r0 * (size_t)lds + (size_t)c0, (size_t)lds,
-                                  d8 + (size_t)c0 * (size_t)ldd + (size_t)r0, (size_t)ldd);
+        int wide = RQ_TRANSPOSE_WIDE && (rq_cpu_paths() & RQ_PATH_VNNI) != 0;   /* AVX-512 BW usable */
+        /* The loop along the longer side is the inner one: then the lines that a tile uses
+         * in part (destination rows for short rows, source rows for short columns) are
+         * completed by the next tiles while they are in L1.  (Rows outer on a 96 x 12544 layer,
+         * whose destination does not fit L2, wrote every destination line 6 times: 1.6x slower.) */
+        int32_t c64 = wide ? cols / 64 * 64 : 0;
+        if (cols >= rows) {
+            for (c0 = 0; c0 < c16; c0 += c0 < c64 ? 64 : 16)
+                for (r0 = 0; r0 < r16; r0 += 16)
+                    RQ_TILE8(r0, c0, c0 < c64);
+        } else {
+            for (r0 = 0; r0 < r16; r0 += 16)
+                for (c0 = 0; c0 < c16; c0 += c0 < c64 ? 64 : 16)
+                    RQ_TILE8(r0, c0, c0 < c64);
+        }
         for (r = 0; r < rows; r++)   /* the edges: rows past r16, or columns past c16 */
             for (c = r < r16 ? c16 : 0; c < cols; c++)
                 d8[(size_t)c * (size_t)ldd + (size_t)r] = s8[(size_t)r * (size_t)lds + (size_t)c];
