@@ -58,7 +58,7 @@ def cmd_run(args):
 def cmd_compare(args):
     from ..model import compare, load, report
     if not args.against:
-        raise InvalidValueError("give at least one --against (onnxruntime:LEVEL, dumps:DIR, litert:VARIANT)")
+        raise InvalidValueError("give at least one --against (onnxruntime:LEVEL, dumps:DIR, litert:VARIANT, openvino)")
     graph = load(args.model)
     feeds, note = _feeds(args, graph)
     bar = _Bar(args.progress)
@@ -113,7 +113,7 @@ def register(sub):
     c = msub.add_parser("compare", help="judge every node of an implementation's run (exit 0 agree, 1 divergence)")
     _common(c)
     c.add_argument("--against", action="append", help="onnxruntime:disable|basic|extended|all, dumps:DIR, "
-                   "litert:ref|optimized|xnnpack (repeatable)")
+                   "litert:ref|optimized|xnnpack, openvino (repeatable)")
     c.add_argument("--json", action="store_true", help="print the report as JSON")
     c.add_argument("--report", help="write report.json, report.md and PNGs to this folder")
     c.add_argument("--level", default="disable", choices=["disable", "basic", "extended", "all"],

@@ -34,7 +34,7 @@ class TargetReport:
 
     @property
     def diverges(self):
-        return any(n.new_mismatches or n.mismatches for n in self.nodes)
+        return any((n.new_mismatches or n.mismatches) and not n.not_modelled for n in self.nodes)
 
 
 def _quiet(*_a):
@@ -44,13 +44,20 @@ def _quiet(*_a):
 def compare_target(target, feeds, progress=_quiet):
     """The TargetReport of one target."""
     g = target.graph
-    own = run(g, feeds, target.backend, progress=lambda i, n, node: progress(f"{target.label}: refquant {i}/{n}"))
+    skip = unmodelled(target)       # node -> why its arithmetic is not modelled: carry on from the target's tensors
+    carry = {o: target.tensors[o] for n in g.nodes if n.name in skip for o in n.outputs if o in target.tensors}
+    own = run(g, feeds, target.backend, progress=lambda i, n, node: progress(f"{target.label}: refquant {i}/{n}"),
+              override=carry or None)
     nodes, unobs = [], []
     for i, node in enumerate(g.nodes):
         progress(f"{target.label}: judging {i + 1}/{len(g.nodes)} {node.name}")
         outs = [o for o in node.outputs if o and o in target.tensors and o in own.values]
         unobs += [o for o in node.outputs if o and o not in target.tensors]
         if not outs:
+            continue
+        if node.name in skip:
+            nodes.append(NodeJudgment(node.name, node.key, outs, [judge_tensor(o, target.tensors[o], own.values[o])
+                                                                  for o in outs], [], not_modelled=skip[node.name]))
             continue
         nodes.append(_judge_node(g, node, outs, own, target))
     if not nodes:
@@ -61,6 +68,21 @@ def compare_target(target, feeds, progress=_quiet):
     if first is not None:
         _explain_first(rep, first, g, own, target)
     return rep
+
+
+def unmodelled(target):
+    """{node: why} for the target's nodes that are not modelled, and the nodes that read one of them
+    through tensors the target does not expose (their inputs are not known; not judged)."""
+    skip = dict(getattr(target, "not_modelled", None) or {})
+    tainted = {}                    # unobservable tensor -> the not-modelled node it comes from
+    for n in target.graph.nodes if skip else []:
+        origin = n.name if n.name in skip else next((tainted[i] for i in n.inputs if i in tainted), None)
+        if origin is None:
+            continue
+        if n.name not in skip:
+            skip[n.name] = f"an input comes from not-modelled node {origin!r} through tensors that are not observable"
+        tainted.update({o: origin for o in n.outputs if o and o not in target.tensors})
+    return skip
 
 
 def _node_inputs(g, node, own, target):

@@ -8,6 +8,9 @@ Classes of a node (docs/model.md §3):
                             refquant's enclosure: the divergence starts here
     inherited               on the backend's inputs the node agrees; it differs only on refquant's
                             own inputs (an earlier node diverged)
+    not modelled            refquant does not model how the implementation computed this node (it ran
+                            inside a fused layer whose arithmetic is not modelled): not judged, and
+                            refquant carries on from the implementation's tensor
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 AGREE, IMPL, NEW, INHERITED = "agree", "implementation-defined", "new divergence", "inherited"
+NOT_MODELLED = "not modelled"
 
 
 @dataclass
@@ -75,6 +79,7 @@ class NodeJudgment:
     actual: list                   # TensorJudgment on the backend's inputs for this node
     unobservable_inputs: list = field(default_factory=list)
     error: str = ""                # why the node could not be run on the backend's inputs
+    not_modelled: str = ""         # why the implementation's arithmetic for this node is not modelled
 
     @property
     def elements(self):
@@ -90,6 +95,8 @@ class NodeJudgment:
 
     @property
     def klass(self):
+        if self.not_modelled:
+            return NOT_MODELLED
         if self.new_mismatches:
             return NEW
         if self.mismatches:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .judge import NEW
 
-CLASS_ORDER = ("new divergence", "inherited", "implementation-defined", "agree")
+CLASS_ORDER = ("new divergence", "inherited", "implementation-defined", "agree", "not modelled")
 
 
 def _tensor(t):
@@ -23,7 +23,7 @@ def node_row(n):
             "max_delta": worst.max_delta if worst else 0.0, "unit": worst.unit if worst else "",
             "first": worst.first if worst else [], "own": [_tensor(t) for t in n.own],
             "actual": [_tensor(t) for t in n.actual], "unobservable_inputs": n.unobservable_inputs,
-            "error": n.error}
+            "error": n.error, "not_modelled": n.not_modelled}
 
 
 def to_json(model, results, parting, feeds_note):
@@ -56,6 +56,10 @@ def markdown(doc):
         if t["not_observable"]:
             lines += ["", f"not observable ({len(t['not_observable'])}): " + ", ".join(t["not_observable"][:20])
                       + (" ..." if len(t["not_observable"]) > 20 else "")]
+        unmod = [n for n in t["nodes"] if n.get("not_modelled")]
+        if unmod:
+            lines += ["", f"not modelled ({len(unmod)}; not judged, refquant carries on from the implementation's "
+                      f"tensors):"] + [f"- {n['node']} ({n['op']}): {n['not_modelled']}" for n in unmod]
         if t["first_divergent"]:
             lines += ["", f"### first divergent node: {t['first_divergent']}", "", "```", t["explain"].rstrip(), "```",
                       "", "diagnosis (candidate semantics on the implementation's inputs, best first):", ""]

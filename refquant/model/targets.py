@@ -1,4 +1,4 @@
-"""What a model is compared against: ``onnxruntime:LEVEL``, ``dumps:DIR``, ``litert:VARIANT``.
+"""What a model is compared against: ``onnxruntime:LEVEL``, ``dumps:DIR``, ``litert:VARIANT``, ``openvino``.
 
 A target gives the graph the implementation ran (ORT's optimized graph, or the model itself),
 the backend row whose semantics refquant uses for it, and the tensors it produced.
@@ -43,8 +43,10 @@ def parse(spec):
         return kind, arg
     if kind == "litert" and arg in ("ref", "optimized", "xnnpack"):
         return kind, arg
-    raise InvalidValueError(f"--against {spec!r}: expected onnxruntime:disable|basic|extended|all, dumps:DIR "
-                            f"or litert:ref|optimized|xnnpack")
+    if kind == "openvino" and arg in ("", "cpu"):
+        return kind, "cpu"
+    raise InvalidValueError(f"--against {spec!r}: expected onnxruntime:disable|basic|extended|all, dumps:DIR, "
+                            f"litert:ref|optimized|xnnpack or openvino")
 
 
 def build(spec, model_path, feeds, backend="onnxruntime", level="disable"):
@@ -63,6 +65,9 @@ def build(spec, model_path, feeds, backend="onnxruntime", level="disable"):
         return Target(spec, backend, graph, read_dumps(arg), "",
                       [f"dumps from {arg}", f"graph: the model fused as onnxruntime at level {level!r} (modelled)"
                        if level != "disable" else "graph: the model as written"])
+    if kind == "openvino":             # the ONNX model as OpenVINO's CPU plugin compiled it (model/openvino.py)
+        from . import openvino
+        return openvino.build(spec, model_path, feeds)
     from . import litert
     graph = load(model_path)
     if graph.format == "tflite":       # a .tflite model: LiteRT runs the file itself (model/tflite.py)

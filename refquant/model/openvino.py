@@ -1,0 +1,297 @@
+"""OpenVINO (CPU plugin) as the implementation under test: ``refquant model compare MODEL --against openvino``.
+
+OpenVINO reads the ONNX QDQ model itself (its ONNX frontend), and the CPU plugin compiles it with one
+inference thread in its default configuration: low precision transformations turn DQ -> Conv/MatMul ->
+Q groups into int8 Convolution / FullyConnected layers with the requantization in their post-ops,
+standalone QuantizeLinear nodes into FakeQuantize (snippets Subgraph) layers, and fuse further
+(residual Adds, pooling, whole subgraphs).  ``compiled_model.get_runtime_model()`` lists the layers,
+their runtime precision and the original ops each absorbed (``originalLayersNames``).
+
+Observation.  A tensor is observable when making it a model output leaves the compiled graph as it was:
+the candidates are the tensors at the boundaries of the runtime layers; all are added at once, else
+one by one, and a set is kept only when the runtime graph (layer types, precisions, the ONNX nodes in
+each layer) is unchanged and the model's outputs are bit-identical to the plain compiled model's.
+Everything else is listed as not observable.
+
+Semantics.  The graph refquant runs is the ONNX graph rewritten into ``model/ops_openvino.py``'s nodes
+where the runtime graph says how a node ran: an int8 Convolution / FullyConnected layer holding exactly
+one Conv / MatMul / Gemm and its QuantizeLinear (``openvino.Int8Linear``), a layer holding one
+QuantizeLinear (``openvino.QuantizeLinear``; the path from the layer type), a u8/i8 layer holding one
+DequantizeLinear (``openvino.DequantizeLinear``), an f32 layer holding a DequantizeLinear whose
+QuantizeLinear is in no layer (the pair folded into one ``openvino.FakeQuantize``), data movement.
+Any other node that ran inside a layer is **not modelled**: the report says so per node (class
+``not modelled``, with the layer), and refquant carries on from OpenVINO's tensor where it is
+observable (else from its own computation with the rewrite's arithmetic, named in the notes).
+Reproduces: openvino 2026.4.1 Python API (Core.read_model of an ONNX file, compile_model "CPU"
+INFERENCE_NUM_THREADS 1, Model.add_outputs, CompiledModel.get_runtime_model rt_info layerType /
+runtimePrecision / originalLayersNames).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InvalidValueError
+from ..peers.versions import need
+from . import ops_openvino  # noqa: F401  (registers the openvino.* nodes)
+from .graph import Graph, Node, load
+from .targets import Target
+
+BACKEND = "openvino_cpu"
+CONFIG = {"INFERENCE_NUM_THREADS": 1}
+SKIP = ("Input", "Output", "Const", "Reorder")
+INT8 = ("u8", "i8")
+MOVEMENT = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity")
+LINEAR = ("Conv", "MatMul", "Gemm")
+
+
+@dataclass
+class Layer:
+    type: str
+    precision: str
+    nodes: list                  # ONNX node names it holds, in graph order
+
+
+@dataclass
+class OVTarget(Target):
+    not_modelled: dict = field(default_factory=dict)    # node name -> why
+    layers: list = field(default_factory=list)
+
+
+def _ov():
+    return need("openvino", "openvino")
+
+
+def _names(graph):
+    """ONNX node name or output tensor name -> node name."""
+    out = {}
+    for n in graph.nodes:
+        out[n.name] = n.name
+        for o in n.outputs:
+            if o:
+                out[o] = n.name
+    return out
+
+
+def _onnx_name(names, ov_name):
+    """The ONNX node an OpenVINO op name comes from: the name itself, or its longest '/'-prefix that names
+    a node (the frontend names the ops it splits a node into '<node>/WithoutBiases', ...)."""
+    x = ov_name
+    while x:
+        if x in names:
+            return names[x]
+        x = x.rpartition("/")[0]
+    return None
+
+
+def runtime_layers(compiled, graph):
+    """The compiled model's layers (Input / Output / Const / Reorder left out), each with its ONNX nodes."""
+    names, order = _names(graph), {n.name: i for i, n in enumerate(graph.nodes)}
+    layers = []
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        kind = rt["layerType"].astype(str)
+        if kind in SKIP:
+            continue
+        held = {_onnx_name(names, x) for x in rt["originalLayersNames"].astype(str).split(",")} - {None}
+        layers.append(Layer(kind, rt["runtimePrecision"].astype(str), sorted(held, key=order.get)))
+    return layers
+
+
+def _signature(layers):
+    return [(la.type, la.precision, tuple(la.nodes)) for la in layers]
+
+
+def _ports(model):
+    return {nm: o for op in model.get_ordered_ops() for o in op.outputs() for nm in o.get_names()}
+
+
+def _infer(compiled, feeds):
+    res = compiled({p.get_any_name(): feeds[p.get_any_name()] for p in compiled.inputs})
+    out = {}
+    for port, arr in res.items():
+        for nm in port.get_names():
+            out[nm] = np.asarray(arr)
+    return out
+
+
+def _compile_with(core, model_path, extra):
+    m = core.read_model(str(model_path))
+    ports = _ports(m)
+    if extra:
+        m.add_outputs([ports[t] for t in extra])
+    return core.compile_model(m, "CPU", CONFIG)
+
+
+def _boundaries(graph, layers, present):
+    """Tensors written by the last ONNX node of a layer (read by no other node of that layer)."""
+    prod = graph.producer()
+    out = []
+    for la in layers:
+        held = set(la.nodes)
+        for n in graph.nodes:
+            if n.name not in held:
+                continue
+            for o in n.outputs:
+                readers = {r.name for r in graph.consumers().get(o, [])}
+                if o and o in present and o not in graph.outputs and not readers & held and o in prod:
+                    out.append(o)
+    return list(dict.fromkeys(out))
+
+
+def observe(model_path, graph, feeds, progress=None):
+    """(layers, {tensor: array} observable without changing the compiled graph, not observable, notes)."""
+    ov = _ov()
+    core = ov.Core()
+    base = _compile_with(core, model_path, [])
+    layers = runtime_layers(base, graph)
+    sig, final = _signature(layers), _infer(base, feeds)
+    present = set(_ports(core.read_model(str(model_path))))
+    cands = _boundaries(graph, layers, present)
+    keep = _try(core, model_path, graph, cands, sig, final, feeds)
+    if keep is None:
+        keep = []
+        for i, t in enumerate(cands):
+            if progress:
+                progress(f"openvino: observing {i + 1}/{len(cands)} {t}")
+            if _try(core, model_path, graph, keep + [t], sig, final, feeds) is not None:
+                keep.append(t)
+    got = _infer(_compile_with(core, model_path, keep), feeds) if keep else {}
+    tensors = {t: got[t] for t in keep}
+    tensors.update({k: v for k, v in final.items() if k in graph.outputs})
+    hint = str(base.get_property("INFERENCE_PRECISION_HINT"))
+    notes = [f"OpenVINO {ov.__version__} CPU plugin, INFERENCE_NUM_THREADS 1, inference precision hint {hint}; "
+             f"{len(layers)} runtime layers",
+             f"observable: {len(tensors)} tensors ({len(keep)} layer boundaries added as outputs without changing "
+             f"the compiled graph, and the model outputs); {len(cands) - len(keep)} boundaries rejected"]
+    return layers, tensors, notes
+
+
+def _try(core, model_path, graph, extra, sig, final, feeds):
+    """``extra`` when adding them as outputs leaves the runtime graph and the outputs unchanged, else None."""
+    if not extra:
+        return []
+    c = _compile_with(core, model_path, extra)
+    if _signature(runtime_layers(c, graph)) != sig:
+        return None
+    got = _infer(c, feeds)
+    if any(k in got and not np.array_equal(got[k], v, equal_nan=True) for k, v in final.items()):
+        return None
+    return extra
+
+
+# ##########################################################################
+# The graph refquant runs: the ONNX nodes as OpenVINO ran them
+# ##########################################################################
+
+def _where(layers):
+    return {n: la for la in layers for n in la.nodes}
+
+
+def _dq(graph, prod, name):
+    n = prod.get(name)
+    return n if n is not None and n.key == "DequantizeLinear" else None
+
+
+def _int8_group(graph, layer, by, prod, cons):
+    """(Int8Linear node, absorbed node names, the activation DQ) for an int8 layer holding one Conv / MatMul /
+    Gemm and its QuantizeLinear, or None."""
+    lin = [by[n] for n in layer.nodes if by[n].key in LINEAR]
+    qs = [by[n] for n in layer.nodes if by[n].key == "QuantizeLinear"]
+    if layer.type not in ("Convolution", "FullyConnected") or layer.precision not in INT8 or len(lin) != 1 \
+            or len(qs) != 1 or len(layer.nodes) != 2:
+        return None
+    node, q = lin[0], qs[0]
+    if q.inputs[0] != node.outputs[0] or len(cons.get(node.outputs[0], [])) != 1:
+        return None
+    a, w = _dq(graph, prod, node.inputs[0]), _dq(graph, prod, node.inputs[1])
+    bias = _dq(graph, prod, node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
+    if a is None or w is None or w.inputs[0] not in graph.initializers or (len(node.inputs) > 2 and node.inputs[2]
+                                                                          and bias is None):
+        return None
+    if node.key == "Gemm" and (node.attr("transA", 0) or node.attr("alpha", 1.0) != 1 or node.attr("beta", 1.0) != 1):
+        return None
+    tri = lambda d: [d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else ""]
+    ins = tri(a) + tri(w) + (tri(bias)[:2] if bias else ["", ""]) + [q.inputs[1], q.inputs[2]]
+    attrs = {k: v for k, v in node.attrs.items() if k in ("strides", "pads", "dilations", "group", "auto_pad",
+                                                              "transB")}
+    attrs["kind"] = node.key
+    absorbed = [node.name, q.name, a.name, w.name] + ([bias.name] if bias else [])
+    return Node(node.name, "Int8Linear", "openvino", ins, list(q.outputs), attrs), absorbed, a.name
+
+
+def _why(layer):
+    return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}"
+
+
+def ov_graph(graph, layers):
+    """(the graph refquant runs for OpenVINO, {node: why not modelled})."""
+    where, prod, cons = _where(layers), graph.producer(), graph.consumers()
+    by = {n.name: n for n in graph.nodes}
+    fused, absorbed, not_modelled = {}, set(), {}
+    for la in layers:
+        hit = _int8_group(graph, la, by, prod, cons)
+        if hit:
+            fused[hit[0].name] = hit[0]
+            absorbed.update(n for n in hit[1] if n != hit[2] or len(cons.get(by[n].outputs[0], [])) == 1)
+    out = []
+    for n in graph.nodes:
+        if n.name in fused:
+            out.append(fused[n.name])
+            continue
+        if n.name in absorbed:
+            continue
+        new, why = _rewrite(graph, n, where, prod, cons)
+        out.append(new)
+        if why:
+            not_modelled[new.name] = why
+    g = Graph(_drop_dead(out, graph), graph.initializers, graph.inputs, graph.outputs, graph.opset,
+              f"{graph.source} (as OpenVINO compiled it)")
+    return g, {k: v for k, v in not_modelled.items() if any(n.name == k for n in g.nodes)}
+
+
+def _drop_dead(nodes, graph):
+    """Nodes whose outputs nobody reads any more (a QuantizeLinear folded into a FakeQuantize)."""
+    need = set(graph.outputs)
+    keep = []
+    for n in reversed(nodes):
+        if any(o in need for o in n.outputs):
+            keep.append(n)
+            need.update(i for i in n.inputs if i)
+    return keep[::-1]
+
+
+def _rewrite(graph, n, where, prod, cons):
+    """(node, '' or why it is not modelled) for a node outside the int8 groups."""
+    la = where.get(n.name)
+    if n.key == "QuantizeLinear":
+        path = "fq_node" if la is not None and la.type == "FakeQuantize" else "snippets"
+        node = Node(n.name, "QuantizeLinear", "openvino", n.inputs, n.outputs, dict(n.attrs, path=path))
+        ok = la is not None and la.nodes == [n.name] and la.type in ("Subgraph", "FakeQuantize") \
+            and la.precision == "f32"
+        return node, "" if ok or la is None else _why(la)
+    if n.key == "DequantizeLinear":
+        q = prod.get(n.inputs[0])
+        if la is not None and la.nodes == [n.name] and la.precision == "f32" and q is not None \
+                and q.key == "QuantizeLinear" and q.name not in where and q.inputs[1:3] == n.inputs[1:3]:
+            return Node(n.name, "FakeQuantize", "openvino", [q.inputs[0]] + n.inputs[1:3], n.outputs,
+                        dict(n.attrs)), ""
+        node = Node(n.name, "DequantizeLinear", "openvino", n.inputs, n.outputs, dict(n.attrs))
+        ok = la is None or (la.nodes == [n.name] and la.precision in INT8)
+        return node, "" if ok else _why(la)
+    if la is None or (n.key in MOVEMENT and la.nodes == [n.name]):
+        return n, ""
+    return n, _why(la)
+
+
+def build(spec, model_path, feeds, progress=None):
+    """The ``Target`` for ``--against openvino``."""
+    graph = load(model_path)
+    if getattr(graph, "format", "onnx") != "onnx":
+        raise InvalidValueError(f"--against {spec!r}: OpenVINO reads ONNX models here; {str(model_path)!r} is not one")
+    layers, tensors, notes = observe(model_path, graph, feeds, progress)
+    g, not_modelled = ov_graph(graph, layers)
+    notes.append(f"graph: the ONNX model as OpenVINO compiled it ({len(g.nodes)} nodes; "
+                 f"{sum(n.domain == 'openvino' and n.op_type == 'Int8Linear' for n in g.nodes)} int8 "
+                 f"Convolution / FullyConnected layers); {len(not_modelled)} nodes not modelled")
+    return OVTarget(spec, BACKEND, g, tensors, _ov().__version__, notes, not_modelled, layers)

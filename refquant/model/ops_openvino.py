@@ -1,0 +1,175 @@
+"""The OpenVINO CPU plugin's arithmetic for the nodes of an ONNX QDQ model (``--against openvino``).
+
+``refquant/model/openvino.py`` rewrites the ONNX graph into these nodes (domain ``openvino``) from
+what the plugin compiled; each asks the backend table (rows ``openvino_cpu`` / ``openvino_cpu_fq_node``)
+for its arithmetic:
+
+    openvino.QuantizeLinear    the ONNX frontend's FakeQuantize(x, fl((qmin-zp)*s), fl((qmax-zp)*s), qmin,
+                               qmax, levels) + Convert: the row's ``fake_quantize`` variant (snippets
+                               Subgraph: ov_cpu_snippets; a FakeQuantize layer: ov_cpu), the level exact
+    openvino.DequantizeLinear  Convert, Subtract(zp), Multiply(s) in binary32: fl((q - zp) * s)
+    openvino.FakeQuantize      QuantizeLinear -> DequantizeLinear folded into one FakeQuantize with the
+                               float output range [fl((qmin-zp)*s), fl((qmax-zp)*s)] (the row's variant)
+    openvino.Int8Linear        DQ(x), DQ(w int8, zero point 0) [, DQ(b int32)] -> Conv | MatMul | Gemm -> Q
+                               as one int8 Convolution / FullyConnected with the output FakeQuantize in
+                               its post-ops: the row's ``fq_conv`` / ``fq_matmul`` variant
+                               (refquant/openvino.py int8_post_ops, apply_int8_plan), d = fl(sx*sw_j)
+
+Reproduces: openvino 2026.4.1 ONNX frontend (QuantizeLinear -> FakeQuantize + Convert,
+DequantizeLinear -> Convert, Subtract, Multiply), low precision transformations and CPU plugin
+(docs/model.md §7).  The bias of an Int8Linear (DQ(b) with scale sx*sw_j) is not pinned down by a
+measurement: the node holds both candidates (b added to the integer accumulator; fl(fl(b*sb)/d) added to
+fl(acc) in binary32) and an element where they differ is implementation-defined.
+"""
+
+from fractions import Fraction
+
+import numpy as np
+
+from .. import backends
+from .. import openvino as spec
+from ..errors import InvalidValueError
+from ..requant import fl32
+from .ops_quant import conv_acc, conv_geometry, matmul_acc
+from .registry import op
+from .value import V
+
+DOMAIN = "openvino"
+ROWS = {"snippets": "openvino_cpu", "fq_node": "openvino_cpu_fq_node"}
+
+
+def _f(v):
+    return Fraction(float(np.float32(v)))
+
+
+def _grid(s, zp, dtype):
+    """(qmin, qmax, il, ih): the integer range and the FakeQuantize input range fl((q - zp) * s)."""
+    info = np.iinfo(dtype)
+    s = np.float32(s)
+    return info.min, info.max, np.float32((info.min - int(zp)) * s), np.float32((info.max - int(zp)) * s)
+
+
+def _per_unique(fn, x, chan):
+    """fn(value, channel) over the distinct (value, channel) pairs of x (float32 or int64), broadcast back."""
+    keys = np.stack([x.reshape(-1).astype(np.float64), chan.reshape(-1).astype(np.float64)], 1)
+    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    vals = np.array([fn(u[0], int(u[1])) for u in uniq], dtype=np.float64)
+    return vals[inv.reshape(-1)].reshape(x.shape)
+
+
+def _channels(x, scale, axis):
+    s = np.asarray(scale).reshape(-1)
+    if s.size == 1:
+        return np.zeros(x.shape, np.int64)
+    shape = [1] * x.ndim
+    shape[axis % x.ndim] = s.size
+    return np.broadcast_to(np.arange(s.size).reshape(shape), x.shape)
+
+
+def _fq(ctx_row, node, x, s, zp, out_float):
+    """FakeQuantize of float32 ``x`` as the row computes it: the level (or its float value)."""
+    fn = backends.variant(ctx_row, "fake_quantize")
+    svec, zvec = np.asarray(s, np.float32).reshape(-1), np.asarray(zp).reshape(-1)
+    dtype = np.asarray(zp).dtype
+    params = [_grid(svec[j], zvec[j if zvec.size > 1 else 0], dtype) for j in range(svec.size)]
+    chan = _channels(x, s, node.attr("axis", 1))
+
+    def one(v, j):
+        qmin, qmax, il, ih = params[j]
+        lo, hi = (_f(il), _f(ih)) if out_float else (Fraction(qmin), Fraction(qmax))
+        return float(fn(Fraction(float(v)), _f(il), _f(ih), lo, hi, qmax - qmin + 1))
+    y = _per_unique(one, np.asarray(x, np.float32), chan)
+    return V(y.astype(np.float32)) if out_float else V(np.rint(y).astype(dtype))
+
+
+def _row(node):
+    return ROWS[node.attr("path", "snippets")]
+
+
+@op(f"{DOMAIN}.QuantizeLinear")
+def quantize_linear(ctx, node, ins):
+    """QuantizeLinear as OpenVINO runs it: FakeQuantize to the levels, then Convert (exact)."""
+    x, s, zp = ins[0], ins[1], ins[2]
+    if zp is None:
+        raise InvalidValueError(f"node {node.name!r}: QuantizeLinear without a zero point is not modelled")
+    return [_fq(_row(node), node, x.v, s.v, zp.v, False)]
+
+
+@op(f"{DOMAIN}.FakeQuantize")
+def fake_quantize(ctx, node, ins):
+    """QuantizeLinear -> DequantizeLinear folded into one FakeQuantize with a float output range."""
+    x, s, zp = ins[0], ins[1], ins[2]
+    return [_fq(_row(node), node, x.v, s.v, zp.v, True)]
+
+
+@op(f"{DOMAIN}.DequantizeLinear")
+def dequantize_linear(ctx, node, ins):
+    """DequantizeLinear as Convert, Subtract(zp), Multiply(s) in binary32: fl((q - zp) * s)."""
+    q, s, zp = ins[0], ins[1], (ins + [None])[2]
+    axis = node.attr("axis", 1)
+
+    def along(v):
+        v = np.asarray(v)
+        if v.size == 1 or q.v.ndim == 0:
+            return v.reshape(()) if v.size == 1 else v
+        shape = [1] * q.v.ndim
+        shape[axis % q.v.ndim] = v.size
+        return v.reshape(shape)
+    z = np.float32(0) if zp is None else along(zp.v).astype(np.float32)
+    f = lambda t: ((t.astype(np.float32) - z).astype(np.float32) * along(s.v).astype(np.float32)).astype(np.float32)
+    if q.exact:
+        return [V(f(q.v))]
+    a, b = f(q.lo), f(q.hi)
+    return [V(f(q.v), np.minimum(a, b).astype(np.float64), np.maximum(a, b).astype(np.float64))]
+
+
+def _accumulators(node, x, zx, w):
+    kind = node.attr("kind")
+    if kind == "Conv":
+        strides, pads, dil, group = conv_geometry(node, x.ndim)
+        return conv_acc(x.astype(np.int64) - zx, w.astype(np.int64), strides, pads, dil, group), 1
+    wt = w.T if node.attr("transB", 0) else w
+    return matmul_acc(x.astype(np.int64) - zx, wt.astype(np.int64)), -1
+
+
+def _plan(ctx, node, sx, sw, sy, zy, ydt):
+    """The row's int8 post-ops plan (refquant/openvino.py int8_post_ops) for this layer."""
+    name = "fq_conv" if node.attr("kind") == "Conv" else "fq_matmul"
+    if ctx.variant(name) is not spec.int8_output_ov_cpu:
+        raise InvalidValueError(f"node {node.name!r}: backend {ctx.backend!r} has no OpenVINO int8 post-ops variant")
+    _qmin, _qmax, ol, oh = _grid(sy, zy, ydt)
+    d = [spec.dequantization_scale(_f(sx), _f(v)) for v in np.asarray(sw, np.float32).reshape(-1)]
+    return d, spec.int8_post_ops(d, _f(ol), _f(oh), 256, None, "u8" if ydt == np.uint8 else "s8")
+
+
+@op(f"{DOMAIN}.Int8Linear")
+def int8_linear(ctx, node, ins):
+    """An int8 Convolution / FullyConnected with its output FakeQuantize fused (the LPT post-ops plan);
+    the bias's two candidates (see the module text) make an enclosure where they differ."""
+    x, sx, zx, w, sw, zw, b, sb, sy, zy = (ins + [None] * 10)[:10]
+    if np.any(np.asarray(zw.v)) or not x.exact:
+        raise InvalidValueError(f"node {node.name!r}: Int8Linear takes weight zero points 0 and an exact input")
+    ydt = np.asarray(zy.v).dtype
+    zxv = int(np.asarray(zx.v).reshape(-1)[0])
+    acc, axis = _accumulators(node, x.v, zxv, w.v)
+    d, plan = _plan(ctx, node, sx.v, sw.v, sy.v, zy.v, ydt)
+    chan = _channels(acc, np.asarray(sw.v).reshape(-1), axis)
+    bias = None if b is None else np.asarray(b.v, np.int64).reshape(-1)
+    bsc = None if b is None else np.asarray(sb.v, np.float32).reshape(-1)
+
+    def cand(a, j, which):
+        a = Fraction(int(a))
+        if bias is not None:
+            k = j if bias.size > 1 else 0
+            if which == 0:
+                a += int(bias[k])
+            else:
+                bf = fl32(Fraction(int(bias[k])) * _f(bsc[k if bsc.size > 1 else 0]))
+                a = fl32(fl32(a) + fl32(bf / d[j if len(d) > 1 else 0]))
+        return float(spec.apply_int8_plan(a, plan, j))
+    y0 = _per_unique(lambda a, j: cand(a, j, 0), acc, chan)
+    if bias is None:
+        return [V(y0.astype(ydt))]
+    y1 = _per_unique(lambda a, j: cand(a, j, 1), acc, chan)
+    lo, hi = np.minimum(y0, y1).astype(np.int64), np.maximum(y0, y1).astype(np.int64)
+    return [V(y0.astype(ydt)) if np.array_equal(lo, hi) else V(y0.astype(ydt), lo, hi)]

@@ -1,0 +1,103 @@
+"""refquant model compare --against openvino (docs/model.md §7): OpenVINO 2026.4.1's CPU plugin runs the
+ONNX QDQ test models; refquant judges every tensor observable without changing what OpenVINO compiles,
+under the openvino_cpu row's arithmetic, and names every node whose arithmetic is not modelled."""
+
+import json
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refquant import cli
+from refquant.model import graph as G
+from refquant.model.registry import Context
+
+pytest.importorskip("openvino")
+
+
+@pytest.fixture(scope="module")
+def zoo_dir(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    if os.environ.get("REFQUANT_MODEL_ZOO"):
+        d = Path(os.environ["REFQUANT_MODEL_ZOO"])
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+    return tmp_path_factory.mktemp("model_zoo_ov")
+
+
+def _compare(capsys, path, *extra):
+    rc = cli.main(["model", "compare", str(path), "--json", "--against=openvino", *extra])
+    return rc, json.loads(capsys.readouterr().out)["targets"][0]
+
+
+def test_convnet_agrees_with_openvino(zoo_dir, capsys):
+    """convnet (QDQ, per-channel weights): every observable tensor agrees bit for bit: the input's
+    FakeQuantize (snippets), the four int8 Convolution / FullyConnected layers with their post-ops plan,
+    the output's DequantizeLinear; nothing is left not modelled."""
+    from refquant.model import zoo
+    path = zoo.build("convnet", zoo_dir, "qdq", True)
+    rc, t = _compare(capsys, path)
+    assert rc == 0 and t["verdict"] == "agree", t["counts"]
+    assert t["backend"] == "openvino_cpu" and t["version"].startswith("2026.4.1")
+    ops = [n["op"] for n in t["nodes"]]
+    assert ops.count("openvino.Int8Linear") == 4 and "openvino.QuantizeLinear" in ops
+    assert t["counts"]["agree"] == len(t["nodes"]) and t["counts"]["not modelled"] == 0
+    assert any("INFERENCE_NUM_THREADS 1" in n for n in t["notes"])
+
+
+def test_cnn_names_the_nodes_not_modelled(zoo_dir, capsys):
+    """cnn: the residual Add fused into a Convolution, the pooling and Softmax layers are not modelled;
+    each such node is reported 'not modelled' with its layer, a node reading one of them through
+    unobservable tensors too; the rest agrees and the exit code is 0."""
+    from refquant.model import zoo
+    path = zoo.build("cnn", zoo_dir, "qdq", True)
+    rc, t = _compare(capsys, path)
+    assert rc == 0 and t["counts"]["new divergence"] == 0 and t["counts"]["agree"] >= 3
+    unmod = {n["node"]: n["not_modelled"] for n in t["nodes"] if n["class"] == "not modelled"}
+    assert "Softmax (f32)" in unmod["/Softmax"]
+    assert any("Convolution (u8)" in why and "/Add" in why for why in unmod.values())
+    assert t["not_observable"]
+
+
+def test_dequantize_and_fake_quantize_nodes_equal_their_definitions():
+    """openvino.DequantizeLinear is fl((q - zp) * s) in binary32; openvino.QuantizeLinear is the
+    openvino_cpu row's FakeQuantize (refquant/openvino.py, ov_cpu_snippets) element by element."""
+    from refquant import openvino as spec
+    from refquant.model import ops_openvino as oo
+    from refquant.model.value import V
+    from refquant.requant import fl32
+    rng = np.random.default_rng(7)
+    q = rng.integers(0, 256, (2, 3, 5)).astype(np.uint8)
+    s, z = np.float32(0.0371), np.uint8(131)
+    node = G.Node("dq", "DequantizeLinear", "openvino", ["q", "s", "z"], ["y"], {})
+    y = oo.dequantize_linear(Context("openvino_cpu"), node, [V(q), V(s), V(z)])[0].v
+    want = [float(fl32((Fraction(int(v)) - 131) * Fraction(float(s)))) for v in q.ravel()]
+    assert np.array_equal(y.ravel(), np.array(want, np.float32))
+    x = (rng.standard_normal(200) * 3).astype(np.float32)
+    node = G.Node("q", "QuantizeLinear", "openvino", ["x", "s", "z"], ["y"], {"path": "snippets"})
+    got = oo.quantize_linear(Context("openvino_cpu"), node, [V(x), V(s), V(z)])[0].v
+    il, ih = (Fraction(float(np.float32((v - 131) * s))) for v in (0, 255))
+    want = [int(spec.fake_quantize_ov_cpu_snippets(Fraction(float(v)), il, ih, 0, 255, 256)) for v in x]
+    assert got.dtype == np.uint8 and got.tolist() == want
+
+
+def test_openvino_is_a_target_spec():
+    from refquant.errors import InvalidValueError
+    from refquant.model import targets
+    assert targets.parse("openvino") == ("openvino", "cpu")
+    with pytest.raises(InvalidValueError, match="openvino"):
+        targets.parse("openvino:gpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["cnn", "mlp", "transformer", "mobilenet"])
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_zoo_models_against_openvino(zoo_dir, capsys, kind, per_channel):
+    """Every QDQ test model: no node diverges; every node is agree, implementation-defined or not modelled."""
+    from refquant.model import zoo
+    path = zoo.build(kind, zoo_dir, "qdq", per_channel)
+    rc, t = _compare(capsys, path)
+    assert rc == 0 and t["counts"]["new divergence"] == 0 and t["counts"]["inherited"] == 0, t["counts"]
