@@ -19,6 +19,7 @@ are binary32 bit patterns (``formats.value_of('fp32', bits)`` gives the exact va
 from fractions import Fraction
 
 from . import formats as _f
+from . import gguf_lut as _lut
 from .errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
 
 F32, F16 = "fp32", "fp16"
@@ -29,6 +30,7 @@ BLOCKS = {
     "q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24), "q8_0": (32, 34), "q8_1": (32, 36),
     "q2_K": (256, 84), "q3_K": (256, 110), "q4_K": (256, 144), "q5_K": (256, 176), "q6_K": (256, 210),
     "q8_K": (256, 292),
+    **_lut.BLOCKS,     # the table types: TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS
 }
 ZERO = _f.Real("finite", 0)
 
@@ -236,8 +238,11 @@ def quantize_block(kind, values):
         raise UnknownNameError("GGUF block type", kind, BLOCKS)
     if kind in KQUANTIZERS:
         return KQUANTIZERS[kind](inputs(values, BLOCKS[kind][0]))
+    if kind in _lut.QUANTIZERS:
+        return _lut.QUANTIZERS[kind](inputs(values, BLOCKS[kind][0]))
     if kind not in QUANTIZERS:
-        raise UnknownNameError("GGUF block type with a reference quantizer", kind, list(QUANTIZERS) + list(KQUANTIZERS))
+        raise UnknownNameError("GGUF block type with a reference quantizer", kind,
+                               list(QUANTIZERS) + list(KQUANTIZERS) + list(_lut.QUANTIZERS))
     return QUANTIZERS[kind](inputs(values, QK))
 
 
@@ -313,6 +318,8 @@ def codes(kind, data):
     Reproduces: ggml-common.h block_q4_0 .. block_q8_K layouts; ggml-quants.c dequantize_row_*.
     """
     data = _check(kind, data)
+    if kind in _lut.CODES:
+        return _lut.codes(kind, data)
     if kind in _k.KCODES:
         u = dict(_k.KCODES[kind](data))
         return u.pop("q"), u
@@ -340,6 +347,8 @@ def dequantize_block(kind, data):
     """
     if kind in _k.KDEQUANT:
         return _k.KDEQUANT[kind](_check(kind, data))
+    if kind in _lut.CODES:
+        return _lut.dequantize(kind, _check(kind, data))
     if kind == "q8_1":
         raise UnknownNameError("GGUF block type with a dequantize_row", kind, ["q4_0", "q4_1", "q5_0", "q5_1",
                                                                                "q8_0"] + list(_k.KDEQUANT))

@@ -27,6 +27,8 @@ def read_hex(text):
 def _field(name, v):
     if isinstance(v, list) or name == "group":
         return v
+    if name == "e":          # MXFP4's E8M0 byte: the element scale is 2^(e - 128) (kvalues are E2M1 doubled)
+        return f"0x{v:02x} (2^{v - 128})"
     fmt = "fp32" if name == "d32" else "fp16"
     return f"0x{v:0{8 if fmt == 'fp32' else 4}x} ({formats.to_decimal(formats.decode(fmt, v).value)})" \
         if formats.decode(fmt, v).is_finite else f"0x{v:x} ({formats.decode(fmt, v)})"

@@ -104,4 +104,5 @@ def backend_gguf(seed=20261203, n=1 << 17):
         want = np.array(spec.dequantize_row(kind, b.tobytes()), dtype=np.uint32)
         rows.append(judge(BACKEND, f"dequantize {kind}", "ggml_ref", f"{len(b)} random super-blocks, finite fp16 scales",
                           quants.dequantize(b, _qtype(kind)).view(np.uint32).ravel(), want))
-    return rows
+    from .gguf_lut import lut_rows     # TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS
+    return rows + lut_rows(seed, n)
