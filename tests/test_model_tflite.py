@@ -103,7 +103,7 @@ def _compare(path, family, backend=None, seed=1):
     return C.compare_target(t, feeds), t
 
 
-@pytest.mark.parametrize("name", ["cnn", "ops", "int16x8"])
+@pytest.mark.parametrize("name", ["cnn", "ops", "int16x8", "ops16"])
 def test_each_family_agrees_under_its_own_row(models, name):
     """Every tensor LiteRT keeps equals refquant's under the family's row, judged on both inputs."""
     _interpreter()

@@ -10,6 +10,9 @@ refquant/peers/litert.py (no TensorFlow, nothing downloaded).
                FULLY_CONNECTED (RELU), DEQUANTIZE
     int16x8    float32 1x8x8x3 -> QUANTIZE int16 -> CONV_2D 16x8 -> DEPTHWISE_CONV_2D 16x8 -> ADD int16 ->
                LOGISTIC int16 -> FULLY_CONNECTED 16x8 -> DEQUANTIZE
+    ops16      float32 1x6x6x4 -> two QUANTIZE int16 (2^-10, 2^-9) -> ADD (pot_scale_int16), SUB (RELU), MUL,
+               TANH, LOGISTIC, SOFTMAX, LEAKY_RELU, AVERAGE_POOL_2D, MAX_POOL_2D, CONCATENATION, PAD,
+               RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR, TRANSPOSE, MEAN, DEQUANTIZE (all int16)
     conv_ties  float32 1x8x8x4 -> QUANTIZE -> CONV_2D (8 filters 3x3, sx*sw/sy = 2^-3: every accumulator
                = 4 mod 8 is a rounding tie) -> DEQUANTIZE: the reference and optimized CONV_2D part here
 
@@ -22,7 +25,7 @@ import numpy as np
 from ..errors import UnknownNameError
 from ..peers import litert as lt
 
-MODELS = ("cnn", "ops", "int16x8", "conv_ties")
+MODELS = ("cnn", "ops", "int16x8", "ops16", "conv_ties")
 
 
 def _f32(v):
@@ -161,6 +164,36 @@ def int16x8(seed=0):
     return b.m.build([x], [b.dequantize(f)])
 
 
+def ops16(seed=0):
+    """The int16 operators (zero points 0, power-of-two and general scales) on one seeded input."""
+    b = _B(seed, "int16")
+    x = b.m.tensor("input", (1, 6, 6, 4), "float32")
+    q, q2 = b.t(x.shape, 2.0 ** -10), b.t(x.shape, 2.0 ** -9)
+    b.m.op("QUANTIZE", [x], [q])
+    b.m.op("QUANTIZE", [x], [q2])
+    a = b.t(x.shape, 2.0 ** -9, base="add_pot")
+    b.m.op("ADD", [q, q2], [a], pot_scale_int16=True, fused_activation_function="NONE")
+    s = b.binary("SUB", a, q, 0.0011, act="RELU")
+    m = b.binary("MUL", s, q, 0.004)
+    th = b.unary("TANH", m, 2.0 ** -15, 0)
+    lg = b.unary("LOGISTIC", s, 2.0 ** -15, 0)
+    sm = b.unary("SOFTMAX", a, 2.0 ** -15, 0, beta=1.0)
+    lr = b.unary("LEAKY_RELU", q, 0.0007, 0, alpha=0.3)
+    ap = b.same("AVERAGE_POOL_2D", th, (1, 3, 3, 4), padding="SAME", stride_h=2, stride_w=2, filter_height=3,
+                filter_width=3, fused_activation_function="NONE")
+    mp = b.same("MAX_POOL_2D", lg, (1, 3, 3, 4), padding="VALID", stride_h=2, stride_w=2, filter_height=2,
+                filter_width=2, fused_activation_function="NONE")
+    cat = b.m.tensor(b.name("concat"), (1, 3, 3, 8), "int16", scale=2.0 ** -15, zero_point=0)
+    b.m.op("CONCATENATION", [ap, mp], [cat], axis=3, fused_activation_function="NONE")
+    pd = b.same("PAD", cat, (1, 5, 4, 8), [[0, 0], [1, 1], [0, 1], [0, 0]])
+    rn = b.same("RESIZE_NEAREST_NEIGHBOR", pd, (1, 7, 6, 8), [7, 6], align_corners=False, half_pixel_centers=True)
+    rb = b.same("RESIZE_BILINEAR", sm, (1, 9, 8, 4), [9, 8], align_corners=False, half_pixel_centers=True)
+    tr = b.same("TRANSPOSE", lr, (1, 4, 6, 6), [0, 3, 1, 2])
+    mn = b.t((1, 1, 1, 4), 0.0009, base="mean")
+    b.m.op("MEAN", [a, b.m.const(b.name("axes"), np.array([1, 2], np.int32))], [mn], keep_dims=True)
+    return b.m.build([x], [b.dequantize(rn), rb, tr, mn])
+
+
 def conv_ties(seed=0):
     b = _B(seed)
     x, q = b.quantize((1, 8, 8, 4), 0.5, 0)
@@ -174,7 +207,7 @@ def conv_ties(seed=0):
 
 def build(name, seed=0):
     """The bytes of test model ``name`` (one of MODELS)."""
-    fns = {"cnn": cnn, "ops": ops, "int16x8": int16x8, "conv_ties": conv_ties}
+    fns = {"cnn": cnn, "ops": ops, "int16x8": int16x8, "ops16": ops16, "conv_ties": conv_ties}
     if name not in fns:
         raise UnknownNameError("TFLite test model", name, MODELS)
     return fns[name](seed)
