@@ -9,7 +9,9 @@ padding and ReLU rely on it).  ``variant`` names whose arithmetic is reproduced:
                  symmetric: scale = max(|lo|, |hi|) / ((qmax - qmin) / 2)
     torch        torch 2.13 ``ObserverBase._calculate_qparams``: float32 steps, symmetric range
                  divided by (qmax - qmin) / 2 = 127.5 for int8, scale floored at eps = 2^-23,
-                 zero point = qmin - RNE(fl(lo / scale)); quint8 symmetric zero point 128.
+                 zero point = qmin - RNE(fl(lo / scale)); symmetric zero point: quint8 128 (with
+                 qmin and qmax both given, torch's customized range: (qmin + qmax) // 2), uint16
+                 2^15, every other type 0 (torch leaves it at 0: qint8, int16, qint32, quint4x2).
                  reduce_range with a symmetric uint8 range raises (torch refuses it).
     onnxruntime  onnxruntime.quantization ``compute_scale_zp`` with ``get_qmin_qmax_for_qType``'s
                  ranges: symmetric int8/int16 use [-127, 127] / [-32767, 32767] (so the range is
@@ -96,7 +98,7 @@ def choose_qparams(rmin, rmax, dtype="int8", symmetric=False, narrow=False, vari
         if reduce_range and symmetric and not integers.get_type(dtype).signed:
             raise InvalidValueError(f"variant 'torch': reduce_range with a symmetric {dtype} range is refused by "
                                     "torch 2.13 (NotImplementedError for quint8); use an affine range or int8")
-        return _torch(lo, hi, dtype, qmin, qmax, symmetric)
+        return _torch(lo, hi, dtype, qmin, qmax, symmetric, given_min is not None and given_max is not None)
     if variant == "onnxruntime":
         if not narrow:
             omin, omax = _ort_qrange(dtype, reduce_range, symmetric)
@@ -145,20 +147,31 @@ def _f32(x):
     return formats.round_to("fp32", x).value
 
 
-def _torch(lo, hi, dtype, qmin, qmax, symmetric):
-    """torch.ao.quantization ObserverBase._calculate_qparams (torch 2.13), float32 tensors."""
+def _torch_symmetric_zero_point(dtype, qmin, qmax, customized):
+    """torch 2.13 UniformQuantizationObserverBase._calculate_qparams' symmetric zero point: 128 for
+    quint8 (the down-rounded midpoint (qmin + qmax) // 2 of a customized range), 2^15 for uint16,
+    else the zeros it starts from (quint4x2 included, unsigned though it is)."""
+    if dtype == "uint8":
+        return (qmin + qmax) // 2 if customized else 128
+    return 2**15 if dtype == "uint16" else 0
+
+
+def _torch(lo, hi, dtype, qmin, qmax, symmetric, customized=False):
+    """torch.ao.quantization ObserverBase._calculate_qparams (torch 2.13), float32 tensors.
+    ``customized``: both qmin and qmax were given (torch's has_customized_qrange)."""
     eps = Fraction(1, 2**23)  # torch.finfo(torch.float32).eps
     lo, hi = _f32(lo), _f32(hi)
     if symmetric:
         amax = max(-lo, hi)
         scale = max(_f32(amax / _f32(Fraction(qmax - qmin, 2))), eps)
-        return QParams(scale, _symmetric_zero_point(dtype, qmin, qmax), dtype)
+        return QParams(scale, _torch_symmetric_zero_point(dtype, qmin, qmax, customized), dtype)
     width = formats.round_to("fp32", hi - lo)
     if not width.is_finite:
         raise InvalidValueError(f"variant 'torch': the range width {float(hi)} - ({float(lo)}) overflows float32 "
                                 "(torch's float32 max_val - min_val is inf, so its scale would be inf)")
     scale = max(_f32(width.value / (qmax - qmin)), eps)
-    zp = qmin - half_even(_f32(lo / scale))
+    # torch's .to(torch.int) is an int32 cast: a quotient below -2^31 (lo / scale <= 0) gives INT_MIN
+    zp = qmin - max(half_even(_f32(lo / scale)), -2**31)
     return QParams(scale, min(max(zp, qmin), qmax), dtype)
 
 
