@@ -174,3 +174,59 @@ int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t
         return RQ_E_TYPE;
     return RQ_OK;
 }
+
+/* ---- im2col (rq_im2col) ------------------------------------------------------------ */
+
+/* One output pixel's row: kernel rows whose taps are all inside x and adjacent (dw = 1) are one
+ * copy of kw_n*c bytes; anything else tap by tap. */
+static void rq_im2col_pixel(const uint8_t *img, uint8_t *row, int32_t h, int32_t w, int32_t c, int32_t kh_n,
+                            int32_t kw_n, int32_t dh, int32_t dw, int64_t ih0, int64_t iw0, int zbyte)
+{
+    int32_t i, j;
+    const size_t run = (size_t)c;
+    for (i = 0; i < kh_n; i++, row += (size_t)kw_n * run) {
+        int64_t ih = ih0 + (int64_t)i * dh;
+        if (ih < 0 || ih >= h) {
+            memset(row, zbyte, (size_t)kw_n * run);
+        } else if (dw == 1 && iw0 >= 0 && iw0 + kw_n <= w) {
+            memcpy(row, img + ((size_t)ih * (size_t)w + (size_t)iw0) * run, (size_t)kw_n * run);
+        } else {
+            for (j = 0; j < kw_n; j++) {
+                int64_t iw = iw0 + (int64_t)j * dw;
+                if (iw < 0 || iw >= w)
+                    memset(row + (size_t)j * run, zbyte, run);
+                else
+                    memcpy(row + (size_t)j * run, img + ((size_t)ih * (size_t)w + (size_t)iw) * run, run);
+            }
+        }
+    }
+}
+
+int rq_im2col(const void *src, void *dst, int32_t batch, int32_t h, int32_t w, int32_t c, int32_t kh_n,
+              int32_t kw_n, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t pt, int32_t pl,
+              int32_t oh_n, int32_t ow_n, int32_t ldo, int32_t zx)
+{
+    int32_t b, oh, ow;
+    int64_t k = (int64_t)kh_n * kw_n * c;
+    int zbyte = (int)(uint8_t)zx;
+    if (!src || !dst)
+        return RQ_E_NULL;
+    if (batch < 1 || h < 1 || w < 1 || c < 1 || kh_n < 1 || kw_n < 1 || sh < 1 || sw < 1 || dh < 1 || dw < 1 ||
+        pt < 0 || pl < 0 || oh_n < 1 || ow_n < 1)
+        return RQ_E_DIM;
+    if (ldo < k)
+        return RQ_E_LD;
+    for (b = 0; b < batch; b++) {
+        const uint8_t *img = (const uint8_t *)src + (size_t)b * (size_t)h * (size_t)w * (size_t)c;
+        for (oh = 0; oh < oh_n; oh++)
+            for (ow = 0; ow < ow_n; ow++) {
+                uint8_t *row = (uint8_t *)dst + (((size_t)b * (size_t)oh_n + (size_t)oh) * (size_t)ow_n + (size_t)ow)
+                               * (size_t)ldo;
+                rq_im2col_pixel(img, row, h, w, c, kh_n, kw_n, dh, dw, (int64_t)oh * sh - pt,
+                                (int64_t)ow * sw - pl, zbyte);
+                if (ldo > k)
+                    memset(row + k, zbyte, (size_t)(ldo - k));
+            }
+    }
+    return RQ_OK;
+}

@@ -151,6 +151,16 @@ int rq_dwconv_run(rq_dwconv *d);
 /* rq_dwconv_run on ds[0..count) at once (the GEMM's pool); disjoint row ranges of one output. */
 int rq_dwconv_run_many(rq_dwconv **ds, int32_t count);
 
+/* Layout helper (convolution, policy wrap: the GEMM's A of an order-free conv): for every output
+ * pixel (b, oh, ow), oh < oh_n, ow < ow_n, of a batch x h x w x c (NHWC, dense) byte tensor, one
+ * row of ldo bytes at dst + ((b*oh_n + oh)*ow_n + ow)*ldo holding the receptive field in (kh, kw, c)
+ * order (ih = oh*sh - pt + kh*dh, iw = ow*sw - pl + kw*dw; a position outside x is c bytes of zx,
+ * the low byte of zx), then bytes kh_n*kw_n*c .. ldo-1 as zx.  RQ_OK, or RQ_E_NULL / RQ_E_DIM (a
+ * size or step < 1, a pad < 0) / RQ_E_LD (ldo < kh_n*kw_n*c) with nothing written. */
+int rq_im2col(const void *src, void *dst, int32_t batch, int32_t h, int32_t w, int32_t c, int32_t kh_n,
+              int32_t kw_n, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t pt, int32_t pl,
+              int32_t oh_n, int32_t ow_n, int32_t ldo, int32_t zx);
+
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,
                    int32_t zp, int32_t qmin, int32_t qmax, int32_t *out);

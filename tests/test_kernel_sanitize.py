@@ -275,6 +275,39 @@ static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, 
     free(ref); free(out); free(cref); free(cout);
 }
 
+/* rq_im2col against its definition, read literally, on exactly-sized blocks. */
+static void im2col_case(int batch, int h, int w, int c, int k, int s, int dil, int pad, int extra)
+{
+    int oh = (h + 2 * pad - dil * (k - 1) - 1) / s + 1, ow = (w + 2 * pad - dil * (k - 1) - 1) / s + 1;
+    int ldo = k * k * c + extra, b, y, x, i, j, ch;
+    uint8_t *src, *dst;
+    if (oh < 1 || ow < 1) return;
+    src = malloc((size_t)batch * h * w * c);
+    dst = malloc((size_t)batch * oh * ow * ldo);
+    fill(src, (size_t)batch * h * w * c, RQ_U8, 0);
+    CHECK(rq_im2col(src, dst, batch, h, w, c, k, k, s, s, dil, dil, pad, pad, oh, ow, ldo, 77) == RQ_OK);
+    for (b = 0; b < batch; b++)
+        for (y = 0; y < oh; y++)
+            for (x = 0; x < ow; x++) {
+                const uint8_t *row = dst + (((size_t)b * oh + y) * ow + x) * ldo;
+                for (i = 0; i < k; i++)
+                    for (j = 0; j < k; j++)
+                        for (ch = 0; ch < c; ch++) {
+                            int ih = y * s - pad + i * dil, iw = x * s - pad + j * dil;
+                            int want = (ih < 0 || ih >= h || iw < 0 || iw >= w) ? 77
+                                       : src[(((size_t)b * h + ih) * w + iw) * c + ch];
+                            CHECK(row[(i * k + j) * c + ch] == want);
+                        }
+                for (i = k * k * c; i < ldo; i++)
+                    CHECK(row[i] == 77);
+            }
+    CHECK(rq_im2col(src, dst, batch, h, w, c, k, k, s, s, dil, dil, pad, pad, oh, ow, k * k * c - 1, 77) == RQ_E_LD);
+    CHECK(rq_im2col(src, dst, batch, h, w, c, k, k, 0, s, dil, dil, pad, pad, oh, ow, ldo, 77) == RQ_E_DIM);
+    CHECK(rq_im2col(NULL, dst, batch, h, w, c, k, k, s, s, dil, dil, pad, pad, oh, ow, ldo, 77) == RQ_E_NULL);
+    cases++;
+    free(src); free(dst);
+}
+
 static void dw_bad_arguments(void)
 {
     rq_dwconv d, *none[1] = {NULL};
@@ -339,6 +372,10 @@ int main(void)
                             xt, wt, policy, method, ct, (int)(rnd() & 1));
                 }
         dw_bad_arguments();
+        im2col_case(1, 1, 1, 1, 1, 1, 1, 0, 0);
+        im2col_case(2, 7, 9, 3, 3, 2, 1, 1, 1);
+        im2col_case(1, 8, 8, 5, 3, 1, 2, 2, 3);
+        im2col_case(1, 11, 10, 3, 7, 2, 1, 3, 1);
     }
     printf("paths=%d cases=%d failures=%d\n", rq_cpu_paths(), cases, failures);
     return failures ? 1 : 0;
