@@ -213,3 +213,21 @@ def test_zoo_networks_as_tflite_equal_their_onnx_run(tmp_path, kind):
             np.testing.assert_array_equal(np.transpose(a, (0, 3, 1, 2)) if name in c.nhwc else a, res.values[name].v)
         got = tf.run_litert(tg, tfeeds, family)
         assert all(np.array_equal(got[n.outputs[0]], tres.values[n.outputs[0]].v) for n in tg.nodes), family
+
+
+def test_dumps_of_a_tflite_model_name_the_first_divergent_node(models, tmp_path, capsys):
+    """run --dump, one element of the depthwise conv's output changed by 1 LSB: compare against the
+    dumps exits 1 and names DEPTHWISE_CONV_2D_2 as the first new divergence, with its trace."""
+    import json
+    d = tmp_path / "d"
+    assert cli.main(["model", "run", str(models["cnn"]), "--dump", str(d)]) == 0
+    g = load(models["cnn"])
+    out = next(n for n in g.nodes if n.op_type == "DEPTHWISE_CONV_2D").outputs[0]
+    f = d / json.loads((d / "names.json").read_text())[out]
+    a = np.load(f)
+    a[0, 2, 3, 1] += 1
+    np.save(f, a)
+    capsys.readouterr()
+    assert cli.main(["model", "compare", str(models["cnn"]), "--against", f"dumps:{d}", "--json"]) == 1
+    t = json.loads(capsys.readouterr().out)["targets"][0]
+    assert t["first_divergent"] == "DEPTHWISE_CONV_2D_2"

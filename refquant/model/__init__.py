@@ -1,5 +1,5 @@
-"""refquant.model: whole ONNX models under a backend's semantics, compared node by node
-(``refquant model run|compare|explain``; docs/model.md).
+"""refquant.model: whole ONNX models (and TFLite full-integer models: model/tflite.py) under a
+backend's semantics, compared node by node (``refquant model run|compare|explain``; docs/model.md).
 
 ``load`` reads a model, ``run`` executes it (every tensor kept, with the enclosure of what the
 backend may hold), ``compare.compare`` judges an implementation's run, ``report`` writes it.
