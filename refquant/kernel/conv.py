@@ -313,8 +313,11 @@ class QLinearConv:
         mg = M // int(group)
         pair = isinstance(method, str) and method.startswith(("tflite", "tosa"))
         self._ops, G = {}, int(group)
-        ng = group_chunks(G, mg, zw, self._w.dtype)
-        for g0 in range(0, G, ng):
+        self._zw, self._shapes = zw, {}
+        self._dw = _depthwise(None, w, zx, zw, bias, (method, params, zp, qmin, qmax, out_dtype), strides, pads,
+                              dilations, group, policy, path, threads, x_dtype=self._x_dtype)
+        ng = group_chunks(G, mg, zw, self._w.dtype) if self._dw is None else G
+        for g0 in range(0 if self._dw is None else G, G, ng):
             n_g = min(ng, G - g0)
             chans = np.arange(g0 * mg, (g0 + n_g) * mg)
             p = (tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list))
@@ -325,9 +328,7 @@ class QLinearConv:
                                                zb, method, p, zp, qmin, qmax, out_dtype,
                                                None if bias is None else _per_channel(bias, chans, M), policy,
                                                path=path, threads=threads, a_dtype=self._x_dtype)
-        self._zw = zw
-        self._dw = _depthwise(None, w, zx, zw, bias, (method, params, zp, qmin, qmax, out_dtype), strides, pads,
-                              dilations, group, policy, path, threads, x_dtype=self._x_dtype)
+        self._one = self._ops[0] if G == 1 and self._order_free and self._dw is None else None
 
     def __call__(self, x):
         x = _tensor4(x, "x")
@@ -335,9 +336,31 @@ class QLinearConv:
             raise InvalidValueError(f"x must have dtype {self._x_dtype} (the op was prepared for it), got {x.dtype}")
         if self._dw is not None:
             return self._dw(x)
+        if self._one is not None:
+            return self._one_gemm(np.ascontiguousarray(x))
         strides, pads, dilations, group = self._geo
 
         def gemm(A, _B, _za, _zb, _b, chans):
             return self._ops[int(chans[0])](A)
         return _run(x, self._w, self._zx, self._zw, None, strides, pads, dilations, group, gemm,
                     order_free=self._order_free, need_b=False)
+
+    def _one_gemm(self, x):
+        """group = 1 under wrap: the rows of ``im2col_nhwc`` (the NHWC copy itself for a 1x1
+        stride-1 conv), the prepared GEMM, NCHW out -- ``_run``'s steps without its per-group
+        bookkeeping (a few tens of microseconds per call on small layers)."""
+        from ._gemm import ptr
+        from ._lib import lib
+        geo = self._shapes.get(x.shape)
+        if geo is None:
+            strides, pads, dilations, group = self._geo
+            geo = geometry(x.shape, self._w.shape, strides, pads, dilations, group)
+            if len(self._shapes) < 8:
+                self._shapes[x.shape] = geo
+        N, M, OH, OW = geo[:4]
+        r = self._one(im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]))
+        y = np.empty((N, M, OH, OW), r.dtype)
+        P = OH * OW
+        for n in range(N):
+            check_status(lib.rq_transpose(ptr(r[n * P:(n + 1) * P]), ptr(y[n], True), P, M, M, P, r.itemsize))
+        return y
