@@ -7,9 +7,13 @@ from ..blocks_tv import dequantize_line, quantize_line
 
 QUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1", "q8_K", "q6_K", "q4_K", "q5_K", "q2_K", "q3_K")
 DEQUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K")
+# the table types (refquant/gguf_lut.py), built after the others so that their lines stay as they were
+LUT_QUANTIZE = ("tq1_0", "tq2_0", "mxfp4")
+LUT_DEQUANTIZE = ("tq1_0", "tq2_0", "mxfp4", "iq4_nl", "iq4_xs")
 # the fp16 (q8_K: fp32) scale fields of each block layout, kept finite in the random blocks
 SCALE_FIELDS = {"q4_0": (0,), "q4_1": (0, 2), "q5_0": (0,), "q5_1": (0, 2), "q8_0": (0,), "q2_K": (80, 82),
-                "q3_K": (108,), "q4_K": (0, 2), "q5_K": (0, 2), "q6_K": (208,)}
+                "q3_K": (108,), "q4_K": (0, 2), "q5_K": (0, 2), "q6_K": (208,),
+                "tq1_0": (52,), "tq2_0": (64,), "iq4_nl": (0,), "iq4_xs": (0,)}
 
 
 def _f32(x):
@@ -35,6 +39,10 @@ def _tie_block(rng, kind, n):
         xs = [0, top] + [rng.randrange(0, top) + 0.5 for _ in range(n - 2)]
     elif kind == "q8_K":
         xs = [-127] + [rng.randrange(-126, 126) + 0.5 for _ in range(n - 1)]   # iscale = 1: RNE ties
+    elif kind in ("tq1_0", "tq2_0"):     # amax 1: lroundf's ties at +-0.5
+        xs = [1] + [rng.choice([-1, -0.5, 0, 0.5, 1]) for _ in range(n - 1)]
+    elif kind == "mxfp4":                # amax 6: scale 2^-1, the midpoints of the doubled E2M1 values
+        xs = [6] + [rng.choice([-1, 1]) * rng.choice([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5]) for _ in range(n - 1)]
     else:
         xs = [127] + [rng.randrange(-127, 126) + 0.5 for _ in range(n - 1)]
     return [_f32(x) for x in xs]
@@ -83,4 +91,5 @@ def _dequantize_group(rng, kind):
 
 def build_blocks(rng):
     """Groups whose tests are .tv files (built lazily: 'lines' is a callable)."""
-    return [_quantize_group(rng, k) for k in QUANTIZE] + [_dequantize_group(rng, k) for k in DEQUANTIZE]
+    return ([_quantize_group(rng, k) for k in QUANTIZE] + [_dequantize_group(rng, k) for k in DEQUANTIZE]
+            + [_quantize_group(rng, k) for k in LUT_QUANTIZE] + [_dequantize_group(rng, k) for k in LUT_DEQUANTIZE])
