@@ -6,6 +6,7 @@ import os
 import sys
 
 from ..audit import OPS, Progress, audit, explain_element, load_case, make_case, report, tensors
+from ..audit.variants import VARIANT_OPS, VariantCase, case_from_args, explain_variant, run_cli_audit
 from ..errors import InvalidValueError
 from . import EXIT_MISMATCH, EXIT_OK, count
 
@@ -46,6 +47,9 @@ def _overrides(args):
 
 def _case(args):
     o = _overrides(args)
+    vc = case_from_args(args.case, o, getattr(args, "golden", None))
+    if vc is not None:
+        return vc
     if getattr(args, "golden", None):
         from ..audit.core import golden_case
         return golden_case(args.golden, o)
@@ -61,7 +65,7 @@ def _add_case_args(p):
                                            "types, method or profile or explicit params")
     p.add_argument("--golden", metavar="SET:TC", help="take the case from a shipped golden vector, e.g. matmul:7, "
                                                        "conv:2, quantize:5")
-    p.add_argument("--op", choices=OPS, help="the op, when no case file is given (or to override it)")
+    p.add_argument("--op", choices=OPS + VARIANT_OPS, help="the op, when no case file is given (or to override it)")
     p.add_argument("--a", help="A matrix file (.npy, .hex, raw)")
     p.add_argument("--b", help="B matrix file")
     p.add_argument("--bias", help="int32 bias file (one per column)")
@@ -80,6 +84,8 @@ def cmd_audit(args):
         from ..golden import out_path
         out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
+    if isinstance(case, VariantCase):
+        return EXIT_MISMATCH if run_cli_audit(args, case) else EXIT_OK
     if args.suggest_vectors is not None:
         _check_suggest_path(args.suggest_vectors)
     if args.actual_dtype is not None:
@@ -144,7 +150,8 @@ def _index(text, case):
 def cmd_explain(args):
     case = _case(args)
     idx = _index(args.index if args.index is not None else ",".join("0" * len(case.out_shape)), case)
-    steps = explain_element(case, idx, args.method)
+    steps = (explain_variant(case, idx, args.method) if isinstance(case, VariantCase)
+             else explain_element(case, idx, args.method))
     if args.json:
         print(json.dumps({"case": case.describe(), "index": list(idx),
                           "steps": [{"step": s.name, "formula": s.formula, "value": report.public(str(s.value))}

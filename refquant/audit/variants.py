@@ -1,0 +1,368 @@
+"""``refquant audit`` / ``explain`` for the variant ops: quantized add / sub / mul and activations.
+
+A variant case names an op of ``VARIANT_OPS`` (the golden 'ops' suite's ops), its inputs and
+quantization, and the semantics the device is supposed to implement: ``variant`` (a name of
+``backends.op_variants(op)``) or ``backend`` (a row of the backend table; its ``ops`` name the
+variant).  The audit compares a dump with that variant's output, locates every mismatch (with the
+element's inputs; for a unary op also grouped by input value, which points at a wrong table
+entry), and ranks every candidate semantics by its mismatches: each variant of the op (data:
+the spec modules' ``VARIANTS``) and each fault of ``FAULTS`` (data: device bugs that are not a
+backend's semantics, e.g. TFLite ADD without its 20-bit left shift, exact rounding with ties
+away).  The best candidate names the backend rows that use it.  docs/audit.md §7.
+"""
+
+import json
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from .. import backends, nested
+from .. import fixedpoint as fp
+from ..certified import ImplementationDefined, possible
+from ..errors import InvalidValueError, RefquantError, ShapeError, UnknownNameError
+from ..integers import get_type
+from ..rounding import half_away, half_even
+from ..tflite_ops import add_sub_params
+from ..trace import Step
+from .case import _scale, _tensor_spec
+
+BINARY_OPS = ("add", "sub", "mul")
+UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu")
+VARIANT_OPS = BINARY_OPS + UNARY_OPS
+QKEYS = {"binary": ("a_scale", "a_zero_point", "b_scale", "b_zero_point", "y_scale", "y_zero_point"),
+         "unary": ("x_scale", "x_zero_point", "y_scale", "y_zero_point")}
+
+
+@dataclass
+class VariantCase:
+    """One audited variant op: inputs (nested int lists), quantization (Fractions, ints), the variant."""
+    op: str
+    variant: str
+    dtype: str
+    inputs: dict
+    q: tuple
+    attrs: dict = field(default_factory=dict)
+    name: str = "case"
+    source: str = "flags"
+
+    @property
+    def kind(self):
+        return "binary" if self.op in BINARY_OPS else "unary"
+
+    @property
+    def out_shape(self):
+        return tuple(nested.shape(self.inputs["a" if self.kind == "binary" else "x"]))
+
+    @property
+    def y_type(self):
+        return self.dtype
+
+    def describe(self):
+        return {"name": self.name, "op": self.op, "variant": self.variant, "dtype": self.dtype,
+                "source": self.source, "output_shape": list(self.out_shape),
+                "quantization": dict(zip(QKEYS[self.kind], [str(v) for v in self.q])), "attrs": self.attrs}
+
+
+def is_variant_spec(spec):
+    return isinstance(spec, dict) and spec.get("op") in VARIANT_OPS
+
+
+def make_variant_case(spec, base_dir=".", name=None, source="flags"):
+    """A checked ``VariantCase`` from a dict (a case JSON, flags, or a golden 'ops' vector)."""
+    op = spec.get("op")
+    if op not in VARIANT_OPS:
+        raise UnknownNameError("variant op", op, VARIANT_OPS)
+    variant = spec.get("variant")
+    if variant is None and spec.get("backend") is not None:
+        variant = backends.variant(spec["backend"], op)
+    found = backends.op_variants(op)
+    if variant not in found:
+        raise UnknownNameError(f"variant of {op} (give 'variant' or 'backend')", variant, sorted(found))
+    dtype = spec.get("dtype", "int8")
+    t = get_type(dtype)
+    kind = "binary" if op in BINARY_OPS else "unary"
+    inputs = {}
+    for n in ("a", "b") if kind == "binary" else ("x",):
+        if n not in spec:
+            raise InvalidValueError(f"a {op} case needs input tensor {n!r}")
+        arr = np.asarray(_tensor_spec(spec[n], n, base_dir, dtype, spec.get("shape")))
+        vals = arr.tolist()
+        if not all(t.min <= v <= t.max for v in nested.flatten(vals)):
+            raise InvalidValueError(f"input {n!r} holds values outside {dtype} [{t.min}, {t.max}]")
+        inputs[n] = vals
+    if kind == "binary" and nested.shape(inputs["a"]) != nested.shape(inputs["b"]):
+        raise ShapeError(f"inputs a {nested.shape(inputs['a'])} and b {nested.shape(inputs['b'])} differ in shape")
+    q = []
+    for k in QKEYS[kind]:
+        v = spec.get(k, 0 if k.endswith("zero_point") else None)
+        if v is None:
+            raise InvalidValueError(f"a {op} case needs {k}")
+        q.append(Fraction(_scale(v, k, False)) if k.endswith("scale") else int(v))
+    attrs = spec.get("attrs", {})
+    if not isinstance(attrs, dict):
+        raise InvalidValueError(f"attrs must be a JSON object, got {attrs!r}")
+    return VariantCase(op, variant, dtype, inputs, tuple(q), dict(attrs), name or spec.get("name", "case"), source)
+
+
+def golden_variant_case(ref, overrides=None):
+    """The case of a golden 'ops' vector ('ops:7' or 7), optionally with overrides (e.g. variant)."""
+    from .. import golden
+    tc = int(str(ref).split(":")[-1])
+    gset = golden.load_set("ops")
+    for _g, t in gset.tests():
+        if t["tcId"] == tc:
+            p = t["params"]
+            ins = {f["name"]: gset.read_tensor(f) for f in t["files"] if f["role"] == "input"}
+            spec = {"op": p["op"], "variant": p["variant"], "dtype": p["dtype"], "attrs": p.get("attrs", {})}
+            for k, key in zip(("sa", "za", "sb", "zb", "sy", "zy") if "a" in ins else ("sx", "zx", "sy", "zy"),
+                              QKEYS["binary" if "a" in ins else "unary"]):
+                spec[key] = f"0x{p[k]}" if k.startswith("s") else p[k]      # scales: binary32 bits in hex
+            for n, tensor in ins.items():
+                spec[n] = nested.unflatten(list(tensor.values), tuple(tensor.shape))
+            spec.update(overrides or {})
+            return make_variant_case(spec, ".", f"ops:{tc}", "golden")
+    raise InvalidValueError(f"golden ops set has no test {tc}")
+
+
+def load_variant_case(path, overrides=None):
+    with open(path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    spec.update(overrides or {})
+    return make_variant_case(spec, os.path.dirname(os.path.abspath(path)), os.path.basename(path), path)
+
+
+# ##########################################################################
+# Faults: device bugs that are no backend's semantics (data, like the VARIANTS tables)
+# ##########################################################################
+
+def _flat_pairs(a, b):
+    return list(zip(nested.flatten(a), nested.flatten(b))), nested.shape(a)
+
+
+def _tflite_no_shift(sign):
+    def fault(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", **_):
+        """TFLite reference ADD/SUB whose data path drops the left shift (20; int16 15) of each input
+        while its multipliers are Prepare's (computed for the shift): the sum is 2^20 too small."""
+        t = get_type(dtype)
+        (m1, s1), (m2, s2), (mo, so) = add_sub_params(sa, sb, sy, 15 if dtype == "int16" else 20)
+        mbqm = fp.multiply_by_quantized_multiplier
+        pairs, shape = _flat_pairs(a, b)
+        out = [min(t.max, max(t.min, mbqm(mbqm(x - za, m1, s1) + sign * mbqm(y - zb, m2, s2), mo, so) + zy))
+               for x, y in pairs]
+        return nested.unflatten(out, tuple(shape))
+    return fault
+
+
+def _ties_away(op):
+    real = {"add": lambda u, v: u + v, "sub": lambda u, v: u - v, "mul": lambda u, v: u * v}[op]
+
+    def fault(a, sa, za, b, sb, zb, sy, zy, *, dtype="int8", **_):
+        """The exact value, rounded half away from zero instead of half to even, + zp, saturated."""
+        t = get_type(dtype)
+        pairs, shape = _flat_pairs(a, b)
+        out = [min(t.max, max(t.min, half_away(real(sa * (x - za), sb * (y - zb)) / sy) + zy)) for x, y in pairs]
+        return nested.unflatten(out, tuple(shape))
+    return fault
+
+
+# op -> {fault name: function with the variant's signature}
+FAULTS = {
+    "add": {"tflite_ref without the 20-bit input left shift": _tflite_no_shift(1),
+            "exact rounded ties-away (not ties-even)": _ties_away("add")},
+    "sub": {"tflite_ref without the 20-bit input left shift": _tflite_no_shift(-1),
+            "exact rounded ties-away (not ties-even)": _ties_away("sub")},
+    "mul": {"exact rounded ties-away (not ties-even)": _ties_away("mul")},
+}
+
+
+# ##########################################################################
+# The audit
+# ##########################################################################
+
+def run(case, fn):
+    """fn on the case's inputs and quantization: the flat outputs (ints or ImplementationDefined)."""
+    args = ([case.inputs["a"], *case.q[:2], case.inputs["b"], *case.q[2:]] if case.kind == "binary"
+            else [case.inputs["x"], *case.q])
+    return nested.flatten(fn(*args, dtype=case.dtype, **case.attrs))
+
+
+def candidates(op):
+    """Every candidate semantics of ``op``: ('variant', name, fn) for each variant, then the faults."""
+    return ([("variant", n, f) for n, f in sorted(backends.op_variants(op).items())]
+            + [("fault", n, f) for n, f in FAULTS.get(op, {}).items()])
+
+
+def rows_using(op, variant):
+    """The backend rows whose ``ops`` name ``variant`` for ``op``."""
+    return sorted(b.name for b in backends.BACKENDS.values() if b.ops.get(op) == variant)
+
+
+def _mismatches(expected, actual):
+    return [i for i, (e, a) in enumerate(zip(expected, actual)) if a not in possible(e)]
+
+
+def _element_inputs(case, i):
+    if case.kind == "binary":
+        return {"a": nested.flatten(case.inputs["a"])[i], "b": nested.flatten(case.inputs["b"])[i]}
+    return {"x": nested.flatten(case.inputs["x"])[i]}
+
+
+def _show(v):
+    return list(v.candidates) if isinstance(v, ImplementationDefined) else v
+
+
+def audit_variant(case, actual, first=5, diagnose_=True):
+    """Compare a dump with the case's variant; locate and diagnose (a JSON-able dict)."""
+    act = [int(v) for v in np.asarray(actual).reshape(-1).tolist()]
+    exp = run(case, backends.op_variants(case.op)[case.variant])
+    if len(act) != len(exp):
+        raise ShapeError(f"the dump has {len(act)} elements, the case's output has {len(exp)}")
+    bad = _mismatches(exp, act)
+    res = {"case": case.describe(), "expected_semantics": case.variant, "elements": len(exp),
+           "mismatches": len(bad), "max_abs_diff": max((min(abs(act[i] - v) for v in possible(exp[i])) for i in bad),
+                                                       default=0),
+           "first": [{"index": [int(j) for j in np.unravel_index(i, case.out_shape)], "flat": i, **_element_inputs(case, i),
+                      "expected": _show(exp[i]), "actual": act[i]} for i in bad[:first]]}
+    if case.kind == "unary":
+        res["by_input"] = _by_input(case, exp, act, bad)
+    if diagnose_:
+        res["diagnosis"] = diagnose_variant(case, act)
+    return res
+
+
+def _by_input(case, exp, act, bad):
+    """Mismatches grouped by input value: a wrong table entry shows as every element of one input."""
+    xs = nested.flatten(case.inputs["x"])
+    groups = {}
+    for i in bad:
+        g = groups.setdefault(xs[i], {"input": xs[i], "expected": _show(exp[i]), "actual": set(), "count": 0})
+        g["actual"].add(act[i])
+        g["count"] += 1
+    total = {x: xs.count(x) for x in groups}
+    out = []
+    for x, g in sorted(groups.items()):
+        whole = g["count"] == total[x]
+        out.append({**g, "actual": sorted(g["actual"]), "of": total[x],
+                    "verdict": "every element with this input differs: the table entry for this input is wrong"
+                    if whole and len(g["actual"]) == 1 else "some elements with this input differ"})
+    return out
+
+
+def diagnose_variant(case, act):
+    """Rank every candidate semantics (variants, then faults) by its mismatches with the dump."""
+    ranking = []
+    for kind, name, fn in candidates(case.op):
+        try:
+            out = run(case, fn)
+        except RefquantError as exc:
+            ranking.append({"kind": kind, "name": name, "applicable": False, "reason": str(exc)})
+            continue
+        bad = _mismatches(out, act)
+        row = {"kind": kind, "name": name, "applicable": True, "mismatches": len(bad), "first": bad[:5]}
+        if kind == "variant":
+            row["backends"] = rows_using(case.op, name)
+        ranking.append(row)
+    usable = sorted((r for r in ranking if r["applicable"]),      # ties: the declared variant, variants, faults
+                    key=lambda r: (r["mismatches"], r["name"] != case.variant, r["kind"] != "variant"))
+    best = usable[0] if usable else None
+    ties = [r["name"] for r in usable[1:] if best and r["mismatches"] == best["mismatches"]]
+    return {"ranking": usable + [r for r in ranking if not r["applicable"]], "best": best and best["name"],
+            "ties": ties, "verdict": _verdict(case, best, ties)}
+
+
+def _verdict(case, best, ties):
+    if best is None:
+        return "no candidate semantics applies to this case"
+    what = (f"backend variant {best['name']!r} (rows: {', '.join(best['backends']) or 'none'})"
+            if best["kind"] == "variant" else f"fault {best['name']!r}")
+    tied = f"; tied with {', '.join(ties)}" if ties else ""
+    if best["mismatches"] == 0:
+        return f"the dump matches {what} on every element{tied}"
+    return f"closest: {what}, {best['mismatches']} element(s) differ{tied}"
+
+
+def explain_variant(case, index, variant=None):
+    """The derivation of one element: inputs, dequantized values, the exact real result, and the
+    output of every variant (and fault) of the op at that element."""
+    flat = int(np.ravel_multi_index(tuple(index), case.out_shape))
+    ins = _element_inputs(case, flat)
+    steps = [Step("case", f"{case.op}, {case.dtype}, expected semantics {variant or case.variant}", case.name)]
+    if case.kind == "binary":
+        sa, za, sb, zb, sy, zy = case.q
+        u, v = sa * (ins["a"] - za), sb * (ins["b"] - zb)
+        steps += [Step("input a", "a", ins["a"]), Step("input b", "b", ins["b"]),
+                  Step("dequantized a", f"sa (a - za) = {sa} * ({ins['a']} - {za})", u),
+                  Step("dequantized b", f"sb (b - zb) = {sb} * ({ins['b']} - {zb})", v)]
+        real = {"add": u + v, "sub": u - v, "mul": u * v}[case.op] / sy
+        steps += [Step("exact result / sy", f"({case.op} of the dequantized values) / sy", real),
+                  Step("exact, ties even", "RNE(result / sy) + zy (before saturation)", half_even(real) + zy)]
+    else:
+        sx, zx, sy, zy = case.q
+        steps += [Step("input x", "x", ins["x"]),
+                  Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]
+    for kind, name, fn in candidates(case.op):
+        try:
+            val = _show(run(case, fn)[flat])
+        except RefquantError as exc:
+            val = f"not applicable ({exc})"
+        label = f"{kind} {name}" + (" (expected)" if name == (variant or case.variant) else "")
+        steps.append(Step(label, (fn.__doc__ or name).strip().splitlines()[0], val))
+    return steps
+
+
+def text(res):
+    """The audit's text output."""
+    c = res["case"]
+    lines = [f"audit: case {c['name']}: {c['op']} {c['dtype']} {c['output_shape']}, expected semantics: "
+             f"{res['expected_semantics']}",
+             f"mismatches: {res['mismatches']} of {res['elements']} elements, max |diff| {res['max_abs_diff']}"]
+    for m in res["first"]:
+        ins = ", ".join(f"{k}={m[k]}" for k in ("a", "b", "x") if k in m)
+        lines.append(f"  element {m['index']} ({ins}): expected {m['expected']}, actual {m['actual']}")
+    for g in res.get("by_input", [])[:10]:
+        lines.append(f"  input {g['input']}: {g['count']} of {g['of']} differ (expected {g['expected']}, actual "
+                     f"{g['actual']}): {g['verdict']}")
+    d = res.get("diagnosis")
+    if d:
+        lines.append(f"diagnosis: {d['verdict']}")
+        for r in d["ranking"][:8]:
+            lines.append(f"  {r['kind']:7} {r['name']:48} " + (f"{r['mismatches']} mismatches" if r["applicable"]
+                                                                else f"not applicable: {r['reason'][:60]}"))
+    return "\n".join(lines)
+
+
+# ##########################################################################
+# Command line (refquant/cli/audit.py routes variant cases here)
+# ##########################################################################
+
+def case_from_args(case_path, overrides, golden_ref=None):
+    """A VariantCase when the case (file, flags or golden vector) is a variant op, else None."""
+    if golden_ref is not None:
+        return golden_variant_case(golden_ref, overrides) if str(golden_ref).startswith("ops:") else None
+    if case_path:
+        if not os.path.isfile(case_path) or os.path.getsize(case_path) > 1 << 20:
+            return None                   # a FIFO, a device, a huge file: the ordinary reader refuses it
+        try:
+            with open(case_path, encoding="utf-8") as fh:
+                op = overrides.get("op", json.load(fh).get("op"))
+        except (OSError, ValueError, AttributeError):
+            return None                   # the ordinary reader reports what is wrong with the file
+        return load_variant_case(case_path, overrides) if op in VARIANT_OPS else None
+    return make_variant_case(overrides, os.getcwd(), overrides.get("name")) if is_variant_spec(overrides) else None
+
+
+def run_cli_audit(args, case):
+    """``refquant audit`` on a variant case: load the dump, audit, print; True when elements differ."""
+    from . import report, tensors
+    for flag, given in (("--report", args.report), ("--suggest-vectors", args.suggest_vectors)):
+        if given is not None:
+            raise InvalidValueError(f"{flag} is not available for op {case.op} (docs/audit.md §7); "
+                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize")
+    actual = tensors.load(args.actual, args.actual_dtype or case.dtype,
+                          args.actual_shape if args.actual_shape is not None else list(case.out_shape),
+                          args.actual_format, name="actual")
+    res = audit_variant(case, actual, first=args.first, diagnose_=not args.no_diagnose)
+    print(report.to_json(res) if args.json else text(res))
+    return res["mismatches"] > 0
