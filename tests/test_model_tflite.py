@@ -231,3 +231,35 @@ def test_dumps_of_a_tflite_model_name_the_first_divergent_node(models, tmp_path,
     assert cli.main(["model", "compare", str(models["cnn"]), "--against", f"dumps:{d}", "--json"]) == 1
     t = json.loads(capsys.readouterr().out)["targets"][0]
     assert t["first_divergent"] == "DEPTHWISE_CONV_2D_2"
+
+
+def test_elementwise_variants_once_per_distinct_input_equal_the_whole_tensor():
+    """ops_tflite.ELEMENTWISE: variants computed once per distinct value / pair give what the spec
+    function gives on the whole tensor in order (int8 and int16, broadcasting, repeated values)."""
+    from refquant import backends
+    from refquant.model.ops_tflite import ELEMENTWISE, pairwise
+    rng = np.random.default_rng(7)
+    f32 = lambda v: float(np.float32(v))    # noqa: E731
+    for op, name in sorted(ELEMENTWISE):
+        fn = backends.op_variants(op)[name]
+        for dt in ("int8", "int16"):
+            info = np.iinfo(dt)
+            z = 0 if dt == "int16" else 5
+            if op == "quantize":
+                x = np.round(rng.standard_normal(200) * 40).astype(np.float32) / np.float32(8)  # ties and repeats
+                whole = fn(x.tolist(), 0.25, z, dtype=dt)
+                u, inv = np.unique(x.view(np.uint32), return_inverse=True)
+                once = np.asarray(fn(u.view(np.float32).tolist(), 0.25, z, dtype=dt))[inv]
+            elif op == "dequantize":
+                q = rng.integers(info.min, info.max, 200, endpoint=True).astype(dt)
+                whole = fn(q.tolist(), f32(0.03), z, dtype=dt)
+                u, inv = np.unique(q, return_inverse=True)
+                once = np.asarray(fn(u.tolist(), f32(0.03), z, dtype=dt), np.float32)[inv]
+            else:
+                a = rng.integers(-60, 60, (3, 1, 40)).astype(dt)
+                b = rng.integers(-60, 60, (1, 4, 40)).astype(dt)
+                args = (f32(0.05), z, f32(0.04), -z, f32(0.07))
+                whole = fn(a.tolist(), *args[:2], b.tolist(), *args[2:], z and 1, dtype=dt)
+                once = pairwise(lambda p, q: fn(p, *args[:2], q, *args[2:], z and 1, dtype=dt),
+                                a, b, dt)
+            np.testing.assert_array_equal(np.asarray(whole).reshape(np.shape(once)), once, err_msg=f"{op} {name} {dt}")

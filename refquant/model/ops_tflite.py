@@ -29,6 +29,12 @@ from .value import V
 
 MAX_ELEMENTS = 1 << 26        # an output larger than this (a garbled PAD or RESIZE size) is refused
 XNN_DECLINES = ("int16",)     # activation types whose operators XNNPACK leaves to the optimized kernels
+# Variants whose output element depends only on the input element(s) at its position (the reference
+# kernels' element loops, XNNPACK's): computed once per distinct input value or pair.  The optimized
+# kernels' QUANTIZE / DEQUANTIZE / MUL (and int16 ADD) vector blocks depend on the position: whole tensor.
+ELEMENTWISE = {("quantize", "tflite_ref"), ("quantize", "xnnpack"), ("dequantize", "tflite_ref"),
+               ("add", "tflite_ref"), ("add", "xnnpack"), ("sub", "tflite_ref"), ("sub", "xnnpack"),
+               ("mul", "tflite_ref"), ("mul", "xnnpack")}
 
 
 def _q(node, name, what="tensor"):
@@ -107,7 +113,12 @@ def quantize(ctx, node, ins):
         raise InvalidValueError(f"node {node.name!r}: QUANTIZE of a {x.dtype} tensor (requantization) is not "
                                 f"supported; expected float32 -> int8/int16")
     s, z = _st(node, y, "output")
-    fn = _ctx(ctx, node, dt).variant("quantize")
+    c = _ctx(ctx, node, dt)
+    fn = c.variant("quantize")
+    if ("quantize", c.row.ops.get("quantize")) in ELEMENTWISE:     # once per distinct bit pattern
+        u, inv = np.unique(x.reshape(-1).view(np.uint32), return_inverse=True)
+        table = np.asarray(fn(u.view(np.float32).tolist(), s, z, dtype=dt), _np(dt))
+        return [V(table[inv].reshape(x.shape))]
     return [V(np.asarray(fn(x.reshape(-1).tolist(), s, z, dtype=dt), _np(dt)).reshape(x.shape))]
 
 
@@ -117,7 +128,10 @@ def dequantize(ctx, node, ins):
     (x,) = _vals(node, ins[:1])
     s, z = _st(node, node.inputs[0], "input")
     dt = x.dtype.name
-    fn = _ctx(ctx, node, dt).variant("dequantize")
+    c = _ctx(ctx, node, dt)
+    fn = c.variant("dequantize")
+    if ("dequantize", c.row.ops.get("dequantize")) in ELEMENTWISE:
+        return [V(_lookup(lambda v: fn(v, s, z, dtype=dt), x, np.float32))]
     return [V(np.asarray(fn(x.reshape(-1).tolist(), s, z, dtype=dt), np.float32).reshape(x.shape))]
 
 
@@ -261,10 +275,13 @@ def _binary(name):
         yn = node.outputs[0]
         sy, zy = _st(node, yn, "output")
         dt = _type(node, yn)
-        fn = _ctx(ctx, node, dt).variant(name)
+        c = _ctx(ctx, node, dt)
+        fn = c.variant(name)
         kw = {"dtype": dt, "activation": node.attr("fused_activation_function", "NONE")}
         if name != "mul" and "pot_scale_int16" in fn.__code__.co_varnames:
             kw["pot_scale_int16"] = bool(node.attr("pot_scale_int16", False)) and dt == "int16"
+        if (name, c.row.ops.get(name)) in ELEMENTWISE:
+            return [V(pairwise(lambda p, q: fn(p, sa, za, q, sb, zb, sy, zy, **kw), a, b, _np(dt)))]
         y = fn(a.tolist(), sa, za, b.tolist(), sb, zb, sy, zy, **kw)
         return [V(np.asarray(y, _np(dt)).reshape(np.broadcast_shapes(a.shape, b.shape)))]
     run.__doc__ = f"TFLite {name.upper()}: the row's {name!r} variant (tflite_ops.py), fused activation"
@@ -325,8 +342,18 @@ def _lookup(fn, x, dtype):
     """An element-wise function applied once per distinct value of ``x`` (exact: the value alone
     decides the output)."""
     u, inv = np.unique(x.reshape(-1), return_inverse=True)
-    table = np.asarray(fn(u.tolist()), np.int64)
+    table = np.asarray(fn(u.tolist()), np.float32 if np.dtype(dtype).kind == "f" else np.int64)
     return table[inv].reshape(x.shape).astype(dtype)
+
+
+def pairwise(fn, a, b, dtype):
+    """An element-wise binary function of two int8/int16 tensors (numpy broadcasting), applied
+    once per distinct (a, b) pair: ``fn(list_a, list_b)`` on equal-length lists."""
+    A, B = np.broadcast_arrays(a, b)
+    key = (A.astype(np.int64) + 32768) * 65536 + (B.astype(np.int64) + 32768)
+    u, inv = np.unique(key.reshape(-1), return_inverse=True)
+    table = np.asarray(fn((u // 65536 - 32768).tolist(), (u % 65536 - 32768).tolist()), np.int64)
+    return table[inv].reshape(A.shape).astype(dtype)
 
 
 def _unary(name, **options):
