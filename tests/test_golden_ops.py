@@ -23,7 +23,7 @@ def test_every_group_names_a_variant_a_backend_row_uses(ops_set):
             assert (t["params"]["op"], t["params"]["variant"]) == (op, variant)
         seen.add((op, variant))
     assert ("sigmoid", "tosa_table") in seen and ("add", "tflite_ref") in seen
-    assert len(seen) == 50
+    assert len(seen) == 61
 
 
 def test_a_wrong_element_is_reported(ops_set, tmp_path):

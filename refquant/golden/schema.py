@@ -82,7 +82,7 @@ def schema_errors(value, schema, root=None, where="$"):
 
 SUITE_NAMES = ("formats", "quantize", "matmul", "conv", "blocks", "ops")
 OPS = ("decode", "encode", "quantize", "dequantize", "qlinear_matmul", "qlinear_conv", "gguf_quantize", "gguf_dequantize",
-       "qbinary", "qunary")
+       "qbinary", "qunary", "qtensor")
 TV_OPS = ("decode", "encode", "gguf_quantize", "gguf_dequantize")   # tests whose files are .tv lines
 ROLES = ("input", "param", "intermediate", "expected", "vectors")
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"

@@ -175,8 +175,8 @@ def build_set(suite, seed=1, progress=None):
             tests.append(test)
         kind = {"quantize": "quantize_profile", "dequantize": "quantize_profile", "encode": "float_rounding",
                 "decode": "float_rounding", "gguf_quantize": "block_format",
-                "gguf_dequantize": "block_format", "qbinary": "op_variant", "qunary": "op_variant"}.get(g["op"],
-                                                                                          "requant_method")
+                "gguf_dequantize": "block_format", "qbinary": "op_variant", "qunary": "op_variant",
+                "qtensor": "op_variant"}.get(g["op"], "requant_method")
         profiles[g["profile"]] = {"kind": kind, "source": _profile_source(kind, g["profile"])}
         if not tests:
             continue

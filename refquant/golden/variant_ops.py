@@ -6,7 +6,10 @@ e.g. add / tflite_ref), the quantization (scales as binary32 bit patterns in hex
 that variant's function applied to the input tensors:
 
 * ``qbinary``: inputs ``a`` and ``b`` (same shape), fn(a, sa, za, b, sb, zb, sy, zy, dtype=..., **attrs);
-* ``qunary``: input ``x``, fn(x, sx, zx, sy, zy, dtype=..., **attrs).
+* ``qunary``: input ``x``, fn(x, sx, zx, sy, zy, dtype=..., **attrs) (activations; the ONNX pools, whose
+  attrs carry kernel_shape, strides, pads, ...);
+* ``qtensor``: input ``x``, fn(x, **attrs): ops whose quantization is all in their attributes (max_pool,
+  TFLite AVERAGE_POOL_2D / MAX_POOL_2D, TOSA AVG_POOL2D / MAX_POOL2D); the output type is ``dtype``.
 
 An element that depends on a libm choice (``certified.ImplementationDefined``) has no single expected
 value: such a test is not generated (InvalidValueError, listed in the manifest header).
@@ -17,11 +20,14 @@ from ..certified import ImplementationDefined
 from ..errors import InvalidValueError, SpecError, UnknownNameError
 from .tensors import short_dtype
 
-OPS = ("qbinary", "qunary")
+OPS = ("qbinary", "qunary", "qtensor")
 # The golden op of each spec op the suite covers (the argument convention it is called with).
 FAMILY = {"add": "qbinary", "sub": "qbinary", "mul": "qbinary",
           "sigmoid": "qunary", "tanh": "qunary", "sigmoid_int16": "qunary", "tanh_int16": "qunary",
-          "leaky_relu": "qunary", "hard_swish": "qunary", "relu": "qunary"}
+          "leaky_relu": "qunary", "hard_swish": "qunary", "relu": "qunary",
+          "avg_pool": "qunary", "global_avg_pool": "qunary",
+          "max_pool": "qtensor", "average_pool_2d": "qtensor", "max_pool_2d": "qtensor",
+          "tosa_avg_pool2d": "qtensor", "tosa_max_pool2d": "qtensor"}
 
 
 def variant_function(op, variant):
@@ -56,8 +62,8 @@ def _q(params, inputs, names):
     return fn, [scales.get(k, zps.get(k)) for k in names], dict(p.get("attrs", {}))
 
 
-def _result(y, shape, dtype):
-    flat = nested.flatten(y)
+def _result(y, dtype):
+    flat, shape = nested.flatten(y), list(nested.shape(y))
     odd = [i for i, v in enumerate(flat) if isinstance(v, ImplementationDefined)]
     if odd:
         raise InvalidValueError(f"element {odd[0]} is implementation-defined ({flat[odd[0]].why}): "
@@ -74,7 +80,7 @@ def compute_qbinary(params, inputs):
         raise InvalidValueError(f"qbinary inputs a {a.shape} and b {b.shape} must have one shape")
     an, bn = (nested.unflatten(list(t.values), tuple(t.shape)) for t in (a, b))
     y = fn(an, sa, za, bn, sb, zb, sy, zy, dtype=params["dtype"], **attrs)
-    return _result(y, a.shape, params["dtype"])
+    return _result(y, params["dtype"])
 
 
 def compute_qunary(params, inputs):
@@ -82,8 +88,15 @@ def compute_qunary(params, inputs):
     fn, (sx, zx, sy, zy), attrs = _q(params, inputs, ("sx", "zx", "sy", "zy"))
     x = inputs["x"]
     y = fn(nested.unflatten(list(x.values), tuple(x.shape)), sx, zx, sy, zy, dtype=params["dtype"], **attrs)
-    return _result(y, x.shape, params["dtype"])
+    return _result(y, params["dtype"])
 
 
-COMPUTE = {"qbinary": compute_qbinary, "qunary": compute_qunary}
-ERROR_OUTCOMES = {"qbinary": (SpecError,), "qunary": (SpecError,)}
+def compute_qtensor(params, inputs):
+    """(outputs, derived, flags) of one qtensor test: the variant on input x, every argument in attrs."""
+    fn, _, attrs = _q(params, inputs, ())
+    x = inputs["x"]
+    return _result(fn(nested.unflatten(list(x.values), tuple(x.shape)), **attrs), params["dtype"])
+
+
+COMPUTE = {"qbinary": compute_qbinary, "qunary": compute_qunary, "qtensor": compute_qtensor}
+ERROR_OUTCOMES = {"qbinary": (SpecError,), "qunary": (SpecError,), "qtensor": (SpecError,)}

@@ -25,7 +25,8 @@ SUITES = {
     "blocks": (build_blocks, "GGUF block types as stored: ggml's reference quantizers (Q4_0..Q8_1, Q8_K) on random "
                "blocks, exact .5 ties and signed-zero blocks; dequantization of random Q4_0..Q8_0 and "
                "Q2_K..Q8_K blocks (one block per .tv line; docs/llm-formats.md)"),
-    "ops": (build_ops, "quantized add / sub / mul and activations (sigmoid, tanh, leaky_relu, hard_swish, relu; "
-            "int16 sigmoid / tanh), one group per op x backend variant (refquant.backends.op_variants): the same "
+    "ops": (build_ops, "quantized add / sub / mul, activations (sigmoid, tanh, leaky_relu, hard_swish, relu; "
+            "int16 sigmoid / tanh) and pools (ONNX avg / global avg / max, TFLite AVERAGE_POOL_2D / MAX_POOL_2D, "
+            "TOSA AVG_POOL2D / MAX_POOL2D), one group per op x backend variant (refquant.backends.op_variants): the same "
             "inputs under every variant, each test naming its op and variant (docs/golden-format.md)"),
 }

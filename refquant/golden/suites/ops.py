@@ -36,6 +36,22 @@ UNARY = {
     "tanh_int16": (("exact", "tflite_ref", "tflite_optimized", "tosa_table"), "int16",
                    (fl32(Fraction(1, 3000)), 0, Fraction(1, 32768), 0), {}, I16),
 }
+# ONNX pools (NCHW, qunary convention: scales positional, geometry in attrs): op -> (variants, q, attrs)
+POOL_Q = (fl32(Fraction(5, 100)), 3, fl32(Fraction(4, 100)), -7)
+ONNX_POOLS = {
+    "avg_pool": (("exact", "ort", "onnx_ref"), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    "global_avg_pool": (("exact", "ort", "onnx_ref"), {}),
+}
+# ops whose every argument is an attribute (NHWC for TFLite and TOSA; max_pool NCHW): op -> (variants, attrs)
+TENSOR_POOLS = {
+    "max_pool": (("exact",), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "dtype": "int8"}),
+    "average_pool_2d": (("tflite_ref",), {"filter_hw": [3, 3], "strides": [2, 2], "padding": "SAME", "dtype": "int8"}),
+    "max_pool_2d": (("tflite_ref",), {"filter_hw": [3, 3], "strides": [2, 2], "padding": "SAME", "dtype": "int8"}),
+    "tosa_avg_pool2d": (("tosa",), {"kernel": [3, 3], "stride": [2, 2], "pad": [1, 1, 1, 1], "input_zp": 3,
+                                    "output_zp": -7, "in_type": "int8"}),
+    "tosa_max_pool2d": (("tosa",), {"kernel": [3, 3], "stride": [2, 2], "pad": [1, 1, 1, 1], "in_type": "int8"}),
+}
+NCHW = ("max_pool",)
 BINARY_Q = (fl32(Fraction(7, 100)), 5, fl32(Fraction(4, 100)), -9, fl32(Fraction(9, 100)), 3)
 MUL_Q = (fl32(Fraction(7, 100)), 5, fl32(Fraction(4, 100)), -9, fl32(Fraction(15, 100)), 3)
 
@@ -67,6 +83,21 @@ def _unary_group(op, variant):
             "comment": f"quantized {op}, backend variant {variant} (refquant.backends.op_variants)", "cases": [case]}
 
 
+def _pool_group(op, variant, x, shape):
+    onnx = op in ONNX_POOLS
+    attrs = ONNX_POOLS[op][1] if onnx else TENSOR_POOLS[op][1]
+    params = {"op": op, "variant": variant, "dtype": "int8"}
+    if onnx:
+        params.update(_qparams(("sx", "zx", "sy", "zy"), POOL_Q))
+    if attrs:
+        params["attrs"] = attrs
+    layout = "NCHW" if onnx or op in NCHW else "NHWC"
+    case = _case(f"{op}/{variant}/random", f"random int8 input {shape} ({layout})", params,
+                 {"x": Tensor("i8", shape, x, layout)}, ["random"])
+    return {"op": "qunary" if onnx else "qtensor", "profile": f"{op}.{variant}", "params": {"op": op, "variant": variant},
+            "comment": f"quantized {op}, backend variant {variant} (refquant.backends.op_variants)", "cases": [case]}
+
+
 def build_ops(rng):
     """One group per op x variant: binary ops on random and edge int8 pairs, activations on every int8
     code (int16: a strided selection)."""
@@ -77,4 +108,9 @@ def build_ops(rng):
     data = [("random", "48 random int8 pairs", a, b, ["random"]),
             ("edges", "every pair of the int8 edge values -128, -127, -1, 0, 1, 126, 127", ea, eb, [])]
     groups = [_binary_group(rng, op, v, data) for op, vs in BINARY.items() for v in vs]
-    return groups + [_unary_group(op, v) for op, spec in UNARY.items() for v in spec[0]]
+    groups += [_unary_group(op, v) for op, spec in UNARY.items() for v in spec[0]]
+    x = [rng.randint(-128, 127) for _ in range(50)]     # one 2 x 5 x 5 input, read as NCHW or as NHWC
+    for op, (variants, _) in [*ONNX_POOLS.items(), *TENSOR_POOLS.items()]:
+        shape = [1, 2, 5, 5] if op in ONNX_POOLS or op in NCHW else [1, 5, 5, 2]
+        groups += [_pool_group(op, v, x, shape) for v in variants]
+    return groups
