@@ -64,7 +64,7 @@ def test_int8_table_is_the_binary64_generator(case):
 
 
 @pytest.mark.parametrize("fn,sx", [("sigmoid", Fraction(1, 4096)), ("tanh", Fraction(1, 4096)),
-                                   ("sigmoid", fl32(Fraction(1, 3000)))])
+                                   pytest.param("sigmoid", fl32(Fraction(1, 3000)), marks=pytest.mark.slow)])
 def test_int16_table_is_the_binary64_generator(fn, sx):
     got = tt.table_int16(fn, sx)
     assert len(got) == 513
