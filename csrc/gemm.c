@@ -273,3 +273,81 @@ int rq_gemm_run(rq_gemm *g)
     rq_plan_free(&p);
     return rc;
 }
+
+/* ---- implicit-GEMM convolution (rq_conv_gemm_run) ---------------------------------- */
+
+static int rq_conv_check(const rq_gemm *g, const rq_conv_a *cv)
+{
+    if (!cv || !g->packed_b)
+        return RQ_E_NULL;
+    if (cv->c < 1 || cv->hp < 1 || cv->wp < 1 || cv->kh < 1 || cv->kw < 1 || cv->sh < 1 || cv->sw < 1 ||
+        cv->dh < 1 || cv->dw < 1 || cv->oh < 1 || cv->ow < 1)
+        return RQ_E_DIM;
+    if ((int64_t)cv->oh * cv->ow != g->m || (int64_t)cv->kh * cv->kw * cv->c != g->k ||
+        (int64_t)(cv->oh - 1) * cv->sh + (int64_t)(cv->kh - 1) * cv->dh >= cv->hp ||
+        (int64_t)(cv->ow - 1) * cv->sw + (int64_t)(cv->kw - 1) * cv->dw >= cv->wp ||
+        (int64_t)cv->hp * cv->wp * cv->c > 0x7fffffff)
+        return RQ_E_DIM;
+    return RQ_OK;
+}
+
+int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
+{
+    rq_plan p;
+    rq_simd_ws w = {0};
+    int rc;
+    int32_t path;
+    if (!g)
+        return RQ_E_NULL;
+    g->path_used = 0;
+    if (g->lda < g->k)
+        g->lda = g->k;   /* not read here: A is the image */
+    if ((rc = rq_check(g)) != RQ_OK || (rc = rq_conv_check(g, cv)) != RQ_OK)
+        return rc;
+    if (cv->c % 4 != 0 || g->a_type != RQ_U8)
+        return RQ_E_PATH;
+    if (g->row_begin == g->row_end || g->col_begin == g->col_end)
+        return RQ_OK;
+    if ((rc = rq_plan_init(&p, g)) != RQ_OK)
+        return rc;
+    path = rq_choose_path(&p);
+    rc = RQ_E_PATH;
+    if ((path == RQ_PATH_VNNI || path == RQ_PATH_AMX) && (rq_cpu_paths() & RQ_PATH_VNNI) &&
+        (rc = rq_simd_ws_init(&p, g->packed_b, 0, &w)) == RQ_OK) {
+        if (w.need_rowsum) {
+            rc = RQ_E_PATH;
+        } else {
+            if (g->overflow_count)   /* no overflow is possible on this path */
+                for (path = p.r0; path < p.r1; path++)
+                    memset(g->overflow_count + (size_t)path * (size_t)g->n + (size_t)p.c0, 0,
+                           (size_t)(p.c1 - p.c0) * sizeof(int32_t));
+            g->path_used = RQ_PATH_VNNI;
+            rc = rq_conv_vnni(&p, g->packed_b, &w, cv);
+        }
+    }
+    rq_simd_ws_free(&w);
+    rq_plan_free(&p);
+    return rc;
+}
+
+typedef struct rq_conv_many { rq_gemm **gs; const rq_conv_a *cv; } rq_conv_many;
+
+static int rq_conv_task(void *ctx, int32_t i)
+{
+    const rq_conv_many *m = (const rq_conv_many *)ctx;
+    return rq_conv_gemm_run(m->gs[i], m->cv);
+}
+
+int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count)
+{
+    rq_conv_many m;
+    int32_t i;
+    if (!gs || count < 0)
+        return RQ_E_NULL;
+    for (i = 0; i < count; i++)
+        if (!gs[i])
+            return RQ_E_NULL;
+    m.gs = gs;
+    m.cv = cv;
+    return rq_run_many(rq_conv_task, &m, count);
+}

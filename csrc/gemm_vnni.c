@@ -102,6 +102,94 @@ RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t r
     }
 }
 
+/* ---- implicit-GEMM convolution: A's rows are receptive fields read in place ---- */
+
+/* `rows` output pixels of one output row x 32 columns: row r of run q reads groups of 4 bytes at
+ * ap + aoff[q] + r*lda (lda = stride * C: the next pixel's window); run q's B is the next
+ * `groups` groups of the panel pair (runs are consecutive in k: kernel rows, or kernel taps). */
+#define RQ_CONV_BODY(ROWS)                                                                 \
+    {                                                                                      \
+        const size_t lda_ = lda;                                                           \
+        int32_t g, q;                                                                      \
+        ROWS(RQ_ACC2)                                                                      \
+        for (q = 0; q < runs; q++) {                                                       \
+            const uint8_t *aq = ap + aoff[q];                                              \
+            const int8_t *bq0 = b0 + (size_t)q * (size_t)groups * 64u;                     \
+            const int8_t *bq1 = b1 + (size_t)q * (size_t)groups * 64u;                     \
+            for (g = 0; g < groups; g++) {                                                 \
+                const __m512i vb0 = _mm512_loadu_si512(bq0 + (size_t)g * 64u);            \
+                const __m512i vb1 = _mm512_loadu_si512(bq1 + (size_t)g * 64u);            \
+                const uint8_t *a0 = aq + (size_t)g * 4u;                                   \
+                ROWS(RQ_STEP)                                                              \
+            }                                                                              \
+        }                                                                                  \
+        ROWS(RQ_STORE)                                                                     \
+    }
+
+RQ_VNNI static void rq_vnni_conv(const uint8_t *ap, size_t lda, const size_t *aoff, int32_t runs, int32_t rows,
+                                 const int8_t *b0, const int8_t *b1, int32_t groups, int32_t *cbuf)
+{
+    switch (rows) {
+    case 1: RQ_CONV_BODY(RQ_R1) break;
+    case 2: RQ_CONV_BODY(RQ_R2) break;
+    case 3: RQ_CONV_BODY(RQ_R3) break;
+    case 4: RQ_CONV_BODY(RQ_R4) break;
+    case 5: RQ_CONV_BODY(RQ_R5) break;
+    case 6: RQ_CONV_BODY(RQ_R6) break;
+    case 7: RQ_CONV_BODY(RQ_R7) break;
+#if RQ_MR == 12
+    case 8: RQ_CONV_BODY(RQ_R8) break;
+    case 9: RQ_CONV_BODY(RQ_R9) break;
+    case 10: RQ_CONV_BODY(RQ_R10) break;
+    case 11: RQ_CONV_BODY(RQ_R11) break;
+#endif
+    default: RQ_CONV_BODY(RQ_ROWS) break;
+    }
+}
+
+/* The implicit-GEMM driver (rq_conv_gemm_run): g->a is a padded NHWC image (cv->hp x cv->wp x
+ * cv->c uint8), output row i of the GEMM is pixel (i / ow, i % ow); blocks of up to RQ_MR
+ * pixels of one output row; the GEMM's epilogue.  The caller checked that no row sums are
+ * needed (w->need_rowsum == 0: every beta_j is 0). */
+int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv)
+{
+    const rq_gemm *g = p->g;
+    const uint8_t *x = (const uint8_t *)g->a;
+    const int32_t runs = cv->dw == 1 ? cv->kh : cv->kh * cv->kw;
+    const int32_t groups = (cv->dw == 1 ? cv->kw * cv->c : cv->c) / 4;
+    const size_t lda = (size_t)cv->sw * (size_t)cv->c, kpad = (size_t)pb->k_pad;
+    size_t *aoff = malloc((size_t)runs * sizeof(size_t));
+    int32_t *cbuf = aligned_alloc(64, (size_t)RQ_MR * 32u * sizeof(int32_t));
+    uint32_t rs[RQ_MR] = {0};
+    int32_t q, jp, pix;
+    if (!aoff || !cbuf) {
+        free(aoff);
+        free(cbuf);
+        return RQ_E_NOMEM;
+    }
+    for (q = 0; q < runs; q++) {
+        int32_t i = cv->dw == 1 ? q : q / cv->kw, j = cv->dw == 1 ? 0 : q % cv->kw;
+        aoff[q] = ((size_t)i * (size_t)cv->dh * (size_t)cv->wp + (size_t)j * (size_t)cv->dw) * (size_t)cv->c;
+    }
+    for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
+        const int8_t *b0 = pb->data + (size_t)(2 * jp) * (kpad / 4u) * 64u;
+        const int8_t *b1 = b0 + (kpad / 4u) * 64u;
+        for (pix = p->r0; pix < p->r1;) {
+            int32_t oh = pix / cv->ow, ow = pix % cv->ow, rows = cv->ow - ow;
+            const uint8_t *ap = x + ((size_t)oh * (size_t)cv->sh * (size_t)cv->wp + (size_t)ow * (size_t)cv->sw)
+                                    * (size_t)cv->c;
+            rows = rows < RQ_MR ? rows : RQ_MR;
+            rows = rows < p->r1 - pix ? rows : p->r1 - pix;
+            rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf);
+            rq_epilogue(p, w, cbuf, pix, rows, jp * 32, rs);
+            pix += rows;
+        }
+    }
+    free(aoff);
+    free(cbuf);
+    return RQ_OK;
+}
+
 /* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
 
 /* For M <= 4 the GEMM is bound by reading B once: each 64-byte group of a
@@ -313,6 +401,12 @@ done:
 int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
 {
     (void)p; (void)pb; (void)w;
+    return RQ_E_PATH;
+}
+
+int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv)
+{
+    (void)p; (void)pb; (void)w; (void)cv;
     return RQ_E_PATH;
 }
 

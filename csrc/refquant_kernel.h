@@ -161,6 +161,25 @@ int rq_im2col(const void *src, void *dst, int32_t batch, int32_t h, int32_t w, i
               int32_t kw_n, int32_t sh, int32_t sw, int32_t dh, int32_t dw, int32_t pt, int32_t pl,
               int32_t oh_n, int32_t ow_n, int32_t ldo, int32_t zx);
 
+/* Implicit-GEMM convolution (gemm.c, gemm_vnni.c): the GEMM g whose A is not laid out but read in
+ * place from a padded NHWC image g->a of hp x wp x c uint8 (padding already holding za): GEMM row
+ * i is output pixel (i / ow, i % ow) and its k-th term, k = (kh*kw_n + kw)*c + ch, reads the image
+ * at row (i / ow)*sh + kh*dh, column (i % ow)*sw + kw*dw, channel ch -- an im2col row in (kh, kw,
+ * c) order.  g->m must be oh*ow, g->k kh_n*kw_n*c, g->lda is ignored, B must be packed.  Runs only
+ * where this form applies: the VNNI path (also when AMX was chosen), c % 4 == 0, uint8 A, and no
+ * column zero point that needs row sums (int8 B with zb_j = 0, or uint8 B with zb_j = 128);
+ * anything else returns RQ_E_PATH with nothing written (use an im2col and rq_gemm_run).  Other
+ * codes as rq_gemm_run; RQ_E_DIM also when the geometry reads outside the image. */
+typedef struct rq_conv_a {
+    int32_t c, hp, wp;                  /* the padded image */
+    int32_t kh, kw, sh, sw, dh, dw;     /* kernel, strides, dilations (>= 1) */
+    int32_t oh, ow;                     /* the output */
+} rq_conv_a;
+
+int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv);
+/* rq_conv_gemm_run on gs[0..count) (disjoint rectangles of one output) at once on the pool. */
+int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count);
+
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,
                    int32_t zp, int32_t qmin, int32_t qmax, int32_t *out);

@@ -303,3 +303,49 @@ def test_depthwise_threads_and_policy_error_route():
     with pytest.raises(AccumulatorOverflowError):
         conv.conv_integer(xs, ws, 0, 0, bias=np.full(2, 2**31 - 1, np.int32), policy="error",
                           **{**geo, "group": 2})
+
+
+@settings(max_examples=25, deadline=None)
+@given(c=st.sampled_from([4, 8, 12, 36]), m=st.sampled_from([1, 5, 33]), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]), dil=st.sampled_from([(1, 1), (2, 1)]),
+       pads=st.lists(st.integers(0, 2), min_size=4, max_size=4), zw_zero=st.booleans(), n=st.integers(1, 2),
+       seed=st.integers(0, 2**32 - 1))
+def test_prepared_group1_conv_implicit_gemm_equals_the_oracle(c, m, kh, kw, stride, dil, pads, zw_zero, n, seed):
+    """uint8 x with C % 4 == 0 under wrap: the prepared op reads the GEMM's rows in place from a
+    padded NHWC copy (rq_conv_gemm_run, no im2col) when the weight zero points need no row sums
+    (zw = 0), and falls back to im2col otherwise; both equal the oracle."""
+    rng = np.random.default_rng(seed)
+    h = max(1, dil[0] * (kh - 1) + 1 - pads[0] - pads[2]) + int(rng.integers(0, 5))
+    w_ = max(1, dil[1] * (kw - 1) + 1 - pads[1] - pads[3]) + int(rng.integers(0, 14))
+    x = rng.integers(0, 256, (n, c, h, w_)).astype(np.uint8)
+    w = rng.integers(-128, 128, (m, c, kh, kw)).astype(np.int8)
+    zw = 0 if zw_zero else rng.integers(-128, 128, m).astype(np.int32)
+    zx = int(rng.integers(0, 256))
+    geo = {"strides": list(stride), "pads": pads, "dilations": list(dil), "group": 1}
+    mult = rng.uniform(1e-4, 2e-2, m).astype(np.float32)
+    bias = rng.integers(-5000, 5000, m).astype(np.int32)
+    acc = _oracle_acc(x, w, zx, zw, geo, bias)[0]
+    want = requant.requantize(acc.tolist(), "float_fp32", requant.make_params("float_fp32", [{"M": float(v)} for v in mult]),
+                              -3, "int8", axis=1)
+    for threads in (1, 2):
+        op = kernel.QLinearConv(w, zx, zw, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, threads=threads,
+                                **geo)
+        assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
+        if "vnni" in kernel.paths():
+            assert (op._conv_a is not None) == (zw_zero and (kh, kw) != (1, 1))
+    i32 = kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, bias=bias, **geo)
+    assert np.array_equal(i32(x), acc)
+
+
+def test_implicit_gemm_split_over_threads_equals_one_thread():
+    """A conv large enough to be split into rectangles runs them on the pool (rq_conv_gemm_run_many)."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (1, 36, 40, 40)).astype(np.uint8)
+    w = rng.integers(-128, 128, (64, 36, 3, 3)).astype(np.int8)
+    mult = rng.uniform(1e-4, 1e-3, 64).astype(np.float32)
+    geo = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1}
+    one = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)(x)
+    two = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=2, **geo)
+    assert np.array_equal(two(x), one)
+    ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)
+    assert np.array_equal(ref, one)

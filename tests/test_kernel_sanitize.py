@@ -308,6 +308,58 @@ static void im2col_case(int batch, int h, int w, int c, int k, int s, int dil, i
     free(src); free(dst);
 }
 
+/* rq_conv_gemm_run (A read in place from a padded NHWC image) against rq_gemm_run on the
+ * explicit im2col of the same image, on exactly-sized blocks; split rectangles on the pool. */
+static void conv_gemm_case(int hp, int wp, int c, int n, int k, int s, int dil, int bt)
+{
+    int oh = (hp - dil * (k - 1) - 1) / s + 1, ow = (wp - dil * (k - 1) - 1) / s + 1, kk = k * k * c, i;
+    uint8_t *img = malloc((size_t)hp * wp * c), *a = malloc((size_t)oh * ow * kk), *b = malloc((size_t)kk * n);
+    int8_t *ref = malloc((size_t)oh * ow * n), *out = malloc((size_t)oh * ow * n);
+    int32_t zb = bt == RQ_I8 ? 0 : 128, *bias = malloc(sizeof(int32_t) * n), rc;
+    float mf = 0.0005f;
+    rq_packed_b pb;
+    rq_gemm g, parts[3], *ptrs[3];
+    rq_conv_a cv = {c, hp, wp, k, k, s, s, dil, dil, oh, ow};
+    fill(img, (size_t)hp * wp * c, RQ_U8, 0);
+    fill(b, (size_t)kk * n, bt, 0);
+    for (i = 0; i < n; i++) bias[i] = rrange(-9999, 9999);
+    CHECK(rq_im2col(img, a, 1, hp, wp, c, k, k, s, s, dil, dil, 0, 0, oh, ow, kk, 0) == RQ_OK);
+    pb.data = malloc(rq_packed_b_bytes(kk, n) + 1);
+    pb.colsum = malloc(sizeof(int32_t) * rq_packed_b_colsum_len(n));
+    CHECK(rq_pack_b(&pb, b, bt, kk, n, n) == RQ_OK);
+    memset(&g, 0, sizeof g);
+    g.m = oh * ow; g.n = n; g.k = kk; g.a = a; g.a_type = RQ_U8; g.lda = kk; g.packed_b = &pb;
+    g.za = 77; g.zb = &zb; g.bias = bias; g.method = RQ_FLOAT_FP32; g.multiplier_f32 = &mf;
+    g.qmin = -128; g.qmax = 127; g.zp = 3; g.c = ref; g.c_type = RQ_I8; g.ldc = n;
+    CHECK(rq_gemm_run(&g) == RQ_OK);
+    g.a = img; g.c = out; g.lda = 0;
+    rc = rq_conv_gemm_run(&g, &cv);
+    if (rq_cpu_paths() & RQ_PATH_VNNI) {
+        CHECK(rc == (c % 4 ? RQ_E_PATH : RQ_OK));
+        if (rc == RQ_OK) CHECK(memcmp(out, ref, (size_t)oh * ow * n) == 0);
+        memset(out, 0, (size_t)oh * ow * n);
+        for (i = 0; i < 3; i++) {
+            parts[i] = g;
+            parts[i].row_begin = oh * ow * i / 3;
+            parts[i].row_end = oh * ow * (i + 1) / 3;
+            ptrs[i] = &parts[i];
+        }
+        if (rc == RQ_OK && oh * ow >= 3) {
+            CHECK(rq_conv_gemm_run_many(ptrs, &cv, 3) == RQ_OK);
+            CHECK(memcmp(out, ref, (size_t)oh * ow * n) == 0);
+        }
+    } else {
+        CHECK(rc == RQ_E_PATH);
+    }
+    zb = bt == RQ_I8 ? 1 : 0;   /* needs row sums: not this form */
+    g.row_begin = g.row_end = 0;
+    CHECK(rq_conv_gemm_run(&g, &cv) == RQ_E_PATH);
+    cv.oh++; CHECK(rq_conv_gemm_run(&g, &cv) == RQ_E_DIM); cv.oh--;
+    CHECK(rq_conv_gemm_run(&g, NULL) == RQ_E_NULL);
+    cases++;
+    free(img); free(a); free(b); free(ref); free(out); free(bias); free(pb.data); free(pb.colsum);
+}
+
 static void dw_bad_arguments(void)
 {
     rq_dwconv d, *none[1] = {NULL};
@@ -376,6 +428,11 @@ int main(void)
         im2col_case(2, 7, 9, 3, 3, 2, 1, 1, 1);
         im2col_case(1, 8, 8, 5, 3, 1, 2, 2, 3);
         im2col_case(1, 11, 10, 3, 7, 2, 1, 3, 1);
+        conv_gemm_case(6, 7, 4, 5, 3, 1, 1, RQ_I8);
+        conv_gemm_case(9, 30, 8, 33, 3, 2, 1, RQ_U8);
+        conv_gemm_case(12, 12, 64, 64, 3, 1, 2, RQ_I8);
+        conv_gemm_case(5, 5, 6, 3, 1, 1, 1, RQ_I8);
+        conv_gemm_case(16, 40, 12, 70, 2, 1, 1, RQ_I8);
     }
     printf("paths=%d cases=%d failures=%d\n", rq_cpu_paths(), cases, failures);
     return failures ? 1 : 0;

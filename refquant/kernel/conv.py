@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
 from ._checks import INT32, int_scalar
-from ._lib import check_status
+from ._lib import check_status, paths
 
 _DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -329,6 +329,11 @@ class QLinearConv:
                                                None if bias is None else _per_channel(bias, chans, M), policy,
                                                path=path, threads=threads, a_dtype=self._x_dtype)
         self._one = self._ops[0] if G == 1 and self._order_free and self._dw is None else None
+        self._conv_a = None   # rq_conv_gemm_run's geometry, where the implicit GEMM may apply
+        if (self._one is not None and self._x_dtype == np.uint8 and self._w.shape[1] % 4 == 0
+                and self._w.shape[2:] != (1, 1) and self._one._gemm.path != "scalar" and "vnni" in paths()):
+            from ._lib import ffi
+            self._conv_a = ffi.new("rq_conv_a *")
 
     def __call__(self, x):
         x = _tensor4(x, "x")
@@ -358,9 +363,51 @@ class QLinearConv:
             if len(self._shapes) < 8:
                 self._shapes[x.shape] = geo
         N, M, OH, OW = geo[:4]
-        r = self._one(im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]))
+        r = self._implicit(x, geo) if self._conv_a is not None else None
+        if r is None:
+            r = self._one(im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]))
         y = np.empty((N, M, OH, OW), r.dtype)
         P = OH * OW
         for n in range(N):
             check_status(lib.rq_transpose(ptr(r[n * P:(n + 1) * P]), ptr(y[n], True), P, M, M, P, r.itemsize))
         return y
+
+    def _implicit(self, x, geo):
+        """The GEMM rows of each image read in place from a padded NHWC copy (rq_conv_gemm_run:
+        no im2col); None where the C kernel says that form does not apply (then im2col)."""
+        from ._gemm import gemm_struct, ptr
+        from ._lib import PATH_NAMES, ffi, lib, local
+        from ._threads import make_plan, rectangles
+        N, M, OH, OW, C, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+        H, W = x.shape[2], x.shape[3]
+        xs = np.empty((N, H, W, C), x.dtype)
+        for n in range(N):
+            check_status(lib.rq_transpose(ptr(x[n]), ptr(xs[n], True), C, H * W, H * W, C, 1))
+        Hp, Wp = H + pt + pb, W + pl + pr
+        xp = xs
+        if Hp != H or Wp != W:
+            xp = np.empty((N, Hp, Wp, C), x.dtype)
+            check_status(lib.rq_im2col(ptr(xs), ptr(xp, True), N, H, W, C, 1, 1, 1, 1, 1, 1, pt, pl, Hp, Wp, C,
+                                       self._zx))
+        cv = self._conv_a
+        cv.c, cv.hp, cv.wp, cv.kh, cv.kw, cv.sh, cv.sw, cv.dh, cv.dw, cv.oh, cv.ow = (C, Hp, Wp, kH, kW, sh, sw, dh,
+                                                                                      dw, OH, OW)
+        op, P = self._one, OH * OW
+        key = ("implicit", P)
+        plan = self._shapes.get(key)
+        if plan is None:
+            plan = make_plan(gemm_struct(op._gemm), P, rectangles(P, M, op.shape[0], op._threads))
+            self._shapes[key] = plan
+        out = np.empty((N * P, M), op._out_dtype)
+        for n in range(N):
+            for i in range(plan.count):
+                g = plan.structs[i]
+                g.a, g.lda, g.c, g.overflow_count = ptr(xp[n]), op.shape[0], ptr(out[n * P:(n + 1) * P], True), ffi.NULL
+            code = (lib.rq_conv_gemm_run(plan.structs, cv) if plan.count == 1
+                    else lib.rq_conv_gemm_run_many(plan.pointers, cv, plan.count))
+            if code == -9:   # RQ_E_PATH: this form does not apply (say, a weight zero point needs row sums)
+                self._conv_a = None
+                return None
+            check_status(code)
+        local.path = PATH_NAMES.get(plan.structs[0].path_used)
+        return out
