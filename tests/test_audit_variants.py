@@ -90,6 +90,20 @@ def test_wrong_lut_entry_is_located_by_input():
     assert res["diagnosis"]["best"] == "tosa_table" and res["diagnosis"]["ranking"][0]["mismatches"] == 2
 
 
+def test_avg_pool_padding_counted_is_diagnosed():
+    rng = np.random.default_rng(3)
+    x = rng.integers(-128, 128, (1, 2, 5, 5)).tolist()
+    case = V.make_variant_case({"op": "avg_pool", "variant": "ort", "x": x, "x_scale": "1/20", "x_zero_point": 3,
+                                "y_scale": "1/25", "y_zero_point": -7, "attrs": {"kernel_shape": [3, 3],
+                                                                                 "strides": [2, 2], "pads": [1, 1, 1, 1]}})
+    assert case.out_shape == (1, 2, 3, 3)
+    dump = _out(case, V.FAULTS["avg_pool"]["exact with count_include_pad inverted"])
+    res = V.audit_variant(case, dump)
+    assert res["mismatches"] > 0 and res["first"][0]["index"] == [0, 0, 0, 0]      # a corner: 4 of 9 taps
+    assert res["diagnosis"]["best"] == "exact with count_include_pad inverted"
+    assert res["diagnosis"]["ranking"][0]["mismatches"] == 0
+
+
 def test_cli_audit_and_explain_on_a_golden_ops_vector(tmp_path, capsys):
     case = V.golden_variant_case("ops:1")
     dump = _out(case, V.backends.op_variants(case.op)[case.variant])

@@ -14,6 +14,7 @@ away).  The best candidate names the backend rows that use it.  docs/audit.md §
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from fractions import Fraction
 
 import numpy as np
@@ -30,7 +31,8 @@ from .case import _scale, _tensor_spec
 
 BINARY_OPS = ("add", "sub", "mul")
 UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu")
-VARIANT_OPS = BINARY_OPS + UNARY_OPS
+POOL_OPS = ("avg_pool", "global_avg_pool")        # NCHW, the unary convention, geometry in attrs
+VARIANT_OPS = BINARY_OPS + UNARY_OPS + POOL_OPS
 QKEYS = {"binary": ("a_scale", "a_zero_point", "b_scale", "b_zero_point", "y_scale", "y_zero_point"),
          "unary": ("x_scale", "x_zero_point", "y_scale", "y_zero_point")}
 
@@ -51,8 +53,10 @@ class VariantCase:
     def kind(self):
         return "binary" if self.op in BINARY_OPS else "unary"
 
-    @property
+    @cached_property
     def out_shape(self):
+        if self.op in POOL_OPS:        # the declared variant's output (every variant has the ONNX geometry)
+            return tuple(nested.shape(_call(self, backends.op_variants(self.op)[self.variant])))
         return tuple(nested.shape(self.inputs["a" if self.kind == "binary" else "x"]))
 
     @property
@@ -167,8 +171,16 @@ def _ties_away(op):
     return fault
 
 
+def _padding_counted(a_or_x, *args, dtype="int8", count_include_pad=0, **attrs):
+    """The exact average pool with the count_include_pad attribute inverted (the padding counted in the
+    divisor where it must not be, or not counted where it must)."""
+    from ..qops import avg_pool
+    return avg_pool(a_or_x, *args, dtype=dtype, count_include_pad=1 - int(count_include_pad), **attrs)
+
+
 # op -> {fault name: function with the variant's signature}
 FAULTS = {
+    "avg_pool": {"exact with count_include_pad inverted": _padding_counted},
     "add": {"tflite_ref without the 20-bit input left shift": _tflite_no_shift(1),
             "exact rounded ties-away (not ties-even)": _ties_away("add")},
     "sub": {"tflite_ref without the 20-bit input left shift": _tflite_no_shift(-1),
@@ -181,11 +193,15 @@ FAULTS = {
 # The audit
 # ##########################################################################
 
-def run(case, fn):
-    """fn on the case's inputs and quantization: the flat outputs (ints or ImplementationDefined)."""
+def _call(case, fn):
     args = ([case.inputs["a"], *case.q[:2], case.inputs["b"], *case.q[2:]] if case.kind == "binary"
             else [case.inputs["x"], *case.q])
-    return nested.flatten(fn(*args, dtype=case.dtype, **case.attrs))
+    return fn(*args, dtype=case.dtype, **case.attrs)
+
+
+def run(case, fn):
+    """fn on the case's inputs and quantization: the flat outputs (ints or ImplementationDefined)."""
+    return nested.flatten(_call(case, fn))
 
 
 def candidates(op):
@@ -204,6 +220,8 @@ def _mismatches(expected, actual):
 
 
 def _element_inputs(case, i):
+    if case.op in POOL_OPS:
+        return {}
     if case.kind == "binary":
         return {"a": nested.flatten(case.inputs["a"])[i], "b": nested.flatten(case.inputs["b"])[i]}
     return {"x": nested.flatten(case.inputs["x"])[i]}
@@ -225,7 +243,7 @@ def audit_variant(case, actual, first=5, diagnose_=True):
                                                        default=0),
            "first": [{"index": [int(j) for j in np.unravel_index(i, case.out_shape)], "flat": i, **_element_inputs(case, i),
                       "expected": _show(exp[i]), "actual": act[i]} for i in bad[:first]]}
-    if case.kind == "unary":
+    if case.kind == "unary" and case.op not in POOL_OPS:
         res["by_input"] = _by_input(case, exp, act, bad)
     if diagnose_:
         res["diagnosis"] = diagnose_variant(case, act)
@@ -298,7 +316,7 @@ def explain_variant(case, index, variant=None):
         real = {"add": u + v, "sub": u - v, "mul": u * v}[case.op] / sy
         steps += [Step("exact result / sy", f"({case.op} of the dequantized values) / sy", real),
                   Step("exact, ties even", "RNE(result / sy) + zy (before saturation)", half_even(real) + zy)]
-    else:
+    elif case.op not in POOL_OPS:
         sx, zx, sy, zy = case.q
         steps += [Step("input x", "x", ins["x"]),
                   Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]
@@ -320,7 +338,8 @@ def text(res):
              f"mismatches: {res['mismatches']} of {res['elements']} elements, max |diff| {res['max_abs_diff']}"]
     for m in res["first"]:
         ins = ", ".join(f"{k}={m[k]}" for k in ("a", "b", "x") if k in m)
-        lines.append(f"  element {m['index']} ({ins}): expected {m['expected']}, actual {m['actual']}")
+        lines.append(f"  element {m['index']}{f' ({ins})' if ins else ''}: expected {m['expected']}, "
+                     f"actual {m['actual']}")
     for g in res.get("by_input", [])[:10]:
         lines.append(f"  input {g['input']}: {g['count']} of {g['of']} differ (expected {g['expected']}, actual "
                      f"{g['actual']}): {g['verdict']}")
