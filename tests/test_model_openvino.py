@@ -33,12 +33,13 @@ def _compare(capsys, path, *extra):
     return rc, json.loads(capsys.readouterr().out)["targets"][0]
 
 
-def test_convnet_agrees_with_openvino(zoo_dir, capsys):
-    """convnet (QDQ, per-channel weights): every observable tensor agrees bit for bit: the input's
-    FakeQuantize (snippets), the four int8 Convolution / FullyConnected layers with their post-ops plan,
-    the output's DequantizeLinear; nothing is left not modelled."""
+@pytest.mark.parametrize("per_channel", [True, False])
+def test_convnet_agrees_with_openvino(zoo_dir, capsys, per_channel):
+    """convnet (QDQ, per-channel or per-tensor weights, per-channel bias): every observable tensor agrees
+    bit for bit: the input's FakeQuantize (snippets), the four int8 Convolution / FullyConnected layers
+    with their post-ops plan, the output's DequantizeLinear; nothing is left not modelled."""
     from refquant.model import zoo
-    path = zoo.build("convnet", zoo_dir, "qdq", True)
+    path = zoo.build("convnet", zoo_dir, "qdq", per_channel)
     rc, t = _compare(capsys, path)
     assert rc == 0 and t["verdict"] == "agree", t["counts"]
     assert t["backend"] == "openvino_cpu" and t["version"].startswith("2026.4.1")
@@ -101,3 +102,13 @@ def test_zoo_models_against_openvino(zoo_dir, capsys, kind, per_channel):
     path = zoo.build(kind, zoo_dir, "qdq", per_channel)
     rc, t = _compare(capsys, path)
     assert rc == 0 and t["counts"]["new divergence"] == 0 and t["counts"]["inherited"] == 0, t["counts"]
+
+
+def test_a_model_openvino_cannot_read_is_a_bad_input(zoo_dir, capsys):
+    """OpenVINO 2026.4.1's ONNX frontend does not convert com.microsoft.QGemm (and refuses this per-channel
+    QLinearConv): exit 2, one line naming what the frontend said."""
+    from refquant.model import zoo
+    path = zoo.build("convnet", zoo_dir, "qop", True)
+    assert cli.main(["model", "compare", str(path), "--against=openvino"]) == 2
+    err = capsys.readouterr().err
+    assert "OpenVINO" in err and "QGemm" in err

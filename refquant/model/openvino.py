@@ -116,11 +116,16 @@ def _infer(compiled, feeds):
 
 
 def _compile_with(core, model_path, extra):
-    m = core.read_model(str(model_path))
-    ports = _ports(m)
-    if extra:
-        m.add_outputs([ports[t] for t in extra])
-    return core.compile_model(m, "CPU", CONFIG)
+    try:
+        m = core.read_model(str(model_path))
+        ports = _ports(m)
+        if extra:
+            m.add_outputs([ports[t] for t in extra])
+        return core.compile_model(m, "CPU", CONFIG)
+    except RuntimeError as exc:     # the ONNX frontend or the plugin refuses the model: say what it said
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith(("--", "Check", "Model"))]
+        raise InvalidValueError(f"--against openvino: OpenVINO {version()} cannot compile {str(model_path)!r}: "
+                                f"{' '.join(lines[:4]) or str(exc)[:300]}") from None
 
 
 def _boundaries(graph, layers, present):
@@ -159,8 +164,9 @@ def observe(model_path, graph, feeds, progress=None):
     got = _infer(_compile_with(core, model_path, keep), feeds) if keep else {}
     tensors = {t: got[t] for t in keep}
     tensors.update({k: v for k, v in final.items() if k in graph.outputs})
-    hint = str(base.get_property("INFERENCE_PRECISION_HINT"))
-    notes = [f"OpenVINO {ov.__version__} CPU plugin, INFERENCE_NUM_THREADS 1, inference precision hint {hint}; "
+    hint = base.get_property("INFERENCE_PRECISION_HINT")
+    hint = hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+    notes = [f"OpenVINO {version()} CPU plugin, INFERENCE_NUM_THREADS 1, inference precision hint {hint}; "
              f"{len(layers)} runtime layers",
              f"observable: {len(tensors)} tensors ({len(keep)} layer boundaries added as outputs without changing "
              f"the compiled graph, and the model outputs); {len(cands) - len(keep)} boundaries rejected"]
@@ -294,4 +300,10 @@ def build(spec, model_path, feeds, progress=None):
     notes.append(f"graph: the ONNX model as OpenVINO compiled it ({len(g.nodes)} nodes; "
                  f"{sum(n.domain == 'openvino' and n.op_type == 'Int8Linear' for n in g.nodes)} int8 "
                  f"Convolution / FullyConnected layers); {len(not_modelled)} nodes not modelled")
-    return OVTarget(spec, BACKEND, g, tensors, _ov().__version__, notes, not_modelled, layers)
+    return OVTarget(spec, BACKEND, g, tensors, version(), notes, not_modelled, layers)
+
+
+def version():
+    """The installed openvino distribution's version (e.g. 2026.4.1)."""
+    from importlib.metadata import version as dist_version
+    return dist_version("openvino")

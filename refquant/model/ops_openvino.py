@@ -153,7 +153,7 @@ def int8_linear(ctx, node, ins):
     zxv = int(np.asarray(zx.v).reshape(-1)[0])
     acc, axis = _accumulators(node, x.v, zxv, w.v)
     d, plan = _plan(ctx, node, sx.v, sw.v, sy.v, zy.v, ydt)
-    chan = _channels(acc, np.asarray(sw.v).reshape(-1), axis)
+    chan = _channels(acc, np.zeros(acc.shape[axis]), axis)      # the output channel (bias, per-channel plan)
     bias = None if b is None else np.asarray(b.v, np.int64).reshape(-1)
     bsc = None if b is None else np.asarray(sb.v, np.float32).reshape(-1)
 
