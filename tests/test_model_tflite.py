@@ -240,9 +240,10 @@ def test_elementwise_variants_once_per_distinct_input_equal_the_whole_tensor():
     from refquant.model.ops_tflite import ELEMENTWISE, pairwise
     rng = np.random.default_rng(7)
     f32 = lambda v: float(np.float32(v))    # noqa: E731
-    for op, name in sorted(ELEMENTWISE):
+    for key in sorted(ELEMENTWISE):
+        op, name = key[:2]
         fn = backends.op_variants(op)[name]
-        for dt in ("int8", "int16"):
+        for dt in key[2:] or ("int8", "int16"):
             info = np.iinfo(dt)
             z = 0 if dt == "int16" else 5
             if op == "quantize":
@@ -282,3 +283,66 @@ def test_garbled_models_that_still_read_run_or_fail_cleanly():
         except RefquantError:
             pass
     assert ran > 0
+
+
+def _dw_model(C=12, seed=3):
+    """QUANTIZE -> DEPTHWISE_CONV_2D (C channels: one block of 8 and a tail of C - 8; sx*sw/sy = 2^-3,
+    ties) -> DEQUANTIZE, 7 x 7 x C = 588 elements (not a multiple of 8: a QUANTIZE tail)."""
+    from refquant.peers import litert as lt
+    rng = np.random.default_rng(seed)
+    m = lt.Model()
+    x = m.tensor("x", (1, 7, 7, C), "float32")
+    q = m.tensor("q", (1, 7, 7, C), "int8", scale=0.5, zero_point=-1)
+    m.op("QUANTIZE", [x], [q])
+    w = m.const("w", rng.integers(-127, 128, (1, 3, 3, C)).astype(np.int8), scale=[0.25] * C, zero_point=[0] * C,
+                axis=3)
+    b = m.const("b", rng.integers(-50, 50, C).astype(np.int32), scale=[0.125] * C, zero_point=[0] * C)
+    y = m.tensor("y", (1, 7, 7, C), "int8", scale=1.0, zero_point=2)
+    m.op("DEPTHWISE_CONV_2D", [q, w, b], [y], padding="SAME", stride_h=1, stride_w=1, depth_multiplier=1,
+         fused_activation_function="NONE")
+    out = m.tensor("out", (1, 7, 7, C), "float32")
+    m.op("DEQUANTIZE", [y], [out])
+    return m.build([x], [out])
+
+
+def test_numpy_forms_equal_the_optimized_variants(tmp_path):
+    """ops_tflite's numpy forms of the optimized QUANTIZE / DEQUANTIZE (8-element blocks, distinct
+    values once, then the tail) and DEPTHWISE_CONV_2D (depthwise_blocks: ruy_x86 blocks of 8 channels,
+    tflite_double tail) equal the spec variants of refquant/tflite_ops.py / tflite_conv.py."""
+    from refquant import backends
+    from refquant.model.ops_tflite import _per_value, depthwise_blocks, _pads
+    from refquant.model.registry import Context
+    ctx = Context("litert_optimized")
+    rng = np.random.default_rng(4)
+    x = (np.round(rng.standard_normal(203) * 30) / 4).astype(np.float32)      # ties; tail of 3
+    q = rng.integers(-128, 128, 203).astype(np.int8)
+    fq, fd = backends.variant(ctx.backend, "quantize"), backends.variant(ctx.backend, "dequantize")
+    np.testing.assert_array_equal(_per_value(lambda v: fq(v, 0.5, -3, dtype="int8"), x, "quantize", ctx, "int8", np.int8),
+                                  np.asarray(fq(x.tolist(), 0.5, -3, dtype="int8"), np.int8))
+    np.testing.assert_array_equal(_per_value(lambda v: fd(v, 0.375, 7, dtype="int8"), q, "dequantize", ctx, "int8",
+                                             np.float32), np.asarray(fd(q.tolist(), 0.375, 7, dtype="int8"), np.float32))
+    from refquant.tflite_conv import tflite_depthwise_conv_optimized
+    g = tf.from_bytes(_dw_model(), "dw")
+    node = g.nodes[1]
+    xi = rng.integers(-60, 60, (1, 7, 7, 12)).astype(np.int8)
+    w, b = g.initializers[node.inputs[1]], g.initializers[node.inputs[2]]
+    st, pads, _ = _pads(node, 7, 7, 3, 3)
+    fast = depthwise_blocks(xi, w, b, (0.5, -1, [0.25] * 12, 1.0, 2), st, pads, "int8")
+    xp = np.pad(xi, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)), constant_values=-1)
+    spec = tflite_depthwise_conv_optimized(xp, 0.5, -1, w, [0.25] * 12, 1.0, 2, bias=[int(v) for v in b])
+    np.testing.assert_array_equal(fast, np.asarray(spec, np.int8))
+
+
+def test_depthwise_block_tail_and_quantize_tail_agree_with_litert(tmp_path):
+    """12 depthwise channels (a block of 8 and a tail of 4) and a 588-element QUANTIZE (tail 4),
+    under each LiteRT family: every node agrees; reference and optimized part at the depthwise conv."""
+    _interpreter()
+    path = tmp_path / "dw.tflite"
+    path.write_bytes(_dw_model())
+    runs = {}
+    for family in ("ref", "optimized", "xnnpack"):
+        rep, t = _compare(path, family)
+        assert [n.klass for n in rep.nodes] == [AGREE] * 3, family
+        runs[family] = t.tensors["y"]
+    differ = np.argwhere(runs["ref"] != runs["optimized"])
+    assert differ.size and set(differ[:, 3].tolist()) <= set(range(8))     # the tail channels run the reference

@@ -34,7 +34,10 @@ XNN_DECLINES = ("int16",)     # activation types whose operators XNNPACK leaves 
 # kernels' QUANTIZE / DEQUANTIZE / MUL (and int16 ADD) vector blocks depend on the position: whole tensor.
 ELEMENTWISE = {("quantize", "tflite_ref"), ("quantize", "xnnpack"), ("dequantize", "tflite_ref"),
                ("add", "tflite_ref"), ("add", "xnnpack"), ("sub", "tflite_ref"), ("sub", "xnnpack"),
-               ("mul", "tflite_ref"), ("mul", "xnnpack")}
+               ("mul", "tflite_ref"), ("mul", "xnnpack"), ("add", "tflite_optimized", "int8")}
+# Variants that run whole blocks of n leading elements one way and the len mod n tail another
+# (tflite_ops.py: the optimized QUANTIZE / DEQUANTIZE), element-wise within each part.
+BLOCKED = {("quantize", "tflite_optimized"): 8, ("dequantize", "tflite_optimized"): 8}
 
 
 def _q(node, name, what="tensor"):
@@ -95,6 +98,44 @@ def _limit(node, shape):
                          f"{MAX_ELEMENTS} elements")
 
 
+def _per_value(fn, x, op_name, ctx, dtype, out_dtype):
+    """``fn`` (a variant on a flat list) over ``x``: once per distinct value where the row's variant
+    is element-wise (ELEMENTWISE), once per distinct value of the blocks and once on the tail where
+    it is BLOCKED, else on the whole tensor in order."""
+    name = ctx.row.ops.get(op_name)
+    flat = x.reshape(-1)
+    if {(op_name, name), (op_name, name, dtype)} & ELEMENTWISE:
+        return lookup_bits(fn, flat, out_dtype).reshape(x.shape)
+    block = BLOCKED.get((op_name, name))
+    if block:
+        head = flat.size - flat.size % block
+        parts = [blocked_lookup(fn, flat[:head], block, out_dtype)]
+        if head < flat.size:
+            parts.append(np.asarray(fn(flat[head:].tolist()), out_dtype))
+        return np.concatenate(parts).reshape(x.shape)
+    return np.asarray(fn(flat.tolist()), out_dtype).reshape(x.shape)
+
+
+def lookup_bits(fn, flat, out_dtype):
+    """``fn`` applied once per distinct bit pattern of a flat array (floats: -0 and +0 apart)."""
+    bits = flat.view(np.uint32) if flat.dtype == np.float32 else flat
+    u, inv = np.unique(bits, return_inverse=True)
+    vals = u.view(np.float32) if flat.dtype == np.float32 else u
+    return np.asarray(fn(vals.tolist()), out_dtype)[inv]
+
+
+def blocked_lookup(fn, head, block, out_dtype):
+    """``fn`` on the whole-block part of a tensor, once per distinct value: the distinct values are
+    padded (with the first) to whole blocks, so every one runs the block path."""
+    if head.size == 0:
+        return np.zeros(0, out_dtype)
+    bits = head.view(np.uint32) if head.dtype == np.float32 else head
+    u, inv = np.unique(bits, return_inverse=True)
+    vals = (u.view(np.float32) if head.dtype == np.float32 else u).tolist()
+    vals += vals[:1] * (-len(vals) % block)
+    return np.asarray(fn(vals), out_dtype)[: len(u)][inv]
+
+
 def _np(dtype):
     return np.dtype(dtype)
 
@@ -115,11 +156,7 @@ def quantize(ctx, node, ins):
     s, z = _st(node, y, "output")
     c = _ctx(ctx, node, dt)
     fn = c.variant("quantize")
-    if ("quantize", c.row.ops.get("quantize")) in ELEMENTWISE:     # once per distinct bit pattern
-        u, inv = np.unique(x.reshape(-1).view(np.uint32), return_inverse=True)
-        table = np.asarray(fn(u.view(np.float32).tolist(), s, z, dtype=dt), _np(dt))
-        return [V(table[inv].reshape(x.shape))]
-    return [V(np.asarray(fn(x.reshape(-1).tolist(), s, z, dtype=dt), _np(dt)).reshape(x.shape))]
+    return [V(_per_value(lambda v: fn(v, s, z, dtype=dt), x, "quantize", c, dt, _np(dt)))]
 
 
 @op("tflite.DEQUANTIZE")
@@ -130,9 +167,7 @@ def dequantize(ctx, node, ins):
     dt = x.dtype.name
     c = _ctx(ctx, node, dt)
     fn = c.variant("dequantize")
-    if ("dequantize", c.row.ops.get("dequantize")) in ELEMENTWISE:
-        return [V(_lookup(lambda v: fn(v, s, z, dtype=dt), x, np.float32))]
-    return [V(np.asarray(fn(x.reshape(-1).tolist(), s, z, dtype=dt), np.float32).reshape(x.shape))]
+    return [V(_per_value(lambda v: fn(v, s, z, dtype=dt), x, "dequantize", c, dt, np.float32))]
 
 
 # ##########################################################################
@@ -210,11 +245,35 @@ def _conv_variant(ctx, node, x, w, b, qp, st, pads, dil, ydt):
     if dil != (1, 1):
         raise InvalidValueError(f"node {node.name!r}: dilated DEPTHWISE_CONV_2D under variant "
                                 f"{ctx.row.ops['depthwise_conv_2d']!r} is not modelled")
+    fast = FAST_DEPTHWISE.get(ctx.row.ops.get("depthwise_conv_2d"))
+    if fast is not None:
+        return [V(_act(node, fast(x, w, b, qp, st, pads, ydt, node.name), node.outputs[0]))]
     xp = np.pad(x, ((0, 0), (pads[0], pads[2]), (pads[1], pads[3]), (0, 0)), constant_values=zx)
     fn = ctx.variant("depthwise_conv_2d")
     y = fn(xp, sx, zx, w, list(sw), sy, zy, bias=None if b is None else [int(v) for v in b], padding="VALID",
            strides=tuple(st), depth_multiplier=w.shape[3] // x.shape[3])
     return [V(_act(node, np.asarray(y, _np(ydt)), node.outputs[0]))]
+
+
+def depthwise_blocks(x, w, b, qp, st, pads, ydt, where=""):
+    """Numpy form of tflite_conv.tflite_depthwise_conv_optimized (proven equal to it in
+    tests/test_model_tflite.py): the exact accumulators once (NHWC x, 1HWM filter, explicit pads
+    contributing 0), output channels in whole blocks of 8 requantized by method 'ruy_x86', the
+    n mod 8 tail by 'tflite_double'."""
+    sx, zx, sw, sy, zy = qp
+    w_oihw = np.transpose(w, (3, 0, 1, 2))
+    M = w_oihw.shape[0]
+    acc = conv_acc_raw(np.transpose(x, (0, 3, 1, 2)), zx, w_oihw, np.zeros(1, np.int64), st, pads, (1, 1), x.shape[3])
+    if b is not None:
+        acc = wrap32(acc + np.asarray(b, np.int64).reshape(1, -1, 1, 1))
+    chan = np.broadcast_to(np.arange(M).reshape(1, M, 1, 1), acc.shape)
+    scales = list(sw) if len(sw) > 1 else sw[0]
+    y = {m: requantize(acc, m, derive(m, sx, scales, sy, "conv"), zy, ydt, chan, where)
+         for m in ("ruy_x86", "tflite_double")}
+    return np.transpose(np.where(chan < M - M % 8, y["ruy_x86"], y["tflite_double"]), (0, 2, 3, 1))
+
+
+FAST_DEPTHWISE = {"tflite_optimized": depthwise_blocks}     # depthwise variant name -> its numpy form
 
 
 @op("tflite.CONV_2D")
@@ -280,7 +339,7 @@ def _binary(name):
         kw = {"dtype": dt, "activation": node.attr("fused_activation_function", "NONE")}
         if name != "mul" and "pot_scale_int16" in fn.__code__.co_varnames:
             kw["pot_scale_int16"] = bool(node.attr("pot_scale_int16", False)) and dt == "int16"
-        if (name, c.row.ops.get(name)) in ELEMENTWISE:
+        if {(name, c.row.ops.get(name)), (name, c.row.ops.get(name), dt)} & ELEMENTWISE:
             return [V(pairwise(lambda p, q: fn(p, sa, za, q, sb, zb, sy, zy, **kw), a, b, _np(dt)))]
         y = fn(a.tolist(), sa, za, b.tolist(), sb, zb, sy, zy, **kw)
         return [V(np.asarray(y, _np(dt)).reshape(np.broadcast_shapes(a.shape, b.shape)))]

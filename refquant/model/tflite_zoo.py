@@ -111,14 +111,16 @@ class _B:
         return y
 
 
-def cnn(seed=0):
+def cnn(seed=0, size=16):
+    """The small CNN at a ``size`` x ``size`` input (16 for the tests; larger for timing)."""
     b = _B(seed)
-    x, q = b.quantize((1, 16, 16, 3), 0.02, -3)
+    x, q = b.quantize((1, size, size, 3), 0.02, -3)
     c1 = b.conv(q, 8, 3, act="RELU6")
     d1 = b.conv(c1, 8, 3, depthwise=True, act="RELU")
     r = b.binary("ADD", c1, d1, _f32(c1.scale[0] + d1.scale[0]), -10)
     c2 = b.conv(r, 16, 3, stride=2, padding="VALID")
-    p = b.same("AVERAGE_POOL_2D", c2, (1, 3, 3, 16), padding="VALID", stride_h=2, stride_w=2, filter_height=3,
+    ph = (c2.shape[1] - 3) // 2 + 1
+    p = b.same("AVERAGE_POOL_2D", c2, (1, ph, ph, 16), padding="VALID", stride_h=2, stride_w=2, filter_height=3,
                filter_width=3, fused_activation_function="NONE")
     g = b.t((1, 16), p.scale[0], p.zero_point[0], "mean")
     b.m.op("MEAN", [p, b.m.const(b.name("axes"), np.array([1, 2], np.int32))], [g], keep_dims=False)
@@ -205,17 +207,17 @@ def conv_ties(seed=0):
     return b.m.build([x], [b.dequantize(y)])
 
 
-def build(name, seed=0):
-    """The bytes of test model ``name`` (one of MODELS)."""
+def build(name, seed=0, **kw):
+    """The bytes of test model ``name`` (one of MODELS); ``kw``: size= for cnn."""
     fns = {"cnn": cnn, "ops": ops, "int16x8": int16x8, "ops16": ops16, "conv_ties": conv_ties}
     if name not in fns:
         raise UnknownNameError("TFLite test model", name, MODELS)
-    return fns[name](seed)
+    return fns[name](seed, **kw)
 
 
-def write(name, path, seed=0):
+def write(name, path, seed=0, **kw):
     """Write test model ``name`` to ``path`` (a .tflite file); returns the path."""
     from pathlib import Path
     p = Path(path)
-    p.write_bytes(build(name, seed))
+    p.write_bytes(build(name, seed, **kw))
     return p
