@@ -312,7 +312,7 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
         return rc;
     path = rq_choose_path(&p);
     rc = RQ_E_PATH;
-    if ((path == RQ_PATH_VNNI || path == RQ_PATH_AMX) && (rq_cpu_paths() & RQ_PATH_VNNI) &&
+    if (path == RQ_PATH_VNNI &&   /* where AMX would run, its GEMM on an im2col (not compared) */
         (rc = rq_simd_ws_init(&p, g->packed_b, 0, &w)) == RQ_OK) {
         if (w.need_rowsum) {
             rc = RQ_E_PATH;

@@ -166,7 +166,7 @@ int rq_im2col(const void *src, void *dst, int32_t batch, int32_t h, int32_t w, i
  * i is output pixel (i / ow, i % ow) and its k-th term, k = (kh*kw_n + kw)*c + ch, reads the image
  * at row (i / ow)*sh + kh*dh, column (i % ow)*sw + kw*dw, channel ch -- an im2col row in (kh, kw,
  * c) order.  g->m must be oh*ow, g->k kh_n*kw_n*c, g->lda is ignored, B must be packed.  Runs only
- * where this form applies: the VNNI path (also when AMX was chosen), c % 4 == 0, uint8 A, and no
+ * where this form applies: the VNNI path is the one chosen (not AMX), c % 4 == 0, uint8 A, and no
  * column zero point that needs row sums (int8 B with zb_j = 0, or uint8 B with zb_j = 128);
  * anything else returns RQ_E_PATH with nothing written (use an im2col and rq_gemm_run).  Other
  * codes as rq_gemm_run; RQ_E_DIM also when the geometry reads outside the image. */

@@ -111,13 +111,13 @@ def im2col_nhwc(x, zx, geo, gin, ng=1, kp=0):
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
     Cg = Cg * ng   # gin counts chunks of ng groups
     H, W = x.shape[2], x.shape[3]
-    xs = np.empty((N, H, W, Cg), x.dtype)
-    for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower)
-        nchw_to_rows(x[n, gin * Cg:(gin + 1) * Cg].reshape(Cg, H * W), xs[n].reshape(H * W, Cg))
-    if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)) and kp <= Cg:
-        return xs.reshape(N * OH * OW, Cg)
     from ._gemm import ptr
     from ._lib import lib
+    xs = np.empty((N, H, W, Cg), x.dtype)
+    for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower); x is C-contiguous
+        check_status(lib.rq_transpose(ptr(x[n, gin * Cg:(gin + 1) * Cg]), ptr(xs[n], True), Cg, H * W, H * W, Cg, 1))
+    if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)) and kp <= Cg:
+        return xs.reshape(N * OH * OW, Cg)
     out = np.empty((N * OH * OW, max(kp, kH * kW * Cg)), x.dtype)   # rq_im2col writes every byte
     check_status(lib.rq_im2col(ptr(xs), ptr(out, True), N, H, W, Cg, kH, kW, sh, sw, dh, dw, pt, pl, OH, OW,
                                out.shape[1], zx))
@@ -364,8 +364,10 @@ class QLinearConv:
                 self._shapes[x.shape] = geo
         N, M, OH, OW = geo[:4]
         r = self._implicit(x, geo) if self._conv_a is not None else None
-        if r is None:
-            r = self._one(im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]))
+        if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
+            A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]), self._one
+            r = np.empty((A.shape[0], op._n), op._out_dtype)
+            op._plans.run(A.shape[0], ptr(A), A.shape[1], ptr(r, True))
         y = np.empty((N, M, OH, OW), r.dtype)
         P = OH * OW
         for n in range(N):
