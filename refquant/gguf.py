@@ -21,6 +21,7 @@ from fractions import Fraction
 from . import formats as _f
 from . import gguf_lut as _lut
 from .errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
+from .trace import note
 
 F32, F16 = "fp32", "fp16"
 QK, QK_K = 32, 256
@@ -430,6 +431,72 @@ class Exact:
 ACCUMULATIONS = {"ggml_generic": Binary32(), "exact": Exact()}
 
 
+def _shown(v):
+    """A float operand for a trace line: its value and (binary32 or binary16 Reals) its bits."""
+    if isinstance(v, _f.Real):
+        return f"{_f.to_decimal(v.value, 9)} [0x{_f.encode(F32, v):08x}]"
+    return _f.to_decimal(Fraction(v), 9)
+
+
+class Traced:
+    """An accumulation that notes each operation of ``inner`` in ``trace`` (refquant.trace steps):
+    the integer sums as they become floats, then every product, sum and difference in source order,
+    each as ``inner`` rounds it (binary32 for 'ggml_generic', exact for 'exact')."""
+
+    def __init__(self, inner, trace):
+        self.inner, self.trace, self.name, self.k = inner, trace, inner.name, 0
+
+    def _note(self, what, a, op, b, v):
+        self.k += 1
+        how = "fl32" if self.name == "ggml_generic" else "exact"
+        formula = f"(float) {a}" if op is None else f"{how}({_shown(a)} {op} {_shown(b)})"
+        if isinstance(v, _f.Real):
+            formula += f" = 0x{_f.encode(F32, v):08x}"
+        note(self.trace, f"step {self.k} {what}", formula, v.value if isinstance(v, _f.Real) else Fraction(v))
+        return v
+
+    def num(self, n):
+        return self._note("int", n, None, None, self.inner.num(n))
+
+    def value(self, v):
+        return self.inner.value(v)
+
+    def mul(self, a, b):
+        return self._note("mul", a, "*", b, self.inner.mul(a, b))
+
+    def add(self, a, b):
+        return self._note("add", a, "+", b, self.inner.add(a, b))
+
+    def sub(self, a, b):
+        return self._note("sub", a, "-", b, self.inner.sub(a, b))
+
+    def result(self, v):
+        r = self.inner.result(v)
+        note(self.trace, "result", f"binary32 bits 0x{r:08x} ({self.name})", _f.value_of(F32, r))
+        return r
+
+
+def _note_blocks(trace, kind_x, kind_y, blocks):
+    """Trace lines of each block pair: bytes, scale fields (hex and value), the integer dot of the codes."""
+    for i, (xb, yb) in enumerate(blocks):
+        qx, fx = codes(kind_x, xb)
+        qy, fy = codes(kind_y, yb)
+        for side, kind, data, fields in (("x", kind_x, xb, fx), ("y", kind_y, yb, fy)):
+            shown = ", ".join(_field_text(k, v) for k, v in fields.items()
+                              if k in ("d", "m", "s", "dmin", "d32") and isinstance(v, int))
+            note(trace, f"block {i} {side}", f"{kind} {data.hex()} ({shown})", len(data))
+        if kind_x not in _k.KDOTS:
+            note(trace, f"block {i} isum", f"sum of {kind_x} codes x {kind_y} codes ({len(qx)} products)",
+                 _isum(qx, qy))
+
+
+def _field_text(name, bits):
+    if name == "d32":
+        return f"{name}=0x{bits:08x} ({_f.to_decimal(_f.value_of(F32, bits), 9)})"
+    v = _f.decode(F16, bits)
+    return f"{name}=0x{bits:04x} ({_f.to_decimal(v.value, 9) if v.is_finite else v})"
+
+
 def _isum(a, b):
     return sum(x * y for x, y in zip(a, b))
 
@@ -455,11 +522,13 @@ PAIRS = {"q4_0": "q8_0", "q4_1": "q8_1", "q5_0": "q8_0", "q5_1": "q8_1", "q8_0":
          "q2_K": "q8_K", "q3_K": "q8_K", "q4_K": "q8_K", "q5_K": "q8_K", "q6_K": "q8_K"}
 
 
-def vec_dot(kind_x, x, kind_y, y, accumulation="ggml_generic"):
+def vec_dot(kind_x, x, kind_y, y, accumulation="ggml_generic", trace=None):
     """binary32 bits of ggml_vec_dot_<kind_x>_<kind_y>(x, y): rows of blocks as bytes.
 
     ``accumulation``: 'ggml_generic' (the scalar C source, each operation rounded to binary32 in
     its order) or 'exact' (the same terms exactly, one rounding).  The integer part is exact in both.
+    ``trace`` (a list): each block pair's bytes, scale fields and integer sum, then every float
+    step as the accumulation rounds it (``refquant explain``, docs/llm-formats.md §4).
     Reproduces: ggml-cpu/quants.c ggml_vec_dot_{q4_0_q8_0,q4_1_q8_1,q5_0_q8_0,q5_1_q8_1,q8_0_q8_0,
     q2_K..q6_K_q8_K}_generic (ggml 2025).
     """
@@ -473,6 +542,9 @@ def vec_dot(kind_x, x, kind_y, y, accumulation="ggml_generic"):
     if len(x) % sx or len(y) % sy or len(x) // sx != len(y) // sy:
         raise ShapeError(f"{kind_x} row of {len(x)} bytes and {kind_y} row of {len(y)} bytes do not pair")
     blocks = [(x[i * sx:(i + 1) * sx], y[i * sy:(i + 1) * sy]) for i in range(len(x) // sx)]
+    if trace is not None:
+        _note_blocks(trace, kind_x, kind_y, blocks)
+        acc = Traced(acc, trace)
     if kind_x in _k.KDOTS:
         return _k.KDOTS[kind_x](blocks, acc)
     total = acc.num(0)

@@ -39,6 +39,7 @@ from fractions import Fraction
 
 from . import formats as _f
 from .errors import InvalidValueError, ShapeError, UnknownNameError
+from .trace import note
 
 F32 = "fp32"
 ZERO = _f.Real("finite", 0)
@@ -152,34 +153,45 @@ def matmul_exact(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bia
              for n in range(N)] for row in _rows(A, K)]
 
 
-def _fma(a, b, c):
-    return _f.decode(F32, _f.fma(F32, a, b, c))
+def _hex(v):
+    return f"{_f.to_decimal(v.value, 9)} [0x{_f.encode(F32, v):08x}]"
 
 
-def _add(a, b):
-    return _f.decode(F32, _f.add(F32, a, b))
+def _fma(a, b, c, trace=None, name="fma"):
+    r = _f.decode(F32, _f.fma(F32, a, b, c))
+    note(trace, name, f"fma32({_hex(a)} * {_hex(b)} + {_hex(c)}) = 0x{_f.encode(F32, r):08x}", r.value)
+    return r
 
 
-def fold4(x):
+def _add(a, b, trace=None, name="add"):
+    r = _f.decode(F32, _f.add(F32, a, b))
+    note(trace, name, f"fl32({_hex(a)} + {_hex(b)}) = 0x{_f.encode(F32, r):08x}", r.value)
+    return r
+
+
+def fold4(x, trace=None):
     """FoldAccumulators for one column: per 128-bit group ((x0+x1)+x2)+x3, then (g0+g2)+(g1+g3)."""
     # Reproduces: onnxruntime 1.32.0 mlas sqnbitgemm_kernel_avx_common.h FoldAccumulators (__m512)
-    g = [_add(_add(_add(x[4 * i], x[4 * i + 1]), x[4 * i + 2]), x[4 * i + 3]) for i in range(4)]
-    return _add(_add(g[0], g[2]), _add(g[1], g[3]))
+    g = []
+    for i in range(4):
+        t = _add(_add(x[4 * i], x[4 * i + 1], trace, f"fold g{i}"), x[4 * i + 2], trace, f"fold g{i}")
+        g.append(_add(t, x[4 * i + 3], trace, f"fold g{i}"))
+    return _add(_add(g[0], g[2], trace, "fold g0+g2"), _add(g[1], g[3], trace, "fold g1+g3"), trace, "fold sum")
 
 
-def reduce16(x):
+def reduce16(x, trace=None):
     """GCC's _mm512_reduce_add_ps: halves added lane-wise 16 -> 8 -> 4 -> 2 -> 1."""
     # Reproduces: GCC avx512fintrin.h _mm512_reduce_add_ps (__MM512_REDUCE_OP tree)
     while len(x) > 1:
         h = len(x) // 2
-        x = [_add(x[i], x[i + h]) for i in range(h)]
+        x = [_add(x[i], x[i + h], trace, f"tree lane {i} + {i + h}") for i in range(h)]
     return x[0]
 
 
-def _gemv_lanes(a, w):
+def _gemv_lanes(a, w, trace=None):
     lanes = [ZERO] * 16
     for k, (x, y) in enumerate(zip(a, w)):
-        lanes[k % 16] = _fma(y, x, lanes[k % 16])
+        lanes[k % 16] = _fma(y, x, lanes[k % 16], trace, f"lane {k % 16} k={k}")
     return lanes
 
 
@@ -202,24 +214,22 @@ def _float_path(A, B, scales, zp, K, N, bits, block_size, bias):
     (or the first chunk's chain), and each K chunk's chain is added to it."""
     w = dequantize_b(B, scales, zp, K, N, bits, block_size)
     rows = _rows(A, K)
+    return [[_f.encode(F32, _float_output(rows, w, m, n, N, K, bits, bias)) for n in range(N)] for m in range(len(rows))]
+
+
+def _float_output(rows, w, m, n, N, K, bits, bias, trace=None):
+    """Output (m, n) of the float path (``trace``: every fused multiply-add and addition)."""
     if len(rows) == 1:
-        full = N // 4 * 4
-        ys = [(fold4 if n < full else reduce16)(_gemv_lanes(rows[0], w[n])) for n in range(N)]
-        return [[_f.encode(F32, _add(y, bias[n]) if bias else y) for n, y in enumerate(ys)]]
+        y = (fold4 if n < N // 4 * 4 else reduce16)(_gemv_lanes(rows[0], w[n], trace), trace)
+        return _add(y, bias[n], trace, "bias") if bias else y
     chunk = sgemm_stride_k(N, K) if bits == 8 else K
-    out = []
-    for a in rows:
-        line = []
-        for n in range(N):
-            total = bias[n] if bias else None
-            for k0 in range(0, K, chunk):
-                acc = ZERO
-                for x, y in zip(a[k0:k0 + chunk], w[n][k0:k0 + chunk]):
-                    acc = _fma(x, y, acc)
-                total = acc if total is None else _add(total, acc)
-            line.append(_f.encode(F32, total))
-        out.append(line)
-    return out
+    total = bias[n] if bias else None
+    for k0 in range(0, K, chunk):
+        acc = ZERO
+        for k, (x, y) in enumerate(zip(rows[m][k0:k0 + chunk], w[n][k0:k0 + chunk]), k0):
+            acc = _fma(x, y, acc, trace, f"chain k={k}")
+        total = acc if total is None else _add(total, acc, trace, f"C + chunk at k={k0}")
+    return total
 
 
 def sgemm_stride_k(N, K):
@@ -238,7 +248,7 @@ def sgemm_stride_k(N, K):
     return stride_k
 
 
-def quantize_a_int8(row, block_size):
+def quantize_a_int8(row, block_size, trace=None):
     """accuracy_level 4: A quantized per block of ``block_size`` to int8 as MLAS does:
     sa = fl(amax/127), q = RNE(fl(a · fl(127/amax))) (0 and sa = 0 for an all-zero block).
 
@@ -260,6 +270,8 @@ def quantize_a_int8(row, block_size):
         scales.append(_f.decode(F32, _f.div(F32, amax, 127)))
         inv = _f.decode(F32, _f.div(F32, 127, amax))
         codes += [_round_even(_f.value_of(F32, _f.mul(F32, v, inv))) for v in block]
+        note(trace, f"A block {i // block_size}", f"amax = {_f.to_decimal(amax, 9)}, sa = fl32(amax/127) = "
+             f"{_hex(scales[-1])}, fl32(127/amax) = {_hex(inv)}, codes RNE(fl32(a*that)) = {codes[i:]}", scales[-1].value)
     return codes, scales
 
 
@@ -344,24 +356,29 @@ def lane_plan(block_size, kb):
     return steps
 
 
-def fold8(x):
+def fold8(x, trace=None):
     """FoldAccumulators (__m256) for one column: per 128-bit group ((x0+x1)+x2)+x3, then g0 + g1."""
-    g = [_add(_add(_add(x[4 * i], x[4 * i + 1]), x[4 * i + 2]), x[4 * i + 3]) for i in range(2)]
-    return _add(g[0], g[1])
+    g = []
+    for i in range(2):
+        t = _add(_add(x[4 * i], x[4 * i + 1], trace, f"fold g{i}"), x[4 * i + 2], trace, f"fold g{i}")
+        g.append(_add(t, x[4 * i + 3], trace, f"fold g{i}"))
+    return _add(g[0], g[1], trace, "fold sum")
 
 
-def _int8_lanes(prod, sab, block_size, kb):
+def _int8_lanes(prod, sab, block_size, kb, trace=None):
     """The lanes of one output after the kernel's k loop (16, or 8 after h_add_512 for blklen <= 32)."""
     lanes = [ZERO] * 16
     steps = lane_plan(block_size, kb)
     halved = False
     for step in steps:
         if block_size <= 32 and not halved and len(step) == 8:
-            lanes, halved = [_add(lanes[i], lanes[i + 8]) for i in range(8)], True
+            lanes, halved = [_add(lanes[i], lanes[i + 8], trace, f"halve lane {i}") for i in range(8)], True
         for lane, els, b in step:
-            lanes[lane] = _fma(c_float32(sum(prod[e] for e in els)), sab[b], lanes[lane])
+            isum = sum(prod[e] for e in els)
+            note(trace, f"lane {lane} isum", f"block {b}: sum qa*q over elements {els[0]}..{els[-1]} ({len(els)})", isum)
+            lanes[lane] = _fma(c_float32(isum), sab[b], lanes[lane], trace, f"lane {lane} fma")
     if block_size <= 32 and not halved:
-        lanes = [_add(lanes[i], lanes[i + 8]) for i in range(8)]
+        lanes = [_add(lanes[i], lanes[i + 8], trace, f"halve lane {i}") for i in range(8)]
     return lanes
 
 
@@ -370,15 +387,15 @@ def c_float32(n):
     return _f.decode(F32, _f.encode(F32, n))
 
 
-def _int8_reduce(lanes, m, M, n, N):
+def _int8_reduce(lanes, m, M, n, N, trace=None):
     """Which horizontal sum the kernel tile uses: 8 lanes: FoldAccumulators for the columns in full
     groups of four, hsum_float_8 (= the halving tree) for the rest; 16 lanes: the halving tree for
     rows in pairs, FoldAccumulators / tree for a last odd row."""
     full = n < N // 4 * 4
     if len(lanes) == 8:
-        return fold8(lanes) if full else reduce16(lanes)
+        return fold8(lanes, trace) if full else reduce16(lanes, trace)
     paired = m < M - M % 2
-    return fold4(lanes) if (full and not paired) else reduce16(lanes)
+    return fold4(lanes, trace) if (full and not paired) else reduce16(lanes, trace)
 
 
 def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level=4, bias=None, dtype="fp32"):
@@ -395,26 +412,30 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_le
     if bits != 4:
         raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
     q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
-    kb = _check(K, N, bits, block_size)
     s = [_fp32(v, "scales") for v in scales]
     bias = _io(A, scales, bias, N, dtype)
     rows = [quantize_a_int8(r, block_size) for r in _padded_rows(A, K, block_size)]
-    out = []
-    for m, (qa, sa) in enumerate(rows):
-        ab = [_f.decode(F32, _f.mul(F32, sa[b], sum(qa[b * block_size:(b + 1) * block_size]))) for b in range(kb)]
-        line = []
-        for n in range(N):
-            sb = s[n * kb:(n + 1) * kb]
-            sab = [_f.decode(F32, _f.mul(F32, sa[b], sb[b])) for b in range(kb)]
-            lanes = _int8_lanes([x * y for x, y in zip(qa, q[n])], sab, block_size, kb)
-            c, t = _int8_reduce(lanes, m, len(rows), n, N), ZERO
-            if bias:
-                c = _add(c, bias[n])
-            for b in range(kb):
-                t = _fma(ab[b], _f.decode(F32, _f.mul(F32, -z[n][b], sb[b])), t)
-            line.append(_out(_f.add(F32, c, t), dtype))
-        out.append(line)
-    return out
+    return [[_out(_f.encode(F32, _int8_output(rows, q, z, s, m, n, N, block_size, bias)), dtype) for n in range(N)]
+            for m in range(len(rows))]
+
+
+def _int8_output(rows, q, z, s, m, n, N, block_size, bias, trace=None):
+    """Output (m, n) of the int8 path (``trace``: the lane sums, each step and the zero-point term)."""
+    qa, sa = rows[m]
+    kb = len(sa)
+    sb = s[n * kb:(n + 1) * kb]
+    sab = [_f.decode(F32, _f.mul(F32, sa[b], sb[b])) for b in range(kb)]
+    for b in range(kb):
+        note(trace, f"block {b} scales", f"sa = {_hex(sa[b])}, sb = {_hex(sb[b])}, zp = {z[n][b]}, "
+             f"fl32(sa*sb) = {_hex(sab[b])}", sab[b].value)
+    lanes = _int8_lanes([x * y for x, y in zip(qa, q[n])], sab, block_size, kb, trace)
+    c, t = _int8_reduce(lanes, m, len(rows), n, N, trace), ZERO
+    if bias:
+        c = _add(c, bias[n], trace, "bias")
+    for b in range(kb):
+        ab = _f.decode(F32, _f.mul(F32, sa[b], sum(qa[b * block_size:(b + 1) * block_size])))
+        t = _fma(ab, _f.decode(F32, _f.mul(F32, -z[n][b], sb[b])), t, trace, f"zero-point term block {b}")
+    return _add(c, t, trace, "c + t")
 
 
 def matmul_ort_mlas_avx512_any_level(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None,
@@ -427,6 +448,52 @@ def matmul_ort_mlas_avx512_any_level(A, B, scales, zp, K, N, bits, block_size, a
     if accuracy_level == 4:
         return matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=bias, dtype=dtype)
     return matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, accuracy_level, bias, dtype)
+
+
+def explain(A, B, scales, zp, K, N, bits, block_size, m, n, accuracy_level=0, bias=None, dtype="fp32",
+            variant="ort_mlas_avx512"):
+    """(Y[m][n] as stored bits, its trace): the blocks of column n (scale hex and value, zero point),
+    then every float step of the variant as it rounds it: 'ort_mlas_avx512' levels 0-3 each fused
+    multiply-add of the lanes or the chain and each addition of the horizontal sum; level 4 the
+    quantization of A's row m, each lane's integer sum and fused multiply-add, the sums and the
+    zero-point term; 'exact' each block's exact partial sum and the one rounding.  The bits equal
+    the variant's output (tests/test_matmulnbits.py).
+
+    Reproduces: the variants of this module for one output (onnxruntime 1.32.0 MatMulNBits).
+    """
+    trace = []
+    if variant not in VARIANTS["matmul_nbits"]:
+        raise UnknownNameError("MatMulNBits variant", variant, list(VARIANTS["matmul_nbits"]))
+    b = _io(A, scales, bias, N, dtype)
+    rows = _rows(A, K)
+    if not (0 <= m < len(rows) and 0 <= n < N):
+        raise ShapeError(f"output ({m}, {n}) is not in Y of shape ({len(rows)}, {N})")
+    kb = _check(K, N, bits, block_size)
+    q, z = codes(B, K, N, bits, block_size), zero_points(zp, K, N, bits, block_size)
+    s = [_fp32(v, "scales") for v in scales]
+    for j in range(kb):
+        note(trace, f"B block {j}", f"column {n}: scale {_hex(s[n * kb + j])}, zero point {z[n][j]}, codes "
+             f"{q[n][j * block_size:(j + 1) * block_size]}", s[n * kb + j].value)
+    if variant == "exact":
+        w = dequantize_b(B, scales, zp, K, N, bits, block_size, exact=True)
+        total = b[n].value if b else Fraction(0)
+        for j in range(kb):
+            part = sum((a.value * x for a, x in zip(rows[m][j * block_size:(j + 1) * block_size],
+                                                     w[n][j * block_size:(j + 1) * block_size])), Fraction(0))
+            total += part
+            note(trace, f"block {j} exact", "sum of a*(q - zp)*s over the block, exactly; running total", total)
+        y = _f.encode(dtype, total)
+    elif accuracy_level == 4:
+        quantized = [quantize_a_int8(r, block_size, trace if i == m else None)
+                     for i, r in enumerate(_padded_rows(A, K, block_size))]
+        y = _out(_f.encode(F32, _int8_output(quantized, q, z, s, m, n, N, block_size, b, trace)), dtype)
+    else:
+        w = dequantize_b(B, scales, zp, K, N, bits, block_size)
+        y = _out(_f.encode(F32, _float_output(rows, w, m, n, N, K, bits, b, trace)), dtype)
+    how = "exact (one rounding)" if variant == "exact" else f"{variant} level {accuracy_level}"
+    note(trace, "Y", f"{how}: bits 0x{y:0{4 if dtype == 'fp16' else 8}x} ({dtype})",
+         _f.value_of(dtype, y))
+    return y, trace
 
 
 VARIANTS = {"matmul_nbits": {"exact": matmul_exact, "ort_mlas_avx512": matmul_ort_mlas_avx512_any_level}}

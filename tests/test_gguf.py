@@ -265,3 +265,19 @@ def test_golden_blocks_set_is_reproduced_by_gguf_py():
                 if got != words[1]:
                     differ.append((t["name"], lineno))
     assert {name for name, _ in differ} == {f"ggml_ref/{k}/quantize/zeros" for k in ("q4_0", "q4_1", "q5_0", "q5_1")}
+
+
+@pytest.mark.parametrize("kind", ["q4_0", "q4_1", "q8_0", "q2_K", "q6_K"])
+def test_vec_dot_trace_equals_the_dot(kind):
+    """explain of a vec_dot: the traced result is the dot's, with a line per block and per float step."""
+    rng = np.random.default_rng(20)
+    ky = gguf.PAIRS[kind]
+    n = gguf.BLOCKS[kind][0] * 2
+    x = gguf.quantize_row(kind, (rng.standard_normal(n)).astype(np.float32).tolist()) if not kind.endswith("K") \
+        else random_k_blocks(kind, rng, 2).tobytes()
+    y = gguf.quantize_row(ky, (rng.standard_normal(n)).astype(np.float32).tolist())
+    for acc in ("ggml_generic", "exact"):
+        trace = []
+        assert gguf.vec_dot(kind, x, ky, y, acc, trace) == gguf.vec_dot(kind, x, ky, y, acc)
+        names = [t.name for t in trace]
+        assert "block 1 x" in names and names[-1] == "result" and any(t.startswith("step") for t in names)

@@ -255,3 +255,49 @@ def test_padded_bias_fp16_match_onnxruntime_on_1e5_outputs(bits, level, bs, M, f
         pytest.skip("8-bit M=1: onnxruntime's float order is not modelled (docs/llm-formats.md §2)")
     got, want, _ = compare(np.random.default_rng(17), M, 200, 102400 // M, bits, bs, True, level, bias=True, fp16=fp16)
     assert got.size >= 10**5 and (got == want).all()
+
+
+# --- explain: one output's blocks, scales and every float step ----------------------------------------------
+
+@pytest.mark.parametrize("M, level, bias, bs", [(1, 0, True, 16), (2, 0, False, 32), (2, 4, True, 16), (3, 4, False, 64)])
+def test_explain_equals_the_variant(M, level, bias, bs):
+    a, b, s, z = make_inputs(np.random.default_rng(18), M, 72, 5, 4, bs, True)
+    args = (a.tolist(), b.tobytes(), s.tolist(), z.tobytes(), 72, 5, 4, bs)
+    c = [0.5, -1.0, 2.0, 0.25, 3.0] if bias else None
+    full = mm.matmul_ort_mlas_avx512_any_level(*args, level, c)
+    for m in range(M):
+        for n in range(5):
+            y, trace = mm.explain(*args, m, n, level, c)
+            assert y == full[m][n] and trace[-1].name == "Y"
+    y, trace = mm.explain(*args, M - 1, 4, level, c, variant="exact")
+    assert y == mm.matmul_exact(*args, bias=c)[M - 1][4]
+    names = [t.name for t in mm.explain(*args, 0, 0, level, c)[1]]
+    assert names[0] == "B block 0" and (("A block 0" in names) == (level == 4))
+    with pytest.raises(ShapeError):
+        mm.explain(*args, M, 0, level)
+    with pytest.raises(UnknownNameError):
+        mm.explain(*args, 0, 0, level, variant="avx2")
+
+
+def test_explain_cli_on_block_dot_cases(tmp_path, capsys):
+    import json
+
+    from refquant import cli, gguf
+    rng = np.random.default_rng(19)
+    x = gguf.quantize_row("q4_0", rng.standard_normal(64).astype(np.float32).tolist())
+    y = gguf.quantize_row("q8_0", rng.standard_normal(64).astype(np.float32).tolist())
+    (tmp_path / "dot.json").write_text(json.dumps({"op": "gguf_vec_dot", "x_format": "q4_0", "x": x.hex(),
+                                                   "y_format": "q8_0", "y": y.hex()}))
+    assert cli.main(["explain", str(tmp_path / "dot.json")]) == 0
+    out = capsys.readouterr().out
+    assert f"bits 0x{gguf.vec_dot('q4_0', x, 'q8_0', y):x}" in out and "block 1 isum" in out and "fl32(" in out
+    a, b, s, z = make_inputs(rng, 2, 48, 3, 4, 16, True)
+    (tmp_path / "mm.json").write_text(json.dumps({
+        "op": "matmul_nbits", "A": a.tolist(), "B": b.tobytes().hex(), "scales": s.tolist(),
+        "zero_points": z.tobytes().hex(), "K": 48, "N": 3, "bits": 4, "block_size": 16, "accuracy_level": 4}))
+    assert cli.main(["explain", str(tmp_path / "mm.json"), "--index", "1,2"]) == 0
+    want = fast.matmul_ort(a, b, s, z, 48, 3, 4, 16, 4).view(np.uint32)[1, 2]
+    out = capsys.readouterr().out
+    assert f"bits 0x{want:x}" in out and "zero-point term block 2" in out and "A block 2" in out
+    assert cli.main(["explain", str(tmp_path / "mm.json"), "--index", "7,0"]) == 2
+    assert "not in Y" in capsys.readouterr().err

@@ -148,6 +148,11 @@ def _index(text, case):
 
 
 def cmd_explain(args):
+    from .blocks import block_case, explain_block     # gguf_vec_dot / matmul_nbits case files
+    block = block_case(args.case)
+    if block is not None:
+        idx = None if args.index is None else tuple(int(v) for v in str(args.index).split(",") if v.strip())
+        return explain_block(block, idx, args.method, args.json)
     case = _case(args)
     idx = _index(args.index if args.index is not None else ",".join("0" * len(case.out_shape)), case)
     steps = (explain_variant(case, idx, args.method) if isinstance(case, VariantCase)
