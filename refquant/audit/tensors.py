@@ -10,15 +10,14 @@ import re
 
 import numpy as np
 
-from ..errors import FormatFileError, InvalidValueError, ShapeError
+from ..errors import FormatFileError, InvalidValueError, ShapeError, UnknownNameError
 from ..integers import get_type
+from ..tensorio.dtypes import DTYPES, lookup
 
-NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "uint16": np.uint16,
-             "int32": np.int32, "uint32": np.uint32, "int64": np.int64, "float32": np.float32,
-             "float16": np.float16, "float64": np.float64, "int4": np.int8, "uint4": np.uint8,
-             "int2": np.int8, "uint2": np.uint8}
-BITS = {"int8": 8, "uint8": 8, "int16": 16, "uint16": 16, "int32": 32, "uint32": 32, "int64": 64,
-        "int4": 4, "uint4": 4, "int2": 2, "uint2": 2, "float32": 32, "float16": 16, "float64": 64}
+# The rows of the one dtype table (refquant.tensorio.dtypes) that numpy holds as values, by numpy's name
+_ROWS = {d.numpy: d for d in DTYPES.values() if d.numpy is not None}
+NP_DTYPES = {name: np.dtype(d.npy).type for name, d in _ROWS.items()}
+BITS = {name: d.bits for name, d in _ROWS.items()}
 _HEX_WORD = re.compile(r"^[0-9a-fA-F_]+$")
 
 
@@ -45,13 +44,17 @@ def parse_shape(text):
 
 
 def check_dtype(name, what="dtype"):
-    """``name`` if it is a dtype of a tensor file, else InvalidValueError naming it."""
-    if not isinstance(name, str) or name not in NP_DTYPES:
-        raise InvalidValueError(f"{what} {name!r} is not a known dtype; expected one of: {', '.join(sorted(NP_DTYPES))}")
-    return name
+    """numpy's name of a dtype a dump may hold, spelled any way the tensor-file vocabulary knows
+    ('int8' / 'i8', 'float32' / 'fp32' / 'f32'); InvalidValueError naming it otherwise."""
+    try:
+        return lookup(name, what, among={d.short: d for d in _ROWS.values()}).numpy
+    except UnknownNameError:
+        raise InvalidValueError(f"{what} {name!r} is not a known dtype; expected one of: {', '.join(sorted(NP_DTYPES))} "
+                                "(or their short names i8, f32, ...)") from None
 
 
 def np_dtype(name):
+    """The numpy dtype of a dump's values (sub-byte integers: one per byte)."""
     return np.dtype(NP_DTYPES[check_dtype(name)])
 
 
@@ -113,9 +116,9 @@ def read_bytes(path, name="tensor"):
 
 def read_hex(path, dtype, count=None, data=None):
     """``$readmemh`` text: one word per line, two's complement, ``//`` and ``/* */`` comments, ``_`` allowed."""
-    check_dtype(dtype, "hex dump dtype")
-    bits = BITS[dtype]
-    signed = not dtype.startswith("u") and not dtype.startswith("float")
+    dtype = check_dtype(dtype, "hex dump dtype")
+    row = _ROWS[dtype]
+    bits, signed = row.bits, row.signed
     text = (read_bytes(path) if data is None else data).decode("ascii", errors="replace")
     if not dtype.startswith("float"):
         fast = _read_hex_fast(text, bits, signed)
@@ -133,12 +136,9 @@ def read_hex(path, dtype, count=None, data=None):
                                       "write one word per line from address 0")
             if not _HEX_WORD.match(w):
                 raise FormatFileError(f"{path}:{lineno}: {w!r} is not a hex word")
-            v = int(w.replace("_", ""), 16)
-            if v >= 1 << bits:
+            if int(w.replace("_", ""), 16) >= 1 << bits:
                 raise FormatFileError(f"{path}:{lineno}: word {w} does not fit {bits} bits ({dtype})")
-            if signed and v >= 1 << (bits - 1):
-                v -= 1 << bits
-            words.append(v)
+            words.append(row.value(w.replace("_", "")))
     if dtype.startswith("float"):
         raw = np.array(words, dtype=f"uint{bits}")
         return raw.view(np_dtype(dtype))
@@ -152,7 +152,7 @@ def load(path, dtype=None, shape=None, fmt=None, name="tensor"):
     fmt = detect_format(path, fmt)
     shape = parse_shape(shape)
     if dtype is not None:
-        check_dtype(dtype, f"{name} dtype")
+        dtype = check_dtype(dtype, f"{name} dtype")
     data = read_bytes(path, name)
     if fmt == "npy":
         try:
@@ -229,7 +229,7 @@ def save(path, arr, fmt=None, dtype=None):
     if fmt == "npy":
         np.save(path, arr)
     elif fmt == "hex":
-        dtype = dtype or str(arr.dtype)
+        dtype = check_dtype(dtype or str(arr.dtype))
         bits = BITS[dtype]
         digits = (bits + 3) // 4
         mask = (1 << bits) - 1

@@ -4,73 +4,19 @@
 import re
 import struct
 
-from ..errors import FormatFileError, InvalidValueError, ShapeError, UnknownNameError
+from ..errors import FormatFileError, InvalidValueError, ShapeError
+from ..tensorio.dtypes import DTYPES as ALL_DTYPES
+from ..tensorio.dtypes import DType, lookup  # noqa: F401  (DType: public here too)
 
 
-
-class DType:
-    """One element type of a tensor file: its width, how words map to values, its exports."""
-
-    def __init__(self, short, kind, bits, name, npy, ctype, pack):
-        self.short, self.kind, self.bits, self.name = short, kind, bits, name
-        self.npy, self.ctype, self.pack = npy, ctype, pack
-        self.digits = (bits + 3) // 4
-        self.mask = (1 << bits) - 1
-
-    @property
-    def signed(self):
-        return self.kind == "int"
-
-    def word(self, v):
-        """The fixed-width two's-complement hex word of value v (bit patterns for floats)."""
-        return format(v & self.mask, f"0{self.digits}x")
-
-    def value(self, word):
-        """The value of an in-range word (int, two's complement for signed types)."""
-        v = int(word, 16)
-        if self.signed and v >> (self.bits - 1):
-            v -= 1 << self.bits
-        return v
-
-    def check(self, v):
-        lo, hi = (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (0, self.mask)
-        return isinstance(v, int) and lo <= v <= hi
-
-
-# short -> (kind: int | uint | float (bit patterns), bits, refquant name, npy descr, C type, struct code)
-DTYPES = {d.short: d for d in [
-    DType("i4", "int", 4, "int4", "|i1", "int8_t", "b"),
-    DType("u4", "uint", 4, "uint4", "|u1", "uint8_t", "B"),
-    DType("i8", "int", 8, "int8", "|i1", "int8_t", "b"),
-    DType("u8", "uint", 8, "uint8", "|u1", "uint8_t", "B"),
-    DType("i16", "int", 16, "int16", "<i2", "int16_t", "h"),
-    DType("u16", "uint", 16, "uint16", "<u2", "uint16_t", "H"),
-    DType("i32", "int", 32, "int32", "<i4", "int32_t", "i"),
-    DType("u32", "uint", 32, "uint32", "<u4", "uint32_t", "I"),
-    DType("f64", "float", 64, "fp64", "<f8", "uint64_t", "Q"),
-    DType("f32", "float", 32, "fp32", "<f4", "uint32_t", "I"),
-    DType("f16", "float", 16, "fp16", "<f2", "uint16_t", "H"),
-    DType("bf16", "float", 16, "bf16", "<u2", "uint16_t", "H"),
-    DType("e4m3fn", "float", 8, "fp8_e4m3fn", "|u1", "uint8_t", "B"),
-    DType("e5m2", "float", 8, "fp8_e5m2", "|u1", "uint8_t", "B"),
-    DType("e4m3fnuz", "float", 8, "fp8_e4m3fnuz", "|u1", "uint8_t", "B"),
-    DType("e5m2fnuz", "float", 8, "fp8_e5m2fnuz", "|u1", "uint8_t", "B"),
-    DType("e2m3", "float", 6, "fp6_e2m3", "|u1", "uint8_t", "B"),
-    DType("e3m2", "float", 6, "fp6_e3m2", "|u1", "uint8_t", "B"),
-    DType("e2m1", "float", 4, "fp4_e2m1", "|u1", "uint8_t", "B"),
-    DType("e8m0", "float", 8, "e8m0", "|u1", "uint8_t", "B"),
-]}
-_SHORT_OF = {d.name: d.short for d in DTYPES.values()}
+# The golden rows of the one dtype table (refquant.tensorio.dtypes): short name -> DType
+DTYPES = {short: d for short, d in ALL_DTYPES.items() if d.golden}
 
 
 def short_dtype(name):
-    """The tensor-file dtype ('i8', 'f32', 'e4m3fn', ...) of a refquant type or format name."""
-    if name in DTYPES:
-        return name
-    try:
-        return _SHORT_OF[name]
-    except KeyError:
-        raise UnknownNameError("golden dtype", name, list(DTYPES) + list(_SHORT_OF)) from None
+    """The tensor-file dtype ('i8', 'f32', 'e4m3fn', ...) of a refquant type or format name
+    (or of numpy's name for it: 'float32' -> 'f32')."""
+    return lookup(name, "golden dtype", among=DTYPES).short
 
 
 # ##########################################################################
