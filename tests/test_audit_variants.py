@@ -125,3 +125,21 @@ def test_bad_variant_case_is_a_typed_error():
         _case("add", "exact", ADD_Q, a=[1, 2], b=[2])
     with pytest.raises(V.InvalidValueError):
         _case("sigmoid", "exact", (Fraction(1, 16), 0, Fraction(1, 256), 0), x=[300])
+
+
+@pytest.mark.parametrize("bad", [
+    {"a_zero_point": "abc"}, {"a_zero_point": 1.5}, {"a_zero_point": 300}, {"dtype": ["int8"]}, {"dtype": "int3"},
+    {"a": [1.5, 2]}, {"a": [[1, 2], [3]]}, {"a": "missing.hex"}, {"attrs": [1]}, {"attrs": {"alpha": 0.1}},
+    {"a_scale": -1}, {"a_scale": "x"}, {"variant": "nope"}, {"backend": "nope"}, {"b": [1, 2, 3]}])
+def test_cli_malformed_variant_case_is_exit_2(tmp_path, capsys, bad):
+    import json
+    spec = {"op": "add", "variant": "tflite_ref", "a": [1, 2], "b": [3, 4], "a_scale": 0.07, "a_zero_point": 5,
+            "b_scale": 0.04, "b_zero_point": -9, "y_scale": 0.09, "y_zero_point": 3, **bad}
+    (tmp_path / "case.json").write_text(json.dumps(spec))
+    (tmp_path / "y.hex").write_text("00\n00\n")
+    try:
+        rc = cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex")])
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, (bad, rc, err)

@@ -11,6 +11,7 @@ backend's semantics, e.g. TFLite ADD without its 20-bit left shift, exact roundi
 away).  The best candidate names the backend rows that use it.  docs/audit.md §7.
 """
 
+import inspect
 import json
 import os
 from dataclasses import dataclass, field
@@ -79,12 +80,20 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
     if op not in VARIANT_OPS:
         raise UnknownNameError("variant op", op, VARIANT_OPS)
     variant = spec.get("variant")
-    if variant is None and spec.get("backend") is not None:
-        variant = backends.variant(spec["backend"], op)
+    if spec.get("backend") is not None:
+        if not isinstance(spec["backend"], str):
+            raise InvalidValueError(f"backend {spec['backend']!r} must be a backend row name")
+        of_row = backends.variant(spec["backend"], op)
+        if variant is not None and variant != of_row:
+            raise InvalidValueError(f"variant {variant!r} contradicts backend {spec['backend']!r}, whose {op} is "
+                                    f"{of_row!r}; give one of them")
+        variant = of_row
     found = backends.op_variants(op)
     if variant not in found:
         raise UnknownNameError(f"variant of {op} (give 'variant' or 'backend')", variant, sorted(found))
     dtype = spec.get("dtype", "int8")
+    if not isinstance(dtype, str):
+        raise InvalidValueError(f"dtype {dtype!r} must be a type name such as 'int8'")
     t = get_type(dtype)
     kind = "binary" if op in BINARY_OPS else "unary"
     inputs = {}
@@ -93,6 +102,8 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
             raise InvalidValueError(f"a {op} case needs input tensor {n!r}")
         arr = np.asarray(_tensor_spec(spec[n], n, base_dir, dtype, spec.get("shape")))
         vals = arr.tolist()
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in nested.flatten(vals)):
+            raise InvalidValueError(f"input {n!r} holds non-integers; expected {dtype} values")
         if not all(t.min <= v <= t.max for v in nested.flatten(vals)):
             raise InvalidValueError(f"input {n!r} holds values outside {dtype} [{t.min}, {t.max}]")
         inputs[n] = vals
@@ -103,11 +114,26 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
         v = spec.get(k, 0 if k.endswith("zero_point") else None)
         if v is None:
             raise InvalidValueError(f"a {op} case needs {k}")
-        q.append(Fraction(_scale(v, k, False)) if k.endswith("scale") else int(v))
+        if k.endswith("zero_point") and (isinstance(v, bool) or not isinstance(v, int) or not t.min <= v <= t.max):
+            raise InvalidValueError(f"{k} = {v!r} must be an integer in {dtype} [{t.min}, {t.max}]")
+        q.append(Fraction(_scale(v, k, False)) if k.endswith("scale") else v)
     attrs = spec.get("attrs", {})
     if not isinstance(attrs, dict):
         raise InvalidValueError(f"attrs must be a JSON object, got {attrs!r}")
+    if not accepts(found[variant], attrs):
+        raise InvalidValueError(f"attrs {sorted(attrs)}: variant {variant} of {op} takes none of "
+                                f"{sorted(set(attrs) - _keywords(found[variant]))}")
     return VariantCase(op, variant, dtype, inputs, tuple(q), dict(attrs), name or spec.get("name", "case"), source)
+
+
+def _keywords(fn):
+    return {n for n, prm in inspect.signature(fn).parameters.items() if prm.kind == prm.KEYWORD_ONLY}
+
+
+def accepts(fn, attrs):
+    """Whether ``fn`` takes every attribute of ``attrs`` as a keyword (a ``**kw`` wrapper, such as the
+    TOSA chain variants, is taken to accept none: it forwards a fixed set)."""
+    return set(attrs) <= _keywords(fn)
 
 
 def golden_variant_case(ref, overrides=None):
@@ -171,11 +197,13 @@ def _ties_away(op):
     return fault
 
 
-def _padding_counted(a_or_x, *args, dtype="int8", count_include_pad=0, **attrs):
+def _padding_counted(x, sx, zx, sy, zy, *, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=0,
+                     count_include_pad=0, dtype="int8"):
     """The exact average pool with the count_include_pad attribute inverted (the padding counted in the
     divisor where it must not be, or not counted where it must)."""
     from ..qops import avg_pool
-    return avg_pool(a_or_x, *args, dtype=dtype, count_include_pad=1 - int(count_include_pad), **attrs)
+    return avg_pool(x, sx, zx, sy, zy, kernel_shape=kernel_shape, strides=strides, pads=pads, dilations=dilations,
+                    ceil_mode=ceil_mode, count_include_pad=1 - int(count_include_pad), dtype=dtype)
 
 
 # op -> {fault name: function with the variant's signature}
@@ -273,6 +301,8 @@ def diagnose_variant(case, act):
     ranking = []
     for kind, name, fn in candidates(case.op):
         try:
+            if not accepts(fn, case.attrs):
+                raise InvalidValueError(f"takes none of the attributes {sorted(set(case.attrs) - _keywords(fn))}")
             out = run(case, fn)
         except RefquantError as exc:
             ranking.append({"kind": kind, "name": name, "applicable": False, "reason": str(exc)})
