@@ -152,6 +152,8 @@ def test_explain_a_tflite_node(models, capsys):
     assert "tflite_double" in out and "QLinearConv element" in out
     assert cli.main(["model", "explain", str(path), "--node", "ADD_3", "--index", "0,2,3,1",
                      "--backend", "litert_ref"]) == 0
+    out = capsys.readouterr().out
+    assert "a = " in out and "b = " in out and "variant 'tflite_ref' of 'add'" in out
 
 
 def test_per_tensor_filter_same_stride_dilation_fused_activations(tmp_path):
@@ -231,6 +233,16 @@ def test_dumps_of_a_tflite_model_name_the_first_divergent_node(models, tmp_path,
     assert cli.main(["model", "compare", str(models["cnn"]), "--against", f"dumps:{d}", "--json"]) == 1
     t = json.loads(capsys.readouterr().out)["targets"][0]
     assert t["first_divergent"] == "DEPTHWISE_CONV_2D_2"
+    np.save(f, np.load(f) - (np.arange(a.size).reshape(a.shape) == np.ravel_multi_index((0, 2, 3, 1), a.shape)))
+    out = next(n for n in g.nodes if n.op_type == "ADD").outputs[0]      # now an element-wise node diverges
+    f = d / json.loads((d / "names.json").read_text())[out]
+    a = np.load(f)
+    a[0, 1, 1, 1] += 1
+    np.save(f, a)
+    assert cli.main(["model", "compare", str(models["cnn"]), "--against", f"dumps:{d}", "--json"]) == 1
+    t = json.loads(capsys.readouterr().out)["targets"][0]
+    assert t["first_divergent"] == "ADD_3" and "variant 'tflite_ref' of 'add'" in t["explain"]
+    assert t["diagnosis"] and t["diagnosis"][0]["mismatches"] == 1
 
 
 def test_elementwise_variants_once_per_distinct_input_equal_the_whole_tensor():

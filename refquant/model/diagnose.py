@@ -117,6 +117,8 @@ def explain_node(g, node, ins, backend, index, actual=None):
                   f"profile {backends.get_backend(backend).profile(np.asarray(vals[1]).size > 1)!r}"]
     elif node.key in ELEMENTWISE:
         lines += _elementwise_lines(node, vals, idx, out.v.shape, backend)
+    elif node.domain == "tflite":
+        lines += _tflite_lines(node, vals, idx, backend)
     lines.append(f"refquant: {out.v[idx]!r}" + ("" if lo[idx] == hi[idx] else f", any of [{lo[idx]}, {hi[idx]}]"))
     return "\n".join(lines) + got
 
@@ -124,6 +126,44 @@ def explain_node(g, node, ins, backend, index, actual=None):
 # element-wise contrib ops: (variant op name, positions of the quantized inputs and their scale / zero point)
 ELEMENTWISE = {"com.microsoft.QLinearAdd": ("add", ((0, 1, 2), (3, 4, 5)), (6, 7)),
                "com.microsoft.QLinearMul": ("mul", ((0, 1, 2), (3, 4, 5)), (6, 7))}
+
+
+# TFLite operator -> the op name of its VARIANTS entry (int16 activations: "<op>_int16" where the row has it)
+TFLITE_OPS = {"ADD": "add", "SUB": "sub", "MUL": "mul", "QUANTIZE": "quantize", "DEQUANTIZE": "dequantize",
+              "AVERAGE_POOL_2D": "average_pool_2d", "MAX_POOL_2D": "max_pool_2d", "MEAN": "mean",
+              "SOFTMAX": "softmax", "LOGISTIC": "sigmoid", "TANH": "tanh", "HARD_SWISH": "hard_swish",
+              "LEAKY_RELU": "leaky_relu", "CONCATENATION": "concatenation", "PAD": "tflite_pad", "PADV2": "tflite_pad",
+              "RESIZE_NEAREST_NEIGHBOR": "resize_nearest_neighbor", "RESIZE_BILINEAR": "resize_bilinear"}
+_TFLITE_ELEMENTWISE = ("ADD", "SUB", "MUL", "QUANTIZE", "DEQUANTIZE", "LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU")
+
+
+def _tflite_lines(node, vals, idx, backend):
+    """A TFLite operator's element: its input elements (element-wise operators, with broadcasting)
+    and their quantization, the output's, and the variant the row names for the operator."""
+    q, lines = node.attr("quant", {}), []
+    for label, name, v in zip("abcd", node.inputs, vals):
+        if node.op_type not in _TFLITE_ELEMENTWISE or v is None or np.ndim(v) != len(idx):
+            continue
+        src = tuple(i if d > 1 else 0 for i, d in zip(idx, np.shape(v)))
+        if name in q and len(q[name][0]) == 1:
+            (s,), (z,), _ = q[name]
+            lines.append(f"{label} = {v[src]} (index {list(src)}), scale {s!r}, zero point {z}: real "
+                         f"{float(Fraction(s) * (int(v[src]) - z))!r}")
+        else:
+            lines.append(f"{label} = {v[src]!r} (index {list(src)})")
+    out = node.outputs[0]
+    if out in q and len(q[out][0]) == 1:
+        lines.append(f"y scale {q[out][0][0]!r}, zero point {q[out][1][0]}")
+    row, op = backends.get_backend(backend), TFLITE_OPS.get(node.op_type)
+    if op and node.attr("types", {}).get(out) == "int16" and f"{op}_int16" in row.ops:
+        op = f"{op}_int16"
+    if op in row.ops:
+        doc = " ".join((backends.variant(row, op).__doc__ or "").split())
+        lines.append(f"variant '{row.ops[op]}' of {op!r}: {doc[:400]}")
+    act = node.attr("fused_activation_function", "NONE")
+    if act not in ("NONE", None):
+        lines.append(f"fused activation {act}: the output clamped to its range on the output grid")
+    return lines
 
 
 def _elementwise_lines(node, vals, idx, out_shape, backend):
@@ -184,8 +224,8 @@ def diagnose_node(g, node, ins, actual):
             continue
         try:
             res = dict(zip(node.outputs, run_node(g, node, ins, row)))
-        except (RefquantError, ArithmeticError):
-            continue
+        except (RefquantError, ArithmeticError, TypeError, ValueError):
+            continue        # the row cannot compute this node (e.g. its variant takes other arguments)
         mism = sum(judge_tensor(o, a, res[o]).mismatches for o, a in actual.items())
         key = (meth if op else row.quantize, mism)
         entry = {"semantics": row.name, "source": row.source, "mismatches": int(mism), "elements": int(n)}
