@@ -513,6 +513,26 @@ _ACTIVATION_DEVIATIONS = {
 }
 for _row, _devs in _ACTIVATION_DEVIATIONS.items():
     BACKENDS[_row] = replace(BACKENDS[_row], deviations=BACKENDS[_row].deviations + _devs)
+# QDQ groups onnxruntime runs in float (not fused: optimizations below 'extended', mixed 8-bit or 16-bit types):
+# DequantizeLinear -> float op -> QuantizeLinear (refquant/onnx_float.py; docs/ops.md, "QDQ graphs in onnxruntime").
+_QDQ_FLOAT = ("qdq_avg_pool", "qdq_global_avg_pool", "qdq_softmax", "qdq_gelu")
+BACKENDS["exact"].ops.update({op: "exact" for op in _QDQ_FLOAT})
+BACKENDS["onnxruntime"].ops.update({op: "ort_float" for op in _QDQ_FLOAT})
+BACKENDS["onnx_ref"].ops.update({"qdq_avg_pool": "onnx_ref", "qdq_global_avg_pool": "onnx_ref"})
+BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["onnxruntime"].deviations + (
+    _dev("ORT float AveragePool: sequential binary32 window sum", "DQ -> AveragePool -> Q unfused: xf = fl(sx*(x-zx)), "
+         "each window added one by one in binary32 (row-major), one binary32 division, MlasQuantizeLinear (refquant "
+         "onnx_float variant 'ort_float'; numpy's pairwise sum, variant 'onnx_ref', differs)", _ORT_1_32, "qdq_avg_pool"),
+    _dev("ORT float GlobalAveragePool: MlasPool lane sum", "DQ -> GlobalAveragePool -> Q unfused: four binary32 lanes "
+         "reduced as ((l0 + l2) + (l1 + l3)), the tail one by one, one division, MlasQuantizeLinear (refquant "
+         "onnx_float variant 'ort_float')", _ORT_1_32, "qdq_global_avg_pool"),
+    _dev("ORT float Softmax: MLAS expf, binary32 sum", "DQ -> Softmax -> Q unfused: e = MLAS expf(fl(x - max)), binary32 "
+         "row sum, y = fl(e*fl(1/sum)), MlasQuantizeLinear; outputs that depend on expf within 1 ulp or on the sum "
+         "order are ImplementationDefined (refquant onnx_float variant 'ort_float')", _ORT_1_32, "qdq_softmax"),
+    _dev("ORT float Gelu: MLAS erf, binary32 steps", "DQ -> Gelu -> Q unfused: y = fl(fl(0.5*x)*fl(erf(fl(x*fl(M_SQRT1_2)))"
+         " + 1)), MLAS erf within 1 ulp (ImplementationDefined where it matters), MlasQuantizeLinear (refquant "
+         "onnx_float variant 'ort_float')", _ORT_1_32, "qdq_gelu"),
+))
 # Reproduces: tflite-micro int8 reference LOGISTIC / TANH (gemmlowp fixed point); no TFLM peer is run here.
 BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kernels: int8 LOGISTIC / TANH in gemmlowp "
                                    "fixed point (kernels/internal/reference/integer_ops/logistic.h, tanh.h); "
@@ -535,6 +555,7 @@ VARIANT_MODULES = (
     "movement",
     "onnx_ops",
     "onnx_resize",
+    "onnx_float",
     "onnx_gemm",
     "qonnx",
     "openvino",

@@ -6,7 +6,7 @@ quantization parameters as initializers, opset 21); ``optimized`` runs it in onn
 and returns the op types of the graph onnxruntime runs (``SessionOptions.optimized_model_filepath``)
 and its output.  ``MODELS[op]`` gives, for a case, the refquant variants the output is compared
 with: the com.microsoft QLinear kernel (variant 'ort' / 'ort_qlinear') and the float path
-(variant 'onnx_ref', where one is modelled).
+(onnxruntime's own, variant 'ort_float' of refquant/onnx_float.py, where modelled; else 'onnx_ref').
 """
 
 import os
@@ -15,12 +15,10 @@ import tempfile
 import numpy as np
 
 from .. import activations as A
-from .. import formats
+from .. import onnx_float as OF
 from .. import onnx_ops as O
 from .. import qops
-from .. import requant as rq
 from ..certified import possible
-from ..quantize import quantize_value
 
 LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
           "all": "ORT_ENABLE_ALL"}
@@ -33,14 +31,16 @@ FUSED = {"AveragePool": "QLinearAveragePool", "GlobalAveragePool": "QLinearGloba
          "Concat": "QLinearConcat", "MaxPool": "MaxPool"}
 
 
-def qdq_model(op, inputs, y, t_out=None):
-    """DQ(each input) -> op -> Q(y): ``inputs`` = [(array, scale, zero point)], ``y`` = (scale, zero point)."""
+def qdq_model(op, inputs, y, t_out=None, attrs=None, domain=""):
+    """DQ(each input) -> op -> Q(y): ``inputs`` = [(array, scale, zero point)], ``y`` = (scale, zero point);
+    the op's attributes are ``attrs`` (default ATTRS[op]), its domain ``domain`` (com.microsoft for contrib ops)."""
     import onnx
     h, nh = onnx.helper, onnx.numpy_helper
     names = [f"x{i}" for i in range(len(inputs))]
     t_out = np.dtype(t_out or inputs[0][0].dtype)
     nodes = [h.make_node("DequantizeLinear", [n, f"{n}_s", f"{n}_z"], [f"{n}_f"]) for n in names]
-    nodes.append(h.make_node(op, [f"{n}_f" for n in names], ["y_f"], **ATTRS[op]))
+    nodes.append(h.make_node(op, [f"{n}_f" for n in names], ["y_f"], domain=domain or None,
+                             **(ATTRS[op] if attrs is None else attrs)))
     nodes.append(h.make_node("QuantizeLinear", ["y_f", "y_s", "y_z"], ["y"]))
     inits = [a for n, (x, s, z) in zip(names, inputs)
              for a in (nh.from_array(np.array(s, np.float32), f"{n}_s"), nh.from_array(np.array(z, x.dtype), f"{n}_z"))]
@@ -48,7 +48,7 @@ def qdq_model(op, inputs, y, t_out=None):
     graph = h.make_graph(nodes, "qdq", [h.make_tensor_value_info(n, h.np_dtype_to_tensor_dtype(x.dtype), list(x.shape))
                                         for n, (x, _, _) in zip(names, inputs)],
                          [h.make_tensor_value_info("y", h.np_dtype_to_tensor_dtype(t_out), None)], inits)
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)] + ([h.make_opsetid(domain, 1)] if domain else []))
     model.ir_version = 10
     return model
 
@@ -84,16 +84,18 @@ _MAX = dict(kernel_shape=[2, 2], strides=[2, 2])
 # op -> f(inputs, sy, zy, dtype) = (the fused kernel's variant, the float path's variant or None)
 MODELS = {
     "AveragePool": _unary(lambda x, sx, zx, sy, zy, dt: O.ort_avg_pool(x, sx, zx, sy, zy, dtype=dt, **_POOL),
-                          lambda x, sx, zx, sy, zy, dt: O.ref_avg_pool(x, sx, zx, sy, zy, dtype=dt, **_POOL)),
+                          lambda x, sx, zx, sy, zy, dt: OF.avg_pool_ort_float(x, sx, zx, sy, zy, dtype=dt, **_POOL)),
     "GlobalAveragePool": _unary(lambda x, sx, zx, sy, zy, dt: O.ort_global_avg_pool(x, sx, zx, sy, zy, dtype=dt),
-                                lambda x, sx, zx, sy, zy, dt: O.ref_global_avg_pool(x, sx, zx, sy, zy, dtype=dt)),
+                                lambda x, sx, zx, sy, zy, dt: OF.global_avg_pool_ort_float(x, sx, zx, sy, zy,
+                                                                                           dtype=dt)),
     "MaxPool": _unary(lambda x, sx, zx, sy, zy, dt: qops.max_pool(x, dtype=dt, **_MAX),
                       lambda x, sx, zx, sy, zy, dt: O.ref_requantize(qops.max_pool(x, dtype=dt, **_MAX), sx, zx, sy,
                                                                      zy, dtype=dt)),
     "Sigmoid": _unary(lambda x, sx, zx, sy, zy, dt: A.sigmoid_ort(x, sx, zx, sy, zy, dtype=dt), None),
     "LeakyRelu": _unary(lambda x, sx, zx, sy, zy, dt: A.leaky_relu_ort(x, sx, zx, sy, zy, dtype=dt, alpha=0.1),
                         lambda x, sx, zx, sy, zy, dt: O.ref_leaky_relu(x, sx, zx, sy, zy, dtype=dt, alpha=0.1)),
-    "Softmax": _unary(lambda x, sx, zx, sy, zy, dt: A.softmax_ort(x, sx, zx, sy, zy, dtype=dt, axis=-1), None),
+    "Softmax": _unary(lambda x, sx, zx, sy, zy, dt: A.softmax_ort(x, sx, zx, sy, zy, dtype=dt, axis=-1),
+                      lambda x, sx, zx, sy, zy, dt: OF.softmax_ort_float(x, sx, zx, sy, zy, dtype=dt, axis=-1)),
     "Concat": lambda ins, sy, zy, dt: (O.ort_concat(ins, sy, zy, axis=1, dtype=dt),
                                        O.ref_concat(ins, sy, zy, axis=1, dtype=dt)),
 }
@@ -141,24 +143,3 @@ def fusion_table(seed=0, cases=2):
                         cell[3] += differences(got, float_v)
     return out
 
-
-def ort_float_pool(x, sx, zx, sy, zy, dtype, op):
-    """onnxruntime's unfused DQ -> AveragePool / GlobalAveragePool -> Q (the ATTRS geometry): xf =
-    fl((x - zx)*sx), each window's values added one by one in binary32 in row-major order, one
-    binary32 division by the valid count, MlasQuantizeLinear (refquant profile 'onnxruntime').
-    Measured on onnxruntime 1.32.0 (docs/ops.md); numpy's pairwise sum (variant 'onnx_ref') differs."""
-    flat, shape = x.ravel().tolist(), x.shape
-    xf = {v: rq.fmul("fp32", v - zx, sx) for v in set(flat)}
-    if op == "GlobalAveragePool":
-        spatial, windows = (1, 1), [(list(range(shape[2] * shape[3])), None)]
-    else:
-        spatial, windows = qops.pool_windows(shape[2:], _POOL["kernel_shape"], _POOL["strides"], _POOL["pads"], None, 0)
-    plane, out = shape[2] * shape[3], []
-    for base in range(0, len(flat), plane):
-        for offsets, _ in windows:
-            total = 0
-            for i in offsets:
-                total = rq.fadd("fp32", total, xf[flat[base + i]])
-            mean = rq.fdiv("fp32", total, len(offsets))
-            out.append(quantize_value(formats.real(mean), sy, zy, dtype, "onnxruntime"))
-    return np.array(out).reshape(tuple(shape[:2]) + tuple(spatial))
