@@ -396,7 +396,7 @@ def case_from_args(case_path, overrides, golden_ref=None):
         try:
             with open(case_path, encoding="utf-8") as fh:
                 op = overrides.get("op", json.load(fh).get("op"))
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError, AttributeError, RecursionError):
             return None                   # the ordinary reader reports what is wrong with the file
         return load_variant_case(case_path, overrides) if op in VARIANT_OPS else None
     return make_variant_case(overrides, os.getcwd(), overrides.get("name")) if is_variant_spec(overrides) else None
