@@ -23,9 +23,38 @@ size_t rq_packed_b_colsum_len(int32_t n)
     return n < 1 ? 0 : (size_t)((n + 31) / 32) * 32u;
 }
 
+#if RQ_X86_SIMD
+/* Rows [0, k4) x columns [0, n16) of B, 4 rows x 16 columns at a time: two rounds of unpacking
+ * (bytes, then 16-bit pairs) give the four 16-byte quarters of one packed 64-byte group (16
+ * columns x 4 consecutive k); uint8 B is stored as B - 128 = B ^ 0x80. */
+static void rq_pack_b_groups(rq_packed_b *pb, const uint8_t *b, int u8, int32_t k4, int32_t n16, int32_t ldb)
+{
+    const __m128i x = _mm_set1_epi8(u8 ? (char)0x80 : 0);
+    const size_t panel = (size_t)(pb->k_pad / 4) * 64u;
+    int32_t kk, j;
+    for (kk = 0; kk < k4; kk += 4) {
+        const uint8_t *r0 = b + (size_t)kk * (size_t)ldb;
+        int8_t *d = pb->data + (size_t)(kk / 4) * 64u;
+        for (j = 0; j < n16; j += 16) {
+            __m128i a0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + j)), x);
+            __m128i a1 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + (size_t)ldb + j)), x);
+            __m128i a2 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + 2u * (size_t)ldb + j)), x);
+            __m128i a3 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(r0 + 3u * (size_t)ldb + j)), x);
+            __m128i l01 = _mm_unpacklo_epi8(a0, a1), h01 = _mm_unpackhi_epi8(a0, a1);
+            __m128i l23 = _mm_unpacklo_epi8(a2, a3), h23 = _mm_unpackhi_epi8(a2, a3);
+            int8_t *dst = d + (size_t)(j / 16) * panel;
+            _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi16(l01, l23));          /* columns 0-3 */
+            _mm_storeu_si128((__m128i *)(dst + 16), _mm_unpackhi_epi16(l01, l23));   /* 4-7 */
+            _mm_storeu_si128((__m128i *)(dst + 32), _mm_unpacklo_epi16(h01, h23));   /* 8-11 */
+            _mm_storeu_si128((__m128i *)(dst + 48), _mm_unpackhi_epi16(h01, h23));   /* 12-15 */
+        }
+    }
+}
+#endif
+
 int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t n, int32_t ldb)
 {
-    int32_t kk, j;
+    int32_t kk, j, k4 = 0, n16 = 0;
     int off = b_type == RQ_U8 ? 128 : 0;
     if (!pb || !pb->data || !pb->colsum || (k > 0 && !b))
         return RQ_E_NULL;
@@ -42,17 +71,31 @@ int rq_pack_b(rq_packed_b *pb, const void *b, int32_t b_type, int32_t k, int32_t
     pb->b_type = b_type;
     memset(pb->data, 0, rq_packed_b_bytes(k, n));
     memset(pb->colsum, 0, rq_packed_b_colsum_len(n) * sizeof(int32_t));
-    /* rows of B in order (sequential reads); the 64-byte groups of one k-group are written
-     * panel after panel; colsum[j] accumulates as a wrapping uint32 sum
-     * (uint32_t and int32_t may alias: the stored int32 is the sum mod 2^32) */
+    /* colsum[j]: the wrapping sum of the stored bytes, row by row (a loop the compiler
+     * vectorises; uint32_t and int32_t may alias: the stored int32 is the sum mod 2^32) */
+    for (kk = 0; kk < k; kk++) {
+        const uint8_t *row = (const uint8_t *)b + (size_t)kk * (size_t)ldb;
+        uint32_t *cs = (uint32_t *)pb->colsum;
+        if (b_type == RQ_I8)
+            for (j = 0; j < n; j++)
+                cs[j] += (uint32_t)(int32_t)(int8_t)row[j];
+        else
+            for (j = 0; j < n; j++)
+                cs[j] += (uint32_t)((int32_t)row[j] - 128);
+    }
+#if RQ_X86_SIMD
+    k4 = k / 4 * 4;
+    n16 = n / 16 * 16;
+    rq_pack_b_groups(pb, (const uint8_t *)b, b_type == RQ_U8, k4, n16, ldb);
+#endif
+    /* what the 4 x 16 blocks did not cover: rows of B in order; the bytes of one k-group are
+     * written panel after panel */
     for (kk = 0; kk < k; kk++) {
         const uint8_t *row = (const uint8_t *)b + (size_t)kk * (size_t)ldb;
         int8_t *d = pb->data + (size_t)(kk / 4) * 64u + (size_t)(kk % 4);
-        uint32_t *cs = (uint32_t *)pb->colsum;
-        for (j = 0; j < n; j++) {
+        for (j = kk < k4 ? n16 : 0; j < n; j++) {
             int v = (b_type == RQ_I8 ? (int)(int8_t)row[j] : (int)row[j]) - off;
             d[(size_t)(j / 16) * (size_t)(pb->k_pad / 4) * 64u + (size_t)(j % 16) * 4u] = (int8_t)v;
-            cs[j] += (uint32_t)v;
         }
     }
     return RQ_OK;

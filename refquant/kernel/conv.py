@@ -150,10 +150,11 @@ def weights_b(w, g0, ng, mg, zb, order_free, kp=0):
 def _weights_b(w, g0, ng, mg, zb, order_free):
     M, Cg, kH, kW = w.shape
     wg = w[g0 * mg:(g0 + ng) * mg]
-    if ng == 1:
-        wg = np.ascontiguousarray(wg.transpose(0, 2, 3, 1) if order_free else wg)
+    if ng == 1:   # rows (c, t) by one C transpose; (t, c) then moves whole rows of mg bytes
         B = np.empty((wg[0].size, mg), w.dtype)
-        nchw_to_rows(wg.reshape(mg, -1), B)
+        nchw_to_rows(np.ascontiguousarray(wg).reshape(mg, -1), B)
+        if order_free and kH * kW > 1:
+            B = np.ascontiguousarray(B.reshape(Cg, kH * kW, mg).transpose(1, 0, 2)).reshape(-1, mg)
         return B
     full = np.empty((kH, kW, ng * Cg, ng * mg) if order_free else (ng * Cg, kH, kW, ng * mg), w.dtype)
     full[...] = np.asarray(zb).astype(w.dtype)
