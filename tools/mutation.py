@@ -42,7 +42,8 @@ MODULES = {
     # Spec modules written on 2026-12-03 (issue 20 item 10); their tests run in seconds.
     "certified": ("refquant/certified.py", ["tests/test_certified.py"]),
     "nested": ("refquant/nested.py", ["tests/test_qops.py"]),
-    "movement": ("refquant/movement.py", ["tests/test_qops.py"]),
+    "movement": ("refquant/movement.py", ["tests/test_qops.py", "tests/test_onnx_ops.py",
+                                          "tests/test_onnx_resize.py"]),
     "qops": ("refquant/qops.py", ["tests/test_qops.py"]),
     "qonnx": ("refquant/qonnx.py", ["tests/test_qonnx.py"]),
     "openvino": ("refquant/openvino.py", ["tests/test_openvino.py"]),
