@@ -105,8 +105,17 @@ def _table_int8(fn, sx, zx, sy, zy):
     out = []
     for i in range(-128, 128):
         ts = f(fl64(sx * (i - zx)))
-        out.append(resolve([min(max(half_away(fl64(t / sy)) + zy, -128), 127) for t in ts], why))
+        out.append(resolve([_entry8(half_away(fl64(t / sy)), zy, i) for t in ts], why))
     return tuple(out)
+
+
+def _entry8(rescaled, zy, i):
+    """int32_t rescaled = llround(...) (a long long narrowed to int32: modulo 2^32, C++20), + zy in int32
+    (a signed overflow is undefined: Unpredictable), clamped to int8."""
+    r = ((rescaled + 2**31) % 2**32) - 2**31
+    if not -(2**31) <= r + zy < 2**31:
+        raise Unpredictable(f"TOSA int8 table entry {i}: rescaled {r} + zero point {zy} overflows int32")
+    return min(max(r + zy, -128), 127)
 
 
 def table_int16(fn, x_scale):

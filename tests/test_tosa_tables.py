@@ -94,6 +94,15 @@ def test_outcomes():
     assert tt.table_int8("sigmoid", Fraction(8), 0, Fraction(1, 256), -128)[0] == -128   # exp overflow: 1/inf = 0
 
 
+def test_int8_entry_narrowed_to_int32_wraps():
+    # sy = 2^-33: llround(t / sy) leaves int32; `int32_t rescaled = llround(...)` keeps it modulo 2^32
+    e = tt.table_int8("sigmoid", Fraction(1, 16), 0, Fraction(1, 2**33), 0)
+    assert e[128] == 0                       # sigmoid(0) / sy = 2^32 -> 0
+    assert e[0] == 127 and e[-1] == -128     # small positive and wrapped negative values, clamped
+    assert e == [min(max(((v + 2**31) % 2**32) - 2**31, -128), 127) for v in
+                 (_llround(_f("sigmoid", (i / 16)) * 2.0**33) for i in range(-128, 128))]
+
+
 def test_backend_rows_name_the_table_variants():
     for row in ("tosa", "tosa_double_round"):
         for op in ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16"):
