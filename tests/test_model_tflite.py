@@ -112,6 +112,9 @@ def test_each_family_agrees_under_its_own_row(models, name):
         assert len(rep.nodes) == len(t.graph.nodes) and not rep.not_observable
         bad = [(n.node, n.mismatches, n.new_mismatches) for n in rep.nodes if n.klass != AGREE]
         assert not bad, (family, bad)
+        if family == "xnnpack" and name == "cnn":    # XNNPACK 2.3.0 declines int8 AVERAGE_POOL_2D and SOFTMAX
+            assert any("took 8 of 10 operators; the optimized kernels ran AVERAGE_POOL_2D_5, SOFTMAX_8" in n
+                       for n in rep.notes), rep.notes
 
 
 def test_reference_vs_optimized_conv_is_named(models, capsys):

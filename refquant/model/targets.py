@@ -72,9 +72,9 @@ def build(spec, model_path, feeds, backend="onnxruntime", level="disable"):
     graph = load(model_path)
     if graph.format == "tflite":       # a .tflite model: LiteRT runs the file itself (model/tflite.py)
         from .tflite import run_litert
-        return Target(spec, litert.ROWS[arg], graph, run_litert(graph, feeds, arg), lt_version(),
-                      [f"the TFLite model as given, kernel family {arg!r}, every tensor kept "
-                       f"(experimental_preserve_all_tensors)"])
+        notes = [f"the TFLite model as given, kernel family {arg!r}, every tensor kept "
+                 f"(experimental_preserve_all_tensors)"]
+        return Target(spec, litert.ROWS[arg], graph, run_litert(graph, feeds, arg, notes), lt_version(), notes)
     tensors = litert.run_litert(graph, feeds, arg)
     return Target(spec, litert.ROWS[arg], graph, tensors, lt_version(),
                   [f"the model written as a TFLite model (refquant/model/litert.py), kernel family {arg!r}",

@@ -254,9 +254,10 @@ def _check_order(g, source):
         raise FormatFileError(f"model {source!r}: subgraph outputs {missing[:3]} are written by no operator")
 
 
-def run_litert(graph, feeds, family):
+def run_litert(graph, feeds, family, notes=None):
     """{tensor name: array} of every tensor LiteRT keeps when it runs the file under ``family``
-    (refquant/peers/litert.py interpreter, experimental_preserve_all_tensors, one thread)."""
+    (refquant/peers/litert.py interpreter, experimental_preserve_all_tensors, one thread).
+    ``notes`` (a list): for ``xnnpack``, which operators the XNNPACK delegate took is appended."""
     from ..peers import litert as lt
     blob = Path(graph.source).read_bytes()
     it = lt.interpreter(blob, family, preserve=True)
@@ -266,6 +267,14 @@ def run_litert(graph, feeds, family):
             raise InvalidValueError(f"input {name!r} is missing; got {sorted(feeds)}")
         it.set_tensor(d["index"], np.asarray(feeds[name]).astype(d["dtype"]))
     it.invoke()
+    if family == "xnnpack" and notes is not None:
+        # with every tensor kept, the delegate takes each operator as its own partition: an operator
+        # was taken when a delegate node writes its output
+        ops = it._get_ops_details()
+        written = {int(t) for o in ops if "DELEGATE" in o["op_name"].upper() for t in o["outputs"]}
+        left = [n.name for n in graph.nodes if not any(graph.tensor_index[t] in written for t in n.outputs)]
+        notes.append(f"XNNPACK delegate took {len(graph.nodes) - len(left)} of {len(graph.nodes)} operators; "
+                     f"the optimized kernels ran {', '.join(left[:12]) or 'none'}{', ...' if len(left) > 12 else ''}")
     out = {}
     for name, i in graph.tensor_index.items():
         if name in graph.initializers:
