@@ -21,6 +21,7 @@ from . import nested
 from .errors import InvalidValueError, ShapeError, SpecError, UnknownNameError, Unpredictable
 from .integers import get_type
 from .ieee import fl32, fl64
+from .rounding import half_away
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
@@ -565,7 +566,51 @@ def run_step(x, step):
     return tosa_rescale(x, m, s, in_type=in_type, out_type=out_type, in_zp=in_zp, out_zp=out_zp, rounding_mode=mode)
 
 
+def uint8_as_int8_type(scale, zp, narrow=False):
+    """(scale', zp') of the int8 type that TensorFlow's ``--tosa-convert-tfl-uint8`` pass gives a
+    uint8 tensor (scale, zp): its real range [(qmin_u8 - zp)*scale, (255 - zp)*scale] in binary64,
+    re-quantized to int8 by MLIR's fakeQuantAttrsToType: scale' = fl64(width / 255) (254 narrow),
+    the zero point from whichever end adds the smaller error, clamped, C round() (ties away).
+    scale' may differ from scale in the last bits; zp' is normally zp - 128."""
+    # Reproduces: TensorFlow compiler/mlir/tosa/transforms/convert_tfl_uint8.cc (buildQTypeFromMinMax);
+    # MLIR quant FakeQuantSupport.cpp getNudgedScaleAndZeroPoint / fakeQuantAttrsToType
+    (s,) = _scales(scale)
+    lo_u8, qmin, qmax = (1, -127, 127) if narrow else (0, -128, 127)
+    rmin, rmax = fl64((lo_u8 - zp) * s), fl64((255 - zp) * s)
+    width = fl64(rmax - rmin)
+    if abs(width) < Fraction(1, 2**52):        # DBL_EPSILON: an all-zero range
+        return Fraction(1), qmin
+    s8 = fl64(width / (qmax - qmin))
+    q_lo, q_hi = fl64(rmin / s8), fl64(rmax / s8)
+    from_min, err_min = fl64(qmin - q_lo), fl64(abs(qmin) + abs(q_lo))
+    from_max, err_max = fl64(qmax - q_hi), fl64(abs(qmax) + abs(q_hi))
+    z = from_min if err_min < err_max else from_max
+    return s8, (qmin if z < qmin else qmax if z > qmax else half_away(z))
+
+
+def _u8_rescale(x, in_zp, out_zp, to_unsigned):
+    """The pass's RESCALE between uint8 and int8: multiplier 2^30, shift 30, scale32, no double round."""
+    return tosa_rescale(x, 2**30, 30, in_type="int8", out_type="int8", in_zp=in_zp, out_zp=out_zp,
+                        input_unsigned=not to_unsigned, output_unsigned=to_unsigned, rounding_mode="SINGLE_ROUND")
+
+
+def _chain_uint8(op, a, sa, za, b, sb, zb, sy, zy, rounding_mode):
+    """A uint8 ADD / SUB / MUL through ``--tosa-convert-tfl-uint8``: each input RESCALEd to int8
+    (value - 128, zero point zp - 128), the int8 chain on the re-derived int8 types, and the
+    output RESCALEd back to uint8, which the pass allows only when the output's int8 type has the
+    same scale and a zero point 128 below (otherwise it fails: SpecError)."""
+    (sa8, za8), (sb8, zb8), (sy8, zy8) = (uint8_as_int8_type(s_, z_) for s_, z_ in ((sa, za), (sb, zb), (sy, zy)))
+    _spec_error_if(sy8 != Fraction(sy) or zy - zy8 != 128,
+                   f"convert_uint8_to_int8: the output's int8 type (scale {float(sy8)!r}, zp {zy8}) is not "
+                   f"(scale {sy!r}, zp {zy} - 128): the pass reports 'scale mismatch at the output tensors'")
+    a8, b8 = _u8_rescale(a, za, za - 128, False), _u8_rescale(b, zb, zb - 128, False)
+    y8 = _chain(op, a8, sa8, za8, b8, sb8, zb8, sy8, zy8, "int8", rounding_mode)
+    return _u8_rescale(y8, zy8, zy, True)
+
+
 def _chain(op, a, sa, za, b, sb, zb, sy, zy, dtype, rounding_mode):
+    if dtype == "uint8":
+        return _chain_uint8(op, a, sa, za, b, sb, zb, sy, zy, rounding_mode)
     plan = chain_plan(op, sa, za, sb, zb, sy, zy, dtype=dtype, rounding_mode=rounding_mode)
     for step in plan["a"]:
         a = run_step(a, step)

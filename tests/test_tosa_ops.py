@@ -10,6 +10,7 @@ runs >= 10^5 elements per operator.
 """
 
 import os
+from fractions import Fraction
 import random
 
 import pytest
@@ -396,18 +397,61 @@ def test_quantized_chains_match_reference_model(model):
     assert t.n[M.VALID] >= 40, t.n
 
 
+def run_uint8_chains(model, rng, trials, tally, scale=1):
+    """uint8 ADD / SUB / MUL through TensorFlow's uint8 pass: refquant vs the model running the
+    unsigned RESCALEs, the int8 chain and the RESCALE back (edges 0 / 255 and zero points 0 / 255)."""
+    fns = {"ADD": T.quantized_add, "SUB": T.quantized_sub, "MUL": T.quantized_mul}
+    for _ in range(trials):
+        op = rng.choice(("ADD", "SUB", "MUL"))
+        sa, sb, sy = _f32(rng, 0.001, 0.1), _f32(rng, 0.001, 0.1), _f32(rng, 0.002, 0.3)
+        za, zb, zy = (rng.choice((0, 128, 255)) if rng.random() < 0.3 else rng.randint(0, 255) for _ in range(3))
+        a, b = ([[rng.choice((0, 255)) if rng.random() < 0.2 else rng.randint(0, 255) for _ in range(5)]
+                 for _ in range(2 * scale)] for _ in range(2))
+        args = (a, sa, za, b, sb, zb, sy, zy)
+        for mode in ("SINGLE_ROUND", "DOUBLE_ROUND"):
+            tally.check(M.chain_uint8(model, op, *args, mode=mode),
+                        M.spec_outcome(fns[op], *args, dtype="uint8", rounding_mode=mode), (op, mode, args))
+
+
+def test_uint8_chains_match_reference_model(model):
+    t = Tally()
+    run_uint8_chains(model, random.Random(11), 12, t)
+    assert t.n[M.VALID] == 24, t.n
+
+
+def test_uint8_pass_keeps_every_binary32_scale():
+    """The pass re-derives each uint8 tensor's int8 type from its real range in binary64. For a
+    binary32 scale s every step is exact ((k - zp)*s has at most 32 significant bits, the width is
+    255*s or 254*s exactly, and dividing it back gives s), so the int8 type is (s, zp - 128) and a
+    uint8 chain is the int8 chain on x - 128.  A scale that is not binary32 (only a hand-written
+    MLIR type can carry one) can change in its last bit; the output check then refuses the graph."""
+    rng = random.Random(4)
+    for _ in range(3000):
+        s, zp, narrow = _f32(rng, 1e-6, 10.0), rng.randint(1, 255), rng.random() < 0.3
+        assert T.uint8_as_int8_type(s, zp, narrow) == (s, zp - 128)
+    assert T.uint8_as_int8_type(0.1, 1) == (Fraction(0.10000000000000002), -127)   # binary64 0.1: fl64(253.1 - ...) rounds
+    a = [[0, 255, 128]]
+    assert T.quantized_add(a, 0.5, 3, a, 0.25, 7, 0.125, 9, dtype="uint8") == [
+        [v + 128 for v in row] for row in T.quantized_add([[-128, 127, 0]], 0.5, 3 - 128, [[-128, 127, 0]], 0.25,
+                                                          7 - 128, 0.125, 9 - 128, dtype="int8")]
+    with pytest.raises(SpecError, match="scale mismatch at the output"):
+        T.quantized_add(a, 0.5, 3, a, 0.25, 7, 0.1, 1, dtype="uint8")
+
+
 # --------------------------------------------------------------------------------------------
 # The slow sweep: >= 10^5 elements per operator
 # --------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.parametrize("op", ["add_sub", "mul", "ars", "clamp", "reduce_sum", "pools", "chains", "table"])
+@pytest.mark.parametrize("op", ["add_sub", "mul", "ars", "clamp", "reduce_sum", "pools", "chains", "table",
+                                "uint8_chains"])
 def test_sweep_against_reference_model(op, model):
     """Each operator on >= 10^5 elements (seeded); prints the outcome counts docs/ops.md records."""
     runner, trials, scale = {"add_sub": (run_add_sub, 600, 40), "mul": (run_mul, 600, 40),
                              "ars": (run_ars, 600, 30), "clamp": (run_clamp, 400, 20),
                              "reduce_sum": (run_reduce_sum, 600, 40), "pools": (run_pools, 600, 30),
-                             "chains": (run_chains, 300, 40), "table": (run_tables, 2, 1)}[op]
+                             "chains": (run_chains, 300, 40), "table": (run_tables, 2, 1),
+                             "uint8_chains": (run_uint8_chains, 300, 40)}[op]
     t = Tally()
     runner(model, random.Random(f"sweep-{op}"), trials, t, scale)
     print(op, t.n, "elements", t.elements, "reduced inputs", t.inputs, "known-deviation elements", t.known)

@@ -212,6 +212,38 @@ def chain(m, op, a, sa, za, b, sb, zb, sy, zy, dtype="int8", mode="SINGLE_ROUND"
     return g.run()
 
 
+def _u8_step(m, g, x, in_zp, out_zp, shape, to_unsigned, out=False):
+    """The --tosa-convert-tfl-uint8 RESCALE (2^30, 30): uint8 travels as int8 bits, the unsigned
+    side's zero point too (the RESCALE flags say how to read them)."""
+    ins = [x, g.const([2**30], "int32"), g.const([30], "int8"),
+           g.const(np.array([in_zp]).astype(np.uint8).view(np.int8) if not to_unsigned else [in_zp], "int8"),
+           g.const(np.array([out_zp]).astype(np.uint8).view(np.int8) if to_unsigned else [out_zp], "int8")]
+    rm = m.RoundingMode.SINGLE_ROUND
+    return g.op("RESCALE", ins, shape, "int8",
+                lambda t: t.RescaleAttribute(True, rm, False, not to_unsigned, to_unsigned), out)
+
+
+def chain_uint8(m, op, a, sa, za, b, sb, zb, sy, zy, mode="SINGLE_ROUND"):
+    """A uint8 ADD / SUB / MUL as TensorFlow's uint8 pass lowers it (refquant.tosa._chain_uint8):
+    unsigned RESCALEs in and out around the int8 chain on the int8 types the pass derives
+    (refquant's ``uint8_as_int8_type``, modelled from the source, not measured here), run by the model."""
+    (sa8, za8), (sb8, zb8), (sy8, zy8) = (spec.uint8_as_int8_type(s_, z_) for s_, z_ in ((sa, za), (sb, zb), (sy, zy)))
+    plan = spec.chain_plan(op, sa8, za8, sb8, zb8, sy8, zy8, dtype="int8", rounding_mode=mode)
+    g = m.graph()
+    shape = np.shape(a)
+    xs = [_u8_step(m, g, g.input(np.asarray(v).astype(np.uint8).view(np.int8), "int8"), z, z - 128, shape, False)
+          for v, z in ((a, za), (b, zb))]
+    for i, key in enumerate("ab"):
+        for step in plan[key]:
+            xs[i] = _step(m, g, xs[i], step, shape)
+    ins = xs + ([g.const([0], "int8")] if op == "MUL" else [])
+    attrs = {"ADD": lambda t: t.AddAttribute(), "SUB": lambda t: t.SubAttribute(), "MUL": lambda t: t.MulAttribute()}
+    y8 = _step(m, g, g.op(op, ins, shape, "int32", attrs[op]), plan["out"], shape)
+    _u8_step(m, g, y8, zy8, zy, shape, True, out=True)
+    outcome, y = g.run()
+    return outcome, (None if y is None else y.astype(np.int8).view(np.uint8).astype(np.int64))
+
+
 # ##########################################################################
 # refquant verify tosa: one row per operator (outcomes, then the VALID values)
 # ##########################################################################
