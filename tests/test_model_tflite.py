@@ -361,3 +361,35 @@ def test_depthwise_block_tail_and_quantize_tail_agree_with_litert(tmp_path):
         runs[family] = t.tensors["y"]
     differ = np.argwhere(runs["ref"] != runs["optimized"])
     assert differ.size and set(differ[:, 3].tolist()) <= set(range(8))     # the tail channels run the reference
+
+
+def test_movement_operators_agree_with_litert(tmp_path):
+    """SLICE (size -1), STRIDED_SLICE (negative stride, begin / end / shrink-axis masks, negative
+    indices), SQUEEZE, EXPAND_DIMS (negative axis): every family's tensors equal refquant's."""
+    _interpreter()
+    from refquant.peers import litert as lt
+    m = lt.Model()
+
+    def t(name, shape):
+        return m.tensor(name, shape, "int8", scale=0.1, zero_point=2)
+
+    def c(name, v):
+        return m.const(name, np.array(v, np.int32))
+    x = t("x", (1, 6, 5, 4))
+    s1 = t("slice", (1, 3, 4, 2))
+    m.op("SLICE", [x, c("b", [0, 2, 1, 1]), c("s", [-1, 3, -1, 2])], [s1])
+    s2 = t("ss", (3, 2, 4))
+    m.op("STRIDED_SLICE", [x, c("b2", [0, 5, 0, 0]), c("e2", [1, 0, 5, 4]), c("st2", [1, -2, 3, 1])], [s2],
+         begin_mask=4, end_mask=8, shrink_axis_mask=1)
+    s3 = t("sq", (6, 5, 4))
+    m.op("SQUEEZE", [x], [s3], squeeze_dims=[0])
+    s4 = t("ed", (1, 6, 5, 4))
+    m.op("EXPAND_DIMS", [s3, c("ax", [-4])], [s4])
+    s5 = t("ss2", (1, 2, 5, 4))
+    m.op("STRIDED_SLICE", [x, c("b3", [0, -3, 0, 0]), c("e3", [1, -1, 5, 4]), c("st3", [1, 1, 1, 1])], [s5])
+    path = tmp_path / "mov.tflite"
+    path.write_bytes(m.build([x], [s1, s2, s4, s5]))
+    for family in ("ref", "optimized", "xnnpack"):
+        rep, t_ = _compare(path, family)
+        assert [n.klass for n in rep.nodes] == [AGREE] * 5, family
+    assert t_.tensors["ss"].shape == (3, 2, 4) and t_.tensors["ed"].shape == (1, 6, 5, 4)

@@ -501,6 +501,50 @@ def transpose(ctx, node, ins):
     return [ins[0].map(lambda a: np.transpose(a, perm))]
 
 
+@op("tflite.SQUEEZE")
+def squeeze(ctx, node, ins):
+    """TFLite SQUEEZE: drop the squeeze_dims axes (every size-1 axis when none are given)."""
+    x = ins[0]
+    dims = [int(d) % x.v.ndim for d in (node.attr("squeeze_dims") or [])]
+    axes = tuple(dims) if dims else tuple(i for i, d in enumerate(x.shape) if d == 1)
+    return [x.map(lambda a: np.squeeze(a, axis=axes))]
+
+
+@op("tflite.EXPAND_DIMS")
+def expand_dims(ctx, node, ins):
+    """TFLite EXPAND_DIMS by the constant axis."""
+    axis = int(_const(node, ins, 1, "axis").reshape(-1)[0])
+    return [ins[0].map(lambda a: np.expand_dims(a, axis if axis >= 0 else axis + a.ndim + 1))]
+
+
+@op("tflite.SLICE")
+def slice_(ctx, node, ins):
+    """TFLite SLICE: the constant begin and size (-1: to the end)."""
+    begin = [int(v) for v in _const(node, ins, 1, "begin").reshape(-1)]
+    size = [int(v) for v in _const(node, ins, 2, "size").reshape(-1)]
+    if len(begin) != ins[0].v.ndim or len(size) != len(begin):
+        raise ShapeError(f"node {node.name!r}: begin {begin} / size {size} for a rank-{ins[0].v.ndim} input")
+    sl = tuple(slice(b, None if n == -1 else b + n) for b, n in zip(begin, size))
+    return [ins[0].map(lambda a: a[sl])]
+
+
+@op("tflite.STRIDED_SLICE")
+def strided_slice(ctx, node, ins):
+    """TFLite STRIDED_SLICE with begin / end / shrink-axis masks (no ellipsis, new-axis or offset)."""
+    if node.attr("ellipsis_mask", 0) or node.attr("new_axis_mask", 0) or node.attr("offset", False):
+        raise InvalidValueError(f"node {node.name!r}: STRIDED_SLICE with ellipsis_mask, new_axis_mask or offset "
+                                f"is not modelled")
+    begin, end, step = ([int(v) for v in _const(node, ins, i, n).reshape(-1)]
+                        for i, n in ((1, "begin"), (2, "end"), (3, "strides")))
+    bm, em, sm = (int(node.attr(k, 0)) for k in ("begin_mask", "end_mask", "shrink_axis_mask"))
+    if not len(begin) == len(end) == len(step) <= ins[0].v.ndim or 0 in step:
+        raise ShapeError(f"node {node.name!r}: begin {begin}, end {end}, strides {step} for a rank-"
+                         f"{ins[0].v.ndim} input (strides non-zero)")
+    idx = tuple(begin[i] if sm >> i & 1 else slice(None if bm >> i & 1 else begin[i], None if em >> i & 1 else end[i],
+                                                   step[i]) for i in range(len(begin)))
+    return [ins[0].map(lambda a: a[idx])]
+
+
 def _resize(name):
     def run(ctx, node, ins):
         (x,) = _vals(node, ins[:1])
