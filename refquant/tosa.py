@@ -440,8 +440,9 @@ def _pool(op, x, kernel, stride, pad, window):
              for oy in range(OH)] for n in range(N)]
 
 
-def avg_pool2d(x, kernel, stride, pad, *, input_zp=0, output_zp=0, in_type="int8"):
-    """TOSA AVG_POOL2D, int8 or int16 with an int32 accumulator.
+def avg_pool2d(x, kernel, stride, pad, *, input_zp=0, output_zp=0, in_type="int8", acc_type="int32"):
+    """TOSA AVG_POOL2D, int8 or int16 with an int32 accumulator (``acc_type``: the only one the
+    spec's data-type table lists for integer inputs; any other is an invalid graph).
 
     acc = sum of (v - input_zp) over the in-bounds taps (padding does not count), then
     apply_scale_32(acc, reciprocal_scale(count), SINGLE_ROUND) + output_zp, clipped to the type.
@@ -452,6 +453,7 @@ def avg_pool2d(x, kernel, stride, pad, *, input_zp=0, output_zp=0, in_type="int8
     # Reproduces: TOSA 1.0 §Tensor Operators, AVG_POOL2D (spec cd5acdd)
     t = _itype("AVG_POOL2D", in_type, ("int8", "int16"))
     acc_t = get_type("int32")
+    _error_if("AVG_POOL2D", acc_type != "int32", f"acc_type {acc_type!r} with {in_type} (the integer profiles list int32)")
     _error_if("AVG_POOL2D", in_type != "int8" and input_zp != 0, f"input_zp {input_zp} with {in_type}")
     _error_if("AVG_POOL2D", in_type != "int8" and output_zp != 0, f"output_zp {output_zp} with {in_type}")
     for name, zp in (("input_zp", input_zp), ("output_zp", output_zp)):

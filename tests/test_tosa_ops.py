@@ -283,6 +283,22 @@ def test_pools_match_reference_model(model):
     assert t.n[M.VALID] >= 50, t.n
 
 
+def test_avg_pool_accumulator_type_matches_reference_model(model):
+    """acc_type: int32 is the only accumulator for int8 / int16 inputs; int8 or int16 accumulators
+    are rejected (ERROR_IF) by refquant and by the model alike."""
+    t = Tally()
+    x = (np.arange(16).reshape(1, 4, 4, 1) - 8).tolist()
+    for in_type, scale in (("int8", 1), ("int16", 100)):
+        xs = (np.array(x) * scale).tolist()
+        for acc in ("int32", "int16", "int8"):
+            if in_type == "int16" and acc == "int8":
+                continue
+            got = M.pool(model, "AVG_POOL2D", xs, (2, 2), (2, 2), (0, 0, 0, 0), in_type, acc_type=acc)
+            want = M.spec_outcome(T.avg_pool2d, xs, (2, 2), (2, 2), (0, 0, 0, 0), in_type=in_type, acc_type=acc)
+            t.check(got, want, (in_type, acc))
+    assert t.n == {M.VALID: 2, M.ERROR: 3, M.UNPREDICTABLE: 0}, t.n
+
+
 def test_avg_pool_ties_match_reference_model(model):
     """Every sum of 1..16 taps whose average is an exact half (and its neighbours): a column of
     int8 values with kernel (count, 1) -- the reciprocal_scale rounding at ties."""

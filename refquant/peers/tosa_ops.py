@@ -158,7 +158,7 @@ def reduce_sum(m, values, axis):
     return g.run()
 
 
-def pool(m, op, x, kernel, stride, pad, in_type, input_zp=0, output_zp=0, out_hw=None):
+def pool(m, op, x, kernel, stride, pad, in_type, input_zp=0, output_zp=0, out_hw=None, acc_type="int32"):
     """AVG_POOL2D (zero points as inputs, int32 accumulator) or MAX_POOL2D; out_hw defaults to the
     spec's output size (floor division, so an idiv_check failure still yields a graph)."""
     g = m.graph()
@@ -168,7 +168,7 @@ def pool(m, op, x, kernel, stride, pad, in_type, input_zp=0, output_zp=0, out_hw
     ins = [g.input(x, in_type)]
     if op == "AVG_POOL2D":
         ins += [g.const([input_zp], in_type), g.const([output_zp], in_type)]
-        attr = lambda t: t.AvgPool2dAttribute(list(kernel), list(stride), list(pad), m.DT["int32"])  # noqa: E731
+        attr = lambda t: t.AvgPool2dAttribute(list(kernel), list(stride), list(pad), m.DT[acc_type])  # noqa: E731
     else:
         attr = lambda t: t.MaxPool2dAttribute(list(kernel), list(stride), list(pad),  # noqa: E731
                                               m.ts.NanPropagationMode.PROPAGATE)
