@@ -5,9 +5,9 @@ MatMulNBits: B uint8 [N][k_blocks][blob], scales [N*k_blocks], optional packed u
 default zero point 2^(bits-1), attributes K, N, bits, block_size, accuracy_level) and the MLAS
 kernels of onnxruntime 1.32.0 (``sqnbitgemm_kernel_avx_common_fp32.h``
 ``MlasQ4GemmKernelBlkLen16Avx512f`` / ``...BlkLen32PlusAvx512f``, ``FoldAccumulators``; the SGEMM
-path of ``sqnbitgemm.cpp`` for M > 1; ``QuantizeARow_CompInt8`` for accuracy_level 4's A).
-docs/llm-formats.md §2 lists what was measured, the named deviations, and what is not modelled
-(accuracy_level 4 with 8-bit B; 8-bit B with M = 1).
+path of ``sqnbitgemm.cpp`` for M > 1; ``x86_64/SgemmKernelM1TransposeBAvx.S`` for 8-bit B at M = 1;
+``QuantizeARow_CompInt8`` for accuracy_level 4's A).  docs/llm-formats.md §2 lists what was measured,
+the named deviations, and what is not modelled (accuracy_level 4 with 8-bit B).
 
 Values: A, the scales and the optional bias are binary32 values (numbers or ``formats.Real``), or
 binary16 values with ``dtype='fp16'``; B and the zero points are bytes as stored in the ONNX
@@ -28,7 +28,9 @@ Variants (``VARIANTS['matmul_nbits']``):
                         one thread: accuracy_level 0/1 (float compute): the dequantized weight
                         w = fl((q - zp)·s); M = 1: sixteen lanes (lane = k mod 16) of fused
                         multiply-adds in k order, then FoldAccumulators (per 4 columns) or the
-                        GCC _mm512_reduce_add_ps tree (the remaining columns); M > 1: the SGEMM
+                        GCC _mm512_reduce_add_ps tree (the remaining columns); 8-bit B at M = 1:
+                        MlasSgemmKernelM1TransposeBAvx's eight unfused mul + add lanes and its
+                        4x1 / 2x1 / 1x1 horizontal sums; M > 1: the SGEMM
                         kernel's one fused multiply-add chain in k order per output (8-bit B:
                         MlasSgemm's K chunks, ``sgemm_stride_k``, each chain added to C,
                         which starts as the bias when there is one);
@@ -188,6 +190,38 @@ def reduce16(x, trace=None):
     return x[0]
 
 
+def _mul(a, b, trace=None, name="mul"):
+    r = _f.decode(F32, _f.mul(F32, a, b))
+    note(trace, name, f"fl32({_hex(a)} * {_hex(b)}) = 0x{_f.encode(F32, r):08x}", r.value)
+    return r
+
+
+def m1_transpose_b_lanes(a, w, trace=None):
+    """8-bit B, M = 1 (MlasSgemmKernelM1TransposeBAvx): eight lanes, lane i adding the products of the
+    k = i (mod 8) terms in k order, each product and each sum rounded (vmulps then vaddps, no FMA)."""
+    # Reproduces: onnxruntime 1.32.0 mlas x86_64/SgemmKernelM1TransposeBAvx.S (ProcessColumnLoop)
+    lanes = [ZERO] * 8
+    for k, (x, y) in enumerate(zip(a, w)):
+        lanes[k % 8] = _add(lanes[k % 8], _mul(x, y, trace, f"product k={k}"), trace, f"lane {k % 8} k={k}")
+    return lanes
+
+
+def m1_transpose_b_sum(x, n, N, trace=None):
+    """The kernel's horizontal sum of output n's eight lanes: outputs in full groups of four by the
+    4x1 transpose (FoldAccumulators' order, ``fold8``), then a pair by the 2x1 block
+    ((x0+x2)+(x4+x6)) + ((x1+x3)+(x5+x7)), then a single by vhaddps ((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7))."""
+    # Reproduces: onnxruntime 1.32.0 mlas SgemmKernelM1TransposeBAvx.S Output4x1/2x1/1x1Block
+    full = N // 4 * 4
+    if n < full:
+        return fold8(x, trace)
+    if (N - full) & 2 and n < full + 2:
+        pairs = [(0, 2), (4, 6), (1, 3), (5, 7)]
+    else:
+        pairs = [(0, 1), (2, 3), (4, 5), (6, 7)]
+    s = [_add(x[i], x[j], trace, f"hsum {i}+{j}") for i, j in pairs]
+    return _add(_add(s[0], s[1], trace, "hsum"), _add(s[2], s[3], trace, "hsum"), trace, "hsum")
+
+
 def _gemv_lanes(a, w, trace=None):
     lanes = [ZERO] * 16
     for k, (x, y) in enumerate(zip(a, w)):
@@ -219,6 +253,9 @@ def _float_path(A, B, scales, zp, K, N, bits, block_size, bias):
 
 def _float_output(rows, w, m, n, N, K, bits, bias, trace=None):
     """Output (m, n) of the float path (``trace``: every fused multiply-add and addition)."""
+    if len(rows) == 1 and bits == 8:      # the lanes are never -0, so C's +0 (beta 0) changes nothing
+        y = m1_transpose_b_sum(m1_transpose_b_lanes(rows[0], w[n], trace), n, N, trace)
+        return _add(y, bias[n], trace, "bias") if bias else y
     if len(rows) == 1:
         y = (fold4 if n < N // 4 * 4 else reduce16)(_gemv_lanes(rows[0], w[n], trace), trace)
         return _add(y, bias[n], trace, "bias") if bias else y
@@ -502,7 +539,8 @@ VARIANTS = {"matmul_nbits": {"exact": matmul_exact, "ort_mlas_avx512": matmul_or
 DEVIATIONS = {
     "MatMulNBits binary32 order (MLAS AVX-512)":
         "accuracy_level 0-3: w = fl((q - zp)*s); M = 1: sixteen fused multiply-add lanes (k mod 16), "
-        "FoldAccumulators per 4 columns, the reduce tree for the rest; M > 1: one fused multiply-add chain in k "
+        "FoldAccumulators per 4 columns, the reduce tree for the rest (8-bit B: eight unfused mul + add lanes, "
+        "the M1TransposeB kernel's horizontal sums); M > 1: one fused multiply-add chain in k "
         "order; a bias added after the lanes' sum (M = 1) or C's initial value (M > 1); fp16 A: binary32 compute, "
         "Y rounded once to fp16; differs from the exact sum in the last bits (refquant variant 'ort_mlas_avx512'; "
         "docs/llm-formats.md §2)",

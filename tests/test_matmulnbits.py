@@ -93,8 +93,6 @@ def test_matches_onnxruntime(bits, bs, zp, level, M):
 def test_matches_onnxruntime_on_1e5_outputs(bits, bs, zp, level, M):
     """>= 10^5 outputs per configuration (M = 1: N = 102400 columns; M = 64: N = 1600)."""
     pytest.importorskip("onnxruntime")
-    if bits == 8 and M == 1:
-        pytest.skip("8-bit M=1: onnxruntime's float order is not modelled (docs/llm-formats.md §2)")
     m, n = (M, 102400 // M)
     got, want, _ = compare(np.random.default_rng(3), m, 256, n, bits, bs, zp, level)
     assert got.size >= 10**5 and (got == want).all()
@@ -249,10 +247,8 @@ def test_padded_bias_fp16_match_onnxruntime(bits, bs, zp, level, M, K, bias, fp1
 @pytest.mark.parametrize("fp16", [False, True])
 def test_padded_bias_fp16_match_onnxruntime_on_1e5_outputs(bits, level, bs, M, fp16):
     """>= 10^5 outputs per configuration: K = 200 (not a multiple of any block size >= 16 but 8), zero
-    points and a bias, float32 or float16 (8-bit: M = 64 only, its M = 1 kernel is not modelled)."""
+    points and a bias, float32 or float16."""
     pytest.importorskip("onnxruntime")
-    if bits == 8 and M == 1:
-        pytest.skip("8-bit M=1: onnxruntime's float order is not modelled (docs/llm-formats.md §2)")
     got, want, _ = compare(np.random.default_rng(17), M, 200, 102400 // M, bits, bs, True, level, bias=True, fp16=fp16)
     assert got.size >= 10**5 and (got == want).all()
 
@@ -301,3 +297,25 @@ def test_explain_cli_on_block_dot_cases(tmp_path, capsys):
     assert f"bits 0x{want:x}" in out and "zero-point term block 2" in out and "A block 2" in out
     assert cli.main(["explain", str(tmp_path / "mm.json"), "--index", "7,0"]) == 2
     assert "not in Y" in capsys.readouterr().err
+
+
+@needs_avx512
+@pytest.mark.parametrize("bs, K, N, zp, bias", [(16, 256, 41, True, False), (32, 200, 6, False, True),
+                                               (64, 1000, 7, True, True), (256, 512, 3, False, False)])
+def test_8bit_m1_matches_onnxruntime(bs, K, N, zp, bias):
+    """8-bit B, M = 1: MlasSgemmKernelM1TransposeBAvx (eight unfused mul + add lanes, the horizontal sum
+    of the output's row group: 4x1, 2x1 or 1x1 block)."""
+    pytest.importorskip("onnxruntime")
+    got, want, _ = compare(np.random.default_rng(22), 1, K, N, 8, bs, zp, 0, bias=bias)
+    assert (got == want).all()
+
+
+@pytest.mark.parametrize("N", [1, 2, 3, 4, 5, 6, 7])
+def test_8bit_m1_fast_form_equals_the_definition(N):
+    rng = np.random.default_rng(23)
+    a, b, s, z = make_inputs(rng, 1, 40, N, 8, 16, True)
+    c = rng.standard_normal(N).astype(np.float32)
+    d = mm.matmul_ort_mlas_avx512(a.tolist(), b.tobytes(), s.tolist(), z.tobytes(), 40, N, 8, 16, bias=c.tolist())
+    assert fast.matmul_ort_mlas_avx512(a, b, s, z, 40, N, 8, 16, c).view(np.uint32).tolist() == d
+    y, _ = mm.explain(a.tolist(), b.tobytes(), s.tolist(), z.tobytes(), 40, N, 8, 16, 0, N - 1, 0, c.tolist())
+    assert y == d[0][N - 1]

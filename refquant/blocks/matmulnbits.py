@@ -77,9 +77,28 @@ def matmul_ort_mlas_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
     return _float_path(A, B, scales, zp, K, N, bits, block_size, bias)
 
 
+def _m1_transpose_b(a, w, N, K):
+    """8-bit B, M = 1: eight unfused mul + add lanes and the kernel's per-row-group horizontal sums
+    (refquant.matmulnbits.m1_transpose_b_lanes / m1_transpose_b_sum)."""
+    k8 = -(-K // 8) * 8      # the masked tail adds +0 products: a lane that is never -0 is unchanged
+    a, w = _pad_a(a, K, k8), np.pad(w, ((0, 0), (0, k8 - K)))
+    x = np.zeros((N, 8), dtype=F32)
+    for k0 in range(0, k8, 8):
+        x = (x + (w[:, k0:k0 + 8] * a[0, k0:k0 + 8][None, :]).astype(F32)).astype(F32)
+    out = _fold8(x)
+    full = N // 4 * 4
+    pair = ((x[:, 0] + x[:, 2]) + (x[:, 4] + x[:, 6])) + ((x[:, 1] + x[:, 3]) + (x[:, 5] + x[:, 7]))
+    single = ((x[:, 0] + x[:, 1]) + (x[:, 2] + x[:, 3])) + ((x[:, 4] + x[:, 5]) + (x[:, 6] + x[:, 7]))
+    rest = np.arange(N) >= full
+    use_pair = rest & ((N - full) & 2 > 0) & (np.arange(N) < full + 2)
+    return np.where(use_pair, pair, np.where(rest, single, out)).astype(F32)[None, :]
+
+
 def _float_path(A, B, scales, zp, K, N, bits, block_size, bias):
     a = _pad_a(A, K, K)
     w = dequantize_b(B, scales, zp, K, N, bits, block_size)
+    if a.shape[0] == 1 and bits == 8:
+        return _bias_add(_m1_transpose_b(a, w, N, K), bias)
     if a.shape[0] == 1:
         k16 = -(-K // 16) * 16      # whole lane groups: +0 terms leave a lane unchanged
         a, w = _pad_a(a, K, k16), np.pad(w, ((0, 0), (0, k16 - K)))

@@ -94,12 +94,8 @@ def matmulnbits_rows(seed=20261203, outputs=256):
                             rows.append(Row(BACKEND, "MatMulNBits", "exact", flag, UNSUPPORTED,
                                             note="8-bit accuracy_level 4 kernel not modelled (docs/llm-formats.md §2)"))
                             continue
-                        if bits == 8 and M == 1:
-                            rows.append(Row(BACKEND, "MatMulNBits", "exact", flag, UNSUPPORTED,
-                                            note="8-bit M=1 kernel: float order not modelled (docs/llm-formats.md §2)"))
-                            continue
-                        # 8 bits: M > 1 only (its M = 1 kernel is not modelled); N = 64, M from the output count
-                        m, n = (max(M, outputs // 64), 64) if bits == 8 else (M, max(4, outputs // M))
+                        # 8 bits, M > 1: N = 64 (K chunks of 128), M from the output count
+                        m, n = (max(M, outputs // 64), 64) if bits == 8 and M > 1 else (M, max(4, outputs // M))
                         flag += f" ({m}x256 @ 256x{n})"
                         got, model, exact = compare(rng, m, 256, n, bits, bs, with_zp, level, exact=True)
                         rows.append(judge(BACKEND, "MatMulNBits", "exact", flag, got, exact,
@@ -110,9 +106,9 @@ def matmulnbits_rows(seed=20261203, outputs=256):
 
 def _tail_rows(rng, outputs):
     """K = 200 (the last block padded for every block size but 8), zero points, a bias, float32 and
-    float16 A; 4-bit at levels 0 and 4, 8-bit at level 0 with M > 1."""
+    float16 A; 4-bit at levels 0 and 4, 8-bit at level 0."""
     rows = []
-    for bits, level, M in ((4, 0, 1), (4, 0, 16), (4, 4, 1), (4, 4, 16), (8, 0, 16)):
+    for bits, level, M in ((4, 0, 1), (4, 0, 16), (4, 4, 1), (4, 4, 16), (8, 0, 1), (8, 0, 16)):
         for bs in (16, 64):
             for fp16 in (False, True):
                 m, n = (M, max(4, outputs // M))
