@@ -349,3 +349,29 @@ def test_implicit_gemm_split_over_threads_equals_one_thread():
     assert np.array_equal(two(x), one)
     ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)
     assert np.array_equal(ref, one)
+
+
+def test_prepared_ops_called_from_two_threads_at_once():
+    """The prepared depthwise and implicit-GEMM ops keep per-shape C structs; a call that finds them
+    in use by another thread builds its own (depthwise) or takes the im2col route (implicit)."""
+    import threading
+    rng = np.random.default_rng(5)
+    geo = {"strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1]}
+    x = rng.integers(0, 256, (1, 32, 20, 20)).astype(np.uint8)
+    dw = kernel.QLinearConv(rng.integers(-128, 128, (32, 1, 3, 3)).astype(np.int8), 128, 0, "float_fp32",
+                            np.float32(0.01), 0, out_dtype=np.int8, group=32, threads=1, **geo)
+    gm = kernel.QLinearConv(rng.integers(-128, 128, (16, 32, 3, 3)).astype(np.int8), 128, 0, "float_fp32",
+                            np.float32(0.001), 0, out_dtype=np.int8, threads=1, **geo)
+    want = [dw(x), gm(x)]
+    bad = []
+
+    def hammer():
+        for _ in range(200):
+            if not (np.array_equal(dw(x), want[0]) and np.array_equal(gm(x), want[1])):
+                bad.append(1)
+    ts = [threading.Thread(target=hammer) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not bad

@@ -8,6 +8,8 @@ rq_requant_col, or the AVX-512 rq_epilogue): docs/kernel.md, Convolution.  Polic
 on the GEMM route (refquant/kernel/conv.py), which locates the overflowing step.
 """
 
+import threading
+
 import numpy as np
 
 from ._checks import CTYPE, METHODS, PATHS, POLICIES, bias_vector, int_vector, type_range
@@ -46,6 +48,7 @@ class DwConv:
         self._bias = None if bias is None else np.array(bias_vector(bias, M), copy=True)
         self._rq = requant.private_copy()
         self._geo, self._threads, self._out = geo, (CPUS if threads is None else int(threads)), requant.out_dtype
+        self._cache, self._lock = {}, threading.Lock()   # x shape -> what _structs returns
         r = self._rq
         self._t = ffi.new("rq_dwconv *", dict(
             c=M, kh=w.shape[2], kw=w.shape[3], x_type=CTYPE[np.dtype(x_dtype)], wt=ffi.from_buffer(self._w),
@@ -55,30 +58,52 @@ class DwConv:
             shift=_i32(r.shift), zp=r.zp, qmin=r.qmin, qmax=r.qmax, y_type=CTYPE[r.out_dtype],
             path=PATHS[resolve_path(path)]))
 
-    def __call__(self, x, return_overflow=False):
-        """y (N, M, OH, OW) for a checked, C-contiguous x (and the overflow counts)."""
+    def _structs(self, shape):
+        """(structs, pointers or None, pieces, output shape) for an x of this shape: the template
+        with the geometry set, one struct per row range (kept for the last few shapes)."""
         from .conv import geometry
-        x = np.ascontiguousarray(x)
         N, M, OH, OW, _Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geometry(
-            x.shape, self._w.shape, *self._geo, self._w.shape[0])
-        y = np.empty((N, M, OH, OW), self._out)
-        counts = np.zeros((N, M, OH, OW), np.int32) if return_overflow else None
+            shape, self._w.shape, *self._geo, self._w.shape[0])
         rows = N * OH
         pieces = 1 if self._threads <= 1 or N * OH * OW * M * kH * kW < DW_SPLIT_MIN else min(self._threads, rows)
         structs = ffi.new("rq_dwconv[]", pieces)
+        for i in range(pieces):
+            s = structs[i]
+            structs[i] = self._t[0]
+            s.batch, s.h, s.w, s.oh, s.ow = N, shape[2], shape[3], OH, OW
+            s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, s.pb, s.pr = sh, sw, dh, dw, pt, pl, pb, pr
+            s.row_begin, s.row_end = rows * i // pieces, rows * (i + 1) // pieces
+        ptrs = ffi.new("rq_dwconv *[]", [structs + i for i in range(pieces)]) if pieces > 1 else None
+        return structs, ptrs, pieces, (N, M, OH, OW)
+
+    def __call__(self, x, return_overflow=False):
+        """y (N, M, OH, OW) for a checked x (and the overflow counts)."""
+        x = np.ascontiguousarray(x)
+        mine = self._lock.acquire(False)   # another thread's call in progress: structs of our own
+        try:
+            got = self._cache.get(x.shape) if mine else None
+            if got is None:
+                got = self._structs(x.shape)
+                if mine and len(self._cache) < 8:
+                    self._cache[x.shape] = got
+            return self._run(x, got, return_overflow)
+        finally:
+            if mine:
+                self._lock.release()
+
+    def _run(self, x, got, return_overflow):
+        structs, ptrs, pieces, yshape = got
+        y = np.empty(yshape, self._out)
+        counts = np.zeros(yshape, np.int32) if return_overflow else None
         xp, yp = ffi.from_buffer(x), ffi.from_buffer(y, require_writable=True)
         cp = ffi.NULL if counts is None else ffi.from_buffer("int32_t[]", counts, require_writable=True)
         for i in range(pieces):
             s = structs[i]
-            structs[i] = self._t[0]
-            s.batch, s.h, s.w, s.oh, s.ow = N, x.shape[2], x.shape[3], OH, OW
-            s.sh, s.sw, s.dh, s.dw, s.pt, s.pl, s.pb, s.pr = sh, sw, dh, dw, pt, pl, pb, pr
             s.x, s.y, s.overflow_count = xp, yp, cp
-            s.row_begin, s.row_end = rows * i // pieces, rows * (i + 1) // pieces
         if pieces == 1:
             code = lib.rq_dwconv_run(structs)
         else:
-            code = lib.rq_dwconv_run_many(ffi.new("rq_dwconv *[]", [structs + i for i in range(pieces)]), pieces)
+            code = lib.rq_dwconv_run_many(ptrs, pieces)
         local.path = PATH_NAMES.get(structs[0].path_used)
         check_status(code)
         return (y, counts) if return_overflow else y

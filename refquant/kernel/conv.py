@@ -22,6 +22,8 @@ runs the direct C kernel instead (refquant/kernel/_dwconv.py, csrc/dwconv.c): th
 the same order, the GEMM's requantization.
 """
 
+import threading
+
 import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
@@ -331,6 +333,7 @@ class QLinearConv:
                                                path=path, threads=threads, a_dtype=self._x_dtype)
         self._one = self._ops[0] if G == 1 and self._order_free and self._dw is None else None
         self._conv_a = None   # rq_conv_gemm_run's geometry, where the implicit GEMM may apply
+        self._lock = threading.Lock()   # one call at a time uses the implicit form's structs
         if (self._one is not None and self._x_dtype == np.uint8 and self._w.shape[1] % 4 == 0
                 and self._w.shape[2:] != (1, 1) and self._one._gemm.path != "scalar" and "vnni" in paths()):
             from ._lib import ffi
@@ -364,7 +367,12 @@ class QLinearConv:
             if len(self._shapes) < 8:
                 self._shapes[x.shape] = geo
         N, M, OH, OW = geo[:4]
-        r = self._implicit(x, geo) if self._conv_a is not None else None
+        r = None
+        if self._conv_a is not None and self._lock.acquire(False):   # its structs are the op's own
+            try:
+                r = self._implicit(x, geo)
+            finally:
+                self._lock.release()
         if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
             A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]), self._one
             r = np.empty((A.shape[0], op._n), op._out_dtype)
