@@ -393,3 +393,28 @@ def test_movement_operators_agree_with_litert(tmp_path):
         rep, t_ = _compare(path, family)
         assert [n.klass for n in rep.nodes] == [AGREE] * 5, family
     assert t_.tensors["ss"].shape == (3, 2, 4) and t_.tensors["ed"].shape == (1, 6, 5, 4)
+
+
+def test_fully_connected_forms_and_padv2_agree_with_litert(tmp_path):
+    """FULLY_CONNECTED with a per-tensor weight, a rank-3 input, keep_num_dims true (RELU_N1_TO_1)
+    and false (no bias), and PADV2 with a constant value: every family's tensors equal refquant's."""
+    _interpreter()
+    from refquant.peers import litert as lt
+    rng = np.random.default_rng(2)
+    m = lt.Model()
+    x = m.tensor("x", (2, 3, 10), "int8", scale=0.05, zero_point=-4)
+    w = m.const("w", rng.integers(-127, 128, (5, 10)).astype(np.int8), scale=0.02, zero_point=0)
+    b = m.const("b", rng.integers(-100, 100, 5).astype(np.int32), scale=0.001, zero_point=0)
+    y = m.tensor("y", (2, 3, 5), "int8", scale=0.08, zero_point=3)
+    m.op("FULLY_CONNECTED", [x, w, b], [y], keep_num_dims=True, fused_activation_function="RELU_N1_TO_1")
+    y2 = m.tensor("y2", (6, 5), "int8", scale=0.08, zero_point=3)
+    m.op("FULLY_CONNECTED", [x, w, None], [y2], keep_num_dims=False, fused_activation_function="NONE")
+    p2 = m.tensor("p2", (2, 5, 12), "int8", scale=0.05, zero_point=-4)
+    m.op("PADV2", [x, m.const("pads", np.array([[0, 0], [1, 1], [0, 2]], np.int32)),
+                   m.const("cv", np.array([9], np.int8), scale=0.05, zero_point=-4)], [p2])
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(m.build([x], [y, y2, p2]))
+    for family in ("ref", "optimized", "xnnpack"):
+        rep, t = _compare(path, family)
+        assert [n.klass for n in rep.nodes] == [AGREE] * 3, family
+    assert t.tensors["y"].shape == (2, 3, 5) and t.tensors["p2"][0, 0, 0] == 9
