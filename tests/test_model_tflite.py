@@ -83,6 +83,23 @@ def test_unsupported_operator_names_index_and_op():
         tf.from_bytes(m.build([x], [z]), "m")
 
 
+def test_a_model_litert_refuses_is_a_bad_input(tmp_path, capsys):
+    """int8 CONCATENATION of inputs with other scales: refquant (the spec variant) and LiteRT 2.3.0
+    (concatenation.cc Prepare) both refuse it; compare exits 2 with one line naming LiteRT."""
+    _interpreter()
+    from refquant.peers import litert as lt
+    m = lt.Model()
+    a = m.tensor("a", (1, 4), "int8", scale=0.05, zero_point=-4)
+    b = m.tensor("b", (1, 4), "int8", scale=0.07, zero_point=1)
+    y = m.tensor("y", (1, 8), "int8", scale=0.1, zero_point=0)
+    m.op("CONCATENATION", [a, b], [y], axis=1)
+    path = tmp_path / "cat.tflite"
+    path.write_bytes(m.build([a, b], [y]))
+    assert cli.main(["model", "run", str(path)]) == 2
+    assert cli.main(["model", "compare", str(path), "--against", "litert:ref"]) == 2
+    assert "LiteRT (ref) refuses" in capsys.readouterr().err
+
+
 def test_cli_run_and_bad_file(models, tmp_path, capsys):
     assert cli.main(["model", "run", str(models["cnn"]), "--backend", "litert_ref"]) == 0
     bad = tmp_path / "bad.tflite"

@@ -260,13 +260,17 @@ def run_litert(graph, feeds, family, notes=None):
     ``notes`` (a list): for ``xnnpack``, which operators the XNNPACK delegate took is appended."""
     from ..peers import litert as lt
     blob = Path(graph.source).read_bytes()
-    it = lt.interpreter(blob, family, preserve=True)
-    for d in it.get_input_details():
-        name = next((n for n, i in graph.tensor_index.items() if i == d["index"]), d["name"])
-        if name not in feeds:
-            raise InvalidValueError(f"input {name!r} is missing; got {sorted(feeds)}")
-        it.set_tensor(d["index"], np.asarray(feeds[name]).astype(d["dtype"]))
-    it.invoke()
+    try:
+        it = lt.interpreter(blob, family, preserve=True)
+        for d in it.get_input_details():
+            name = next((n for n, i in graph.tensor_index.items() if i == d["index"]), d["name"])
+            if name not in feeds:
+                raise InvalidValueError(f"input {name!r} is missing; got {sorted(feeds)}")
+            it.set_tensor(d["index"], np.asarray(feeds[name]).astype(d["dtype"]))
+        it.invoke()
+    except (RuntimeError, ValueError) as exc:     # the interpreter's own checks (a kernel's Prepare / Eval)
+        raise InvalidValueError(f"LiteRT ({family}) refuses model {graph.source!r}: "
+                                f"{' '.join(str(exc).split())[:300]}") from None
     if family == "xnnpack" and notes is not None:
         # with every tensor kept, the delegate takes each operator as its own partition: an operator
         # was taken when a delegate node writes its output
