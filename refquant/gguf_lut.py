@@ -1,12 +1,14 @@
 """GGUF block types whose codes index a fixed table of values, exactly: TQ1_0 and TQ2_0 (ternary
--1/0/+1 times an fp16 scale), MXFP4 (E2M1 values with an E8M0 scale per 32) and IQ4_NL / IQ4_XS (the
-non-linear 4-bit table ``kvalues_iq4nl``): block layouts byte for byte, ggml's reference quantizers
-(TQ1_0, TQ2_0, MXFP4) and dequantization.
+-1/0/+1 times an fp16 scale), MXFP4 (E2M1 values with an E8M0 scale per 32), NVFP4 (E2M1 values with
+an unsigned E4M3 scale per 16, 64 per block) and IQ4_NL / IQ4_XS (the non-linear 4-bit table
+``kvalues_iq4nl``): block layouts byte for byte, ggml's reference quantizers (TQ1_0, TQ2_0, MXFP4,
+NVFP4) and dequantization.
 
 Sources (read, not copied): ggml ``ggml-common.h`` (block_tq1_0, block_tq2_0, block_mxfp4,
 block_iq4_nl, block_iq4_xs; the tables ``kvalues_mxfp4`` and ``kvalues_iq4nl``), ``ggml-impl.h``
-(``ggml_e8m0_to_fp32_half``) and ``ggml-quants.c`` (``quantize_row_{tq1_0,tq2_0,mxfp4}_ref``,
-``best_index_mxfp4``, ``dequantize_row_{tq1_0,tq2_0,mxfp4,iq4_nl,iq4_xs}``), ggml as of 2026-08
+(``ggml_e8m0_to_fp32_half``, ``ggml_ue4m3_to_fp32``, ``ggml_fp32_to_ue4m3``) and ``ggml-quants.c``
+(``quantize_row_{tq1_0,tq2_0,mxfp4,nvfp4}_ref``, ``best_index_mxfp4``,
+``dequantize_row_{tq1_0,tq2_0,mxfp4,nvfp4,iq4_nl,iq4_xs}``), ggml as of 2026-08
 (ggml-org/ggml d99724f); gguf-py 0.19.0 ``gguf/quants.py`` (TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS).
 docs/llm-formats.md §1 lists what was checked against gguf-py.
 
@@ -27,7 +29,8 @@ F32, F16 = "fp32", "fp16"
 QK_K = 256
 
 # name -> (elements per block, bytes per block): the structs of ggml-common.h.
-BLOCKS = {"tq1_0": (256, 54), "tq2_0": (256, 66), "mxfp4": (32, 17), "iq4_nl": (32, 18), "iq4_xs": (256, 136)}
+BLOCKS = {"tq1_0": (256, 54), "tq2_0": (256, 66), "mxfp4": (32, 17), "nvfp4": (64, 36), "iq4_nl": (32, 18),
+          "iq4_xs": (256, 136)}
 # ggml-common.h kvalues_mxfp4: the E2M1 values doubled (the scale is halved to match).
 KVALUES_MXFP4 = (0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12)
 # ggml-common.h kvalues_iq4nl (ggml 2026-08).
@@ -214,6 +217,68 @@ def quantize_mxfp4(xs):
     return bytes([e]) + bytes(idx[j] | (idx[j + 16] << 4) for j in range(16))
 
 
+def ue4m3_half(x):
+    """ggml_ue4m3_to_fp32: the unsigned E4M3 byte (bits 3-6 exponent, bias 7; bits 0-2 mantissa; bit 7
+    ignored) halved; 0x00 and 0x7F give 0."""
+    # Reproduces: ggml-impl.h ggml_ue4m3_to_fp32 (ggml 2026-08)
+    if x in (0, 0x7F):
+        return ZERO
+    e, m = (x >> 3) & 0xF, x & 7
+    raw = Fraction(m, 512) if e == 0 else Fraction(8 + m, 8) * Fraction(2) ** (e - 7)
+    return _f.Real("finite", 0, raw / 2)
+
+
+def fp32_to_ue4m3(x):
+    """ggml_fp32_to_ue4m3: 0 unless x > 0; min(x, 448); below 2^-6 (int)(x*512 + 0.5) clamped to 7
+    (0 under 1); else the binary32 exponent + 7 and the top three mantissa bits plus the fourth as a
+    round bit (ties up), carrying into the exponent; 0x7E from exponent 15."""
+    # Reproduces: ggml-impl.h ggml_fp32_to_ue4m3 (ggml 2026-08)
+    if not x.value > 0:
+        return 0
+    if x.value > 448:
+        x = _dec(_f.encode(F32, 448))
+    bits = _f.encode(F32, x)
+    e = ((bits >> 23) & 0xFF) - 127 + 7
+    if e <= 0:
+        t = _dec(_f.add(F32, _mul(x, 512), _f.real(0.5)))
+        m = min(int(t.value), 7)
+        return m if m >= 1 else 0
+    if e >= 15:
+        return 0x7E
+    m = ((bits >> 20) & 7) + ((bits >> 19) & 1)
+    if m > 7:
+        m, e = 0, e + 1
+        if e >= 15:
+            return 0x7E
+    return (e << 3) | m
+
+
+def quantize_nvfp4(xs):
+    """One NVFP4 block of 64: per 16-element sub-block s the UE4M3 byte fp32_to_ue4m3(fl(amax/6)) in
+    d[s], then element 16s + j in the low nibble of qs[8s + j] and 16s + j + 8 in the high one, each
+    the nearest doubled E2M1 value of x / ue4m3_half(d[s]) (``best_index_mxfp4``).
+
+    Reproduces: ggml-quants.c quantize_row_nvfp4_ref (ggml 2026-08).
+    """
+    ds, qs = [], []
+    for s in range(4):
+        xb = xs[16 * s:16 * s + 16]
+        ue = fp32_to_ue4m3(_dec(_f.div(F32, _absmax(xb), 6)))
+        d = ue4m3_half(ue)
+        idx = [best_index_mxfp4(x, d) for x in xb]
+        ds.append(ue)
+        qs += [idx[j] | (idx[j + 8] << 4) for j in range(8)]
+    return bytes(ds) + bytes(qs)
+
+
+def _nvfp4_codes(data):
+    codes = []
+    for s in range(4):
+        q = data[4 + 8 * s:12 + 8 * s]
+        codes += [KVALUES_MXFP4[b & 0x0F] for b in q] + [KVALUES_MXFP4[b >> 4] for b in q]
+    return codes, {"d": list(data[:4])}
+
+
 def _mxfp4_codes(data):
     return [KVALUES_MXFP4[b & 0x0F] for b in data[1:]] + [KVALUES_MXFP4[b >> 4] for b in data[1:]], {"e": data[0]}
 
@@ -245,14 +310,14 @@ def _iq4_xs_codes(data):
     return codes, {"d": _u16(data, 0), "scales": [iq4_xs_scale(data, ib) for ib in range(8)]}
 
 
-CODES = {"tq1_0": _tq1_0_codes, "tq2_0": _tq2_0_codes, "mxfp4": _mxfp4_codes, "iq4_nl": _iq4_nl_codes,
-         "iq4_xs": _iq4_xs_codes}
-QUANTIZERS = {"tq1_0": quantize_tq1_0, "tq2_0": quantize_tq2_0, "mxfp4": quantize_mxfp4}
+CODES = {"tq1_0": _tq1_0_codes, "tq2_0": _tq2_0_codes, "mxfp4": _mxfp4_codes, "nvfp4": _nvfp4_codes,
+         "iq4_nl": _iq4_nl_codes, "iq4_xs": _iq4_xs_codes}
+QUANTIZERS = {"tq1_0": quantize_tq1_0, "tq2_0": quantize_tq2_0, "mxfp4": quantize_mxfp4, "nvfp4": quantize_nvfp4}
 
 
 def codes(kind, data):
     """(the signed table value of every element, the scale fields) of one block (TQ: -1/0/+1;
-    MXFP4: kvalues_mxfp4; IQ4: kvalues_iq4nl), read as ``dequantize_row_<kind>`` reads them."""
+    MXFP4, NVFP4: kvalues_mxfp4; IQ4: kvalues_iq4nl), read as ``dequantize_row_<kind>`` reads them."""
     if kind not in CODES:
         raise UnknownNameError("GGUF table block type", kind, list(CODES))
     return CODES[kind](bytes(data))
@@ -260,12 +325,14 @@ def codes(kind, data):
 
 def dequantize(kind, data):
     """binary32 bits of every element of one block, as ggml's dequantize_row_<kind> computes them:
-    TQ1_0/TQ2_0 fl((float)(q - 1)·d); MXFP4 fl(k·2^(e-128)); IQ4_NL fl(d·k);
+    TQ1_0/TQ2_0 fl((float)(q - 1)·d); MXFP4 fl(k·2^(e-128)); NVFP4 fl(k·ue4m3_half(d[s])); IQ4_NL fl(d·k);
     IQ4_XS fl(fl(d·(ls - 32))·k) with d the fp16 field.
 
     Reproduces: ggml-quants.c dequantize_row_{tq1_0,tq2_0,mxfp4,iq4_nl,iq4_xs} (ggml 2026-08).
     """
     q, fields = codes(kind, data)
+    if kind == "nvfp4":
+        return [_f.mul(F32, k, ue4m3_half(fields["d"][i // 16])) for i, k in enumerate(q)]
     if kind == "mxfp4":
         d = e8m0_half(fields["e"])
         return [_f.mul(F32, k, d) for k in q]

@@ -1,4 +1,4 @@
-"""GGUF table types (TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS): the definition (refquant.gguf_lut, reached
+"""GGUF table types (TQ1_0, TQ2_0, MXFP4, NVFP4, IQ4_NL, IQ4_XS): the definition (refquant.gguf_lut, reached
 through refquant.gguf), its numpy fast form (refquant.blocks.gguf_lut), and gguf-py 0.19.0
 (gguf.quants) byte for byte and bit for bit."""
 
@@ -109,3 +109,13 @@ def test_fast_form_equals_the_definition_on_more_blocks(kind):
     assert fast.quantize(kind, x).tobytes() == gguf.quantize_row(kind, x.tolist())
     b = random_blocks(kind, np.random.default_rng(9), 24)
     assert fast.dequantize(kind, b).view(np.uint32).tolist() == gguf.dequantize_row(kind, b.tobytes())
+
+
+def test_nvfp4_quantize_fast_form_equals_the_definition():
+    """gguf-py 0.19.0 has no NVFP4 quantizer; the definition equals ggml's C (docs/llm-formats.md §1)."""
+    x = np.concatenate([_sample("mxfp4", 3)[:640], tie_blocks("nvfp4", np.random.default_rng(4), 4)])
+    assert fast.quantize("nvfp4", x).tobytes() == gguf.quantize_row("nvfp4", x.tolist())
+    # amax 1.125: amax/6 = 0.1875 = 1.5 * 2^-3 -> UE4M3 exponent 4, mantissa 4: 0x24, scale 0.1875 / 2
+    b = gguf.quantize_block("nvfp4", [1.125] + [0.0] * 63)
+    assert b[0] == 0x24 and gguf_lut.ue4m3_half(0x24).value == formats.real(0.09375).value
+    assert [gguf_lut.fp32_to_ue4m3(formats.real(v)) for v in (0.0, -1.0, 1000.0, 2.0 ** -8)] == [0, 0, 0x7E, 2]

@@ -1,5 +1,5 @@
-"""numpy fast form of ``refquant.gguf_lut``: TQ1_0, TQ2_0 and MXFP4 quantization and the
-dequantization of TQ1_0, TQ2_0, MXFP4, IQ4_NL and IQ4_XS over whole tensors, equal to the
+"""numpy fast form of ``refquant.gguf_lut``: TQ1_0, TQ2_0, MXFP4 and NVFP4 quantization and the
+dequantization of TQ1_0, TQ2_0, MXFP4, NVFP4, IQ4_NL and IQ4_XS over whole tensors, equal to the
 definition byte for byte and bit for bit (tests/test_gguf_lut.py).
 
 Each numpy float32 operation is the one binary32 operation of the C source.  MXFP4's
@@ -19,8 +19,8 @@ from .. import gguf_lut as lut
 from ..errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
 
 F32 = np.float32
-FAST_QUANTIZE = ("tq1_0", "tq2_0", "mxfp4")
-FAST_DEQUANTIZE = ("tq1_0", "tq2_0", "mxfp4", "iq4_nl", "iq4_xs")
+FAST_QUANTIZE = ("tq1_0", "tq2_0", "mxfp4", "nvfp4")
+FAST_DEQUANTIZE = ("tq1_0", "tq2_0", "mxfp4", "nvfp4", "iq4_nl", "iq4_xs")
 _KV_MX = np.array(lut.KVALUES_MXFP4, dtype=F32)
 _KV_NL = np.array(lut.KVALUES_IQ4NL, dtype=F32)
 
@@ -120,7 +120,36 @@ def _quantize_mxfp4(b):
     return np.concatenate([e.astype(np.uint8)[:, None], idx[:, :16] | (idx[:, 16:] << 4)], axis=1)
 
 
-_QUANT = {"tq1_0": _quantize_tq1_0, "tq2_0": _quantize_tq2_0, "mxfp4": _quantize_mxfp4}
+@functools.cache
+def _ue4m3_table():
+    """float32 ggml_ue4m3_to_fp32 of every byte, from the definition (each value is a binary32 value)."""
+    return np.array([float(lut.ue4m3_half(i).value) for i in range(256)], dtype=F32)
+
+
+def _fp32_to_ue4m3(x):
+    """ggml_fp32_to_ue4m3 of float32 x >= 0 (lut.fp32_to_ue4m3, elementwise)."""
+    x = np.minimum(x, F32(448))
+    bits = x.view(np.uint32)
+    e = ((bits >> 23) & 0xFF).astype(np.int64) - 120
+    sub = np.minimum(np.trunc((x * F32(512)).astype(F32) + F32(0.5)).astype(np.int64), 7)
+    m = ((bits >> 20) & 7).astype(np.int64) + ((bits >> 19) & 1)
+    e2, m = np.where(m > 7, e + 1, e), np.where(m > 7, 0, m)
+    normal = np.where(e2 >= 15, 0x7E, (e2 << 3) | m)
+    out = np.where(e <= 0, np.where(sub >= 1, sub, 0), np.where(e >= 15, 0x7E, normal))
+    return np.where(x > 0, out, 0).astype(np.uint8)
+
+
+def _quantize_nvfp4(b):
+    sub = b.reshape(-1, 4, 16)
+    ue = _fp32_to_ue4m3((np.abs(sub).max(axis=2) / F32(6)).astype(F32))
+    d = _ue4m3_table()[ue]
+    err = np.abs((_KV_MX[None, None, None, :] * d[:, :, None, None]).astype(F32) - sub[:, :, :, None])
+    idx = np.argmin(err, axis=3).astype(np.uint8)
+    qs = (idx[:, :, :8] | (idx[:, :, 8:] << 4)).reshape(-1, 32)
+    return np.concatenate([ue, qs], axis=1)
+
+
+_QUANT = {"tq1_0": _quantize_tq1_0, "tq2_0": _quantize_tq2_0, "mxfp4": _quantize_mxfp4, "nvfp4": _quantize_nvfp4}
 
 
 def quantize(kind, x):
@@ -161,6 +190,10 @@ def _codes(kind, blk):
     if kind == "tq2_0":
         q = (blk[:, :64].reshape(-1, 2, 1, 32) >> (2 * np.arange(4)).astype(np.uint8)[None, None, :, None]) & 3
         return (q.reshape(-1, 256).astype(np.int64) - 1).astype(F32), np.repeat(_fp16(blk, 64), 256).reshape(-1, 256)
+    if kind == "nvfp4":
+        qs = blk[:, 4:].reshape(-1, 4, 8)
+        v = _KV_MX[np.concatenate([qs & 0x0F, qs >> 4], axis=2)].reshape(-1, 64)
+        return v, np.repeat(_ue4m3_table()[blk[:, :4]], 16, axis=1)
     if kind == "mxfp4":
         qs = blk[:, 1:]
         v = _KV_MX[np.concatenate([qs & 0x0F, qs >> 4], axis=1)]

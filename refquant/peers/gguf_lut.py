@@ -1,4 +1,4 @@
-"""``refquant verify gguf`` rows of the table types (TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS): gguf-py
+"""``refquant verify gguf`` rows of the table types (TQ1_0, TQ2_0, MXFP4, NVFP4, IQ4_NL, IQ4_XS): gguf-py
 0.19.0 (``gguf.quants``) against ``refquant.blocks.gguf_lut`` (proven equal to the definition
 ``refquant.gguf_lut``), quantize byte for byte where gguf-py has a quantizer, dequantize bit for bit.
 The inputs (random, constructed ties, decisive MXFP4 amax values, random blocks with finite scales)
@@ -14,7 +14,8 @@ from .versions import need
 
 BACKEND = "gguf_py"
 QUANTIZED = ("tq1_0", "tq2_0", "mxfp4")
-DEQUANTIZED = ("tq1_0", "tq2_0", "mxfp4", "iq4_nl", "iq4_xs")
+DEQUANTIZED = ("tq1_0", "tq2_0", "mxfp4", "nvfp4", "iq4_nl", "iq4_xs")
+# gguf-py 0.19.0 has no NVFP4 quantizer: refquant's is checked against ggml's C (docs/llm-formats.md §1)
 # the byte offsets of each type's fp16 scale (kept finite in random blocks: NaN payloads are not modelled)
 FP16_OFFSETS = {"tq1_0": 52, "tq2_0": 64, "iq4_nl": 0, "iq4_xs": 0}
 
@@ -33,8 +34,16 @@ def _near(rng, b):
 
 def tie_blocks(kind, rng, n_blocks):
     """TQ: amax exactly 1 (the first element), the rest at +-0.5 (lroundf's ties) +- 1 ulp, and 0 / +-1.
-    MXFP4: amax 6·2^s (scale 2^(s-1)), the rest at the midpoints of the doubled E2M1 values +- 1 ulp."""
+    MXFP4: amax 6·2^s (scale 2^(s-1)), the rest at the midpoints of the doubled E2M1 values +- 1 ulp.
+    NVFP4: per 16 an amax whose amax/6 lies on a UE4M3 rounding point, +- 1 ulp."""
     n = BLOCKS[kind][0]
+    if kind == "nvfp4":        # amax/6 on a UE4M3 rounding point (ties go up) +- 1 ulp, per 16
+        m = rng.integers(0, 8, (n_blocks, 4))
+        e = rng.integers(-6, 8, (n_blocks, 4))
+        amax = _near(rng, (6 * (1 + (2 * m + 1) / 16) * np.exp2(e)).astype(np.float32))
+        b = (rng.random((n_blocks, 4, 16)) * 2 - 1).astype(np.float32) * amax[:, :, None]
+        b[:, :, 0] = amax
+        return b.ravel()
     if kind == "mxfp4":
         mids = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 0.0, 1.0, 6.0], np.float32)
         b = rng.choice(mids, (n_blocks, n)) * rng.choice([-1, 1], (n_blocks, n)).astype(np.float32)
