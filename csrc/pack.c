@@ -162,18 +162,42 @@ RQ_AVX512 static void rq_transpose16x64_u8(const uint8_t *s, size_t lds, uint8_t
         _mm_storeu_si128((__m128i *)(d + (size_t)(48 + i) * ldd), _mm512_extracti32x4_epi32(x[i], 3));
     }
 }
+
+/* 16 x 32 bytes: the same network on two 128-bit lanes (ymm), for the columns past the last
+ * 64-wide tile. */
+RQ_AVX512 static void rq_transpose16x32_u8(const uint8_t *s, size_t lds, uint8_t *d, size_t ldd)
+{
+    static const int rev[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+    __m256i x[16], y[16];
+    int i;
+    for (i = 0; i < 16; i++)
+        x[i] = _mm256_loadu_si256((const __m256i *)(s + (size_t)rev[i] * lds));
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm256_unpacklo_epi8(x[i], x[i + 8]); y[2 * i + 1] = _mm256_unpackhi_epi8(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm256_unpacklo_epi16(y[i], y[i + 8]); x[2 * i + 1] = _mm256_unpackhi_epi16(y[i], y[i + 8]); }
+    for (i = 0; i < 8; i++) { y[2 * i] = _mm256_unpacklo_epi32(x[i], x[i + 8]); y[2 * i + 1] = _mm256_unpackhi_epi32(x[i], x[i + 8]); }
+    for (i = 0; i < 8; i++) { x[2 * i] = _mm256_unpacklo_epi64(y[i], y[i + 8]); x[2 * i + 1] = _mm256_unpackhi_epi64(y[i], y[i + 8]); }
+    for (i = 0; i < 16; i++) {
+        _mm_storeu_si128((__m128i *)(d + (size_t)i * ldd), _mm256_castsi256_si128(x[i]));
+        _mm_storeu_si128((__m128i *)(d + (size_t)(16 + i) * ldd), _mm256_extracti128_si256(x[i], 1));
+    }
+}
 #endif
 
-/* One tile at (r0, c0): 16 x 64 (wide) or 16 x 16. */
-#define RQ_TILE8(r0, c0, w64)                                                                   \
+/* One tile at (r0, c0), `width` columns: 64 (wide), 32 (wide) or 16. */
+#define RQ_TILE8(r0, c0, width)                                                                 \
     do {                                                                                        \
         const uint8_t *s_ = s8 + (size_t)(r0) * (size_t)lds + (size_t)(c0);                     \
         uint8_t *d_ = d8 + (size_t)(c0) * (size_t)ldd + (size_t)(r0);                           \
-        if (w64)                                                                                \
+        if ((width) == 64)                                                                      \
             rq_transpose16x64_u8(s_, (size_t)lds, d_, (size_t)ldd);                             \
+        else if ((width) == 32)                                                                 \
+            rq_transpose16x32_u8(s_, (size_t)lds, d_, (size_t)ldd);                             \
         else                                                                                    \
             rq_transpose16_u8(s_, (size_t)lds, d_, (size_t)ldd);                                \
     } while (0)
+/* The width of the tile at column c0: 64 while 64 columns remain, then one 32, then 16s (the
+ * wide ones only where AVX-512 BW is usable). */
+#define RQ_TILE_W(c0) (wide && (c0) + 64 <= cols ? 64 : wide && (c0) + 32 <= cols ? 32 : 16)
 
 int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t lds, int32_t ldd,
                  int32_t elem_bytes)
@@ -198,15 +222,14 @@ int rq_transpose(const void *src, void *dst, int32_t rows, int32_t cols, int32_t
          * in part (destination rows for short rows, source rows for short columns) are
          * completed by the next tiles while they are in L1.  (Rows outer on a 96 x 12544 layer,
          * whose destination does not fit L2, wrote every destination line 6 times: 1.6x slower.) */
-        int32_t c64 = wide ? cols / 64 * 64 : 0;
         if (cols >= rows) {
-            for (c0 = 0; c0 < c16; c0 += c0 < c64 ? 64 : 16)
+            for (c0 = 0; c0 < c16; c0 += RQ_TILE_W(c0))
                 for (r0 = 0; r0 < r16; r0 += 16)
-                    RQ_TILE8(r0, c0, c0 < c64);
+                    RQ_TILE8(r0, c0, RQ_TILE_W(c0));
         } else {
             for (r0 = 0; r0 < r16; r0 += 16)
-                for (c0 = 0; c0 < c16; c0 += c0 < c64 ? 64 : 16)
-                    RQ_TILE8(r0, c0, c0 < c64);
+                for (c0 = 0; c0 < c16; c0 += RQ_TILE_W(c0))
+                    RQ_TILE8(r0, c0, RQ_TILE_W(c0));
         }
         for (r = 0; r < rows; r++)   /* the edges: rows past r16, or columns past c16 */
             for (c = r < r16 ? c16 : 0; c < cols; c++)

@@ -190,7 +190,7 @@ def test_rq_transpose_edges_and_strides(dtype):
     from refquant.kernel._lib import ffi, lib
     rng = np.random.default_rng(5)
     for rows, cols, extra in [(1, 1, 0), (16, 16, 0), (17, 33, 3), (40, 64, 1), (5, 100, 7), (0, 4, 0),
-                              (33, 150, 2), (64, 129, 0), (16, 64, 5)]:
+                              (33, 150, 2), (64, 129, 0), (16, 64, 5), (20, 112, 3), (48, 40, 0), (100, 33, 1)]:
         src = rng.integers(0, 200, (rows, cols + extra)).astype(dtype)
         dst = np.zeros((cols, rows + 2), dtype)
         conv.nchw_to_rows(src[:, :cols], dst[:, :rows])
