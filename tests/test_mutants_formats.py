@@ -277,7 +277,7 @@ def test_parse_every_branch():
     assert r("1.5e2").value == 150 and r("1.5E+2").value == 150 and r("0e5") == F.Real("finite", 0, Fraction(0))
     assert r("-0e5") == F.Real("finite", 1, Fraction(0)) and r("1e5").value == 10**5 and r("2.5").value == Fraction(5, 2)
     assert r("-1.25e-1").value == Fraction(-1, 8) and r("7e0").value == 7 and r("0x1p").value == 1
-    for bad in ("0x", "0xp1", "1/0", "1e", "e5", "1.5/2e3", "abc", "", "0x1.8q3"):
+    for bad in ("0x", "0xp1", "1/0", "1e", "e5", "1.5/2e3", "1/2e3", "1e5e3", "abc", "", "0x1.8q3"):
         with pytest.raises(InvalidValueError, match="cannot read .* as a number; expected e.g. 0.1, -3/8, 1e-3, "
                                                     "0x1.8p-3, inf, nan"):
             r(bad)
@@ -390,3 +390,27 @@ def test_unknown_names():
         F.encode("fp32", 1, "rne", "clip")
     with pytest.raises(UnknownNameError, match="float format"):
         F.get_format(None)
+
+
+def test_round_to_passes_the_overflow_policy():
+    assert F.round_to("fp16", 70000, "rne", "saturate").value == 65504 and F.round_to("fp16", 70000).is_inf
+    assert F.round_to("fp8_e4m3fn", 1000, overflow="saturate").value == 448 and F.round_to("fp8_e4m3fn", 1000).is_nan
+
+
+def test_floor_log2_at_powers_of_two_and_beside_them():
+    for e in (-130, -3, -1, 0, 1, 7, 200):
+        p = Fraction(2) ** e
+        assert F.floor_log2(p) == e and F.floor_log2(p * Fraction(3, 4)) == e - 1 and F.floor_log2(p * Fraction(5, 4)) == e
+
+
+def test_e8m0_overflow_at_2_to_the_128_in_every_mode():
+    """2^128 is beyond e8m0's largest value 2^127: modes toward zero keep 0xfe, the others give NaN (0xff)."""
+    want = {"rne": 0xFF, "rna": 0xFF, "rup": 0xFF, "rtz": 0xFE, "rdn": 0xFE}
+    assert {m: F.encode("e8m0", 2**128, m) for m in want} == want
+    assert {m: F.encode("e8m0", 2**128, m, "saturate") for m in want} == dict.fromkeys(want, 0xFE)
+
+
+def test_add_and_mul_default_to_rne():
+    assert F.add("fp32", 1, Fraction(3, 2**25)) == 0x3F800001 and F.add("fp16", 1, 1) == 0x4000
+    assert F.mul("fp32", 1 + Fraction(1, 2**23), 1 + Fraction(1, 2**24)) == 0x3F800002 and F.mul("fp16", 3, 5) == 0x4B80
+    assert F.fma("fp32", 1, 1, Fraction(3, 2**25)) == 0x3F800001
