@@ -272,14 +272,22 @@ def pad(x, pads, mode="constant", constant_value=0, axes=None):
 # Resize, nearest neighbour (exact coordinates)
 # ##########################################################################
 
-COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric")
+COORDINATE_MODES = ("half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+                    "tf_crop_and_resize")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+ASPECT_POLICIES = ("stretch", "not_larger", "not_smaller")
 
 
-def original_coordinate(x_resized, scale, length_in, length_out, mode):
-    """The exact input coordinate of output index ``x_resized`` (ONNX coordinate_transformation_mode)."""
+def original_coordinate(x_resized, scale, length_in, length_out, mode, roi_start=0, roi_end=1):
+    """The exact input coordinate of output index ``x_resized`` (ONNX coordinate_transformation_mode);
+    ``roi_start`` / ``roi_end`` (normalized) are read by tf_crop_and_resize only."""
     # Reproduces: ONNX Operators.md Resize (opset 19), coordinate_transformation_mode formulas
     x, scale = Fraction(x_resized), Fraction(scale)
+    if mode == "tf_crop_and_resize":
+        start, end = Fraction(roi_start), Fraction(roi_end)
+        if length_out > 1:
+            return start * (length_in - 1) + x * (end - start) * (length_in - 1) / (length_out - 1)
+        return (start + end) / 2 * (length_in - 1)
     if mode == "half_pixel":
         return (x + Fraction(1, 2)) / scale - Fraction(1, 2)
     if mode == "half_pixel_symmetric":
@@ -328,17 +336,98 @@ def resize_plan(shape, scales=None, sizes=None):
     return tuple(_floor(d * s) for d, s in zip(shape, fs)), fs
 
 
+def resize_axes(rank, axes):
+    """The axes that Resize's scales, sizes and roi refer to: all of them (None), or ``axes``
+    (negative counting from the back; a repeated axis is an InvalidValueError)."""
+    # Reproduces: ONNX Operators.md Resize (opset 19), attribute axes
+    if axes is None:
+        return list(range(rank))
+    out = [norm_axis(a, rank, "resize axis") for a in axes]
+    if len(set(out)) != len(out):
+        raise InvalidValueError(f"resize axes {list(axes)} repeat an axis")
+    return out
+
+
+def spread_axes(values, axes, fill, name):
+    """``fill`` with values[i] at axes[i] (ShapeError when the counts differ)."""
+    # Reproduces: ONNX Operators.md Resize (opset 19): scales / sizes / roi given for the listed axes only
+    values = list(values)
+    if len(values) != len(axes):
+        raise ShapeError(f"resize {name} has {len(values)} values for {len(axes)} axes")
+    full = list(fill)
+    for a, v in zip(axes, values):
+        full[a] = v
+    return full
+
+
+def resize_setup(shape, scales=None, sizes=None, roi=None, axes=None, keep_aspect_ratio_policy="stretch", crop=False):
+    """(output shape, exact scale per axis, (roi start, roi end) per axis) of ONNX Resize-19.
+
+    scales: out = floor(in * (roi_end - roi_start) * scale) (roi only with ``crop``, i.e.
+    tf_crop_and_resize; else (0, 1)); sizes with 'stretch': scale = out / in; 'not_larger' /
+    'not_smaller': one scale s = min / max of size / in over the axes, out = round_half_up(s * in).
+    Axes not in ``axes`` keep their length and scale 1."""
+    # Reproduces: ONNX Operators.md Resize (opset 19): output shape, axes, roi, keep_aspect_ratio_policy
+    if (scales is None) == (sizes is None):
+        raise InvalidValueError("resize needs exactly one of scales and sizes")
+    if keep_aspect_ratio_policy not in ASPECT_POLICIES:
+        raise UnknownNameError("keep_aspect_ratio_policy", keep_aspect_ratio_policy, ASPECT_POLICIES)
+    ax = resize_axes(len(shape), axes)
+    bounds = [(Fraction(0), Fraction(1))] * len(shape)
+    if crop:
+        if roi is None:
+            raise InvalidValueError("coordinate_transformation_mode tf_crop_and_resize needs roi")
+        ends = spread_axes(roi[len(ax):], ax, [1] * len(shape), "roi ends") if len(roi) == 2 * len(ax) else None
+        if ends is None:
+            raise ShapeError(f"resize roi has {len(roi)} values; expected {2 * len(ax)} (start and end per axis)")
+        starts = spread_axes(roi[:len(ax)], ax, [0] * len(shape), "roi starts")
+        bounds = [(Fraction(b), Fraction(e)) for b, e in zip(starts, ends)]
+    if sizes is not None:
+        full = spread_axes(sizes, ax, shape, "sizes")
+        if any(isinstance(o, bool) or not isinstance(o, int) or o <= 0 for o in full) or 0 in shape:
+            raise InvalidValueError(f"resize sizes {list(sizes)} must be positive ints (input shape {list(shape)})")
+        if keep_aspect_ratio_policy == "stretch":
+            return tuple(full), [Fraction(o, d) for o, d in zip(full, shape)], bounds
+        ratios = [Fraction(full[a], shape[a]) for a in ax]
+        s = min(ratios) if keep_aspect_ratio_policy == "not_larger" else max(ratios)
+        out, fs = list(shape), [Fraction(1)] * len(shape)
+        for a in ax:
+            out[a], fs[a] = _floor(s * shape[a] + Fraction(1, 2)), s
+        return tuple(out), fs, bounds
+    fs = spread_axes([Fraction(v) for v in scales], ax, [Fraction(1)] * len(shape), "scales")
+    if any(v <= 0 for v in fs):
+        raise InvalidValueError(f"resize scales {list(scales)} must be positive")
+    return tuple(_floor(d * (e - b) * v) for d, v, (b, e) in zip(shape, fs, bounds)), fs, bounds
+
+
 def resize_nearest(x, scales=None, sizes=None, coordinate_transformation_mode="half_pixel",
-                   nearest_mode="round_prefer_floor"):
-    """ONNX Resize, mode 'nearest', with exact rational coordinates; indices clamp to the edge."""
+                   nearest_mode="round_prefer_floor", roi=None, extrapolation_value=0,
+                   keep_aspect_ratio_policy="stretch", axes=None):
+    """ONNX Resize, mode 'nearest', with exact rational coordinates; indices clamp to the edge.
+    tf_crop_and_resize: a coordinate outside [0, in - 1] gives ``extrapolation_value``."""
     # Reproduces: ONNX Operators.md Resize (opset 19), mode=nearest
     flat, shape = tensor(x, "x")
-    out_shape, fs = resize_plan(shape, scales, sizes)
+    crop = coordinate_transformation_mode == "tf_crop_and_resize"
+    out_shape, fs, bounds = resize_setup(shape, scales, sizes, roi, axes, keep_aspect_ratio_policy, crop)
     maps = []
-    for d, o, s in zip(shape, out_shape, fs):
-        maps.append([min(max(nearest_index(original_coordinate(i, s, d, o, coordinate_transformation_mode),
-                                           nearest_mode), 0), d - 1) for i in range(o)])
-    return nest(_gather_flat(flat, shape, out_shape, lambda o: [m[i] for m, i in zip(maps, o)]), out_shape)
+    for d, o, s, (b, e) in zip(shape, out_shape, fs, bounds):
+        row = []
+        for i in range(o):
+            c = original_coordinate(i, s, d, o, coordinate_transformation_mode, b, e)
+            row.append(None if crop and not 0 <= c <= d - 1 else min(max(nearest_index(c, nearest_mode), 0), d - 1))
+        maps.append(row)
+    return nest(gather_or_fill(flat, shape, maps, extrapolation_value), out_shape)
+
+
+def gather_or_fill(flat, shape, maps, fill):
+    """The output of per-axis index maps (row-major): flat[source], or ``fill`` where any axis maps to None."""
+    # Reproduces: ONNX Operators.md Resize (opset 19), extrapolation_value (tf_crop_and_resize)
+    st = strides(shape)
+    out = []
+    for o in indices(tuple(len(m) for m in maps)):
+        idx = [m[i] for m, i in zip(maps, o)]
+        out.append(fill if None in idx else flat[sum(i * t for i, t in zip(idx, st))])
+    return out
 
 
 def identity(x):

@@ -255,10 +255,13 @@ def test_original_coordinate_formulas():
     # offset = 5/2 * (1 - 14/15) = 1/6; x = 2: 1/6 + (5/2) / (3/2) - 1/2 = 4/3
     assert oc(2, F(3, 2), 5, 7, "half_pixel_symmetric") == F(4, 3)
     assert oc(0, F(3, 2), 5, 7, "half_pixel_symmetric") == 0
-    with pytest.raises(UnknownNameError, match=r"^unknown coordinate_transformation_mode 'tf_crop_and_resize'; "
+    # tf_crop_and_resize (issue 13): start (in - 1) + x (end - start)(in - 1) / (out - 1); out = 1: the roi's centre
+    assert oc(2, 1, 5, 4, "tf_crop_and_resize", F(1, 4), F(3, 4)) == 1 + F(2 * 2, 3)
+    assert oc(0, 1, 5, 1, "tf_crop_and_resize", F(1, 4), F(3, 4)) == 2
+    with pytest.raises(UnknownNameError, match=r"^unknown coordinate_transformation_mode 'tf_half_pixel_for_nn'; "
                                                r"expected one of: align_corners, asymmetric, half_pixel, "
-                                               r"half_pixel_symmetric, pytorch_half_pixel$"):
-        oc(0, 1, 1, 1, "tf_crop_and_resize")
+                                               r"half_pixel_symmetric, pytorch_half_pixel, tf_crop_and_resize$"):
+        oc(0, 1, 1, 1, "tf_half_pixel_for_nn")
 
 
 def test_half_pixel_symmetric_equals_the_onnx_reference():

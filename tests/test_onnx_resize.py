@@ -71,10 +71,59 @@ def test_errors_are_typed():
         R.ort_resize_nearest(_row(3), scales=[1, 2], sizes=[1, 6])
     with pytest.raises(InvalidValueError):
         R.ref_resize_nearest(_row(3), scales=[1, -2])
-    with pytest.raises(UnknownNameError):
+    with pytest.raises(InvalidValueError):      # tf_crop_and_resize without roi
         R.ort_resize_nearest(_row(3), scales=[1, 2], coordinate_transformation_mode="tf_crop_and_resize")
     with pytest.raises(UnknownNameError):
+        R.ort_resize_nearest(_row(3), scales=[1, 2], coordinate_transformation_mode="tf_half_pixel_for_nn")
+    with pytest.raises(UnknownNameError):
+        R.ref_resize_nearest(_row(3), sizes=[1, 2], keep_aspect_ratio_policy="fit")
+    with pytest.raises(UnknownNameError):
         R.ref_resize_nearest(_row(3), scales=[1, 2.5], nearest_mode="nearest")
+
+
+def test_crop_policy_and_axes_in_the_spec():
+    # tf_crop_and_resize, roi [0.25, 0.75] of 5 -> 4 outputs: start (in - 1) = 1, step 2/3: 1, 5/3, 7/3, 3
+    kw = dict(sizes=[1, 4], coordinate_transformation_mode="tf_crop_and_resize", roi=[0, 0.25, 1, 0.75],
+              nearest_mode="round_prefer_floor")
+    assert mv.resize_nearest(_row(5), **kw) == [[1, 2, 2, 3]]
+    # out of [0, in - 1]: the extrapolation value; scales count the roi in the output length (spec)
+    kw = dict(scales=[1, 2], coordinate_transformation_mode="tf_crop_and_resize", roi=[0, -0.5, 1, 1],
+              extrapolation_value=99, nearest_mode="floor")
+    # floor(3 * 1.5 * 2) = 9 outputs at -1 + 3i/8: -1, -0.625, -0.25 extrapolate
+    assert mv.resize_nearest(_row(3), **kw) == [[99, 99, 99, 0, 0, 0, 1, 1, 2]]
+    # keep_aspect_ratio_policy: one scale, round_half_up(s * in); axes: only the listed axes resize
+    assert mv.resize_setup((4, 6), sizes=[6, 6], keep_aspect_ratio_policy="not_larger")[0] == (4, 6)
+    assert mv.resize_setup((4, 6), sizes=[6, 6], keep_aspect_ratio_policy="not_smaller")[0] == (6, 9)
+    assert mv.resize_setup((1, 4, 6), sizes=[2], axes=[-1])[0] == (1, 4, 2)
+    assert mv.resize_nearest([[1, 2], [3, 4]], scales=[2], axes=[0], coordinate_transformation_mode="asymmetric",
+                             nearest_mode="floor") == [[1, 2], [1, 2], [3, 4], [3, 4]]
+    with pytest.raises(InvalidValueError):
+        mv.resize_setup((4, 6), sizes=[6, 6], axes=[1, -1])               # a repeated axis
+    with pytest.raises(UnknownNameError):
+        mv.resize_setup((4, 6), sizes=[6, 6], keep_aspect_ratio_policy="fit")
+
+
+def test_peers_ignore_the_roi_in_the_output_length_and_ort_in_a_scale_1_axis():
+    kw = dict(scales=[1, 2], coordinate_transformation_mode="tf_crop_and_resize", roi=[0, 0.5, 1, 1],
+              extrapolation_value=99, nearest_mode="floor")
+    assert len(mv.resize_nearest(_row(4), **kw)[0]) == 4                        # floor(4 * 0.5 * 2)
+    assert len(R.ort_resize_nearest(_row(4), **kw)[0]) == len(R.ref_resize_nearest(_row(4), **kw)[0]) == 8
+    # an axis of scale 1 is copied by onnxruntime, roi or not (sizes 3 -> 3 here; the other axis resizes)
+    kw = dict(sizes=[3, 2], coordinate_transformation_mode="tf_crop_and_resize", roi=[0.5, 0, 1, 1],
+              extrapolation_value=99, nearest_mode="floor")
+    x = [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    assert R.ort_resize_nearest(x, **kw) == [[0, 2], [3, 5], [6, 8]]
+    assert mv.resize_nearest(x, **kw) == [[3, 5], [3, 5], [6, 8]]               # rows at 1 + i/2
+
+
+def test_ort_policy_with_negative_axes_resizes_nothing_and_the_reference_rejects_them():
+    kw = dict(sizes=[6, 9], axes=[-1, -2], keep_aspect_ratio_policy="not_larger", nearest_mode="floor",
+              coordinate_transformation_mode="asymmetric")
+    x = [[[0, 1, 2], [3, 4, 5]]]
+    assert R.ort_resize_nearest(x, **kw) == x
+    assert len(mv.resize_nearest(x, **kw)[0]) == 4                            # s = min(6/3, 9/2) = 2
+    with pytest.raises(InvalidValueError):
+        R.ref_resize_nearest(x, **kw)
 
 
 # ##########################################################################
@@ -107,3 +156,22 @@ def test_slow_sweep_resize_nearest_both_peers():
         res = PR.sweep(peer, seed, 10**5)
         assert res["elements"] >= 10**5 and res["differ_from_variant"] == 0, (peer, res)
         assert res["differ_from_exact"] > 0
+
+
+def test_crop_policy_axes_equal_the_variants_on_a_seeded_sample():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from refquant.peers import onnx_resize as PR
+    for peer, n in (("ort", 4), ("ref", 2)):
+        res = PR.extra_sweep(peer, 11, n)
+        assert all(cell[3] == 0 and cell[0] == n for cell in res.values()), (peer, res)
+
+
+@pytest.mark.slow
+def test_slow_sweep_crop_policy_axes_both_peers():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from refquant.peers import onnx_resize as PR
+    for peer, seed, n in (("ort", 3, 400), ("ref", 4, 250)):
+        res = PR.extra_sweep(peer, seed, n)
+        assert sum(c[1] for c in res.values()) >= 10**5 and all(c[3] == 0 for c in res.values()), (peer, res)

@@ -14,17 +14,23 @@ import numpy as np
 from .. import movement as mv
 from .. import onnx_resize as R
 
-MODE_PAIRS = [(ct, nm) for nm in mv.NEAREST_MODES for ct in mv.COORDINATE_MODES]
+MODE_PAIRS = [(ct, nm) for nm in mv.NEAREST_MODES for ct in mv.COORDINATE_MODES if ct != "tf_crop_and_resize"]
 
 
-def run_resize(runner, x, ct, nm, sizes=None, scales=None):
-    """One Resize node (mode 'nearest') on ``x`` with ``sizes`` (int64) or ``scales`` (float32)."""
+def run_resize(runner, x, ct, nm, sizes=None, scales=None, roi=None, **attrs):
+    """One Resize node (mode 'nearest') on ``x`` with ``sizes`` (int64) or ``scales`` (float32), a
+    float32 ``roi`` where given, and the attributes ``attrs`` (extrapolation_value, axes,
+    keep_aspect_ratio_policy)."""
     from .onnx_qops import _node
+    r = ("r", "") if roi is None else ("r", "r")
     if sizes is not None:
-        ins, init = ["x", "", "", "s"], [("s", np.array(sizes, np.int64))]
+        ins, init = ["x", r[1], "", "s"], [("s", np.array(sizes, np.int64))]
     else:
-        ins, init = ["x", "", "s"], [("s", np.array(scales, np.float32))]
-    node = _node("Resize", ins, ["y"], mode="nearest", coordinate_transformation_mode=ct, nearest_mode=nm)
+        ins, init = ["x", r[1], "s"], [("s", np.array(scales, np.float32))]
+    if roi is not None:
+        init.append(("r", np.array(roi, np.float32)))
+    node = _node("Resize", ins, ["y"], mode="nearest", coordinate_transformation_mode=ct, nearest_mode=nm,
+                 **{k: v for k, v in attrs.items() if v is not None})
     return runner([node], [("x", x)], init, x.dtype)
 
 
@@ -174,3 +180,80 @@ def ref_resize_rows(cases_per_pair=4):
                    note="output length differs from the spec's floor(scale * in)")
     return _rows(run_ref, R.ref_resize_nearest, REF_REPRODUCERS, REF_DEVIATION, 52,
                  cases_per_pair, row, shape_row)
+
+
+# ##########################################################################
+# tf_crop_and_resize (roi, extrapolation_value), keep_aspect_ratio_policy, axes (opset 18+)
+# ##########################################################################
+
+EXTRAPOLATE = 200      # the extrapolation value of the sweeps: no input element (0 .. 143) has it
+EXTRA_KINDS = ("crop", "policy", "axes")
+
+
+def extra_case(rng, kind, negative_axes=True):
+    """(x, keyword arguments of the variants) for one random case of ``kind``: 'crop'
+    (tf_crop_and_resize, a float32 roi in [-0.3, 1.3] on the last two axes or all four, sizes or
+    scales), 'policy' (sizes with not_larger / not_smaller) or 'axes' (scales or sizes of listed axes only)."""
+    x, sizes, scales = resize_case(rng)
+    nm = mv.NEAREST_MODES[int(rng.integers(4))]
+    axes = [None, [2, 3], [3, 2], [-1, -2] if negative_axes else [3]][int(rng.integers(4))]
+    if kind == "axes" and axes is None:
+        axes = [3]
+    if axes is not None:
+        sizes = None if sizes is None else [sizes[a] for a in axes]
+        scales = None if scales is None else [scales[a] for a in axes]
+    kw = dict(sizes=sizes, scales=scales, nearest_mode=nm, axes=axes)
+    if kind == "crop":
+        n = 4 if axes is None else len(axes)
+        r = [float(np.float32(v)) for v in rng.uniform(-0.3, 1.3, 2 * n)]
+        if axes is None:
+            r[0], r[1], r[4], r[5] = 0.0, 0.0, 1.0, 1.0
+        return x, dict(kw, coordinate_transformation_mode="tf_crop_and_resize", roi=r, extrapolation_value=EXTRAPOLATE)
+    ct = [m for m in mv.COORDINATE_MODES if m != "tf_crop_and_resize"][int(rng.integers(5))]
+    if kind == "policy":
+        if sizes is None:
+            sizes = [int(v) for v in rng.integers(1, 25, len(axes) if axes else 4)]
+            if axes is None:
+                sizes[0], sizes[1] = 1, 1
+        policy = ("not_larger", "not_smaller")[int(rng.integers(2))]
+        return x, dict(kw, sizes=sizes, scales=None, coordinate_transformation_mode=ct, keep_aspect_ratio_policy=policy)
+    return x, dict(kw, coordinate_transformation_mode=ct)
+
+
+def extra_outputs(x, kw, runner, variant):
+    """(peer, exact or None where the spec's output shape differs, variant) flattened, or None for an
+    empty output."""
+    model = np.array(variant(x, **kw), dtype=np.int64)
+    if model.size == 0 or 0 in model.shape:
+        return None
+    attrs = {k: kw.get(k) for k in ("extrapolation_value", "keep_aspect_ratio_policy", "axes")}
+    if attrs["extrapolation_value"] is not None:
+        attrs["extrapolation_value"] = float(attrs["extrapolation_value"])
+    got = run_resize(runner, x, kw["coordinate_transformation_mode"], kw["nearest_mode"], kw.get("sizes"),
+                     kw.get("scales"), kw.get("roi"), **attrs).astype(np.int64)
+    exact = np.array(mv.resize_nearest(x, **kw), dtype=np.int64)
+    return got, (exact.ravel() if exact.shape == got.shape else None), model
+
+
+def extra_sweep(peer, seed, cases_per_kind, progress=None):
+    """{kind: [cases, elements, elements differing from the spec (a case with another output shape
+    counts whole), elements differing from the variant (likewise)]} over random extra_case draws."""
+    from .onnx_qops import run_ort, run_ref
+    runner, variant = (run_ort, R.ort_resize_nearest) if peer == "ort" else (run_ref, R.ref_resize_nearest)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for kind in EXTRA_KINDS:
+        cell = out.setdefault(kind, [0, 0, 0, 0])
+        while cell[0] < cases_per_kind:
+            res = extra_outputs(*extra_case(rng, kind, peer == "ort"), runner, variant)
+            if res is None:
+                continue
+            got, exact, model = res
+            same = got.shape == model.shape
+            cell[0] += 1
+            cell[1] += got.size
+            cell[2] += got.size if exact is None else int((got.ravel() != exact).sum())
+            cell[3] += int((got != model).sum()) if same else got.size
+        if progress:
+            progress(f"{peer} resize {kind}: {cell}")
+    return out
