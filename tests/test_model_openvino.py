@@ -112,3 +112,44 @@ def test_a_model_openvino_cannot_read_is_a_bad_input(zoo_dir, capsys):
     assert cli.main(["model", "compare", str(path), "--against=openvino"]) == 2
     err = capsys.readouterr().err
     assert "OpenVINO" in err and "QGemm" in err
+
+
+def _qdq_chain(op, params, shape=(1, 4, 32, 32)):
+    """x [-> Q -> DQ] -> op -> Q -> DQ -> y (scales and zero points chosen, not calibrated)."""
+    from onnx import TensorProto, helper, numpy_helper
+    s1, z1, s2, z2 = params
+    inits = {"s1": np.float32(s1), "z1": np.uint8(z1), "s2": np.float32(s2), "z2": np.uint8(z2)}
+    n = []
+    src = "x"
+    if op == "MaxPool":
+        n += [helper.make_node("QuantizeLinear", ["x", "s1", "z1"], ["q1"], name="Q1"),
+              helper.make_node("DequantizeLinear", ["q1", "s1", "z1"], ["d1"], name="DQ1"),
+              helper.make_node("MaxPool", ["d1"], ["m"], name="pool", kernel_shape=[2, 2])]
+    else:
+        n.append(helper.make_node("Softmax", [src], ["m"], name="softmax", axis=-1))
+    n += [helper.make_node("QuantizeLinear", ["m", "s2", "z2"], ["q2"], name="Q2"),
+          helper.make_node("DequantizeLinear", ["q2", "s2", "z2"], ["y"], name="DQ2")]
+    g = helper.make_graph(n, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("op,params", [("MaxPool", (0.0173, 3, 0.013, 250)), ("Softmax", (0, 0, 0.0007, 17))])
+def test_requantizing_subgraphs_agree(tmp_path, op, params):
+    """The Subgraphs OpenVINO 2026.4.1 makes of Q -> DQ pairs: after a MaxPool that LPT runs on u8 (a u8
+    Subgraph holding the QuantizeLinear and DequantizeLinear: FakeQuantize of fl((q - zp) s) to the new
+    level, then fl((q' - zp') s')), and after a float Softmax (an f32 Subgraph): every element agrees."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from refquant.model.compare import compare
+    p = tmp_path / "chain.onnx"
+    onnx.save(_qdq_chain(op, params), p)
+    x = (np.random.default_rng(5).standard_normal((1, 4, 32, 32)) * 2).astype(np.float32)
+    rep, target = compare(p, ["openvino"], {"x": x})[0][0]
+    dq = next(n for n in rep.nodes if n.node == "DQ2")
+    assert dq.klass == "agree" and dq.elements >= 3600, (dq.klass, dq.not_modelled, [la for la in target.layers])
+    assert not rep.diverges

@@ -15,10 +15,12 @@ Everything else is listed as not observable.
 
 Semantics.  The graph refquant runs is the ONNX graph rewritten into ``model/ops_openvino.py``'s nodes
 where the runtime graph says how a node ran: an int8 Convolution / FullyConnected layer holding exactly
-one Conv / MatMul / Gemm and its QuantizeLinear (``openvino.Int8Linear``), a layer holding one
-QuantizeLinear (``openvino.QuantizeLinear``; the path from the layer type), a u8/i8 layer holding one
-DequantizeLinear (``openvino.DequantizeLinear``), an f32 layer holding a DequantizeLinear whose
-QuantizeLinear is in no layer (the pair folded into one ``openvino.FakeQuantize``), data movement.
+one Conv / MatMul / Gemm and its QuantizeLinear (``openvino.Int8Linear``), an f32 or u8/i8 Subgraph
+(or FakeQuantize layer) holding one QuantizeLinear (``openvino.QuantizeLinear``; the path from the
+layer type), a u8/i8 Subgraph holding one DequantizeLinear (``openvino.DequantizeLinear``), a
+Subgraph holding a QuantizeLinear and the DequantizeLinear reading it (both, in that arithmetic), an
+f32 Subgraph holding a DequantizeLinear whose QuantizeLinear is in no layer (the pair folded into one
+``openvino.FakeQuantize``), data movement alone in its layer.
 Any other node that ran inside a layer is **not modelled**: the report says so per node (class
 ``not modelled``, with the layer), and refquant carries on from OpenVINO's tensor where it is
 observable (else from its own computation with the rewrite's arithmetic, named in the notes).
@@ -273,17 +275,20 @@ def _rewrite(graph, n, where, prod, cons):
     if n.key == "QuantizeLinear":
         path = "fq_node" if la is not None and la.type == "FakeQuantize" else "snippets"
         node = Node(n.name, "QuantizeLinear", "openvino", n.inputs, n.outputs, dict(n.attrs, path=path))
-        ok = la is not None and la.nodes == [n.name] and la.type in ("Subgraph", "FakeQuantize") \
-            and la.precision == "f32"
+        pair = [n.name] + [r.name for r in cons.get(n.outputs[0], []) if r.key == "DequantizeLinear"][:1]
+        ok = la is not None and la.type in ("Subgraph", "FakeQuantize") and (
+            (la.nodes == [n.name] and la.precision in ("f32",) + INT8) or la.nodes == pair)
         return node, "" if ok or la is None else _why(la)
     if n.key == "DequantizeLinear":
         q = prod.get(n.inputs[0])
-        if la is not None and la.nodes == [n.name] and la.precision == "f32" and q is not None \
-                and q.key == "QuantizeLinear" and q.name not in where and q.inputs[1:3] == n.inputs[1:3]:
+        if la is not None and la.type == "Subgraph" and q is not None and q.key == "QuantizeLinear" \
+                and q.inputs[1:3] == n.inputs[1:3] and la.nodes == [n.name] and la.precision == "f32" \
+                and q.name not in where:
             return Node(n.name, "FakeQuantize", "openvino", [q.inputs[0]] + n.inputs[1:3], n.outputs,
                         dict(n.attrs)), ""
         node = Node(n.name, "DequantizeLinear", "openvino", n.inputs, n.outputs, dict(n.attrs))
-        ok = la is None or (la.nodes == [n.name] and la.precision in INT8)
+        ok = la is None or (la.type == "Subgraph" and (
+            (la.nodes == [n.name] and la.precision in INT8) or (q is not None and la.nodes == [q.name, n.name])))
         return node, "" if ok else _why(la)
     if la is None or (n.key in MOVEMENT and la.nodes == [n.name]):
         return n, ""
@@ -297,6 +302,9 @@ def build(spec, model_path, feeds, progress=None):
         raise InvalidValueError(f"--against {spec!r}: OpenVINO reads ONNX models here; {str(model_path)!r} is not one")
     layers, tensors, notes = observe(model_path, graph, feeds, progress)
     g, not_modelled = ov_graph(graph, layers)
+    held = [f"{la.type} {la.precision} [{', '.join(la.nodes)}]" for la in layers if la.nodes]
+    notes.append(f"runtime layers holding ONNX nodes ({len(held)} of {len(layers)}): " + "; ".join(held[:60])
+                 + (" ..." if len(held) > 60 else ""))
     notes.append(f"graph: the ONNX model as OpenVINO compiled it ({len(g.nodes)} nodes; "
                  f"{sum(n.domain == 'openvino' and n.op_type == 'Int8Linear' for n in g.nodes)} int8 "
                  f"Convolution / FullyConnected layers); {len(not_modelled)} nodes not modelled")
