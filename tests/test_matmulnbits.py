@@ -149,7 +149,7 @@ def test_level4_is_the_int8_semantics_up_to_binary32_order(bs, zp, M):
 @pytest.mark.parametrize("bs", [16, 32, 64, 128, 256])
 @pytest.mark.parametrize("zp", [False, True])
 def test_level4_8bit_bound_on_1e5_outputs(bs, zp):
-    """8-bit B at level 4 (its kernel is not modelled): still the int8 semantics up to binary32 order."""
+    """8-bit B at level 4: the int8 semantics up to binary32 order (the order itself: the test below)."""
     pytest.importorskip("onnxruntime")
     for M in (1, 64):
         ratio, size = _level4_ratio(8, bs, zp, M, 102400 // M, 10)
@@ -241,7 +241,7 @@ def test_padded_bias_fp16_match_onnxruntime(bits, bs, zp, level, M, K, bias, fp1
 
 @needs_avx512
 @pytest.mark.slow
-@pytest.mark.parametrize("bits, level", [(4, 0), (4, 4), (8, 0)])
+@pytest.mark.parametrize("bits, level", [(4, 0), (4, 4), (8, 0), (8, 4)])
 @pytest.mark.parametrize("bs", [16, 32, 64, 128, 256])
 @pytest.mark.parametrize("M", [1, 64])
 @pytest.mark.parametrize("fp16", [False, True])
@@ -319,3 +319,31 @@ def test_8bit_m1_fast_form_equals_the_definition(N):
     assert fast.matmul_ort_mlas_avx512(a, b, s, z, 40, N, 8, 16, c).view(np.uint32).tolist() == d
     y, _ = mm.explain(a.tolist(), b.tobytes(), s.tolist(), z.tobytes(), 40, N, 8, 16, 0, N - 1, 0, c.tolist())
     assert y == d[0][N - 1]
+
+
+@needs_avx512
+@pytest.mark.parametrize("bs, zp, M, N, K", [(16, True, 1, 22, 256), (32, False, 3, 24, 200), (64, True, 2, 22, 256),
+                                             (64, False, 3, 21, 512), (128, True, 1, 23, 256), (256, True, 5, 6, 512)])
+def test_level4_8bit_matches_onnxruntime(bs, zp, M, N, K):
+    """8-bit B at accuracy_level 4: the 4-bit int8 path's lanes over the 8-bit codes; blklen 64 pairs no rows."""
+    pytest.importorskip("onnxruntime")
+    got, want, _ = compare(np.random.default_rng(24), M, K, N, 8, bs, zp, 4, bias=bs == 64)
+    assert (got == want).all()
+
+
+@pytest.mark.parametrize("bs", [32, 64])
+def test_level4_8bit_fast_form_equals_the_definition(bs):
+    a, b, s, z = make_inputs(np.random.default_rng(25), 3, 160, 6, 8, bs, True)
+    d = mm.matmul_ort_mlas_avx512_any_level(a.tolist(), b.tobytes(), s.tolist(), z.tobytes(), 160, 6, 8, bs, 4)
+    assert fast.matmul_ort(a, b, s, z, 160, 6, 8, bs, 4).view(np.uint32).tolist() == d
+
+
+@needs_avx512
+@pytest.mark.slow
+@pytest.mark.parametrize("bs", [16, 32, 64, 128, 256])
+@pytest.mark.parametrize("zp", [False, True])
+@pytest.mark.parametrize("M, N", [(1, 102400), (64, 1600), (63, 1601)])
+def test_level4_8bit_matches_onnxruntime_on_1e5_outputs(bs, zp, M, N):
+    pytest.importorskip("onnxruntime")
+    got, want, _ = compare(np.random.default_rng(26), M, 256, N, 8, bs, zp, 4)
+    assert got.size >= 10**5 and (got == want).all()

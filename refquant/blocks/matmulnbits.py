@@ -207,10 +207,8 @@ def _int8_lanes(qa, q, sab, block_size, kb):
 
 
 def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
-    """float32 Y as onnxruntime 1.32.0 computes accuracy_level 4 with 4-bit B on AVX-512 VNNI, one
-    thread (refquant.matmulnbits.matmul_ort_int8_avx512, for whole matrices)."""
-    if bits != 4:
-        raise UnknownNameError("MatMulNBits bits modelled for accuracy_level 4", bits, ["4"])
+    """float32 Y as onnxruntime 1.32.0 computes accuracy_level 4 on AVX-512 VNNI, one thread
+    (refquant.matmulnbits.matmul_ort_int8_avx512, for whole matrices)."""
     kb, kp = _blocks(K, bits, block_size)
     qa, sa = quantize_a_int8(_pad_a(A, K, kp), block_size)
     q, z = _codes(B, N, bits, kp), _zps(zp, N, bits, kb)
@@ -224,7 +222,9 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
         c[:, full:] = reduce16(lanes[:, full:].reshape(-1, 8)).reshape(M, N - full)
     else:
         c[:] = reduce16(lanes.reshape(-1, 16)).reshape(M, N)
-        if M % 2:
+        if bits == 8 and block_size == 64:      # no paired rows: every row as a last odd row
+            c[:, :full] = fold4(lanes[:, :full].reshape(-1, 16)).reshape(M, full)
+        elif M % 2:
             c[M - 1, :full] = fold4(lanes[M - 1, :full])
     c = _bias_add(c, bias)
     ab = (sa * qa.reshape(M, kb, block_size).sum(axis=2).astype(F32)).astype(F32)
@@ -237,7 +237,7 @@ def matmul_ort_int8_avx512(A, B, scales, zp, K, N, bits, block_size, bias=None):
 
 def matmul_ort(A, B, scales, zp, K, N, bits, block_size, accuracy_level=0, bias=None):
     """The 'ort_mlas_avx512' variant at any accuracy_level: the float path (levels 0-3) or the int8
-    path (level 4, 4-bit B).  float16 A (with float16 scales and bias): computed in binary32 from the
+    path (level 4).  float16 A (with float16 scales and bias): computed in binary32 from the
     widened inputs, Y rounded once to float16, as onnxruntime 1.32.0 does on x86."""
     half = np.asarray(A).dtype == np.float16
     if accuracy_level == 4:

@@ -10,7 +10,7 @@ kernels (AVX2 / NEON), which this model does not claim.  docs/llm-formats.md §2
 import numpy as np
 
 from ..blocks import matmulnbits as fast
-from .conformance import UNSUPPORTED, Row, judge
+from .conformance import judge
 from .versions import known
 
 BACKEND = "onnxruntime"
@@ -90,10 +90,6 @@ def matmulnbits_rows(seed=20261203, outputs=256):
                 for level in (0, 1, 4):
                     for M in (1, 16):
                         flag = f"bits={bits} block={bs} {'zp' if with_zp else 'no zp'} level={level} M={M}"
-                        if bits == 8 and level == 4:
-                            rows.append(Row(BACKEND, "MatMulNBits", "exact", flag, UNSUPPORTED,
-                                            note="8-bit accuracy_level 4 kernel not modelled (docs/llm-formats.md §2)"))
-                            continue
                         # 8 bits, M > 1: N = 64 (K chunks of 128), M from the output count
                         m, n = (max(M, outputs // 64), 64) if bits == 8 and M > 1 else (M, max(4, outputs // M))
                         flag += f" ({m}x256 @ 256x{n})"
@@ -106,9 +102,9 @@ def matmulnbits_rows(seed=20261203, outputs=256):
 
 def _tail_rows(rng, outputs):
     """K = 200 (the last block padded for every block size but 8), zero points, a bias, float32 and
-    float16 A; 4-bit at levels 0 and 4, 8-bit at level 0."""
+    float16 A; 4- and 8-bit at levels 0 and 4."""
     rows = []
-    for bits, level, M in ((4, 0, 1), (4, 0, 16), (4, 4, 1), (4, 4, 16), (8, 0, 1), (8, 0, 16)):
+    for bits, level, M in ((4, 0, 1), (4, 0, 16), (4, 4, 1), (4, 4, 16), (8, 0, 1), (8, 0, 16), (8, 4, 1), (8, 4, 16)):
         for bs in (16, 64):
             for fp16 in (False, True):
                 m, n = (M, max(4, outputs // M))
