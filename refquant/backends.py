@@ -519,6 +519,11 @@ _QDQ_FLOAT = ("qdq_avg_pool", "qdq_global_avg_pool", "qdq_softmax", "qdq_gelu")
 BACKENDS["exact"].ops.update({op: "exact" for op in _QDQ_FLOAT})
 BACKENDS["onnxruntime"].ops.update({op: "ort_float" for op in _QDQ_FLOAT})
 BACKENDS["onnx_ref"].ops.update({"qdq_avg_pool": "onnx_ref", "qdq_global_avg_pool": "onnx_ref"})
+BACKENDS["onnx_ref"] = replace(BACKENDS["onnx_ref"], deviations=BACKENDS["onnx_ref"].deviations + (
+    _dev("onnx reference Resize crop / aspect policy / axes", "variant 'onnx_ref' (refquant/onnx_resize.py): "
+         "tf_crop_and_resize's output length ignores the roi (floor(s*in)), float32 roi with binary64 coordinates "
+         "over the unrounded width s*in; keep_aspect_ratio_policy out = int(fl64(p*in) + 0.5) with p = fl64(out/in); "
+         "negative axes fail (numpy transpose); docs/ops.md", _ONNX_1_21, "resize_nearest"),))
 BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["onnxruntime"].deviations + (
     _dev("ORT float AveragePool: sequential binary32 window sum", "DQ -> AveragePool -> Q unfused: xf = fl(sx*(x-zx)), "
          "each window added one by one in binary32 (row-major), one binary32 division, MlasQuantizeLinear (refquant "
@@ -529,14 +534,41 @@ BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["
     _dev("ORT float Softmax: MLAS expf, binary32 sum", "DQ -> Softmax -> Q unfused: e = MLAS expf(fl(x - max)), binary32 "
          "row sum, y = fl(e*fl(1/sum)), MlasQuantizeLinear; outputs that depend on expf within 1 ulp or on the sum "
          "order are ImplementationDefined (refquant onnx_float variant 'ort_float')", _ORT_1_32, "qdq_softmax"),
+    _dev("ORT Resize crop / aspect policy / axes", "variant 'ort' (refquant/onnx_resize.py): tf_crop_and_resize's "
+         "output length ignores the roi (trunc(fl32(s*in)), spec floor(in*(end-start)*s)), an axis of scale 1 or a "
+         "same-shape output is copied whatever the roi, binary32 crop coordinates; keep_aspect_ratio_policy takes "
+         "the binary32 min/max of fl32(out/in) and rounds fl32(p*in) half away, and reads the axes attribute as "
+         "written (negative axes: nothing is resized); docs/ops.md", _ORT_1_32, "resize_nearest"),
     _dev("ORT float Gelu: MLAS erf, binary32 steps", "DQ -> Gelu -> Q unfused: y = fl(fl(0.5*x)*fl(erf(fl(x*fl(M_SQRT1_2)))"
          " + 1)), MLAS erf within 1 ulp (ImplementationDefined where it matters), MlasQuantizeLinear (refquant "
          "onnx_float variant 'ort_float')", _ORT_1_32, "qdq_gelu"),
 ))
-# Reproduces: tflite-micro int8 reference LOGISTIC / TANH (gemmlowp fixed point); no TFLM peer is run here.
-BACKENDS["tflite_micro"] = Backend("tflite_micro", "tflite-micro reference kernels: int8 LOGISTIC / TANH in gemmlowp "
-                                   "fixed point (kernels/internal/reference/integer_ops/logistic.h, tanh.h); "
-                                   "not measured", "tflite", {"sigmoid": "tflm_fixed", "tanh": "tflm_fixed"})
+# Reproduces: tflite-micro reference kernels (tensorflow/lite/micro/kernels), measured through its Python
+# interpreter wheel (refquant/peers/tflm.py, tests/test_tflm.py): LiteRT's reference family except int8 / int16x8
+# FULLY_CONNECTED (QuantizeMultiplier + MBQM) and int8 LOGISTIC / TANH (gemmlowp fixed point).
+_TFLM = "0.dev20261023182759"
+# int16 SOFTMAX is left out: tflite-micro gives +1 on 3 of 12,800 random int16 inputs where LiteRT's tables
+# ('tflite_ref') do not (its table generator is not modelled; docs/ops.md, "tflite-micro").
+_TFLM_OPS = {**{op: v for op, v in BACKENDS["litert_ref"].ops.items() if op != "softmax_int16"},
+             "fully_connected": "tflite_double", "fully_connected_16x8": "tflite_double",
+             "sigmoid": "tflm_fixed", "tanh": "tflm_fixed"}
+_TFLM_OWN = ("LiteRT int8 LOGISTIC/TANH", "TFLite FULLY_CONNECTED reference", "TFLite int16x8 FULLY_CONNECTED",
+             "LiteRT int16 SOFTMAX")
+BACKENDS["tflite_micro"] = replace(
+    BACKENDS["litert_ref"], name="tflite_micro", ops=_TFLM_OPS, versions=(("tflite-micro", _TFLM),),
+    source="tflite-micro reference kernels (tensorflow/lite/micro/kernels, wheel tflite-micro " + _TFLM + "): "
+           "TFLite's reference arithmetic, FULLY_CONNECTED by QuantizeMultiplier + MBQM, int8 LOGISTIC / TANH in "
+           "gemmlowp fixed point (kernels/internal/reference/integer_ops/logistic.h, tanh.h)",
+    deviations=tuple(replace(d, measured_on=(_TFLM,)) for d in BACKENDS["litert_ref"].deviations
+                     if not d.name.startswith(_TFLM_OWN)) + (
+        _dev("tflite-micro FULLY_CONNECTED: QuantizeMultiplier + MBQM", "int8 and int16x8 FULLY_CONNECTED requantize "
+             "with the double-rounding fixed-point multiplier per channel (method 'tflite_double'), where LiteRT's "
+             "reference rounds a binary64 product ('tflite_fc_float')", (_TFLM,), "fully_connected"),
+        _dev("tflite-micro FULLY_CONNECTED: QuantizeMultiplier + MBQM", "int16x8 FULLY_CONNECTED: as int8, with the "
+             "int64 accumulator (method 'tflite_double')", (_TFLM,), "fully_connected_16x8"),
+        _dev("tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point", "MBQM of q - zx into Q4.27, gemmlowp logistic / "
+             "tanh, RDBPOT by 23 / 24 (refquant activations variant 'tflm_fixed'), where LiteRT builds a binary32 "
+             "table", (_TFLM,), ""),))
 
 # Spec modules that define ops beyond requantization.  Each has a ``VARIANTS`` table
 # {op: {variant name: function}}: one readable function per backend arithmetic, each citing what

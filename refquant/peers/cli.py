@@ -17,6 +17,7 @@ from .onnxruntime import backend_onnxruntime
 from .gguf import backend_gguf
 from .openvino import backend_openvino
 from .qonnx import backend_qonnx
+from .tflm import backend_tflm
 from .torch import backend_torch
 from .tosa import backend_tosa
 from .versions import PEERS, MissingBackend, release
@@ -25,9 +26,11 @@ RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx":
            "torch": backend_torch, "tosa": backend_tosa,
            "qonnx": backend_qonnx,
            "gguf": backend_gguf, "openvino": backend_openvino,
-           "litert": backend_litert}
+           "litert": backend_litert,
+           "tflm": backend_tflm}
 ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel",
-           "tflite": "litert", "ai-edge-litert": "litert"}
+           "tflite": "litert", "ai-edge-litert": "litert",
+           "tflite-micro": "tflm", "tflite_micro": "tflm"}
 
 
 def run_backend(name):

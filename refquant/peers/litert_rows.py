@@ -22,7 +22,8 @@ from . import litert
 from .conformance import judge
 from .versions import known, need
 
-ROW = {"ref": "litert_ref", "optimized": "litert_optimized", "xnnpack": "litert_xnnpack"}
+ROW = {"ref": "litert_ref", "optimized": "litert_optimized", "xnnpack": "litert_xnnpack",
+       "tflm": "tflite_micro"}   # tflite-micro runs the same models (refquant/peers/tflm.py)
 def deviation_name(family, op):
     """The named deviation that ``op`` under ``family`` computes (None: the family computes the ideal)."""
     return next((d.name for d in backends.get_backend(ROW[family]).deviations if d.op == op), None)
@@ -42,6 +43,8 @@ class _Cell:
 
 
 class Collector:
+    peer = "litert"          # whose named deviations explain the rows (refquant/peers/tflm.py: "tflm")
+
     def __init__(self, version):
         self.version, self.cells = version, {}
 
@@ -61,7 +64,7 @@ class Collector:
             got, spec, model = (np.concatenate(v) for v in (c.got, c.spec, c.model))
             if got.dtype == np.float32:
                 got, spec, model = (v.astype(np.float32).view(np.int32) for v in (got, spec, model))
-            models = [known("litert", name, model, op)] if name else []
+            models = [known(self.peer, name, model, op)] if name else []
             took = {frozenset([True]): "XNNPACK took it", frozenset([False]): "XNNPACK declined: optimized kernel"}
             note = f"; {took.get(frozenset(c.delegated), 'XNNPACK took some')}" if fam == "xnnpack" else ""
             r = judge(f"litert_{fam} {self.version}", f"{op.upper()} {dtype}", "exact (refquant ideal)",
