@@ -63,6 +63,18 @@ def test_cnn_names_the_nodes_not_modelled(zoo_dir, capsys):
     assert t["not_observable"]
 
 
+def test_onnxruntime_and_openvino_part_at_the_fused_residual_add(zoo_dir, capsys):
+    """cnn against onnxruntime:disable and openvino: both agree with refquant; they part at the residual
+    Add's QuantizeLinear, float Add + MLAS QuantizeLinear in one, not modelled (fused into the int8
+    Convolution) in the other."""
+    from refquant.model import zoo
+    path = zoo.build("cnn", zoo_dir, "qdq", True)
+    assert cli.main(["model", "compare", str(path), "--json", "--against=onnxruntime:disable", "--against=openvino"]) == 0
+    part = json.loads(capsys.readouterr().out)["parting"][0]
+    assert part["tensor"] == "/Add_output_0_QuantizeLinear_Output" and part["elements_differ"] > 0
+    assert part["arithmetic_b"].startswith("not modelled: runs inside OpenVINO layer Convolution (u8)")
+
+
 def test_dequantize_and_fake_quantize_nodes_equal_their_definitions():
     """openvino.DequantizeLinear is fl((q - zp) * s) in binary32; openvino.QuantizeLinear is the
     openvino_cpu row's FakeQuantize (refquant/openvino.py, ov_cpu_snippets) element by element."""

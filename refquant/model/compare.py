@@ -145,10 +145,15 @@ def parting(reports):
                 first = np.argwhere(a[1].tensors[hit] != b[1].tensors[hit])[:1].tolist()
                 out.append({"a": a[0].label, "b": b[0].label, "tensor": hit, "elements_differ": diff,
                             "first": first, "node_a": pa[hit].name, "op_a": pa[hit].key, "node_b": pb[hit].name,
-                            "op_b": pb[hit].key, "arithmetic_a": describe(a[1], pa[hit]),
-                            "arithmetic_b": describe(b[1], pb[hit])})
+                            "op_b": pb[hit].key, "arithmetic_a": _arithmetic(a[1], pa[hit]),
+                            "arithmetic_b": _arithmetic(b[1], pb[hit])})
                 break
     return out
+
+
+def _arithmetic(target, node):
+    why = (getattr(target, "not_modelled", None) or {}).get(node.name)
+    return f"not modelled: {why}" if why else describe(target, node)
 
 
 def _same(x, y):
