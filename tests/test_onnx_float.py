@@ -177,3 +177,14 @@ def test_slow_sweep_float_paths():
     for op in ("Softmax", "Gelu"):
         elements, outside, _impl, _differ = unary_sweep(op, 2, 200, shape=(2, 4, 12, 13))
         assert elements >= 10**5 and outside == 0, (op, elements, outside)
+
+
+@pytest.mark.slow
+def test_verify_rows_of_the_float_paths_and_the_new_resize_modes_are_explained():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from refquant.peers import onnx_fusion as F
+    from refquant.peers import onnx_resize as PR
+    rows = F.float_path_rows(cases=2) + PR.extra_rows("ort", 53, 3) + PR.extra_rows("ref", 54, 2)
+    assert rows and all(r.status in ("pass", "known") for r in rows), [r for r in rows if r.status not in
+                                                                         ("pass", "known")]

@@ -143,3 +143,58 @@ def fusion_table(seed=0, cases=2):
                         cell[3] += differences(got, float_v)
     return out
 
+
+
+# ##########################################################################
+# `refquant verify onnxruntime`: the unfused float paths (refquant/onnx_float.py, variant 'ort_float')
+# ##########################################################################
+
+FLOAT_PATH_DEVIATIONS = {"qdq_avg_pool": "ORT float AveragePool: sequential binary32 window sum",
+                         "qdq_global_avg_pool": "ORT float GlobalAveragePool: MlasPool lane sum",
+                         "qdq_softmax": "ORT float Softmax: MLAS expf, binary32 sum",
+                         "qdq_gelu": "ORT float Gelu: MLAS erf, binary32 steps"}
+_FLOAT_OPS = {  # onnx op -> (refquant op, attributes, input shape)
+    "AveragePool": ("qdq_avg_pool", ATTRS["AveragePool"], (1, 3, 6, 7)),
+    "GlobalAveragePool": ("qdq_global_avg_pool", {}, (1, 3, 6, 7)),
+    "Softmax": ("qdq_softmax", {"axis": -1}, (1, 3, 6, 7)),
+    "Gelu": ("qdq_gelu", {}, (1, 1, 2, 7)),       # the certified erf of each value is slow
+}
+
+
+def resolved(got, model):
+    """The model with each implementation-defined element replaced by the peer's value where that is
+    one of its candidates (else by the first candidate): an array ``judge`` can compare."""
+    flat = np.asarray(model, dtype=object).ravel()
+    out = [g if g in possible(m) else (m.first if hasattr(m, "first") else m)
+           for g, m in zip(np.asarray(got).ravel().tolist(), flat)]
+    return np.array(out, dtype=np.int64).reshape(np.asarray(got).shape)
+
+
+def float_path_rows(cases=4, seed=61):
+    """One row per op: DQ -> op -> Q at level 'disable' (onnxruntime runs the float op) on ``cases``
+    random uint8 / int8 cases, judged against the exact ideal and explained by the 'ort_float' variant
+    (implementation-defined elements count as explained when the peer's value is a candidate)."""
+    from .. import backends
+    from .conformance import judge
+    from .versions import known
+    rng, rows = np.random.default_rng(seed), []
+    for op, (name, attrs, shape) in _FLOAT_OPS.items():
+        got_all, exact_all, model_all = [], [], []
+        for k in range(cases):
+            dtype = ("uint8", "int8")[k % 2]
+            ins, sy, zy = random_case(rng, "AveragePool", dtype)
+            x, sx, zx = ins[0]
+            x = x[tuple(slice(0, d) for d in shape)]
+            kw = {k2: v for k2, v in attrs.items() if k2 == "axis" or op == "AveragePool"}
+            _, got = optimized(qdq_model(op, [(x, sx, zx)], (sy, zy), attrs=attrs), "disable", {"x0": x})
+            model = backends.variant("onnxruntime", name)(x, sx, zx, sy, zy, dtype=dtype, **kw)
+            exact = backends.variant("exact", name)(x, sx, zx, sy, zy, dtype=dtype, **kw)
+            got_all.append(got.ravel())
+            exact_all.append(resolved(got, exact).ravel())
+            model_all.append(resolved(got, model).ravel())
+        got, exact, model = (np.concatenate(a) for a in (got_all, exact_all, model_all))
+        dev = FLOAT_PATH_DEVIATIONS[name]
+        rows.append(judge("onnxruntime", f"QDQ {op} (float path, level disable)", "refquant qops / activations "
+                          "(exact)", f"{cases} random uint8/int8 cases", got, exact,
+                          [known("onnxruntime", dev, model, name)]))
+    return rows

@@ -159,8 +159,8 @@ def ort_resize_rows(cases_per_pair=4):
     def row(op, flag, got, exact, model, dev):
         return judge("onnxruntime", op, "refquant movement (exact)", flag, got, exact,
                      [known("onnxruntime", dev, model, "resize_nearest")])
-    return _rows(run_ort, R.ort_resize_nearest, ORT_REPRODUCERS, ORT_DEVIATION, 51,
-                 cases_per_pair, row, _ort_shape_row)
+    return (_rows(run_ort, R.ort_resize_nearest, ORT_REPRODUCERS, ORT_DEVIATION, 51, cases_per_pair, row,
+                  _ort_shape_row) + extra_rows("ort", 53, cases_per_pair))
 
 
 def ref_resize_rows(cases_per_pair=4):
@@ -178,8 +178,8 @@ def ref_resize_rows(cases_per_pair=4):
         n = sum(got.size for got, _, _ in cases)
         return Row("onnx", "Resize nearest", "refquant movement (exact)", flag, DIFFER, n, n,
                    note="output length differs from the spec's floor(scale * in)")
-    return _rows(run_ref, R.ref_resize_nearest, REF_REPRODUCERS, REF_DEVIATION, 52,
-                 cases_per_pair, row, shape_row)
+    return (_rows(run_ref, R.ref_resize_nearest, REF_REPRODUCERS, REF_DEVIATION, 52, cases_per_pair, row,
+                  shape_row) + extra_rows("ref", 54, cases_per_pair))
 
 
 # ##########################################################################
@@ -257,3 +257,36 @@ def extra_sweep(peer, seed, cases_per_kind, progress=None):
         if progress:
             progress(f"{peer} resize {kind}: {cell}")
     return out
+
+
+ORT_EXTRA_DEVIATION = "ORT Resize crop / aspect policy / axes"
+REF_EXTRA_DEVIATION = "onnx reference Resize crop / aspect policy / axes"
+
+
+def extra_rows(peer, seed, cases):
+    """Rows of ``refquant verify onnxruntime`` / ``onnx`` for tf_crop_and_resize, keep_aspect_ratio_policy
+    and axes: per kind, one row of the cases with the spec's output shape (judged, explained by the
+    variant) and one of the cases with another shape (KNOWN when each equals the variant's output)."""
+    from .conformance import DIFFER, KNOWN, Row, judge
+    from .onnx_qops import run_ort, run_ref
+    from .versions import deviation, known
+    backend, dev = ("onnxruntime", ORT_EXTRA_DEVIATION) if peer == "ort" else ("onnx", REF_EXTRA_DEVIATION)
+    runner, variant = (run_ort, R.ort_resize_nearest) if peer == "ort" else (run_ref, R.ref_resize_nearest)
+    rng, rows, op, against = np.random.default_rng(seed), [], "Resize nearest", "refquant movement (exact)"
+    for kind in EXTRA_KINDS:
+        same, other = [], []
+        while len(same) + len(other) < cases:
+            res = extra_outputs(*extra_case(rng, kind, peer == "ort"), runner, variant)
+            if res is not None:
+                (same if res[1] is not None else other).append(res)
+        if same:
+            got, exact, model = (np.concatenate([c[i].ravel() for c in same]) for i in range(3))
+            rows.append(judge(backend, op, against, f"{kind}: {len(same)} random cases", got, exact,
+                              [known(backend, dev, model, "resize_nearest")]))
+        if other:
+            ok = all(g.shape == m.shape and np.array_equal(g, m) for g, _, m in other)
+            n, flag = sum(g.size for g, _, _ in other), f"{kind}: {len(other)} random cases with another output shape"
+            rows.append(Row(backend, op, against, flag, KNOWN, n, n, dev, deviation(backend, dev, "resize_nearest").text)
+                        if ok else Row(backend, op, against, flag, DIFFER, n, n,
+                                       note="no documented deviation explains it"))
+    return rows

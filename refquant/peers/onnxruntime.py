@@ -10,6 +10,7 @@ from .onnx_common import OnnxPeer, int_min, make_model
 from .onnx_golden import onnx_golden_rows
 from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_resize import ort_resize_rows
+from .onnx_fusion import float_path_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows
 from .versions import need
 from .matmulnbits import matmulnbits_rows
@@ -77,6 +78,7 @@ def backend_onnxruntime():
     rows += ort_activation_rows()     # com.microsoft QLinearSigmoid / LeakyRelu / Softmax (activations)
     rows += ort_qops_rows()         # QLinearAdd/Mul/AveragePool/GlobalAveragePool/Concat, MaxPool
     rows += ort_resize_rows()       # Resize nearest: the 'ort' variant (refquant/onnx_resize.py)
+    rows += float_path_rows()       # unfused DQ -> op -> Q: the 'ort_float' variants (refquant/onnx_float.py)
     for r in rows:
         r.backend = f"onnxruntime {ort.__version__}"
     return rows
