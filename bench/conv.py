@@ -116,11 +116,14 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
+    ap.add_argument("--json", metavar="PATH", help="also write the header and the rows as JSON to PATH")
     args = ap.parse_args(argv)
     global STAT
     STAT = min if args.stat == "min" else statistics.median
     print(f"# refquant: prepared kernel.QLinearConv; 'fn ms': the one-shot kernel.qlinear_conv; time = {args.stat}")
-    print(header())
+    head = header()
+    print(head)
+    rows = []
     print(f"{'layer':<16}{'thr':>4}{'MMAC':>9}{'refquant ms':>13}{'ORT ms':>9}{'refquant GOPS':>15}"
           f"{'ORT GOPS':>10}{'ratio':>8}{'fn ms':>9}  bit-equal")
     rng = np.random.default_rng(0)
@@ -138,6 +141,12 @@ def main(argv=None):
             print(f"{layer:<16}{t:>4}{macs / 1e6:>9.1f}{t_rq * 1e3:>13.3f}{t_ort * 1e3:>9.3f}"
                   f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}"
                   f"{t_fn * 1e3:>9.3f}  {'yes' if equal else 'NO'}", flush=True)
+            rows.append({"layer": layer, "threads": t, "mmac": macs / 1e6, "refquant_ms": t_rq * 1e3,
+                         "ort_ms": t_ort * 1e3, "ratio": t_ort / t_rq, "oneshot_ms": t_fn * 1e3, "bit_equal": equal})
+    if args.json:
+        import json
+        with open(args.json, "w") as f:
+            json.dump({"header": head, "stat": args.stat, "rows": rows}, f, indent=1)
     return 0
 
 

@@ -106,21 +106,26 @@ def k_padded(k, x_dtype, order_free):
     return -(-k // 4) * 4 if order_free and np.dtype(x_dtype) == np.uint8 else k
 
 
-def im2col_nhwc(x, zx, geo, gin, ng=1, kp=0):
+def _empty(_tag, shape, dtype):
+    return np.empty(shape, dtype)
+
+
+def im2col_nhwc(x, zx, geo, gin, ng=1, kp=0, empty=_empty):
     """(N*OH*OW, max(kp, kH*kW*Cg)): the receptive fields of input groups ``gin`` .. ``gin+ng-1`` with
     columns in (kh, kw, c) order (an order-free sum only: see the module docstring); padding positions
-    and the columns past kH*kW*Cg hold ``zx``."""
+    and the columns past kH*kW*Cg hold ``zx``.  ``empty(tag, shape, dtype)`` gives its work arrays
+    (a prepared op passes one that reuses them)."""
     N, _M, OH, OW, Cg, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
     Cg = Cg * ng   # gin counts chunks of ng groups
     H, W = x.shape[2], x.shape[3]
     from ._gemm import ptr
     from ._lib import lib
-    xs = np.empty((N, H, W, Cg), x.dtype)
+    xs = empty("xs", (N, H, W, Cg), x.dtype)
     for n in range(N):   # NCHW -> NHWC in C (numpy's byte transposes are ~10x slower); x is C-contiguous
         check_status(lib.rq_transpose(ptr(x[n, gin * Cg:(gin + 1) * Cg]), ptr(xs[n], True), Cg, H * W, H * W, Cg, 1))
     if kH == kW == sh == sw == 1 and not any((pt, pl, pb, pr)) and kp <= Cg:
         return xs.reshape(N * OH * OW, Cg)
-    out = np.empty((N * OH * OW, max(kp, kH * kW * Cg)), x.dtype)   # rq_im2col writes every byte
+    out = empty("cols", (N * OH * OW, max(kp, kH * kW * Cg)), x.dtype)   # rq_im2col writes every byte
     check_status(lib.rq_im2col(ptr(xs), ptr(out, True), N, H, W, Cg, kH, kW, sh, sw, dh, dw, pt, pl, OH, OW,
                                out.shape[1], zx))
     return out
@@ -333,7 +338,8 @@ class QLinearConv:
                                                path=path, threads=threads, a_dtype=self._x_dtype)
         self._one = self._ops[0] if G == 1 and self._order_free and self._dw is None else None
         self._conv_a = None   # rq_conv_gemm_run's geometry, where the implicit GEMM may apply
-        self._lock = threading.Lock()   # one call at a time uses the implicit form's structs
+        self._lock = threading.Lock()   # one call at a time uses the implicit form's structs and _bufs
+        self._bufs = {}
         if (self._one is not None and self._x_dtype == np.uint8 and self._w.shape[1] % 4 == 0
                 and self._w.shape[2:] != (1, 1) and self._one._gemm.path != "scalar" and "vnni" in paths()):
             from ._lib import ffi
@@ -359,7 +365,6 @@ class QLinearConv:
         stride-1 conv), the prepared GEMM, NCHW out -- ``_run``'s steps without its per-group
         bookkeeping (a few tens of microseconds per call on small layers)."""
         from ._gemm import ptr
-        from ._lib import lib
         geo = self._shapes.get(x.shape)
         if geo is None:
             strides, pads, dilations, group = self._geo
@@ -367,23 +372,43 @@ class QLinearConv:
             if len(self._shapes) < 8:
                 self._shapes[x.shape] = geo
         N, M, OH, OW = geo[:4]
-        r = None
-        if self._conv_a is not None and self._lock.acquire(False):   # its structs are the op's own
-            try:
-                r = self._implicit(x, geo)
-            finally:
+        mine = self._lock.acquire(False)   # the implicit form's structs and the work arrays are the op's own
+        try:
+            empty = self._scratch if mine else _empty
+            r = self._implicit(x, geo, empty) if mine and self._conv_a is not None else None
+            if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
+                A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0], empty), self._one
+                r = empty("r", (A.shape[0], op._n), op._out_dtype)
+                op._plans.run(A.shape[0], ptr(A), A.shape[1], ptr(r, True))
+            return self._to_nchw(r, N, M, OH, OW)
+        finally:
+            if mine:
                 self._lock.release()
-        if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
-            A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0]), self._one
-            r = np.empty((A.shape[0], op._n), op._out_dtype)
-            op._plans.run(A.shape[0], ptr(A), A.shape[1], ptr(r, True))
+
+    def _scratch(self, tag, shape, dtype):
+        """A work array of the op's own, kept for the next call of the same shape: fresh large arrays
+        cost page faults on every call (measured: the 7x7 conv1 layer 2.1 ms instead of 0.7 ms
+        while glibc still returned each call's 2 MB im2col to the system)."""
+        key = (tag, shape, np.dtype(dtype))
+        a = self._bufs.get(key)
+        if a is None:
+            a = np.empty(shape, dtype)
+            if len(self._bufs) < 16:
+                self._bufs[key] = a
+        return a
+
+    @staticmethod
+    def _to_nchw(r, N, M, OH, OW):
+        """(N*OH*OW, M) rows -> a new (N, M, OH, OW) array (rq_transpose per image)."""
+        from ._gemm import ptr
+        from ._lib import lib
         y = np.empty((N, M, OH, OW), r.dtype)
         P = OH * OW
         for n in range(N):
             check_status(lib.rq_transpose(ptr(r[n * P:(n + 1) * P]), ptr(y[n], True), P, M, M, P, r.itemsize))
         return y
 
-    def _implicit(self, x, geo):
+    def _implicit(self, x, geo, empty=_empty):
         """The GEMM rows of each image read in place from a padded NHWC copy (rq_conv_gemm_run:
         no im2col); None where the C kernel says that form does not apply (then im2col)."""
         from ._gemm import gemm_struct, ptr
@@ -391,13 +416,13 @@ class QLinearConv:
         from ._threads import make_plan, rectangles
         N, M, OH, OW, C, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
         H, W = x.shape[2], x.shape[3]
-        xs = np.empty((N, H, W, C), x.dtype)
+        xs = empty("xs", (N, H, W, C), x.dtype)
         for n in range(N):
             check_status(lib.rq_transpose(ptr(x[n]), ptr(xs[n], True), C, H * W, H * W, C, 1))
         Hp, Wp = H + pt + pb, W + pl + pr
         xp = xs
         if Hp != H or Wp != W:
-            xp = np.empty((N, Hp, Wp, C), x.dtype)
+            xp = empty("xp", (N, Hp, Wp, C), x.dtype)
             check_status(lib.rq_im2col(ptr(xs), ptr(xp, True), N, H, W, C, 1, 1, 1, 1, 1, 1, pt, pl, Hp, Wp, C,
                                        self._zx))
         cv = self._conv_a
@@ -409,7 +434,7 @@ class QLinearConv:
         if plan is None:
             plan = make_plan(gemm_struct(op._gemm), P, rectangles(P, M, op.shape[0], op._threads))
             self._shapes[key] = plan
-        out = np.empty((N * P, M), op._out_dtype)
+        out = empty("r", (N * P, M), op._out_dtype)
         for n in range(N):
             for i in range(plan.count):
                 g = plan.structs[i]
