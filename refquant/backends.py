@@ -524,11 +524,6 @@ BACKENDS["onnx_ref"] = replace(BACKENDS["onnx_ref"], deviations=BACKENDS["onnx_r
          "tf_crop_and_resize's output length ignores the roi (floor(s*in)), float32 roi with binary64 coordinates "
          "over the unrounded width s*in; keep_aspect_ratio_policy out = int(fl64(p*in) + 0.5) with p = fl64(out/in); "
          "negative axes fail (numpy transpose); docs/ops.md", _ONNX_1_21, "resize_nearest"),))
-BACKENDS["onnx_ref"] = replace(BACKENDS["onnx_ref"], deviations=BACKENDS["onnx_ref"].deviations + (
-    _dev("onnx reference Resize crop / aspect policy / axes", "variant 'onnx_ref' (refquant/onnx_resize.py): "
-         "tf_crop_and_resize's output length ignores the roi (floor(s*in)), float32 roi with binary64 coordinates "
-         "over the unrounded width s*in; keep_aspect_ratio_policy out = int(fl64(p*in) + 0.5) with p = fl64(out/in); "
-         "negative axes fail (numpy transpose); docs/ops.md", _ONNX_1_21, "resize_nearest"),))
 BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["onnxruntime"].deviations + (
     _dev("ORT float AveragePool: sequential binary32 window sum", "DQ -> AveragePool -> Q unfused: xf = fl(sx*(x-zx)), "
          "each window added one by one in binary32 (row-major), one binary32 division, MlasQuantizeLinear (refquant "
@@ -539,11 +534,6 @@ BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["
     _dev("ORT float Softmax: MLAS expf, binary32 sum", "DQ -> Softmax -> Q unfused: e = MLAS expf(fl(x - max)), binary32 "
          "row sum, y = fl(e*fl(1/sum)), MlasQuantizeLinear; outputs that depend on expf within 1 ulp or on the sum "
          "order are ImplementationDefined (refquant onnx_float variant 'ort_float')", _ORT_1_32, "qdq_softmax"),
-    _dev("ORT Resize crop / aspect policy / axes", "variant 'ort' (refquant/onnx_resize.py): tf_crop_and_resize's "
-         "output length ignores the roi (trunc(fl32(s*in)), spec floor(in*(end-start)*s)), an axis of scale 1 or a "
-         "same-shape output is copied whatever the roi, binary32 crop coordinates; keep_aspect_ratio_policy takes "
-         "the binary32 min/max of fl32(out/in) and rounds fl32(p*in) half away, and reads the axes attribute as "
-         "written (negative axes: nothing is resized); docs/ops.md", _ORT_1_32, "resize_nearest"),
     _dev("ORT Resize crop / aspect policy / axes", "variant 'ort' (refquant/onnx_resize.py): tf_crop_and_resize's "
          "output length ignores the roi (trunc(fl32(s*in)), spec floor(in*(end-start)*s)), an axis of scale 1 or a "
          "same-shape output is copied whatever the roi, binary32 crop coordinates; keep_aspect_ratio_policy takes "
