@@ -31,7 +31,7 @@ BLOCKS = {
     "q4_0": (32, 18), "q4_1": (32, 20), "q5_0": (32, 22), "q5_1": (32, 24), "q8_0": (32, 34), "q8_1": (32, 36),
     "q2_K": (256, 84), "q3_K": (256, 110), "q4_K": (256, 144), "q5_K": (256, 176), "q6_K": (256, 210),
     "q8_K": (256, 292),
-    **_lut.BLOCKS,     # the table types: TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS
+    **_lut.BLOCKS,     # the table types: TQ1_0, TQ2_0, MXFP4, NVFP4, IQ4_NL, IQ4_XS
 }
 ZERO = _f.Real("finite", 0)
 

@@ -41,8 +41,9 @@ def _tie_block(rng, kind, n):
         xs = [-127] + [rng.randrange(-126, 126) + 0.5 for _ in range(n - 1)]   # iscale = 1: RNE ties
     elif kind in ("tq1_0", "tq2_0"):     # amax 1: lroundf's ties at +-0.5
         xs = [1] + [rng.choice([-1, -0.5, 0, 0.5, 1]) for _ in range(n - 1)]
-    elif kind == "mxfp4":                # amax 6: scale 2^-1, the midpoints of the doubled E2M1 values
-        xs = [6] + [rng.choice([-1, 1]) * rng.choice([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5]) for _ in range(n - 1)]
+    elif kind in ("mxfp4", "nvfp4"):     # amax 6 (per 32; NVFP4 per 16): scale 2^-1, the E2M1 midpoints
+        xs = [6 if i % (32 if kind == "mxfp4" else 16) == 0 else
+              rng.choice([-1, 1]) * rng.choice([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5]) for i in range(n)]
     else:
         xs = [127] + [rng.randrange(-127, 126) + 0.5 for _ in range(n - 1)]
     return [_f32(x) for x in xs]
@@ -92,4 +93,5 @@ def _dequantize_group(rng, kind):
 def build_blocks(rng):
     """Groups whose tests are .tv files (built lazily: 'lines' is a callable)."""
     return ([_quantize_group(rng, k) for k in QUANTIZE] + [_dequantize_group(rng, k) for k in DEQUANTIZE]
-            + [_quantize_group(rng, k) for k in LUT_QUANTIZE] + [_dequantize_group(rng, k) for k in LUT_DEQUANTIZE])
+            + [_quantize_group(rng, k) for k in LUT_QUANTIZE] + [_dequantize_group(rng, k) for k in LUT_DEQUANTIZE]
+            + [_quantize_group(rng, "nvfp4"), _dequantize_group(rng, "nvfp4")])
