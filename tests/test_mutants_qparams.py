@@ -211,3 +211,15 @@ def test_torch_scale_floor_and_zero_point_clamp():
     assert p.scale == eps and p.zero_point == 0
     p = choose_qparams(-2, 0, "int8", variant="torch")
     assert p.zero_point == 127 and p.scale == formats.round_to("fp32", Fraction(2, 255)).value
+
+
+def test_survivors_of_the_second_run():
+    # onnxruntime, a signed type it does not list (int2): refquant's symmetric [-qmax, qmax] = [-1, 1]
+    assert choose_qparams(-1, 3, "int2", symmetric=True, variant="onnxruntime").scale == 3
+    # signed symmetric zero point is 0 even on a lopsided given range (exact and torch)
+    assert choose_qparams(-1, 3, "int8", symmetric=True, qmin=-128, qmax=100).zero_point == 0
+    assert choose_qparams(0, 0, "int8", symmetric=True, qmin=-128, qmax=100).zero_point == 0
+    # torch's customized range needs both ends (has_customized_qrange = quant_min and quant_max given)
+    assert choose_qparams(-1, 3, "uint8", symmetric=True, variant="torch", qmax=200).zero_point == 128
+    assert choose_qparams(-1, 3, "uint8", symmetric=True, variant="torch", qmin=0).zero_point == 128
+    assert choose_qparams(-1, 1, "int8", symmetric=True, variant="torch").dtype == "int8"
