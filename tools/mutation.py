@@ -33,7 +33,13 @@ MODULES = {
     "rounding": ("refquant/rounding.py", ["tests/test_rounding_integers.py"]),
     "integers": ("refquant/integers.py", ["tests/test_rounding_integers.py"]),
     "fixedpoint": ("refquant/fixedpoint.py", ["tests/test_fixedpoint.py", "tests/test_cmsis_nn.py"]),
-    "qparams": ("refquant/qparams.py", ["tests/test_quantize.py", "tests/test_calibrate.py"]),
+    "qparams": ("refquant/qparams.py", [f"tests/test_quantize.py::{t}" for t in (
+        "test_seed000_mapping_and_offset", "test_seed002_scale_formula", "test_seed003_minmax_zero_point",
+        "test_seed004_examples", "test_zero_is_exactly_representable", "test_qparams_torch_matches_torch_observer",
+        "test_qparams_onnxruntime_matches_compute_scale_zp", "test_bad_input_named_errors",
+        "test_power_of_two_scales_cover_the_range")] + [f"tests/test_calibrate.py::{t}" for t in (
+        "test_torch_zero_ranges_every_config", "test_onnxruntime_zero_range_and_reduce_range_equal_compute_scale_zp",
+        "test_exact_zero_range_is_scale_one")]),
     "search": ("refquant/calibrate/search.py", ["tests/test_percentile_ties.py", "tests/test_calibrate.py"]),
     "formats": ("refquant/formats.py", ["tests/test_formats.py"]),
     "requant": ("refquant/requant.py", ["tests/test_requant.py", "tests/test_cmsis_nn.py"]),
@@ -47,6 +53,15 @@ MODULES = {
     "qops": ("refquant/qops.py", ["tests/test_qops.py"]),
     "qonnx": ("refquant/qonnx.py", ["tests/test_qonnx.py"]),
     "openvino": ("refquant/openvino.py", ["tests/test_openvino.py"]),
+    # calibrate/ (tooling-side numpy, in issue 20's mutation scope): each with its own test file.
+    "observers": ("refquant/calibrate/observers.py", ["tests/test_calibrate.py"]),
+    "histogram": ("refquant/calibrate/histogram.py", ["tests/test_calibrate.py"]),
+    "ort_histogram": ("refquant/calibrate/ort_histogram.py", ["tests/test_calibrate.py"]),
+    "torch_histogram": ("refquant/calibrate/torch_histogram.py", ["tests/test_calibrate_torch_histogram.py"]),
+    "ncnn_entropy": ("refquant/calibrate/ncnn_entropy.py", ["tests/test_calibrate_ncnn.py"]),
+    "easyquant": ("refquant/calibrate/easyquant.py", ["tests/test_calibrate_easyquant.py"]),
+    "detfloat": ("refquant/calibrate/detfloat.py", ["tests/test_calibrate.py"]),
+    "calibrate_data": ("refquant/calibrate/_data.py", ["tests/test_calibrate.py"]),
 }
 PYTEST_ARGS = ["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow"]
 
@@ -99,10 +114,11 @@ def prepare(module, workdir, tests=None):
     return _commit()
 
 
-def prepare_retest(module, workdir, only_mutant_tests=False):
+def prepare_retest(module, workdir, only_mutant_tests=False, tests=None, resume=False):
     """Keep the last run's mutants and verdicts; bring in HEAD's tests/ (new tests written against
     the survivors) and drop the test map so mutmut rebuilds it.  Returns (commit, survivor names).
-    only_mutant_tests: select only tests/test_mutants_<module>.py (a survivor killed by it is killed)."""
+    only_mutant_tests: select only tests/test_mutants_<module>.py (a survivor killed by it is killed).
+    resume: rerun every mutant not yet detected, the unreached ones of a stopped run included."""
     path = workdir / "summary.json"
     if path.exists():
         last = json.loads(path.read_text())
@@ -114,7 +130,11 @@ def prepare_retest(module, workdir, only_mutant_tests=False):
                 "no_tests": by.get("no tests", [])}
     for dest in (workdir, workdir / "mutants"):
         _export(dest, ["tests"])
-    _write_table(module, workdir, only_mutant_tests)
+    if resume:  # mutmut's own verdicts: everything but killed / timeout
+        by = results(workdir)
+        last["survived"] = [n for k, v in by.items() if k not in ("killed", "timeout") for n in v]
+        last["no_tests"] = []
+    _write_table(module, workdir, only_mutant_tests, tests)
     shutil.copy2(workdir / "pyproject.toml", workdir / "mutants" / "pyproject.toml")
     (workdir / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     return _commit(), last["survived"] + last.get("no_tests", []), last
@@ -140,6 +160,10 @@ def main(argv=None):
     ap.add_argument("--retest", action="store_true",
                     help="rerun only the last run's survivors against HEAD's tests (after adding tests)")
     ap.add_argument("--tests", nargs="+", help="test files to select instead of the module's list")
+    ap.add_argument("-k", dest="keyword", help="pytest -k expression narrowing the selection (e.g. leaving out "
+                    "a 30 s sweep that a surviving mutant would rerun each time)")
+    ap.add_argument("--resume", action="store_true",
+                    help="like --retest, but rerun every mutant not yet detected (after a run was stopped)")
     ap.add_argument("--only-mutant-tests", action="store_true",
                     help="with --retest: select only tests/test_mutants_<module>.py (fast)")
     args = ap.parse_args(argv)
@@ -149,14 +173,18 @@ def main(argv=None):
             subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir)
         return 0
     names, last = [], None
-    if args.retest:
-        commit, names, last = prepare_retest(args.module, workdir, args.only_mutant_tests)
+    if args.keyword:
+        PYTEST_ARGS.extend(["-k", args.keyword])
+    if args.retest or args.resume:
+        commit, names, last = prepare_retest(args.module, workdir, args.only_mutant_tests, args.tests, args.resume)
         if not names:
             print("no survivors to retest")
             return 0
     else:
         commit = prepare(args.module, workdir, args.tests)
-    env = dict(os.environ, PYTHONHASHSEED="0")
+    # One intra-op thread: torch's OpenMP pool, started in mutmut's parent by the stats run, hangs a
+    # forked mutant child in a futex wait (no CPU used, so mutmut's CPU-time limit never fires).
+    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.time()
     rc = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *names], cwd=workdir,
                         env=env).returncode
