@@ -1,12 +1,14 @@
 """refquant.openvino, edge by edge (mutation testing, docs/testing.md): levels, FakeQuantize with
 input_low > input_high at its ends, LPT's shift with qmin != 0, the per-channel pick and defaults of
-the int8 output functions, the u8/s8 level, messages."""
+the int8 output functions, the u8/s8 level, messages; int8_post_ops' plan simplifications on
+constructed cases (each at the edge that decides it)."""
 
 from fractions import Fraction as F
 
 import pytest
 
 from refquant import openvino as o
+from refquant.ieee import fl32
 from refquant.errors import InvalidValueError, UnknownNameError
 
 
@@ -65,3 +67,66 @@ def test_int8_output_ov_cpu_passes_the_activation_shift():
     assert with_shift != o.int8_output_ov_cpu(40, [F(1, 4)], 0, 10, 256)
     plan = o.int8_post_ops([F(1, 4)], 0, 10, 256, [F(3)])
     assert with_shift == o.apply_int8_plan(40, plan)
+
+
+# ----- int8_post_ops' plan simplifications, on constructed cases (the second mutation run) -----------
+# Each case is built so that one simplification of the CPU plugin's post-op composition (as modelled in
+# int8_post_ops) decides the plan; the plan is asserted, not only an output, since the forms differ in
+# the output only at near-ties.
+
+def test_apply_int8_plan_defaults_to_channel_0():
+    plan = o.int8_post_ops([F(1, 4), F(1, 2)], -10, 10, 256)
+    assert len(plan["scale"]) == 2
+    assert o.apply_int8_plan(8, plan) == o.apply_int8_plan(8, plan, 0) != o.apply_int8_plan(8, plan, 1)
+
+
+def test_equal_per_channel_values_collapse_to_one():
+    # two channels with the same dequantization scale: one input scale, one shift -> 'fma' (not 'mul_add')
+    plan = o.int8_post_ops([F(1, 4), F(1, 4)], -10, 10, 256)
+    assert len(plan["scale"]) == len(plan["shift"]) == 1 and plan["form"] == "fma"
+
+
+def test_per_tensor_input_shift_workaround_at_its_threshold():
+    # the plugin treats per-channel input shifts within 0.00005f of the first as one per-tensor shift:
+    # shifts about 1 and 1 + 2^-17 collapse to the first ...
+    isc, ish, _, _ = o._input_side([F(1)], F(0), F(255), 256, [F(-1), F(-1) - F(1, 2**17)])
+    assert ish[0] != ish[1] and abs(ish[1] - ish[0]) < o._F32_5E_5
+    assert o.int8_post_ops([F(1)], 0, 255, 256, [F(-1), F(-1) - F(1, 2**17)])["shift"] == [ish[0]]
+    # ... and shifts exactly 0.00005f apart (0 and fl32(5e-5)) do not: the test is strict
+    c = F(13743895, 2**38)
+    plan = o.int8_post_ops([F(1)], 0, 255, 256, [F(0), -c])
+    assert plan["shift"] == [0, o._F32_5E_5] and plan["form"] == "mul_add"
+
+
+def test_folded_output_shift_moves_both_clip_bounds():
+    # output scale 1, zero point 100: the integer shift -100 folds into the input side, so the clip
+    # is [0 - 100, 255 - 100]; a large accumulator saturates at output_high = 155 (FakeQuantize-1)
+    plan = o.int8_post_ops([F(1, 4)], -100, 155, 256)
+    assert plan["out"] is None and plan["clip"] == ([-100], [155])
+    assert o.int8_output_ov_cpu(10**6, [F(1, 4)], -100, 155, 256) == 155 == o.int8_output_exact(
+        10**6, [F(1, 4)], -100, 155, 256)
+    assert o.int8_output_ov_cpu(-10**6, [F(1, 4)], -100, 155, 256) == -100
+
+
+def test_tiny_per_tensor_shift_is_dropped_below_range_times_0_00001f():
+    # output scale 1, zero point 195, d = fl32(0.9): after the fold the shift is 2^-16, below
+    # fl32(255 * 0.00001f) (the clip range is [-195, 60]: 60 - (-195) = 255) -> dropped, form 'mul'
+    d = F(15091653, 2**24)
+    isc, ish, _, _ = o._input_side([d], F(-195), F(60), 256, None)
+    assert ish[0] - 195 == F(1, 2**16)
+    plan = o.int8_post_ops([d], -195, 60, 256)
+    assert plan["shift"] == [0] and plan["form"] == "mul" and plan["clip"] == ([-195], [60])
+    # a shift exactly fl32(255 * 0.00001f) is kept (strict test): form 'fma'
+    c = F(21904331, 2**33)
+    plan = o.int8_post_ops([F(1)], 0, 255, 256, [-c])
+    assert plan["shift"] == [fl32(255 * o._F32_1E_5)] and plan["form"] == "fma"
+
+
+def test_integer_destination_keeps_the_clip_when_the_low_level_is_above_0():
+    # a 0.0006-wide output range near -4.88 with d = fl32(1.6557): binary32 puts input_low at level 1, so
+    # the u8 conversion's saturation does not stand in for the clip; the clip post-op stays
+    d, ol, oh = F(6944545, 2**22), F(-639131, 2**17), F(-5112943, 2**20)
+    plan = o.int8_post_ops([d], ol, oh, 256, dst="u8")
+    assert plan["clip"] == ([1], [256]) and plan["form"] == "fma"
+    full = o.int8_post_ops([F(1, 4)], 0, 10, 256, dst="u8")        # levels 0..255: the clip is skipped
+    assert full["clip"] is None
