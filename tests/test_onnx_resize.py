@@ -172,6 +172,7 @@ def test_slow_sweep_crop_policy_axes_both_peers():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     from refquant.peers import onnx_resize as PR
-    for peer, seed, n in (("ort", 3, 400), ("ref", 4, 250)):
+    # the reference evaluates each output element in Python: fewer policy cases (not_smaller grows large)
+    for peer, seed, n in (("ort", 3, 400), ("ref", 4, {"crop": 250, "policy": 40, "axes": 250})):
         res = PR.extra_sweep(peer, seed, n)
         assert sum(c[1] for c in res.values()) >= 10**5 and all(c[3] == 0 for c in res.values()), (peer, res)

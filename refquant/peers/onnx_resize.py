@@ -237,14 +237,15 @@ def extra_outputs(x, kw, runner, variant):
 
 def extra_sweep(peer, seed, cases_per_kind, progress=None):
     """{kind: [cases, elements, elements differing from the spec (a case with another output shape
-    counts whole), elements differing from the variant (likewise)]} over random extra_case draws."""
+    counts whole), elements differing from the variant (likewise)]} over random extra_case draws
+    (``cases_per_kind``: one count, or {kind: count})."""
     from .onnx_qops import run_ort, run_ref
     runner, variant = (run_ort, R.ort_resize_nearest) if peer == "ort" else (run_ref, R.ref_resize_nearest)
     rng = np.random.default_rng(seed)
     out = {}
     for kind in EXTRA_KINDS:
         cell = out.setdefault(kind, [0, 0, 0, 0])
-        while cell[0] < cases_per_kind:
+        while cell[0] < (cases_per_kind[kind] if isinstance(cases_per_kind, dict) else cases_per_kind):
             res = extra_outputs(*extra_case(rng, kind, peer == "ort"), runner, variant)
             if res is None:
                 continue
