@@ -6,11 +6,14 @@ second-level tensor scale chosen from the tensor's amax so that the block scales
 range); torchao ``torchao/prototype/mx_formats/nvfp4_tensor.py`` (``per_tensor_amax_to_scale``,
 ``_nvfp4_quantize``, ``NVFP4Tensor.to_dtype``) as of 2025.  docs/llm-formats.md §3.
 
-Two variants of each step (``VARIANTS``):
+Three variants of each step (``VARIANTS``):
   ``exact``    every quotient computed exactly and rounded once to its format (RNE, saturating);
-  ``torchao``  torchao's binary32 steps: tensor scale s = fl(amax / 2688); block scale
+  ``torchao``  torchao's binary32 steps (2025 source): tensor scale s = fl(amax / 2688); block scale
                e4m3(clamp(fl(fl(bmax / 6) / s), 2^-6, 448)); total t = fl(s · scale);
                element e2m1(clamp(fl(x / t), -6, 6)); dequantized fl(e2m1 · fl(s · scale)).
+  ``torchao_recip``  torchao 0.18.0 (measured): the same scales, but each element is multiplied by a
+               reciprocal "to match the MSLK triton kernel": e2m1(clamp(fl(x · r), -6, 6)) with
+               r = fl(1 / scale) (single level) or fl(fl(1 / s) / scale) (two levels).
 Without a tensor scale (single-level), s is absent: the block scale is e4m3(clamp(fl(bmax/6), ...))
 and t = scale.
 
@@ -26,7 +29,7 @@ BLOCK = 16
 E2M1_MAX, E4M3_MAX = 6, 448
 E4M3_TINY = Fraction(1, 64)             # torch.finfo(float8_e4m3fn).tiny: the clamp floor of torchao
 F32, E4M3, E2M1 = "fp32", "fp8_e4m3fn", "fp4_e2m1"
-MODES = ("exact", "torchao")
+MODES = ("exact", "torchao", "torchao_recip")
 
 
 def _values(xs):
@@ -48,7 +51,7 @@ def _mode(mode):
 
 def _fl(x, mode):
     """x rounded to binary32 in the torchao mode, exact otherwise (Fractions)."""
-    return _f.value_of(F32, _f.encode(F32, x)) if mode == "torchao" else Fraction(x)
+    return _f.value_of(F32, _f.encode(F32, x)) if mode.startswith("torchao") else Fraction(x)
 
 
 def tensor_scale(amax, mode="torchao"):
@@ -85,6 +88,15 @@ def total_scale(code, s=None, mode="torchao"):
     return scale if s is None else _fl(Fraction(s) * scale, mode)
 
 
+def _scaled(x, code, s, mode):
+    """One element on the e2m1 grid: fl(x / t), or x times torchao 0.18's reciprocal."""
+    if mode != "torchao_recip":
+        return _fl(x / total_scale(code, s, mode), mode)
+    scale = _f.value_of(E4M3, code)
+    r = _fl(1 / scale, mode) if s is None else _fl(_fl(1 / Fraction(s), mode) / scale, mode)
+    return _fl(x * r, mode)
+
+
 def quantize(values, s=None, mode="torchao"):
     """(e4m3 scale codes per block, e2m1 codes) of binary32 ``values`` (a multiple of 16).
 
@@ -97,10 +109,9 @@ def quantize(values, s=None, mode="torchao"):
     for i in range(0, len(xs), BLOCK):
         block = xs[i:i + BLOCK]
         code = block_scale(max(v.mag for v in block), s, mode)
-        t = total_scale(code, s, mode)
         scales.append(code)
         for v in block:
-            q = _clamp(_fl(v.value / t, mode), -E2M1_MAX, E2M1_MAX)
+            q = _clamp(_scaled(v.value, code, s, mode), -E2M1_MAX, E2M1_MAX)
             codes.append(_f.encode(E2M1, _f.Real("finite", v.sign, abs(q)), "rne", "saturate"))
     return scales, codes
 
@@ -137,4 +148,13 @@ def quantize_torchao(values, s=None):
     return quantize(values, s, "torchao")
 
 
-VARIANTS = {"nvfp4_quantize": {"exact": quantize_exact, "torchao": quantize_torchao}}
+def quantize_torchao_recip(values, s=None):
+    """torchao 0.18.0's NVFP4 quantization: elements times a binary32 reciprocal of the scale.
+
+    Reproduces: torchao 0.18.0 prototype/mx_formats/nvfp4_tensor.py nvfp4_quantize (measured, tests/test_nvfp4_torchao.py).
+    """
+    return quantize(values, s, "torchao_recip")
+
+
+VARIANTS = {"nvfp4_quantize": {"exact": quantize_exact, "torchao": quantize_torchao,
+                               "torchao_recip": quantize_torchao_recip}}

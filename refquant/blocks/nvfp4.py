@@ -24,8 +24,9 @@ def tensor_scale(amax):
     return F32(F32(amax) / F32(2688))
 
 
-def quantize(x, s=None):
-    """(uint8 e4m3 scale codes (blocks,), uint8 e2m1 codes (n,)) of float32 ``x``; ``s``: tensor scale or None."""
+def quantize(x, s=None, recip=False):
+    """(uint8 e4m3 scale codes (blocks,), uint8 e2m1 codes (n,)) of float32 ``x``; ``s``: tensor scale or None;
+    ``recip``: mode 'torchao_recip' (torchao 0.18.0: elements times fl(1/scale) or fl(fl(1/s)/scale))."""
     ml = _ml()
     x = np.asarray(x, dtype=F32).reshape(-1)
     if x.size % BLOCK:
@@ -37,8 +38,12 @@ def quantize(x, s=None):
     if s is not None:
         q = q / F32(s)
     sc = np.clip(q, F32(2.0**-6), F32(448)).astype(ml.float8_e4m3fn)
-    t = sc.astype(F32) if s is None else F32(s) * sc.astype(F32)
-    e = np.clip(b / t[:, None], F32(-6), F32(6)).astype(ml.float4_e2m1fn)
+    if recip:
+        r = (F32(1) / sc.astype(F32)) if s is None else (F32(1) / F32(s)) / sc.astype(F32)
+        e = np.clip(b * r[:, None], F32(-6), F32(6)).astype(ml.float4_e2m1fn)
+    else:
+        t = sc.astype(F32) if s is None else F32(s) * sc.astype(F32)
+        e = np.clip(b / t[:, None], F32(-6), F32(6)).astype(ml.float4_e2m1fn)
     return sc.view(np.uint8), e.reshape(-1).view(np.uint8)
 
 
