@@ -441,8 +441,10 @@ def _pool(op, x, kernel, stride, pad, window):
 
 
 def avg_pool2d(x, kernel, stride, pad, *, input_zp=0, output_zp=0, in_type="int8", acc_type="int32"):
-    """TOSA AVG_POOL2D, int8 or int16 with an int32 accumulator (``acc_type``: the only one the
-    spec's data-type table lists for integer inputs; any other is an invalid graph).
+    """TOSA AVG_POOL2D, int8 or int16 with an int32 accumulator.
+
+    ``acc_type``: int32, the only accumulator the spec's data-type table lists for integer inputs;
+    any other is an invalid graph (ERROR_IF).
 
     acc = sum of (v - input_zp) over the in-bounds taps (padding does not count), then
     apply_scale_32(acc, reciprocal_scale(count), SINGLE_ROUND) + output_zp, clipped to the type.
