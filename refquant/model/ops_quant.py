@@ -231,12 +231,12 @@ def wrap32(acc):
 
 def conv_acc_raw(x, zx, w, zw, strides, pads, dilations, group):
     """int32-wrapped conv accumulators of raw 8-bit x and w with their zero points: the C kernel's
-    ConvInteger (refquant.kernel.conv_integer, 2-D) for ungrouped 2-D convolutions where it is built,
-    and for 1-D ones as 2-D with H = 1 (kernel height 1, stride 1, no pad: the same terms, exact);
-    grouped and 3-D ones (one small GEMM per group) as one einsum (``conv_acc``); both equal
+    ConvInteger (refquant.kernel.conv_integer, 2-D: grouped ones per group, depthwise ones through its
+    direct depthwise kernel) where it is built, and 1-D ones as 2-D with H = 1 (kernel height 1,
+    stride 1, no pad: the same terms, exact); 3-D ones as one einsum (``conv_acc``); both equal
     refquant.ops.conv_integer (tests/test_model.py, tests/test_model_nd.py)."""
     from .. import kernel
-    if group == 1 and x.ndim in (3, 4) and kernel.available() and x.dtype in (np.int8, np.uint8) \
+    if x.ndim in (3, 4) and kernel.available() and x.dtype in (np.int8, np.uint8) \
             and w.dtype in (np.int8, np.uint8):
         zwv = int(zw[0]) if zw.size == 1 else zw.astype(np.int64)
         if x.ndim == 3:    # 1-D as 2-D with H = 1
