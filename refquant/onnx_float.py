@@ -10,8 +10,8 @@ DequantizeLinear -> the float op -> QuantizeLinear on the CPU execution provider
 
 Ops (variant ``ort_float`` of the QDQ-float op names; ``backends`` rows name them):
 
-* ``qdq_avg_pool``: onnxruntime's own pooling loops (cpu/nn/pool_functors.h): each window's
-  values one by one in binary32, row-major, then one binary32 division;
+* ``qdq_avg_pool``: onnxruntime's own pooling loops (cpu/nn/pool_functors.h; AveragePool-19 and
+  later): each window's values one by one in binary32, row-major, then one binary32 division;
 * ``qdq_global_avg_pool``: MlasPool's global kernel (core/mlas/lib/pooling.cpp): four binary32
   lanes, reduced as ((l0 + l2) + (l1 + l3)), the last n mod 4 values one by one, one division.
 * ``qdq_softmax``: MlasComputeSoftmax (compute.cpp): d = fl32(xf - max), e = MLAS's expf
@@ -89,7 +89,9 @@ def avg_pool_ort_float(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kerne
     """onnxruntime's unfused DQ -> AveragePool -> Q: xf = fl32(sx (x - zx)); each window's valid
     values added one by one in binary32 in row-major order from 0.0, one binary32 division by the
     valid count (with count_include_pad, the window's positions inside the padded input);
-    MlasQuantizeLinear.  A kernel as large as the input is no exception (not MlasPool's lane sum)."""
+    MlasQuantizeLinear.  A kernel as large as the input is no exception (not MlasPool's lane sum).
+    This is AveragePool-19 and later; models of opset 11-18 run MlasPool's kernels instead (at
+    opset 17, 381 of 1,008 float outputs of 3x3 windows differ from this sum), not modelled."""
     # Reproduces: onnxruntime 1.32.0 core/providers/cpu/nn/pool.cc, pool_functors.h AveragePool{1,2,3}DTask
     tx, ty, sx, zx, sy, zy = _params(x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format)
     flat, shape = qops.qtensor(x, tx, "x")

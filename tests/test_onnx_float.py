@@ -188,3 +188,24 @@ def test_verify_rows_of_the_float_paths_and_the_new_resize_modes_are_explained()
     rows = F.float_path_rows(cases=2) + PR.extra_rows("ort", 53, 3) + PR.extra_rows("ref", 54, 2)
     assert rows and all(r.status in ("pass", "known") for r in rows), [r for r in rows if r.status not in
                                                                          ("pass", "known")]
+
+
+def test_model_runner_computes_the_float_pools_exactly_under_the_onnxruntime_row():
+    # refquant model run at level disable: DQ -> AveragePool / GlobalAveragePool -> Q gives one exact
+    # result under the onnxruntime row (its 'ort_float' variants), equal to onnxruntime and to onnx_float
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from refquant import model
+    from refquant.peers import onnx_fusion as F
+    rng = np.random.default_rng(5)
+    for op, attrs in (("AveragePool", F.ATTRS["AveragePool"]), ("GlobalAveragePool", {})):
+        for dt in ("uint8", "int8"):
+            case = qdq_case(rng, (1, 3, 6, 7), (dt,))
+            x, sx, zx, sy, zy, _, _ = case
+            proto = F.qdq_model(op, [(x, sx, zx)], (sy, zy), attrs=attrs)
+            res = model.run(model.from_proto(proto), {"x0": x}, "onnxruntime")
+            y = res.values["y"]
+            want = (OF.avg_pool_ort_float(x, sx, zx, sy, zy, dtype=dt, **attrs) if op == "AveragePool"
+                    else OF.global_avg_pool_ort_float(x, sx, zx, sy, zy, dtype=dt))
+            assert y.exact and (y.v == np.array(want)).all(), (op, dt)
+            assert (y.v == run_float_path(op, case, attrs)).all(), (op, dt)

@@ -105,8 +105,8 @@ def from_proto(model, source="<model>"):
         nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, n.domain, list(n.input), list(n.output), attrs))
     opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
     for n in nodes:
-        if n.op_type == "Softmax" and n.domain in ("", "ai.onnx"):
-            n.attrs.setdefault("__opset__", opset)     # Softmax's axis semantics changed at opset 13
+        if n.op_type in ("Softmax", "AveragePool") and n.domain in ("", "ai.onnx"):
+            n.attrs.setdefault("__opset__", opset)     # Softmax's axis changed at 13; ORT's AveragePool kernel at 19
     graph = Graph(_toposort(nodes, set(inits) | {n for n, _, _ in inputs}), inits, inputs,
                   [o.name for o in g.output], opset, source)
     _unique_names(graph)

@@ -223,15 +223,54 @@ def average_pool(ctx, node, ins):
         ones, _ = _im2col(np.ones_like(t[:1, :1]), k, strides, pads, dil)
         count = n if include else ones.sum(axis=win)
         return (cols.sum(axis=win) / count).reshape(t.shape[:2] + out)
+    if x.exact and _ort_float(ctx, "qdq_avg_pool") and ctx_opset(node) >= 19:   # AveragePool-11..18: MlasPool
+        return [V(_sequential_pool32(x.v.astype(np.float32), k, strides, pads, dil, include))]
     return [_mean_enclosure(x, pool, n)]
+
+
+def _ort_float(ctx, op_name):
+    """True when the backend row computes ``op_name`` as onnxruntime's float path (variant
+    'ort_float' of refquant/onnx_float.py): the pool then has one exact binary32 result."""
+    return ctx.row.ops.get(op_name) == "ort_float"
+
+
+def _sequential_pool32(t, k, strides, pads, dil, include):
+    """onnxruntime's float AveragePool (cpu/nn/pool_functors.h): each window's values added one by
+    one in binary32 in row-major order (a padded position adds +0.0, which changes no sum), one
+    binary32 division; onnx_float.avg_pool_ort_float before its QuantizeLinear (tests/test_onnx_float.py)."""
+    cols, out = _im2col(t, k, strides, pads, dil)
+    ones, _ = _im2col(np.ones_like(t[:1, :1]), k, strides, pads, dil)
+    count = np.float32(np.prod(k)) if include else ones.sum(axis=tuple(range(2, 2 + len(k)))).astype(np.float32)
+    acc = np.zeros(cols.shape[:2] + cols.shape[-1:], np.float32)
+    for idx in np.ndindex(*k):
+        acc = acc + cols[(slice(None), slice(None)) + idx]
+    return (acc / count).astype(np.float32).reshape(t.shape[:2] + out)
 
 
 @op("GlobalAveragePool")
 def global_average_pool(ctx, node, ins):
-    """ONNX GlobalAveragePool-1 (float): the mean over H, W in any order."""
+    """ONNX GlobalAveragePool-1 (float): the mean over H, W in any order; under a row whose
+    qdq_global_avg_pool is 'ort_float' (onnxruntime), MlasPool's lane sum, exactly."""
     x = ins[0]
     n = int(np.prod(x.v.shape[2:]))
+    if x.exact and _ort_float(ctx, "qdq_global_avg_pool"):
+        return [V(_mlas_global_mean32(x.v.astype(np.float32)))]
     return [_mean_enclosure(x, lambda t: t.mean(axis=tuple(range(2, t.ndim)), keepdims=True), n)]
+
+
+def _mlas_global_mean32(t):
+    """MlasPoolGlobalKernel in binary32: lane j adds elements j, j+4, ...; ((l0 + l2) + (l1 + l3));
+    the tail one by one; one division (onnx_float.mlas_global_sum, tests/test_onnx_float.py)."""
+    flat = t.reshape(t.shape[0], t.shape[1], -1)
+    n = flat.shape[-1]
+    n4 = n - n % 4
+    lanes = np.zeros(flat.shape[:2] + (4,), np.float32)
+    for i in range(0, n4, 4):
+        lanes = lanes + flat[..., i:i + 4]
+    s = (lanes[..., 0] + lanes[..., 2]) + (lanes[..., 1] + lanes[..., 3])
+    for i in range(n4, n):
+        s = s + flat[..., i]
+    return (s / np.float32(n)).astype(np.float32).reshape(t.shape[:2] + (1,) * (t.ndim - 2))
 
 
 @op("ReduceMean")
