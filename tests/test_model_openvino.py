@@ -50,29 +50,31 @@ def test_convnet_agrees_with_openvino(zoo_dir, capsys, per_channel):
 
 
 def test_cnn_names_the_nodes_not_modelled(zoo_dir, capsys):
-    """cnn: the residual Add fused into a Convolution, the pooling and Softmax layers are not modelled;
-    each such node is reported 'not modelled' with its layer, a node reading one of them through
-    unobservable tensors too; the rest agrees and the exit code is 0."""
+    """cnn: the pooling and Softmax layers are not modelled; each such node is reported 'not modelled'
+    with its layer, a node reading one of them through unobservable tensors too; the residual Add fused
+    into the int8 Convolution (the convolution's Q -> DQ skipped) agrees; the exit code is 0."""
     from refquant.model import zoo
     path = zoo.build("cnn", zoo_dir, "qdq", True)
     rc, t = _compare(capsys, path)
     assert rc == 0 and t["counts"]["new divergence"] == 0 and t["counts"]["agree"] >= 3
     unmod = {n["node"]: n["not_modelled"] for n in t["nodes"] if n["class"] == "not modelled"}
     assert "Softmax (f32)" in unmod["/Softmax"]
-    assert any("Convolution (u8)" in why and "/Add" in why for why in unmod.values())
+    assert "not-modelled node '/GlobalAveragePool_output_0_QuantizeLinear'" in unmod["/fc/Gemm"]
+    add = next(n for n in t["nodes"] if n["node"] == "/Add")
+    assert add["op"] == "openvino.Int8ConvAdd" and add["class"] == "agree" and add["elements"] == 512
     assert t["not_observable"]
 
 
 def test_onnxruntime_and_openvino_part_at_the_fused_residual_add(zoo_dir, capsys):
     """cnn against onnxruntime:disable and openvino: both agree with refquant; they part at the residual
-    Add's QuantizeLinear, float Add + MLAS QuantizeLinear in one, not modelled (fused into the int8
-    Convolution) in the other."""
+    Add's QuantizeLinear: float Conv, QuantizeLinear, DequantizeLinear, Add, MLAS QuantizeLinear in one,
+    the Add fused into the int8 Convolution without the convolution's Q -> DQ in the other."""
     from refquant.model import zoo
     path = zoo.build("cnn", zoo_dir, "qdq", True)
     assert cli.main(["model", "compare", str(path), "--json", "--against=onnxruntime:disable", "--against=openvino"]) == 0
     part = json.loads(capsys.readouterr().out)["parting"][0]
     assert part["tensor"] == "/Add_output_0_QuantizeLinear_Output" and part["elements_differ"] > 0
-    assert part["arithmetic_b"].startswith("not modelled: runs inside OpenVINO layer Convolution (u8)")
+    assert part["op_b"] == "openvino.Int8ConvAdd"
 
 
 def test_dequantize_and_fake_quantize_nodes_equal_their_definitions():

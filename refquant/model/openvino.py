@@ -228,6 +228,35 @@ def _int8_group(graph, layer, by, prod, cons):
     return Node(node.name, "Int8Linear", "openvino", ins, list(q.outputs), attrs), absorbed, a.name
 
 
+def _conv_add_group(graph, layer, by, prod, cons):
+    """(Int8ConvAdd node, absorbed node names) for an int8 Convolution layer holding exactly a Conv, its
+    QuantizeLinear, an Add reading that (through its DequantizeLinear) and a residual DequantizeLinear,
+    and the Add's QuantizeLinear; or None."""
+    held = [by[n] for n in layer.nodes]
+    if layer.type != "Convolution" or layer.precision not in INT8 or sorted(n.key for n in held) != \
+            ["Add", "Conv", "QuantizeLinear", "QuantizeLinear"]:
+        return None
+    conv = next(n for n in held if n.key == "Conv")
+    add = next(n for n in held if n.key == "Add")
+    one = lambda t: cons.get(t, [None])[0] if len(cons.get(t, [])) == 1 else None
+    qc = one(conv.outputs[0])
+    dqc = one(qc.outputs[0]) if qc is not None else None
+    qa = one(add.outputs[0])
+    if qc is None or qc.name not in layer.nodes or dqc is None or dqc.key != "DequantizeLinear" or \
+            dqc.outputs[0] not in add.inputs or qa is None or qa.name not in layer.nodes or len(conv.inputs) < 3:
+        return None
+    dqr = _dq(graph, prod, next(i for i in add.inputs if i != dqc.outputs[0]))
+    a, w, bias = (_dq(graph, prod, conv.inputs[k]) for k in range(3))
+    if None in (dqr, a, w, bias) or w.inputs[0] not in graph.initializers:
+        return None
+    tri = lambda d: [d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else ""]
+    ins = tri(a) + tri(w) + tri(bias)[:2] + tri(dqr) + [qa.inputs[1], qa.inputs[2]]
+    attrs = {k: v for k, v in conv.attrs.items() if k in ("strides", "pads", "dilations", "group", "auto_pad")}
+    absorbed = [conv.name, qc.name, dqc.name, add.name, qa.name, w.name, bias.name]
+    absorbed += [d.name for d in (a, dqr) if len(cons.get(d.outputs[0], [])) == 1]
+    return Node(add.name, "Int8ConvAdd", "openvino", ins, list(qa.outputs), attrs), absorbed, ""
+
+
 def _why(layer):
     return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}"
 
@@ -238,7 +267,7 @@ def ov_graph(graph, layers):
     by = {n.name: n for n in graph.nodes}
     fused, absorbed, not_modelled = {}, set(), {}
     for la in layers:
-        hit = _int8_group(graph, la, by, prod, cons)
+        hit = _int8_group(graph, la, by, prod, cons) or _conv_add_group(graph, la, by, prod, cons)
         if hit:
             fused[hit[0].name] = hit[0]
             absorbed.update(n for n in hit[1] if n != hit[2] or len(cons.get(by[n].outputs[0], [])) == 1)
@@ -306,8 +335,8 @@ def build(spec, model_path, feeds, progress=None):
     notes.append(f"runtime layers holding ONNX nodes ({len(held)} of {len(layers)}): " + "; ".join(held[:60])
                  + (" ..." if len(held) > 60 else ""))
     notes.append(f"graph: the ONNX model as OpenVINO compiled it ({len(g.nodes)} nodes; "
-                 f"{sum(n.domain == 'openvino' and n.op_type == 'Int8Linear' for n in g.nodes)} int8 "
-                 f"Convolution / FullyConnected layers); {len(not_modelled)} nodes not modelled")
+                 f"{sum(n.domain == 'openvino' and n.op_type.startswith('Int8') for n in g.nodes)} int8 "
+                 f"Convolution / FullyConnected layers modelled); {len(not_modelled)} nodes not modelled")
     return OVTarget(spec, BACKEND, g, tensors, version(), notes, not_modelled, layers)
 
 

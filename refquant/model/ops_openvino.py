@@ -173,3 +173,40 @@ def int8_linear(ctx, node, ins):
     y1 = _per_unique(lambda a, j: cand(a, j, 1), acc, chan)
     lo, hi = np.minimum(y0, y1).astype(np.int64), np.maximum(y0, y1).astype(np.int64)
     return [V(y0.astype(ydt)) if np.array_equal(lo, hi) else V(y0.astype(ydt), lo, hi)]
+
+
+def _f32_exact(a, where):
+    if np.any(np.abs(a) >= 2**24):
+        raise InvalidValueError(f"node {where!r}: accumulator beyond 2^24: the binary32 conversion is not modelled")
+    return a.astype(np.float32)
+
+
+@op(f"{DOMAIN}.Int8ConvAdd")
+def int8_conv_add(ctx, node, ins):
+    """DQ(x), DQ(w), DQ(b) -> Conv -> Q -> DQ -> Add(., DQ(r)) -> Q fused into one int8 Convolution with a
+    residual sum: OpenVINO 2026.4.1 does not apply the convolution's QuantizeLinear -> DequantizeLinear
+    (measured; the row's named deviation): v = fl(fl(acc d_j) + fl(b sb_j)) or fl(fl(acc + b) d_j) (two
+    candidates), plus fl((r - zr) sr), then the Add's QuantizeLinear as the rows' FakeQuantize variants
+    (snippets and FakeQuantize node, two more candidates): an element where they differ is
+    implementation-defined."""
+    ctx.row.deviation("residual Add fused into an int8 Convolution", "fq_conv")     # the row names it
+    x, sx, zx, w, sw, zw, b, sb, r, sr, zr, sa, za = ins[:13]
+    if np.any(np.asarray(zw.v)) or not x.exact or not r.exact:
+        raise InvalidValueError(f"node {node.name!r}: Int8ConvAdd takes weight zero points 0 and exact inputs")
+    strides, pads, dil, group = conv_geometry(node, x.v.ndim)
+    acc = conv_acc(x.v.astype(np.int64) - int(np.asarray(zx.v).reshape(-1)[0]), w.v.astype(np.int64), strides, pads,
+                   dil, group)
+    ones = (1,) * (acc.ndim - 2)
+    per = lambda v: np.asarray(v, np.float32).reshape((1, -1) + ones)
+    d = (np.float32(np.asarray(sx.v).reshape(-1)[0]) * per(sw.v)).astype(np.float32)
+    bi = np.asarray(b.v, np.int64).reshape((1, -1) + ones)
+    vr = (_f32_exact(r.v.astype(np.int64) - np.asarray(zr.v, np.int64).reshape(-1)[0], node.name)
+          * np.float32(np.asarray(sr.v).reshape(-1)[0])).astype(np.float32)
+    conv_vals = [((_f32_exact(acc, node.name) * d).astype(np.float32) + (_f32_exact(bi, node.name) * per(sb.v))
+                  .astype(np.float32)).astype(np.float32),
+                 (_f32_exact(acc + bi, node.name) * d).astype(np.float32)]
+    ys = [_fq(row, node, (v + vr).astype(np.float32), sa.v, za.v, False).v.astype(np.int64)
+          for v in conv_vals for row in ROWS.values()]
+    lo, hi = np.min(ys, axis=0), np.max(ys, axis=0)
+    y = ys[0].astype(np.asarray(za.v).dtype)
+    return [V(y) if np.array_equal(lo, hi) else V(y, lo, hi)]
