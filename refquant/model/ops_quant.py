@@ -502,3 +502,12 @@ def dynamic_quantize_matmul(ctx, node, ins):
     if bias is not None:
         y = (y + bias.v.astype(np.float32)).astype(np.float32)
     return [V(y)]
+
+
+@op("com.microsoft.NhwcMaxPool")
+def nhwc_max_pool(ctx, node, ins):
+    """com.microsoft NhwcMaxPool (onnxruntime 1.32.0 contrib op; level 'all' rewrites a uint8 / int8 MaxPool
+    of a QDQ graph to it): ONNX MaxPool on a channels-last tensor, same attributes; exact."""
+    from .ops_float import max_pool
+    x = ins[0].map(lambda t: np.moveaxis(t, -1, 1))
+    return [y.map(lambda t: np.moveaxis(t, 1, -1)) for y in max_pool(ctx, node, [x])]

@@ -5,14 +5,16 @@ quantized with seeded calibration data, in QDQ or QOperator format, per tensor o
 Used by the tests (built once per session), ``examples/model/`` and ``bench/model.py``.
 """
 
+import functools
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import InvalidValueError
 from ..peers.versions import need
 
-KINDS = ("cnn", "convnet", "resnet", "mlp", "transformer", "mobilenet")
+KINDS = ("cnn", "convnet", "resnet", "mlp", "transformer", "mobilenet", "resnet50")
 
 
 def _conv_modules(torch):
@@ -87,9 +89,10 @@ def _dense_modules(torch):
 
 def _modules(torch):
     """kind -> (torch module class, default input shape)."""
-    m = {**_conv_modules(torch), **_dense_modules(torch), "mobilenet": _mobilenet(torch)}
+    m = {**_conv_modules(torch), **_dense_modules(torch), "mobilenet": _mobilenet(torch),
+         "resnet50": _resnet50(torch)}
     shapes = {"cnn": (1, 3, 8, 8), "convnet": (1, 3, 8, 8), "resnet": (1, 3, 16, 16), "mlp": (4, 32),
-              "transformer": (1, 8, 16), "mobilenet": (1, 3, 32, 32)}
+              "transformer": (1, 8, 16), "mobilenet": (1, 3, 32, 32), "resnet50": (1, 3, 32, 32)}
     return {k: (m[k], shapes[k]) for k in KINDS}
 
 
@@ -129,6 +132,43 @@ def _mobilenet(torch):
     return MobileNetV2
 
 
+def _resnet50(torch):
+    nn, F = torch.nn, torch.nn.functional
+
+    def cb(i, o, k=1, s=1):
+        return nn.Sequential(nn.Conv2d(i, o, k, s, k // 2, bias=False), nn.BatchNorm2d(o))
+
+    class Bottleneck(nn.Module):
+        """1x1 reduce, 3x3 (stride here, as torchvision's ResNet v1.5), 1x1 expand x4; projection shortcut
+        where the shape changes; add, then ReLU."""
+        def __init__(self, i, m, s):
+            super().__init__()
+            o = 4 * m
+            self.body = nn.Sequential(cb(i, m), nn.ReLU(), cb(m, m, 3, s), nn.ReLU(), cb(m, o))
+            self.short = cb(i, o, 1, s) if s != 1 or i != o else nn.Identity()
+
+        def forward(self, x):
+            return F.relu(self.body(x) + self.short(x))
+
+    class ResNet50(nn.Module):
+        """ResNet-50-shaped: stem 7x7/2 + max pool 3x3/2, bottleneck stages 3-4-6-3 of widths 64..512
+        (outputs 256..2048) scaled by ``w``, global average pool, FC."""
+        def __init__(self, w=0.125, layers=(3, 4, 6, 3), classes=10):
+            super().__init__()
+            c = max(8, int(64 * w))
+            blocks = [cb(3, c, 7, 2), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+            for stage, n in enumerate(layers):
+                m = max(8, int(64 * 2 ** stage * w))
+                for r in range(n):
+                    blocks.append(Bottleneck(c, m, 2 if r == 0 and stage > 0 else 1))
+                    c = 4 * m
+            self.features, self.fc = nn.Sequential(*blocks), nn.Linear(c, classes)
+
+        def forward(self, x):
+            return self.fc(self.features(x).mean((2, 3)))
+    return ResNet50
+
+
 def _export(torch, module, shape, path, seed):
     torch.manual_seed(seed)
     m = module().eval()
@@ -145,9 +185,10 @@ def _export(torch, module, shape, path, seed):
         torch.onnx.export(m, (x,), str(path), input_names=["x"], output_names=["y"], dynamo=False, opset_version=17)
 
 
-def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None, activations="uint8"):
+def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None, activations="uint8", width=None):
     """Path of the quantized model ``kind`` (KINDS) in ``folder``: QDQ, QOperator ('qop') or 'dynamic', uint8
-    (or int8) activations, int8 weights, per channel or per tensor; built once (reused when present)."""
+    (or int8) activations, int8 weights, per channel or per tensor; built once (reused when present).
+    ``width`` scales the channels of 'mobilenet' and 'resnet50' (default: the class's own, 0.25 / 0.125)."""
     torch = need("torch", "model zoo")
     need("onnxruntime", "model zoo")
     from onnxruntime.quantization import (
@@ -161,6 +202,11 @@ def build(kind, folder, fmt="qdq", per_channel=True, seed=0, calib=4, shape=None
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tag = f"{kind}_{'x'.join(map(str, shape))}_s{seed}"
+    if width is not None:
+        if kind not in ("mobilenet", "resnet50"):
+            raise InvalidValueError(f"width {width!r} given for model kind {kind!r}: only mobilenet and resnet50 "
+                                    "take a width")
+        module, tag = functools.partial(module, w=width), f"{tag}_w{width:g}"
     act = "" if activations == "uint8" else f"_{activations}"
     out = folder / f"{tag}_{fmt}_{'pc' if per_channel else 'pt'}{act}.onnx"
     if out.is_file():
