@@ -273,11 +273,13 @@ def _restore_shared(graph, nodes, fused, c):
 
 
 def op_counts(graph):
-    """{op type: count} ignoring Transpose nodes and the domain (the NHWC rewrite of level all)."""
+    """{op type: count} ignoring Transpose nodes and the domain (the NHWC rewrite of level all, which also
+    renames an 8-bit MaxPool com.microsoft.NhwcMaxPool: counted as MaxPool)."""
     out = {}
     for n in graph.nodes:
         if n.op_type != "Transpose":
-            out[n.op_type] = out.get(n.op_type, 0) + 1
+            t = "MaxPool" if n.op_type == "NhwcMaxPool" else n.op_type
+            out[t] = out.get(t, 0) + 1
     return out
 
 
