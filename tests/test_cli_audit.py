@@ -14,10 +14,10 @@ from refquant.audit import core, report, tensors
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def run(*args, cwd=None):
+def run(*args, cwd=None, timeout=120):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     p = subprocess.run([sys.executable, "-m", "refquant", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                       timeout=120)
+                       timeout=timeout)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -157,12 +157,17 @@ def test_bad_input_is_one_line_exit_2(case_dir, conv_dir, args, needle):
     assert len([line for line in err.splitlines() if line.startswith("refquant: error")]) == 1
 
 
-def test_verify_kernel_and_check():
+def test_verify_kernel():
     rc, out, err = run("verify", "kernel", "--json")
     assert rc == 0, err
     res = json.loads(out)
     assert res["counts"]["pass"] == len(res["rows"]) > 0
-    rc, out, err = run("check")
+
+
+@pytest.mark.slow
+def test_check():
+    """The main job as a subprocess (CI runs it before the tests: .ci/run; 1-3 min with every peer)."""
+    rc, out, err = run("check", timeout=900)
     assert rc == 0, err + out
     assert "check: OK" in out and "unexplained differences" in out
     assert "golden" in out or "refquant.golden" not in sys.modules
