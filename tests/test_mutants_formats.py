@@ -414,3 +414,18 @@ def test_add_and_mul_default_to_rne():
     assert F.add("fp32", 1, Fraction(3, 2**25)) == 0x3F800001 and F.add("fp16", 1, 1) == 0x4000
     assert F.mul("fp32", 1 + Fraction(1, 2**23), 1 + Fraction(1, 2**24)) == 0x3F800002 and F.mul("fp16", 3, 5) == 0x4B80
     assert F.fma("fp32", 1, 1, Fraction(3, 2**25)) == 0x3F800001
+
+
+def test_bits_messages():
+    for bad in (True, 1.0, "1"):
+        with pytest.raises(InvalidValueError, match=rf"^bits must be an int, got {bad!r}$"):
+            F.decode("fp16", bad)
+    with pytest.raises(InvalidValueError, match=r"^bits 0x100 out of range for fp8_e4m3fn \(8 bits: 0\.\.0xff\)$"):
+        F.decode("fp8_e4m3fn", 0x100)
+    with pytest.raises(InvalidValueError, match=r"^bits 0x40 out of range for fp6_e2m3 \(6 bits: 0\.\.0x3f\)$"):
+        F.classify("fp6_e2m3", 0x40)
+    with pytest.raises(InvalidValueError, match=r"^bits -1 is negative; expected an unsigned 16-bit pattern$"):
+        F.decode("fp16", -1)
+    with pytest.raises(InvalidValueError, match=r"^bits -3 is negative; expected an unsigned 32-bit pattern$"):
+        F.decode("fp32", -3)
+    assert F.decode("fp32", 0) == F.Real("finite", 0, Fraction(0)) and F.decode("fp64", 2**64 - 1).is_nan
