@@ -71,6 +71,59 @@
     }
 #define RQ_A(r) (a0 + (size_t)(r) * lda_)
 
+/* The same with one 16-column panel (the last panel pair of a B with n % 32 in [1, 16]: a 1x1
+ * conv with 16 output channels): half the vpdpbusd and B loads; cbuf keeps its 32-int rows
+ * (columns 16..31 are not written and the epilogue does not read them). */
+#define RQ_ACC1(r) __m512i c##r##a = _mm512_setzero_si512();
+#define RQ_STEP1(r)                                                                        \
+    {                                                                                      \
+        int32_t w_;                                                                        \
+        memcpy(&w_, RQ_A(r), 4);                                                           \
+        c##r##a = _mm512_dpbusd_epi32(c##r##a, _mm512_set1_epi32(w_), vb0);                \
+    }
+#define RQ_STORE1(r) _mm512_store_si512(cbuf + 32 * (r), c##r##a);
+#define RQ_MR16_BODY(ROWS, LDA, GS)                                                        \
+    {                                                                                      \
+        const size_t lda_ = (LDA);                                                         \
+        int32_t g;                                                                         \
+        ROWS(RQ_ACC1)                                                                      \
+        for (g = 0; g < groups; g++) {                                                     \
+            const __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);                  \
+            const uint8_t *a0 = ap + (size_t)g * (GS);                                     \
+            ROWS(RQ_STEP1)                                                                 \
+        }                                                                                  \
+        ROWS(RQ_STORE1)                                                                    \
+    }
+
+RQ_VNNI static void rq_vnni_mr16(const uint8_t *ap, const int8_t *b0, int32_t groups, int32_t *cbuf)
+RQ_MR16_BODY(RQ_ROWS, 4u, 4u * RQ_MR)
+
+RQ_VNNI static void rq_vnni_mr16_direct(const uint8_t *ap, size_t lda, const int8_t *b0, int32_t groups,
+                                        int32_t *cbuf)
+RQ_MR16_BODY(RQ_ROWS, lda, 4u)
+
+RQ_VNNI static void rq_vnni_tail16_direct(const uint8_t *ap, size_t lda, int32_t rows, const int8_t *b0,
+                                          int32_t groups, int32_t *cbuf)
+{
+    switch (rows) {
+    case 1: RQ_MR16_BODY(RQ_R1, lda, 4u) break;
+    case 2: RQ_MR16_BODY(RQ_R2, lda, 4u) break;
+    case 3: RQ_MR16_BODY(RQ_R3, lda, 4u) break;
+    case 4: RQ_MR16_BODY(RQ_R4, lda, 4u) break;
+    case 5: RQ_MR16_BODY(RQ_R5, lda, 4u) break;
+    case 6: RQ_MR16_BODY(RQ_R6, lda, 4u) break;
+    case 7: RQ_MR16_BODY(RQ_R7, lda, 4u) break;
+#if RQ_MR == 12
+    case 8: RQ_MR16_BODY(RQ_R8, lda, 4u) break;
+    case 9: RQ_MR16_BODY(RQ_R9, lda, 4u) break;
+    case 10: RQ_MR16_BODY(RQ_R10, lda, 4u) break;
+    default: RQ_MR16_BODY(RQ_R11, lda, 4u) break;
+#else
+    default: RQ_MR16_BODY(RQ_R7, lda, 4u) break;
+#endif
+    }
+}
+
 RQ_VNNI static void rq_vnni_mr32(const uint8_t *ap, const int8_t *b0, const int8_t *b1,
                                  int32_t groups, int32_t *cbuf)
 RQ_MR32_BODY(RQ_ROWS, 4u, 4u * RQ_MR)
@@ -376,9 +429,16 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             const int8_t *b0 = pb->data + (size_t)(2 * jp) * (size_t)(kpad / 4) * 64u;
             const int8_t *b1 = b0 + (size_t)(kpad / 4) * 64u;
+            const int half = p->c1 - jp * 32 <= 16;   /* one 16-column panel is enough */
             for (ir = 0; ir < rows_pad; ir += mr) {
                 const uint8_t *ad = (const uint8_t *)g->a + (size_t)(ib + ir) * (size_t)g->lda;
-                if (direct && ir + mr <= rows)
+                if (half && direct && ir + mr <= rows)
+                    rq_vnni_mr16_direct(ad, (size_t)g->lda, b0, g->k / 4, cstrip);
+                else if (half && direct)
+                    rq_vnni_tail16_direct(ad, (size_t)g->lda, rows - ir, b0, g->k / 4, cstrip);
+                else if (half)
+                    rq_vnni_mr16(apack + (size_t)ir * (size_t)kpad, b0, (g->k + 3) / 4, cstrip);
+                else if (direct && ir + mr <= rows)
                     rq_vnni_mr32_direct(ad, (size_t)g->lda, b0, b1, g->k / 4, cstrip);
                 else if (direct)
                     rq_vnni_tail_direct(ad, (size_t)g->lda, rows - ir, b0, b1, g->k / 4, cstrip);

@@ -138,18 +138,27 @@ RQ_AVX512 void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t 
     const int c32 = g->c_type == RQ_I32, nrs = w->need_rowsum, method = g->method;
     int8_t *c8 = (int8_t *)g->c;
     int32_t *c32p = (int32_t *)g->c;
-    if (ja == j0 && jb == j0 + 32 && (method == RQ_FLOAT_FP32 || method == RQ_INT32)) {
-        const __m512i cf0 = _mm512_loadu_si512(w->colfix + j0), cf1 = _mm512_loadu_si512(w->colfix + j0 + 16);
-        const __m512i be0 = _mm512_loadu_si512(w->beta + j0), be1 = _mm512_loadu_si512(w->beta + j0 + 16);
-        const __m512 mf0 = method == RQ_FLOAT_FP32 ? _mm512_loadu_ps(p->mf + j0) : _mm512_setzero_ps();
-        const __m512 mf1 = method == RQ_FLOAT_FP32 ? _mm512_loadu_ps(p->mf + j0 + 16) : _mm512_setzero_ps();
+    if (ja == j0 && (method == RQ_FLOAT_FP32 || method == RQ_INT32)) {
+        /* columns j0 .. jb-1 (1 to 32 of them): per-block constants loaded once, masked where the
+         * block is narrower than 32 (a 16-channel 1x1 conv: N = 16) */
+        const int32_t wd = jb - j0;
+        const __mmask16 mk0 = wd >= 16 ? (__mmask16)0xffffu : (__mmask16)((1u << wd) - 1u);
+        const __mmask16 mk1 = wd <= 16 ? 0 : wd >= 32 ? (__mmask16)0xffffu : (__mmask16)((1u << (wd - 16)) - 1u);
+        const __m512i cf0 = _mm512_maskz_loadu_epi32(mk0, w->colfix + j0);
+        const __m512i cf1 = _mm512_maskz_loadu_epi32(mk1, w->colfix + j0 + 16);
+        const __m512i be0 = _mm512_maskz_loadu_epi32(mk0, w->beta + j0);
+        const __m512i be1 = _mm512_maskz_loadu_epi32(mk1, w->beta + j0 + 16);
+        const __m512 mf0 = method == RQ_FLOAT_FP32 ? _mm512_maskz_loadu_ps(mk0, p->mf + j0) : _mm512_setzero_ps();
+        const __m512 mf1 = method == RQ_FLOAT_FP32 ? _mm512_maskz_loadu_ps(mk1, p->mf + j0 + 16)
+                                                   : _mm512_setzero_ps();
         const __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
         const __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
         const __m512i zp = _mm512_set1_epi32(g->zp);
         const int32_t *src = cbuf + 32 * (ia - i0);
         for (i = ia; i < ib; i++, src += 32) {
-            __m512i a0 = _mm512_add_epi32(_mm512_load_si512(src), cf0);
-            __m512i a1 = _mm512_add_epi32(_mm512_load_si512(src + 16), cf1);
+            __m512i a0 = _mm512_add_epi32(_mm512_load_si512(src), cf0), a1 = cf1;
+            if (mk1)   /* cbuf columns 16..31 are read only where they were computed */
+                a1 = _mm512_add_epi32(_mm512_load_si512(src + 16), cf1);
             if (nrs) {
                 __m512i r = _mm512_set1_epi32((int32_t)rs[i - i0]);
                 a0 = _mm512_sub_epi32(a0, _mm512_mullo_epi32(be0, r));
@@ -157,15 +166,20 @@ RQ_AVX512 void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t 
             }
             if (method == RQ_FLOAT_FP32) {
                 a0 = RQ_FQ(a0, mf0, lo, hi, zp);
-                a1 = RQ_FQ(a1, mf1, lo, hi, zp);
+                if (mk1)
+                    a1 = RQ_FQ(a1, mf1, lo, hi, zp);
             }
             if (c32) {
-                _mm512_storeu_si512(c32p + (size_t)i * ldc + (size_t)j0, a0);
-                _mm512_storeu_si512(c32p + (size_t)i * ldc + (size_t)j0 + 16, a1);
-            } else {
+                _mm512_mask_storeu_epi32(c32p + (size_t)i * ldc + (size_t)j0, mk0, a0);
+                _mm512_mask_storeu_epi32(c32p + (size_t)i * ldc + (size_t)j0 + 16, mk1, a1);
+            } else if (wd == 32) {
                 __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(a0)),
                                                     _mm512_cvtepi32_epi8(a1), 1);
                 _mm256_storeu_si256((__m256i *)(c8 + (size_t)i * ldc + (size_t)j0), q);
+            } else {
+                _mm_mask_storeu_epi8(c8 + (size_t)i * ldc + (size_t)j0, mk0, _mm512_cvtepi32_epi8(a0));
+                if (mk1)
+                    _mm_mask_storeu_epi8(c8 + (size_t)i * ldc + (size_t)j0 + 16, mk1, _mm512_cvtepi32_epi8(a1));
             }
         }
         return;

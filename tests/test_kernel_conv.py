@@ -375,3 +375,29 @@ def test_prepared_ops_called_from_two_threads_at_once():
     for t in ts:
         t.join()
     assert not bad
+
+
+@pytest.mark.parametrize("m", [1, 16, 20, 48])
+def test_prepared_pointwise_conv_equals_the_exact_sum(m):
+    """The prepared op's 1x1 path (kernel.QLinearConv._pointwise: per-shape C structs over the op's own
+    NHWC rows, the GEMM's 16-column panel for m % 32 <= 16) against int64 numpy and the one-shot op:
+    batches of 1 and 2, two input shapes alternating on one op, uint8 and int32 outputs, 1 and 2 threads."""
+    rng = np.random.default_rng(m)
+    c = 12
+    w = rng.integers(-128, 128, (m, c, 1, 1)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, m).astype(np.int32)
+    mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
+    for threads in (1, 2):
+        ops_ = {"u8": kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias,
+                                         threads=threads),
+                "i32": kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads)}
+        for n, h, wd in [(1, 5, 7), (2, 3, 9), (1, 5, 7), (2, 13, 3)]:
+            x = rng.integers(0, 256, (n, c, h, wd)).astype(np.uint8)
+            acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 7, w[:, :, 0, 0].astype(np.int64))
+            acc += bias[None, :, None, None]
+            got = ops_["i32"](x)
+            assert got.dtype == np.int32 and np.array_equal(got, acc)
+            q = ops_["u8"](x)
+            assert np.array_equal(q, conv.qlinear_conv(x, w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8,
+                                                       bias=bias, path="scalar"))
+            assert kernel.last_path_used() in kernel.paths()

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..errors import InvalidValueError, ShapeError
 from ._checks import INT32, int_scalar
-from ._lib import check_status, paths
+from ._gemm import ptr
+from ._lib import PATH_NAMES, check_status, ffi, lib, local, paths
 
 _DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -340,6 +341,7 @@ class QLinearConv:
         self._conv_a = None   # rq_conv_gemm_run's geometry, where the implicit GEMM may apply
         self._lock = threading.Lock()   # one call at a time uses the implicit form's structs and _bufs
         self._bufs = {}
+        self._pw = {}   # _pointwise's arrays, C structs and plan per input shape
         if (self._one is not None and self._x_dtype == np.uint8 and self._w.shape[1] % 4 == 0
                 and self._w.shape[2:] != (1, 1) and self._one._gemm.path != "scalar" and "vnni" in paths()):
             from ._lib import ffi
@@ -374,6 +376,9 @@ class QLinearConv:
         N, M, OH, OW = geo[:4]
         mine = self._lock.acquire(False)   # the implicit form's structs and the work arrays are the op's own
         try:
+            y = self._pointwise(x, geo) if mine and self._conv_a is None else None
+            if y is not None:
+                return y
             empty = self._scratch if mine else _empty
             r = self._implicit(x, geo, empty) if mine and self._conv_a is not None else None
             if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
@@ -384,6 +389,48 @@ class QLinearConv:
         finally:
             if mine:
                 self._lock.release()
+
+    def _pointwise(self, x, geo):
+        """A 1x1 stride-1 unpadded conv (called under the op's lock): per image one C transpose into
+        the op's own NHWC rows, the prepared GEMM on them through C structs that already point at
+        them and at the op's own output rows, one transpose per image back -- ``im2col_nhwc``, the
+        plan and ``_to_nchw`` with their per-call Python work done once per input shape (measured on
+        the 2-core AMD EPYC, best of 2000: a 4-channel 2x2 layer 12.5 -> 4.8-7.4 us per call).  None
+        where it does not apply."""
+        rec = self._pw.get(x.shape)
+        if rec is None:
+            rec = self._pointwise_rec(x, geo)
+            if rec is None:
+                return None
+        xs, r, pxs, pr, plan, N, C, P, M = rec
+        y = np.empty((N, M) + x.shape[2:], r.dtype)
+        px, py, tr = ptr(x), ptr(y, True), lib.rq_transpose
+        for n in range(N):
+            check_status(tr(px + n * C * P, pxs + n * P * C, C, P, P, C, 1))
+        code = lib.rq_gemm_run(plan.structs) if plan.count == 1 else lib.rq_gemm_run_many(plan.pointers, plan.count)
+        local.path = PATH_NAMES.get(plan.structs[0].path_used)
+        check_status(code)
+        for n in range(N):
+            check_status(tr(pr + n * P * M * r.itemsize, py + n * M * P * r.itemsize, P, M, M, P, r.itemsize))
+        return y
+
+    def _pointwise_rec(self, x, geo):
+        """``_pointwise``'s arrays and plan for one input shape (at most 8 shapes kept), or None."""
+        from ._gemm import gemm_struct
+        from ._threads import make_plan, rectangles
+        N, M, OH, OW, C, kH, kW, strides, pads, _dil = geo
+        op = self._one
+        if (kH, kW, tuple(strides)) != (1, 1, (1, 1)) or any(pads) or op.shape[0] != C or len(self._pw) >= 8:
+            return None
+        P = OH * OW
+        xs, r = np.empty((N * P, C), x.dtype), np.empty((N * P, M), op._out_dtype)
+        plan = make_plan(gemm_struct(op._gemm), N * P, rectangles(N * P, M, C, op._threads))
+        pxs, pr = ptr(xs, True), ptr(r, True)
+        for i in range(plan.count):
+            g = plan.structs[i]
+            g.a, g.lda, g.c, g.overflow_count = pxs, C, pr, ffi.NULL
+        rec = self._pw[x.shape] = (xs, r, pxs, pr, plan, N, C, P, M)
+        return rec
 
     def _scratch(self, tag, shape, dtype):
         """A work array of the op's own, kept for the next call of the same shape: fresh large arrays
