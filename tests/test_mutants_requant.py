@@ -13,7 +13,7 @@ import pytest
 
 from refquant import fixedpoint as fp
 from refquant import requant as rq
-from refquant.errors import RefquantError
+from refquant.errors import InvalidValueError, RefquantError
 from refquant.trace import Step
 
 M = 1518500250                     # about 0.7071 * 2^31
@@ -87,3 +87,92 @@ def test_tosa_single_and_double_round_differ():
     assert any(a != b for a, b in got)
     assert got == [(fp.apply_scale_32(a, 2**30, 33, False), fp.apply_scale_32(a, 2**30, 33, True))
                    for a in range(-12, 13)]
+
+
+# ----- the float chains: every step of the explain trace, a saturating case, a wrapping case ------------
+
+from fractions import Fraction as F  # noqa: E402
+
+from refquant.ieee import fadd, fdiv, fl32, fmul  # noqa: E402
+
+SA, SB, SY = F(1, 16), F(1, 32), F(3, 8)
+
+
+def _trace(method, acc, zp=3, out_type="int8", **kw):
+    t = []
+    q = rq.requantize_one(acc, method, rq.derive_params(method, SA, SB, SY, **kw), zp, out_type, trace=t)
+    assert t[0] == Step("acc", "int32 accumulator", acc)
+    return q, t[1:]
+
+
+def test_onnx_ref_trace_and_its_wrap():
+    M = rq.derive_params("onnx_ref", SA, SB, SY).channel(0)["M"]
+    for acc in (1234, 40000):                        # 40000 * M + 3 rounds to 211, which int8 wraps
+        v = fadd("fp64", fmul("fp64", acc, M), 3)
+        r = rq.half_even(v)
+        w = (r + 128) % 256 - 128                        # astype(int8) wraps (onnx#7835)
+        q, t = _trace("onnx_ref", acc)
+        assert q == w and t == [Step("C*M", "numpy int32 x float -> float64 product", fmul("fp64", acc, M)),
+                                Step("+ zero point", "float64 add", v), Step("round", "np.rint (RNE)", r),
+                                Step("wrap", "astype: wraps into [-128, 127] (onnx#7835 bug: no saturation)", w)]
+    assert _trace("onnx_ref", 40000)[0] < 0                # wrapped, not saturated
+
+
+def test_onnx_ref_conv_trace_clips_before_rounding():
+    M = rq.derive_params("onnx_ref_conv", SA, SB, SY).channel(0)["M"]
+    for acc in (1234, 40000, -40000):
+        v = fadd("fp64", fmul("fp64", acc, M), 3)
+        c = min(max(v, -128), 127)
+        q, t = _trace("onnx_ref_conv", acc)
+        assert q == rq.half_even(c) and t == [
+            Step("R*M", "numpy int32 x float -> float64 product", fmul("fp64", acc, M)),
+            Step("+ zero point", "float64 add", v),
+            Step("clip", "np.clip to [-128, 127] before rounding (+-inf saturates)", c),
+            Step("round", "np.round (RNE)", rq.half_even(c))]
+    assert _trace("onnx_ref_conv", 40000)[0] == 127 and _trace("onnx_ref_conv", -40000)[0] == -128
+
+
+@pytest.mark.parametrize("method, last", [("onednn_ref", "/dst_scale"), ("onednn_jit", "*fl(1/dst_scale)"),
+                                          ("torch_onednn", "*fl(1/o')")])
+def test_onednn_chains_trace(method, last):
+    inv = fl32(1 / SY)
+    for acc in (1234, 40000, -40000):
+        d1 = fmul("fp32", fl32(acc), SA)
+        d2 = fmul("fp32", d1, SB)
+        d3 = fdiv("fp32", d2, SY) if method == "onednn_ref" else fmul("fp32", d2, inv)
+        d4 = fadd("fp32", d3, 3)
+        c = min(max(d4, -128), 127)
+        q, t = _trace(method, acc)
+        assert q == rq.half_even(c) and t == [
+            Step("fl(fl(acc)*src_scale)", "binary32", d1), Step("*wei_scale", "binary32", d2),
+            Step(last, "binary32", d3), Step("+zp", "binary32 add", d4),
+            Step("saturate", "clamp to [-128, 127] in float (+-inf saturates)", c), Step("round", "RNE", rq.half_even(c))]
+
+
+# ----- requantize_one / explain_requantize ------------------------------------------------------------
+
+def test_requantize_one_accumulator_range_qmin_qmax_and_channel():
+    p = rq.derive_params("float_fp32", SA, [SB, 4 * SB], SY)
+    for acc in (-(2**31), 2**31 - 1):
+        assert rq.requantize_one(acc, "float_fp32", p, 0, "int32") == rq.requantize_one(acc, "float_fp32", p, 0, "int32",
+                                                                                           channel=0)
+    for bad in (2**31, -(2**31) - 1, 1.0, True):
+        with pytest.raises(InvalidValueError, match=rf"^accumulator {re.escape(repr(bad))} is not an int32$"):
+            rq.requantize_one(bad, "float_fp32", p, 0, "int8")
+    # 1234 * M = 6.43 (channel 0), 25.7 (channel 1); qmin / qmax narrow the int8 range
+    assert rq.requantize_one(1234, "float_fp32", p, 0, "int8") == 6
+    assert rq.requantize_one(1234, "float_fp32", p, 0, "int8", channel=1) == 26
+    assert rq.requantize_one(1234, "float_fp32", p, 0, "int8", channel=1, qmax=20) == 20
+    assert rq.requantize_one(-1234, "float_fp32", p, 0, "int8", channel=1, qmin=-20) == -20
+
+
+def test_explain_requantize_header_and_channel():
+    p = rq.derive_params("float_fp32", SA, [SB, 4 * SB], SY)
+    t = rq.explain_requantize(1234, "float_fp32", p, 3, "int8", channel=1)
+    ch = p.channel(1)
+    assert t[:4] == [Step("method", rq.METHODS["float_fp32"].reproduces, "float_fp32"),
+                     Step("param M", "derived from the scales", ch["M"]),
+                     Step("param M_bits", "binary32 bits", ch["M_bits"]),
+                     Step("acc", "int32 accumulator", 1234)]
+    assert t[-1] == Step("+ zero point", "r + 3", 29)
+    assert rq.explain_requantize(1234, "float_fp32", p, 3, "int8")[1].value == p.channel(0)["M"]   # channel 0 default
