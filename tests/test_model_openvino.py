@@ -108,6 +108,19 @@ def test_openvino_is_a_target_spec():
 
 
 @pytest.mark.slow
+def test_transformer_bias_add_subgraph_agrees(zoo_dir, capsys):
+    """transformer: the feed-forward bias Add of an int8 MatMul runs as a u8 Subgraph (DQ + constant, then
+    FakeQuantize): modelled, and it agrees; the attention MatMuls of two activations run in f32 (not modelled)."""
+    from refquant.model import zoo
+    path = zoo.build("transformer", zoo_dir, "qdq", True)
+    rc, t = _compare(capsys, path)
+    assert rc == 0
+    node = {n["node"]: n for n in t["nodes"]}
+    assert node["/f1/Add"]["op"] == "openvino.DequantizeAddQuantize" and node["/f1/Add"]["class"] == "agree"
+    assert "MatMul (f32)" in node["/MatMul_output_0_QuantizeLinear"]["not_modelled"]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["cnn", "mlp", "transformer", "mobilenet"])
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_zoo_models_against_openvino(zoo_dir, capsys, kind, per_channel):

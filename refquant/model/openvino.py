@@ -257,6 +257,27 @@ def _conv_add_group(graph, layer, by, prod, cons):
     return Node(add.name, "Int8ConvAdd", "openvino", ins, list(qa.outputs), attrs), absorbed, ""
 
 
+def _dq_add_q_group(graph, layer, by, prod, cons):
+    """(DequantizeAddQuantize node, absorbed names) for a u8 / i8 Subgraph holding exactly an Add of a
+    dequantized activation and a dequantized constant, and the Add's QuantizeLinear; or None."""
+    held = [by[n] for n in layer.nodes]
+    if layer.type != "Subgraph" or layer.precision not in INT8 or sorted(n.key for n in held) != ["Add", "QuantizeLinear"]:
+        return None
+    add = next(n for n in held if n.key == "Add")
+    q = next(n for n in held if n.key == "QuantizeLinear")
+    dqs = [_dq(graph, prod, i) for i in add.inputs]
+    if q.inputs[0] != add.outputs[0] or len(cons.get(add.outputs[0], [])) != 1 or None in dqs:
+        return None
+    const = [d for d in dqs if d.inputs[0] in graph.initializers]
+    act = [d for d in dqs if d.inputs[0] not in graph.initializers]
+    if len(const) != 1 or len(act) != 1:
+        return None
+    tri = lambda d: [d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else ""]
+    ins = tri(act[0]) + tri(const[0]) + [q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else ""]
+    absorbed = [add.name, q.name, const[0].name] + ([act[0].name] if len(cons.get(act[0].outputs[0], [])) == 1 else [])
+    return Node(add.name, "DequantizeAddQuantize", "openvino", ins, list(q.outputs), {}), absorbed, ""
+
+
 def _why(layer):
     return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}"
 
@@ -267,7 +288,8 @@ def ov_graph(graph, layers):
     by = {n.name: n for n in graph.nodes}
     fused, absorbed, not_modelled = {}, set(), {}
     for la in layers:
-        hit = _int8_group(graph, la, by, prod, cons) or _conv_add_group(graph, la, by, prod, cons)
+        hit = _int8_group(graph, la, by, prod, cons) or _conv_add_group(graph, la, by, prod, cons) \
+            or _dq_add_q_group(graph, la, by, prod, cons)
         if hit:
             fused[hit[0].name] = hit[0]
             absorbed.update(n for n in hit[1] if n != hit[2] or len(cons.get(by[n].outputs[0], [])) == 1)

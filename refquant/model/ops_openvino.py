@@ -29,7 +29,7 @@ import numpy as np
 from .. import backends
 from .. import openvino as spec
 from ..errors import InvalidValueError
-from ..requant import fl32
+from ..requant import ffma, fl32
 from .ops_quant import conv_acc, conv_geometry, matmul_acc
 from .registry import op
 from .value import V
@@ -210,3 +210,29 @@ def int8_conv_add(ctx, node, ins):
     lo, hi = np.min(ys, axis=0), np.max(ys, axis=0)
     y = ys[0].astype(np.asarray(za.v).dtype)
     return [V(y) if np.array_equal(lo, hi) else V(y, lo, hi)]
+
+
+@op(f"{DOMAIN}.DequantizeAddQuantize")
+def dequantize_add_quantize(ctx, node, ins):
+    """DQ(q) + DQ(b constant) -> Q in one u8 / i8 Subgraph (an int8 MatMul's float bias): v = fl(fl((q - zp) s)
+    + fl((b - zb) sb)), or the multiply and add contracted into one FMA (snippets may fuse them; not
+    measured apart), then the row's FakeQuantize to the output level: an element where the two differ is
+    implementation-defined."""
+    q, s, zp, b, sb, zb, sy, zy = ins[:8]
+    if not q.exact:
+        raise InvalidValueError(f"node {node.name!r}: DequantizeAddQuantize of an implementation-defined input")
+    zq = np.float32(np.asarray(zp.v).reshape(-1)[0]) if zp is not None else np.float32(0)
+    qs = (_f32_exact(q.v.astype(np.int64), node.name) - zq).astype(np.float32)
+    sv = np.float32(np.asarray(s.v).reshape(-1)[0])
+    zbv = np.float32(0) if zb is None else np.asarray(zb.v, np.float32)
+    bf = ((np.asarray(b.v, np.float32) - zbv).astype(np.float32) * np.asarray(sb.v, np.float32)).astype(np.float32)
+    if bf.size not in (1, qs.shape[-1]):
+        raise InvalidValueError(f"node {node.name!r}: a bias of shape {list(bf.shape)}; expected one per last-axis element")
+    bf = bf.reshape(-1)
+    plain = ((qs * sv).astype(np.float32) + bf).astype(np.float32)
+    chan = np.broadcast_to(np.arange(qs.shape[-1]) if bf.size > 1 else np.zeros(qs.shape[-1], np.int64), qs.shape)
+    fused = _per_unique(lambda v, j: float(ffma("fp32", Fraction(float(v)), _f(sv), _f(bf[j]))), qs, chan)
+    fused = fused.astype(np.float32)
+    ys = [_fq(_row(node), node, v, sy.v, zy.v, False).v.astype(np.int64) for v in (plain, fused)]
+    y = ys[0].astype(np.asarray(zy.v).dtype)
+    return [V(y) if np.array_equal(ys[0], ys[1]) else V(y, np.minimum(*ys), np.maximum(*ys))]
