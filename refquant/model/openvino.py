@@ -15,7 +15,9 @@ Everything else is listed as not observable.
 
 Semantics.  The graph refquant runs is the ONNX graph rewritten into ``model/ops_openvino.py``'s nodes
 where the runtime graph says how a node ran: an int8 Convolution / FullyConnected layer holding exactly
-one Conv / MatMul / Gemm and its QuantizeLinear (``openvino.Int8Linear``), an f32 or u8/i8 Subgraph
+one Conv / MatMul / Gemm and its QuantizeLinear (``openvino.Int8Linear``), an int8 Convolution with a
+fused residual Add (``openvino.Int8ConvAdd``), a u8/i8 Subgraph adding a dequantized constant to a
+dequantized activation before a QuantizeLinear (``openvino.DequantizeAddQuantize``), an f32 or u8/i8 Subgraph
 (or FakeQuantize layer) holding one QuantizeLinear (``openvino.QuantizeLinear``; the path from the
 layer type), a u8/i8 Subgraph holding one DequantizeLinear (``openvino.DequantizeLinear``), a
 Subgraph holding a QuantizeLinear and the DequantizeLinear reading it (both, in that arithmetic), an

@@ -14,6 +14,9 @@ for its arithmetic:
                                as one int8 Convolution / FullyConnected with the output FakeQuantize in
                                its post-ops: the row's ``fq_conv`` / ``fq_matmul`` variant
                                (refquant/openvino.py int8_post_ops, apply_int8_plan), d = fl(sx*sw_j)
+    openvino.Int8ConvAdd       ... -> Conv -> Q -> DQ -> Add(., DQ(r)) -> Q fused into one int8 Convolution:
+                               the convolution's Q -> DQ is not applied (row openvino_cpu's deviation)
+    openvino.DequantizeAddQuantize   DQ(q) + DQ(b constant) -> Q in one u8 / i8 Subgraph
 
 Reproduces: openvino 2026.4.1 ONNX frontend (QuantizeLinear -> FakeQuantize + Convert,
 DequantizeLinear -> Convert, Subtract, Multiply), low precision transformations and CPU plugin
