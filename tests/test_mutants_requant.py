@@ -176,3 +176,161 @@ def test_explain_requantize_header_and_channel():
                      Step("acc", "int32 accumulator", 1234)]
     assert t[-1] == Step("+ zero point", "r + 3", 29)
     assert rq.explain_requantize(1234, "float_fp32", p, 3, "int8")[1].value == p.channel(0)["M"]   # channel 0 default
+
+
+# ----- every method's explain trace, step names and formulas (refquant's own trace format, docs/audit.md) --
+# A snapshot of the format (no external source): a step dropped, renamed or left without its formula
+# changes what `refquant explain` prints.  sa = 1/16, sb = 1/32, sy = 3/8, acc = 1234.
+
+TRACES = {
+    'exact': (3, 'int8', [
+        ('acc * M', 'exact rational acc*sa*sb/sy'),
+        ('round', 'RNE (ties to even), exact'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'float_fp32': (3, 'int8', [
+        ('fl(acc)', 'int32 -> binary32, RNE'),
+        ('fl(fl(acc)*M)', 'binary32 multiply by M = 0x3baaaaab'),
+        ('clamp', 'float clamp to [-131, 124]'),
+        ('round', 'RNE (cvtps2dq / lrintf)'),
+        ('+ zero point', 'r + 3'),
+    ]),
+    'ort': (3, 'int8', [
+        ('fl(acc)', 'int32 -> binary32, RNE'),
+        ('fl(fl(acc)*M)', 'binary32 multiply by M = 0x3baaaaab'),
+        ('clamp', 'float clamp to [-131, 124]'),
+        ('round', 'RNE (cvtps2dq / lrintf)'),
+        ('+ zero point', 'r + 3'),
+    ]),
+    'xnnpack_fp32': (3, 'int8', [
+        ('fl(acc)', 'int32 -> binary32, RNE'),
+        ('fl(fl(acc)*M)', 'binary32 multiply by M = 0x3baaaaab'),
+        ('clamp', 'float clamp to [-131, 124]'),
+        ('round', 'RNE (cvtps2dq / lrintf)'),
+        ('+ zero point', 'r + 3'),
+    ]),
+    'onnx_ref': (3, 'int8', [
+        ('C*M', 'numpy int32 x float -> float64 product'),
+        ('+ zero point', 'float64 add'),
+        ('round', 'np.rint (RNE)'),
+        ('wrap', 'astype: wraps into [-128, 127] (onnx#7835 bug: no saturation)'),
+    ]),
+    'onnx_ref_conv': (3, 'int8', [
+        ('R*M', 'numpy int32 x float -> float64 product'),
+        ('+ zero point', 'float64 add'),
+        ('clip', 'np.clip to [-128, 127] before rounding (+-inf saturates)'),
+        ('round', 'np.round (RNE)'),
+    ]),
+    'tflite_double': (3, 'int8', [
+        ('x = wrap32(acc << left)', 'left = 0'),
+        ('SRDHM(x, m)', 'round(x*1431655765/2^31), ties +inf'),
+        ('RDBPOT(h, right)', 'right = 7, ties away from 0'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'tflite_single': (3, 'int8', [
+        ('(acc*m + 2^(T-1)) >> T', 'T = 38, ties +inf'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'tflite_fc_float': (3, 'int8', [
+        ('double(acc)*in_s', 'binary64'),
+        ('*w_s', 'binary64'),
+        ('/out_s', 'binary64 division'),
+        ('round', 'std::round: ties away from zero'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'tosa_single': (3, 'int8', [
+        ('apply_scale_32', 'TOSA SINGLE_ROUND, m = 1431655765, s = 38'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'tosa_double': (3, 'int8', [
+        ('apply_scale_32', 'TOSA DOUBLE_ROUND, m = 1431655765, s = 38'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'ruy_x86': (3, 'int8', [
+        ('ruy x86 two roundings', 'm = 1431655765, exponent = -7, both ties +inf'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'cmsis_nn': (3, 'int8', [
+        ('x = wrap32(acc << left)', 'left = 0'),
+        ('doubling_high_mult_no_sat', '(x*1431655765 + 2^30) >> 31, wrapped'),
+        ('divide_by_power_of_two', 'right = 7, ties away'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'xnnpack_rndnu': (3, 'int8', [
+        ('(acc*m + 2^(s-1)) >> s', 'm = 11184811, s = 31, ties +inf'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+    'fbgemm_fixed': (3, 'uint8', [
+        ('(acc*q + 2^(rs-1)) >> rs', 'q = 1431655808, rs = 38, ties +inf'),
+        ('+ zero point', 'r + 3'),
+        ('saturate', 'clamp to [0, 255]'),
+    ]),
+    'torch_fbgemm': (3, 'uint8', [
+        ('fl(raw)', 'int32 -> binary32'),
+        ('fl(xf*C_mult)', 'binary32'),
+        ('round', 'RNE (cvtps2dq)'),
+        ('sat_i16(r) + zp', 'packs_epi32 + adds_epi16 (int16 saturation)'),
+        ('saturate', 'clamp to [0, 255]'),
+    ]),
+    'torch_qnnpack': (3, 'uint8', [
+        ('fl(fl(acc)*scale)', 'binary32'),
+        ('round', 'RNE (cvtps2dq)'),
+        ('sat_i16(r) + zp', 'packs_epi32 + adds_epi16 (int16 saturation)'),
+        ('saturate', 'clamp to [0, 255]'),
+    ]),
+    'torch_onednn': (3, 'int8', [
+        ('fl(fl(acc)*src_scale)', 'binary32'),
+        ('*wei_scale', 'binary32'),
+        ("*fl(1/o')", 'binary32'),
+        ('+zp', 'binary32 add'),
+        ('saturate', 'clamp to [-128, 127] in float (+-inf saturates)'),
+        ('round', 'RNE'),
+    ]),
+    'onednn_ref': (3, 'int8', [
+        ('fl(fl(acc)*src_scale)', 'binary32'),
+        ('*wei_scale', 'binary32'),
+        ('/dst_scale', 'binary32'),
+        ('+zp', 'binary32 add'),
+        ('saturate', 'clamp to [-128, 127] in float (+-inf saturates)'),
+        ('round', 'RNE'),
+    ]),
+    'onednn_jit': (3, 'int8', [
+        ('fl(fl(acc)*src_scale)', 'binary32'),
+        ('*wei_scale', 'binary32'),
+        ('*fl(1/dst_scale)', 'binary32'),
+        ('+zp', 'binary32 add'),
+        ('saturate', 'clamp to [-128, 127] in float (+-inf saturates)'),
+        ('round', 'RNE'),
+    ]),
+    'int32': (0, 'int32', [
+        ('int32', 'no requantization: the accumulator itself'),
+    ]),
+    'torch_x86': (3, 'int8', [
+        ('fl(raw)', 'int32 -> binary32'),
+        ('fl(xf*C_mult)', 'binary32'),
+        ('round', 'RNE (cvtps2dq)'),
+        ('sat_i16(r) + zp', 'packs_epi32 + adds_epi16 (int16 saturation)'),
+        ('saturate', 'clamp to [-128, 127]'),
+    ]),
+}
+
+
+@pytest.mark.parametrize("method", sorted(TRACES))
+def test_every_method_traces_each_step(method):
+    zp, out_type, steps = TRACES[method]
+    p = rq.derive_params(method, SA, SB, SY)
+    t = rq.explain_requantize(1234, method, p, zp, out_type)
+    n = len(p.channel(0))
+    assert t[n + 1] == Step("acc", "int32 accumulator", 1234)
+    assert [(s.name, s.formula) for s in t[n + 2:]] == [tuple(s) for s in steps]
+    assert all(s.value is not None for s in t)
+    assert t[-1].value == rq.requantize_one(1234, method, p, zp, out_type)
