@@ -334,3 +334,14 @@ def test_every_method_traces_each_step(method):
     assert [(s.name, s.formula) for s in t[n + 2:]] == [tuple(s) for s in steps]
     assert all(s.value is not None for s in t)
     assert t[-1].value == rq.requantize_one(1234, method, p, zp, out_type)
+
+
+def test_qnnpack_scale_must_be_a_normal_binary32():
+    # torch 2.13.0 qnnpack operator creation: a subnormal, zero or non-finite requantization scale is refused
+    from refquant.errors import SpecError
+    rq._check_qnnpack_scale(F(1, 2**126))                       # the smallest normal: accepted
+    for bad, shown in ((F(1, 2**127), r"1/170141183460469231731687303715884105728 \(~5\.87747175411e-39\)"),
+                       (rq.INF, "inf"), (rq.NAN, "nan")):
+        with pytest.raises(SpecError, match=rf"^torch qnnpack rejects requantization scale fl\(fl\(w\*in\)\*fl\(1/out\)\) "
+                                            rf"= {shown}: it must be a normal positive binary32 \(>= 2\^-126, finite\)$"):
+            rq._check_qnnpack_scale(bad)
