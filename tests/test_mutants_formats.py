@@ -37,7 +37,8 @@ def peer_values(name):
     else:
         ml = need("ml_dtypes")
         dt, storage = getattr(ml, ML_NAMES[name]), (np.uint16 if fmt.width == 16 else np.uint8)
-    vals = np.arange(2**fmt.width, dtype=storage).view(dt).astype(np.float64).tolist()
+    with np.errstate(invalid="ignore"):            # bf16 signaling NaNs warn on the widening cast
+        vals = np.arange(2**fmt.width, dtype=storage).view(dt).astype(np.float64).tolist()
     return list(enumerate(vals))
 
 
@@ -429,3 +430,21 @@ def test_bits_messages():
     with pytest.raises(InvalidValueError, match=r"^bits -3 is negative; expected an unsigned 32-bit pattern$"):
         F.decode("fp32", -3)
     assert F.decode("fp32", 0) == F.Real("finite", 0, Fraction(0)) and F.decode("fp64", 2**64 - 1).is_nan
+
+
+@pytest.mark.parametrize("name", SMALL8 + ["fp16", "bf16"])
+def test_uncached_decode_matches_peer(name):
+    """``decode`` remembers <= 16-bit patterns (lru_cache); mutmut forks each mutant from a parent
+    whose cache is already full, so this calls the uncached ``_decode`` on the patterns themselves."""
+    fmt = F.get_format(name)
+    pats = peer_values(name)
+    picks = pats if fmt.width <= 8 else pats[::61] + [pats[i] for i in (0x7C00, 0x7C01, 0x7E00, 0xFC00, 0x7F80, 0x7FC0,
+                                                                        0x8000, 0x0001, 0x03FF, 0x0400)]
+    for bits, x in picks:
+        v = F._decode(fmt, bits)
+        if math.isnan(x):
+            assert v.is_nan, (name, hex(bits))
+        elif math.isinf(x):
+            assert v.is_inf and v.sign == (x < 0), (name, hex(bits))
+        else:
+            assert v.is_finite and v.value == Fraction(x) and v.sign == (math.copysign(1, x) < 0), (name, hex(bits))
