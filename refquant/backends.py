@@ -508,6 +508,18 @@ BACKENDS["tflite_micro"] = replace(
         _dev("tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point", "MBQM of q - zx into Q4.27, gemmlowp logistic / "
              "tanh, RDBPOT by 23 / 24 (refquant activations variant 'tflm_fixed'), where LiteRT builds a binary32 "
              "table", (_TFLM,), ""),))
+# Reproduces: onnxruntime 1.32.0 CPU EP QuantizeLinear-23/25 with a float16 scale (x rounded to fp16, fp16
+# division; tests/test_onnx_mixed_dtypes.py, docs/profiles.md); every other op is the onnxruntime row's.
+BACKENDS["onnxruntime_opset23_fp16_scale"] = replace(
+    BACKENDS["onnxruntime"], name="onnxruntime_opset23_fp16_scale", quantize="onnxruntime_fp16_scale",
+    ops=dict(BACKENDS["onnxruntime"].ops), versions=_ORT,
+    source="onnxruntime CPU EP, opset >= 23 QuantizeLinear with a float16 scale (profile 'onnxruntime_fp16_scale'); "
+           "QLinearMatMul, QLinearConv and the other ops as row 'onnxruntime'",
+    deviations=tuple(d for d in BACKENDS["onnxruntime"].deviations if "1.32.0" in d.measured_on
+                     and d.name != "refquant profile 'onnxruntime'") + (
+        _dev("refquant profile 'onnxruntime_fp16_scale'", "onnxruntime QuantizeLinear-23/25 with a float16 scale: x "
+             "rounded to fp16, one fp16 division, clamp in float, RNE, + zp, NaN -> qmin; profile 'onnxruntime' "
+             "(binary32 division) differs on near-ties (docs/profiles.md)", ("1.32.0",)),))
 
 # Spec modules that define ops beyond requantization.  Each has a ``VARIANTS`` table
 # {op: {variant name: function}}: one readable function per backend arithmetic, each citing what

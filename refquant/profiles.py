@@ -74,6 +74,10 @@ PROFILES = {p.name: p for p in [
     Profile("tosa", "TOSA 1.0 float quantize lowering: MUL by fl(1/s), ADD zp in fp32, CAST fp32 -> int "
             "(RNE, saturating; NaN unpredictable)",
             quotient="mul_recip", zero_point="float_before", nan="unpredictable", dequantize="f32"),
+    Profile("onnxruntime_fp16_scale", "onnxruntime 1.32.0 CPU EP QuantizeLinear-23/25 with a float16 scale: x "
+            "rounded to fp16, one fp16 division, clamp in float to [qmin - zp, qmax - zp], RNE, + zp; NaN -> qmin "
+            "(measured at opsets 23 and 25, docs/profiles.md); an fp32 scale or opset <= 21 is 'onnxruntime'",
+            quotient="div", quotient_format="scale", clamp="float", nan="qmin", dequantize="f32", fp8="ort_1_31"),
 ]}
 
 

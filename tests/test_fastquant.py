@@ -51,7 +51,7 @@ def test_fast_path_equals_definition_fp32(profile, dtype, scale, zfrac, seed):
     assert used >= len(xs) // 2  # the fast path really ran
 
 
-@pytest.mark.parametrize("profile", ["onnx", "onnx_ref", "onnxruntime", "exact"])
+@pytest.mark.parametrize("profile", ["onnx", "onnx_ref", "onnxruntime", "onnxruntime_fp16_scale", "exact"])
 @settings(max_examples=25)
 @given(scale=st.floats(float(np.float16(1e-2)), 4.0, width=16), seed=st.integers(0, 2**16))
 def test_fast_path_equals_definition_fp16(profile, scale, seed):

@@ -23,7 +23,7 @@ What refquant's profiles reproduce:
   ORT 1.32 does at opset >= 23;
 - ``onnxruntime`` = ORT at opset <= 21 (fp16 widened, fp32 division), and at opset >= 23 whenever
   the scale is fp32.  ORT 1.32 at opset >= 23 with an fp16 scale divides in fp16 after rounding x to
-  fp16 (the ``onnx`` quotient), keeping its NaN -> qmin: ``ORT_SCALE_PRECISION`` below.
+  fp16 (the ``onnx`` quotient), keeping its NaN -> qmin: profile ``onnxruntime_fp16_scale``.
 
 Inputs include exact ties (k + 1/2)·s in x's format and their neighbours, where the quotient's
 format decides the integer: each test asserts that its data tells every other quotient format
@@ -60,8 +60,13 @@ ORT_DQL = {21: [("fp32", "fp32"), ("fp16", "fp16")],
            25: [("fp32", "fp32"), ("fp32", "fp16"), ("fp16", "fp32"), ("fp16", "fp16")]}
 
 # ORT 1.32 QuantizeLinear at opset >= 23 with an fp16 scale (see the module docstring).
-ORT_SCALE_PRECISION = dataclasses.replace(PROFILES["onnxruntime"], name="onnxruntime_opset23_fp16_scale",
-                                          quotient_format="scale")
+ORT_FP16_SCALE = PROFILES["onnxruntime_fp16_scale"]
+
+
+def test_onnxruntime_fp16_scale_is_onnxruntime_dividing_at_the_scales_precision():
+    """The named profile differs from 'onnxruntime' in the quotient's format only (and in its name and source)."""
+    assert dataclasses.replace(PROFILES["onnxruntime"], quotient_format="scale", name=ORT_FP16_SCALE.name,
+                               source=ORT_FP16_SCALE.source) == ORT_FP16_SCALE
 
 
 # ---------------------------------------------------------------------------------------------
@@ -251,8 +256,8 @@ def test_onnxruntime_quantize_mixed(opset, xf, sf):
     """ORT 1.32 CPU: profile onnxruntime at opset 21 and for fp32 scales; with an fp16 scale at
     opset >= 23, the onnx quotient (x rounded to fp16, fp16 division) with ORT's NaN -> qmin."""
     need("onnxruntime")
-    expected = ORT_SCALE_PRECISION if opset >= 23 and sf == "fp16" else PROFILES["onnxruntime"]
-    want_fmt = "fp16" if expected is ORT_SCALE_PRECISION else "fp32"
+    expected = ORT_FP16_SCALE if opset >= 23 and sf == "fp16" else PROFILES["onnxruntime"]
+    want_fmt = "fp16" if expected is ORT_FP16_SCALE else "fp32"
     rng = random.Random(f"{xf}{sf}{opset}ort")
     for dtype in ("int8", "uint8"):
         for _ in range(2):
@@ -262,12 +267,51 @@ def test_onnxruntime_quantize_mixed(opset, xf, sf):
             feeds = {"x": x, "s": np.array(float(s), FLOATS[sf][1]), "z": np.array(zp, dtype)}
             theirs = _ort(_ql_model(xf, sf, opset, dtype), feeds).astype(np.int64).tolist()
             assert _quantize(x, s, zp, dtype, expected, sf) == theirs
-            if expected is ORT_SCALE_PRECISION:
+            if expected is ORT_FP16_SCALE:
                 assert _quantize(x, s, zp, dtype, "onnx", sf) == theirs  # no NaN in x
         _assert_discriminates(x, s, zp, dtype, sf, expected, want_fmt)
     x = _nan_x(xf)
     feeds = {"x": x, "s": np.array(1.0, FLOATS[sf][1]), "z": np.array(-7, np.int8)}
     assert _quantize(x, Fraction(1), -7, "int8", expected, sf) == _ort(_ql_model(xf, sf, opset), feeds).tolist()
+
+
+FP8_T = {"fp8_e4m3fn": TP.FLOAT8E4M3FN, "fp8_e4m3fnuz": TP.FLOAT8E4M3FNUZ, "fp8_e5m2": TP.FLOAT8E5M2,
+         "fp8_e5m2fnuz": TP.FLOAT8E5M2FNUZ}
+
+
+@pytest.mark.parametrize("saturate", [1, 0])
+def test_onnxruntime_fp16_scale_fp8_targets(saturate):
+    """ORT 1.32 QuantizeLinear-23 to fp8 with fp16 x and an fp16 scale (0.5): profile onnxruntime_fp16_scale
+    (fp16 quotient, ORT's measured fp8 conversion 'ort_1_31') byte for byte on every finite code of each
+    target, the midpoints between codes, the saturation range, ±inf and NaN; the OFP8 conversion
+    (profile onnx) differs on E5M2 (and, with saturate=0, E4M3FN)."""
+    import ctypes  # the binding has no numpy type for most fp8 formats: read the output's bytes
+    ort = need("onnxruntime")
+    differs = set()
+    for tgt, tt in FP8_T.items():
+        fmt = formats.get_format(tgt)
+        vals = sorted({formats.decode(fmt, b).value for b in range(256) if formats.decode(fmt, b).is_finite})
+        pts = vals + [(a + b) / 2 for a, b in zip(vals, vals[1:])] + \
+            [fmt.max_finite * Fraction(k, 64) for k in range(60, 160)] + [Fraction(61440), Fraction(65535), Fraction(480)]
+        xs = sorted({float(p / 2) for p in pts})          # x / 0.5 = p
+        with np.errstate(over="ignore"):
+            x = np.array(xs + [-v for v in xs] + [np.inf, -np.inf, np.nan], np.float16)
+        node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], saturate=saturate)
+        g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TP.FLOAT16, [None])],
+                              [helper.make_tensor_value_info("y", tt, [None])],
+                              initializer=[helper.make_tensor("s", TP.FLOAT16, [], [0.5]),
+                                           helper.make_tensor("z", tt, [], [0])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 23)], ir_version=10)
+        sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        y = sess.run_with_ort_values(None, {"x": ort.OrtValue.ortvalue_from_numpy(x)})[0]
+        theirs = np.frombuffer(ctypes.string_at(y.data_ptr(), x.size), np.uint8).tolist()
+        ours = Q.quantize(x, Fraction(1, 2), None, tgt, ORT_FP16_SCALE, scale_format="fp16", saturate=bool(saturate))
+        bad = [(float(a), o, t) for a, o, t in zip(x, np.asarray(ours).tolist(), theirs) if o != t]
+        assert bad == [], f"{tgt} saturate={saturate}: {len(bad)} of {x.size} differ, e.g. {bad[:4]}"
+        ofp8 = Q.quantize(x, Fraction(1, 2), None, tgt, "onnx", scale_format="fp16", saturate=bool(saturate))
+        if np.asarray(ofp8).tolist() != theirs:
+            differs.add(tgt)
+    assert differs == ({"fp8_e5m2"} if saturate else {"fp8_e4m3fn", "fp8_e5m2"})
 
 
 def test_fp16_x_fp32_scale_quotient_is_fp32_in_both_peers():

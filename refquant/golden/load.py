@@ -292,7 +292,7 @@ def shipped_root_holding(path):
 # (tests/test_golden.py::test_shipped_record_matches_the_committed_manifests checks them).
 SHIPPED_MANIFEST_SHA256 = {
     "formats": "860aa09244d9a22304e7020d32b8af014e4232c8f95b60703b2589d5cb45d587",
-    "quantize": "8bab57c84819e0f93082f1cf4eabfd24dbdbd926469c1f2eb4acf642b13c0178",
+    "quantize": "a9ab69f1353258cbbd4d3f36184bf5487a61fe3b94c7bc01e1f4b0b6ea7858c7",
     "matmul": "1c21bd8ec223e239a3373176e1ebf5a950cc47ac71467690879f04e40b3f181f",
     "conv": "7e9293dadd7a86bc2de8e1a45276cb57fad0b282b8647026a0650d1f84f98751",
     "blocks": "697236399ebf69050cd4b65204f2d38ef87ebe7f57ae3607576dbb91ee700d83",
