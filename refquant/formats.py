@@ -303,7 +303,7 @@ def _fields(fmt, bits):
 def decode(fmt, bits):
     """The exact value of the bit pattern ``bits`` of format ``fmt``, as a ``Real``."""
     fmt = get_format(fmt)
-    if fmt.width <= 16 and isinstance(bits, int) and 0 <= bits < 2**fmt.width:
+    if fmt.width <= 16 and type(bits) is int and 0 <= bits < 2**fmt.width:  # not bool: True == 1 in the cache
         return _decode_small(fmt, bits)  # the same computation, remembered (Real is immutable)
     return _decode(fmt, bits)
 
