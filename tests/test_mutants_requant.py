@@ -345,3 +345,48 @@ def test_qnnpack_scale_must_be_a_normal_binary32():
         with pytest.raises(SpecError, match=rf"^torch qnnpack rejects requantization scale fl\(fl\(w\*in\)\*fl\(1/out\)\) "
                                             rf"= {shown}: it must be a normal positive binary32 \(>= 2\^-126, finite\)$"):
             rq._check_qnnpack_scale(bad)
+
+
+# ----- bias, out-of-range and NaN branches ----------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["onednn_ref", "onednn_jit", "torch_onednn"])
+def test_onednn_chains_add_the_bias_in_binary32(method):
+    p = rq.derive_params(method, SA, SB, SY, bias=[F(5, 4)])
+    t = []
+    q = rq.requantize_one(1234, method, p, 3, "int8", trace=t)
+    d2 = fmul("fp32", fmul("fp32", fl32(1234), SA), SB)
+    assert t[3] == Step("+bias", "binary32", fadd("fp32", d2, F(5, 4)))
+    assert q == 13 != rq.requantize_one(1234, method, rq.derive_params(method, SA, SB, SY), 3, "int8")
+
+
+def test_torch_fbgemm_fma_bias_step():
+    p = rq.derive_params("torch_fbgemm", SA, SB, SY, bias=[F(5, 4)])
+    t = []
+    assert rq.requantize_one(1234, "torch_fbgemm", p, 3, "uint8", trace=t) == 13
+    assert t[2] == Step("fma(bias, fl(1/atw), fl(raw))", "one rounding (AVX2 FMA, measured)", F(1874))
+
+
+def test_cvtps2dq_integer_indefinite_and_its_edges():
+    for v in (F(2**31), F(-(2**31)) - 1, rq.INF, -rq.INF, rq.NAN):
+        t = []
+        assert rq._cvtps2dq(v, t) == -(2**31)
+        assert t == [Step("round", "cvtps2dq out of range (or inf/NaN) -> 0x80000000", -(2**31))]
+    for v in (F(-(2**31)), F(2**31 - 1)):
+        t = []
+        assert rq._cvtps2dq(v, t) == v and t == [Step("round", "RNE (cvtps2dq)", v)]
+
+
+def test_x86_pack_saturates_to_int16_before_and_after_the_zero_point():
+    lo, hi = -(2**31), 2**31 - 1                        # no 8-bit clamp: see the int16 steps alone
+    assert rq._x86_pack_u8(-32769, 0, lo, hi, None) == -32768
+    assert rq._x86_pack_u8(32768, 0, lo, hi, None) == 32767
+    assert rq._x86_pack_u8(-40000, 5, lo, hi, None) == -32763    # packs to -32768 first, then + 5
+    assert rq._x86_pack_u8(40000, -5, lo, hi, None) == 32762
+    assert rq._x86_pack_u8(-32768, -1, lo, hi, None) == -32768   # adds_epi16 saturates
+    assert rq._x86_pack_u8(32767, 1, lo, hi, None) == 32767
+
+
+def test_torch_qint32_specials():
+    assert rq._torch_qint32(rq.INF) == 2**31 - 1 and rq._torch_qint32(-rq.INF) == -(2**31)
+    assert rq._torch_qint32(rq.NAN) == -(2**31)
+    assert rq._torch_qint32(F(1, 2)) == 0 and rq._torch_qint32(F(3, 2)) == 2
