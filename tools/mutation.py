@@ -42,7 +42,8 @@ MODULES = {
         "test_exact_zero_range_is_scale_one")]),
     "search": ("refquant/calibrate/search.py", ["tests/test_percentile_ties.py", "tests/test_calibrate.py"]),
     "formats": ("refquant/formats.py", ["tests/test_formats.py"]),
-    "requant": ("refquant/requant.py", ["tests/test_requant.py", "tests/test_cmsis_nn.py"]),
+    "requant": ("refquant/requant.py", ["tests/test_requant.py", "tests/test_cmsis_nn.py", "tests/test_requant_tosa.py",
+                                        "tests/test_tflite_spec.py"]),
     "quantize": ("refquant/quantize.py", ["tests/test_quantize.py", "tests/test_onnx_mixed_dtypes.py",
                                           "tests/test_fastquant.py"]),
     # Spec modules written on 2026-12-03 (issue 20 item 10); their tests run in seconds.
