@@ -390,3 +390,26 @@ def test_torch_qint32_specials():
     assert rq._torch_qint32(rq.INF) == 2**31 - 1 and rq._torch_qint32(-rq.INF) == -(2**31)
     assert rq._torch_qint32(rq.NAN) == -(2**31)
     assert rq._torch_qint32(F(1, 2)) == 0 and rq._torch_qint32(F(3, 2)) == 2
+
+
+def test_float_methods_name_what_numpy_or_c_leaves_undefined():
+    from refquant.errors import Unpredictable
+    apply = lambda m, acc, p: rq.METHODS[m].apply(acc, p, 0, -128, 127, None)   # noqa: E731
+    with pytest.raises(Unpredictable, match=r"^onnx_ref: np\.rint gives inf \(M = inf\); numpy's astype of it is "
+                                            r"undefined$"):
+        apply("onnx_ref", 5, {"M": rq.INF})
+    # the int32 range of np.rint's result, at both ends: -2^31 is kept (and wraps to 0 in int8), 2^31 is not
+    assert apply("onnx_ref", -(2**30), {"M": F(2)}) == 0
+    with pytest.raises(Unpredictable, match=r"^onnx_ref: rint result 2147483648 outside int32; numpy's astype is "
+                                            r"undefined there$"):
+        apply("onnx_ref", 2**30, {"M": F(2)})
+    with pytest.raises(Unpredictable, match=r"^onnx_ref: rint result -2147483650 outside int32"):
+        apply("onnx_ref", -(2**30) - 1, {"M": F(2)})
+    with pytest.raises(Unpredictable, match=r"^onnx_ref_conv: 0 \* M \(M = inf\) is NaN; np\.clip keeps it and "
+                                            r"numpy's astype of NaN is undefined$"):
+        apply("onnx_ref_conv", 0, {"M": rq.INF})
+    fc = {"sa": F(1), "sb": F(1), "sy": F(1, 2)}
+    assert apply("tflite_fc_float", -(2**30), fc) == -128          # -2^31: inside int32, then saturated
+    with pytest.raises(Unpredictable, match=r"^tflite_fc_float: std::round\(acc\*in\*w/out\) = 2147483648 is outside "
+                                            r"int32; its int32 conversion is undefined behaviour$"):
+        apply("tflite_fc_float", 2**30, fc)
