@@ -330,6 +330,44 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
     return rc;
 }
 
+int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y)
+{
+    rq_plan p;
+    rq_simd_ws w = {0};
+    int rc;
+    if (!g || !x || !wt || !y || !g->packed_b)
+        return RQ_E_NULL;
+    g->path_used = 0;
+    if (c < 1 || np_ < 1 || g->k < c || g->k % 4 != 0 || g->k - c >= 4)
+        return RQ_E_DIM;
+    g->a = x;          /* checked as the GEMM's A would be; read here as c rows of np_ pixels */
+    g->lda = g->k;
+    g->m = np_;
+    g->c = y;
+    g->ldc = g->n;
+    g->row_begin = g->col_begin = 0;
+    g->row_end = np_;
+    g->col_end = g->n;
+    if ((rc = rq_check(g)) != RQ_OK)
+        return rc;
+    if (g->a_type != RQ_U8 || g->packed_b->b_type != RQ_I8 || g->overflow_count ||
+        (g->method != RQ_FLOAT_FP32 && g->method != RQ_INT32))
+        return RQ_E_PATH;
+    if ((rc = rq_plan_init(&p, g)) != RQ_OK)
+        return rc;
+    rc = RQ_E_PATH;
+    if (rq_choose_path(&p) == RQ_PATH_VNNI && (rc = rq_simd_ws_init(&p, g->packed_b, 0, &w)) == RQ_OK) {
+        rc = RQ_E_PATH;
+        if (!w.need_rowsum) {
+            g->path_used = RQ_PATH_VNNI;
+            rc = rq_conv1x1_vnni(&p, &w, x, c, np_, wt, y);
+        }
+    }
+    rq_simd_ws_free(&w);
+    rq_plan_free(&p);
+    return rc;
+}
+
 typedef struct rq_conv_many { rq_gemm **gs; const rq_conv_a *cv; } rq_conv_many;
 
 static int rq_conv_task(void *ctx, int32_t i)

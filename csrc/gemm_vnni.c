@@ -243,6 +243,122 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
     return RQ_OK;
 }
 
+/* ---- 1x1 convolution on NCHW x: pixels in the vector lanes ----------------- */
+
+/* Pixel block of up to 64: xb holds, per group of 4 channels, NV vectors of 16 pixels x 4
+ * channel bytes (channels past c and pixels past the image are 0; their weights or outputs are
+ * never used).  SSE unpacks interleave 4 channel rows of 16 pixels into 64 bytes. */
+RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int32_t p0, int32_t groups,
+                                   uint8_t *xb)
+{
+    int32_t gq, v, j;
+    for (gq = 0; gq < groups; gq++) {
+        for (v = 0; v < 4; v++) {
+            int32_t q0 = p0 + 16 * v, left = np_ - q0;
+            __mmask16 mk = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+            __m128i r[4], ab0, ab1, cd0, cd1;
+            uint8_t *d = xb + ((size_t)gq * 4u + (size_t)v) * 64u;
+            for (j = 0; j < 4; j++)
+                r[j] = 4 * gq + j < c ? _mm_maskz_loadu_epi8(mk, x + (size_t)(4 * gq + j) * (size_t)np_ + q0)
+                                      : _mm_setzero_si128();
+            ab0 = _mm_unpacklo_epi8(r[0], r[1]);
+            ab1 = _mm_unpackhi_epi8(r[0], r[1]);
+            cd0 = _mm_unpacklo_epi8(r[2], r[3]);
+            cd1 = _mm_unpackhi_epi8(r[2], r[3]);
+            _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(ab0, cd0));
+            _mm_storeu_si128((__m128i *)(d + 16), _mm_unpackhi_epi16(ab0, cd0));
+            _mm_storeu_si128((__m128i *)(d + 32), _mm_unpacklo_epi16(ab1, cd1));
+            _mm_storeu_si128((__m128i *)(d + 48), _mm_unpackhi_epi16(ab1, cd1));
+        }
+    }
+}
+
+/* R output channels x NV vectors of 16 pixels: per group, NV loads of x, R dword broadcasts of
+ * the weights, R*NV vpdpbusd; then the row's correction colfix[m] (the GEMM's column correction:
+ * -zx * sum_k w[m][k] + bias_m), the requantization of requant_avx512.c's fast path with the
+ * row's multiplier, masked stores of the pixels inside the image. */
+#define RQ_1X1_BODY(R, NV)                                                                     \
+    {                                                                                          \
+        __m512i acc[R][NV];                                                                    \
+        int32_t g_, r_, v_;                                                                    \
+        for (r_ = 0; r_ < R; r_++)                                                             \
+            for (v_ = 0; v_ < NV; v_++)                                                        \
+                acc[r_][v_] = _mm512_setzero_si512();                                          \
+        for (g_ = 0; g_ < groups; g_++) {                                                      \
+            __m512i vx[NV];                                                                    \
+            for (v_ = 0; v_ < NV; v_++)                                                        \
+                vx[v_] = _mm512_loadu_si512(xb + ((size_t)g_ * 4u + (size_t)v_) * 64u);        \
+            for (r_ = 0; r_ < R; r_++) {                                                       \
+                int32_t w_;                                                                    \
+                __m512i vw;                                                                    \
+                memcpy(&w_, wt + (size_t)(m0 + r_) * (size_t)kk + (size_t)g_ * 4u, 4);         \
+                vw = _mm512_set1_epi32(w_);                                                    \
+                for (v_ = 0; v_ < NV; v_++)                                                    \
+                    acc[r_][v_] = _mm512_dpbusd_epi32(acc[r_][v_], vx[v_], vw);                \
+            }                                                                                  \
+        }                                                                                      \
+        for (r_ = 0; r_ < R; r_++) {                                                           \
+            const int32_t m_ = m0 + r_;                                                        \
+            const __m512i cf = _mm512_set1_epi32(w->colfix[m_]);                               \
+            const __m512 mf = _mm512_set1_ps(p->mf[m_]);                                       \
+            for (v_ = 0; v_ < NV; v_++) {                                                      \
+                __m512i a = _mm512_add_epi32(acc[r_][v_], cf);                                 \
+                size_t off = (size_t)m_ * (size_t)np_ + (size_t)p0 + 16u * (size_t)v_;         \
+                if (fp)                                                                        \
+                    a = RQ_FQ(a, mf, lo, hi, zp);                                              \
+                if (c32)                                                                       \
+                    _mm512_mask_storeu_epi32((int32_t *)y + off, mks[v_], a);                  \
+                else                                                                           \
+                    _mm_mask_storeu_epi8((int8_t *)y + off, mks[v_], _mm512_cvtepi32_epi8(a)); \
+            }                                                                                  \
+        }                                                                                      \
+    }
+
+#define RQ_1X1_NV(R)                                                                           \
+    switch (nv) {                                                                              \
+    case 1: RQ_1X1_BODY(R, 1) break;                                                           \
+    case 2: RQ_1X1_BODY(R, 2) break;                                                           \
+    case 3: RQ_1X1_BODY(R, 3) break;                                                           \
+    default: RQ_1X1_BODY(R, 4) break;                                                          \
+    }
+
+/* The driver (rq_conv1x1_nchw_run): pixel blocks of 64 > 6-channel blocks. */
+RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
+                            int32_t np_, const int8_t *wt, void *y)
+{
+    const rq_gemm *g = p->g;
+    const int32_t kk = g->k, groups = g->k / 4, mtot = g->n;
+    const int fp = g->method == RQ_FLOAT_FP32, c32 = g->c_type == RQ_I32;
+    const __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
+    const __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
+    const __m512i zp = _mm512_set1_epi32(g->zp);
+    uint8_t *xb = aligned_alloc(64, (size_t)groups * 256u + 64u);
+    int32_t p0, m0, v;
+    if (!xb)
+        return RQ_E_NOMEM;
+    for (p0 = 0; p0 < np_; p0 += 64) {
+        const int32_t nv = (np_ - p0 + 15) / 16 < 4 ? (np_ - p0 + 15) / 16 : 4;
+        __mmask16 mks[4];
+        for (v = 0; v < 4; v++) {
+            int32_t left = np_ - p0 - 16 * v;
+            mks[v] = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+        }
+        rq_pack_x1x1(x, c, np_, p0, groups, xb);
+        for (m0 = 0; m0 < mtot; m0 += 6) {
+            switch (mtot - m0 < 6 ? mtot - m0 : 6) {
+            case 1: RQ_1X1_NV(1) break;
+            case 2: RQ_1X1_NV(2) break;
+            case 3: RQ_1X1_NV(3) break;
+            case 4: RQ_1X1_NV(4) break;
+            case 5: RQ_1X1_NV(5) break;
+            default: RQ_1X1_NV(6) break;
+            }
+        }
+    }
+    free(xb);
+    return RQ_OK;
+}
+
 /* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */
 
 /* For M <= 4 the GEMM is bound by reading B once: each 64-byte group of a
@@ -467,6 +583,13 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
 int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv)
 {
     (void)p; (void)pb; (void)w; (void)cv;
+    return RQ_E_PATH;
+}
+
+int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c, int32_t np_,
+                    const int8_t *wt, void *y)
+{
+    (void)p; (void)w; (void)x; (void)c; (void)np_; (void)wt; (void)y;
     return RQ_E_PATH;
 }
 

@@ -180,6 +180,17 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv);
 /* rq_conv_gemm_run on gs[0..count) (disjoint rectangles of one output) at once on the pool. */
 int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count);
 
+/* A 1x1 stride-1 convolution of one NCHW image without transposes: g is the GEMM whose A would be
+ * the image's NHWC rows (g->k = K = channels rounded up to 4, g->n = M output channels, its
+ * packed_b = the int8 weights as K x M); x: `c` channel rows of `p` uint8 pixels (row stride p);
+ * wt: the same weights as M rows of K int8 (zero past channel c); y: M rows of p outputs (the
+ * NCHW output, g->c_type).  Vectors hold 16 pixels, the weights are broadcast; the accumulators
+ * and the requantization are the GEMM's (its column corrections are per output row here).  Runs
+ * where the GEMM would run the VNNI path with uint8 A, int8 B, no row sums, method float_fp32
+ * or int32 and the whole output; otherwise RQ_E_PATH, nothing written.  g's a, lda, m, c, ldc
+ * and its rectangle are set here. */
+int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t p, const int8_t *wt, void *y);
+
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,
                    int32_t zp, int32_t qmin, int32_t qmax, int32_t *out);

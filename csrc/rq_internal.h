@@ -116,5 +116,7 @@ void rq_simd_ws_free(rq_simd_ws *w);
 int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);   /* gemm_vnni.c */
 int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);    /* gemm_amx.c */
 int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv); /* gemm_vnni.c */
+int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c, int32_t np_,
+                    const int8_t *wt, void *y);   /* gemm_vnni.c */
 
 #endif

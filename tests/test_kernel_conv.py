@@ -380,10 +380,13 @@ def test_prepared_ops_called_from_two_threads_at_once():
 @pytest.mark.parametrize("m", [1, 16, 20, 48])
 def test_prepared_pointwise_conv_equals_the_exact_sum(m):
     """The prepared op's 1x1 path (kernel.QLinearConv._pointwise: per-shape C structs over the op's own
-    NHWC rows, the GEMM's 16-column panel for m % 32 <= 16) against int64 numpy and the one-shot op:
-    batches of 1 and 2, two input shapes alternating on one op, uint8 and int32 outputs, 1 and 2 threads."""
+    NHWC rows, the GEMM's 16-column panel for m % 32 <= 16; and rq_conv1x1_nchw_run, pixels in the
+    vector lanes, where P is within 10 % of a multiple of 16, at 1 thread) against int64 numpy and the
+    one-shot op: batches of 1 and 2, shapes alternating on one op, 64-pixel blocks with 1-3 vectors
+    and partial ones, channel blocks of 6 with tails, C = 10 (K padded to 12) and 12, uint8 and
+    int32 outputs, 1 and 2 threads."""
     rng = np.random.default_rng(m)
-    c = 12
+    c = 12 if m == 1 else 10
     w = rng.integers(-128, 128, (m, c, 1, 1)).astype(np.int8)
     bias = rng.integers(-5000, 5000, m).astype(np.int32)
     mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
@@ -391,7 +394,8 @@ def test_prepared_pointwise_conv_equals_the_exact_sum(m):
         ops_ = {"u8": kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias,
                                          threads=threads),
                 "i32": kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads)}
-        for n, h, wd in [(1, 5, 7), (2, 3, 9), (1, 5, 7), (2, 13, 3)]:
+        for n, h, wd in [(1, 5, 7), (2, 3, 9), (1, 4, 8), (1, 5, 7), (2, 8, 10), (2, 13, 3), (1, 14, 14),
+                         (1, 16, 16)]:
             x = rng.integers(0, 256, (n, c, h, wd)).astype(np.uint8)
             acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 7, w[:, :, 0, 0].astype(np.int64))
             acc += bias[None, :, None, None]
@@ -401,3 +405,27 @@ def test_prepared_pointwise_conv_equals_the_exact_sum(m):
             assert np.array_equal(q, conv.qlinear_conv(x, w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8,
                                                        bias=bias, path="scalar"))
             assert kernel.last_path_used() in kernel.paths()
+            rec = ops_["u8"]._pw.get(x.shape)   # (..., plan, N, C, P, M, the NCHW kernel's struct or None)
+            lanes = m <= 32 and h * wd in (32, 80, 196, 256) and "vnni" in kernel.paths()
+            assert rec is None if c % 4 and not lanes else rec is not None
+            assert rec is None or (rec[-1] is not None) == (lanes and rec[4].count == 1)
+            assert threads == 2 or not lanes or rec[-1] is not None
+
+
+def test_pointwise_nchw_kernel_declines_weight_zero_points_and_bad_arguments():
+    """rq_conv1x1_nchw_run answers RQ_E_PATH where the sums would need pixel sums (a nonzero weight
+    zero point); the prepared op then runs the GEMM on NHWC rows and still equals the scalar op."""
+    from refquant.kernel._lib import ffi, lib
+    rng = np.random.default_rng(5)
+    w = rng.integers(-128, 128, (16, 8, 1, 1)).astype(np.int8)
+    x = rng.integers(0, 256, (1, 8, 4, 8)).astype(np.uint8)
+    for zw in (3, np.arange(16, dtype=np.int32) - 8):
+        op = kernel.QLinearConv(w, 9, zw, "float_fp32", np.float32(0.003), 5, out_dtype=np.uint8, threads=1)
+        got = op(x)
+        assert np.array_equal(got, conv.qlinear_conv(x, w, 9, zw, "float_fp32", np.float32(0.003), 5,
+                                                     out_dtype=np.uint8, path="scalar"))
+        assert op._wt is None and op(x).tobytes() == got.tobytes()
+    g = ffi.new("rq_gemm *")
+    buf = ffi.new("uint8_t[]", 64)
+    assert lib.rq_conv1x1_nchw_run(ffi.NULL, buf, 1, 1, ffi.cast("int8_t *", buf), buf) == -1
+    assert lib.rq_conv1x1_nchw_run(g, buf, 1, 1, ffi.cast("int8_t *", buf), buf) == -1   # no packed B
