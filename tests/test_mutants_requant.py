@@ -13,7 +13,7 @@ import pytest
 
 from refquant import fixedpoint as fp
 from refquant import requant as rq
-from refquant.errors import InvalidValueError, RefquantError
+from refquant.errors import InvalidValueError, RefquantError, ShapeError
 from refquant.trace import Step
 
 M = 1518500250                     # about 0.7071 * 2^31
@@ -413,3 +413,72 @@ def test_float_methods_name_what_numpy_or_c_leaves_undefined():
     with pytest.raises(Unpredictable, match=r"^tflite_fc_float: std::round\(acc\*in\*w/out\) = 2147483648 is outside "
                                             r"int32; its int32 conversion is undefined behaviour$"):
         apply("tflite_fc_float", 2**30, fc)
+
+
+# ----- scale_value / derive_params / make_params ----------------------------------------------------
+
+def test_scale_value_checks_and_messages():
+    from refquant.errors import UnknownNameError
+    assert rq.scale_value(0.5) == F(1, 2) and rq.scale_value(3) == 3
+    for bad in (True, "0.5", None):
+        with pytest.raises(InvalidValueError, match=rf"^scale must be a number \(float, int or Fraction\), got "
+                                                    rf"{re.escape(repr(bad))}$"):
+            rq.scale_value(bad)
+    with pytest.raises(UnknownNameError, match=r"^unknown scale format 'fp8'; expected one of: "):
+        rq.scale_value(0.5, "fp8")
+    for bad in (0, -0.5, float("inf")):
+        with pytest.raises(InvalidValueError, match=rf"^w = {re.escape(repr(bad))} must be a positive finite fp32 value$"):
+            rq.scale_value(bad, "fp32", "w")
+
+
+def test_derive_params_names_each_scale_and_shapes_the_channels():
+    with pytest.raises(InvalidValueError, match=r"^a scale = 0 must be"):
+        rq.derive_params("exact", 0, SB, SY)
+    with pytest.raises(InvalidValueError, match=r"^y scale = 0 must be"):
+        rq.derive_params("exact", SA, SB, 0)
+    with pytest.raises(InvalidValueError, match=r"^b scale\[1\] = 0 must be"):
+        rq.derive_params("exact", SA, [SB, 0], SY)
+    with pytest.raises(InvalidValueError, match=r"^b scale\[0\] must be a number \(float, int or Fraction\), got \[\]$"):
+        rq.derive_params("exact", SA, [], SY)                   # an empty list is read as the one scale
+    one = rq.derive_params("exact", SA, [SB], SY)                  # a one-element list is per channel
+    assert one.per_channel and not rq.derive_params("exact", SA, SB, SY).per_channel
+    # a per-tensor weight scale with a per-column float bias: one channel per bias value
+    p = rq.derive_params("onednn_ref", SA, SB, SY, bias=[F(1, 4), F(5, 4)])
+    assert p.per_channel and len(p.channels) == 2 and [c["bias"] for c in p.channels] == [F(1, 4), F(5, 4)]
+    assert p.channel(0)["sb"] == p.channel(1)["sb"] == SB
+    p1 = rq.derive_params("onednn_ref", SA, SB, SY, bias=[F(5, 4)])     # one bias value: per tensor
+    assert not p1.per_channel and p1.channel(0)["bias"] == F(5, 4)
+    with pytest.raises(InvalidValueError, match=r"^method 'exact' takes an int32 bias"):
+        rq.derive_params("exact", SA, SB, SY, bias=[1.0])
+
+
+def test_derive_params_per_channel_uses_the_conv_multiplier():
+    # TFLite: op 'fc' rounds sa*sb to binary32 first; a per-channel weight always uses 'conv'
+    sa, sb, sy = F(13421773, 2**27), F(11184811, 2**25), F(3, 8)   # fl32(0.1), fl32(1/3)
+    conv = rq.derive_params("tflite_double", sa, sb, sy, op="conv").channel(0)
+    fc = rq.derive_params("tflite_double", sa, sb, sy, op="fc").channel(0)
+    assert conv != fc
+    assert rq.derive_params("tflite_double", sa, [sb], sy, op="fc").channel(0) == conv
+
+
+def test_derive_and_make_params_name_the_method_in_domain_errors():
+    with pytest.raises(InvalidValueError, match=r"^method 'tosa_single': shift s = 1 outside \[2, 62\]$"):
+        rq.make_params("tosa_single", [{"m": 2**30, "s": 1}])
+    with pytest.raises(InvalidValueError, match=r"^method 'tflite_double': shift = 31 outside \[-31, 30\]$"):
+        rq.make_params("tflite_double", [{"m": 2**30, "shift": 31}])
+    with pytest.raises(InvalidValueError, match=r"^method 'float_fp32': M must be a nonnegative finite binary32 "
+                                                r"value, got Fraction\(1, 3\)$"):
+        rq.make_params("float_fp32", [{"M": F(1, 3)}])
+    with pytest.raises(ShapeError, match=r"^make_params needs at least one channel$"):
+        rq.make_params("tflite_double", [])
+
+
+def test_make_params_reads_a_float_m_as_binary32_and_counts_channels():
+    p = rq.make_params("float_fp32", [{"M": 0.10000000149011612}])     # fl32(0.1) as a float
+    assert p.channel(0)["M"] == F(13421773, 2**27) and p.channel(0)["M_bits"] == 0x3DCCCCCD
+    assert not p.per_channel
+    two = rq.make_params("tflite_double", [{"m": 2**30, "shift": 0}, {"m": 2**30, "shift": 1}])
+    assert two.per_channel and two.channel(1)["shift"] == 1
+    with pytest.raises(InvalidValueError, match=r"^0\.1 is not exactly representable in fp32"):
+        rq.make_params("float_fp32", [{"M": 0.1}])
+    assert rq.make_params("exact", [{"M": F(1, 3)}]).channel(0)["M"] == F(1, 3)   # a Fraction is kept exact
