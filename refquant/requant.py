@@ -620,7 +620,7 @@ def _check_zp(zp, out_type, meth):
     if not _is_int(zp) or not t.contains(zp):
         raise InvalidValueError(f"output zero point {zp!r} is not an integer of {t.name} [{t.min}, {t.max}]")
     if meth.name == "int32" and zp != 0:
-        raise InvalidValueError("method 'int32' has no output zero point (got {zp})")
+        raise InvalidValueError(f"method 'int32' has no output zero point (got {zp})")
 
 
 def requantize_one(acc, method, params, zp, out_type, channel=0, qmin=None, qmax=None, trace=None):

@@ -482,3 +482,32 @@ def test_make_params_reads_a_float_m_as_binary32_and_counts_channels():
     with pytest.raises(InvalidValueError, match=r"^0\.1 is not exactly representable in fp32"):
         rq.make_params("float_fp32", [{"M": 0.1}])
     assert rq.make_params("exact", [{"M": F(1, 3)}]).channel(0)["M"] == F(1, 3)   # a Fraction is kept exact
+
+
+def test_int32_method_refuses_a_zero_point_naming_it():
+    # found by the mutation run: the message was a plain string that printed "{zp}"
+    p = rq.derive_params("int32", SA, SB, SY)
+    with pytest.raises(InvalidValueError, match=r"^method 'int32' has no output zero point \(got 3\)$"):
+        rq.explain_requantize(1234, "int32", p, 3, "int32")
+    with pytest.raises(InvalidValueError, match=r"^method 'int32' has no output zero point \(got 3\)$"):
+        rq.requantize([1234], "int32", p, 3, "int32")
+
+
+def test_requantize_defaults_checks_and_channel_axis():
+    p = rq.derive_params("exact", SA, SB, SY)                     # M = 1/192
+    assert rq.requantize([1920, -1920, 10**6], "exact", p) == [10, -10, 127]   # zp 0, int8 by default
+    assert rq.requantize([10**6], "exact", p, qmax=100) == [100]
+    assert rq.requantize([-(10**6)], "exact", p, qmin=-100) == [-100]
+    with pytest.raises(InvalidValueError, match=r"^params were derived for 'exact', not 'tflite_double'$"):
+        rq.requantize([1], "tflite_double", p)
+    pc = rq.derive_params("exact", SA, [SB, 4 * SB], SY)           # M = 1/192, 1/48
+    with pytest.raises(ShapeError, match=r"^per-channel parameters need a tensor with a channel axis, got a scalar$"):
+        rq.requantize(1920, "exact", pc)
+    assert rq.requantize([[1920, 1920]], "exact", pc) == [[10, 40]]          # channel = last axis
+    assert rq.requantize([[1920], [1920]], "exact", pc, axis=0) == [[10], [40]]
+
+
+def test_explain_requantize_passes_qmin_qmax():
+    p = rq.derive_params("exact", SA, SB, SY)
+    assert rq.explain_requantize(10**6, "exact", p, 0, "int8", qmax=100)[-1].value == 100
+    assert rq.explain_requantize(-(10**6), "exact", p, 0, "int8", qmin=-100)[-1].value == -100
