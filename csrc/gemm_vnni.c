@@ -277,52 +277,66 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
  * the weights, R*NV vpdpbusd; then the row's correction colfix[m] (the GEMM's column correction:
  * -zx * sum_k w[m][k] + bias_m), the requantization of requant_avx512.c's fast path with the
  * row's multiplier, masked stores of the pixels inside the image. */
-#define RQ_1X1_BODY(R, NV)                                                                     \
+#define RQ_1X1_ACC(r)                                                                          \
+    __m512i k_##r##0 = _mm512_setzero_si512(), k_##r##1 = _mm512_setzero_si512();                \
+    __m512i k_##r##2 = _mm512_setzero_si512(), k_##r##3 = _mm512_setzero_si512();
+#define RQ_1X1_STEP(r)                                                                         \
     {                                                                                          \
-        __m512i acc[R][NV];                                                                    \
-        int32_t g_, r_, v_;                                                                    \
-        for (r_ = 0; r_ < R; r_++)                                                             \
-            for (v_ = 0; v_ < NV; v_++)                                                        \
-                acc[r_][v_] = _mm512_setzero_si512();                                          \
+        int32_t w_;                                                                            \
+        __m512i vw;                                                                            \
+        memcpy(&w_, wt + (size_t)(m0 + (r)) * (size_t)kk + (size_t)g_ * 4u, 4);                \
+        vw = _mm512_set1_epi32(w_);                                                            \
+        k_##r##0 = _mm512_dpbusd_epi32(k_##r##0, vx0, vw);                                       \
+        if (NV_ > 1) k_##r##1 = _mm512_dpbusd_epi32(k_##r##1, vx1, vw);                          \
+        if (NV_ > 2) k_##r##2 = _mm512_dpbusd_epi32(k_##r##2, vx2, vw);                          \
+        if (NV_ > 3) k_##r##3 = _mm512_dpbusd_epi32(k_##r##3, vx3, vw);                          \
+    }
+#define RQ_1X1_OUT(m_, v_, accv)                                                               \
+    {                                                                                          \
+        __m512i a = _mm512_add_epi32((accv), cf);                                              \
+        size_t off = (size_t)(m_) * (size_t)np_ + (size_t)p0 + 16u * (size_t)(v_);             \
+        if (fp)                                                                                \
+            a = RQ_FQ(a, mf, lo, hi, zp);                                                      \
+        if (c32)                                                                               \
+            _mm512_mask_storeu_epi32((int32_t *)y + off, mks[v_], a);                          \
+        else                                                                                   \
+            _mm_mask_storeu_epi8((int8_t *)y + off, mks[v_], _mm512_cvtepi32_epi8(a));         \
+    }
+#define RQ_1X1_EPI(r)                                                                          \
+    {                                                                                          \
+        const __m512i cf = _mm512_set1_epi32(w->colfix[m0 + (r)]);                             \
+        const __m512 mf = _mm512_set1_ps(p->mf[m0 + (r)]);                                     \
+        RQ_1X1_OUT(m0 + (r), 0, k_##r##0)                                                       \
+        if (NV_ > 1) RQ_1X1_OUT(m0 + (r), 1, k_##r##1)                                          \
+        if (NV_ > 2) RQ_1X1_OUT(m0 + (r), 2, k_##r##2)                                          \
+        if (NV_ > 3) RQ_1X1_OUT(m0 + (r), 3, k_##r##3)                                          \
+    }
+/* Named accumulators (an array of __m512i is kept in memory by GCC: measured 518 spill moves). */
+#define RQ_1X1_BODY(ROWS, NV)                                                                  \
+    {                                                                                          \
+        enum { NV_ = NV };                                                                     \
+        int32_t g_;                                                                            \
+        ROWS(RQ_1X1_ACC)                                                                       \
         for (g_ = 0; g_ < groups; g_++) {                                                      \
-            __m512i vx[NV];                                                                    \
-            for (v_ = 0; v_ < NV; v_++)                                                        \
-                vx[v_] = _mm512_loadu_si512(xb + ((size_t)g_ * 4u + (size_t)v_) * 64u);        \
-            for (r_ = 0; r_ < R; r_++) {                                                       \
-                int32_t w_;                                                                    \
-                __m512i vw;                                                                    \
-                memcpy(&w_, wt + (size_t)(m0 + r_) * (size_t)kk + (size_t)g_ * 4u, 4);         \
-                vw = _mm512_set1_epi32(w_);                                                    \
-                for (v_ = 0; v_ < NV; v_++)                                                    \
-                    acc[r_][v_] = _mm512_dpbusd_epi32(acc[r_][v_], vx[v_], vw);                \
-            }                                                                                  \
+            const uint8_t *xg = xb + (size_t)g_ * 256u;                                        \
+            const __m512i vx0 = _mm512_loadu_si512(xg);                                        \
+            const __m512i vx1 = NV_ > 1 ? _mm512_loadu_si512(xg + 64) : vx0;                   \
+            const __m512i vx2 = NV_ > 2 ? _mm512_loadu_si512(xg + 128) : vx0;                  \
+            const __m512i vx3 = NV_ > 3 ? _mm512_loadu_si512(xg + 192) : vx0;                  \
+            ROWS(RQ_1X1_STEP)                                                                  \
         }                                                                                      \
-        for (r_ = 0; r_ < R; r_++) {                                                           \
-            const int32_t m_ = m0 + r_;                                                        \
-            const __m512i cf = _mm512_set1_epi32(w->colfix[m_]);                               \
-            const __m512 mf = _mm512_set1_ps(p->mf[m_]);                                       \
-            for (v_ = 0; v_ < NV; v_++) {                                                      \
-                __m512i a = _mm512_add_epi32(acc[r_][v_], cf);                                 \
-                size_t off = (size_t)m_ * (size_t)np_ + (size_t)p0 + 16u * (size_t)v_;         \
-                if (fp)                                                                        \
-                    a = RQ_FQ(a, mf, lo, hi, zp);                                              \
-                if (c32)                                                                       \
-                    _mm512_mask_storeu_epi32((int32_t *)y + off, mks[v_], a);                  \
-                else                                                                           \
-                    _mm_mask_storeu_epi8((int8_t *)y + off, mks[v_], _mm512_cvtepi32_epi8(a)); \
-            }                                                                                  \
-        }                                                                                      \
+        ROWS(RQ_1X1_EPI)                                                                       \
     }
 
-#define RQ_1X1_NV(R)                                                                           \
+#define RQ_1X1_NV(ROWS)                                                                           \
     switch (nv) {                                                                              \
-    case 1: RQ_1X1_BODY(R, 1) break;                                                           \
-    case 2: RQ_1X1_BODY(R, 2) break;                                                           \
-    case 3: RQ_1X1_BODY(R, 3) break;                                                           \
-    default: RQ_1X1_BODY(R, 4) break;                                                          \
+    case 1: RQ_1X1_BODY(ROWS, 1) break;                                                           \
+    case 2: RQ_1X1_BODY(ROWS, 2) break;                                                           \
+    case 3: RQ_1X1_BODY(ROWS, 3) break;                                                           \
+    default: RQ_1X1_BODY(ROWS, 4) break;                                                          \
     }
 
-/* The driver (rq_conv1x1_nchw_run): pixel blocks of 64 > 6-channel blocks. */
+/* The driver (rq_conv1x1_nchw_run): pixel blocks of 64 > 5-channel blocks (20 accumulators). */
 RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
                             int32_t np_, const int8_t *wt, void *y)
 {
@@ -344,14 +358,13 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
             mks[v] = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
         }
         rq_pack_x1x1(x, c, np_, p0, groups, xb);
-        for (m0 = 0; m0 < mtot; m0 += 6) {
-            switch (mtot - m0 < 6 ? mtot - m0 : 6) {
-            case 1: RQ_1X1_NV(1) break;
-            case 2: RQ_1X1_NV(2) break;
-            case 3: RQ_1X1_NV(3) break;
-            case 4: RQ_1X1_NV(4) break;
-            case 5: RQ_1X1_NV(5) break;
-            default: RQ_1X1_NV(6) break;
+        for (m0 = 0; m0 < mtot; m0 += 5) {
+            switch (mtot - m0 < 5 ? mtot - m0 : 5) {
+            case 1: RQ_1X1_NV(RQ_R1) break;
+            case 2: RQ_1X1_NV(RQ_R2) break;
+            case 3: RQ_1X1_NV(RQ_R3) break;
+            case 4: RQ_1X1_NV(RQ_R4) break;
+            default: RQ_1X1_NV(RQ_R5) break;
             }
         }
     }
