@@ -231,8 +231,8 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
             int32_t oh = pix / cv->ow, ow = pix % cv->ow, rows = cv->ow - ow;
             const uint8_t *ap = x + ((size_t)oh * (size_t)cv->sh * (size_t)cv->wp + (size_t)ow * (size_t)cv->sw)
                                     * (size_t)cv->c;
-            rows = rows < RQ_MR ? rows : RQ_MR;
             rows = rows < p->r1 - pix ? rows : p->r1 - pix;
+            rows = (rows + (rows + RQ_MR - 1) / RQ_MR - 1) / ((rows + RQ_MR - 1) / RQ_MR);   /* even blocks */
             rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf);
             rq_epilogue(p, w, cbuf, pix, rows, jp * 32, rs);
             pix += rows;
