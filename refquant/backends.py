@@ -172,11 +172,15 @@ _REF_VARIANT = "refquant variant 'onnx_ref'"
 _REF_QOPS = ("add", "sub", "mul", "requantize", "relu", "clamp", "leaky_relu", "avg_pool", "global_avg_pool", "concat",
              "mean")
 _ONNX_REF_OPS = {**{op: v for op, v in _IDEAL_OPS.items() if op != "mean"},
-                 **{op: "onnx_ref" for op in _REF_QOPS + ("resize_nearest",)}}
+                 **{op: "onnx_ref" for op in _REF_QOPS + ("resize_nearest", "slice")}}
 _ONNX_REF_QOPS_DEVIATIONS = tuple(
     _dev(_REF_VARIANT, f"QDQ {op} in the onnx reference: DequantizeLinear fl((x - zp)*s), the float op in numpy "
          "float32 (pooling: numpy's pairwise sum, then one division), QuantizeLinear x/s, rint: several binary32 "
          "roundings where the spec has one (docs/ops.md)", _ONNX_1_21, op) for op in _REF_QOPS)
+_ONNX_REF_SLICE = _dev("onnx reference Slice: numpy slicing", "variant 'onnx_ref' (refquant/movement.py "
+                       "slice_onnx_ref): a negative step with start and end both below -dim gives an empty axis "
+                       "(numpy's clamp to -1), where the spec clamps start to 0 and takes x[0] (12 of 726 cases; "
+                       "onnxruntime follows the spec)", _ONNX_1_21, "slice")
 _ONNX_REF_RESIZE = _dev("onnx reference Resize nearest: float64 coordinates, fractional output length", "variant "
                         "'onnx_ref' (refquant/onnx_resize.py): float64 coordinates from the unrounded length in*scale "
                         "(align_corners, 7 at 0.6, floor: [0, 1, 3, 5], spec [0, 2, 4, 6]); the two neighbours taken "
@@ -314,7 +318,7 @@ BACKENDS = {b.name: b for b in [
     Backend("onnx", "ONNX Operators.md, opsets 21-25: QuantizeLinear / QLinearMatMul / QLinearConv spec text",
             "onnx", _ops("exact", **_IDEAL_OPS)),
     Backend("onnx_ref", "onnx 1.21.0 ReferenceEvaluator (onnx/reference/ops/op_qlinear_*.py)", "onnx_ref",
-            _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS + (_ONNX_REF_RESIZE,)),
+            _ops("onnx_ref", "onnx_ref_conv", **_ONNX_REF_OPS), _ONNX, _ONNX_REF_DEVIATIONS + _ONNX_REF_QOPS_DEVIATIONS + (_ONNX_REF_RESIZE, _ONNX_REF_SLICE)),
     Backend("onnxruntime", "onnxruntime CPU EP (MLAS QuantizeLinear, QLinearMatMul, QLinearConv)", "onnxruntime",
             _ops("ort", **_ORT_OPS, matmul_nbits="ort_mlas_avx512"), _ORT,
             _ORT_DEVIATIONS + _ORT_QOPS_DEVIATIONS + _ORT_MATMULNBITS_DEVIATIONS),

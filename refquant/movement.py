@@ -169,9 +169,28 @@ def _slice_range(d, start, end, step):
     return range(start, end, step)
 
 
+def _slice_range_numpy(d, start, end, step):
+    """The index range numpy's basic slicing x[start:end:step] gives an axis of size d (Python's
+    slice rules: with a negative step, a start below -d clamps to -1, so the range is empty)."""
+    if step == 0:
+        raise InvalidValueError("slice step must not be 0")
+    return range(d)[start:end:step]
+
+
 def slice(x, starts, ends, axes=None, steps=None):  # noqa: A001 - the ONNX op's name
     """ONNX Slice: per named axis, elements start, start+step, ... before end (clamped)."""
     # Reproduces: ONNX Operators.md Slice (opset 13)
+    return _slice(x, starts, ends, axes, steps, _slice_range)
+
+
+def slice_onnx_ref(x, starts, ends, axes=None, steps=None):
+    """ONNX Slice as the onnx reference evaluator computes it: numpy slicing per axis, which differs
+    from the spec only for a negative step with start and end both below -dim (numpy: empty; spec: x[0])."""
+    # Reproduces: onnx 1.21.0 reference/ops/op_slice.py (numpy basic slicing), measured (tests/test_mutants_movement.py)
+    return _slice(x, starts, ends, axes, steps, _slice_range_numpy)
+
+
+def _slice(x, starts, ends, axes, steps, ranger):
     flat, shape = tensor(x, "x")
     axes = list(range(len(starts))) if axes is None else [norm_axis(a, len(shape), "slice axis") for a in axes]
     steps = [1] * len(starts) if steps is None else list(steps)
@@ -180,7 +199,7 @@ def slice(x, starts, ends, axes=None, steps=None):  # noqa: A001 - the ONNX op's
                                 f"{list(starts)}, {list(ends)}, {axes}, {steps}")
     ranges = [range(d) for d in shape]
     for a, s, e, k in zip(axes, starts, ends, steps):
-        ranges[a] = _slice_range(shape[a], s, e, k)
+        ranges[a] = ranger(shape[a], s, e, k)
     out_shape = tuple(len(r) for r in ranges)
     return nest(_gather_flat(flat, shape, out_shape, lambda o: [r[i] for r, i in zip(ranges, o)]), out_shape)
 
@@ -441,3 +460,4 @@ VARIANTS = {op: {"exact": fn} for op, fn in [
     ("reshape", reshape), ("transpose", transpose), ("flatten", flatten), ("squeeze", squeeze),
     ("unsqueeze", unsqueeze), ("slice", slice), ("gather", gather), ("concat_same", concat_same),
     ("pad", pad), ("resize_nearest", resize_nearest), ("identity", identity)]}
+VARIANTS["slice"]["onnx_ref"] = slice_onnx_ref

@@ -10,6 +10,7 @@ from fractions import Fraction as F
 import numpy as np
 import pytest
 
+from refquant import backends
 from refquant import movement as mv
 from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
 
@@ -167,8 +168,21 @@ def test_slice_equals_onnxruntime_where_the_onnx_reference_does_not():
         assert got == want, (s, e, k)
         if k < 0 and s < -4 and e < -4:
             inits = [("b", one(s)), ("e", one(e)), ("a", one(0)), ("p", one(k))]
-            ref_differs.append(run_ref([node], [("x", x)], inits, np.int8).tolist() != want)
+            ref = run_ref([node], [("x", x)], inits, np.int8).tolist()
+            ref_differs.append(ref != want)
+            assert ref == mv.slice_onnx_ref(x.tolist(), [s], [e], [0], [k]) == [], (s, e, k)
     assert ref_differs == [True] * 12
+    assert backends.variant("onnx_ref", "slice") is mv.slice_onnx_ref
+
+
+def test_slice_onnx_ref_is_numpy_slicing():
+    x = list(range(10, 15))
+    for s_ in range(-8, 8):
+        for e in range(-8, 8):
+            for k in (-3, -1, 1, 2):
+                assert mv.slice_onnx_ref(x, [s_], [e], [0], [k]) == x[s_:e:k], (s_, e, k)
+    with pytest.raises(InvalidValueError, match="step"):
+        mv.slice_onnx_ref(x, [0], [1], [0], [0])
 
 
 def test_slice_defaults_and_checks():
