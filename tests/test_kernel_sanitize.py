@@ -360,6 +360,60 @@ static void conv_gemm_case(int hp, int wp, int c, int n, int k, int s, int dil, 
     free(img); free(a); free(b); free(ref); free(out); free(bias); free(pb.data); free(pb.colsum);
 }
 
+/* rq_conv1x1_nchw_run (a 1x1 conv on NCHW rows, weights broadcast) against rq_gemm_run on the
+ * NHWC rows of the same image (channels zero-padded to K = c rounded up to 4): float_fp32 -> int8
+ * and int32 -> int32; nonzero weight zero points decline (RQ_E_PATH), bad arguments are errors. */
+static void conv1x1_case(int c, int np_, int n, int int32_out)
+{
+    int kk = (c + 3) / 4 * 4, i, m, rc;
+    uint8_t *x = malloc((size_t)c * np_), *a = calloc((size_t)np_ * kk, 1);
+    int8_t *b = calloc((size_t)kk * n, 1), *wt = calloc((size_t)n * kk, 1);
+    int32_t zb = 0, *bias = malloc(sizeof(int32_t) * n);
+    size_t osz = (size_t)np_ * n * (int32_out ? 4 : 1);
+    unsigned char *ref = malloc(osz), *out = malloc(osz);
+    float mf = 0.0007f;
+    rq_packed_b pb;
+    rq_gemm g;
+    fill(x, (size_t)c * np_, RQ_U8, 0);
+    for (i = 0; i < c; i++)
+        for (m = 0; m < n; m++)
+            b[(size_t)i * n + m] = wt[(size_t)m * kk + i] = (int8_t)rrange(-128, 127);
+    for (i = 0; i < np_; i++)
+        for (m = 0; m < c; m++)
+            a[(size_t)i * kk + m] = x[(size_t)m * np_ + i];
+    for (i = 0; i < n; i++) bias[i] = rrange(-9999, 9999);
+    pb.data = malloc(rq_packed_b_bytes(kk, n) + 1);
+    pb.colsum = malloc(sizeof(int32_t) * rq_packed_b_colsum_len(n));
+    CHECK(rq_pack_b(&pb, b, RQ_I8, kk, n, n) == RQ_OK);
+    memset(&g, 0, sizeof g);
+    g.m = np_; g.n = n; g.k = kk; g.a = a; g.a_type = RQ_U8; g.lda = kk; g.packed_b = &pb;
+    g.za = 77; g.zb = &zb; g.bias = bias; g.zp = int32_out ? 0 : 3; g.ldc = n; g.c = ref;
+    g.method = int32_out ? RQ_INT32 : RQ_FLOAT_FP32; g.multiplier_f32 = &mf;
+    g.qmin = int32_out ? INT32_MIN : -128; g.qmax = int32_out ? INT32_MAX : 127;
+    g.c_type = int32_out ? RQ_I32 : RQ_I8;
+    CHECK(rq_gemm_run(&g) == RQ_OK);
+    rc = rq_conv1x1_nchw_run(&g, x, c, np_, wt, out);
+    if (rq_cpu_paths() & RQ_PATH_VNNI) {
+        CHECK(rc == RQ_OK);
+        for (i = 0; i < np_ && rc == RQ_OK; i++)
+            for (m = 0; m < n; m++) {
+                if (int32_out)
+                    CHECK(((int32_t *)out)[(size_t)m * np_ + i] == ((int32_t *)ref)[(size_t)i * n + m]);
+                else
+                    CHECK(((int8_t *)out)[(size_t)m * np_ + i] == ((int8_t *)ref)[(size_t)i * n + m]);
+            }
+    } else {
+        CHECK(rc == RQ_E_PATH);
+    }
+    zb = 1;                                    /* a weight zero point needs row sums: declined */
+    CHECK(rq_conv1x1_nchw_run(&g, x, c, np_, wt, out) == RQ_E_PATH);
+    zb = 0;
+    CHECK(rq_conv1x1_nchw_run(&g, NULL, c, np_, wt, out) == RQ_E_NULL);
+    CHECK(rq_conv1x1_nchw_run(&g, x, kk + 4, np_, wt, out) == RQ_E_DIM);
+    cases++;
+    free(x); free(a); free(b); free(wt); free(bias); free(ref); free(out); free(pb.data); free(pb.colsum);
+}
+
 static void dw_bad_arguments(void)
 {
     rq_dwconv d, *none[1] = {NULL};
@@ -433,6 +487,10 @@ int main(void)
         conv_gemm_case(12, 12, 64, 64, 3, 1, 2, RQ_I8);
         conv_gemm_case(5, 5, 6, 3, 1, 1, 1, RQ_I8);
         conv_gemm_case(16, 40, 12, 70, 2, 1, 1, RQ_I8);
+        conv1x1_case(16, 49, 24, 0);
+        conv1x1_case(13, 100, 5, 0);
+        conv1x1_case(32, 196, 32, 1);
+        conv1x1_case(3, 17, 1, 0);
     }
     printf("paths=%d cases=%d failures=%d\n", rq_cpu_paths(), cases, failures);
     return failures ? 1 : 0;
