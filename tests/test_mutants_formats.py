@@ -448,3 +448,16 @@ def test_uncached_decode_matches_peer(name):
             assert v.is_inf and v.sign == (x < 0), (name, hex(bits))
         else:
             assert v.is_finite and v.value == Fraction(x) and v.sign == (math.copysign(1, x) < 0), (name, hex(bits))
+
+
+def test_encode_and_real_messages_and_signs():
+    with pytest.raises(UnknownNameError, match=r"^unknown rounding mode 'nearest'; expected one of: rdn, rna, rne, rtz, rup$"):
+        F.encode("fp32", 1, "nearest")
+    with pytest.raises(UnknownNameError, match=r"^unknown overflow policy 'clip'; expected one of: ieee, saturate$"):
+        F.encode("fp32", 1, "rne", "clip")
+    with pytest.raises(InvalidValueError, match=r"^expected a number, got the boolean True$"):
+        F.real(True)
+    assert F.real(Fraction(0)) == F.Real("finite", 0, Fraction(0)) and F.encode("fp32", Fraction(0)) == 0
+    assert F.real(float("nan")) == F.Real("nan", 0) and F.real(-float("nan")) == F.Real("nan", 1)
+    assert F.encode("fp32", -float("nan")) == 0xFFC00000 and F.encode("fp32", float("nan")) == 0x7FC00000
+    assert F.encode("e8m0", "-inf", "rne", "saturate") == 0xFF and F.encode("e8m0", "inf", "rtz", "saturate") == 0xFE
