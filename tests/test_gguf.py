@@ -249,22 +249,27 @@ def test_golden_blocks_set_is_reproduced_by_gguf_py():
     assert golden.shipped_difference(gset) is None
     quants = pytest.importorskip("gguf.quants")
     from gguf import GGMLQuantizationType as T
-    differ = []
+    differ, unsupported = [], set()
     for g, t in gset.tests():
         kind = t["params"]["format"]
         if kind in ("q8_1", "q8_K") or (kind.endswith("_K") and g["op"] == "gguf_quantize"):   # no gguf-py quantizer
             continue
         for f in t["files"]:
             for lineno, words in gset.read_vectors(f):
-                if g["op"] == "gguf_quantize":
-                    x = np.array([int(words[0][i:i + 8], 16) for i in range(0, len(words[0]), 8)], np.uint32)
-                    got = quants.quantize(x.view(np.float32), T[kind.upper()]).tobytes().hex()
-                else:
-                    v = quants.dequantize(np.frombuffer(bytes.fromhex(words[0]), np.uint8), T[kind.upper()])
-                    got = "".join(f"{b:08x}" for b in v.view(np.uint32).ravel())
+                try:
+                    if g["op"] == "gguf_quantize":
+                        x = np.array([int(words[0][i:i + 8], 16) for i in range(0, len(words[0]), 8)], np.uint32)
+                        got = quants.quantize(x.view(np.float32), T[kind.upper()]).tobytes().hex()
+                    else:
+                        v = quants.dequantize(np.frombuffer(bytes.fromhex(words[0]), np.uint8), T[kind.upper()])
+                        got = "".join(f"{b:08x}" for b in v.view(np.uint32).ravel())
+                except NotImplementedError:        # gguf-py 0.19.0 has no NVFP4 (checked against ggml's C instead)
+                    unsupported.add(kind)
+                    break
                 if got != words[1]:
                     differ.append((t["name"], lineno))
     assert {name for name, _ in differ} == {f"ggml_ref/{k}/quantize/zeros" for k in ("q4_0", "q4_1", "q5_0", "q5_1")}
+    assert unsupported <= {"nvfp4"}, unsupported
 
 
 @pytest.mark.parametrize("kind", ["q4_0", "q4_1", "q8_0", "q2_K", "q6_K"])
