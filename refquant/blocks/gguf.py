@@ -19,16 +19,18 @@ FAST_DEQUANTIZE = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0")
 FAST_DOT = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0")
 
 
-def _as_blocks(x, kind):
-    if kind not in FAST_QUANTIZE:
-        raise UnknownNameError("GGUF block type with a fast quantizer", kind, FAST_QUANTIZE)
+def as_blocks(x, kind, known=FAST_QUANTIZE, blocks=None, what="GGUF block type with a fast quantizer"):
+    """(rows of one block each, the input's shape) of binary32 ``x`` for ``kind``, one of ``known``
+    (``blocks``: kind -> (elements per block, ...); this module's BLOCKS by default)."""
+    if kind not in known:
+        raise UnknownNameError(what, kind, known)
     a = np.asarray(x)
     x32 = a.astype(F32)
     if a.dtype != F32 and not np.array_equal(x32, a):
         raise InvalidValueError(f"GGUF quantizers take binary32 values; {a.dtype} input is not exactly float32")
     if not np.isfinite(x32).all():
         raise InvalidValueError("GGUF quantizers take finite binary32 values; the input holds inf or NaN")
-    n = BLOCKS[kind][0]
+    n = (BLOCKS if blocks is None else blocks)[kind][0]
     if x32.ndim == 0 or x32.shape[-1] % n:
         raise ShapeError(f"the last dimension must be a multiple of the {kind} block ({n}); got shape {x32.shape}")
     return x32.reshape(-1, n), x32.shape
@@ -140,7 +142,7 @@ def quantize(kind, x):
 
     Reproduces: ggml-quants.c quantize_row_{q4_0,q4_1,q5_0,q5_1,q8_0,q8_1,q8_K}_ref (ggml 2025).
     """
-    b, shape = _as_blocks(x, kind)
+    b, shape = as_blocks(x, kind)
     n, size = BLOCKS[kind]
     return _quantize_blocks(kind, b).reshape(*shape[:-1], shape[-1] // n * size)
 

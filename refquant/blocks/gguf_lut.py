@@ -16,7 +16,8 @@ import numpy as np
 
 from .. import formats
 from .. import gguf_lut as lut
-from ..errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
+from ..errors import ShapeError, UnknownNameError, Unpredictable
+from .gguf import as_blocks
 
 F32 = np.float32
 FAST_QUANTIZE = ("tq1_0", "tq2_0", "mxfp4", "nvfp4")
@@ -26,18 +27,7 @@ _KV_NL = np.array(lut.KVALUES_IQ4NL, dtype=F32)
 
 
 def _as_blocks(x, kind):
-    if kind not in FAST_QUANTIZE:
-        raise UnknownNameError("GGUF table type with a fast quantizer", kind, FAST_QUANTIZE)
-    a = np.asarray(x)
-    x32 = a.astype(F32)
-    if a.dtype != F32 and not np.array_equal(x32, a):
-        raise InvalidValueError(f"GGUF quantizers take binary32 values; {a.dtype} input is not exactly float32")
-    if not np.isfinite(x32).all():
-        raise InvalidValueError("GGUF quantizers take finite binary32 values; the input holds inf or NaN")
-    n = lut.BLOCKS[kind][0]
-    if x32.ndim == 0 or x32.shape[-1] % n:
-        raise ShapeError(f"the last dimension must be a multiple of the {kind} block ({n}); got shape {x32.shape}")
-    return x32.reshape(-1, n), x32.shape
+    return as_blocks(x, kind, FAST_QUANTIZE, lut.BLOCKS, "GGUF table type with a fast quantizer")
 
 
 def _le16(d):
