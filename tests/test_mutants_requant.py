@@ -511,3 +511,83 @@ def test_explain_requantize_passes_qmin_qmax():
     p = rq.derive_params("exact", SA, SB, SY)
     assert rq.explain_requantize(10**6, "exact", p, 0, "int8", qmax=100)[-1].value == 100
     assert rq.explain_requantize(-(10**6), "exact", p, 0, "int8", qmin=-100)[-1].value == -100
+
+
+# ----- derivations: every parameter dict in full, against numpy binary32 / Python binary64 arithmetic ---
+# (the last requant.py survivors, docs/testing.md: a key renamed in a derived dict, the unknown-op and
+# inf-multiplier messages, torch qnnpack's packed zero bias)
+
+def _frexp_round(real, bits=31):
+    """(q, e) = frexp(real); m = round(q * 2^bits) ties away from zero; m = 2^bits -> (2^(bits-1), e + 1).
+
+    TFLite quantization_util.cc QuantizeMultiplier and MLIR TOSA computeMultiplierAndShift (scale32), in
+    Python binary64 (math.frexp is exact; q * 2^31 is exact)."""
+    import math
+    q, e = math.frexp(real)
+    m = math.floor(q * 2**bits + 0.5)
+    if m == 2**bits:
+        m, e = m // 2, e + 1
+    return m, e
+
+
+def test_tflite_and_tosa_derivations_in_full():
+    np = pytest.importorskip("numpy")
+    sa, sb, sy = 0.0078125 * 3, 0.00390625 * 5, 0.046875               # binary32 values
+    real_conv = sa * sb / sy                                            # double(in)*double(w)/double(out)
+    real_fc = float(np.float32(sa) * np.float32(sb)) / sy               # double(fl32(in*w))/double(out)
+    for op, real in (("conv", real_conv), ("fc", real_fc)):
+        m, e = _frexp_round(real)
+        assert rq.derive_params("tflite_double", sa, sb, sy, op=op).channels == ({"real": real, "m": m, "shift": e},)
+        assert rq.tflite_real_multiplier(F(sa), F(sb), F(sy), op) == real
+    m, e = _frexp_round(real_conv)
+    assert rq.derive_params("tosa_single", sa, sb, sy).channels == ({"real": real_conv, "m": m, "s": 31 - e},)
+    assert rq.derive_params("tosa_double", sa, sb, sy).channels == ({"real": real_conv, "m": m, "s": 31 - e},)
+
+
+def test_tflite_unknown_op_and_inf_multiplier_messages():
+    from refquant.errors import UnknownNameError, Unpredictable
+    for call in (lambda: rq.tflite_real_multiplier(F(1), F(1), F(1), "matmul"),
+                 lambda: rq.derive_params("tflite_double", SA, SB, SY, op="matmul")):
+        with pytest.raises(UnknownNameError, match=r"^unknown TFLite op kind 'matmul'; expected one of: conv, fc$") as e:
+            call()
+        assert (e.value.kind, e.value.name, e.value.valid) == ("TFLite op kind", "matmul", ["conv", "fc"])
+    # op 'fc': fl32(2^100 * 2^100) overflows to inf before the binary64 division
+    with pytest.raises(Unpredictable, match=r"^TFLite QuantizeMultiplier\(inf\): frexp's exponent is unspecified and "
+                                            r"the int64 conversion of inf is undefined \(fl32\(in_s\*w_s\) overflowed\)$"):
+        rq.derive_params("tflite_double", 2.0**100, 2.0**100, 1.0, op="fc")
+
+
+def test_float_multiplier_derivations_in_full():
+    np = pytest.importorskip("numpy")
+    f = np.float32
+    sa, sb, sy = 0.0078125 * 3, 0.00390625 * 5, 0.046875
+    M = F(float(f(f(sa) * f(sb)) / f(sy)))                               # fl(fl(sa*sb)/sy)
+    rndnu = rq.derive_params("xnnpack_rndnu", sa, sb, sy).channel(0)
+    assert set(rndnu) == {"M", "m", "s"} and rndnu["M"] == M
+    assert F(rndnu["m"], 2**rndnu["s"]) == M and 2**23 <= rndnu["m"] < 2**24   # the 24-bit mantissa, exact
+    fixed = rq.derive_params("fbgemm_fixed", sa, sb, sy).channel(0)
+    assert set(fixed) == {"M", "m", "rs"} and fixed["M"] == M
+    assert F(fixed["m"], 2**fixed["rs"]) == M and fixed["m"] % 2**7 == 0      # mantissa << 7, exact
+    atw = f(sa) * f(sb)
+    assert rq.derive_params("torch_fbgemm", sa, sb, sy).channels == ({"atw": F(float(atw)), "M": F(float(atw / f(sy)))},)
+    atw_q = f(sb) * f(sa)
+    assert rq.derive_params("torch_qnnpack", sa, sb, sy).channels == (
+        {"atw": F(float(atw_q)), "M": F(float(atw_q * (f(1) / f(sy))))},)   # no bias: nothing packed (zero bias)
+
+
+def test_torch_qnnpack_packs_a_zero_bias_only_where_it_quantizes_to_nonzero():
+    # torch packs a zero bias when none is given; quantize_per_tensor(0, atw, 0, qint32) = RNE(0 * fl(1/atw)),
+    # which is 0, or NaN -> INT32_MIN where fl(1/atw) overflows (atw = 2^-140, subnormal); measured on
+    # torch 2.13.0 (tests/test_requant_torch.py::test_extreme_scales_match_torch, row 2^-70, 2^-70, 2^-116)
+    np = pytest.importorskip("numpy")
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(np.float32(0) * (np.float32(1) / np.float32(2.0**-140)))
+    tiny, normal = rq.derive_params("torch_qnnpack", 2.0**-70, [2.0**-70, 2.0**-10], 2.0**-20).channels
+    assert tiny["int_bias"] == -(2**31) and "int_bias" not in normal
+    assert rq.derive_params("torch_qnnpack", 2.0**-70, [2.0**-70, 2.0**-10], 2.0**-20).int_bias() == [-(2**31), 0]
+    assert rq.derive_params("torch_qnnpack", 2.0**-70, [2.0**-10, 2.0**-70], 2.0**-20).int_bias() == [0, -(2**31)]
+    assert rq.derive_params("torch_qnnpack", 2.0**-70, 2.0**-70, 2.0**-20).int_bias() == [-(2**31)]
+    assert rq.derive_params("torch_qnnpack", SA, SB, SY).int_bias() is None
+    # a given bias is always packed, even one that quantizes to 0
+    assert rq.derive_params("torch_qnnpack", SA, SB, SY, bias=0.0).int_bias() == [0]
+    assert rq.derive_params("torch_qnnpack", SA, [SB, SB], SY, bias=[0.0, 0.5]).int_bias() == [0, 256]
