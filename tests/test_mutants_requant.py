@@ -591,3 +591,72 @@ def test_torch_qnnpack_packs_a_zero_bias_only_where_it_quantizes_to_nonzero():
     # a given bias is always packed, even one that quantizes to 0
     assert rq.derive_params("torch_qnnpack", SA, SB, SY, bias=0.0).int_bias() == [0]
     assert rq.derive_params("torch_qnnpack", SA, [SB, SB], SY, bias=[0.0, 0.5]).int_bias() == [0, 256]
+
+
+# ----- apply: the clamp with a zero point, the int32 edges, fbgemm's generic bias loop, oneDNN NaN -------
+
+def test_float_fp32_clamps_to_the_range_less_the_zero_point():
+    # contract §3 float_fp32: clamp fl(fl(acc)*M) to [qmin - zp, qmax - zp], RNE, + zp (numpy binary32 model)
+    np = pytest.importorskip("numpy")
+    p = rq.derive_params("float_fp32", SA, SB, SY)                        # M = fl32(1/192)
+    M = np.float32(float(p.channel(0)["M"]))
+    for acc in (30000, -30000, 24000, 1234):
+        for zp in (3, -3, 100, -100):
+            v = np.clip(np.float32(acc) * M, np.float32(-128 - zp), np.float32(127 - zp))
+            want = int(np.rint(v)) + zp
+            assert rq.requantize_one(acc, "float_fp32", p, zp, "int8") == want, (acc, zp)
+    assert rq.requantize_one(30000, "float_fp32", p, 3, "int8") == 127      # 156.25: saturates at 127, not 130
+
+
+def test_int32_result_kept_at_int32_max():
+    np = pytest.importorskip("numpy")
+    apply = lambda m, acc, p, lo=-128, hi=127: rq.METHODS[m].apply(acc, p, 0, lo, hi, None)   # noqa: E731
+    # onnx 1.21.0 reference QLinearMatMul: np.rint(C * (sa*sb/sy) + zp).astype(int8); a rint result inside int32 wraps
+    D = np.array([2**31 - 1], np.int32) * (np.float32(1) * np.float32(1) / np.float32(1))
+    D += np.int8(0)
+    want = int(np.rint(D).astype(np.int64).astype(np.int8)[0])
+    assert apply("onnx_ref", 2**31 - 1, {"M": F(1)}) == want == -1
+    assert apply("onnx_ref", 2**31 - 1, {"M": F(1)}, -(2**31), 2**31 - 1) == 2**31 - 1
+    # TFLite float FC: std::round(double(acc)*in*w/out) = 2^31 - 1 converts to int32, then saturates
+    fc = {"sa": F(1), "sb": F(1), "sy": F(1)}
+    assert round(float(2**31 - 1) * 1.0 * 1.0 / 1.0) == 2**31 - 1
+    assert apply("tflite_fc_float", 2**31 - 1, fc) == 127
+    assert apply("tflite_fc_float", 2**31 - 1, fc, -(2**31), 2**31 - 1) == 2**31 - 1
+
+
+def test_torch_fbgemm_per_channel_bias_takes_the_generic_loop():
+    # FBGEMM ReQuantizeOutput's generic loop (per-channel): fl(fl(raw) + fl(bias / atw)), numpy binary32 model
+    np = pytest.importorskip("numpy")
+    f = np.float32
+    p = rq.derive_params("torch_fbgemm", SA, [SB, 2 * SB], SY, bias=[1.25, -0.5])
+    assert p.per_channel and all(set(c) == {"atw", "M", "bias_over_atw"} for c in p.channels)
+    for ch, (sb, bias) in enumerate(((SB, 1.25), (2 * SB, -0.5))):
+        atw = f(float(SA)) * f(float(sb))
+        assert p.channel(ch)["bias_over_atw"] == F(float(f(bias) / atw))
+        for acc in (1234, -40000):
+            xf = f(acc) + f(f(bias) / atw)
+            v = xf * (atw / f(float(SY)))
+            t = []
+            q = rq.requantize_one(acc, "torch_fbgemm", p, 3, "uint8", channel=ch, trace=t)
+            assert t[1:4] == [Step("fl(raw)", "int32 -> binary32", acc),
+                              Step("fl(fl(raw) + fl(bias/atw))", "generic loop", F(float(xf))),
+                              Step("fl(xf*C_mult)", "binary32", F(float(v)))]
+            assert q == min(max(int(np.rint(v)) + 3, 0), 255)
+
+
+def test_onednn_chains_name_the_nan_they_leave_undefined():
+    from refquant.errors import Unpredictable
+    jit = (r"the JIT's NaN result depends on the ISA \(torch 2\.13\.0 quint8: 255 under AVX-512, 0 under AVX2 and "
+           r"SSE4\.1\)")
+    # y scale 2^-140 (subnormal binary32): fl(1/y) = inf (JIT), fl(1/fl(1/y)) = 0 then 1/0 = inf (ideep); 0 * inf
+    for method in ("onednn_jit", "torch_onednn"):
+        p = rq.derive_params(method, SA, SB, 2.0**-140)
+        with pytest.raises(Unpredictable, match=rf"^acc 0: the oneDNN float chain gives NaN \(0 \* inf\); {jit}$"):
+            rq.requantize_one(0, method, p, 0, "int8")
+        with pytest.raises(Unpredictable, match=rf"^at index \(0,\): acc 0: the oneDNN float chain gives NaN"):
+            rq.requantize([0], method, p)
+    # the reference divides, so derived scales never make NaN; hand-made parameters with an inf scale do
+    p = rq.make_params("onednn_ref", [{"sa": rq.INF, "sb": F(1), "sy": F(1), "inv_sy": F(1)}])
+    with pytest.raises(Unpredictable, match=r"^acc 0: the oneDNN float chain gives NaN \(0 \* inf\); the reference's "
+                                            r"\(int\)nearbyintf\(NaN\) is undefined behaviour in C\+\+$"):
+        rq.requantize_one(0, "onednn_ref", p, 0, "int8")
