@@ -660,3 +660,65 @@ def test_onednn_chains_name_the_nan_they_leave_undefined():
     with pytest.raises(Unpredictable, match=r"^acc 0: the oneDNN float chain gives NaN \(0 \* inf\); the reference's "
                                             r"\(int\)nearbyintf\(NaN\) is undefined behaviour in C\+\+$"):
         rq.requantize_one(0, "onednn_ref", p, 0, "int8")
+
+
+# ----- parameter domains: zero multipliers, TOSA's shift 62, the method named in every message ----------
+
+def test_zero_multipliers_are_in_the_domain():
+    np = pytest.importorskip("numpy")
+    # fl32(2^-100 * 2^-100) underflows to 0 (numpy binary32): M = 0, every output is the zero point
+    assert np.float32(2.0**-100) * np.float32(2.0**-100) == 0
+    for method in ("float_fp32", "ort"):
+        p = rq.derive_params(method, 2.0**-100, 2.0**-100, 1.0)
+        assert p.channels == ({"M": 0, "M_bits": 0},)
+        assert rq.requantize([2**31 - 1, -(2**31), 0], method, p, 5, "int8") == [5, 5, 5]
+    assert rq.make_params("float_fp32", [{"M": 0.0}]).channel(0) == {"M": 0, "M_bits": 0}
+    # TFLite QuantizeMultiplier(0.0) = (0, 0) (op 'fc': double(fl32(in*w)) = 0)
+    for method in ("tflite_double", "tflite_single"):
+        p = rq.derive_params(method, 2.0**-100, 2.0**-100, 1.0, op="fc")
+        assert p.channels == ({"real": 0, "m": 0, "shift": 0},)
+        assert rq.requantize([2**31 - 1, -(2**31)], method, p, -7, "int8") == [-7, -7]
+        assert rq.make_params(method, [{"m": 0, "shift": 0}]).channel(0) == {"m": 0, "shift": 0}
+
+
+def test_tosa_multiplier_zero_and_shift_62_equal_the_reference_model():
+    # a scale below 2^-62: computeMultiplierAndShift clamps the shift to 62 and shifts m right to 0
+    p = rq.derive_params("tosa_single", 2.0**-40, 2.0**-40, 1.0)
+    assert p.channels == ({"real": F(1, 2**80), "m": 0, "s": 62},)
+    accs = [[2**31 - 1, -(2**31), 12345, 0]]
+    rows = [(0, 62), (2**31 - 1, 62), (2**30, 2)]
+    for m, s in rows:
+        for method in ("tosa_single", "tosa_double"):
+            assert rq.make_params(method, [{"m": m, "s": s}]).channel(0) == {"m": m, "s": s}
+    with pytest.raises(InvalidValueError, match=r"^method 'tosa_single': shift s = 63 outside \[2, 62\]$"):
+        rq.make_params("tosa_single", [{"m": 2**30, "s": 63}])
+    with pytest.raises(InvalidValueError, match=r"^method 'tosa_double': multiplier m = -1 outside \[0, 2\^31\)$"):
+        rq.make_params("tosa_double", [{"m": -1, "s": 62}])
+    # TOSA 1.0 RESCALE on the reference model (tosa-tools 2026.8.0): (0, 62) and (2^31 - 1, 62) are valid
+    pytest.importorskip("tosa_reference_model")
+    from test_requant_tosa import model_rescale
+    for m, s in rows[:2]:
+        for double_round in (False, True):
+            method = "tosa_double" if double_round else "tosa_single"
+            got, status = model_rescale(accs, m, s, "int32", "int8", 0, 3, True, double_round, False, False, False)
+            assert status == "TOSA_VALID"
+            assert got == rq.requantize(accs, method, rq.make_params(method, [{"m": m, "s": s}]), 3, "int8")
+    assert model_rescale(accs, 0, 62, "int32", "int8", 0, 3, True, False, False, False, False)[0] == [[3] * 4]
+
+
+def test_tflite_domain_messages_name_the_method():
+    for method in ("tflite_double", "tflite_single", "ruy_x86"):
+        with pytest.raises(InvalidValueError, match=rf"^method '{method}': multiplier m = -1 outside \[0, 2\^31\)$"):
+            rq.make_params(method, [{"m": -1, "shift": 0}])
+    with pytest.raises(InvalidValueError, match=r"^method 'cmsis_nn': multiplier m = 2147483648 outside "
+                                                r"\[-2147483648, 2\^31\)$"):
+        rq.make_params("cmsis_nn", [{"m": 2**31, "shift": 0}])
+    assert rq.make_params("cmsis_nn", [{"m": -(2**31), "shift": 0}]).channel(0)["m"] == -(2**31)
+
+
+def test_derive_params_names_the_method_when_a_derived_multiplier_is_outside_its_domain():
+    # fl32(2^100 * 2^100) = inf, so M = inf: the float methods' check refuses it, naming the method
+    for method in ("float_fp32", "ort", "xnnpack_fp32"):
+        with pytest.raises(InvalidValueError, match=rf"^method '{method}': M must be a nonnegative finite binary32 "
+                                                    rf"value, got inf$"):
+            rq.derive_params(method, 2.0**100, 2.0**100, 1.0)
