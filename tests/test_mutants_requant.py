@@ -722,3 +722,60 @@ def test_derive_params_names_the_method_when_a_derived_multiplier_is_outside_its
         with pytest.raises(InvalidValueError, match=rf"^method '{method}': M must be a nonnegative finite binary32 "
                                                     rf"value, got inf$"):
             rq.derive_params(method, 2.0**100, 2.0**100, 1.0)
+
+
+# ----- the method table and the API around it ---------------------------------------------------------
+
+def test_method_row_builder_passes_every_field():
+    # _m builds the METHODS rows at import; called again here so that its mutants are reached
+    derive, apply, check = object(), object(), object()
+    assert rq._m("n", "r", derive, apply) == rq.Method("n", "r", derive, apply, rq._check_none, (), False, ())
+    row = rq._m("n", "r", derive, apply, check, ("m",), True, ("op",))
+    assert (row.name, row.reproduces, row.derive, row.apply, row.check, row.kernel, row.float_bias, row.options) == (
+        "n", "r", derive, apply, check, ("m",), True, ("op",))
+    # the table itself: the float-bias methods are the torch / oneDNN rows, and each row is named by its key
+    assert sorted(k for k, m in rq.METHODS.items() if m.float_bias) == [
+        "onednn_jit", "onednn_ref", "torch_fbgemm", "torch_onednn", "torch_qnnpack", "torch_x86"]
+    assert all(m.name == k for k, m in rq.METHODS.items() if k != "torch_x86")
+
+
+def test_get_method_unknown_name_message():
+    from refquant.errors import UnknownNameError
+    with pytest.raises(UnknownNameError, match=r"^unknown requantization method 'nope'; expected one of: cmsis_nn, "
+                                               r"exact, fbgemm_fixed, float_fp32, int32, ") as e:
+        rq.get_method("nope")
+    assert (e.value.kind, e.value.name) == ("requantization method", "nope")
+    assert e.value.valid == sorted(rq.METHODS)
+    with pytest.raises(UnknownNameError, match=r"^unknown requantization method \['ort'\]; "):
+        rq.get_method(["ort"])                                          # unhashable: TypeError -> the same error
+
+
+def test_per_tensor_params_answer_every_channel():
+    p = rq.derive_params("exact", SA, SB, SY)                              # M = 1/192
+    assert not p.per_channel and p.channel(0) is p.channel(5) is p.channels[0]
+    assert rq.requantize_one(1920, "exact", p, 0, "int8", channel=3) == 10
+    assert rq.explain_requantize(1920, "exact", p, 0, "int8", channel=2)[-1].value == 10
+    pc = rq.derive_params("exact", SA, [SB, 4 * SB], SY)
+    assert pc.channel(1) is pc.channels[1] and pc.channel(0) is pc.channels[0]
+
+
+def test_out_range_accepts_a_one_value_clamp():
+    assert rq.out_range("int8", 5, 5) == (5, 5)
+    assert rq.requantize([10**6, -(10**6)], "exact", rq.derive_params("exact", SA, SB, SY), qmin=5, qmax=5) == [5, 5]
+    with pytest.raises(InvalidValueError, match=r"^output clamp \[6, 5\] must lie inside int8 \[-128, 127\]$"):
+        rq.out_range("int8", 6, 5)
+
+
+def test_params_from_kernel_length_message():
+    with pytest.raises(ShapeError, match=r"^kernel parameter lists differ in length: \{'m': 2, 'shift': 1\}$"):
+        rq.params_from_kernel("tflite_double", m=[2**30, 2**30], shift=[0])
+    p = rq.params_from_kernel("tflite_double", m=[2**30, 2**29], shift=[0, 1])
+    assert p.per_channel and p.kernel_args() == {"m": [2**30, 2**29], "shift": [0, 1]}
+
+
+def test_moved_tosa_names_still_import_from_requant():
+    from refquant import tosa
+    for name in rq._MOVED_TO_TOSA:
+        assert getattr(rq, name) is getattr(tosa, name)
+    with pytest.raises(AttributeError, match=r"^module 'refquant\.requant' has no attribute 'tosa_nope'$"):
+        rq.tosa_nope  # noqa: B018
