@@ -458,7 +458,7 @@ for _row, _devs in _ACTIVATION_DEVIATIONS.items():
     BACKENDS[_row] = replace(BACKENDS[_row], deviations=BACKENDS[_row].deviations + _devs)
 # QDQ groups onnxruntime runs in float (not fused: optimizations below 'extended', mixed 8-bit or 16-bit types):
 # DequantizeLinear -> float op -> QuantizeLinear (refquant/onnx_float.py; docs/ops.md, "QDQ graphs in onnxruntime").
-_QDQ_FLOAT = ("qdq_avg_pool", "qdq_global_avg_pool", "qdq_softmax", "qdq_gelu")
+_QDQ_FLOAT = ("qdq_avg_pool", "qdq_avg_pool_opset11_18", "qdq_global_avg_pool", "qdq_softmax", "qdq_gelu")
 BACKENDS["exact"].ops.update({op: "exact" for op in _QDQ_FLOAT})
 BACKENDS["onnxruntime"].ops.update({op: "ort_float" for op in _QDQ_FLOAT})
 BACKENDS["onnx_ref"].ops.update({"qdq_avg_pool": "onnx_ref", "qdq_global_avg_pool": "onnx_ref"})
@@ -471,6 +471,11 @@ BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["
     _dev("ORT float AveragePool: sequential binary32 window sum", "DQ -> AveragePool -> Q unfused: xf = fl(sx*(x-zx)), "
          "each window added one by one in binary32 (row-major), one binary32 division, MlasQuantizeLinear (refquant "
          "onnx_float variant 'ort_float'; numpy's pairwise sum, variant 'onnx_ref', differs)", _ORT_1_32, "qdq_avg_pool"),
+    _dev("ORT float AveragePool-11..18: MlasPool column sums", "DQ -> AveragePool (opset 11-18) -> Q unfused: MlasPool; "
+         "its vector kernel (2-3 D, last stride <= 2, kernels <= 32) sums each column down the rows in binary32, then "
+         "the column sums left to right; kernel = input: the global lane sum; else row-major one by one; ceil_mode "
+         "with count_include_pad runs onnxruntime's own loops (refquant onnx_float variant 'ort_float' of "
+         "qdq_avg_pool_opset11_18)", _ORT_1_32, "qdq_avg_pool_opset11_18"),
     _dev("ORT float GlobalAveragePool: MlasPool lane sum", "DQ -> GlobalAveragePool -> Q unfused: four binary32 lanes "
          "reduced as ((l0 + l2) + (l1 + l3)), the tail one by one, one division, MlasQuantizeLinear (refquant "
          "onnx_float variant 'ort_float')", _ORT_1_32, "qdq_global_avg_pool"),

@@ -12,6 +12,9 @@ Ops (variant ``ort_float`` of the QDQ-float op names; ``backends`` rows name the
 
 * ``qdq_avg_pool``: onnxruntime's own pooling loops (cpu/nn/pool_functors.h; AveragePool-19 and
   later): each window's values one by one in binary32, row-major, then one binary32 division;
+* ``qdq_avg_pool_opset11_18``: AveragePool-11..18 runs MlasPool (core/mlas/lib/pooling.cpp): its
+  vector kernel sums columns first, its global kernel in four lanes, its generic kernels row-major
+  (``mlas_pool_kernel`` says which; ceil_mode with count_include_pad runs onnxruntime's own loops);
 * ``qdq_global_avg_pool``: MlasPool's global kernel (core/mlas/lib/pooling.cpp): four binary32
   lanes, reduced as ((l0 + l2) + (l1 + l3)), the last n mod 4 values one by one, one division.
 * ``qdq_softmax``: MlasComputeSoftmax (compute.cpp): d = fl32(xf - max), e = MLAS's expf
@@ -90,8 +93,8 @@ def avg_pool_ort_float(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kerne
     values added one by one in binary32 in row-major order from 0.0, one binary32 division by the
     valid count (with count_include_pad, the window's positions inside the padded input);
     MlasQuantizeLinear.  A kernel as large as the input is no exception (not MlasPool's lane sum).
-    This is AveragePool-19 and later; models of opset 11-18 run MlasPool's kernels instead (at
-    opset 17, 381 of 1,008 float outputs of 3x3 windows differ from this sum), not modelled."""
+    This is AveragePool-19 and later; models of opset 11-18 run MlasPool's kernels instead
+    (``avg_pool_mlas_float``, op qdq_avg_pool_opset11_18)."""
     # Reproduces: onnxruntime 1.32.0 core/providers/cpu/nn/pool.cc, pool_functors.h AveragePool{1,2,3}DTask
     tx, ty, sx, zx, sy, zy = _params(x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format)
     flat, shape = qops.qtensor(x, tx, "x")
@@ -107,6 +110,82 @@ def avg_pool_ort_float(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kerne
             s = Fraction(0)
             for i in offsets:
                 s = fadd(F32, s, xf[flat[base + i]])
+            out.append(quantize(fdiv(F32, s, padded if count_include_pad else len(offsets)), sy, zy, ty))
+    return mv.nest(out, tuple(shape[:2]) + out_spatial)
+
+
+MLAS_BUFFER = 2048 - 3      # MLAS_POOL_REDUCTION_BUFFER_STACK less the over-read padding: columns + pads must fit
+
+
+def mlas_pool_kernel(spatial, kernel_shape, strides, pads, ceil_mode, count_include_pad):
+    """Which loop onnxruntime 1.32.0 runs for a float AveragePool-11..18: 'ort_loops' (ceil_mode with
+    count_include_pad: onnxruntime's own loops, as AveragePool-19), else MlasPool's choice: 'global'
+    (kernel = input, strides 1, no pads), 'vector' (2-3 D, last stride <= 2, every kernel <= 32,
+    last width + its pads <= 2045: column sums first) or 'generic' (window row-major, one by one)."""
+    # Reproduces: onnxruntime 1.32.0 core/mlas/lib/pooling.cpp MlasPool (kernel choice); ceil_mode with
+    # count_include_pad measured to run pool_functors.h (tests/test_onnx_float.py, docs/ops.md)
+    d = len(spatial)
+    strides = [1] * d if strides is None else list(strides)
+    pads = [0] * (2 * d) if pads is None else list(pads)
+    if ceil_mode and count_include_pad:
+        return "ort_loops"
+    if list(kernel_shape) == list(spatial) and all(v == 1 for v in strides) and not any(pads):
+        return "global"
+    if d >= 2 and strides[-1] <= 2 and all(k <= 32 for k in kernel_shape) and \
+            spatial[-1] + pads[d - 1] + pads[2 * d - 1] <= MLAS_BUFFER:
+        return "vector"
+    return "generic"
+
+
+def mlas_column_sum(values, width):
+    """MlasPool{2,3}DVectorKernel's window sum: each column's valid values summed in binary32 down the
+    rows (planes, then rows), then the column sums added left to right (a padded column adds 0)."""
+    # Reproduces: onnxruntime 1.32.0 core/mlas/lib/pooling.cpp MlasPool2DVectorKernel / MlasPool3DVectorKernel
+    cols = {}
+    for offset, v in values:
+        cols.setdefault(offset % width, []).append(v)
+    total = Fraction(0)
+    for c in sorted(cols):
+        col = Fraction(0)
+        for v in cols[c]:
+            col = fadd(F32, col, v)
+        total = fadd(F32, total, col)
+    return total
+
+
+def avg_pool_mlas_float(x, x_scale, x_zero_point, y_scale, y_zero_point, *, kernel_shape, strides=None, pads=None,
+                        dilations=None, ceil_mode=0, count_include_pad=0, dtype="uint8", y_dtype=None,
+                        scale_format="fp32"):
+    """onnxruntime's unfused DQ -> AveragePool-11..18 -> Q: xf = fl32(sx (x - zx)); the window sum of
+    the loop ``mlas_pool_kernel`` picks (MlasPool's global lane sum, its column-first vector sum, or
+    the sequential row-major sum of its generic kernels and of onnxruntime's own loops), one binary32
+    division by the valid count (count_include_pad: the window's positions inside the padded input);
+    MlasQuantizeLinear.  AveragePool-11..18 has no dilations."""
+    # Reproduces: onnxruntime 1.32.0 core/providers/cpu/nn/pool.cc Pool<float, AveragePool> -> core/mlas/lib/pooling.cpp
+    if dilations is not None and any(v != 1 for v in dilations):
+        raise ShapeError(f"AveragePool-11..18 has no dilations (got {list(dilations)}); AveragePool-19 adds them")
+    tx, ty, sx, zx, sy, zy = _params(x_scale, x_zero_point, y_scale, y_zero_point, dtype, y_dtype, scale_format)
+    flat, shape = qops.qtensor(x, tx, "x")
+    if len(shape) < 3 or len(kernel_shape) != len(shape) - 2 or len(kernel_shape) > 3:
+        raise ShapeError(f"AveragePool input {list(shape)} with kernel_shape {list(kernel_shape)} (1-3 spatial axes)")
+    spatial = shape[2:]
+    kind = mlas_pool_kernel(spatial, kernel_shape, strides, pads, ceil_mode, count_include_pad)
+    out_spatial, windows = qops.pool_windows(spatial, kernel_shape, strides, pads, None, ceil_mode)
+    if any(not offsets for offsets, _ in windows):
+        raise ShapeError(f"an AveragePool window lies wholly in the padding (pads {pads}, kernel {kernel_shape})")
+    xf = {v: dequantize(v, sx, zx) for v in set(flat)}
+    n, out = prod(spatial), []
+    for base in range(0, len(flat), n):
+        plane = [xf[v] for v in flat[base:base + n]]
+        for offsets, padded in windows:
+            if kind == "global":
+                s = mlas_global_sum(plane)
+            elif kind == "vector":
+                s = mlas_column_sum([(i, plane[i]) for i in offsets], spatial[-1])
+            else:
+                s = Fraction(0)
+                for i in offsets:
+                    s = fadd(F32, s, plane[i])
             out.append(quantize(fdiv(F32, s, padded if count_include_pad else len(offsets)), sy, zy, ty))
     return mv.nest(out, tuple(shape[:2]) + out_spatial)
 
@@ -210,6 +289,7 @@ def gelu_ort_float(x, x_scale, x_zp, y_scale, y_zp, *, dtype="uint8", y_dtype=No
 
 VARIANTS = {
     "qdq_avg_pool": {"exact": qops.avg_pool, "ort_float": avg_pool_ort_float, "onnx_ref": O.ref_avg_pool},
+    "qdq_avg_pool_opset11_18": {"exact": qops.avg_pool, "ort_float": avg_pool_mlas_float},
     "qdq_global_avg_pool": {"exact": qops.global_avg_pool, "ort_float": global_avg_pool_ort_float,
                             "onnx_ref": O.ref_global_avg_pool},
     "qdq_softmax": {"exact": A.softmax_exact, "ort_float": softmax_ort_float},

@@ -209,3 +209,138 @@ def test_model_runner_computes_the_float_pools_exactly_under_the_onnxruntime_row
                     else OF.global_avg_pool_ort_float(x, sx, zx, sy, zy, dtype=dt))
             assert y.exact and (y.v == np.array(want)).all(), (op, dt)
             assert (y.v == run_float_path(op, case, attrs)).all(), (op, dt)
+
+
+# ##########################################################################
+# AveragePool-11..18: MlasPool (variant 'ort_float' of qdq_avg_pool_opset11_18)
+# ##########################################################################
+
+def test_mlas_pool_kernel_choice():
+    kind = OF.mlas_pool_kernel
+    assert kind([6, 7], [6, 7], None, None, 0, 0) == "global"
+    assert kind([6, 7], [3, 3], [1, 1], [1, 1, 1, 1], 0, 1) == "vector"
+    assert kind([6, 7], [3, 3], [2, 2], [1, 1, 1, 1], 1, 1) == "ort_loops"      # ceil_mode + count_include_pad
+    assert kind([6, 7], [3, 3], [1, 3], None, 0, 0) == "generic"                # last stride > 2
+    assert kind([6, 40], [3, 33], None, None, 0, 0) == "generic"                # a kernel > 32
+    assert kind([2, 2046], [1, 2], None, None, 0, 0) == "generic"               # width over the reduction buffer
+    assert kind([2, 2045], [1, 2], None, None, 0, 0) == "vector"
+    assert kind([9], [3], None, None, 0, 0) == "generic"                        # 1-D never vector
+    assert kind([4, 5, 6], [2, 2, 2], [1, 1, 2], None, 0, 0) == "vector"
+
+
+def test_mlas_column_sum_is_not_the_sequential_sum():
+    # window [[2^24, 1], [0, 1]]: row-major, each 1 meets 2^24 alone and is lost (a tie, to even);
+    # the column sums 2^24 and 1 + 1 = 2 keep it
+    big = Fraction(2**24)
+    vals = [(0, big), (1, Fraction(1)), (2, Fraction(0)), (3, Fraction(1))]
+    assert OF.mlas_column_sum(vals, 2) == big + 2
+    seq = Fraction(0)
+    for _, v in vals:
+        seq = OF.fadd("fp32", seq, v)
+    assert seq == big
+
+
+def test_mlas_pool_rejects_dilations():
+    with pytest.raises(ShapeError):
+        OF.avg_pool_mlas_float([[[[1, 2], [3, 4]]]], 0.5, 0, 0.5, 0, kernel_shape=[1, 1], dilations=[2, 1])
+
+
+def mlas_geometry(rng):
+    """(input spatial shape, AveragePool attributes) drawn so that every MlasPool loop occurs."""
+    d = int(rng.integers(1, 4))
+    sp = [int(rng.integers(1, 8)) for _ in range(d)]
+    r = rng.random()
+    if d >= 2 and r < 0.1:
+        sp[-1] = int(rng.integers(33, 41))          # a kernel > 32 possible
+    if d == 2 and 0.1 <= r < 0.13:
+        sp = [1, 2046]                              # over the reduction buffer
+    k = [int(rng.integers(1, v + 1)) for v in sp]
+    if r > 0.8:
+        k = list(sp)                                # global kernel (with strides 1, no pads)
+    s = [int(rng.integers(1, 4)) for _ in range(d)]
+    pads = [int(rng.integers(0, kk)) if kk > 1 and r <= 0.8 else 0 for kk in k * 2]
+    if r > 0.8:
+        s = [1] * d if r > 0.88 else s
+    return sp, dict(kernel_shape=k, strides=s, pads=pads, ceil_mode=int(rng.integers(2)),
+                    count_include_pad=int(rng.integers(2)))
+
+
+def mlas_sweep(seed, cases, channels=2):
+    """QDQ AveragePool at opsets 11-18 on random geometries (1 to ``channels`` planes): {loop: [outputs,
+    differences]}."""
+    from refquant.peers import onnx_fusion as F
+    rng = np.random.default_rng(seed)
+    tally = {}
+    for _ in range(cases):
+        sp, attrs = mlas_geometry(rng)
+        case = qdq_case(rng, (1, int(rng.integers(1, channels + 1)), *sp))
+        x, sx, zx, sy, zy, dt, ydt = case
+        model = F.qdq_model("AveragePool", [(x, sx, zx)], (sy, zy), t_out=NP[ydt], attrs=attrs,
+                            opset=int(rng.choice([11, 12, 13, 17, 18])))
+        ops, got = F.optimized(model, "disable", {"x0": x})
+        mine = np.array(OF.avg_pool_mlas_float(x, sx, zx, sy, zy, dtype=dt, y_dtype=ydt, **attrs))
+        kind = OF.mlas_pool_kernel(sp, attrs["kernel_shape"], attrs["strides"], attrs["pads"], attrs["ceil_mode"],
+                                   attrs["count_include_pad"])
+        cell = tally.setdefault(kind, [0, 0])
+        cell[0] += got.size
+        cell[1] += int((got != mine).sum()) if got.shape == mine.shape else got.size
+    return tally
+
+
+def test_float_pool_opset11_18_equals_onnxruntime_on_a_seeded_sample():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    tally = mlas_sweep(7, 40)
+    assert set(tally) == {"global", "vector", "generic", "ort_loops"}, tally
+    assert all(bad == 0 for _, bad in tally.values()), tally
+
+
+@pytest.mark.slow
+def test_slow_sweep_float_pool_opset11_18():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    tally = mlas_sweep(8, 700, channels=16)
+    assert sum(n for n, _ in tally.values()) >= 10**5 and all(bad == 0 for _, bad in tally.values()), tally
+
+
+MLAS_RUNNER_GEOMETRIES = [   # (input shape, attributes): vector 2-D and 3-D, global, generic (stride 3), 1-D
+    ((1, 3, 6, 7), dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1], count_include_pad=0)),
+    ((1, 2, 5, 9), dict(kernel_shape=[2, 4], strides=[2, 2], pads=[1, 0, 0, 3], count_include_pad=1)),
+    ((1, 2, 3, 4, 6), dict(kernel_shape=[2, 2, 3], strides=[1, 2, 1], pads=[1, 0, 1, 0, 1, 2], count_include_pad=0)),
+    ((1, 3, 6, 7), dict(kernel_shape=[6, 7])),
+    ((1, 3, 6, 11), dict(kernel_shape=[2, 4], strides=[1, 3], pads=[0, 1, 1, 2], count_include_pad=0)),
+    ((1, 3, 13), dict(kernel_shape=[4], strides=[2], pads=[1, 2], count_include_pad=1)),
+]
+
+
+def test_model_runner_computes_the_opset11_18_float_pool_as_mlaspool():
+    # refquant model run of an AveragePool-17 model under the onnxruntime row: float inputs give the
+    # binary32 output bits of onnxruntime (opset 17), and a QDQ group the 'ort_float' variant of
+    # qdq_avg_pool_opset11_18
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import onnx
+    import onnxruntime as ort
+    from refquant import model
+    from refquant.peers import onnx_fusion as F
+    h = onnx.helper
+    rng = np.random.default_rng(11)
+    for shape, attrs in MLAS_RUNNER_GEOMETRIES:
+        x = (rng.standard_normal(shape) * 300).astype(np.float32)
+        node = h.make_node("AveragePool", ["x"], ["y"], **attrs)
+        g = h.make_graph([node], "g", [h.make_tensor_value_info("x", 1, list(shape))],
+                         [h.make_tensor_value_info("y", 1, None)])
+        proto = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+        proto.ir_version = 8
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        want = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+        y = model.run(model.from_proto(proto), {"x": x}, "onnxruntime").values["y"]
+        assert y.exact and (np.asarray(y.v, np.float32).view(np.uint32) == want.view(np.uint32)).all(), attrs
+        case = qdq_case(rng, shape, ("uint8",))
+        xq, sx, zx, sy, zy, _, _ = case
+        qproto = F.qdq_model("AveragePool", [(xq, sx, zx)], (sy, zy), attrs=attrs, opset=17)
+        yq = model.run(model.from_proto(qproto), {"x0": xq}, "onnxruntime").values["y"]
+        mine = OF.avg_pool_mlas_float(xq, sx, zx, sy, zy, **attrs)
+        assert yq.exact and (yq.v == np.array(mine)).all() and (yq.v == F.optimized(qproto, "disable", {"x0": xq})[1]).all()

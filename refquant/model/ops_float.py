@@ -223,8 +223,10 @@ def average_pool(ctx, node, ins):
         ones, _ = _im2col(np.ones_like(t[:1, :1]), k, strides, pads, dil)
         count = n if include else ones.sum(axis=win)
         return (cols.sum(axis=win) / count).reshape(t.shape[:2] + out)
-    if x.exact and _ort_float(ctx, "qdq_avg_pool") and ctx_opset(node) >= 19:   # AveragePool-11..18: MlasPool
+    if x.exact and _ort_float(ctx, "qdq_avg_pool") and ctx_opset(node) >= 19:
         return [V(_sequential_pool32(x.v.astype(np.float32), k, strides, pads, dil, include))]
+    if x.exact and _ort_float(ctx, "qdq_avg_pool_opset11_18") and ctx_opset(node) < 19:   # MlasPool
+        return [V(_mlas_pool32(x.v.astype(np.float32), k, strides, pads, include))]
     return [_mean_enclosure(x, pool, n)]
 
 
@@ -244,6 +246,35 @@ def _sequential_pool32(t, k, strides, pads, dil, include):
     acc = np.zeros(cols.shape[:2] + cols.shape[-1:], np.float32)
     for idx in np.ndindex(*k):
         acc = acc + cols[(slice(None), slice(None)) + idx]
+    return (acc / count).astype(np.float32).reshape(t.shape[:2] + out)
+
+
+def _mlas_pool32(t, k, strides, pads, include):
+    """onnxruntime's float AveragePool-11..18 (MlasPool, ceil_mode 0): the loop that
+    onnx_float.mlas_pool_kernel names; its vector kernel sums each column down the valid rows (2-D:
+    from the first row; 3-D: from +0.0), then the column sums left to right from the first (a padded
+    column is +0.0), one binary32 division; onnx_float.avg_pool_mlas_float before its QuantizeLinear."""
+    from ..onnx_float import mlas_pool_kernel
+    kind = mlas_pool_kernel(t.shape[2:], k, strides, pads, 0, include)
+    dil = [1] * len(k)
+    if kind == "global":
+        return _mlas_global_mean32(t)
+    if kind != "vector":
+        return _sequential_pool32(t, k, strides, pads, dil, include)
+    cols, out = _im2col(t, k, strides, pads, dil)
+    valid, _ = _im2col(np.ones_like(t[:1, :1]), k, strides, pads, dil)
+    acc = None
+    for kw in range(k[-1]):
+        col = np.zeros(cols.shape[:2] + cols.shape[-1:], np.float32)
+        seen = np.zeros(cols.shape[-1], bool)
+        for idx in np.ndindex(*k[:-1]):
+            at = idx + (kw,)
+            v, ok = cols[(slice(None), slice(None)) + at], valid[(0, 0) + at] > 0
+            first = ok & ~seen if len(k) == 2 else np.zeros_like(ok)
+            col = np.where(first, v, np.where(ok, col + v, col))
+            seen |= ok
+        acc = col if acc is None else acc + col
+    count = np.float32(np.prod(k)) if include else valid[0, 0].sum(axis=tuple(range(len(k)))).astype(np.float32)
     return (acc / count).astype(np.float32).reshape(t.shape[:2] + out)
 
 

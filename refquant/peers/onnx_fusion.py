@@ -31,9 +31,10 @@ FUSED = {"AveragePool": "QLinearAveragePool", "GlobalAveragePool": "QLinearGloba
          "Concat": "QLinearConcat", "MaxPool": "MaxPool"}
 
 
-def qdq_model(op, inputs, y, t_out=None, attrs=None, domain=""):
+def qdq_model(op, inputs, y, t_out=None, attrs=None, domain="", opset=21):
     """DQ(each input) -> op -> Q(y): ``inputs`` = [(array, scale, zero point)], ``y`` = (scale, zero point);
-    the op's attributes are ``attrs`` (default ATTRS[op]), its domain ``domain`` (com.microsoft for contrib ops)."""
+    the op's attributes are ``attrs`` (default ATTRS[op]), its domain ``domain`` (com.microsoft for contrib ops),
+    the model's default-domain opset ``opset``."""
     import onnx
     h, nh = onnx.helper, onnx.numpy_helper
     names = [f"x{i}" for i in range(len(inputs))]
@@ -48,7 +49,7 @@ def qdq_model(op, inputs, y, t_out=None, attrs=None, domain=""):
     graph = h.make_graph(nodes, "qdq", [h.make_tensor_value_info(n, h.np_dtype_to_tensor_dtype(x.dtype), list(x.shape))
                                         for n, (x, _, _) in zip(names, inputs)],
                          [h.make_tensor_value_info("y", h.np_dtype_to_tensor_dtype(t_out), None)], inits)
-    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 21)] + ([h.make_opsetid(domain, 1)] if domain else []))
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", opset)] + ([h.make_opsetid(domain, 1)] if domain else []))
     model.ir_version = 10
     return model
 
@@ -150,11 +151,13 @@ def fusion_table(seed=0, cases=2):
 # ##########################################################################
 
 FLOAT_PATH_DEVIATIONS = {"qdq_avg_pool": "ORT float AveragePool: sequential binary32 window sum",
+                         "qdq_avg_pool_opset11_18": "ORT float AveragePool-11..18: MlasPool column sums",
                          "qdq_global_avg_pool": "ORT float GlobalAveragePool: MlasPool lane sum",
                          "qdq_softmax": "ORT float Softmax: MLAS expf, binary32 sum",
                          "qdq_gelu": "ORT float Gelu: MLAS erf, binary32 steps"}
-_FLOAT_OPS = {  # onnx op -> (refquant op, attributes, input shape)
+_FLOAT_OPS = {  # onnx op[-opset] -> (refquant op, attributes, input shape)
     "AveragePool": ("qdq_avg_pool", ATTRS["AveragePool"], (1, 3, 6, 7)),
+    "AveragePool-17": ("qdq_avg_pool_opset11_18", ATTRS["AveragePool"], (1, 3, 6, 7)),   # MlasPool
     "GlobalAveragePool": ("qdq_global_avg_pool", {}, (1, 3, 6, 7)),
     "Softmax": ("qdq_softmax", {"axis": -1}, (1, 3, 6, 7)),
     "Gelu": ("qdq_gelu", {}, (1, 1, 2, 7)),       # the certified erf of each value is slow
@@ -179,14 +182,16 @@ def float_path_rows(cases=4, seed=61):
     from .versions import known
     rng, rows = np.random.default_rng(seed), []
     for op, (name, attrs, shape) in _FLOAT_OPS.items():
+        op_type, _, opset = op.partition("-")
         got_all, exact_all, model_all = [], [], []
         for k in range(cases):
             dtype = ("uint8", "int8")[k % 2]
             ins, sy, zy = random_case(rng, "AveragePool", dtype)
             x, sx, zx = ins[0]
             x = x[tuple(slice(0, d) for d in shape)]
-            kw = {k2: v for k2, v in attrs.items() if k2 == "axis" or op == "AveragePool"}
-            _, got = optimized(qdq_model(op, [(x, sx, zx)], (sy, zy), attrs=attrs), "disable", {"x0": x})
+            kw = {k2: v for k2, v in attrs.items() if k2 == "axis" or op_type == "AveragePool"}
+            _, got = optimized(qdq_model(op_type, [(x, sx, zx)], (sy, zy), attrs=attrs, opset=int(opset or 21)),
+                               "disable", {"x0": x})
             model = backends.variant("onnxruntime", name)(x, sx, zx, sy, zy, dtype=dtype, **kw)
             exact = backends.variant("exact", name)(x, sx, zx, sy, zy, dtype=dtype, **kw)
             got_all.append(got.ravel())
