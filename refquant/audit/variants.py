@@ -28,12 +28,15 @@ from ..integers import get_type
 from ..rounding import half_away, half_even
 from ..tflite_ops import add_sub_params
 from ..trace import Step
+from . import variants_pool as P
 from .case import _scale, _tensor_spec
 
 BINARY_OPS = ("add", "sub", "mul")
-UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu")
+UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu", "softmax")
 POOL_OPS = ("avg_pool", "global_avg_pool")        # NCHW, the unary convention, geometry in attrs
-VARIANT_OPS = BINARY_OPS + UNARY_OPS + POOL_OPS
+REDUCE_OPS = ("mean",)                           # the unary convention, axes / keepdims in attrs
+SHAPED_OPS = POOL_OPS + REDUCE_OPS + P.FORM_OPS   # the output shape is the declared variant's
+VARIANT_OPS = BINARY_OPS + UNARY_OPS + POOL_OPS + REDUCE_OPS + P.FORM_OPS
 QKEYS = {"binary": ("a_scale", "a_zero_point", "b_scale", "b_zero_point", "y_scale", "y_zero_point"),
          "unary": ("x_scale", "x_zero_point", "y_scale", "y_zero_point")}
 
@@ -52,11 +55,11 @@ class VariantCase:
 
     @property
     def kind(self):
-        return "binary" if self.op in BINARY_OPS else "unary"
+        return "binary" if self.op in BINARY_OPS else "form" if self.op in P.FORM_OPS else "unary"
 
     @cached_property
     def out_shape(self):
-        if self.op in POOL_OPS:        # the declared variant's output (every variant has the ONNX geometry)
+        if self.op in SHAPED_OPS:      # the declared variant's output (every variant has the op's geometry)
             return tuple(nested.shape(_call(self, backends.op_variants(self.op)[self.variant])))
         return tuple(nested.shape(self.inputs["a" if self.kind == "binary" else "x"]))
 
@@ -65,9 +68,16 @@ class VariantCase:
         return self.dtype
 
     def describe(self):
-        return {"name": self.name, "op": self.op, "variant": self.variant, "dtype": self.dtype,
-                "source": self.source, "output_shape": list(self.out_shape),
-                "quantization": dict(zip(QKEYS[self.kind], [str(v) for v in self.q])), "attrs": self.attrs}
+        d = {"name": self.name, "op": self.op, "variant": self.variant, "dtype": self.dtype,
+             "source": self.source, "output_shape": list(self.out_shape),
+             "quantization": dict(zip(QKEYS.get(self.kind, ("y_scale", "y_zero_point")), [str(v) for v in self.q])),
+             "attrs": {k: str(v) if isinstance(v, Fraction) else v for k, v in self.attrs.items()}}
+        if self.kind == "form" and self.op in P.CONCATS:
+            d["inputs"] = [{"shape": list(nested.shape(x)), "scale": str(s), "zero_point": z}
+                           for x, s, z in self.inputs["inputs"]]
+        if P.layout(self.op):
+            d["layout"] = P.layout(self.op)
+        return d
 
 
 def is_variant_spec(spec):
@@ -95,6 +105,9 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
     if not isinstance(dtype, str):
         raise InvalidValueError(f"dtype {dtype!r} must be a type name such as 'int8'")
     t = get_type(dtype)
+    if op in P.FORM_OPS:
+        inputs, q, attrs = P.form_case(spec, found[variant], base_dir, dtype)
+        return VariantCase(op, variant, dtype, inputs, q, attrs, name or spec.get("name", "case"), source)
     kind = "binary" if op in BINARY_OPS else "unary"
     inputs = {}
     for n in ("a", "b") if kind == "binary" else ("x",):
@@ -146,7 +159,7 @@ def golden_variant_case(ref, overrides=None):
             p = t["params"]
             ins = {f["name"]: gset.read_tensor(f) for f in t["files"] if f["role"] == "input"}
             spec = {"op": p["op"], "variant": p["variant"], "dtype": p["dtype"], "attrs": p.get("attrs", {})}
-            for k, key in zip(("sa", "za", "sb", "zb", "sy", "zy") if "a" in ins else ("sx", "zx", "sy", "zy"),
+            for k, key in [] if p["op"] in P.FORM_OPS else zip(("sa", "za", "sb", "zb", "sy", "zy") if "a" in ins else ("sx", "zx", "sy", "zy"),
                               QKEYS["binary" if "a" in ins else "unary"]):
                 spec[key] = f"0x{p[k]}" if k.startswith("s") else p[k]      # scales: binary32 bits in hex
             for n, tensor in ins.items():
@@ -214,6 +227,7 @@ FAULTS = {
     "sub": {"tflite_ref without the 20-bit input left shift": _tflite_no_shift(-1),
             "exact rounded ties-away (not ties-even)": _ties_away("sub")},
     "mul": {"exact rounded ties-away (not ties-even)": _ties_away("mul")},
+    **P.SIGNATURE_FAULTS,                      # mean; the form ops' faults: variants_pool.FAULTS
 }
 
 
@@ -222,6 +236,8 @@ FAULTS = {
 # ##########################################################################
 
 def _call(case, fn):
+    if case.kind == "form":
+        return P.call(case, fn)
     args = ([case.inputs["a"], *case.q[:2], case.inputs["b"], *case.q[2:]] if case.kind == "binary"
             else [case.inputs["x"], *case.q])
     return fn(*args, dtype=case.dtype, **case.attrs)
@@ -229,7 +245,7 @@ def _call(case, fn):
 
 def run(case, fn):
     """fn on the case's inputs and quantization: the flat outputs (ints or ImplementationDefined)."""
-    return nested.flatten(_call(case, fn))
+    return nested.flatten(fn(case) if getattr(fn, "takes_case", False) else _call(case, fn))
 
 
 def candidates(op):
@@ -238,8 +254,18 @@ def candidates(op):
             + [("fault", n, f) for n, f in FAULTS.get(op, {}).items()])
 
 
+def case_candidates(case):
+    """``candidates(case.op)``, the other backends' pools of its family (variants_pool.siblings: 'op:name')
+    and the form ops' faults (functions of the case)."""
+    return (candidates(case.op)[:len(backends.op_variants(case.op))] + P.siblings(case)
+            + candidates(case.op)[len(backends.op_variants(case.op)):]
+            + [("fault", n, f) for n, f in P.FAULTS.get(case.op, {}).items()])
+
+
 def rows_using(op, variant):
-    """The backend rows whose ``ops`` name ``variant`` for ``op``."""
+    """The backend rows whose ``ops`` name ``variant`` for ``op`` ('op2:variant': ``variant`` of op2)."""
+    if ":" in variant:
+        op, variant = variant.split(":", 1)
     return sorted(b.name for b in backends.BACKENDS.values() if b.ops.get(op) == variant)
 
 
@@ -248,8 +274,8 @@ def _mismatches(expected, actual):
 
 
 def _element_inputs(case, i):
-    if case.op in POOL_OPS:
-        return {}
+    if case.op in SHAPED_OPS or case.op == "softmax":
+        return P.element_inputs(case, i)
     if case.kind == "binary":
         return {"a": nested.flatten(case.inputs["a"])[i], "b": nested.flatten(case.inputs["b"])[i]}
     return {"x": nested.flatten(case.inputs["x"])[i]}
@@ -271,7 +297,9 @@ def audit_variant(case, actual, first=5, diagnose_=True):
                                                        default=0),
            "first": [{"index": [int(j) for j in np.unravel_index(i, case.out_shape)], "flat": i, **_element_inputs(case, i),
                       "expected": _show(exp[i]), "actual": act[i]} for i in bad[:first]]}
-    if case.kind == "unary" and case.op not in POOL_OPS:
+    if case.op == "softmax":
+        res["by_diff"] = P.by_diff(case, exp, act, set(bad), _show)
+    elif case.kind == "unary" and case.op not in SHAPED_OPS:
         res["by_input"] = _by_input(case, exp, act, bad)
     if diagnose_:
         res["diagnosis"] = diagnose_variant(case, act)
@@ -299,9 +327,9 @@ def _by_input(case, exp, act, bad):
 def diagnose_variant(case, act):
     """Rank every candidate semantics (variants, then faults) by its mismatches with the dump."""
     ranking = []
-    for kind, name, fn in candidates(case.op):
+    for kind, name, fn in case_candidates(case):
         try:
-            if not accepts(fn, case.attrs):
+            if case.kind != "form" and not getattr(fn, "takes_case", False) and not accepts(fn, case.attrs):
                 raise InvalidValueError(f"takes none of the attributes {sorted(set(case.attrs) - _keywords(fn))}")
             out = run(case, fn)
         except RefquantError as exc:
@@ -346,11 +374,13 @@ def explain_variant(case, index, variant=None):
         real = {"add": u + v, "sub": u - v, "mul": u * v}[case.op] / sy
         steps += [Step("exact result / sy", f"({case.op} of the dequantized values) / sy", real),
                   Step("exact, ties even", "RNE(result / sy) + zy (before saturation)", half_even(real) + zy)]
-    elif case.op not in POOL_OPS:
+    elif case.op not in SHAPED_OPS and case.op != "softmax":
         sx, zx, sy, zy = case.q
         steps += [Step("input x", "x", ins["x"]),
                   Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]
-    for kind, name, fn in candidates(case.op):
+    else:
+        steps += P.explain_steps(case, flat)
+    for kind, name, fn in case_candidates(case):
         try:
             val = _show(run(case, fn)[flat])
         except RefquantError as exc:
@@ -367,12 +397,15 @@ def text(res):
              f"{res['expected_semantics']}",
              f"mismatches: {res['mismatches']} of {res['elements']} elements, max |diff| {res['max_abs_diff']}"]
     for m in res["first"]:
-        ins = ", ".join(f"{k}={m[k]}" for k in ("a", "b", "x") if k in m)
+        ins = ", ".join(f"{k}={m[k]}" for k in m if k not in ("index", "flat", "expected", "actual"))
         lines.append(f"  element {m['index']}{f' ({ins})' if ins else ''}: expected {m['expected']}, "
                      f"actual {m['actual']}")
     for g in res.get("by_input", [])[:10]:
         lines.append(f"  input {g['input']}: {g['count']} of {g['of']} differ (expected {g['expected']}, actual "
                      f"{g['actual']}): {g['verdict']}")
+    for g in res.get("by_diff", [])[:10]:
+        lines.append(f"  d = max - x = {g['d']}: {g['count']} of {g['of']} differ (actual - expected "
+                     f"{g['actual_minus_expected']}): {g['verdict']}")
     d = res.get("diagnosis")
     if d:
         lines.append(f"diagnosis: {d['verdict']}")
