@@ -384,6 +384,25 @@ BACKENDS = {b.name: b for b in [
     Backend("ggml_cpu", "ggml CPU backend as written in C (ggml-quants.c *_ref quantizers, ggml-cpu/quants.c "
             "ggml_vec_dot_*_generic; measured on the copy vendored in ggml-python 0.0.45)", "exact",
             {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic"}),
+    # Reproduces: ggml 0.13.1's own library as the pywhispercpp 1.5.1 wheel ships it (refquant/peers/ggml.py).
+    Backend("ggml_x86_avx2", "ggml 0.13.1 (f24588a) CPU backend, the x86-64 AVX2+FMA+F16C build shipped in "
+            "pywhispercpp 1.5.1: quantize_row_*_ref / dequantize_row_* through ggml_get_type_traits, and the vec_dot "
+            "of ggml_get_type_traits_cpu (ggml-cpu/arch/x86/quants.c AVX2 kernels)", "exact",
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_avx2"},
+            (("pywhispercpp", "1.5.1"),), (
+                _dev("ggml AVX2 vec_dot order", "the AVX2 kernels of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 x Q8_0/Q8_1 sum eight "
+                     "int32 lanes of 4 consecutive products, accumulate each lane across blocks with a fused "
+                     "multiply-add by fl(dx*dy) and add the lanes by hsum_float_8, not the generic kernel's block "
+                     "order (refquant gguf_avx2 variant 'ggml_avx2'; docs/llm-formats.md §1)", ("1.5.1",),
+                     "gguf_vec_dot"),)),
+    Backend("ggml_generic_gcc_fma", "ggml 0.13.1 (f24588a) scalar ggml_vec_dot_*_generic kernels as exported by "
+            "the pywhispercpp 1.5.1 build (GCC, -ffp-contract=fast with -mfma)", "exact",
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic_fma"},
+            (("pywhispercpp", "1.5.1"),), (
+                _dev("GCC contraction of ggml's generic kernels", "Q4_1/Q5_1 (dx*dy)*sumi + mx*sy, Q2_K "
+                     "dall*isum - dmin*summs, Q4_K/Q5_K sums[l] += d*aux32[l] and sumf -= dmin*sumi are fused "
+                     "multiply-adds in this build (refquant gguf variant 'ggml_generic_fma'; docs/llm-formats.md "
+                     "§1)", ("1.5.1",), "gguf_vec_dot"),)),
     Backend("gguf_py", "gguf-py 0.19.0 gguf.quants (numpy port of ggml's reference quantizers)", "exact",
             {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref"}, (("gguf", "0.19.0"),), (
                 _dev("gguf-py zero-block scale sign", "Q4_0/Q5_0 of a block whose first element is -0 and whose "
@@ -543,6 +562,7 @@ VARIANT_MODULES = (
     "tflite_ops",
     "tflite_conv",
     "gguf",
+    "gguf_avx2",
     "qops",
     "movement",
     "onnx_ops",

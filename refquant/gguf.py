@@ -389,7 +389,21 @@ def dequantize_row(kind, data):
 # Dot products: the exact integer part of each block, and the float combination
 # ---------------------------------------------------------------------------------------------
 
-class Binary32:
+class _Fusable:
+    """``a*b + c`` and ``c - a*b`` as two operations (a compiler that does not contract)."""
+    fused = False
+
+    def muladd(self, a, b, c):
+        return self.add(self.mul(a, b), c)
+
+    def submul(self, c, a, b):
+        return self.sub(c, self.mul(a, b))
+
+    def mulsub(self, a, b, c):
+        return self.sub(self.mul(a, b), c)
+
+
+class Binary32(_Fusable):
     """'ggml_generic': every * + - of the C expression rounded to binary32, in source order."""
     name = "ggml_generic"
 
@@ -405,7 +419,31 @@ class Binary32:
         return _f.encode(F32, v)
 
 
-class Exact:
+class Binary32Fma(Binary32):
+    """'ggml_generic_fma': the scalar kernels as GCC contracts them into fused multiply-adds
+    (-ffp-contract=fast, GCC's default outside ISO C mode, with -mfma): Q4_1/Q5_1
+    ``(dx*dy)*sumi + mx*sy`` = fma(fl(dx*dy), sumi, fl(mx*sy)); Q2_K ``dall*isum - dmin*summs`` =
+    fma(dall, isum, -fl(dmin*summs)); Q4_K/Q5_K ``sums[l] += d*aux32[l]`` = fma(d, aux32[l], sums[l])
+    and ``sumf -= dmin*sumi`` = fma(-dmin, sumi, sumf); the rest (Q4_0, Q5_0, Q8_0, Q3_K, Q6_K) as
+    'ggml_generic'.  Measured on ggml 0.13.1 of pywhispercpp 1.5.1 (docs/llm-formats.md §1)."""
+    name = "ggml_generic_fma"
+    fused = True
+
+    def muladd(self, a, b, c):
+        return _dec(_f.fma(F32, a, b, c))
+
+    def submul(self, c, a, b):
+        return _dec(_f.fma(F32, _neg(a), b, c))
+
+    def mulsub(self, a, b, c):
+        return _dec(_f.fma(F32, a, b, _neg(c)))
+
+
+def _neg(v):
+    return _f.Real(v.kind, 1 - v.sign, v.mag)
+
+
+class Exact(_Fusable):
     """'exact': the same expression in exact rationals, rounded to binary32 once at the end."""
     name = "exact"
 
@@ -428,7 +466,7 @@ class Exact:
         return _f.encode(F32, v)
 
 
-ACCUMULATIONS = {"ggml_generic": Binary32(), "exact": Exact()}
+ACCUMULATIONS = {"ggml_generic": Binary32(), "ggml_generic_fma": Binary32Fma(), "exact": Exact()}
 
 
 def _shown(v):
@@ -444,7 +482,32 @@ class Traced:
     each as ``inner`` rounds it (binary32 for 'ggml_generic', exact for 'exact')."""
 
     def __init__(self, inner, trace):
-        self.inner, self.trace, self.name, self.k = inner, trace, inner.name, 0
+        self.inner, self.trace, self.name, self.k, self.fused = inner, trace, inner.name, 0, inner.fused
+
+    def muladd(self, a, b, c):
+        if not self.fused:
+            return self.add(self.mul(a, b), c)
+        return self._fma(a, b, c, self.inner.muladd(a, b, c), "+")
+
+    def submul(self, c, a, b):
+        if not self.fused:
+            return self.sub(c, self.mul(a, b))
+        return self._fma(a, b, c, self.inner.submul(c, a, b), "-")
+
+    def mulsub(self, a, b, c):
+        if not self.fused:
+            return self.sub(self.mul(a, b), c)
+        self.k += 1
+        v = self.inner.mulsub(a, b, c)
+        note(self.trace, f"step {self.k} fma", f"fma({_shown(a)} * {_shown(b)} - {_shown(c)}) = "
+             f"0x{_f.encode(F32, v):08x}", v.value)
+        return v
+
+    def _fma(self, a, b, c, v, sign):
+        self.k += 1
+        formula = f"fma({_shown(c)} {sign} {_shown(a)} * {_shown(b)}) = 0x{_f.encode(F32, v):08x}"
+        note(self.trace, f"step {self.k} fma", formula, v.value)
+        return v
 
     def _note(self, what, a, op, b, v):
         self.k += 1
@@ -513,6 +576,8 @@ def _dot_legacy(kx, xb, yb, acc, total):
         term = acc.mul(acc.mul(dx, dy), sumi)
     elif kx == "q8_0":      # sumf += sumi*(dx*dy)
         term = acc.mul(sumi, acc.mul(dx, dy))
+    elif acc.fused:         # q4_1, q5_1 contracted: fma(dx*dy, sumi, mx*sy)
+        term = acc.muladd(acc.mul(dx, dy), sumi, acc.mul(fp16_value(fx["m"]), fp16_value(fy["s"])))
     else:                   # q4_1, q5_1: sumf += (dx*dy)*sumi + mx*sy
         term = acc.add(acc.mul(acc.mul(dx, dy), sumi), acc.mul(fp16_value(fx["m"]), fp16_value(fy["s"])))
     return acc.add(total, term)
@@ -526,7 +591,8 @@ def vec_dot(kind_x, x, kind_y, y, accumulation="ggml_generic", trace=None):
     """binary32 bits of ggml_vec_dot_<kind_x>_<kind_y>(x, y): rows of blocks as bytes.
 
     ``accumulation``: 'ggml_generic' (the scalar C source, each operation rounded to binary32 in
-    its order) or 'exact' (the same terms exactly, one rounding).  The integer part is exact in both.
+    its order), 'ggml_generic_fma' (the same as GCC contracts it into fused multiply-adds) or 'exact'
+    (the same terms exactly, one rounding).  The integer part is exact in both.
     ``trace`` (a list): each block pair's bytes, scale fields and integer sum, then every float
     step as the accumulation rounds it (``refquant explain``, docs/llm-formats.md §4).
     Reproduces: ggml-cpu/quants.c ggml_vec_dot_{q4_0_q8_0,q4_1_q8_1,q5_0_q8_0,q5_1_q8_1,q8_0_q8_0,
@@ -569,7 +635,15 @@ def dot_exact(kind_x, x, kind_y, y):
     return vec_dot(kind_x, x, kind_y, y, "exact")
 
 
-VARIANTS = {"gguf_vec_dot": {"ggml_generic": dot_generic, "exact": dot_exact},
+def dot_generic_fma(kind_x, x, kind_y, y):
+    """ggml's scalar vec_dot as GCC contracts it (fused multiply-adds; ``Binary32Fma``).
+
+    Reproduces: ggml-cpu/quants.c ggml_vec_dot_*_generic (ggml 0.13.1) built with -ffp-contract=fast -mfma.
+    """
+    return vec_dot(kind_x, x, kind_y, y, "ggml_generic_fma")
+
+
+VARIANTS = {"gguf_vec_dot": {"ggml_generic": dot_generic, "ggml_generic_fma": dot_generic_fma, "exact": dot_exact},
             "gguf_quantize": {"ggml_ref": quantize_row},
             "gguf_dequantize": {"ggml_ref": dequantize_row}}
 

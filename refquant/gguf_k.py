@@ -524,12 +524,14 @@ def _dot_lanes(kind, blocks, acc):
         u, y = KCODES[kind](xb), _q8_k(yb)
         yd = _f.decode("fp32", y["d32"])
         d = acc.mul(fp16_value(u["d"]), yd)
+        fuse = acc.fused and kind in ("q4_K", "q5_K")     # contracted in these two kernels only (measured)
         for lane, a32 in enumerate(_lanes(u, y)):
-            sums[lane] = acc.add(sums[lane], acc.mul(d, acc.num(a32)))
+            n = acc.num(a32)
+            sums[lane] = acc.muladd(d, n, sums[lane]) if fuse else acc.add(sums[lane], acc.mul(d, n))
         if u["mins"] is not None:
             sumi = sum(y["bsums"][j] * u["mins"][j // 2] for j in range(16))
             dmin = acc.mul(fp16_value(u["dmin"]), yd)
-            sumf = acc.sub(sumf, acc.mul(dmin, acc.num(sumi)))
+            sumf = acc.submul(sumf, dmin, acc.num(sumi))      # sumf -= dmin * sumi
     for s in sums:
         sumf = acc.add(sumf, s)
     return acc.result(sumf)
@@ -547,7 +549,10 @@ def _dot_q2_k(blocks, acc):
         summs = sum(y["bsums"][j] * u["mins"][j] for j in range(16))
         isum = sum(u["sc"][e // 16] * y["q"][e] * u["q"][e] for e in range(QK_K))
         dall, dmin = acc.mul(yd, fp16_value(u["d"])), acc.mul(yd, fp16_value(u["dmin"]))
-        sumf = acc.add(sumf, acc.sub(acc.mul(dall, acc.num(isum)), acc.mul(dmin, acc.num(summs))))
+        if acc.fused:       # contracted: fma(dall, isum, -(dmin*summs))
+            sumf = acc.add(sumf, acc.mulsub(dall, acc.num(isum), acc.mul(dmin, acc.num(summs))))
+        else:
+            sumf = acc.add(sumf, acc.sub(acc.mul(dall, acc.num(isum)), acc.mul(dmin, acc.num(summs))))
     return acc.result(sumf)
 
 

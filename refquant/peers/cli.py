@@ -15,6 +15,7 @@ from .litert_rows import backend_litert
 from .onnx import backend_onnx
 from .onnxruntime import backend_onnxruntime
 from .gguf import backend_gguf
+from .ggml import backend_ggml
 from .openvino import backend_openvino
 from .qonnx import backend_qonnx
 from .tflm import backend_tflm
@@ -26,6 +27,7 @@ RUNNERS = {"kernel": backend_kernel, "onnxruntime": backend_onnxruntime, "onnx":
            "torch": backend_torch, "tosa": backend_tosa,
            "qonnx": backend_qonnx,
            "gguf": backend_gguf, "openvino": backend_openvino,
+           "ggml": backend_ggml,
            "litert": backend_litert,
            "tflm": backend_tflm}
 ALIASES = {"ort": "onnxruntime", "onnx_ref": "onnx", "pytorch": "torch", "tosa-tools": "tosa", "c": "kernel",

@@ -26,6 +26,7 @@ PEERS = {
     "qonnx": Peer("qonnx", "qonnx", ("qonnx==1.0.0",), ("qonnx",)),
     "openvino": Peer("openvino", "openvino", ("openvino==2026.4.1",), ("openvino_cpu", "openvino_cpu_fq_node")),
     "gguf": Peer("gguf", "gguf", ("gguf==0.19.0",), ("gguf_py",)),
+    "ggml": Peer("pywhispercpp", "ggml", ("pywhispercpp==1.5.1",), ("ggml_x86_avx2", "ggml_generic_gcc_fma")),
     "tflm": Peer("tflite-micro", "tflm", ("tflite-micro==0.dev20261023182759",), ("tflite_micro",)),
 }
 TORCH_CPU_INDEX = "--index-url https://download.pytorch.org/whl/cpu"   # the CPU build, without CUDA packages

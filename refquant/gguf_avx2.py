@@ -1,0 +1,95 @@
+"""ggml's AVX2 dot kernels, exactly: the accumulation order of the vec_dot that an x86-64 AVX2 build
+of ggml's CPU backend runs (the accumulation ``ggml_avx2`` of the op ``gguf_vec_dot``).
+
+Source (read, not copied): ggml ``ggml-cpu/arch/x86/quants.c`` (ggml 0.13.1, llama.cpp 2026),
+the ``#if defined(__AVX2__)`` branches of ``ggml_vec_dot_{q4_0_q8_0,q4_1_q8_1,q5_0_q8_0,q5_1_q8_1,
+q8_0_q8_0}`` and their helpers ``mul_sum_i8_pairs_float``, ``mul_sum_us8_pairs_float``,
+``hsum_float_8``; docs/llm-formats.md §1 says what was measured against ggml itself.
+
+Per block the 32 products go into eight int32 lanes, lane j holding elements 4j .. 4j+3 (the
+unpacked nibbles and the int8 codes sit in element order in one 256-bit vector; ``maddubs`` adds
+adjacent byte products into int16 with saturation, ``madd`` adds adjacent int16 pairs). For signed
+x (Q4_0, Q5_0, Q8_0) the kernel multiplies |x| by y carrying x's sign (``_mm256_sign_epi8``, where
+-(-128) stays -128). Each lane is converted to binary32 (exactly) and accumulated across blocks
+with one fused multiply-add by the block's fl(dx * dy), from +0; the eight lanes are then added by
+``hsum_float_8``: r_i = x_{i+4} + x_i, then (r0 + r2) + (r1 + r3). Q4_1 / Q5_1 add
+``summs`` (sum of fl(mx * sy) over blocks, in block order, each a fused multiply-add as GCC
+contracts ``summs += mx*sy``) to that sum at the end.
+"""
+
+from . import formats as _f
+from . import gguf as _g
+from .errors import ShapeError, UnknownNameError
+
+F32 = "fp32"
+PAIRS = {"q4_0": "q8_0", "q4_1": "q8_1", "q5_0": "q8_0", "q5_1": "q8_1", "q8_0": "q8_0"}
+UNSIGNED = ("q4_1", "q5_1")       # mul_sum_us8_pairs_float; the others mul_sum_i8_pairs_float
+
+
+def _wrap8(v):
+    return (v + 128) % 256 - 128
+
+
+def _sat16(v):
+    return max(-32768, min(32767, v))
+
+
+def lanes(kind_x, qx, qy):
+    """The eight int32 lanes of one block pair (lane j: elements 4j .. 4j+3), as the AVX2 integer
+    instructions compute them (sign_epi8, maddubs_epi16 with int16 saturation, madd_epi16).
+
+    Reproduces: ggml-cpu/arch/x86/quants.c mul_sum_i8_pairs_float / mul_sum_us8_pairs_float (ggml 0.13.1).
+    """
+    if kind_x in UNSIGNED:
+        ux, sy = qx, qy
+    else:
+        ux = [abs(v) for v in qx]                                   # |-128| is the unsigned byte 128
+        sy = [y if v > 0 else 0 if v == 0 else _wrap8(-y) for v, y in zip(qx, qy)]
+    pairs = [_sat16(ux[2 * i] * sy[2 * i] + ux[2 * i + 1] * sy[2 * i + 1]) for i in range(16)]
+    return [pairs[2 * j] + pairs[2 * j + 1] for j in range(8)]
+
+
+def hsum_float_8(v):
+    """hsum_float_8 of eight binary32 Reals: r_i = fl(x_{i+4} + x_i), then fl(fl(r0 + r2) + fl(r1 + r3)).
+
+    Reproduces: ggml-cpu/arch/x86/quants.c hsum_float_8 (extractf128, add_ps, movehl_ps, movehdup_ps, add_ss).
+    """
+    r = [_g.add(v[i + 4], v[i]) for i in range(4)]
+    return _g.add(_g.add(r[0], r[2]), _g.add(r[1], r[3]))
+
+
+def _fma(a, b, c):
+    return _f.decode(F32, _f.fma(F32, a, b, c))
+
+
+def _blocks(kind_x, x, kind_y, y):
+    if PAIRS.get(kind_x) != kind_y:
+        raise UnknownNameError("ggml AVX2 vec_dot pair", f"{kind_x}.{kind_y}", [f"{a}.{b}" for a, b in PAIRS.items()])
+    sx, sy = _g.BLOCKS[kind_x][1], _g.BLOCKS[kind_y][1]
+    x, y = bytes(x), bytes(y)
+    if len(x) % sx or len(y) % sy or len(x) // sx != len(y) // sy:
+        raise ShapeError(f"{kind_x} row of {len(x)} bytes and {kind_y} row of {len(y)} bytes do not pair")
+    return [(x[i * sx:(i + 1) * sx], y[i * sy:(i + 1) * sy]) for i in range(len(x) // sx)]
+
+
+def dot_avx2(kind_x, x, kind_y, y):
+    """binary32 bits of ggml_vec_dot_<kind_x>_<kind_y> as an AVX2 + FMA build runs it.
+
+    Reproduces: ggml-cpu/arch/x86/quants.c ggml_vec_dot_{q4_0_q8_0,q4_1_q8_1,q5_0_q8_0,q5_1_q8_1,
+    q8_0_q8_0}, the __AVX2__ branches (ggml 0.13.1).
+    """
+    acc, summs = [_g.ZERO] * 8, _g.ZERO
+    for xb, yb in _blocks(kind_x, x, kind_y, y):
+        qx, fx = _g.codes(kind_x, xb)
+        qy, fy = _g.codes(kind_y, yb)
+        d = _g.mul(_g.fp16_value(fx["d"]), _g.fp16_value(fy["d"]))
+        acc = [_fma(d, _g.c_float(s), a) for s, a in zip(lanes(kind_x, qx, qy), acc)]
+        if kind_x in UNSIGNED:
+            summs = _fma(_g.fp16_value(fx["m"]), _g.fp16_value(fy["s"]), summs)
+    total = hsum_float_8(acc)
+    if kind_x in UNSIGNED:
+        total = _g.add(total, summs)
+    return _f.encode(F32, total)
+
+
+VARIANTS = {"gguf_vec_dot": {"ggml_avx2": dot_avx2}}
