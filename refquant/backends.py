@@ -388,8 +388,13 @@ BACKENDS = {b.name: b for b in [
     Backend("ggml_x86_avx2", "ggml 0.13.1 (f24588a) CPU backend, the x86-64 AVX2+FMA+F16C build shipped in "
             "pywhispercpp 1.5.1: quantize_row_*_ref / dequantize_row_* through ggml_get_type_traits, and the vec_dot "
             "of ggml_get_type_traits_cpu (ggml-cpu/arch/x86/quants.c AVX2 kernels)", "exact",
-            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_avx2"},
+            {"gguf_quantize": "ggml_avx2", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_avx2"},
             (("pywhispercpp", "1.5.1"),), (
+                _dev("ggml AVX2 Q8_0/Q8_1 activation rounding", "the CPU backend's from_float for Q8_0/Q8_1 (the "
+                     "activations of a matrix product) multiplies by fl(127/amax) and rounds ties to even "
+                     "(_mm256_round_ps), where quantize_row_q8_0_ref multiplies by 1/fl(amax/127) and rounds ties "
+                     "away (roundf): codes differ on .5 ties (refquant gguf_avx2 variant 'ggml_avx2' of "
+                     "gguf_quantize; docs/llm-formats.md §1)", ("1.5.1",), "gguf_quantize"),
                 _dev("ggml AVX2 vec_dot order", "the AVX2 kernels of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 x Q8_0/Q8_1 sum eight "
                      "int32 lanes of 4 consecutive products, accumulate each lane across blocks with a fused "
                      "multiply-add by fl(dx*dy) and add the lanes by hsum_float_8, not the generic kernel's block "

@@ -15,6 +15,10 @@ with one fused multiply-add by the block's fl(dx * dy), from +0; the eight lanes
 ``hsum_float_8``: r_i = x_{i+4} + x_i, then (r0 + r2) + (r1 + r3). Q4_1 / Q5_1 add
 ``summs`` (sum of fl(mx * sy) over blocks, in block order, each a fused multiply-add as GCC
 contracts ``summs += mx*sy``) to that sum at the end.
+
+The activations a matrix product feeds these kernels are quantized by the CPU backend's
+``from_float`` (``quantize_avx2``): for Q8_0 / Q8_1 the AVX2 code multiplies by fl(127/amax) and
+rounds ties to even, where the reference quantizer multiplies by 1/fl(amax/127) and rounds ties away.
 """
 
 from . import formats as _f
@@ -92,4 +96,34 @@ def dot_avx2(kind_x, x, kind_y, y):
     return _f.encode(F32, total)
 
 
-VARIANTS = {"gguf_vec_dot": {"ggml_avx2": dot_avx2}}
+def _quantize_q8(kind, xs):
+    """quantize_row_q8_0 / q8_1, AVX2 branch: d = fl(amax/127), id = fl(127/amax) (not 1/d), codes
+    _mm256_round_ps(x*id, _MM_ROUND_NEAREST) (ties to even, not roundf's ties away), packed with saturation."""
+    amax = _g.ZERO
+    for v in xs:
+        amax = _f.Real(v.kind, 0, v.mag) if v.mag > amax.mag else amax
+    d = _g.div(amax, 127)
+    inv = _g.div(127, amax) if not amax.is_zero else _g.ZERO
+    codes = [max(-128, min(127, _g.nearest_int(_g.mul(x, inv)))) for x in xs]
+    head = _g.fp16_bits(d).to_bytes(2, "little")
+    if kind == "q8_1":
+        head += _g.fp16_bits(_g.mul(d, _g.c_float(sum(codes)))).to_bytes(2, "little")
+    return head + bytes(c & 0xFF for c in codes)
+
+
+def quantize_avx2(kind, values):
+    """The bytes of a row as the CPU backend quantizes activations (``ggml_get_type_traits_cpu(kind)->
+    from_float``) in an AVX2 build: Q8_0 / Q8_1 by their AVX2 code, every other type by its reference
+    quantizer (``quantize_row_<kind>_ref``; Q8_K's AVX2 entry calls it too).
+
+    Reproduces: ggml-cpu/arch/x86/quants.c quantize_row_q8_0 / quantize_row_q8_1 (__AVX2__), ggml 0.13.1.
+    """
+    if kind not in ("q8_0", "q8_1"):
+        return _g.quantize_row(kind, values)
+    xs = _g.inputs(values)
+    if len(xs) % 32:
+        raise ShapeError(f"a {kind} row holds a multiple of 32 values; got {len(xs)}")
+    return b"".join(_quantize_q8(kind, xs[i:i + 32]) for i in range(0, len(xs), 32))
+
+
+VARIANTS = {"gguf_vec_dot": {"ggml_avx2": dot_avx2}, "gguf_quantize": {"ggml_avx2": quantize_avx2}}

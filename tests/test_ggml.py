@@ -170,3 +170,14 @@ def test_avx2_kernels_sweep(ggml, kind):
     bad = sum(int(ggml.vec_dot(kind, r, ky, y).view(np.uint32)) != gguf_avx2.dot_avx2(kind, r.tobytes(), ky,
                                                                                        y.tobytes()) for r in x)
     assert bad == 0
+
+
+@pytest.mark.parametrize("kind", ["q8_0", "q8_1", "q8_K"])
+def test_activation_quantizer_is_the_avx2_model(ggml, kind):
+    """The CPU backend's from_float: Q8_0 / Q8_1 round .5 ties to even (the reference rounds them away),
+    Q8_K is the reference quantizer."""
+    rng = np.random.default_rng(9)
+    x = _sample(kind, 2) if kind == "q8_K" else np.concatenate([_sample(kind, 2), tie_blocks(kind, rng, 4)])
+    got = ggml.quantize(kind, x).tobytes()
+    assert got == gguf_avx2.quantize_avx2(kind, x.tolist())
+    assert (got == gguf.quantize_row(kind, x.tolist())) == (kind == "q8_K")

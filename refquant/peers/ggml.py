@@ -145,6 +145,20 @@ class Ggml:
         _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
         return out
 
+    def quantize(self, kind, x):
+        """The CPU backend's from_float (ggml_get_type_traits_cpu) of float32 ``x``: how it quantizes the
+        activations of a matrix product (Q8_0 / Q8_1: the AVX2 code of this build)."""
+        fn = self.cpu.ggml_get_type_traits_cpu(self.type_id(kind)).contents.from_float
+        if not fn:
+            raise UnknownNameError("ggml type with a CPU from_float", kind, [])
+        x = np.ascontiguousarray(np.asarray(x, np.float32).ravel())
+        n, size = BLOCKS[kind]
+        if x.size % n:
+            raise ShapeError(f"a {kind} row holds a multiple of {n} values; got {x.size}")
+        out = np.zeros(x.size // n * size, np.uint8)
+        _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
+        return out
+
     def dequantize(self, kind, data):
         """dequantize_row_<kind> (the type traits' to_float) of uint8 blocks: float32 values."""
         fn = self._function(self.traits(kind).to_float, f"dequantize_row_{kind}", "to_float", kind)
@@ -250,10 +264,11 @@ def _dot_row(kind_x, rng, rows, blocks, simd):
 def backend_ggml(seed=20261203, n=1 << 16):
     """Conformance rows: ggml's reference quantizers and dequantizers (through the type traits) against
     refquant's fast forms, byte for byte and bit for bit; the vec_dot kernels against 'ggml_generic'."""
-    from .. import gguf
+    from .. import gguf, gguf_avx2
     from ..blocks import gguf as fast
     from ..blocks import gguf_lut as flut
     from .conformance import judge
+    from .versions import known
     from .gguf import _inputs, _k_blocks
     from .gguf_lut import inputs as lut_inputs
     from .gguf_lut import random_blocks
@@ -265,6 +280,12 @@ def backend_ggml(seed=20261203, n=1 << 16):
         for flag, x in flags.items():
             rows.append(judge(SIMD, f"quantize {kind}", "ggml_ref", flag, g.quantize_ref(kind, x),
                               ref.quantize(kind, x).ravel(), x=x))
+    for kind in ("q8_0", "q8_1"):      # the activation quantizer the CPU backend runs (from_float, AVX2)
+        for flag, x in _inputs(kind, rng, n // 8).items():
+            model = np.frombuffer(gguf_avx2.quantize_avx2(kind, x.tolist()), np.uint8)
+            rows.append(judge(SIMD, f"from_float {kind}", "ggml_ref", flag, g.quantize(kind, x),
+                              fast.quantize(kind, x).ravel(),
+                              [known("ggml", "ggml AVX2 Q8_0/Q8_1 activation rounding", model, "gguf_quantize")], x=x))
     for kind in LEGACY:
         data = fast.quantize(kind, _values(rng, n))
         rows.append(judge(SIMD, f"dequantize {kind}", "ggml_ref", "random values quantized",
