@@ -325,86 +325,114 @@ def dequantize_matmul(a, a_scale, a_zero_point, b, b_scale, b_zero_point, *, a_t
 
 
 # ##########################################################################
-# QLinearConv (2-D, NCHW)
+# QLinearConv (1-D, 2-D, 3-D; NCW, NCHW, NCDHW)
 # ##########################################################################
 
+# The checked geometry of one convolution: input channels per group, and per spatial axis the
+# kernel size, stride, leading pad, dilation and input size.
+ConvGeometry = namedtuple("ConvGeometry", "cg kernel strides begins dilations spatial")
+
+
 def conv_geometry(xs, ws, strides, pads, dilations, group):
-    """(N, M, OH, OW) of a 2-D convolution of x shape ``xs`` by w shape ``ws``; ShapeError if inconsistent.
+    """(N, M, *spatial output) of a convolution of x shape ``xs`` by w shape ``ws``; ShapeError if inconsistent.
 
-    Reproduces: ONNX Conv-11 / QLinearConv-10 output shape (pads = [top, left, bottom, right]).
+    Reproduces: ONNX Conv-11 / ConvInteger-10 / QLinearConv-10 output shape, d = 1, 2 or 3 spatial axes
+    (pads = [begin of each axis, then end of each axis], e.g. [top, left, bottom, right]).
     """
-    if len(xs) != 4 or len(ws) != 4:
-        raise ShapeError(f"QLinearConv 2-D needs x (N,C,H,W) and w (M,C/group,kH,kW); got {xs} and {ws}")
-    N, C, H, W = xs
-    M, Cg, kH, kW = ws
+    d = len(xs) - 2
+    if not all(isinstance(a, (list, tuple)) and all(map(_is_int, a)) for a in (strides, pads, dilations)):
+        raise ShapeError(f"strides, pads and dilations must be lists of integers; "
+                         f"got {strides!r}, {pads!r}, {dilations!r}")
+    if d not in (1, 2, 3) or len(ws) != len(xs):
+        raise ShapeError(f"a convolution needs x (N, C, spatial...) and w (M, C/group, kernel...) of equal rank "
+                         f"3, 4 or 5; got {tuple(xs)} and {tuple(ws)}")
+    if len(strides) != d or len(pads) != 2 * d or len(dilations) != d:
+        raise ShapeError(f"a {d}-D conv needs {d} strides, {2 * d} pads, {d} dilations; "
+                         f"got {strides}, {pads}, {dilations}")
+    N, C = xs[:2]
+    M, Cg = ws[:2]
     if group < 1 or C % group or M % group or Cg != C // group:
-        raise ShapeError(f"groups = {group}: x has {C} channels, w {ws} needs C/group = {Cg} and M % group == 0")
-    sh, sw = strides
-    ph0, pw0, ph1, pw1 = pads
-    dh, dw = dilations
-    if min(sh, sw, dh, dw) < 1 or min(pads) < 0:
+        raise ShapeError(f"groups = {group}: x has {C} channels, w {tuple(ws)} needs C/group = {Cg} and "
+                         f"M % group == 0")
+    if min(strides) < 1 or min(dilations) < 1 or min(pads) < 0:
         raise ShapeError(f"strides {strides} and dilations {dilations} must be >= 1, pads {pads} >= 0")
-    OH = (H + ph0 + ph1 - dh * (kH - 1) - 1) // sh + 1
-    OW = (W + pw0 + pw1 - dw * (kW - 1) - 1) // sw + 1
-    if OH < 1 or OW < 1:
-        raise ShapeError(f"QLinearConv output would be empty ({OH} x {OW})")
-    return (N, M, OH, OW)
+    out = tuple((xs[2 + i] + pads[i] + pads[d + i] - dilations[i] * (ws[2 + i] - 1) - 1) // strides[i] + 1
+                for i in range(d))
+    if min(out) < 1:
+        raise ShapeError(f"the convolution's output would be empty ({' x '.join(map(str, out))})")
+    return (N, M) + out
 
 
-def conv_terms(xd, wd, n, m, oh, ow, g):
-    """The nonzero terms of output (n, m, oh, ow) in the defined k order (c, kh, kw) ascending.
+def conv_terms(xd, wd, index, g):
+    """The nonzero terms of output ``index`` = (n, m, *o) in the defined k order: c, then the kernel
+    positions row-major (kernel axes ascending, the last fastest).
 
     Padding positions hold the input zero point, so their terms (zp - zp)*w are 0 and are
     skipped (adding 0 cannot change a partial sum or overflow).
     """
-    (Cg, kH, kW, sh, sw, ph0, pw0, dh, dw, H, W) = g
-    groups = len(xd[0]) // Cg
+    n, m, *o = index
+    groups = len(xd[0]) // g.cg
     grp = m // (len(wd) // groups)          # the group of output channel m
+    # per spatial axis: the (kernel offset, input coordinate) pairs inside the input
+    axes = [[(k, oi * s - b + k * dl) for k in range(kn) if 0 <= oi * s - b + k * dl < size]
+            for oi, kn, s, b, dl, size in zip(o, g.kernel, g.strides, g.begins, g.dilations, g.spatial)]
     terms = []
-    for c in range(Cg):
-        plane, kernel = xd[n][grp * Cg + c], wd[m][c]
-        for kh in range(kH):
-            h = oh * sh - ph0 + kh * dh
-            if not 0 <= h < H:
-                continue
-            row, krow = plane[h], kernel[kh]
-            for kw in range(kW):
-                w = ow * sw - pw0 + kw * dw
-                if 0 <= w < W:
-                    terms.append(row[w] * krow[kw])
+    for c in range(g.cg):
+        plane, kernel = xd[n][grp * g.cg + c], wd[m][c]
+        for position in product(*axes):
+            xv, wv = plane, kernel
+            for k, i in position:
+                xv, wv = xv[i], wv[k]
+            terms.append(xv * wv)
     return terms
 
 
 def conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type, strides, pads, dilations, group, bias):
-    """Checked conv operands: (output shape, x - zx, w - zw, geometry tuple, int32 bias, term bound)."""
+    """Checked conv operands: (output shape, x - zx, w - zw, ConvGeometry, int32 bias, term bound)."""
     tx, tw = get_type(x_type), get_type(w_type)
     xs, ws = shape_of(x, "x"), shape_of(w, "w")
-    strides, pads, dilations = list(strides or (1, 1)), list(pads or (0, 0, 0, 0)), list(dilations or (1, 1))
-    if len(strides) != 2 or len(pads) != 4 or len(dilations) != 2:
-        raise ShapeError(f"2-D conv needs 2 strides, 4 pads, 2 dilations; got {strides}, {pads}, {dilations}")
+    d = max(len(xs) - 2, 1)
+    strides, pads = list(strides or [1] * d), list(pads or [0] * (2 * d))
+    dilations = list(dilations or [1] * d)
     out = conv_geometry(xs, ws, strides, pads, dilations, group)
     _check_elements(x, tx, "x")
     _check_elements(w, tw, "w")
     zx = _zero_points(x_zero_point, tx, 1, "x_zero_point", "tensor")[0]
     zw = _zero_points(w_zero_point, tw, ws[0], "w_zero_point", "output channel")
-    xd = [[[[v - zx for v in row] for row in plane] for plane in img] for img in x]
-    wd = [[[[v - zw[m] for v in row] for row in plane] for plane in filt] for m, filt in enumerate(w)]
-    g = (ws[1], ws[2], ws[3], strides[0], strides[1], pads[0], pads[1], dilations[0], dilations[1], xs[2], xs[3])
+    xd = [_minus(img, zx) for img in x]
+    wd = [_minus(filt, zw[m]) for m, filt in enumerate(w)]
+    g = ConvGeometry(ws[1], tuple(ws[2:]), tuple(strides), tuple(pads[:d]), tuple(dilations), tuple(xs[2:]))
     bias = _int32_bias(bias, ws[0])
-    bound = ws[1] * ws[2] * ws[3] * _extreme4(xd) * _extreme4(wd)
+    bound = ws[1] * _count(ws[2:]) * _largest(xd) * _largest(wd)
     return out, xd, wd, g, bias, bound
 
 
-def _extreme4(t):
-    return max((abs(v) for a in t for b in a for c in b for v in c), default=0)
+def _minus(t, z):
+    """Nested list t with z subtracted from every element."""
+    if t and isinstance(t[0], (list, tuple)):
+        return [_minus(v, z) for v in t]
+    return [v - z for v in t]
+
+
+def _count(dims):
+    n = 1
+    for v in dims:
+        n *= v
+    return n
+
+
+def _largest(t):
+    """max |v| over a nested list of any depth (0 if empty)."""
+    return max(map(abs, nested.flatten(t)), default=0)
 
 
 @_accepts_arrays
 def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, x_type="uint8", w_type="uint8",
                  strides=None, pads=None, dilations=None, group=1, bias=None, accumulator=None):
-    """ConvInteger 2-D (NCHW) with the contract's accumulator: int32 nested lists (N, M, OH, OW).
+    """ConvInteger 1-D/2-D/3-D (NCW/NCHW/NCDHW) with the contract's accumulator: int32 nested lists (N, M, *O).
 
-    pads = [top, left, bottom, right] (ONNX order); padding holds the input zero point.
+    pads = [begins, ends] per spatial axis (ONNX order; 2-D: [top, left, bottom, right]); padding holds
+    the input zero point.
     w_zero_point: scalar or one per output channel.  bias: int32 per output channel, one
     more accumulator step.  Term order: input channel, kernel row, kernel column, ascending.
     """
@@ -415,9 +443,8 @@ def conv_integer(x, w, x_zero_point=0, w_zero_point=0, *, x_type="uint8", w_type
     fast = bound + max((abs(b) for b in bias or [0]), default=0) <= acc.hi
 
     def element(idx):
-        n, m, oh, ow = idx
-        terms = conv_terms(xd, wd, n, m, oh, ow, g)
-        b = None if bias is None else bias[m]
+        terms = conv_terms(xd, wd, idx, g)
+        b = None if bias is None else bias[idx[1]]
         if fast:
             return sum(terms) + (b or 0)
         return accumulate(acc, terms, idx, b)
@@ -429,7 +456,7 @@ def qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_
                  method="ort", x_type="uint8", w_type="uint8", y_type=None, bias=None, float_bias=None,
                  strides=None, pads=None, dilations=None, group=1, accumulator=None,
                  scale_format="fp32", qmin=None, qmax=None):
-    """QLinearConv 2-D (NCHW): conv_integer, then requantize per output channel (axis 1)."""
+    """QLinearConv 1-D/2-D/3-D (NCW/NCHW/NCDHW): conv_integer, then requantize per output channel (axis 1)."""
     # Spec: ONNX QLinearConv-10; requantization: refquant.requant.METHODS[method]
     params, int_bias = _params(method, x_scale, w_scale, y_scale, scale_format, "conv", float_bias, bias)
     accs = conv_integer(x, w, x_zero_point, w_zero_point, x_type=x_type, w_type=w_type, strides=strides,
@@ -500,17 +527,17 @@ def explain_qlinear_conv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_s
                          index, *, method="ort", x_type="uint8", w_type="uint8", y_type=None, bias=None,
                          float_bias=None, strides=None, pads=None, dilations=None, group=1, width=32,
                          policy="wrap", scale_format="fp32", qmin=None, qmax=None):
-    """Explanation of QLinearConv output ``index`` = (n, m, oh, ow)."""
+    """Explanation of QLinearConv output ``index`` = (n, m, *o), e.g. (n, m, oh, ow) in 2-D."""
     params, int_bias = _params(method, x_scale, w_scale, y_scale, scale_format, "conv", float_bias, bias)
     out, xd, wd, g, bias_l, _ = conv_prepare(x, w, x_zero_point, w_zero_point, x_type, w_type,
                                                strides, pads, dilations, group, int_bias)
     index = tuple(index)
-    if len(index) != 4 or any(not 0 <= i < d for i, d in zip(index, out)):
+    if len(index) != len(out) or any(not 0 <= i < d for i, d in zip(index, out)):
         raise ShapeError(f"index {index} is not an element of the output shape {out}")
-    terms = conv_terms(xd, wd, *index, g)
+    terms = conv_terms(xd, wd, index, g)
     m = index[1]
     steps, value = accumulation_steps(terms, policy, width, None if bias_l is None else bias_l[m])
-    steps.insert(0, Step("output", f"QLinearConv element (n, m, oh, ow), channel m = {m}", index))
+    steps.insert(0, Step("output", f"QLinearConv element (n, m, *o), channel m = {m}", index))
     steps += rq.explain_requantize(value, method, params, y_zero_point, y_type or x_type, m, qmin, qmax)
     return Explanation(steps, render(steps))
 

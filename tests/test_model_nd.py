@@ -1,5 +1,6 @@
 """The model runner over 1-D and 3-D convolution and pooling (docs/model.md §1): the numpy forms equal
-refquant.ops.conv_integer (1-D as 2-D with H = 1) and a direct N-D sum; small seeded models agree with
+refquant.ops.conv_integer (1-D, 2-D and 3-D; 1-D also as 2-D with H = 1) and a direct N-D sum; the spec's
+N-D ConvInteger / QLinearConv equal onnxruntime's; small seeded models agree with
 onnxruntime 1.32.0 (QLinearConv, ConvInteger, float Conv, AveragePool, MaxPool, GlobalAveragePool, and a
 QDQ model compared at levels disable and all)."""
 
@@ -63,6 +64,46 @@ def test_conv3d_acc_equals_direct_sum(group, strides, pads, dil):
     assert np.array_equal(got, _direct(x, w, strides, pads, dil, group))
 
 
+@pytest.mark.parametrize("group,strides,pads,dil", [(1, (1, 1, 1), (1, 1, 1, 1, 1, 1), (1, 1, 1)),
+                                                     (2, (2, 1, 2), (0, 1, 2, 1, 0, 1), (1, 2, 1))])
+def test_spec_conv3d_equals_direct_sum_and_runner(group, strides, pads, dil):
+    """refquant.ops.conv_integer in 3-D (zero points, per-channel w zero points) equals the direct sum."""
+    x = RNG.integers(0, 256, (1, 4, 4, 5, 3))
+    w = RNG.integers(-128, 128, (2, 4 // group, 2, 3, 2))
+    zw = [3, -4]
+    want = _direct(x - 9, w - np.array(zw)[:, None, None, None, None], strides, pads, dil, group)
+    got = np.array(spec_ops.conv_integer(x.tolist(), w.tolist(), 9, zw, x_type="uint8", w_type="int8",
+                                         strides=list(strides), pads=list(pads), dilations=list(dil), group=group))
+    assert np.array_equal(got, want)
+    assert np.array_equal(got, oq.conv_acc(x - 9, w - np.array(zw)[:, None, None, None, None], list(strides),
+                                           list(pads), list(dil), group))
+
+
+def test_spec_conv1d_is_2d_with_unit_height():
+    """1-D directly = the same convolution written as 2-D with H = 1, under a saturating int16 accumulator
+    too (the same terms in the same order, so the same clamps and overflow counts)."""
+    from refquant.integers import Accumulator
+    x = RNG.integers(0, 256, (1, 4, 12))
+    w = RNG.integers(-128, 128, (4, 2, 3))
+    kw = dict(x_type="uint8", w_type="int8", group=2)
+    a1, a2 = Accumulator(16, "saturate"), Accumulator(16, "saturate")
+    one = spec_ops.conv_integer(x.tolist(), w.tolist(), 0, 0, strides=[2], pads=[1, 2], dilations=[2],
+                                accumulator=a1, **kw)
+    two = spec_ops.conv_integer(x[:, :, None, :].tolist(), w[:, :, None, :].tolist(), 0, 0, strides=[1, 2],
+                                pads=[0, 1, 0, 2], dilations=[1, 2], accumulator=a2, **kw)
+    assert np.array_equal(np.array(one), np.array(two)[:, :, 0, :])
+    assert sum(a1.overflows.values()) == sum(a2.overflows.values()) > 0
+
+
+def test_spec_conv_nd_bad_geometry_named():
+    from refquant.errors import ShapeError
+    x, w = np.zeros((1, 2, 5), np.int64).tolist(), np.zeros((1, 2, 3), np.int64).tolist()
+    with pytest.raises(ShapeError, match="1-D conv needs 1 strides, 2 pads"):
+        spec_ops.conv_integer(x, w, strides=[1, 1], x_type="int8", w_type="int8")
+    with pytest.raises(ShapeError, match="equal rank 3, 4 or 5"):
+        spec_ops.conv_integer(x, np.zeros((1, 2, 3, 3), np.int64).tolist(), x_type="int8", w_type="int8")
+
+
 # ##########################################################################
 # against onnxruntime: one-node and QDQ models
 # ##########################################################################
@@ -120,6 +161,9 @@ def test_qlinear_conv_nd_agrees_with_onnxruntime(rank):
     m = _one_node("QLinearConv", [("x", x)], inits, TensorProto.UINT8, attrs)
     got, want = _run_both(m, {"x": x})
     assert got.exact and np.array_equal(got.v, want)
+    spec = spec_ops.qlinear_conv(x, np.float32(0.05), 121, w, sw, 0, np.float32(0.09), 117, method="ort", x_type="uint8",
+                                 w_type="int8", bias=bias.tolist(), **{k: v for k, v in attrs.items()})
+    assert np.array_equal(np.array(spec), want)
 
 
 @pytest.mark.parametrize("rank", [1, 3])
@@ -132,6 +176,8 @@ def test_conv_integer_nd_agrees_with_onnxruntime(rank):
                   TensorProto.INT32, attrs)
     got, want = _run_both(m, {"x": x})
     assert np.array_equal(got.v, want)
+    spec = spec_ops.conv_integer(x, w, 119, 131, x_type="uint8", w_type="uint8", **attrs)
+    assert np.array_equal(np.array(spec), want)
 
 
 @pytest.mark.parametrize("rank", [1, 3])

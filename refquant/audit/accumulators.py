@@ -188,7 +188,7 @@ def conv_oracle_element(case, idx, policy):
     """(terms, acc, overflow steps) of output (n, m, oh, ow) from refquant.ops (the conv oracle)."""
     _out, xd, wd, geo, bias, _bound = _conv_oracle_nested(case)
     n, m, oh, ow = idx
-    terms = ops.conv_terms(xd, wd, n, m, oh, ow, geo)
+    terms = ops.conv_terms(xd, wd, (n, m, oh, ow), geo)
     acc = Accumulator(32, policy)
     v = ops.accumulate(acc, terms, "x", None if bias is None else bias[m])
     return terms, v, acc.overflows.get("x", 0)

@@ -251,6 +251,9 @@ def _check_params_fit(gset, op, t, inputs, expected):
                  f"{len(inputs[name].values) if name in inputs else 'none'}")
     elif op == "qlinear_conv":
         need("x" in inputs and "w" in inputs, "a qlinear_conv test needs input tensors x and w")
+        need(len(inputs["x"].shape) == 4 and len(inputs["w"].shape) == 4,
+             "a qlinear_conv test is 2-D: x (N, C, H, W) and w (M, C/group, kH, kW), as the C and Verilog "
+             f"readers read it; the file has x {tuple(inputs['x'].shape)}, w {tuple(inputs['w'].shape)}")
         try:
             geo = [p[k] for k in ("strides", "pads", "dilations", "group")]
             out = ops.conv_geometry(tuple(inputs["x"].shape), tuple(inputs["w"].shape), *geo)
