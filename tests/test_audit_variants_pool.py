@@ -305,3 +305,51 @@ def test_cli_audit_nhwc_case_file(tmp_path, capsys):
 def test_malformed_form_case_is_a_typed_error(bad):
     with pytest.raises(V.RefquantError):
         assert V.make_variant_case({**TFL_AVG, **bad}).out_shape
+
+
+# ##########################################################################
+# --suggest-vectors on the element-wise variant ops (refquant/audit/variants_suggest.py)
+# ##########################################################################
+
+def test_suggest_vectors_sigmoid_names_the_separating_input(tmp_path, capsys):
+    import json
+    from refquant.requant import fl32
+    from fractions import Fraction
+    sx = fl32(Fraction("0.010885008"))
+    spec = {"op": "sigmoid", "variant": "xnnpack_lut", "x": list(range(-128, 128)),
+            "x_scale": f"{sx.numerator}/{sx.denominator}", "x_zero_point": -128, "y_scale": "1/256",
+            "y_zero_point": -128}
+    (tmp_path / "case.json").write_text(json.dumps(spec))
+    case = V.make_variant_case(spec)
+    dump = _out(case, V.backends.op_variants("sigmoid")["tflite_lut"])
+    (tmp_path / "y.hex").write_text("\n".join(format(int(v) & 0xFF, "02x") for v in dump) + "\n")
+    out = tmp_path / "vectors.hex"
+    assert cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex"),
+                     "--suggest-vectors", str(out)]) == 1
+    assert "distinguishing input" in capsys.readouterr().err
+    lines = out.read_text().splitlines()
+    (line,) = [v for v in lines if not v.startswith("//")]         # one input tells every variant apart
+    assert line.startswith("f6  // x=-10: tflite_lut -> 73, exact -> 72") and "xnnpack_lut -> 72" in line
+
+
+def test_suggest_vectors_add_ties_separate_exact_from_ties_away():
+    from refquant.audit import variants_suggest as S
+    case = V.make_variant_case({"op": "add", "variant": "exact", "a": list(range(-20, 20)), "b": [1] * 40,
+                                "a_scale": "1/2", "b_scale": "1/2", "y_scale": 1})
+    res = V.audit_variant(case, _out(case, V.FAULTS["add"]["exact rounded ties-away (not ties-even)"]))
+    entries = {e["name"]: e for e in S.suggest(case, res["diagnosis"])}
+    vec = entries["exact"]["vectors"]
+    assert len(vec) == 3 and all((v["inputs"]["a"] + v["inputs"]["b"]) % 2 for v in vec)      # ties of (a+b)/2
+    assert all(abs(v["outputs"]["exact"] - v["outputs"][res["diagnosis"]["best"]]) == 1 for v in vec)
+
+
+def test_suggest_vectors_refused_for_a_pool(tmp_path):
+    import json
+    (tmp_path / "case.json").write_text(json.dumps(TFL_AVG))
+    (tmp_path / "y.hex").write_text("00\n" * 27)
+    try:
+        rc = cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex"),
+                       "--suggest-vectors", str(tmp_path / "v.hex")])
+    except SystemExit as exc:
+        rc = exc.code
+    assert rc == 2

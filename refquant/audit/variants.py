@@ -14,6 +14,7 @@ away).  The best candidate names the backend rows that use it.  docs/audit.md §
 import inspect
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from fractions import Fraction
@@ -438,13 +439,25 @@ def case_from_args(case_path, overrides, golden_ref=None):
 def run_cli_audit(args, case):
     """``refquant audit`` on a variant case: load the dump, audit, print; True when elements differ."""
     from . import report, tensors
+    from . import variants_suggest as S
     for flag, given in (("--report", args.report), ("--suggest-vectors", args.suggest_vectors)):
-        if given is not None:
+        if given is not None and (flag == "--report" or not S.supports(case)):
             raise InvalidValueError(f"{flag} is not available for op {case.op} (docs/audit.md §7); "
-                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize")
+                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize"
+                                    + ("" if flag == "--report" else " and the element-wise variant ops"))
     actual = tensors.load(args.actual, args.actual_dtype or case.dtype,
                           args.actual_shape if args.actual_shape is not None else list(case.out_shape),
                           args.actual_format, name="actual")
-    res = audit_variant(case, actual, first=args.first, diagnose_=not args.no_diagnose)
+    res = audit_variant(case, actual, first=args.first, diagnose_=not args.no_diagnose or bool(args.suggest_vectors))
+    if args.suggest_vectors:
+        entries = S.suggest(case, res["diagnosis"])
+        try:
+            n = S.write(args.suggest_vectors, case, entries, res["diagnosis"]["best"])
+        except OSError as exc:
+            raise InvalidValueError(f"--suggest-vectors {args.suggest_vectors}: cannot write it ({exc.strerror}); "
+                                    "expected a writable file path") from None
+        res["suggested_vectors"] = {"file": args.suggest_vectors, "vectors": n, "candidates": entries}
+        print(f"suggest-vectors: {n} distinguishing input{'s' * (n != 1)} written to {args.suggest_vectors}",
+              file=sys.stderr)
     print(report.to_json(res) if args.json else text(res))
     return res["mismatches"] > 0

@@ -84,10 +84,10 @@ def cmd_audit(args):
         from ..golden import out_path
         out_path(args.report, "--report")     # refused before the (possibly long) audit runs
     case = _case(args)
-    if isinstance(case, VariantCase):
-        return EXIT_MISMATCH if run_cli_audit(args, case) else EXIT_OK
     if args.suggest_vectors is not None:
         _check_suggest_path(args.suggest_vectors)
+    if isinstance(case, VariantCase):
+        return EXIT_MISMATCH if run_cli_audit(args, case) else EXIT_OK
     if args.actual_dtype is not None:
         tensors.check_dtype(args.actual_dtype, "--actual-dtype")
         if args.actual_dtype.startswith("float"):
@@ -180,7 +180,8 @@ def register(sub):
     a.add_argument("--no-diagnose", action="store_true", help="skip the diagnosis")
     a.add_argument("--report", metavar="DIR", help="write DIR/report.md and DIR/mismatch_map.png")
     a.add_argument("--suggest-vectors", metavar="FILE", help="write the int32 accumulators that tell the best "
-                   "candidate from those tied with it as a $readmemh file (docs/hardware.md)")
+                   "candidate from those tied with it as a $readmemh file (docs/hardware.md); for add/sub/mul and the "
+                   "element-wise activations the input elements that tell the candidate semantics apart (docs/audit.md §7)")
     a.add_argument("--no-progress", action="store_true", help="no progress display on stderr")
     a.set_defaults(func=cmd_audit)
 
