@@ -426,12 +426,19 @@ def explain_steps(case, flat):
         q = geometry(case, strict=False)["q"]
         sx, zx, sy, zy = q
         real = Fraction(sx) * Fraction(sum(e["window"]) - zx * e["taps"], e["taps"]) / Fraction(sy)
+        tail = []
+        if case.op == "tosa_avg_pool2d":
+            m, sh = tosa.reciprocal_scale(e["taps"])
+            acc = sum(e["window"]) - zx * e["taps"]
+            tail = [Step("reciprocal_scale(taps)", "m = floor((2^30 + 1) 2^k / taps), shift = 30 + k", (m, sh)),
+                      Step("apply_scale_32", "(acc m + 2^(shift-1)) >> shift + output_zp, clipped (TOSA's rounding)",
+                           min(t.max, max(t.min, fp.apply_scale_32(acc, m, sh, False) + zy)))]
         return steps + [Step("sum", "sum(window) - taps * zx", sum(e["window"]) - zx * e["taps"]),
                         Step("exact mean / sy", "sx (sum - taps zx) / (taps sy)", real),
                         Step("ties even", "RNE(mean / sy) + zy, saturated",
                              min(t.max, max(t.min, half_even(real) + zy))),
                         Step("ties away", "round half away + zy, saturated (TFLite's division)",
-                             min(t.max, max(t.min, half_away(real) + zy)))]
+                             min(t.max, max(t.min, half_away(real) + zy)))] + tail
     if case.op in CONCATS and e:
         sy, zy = case.q
         real = e_real = Fraction(e["scale"]) * (e["x"] - e["zero_point"]) / sy
