@@ -73,7 +73,7 @@ _INT16_LUTS = {}
 def softmax_int16_luts():
     """The two tables SoftmaxPrepare builds for int16: exp on [-10, 0] and 1/(1+x) on [0, 1]."""
     # Reproduces: LiteRT 2.3.0 activations.cc SoftmaxPrepare (kTfLiteInt16: exp_lut, one_over_one_plus_x_lut)
-    if not _INT16_LUTS:
+    if "exp" not in _INT16_LUTS:
         r = 65535
         _INT16_LUTS["exp"] = lut_populate_int16(lambda v: certified.round_nearest("exp", v, "fp64"),
                                                 f64(Fraction(10, r)), 32767, f64(Fraction(2, r)), 0,
@@ -81,6 +81,24 @@ def softmax_int16_luts():
         _INT16_LUTS["recip"] = lut_populate_int16(lambda v: f64(1 / f64(1 + v)), f64(Fraction(1, r)), -32768,
                                                   f64(Fraction(2, r)), 0)
     return _INT16_LUTS["exp"], _INT16_LUTS["recip"]
+
+
+def _softmax_int16_rows(x, dtype, axis, mult, shift, exp_lut, recip_lut):
+    """The int16 SOFTMAX kernel after Prepare: d = q - max scaled by (mult, shift) onto [-65535, 0],
+    exp from ``exp_lut``, int32 sum, reciprocal from ``recip_lut`` after normalizing the sum,
+    y = (e * r + round) >> (31 - clz(sum))."""
+    # Reproduces: LiteRT 2.3.0 / tflite-micro tensorflow/lite/kernels/internal/reference/softmax.h SoftmaxInt16
+    def row_fn(row):
+        top = max(row)
+        exps = [lut_lookup_int16(clamp(fp.multiply_by_quantized_multiplier(q - top, mult, shift) + 32767,
+                                        -32768, 32767), exp_lut) for q in row]
+        total = sum(exps)
+        hp1 = 32 - (total & 0xFFFFFFFF).bit_length()
+        shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
+        recip = lut_lookup_int16(clamp(shifted - (1 << 15) - (1 << 16), -32768, 32767), recip_lut)
+        rs = 31 - hp1
+        return [clamp((e * recip + (1 << (rs - 1))) >> rs, 0, 32767) for e in exps]
+    return along_rows(x, dtype, axis, row_fn)
 
 
 def softmax_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16", axis=-1, beta=1.0):
@@ -93,18 +111,64 @@ def softmax_tflite_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16", axis
         raise SpecError("int16 SOFTMAX needs int16, zero points 0 and output scale 1/32768")
     exp_lut, recip_lut = softmax_int16_luts()
     mult, shift = fp.quantize_multiplier(f64(fl32(sx * qops.attr_f32(beta, "beta")) / f64(Fraction(10, 65535))))
+    return _softmax_int16_rows(x, dtype, axis, mult, shift, exp_lut, recip_lut)
 
-    def row_fn(row):
-        top = max(row)
-        exps = [lut_lookup_int16(clamp(fp.multiply_by_quantized_multiplier(q - top, mult, shift) + 32767,
-                                        -32768, 32767), exp_lut) for q in row]
-        total = sum(exps)
-        hp1 = 32 - (total & 0xFFFFFFFF).bit_length()
-        shifted = ((total << (hp1 - 1)) + (1 << 13)) >> 14
-        recip = lut_lookup_int16(clamp(shifted - (1 << 15) - (1 << 16), -32768, 32767), recip_lut)
-        rs = 31 - hp1
-        return [clamp((e * recip + (1 << (rs - 1))) >> rs, 0, 32767) for e in exps]
-    return along_rows(x, dtype, axis, row_fn)
+
+def gen_lut_int16_f32(fn_all, input_min, input_max, output_min, output_max):
+    """gen_lut<float, int16_t, int16_t>: 513 int16 entries of fn over [input_min, input_max], every
+    step in binary32 (step = fl32((max - min) / 512), samples fl32(min + fl32(i * step)), the
+    midpoint one half step on), each sample lowered by half the rounded error of linear
+    interpolation at the midpoint; std::round is half away.  ``fn_all`` maps a binary32 value to the
+    binary32 results fn may give (the correctly rounded one first); an entry that depends on the
+    choice raises Unpredictable (none does for tflite-micro's two tables, tests/test_tflm.py)."""
+    # Reproduces: tflite-micro tensorflow/lite/kernels/internal/common.h gen_lut (FloatT = float), 2026-10 wheel
+    step = fl32(Fraction(input_max - input_min) / 512)
+    half = fl32(step / 2)
+    inv = fl32(Fraction(65536) / fl32(output_max - output_min))
+
+    def entry(x0, xm, x1):
+        outs = []
+        for v in fn_all(x0):
+            for vm in fn_all(xm):
+                for v1 in fn_all(x1):
+                    sample = half_away(fl32(v * inv))
+                    interp = half_away(fl32(fl32(fl32(v1 * inv) + sample) / 2))
+                    bias = half_away(fl32(Fraction(interp - half_away(fl32(vm * inv)), 2)))
+                    outs.append(clamp(sample - bias, -32768, 32767))
+        if len(set(outs)) > 1:
+            raise Unpredictable(f"int16 LUT entry at {float(x0)} depends on the libm: {sorted(set(outs))}")
+        return outs[0]
+    lut = []
+    for i in range(512):
+        x0 = fl32(input_min + fl32(i * step))
+        lut.append(entry(x0, fl32(x0 + half), fl32(input_min + fl32((i + 1) * step))))
+    lut.append(clamp(half_away(fl32(fn_all(fl32(input_max))[0] * inv)), -32768, 32767))
+    return lut
+
+
+def softmax_tflm_luts():
+    """tflite-micro's int16 SOFTMAX tables: gen_lut<float> of expf on [-10, 0] and of
+    1.0f / (1.0f + x) on [0, 1], output range [-1, 1] (expf within EXP_ULP ulp: no entry depends on it)."""
+    # Reproduces: tflite-micro tensorflow/lite/micro/kernels/softmax_common.cc SoftmaxPrepare (int16 LUTs)
+    if "tflm_exp" not in _INT16_LUTS:
+        _INT16_LUTS["tflm_exp"] = gen_lut_int16_f32(lambda v: certified.candidates("exp", v, "fp32", EXP_ULP),
+                                                    -10, 0, -1, 1)
+        _INT16_LUTS["tflm_recip"] = gen_lut_int16_f32(lambda v: (fl32(1 / fl32(1 + v)),), 0, 1, -1, 1)
+    return _INT16_LUTS["tflm_exp"], _INT16_LUTS["tflm_recip"]
+
+
+def softmax_tflm_int16(x, x_scale, x_zp, y_scale, y_zp, *, dtype="int16", axis=-1, beta=1.0):
+    """tflite-micro int16 SOFTMAX: LiteRT's reference kernel with the binary32 tables of
+    ``softmax_tflm_luts`` (its 1/(1+x) table is one lower at entry 160 and one higher at 294 than
+    LiteRT's binary64 one) and the multiplier QuantizeMultiplier(sx * beta / (10/65535)) with the
+    product in binary64 (exact), where LiteRT rounds sx * beta to binary32."""
+    # Reproduces: tflite-micro softmax_common.cc SoftmaxPrepare / CalculateSoftmaxParams (int16), reference SoftmaxInt16
+    sx, zx, sy, zy, lo, hi = quant_params(x_scale, x_zp, y_scale, y_zp, dtype)
+    if dtype != "int16" or zx != 0 or zy != 0 or abs(sy - Fraction(1, 32768)) > Fraction(1, 32768000):
+        raise SpecError("int16 SOFTMAX needs int16, zero points 0 and output scale 1/32768")
+    exp_lut, recip_lut = softmax_tflm_luts()
+    mult, shift = fp.quantize_multiplier(f64(sx * qops.attr_f32(beta, "beta") / f64(Fraction(10, 65535))))
+    return _softmax_int16_rows(x, dtype, axis, mult, shift, exp_lut, recip_lut)
 
 
 # LiteRT common.h sigmoid_table_uint16 ("sigmoid(i/24) at 0.16 format", 256 entries) is
@@ -237,7 +301,7 @@ DEVIATIONS = {
 }
 
 VARIANTS = {
-    "softmax_int16": {"exact": softmax_exact, "tflite_ref": softmax_tflite_int16},
+    "softmax_int16": {"exact": softmax_exact, "tflite_ref": softmax_tflite_int16, "tflm": softmax_tflm_int16},
     "sigmoid_int16": {"exact": sigmoid_exact, "tflite_ref": sigmoid_tflite_int16,
                       "tflite_optimized": sigmoid_tflite_int16_optimized},
     "tanh_int16": {"exact": tanh_exact, "tflite_ref": tanh_tflite_int16,

@@ -519,11 +519,10 @@ BACKENDS["onnxruntime"] = replace(BACKENDS["onnxruntime"], deviations=BACKENDS["
 # interpreter wheel (refquant/peers/tflm.py, tests/test_tflm.py): LiteRT's reference family except int8 / int16x8
 # FULLY_CONNECTED (QuantizeMultiplier + MBQM) and int8 LOGISTIC / TANH (gemmlowp fixed point).
 _TFLM = "0.dev20261023182759"
-# int16 SOFTMAX is left out: tflite-micro gives +1 on 3 of 12,800 random int16 inputs where LiteRT's tables
-# ('tflite_ref') do not (its table generator is not modelled; docs/ops.md, "tflite-micro").
-_TFLM_OPS = {**{op: v for op, v in BACKENDS["litert_ref"].ops.items() if op != "softmax_int16"},
+# int16 SOFTMAX builds its tables with gen_lut<float> (variant 'tflm'), not LiteRT's LUTPopulateInt16<double>.
+_TFLM_OPS = {**BACKENDS["litert_ref"].ops,
              "fully_connected": "tflite_double", "fully_connected_16x8": "tflite_double",
-             "sigmoid": "tflm_fixed", "tanh": "tflm_fixed"}
+             "sigmoid": "tflm_fixed", "tanh": "tflm_fixed", "softmax_int16": "tflm"}
 _TFLM_OWN = ("LiteRT int8 LOGISTIC/TANH", "TFLite FULLY_CONNECTED reference", "TFLite int16x8 FULLY_CONNECTED",
              "LiteRT int16 SOFTMAX")
 BACKENDS["tflite_micro"] = replace(
@@ -540,7 +539,11 @@ BACKENDS["tflite_micro"] = replace(
              "int64 accumulator (method 'tflite_double')", (_TFLM,), "fully_connected_16x8"),
         _dev("tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point", "MBQM of q - zx into Q4.27, gemmlowp logistic / "
              "tanh, RDBPOT by 23 / 24 (refquant activations variant 'tflm_fixed'), where LiteRT builds a binary32 "
-             "table", (_TFLM,), ""),))
+             "table", (_TFLM,), ""),
+        _dev("tflite-micro int16 SOFTMAX: binary32 LUTs", "exp and 1/(1+x) tables from gen_lut<float> (every step in "
+             "binary32, expf; the 1/(1+x) table is one lower at entry 160 and one higher at 294 than LiteRT's "
+             "LUTPopulateInt16<double>), multiplier from the binary64 product sx*beta (refquant activations_int16 "
+             "variant 'tflm')", (_TFLM,), "softmax_int16"),))
 # Reproduces: onnxruntime 1.32.0 CPU EP QuantizeLinear-23/25 with a float16 scale (x rounded to fp16, fp16
 # division; tests/test_onnx_mixed_dtypes.py, docs/profiles.md); every other op is the onnxruntime row's.
 BACKENDS["onnxruntime_opset23_fp16_scale"] = replace(

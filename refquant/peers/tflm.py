@@ -7,7 +7,8 @@ What it computes is the backend row ``tflite_micro`` (refquant/backends.py): mea
 LiteRT's reference family on every operator of ``refquant verify litert`` except int8 / int16x8
 FULLY_CONNECTED (QuantizeMultiplier + MultiplyByQuantizedMultiplier, method ``tflite_double``,
 where LiteRT's reference rounds a binary64 product) and int8 LOGISTIC / TANH (gemmlowp fixed point,
-variant ``tflm_fixed``, where LiteRT builds a binary32 table).  docs/ops.md, "tflite-micro".
+variant ``tflm_fixed``, where LiteRT builds a binary32 table) and int16 SOFTMAX (tables from
+gen_lut<float>, variant ``tflm``, where LiteRT uses binary64).  docs/ops.md, "tflite-micro".
 """
 
 import numpy as np
@@ -64,7 +65,8 @@ def version():
 # ##########################################################################
 
 _ACT_DEV = {"sigmoid": "tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point",
-            "tanh": "tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point"}
+            "tanh": "tflite-micro int8 LOGISTIC/TANH: gemmlowp fixed point",
+            "softmax_int16": "tflite-micro int16 SOFTMAX: binary32 LUTs"}
 
 
 def _collector(version):
@@ -121,8 +123,7 @@ def backend_tflm():
         m.op(PA._LITERT_OPS[op], [tx], [ty], **({"beta": 1.0, **attrs} if rows else attrs))
         (got,) = run(m.build(inputs=[tx], outputs=[ty]), [x.astype(litert.DTYPES[dtype][1])])
         return got if rows else got[0]
-    cases = [c for c in PA.LITERT_CASES if c[0] != "softmax_int16"]     # not modelled (docs/ops.md)
-    act = PA.activation_rows("tflm", unary, cases,
+    act = PA.activation_rows("tflm", unary, PA.LITERT_CASES,
                              lambda op, dtype, sx: ("tflite_micro", _ACT_DEV.get(op) or PA._litert_dev("ref", op, sx)),
                              PA._ideal, {"softmax": lambda: [[1, 5, -3, 127, 100, 7], [0, 0, 0, 0, 0, 0],
                                                              list(range(-128, 128, 43))]})
