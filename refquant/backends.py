@@ -395,10 +395,11 @@ BACKENDS = {b.name: b for b in [
                      "(_mm256_round_ps), where quantize_row_q8_0_ref multiplies by 1/fl(amax/127) and rounds ties "
                      "away (roundf): codes differ on .5 ties (refquant gguf_avx2 variant 'ggml_avx2' of "
                      "gguf_quantize; docs/llm-formats.md §1)", ("1.5.1",), "gguf_quantize"),
-                _dev("ggml AVX2 vec_dot order", "the AVX2 kernels of Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 x Q8_0/Q8_1 sum eight "
-                     "int32 lanes of 4 consecutive products, accumulate each lane across blocks with a fused "
-                     "multiply-add by fl(dx*dy) and add the lanes by hsum_float_8, not the generic kernel's block "
-                     "order (refquant gguf_avx2 variant 'ggml_avx2'; docs/llm-formats.md §1)", ("1.5.1",),
+                _dev("ggml AVX2 vec_dot order", "the AVX2 kernels sum eight int32 lanes (legacy pairs: 4 "
+                     "consecutive products; K types: the elements e with (e mod 32) div 4 = lane), accumulate each "
+                     "lane across blocks with a fused multiply-add by the block's scale product, add the lanes by "
+                     "hsum_float_8 and the K mins in their own lanes or chain, not the generic kernels' order "
+                     "(refquant gguf_avx2 variant 'ggml_avx2'; docs/llm-formats.md §1)", ("1.5.1",),
                      "gguf_vec_dot"),)),
     Backend("ggml_generic_gcc_fma", "ggml 0.13.1 (f24588a) scalar ggml_vec_dot_*_generic kernels as exported by "
             "the pywhispercpp 1.5.1 build (GCC, -ffp-contract=fast with -mfma)", "exact",

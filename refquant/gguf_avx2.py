@@ -4,7 +4,8 @@ of ggml's CPU backend runs (the accumulation ``ggml_avx2`` of the op ``gguf_vec_
 Source (read, not copied): ggml ``ggml-cpu/arch/x86/quants.c`` (ggml 0.13.1, llama.cpp 2026),
 the ``#if defined(__AVX2__)`` branches of ``ggml_vec_dot_{q4_0_q8_0,q4_1_q8_1,q5_0_q8_0,q5_1_q8_1,
 q8_0_q8_0}`` and their helpers ``mul_sum_i8_pairs_float``, ``mul_sum_us8_pairs_float``,
-``hsum_float_8``; docs/llm-formats.md §1 says what was measured against ggml itself.
+``hsum_float_8``, and the K kernels ``ggml_vec_dot_q{2,3,4,5,6}_K_q8_K``; docs/llm-formats.md §1
+says what was measured against ggml itself (libggml 0.13.1 of pywhispercpp 1.5.1).
 
 Per block the 32 products go into eight int32 lanes, lane j holding elements 4j .. 4j+3 (the
 unpacked nibbles and the int8 codes sit in element order in one 256-bit vector; ``maddubs`` adds
@@ -23,6 +24,7 @@ rounds ties to even, where the reference quantizer multiplies by 1/fl(amax/127) 
 
 from . import formats as _f
 from . import gguf as _g
+from . import gguf_k as _k
 from .errors import ShapeError, UnknownNameError
 
 F32 = "fp32"
@@ -66,8 +68,8 @@ def _fma(a, b, c):
     return _f.decode(F32, _f.fma(F32, a, b, c))
 
 
-def _blocks(kind_x, x, kind_y, y):
-    if PAIRS.get(kind_x) != kind_y:
+def _blocks(kind_x, x, kind_y, y, k=()):
+    if PAIRS.get(kind_x) != kind_y and kind_x not in k:
         raise UnknownNameError("ggml AVX2 vec_dot pair", f"{kind_x}.{kind_y}", [f"{a}.{b}" for a, b in PAIRS.items()])
     sx, sy = _g.BLOCKS[kind_x][1], _g.BLOCKS[kind_y][1]
     x, y = bytes(x), bytes(y)
@@ -94,6 +96,80 @@ def dot_avx2(kind_x, x, kind_y, y):
     if kind_x in UNSIGNED:
         total = _g.add(total, summs)
     return _f.encode(F32, total)
+
+
+KPAIRS = ("q2_K", "q3_K", "q4_K", "q5_K", "q6_K")      # each with Q8_K
+
+
+def k_lanes(kind, u, y):
+    """The eight int32 lanes of one K super-block pair: lane L sums scale * q8 * code over the
+    elements e with (e mod 32) div 4 = L (each 32-byte vector of codes in element order; maddubs,
+    then madd by the sub-block's scale, no saturation at these magnitudes).  Q6_K multiplies the
+    unsigned 6-bit codes and subtracts 32 * (bsums[2L] * sc[2L] + bsums[2L+1] * sc[2L+1]) from lane L
+    (measured on ggml 0.13.1; a kernel subtracting maddubs(32, q8) per element differs on 32 of 40 rows).
+
+    Reproduces: ggml-cpu/arch/x86/quants.c ggml_vec_dot_q{2,3,4,5,6}_K_q8_K __AVX2__ sumi (ggml 0.13.1).
+    """
+    lanes, off = [0] * 8, 32 if kind == "q6_K" else 0
+    for e in range(_g.QK_K):
+        lanes[(e % 32) // 4] += u["sc"][e // u["group"]] * y["q"][e] * (u["q"][e] + off)
+    if off:
+        lanes = [v - off * p for v, p in zip(lanes, _pairs(y["bsums"], u["sc"]))]
+    return lanes
+
+
+def _pairs(mins, sums):
+    """_mm_madd_epi16: mins[2k] * sums[2k] + mins[2k+1] * sums[2k+1]."""
+    return [mins[2 * k] * sums[2 * k] + mins[2 * k + 1] * sums[2 * k + 1] for k in range(len(mins) // 2)]
+
+
+def _k_mins(kind, u, y, dmin, state):
+    """The mins of one super-block: Q2_K into the eight lanes, Q4_K into four lanes, Q5_K into summs."""
+    if kind == "q2_K":            # madd(mins, bsums), fma'd into acc before the scales' lanes
+        state["acc"] = [_fma(dmin, _g.c_float(p), a) for p, a in zip(_pairs(u["mins"], y["bsums"]), state["acc"])]
+        return
+    sums32 = [y["bsums"][2 * j] + y["bsums"][2 * j + 1] for j in range(8)]       # _mm_hadd_epi16
+    prod = _pairs(u["mins"], sums32)
+    if kind == "q4_K":
+        state["acc_m"] = [_fma(dmin, _g.c_float(p), a) for p, a in zip(prod, state["acc_m"])]
+    else:                         # summs += dmin * hsum(prod), contracted
+        state["summs"] = _fma(dmin, _g.c_float(sum(prod)), state["summs"])
+
+
+def dot_k_avx2(kind_x, x, kind_y, y):
+    """binary32 bits of ggml_vec_dot_<kind_x>_q8_K as an AVX2 + FMA build runs it: per super-block
+    d = fl(y.d * x.d), acc_L = fma(d, lane_L, acc_L); the mins with dmin = -fl(y.d * x.dmin)
+    (Q2_K: fma'd into acc first; Q4_K: four more lanes, added (a0 + a2) + (a1 + a3) after
+    hsum_float_8; Q5_K: a scalar fma chain summs added last); hsum_float_8 of acc.
+
+    Reproduces: ggml-cpu/arch/x86/quants.c ggml_vec_dot_q{2,3,4,5,6}_K_q8_K, the __AVX2__ branches (ggml 0.13.1).
+    """
+    if kind_x not in KPAIRS or kind_y != "q8_K":
+        raise UnknownNameError("ggml AVX2 K vec_dot pair", f"{kind_x}.{kind_y}", [f"{k}.q8_K" for k in KPAIRS])
+    state = {"acc": [_g.ZERO] * 8, "acc_m": [_g.ZERO] * 4, "summs": _g.ZERO}
+    for xb, yb in _blocks(kind_x, x, kind_y, y, KPAIRS):
+        u, q8 = _k.KCODES[kind_x](xb), _k.q8_k_fields(yb)
+        yd = _f.decode(F32, q8["d32"])
+        if u["mins"] is not None:
+            m = _g.mul(yd, _g.fp16_value(u["dmin"]))
+            _k_mins(kind_x, u, q8, _f.Real(m.kind, 1 - m.sign, m.mag), state)
+        d = _g.mul(yd, _g.fp16_value(u["d"]))
+        state["acc"] = [_fma(d, _g.c_float(v), a) for v, a in zip(k_lanes(kind_x, u, q8), state["acc"])]
+    total = hsum_float_8(state["acc"])
+    if kind_x == "q4_K":
+        a = state["acc_m"]
+        total = _g.add(total, _g.add(_g.add(a[0], a[2]), _g.add(a[1], a[3])))
+    elif kind_x == "q5_K":
+        total = _g.add(total, state["summs"])
+    return _f.encode(F32, total)
+
+
+def vec_dot_avx2(kind_x, x, kind_y, y):
+    """binary32 bits of the vec_dot an AVX2 + FMA build of ggml's CPU backend runs for the pair.
+
+    Reproduces: ggml-cpu/arch/x86/quants.c ggml_vec_dot_<kind_x>_<kind_y>, __AVX2__ branches (ggml 0.13.1).
+    """
+    return dot_k_avx2(kind_x, x, kind_y, y) if kind_x in KPAIRS else dot_avx2(kind_x, x, kind_y, y)
 
 
 def _quantize_q8(kind, xs):
@@ -126,4 +202,4 @@ def quantize_avx2(kind, values):
     return b"".join(_quantize_q8(kind, xs[i:i + 32]) for i in range(0, len(xs), 32))
 
 
-VARIANTS = {"gguf_vec_dot": {"ggml_avx2": dot_avx2}, "gguf_quantize": {"ggml_avx2": quantize_avx2}}
+VARIANTS = {"gguf_vec_dot": {"ggml_avx2": vec_dot_avx2}, "gguf_quantize": {"ggml_avx2": quantize_avx2}}

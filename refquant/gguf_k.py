@@ -83,6 +83,14 @@ def _q8_k(b):
             "bsums": [int.from_bytes(b[260 + 2 * j:262 + 2 * j], "little", signed=True) for j in range(16)]}
 
 
+def q8_k_fields(block):
+    """{q: the 256 int8 codes, d32: the binary32 bits of d, bsums: the 16 stored int16 sums} of a Q8_K block.
+
+    Reproduces: ggml-common.h block_q8_K (ggml 2025).
+    """
+    return _q8_k(block)
+
+
 # ---------------------------------------------------------------------------------------------
 # Q6_K reference quantizer (make_qx_quants with rmse_type 1, then the 8-bit scales)
 # ---------------------------------------------------------------------------------------------

@@ -162,14 +162,28 @@ def test_reference_quantizer_matches_ggml_sweep(ggml, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", gguf_avx2.PAIRS)
+@pytest.mark.parametrize("kind", gguf.PAIRS)
 def test_avx2_kernels_sweep(ggml, kind):
-    """2^20 elements per pair (1,024 rows of 32 blocks): ggml's AVX2 vec_dot = 'ggml_avx2' on every row."""
-    rng, ky = np.random.default_rng(8), gguf_avx2.PAIRS[kind]
-    x, y = _rows(ggml, kind, rng, 1024, 32)
-    bad = sum(int(ggml.vec_dot(kind, r, ky, y).view(np.uint32)) != gguf_avx2.dot_avx2(kind, r.tobytes(), ky,
-                                                                                       y.tobytes()) for r in x)
-    assert bad == 0
+    """2^20 elements per pair (1,024 rows of 32 blocks; K: 256 rows of 16 super-blocks): ggml's AVX2
+    vec_dot = 'ggml_avx2' on every row."""
+    rng, ky = np.random.default_rng(8), gguf.PAIRS[kind]
+    x, y = _rows(ggml, kind, rng, 256 if kind in KTYPES else 1024, 16 if kind in KTYPES else 32)
+    bad = sum(int(ggml.vec_dot(kind, r, ky, y).view(np.uint32)) != gguf_avx2.vec_dot_avx2(kind, r.tobytes(), ky,
+                                                                                           y.tobytes()) for r in x)
+    assert x.size // gguf.BLOCKS[kind][1] * gguf.BLOCKS[kind][0] >= 1 << 20 and bad == 0
+
+
+@pytest.mark.parametrize("kind", KTYPES)
+def test_avx2_k_kernels_are_the_ggml_avx2_model(ggml, kind):
+    """The K kernels: eight lanes of (e mod 32) div 4, the mins as each kernel adds them."""
+    rng = np.random.default_rng(10)
+    x, y = _rows(ggml, kind, rng, 4, 3)
+    differs = 0
+    for r in x:
+        got = int(ggml.vec_dot(kind, r, "q8_K", y).view(np.uint32))
+        assert got == gguf_avx2.vec_dot_avx2(kind, r.tobytes(), "q8_K", y.tobytes())
+        differs += got != gguf.vec_dot(kind, r.tobytes(), "q8_K", y.tobytes(), "ggml_generic_fma")
+    assert differs > 0
 
 
 @pytest.mark.parametrize("kind", ["q8_0", "q8_1", "q8_K"])

@@ -7,7 +7,8 @@ What is called (ggml.h / ggml-cpu.h of that version; docs/llm-formats.md §1 "gg
 - ``ggml_get_type_traits(type)``: ``to_float`` (``dequantize_row_<type>``) and ``from_float_ref``
   (``quantize_row_<type>_ref``), the reference quantizers and dequantizers refquant models;
 - ``ggml_get_type_traits_cpu(type)->vec_dot``: the dot kernel ggml's CPU backend runs, here the
-  AVX2 one of ``ggml-cpu/arch/x86/quants.c`` (refquant's accumulation ``ggml_avx2``);
+  AVX2 one of ``ggml-cpu/arch/x86/quants.c`` (refquant's accumulation ``ggml_avx2``), and its
+  ``from_float`` (the activation quantizer, Q8_0 / Q8_1 by AVX2 code);
 - ``ggml_vec_dot_<x>_<y>_generic``: the scalar kernels of ``ggml-cpu/quants.c`` (exported by this
   build), refquant's accumulation ``ggml_generic``.
 
@@ -252,7 +253,7 @@ def _dot_row(kind_x, rng, rows, blocks, simd):
     else:
         spec = np.array([gguf.vec_dot(kind_x, r.tobytes(), ky, y.tobytes()) for r in x], np.uint32)
     if simd:
-        model = [gguf_avx2.dot_avx2(kind_x, r.tobytes(), ky, y.tobytes()) for r in x]
+        model = [gguf_avx2.vec_dot_avx2(kind_x, r.tobytes(), ky, y.tobytes()) for r in x]
         dev = known("ggml", "ggml AVX2 vec_dot order", np.array(model, np.uint32), "gguf_vec_dot")
     else:
         model = [gguf.vec_dot(kind_x, r.tobytes(), ky, y.tobytes(), "ggml_generic_fma") for r in x]
@@ -299,8 +300,7 @@ def backend_ggml(seed=20261203, n=1 << 16):
         rows.append(judge(SIMD, f"dequantize {kind}", "ggml_ref", "16 super-blocks, finite scales",
                           g.dequantize(kind, b).view(np.uint32),
                           np.array(gguf.dequantize_row(kind, b.tobytes()), np.uint32)))
-    for kind in LEGACY:
-        rows.append(_dot_row(kind, rng, 64, 8, simd=True))
-    for kind in LEGACY + KTYPES:
-        rows.append(_dot_row(kind, rng, 64 if kind in LEGACY else 16, 8 if kind in LEGACY else 2, simd=False))
+    for simd in (True, False):
+        for kind in LEGACY + KTYPES:
+            rows.append(_dot_row(kind, rng, 64 if kind in LEGACY else 16, 8 if kind in LEGACY else 2, simd=simd))
     return rows
