@@ -221,10 +221,29 @@ def test_ort_qlinear_concat_is_diagnosed_and_an_unscaled_input_located():
     assert m["input"] == 1 and m["index"] == [1, 4, 3]
 
 
-def test_tflite_concatenation_needs_equal_params():
+def test_tflite_concatenation_needs_equal_params_and_is_a_sibling_of_concat():
     case = _concat_case("tflite_ref", "concatenation")
     with pytest.raises(V.InvalidValueError):
         assert case.out_shape
+    assert _row(V.audit_variant(_concat_case(), _own(_concat_case())), "concatenation:tflite_ref")["applicable"] is False
+    x = CONCAT_IN[0][0].tolist()
+    case = V.make_variant_case({"op": "concatenation", "variant": "tflite_ref", "y_scale": 0.5, "y_zero_point": 2,
+                                "attrs": {"axis": 0}, "inputs": [{"x": x, "scale": 0.5, "zero_point": 2}] * 2})
+    res = V.audit_variant(case, _own(case))
+    assert res["mismatches"] == 0 and _best(res) == {"tflite_ref", "concat:exact", "concat:ort", "concat:onnx_ref"}
+
+
+def test_onnx_reference_qdq_mean_is_diagnosed_as_onnx_ref():
+    need("onnx")
+    from refquant.peers import onnx_qops as OQ
+    x = np.random.default_rng(12).integers(-128, 128, (3, 8, 4)).astype(np.int8)
+    y = OQ.qdq(OQ.run_ref, "ReduceMean", [("x", x, 0.25, 0)], 0.25, 0, "int8", {"keepdims": 1},
+               [("axes", np.array([2], np.int64))])
+    case = V.make_variant_case({"op": "mean", "variant": "onnx_ref", "x": x.tolist(), "x_scale": 0.25,
+                                "y_scale": 0.25, "attrs": {"axes": [2], "keepdims": 1}})
+    res = V.audit_variant(case, y)         # means of 4 quarters: ties, to even here, away in TFLite
+    assert res["mismatches"] == 0 and _best(res) == {"onnx_ref", "exact", "xnnpack"}
+    assert _row(res, "tflite_ref")["mismatches"] > 0
 
 
 SM_X = np.random.default_rng(6).integers(-30, 31, (4, 8))
@@ -353,3 +372,27 @@ def test_suggest_vectors_refused_for_a_pool(tmp_path):
     except SystemExit as exc:
         rc = exc.code
     assert rc == 2
+
+
+def test_litert_concatenation_refuses_requantizing_as_the_case_does():
+    need("ai_edge_litert", "ai-edge-litert")
+    from refquant.peers import litert
+    x = CONCAT_IN[0][0].astype(np.int8)
+
+    def model(sb, zb):
+        m = litert.Model()
+        a = m.tensor("a", x.shape, "int8", scale=0.5, zero_point=2)
+        b = m.tensor("b", x.shape, "int8", scale=sb, zero_point=zb)
+        y = m.tensor("y", (4, 3, 4), "int8", scale=0.5, zero_point=2)
+        m.op("CONCATENATION", [a, b], [y], axis=0)
+        return m.build([a, b], [y])
+    with pytest.raises(RuntimeError, match="scale"):        # concatenation.cc Prepare, ai-edge-litert 2.3.0
+        litert.run(model(0.25, 2), {"a": x, "b": x}, "ref")
+    spec = {"op": "concatenation", "variant": "tflite_ref", "y_scale": 0.5, "y_zero_point": 2, "attrs": {"axis": 0},
+            "inputs": [{"x": x.tolist(), "scale": 0.5, "zero_point": 2}, {"x": x.tolist(), "scale": 0.25,
+                                                                          "zero_point": 2}]}
+    with pytest.raises(V.InvalidValueError):
+        assert V.make_variant_case(spec).out_shape
+    spec["inputs"][1]["scale"] = 0.5
+    res = V.audit_variant(V.make_variant_case(spec), litert.run(model(0.5, 2), {"a": x, "b": x}, "ref").outputs["y"])
+    assert res["mismatches"] == 0 and res["diagnosis"]["best"] == "tflite_ref"

@@ -220,8 +220,21 @@ def _sibling(op2, name, fn):
     return cand
 
 
+def _same_form(op2, fn):
+    def cand(case):
+        return call(case, fn)
+    cand.takes_case = True
+    cand.__doc__ = f"[{op2}, the same inputs] " + (fn.__doc__ or op2).strip().splitlines()[0]
+    return cand
+
+
 def siblings(case):
-    """The variants of the other backends' pools of the case's family: ('variant', 'op:name', fn(case))."""
+    """The variants of the other backends' op of the case's kind (pools of one family, the two
+    concatenations): ('variant', 'op:name', fn(case))."""
+    if case.op in CONCATS:
+        other = CONCATS[1 - CONCATS.index(case.op)]
+        return [("variant", f"{other}:{name}", _same_form(other, fn))
+                for name, fn in sorted(backends.op_variants(other).items())]
     fam = FAMILY.get(case.op)
     if fam is None:
         return []
@@ -314,7 +327,6 @@ FAULTS = {
     "tosa_max_pool2d": {"padded positions read as the zero point": _pool_fault(_max_pads_zero_point)},
     "concat": {"requantized with ties away (not ties-even)": _concat_fault(_requant_ties_away),
                "inputs copied without requantizing": _concat_fault(_copied)},
-    "concatenation": {"inputs copied without requantizing": _concat_fault(_copied)},
 }
 
 
