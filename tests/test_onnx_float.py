@@ -344,3 +344,34 @@ def test_model_runner_computes_the_opset11_18_float_pool_as_mlaspool():
         yq = model.run(model.from_proto(qproto), {"x0": xq}, "onnxruntime").values["y"]
         mine = OF.avg_pool_mlas_float(xq, sx, zx, sy, zy, **attrs)
         assert yq.exact and (yq.v == np.array(mine)).all() and (yq.v == F.optimized(qproto, "disable", {"x0": xq})[1]).all()
+
+
+def test_level_all_nchwc_pool_sums_sequentially_not_as_mlaspool():
+    # measured fact, not modelled by the model runner: at level 'all' a float AveragePool-17 whose channel
+    # count is a multiple of the NCHWc block (16 with AVX-512) becomes com.microsoft.nchwc AveragePool
+    # (MlasNchwcPool), which sums each window row-major like AveragePool-19, not MlasPool's column sums
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    import os
+    import tempfile
+    from refquant.model import ops_float as M
+    h = onnx.helper
+    x = (np.random.default_rng(12).standard_normal((1, 16, 12, 13)) * 300).astype(np.float32)
+    attrs = dict(kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])
+    g = h.make_graph([h.make_node("AveragePool", ["x"], ["y"], **attrs)], "g",
+                     [h.make_tensor_value_info("x", 1, list(x.shape))], [h.make_tensor_value_info("y", 1, None)])
+    proto = h.make_model(g, opset_imports=[h.make_opsetid("", 17)])
+    proto.ir_version = 8
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    with tempfile.TemporaryDirectory() as d:
+        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        got = ort.InferenceSession(proto.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(
+            None, {"x": x})[0]
+        domains = {n.domain for n in onnx.load(so.optimized_model_filepath).graph.node}
+    if "com.microsoft.nchwc" not in domains:
+        pytest.skip("this CPU's onnxruntime build did not rewrite the pool to NCHWc")
+    seq = M._sequential_pool32(x, [3, 3], [1, 1], [1, 1, 1, 1], [1, 1], 0)
+    assert (got.view(np.uint32) == seq.view(np.uint32)).all()
+    assert (got != M._mlas_pool32(x, [3, 3], [1, 1], [1, 1, 1, 1], 0)).sum() > 100
