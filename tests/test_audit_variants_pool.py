@@ -396,3 +396,20 @@ def test_litert_concatenation_refuses_requantizing_as_the_case_does():
     spec["inputs"][1]["scale"] = 0.5
     res = V.audit_variant(V.make_variant_case(spec), litert.run(model(0.5, 2), {"a": x, "b": x}, "ref").outputs["y"])
     assert res["mismatches"] == 0 and res["diagnosis"]["best"] == "tflite_ref"
+
+
+def test_litert_max_pool_with_relu6_is_diagnosed_and_the_siblings_clamped():
+    need("ai_edge_litert", "ai-edge-litert")
+    from refquant.peers import litert, litert_rows
+    x = X_NHWC.astype(np.int8)
+    attrs = {"filter_hw": [2, 2], "strides": [1, 1], "padding": "VALID", "activation": "RELU6", "scale": 0.05,
+             "zero_point": -3}
+    case = V.make_variant_case({"op": "max_pool_2d", "variant": "tflite_ref", "x": x.tolist(), "attrs": attrs})
+    blob = litert_rows._model("MAX_POOL_2D", x, "int8", 0.05, -3, case.out_shape, padding="VALID", stride_h=1,
+                              stride_w=1, filter_height=2, filter_width=2, fused_activation_function="RELU6")
+    for fam in ("ref", "optimized", "xnnpack"):
+        y = litert.run(blob, {"x": x}, fam).outputs["y"]
+        assert y.max() == 117                             # RELU6: -3 + 6 / 0.05
+        res = V.audit_variant(case, y)
+        assert res["mismatches"] == 0 and res["diagnosis"]["best"] == "tflite_ref", fam
+        assert {"max_pool:exact", "tosa_max_pool2d:tosa"} <= _best(res)       # VALID: no pad, the fault ties too
