@@ -1,7 +1,7 @@
 """``refquant verify gguf``: gguf-py's numpy quantizers (gguf.quants) against refquant's GGUF model.
 
-Each row compares gguf-py 0.19.0 with ``refquant.blocks.gguf`` (proven equal to the definition
-``refquant.gguf``): the reference quantizers byte for byte, dequantization bit for bit.  A
+Each row compares gguf-py 0.19.0 with ``refquant.blocks.gguf`` / ``refquant.blocks.gguf_k`` (proven
+equal to the definition ``refquant.gguf``): the reference quantizers byte for byte, dequantization bit for bit.  A
 difference is 'known' when gguf-py equals the model of one of its named deviations (backend row
 ``gguf_py``; docs/llm-formats.md §1): only the sign of a zero scale field differs.
 """
@@ -9,6 +9,7 @@ difference is 'known' when gguf-py equals the model of one of its named deviatio
 import numpy as np
 
 from ..blocks import gguf as fast
+from ..blocks import gguf_k as fast_k
 from ..gguf import BLOCKS
 from .conformance import judge
 from .versions import known, need
@@ -87,7 +88,6 @@ def _k_blocks(kind, rng, n):
 def backend_gguf(seed=20261203, n=1 << 17):
     """Conformance rows: quantize (random, ties, zero blocks) and dequantize per type; K dequantize."""
     quants = need("gguf.quants", "gguf")
-    from .. import gguf as spec
     rng = np.random.default_rng(seed)
     rows = []
     for kind in LEGACY:
@@ -99,9 +99,9 @@ def backend_gguf(seed=20261203, n=1 << 17):
         rows.append(judge(BACKEND, f"dequantize {kind}", "ggml_ref", "random blocks",
                           quants.dequantize(data, _qtype(kind)).view(np.uint32),
                           fast.dequantize(kind, data).view(np.uint32)))
-    for kind in KTYPES:
-        b = _k_blocks(kind, rng, max(2, n // 2048))
-        want = np.array(spec.dequantize_row(kind, b.tobytes()), dtype=np.uint32)
+    for kind in KTYPES:     # the fast form, proven equal to spec.dequantize_row (tests/test_gguf_k_fast.py)
+        b = _k_blocks(kind, rng, max(2, n // 256))
+        want = fast_k.dequantize(kind, b).view(np.uint32)
         rows.append(judge(BACKEND, f"dequantize {kind}", "ggml_ref", f"{len(b)} random super-blocks, finite fp16 scales",
                           quants.dequantize(b, _qtype(kind)).view(np.uint32).ravel(), want))
     from .gguf_lut import lut_rows     # TQ1_0, TQ2_0, MXFP4, IQ4_NL, IQ4_XS
