@@ -1,9 +1,11 @@
 """Time refquant's fast forms of the LLM block formats against each peer's own code, in one process:
-GGUF quantize/dequantize (refquant.blocks.gguf vs gguf-py's gguf.quants), MatMulNBits
+GGUF quantize/dequantize (refquant.blocks.gguf vs gguf-py's gguf.quants; the K types Q2_K..Q6_K,
+Q8_K: refquant.blocks.gguf_k vs ggml's own C quantize_row_q*_K_ref through refquant.peers.ggml where
+it loads, since gguf-py has no K quantizer, and vs gguf-py's dequantizers), MatMulNBits
 (refquant.blocks.matmulnbits vs onnxruntime's CPU kernel, one thread), NVFP4 (refquant.blocks.nvfp4,
 no installed peer: its own rate).  Every timed pair is also compared bit for bit.
 
-    python bench/llm_formats.py [--rows 4096] [--cols 4096] [--json out.json]
+    python bench/llm_formats.py [--rows 4096] [--cols 4096] [--only gguf,gguf_k,matmulnbits,nvfp4] [--json out.json]
 """
 import argparse
 import json
@@ -15,6 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from refquant.blocks import gguf as fast_gguf  # noqa: E402
+from refquant.blocks import gguf_k as fast_gguf_k  # noqa: E402
 from refquant.blocks import matmulnbits as fast_mm  # noqa: E402
 from refquant.blocks import nvfp4 as fast_nvfp4  # noqa: E402
 
@@ -44,6 +47,51 @@ def bench_gguf(x, results):
         results.append(row)
         print(f"{row['what']:<10} quantize {t_ours:.3f} s (gguf-py {t_peer:.3f} s), dequantize {t_deq:.3f} s "
               f"(gguf-py {t_pdeq:.3f} s), equal: {row['bytes_equal'] and row['values_equal']}")
+
+
+def _ggml():
+    try:
+        from refquant.peers import ggml
+        return ggml.load()
+    except Exception as exc:        # MissingBackend, or a library that does not load here
+        print(f"ggml peer not available ({exc}): K quantize rows without a peer")
+        return None
+
+
+def bench_gguf_k(x, results):
+    """The K types: refquant's fast form vs ggml's C reference quantizer (gguf-py has none) and
+    gguf-py's / ggml's dequantizers."""
+    try:
+        from gguf import GGMLQuantizationType as T
+        from gguf import quants
+    except ImportError:
+        quants = None
+    g = _ggml()
+    for kind in ("q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K"):
+        ours, t_ours = _time(fast_gguf_k.quantize, kind, x)
+        back, t_deq = _time(fast_gguf_k.dequantize, kind, ours)
+        row = {"what": f"gguf {kind}", "elements": int(x.size), "refquant_quantize_s": t_ours,
+               "refquant_dequantize_s": t_deq}
+        if g is not None:
+            peer, row["ggml_quantize_s"] = _time(g.quantize_ref, kind, x)
+            pback, row["ggml_dequantize_s"] = _time(g.dequantize, kind, ours)
+            row["bytes_equal_ggml"] = bool((ours.ravel() == peer).all())
+            row["values_equal_ggml"] = bool((back.view(np.uint32) == pback.view(np.uint32)).all())
+        if quants is not None and kind != "q8_K":
+            pback, row["gguf_py_dequantize_s"] = _time(quants.dequantize, ours, T[kind.upper()])
+            row["values_equal_gguf_py"] = bool((back.view(np.uint32) == pback.view(np.uint32).ravel()).all())
+        if "ggml_quantize_s" in row:
+            row["quantize_ratio_refquant_over_ggml"] = t_ours / max(row["ggml_quantize_s"], 1e-9)
+        if "gguf_py_dequantize_s" in row:
+            row["dequantize_ratio_refquant_over_gguf_py"] = t_deq / max(row["gguf_py_dequantize_s"], 1e-9)
+        results.append(row)
+        peers = ", ".join(f"{k[:-2].replace('_', ' ')} {v:.3f} s" for k, v in row.items() if k.endswith("_s")
+                          and not k.startswith("refquant"))
+        equal = all(v for k, v in row.items() if k.startswith(("bytes_equal", "values_equal")))
+        ratios = ", ".join(f"{k.split('_')[0]} x{v:.1f} vs {k.split('_over_')[1].replace('_', '-')}"
+                           for k, v in row.items() if "_ratio_" in k)
+        print(f"{row['what']:<10} quantize {t_ours:.3f} s, dequantize {t_deq:.3f} s ({peers}; {ratios}), "
+              f"equal: {equal}")
 
 
 def bench_matmulnbits(m, k, n, results):
@@ -85,12 +133,19 @@ def main():
     ap.add_argument("--rows", type=int, default=4096)
     ap.add_argument("--cols", type=int, default=4096)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--only", default="gguf,gguf_k,matmulnbits,nvfp4", help="comma-separated parts to run")
     args = ap.parse_args()
+    parts = set(args.only.split(","))
     x = np.random.default_rng(0).standard_normal((args.rows, args.cols)).astype(np.float32)
     results = []
-    bench_gguf(x, results)
-    bench_matmulnbits(1, args.cols, args.rows, results)
-    bench_nvfp4(x, results)
+    if "gguf" in parts:
+        bench_gguf(x, results)
+    if "gguf_k" in parts:
+        bench_gguf_k(x, results)
+    if "matmulnbits" in parts:
+        bench_matmulnbits(1, args.cols, args.rows, results)
+    if "nvfp4" in parts:
+        bench_nvfp4(x, results)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
