@@ -413,3 +413,19 @@ def test_litert_max_pool_with_relu6_is_diagnosed_and_the_siblings_clamped():
         res = V.audit_variant(case, y)
         assert res["mismatches"] == 0 and res["diagnosis"]["best"] == "tflite_ref", fam
         assert {"max_pool:exact", "tosa_max_pool2d:tosa"} <= _best(res)       # VALID: no pad, the fault ties too
+
+
+def test_litert_int16_softmax_is_diagnosed_as_tflite_ref():
+    need("ai_edge_litert", "ai-edge-litert")
+    from refquant.peers.activations import litert_unary
+    x = np.random.default_rng(3).integers(-3000, 3001, (4, 16))
+    sx = F32(0.001)
+    case = V.make_variant_case({"op": "softmax_int16", "variant": "tflite_ref", "dtype": "int16", "x": x.tolist(),
+                                "x_scale": sx, "y_scale": "1/32768", "y_zero_point": 0})
+    y, _ = litert_unary("softmax_int16", x.astype(np.int16), sx, 0, 1 / 32768, 0, "int16", "ref")
+    res = V.audit_variant(case, y)
+    assert res["mismatches"] == 0 and _best(res) == {"tflite_ref", "tflm"} and _row(res, "exact")["mismatches"] == 4
+    dump = np.array(y).reshape(-1)
+    dump[7] += 1
+    (m,) = V.audit_variant(case, dump)["first"]
+    assert m["flat"] == 7 and m["d"] == x[0].max() - x[0, 7]

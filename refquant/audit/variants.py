@@ -33,7 +33,9 @@ from . import variants_pool as P
 from .case import _scale, _tensor_spec
 
 BINARY_OPS = ("add", "sub", "mul")
-UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu", "softmax")
+UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "hard_swish", "relu", "softmax",
+             "softmax_int16")
+SOFTMAX_OPS = ("softmax", "softmax_int16")       # row-wise: mismatches grouped by d = max(row) - x
 POOL_OPS = ("avg_pool", "global_avg_pool")        # NCHW, the unary convention, geometry in attrs
 REDUCE_OPS = ("mean",)                           # the unary convention, axes / keepdims in attrs
 SHAPED_OPS = POOL_OPS + REDUCE_OPS + P.FORM_OPS   # the output shape is the declared variant's
@@ -275,7 +277,7 @@ def _mismatches(expected, actual):
 
 
 def _element_inputs(case, i):
-    if case.op in SHAPED_OPS or case.op == "softmax":
+    if case.op in SHAPED_OPS or case.op in SOFTMAX_OPS:
         return P.element_inputs(case, i)
     if case.kind == "binary":
         return {"a": nested.flatten(case.inputs["a"])[i], "b": nested.flatten(case.inputs["b"])[i]}
@@ -298,7 +300,7 @@ def audit_variant(case, actual, first=5, diagnose_=True):
                                                        default=0),
            "first": [{"index": [int(j) for j in np.unravel_index(i, case.out_shape)], "flat": i, **_element_inputs(case, i),
                       "expected": _show(exp[i]), "actual": act[i]} for i in bad[:first]]}
-    if case.op == "softmax":
+    if case.op in SOFTMAX_OPS:
         res["by_diff"] = P.by_diff(case, exp, act, set(bad), _show)
     elif case.kind == "unary" and case.op not in SHAPED_OPS:
         res["by_input"] = _by_input(case, exp, act, bad)
@@ -375,7 +377,7 @@ def explain_variant(case, index, variant=None):
         real = {"add": u + v, "sub": u - v, "mul": u * v}[case.op] / sy
         steps += [Step("exact result / sy", f"({case.op} of the dequantized values) / sy", real),
                   Step("exact, ties even", "RNE(result / sy) + zy (before saturation)", half_even(real) + zy)]
-    elif case.op not in SHAPED_OPS and case.op != "softmax":
+    elif case.op not in SHAPED_OPS and case.op not in SOFTMAX_OPS:
         sx, zx, sy, zy = case.q
         steps += [Step("input x", "x", ins["x"]),
                   Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]

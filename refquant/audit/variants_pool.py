@@ -359,7 +359,7 @@ def element_inputs(case, i):
             return _source(case, i)
         if case.op == "mean":
             return {"group": _group(case, i)[:16]}
-        if case.op == "softmax":
+        if case.op in ("softmax", "softmax_int16"):
             row, j = _row(case, i)
             return {"x": row[j], "row_max": max(row), "d": max(row) - row[j]}
     except (RefquantError, KeyError, IndexError, TypeError, ValueError):
@@ -466,7 +466,7 @@ def explain_steps(case, flat):
                 Step("sum", "sum(group) - n zx", sum(grp) - zx * len(grp)),
                 Step("exact mean / sy", "sx (sum - n zx) / (n sy)", real),
                 Step("ties even", "RNE + zy, saturated", min(t.max, max(t.min, half_even(real) + zy)))]
-    if case.op == "softmax" and e:
+    if case.op in ("softmax", "softmax_int16") and e:
         return [Step("input x", "x", e["x"]), Step("row max", "max of the row along axis", e["row_max"]),
                 Step("d", "max - x (the index of an exp table)", e["d"])]
     return []
