@@ -26,7 +26,7 @@ The specification leaves ``round`` unnamed; the variants here say which one they
              (the multiply and add of the output side fuse into one FMA; the input side does not).
 
 Ops ``fq_matmul`` / ``fq_conv``: an int8 MatMul / Convolution written with FakeQuantize on activations,
-weights and output.  ``exact`` is FakeQuantize-1 of the exact product; ``ov_cpu_int8`` is what the CPU
+weights and output, optionally an Add(bias) before the output FakeQuantize.  ``exact`` is FakeQuantize-1 of the exact product; ``ov_cpu_int8`` is what the CPU
 plugin's int8 FullyConnected / Convolution computes after the low precision transformations fold the
 dequantization into the output FakeQuantize (lpt_dequantization, activation_shift, int8_post_ops,
 apply_int8_plan; docs/ops.md, OpenVINO, has the steps and the measured domain).
@@ -179,37 +179,105 @@ def _input_side(dq_scales, ol, oh, L, shifts):
     return isc, ish, clo, chi
 
 
-def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="f32"):
+def _scaleshift_side(dq_scales, ol, oh, L, shifts, bias):
+    """Per channel: the FakeQuantize node's parameters after the CPU graph optimizer fuses the ops before it.
+
+    The node starts from [ol, oh]; each preceding eltwise it absorbs (nearest first: Add(b), Multiply(d),
+    Subtract(c)) is a scale-shift (k, t): crop -> fl(fl(crop - t)/k), ish -> fl(ish + fl(t*isc)), isc -> fl(isc*k).
+    """
+    width = fl32(oh - ol)
+    isc, ish, clo, chi = [], [], [], []
+    for j in range(max(len(dq_scales), len(bias), len(shifts or ()))):
+        pick = lambda v: Fraction(v[j if len(v) > 1 else 0])
+        d = pick(dq_scales)
+        if d <= 0:
+            raise InvalidValueError(f"dequantization scale {d}: expected > 0")
+        a, b, lo, hi = fl32(Fraction(L - 1) / width), fl32(fl32(-ol * (L - 1)) / width), ol, oh
+        steps = [(Fraction(1), pick(bias)), (d, Fraction(0))] + ([(Fraction(1), -pick(shifts))] if shifts else [])
+        for k, t in steps:
+            lo, hi = sorted((fl32(fl32(lo - t) / k), fl32(fl32(hi - t) / k)))
+            b, a = fl32(b + fl32(t * a)), fl32(a * k)
+        isc.append(a)
+        ish.append(b)
+        lo, hi = (_rhte(fl32(fl32(v * a) + b)) for v in (lo, hi))
+        clo.append(min(lo, hi))
+        chi.append(max(lo, hi))
+    return isc, ish, clo, chi
+
+
+_LPT_LEVELS = (15, 16, 255, 256)     # the levels LPT decomposes to integers (int4 / int8); 256 is the measured one
+
+
+def _output_side(ol, oh, L, dst):
+    """(osc, osh) of y = fma(level, osc, osh) for an f32 output, or the u8/s8 destination's (1, lowest)."""
+    s = fl32(fl32(oh - ol) / (L - 1))
+    if s <= 0:
+        raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
+    if dst != "f32":
+        if L != 256:
+            raise InvalidValueError(f"output FakeQuantize levels {L} into a {dst} layer: only 256 is modelled "
+                                    f"(docs/ops.md, OpenVINO)")
+        return Fraction(1), Fraction(_DST[dst][0])
+    if L == 256:         # LPT decomposes it to levels; the dequantization (q - zp)*s is fused back
+        zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
+        return s, fl32(-zp * s)
+    if L in _LPT_LEVELS:
+        raise InvalidValueError(f"output FakeQuantize levels {L}: LPT decomposes it (int4 / int8 narrow) in a way "
+                                f"not modelled; modelled: 256, and levels other than 15, 16 and 255 (docs/ops.md, OpenVINO)")
+    return s, ol         # not decomposed: the FakeQuantize node's own output scale and shift (ol)
+
+
+def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="f32", bias=None, layer="matmul"):
     """The post-op plan (per output channel) of an int8 MatMul / Convolution with an output FakeQuantize.
 
     ``dq_scales``: d per output channel (one value for per-tensor weights); ``shifts``: the activation_shift
     c per channel when the activations are u8 with a zero point (then the accumulator is sum qa*qw of the
     stored u8 values), else None.  The output FakeQuantize has input range = output range = [ol, oh], an
     integer zero point, and ``dst`` 'f32' (its value is the output) or 'u8' / 's8' (another int8 layer
-    follows: LPT decomposes it and the layer writes the integer level).  Returns a dict: ``scale``,
+    follows: LPT decomposes it and the layer writes the integer level).  ``bias``: the constant of an
+    Add(bias) between the layer and the FakeQuantize, per output channel (``layer`` 'matmul' or 'conv').
+    Returns a dict: ``scale``,
     ``shift`` (one value or per channel), ``form`` 'fma' (v = fma(acc, scale, shift)), 'mul'
     (v = fl(acc*scale)), 'mul_dst' (v = fl(acc * fl(1/fl(1/scale))), oneDNN's destination scale) or
     'mul_add' (v = fl(fl(acc*scale) + shift)); ``clip`` (lo, hi) of the rounded level (None: no round or
     clip post-op, the conversion to ``saturate`` rounds half to even); ``out`` (osc, osh) for
-    y = fma(level, osc, osh), or None when y is the level itself.
+    y = fma(level, osc, osh), or None when y is the level itself; ``pre`` (d, bias) per channel when the
+    accumulator first becomes fl(fl(acc*d) + bias) (a Convolution's oneDNN bias), else None.
 
     Reproduces: openvino 2026.4.1 LPT (the dequantization Multiply folded into the FakeQuantize input
     range: il' = fl(ol/d), ih' = fl(oh/d); the output FakeQuantize decomposed to levels, then
     Subtract(zp)/Multiply(s) fused back into its output scale/shift), intel_cpu nodes/fake_quantize.cpp
-    (binary32 input scale/shift) and dnnl_postops_composer.cpp (updateOptimizedFormula, appendLinear,
+    (binary32 input scale/shift), graph_optimizer.cpp (FusePerformedAsScaleShiftAndFakeQuantize, with a
+    bias) and dnnl_postops_composer.cpp (updateOptimizedFormula, appendLinear,
     appendScale into the weight or destination scales, appendShift, eltwise linear = FMA,
     skipRoundClipOutputLinear for a u8/s8 destination).
     """
     L = _levels(levels)
     if dst not in _DST:
         raise UnknownNameError("destination type", dst, _DST)
+    if layer not in ("matmul", "conv"):
+        raise UnknownNameError("layer", layer, ("matmul", "conv"))
     ol, oh = Fraction(output_low), Fraction(output_high)
-    s = fl32(fl32(oh - ol) / (L - 1))
-    if s <= 0:
-        raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
-    zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
-    out = (s, fl32(-zp * s)) if dst == "f32" else (Fraction(1), Fraction(_DST[dst][0]))
-    isc, ish, clo, chi = _input_side(dq_scales, ol, oh, L, shifts)
+    out = _output_side(ol, oh, L, dst)
+    pre = None
+    if bias is not None:
+        bias = [Fraction(b) for b in bias]
+        if len(set(bias)) < 2:
+            raise InvalidValueError(f"bias {float(bias[0])!r} on every channel: the CPU plugin takes another path for a "
+                                    f"per-tensor bias, not modelled (docs/ops.md, OpenVINO)")
+        if layer == "conv":      # oneDNN's convolution bias: fl(fl(acc*d) + b), then the FakeQuantize of [ol, oh]
+            pre, dq_scales, bias = (list(dq_scales), bias), [Fraction(1)], None
+        elif shifts and any(shifts):
+            raise InvalidValueError("a MatMul bias with u8 activations that have a zero point: the CPU plugin rounds "
+                                    "some exact ties down where this model rounds to even, not modelled (docs/ops.md, "
+                                    "OpenVINO)")
+    isc, ish, clo, chi = (_input_side(dq_scales, ol, oh, L, shifts) if bias is None
+                          else _scaleshift_side(dq_scales, ol, oh, L, shifts, bias))
+    return dict(_compose(isc, ish, clo, chi, out, L, dst), pre=pre)
+
+
+def _compose(isc, ish, clo, chi, out, L, dst):
+    """dnnl_postops_composer.cpp / FakeQuantize::updateOptimizedFormula on per-channel parameters."""
     if all(abs(fl32(v - ish[0])) < _F32_5E_5 for v in ish):     # the plugin's per-tensor input-shift workaround
         ish = [ish[0]] * len(ish)
     one = lambda v: v if len(set(v)) > 1 else v[:1]
@@ -234,10 +302,12 @@ def apply_int8_plan(acc, plan, channel=0):
 
     Reproduces: oneDNN (openvino 2026.4.1's fork) weight and destination scales, eltwise linear (FMA),
     binary add, eltwise round_half_to_even and clip, the saturating conversion to u8/s8, as the CPU
-    plugin composes them (see int8_post_ops).
+    plugin composes them (see int8_post_ops); a convolution's bias first (``pre``).
     """
     pick = lambda v: v[channel if len(v) > 1 else 0]
     a, sc, sh = Fraction(acc), pick(plan["scale"]), pick(plan["shift"])
+    if plan.get("pre"):
+        a = fl32(fl32(a * pick(plan["pre"][0])) + pick(plan["pre"][1]))
     v = {"fma": lambda: ffma("fp32", a, sc, sh), "mul": lambda: fl32(a * sc),
          "mul_dst": lambda: fl32(a * fl32(1 / fl32(1 / sc))), "mul_add": lambda: fl32(fl32(a * sc) + sh)}[plan["form"]]()
     q = _rhte(v)
@@ -248,28 +318,31 @@ def apply_int8_plan(acc, plan, channel=0):
     return q if plan["out"] is None else ffma("fp32", q, *plan["out"])
 
 
-def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32"):
+def int8_output_ov_cpu(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32",
+                       bias=None, layer="matmul"):
     """Output of an int8 MatMul / Convolution (int32 accumulator ``acc`` in output channel ``channel``).
 
     Reproduces: openvino 2026.4.1 CPU plugin int8 FullyConnected / Convolution (brgemm / brgconv, oneDNN
     weight scales and post-ops) with the output FakeQuantize fused (see int8_post_ops).
     """
-    plan = int8_post_ops(dq_scales, output_low, output_high, levels, shifts, dst)
+    plan = int8_post_ops(dq_scales, output_low, output_high, levels, shifts, dst, bias, layer)
     return apply_int8_plan(acc, plan, channel)
 
 
-def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32"):
-    """The same output on exact rationals: FakeQuantize-1 (half to even) of acc * d.
+def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0, shifts=None, dst="f32",
+                      bias=None, layer="matmul"):
+    """The same output on exact rationals: FakeQuantize-1 (half to even) of acc * d (+ bias).
 
-    ``acc`` is sum (qa - za) * qw here (``shifts`` is accepted for a common signature and ignored); with
-    ``dst`` 'u8' / 's8' the output is the level (0..L-1, or shifted by -128).
+    ``acc`` is sum (qa - za) * qw here (``shifts`` and ``layer`` are accepted for a common signature and
+    ignored); with ``dst`` 'u8' / 's8' the output is the level (0..L-1, or shifted by -128).
     Reproduces: OpenVINO operation specification FakeQuantize-1 applied to the exact MatMul result.
     """
     if dst not in _DST:
         raise UnknownNameError("destination type", dst, _DST)
     d = Fraction(list(dq_scales)[channel if len(dq_scales) > 1 else 0])
+    b = Fraction(0) if bias is None else Fraction(list(bias)[channel if len(bias) > 1 else 0])
     lo, hi = (output_low, output_high) if dst == "f32" else (_DST[dst][0], _DST[dst][0] + levels - 1)
-    return fake_quantize_exact(Fraction(acc) * d, output_low, output_high, lo, hi, levels)
+    return fake_quantize_exact(Fraction(acc) * d + b, output_low, output_high, lo, hi, levels)
 
 
 # The named deviation of backend row 'openvino_cpu' for fq_matmul / fq_conv (refquant/backends.py).
@@ -277,8 +350,9 @@ INT8_DEVIATION = (
     "binary32 int8 MatMul/Conv + output FakeQuantize",
     "LPT folds d = fl(sa'*sw') (and a u8 zero point's shift c) into the output FakeQuantize (il' = fl(fl(ol/d) + c)), "
     "binary32 input scale/shift, weight-scale, FMA or mul+add post-ops, RNE, clip, fma(q, s, fl(-zp*s)); an output "
-    "scale of 1 puts the zero point after rounding: near-ties and the output's last bits differ from the exact "
-    "formula (docs/ops.md, OpenVINO)")
+    "scale of 1 puts the zero point after rounding; a MatMul bias enters the FakeQuantize node's binary32 scale/shift "
+    "(a Convolution's as fl(fl(acc*d) + b)); levels other than 256 keep the node's output scale and ol: near-ties and "
+    "the output's last bits differ from the exact formula (docs/ops.md, OpenVINO)")
 
 VARIANTS = {
     "fake_quantize": {"exact": fake_quantize_exact, "ov_cpu": fake_quantize_ov_cpu,

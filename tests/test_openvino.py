@@ -65,6 +65,47 @@ def test_int8_post_op_forms():
         openvino.int8_post_ops([0], ol, oh, 256)
 
 
+def test_int8_bias_matmul_goes_into_the_fake_quantize_node():
+    # measured (openvino 2026.4.1, verify rows "MatMul + bias"): u8 zp 128 activations s 0.2, weight s 0.25 ->
+    # d = fl(0.2f * 0.25f); output grid s 0.1, zp 77; bias b = fl(0.05) + 1e-7 on this channel.  The CPU
+    # graph optimizer fuses Add(b), then Multiply(d) into the FakeQuantize node: isc = fl(isc0 * d) =
+    # 0.49999997, ish = fl(ish0 + fl(b * isc0)) = 77.5 exactly; LPT's b/d folded into the range would give
+    # 77.49999: acc 4 -> 79.5 -> level 80 here, 79.49999 -> 79 there
+    d = openvino.dequantization_scale(f32(0.2), f32(0.25))
+    ol, oh = f32(np.float32(-77 * np.float32(0.1))), f32(np.float32(178 * np.float32(0.1)))
+    b = f32(np.float32(0.05) + np.float32(1e-7))
+    plan = openvino.int8_post_ops([d], ol, oh, 256, bias=[b, F(0)])
+    assert plan["scale"] == [f32(0.49999997)] and plan["shift"][0] == F(155, 2) and plan["form"] == "mul_add"
+    assert openvino.apply_int8_plan(4, dict(plan, out=None), 0) == 80
+    folded = openvino.int8_post_ops([d], ol, oh, 256, shifts=[-openvino.fl32(b / d)])
+    assert folded["shift"][0] < F(155, 2) and openvino.apply_int8_plan(4, dict(folded, out=None), 0) == 79
+
+
+def test_int8_bias_conv_is_added_to_the_scaled_accumulator():
+    # a Convolution's bias is oneDNN's: fl(fl(acc*d) + b), then the FakeQuantize of [ol, oh] (measured)
+    d, ol, oh = F(1, 4), F(-33), F(222)
+    plan = openvino.int8_post_ops([d], ol, oh, 256, bias=[F(1, 8), F(3, 8)], layer="conv")
+    assert plan["pre"] == ([d], [F(1, 8), F(3, 8)])
+    assert openvino.apply_int8_plan(2, plan, 1) == openvino.apply_int8_plan(F(7, 8), dict(plan, pre=None), 1)
+    assert openvino.int8_output_exact(2, [d], ol, oh, 256, channel=1, bias=[0, F(1, 2)]) == 1
+    with pytest.raises(InvalidValueError, match="on every channel"):
+        openvino.int8_post_ops([d], ol, oh, 256, bias=[F(1, 8)] * 4)
+    with pytest.raises(UnknownNameError, match="layer"):
+        openvino.int8_post_ops([d], ol, oh, 256, bias=[0, 1], layer="gemm")
+
+
+def test_int8_output_levels_other_than_256():
+    # levels not decomposed by LPT keep the FakeQuantize node's output side: y = fma(q, fl(fl(oh-ol)/(L-1)), ol)
+    ol, oh = f32(np.float32(-30 * np.float32(0.2))), f32(np.float32(69 * np.float32(0.2)))
+    plan = openvino.int8_post_ops([F(1, 20)], ol, oh, 100)
+    assert plan["out"] == (f32(np.float32(oh - ol) / np.float32(99)), ol)
+    for levels in (15, 16, 255):
+        with pytest.raises(InvalidValueError, match=f"levels {levels}: LPT decomposes"):
+            openvino.int8_post_ops([F(1, 20)], -1, 1, levels)
+    with pytest.raises(InvalidValueError, match="levels 100 into a u8 layer"):
+        openvino.int8_post_ops([F(1, 20)], 0, 99, 100, dst="u8")
+
+
 def test_backend_rows_name_the_variants():
     assert backends.variant("openvino_cpu", "fake_quantize") is openvino.fake_quantize_ov_cpu_snippets
     assert backends.variant("openvino_cpu_fq_node", "fake_quantize") is openvino.fake_quantize_ov_cpu
@@ -102,10 +143,19 @@ def test_int8_matmul_equals_the_cpu_plugin_small():
     assert [r.status for r in rows] == ["known"] * 5     # equal to ov_cpu_int8, not to the exact formula
 
 
+def test_int8_bias_and_levels_equal_the_cpu_plugin_small():
+    peer = _peer()
+    rng = np.random.default_rng(8)
+    rows = peer.int8_bias_rows(rng, cases=peer.BIAS_CASES[3:4], m=16)
+    rows += peer.int8_levels_rows(rng, cases=peer.LEVELS_CASES[5:7], m=16)
+    assert [r.status for r in rows] == ["known", "known", "unsupported", "known", "known"] + ["unsupported"] * 3
+
+
 def test_int8_chain_hidden_u8_s8_equals_the_cpu_plugin_small():
     peer = _peer()
     rows = peer.int8_chain_rows(np.random.default_rng(6), m=16)
-    assert [r.status for r in rows] == ["known"] * 2
+    rows += peer.int8_chain_rows(np.random.default_rng(6), m=8, conv=True)
+    assert [r.status for r in rows] == ["known"] * 4
 
 
 def test_int8_post_ops_int8_destination():
@@ -125,7 +175,9 @@ def test_int8_post_ops_int8_destination():
 def test_verify_openvino_has_no_unexplained_rows():
     peer = _peer()
     rows = peer.backend_openvino()
-    assert len(rows) == 29 and all(r.status in ("pass", "known") for r in rows)
+    unsupported = [r.flag for r in rows if r.status == "unsupported"]
+    assert len(rows) == 63 and all(r.status in ("pass", "known", "unsupported") for r in rows)
+    assert len(unsupported) == 7 and all("every channel" in f or "output levels" in f or "zp" in f for f in unsupported)
 
 
 @pytest.mark.slow
@@ -135,6 +187,40 @@ def test_int8_matmul_sweep():
     for seed in range(8):
         rows = peer.int8_rows(np.random.default_rng(seed)) + peer.int8_chain_rows(np.random.default_rng(seed))
         assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
+
+
+@pytest.mark.slow
+def test_int8_conv_chain_sweep():
+    """Conv -> FQ -> Conv (hidden u8 zp 128 and zp 101, per-channel weights) on 13 seeds: 106,496 outputs."""
+    peer = _peer()
+    for seed in range(13):
+        rows = peer.int8_chain_rows(np.random.default_rng(200 + seed), m=256, conv=True)
+        assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
+        assert sum(r.elements for r in rows) == 8192
+
+
+@pytest.mark.slow
+def test_int8_bias_sweep():
+    """Every BIAS_CASE on 9 seeds: 13 modelled rows (Convolution all, MatMul without an activation zero point)
+    x 1,024 x 9 = 119,808 outputs equal ov_cpu_int8."""
+    peer = _peer()
+    for seed in range(9):
+        rows = [r for r in peer.int8_bias_rows(np.random.default_rng(100 + seed)) if r.status != "unsupported"]
+        assert len(rows) == 13 and all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
+
+
+@pytest.mark.slow
+def test_int8_levels_sweep():
+    """Random levels (2..1024, not 15 / 16 / 255 / 256) and output grids, MatMul and Convolution: >= 10^5 outputs."""
+    peer = _peer()
+    rng = np.random.default_rng(20261204)
+    n = 0
+    while n < 100_000:
+        levels = int(rng.choice([v for v in range(2, 1025) if v not in (15, 16, 255, 256)]))
+        cases = [(levels, (float(rng.uniform(0.005, 2)), int(rng.integers(0, levels)))) for _ in range(3)]
+        rows = peer.int8_levels_rows(rng, cases=cases, m=128)[:3]
+        assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
+        n += sum(r.elements for r in rows)
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from fractions import Fraction
 import numpy as np
 
 from .. import openvino as spec
+from ..errors import InvalidValueError
 from .conformance import judge
 from .versions import known, need
 
@@ -103,7 +104,8 @@ def backend_openvino(seed=20261203):
                       models=[known("openvino", f"binary32 FakeQuantize ({path})", model, "fake_quantize")], x=x)
             rows.append(r)
     rows.append(_per_channel_row(rng))
-    return rows + int8_rows(rng) + int8_chain_rows(rng)
+    return (rows + int8_rows(rng) + int8_chain_rows(rng) + int8_chain_rows(rng, conv=True) + int8_bias_rows(rng)
+            + int8_levels_rows(rng))
 
 
 def _grid_fq(node, scale, zp, qmin, qmax, levels, shape):
@@ -113,14 +115,15 @@ def _grid_fq(node, scale, zp, qmin, qmax, levels, shape):
     return ops.fake_quantize(node, *(ops.constant(np.asarray(v, np.float32)) for v in (lo, hi, lo, hi)), levels)
 
 
-def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq"):
+def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq", bias=None, levels=256):
     """An int8 MatMul (qa [M, K] @ qw [K, N]) or Convolution (qa NCHW, qw OIHW, valid, stride 1) as users write it.
 
     FakeQuantize on the activations (``act`` = (scale, zero point, qmin, qmax), levels qmax - qmin + 1), on
     the constant weights (scales ``s_w``, one or per output channel, narrow-range i8, 255 levels; or with
     ``weights='convert'`` an i8 constant + Convert + Multiply(s_w), the other form users write), the op,
-    FakeQuantize on the output (``out`` = (scale, zero point), u8 grid, 256 levels).  Returns
-    (output, {layer type: (runtime precision, primitive)}, (ol, oh) as float32).
+    an Add of the float32 ``bias`` per output channel (if given), FakeQuantize on the output (``out`` =
+    (scale, zero point), grid 0..levels-1).  Returns (output, {layer type: (runtime precision, primitive)},
+    (ol, oh) as float32).
     """
     ov = need("openvino", "openvino")
     import openvino.opset13 as ops
@@ -138,14 +141,16 @@ def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq"):
     else:
         wq = _grid_fq(ops.constant(w), s_w, 0, -127, 127, 255, wshape)
     y = ops.convolution(a, wq, [1, 1], [0, 0], [0, 0], [1, 1]) if conv else ops.matmul(a, wq, False, False)
-    y = _grid_fq(y, out[0], out[1], 0, 255, 256, one)
+    if bias is not None:
+        y = ops.add(y, ops.constant(np.asarray(bias, np.float32).reshape([1, n_out] + [1] * (qa.ndim - 2))))
+    y = _grid_fq(y, out[0], out[1], 0, levels - 1, levels, one)
     compiled = ov.Core().compile_model(ov.Model([y], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
     info = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
         info[rt["layerType"].astype(str)] = (rt["runtimePrecision"].astype(str), rt["primitiveType"].astype(str))
     x = ((qa - za) * np.float64(np.float32(sa))).astype(np.float32)
-    ol, oh = np.float32((0 - out[1]) * np.float32(out[0])), np.float32((255 - out[1]) * np.float32(out[0]))
+    ol, oh = (np.float32((q - out[1]) * np.float32(out[0])) for q in (0, levels - 1))
     return np.asarray(compiled([x])[0], np.float32), info, (ol, oh)
 
 
@@ -184,17 +189,17 @@ def lpt_int8(qa, qw, act, s_w):
     return (qa - qmin) @ qw, ds, [spec.activation_shift(shift, c) for c in cols], centred
 
 
-def int8_models(qa, qw, act, s_w, out_range, axis):
+def int8_models(qa, qw, act, s_w, out_range, axis, bias=None, levels=256):
     """(exact, ov_cpu_int8) float32 arrays for every output of the layer (channels along ``axis``)."""
     raw, ds, shifts, centred = lpt_int8(qa, qw, act, s_w)
     ol, oh = (_f(v) for v in out_range)
-    plan = spec.int8_post_ops(ds, ol, oh, 256, shifts)
+    b = None if bias is None else [_f(v) for v in np.asarray(bias, np.float32).reshape(-1)]
+    plan = spec.int8_post_ops(ds, ol, oh, levels, shifts, bias=b, layer="conv" if qa.ndim == 4 else "matmul")
     d_exact = [_f(np.float32(act[0])) * _f(v) for v in np.asarray(s_w, np.float32).reshape(-1)]
     exact, model = np.empty(raw.shape, np.float32), np.empty(raw.shape, np.float32)
     for idx in np.ndindex(raw.shape):
         ch = idx[axis]
-        exact[idx] = float(spec.int8_output_exact(int(centred[idx]), d_exact, ol, oh, 256, channel=ch
-                                                  if len(d_exact) > 1 else 0))
+        exact[idx] = float(spec.int8_output_exact(int(centred[idx]), d_exact, ol, oh, levels, channel=ch, bias=b))
         model[idx] = float(spec.apply_int8_plan(int(raw[idx]), plan, ch))
     return exact, model
 
@@ -246,52 +251,139 @@ def int8_rows(rng, cases=INT8_CASES, m=64, k=16):
     return rows
 
 
-def run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, s_w2, out):
-    """Two int8 MatMuls: FakeQuantize(x) @ FQ(w1) -> FakeQuantize ``hidden`` (s, zp) -> @ FQ(w2) -> FakeQuantize.
+BIAS_CASES = (   # (name, activation (s, zp, qmin, qmax), weight scales, output (s, zp)); MatMul and Convolution each
+    ("i8 act, per-tensor w, sy 0.42 zy 33", (0.1, 0, -128, 127), 0.05, (0.42, 33)),
+    ("i8 act, per-channel w, sy 0.42 zy 33", (0.1, 0, -128, 127), (0.05, 0.013, 0.7, 0.11) * 4, (0.42, 33)),
+    ("u8 act zp 127, per-tensor w, sy 0.42 zy 33", (0.3, 127, 0, 255), 0.7, (0.42, 33)),
+    ("u8 act zp 128, per-channel w, sy 0.1 zy 77", (0.2, 128, 0, 255), (0.25, 0.013, 0.7, 0.11) * 4, (0.1, 77)),
+    ("u8 act zp 77, per-channel w, sy 0.01 zy 100", (0.023, 77, 0, 255), (0.0031, 0.0042) * 8, (0.01, 100)),
+    ("i8 act, per-tensor w, sy 1 zy 101", (0.1, 0, -128, 127), 0.05, (1.0, 101)),
+    ("i8 act zp 10 (runs as u8), per-tensor w, sy 0.42 zy 33", (0.3, 10, -128, 127), 0.7, (0.42, 33)),
+    ("u8 act zp 0, per-tensor w, sy 0.013 zy 0", (0.37, 0, 0, 255), 0.011, (0.013, 0)),
+)
 
-    The hidden FakeQuantize feeds another int8 layer, so the first layer writes u8 / s8 (returns the
-    output, the FullyConnected runtime precisions, and the models' float32 arrays (exact, ov_cpu_int8)).
+
+def _bias(rng, n):
+    """A float32 bias per channel near multiples of 0.05 (so that many sums land near ties)."""
+    return (rng.integers(-40, 40, n) * np.float32(0.05) + rng.choice([0, 1e-7, -1e-7, 0.01, 0.3], n)).astype(np.float32)
+
+
+def _int8_case(rng, act, m, conv):
+    if conv:
+        return _int8_acts(rng, act, (1, 8, m // 8 + 2, 10)), rng.integers(-3, 4, (16, 8, 3, 3))
+    return _int8_acts(rng, act, (m, 16)), rng.integers(-6, 7, (16, 16))
+
+
+def int8_bias_rows(rng, cases=BIAS_CASES, m=64):
+    """Rows: MatMul / Convolution + Add(bias per channel) + FakeQuantize, and a per-tensor bias (not supported)."""
+    rows = []
+    for name, act, s_w, out in cases:
+        for conv in (False, True):
+            qa, qw = _int8_case(rng, act, m, conv)
+            bias = _bias(rng, 16)
+            got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=conv, bias=bias)
+            op = "Convolution" if conv else "MatMul"
+            try:
+                models = int8_models(qa, qw, act, s_w, rng_out, 1, bias=bias)
+            except InvalidValueError as e:
+                rows.append(judge(BACKEND, f"{op} + bias + FakeQuantize", "exact", f"int8 {name}", e, None))
+                continue
+            rows.append(_int8_row(f"{op} + bias", name, got, info.get("Convolution" if conv else "FullyConnected"),
+                                  models))
+    qa, qw = _int8_case(rng, BIAS_CASES[3][1], m, False)
+    try:
+        int8_models(qa, qw, *BIAS_CASES[3][1:3], (np.float32(-7.7), np.float32(17.8)), 1, bias=np.full(16, 0.3))
+    except InvalidValueError as e:
+        rows.append(judge(BACKEND, "MatMul + bias + FakeQuantize", "exact", "int8 bias 0.3 on every channel", e, None))
+    return rows
+
+
+LEVELS_CASES = (   # (levels, output (s, zp)): the f32 output FakeQuantize with levels other than 256
+    (2, (1.3, 1)), (3, (0.37, 1)), (17, (0.3, 1)), (17, (0.37, 9)), (64, (0.2, 30)), (100, (0.2, 30)),
+    (128, (0.37, 77)), (129, (0.013, 43)), (254, (0.3, 1)), (254, (1.3, 127)), (257, (0.37, 77)), (1000, (0.3, 1)),
+)
+
+
+def int8_levels_rows(rng, cases=LEVELS_CASES, m=32):
+    """Rows: int8 MatMul / Convolution with an output FakeQuantize of other levels (i8 and u8 zp 127 activations)."""
+    rows = []
+    for i, (levels, out) in enumerate(cases):
+        act, s_w = ((0.1, 0, -128, 127), 0.05) if i % 2 else ((0.3, 127, 0, 255), (0.7, 0.011) * 8)
+        conv = i % 3 == 2
+        qa, qw = _int8_case(rng, act, m, conv)
+        got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=conv, levels=levels)
+        op = "Convolution" if conv else "MatMul"
+        rows.append(_int8_row(op, f"levels {levels}, sy {out[0]} zy {out[1]}, act zp {act[1]}", got,
+                              info.get("Convolution" if conv else "FullyConnected"),
+                              int8_models(qa, qw, act, s_w, rng_out, 1, levels=levels)))
+    for levels in (15, 16, 255):
+        try:
+            spec.int8_post_ops([Fraction(1, 20)], -1, Fraction(levels - 1, 10) - 1, levels)
+        except InvalidValueError as e:
+            rows.append(judge(BACKEND, "MatMul + FakeQuantize", "exact", f"int8 output levels {levels}", e, None))
+    return rows
+
+
+def run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, s_w2, out, conv=False):
+    """Two int8 layers: FakeQuantize(x) -> op(FQ(w1)) -> FakeQuantize ``hidden`` (s, zp) -> op(FQ(w2)) -> FakeQuantize.
+
+    The op is MatMul (qa [M, K], qw [K, N]) or, with ``conv``, a valid stride-1 Convolution (qa NCHW, qw OIHW,
+    weight scales per output channel).  The hidden FakeQuantize feeds another int8 layer, so the first layer
+    writes u8 / s8 (returns the output, the layers' runtime precisions, and the models' float32 arrays
+    (exact, ov_cpu_int8)).
     """
     ov = need("openvino", "openvino")
     import openvino.opset13 as ops
     p = ops.parameter(list(qa.shape), ov.Type.f32)
-    h = _grid_fq(p, act[0], act[1], act[2], act[3], 256, [1, 1])
+    one = [1] * qa.ndim
+    h = _grid_fq(p, act[0], act[1], act[2], act[3], 256, one)
     for qw, s_w, (s, zp) in ((qw1, s_w1, hidden), (qw2, s_w2, out)):
-        s_w = np.asarray(s_w, np.float32).reshape(1, -1)
+        s_w = np.asarray(s_w, np.float32).reshape([-1, 1, 1, 1] if conv else [1, -1])
         w = _grid_fq(ops.constant((qw * s_w.astype(np.float64)).astype(np.float32)), s_w, 0, -127, 127, 255,
                      list(s_w.shape))
-        h = _grid_fq(ops.matmul(h, w, False, False), s, zp, 0, 255, 256, [1, 1])
+        y = ops.convolution(h, w, [1, 1], [0, 0], [0, 0], [1, 1]) if conv else ops.matmul(h, w, False, False)
+        h = _grid_fq(y, s, zp, 0, 255, 256, one)
     compiled = ov.Core().compile_model(ov.Model([h], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    layer = "Convolution" if conv else "FullyConnected"
     kinds = [op.get_rt_info()["runtimePrecision"].astype(str) for op in compiled.get_runtime_model().get_ordered_ops()
-             if op.get_rt_info()["layerType"].astype(str) == "FullyConnected"]
+             if op.get_rt_info()["layerType"].astype(str) == layer]
     got = np.asarray(compiled([((qa - act[1]) * np.float64(np.float32(act[0]))).astype(np.float32)])[0])
     grid = lambda s, zp: (np.float32((0 - zp) * np.float32(s)), np.float32((255 - zp) * np.float32(s)))
     raw, ds, shifts, centred = lpt_int8(qa, qw1, act, s_w1)
-    dst = "s8" if hidden[1] == 128 else "u8"
+    dst = "s8" if hidden[1] == 128 and not conv else "u8"      # a Convolution reads u8 (with a zero point)
     ol, oh = (_f(v) for v in grid(*hidden))
     plan = spec.int8_post_ops(ds, ol, oh, 256, shifts, dst)
-    hid_act = (hidden[0], hidden[1], 0, 255)
+    d_exact = [_f(np.float32(act[0])) * _f(v) for v in np.asarray(s_w1, np.float32).reshape(-1)]
     models = []
-    for fn in (lambda i, j: spec.int8_output_exact(int(centred[i, j]), [_f(np.float32(act[0])) * _f(v) for v in
-                                                   np.asarray(s_w1, np.float32).reshape(-1)], ol, oh, 256, j
-                                                   if np.asarray(s_w1).size > 1 else 0, dst=dst),
-               lambda i, j: spec.apply_int8_plan(int(raw[i, j]), plan, j)):
-        q1 = np.array([[int(fn(i, j)) for j in range(qw1.shape[1])] for i in range(qa.shape[0])])
-        q1 = q1 + 128 if dst == "s8" else q1
-        models.append(int8_models(q1, qw2, hid_act, s_w2, grid(*out), 1)[len(models)])
+    for fn in (lambda idx: spec.int8_output_exact(int(centred[idx]), d_exact, ol, oh, 256, idx[1], dst=dst),
+               lambda idx: spec.apply_int8_plan(int(raw[idx]), plan, idx[1])):
+        q1 = np.zeros(raw.shape, np.int64)
+        for idx in np.ndindex(raw.shape):
+            q1[idx] = int(fn(idx)) + (128 if dst == "s8" else 0)
+        models.append(int8_models(q1, qw2, (hidden[0], hidden[1], 0, 255), s_w2, grid(*out), 1)[len(models)])
     return got, kinds, models
 
 
-def int8_chain_rows(rng, m=64):
-    """Rows: two chained int8 MatMuls (hidden s8 and u8), the first layer's u8/s8 output modelled."""
+CHAIN_CASES = (   # (name, activation, first weights' scales, hidden (s, zp))
+    ("hidden s8 (zp 128), i8 act", (0.3, 0, -128, 127), 0.7, (0.5, 128)),
+    ("hidden u8 zp 101, u8 act zp 127, per-channel w1", (0.3, 127, 0, 255), (0.7, 0.011) * 8, (0.37, 101)),
+)
+
+
+def int8_chain_rows(rng, m=64, conv=False):
+    """Rows: two chained int8 MatMuls or Convolutions (hidden s8 and u8), the first layer's u8/s8 output modelled."""
     rows = []
-    for name, act, s_w1, hidden in (("hidden s8 (zp 128), i8 act", (0.3, 0, -128, 127), 0.7, (0.5, 128)),
-                                    ("hidden u8 zp 101, u8 act zp 127, per-channel w1", (0.3, 127, 0, 255),
-                                     (0.7, 0.011) * 8, (0.37, 101))):
-        qa = _int8_acts(rng, act, (m, 16))
-        qw1, qw2 = rng.integers(-6, 7, (16, 16)), rng.integers(-3, 4, (16, 16))
-        got, kinds, models = run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, 0.05, (0.42, 33))
-        rows.append(_int8_row("MatMul -> FQ -> MatMul", name, got, ("chain", "/".join(kinds)), models))
+    for name, act, s_w1, hidden in CHAIN_CASES:
+        if conv:
+            qa = _int8_acts(rng, act, (1, 8, m // 8 + 4, 12))
+            qw1, qw2 = rng.integers(-3, 4, (16, 8, 3, 3)), rng.integers(-2, 3, (16, 16, 3, 3))
+        else:
+            qa = _int8_acts(rng, act, (m, 16))
+            qw1, qw2 = rng.integers(-6, 7, (16, 16)), rng.integers(-3, 4, (16, 16))
+        s_w2 = (0.05, 0.0031) * 8 if conv else 0.05
+        got, kinds, models = run_int8_chain(qa, qw1, qw2, act, s_w1, hidden, s_w2, (0.42, 33), conv)
+        op = "Conv -> FQ -> Conv" if conv else "MatMul -> FQ -> MatMul"
+        rows.append(_int8_row(op, name, got, ("chain", "/".join(kinds)), models))
     return rows
 
 
