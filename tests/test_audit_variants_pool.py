@@ -429,3 +429,24 @@ def test_litert_int16_softmax_is_diagnosed_as_tflite_ref():
     dump[7] += 1
     (m,) = V.audit_variant(case, dump)["first"]
     assert m["flat"] == 7 and m["d"] == x[0].max() - x[0, 7]
+
+
+def test_global_avg_pool_and_spatial_mean_are_siblings_across_layouts():
+    need("ai_edge_litert", "ai-edge-litert")
+    need("onnxruntime")
+    from refquant.peers import litert, litert_rows
+    from refquant.peers import onnx_qops as OQ
+    x = MEAN_X.astype(np.int8)
+    mcase = V.make_variant_case(MEAN)
+    blob = litert_rows._model("MEAN", x, "int8", MEAN["x_scale"], 3, mcase.out_shape, [[1, 2]],
+                              (MEAN["y_scale"], -5), keep_dims=True)
+    y = litert.run(blob, {"x": x}, "optimized").outputs["y"]            # NHWC (1, 1, 1, 32)
+    gspec = {"op": "global_avg_pool", "variant": "ort", "x": x.transpose(0, 3, 1, 2).tolist(),
+             "x_scale": MEAN["x_scale"], "x_zero_point": 3, "y_scale": MEAN["y_scale"], "y_zero_point": -5}
+    gcase = V.make_variant_case(gspec)
+    res = V.audit_variant(gcase, y.transpose(0, 3, 1, 2))               # declared ORT, NCHW
+    assert res["mismatches"] == 3 and _best(res) == {"mean:tflite_optimized"}
+    assert len(res["first"][0]["group"]) == 16
+    yo = OQ.ort_global_avg_pool(x.transpose(0, 3, 1, 2), MEAN["x_scale"], 3, MEAN["y_scale"], -5, "int8")
+    res = V.audit_variant(mcase, yo.transpose(0, 2, 3, 1))              # declared TFLite MEAN, NHWC
+    assert res["mismatches"] > 0 and "global_avg_pool:ort" in _best(res) and "tflite_ref" not in _best(res)

@@ -228,9 +228,41 @@ def _same_form(op2, fn):
     return cand
 
 
+def _plane_sibling(op2, fn, perm):
+    """A variant of ``op2`` (mean or global_avg_pool) on the case's x permuted by ``perm``, back."""
+    inv = list(np.argsort(perm))
+
+    def cand(case):
+        x = np.array(case.inputs["x"]).transpose(perm).tolist()
+        kw = {"axes": [1, 2], "keepdims": 1} if op2 == "mean" else {}
+        return np.array(fn(x, *case.q, dtype=case.dtype, **kw)).transpose(inv).tolist()
+    cand.takes_case = True
+    cand.__doc__ = (f"[{op2}" + (" over axes 1, 2 of NHWC" if op2 == "mean" else ", NCHW") + ", the case "
+                    "translated] " + (fn.__doc__ or op2).strip().splitlines()[0])
+    return cand
+
+
+def _plane_siblings(case):
+    """ONNX global_avg_pool (NCHW) and a 4-D mean over the spatial axes with keepdims (TFLite's global
+    pool, NHWC axes 1, 2; or NCHW axes 2, 3) are each other's candidates."""
+    if len(nested.shape(case.inputs["x"])) != 4:
+        return []
+    if case.op == "global_avg_pool":
+        return [("variant", f"mean:{n}", _plane_sibling("mean", f, (0, 2, 3, 1)))
+                for n, f in sorted(backends.op_variants("mean").items())]
+    axes = {a % 4 for a in case.attrs.get("axes") or []}
+    if not case.attrs.get("keepdims", 1) or axes not in ({1, 2}, {2, 3}):
+        return []
+    perm = (0, 3, 1, 2) if axes == {1, 2} else (0, 1, 2, 3)
+    return [("variant", f"global_avg_pool:{n}", _plane_sibling("global_avg_pool", f, perm))
+            for n, f in sorted(backends.op_variants("global_avg_pool").items())]
+
+
 def siblings(case):
     """The variants of the other backends' op of the case's kind (pools of one family, the two
-    concatenations): ('variant', 'op:name', fn(case))."""
+    concatenations, a global average pool and a spatial mean): ('variant', 'op:name', fn(case))."""
+    if case.op in ("mean", "global_avg_pool"):
+        return _plane_siblings(case)
     if case.op in CONCATS:
         other = CONCATS[1 - CONCATS.index(case.op)]
         return [("variant", f"{other}:{name}", _same_form(other, fn))
@@ -357,7 +389,7 @@ def element_inputs(case, i):
             return _window(case, i)
         if case.op in CONCATS:
             return _source(case, i)
-        if case.op == "mean":
+        if case.op in ("mean", "global_avg_pool"):
             return {"group": _group(case, i)[:16]}
         if case.op in ("softmax", "softmax_int16"):
             row, j = _row(case, i)
@@ -391,10 +423,10 @@ def _source(case, i):
 def _group(case, i):
     x = np.array(case.inputs["x"])
     r = x.ndim
-    axes = case.attrs.get("axes")
+    axes = list(range(2, r)) if case.op == "global_avg_pool" else case.attrs.get("axes")
     axes = set(range(r)) if not axes else {a % r for a in axes}
     kept = [d for d in range(r) if d not in axes]
-    at = np.unravel_index(i, tuple(x.shape[d] for d in kept))
+    at = np.unravel_index(i % max(1, int(np.prod([x.shape[d] for d in kept]))), tuple(x.shape[d] for d in kept))
     sel = tuple(slice(None) if d in axes else int(at[kept.index(d)]) for d in range(r))
     return [int(v) for v in x[sel].reshape(-1)]
 
@@ -458,7 +490,7 @@ def explain_steps(case, flat):
                      e["x"]),
                 Step("requantized / sy", "s_i (x - z_i) / sy", e_real),
                 Step("ties even", "RNE + zy, saturated", min(t.max, max(t.min, half_even(real) + zy)))]
-    if case.op == "mean" and e:
+    if case.op in ("mean", "global_avg_pool") and e:
         sx, zx, sy, zy = case.q
         grp = _group(case, flat)
         real = Fraction(sx) * Fraction(sum(grp) - zx * len(grp), len(grp)) / Fraction(sy)
