@@ -2,7 +2,9 @@
  *
  * VNNI needs AVX-512 F/BW/DQ/VL + VNNI and the OS saving ZMM state; AMX
  * additionally needs AMX-TILE/INT8, the OS saving tile state and, on Linux,
- * the process's permission to use tile data.  Not x86-64 GCC/Clang: scalar only.
+ * the process's permission to use tile data.  AVX2 needs AVX + AVX2 and the OS saving YMM
+ * state; AVX-VNNI (VEX vpdpbusd) additionally CPUID.(7,1):EAX[4] and a compiler that knows it.
+ * Not x86-64 GCC/Clang: scalar only.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -40,13 +42,15 @@ static int rq_amx_permission(void)
 static int rq_detect(void)
 {
     unsigned a, b, c, d;
-    int paths = RQ_PATH_SCALAR, avx512, os512, osamx;
+    int paths = RQ_PATH_SCALAR, avx512, os512, osamx, avx, avx2;
     uint64_t xcr0;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1u))   /* OSXSAVE */
         return paths;
+    avx = (c >> 28) & 1u;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
         return paths;
     xcr0 = rq_xgetbv0();
+    avx2 = avx && ((b >> 5) & 1u);
     avx512 = ((b >> 16) & 1u) && ((b >> 17) & 1u) && ((b >> 30) & 1u) && ((b >> 31) & 1u);
     os512 = (xcr0 & 0xe6u) == 0xe6u;                 /* SSE, AVX, opmask, ZMM state */
     osamx = ((xcr0 >> 17) & 3u) == 3u;               /* XTILECFG, XTILEDATA */
@@ -54,6 +58,11 @@ static int rq_detect(void)
         paths |= RQ_PATH_VNNI;
     if (avx512 && os512 && osamx && ((d >> 24) & 1u) && ((d >> 25) & 1u) && rq_amx_permission())
         paths |= RQ_PATH_AMX;
+    if (avx2 && (xcr0 & 6u) == 6u) {                 /* SSE and YMM state */
+        paths |= RQ_PATH_AVX2;
+        if (RQ_AVXVNNI_CC && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u))
+            paths |= RQ_PATH_AVXVNNI;                /* CPUID.(7,1):EAX[4] AVX-VNNI */
+    }
     return paths;
 }
 

@@ -108,7 +108,7 @@ static int rq_dw_check(rq_dwconv *d, rq_gemm *g)
     if (d->row_begin < 0 || d->row_begin > d->row_end || d->row_end > d->batch * d->oh)
         return RQ_E_RANGE;
     if (d->path != RQ_PATH_AUTO && d->path != RQ_PATH_SCALAR && d->path != RQ_PATH_VNNI &&
-        d->path != RQ_PATH_AMX)
+        d->path != RQ_PATH_AMX && d->path != RQ_PATH_AVX2 && d->path != RQ_PATH_AVXVNNI)
         return RQ_E_PATH;
     if (d->path != RQ_PATH_AUTO && !(rq_cpu_paths() & d->path))
         return RQ_E_PATH;
@@ -379,6 +379,8 @@ int rq_dwconv_run(rq_dwconv *d)
     path = rq_choose_path(&p);   /* the GEMM's rule: SIMD only where it is exact */
     if (path == RQ_PATH_AMX)     /* no AMX form: the VNNI one (every AMX CPU here has VNNI) */
         path = (rq_cpu_paths() & RQ_PATH_VNNI) ? RQ_PATH_VNNI : RQ_PATH_SCALAR;
+    if (path == RQ_PATH_AVX2 || path == RQ_PATH_AVXVNNI)   /* no 256-bit form yet: the definition */
+        path = RQ_PATH_SCALAR;
     d->path_used = path;
     rc = path == RQ_PATH_SCALAR ? rq_dw_scalar(d, &p) : rq_dw_simd(d, &p, &g);
     rq_plan_free(&p);

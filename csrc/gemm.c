@@ -69,8 +69,8 @@ static int rq_check(rq_gemm *g)
     if (g->row_begin < 0 || g->row_begin > g->row_end || g->row_end > g->m ||
         g->col_begin < 0 || g->col_begin > g->col_end || g->col_end > g->n)
         return RQ_E_RANGE;
-    if (g->path != RQ_PATH_AUTO && g->path != RQ_PATH_SCALAR &&
-        g->path != RQ_PATH_VNNI && g->path != RQ_PATH_AMX)
+    if (g->path != RQ_PATH_AUTO && g->path != RQ_PATH_SCALAR && g->path != RQ_PATH_VNNI &&
+        g->path != RQ_PATH_AMX && g->path != RQ_PATH_AVX2 && g->path != RQ_PATH_AVXVNNI)
         return RQ_E_PATH;
     if (g->path != RQ_PATH_AUTO && !(rq_cpu_paths() & g->path))
         return RQ_E_PATH;
@@ -216,14 +216,17 @@ int32_t rq_choose_path(const rq_plan *p)
     if (path == RQ_PATH_AUTO)
         path = (avail & RQ_PATH_AMX) && (p->r1 - p->r0) > 4 ? RQ_PATH_AMX   /* M <= 4: VNNI streams B */
              : (avail & RQ_PATH_VNNI) ? RQ_PATH_VNNI
-             : (avail & RQ_PATH_AMX) ? RQ_PATH_AMX : RQ_PATH_SCALAR;
+             : (avail & RQ_PATH_AMX) ? RQ_PATH_AMX
+             : (avail & RQ_PATH_AVXVNNI) ? RQ_PATH_AVXVNNI   /* CPUs without AVX-512: 256-bit paths */
+             : (avail & RQ_PATH_AVX2) ? RQ_PATH_AVX2 : RQ_PATH_SCALAR;
     return fast_ok ? path : RQ_PATH_SCALAR;   /* never an approximation: exact fallback */
 }
 
 /* The SIMD paths: B packed for this call when the caller did not pack it (a C
- * caller with a plain B), the column corrections, then the AMX or VNNI driver. */
-static int rq_gemm_simd(const rq_plan *p, int amx)
+ * caller with a plain B), the column corrections, then the AMX, VNNI or 256-bit driver. */
+static int rq_gemm_simd(const rq_plan *p, int32_t path)
 {
+    const int amx = path == RQ_PATH_AMX;
     const rq_gemm *g = p->g;
     rq_packed_b own = {0};
     const rq_packed_b *pb = g->packed_b;
@@ -238,7 +241,9 @@ static int rq_gemm_simd(const rq_plan *p, int amx)
         pb = &own;
     }
     if (rq_simd_ws_init(p, pb, amx, &w) == RQ_OK)
-        rc = amx ? rq_gemm_amx(p, pb, &w) : rq_gemm_vnni(p, pb, &w);
+        rc = amx ? rq_gemm_amx(p, pb, &w)
+           : path == RQ_PATH_VNNI ? rq_gemm_vnni(p, pb, &w)
+           : rq_gemm_avx2(p, pb, &w, path == RQ_PATH_AVXVNNI);
 done:
     rq_simd_ws_free(&w);
     free(own.data);
@@ -268,7 +273,7 @@ int rq_gemm_run(rq_gemm *g)
             for (i = p.r0; i < p.r1; i++)
                 memset(g->overflow_count + (size_t)i * (size_t)g->n + (size_t)p.c0, 0,
                        (size_t)(p.c1 - p.c0) * sizeof(int32_t));
-        rc = rq_gemm_simd(&p, g->path_used == RQ_PATH_AMX);
+        rc = rq_gemm_simd(&p, g->path_used);
     }
     rq_plan_free(&p);
     return rc;

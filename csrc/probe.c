@@ -66,11 +66,75 @@ int64_t rq_probe_vnni(int32_t width, int64_t iters)
     return 0;
 }
 
+/* The AVX2 path's exact step: vpmaddwd (two 16-bit products per int32 lane) + vpaddd. */
+RQ_AVX2 static int64_t rq_probe_avx2_run(int64_t iters)
+{
+    __m256i acc[RQ_CHAINS], a = _mm256_set1_epi32(0x00020003), b = _mm256_set1_epi32(0x00050007);
+    int64_t i;
+    int c;
+    int32_t out[8];
+    volatile int32_t sink;
+    for (c = 0; c < RQ_CHAINS; c++)
+        acc[c] = _mm256_set1_epi32(c);
+    for (i = 0; i < iters; i++) {
+        for (c = 0; c < RQ_CHAINS; c++)
+            acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(a, b));
+        a = _mm256_add_epi16(a, b);   /* keeps the products from being hoisted out of the loop */
+    }
+    for (c = 1; c < RQ_CHAINS; c++)
+        acc[0] = _mm256_add_epi32(acc[0], acc[c]);
+    _mm256_storeu_si256((__m256i *)out, acc[0]);
+    sink = out[0] + out[7];
+    (void)sink;
+    return iters * RQ_CHAINS * 16;
+}
+
+#if RQ_AVXVNNI_CC
+RQ_AVXVNNI static int64_t rq_probe_avxvnni_run(int64_t iters)
+{
+    __m256i acc[RQ_CHAINS], a = _mm256_set1_epi32(0x01020304), b = _mm256_set1_epi32(0x05060708);
+    int64_t i;
+    int c;
+    int32_t out[8];
+    volatile int32_t sink;
+    for (c = 0; c < RQ_CHAINS; c++)
+        acc[c] = _mm256_set1_epi32(c);
+    for (i = 0; i < iters; i++)
+        for (c = 0; c < RQ_CHAINS; c++)
+            acc[c] = _mm256_dpbusd_avx_epi32(acc[c], a, b);
+    for (c = 1; c < RQ_CHAINS; c++)
+        acc[0] = _mm256_add_epi32(acc[0], acc[c]);
+    _mm256_storeu_si256((__m256i *)out, acc[0]);
+    sink = out[0] + out[7];
+    (void)sink;
+    return iters * RQ_CHAINS * 32;
+}
+#endif
+
+int64_t rq_probe_avx2(int32_t kind, int64_t iters)
+{
+    if (iters < 0)
+        return 0;
+    if (kind == 0 && (rq_cpu_paths() & RQ_PATH_AVX2))
+        return rq_probe_avx2_run(iters);
+#if RQ_AVXVNNI_CC
+    if (kind == 1 && (rq_cpu_paths() & RQ_PATH_AVXVNNI))
+        return rq_probe_avxvnni_run(iters);
+#endif
+    return 0;
+}
+
 #else
 
 int64_t rq_probe_vnni(int32_t width, int64_t iters)
 {
     (void)width; (void)iters;
+    return 0;
+}
+
+int64_t rq_probe_avx2(int32_t kind, int64_t iters)
+{
+    (void)kind; (void)iters;
     return 0;
 }
 

@@ -48,7 +48,10 @@ enum rq_method {
     RQ_TOSA_DOUBLE = 5      /* (acc*m + 2^(s-1) + d) >> s, d = +-2^30 if s > 31 */
 };
 
-enum rq_path { RQ_PATH_AUTO = 0, RQ_PATH_SCALAR = 1, RQ_PATH_VNNI = 2, RQ_PATH_AMX = 4 };
+/* VNNI: AVX-512 VNNI; AMX: AMX-INT8; AVX2: AVX2 only (exact 16-bit products, vpmaddwd);
+ * AVXVNNI: AVX2 + AVX-VNNI (VEX vpdpbusd on 256-bit registers). */
+enum rq_path { RQ_PATH_AUTO = 0, RQ_PATH_SCALAR = 1, RQ_PATH_VNNI = 2, RQ_PATH_AMX = 4, RQ_PATH_AVX2 = 8,
+               RQ_PATH_AVXVNNI = 16 };
 
 /* B pre-packed for the SIMD paths (and readable by the scalar path).
  * Caller-owned memory: data holds rq_packed_b_bytes(k, n) bytes, colsum
@@ -98,13 +101,18 @@ int rq_gemm_run(rq_gemm *g);
  * path_used is written as by rq_gemm_run. */
 int rq_gemm_run_many(rq_gemm **gs, int32_t count);
 
-/* Bit mask of the usable paths on this CPU (RQ_PATH_SCALAR | RQ_PATH_VNNI | RQ_PATH_AMX).
+/* Bit mask of the usable paths on this CPU (RQ_PATH_SCALAR | RQ_PATH_VNNI | RQ_PATH_AMX |
+ * RQ_PATH_AVX2 | RQ_PATH_AVXVNNI).
  * The first call asks Linux for AMX tile-data permission; if refused, AMX is not listed. */
 int rq_cpu_paths(void);
 
 /* Peak probe (probe.c): runs `iters` x 12 independent vpdpbusd on `width` (512 or 256) bit
  * registers and returns the multiply-adds performed (0 when VNNI is not usable). */
 int64_t rq_probe_vnni(int32_t width, int64_t iters);
+/* Peak probe of the 256-bit paths: `iters` x 12 independent chains of what the AVX2 kernel
+ * retires per product -- kind 0: vpmaddwd + vpaddd (16 exact products per pair, path AVX2),
+ * kind 1: VEX vpdpbusd (32 products, path AVXVNNI); the products performed, 0 when not usable. */
+int64_t rq_probe_avx2(int32_t kind, int64_t iters);
 
 size_t rq_packed_b_bytes(int32_t k, int32_t n);
 size_t rq_packed_b_colsum_len(int32_t n);

@@ -4,8 +4,9 @@
  *   gemm.c  (checks, plan, dispatch, scalar path; rq_gemm_run)
  *     -> requant.c (rq_check_requant, rq_requant_col), pack.c (rq_pack_b),
  *        cpu_x86.c (rq_cpu_paths), requant_avx512.c (rq_simd_ws_init/free),
- *        gemm_vnni.c (rq_gemm_vnni), gemm_amx.c (rq_gemm_amx)
+ *        gemm_vnni.c (rq_gemm_vnni), gemm_amx.c (rq_gemm_amx), gemm_avx2.c (rq_gemm_avx2)
  *   gemm_vnni.c, gemm_amx.c -> requant_avx512.c (rq_epilogue, declared in rq_simd.h)
+ *   gemm_avx2.c -> requant_avx2.c (rq_epilogue_avx2, declared in rq_simd.h)
  *   pool.c (rq_gemm_run_many, rq_run_many) -> gemm.c (rq_gemm_run)
  *   dwconv.c (rq_dwconv_run[_many]) -> gemm.c (rq_plan_init, rq_choose_path), requant.c,
  *        pack.c (rq_transpose), requant_avx512.c (rq_epilogue), pool.c (rq_run_many)
@@ -102,6 +103,14 @@ int32_t rq_requant_col(const rq_plan *p, int32_t acc, int32_t j);
 #define RQ_X86_SIMD 0
 #endif
 
+/* The compiler knows AVX-VNNI (VEX vpdpbusd, target "avxvnni"): GCC >= 11, Clang >= 12.
+ * Without it the path RQ_PATH_AVXVNNI is never listed. */
+#if RQ_X86_SIMD && (defined(__clang__) ? __clang_major__ >= 12 : __GNUC__ >= 11)
+#define RQ_AVXVNNI_CC 1
+#else
+#define RQ_AVXVNNI_CC 0
+#endif
+
 /* The column corrections both SIMD drivers use (requant_avx512.c). */
 typedef struct rq_simd_ws {
     int32_t *colfix;    /* n: -alpha*colsum_j + K*alpha*beta_j + bias_j (mod 2^32) */
@@ -115,6 +124,7 @@ void rq_simd_ws_free(rq_simd_ws *w);
 /* The drivers: compute the plan's rectangle from a packed B.  RQ_OK or RQ_E_NOMEM. */
 int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);   /* gemm_vnni.c */
 int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);    /* gemm_amx.c */
+int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, int vnni);   /* gemm_avx2.c */
 int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv); /* gemm_vnni.c */
 int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c, int32_t np_,
                     const int8_t *wt, void *y);   /* gemm_vnni.c */

@@ -1,4 +1,5 @@
-/* rq_simd.h -- what the x86-64 SIMD files share (gemm_vnni.c, gemm_amx.c, requant_avx512.c).
+/* rq_simd.h -- what the x86-64 SIMD files share (gemm_vnni.c, gemm_amx.c, requant_avx512.c,
+ * gemm_avx2.c, requant_avx2.c).
  *
  * Every function that uses wider instructions carries its own
  * __attribute__((target(...))), so the library is built without -march and
@@ -18,6 +19,8 @@
 #define RQ_AVX512 __attribute__((target(RQ_T_AVX512)))
 #define RQ_VNNI __attribute__((target(RQ_T_AVX512 ",avx512vnni")))
 #define RQ_AMX __attribute__((target(RQ_T_AVX512 ",amx-tile,amx-int8")))
+#define RQ_AVX2 __attribute__((target("avx2")))
+#define RQ_AVXVNNI __attribute__((target("avx2,avxvnni")))
 
 /* Embedded rounding: round to nearest even whatever MXCSR says, exceptions suppressed. */
 #define RQ_RNE (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
@@ -56,6 +59,10 @@ static inline int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / 
 /* requant_avx512.c: corrections, requantization and store of one int32 block. */
 RQ_AVX512 void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t *cbuf,
                            int32_t i0, int32_t nrows, int32_t j0, const uint32_t *rs);
+
+/* requant_avx2.c: the same for the 256-bit paths, in AVX2 only (same bits). */
+RQ_AVX2 void rq_epilogue_avx2(const rq_plan *p, const rq_simd_ws *w, const int32_t *cbuf,
+                              int32_t i0, int32_t nrows, int32_t j0, const uint32_t *rs);
 
 #endif /* RQ_X86_SIMD */
 #endif

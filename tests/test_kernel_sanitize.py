@@ -101,7 +101,7 @@ static void one_case(int m, int n, int k, int at, int bt, int policy, int method
     g.path = RQ_PATH_SCALAR;
     rc0 = rq_gemm_run(&g);
     CHECK(rc0 == RQ_OK || rc0 == RQ_OVERFLOW);
-    for (p = RQ_PATH_VNNI; p <= RQ_PATH_AMX; p *= 2) {
+    for (p = RQ_PATH_VNNI; p <= RQ_PATH_AVXVNNI; p *= 2) {   /* vnni, amx, avx2, avx_vnni */
         int twice;
         if (!(avail & p)) continue;
         for (twice = 0; twice < 2; twice++) {   /* with and without overflow counts */
@@ -193,6 +193,7 @@ static void bad_arguments(void)
     g.col_begin = 1; g.col_end = 3; CHECK(rq_gemm_run(&g) == RQ_E_RANGE);
     g.col_begin = 0; g.col_end = 0;
     g.path = 3; CHECK(rq_gemm_run(&g) == RQ_E_PATH); g.path = 0;
+    g.path = 32; CHECK(rq_gemm_run(&g) == RQ_E_PATH); g.path = 0;
     memset(&pb, 0, sizeof pb);
     g.packed_b = &pb; CHECK(rq_gemm_run(&g) == RQ_E_NULL);
     pb.data = (int8_t *)a; pb.colsum = c; pb.k = 4; pb.n = 2;

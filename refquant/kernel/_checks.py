@@ -12,7 +12,7 @@ from ..errors import InvalidValueError, ShapeError, UnknownNameError
 POLICIES = {"wrap": 0, "saturate": 1, "error": 2}
 METHODS = {"int32": 0, "float_fp32": 1, "tflite_double": 2, "tflite_single": 3,
            "tosa_single": 4, "tosa_double": 5}
-PATHS = {"auto": 0, "scalar": 1, "vnni": 2, "amx": 4}
+PATHS = {"auto": 0, "scalar": 1, "vnni": 2, "amx": 4, "avx2": 8, "avx_vnni": 16}
 CTYPE = {np.dtype(np.int8): 1, np.dtype(np.uint8): 2, np.dtype(np.int32): 3}
 INT32 = (-2**31, 2**31 - 1)
 INT8_TYPES = (np.dtype(np.int8), np.dtype(np.uint8))

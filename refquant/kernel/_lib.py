@@ -13,7 +13,8 @@ try:  # pragma: no cover - depends on the build
 except ImportError:  # pragma: no cover
     ffi = lib = None
 
-PATH_NAMES = {1: "scalar", 2: "vnni", 4: "amx"}
+PATH_NAMES = {1: "scalar", 2: "vnni", 4: "amx", 8: "avx2", 16: "avx_vnni"}
+PATH_ORDER = (1, 8, 16, 2, 4)   # paths() lists them in auto's order of preference, best last
 STATUS = {-1: "null pointer", -2: "bad dimension", -3: "bad leading dimension", -4: "bad type",
           -5: "bad policy", -6: "bad method", -7: "parameter out of domain", -8: "bad rectangle",
           -9: "path unavailable", -10: "out of memory", -11: "packed B mismatch",
@@ -34,17 +35,18 @@ def require():
 
 
 def paths():
-    """The dispatch paths usable on this CPU, e.g. ['scalar', 'vnni', 'amx']; [] without the extension."""
+    """The dispatch paths usable on this CPU, worst to best, e.g. ['scalar', 'avx2', 'avx_vnni', 'vnni',
+    'amx']; [] without the extension."""
     if lib is None:
         return []
     if not _paths_cache:
         mask = lib.rq_cpu_paths()
-        _paths_cache.extend(name for bit, name in sorted(PATH_NAMES.items()) if mask & bit)
+        _paths_cache.extend(PATH_NAMES[bit] for bit in PATH_ORDER if mask & bit)
     return list(_paths_cache)
 
 
 def last_path_used():
-    """The path ('scalar', 'vnni', 'amx') the last call in this thread ran (first rectangle), or None."""
+    """The path ('scalar', 'avx2', 'avx_vnni', 'vnni', 'amx') the last call in this thread ran (first rectangle), or None."""
     return getattr(local, "path", None)
 
 

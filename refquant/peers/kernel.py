@@ -91,5 +91,5 @@ def kernel_lines(rows):
     per = n // len(paths) if paths else 0
     found = ", ".join(paths) or "none"
     return [(f"kernel: {per} checks x {len(paths)} dispatch paths on this CPU ({found}) = {n} rows; "
-             f"scalar runs everywhere, vnni needs AVX-512 F/BW/DQ/VL + AVX512_VNNI, amx also AMX-TILE + AMX-INT8 "
-             f"with OS permission ({per} / {2 * per} / {3 * per} rows)")]
+             f"scalar runs everywhere, avx2 needs AVX2, avx_vnni also AVX-VNNI, vnni needs AVX-512 F/BW/DQ/VL + "
+             f"AVX512_VNNI, amx also AMX-TILE + AMX-INT8 with OS permission ({per} rows per path)")]

@@ -1,0 +1,197 @@
+/* gemm_avx2.c -- the 256-bit paths: AVX2 (exact 16-bit products) and AVX-VNNI (VEX vpdpbusd).
+ *
+ * Both read B from the same packed layout as the AVX-512 paths (pack.c: per 16-column panel,
+ * groups of 64 bytes = 16 columns x 4 consecutive k; bytes B' = B or B - 128) and form
+ * sum_k A'B' mod 2^32 in int32 lanes, A' = A (uint8) or A ^ 0x80 = A + 128 (int8), so the column
+ * corrections (rq_simd_ws_init) and the identity of requant_avx512.c hold unchanged; the
+ * epilogue is rq_epilogue_avx2 (requant_avx2.c).
+ *
+ * AVX2 (RQ_PATH_AVX2).  vpmaddubsw would add two u8 x s8 products into a *saturating* int16
+ * (255*127*2 = 64770 > 32767), so it is never used.  Instead A' is packed as int16 (0..255) and
+ * each 16-byte quarter of a B group is sign-extended to int16 (vpmovsxbw): then vpmaddwd adds two
+ * exact products (|a*b| <= 255*128) into an int32 lane, which is exact, and vpaddd accumulates
+ * mod 2^32.  The sign-extended quarter holds 4 columns x 4 k, so lane 2c sums k0,k1 of column c
+ * and lane 2c+1 sums k2,k3; the pair is added at the end (vphaddd, then vpermq puts the
+ * columns in order).  Kernel: 2 rows x 16 columns (8 accumulators, 4 widened B, 1 A).
+ *
+ * AVX-VNNI (RQ_PATH_AVXVNNI).  VEX vpdpbusd: four exact u8 x s8 products into an int32 lane
+ * without saturation -- the AVX-512 VNNI kernel at half width.  Kernel: 6 rows x 16 columns
+ * (12 accumulators, 2 B, 1 A).
+ *
+ * A is packed per block of rows: per group of 4 k, RQ_A2_MR (or RQ_AV_MR) rows x 4 elements
+ * (int16 or bytes), zero past K and past the last row (B's padding is 0 too, so padding adds
+ * nothing); rs[r] is the wrapping sum of row r's A' bytes, as the VNNI packing gives it.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "rq_simd.h"   /* includes rq_internal.h and refquant_kernel.h once */
+
+#define RQ_A2_MR 2    /* AVX2 kernel rows */
+#define RQ_AV_MR 6    /* AVX-VNNI kernel rows */
+
+#if RQ_X86_SIMD
+
+/* ---- AVX2: 2 rows x 16 columns, vpmaddwd ------------------------------------------ */
+
+#define RQ_W_ACC(r)                                                                        \
+    __m256i a##r##0 = _mm256_setzero_si256(), a##r##1 = _mm256_setzero_si256();             \
+    __m256i a##r##2 = _mm256_setzero_si256(), a##r##3 = _mm256_setzero_si256();
+#define RQ_W_STEP(r)                                                                       \
+    {                                                                                      \
+        int64_t w_;                                                                        \
+        __m256i va_;                                                                       \
+        memcpy(&w_, ag + 4 * (r), 8);                                                      \
+        va_ = _mm256_set1_epi64x(w_);                                                      \
+        a##r##0 = _mm256_add_epi32(a##r##0, _mm256_madd_epi16(va_, vb0));                  \
+        a##r##1 = _mm256_add_epi32(a##r##1, _mm256_madd_epi16(va_, vb1));                  \
+        a##r##2 = _mm256_add_epi32(a##r##2, _mm256_madd_epi16(va_, vb2));                  \
+        a##r##3 = _mm256_add_epi32(a##r##3, _mm256_madd_epi16(va_, vb3));                  \
+    }
+/* hadd of (cols 0-3, cols 4-7) gives columns 0 1 4 5 | 2 3 6 7; vpermq 0,2,1,3 orders them. */
+#define RQ_W_STORE(r)                                                                      \
+    _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r)),                                      \
+                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##0, a##r##1), 0xd8)); \
+    _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r) + 8),                                  \
+                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##2, a##r##3), 0xd8));
+
+RQ_AVX2 static void rq_avx2_kernel(const int16_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
+{
+    int32_t g;
+    RQ_W_ACC(0)
+    RQ_W_ACC(1)
+    for (g = 0; g < groups; g++) {
+        const int8_t *bg = b + (size_t)g * 64u;
+        const int16_t *ag = ap + (size_t)g * (4u * RQ_A2_MR);
+        const __m256i vb0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg));
+        const __m256i vb1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16)));
+        const __m256i vb2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 32)));
+        const __m256i vb3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 48)));
+        RQ_W_STEP(0)
+        RQ_W_STEP(1)
+    }
+    RQ_W_STORE(0)
+    RQ_W_STORE(1)
+}
+
+/* ---- AVX-VNNI: 6 rows x 16 columns, VEX vpdpbusd ---------------------------------- */
+
+#if RQ_AVXVNNI_CC
+#define RQ_V_ACC(r) __m256i v##r##0 = _mm256_setzero_si256(), v##r##1 = _mm256_setzero_si256();
+#define RQ_V_STEP(r)                                                                       \
+    {                                                                                      \
+        int32_t w_;                                                                        \
+        __m256i va_;                                                                       \
+        memcpy(&w_, ag + 4 * (r), 4);                                                      \
+        va_ = _mm256_set1_epi32(w_);                                                       \
+        v##r##0 = _mm256_dpbusd_avx_epi32(v##r##0, va_, vb0);                              \
+        v##r##1 = _mm256_dpbusd_avx_epi32(v##r##1, va_, vb1);                              \
+    }
+#define RQ_V_STORE(r)                                                                      \
+    _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r)), v##r##0);                            \
+    _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r) + 8), v##r##1);
+
+RQ_AVXVNNI static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
+{
+    int32_t g;
+    RQ_V_ACC(0) RQ_V_ACC(1) RQ_V_ACC(2) RQ_V_ACC(3) RQ_V_ACC(4) RQ_V_ACC(5)
+    for (g = 0; g < groups; g++) {
+        const __m256i vb0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u));
+        const __m256i vb1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u + 32));
+        const uint8_t *ag = ap + (size_t)g * (4u * RQ_AV_MR);
+        RQ_V_STEP(0) RQ_V_STEP(1) RQ_V_STEP(2) RQ_V_STEP(3) RQ_V_STEP(4) RQ_V_STEP(5)
+    }
+    RQ_V_STORE(0) RQ_V_STORE(1) RQ_V_STORE(2) RQ_V_STORE(3) RQ_V_STORE(4) RQ_V_STORE(5)
+}
+#else
+static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
+{
+    (void)ap; (void)b; (void)groups; (void)cbuf;   /* never called: the path is not listed */
+}
+#endif
+
+/* ---- A packing and the driver ---------------------------------------------------- */
+
+/* Rows [i0, i0+rows) of A' into dst (rows_pad rows, mr-row blocks, per group mr x 4 elements
+ * of es bytes: uint8, or the byte zero-extended to int16), zero-padded; rs = row sums mod 2^32. */
+static void rq_pack_a_256(const rq_gemm *g, int32_t i0, int32_t rows, int32_t rows_pad, int32_t groups,
+                          int32_t mr, int es, void *dst, uint32_t *rs)
+{
+    const uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
+    int32_t r, k;
+    memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u * (size_t)es);
+    for (r = 0; r < rows; r++) {
+        const uint8_t *src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
+        size_t base = (size_t)(r / mr) * (size_t)groups * 4u * (size_t)mr + (size_t)(r % mr) * 4u;
+        uint32_t s = 0;
+        for (k = 0; k < g->k; k++) {
+            uint8_t v = src[k] ^ x;
+            size_t at = base + (size_t)(k / 4) * 4u * (size_t)mr + (size_t)(k % 4);
+            if (es == 2)
+                ((int16_t *)dst)[at] = (int16_t)v;
+            else
+                ((uint8_t *)dst)[at] = v;
+            s += v;
+        }
+        rs[r] = s;
+    }
+}
+
+/* The driver: M blocks (A packed once per block) > 32-column panel pairs > mr-row blocks; each
+ * 16-column panel of the pair that holds a column of the rectangle runs the kernel into cbuf
+ * (mr rows x 32 int32), then the epilogue. */
+int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, int vnni)
+{
+    const rq_gemm *g = p->g;
+    const int32_t mr = vnni ? RQ_AV_MR : RQ_A2_MR, groups = (g->k + 3) / 4;
+    const int es = vnni ? 1 : 2;
+    const size_t pstride = (size_t)(pb->k_pad / 4) * 64u, arow = (size_t)groups * 4u * (size_t)es;
+    int32_t mc = (int32_t)((256 * 1024) / (arow > 0 ? arow : 1)), ib, jp, ir, h;
+    uint8_t *apack;
+    uint32_t *rs;
+    int32_t *cbuf;
+    int rc = RQ_E_NOMEM;
+    mc = mc < mr ? mr : (mc > 510 ? 510 : mc) / mr * mr;
+    if (mc > rq_round_up(p->r1 - p->r0, mr))
+        mc = rq_round_up(p->r1 - p->r0, mr);
+    apack = malloc((size_t)mc * arow + 64u);
+    rs = malloc((size_t)mc * sizeof(uint32_t));
+    cbuf = calloc((size_t)mr * 32u, sizeof(int32_t));
+    if (!apack || !rs || !cbuf)
+        goto done;
+    for (ib = p->r0; ib < p->r1; ib += mc) {
+        int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
+        rq_pack_a_256(g, ib, rows, rows_pad, groups, mr, es, apack, rs);
+        for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
+            for (ir = 0; ir < rows_pad; ir += mr) {
+                const uint8_t *ap = apack + (size_t)ir * arow;
+                for (h = 0; h < 2 && jp * 32 + 16 * h < p->c1; h++) {
+                    const int8_t *b = pb->data + (size_t)(2 * jp + h) * pstride;
+                    if (vnni)
+                        rq_avxvnni_kernel(ap, b, groups, cbuf + 16 * h);
+                    else
+                        rq_avx2_kernel((const int16_t *)(const void *)ap, b, groups, cbuf + 16 * h);
+                }
+                rq_epilogue_avx2(p, w, cbuf, ib + ir, mr, jp * 32, rs + ir);
+            }
+        }
+    }
+    rc = RQ_OK;
+done:
+    free(apack);
+    free(rs);
+    free(cbuf);
+    return rc;
+}
+
+#else /* not x86-64 GCC/Clang: never called (rq_cpu_paths lists no SIMD path) */
+
+int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, int vnni)
+{
+    (void)p; (void)pb; (void)w; (void)vnni;
+    return RQ_E_PATH;
+}
+
+#endif
