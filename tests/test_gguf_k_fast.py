@@ -8,7 +8,7 @@ import pytest
 
 from refquant import gguf
 from refquant.blocks import gguf_k as fk
-from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
+from refquant.errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
 from refquant.peers.gguf import _k_blocks
 from refquant.peers.versions import MissingBackend
 
@@ -161,3 +161,28 @@ def test_shapes_and_errors():
         fk.dequantize("q6_K", np.zeros(100, np.uint8))
     with pytest.raises(UnknownNameError):
         fk.dequantize("q4_0", np.zeros(18, np.uint8))
+
+
+REFUSED = [("q3_K", 3e4, InvalidValueError), ("q6_K", 1e6, InvalidValueError), ("q2_K", 1e6, Unpredictable),
+           ("q4_K", 1e8, Unpredictable), ("q5_K", 1e8, Unpredictable)]
+
+
+@pytest.mark.parametrize("kind, mag, exc", REFUSED)
+def test_overflowing_inputs_are_refused_as_the_definition_refuses_them(kind, mag, exc):
+    """Random blocks at a magnitude where a search intermediate overflows binary32 (InvalidValueError)
+    or an fp16 scale overflows and nearest_int meets inf / NaN (Unpredictable); at 1e4 all pass."""
+    x = (np.random.default_rng(3).standard_normal(256) * mag).astype(np.float32)
+    with pytest.raises(exc):
+        fk.quantize(kind, x)
+    fk.quantize(kind, (x / np.float32(mag) * np.float32(1e4)).astype(np.float32))
+    if kind == "q3_K":          # the definition refuses it early (slow for the others: marked below)
+        with pytest.raises(exc):
+            spec_bytes(kind, x)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, mag, exc", REFUSED[1:])
+def test_the_definition_refuses_the_same_inputs(kind, mag, exc):
+    x = (np.random.default_rng(3).standard_normal(256) * mag).astype(np.float32)
+    with pytest.raises(exc):
+        spec_bytes(kind, x)

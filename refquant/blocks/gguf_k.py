@@ -10,6 +10,13 @@ step vectorised across all sub-blocks of the tensor; never numpy's pairwise ``su
 way, each sub-block keeping its own state.  ``sqrtf`` is ``np.sqrt`` on float32 (IEEE, correctly
 rounded); ``nearest_int`` is ``np.rint`` (equal for |v| <= 4194303; beyond, the definition's
 ``Unpredictable`` is raised here too, for the whole call, wherever the definition computes it).
+Inputs whose binary32 intermediates in a search overflow raise ``InvalidValueError``, as the
+definition does (its values have no inf): make_q3_quants' comparison (slx²)·suml2, of order x^8 (Q3_K: random blocks at 1e4 pass, at 3e4
+both refuse), slx² in make_qx_quants (Q6_K, at 1e6), the weighted squared errors of Q2_K / Q4_K /
+Q5_K (at 1e12).  A scale whose fp16 overflows to inf (Q2_K from 1e6, Q4_K / Q5_K from 1e8) reaches
+nearest_int as inf or NaN: ``Unpredictable`` in both.
+Each step is computed only in the lanes where the definition computes it (the others carry zeros),
+so a lane the definition skips cannot overflow here.
 Arrays are held position-major, (positions, sub-blocks), so each step is a contiguous vector.
 Reproduces: ggml-quants.c quantize_row_q{2,3,4,5,6}_K_ref, make_qx_quants, make_qkx2_quants,
 make_q3_quants and dequantize_row_q{2,3,4,5,6,8}_K (ggml 2025), as refquant/gguf_k.py models them.
@@ -19,9 +26,10 @@ import numpy as np
 
 from .. import formats as _f
 from .. import gguf_k as _k
-from ..errors import ShapeError, UnknownNameError, Unpredictable
+from ..errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
 from ..gguf import BLOCKS
-from .gguf import _q8_k, as_blocks
+from . import gguf as _fast_legacy
+from .gguf import as_blocks
 
 F32 = np.float32
 FAST_QUANTIZE = ("q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K")
@@ -43,6 +51,11 @@ def _nint(v, live):
     if (live & ~ok).any():
         raise Unpredictable("nearest_int: ggml asserts |v| <= 4194303")
     return np.rint(np.where(ok & live, v, F32(0))).astype(np.int64)
+
+
+def _zero(v, ok):
+    """v where ok, else +0: lanes where the definition computes nothing carry no value (and no overflow)."""
+    return np.where(ok, v, F32(0))
 
 
 def _safe(v, ok):
@@ -106,14 +119,15 @@ def _q3_pass(X, W, WX, state, live):
     for i in range(X.shape[0]):
         li = L[i].astype(F32)
         s1 = slx - WX[i] * li
-        ok = live & (s1 > 0)
-        s2 = sl2 - (W[i] * li) * li
-        new = np.clip(_nint((X[i] * s2) / _safe(s1, ok), ok), -4, 3)
+        ok = live & (s1 > 0)              # lanes where the definition goes on: the others see zeros
+        s1, s2 = _zero(s1, ok), _zero(sl2 - (W[i] * li) * li, ok)
+        new = np.clip(_nint((_zero(X[i], ok) * s2) / _safe(s1, ok), ok), -4, 3)
         ok &= new != L[i]
-        nf = new.astype(F32)
-        s1 = s1 + WX[i] * nf
-        s2 = s2 + (W[i] * nf) * nf
-        take = ok & (s2 > 0) & ((s1 * s1) * sl2 > (slx * slx) * s2)
+        nf = _zero(new.astype(F32), ok)
+        s1 = _zero(s1 + WX[i] * nf, ok)
+        s2 = _zero(s2 + (W[i] * nf) * nf, ok)
+        ok &= s2 > 0
+        take = ok & ((s1 * s1) * _zero(sl2, ok) > (_zero(slx, ok) * _zero(slx, ok)) * s2)
         L[i] = np.where(take, new, L[i])
         slx, sl2 = np.where(take, s1, slx), np.where(take, s2, sl2)
     return L, slx, sl2
@@ -144,9 +158,9 @@ def _qkx2_codes(X, iscale, mn, nmax, live):
     return np.clip(_nint(iscale[None, :] * (X - mn[None, :]), live[None, :]), 0, nmax)
 
 
-def _qkx2_errors(X, W, L, scale, mn, mad):
-    """Σ w·(scale·l + min − x)² (use_mad: Σ w·|...|) in position order, from +0."""
-    diff = (scale[None, :] * L.astype(F32) + mn[None, :]) - X
+def _qkx2_errors(X, W, L, scale, mn, mad, live):
+    """Σ w·(scale·l + min − x)² (use_mad: Σ w·|...|) in position order, from +0 (0 off ``live``)."""
+    diff = _zero((scale[None, :] * L.astype(F32) + mn[None, :]) - X, live[None, :])
     t = W * (np.abs(diff) if mad else diff * diff)
     err = F32(0)
     for r in range(X.shape[0]):
@@ -163,6 +177,7 @@ def _qkx2_trial(X, W, L, sum_w, sum_x):
         sl, sl2, sxl = sl + wl, sl2 + wl * lf[r], sxl + wl * X[r]
     D = sum_w * sl2 - sl * sl
     ok = D > 0
+    sum_w, sum_x, sl, sl2, sxl = (_zero(v, ok) for v in (sum_w, sum_x, sl, sl2, sxl))
     Ds = _safe(D, ok)
     scale = (sum_w * sxl - sum_x * sl) / Ds
     mn = (sl2 * sum_x - sl * sxl) / Ds
@@ -183,13 +198,14 @@ def _qkx2(X, W, nmax, rmin, nstep, mad):
     iscale = F32(nmax) / _safe(mx - mn, live)
     scale = F32(1) / iscale
     L = _qkx2_codes(X, iscale, mn, nmax, live)
-    best = _qkx2_errors(X, W, L, scale, mn, mad)
+    best = _qkx2_errors(X, W, L, scale, mn, mad, live)
     for step in range(nstep + 1):       # the min is the best so far, as in ggml
         iscale = ((rmin + TENTH * F32(step)) + F32(nmax)) / _safe(mx - mn, live)
         aux = _qkx2_codes(X, iscale, mn, nmax, live)
         ok, t_scale, t_min = _qkx2_trial(X, W, aux, sum_w, sum_x)
-        cur = _qkx2_errors(X, W, aux, t_scale, t_min, mad)
-        take = live & ok & (cur < best)
+        ok &= live
+        cur = _qkx2_errors(X, W, aux, t_scale, t_min, mad, ok)
+        take = ok & (cur < best)
         L = np.where(take[None, :], aux, L)
         best, scale, mn = np.where(take, cur, best), np.where(take, t_scale, scale), np.where(take, t_min, mn)
     return np.where(live, scale, F32(0)), -mn, np.where(live[None, :], L, 0)
@@ -198,6 +214,16 @@ def _qkx2(X, W, nmax, rmin, nstep, mad):
 # ---------------------------------------------------------------------------------------------
 # The quantizers: one chunk of super-blocks B (S, 256) float32 -> uint8 blocks (S, size)
 # ---------------------------------------------------------------------------------------------
+
+def _search(fn, *args):
+    """A sub-block search, refused (InvalidValueError) where a binary32 intermediate overflows or is NaN."""
+    try:
+        with np.errstate(divide="ignore", over="raise", invalid="raise", under="ignore"):
+            return fn(*args)
+    except FloatingPointError as exc:
+        raise InvalidValueError(f"GGUF K-quant search: a binary32 intermediate overflows or is NaN ({exc}); the "
+                                "model covers finite intermediates only (the definition refuses these inputs too)") from None
+
 
 def _groups(B, n):
     """(n, S*256/n) position-major sub-blocks of n elements (column s*256/n + j: sub-block j of s)."""
@@ -221,7 +247,7 @@ def _pack2(c):
 
 def _quantize_q6_k(B):
     S = B.shape[0]
-    sc, L = _qx_rmse1(_groups(B, 16), 32)
+    sc, L = _search(_qx_rmse1, _groups(B, 16), 32)
     sc, codes = sc.reshape(S, 16), _ungroup(L, S)
     max_abs, max_scale = _signed_absmax(sc.T)
     live = ~(max_abs < EPS)
@@ -265,7 +291,7 @@ def _pack_k4_scales(ls, lm):
 def _quantize_k45(B, nmax, rmin, nstep):
     """(d fp16, dmin fp16, 12 scale bytes, codes (S, 256)) of quantize_row_q{4,5}_K_ref."""
     S = B.shape[0]
-    sc, mn, L = _k45_search(B, nmax, rmin, nstep)
+    sc, mn, L = _search(_k45_search, B, nmax, rmin, nstep)
     sc, mn, codes = sc.reshape(S, 8), mn.reshape(S, 8), _ungroup(L, S)
     max_scale, max_min = _positive_max(sc), _positive_max(mn)
     inv_s = np.where(max_scale > 0, F32(63) / _safe(max_scale, max_scale > 0), F32(0))
@@ -303,7 +329,7 @@ def _quantize_q5_k(B):
 def _quantize_q2_k(B):
     S = B.shape[0]
     X = _groups(B, 16)
-    sc, mn, L = _qkx2(X, np.abs(X), 3, F32(-0.5), 15, True)
+    sc, mn, L = _search(_qkx2, X, np.abs(X), 3, F32(-0.5), 15, True)
     sc, mn, codes = sc.reshape(S, 16), mn.reshape(S, 16), _ungroup(L, S)
     max_scale, max_min = _positive_max(sc), _positive_max(mn)
     has_s, has_m = max_scale > 0, max_min > 0
@@ -338,7 +364,7 @@ def _q3_scale_bytes(sc):
 
 def _quantize_q3_k(B):
     S = B.shape[0]
-    sc, L = _q3_quants(_groups(B, 16))
+    sc, L = _search(_q3_quants, _groups(B, 16))
     sc, codes = sc.reshape(S, 16), _ungroup(L, S)
     sb, s6, dh, dv = _q3_scale_bytes(sc)
     d = dv[:, None] * s6.astype(F32)
@@ -351,7 +377,7 @@ def _quantize_q3_k(B):
 
 
 _QUANT = {"q2_K": _quantize_q2_k, "q3_K": _quantize_q3_k, "q4_K": _quantize_q4_k, "q5_K": _quantize_q5_k,
-          "q6_K": _quantize_q6_k, "q8_K": _q8_k}
+          "q6_K": _quantize_q6_k}
 
 
 def quantize(kind, x):
@@ -359,10 +385,12 @@ def quantize(kind, x):
 
     Reproduces: ggml-quants.c quantize_row_q{2,3,4,5,6,8}_K_ref (ggml 2025), as refquant.gguf_k models them.
     """
+    if kind == "q8_K":
+        return _fast_legacy.quantize(kind, x)
     b, shape = as_blocks(x, kind, FAST_QUANTIZE, what="GGUF K type with a fast quantizer")
     size = BLOCKS[kind][1]
     out = np.empty((b.shape[0], size), np.uint8)
-    with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+    with np.errstate(all="ignore"):     # an inf / NaN scale reaches nearest_int: Unpredictable there
         for i in range(0, b.shape[0], CHUNK):
             out[i:i + CHUNK] = _QUANT[kind](b[i:i + CHUNK])
     return out.reshape(*shape[:-1], shape[-1] // 256 * size)
