@@ -195,3 +195,20 @@ def test_activation_quantizer_is_the_avx2_model(ggml, kind):
     got = ggml.quantize(kind, x).tobytes()
     assert got == gguf_avx2.quantize_avx2(kind, x.tolist())
     assert (got == gguf.quantize_row(kind, x.tolist())) == (kind == "q8_K")
+
+
+@pytest.mark.parametrize("kind", LEGACY[:-1] + TABLE + KTYPES)
+def test_quantize_chunk_is_the_reference_quantizer(ggml, kind):
+    """ggml_quantize_chunk without an importance matrix (llama.cpp's quantize tool) = refquant: the
+    fast form for the 32-element and table types, the definition for Q3_K; the other K types equal
+    ggml's quantize_row_*_ref, which equals the definition (test_k_quantizer_matches_ggml)."""
+    rng = np.random.default_rng(11)
+    n = gguf.BLOCKS[kind][0]
+    x = _sample(kind, 3)[: 8 * n] if kind not in KTYPES else (rng.standard_normal(512) * 0.1).astype(np.float32)
+    got = ggml.quantize_chunk(kind, x, 2 * n)
+    if kind in KTYPES:
+        assert np.array_equal(got, ggml.quantize_ref(kind, x))
+        if kind == "q3_K":
+            assert got.tobytes() == gguf.quantize_row(kind, x.tolist())
+    else:
+        assert got.tobytes() == (flut if kind in TABLE else fast).quantize(kind, x).tobytes()

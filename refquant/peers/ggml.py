@@ -5,7 +5,8 @@ F16C and without AVX-512), called through ctypes.
 What is called (ggml.h / ggml-cpu.h of that version; docs/llm-formats.md §1 "ggml's C itself"):
 
 - ``ggml_get_type_traits(type)``: ``to_float`` (``dequantize_row_<type>``) and ``from_float_ref``
-  (``quantize_row_<type>_ref``), the reference quantizers and dequantizers refquant models;
+  (``quantize_row_<type>_ref``), the reference quantizers and dequantizers refquant models, and
+  ``ggml_quantize_chunk`` without an importance matrix (what llama.cpp's quantize tool writes);
 - ``ggml_get_type_traits_cpu(type)->vec_dot``: the dot kernel ggml's CPU backend runs, here the
   AVX2 one of ``ggml-cpu/arch/x86/quants.c`` (refquant's accumulation ``ggml_avx2``), and its
   ``from_float`` (the activation quantizer, Q8_0 / Q8_1 by AVX2 code);
@@ -160,6 +161,25 @@ class Ggml:
         _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
         return out
 
+    def quantize_chunk(self, kind, x, n_per_row):
+        """ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix = NULL): what llama.cpp's
+        quantize tool writes into a GGUF file for rows of ``n_per_row`` float32 values."""
+        t = self.type_id(kind)
+        x = np.ascontiguousarray(np.asarray(x, np.float32).ravel())
+        n, size = BLOCKS[kind]
+        if n_per_row % n or x.size % n_per_row:
+            raise ShapeError(f"{kind} rows of {n_per_row} values (a multiple of {n}) do not divide {x.size} values")
+        fn = self.base.ggml_quantize_chunk
+        fn.restype = ctypes.c_size_t
+        fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+                       ctypes.c_void_p]
+        self.base.ggml_quantize_init(t)
+        out = np.zeros(x.size // n * size, np.uint8)
+        written = fn(t, x.ctypes.data, out.ctypes.data, 0, x.size // n_per_row, n_per_row, None)
+        if written != out.size:
+            raise InvalidValueError(f"ggml_quantize_chunk({kind}) wrote {written} bytes; expected {out.size}")
+        return out
+
     def dequantize(self, kind, data):
         """dequantize_row_<kind> (the type traits' to_float) of uint8 blocks: float32 values."""
         fn = self._function(self.traits(kind).to_float, f"dequantize_row_{kind}", "to_float", kind)
@@ -281,6 +301,11 @@ def backend_ggml(seed=20261203, n=1 << 16):
         for flag, x in flags.items():
             rows.append(judge(SIMD, f"quantize {kind}", "ggml_ref", flag, g.quantize_ref(kind, x),
                               ref.quantize(kind, x).ravel(), x=x))
+        if kind in LEGACY + TABLE:         # llama.cpp's quantize tool: ggml_quantize_chunk, no imatrix
+            x = flags["random (1e-4, 1, 1e4)"]
+            per_row = 4096 if x.size % 4096 == 0 else gguf.BLOCKS[kind][0]
+            rows.append(judge(SIMD, f"quantize_chunk {kind}", "ggml_ref", f"random, rows of {per_row}",
+                              g.quantize_chunk(kind, x, per_row), ref.quantize(kind, x).ravel(), x=x))
     for kind in ("q8_0", "q8_1"):      # the activation quantizer the CPU backend runs (from_float, AVX2)
         for flag, x in _inputs(kind, rng, n // 8).items():
             model = np.frombuffer(gguf_avx2.quantize_avx2(kind, x.tolist()), np.uint8)
