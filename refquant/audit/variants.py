@@ -30,6 +30,7 @@ from ..rounding import half_away, half_even
 from ..tflite_ops import add_sub_params
 from ..trace import Step
 from . import variants_pool as P
+from . import variants_tosa as TQ
 from .case import _scale, _tensor_spec
 
 BINARY_OPS = ("add", "sub", "mul")
@@ -38,8 +39,9 @@ UNARY_OPS = ("sigmoid", "tanh", "sigmoid_int16", "tanh_int16", "leaky_relu", "ha
 SOFTMAX_OPS = ("softmax", "softmax_int16")       # row-wise: mismatches grouped by d = max(row) - x
 POOL_OPS = ("avg_pool", "global_avg_pool")        # NCHW, the unary convention, geometry in attrs
 REDUCE_OPS = ("mean",)                           # the unary convention, axes / keepdims in attrs
-SHAPED_OPS = POOL_OPS + REDUCE_OPS + P.FORM_OPS   # the output shape is the declared variant's
-VARIANT_OPS = BINARY_OPS + UNARY_OPS + POOL_OPS + REDUCE_OPS + P.FORM_OPS
+FORM_OPS = P.FORM_OPS + TQ.TOSA_OPS              # their own calling conventions (variants_pool, variants_tosa)
+SHAPED_OPS = POOL_OPS + REDUCE_OPS + FORM_OPS     # the output shape is the declared variant's
+VARIANT_OPS = BINARY_OPS + UNARY_OPS + POOL_OPS + REDUCE_OPS + FORM_OPS
 QKEYS = {"binary": ("a_scale", "a_zero_point", "b_scale", "b_zero_point", "y_scale", "y_zero_point"),
          "unary": ("x_scale", "x_zero_point", "y_scale", "y_zero_point")}
 
@@ -58,7 +60,7 @@ class VariantCase:
 
     @property
     def kind(self):
-        return "binary" if self.op in BINARY_OPS else "form" if self.op in P.FORM_OPS else "unary"
+        return "binary" if self.op in BINARY_OPS else "form" if self.op in FORM_OPS else "unary"
 
     @cached_property
     def out_shape(self):
@@ -68,7 +70,7 @@ class VariantCase:
 
     @property
     def y_type(self):
-        return self.dtype
+        return TQ.y_type(self) if self.op in TQ.TOSA_OPS else self.dtype
 
     def describe(self):
         d = {"name": self.name, "op": self.op, "variant": self.variant, "dtype": self.dtype,
@@ -104,12 +106,12 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
     found = backends.op_variants(op)
     if variant not in found:
         raise UnknownNameError(f"variant of {op} (give 'variant' or 'backend')", variant, sorted(found))
-    dtype = spec.get("dtype", "int8")
+    dtype = spec.get("dtype", TQ.default_dtype(found[variant]) if op in TQ.TOSA_OPS else "int8")
     if not isinstance(dtype, str):
         raise InvalidValueError(f"dtype {dtype!r} must be a type name such as 'int8'")
     t = get_type(dtype)
-    if op in P.FORM_OPS:
-        inputs, q, attrs = P.form_case(spec, found[variant], base_dir, dtype)
+    if op in FORM_OPS:
+        inputs, q, attrs = (TQ if op in TQ.TOSA_OPS else P).form_case(spec, found[variant], base_dir, dtype)
         return VariantCase(op, variant, dtype, inputs, q, attrs, name or spec.get("name", "case"), source)
     kind = "binary" if op in BINARY_OPS else "unary"
     inputs = {}
@@ -240,7 +242,7 @@ FAULTS = {
 
 def _call(case, fn):
     if case.kind == "form":
-        return P.call(case, fn)
+        return (TQ if case.op in TQ.TOSA_OPS else P).call(case, fn)
     args = ([case.inputs["a"], *case.q[:2], case.inputs["b"], *case.q[2:]] if case.kind == "binary"
             else [case.inputs["x"], *case.q])
     return fn(*args, dtype=case.dtype, **case.attrs)
@@ -262,7 +264,7 @@ def case_candidates(case):
     and the form ops' faults (functions of the case)."""
     return (candidates(case.op)[:len(backends.op_variants(case.op))] + P.siblings(case)
             + candidates(case.op)[len(backends.op_variants(case.op)):]
-            + [("fault", n, f) for n, f in P.FAULTS.get(case.op, {}).items()])
+            + [("fault", n, f) for n, f in {**P.FAULTS, **TQ.FAULTS}.get(case.op, {}).items()])
 
 
 def rows_using(op, variant):
@@ -277,6 +279,8 @@ def _mismatches(expected, actual):
 
 
 def _element_inputs(case, i):
+    if case.op in TQ.TOSA_OPS:
+        return TQ.element_inputs(case, i)
     if case.op in SHAPED_OPS or case.op in SOFTMAX_OPS:
         return P.element_inputs(case, i)
     if case.kind == "binary":
@@ -302,7 +306,7 @@ def audit_variant(case, actual, first=5, diagnose_=True):
                       "expected": _show(exp[i]), "actual": act[i]} for i in bad[:first]]}
     if case.op in SOFTMAX_OPS:
         res["by_diff"] = P.by_diff(case, exp, act, set(bad), _show)
-    elif case.kind == "unary" and case.op not in SHAPED_OPS:
+    elif case.kind == "unary" and case.op not in SHAPED_OPS or case.op in ("tosa_table", "tosa_clamp"):
         res["by_input"] = _by_input(case, exp, act, bad)
     if diagnose_:
         res["diagnosis"] = diagnose_variant(case, act)
@@ -381,6 +385,8 @@ def explain_variant(case, index, variant=None):
         sx, zx, sy, zy = case.q
         steps += [Step("input x", "x", ins["x"]),
                   Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]
+    elif case.op in TQ.TOSA_OPS:
+        steps += [Step(f"input {k}", k, v) for k, v in ins.items()]
     else:
         steps += P.explain_steps(case, flat)
     for kind, name, fn in case_candidates(case):
@@ -447,7 +453,7 @@ def run_cli_audit(args, case):
             raise InvalidValueError(f"{flag} is not available for op {case.op} (docs/audit.md §7); "
                                     "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize"
                                     + ("" if flag == "--report" else " and the element-wise variant ops"))
-    actual = tensors.load(args.actual, args.actual_dtype or case.dtype,
+    actual = tensors.load(args.actual, args.actual_dtype or case.y_type,
                           args.actual_shape if args.actual_shape is not None else list(case.out_shape),
                           args.actual_format, name="actual")
     res = audit_variant(case, actual, first=args.first, diagnose_=not args.no_diagnose or bool(args.suggest_vectors))
