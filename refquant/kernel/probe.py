@@ -5,7 +5,9 @@ measured on the same machine in the same run (docs/performance.md), never of a d
 or of a path the machine does not have.  ``peak_gops("vnni", 512, threads=2)`` runs the C probe
 (csrc/probe.c: 12 independent vpdpbusd chains on registers) on each thread at once and returns
 2 * multiply-adds / second / 1e9 of the fastest ~2 ms run (a loaded machine preempts some runs; the
-fastest is the one that ran alone); None when the path is not usable here.
+fastest is the one that ran alone); None when the path is not usable here.  The 256-bit paths:
+``peak_gops("avx2")`` times chains of vpmaddwd + vpaddd (the AVX2 kernel's exact step, 16 products
+per pair), ``peak_gops("avx_vnni")`` chains of VEX vpdpbusd (32 products).
 """
 
 import threading
@@ -14,11 +16,18 @@ import time
 from ._lib import ffi, lib, paths
 
 
-def _run(width, seconds, out, i):
+def _probe(path, width):
+    """The C probe of ``path``: iters -> multiply-adds performed."""
+    if path == "vnni":
+        return lambda iters: lib.rq_probe_vnni(width, iters)
+    return lambda iters: lib.rq_probe_avx2(0 if path == "avx2" else 1, iters)
+
+
+def _run(probe, seconds, out, i):
     iters = 1 << 10
     while True:       # grow until one run takes ~2 ms: short enough to fit between preemptions on a
         t0 = time.perf_counter()                  # loaded machine, long enough to time well
-        macs = lib.rq_probe_vnni(width, iters)
+        macs = probe(iters)
         dt = time.perf_counter() - t0
         if macs == 0 or dt >= 0.002 or iters > 1 << 40:
             break
@@ -26,7 +35,7 @@ def _run(width, seconds, out, i):
     best, t_end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
-        macs = lib.rq_probe_vnni(width, iters)
+        macs = probe(iters)
         best = max(best, 2 * macs / (time.perf_counter() - t0) / 1e9)
     out[i] = best
 
@@ -34,10 +43,12 @@ def _run(width, seconds, out, i):
 def peak_gops(path="vnni", width=512, threads=1, seconds=0.3):
     """Measured peak GOPS (2 x int8 multiply-adds per second / 1e9) of ``path`` on ``threads``
     threads at once (the best run of each thread, summed); None if the path is not usable."""
-    if lib is None or path != "vnni" or "vnni" not in paths() or width not in (256, 512):
+    if lib is None or path not in ("vnni", "avx2", "avx_vnni") or path not in paths():
+        return None
+    if path == "vnni" and width not in (256, 512):
         return None
     out = [0.0] * threads
-    ts = [threading.Thread(target=_run, args=(width, seconds, out, i)) for i in range(threads)]
+    ts = [threading.Thread(target=_run, args=(_probe(path, width), seconds, out, i)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:
