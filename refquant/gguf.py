@@ -505,7 +505,9 @@ class Traced:
 
     def _fma(self, a, b, c, v, sign):
         self.k += 1
-        formula = f"fma({_shown(c)} {sign} {_shown(a)} * {_shown(b)}) = 0x{_f.encode(F32, v):08x}"
+        product = f"{_shown(a)} * {_shown(b)}"
+        shown = f"{product} + {_shown(c)}" if sign == "+" else f"{_shown(c)} - {product}"
+        formula = f"fma({shown}) = 0x{_f.encode(F32, v):08x}"
         note(self.trace, f"step {self.k} fma", formula, v.value)
         return v
 

@@ -212,3 +212,14 @@ def test_quantize_chunk_is_the_reference_quantizer(ggml, kind):
             assert got.tobytes() == gguf.quantize_row(kind, x.tolist())
     else:
         assert got.tobytes() == (flut if kind in TABLE else fast).quantize(kind, x).tobytes()
+
+
+@pytest.mark.parametrize("kind", ["q4_1", "q2_K", "q5_K"])
+def test_traced_contracted_dot_is_ggml(ggml, kind):
+    """refquant explain's trace of 'ggml_generic_fma' (one line per fused multiply-add) gives ggml's bits."""
+    x, y = _rows(ggml, kind, np.random.default_rng(12), 1, 2)
+    trace = []
+    bits = gguf.vec_dot(kind, x[0].tobytes(), gguf.PAIRS[kind], y.tobytes(), "ggml_generic_fma", trace=trace)
+    assert bits == int(ggml.vec_dot_generic(kind, x[0], gguf.PAIRS[kind], y).view(np.uint32))
+    assert any(step.name.endswith(" fma") and step.formula.startswith("fma(") for step in trace)
+    assert trace[-1].formula.startswith(f"binary32 bits 0x{bits:08x}")
