@@ -360,7 +360,8 @@ BACKENDS = {b.name: b for b in [
     # fq_decomposition.cpp), measured with one inference thread.
     Backend("openvino_cpu", "openvino 2026.4.1 CPU plugin, default configuration (FakeQuantize as a snippets "
             "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets", "fq_matmul": "ov_cpu_int8",
-                                   "fq_conv": "ov_cpu_int8"}, (("openvino", "2026.4.1"),), (
+                                   "fq_conv": "ov_cpu_int8", "ov_reduce_mean_fq": "ov_cpu_reduce",
+                                   "ov_avg_pool_fq": "ov_cpu_pooling"}, (("openvino", "2026.4.1"),), (
                 _dev(*OV_INT8_DEVIATION, ("2026.4.1",), "fq_matmul"),
                 _dev("residual Add fused into an int8 Convolution", "DQ -> Conv -> Q -> DQ -> Add(DQ(r)) -> Q runs as "
                      "one int8 Convolution with a sum: the convolution's QuantizeLinear -> DequantizeLinear is not "
@@ -580,6 +581,7 @@ VARIANT_MODULES = (
     "onnx_gemm",
     "qonnx",
     "openvino",
+    "openvino_layers",
     "tosa",
     "tosa_tables",
 )

@@ -180,3 +180,44 @@ def test_requantizing_subgraphs_agree(tmp_path, op, params):
     dq = next(n for n in rep.nodes if n.node == "DQ2")
     assert dq.klass == "agree" and dq.elements >= 3600, (dq.klass, dq.not_modelled, [la for la in target.layers])
     assert not rep.diverges
+
+
+def _mean_chain(op, shape, params, attrs):
+    """x -> Q -> DQ -> op (a mean) -> Q -> DQ -> y, per-tensor u8 grids chosen, not calibrated."""
+    from onnx import TensorProto, helper, numpy_helper
+    s0, z0, s1, z1 = params
+    inits = {"s0": np.float32(s0), "z0": np.uint8(z0), "s1": np.float32(s1), "z1": np.uint8(z1)}
+    n = [helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["q0"], name="Q0"),
+         helper.make_node("DequantizeLinear", ["q0", "s0", "z0"], ["d0"], name="DQ0"),
+         helper.make_node(op, ["d0"], ["m"], name="mean", **attrs),
+         helper.make_node("QuantizeLinear", ["m", "s1", "z1"], ["q1"], name="Q1"),
+         helper.make_node("DequantizeLinear", ["q1", "s1", "z1"], ["y"], name="DQ1")]
+    g = helper.make_graph(n, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("op,shape,params,attrs", [
+    ("AveragePool", (1, 8, 12, 12), (0.0311, 97, 0.0173, 131), {"kernel_shape": [3, 3], "strides": [2, 2],
+                                                                 "pads": [1, 1, 1, 1]}),
+    ("AveragePool", (1, 4, 2, 6, 9), (0.0217, 140, 0.0091, 70), {"kernel_shape": [1, 3, 3], "strides": [1, 3, 3]}),
+    ("GlobalAveragePool", (1, 64, 15), (0.0173, 3, 0.0049, 120), {}),
+    ("ReduceMean", (2, 32, 7, 5), (0.0443, 201, 0.0121, 9), {"axes": [2, 3], "keepdims": 0})])
+def test_mean_with_its_quantize_fused_agrees(tmp_path, op, shape, params, attrs):
+    """OpenVINO 2026.4.1 runs DQ -> AveragePool (Pooling) or GlobalAveragePool / ReduceMean (Reduce) -> Q
+    as one u8 layer on the levels, the DequantizeLinear folded into the FakeQuantize post-op
+    (openvino.MeanQuantize, refquant/openvino_layers.py): every element agrees."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from refquant.model.compare import compare
+    p = tmp_path / "mean.onnx"
+    onnx.save(_mean_chain(op, shape, params, attrs), p)
+    x = (np.random.default_rng(11).standard_normal(shape) * 2.5).astype(np.float32)
+    rep, target = compare(p, ["openvino"], {"x": x})[0][0]
+    node = next(n for n in rep.nodes if n.node == "mean")
+    assert node.op == "openvino.MeanQuantize" and node.klass == "agree", (node.klass, target.layers)
+    assert node.elements > 0 and not rep.diverges and not target.not_modelled

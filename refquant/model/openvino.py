@@ -280,6 +280,44 @@ def _dq_add_q_group(graph, layer, by, prod, cons):
     return Node(add.name, "DequantizeAddQuantize", "openvino", ins, list(q.outputs), {}), absorbed, ""
 
 
+MEANS = {"Pooling": ("AveragePool",), "Reduce": ("GlobalAveragePool", "ReduceMean")}
+
+
+def _mean_q_group(graph, layer, by, prod, cons):
+    """(MeanQuantize node, absorbed names) for a u8 / i8 Pooling / Reduce layer holding exactly an
+    AveragePool (Pooling) or a GlobalAveragePool / ReduceMean (Reduce) of a per-tensor DequantizeLinear
+    and the mean's QuantizeLinear (per tensor); or None."""
+    held = [by[n] for n in layer.nodes]
+    if layer.type not in MEANS or layer.precision not in INT8 or len(held) != 2:
+        return None
+    mean = next((n for n in held if n.key in MEANS[layer.type]), None)
+    q = next((n for n in held if n.key == "QuantizeLinear"), None)
+    if mean is None or q is None or q.inputs[0] != mean.outputs[0] or len(cons.get(mean.outputs[0], [])) != 1:
+        return None
+    dq = _dq(graph, prod, mean.inputs[0])
+    if dq is None or len(dq.inputs) < 3 or len(q.inputs) < 3 or not all(
+            t in graph.initializers and np.asarray(graph.initializers[t]).size == 1
+            for t in (dq.inputs[1], dq.inputs[2], q.inputs[1], q.inputs[2])):
+        return None
+    attrs = {"kind": mean.key, "layer": layer.type}
+    if mean.key == "AveragePool":
+        if mean.attr("ceil_mode", 0) or mean.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or \
+                any(d != 1 for d in (mean.attr("dilations") or [])):
+            return None
+        attrs.update({k: v for k, v in mean.attrs.items() if k in ("kernel_shape", "strides", "pads", "auto_pad",
+                                                                     "count_include_pad")})
+    elif mean.key == "ReduceMean":
+        axes = mean.attr("axes")
+        if axes is None and len(mean.inputs) > 1 and mean.inputs[1] in graph.initializers:
+            axes = [int(a) for a in np.asarray(graph.initializers[mean.inputs[1]]).reshape(-1)]
+        if not axes:
+            return None
+        attrs.update(axes=list(axes), keepdims=mean.attr("keepdims", 1))
+    ins = [dq.inputs[0], dq.inputs[1], dq.inputs[2], q.inputs[1], q.inputs[2]]
+    absorbed = [mean.name, q.name] + ([dq.name] if len(cons.get(dq.outputs[0], [])) == 1 else [])
+    return Node(mean.name, "MeanQuantize", "openvino", ins, list(q.outputs), attrs), absorbed, ""
+
+
 def _why(layer):
     return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}"
 
@@ -291,7 +329,7 @@ def ov_graph(graph, layers):
     fused, absorbed, not_modelled = {}, set(), {}
     for la in layers:
         hit = _int8_group(graph, la, by, prod, cons) or _conv_add_group(graph, la, by, prod, cons) \
-            or _dq_add_q_group(graph, la, by, prod, cons)
+            or _dq_add_q_group(graph, la, by, prod, cons) or _mean_q_group(graph, la, by, prod, cons)
         if hit:
             fused[hit[0].name] = hit[0]
             absorbed.update(n for n in hit[1] if n != hit[2] or len(cons.get(by[n].outputs[0], [])) == 1)

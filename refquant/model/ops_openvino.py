@@ -17,6 +17,9 @@ for its arithmetic:
     openvino.Int8ConvAdd       ... -> Conv -> Q -> DQ -> Add(., DQ(r)) -> Q fused into one int8 Convolution:
                                the convolution's Q -> DQ is not applied (row openvino_cpu's deviation)
     openvino.DequantizeAddQuantize   DQ(q) + DQ(b constant) -> Q in one u8 / i8 Subgraph
+    openvino.MeanQuantize      DQ(q) -> AveragePool | GlobalAveragePool | ReduceMean -> Q in one u8 / i8
+                               Pooling / Reduce layer: the mean of the levels, then the FakeQuantize with
+                               the DequantizeLinear folded into its input range (refquant/openvino_layers.py)
 
 Reproduces: openvino 2026.4.1 ONNX frontend (QuantizeLinear -> FakeQuantize + Convert,
 DequantizeLinear -> Convert, Subtract, Multiply), low precision transformations and CPU plugin
@@ -31,8 +34,11 @@ import numpy as np
 
 from .. import backends
 from .. import openvino as spec
+from .. import openvino_layers as layers
+from ..certified import ImplementationDefined
 from ..errors import InvalidValueError
 from ..requant import ffma, fl32
+from .ops_float import _im2col
 from .ops_quant import conv_acc, conv_geometry, matmul_acc
 from .registry import op
 from .value import V
@@ -239,3 +245,49 @@ def dequantize_add_quantize(ctx, node, ins):
     ys = [_fq(_row(node), node, v, sy.v, zy.v, False).v.astype(np.int64) for v in (plain, fused)]
     y = ys[0].astype(np.asarray(zy.v).dtype)
     return [V(y) if np.array_equal(ys[0], ys[1]) else V(y, np.minimum(*ys), np.maximum(*ys))]
+
+
+def _window_totals(node, q):
+    """(exact window sums, element counts) of the integer levels ``q`` for the node's mean."""
+    kind = node.attr("kind")
+    if kind == "AveragePool":
+        k = list(node.attr("kernel_shape"))
+        strides, pads, dil, _ = conv_geometry(node, q.ndim)
+        win = tuple(range(2, 2 + len(k)))
+        cols, out = _im2col(q, k, strides, pads, dil)
+        ones, _ = _im2col(np.ones_like(q[:1, :1]), k, strides, pads, dil)
+        n = np.full(cols.shape[:2] + (cols.shape[-1],), int(np.prod(k))) if node.attr("count_include_pad", 0) \
+            else np.broadcast_to(ones.sum(axis=win), cols.shape[:2] + (cols.shape[-1],))
+        return cols.sum(axis=win).reshape(q.shape[:2] + out), np.asarray(n).reshape(q.shape[:2] + out)
+    axes = tuple(range(2, q.ndim)) if kind == "GlobalAveragePool" else tuple(a % q.ndim for a in node.attr("axes"))
+    keep = kind == "GlobalAveragePool" or bool(node.attr("keepdims", 1))
+    total = q.sum(axis=axes, keepdims=keep)
+    return total, np.full(total.shape, int(np.prod([q.shape[a] for a in axes])))
+
+
+@op(f"{DOMAIN}.MeanQuantize")
+def mean_quantize(ctx, node, ins):
+    """DQ(q) -> AveragePool | GlobalAveragePool | ReduceMean -> Q run as one OpenVINO Pooling / Reduce
+    layer on the levels (LPT moved the DequantizeLinear behind the mean and folded it into the
+    FakeQuantize): the row's 'ov_avg_pool_fq' / 'ov_reduce_mean_fq' variant (refquant/openvino_layers.py)
+    per window; an element whose candidates differ is implementation-defined."""
+    q, s, zp, sy, zy = ins[:5]
+    if not q.exact:
+        raise InvalidValueError(f"node {node.name!r}: MeanQuantize of an implementation-defined input")
+    fn = ctx.variant("ov_avg_pool_fq" if node.attr("layer") == "Pooling" else "ov_reduce_mean_fq")
+    ydt = np.asarray(zy.v).dtype
+    qmin, qmax, il, ih = _grid(np.asarray(sy.v).reshape(-1)[0], np.asarray(zy.v).reshape(-1)[0], ydt)
+    lo_in, hi_in = layers.folded_input_range(_f(il), _f(ih), _f(np.asarray(s.v).reshape(-1)[0]),
+                                             int(np.asarray(zp.v).reshape(-1)[0]))
+    total, n = _window_totals(node, np.asarray(q.v, np.int64))
+    cache = {}
+
+    def one(t, c):
+        if (t, c) not in cache:
+            r = fn(int(t), int(c), lo_in, hi_in, qmin, qmax, qmax - qmin + 1)
+            vals = r.candidates if isinstance(r, ImplementationDefined) else (r,)
+            cache[(t, c)] = (int(vals[0]), int(min(vals)), int(max(vals)))
+        return cache[(t, c)]
+    res = np.array([one(t, c) for t, c in zip(total.reshape(-1), n.reshape(-1))], np.int64).reshape(total.shape + (3,))
+    y, lo, hi = res[..., 0], res[..., 1], res[..., 2]
+    return [V(y.astype(ydt)) if np.array_equal(lo, hi) else V(y.astype(ydt), lo, hi)]
