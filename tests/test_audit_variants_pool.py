@@ -296,6 +296,7 @@ def test_explain_golden_pool_vectors(capsys, ref, want):
 def test_explain_mean_concat_softmax_steps():
     steps = {s.name: s.value for s in V.explain_variant(V.make_variant_case(MEAN), (0, 0, 0, 5))}
     assert len(steps["group"]) == 16 and "exact mean / sy" in steps and "variant xnnpack" in steps
+    assert steps["TFLite reference"] == steps["variant tflite_ref (expected)"]
     steps = {s.name: s.value for s in V.explain_variant(_concat_case(), (1, 4, 0))}
     assert steps["source"] == int(CONCAT_IN[1][0][1, 1, 0]) and "fault inputs copied without requantizing" in steps
     case = V.make_variant_case({"op": "softmax", "variant": "exact", "x": SM_X.tolist(), "x_scale": F32(0.0625),

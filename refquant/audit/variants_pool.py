@@ -494,10 +494,16 @@ def explain_steps(case, flat):
         sx, zx, sy, zy = case.q
         grp = _group(case, flat)
         real = Fraction(sx) * Fraction(sum(grp) - zx * len(grp), len(grp)) / Fraction(sy)
+        m, sh = T.mean_multiplier(Fraction(sx), Fraction(sy), len(grp))
+        acc = sum(grp) - zx * len(grp)
         return [Step("group", f"the {len(grp)} reduced inputs" + (" (first 16)" if len(grp) > 16 else ""), grp[:16]),
-                Step("sum", "sum(group) - n zx", sum(grp) - zx * len(grp)),
+                Step("sum", "sum(group) - n zx", acc),
                 Step("exact mean / sy", "sx (sum - n zx) / (n sy)", real),
-                Step("ties even", "RNE + zy, saturated", min(t.max, max(t.min, half_even(real) + zy)))]
+                Step("ties even", "RNE + zy, saturated", min(t.max, max(t.min, half_even(real) + zy))),
+                Step("TFLite mean_multiplier", "QuantizeMultiplier(fl64(sx/sy)) readapted by 1/n (truncated): m', "
+                     "shift'", (m, sh)),
+                Step("TFLite reference", "MBQM(sum - n zx, m', shift') + zy, clamped (ties away)",
+                     min(t.max, max(t.min, fp.multiply_by_quantized_multiplier(acc, m, sh) + zy)))]
     if case.op in ("softmax", "softmax_int16") and e:
         return [Step("input x", "x", e["x"]), Step("row max", "max of the row along axis", e["row_max"]),
                 Step("d", "max - x (the index of an exp table)", e["d"])]
