@@ -363,16 +363,30 @@ def test_suggest_vectors_add_ties_separate_exact_from_ties_away():
     assert all(abs(v["outputs"]["exact"] - v["outputs"][res["diagnosis"]["best"]]) == 1 for v in vec)
 
 
-def test_suggest_vectors_refused_for_a_pool(tmp_path):
+def test_suggest_vectors_pool_writes_tensor_sets(tmp_path, capsys):
     import json
     (tmp_path / "case.json").write_text(json.dumps(TFL_AVG))
-    (tmp_path / "y.hex").write_text("00\n" * 27)
-    try:
-        rc = cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex"),
-                       "--suggest-vectors", str(tmp_path / "v.hex")])
-    except SystemExit as exc:
-        rc = exc.code
-    assert rc == 2
+    case = _avg_case()
+    dump = _own(case)
+    (tmp_path / "y.hex").write_text("\n".join(format(int(v) & 0xFF, "02x") for v in dump) + "\n")
+    out = tmp_path / "v.hex"
+    assert cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex"),
+                     "--suggest-vectors", str(out)]) == 0
+    assert "input tensor set" in capsys.readouterr().err
+    lines = out.read_text().splitlines()
+    words = [v for v in lines if not v.startswith("//")]
+    sets = [v for v in lines if v.startswith("// set ")]
+    assert sets and len(words) == 75 * len(sets) and all(len(w) == 2 for w in words)
+    assert "avg_pool:exact" in sets[0] and "padding counted" in " ".join(sets)
+    assert any("tosa_avg_pool2d:tosa: no probe" in v for v in lines)    # it agrees with TFLite on int8
+
+
+def test_suggest_tensors_tosa_ars_separates_the_fault():
+    from refquant.audit import variants_suggest as S
+    case = V.make_variant_case({"op": "tosa_arithmetic_right_shift", "variant": "tosa", "a": [5, -9, 1 << 20],
+                                "b": [1, 2, 3], "attrs": {"round": True}})
+    chosen, never = S.suggest_tensors(case, V.audit_variant(case, _own(case))["diagnosis"])
+    assert chosen and chosen[0]["separates"]["round inverted"] > 0 and never == []
 
 
 def test_litert_concatenation_refuses_requantizing_as_the_case_does():

@@ -449,23 +449,28 @@ def run_cli_audit(args, case):
     from . import report, tensors
     from . import variants_suggest as S
     for flag, given in (("--report", args.report), ("--suggest-vectors", args.suggest_vectors)):
-        if given is not None and (flag == "--report" or not S.supports(case)):
+        if given is not None and flag == "--report":
             raise InvalidValueError(f"{flag} is not available for op {case.op} (docs/audit.md §7); "
-                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize"
-                                    + ("" if flag == "--report" else " and the element-wise variant ops"))
+                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize")
     actual = tensors.load(args.actual, args.actual_dtype or case.y_type,
                           args.actual_shape if args.actual_shape is not None else list(case.out_shape),
                           args.actual_format, name="actual")
     res = audit_variant(case, actual, first=args.first, diagnose_=not args.no_diagnose or bool(args.suggest_vectors))
     if args.suggest_vectors:
-        entries = S.suggest(case, res["diagnosis"])
+        best, what = res["diagnosis"]["best"], "input" if S.elementwise(case) else "input tensor set"
         try:
-            n = S.write(args.suggest_vectors, case, entries, res["diagnosis"]["best"])
+            if S.elementwise(case):
+                entries = S.suggest(case, res["diagnosis"])
+                n = S.write(args.suggest_vectors, case, entries, best)
+            else:
+                entries, never = S.suggest_tensors(case, res["diagnosis"])
+                n = S.write_tensors(args.suggest_vectors, case, entries, never, best)
+                entries = [{"separates": e["separates"]} for e in entries] + [{"never_separated": never}]
         except OSError as exc:
             raise InvalidValueError(f"--suggest-vectors {args.suggest_vectors}: cannot write it ({exc.strerror}); "
                                     "expected a writable file path") from None
         res["suggested_vectors"] = {"file": args.suggest_vectors, "vectors": n, "candidates": entries}
-        print(f"suggest-vectors: {n} distinguishing input{'s' * (n != 1)} written to {args.suggest_vectors}",
+        print(f"suggest-vectors: {n} distinguishing {what}{'s' * (n != 1)} written to {args.suggest_vectors}",
               file=sys.stderr)
     print(report.to_json(res) if args.json else text(res))
     return res["mismatches"] > 0

@@ -1,8 +1,10 @@
-"""``refquant audit --suggest-vectors FILE`` for the element-wise variant ops (add, sub, mul and the
-per-element activations): input elements on which the diagnosis' best candidate and each other
-candidate semantics give different outputs, to drive in the next simulation run (docs/audit.md §7).
+"""``refquant audit --suggest-vectors FILE`` for the variant ops: inputs on which the diagnosis' best
+candidate and each other candidate semantics give different outputs, to drive in the next simulation
+run (docs/audit.md §7).  For the element-wise ops (add, sub, mul, the per-element activations) the
+inputs are single elements; for the others (pools, mean, concat, softmax, TOSA operators) whole input
+tensors of the case's shapes (``suggest_tensors``).
 
-The probes: the type's ends, each zero point and its neighbours (saturation and the zero-point
+Element probes: the type's ends, each zero point and its neighbours (saturation and the zero-point
 edges); for a binary op the pairs whose exact result lies nearest a rounding tie (where the
 backends' intermediate roundings part) and a seeded sample; for a unary op every 8-bit code or a
 seeded sample of the 16-bit ones.
@@ -17,7 +19,8 @@ from ..integers import get_type
 SAMPLE = 2048
 
 
-def supports(case):
+def elementwise(case):
+    """Whether the case's op is element-wise (its probes are single input elements)."""
     from .variants import BINARY_OPS, UNARY_OPS
     return case.op in BINARY_OPS or case.op in UNARY_OPS and not case.op.startswith("softmax")
 
@@ -115,3 +118,99 @@ def write(path, case, entries, best):
     with open(path, "w", encoding="ascii", errors="replace") as f:
         f.write("\n".join(lines) + "\n")
     return len(seen)
+
+
+# ##########################################################################
+# The other variant ops (pools, mean, concat, softmax, TOSA operators): whole input tensors
+# ##########################################################################
+
+def _tensors(case):
+    """[(label, nested list)] of the case's input tensors, in order."""
+    if "inputs" in case.inputs:
+        return [(f"inputs[{i}].x", x) for i, (x, _, _) in enumerate(case.inputs["inputs"])]
+    return list(case.inputs.items())
+
+
+def _with(case, arrays):
+    from dataclasses import replace
+    if "inputs" in case.inputs:
+        ins = {"inputs": [(a, s, z) for a, (_, s, z) in zip(arrays, case.inputs["inputs"])]}
+    else:
+        ins = dict(zip(case.inputs, arrays))
+    return replace(case, inputs=ins, name=f"{case.name} (probe)")
+
+
+def _zero_point(case):
+    if case.kind == "unary" and case.q:
+        return int(case.q[1])
+    return int(case.attrs.get("zero_point", case.attrs.get("input_zp", 0)))
+
+
+def tensor_probes(case, k=24, seed=0):
+    """``k`` input tensor sets of the case's shapes: uniform, near the zero point (small sums: ties of
+    an average), and the type's ends with the zero point (saturation, pads that could win)."""
+    t = get_type(case.dtype)
+    rng = np.random.default_rng(seed)
+    zp = _zero_point(case)
+    lo, hi = max(t.min, zp - 6), min(t.max, zp + 6)
+    shapes = [np.shape(x) for _, x in _tensors(case)]
+    out = []
+    for i in range(k):
+        kind = i % 3
+        arrays = [(rng.integers(t.min, t.max + 1, s) if kind == 0 else rng.integers(lo, hi + 1, s) if kind == 1
+                   else rng.choice([t.min, t.max, zp, zp + 1], s)).astype(np.int64).tolist() for s in shapes]
+        out.append(arrays)
+    return out
+
+
+def suggest_tensors(case, diagnosis, k=24, most=4):
+    """Greedily chosen probe tensor sets (at most ``most``) on which the best candidate and the most
+    other candidates differ: [{"tensors": [(label, nested)], "separates": {name: elements}}], and the
+    candidates no probe separated."""
+    from . import variants as V
+    from ..certified import possible
+    best = diagnosis.get("best")
+    seps = []
+    for arrays in tensor_probes(case, k):
+        probe = _with(case, arrays)
+        outs = {}
+        for _, name, fn in V.case_candidates(case):
+            try:
+                outs[name] = V.run(probe, fn)
+            except V.RefquantError:
+                continue
+        if best not in outs:
+            continue
+        sep = {n: sum(1 for u, v in zip(ys, outs[best]) if not possible(u) & possible(v))
+               for n, ys in outs.items() if n != best}
+        seps.append((arrays, {n: c for n, c in sep.items() if c}))
+    names = {n for _, _, n in ((None, None, r["name"]) for r in diagnosis.get("ranking", [])
+                               if r.get("applicable") and r["name"] != best)}
+    chosen, covered = [], set()
+    while len(chosen) < most:
+        arrays, sep = max(seps, key=lambda p: (len(set(p[1]) - covered),
+                                               min((p[1][n] for n in set(p[1]) - covered), default=0)),
+                          default=(None, {}))
+        if arrays is None or not set(sep) - covered:
+            break
+        covered |= set(sep)
+        chosen.append({"tensors": [(lbl, a) for (lbl, _), a in zip(_tensors(case), arrays)], "separates": sep})
+    return chosen, sorted(names - covered)
+
+
+def write_tensors(path, case, chosen, never, best):
+    """Write each chosen tensor set as $readmemh words (row-major), each block under comments."""
+    t = get_type(case.dtype)
+    digits = (t.bits + 3) // 4
+    lines = [f"// refquant audit --suggest-vectors: {case.op} {case.dtype} input tensors on which '{best}' and the "
+             "other candidate semantics differ", f"// case: {case.name}; one block per tensor set, row-major"]
+    for i, c in enumerate(chosen):
+        lines.append(f"// set {i + 1}: separates " + ", ".join(f"{n} ({m} element{'s' * (m != 1)})"
+                                                               for n, m in sorted(c["separates"].items())))
+        for lbl, arr in c["tensors"]:
+            lines.append(f"// {lbl} shape {list(np.shape(arr))}")
+            lines += [format(int(v) & ((1 << t.bits) - 1), f"0{digits}x") for v in np.ravel(arr)]
+    lines += [f"// {n}: no probe tells it from '{best}'" for n in never]
+    with open(path, "w", encoding="ascii", errors="replace") as f:
+        f.write("\n".join(lines) + "\n")
+    return len(chosen)
