@@ -95,20 +95,31 @@ def _row(node):
     return ROWS[node.attr("path", "snippets")]
 
 
+def _fq_enclosed(row, node, x, s, zp, out_float):
+    """``_fq`` of a value that may be an enclosure (a float op's implementation-defined output): the
+    FakeQuantize is non-decreasing in x, so the ends of the enclosure give the ends of the result."""
+    y = _fq(row, node, x.v, s, zp, out_float)
+    if x.exact:
+        return y
+    lo, hi = (_fq(row, node, b.astype(np.float32), s, zp, out_float).v for b in x.bounds())
+    kind = np.float64 if out_float else np.int64
+    return y if np.array_equal(lo, hi) and np.array_equal(lo, y.v) else V(y.v, lo.astype(kind), hi.astype(kind))
+
+
 @op(f"{DOMAIN}.QuantizeLinear")
 def quantize_linear(ctx, node, ins):
     """QuantizeLinear as OpenVINO runs it: FakeQuantize to the levels, then Convert (exact)."""
     x, s, zp = ins[0], ins[1], ins[2]
     if zp is None:
         raise InvalidValueError(f"node {node.name!r}: QuantizeLinear without a zero point is not modelled")
-    return [_fq(_row(node), node, x.v, s.v, zp.v, False)]
+    return [_fq_enclosed(_row(node), node, x, s.v, zp.v, False)]
 
 
 @op(f"{DOMAIN}.FakeQuantize")
 def fake_quantize(ctx, node, ins):
     """QuantizeLinear -> DequantizeLinear folded into one FakeQuantize with a float output range."""
     x, s, zp = ins[0], ins[1], ins[2]
-    return [_fq(_row(node), node, x.v, s.v, zp.v, True)]
+    return [_fq_enclosed(_row(node), node, x, s.v, zp.v, True)]
 
 
 @op(f"{DOMAIN}.DequantizeLinear")
@@ -156,8 +167,10 @@ def int8_linear(ctx, node, ins):
     """An int8 Convolution / FullyConnected with its output FakeQuantize fused (the LPT post-ops plan);
     the bias's two candidates (see the module text) make an enclosure where they differ."""
     x, sx, zx, w, sw, zw, b, sb, sy, zy = (ins + [None] * 10)[:10]
-    if np.any(np.asarray(zw.v)) or not x.exact:
-        raise InvalidValueError(f"node {node.name!r}: Int8Linear takes weight zero points 0 and an exact input")
+    if np.any(np.asarray(zw.v)):
+        raise InvalidValueError(f"node {node.name!r}: Int8Linear takes weight zero points 0")
+    if not x.exact:             # an input from a node not modelled: the output is not known either
+        return [_unknown(int8_linear(ctx, node, [V(x.v)] + ins[1:])[0], node)]
     ydt = np.asarray(zy.v).dtype
     zxv = int(np.asarray(zx.v).reshape(-1)[0])
     acc, axis = _accumulators(node, x.v, zxv, w.v)
@@ -184,6 +197,12 @@ def int8_linear(ctx, node, ins):
     return [V(y0.astype(ydt)) if np.array_equal(lo, hi) else V(y0.astype(ydt), lo, hi)]
 
 
+def _unknown(y, node):
+    """``y`` with every element enclosed by its type's whole range (its inputs are not known)."""
+    info = np.iinfo(y.v.dtype)
+    return V(y.v, np.full(y.v.shape, info.min, np.int64), np.full(y.v.shape, info.max, np.int64))
+
+
 def _f32_exact(a, where):
     if np.any(np.abs(a) >= 2**24):
         raise InvalidValueError(f"node {where!r}: accumulator beyond 2^24: the binary32 conversion is not modelled")
@@ -200,8 +219,10 @@ def int8_conv_add(ctx, node, ins):
     implementation-defined."""
     ctx.row.deviation("residual Add fused into an int8 Convolution", "fq_conv")     # the row names it
     x, sx, zx, w, sw, zw, b, sb, r, sr, zr, sa, za = ins[:13]
-    if np.any(np.asarray(zw.v)) or not x.exact or not r.exact:
-        raise InvalidValueError(f"node {node.name!r}: Int8ConvAdd takes weight zero points 0 and exact inputs")
+    if np.any(np.asarray(zw.v)):
+        raise InvalidValueError(f"node {node.name!r}: Int8ConvAdd takes weight zero points 0")
+    if not x.exact or not r.exact:
+        return [_unknown(int8_conv_add(ctx, node, [V(x.v)] + ins[1:9] + [V(r.v)] + ins[10:])[0], node)]
     strides, pads, dil, group = conv_geometry(node, x.v.ndim)
     acc = conv_acc(x.v.astype(np.int64) - int(np.asarray(zx.v).reshape(-1)[0]), w.v.astype(np.int64), strides, pads,
                    dil, group)
@@ -229,7 +250,7 @@ def dequantize_add_quantize(ctx, node, ins):
     implementation-defined."""
     q, s, zp, b, sb, zb, sy, zy = ins[:8]
     if not q.exact:
-        raise InvalidValueError(f"node {node.name!r}: DequantizeAddQuantize of an implementation-defined input")
+        return [_unknown(dequantize_add_quantize(ctx, node, [V(q.v)] + ins[1:])[0], node)]
     zq = np.float32(np.asarray(zp.v).reshape(-1)[0]) if zp is not None else np.float32(0)
     qs = (_f32_exact(q.v.astype(np.int64), node.name) - zq).astype(np.float32)
     sv = np.float32(np.asarray(s.v).reshape(-1)[0])
@@ -272,8 +293,10 @@ def mean_quantize(ctx, node, ins):
     FakeQuantize): the row's 'ov_avg_pool_fq' / 'ov_reduce_mean_fq' variant (refquant/openvino_layers.py)
     per window; an element whose candidates differ is implementation-defined."""
     q, s, zp, sy, zy = ins[:5]
-    if not q.exact:
-        raise InvalidValueError(f"node {node.name!r}: MeanQuantize of an implementation-defined input")
+    if not q.exact:             # the mean and the FakeQuantize are non-decreasing in every level
+        ends = [mean_quantize(ctx, node, [V(b)] + ins[1:])[0].bounds() for b in q.bounds()]
+        y = mean_quantize(ctx, node, [V(q.v)] + ins[1:])[0].v
+        return [V(y, ends[0][0], ends[1][1])]
     fn = ctx.variant("ov_avg_pool_fq" if node.attr("layer") == "Pooling" else "ov_reduce_mean_fq")
     ydt = np.asarray(zy.v).dtype
     qmin, qmax, il, ih = _grid(np.asarray(sy.v).reshape(-1)[0], np.asarray(zy.v).reshape(-1)[0], ydt)
