@@ -57,23 +57,36 @@
     _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r) + 8),                                  \
                         _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##2, a##r##3), 0xd8));
 
-RQ_AVX2 static void rq_avx2_kernel(const int16_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
-{
-    int32_t g;
-    RQ_W_ACC(0)
-    RQ_W_ACC(1)
-    for (g = 0; g < groups; g++) {
-        const int8_t *bg = b + (size_t)g * 64u;
-        const int16_t *ag = ap + (size_t)g * (4u * RQ_A2_MR);
-        const __m256i vb0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg));
-        const __m256i vb1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16)));
-        const __m256i vb2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 32)));
-        const __m256i vb3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 48)));
-        RQ_W_STEP(0)
-        RQ_W_STEP(1)
+#define RQ_W_BODY(ROWS)                                                                    \
+    {                                                                                      \
+        int32_t g;                                                                         \
+        ROWS(RQ_W_ACC)                                                                     \
+        for (g = 0; g < groups; g++) {                                                     \
+            const int8_t *bg = b + (size_t)g * 64u;                                        \
+            const int16_t *ag = ap + (size_t)g * (4u * RQ_A2_MR);                          \
+            const __m256i vb0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg)); \
+            const __m256i vb1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16))); \
+            const __m256i vb2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 32))); \
+            const __m256i vb3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 48))); \
+            ROWS(RQ_W_STEP)                                                                \
+        }                                                                                  \
+        ROWS(RQ_W_STORE)                                                                   \
     }
-    RQ_W_STORE(0)
-    RQ_W_STORE(1)
+#define RQ_Q1(X) X(0)
+#define RQ_Q2(X) RQ_Q1(X) X(1)
+#define RQ_Q3(X) RQ_Q2(X) X(2)
+#define RQ_Q4(X) RQ_Q3(X) X(3)
+#define RQ_Q5(X) RQ_Q4(X) X(4)
+#define RQ_Q6(X) RQ_Q5(X) X(5)
+
+/* `rows` (1 or 2) rows of the block are computed: a last row alone (M = 1) costs one row. */
+RQ_AVX2 static void rq_avx2_kernel(const int16_t *ap, const int8_t *b, int32_t groups, int32_t rows,
+                                   int32_t *cbuf)
+{
+    if (rows >= 2)
+        RQ_W_BODY(RQ_Q2)
+    else
+        RQ_W_BODY(RQ_Q1)
 }
 
 /* ---- AVX-VNNI: 6 rows x 16 columns, VEX vpdpbusd ---------------------------------- */
@@ -93,22 +106,36 @@ RQ_AVX2 static void rq_avx2_kernel(const int16_t *ap, const int8_t *b, int32_t g
     _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r)), v##r##0);                            \
     _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r) + 8), v##r##1);
 
-RQ_AVXVNNI static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
-{
-    int32_t g;
-    RQ_V_ACC(0) RQ_V_ACC(1) RQ_V_ACC(2) RQ_V_ACC(3) RQ_V_ACC(4) RQ_V_ACC(5)
-    for (g = 0; g < groups; g++) {
-        const __m256i vb0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u));
-        const __m256i vb1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u + 32));
-        const uint8_t *ag = ap + (size_t)g * (4u * RQ_AV_MR);
-        RQ_V_STEP(0) RQ_V_STEP(1) RQ_V_STEP(2) RQ_V_STEP(3) RQ_V_STEP(4) RQ_V_STEP(5)
+#define RQ_V_BODY(ROWS)                                                                    \
+    {                                                                                      \
+        int32_t g;                                                                         \
+        ROWS(RQ_V_ACC)                                                                     \
+        for (g = 0; g < groups; g++) {                                                     \
+            const __m256i vb0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u)); \
+            const __m256i vb1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)g * 64u + 32)); \
+            const uint8_t *ag = ap + (size_t)g * (4u * RQ_AV_MR);                          \
+            ROWS(RQ_V_STEP)                                                                \
+        }                                                                                  \
+        ROWS(RQ_V_STORE)                                                                   \
     }
-    RQ_V_STORE(0) RQ_V_STORE(1) RQ_V_STORE(2) RQ_V_STORE(3) RQ_V_STORE(4) RQ_V_STORE(5)
+
+/* `rows` (1 to 6) rows of the block are computed: small M costs only its own rows. */
+RQ_AVXVNNI static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t rows,
+                                         int32_t *cbuf)
+{
+    switch (rows) {
+    case 1: RQ_V_BODY(RQ_Q1) break;
+    case 2: RQ_V_BODY(RQ_Q2) break;
+    case 3: RQ_V_BODY(RQ_Q3) break;
+    case 4: RQ_V_BODY(RQ_Q4) break;
+    case 5: RQ_V_BODY(RQ_Q5) break;
+    default: RQ_V_BODY(RQ_Q6) break;
+    }
 }
 #else
-static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t *cbuf)
+static void rq_avxvnni_kernel(const uint8_t *ap, const int8_t *b, int32_t groups, int32_t rows, int32_t *cbuf)
 {
-    (void)ap; (void)b; (void)groups; (void)cbuf;   /* never called: the path is not listed */
+    (void)ap; (void)b; (void)groups; (void)rows; (void)cbuf;   /* never called: the path is not listed */
 }
 #endif
 
@@ -120,13 +147,29 @@ static void rq_pack_a_256(const rq_gemm *g, int32_t i0, int32_t rows, int32_t ro
                           int32_t mr, int es, void *dst, uint32_t *rs)
 {
     const uint8_t x = g->a_type == RQ_I8 ? 0x80u : 0u;
-    int32_t r, k;
+    const uint32_t x4 = g->a_type == RQ_I8 ? 0x80808080u : 0u;
+    int32_t r, k, q, full = g->k / 4;
     memset(dst, 0, (size_t)rows_pad * (size_t)groups * 4u * (size_t)es);
     for (r = 0; r < rows; r++) {
         const uint8_t *src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
         size_t base = (size_t)(r / mr) * (size_t)groups * 4u * (size_t)mr + (size_t)(r % mr) * 4u;
         uint32_t s = 0;
-        for (k = 0; k < g->k; k++) {
+        for (q = 0; q < full; q++) {   /* whole groups a word at a time (x86: little-endian) */
+            uint32_t w, t;
+            size_t at = base + (size_t)q * 4u * (size_t)mr;
+            memcpy(&w, src + (size_t)q * 4u, 4);
+            w ^= x4;
+            t = (w & 0x00ff00ffu) + ((w >> 8) & 0x00ff00ffu);   /* two lanes of <= 510 */
+            s += (t & 0xffffu) + (t >> 16);
+            if (es == 2) {
+                uint64_t e = (uint64_t)(w & 0xffu) | ((uint64_t)((w >> 8) & 0xffu) << 16)
+                             | ((uint64_t)((w >> 16) & 0xffu) << 32) | ((uint64_t)(w >> 24) << 48);
+                memcpy((int16_t *)dst + at, &e, 8);
+            } else {
+                memcpy((uint8_t *)dst + at, &w, 4);
+            }
+        }
+        for (k = full * 4; k < g->k; k++) {
             uint8_t v = src[k] ^ x;
             size_t at = base + (size_t)(k / 4) * 4u * (size_t)mr + (size_t)(k % 4);
             if (es == 2)
@@ -167,12 +210,13 @@ int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, i
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
             for (ir = 0; ir < rows_pad; ir += mr) {
                 const uint8_t *ap = apack + (size_t)ir * arow;
+                const int32_t nr = rows - ir < mr ? rows - ir : mr;   /* rows past nr: not stored */
                 for (h = 0; h < 2 && jp * 32 + 16 * h < p->c1; h++) {
                     const int8_t *b = pb->data + (size_t)(2 * jp + h) * pstride;
                     if (vnni)
-                        rq_avxvnni_kernel(ap, b, groups, cbuf + 16 * h);
+                        rq_avxvnni_kernel(ap, b, groups, nr, cbuf + 16 * h);
                     else
-                        rq_avx2_kernel((const int16_t *)(const void *)ap, b, groups, cbuf + 16 * h);
+                        rq_avx2_kernel((const int16_t *)(const void *)ap, b, groups, nr, cbuf + 16 * h);
                 }
                 rq_epilogue_avx2(p, w, cbuf, ib + ir, mr, jp * 32, rs + ir);
             }

@@ -222,3 +222,21 @@ def test_convolution_on_the_wide_paths(path):
     ref = kernel.conv_integer(x, wd, 7, 0, group=8, path="scalar")
     np.testing.assert_array_equal(kernel.conv_integer(x, wd, 7, 0, group=8, path=path), ref)
     assert kernel.last_path_used() == "scalar"
+
+
+@pytest.mark.parametrize("path", WIDE)
+def test_thread_splits_by_rows_and_columns(path):
+    """Problems over 2^24 operations split into rectangles on two threads: columns when N > M."""
+    need(path)
+    rng = np.random.default_rng(3)
+    for m, k, n in [(8, 516, 2100), (700, 1030, 13)]:
+        a, b = rand(rng, (m, k), np.int8), rand(rng, (k, n), np.uint8)
+        zb = rng.integers(0, 256, n).astype(np.int32)
+        bias = rng.integers(-2**31, 2**31, n).astype(np.int32)
+        mf = np.full(n, 2.0**-14, np.float32)
+        want = exact(a, b, -5, zb, bias)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(kernel.matmul_integer(a, b, -5, zb, bias, path=path, threads=threads), want)
+            q = kernel.qlinear_matmul(a, b, -5, zb, "float_fp32", mf, zp=-1, bias=bias, path=path, threads=threads)
+            ref = kernel.qlinear_matmul(a, b, -5, zb, "float_fp32", mf, zp=-1, bias=bias, path="scalar", threads=threads)
+            np.testing.assert_array_equal(q, ref)
