@@ -442,7 +442,7 @@ def test_litert_int16_softmax_is_diagnosed_as_tflite_ref():
     assert res["mismatches"] == 0 and _best(res) == {"tflite_ref", "tflm"} and _row(res, "exact")["mismatches"] == 4
     dump = np.array(y).reshape(-1)
     dump[7] += 1
-    (m,) = V.audit_variant(case, dump)["first"]
+    (m,) = V.audit_variant(case, dump, diagnose_=False)["first"]       # (the tflm table takes seconds to build)
     assert m["flat"] == 7 and m["d"] == x[0].max() - x[0, 7]
 
 
