@@ -318,8 +318,14 @@ def _mean_q_group(graph, layer, by, prod, cons):
     return Node(mean.name, "MeanQuantize", "openvino", ins, list(q.outputs), attrs), absorbed, ""
 
 
+BF16_WHY = ("; bf16 (the inference precision hint on an AVX-512 bf16 machine): a Reorder rounds the layer's "
+            "binary32 input to bfloat16 first, and which of its constants and steps run in bfloat16 was not "
+            "measured (no such layer's output is observable in the test models)")
+
+
 def _why(layer):
-    return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}"
+    return f"runs inside OpenVINO layer {layer.type} ({layer.precision}) with {', '.join(layer.nodes)}" + (
+        BF16_WHY if layer.precision == "bf16" else "")
 
 
 def ov_graph(graph, layers):
