@@ -2,6 +2,7 @@
 
     python bench/conv.py                          # every layer, 1 and 2 threads
     python bench/conv.py --layers r50_3x3_56 mv2_dw_112 --threads 1 --repeats 3
+    python bench/conv.py --path avx2                # refquant forced onto its AVX2 path
 
 Layers are the convolution shapes of ResNet-50 and MobileNetV2 at batch 1 (224x224 input): 1x1,
 3x3, strided, depthwise.  Both engines compute uint8 activations x int8 per-channel weights ->
@@ -10,7 +11,11 @@ the C kernel runs as float_fp32), so the outputs must be equal bit for bit: each
 Reported per layer and thread count: milliseconds (median, or the fastest run with --stat min),
 GOPS (2*MACs/time), the ratio refquant/ORT (> 1: refquant faster) of the prepared op
 kernel.QLinearConv, and the one-shot kernel.qlinear_conv's time ("fn ms").  The header records
-machine, CPU, date, commit and versions.
+machine, CPU, date, commit and versions.  --path forces refquant's dispatch path (scalar, avx2,
+avx_vnni, vnni, amx); each row names the path that ran ("path": a depthwise layer runs the
+definition on the 256-bit paths) and, where the probe of that path measured a peak in this run,
+refquant's fraction of it.  onnxruntime's MLAS chooses its own kernels by CPUID (no switch limits
+its ISA), so on an AVX-512 machine the ORT column is not an AVX2 number.
 """
 import argparse
 import datetime
@@ -40,6 +45,7 @@ LAYERS = {
 
 
 STAT = statistics.median   # --stat min: the fastest run (the one that ran alone on a loaded machine)
+PATH = None                # --path: refquant's forced dispatch path (None: auto)
 
 
 def timeit(fn, repeats, min_time=0.2):
@@ -70,10 +76,11 @@ def refquant_engine(x, w, sx, sw, sy, geo, threads, prepared=True):
     from refquant import kernel
     mult = ((sx * sw).astype(np.float32) / sy).astype(np.float32)     # fl(fl(sx*sw_j)/sy), binary32
     if prepared:
-        op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8, threads=threads, **geo)
+        op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8, threads=threads,
+                                path=PATH, **geo)
         return lambda: op(x)
     return lambda: kernel.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 128, out_dtype=np.uint8,
-                                       threads=threads, **geo)
+                                       threads=threads, path=PATH, **geo)
 
 
 def ort_engine(x, w, sx, sw, sy, geo, threads):
@@ -117,15 +124,29 @@ def main(argv=None):
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
     ap.add_argument("--json", metavar="PATH", help="also write the header and the rows as JSON to PATH")
+    ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
+                    help="refquant's dispatch path (default auto)")
     args = ap.parse_args(argv)
-    global STAT
+    global STAT, PATH
     STAT = min if args.stat == "min" else statistics.median
+    PATH = None if args.path == "auto" else args.path
+    from refquant import kernel
+    from refquant.kernel import probe
+    peaks = {}
+    for t in args.threads:
+        for p in ("vnni", "avx_vnni", "avx2"):
+            g = probe.peak_gops(p, threads=t)
+            if g:
+                peaks[p, t] = g
     print(f"# refquant: prepared kernel.QLinearConv; 'fn ms': the one-shot kernel.qlinear_conv; time = {args.stat}")
-    head = header()
+    head = header() + f"; refquant path {args.path}"
     print(head)
+    if peaks:
+        print("# measured peaks (probe GOPS): " + ", ".join(f"{p} x{t} {g:.0f}" for (p, t), g in sorted(peaks.items())))
+    print("# onnxruntime's MLAS picks its own ISA by CPUID (no switch to limit it)")
     rows = []
     print(f"{'layer':<16}{'thr':>4}{'MMAC':>9}{'refquant ms':>13}{'ORT ms':>9}{'refquant GOPS':>15}"
-          f"{'ORT GOPS':>10}{'ratio':>8}{'fn ms':>9}  bit-equal")
+          f"{'ORT GOPS':>10}{'ratio':>8}{'fn ms':>9}  bit-equal  path  %peak")
     rng = np.random.default_rng(0)
     for layer in args.layers:
         x, w, sx, sw, sy, geo = problem(layer, rng)
@@ -137,12 +158,16 @@ def main(argv=None):
             rq, ort = refquant_engine(x, w, sx, sw, sy, geo, t), ort_engine(x, w, sx, sw, sy, geo, t)
             fn = refquant_engine(x, w, sx, sw, sy, geo, t, prepared=False)
             equal = np.array_equal(rq(), ort()) and np.array_equal(fn(), y)
+            rq()
+            path = kernel.last_path_used()
             t_rq, t_ort, t_fn = timeit(rq, args.repeats), timeit(ort, args.repeats), timeit(fn, args.repeats)
+            frac = f"{2 * macs / t_rq / 1e9 / peaks[path, t]:.0%}" if (path, t) in peaks else "-"
             print(f"{layer:<16}{t:>4}{macs / 1e6:>9.1f}{t_rq * 1e3:>13.3f}{t_ort * 1e3:>9.3f}"
                   f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}"
-                  f"{t_fn * 1e3:>9.3f}  {'yes' if equal else 'NO'}", flush=True)
+                  f"{t_fn * 1e3:>9.3f}  {'yes' if equal else 'NO':<9}  {path}  {frac}", flush=True)
             rows.append({"layer": layer, "threads": t, "mmac": macs / 1e6, "refquant_ms": t_rq * 1e3,
-                         "ort_ms": t_ort * 1e3, "ratio": t_ort / t_rq, "oneshot_ms": t_fn * 1e3, "bit_equal": equal})
+                         "ort_ms": t_ort * 1e3, "ratio": t_ort / t_rq, "oneshot_ms": t_fn * 1e3, "bit_equal": equal,
+                         "path": path, "peak_fraction": frac})
     if args.json:
         import json
         with open(args.json, "w") as f:

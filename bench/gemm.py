@@ -3,6 +3,7 @@
     python bench/gemm.py                       # all shapes, 1 and 2 threads
     python bench/gemm.py --shapes 256 1024 --threads 1 --repeats 5     # a quick run
     python bench/gemm.py --shapes 32x4096x4096 --peers ort_qlinear torch_onednn
+    python bench/gemm.py --path avx2 --threads 1 2   # refquant forced to AVX2, oneDNN limited to AVX2
 
 GOPS = 2*M*N*K / median wall time of one call.  Weights (B) are prepared
 once outside the timed region for every engine that supports it
@@ -14,6 +15,12 @@ kernel.qlinear_matmul ("refquant_q_fn", every argument checked per call), and
 int32 output ("refquant_i32", prepared).  Reported: GOPS, the ratio to the best
 peer, and for refquant_q the fraction of the AMX peak (--peak GOPS per core,
 default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s).
+
+--path forces refquant's dispatch path (scalar, avx2, avx_vnni, vnni, amx; default auto).  With
+avx2 / avx_vnni / vnni, torch's oneDNN-based engines (torch_onednn, torch_x86, torch_int_mm) are
+limited to the same ISA through ONEDNN_MAX_CPU_ISA (set before torch is imported); onnxruntime's
+MLAS chooses its own kernels by CPUID and has no such switch, so its rows may use a wider ISA.
+The peak of the path refquant ran is measured in the same run (refquant.kernel.probe).
 """
 import argparse
 import os
@@ -41,6 +48,8 @@ def parse_shape(s):
 
 
 STAT = statistics.median   # --stat min: the fastest run (the one that ran alone on a loaded machine)
+PATH = None                # --path: refquant's forced dispatch path (None: auto)
+ONEDNN_ISA = {"avx2": "AVX2", "avx_vnni": "AVX2_VNNI", "vnni": "AVX512_CORE_VNNI"}
 
 
 def timeit(fn, repeats, min_time=0.2, settle=0.5):
@@ -72,12 +81,12 @@ def eng_refquant(kind):
         mult = np.full(n, np.float32(1.0 / 4096), np.float32)
         if kind == "q_fn":   # the one-shot function: every argument checked on every call
             return lambda: kernel.qlinear_matmul(a, pb, 128, 0, "float_fp32", mult, zp=3,
-                                                 out_dtype=np.uint8, threads=threads)
+                                                 out_dtype=np.uint8, threads=threads, path=PATH)
         if kind == "q":      # the prepared op (like torch's prepacked linear, an ORT session)
             op = kernel.QLinearMatMul(pb, 128, 0, "float_fp32", mult, zp=3, out_dtype=np.uint8,
-                                      threads=threads)
+                                      threads=threads, path=PATH)
         else:
-            op = kernel.QLinearMatMul(pb, 128, 0, "int32", threads=threads)
+            op = kernel.QLinearMatMul(pb, 128, 0, "int32", threads=threads, path=PATH)
         return lambda: op(a)
     return make
 
@@ -198,11 +207,15 @@ def measured_peaks(threads_list):
             g = probe.peak_gops("vnni", width, t)
             if g:
                 peaks[(f"vnni{width}", t)] = g
+        for path in ("avx_vnni", "avx2"):   # VEX vpdpbusd; vpmaddwd + vpaddd (the exact AVX2 step)
+            g = probe.peak_gops(path, threads=t)
+            if g:
+                peaks[(path, t)] = g
     if peaks:
-        print("# measured peaks (vpdpbusd probe, GOPS): " +
+        print("# measured peaks (probe GOPS; vnni*: vpdpbusd, avx_vnni: VEX vpdpbusd, avx2: vpmaddwd+vpaddd): " +
               ", ".join(f"{isa} x{t} threads {g:.0f}" for (isa, t), g in sorted(peaks.items())))
     else:
-        print("# no VNNI on this CPU: no measured peak")
+        print("# no SIMD path on this CPU: no measured peak")
     return peaks
 
 
@@ -214,6 +227,8 @@ def peak_fraction(gops, threads, peaks, amx_peak):
         return f"{gops / (amx_peak * threads):.0%} of AMX peak (--peak {amx_peak:g}/core, not measured)"
     if path == "vnni" and ("vnni512", threads) in peaks:
         return f"{gops / peaks[('vnni512', threads)]:.0%} of the measured VNNI peak"
+    if path in ("avx2", "avx_vnni") and (path, threads) in peaks:
+        return f"{gops / peaks[(path, threads)]:.0%} of the measured {path} peak"
     return f"(path {path}: no peak to compare with)"
 
 
@@ -227,14 +242,22 @@ def main(argv=None):
     ap.add_argument("--peak", type=float, default=6000.0,
                     help="AMX int8 peak GOPS per core (used only when the AMX path runs; VNNI is measured)")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
+    ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
+                    help="refquant's dispatch path; avx2 / avx_vnni / vnni also limit oneDNN (ONEDNN_MAX_CPU_ISA)")
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
-    global STAT
+    global STAT, PATH
     STAT = min if args.stat == "min" else statistics.median
+    PATH = None if args.path == "auto" else args.path
+    if args.path in ONEDNN_ISA:   # read by oneDNN when torch loads it: before any engine imports torch
+        os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = ONEDNN_ISA[args.path]
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
     print(header())
-    print(f"# time of a call: {args.stat} of >= {args.repeats} runs")
+    print(f"# time of a call: {args.stat} of >= {args.repeats} runs; refquant path {args.path}")
+    if args.path in ONEDNN_ISA:
+        print(f"# oneDNN (torch engines) limited to ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[args.path]}; "
+              "onnxruntime's MLAS picks its own ISA (no switch): its rows may use a wider one")
     peaks = measured_peaks(args.threads)
     rng = np.random.default_rng(0)
     for name in args.shapes:
