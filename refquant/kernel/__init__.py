@@ -10,7 +10,7 @@ If the extension was not built, the package still imports and
 ``available()`` is False; the pure-Python oracle does not need it.
 
 Dispatch: ``path=`` or the environment variable ``REFQUANT_KERNEL_PATH``
-(``scalar``, ``vnni``, ``amx``, ``auto``) forces a path.  A SIMD path that
+(``scalar``, ``avx2``, ``avx_vnni``, ``vnni``, ``amx``, ``auto``) forces a path.  A SIMD path that
 cannot be exact for a problem (saturate/error/counting when overflow is
 possible) falls back to the scalar path, never to an approximation;
 ``last_path_used()`` tells which path ran.  Large calls are split into

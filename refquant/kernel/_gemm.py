@@ -69,7 +69,7 @@ class Gemm:
     bias: np.ndarray | None  # int32 (N,)
     policy: str
     requant: Requant
-    path: str               # resolved: 'auto', 'scalar', 'vnni' or 'amx'
+    path: str               # resolved: 'auto', 'scalar', 'avx2', 'avx_vnni', 'vnni' or 'amx'
 
     @property
     def k(self):
