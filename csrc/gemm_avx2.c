@@ -30,8 +30,8 @@
 #include "rq_simd.h"   /* includes rq_internal.h and refquant_kernel.h once */
 
 #ifndef RQ_ABYTES256
-#define RQ_ABYTES256 (128 * 1024)   /* packed A block (measured on a shared 2-core VM: a 256 KiB block ran
-                                       1024x256x1024 at 0.6x the speed of 256-row slices; 128 KiB did not) */
+#define RQ_ABYTES256 (128 * 1024)   /* packed A block; not tuned yet (128 and 768 KiB measured alike by
+                                       thread CPU time on a loaded VM; to be measured on a quiet machine) */
 #endif
 #define RQ_A2_MR 2    /* AVX2 kernel rows */
 #define RQ_AV_MR 6    /* AVX-VNNI kernel rows */
