@@ -205,11 +205,44 @@ def _scaleshift_side(dq_scales, ol, oh, L, shifts, bias):
     return isc, ish, clo, chi
 
 
-_LPT_LEVELS = (15, 16, 255, 256)     # the levels LPT decomposes to integers (int4 / int8); 256 is the measured one
+_LPT_LEVELS = (15, 16, 255, 256)     # the levels LPT decomposes to integers (int4 / int8, full and narrow)
+_F32_0_002 = fl32(Fraction(2, 1000))
+_F32_1E_6 = fl32(Fraction(1, 1000000))
+
+
+def lpt_output_precision(output_low, output_high, levels):
+    """(qmin, qmax, has_zero_point) LPT decomposes an f32-output FakeQuantize of 15 / 16 / 255 / 256 levels to.
+
+    A signed range whose ol/oh is within 0.002 (relative, binary32) of -L/(L-2) (full-range levels 16, 256) or
+    -1 (narrow 15, 255) is symmetric: i8 without a zero point; an unsigned range with |ol| < 1e-6: u8 without;
+    anything else (and 15 levels without a zero point) u8 with LPT's binary32 shift as its zero point.  u8 is
+    0..255 (0..15 for 16 levels, also for 15 and 255 levels); i8 is -128..127, -127..127 (255), -8..7 (16).
+    Reproduces: openvino 2026.4.1 low_precision_transformations layer_transformation.cpp
+    (getPrecisionDetails, getDataPrecision) and layer_transformation.hpp (DataPrecision::getMinValue/getMaxValue).
+    """
+    L = _levels(levels)
+    ol, oh = fl32(Fraction(output_low)), fl32(Fraction(output_high))
+    signed, zp = (ol < 0) != (oh < 0) and abs(ol) >= _F32_1E_6, False
+    if signed:
+        expected = fl32(Fraction(-L) / (L - 2)) if L in (16, 256) else Fraction(-1)
+        ratio = fl32(ol / oh) if oh != 0 else None
+        zp = ratio is None or abs(fl32(fl32(ratio - expected) / min(ratio, expected))) > _F32_0_002
+    else:
+        zp = abs(ol) >= _F32_1E_6
+    if signed and not zp and L != 15:
+        return {256: (-128, 127), 255: (-127, 127), 16: (-8, 7)}[L] + (False,)
+    return 0, 15 if L == 16 else 255, zp or L == 15
 
 
 def _output_side(ol, oh, L, dst):
-    """(osc, osh) of y = fma(level, osc, osh) for an f32 output, or the u8/s8 destination's (1, lowest)."""
+    """(osc, osh) of y = fma(level, osc, osh) for an f32 output, or the u8/s8 destination's (1, lowest).
+
+    15 / 16 / 255 / 256 levels: LPT decomposes the FakeQuantize to qmin..qmax (lpt_output_precision,
+    lpt_dequantization: binary32 scale and shift), FuseSubtract/FuseMultiplyToFakeQuantize fold
+    Subtract(shift), Multiply(scale) back into its output range, ol' = fl(fl(qmin - shift)*scale),
+    oh' = fl(fl(qmax - shift)*scale), and the node computes its output side from that range; other levels
+    keep the node's own: fl(fl(oh-ol)/(L-1)), ol.
+    """
     s = fl32(fl32(oh - ol) / (L - 1))
     if s <= 0:
         raise InvalidValueError(f"output FakeQuantize range [{ol}, {oh}]: expected output_low < output_high")
@@ -218,13 +251,13 @@ def _output_side(ol, oh, L, dst):
             raise InvalidValueError(f"output FakeQuantize levels {L} into a {dst} layer: only 256 is modelled "
                                     f"(docs/ops.md, OpenVINO)")
         return Fraction(1), Fraction(_DST[dst][0])
-    if L == 256:         # LPT decomposes it to levels; the dequantization (q - zp)*s is fused back
-        zp = rounding.round_ratio((-ol / s).numerator, (-ol / s).denominator, "half_even")
-        return s, fl32(-zp * s)
     if L in _LPT_LEVELS:
-        raise InvalidValueError(f"output FakeQuantize levels {L}: LPT decomposes it (int4 / int8 narrow) in a way "
-                                f"not modelled; modelled: 256, and levels other than 15, 16 and 255 (docs/ops.md, OpenVINO)")
-    return s, ol         # not decomposed: the FakeQuantize node's own output scale and shift (ol)
+        qmin, qmax, has_zp = lpt_output_precision(ol, oh, L)
+        scale, shift = lpt_dequantization(ol, oh, qmin, qmax)
+        shift = shift if has_zp else Fraction(0)
+        ol, oh = fl32(fl32(qmin - shift) * scale), fl32(fl32(qmax - shift) * scale)
+        return fl32(fl32(oh - ol) / (L - 1)), ol
+    return s, ol
 
 
 def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="f32", bias=None, layer="matmul"):
@@ -349,9 +382,9 @@ def int8_output_exact(acc, dq_scales, output_low, output_high, levels, channel=0
 INT8_DEVIATION = (
     "binary32 int8 MatMul/Conv + output FakeQuantize",
     "LPT folds d = fl(sa'*sw') (and a u8 zero point's shift c) into the output FakeQuantize (il' = fl(fl(ol/d) + c)), "
-    "binary32 input scale/shift, weight-scale, FMA or mul+add post-ops, RNE, clip, fma(q, s, fl(-zp*s)); an output "
-    "scale of 1 puts the zero point after rounding; a MatMul bias enters the FakeQuantize node's binary32 scale/shift "
-    "(a Convolution's as fl(fl(acc*d) + b)); levels other than 256 keep the node's output scale and ol: near-ties and "
+    "binary32 input scale/shift, weight-scale, FMA or mul+add post-ops, RNE, clip, fma(q, osc, osh) from LPT's "
+    "decomposition (its binary32 shift, not rounded); an output scale of 1 puts the zero point after rounding; a MatMul "
+    "bias enters the FakeQuantize node's binary32 scale/shift (a Convolution's as fl(fl(acc*d) + b)): near-ties and "
     "the output's last bits differ from the exact formula (docs/ops.md, OpenVINO)")
 
 VARIANTS = {

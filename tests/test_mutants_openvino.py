@@ -131,3 +131,44 @@ def test_integer_destination_keeps_the_clip_when_the_low_level_is_above_0():
     assert plan["clip"] == ([1], [256]) and plan["form"] == "fma"
     full = o.int8_post_ops([F(1, 4)], 0, 10, 256, dst="u8")        # levels 0..255: the clip is skipped
     assert full["clip"] is None
+
+
+def test_lpt_output_precision_edges():
+    # the symmetry test is strict (> 0.002 has a zero point) and relative to the smaller (more negative) ratio
+    r = o.fl32(F(-256, 254))
+    assert o.lpt_output_precision(r, 1, 256) == (-128, 127, False)
+    assert o.lpt_output_precision(-1, 1, 256) == (0, 255, True)             # |(-1 - r)/r| = 0.0078
+    assert o.lpt_output_precision(-1, 0, 256) == (0, 255, True)             # oh = 0: a zero point
+    assert o.lpt_output_precision(F(-1, 10**7), 1, 256) == (0, 255, False)  # |ol| < 1e-6: unsigned, no zero point
+    assert o.lpt_output_precision(F(-2, 10**6), 1, 256) == (0, 255, True)   # signed, far from symmetric
+    assert o.lpt_output_precision(-8, 7, 16) == (-8, 7, False) and o.lpt_output_precision(0, 15, 16) == (0, 15, False)
+    assert o.lpt_output_precision(-1, 1, 15) == (0, 255, True)              # 15 levels have no i8 form
+    assert o.lpt_output_precision(-127, 127, 255) == (-127, 127, False)
+    with pytest.raises(InvalidValueError, match="levels 1"):
+        o.lpt_output_precision(-1, 1, 1)
+
+
+def test_output_side_other_levels_and_integer_destinations():
+    ol, oh = F(-3), F(4)
+    assert o._output_side(ol, oh, 8, "f32") == (1, -3)                     # not decomposed: (fl((oh-ol)/7), ol)
+    assert o._output_side(F(0), F(255), 256, "u8") == (1, 0) and o._output_side(F(0), F(255), 256, "s8") == (1, -128)
+    with pytest.raises(InvalidValueError, match=r"^output FakeQuantize levels 8 into a u8 layer: only 256"):
+        o._output_side(ol, oh, 8, "u8")
+
+
+def test_bias_plans():
+    # MatMul: Add(b), Multiply(d), Subtract(c) fused as scale-shifts; a per-channel d <= 0 is rejected
+    isc, ish, clo, chi = o._scaleshift_side([F(1, 2)], F(0), F(255), 256, None, [F(1), F(2)])
+    assert isc == [F(1, 2)] * 2 and ish == [F(1), F(2)] and clo == [0, 0] and chi == [255, 255]
+    isc, ish, _, _ = o._scaleshift_side([F(1, 2)], F(0), F(255), 256, [F(4), F(6)], [F(1), F(2)])
+    assert ish == [F(-1), F(-1)]
+    with pytest.raises(InvalidValueError, match=r"^dequantization scale 0: expected > 0$"):
+        o._scaleshift_side([F(0)], F(0), F(255), 256, None, [F(1), F(2)])
+    # zero shifts are not a zero point: the MatMul bias path stays modelled
+    assert o.int8_post_ops([F(1, 2)], 0, 255, 256, [F(0), F(0)], bias=[F(1), F(2)])["form"] == "mul_add"
+    with pytest.raises(InvalidValueError, match="u8 activations that have a zero point"):
+        o.int8_post_ops([F(1, 2)], 0, 255, 256, [F(0), F(1)], bias=[F(1), F(2)])
+    plan = o.int8_post_ops([F(1, 2), F(1, 4)], 0, 255, 256, bias=[F(1), F(2)], layer="conv")
+    assert plan["pre"] == ([F(1, 2), F(1, 4)], [F(1), F(2)]) and plan["scale"] == [1] and plan["form"] == "mul"
+    assert o.apply_int8_plan(7, plan, 1) == 4                             # fl(7/4) + 2 = 3.75 -> 4
+    assert o.int8_output_exact(7, [F(1, 2), F(1, 4)], 0, 255, 256, channel=1, bias=[F(1), F(2)]) == 4

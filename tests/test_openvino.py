@@ -99,11 +99,28 @@ def test_int8_output_levels_other_than_256():
     ol, oh = f32(np.float32(-30 * np.float32(0.2))), f32(np.float32(69 * np.float32(0.2)))
     plan = openvino.int8_post_ops([F(1, 20)], ol, oh, 100)
     assert plan["out"] == (f32(np.float32(oh - ol) / np.float32(99)), ol)
-    for levels in (15, 16, 255):
-        with pytest.raises(InvalidValueError, match=f"levels {levels}: LPT decomposes"):
-            openvino.int8_post_ops([F(1, 20)], -1, 1, levels)
+    # 15 / 16 / 255 / 256 levels: LPT's precision choice (measured, verify rows "levels 15/16/255")
+    assert openvino.lpt_output_precision(-1, 1, 255) == (-127, 127, False)      # ol/oh = -1: symmetric narrow i8
+    assert openvino.lpt_output_precision(-1, 1, 15) == (0, 255, True)           # 15 levels: always u8 0..255
+    assert openvino.lpt_output_precision(-0.7, 0.6125, 16) == (-8, 7, False)    # -16/14 within 0.002
+    assert openvino.lpt_output_precision(-2, 2, 256) == (0, 255, True)          # -1 is not -256/254
+    assert openvino.lpt_output_precision(0, 3.3, 255) == (0, 255, False)
+    assert openvino.lpt_output_precision(-2.5, -0.5, 256) == (0, 255, True)
     with pytest.raises(InvalidValueError, match="levels 100 into a u8 layer"):
         openvino.int8_post_ops([F(1, 20)], 0, 99, 100, dst="u8")
+
+
+def test_int8_output_side_is_lpt_decomposition_folded_back():
+    # 256 (and 16) levels: LPT's binary32 scale and shift, folded back into the output range; on the grid
+    # s = 0.3f, zp = 1 the shift is 0.99999988, and the output shift fl(fl(-shift)*scale) is not fl(-1*s)
+    # (measured: that form fits all 512 outputs of the verify row, the integer zero point none)
+    s = np.float32(0.3)
+    ol, oh = f32(-s), f32(np.float32(254 * s))
+    scale, shift = openvino.lpt_dequantization(ol, oh, 0, 255)
+    assert shift == f32(np.float32(0.99999988))
+    lo, hi = openvino.fl32(openvino.fl32(-shift) * scale), openvino.fl32(openvino.fl32(255 - shift) * scale)
+    assert openvino.int8_post_ops([F(1, 20)], ol, oh, 256)["out"] == (openvino.fl32(openvino.fl32(hi - lo) / 255), lo)
+    assert lo != openvino.fl32(-scale)
 
 
 def test_backend_rows_name_the_variants():
@@ -148,7 +165,8 @@ def test_int8_bias_and_levels_equal_the_cpu_plugin_small():
     rng = np.random.default_rng(8)
     rows = peer.int8_bias_rows(rng, cases=peer.BIAS_CASES[3:4], m=16)
     rows += peer.int8_levels_rows(rng, cases=peer.LEVELS_CASES[5:7], m=16)
-    assert [r.status for r in rows] == ["known", "known", "unsupported", "known", "known"] + ["unsupported"] * 3
+    rows += peer.int8_levels_rows(rng, cases=peer.LEVELS_CASES[14:15] + peer.LEVELS_CASES[18:19], m=16)[:2]
+    assert [r.status for r in rows] == ["known", "known", "unsupported"] + ["known"] * 4
 
 
 def test_int8_chain_hidden_u8_s8_equals_the_cpu_plugin_small():
@@ -176,8 +194,8 @@ def test_verify_openvino_has_no_unexplained_rows():
     peer = _peer()
     rows = peer.backend_openvino()
     unsupported = [r.flag for r in rows if r.status == "unsupported"]
-    assert len(rows) == 63 and all(r.status in ("pass", "known", "unsupported") for r in rows)
-    assert len(unsupported) == 7 and all("every channel" in f or "output levels" in f or "zp" in f for f in unsupported)
+    assert len(rows) == 76 and all(r.status in ("pass", "known", "unsupported") for r in rows)
+    assert len(unsupported) == 4 and all("every channel" in f or "output levels" in f or "zp" in f for f in unsupported)
 
 
 @pytest.mark.slow
@@ -211,13 +229,16 @@ def test_int8_bias_sweep():
 
 @pytest.mark.slow
 def test_int8_levels_sweep():
-    """Random levels (2..1024, not 15 / 16 / 255 / 256) and output grids, MatMul and Convolution: >= 10^5 outputs."""
+    """Random levels (2..1024; half of them 15, 16, 255 or 256) and output grids or ranges [lo, hi] that are not
+    grids (lo, hi of either sign), MatMul and Convolution: >= 10^5 outputs."""
     peer = _peer()
     rng = np.random.default_rng(20261204)
     n = 0
     while n < 100_000:
-        levels = int(rng.choice([v for v in range(2, 1025) if v not in (15, 16, 255, 256)]))
-        cases = [(levels, (float(rng.uniform(0.005, 2)), int(rng.integers(0, levels)))) for _ in range(3)]
+        levels = int(rng.choice([15, 16, 255, 256])) if rng.integers(2) else int(rng.integers(2, 1025))
+        lo = float(rng.uniform(-5, 1))
+        cases = [(levels, (float(rng.uniform(0.005, 2)), int(rng.integers(0, levels))) if rng.integers(2)
+                  else ("range", lo, lo + float(rng.uniform(0.01, 6)))) for _ in range(3)]
         rows = peer.int8_levels_rows(rng, cases=cases, m=128)[:3]
         assert all(r.status in ("pass", "known") for r in rows), [(r.flag, r.status) for r in rows]
         n += sum(r.elements for r in rows)

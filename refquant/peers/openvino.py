@@ -122,7 +122,7 @@ def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq", bias=None, levels=
     the constant weights (scales ``s_w``, one or per output channel, narrow-range i8, 255 levels; or with
     ``weights='convert'`` an i8 constant + Convert + Multiply(s_w), the other form users write), the op,
     an Add of the float32 ``bias`` per output channel (if given), FakeQuantize on the output (``out`` =
-    (scale, zero point), grid 0..levels-1).  Returns (output, {layer type: (runtime precision, primitive)},
+    (scale, zero point), grid 0..levels-1, or ('range', ol, oh)).  Returns (output, {layer type: (runtime precision, primitive)},
     (ol, oh) as float32).
     """
     ov = need("openvino", "openvino")
@@ -143,14 +143,19 @@ def run_int8(qa, qw, act, s_w, out, conv=False, weights="fq", bias=None, levels=
     y = ops.convolution(a, wq, [1, 1], [0, 0], [0, 0], [1, 1]) if conv else ops.matmul(a, wq, False, False)
     if bias is not None:
         y = ops.add(y, ops.constant(np.asarray(bias, np.float32).reshape([1, n_out] + [1] * (qa.ndim - 2))))
-    y = _grid_fq(y, out[0], out[1], 0, levels - 1, levels, one)
+    if out[0] == "range":        # ("range", ol, oh): an output range that need not be a grid
+        lim = [ops.constant(np.float32(v)) for v in out[1:]]
+        y = ops.fake_quantize(y, *lim, *lim, levels)
+    else:
+        y = _grid_fq(y, out[0], out[1], 0, levels - 1, levels, one)
     compiled = ov.Core().compile_model(ov.Model([y], [p]), "CPU", {"INFERENCE_NUM_THREADS": 1})
     info = {}
     for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
         info[rt["layerType"].astype(str)] = (rt["runtimePrecision"].astype(str), rt["primitiveType"].astype(str))
     x = ((qa - za) * np.float64(np.float32(sa))).astype(np.float32)
-    ol, oh = (np.float32((q - out[1]) * np.float32(out[0])) for q in (0, levels - 1))
+    ol, oh = (np.float32(v) for v in out[1:]) if out[0] == "range" else (
+        np.float32((q - out[1]) * np.float32(out[0])) for q in (0, levels - 1))
     return np.asarray(compiled([x])[0], np.float32), info, (ol, oh)
 
 
@@ -298,14 +303,19 @@ def int8_bias_rows(rng, cases=BIAS_CASES, m=64):
     return rows
 
 
-LEVELS_CASES = (   # (levels, output (s, zp)): the f32 output FakeQuantize with levels other than 256
+LEVELS_CASES = (   # (levels, output (s, zp) or ('range', ol, oh)): f32 output FakeQuantize, other levels and ranges
     (2, (1.3, 1)), (3, (0.37, 1)), (17, (0.3, 1)), (17, (0.37, 9)), (64, (0.2, 30)), (100, (0.2, 30)),
     (128, (0.37, 77)), (129, (0.013, 43)), (254, (0.3, 1)), (254, (1.3, 127)), (257, (0.37, 77)), (1000, (0.3, 1)),
+    (16, (0.3, 1)), (16, (0.37, 13)), (16, ("range", -0.77, 5.1)), (256, (0.3, 1)), (256, ("range", -1.3, 2.9)),
+    (256, ("range", -2, 2)), (256, ("range", -0.77, 5.1)), (256, ("range", 0.25, 3.1)), (256, ("range", -4.2, -0.3)),
+    (16, (0.37, 8)), (15, (0.3, 1)), (15, ("range", -1, 1)), (255, (0.37, 77)), (255, (1.3, 127)),
+    (255, ("range", 0, 3.3)), (255, ("range", -0.77, 5.1)),
 )
 
 
 def int8_levels_rows(rng, cases=LEVELS_CASES, m=32):
-    """Rows: int8 MatMul / Convolution with an output FakeQuantize of other levels (i8 and u8 zp 127 activations)."""
+    """Rows: int8 MatMul / Convolution with an output FakeQuantize of other levels or a range that is not a grid
+    (i8 and u8 zp 127 activations)."""
     rows = []
     for i, (levels, out) in enumerate(cases):
         act, s_w = ((0.1, 0, -128, 127), 0.05) if i % 2 else ((0.3, 127, 0, 255), (0.7, 0.011) * 8)
@@ -313,14 +323,10 @@ def int8_levels_rows(rng, cases=LEVELS_CASES, m=32):
         qa, qw = _int8_case(rng, act, m, conv)
         got, info, rng_out = run_int8(qa, qw, act, s_w, out, conv=conv, levels=levels)
         op = "Convolution" if conv else "MatMul"
-        rows.append(_int8_row(op, f"levels {levels}, sy {out[0]} zy {out[1]}, act zp {act[1]}", got,
+        what = f"range [{out[1]}, {out[2]}]" if out[0] == "range" else f"sy {out[0]} zy {out[1]}"
+        rows.append(_int8_row(op, f"levels {levels}, {what}, act zp {act[1]}", got,
                               info.get("Convolution" if conv else "FullyConnected"),
                               int8_models(qa, qw, act, s_w, rng_out, 1, levels=levels)))
-    for levels in (15, 16, 255):
-        try:
-            spec.int8_post_ops([Fraction(1, 20)], -1, Fraction(levels - 1, 10) - 1, levels)
-        except InvalidValueError as e:
-            rows.append(judge(BACKEND, "MatMul + FakeQuantize", "exact", f"int8 output levels {levels}", e, None))
     return rows
 
 
