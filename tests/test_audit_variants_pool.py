@@ -465,3 +465,18 @@ def test_global_avg_pool_and_spatial_mean_are_siblings_across_layouts():
     yo = OQ.ort_global_avg_pool(x.transpose(0, 3, 1, 2), MEAN["x_scale"], 3, MEAN["y_scale"], -5, "int8")
     res = V.audit_variant(mcase, yo.transpose(0, 2, 3, 1))              # declared TFLite MEAN, NHWC
     assert res["mismatches"] > 0 and "global_avg_pool:ort" in _best(res) and "tflite_ref" not in _best(res)
+
+
+@pytest.mark.parametrize("attrs", [{"filter_hw": None}, {"filter_hw": [1]}, {"filter_hw": [0, 0]}, {"strides": 3},
+                                   {"strides": [1, 2, 3]}, {"filter_hw": [1 << 40, 1]}, {"activation": [1]},
+                                   {"padding": 3}, {"filter_hw": {"a": 1}}])
+def test_malformed_pool_geometry_is_a_typed_error(attrs):
+    with pytest.raises(V.RefquantError):
+        assert _avg_case(attrs={**TFL_AVG["attrs"], **attrs}).out_shape
+
+
+def test_a_pool_with_no_output_is_refused():
+    case = V.make_variant_case({"op": "tosa_avg_pool2d", "variant": "tosa", "x": X_NHWC[:, :4, :4].tolist(),
+                                "attrs": {"kernel": [7, 7], "stride": [1, 1], "pad": [0, 0, 0, 0]}})
+    with pytest.raises(V.ShapeError, match="no output"):
+        assert case.out_shape

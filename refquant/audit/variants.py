@@ -65,7 +65,17 @@ class VariantCase:
     @cached_property
     def out_shape(self):
         if self.op in SHAPED_OPS:      # the declared variant's output (every variant has the op's geometry)
-            return tuple(nested.shape(_call(self, backends.op_variants(self.op)[self.variant])))
+            try:
+                shape = tuple(nested.shape(_call(self, backends.op_variants(self.op)[self.variant])))
+                if any(d < 1 for d in shape):
+                    raise ShapeError(f"{self.op} on this case has no output (shape {list(shape)}); expected a "
+                                     "geometry that leaves at least one output element")
+                return shape
+            except RefquantError:
+                raise
+            except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as exc:
+                raise InvalidValueError(f"{self.op} {self.variant} cannot run on this case (attrs {self.attrs}): "
+                                        f"{type(exc).__name__}: {exc}") from None
         return tuple(nested.shape(self.inputs["a" if self.kind == "binary" else "x"]))
 
     @property
@@ -124,6 +134,8 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
             raise InvalidValueError(f"input {n!r} holds non-integers; expected {dtype} values")
         if not all(t.min <= v <= t.max for v in nested.flatten(vals)):
             raise InvalidValueError(f"input {n!r} holds values outside {dtype} [{t.min}, {t.max}]")
+        if not nested.flatten(vals):
+            raise ShapeError(f"input {n!r} is empty; expected at least one {dtype} value")
         inputs[n] = vals
     if kind == "binary" and nested.shape(inputs["a"]) != nested.shape(inputs["b"]):
         raise ShapeError(f"inputs a {nested.shape(inputs['a'])} and b {nested.shape(inputs['b'])} differ in shape")
@@ -138,6 +150,7 @@ def make_variant_case(spec, base_dir=".", name=None, source="flags"):
     attrs = spec.get("attrs", {})
     if not isinstance(attrs, dict):
         raise InvalidValueError(f"attrs must be a JSON object, got {attrs!r}")
+    P.check_geometry(attrs)
     if not accepts(found[variant], attrs):
         raise InvalidValueError(f"attrs {sorted(attrs)}: variant {variant} of {op} takes none of "
                                 f"{sorted(set(attrs) - _keywords(found[variant]))}")

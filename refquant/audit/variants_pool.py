@@ -59,7 +59,30 @@ def int_tensor(value, name, base_dir, dtype, shape=None):
         raise InvalidValueError(f"input {name!r} holds non-integers; expected {dtype} values")
     if not all(t.min <= v <= t.max for v in flat):
         raise InvalidValueError(f"input {name!r} holds values outside {dtype} [{t.min}, {t.max}]")
+    if not flat:
+        raise ShapeError(f"input {name!r} is empty; expected at least one {dtype} value")
     return vals
+
+
+GEOMETRY = {"filter_hw": (2, 1), "strides": (2, 1), "kernel_shape": (None, 1), "dilations": (None, 1),
+            "pads": (None, 0), "kernel": (2, 1), "stride": (2, 1), "pad": (4, 0), "axes": (None, None)}
+LIMIT = 1 << 16
+
+
+def check_geometry(attrs):
+    """Each geometry attribute a list of ints (``n`` of them where fixed) in [least, 2^16); an axis an int."""
+    for k, (n, least) in GEOMETRY.items():
+        v = attrs.get(k)
+        if v is None:
+            continue
+        lo = -LIMIT if least is None else least
+        if (not isinstance(v, (list, tuple)) or not v and k != "axes" or n is not None and len(v) != n
+                or not all(isinstance(e, int) and not isinstance(e, bool) and lo <= e < LIMIT for e in v)):
+            raise InvalidValueError(f"attrs {k} = {v!r}: expected a list of {n or 'some'} integers in [{lo}, {LIMIT})")
+    for k in ("axis", "activation", "padding"):
+        v = attrs.get(k)
+        if v is not None and not isinstance(v, int if k == "axis" else str) or isinstance(v, bool):
+            raise InvalidValueError(f"attrs {k} = {v!r}: expected {'an integer' if k == 'axis' else 'a name'}")
 
 
 def _zp(v, what, t):
@@ -84,6 +107,7 @@ def form_case(spec, fn, base_dir, dtype):
         raise InvalidValueError(f"attrs {sorted(set(attrs) - allowed)}: {op} takes {sorted(allowed)}")
     if op.startswith("tosa") and set(TOSA_GEOMETRY) - set(attrs):
         raise InvalidValueError(f"a {op} case needs attrs {list(TOSA_GEOMETRY)}")
+    check_geometry(attrs)
     if "scale" in attrs:
         attrs["scale"] = Fraction(_scale(attrs["scale"], "scale", False))
     for k in ("zero_point", "input_zp", "output_zp"):
