@@ -46,11 +46,16 @@ TENTH = _bits32(_f.real("0.1"))                 # 0.1f
 
 
 def _nint(v, live):
-    """ggml nearest_int of float32 v where ``live`` (the definition computes it there), else 0."""
+    """ggml nearest_int of float32 v where ``live`` (the definition computes it there), else 0: an
+    integer held as float32 (exact below 2^24; +0 for zero, as the C int converts)."""
     ok = np.abs(v) <= F32(4194303)
     if (live & ~ok).any():
         raise Unpredictable("nearest_int: ggml asserts |v| <= 4194303")
-    return np.rint(np.where(ok & live, v, F32(0))).astype(np.int64)
+    return np.rint(np.where(ok & live, v, F32(0))) + F32(0)
+
+
+def _int(v):
+    return v.astype(np.int64)
 
 
 def _zero(v, ok):
@@ -85,8 +90,7 @@ def _signed_absmax(X):
 def _wsums(X, WX, W, iscale, nmax, live):
     """codes l = clamp(nearest_int(iscale*x)); sumlx = Σ wx*l, suml2 = Σ (w*l)*l, in position order."""
     L = np.clip(_nint(iscale[None, :] * X, live[None, :]), -nmax, nmax - 1)
-    lf = L.astype(F32)
-    a, b = WX * lf, (W * lf) * lf
+    a, b = WX * L, (W * L) * L
     slx = sl2 = F32(0)
     for r in range(X.shape[0]):
         slx, sl2 = slx + a[r], sl2 + b[r]
@@ -114,37 +118,42 @@ def _qx_rmse1(X, nmax):
 
 
 def _q3_pass(X, W, WX, state, live):
-    """One pass of make_q3_quants' coordinate search over positions 0..n-1 (state updated in place)."""
+    """One pass of make_q3_quants' coordinate search over positions 0..n-1: (any code moved, state)."""
     L, slx, sl2 = state
+    moved = False
     for i in range(X.shape[0]):
-        li = L[i].astype(F32)
+        li = L[i]
         s1 = slx - WX[i] * li
         ok = live & (s1 > 0)              # lanes where the definition goes on: the others see zeros
         s1, s2 = _zero(s1, ok), _zero(sl2 - (W[i] * li) * li, ok)
         new = np.clip(_nint((_zero(X[i], ok) * s2) / _safe(s1, ok), ok), -4, 3)
         ok &= new != L[i]
-        nf = _zero(new.astype(F32), ok)
+        nf = _zero(new, ok)
         s1 = _zero(s1 + WX[i] * nf, ok)
         s2 = _zero(s2 + (W[i] * nf) * nf, ok)
         ok &= s2 > 0
         take = ok & ((s1 * s1) * _zero(sl2, ok) > (_zero(slx, ok) * _zero(slx, ok)) * s2)
         L[i] = np.where(take, new, L[i])
         slx, sl2 = np.where(take, s1, slx), np.where(take, s2, sl2)
-    return L, slx, sl2
+        moved = moved or bool(take.any())
+    return moved, (L, slx, sl2)
 
 
 def _q3_quants(X):
     """(scale, codes l + 4) of make_q3_quants(n, 4, x, L, do_rmse=true) per column.
 
-    A pass that moves no code leaves the state as it was, so a further pass moves none either: the
-    five passes run for every column, which is the definition's early ``break`` in effect."""
+    A pass that moves no code leaves the state as it was, so a further pass moves none either: a
+    column whose pass moved nothing is unchanged by the passes the others still run (the definition's
+    early ``break`` in effect); the passes stop when no column moved."""
     amax, mx = _signed_absmax(X)
     live = ~(amax < EPS)
     W = X * X
     WX = W * X
     state = _wsums(X, WX, W, F32(-4) / _safe(mx, live), 4, live)
     for _ in range(5):
-        state = _q3_pass(X, W, WX, state, live)
+        moved, state = _q3_pass(X, W, WX, state, live)
+        if not moved:
+            break
     L, slx, sl2 = state
     scale = np.where(sl2 > 0, slx / _safe(sl2, sl2 > 0), F32(0))
     return np.where(live, scale, F32(0)), np.where(live[None, :], L + 4, 0)
@@ -160,7 +169,7 @@ def _qkx2_codes(X, iscale, mn, nmax, live):
 
 def _qkx2_errors(X, W, L, scale, mn, mad, live):
     """Σ w·(scale·l + min − x)² (use_mad: Σ w·|...|) in position order, from +0 (0 off ``live``)."""
-    diff = _zero((scale[None, :] * L.astype(F32) + mn[None, :]) - X, live[None, :])
+    diff = _zero((scale[None, :] * L + mn[None, :]) - X, live[None, :])
     t = W * (np.abs(diff) if mad else diff * diff)
     err = F32(0)
     for r in range(X.shape[0]):
@@ -171,10 +180,9 @@ def _qkx2_errors(X, W, L, scale, mn, mad, live):
 def _qkx2_trial(X, W, L, sum_w, sum_x):
     """(ok, scale, min) of one trial's codes: the 2x2 least squares where D > 0."""
     sl = sl2 = sxl = F32(0)
-    lf = L.astype(F32)
     for r in range(X.shape[0]):
-        wl = W[r] * lf[r]
-        sl, sl2, sxl = sl + wl, sl2 + wl * lf[r], sxl + wl * X[r]
+        wl = W[r] * L[r]
+        sl, sl2, sxl = sl + wl, sl2 + wl * L[r], sxl + wl * X[r]
     D = sum_w * sl2 - sl * sl
     ok = D > 0
     sum_w, sum_x, sl, sl2, sxl = (_zero(v, ok) for v in (sum_w, sum_x, sl, sl2, sxl))
@@ -254,14 +262,14 @@ def _quantize_q6_k(B):
     iscale = F32(-128) / _safe(max_scale, live)
     dh, dv = _fp16(F32(1) / iscale)
     q8 = np.minimum(127, _nint(iscale[:, None] * sc, live[:, None]))
-    d = dv[:, None] * q8.astype(F32)
+    d = dv[:, None] * q8
     ok = live[:, None] & (d != 0)
     new = np.clip(_nint(B.reshape(S, 16, 16) / _safe(d, ok)[:, :, None], ok[:, :, None]), -32, 31) + 32
-    codes = np.where(ok[:, :, None], new, codes.reshape(S, 16, 16)).reshape(S, 2, 4, 32)
+    codes = _int(np.where(ok[:, :, None], new, codes.reshape(S, 16, 16))).reshape(S, 2, 4, 32)
     ql = np.stack([(codes[:, :, 0] & 15) | ((codes[:, :, 2] & 15) << 4),
                    (codes[:, :, 1] & 15) | ((codes[:, :, 3] & 15) << 4)], axis=2).reshape(S, 128)
     qh = ((codes >> 4) << (2 * np.arange(4))[None, None, :, None]).sum(axis=2).reshape(S, 64)
-    out = np.concatenate([ql.astype(np.uint8), qh.astype(np.uint8), q8.astype(np.int8).view(np.uint8), _le(dh)], axis=1)
+    out = np.concatenate([ql.astype(np.uint8), qh.astype(np.uint8), _int(q8).astype(np.int8).view(np.uint8), _le(dh)], axis=1)
     out[~live] = 0
     return out
 
@@ -297,8 +305,8 @@ def _quantize_k45(B, nmax, rmin, nstep):
     inv_s = np.where(max_scale > 0, F32(63) / _safe(max_scale, max_scale > 0), F32(0))
     inv_m = np.where(max_min > 0, F32(63) / _safe(max_min, max_min > 0), F32(0))
     every = np.ones(sc.shape, bool)
-    ls = np.minimum(63, _nint(inv_s[:, None] * sc, every) & 0xFF)
-    lm = np.minimum(63, _nint(inv_m[:, None] * mn, every) & 0xFF)
+    ls = np.minimum(63, _int(_nint(inv_s[:, None] * sc, every)) & 0xFF)
+    lm = np.minimum(63, _int(_nint(inv_m[:, None] * mn, every)) & 0xFF)
     dh, dv = _fp16(max_scale / F32(63))
     mh, mv = _fp16(max_min / F32(63))
     d = dv[:, None] * ls.astype(F32)
@@ -306,7 +314,7 @@ def _quantize_k45(B, nmax, rmin, nstep):
     ok = d != 0
     t = (B.reshape(S, 8, 32) + dm[:, :, None]) / _safe(d, ok)[:, :, None]
     new = np.clip(_nint(t, ok[:, :, None]), 0, nmax)
-    codes = np.where(ok[:, :, None], new, codes.reshape(S, 8, 32)).reshape(S, 256)
+    codes = _int(np.where(ok[:, :, None], new, codes.reshape(S, 8, 32))).reshape(S, 256)
     return dh, mh, _pack_k4_scales(ls, lm), codes
 
 
@@ -335,8 +343,8 @@ def _quantize_q2_k(B):
     has_s, has_m = max_scale > 0, max_min > 0
     inv_s = F32(15) / _safe(max_scale, has_s)
     inv_m = F32(15) / _safe(max_min, has_m)
-    packed = np.where(has_s[:, None], _nint(inv_s[:, None] * sc, has_s[:, None]) & 0xFF, 0)
-    with_m = (packed | (_nint(inv_m[:, None] * mn, has_m[:, None]) << 4)) & 0xFF
+    packed = np.where(has_s[:, None], _int(_nint(inv_s[:, None] * sc, has_s[:, None])) & 0xFF, 0)
+    with_m = (packed | (_int(_nint(inv_m[:, None] * mn, has_m[:, None])) << 4)) & 0xFF
     packed = np.where(has_m[:, None], with_m, packed)
     dh, dv = _fp16(np.where(has_s, max_scale / F32(15), F32(0)))
     mh, mv = _fp16(np.where(has_m, max_min / F32(15), F32(0)))
@@ -345,7 +353,7 @@ def _quantize_q2_k(B):
     ok = d != 0
     t = (B.reshape(S, 16, 16) + dm[:, :, None]) / _safe(d, ok)[:, :, None]
     new = np.clip(_nint(t, ok[:, :, None]), 0, 3)
-    codes = np.where(ok[:, :, None], new, codes.reshape(S, 16, 16)).reshape(S, 256)
+    codes = _int(np.where(ok[:, :, None], new, codes.reshape(S, 16, 16))).reshape(S, 256)
     return np.concatenate([packed.astype(np.uint8), _pack2(codes), _le(dh), _le(mh)], axis=1)
 
 
@@ -354,7 +362,7 @@ def _q3_scale_bytes(sc):
     _, max_scale = _signed_absmax(sc.T)
     live = max_scale != 0
     iscale = F32(-32) / _safe(max_scale, live)
-    q = _nint(iscale[:, None] * sc, live[:, None]) & 0xFF
+    q = _int(_nint(iscale[:, None] * sc, live[:, None])) & 0xFF
     l = np.where(live[:, None], np.clip((q ^ 0x80) - 0x80, -32, 31) + 32, 0)
     hi = (l >> 4).reshape(-1, 4, 4) << (2 * np.arange(4))[None, :, None]
     sb = np.concatenate([(l[:, :8] & 15) | ((l[:, 8:] & 15) << 4), hi.sum(axis=1)], axis=1).astype(np.uint8)
@@ -370,7 +378,7 @@ def _quantize_q3_k(B):
     d = dv[:, None] * s6.astype(F32)
     ok = d != 0
     new = np.clip(_nint(B.reshape(S, 16, 16) / _safe(d, ok)[:, :, None], ok[:, :, None]), -4, 3) + 4
-    codes = np.where(ok[:, :, None], new, codes.reshape(S, 16, 16)).reshape(S, 256)
+    codes = _int(np.where(ok[:, :, None], new, codes.reshape(S, 16, 16))).reshape(S, 256)
     high = codes > 3
     hmask = (high.reshape(S, 8, 32).astype(np.int64) << np.arange(8)[None, :, None]).sum(axis=1).astype(np.uint8)
     return np.concatenate([hmask, _pack2(np.where(high, codes - 4, codes)), sb, _le(dh)], axis=1)
