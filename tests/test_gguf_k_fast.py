@@ -186,3 +186,16 @@ def test_the_definition_refuses_the_same_inputs(kind, mag, exc):
     x = (np.random.default_rng(3).standard_normal(256) * mag).astype(np.float32)
     with pytest.raises(exc):
         spec_bytes(kind, x)
+
+
+@pytest.mark.parametrize("kind", KTYPES)
+def test_gguf_py_has_no_k_quantizer(kind):
+    """gguf-py 0.19.0 quantizes none of the K types (so the byte-for-byte peer of the quantizers is
+    ggml's C above); it dequantizes Q2_K .. Q6_K (checked above), and has no Q8_K at all."""
+    quants = pytest.importorskip("gguf.quants")
+    from gguf import GGMLQuantizationType as T
+    with pytest.raises(NotImplementedError):
+        quants.quantize(np.zeros(256, np.float32), T[kind.upper()])
+    if kind == "q8_K":
+        with pytest.raises(NotImplementedError):
+            quants.dequantize(np.zeros(292, np.uint8), T.Q8_K)
