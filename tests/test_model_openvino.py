@@ -239,3 +239,30 @@ def test_fake_quantize_of_an_enclosure_encloses():
     node = G.Node("fq", "FakeQuantize", "openvino", ["x", "s", "z"], ["y"], {"path": "snippets"})
     f = oo.fake_quantize(Context("openvino_cpu"), node, [V(x, lo, hi), V(s), V(z)])[0]
     assert f.hi[1] > f.lo[1] and f.lo[0] == f.hi[0]
+
+
+@pytest.mark.parametrize("op,shape,attrs", [
+    ("AveragePool", (1, 16, 8, 8), {"kernel_shape": [2, 2], "strides": [2, 2]}),
+    ("ReduceMean", (8, 32, 2, 2), {"axes": [2, 3]})])
+def test_mean_ties_part_from_the_onnx_semantics(tmp_path, op, shape, attrs):
+    """The same grid before and after a mean of 4 levels makes exact ties (sum = 2 mod 4): the ONNX
+    semantics round them half to even; OpenVINO 2026.4.1's folded binary32 FakeQuantize rounds many of
+    them the other way, and refquant's openvino.MeanQuantize agrees with OpenVINO on every element."""
+    pytest.importorskip("onnx")
+    import onnx
+
+    from refquant.model.compare import compare
+    p = tmp_path / "ties.onnx"
+    s, z = 0.0173, 131
+    onnx.save(_mean_chain(op, shape, (s, z, s, z), attrs), p)
+    x = (np.random.default_rng(3).standard_normal(shape) * 2).astype(np.float32)
+    rep, target = compare(p, ["openvino"], {"x": x})[0][0]
+    node = next(n for n in rep.nodes if n.node == "mean")
+    assert node.klass == "agree" and node.elements == target.tensors["q1"].size
+    q0 = target.tensors["q0"].astype(np.int64)
+    axes = (2, 3) if op == "ReduceMean" else (3, 5)
+    sums = q0.sum(axis=axes) if op == "ReduceMean" else q0.reshape(1, 16, 4, 2, 4, 2).sum(axis=axes)
+    want = np.clip([round(Fraction(int(t), 4) - z) + z for t in sums.ravel()], 0, 255)   # ONNX: half to even
+    got = target.tensors["q1"].astype(np.int64).ravel()
+    ties = sums.ravel() % 4 == 2
+    assert ties.sum() > 10 and 0 < (want != got).sum() <= ties.sum() and np.all(want[~ties] == got[~ties])
