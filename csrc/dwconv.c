@@ -1,4 +1,5 @@
-/* dwconv.c -- depthwise 2-D convolution (rq_dwconv_run): the definition and an AVX-512 form.
+/* dwconv.c -- depthwise 2-D convolution (rq_dwconv_run): the definition, an AVX-512 form and its
+ * AVX2 twin (paths avx2 and avx_vnni: vpmaddwd + vpaddd for vpdpwssd, rq_epilogue_avx2).
  *
  * The definition (the scalar path) reads the contract literally, as gemm.c's scalar path does:
  * per output, the terms (x - zx)(w - zw_c) for kh, then kw, ascending (the order of the ONNX
@@ -209,6 +210,40 @@ RQ_VNNI static void rq_dw_row_i8(const uint8_t *px0, size_t step, const size_t *
                                  int32_t np, int32_t ow, int32_t *cbuf)
 RQ_DW_ROW(_mm512_cvtepi8_epi16)
 
+/* The same in AVX2 (paths avx2 and avx_vnni), 16 channels per register: the weights keep the
+ * AVX-512 lane order, whose 32-byte halves are what the 256-bit unpacks of channels 16s..16s+15
+ * need (rq_dw_lane_channel with L = 2s + lane/4); vpmaddwd adds the two exact products
+ * (|x * w'| <= 255 * 255) into an int32 lane, as vpdpwssd does, and vpaddd accumulates mod 2^32;
+ * vperm2i128 puts the channels in order. */
+#define RQ_DW_ROW2(CVT)                                                                       \
+    {                                                                                         \
+        int32_t o, q, s_;                                                                     \
+        for (o = 0; o < ow; o++) {                                                            \
+            const uint8_t *px = px0 + (size_t)o * step;                                       \
+            for (s_ = 0; s_ < 2; s_++) {                                                      \
+                __m256i lo = _mm256_setzero_si256(), hi = _mm256_setzero_si256();             \
+                for (q = 0; q < np; q++) {                                                    \
+                    __m256i a = CVT(_mm_loadu_si128((const __m128i *)(px + toff[2 * q] + 16 * s_))); \
+                    __m256i b = CVT(_mm_loadu_si128((const __m128i *)(px + toff[2 * q + 1] + 16 * s_))); \
+                    lo = _mm256_add_epi32(lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b),  \
+                        _mm256_load_si256((const __m256i *)(wv + 64 * q + 16 * s_))));        \
+                    hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b),  \
+                        _mm256_load_si256((const __m256i *)(wv + 64 * q + 32 + 16 * s_))));   \
+                }                                                                             \
+                _mm256_store_si256((__m256i *)(cbuf + 32 * o + 16 * s_), _mm256_permute2x128_si256(lo, hi, 0x20)); \
+                _mm256_store_si256((__m256i *)(cbuf + 32 * o + 16 * s_ + 8), _mm256_permute2x128_si256(lo, hi, 0x31)); \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+RQ_AVX2 static void rq_dw_row2_u8(const uint8_t *px0, size_t step, const size_t *toff, const int16_t *wv,
+                                  int32_t np, int32_t ow, int32_t *cbuf)
+RQ_DW_ROW2(_mm256_cvtepu8_epi16)
+
+RQ_AVX2 static void rq_dw_row2_i8(const uint8_t *px0, size_t step, const size_t *toff, const int16_t *wv,
+                                  int32_t np, int32_t ow, int32_t *cbuf)
+RQ_DW_ROW2(_mm256_cvtepi8_epi16)
+
 #ifndef RQ_DW_STRIP
 #define RQ_DW_STRIP (192 * 1024)   /* bytes of padded NHWC input rows per strip (a tuning knob) */
 #endif
@@ -305,7 +340,7 @@ static void rq_dw_fill(const rq_dwconv *d, const rq_dw_ws *w, int32_t b, int32_t
 
 /* Output rows [ra, rb) of image b: fill, accumulate, the GEMM's epilogue, back to NCHW. */
 static void rq_dw_segment(const rq_dwconv *d, const rq_plan *p, const rq_dw_ws *w, int32_t b,
-                          int32_t ra, int32_t rb)
+                          int32_t ra, int32_t rb, int avx2)
 {
     const size_t rowb = (size_t)w->wn * (size_t)w->cp, step = (size_t)d->sw * (size_t)w->cp;
     const size_t es = rq_esize(d->y_type), opix = (size_t)d->oh * (size_t)d->ow;
@@ -316,6 +351,14 @@ static void rq_dw_segment(const rq_dwconv *d, const rq_plan *p, const rq_dw_ws *
         for (cb = 0; cb < w->cp / 32; cb++) {
             const uint8_t *px0 = w->xb + (size_t)(r - ra) * (size_t)d->sh * rowb + (size_t)cb * 32u;
             const int16_t *wv = w->wv + (size_t)cb * (size_t)w->np * 64u;
+            if (avx2) {   /* paths avx2 / avx_vnni: AVX2 instructions only */
+                if (d->x_type == RQ_U8)
+                    rq_dw_row2_u8(px0, step, w->toff, wv, w->np, d->ow, w->cbuf);
+                else
+                    rq_dw_row2_i8(px0, step, w->toff, wv, w->np, d->ow, w->cbuf);
+                rq_epilogue_avx2(p, &w->sw, w->cbuf, (r - ra) * d->ow, d->ow, cb * 32, &rs0);
+                continue;
+            }
             if (d->x_type == RQ_U8)
                 rq_dw_row_u8(px0, step, w->toff, wv, w->np, d->ow, w->cbuf);
             else
@@ -330,7 +373,7 @@ static void rq_dw_segment(const rq_dwconv *d, const rq_plan *p, const rq_dw_ws *
                    (size_t)(rb - ra) * (size_t)d->ow * sizeof(int32_t));
 }
 
-static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g)
+static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g, int avx2)
 {
     rq_dw_ws w;
     int32_t r, rc = rq_dw_ws_init(d, p, &w);
@@ -343,7 +386,7 @@ static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g)
             int32_t rb = d->row_end - b * d->oh < d->oh ? d->row_end - b * d->oh : d->oh;
             if (rb - ra > w.rows_max)
                 rb = ra + w.rows_max;
-            rq_dw_segment(d, p, &w, b, ra, rb);
+            rq_dw_segment(d, p, &w, b, ra, rb, avx2);
             r = b * d->oh + rb;
         }
     }
@@ -353,9 +396,9 @@ static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g)
 
 #else
 
-static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g)
+static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g, int avx2)
 {
-    (void)d; (void)p; (void)g;
+    (void)d; (void)p; (void)g; (void)avx2;
     return RQ_E_PATH;
 }
 
@@ -379,10 +422,9 @@ int rq_dwconv_run(rq_dwconv *d)
     path = rq_choose_path(&p);   /* the GEMM's rule: SIMD only where it is exact */
     if (path == RQ_PATH_AMX)     /* no AMX form: the VNNI one (every AMX CPU here has VNNI) */
         path = (rq_cpu_paths() & RQ_PATH_VNNI) ? RQ_PATH_VNNI : RQ_PATH_SCALAR;
-    if (path == RQ_PATH_AVX2 || path == RQ_PATH_AVXVNNI)   /* no 256-bit form yet: the definition */
-        path = RQ_PATH_SCALAR;
-    d->path_used = path;
-    rc = path == RQ_PATH_SCALAR ? rq_dw_scalar(d, &p) : rq_dw_simd(d, &p, &g);
+    d->path_used = path;   /* avx2 and avx_vnni both run the AVX2 form */
+    rc = path == RQ_PATH_SCALAR ? rq_dw_scalar(d, &p)
+       : rq_dw_simd(d, &p, &g, path == RQ_PATH_AVX2 || path == RQ_PATH_AVXVNNI);
     rq_plan_free(&p);
     return rc;
 }

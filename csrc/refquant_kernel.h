@@ -151,7 +151,7 @@ typedef struct rq_dwconv {
     int32_t zp, qmin, qmax;
     void *y;  int32_t y_type;                       /* batch x c x oh x ow, dense; RQ_I32 for RQ_INT32 */
     int32_t row_begin, row_end;                     /* output rows of batch*oh to compute; end 0 = all */
-    int32_t path;                                   /* enum rq_path: RQ_PATH_AMX runs the VNNI form */
+    int32_t path;                                   /* enum rq_path: AMX runs the VNNI form, AVXVNNI the AVX2 one */
     int32_t path_used;                              /* written: the path that actually ran */
 } rq_dwconv;
 

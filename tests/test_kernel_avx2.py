@@ -204,8 +204,8 @@ def test_probe_of_the_wide_paths(path):
 
 @pytest.mark.parametrize("path", WIDE)
 def test_convolution_on_the_wide_paths(path):
-    """QLinearConv / ConvInteger through the GEMM on the 256-bit paths; depthwise has no 256-bit
-    form yet and runs the definition (last_path_used says 'scalar')."""
+    """QLinearConv / ConvInteger through the GEMM on the 256-bit paths, and depthwise through its
+    AVX2 form (rq_dwconv_run)."""
     need(path)
     rng = np.random.default_rng(11)
     x, w = rand(rng, (1, 8, 9, 7), np.uint8), rand(rng, (12, 8, 3, 3), np.int8)
@@ -218,10 +218,20 @@ def test_convolution_on_the_wide_paths(path):
     assert kernel.last_path_used() == path
     op = kernel.QLinearConv(w, 7, zw, "float_fp32", mf, zp=3, path=path, **kw)
     np.testing.assert_array_equal(op(x), ref)
-    wd = rand(rng, (8, 1, 3, 3), np.int8)
-    ref = kernel.conv_integer(x, wd, 7, 0, group=8, path="scalar")
-    np.testing.assert_array_equal(kernel.conv_integer(x, wd, 7, 0, group=8, path=path), ref)
-    assert kernel.last_path_used() == "scalar"
+    for c, xt, wt in [(8, np.uint8, np.int8), (40, np.int8, np.uint8)]:   # 40: a 32-channel block + 8
+        xd, wd = rand(rng, (2, c, 9, 11), xt), rand(rng, (c, 1, 3, 3), wt)
+        zwd = rng.integers(np.iinfo(wt).min, np.iinfo(wt).max + 1, c).astype(np.int32)
+        bias = rng.integers(-2**31, 2**31, c).astype(np.int32)
+        zx = int(np.iinfo(xt).max)
+        for kw in [{}, dict(strides=[2, 2], pads=[1, 2, 0, 1], dilations=[2, 1])]:
+            ref = kernel.conv_integer(xd, wd, zx, zwd, bias, group=c, path="scalar", **kw)
+            np.testing.assert_array_equal(kernel.conv_integer(xd, wd, zx, zwd, bias, group=c, path=path, **kw), ref)
+            assert kernel.last_path_used() == path
+            for method, params in [("float_fp32", np.full(c, 1e-4, np.float32)), ("tflite_double", (2**30, -9))]:
+                ref = kernel.qlinear_conv(xd, wd, zx, zwd, method, params, zp=-2, bias=bias, group=c, path="scalar",
+                                          **kw)
+                got = kernel.qlinear_conv(xd, wd, zx, zwd, method, params, zp=-2, bias=bias, group=c, path=path, **kw)
+                np.testing.assert_array_equal(got, ref)
 
 
 @pytest.mark.parametrize("path", WIDE)

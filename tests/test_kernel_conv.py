@@ -235,7 +235,7 @@ def depthwise_problems(draw):
 
 
 def _paths():
-    return [p for p in ("scalar", "vnni") if p in kernel.paths()]
+    return [p for p in ("scalar", "vnni", "avx2", "avx_vnni") if p in kernel.paths()]
 
 
 @settings(max_examples=25, deadline=None)

@@ -225,7 +225,7 @@ static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, 
     float *mf = malloc(sizeof(float) * c);
     void *ref = malloc(size_of(ct) * ny), *out = malloc(size_of(ct) * ny);
     int32_t *cref = malloc(sizeof(int32_t) * ny), *cout = malloc(sizeof(int32_t) * ny);
-    int j, rc0, i;
+    int j, rc0, i, pth;
     if (oh < 1 || ow < 1) { free(x); free(wts); free(zw); free(bias); free(mult); free(shift); free(mf);
                             free(ref); free(out); free(cref); free(cout); return; }
     fill(x, nx, xt, 0);
@@ -252,8 +252,9 @@ static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, 
     d.y = ref; d.y_type = ct; d.path = RQ_PATH_SCALAR;
     rc0 = rq_dwconv_run(&d);
     CHECK(rc0 == RQ_OK || rc0 == RQ_OVERFLOW);
-    if (rq_cpu_paths() & RQ_PATH_VNNI) {
-        d.path = RQ_PATH_VNNI; d.y = out; d.overflow_count = with_counts ? cout : NULL;
+    for (pth = RQ_PATH_VNNI; pth <= RQ_PATH_AVX2; pth *= 4) {   /* the AVX-512 and the AVX2 form */
+        if (!(rq_cpu_paths() & pth)) continue;
+        d.path = pth; d.y = out; d.overflow_count = with_counts ? cout : NULL;
         d.row_begin = d.row_end = 0;
         CHECK(rq_dwconv_run(&d) == rc0);
         CHECK(memcmp(out, ref, size_of(ct) * ny) == 0);
@@ -263,7 +264,7 @@ static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, 
             parts[i] = d;
             parts[i].row_begin = batch * oh * i / 3;
             parts[i].row_end = batch * oh * (i + 1) / 3;
-            if (parts[i].row_end == 0) parts[i].row_begin = parts[i].row_end = 0, parts[i].path = RQ_PATH_VNNI;
+            if (parts[i].row_end == 0) parts[i].row_begin = parts[i].row_end = 0, parts[i].path = pth;
             ptrs[i] = &parts[i];
         }
         if (batch * oh >= 3) {
