@@ -480,3 +480,19 @@ def test_a_pool_with_no_output_is_refused():
                                 "attrs": {"kernel": [7, 7], "stride": [1, 1], "pad": [0, 0, 0, 0]}})
     with pytest.raises(V.ShapeError, match="no output"):
         assert case.out_shape
+
+
+def test_report_for_a_variant_case(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    import json
+    (tmp_path / "case.json").write_text(json.dumps(TFL_AVG))
+    case = _avg_case()
+    dump = _out(case, P.FAULTS["average_pool_2d"]["tflite_ref with the padding counted in the divisor"])
+    (tmp_path / "y.hex").write_text("\n".join(format(int(v) & 0xFF, "02x") for v in dump) + "\n")
+    rep = tmp_path / "rep"
+    assert cli.main(["audit", str(tmp_path / "case.json"), "--actual", str(tmp_path / "y.hex"),
+                     "--report", str(rep)]) == 1
+    assert "report:" in capsys.readouterr().out
+    md = (rep / "report.md").read_text()
+    assert "layout NHWC" in md and "| 1 | fault | tflite_ref with the padding counted in the divisor | 0 |" in md
+    assert "window=" in md and (rep / "mismatch_map.png").read_bytes()[:4] == b"\x89PNG"

@@ -116,8 +116,8 @@ def png(res, path):
     cb = fig.colorbar(im, ax=ax, ticks=MaxNLocator(integer=True))
     cb.set_label("actual - expected" + (" (max |diff| per cell)" if fy * fx > 1 else ""))
     M, N = diff.shape
-    ax.set_xlabel(f"column j (0..{N - 1})" + (f", {fx} per cell" if fx > 1 else ""))
-    ax.set_ylabel(f"row i (0..{M - 1})" + (f", {fy} per cell" if fy > 1 else ""))
+    ax.set_xlabel(res.get("_xlabel", "column j") + f" (0..{N - 1})" + (f", {fx} per cell" if fx > 1 else ""))
+    ax.set_ylabel(res.get("_ylabel", "row i") + f" (0..{M - 1})" + (f", {fy} per cell" if fy > 1 else ""))
     c = res["case"]
     ax.set_title(f"{c['name']}: {res['mismatches']} of {res['elements']} outputs differ from {res['semantics']}",
                  fontsize=10)

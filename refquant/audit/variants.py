@@ -461,10 +461,6 @@ def run_cli_audit(args, case):
     """``refquant audit`` on a variant case: load the dump, audit, print; True when elements differ."""
     from . import report, tensors
     from . import variants_suggest as S
-    for flag, given in (("--report", args.report), ("--suggest-vectors", args.suggest_vectors)):
-        if given is not None and flag == "--report":
-            raise InvalidValueError(f"{flag} is not available for op {case.op} (docs/audit.md §7); "
-                                    "expected it only with qlinear_matmul, qlinear_conv, requantize, quantize")
     actual = tensors.load(args.actual, args.actual_dtype or case.y_type,
                           args.actual_shape if args.actual_shape is not None else list(case.out_shape),
                           args.actual_format, name="actual")
@@ -485,5 +481,11 @@ def run_cli_audit(args, case):
         res["suggested_vectors"] = {"file": args.suggest_vectors, "vectors": n, "candidates": entries}
         print(f"suggest-vectors: {n} distinguishing {what}{'s' * (n != 1)} written to {args.suggest_vectors}",
               file=sys.stderr)
+    if args.report:
+        from .variants_report import write
+        md, png = write(res, case, actual, args.report)
+        res["report"] = {"markdown": md, "png": png}
     print(report.to_json(res) if args.json else text(res))
+    if args.report and not args.json:
+        print(f"report: {res['report']['markdown']}, map: {res['report']['png']}")
     return res["mismatches"] > 0
