@@ -274,8 +274,10 @@ def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="
     (v = fl(acc*scale)), 'mul_dst' (v = fl(acc * fl(1/fl(1/scale))), oneDNN's destination scale) or
     'mul_add' (v = fl(fl(acc*scale) + shift)); ``clip`` (lo, hi) of the rounded level (None: no round or
     clip post-op, the conversion to ``saturate`` rounds half to even); ``out`` (osc, osh) for
-    y = fma(level, osc, osh), or None when y is the level itself; ``pre`` (d, bias) per channel when the
-    accumulator first becomes fl(fl(acc*d) + bias) (a Convolution's oneDNN bias), else None.
+    y = fma(level, osc, osh), or None when y is the level itself; ``pre`` (c, d, b) per channel (c or b
+    None) when the accumulator first becomes fl(fl(fl(acc - c)*d) + b): a Convolution's oneDNN bias (b), or
+    a MatMul bias with u8 activations that have a zero point (c: the activation Subtract and Multiply(d)
+    stay post-ops, the bias goes into the FakeQuantize node); else None.
 
     Reproduces: openvino 2026.4.1 LPT (the dequantization Multiply folded into the FakeQuantize input
     range: il' = fl(ol/d), ih' = fl(oh/d); the output FakeQuantize decomposed to levels, then
@@ -299,11 +301,9 @@ def int8_post_ops(dq_scales, output_low, output_high, levels, shifts=None, dst="
             raise InvalidValueError(f"bias {float(bias[0])!r} on every channel: the CPU plugin takes another path for a "
                                     f"per-tensor bias, not modelled (docs/ops.md, OpenVINO)")
         if layer == "conv":      # oneDNN's convolution bias: fl(fl(acc*d) + b), then the FakeQuantize of [ol, oh]
-            pre, dq_scales, bias = (list(dq_scales), bias), [Fraction(1)], None
-        elif shifts and any(shifts):
-            raise InvalidValueError("a MatMul bias with u8 activations that have a zero point: the CPU plugin rounds "
-                                    "some exact ties down where this model rounds to even, not modelled (docs/ops.md, "
-                                    "OpenVINO)")
+            pre, dq_scales, bias = (None, list(dq_scales), bias), [Fraction(1)], None
+        elif shifts and any(shifts):     # Subtract(c), Multiply(d) stay post-ops: fl(fl(acc - c)*d); Add(b) in the node
+            pre, dq_scales, shifts = (list(shifts), list(dq_scales), None), [Fraction(1)], None
     isc, ish, clo, chi = (_input_side(dq_scales, ol, oh, L, shifts) if bias is None
                           else _scaleshift_side(dq_scales, ol, oh, L, shifts, bias))
     return dict(_compose(isc, ish, clo, chi, out, L, dst), pre=pre)
@@ -340,7 +340,8 @@ def apply_int8_plan(acc, plan, channel=0):
     pick = lambda v: v[channel if len(v) > 1 else 0]
     a, sc, sh = Fraction(acc), pick(plan["scale"]), pick(plan["shift"])
     if plan.get("pre"):
-        a = fl32(fl32(a * pick(plan["pre"][0])) + pick(plan["pre"][1]))
+        c, d, b = plan["pre"]
+        a = fl32(fl32((fl32(a - pick(c)) if c else a) * pick(d)) + (pick(b) if b else 0))
     v = {"fma": lambda: ffma("fp32", a, sc, sh), "mul": lambda: fl32(a * sc),
          "mul_dst": lambda: fl32(a * fl32(1 / fl32(1 / sc))), "mul_add": lambda: fl32(fl32(a * sc) + sh)}[plan["form"]]()
     q = _rhte(v)
@@ -384,7 +385,8 @@ INT8_DEVIATION = (
     "LPT folds d = fl(sa'*sw') (and a u8 zero point's shift c) into the output FakeQuantize (il' = fl(fl(ol/d) + c)), "
     "binary32 input scale/shift, weight-scale, FMA or mul+add post-ops, RNE, clip, fma(q, osc, osh) from LPT's "
     "decomposition (its binary32 shift, not rounded); an output scale of 1 puts the zero point after rounding; a MatMul "
-    "bias enters the FakeQuantize node's binary32 scale/shift (a Convolution's as fl(fl(acc*d) + b)): near-ties and "
+    "bias enters the FakeQuantize node's binary32 scale/shift (a Convolution's as fl(fl(acc*d) + b); with u8 "
+    "activations that have a zero point a MatMul's c and d stay post-ops, fl(fl(acc - c)*d)): near-ties and "
     "the output's last bits differ from the exact formula (docs/ops.md, OpenVINO)")
 
 VARIANTS = {

@@ -166,9 +166,12 @@ def test_bias_plans():
         o._scaleshift_side([F(0)], F(0), F(255), 256, None, [F(1), F(2)])
     # zero shifts are not a zero point: the MatMul bias path stays modelled
     assert o.int8_post_ops([F(1, 2)], 0, 255, 256, [F(0), F(0)], bias=[F(1), F(2)])["form"] == "mul_add"
-    with pytest.raises(InvalidValueError, match="u8 activations that have a zero point"):
-        o.int8_post_ops([F(1, 2)], 0, 255, 256, [F(0), F(1)], bias=[F(1), F(2)])
+    # with a zero point (c != 0): fl(fl(acc - c)*d) as post-ops, the bias into the node (ish = fl(ish0 + fl(b*isc0)))
+    plan = o.int8_post_ops([F(1, 2)], 0, 255, 256, [F(0), F(1, 3)], bias=[F(1), F(2)])
+    assert plan["pre"] == ([F(0), F(1, 3)], [F(1, 2)], None) and plan["shift"] == [F(1), F(2)]
+    assert plan["form"] == "mul_add" and plan["scale"] == [1]
+    assert o.apply_int8_plan(9, plan, 1) == round(o.fl32(o.fl32(9 - F(1, 3)) / 2) + 2)
     plan = o.int8_post_ops([F(1, 2), F(1, 4)], 0, 255, 256, bias=[F(1), F(2)], layer="conv")
-    assert plan["pre"] == ([F(1, 2), F(1, 4)], [F(1), F(2)]) and plan["scale"] == [1] and plan["form"] == "mul"
+    assert plan["pre"] == (None, [F(1, 2), F(1, 4)], [F(1), F(2)]) and plan["scale"] == [1] and plan["form"] == "mul"
     assert o.apply_int8_plan(7, plan, 1) == 4                             # fl(7/4) + 2 = 3.75 -> 4
     assert o.int8_output_exact(7, [F(1, 2), F(1, 4)], 0, 255, 256, channel=1, bias=[F(1), F(2)]) == 4
