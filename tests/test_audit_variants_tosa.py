@@ -55,7 +55,9 @@ def test_explain_mul_shift_and_reduce_sum():
                                 "attrs": {"shift": 2}})
     steps = {s.name: s.value for s in V.explain_variant(case, (0,))}
     assert steps["input a"] == 30000 and steps["variant tosa (expected)"] == 22500
-    assert steps["fault shift dropped"] == 90000
+    assert steps["fault shift dropped"] == 90000 and steps["product"] == 90000 and steps["rounded shift"] == 22500
+    steps = {s.name: s.value for s in V.explain_variant(_ars_case(), (0,))}
+    assert steps["a >> b"] + steps["round bit"] == steps["variant tosa (expected)"]
     case = V.make_variant_case({"op": "tosa_reduce_sum", "variant": "tosa", "x": [[1, 2, 3], [4, 5, 6]],
                                 "attrs": {"axis": 1}})
     steps = {s.name: s.value for s in V.explain_variant(case, (1, 0))}

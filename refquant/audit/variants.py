@@ -399,7 +399,7 @@ def explain_variant(case, index, variant=None):
         steps += [Step("input x", "x", ins["x"]),
                   Step("dequantized x", f"sx (x - zx) = {sx} * ({ins['x']} - {zx})", sx * (ins["x"] - zx))]
     elif case.op in TQ.TOSA_OPS:
-        steps += [Step(f"input {k}", k, v) for k, v in ins.items()]
+        steps += TQ.explain_steps(case, flat)
     else:
         steps += P.explain_steps(case, flat)
     for kind, name, fn in case_candidates(case):

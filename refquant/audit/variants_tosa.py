@@ -105,6 +105,30 @@ def element_inputs(case, i):
     return out
 
 
+def explain_steps(case, flat):
+    """The operands of one element and the operator's own steps (TOSA 1.0 pseudocode, spec cd5acdd)."""
+    from ..trace import Step
+    e = element_inputs(case, flat)
+    steps = [Step(f"input {k}", k, v) for k, v in e.items()]
+    a, b = e.get("a"), e.get("b")
+    if case.op == "tosa_arithmetic_right_shift" and a is not None and b is not None:
+        bit = (a >> (b - 1)) & 1 if b > 0 else 0
+        steps += [Step("a >> b", "arithmetic (floor) shift", a >> b),
+                  Step("round bit", "bit b-1 of a, added when round is set" + (" (round set)" if case.attrs.get(
+                      "round") else " (round not set)"), bit)]
+    elif case.op == "tosa_mul_i32" and a is not None and b is not None:
+        sh = case.attrs.get("shift", 0)
+        steps.append(Step("product", "a * b (64-bit)", a * b))
+        if sh:
+            steps.append(Step("rounded shift", f"(a b + 2^{sh - 1}) >> {sh} (ties toward +inf)",
+                              (a * b + (1 << (sh - 1))) >> sh))
+    elif case.op == "tosa_table" and "x" in e:
+        i = e["x"] + (128 if case.dtype == "int8" else 32768)
+        steps.append(Step("table index", "x + 128 (int8); int16: ((x + 32768) >> 7, (x + 32768) & 127), index and fraction",
+                          i if case.dtype == "int8" else (i >> 7, i & 127)))
+    return steps
+
+
 for _f in (_round_inverted, _shift_dropped):
     _f.takes_case = True
 
