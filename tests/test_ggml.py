@@ -223,3 +223,31 @@ def test_traced_contracted_dot_is_ggml(ggml, kind):
     assert bits == int(ggml.vec_dot_generic(kind, x[0], gguf.PAIRS[kind], y).view(np.uint32))
     assert any(step.name.endswith(" fma") and step.formula.startswith("fma(") for step in trace)
     assert trace[-1].formula.startswith(f"binary32 bits 0x{bits:08x}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", LEGACY[:-1] + TABLE + ("iq4_nl", "iq4_xs"))
+def test_dequantize_matches_ggml_sweep(ggml, kind):
+    """2^20 elements per type: the fast form = ggml (the K types' sweeps against ggml are in
+    tests/test_gguf_k_fast.py, with their fast form)."""
+    rng = np.random.default_rng(13)
+    n = gguf.BLOCKS[kind][0]
+    if kind in LEGACY:
+        b = ggml.quantize_ref(kind, _values(rng, 1 << 19)[: 1 << 20])
+        want = fast.dequantize(kind, b).view(np.uint32).ravel()
+    else:
+        b = random_blocks(kind, rng, (1 << 20) // n)
+        want = flut.dequantize(kind, b).view(np.uint32).ravel()
+    got = ggml.dequantize(kind, b).view(np.uint32)
+    assert got.size >= 1 << 20 and np.array_equal(got, want), int((got != want).sum())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", gguf.PAIRS)
+def test_generic_kernels_sweep(ggml, kind):
+    """2^20 elements per pair: ggml_vec_dot_*_generic = 'ggml_generic_fma' on every row."""
+    rng, ky = np.random.default_rng(14), gguf.PAIRS[kind]
+    x, y = _rows(ggml, kind, rng, 256 if kind in KTYPES else 1024, 16 if kind in KTYPES else 32)
+    bad = sum(int(ggml.vec_dot_generic(kind, r, ky, y).view(np.uint32))
+              != gguf.vec_dot(kind, r.tobytes(), ky, y.tobytes(), "ggml_generic_fma") for r in x)
+    assert bad == 0
