@@ -12,7 +12,8 @@
  * exact products (|a*b| <= 255*128) into an int32 lane, which is exact, and vpaddd accumulates
  * mod 2^32.  The sign-extended quarter holds 4 columns x 4 k, so lane 2c sums k0,k1 of column c
  * and lane 2c+1 sums k2,k3; the pair is added at the end (vphaddd, then vpermq puts the
- * columns in order).  Kernel: 2 rows x 16 columns (8 accumulators, 4 widened B, 1 A).
+ * columns in order).  Kernel: 4 rows x 8 columns (8 accumulators, 2 widened B, 1 A); B is
+ * widened once per panel into a scratch copy when more than 4 rows use it, else in the loop.
  *
  * AVX-VNNI (RQ_PATH_AVXVNNI).  VEX vpdpbusd: four exact u8 x s8 products into an int32 lane
  * without saturation -- the AVX-512 VNNI kernel at half width.  Kernel: 6 rows x 16 columns
@@ -33,16 +34,17 @@
 #define RQ_ABYTES256 (128 * 1024)   /* packed A block; not tuned yet (128 and 768 KiB measured alike by
                                        thread CPU time on a loaded VM; to be measured on a quiet machine) */
 #endif
-#define RQ_A2_MR 2    /* AVX2 kernel rows */
+#define RQ_A2_MR 4    /* AVX2 kernel rows */
 #define RQ_AV_MR 6    /* AVX-VNNI kernel rows */
 
 #if RQ_X86_SIMD
 
-/* ---- AVX2: 2 rows x 16 columns, vpmaddwd ------------------------------------------ */
+/* ---- AVX2: 4 rows x 8 columns, vpmaddwd ------------------------------------------- */
 
-#define RQ_W_ACC(r)                                                                        \
-    __m256i a##r##0 = _mm256_setzero_si256(), a##r##1 = _mm256_setzero_si256();             \
-    __m256i a##r##2 = _mm256_setzero_si256(), a##r##3 = _mm256_setzero_si256();
+/* vb0, vb1: B' of columns 0-3 and 4-7 of the 8, as int16 (lane 2c: k0,k1 of column c; lane
+ * 2c+1: k2,k3), either widened once per panel into a scratch copy (loads) or sign-extended here
+ * (small M, where each B byte is used by at most RQ_A2_MR rows). */
+#define RQ_W_ACC(r) __m256i a##r##0 = _mm256_setzero_si256(), a##r##1 = _mm256_setzero_si256();
 #define RQ_W_STEP(r)                                                                       \
     {                                                                                      \
         int64_t w_;                                                                        \
@@ -51,27 +53,18 @@
         va_ = _mm256_set1_epi64x(w_);                                                      \
         a##r##0 = _mm256_add_epi32(a##r##0, _mm256_madd_epi16(va_, vb0));                  \
         a##r##1 = _mm256_add_epi32(a##r##1, _mm256_madd_epi16(va_, vb1));                  \
-        a##r##2 = _mm256_add_epi32(a##r##2, _mm256_madd_epi16(va_, vb2));                  \
-        a##r##3 = _mm256_add_epi32(a##r##3, _mm256_madd_epi16(va_, vb3));                  \
     }
 /* hadd of (cols 0-3, cols 4-7) gives columns 0 1 4 5 | 2 3 6 7; vpermq 0,2,1,3 orders them. */
 #define RQ_W_STORE(r)                                                                      \
     _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r)),                                      \
-                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##0, a##r##1), 0xd8)); \
-    _mm256_storeu_si256((__m256i *)(cbuf + 32 * (r) + 8),                                  \
-                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##2, a##r##3), 0xd8));
-
-#define RQ_W_BODY(ROWS)                                                                    \
+                        _mm256_permute4x64_epi64(_mm256_hadd_epi32(a##r##0, a##r##1), 0xd8));
+#define RQ_W_BODY(ROWS, VB0, VB1)                                                          \
     {                                                                                      \
         int32_t g;                                                                         \
         ROWS(RQ_W_ACC)                                                                     \
         for (g = 0; g < groups; g++) {                                                     \
-            const int8_t *bg = b + (size_t)g * 64u;                                        \
             const int16_t *ag = ap + (size_t)g * (4u * RQ_A2_MR);                          \
-            const __m256i vb0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bg)); \
-            const __m256i vb1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 16))); \
-            const __m256i vb2 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 32))); \
-            const __m256i vb3 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(bg + 48))); \
+            const __m256i vb0 = VB0, vb1 = VB1;                                            \
             ROWS(RQ_W_STEP)                                                                \
         }                                                                                  \
         ROWS(RQ_W_STORE)                                                                   \
@@ -82,15 +75,42 @@
 #define RQ_Q4(X) RQ_Q3(X) X(3)
 #define RQ_Q5(X) RQ_Q4(X) X(4)
 #define RQ_Q6(X) RQ_Q5(X) X(5)
+#define RQ_BW0 _mm256_load_si256((const __m256i *)(bw + (size_t)g * 64u))
+#define RQ_BW1 _mm256_load_si256((const __m256i *)(bw + (size_t)g * 64u + 16u))
+#define RQ_BC0 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + (size_t)g * 64u)))
+#define RQ_BC1 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + (size_t)g * 64u + 16u)))
 
-/* `rows` (1 or 2) rows of the block are computed: a last row alone (M = 1) costs one row. */
-RQ_AVX2 static void rq_avx2_kernel(const int16_t *ap, const int8_t *b, int32_t groups, int32_t rows,
-                                   int32_t *cbuf)
+/* 8 columns of a widened panel (bw: the panel's int16 copy + 32 * half); `rows` 1..4 computed. */
+RQ_AVX2 static void rq_avx2_kernel_w(const int16_t *ap, const int16_t *bw, int32_t groups, int32_t rows,
+                                     int32_t *cbuf)
 {
-    if (rows >= 2)
-        RQ_W_BODY(RQ_Q2)
-    else
-        RQ_W_BODY(RQ_Q1)
+    switch (rows) {
+    case 1: RQ_W_BODY(RQ_Q1, RQ_BW0, RQ_BW1) break;
+    case 2: RQ_W_BODY(RQ_Q2, RQ_BW0, RQ_BW1) break;
+    case 3: RQ_W_BODY(RQ_Q3, RQ_BW0, RQ_BW1) break;
+    default: RQ_W_BODY(RQ_Q4, RQ_BW0, RQ_BW1) break;
+    }
+}
+
+/* The same from the packed bytes (b: the panel + 32 * half), sign-extended in the loop. */
+RQ_AVX2 static void rq_avx2_kernel_c(const int16_t *ap, const int8_t *b, int32_t groups, int32_t rows,
+                                     int32_t *cbuf)
+{
+    switch (rows) {
+    case 1: RQ_W_BODY(RQ_Q1, RQ_BC0, RQ_BC1) break;
+    case 2: RQ_W_BODY(RQ_Q2, RQ_BC0, RQ_BC1) break;
+    case 3: RQ_W_BODY(RQ_Q3, RQ_BC0, RQ_BC1) break;
+    default: RQ_W_BODY(RQ_Q4, RQ_BC0, RQ_BC1) break;
+    }
+}
+
+/* A panel's B' bytes (groups x 64) sign-extended to int16, same order. */
+RQ_AVX2 static void rq_widen_panel(const int8_t *b, int32_t groups, int16_t *bw)
+{
+    int32_t i;
+    for (i = 0; i < groups * 4; i++)
+        _mm256_store_si256((__m256i *)(bw + (size_t)i * 16u),
+                           _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + (size_t)i * 16u))));
 }
 
 /* ---- AVX-VNNI: 6 rows x 16 columns, VEX vpdpbusd ---------------------------------- */
@@ -196,31 +216,46 @@ int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, i
     const int es = vnni ? 1 : 2;
     const size_t pstride = (size_t)(pb->k_pad / 4) * 64u, arow = (size_t)groups * 4u * (size_t)es;
     int32_t mc = (int32_t)(RQ_ABYTES256 / (arow > 0 ? arow : 1)), ib, jp, ir, h;
+    const int widen = !vnni && p->r1 - p->r0 > RQ_A2_MR;   /* B used by > 4 rows: widen it once */
     uint8_t *apack;
     uint32_t *rs;
     int32_t *cbuf;
+    int16_t *bw = NULL;
     int rc = RQ_E_NOMEM;
+    if (!vnni && mc < 64)   /* the widened B panels are amortized over at least 64 rows */
+        mc = 64;
     mc = mc < mr ? mr : (mc > 510 ? 510 : mc) / mr * mr;
     if (mc > rq_round_up(p->r1 - p->r0, mr))
         mc = rq_round_up(p->r1 - p->r0, mr);
     apack = malloc((size_t)mc * arow + 64u);
     rs = malloc((size_t)mc * sizeof(uint32_t));
     cbuf = calloc((size_t)mr * 32u, sizeof(int32_t));
-    if (!apack || !rs || !cbuf)
+    if (widen)
+        bw = aligned_alloc(32, 2u * (size_t)(groups > 0 ? groups : 1) * 128u);
+    if (!apack || !rs || !cbuf || (widen && !bw))
         goto done;
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);
         rq_pack_a_256(g, ib, rows, rows_pad, groups, mr, es, apack, rs);
         for (jp = p->c0 / 32; jp * 32 < p->c1; jp++) {
+            for (h = 0; widen && h < 2 && jp * 32 + 16 * h < p->c1; h++)
+                rq_widen_panel(pb->data + (size_t)(2 * jp + h) * pstride, groups, bw + (size_t)h * (size_t)groups * 64u);
             for (ir = 0; ir < rows_pad; ir += mr) {
                 const uint8_t *ap = apack + (size_t)ir * arow;
                 const int32_t nr = rows - ir < mr ? rows - ir : mr;   /* rows past nr: not stored */
                 for (h = 0; h < 2 && jp * 32 + 16 * h < p->c1; h++) {
                     const int8_t *b = pb->data + (size_t)(2 * jp + h) * pstride;
-                    if (vnni)
+                    const int16_t *a16 = (const int16_t *)(const void *)ap;
+                    if (vnni) {
                         rq_avxvnni_kernel(ap, b, groups, nr, cbuf + 16 * h);
-                    else
-                        rq_avx2_kernel((const int16_t *)(const void *)ap, b, groups, nr, cbuf + 16 * h);
+                    } else if (widen) {
+                        const int16_t *bh = bw + (size_t)h * (size_t)groups * 64u;
+                        rq_avx2_kernel_w(a16, bh, groups, nr, cbuf + 16 * h);
+                        rq_avx2_kernel_w(a16, bh + 32, groups, nr, cbuf + 16 * h + 8);
+                    } else {
+                        rq_avx2_kernel_c(a16, b, groups, nr, cbuf + 16 * h);
+                        rq_avx2_kernel_c(a16, b + 32, groups, nr, cbuf + 16 * h + 8);
+                    }
                 }
                 rq_epilogue_avx2(p, w, cbuf, ib + ir, mr, jp * 32, rs + ir);
             }
@@ -231,6 +266,7 @@ done:
     free(apack);
     free(rs);
     free(cbuf);
+    free(bw);
     return rc;
 }
 
