@@ -167,6 +167,9 @@ def main(argv=None):
                     help="like --retest, but rerun every mutant not yet detected (after a run was stopped)")
     ap.add_argument("--only-mutant-tests", action="store_true",
                     help="with --retest: select only tests/test_mutants_<module>.py (fast)")
+    ap.add_argument("--mutants", nargs="+", metavar="PATTERN",
+                    help="run only these mutants (mutmut names or fnmatch patterns, e.g. "
+                    "'refquant.movement.x_resize_setup__mutmut_*'); with --resume instead of every undetected one")
     args = ap.parse_args(argv)
     workdir = args.workdir or ROOT / "build" / "mutation" / args.module
     if args.list:
@@ -178,11 +181,13 @@ def main(argv=None):
         PYTEST_ARGS.extend(["-k", args.keyword])
     if args.retest or args.resume:
         commit, names, last = prepare_retest(args.module, workdir, args.only_mutant_tests, args.tests, args.resume)
+        names = args.mutants or names
         if not names:
             print("no survivors to retest")
             return 0
     else:
         commit = prepare(args.module, workdir, args.tests)
+        names = args.mutants or []
     # One intra-op thread: torch's OpenMP pool, started in mutmut's parent by the stats run, hangs a
     # forked mutant child in a futex wait (no CPU used, so mutmut's CPU-time limit never fires).
     env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
