@@ -109,7 +109,7 @@ int rq_cpu_paths(void);
 /* Peak probe (probe.c): runs `iters` x 12 independent vpdpbusd on `width` (512 or 256) bit
  * registers and returns the multiply-adds performed (0 when VNNI is not usable). */
 int64_t rq_probe_vnni(int32_t width, int64_t iters);
-/* Peak probe of the 256-bit paths: `iters` x 12 independent chains of what the AVX2 kernel
+/* Peak probe of the 256-bit paths: `iters` x 10 independent chains of what the AVX2 kernel
  * retires per product -- kind 0: vpmaddwd + vpaddd (16 exact products per pair, path AVX2),
  * kind 1: VEX vpdpbusd (32 products, path AVXVNNI); the products performed, 0 when not usable. */
 int64_t rq_probe_avx2(int32_t kind, int64_t iters);

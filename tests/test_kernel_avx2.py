@@ -196,7 +196,7 @@ def test_probe_of_the_wide_paths(path):
     from refquant.kernel._lib import lib
     kind = WIDE.index(path)
     usable = path in kernel.paths()
-    assert lib.rq_probe_avx2(kind, 1000) == ((1000 * 12 * (16, 32)[kind]) if usable else 0)
+    assert lib.rq_probe_avx2(kind, 1000) == ((1000 * 10 * (16, 32)[kind]) if usable else 0)
     assert lib.rq_probe_avx2(kind, -1) == 0 and lib.rq_probe_avx2(7, 1000) == 0
     g = probe.peak_gops(path, threads=1, seconds=0.02)
     assert (g > 1.0) if usable else g is None
