@@ -254,7 +254,7 @@ def mlas_geometry(rng):
         sp[-1] = int(rng.integers(33, 41))          # a kernel > 32 possible
     if d == 2 and 0.1 <= r < 0.13:
         sp = [1, 2046]                              # over the reduction buffer
-    k = [int(rng.integers(1, v + 1)) for v in sp]
+    k = [int(rng.integers(1, min(v, 2 if v > 100 else v) + 1)) for v in sp]     # short windows on the wide row
     if r > 0.8:
         k = list(sp)                                # global kernel (with strides 1, no pads)
     s = [int(rng.integers(1, 4)) for _ in range(d)]
@@ -273,7 +273,7 @@ def mlas_sweep(seed, cases, channels=2):
     tally = {}
     for _ in range(cases):
         sp, attrs = mlas_geometry(rng)
-        case = qdq_case(rng, (1, int(rng.integers(1, channels + 1)), *sp))
+        case = qdq_case(rng, (1, 1 if sp[-1] > 100 else int(rng.integers(1, channels + 1)), *sp))
         x, sx, zx, sy, zy, dt, ydt = case
         model = F.qdq_model("AveragePool", [(x, sx, zx)], (sy, zy), t_out=NP[ydt], attrs=attrs,
                             opset=int(rng.choice([11, 12, 13, 17, 18])))
@@ -299,7 +299,7 @@ def test_float_pool_opset11_18_equals_onnxruntime_on_a_seeded_sample():
 def test_slow_sweep_float_pool_opset11_18():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    tally = mlas_sweep(8, 700, channels=16)
+    tally = mlas_sweep(8, 1000, channels=16)
     assert sum(n for n, _ in tally.values()) >= 10**5 and all(bad == 0 for _, bad in tally.values()), tally
 
 
