@@ -384,13 +384,19 @@ BACKENDS = {b.name: b for b in [
     # Reproduces: ggml's CPU reference quantizers and scalar dots (refquant/gguf.py; docs/llm-formats.md §1).
     Backend("ggml_cpu", "ggml CPU backend as written in C (ggml-quants.c *_ref quantizers, ggml-cpu/quants.c "
             "ggml_vec_dot_*_generic; measured on the copy vendored in ggml-python 0.0.45)", "exact",
-            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic"}),
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic",
+             "gguf_lut_vec_dot": "ggml_generic"}),
     # Reproduces: ggml 0.13.1's own library as the pywhispercpp 1.5.1 wheel ships it (refquant/peers/ggml.py).
     Backend("ggml_x86_avx2", "ggml 0.13.1 (f24588a) CPU backend, the x86-64 AVX2+FMA+F16C build shipped in "
             "pywhispercpp 1.5.1: quantize_row_*_ref / dequantize_row_* through ggml_get_type_traits, and the vec_dot "
             "of ggml_get_type_traits_cpu (ggml-cpu/arch/x86/quants.c AVX2 kernels)", "exact",
-            {"gguf_quantize": "ggml_avx2", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_avx2"},
+            {"gguf_quantize": "ggml_avx2", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_avx2",
+             "gguf_lut_vec_dot": "ggml_avx2"},
             (("pywhispercpp", "1.5.1"),), (
+                _dev("ggml AVX2 table-type vec_dot order", "MXFP4/IQ4_NL x Q8_0: blocks in pairs into two "
+                     "eight-lane fma accumulators, added lane by lane and by hsum_float_8, an odd last block as "
+                     "fma(d, sumi, sumf), not the generic block-by-block fl(sumf + fl(d*sumi)) (refquant "
+                     "gguf_lut_dot variant 'ggml_avx2'; docs/llm-formats.md §1)", ("1.5.1",), "gguf_lut_vec_dot"),
                 _dev("ggml AVX2 Q8_0/Q8_1 activation rounding", "the CPU backend's from_float for Q8_0/Q8_1 (the "
                      "activations of a matrix product) multiplies by fl(127/amax) and rounds ties to even "
                      "(_mm256_round_ps), where quantize_row_q8_0_ref multiplies by 1/fl(amax/127) and rounds ties "
@@ -404,7 +410,8 @@ BACKENDS = {b.name: b for b in [
                      "gguf_vec_dot"),)),
     Backend("ggml_generic_gcc_fma", "ggml 0.13.1 (f24588a) scalar ggml_vec_dot_*_generic kernels as exported by "
             "the pywhispercpp 1.5.1 build (GCC, -ffp-contract=fast with -mfma)", "exact",
-            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic_fma"},
+            {"gguf_quantize": "ggml_ref", "gguf_dequantize": "ggml_ref", "gguf_vec_dot": "ggml_generic_fma",
+             "gguf_lut_vec_dot": "ggml_generic"},
             (("pywhispercpp", "1.5.1"),), (
                 _dev("GCC contraction of ggml's generic kernels", "Q4_1/Q5_1 (dx*dy)*sumi + mx*sy, Q2_K "
                      "dall*isum - dmin*summs, Q4_K/Q5_K sums[l] += d*aux32[l] and sumf -= dmin*sumi are fused "
@@ -573,6 +580,7 @@ VARIANT_MODULES = (
     "tflite_conv",
     "gguf",
     "gguf_avx2",
+    "gguf_lut_dot",
     "qops",
     "movement",
     "onnx_ops",

@@ -251,3 +251,34 @@ def test_generic_kernels_sweep(ggml, kind):
     bad = sum(int(ggml.vec_dot_generic(kind, r, ky, y).view(np.uint32))
               != gguf.vec_dot(kind, r.tobytes(), ky, y.tobytes(), "ggml_generic_fma") for r in x)
     assert bad == 0
+
+
+@pytest.mark.parametrize("kind", ["mxfp4", "iq4_nl"])
+def test_table_type_dots_are_modelled(ggml, kind):
+    """MXFP4 / IQ4_NL x Q8_0: the generic kernel = gguf_lut_dot 'ggml_generic', the CPU backend's AVX2
+    kernel = 'ggml_avx2' (pairs of blocks in two accumulators, an odd last block by fma), odd and even
+    block counts."""
+    from refquant import gguf_lut_dot
+    from refquant.peers.ggml import table_dot_rows
+    rng = np.random.default_rng(15)
+    for blocks in (1, 4, 5):
+        x, y = table_dot_rows(kind, rng, 4, blocks)
+        for r in x:
+            assert int(ggml.vec_dot_generic(kind, r, "q8_0", y).view(np.uint32)) == \
+                gguf_lut_dot.dot_generic(kind, r.tobytes(), "q8_0", y.tobytes())
+            assert int(ggml.vec_dot(kind, r, "q8_0", y).view(np.uint32)) == \
+                gguf_lut_dot.dot_avx2(kind, r.tobytes(), "q8_0", y.tobytes())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["mxfp4", "iq4_nl"])
+def test_table_type_dots_sweep(ggml, kind):
+    """2^20 elements per pair (1,024 rows of 32 blocks): both kernels = their models on every row."""
+    from refquant import gguf_lut_dot
+    from refquant.peers.ggml import table_dot_rows
+    x, y = table_dot_rows(kind, np.random.default_rng(16), 1024, 32)
+    bad = sum(int(ggml.vec_dot(kind, r, "q8_0", y).view(np.uint32)) != gguf_lut_dot.dot_avx2(kind, r.tobytes(), "q8_0",
+                                                                                             y.tobytes())
+              or int(ggml.vec_dot_generic(kind, r, "q8_0", y).view(np.uint32))
+              != gguf_lut_dot.dot_generic(kind, r.tobytes(), "q8_0", y.tobytes()) for r in x)
+    assert bad == 0

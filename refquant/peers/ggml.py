@@ -11,7 +11,8 @@ What is called (ggml.h / ggml-cpu.h of that version; docs/llm-formats.md §1 "gg
   AVX2 one of ``ggml-cpu/arch/x86/quants.c`` (refquant's accumulation ``ggml_avx2``), and its
   ``from_float`` (the activation quantizer, Q8_0 / Q8_1 by AVX2 code);
 - ``ggml_vec_dot_<x>_<y>_generic``: the scalar kernels of ``ggml-cpu/quants.c`` (exported by this
-  build), refquant's accumulation ``ggml_generic``.
+  build), refquant's accumulation ``ggml_generic_fma`` (and, for MXFP4 / IQ4_NL x Q8_0,
+  ``refquant.gguf_lut_dot``).
 
 The type numbers are found by name (``ggml_type_name``), and every type's block size and byte size
 are checked against refquant's table before a call, so a library whose layout differs is refused
@@ -328,4 +329,33 @@ def backend_ggml(seed=20261203, n=1 << 16):
     for simd in (True, False):
         for kind in LEGACY + KTYPES:
             rows.append(_dot_row(kind, rng, 64 if kind in LEGACY else 16, 8 if kind in LEGACY else 2, simd=simd))
-    return rows
+    return rows + [_table_dot_row(kind, rng, simd) for simd in (True, False) for kind in ("mxfp4", "iq4_nl")]
+
+
+def table_dot_rows(kind_x, rng, rows, blocks):
+    """(x rows, y row) of a table-type vec_dot check: MXFP4 quantized by ggml from random values at
+    three magnitudes (finite scales), IQ4_NL random blocks with finite fp16 scales; a Q8_0 row."""
+    from .gguf_lut import random_blocks
+    g = load()
+    if kind_x == "mxfp4":
+        x = g.quantize_ref(kind_x, _values(rng, rows * blocks * 32)).reshape(rows, -1)
+    else:
+        x = random_blocks(kind_x, rng, rows * blocks).reshape(rows, -1)
+    return x, g.quantize_ref("q8_0", _values(rng, blocks * 32))
+
+
+def _table_dot_row(kind_x, rng, simd):
+    from .. import gguf_lut_dot
+    from .conformance import judge
+    from .versions import known
+    g = load()
+    x, y = table_dot_rows(kind_x, rng, 64, 7)
+    run = g.vec_dot if simd else g.vec_dot_generic
+    got = np.array([run(kind_x, r, "q8_0", y) for r in x], np.float32).view(np.uint32)
+    spec = np.array([gguf_lut_dot.dot_generic(kind_x, r.tobytes(), "q8_0", y.tobytes()) for r in x], np.uint32)
+    models = []
+    if simd:
+        model = np.array([gguf_lut_dot.dot_avx2(kind_x, r.tobytes(), "q8_0", y.tobytes()) for r in x], np.uint32)
+        models = [known("ggml", "ggml AVX2 table-type vec_dot order", model, "gguf_lut_vec_dot")]
+    return judge(SIMD if simd else GENERIC, ("vec_dot " if simd else "generic ") + f"{kind_x}.q8_0", "ggml_generic",
+                 "64 rows x 7 blocks", got, spec, models)
