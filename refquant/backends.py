@@ -361,7 +361,8 @@ BACKENDS = {b.name: b for b in [
     Backend("openvino_cpu", "openvino 2026.4.1 CPU plugin, default configuration (FakeQuantize as a snippets "
             "subgraph)", "exact", {"fake_quantize": "ov_cpu_snippets", "fq_matmul": "ov_cpu_int8",
                                    "fq_conv": "ov_cpu_int8", "ov_reduce_mean_fq": "ov_cpu_reduce",
-                                   "ov_avg_pool_fq": "ov_cpu_pooling"}, (("openvino", "2026.4.1"),), (
+                                   "ov_avg_pool_fq": "ov_cpu_pooling", "ov_mean_subgraph_fq": "ov_cpu_subgraph"},
+            (("openvino", "2026.4.1"),), (
                 _dev(*OV_INT8_DEVIATION, ("2026.4.1",), "fq_matmul"),
                 _dev("residual Add fused into an int8 Convolution", "DQ -> Conv -> Q -> DQ -> Add(DQ(r)) -> Q runs as "
                      "one int8 Convolution with a sum: the convolution's QuantizeLinear -> DequantizeLinear is not "

@@ -28,7 +28,8 @@ from fractions import Fraction
 from .certified import resolve
 from .errors import InvalidValueError
 from .ieee import fl32
-from .openvino import fake_quantize_ov_cpu
+from . import formats
+from .openvino import fake_quantize_ov_cpu, fake_quantize_ov_cpu_snippets
 
 F32_EXACT_INTEGERS = 2 ** 24
 
@@ -97,7 +98,40 @@ def avg_pool_fq_ov_cpu(total, n, input_low, input_high, output_low, output_high,
     return resolve(outs, "binary32 mean: fl(sum / n) or fl(sum * fl(1/n))")
 
 
+def bf16(x):
+    """x rounded to bfloat16 (RNE): what a Reorder f32 -> bf16 writes.
+
+    Reproduces: bfloat16 (8 significand bits, binary32's exponent range), round to nearest even, as the
+    CPU plugin's Reorder converts (vcvtneps2bf16).
+    """
+    return formats.round_to("bf16", Fraction(x)).value
+
+
+def mean_subgraph_fq_ov_cpu(total, n, layer, precision, zero_point, scale, input_low, input_high, output_low,
+                            output_high, levels):
+    """A Pooling / Reduce layer that writes the binary32 mean of the levels, and a Subgraph (f32, or bf16
+    after a Reorder rounds the mean to bfloat16) holding the QuantizeLinear: fl(m - zp), then the snippets
+    FakeQuantize with the DequantizeLinear's scale folded into its range (fl(il / s); measured: applying
+    fl(v * s) first instead differs on 9 of 1536 elements); in bf16 the difference may be rounded to
+    bfloat16 too.  One value, or an ``ImplementationDefined`` of the candidates (the mean's two forms in a
+    Pooling layer, the bf16 step: not measured apart).
+
+    Reproduces: openvino 2026.4.1 intel_cpu nodes/pooling.cpp, nodes/reduce.cpp (binary32 output), the
+    Reorder to bf16 under the bf16 inference precision hint, snippets fq_decomposition.cpp.
+    """
+    means = [mean_div(total, n)] + ([mean_recip(total, n)] if layer == "Pooling" else [])
+    s, il, ih = Fraction(scale), Fraction(input_low), Fraction(input_high)
+    outs = []
+    for m in means:
+        b = bf16(m) if precision == "bf16" else m
+        diffs = [fl32(b - zero_point)] + ([bf16(fl32(b - zero_point))] if precision == "bf16" else [])
+        outs += [fake_quantize_ov_cpu_snippets(v, fl32(il / s), fl32(ih / s), output_low, output_high, levels)
+                 for v in diffs]
+    return resolve(outs, "binary32 mean" + (" and bfloat16 difference" if precision == "bf16" else "") + " not measured apart")
+
+
 VARIANTS = {
+    "ov_mean_subgraph_fq": {"ov_cpu_subgraph": mean_subgraph_fq_ov_cpu},
     "ov_reduce_mean_fq": {"ov_cpu_reduce": reduce_mean_fq_ov_cpu},
     "ov_avg_pool_fq": {"ov_cpu_pooling": avg_pool_fq_ov_cpu},
 }

@@ -49,3 +49,18 @@ def test_bad_counts_and_sums_are_named():
 def test_the_openvino_row_names_the_layers():
     assert backends.variant("openvino_cpu", "ov_reduce_mean_fq") is L.reduce_mean_fq_ov_cpu
     assert backends.variant("openvino_cpu", "ov_avg_pool_fq") is L.avg_pool_fq_ov_cpu
+
+
+def test_mean_then_subgraph_fq_rounds_to_bf16_only_in_bf16():
+    """The f32 Subgraph form is one value (Reduce: one mean); the bf16 form rounds the mean to bfloat16
+    first (130.5 -> 130), so it can differ from the f32 form."""
+    s, z = Fraction(0.0094), 120
+    il, ih = Fraction(-56 * 0.00223), Fraction(199 * 0.00223)
+    args = dict(zero_point=z, scale=s, input_low=il, input_high=ih, output_low=0, output_high=255, levels=256)
+    f32 = L.mean_subgraph_fq_ov_cpu(261, 2, "Reduce", "f32", **args)
+    want = ov.fake_quantize_ov_cpu_snippets(fl32(Fraction(261, 2) - z), fl32(il / s), fl32(ih / s), 0, 255, 256)
+    assert f32 == want
+    assert L.bf16(Fraction(261, 2)) == 130 and L.bf16(Fraction(1, 3)) == Fraction(171, 512)
+    bf = L.mean_subgraph_fq_ov_cpu(261, 2, "Reduce", "bf16", **args)
+    assert bf == ov.fake_quantize_ov_cpu_snippets(Fraction(130 - z), fl32(il / s), fl32(ih / s), 0, 255, 256) != f32
+    assert backends.variant("openvino_cpu", "ov_mean_subgraph_fq") is L.mean_subgraph_fq_ov_cpu

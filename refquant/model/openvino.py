@@ -283,11 +283,23 @@ def _dq_add_q_group(graph, layer, by, prod, cons):
 MEANS = {"Pooling": ("AveragePool",), "Reduce": ("GlobalAveragePool", "ReduceMean")}
 
 
-def _mean_q_group(graph, layer, by, prod, cons):
+def _mean_q_group(graph, layer, by, prod, cons, where=None):
     """(MeanQuantize node, absorbed names) for a u8 / i8 Pooling / Reduce layer holding exactly an
     AveragePool (Pooling) or a GlobalAveragePool / ReduceMean (Reduce) of a per-tensor DequantizeLinear
-    and the mean's QuantizeLinear (per tensor); or None."""
+    and the mean's QuantizeLinear (per tensor); with ``where``, a layer holding the mean alone whose
+    QuantizeLinear is alone in an f32 / bf16 Subgraph (op MeanThenQuantize); or None."""
     held = [by[n] for n in layer.nodes]
+    if where is not None and layer.type in MEANS and layer.precision in INT8 and len(held) == 1:
+        readers = cons.get(held[0].outputs[0], [])
+        ql = where.get(readers[0].name) if len(readers) == 1 else None
+        pair = [readers[0].name] + [r.name for r in cons.get(readers[0].outputs[0], []) if r.key == "DequantizeLinear"][:1]
+        if ql is None or ql.type != "Subgraph" or ql.precision not in ("f32", "bf16") or \
+                ql.nodes not in ([readers[0].name], pair):
+            return None
+        hit = _mean_q_group(graph, Layer(layer.type, layer.precision, [held[0].name, readers[0].name]), by, prod, cons)
+        if hit:
+            hit[0].op_type, hit[0].attrs["precision"] = "MeanThenQuantize", ql.precision
+        return hit
     if layer.type not in MEANS or layer.precision not in INT8 or len(held) != 2:
         return None
     mean = next((n for n in held if n.key in MEANS[layer.type]), None)
@@ -335,7 +347,7 @@ def ov_graph(graph, layers):
     fused, absorbed, not_modelled = {}, set(), {}
     for la in layers:
         hit = _int8_group(graph, la, by, prod, cons) or _conv_add_group(graph, la, by, prod, cons) \
-            or _dq_add_q_group(graph, la, by, prod, cons) or _mean_q_group(graph, la, by, prod, cons)
+            or _dq_add_q_group(graph, la, by, prod, cons) or _mean_q_group(graph, la, by, prod, cons, where)
         if hit:
             fused[hit[0].name] = hit[0]
             absorbed.update(n for n in hit[1] if n != hit[2] or len(cons.get(by[n].outputs[0], [])) == 1)

@@ -20,6 +20,8 @@ for its arithmetic:
     openvino.MeanQuantize      DQ(q) -> AveragePool | GlobalAveragePool | ReduceMean -> Q in one u8 / i8
                                Pooling / Reduce layer: the mean of the levels, then the FakeQuantize with
                                the DequantizeLinear folded into its input range (refquant/openvino_layers.py)
+    openvino.MeanThenQuantize  the same group as a Pooling / Reduce layer writing the binary32 mean and an
+                               f32 / bf16 Subgraph holding the QuantizeLinear (candidates where not measured)
 
 Reproduces: openvino 2026.4.1 ONNX frontend (QuantizeLinear -> FakeQuantize + Convert,
 DequantizeLinear -> Convert, Subtract, Multiply), low precision transformations and CPU plugin
@@ -28,6 +30,7 @@ measurement: the node holds both candidates (b added to the integer accumulator;
 fl(acc) in binary32) and an element where they differ is implementation-defined.
 """
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -286,28 +289,37 @@ def _window_totals(node, q):
     return total, np.full(total.shape, int(np.prod([q.shape[a] for a in axes])))
 
 
+@op(f"{DOMAIN}.MeanThenQuantize")
 @op(f"{DOMAIN}.MeanQuantize")
 def mean_quantize(ctx, node, ins):
     """DQ(q) -> AveragePool | GlobalAveragePool | ReduceMean -> Q run as one OpenVINO Pooling / Reduce
     layer on the levels (LPT moved the DequantizeLinear behind the mean and folded it into the
     FakeQuantize): the row's 'ov_avg_pool_fq' / 'ov_reduce_mean_fq' variant (refquant/openvino_layers.py)
-    per window; an element whose candidates differ is implementation-defined."""
+    per window; an element whose candidates differ is implementation-defined.  MeanThenQuantize: the
+    layer writes the binary32 mean and an f32 / bf16 Subgraph holds the QuantizeLinear (the row's
+    'ov_mean_subgraph_fq')."""
     q, s, zp, sy, zy = ins[:5]
     if not q.exact:             # the mean and the FakeQuantize are non-decreasing in every level
         ends = [mean_quantize(ctx, node, [V(b)] + ins[1:])[0].bounds() for b in q.bounds()]
         y = mean_quantize(ctx, node, [V(q.v)] + ins[1:])[0].v
         return [V(y, ends[0][0], ends[1][1])]
-    fn = ctx.variant("ov_avg_pool_fq" if node.attr("layer") == "Pooling" else "ov_reduce_mean_fq")
     ydt = np.asarray(zy.v).dtype
     qmin, qmax, il, ih = _grid(np.asarray(sy.v).reshape(-1)[0], np.asarray(zy.v).reshape(-1)[0], ydt)
-    lo_in, hi_in = layers.folded_input_range(_f(il), _f(ih), _f(np.asarray(s.v).reshape(-1)[0]),
-                                             int(np.asarray(zp.v).reshape(-1)[0]))
+    sv, zv = _f(np.asarray(s.v).reshape(-1)[0]), int(np.asarray(zp.v).reshape(-1)[0])
+    if node.op_type == "MeanThenQuantize":
+        fn = functools.partial(ctx.variant("ov_mean_subgraph_fq"), layer=node.attr("layer"),
+                               precision=node.attr("precision"), zero_point=zv, scale=sv)
+        lo_in, hi_in = _f(il), _f(ih)
+    else:
+        fn = ctx.variant("ov_avg_pool_fq" if node.attr("layer") == "Pooling" else "ov_reduce_mean_fq")
+        lo_in, hi_in = layers.folded_input_range(_f(il), _f(ih), sv, zv)
     total, n = _window_totals(node, np.asarray(q.v, np.int64))
     cache = {}
 
     def one(t, c):
         if (t, c) not in cache:
-            r = fn(int(t), int(c), lo_in, hi_in, qmin, qmax, qmax - qmin + 1)
+            r = fn(int(t), int(c), input_low=lo_in, input_high=hi_in, output_low=qmin, output_high=qmax,
+                   levels=qmax - qmin + 1)
             vals = r.candidates if isinstance(r, ImplementationDefined) else (r,)
             cache[(t, c)] = (int(vals[0]), int(min(vals)), int(max(vals)))
         return cache[(t, c)]
