@@ -134,3 +134,161 @@ def test_mx_quantize_messages():
         Q.mx_quantize([1.0], rounding="up")
     assert str(exc.value) == "unknown MX rounding 'up'; expected one of: even, nearest"
     assert (exc.value.kind, exc.value.name) == ("MX rounding", "up")
+
+
+def test_mx_quantize_zero_tiny_and_unit_blocks_vs_ml_dtypes():
+    """An all-zero block has shared exponent -127 (code 0); a block of 2^-149 clamps X at -127; a
+    block of 1.0 has X = 0 - emax(fp4) = -2 (code 125); elements against ml_dtypes."""
+    np = need("numpy")
+    ml = need("ml_dtypes")
+    x = [0.0] * 32 + [2.0 ** -149] * 32 + [1.0] * 32 + [-1.0, 0.5] * 16
+    scales, codes = Q.mx_quantize(x)
+    assert scales == [0, 0, 125, 125]
+    for blk, sc in enumerate(scales):
+        part = np.array(x[blk * 32:(blk + 1) * 32], np.float64) / 2.0 ** (sc - 127)
+        want = (np.clip(part, -6, 6).astype(ml.float4_e2m1fn).view(np.uint8) & 0xF).tolist()
+        assert codes[blk * 32:(blk + 1) * 32] == want
+
+
+def test_mx_quantize_block_size_domain_and_messages():
+    assert Q.mx_quantize([1.0, 2.0], block_size=1) == ([125, 126], [6, 6])  # each alone: 1.0 = 2^-2 * 4, fp4 4.0 = 0b0110
+    for bs in (0, -1, 1.5, "32", None):
+        with pytest.raises(Exception) as exc:
+            Q.mx_quantize([1.0], block_size=bs)
+        assert type(exc.value).__name__ == "ShapeError"
+        assert str(exc.value) == f"block_size must be a positive int, got {bs!r}"
+    for v in (float("inf"), float("nan")):
+        with pytest.raises(InvalidValueError) as exc:
+            Q.mx_quantize([1.0, v])
+        assert str(exc.value) == (f"MX block quantization of {formats.real(v)} is undefined "
+                                  "(the block's scale would be NaN)")
+
+
+# ---------------------------------------------------------------------------------------------
+# dequantize_value (the definition the fast path falls back to), each profile's arithmetic
+# ---------------------------------------------------------------------------------------------
+
+def _ort_dequantize_int32(xs, scale, zp):
+    np = need("numpy")
+    ort = need("onnxruntime")
+    from onnx import TensorProto, helper
+    n = helper.make_node("DequantizeLinear", ["x", "s", "z"], ["y"])
+    g = helper.make_graph([n], "g", [helper.make_tensor_value_info("x", TensorProto.INT32, [None])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])],
+                          initializer=[helper.make_tensor("s", TensorProto.FLOAT, [], [scale]),
+                                       helper.make_tensor("z", TensorProto.INT32, [], [zp])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"x": np.array(xs, np.int32)})[0].view(np.uint32).tolist()
+
+
+def test_dequantize_value_f32_wraps_int32_like_onnxruntime():
+    """'f32' (onnx, onnxruntime, torch, tosa): (q - zp) in int32 with wrap-around, as onnxruntime
+    1.32.0 DequantizeLinear computes it; the default dtype is int32."""
+    s = Fraction(3, 4)
+    for zp in (-1, 0, 7, -(2**31), 2**31 - 1):
+        xs = [2**31 - 1, -(2**31), 5, -5, 0]
+        want = _ort_dequantize_int32(xs, 0.75, zp)
+        assert [Q.dequantize_value(q, s, zp, "onnxruntime", "fp32", "int32") for q in xs] == want
+        assert [Q.dequantize_value(q, s, zp, "onnx") for q in xs] == want  # default dtype int32
+
+
+def test_dequantize_value_f32_without_wrap_for_narrow_types():
+    # int8 q - zp never leaves int32; fl32(q - zp) * s once (numpy float32 is the same IEEE multiply)
+    np = need("numpy")
+    s = float(np.float32(0.1))
+    for q in range(-128, 128, 7):
+        for zp in (-128, 0, 127):
+            want = int((np.float32(q - zp) * np.float32(s)).view(np.uint32))
+            assert Q.dequantize_value(q, Fraction(s), zp, "onnxruntime", "fp32", "int8") == want
+
+
+def test_dequantize_value_exact_is_one_rounding_and_the_default():
+    s = Fraction(1, 3)  # not a float: exact (q - zp) * s rounded once
+    for q, zp in ((3, 1), (-7, 2), (100, -100), (2**31 - 1, -1)):
+        want = formats.encode("fp32", Fraction(q - zp) * s)
+        assert Q.dequantize_value(q, s, zp) == want == Q.dequantize_value(q, s, zp, "exact", "fp32", "int32")
+    assert Q.dequantize_value(5, Fraction(1, 2), 1, out_format="fp16") == formats.encode("fp16", 2)
+
+
+def test_dequantize_value_f64_is_tflite_double_then_float():
+    """'f64' (tflite): float(double(s) * (q - zp)) as TFLite's reference DEQUANTIZE writes it;
+    numpy's float64 multiply and float32 cast are the same IEEE operations (q - zp up to 2^31,
+    products wider than binary64 included)."""
+    np = need("numpy")
+    rng = np.random.default_rng(3)
+    qs = rng.integers(-(2**31), 2**31, 400).tolist() + [3, -3, 0]
+    zps = rng.integers(-1000, 1000, 403).tolist()
+    ss = rng.uniform(1e-3, 3, 403).astype(np.float32).tolist()
+    for q, zp, s in zip(qs, zps, ss):
+        want = int(np.float32(np.float64(s) * float(q - zp)).view(np.uint32))
+        got = Q.dequantize_value(q, Fraction(s), zp, "tflite", "fp32", "int32")
+        assert got == want, (q, zp, s)
+    assert Q.dequantize_value(2**31 - 1, Fraction(1, 2), -1, "tflite") == formats.encode("fp32", 2**30)  # no wrap
+
+
+def test_dequantize_value_unknown_rule_message():
+    from refquant.profiles import Profile
+    bad = Profile("custom", "a test profile", dequantize="f16")
+    with pytest.raises(UnknownNameError) as exc:
+        Q.dequantize_value(1, Fraction(1), 0, bad)
+    assert str(exc.value) == "unknown profile dequantize 'f16'; expected one of: exact, f32, f64"
+
+
+# ---------------------------------------------------------------------------------------------
+# dynamic_quantize: defaults, messages, the all-zero 'onnx' answer, scale 1 against onnxruntime
+# ---------------------------------------------------------------------------------------------
+
+def test_dynamic_quantize_default_profile_is_onnx_and_lists_are_fp32():
+    np = need("numpy")
+    z = np.zeros((2, 3), np.float32)
+    y, s, zp = Q.dynamic_quantize(z)
+    assert (s, zp) == (0, 0) and y.dtype == np.uint8 and y.shape == (2, 3) and not y.any()
+    y, s, zp = Q.dynamic_quantize([[0.0, 0.0, 0.0]])
+    assert (y, s, zp) == ([[0, 0, 0]], 0, 0)
+    x = np.array([[-1.5, 0.25], [3.0, 2.0]], np.float32)
+    ya, sa, za = Q.dynamic_quantize(x)
+    yb, sb, zb = Q.dynamic_quantize(x.tolist(), "onnx")
+    assert (ya.tolist(), sa, za) == (yb, sb, zb)
+    with pytest.raises(InvalidValueError):
+        Q.dynamic_quantize([0.1])  # not an fp32 value
+
+
+def test_dynamic_quantize_scale_exactly_one_matches_onnxruntime():
+    np = need("numpy")
+    ort = need("onnxruntime")
+    from onnx import TensorProto, helper
+    x = np.array([0.0, 255.0, 17.0, 100.5], np.float32)  # range 255: scale 1.0, zp 0
+    g = helper.make_graph([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                          [helper.make_tensor_value_info("y", TensorProto.UINT8, [None]),
+                           helper.make_tensor_value_info("s", TensorProto.FLOAT, []),
+                           helper.make_tensor_value_info("z", TensorProto.UINT8, [])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    y, s, z = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for profile in ("onnx", "onnxruntime"):
+        oy, os_, oz = Q.dynamic_quantize(x, profile)
+        assert (oy.tolist(), os_, oz) == (y.tolist(), Fraction(float(s)), int(z)) == ([0, 255, 17, 100], 1, 0)
+
+
+def test_dynamic_quantize_messages():
+    np = need("numpy")
+    with pytest.raises(UnknownNameError) as exc:
+        Q.dynamic_quantize([1.0], "tflite")
+    assert str(exc.value) == "unknown dynamic quantize profile 'tflite'; expected one of: onnx, onnx_ref, onnxruntime"
+    for profile in ("onnx", "onnx_ref"):
+        with pytest.raises(InvalidValueError) as exc:
+            Q.dynamic_quantize(np.array([np.nan, 1.0], np.float32), profile)
+        assert str(exc.value) == f"NaN in DynamicQuantizeLinear input: the spec defines no result (profile {profile!r})"
+    assert Q.dynamic_quantize(np.array([np.nan, 1.0], np.float32), "onnxruntime")[2] == 0
+    with pytest.raises(InvalidValueError) as exc:
+        Q.dynamic_quantize(np.array([np.inf, 1.0], np.float32), "onnxruntime")
+    assert str(exc.value) == "inf in DynamicQuantizeLinear input: the scale would be inf"
+    with pytest.raises(InvalidValueError) as exc:
+        Q.dynamic_quantize(np.array([np.nan], np.float32), "onnxruntime")
+    assert str(exc.value) == "DynamicQuantizeLinear needs at least one non-NaN element"
+    tiny = np.array([0.0, 2.0 ** -149], np.float32)
+    with pytest.raises(InvalidValueError) as exc:
+        Q.dynamic_quantize(tiny)
+    assert str(exc.value) == (f"DynamicQuantizeLinear range {Fraction(1, 2**149)} is so small that its fp32 "
+                              "scale underflows to 0")
