@@ -368,6 +368,11 @@ BACKENDS = {b.name: b for b in [
                      "one int8 Convolution with a sum: the convolution's QuantizeLinear -> DequantizeLinear is not "
                      "applied (its dequantized binary32 value is added), so the output differs from the ONNX model's "
                      "(docs/model.md §8: 50 of 512 elements of the zoo cnn)", ("2026.4.1",), "fq_conv"),
+                _dev("mean and QuantizeLinear in one layer", "DQ -> AveragePool | GlobalAveragePool | ReduceMean -> Q "
+                     "runs on the levels with the DequantizeLinear folded into a binary32 FakeQuantize range "
+                     "(fl(fl(il/s) + zp)): exact ties of the ONNX semantics (the same grid before and after a mean of "
+                     "4 levels) round off half-to-even (AveragePool 2x2: 248 of 248 ties, ReduceMean over 2x2: 66 of "
+                     "128; docs/model.md §8)", ("2026.4.1",)),
                 _dev("binary32 FakeQuantize (snippets)", "isc = fl((L-1)/fl(ih-il)), ish = fl(il*isc), "
                      "fl(fl(x*isc) - ish), RNE, fma(q, fl(fl(oh-ol)/(L-1)), ol): near-ties round differently from "
                      "the exact formula (u8 grid s = 0.3f, zp = 27, x = -6.15f: level 6, exact 7; docs/ops.md, "

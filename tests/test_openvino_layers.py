@@ -64,3 +64,9 @@ def test_mean_then_subgraph_fq_rounds_to_bf16_only_in_bf16():
     bf = L.mean_subgraph_fq_ov_cpu(261, 2, "Reduce", "bf16", **args)
     assert bf == ov.fake_quantize_ov_cpu_snippets(Fraction(130 - z), fl32(il / s), fl32(ih / s), 0, 255, 256) != f32
     assert backends.variant("openvino_cpu", "ov_mean_subgraph_fq") is L.mean_subgraph_fq_ov_cpu
+
+
+def test_the_openvino_row_names_the_tie_deviation():
+    """The measured difference from the ONNX semantics (exact ties of a same-grid mean) is a named deviation."""
+    d = backends.get_backend("openvino_cpu").deviation("mean and QuantizeLinear in one layer")
+    assert "half-to-even" in d.text and d.measured_on == ("2026.4.1",)

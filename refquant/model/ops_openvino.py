@@ -298,6 +298,7 @@ def mean_quantize(ctx, node, ins):
     per window; an element whose candidates differ is implementation-defined.  MeanThenQuantize: the
     layer writes the binary32 mean and an f32 / bf16 Subgraph holds the QuantizeLinear (the row's
     'ov_mean_subgraph_fq')."""
+    ctx.row.deviation("mean and QuantizeLinear in one layer")     # the row names it
     q, s, zp, sy, zy = ins[:5]
     if not q.exact:             # the mean and the FakeQuantize are non-decreasing in every level
         ends = [mean_quantize(ctx, node, [V(b)] + ins[1:])[0].bounds() for b in q.bounds()]
