@@ -22,7 +22,10 @@ dequantized activation before a QuantizeLinear (``openvino.DequantizeAddQuantize
 layer type), a u8/i8 Subgraph holding one DequantizeLinear (``openvino.DequantizeLinear``), a
 Subgraph holding a QuantizeLinear and the DequantizeLinear reading it (both, in that arithmetic), an
 f32 Subgraph holding a DequantizeLinear whose QuantizeLinear is in no layer (the pair folded into one
-``openvino.FakeQuantize``), data movement alone in its layer.
+``openvino.FakeQuantize``), a u8/i8 Pooling / Reduce layer holding an AveragePool / GlobalAveragePool /
+ReduceMean and its QuantizeLinear (``openvino.MeanQuantize``), or the mean alone with its QuantizeLinear in
+the next f32 / bf16 Subgraph (``openvino.MeanThenQuantize``), an f32 Softmax layer (the float Softmax's
+enclosure), data movement alone in its layer.
 Any other node that ran inside a layer is **not modelled**: the report says so per node (class
 ``not modelled``, with the layer), and refquant carries on from OpenVINO's tensor where it is
 observable (else from its own computation with the rewrite's arithmetic, named in the notes).
