@@ -181,8 +181,17 @@ def test_slice_onnx_ref_is_numpy_slicing():
         for e in range(-8, 8):
             for k in (-3, -1, 1, 2):
                 assert mv.slice_onnx_ref(x, [s_], [e], [0], [k]) == x[s_:e:k], (s_, e, k)
-    with pytest.raises(InvalidValueError, match="step"):
+    with pytest.raises(InvalidValueError, match=r"^slice step must not be 0$"):
         mv.slice_onnx_ref(x, [0], [1], [0], [0])
+
+
+def test_slice_onnx_ref_reads_its_axes_as_the_onnx_reference():
+    pytest.importorskip("onnx")
+    from refquant.peers.onnx_qops import _node, run_ref
+    node = _node("Slice", ["x", "b", "e", "a"], ["y"])
+    inits = [(n, np.array([v], np.int64)) for n, v in (("b", 1), ("e", 3), ("a", -1))]
+    got = run_ref([node], [("x", np.array(X23, np.int8))], inits, np.int8).tolist()
+    assert got == mv.slice_onnx_ref(X23, [1], [3], [-1]) == [[2, 3], [5, 6]]
 
 
 def test_slice_defaults_and_checks():
@@ -316,3 +325,90 @@ def test_resize_plan_checks():
             mv.resize_plan(shape, sizes=sizes)
     with pytest.raises(InvalidValueError, match=r"^resize scales \[1, 0\] must be positive$"):
         mv.resize_plan((2, 3), scales=[1, 0])
+
+
+# ----- Resize-19: axes, roi (tf_crop_and_resize), keep_aspect_ratio_policy ----------------------
+# (against the survivors of the 2026-12-03 run over the functions 9491b2e added or changed)
+
+def _resize_peers(x, ct, nm, **kw):
+    """[onnxruntime, onnx reference] outputs of one Resize-19 node on uint8 x (lists)."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from refquant.peers.onnx_qops import run_ort, run_ref
+    from refquant.peers.onnx_resize import run_resize
+    return [run_resize(r, np.asarray(x, np.uint8), ct, nm, **kw).tolist() for r in (run_ort, run_ref)]
+
+
+def test_resize_axes_and_spread_axes():
+    assert mv.resize_axes(3, None) == [0, 1, 2]
+    assert mv.resize_axes(3, [-1, 0]) == [2, 0]
+    with pytest.raises(InvalidValueError, match=r"^resize axis = 2 must be an int in \[-2, 1\]$"):
+        mv.resize_axes(2, [2])
+    with pytest.raises(InvalidValueError, match=r"^resize axes \[1, -1\] repeat an axis$"):
+        mv.resize_axes(2, [1, -1])
+    assert mv.spread_axes((7, 8), [2, 0], [0, 1, 2], "sizes") == [8, 1, 7]
+    with pytest.raises(ShapeError, match=r"^resize sizes has 1 values for 2 axes$"):
+        mv.spread_axes([1], [0, 1], [0, 0], "sizes")
+
+
+def test_resize_setup_messages():
+    with pytest.raises(InvalidValueError, match=r"^resize needs exactly one of scales and sizes$"):
+        mv.resize_setup((2, 3))
+    with pytest.raises(InvalidValueError, match=r"^resize needs exactly one of scales and sizes$"):
+        mv.resize_setup((2, 3), scales=[1, 1], sizes=[2, 3])
+    with pytest.raises(UnknownNameError, match=r"^unknown keep_aspect_ratio_policy 'fit'; expected one of: "
+                                               r"not_larger, not_smaller, stretch$"):
+        mv.resize_setup((2, 3), sizes=[2, 3], keep_aspect_ratio_policy="fit")
+    with pytest.raises(InvalidValueError, match=r"^coordinate_transformation_mode tf_crop_and_resize needs roi$"):
+        mv.resize_setup((2, 3), sizes=[2, 3], crop=True)
+    for roi, axes, n in (([0, 0, 1], None, 4), ([0, 0, 1, 1, 1, 1], None, 4), ([0, 0, 1, 1], [1], 2)):
+        with pytest.raises(ShapeError, match=rf"^resize roi has {len(roi)} values; expected {n} "
+                                             r"\(start and end per axis\)$"):
+            mv.resize_setup((2, 3), sizes=[2, 3][:len(axes or [0, 1])], roi=roi, axes=axes, crop=True)
+    with pytest.raises(ShapeError, match=r"^resize sizes has 1 values for 2 axes$"):
+        mv.resize_setup((2, 3), sizes=[2])
+    with pytest.raises(ShapeError, match=r"^resize scales has 1 values for 2 axes$"):
+        mv.resize_setup((2, 3), scales=[2])
+    for sizes, shape in (([2, 0], (2, 3)), ([2, -1], (2, 3)), ([2, 1.5], (2, 3)), ([2, True], (2, 3)),
+                         ([1, 3], (0, 3))):
+        with pytest.raises(InvalidValueError, match=rf"^resize sizes \[{sizes[0]}, {sizes[1]}\] must be positive ints "
+                                                    rf"\(input shape \[{shape[0]}, {shape[1]}\]\)$"):
+            mv.resize_setup(shape, sizes=sizes)
+    with pytest.raises(InvalidValueError, match=r"^resize scales \[1, 0\] must be positive$"):
+        mv.resize_setup((2, 3), scales=[1, 0])
+
+
+def test_resize_unlisted_axes_keep_roi_0_1_and_scale_1_as_both_peers():
+    # axes=[1]: axis 0 is not resized; its roi is (0, 1) and its scale 1 (ONNX Operators.md Resize-19)
+    x = np.arange(12).reshape(3, 4).tolist()
+    kw = dict(sizes=[6], roi=[0.25, 0.75], axes=[1], extrapolation_value=99.0)
+    want = [[0, 1, 1, 1, 1, 2], [4, 5, 5, 5, 5, 6], [8, 9, 9, 9, 9, 10]]
+    assert _resize_peers(x, "tf_crop_and_resize", "floor", **kw) == [want, want]
+    assert mv.resize_nearest(x, coordinate_transformation_mode="tf_crop_and_resize", nearest_mode="floor",
+                             **kw) == want
+    assert mv.resize_setup((3, 4), sizes=[6], roi=kw["roi"], axes=[1], crop=True)[2] == [
+        (0, 1), (F(1, 4), F(3, 4))]
+    kw = dict(sizes=[6], axes=[1], keep_aspect_ratio_policy="not_larger")
+    want = [[0, 0, 1, 2, 2, 3], [4, 4, 5, 6, 6, 7], [8, 8, 9, 10, 10, 11]]
+    assert _resize_peers(x, "half_pixel", "round_prefer_floor", **kw) == [want, want]
+    assert mv.resize_nearest(x, **kw) == want
+    assert mv.resize_setup((3, 4), **kw) == ((3, 6), [1, F(3, 2)], [(0, 1), (0, 1)])
+
+
+def test_resize_policy_output_length_rounds_half_up_as_both_peers():
+    # not_larger, 2x5 -> sizes [1, 100]: s = 1/2, out = round_half_up(5/2) = 3 (and round_half_up(1) = 1)
+    x = np.arange(10).reshape(2, 5).tolist()
+    kw = dict(sizes=[1, 100], keep_aspect_ratio_policy="not_larger")
+    assert _resize_peers(x, "asymmetric", "floor", **kw) == [[[0, 2, 4]]] * 2
+    assert mv.resize_nearest(x, coordinate_transformation_mode="asymmetric", nearest_mode="floor", **kw) == [[0, 2, 4]]
+    assert mv.resize_setup((2, 5), **kw) == ((1, 3), [F(1, 2)] * 2, [(0, 1), (0, 1)])
+
+
+def test_resize_crop_extrapolates_outside_0_to_in_minus_1_with_default_0_as_both_peers():
+    # roi [-0.5, 1.5] of 3 -> 5 outputs: coordinates -1, 0, 1, 2, 3; -1 and 3 (> in - 1 = 2) give the
+    # extrapolation_value, 0 when the attribute is absent (ONNX Operators.md Resize-19 default)
+    x = [[5, 6, 7]]
+    kw = dict(sizes=[1, 5], roi=[0, -0.5, 1, 1.5])
+    assert _resize_peers(x, "tf_crop_and_resize", "floor", **kw) == [[[0, 5, 6, 7, 0]]] * 2
+    assert mv.resize_nearest(x, coordinate_transformation_mode="tf_crop_and_resize", nearest_mode="floor",
+                             **kw) == [[0, 5, 6, 7, 0]]
