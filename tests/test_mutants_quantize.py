@@ -292,3 +292,57 @@ def test_dynamic_quantize_messages():
         Q.dynamic_quantize(tiny)
     assert str(exc.value) == (f"DynamicQuantizeLinear range {Fraction(1, 2**149)} is so small that its fp32 "
                               "scale underflows to 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# dequantize: defaults, numpy edge, output dtypes, fp8 specials, int32 wrap against onnxruntime
+# ---------------------------------------------------------------------------------------------
+
+def test_dequantize_defaults_int8_exact():
+    assert Q.dequantize([3, -128, 127], 0.5) == Q.dequantize([3, -128, 127], 0.5, None, "int8", "exact")
+    with pytest.raises(InvalidValueError) as exc:
+        Q.dequantize([0, 300], 1.0)  # int8 by default
+    assert str(exc.value) == "element 1 300 is outside int8 [-128, 127]"
+    with pytest.raises(InvalidValueError) as exc:
+        Q.dequantize([0, 70000], 1.0, dtype="int16")
+    assert str(exc.value) == "element 1 70000 is outside int16 [-32768, 32767]"
+
+
+@pytest.mark.parametrize("out_format,np_name,bits", [("fp32", "float32", "uint32"), ("fp16", "float16", "uint16"),
+                                                     ("fp64", "float64", "uint64"), ("bf16", "bfloat16", "uint16")])
+def test_dequantize_numpy_output_dtype_and_values(out_format, np_name, bits):
+    """numpy in, bit patterns of out_format out, with the unsigned dtype of its width; values are
+    (q - zp) * s rounded once (exact in float64 here, then one cast, as numpy / ml_dtypes round)."""
+    np = need("numpy")
+    ml = need("ml_dtypes")
+    q = np.arange(-12, 12, dtype=np.int8).reshape(2, 3, 4)
+    s = float(np.float32(0.3))
+    y = Q.dequantize(q, s, 5, "int8", "exact", out_format=out_format)
+    assert y.dtype == np.dtype(bits) and y.shape == (2, 3, 4)
+    target = getattr(ml, np_name) if np_name == "bfloat16" else np.dtype(np_name)
+    want = ((q.astype(np.float64) - 5) * s).astype(target).view(bits)
+    assert y.tolist() == want.tolist()
+
+
+def test_dequantize_int32_wraps_like_onnxruntime_per_axis():
+    np = need("numpy")
+    xs = [2**31 - 1, -(2**31), 7]
+    want = _ort_dequantize_int32(xs, 0.75, -1)
+    for profile in ("onnxruntime", "onnx"):
+        got = Q.dequantize(np.array(xs, np.int32), 0.75, -1, "int32", profile)
+        assert got.tolist() == want
+        got = Q.dequantize([[v] for v in xs], [0.75], [-1], "int32", profile, axis=1)
+        assert [r[0] for r in got] == want
+
+
+def test_dequantize_fp8_specials_against_ml_dtypes():
+    """fp8 codes: decoded, finite ones times the scale; NaN and inf stay non-finite."""
+    np = need("numpy")
+    ml = need("ml_dtypes")
+    codes = np.arange(256, dtype=np.uint8)
+    for name, mlname in (("fp8_e5m2", "float8_e5m2"), ("fp8_e4m3fn", "float8_e4m3fn")):
+        got = np.array(Q.dequantize(codes.tolist(), 2.0, None, name), np.uint32).view(np.float32)
+        want = codes.view(getattr(ml, mlname)).astype(np.float32) * np.float32(2.0)
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        assert np.array_equal(got[ok], want[ok])
