@@ -281,6 +281,7 @@ def test_original_coordinate_formulas():
     # tf_crop_and_resize (issue 13): start (in - 1) + x (end - start)(in - 1) / (out - 1); out = 1: the roi's centre
     assert oc(2, 1, 5, 4, "tf_crop_and_resize", F(1, 4), F(3, 4)) == 1 + F(2 * 2, 3)
     assert oc(0, 1, 5, 1, "tf_crop_and_resize", F(1, 4), F(3, 4)) == 2
+    assert oc(2, 1, 5, 5, "tf_crop_and_resize") == 2 and oc(0, 1, 5, 1, "tf_crop_and_resize") == 2  # roi (0, 1)
     with pytest.raises(UnknownNameError, match=r"^unknown coordinate_transformation_mode 'tf_half_pixel_for_nn'; "
                                                r"expected one of: align_corners, asymmetric, half_pixel, "
                                                r"half_pixel_symmetric, pytorch_half_pixel, tf_crop_and_resize$"):
