@@ -263,15 +263,17 @@ def _conv_add_group(graph, layer, by, prod, cons):
 
 
 def _dq_add_q_group(graph, layer, by, prod, cons):
-    """(DequantizeAddQuantize node, absorbed names) for a u8 / i8 Subgraph holding exactly an Add of a
-    dequantized activation and a dequantized constant, and the Add's QuantizeLinear; or None."""
+    """(DequantizeAddQuantize node, absorbed names) for a u8 / i8 Subgraph whose first Add adds a
+    dequantized activation and a dequantized constant and whose QuantizeLinear of that Add is in the layer
+    too (the layer may hold more: a residual Add after it stays not modelled); or None."""
     held = [by[n] for n in layer.nodes]
-    if layer.type != "Subgraph" or layer.precision not in INT8 or sorted(n.key for n in held) != ["Add", "QuantizeLinear"]:
+    adds = [n for n in held if n.key == "Add"]
+    if layer.type != "Subgraph" or layer.precision not in INT8 or not adds:
         return None
-    add = next(n for n in held if n.key == "Add")
-    q = next(n for n in held if n.key == "QuantizeLinear")
+    add = adds[0]
+    q = next((n for n in held if n.key == "QuantizeLinear" and n.inputs[0] == add.outputs[0]), None)
     dqs = [_dq(graph, prod, i) for i in add.inputs]
-    if q.inputs[0] != add.outputs[0] or len(cons.get(add.outputs[0], [])) != 1 or None in dqs:
+    if q is None or len(cons.get(add.outputs[0], [])) != 1 or None in dqs:
         return None
     const = [d for d in dqs if d.inputs[0] in graph.initializers]
     act = [d for d in dqs if d.inputs[0] not in graph.initializers]
