@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from refquant import formats, quantize as Q
-from refquant.errors import InvalidValueError, UnknownNameError
+from refquant.errors import InvalidValueError, UnknownNameError, Unpredictable
 from peers import need
 
 
@@ -346,3 +346,37 @@ def test_dequantize_fp8_specials_against_ml_dtypes():
         assert np.array_equal(np.isnan(got), np.isnan(want))
         ok = ~np.isnan(want)
         assert np.array_equal(got[ok], want[ok])
+
+
+# ---------------------------------------------------------------------------------------------
+# fake_quantize: forward values and the STE mask against torch, seeded and small (fast)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scale,zp,qmin,qmax", [(0.05, 0, -128, 127), (0.1, 10, 0, 255), (0.37, -3, -8, 7),
+                                                (1.0, 0, -2, 1)])
+def test_fake_quantize_equals_torch_forward_and_mask(scale, zp, qmin, qmax):
+    """torch 2.13 fake_quantize_per_tensor_affine: y bit for bit; the mask is torch's gradient of
+    sum(y) with respect to x (1 inside [qmin, qmax] on the unclamped integer, else 0)."""
+    np = need("numpy")
+    torch = need("torch")
+    rng = np.random.default_rng(int(scale * 1000) + zp)
+    s = np.float32(scale)
+    x = (rng.standard_normal(300) * float(s) * (qmax - qmin) / 3).astype(np.float32)
+    x[:4] = [0.0, -0.0, float(s) * (qmax - zp + 0.5), float(s) * (qmin - zp - 0.5)]  # ties at the ends
+    xt = torch.from_numpy(x.copy()).requires_grad_(True)
+    yt = torch.fake_quantize_per_tensor_affine(xt, float(s), zp, qmin, qmax)
+    yt.sum().backward()
+    ybits, mask = Q.fake_quantize(x, s, zp, qmin, qmax)
+    assert ybits.dtype == np.uint32 and mask.dtype == np.uint8 and ybits.shape == x.shape
+    assert ybits.tolist() == yt.detach().numpy().view(np.uint32).tolist()
+    assert mask.tolist() == xt.grad.numpy().astype(np.uint8).tolist()
+    assert Q.fake_quantize(x.tolist(), s, zp, qmin, qmax, "torch_fake_quant") == (ybits.tolist(), mask.tolist())
+
+
+def test_fake_quantize_messages():
+    with pytest.raises(InvalidValueError) as exc:
+        Q.fake_quantize([1.0, float("inf")], 0.5, 0, -128, 127)
+    assert str(exc.value) == "fake_quantize of inf is undefined under 'torch_fake_quant'"
+    with pytest.raises(Unpredictable) as exc:
+        Q.fake_quantize([2.0 ** 127], 2.0 ** -20, 0, -128, 127)
+    assert "torch converts it to int64 (C UB)" in str(exc.value) and str(exc.value).startswith("fake_quantize of ")
