@@ -461,3 +461,14 @@ def test_encode_and_real_messages_and_signs():
     assert F.real(float("nan")) == F.Real("nan", 0) and F.real(-float("nan")) == F.Real("nan", 1)
     assert F.encode("fp32", -float("nan")) == 0xFFC00000 and F.encode("fp32", float("nan")) == 0x7FC00000
     assert F.encode("e8m0", "-inf", "rne", "saturate") == 0xFF and F.encode("e8m0", "inf", "rtz", "saturate") == 0xFE
+
+
+def test_real_reads_numpy_integer_scalars_exactly_and_rejects_arrays():
+    # a 0-d integer scalar goes through int() (exact beyond 2^53), only a float kind through float()
+    np = need("numpy")
+    assert F.real(np.int64(2**53 + 1)) == F.real(2**53 + 1) != F.real(float(2**53 + 1))
+    assert F.real(np.uint64(2**64 - 1)) == F.Real("finite", 0, Fraction(2**64 - 1))
+    assert F.real(np.float32(-0.0)) == F.Real("finite", 1, Fraction(0))
+    with pytest.raises(InvalidValueError, match=r"^expected a number \(int, Fraction, float, str\), got "
+                                                r"array\(\[1\., 2\.\]\) of type ndarray$"):
+        F.real(np.array([1.0, 2.0]))
