@@ -90,3 +90,28 @@ def test_signed_histogram_messages():
         signed_histogram(_ms([0.0]), 1.0, 0)
     assert str(exc.value) == "bins must be an integer in 1..1048576, got 0"
     assert edge(Fraction(1), Fraction(3), 4, 1) == Fraction(3, 2) and edge(0, 1, 3, 3) == 1
+
+
+def test_abs_histogram_empty_range_message():
+    from refquant.calibrate import abs_histogram
+    for amax in (0, 0.0, -1.0, float("nan")):
+        with pytest.raises(InvalidValueError) as exc:
+            abs_histogram(_ms([0.0]).absolute(), amax, 4)
+        assert str(exc.value) == f"histogram range [0, {amax}] is empty (all calibration data is 0)"
+
+
+@pytest.mark.parametrize("bins", [0, -1, 2**20 + 1, 2.0, True, "8", None])
+def test_check_bins_domain_and_message(bins):
+    from refquant.calibrate.histogram import check_bins
+    with pytest.raises(InvalidValueError) as exc:
+        check_bins(bins)
+    assert str(exc.value) == f"bins must be an integer in 1..1048576, got {bins!r}"
+    with pytest.raises(InvalidValueError) as exc:
+        check_bins(bins, "target bins")
+    assert str(exc.value) == f"target bins must be an integer in 1..1048576, got {bins!r}"
+
+
+def test_check_bins_accepts_both_ends_and_numpy_ints():
+    from refquant.calibrate.histogram import check_bins
+    assert check_bins(1) == 1 and check_bins(2**20) == 2**20 and check_bins(np.int64(7)) == 7
+    assert type(check_bins(np.int32(5))) is int
