@@ -472,3 +472,36 @@ def test_real_reads_numpy_integer_scalars_exactly_and_rejects_arrays():
     with pytest.raises(InvalidValueError, match=r"^expected a number \(int, Fraction, float, str\), got "
                                                 r"array\(\[1\., 2\.\]\) of type ndarray$"):
         F.real(np.array([1.0, 2.0]))
+
+
+def test_real_rejects_other_objects_with_its_message():
+    # anything that is not a number, a string or a 0-d numpy int / float scalar: InvalidValueError
+    # (never an AttributeError from the dtype / kind / shape probes)
+    np = need("numpy")
+
+    class FloatDtypeNoShape:
+        dtype = np.dtype(np.float32)
+
+    class IntDtypeNoShape:
+        dtype = np.dtype(np.int8)
+
+    for x, shown in ((None, "None of type NoneType"), ([1], r"\[1\] of type list"),
+                     (np.bool_(True), "np.True_ of type bool"), (np.complex64(1), r"np.complex64\(1\+0j\) of type complex64")):
+        with pytest.raises(InvalidValueError, match=rf"^expected a number \(int, Fraction, float, str\), got {shown}$"):
+            F.real(x)
+    for cls in (FloatDtypeNoShape, IntDtypeNoShape):
+        with pytest.raises(InvalidValueError, match=rf"of type {cls.__name__}$"):
+            F.real(cls())
+
+
+def test_get_format_aliases_and_message():
+    for alias, name in F.ALIASES.items():
+        assert F.get_format(alias) is F.FORMATS[name] is F.get_format(name), alias
+    fmt = F.get_format("fp16")
+    assert F.get_format(fmt) is fmt
+    with pytest.raises(UnknownNameError, match=r"^unknown float format 'fp7'; expected one of: bf16, e8m0, fp16, "
+                                               r"fp32, fp4_e2m1, fp64, fp6_e2m3, fp6_e3m2, fp8_e4m3fn, fp8_e4m3fnuz, "
+                                               r"fp8_e5m2, fp8_e5m2fnuz$"):
+        F.get_format("fp7")
+    with pytest.raises(UnknownNameError, match=r"^unknown float format 16; expected one of: bf16"):
+        F.get_format(16)
