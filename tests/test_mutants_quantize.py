@@ -380,3 +380,52 @@ def test_fake_quantize_messages():
     with pytest.raises(Unpredictable) as exc:
         Q.fake_quantize([2.0 ** 127], 2.0 ** -20, 0, -128, 127)
     assert "torch converts it to int64 (C UB)" in str(exc.value) and str(exc.value).startswith("fake_quantize of ")
+
+
+# ---------------------------------------------------------------------------------------------
+# fp8 targets: onnxruntime's saturate=0 deviation at the ends of its ranges, quantize_value_float's defaults
+# ---------------------------------------------------------------------------------------------
+
+def _ort_quantize_fp8(x, target, saturate):
+    np = need("numpy")
+    ort = need("onnxruntime")
+    import ctypes
+    from onnx import TensorProto, helper
+    t = {"fp8_e4m3fn": TensorProto.FLOAT8E4M3FN, "fp8_e5m2": TensorProto.FLOAT8E5M2}[target]
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], saturate=saturate)
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                          [helper.make_tensor_value_info("y", t, [None])],
+                          initializer=[helper.make_tensor("s", TensorProto.FLOAT, [], [1.0]),
+                                       helper.make_tensor("z", t, [], [0])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)], ir_version=10)
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    y = sess.run_with_ort_values(None, {"x": ort.OrtValue.ortvalue_from_numpy(x)})[0]
+    return np.frombuffer(ctypes.string_at(y.data_ptr(), x.size), np.uint8).tolist()
+
+
+@pytest.mark.parametrize("target,ends", [("fp8_e4m3fn", (480, 496)), ("fp8_e5m2", (61440, 65536))])
+def test_onnxruntime_fp8_saturate0_deviation_ends(target, ends):
+    """onnxruntime 1.32.0, saturate=0: the measured deviation holds on [lo, hi) and not at hi."""
+    np = need("numpy")
+    vals = []
+    for e in ends:
+        vals += [e, float(np.nextafter(np.float32(e), np.float32(0))), float(np.nextafter(np.float32(e), np.float32(1e9)))]
+    x = np.array(vals + [-v for v in vals], np.float32)
+    want = _ort_quantize_fp8(x, target, 0)
+    assert Q.quantize(x, 1.0, None, target, "onnxruntime", saturate=False).tolist() == want
+
+
+def test_quantize_value_float_defaults_exact_saturating_fp32():
+    """Defaults: profile 'exact', saturate, fp32 x and scale: x / s exactly, RNE, saturated (ml_dtypes)."""
+    np = need("numpy")
+    ml = need("ml_dtypes")
+    xs = [1000.0, -1000.0, 3.25, 0.0078125, 449.0, 464.0, 1.0625]
+    for x in xs:
+        r = formats.exact("fp32", x)
+        got = Q.quantize_value_float(r, Fraction(1, 2), "fp8_e4m3fn")
+        assert got == Q.quantize_value_float(r, Fraction(1, 2), "fp8_e4m3fn", "exact", True, "fp32", "fp32")
+        want = np.array([np.clip(x * 2, -448, 448)]).astype(ml.float8_e4m3fn).view(np.uint8)[0]
+        assert got == int(want), x
+    # onnx divides at the scale's precision: the default scale_format is fp32
+    assert Q.quantize_value_float(formats.exact("fp32", 0.75), Fraction(3), "fp8_e5m2", "onnx") == \
+        formats.encode("fp8_e5m2", formats.round_to("fp32", Fraction(1, 4)), "rne", "saturate")
