@@ -429,3 +429,36 @@ def test_quantize_value_float_defaults_exact_saturating_fp32():
     # onnx divides at the scale's precision: the default scale_format is fp32
     assert Q.quantize_value_float(formats.exact("fp32", 0.75), Fraction(3), "fp8_e5m2", "onnx") == \
         formats.encode("fp8_e5m2", formats.round_to("fp32", Fraction(1, 4)), "rne", "saturate")
+
+
+# ---------------------------------------------------------------------------------------------
+# fake_quantize_learnable_grad against torch: grad_factor != 1, fractional zero points, the ends
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("zpf,gf", [(3.4, 0.5), (3.5, 2.0), (-2.6, 0.25)])
+def test_learnable_grads_match_torch_with_grad_factor_and_ends(zpf, gf):
+    """torch 2.13 _fake_quantize_learnable_per_tensor_affine: dx exactly, dscale / dzero_point to
+    torch's float32 sums.  x includes the values whose integer is exactly qmin and qmax."""
+    np = need("numpy")
+    torch = need("torch")
+    rng = np.random.default_rng(int(gf * 100))
+    s = np.float32(0.25)
+    zp = min(max(int(Fraction(zpf) + Fraction(1, 2)), -8), 7)  # torch's backward zero point
+    x = (rng.standard_normal(40) * 2).astype(np.float32)
+    x[:4] = [(-8 - zp) * 0.25, (7 - zp) * 0.25, (-9 - zp) * 0.25, (8 - zp) * 0.25]  # qmin, qmax, just outside
+    dy = rng.standard_normal(40).astype(np.float32)
+    xt = torch.from_numpy(x.copy()).requires_grad_()
+    st_ = torch.tensor([float(s)], requires_grad=True)
+    zt = torch.tensor([float(np.float32(zpf))], requires_grad=True)
+    y = torch._fake_quantize_learnable_per_tensor_affine(xt, st_, zt, -8, 7, gf)
+    y.backward(torch.from_numpy(dy))
+    dx, ds, dz = Q.fake_quantize_learnable_grad(x.tolist(), dy.tolist(), s, Fraction(float(np.float32(zpf))), -8, 7, gf)
+    assert [Fraction(v) for v in xt.grad.tolist()] == dx
+    assert abs(float(ds) - float(st_.grad)) <= 1e-5 * max(1, abs(float(ds)))
+    assert abs(float(dz) - float(zt.grad)) <= 1e-5 * max(1, abs(float(dz)))
+
+
+def test_learnable_grad_shape_message():
+    with pytest.raises(Exception) as exc:
+        Q.fake_quantize_learnable_grad([1.0, 2.0], [1.0], 0.5, 0, -8, 7)
+    assert type(exc.value).__name__ == "ShapeError" and str(exc.value) == "dy has 1 elements, x has 2"
