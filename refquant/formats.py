@@ -134,10 +134,9 @@ def get_format(fmt):
     """The ``FloatFormat`` named ``fmt`` (a name, an alias, or a FloatFormat)."""
     if isinstance(fmt, FloatFormat):
         return fmt
-    name = ALIASES.get(fmt, fmt)
     try:
-        return FORMATS[name]
-    except (KeyError, TypeError):
+        return FORMATS[ALIASES.get(fmt, fmt)]
+    except (KeyError, TypeError):  # TypeError: an unhashable name
         raise UnknownNameError("float format", fmt, FORMATS) from None
 
 

@@ -505,3 +505,5 @@ def test_get_format_aliases_and_message():
         F.get_format("fp7")
     with pytest.raises(UnknownNameError, match=r"^unknown float format 16; expected one of: bf16"):
         F.get_format(16)
+    with pytest.raises(UnknownNameError, match=r"^unknown float format \[16\]; expected one of: bf16"):
+        F.get_format([16])                          # unhashable: not a TypeError from the alias lookup
