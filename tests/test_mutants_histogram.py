@@ -115,3 +115,19 @@ def test_check_bins_accepts_both_ends_and_numpy_ints():
     from refquant.calibrate.histogram import check_bins
     assert check_bins(1) == 1 and check_bins(2**20) == 2**20 and check_bins(np.int64(7)) == 7
     assert type(check_bins(np.int32(5))) is int
+
+
+def test_histograms_have_every_bin_and_int64_counts():
+    from refquant.calibrate import abs_histogram
+    ms = _ms([0.01, -0.01, 0.02])
+    h = abs_histogram(ms.absolute(), 1.0, 16)
+    assert h.dtype == np.int64 and h.tolist() == [3] + [0] * 15  # empty top bins kept
+    h = signed_histogram(_ms([-0.99, -0.98]), 1.0, 8)
+    assert h.dtype == np.int64 and h.tolist() == [2] + [0] * 7
+    h = signed_histogram(_ms([0.1, 0.2, 0.3]), Fraction(1, 2), 4)  # amax below 1
+    assert h.tolist() == [0, 0, 2, 1]  # bins of 1/4: 0.1 and 0.2 in [0, 1/4), 0.3 in [1/4, 1/2]
+
+
+def test_signed_histogram_puts_values_beyond_amax_in_the_end_bins():
+    # the bin index is clipped to [0, B - 1] at both ends, as abs_histogram clips the top
+    assert signed_histogram(_ms([-3.0, 3.0, 0.5, -1.0, 1.0]), 1.0, 4).tolist() == [2, 0, 0, 3]
