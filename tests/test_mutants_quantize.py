@@ -462,3 +462,21 @@ def test_learnable_grad_shape_message():
     with pytest.raises(Exception) as exc:
         Q.fake_quantize_learnable_grad([1.0, 2.0], [1.0], 0.5, 0, -8, 7)
     assert type(exc.value).__name__ == "ShapeError" and str(exc.value) == "dy has 1 elements, x has 2"
+
+
+def test_to_reals_default_fp32_and_dtype_message():
+    np = need("numpy")
+    reals, shape, fmt = Q.to_reals([[1.0, -0.5]])
+    assert (shape, fmt) == ((1, 2), "fp32") and [r.value for r in reals] == [1, Fraction(-1, 2)]
+    with pytest.raises(InvalidValueError):
+        Q.to_reals([0.1])  # not an fp32 value
+    with pytest.raises(InvalidValueError) as exc:
+        Q.to_reals(np.array([1, 2], np.int32))
+    assert str(exc.value) == ("numpy input of dtype int32 is not a float format; expected one of "
+                              "['bfloat16', 'float16', 'float32', 'float64']")
+
+
+def test_mx_quantize_shared_exponent_clamps_at_127_for_fp64_input():
+    """OCP MX v1.0 §6.3: X is clamped to e8m0's range; an fp64 input of 2^200 gives X = 127 (code 254)."""
+    scales, codes = Q.mx_quantize([2.0 ** 200, 1.0], x_format="fp64")
+    assert scales == [254] and codes[0] == 7  # 2^200 / 2^127 saturates to fp4's max (0b0111 = 6.0)
