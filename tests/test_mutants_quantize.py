@@ -480,3 +480,51 @@ def test_mx_quantize_shared_exponent_clamps_at_127_for_fp64_input():
     """OCP MX v1.0 §6.3: X is clamped to e8m0's range; an fp64 input of 2^200 gives X = 127 (code 254)."""
     scales, codes = Q.mx_quantize([2.0 ** 200, 1.0], x_format="fp64")
     assert scales == [254] and codes[0] == 7  # 2^200 / 2^127 saturates to fp4's max (0b0111 = 6.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# quantize_value: the zero-point placements against torch (seeded, small), defaults and bounds
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tdtype,dtype,profile,zp", [("quint8", "uint8", "torch", 10), ("qint8", "int8", "torch", -7),
+                                                     ("qint32", "int32", "torch_qint32", 5),
+                                                     ("qint32", "int32", "torch_qint32", -1000)])
+def test_zero_point_fused_and_float_before_match_torch(tdtype, dtype, profile, zp):
+    """'torch' fuses zp into an fma, 'torch_qint32' adds it in float before rounding (torch 2.13
+    quantize_per_tensor); both differ from adding it after rounding near .5 ties."""
+    np = need("numpy")
+    torch = need("torch")
+    s = np.float32(0.1)
+    rng = np.random.default_rng(abs(zp))
+    k = rng.integers(-150, 150, 300).astype(np.float64)
+    x = np.concatenate([((k + 0.5) * float(s)).astype(np.float32), (k * 0.37).astype(np.float32),
+                        np.nextafter(((k + 0.5) * float(s)).astype(np.float32), np.float32(0))])
+    t = torch.quantize_per_tensor(torch.from_numpy(x), float(s), zp, getattr(torch, tdtype)).int_repr().tolist()
+    assert Q.quantize(x, s, zp, dtype, profile).tolist() == t
+    reals = [formats.decode("fp32", b) for b in x.view(np.uint32).tolist()]
+    assert [Q.quantize_value(r, Fraction(float(s)), zp, dtype, profile) for r in reals] == t
+
+
+def test_quantize_value_defaults_and_explicit_bounds():
+    r = formats.exact("fp32", 2.5)
+    assert Q.quantize_value(r, Fraction(1), 0, "int8") == 2 == Q.quantize_value(r, Fraction(1), 0, "int8", "exact")
+    assert Q.quantize_value(formats.exact("fp32", 100.0), Fraction(1), 0, "int8", qmin=-8, qmax=7) == 7
+    assert Q.quantize_value(formats.exact("fp32", -100.0), Fraction(1), 0, "int8", qmin=-8, qmax=7) == -8
+    assert Q.quantize_value(formats.exact("fp32", 300.0), Fraction(1), 0, "int8") == 127
+
+
+def test_dynamic_quantize_numpy_output_is_uint8():
+    np = need("numpy")
+    y, s, zp = Q.dynamic_quantize(np.array([[-1.0, 2.0], [0.5, 3.0]], np.float32))
+    assert y.dtype == np.uint8 and y.shape == (2, 2)
+
+
+def test_values_decodes_nested_bit_patterns():
+    np = need("numpy")
+    bits = [[0x3F800000, 0xBF000000], [0x7F800000, 0x00000001]]
+    v = Q.values(bits)
+    assert v[0] == [1, Fraction(-1, 2)] and v[1][1] == Fraction(1, 2**149)
+    assert v[1][0].is_inf and v[1][0].sign == 0
+    h = Q.values([0x3C00, 0xC000], "fp16")
+    assert h == [Fraction(float(np.array(0x3C00, np.uint16).view(np.float16))), -2]
+    assert Q.values(np.uint32(0x40400000)) == 3
