@@ -13,20 +13,10 @@ from refquant.blocks import gguf_lut as flut
 from refquant.peers.gguf import _k_blocks, tie_blocks
 from refquant.peers.gguf_lut import decisive_mxfp4, random_blocks
 from refquant.peers.gguf_lut import tie_blocks as lut_ties
-from refquant.peers.versions import MissingBackend
 
 LEGACY = ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q8_1")
 TABLE = ("tq1_0", "tq2_0", "mxfp4", "nvfp4")
 KTYPES = ("q2_K", "q3_K", "q4_K", "q5_K", "q6_K")
-
-
-@pytest.fixture(scope="module")
-def ggml():
-    from refquant.peers import ggml as peer
-    try:
-        return peer.load()
-    except MissingBackend as exc:
-        pytest.skip(str(exc))
 
 
 def _values(rng, n, scales=(1e-3, 1.0, 1e3)):

@@ -10,7 +10,6 @@ from refquant import gguf
 from refquant.blocks import gguf_k as fk
 from refquant.errors import InvalidValueError, ShapeError, UnknownNameError, Unpredictable
 from refquant.peers.gguf import _k_blocks
-from refquant.peers.versions import MissingBackend
 
 KTYPES = ("q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "q8_K")
 GROUP = {"q2_K": 16, "q3_K": 16, "q4_K": 32, "q5_K": 32, "q6_K": 16, "q8_K": 256}
@@ -68,15 +67,6 @@ def sample(kind, seed, per_case=1):
 
 def spec_bytes(kind, x):
     return gguf.quantize_row(kind, [float(v) for v in np.asarray(x, np.float32).ravel()])
-
-
-@pytest.fixture(scope="module")
-def ggml():
-    from refquant.peers import ggml as peer
-    try:
-        return peer.load()
-    except MissingBackend as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.mark.parametrize("kind", KTYPES)

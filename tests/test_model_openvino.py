@@ -144,9 +144,20 @@ def test_a_model_openvino_cannot_read_is_a_bad_input(zoo_dir, capsys):
     assert "OpenVINO" in err and "QGemm" in err
 
 
+def _one_input_model(nodes, shape, inits):
+    """An opset-13 model of ``nodes`` from float input x of ``shape`` to y, ``inits`` as initializers."""
+    from onnx import TensorProto, helper, numpy_helper
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
 def _qdq_chain(op, params, shape=(1, 4, 32, 32)):
     """x [-> Q -> DQ] -> op -> Q -> DQ -> y (scales and zero points chosen, not calibrated)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
     s1, z1, s2, z2 = params
     inits = {"s1": np.float32(s1), "z1": np.uint8(z1), "s2": np.float32(s2), "z2": np.uint8(z2)}
     n = []
@@ -159,12 +170,7 @@ def _qdq_chain(op, params, shape=(1, 4, 32, 32)):
         n.append(helper.make_node("Softmax", [src], ["m"], name="softmax", axis=-1))
     n += [helper.make_node("QuantizeLinear", ["m", "s2", "z2"], ["q2"], name="Q2"),
           helper.make_node("DequantizeLinear", ["q2", "s2", "z2"], ["y"], name="DQ2")]
-    g = helper.make_graph(n, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
+    return _one_input_model(n, shape, inits)
 
 
 @pytest.mark.parametrize("op,params", [("MaxPool", (0.0173, 3, 0.013, 250)), ("Softmax", (0, 0, 0.0007, 17))])
@@ -187,7 +193,7 @@ def test_requantizing_subgraphs_agree(tmp_path, op, params):
 
 def _mean_chain(op, shape, params, attrs):
     """x -> Q -> DQ -> op (a mean) -> Q -> DQ -> y, per-tensor u8 grids chosen, not calibrated."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
     s0, z0, s1, z1 = params
     inits = {"s0": np.float32(s0), "z0": np.uint8(z0), "s1": np.float32(s1), "z1": np.uint8(z1)}
     n = [helper.make_node("QuantizeLinear", ["x", "s0", "z0"], ["q0"], name="Q0"),
@@ -195,12 +201,7 @@ def _mean_chain(op, shape, params, attrs):
          helper.make_node(op, ["d0"], ["m"], name="mean", **attrs),
          helper.make_node("QuantizeLinear", ["m", "s1", "z1"], ["q1"], name="Q1"),
          helper.make_node("DequantizeLinear", ["q1", "s1", "z1"], ["y"], name="DQ1")]
-    g = helper.make_graph(n, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    return m
+    return _one_input_model(n, shape, inits)
 
 
 @pytest.mark.parametrize("op,shape,params,attrs", [

@@ -653,7 +653,7 @@ def test_onednn_chains_name_the_nan_they_leave_undefined():
         p = rq.derive_params(method, SA, SB, 2.0**-140)
         with pytest.raises(Unpredictable, match=rf"^acc 0: the oneDNN float chain gives NaN \(0 \* inf\); {jit}$"):
             rq.requantize_one(0, method, p, 0, "int8")
-        with pytest.raises(Unpredictable, match=rf"^at index \(0,\): acc 0: the oneDNN float chain gives NaN"):
+        with pytest.raises(Unpredictable, match=r"^at index \(0,\): acc 0: the oneDNN float chain gives NaN"):
             rq.requantize([0], method, p)
     # the reference divides, so derived scales never make NaN; hand-made parameters with an inf scale do
     p = rq.make_params("onednn_ref", [{"sa": rq.INF, "sb": F(1), "sy": F(1), "inv_sy": F(1)}])

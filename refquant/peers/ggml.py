@@ -48,6 +48,17 @@ _VEC_DOT = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t
                             ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
 
 
+
+def _run_from_float(fn, kind, x):
+    """Call a ggml from_float function (float32 row -> blocks) on ``x``: uint8 blocks."""
+    x = np.ascontiguousarray(np.asarray(x, np.float32).ravel())
+    n, size = BLOCKS[kind]
+    if x.size % n:
+        raise ShapeError(f"a {kind} row holds a multiple of {n} values; got {x.size}")
+    out = np.zeros(x.size // n * size, np.uint8)
+    _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
+    return out
+
 class _Traits(ctypes.Structure):
     """struct ggml_type_traits (ggml.h, ggml 0.13.1)."""
     _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64), ("blck_size_interleave", ctypes.c_int64),
@@ -140,13 +151,7 @@ class Ggml:
     def quantize_ref(self, kind, x):
         """quantize_row_<kind>_ref (the type traits' from_float_ref) of float32 ``x``: uint8 blocks."""
         fn = self._function(self.traits(kind).from_float_ref, f"quantize_row_{kind}_ref", "from_float_ref", kind)
-        x = np.ascontiguousarray(np.asarray(x, np.float32).ravel())
-        n, size = BLOCKS[kind]
-        if x.size % n:
-            raise ShapeError(f"a {kind} row holds a multiple of {n} values; got {x.size}")
-        out = np.zeros(x.size // n * size, np.uint8)
-        _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
-        return out
+        return _run_from_float(fn, kind, x)
 
     def quantize(self, kind, x):
         """The CPU backend's from_float (ggml_get_type_traits_cpu) of float32 ``x``: how it quantizes the
@@ -154,13 +159,7 @@ class Ggml:
         fn = self.cpu.ggml_get_type_traits_cpu(self.type_id(kind)).contents.from_float
         if not fn:
             raise UnknownNameError("ggml type with a CPU from_float", kind, [])
-        x = np.ascontiguousarray(np.asarray(x, np.float32).ravel())
-        n, size = BLOCKS[kind]
-        if x.size % n:
-            raise ShapeError(f"a {kind} row holds a multiple of {n} values; got {x.size}")
-        out = np.zeros(x.size // n * size, np.uint8)
-        _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
-        return out
+        return _run_from_float(fn, kind, x)
 
     def quantize_chunk(self, kind, x, n_per_row):
         """ggml_quantize_chunk(type, src, dst, 0, nrows, n_per_row, imatrix = NULL): what llama.cpp's
