@@ -630,3 +630,18 @@ def test_to_reals_reads_an_object_without_dtype_as_nested_lists():
         shape = (2,)
     reals, shape, fmt = Q.to_reals(Shaped([1.5, -2.0]))
     assert [r.value for r in reals] == [Fraction(3, 2), -2] and shape == (2,) and fmt == "fp32"
+
+
+def test_onnx_ref_int32_out_of_range_is_int32_min_before_the_zero_point():
+    """'onnx_ref' (onnx 1.21.0's numpy QuantizeLinear): rint, astype(int32) (x86: every n outside
+    [-2^31, 2^31) gives INT32_MIN), + zp wrapping in int32, clip.  numpy on this x86 machine is
+    the reference; quotients -2^32 and -(2^31 + 2^8) are below the int32 range."""
+    import platform
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("the INT32_MIN conversion result is x86's (cvttsd2si)")
+    for x in (-2.0 ** 32, -(2.0 ** 31 + 2 ** 8), -2.0 ** 31, 2.0 ** 31, 2.0 ** 33):
+        for zp in (0, 5, -7):
+            with np.errstate(invalid="ignore"):
+                n = np.rint(np.array([x], np.float32) / np.float32(1)).astype(np.int32)
+            want = int((n + np.int32(zp))[0])  # int32 addition wraps
+            assert Q.quantize_value(_f32(x), Fraction(1), zp, "int32", "onnx_ref") == want, (x, zp)
