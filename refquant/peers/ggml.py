@@ -59,6 +59,7 @@ def _run_from_float(fn, kind, x):
     _FROM_FLOAT(fn)(x.ctypes.data, out.ctypes.data, x.size)
     return out
 
+
 class _Traits(ctypes.Structure):
     """struct ggml_type_traits (ggml.h, ggml 0.13.1)."""
     _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64), ("blck_size_interleave", ctypes.c_int64),
