@@ -815,6 +815,71 @@ def test_prepared_op_with_policy_error_builds_whatever_a_zero_row_would_do(metho
         op(np.zeros((1, 4), np.int8))
 
 
+
+# ---- one-shot calls on a PackedB reuse a prepared op (refquant/kernel/_gemm.py: oneshot) -----------
+
+def test_one_shot_on_a_packed_b_reuses_an_op_only_for_the_same_arguments():
+    """A PackedB keeps the prepared ops of its recent argument sets; an argument changed in place
+    (bytes, dtype or shape), a new value or a new array gives the exact result of the new
+    arguments, and every error is the one-shot call's own."""
+    import weakref
+    rng = np.random.default_rng(15)
+    a = rng_matrix(rng, (20, 72), np.uint8, "uniform")
+    b = rng_matrix(rng, (72, 40), np.int8, "uniform")
+    pb = kernel.PackedB(b)
+    mult = float_multipliers(rng, 40)
+    zb = rng.integers(-128, 128, 40).astype(np.int32)
+    bias = rng.integers(-2**20, 2**20, 40).astype(np.int32)
+
+    def fresh():   # the same call on a raw B: never reuses anything
+        return kernel.qlinear_matmul(a, b, 3, zb, "float_fp32", mult, zp=1, bias=bias, out_dtype=np.uint8)
+
+    def cached():
+        return kernel.qlinear_matmul(a, pb, 3, zb, "float_fp32", mult, zp=1, bias=bias, out_dtype=np.uint8)
+
+    np.testing.assert_array_equal(cached(), fresh())
+    np.testing.assert_array_equal(cached(), fresh())                 # the kept op
+    assert len(pb._oneshot) == 1
+    for arr, i, v in ((mult, 5, np.float32(0.75)), (zb, 7, 11), (bias, 0, -5)):
+        arr[i] = v                                                  # changed in place: checked again
+        np.testing.assert_array_equal(cached(), fresh())
+    mult[3] = np.float32(-1.0)                                      # now out of the domain
+    with pytest.raises(InvalidValueError, match=r"multiplier\[3\]"):
+        cached()
+    mult[3] = np.float32(0.5)
+    zb[1] = 200                                                     # outside int8
+    with pytest.raises(InvalidValueError, match="zb"):
+        cached()
+    zb[1] = 0
+    np.testing.assert_array_equal(kernel.qlinear_matmul(a, pb, 3, zb, "float_fp32", mult.copy(), zp=1, bias=bias,
+                                                        out_dtype=np.uint8), fresh())
+    for za in (np.int64(3), 4, np.uint8(4)):
+        np.testing.assert_array_equal(kernel.matmul_integer(a, pb, za, zb, bias),
+                                      kernel.matmul_integer(a, b, za, zb, bias))
+    assert len(pb._oneshot) <= 4                                     # ONESHOT_KEPT
+    with pytest.raises(ShapeError):                                  # A's own errors, from the kept op
+        kernel.matmul_integer(a[:, :71], pb, 4, zb, bias)
+    with pytest.raises(InvalidValueError, match="300"):
+        kernel.matmul_integer(a, pb, 300, zb, bias)
+    with pytest.raises(InvalidValueError, match="int32 output"):
+        kernel.qlinear_matmul(a, pb, 4, zb, "int32", None, bias=bias)
+    np.testing.assert_array_equal(kernel.matmul_integer(a.view(np.int8), pb, 4, zb, bias),
+                                  kernel.matmul_integer(a.view(np.int8), b, 4, zb, bias))
+    m0 = np.float32(0.5)
+    q_pos = kernel.qlinear_matmul(a, pb, 3, 0, "float_fp32", m0, out_dtype=np.int32, qmin=-9, qmax=9)
+    q_neg = kernel.qlinear_matmul(a, pb, 3, 0, "float_fp32", -np.float32(0.0), out_dtype=np.int32, qmin=-9,
+                                  qmax=9)
+    np.testing.assert_array_equal(q_pos, kernel.qlinear_matmul(a, b, 3, 0, "float_fp32", m0, out_dtype=np.int32,
+                                                               qmin=-9, qmax=9))
+    np.testing.assert_array_equal(q_neg, np.zeros_like(q_neg))
+    pb2 = kernel.PackedB(b)
+    np.testing.assert_array_equal(kernel.matmul_integer(a, pb2, 3, zb, bias), kernel.matmul_integer(a, b, 3, zb, bias))
+    assert len(pb2._oneshot) == 1
+    ref = weakref.ref(pb2)
+    del pb2
+    assert ref() is None                              # freed by its reference count: no cycle keeps B
+
+
 # ---- the C thread pool (rq_gemm_run_many) ------------------------------------------------------------
 
 def test_concurrent_callers_and_fork():

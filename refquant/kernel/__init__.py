@@ -22,11 +22,13 @@ Modules: ``_checks`` (argument checks), ``_lib`` (the loaded extension, paths),
 (the cffi build script that setup.py names in ``cffi_modules``).
 """
 
+import os
+
 import numpy as np
 
 from ._checks import (METHODS, NO_REQUANT, POLICIES, a_dtype_of, int_scalar, matrix,
                       method_name, out_dtype_of, requant_args)
-from ._gemm import PackedB, call, check_problem, gemm_struct, ptr
+from ._gemm import PackedB, call, check_problem, gemm_struct, oneshot, ptr
 from ._lib import available, ffi, last_path_used, paths, require
 from ._lib import lib  # noqa: F401  (refquant.kernel.lib and .ffi, as before the split)
 from ._threads import CPUS, PlanCache
@@ -44,8 +46,19 @@ def matmul_integer(a, b, za=0, zb=0, bias=None, policy="wrap", path=None, thread
     bias: None or (N,) int32; policy: 'wrap' | 'saturate' | 'error'.  Returns an (M, N) int32
     array, and the (M, N) int32 overflow counts when return_overflow is true.
     """
+    if not return_overflow:   # a PackedB keeps the prepared ops of its recent argument sets
+        out = oneshot(a, b, (za, zb, bias, policy, path, _env_path(path), threads),
+                      lambda a_dtype: QLinearMatMul(b, za, zb, "int32", bias=bias, policy=policy, path=path,
+                                                    threads=threads, a_dtype=a_dtype))
+        if out is not None:
+            return out
     return call(a, b, za=za, zb=zb, bias=bias, policy=policy, path=path, threads=threads,
                 return_overflow=return_overflow)
+
+
+def _env_path(path):
+    """REFQUANT_KERNEL_PATH where ``path`` is None (a one-shot call's path may come from it)."""
+    return os.environ.get("REFQUANT_KERNEL_PATH") if path is None else None
 
 
 def _n_columns(b):
@@ -61,9 +74,17 @@ def qlinear_matmul(a, b, za, zb, method, params, zp=0, qmin=None, qmax=None, out
     'tflite_double' | 'tflite_single' (params: (m, shift), m in [0, 2^31), shift in [-31, 30]),
     'tosa_single' | 'tosa_double' (params: (m, s), s in [2, 62]), or 'int32' (params ignored).
     Scalars are per-tensor, (N,) arrays per-channel.  out_dtype: int8, uint8 or int32;
-    qmin/qmax default to its range.
+    qmin/qmax default to its range.  With a PackedB ``b``, a call whose other arguments are the
+    same values as a recent call's reuses that call's checked, prepared op (``_gemm.oneshot``).
     """
     out_dtype = out_dtype_of(out_dtype, method_name(method))
+    if not return_overflow:   # a PackedB keeps the prepared ops of its recent argument sets
+        out = oneshot(a, b, (za, zb, method, params, zp, qmin, qmax, out_dtype, bias, policy, path,
+                             _env_path(path), threads),
+                      lambda a_dtype: QLinearMatMul(b, za, zb, method, params, zp, qmin, qmax, out_dtype, bias,
+                                                    policy, path, threads, a_dtype))
+        if out is not None:
+            return out
     requant = NO_REQUANT if method == "int32" else requant_args(method, params, _n_columns(b), out_dtype,
                                                                  zp, qmin, qmax)
     return call(a, b, za=za, zb=zb, bias=bias, policy=policy, requant=requant, path=path, threads=threads,

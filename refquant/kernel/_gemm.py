@@ -2,6 +2,7 @@
 ``rq_gemm`` template (used by the one-shot calls and by the prepared op alike) and the one-shot call.
 """
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ class PackedB:
         self._struct = ffi.new("rq_packed_b *")
         self._struct.data = ffi.cast("int8_t *", ffi.from_buffer(self._data, require_writable=True))
         self._struct.colsum = ffi.cast("int32_t *", ffi.from_buffer(self._colsum, require_writable=True))
+        self._oneshot, self._oneshot_lock = {}, threading.Lock()   # see oneshot_op
         rc = lib.rq_pack_b(self._struct, ptr(b), CTYPE[b.dtype], k, n, ldb)
         if rc != 0:  # pragma: no cover - arguments were checked
             raise InvalidValueError(f"rq_pack_b failed: {STATUS.get(rc, rc)}")
@@ -170,3 +172,97 @@ def call(a, b, *, za=0, zb=0, bias=None, policy="wrap", requant=NO_REQUANT, path
     if g.policy == "error" and np.any(counts):
         raise overflow_error(a, g, counts)
     return (out, counts) if return_overflow else out
+
+
+# ---- the one-shot calls on a PackedB: prepared ops kept by argument ------------------------------
+
+ONESHOT_KEPT = 4                  # prepared ops a PackedB keeps for one-shot calls with it
+ONESHOT_ARRAY_BYTES = 1 << 16     # a larger zb / bias / params array is checked on every call
+
+
+class _Uncached(Exception):
+    """An argument the one-shot cache does not key: the call then checks everything itself."""
+
+
+def _key_part(v, arrays):
+    """A hashable stand-in for one argument of a one-shot call.  An array stands by its identity
+    (it is appended to ``arrays``: the cache entry keeps it, and a copy of its bytes, dtype and
+    shape, which a hit compares); a numpy scalar by its type and bytes (-0.0 is not 0.0)."""
+    t = type(v)
+    if t in _AS_IS:
+        return v
+    if t is np.ndarray:
+        if v.nbytes > ONESHOT_ARRAY_BYTES:
+            raise _Uncached
+        arrays.append(v)
+        return id(v)
+    if isinstance(v, np.generic) and v.dtype.kind in "iuf":
+        return (t, v.tobytes())
+    if t is tuple or t is list:
+        return (t, tuple([_key_part(x, arrays) for x in v]))
+    if isinstance(v, np.dtype) or (t is type and issubclass(v, np.generic)):
+        return np.dtype(v)
+    raise _Uncached
+
+
+_AS_IS = {type(None), int, str}   # arguments that stand for themselves (bool is not int here)
+
+
+class _Reused:
+    """What one-shot calls reuse of a prepared op: its plans and the arrays its template points
+    into, but not its PackedB (which keeps this: no reference cycle holds B's memory)."""
+
+    def __init__(self, op):
+        g = op._gemm
+        self._keep = (g.zb, g.bias, g.requant)
+        self._plans, self._a_dtype, self._k, self._n = op._plans, op._a_dtype, op._k, op._n
+        self._out_dtype = op._out_dtype
+
+    def __call__(self, a):
+        """C, or None where the prepared op would take its general path (the call then does)."""
+        if a.dtype != self._a_dtype or a.ndim != 2 or a.shape[1] != self._k or a.shape[0] == 0:
+            return None
+        lda = matrix(a, "a", (self._a_dtype,))
+        out = np.empty((a.shape[0], self._n), self._out_dtype)
+        self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
+        return out
+
+
+def oneshot(a, b, parts, build):
+    """C of a one-shot call with PackedB ``b`` computed by a kept prepared op, or None (then the
+    call checks every argument and runs, as before).
+
+    ``parts``: every argument but A and B; ``build()``: the prepared op (QLinearMatMul) of exactly
+    those arguments, which checks them.  An op is reused only while each argument is the same
+    value: scalars by type and bytes, arrays (at most ONESHOT_ARRAY_BYTES) by identity *and*
+    unchanged bytes, dtype and shape, so an array changed in place is checked again.  An op that
+    fails to build gives None: the call then raises its own error, in its own order.  Bounded: a
+    PackedB keeps the ops of its ONESHOT_KEPT most recent argument sets, and they go with it."""
+    if type(b) is not PackedB or type(a) is not np.ndarray:
+        return None
+    arrays, key = [], [a.dtype.num]
+    try:
+        for v in parts:
+            key.append(v if type(v) in _AS_IS else _key_part(v, arrays))
+    except _Uncached:
+        return None
+    key = tuple(key)
+    entry = b._oneshot.get(key)
+    if entry is not None:
+        for x, y, (d, s, raw) in zip(arrays, entry[1], entry[2]):
+            if not (x is y and x.dtype == d and x.shape == s and x.tobytes() == raw):
+                entry = None
+                break
+    if entry is None:
+        try:
+            op = build(a.dtype)
+        except Exception:   # noqa: BLE001 - the call raises the right error, in the right order
+            return None
+        if op._slow:         # policy 'error' locates overflows: the call's own path
+            return None
+        entry = (_Reused(op), arrays, [(x.dtype, x.shape, x.tobytes()) for x in arrays])
+        with b._oneshot_lock:
+            if key not in b._oneshot and len(b._oneshot) >= ONESHOT_KEPT:
+                del b._oneshot[next(iter(b._oneshot))]
+            b._oneshot[key] = entry
+    return entry[0](a)
