@@ -50,6 +50,7 @@ SKIP = ("Input", "Output", "Const", "Reorder")
 INT8 = ("u8", "i8")
 MOVEMENT = ("Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "MaxPool", "Identity")
 LINEAR = ("Conv", "MatMul", "Gemm")
+TYPES = {"bf16": "bf16", "f32": "f32", "u8": "u8", "i8": "i8"}
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Layer:
     type: str
     precision: str
     nodes: list                  # ONNX node names it holds, in graph order
+    out: str = ""                # its output element types (e.g. "bf16"), comma-separated
 
 
 @dataclass
@@ -101,7 +103,9 @@ def runtime_layers(compiled, graph):
         if kind in SKIP:
             continue
         held = {_onnx_name(names, x) for x in rt["originalLayersNames"].astype(str).split(",")} - {None}
-        layers.append(Layer(kind, rt["runtimePrecision"].astype(str), sorted(held, key=order.get)))
+        outs = ",".join(TYPES.get(o.get_element_type().get_type_name(), o.get_element_type().get_type_name())
+                        for o in op.outputs())
+        layers.append(Layer(kind, rt["runtimePrecision"].astype(str), sorted(held, key=order.get), outs))
     return layers
 
 
@@ -392,7 +396,7 @@ def _rewrite(graph, n, where, prod, cons):
         pair = [n.name] + [r.name for r in cons.get(n.outputs[0], []) if r.key == "DequantizeLinear"][:1]
         ok = la is not None and la.type in ("Subgraph", "FakeQuantize") and (
             (la.nodes == [n.name] and la.precision in ("f32",) + INT8) or la.nodes == pair)
-        return node, "" if ok or la is None else _why(la)
+        return (node, "") if ok or la is None else _fused(n, la, cons)
     if n.key == "DequantizeLinear":
         q = prod.get(n.inputs[0])
         if la is not None and la.type == "Subgraph" and q is not None and q.key == "QuantizeLinear" \
@@ -401,14 +405,35 @@ def _rewrite(graph, n, where, prod, cons):
             return Node(n.name, "FakeQuantize", "openvino", [q.inputs[0]] + n.inputs[1:3], n.outputs,
                         dict(n.attrs)), ""
         node = Node(n.name, "DequantizeLinear", "openvino", n.inputs, n.outputs, dict(n.attrs))
+        src = where.get(q.name) if q is not None else None
+        if la is None and src is not None and "bf16" in src.out.split(","):
+            return _fused(n, Layer(src.type, "", src.nodes, src.out), cons)     # LPT folded it into a bf16 writer
         ok = la is None or (la.type == "Subgraph" and (
             (la.nodes == [n.name] and la.precision in INT8) or (q is not None and la.nodes == [q.name, n.name])))
-        return node, "" if ok else _why(la)
+        return (node, "") if ok else _fused(n, la, cons)
     if la is None or (n.key in MOVEMENT and la.nodes == [n.name]):
         return n, ""
     if n.key == "Softmax" and la.type == "Softmax" and la.precision == "f32" and la.nodes == [n.name]:
         return n, ""        # binary32 Softmax: the float op's enclosure (its exp is not pinned down)
-    return n, _why(la)
+    return _fused(n, la, cons)
+
+
+def _fused(n, la, cons):
+    """(node, '' or why not modelled) for a node inside a fused layer whose per-element arithmetic the
+    runtime graph does not pin down: its enclosure of every binary32 evaluation order (with every
+    bfloat16 rounding where the layer reads or writes bfloat16); model/ops_openvino.py ``FusedFloat``,
+    ``_fq_fused``."""
+    flags = {"ov_bf16_in": la.precision == "bf16", "ov_bf16_out": "bf16" in la.out.split(","),
+             "ov_layer": f"{la.type} {la.precision}",
+             # a product read by a later op of the same layer may be contracted into it (FMA) or moved (LPT)
+             "ov_contract": any(r.name in la.nodes for o in n.outputs for r in cons.get(o, []))}
+    if n.key in ("QuantizeLinear", "DequantizeLinear"):
+        return Node(n.name, n.key, "openvino", n.inputs, n.outputs, dict(n.attrs, path="fused", **flags)), ""
+    from .registry import OPS, _load
+    _load()
+    if n.key not in OPS or n.domain not in ("", "ai.onnx"):
+        return n, _why(la)
+    return Node(n.name, "FusedFloat", "openvino", n.inputs, n.outputs, dict(n.attrs, ov_op=n.op_type, **flags)), ""
 
 
 def build(spec, model_path, feeds, progress=None):

@@ -44,7 +44,7 @@ from ..requant import ffma, fl32
 from .ops_float import _im2col
 from .ops_quant import conv_acc, conv_geometry, matmul_acc
 from .registry import op
-from .value import V
+from .value import V, down32, up32
 
 DOMAIN = "openvino"
 ROWS = {"snippets": "openvino_cpu", "fq_node": "openvino_cpu_fq_node"}
@@ -115,6 +115,8 @@ def quantize_linear(ctx, node, ins):
     x, s, zp = ins[0], ins[1], ins[2]
     if zp is None:
         raise InvalidValueError(f"node {node.name!r}: QuantizeLinear without a zero point is not modelled")
+    if node.attr("path") == "fused":        # inside a fused float layer (model/openvino.py): an enclosure
+        return [_fq_fused(node, widen_bf16(x) if node.attr("ov_bf16_in") else x, s.v, zp.v, False)]
     return [_fq_enclosed(_row(node), node, x, s.v, zp.v, False)]
 
 
@@ -141,9 +143,13 @@ def dequantize_linear(ctx, node, ins):
     z = np.float32(0) if zp is None else along(zp.v).astype(np.float32)
     f = lambda t: ((t.astype(np.float32) - z).astype(np.float32) * along(s.v).astype(np.float32)).astype(np.float32)
     if q.exact:
-        return [V(f(q.v))]
-    a, b = f(q.lo), f(q.hi)
-    return [V(f(q.v), np.minimum(a, b).astype(np.float64), np.maximum(a, b).astype(np.float64))]
+        y = V(f(q.v))
+    else:
+        a, b = f(q.lo), f(q.hi)
+        y = V(f(q.v), np.minimum(a, b).astype(np.float64), np.maximum(a, b).astype(np.float64))
+    if node.attr("ov_contract"):     # a later op of its fused layer reads it: may stay unrounded (FMA, LPT)
+        y = widen_ulp(y)
+    return [widen_bf16(y) if node.attr("ov_bf16_out") else y]
 
 
 def _accumulators(node, x, zx, w):
@@ -166,17 +172,25 @@ def _plan(ctx, node, sx, sw, sy, zy, ydt):
 
 
 @op(f"{DOMAIN}.Int8Linear")
-def int8_linear(ctx, node, ins):
+def int8_linear(ctx, node, ins, acc=None):
     """An int8 Convolution / FullyConnected with its output FakeQuantize fused (the LPT post-ops plan);
     the bias's two candidates (see the module text) make an enclosure where they differ."""
     x, sx, zx, w, sw, zw, b, sb, sy, zy = (ins + [None] * 10)[:10]
     if np.any(np.asarray(zw.v)):
         raise InvalidValueError(f"node {node.name!r}: Int8Linear takes weight zero points 0")
-    if not x.exact:             # an input from a node not modelled: the output is not known either
-        return [_unknown(int8_linear(ctx, node, [V(x.v)] + ins[1:])[0], node)]
     ydt = np.asarray(zy.v).dtype
     zxv = int(np.asarray(zx.v).reshape(-1)[0])
-    acc, axis = _accumulators(node, x.v, zxv, w.v)
+    acc, axis = (acc, -1 if node.attr("kind") != "Conv" else 1) if acc is not None else \
+        _accumulators(node, x.v, zxv, w.v)
+    if not x.exact:             # levels known within [lo, hi]: interval accumulators, the plan is non-decreasing
+        wv = np.asarray(w.v, np.int64)
+        pos, neg = np.maximum(wv, 0), np.minimum(wv, 0)
+        a_lo = _accumulators(node, x.lo, zxv, pos)[0] + _accumulators(node, x.hi, zxv, neg)[0]
+        a_hi = _accumulators(node, x.hi, zxv, pos)[0] + _accumulators(node, x.lo, zxv, neg)[0]
+        y = int8_linear(ctx, node, [V(x.v)] + ins[1:])[0]
+        ends = [int8_linear(ctx, node, [V(np.zeros(0))] + ins[1:], acc=a)[0].bounds() for a in (a_lo, a_hi)]
+        lo, hi = ends[0][0], ends[1][1]
+        return [y if np.array_equal(lo, hi) else V(y.v, lo, hi)]
     d, plan = _plan(ctx, node, sx.v, sw.v, sy.v, zy.v, ydt)
     chan = _channels(acc, np.zeros(acc.shape[axis]), axis)      # the output channel (bias, per-channel plan)
     bias = None if b is None else np.asarray(b.v, np.int64).reshape(-1)
@@ -252,8 +266,11 @@ def dequantize_add_quantize(ctx, node, ins):
     measured apart), then the row's FakeQuantize to the output level: an element where the two differ is
     implementation-defined."""
     q, s, zp, b, sb, zb, sy, zy = ins[:8]
-    if not q.exact:
-        return [_unknown(dequantize_add_quantize(ctx, node, [V(q.v)] + ins[1:])[0], node)]
+    if not q.exact:             # non-decreasing in q (s > 0): the ends of q's enclosure give the ends
+        y = dequantize_add_quantize(ctx, node, [V(q.v)] + ins[1:])[0]
+        ends = [dequantize_add_quantize(ctx, node, [V(b.astype(q.v.dtype))] + ins[1:])[0].bounds() for b in q.bounds()]
+        lo, hi = ends[0][0], ends[1][1]
+        return [y if np.array_equal(lo, hi) else V(y.v, lo, hi)]
     zq = np.float32(np.asarray(zp.v).reshape(-1)[0]) if zp is not None else np.float32(0)
     qs = (_f32_exact(q.v.astype(np.int64), node.name) - zq).astype(np.float32)
     sv = np.float32(np.asarray(s.v).reshape(-1)[0])
@@ -327,3 +344,92 @@ def mean_quantize(ctx, node, ins):
     res = np.array([one(t, c) for t, c in zip(total.reshape(-1), n.reshape(-1))], np.int64).reshape(total.shape + (3,))
     y, lo, hi = res[..., 0], res[..., 1], res[..., 2]
     return [V(y.astype(ydt)) if np.array_equal(lo, hi) else V(y.astype(ydt), lo, hi)]
+
+
+# ##########################################################################
+# Nodes inside a fused float layer: enclosures of every evaluation order
+# ##########################################################################
+
+U = 2.0 ** -24            # unit roundoff of binary32
+FOLD_REL = 2.0 ** -20     # 16 u: a FakeQuantize whose range or scale LPT folded with a neighbouring multiply
+
+
+def rne_bf16(x):
+    """binary32 values (float64 array) rounded to bfloat16, to nearest, ties to even: the CPU plugin's
+    f32 -> bf16 conversion (its jit_uni_vcvtneps2bf16 emitter: the AVX512-BF16 vcvtneps2bf16
+    instruction, or its emulation, both round to nearest even; openvino 2026.4.1 src/plugins/intel_cpu
+    emitters).  bfloat16 keeps binary32's sign, 8 exponent bits and top 7 fraction bits.  Monotone."""
+    f = np.asarray(x, np.float64).astype(np.float32)
+    bits = f.view(np.uint32).astype(np.uint64)
+    r = ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32)
+    return np.where(np.isfinite(f), r, f).astype(np.float64)
+
+
+def widen_bf16(x):
+    """A float tensor (or enclosure) as a layer reading or writing bfloat16 holds it: every value rounded
+    to bfloat16 (``rne_bf16``; monotone, so the ends of the enclosure give the ends).  Integers pass."""
+    if x is None or x.v.dtype.kind != "f":
+        return x
+    v = rne_bf16(x.v).astype(np.float32)
+    if x.exact:
+        return V(v)
+    lo, hi = x.bounds()
+    return V(v, rne_bf16(down32(lo)), rne_bf16(up32(hi)))
+
+
+def widen_ulp(x):
+    """A float enclosure widened by one binary32 ulp each way: it then holds the exact real value of a
+    product that a fused layer may keep unrounded (FMA contraction, LPT moving a DequantizeLinear's
+    multiply past a MatMul): |fl(ab) - ab| <= u |ab| (Higham 2002, eq. 2.4)."""
+    if x is None or x.v.dtype.kind != "f":
+        return x
+    lo, hi = x.bounds()
+    return V(x.v, np.nextafter(down32(lo).astype(np.float32), np.float32(-np.inf)).astype(np.float64),
+             np.nextafter(up32(hi).astype(np.float32), np.float32(np.inf)).astype(np.float64))
+
+
+def _fq_fused(node, x, s, zp, out_float):
+    """The FakeQuantize of a QuantizeLinear inside a fused layer, as an enclosure: both rows' arithmetic
+    (snippets and the FakeQuantize node's post-op, which a fused layer may use), on the input enclosure
+    widened by FOLD_REL * max(|x|, |il|, |ih|).  Why that radius: LPT may fold a DequantizeLinear's scale
+    into the FakeQuantize range (il' = fl(il / s), ...) or move it past a MatMul; each folded quantity
+    carries one binary32 rounding (relative u), which moves the FakeQuantize's grid point by at most
+    u (|x| + |il| + 2 |x - il|) <= 6 u max(|x|, |il|, |ih|) since il <= 0 <= ih (the grid contains zero);
+    16 u leaves room for a second fold."""
+    svec, zvec = np.asarray(s, np.float32).reshape(-1), np.asarray(zp).reshape(-1)
+    dtype = np.asarray(zp).dtype
+    grids = [_grid(svec[j], zvec[j if zvec.size > 1 else 0], dtype) for j in range(svec.size)]
+    m_il = np.array([max(abs(float(g[2])), abs(float(g[3]))) for g in grids])
+    chan = _channels(x.v, s, node.attr("axis", 1))
+    lo, hi = x.bounds()
+    rng = m_il[chan] if svec.size > 1 else m_il[0]
+    lo = lo - FOLD_REL * np.maximum(np.abs(lo), rng)
+    hi = hi + FOLD_REL * np.maximum(np.abs(hi), rng)
+    y = _fq("openvino_cpu", node, x.v, s, zp, out_float)
+    ends = [_fq(row, node, b.astype(np.float32), s, zp, out_float).v for b in (down32(lo), up32(hi))
+            for row in ROWS.values()]
+    kind = np.float64 if out_float else np.int64
+    lo_y, hi_y = np.minimum(ends[0], ends[1]).astype(kind), np.maximum(ends[2], ends[3]).astype(kind)
+    return y if np.array_equal(lo_y, hi_y) and np.array_equal(lo_y, y.v.astype(kind)) else V(y.v, lo_y, hi_y)
+
+
+@op(f"{DOMAIN}.FusedFloat")
+def fused_float(ctx, node, ins):
+    """A float node (MatMul, Add, Softmax, ...) that ran inside a fused OpenVINO layer whose per-element
+    arithmetic the runtime graph does not pin down: the float op's enclosure of every binary32
+    evaluation order (model/ops_float.py: |fl(sum) - sum| <= gamma_n sum |t| for an n-term sum, Higham
+    2002, Thm 4.4 / eq. 3.5), on inputs widened by one ulp (a product the layer may keep unrounded,
+    ``widen_ulp``) and, where the layer reads or writes bfloat16 (attribute ov_bf16_in / ov_bf16_out, from
+    the runtime graph's precisions), its inputs / outputs rounded to bfloat16, to nearest even (``widen_bf16``:
+    the plugin's Reorder and store conversions)."""
+    from .registry import implementation
+    from .graph import Node
+    inner = Node(node.name, node.attr("ov_op"), node.attr("ov_domain", ""), node.inputs, node.outputs,
+                 {k: v for k, v in node.attrs.items() if not k.startswith("ov_")})
+    keep = (1, 2) if inner.key in ("Gemm", "Conv") else ()     # exact weights and bias (their ops take exact B):
+    # a weight's unrounded product fl(w sw) vs w sw adds u |a w| per term, inside gamma_(K+1) sum |a w| (K >= 2)
+    ins = [x if x is None or i in keep else widen_ulp(x) for i, x in enumerate(ins)]
+    if node.attr("ov_bf16_in"):
+        ins = [x if x is None or i in keep else widen_bf16(x) for i, x in enumerate(ins)]
+    outs = implementation(inner)(ctx, inner, ins)
+    return [widen_bf16(y) for y in outs] if node.attr("ov_bf16_out") else outs

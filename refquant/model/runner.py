@@ -75,8 +75,9 @@ def run(graph, feeds, backend="onnxruntime", progress=None, override=None):
 
 
 def run_node(graph, node, inputs, backend="onnxruntime"):
-    """One node on given input arrays (exact): its outputs as ``V``."""
+    """One node on given input arrays (exact) or ``V`` enclosures: its outputs as ``V``."""
     ctx = Context(backend)
-    ins = [None if n == "" else (V(np.asarray(inputs[n])) if n in inputs else V(np.asarray(graph.initializers[n])))
+    wrap = lambda a: a if isinstance(a, V) else V(np.asarray(a))        # a V: an enclosure, kept
+    ins = [None if n == "" else (wrap(inputs[n]) if n in inputs else V(np.asarray(graph.initializers[n])))
            for n in node.inputs]
     return implementation(node)(ctx, node, ins)
