@@ -407,3 +407,30 @@ def test_mean_then_quantize_in_an_f32_subgraph_agrees(zoo_dir, tmp_path):
     assert pool.op == "openvino.MeanThenQuantize" and pool.klass == "agree" and pool.elements == 128
     assert ("Subgraph", "f32") in {(la.type, la.precision) for la in target.layers if "/AveragePool_output_0_QuantizeLinear" in la.nodes}
     assert not target.not_modelled and all(n.klass == "agree" for n in rep.nodes)
+
+
+def test_fused_quantize_encloses_a_folded_range():
+    """A QuantizeLinear inside a fused layer (path 'fused'): LPT may fold the DequantizeLinear's scale s into
+    the FakeQuantize's range (FQ(r, fl(il / s), fl(ih / s)) on the raw r instead of FQ(fl(r s), il, ih)); the
+    level of the folded form, under both rows' arithmetic, lies inside the enclosure of the unfolded one."""
+    from refquant import openvino as spec
+    from refquant.model import ops_openvino as oo
+    from refquant.model.value import V
+    rng = np.random.default_rng(9)
+    ctx = Context("openvino_cpu")
+    parted = 0
+    for s, sy, zy in ((0.0123, 0.0371, 131), (0.5, 0.0041, 3), (3e-4, 0.01, 250)):
+        k = rng.integers(0, 255, 300)         # raw values next to the grid's midpoints, where the forms part
+        r = (((k - zy) + 0.5) * sy / s).astype(np.float32)
+        r = np.nextafter(r, np.where(rng.random(300) < 0.5, -np.inf, np.inf).astype(np.float32))
+        x = (r * np.float32(s)).astype(np.float32)
+        node = G.Node("q", "QuantizeLinear", "openvino", ["x", "s", "z"], ["y"], {"path": "fused"})
+        y = oo.quantize_linear(ctx, node, [V(x), V(np.float32(sy)), V(np.uint8(zy))])[0]
+        lo, hi = y.bounds()
+        il, ih = (np.float32((q - zy) * np.float32(sy)) for q in (0, 255))
+        fil, fih = (Fraction(float(np.float32(v / np.float32(s)))) for v in (il, ih))
+        for fn in (spec.fake_quantize_ov_cpu_snippets, spec.fake_quantize_ov_cpu):
+            got = np.array([int(fn(Fraction(float(v)), fil, fih, 0, 255, 256)) for v in r])
+            assert np.all((lo <= got) & (got <= hi))
+            parted += int(np.sum(got != y.v))
+    assert parted > 0           # the folded form does give other levels here (70 of 1800 when written)
