@@ -172,39 +172,68 @@ static int rq_overflow_impossible(const rq_plan *p)
 
 void rq_plan_free(rq_plan *p)
 {
-    free(p->zb);
-    free(p->bias);
-    free(p->mf);
-    free(p->qm);
-    free(p->qs);
+    free(p->zb);   /* one block holds zb, bias, mf, qm and qs */
+    p->zb = p->bias = p->qm = p->qs = NULL;
+    p->mf = NULL;
 }
 
+/* v[j] = src[j] (per_channel) or src[0], for j in [c0, c1). */
+static void rq_fill_cols(int32_t *v, const int32_t *src, int per_channel, int32_t c0, int32_t c1)
+{
+    int32_t j;
+    if (!src) {
+        memset(v + c0, 0, (size_t)(c1 - c0) * sizeof(int32_t));
+        return;
+    }
+    if (per_channel) {
+        memcpy(v + c0, src + c0, (size_t)(c1 - c0) * sizeof(int32_t));
+    } else {
+        for (j = c0; j < c1; j++)
+            v[j] = src[0];
+    }
+}
+
+/* The per-column values of the plan's columns [c0, c1) only (a split call gives each thread its
+ * own columns: filling all n cost each thread as much as a 1 x 64 x n product); up to 32
+ * columns either side of them are 0 (epilogues load whole vectors and drop the lanes outside),
+ * the rest is never read.  One allocation. */
 int rq_plan_init(rq_plan *p, const rq_gemm *g)
 {
-    int32_t j, n = g->n;
+    int32_t j, n = g->n, c0, c1;
+    int32_t *blk;
     memset(p, 0, sizeof *p);
     p->g = g;
     p->r0 = g->row_begin; p->r1 = g->row_end;
-    p->c0 = g->col_begin; p->c1 = g->col_end;
-    p->zb = malloc((size_t)n * sizeof(int32_t));
-    p->bias = malloc((size_t)n * sizeof(int32_t));
-    p->mf = malloc((size_t)n * sizeof(float));
-    p->qm = malloc((size_t)n * sizeof(int32_t));
-    p->qs = malloc((size_t)n * sizeof(int32_t));
-    if (!p->zb || !p->bias || !p->mf || !p->qm || !p->qs) {
-        rq_plan_free(p);
+    p->c0 = c0 = g->col_begin; p->c1 = c1 = g->col_end;
+    blk = malloc(5u * (size_t)n * sizeof(int32_t));
+    if (!blk)
         return RQ_E_NOMEM;
+    for (j = 0; j < 5; j++) {
+        int32_t lo = c0 > 32 ? c0 - 32 : 0, hi = n - c1 > 32 ? c1 + 32 : n;
+        memset(blk + (size_t)j * (size_t)n + lo, 0, (size_t)(c0 - lo) * sizeof(int32_t));
+        memset(blk + (size_t)j * (size_t)n + c1, 0, (size_t)(hi - c1) * sizeof(int32_t));
     }
+    p->zb = blk;
+    p->bias = blk + n;
+    p->mf = (float *)(blk + 2 * (size_t)n);
+    p->qm = blk + 3 * (size_t)n;
+    p->qs = blk + 4 * (size_t)n;
     p->has_bias = g->bias != NULL;
-    for (j = 0; j < n; j++) {
-        int32_t jc = g->per_channel ? j : 0;
-        p->zb[j] = g->zb ? g->zb[g->zb_per_channel ? j : 0] : 0;
-        p->zb_nonzero |= p->zb[j] != 0;
-        p->bias[j] = g->bias ? g->bias[j] : 0;
-        p->mf[j] = (g->method == RQ_FLOAT_FP32) ? g->multiplier_f32[jc] : 0.0f;
-        p->qm[j] = (g->method >= RQ_TFLITE_DOUBLE) ? g->multiplier[jc] : 0;
-        p->qs[j] = (g->method >= RQ_TFLITE_DOUBLE) ? g->shift[jc] : 0;
+    rq_fill_cols(p->zb, g->zb, g->zb_per_channel, c0, c1);
+    rq_fill_cols(p->bias, g->bias, 1, c0, c1);
+    if (g->method == RQ_FLOAT_FP32) {
+        if (g->per_channel)
+            memcpy(p->mf + c0, g->multiplier_f32 + c0, (size_t)(c1 - c0) * sizeof(float));
+        else
+            for (j = c0; j < c1; j++)
+                p->mf[j] = g->multiplier_f32[0];
+    } else {
+        memset(p->mf + c0, 0, (size_t)(c1 - c0) * sizeof(float));
     }
+    rq_fill_cols(p->qm, g->method >= RQ_TFLITE_DOUBLE ? g->multiplier : NULL, g->per_channel, c0, c1);
+    rq_fill_cols(p->qs, g->method >= RQ_TFLITE_DOUBLE ? g->shift : NULL, g->per_channel, c0, c1);
+    for (j = c0; j < c1; j++)
+        p->zb_nonzero |= p->zb[j] != 0;
     return RQ_OK;
 }
 
@@ -223,7 +252,8 @@ int32_t rq_choose_path(const rq_plan *p)
 }
 
 /* The SIMD paths: B packed for this call when the caller did not pack it (a C
- * caller with a plain B), the column corrections, then the AMX, VNNI or 256-bit driver. */
+ * caller with a plain B), the column corrections, then the AMX, VNNI (M <= 4: the small-M
+ * kernel, which streams B once) or 256-bit driver. */
 static int rq_gemm_simd(const rq_plan *p, int32_t path)
 {
     const int amx = path == RQ_PATH_AMX;
@@ -242,6 +272,7 @@ static int rq_gemm_simd(const rq_plan *p, int32_t path)
     }
     if (rq_simd_ws_init(p, pb, amx, &w) == RQ_OK)
         rc = amx ? rq_gemm_amx(p, pb, &w)
+           : path == RQ_PATH_VNNI && p->r1 - p->r0 <= 4 ? rq_gemv_vnni(p, pb, &w)   /* gemv_vnni.c */
            : path == RQ_PATH_VNNI ? rq_gemm_vnni(p, pb, &w)
            : rq_gemm_avx2(p, pb, &w, path == RQ_PATH_AVXVNNI);
 done:

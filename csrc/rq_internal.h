@@ -123,6 +123,7 @@ void rq_simd_ws_free(rq_simd_ws *w);
 
 /* The drivers: compute the plan's rectangle from a packed B.  RQ_OK or RQ_E_NOMEM. */
 int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);   /* gemm_vnni.c */
+int rq_gemv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);   /* gemv_vnni.c: M <= 4 */
 int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w);    /* gemm_amx.c */
 int rq_gemm_avx2(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, int vnni);   /* gemm_avx2.c */
 int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, const rq_conv_a *cv); /* gemm_vnni.c */

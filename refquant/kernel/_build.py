@@ -20,7 +20,7 @@ _CSRC = os.path.join(_ROOT, "csrc")
 # setuptools wants paths relative to setup.py's directory.
 _CSRC_REL = os.path.relpath(_CSRC, os.getcwd()) if os.path.isdir(_CSRC) else "csrc"
 
-SOURCES = ["gemm.c", "requant.c", "pack.c", "cpu_x86.c", "gemm_vnni.c", "gemm_amx.c",
+SOURCES = ["gemm.c", "requant.c", "pack.c", "cpu_x86.c", "gemm_vnni.c", "gemv_vnni.c", "gemm_amx.c",
            "requant_avx512.c", "pool.c", "probe.c", "dwconv.c", "gemm_avx2.c", "requant_avx2.c"]
 CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-fast-math", "-fno-strict-aliasing",
           "-Wall", "-Wextra", "-Wno-unused-parameter"]
