@@ -139,6 +139,10 @@ def test_mlp_fused_f32_subgraph_agrees(zoo_dir, capsys):
     rc, t = _compare(capsys, path, "--seed=1")
     assert rc == 0 and t["counts"]["not modelled"] == 0 and t["verdict"] == "agree", t["counts"]
     assert [n["node"] for n in t["nodes"]] == ["y_DequantizeLinear"] and t["nodes"][0]["elements"] == 40
+    # explain a node whose input OpenVINO does not expose: refquant's own value stands in for it
+    assert cli.main(["model", "explain", str(path), "--against=openvino", "--seed=1", "--node=y_DequantizeLinear",
+                     "--index=0,0"]) == 0
+    assert "implementation gave" in capsys.readouterr().out
 
 
 def test_rne_bf16_is_ml_dtypes_bfloat16():

@@ -46,5 +46,9 @@ def explain(model_path, graph, feeds, node_name, index, against=None, backend="o
     if node is None:
         raise UnknownNameError("node", node_name, [n.name for n in graph.nodes])
     ins = {n: tensors[n] for n in node.inputs if n and n in tensors and n not in graph.initializers}
+    missing = [n for n in node.inputs if n and n not in ins and n not in graph.initializers]
+    if missing:             # inputs the implementation does not expose: refquant's own values for them
+        own = run(graph, feeds, backend).values
+        ins.update({n: own[n].v for n in missing})
     actual = tensors.get(node.outputs[0]) if against else None
     return explain_node(graph, node, ins, backend, index, actual)

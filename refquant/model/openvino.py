@@ -448,7 +448,9 @@ def build(spec, model_path, feeds, progress=None):
                  + (" ..." if len(held) > 60 else ""))
     notes.append(f"graph: the ONNX model as OpenVINO compiled it ({len(g.nodes)} nodes; "
                  f"{sum(n.domain == 'openvino' and n.op_type.startswith('Int8') for n in g.nodes)} int8 "
-                 f"Convolution / FullyConnected layers modelled); {len(not_modelled)} nodes not modelled")
+                 f"Convolution / FullyConnected layers modelled; "
+                 f"{sum(n.op_type == 'FusedFloat' or n.attr('path') == 'fused' for n in g.nodes)} nodes inside fused "
+                 f"layers as enclosures of every binary32 order); {len(not_modelled)} nodes not modelled")
     return OVTarget(spec, BACKEND, g, tensors, version(), notes, not_modelled, layers)
 
 
