@@ -324,6 +324,8 @@ static int rq_conv_check(const rq_gemm *g, const rq_conv_a *cv)
         (int64_t)(cv->ow - 1) * cv->sw + (int64_t)(cv->kw - 1) * cv->dw >= cv->wp ||
         (int64_t)cv->hp * cv->wp * cv->c > 0x7fffffff)
         return RQ_E_DIM;
+    if (cv->y && cv->ldy < g->m)
+        return RQ_E_LD;
     return RQ_OK;
 }
 
@@ -359,6 +361,12 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
                            (size_t)(p.c1 - p.c0) * sizeof(int32_t));
             g->path_used = RQ_PATH_VNNI;
             rc = rq_conv_vnni(&p, g->packed_b, &w, cv);
+            if (rc == RQ_OK && cv->y) {   /* this rectangle's block, NCHW, while it is in cache */
+                size_t es = g->c_type == RQ_I32 ? 4u : 1u;
+                rc = rq_transpose((const char *)g->c + ((size_t)p.r0 * (size_t)g->ldc + (size_t)p.c0) * es,
+                                  (char *)cv->y + ((size_t)p.c0 * (size_t)cv->ldy + (size_t)p.r0) * es,
+                                  p.r1 - p.r0, p.c1 - p.c0, g->ldc, cv->ldy, (int32_t)es);
+            }
         }
     }
     rq_simd_ws_free(&w);

@@ -299,3 +299,92 @@ int rq_im2col(const void *src, void *dst, int32_t batch, int32_t h, int32_t w, i
     }
     return RQ_OK;
 }
+
+/* ---- NCHW image -> padded NHWC image (rq_conv_nhwc_pad) ---------------------------- */
+
+typedef struct rq_nhwc_job {
+    const uint8_t *x;
+    uint8_t *xs, *xp;
+    int32_t c, h, w, pt, pl, hp, wp, cp, parts;
+    int zb;
+} rq_nhwc_job;
+
+/* One image row of w pixels as 4 bytes each: channel ch < c from x[ch*plane + j], the rest zb
+ * (c < 4: an RGB image with a fourth channel of zero-point bytes).  16 pixels at a time: two
+ * rounds of SSE2 unpacks (bytes, then 16-bit pairs) interleave four 16-pixel channel rows. */
+static void rq_c4_row(const uint8_t *x, size_t plane, int32_t c, int zb, int32_t w, uint8_t *d)
+{
+    int32_t j = 0, ch;
+#if RQ_X86_SIMD
+    for (; j + 16 <= w; j += 16) {
+        __m128i r[4], ab0, ab1, cd0, cd1;
+        for (ch = 0; ch < 4; ch++)
+            r[ch] = ch < c ? _mm_loadu_si128((const __m128i *)(x + (size_t)ch * plane + (size_t)j))
+                           : _mm_set1_epi8((char)zb);
+        ab0 = _mm_unpacklo_epi8(r[0], r[1]);
+        ab1 = _mm_unpackhi_epi8(r[0], r[1]);
+        cd0 = _mm_unpacklo_epi8(r[2], r[3]);
+        cd1 = _mm_unpackhi_epi8(r[2], r[3]);
+        _mm_storeu_si128((__m128i *)(d + 4 * (size_t)j), _mm_unpacklo_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(d + 4 * (size_t)j + 16), _mm_unpackhi_epi16(ab0, cd0));
+        _mm_storeu_si128((__m128i *)(d + 4 * (size_t)j + 32), _mm_unpacklo_epi16(ab1, cd1));
+        _mm_storeu_si128((__m128i *)(d + 4 * (size_t)j + 48), _mm_unpackhi_epi16(ab1, cd1));
+    }
+#endif
+    for (; j < w; j++)
+        for (ch = 0; ch < 4; ch++)
+            d[4 * (size_t)j + (size_t)ch] = ch < c ? x[(size_t)ch * plane + (size_t)j] : (uint8_t)zb;
+}
+
+/* Part t of the image's rows (and the top / bottom border for the first / last part): a
+ * transpose of those rows into xs, then each row copied between its left and right borders. */
+static int rq_nhwc_task(void *ctx, int32_t t)
+{
+    const rq_nhwc_job *J = (const rq_nhwc_job *)ctx;
+    const int32_t h0 = (int32_t)((int64_t)J->h * t / J->parts), h1 = (int32_t)((int64_t)J->h * (t + 1) / J->parts);
+    const size_t plane = (size_t)J->h * (size_t)J->w, rowb = (size_t)J->wp * (size_t)J->cp;
+    const size_t left = (size_t)J->pl * (size_t)J->cp, mid = (size_t)J->w * (size_t)J->cp;
+    int32_t i;
+    int rc = RQ_OK;
+    if (t == 0)
+        memset(J->xp, J->zb, (size_t)J->pt * rowb);
+    if (t == J->parts - 1)
+        memset(J->xp + (size_t)(J->pt + J->h) * rowb, J->zb, (size_t)(J->hp - J->pt - J->h) * rowb);
+    if (h0 >= h1)
+        return RQ_OK;
+    if (J->cp == J->c)
+        rc = rq_transpose(J->x + (size_t)h0 * (size_t)J->w, J->xs + (size_t)h0 * mid, J->c, (h1 - h0) * J->w,
+                          (int32_t)plane, J->c, 1);
+    if (rc != RQ_OK || J->xs == J->xp)
+        return rc;   /* no padding: xs is xp */
+    for (i = h0; i < h1; i++) {
+        uint8_t *row = J->xp + (size_t)(J->pt + i) * rowb;
+        memset(row, J->zb, left);
+        if (J->cp == J->c)
+            memcpy(row + left, J->xs + (size_t)i * mid, mid);
+        else
+            rq_c4_row(J->x + (size_t)i * (size_t)J->w, plane, J->c, J->zb, J->w, row + left);
+        memset(row + left + mid, J->zb, rowb - left - mid);
+    }
+    return RQ_OK;
+}
+
+int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, int32_t w, int32_t pt,
+                     int32_t pl, int32_t hp, int32_t wp, int32_t cp, int32_t zx, int32_t parts)
+{
+    rq_nhwc_job J;
+    if (!x || !xp || (cp == c && !xs))
+        return RQ_E_NULL;
+    if (c < 1 || h < 1 || w < 1 || pt < 0 || pl < 0 || hp < (int64_t)pt + h || wp < (int64_t)pl + w ||
+        !(cp == c || (c < cp && cp == 4)) || (int64_t)hp * wp * cp > 0x7fffffff)
+        return RQ_E_DIM;
+    if (cp == c && xs == xp && (hp != h || wp != w))
+        return RQ_E_DIM;   /* xs may be xp only without padding */
+    J.x = (const uint8_t *)x;
+    J.xs = (uint8_t *)xs;
+    J.xp = (uint8_t *)xp;
+    J.c = c, J.h = h, J.w = w, J.pt = pt, J.pl = pl, J.hp = hp, J.wp = wp, J.cp = cp;
+    J.parts = parts < 1 ? 1 : parts > h ? h : parts;
+    J.zb = (int)(uint8_t)zx;
+    return rq_run_many(rq_nhwc_task, &J, J.parts);
+}

@@ -182,11 +182,23 @@ typedef struct rq_conv_a {
     int32_t c, hp, wp;                  /* the padded image */
     int32_t kh, kw, sh, sw, dh, dw;     /* kernel, strides, dilations (>= 1) */
     int32_t oh, ow;                     /* the output */
+    void *y;  int32_t ldy;              /* NULL, or the NCHW output: after each rectangle, its block of
+                                           g->c (pixels x channels) is also written transposed to
+                                           y[ch*ldy + pixel] (ldy >= g->m; g->c stays the work area) */
 } rq_conv_a;
 
 int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv);
 /* rq_conv_gemm_run on gs[0..count) (disjoint rectangles of one output) at once on the pool. */
 int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count);
+
+/* Layout helper (implicit-GEMM convolution): one NCHW uint8/int8 image x (c x h x w, dense) to the
+ * padded NHWC image xp (hp x wp x cp bytes): xp[(pt+i)*wp + pl + j][ch] = x[ch][i][j] for ch < c,
+ * every other byte (the border, channels c .. cp-1) the low byte of zx.  xs: h*w*c bytes of work
+ * space (unused when cp != c; may equal xp when there is no padding: hp == h, wp == w, cp == c).
+ * cp == c, or c < cp == 4.  Split over `parts` threads of the GEMM's pool (<= 1: this thread).
+ * RQ_OK, or RQ_E_NULL / RQ_E_DIM with nothing written. */
+int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, int32_t w, int32_t pt,
+                     int32_t pl, int32_t hp, int32_t wp, int32_t cp, int32_t zx, int32_t parts);
 
 /* A 1x1 stride-1 convolution of one NCHW image without transposes: g is the GEMM whose A would be
  * the image's NHWC rows (g->k = K = channels rounded up to 4, g->n = M output channels, its

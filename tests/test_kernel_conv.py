@@ -332,8 +332,9 @@ def test_prepared_group1_conv_implicit_gemm_equals_the_oracle(c, m, kh, kw, stri
                                 **geo)
         assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
         if "vnni" in kernel.paths():
-            # a drawn per-channel zw can be all 0 (seed 2, m 1): then no row sums are needed either
-            assert (op._conv_a is not None) == (not np.any(zw) and (kh, kw) != (1, 1))
+            # a drawn per-channel zw can be all 0 (seed 2, m 1): then no row sums are needed either;
+            # 1x1 kernels take the implicit form only with > 32 output channels on > 1 thread
+            assert (op._conv_a is not None) == (not np.any(zw) and ((kh, kw) != (1, 1) or (m > 32 and threads > 1)))
     i32 = kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, bias=bias, **geo)
     assert np.array_equal(i32(x), acc)
 
@@ -350,6 +351,65 @@ def test_implicit_gemm_split_over_threads_equals_one_thread():
     assert np.array_equal(two(x), one)
     ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)
     assert np.array_equal(ref, one)
+
+
+@settings(max_examples=12, deadline=None)
+@given(c=st.integers(1, 3), m=st.sampled_from([3, 33]), kh=st.integers(1, 3), kw=st.integers(1, 3),
+       stride=st.sampled_from([(1, 1), (2, 2), (1, 2)]), dil=st.sampled_from([(1, 1), (2, 1)]),
+       pads=st.lists(st.integers(0, 2), min_size=4, max_size=4), n=st.integers(1, 2), threads=st.integers(1, 2),
+       seed=st.integers(0, 2**32 - 1))
+def test_prepared_conv_with_fewer_than_4_channels_equals_the_oracle(c, m, kh, kw, stride, dil, pads, n, threads,
+                                                                     seed):
+    """uint8 x with C < 4 (an RGB input layer) and zw = 0: the prepared op adds a fourth channel of zx
+    bytes (rq_conv_nhwc_pad, cp = 4; zero weights for it) and runs the implicit GEMM, writing NCHW
+    from each rectangle; equal to the oracle, int32 and requantized, on 1 and 2 threads."""
+    rng = np.random.default_rng(seed)
+    h = max(1, dil[0] * (kh - 1) + 1 - pads[0] - pads[2]) + int(rng.integers(0, 5))
+    w_ = max(1, dil[1] * (kw - 1) + 1 - pads[1] - pads[3]) + int(rng.integers(0, 24))
+    x = rng.integers(0, 256, (n, c, h, w_)).astype(np.uint8)
+    w = rng.integers(-128, 128, (m, c, kh, kw)).astype(np.int8)
+    zx = int(rng.integers(0, 256))
+    geo = {"strides": list(stride), "pads": pads, "dilations": list(dil), "group": 1}
+    mult = rng.uniform(1e-4, 2e-2, m).astype(np.float32)
+    bias = rng.integers(-5000, 5000, m).astype(np.int32)
+    acc = _oracle_acc(x, w, zx, 0, geo, bias)[0]
+    want = requant.requantize(acc.tolist(), "float_fp32", requant.make_params("float_fp32", [{"M": float(v)} for v in mult]),
+                              -3, "int8", axis=1)
+    op = kernel.QLinearConv(w, zx, 0, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, threads=threads, **geo)
+    i32 = kernel.QLinearConv(w, zx, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads, **geo)
+    assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
+    assert np.array_equal(i32(x), acc)
+    if "vnni" in kernel.paths():
+        route = (kh, kw) != (1, 1) or (m > 32 and threads > 1)   # 1x1: as for C % 4 == 0
+        assert (op._conv_a is not None) == route and (i32._conv_a is not None) == route
+        zw = np.full(m, 3, np.int32)   # a weight zero point: not this form (row sums), the im2col one
+        assert kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, threads=threads, **geo)._conv_a is None
+
+
+@pytest.mark.parametrize("c,cp", [(1, 4), (3, 4), (4, 4), (40, 40)])
+def test_rq_conv_nhwc_pad_layout_and_errors(c, cp):
+    """rq_conv_nhwc_pad: NCHW -> padded NHWC (border and channels past c = zx), split over 1-3 parts."""
+    from refquant.kernel._gemm import ptr
+    from refquant.kernel._lib import lib
+    rng = np.random.default_rng(c)
+    h, w, pt, pl, pb, pr, zx = 5, 37, 2, 1, 0, 3, 77
+    x = rng.integers(0, 256, (c, h, w)).astype(np.uint8)
+    want = np.full((h + pt + pb, w + pl + pr, cp), zx, np.uint8)
+    want[pt:pt + h, pl:pl + w, :c] = x.transpose(1, 2, 0)
+    for parts in (1, 2, 3):
+        xs, xp = np.empty(h * w * c, np.uint8), np.zeros(want.size, np.uint8)
+        assert lib.rq_conv_nhwc_pad(ptr(x), ptr(xs, True), ptr(xp, True), c, h, w, pt, pl, h + pt + pb,
+                                    w + pl + pr, cp, zx, parts) == 0
+        assert np.array_equal(xp.reshape(want.shape), want)
+    if cp == c:   # no padding: xs may be xp itself
+        xp = np.empty(h * w * c, np.uint8)
+        assert lib.rq_conv_nhwc_pad(ptr(x), ptr(xp, True), ptr(xp, True), c, h, w, 0, 0, h, w, c, zx, 2) == 0
+        assert np.array_equal(xp.reshape(h, w, c), x.transpose(1, 2, 0))
+    bad = np.empty(want.size, np.uint8)
+    assert lib.rq_conv_nhwc_pad(ptr(x), ptr(bad, True), ptr(bad, True), c, h, w, 0, 1, h, w, cp, zx, 1) < 0
+    assert lib.rq_conv_nhwc_pad(ptr(x), ptr(bad, True), ptr(bad, True), c, h, w, 0, 0, h, w, 5, zx, 1) < 0
+    if cp == c:   # xs == xp with padding
+        assert lib.rq_conv_nhwc_pad(ptr(x), ptr(bad, True), ptr(bad, True), c, h, w, 0, 0, h, w + 1, cp, zx, 1) < 0
 
 
 def test_prepared_ops_called_from_two_threads_at_once():

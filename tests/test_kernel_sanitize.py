@@ -350,6 +350,27 @@ static void conv_gemm_case(int hp, int wp, int c, int n, int k, int s, int dil, 
             CHECK(rq_conv_gemm_run_many(ptrs, &cv, 3) == RQ_OK);
             CHECK(memcmp(out, ref, (size_t)oh * ow * n) == 0);
         }
+        if (rc == RQ_OK) {   /* cv.y: each rectangle also writes its block NCHW (rows, then columns split) */
+            int8_t *y = malloc((size_t)oh * ow * n);
+            int j, q;
+            cv.y = y; cv.ldy = oh * ow;
+            for (q = 0; q < 2; q++) {
+                memset(y, 0, (size_t)oh * ow * n);
+                for (i = 0; i < 2; i++) {
+                    parts[i] = g;
+                    if (q == 0) { parts[i].row_begin = oh * ow * i / 2; parts[i].row_end = oh * ow * (i + 1) / 2; }
+                    else { parts[i].col_begin = i ? (n > 32 ? 32 : n) : 0; parts[i].col_end = i ? n : (n > 32 ? 32 : n); }
+                    ptrs[i] = &parts[i];
+                }
+                CHECK(rq_conv_gemm_run_many(ptrs, &cv, 2) == RQ_OK);
+                for (i = 0; i < oh * ow; i++)
+                    for (j = 0; j < n; j++)
+                        CHECK(y[(size_t)j * oh * ow + i] == ref[(size_t)i * n + j]);
+            }
+            cv.ldy = oh * ow - 1; CHECK(rq_conv_gemm_run(&g, &cv) == RQ_E_LD);
+            cv.y = NULL;
+            free(y);
+        }
     } else {
         CHECK(rc == RQ_E_PATH);
     }
@@ -360,6 +381,29 @@ static void conv_gemm_case(int hp, int wp, int c, int n, int k, int s, int dil, 
     CHECK(rq_conv_gemm_run(&g, NULL) == RQ_E_NULL);
     cases++;
     free(img); free(a); free(b); free(ref); free(out); free(bias); free(pb.data); free(pb.colsum);
+}
+
+/* rq_conv_nhwc_pad against its definition, on exactly-sized blocks, split over 1-3 parts. */
+static void nhwc_pad_case(int c, int h, int w, int pt, int pl, int pb, int pr, int cp)
+{
+    int hp = h + pt + pb, wp = w + pl + pr, parts, i, j, ch;
+    uint8_t *x = malloc((size_t)c * h * w), *xs = malloc((size_t)c * h * w), *xp = malloc((size_t)hp * wp * cp);
+    fill(x, (size_t)c * h * w, RQ_U8, 0);
+    for (parts = 1; parts <= 3; parts++) {
+        memset(xp, 0, (size_t)hp * wp * cp);
+        CHECK(rq_conv_nhwc_pad(x, xs, xp, c, h, w, pt, pl, hp, wp, cp, 201, parts) == RQ_OK);
+        for (i = 0; i < hp; i++)
+            for (j = 0; j < wp; j++)
+                for (ch = 0; ch < cp; ch++) {
+                    int in = i >= pt && i < pt + h && j >= pl && j < pl + w && ch < c;
+                    CHECK(xp[((size_t)i * wp + j) * cp + ch] ==
+                          (in ? x[((size_t)ch * h + (i - pt)) * w + (j - pl)] : 201));
+                }
+    }
+    CHECK(rq_conv_nhwc_pad(x, xs, xp, c, h, w, pt, pl, pt + h - 1, wp, cp, 201, 1) == RQ_E_DIM);
+    CHECK(rq_conv_nhwc_pad(NULL, xs, xp, c, h, w, pt, pl, hp, wp, cp, 201, 1) == RQ_E_NULL);
+    cases++;
+    free(x); free(xs); free(xp);
 }
 
 /* rq_conv1x1_nchw_run (a 1x1 conv on NCHW rows, weights broadcast) against rq_gemm_run on the
@@ -490,6 +534,10 @@ int main(void)
         conv_gemm_case(5, 5, 6, 3, 1, 1, 1, RQ_I8);
         conv_gemm_case(16, 40, 12, 70, 2, 1, 1, RQ_I8);
         conv1x1_case(16, 49, 24, 0);
+        nhwc_pad_case(3, 7, 37, 1, 2, 2, 0, 4);
+        nhwc_pad_case(1, 2, 16, 0, 0, 0, 0, 4);
+        nhwc_pad_case(20, 5, 19, 1, 1, 1, 1, 20);
+        nhwc_pad_case(64, 4, 33, 0, 0, 0, 0, 64);
         conv1x1_case(13, 100, 5, 0);
         conv1x1_case(32, 196, 32, 1);
         conv1x1_case(3, 17, 1, 0);

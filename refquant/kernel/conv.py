@@ -338,19 +338,36 @@ class QLinearConv:
                                                None if bias is None else _per_channel(bias, chans, M), policy,
                                                path=path, threads=threads, a_dtype=self._x_dtype)
         self._one = self._ops[0] if G == 1 and self._order_free and self._dw is None else None
-        self._conv_a = None   # rq_conv_gemm_run's geometry, where the implicit GEMM may apply
+        self._conv_a = None   # True where the implicit GEMM (rq_conv_gemm_run) may apply
         self._lock = threading.Lock()   # one call at a time uses the implicit form's structs and _bufs
         self._bufs = {}
         self._pw = {}   # _pointwise's arrays, C structs and plan per input shape
+        self._imp = {}   # _implicit's, likewise
         self._wt = None   # for rq_conv1x1_nchw_run: the weights as M rows of K int8
         if (self._one is not None and self._x_dtype == np.uint8 and self._w.dtype == np.int8
                 and self._w.shape[2:] == (1, 1) and "vnni" in paths()):
             B = weights_b(self._w, 0, 1, M, _per_channel(zw, np.arange(M), M), True, self._one.shape[0])
             self._wt = np.ascontiguousarray(B.T)
-        if (self._one is not None and self._x_dtype == np.uint8 and self._w.shape[1] % 4 == 0
-                and self._w.shape[2:] != (1, 1) and self._one._gemm.path != "scalar" and "vnni" in paths()):
-            from ._lib import ffi
-            self._conv_a = ffi.new("rq_conv_a *")
+        # the implicit GEMM (rq_conv_gemm_run) for k x k kernels, and for 1x1 ones with more than 32
+        # output channels split over threads (measured on the 2-core AMD EPYC, r50_1x1_56 at 2 threads:
+        # 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1 thread _pointwise is as fast)
+        self._imp_op = self._one
+        if (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
+                and "vnni" in paths() and (self._w.shape[2:] != (1, 1) or (M > 32 and self._one._threads > 1))):
+            if self._w.shape[1] % 4 == 0:
+                self._conv_a = True
+            elif self._w.shape[1] < 4 and self._w.dtype == np.int8 and not np.any(np.asarray(zw)):
+                # C < 4 (an RGB input layer): a fourth channel of zx bytes (terms (zx - zx) * w = 0)
+                # and zero weights for it, so K = kH*kW*4 and no im2col (rq_conv_nhwc_pad, cp = 4)
+                w4 = np.zeros((M, 4) + self._w.shape[2:], np.int8)
+                w4[:, :self._w.shape[1]] = self._w
+                chans = np.arange(M)
+                p = tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list)) \
+                    else _per_channel(params, chans, M)
+                self._imp_op = QLinearMatMul(weights_b(w4, 0, 1, M, 0, True), self._zx, zw, method, p, zp, qmin, qmax,
+                                             out_dtype, None if bias is None else _per_channel(bias, chans, M), policy,
+                                             path=path, threads=threads, a_dtype=self._x_dtype)
+                self._conv_a = True
 
     def __call__(self, x):
         x = _tensor4(x, "x")
@@ -385,11 +402,13 @@ class QLinearConv:
             if y is not None:
                 return y
             empty = self._scratch if mine else _empty
-            r = self._implicit(x, geo, empty) if mine and self._conv_a is not None else None
-            if r is None:   # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
-                A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0], empty), self._one
-                r = empty("r", (A.shape[0], op._n), op._out_dtype)
-                op._plans.run(A.shape[0], ptr(A), A.shape[1], ptr(r, True))
+            y = self._implicit(x, geo) if mine and self._conv_a is not None else None
+            if y is not None:
+                return y
+            # the prepared GEMM's plan, run directly (A is a checked C-contiguous array)
+            A, op = im2col_nhwc(x, self._zx, geo, 0, 1, self._one.shape[0], empty), self._one
+            r = empty("r", (A.shape[0], op._n), op._out_dtype)
+            op._plans.run(A.shape[0], ptr(A), A.shape[1], ptr(r, True))
             return self._to_nchw(r, N, M, OH, OW)
         finally:
             if mine:
@@ -479,42 +498,58 @@ class QLinearConv:
             check_status(lib.rq_transpose(ptr(r[n * P:(n + 1) * P]), ptr(y[n], True), P, M, M, P, r.itemsize))
         return y
 
-    def _implicit(self, x, geo, empty=_empty):
-        """The GEMM rows of each image read in place from a padded NHWC copy (rq_conv_gemm_run:
-        no im2col); None where the C kernel says that form does not apply (then im2col)."""
-        from ._gemm import gemm_struct, ptr
-        from ._lib import PATH_NAMES, ffi, lib, local
-        from ._threads import make_plan, rectangles
-        N, M, OH, OW, C, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
-        H, W = x.shape[2], x.shape[3]
-        xs = empty("xs", (N, H, W, C), x.dtype)
+    def _implicit(self, x, geo):
+        """The NCHW output, each image's GEMM rows read in place from a padded NHWC copy
+        (rq_conv_gemm_run: no im2col) and each rectangle's block written NCHW by the thread that
+        computed it; the copy itself made by rq_conv_nhwc_pad on the same threads.  None where the
+        C kernel says that form does not apply (then im2col).  Called under the op's lock; the
+        arrays, C structs and plan are kept per input shape (``_implicit_rec``)."""
+        rec = self._imp.get(x.shape)
+        if rec is None:
+            rec = self._implicit_rec(x, geo)
+        cv, plan, pxs, pxp, args, N, _arrays = rec
+        y = np.empty((N,) + geo[1:2] + geo[2:4], self._imp_op._out_dtype)
+        nb, yb = x[0].nbytes, y[0].nbytes
+        px, py, prep = ptr(x), ptr(y, True), lib.rq_conv_nhwc_pad
+        run = (lambda: lib.rq_conv_gemm_run(plan.structs, cv)) if plan.count == 1 else \
+            (lambda: lib.rq_conv_gemm_run_many(plan.pointers, cv, plan.count))
         for n in range(N):
-            check_status(lib.rq_transpose(ptr(x[n]), ptr(xs[n], True), C, H * W, H * W, C, 1))
-        Hp, Wp = H + pt + pb, W + pl + pr
-        xp = xs
-        if Hp != H or Wp != W:
-            xp = empty("xp", (N, Hp, Wp, C), x.dtype)
-            check_status(lib.rq_im2col(ptr(xs), ptr(xp, True), N, H, W, C, 1, 1, 1, 1, 1, 1, pt, pl, Hp, Wp, C,
-                                       self._zx))
-        cv = self._conv_a
-        cv.c, cv.hp, cv.wp, cv.kh, cv.kw, cv.sh, cv.sw, cv.dh, cv.dw, cv.oh, cv.ow = (C, Hp, Wp, kH, kW, sh, sw, dh,
-                                                                                      dw, OH, OW)
-        op, P = self._one, OH * OW
-        key = ("implicit", P)
-        plan = self._shapes.get(key)
-        if plan is None:
-            plan = make_plan(gemm_struct(op._gemm), P, rectangles(P, M, op.shape[0], op._threads))
-            self._shapes[key] = plan
-        out = empty("r", (N * P, M), op._out_dtype)
-        for n in range(N):
-            for i in range(plan.count):
-                g = plan.structs[i]
-                g.a, g.lda, g.c, g.overflow_count = ptr(xp[n]), op.shape[0], ptr(out[n * P:(n + 1) * P], True), ffi.NULL
-            code = (lib.rq_conv_gemm_run(plan.structs, cv) if plan.count == 1
-                    else lib.rq_conv_gemm_run_many(plan.pointers, cv, plan.count))
+            check_status(prep(px + n * nb, pxs, pxp, *args))
+            cv.y = py + n * yb
+            code = run()
             if code == -9:   # RQ_E_PATH: this form does not apply (say, a weight zero point needs row sums)
                 self._conv_a = None
+                self._imp.clear()
                 return None
             check_status(code)
         local.path = PATH_NAMES.get(plan.structs[0].path_used)
-        return out
+        return y
+
+    def _implicit_rec(self, x, geo):
+        """``_implicit``'s C structs, work arrays and plan for one input shape (up to 8 kept).  A 1x1
+        stride-1 unpadded conv is one output row of P pixels (blocks of the kernel's full height)."""
+        from ._gemm import gemm_struct
+        from ._threads import make_plan, rectangles
+        N, M, OH, OW, C, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
+        H, W = x.shape[2], x.shape[3]
+        op, P = self._imp_op, OH * OW
+        cp = op.shape[0] // (kH * kW)   # C, or 4 for C < 4
+        Hp, Wp = H + pt + pb, W + pl + pr
+        if (kH, kW, sh, sw, Hp, Wp) == (1, 1, 1, 1, H, W):
+            H, W, Hp, Wp, OH, OW = 1, P, 1, P, 1, P
+        plan = make_plan(gemm_struct(op._gemm), P, rectangles(P, M, op.shape[0], op._threads))
+        xs = np.empty((H * W * C,), x.dtype)
+        xp = xs if (Hp, Wp, cp) == (H, W, C) else np.empty((Hp * Wp * cp,), x.dtype)
+        out = np.empty((P, M), op._out_dtype)
+        cv = ffi.new("rq_conv_a *")
+        cv.c, cv.hp, cv.wp, cv.kh, cv.kw, cv.sh, cv.sw, cv.dh, cv.dw, cv.oh, cv.ow = (cp, Hp, Wp, kH, kW, sh, sw, dh,
+                                                                                      dw, OH, OW)
+        cv.ldy = P
+        pxs, pxp, pout = ptr(xs, True), ptr(xp, True), ptr(out, True)
+        for i in range(plan.count):
+            g = plan.structs[i]
+            g.a, g.lda, g.c, g.overflow_count = pxp, op.shape[0], pout, ffi.NULL
+        rec = (cv, plan, pxs, pxp, (C, H, W, pt, pl, Hp, Wp, cp, self._zx, plan.count), N, (xs, xp, out))
+        if len(self._imp) < 8:
+            self._imp[x.shape] = rec
+        return rec
