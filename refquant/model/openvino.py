@@ -26,9 +26,13 @@ f32 Subgraph holding a DequantizeLinear whose QuantizeLinear is in no layer (the
 ReduceMean and its QuantizeLinear (``openvino.MeanQuantize``), or the mean alone with its QuantizeLinear in
 the next f32 / bf16 Subgraph (``openvino.MeanThenQuantize``), an f32 Softmax layer (the float Softmax's
 enclosure), data movement alone in its layer.
-Any other node that ran inside a layer is **not modelled**: the report says so per node (class
-``not modelled``, with the layer), and refquant carries on from OpenVINO's tensor where it is
-observable (else from its own computation with the rewrite's arithmetic, named in the notes).
+Any other node that ran inside a fused layer (an f32 MatMul of two activations, a bf16 Softmax, a u8
+Subgraph holding residual Adds, the MLP's whole-model f32 Subgraph) is judged as an enclosure of every
+binary32 evaluation order the layer may use (``openvino.FusedFloat``; a QuantizeLinear / DequantizeLinear
+there with ``path`` 'fused'), with bfloat16 rounding where the runtime graph says the layer reads or
+writes bfloat16.  Only an op refquant has no float implementation of stays **not modelled**: the report
+says so per node (class ``not modelled``, with the layer), and refquant carries on from OpenVINO's tensor
+where it is observable.
 Reproduces: openvino 2026.4.1 Python API (Core.read_model of an ONNX file, compile_model "CPU"
 INFERENCE_NUM_THREADS 1, Model.add_outputs, CompiledModel.get_runtime_model rt_info layerType /
 runtimePrecision / originalLayersNames).

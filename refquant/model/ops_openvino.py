@@ -22,6 +22,11 @@ for its arithmetic:
                                the DequantizeLinear folded into its input range (refquant/openvino_layers.py)
     openvino.MeanThenQuantize  the same group as a Pooling / Reduce layer writing the binary32 mean and an
                                f32 / bf16 Subgraph holding the QuantizeLinear (candidates where not measured)
+    openvino.FusedFloat        a float node inside a fused layer whose per-element order the runtime graph
+                               does not pin down: the float op's enclosure of every binary32 order (inputs
+                               one ulp wider: a product may stay unrounded), bfloat16 RNE where the layer
+                               reads / writes bf16; QuantizeLinear / DequantizeLinear there (path 'fused'):
+                               both rows' FakeQuantize on an input widened for a folded range (_fq_fused)
 
 Reproduces: openvino 2026.4.1 ONNX frontend (QuantizeLinear -> FakeQuantize + Convert,
 DequantizeLinear -> Convert, Subtract, Multiply), low precision transformations and CPU plugin
