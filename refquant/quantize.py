@@ -37,7 +37,9 @@ def _quotient_format(profile, x_fmt, s_fmt):
         widths = {"fp16": 16, "bf16": 16, "fp32": 32, "fp64": 64}
         if x_fmt == s_fmt:
             return x_fmt
-        return max((x_fmt, s_fmt), key=lambda f: widths.get(f, 0)) if "bf16" not in (x_fmt, s_fmt) else "fp32"
+        if {x_fmt, s_fmt} == {"fp16", "bf16"}:  # ml_dtypes: no common 16-bit type; bf16 / fp64 is fp64
+            return "fp32"
+        return max((x_fmt, s_fmt), key=lambda f: widths.get(f, 0))
     return profile.quotient_format
 
 
