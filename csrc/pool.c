@@ -2,8 +2,8 @@
  *
  * rq_gemm_run_many(gs, count) runs rq_gemm_run on count problems (normally
  * disjoint rectangles of one output) at once (rq_run_many: any task; rq_dwconv_run_many
- * runs rq_dwconv_run on it): gs[0] on the calling thread,
- * the others on pool threads.  A worker that finishes keeps polling for
+ * runs rq_dwconv_run on it): gs[0] on the calling thread, the others claimed one at a time
+ * by the calling thread and the pool threads (so more problems than threads balance).  A worker that finishes keeps polling for
  * new work for RQ_SPIN_US microseconds before it sleeps on a condition
  * variable: waking a sleeping thread costs tens to hundreds of microseconds
  * (more in a VM), as much as a whole 1024^3 GEMM half, while back-to-back
@@ -147,11 +147,35 @@ static int rq_merge_rc(int acc, int rc)
     return rc > acc ? rc : acc;
 }
 
-/* Runs fn(ctx, 0 .. count-1) at once: task 0 on the calling thread, the others on the pool
- * (rq_gemm_run_many, rq_dwconv_run_many).  The combined code as rq_merge_rc forms it. */
+/* One call's tasks 1 .. count-1, claimed one at a time by whoever is free (the caller after
+ * task 0, and the posted workers): more tasks than threads then balance themselves when a thread
+ * starts late or runs slower (a shared machine), and a worker that was never scheduled leaves its
+ * share to the others. */
+typedef struct rq_batch {
+    int (*fn)(void *ctx, int32_t i);
+    void *ctx;
+    int32_t count;
+    int32_t next;           /* the next unclaimed task, accessed atomically */
+} rq_batch;
+
+static int rq_batch_loop(void *arg, int32_t unused)
+{
+    rq_batch *b = (rq_batch *)arg;
+    int rc = RQ_OK;
+    int32_t i;
+    (void)unused;
+    while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->count)
+        rc = rq_merge_rc(rc, b->fn(b->ctx, i));
+    return rc;
+}
+
+/* Runs fn(ctx, 0 .. count-1) at once: task 0 on the calling thread (its floating-point
+ * environment is the one checked), the others claimed by the calling thread and by up to count-1
+ * pool workers (rq_gemm_run_many, rq_dwconv_run_many).  The combined code as rq_merge_rc forms it. */
 int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count)
 {
     int i, rc = RQ_OK, nw, posted, here, used[RQ_POOL_MAX];
+    rq_batch batch;
     if (count == 0)
         return RQ_OK;
     if (count == 1 || pthread_mutex_trylock(&rq_pool_dispatch) != 0) {
@@ -159,6 +183,10 @@ int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count)
             rc = rq_merge_rc(rc, fn(ctx, i));
         return rc;
     }
+    batch.fn = fn;
+    batch.ctx = ctx;
+    batch.count = count;
+    batch.next = 1;
     nw = rq_pool_grow(count < RQ_POOL_MAX ? count : RQ_POOL_MAX);
     here = sched_getcpu();
     posted = 0;
@@ -166,9 +194,9 @@ int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count)
         rq_slot *s = &rq_slots[i];
         if (s->cpu == here && nw > count - 1)
             continue;                      /* leave the caller's CPU to the caller */
-        s->fn = fn;
-        s->ctx = ctx;
-        s->i = posted + 1;
+        s->fn = rq_batch_loop;
+        s->ctx = &batch;
+        s->i = 0;
         used[posted++] = i;
         __atomic_store_n(&s->state, RQ_SLOT_POSTED, __ATOMIC_RELEASE);
         pthread_mutex_lock(&rq_pool_mu);   /* wakes it if it went to sleep */
@@ -176,8 +204,7 @@ int rq_run_many(int (*fn)(void *ctx, int32_t i), void *ctx, int32_t count)
         pthread_mutex_unlock(&rq_pool_mu);
     }
     rc = rq_merge_rc(rc, fn(ctx, 0));
-    for (i = posted + 1; i < count; i++)   /* more problems than workers: the rest here */
-        rc = rq_merge_rc(rc, fn(ctx, i));
+    rc = rq_merge_rc(rc, rq_batch_loop(&batch, 0));   /* then whatever no worker has claimed */
     for (i = 0; i < posted; i++) {
         rq_slot *s = &rq_slots[used[i]];
         int n = 0;

@@ -94,8 +94,9 @@ typedef struct rq_gemm {
 
 int rq_gemm_run(rq_gemm *g);
 
-/* Runs rq_gemm_run on gs[0..count) at once: gs[0] on the calling thread, the others on a
- * persistent pool (its threads poll briefly for more work before sleeping).  The problems
+/* Runs rq_gemm_run on gs[0..count) at once: gs[0] on the calling thread, the others claimed one
+ * at a time by the calling thread and up to count-1 threads of a persistent pool (its threads
+ * poll briefly for more work before sleeping), so more problems than threads balance.  The problems
  * must write disjoint outputs (e.g. disjoint rectangles of one output).  Returns the first
  * negative code, else RQ_OVERFLOW if any problem returned it, else RQ_OK; each struct's
  * path_used is written as by rq_gemm_run. */

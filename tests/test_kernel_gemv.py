@@ -96,3 +96,27 @@ def test_column_rectangles_compute_only_their_columns(m):
             part = _run_rectangles(a, pb, -5, zb, bias, NO_REQUANT, [(0, m, c0, c1)], path)
             np.testing.assert_array_equal(part[:, c0:c1], exact[:, c0:c1])
             assert not part[:, :c0].any() and not part[:, c1:].any()
+
+
+def test_more_rectangles_than_threads_are_all_run_and_codes_merge():
+    """rq_gemm_run_many with more problems than pool threads: every rectangle is computed once
+    (threads claim them one at a time), and a bad problem's code comes back whichever thread ran it."""
+    from refquant.kernel._checks import NO_REQUANT
+    rng = np.random.default_rng(11)
+    m, k, n = 5, 64, 300
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    pb = kernel.PackedB(b)
+    exact = _exact(a, b, 3, 0, np.zeros(n, np.int64))
+    rects = [(0, m, 32 * i, min(n, 32 * i + 32)) for i in range(10)]
+    for _ in range(20):
+        np.testing.assert_array_equal(_run_rectangles(a, pb, 3, 0, None, NO_REQUANT, rects, "auto"), exact)
+    g = _gemm.check_problem(pb, a.dtype, 3, 0, None, "wrap", NO_REQUANT, "auto", a_shape=a.shape)
+    out = np.zeros((m, n), np.int32)
+    plan = _threads.make_plan(_gemm.gemm_struct(g), m, rects)
+    for i in range(plan.count):
+        plan.structs[i].a, plan.structs[i].lda = _gemm.ptr(a), k
+        plan.structs[i].c = _gemm.ffi.from_buffer(out, require_writable=True)
+    plan.structs[7].za = 300   # outside uint8: RQ_E_PARAM from task 7 only
+    assert _gemm.lib.rq_gemm_run_many(plan.pointers, plan.count) == _gemm.lib.RQ_E_PARAM
+    np.testing.assert_array_equal(out[:, :224], exact[:, :224])

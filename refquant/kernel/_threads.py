@@ -10,6 +10,7 @@ from ._lib import PATH_NAMES, check_status, ffi, lib, local
 
 CPUS = os.cpu_count() or 1
 SPLIT_MIN = 1 << 24   # operations (2*M*N*K) below which a call is not split over threads
+CHUNK_OPS = 1 << 28   # a column split cuts up to 4 pieces per thread of at least this many operations
 PLANS_KEPT = 8        # Ms whose plans a prepared op keeps
 
 
@@ -17,7 +18,10 @@ def rectangles(m, n, k, threads):
     """Disjoint output rectangles (r0, r1, c0, c1), split at multiples of 32 (the AMX block).
 
     Columns are split when N > M (each thread then reads only its share of B, the
-    larger operand), rows otherwise (each thread packs only its share of A)."""
+    larger operand), rows otherwise (each thread packs only its share of A).  A large column
+    split is cut into up to 4 pieces per thread (>= CHUNK_OPS operations each), which the
+    pool's threads claim one at a time (csrc/pool.c): a thread that starts late or runs slower
+    (another process on its CPU) then takes fewer pieces instead of delaying the whole call."""
     if threads <= 1 or 2 * m * n * max(k, 1) < SPLIT_MIN:
         return [(0, m, 0, n)]
     if m >= 32 * threads and not (n > m and n >= 32 * threads):
@@ -26,8 +30,9 @@ def rectangles(m, n, k, threads):
         return [(cuts[t], cuts[t + 1], 0, n) for t in range(threads) if cuts[t] < cuts[t + 1]]
     if n >= 32 * threads:
         blocks = -(-n // 32)
-        cuts = [min(n, 32 * (blocks * t // threads)) for t in range(threads + 1)]
-        return [(0, m, cuts[t], cuts[t + 1]) for t in range(threads) if cuts[t] < cuts[t + 1]]
+        pieces = min(blocks, threads * max(1, min(4, 2 * m * n * max(k, 1) // (threads * CHUNK_OPS))))
+        cuts = [min(n, 32 * (blocks * t // pieces)) for t in range(pieces + 1)]
+        return [(0, m, cuts[t], cuts[t + 1]) for t in range(pieces) if cuts[t] < cuts[t + 1]]
     return [(0, m, 0, n)]
 
 
