@@ -28,6 +28,25 @@
 
 /* ---- the column corrections (plain C) ------------------------------------- */
 
+/* Whether an int32 C is written with non-temporal stores: it is larger than the caches
+ * (RQ_STREAM_BYTES) and every 32-column block row is two whole, aligned cache lines.  Only the
+ * drivers that end with sfence stream (rq_gemm_vnni): never AMX, M <= 4 (gemv_vnni.c) or conv. */
+#ifndef RQ_STREAM_BYTES
+#define RQ_STREAM_BYTES ((size_t)4 << 20)
+#endif
+#ifdef RQ_EXPERIMENT
+int rq_exp_nt = 1;
+#define RQ_STREAM_ON rq_exp_nt
+#else
+#define RQ_STREAM_ON 1
+#endif
+static int rq_stream_c(const rq_plan *p)
+{
+    const rq_gemm *g = p->g;
+    return RQ_STREAM_ON && p->r1 - p->r0 > 4 && g->c_type == RQ_I32 && (uintptr_t)g->c % 64u == 0 && g->ldc % 16 == 0 &&
+           (size_t)g->m * (size_t)g->ldc * 4u >= RQ_STREAM_BYTES;
+}
+
 /* Allocates and fills w for the columns [c0, c1) of the plan: RQ_OK or RQ_E_NOMEM.
  * rq_simd_ws_free releases w either way. */
 int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws *w)
@@ -40,6 +59,7 @@ int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws
     if (!w->colfix || !w->beta)
         return RQ_E_NOMEM;
     w->need_rowsum = 0;
+    w->stream = !amx && rq_stream_c(p);
     for (j = p->c0; j < p->c1; j++) {
         uint32_t beta = (uint32_t)p->zb[j] - (pb->b_type == RQ_U8 ? 128u : 0u);
         w->beta[j] = rq_wrap32(beta);
@@ -169,7 +189,10 @@ RQ_AVX512 void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t 
                 if (mk1)
                     a1 = RQ_FQ(a1, mf1, lo, hi, zp);
             }
-            if (c32) {
+            if (c32 && wd == 32 && w->stream) {   /* two whole aligned lines (rq_stream_c) */
+                _mm512_stream_si512((void *)(c32p + (size_t)i * ldc + (size_t)j0), a0);
+                _mm512_stream_si512((void *)(c32p + (size_t)i * ldc + (size_t)j0 + 16), a1);
+            } else if (c32) {
                 _mm512_mask_storeu_epi32(c32p + (size_t)i * ldc + (size_t)j0, mk0, a0);
                 _mm512_mask_storeu_epi32(c32p + (size_t)i * ldc + (size_t)j0 + 16, mk1, a1);
             } else if (wd == 32) {

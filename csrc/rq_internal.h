@@ -116,6 +116,7 @@ typedef struct rq_simd_ws {
     int32_t *colfix;    /* n: -alpha*colsum_j + K*alpha*beta_j + bias_j (mod 2^32) */
     int32_t *beta;      /* n: zb_j - 128 [B uint8] */
     int need_rowsum;    /* some beta_j != 0 */
+    int stream;         /* int32 C written with non-temporal stores (rq_epilogue; large C, 64-byte rows) */
 } rq_simd_ws;
 
 int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws *w);

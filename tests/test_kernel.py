@@ -880,6 +880,29 @@ def test_one_shot_on_a_packed_b_reuses_an_op_only_for_the_same_arguments():
     assert ref() is None                              # freed by its reference count: no cycle keeps B
 
 
+
+@pytest.mark.parametrize("a_dt", [np.uint8, np.int8])
+def test_large_int32_output_written_with_streaming_stores_is_exact(a_dt):
+    """An int32 C of >= 4 MiB with N % 16 == 0 is allocated on a 64-byte boundary and written
+    with non-temporal stores (csrc/requant_avx512.c); N % 32 == 16 leaves a 16-column last
+    block (plain masked stores), M % 12 a short last row block.  Exact against numpy, 1 and 2
+    threads, one-shot and prepared, uint8 A read in place and int8 A packed."""
+    from refquant.kernel._gemm import STREAM_BYTES
+    rng = np.random.default_rng(16)
+    m, k, n = 1030, 68, 1040
+    assert m * n * 4 >= STREAM_BYTES
+    a = rng_matrix(rng, (m, k), a_dt, "uniform")
+    b = rng_matrix(rng, (k, n), np.int8, "uniform")
+    zb = rng.integers(-128, 128, n).astype(np.int32)
+    bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+    want = ((a.astype(np.int64) - 3) @ (b.astype(np.int64) - zb) + bias).astype(np.int32)
+    op = kernel.QLinearMatMul(b, 3, zb, "int32", bias=bias, a_dtype=a_dt, threads=2)
+    for got in (kernel.matmul_integer(a, b, 3, zb, bias, threads=1), kernel.matmul_integer(a, b, 3, zb, bias),
+                op(a), op(a[:-1])):
+        assert got.ctypes.data % 64 == 0
+        assert kernel.last_path_used() == ("vnni" if "vnni" in kernel.paths() else kernel.last_path_used())
+        np.testing.assert_array_equal(got, want[:got.shape[0]])
+
 # ---- the C thread pool (rq_gemm_run_many) ------------------------------------------------------------
 
 def test_concurrent_callers_and_fork():

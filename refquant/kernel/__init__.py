@@ -28,7 +28,7 @@ import numpy as np
 
 from ._checks import (METHODS, NO_REQUANT, POLICIES, a_dtype_of, int_scalar, matrix,
                       method_name, out_dtype_of, requant_args)
-from ._gemm import PackedB, call, check_problem, gemm_struct, oneshot, ptr
+from ._gemm import PackedB, call, check_problem, gemm_struct, oneshot, out_array, ptr
 from ._lib import available, ffi, last_path_used, paths, require
 from ._lib import lib  # noqa: F401  (refquant.kernel.lib and .ffi, as before the split)
 from ._threads import CPUS, PlanCache
@@ -139,7 +139,7 @@ class QLinearMatMul:
                 or a.shape[1] != self._k or a.shape[0] == 0):
             return self._general(a)
         lda = matrix(a, "a", (self._a_dtype,))
-        out = np.empty((a.shape[0], self._n), self._out_dtype)
+        out = out_array(a.shape[0], self._n, self._out_dtype)
         self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
         return out
 

@@ -57,6 +57,21 @@ class PackedB:
         return [int(v) + off for v in self._data[idx]]
 
 
+STREAM_BYTES = 4 << 20   # csrc/requant_avx512.c RQ_STREAM_BYTES: int32 C this large is streamed
+
+
+def out_array(m, n, dtype):
+    """An uninitialized (m, n) output of ``dtype``.  An int32 one of at least STREAM_BYTES with
+    N % 16 == 0 starts on a 64-byte boundary, so that every 32-column block row is two whole
+    cache lines, which the C kernel's VNNI paths write with non-temporal stores (no read of the
+    lines before they are written: docs/kernel.md)."""
+    if dtype != np.int32 or m * n * 4 < STREAM_BYTES or n % 16:
+        return np.empty((m, n), dtype)
+    raw = np.empty(m * n * 4 + 64, np.uint8)
+    off = -raw.ctypes.data % 64
+    return raw[off:off + m * n * 4].view(np.int32).reshape(m, n)
+
+
 @dataclass
 class Gemm:
     """A checked problem but A: B and everything that goes with it.
@@ -158,7 +173,7 @@ def call(a, b, *, za=0, zb=0, bias=None, policy="wrap", requant=NO_REQUANT, path
     lda = matrix(a, "a", INT8_TYPES)
     g = check_problem(b, a.dtype, za, zb, bias, policy, requant, path, a_shape=a.shape)
     m, n = a.shape[0], g.n
-    out = np.empty((m, n), requant.out_dtype)   # every element is written by the kernel
+    out = out_array(m, n, requant.out_dtype)   # every element is written by the kernel
     counts = np.zeros((m, n), np.int32) if (return_overflow or g.policy == "error") else None
     if m == 0 or n == 0:
         return (out, counts if counts is not None else np.zeros((m, n), np.int32)) if return_overflow else out
@@ -223,7 +238,7 @@ class _Reused:
         if a.dtype != self._a_dtype or a.ndim != 2 or a.shape[1] != self._k or a.shape[0] == 0:
             return None
         lda = matrix(a, "a", (self._a_dtype,))
-        out = np.empty((a.shape[0], self._n), self._out_dtype)
+        out = out_array(a.shape[0], self._n, self._out_dtype)
         self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
         return out
 
