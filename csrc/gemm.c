@@ -374,7 +374,8 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
     return rc;
 }
 
-int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y)
+static int rq_conv1x1_part(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, int32_t p0, int32_t p1,
+                           const int8_t *wt, void *y)
 {
     rq_plan p;
     rq_simd_ws w = {0};
@@ -382,16 +383,19 @@ int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, co
     if (!g || !x || !wt || !y || !g->packed_b)
         return RQ_E_NULL;
     g->path_used = 0;
-    if (c < 1 || np_ < 1 || g->k < c || g->k % 4 != 0 || g->k - c >= 4)
+    if (c < 1 || np_ < 1 || g->k < c || g->k % 4 != 0 || g->k - c >= 4 || p0 < 0 || p1 < p0 || p1 > np_)
         return RQ_E_DIM;
     g->a = x;          /* checked as the GEMM's A would be; read here as c rows of np_ pixels */
     g->lda = g->k;
     g->m = np_;
     g->c = y;
     g->ldc = g->n;
-    g->row_begin = g->col_begin = 0;
-    g->row_end = np_;
+    g->row_begin = p0;   /* the pixels this call computes */
+    g->col_begin = 0;
+    g->row_end = p1;
     g->col_end = g->n;
+    if (p0 == p1)
+        return RQ_OK;
     if ((rc = rq_check(g)) != RQ_OK)
         return rc;
     if (g->a_type != RQ_U8 || g->packed_b->b_type != RQ_I8 || g->overflow_count ||
@@ -410,6 +414,38 @@ int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, co
     rq_simd_ws_free(&w);
     rq_plan_free(&p);
     return rc;
+}
+
+int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y)
+{
+    return rq_conv1x1_part(g, x, c, np_, 0, np_, wt, y);
+}
+
+typedef struct rq_1x1_many {
+    rq_gemm **gs; const uint8_t *x; int32_t c, np_, count; const int8_t *wt; void *y;
+} rq_1x1_many;
+
+static int rq_1x1_task(void *ctx, int32_t i)
+{
+    const rq_1x1_many *m = (const rq_1x1_many *)ctx;
+    int32_t blocks = (m->np_ + 63) / 64;   /* parts of whole 64-pixel blocks */
+    int32_t p0 = (int32_t)((int64_t)blocks * i / m->count) * 64, p1 = (int32_t)((int64_t)blocks * (i + 1) / m->count) * 64;
+    return rq_conv1x1_part(m->gs[i], m->x, m->c, m->np_, p0 < m->np_ ? p0 : m->np_, p1 < m->np_ ? p1 : m->np_,
+                           m->wt, m->y);
+}
+
+int rq_conv1x1_nchw_run_many(rq_gemm **gs, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y,
+                             int32_t count)
+{
+    rq_1x1_many m;
+    int32_t i;
+    if (!gs || count < 1)
+        return RQ_E_NULL;
+    for (i = 0; i < count; i++)
+        if (!gs[i])
+            return RQ_E_NULL;
+    m.gs = gs, m.x = x, m.c = c, m.np_ = np_, m.count = count, m.wt = wt, m.y = y;
+    return rq_run_many(rq_1x1_task, &m, count);
 }
 
 typedef struct rq_conv_many { rq_gemm **gs; const rq_conv_a *cv; } rq_conv_many;

@@ -215,8 +215,6 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
     int32_t *cbuf = aligned_alloc(64, (size_t)RQ_MR * 32u * sizeof(int32_t));
     uint32_t rs[RQ_MR] = {0};
     int32_t q, jp, pix;
-    rq_simd_ws wc = *w;
-    wc.stream = 0;               /* C is read back at once (rq_conv_gemm_run's NCHW transpose): cached stores */
     if (!aoff || !cbuf) {
         free(aoff);
         free(cbuf);
@@ -236,7 +234,7 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
             rows = rows < p->r1 - pix ? rows : p->r1 - pix;
             rows = (rows + (rows + RQ_MR - 1) / RQ_MR - 1) / ((rows + RQ_MR - 1) / RQ_MR);   /* even blocks */
             rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf);
-            rq_epilogue(p, &wc, cbuf, pix, rows, jp * 32, rs);
+            rq_epilogue(p, w, cbuf, pix, rows, jp * 32, rs);
             pix += rows;
         }
     }
@@ -250,13 +248,13 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
 /* Pixel block of up to 64: xb holds, per group of 4 channels, NV vectors of 16 pixels x 4
  * channel bytes (channels past c and pixels past the image are 0; their weights or outputs are
  * never used).  SSE unpacks interleave 4 channel rows of 16 pixels into 64 bytes. */
-RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int32_t p0, int32_t groups,
-                                   uint8_t *xb)
+RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int32_t p0, int32_t pend,
+                                   int32_t groups, uint8_t *xb)
 {
     int32_t gq, v, j;
     for (gq = 0; gq < groups; gq++) {
         for (v = 0; v < 4; v++) {
-            int32_t q0 = p0 + 16 * v, left = np_ - q0;
+            int32_t q0 = p0 + 16 * v, left = pend - q0;
             __mmask16 mk = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
             __m128i r[4], ab0, ab1, cd0, cd1;
             uint8_t *d = xb + ((size_t)gq * 4u + (size_t)v) * 64u;
@@ -338,7 +336,8 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
     default: RQ_1X1_BODY(ROWS, 4) break;                                                          \
     }
 
-/* The driver (rq_conv1x1_nchw_run): pixel blocks of 64 > 5-channel blocks (20 accumulators). */
+/* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1) in blocks of 64 > 5-channel blocks (20
+ * accumulators). */
 RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
                             int32_t np_, const int8_t *wt, void *y)
 {
@@ -352,14 +351,14 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
     int32_t p0, m0, v;
     if (!xb)
         return RQ_E_NOMEM;
-    for (p0 = 0; p0 < np_; p0 += 64) {
-        const int32_t nv = (np_ - p0 + 15) / 16 < 4 ? (np_ - p0 + 15) / 16 : 4;
+    for (p0 = p->r0; p0 < p->r1; p0 += 64) {
+        const int32_t nv = (p->r1 - p0 + 15) / 16 < 4 ? (p->r1 - p0 + 15) / 16 : 4;
         __mmask16 mks[4];
         for (v = 0; v < 4; v++) {
-            int32_t left = np_ - p0 - 16 * v;
+            int32_t left = p->r1 - p0 - 16 * v;
             mks[v] = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
         }
-        rq_pack_x1x1(x, c, np_, p0, groups, xb);
+        rq_pack_x1x1(x, c, np_, p0, p->r1, groups, xb);
         for (m0 = 0; m0 < mtot; m0 += 5) {
             switch (mtot - m0 < 5 ? mtot - m0 : 5) {
             case 1: RQ_1X1_NV(RQ_R1) break;
@@ -519,8 +518,6 @@ static int rq_gemm_vnni_small(const rq_plan *p, const rq_packed_b *pb, const rq_
         if (np == 4)
             rq_epilogue(p, w, cstrip + 128, p->r0, rows, jq * 32 + 32, rs);
     }
-    if (w->stream)
-        _mm_sfence();            /* the epilogue's non-temporal stores, before the caller reads C */
     rc = RQ_OK;
 done:
     free(apack);
@@ -581,8 +578,6 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
             }
         }
     }
-    if (w->stream)
-        _mm_sfence();            /* the epilogue's non-temporal stores, before the caller reads C */
     rc = RQ_OK;
 done:
     free(apack);

@@ -211,6 +211,10 @@ int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, in
  * or int32 and the whole output; otherwise RQ_E_PATH, nothing written.  g's a, lda, m, c, ldc
  * and its rectangle are set here. */
 int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t p, const int8_t *wt, void *y);
+/* rq_conv1x1_nchw_run split over the pool: gs[i] (count copies of one g) computes the i-th of count
+ * runs of whole 64-pixel blocks (disjoint pixels of one output). */
+int rq_conv1x1_nchw_run_many(rq_gemm **gs, const uint8_t *x, int32_t c, int32_t p, const int8_t *wt, void *y,
+                             int32_t count);
 
 /* Scalar requantization of one accumulator (the portable definition, exported for tests). */
 int rq_requant_one(int32_t acc, int32_t method, float mf, int32_t m, int32_t shift,

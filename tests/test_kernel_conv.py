@@ -412,6 +412,20 @@ def test_rq_conv_nhwc_pad_layout_and_errors(c, cp):
         assert lib.rq_conv_nhwc_pad(ptr(x), ptr(bad, True), ptr(bad, True), c, h, w, 0, 0, h, w + 1, cp, zx, 1) < 0
 
 
+def test_small_implicit_conv_split_by_columns_equals_one_thread():
+    """A conv below the GEMM's split threshold but above CONV_SPLIT_MIN, M >= 64, runs as two column
+    halves on the pool (each writing its NCHW block); equal to the one-shot conv on one thread."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (1, 160, 7, 7)).astype(np.uint8)
+    w = rng.integers(-128, 128, (960, 160, 1, 1)).astype(np.int8)
+    mult = rng.uniform(1e-4, 1e-3, 960).astype(np.float32)
+    ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1)
+    op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=2)
+    assert np.array_equal(op(x), ref) and np.array_equal(op(x), ref)
+    if "vnni" in kernel.paths():
+        assert [r[1] for r in op._imp.values()][0].count == 2
+
+
 def test_prepared_ops_called_from_two_threads_at_once():
     """The prepared depthwise and implicit-GEMM ops keep per-shape C structs; a call that finds them
     in use by another thread builds its own (depthwise) or takes the im2col route (implicit)."""
@@ -471,6 +485,24 @@ def test_prepared_pointwise_conv_equals_the_exact_sum(m):
             assert rec is None if c % 4 and not lanes else rec is not None
             assert rec is None or (rec[-1] is not None) == (lanes and rec[4].count == 1)
             assert threads == 2 or not lanes or rec[-1] is not None
+
+
+@pytest.mark.parametrize("m", [16, 24])
+def test_pointwise_nchw_kernel_split_over_threads_equals_the_exact_sum(m):
+    """rq_conv1x1_nchw_run_many: a 1x1 conv with pixels in the vector lanes above CONV_SPLIT_MIN runs
+    as runs of whole 64-pixel blocks on 2 threads; int32 equal to int64 numpy, uint8 to one thread."""
+    rng = np.random.default_rng(m)
+    x = rng.integers(0, 256, (1, 32, 64, 66)).astype(np.uint8)
+    w = rng.integers(-128, 128, (m, 32, 1, 1)).astype(np.int8)
+    mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
+    acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 7, w[:, :, 0, 0].astype(np.int64))
+    two = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, threads=2)
+    assert np.array_equal(two(x), acc)
+    q1 = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, threads=1)(x)
+    q2 = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, threads=2)
+    assert np.array_equal(q2(x), q1)
+    if "vnni" in kernel.paths():
+        assert two._pw[x.shape][-1][2] == 2 and q2._pw[x.shape][-1][2] == 2
 
 
 def test_pointwise_nchw_kernel_declines_weight_zero_points_and_bad_arguments():

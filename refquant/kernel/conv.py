@@ -32,6 +32,7 @@ from ._gemm import ptr
 from ._lib import PATH_NAMES, check_status, ffi, lib, local, paths
 
 _DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+CONV_SPLIT_MIN = 1 << 22   # operations above which the implicit conv splits over threads (GEMM: _threads.SPLIT_MIN)
 
 
 def _tensor4(t, name):
@@ -430,15 +431,17 @@ class QLinearConv:
         y = np.empty((N, M) + x.shape[2:], r.dtype)
         px, py, tr = ptr(x), ptr(y, True), lib.rq_transpose
         if nchw is not None:   # no transposes: the kernel reads x and writes y in NCHW
-            st, pwt = nchw
+            st, sts, parts, pwt = nchw
             for n in range(N):
-                code = lib.rq_conv1x1_nchw_run(st, px + n * C * P, C, P, pwt, py + n * M * P * r.itemsize)
+                code = (lib.rq_conv1x1_nchw_run(st, px + n * C * P, C, P, pwt, py + n * M * P * r.itemsize)
+                        if parts == 1 else
+                        lib.rq_conv1x1_nchw_run_many(sts, px + n * C * P, C, P, pwt, py + n * M * P * r.itemsize, parts))
                 if code == -9:   # RQ_E_PATH: not this problem (say, weight zero points that need pixel sums)
                     self._wt = None
                     self._pw.clear()
                     return self._pointwise(x, geo)
                 check_status(code)
-            local.path = PATH_NAMES.get(st.path_used)
+            local.path = PATH_NAMES.get(st[0].path_used)
             return y
         for n in range(N):
             check_status(tr(px + n * C * P, pxs + n * P * C, C, P, P, C, 1))
@@ -463,8 +466,14 @@ class QLinearConv:
         # narrow outputs (M <= 32: the GEMM would broadcast once per vpdpbusd) of short K (<= 256:
         # the packed pixel block stays in L1), P within 10 % of a multiple of 16 (measured on the
         # 2-core AMD EPYC: mv2_pw_112 0.86x -> 1.05x ORT; r50_1x1_56 (M 256) and r50_1x1_14 (K 1024) slower)
-        nchw = ((gemm_struct(op._gemm), ffi.from_buffer(self._wt)) if self._wt is not None and plan.count == 1
-                and M <= 32 and K <= 256 and -(-P // 16) * 160 <= 11 * P else None)
+        nchw = None
+        if self._wt is not None and plan.count == 1 and M <= 32 and K <= 256 and -(-P // 16) * 160 <= 11 * P:
+            # on threads: runs of whole 64-pixel blocks (rq_conv1x1_nchw_run_many) above CONV_SPLIT_MIN
+            parts = min(op._threads, -(-P // 64)) if 2 * P * M * K >= CONV_SPLIT_MIN else 1
+            sts = ffi.new("rq_gemm[]", parts)
+            for i in range(parts):
+                sts[i] = gemm_struct(op._gemm)[0]
+            nchw = (sts, ffi.new("rq_gemm *[]", [sts + i for i in range(parts)]), parts, ffi.from_buffer(self._wt))
         if K != C and nchw is None:   # the GEMM on NHWC rows needs K = C here
             return None
         xs, r = np.empty((N * P, C), x.dtype), np.empty((N * P, M), op._out_dtype)
@@ -537,7 +546,13 @@ class QLinearConv:
         Hp, Wp = H + pt + pb, W + pl + pr
         if (kH, kW, sh, sw, Hp, Wp) == (1, 1, 1, 1, H, W):
             H, W, Hp, Wp, OH, OW = 1, P, 1, P, 1, P
-        plan = make_plan(gemm_struct(op._gemm), P, rectangles(P, M, op.shape[0], op._threads))
+        rects = rectangles(P, M, op.shape[0], op._threads)
+        if len(rects) == 1 and op._threads > 1 and M >= 64 and 2 * P * M * op.shape[0] >= CONV_SPLIT_MIN:
+            # two column halves, each with its share of the output transposes (measured on the 2-core
+            # AMD EPYC under load 11, mv2_pw_7 = 49 x 960 x 160 at 2 threads: 35.3 -> 31.0 us)
+            cut = 32 * -(-M // 64)
+            rects = [(0, P, 0, cut), (0, P, cut, M)]
+        plan = make_plan(gemm_struct(op._gemm), P, rects)
         xs = np.empty((H * W * C,), x.dtype)
         xp = xs if (Hp, Wp, cp) == (H, W, C) else np.empty((Hp * Wp * cp,), x.dtype)
         out = np.empty((P, M), op._out_dtype)
