@@ -14,7 +14,8 @@ the prepared op kernel.QLinearMatMul ("refquant_q") and through the one-shot
 kernel.qlinear_matmul ("refquant_q_fn", every argument checked per call), and
 int32 output ("refquant_i32", prepared).  Reported: GOPS, the ratio to the best
 peer, and for refquant_q the fraction of the AMX peak (--peak GOPS per core,
-default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s).
+default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s) and its fraction of the read
+bandwidth measured in the same run on a buffer of B's size (refquant.kernel.probe.read_gbs).
 
 --path forces refquant's dispatch path (scalar, avx2, avx_vnni, vnni, amx; default auto).  With
 avx2 / avx_vnni / vnni, torch's oneDNN-based engines (torch_onednn, torch_x86, torch_int_mm) are
@@ -274,6 +275,10 @@ def main(argv=None):
                     res[eng] = 2 * m * n * k / timeit(fn, args.repeats) / 1e9
                 except Exception as exc:  # a peer missing or refusing: report and go on
                     print(f"  skip {eng}: {type(exc).__name__}: {str(exc)[:80]}")
+            read_bw = None
+            if m <= 4:   # what streaming B once is bound by: the read bandwidth on a buffer of B's size
+                from refquant.kernel import probe
+                read_bw = probe.read_gbs(k * n, threads)
             peers = {e: v for e, v in res.items() if not e.startswith("refquant")}
             best = max(peers.items(), key=lambda kv: kv[1]) if peers else (None, float("nan"))
             print(f"\n{m}x{k}x{n}  threads={threads}  (GOPS; ratio to best peer {best[0]})")
@@ -281,7 +286,10 @@ def main(argv=None):
                 extra = ""
                 if eng == "refquant_q":
                     if m <= 4:   # B (packed, K x N bytes) streamed once per call
-                        extra = f"  B at {k * n / (2 * m * n * k / v / 1e9) / 1e9:.1f} GB/s"
+                        gbs = k * n / (2 * m * n * k / v / 1e9) / 1e9
+                        extra = f"  B at {gbs:.1f} GB/s"
+                        if read_bw:
+                            extra += f" = {gbs / read_bw:.0%} of the read probe ({read_bw:.1f} GB/s, {threads} thr)"
                     extra += "  " + peak_fraction(v, threads, peaks, args.peak)
                 print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x{extra}")
             sys.stdout.flush()

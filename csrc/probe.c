@@ -146,3 +146,44 @@ int64_t rq_probe_avx2(int32_t kind, int64_t iters)
 }
 
 #endif
+
+/* ---- read bandwidth: what a kernel that streams B once (M <= 4) is bound by ---------------- */
+
+#if RQ_X86_SIMD
+/* Four sequential streams (the quarters of the buffer, as gemv_vnni.c reads four panels), 64
+ * bytes each per step, summed with vpsadbw so that nothing can be skipped. */
+RQ_AVX512 static uint64_t rq_probe_read512(const uint8_t *p, size_t q)
+{
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0, z = s0;
+    size_t i;
+    for (i = 0; i + 64 <= q; i += 64) {
+        s0 = _mm512_add_epi64(s0, _mm512_sad_epu8(_mm512_loadu_si512(p + i), z));
+        s1 = _mm512_add_epi64(s1, _mm512_sad_epu8(_mm512_loadu_si512(p + q + i), z));
+        s2 = _mm512_add_epi64(s2, _mm512_sad_epu8(_mm512_loadu_si512(p + 2 * q + i), z));
+        s3 = _mm512_add_epi64(s3, _mm512_sad_epu8(_mm512_loadu_si512(p + 3 * q + i), z));
+    }
+    return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(s0, s1), _mm512_add_epi64(s2, s3)));
+}
+#endif
+
+uint64_t rq_probe_read(const void *buf, size_t bytes)
+{
+    const uint8_t *p = (const uint8_t *)buf;
+    size_t q = bytes / 256u * 64u, i;   /* four quarters of whole 64-byte lines */
+    uint64_t s = 0;
+    if (!p)
+        return 0;
+#if RQ_X86_SIMD
+    if (rq_cpu_paths() & RQ_PATH_VNNI) {
+        s = rq_probe_read512(p, q);
+        i = 4 * q;
+    } else
+#endif
+    {
+        for (i = 0; i < 4 * q; i++)
+            s += p[i];
+    }
+    for (; i < bytes; i++)
+        s += p[i];
+    return s;
+}

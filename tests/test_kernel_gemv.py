@@ -120,3 +120,17 @@ def test_more_rectangles_than_threads_are_all_run_and_codes_merge():
     plan.structs[7].za = 300   # outside uint8: RQ_E_PARAM from task 7 only
     assert _gemm.lib.rq_gemm_run_many(plan.pointers, plan.count) == _gemm.lib.RQ_E_PARAM
     np.testing.assert_array_equal(out[:, :224], exact[:, :224])
+
+
+def test_read_probe_sums_every_byte():
+    """csrc/probe.c rq_probe_read: the byte sum of the whole buffer (four streams + the tail), so
+    its time is the time to read every byte; probe.read_gbs returns a positive rate."""
+    from refquant.kernel import probe
+    rng = np.random.default_rng(5)
+    for size in (0, 1, 255, 256, 257, 1000, 4096 + 13, 70001):
+        buf = rng.integers(0, 256, size + 1, dtype=np.uint8)
+        p = _gemm.ffi.from_buffer("uint8_t[]", buf)
+        assert _gemm.lib.rq_probe_read(p, size) == int(buf[:size].sum(dtype=np.uint64))
+    assert _gemm.lib.rq_probe_read(_gemm.ffi.NULL, 10) == 0
+    assert probe.read_gbs(1 << 16, threads=2, seconds=0.01) > 0
+    assert probe.read_gbs(100) is None

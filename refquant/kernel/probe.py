@@ -7,7 +7,8 @@ or of a path the machine does not have.  ``peak_gops("vnni", 512, threads=2)`` r
 2 * multiply-adds / second / 1e9 of the fastest ~2 ms run (a loaded machine preempts some runs; the
 fastest is the one that ran alone); None when the path is not usable here.  The 256-bit paths:
 ``peak_gops("avx2")`` times chains of vpmaddwd + vpaddd (the AVX2 kernel's exact step, 16 products
-per pair), ``peak_gops("avx_vnni")`` chains of VEX vpdpbusd (32 products).
+per pair), ``peak_gops("avx_vnni")`` chains of VEX vpdpbusd (32 products).  ``read_gbs(nbytes)``: the
+read bandwidth a kernel that streams an operand of that size once (GEMV, M <= 4) is bound by.
 """
 
 import threading
@@ -56,4 +57,34 @@ def peak_gops(path="vnni", width=512, threads=1, seconds=0.3):
     return sum(out)
 
 
-__all__ = ["peak_gops", "ffi"]
+def read_gbs(nbytes, threads=1, seconds=0.2):
+    """Measured read bandwidth in GB/s: ``threads`` threads at once each sum their own share of
+    one ``nbytes`` buffer (csrc/probe.c rq_probe_read: four sequential streams); the best run of
+    each thread, summed.  Size it as the operand a kernel streams (B of a GEMV: K x N bytes), so
+    that it comes from the same cache level or memory.  None without the C kernel."""
+    if lib is None or nbytes < 256 * threads:
+        return None
+    import numpy as np
+    buf = np.frombuffer(np.random.default_rng(0).bytes(nbytes), np.uint8)   # written pages, not zero pages
+    share = nbytes // threads
+    out = [0.0] * threads
+
+    def one(i):
+        view = ffi.from_buffer("uint8_t[]", buf[i * share:(i + 1) * share])
+        best, t_end = 0.0, time.perf_counter() + seconds
+        lib.rq_probe_read(view, share)
+        while time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            lib.rq_probe_read(view, share)
+            best = max(best, share / (time.perf_counter() - t0) / 1e9)
+        out[i] = best
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return sum(out)
+
+
+__all__ = ["peak_gops", "read_gbs", "ffi"]
