@@ -413,6 +413,32 @@ def test_mean_then_quantize_in_an_f32_subgraph_agrees(zoo_dir, tmp_path):
     assert not target.not_modelled and all(n.klass == "agree" for n in rep.nodes)
 
 
+def test_int8_conv_add_propagates_enclosures_of_levels():
+    """openvino.Int8ConvAdd on conv input levels and residual levels known within [lo, hi]: every choice of
+    levels inside gives an output level inside the propagated enclosure (was: the whole u8 range)."""
+    from refquant.model import ops_openvino as oo
+    from refquant.model.value import V
+    rng = np.random.default_rng(8)
+    x = rng.integers(1, 255, (1, 3, 6, 6)).astype(np.uint8)
+    r = rng.integers(1, 255, (1, 4, 6, 6)).astype(np.uint8)
+    w = rng.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8)
+    b = rng.integers(-500, 500, 4).astype(np.int32)
+    node = G.Node("add", "Int8ConvAdd", "openvino", [], ["y"], {"pads": [1, 1, 1, 1]})
+    f32 = np.float32
+    params = [V(f32(0.02)), V(np.uint8(128)), V(w), V(f32(0.003)), V(np.int8(0)), V(b), V(f32(0.02 * 0.003))]
+    tail = [V(f32(0.03)), V(np.uint8(120)), V(f32(0.05)), V(np.uint8(125))]
+    ctx = Context("openvino_cpu")
+    dx, dr = rng.integers(0, 2, x.shape), rng.integers(0, 2, r.shape)
+    xe, re_ = V(x, x - dx, x + dx * 0), V(r, r.astype(np.int64), r + dr)
+    y = oo.int8_conv_add(ctx, node, [xe] + params + [re_] + tail)[0]
+    assert not y.exact and int(np.max(y.hi - y.lo)) < 255
+    for _ in range(10):
+        px = (x - dx * rng.integers(0, 2, x.shape)).astype(np.uint8)
+        pr = (r + dr * rng.integers(0, 2, r.shape)).astype(np.uint8)
+        got = oo.int8_conv_add(ctx, node, [V(px)] + params + [V(pr)] + tail)[0].bounds()
+        assert np.all((y.lo <= got[0]) & (got[1] <= y.hi))
+
+
 def test_fused_quantize_encloses_a_folded_range():
     """A QuantizeLinear inside a fused layer (path 'fused'): LPT may fold the DequantizeLinear's scale s into
     the FakeQuantize's range (FQ(r, fl(il / s), fl(ih / s)) on the raw r instead of FQ(fl(r s), il, ih)); the

@@ -219,12 +219,6 @@ def int8_linear(ctx, node, ins, acc=None):
     return [V(y0.astype(ydt)) if np.array_equal(lo, hi) else V(y0.astype(ydt), lo, hi)]
 
 
-def _unknown(y, node):
-    """``y`` with every element enclosed by its type's whole range (its inputs are not known)."""
-    info = np.iinfo(y.v.dtype)
-    return V(y.v, np.full(y.v.shape, info.min, np.int64), np.full(y.v.shape, info.max, np.int64))
-
-
 def _f32_exact(a, where):
     if np.any(np.abs(a) >= 2**24):
         raise InvalidValueError(f"node {where!r}: accumulator beyond 2^24: the binary32 conversion is not modelled")
@@ -232,7 +226,7 @@ def _f32_exact(a, where):
 
 
 @op(f"{DOMAIN}.Int8ConvAdd")
-def int8_conv_add(ctx, node, ins):
+def int8_conv_add(ctx, node, ins, acc=None):
     """DQ(x), DQ(w), DQ(b) -> Conv -> Q -> DQ -> Add(., DQ(r)) -> Q fused into one int8 Convolution with a
     residual sum: OpenVINO 2026.4.1 does not apply the convolution's QuantizeLinear -> DequantizeLinear
     (measured; the row's named deviation): v = fl(fl(acc d_j) + fl(b sb_j)) or fl(fl(acc + b) d_j) (two
@@ -243,11 +237,20 @@ def int8_conv_add(ctx, node, ins):
     x, sx, zx, w, sw, zw, b, sb, r, sr, zr, sa, za = ins[:13]
     if np.any(np.asarray(zw.v)):
         raise InvalidValueError(f"node {node.name!r}: Int8ConvAdd takes weight zero points 0")
-    if not x.exact or not r.exact:
-        return [_unknown(int8_conv_add(ctx, node, [V(x.v)] + ins[1:9] + [V(r.v)] + ins[10:])[0], node)]
     strides, pads, dil, group = conv_geometry(node, x.v.ndim)
-    acc = conv_acc(x.v.astype(np.int64) - int(np.asarray(zx.v).reshape(-1)[0]), w.v.astype(np.int64), strides, pads,
-                   dil, group)
+    zxv = int(np.asarray(zx.v).reshape(-1)[0])
+    total = lambda t, wt: conv_acc(np.asarray(t, np.int64) - zxv, np.asarray(wt, np.int64), strides, pads, dil, group)
+    if acc is None and (not x.exact or not r.exact):      # levels within [lo, hi]: interval accumulators; every step is non-decreasing
+        wv = np.asarray(w.v, np.int64)  # in the accumulator and in r (d, sr > 0; fl and the FakeQuantize monotone)
+        (xl, xh), (rl, rh) = x.bounds(), r.bounds()
+        a_lo = total(xl, np.maximum(wv, 0)) + total(xh, np.minimum(wv, 0))
+        a_hi = total(xh, np.maximum(wv, 0)) + total(xl, np.minimum(wv, 0))
+        y = int8_conv_add(ctx, node, [V(x.v)] + ins[1:8] + [V(r.v)] + ins[9:])[0]
+        ends = [int8_conv_add(ctx, node, [x] + ins[1:8] + [V(rb.astype(r.v.dtype))] + ins[9:], acc=a)[0].bounds()
+                for a, rb in ((a_lo, rl), (a_hi, rh))]
+        lo, hi = ends[0][0], ends[1][1]
+        return [y if np.array_equal(lo, hi) else V(y.v, lo, hi)]
+    acc = total(x.v, w.v) if acc is None else acc
     ones = (1,) * (acc.ndim - 2)
     per = lambda v: np.asarray(v, np.float32).reshape((1, -1) + ones)
     d = (np.float32(np.asarray(sx.v).reshape(-1)[0]) * per(sw.v)).astype(np.float32)
