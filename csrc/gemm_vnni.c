@@ -215,6 +215,8 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
     int32_t *cbuf = aligned_alloc(64, (size_t)RQ_MR * 32u * sizeof(int32_t));
     uint32_t rs[RQ_MR] = {0};
     int32_t q, jp, pix;
+    rq_simd_ws wc = *w;
+    wc.stream = 0;               /* C is read back at once (rq_conv_gemm_run's NCHW transpose): cached stores */
     if (!aoff || !cbuf) {
         free(aoff);
         free(cbuf);
@@ -234,7 +236,7 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
             rows = rows < p->r1 - pix ? rows : p->r1 - pix;
             rows = (rows + (rows + RQ_MR - 1) / RQ_MR - 1) / ((rows + RQ_MR - 1) / RQ_MR);   /* even blocks */
             rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf);
-            rq_epilogue(p, w, cbuf, pix, rows, jp * 32, rs);
+            rq_epilogue(p, &wc, cbuf, pix, rows, jp * 32, rs);
             pix += rows;
         }
     }
@@ -518,6 +520,8 @@ static int rq_gemm_vnni_small(const rq_plan *p, const rq_packed_b *pb, const rq_
         if (np == 4)
             rq_epilogue(p, w, cstrip + 128, p->r0, rows, jq * 32 + 32, rs);
     }
+    if (w->stream)
+        _mm_sfence();            /* the epilogue's non-temporal stores, before the caller reads C */
     rc = RQ_OK;
 done:
     free(apack);
@@ -578,6 +582,8 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
             }
         }
     }
+    if (w->stream)
+        _mm_sfence();            /* the epilogue's non-temporal stores, before the caller reads C */
     rc = RQ_OK;
 done:
     free(apack);

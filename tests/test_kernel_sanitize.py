@@ -497,6 +497,30 @@ static void dw_bad_arguments(void)
     CHECK(rq_dwconv_run_many(none, 1) == RQ_E_NULL);
 }
 
+/* An int32 C of >= 4 MiB on a 64-byte boundary: the VNNI epilogue writes it with non-temporal
+ * stores (requant_avx512.c rq_stream_c); N % 32 == 16 and M % 12 != 0 leave partial blocks. */
+static void stream_case(int at)
+{
+    const int m = 1030, n = 1040, k = 8;
+    uint8_t *a = malloc((size_t)m * k), *b = malloc((size_t)k * n);
+    int32_t *ref = malloc(sizeof(int32_t) * (size_t)m * n);
+    int32_t *out = aligned_alloc(64, sizeof(int32_t) * (size_t)m * n);
+    rq_gemm g;
+    fill(a, (size_t)m * k, at, 0);
+    fill(b, (size_t)k * n, RQ_I8, 0);
+    memset(&g, 0, sizeof g);
+    g.m = m; g.n = n; g.k = k; g.a = a; g.a_type = at; g.lda = k; g.b = b; g.b_type = RQ_I8; g.ldb = n;
+    g.za = 1; g.method = RQ_INT32; g.c = ref; g.c_type = RQ_I32; g.ldc = n; g.path = RQ_PATH_SCALAR;
+    CHECK(rq_gemm_run(&g) == RQ_OK);
+    if (rq_cpu_paths() & RQ_PATH_VNNI) {
+        g.c = out; g.path = RQ_PATH_VNNI;
+        CHECK(rq_gemm_run(&g) == RQ_OK);
+        CHECK(memcmp(out, ref, sizeof(int32_t) * (size_t)m * n) == 0);
+    }
+    cases++;
+    free(a); free(b); free(ref); free(out);
+}
+
 int main(void)
 {
     static const int shapes[][3] = {{1, 1, 1}, {1, 1, 0}, {3, 5, 7}, {1, 33, 65}, {17, 1, 64},
@@ -523,6 +547,8 @@ int main(void)
         many_case(3, 130, 70, 5, 0);
         many_case(64, 64, 64, 8, 1);
     }
+    stream_case(RQ_U8);
+    stream_case(RQ_I8);
     bad_arguments();
     {
         static const int dws[][8] = {{1, 1, 1, 1, 1, 1, 1, 0}, {1, 5, 6, 7, 3, 1, 1, 1}, {2, 33, 9, 8, 3, 2, 1, 1},
