@@ -4,8 +4,9 @@
  *   gemm.c  (checks, plan, dispatch, scalar path; rq_gemm_run)
  *     -> requant.c (rq_check_requant, rq_requant_col), pack.c (rq_pack_b),
  *        cpu_x86.c (rq_cpu_paths), requant_avx512.c (rq_simd_ws_init/free),
- *        gemm_vnni.c (rq_gemm_vnni), gemm_amx.c (rq_gemm_amx), gemm_avx2.c (rq_gemm_avx2)
- *   gemm_vnni.c, gemm_amx.c -> requant_avx512.c (rq_epilogue, declared in rq_simd.h)
+ *        gemm_vnni.c (rq_gemm_vnni), gemv_vnni.c (rq_gemv_vnni: M <= 4), gemm_amx.c (rq_gemm_amx),
+ *        gemm_avx2.c (rq_gemm_avx2)
+ *   gemm_vnni.c, gemv_vnni.c, gemm_amx.c -> requant_avx512.c (rq_epilogue, declared in rq_simd.h)
  *   gemm_avx2.c -> requant_avx2.c (rq_epilogue_avx2, declared in rq_simd.h)
  *   pool.c (rq_gemm_run_many, rq_run_many) -> gemm.c (rq_gemm_run)
  *   dwconv.c (rq_dwconv_run[_many]) -> gemm.c (rq_plan_init, rq_choose_path), requant.c,
