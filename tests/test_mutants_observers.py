@@ -12,6 +12,8 @@ from refquant.calibrate import (EntropyObserver, MinMaxObserver, MovingAverageMi
                                 from_dict, make_observer)
 from refquant.errors import InvalidValueError, ShapeError, UnknownNameError
 
+from peers import need
+
 F32 = np.float32
 
 
@@ -54,3 +56,227 @@ def test_histogram_default_bins_is_2048():
     assert list(np.asarray(counts)) == ref_c.tolist()
     counts, edges = PercentileObserver().observe(np.array([-1.0, 0.5], F32)).histogram()
     assert len(counts) == 2048 and len(edges) == 2049
+
+
+# ---------------------------------------------------------------------------------------------
+# MinMaxObserver per channel / per group: _rows and _row_extrema against numpy
+# ---------------------------------------------------------------------------------------------
+
+def _pairs(lo, hi):
+    return [(_fr(a), _fr(b)) for a, b in zip(lo, hi)]
+
+
+def test_per_channel_with_nan_skips_it_like_nanmin_nanmax():
+    """A channel holding NaN among numbers: its extrema are numpy's nanmin / nanmax (refquant's
+    rule: NaN skipped), the other channels unaffected; three channels of four values each."""
+    x = np.array([[1.0, np.nan, -2.0, 0.5], [3.0, 4.0, -1.0, 2.0], [np.nan, 0.25, 0.75, -0.5]], F32)
+    for axis in (0, -2):
+        got = MinMaxObserver(axis=axis).observe(x).range()
+        assert got == _pairs(np.nanmin(x, axis=1), np.nanmax(x, axis=1))
+    got = MinMaxObserver(axis=1).observe(x).range()   # four channels, NaN in two of them
+    assert got == _pairs(np.nanmin(x, axis=0), np.nanmax(x, axis=0))
+
+
+def test_all_nan_channel_is_named_by_index():
+    x = np.array([[1.0, 2.0], [3.0, 4.0], [np.nan, np.nan], [5.0, np.nan]], F32)
+    with pytest.raises(InvalidValueError) as exc:
+        MinMaxObserver(axis=0).observe(x)
+    assert str(exc.value) == "channel/group 2 is all NaN"
+
+
+def test_axis_checks_and_messages():
+    x = np.arange(6, dtype=F32).reshape(2, 3)
+    for bad in (True, 1.0, "0", None.__class__):
+        with pytest.raises(ShapeError) as exc:
+            MinMaxObserver(axis=bad).observe(x)
+        assert str(exc.value) == f"axis must be an int, got {bad!r}"
+    for bad in (2, -3):
+        with pytest.raises(ShapeError) as exc:
+            MinMaxObserver(axis=bad).observe(x)
+        assert str(exc.value) == f"axis {bad} out of range for a 2-D batch"
+    # the ends of the range are accepted, numpy integer axes too
+    assert MinMaxObserver(axis=-2).observe(x).range() == _pairs(x.min(axis=1), x.max(axis=1))
+    assert MinMaxObserver(axis=np.int64(1)).observe(x).range() == _pairs(x.min(axis=0), x.max(axis=0))
+
+
+def test_group_size_message_names_the_last_dimension():
+    with pytest.raises(ShapeError) as exc:
+        MinMaxObserver(group_size=4).observe(np.zeros((2, 3, 6), F32))
+    assert str(exc.value) == "last dimension (6,) is not a multiple of group_size 4"
+    with pytest.raises(ShapeError) as exc:
+        MinMaxObserver(group_size=2).observe(np.float32(1.0))
+    assert str(exc.value) == "last dimension () is not a multiple of group_size 2"
+
+
+def test_loaded_minmax_state_is_float32():
+    """A saved state is read into float32 (torch's min_val / max_val buffers are float32): a
+    hand-written 0.1 becomes fp32(0.1), per tensor and per channel."""
+    d = {"observer": "minmax", "config": {"axis": None, "group_size": None},
+         "state": {"lo": [0.1], "hi": [0.3], "scalar": True}}
+    assert from_dict(d).range() == (_fr(F32(0.1)), _fr(F32(0.3)))
+    d = {"observer": "minmax", "config": {"axis": 0, "group_size": None},
+         "state": {"lo": [0.1, -0.7], "hi": [0.3, 1.1], "scalar": False}}
+    assert from_dict(d).range() == [(_fr(F32(0.1)), _fr(F32(0.3))), (_fr(F32(-0.7)), _fr(F32(1.1)))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Save / restore of every observer, fresh and fed; the no-data messages
+# ---------------------------------------------------------------------------------------------
+
+SAVE_CONFIGS = [("minmax", {}), ("minmax", {"axis": 1}), ("moving_average", {}), ("moving_average", {"axis": 0}),
+                ("percentile", {}), ("entropy", {"bins": 256, "target_bins": 16}), ("mse", {"bins": 256}),
+                ("onnxruntime_histogram", {"bins": 256, "target_bins": 16}),
+                ("onnxruntime_minmax", {}), ("onnxruntime_minmax", {"moving_average": True, "c": 0.25})]
+
+
+@pytest.mark.parametrize("name,kw", SAVE_CONFIGS)
+def test_fresh_observer_saves_and_restores(name, kw):
+    """A never-fed observer saves a state with the same keys as a fed one (minus fed-only keys),
+    restores, then gives after feeding what a never-saved observer gives."""
+    x = np.array([[0.5, -1.25, 3.0], [2.0, -0.75, 1.0]], F32)
+    fresh = make_observer(name, **kw)
+    d = fresh.to_dict()
+    fed_state = make_observer(name, **kw).observe(x).to_dict()["state"]
+    assert set(d["state"]) <= set(fed_state)
+    back = from_dict(d)
+    assert type(back) is type(fresh)
+    assert back.observe(x).range() == make_observer(name, **kw).observe(x).range()
+
+
+def test_onnxruntime_minmax_saves_ended_calls_and_the_open_call():
+    """ORT MinMaxCalibrater state: ended calls (merged range) and the open call's runs both
+    survive a save; the continued observer equals an unsaved one (onnxruntime 1.32 semantics:
+    the moving average of calls, the mean of runs within a call)."""
+    b = [np.array(v, F32) for v in ([1.0, -2.0], [0.5, 3.0], [-4.0, 0.25], [2.5, 1.5])]
+    for kw in ({}, {"moving_average": True, "c": 0.25}):
+        ref = OnnxruntimeMinMaxObserver(**kw).collect(b[:2]).observe(b[2])
+        back = from_dict(ref.to_dict())
+        assert back.range() == ref.range()
+        assert back.observe(b[3]).end_call().range() == ref.observe(b[3]).end_call().range()
+        # the same continuation written out: calls [b0, b1] and [b2, b3]
+        if kw:
+            m1 = (np.float32(np.mean([F32(-2.0), F32(0.5)])), np.float32(np.mean([F32(3.0), F32(1.0)])))
+            m2 = (np.float32(np.mean([F32(-4.0), F32(1.5)])), np.float32(np.mean([F32(0.25), F32(2.5)])))
+            c = F32(0.25)
+            want = tuple(F32(o + c * (n - o)) for o, n in zip(m1, m2))
+        else:
+            want = (F32(-4.0), F32(3.0))
+        assert back.range() == (_fr(want[0]), _fr(want[1]))
+    # a state with no open call (no "runs" key) loads too
+    d = OnnxruntimeMinMaxObserver().collect(b[:1]).to_dict()
+    del d["state"]["runs"]
+    assert from_dict(d).range() == (Fraction(-2), Fraction(1))
+
+
+@pytest.mark.parametrize("name", ["minmax", "moving_average", "percentile", "entropy", "mse", "histogram",
+                                  "onnxruntime_histogram", "onnxruntime_minmax"])
+def test_no_data_message_names_the_observer(name):
+    with pytest.raises(InvalidValueError) as exc:
+        make_observer(name).range()
+    assert str(exc.value) == f"{name} observer has seen no calibration data (empty or never called)"
+
+
+def test_distribution_avg_std_no_data_message():
+    with pytest.raises(InvalidValueError) as exc:
+        OnnxruntimeHistogramObserver("distribution").avg_std()
+    assert str(exc.value) == "onnxruntime_histogram observer has seen no calibration data (empty or never called)"
+
+
+# ---------------------------------------------------------------------------------------------
+# MovingAverageMinMaxObserver per channel against torch 2.13
+# ---------------------------------------------------------------------------------------------
+
+def test_moving_average_per_channel_equals_torch():
+    torch = need("torch", "torch==2.13.0")
+    rng = np.random.default_rng(11)
+    batches = [rng.standard_normal((3, 5)).astype(F32) * s for s in (1, 4, 0.5)]
+    o = torch.ao.quantization.MovingAveragePerChannelMinMaxObserver(averaging_constant=0.25, ch_axis=0)
+    for b in batches:
+        o(torch.from_numpy(b))
+    ref = MovingAverageMinMaxObserver(c=0.25, axis=0)
+    for b in batches:
+        ref.observe(b)
+    assert ref.range() == _pairs(o.min_val.numpy(), o.max_val.numpy())
+
+
+def test_moving_average_unknown_form_message():
+    with pytest.raises(UnknownNameError) as exc:
+        MovingAverageMinMaxObserver(form="ema")
+    assert str(exc.value) == "unknown moving-average form 'ema'; expected one of: textbook, torch"
+
+
+# ---------------------------------------------------------------------------------------------
+# OnnxruntimeMinMaxObserver: options, default c, messages
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("c", [True, float("inf"), float("nan"), "0.5", None])
+def test_onnxruntime_minmax_rejects_c(c):
+    with pytest.raises(InvalidValueError) as exc:
+        OnnxruntimeMinMaxObserver(c=c)
+    assert str(exc.value) == f"averaging constant c must be a finite number, got {c!r}"
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 2.0])
+def test_onnxruntime_minmax_rejects_max_intermediate_outputs(k):
+    with pytest.raises(InvalidValueError) as exc:
+        OnnxruntimeMinMaxObserver(max_intermediate_outputs=k)
+    assert str(exc.value) == f"max_intermediate_outputs must be a positive int or None, got {k!r}"
+
+
+def test_onnxruntime_minmax_end_call_without_data_message():
+    with pytest.raises(InvalidValueError) as exc:
+        OnnxruntimeMinMaxObserver().end_call()
+    assert str(exc.value) == ("onnxruntime MinMaxCalibrater: no data is collected in this call "
+                              "(ORT raises ValueError 'No data is collected.')")
+
+
+def test_onnxruntime_minmax_overflow_is_named_without_a_numpy_warning():
+    import warnings
+    o = OnnxruntimeMinMaxObserver(moving_average=True, c=0.5).collect([np.array([-3e38], F32)])
+    o.observe(np.array([3e38], F32))   # open call; -3e38 + 0.5 * (3e38 - -3e38): the difference overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InvalidValueError) as exc:
+            o.range()
+    assert str(exc.value).startswith("onnxruntime moving average overflows float32: (")
+
+
+def _ort(*args, **kw):
+    from test_calibrate import _ort as run   # a Mul model through create_calibrator (onnxruntime 1.32.0)
+    return run(*args, **kw)
+
+
+ORT_BATCHES = [np.array(v, F32) for v in ([1.0, -2.0], [0.5, 3.0], [-4.0, 0.25])]
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_minmax_default_c_is_orts():
+    """ORT's default averaging_constant is 0.01: one collect_data call per batch, moving average."""
+    want = _ort("MinMax", ORT_BATCHES, True, moving_average=True)
+    o = OnnxruntimeMinMaxObserver(moving_average=True)
+    for b in ORT_BATCHES:
+        o.collect([b])
+    assert tuple(float(v) for v in o.range()) == want == (-1.9952499866485596, 1.0123000144958496)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_minmax_max_intermediate_outputs_one_and_two_equal_ort():
+    """k = 1 is accepted (ORT accepts it): every run is cleared, so ORT raises 'No data is
+    collected.'; k = 2 keeps only the third run (onnxruntime 1.32.0's bug)."""
+    with pytest.raises(ValueError, match="No data is collected"):
+        _ort("MinMax", ORT_BATCHES, False, max_intermediate_outputs=1)
+    with pytest.raises(InvalidValueError, match="No data is collected"):
+        OnnxruntimeMinMaxObserver(max_intermediate_outputs=1).collect(ORT_BATCHES)
+    want = _ort("MinMax", ORT_BATCHES, False, max_intermediate_outputs=2)
+    got = OnnxruntimeMinMaxObserver(max_intermediate_outputs=2).collect(ORT_BATCHES).range()
+    assert tuple(float(v) for v in got) == want == (-4.0, 0.25)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_distribution_avg_std_are_exact_fractions_of_orts_float32():
+    """avg_std() returns exact Fractions (of ORT's float32 avg and std), equal to ORT's values."""
+    x = (np.random.default_rng(5).standard_normal(600) * 0.3).astype(F32)
+    td = _ort("Distribution", [x], False, raw=True, num_bins=512)
+    got = OnnxruntimeHistogramObserver("distribution", bins=512).observe(x).avg_std()
+    assert all(type(v) is Fraction for v in got)
+    assert got == (_fr(F32(td.avg)), _fr(F32(td.std)))
