@@ -673,7 +673,6 @@ def _onnx_ref_quantize(x, s, opset=21):
                                         helper.make_tensor_value_info("z", TP.INT8, [])],
                           [helper.make_tensor_value_info("y", TP.INT8, [None])])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    assert onnx.__version__ == "1.21.0" or True  # measured on 1.21.0 (pyproject pins it)
     return ReferenceEvaluator(m).run(None, {"x": x, "s": s, "z": np.array(0, np.int8)})[0]
 
 
@@ -794,3 +793,58 @@ def test_quantize_granularity_axis_block_and_messages():
         with pytest.raises(ShapeError) as e:
             Q.quantize(xs, scales, None, "int8", axis=0, block_size=bad)
         assert str(e.value) == f"block_size must be a positive int, got {bad!r}"
+
+
+def test_quantize_value_unknown_quotient_rule_message():
+    from refquant.profiles import Profile
+    bad = Profile("custom", "a test profile", quotient="recip_mul")
+    with pytest.raises(UnknownNameError) as exc:
+        Q.quantize_value(formats.real(Fraction(1)), Fraction(1), 0, "int8", bad)
+    assert str(exc.value) == "unknown profile quotient 'recip_mul'; expected one of: div, exact, fma_zp, mul_recip"
+
+
+def test_scale_value_fraction_messages_and_to_bits_default():
+    """A Fraction scale is checked against scale_format with its own message (a float scale gets
+    formats.exact's); to_bits reads lists as fp32 by default (numpy's float32 bits as reference)."""
+    for s, fmt in ((Fraction(1, 3), "fp32"), (Fraction(2 ** 200), "fp32"), (Fraction(1, 2 ** 25), "fp16")):
+        with pytest.raises(InvalidValueError) as exc:
+            Q.quantize([1.0], s, scale_format=fmt)
+        assert str(exc.value) == f"scale {s} is not exactly representable in {fmt}"
+    with pytest.raises(InvalidValueError) as exc:
+        Q.quantize([1.0], Fraction(-1, 2))
+    assert str(exc.value) == "scale must be finite and > 0, got -1/2"
+    assert Q.quantize([1.0], Fraction(1, 2 ** 149)) == [127]  # the smallest fp32 subnormal is a scale
+    assert Q.to_bits([1.5, -0.0]) == (np.array([1.5, -0.0], np.float32).view(np.uint32).tolist(), (2,), "fp32")
+
+
+def test_to_bits_keeps_numpy_bits_and_reads_shape_only_objects_as_lists():
+    """to_bits returns a numpy array's own bit patterns (NaN payloads, signalling NaNs and -0
+    kept, as numpy's view), and reads an object with .shape but no .dtype as nested lists."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dt, bits_dt, pats in ((np.float32, np.uint32, [0x7FC00001, 0xFFA00000, 0x80000000, 0x3F800000]),
+                              (np.float16, np.uint16, [0x7E01, 0xFD00, 0x8000]),
+                              (ml_dtypes.bfloat16, np.uint16, [0x7FC1, 0xFF81, 0x8000])):
+        a = np.array(pats, bits_dt).view(dt).reshape(1, -1)
+        bits, shape, fmt = Q.to_bits(a)
+        assert bits == a.reshape(-1).view(bits_dt).tolist() == pats and shape == (1, len(pats))
+
+    class Shaped(list):
+        shape = (2,)
+    assert Q.to_bits(Shaped([1.5, -2.0])) == (np.array([1.5, -2.0], np.float32).view(np.uint32).tolist(), (2,), "fp32")
+    with pytest.raises(InvalidValueError) as exc:
+        Q.to_bits(np.array([1], np.int32))
+    assert str(exc.value) == ("numpy input of dtype int32 is not a float format; expected one of "
+                              "['bfloat16', 'float16', 'float32', 'float64']")
+
+
+def test_exact_profile_divides_x_unrounded():
+    """Only a profile dividing at the scale's precision rounds x first ('onnx'); 'exact' divides
+    the exact fp64 x: 2.5 + 2^-40 over 1 is above the tie (3, Fraction reference), while x
+    rounded to fp32 first would be the tie 2.5 (2)."""
+    x = Fraction(2.5 + 2.0 ** -40)
+    for v in (x, -x):
+        want = _rne(v)
+        assert abs(want) == 3
+        assert Q.quantize_value(formats.real(v), Fraction(1), 0, "int8", "exact", x_format="fp64") == want
+        assert Q.quantize_value(formats.real(v), Fraction(1), 0, "int8", "exact", x_format="fp64",
+                                scale_format="fp16") == want
