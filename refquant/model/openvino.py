@@ -290,7 +290,10 @@ def _dq_add_q_group(graph, layer, by, prod, cons):
     tri = lambda d: [d.inputs[0], d.inputs[1], d.inputs[2] if len(d.inputs) > 2 else ""]
     ins = tri(act[0]) + tri(const[0]) + [q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else ""]
     absorbed = [add.name, q.name, const[0].name] + ([act[0].name] if len(cons.get(act[0].outputs[0], [])) == 1 else [])
-    return Node(add.name, "DequantizeAddQuantize", "openvino", ins, list(q.outputs), {}), absorbed, ""
+    # a Subgraph holding more than the Add and its QuantizeLinear (the transformer's residual Add after them):
+    # LPT may fold the scales there differently; the node is an enclosure ("fused"), measured apart below
+    attrs = {"path": "fused"} if len(held) > 2 else {}
+    return Node(add.name, "DequantizeAddQuantize", "openvino", ins, list(q.outputs), attrs), absorbed, ""
 
 
 MEANS = {"Pooling": ("AveragePool",), "Reduce": ("GlobalAveragePool", "ReduceMean")}

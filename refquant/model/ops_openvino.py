@@ -291,6 +291,10 @@ def dequantize_add_quantize(ctx, node, ins):
     chan = np.broadcast_to(np.arange(qs.shape[-1]) if bf.size > 1 else np.zeros(qs.shape[-1], np.int64), qs.shape)
     fused = _per_unique(lambda v, j: float(ffma("fp32", Fraction(float(v)), _f(sv), _f(bf[j]))), qs, chan)
     fused = fused.astype(np.float32)
+    if node.attr("path") == "fused":    # in a Subgraph holding more: both rows, a folded-range margin (_fq_fused)
+        lo, hi = np.minimum(plain, fused).astype(np.float64), np.maximum(plain, fused).astype(np.float64)
+        y = _fq_fused(node, V(plain, lo, hi), sy.v, zy.v, False)
+        return [y if y.exact else V(y.v.astype(np.asarray(zy.v).dtype), y.lo, y.hi)]
     ys = [_fq(_row(node), node, v, sy.v, zy.v, False).v.astype(np.int64) for v in (plain, fused)]
     y = ys[0].astype(np.asarray(zy.v).dtype)
     return [V(y) if np.array_equal(ys[0], ys[1]) else V(y, np.minimum(*ys), np.maximum(*ys))]
