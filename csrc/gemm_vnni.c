@@ -254,7 +254,7 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
                                    int32_t groups, uint8_t *xb)
 {
     int32_t gq, v, j;
-    for (gq = 0; gq < groups; gq++) {
+    for (gq = 0; gq < groups; gq++) {   /* x points at channel 4 * (the block's first group) */
         for (v = 0; v < 4; v++) {
             int32_t q0 = p0 + 16 * v, left = pend - q0;
             __mmask16 mk = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
@@ -279,14 +279,21 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
  * the weights, R*NV vpdpbusd; then the row's correction colfix[m] (the GEMM's column correction:
  * -zx * sum_k w[m][k] + bias_m), the requantization of requant_avx512.c's fast path with the
  * row's multiplier, masked stores of the pixels inside the image. */
+#define RQ_1X1_LD(r, v) (kb0 ? _mm512_load_si512(part + ((size_t)(m0 + (r)) * 4u + (v)) * 16u) : _mm512_setzero_si512())
 #define RQ_1X1_ACC(r)                                                                          \
-    __m512i k_##r##0 = _mm512_setzero_si512(), k_##r##1 = _mm512_setzero_si512();                \
-    __m512i k_##r##2 = _mm512_setzero_si512(), k_##r##3 = _mm512_setzero_si512();
+    __m512i k_##r##0 = RQ_1X1_LD(r, 0), k_##r##1 = NV_ > 1 ? RQ_1X1_LD(r, 1) : _mm512_setzero_si512(); \
+    __m512i k_##r##2 = NV_ > 2 ? RQ_1X1_LD(r, 2) : _mm512_setzero_si512();                       \
+    __m512i k_##r##3 = NV_ > 3 ? RQ_1X1_LD(r, 3) : _mm512_setzero_si512();
+#define RQ_1X1_PART(r)                                                                         \
+    _mm512_store_si512(part + ((size_t)(m0 + (r)) * 4u + 0u) * 16u, k_##r##0);                  \
+    if (NV_ > 1) _mm512_store_si512(part + ((size_t)(m0 + (r)) * 4u + 1u) * 16u, k_##r##1);     \
+    if (NV_ > 2) _mm512_store_si512(part + ((size_t)(m0 + (r)) * 4u + 2u) * 16u, k_##r##2);     \
+    if (NV_ > 3) _mm512_store_si512(part + ((size_t)(m0 + (r)) * 4u + 3u) * 16u, k_##r##3);
 #define RQ_1X1_STEP(r)                                                                         \
     {                                                                                          \
         int32_t w_;                                                                            \
         __m512i vw;                                                                            \
-        memcpy(&w_, wt + (size_t)(m0 + (r)) * (size_t)kk + (size_t)g_ * 4u, 4);                \
+        memcpy(&w_, wt + (size_t)(m0 + (r)) * (size_t)kk + (size_t)(kb0 + g_) * 4u, 4);        \
         vw = _mm512_set1_epi32(w_);                                                            \
         k_##r##0 = _mm512_dpbusd_epi32(k_##r##0, vx0, vw);                                       \
         if (NV_ > 1) k_##r##1 = _mm512_dpbusd_epi32(k_##r##1, vx1, vw);                          \
@@ -319,7 +326,7 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
         enum { NV_ = NV };                                                                     \
         int32_t g_;                                                                            \
         ROWS(RQ_1X1_ACC)                                                                       \
-        for (g_ = 0; g_ < groups; g_++) {                                                      \
+        for (g_ = 0; g_ < kbn; g_++) {                                                         \
             const uint8_t *xg = xb + (size_t)g_ * 256u;                                        \
             const __m512i vx0 = _mm512_loadu_si512(xg);                                        \
             const __m512i vx1 = NV_ > 1 ? _mm512_loadu_si512(xg + 64) : vx0;                   \
@@ -327,7 +334,11 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
             const __m512i vx3 = NV_ > 3 ? _mm512_loadu_si512(xg + 192) : vx0;                  \
             ROWS(RQ_1X1_STEP)                                                                  \
         }                                                                                      \
-        ROWS(RQ_1X1_EPI)                                                                       \
+        if (kb0 + kbn < groups) {                                                              \
+            ROWS(RQ_1X1_PART)                                                                  \
+        } else {                                                                               \
+            ROWS(RQ_1X1_EPI)                                                                   \
+        }                                                                                      \
     }
 
 #define RQ_1X1_NV(ROWS)                                                                           \
@@ -338,8 +349,13 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
     default: RQ_1X1_BODY(ROWS, 4) break;                                                          \
     }
 
-/* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1) in blocks of 64 > 5-channel blocks (20
- * accumulators). */
+/* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1) in blocks of 64 > K blocks of up to
+ * RQ_1X1_KB groups (the packed pixel block, 256 bytes a group, stays in L1; the int32 sums of a
+ * K block but the last go to `part`, M x 64, and come back for the next: wrapping int32 sums, the
+ * same value mod 2^32) > 5-channel blocks (20 accumulators). */
+#ifndef RQ_1X1_KB
+#define RQ_1X1_KB 64
+#endif
 RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
                             int32_t np_, const int8_t *wt, void *y)
 {
@@ -349,10 +365,15 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
     const __m512 lo = _mm512_set1_ps((float)((int64_t)g->qmin - g->zp));
     const __m512 hi = _mm512_set1_ps((float)((int64_t)g->qmax - g->zp));
     const __m512i zp = _mm512_set1_epi32(g->zp);
-    uint8_t *xb = aligned_alloc(64, (size_t)groups * 256u + 64u);
-    int32_t p0, m0, v;
-    if (!xb)
+    const int32_t kbs = groups < RQ_1X1_KB ? groups : RQ_1X1_KB;
+    uint8_t *xb = aligned_alloc(64, (size_t)kbs * 256u + 64u);
+    int32_t *part = groups > kbs ? aligned_alloc(64, (size_t)mtot * 256u * sizeof(int32_t) / 4u) : NULL;
+    int32_t p0, m0, v, kb0, kbn;
+    if (!xb || (groups > kbs && !part)) {
+        free(xb);
+        free(part);
         return RQ_E_NOMEM;
+    }
     for (p0 = p->r0; p0 < p->r1; p0 += 64) {
         const int32_t nv = (p->r1 - p0 + 15) / 16 < 4 ? (p->r1 - p0 + 15) / 16 : 4;
         __mmask16 mks[4];
@@ -360,18 +381,22 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
             int32_t left = p->r1 - p0 - 16 * v;
             mks[v] = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
         }
-        rq_pack_x1x1(x, c, np_, p0, p->r1, groups, xb);
-        for (m0 = 0; m0 < mtot; m0 += 5) {
-            switch (mtot - m0 < 5 ? mtot - m0 : 5) {
-            case 1: RQ_1X1_NV(RQ_R1) break;
-            case 2: RQ_1X1_NV(RQ_R2) break;
-            case 3: RQ_1X1_NV(RQ_R3) break;
-            case 4: RQ_1X1_NV(RQ_R4) break;
-            default: RQ_1X1_NV(RQ_R5) break;
+        for (kb0 = 0; kb0 < groups; kb0 += kbn) {
+            kbn = groups - kb0 < kbs ? groups - kb0 : kbs;
+            rq_pack_x1x1(x + (size_t)kb0 * 4u * (size_t)np_, c - 4 * kb0, np_, p0, p->r1, kbn, xb);
+            for (m0 = 0; m0 < mtot; m0 += 5) {
+                switch (mtot - m0 < 5 ? mtot - m0 : 5) {
+                case 1: RQ_1X1_NV(RQ_R1) break;
+                case 2: RQ_1X1_NV(RQ_R2) break;
+                case 3: RQ_1X1_NV(RQ_R3) break;
+                case 4: RQ_1X1_NV(RQ_R4) break;
+                default: RQ_1X1_NV(RQ_R5) break;
+                }
             }
         }
     }
     free(xb);
+    free(part);
     return RQ_OK;
 }
 
