@@ -168,6 +168,11 @@ RQ_AVX512 static void rq_gemv_prep_a(const rq_gemm *g, int32_t i0, int32_t rows,
 {
     const __m512i x = _mm512_set1_epi8(g->a_type == RQ_I8 ? (char)0x80 : 0);
     int32_t r, k;
+    if (g->k == 0) {   /* A may be NULL: nothing to read */
+        memset(apack, 0, (size_t)rows * lda_p);
+        memset(rs, 0, (size_t)rows * sizeof(uint32_t));
+        return;
+    }
     for (r = 0; r < rows; r++) {
         const uint8_t *src = (const uint8_t *)g->a + (size_t)(i0 + r) * (size_t)g->lda;
         uint8_t *dst = apack + (size_t)r * lda_p;
