@@ -848,3 +848,19 @@ def test_exact_profile_divides_x_unrounded():
         assert Q.quantize_value(formats.real(v), Fraction(1), 0, "int8", "exact", x_format="fp64") == want
         assert Q.quantize_value(formats.real(v), Fraction(1), 0, "int8", "exact", x_format="fp64",
                                 scale_format="fp16") == want
+
+
+@pytest.mark.parametrize("tname,profile,dtype", [("qint32", "torch_qint32", "int32"), ("quint8", "torch", "uint8"),
+                                                 ("qint8", "torch", "int8")])
+def test_nan_quotient_of_zero_times_infinite_reciprocal_matches_torch(tname, profile, dtype):
+    """A NaN formed inside the quotient: scale 2^-149 has fl32(1/s) = inf, so x = 0 gives
+    0 · inf = NaN (torch_qint32's mul, torch's fma with the zero point), answered by the profile's
+    NaN rule: INT32_MIN for qint32, qmax for quint8 / qint8, as torch 2.13 quantize_per_tensor."""
+    torch = pytest.importorskip("torch")
+    xs = [0.0, -0.0, 1e-45, 1.0, -1.0]
+    for zp in (0, 3):
+        want = torch.quantize_per_tensor(torch.tensor(xs), 2.0 ** -149, zp, getattr(torch, tname)).int_repr().tolist()
+        got = [Q.quantize_value(_f32(v), Fraction(1, 2 ** 149), zp, dtype, profile)
+               for v in xs]
+        assert got == want, (zp, got, want)
+        assert Q.quantize(np.array(xs, np.float32), 2.0 ** -149, zp, dtype, profile).tolist() == want
