@@ -375,7 +375,7 @@ int rq_conv_gemm_run(rq_gemm *g, const rq_conv_a *cv)
 }
 
 static int rq_conv1x1_part(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, int32_t p0, int32_t p1,
-                           const int8_t *wt, void *y)
+                           int32_t m0, int32_t m1, const int8_t *wt, void *y)
 {
     rq_plan p;
     rq_simd_ws w = {0};
@@ -390,11 +390,11 @@ static int rq_conv1x1_part(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_,
     g->m = np_;
     g->c = y;
     g->ldc = g->n;
-    g->row_begin = p0;   /* the pixels this call computes */
-    g->col_begin = 0;
+    g->row_begin = p0;   /* the pixels and output channels this call computes */
+    g->col_begin = m0 < 0 ? 0 : m0;
     g->row_end = p1;
-    g->col_end = g->n;
-    if (p0 == p1)
+    g->col_end = m1 < 0 ? g->n : m1;
+    if (p0 == p1 || g->col_begin == g->col_end)
         return RQ_OK;
     if ((rc = rq_check(g)) != RQ_OK)
         return rc;
@@ -418,7 +418,7 @@ static int rq_conv1x1_part(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_,
 
 int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y)
 {
-    return rq_conv1x1_part(g, x, c, np_, 0, np_, wt, y);
+    return rq_conv1x1_part(g, x, c, np_, 0, np_, -1, -1, wt, y);
 }
 
 typedef struct rq_1x1_many {
@@ -428,10 +428,13 @@ typedef struct rq_1x1_many {
 static int rq_1x1_task(void *ctx, int32_t i)
 {
     const rq_1x1_many *m = (const rq_1x1_many *)ctx;
-    int32_t blocks = (m->np_ + 63) / 64;   /* parts of whole 64-pixel blocks */
+    int32_t blocks = (m->np_ + 63) / 64, n = m->gs[i]->n;   /* parts of whole 64-pixel blocks */
     int32_t p0 = (int32_t)((int64_t)blocks * i / m->count) * 64, p1 = (int32_t)((int64_t)blocks * (i + 1) / m->count) * 64;
+    if (blocks < 4 * m->count && n >= 32 * m->count)   /* few pixel blocks: split the output channels */
+        return rq_conv1x1_part(m->gs[i], m->x, m->c, m->np_, 0, m->np_, (int32_t)((int64_t)n * i / m->count),
+                               (int32_t)((int64_t)n * (i + 1) / m->count), m->wt, m->y);
     return rq_conv1x1_part(m->gs[i], m->x, m->c, m->np_, p0 < m->np_ ? p0 : m->np_, p1 < m->np_ ? p1 : m->np_,
-                           m->wt, m->y);
+                           -1, -1, m->wt, m->y);
 }
 
 int rq_conv1x1_nchw_run_many(rq_gemm **gs, const uint8_t *x, int32_t c, int32_t np_, const int8_t *wt, void *y,

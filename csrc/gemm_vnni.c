@@ -349,7 +349,8 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
     default: RQ_1X1_BODY(ROWS, 4) break;                                                          \
     }
 
-/* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1) in blocks of 64 > K blocks of up to
+/* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1), output channels [p->c0, p->c1); pixels
+ * in blocks of 64 > K blocks of up to
  * RQ_1X1_KB groups (the packed pixel block, 256 bytes a group, stays in L1; the int32 sums of a
  * K block but the last go to `part`, M x 64, and come back for the next: wrapping int32 sums, the
  * same value mod 2^32) > 5-channel blocks (20 accumulators). */
@@ -384,8 +385,8 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
         for (kb0 = 0; kb0 < groups; kb0 += kbn) {
             kbn = groups - kb0 < kbs ? groups - kb0 : kbs;
             rq_pack_x1x1(x + (size_t)kb0 * 4u * (size_t)np_, c - 4 * kb0, np_, p0, p->r1, kbn, xb);
-            for (m0 = 0; m0 < mtot; m0 += 5) {
-                switch (mtot - m0 < 5 ? mtot - m0 : 5) {
+            for (m0 = p->c0; m0 < p->c1; m0 += 5) {
+                switch (p->c1 - m0 < 5 ? p->c1 - m0 : 5) {
                 case 1: RQ_1X1_NV(RQ_R1) break;
                 case 2: RQ_1X1_NV(RQ_R2) break;
                 case 3: RQ_1X1_NV(RQ_R3) break;

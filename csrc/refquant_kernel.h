@@ -215,7 +215,8 @@ int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, in
  * and its rectangle are set here. */
 int rq_conv1x1_nchw_run(rq_gemm *g, const uint8_t *x, int32_t c, int32_t p, const int8_t *wt, void *y);
 /* rq_conv1x1_nchw_run split over the pool: gs[i] (count copies of one g) computes the i-th of count
- * runs of whole 64-pixel blocks (disjoint pixels of one output). */
+ * runs of whole 64-pixel blocks (disjoint pixels of one output), or, for fewer than 4*count pixel
+ * blocks and at least 32*count output channels, the i-th of count even runs of output channels. */
 int rq_conv1x1_nchw_run_many(rq_gemm **gs, const uint8_t *x, int32_t c, int32_t p, const int8_t *wt, void *y,
                              int32_t count);
 

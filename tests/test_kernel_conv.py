@@ -505,24 +505,26 @@ def test_pointwise_nchw_kernel_split_over_threads_equals_the_exact_sum(m):
         assert two._pw[x.shape][-1][2] == 2 and q2._pw[x.shape][-1][2] == 2
 
 
-@pytest.mark.parametrize("c,m,hw", [(1026, 7, (14, 14)), (512, 33, (8, 10))])
-def test_pointwise_nchw_kernel_k_blocks_equal_the_exact_sum(c, m, hw):
+@pytest.mark.parametrize("c,m,hw,threads", [(1026, 7, (14, 14), 1), (512, 33, (8, 10), 1), (1024, 96, (14, 14), 2)])
+def test_pointwise_nchw_kernel_k_blocks_equal_the_exact_sum(c, m, hw, threads):
     """K >= 512 (r50_1x1_14's 1024): the NCHW 1x1 kernel in K blocks of 64 groups, partial int32 sums
     kept between blocks (C = 1026: K 1028, a last block of one group; M tails of the 5-channel
-    blocks); int32 equal to int64 numpy, uint8 to the one-shot op."""
+    blocks); on 2 threads with 4 pixel blocks, split by output channels (rq_conv1x1_nchw_run_many);
+    int32 equal to int64 numpy, uint8 to the one-shot op."""
     rng = np.random.default_rng(c)
     x = rng.integers(0, 256, (1, c) + hw).astype(np.uint8)
     w = rng.integers(-128, 128, (m, c, 1, 1)).astype(np.int8)
     bias = rng.integers(-5000, 5000, m).astype(np.int32)
     mult = rng.uniform(1e-5, 1e-4, m).astype(np.float32)
     acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 9, w[:, :, 0, 0].astype(np.int64)) + bias[None, :, None, None]
-    i32 = kernel.QLinearConv(w, 9, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=1)
+    i32 = kernel.QLinearConv(w, 9, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads)
     assert np.array_equal(i32(x), acc)
-    q = kernel.QLinearConv(w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, threads=1)
+    q = kernel.QLinearConv(w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, threads=threads)
     assert np.array_equal(q(x), conv.qlinear_conv(x, w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8,
                                                   bias=bias, threads=1))
     if "vnni" in kernel.paths():
         assert i32._pw[x.shape][-1] is not None and q._pw[x.shape][-1] is not None
+        assert q._pw[x.shape][-1][2] == threads
 
 
 def test_pointwise_nchw_kernel_declines_weight_zero_points_and_bad_arguments():

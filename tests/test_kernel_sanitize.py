@@ -576,6 +576,7 @@ int main(void)
         conv1x1_case(32, 200, 16, 0);
         conv1x1_case(1026, 200, 7, 1);
         conv1x1_case(513, 80, 11, 0);
+        conv1x1_case(64, 130, 100, 0);
         conv1x1_case(8, 130, 7, 1);
         nhwc_pad_case(3, 7, 37, 1, 2, 2, 0, 4);
         nhwc_pad_case(1, 2, 16, 0, 0, 0, 0, 4);

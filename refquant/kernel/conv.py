@@ -354,7 +354,8 @@ class QLinearConv:
         # 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1 thread _pointwise is as fast)
         self._imp_op = self._one
         if (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
-                and "vnni" in paths() and (self._w.shape[2:] != (1, 1) or (M > 32 and self._one._threads > 1))):
+                and "vnni" in paths() and (self._w.shape[2:] != (1, 1)
+                                           or (M > 32 and self._one._threads > 1 and self._one.shape[0] < 512))):
             if self._w.shape[1] % 4 == 0:
                 self._conv_a = True
             elif self._w.shape[1] < 4 and self._w.dtype == np.int8 and not np.any(np.asarray(zw)):
@@ -469,8 +470,8 @@ class QLinearConv:
         nchw = None
         # ... and long K (>= 512) at any M, in K blocks (measured on the 2-core AMD EPYC, load 8,
         # r50_1x1_14 = 196 x 256 x 1024 at 1 thread: 150 -> 131 us, no transposes)
-        if (self._wt is not None and plan.count == 1 and -(-P // 16) * 160 <= 11 * P
-                and ((M <= 32 and K <= 256) or K >= 512)):
+        if (self._wt is not None and -(-P // 16) * 160 <= 11 * P
+                and ((M <= 32 and K <= 256 and plan.count == 1) or K >= 512)):
             # on threads: runs of whole 64-pixel blocks (rq_conv1x1_nchw_run_many) above CONV_SPLIT_MIN
             parts = min(op._threads, -(-P // 64)) if 2 * P * M * K >= CONV_SPLIT_MIN else 1
             sts = ffi.new("rq_gemm[]", parts)
