@@ -349,27 +349,35 @@ class QLinearConv:
                 and self._w.shape[2:] == (1, 1) and "vnni" in paths()):
             B = weights_b(self._w, 0, 1, M, _per_channel(zw, np.arange(M), M), True, self._one.shape[0])
             self._wt = np.ascontiguousarray(B.T)
-        # the implicit GEMM (rq_conv_gemm_run) for k x k kernels, and for 1x1 ones with more than 32
-        # output channels split over threads (measured on the 2-core AMD EPYC, r50_1x1_56 at 2 threads:
-        # 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1 thread _pointwise is as fast)
         self._imp_op = self._one
-        if (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
+        self._implicit_setup(zw, (method, params, zp, qmin, qmax, out_dtype, bias, policy, path, threads), pair)
+
+    def _implicit_setup(self, zw, args, pair):
+        """Where the implicit GEMM (rq_conv_gemm_run) may apply: k x k kernels, and 1x1 ones with more
+        than 32 output channels and K < 512 split over threads (measured on the 2-core AMD EPYC,
+        r50_1x1_56 at 2 threads: 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1
+        thread, or K >= 512, _pointwise is as fast or faster).  ``args``: the op's requantization."""
+        from . import QLinearMatMul
+        M, C = self._w.shape[:2]
+        if not (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
                 and "vnni" in paths() and (self._w.shape[2:] != (1, 1)
                                            or (M > 32 and self._one._threads > 1 and self._one.shape[0] < 512))):
-            if self._w.shape[1] % 4 == 0:
-                self._conv_a = True
-            elif self._w.shape[1] < 4 and self._w.dtype == np.int8 and not np.any(np.asarray(zw)):
-                # C < 4 (an RGB input layer): a fourth channel of zx bytes (terms (zx - zx) * w = 0)
-                # and zero weights for it, so K = kH*kW*4 and no im2col (rq_conv_nhwc_pad, cp = 4)
-                w4 = np.zeros((M, 4) + self._w.shape[2:], np.int8)
-                w4[:, :self._w.shape[1]] = self._w
-                chans = np.arange(M)
-                p = tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list)) \
-                    else _per_channel(params, chans, M)
-                self._imp_op = QLinearMatMul(weights_b(w4, 0, 1, M, 0, True), self._zx, zw, method, p, zp, qmin, qmax,
-                                             out_dtype, None if bias is None else _per_channel(bias, chans, M), policy,
-                                             path=path, threads=threads, a_dtype=self._x_dtype)
-                self._conv_a = True
+            return
+        if C % 4 == 0:
+            self._conv_a = True
+        elif C < 4 and self._w.dtype == np.int8 and not np.any(np.asarray(zw)):
+            # C < 4 (an RGB input layer): a fourth channel of zx bytes (terms (zx - zx) * w = 0) and
+            # zero weights for it, so K = kH*kW*4 and no im2col (rq_conv_nhwc_pad, cp = 4)
+            method, params, zp, qmin, qmax, out_dtype, bias, policy, path, threads = args
+            w4 = np.zeros((M, 4) + self._w.shape[2:], np.int8)
+            w4[:, :C] = self._w
+            chans = np.arange(M)
+            p = tuple(_per_channel(q, chans, M) for q in params) if pair and isinstance(params, (tuple, list)) \
+                else _per_channel(params, chans, M)
+            self._imp_op = QLinearMatMul(weights_b(w4, 0, 1, M, 0, True), self._zx, zw, method, p, zp, qmin, qmax,
+                                         out_dtype, None if bias is None else _per_channel(bias, chans, M), policy,
+                                         path=path, threads=threads, a_dtype=self._x_dtype)
+            self._conv_a = True
 
     def __call__(self, x):
         x = _tensor4(x, "x")
