@@ -56,6 +56,9 @@ def _fma_ties():
     for x, y in ((1 + 2.0 ** -12, 1 + 2.0 ** -12), (1 + 2.0 ** -12, 1 + 3 * 2.0 ** -12)):
         for z in (2.0 ** -100, -2.0 ** -100, 0.0):
             cases += [(x, y, z), (-x, y, -z)]
+    # the product carries the error and z the halfway bit: x·y = 2^-24 - 2^-70, z = 1 + 2^-23
+    x, y, z = 2.0 ** -24 * (1 + 2.0 ** -23), 1 - 2.0 ** -23, 1 + 2.0 ** -23
+    cases += [(x, y, z), (-x, y, -z)]
     return [tuple(F32(v) for v in c) for c in cases]
 
 
@@ -72,7 +75,7 @@ def test_fma_f32_is_one_rounding_of_the_exact_value():
     assert got.tolist() == want
     # the double-rounded float32(x·y + z in float64) is wrong on 4 of the 12 tie cases
     naive = (x.astype(np.float64) * y + z).astype(F32)
-    assert (naive[:12] != np.array(want[:12], F32)).sum() == 4
+    assert (naive[:14] != np.array(want[:14], F32)).sum() == 6
 
 
 @pytest.mark.parametrize("a,b,n", [(-1.7, 2.3, 2), (-1.7, 2.3, 7), (0.1, 0.3, 33), (-7.25, 11.9, 2049),
@@ -148,8 +151,11 @@ def test_cascade_sum_equals_torch_sum_every_small_size_and_cascade_level(torch):
     for n in sizes:
         v = _wide(rng, n)
         assert float(th.cascade_sum(v)) == _one_thread_sum(torch, v), n
-    v = _wide(rng, 13)
-    assert float(th.cascade_sum(v.tolist())) == torch.from_numpy(v).sum().item()
+    v = np.array([1.0] + [2.0 ** -24] * 12, F32)   # a list is read as float32 (not summed in float64)
+    assert float(th.cascade_sum(v.tolist())) == torch.from_numpy(v).sum().item() != float(F32(sum(v.tolist())))
+    v = np.array([3778302.25, 0.16438797, 2997924.25, -158376.734375, -18.244129, 5.0085064e-06,
+                  -84434.0546875, 2.9438887e-09], F32)   # n = 8: one vector, lanes added in order
+    assert float(th.cascade_sum(v)) == torch.from_numpy(v).sum().item() == 6533398.5
 
 
 def test_cascade_sum_beyond_2_16_rows_equals_torch_sum(torch):
@@ -188,6 +194,10 @@ def _hists():
         h[30:34] = (total - 8) / 4
         out.append(h)
     out.append(np.full(8, 0.25, F32))
+    h = np.zeros(256, F32)   # with (vmin, vmax) = (-256, 256): bin width 2, a 128-bin window has dst width 1.0
+    h[100:156] = np.exp(-np.linspace(-2, 2, 56) ** 2).astype(F32) * 50
+    h[::17] += F32(0.01)
+    out.append(h)
     return out
 
 
@@ -197,6 +207,8 @@ def test_search_equals_torch_on_given_histograms(torch):
     rng = np.random.default_rng(3)
     for h in _hists():
         lo, hi = F32(-rng.uniform(1, 10)), F32(rng.uniform(1, 10))
+        if h.size == 256 and h[0] == F32(0.01):
+            lo, hi = F32(-256), F32(256)
         assert tuple(map(float, th.search(h, lo, hi))) == _torch_search(torch, h, lo, hi), h.size
 
 
