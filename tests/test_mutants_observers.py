@@ -280,3 +280,142 @@ def test_distribution_avg_std_are_exact_fractions_of_orts_float32():
     got = OnnxruntimeHistogramObserver("distribution", bins=512).observe(x).avg_std()
     assert all(type(v) is Fraction for v in got)
     assert got == (_fr(F32(td.avg)), _fr(F32(td.std)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Defaults and option checks against the peers; every message
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore")
+def test_onnxruntime_histogram_defaults_are_percentile_calibraters():
+    """The defaults of ORT's PercentileCalibrater class (symmetric False, 2048 bins, percentile
+    99.999; onnxruntime 1.32.0) on one call.  create_calibrator(Percentile) passes symmetric=True
+    unless told otherwise: that call is OnnxruntimeHistogramObserver('percentile', symmetric=True)."""
+    import inspect
+    cal = need("onnxruntime.quantization.calibrate", "onnxruntime")
+    sig = inspect.signature(cal.PercentileCalibrater).parameters
+    assert (sig["symmetric"].default, sig["num_bins"].default, sig["percentile"].default) == (False, 2048, 99.999)
+    x = (np.random.default_rng(9).standard_normal(3000) * 2 + 0.5).astype(F32)
+    got = OnnxruntimeHistogramObserver("percentile").observe(x).range()
+    assert tuple(float(v) for v in got) == _ort("Percentile", [x], False, symmetric=False)
+    got = OnnxruntimeHistogramObserver("percentile", symmetric=True).observe(x).range()
+    assert tuple(float(v) for v in got) == _ort("Percentile", [x], False)
+
+
+def test_qparams_passes_narrow_and_scale_format():
+    """qparams(narrow=True, scale_format='fp16') on the range (-1, 2): the textbook scale
+    (hi - lo) / (qmax - qmin) with int8's narrow range [-127, 127], rounded once to fp16
+    (numpy's float16 cast of the float64 quotient: no double-rounding tie here)."""
+    qp = MinMaxObserver().observe(np.array([-1.0, 2.0], F32)).qparams("int8", narrow=True, scale_format="fp16")
+    s = np.float16(3.0 / 254)
+    assert qp.scale == _fr(s) and s != np.float16(3.0 / 255)
+    assert qp.zero_point == -127 - round(Fraction(-1) / _fr(s))
+
+
+def test_minmax_group_size_checks():
+    x = np.array([[3.0, -1.0, 2.0], [0.5, 4.0, -6.0]], F32)
+    assert MinMaxObserver(group_size=1).observe(x).range() == [(_fr(v), _fr(v)) for v in x.ravel()]
+    for bad in (0, -2, 2.0, None.__class__):
+        with pytest.raises(InvalidValueError) as exc:
+            MinMaxObserver(group_size=bad)
+        assert str(exc.value) == f"group_size must be a positive int, got {bad!r}"
+    with pytest.raises(InvalidValueError) as exc:
+        MinMaxObserver(axis=0, group_size=2)
+    assert str(exc.value) == "give axis (per channel) or group_size (per group), not both"
+
+
+def test_channel_count_change_messages():
+    with pytest.raises(ShapeError) as exc:
+        MinMaxObserver(axis=0).observe(np.zeros((2, 3), F32)).observe(np.zeros((4, 3), F32))
+    assert str(exc.value) == "batch has 4 channels/groups, earlier batches 2"
+    with pytest.raises(ShapeError) as exc:
+        MovingAverageMinMaxObserver(axis=0).observe(np.zeros((2, 5), F32)).observe(np.zeros((3, 5), F32))
+    assert str(exc.value) == "batch has 3 channels, earlier batches 2"
+
+
+def test_moving_average_option_messages():
+    with pytest.raises(UnknownNameError) as exc:
+        MovingAverageMinMaxObserver(state_format="bf16")
+    assert str(exc.value) == "unknown state format 'bf16'; expected one of: exact, fp32, fp64"
+    for bad in (0, -0.5, 1.5, 2):
+        with pytest.raises(InvalidValueError) as exc:
+            MovingAverageMinMaxObserver(c=bad)
+        assert str(exc.value) == f"averaging constant c must be in (0, 1], got {bad!r}"
+
+
+def test_moving_average_c_one_follows_torch_form():
+    """c = 1 is allowed (torch accepts averaging_constant=1): m <- fl(m + fl(1·fl(b - m))), written
+    out in numpy float32 (each operation rounded once)."""
+    bs = [np.array(v, F32) for v in ([0.1, 0.7], [-0.3, 2.9], [1.3, 1.7])]
+    o = MovingAverageMinMaxObserver(c=1)
+    lo, hi = bs[0].min(), bs[0].max()
+    o.observe(bs[0])
+    for b in bs[1:]:
+        o.observe(b)
+        lo, hi = F32(lo + F32(1) * F32(b.min() - lo)), F32(hi + F32(1) * F32(b.max() - hi))
+    assert o.range() == (_fr(lo), _fr(hi))
+
+
+def test_moving_average_float_c_is_read_as_its_decimal_in_exact_state():
+    """state_format='exact': c = 0.1 is the decimal 1/10 (c's repr), so m = 0 + (1/10)(1 - 0)."""
+    o = MovingAverageMinMaxObserver(c=0.1, state_format="exact").observe([0.0]).observe([1.0])
+    assert o.range() == (Fraction(1, 10), Fraction(1, 10))
+
+
+def test_moving_average_overflow_message():
+    o = MovingAverageMinMaxObserver(c=0.5).observe(np.array([-3e38], F32))
+    with pytest.raises(InvalidValueError) as exc:
+        o.observe(np.array([3e38], F32))
+    x = _fr(F32(3e38)) - _fr(F32(-3e38))    # fl(b - m) of the lower extremum overflows first
+    assert str(exc.value) == (f"moving average: {float(x)} overflows the fp32 state "
+                              "(torch's float32 state would become inf)")
+
+
+def _np_ms_percentile(x, p, method):
+    return _fr(np.percentile(np.asarray(x, np.float64), p, method=method))
+
+
+@pytest.mark.parametrize("method", ["lower", "higher", "nearest", "inverted_cdf"])
+def test_percentile_signed_mode_equals_numpy_on_each_tail(method):
+    """mode='signed': (-P_p(-x), P_p(x)) with numpy.percentile (2.1.3) as the estimator, on skewed
+    data with repeated values (the counts matter); discrete methods, so the values are exact."""
+    x = [-8.0, -8.0, -8.0, -1.0, 0.5, 0.5, 2.0, 3.0, 3.0, 3.0, 3.0, 6.0]
+    for p in (50, 75, 90):
+        got = PercentileObserver(p=p, method=method, mode="signed").observe(np.array(x, F32)).range()
+        assert got == (-_np_ms_percentile([-v for v in x], p, method), _np_ms_percentile(x, p, method))
+
+
+@pytest.mark.parametrize("method", ["hist_left", "hist_right"])
+def test_percentile_histogram_methods_use_the_given_bins(method):
+    """hist_left / hist_right on |x|: np.histogram(|x|, bins, (0, max|x|)) (exact for dyadic data and
+    power-of-two bins), the first bin whose cumulative count reaches p % of n, its left / right edge."""
+    x = np.array([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, -3.75, -0.125], F32)
+    for bins, p in ((8, 50), (16, 75), (4, 90)):
+        counts, edges = np.histogram(np.abs(x.astype(np.float64)), bins=bins, range=(0, 4.0))
+        i = int(np.argmax(np.cumsum(counts) >= p / 100 * x.size))
+        e = edges[i + (method == "hist_right")]
+        assert PercentileObserver(p=p, method=method, bins=bins).observe(x).range() == (-_fr(e), _fr(e))
+
+
+def test_onnxruntime_histogram_option_messages():
+    with pytest.raises(UnknownNameError) as exc:
+        OnnxruntimeHistogramObserver("minmax")
+    assert str(exc.value) == ("unknown onnxruntime histogram method 'minmax'; expected one of: "
+                              "distribution, entropy, percentile")
+    with pytest.raises(UnknownNameError) as exc:
+        OnnxruntimeHistogramObserver("distribution", scenario="p2")
+    assert str(exc.value) == "unknown onnxruntime distribution scenario 'p2'; expected one of: p3, same"
+
+
+def test_from_dict_checks_and_optional_config():
+    for bad in ({}, {"config": {}}, [1], "observer"):
+        with pytest.raises(InvalidValueError) as exc:
+            from_dict(bad)
+        assert str(exc.value) == f"not a saved observer: {bad!r:.80}"
+    long = {"state": list(range(100))}
+    with pytest.raises(InvalidValueError) as exc:
+        from_dict(long)
+    assert str(exc.value) == "not a saved observer: " + repr(long)[:80]
+    # "config" may be left out: the observer's defaults
+    o = from_dict({"observer": "minmax", "state": {"lo": [0.5], "hi": [2.0], "scalar": True}})
+    assert o.config() == {"axis": None, "group_size": None} and o.range() == (Fraction(1, 2), Fraction(2))
