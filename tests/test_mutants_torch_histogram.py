@@ -151,8 +151,9 @@ def test_cascade_sum_equals_torch_sum_every_small_size_and_cascade_level(torch):
     for n in sizes:
         v = _wide(rng, n)
         assert float(th.cascade_sum(v)) == _one_thread_sum(torch, v), n
-    v = np.array([1.0] + [2.0 ** -24] * 12, F32)   # a list is read as float32 (not summed in float64)
-    assert float(th.cascade_sum(v.tolist())) == torch.from_numpy(v).sum().item() != float(F32(sum(v.tolist())))
+    v = np.zeros(24, F32)   # a list is read as float32: lane 0 is fl32(fl32(1 + 2^-24) + 2^-24) = 1
+    v[[0, 8, 16]] = [1.0, 2.0 ** -24, 2.0 ** -24]
+    assert float(th.cascade_sum(v.tolist())) == torch.from_numpy(v).sum().item() == 1.0
     v = np.array([3778302.25, 0.16438797, 2997924.25, -158376.734375, -18.244129, 5.0085064e-06,
                   -84434.0546875, 2.9438887e-09], F32)   # n = 8: one vector, lanes added in order
     assert float(th.cascade_sum(v)) == torch.from_numpy(v).sum().item() == 6533398.5
