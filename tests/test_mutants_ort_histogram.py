@@ -161,3 +161,22 @@ def test_p3_avg_std_with_a_zero_centre_equals_ort():
         warnings.simplefilter("error")
         avg, std = oh.avg_std(state, "p3")
     assert (float(avg), float(std)) == (float(want.avg), float(want.std))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_signed_percentile_tail_fraction_equals_ort():
+    """p = 90 on 8000 normal values, 2048 bins: the lower edge is where the cdf reaches
+    (100 - p)/200 = 0.05 exactly (a cut at 0.04975 would pick the edge below)."""
+    x = np.random.default_rng(1).standard_normal(8000).astype(F32)
+    c = _collector("percentile", False, 2048, 90.0)
+    c.collect({"t": x})
+    want = c.compute_collection_result()["t"]
+    got = oh.percentile(oh.collect_signed(None, x, 2048), 90.0, False)
+    assert tuple(map(float, got)) == (float(want[0]), float(want[1]))
+
+
+def test_signed_growth_past_float32_max_is_a_named_error_without_warnings():
+    """±1e38 grown to 3.4e38: 78 more strides of 3.125e36 give an edge beyond FLT_MAX."""
+    with warnings.catch_warnings(), pytest.raises(InvalidValueError, match="overflows float32"):
+        warnings.simplefilter("error")
+        oh.collect_signed(oh.collect_signed(None, np.array([1e38], F32), 64), np.array([3.4e38], F32), 64)
