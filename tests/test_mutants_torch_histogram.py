@@ -228,9 +228,11 @@ def test_search_left_end_moves_and_equals_torch(torch):
 # the observer: constant batches, empty / one-value batches, collapsed re-binning
 # ---------------------------------------------------------------------------------------------
 
-def _same_as_torch(torch, batches, bins=64):
+def _same_as_torch(torch, batches, bins=64, rate=16):
     o = torch.ao.quantization.HistogramObserver(bins=bins, dtype=torch.quint8)
-    ref = HistogramObserver(bins=bins)
+    assert o.upsample_rate == 16
+    o.upsample_rate = rate   # a plain attribute in torch 2.13 (not a constructor argument)
+    ref = HistogramObserver(bins=bins, upsample_rate=rate)
     for b in batches:
         b = np.asarray(b, F32)
         o(torch.from_numpy(b))
@@ -251,3 +253,9 @@ def _same_as_torch(torch, batches, bins=64):
 ])
 def test_observer_buffers_equal_torch(torch, batches):
     _same_as_torch(torch, batches)
+
+
+def test_rebinning_sub_bin_centre_on_a_new_edge_equals_torch(torch):
+    """[1, 1 + 8·2^-23] then 1 - 32·2^-23, 64 bins, upsample rate 4: sub-bin centres fall exactly
+    on new edges, where bucketize(right=True) decides (found by a search over small cases)."""
+    _same_as_torch(torch, [[1.0, 1.0000009536743164], [0.9999961853027344]], bins=64, rate=4)
