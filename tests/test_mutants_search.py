@@ -75,3 +75,75 @@ def test_hist_percentiles_by_hand():
     with pytest.raises(InvalidValueError) as exc:
         percentile(neg, 50, "hist_left")
     assert str(exc.value) == "histogram percentiles are defined on |x| data (mode='abs')"
+
+
+# ---------------------------------------------------------------------------------------------
+# entropy / MSE survivors (engineer q2, run with -k 'not onnxruntime_entropy')
+# ---------------------------------------------------------------------------------------------
+
+def _ms(x):
+    ms = Multiset()
+    ms.add(np.asarray(x, np.float32))
+    return ms
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("seed", range(4))
+def test_entropy_onnxruntime_small_histograms_equal_ort(seed):
+    """EntropyObserver('onnxruntime')'s search on 256 / 130 bins with 128 / 64 target bins (fast
+    in ORT), skewed data with |min| > max and max > |min|: == onnxruntime 1.32.0's collector."""
+    from peers import need
+    cal = need("onnxruntime.quantization.calibrate", "onnxruntime")
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_t(3, 600) * 2.3 + (1.1 if seed % 2 else -1.3)).astype(np.float32)
+    x[0] = -9.0 if seed % 2 else 9.5
+    for bins, t in ((256, 128), (130, 64)):
+        c = cal.HistogramCollector(method="entropy", symmetric=False, num_bins=bins, num_quantized_bins=t,
+                                   percentile=99.999, scenario="same")
+        c.collect({"t": x})
+        r = c.compute_collection_result()["t"]
+        got = search.entropy_onnxruntime(_ms(x), bins, t)
+        assert tuple(map(float, got)) == (float(r[0]), float(r[1])), (bins, t)
+    assert search.entropy_onnxruntime(_ms(x)) == search.entropy_onnxruntime(_ms(x), 2048, 128)
+
+
+def _mse_reference(x, bins, qmax, start_bin):
+    """ModelOpt's histogram MSE as the docstring of ``mse_amax`` states it, in Fractions: bins of
+    width w = amax/bins on [0, amax] (|x| in bin floor(|x|/w), amax in the last), representatives
+    c_k = (k + 1/2)·w, candidates a = c_m (m = start_bin..bins-2), q_k = min(RNE(c_k·qmax/a), qmax),
+    error sum count_k·(c_k - q_k·a/qmax)^2, first minimum."""
+    from refquant.rounding import half_even
+    v = [Fraction(float(abs(t))) for t in x]
+    amax = max(v)
+    w = amax / bins
+    counts = [0] * bins
+    for t in v:
+        counts[min(int(t / w), bins - 1)] += 1
+    best = None
+    for m in range(start_bin, bins - 1):
+        a = (m + Fraction(1, 2)) * w
+        err = sum(c * ((k + Fraction(1, 2)) * w - min(half_even((k + Fraction(1, 2)) * w * qmax / a), qmax) * a / qmax) ** 2
+                  for k, c in enumerate(counts) if c)
+        if best is None or err < best[0]:
+            best = (err, a)
+    return best[1]
+
+
+@pytest.mark.parametrize("bins,qmax,start_bin,seed", [(32, 7, 4, 0), (40, 15, 2, 1), (24, 127, 8, 2), (16, 3, 0, 3)])
+def test_mse_amax_equals_the_fraction_definition(bins, qmax, start_bin, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_t(3, 300) * 1.7).astype(np.float32)
+    ms = _ms(x).absolute()
+    assert search.mse_amax(ms, bins, qmax, start_bin) == _mse_reference(x, bins, qmax, start_bin)
+
+
+def test_mse_amax_defaults_domain_and_big_products():
+    x = (np.random.default_rng(5).standard_normal(4000) * 3).astype(np.float32)
+    ms = _ms(x).absolute()
+    assert search.mse_amax(ms) == search.mse_amax(ms, 2048, 127, 128)
+    for sb in (-1, 31):
+        with pytest.raises(InvalidValueError, match=rf"^start_bin must be in 0..bins-2 = 0..30, got {sb}$"):
+            search.mse_amax(ms, 32, 127, sb)
+    # bins·qmax > 2^20 (Python-int arithmetic in mse_amax): same as the definition
+    y = np.abs((np.random.default_rng(6).standard_normal(200) * 2).astype(np.float32))
+    assert search.mse_amax(_ms(y).absolute(), 40, 2 ** 15 - 1, 4) == _mse_reference(y, 40, 2 ** 15 - 1, 4)
