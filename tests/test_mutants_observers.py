@@ -419,3 +419,88 @@ def test_from_dict_checks_and_optional_config():
     # "config" may be left out: the observer's defaults
     o = from_dict({"observer": "minmax", "state": {"lo": [0.5], "hi": [2.0], "scalar": True}})
     assert o.config() == {"axis": None, "group_size": None} and o.range() == (Fraction(1, 2), Fraction(2))
+
+
+def test_percentile_option_messages():
+    with pytest.raises(UnknownNameError) as exc:
+        PercentileObserver(method="median")
+    assert str(exc.value).startswith("unknown percentile method 'median'; expected one of: ")
+    assert "hist_left" in str(exc.value) and "linear" in str(exc.value)
+    with pytest.raises(UnknownNameError) as exc:
+        PercentileObserver(mode="both")
+    assert str(exc.value) == "unknown percentile mode 'both'; expected one of: abs, signed"
+    for method in ("hist_left", "hist_right"):
+        with pytest.raises(InvalidValueError) as exc:
+            PercentileObserver(method=method, mode="signed")
+        assert str(exc.value) == "histogram percentiles are defined on |x| (mode='abs')"
+
+
+def test_percentile_default_is_linear_99_99_on_abs():
+    """Defaults p = 99.99, numpy's 'linear' method, on |x|: 10001 values 0..10000 (one negated)
+    put the 99.99th percentile exactly on 9999 (h = 10000·0.9999), as numpy.percentile says."""
+    x = np.arange(10001, dtype=F32)
+    x[5] = -5.0
+    h = (x.size - 1) * Fraction("99.99") / 100            # numpy's 'linear': x[h] interpolated, exact here
+    assert h == 9999 and abs(np.percentile(np.abs(x.astype(np.float64)), 99.99) - 9999) < 1e-9
+    assert PercentileObserver().observe(x).range() == (Fraction(-9999), Fraction(9999))
+
+
+def test_entropy_option_messages_and_ncnn_check_only_for_ncnn():
+    with pytest.raises(UnknownNameError) as exc:
+        EntropyObserver("kl")
+    assert str(exc.value) == "unknown entropy variant 'kl'; expected one of: modelopt, ncnn, onnxruntime, tensorrt"
+    # ncnn's own limits (target_bins a power of two, bins·target_bins <= 2^24) apply to 'ncnn' only
+    with pytest.raises(InvalidValueError, match="ncnn entropy variant needs bins"):
+        EntropyObserver("ncnn", bins=2**17, target_bins=2**8)
+    with pytest.raises(InvalidValueError, match="ncnn entropy variant needs target_bins a power of two"):
+        EntropyObserver("ncnn", bins=256, target_bins=24)
+    for variant in ("tensorrt", "modelopt", "onnxruntime"):
+        EntropyObserver(variant, bins=2**17, target_bins=2**8)
+        EntropyObserver(variant, bins=256, target_bins=24)
+
+
+def test_entropy_zero_range_message_and_all_ones_data():
+    with pytest.raises(InvalidValueError) as exc:
+        EntropyObserver("tensorrt").observe(np.zeros(5, F32)).range()
+    assert str(exc.value) == ("zero range: all calibration data is 0 (no tensorrt threshold; "
+                              "the onnxruntime variant returns ORT's (0, 0))")
+    lo, hi = EntropyObserver("tensorrt", bins=64, target_bins=8).observe(np.ones(5, F32)).range()
+    assert lo == -hi and 0 < hi <= 1
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_entropy_onnxruntime_target_bins_equal_orts():
+    """EntropyObserver('onnxruntime', bins=512, target_bins=32) == ORT's HistogramCollector with
+    num_bins=512, num_quantized_bins=32 on one batch (onnxruntime 1.32.0); 128 quantized bins
+    give another range on these data."""
+    from test_calibrate import _ort_collector
+    x = (np.random.default_rng(3).standard_t(3, 4000) * 0.7).astype(F32)
+    r = _ort_collector("entropy", [x], bins=512, target_bins=32)
+    want = (float(r[0]), float(r[1]))
+    got = EntropyObserver("onnxruntime", bins=512, target_bins=32).observe(x).range()
+    assert tuple(float(v) for v in got) == want
+    assert EntropyObserver("onnxruntime", bins=512, target_bins=128).observe(x).range() != got
+
+
+def test_mse_options_messages_and_signs():
+    assert MSEObserver().config() == {"bins": 2048, "qmax": 127, "start_bin": 128}   # docs/calibration.md, ModelOpt's
+    MSEObserver(bins=64, start_bin=0)
+    MSEObserver(bins=64, start_bin=62)
+    for bad in (-1, 63, 64, 66):
+        with pytest.raises(InvalidValueError) as exc:
+            MSEObserver(bins=64, start_bin=bad)
+        assert str(exc.value) == f"start_bin must be in 0..bins-2, got {bad}"
+    with pytest.raises(InvalidValueError) as exc:
+        MSEObserver().observe(np.zeros(3, F32)).range()
+    assert str(exc.value) == "zero range: all calibration data is 0"
+    lo, hi = MSEObserver(bins=64, start_bin=8).observe(np.ones(4, F32)).range()
+    assert lo == -hi and 0 < hi <= 1
+    lo, hi = MSEObserver(bins=64, start_bin=8).observe(np.array([0.5, -3.0, 1.25, 2.0], F32)).range()
+    assert lo == -hi and 0 < hi <= 3
+
+
+def test_make_observer_unknown_name_message():
+    with pytest.raises(UnknownNameError) as exc:
+        make_observer("kld")
+    assert str(exc.value) == ("unknown observer 'kld'; expected one of: entropy, histogram, minmax, moving_average, "
+                              "mse, onnxruntime_histogram, onnxruntime_minmax, percentile")
