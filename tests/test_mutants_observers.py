@@ -123,7 +123,7 @@ def test_loaded_minmax_state_is_float32():
 # Save / restore of every observer, fresh and fed; the no-data messages
 # ---------------------------------------------------------------------------------------------
 
-SAVE_CONFIGS = [("minmax", {}), ("minmax", {"axis": 1}), ("moving_average", {}), ("moving_average", {"axis": 0}),
+SAVE_CONFIGS = [("histogram", {"bins": 64}), ("minmax", {}), ("minmax", {"axis": 1}), ("moving_average", {}), ("moving_average", {"axis": 0}),
                 ("percentile", {}), ("entropy", {"bins": 256, "target_bins": 16}), ("mse", {"bins": 256}),
                 ("onnxruntime_histogram", {"bins": 256, "target_bins": 16}),
                 ("onnxruntime_minmax", {}), ("onnxruntime_minmax", {"moving_average": True, "c": 0.25})]
@@ -504,3 +504,43 @@ def test_make_observer_unknown_name_message():
         make_observer("kld")
     assert str(exc.value) == ("unknown observer 'kld'; expected one of: entropy, histogram, minmax, moving_average, "
                               "mse, onnxruntime_histogram, onnxruntime_minmax, percentile")
+
+
+# ---------------------------------------------------------------------------------------------
+# HistogramObserver (torch 2.13 model): option checks, input messages; Observer.__call__
+# ---------------------------------------------------------------------------------------------
+
+def test_histogram_observer_option_checks_and_messages():
+    from refquant.calibrate import HistogramObserver
+    with pytest.raises(UnknownNameError) as exc:
+        HistogramObserver(variant="caffe2")
+    assert str(exc.value) == "unknown histogram observer variant 'caffe2'; expected one of: torch"
+    with pytest.raises(UnknownNameError) as exc:
+        HistogramObserver(torch_cpu="neon")
+    assert str(exc.value) == "unknown torch cpu capability 'neon'; expected one of: avx2, avx512, default"
+    for what in ("bins", "upsample_rate", "dst_bins"):
+        for ok in (1, 2**20):
+            HistogramObserver(**{what: ok})
+        for bad in (0, 2**20 + 1, True, 8.0):
+            with pytest.raises(InvalidValueError) as exc:
+                HistogramObserver(**{what: bad})
+            assert str(exc.value) == f"{what} must be an integer in 1..2^20, got {bad!r}"
+
+
+def test_histogram_observer_input_messages():
+    from refquant.calibrate import HistogramObserver
+    with pytest.raises(InvalidValueError) as exc:
+        HistogramObserver().observe(np.array(["a", "b"]))
+    assert str(exc.value) == "calibration data: expected numbers, got dtype <U1"
+    with pytest.raises(InvalidValueError) as exc:
+        HistogramObserver().observe([[1.0], [2.0, 3.0]])
+    assert str(exc.value).startswith("calibration data: expected an array of numbers (")
+    with pytest.raises(InvalidValueError) as exc:
+        HistogramObserver().observe(np.full(3, np.nan, F32))
+    assert str(exc.value) == "calibration data: all 3 values are NaN"
+
+
+def test_observer_call_is_observe():
+    x = np.array([[0.5, -2.0], [3.0, 1.0]], F32)
+    o = MinMaxObserver()
+    assert o(x) is o and o.range() == (_fr(x.min()), _fr(x.max()))
