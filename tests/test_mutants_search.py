@@ -147,3 +147,28 @@ def test_mse_amax_defaults_domain_and_big_products():
     # bins·qmax > 2^20 (Python-int arithmetic in mse_amax): same as the definition
     y = np.abs((np.random.default_rng(6).standard_normal(200) * 2).astype(np.float32))
     assert search.mse_amax(_ms(y).absolute(), 40, 2 ** 15 - 1, 4) == _mse_reference(y, 40, 2 ** 15 - 1, 4)
+
+
+def test_entropy_dispatch_defaults_and_names():
+    """entropy() passes bins and target_bins to every variant and defaults to TensorRT's 2048 /
+    128; unknown names list the accepted ones; bins == target_bins is accepted."""
+    from refquant.errors import UnknownNameError
+    x = (np.random.default_rng(9).standard_t(3, 3000) * 1.5).astype(np.float32)
+    ms = _ms(x)
+    a = search.entropy_tensorrt(ms.absolute(), 2048, 128)
+    assert search.entropy(ms) == (-a, a) and search.entropy_tensorrt(ms.absolute()) == a
+    assert search.entropy_modelopt(ms.absolute()) == search.entropy_modelopt(ms.absolute(), 2048, 128)
+    for variant in ("tensorrt", "modelopt"):
+        a = getattr(search, f"entropy_{variant}")(ms.absolute(), 256, 16)
+        assert search.entropy(ms, variant, 256, 16) == (-a, a)
+    assert search.entropy(ms, "onnxruntime", 256, 16) == search.entropy_onnxruntime(ms, 256, 16)
+    assert search.entropy_onnxruntime(ms, 256, 16) != search.entropy_onnxruntime(ms, 256, 128)
+    assert search.check_entropy_bins(16, 16) == (16, 16)
+    with pytest.raises(InvalidValueError, match=r"^target_bins must be an integer in 1\.\.1048576, got 0$"):
+        search.check_entropy_bins(16, 0)
+    with pytest.raises(UnknownNameError) as exc:
+        search.entropy(ms, "bogus")
+    assert str(exc.value) == "unknown entropy variant 'bogus'; expected one of: modelopt, ncnn, onnxruntime, tensorrt"
+    with pytest.raises(UnknownNameError) as exc:
+        search.percentile(ms, 50, "bogus")
+    assert str(exc.value) == ("unknown percentile method 'bogus'; expected one of: " + ", ".join(sorted(search.PERCENTILE_METHODS)))
