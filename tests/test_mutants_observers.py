@@ -544,3 +544,33 @@ def test_observer_call_is_observe():
     x = np.array([[0.5, -2.0], [3.0, 1.0]], F32)
     o = MinMaxObserver()
     assert o(x) is o and o.range() == (_fr(x.min()), _fr(x.max()))
+
+
+def test_histogram_observer_default_cpu_equals_torch_without_fma():
+    """torch_cpu='default' models ATen's DEFAULT kernels (linspace without FMA): the histogram
+    after three widening batches equals torch 2.13's HistogramObserver run in a child process
+    with ATEN_CPU_CAPABILITY=default; the FMA model ('avx2') gives another histogram here."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from refquant.calibrate import HistogramObserver
+    need("torch", "torch==2.13.0")
+    r = np.random.default_rng(9)   # seeds 9 and 11 of 4..11 give FMA-dependent histograms
+    bs = [r.standard_normal(256).astype(F32) * k for k in (1, 3, 7)]
+    code = ("import json, sys, numpy as np, torch\n"
+            "bs = [np.asarray(b, np.float32) for b in json.loads(sys.stdin.read())]\n"
+            "o = torch.ao.quantization.HistogramObserver(dtype=torch.quint8)\n"
+            "for b in bs: o(torch.from_numpy(b))\n"
+            "print(torch.backends.cpu.get_cpu_capability(), json.dumps(o.histogram.numpy().tolist()))\n")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps([b.tolist() for b in bs]), env=env,
+                         capture_output=True, text=True, timeout=120)
+    cap, hist = out.stdout.split(" ", 1)
+    assert cap == "DEFAULT", out.stderr[-2000:]
+    want = np.array(json.loads(hist), F32)
+    ref, fma = HistogramObserver(torch_cpu="default"), HistogramObserver(torch_cpu="avx2")
+    for b in bs:
+        ref.observe(b), fma.observe(b)
+    assert np.array_equal(ref.histogram[2], want)
+    assert not np.array_equal(fma.histogram[2], want)
