@@ -574,3 +574,22 @@ def test_histogram_observer_default_cpu_equals_torch_without_fma():
         ref.observe(b), fma.observe(b)
     assert np.array_equal(ref.histogram[2], want)
     assert not np.array_equal(fma.histogram[2], want)
+
+
+def test_histogram_observer_dst_bins_equal_torchs_search():
+    """The default 256 destination bins (torch: 2^8 for quint8) and dst_bins=16 (torch's
+    ``dst_nbins`` attribute set to 16) on Student-t data where 256, 257 and 16 bins choose
+    different ranges: == torch 2.13's ``_non_linear_param_search``."""
+    torch = need("torch", "torch==2.13.0")
+    from refquant.calibrate import HistogramObserver
+    r = np.random.default_rng(5)
+    x = (r.standard_t(2, int(r.integers(50, 2000))) * r.uniform(0.1, 3)).astype(F32)
+    cpu = "default" if torch.backends.cpu.get_cpu_capability() == "DEFAULT" else "avx2"
+    o = torch.ao.quantization.HistogramObserver(dtype=torch.quint8)
+    o(torch.from_numpy(x))
+    for dst in (256, 16):
+        o.dst_nbins = dst
+        lo, hi = o._non_linear_param_search()
+        ref = HistogramObserver(torch_cpu=cpu) if dst == 256 else HistogramObserver(dst_bins=dst, torch_cpu=cpu)
+        assert tuple(float(v) for v in ref.observe(x).range()) == (lo.item(), hi.item()), dst
+    assert HistogramObserver(dst_bins=257).observe(x).range() != HistogramObserver().observe(x).range()
