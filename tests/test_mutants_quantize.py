@@ -661,7 +661,7 @@ def _rne(v):
 
 def _onnx_ref_quantize(x, s, opset=21):
     """The onnx 1.21.0 ReferenceEvaluator's QuantizeLinear (int8 out, zero point 0) on numpy x / s."""
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto as TP, helper
     from onnx.reference import ReferenceEvaluator
     ml = pytest.importorskip("ml_dtypes")
