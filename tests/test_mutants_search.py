@@ -210,20 +210,25 @@ def test_mse_amax_start_bin_range_and_first_minimum():
     ms = _ms(x).absolute()
     assert search.mse_amax(ms, 32, 7, 30) == Fraction(61, 2) * 8 / 32 == _mse_reference(x, 32, 7, 30)
     assert search.mse_amax(ms, 32, 7, 0) == _mse_reference(x, 32, 7, 0) < Fraction(61, 8)
+    # the default start_bin is ModelOpt's 128: 10^5 values in each of bins 0..127, one at amax,
+    # where the lowest candidate wins (so start_bin 129 would give another amax)
+    w = Fraction(1, 256)
+    ms = _counted([float((k + Fraction(1, 2)) * w) for k in range(128)] + [8.0], [10 ** 5] * 128 + [1])
+    assert search.mse_amax(ms) == Fraction(257, 2) * w == search.mse_amax(ms, 2048, 127, 128) < search.mse_amax(ms, 2048, 127, 129)
     tie = _counted([1.5, 4.0], [3, 1])  # bins of width 1: counts [0, 3, 0, 1]
     assert search.mse_amax(tie, 4, 1, 0) == Fraction(3, 2) == _mse_reference_counts([1.5, 4.0], [3, 1], 4, 1, 0)
 
 
 def test_mse_amax_exact_beyond_int64():
     """Products past 2^63 are exact: qmax = 2^61 - 1 (qmax·(2k + 1) overflows int64), counts of
-    2^45 at amax with bins 32, qmax 31 (sum count·err^2 ~ 2^67 while bins·qmax < 2^20), and
+    2^42 at amax with bins 32, qmax 31 (sum count·err^2 up to 2^63.8 while bins·qmax < 2^20), and
     counts near 2^51 whose float64 sums would round a 4-ulp difference away (exact argmin m = 5,
     float64 m = 4)."""
     x = np.abs((np.random.default_rng(11).standard_normal(60) * 2).astype(np.float32))
     assert search.mse_amax(_ms(x).absolute(), 8, 2 ** 61 - 1, 0) == _mse_reference(x, 8, 2 ** 61 - 1, 0)
     vals = np.unique(np.abs(np.random.default_rng(12).standard_normal(40) * 2).astype(np.float32))
     vals = np.append(vals, np.float32(9.0))
-    counts = [1 + 3 * j for j in range(vals.size - 1)] + [2 ** 45]
+    counts = [1 + 3 * j for j in range(vals.size - 1)] + [2 ** 42]
     ms = _counted(vals, counts)
     assert search.mse_amax(ms, 32, 31, 0) == _mse_reference_counts(vals, counts, 32, 31, 0)
     hist = [1125899906842624, 3377699720527871, 1125899906842624, 0, 2251799813685248, 0, 0, 1125899906842624]
