@@ -259,3 +259,66 @@ def test_rebinning_sub_bin_centre_on_a_new_edge_equals_torch(torch):
     """[1, 1 + 8·2^-23] then 1 - 32·2^-23, 64 bins, upsample rate 4: sub-bin centres fall exactly
     on new edges, where bucketize(right=True) decides (found by a search over small cases)."""
     _same_as_torch(torch, [[1.0, 1.0000009536743164], [0.9999961853027344]], bins=64, rate=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# re-binning with and without FMA (engineer q8): the sub-bin centres' and the new edges' linspace
+# ---------------------------------------------------------------------------------------------
+
+# 8 bins of [-0.45215327, 0.9921002] at upsample rate 4 re-binned onto [-0.47471973, 1.6916604]
+# (new edges at every fifth sub-bin centre, found by a search over small cases): the fused and
+# unfused centres fall on different sides of two new edges
+_UPSCALE = ([float(v) for v in range(1, 9)], -0.45215327, 0.9921002, -0.47471973, 1.6916604)
+_UPSCALE_FUSED = [1.5, 3.75, 6.0, 8.25, 10.5, 6.0, 0.0, 0.0]
+_UPSCALE_UNFUSED = [1.5, 4.5, 5.25, 8.25, 10.5, 6.0, 0.0, 0.0]
+
+
+def _upscale(fma):
+    h, a, b, lo, hi = _UPSCALE
+    return th.upscale(np.array(h, F32), F32(a), F32(b), F32(lo), F32(hi), 8, 4, fma)
+
+
+def test_upscale_fused_centres_equal_torch(torch):
+    """The FMA model (torch_cpu 'avx2' / 'avx512') on the case above == torch 2.13's
+    ``_upscale_histogram`` in this process (AVX2 / AVX512 kernels), and differs unfused."""
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("torch runs its DEFAULT kernels here (no FMA)")
+    o = torch.ao.quantization.HistogramObserver(bins=8, dtype=torch.quint8)
+    o.upsample_rate = 4
+    h, a, b, lo, hi = (torch.tensor(v, dtype=torch.float32) for v in _UPSCALE)
+    assert o._upscale_histogram(h, a, b, lo, hi).tolist() == _UPSCALE_FUSED == _upscale(True).tolist()
+    assert _upscale(False).tolist() == _UPSCALE_UNFUSED
+
+
+def test_upscale_and_observe_unfused_equal_torch_default_kernels(torch):
+    """torch_cpu='default' (fma=False) against torch 2.13 run in a child process with
+    ATEN_CPU_CAPABILITY=default: the re-binning case above, and ``observe`` over three widening
+    batches (seed 9, 2048 bins, rate 16) whose new edges differ fused / unfused."""
+    import json
+    import os
+    import subprocess
+    import sys
+    r = np.random.default_rng(9)
+    bs = [r.standard_normal(256).astype(F32) * k for k in (1, 3, 7)]
+    code = ("import json, sys, numpy as np, torch\n"
+            "up, bs = json.loads(sys.stdin.read())\n"
+            "o = torch.ao.quantization.HistogramObserver(bins=8, dtype=torch.quint8)\n"
+            "o.upsample_rate = 4\n"
+            "u = o._upscale_histogram(*(torch.tensor(v, dtype=torch.float32) for v in up)).tolist()\n"
+            "o = torch.ao.quantization.HistogramObserver(dtype=torch.quint8)\n"
+            "for b in bs: o(torch.from_numpy(np.asarray(b, np.float32)))\n"
+            "print(json.dumps([torch.backends.cpu.get_cpu_capability(), u, o.histogram.numpy().tolist()]))\n")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], input=json.dumps([_UPSCALE, [b.tolist() for b in bs]]),
+                         env=env, capture_output=True, text=True, timeout=120)
+    cap, up, hist = json.loads(out.stdout)
+    assert cap == "DEFAULT", out.stderr[-2000:]
+    assert up == _UPSCALE_UNFUSED == _upscale(False).tolist()
+    state = None
+    for b in bs:
+        state = th.observe(state, b, 2048, 16, 8, False)
+    assert np.array_equal(state[2], np.array(hist, F32))
+    fused = None
+    for b in bs:
+        fused = th.observe(fused, b, 2048, 16, 8, True)
+    assert not np.array_equal(fused[2], state[2])
