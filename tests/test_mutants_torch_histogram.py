@@ -322,3 +322,18 @@ def test_upscale_and_observe_unfused_equal_torch_default_kernels(torch):
     for b in bs:
         fused = th.observe(fused, b, 2048, 16, 8, True)
     assert not np.array_equal(fused[2], state[2])
+
+
+def test_search_first_window_of_dst_width_one_equals_torch(torch):
+    """10 bins on [0, 10] (width 1.0), dst_bins 8 (torch's ``dst_nbins`` set to 8), tails of
+    1e-6: the first move drops two end bins, so the first window has 8 bins and a dst width of
+    exactly 1.0 (an error computed like any other, not 0); then start moves: == torch 2.13."""
+    for h in ([1e-6, 1, 2, 3, 4, 3, 2, 1, 1, 1e-6], [1e-6, 5, 1, 1, 1, 1, 1, 1, 5, 1e-6]):
+        h = np.array(h, F32)
+        o = torch.ao.quantization.HistogramObserver(bins=10, dtype=torch.quint8)
+        o.histogram.resize_(10).copy_(torch.from_numpy(h))
+        o.min_val.resize_(()).fill_(0.0)
+        o.max_val.resize_(()).fill_(10.0)
+        o.dst_nbins = 8
+        a, b = o._non_linear_param_search()
+        assert tuple(map(float, th.search(h, F32(0), F32(10), 8))) == (a.item(), b.item()) == (1.0, 8.0)
