@@ -337,3 +337,27 @@ def test_search_first_window_of_dst_width_one_equals_torch(torch):
         o.dst_nbins = 8
         a, b = o._non_linear_param_search()
         assert tuple(map(float, th.search(h, F32(0), F32(10), 8))) == (a.item(), b.item()) == (1.0, 8.0)
+
+
+_LANES_CASE = [1e-06, 0.8162553906440735, 0.0007075713947415352, 0.0213346965610981, 4.360868115327321e-05,
+               803.9580078125, 3.2065050618257374e-05, 0.01861696131527424, 0.0008466099970974028,
+               0.0004585899878293276, 0.505325973033905, 0.0007460266933776438, 411.0078430175781,
+               0.0001813723356463015, 0.4996405243873596, 0.0008940341067500412, 2.1166997612453997e-06,
+               245.4112091064453, 2.3296788640436716e-06, 0.0009879498975351453, 0.00011909952445421368,
+               0.0008666664361953735, 1.7187460343848215e-06, 3.7177094782236964e-05, 0.32074034214019775, 1e-06]
+
+
+def test_search_default_lanes_equal_torch(torch):
+    """26 bins of mixed magnitudes on [-3.9802485, 3.9979146], dst_nbins 4 (found by a random
+    search): the 9-lane sum of the histogram moves a cut and so the upper end, the default (8
+    lanes) == torch 2.13's ``_non_linear_param_search``."""
+    h = np.array(_LANES_CASE, F32)
+    lo, hi = F32(-3.9802485), F32(3.9979146)
+    o = torch.ao.quantization.HistogramObserver(bins=h.size, dtype=torch.quint8)
+    o.histogram.resize_(h.size).copy_(torch.from_numpy(h))
+    o.min_val.resize_(()).fill_(float(lo))
+    o.max_val.resize_(()).fill_(float(hi))
+    o.dst_nbins = 4
+    a, b = o._non_linear_param_search()
+    assert tuple(map(float, th.search(h, lo, hi, 4))) == (a.item(), b.item())
+    assert th.search(h, lo, hi, 4, 9) != th.search(h, lo, hi, 4)
