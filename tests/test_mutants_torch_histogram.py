@@ -361,3 +361,18 @@ def test_search_default_lanes_equal_torch(torch):
     a, b = o._non_linear_param_search()
     assert tuple(map(float, th.search(h, lo, hi, 4))) == (a.item(), b.item())
     assert th.search(h, lo, hi, 4, 9) != th.search(h, lo, hi, 4)
+
+
+def test_search_continues_through_equal_errors_like_torch(torch):
+    """16 bins of masses ~1e-38 on [-1e-3, 1e-3]: every candidate's L2 error underflows to 0 in
+    float32, so consecutive errors are equal and the search goes on (only a strict increase
+    stops it): == torch 2.13's ``_non_linear_param_search`` (stopping at the first equal error
+    would keep 0.000875 as the upper end)."""
+    h = (np.array([1, 2, 3, 5, 8, 5, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1], np.float64) * 1e-38).astype(F32)
+    lo, hi = F32(-1e-3), F32(1e-3)
+    o = torch.ao.quantization.HistogramObserver(bins=h.size, dtype=torch.quint8)
+    o.histogram.resize_(h.size).copy_(torch.from_numpy(h))
+    o.min_val.resize_(()).fill_(float(lo))
+    o.max_val.resize_(()).fill_(float(hi))
+    a, b = o._non_linear_param_search()
+    assert tuple(map(float, th.search(h, lo, hi))) == (a.item(), b.item()) == (float(lo), float(F32(0.00075)))
