@@ -33,6 +33,19 @@ def _same_state(mine, ort):
         assert float(a) == float(b) and np.asarray(a).dtype == np.asarray(b).dtype
 
 
+def _state_equals_ort_after_every_call(method, symmetric, collect, batches):
+    """Feed ORT's HistogramCollector and refquant's ``collect`` the same batches; compare after each."""
+    c = _collector(method, symmetric, 64)
+    state = None
+    for b in batches:
+        b = np.array(b, F32)
+        c.collect({"t": b})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            state = collect(state, b, 64)
+        _same_state(state, c.histogram_dict["t"])
+
+
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("batches", [
     [[-3.0, -2.0], [], [-1.0]],                     # an empty call: ORT's max becomes 0
@@ -42,15 +55,7 @@ def _same_state(mine, ort):
     [[1.5e38, -1.0]],                               # 2·T finite (3·T would not be)
 ])
 def test_signed_state_equals_ort_after_every_call(batches):
-    c = _collector("entropy", False, 64)
-    state = None
-    for b in batches:
-        b = np.array(b, F32)
-        c.collect({"t": b})
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            state = oh.collect_signed(state, b, 64)
-        _same_state(state, c.histogram_dict["t"])
+    _state_equals_ort_after_every_call("entropy", False, oh.collect_signed, batches)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -59,15 +64,7 @@ def test_signed_state_equals_ort_after_every_call(batches):
     [[0.0, 1.0], [0.5, -1.15625], [0.25, 0.75]],    # growth, old bins get the new batch's counts too
 ])
 def test_abs_state_equals_ort_after_every_call(batches):
-    c = _collector("percentile", True, 64)
-    state = None
-    for b in batches:
-        b = np.array(b, F32)
-        c.collect({"t": b})
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            state = oh.collect_abs(state, b, 64)
-        _same_state(state, c.histogram_dict["t"])
+    _state_equals_ort_after_every_call("percentile", True, oh.collect_abs, batches)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
