@@ -113,21 +113,7 @@ def _mse_reference(x, bins, qmax, start_bin):
     width w = amax/bins on [0, amax] (|x| in bin floor(|x|/w), amax in the last), representatives
     c_k = (k + 1/2)·w, candidates a = c_m (m = start_bin..bins-2), q_k = min(RNE(c_k·qmax/a), qmax),
     error sum count_k·(c_k - q_k·a/qmax)^2, first minimum."""
-    from refquant.rounding import half_even
-    v = [Fraction(float(abs(t))) for t in x]
-    amax = max(v)
-    w = amax / bins
-    counts = [0] * bins
-    for t in v:
-        counts[min(int(t / w), bins - 1)] += 1
-    best = None
-    for m in range(start_bin, bins - 1):
-        a = (m + Fraction(1, 2)) * w
-        err = sum(c * ((k + Fraction(1, 2)) * w - min(half_even((k + Fraction(1, 2)) * w * qmax / a), qmax) * a / qmax) ** 2
-                  for k, c in enumerate(counts) if c)
-        if best is None or err < best[0]:
-            best = (err, a)
-    return best[1]
+    return _mse_reference_counts([abs(float(t)) for t in x], [1] * len(x), bins, qmax, start_bin)
 
 
 @pytest.mark.parametrize("bins,qmax,start_bin,seed", [(32, 7, 4, 0), (40, 15, 2, 1), (24, 127, 8, 2), (16, 3, 0, 3)])
@@ -187,12 +173,12 @@ def _counted(values, counts):
 
 def _mse_reference_counts(values, counts, bins, qmax, start_bin):
     """``_mse_reference`` over (value, count) pairs, every product a Python int / Fraction."""
+    from refquant.rounding import half_even
     v = [Fraction(float(t)) for t in values]
     w = max(v) / bins
     hist = [0] * bins
     for t, c in zip(v, counts):
         hist[min(int(t / w), bins - 1)] += int(c)
-    from refquant.rounding import half_even
     best = None
     for m in range(start_bin, bins - 1):
         a = (m + Fraction(1, 2)) * w
