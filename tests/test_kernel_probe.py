@@ -10,8 +10,8 @@ pytestmark = pytest.mark.skipif(not kernel.available(), reason="refquant._kernel
 def test_probe_counts_its_multiply_adds_or_says_zero():
     from refquant.kernel._lib import lib
     vnni = "vnni" in kernel.paths()
-    assert lib.rq_probe_vnni(512, 1000) == (1000 * 12 * 64 if vnni else 0)
-    assert lib.rq_probe_vnni(256, 1000) == (1000 * 12 * 32 if vnni else 0)
+    assert lib.rq_probe_vnni(512, 1000) == (1000 * 16 * 64 if vnni else 0)
+    assert lib.rq_probe_vnni(256, 1000) == (1000 * 16 * 32 if vnni else 0)
     assert lib.rq_probe_vnni(128, 1000) == 0
     assert lib.rq_probe_vnni(512, -1) == 0
 

@@ -3,7 +3,7 @@
 A benchmark reports a kernel's speed as a fraction of the peak of the instructions it runs,
 measured on the same machine in the same run (docs/performance.md), never of a datasheet number
 or of a path the machine does not have.  ``peak_gops("vnni", 512, threads=2)`` runs the C probe
-(csrc/probe.c: 12 independent vpdpbusd chains on registers; 10 chains for the 256-bit paths) on each thread at once and returns
+(csrc/probe.c: 16 independent vpdpbusd chains on registers; 10 chains for the 256-bit paths) on each thread at once and returns
 2 * multiply-adds / second / 1e9 of the fastest ~2 ms run (a loaded machine preempts some runs; the
 fastest is the one that ran alone); None when the path is not usable here.  The 256-bit paths:
 ``peak_gops("avx2")`` times chains of vpmaddwd + vpaddd (the AVX2 kernel's exact step, 16 products
