@@ -447,6 +447,31 @@ def test_blocking_edges_on_every_path(shape):
         np.testing.assert_array_equal(got, model_wrap32((a.astype(np.int64) - za) @ (b.astype(np.int64))))
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 12, 13, 25, 40])
+def test_eight_bit_epilogue_without_row_sums_on_every_path(m):
+    # zb = 0 with int8 B (or 128 with uint8 B) needs no row sums; float_fp32 with 8-bit output then
+    # packs two whole 32-byte rows per step (csrc/requant_avx512.c): odd M leaves one row to the
+    # row-at-a-time code, N = 48 a 16-column block.  Against the independent model.
+    rng = np.random.default_rng(m)
+    for n in (32, 64, 48, 96):
+        for a_dt, b_dt, zb in ((np.uint8, np.int8, 0), (np.int8, np.int8, 0), (np.uint8, np.uint8, 128)):
+            a = rng_matrix(rng, (m, 200), a_dt, "uniform")
+            b = rng_matrix(rng, (200, n), b_dt, "uniform")
+            za = int(rng.integers(np.iinfo(a_dt).min, np.iinfo(a_dt).max + 1))
+            bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+            acc, _ = model_accumulate(a, b, za, zb, bias, "wrap")
+            mult = float_multipliers(rng, n)
+            mult[mult == 0] = 2.0**-12
+            for out_dt, qmin, qmax in ((np.uint8, 0, 255), (np.int8, -128, 127), (np.uint8, 3, 250),
+                                       (np.int8, -100, 90)):
+                zp = int(rng.integers(qmin, qmax + 1))
+                expect = model_qlinear(acc, "float_fp32", mult, True, zp, qmin, qmax)
+                for path in PATHS:
+                    got = kernel.qlinear_matmul(a, kernel.PackedB(b), za, zb, "float_fp32", mult, zp=zp,
+                                                qmin=qmin, qmax=qmax, bias=bias, out_dtype=out_dt, path=path)
+                    np.testing.assert_array_equal(got.astype(np.int64), expect, err_msg=f"{path} {out_dt} N={n}")
+
+
 def test_split_rectangles_cover_the_output():
     for m, n, k, t in [(1024, 1024, 1024, 2), (128, 11008, 4096, 2), (32, 4096, 4096, 2),
                        (1, 4096, 4096, 2), (2048, 64, 2048, 2), (100, 100, 10000, 3)]:
