@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <pthread.h>
@@ -234,4 +235,42 @@ int rq_gemm_run_many(rq_gemm **gs, int32_t count)
         if (!gs[i])
             return RQ_E_NULL;
     return rq_run_many(rq_gemm_task, gs, count);
+}
+
+/* The copies live on the stack up to RQ_AT_STACK rectangles (a prepared op's split: up to 4 pieces
+ * per thread), else in one allocation. */
+#define RQ_AT_STACK 16
+int rq_gemm_run_at(const rq_gemm *ts, int32_t count, const void *a, int32_t lda, void *c, int32_t *path_used)
+{
+    rq_gemm local[RQ_AT_STACK], *g = local;
+    rq_gemm *ptrs[RQ_AT_STACK], **pp = ptrs;
+    int32_t i;
+    int rc;
+    if (!ts || count < 1)
+        return RQ_E_NULL;
+    if (count > RQ_AT_STACK) {
+        g = malloc((size_t)count * sizeof *g);
+        pp = malloc((size_t)count * sizeof *pp);
+        if (!g || !pp) {
+            free(g);
+            free(pp);
+            return RQ_E_NOMEM;
+        }
+    }
+    for (i = 0; i < count; i++) {
+        g[i] = ts[i];
+        g[i].a = a;
+        g[i].lda = lda;
+        g[i].c = c;
+        g[i].overflow_count = NULL;
+        pp[i] = &g[i];
+    }
+    rc = count == 1 ? rq_gemm_run(g) : rq_run_many(rq_gemm_task, pp, count);
+    if (path_used)
+        *path_used = g[0].path_used;
+    if (count > RQ_AT_STACK) {
+        free(g);
+        free(pp);
+    }
+    return rc;
 }

@@ -102,12 +102,20 @@ int rq_gemm_run(rq_gemm *g);
  * path_used is written as by rq_gemm_run. */
 int rq_gemm_run_many(rq_gemm **gs, int32_t count);
 
+/* The rectangles ts[0..count) of one problem (structs that differ only in their rectangle, as a
+ * prepared op keeps them) on the A, lda and C given here: each struct is copied, its a, lda and c
+ * set and overflow_count cleared, and the copies run as rq_gemm_run (count == 1) or
+ * rq_gemm_run_many; ts itself is only read, so concurrent callers may share it.  *path_used, if
+ * path_used is not NULL, gets the path of the first rectangle.  Codes as rq_gemm_run_many;
+ * RQ_E_NULL for ts NULL or count < 1, RQ_E_NOMEM if the copies cannot be allocated. */
+int rq_gemm_run_at(const rq_gemm *ts, int32_t count, const void *a, int32_t lda, void *c, int32_t *path_used);
+
 /* Bit mask of the usable paths on this CPU (RQ_PATH_SCALAR | RQ_PATH_VNNI | RQ_PATH_AMX |
  * RQ_PATH_AVX2 | RQ_PATH_AVXVNNI).
  * The first call asks Linux for AMX tile-data permission; if refused, AMX is not listed. */
 int rq_cpu_paths(void);
 
-/* Peak probe (probe.c): runs `iters` x 12 independent vpdpbusd on `width` (512 or 256) bit
+/* Peak probe (probe.c): runs `iters` x 16 independent vpdpbusd on `width` (512 or 256) bit
  * registers and returns the multiply-adds performed (0 when VNNI is not usable). */
 int64_t rq_probe_vnni(int32_t width, int64_t iters);
 /* Peak probe of the 256-bit paths: `iters` x 10 independent chains of what the AVX2 kernel

@@ -782,6 +782,11 @@ def test_prepared_op_equals_qlinear_matmul(method):
                 op = kernel.QLinearMatMul(b, za, zb, method, params, out_dtype=out_dt, a_dtype=a_dt, **kw)
                 np.testing.assert_array_equal(op(a), want)
                 np.testing.assert_array_equal(op(a[1:]), want[1:])          # another M, offset view
+                first = kernel.last_path_used()
+                wide = np.zeros((m, k + 5), a_dt)
+                wide[:, 2:k + 2] = a
+                np.testing.assert_array_equal(op(wide[:, 2:k + 2]), want)   # lda > K, unaligned
+                assert kernel.last_path_used() == first                     # a plan's recorded path
                 assert op.shape == (k, n)
 
 

@@ -151,6 +151,28 @@ static void many_case(int m, int n, int k, int pieces, int by_rows)
     CHECK(rq_gemm_run_many(ptrs, pieces) == RQ_OK);
     CHECK(memcmp(out, ref, (size_t)m * n) == 0);
     cases++;
+    {   /* rq_gemm_run_at: the same rectangles as read-only templates (A and C set per call), and
+         * 24 thin column pieces (more than its 16 stack copies: the allocated ones) */
+        rq_gemm t[24];
+        int32_t used = -1, np_ = n < 24 ? n : 24;
+        for (i = 0; i < pieces; i++) {
+            t[i] = parts[i];
+            t[i].a = NULL; t[i].c = NULL; t[i].lda = 0;
+        }
+        memset(out, 0, (size_t)m * n);
+        CHECK(rq_gemm_run_at(t, pieces, a, k, out, &used) == RQ_OK);
+        CHECK(memcmp(out, ref, (size_t)m * n) == 0 && used == ptrs[0]->path_used);
+        CHECK(t[0].a == NULL && t[0].c == NULL);   /* the templates are not written */
+        for (i = 0; i < np_; i++) {
+            t[i] = g;
+            t[i].a = NULL; t[i].c = NULL;
+            t[i].col_begin = n * i / np_; t[i].col_end = n * (i + 1) / np_;
+        }
+        memset(out, 0, (size_t)m * n);
+        CHECK(rq_gemm_run_at(t, np_, a, k, out, NULL) == RQ_OK);
+        CHECK(memcmp(out, ref, (size_t)m * n) == 0);
+        cases++;
+    }
     free(a); free(b); free(ref); free(out);
 }
 
@@ -208,6 +230,9 @@ static void bad_arguments(void)
         CHECK(rq_gemm_run_many(none, 2) == RQ_E_NULL);
         CHECK(rq_gemm_run_many(none, 0) == RQ_OK);
         g.m = -1; CHECK(rq_gemm_run_many(none, 1) == RQ_E_DIM); g.m = 2;
+        CHECK(rq_gemm_run_at(NULL, 1, a, 4, c, NULL) == RQ_E_NULL);
+        CHECK(rq_gemm_run_at(&g, 0, a, 4, c, NULL) == RQ_E_NULL);
+        g.m = -1; CHECK(rq_gemm_run_at(&g, 1, a, 4, c, NULL) == RQ_E_DIM); g.m = 2;
     }
 }
 

@@ -138,9 +138,13 @@ class QLinearMatMul:
         if (self._slow or type(a) is not np.ndarray or a.dtype != self._a_dtype or a.ndim != 2
                 or a.shape[1] != self._k or a.shape[0] == 0):
             return self._general(a)
-        lda = matrix(a, "a", (self._a_dtype,))
-        out = out_array(a.shape[0], self._n, self._out_dtype)
-        self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
+        m = a.shape[0]
+        if a.flags.c_contiguous and self._k and m < 2**31:   # what matrix() and ptr() find, sooner
+            lda, pa = self._k, ffi.from_buffer("char[]", a)
+        else:
+            lda, pa = matrix(a, "a", (self._a_dtype,)), ptr(a)
+        out = out_array(m, self._n, self._out_dtype)
+        self._plans.run(m, pa, lda, ffi.from_buffer(out, require_writable=True))
         return out
 
 

@@ -42,6 +42,7 @@ class Plan:
     structs: object        # rq_gemm[count]
     pointers: object       # rq_gemm *[count], or None for one rectangle
     count: int
+    path: object = None    # a prepared op's plan: the path its first call ran (PlanCache)
 
 
 def make_plan(template, m, rects, disposable=False):
@@ -81,21 +82,30 @@ def run_plan(plan, a, lda, c, overflow_count):
 class PlanCache:
     """The plans of a prepared op, by M (only A, lda and C change between its calls).
 
-    A call that finds the cache in use by another thread builds a plan of its own."""
+    A plan's structs are templates that a call only reads (rq_gemm_run_at copies them and sets A,
+    lda and C in the copies), so concurrent callers share them.  The path a plan runs depends only
+    on the op and M (rq_choose_path reads the op's types, zero points, bias, policy and path), so
+    its first call records it and later calls skip that write."""
 
     def __init__(self, template, n, k, threads):
         self._template, self._n, self._k, self._threads = template, n, k, threads
         self._lock, self._plans = threading.Lock(), {}
 
     def run(self, m, a, lda, c):
-        mine = self._lock.acquire(False)
-        try:
-            plan = self._plans.get(m) if mine else None
-            if plan is None:
-                plan = make_plan(self._template, m, rectangles(m, self._n, self._k, self._threads))
-                if mine and len(self._plans) < PLANS_KEPT:
-                    self._plans[m] = plan
-            return run_plan(plan, a, lda, c, ffi.NULL)
-        finally:
-            if mine:
-                self._lock.release()
+        plan = self._plans.get(m)
+        if plan is None:
+            plan = make_plan(self._template, m, rectangles(m, self._n, self._k, self._threads))
+            with self._lock:
+                if len(self._plans) < PLANS_KEPT:
+                    plan = self._plans.setdefault(m, plan)
+        if plan.path is None:
+            used = ffi.new("int32_t *")
+            code = lib.rq_gemm_run_at(plan.structs, plan.count, a, lda, c, used)
+            if code >= 0:
+                plan.path = PATH_NAMES.get(used[0])
+            local.path = PATH_NAMES.get(used[0])
+        else:
+            code = lib.rq_gemm_run_at(plan.structs, plan.count, a, lda, c, ffi.NULL)
+            local.path = plan.path
+        check_status(code)
+        return code
