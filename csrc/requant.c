@@ -121,29 +121,27 @@ int rq_check_requant(const rq_gemm *g)
             return RQ_E_NULL;
         if (a < -lim || a > lim || b < -lim || b > lim)
             return RQ_E_PARAM;
-        for (j = 0; j < cnt; j++) {   /* M_j finite and >= 0 (-0 is 0), as the oracle requires */
-            float v = g->multiplier_f32[j];
-            if (!(v >= 0.0f && v <= 3.4028234663852886e38f))   /* false for NaN, inf, negatives */
-                return RQ_E_PARAM;
-        }
+        const float *const mf = g->multiplier_f32;
+        int bad = 0;
+        for (j = 0; j < cnt; j++)   /* M_j finite and >= 0 (-0 is 0), as the oracle requires; */
+            bad |= !(mf[j] >= 0.0f && mf[j] <= 3.4028234663852886e38f);   /* NaN, inf, negatives */
+        if (bad)
+            return RQ_E_PARAM;
         if (fegetround() != FE_TONEAREST)
             return RQ_E_FPENV;
         return RQ_OK;
     }
     if (!g->multiplier || !g->shift)
         return RQ_E_NULL;
-    for (j = 0; j < cnt; j++) {
-        int32_t m = g->multiplier[j], s = g->shift[j];
-        if (m < 0)
-            return RQ_E_PARAM;
-        if (g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE) {
-            if (s < 2 || s > 62)
-                return RQ_E_PARAM;
-        } else if (s < -31 || s > 30) {
-            return RQ_E_PARAM;
-        }
+    {   /* m_j >= 0; s_j in [2, 62] (tosa_*) or [-31, 30] (tflite_*) -- one pass, no early exit */
+        const int32_t *const mm = g->multiplier, *const sh = g->shift;
+        const int tosa = g->method == RQ_TOSA_SINGLE || g->method == RQ_TOSA_DOUBLE;
+        const int32_t slo = tosa ? 2 : -31, shi = tosa ? 62 : 30;
+        int bad = 0;
+        for (j = 0; j < cnt; j++)
+            bad |= (mm[j] < 0) | (sh[j] < slo) | (sh[j] > shi);
+        return bad ? RQ_E_PARAM : RQ_OK;
     }
-    return RQ_OK;
 }
 
 int32_t rq_requant_col(const rq_plan *p, int32_t acc, int32_t j)

@@ -58,14 +58,21 @@ int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws
     w->beta = malloc((size_t)g->n * sizeof(int32_t));
     if (!w->colfix || !w->beta)
         return RQ_E_NOMEM;
-    w->need_rowsum = 0;
     w->stream = !amx && rq_stream_c(p);
-    for (j = p->c0; j < p->c1; j++) {
-        uint32_t beta = (uint32_t)p->zb[j] - (pb->b_type == RQ_U8 ? 128u : 0u);
-        w->beta[j] = rq_wrap32(beta);
-        w->need_rowsum |= beta != 0;
-        w->colfix[j] = rq_wrap32(0u - alpha * (uint32_t)pb->colsum[j]
-                                 + (uint32_t)g->k * alpha * beta + (uint32_t)p->bias[j]);
+    {   /* locals, so that no store through w can alias the loads (the loop then vectorizes: it
+         * was ~4 % of a 49 x 160 x 960 conv layer's call) */
+        int32_t *const colfix = w->colfix, *const betas = w->beta;
+        const int32_t *const zb = p->zb, *const bias = p->bias, *const colsum = pb->colsum;
+        const uint32_t boff = pb->b_type == RQ_U8 ? 128u : 0u, ka = (uint32_t)g->k * alpha;
+        const int32_t c0 = p->c0, c1 = p->c1;
+        uint32_t any = 0;
+        for (j = c0; j < c1; j++) {
+            uint32_t beta = (uint32_t)zb[j] - boff;
+            betas[j] = rq_wrap32(beta);
+            any |= beta;
+            colfix[j] = rq_wrap32(0u - alpha * (uint32_t)colsum[j] + ka * beta + (uint32_t)bias[j]);
+        }
+        w->need_rowsum = any != 0;
     }
     return RQ_OK;
 }
