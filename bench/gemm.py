@@ -53,7 +53,7 @@ PATH = None                # --path: refquant's forced dispatch path (None: auto
 ONEDNN_ISA = {"avx2": "AVX2", "avx_vnni": "AVX2_VNNI", "vnni": "AVX512_CORE_VNNI"}
 
 
-def timeit(fn, repeats, min_time=0.2, settle=0.5):
+def timeit(fn, repeats, min_time=0.2, settle=0.5, raw=False):
     fn()
     # let the previous engine's thread pools stop spinning (OpenMP/ORT workers poll for a
     # while after a call and would otherwise steal the CPU from whoever is timed next)
@@ -67,7 +67,7 @@ def timeit(fn, repeats, min_time=0.2, settle=0.5):
         times.append(time.perf_counter() - t0)
         if len(times) >= 10 * repeats:
             break
-    return STAT(times)
+    return times if raw else STAT(times)
 
 
 # ---- engines: each returns a zero-argument callable, or raises to be skipped -------------------
@@ -238,6 +238,10 @@ def main(argv=None):
     ap.add_argument("--shapes", nargs="+", default=list(SHAPES), help="names or MxKxN")
     ap.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="time the engines of a row in this many interleaved rounds (each round: every "
+                         "engine, --repeats runs): a noisy spell of a shared host then hits all engines "
+                         "alike; the row's time is --stat over every run of every round")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
     ap.add_argument("--peak", type=float, default=6000.0,
@@ -255,7 +259,8 @@ def main(argv=None):
         os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = ONEDNN_ISA[args.path]
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
     print(header())
-    print(f"# time of a call: {args.stat} of >= {args.repeats} runs; refquant path {args.path}")
+    print(f"# time of a call: {args.stat} of >= {args.repeats} runs" +
+          (f" in each of {args.rounds} interleaved rounds" if args.rounds > 1 else "") + f"; refquant path {args.path}")
     if args.path in ONEDNN_ISA:
         print(f"# oneDNN (torch engines) limited to ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[args.path]}; "
               "onnxruntime's MLAS picks its own ISA (no switch): its rows may use a wider one")
@@ -266,15 +271,27 @@ def main(argv=None):
         a = rng.integers(0, 256, (m, k), dtype=np.uint8)
         b = rng.integers(-128, 128, (k, n), dtype=np.int8)
         for threads in args.threads:
-            res = {}
+            fns, runs = {}, {}
             for eng in engines:
                 if eng == "numpy" and args.no_numpy_large and m * n * k > 2**31:
                     continue
                 try:
-                    fn = ENGINES[eng](a, b, threads)
-                    res[eng] = 2 * m * n * k / timeit(fn, args.repeats) / 1e9
+                    fns[eng] = ENGINES[eng](a, b, threads)
                 except Exception as exc:  # a peer missing or refusing: report and go on
                     print(f"  skip {eng}: {type(exc).__name__}: {str(exc)[:80]}")
+            for rnd in range(max(1, args.rounds)):
+                for eng, fn in list(fns.items()):
+                    try:
+                        runs.setdefault(eng, []).extend(timeit(fn, args.repeats, raw=True))
+                    except Exception as exc:  # a peer failing mid-run: report and go on
+                        print(f"  skip {eng}: {type(exc).__name__}: {str(exc)[:80]}")
+                        del fns[eng]
+                        runs.pop(eng, None)
+                if args.rounds > 1:
+                    print(f"  ({m}x{k}x{n}, {threads} thr: round {rnd + 1}/{args.rounds} timed)", file=sys.stderr,
+                          flush=True)
+            res = {eng: 2 * m * n * k / STAT(ts) / 1e9 for eng, ts in runs.items()}
+            fns.clear()
             read_bw = None
             if m <= 4:   # what streaming B once is bound by: the read bandwidth on a buffer of B's size
                 from refquant.kernel import probe

@@ -137,10 +137,9 @@ RQ_MR32_BODY(RQ_ROWS, lda, 4u)
 
 /* The last rows (fewer than RQ_MR) of an A read in place: exactly `rows` rows are read. */
 RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t rows, const int8_t *b0,
-                                        const int8_t *b1, int32_t groups, int32_t *cbuf)
+                                        const int8_t *b1, int32_t groups, int32_t *cbuf,
+                                        const int8_t *pf, int32_t npf)
 {
-    const int8_t *pf = NULL;
-    const int32_t npf = 0;
     switch (rows) {
     case 1: RQ_MR32_BODY(RQ_R1, lda, 4u) break;
     case 2: RQ_MR32_BODY(RQ_R2, lda, 4u) break;
@@ -562,10 +561,12 @@ done:
 }
 
 #ifdef RQ_EXPERIMENT
-int rq_exp_pf = 1;
+int rq_exp_pf = 1, rq_exp_even = 1;
 #define RQ_PF_ON rq_exp_pf
+#define RQ_EVEN_ON rq_exp_even
 #else
 #define RQ_PF_ON 1
+#define RQ_EVEN_ON 1
 #endif
 
 /* The VNNI driver: M blocks (A packed once, or read in place) > 32-column panel pairs >
@@ -610,6 +611,27 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
              * 9, 10, 9 and 7 of the 10 rounds (a noisy host: the medians moved the same way). */
             const int32_t nrb = rows_pad / mr, lines = RQ_PF_ON && (jp + 1) * 32 < p->c1 ? kpad / 2 : 0;
             const int32_t share = (lines + nrb - 1) / nrb;
+            if (direct && !half && RQ_EVEN_ON) {
+                /* A read in place: nrb blocks of near-equal size (128 rows: 7 x 12 + 4 x 11, not
+                 * 10 x 12 + 8), so no block is a short one that streams the whole panel pair for
+                 * a few rows.  A/B (rq_exp_even), 8 alternating rounds, best GOPS off -> on:
+                 * 128 x 4096 x 11008 735 -> 747, 49 x 160 x 960 (mv2_pw_7) 647 -> 669,
+                 * 32 x 4096 x 4096 883 -> 905, 256^3 804 -> 803 */
+                int32_t bi;
+                for (bi = 0; bi < nrb; bi++) {
+                    const int32_t r0 = (int32_t)((int64_t)rows * bi / nrb);
+                    const int32_t nr = (int32_t)((int64_t)rows * (bi + 1) / nrb) - r0;
+                    const uint8_t *ad = (const uint8_t *)g->a + (size_t)(ib + r0) * (size_t)g->lda;
+                    const int32_t first = share * bi, npf = lines - first < share ? lines - first : share;
+                    const int8_t *pf = b0 + (size_t)kpad * 32u + (size_t)first * 64u;
+                    if (nr == mr)
+                        rq_vnni_mr32_direct(ad, (size_t)g->lda, b0, b1, g->k / 4, cstrip, pf, npf);
+                    else
+                        rq_vnni_tail_direct(ad, (size_t)g->lda, nr, b0, b1, g->k / 4, cstrip, pf, npf);
+                    rq_epilogue(p, w, cstrip, ib + r0, nr, jp * 32, rs + r0);
+                }
+                continue;
+            }
             for (ir = 0; ir < rows_pad; ir += mr) {
                 const uint8_t *ad = (const uint8_t *)g->a + (size_t)(ib + ir) * (size_t)g->lda;
                 const int32_t first = share * (ir / mr), npf = lines - first < share ? lines - first : share;
@@ -623,7 +645,7 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
                 else if (direct && ir + mr <= rows)
                     rq_vnni_mr32_direct(ad, (size_t)g->lda, b0, b1, g->k / 4, cstrip, pf, npf);
                 else if (direct)
-                    rq_vnni_tail_direct(ad, (size_t)g->lda, rows - ir, b0, b1, g->k / 4, cstrip);
+                    rq_vnni_tail_direct(ad, (size_t)g->lda, rows - ir, b0, b1, g->k / 4, cstrip, pf, npf);
                 else
                     rq_vnni_mr32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip, pf, npf);
                 rq_epilogue(p, w, cstrip, ib + ir, mr, jp * 32, rs + ir);
