@@ -48,7 +48,7 @@ STAT = statistics.median   # --stat min: the fastest run (the one that ran alone
 PATH = None                # --path: refquant's forced dispatch path (None: auto)
 
 
-def timeit(fn, repeats, min_time=0.2):
+def timeit(fn, repeats, min_time=0.2, raw=False):
     fn()
     times, t_end = [], time.perf_counter() + min_time
     while len(times) < repeats or time.perf_counter() < t_end:
@@ -57,7 +57,17 @@ def timeit(fn, repeats, min_time=0.2):
         times.append(time.perf_counter() - t0)
         if len(times) >= 20 * repeats:
             break
-    return STAT(times)
+    return times if raw else STAT(times)
+
+
+def timed_rounds(fns, repeats, rounds):
+    """The time of each engine: --stat over all runs of ``rounds`` interleaved rounds (each round
+    times every engine in turn), so a noisy spell of a shared host hits all engines alike."""
+    runs = [[] for _ in fns]
+    for _ in range(max(1, rounds)):
+        for i, fn in enumerate(fns):
+            runs[i].extend(timeit(fn, repeats, raw=True))
+    return [STAT(r) for r in runs]
 
 
 def problem(layer, rng):
@@ -121,6 +131,8 @@ def main(argv=None):
     ap.add_argument("--layers", nargs="*", default=list(LAYERS), choices=list(LAYERS))
     ap.add_argument("--threads", nargs="*", type=int, default=[1, 2])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="time refquant, ORT and the one-shot call in this many interleaved rounds")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
     ap.add_argument("--json", metavar="PATH", help="also write the header and the rows as JSON to PATH")
@@ -138,7 +150,8 @@ def main(argv=None):
             g = probe.peak_gops(p, threads=t)
             if g:
                 peaks[p, t] = g
-    print(f"# refquant: prepared kernel.QLinearConv; 'fn ms': the one-shot kernel.qlinear_conv; time = {args.stat}")
+    print(f"# refquant: prepared kernel.QLinearConv; 'fn ms': the one-shot kernel.qlinear_conv; time = {args.stat}"
+          + (f" over {args.rounds} interleaved rounds" if args.rounds > 1 else ""))
     head = header() + f"; refquant path {args.path}"
     print(head)
     if peaks:
@@ -160,7 +173,7 @@ def main(argv=None):
             equal = np.array_equal(rq(), ort()) and np.array_equal(fn(), y)
             rq()
             path = kernel.last_path_used()
-            t_rq, t_ort, t_fn = timeit(rq, args.repeats), timeit(ort, args.repeats), timeit(fn, args.repeats)
+            t_rq, t_ort, t_fn = timed_rounds((rq, ort, fn), args.repeats, args.rounds)
             frac = f"{2 * macs / t_rq / 1e9 / peaks[path, t]:.0%}" if (path, t) in peaks else "-"
             print(f"{layer:<16}{t:>4}{macs / 1e6:>9.1f}{t_rq * 1e3:>13.3f}{t_ort * 1e3:>9.3f}"
                   f"{2 * macs / t_rq / 1e9:>15.1f}{2 * macs / t_ort / 1e9:>10.1f}{t_ort / t_rq:>8.2f}"
@@ -171,7 +184,7 @@ def main(argv=None):
     if args.json:
         import json
         with open(args.json, "w") as f:
-            json.dump({"header": head, "stat": args.stat, "rows": rows}, f, indent=1)
+            json.dump({"header": head, "stat": args.stat, "rounds": args.rounds, "rows": rows}, f, indent=1)
     return 0
 
 
