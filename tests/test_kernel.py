@@ -472,6 +472,23 @@ def test_eight_bit_epilogue_without_row_sums_on_every_path(m):
                     np.testing.assert_array_equal(got.astype(np.int64), expect, err_msg=f"{path} {out_dt} N={n}")
 
 
+def test_packed_buffer_alignment_and_zeros():
+    # csrc's packed layout wants 64-byte lines and zero padding; from 2 MiB up the buffer starts
+    # on a 2 MiB boundary (advised for huge pages where the OS has them: values never depend on it)
+    from refquant.kernel._gemm import HUGE_PAGE, packed_buffer
+    for nbytes, align in ((1, 64), (4096, 64), (HUGE_PAGE - 1, 64), (HUGE_PAGE, HUGE_PAGE), (5 * HUGE_PAGE + 3, HUGE_PAGE)):
+        buf = packed_buffer(nbytes)
+        assert buf.dtype == np.int8 and buf.size == nbytes and buf.flags.writeable
+        if nbytes >= HUGE_PAGE and hasattr(__import__("mmap"), "MADV_HUGEPAGE"):
+            assert buf.ctypes.data % align == 0
+        assert buf.ctypes.data % 64 == 0 and not buf.any()
+        buf[-1] = 7   # writable to its last byte
+    b = rng_matrix(np.random.default_rng(5), (2100, 1100), np.int8, "uniform")   # 2.3 MB packed
+    a = rng_matrix(np.random.default_rng(6), (9, 2100), np.uint8, "uniform")
+    want = model_wrap32(a.astype(np.int64) @ b.astype(np.int64))
+    np.testing.assert_array_equal(kernel.matmul_integer(a, kernel.PackedB(b), 0, 0), want)
+
+
 def test_split_rectangles_cover_the_output():
     for m, n, k, t in [(1024, 1024, 1024, 2), (128, 11008, 4096, 2), (32, 4096, 4096, 2),
                        (1, 4096, 4096, 2), (2048, 64, 2048, 2), (100, 100, 10000, 3)]:
