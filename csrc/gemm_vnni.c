@@ -561,12 +561,10 @@ done:
 }
 
 #ifdef RQ_EXPERIMENT
-int rq_exp_pf = 1, rq_exp_even = 1;
+int rq_exp_pf = 1;
 #define RQ_PF_ON rq_exp_pf
-#define RQ_EVEN_ON rq_exp_even
 #else
 #define RQ_PF_ON 1
-#define RQ_EVEN_ON 1
 #endif
 
 /* The VNNI driver: M blocks (A packed once, or read in place) > 32-column panel pairs >
@@ -611,10 +609,11 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
              * 9, 10, 9 and 7 of the 10 rounds (a noisy host: the medians moved the same way). */
             const int32_t nrb = rows_pad / mr, lines = RQ_PF_ON && (jp + 1) * 32 < p->c1 ? kpad / 2 : 0;
             const int32_t share = (lines + nrb - 1) / nrb;
-            if (direct && !half && RQ_EVEN_ON) {
+            if (direct && !half) {
                 /* A read in place: nrb blocks of near-equal size (128 rows: 7 x 12 + 4 x 11, not
                  * 10 x 12 + 8), so no block is a short one that streams the whole panel pair for
-                 * a few rows.  A/B (rq_exp_even), 8 alternating rounds, best GOPS off -> on:
+                 * a few rows.  A/B (a run-time switch, since removed), 8 alternating rounds, best
+                 * GOPS off -> on:
                  * 128 x 4096 x 11008 735 -> 747, 49 x 160 x 960 (mv2_pw_7) 647 -> 669,
                  * 32 x 4096 x 4096 883 -> 905, 256^3 804 -> 803 */
                 int32_t bi;
@@ -642,11 +641,7 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
                     rq_vnni_tail16_direct(ad, (size_t)g->lda, rows - ir, b0, g->k / 4, cstrip);
                 else if (half)
                     rq_vnni_mr16(apack + (size_t)ir * (size_t)kpad, b0, (g->k + 3) / 4, cstrip);
-                else if (direct && ir + mr <= rows)
-                    rq_vnni_mr32_direct(ad, (size_t)g->lda, b0, b1, g->k / 4, cstrip, pf, npf);
-                else if (direct)
-                    rq_vnni_tail_direct(ad, (size_t)g->lda, rows - ir, b0, b1, g->k / 4, cstrip, pf, npf);
-                else
+                else   /* packed A (A read in place took the even blocks above) */
                     rq_vnni_mr32(apack + (size_t)ir * (size_t)kpad, b0, b1, (g->k + 3) / 4, cstrip, pf, npf);
                 rq_epilogue(p, w, cstrip, ib + ir, mr, jp * 32, rs + ir);
             }
