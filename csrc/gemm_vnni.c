@@ -584,10 +584,10 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
     mc = mc < mr ? mr : (mc > 512 ? 512 : mc) / mr * mr;
     if (mc > rq_round_up(p->r1 - p->r0, mr))
         mc = rq_round_up(p->r1 - p->r0, mr);
-    apack = malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
+    apack = direct ? NULL : malloc((size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);   /* A read in place: none */
     rs = malloc((size_t)mc * sizeof(uint32_t));
     cstrip = aligned_alloc(64, (size_t)mr * 32u * sizeof(int32_t));
-    if (!apack || !rs || !cstrip)
+    if ((!direct && !apack) || !rs || !cstrip)
         goto done;
     for (ib = p->r0; ib < p->r1; ib += mc) {
         int32_t rows = p->r1 - ib < mc ? p->r1 - ib : mc, rows_pad = rq_round_up(rows, mr);

@@ -86,6 +86,13 @@ void rq_simd_ws_free(rq_simd_ws *w)
 
 #if RQ_X86_SIMD
 
+#ifdef RQ_EXPERIMENT
+int rq_exp_satpack = 1;
+#define RQ_SATPACK_ON rq_exp_satpack
+#else
+#define RQ_SATPACK_ON 1
+#endif
+
 /* ---- vector requantization (the AVX-512 form of requant.c) ---------------- */
 
 RQ_AVX512 static __m512i rq_vint_half(int32_t method, __m256i acc32, __m256i m32, __m256i s32,
@@ -191,7 +198,31 @@ RQ_AVX512 void rq_epilogue(const rq_plan *p, const rq_simd_ws *w, const int32_t 
              * high half.  (vpmovdb, one per 16 values, cost more here.) */
             const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
             const int u8 = g->c_type == RQ_U8;
-            for (i = ia; i + 1 < ib; i += 2, src += 64) {
+            if (RQ_SATPACK_ON && g->zp >= -256 && g->zp <= 256) {
+                /* the same values with fewer steps: only the upper clamp in float (v <= qmax - zp, so
+                 * the conversion cannot overflow upward; below -2^31 it gives INT32_MIN, the right
+                 * side), zp added after the first pack with 16-bit saturation, the lower clamp on the
+                 * bytes.  Exact: with |zp| <= 256 every t = RNE(v) >= qmin - zp passes the two packs
+                 * and the add unchanged, and every smaller t stays below qmin through the monotone
+                 * saturations, where the byte max puts it at qmin. */
+                const __m512i zp16 = _mm512_set1_epi16((int16_t)g->zp);
+                const __m512i lo8 = _mm512_set1_epi8((char)g->qmin);
+                for (i = ia; i + 1 < ib; i += 2, src += 64) {
+                    __m512i r0 = RQ_FQ_HI(_mm512_add_epi32(_mm512_load_si512(src), cf0), mf0, hi);
+                    __m512i r1 = RQ_FQ_HI(_mm512_add_epi32(_mm512_load_si512(src + 16), cf1), mf1, hi);
+                    __m512i r2 = RQ_FQ_HI(_mm512_add_epi32(_mm512_load_si512(src + 32), cf0), mf0, hi);
+                    __m512i r3 = RQ_FQ_HI(_mm512_add_epi32(_mm512_load_si512(src + 48), cf1), mf1, hi);
+                    __m512i h0 = _mm512_adds_epi16(_mm512_packs_epi32(r0, r1), zp16);
+                    __m512i h1 = _mm512_adds_epi16(_mm512_packs_epi32(r2, r3), zp16);
+                    __m512i q = u8 ? _mm512_max_epu8(_mm512_packus_epi16(h0, h1), lo8)
+                                   : _mm512_max_epi8(_mm512_packs_epi16(h0, h1), lo8);
+                    q = _mm512_permutexvar_epi32(order, q);
+                    _mm256_storeu_si256((__m256i *)(c8 + (size_t)i * ldc + (size_t)j0), _mm512_castsi512_si256(q));
+                    _mm256_storeu_si256((__m256i *)(c8 + (size_t)(i + 1) * ldc + (size_t)j0),
+                                        _mm512_extracti64x4_epi64(q, 1));
+                }
+            }
+            for (; i + 1 < ib; i += 2, src += 64) {
                 __m512i r0 = RQ_FQ(_mm512_add_epi32(_mm512_load_si512(src), cf0), mf0, lo, hi, zp);
                 __m512i r1 = RQ_FQ(_mm512_add_epi32(_mm512_load_si512(src + 16), cf1), mf1, lo, hi, zp);
                 __m512i r2 = RQ_FQ(_mm512_add_epi32(_mm512_load_si512(src + 32), cf0), mf0, lo, hi, zp);

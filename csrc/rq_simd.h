@@ -32,6 +32,12 @@
         _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps((acc), RQ_RNE), (mf), RQ_RNE), (lo)),  \
         (hi)), RQ_RNE), (zp))
 
+/* RQ_FQ without the lower clamp and the zero point: RNE(min(fl(fl(acc) * mf), hi)) (the 8-bit
+ * epilogue adds zp and clamps below after packing, requant_avx512.c) */
+#define RQ_FQ_HI(acc, mf, hi)                                                             \
+    _mm512_cvt_roundps_epi32(_mm512_min_ps(                                               \
+        _mm512_mul_round_ps(_mm512_cvt_roundepi32_ps((acc), RQ_RNE), (mf), RQ_RNE), (hi)), RQ_RNE)
+
 static inline int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / q) * q; }
 
 /* Tuning knobs (-DRQ_...=value to try others).  None of them changes a result. */

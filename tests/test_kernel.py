@@ -472,6 +472,30 @@ def test_eight_bit_epilogue_without_row_sums_on_every_path(m):
                     np.testing.assert_array_equal(got.astype(np.int64), expect, err_msg=f"{path} {out_dt} N={n}")
 
 
+def test_eight_bit_epilogue_zero_points_beyond_the_output_type():
+    # The two-row 8-bit float_fp32 epilogue (csrc/requant_avx512.c) clamps only above in float and
+    # adds zp with 16-bit saturation after the first pack, then clamps below on the bytes, for
+    # |zp| <= 256; other zp take the float clamps.  Multipliers up to 2^12 push v past int16 and
+    # past int32 both ways (the conversion's INT32_MIN below); zp at, inside and past +-256.
+    rng = np.random.default_rng(11)
+    m, k, n = 6, 64, 64
+    a = rng_matrix(rng, (m, k), np.uint8, "uniform")
+    b = rng_matrix(rng, (k, n), np.int8, "uniform")
+    bias = rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)
+    acc, _ = model_accumulate(a, b, 0, 0, bias, "wrap")
+    mult = (2.0 ** rng.integers(-40, 13, n)).astype(np.float32)
+    for out_dt in (np.uint8, np.int8):
+        lo, hi = int(np.iinfo(out_dt).min), int(np.iinfo(out_dt).max)
+        for zp in (-70000, -40000, -257, -256, -255, -128, -1, 0, 1, 127, 255, 256, 257, 1000, 40000, 70000):
+            for qmin, qmax in ((lo, hi), (lo + 7, hi), (lo, hi - 9), (lo + 50, lo + 60)):
+                expect = model_qlinear(acc, "float_fp32", mult, True, zp, qmin, qmax)
+                for path in PATHS:
+                    got = kernel.qlinear_matmul(a, kernel.PackedB(b), 0, 0, "float_fp32", mult, zp=zp,
+                                                qmin=qmin, qmax=qmax, bias=bias, out_dtype=out_dt, path=path)
+                    np.testing.assert_array_equal(got.astype(np.int64), expect,
+                                                  err_msg=f"{path} {out_dt} zp={zp} [{qmin}, {qmax}]")
+
+
 def test_packed_buffer_alignment_and_zeros():
     # csrc's packed layout wants 64-byte lines and zero padding; from 2 MiB up the buffer starts
     # on a 2 MiB boundary (advised for huge pages where the OS has them: values never depend on it)
