@@ -12,7 +12,10 @@ initializers); activations and outputs are per call.  refquant rows run the
 full fused path: u8 x s8 GEMM + float_fp32 requantization to uint8, through
 the prepared op kernel.QLinearMatMul ("refquant_q") and through the one-shot
 kernel.qlinear_matmul ("refquant_q_fn", every argument checked per call), and
-int32 output ("refquant_i32", prepared).  Reported: GOPS, the ratio to the best
+int32 output ("refquant_i32", prepared).  Before timing, every engine's output is checked on a
+sample of 2 x 16 outputs against its own semantics (the exact product for int32 engines, refquant's
+oracle under the engine's method for quantizing ones); an engine that differs is printed NOT EXACT
+and is not counted as a peer.  Reported: GOPS, the ratio to the best exact
 peer, and for refquant_q the fraction of the AMX peak (--peak GOPS per core,
 default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s) and its fraction of the read
 bandwidth measured in the same run on a buffer of B's size (refquant.kernel.probe.read_gbs).
@@ -148,12 +151,78 @@ def eng_torch_qlinear(engine):
         if engine not in torch.backends.quantized.supported_engines:
             raise RuntimeError(f"engine {engine} unsupported")
         torch.backends.quantized.engine = engine
-        x = torch.quantize_per_tensor(torch.from_numpy(a.astype(np.float32) * 0.02), 0.02, 0, torch.quint8)
-        w = torch.quantize_per_tensor(torch.from_numpy(b.T.astype(np.float32) * 0.01), 0.01, 0, torch.qint8)
+        # the codes themselves (no float round trip): the exactness check knows them
+        x = torch._make_per_tensor_quantized_tensor(torch.from_numpy(a.copy()), F32_02, 0)
+        w = torch._make_per_tensor_quantized_tensor(torch.from_numpy(b.T.copy()), F32_01, 0)
         packed = torch.ops.quantized.linear_prepack(w, None)
         op = torch.ops.quantized.linear
         return lambda: op(x, packed, 2.0, 3)
     return make
+
+
+# ---- exactness: every engine's output on sampled rows and columns against its own semantics ------
+# A fast wrong answer is not a peer to beat: before timing, each engine's output is compared with
+# the exact int32 product (int32 engines) or with refquant's oracle (refquant.ops.qlinear_matmul)
+# under the method that models the engine (quantizing engines), on SAMPLE_ROWS x SAMPLE_COLS
+# outputs.  Measured with this check (torch 2.13.0): oneDNN without VNNI (ONEDNN_MAX_CPU_ISA=AVX2,
+# --path avx2) saturates u8 x s8 pair sums to int16 (vpmaddubsw) and differs on most outputs.
+F32_02, F32_01 = float(np.float32(0.02)), float(np.float32(0.01))   # scales exact in binary32
+SAMPLE_ROWS, SAMPLE_COLS = 2, 16
+
+# engine -> ("int32", A offset, A as int8?) or ("q", method, sa, za, sb, sy, zy, signed A and Y)
+SEMANTICS = {
+    "refquant_q": ("q", "float_fp32", 2.0**-6, 128, 2.0**-6, 1.0, 3, False),   # M = 2^-12 = 1/4096
+    "refquant_q_fn": ("q", "float_fp32", 2.0**-6, 128, 2.0**-6, 1.0, 3, False),
+    "refquant_i32": ("int32", 128, False),
+    "ort_matmulinteger_u8s8": ("int32", 0, False),
+    "ort_matmulinteger_s8s8": ("int32", 0, True),
+    "ort_qlinear_u8s8": ("q", "ort", F32_02, 0, F32_01, 2.0, 3, False),
+    "ort_qlinear_s8s8": ("q", "ort", F32_02, 0, F32_01, 2.0, 3, True),
+    "torch_int_mm": ("int32", 0, True),
+    "torch_onednn": ("q", "torch_onednn", F32_02, 0, F32_01, 2.0, 3, False),
+    "torch_x86": ("q", "torch_x86", F32_02, 0, F32_01, 2.0, 3, False),
+    "numpy": ("int32", 0, False),
+}
+
+
+def output_codes(out):
+    """An engine's return value as an int64 array (ORT's output list, torch tensors, numpy)."""
+    if isinstance(out, (list, tuple)):
+        out = out[0]
+    if hasattr(out, "is_quantized") and out.is_quantized:
+        out = out.int_repr()
+    if hasattr(out, "numpy"):
+        out = out.numpy()
+    return np.asarray(out).astype(np.int64)
+
+
+def expected_sample(sem, a, b, rows, cols, cache):
+    """The engine's exact output on rows x cols, from its semantics (cached per semantics)."""
+    if sem in cache:
+        return cache[sem]
+    if sem[0] == "int32":
+        _, za, signed = sem
+        aa = (a[rows].view(np.int8) if signed else a[rows]).astype(np.int64) - za
+        want = (aa @ b[:, cols].astype(np.int64) + 2**31) % 2**32 - 2**31
+    else:
+        from refquant import ops
+        _, method, sa, za, sb, sy, zy, signed = sem
+        t = "int8" if signed else "uint8"
+        aa = (a[rows].view(np.int8) if signed else a[rows]).astype(np.int64)
+        want = np.array(ops.qlinear_matmul(aa.tolist(), sa, za, b[:, cols].astype(np.int64).tolist(), sb, 0, sy, zy,
+                                           method=method, a_type=t, b_type="int8", y_type=t), np.int64)
+    cache[sem] = want
+    return want
+
+
+def check_exact(eng, out, a, b, rows, cols, cache):
+    """(outputs that differ, outputs checked), or None where the engine has no model here."""
+    sem = SEMANTICS.get(eng)
+    if sem is None:
+        return None
+    got = output_codes(out)[np.ix_(rows, cols)]
+    want = expected_sample(sem, a, b, rows, cols, cache)
+    return int((got != want).sum()), int(want.size)
 
 
 def eng_numpy(a, b, threads):
@@ -270,6 +339,9 @@ def main(argv=None):
         m, k, n = parse_shape(name)
         a = rng.integers(0, 256, (m, k), dtype=np.uint8)
         b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+        rows = np.sort(rng.choice(m, min(m, SAMPLE_ROWS), replace=False))
+        cols = np.sort(rng.choice(n, min(n, SAMPLE_COLS), replace=False))
+        cache, exact = {}, {}
         for threads in args.threads:
             fns, runs = {}, {}
             for eng in engines:
@@ -277,8 +349,10 @@ def main(argv=None):
                     continue
                 try:
                     fns[eng] = ENGINES[eng](a, b, threads)
+                    exact[eng, threads] = check_exact(eng, fns[eng](), a, b, rows, cols, cache)
                 except Exception as exc:  # a peer missing or refusing: report and go on
                     print(f"  skip {eng}: {type(exc).__name__}: {str(exc)[:80]}")
+                    fns.pop(eng, None)
             for rnd in range(max(1, args.rounds)):
                 for eng, fn in list(fns.items()):
                     try:
@@ -296,11 +370,17 @@ def main(argv=None):
             if m <= 4:   # what streaming B once is bound by: the read bandwidth on a buffer of B's size
                 from refquant.kernel import probe
                 read_bw = probe.read_gbs(k * n, threads)
-            peers = {e: v for e, v in res.items() if not e.startswith("refquant")}
+            def wrong(e):
+                chk = exact.get((e, threads))
+                return chk is not None and chk[0] > 0
+            peers = {e: v for e, v in res.items() if not e.startswith("refquant") and not wrong(e)}
             best = max(peers.items(), key=lambda kv: kv[1]) if peers else (None, float("nan"))
-            print(f"\n{m}x{k}x{n}  threads={threads}  (GOPS; ratio to best peer {best[0]})")
+            print(f"\n{m}x{k}x{n}  threads={threads}  (GOPS; ratio to the best exact peer {best[0]}; "
+                  f"exactness on {len(rows)}x{len(cols)} sampled outputs)")
             for eng, v in sorted(res.items(), key=lambda kv: -kv[1]):
-                extra = ""
+                chk = exact.get((eng, threads))
+                extra = ("  exact" if chk and not chk[0] else "  unchecked" if chk is None
+                         else f"  NOT EXACT: {chk[0]} of {chk[1]} sampled outputs differ (not a peer to beat)")
                 if eng == "refquant_q":
                     if m <= 4:   # B (packed, K x N bytes) streamed once per call
                         gbs = k * n / (2 * m * n * k / v / 1e9) / 1e9
