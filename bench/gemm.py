@@ -21,9 +21,11 @@ default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s) and its fract
 bandwidth measured in the same run on a buffer of B's size (refquant.kernel.probe.read_gbs).
 
 --path forces refquant's dispatch path (scalar, avx2, avx_vnni, vnni, amx; default auto).  With
-avx2 / avx_vnni / vnni, torch's oneDNN-based engines (torch_onednn, torch_x86, torch_int_mm) are
-limited to the same ISA through ONEDNN_MAX_CPU_ISA (set before torch is imported); onnxruntime's
-MLAS chooses its own kernels by CPUID and has no such switch, so its rows may use a wider ISA.
+avx2 / avx_vnni / vnni, torch's engines run what a CPU of that ISA would run: oneDNN (torch_onednn,
+torch_int_mm) through ONEDNN_MAX_CPU_ISA, FBGEMM (torch_x86) through FBGEMM_ENABLE_INSTRUCTIONS
+(AVX2 for avx2 and avx_vnni: FBGEMM has no AVX-VNNI kernel), both set before torch is imported;
+onnxruntime's MLAS chooses its own kernels by CPUID and has no such switch, so its rows may use a
+wider ISA.
 The peak of the path refquant ran is measured in the same run (refquant.kernel.probe).
 """
 import argparse
@@ -54,6 +56,7 @@ def parse_shape(s):
 STAT = statistics.median   # --stat min: the fastest run (the one that ran alone on a loaded machine)
 PATH = None                # --path: refquant's forced dispatch path (None: auto)
 ONEDNN_ISA = {"avx2": "AVX2", "avx_vnni": "AVX2_VNNI", "vnni": "AVX512_CORE_VNNI"}
+FBGEMM_ISA = {"avx2": "AVX2", "avx_vnni": "AVX2", "vnni": "AVX512_E1"}   # FBGEMM_ENABLE_INSTRUCTIONS
 
 
 def timeit(fn, repeats, min_time=0.2, settle=0.5, raw=False):
@@ -317,7 +320,7 @@ def main(argv=None):
                     help="AMX int8 peak GOPS per core (used only when the AMX path runs; VNNI is measured)")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
-                    help="refquant's dispatch path; avx2 / avx_vnni / vnni also limit oneDNN (ONEDNN_MAX_CPU_ISA)")
+                    help="refquant's dispatch path; avx2 / avx_vnni / vnni also limit oneDNN and FBGEMM")
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
@@ -326,12 +329,14 @@ def main(argv=None):
     PATH = None if args.path == "auto" else args.path
     if args.path in ONEDNN_ISA:   # read by oneDNN when torch loads it: before any engine imports torch
         os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = ONEDNN_ISA[args.path]
+        os.environ["FBGEMM_ENABLE_INSTRUCTIONS"] = FBGEMM_ISA[args.path]
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
     print(header())
     print(f"# time of a call: {args.stat} of >= {args.repeats} runs" +
           (f" in each of {args.rounds} interleaved rounds" if args.rounds > 1 else "") + f"; refquant path {args.path}")
     if args.path in ONEDNN_ISA:
-        print(f"# oneDNN (torch engines) limited to ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[args.path]}; "
+        print(f"# oneDNN limited to ONEDNN_MAX_CPU_ISA={ONEDNN_ISA[args.path]}, FBGEMM (torch_x86) to "
+              f"FBGEMM_ENABLE_INSTRUCTIONS={FBGEMM_ISA[args.path]}; "
               "onnxruntime's MLAS picks its own ISA (no switch): its rows may use a wider one")
     peaks = measured_peaks(args.threads)
     rng = np.random.default_rng(0)
