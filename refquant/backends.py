@@ -215,10 +215,12 @@ _TORCH_QUANTIZE_DEVIATIONS = (
 
 
 def _torch_engine(engine, method):
-    """The deviations of one torch quantized engine: its quantize, and its binary32 requantization."""
+    """One engine's deviations: quantize, binary32 requantization, int16 pair sums (x86 without VNNI)."""
+    pairs = () if engine == "qnnpack" else (_dev(f"{engine} int16 pair saturation without VNNI", "without VNNI two u8 x s8 "
+        "products add into a saturating int16 first (refquant.x86_pairs; requant.md §7 rows 20, 22)", _TORCH_2_13),)
     return _TORCH_QUANTIZE_DEVIATIONS + (
         _dev(f"{engine} binary32 requantization", f"{METHODS[method].reproduces} (docs/reference/requant.md §4; "
-             f"refquant method '{method}')", _TORCH_2_13),)
+             f"refquant method '{method}')", _TORCH_2_13),) + pairs
 
 def _torch_row(engine, method, linear, what):
     """One torch 2.13.0 quantized engine: its requantization, per-axis quantize and named deviations."""

@@ -21,6 +21,7 @@ import pytest
 
 from peers import need
 from refquant import ops
+from refquant.x86_pairs import pair_saturated_matmul
 
 np = need("numpy")
 torch = need("torch", "torch==2.13.0")
@@ -135,6 +136,7 @@ def test_without_vnni_pair_sums_saturate(onednn_isa, fbgemm_isa, flags):
     int_mm = np.array(got["int_mm"], np.int64)   # oneDNN
     assert (int_mm != exact).sum() > int_mm.size // 2, "oneDNN capped without VNNI came out exact"
     np.testing.assert_array_equal(int_mm, pair_saturated_s8s8(a, b))
+    np.testing.assert_array_equal(int_mm, np.array(pair_saturated_matmul(a.tolist(), b.tolist(), 0, "int8")))
     for engine in engines():
         if engine == "onednn" or fbgemm_isa:
             check_saturated(engine, got[engine])
@@ -149,3 +151,22 @@ def test_with_vnni_exact():
     for engine in [e for e in engines() if e == "onednn" or "avx512_vnni" in cpu_flags()]:
         for (x, w, _, _), c in zip(LINEAR, got[engine]):
             assert c == linear_oracle(engine, x, w), (engine, x, w, c)
+
+
+def test_verify_torch_names_the_saturation_without_vnni():
+    """``refquant verify torch`` on a host without VNNI (here: capped) explains the full-range rows
+    by the named deviation, and leaves nothing unexplained."""
+    if not {"avx2"} <= cpu_flags():
+        pytest.skip("this CPU lacks avx2")
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", FBGEMM_ENABLE_INSTRUCTIONS="AVX2")
+    env.pop("DNNL_MAX_CPU_ISA", None)
+    res = subprocess.run([sys.executable, "-m", "refquant", "verify", "torch", "--json", "--allow-known"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    rows = json.loads(res.stdout)
+    rows = rows["rows"] if isinstance(rows, dict) else rows
+    named = {(r["op"], r["flag"].split(",")[0]): r.get("deviation") for r in rows if "full" in r["flag"]}
+    assert named[("_int_mm", "int8 x int8 -> int32")] == "onednn int16 pair saturation without VNNI"
+    for engine in ("onednn", "fbgemm", "x86"):
+        if engine in engines():
+            assert named[("quantized::linear", f"engine={engine}")] == f"{engine} int16 pair saturation without VNNI"

@@ -7,6 +7,8 @@ import warnings
 import numpy as np
 
 from .. import quantize as qz
+from .. import requant as rq
+from .. import x86_pairs
 from .cases import QUANT_X, f32, mm_case, near_tie_case, oracle_qlinear, tie_inputs
 from .conformance import golden_pairs, judge, judge_golden
 from .versions import known, need
@@ -20,7 +22,7 @@ def backend_torch():
         warnings.simplefilter("ignore")
         be = f"torch {torch.__version__}"
         return [*_quantize_rows(torch, be), _per_channel_row(torch, be), *_linear_rows(torch, be),
-                *_torch_golden_rows(torch, be)]
+                _int_mm_row(torch, be), *_torch_golden_rows(torch, be)]
 
 
 def _quantize_rows(torch, be):
@@ -63,7 +65,20 @@ def _linear_cases():
     tie["zb"] = np.array(0, np.int8)
     tie["a"] = np.arange(0, 128).reshape(-1, 1).astype(np.uint8)
     tie["za"] = 64
-    return (("random", c), ("near-tie accumulators", tie))
+    full = mm_case("uint8", "int8", "torch-linear-full", M=16, K=64, N=16)
+    full["zb"] = np.array(0, np.int8)
+    full["a"][:, ::2] = 255                        # pair sums past int16 where B is large
+    full["b"][::3, :] = 127
+    full["sy"] = f32(full["sa"] * float(full["sb"]) * 2.0**14)   # |acc| ~ 10^6 -> codes inside [0, 255]
+    return (("random", c), ("near-tie accumulators", tie), ("full uint8 range (u8 x s8 pair sums past int16)", full))
+
+
+def _pair_saturated(cc, method):
+    """What an engine without VNNI prints: the int16 pair-saturated accumulator, requantized by the
+    engine's method."""
+    acc = x86_pairs.pair_saturated_matmul(cc["a"].tolist(), cc["b"].tolist(), int(cc["za"]))
+    params = rq.derive_params(method, cc["sa"], float(cc["sb"]), cc["sy"], op="fc")
+    return np.array(rq.requantize(acc, method, params, cc["zy"], "uint8"), np.int64)
 
 
 def _linear_rows(torch, be):
@@ -74,6 +89,10 @@ def _linear_rows(torch, be):
         spec = oracle_qlinear(cc, "exact", "uint8")
         for eng in engines:
             model = oracle_qlinear(cc, ENGINE_METHOD[eng], "uint8")
+            models = [known("torch", f"{eng} binary32 requantization", model)]
+            if eng != "qnnpack":
+                models.append(known("torch", f"{eng} int16 pair saturation without VNNI",
+                                    _pair_saturated(cc, ENGINE_METHOD[eng])))
             try:
                 torch.backends.quantized.engine = eng
                 xq = torch._make_per_tensor_quantized_tensor(torch.from_numpy(cc["a"]), cc["sa"], cc["za"])
@@ -84,9 +103,24 @@ def _linear_rows(torch, be):
             except Exception as exc:  # noqa: BLE001
                 got = exc
             rows.append(judge(be, "quantized::linear", "exact (QLinearMatMul spec)",
-                              f"engine={eng}, u8xs8 per-tensor, {label}", got, spec,
-                              [known("torch", f"{eng} binary32 requantization", model)]))
+                              f"engine={eng}, u8xs8 per-tensor, {label}", got, spec, models))
     return rows
+
+
+def _int_mm_row(torch, be):
+    """torch._int_mm (int8 x int8 -> int32, oneDNN): the exact product, or its pair-saturated form on a
+    CPU without VNNI (A + 128 against B, minus 128 * sum(B))."""
+    c = mm_case("int8", "int8", "torch-int-mm", M=16, K=64, N=16)
+    a, b = c["a"], c["b"]
+    a[:, ::3] = 127
+    spec = np.asarray(a, np.int64) @ np.asarray(b, np.int64)
+    model = np.array(x86_pairs.pair_saturated_matmul(a.tolist(), b.tolist(), 0, "int8"), np.int64)
+    try:
+        got = torch._int_mm(torch.from_numpy(a), torch.from_numpy(b)).numpy().astype(np.int64)
+    except Exception as exc:  # noqa: BLE001
+        got = exc
+    return judge(be, "_int_mm", "exact (MatMulInteger)", "int8 x int8 -> int32, full range", got, spec,
+                 [known("torch", "onednn int16 pair saturation without VNNI", model)])
 
 
 def _golden_ok(axis_wanted, tdt):
