@@ -4,6 +4,7 @@
     python bench/gemm.py --shapes 256 1024 --threads 1 --repeats 5     # a quick run
     python bench/gemm.py --shapes 32x4096x4096 --peers ort_qlinear torch_onednn
     python bench/gemm.py --path avx2 --threads 1 2   # refquant forced to AVX2, oneDNN limited to AVX2
+    python bench/gemm.py --json gemm.json --png gemm.png   # also the rows as JSON, the ratios as a plot
 
 GOPS = 2*M*N*K / median wall time of one call.  Weights (B) are prepared
 once outside the timed region for every engine that supports it
@@ -321,6 +322,9 @@ def main(argv=None):
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
                     help="refquant's dispatch path; avx2 / avx_vnni / vnni also limit oneDNN and FBGEMM")
+    ap.add_argument("--json", metavar="PATH", help="also write the header and every engine's row as JSON to PATH")
+    ap.add_argument("--png", metavar="PATH", help="also plot refquant_q's ratio to the best exact peer per row "
+                    "(needs matplotlib: pip install -e '.[report]')")
     ap.add_argument("--no-numpy-large", action="store_true", default=True,
                     help="skip numpy when M*N*K > 2^31 (it takes seconds)")
     args = ap.parse_args(argv)
@@ -331,7 +335,9 @@ def main(argv=None):
         os.environ["ONEDNN_MAX_CPU_ISA"] = os.environ["DNNL_MAX_CPU_ISA"] = ONEDNN_ISA[args.path]
         os.environ["FBGEMM_ENABLE_INSTRUCTIONS"] = FBGEMM_ISA[args.path]
     engines = ["refquant_q", "refquant_q_fn", "refquant_i32"] + [p for p in args.peers if p in ENGINES]
-    print(header())
+    head = header()
+    report = []   # one dict per (shape, threads, engine): --json / --png
+    print(head)
     print(f"# time of a call: {args.stat} of >= {args.repeats} runs" +
           (f" in each of {args.rounds} interleaved rounds" if args.rounds > 1 else "") + f"; refquant path {args.path}")
     if args.path in ONEDNN_ISA:
@@ -384,6 +390,10 @@ def main(argv=None):
                   f"exactness on {len(rows)}x{len(cols)} sampled outputs)")
             for eng, v in sorted(res.items(), key=lambda kv: -kv[1]):
                 chk = exact.get((eng, threads))
+                report.append({"shape": [m, k, n], "threads": threads, "engine": eng, "gops": v,
+                               "ratio_to_best_exact_peer": v / best[1], "best_exact_peer": best[0],
+                               "checked": None if chk is None else chk[1], "differ": None if chk is None else chk[0],
+                               "path": kernel_path() if eng.startswith("refquant") else None})
                 extra = ("  exact" if chk and not chk[0] else "  unchecked" if chk is None
                          else f"  NOT EXACT: {chk[0]} of {chk[1]} sampled outputs differ (not a peer to beat)")
                 if eng == "refquant_q":
@@ -395,6 +405,44 @@ def main(argv=None):
                     extra += "  " + peak_fraction(v, threads, peaks, args.peak)
                 print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x{extra}")
             sys.stdout.flush()
+    write_reports(args, head, peaks, report)
+
+
+def kernel_path():
+    from refquant import kernel
+    return kernel.last_path_used()
+
+
+def write_reports(args, head, peaks, report):
+    """--json: the header, the measured peaks and every row; --png: refquant_q / best exact peer."""
+    if args.json:
+        import json
+        with open(args.json, "w") as f:
+            json.dump({"header": head, "stat": args.stat, "rounds": args.rounds, "path": args.path,
+                       "peaks_gops": {f"{isa} x{t}": g for (isa, t), g in sorted(peaks.items())},
+                       "rows": report}, f, indent=1)
+        print(f"# wrote {args.json}")
+    if args.png:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("# --png needs matplotlib: pip install -e '.[report]'", file=sys.stderr)
+            return
+        rows = [r for r in report if r["engine"] == "refquant_q"]
+        labels = [f"{'x'.join(map(str, r['shape']))}\n{r['threads']} thr" for r in rows]
+        ratios = [r["ratio_to_best_exact_peer"] for r in rows]
+        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 4))
+        ax.bar(range(len(rows)), ratios, color=["tab:green" if v >= 1 else "tab:orange" for v in ratios])
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(rows)), labels, fontsize=7)
+        ax.set_ylabel("refquant_q / best exact peer")
+        ax.set_title("; ".join(head[2:].split("; ")[:4]), fontsize=8)
+        fig.tight_layout()
+        fig.savefig(args.png, dpi=100)
+        plt.close(fig)
+        print(f"# wrote {args.png}")
 
 
 if __name__ == "__main__":
