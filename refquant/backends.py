@@ -124,6 +124,8 @@ _ORT_DEVIATIONS = (
          "RNE: rounds near-ties differently from the exact spec result (docs/reference/onnx.md §3; refquant method "
          "'ort')", _ORT_BOTH),
     _dev("binary32 requantization (ORT QLinearConv)", _ORT_CONV, _ORT_BOTH),
+    _dev("ORT QLinearConv saturating int32 (zero-point-0 weights)", "raw sum x*w saturated at INT32_MAX/MIN, then "
+         "- zx*sum(w): 16k output channels, vpdpbusds (docs/reference/onnx.md §4)", ("1.32.0",)),
     _dev("refquant profile 'onnxruntime'", "onnxruntime MLAS QuantizeLinear: divps, clamp in float, cvtps2dq "
          "(refquant profile 'onnxruntime'; docs/reference/onnx.md §5)", _ORT_BOTH),
     _dev("refquant method 'ort'", "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE (refquant "
@@ -687,9 +689,7 @@ def owners():
     return seen
 
 
-# ##########################################################################
-# Users' rows: backend_file.load_file reads a TOML or JSON file of [backend.NAME] tables
-# ##########################################################################
+# ---- Users' rows: backend_file.load_file reads a TOML or JSON file of [backend.NAME] tables ----
 
 def register(rows):
     """Add user rows to the table (a name may not shadow a built-in row)."""

@@ -104,3 +104,28 @@ def test_other_paths_wrap(zw, c, k, m):
     x, w, spec, model = case(255, 127, 0, zw, 0, c, k, m)
     assert qlinear_conv_ort(x, w, 0, zw, 0) == [spec] * m
     assert spec != model
+
+
+def test_a_constant_x_is_folded_and_wraps():
+    # the same node with x as an initializer: onnxruntime folds it at session creation, and that
+    # evaluation wraps like the contract (so a constant-folded graph and a fed one disagree)
+    from onnx import TensorProto, helper, numpy_helper
+    x, w, spec, model = case(255, 127, 0, 0, 0)
+    inits = [numpy_helper.from_array(x, "X"), numpy_helper.from_array(np.array(SX, np.float32), "sx"),
+             numpy_helper.from_array(np.array(0, np.uint8), "zx"), numpy_helper.from_array(w, "W"),
+             numpy_helper.from_array(np.array(SW, np.float32), "sw"), numpy_helper.from_array(np.array(0, np.int8), "zw"),
+             numpy_helper.from_array(np.array(SY, np.float32), "sy"), numpy_helper.from_array(np.array(0, np.uint8), "zy")]
+    node = helper.make_node("QLinearConv", ["X", "sx", "zx", "W", "sw", "zw", "sy", "zy"], ["Y"])
+    graph = helper.make_graph([node], "g", [], [helper.make_tensor_value_info("Y", TensorProto.UINT8, [1, 16, 1, 1])],
+                              inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    m.ir_version = 10
+    got = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {})[0]
+    assert got.ravel().tolist() == [spec] * 16 and spec != model
+
+
+def test_verify_onnxruntime_names_it():
+    from refquant.peers.onnxruntime import CONV_SAT, OrtPeer, conv_int32_rows, ort_run
+    peer = OrtPeer(onnx, lambda node, inputs, outputs, inits: ort_run(onnx, ort, node, inputs, outputs, inits))
+    rows = conv_int32_rows(peer, ort)
+    assert [(r.status, r.deviation) for r in rows] == [("known", CONV_SAT)] * 2

@@ -11,7 +11,7 @@ from .onnx_golden import onnx_golden_rows
 from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_resize import ort_resize_rows
 from .onnx_fusion import float_path_rows
-from .onnx_rows import conv_tie_row, onnx_backend_rows
+from .onnx_rows import conv_tie_row, onnx_backend_rows, tensor
 from .versions import need
 from .matmulnbits import matmulnbits_rows
 
@@ -55,13 +55,56 @@ class OrtPeer(OnnxPeer):
         return judge(self.name, "QuantizeLinear", r.profile, r.flag, got, spec, [self.known(FP16_INF, model)])
 
 
-def ort_run(onnx, ort, node, inputs, outputs, initializers=(), opset=21):
+CONV_SAT = "ORT QLinearConv saturating int32 (zero-point-0 weights)"
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
+
+
+def conv_int32_rows(peer, ort):
+    """QLinearConv past int32: uint8 x = 255, int8 w = 127 (zero point 0), 16 output channels, 3x3 over
+    C = 8192 (K = 73728): the contract wraps; the model of CONV_SAT saturates the raw sum x*w first.
+    Every partial sum has one sign, so the model does not depend on the order of the steps.  x is a
+    graph input (fed at run time): a constant x is folded at session creation, which wraps."""
+    from .. import ops, requant as rq
+    if "avx512_vnni" not in _cpu_flags():
+        return []    # measured with AVX-512 VNNI only: without it MLAS runs other kernels (not modelled)
+    h, T = peer.onnx.helper, peer.onnx.TensorProto
+    c, k, m, sx, sw, sy = 8192, 3, 16, float(np.float32(1e-3)), float(np.float32(1e-3)), 10.0
+    rows = []
+    for zx in (0, 100):
+        x, w = np.full((1, c, k, k), 255, np.uint8), np.full((m, c, k, k), 127, np.int8)
+        one = ops.qlinear_conv(x.tolist(), sx, zx, w[:1].tolist(), sw, 0, sy, 0, method="ort", w_type="int8")
+        spec = np.full((1, m, 1, 1), np.asarray(one).ravel()[0], np.int64)   # the channels are equal
+        raw = min(2**31 - 1, c * k * k * 255 * 127) - zx * c * k * k * 127
+        model = np.full_like(spec, rq.requantize([raw], "ort", rq.derive_params("ort", sx, sw, sy), 0, "uint8")[0])
+        node = h.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"])
+        inits = [tensor(peer.onnx, "sx", np.float32(sx)), h.make_tensor("zx", T.UINT8, [], [zx]),
+                 tensor(peer.onnx, "w", w), tensor(peer.onnx, "sw", np.float32(sw)), h.make_tensor("zw", T.INT8, [], [0]),
+                 tensor(peer.onnx, "sy", np.float32(sy)), h.make_tensor("zy", T.UINT8, [], [0])]
+        try:
+            got = ort_run(peer.onnx, ort, node, [h.make_tensor_value_info("x", T.UINT8, list(x.shape))],
+                          [h.make_tensor_value_info("y", T.UINT8, [1, m, 1, 1])], inits, feed={"x": x}).astype(np.int64)
+        except Exception as exc:  # noqa: BLE001
+            got = exc
+        rows.append(judge(peer.name, "QLinearConv", "onnx spec (exact, int32 wraps)",
+                          f"u8xs8 3x3, w zero point 0, K=73728 past int32, zx={zx}", got, spec,
+                          [peer.known(CONV_SAT, model)]))
+    return rows
+
+
+def ort_run(onnx, ort, node, inputs, outputs, initializers=(), opset=21, feed=None):
     model = make_model(onnx, node, inputs, outputs, initializers, opset)
     model.ir_version = 10
     so = ort.SessionOptions()
     so.log_severity_level = 3
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    return sess.run(None, {})[0]
+    return sess.run(None, feed or {})[0]
 
 
 def backend_onnxruntime():
@@ -73,6 +116,7 @@ def backend_onnxruntime():
     peer = OrtPeer(onnx, run)
     rows = onnx_backend_rows(peer)
     rows.append(conv_tie_row(peer))
+    rows += conv_int32_rows(peer, ort)
     rows += onnx_golden_rows(peer)
     rows += matmulnbits_rows()
     rows += ort_activation_rows()     # com.microsoft QLinearSigmoid / LeakyRelu / Softmax (activations)
