@@ -8,6 +8,7 @@ from refquant import requant as rq
 from refquant.audit import core, tensors
 from refquant.audit.core import audit, make_case
 from refquant.errors import FormatFileError, InvalidValueError, ShapeError, UnknownNameError
+from refquant.peers.versions import cpu_flags as _cpu_flags
 
 
 def _accs():
@@ -260,13 +261,6 @@ def _not_modelled(r):
     """A row that reports a configuration refquant does not model yet (docs/llm-formats.md §2)."""
     return r.status == "unsupported" and r.op == "MatMulNBits" and "not modelled" in r.note
 
-
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
 
 
 def test_verify_onnxruntime_known_deviations_only():

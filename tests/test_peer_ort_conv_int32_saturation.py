@@ -15,6 +15,7 @@ import pytest
 
 from peers import need
 from refquant import ops, requant as rq
+from refquant.peers.versions import cpu_flags
 
 ort = need("onnxruntime")
 onnx = need("onnx")
@@ -60,13 +61,6 @@ def case(xv, wv, zx, zw, zy, c=C, k=3, m=16):
     saturated = max(-2**31, min(2**31 - 1, raw)) - zx * kk * wv
     return x, w, int(np.array(spec).ravel()[0]), ort_code(saturated, zy)
 
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
 
 
 pytestmark = pytest.mark.skipif("avx512_vnni" not in cpu_flags(),

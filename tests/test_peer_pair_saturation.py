@@ -21,6 +21,7 @@ import pytest
 
 from peers import need
 from refquant import ops
+from refquant.peers.versions import cpu_flags
 from refquant.x86_pairs import pair_saturated_matmul
 
 np = need("numpy")
@@ -65,13 +66,6 @@ LINEAR = [
     ([100, 100], [100, 100], [100, 100], [100, 100]),      # 20000: no saturation, both exact
 ]
 
-
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
 
 
 def engines():

@@ -12,7 +12,7 @@ from .onnx_qops import ort_rows as ort_qops_rows
 from .onnx_resize import ort_resize_rows
 from .onnx_fusion import float_path_rows
 from .onnx_rows import conv_tie_row, onnx_backend_rows, tensor
-from .versions import need
+from .versions import cpu_flags as _cpu_flags, need
 from .matmulnbits import matmulnbits_rows
 
 FP8_DEVIATIONS = {"fp8_e4m3fn": "ORT fp8 E4M3FN saturate=0", "fp8_e5m2": "ORT fp8 E5M2 saturate=0"}
@@ -57,13 +57,6 @@ class OrtPeer(OnnxPeer):
 
 CONV_SAT = "ORT QLinearConv saturating int32 (zero-point-0 weights)"
 
-
-def _cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
-    except (OSError, StopIteration):
-        return set()
 
 
 def conv_int32_rows(peer, ort):

@@ -99,3 +99,13 @@ def measured_text(r):
     if release(r.version) in r.measured_on:
         return on
     return f"{on}; NOT on the installed {r.version} (this run reproduces it there)"
+
+
+def cpu_flags():
+    """The CPU feature flags Linux reports (/proc/cpuinfo, e.g. 'avx2', 'avx512_vnni'): what decides which
+    kernels a peer runs; an empty set elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next(ln for ln in f if ln.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        return set()
