@@ -136,6 +136,8 @@ def main(argv=None):
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
     ap.add_argument("--json", metavar="PATH", help="also write the header and the rows as JSON to PATH")
+    ap.add_argument("--png", metavar="PATH", help="also plot the ORT ms / refquant ms ratio per row "
+                    "(needs matplotlib: pip install -e '.[report]')")
     ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
                     help="refquant's dispatch path (default auto)")
     args = ap.parse_args(argv)
@@ -185,6 +187,11 @@ def main(argv=None):
         import json
         with open(args.json, "w") as f:
             json.dump({"header": head, "stat": args.stat, "rounds": args.rounds, "rows": rows}, f, indent=1)
+    if args.png:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _plot import ratio_png
+        ratio_png(args.png, [f"{r['layer']}\n{r['threads']} thr" + ("" if r["bit_equal"] else "\nNOT EQUAL") for r in rows],
+                  [r["ratio"] for r in rows], "; ".join(head[2:].split("; ")[:4]), "ORT ms / refquant ms (> 1: refquant faster)")
     return 0
 
 

@@ -423,27 +423,12 @@ def write_reports(args, head, peaks, report):
                        "rows": report}, f, indent=1)
         print(f"# wrote {args.json}")
     if args.png:
-        try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("# --png needs matplotlib: pip install -e '.[report]'", file=sys.stderr)
-            return
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from _plot import ratio_png
         rows = [r for r in report if r["engine"] == "refquant_q"]
-        labels = [f"{'x'.join(map(str, r['shape']))}\n{r['threads']} thr" for r in rows]
-        ratios = [r["ratio_to_best_exact_peer"] for r in rows]
-        fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(rows)), 4))
-        ax.bar(range(len(rows)), ratios, color=["tab:green" if v >= 1 else "tab:orange" for v in ratios])
-        ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(rows)), labels, fontsize=7)
-        ax.set_ylabel("refquant_q / best exact peer")
-        ax.set_title("; ".join(head[2:].split("; ")[:4]), fontsize=8)
-        fig.tight_layout()
-        fig.savefig(args.png, dpi=100)
-        plt.close(fig)
-        print(f"# wrote {args.png}")
-
+        ratio_png(args.png, [f"{'x'.join(map(str, r['shape']))}\n{r['threads']} thr" for r in rows],
+                  [r["ratio_to_best_exact_peer"] for r in rows], "; ".join(head[2:].split("; ")[:4]),
+                  "refquant_q / best exact peer")
 
 if __name__ == "__main__":
     main()
