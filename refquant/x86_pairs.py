@@ -16,11 +16,12 @@ same libraries give the exact product.
 """
 
 from .errors import InvalidValueError
+from .requant import sat
 
 
 def sat16(v):
     """Signed saturation to int16 (SaturateToSignedWord)."""
-    return -32768 if v < -32768 else 32767 if v > 32767 else v
+    return sat(v, -32768, 32767)
 
 
 def _check_codes(name, matrix, lo, hi):

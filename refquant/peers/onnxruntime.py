@@ -58,7 +58,6 @@ class OrtPeer(OnnxPeer):
 CONV_SAT = "ORT QLinearConv saturating int32 (zero-point-0 weights)"
 
 
-
 def conv_int32_rows(peer, ort):
     """QLinearConv past int32: uint8 x = 255, int8 w = 127 (zero point 0), 16 output channels, 3x3 over
     C = 8192 (K = 73728): the contract wraps; the model of CONV_SAT saturates the raw sum x*w first.
