@@ -124,8 +124,8 @@ _ORT_DEVIATIONS = (
          "RNE: rounds near-ties differently from the exact spec result (docs/reference/onnx.md §3; refquant method "
          "'ort')", _ORT_BOTH),
     _dev("binary32 requantization (ORT QLinearConv)", _ORT_CONV, _ORT_BOTH),
-    _dev("ORT QLinearConv saturating int32 (zero-point-0 weights)", "raw sum x*w saturated at INT32_MAX/MIN, then "
-         "- zx*sum(w): 16k output channels, vpdpbusds (docs/reference/onnx.md §4)", ("1.32.0",)),
+    _dev("ORT QLinearConv saturating int32 (zero-point-0 weights)", "raw sum x*w in a saturating int32, kernel "
+         "positions outer, 4 channels a step, then wrap(bias - zx*sum(w)) (refquant.mlas_convsym; onnx.md §4)", ("1.32.0",)),
     _dev("refquant profile 'onnxruntime'", "onnxruntime MLAS QuantizeLinear: divps, clamp in float, cvtps2dq "
          "(refquant profile 'onnxruntime'; docs/reference/onnx.md §5)", _ORT_BOTH),
     _dev("refquant method 'ort'", "binary32 requantization M = fl(fl(sa*sb)/sy), v = fl(fl(acc)*M), RNE (refquant "

@@ -272,8 +272,10 @@ def test_verify_onnxruntime_known_deviations_only():
                      ("fp32 -> fp8_e5m2, saturate=0", "ORT fp8 E5M2 saturate=0"),
                      ("uint8xint8, near-tie accumulators (K=1)", "binary32 requantization (ORT MLAS)"),
                      ("u8xs8 1x1, near-tie accumulators (C=1)", "binary32 requantization (ORT QLinearConv)")} | (
-        {(f"u8xs8 3x3, w zero point 0, K=73728 past int32, zx={zx}", "ORT QLinearConv saturating int32 "
-          "(zero-point-0 weights)") for zx in (0, 100)} if "avx512_vnni" in _cpu_flags() else set())
+        {(label, "ORT QLinearConv saturating int32 (zero-point-0 weights)") for label in
+         [f"u8xs8 3x3, w zero point 0, K=73728 past int32, zx={zx}" for zx in (0, 100)]
+         + ["u8xs8 3x3, w zero point 0, K=110592, mixed signs (w=127 at kernel positions 0-6, -128 at 7-8)"]}
+        if "avx512_vnni" in _cpu_flags() else set())
     golden = [r for r in rows if r.flag.startswith("golden")]
     assert {r.op for r in golden} == {"QuantizeLinear", "QLinearMatMul", "QLinearConv"}
     assert {r.deviation for r in golden if r.status == "known"} <= {"refquant profile 'onnxruntime'",

@@ -59,22 +59,28 @@ CONV_SAT = "ORT QLinearConv saturating int32 (zero-point-0 weights)"
 
 
 def conv_int32_rows(peer, ort):
-    """QLinearConv past int32: uint8 x = 255, int8 w = 127 (zero point 0), 16 output channels, 3x3 over
-    C = 8192 (K = 73728): the contract wraps; the model of CONV_SAT saturates the raw sum x*w first.
-    Every partial sum has one sign, so the model does not depend on the order of the steps.  x is a
-    graph input (fed at run time): a constant x is folded at session creation, which wraps."""
-    from .. import ops, requant as rq
+    """QLinearConv past int32 through MLAS's symmetric kernel (uint8 x, int8 w of zero point 0, 16
+    output channels): the contract wraps; the model of CONV_SAT (refquant.mlas_convsym) saturates the
+    raw sum x*w step by step, kernel positions outer.  One-signed cases (3x3 over C = 8192, x = 255,
+    w = 127, zx = 0 and 100) and a mixed-sign one (C = 12288, w = 127 at kernel positions 0-6 and
+    -128 at 7-8).  x is a graph input (fed at run time): a constant x is folded at session creation,
+    which wraps."""
+    from .. import mlas_convsym, ops
     if "avx512_vnni" not in _cpu_flags():
         return []    # measured with AVX-512 VNNI only: without it MLAS runs other kernels (not modelled)
     h, T = peer.onnx.helper, peer.onnx.TensorProto
-    c, k, m, sx, sw, sy = 8192, 3, 16, float(np.float32(1e-3)), float(np.float32(1e-3)), 10.0
+    m, sx, sw, sy = 16, float(np.float32(1e-3)), float(np.float32(1e-3)), 10.0
+    pos7 = np.where(np.arange(9).reshape(1, 1, 3, 3) < 7, 127, -128).astype(np.int8)
+    cases = [(f"u8xs8 3x3, w zero point 0, K=73728 past int32, zx={zx}", 8192, np.full((1, 1, 3, 3), 127, np.int8), zx)
+             for zx in (0, 100)]
+    cases.append(("u8xs8 3x3, w zero point 0, K=110592, mixed signs (w=127 at kernel positions 0-6, -128 at 7-8)",
+                  12288, pos7, 0))
     rows = []
-    for zx in (0, 100):
-        x, w = np.full((1, c, k, k), 255, np.uint8), np.full((m, c, k, k), 127, np.int8)
-        one = ops.qlinear_conv(x.tolist(), sx, zx, w[:1].tolist(), sw, 0, sy, 0, method="ort", w_type="int8")
-        spec = np.full((1, m, 1, 1), np.asarray(one).ravel()[0], np.int64)   # the channels are equal
-        raw = min(2**31 - 1, c * k * k * 255 * 127) - zx * c * k * k * 127
-        model = np.full_like(spec, rq.requantize([raw], "ort", rq.derive_params("ort", sx, sw, sy), 0, "uint8")[0])
+    for label, c, w1, zx in cases:
+        x, w = np.full((1, c, 3, 3), 255, np.uint8), np.repeat(np.repeat(w1, c, axis=1), m, axis=0)
+        codes = [ops.qlinear_conv(x.tolist(), sx, zx, w[:1].tolist(), sw, 0, sy, 0, method="ort", w_type="int8"),
+                 mlas_convsym.qlinear_conv(x.tolist(), sx, zx, w[:1].tolist(), sw, sy, 0)]
+        spec, model = (np.full((1, m, 1, 1), np.asarray(v).ravel()[0], np.int64) for v in codes)  # equal channels
         node = h.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sy", "zy"], ["y"])
         inits = [tensor(peer.onnx, "sx", np.float32(sx)), h.make_tensor("zx", T.UINT8, [], [zx]),
                  tensor(peer.onnx, "w", w), tensor(peer.onnx, "sw", np.float32(sw)), h.make_tensor("zw", T.INT8, [], [0]),
@@ -84,8 +90,7 @@ def conv_int32_rows(peer, ort):
                           [h.make_tensor_value_info("y", T.UINT8, [1, m, 1, 1])], inits, feed={"x": x}).astype(np.int64)
         except Exception as exc:  # noqa: BLE001
             got = exc
-        rows.append(judge(peer.name, "QLinearConv", "onnx spec (exact, int32 wraps)",
-                          f"u8xs8 3x3, w zero point 0, K=73728 past int32, zx={zx}", got, spec,
+        rows.append(judge(peer.name, "QLinearConv", "onnx spec (exact, int32 wraps)", label, got, spec,
                           [peer.known(CONV_SAT, model)]))
     return rows
 
