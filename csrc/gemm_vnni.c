@@ -353,6 +353,105 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
     default: RQ_1X1_BODY(ROWS, 4) break;                                                          \
     }
 
+/* The last t = 1..8 pixels of the range: with pixels in the lanes they would cost a whole vector
+ * per 4 channels (196 = 12 * 16 + 4 pixels: 13 vectors' work for 12.25).  Here a vector holds
+ * T = 1, 2, 4 or 8 pixels (T >= t) x S = 16 / T channel groups of 4: lane q * S + d of super-group
+ * sg holds channels 4 * (S * sg + d) .. +3 of pixel q, and one vpdpbusd against the 4 * S weight
+ * bytes of that super-group (broadcast to the T pixel blocks) adds S * 4 channels of T pixels.  The
+ * S lanes of a pixel are added at the end (mod 2^32, as the full sum: the same bits), and the
+ * result takes the lane path's correction, requantization and masked store. */
+static inline int64_t rq_load64(const void *ptr)
+{
+    int64_t v;
+    memcpy(&v, ptr, 8);
+    return v;
+}
+
+/* span bytes of weights at ptr, repeated over the 64-byte vector */
+RQ_VNNI static inline __m512i rq_tail_w(const int8_t *ptr, int32_t span)
+{
+    switch (span) {
+    case 64: return _mm512_loadu_si512(ptr);
+    case 32: return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)ptr));
+    case 16: return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)ptr));
+    default: return _mm512_set1_epi64(rq_load64(ptr));
+    }
+}
+
+/* The S lanes of each pixel added (mod 2^32), the row's correction, requantization and masked
+ * store of the t pixels: RQ_1X1_OUT's steps. */
+RQ_VNNI static inline void rq_tail_out(__m512i acc, int32_t S, __m512i pick, const rq_plan *p, const rq_simd_ws *w,
+                                       int32_t m, int32_t np_, int32_t p0, __mmask16 mk, void *y)
+{
+    const rq_gemm *g = p->g;
+    __m512i a;
+    if (S >= 2) acc = _mm512_add_epi32(acc, _mm512_shuffle_epi32(acc, _MM_PERM_CDAB));
+    if (S >= 4) acc = _mm512_add_epi32(acc, _mm512_shuffle_epi32(acc, _MM_PERM_BADC));
+    if (S >= 8) acc = _mm512_add_epi32(acc, _mm512_shuffle_i32x4(acc, acc, _MM_SHUFFLE(2, 3, 0, 1)));
+    if (S >= 16) acc = _mm512_add_epi32(acc, _mm512_shuffle_i32x4(acc, acc, _MM_SHUFFLE(1, 0, 3, 2)));
+    a = _mm512_add_epi32(_mm512_permutexvar_epi32(pick, acc), _mm512_set1_epi32(w->colfix[m]));
+    if (g->method == RQ_FLOAT_FP32)
+        a = RQ_FQ(a, _mm512_set1_ps(p->mf[m]), _mm512_set1_ps((float)((int64_t)g->qmin - g->zp)),
+                  _mm512_set1_ps((float)((int64_t)g->qmax - g->zp)), _mm512_set1_epi32(g->zp));
+    if (g->c_type == RQ_I32)
+        _mm512_mask_storeu_epi32((int32_t *)y + (size_t)m * (size_t)np_ + (size_t)p0, mk, a);
+    else
+        _mm_mask_storeu_epi8((int8_t *)y + (size_t)m * (size_t)np_ + (size_t)p0, mk, _mm512_cvtepi32_epi8(a));
+}
+
+/* RQ_TAIL_R output channels at once (independent vpdpbusd chains); K % span bytes at the end come
+ * from a zero-padded copy of the row's last weights. */
+#define RQ_TA(r) __m512i a##r = _mm512_setzero_si512();
+#define RQ_TS(r) a##r = _mm512_dpbusd_epi32(a##r, xv, rq_tail_w(wt + (size_t)(m + (r)) * (size_t)kk + (size_t)sg * (size_t)span, span));
+#define RQ_TL(r)                                                                               \
+    {                                                                                          \
+        memset(wlast, 0, sizeof wlast);                                                        \
+        memcpy(wlast, wt + (size_t)(m + (r)) * (size_t)kk + (size_t)full * (size_t)span, (size_t)(kk - full * span)); \
+        a##r = _mm512_dpbusd_epi32(a##r, xv, rq_tail_w(wlast, span));                          \
+    }
+#define RQ_TO(r) rq_tail_out(a##r, S, pick, p, w, m + (r), np_, p0, mk, y);
+#define RQ_TAIL_BODY(ROWS)                                                                     \
+    {                                                                                          \
+        ROWS(RQ_TA)                                                                            \
+        for (sg = 0; sg < full; sg++) {                                                        \
+            const __m512i xv = _mm512_load_si512(xt + (size_t)sg * 64u);                       \
+            ROWS(RQ_TS)                                                                        \
+        }                                                                                      \
+        if (full < ng) {                                                                       \
+            const __m512i xv = _mm512_load_si512(xt + (size_t)full * 64u);                     \
+            ROWS(RQ_TL)                                                                        \
+        }                                                                                      \
+        ROWS(RQ_TO)                                                                            \
+    }
+
+RQ_VNNI static int rq_1x1_tail(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
+                               int32_t np_, const int8_t *wt, void *y, int32_t p0, int32_t t)
+{
+    const rq_gemm *g = p->g;
+    const int32_t kk = g->k, T = t == 1 ? 1 : t == 2 ? 2 : t <= 4 ? 4 : 8, S = 16 / T, span = 4 * S;
+    const int32_t ng = (kk + span - 1) / span, full = kk / span;   /* super-groups; whole ones */
+    const __mmask16 mk = (__mmask16)((1u << t) - 1u);
+    const __m512i pick = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 7 * S % 16, 6 * S % 16, 5 * S % 16, 4 * S % 16,
+                                          3 * S % 16, 2 * S % 16, S % 16, 0);   /* lane q * S -> q */
+    uint8_t *xt = aligned_alloc(64, (size_t)ng * 64u), wlast[64];
+    int32_t ch, q, m, sg;
+    if (!xt)
+        return RQ_E_NOMEM;
+    memset(xt, 0, (size_t)ng * 64u);   /* channels past c and pixels past t stay 0 */
+    for (ch = 0; ch < c; ch++) {
+        uint8_t *d = xt + (size_t)(ch / span) * 64u + (size_t)((ch % span) / 4) * 4u + (size_t)(ch % 4);
+        const uint8_t *src = x + (size_t)ch * (size_t)np_ + (size_t)p0;
+        for (q = 0; q < t; q++)
+            d[(size_t)q * (size_t)span] = src[q];
+    }
+    for (m = p->c0; m + 8 <= p->c1; m += 8)
+        RQ_TAIL_BODY(RQ_R8)
+    for (; m < p->c1; m++)
+        RQ_TAIL_BODY(RQ_R1)
+    free(xt);
+    return RQ_OK;
+}
+
 /* The driver (rq_conv1x1_nchw_run): pixels [p->r0, p->r1), output channels [p->c0, p->c1); pixels
  * in blocks of 64 > K blocks of up to
  * RQ_1X1_KB groups (the packed pixel block, 256 bytes a group, stays in L1; the int32 sums of a
@@ -360,6 +459,12 @@ RQ_AVX512 static void rq_pack_x1x1(const uint8_t *x, int32_t c, int32_t np_, int
  * same value mod 2^32) > 5-channel blocks (20 accumulators). */
 #ifndef RQ_1X1_KB
 #define RQ_1X1_KB 64
+#endif
+#ifdef RQ_EXPERIMENT
+int rq_exp_1x1tail = 1;
+#define RQ_1X1_TAIL_ON rq_exp_1x1tail
+#else
+#define RQ_1X1_TAIL_ON 1
 #endif
 RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t *x, int32_t c,
                             int32_t np_, const int8_t *wt, void *y)
@@ -373,22 +478,25 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
     const int32_t kbs = groups < RQ_1X1_KB ? groups : RQ_1X1_KB;
     uint8_t *xb = aligned_alloc(64, (size_t)kbs * 256u + 64u);
     int32_t *part = groups > kbs ? aligned_alloc(64, (size_t)mtot * 256u * sizeof(int32_t) / 4u) : NULL;
-    int32_t p0, m0, v, kb0, kbn;
+    /* the last (P mod 16) <= 8 pixels by rq_1x1_tail */
+    const int32_t tail = RQ_1X1_TAIL_ON && (p->r1 - p->r0) % 16 <= 8 ? (p->r1 - p->r0) % 16 : 0;
+    const int32_t rend = p->r1 - tail;
+    int32_t p0, m0, v, kb0, kbn, rc = RQ_OK;
     if (!xb || (groups > kbs && !part)) {
         free(xb);
         free(part);
         return RQ_E_NOMEM;
     }
-    for (p0 = p->r0; p0 < p->r1; p0 += 64) {
-        const int32_t nv = (p->r1 - p0 + 15) / 16 < 4 ? (p->r1 - p0 + 15) / 16 : 4;
+    for (p0 = p->r0; p0 < rend; p0 += 64) {
+        const int32_t nv = (rend - p0 + 15) / 16 < 4 ? (rend - p0 + 15) / 16 : 4;
         __mmask16 mks[4];
         for (v = 0; v < 4; v++) {
-            int32_t left = p->r1 - p0 - 16 * v;
+            int32_t left = rend - p0 - 16 * v;
             mks[v] = left >= 16 ? (__mmask16)0xffffu : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
         }
         for (kb0 = 0; kb0 < groups; kb0 += kbn) {
             kbn = groups - kb0 < kbs ? groups - kb0 : kbs;
-            rq_pack_x1x1(x + (size_t)kb0 * 4u * (size_t)np_, c - 4 * kb0, np_, p0, p->r1, kbn, xb);
+            rq_pack_x1x1(x + (size_t)kb0 * 4u * (size_t)np_, c - 4 * kb0, np_, p0, rend, kbn, xb);
             for (m0 = p->c0; m0 < p->c1; m0 += 5) {
                 switch (p->c1 - m0 < 5 ? p->c1 - m0 : 5) {
                 case 1: RQ_1X1_NV(RQ_R1) break;
@@ -400,9 +508,11 @@ RQ_VNNI int rq_conv1x1_vnni(const rq_plan *p, const rq_simd_ws *w, const uint8_t
             }
         }
     }
+    if (tail)
+        rc = rq_1x1_tail(p, w, x, c, np_, wt, y, rend, tail);
     free(xb);
     free(part);
-    return RQ_OK;
+    return rc;
 }
 
 /* ---- VNNI small-M kernel: R <= 4 rows x NP*16 columns, B streamed ------- */

@@ -544,3 +544,45 @@ def test_pointwise_nchw_kernel_declines_weight_zero_points_and_bad_arguments():
     buf = ffi.new("uint8_t[]", 64)
     assert lib.rq_conv1x1_nchw_run(ffi.NULL, buf, 1, 1, ffi.cast("int8_t *", buf), buf) == -1
     assert lib.rq_conv1x1_nchw_run(g, buf, 1, 1, ffi.cast("int8_t *", buf), buf) == -1   # no packed B
+
+
+@pytest.mark.skipif("vnni" not in kernel.paths(), reason="the NCHW 1x1 kernel is on the AVX-512 VNNI path")
+def test_pointwise_nchw_kernel_tail_pixels_equal_the_exact_sum():
+    """rq_conv1x1_nchw_run's tail: the last P mod 16 <= 8 pixels with the channels split across the
+    lanes (T = 1, 2, 4, 8 pixels x 16 / T channel groups, the lanes of a pixel added at the end),
+    called directly for every P from 1 to 25 and a few larger ones, K a multiple of each span or
+    not (4 ... 1028), 1 and 2 parts; int32 equal to int64 numpy, uint8 to the scalar op."""
+    from refquant.kernel._gemm import gemm_struct
+    from refquant.kernel._lib import ffi, lib
+    rng = np.random.default_rng(196)
+
+    def direct(op, xc, m, c, p, dtype, parts):
+        sts = ffi.new("rq_gemm[]", parts)
+        for i in range(parts):
+            sts[i] = gemm_struct(op._one._gemm)[0]
+        y = np.zeros((m, p), dtype)
+        px, py = ffi.cast("uint8_t *", ffi.from_buffer(xc)), ffi.from_buffer(y, require_writable=True)
+        pwt = ffi.cast("int8_t *", ffi.from_buffer(op._wt))
+        code = (lib.rq_conv1x1_nchw_run(sts, px, c, p, pwt, py) if parts == 1 else
+                lib.rq_conv1x1_nchw_run_many(ffi.new("rq_gemm *[]", [sts + i for i in range(parts)]), px, c, p,
+                                             pwt, py, parts))
+        assert code == 0
+        return y
+
+    for c in (4, 12, 36, 68, 1028):
+        for p in list(range(1, 26)) + [33, 40, 196]:
+            m = int(rng.choice([1, 7, 9, 17]))
+            x = rng.integers(0, 256, (1, c, 1, p)).astype(np.uint8)
+            w = rng.integers(-128, 128, (m, c, 1, 1)).astype(np.int8)
+            bias = rng.integers(-5000, 5000, m).astype(np.int32)
+            mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
+            acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 7, w[:, :, 0, 0].astype(np.int64))
+            acc = acc.reshape(m, p) + bias[:, None]
+            ref = conv.qlinear_conv(x, w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias,
+                                    path="scalar").reshape(m, p)
+            i32 = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=1)
+            q = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, threads=1)
+            xc = np.ascontiguousarray(x[0, :, 0, :])
+            for parts in (1, 2):
+                assert np.array_equal(direct(i32, xc, m, c, p, np.int32, parts), acc), (c, p, m, parts)
+                assert np.array_equal(direct(q, xc, m, c, p, np.uint8, parts), ref), (c, p, m, parts)

@@ -603,6 +603,10 @@ int main(void)
         conv1x1_case(513, 80, 11, 0);
         conv1x1_case(64, 130, 100, 0);
         conv1x1_case(8, 130, 7, 1);
+        conv1x1_case(20, 3, 9, 1);      /* the tail kernel: only tail pixels (T 4, K % 16 = 4) */
+        conv1x1_case(36, 21, 5, 0);     /* tail 5: T 8, K % 8 = 4 */
+        conv1x1_case(68, 17, 9, 1);     /* tail 1: T 1, K % 64 = 4 */
+        conv1x1_case(12, 34, 17, 0);    /* tail 2: T 2, K < 32 */
         nhwc_pad_case(3, 7, 37, 1, 2, 2, 0, 4);
         nhwc_pad_case(1, 2, 16, 0, 0, 0, 0, 4);
         nhwc_pad_case(20, 5, 19, 1, 1, 1, 1, 20);
