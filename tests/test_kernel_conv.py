@@ -195,6 +195,13 @@ def test_rq_transpose_edges_and_strides(dtype):
         dst = np.zeros((cols, rows + 2), dtype)
         conv.nchw_to_rows(src[:, :cols], dst[:, :rows])
         assert np.array_equal(dst[:, :rows], src[:, :cols].T) and not dst[:, rows:].any()
+    # tall sources (rows > cols) in 64-row blocks, a last partial block, destination strides that
+    # are multiples of 512 bytes (16 x 16 tiles) or not: 2048 x 49 is a 7x7 conv's 2048 channels
+    for rows, cols, pad in [(2048, 49, 0), (1040, 36, 0), (1040, 36, 4), (528, 17, 0), (80, 33, 0)]:
+        src = rng.integers(0, 200, (rows, cols)).astype(dtype)
+        dst = np.zeros((cols, rows + pad), dtype)
+        conv.nchw_to_rows(src, dst[:, :rows])
+        assert np.array_equal(dst[:, :rows], src.T) and not dst[:, rows:].any()
     assert lib.rq_transpose(ffi.NULL, ffi.NULL, 1, 1, 1, 1, 1) == -1
 
 

@@ -434,6 +434,24 @@ static void nhwc_pad_case(int c, int h, int w, int pt, int pl, int pb, int pr, i
 /* rq_conv1x1_nchw_run (a 1x1 conv on NCHW rows, weights broadcast) against rq_gemm_run on the
  * NHWC rows of the same image (channels zero-padded to K = c rounded up to 4): float_fp32 -> int8
  * and int32 -> int32; nonzero weight zero points decline (RQ_E_PATH), bad arguments are errors. */
+/* rq_transpose of 1- and 4-byte elements into an exactly-sized destination (tall sources in
+ * 64-row blocks, destination strides that are multiples of 512 bytes or not). */
+static void transpose_case(int rows, int cols)
+{
+    int e, r, c;
+    for (e = 1; e <= 4; e += 3) {
+        unsigned char *src = malloc((size_t)rows * cols * e), *dst = malloc((size_t)rows * cols * e);
+        fill(src, (size_t)rows * cols * e, RQ_U8, 0);
+        CHECK(rq_transpose(src, dst, rows, cols, cols, rows, e) == RQ_OK);
+        for (r = 0; r < rows; r++)
+            for (c = 0; c < cols; c++)
+                CHECK(memcmp(dst + ((size_t)c * rows + r) * e, src + ((size_t)r * cols + c) * e, (size_t)e) == 0);
+        free(src);
+        free(dst);
+        cases++;
+    }
+}
+
 static void conv1x1_case(int c, int np_, int n, int int32_out)
 {
     int kk = (c + 3) / 4 * 4, i, m, rc, parts;
@@ -603,6 +621,10 @@ int main(void)
         conv1x1_case(513, 80, 11, 0);
         conv1x1_case(64, 130, 100, 0);
         conv1x1_case(8, 130, 7, 1);
+        transpose_case(2048, 49);
+        transpose_case(1040, 36);
+        transpose_case(100, 33);
+        transpose_case(17, 300);
         conv1x1_case(20, 3, 9, 1);      /* the tail kernel: only tail pixels (T 4, K % 16 = 4) */
         conv1x1_case(36, 21, 5, 0);     /* tail 5: T 8, K % 8 = 4 */
         conv1x1_case(68, 17, 9, 1);     /* tail 1: T 1, K % 64 = 4 */
