@@ -257,17 +257,56 @@ typedef struct rq_dw_ws {
     void *yt;           /* that segment's output, NHWC */
     int32_t *cbuf;      /* ow x 32 accumulators */
     rq_simd_ws sw;      /* colfix_c = bias_c - zx * sum_t w'_t; beta = 0 */
+    int own;            /* wv and colfix allocated here (not d->prep's) */
 } rq_dw_ws;
 
 static void rq_dw_ws_free(rq_dw_ws *w)
 {
-    free(w->wv); free(w->toff); free(w->xb); free(w->yt); free(w->cbuf);
-    free(w->sw.colfix); free(w->sw.beta);
+    if (w->own) {
+        free(w->wv);
+        free(w->sw.colfix);
+    }
+    free(w->toff); free(w->xb); free(w->yt); free(w->cbuf); free(w->sw.beta);
+}
+
+static int32_t rq_dw_zw(const rq_dwconv *d, int32_t c)
+{
+    return d->zw ? d->zw[d->zw_per_channel ? c : 0] : 0;
+}
+
+/* wv: cp/32 blocks x np pairs x 2 halves x 32 int16 of w' = w - zw_c in lane order (an odd last
+ * tap pairs with weight 0); colfix (cp int32): bias_c - zx * sum_t w'_t mod 2^32, 0 past c. */
+static void rq_dw_layout(const rq_dwconv *d, int32_t cp, int32_t np, int16_t *wv, int32_t *colfix)
+{
+    const int32_t taps = d->kh * d->kw;
+    int32_t cb, q, h, lane, t, c;
+    for (cb = 0; cb < cp / 32; cb++)
+        for (q = 0; q < np; q++)
+            for (h = 0; h < 2; h++)
+                for (lane = 0; lane < 16; lane++)
+                    for (t = 0; t < 2; t++) {
+                        int32_t ch = cb * 32 + rq_dw_lane_channel(h, lane), tap = 2 * q + t;
+                        int v = 0;
+                        if (ch < d->c && tap < taps)
+                            v = rq_dw_byte(d->wt, d->w_type, (size_t)ch * (size_t)taps + (size_t)tap) - rq_dw_zw(d, ch);
+                        wv[(size_t)(cb * np + q) * 64u + (size_t)h * 32u + (size_t)(2 * lane + t)] = (int16_t)v;
+                    }
+    for (c = 0; c < cp; c++) {
+        uint32_t sum = 0;
+        if (c >= d->c) {
+            colfix[c] = 0;
+            continue;
+        }
+        for (t = 0; t < taps; t++)
+            sum += (uint32_t)(rq_dw_byte(d->wt, d->w_type, (size_t)c * (size_t)taps + (size_t)t) - rq_dw_zw(d, c));
+        colfix[c] = rq_wrap32((uint32_t)(d->bias ? d->bias[c] : 0) - (uint32_t)d->zx * sum);
+    }
 }
 
 static int rq_dw_ws_init(const rq_dwconv *d, const rq_plan *p, rq_dw_ws *w)
 {
-    int32_t cb, q, h, lane, t, c, rows = d->row_end - d->row_begin;
+    int32_t t, rows = d->row_end - d->row_begin;
+    (void)p;
     size_t xb_bytes;
     memset(w, 0, sizeof *w);
     w->cp = rq_round_up(d->c, 32);
@@ -282,12 +321,18 @@ static int rq_dw_ws_init(const rq_dwconv *d, const rq_plan *p, rq_dw_ws *w)
             w->rows_max = fit < 1 ? 1 : (int32_t)fit;
     }
     xb_bytes = (size_t)((w->rows_max - 1) * d->sh + (d->kh - 1) * d->dh + 1) * (size_t)w->wn * (size_t)w->cp;
-    w->wv = aligned_alloc(64, (size_t)(w->cp / 32) * (size_t)w->np * 128u);
+    w->own = d->prep == NULL;
+    if (w->own) {
+        w->wv = aligned_alloc(64, (size_t)(w->cp / 32) * (size_t)w->np * 128u);
+        w->sw.colfix = malloc((size_t)w->cp * sizeof(int32_t));
+    } else {   /* rq_dwconv_prepare's layout of the same weights */
+        w->wv = (int16_t *)d->prep;
+        w->sw.colfix = (int32_t *)((char *)d->prep + (size_t)(w->cp / 32) * (size_t)w->np * 128u);
+    }
     w->toff = malloc(2u * (size_t)w->np * sizeof(size_t));
     w->xb = malloc(xb_bytes + 64u);
     w->yt = malloc((size_t)w->rows_max * (size_t)d->ow * (size_t)d->c * rq_esize(d->y_type));
     w->cbuf = aligned_alloc(64, (size_t)d->ow * 32u * sizeof(int32_t));
-    w->sw.colfix = malloc((size_t)w->cp * sizeof(int32_t));
     w->sw.beta = calloc((size_t)w->cp, sizeof(int32_t));
     if (!w->wv || !w->toff || !w->xb || !w->yt || !w->cbuf || !w->sw.colfix || !w->sw.beta)
         return RQ_E_NOMEM;
@@ -296,23 +341,8 @@ static int rq_dw_ws_init(const rq_dwconv *d, const rq_plan *p, rq_dw_ws *w)
         w->toff[t] = ((size_t)(tt / d->kw) * (size_t)d->dh * (size_t)w->wn + (size_t)(tt % d->kw) * (size_t)d->dw)
                      * (size_t)w->cp;
     }
-    for (cb = 0; cb < w->cp / 32; cb++)
-        for (q = 0; q < w->np; q++)
-            for (h = 0; h < 2; h++)
-                for (lane = 0; lane < 16; lane++)
-                    for (t = 0; t < 2; t++) {
-                        int32_t ch = cb * 32 + rq_dw_lane_channel(h, lane), tap = 2 * q + t;
-                        int v = 0;
-                        if (ch < d->c && tap < w->taps)
-                            v = rq_dw_byte(d->wt, d->w_type, (size_t)ch * (size_t)w->taps + (size_t)tap) - p->zb[ch];
-                        w->wv[(size_t)(cb * w->np + q) * 64u + (size_t)h * 32u + (size_t)(2 * lane + t)] = (int16_t)v;
-                    }
-    for (c = 0; c < d->c; c++) {
-        uint32_t sum = 0;
-        for (t = 0; t < w->taps; t++)
-            sum += (uint32_t)(rq_dw_byte(d->wt, d->w_type, (size_t)c * (size_t)w->taps + (size_t)t) - p->zb[c]);
-        w->sw.colfix[c] = rq_wrap32((uint32_t)p->bias[c] - (uint32_t)d->zx * sum);
-    }
+    if (w->own)
+        rq_dw_layout(d, w->cp, w->np, w->wv, w->sw.colfix);
     w->sw.need_rowsum = 0;
     return RQ_OK;
 }
@@ -403,6 +433,43 @@ static int rq_dw_simd(const rq_dwconv *d, rq_plan *p, rq_gemm *g, int avx2)
 }
 
 #endif /* RQ_X86_SIMD */
+
+size_t rq_dwconv_prep_bytes(const rq_dwconv *d)
+{
+#if RQ_X86_SIMD
+    if (d && d->c >= 1 && d->kh >= 1 && d->kw >= 1 && (int64_t)d->kh * d->kw <= 0x7fffffff && d->c <= 0x7fffffe0) {
+        const size_t cp = (size_t)rq_round_up(d->c, 32), np = ((size_t)d->kh * (size_t)d->kw + 1u) / 2u;
+        return cp / 32u * np * 128u + cp * sizeof(int32_t);
+    }
+#else
+    (void)d;
+#endif
+    return 0;
+}
+
+int rq_dwconv_prepare(const rq_dwconv *d, void *prep)
+{
+    int32_t j, nzw;
+    if (!d || !prep || !d->wt)
+        return RQ_E_NULL;
+    if (rq_dwconv_prep_bytes(d) == 0)
+        return RQ_E_DIM;
+    if ((d->x_type != RQ_I8 && d->x_type != RQ_U8) || (d->w_type != RQ_I8 && d->w_type != RQ_U8))
+        return RQ_E_TYPE;
+    if (!rq_in_type(d->x_type, d->zx))
+        return RQ_E_PARAM;
+    nzw = d->zw ? (d->zw_per_channel ? d->c : 1) : 0;
+    for (j = 0; j < nzw; j++)
+        if (!rq_in_type(d->w_type, d->zw[j]))
+            return RQ_E_PARAM;
+#if RQ_X86_SIMD
+    {
+        const int32_t cp = rq_round_up(d->c, 32), np = (d->kh * d->kw + 1) / 2;
+        rq_dw_layout(d, cp, np, (int16_t *)prep, (int32_t *)((char *)prep + (size_t)(cp / 32) * (size_t)np * 128u));
+    }
+#endif
+    return RQ_OK;
+}
 
 int rq_dwconv_run(rq_dwconv *d)
 {

@@ -165,9 +165,18 @@ typedef struct rq_dwconv {
     int32_t row_begin, row_end;                     /* output rows of batch*oh to compute; end 0 = all */
     int32_t path;                                   /* enum rq_path: AMX runs the VNNI form, AVXVNNI the AVX2 one */
     int32_t path_used;                              /* written: the path that actually ran */
+    const void *prep;                               /* NULL, or rq_dwconv_prepare's buffer for these c, kh, kw,
+                                                       wt, w_type, zw, zx and bias (read, not checked) */
 } rq_dwconv;
 
 int rq_dwconv_run(rq_dwconv *d);
+/* What the SIMD forms would lay out on every call, once: the weights w - zw in their lane order
+ * and the channel corrections bias - zx * sum(w - zw) (mod 2^32).  rq_dwconv_prep_bytes: the size
+ * of that buffer for d's c, kh, kw (0 for c, kh or kw < 1); rq_dwconv_prepare fills prep (that
+ * many bytes, 64-byte aligned): RQ_OK, or RQ_E_NULL / RQ_E_DIM / RQ_E_TYPE / RQ_E_PARAM (a zero
+ * point outside its type) with nothing written.  The caller then sets d->prep = prep. */
+size_t rq_dwconv_prep_bytes(const rq_dwconv *d);
+int rq_dwconv_prepare(const rq_dwconv *d, void *prep);
 /* rq_dwconv_run on ds[0..count) at once (the GEMM's pool); disjoint row ranges of one output. */
 int rq_dwconv_run_many(rq_dwconv **ds, int32_t count);
 

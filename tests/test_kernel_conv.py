@@ -593,3 +593,40 @@ def test_pointwise_nchw_kernel_tail_pixels_equal_the_exact_sum():
             for parts in (1, 2):
                 assert np.array_equal(direct(i32, xc, m, c, p, np.int32, parts), acc), (c, p, m, parts)
                 assert np.array_equal(direct(q, xc, m, c, p, np.uint8, parts), ref), (c, p, m, parts)
+
+
+def test_depthwise_prepared_weights_equal_the_per_call_layout_and_check_their_arguments():
+    """rq_dwconv_prepare: the prepared op lays out its weights and channel corrections once; a run
+    with the template's prep cleared (the per-call layout) gives the same bytes, on every path,
+    uint8 and int32 outputs, per-channel weight zero points, a bias, 960 channels (30 blocks) and
+    a channel count that is not a multiple of 32; bad arguments are error codes, nothing written."""
+    from refquant.kernel._lib import ffi, lib
+    rng = np.random.default_rng(960)
+    for c, h in [(960, 7), (37, 9)]:
+        x = rng.integers(0, 256, (1, c, h, h)).astype(np.uint8)
+        w = rng.integers(-128, 128, (c, 1, 3, 3)).astype(np.int8)
+        zw = rng.integers(-5, 5, c).astype(np.int32)
+        bias = rng.integers(-50000, 50000, c).astype(np.int32)
+        mult = rng.uniform(1e-4, 1e-2, c).astype(np.float32)
+        for path in kernel.paths():
+            ops_ = [kernel.QLinearConv(w, 9, zw, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, group=c,
+                                       pads=[1, 1, 1, 1], threads=1, path=path),
+                    kernel.QLinearConv(w, 9, zw, "int32", None, out_dtype=np.int32, bias=bias, group=c,
+                                       strides=[2, 2], threads=1, path=path)]
+            for op in ops_:
+                dw = op._dw
+                assert dw._prep is not None and dw._t.prep != ffi.NULL
+                got = op(x)
+                dw._t.prep, dw._cache = ffi.NULL, {}
+                assert np.array_equal(op(x), got), (c, path)
+    t = ffi.new("rq_dwconv *", dict(c=4, kh=3, kw=3, x_type=2, w_type=1))   # uint8 x, int8 w
+    assert lib.rq_dwconv_prep_bytes(ffi.NULL) == 0 and lib.rq_dwconv_prep_bytes(ffi.new("rq_dwconv *")) == 0
+    buf = np.zeros(max(lib.rq_dwconv_prep_bytes(t), 64) + 64, np.uint8)
+    pb = ffi.from_buffer(buf, require_writable=True)
+    assert lib.rq_dwconv_prepare(t, pb) == -1                      # no weights
+    w8 = np.zeros(36, np.int8)
+    t.wt = ffi.from_buffer(w8)
+    zw = np.array([300], np.int32)
+    t.zw = ffi.from_buffer("int32_t[]", zw)
+    assert lib.rq_dwconv_prepare(t, pb) == -7 and not buf.any()   # zero point outside int8
+    assert lib.rq_dwconv_prepare(t, ffi.NULL) == -1

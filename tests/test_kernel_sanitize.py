@@ -296,6 +296,18 @@ static void dw_case(int batch, int c, int h, int w, int k, int stride, int dil, 
             CHECK(rq_dwconv_run_many(ptrs, 3) == rc0);
             CHECK(memcmp(out, ref, size_of(ct) * ny) == 0);
         }
+        {   /* the weights laid out once (rq_dwconv_prepare), in an exactly-sized block */
+            size_t pbytes = rq_dwconv_prep_bytes(&d);
+            void *prep = pbytes ? aligned_alloc(64, pbytes) : NULL;
+            CHECK(prep != NULL && rq_dwconv_prepare(&d, prep) == RQ_OK);
+            memset(out, 0, size_of(ct) * ny);
+            d.prep = prep; d.row_begin = d.row_end = 0;
+            CHECK(rq_dwconv_run(&d) == rc0);
+            CHECK(memcmp(out, ref, size_of(ct) * ny) == 0);
+            if (with_counts) CHECK(memcmp(cout, cref, sizeof(int32_t) * ny) == 0);
+            d.prep = NULL;
+            free(prep);
+        }
     }
     cases++;
     free(x); free(wts); free(zw); free(bias); free(mult); free(shift); free(mf);
