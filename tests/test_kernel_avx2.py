@@ -236,7 +236,8 @@ def test_convolution_on_the_wide_paths(path):
 
 @pytest.mark.parametrize("path", WIDE)
 def test_thread_splits_by_rows_and_columns(path):
-    """Problems over 2^24 operations split into rectangles on two threads: columns when N > M."""
+    """Problems over the split threshold (2^21 operations) split into rectangles on two threads: columns
+    when N > M."""
     need(path)
     rng = np.random.default_rng(3)
     for m, k, n in [(8, 516, 2100), (700, 1030, 13)]:

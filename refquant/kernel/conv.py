@@ -471,15 +471,17 @@ class QLinearConv:
             return None
         P, K = OH * OW, op.shape[0]
         plan = make_plan(gemm_struct(op._gemm), N * P, rectangles(N * P, M, K, op._threads))
-        # pixels in the vector lanes (rq_conv1x1_nchw_run) at one thread where it measured faster:
-        # narrow outputs (M <= 32: the GEMM would broadcast once per vpdpbusd) of short K (<= 256:
-        # the packed pixel block stays in L1), P within 10 % of a multiple of 16 (measured on the
-        # 2-core AMD EPYC: mv2_pw_112 0.86x -> 1.05x ORT; r50_1x1_56 (M 256) and r50_1x1_14 (K 1024) slower)
+        # pixels in the vector lanes (rq_conv1x1_nchw_run) where it measured faster: narrow
+        # outputs (M <= 32: the GEMM would broadcast once per vpdpbusd) of short K (<= 256: the
+        # packed pixel block stays in L1), P within 10 % of a multiple of 16 (measured on the
+        # 2-core AMD EPYC: mv2_pw_112 0.86x -> 1.05x ORT; r50_1x1_56 (M 256) and r50_1x1_14 (K 1024)
+        # slower); on threads too (A/B in one process, 2 threads, 144 x 3136 -> 24: 43.4 -> 22.7 us,
+        # the GEMM route's transposes ran on one thread)
         nchw = None
         # ... and long K (>= 512) at any M, in K blocks (measured on the 2-core AMD EPYC, load 8,
         # r50_1x1_14 = 196 x 256 x 1024 at 1 thread: 150 -> 131 us, no transposes)
         if (self._wt is not None and -(-P // 16) * 160 <= 11 * P
-                and ((M <= 32 and K <= 256 and plan.count == 1) or K >= 512)):
+                and ((M <= 32 and K <= 256) or K >= 512)):
             # on threads: runs of whole 64-pixel blocks (rq_conv1x1_nchw_run_many) above CONV_SPLIT_MIN
             parts = min(op._threads, -(-P // 64)) if 2 * P * M * K >= CONV_SPLIT_MIN else 1
             sts = ffi.new("rq_gemm[]", parts)
