@@ -4,8 +4,9 @@
     python bench/conv.py --layers r50_3x3_56 mv2_dw_112 --threads 1 --repeats 3
     python bench/conv.py --path avx2                # refquant forced onto its AVX2 path
 
-Layers are the convolution shapes of ResNet-50 and MobileNetV2 at batch 1 (224x224 input): 1x1,
-3x3, strided, depthwise.  Both engines compute uint8 activations x int8 per-channel weights ->
+Layers are every distinct convolution shape of ResNet-50 (torchvision v1.5) and MobileNetV2 at
+batch 1 (224x224 input): 1x1, 3x3, strided, depthwise, 53 in all (the first 13 are the original
+set; --layers picks some).  Both engines compute uint8 activations x int8 per-channel weights ->
 uint8 with ORT's binary32 requantization M_j = fl(fl(sx*sw_j)/sy) (refquant method 'ort', which
 the C kernel runs as float_fp32), so the outputs must be equal bit for bit: each row says so.
 Reported per layer and thread count: milliseconds (median, or the fastest run with --stat min),
@@ -37,12 +38,35 @@ LAYERS = {
     "r50_1x1_14": (1024, 14, 256, 1, 1, 0, 1),
     "r50_3x3_7": (512, 7, 512, 3, 1, 1, 1),
     "r50_1x1_7": (2048, 7, 512, 1, 1, 0, 1),
-    "r50_1x1_7_up": (512, 7, 2048, 1, 1, 0, 1),
+    "r50_1x1_7_512to2048": (512, 7, 2048, 1, 1, 0, 1),
     "mv2_conv1": (3, 224, 32, 3, 2, 1, 1),
     "mv2_dw_112": (32, 112, 32, 3, 1, 1, 32),
     "mv2_pw_112": (32, 112, 16, 1, 1, 0, 1),
     "mv2_dw_s2_112": (96, 112, 96, 3, 2, 1, 96),
     "mv2_pw_7": (160, 7, 960, 1, 1, 0, 1),
+    # ... and every other distinct conv layer of the two networks (torchvision ResNet-50 v1.5, the
+    # stride in the 3x3; MobileNetV2 1.0; 224 x 224, batch 1): none is left for a model to find
+    "r50_1x1_56_64": (64, 56, 64, 1, 1, 0, 1), "r50_1x1_56_256to64": (256, 56, 64, 1, 1, 0, 1),
+    "r50_1x1_56_256to128": (256, 56, 128, 1, 1, 0, 1), "r50_ds_1x1s2_56": (256, 56, 512, 1, 2, 0, 1),
+    "r50_1x1_28_128to512": (128, 28, 512, 1, 1, 0, 1), "r50_1x1_28_512to128": (512, 28, 128, 1, 1, 0, 1),
+    "r50_3x3_28": (128, 28, 128, 3, 1, 1, 1), "r50_1x1_28_512to256": (512, 28, 256, 1, 1, 0, 1),
+    "r50_3x3s2_14": (256, 28, 256, 3, 2, 1, 1), "r50_1x1_14_256to1024": (256, 14, 1024, 1, 1, 0, 1),
+    "r50_ds_1x1s2_28": (512, 28, 1024, 1, 2, 0, 1), "r50_3x3_14": (256, 14, 256, 3, 1, 1, 1),
+    "r50_1x1_14_1024to512": (1024, 14, 512, 1, 1, 0, 1), "r50_3x3s2_7": (512, 14, 512, 3, 2, 1, 1),
+    "r50_ds_1x1s2_14": (1024, 14, 2048, 1, 2, 0, 1),
+    "mv2_pw_112_16to96": (16, 112, 96, 1, 1, 0, 1), "mv2_pw_56_96to24": (96, 56, 24, 1, 1, 0, 1),
+    "mv2_pw_56_24to144": (24, 56, 144, 1, 1, 0, 1), "mv2_dw_56": (144, 56, 144, 3, 1, 1, 144),
+    "mv2_pw_56_144to24": (144, 56, 24, 1, 1, 0, 1), "mv2_dw_s2_56": (144, 56, 144, 3, 2, 1, 144),
+    "mv2_pw_28_144to32": (144, 28, 32, 1, 1, 0, 1), "mv2_pw_28_32to192": (32, 28, 192, 1, 1, 0, 1),
+    "mv2_dw_28": (192, 28, 192, 3, 1, 1, 192), "mv2_pw_28_192to32": (192, 28, 32, 1, 1, 0, 1),
+    "mv2_dw_s2_28": (192, 28, 192, 3, 2, 1, 192), "mv2_pw_14_192to64": (192, 14, 64, 1, 1, 0, 1),
+    "mv2_pw_14_64to384": (64, 14, 384, 1, 1, 0, 1), "mv2_dw_14_384": (384, 14, 384, 3, 1, 1, 384),
+    "mv2_pw_14_384to64": (384, 14, 64, 1, 1, 0, 1), "mv2_pw_14_384to96": (384, 14, 96, 1, 1, 0, 1),
+    "mv2_pw_14_96to576": (96, 14, 576, 1, 1, 0, 1), "mv2_dw_14_576": (576, 14, 576, 3, 1, 1, 576),
+    "mv2_pw_14_576to96": (576, 14, 96, 1, 1, 0, 1), "mv2_dw_s2_14": (576, 14, 576, 3, 2, 1, 576),
+    "mv2_pw_7_576to160": (576, 7, 160, 1, 1, 0, 1), "mv2_dw_7_960": (960, 7, 960, 3, 1, 1, 960),
+    "mv2_pw_7_960to160": (960, 7, 160, 1, 1, 0, 1), "mv2_pw_7_960to320": (960, 7, 320, 1, 1, 0, 1),
+    "mv2_pw_7_320to1280": (320, 7, 1280, 1, 1, 0, 1),
 }
 
 
