@@ -419,15 +419,17 @@ def test_rq_conv_nhwc_pad_layout_and_errors(c, cp):
         assert lib.rq_conv_nhwc_pad(ptr(x), ptr(bad, True), ptr(bad, True), c, h, w, 0, 0, h, w + 1, cp, zx, 1) < 0
 
 
-def test_small_implicit_conv_split_by_columns_equals_one_thread():
-    """A conv below the GEMM's split threshold but above CONV_SPLIT_MIN, M >= 64, runs as two column
-    halves on the pool (each writing its NCHW block); equal to the one-shot conv on one thread."""
+def test_small_implicit_conv_splits_over_threads_equals_one_thread():
+    """A small 3x3 conv (49 pixels, 64 output channels, 4.7 M operations: above the GEMM's split
+    threshold) runs its implicit form as column pieces on the pool, each writing its NCHW block;
+    equal to the one-shot conv on one thread."""
     rng = np.random.default_rng(5)
-    x = rng.integers(0, 256, (1, 160, 7, 7)).astype(np.uint8)
-    w = rng.integers(-128, 128, (960, 160, 1, 1)).astype(np.int8)
-    mult = rng.uniform(1e-4, 1e-3, 960).astype(np.float32)
-    ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1)
-    op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=2)
+    x = rng.integers(0, 256, (1, 64, 7, 7)).astype(np.uint8)
+    w = rng.integers(-128, 128, (64, 64, 3, 3)).astype(np.int8)
+    mult = rng.uniform(1e-4, 1e-3, 64).astype(np.float32)
+    geo = dict(pads=[1, 1, 1, 1])
+    ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)
+    op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=2, **geo)
     assert np.array_equal(op(x), ref) and np.array_equal(op(x), ref)
     if "vnni" in kernel.paths():
         assert [r[1] for r in op._imp.values()][0].count == 2
@@ -488,10 +490,9 @@ def test_prepared_pointwise_conv_equals_the_exact_sum(m):
                                                        bias=bias, path="scalar"))
             assert kernel.last_path_used() in kernel.paths()
             rec = ops_["u8"]._pw.get(x.shape)   # (..., plan, N, C, P, M, the NCHW kernel's struct or None)
-            lanes = m <= 32 and h * wd in (32, 80, 196, 256) and "vnni" in kernel.paths()
+            lanes = h * wd in (32, 80, 196, 256) and "vnni" in kernel.paths()   # P within 10 % of 16k
             assert rec is None if c % 4 and not lanes else rec is not None
-            assert rec is None or (rec[-1] is not None) == (lanes and rec[4].count == 1)
-            assert threads == 2 or not lanes or rec[-1] is not None
+            assert rec is None or (rec[-1] is not None) == lanes
 
 
 @pytest.mark.parametrize("m", [16, 24])
@@ -630,3 +631,26 @@ def test_depthwise_prepared_weights_equal_the_per_call_layout_and_check_their_ar
     t.zw = ffi.from_buffer("int32_t[]", zw)
     assert lib.rq_dwconv_prepare(t, pb) == -7 and not buf.any()   # zero point outside int8
     assert lib.rq_dwconv_prepare(t, ffi.NULL) == -1
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pointwise_lanes_kernel_declines_other_methods_and_the_op_falls_back(threads):
+    """The NCHW 1x1 kernel computes float_fp32 and int32 only; for a fixed-point method it answers
+    RQ_E_PATH and the prepared op falls back (the GEMM on NHWC rows, or on 2 threads the implicit
+    form): equal to the scalar op, on every later call too.  196 pixels, 96 output channels."""
+    rng = np.random.default_rng(11)
+    x = rng.integers(0, 256, (1, 64, 14, 14)).astype(np.uint8)
+    w = rng.integers(-128, 128, (96, 64, 1, 1)).astype(np.int8)
+    m, s = rng.integers(2**29, 2**30, 96).astype(np.int32), rng.integers(-12, -4, 96).astype(np.int32)
+    ref = conv.qlinear_conv(x, w, 7, 0, "tflite_double", (m, s), 3, out_dtype=np.int8, path="scalar")
+    op = kernel.QLinearConv(w, 7, 0, "tflite_double", (m, s), 3, out_dtype=np.int8, threads=threads)
+    assert np.array_equal(op(x), ref) and np.array_equal(op(x), ref)
+    if "vnni" in kernel.paths():
+        assert op._wt is None   # declined once, not asked again
+    f = kernel.QLinearConv(w, 7, 0, "float_fp32", np.full(96, np.float32(1e-3)), 3, out_dtype=np.int8,
+                           threads=threads)
+    want = conv.qlinear_conv(x, w, 7, 0, "float_fp32", np.full(96, np.float32(1e-3)), 3, out_dtype=np.int8,
+                             path="scalar")
+    assert np.array_equal(f(x), want)
+    if "vnni" in kernel.paths():
+        assert f._pw[x.shape][-1] is not None   # the lanes kernel ran this one

@@ -32,7 +32,7 @@ from ._gemm import ptr
 from ._lib import PATH_NAMES, check_status, ffi, lib, local, paths
 
 _DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
-CONV_SPLIT_MIN = 1 << 22   # operations above which the implicit conv splits over threads (GEMM: _threads.SPLIT_MIN)
+CONV_SPLIT_MIN = 1 << 22   # operations above which the NCHW 1x1 kernel splits over threads (GEMM: _threads.SPLIT_MIN)
 
 
 def _tensor4(t, name):
@@ -356,7 +356,9 @@ class QLinearConv:
         """Where the implicit GEMM (rq_conv_gemm_run) may apply: k x k kernels, and 1x1 ones with more
         than 32 output channels and K < 512 split over threads (measured on the 2-core AMD EPYC,
         r50_1x1_56 at 2 threads: 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1
-        thread, or K >= 512, _pointwise is as fast or faster).  ``args``: the op's requantization."""
+        thread, or K >= 512, _pointwise is as fast or faster).  A 1x1 call still tries the NCHW
+        lanes kernel first (_one_gemm), which is faster where it applies.  ``args``: the op's
+        requantization."""
         from . import QLinearMatMul
         M, C = self._w.shape[:2]
         if not (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
@@ -408,7 +410,7 @@ class QLinearConv:
         N, M, OH, OW = geo[:4]
         mine = self._lock.acquire(False)   # the implicit form's structs and the work arrays are the op's own
         try:
-            y = self._pointwise(x, geo) if mine and self._conv_a is None else None
+            y = self._pointwise(x, geo, lanes_only=self._conv_a is not None) if mine else None
             if y is not None:
                 return y
             empty = self._scratch if mine else _empty
@@ -424,7 +426,7 @@ class QLinearConv:
             if mine:
                 self._lock.release()
 
-    def _pointwise(self, x, geo):
+    def _pointwise(self, x, geo, lanes_only=False):
         """A 1x1 stride-1 unpadded conv (called under the op's lock): per image one C transpose into
         the op's own NHWC rows, the prepared GEMM on them through C structs that already point at
         them and at the op's own output rows, one transpose per image back -- ``im2col_nhwc``, the
@@ -437,6 +439,8 @@ class QLinearConv:
             if rec is None:
                 return None
         xs, r, pxs, pr, plan, N, C, P, M, nchw = rec
+        if lanes_only and nchw is None:
+            return None
         y = np.empty((N, M) + x.shape[2:], r.dtype)
         px, py, tr = ptr(x), ptr(y, True), lib.rq_transpose
         if nchw is not None:   # no transposes: the kernel reads x and writes y in NCHW
@@ -448,7 +452,7 @@ class QLinearConv:
                 if code == -9:   # RQ_E_PATH: not this problem (say, weight zero points that need pixel sums)
                     self._wt = None
                     self._pw.clear()
-                    return self._pointwise(x, geo)
+                    return self._pointwise(x, geo, lanes_only)
                 check_status(code)
             local.path = PATH_NAMES.get(st[0].path_used)
             return y
@@ -471,19 +475,22 @@ class QLinearConv:
             return None
         P, K = OH * OW, op.shape[0]
         plan = make_plan(gemm_struct(op._gemm), N * P, rectangles(N * P, M, K, op._threads))
-        # pixels in the vector lanes (rq_conv1x1_nchw_run) where it measured faster: narrow
-        # outputs (M <= 32: the GEMM would broadcast once per vpdpbusd) of short K (<= 256: the
-        # packed pixel block stays in L1), P within 10 % of a multiple of 16 (measured on the
-        # 2-core AMD EPYC: mv2_pw_112 0.86x -> 1.05x ORT; r50_1x1_56 (M 256) and r50_1x1_14 (K 1024)
-        # slower); on threads too (A/B in one process, 2 threads, 144 x 3136 -> 24: 43.4 -> 22.7 us,
-        # the GEMM route's transposes ran on one thread)
+        # pixels in the vector lanes (rq_conv1x1_nchw_run: no transposes, x read and y written in
+        # NCHW) wherever P is within 10 % of a multiple of 16, and on threads also where P mod 16
+        # <= 8 (the tail kernel takes those pixels).  Measured on the 2-core AMD EPYC, A/B in one
+        # process, 8 interleaved rounds: faster on all 14 ResNet-50 / MobileNetV2 1x1 layers with
+        # P = 196, 784, 3136 or 12544 at 1 and at 2 threads (r50_1x1_56: 185 -> 143 us at 1
+        # thread, 99.5 -> 77.0 at 2; mv2_pw_112_16to96 172 -> 100 us), K 16 to 1024, M 16 to
+        # 1024; the 7x7 layers (P = 49) slower at 1 thread (r50_1x1_7 123 -> 131 us) and faster
+        # at 2 (88.7 -> 73.9 us, split by output channels).
         nchw = None
-        # ... and long K (>= 512) at any M, in K blocks (measured on the 2-core AMD EPYC, load 8,
-        # r50_1x1_14 = 196 x 256 x 1024 at 1 thread: 150 -> 131 us, no transposes)
-        if (self._wt is not None and -(-P // 16) * 160 <= 11 * P
-                and ((M <= 32 and K <= 256) or K >= 512)):
-            # on threads: runs of whole 64-pixel blocks (rq_conv1x1_nchw_run_many) above CONV_SPLIT_MIN
-            parts = min(op._threads, -(-P // 64)) if 2 * P * M * K >= CONV_SPLIT_MIN else 1
+        split = op._threads > 1 and 2 * P * M * K >= CONV_SPLIT_MIN
+        if self._wt is not None and (-(-P // 16) * 160 <= 11 * P or (split and P % 16 <= 8)):
+            # on threads: runs of whole 64-pixel blocks, or of output channels where an image has
+            # fewer than 4 blocks per part (rq_conv1x1_nchw_run_many, rq_1x1_task)
+            blocks = -(-P // 64)
+            parts = ((op._threads if blocks < 4 * op._threads and M >= 32 * op._threads else min(op._threads, blocks))
+                     if split else 1)
             sts = ffi.new("rq_gemm[]", parts)
             for i in range(parts):
                 sts[i] = gemm_struct(op._gemm)[0]
@@ -561,11 +568,6 @@ class QLinearConv:
         if (kH, kW, sh, sw, Hp, Wp) == (1, 1, 1, 1, H, W):
             H, W, Hp, Wp, OH, OW = 1, P, 1, P, 1, P
         rects = rectangles(P, M, op.shape[0], op._threads)
-        if len(rects) == 1 and op._threads > 1 and M >= 64 and 2 * P * M * op.shape[0] >= CONV_SPLIT_MIN:
-            # two column halves, each with its share of the output transposes (measured on the 2-core
-            # AMD EPYC under load 11, mv2_pw_7 = 49 x 960 x 160 at 2 threads: 35.3 -> 31.0 us)
-            cut = 32 * -(-M // 64)
-            rects = [(0, P, 0, cut), (0, P, cut, M)]
         plan = make_plan(gemm_struct(op._gemm), P, rects)
         xs = np.empty((H * W * C,), x.dtype)
         xp = xs if (Hp, Wp, cp) == (H, W, C) else np.empty((Hp * Wp * cp,), x.dtype)
