@@ -63,14 +63,10 @@ static int rq_dw_check_geometry(const rq_dwconv *d)
 
 /* The checks of rq_gemm_run in the convolution's terms, and g: the GEMM problem whose
  * columns are the channels (its requantization, zero points, bias, policy and path). */
-static int rq_dw_check(rq_dwconv *d, rq_gemm *g)
+/* The types of x and w and their zero points (rq_dw_check, rq_dwconv_prepare). */
+static int rq_dw_check_types(const rq_dwconv *d)
 {
     int32_t j, nzw;
-    int rc;
-    if ((rc = rq_dw_check_geometry(d)) != RQ_OK)
-        return rc;
-    if (!d->x || !d->wt || !d->y)
-        return RQ_E_NULL;
     if ((d->x_type != RQ_I8 && d->x_type != RQ_U8) || (d->w_type != RQ_I8 && d->w_type != RQ_U8))
         return RQ_E_TYPE;
     if (!rq_in_type(d->x_type, d->zx))
@@ -79,6 +75,18 @@ static int rq_dw_check(rq_dwconv *d, rq_gemm *g)
     for (j = 0; j < nzw; j++)
         if (!rq_in_type(d->w_type, d->zw[j]))
             return RQ_E_PARAM;
+    return RQ_OK;
+}
+
+static int rq_dw_check(rq_dwconv *d, rq_gemm *g)
+{
+    int rc;
+    if ((rc = rq_dw_check_geometry(d)) != RQ_OK)
+        return rc;
+    if (!d->x || !d->wt || !d->y)
+        return RQ_E_NULL;
+    if ((rc = rq_dw_check_types(d)) != RQ_OK)
+        return rc;
     if (d->policy < RQ_WRAP || d->policy > RQ_ERROR)
         return RQ_E_POLICY;
     memset(g, 0, sizeof *g);
@@ -449,19 +457,13 @@ size_t rq_dwconv_prep_bytes(const rq_dwconv *d)
 
 int rq_dwconv_prepare(const rq_dwconv *d, void *prep)
 {
-    int32_t j, nzw;
+    int rc;
     if (!d || !prep || !d->wt)
         return RQ_E_NULL;
     if (rq_dwconv_prep_bytes(d) == 0)
         return RQ_E_DIM;
-    if ((d->x_type != RQ_I8 && d->x_type != RQ_U8) || (d->w_type != RQ_I8 && d->w_type != RQ_U8))
-        return RQ_E_TYPE;
-    if (!rq_in_type(d->x_type, d->zx))
-        return RQ_E_PARAM;
-    nzw = d->zw ? (d->zw_per_channel ? d->c : 1) : 0;
-    for (j = 0; j < nzw; j++)
-        if (!rq_in_type(d->w_type, d->zw[j]))
-            return RQ_E_PARAM;
+    if ((rc = rq_dw_check_types(d)) != RQ_OK)
+        return rc;
 #if RQ_X86_SIMD
     {
         const int32_t cp = rq_round_up(d->c, 32), np = (d->kh * d->kw + 1) / 2;
