@@ -831,6 +831,31 @@ def test_prepared_op_equals_qlinear_matmul(method):
                 assert op.shape == (k, n)
 
 
+@pytest.mark.parametrize("m,k,n", [(5, 64, 40), (12, 4096, 33), (13, 1000, 16), (30, 4096, 70), (128, 256, 96)])
+def test_a_rows_on_a_4096_byte_stride_are_restrided_exactly(m, k, n):
+    """uint8 A whose row stride is a multiple of 4096 bytes (its rows share an L1 set): the VNNI
+    driver copies each M block to a stride of K + 64 (csrc/gemm_vnni.c, rq_restride_u8); the
+    result equals the scalar path, with and without row sums (zb = 0 and zb != 0)."""
+    rng = np.random.default_rng(m * 131 + k + n)
+    for width in (4096, 8192):
+        wide = rng_matrix(rng, (m, width), np.uint8, "uniform")
+        a = wide[:, :k]
+        b = rng_matrix(rng, (k, n), np.int8, "uniform")
+        mult = float_multipliers(rng, n)
+        bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
+        for za, zb in ((0, 0), (7, rng.integers(-128, 128, n).astype(np.int32))):
+            want_i = kernel.matmul_integer(a, b, za, zb, bias, path="scalar")
+            want_q = kernel.qlinear_matmul(a, b, za, zb, "float_fp32", mult, zp=3, bias=bias, out_dtype=np.uint8,
+                                           path="scalar")
+            for path in PATHS:
+                for threads in (1, 2):
+                    np.testing.assert_array_equal(kernel.matmul_integer(a, b, za, zb, bias, path=path,
+                                                                        threads=threads), want_i)
+                    op = kernel.QLinearMatMul(b, za, zb, "float_fp32", mult, zp=3, bias=bias, out_dtype=np.uint8,
+                                              path=path, threads=threads)
+                    np.testing.assert_array_equal(op(a), want_q)
+
+
 def test_prepared_op_keeps_its_own_parameters_and_checks_a():
     rng = np.random.default_rng(3)
     a = rng_matrix(rng, (40, 300), np.uint8, "uniform")

@@ -48,10 +48,12 @@ static void fill(uint8_t *p, size_t len, int t, int extreme)
     }
 }
 
+static int32_t force_lda = 0;   /* one_case's A stride when nonzero (>= k) */
+
 static void one_case(int m, int n, int k, int at, int bt, int policy, int method, int pc,
                      int extreme, int packed, int ct, int with_bias)
 {
-    int32_t lda = k + (int32_t)(rnd() % 3), ldb = n + (int32_t)(rnd() % 2), ldc = n, j, p;
+    int32_t lda = force_lda ? force_lda : k + (int32_t)(rnd() % 3), ldb = n + (int32_t)(rnd() % 2), ldc = n, j, p;
     size_t asz = (size_t)(m - 1) * lda + k, bsz = k ? (size_t)(k - 1) * ldb + n : 0;
     uint8_t *a = malloc(asz ? asz : 1), *b = malloc(bsz ? bsz : 1);
     int32_t np_ = pc ? n : 1;
@@ -596,6 +598,14 @@ int main(void)
         for (method = RQ_INT32; method <= RQ_TOSA_DOUBLE; method += 2)
             one_case(2, 3, 33100, RQ_U8, RQ_I8, policy, method, 1, 1, (int)(rnd() & 1),
                      method == RQ_INT32 ? RQ_I32 : RQ_I8, 1);
+    /* uint8 A whose rows alias in L1 (stride a multiple of 4096): copied to a new stride */
+    for (force_lda = 4096; force_lda <= 8192; force_lda += 4096)
+        for (method = RQ_INT32; method <= RQ_TOSA_DOUBLE; method += 3) {
+            one_case(30, 40, 64, RQ_U8, RQ_I8, RQ_WRAP, method, 1, 0, 1, method == RQ_INT32 ? RQ_I32 : RQ_U8, 1);
+            one_case(13, 70, 4096, RQ_U8, RQ_I8, RQ_SATURATE, method, 0, 1, 1, method == RQ_INT32 ? RQ_I32 : RQ_I8, 1);
+            one_case(25, 16, 1000, RQ_U8, RQ_U8, RQ_ERROR, method, 1, 0, 0, method == RQ_INT32 ? RQ_I32 : RQ_U8, 0);
+        }
+    force_lda = 0;
     for (rep = 0; rep < 3; rep++) {
         many_case(70, 90, 300, 2, 1);
         many_case(40, 200, 1030, 3, 0);
