@@ -431,3 +431,99 @@ int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, in
     J.zb = (int)(uint8_t)zx;
     return rq_run_many(rq_nhwc_task, &J, J.parts);
 }
+
+/* ---- NCHW image -> NHWC image of every (sh, sw)-th pixel (rq_conv_nhwc_sub) ---------------- */
+
+typedef struct rq_sub_job {
+    const uint8_t *x;
+    uint8_t *tmp, *xs;
+    int32_t c, h, w, sh, sw, oh, ow, parts;
+} rq_sub_job;
+
+#if RQ_X86_SIMD
+/* ow bytes s[0], s[2], ... s[2*(ow-1)]: the low bytes of 32 16-bit pairs per 64-byte load
+ * (vpmovwb), loads and stores masked to the bytes the row has. */
+RQ_AVX512 static void rq_even_bytes(const uint8_t *s, int32_t ow, uint8_t *d)
+{
+    int32_t j;
+    for (j = 0; j < ow; j += 32) {
+        const int32_t n = ow - j < 32 ? ow - j : 32;
+        const __mmask64 ld = (((__mmask64)1 << (2 * n - 1)) - 1u);
+        const __mmask32 st = n == 32 ? ~(__mmask32)0 : (((__mmask32)1 << n) - 1u);
+        const __m512i v = _mm512_maskz_loadu_epi8(ld, s + 2 * (size_t)j);
+        _mm256_mask_storeu_epi8(d + j, st, _mm512_cvtepi16_epi8(v));
+    }
+}
+#endif
+
+/* Part t of the output rows: each channel's pixels of those rows into tmp (c rows of oh*ow
+ * bytes), then that block transposed into xs. */
+static int rq_sub_task(void *ctx, int32_t t)
+{
+    const rq_sub_job *J = (const rq_sub_job *)ctx;
+    const int32_t i0 = (int32_t)((int64_t)J->oh * t / J->parts), i1 = (int32_t)((int64_t)J->oh * (t + 1) / J->parts);
+    const size_t plane = (size_t)J->h * (size_t)J->w, np_ = (size_t)J->oh * (size_t)J->ow;
+#if RQ_X86_SIMD
+    const int even = J->sw == 2 && (rq_cpu_paths() & RQ_PATH_VNNI) != 0;
+#endif
+    int32_t ch, i, j;
+    if (i0 >= i1)
+        return RQ_OK;
+    for (ch = 0; ch < J->c; ch++)
+        for (i = i0; i < i1; i++) {
+            const uint8_t *s = J->x + (size_t)ch * plane + (size_t)i * (size_t)J->sh * (size_t)J->w;
+            uint8_t *d = J->tmp + (size_t)ch * np_ + (size_t)i * (size_t)J->ow;
+#if RQ_X86_SIMD
+            if (even) {
+                rq_even_bytes(s, J->ow, d);
+                continue;
+            }
+#endif
+            for (j = 0; j < J->ow; j++)
+                d[j] = s[(size_t)j * (size_t)J->sw];
+        }
+    if (!J->xs)   /* rq_subsample_nchw: tmp is the result */
+        return RQ_OK;
+    return rq_transpose(J->tmp + (size_t)i0 * (size_t)J->ow, J->xs + (size_t)i0 * (size_t)J->ow * (size_t)J->c,
+                        J->c, (i1 - i0) * J->ow, (int32_t)np_, J->c, 1);
+}
+
+static int rq_sub_check(int32_t c, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t oh, int32_t ow)
+{
+    if (c < 1 || h < 1 || w < 1 || sh < 1 || sw < 1 || oh < 1 || ow < 1 || (int64_t)(oh - 1) * sh >= h ||
+        (int64_t)(ow - 1) * sw >= w || (int64_t)c * h * w > 0x7fffffff)
+        return RQ_E_DIM;
+    return RQ_OK;
+}
+
+int rq_subsample_nchw(const void *x, void *y, int32_t c, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t oh,
+                      int32_t ow, int32_t parts)
+{
+    rq_sub_job J;
+    if (!x || !y)
+        return RQ_E_NULL;
+    if (rq_sub_check(c, h, w, sh, sw, oh, ow) != RQ_OK)
+        return RQ_E_DIM;
+    J.x = (const uint8_t *)x;
+    J.tmp = (uint8_t *)y;
+    J.xs = NULL;
+    J.c = c, J.h = h, J.w = w, J.sh = sh, J.sw = sw, J.oh = oh, J.ow = ow;
+    J.parts = parts < 1 ? 1 : parts > oh ? oh : parts;
+    return rq_run_many(rq_sub_task, &J, J.parts);
+}
+
+int rq_conv_nhwc_sub(const void *x, void *tmp, void *xs, int32_t c, int32_t h, int32_t w, int32_t sh, int32_t sw,
+                     int32_t oh, int32_t ow, int32_t parts)
+{
+    rq_sub_job J;
+    if (!x || !tmp || !xs)
+        return RQ_E_NULL;
+    if (rq_sub_check(c, h, w, sh, sw, oh, ow) != RQ_OK)
+        return RQ_E_DIM;
+    J.x = (const uint8_t *)x;
+    J.tmp = (uint8_t *)tmp;
+    J.xs = (uint8_t *)xs;
+    J.c = c, J.h = h, J.w = w, J.sh = sh, J.sw = sw, J.oh = oh, J.ow = ow;
+    J.parts = parts < 1 ? 1 : parts > oh ? oh : parts;
+    return rq_run_many(rq_sub_task, &J, J.parts);
+}

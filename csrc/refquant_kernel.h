@@ -221,6 +221,17 @@ int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count);
 int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, int32_t w, int32_t pt,
                      int32_t pl, int32_t hp, int32_t wp, int32_t cp, int32_t zx, int32_t parts);
 
+/* Layout helper (a 1x1 unpadded convolution with strides sh, sw): the pixels (i*sh, j*sw), i < oh,
+ * j < ow, of one NCHW uint8/int8 image x (c x h x w, dense) as an NHWC image xs (oh*ow x c bytes):
+ * xs[(i*ow + j)*c + ch] = x[ch][i*sh][j*sw].  tmp: c*oh*ow bytes of work space.  Split over
+ * `parts` threads of the GEMM's pool (<= 1: this thread).  RQ_OK, or RQ_E_NULL / RQ_E_DIM
+ * (a pixel outside the image) with nothing written. */
+int rq_conv_nhwc_sub(const void *x, void *tmp, void *xs, int32_t c, int32_t h, int32_t w, int32_t sh, int32_t sw,
+                     int32_t oh, int32_t ow, int32_t parts);
+/* The same pixels kept NCHW: y[ch][i][j] = x[ch][i*sh][j*sw] (c x oh x ow bytes, dense). */
+int rq_subsample_nchw(const void *x, void *y, int32_t c, int32_t h, int32_t w, int32_t sh, int32_t sw, int32_t oh,
+                      int32_t ow, int32_t parts);
+
 /* A 1x1 stride-1 convolution of one NCHW image without transposes: g is the GEMM whose A would be
  * the image's NHWC rows (g->k = K = channels rounded up to 4, g->n = M output channels, its
  * packed_b = the int8 weights as K x M); x: `c` channel rows of `p` uint8 pixels (row stride p);

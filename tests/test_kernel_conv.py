@@ -340,8 +340,11 @@ def test_prepared_group1_conv_implicit_gemm_equals_the_oracle(c, m, kh, kw, stri
         assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
         if "vnni" in kernel.paths():
             # a drawn per-channel zw can be all 0 (seed 2, m 1): then no row sums are needed either;
-            # 1x1 kernels take the implicit form only with > 32 output channels on > 1 thread
-            assert (op._conv_a is not None) == (not np.any(zw) and ((kh, kw) != (1, 1) or (m > 32 and threads > 1)))
+            # 1x1 kernels take the implicit form when strided and unpadded, or with > 32 output
+            # channels on > 1 thread
+            strided_1x1 = stride != (1, 1) and not any(pads)
+            assert (op._conv_a is not None) == (not np.any(zw) and ((kh, kw) != (1, 1) or strided_1x1
+                                                                    or (m > 32 and threads > 1)))
     i32 = kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, bias=bias, **geo)
     assert np.array_equal(i32(x), acc)
 
@@ -387,7 +390,8 @@ def test_prepared_conv_with_fewer_than_4_channels_equals_the_oracle(c, m, kh, kw
     assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
     assert np.array_equal(i32(x), acc)
     if "vnni" in kernel.paths():
-        route = (kh, kw) != (1, 1) or (m > 32 and threads > 1)   # 1x1: as for C % 4 == 0
+        route = ((kh, kw) != (1, 1) or (stride != (1, 1) and not any(pads))   # 1x1: as for C % 4 == 0
+                 or (m > 32 and threads > 1))
         assert (op._conv_a is not None) == route and (i32._conv_a is not None) == route
         zw = np.full(m, 3, np.int32)   # a weight zero point: not this form (row sums), the im2col one
         assert kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, threads=threads, **geo)._conv_a is None
@@ -654,3 +658,66 @@ def test_pointwise_lanes_kernel_declines_other_methods_and_the_op_falls_back(thr
     assert np.array_equal(f(x), want)
     if "vnni" in kernel.paths():
         assert f._pw[x.shape][-1] is not None   # the lanes kernel ran this one
+
+
+@pytest.mark.parametrize("c,h,w,sh,sw", [(4, 7, 9, 2, 2), (40, 56, 56, 2, 2), (3, 5, 130, 1, 2), (17, 9, 70, 3, 2),
+                                          (8, 10, 11, 2, 3), (1, 1, 1, 1, 1), (5, 64, 65, 2, 2)])
+def test_rq_conv_nhwc_sub_and_rq_subsample_nchw_layout_and_errors(c, h, w, sh, sw):
+    """The pixels (i*sh, j*sw) of an NCHW image, kept NCHW (rq_subsample_nchw) and as NHWC rows
+    (rq_conv_nhwc_sub: through the first), split over 1-3 parts; sw = 2 takes the even bytes 32 at
+    a time (AVX-512), other strides a byte loop; every output pixel inside the image or an error."""
+    from refquant.kernel._gemm import ptr
+    from refquant.kernel._lib import lib
+    rng = np.random.default_rng(c * 1000 + w)
+    x = rng.integers(0, 256, (c, h, w)).astype(np.uint8)
+    oh, ow = (h - 1) // sh + 1, (w - 1) // sw + 1
+    want = x[:, ::sh, ::sw]
+    for parts in (1, 2, 3):
+        y = np.zeros((c, oh, ow), np.uint8)
+        assert lib.rq_subsample_nchw(ptr(x), ptr(y, True), c, h, w, sh, sw, oh, ow, parts) == 0
+        assert np.array_equal(y, want)
+        tmp, xs = np.zeros(c * oh * ow, np.uint8), np.zeros(c * oh * ow, np.uint8)
+        assert lib.rq_conv_nhwc_sub(ptr(x), ptr(tmp, True), ptr(xs, True), c, h, w, sh, sw, oh, ow, parts) == 0
+        assert np.array_equal(xs.reshape(oh, ow, c), want.transpose(1, 2, 0))
+    y = np.zeros(c * (oh + 1) * (ow + 1), np.uint8)
+    for bad in ((c, h, w, sh, sw, oh + 1, ow), (c, h, w, sh, sw, oh, ow + 1), (0, h, w, sh, sw, oh, ow),
+                (c, h, w, 0, sw, oh, ow), (c, h, w, sh, sw, 0, ow)):
+        assert lib.rq_subsample_nchw(ptr(x), ptr(y, True), *bad, 1) == -2          # RQ_E_DIM
+        assert lib.rq_conv_nhwc_sub(ptr(x), ptr(y, True), ptr(y, True), *bad, 1) == -2
+    assert not y.any()
+    assert lib.rq_subsample_nchw(ptr(x), conv.ffi.NULL, c, h, w, sh, sw, oh, ow, 1) == -1   # RQ_E_NULL
+
+
+@pytest.mark.parametrize("c,hw,m,stride,lanes", [(16, 56, 48, 2, (1, 2)), (32, 28, 40, 2, (1,)), (64, 14, 64, 2, ()),
+                                                 (8, 31, 33, 3, (1,)), (12, 20, 16, 1, ())])
+def test_strided_pointwise_conv_routes_equal_the_exact_sum(c, hw, m, stride, lanes):
+    """A strided unpadded 1x1 conv: the lanes kernel on the subsampled image (at the thread counts
+    in ``lanes``: 784 output pixels on 1 and 2 threads, 196 or 121 on 1) or else the implicit GEMM
+    on the NHWC copy of the pixels read, int32 and requantized, equal to the exact sum and to the
+    scalar path; 1x1 stride 1 for contrast.  With weight zero points: neither, the im2col route."""
+    rng = np.random.default_rng(c + hw + m)
+    x = rng.integers(0, 256, (2, c, hw, hw)).astype(np.uint8)
+    w = rng.integers(-128, 128, (m, c, 1, 1)).astype(np.int8)
+    bias = rng.integers(-5000, 5000, m).astype(np.int32)
+    mult = rng.uniform(1e-4, 2e-2, m).astype(np.float32)
+    geo = {"strides": [stride, stride], "pads": [0, 0, 0, 0], "dilations": [1, 1], "group": 1}
+    xs = x[:, :, ::stride, ::stride].astype(np.int64) - 9
+    oh = xs.shape[2]
+    for zw in (0, np.arange(m, dtype=np.int32) % 5 - 2):
+        acc = np.einsum("nchw,mc->nmhw", xs, w[:, :, 0, 0].astype(np.int64) - np.reshape(zw, (-1, 1))) \
+            + bias[None, :, None, None]
+        for threads in (1, 2):
+            i32 = kernel.QLinearConv(w, 9, zw, "int32", None, out_dtype=np.int32, bias=bias, threads=threads, **geo)
+            for _ in range(2):   # the second call: the kept records
+                assert np.array_equal(i32(x), acc)
+            q = kernel.QLinearConv(w, 9, zw, "float_fp32", mult, 5, out_dtype=np.uint8, bias=bias, threads=threads,
+                                   **geo)
+            one = kernel.qlinear_conv(x, w, 9, zw, "float_fp32", mult, 5, out_dtype=np.uint8, bias=bias,
+                                      threads=threads, path="scalar", **geo)
+            assert np.array_equal(q(x), one) and np.array_equal(q(x), one)
+            if "vnni" in kernel.paths() and stride > 1:
+                assert (i32._conv_a is not None) == (not np.any(zw))
+                rec = i32._pw.get(("sub", 2, c, oh, oh))
+                took_lanes = bool(rec) and rec[-1] is not None   # its NCHW lanes kernel record
+                assert took_lanes == (threads in lanes and not np.any(zw))
+                assert bool(i32._imp) == (not took_lanes and not np.any(zw))

@@ -466,6 +466,30 @@ static void transpose_case(int rows, int cols)
     }
 }
 
+/* rq_subsample_nchw / rq_conv_nhwc_sub on exactly sized blocks, against the definition */
+static void sub_case(int c, int h, int w, int sh, int sw, int parts)
+{
+    int oh = (h - 1) / sh + 1, ow = (w - 1) / sw + 1, ch, i, j;
+    size_t np_ = (size_t)oh * ow;
+    uint8_t *x = malloc((size_t)c * h * w), *y = malloc((size_t)c * np_), *t = malloc((size_t)c * np_),
+            *xs = malloc((size_t)c * np_);
+    fill(x, (size_t)c * h * w, RQ_U8, 0);
+    CHECK(rq_subsample_nchw(x, y, c, h, w, sh, sw, oh, ow, parts) == RQ_OK);
+    CHECK(rq_conv_nhwc_sub(x, t, xs, c, h, w, sh, sw, oh, ow, parts) == RQ_OK);
+    for (ch = 0; ch < c; ch++)
+        for (i = 0; i < oh; i++)
+            for (j = 0; j < ow; j++) {
+                uint8_t v = x[((size_t)ch * h + (size_t)i * sh) * w + (size_t)j * sw];
+                CHECK(y[(size_t)ch * np_ + (size_t)i * ow + j] == v);
+                CHECK(xs[((size_t)i * ow + j) * c + ch] == v);
+            }
+    CHECK(rq_subsample_nchw(x, y, c, h, w, sh, sw, oh + 1, ow, parts) == RQ_E_DIM);
+    CHECK(rq_conv_nhwc_sub(x, t, xs, c, h, w, sh, sw, oh, ow + 1, parts) == RQ_E_DIM);
+    CHECK(rq_conv_nhwc_sub(x, NULL, xs, c, h, w, sh, sw, oh, ow, parts) == RQ_E_NULL);
+    free(x); free(y); free(t); free(xs);
+    cases++;
+}
+
 static void conv1x1_case(int c, int np_, int n, int int32_out)
 {
     int kk = (c + 3) / 4 * 4, i, m, rc, parts;
@@ -643,6 +667,11 @@ int main(void)
         conv1x1_case(513, 80, 11, 0);
         conv1x1_case(64, 130, 100, 0);
         conv1x1_case(8, 130, 7, 1);
+        sub_case(256, 56, 56, 2, 2, 1);
+        sub_case(7, 9, 65, 2, 2, 2);   /* a row of 33 output pixels: a masked second chunk */
+        sub_case(5, 11, 64, 3, 2, 3);
+        sub_case(3, 8, 10, 2, 3, 1);
+        sub_case(1, 1, 1, 1, 1, 1);
         transpose_case(2048, 49);
         transpose_case(1040, 36);
         transpose_case(100, 33);

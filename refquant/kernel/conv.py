@@ -298,6 +298,11 @@ def qlinear_conv(x, w, zx, zw, method, params, zp=0, qmin=None, qmax=None, out_d
     return _run(x, w, zx, zw, bias, strides, pads, dilations, group, gemm, order_free=policy == "wrap")
 
 
+def _strided_unpadded(strides, pads):
+    """Strides other than (1, 1) and no padding (ONNX attributes; None: the defaults)."""
+    return strides is not None and tuple(int(v) for v in strides) != (1, 1) and not (pads is not None and any(pads))
+
+
 class QLinearConv:
     """A prepared ``qlinear_conv`` with fixed weights (like an ONNX Runtime session's constant W).
 
@@ -350,19 +355,23 @@ class QLinearConv:
             B = weights_b(self._w, 0, 1, M, _per_channel(zw, np.arange(M), M), True, self._one.shape[0])
             self._wt = np.ascontiguousarray(B.T)
         self._imp_op = self._one
+        # a strided unpadded 1x1 conv (ResNet's downsample): the lanes kernel on the subsampled image
+        # where it applies (_subsampled), else the implicit GEMM on the NHWC copy of the pixels read
+        self._sub_lanes = self._wt is not None and _strided_unpadded(strides, pads)
         self._implicit_setup(zw, (method, params, zp, qmin, qmax, out_dtype, bias, policy, path, threads), pair)
 
     def _implicit_setup(self, zw, args, pair):
-        """Where the implicit GEMM (rq_conv_gemm_run) may apply: k x k kernels, and 1x1 ones with more
-        than 32 output channels and K < 512 split over threads (measured on the 2-core AMD EPYC,
+        """Where the implicit GEMM (rq_conv_gemm_run) may apply: k x k kernels, strided unpadded 1x1
+        ones, and other 1x1 ones with more than 32 output channels and K < 512 split over threads (measured on the 2-core AMD EPYC,
         r50_1x1_56 at 2 threads: 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1
         thread, or K >= 512, _pointwise is as fast or faster).  A 1x1 call still tries the NCHW
         lanes kernel first (_one_gemm), which is faster where it applies.  ``args``: the op's
         requantization."""
         from . import QLinearMatMul
         M, C = self._w.shape[:2]
+        strided_1x1 = _strided_unpadded(*self._geo[:2])
         if not (self._one is not None and self._x_dtype == np.uint8 and self._one._gemm.path != "scalar"
-                and "vnni" in paths() and (self._w.shape[2:] != (1, 1)
+                and "vnni" in paths() and (self._w.shape[2:] != (1, 1) or strided_1x1
                                            or (M > 32 and self._one._threads > 1 and self._one.shape[0] < 512))):
             return
         if C % 4 == 0:
@@ -410,6 +419,9 @@ class QLinearConv:
         N, M, OH, OW = geo[:4]
         mine = self._lock.acquire(False)   # the implicit form's structs and the work arrays are the op's own
         try:
+            y = self._subsampled(x, geo) if mine and self._sub_lanes else None
+            if y is not None:
+                return y
             y = self._pointwise(x, geo, lanes_only=self._conv_a is not None) if mine else None
             if y is not None:
                 return y
@@ -426,16 +438,43 @@ class QLinearConv:
             if mine:
                 self._lock.release()
 
-    def _pointwise(self, x, geo, lanes_only=False):
+    def _subsampled(self, x, geo):
+        """A 1x1 unpadded strided conv as the NCHW lanes kernel on the pixels it reads
+        (rq_subsample_nchw into the op's own array, then ``_pointwise``), or None where that kernel
+        does not take the subsampled image, or would split it by output channels over threads.
+        Called under the op's lock.  Measured on the 2-core AMD EPYC (Zen 4), A/B in one process,
+        12 interleaved rounds, against the implicit GEMM on the NHWC copy of the same pixels: r50's
+        downsample at 56x56 (784 output pixels) 570 -> 516 us at 1 thread, 340 -> 300 at 2; at
+        28x28 (196 pixels) 527 -> 520 at 1 thread, and at 2 (a channel split) 306 -> 322, so not
+        there."""
+        N, M, OH, OW, C, _kh, _kw, (sh, sw) = geo[:8]
+        key = ("sub", N, C, OH, OW)
+        threads = self._one._threads
+        if self._pw.get(key, 0) is None or (threads > 1 and -(-OH * OW // 64) < 4 * threads):
+            return None
+        t = self._scratch("sub", (N, C, OH, OW), x.dtype)
+        g1 = geometry(t.shape, self._w.shape, (1, 1), (0, 0, 0, 0), (1, 1), 1)
+        if self._pw.get(key) is None and (len(self._pw) >= 8 or self._pointwise_rec(t, g1, key) is None
+                                          or self._pw[key][-1] is None):
+            if len(self._pw) < 8:
+                self._pw[key] = None
+            return None
+        H, W = x.shape[2], x.shape[3]
+        for n in range(N):
+            check_status(lib.rq_subsample_nchw(ptr(x[n]), ptr(t[n], True), C, H, W, sh, sw, OH, OW, threads))
+        return self._pointwise(t, g1, lanes_only=True, key=key)
+
+    def _pointwise(self, x, geo, lanes_only=False, key=None):
         """A 1x1 stride-1 unpadded conv (called under the op's lock): per image one C transpose into
         the op's own NHWC rows, the prepared GEMM on them through C structs that already point at
         them and at the op's own output rows, one transpose per image back -- ``im2col_nhwc``, the
         plan and ``_to_nchw`` with their per-call Python work done once per input shape (measured on
         the 2-core AMD EPYC, best of 2000: a 4-channel 2x2 layer 12.5 -> 4.8-7.4 us per call).  None
         where it does not apply."""
-        rec = self._pw.get(x.shape)
+        key = x.shape if key is None else key
+        rec = self._pw.get(key)
         if rec is None:
-            rec = self._pointwise_rec(x, geo)
+            rec = self._pointwise_rec(x, geo, key)
             if rec is None:
                 return None
         xs, r, pxs, pr, plan, N, C, P, M, nchw = rec
@@ -451,8 +490,9 @@ class QLinearConv:
                         lib.rq_conv1x1_nchw_run_many(sts, px + n * C * P, C, P, pwt, py + n * M * P * r.itemsize, parts))
                 if code == -9:   # RQ_E_PATH: not this problem (say, weight zero points that need pixel sums)
                     self._wt = None
+                    self._sub_lanes = False
                     self._pw.clear()
-                    return self._pointwise(x, geo, lanes_only)
+                    return self._pointwise(x, geo, lanes_only, key)
                 check_status(code)
             local.path = PATH_NAMES.get(st[0].path_used)
             return y
@@ -465,8 +505,9 @@ class QLinearConv:
             check_status(tr(pr + n * P * M * r.itemsize, py + n * M * P * r.itemsize, P, M, M, P, r.itemsize))
         return y
 
-    def _pointwise_rec(self, x, geo):
-        """``_pointwise``'s arrays and plan for one input shape (at most 8 shapes kept), or None."""
+    def _pointwise_rec(self, x, geo, key):
+        """``_pointwise``'s arrays and plan for one input shape (at most 8 shapes kept, by ``key``),
+        or None."""
         from ._gemm import gemm_struct
         from ._threads import make_plan, rectangles
         N, M, OH, OW, C, kH, kW, strides, pads, _dil = geo
@@ -502,7 +543,7 @@ class QLinearConv:
         for i in range(plan.count):
             g = plan.structs[i]
             g.a, g.lda, g.c, g.overflow_count = pxs, C, pr, ffi.NULL
-        rec = self._pw[x.shape] = (xs, r, pxs, pr, plan, N, C, P, M, nchw)
+        rec = self._pw[key] = (xs, r, pxs, pr, plan, N, C, P, M, nchw)
         return rec
 
     def _scratch(self, tag, shape, dtype):
@@ -537,14 +578,14 @@ class QLinearConv:
         rec = self._imp.get(x.shape)
         if rec is None:
             rec = self._implicit_rec(x, geo)
-        cv, plan, pxs, pxp, args, N, _arrays = rec
+        cv, plan, prep, args, N, _arrays = rec
         y = np.empty((N,) + geo[1:2] + geo[2:4], self._imp_op._out_dtype)
         nb, yb = x[0].nbytes, y[0].nbytes
-        px, py, prep = ptr(x), ptr(y, True), lib.rq_conv_nhwc_pad
+        px, py = ptr(x), ptr(y, True)
         run = (lambda: lib.rq_conv_gemm_run(plan.structs, cv)) if plan.count == 1 else \
             (lambda: lib.rq_conv_gemm_run_many(plan.pointers, cv, plan.count))
         for n in range(N):
-            check_status(prep(px + n * nb, pxs, pxp, *args))
+            check_status(prep(px + n * nb, *args))
             cv.y = py + n * yb
             code = run()
             if code == -9:   # RQ_E_PATH: this form does not apply (say, a weight zero point needs row sums)
@@ -557,7 +598,8 @@ class QLinearConv:
 
     def _implicit_rec(self, x, geo):
         """``_implicit``'s C structs, work arrays and plan for one input shape (up to 8 kept).  A 1x1
-        stride-1 unpadded conv is one output row of P pixels (blocks of the kernel's full height)."""
+        unpadded conv is one output row of P pixels (blocks of the kernel's full height); with
+        strides, of the P pixels it reads, which rq_conv_nhwc_sub gathers into the NHWC copy."""
         from ._gemm import gemm_struct
         from ._threads import make_plan, rectangles
         N, M, OH, OW, C, kH, kW, (sh, sw), (pt, pl, pb, pr), (dh, dw) = geo
@@ -565,12 +607,19 @@ class QLinearConv:
         op, P = self._imp_op, OH * OW
         cp = op.shape[0] // (kH * kW)   # C, or 4 for C < 4
         Hp, Wp = H + pt + pb, W + pl + pr
-        if (kH, kW, sh, sw, Hp, Wp) == (1, 1, 1, 1, H, W):
-            H, W, Hp, Wp, OH, OW = 1, P, 1, P, 1, P
+        sub = None
+        if (kH, kW, Hp, Wp) == (1, 1, H, W) and ((sh, sw) == (1, 1) or cp == C):
+            # strides: only the pixels read go into the NHWC copy (rq_conv_nhwc_sub).  Measured on
+            # the 2-core AMD EPYC (Zen 4), A/B in one process against im2col (1 thread) or the
+            # implicit GEMM on the whole image (2 threads, K < 512): r50's downsample 1024 -> 2048
+            # at 14x14 unchanged, 512 -> 1024 at 28x28 544 -> 524 us (1 thread), 325 -> 296 (2)
+            sub = (C, H, W, sh, sw, OH, OW) if (sh, sw) != (1, 1) else None
+            H, W, Hp, Wp, OH, OW, sh, sw = 1, P, 1, P, 1, P, 1, 1
         rects = rectangles(P, M, op.shape[0], op._threads)
         plan = make_plan(gemm_struct(op._gemm), P, rects)
         xs = np.empty((H * W * C,), x.dtype)
         xp = xs if (Hp, Wp, cp) == (H, W, C) else np.empty((Hp * Wp * cp,), x.dtype)
+        tmp = np.empty((P * C,) if sub else (0,), x.dtype)
         out = np.empty((P, M), op._out_dtype)
         cv = ffi.new("rq_conv_a *")
         cv.c, cv.hp, cv.wp, cv.kh, cv.kw, cv.sh, cv.sw, cv.dh, cv.dw, cv.oh, cv.ow = (cp, Hp, Wp, kH, kW, sh, sw, dh,
@@ -580,7 +629,11 @@ class QLinearConv:
         for i in range(plan.count):
             g = plan.structs[i]
             g.a, g.lda, g.c, g.overflow_count = pxp, op.shape[0], pout, ffi.NULL
-        rec = (cv, plan, pxs, pxp, (C, H, W, pt, pl, Hp, Wp, cp, self._zx, plan.count), N, (xs, xp, out))
+        if sub:
+            prep, args = lib.rq_conv_nhwc_sub, (ptr(tmp, True), pxs) + sub + (plan.count,)
+        else:
+            prep, args = lib.rq_conv_nhwc_pad, (pxs, pxp, C, H, W, pt, pl, Hp, Wp, cp, self._zx, plan.count)
+        rec = (cv, plan, prep, args, N, (xs, xp, tmp, out))
         if len(self._imp) < 8:
             self._imp[x.shape] = rec
         return rec
