@@ -362,9 +362,10 @@ class QLinearConv:
 
     def _implicit_setup(self, zw, args, pair):
         """Where the implicit GEMM (rq_conv_gemm_run) may apply: k x k kernels, strided unpadded 1x1
-        ones, and other 1x1 ones with more than 32 output channels and K < 512 split over threads (measured on the 2-core AMD EPYC,
-        r50_1x1_56 at 2 threads: 0.88x -> 1.00x ORT, its transposes then run on both threads; at 1
-        thread, or K >= 512, _pointwise is as fast or faster).  A 1x1 call still tries the NCHW
+        ones, and other 1x1 ones with more than 32 output channels and K < 512 split over threads
+        (measured on the 2-core AMD EPYC, r50_1x1_56 at 2 threads: 0.88x -> 1.00x ORT, its
+        transposes then run on both threads; at 1 thread, or K >= 512, _pointwise is as fast or
+        faster).  A 1x1 call still tries the NCHW
         lanes kernel first (_one_gemm), which is faster where it applies.  ``args``: the op's
         requantization."""
         from . import QLinearMatMul
