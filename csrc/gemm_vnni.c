@@ -22,15 +22,17 @@
  * group of 4 k: two 64-byte B loads, one dword broadcast of A per row, two
  * vpdpbusd per row.  RQ_MR rows: 2*RQ_MR accumulators + 2 B + 1 A register. */
 #define RQ_ACC2(r) __m512i c##r##a = _mm512_setzero_si512(), c##r##b = _mm512_setzero_si512();
-#define RQ_STEP(r)                                                                         \
+/* Row r's step, its 4 bytes at ADDR: RQ_A(r) (packed A) or RQ_QA(r) (A in place) */
+#define RQ_STEPAT(r, ADDR)                                                                 \
     {                                                                                      \
         int32_t w_;                                                                        \
         __m512i va_;                                                                       \
-        memcpy(&w_, RQ_A(r), 4);                                                           \
+        memcpy(&w_, ADDR, 4);                                                              \
         va_ = _mm512_set1_epi32(w_);                                                       \
         c##r##a = _mm512_dpbusd_epi32(c##r##a, va_, vb0);                                  \
         c##r##b = _mm512_dpbusd_epi32(c##r##b, va_, vb1);                                  \
     }
+#define RQ_STEP(r) RQ_STEPAT(r, RQ_A(r))
 #define RQ_STORE(r)                                                                        \
     _mm512_store_si512(cbuf + 32 * (r), c##r##a);                                          \
     _mm512_store_si512(cbuf + 32 * (r) + 16, c##r##b);
@@ -68,15 +70,7 @@
 #define RQ_QNEXT q0_ += 4; q3_ += 4; q6_ += 4; q9_ += 4;
 #define RQ_QA(r) (((r) < 3 ? q0_ : (r) < 6 ? q3_ : (r) < 9 ? q6_ : q9_) +                   \
                   ((r) % 3 == 0 ? (size_t)0 : (r) % 3 == 1 ? lda_ : l2_))
-#define RQ_DSTEP(r)                                                                        \
-    {                                                                                      \
-        int32_t w_;                                                                        \
-        __m512i va_;                                                                       \
-        memcpy(&w_, RQ_QA(r), 4);                                                          \
-        va_ = _mm512_set1_epi32(w_);                                                       \
-        c##r##a = _mm512_dpbusd_epi32(c##r##a, va_, vb0);                                  \
-        c##r##b = _mm512_dpbusd_epi32(c##r##b, va_, vb1);                                  \
-    }
+#define RQ_DSTEP(r) RQ_STEPAT(r, RQ_QA(r))
 /* NR rows (ROWS = RQ_R<NR>) of A in place, row stride LDA, 32 columns */
 #define RQ_MR32_DBODY(ROWS, NR, LDA)                                                       \
     {                                                                                      \
@@ -119,12 +113,13 @@
  * conv with 16 output channels): half the vpdpbusd and B loads; cbuf keeps its 32-int rows
  * (columns 16..31 are not written and the epilogue does not read them). */
 #define RQ_ACC1(r) __m512i c##r##a = _mm512_setzero_si512();
-#define RQ_STEP1(r)                                                                        \
+#define RQ_STEP1AT(r, ADDR)                                                                \
     {                                                                                      \
         int32_t w_;                                                                        \
-        memcpy(&w_, RQ_A(r), 4);                                                           \
+        memcpy(&w_, ADDR, 4);                                                              \
         c##r##a = _mm512_dpbusd_epi32(c##r##a, _mm512_set1_epi32(w_), vb0);                \
     }
+#define RQ_STEP1(r) RQ_STEP1AT(r, RQ_A(r))
 #define RQ_STORE1(r) _mm512_store_si512(cbuf + 32 * (r), c##r##a);
 #define RQ_MR16_BODY(ROWS, LDA, GS)                                                        \
     {                                                                                      \
@@ -139,12 +134,7 @@
         ROWS(RQ_STORE1)                                                                    \
     }
 
-#define RQ_DSTEP1(r)                                                                       \
-    {                                                                                      \
-        int32_t w_;                                                                        \
-        memcpy(&w_, RQ_QA(r), 4);                                                          \
-        c##r##a = _mm512_dpbusd_epi32(c##r##a, _mm512_set1_epi32(w_), vb0);                \
-    }
+#define RQ_DSTEP1(r) RQ_STEP1AT(r, RQ_QA(r))
 #define RQ_MR16_DBODY(ROWS, NR, LDA)                                                       \
     {                                                                                      \
         const size_t lda_ = (LDA), l2_ = 2 * lda_;                                         \
