@@ -67,6 +67,7 @@
     q3_ = (nrows) > 3 ? q0_ + 3 * lda_ : q0_;                                              \
     q6_ = (nrows) > 6 ? q0_ + 6 * lda_ : q0_;                                              \
     q9_ = (nrows) > 9 ? q0_ + 9 * lda_ : q0_;
+#define RQ_QDECL(LDA) const size_t lda_ = (LDA), l2_ = 2 * lda_; const uint8_t *q0_, *q3_, *q6_, *q9_;
 #define RQ_QNEXT q0_ += 4; q3_ += 4; q6_ += 4; q9_ += 4;
 #define RQ_QA(r) (((r) < 3 ? q0_ : (r) < 6 ? q3_ : (r) < 9 ? q6_ : q9_) +                   \
                   ((r) % 3 == 0 ? (size_t)0 : (r) % 3 == 1 ? lda_ : l2_))
@@ -74,8 +75,7 @@
 /* NR rows (ROWS = RQ_R<NR>) of A in place, row stride LDA, 32 columns */
 #define RQ_MR32_DBODY(ROWS, NR, LDA)                                                       \
     {                                                                                      \
-        const size_t lda_ = (LDA), l2_ = 2 * lda_;                                         \
-        const uint8_t *q0_, *q3_, *q6_, *q9_;                                              \
+        RQ_QDECL(LDA)                                                                      \
         int32_t g;                                                                         \
         ROWS(RQ_ACC2)                                                                      \
         RQ_QSET(ap, NR)                                                                    \
@@ -137,8 +137,7 @@
 #define RQ_DSTEP1(r) RQ_STEP1AT(r, RQ_QA(r))
 #define RQ_MR16_DBODY(ROWS, NR, LDA)                                                       \
     {                                                                                      \
-        const size_t lda_ = (LDA), l2_ = 2 * lda_;                                         \
-        const uint8_t *q0_, *q3_, *q6_, *q9_;                                              \
+        RQ_QDECL(LDA)                                                                      \
         int32_t g;                                                                         \
         ROWS(RQ_ACC1)                                                                      \
         RQ_QSET(ap, NR)                                                                    \
@@ -219,8 +218,7 @@ RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t r
  * `groups` groups of the panel pair (runs are consecutive in k: kernel rows, or kernel taps). */
 #define RQ_CONV_BODY(ROWS, NR)                                                             \
     {                                                                                      \
-        const size_t lda_ = lda, l2_ = 2 * lda_;                                           \
-        const uint8_t *q0_, *q3_, *q6_, *q9_;                                              \
+        RQ_QDECL(lda)                                                                      \
         int32_t g, q;                                                                      \
         ROWS(RQ_ACC2)                                                                      \
         for (q = 0; q < runs; q++) {                                                       \
