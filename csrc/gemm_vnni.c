@@ -149,6 +149,33 @@
         ROWS(RQ_STORE1)                                                                    \
     }
 
+/* The cases of a switch on a block's row count, 1 to RQ_MR - 1: B(ROWS, NR) for each. */
+#if RQ_MR == 12
+#define RQ_TAIL_CASES(B)                                                                   \
+    case 1: B(RQ_R1, 1) break;                                                             \
+    case 2: B(RQ_R2, 2) break;                                                             \
+    case 3: B(RQ_R3, 3) break;                                                             \
+    case 4: B(RQ_R4, 4) break;                                                             \
+    case 5: B(RQ_R5, 5) break;                                                             \
+    case 6: B(RQ_R6, 6) break;                                                             \
+    case 7: B(RQ_R7, 7) break;                                                             \
+    case 8: B(RQ_R8, 8) break;                                                             \
+    case 9: B(RQ_R9, 9) break;                                                             \
+    case 10: B(RQ_R10, 10) break;                                                          \
+    case 11: B(RQ_R11, 11) break;
+#else
+#define RQ_TAIL_CASES(B)                                                                   \
+    case 1: B(RQ_R1, 1) break;                                                             \
+    case 2: B(RQ_R2, 2) break;                                                             \
+    case 3: B(RQ_R3, 3) break;                                                             \
+    case 4: B(RQ_R4, 4) break;                                                             \
+    case 5: B(RQ_R5, 5) break;                                                             \
+    case 6: B(RQ_R6, 6) break;                                                             \
+    case 7: B(RQ_R7, 7) break;
+#endif
+#define RQ_D16(ROWS, NR) RQ_MR16_DBODY(ROWS, NR, lda)
+#define RQ_D32(ROWS, NR) RQ_MR32_DBODY(ROWS, NR, lda)
+
 RQ_VNNI static void rq_vnni_mr16(const uint8_t *ap, const int8_t *b0, int32_t groups, int32_t *cbuf)
 RQ_MR16_BODY(RQ_ROWS, 4u, 4u * RQ_MR)
 
@@ -160,21 +187,8 @@ RQ_VNNI static void rq_vnni_tail16_direct(const uint8_t *ap, size_t lda, int32_t
                                           int32_t groups, int32_t *cbuf)
 {
     switch (rows) {
-    case 1: RQ_MR16_DBODY(RQ_R1, 1, lda) break;
-    case 2: RQ_MR16_DBODY(RQ_R2, 2, lda) break;
-    case 3: RQ_MR16_DBODY(RQ_R3, 3, lda) break;
-    case 4: RQ_MR16_DBODY(RQ_R4, 4, lda) break;
-    case 5: RQ_MR16_DBODY(RQ_R5, 5, lda) break;
-    case 6: RQ_MR16_DBODY(RQ_R6, 6, lda) break;
-    case 7: RQ_MR16_DBODY(RQ_R7, 7, lda) break;
-#if RQ_MR == 12
-    case 8: RQ_MR16_DBODY(RQ_R8, 8, lda) break;
-    case 9: RQ_MR16_DBODY(RQ_R9, 9, lda) break;
-    case 10: RQ_MR16_DBODY(RQ_R10, 10, lda) break;
-    default: RQ_MR16_DBODY(RQ_R11, 11, lda) break;
-#else
-    default: RQ_MR16_DBODY(RQ_R7, 7, lda) break;
-#endif
+    RQ_TAIL_CASES(RQ_D16)
+    default: break;   /* 1 <= rows < RQ_MR */
     }
 }
 
@@ -193,21 +207,8 @@ RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t r
                                         const int8_t *pf, int32_t npf)
 {
     switch (rows) {
-    case 1: RQ_MR32_DBODY(RQ_R1, 1, lda) break;
-    case 2: RQ_MR32_DBODY(RQ_R2, 2, lda) break;
-    case 3: RQ_MR32_DBODY(RQ_R3, 3, lda) break;
-    case 4: RQ_MR32_DBODY(RQ_R4, 4, lda) break;
-    case 5: RQ_MR32_DBODY(RQ_R5, 5, lda) break;
-    case 6: RQ_MR32_DBODY(RQ_R6, 6, lda) break;
-    case 7: RQ_MR32_DBODY(RQ_R7, 7, lda) break;
-#if RQ_MR == 12
-    case 8: RQ_MR32_DBODY(RQ_R8, 8, lda) break;
-    case 9: RQ_MR32_DBODY(RQ_R9, 9, lda) break;
-    case 10: RQ_MR32_DBODY(RQ_R10, 10, lda) break;
-    default: RQ_MR32_DBODY(RQ_R11, 11, lda) break;
-#else
-    default: RQ_MR32_DBODY(RQ_R7, 7, lda) break;
-#endif
+    RQ_TAIL_CASES(RQ_D32)
+    default: break;   /* 1 <= rows < RQ_MR */
     }
 }
 
@@ -239,19 +240,7 @@ RQ_VNNI static void rq_vnni_conv(const uint8_t *ap, size_t lda, const size_t *ao
                                  const int8_t *b0, const int8_t *b1, int32_t groups, int32_t *cbuf)
 {
     switch (rows) {
-    case 1: RQ_CONV_BODY(RQ_R1, 1) break;
-    case 2: RQ_CONV_BODY(RQ_R2, 2) break;
-    case 3: RQ_CONV_BODY(RQ_R3, 3) break;
-    case 4: RQ_CONV_BODY(RQ_R4, 4) break;
-    case 5: RQ_CONV_BODY(RQ_R5, 5) break;
-    case 6: RQ_CONV_BODY(RQ_R6, 6) break;
-    case 7: RQ_CONV_BODY(RQ_R7, 7) break;
-#if RQ_MR == 12
-    case 8: RQ_CONV_BODY(RQ_R8, 8) break;
-    case 9: RQ_CONV_BODY(RQ_R9, 9) break;
-    case 10: RQ_CONV_BODY(RQ_R10, 10) break;
-    case 11: RQ_CONV_BODY(RQ_R11, 11) break;
-#endif
+    RQ_TAIL_CASES(RQ_CONV_BODY)
     default: RQ_CONV_BODY(RQ_ROWS, RQ_MR) break;
     }
 }
