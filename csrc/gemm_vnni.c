@@ -150,21 +150,7 @@
     }
 
 /* The cases of a switch on a block's row count, 1 to RQ_MR - 1: B(ROWS, NR) for each. */
-#if RQ_MR == 12
-#define RQ_TAIL_CASES(B)                                                                   \
-    case 1: B(RQ_R1, 1) break;                                                             \
-    case 2: B(RQ_R2, 2) break;                                                             \
-    case 3: B(RQ_R3, 3) break;                                                             \
-    case 4: B(RQ_R4, 4) break;                                                             \
-    case 5: B(RQ_R5, 5) break;                                                             \
-    case 6: B(RQ_R6, 6) break;                                                             \
-    case 7: B(RQ_R7, 7) break;                                                             \
-    case 8: B(RQ_R8, 8) break;                                                             \
-    case 9: B(RQ_R9, 9) break;                                                             \
-    case 10: B(RQ_R10, 10) break;                                                          \
-    case 11: B(RQ_R11, 11) break;
-#else
-#define RQ_TAIL_CASES(B)                                                                   \
+#define RQ_TAIL_CASES7(B)                                                                  \
     case 1: B(RQ_R1, 1) break;                                                             \
     case 2: B(RQ_R2, 2) break;                                                             \
     case 3: B(RQ_R3, 3) break;                                                             \
@@ -172,6 +158,15 @@
     case 5: B(RQ_R5, 5) break;                                                             \
     case 6: B(RQ_R6, 6) break;                                                             \
     case 7: B(RQ_R7, 7) break;
+#if RQ_MR == 12
+#define RQ_TAIL_CASES(B)                                                                   \
+    RQ_TAIL_CASES7(B)                                                                      \
+    case 8: B(RQ_R8, 8) break;                                                             \
+    case 9: B(RQ_R9, 9) break;                                                             \
+    case 10: B(RQ_R10, 10) break;                                                          \
+    case 11: B(RQ_R11, 11) break;
+#else
+#define RQ_TAIL_CASES(B) RQ_TAIL_CASES7(B)
 #endif
 #define RQ_D16(ROWS, NR) RQ_MR16_DBODY(ROWS, NR, lda)
 #define RQ_D32(ROWS, NR) RQ_MR32_DBODY(ROWS, NR, lda)
