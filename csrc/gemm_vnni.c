@@ -72,12 +72,135 @@
 #define RQ_QA(r) (((r) < 3 ? q0_ : (r) < 6 ? q3_ : (r) < 9 ? q6_ : q9_) +                   \
                   ((r) % 3 == 0 ? (size_t)0 : (r) % 3 == 1 ? lda_ : l2_))
 #define RQ_DSTEP(r) RQ_STEPAT(r, RQ_QA(r))
-/* NR rows (ROWS = RQ_R<NR>) of A in place, row stride LDA, 32 columns */
+/* The fused finish of a block read in place (fz != NULL; rq_fuse_mode says when): the
+ * accumulators start from the column correction colfix_j, so that they end as the contract's
+ * accumulator (no row sums: every beta_j is 0), and the kernel writes C itself -- int32 C as is
+ * (method int32), or 8-bit C by the float_fp32 steps of rq_epilogue's exact saturating-pack
+ * branch (|zp| <= 256; requant_avx512.c), two rows per pack -- instead of storing the block to
+ * cbuf for rq_epilogue to read back. */
+typedef struct {
+    const int32_t *colfix;   /* colfix + j0 */
+    void *c;                 /* the block's first output, C + i0 * ldc + j0 (of the output type) */
+    size_t ldc;
+    const float *mf;         /* mf + j0 for 8-bit C; NULL: int32 C */
+    int32_t zp, qmin, qmax;
+    int u8, stream;          /* uint8 C; int32 C with non-temporal stores (rq_stream_c) */
+} rq_fuse;
+#define RQ_ACC2F(r) __m512i c##r##a = ini0_, c##r##b = ini1_;
+#define RQ_FST32(r)                                                                        \
+    if (fz->stream) {                                                                      \
+        _mm512_stream_si512((void *)(c32_ + (r) * fz->ldc), c##r##a);                      \
+        _mm512_stream_si512((void *)(c32_ + (r) * fz->ldc + 16), c##r##b);                 \
+    } else {                                                                               \
+        _mm512_storeu_si512((void *)(c32_ + (r) * fz->ldc), c##r##a);                      \
+        _mm512_storeu_si512((void *)(c32_ + (r) * fz->ldc + 16), c##r##b);                 \
+    }
+/* rows r and s (s == r: row r alone, the low half stored) to 8-bit C */
+#define RQ_FQ8(r, s, LAST)                                                                 \
+    {                                                                                      \
+        const __m512i h0_ = _mm512_adds_epi16(_mm512_packs_epi32(RQ_FQ_HI(c##r##a, mf0_, hi_),  \
+                                              RQ_FQ_HI(c##r##b, mf1_, hi_)), zp16_);       \
+        const __m512i h1_ = _mm512_adds_epi16(_mm512_packs_epi32(RQ_FQ_HI(c##s##a, mf0_, hi_),  \
+                                              RQ_FQ_HI(c##s##b, mf1_, hi_)), zp16_);       \
+        __m512i q_ = fz->u8 ? _mm512_max_epu8(_mm512_packus_epi16(h0_, h1_), lo8_)         \
+                            : _mm512_max_epi8(_mm512_packs_epi16(h0_, h1_), lo8_);         \
+        q_ = _mm512_permutexvar_epi32(order_, q_);                                         \
+        _mm256_storeu_si256((__m256i *)(c8_ + (r) * fz->ldc), _mm512_castsi512_si256(q_)); \
+        if (LAST)                                                                          \
+            _mm256_storeu_si256((__m256i *)(c8_ + (s) * fz->ldc), _mm512_extracti64x4_epi64(q_, 1)); \
+    }
+#define RQ_FPAIR(r, s) RQ_FQ8(r, s, 1)
+#define RQ_FONE(r) RQ_FQ8(r, r, 0)
+/* the rows of an NR-row block in pairs, the last alone when NR is odd */
+#define RQ_PR1(P, S) S(0)
+#define RQ_PR2(P, S) P(0, 1)
+#define RQ_PR3(P, S) RQ_PR2(P, S) S(2)
+#define RQ_PR4(P, S) RQ_PR2(P, S) P(2, 3)
+#define RQ_PR5(P, S) RQ_PR4(P, S) S(4)
+#define RQ_PR6(P, S) RQ_PR4(P, S) P(4, 5)
+#define RQ_PR7(P, S) RQ_PR6(P, S) S(6)
+#define RQ_PR8(P, S) RQ_PR6(P, S) P(6, 7)
+#define RQ_PR9(P, S) RQ_PR8(P, S) S(8)
+#define RQ_PR10(P, S) RQ_PR8(P, S) P(8, 9)
+#define RQ_PR11(P, S) RQ_PR10(P, S) S(10)
+#define RQ_PR12(P, S) RQ_PR10(P, S) P(10, 11)
+#define RQ_PAIRS_(NR) RQ_PR##NR
+#define RQ_PAIRS(NR) RQ_PAIRS_(NR)
+#define RQ_FINISH(ROWS, NR)                                                                \
+    if (!fz) {                                                                             \
+        ROWS(RQ_STORE)                                                                     \
+    } else if (!fz->mf) {                                                                  \
+        int32_t *const c32_ = (int32_t *)fz->c;                                            \
+        ROWS(RQ_FST32)                                                                     \
+    } else {                                                                               \
+        int8_t *const c8_ = (int8_t *)fz->c;                                               \
+        const __m512 mf0_ = _mm512_loadu_ps(fz->mf), mf1_ = _mm512_loadu_ps(fz->mf + 16); \
+        const __m512 hi_ = _mm512_set1_ps((float)((int64_t)fz->qmax - fz->zp));            \
+        const __m512i zp16_ = _mm512_set1_epi16((int16_t)fz->zp);                          \
+        const __m512i lo8_ = _mm512_set1_epi8((char)fz->qmin);                             \
+        const __m512i order_ = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15); \
+        RQ_PAIRS(NR)(RQ_FPAIR, RQ_FONE)                                                    \
+    }
+
+/* Which blocks of A read in place the micro-kernel finishes itself (rq_fuse): none where a row
+ * part of the correction is needed; int32 C of method int32; 8-bit C of method float_fp32 with
+ * |zp| <= 256 (the exact saturating-pack steps).  rq_epilogue finishes every other block, and
+ * blocks narrower than 32 columns.  A/B in one process (-DRQ_EXPERIMENT, rq_exp_fuse), AMD EPYC
+ * Zen 4, 1 thread, best of 8 alternating rounds, off -> on: 256^3 uint8 82.4 -> 79.0 us, int32
+ * 82.5 -> 77.6 us; more in docs/kernel.md. */
+enum { RQ_FUSE_NONE, RQ_FUSE_I32, RQ_FUSE_Q8 };
+#ifdef RQ_EXPERIMENT
+int rq_exp_fuse = 1;
+#define RQ_FUSE_ON rq_exp_fuse
+#else
+#define RQ_FUSE_ON 1
+#endif
+/* The fusion mode of a plan, and in *f its fields that every block shares (w->stream: 0 for conv). */
+static int rq_fuse_mode(const rq_plan *p, const rq_simd_ws *w, rq_fuse *f)
+{
+    const rq_gemm *g = p->g;
+    f->ldc = (size_t)g->ldc;
+    f->zp = g->zp;
+    f->qmin = g->qmin;
+    f->qmax = g->qmax;
+    f->u8 = g->c_type == RQ_U8;
+    f->stream = w->stream;
+    if (!RQ_FUSE_ON || w->need_rowsum)
+        return RQ_FUSE_NONE;
+    if (g->method == RQ_INT32 && g->c_type == RQ_I32)
+        return RQ_FUSE_I32;
+    if (g->method == RQ_FLOAT_FP32 && g->c_type != RQ_I32 && g->zp >= -256 && g->zp <= 256)
+        return RQ_FUSE_Q8;
+    return RQ_FUSE_NONE;
+}
+
+/* The block at output row i0, columns j0 .. j0+31 finished by its kernel (in *f, from the
+ * shared fields in *f0), or NULL where rq_epilogue finishes it (a block narrower than 32
+ * columns: the plan's rectangle cuts it). */
+static const rq_fuse *rq_fuse_block(const rq_plan *p, const rq_simd_ws *w, int mode, const rq_fuse *f0,
+                                    rq_fuse *f, int32_t i0, int32_t j0)
+{
+    const rq_gemm *g = p->g;
+    const size_t at = (size_t)i0 * (size_t)g->ldc + (size_t)j0;
+    if (mode == RQ_FUSE_NONE || j0 < p->c0 || j0 + 32 > p->c1)
+        return NULL;
+    *f = *f0;
+    f->colfix = w->colfix + j0;
+    f->mf = mode == RQ_FUSE_I32 ? NULL : p->mf + j0;
+    f->c = mode == RQ_FUSE_I32 ? (void *)((int32_t *)g->c + at) : (void *)((int8_t *)g->c + at);
+    return f;
+}
+
+
+/* NR rows (ROWS = RQ_R<NR>) of A in place, row stride LDA, 32 columns; finished to cbuf, or
+ * to C (fz) */
 #define RQ_MR32_DBODY(ROWS, NR, LDA)                                                       \
     {                                                                                      \
         RQ_QDECL(LDA)                                                                      \
         int32_t g;                                                                         \
-        ROWS(RQ_ACC2)                                                                      \
+        const __m512i ini0_ = fz ? _mm512_loadu_si512(fz->colfix) : _mm512_setzero_si512();        \
+        const __m512i ini1_ = fz ? _mm512_loadu_si512(fz->colfix + 16) : _mm512_setzero_si512();   \
+        ROWS(RQ_ACC2F)                                                                     \
         RQ_QSET(ap, NR)                                                                    \
         for (g = 0; g < groups; g++) {                                                     \
             const __m512i vb0 = _mm512_loadu_si512(b0 + (size_t)g * 64u);                  \
@@ -87,7 +210,7 @@
             ROWS(RQ_DSTEP)                                                                 \
             RQ_QNEXT                                                                       \
         }                                                                                  \
-        ROWS(RQ_STORE)                                                                     \
+        RQ_FINISH(ROWS, NR)                                                                \
     }
 
 /* Row r's 4 bytes of group g are at ap + r*LDA + g*GS: packed A (LDA = 4,
@@ -193,13 +316,13 @@ RQ_MR32_BODY(RQ_ROWS, 4u, 4u * RQ_MR)
 
 RQ_VNNI static void rq_vnni_mr32_direct(const uint8_t *ap, size_t lda, const int8_t *b0,
                                         const int8_t *b1, int32_t groups, int32_t *cbuf,
-                                        const int8_t *pf, int32_t npf)
+                                        const int8_t *pf, int32_t npf, const rq_fuse *fz)
 RQ_MR32_DBODY(RQ_ROWS, RQ_MR, lda)
 
 /* The last rows (fewer than RQ_MR) of an A read in place: exactly `rows` rows are read. */
 RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t rows, const int8_t *b0,
                                         const int8_t *b1, int32_t groups, int32_t *cbuf,
-                                        const int8_t *pf, int32_t npf)
+                                        const int8_t *pf, int32_t npf, const rq_fuse *fz)
 {
     switch (rows) {
     RQ_TAIL_CASES(RQ_D32)
@@ -216,7 +339,9 @@ RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t r
     {                                                                                      \
         RQ_QDECL(lda)                                                                      \
         int32_t g, q;                                                                      \
-        ROWS(RQ_ACC2)                                                                      \
+        const __m512i ini0_ = fz ? _mm512_loadu_si512(fz->colfix) : _mm512_setzero_si512();        \
+        const __m512i ini1_ = fz ? _mm512_loadu_si512(fz->colfix + 16) : _mm512_setzero_si512();   \
+        ROWS(RQ_ACC2F)                                                                     \
         for (q = 0; q < runs; q++) {                                                       \
             const int8_t *bq0 = b0 + (size_t)q * (size_t)groups * 64u;                     \
             const int8_t *bq1 = b1 + (size_t)q * (size_t)groups * 64u;                     \
@@ -228,11 +353,12 @@ RQ_VNNI static void rq_vnni_tail_direct(const uint8_t *ap, size_t lda, int32_t r
                 RQ_QNEXT                                                                   \
             }                                                                              \
         }                                                                                  \
-        ROWS(RQ_STORE)                                                                     \
+        RQ_FINISH(ROWS, NR)                                                                \
     }
 
 RQ_VNNI static void rq_vnni_conv(const uint8_t *ap, size_t lda, const size_t *aoff, int32_t runs, int32_t rows,
-                                 const int8_t *b0, const int8_t *b1, int32_t groups, int32_t *cbuf)
+                                 const int8_t *b0, const int8_t *b1, int32_t groups, int32_t *cbuf,
+                                 const rq_fuse *fz)
 {
     switch (rows) {
     RQ_TAIL_CASES(RQ_CONV_BODY)
@@ -256,7 +382,10 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
     uint32_t rs[RQ_MR] = {0};
     int32_t q, jp, pix;
     rq_simd_ws wc = *w;
+    rq_fuse fz0;
+    int fuse;
     wc.stream = 0;               /* C is read back at once (rq_conv_gemm_run's NCHW transpose): cached stores */
+    fuse = rq_fuse_mode(p, &wc, &fz0);
     if (!aoff || !cbuf) {
         free(aoff);
         free(cbuf);
@@ -275,8 +404,11 @@ int rq_conv_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w, c
                                     * (size_t)cv->c;
             rows = rows < p->r1 - pix ? rows : p->r1 - pix;
             rows = (rows + (rows + RQ_MR - 1) / RQ_MR - 1) / ((rows + RQ_MR - 1) / RQ_MR);   /* even blocks */
-            rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf);
-            rq_epilogue(p, &wc, cbuf, pix, rows, jp * 32, rs);
+            rq_fuse fz;
+            const rq_fuse *fzp = rq_fuse_block(p, &wc, fuse, &fz0, &fz, pix, jp * 32);
+            rq_vnni_conv(ap, lda, aoff, runs, rows, b0, b1, groups, cbuf, fzp);
+            if (!fzp)
+                rq_epilogue(p, &wc, cbuf, pix, rows, jp * 32, rs);
             pix += rows;
         }
     }
@@ -767,7 +899,8 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
     uint8_t *apack;
     uint32_t *rs;
     int32_t *cstrip;             /* RQ_MR x 32 int32 accumulators */
-    int rc = RQ_E_NOMEM, direct = g->a_type == RQ_U8 && g->k % 4 == 0 && g->k > 0, restride;
+    int rc = RQ_E_NOMEM, direct = g->a_type == RQ_U8 && g->k % 4 == 0 && g->k > 0, restride, fuse;
+    rq_fuse fz0;
     size_t lda_r;
     if (p->r1 - p->r0 <= 4)
         return rq_gemm_vnni_small(p, pb, w);
@@ -782,6 +915,8 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
      * 32 x 4096 x 4096 419 -> 429 (2 threads: 772 -> 825, 852 -> 860).  A stride of 2048 (6 rows in
      * a set) lost 1 % (2048^3: 433 -> 429), so only more rows than 8 are copied. */
     restride = direct && RQ_RESTRIDE_ON && rq_rows_in_set((size_t)g->lda) >= RQ_RESTRIDE_MIN;
+    fuse = rq_fuse_mode(p, w, &fz0);
+    fuse = direct ? fuse : RQ_FUSE_NONE;
     lda_r = restride ? (size_t)g->k + 64u : (size_t)g->lda;
     apack = direct && !restride ? NULL : malloc(restride ? (size_t)mc * lda_r + 64u
                                                 : (size_t)mc * (size_t)(kpad > 0 ? kpad : 64) + 64u);
@@ -826,11 +961,14 @@ int rq_gemm_vnni(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
                                                  : (const uint8_t *)g->a + (size_t)(ib + r0) * (size_t)g->lda;
                     const int32_t first = share * bi, npf = lines - first < share ? lines - first : share;
                     const int8_t *pf = b0 + (size_t)kpad * 32u + (size_t)first * 64u;
+                    rq_fuse fz;
+                    const rq_fuse *fzp = rq_fuse_block(p, w, fuse, &fz0, &fz, ib + r0, jp * 32);
                     if (nr == mr)
-                        rq_vnni_mr32_direct(ad, lda_r, b0, b1, g->k / 4, cstrip, pf, npf);
+                        rq_vnni_mr32_direct(ad, lda_r, b0, b1, g->k / 4, cstrip, pf, npf, fzp);
                     else
-                        rq_vnni_tail_direct(ad, lda_r, nr, b0, b1, g->k / 4, cstrip, pf, npf);
-                    rq_epilogue(p, w, cstrip, ib + r0, nr, jp * 32, rs + r0);
+                        rq_vnni_tail_direct(ad, lda_r, nr, b0, b1, g->k / 4, cstrip, pf, npf, fzp);
+                    if (!fzp)
+                        rq_epilogue(p, w, cstrip, ib + r0, nr, jp * 32, rs + r0);
                 }
                 continue;
             }

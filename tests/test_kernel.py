@@ -472,6 +472,35 @@ def test_eight_bit_epilogue_without_row_sums_on_every_path(m):
                     np.testing.assert_array_equal(got.astype(np.int64), expect, err_msg=f"{path} {out_dt} N={n}")
 
 
+def test_blocks_finished_by_the_micro_kernel_equal_the_model():
+    """uint8 A read in place with no row sums (zb = 0, int8 B): the VNNI micro-kernel starts from
+    the column correction and writes each whole 32-column block of C itself (int32 as is, 8-bit by
+    the two-row saturating packs; csrc/gemm_vnni.c, rq_fuse).  Every block height 5..12 (M = 5..28
+    splits into near-equal blocks), an odd last row, a 32-column block cut by a thread's rectangle
+    (N = 40, 2 threads), narrowed output ranges and zp at +-256 (fused) and +-257 (not)."""
+    rng = np.random.default_rng(23)
+    for m in range(5, 29):
+        k = 4 * int(rng.integers(1, 40))
+        for n in (32, 40, 64):
+            a = rng_matrix(rng, (m, k), np.uint8, "uniform")
+            b = rng_matrix(rng, (k, n), np.int8, "uniform")
+            za = int(rng.integers(0, 256))
+            bias = rng.integers(-2**24, 2**24, n).astype(np.int32)
+            acc, _ = model_accumulate(a, b, za, 0, bias, "wrap")
+            mult = float_multipliers(rng, n)
+            pb = kernel.PackedB(b)
+            for threads in (1, 2):
+                np.testing.assert_array_equal(kernel.matmul_integer(a, pb, za, 0, bias, threads=threads), acc)
+                for out_dt, qmin, qmax, zp in ((np.uint8, 0, 255, 256), (np.int8, -128, 127, -256),
+                                               (np.uint8, 3, 250, int(rng.integers(0, 256))),
+                                               (np.int8, -100, 90, 257), (np.uint8, 0, 255, -257)):
+                    expect = model_qlinear(acc, "float_fp32", mult, True, zp, qmin, qmax)
+                    op = kernel.QLinearMatMul(pb, za, 0, "float_fp32", mult, zp=zp, qmin=qmin, qmax=qmax, bias=bias,
+                                              out_dtype=out_dt, threads=threads)
+                    np.testing.assert_array_equal(op(a).astype(np.int64), expect,
+                                                  err_msg=f"M={m} K={k} N={n} {out_dt} zp={zp} thr={threads}")
+
+
 def test_eight_bit_epilogue_zero_points_beyond_the_output_type():
     # The two-row 8-bit float_fp32 epilogue (csrc/requant_avx512.c) clamps only above in float and
     # adds zp with 16-bit saturation after the first pack, then clamps below on the bytes, for
