@@ -823,14 +823,15 @@ int rq_exp_restride_min = 9;
 #define RQ_RESTRIDE_MIN 9
 #endif
 
-/* How many of RQ_MR consecutive rows of stride lda share row 0's L1 set (64-byte lines, 64 sets:
- * address bits 6..11, as in the 32 KiB 8-way and 48 KiB 12-way L1Ds of current x86 cores). */
+/* How many of RQ_MR consecutive rows of stride lda share row 0's L1 set in lines of their own
+ * (64-byte lines, 64 sets: address bits 6..11, as in the 32 KiB 8-way and 48 KiB 12-way L1Ds of
+ * current x86 cores); rows less than a line apart share lines, which is no aliasing (K = 4). */
 static int rq_rows_in_set(size_t lda)
 {
     int r, n = 1;
     for (r = 1; r < RQ_MR; r++) {
         size_t d = ((size_t)r * lda) % 4096u;
-        n += d < 64u || d > 4096u - 64u;
+        n += (size_t)r * lda >= 64u && (d < 64u || d > 4096u - 64u);
     }
     return n;
 }

@@ -566,6 +566,27 @@ def test_env_var_forces_path(monkeypatch):
     monkeypatch.setenv("REFQUANT_KERNEL_PATH", "auto")
     kernel.matmul_integer(a, a)
     assert kernel.last_path_used() == PATHS[-1]
+    # the one-shot call on a PackedB reads the variable on every call (its kept ops are per path)
+    pb = kernel.PackedB(a)
+    for path in PATHS + ["auto"]:
+        monkeypatch.setenv("REFQUANT_KERNEL_PATH", path)
+        kernel.matmul_integer(a, pb)
+        assert kernel.last_path_used() == (PATHS[-1] if path == "auto" else path)
+    monkeypatch.setenv("REFQUANT_KERNEL_PATH", "")
+    with pytest.raises(UnknownNameError):
+        kernel.matmul_integer(a, pb)
+
+
+def test_environment_reader_equals_os_environ_get(monkeypatch):
+    from refquant.kernel import _lib
+    read = _lib._env_reader("REFQUANT_TEST_ENV_READER")
+    monkeypatch.delenv("REFQUANT_TEST_ENV_READER", raising=False)
+    assert read() is None
+    for value in ("vnni", "", "é ü", "a=b"):
+        monkeypatch.setenv("REFQUANT_TEST_ENV_READER", value)
+        assert read() == os.environ.get("REFQUANT_TEST_ENV_READER") == value
+    monkeypatch.delenv("REFQUANT_TEST_ENV_READER")
+    assert read() is None
 
 
 # ---- bad input -----------------------------------------------------------------------------------

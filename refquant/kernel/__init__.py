@@ -22,15 +22,13 @@ Modules: ``_checks`` (argument checks), ``_lib`` (the loaded extension, paths),
 (the cffi build script that setup.py names in ``cffi_modules``).
 """
 
-import os
-
 import numpy as np
 
-from ._checks import (METHODS, NO_REQUANT, POLICIES, a_dtype_of, int_scalar, matrix,
-                      method_name, out_dtype_of, requant_args)
-from ._gemm import PackedB, call, check_problem, gemm_struct, oneshot, out_array, ptr
-from ._lib import available, ffi, last_path_used, paths, require
-from ._lib import lib  # noqa: F401  (refquant.kernel.lib and .ffi, as before the split)
+from ._checks import (METHODS, NO_REQUANT, POLICIES, a_dtype_of, int_scalar, method_name, out_dtype_of,
+                      requant_args)
+from ._gemm import PackedB, call, check_problem, gemm_struct, oneshot, run_prepared
+from ._lib import available, env_path, last_path_used, paths, require
+from ._lib import ffi, lib  # noqa: F401  (refquant.kernel.lib and .ffi, as before the split)
 from ._threads import CPUS, PlanCache
 from ._threads import rectangles as _rectangles  # noqa: F401  (tests reach it as kernel._rectangles)
 
@@ -58,7 +56,7 @@ def matmul_integer(a, b, za=0, zb=0, bias=None, policy="wrap", path=None, thread
 
 def _env_path(path):
     """REFQUANT_KERNEL_PATH where ``path`` is None (a one-shot call's path may come from it)."""
-    return os.environ.get("REFQUANT_KERNEL_PATH") if path is None else None
+    return env_path() if path is None else None
 
 
 def _n_columns(b):
@@ -120,8 +118,9 @@ class QLinearMatMul:
         self._gemm = g
         self._plans = PlanCache(gemm_struct(g), g.n, g.k, self._threads)
         # what a call looks at, kept as plain attributes (the call is a few microseconds)
-        self._slow, self._a_dtype, self._k, self._n = g.policy == "error", a_dtype, g.k, g.n
-        self._out_dtype = g.requant.out_dtype
+        self._slow, self._a_dtype, self._k, self._n = g.policy == "error", np.dtype(a_dtype), g.k, g.n
+        self._out_dtype = np.dtype(g.requant.out_dtype)
+        self._plain_out = self._out_dtype != np.int32   # out_array aligns only int32 outputs
 
     @property
     def shape(self):
@@ -135,17 +134,8 @@ class QLinearMatMul:
                     threads=self._threads)
 
     def __call__(self, a):
-        if (self._slow or type(a) is not np.ndarray or a.dtype != self._a_dtype or a.ndim != 2
-                or a.shape[1] != self._k or a.shape[0] == 0):
-            return self._general(a)
-        m = a.shape[0]
-        if a.flags.c_contiguous and self._k and m < 2**31:   # what matrix() and ptr() find, sooner
-            lda, pa = self._k, ffi.from_buffer("char[]", a)
-        else:
-            lda, pa = matrix(a, "a", (self._a_dtype,)), ptr(a)
-        out = out_array(m, self._n, self._out_dtype)
-        self._plans.run(m, pa, lda, ffi.from_buffer(out, require_writable=True))
-        return out
+        out = None if self._slow or type(a) is not np.ndarray else run_prepared(self, a)
+        return self._general(a) if out is None else out
 
 
 # Convolution (im2col + the GEMM above); at the end: conv.py calls back into this module.

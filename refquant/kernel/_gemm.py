@@ -257,6 +257,24 @@ def _key_part(v, arrays):
 _AS_IS = {type(None), int, str}   # arguments that stand for themselves (bool is not int here)
 
 
+def run_prepared(op, a):
+    """C of a prepared op (QLinearMatMul, _Reused: ``_plans``, ``_a_dtype``, ``_k``, ``_n``,
+    ``_out_dtype``, ``_plain_out``) on an ndarray ``a``, or None where ``a`` is not a non-empty
+    (M, K) matrix of the op's A dtype (the op's general path then checks it and raises or runs).
+    Every other check is ``matrix``'s, done sooner for the common C-contiguous A."""
+    shape, dt = a.shape, a.dtype
+    if (dt is not op._a_dtype and dt != op._a_dtype) or len(shape) != 2 or shape[1] != op._k or not shape[0]:
+        return None
+    m = shape[0]
+    if a.flags.c_contiguous and op._k and m < 2**31:   # what matrix() and ptr() find
+        lda, pa = op._k, ffi.from_buffer("char[]", a)
+    else:
+        lda, pa = matrix(a, "a", (op._a_dtype,)), ptr(a)
+    out = np.empty((m, op._n), op._out_dtype) if op._plain_out else out_array(m, op._n, op._out_dtype)
+    op._plans.run(m, pa, lda, ffi.from_buffer("char[]", out))   # a new array of ours: writable
+    return out
+
+
 class _Reused:
     """What one-shot calls reuse of a prepared op: its plans and the arrays its template points
     into, but not its PackedB (which keeps this: no reference cycle holds B's memory)."""
@@ -265,16 +283,11 @@ class _Reused:
         g = op._gemm
         self._keep = (g.zb, g.bias, g.requant)
         self._plans, self._a_dtype, self._k, self._n = op._plans, op._a_dtype, op._k, op._n
-        self._out_dtype = op._out_dtype
+        self._out_dtype, self._plain_out = op._out_dtype, op._plain_out
 
     def __call__(self, a):
         """C, or None where the prepared op would take its general path (the call then does)."""
-        if a.dtype != self._a_dtype or a.ndim != 2 or a.shape[1] != self._k or a.shape[0] == 0:
-            return None
-        lda = matrix(a, "a", (self._a_dtype,))
-        out = out_array(a.shape[0], self._n, self._out_dtype)
-        self._plans.run(a.shape[0], ptr(a), lda, ffi.from_buffer(out, require_writable=True))
-        return out
+        return run_prepared(self, a)
 
 
 def oneshot(a, b, parts, build):
