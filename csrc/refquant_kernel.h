@@ -214,8 +214,8 @@ int rq_conv_gemm_run_many(rq_gemm **gs, const rq_conv_a *cv, int32_t count);
 
 /* Layout helper (implicit-GEMM convolution): one NCHW uint8/int8 image x (c x h x w, dense) to the
  * padded NHWC image xp (hp x wp x cp bytes): xp[(pt+i)*wp + pl + j][ch] = x[ch][i][j] for ch < c,
- * every other byte (the border, channels c .. cp-1) the low byte of zx.  xs: h*w*c bytes of work
- * space (unused when cp != c; may equal xp when there is no padding: hp == h, wp == w, cp == c).
+ * every other byte (the border, channels c .. cp-1) the low byte of zx.  xs: xp itself when there
+ * is no padding (hp == h, wp == w, cp == c); otherwise unused (NULL allowed).
  * cp == c, or c < cp == 4.  Split over `parts` threads of the GEMM's pool (<= 1: this thread).
  * RQ_OK, or RQ_E_NULL / RQ_E_DIM with nothing written. */
 int rq_conv_nhwc_pad(const void *x, void *xs, void *xp, int32_t c, int32_t h, int32_t w, int32_t pt,

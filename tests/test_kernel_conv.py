@@ -401,7 +401,7 @@ def test_prepared_conv_with_fewer_than_4_channels_equals_the_oracle(c, m, kh, kw
 def test_rq_conv_nhwc_pad_layout_and_errors(c, cp):
     """rq_conv_nhwc_pad: NCHW -> padded NHWC (border and channels past c = zx), split over 1-3 parts."""
     from refquant.kernel._gemm import ptr
-    from refquant.kernel._lib import lib
+    from refquant.kernel._lib import ffi, lib
     rng = np.random.default_rng(c)
     h, w, pt, pl, pb, pr, zx = 5, 37, 2, 1, 0, 3, 77
     x = rng.integers(0, 256, (c, h, w)).astype(np.uint8)
@@ -410,6 +410,10 @@ def test_rq_conv_nhwc_pad_layout_and_errors(c, cp):
     for parts in (1, 2, 3):
         xs, xp = np.empty(h * w * c, np.uint8), np.zeros(want.size, np.uint8)
         assert lib.rq_conv_nhwc_pad(ptr(x), ptr(xs, True), ptr(xp, True), c, h, w, pt, pl, h + pt + pb,
+                                    w + pl + pr, cp, zx, parts) == 0
+        assert np.array_equal(xp.reshape(want.shape), want)
+        xp[:] = 0   # with padding xs is not used: NULL will do
+        assert lib.rq_conv_nhwc_pad(ptr(x), ffi.NULL, ptr(xp, True), c, h, w, pt, pl, h + pt + pb,
                                     w + pl + pr, cp, zx, parts) == 0
         assert np.array_equal(xp.reshape(want.shape), want)
     if cp == c:   # no padding: xs may be xp itself

@@ -618,15 +618,15 @@ class QLinearConv:
             H, W, Hp, Wp, OH, OW, sh, sw = 1, P, 1, P, 1, P, 1, 1
         rects = rectangles(P, M, op.shape[0], op._threads)
         plan = make_plan(gemm_struct(op._gemm), P, rects)
-        xs = np.empty((H * W * C,), x.dtype)
-        xp = xs if (Hp, Wp, cp) == (H, W, C) else np.empty((Hp * Wp * cp,), x.dtype)
+        xp = np.empty((Hp * Wp * cp,), x.dtype)
+        xs = xp if (Hp, Wp, cp) == (H, W, C) else None   # a padded copy is written straight into xp
         tmp = np.empty((P * C,) if sub else (0,), x.dtype)
         out = np.empty((P, M), op._out_dtype)
         cv = ffi.new("rq_conv_a *")
         cv.c, cv.hp, cv.wp, cv.kh, cv.kw, cv.sh, cv.sw, cv.dh, cv.dw, cv.oh, cv.ow = (cp, Hp, Wp, kH, kW, sh, sw, dh,
                                                                                       dw, OH, OW)
         cv.ldy = P
-        pxs, pxp, pout = ptr(xs, True), ptr(xp, True), ptr(out, True)
+        pxs, pxp, pout = ffi.NULL if xs is None else ptr(xs, True), ptr(xp, True), ptr(out, True)
         for i in range(plan.count):
             g = plan.structs[i]
             g.a, g.lda, g.c, g.overflow_count = pxp, op.shape[0], pout, ffi.NULL
