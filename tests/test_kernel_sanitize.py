@@ -49,6 +49,7 @@ static void fill(uint8_t *p, size_t len, int t, int extreme)
 }
 
 static int32_t force_lda = 0;   /* one_case's A stride when nonzero (>= k) */
+static int force_zb0 = 0;        /* one_case's zb: 0 (int8 B) or 128 (uint8 B), no row sums */
 
 static void one_case(int m, int n, int k, int at, int bt, int policy, int method, int pc,
                      int extreme, int packed, int ct, int with_bias)
@@ -68,7 +69,7 @@ static void one_case(int m, int n, int k, int at, int bt, int policy, int method
     fill(a, asz, at, extreme);
     fill(b, bsz, bt, extreme);
     for (j = 0; j < n; j++) {
-        zb[j] = rrange(lo_of(bt), hi_of(bt));
+        zb[j] = force_zb0 ? (bt == RQ_U8 ? 128 : 0) : rrange(lo_of(bt), hi_of(bt));
         bias[j] = (int32_t)rnd();
     }
     for (j = 0; j < np_; j++) {
@@ -630,6 +631,15 @@ int main(void)
             one_case(25, 16, 1000, RQ_U8, RQ_U8, RQ_ERROR, method, 1, 0, 0, method == RQ_INT32 ? RQ_I32 : RQ_U8, 0);
         }
     force_lda = 0;
+    /* no row sums (zb = 0): uint8 A read in place, blocks finished by the micro-kernel (int32 C of
+     * method int32, 8-bit C of float_fp32), every block height, N with a 32-column tail */
+    force_zb0 = 1;
+    for (s = 5; s <= 30; s += 5)
+        for (method = RQ_INT32; method <= RQ_FLOAT_FP32; method++)
+            for (rep = 0; rep < 2; rep++)
+                one_case(s + rep, 32 + 8 * rep, 4 * (s + 3), RQ_U8, rep ? RQ_U8 : RQ_I8, RQ_WRAP, method, rep, 0,
+                         1 - rep, method == RQ_INT32 ? RQ_I32 : rep ? RQ_I8 : RQ_U8, rep);
+    force_zb0 = 0;
     for (rep = 0; rep < 3; rep++) {
         many_case(70, 90, 300, 2, 1);
         many_case(40, 200, 1030, 3, 0);
