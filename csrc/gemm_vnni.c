@@ -191,7 +191,6 @@ static const rq_fuse *rq_fuse_block(const rq_plan *p, const rq_simd_ws *w, int m
     return f;
 }
 
-
 /* NR rows (ROWS = RQ_R<NR>) of A in place, row stride LDA, 32 columns; finished to cbuf, or
  * to C (fz) */
 #define RQ_MR32_DBODY(ROWS, NR, LDA)                                                       \
