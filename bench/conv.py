@@ -174,7 +174,7 @@ def main(argv=None):
     from refquant.kernel import probe
     peaks = {}
     for t in args.threads:
-        for p in ("vnni", "avx_vnni", "avx2"):
+        for p in ("amx", "vnni", "avx_vnni", "avx2"):
             g = probe.peak_gops(p, threads=t)
             if g:
                 peaks[p, t] = g

@@ -17,8 +17,8 @@ int32 output ("refquant_i32", prepared).  Before timing, every engine's output i
 sample of 2 x 16 outputs against its own semantics (the exact product for int32 engines, refquant's
 oracle under the engine's method for quantizing ones); an engine that differs is printed NOT EXACT
 and is not counted as a peer.  Reported: GOPS, the ratio to the best exact
-peer, and for refquant_q the fraction of the AMX peak (--peak GOPS per core,
-default 6000) or, for M <= 4, the bandwidth it streams B at (GB/s) and its fraction of the read
+peer, and for refquant_q the fraction of the measured peak of the path it ran (AMX: tdpbusd,
+VNNI: vpdpbusd, AVX2: vpmaddwd + vpaddd, AVX-VNNI: VEX vpdpbusd) or, for M <= 4, the bandwidth it streams B at (GB/s) and its fraction of the read
 bandwidth measured in the same run on a buffer of B's size (refquant.kernel.probe.read_gbs).
 
 --path forces refquant's dispatch path (scalar, avx2, avx_vnni, vnni, amx; default auto).  With
@@ -281,24 +281,25 @@ def measured_peaks(threads_list):
             g = probe.peak_gops("vnni", width, t)
             if g:
                 peaks[(f"vnni{width}", t)] = g
-        for path in ("avx_vnni", "avx2"):   # VEX vpdpbusd; vpmaddwd + vpaddd (the exact AVX2 step)
+        for path in ("amx", "avx_vnni", "avx2"):   # tdpbusd; VEX vpdpbusd; vpmaddwd + vpaddd (the exact AVX2 step)
             g = probe.peak_gops(path, threads=t)
             if g:
                 peaks[(path, t)] = g
     if peaks:
-        print("# measured peaks (probe GOPS; vnni*: vpdpbusd, avx_vnni: VEX vpdpbusd, avx2: vpmaddwd+vpaddd): " +
+        print("# measured peaks (probe GOPS; amx: tdpbusd, vnni*: vpdpbusd, avx_vnni: VEX vpdpbusd, "
+              "avx2: vpmaddwd+vpaddd): " +
               ", ".join(f"{isa} x{t} threads {g:.0f}" for (isa, t), g in sorted(peaks.items())))
     else:
         print("# no SIMD path on this CPU: no measured peak")
     return peaks
 
 
-def peak_fraction(gops, threads, peaks, amx_peak):
+def peak_fraction(gops, threads, peaks):
     """The fraction of the peak of the path that refquant_q actually ran (kernel.last_path_used)."""
     from refquant import kernel
     path = kernel.last_path_used()
-    if path == "amx":
-        return f"{gops / (amx_peak * threads):.0%} of AMX peak (--peak {amx_peak:g}/core, not measured)"
+    if path == "amx" and ("amx", threads) in peaks:
+        return f"{gops / peaks[('amx', threads)]:.0%} of the measured AMX peak"
     if path == "vnni" and ("vnni512", threads) in peaks:
         return f"{gops / peaks[('vnni512', threads)]:.0%} of the measured VNNI peak"
     if path in ("avx2", "avx_vnni") and (path, threads) in peaks:
@@ -317,8 +318,6 @@ def main(argv=None):
                          "alike; the row's time is --stat over every run of every round")
     ap.add_argument("--stat", choices=["median", "min"], default="median",
                     help="time of a call: median, or min (the fastest run: use on a loaded machine)")
-    ap.add_argument("--peak", type=float, default=6000.0,
-                    help="AMX int8 peak GOPS per core (used only when the AMX path runs; VNNI is measured)")
     ap.add_argument("--peers", nargs="+", default=[e for e in ENGINES if not e.startswith("refquant")])
     ap.add_argument("--path", choices=["auto", "scalar", "avx2", "avx_vnni", "vnni", "amx"], default="auto",
                     help="refquant's dispatch path; avx2 / avx_vnni / vnni also limit oneDNN and FBGEMM")
@@ -402,7 +401,7 @@ def main(argv=None):
                         extra = f"  B at {gbs:.1f} GB/s"
                         if read_bw:
                             extra += f" = {gbs / read_bw:.0%} of the read probe ({read_bw:.1f} GB/s, {threads} thr)"
-                    extra += "  " + peak_fraction(v, threads, peaks, args.peak)
+                    extra += "  " + peak_fraction(v, threads, peaks)
                 print(f"  {eng:26s} {v:9.1f}  {v / best[1]:6.2f}x{extra}")
             sys.stdout.flush()
     write_reports(args, head, peaks, report)

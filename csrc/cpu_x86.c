@@ -58,6 +58,10 @@ static int rq_detect(void)
         paths |= RQ_PATH_VNNI;
     if (avx512 && os512 && osamx && ((d >> 24) & 1u) && ((d >> 25) & 1u) && rq_amx_permission())
         paths |= RQ_PATH_AMX;
+#ifdef RQ_AMX_EMULATE   /* a test build: tile instructions in plain C (gemm_amx.c) */
+    if (paths & RQ_PATH_VNNI)
+        paths |= RQ_PATH_AMX;
+#endif
     if (avx2 && (xcr0 & 6u) == 6u) {                 /* SSE and YMM state */
         paths |= RQ_PATH_AVX2;
         if (RQ_AVXVNNI_CC && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 4) & 1u))

@@ -17,6 +17,8 @@
 
 #if RQ_X86_SIMD
 
+#ifndef RQ_AMX_EMULATE
+
 /* ---- AMX tile instructions (inline asm with memory clobbers) -------------- */
 
 #define RQ_TILELOAD(t, base, stride) \
@@ -30,6 +32,113 @@
 /* dst += A(src1) . B(src2); AT&T order is src2, src1, dst */
 #define RQ_TDPBSSD(d, a, b) __asm__ volatile("tdpbssd %%tmm" #b ", %%tmm" #a ", %%tmm" #d ::)
 #define RQ_TDPBUSD(d, a, b) __asm__ volatile("tdpbusd %%tmm" #b ", %%tmm" #a ", %%tmm" #d ::)
+#define RQ_LDTILECFG(cfg) __asm__ volatile("ldtilecfg (%0)" :: "r"(cfg) : "memory")
+#define RQ_TILERELEASE() __asm__ volatile("tilerelease" ::: "memory")
+
+#else /* RQ_AMX_EMULATE */
+
+/* ---- the same instructions in plain C (a test build: -DRQ_AMX_EMULATE) ------
+ *
+ * Lets the AMX driver, its packing and its overlapped epilogue run, bit for
+ * bit, on a CPU without AMX (cpu_x86.c then lists the AMX path wherever the
+ * VNNI one is), so that the twin tests and the sanitizer harness cover them on
+ * any AVX-512 machine.  Semantics from the Intel 64 and IA-32 Architectures
+ * Software Developer's Manual, vol. 2 (TILELOADD, TILESTORED, TILEZERO,
+ * TDPBSSD/TDPBUSD, LDTILECFG, TILERELEASE) and vol. 1 ch. 3 "Intel AMX": a tile
+ * has `rows` rows of `colsb` bytes from the palette-1 configuration; a load
+ * zeroes what lies past them; TDPB*D adds, per destination int32 element
+ * (m, n), the K = colsb(src1)/4 four-byte dot products of row m of src1 with
+ * column n of the rows of src2, modulo 2^32.  Each tile file is per thread (an
+ * OS keeps it per thread too).  Using a tile unconfigured, or with shapes that
+ * do not fit, would fault (#UD) on hardware; here it aborts. */
+typedef struct rq_emu_tiles {
+    int configured;
+    int32_t rows[8], colsb[8];
+    uint8_t t[8][16][64];
+} rq_emu_tiles;
+static __thread rq_emu_tiles rq_emu;
+
+static void rq_emu_need(int t)
+{
+    if (!rq_emu.configured || t < 0 || t > 7 || rq_emu.rows[t] == 0)
+        abort();
+}
+
+static void rq_emu_ldtilecfg(const unsigned char *cfg)
+{
+    int t;
+    if (cfg[0] != 1)   /* palette 1 only (palette 0 would mean "release") */
+        abort();
+    memset(&rq_emu, 0, sizeof rq_emu);
+    for (t = 0; t < 8; t++) {
+        rq_emu.colsb[t] = cfg[16 + 2 * t] | (cfg[17 + 2 * t] << 8);
+        rq_emu.rows[t] = cfg[48 + t];
+        if (rq_emu.rows[t] > 16 || rq_emu.colsb[t] > 64 || (rq_emu.rows[t] == 0) != (rq_emu.colsb[t] == 0))
+            abort();
+    }
+    rq_emu.configured = 1;
+}
+
+static void rq_emu_release(void) { memset(&rq_emu, 0, sizeof rq_emu); }
+
+static void rq_emu_load(int t, const void *base, long stride)
+{
+    int32_t r;
+    rq_emu_need(t);
+    memset(rq_emu.t[t], 0, sizeof rq_emu.t[t]);
+    for (r = 0; r < rq_emu.rows[t]; r++)
+        memcpy(rq_emu.t[t][r], (const char *)base + r * stride, (size_t)rq_emu.colsb[t]);
+}
+
+static void rq_emu_store(int t, void *base, long stride)
+{
+    int32_t r;
+    rq_emu_need(t);
+    for (r = 0; r < rq_emu.rows[t]; r++)
+        memcpy((char *)base + r * stride, rq_emu.t[t][r], (size_t)rq_emu.colsb[t]);
+}
+
+static void rq_emu_zero(int t)
+{
+    rq_emu_need(t);
+    memset(rq_emu.t[t], 0, sizeof rq_emu.t[t]);
+}
+
+/* dst (m x n int32) += src1 (m x 4k bytes, signed or not) . src2 (k x 4n int8), mod 2^32 */
+static void rq_emu_dp(int d, int a, int b, int a_signed)
+{
+    int32_t m, n, k, i, M, N, K;
+    rq_emu_need(d); rq_emu_need(a); rq_emu_need(b);
+    M = rq_emu.rows[d]; N = rq_emu.colsb[d] / 4; K = rq_emu.colsb[a] / 4;
+    if (rq_emu.rows[a] != M || rq_emu.rows[b] != K || rq_emu.colsb[b] != rq_emu.colsb[d]
+        || d == a || d == b || a == b)
+        abort();
+    for (m = 0; m < M; m++)
+        for (n = 0; n < N; n++) {
+            uint32_t acc;
+            memcpy(&acc, &rq_emu.t[d][m][4 * n], 4);
+            for (k = 0; k < K; k++)
+                for (i = 0; i < 4; i++) {
+                    int32_t x = a_signed ? (int32_t)(int8_t)rq_emu.t[a][m][4 * k + i]
+                                         : (int32_t)rq_emu.t[a][m][4 * k + i];
+                    acc += (uint32_t)(x * (int32_t)(int8_t)rq_emu.t[b][k][4 * n + i]);
+                }
+            memcpy(&rq_emu.t[d][m][4 * n], &acc, 4);
+        }
+}
+
+#define RQ_TILELOAD(t, base, stride) rq_emu_load(t, base, (long)(stride))
+#define RQ_TILELOAD_T1(t, base, stride) rq_emu_load(t, base, (long)(stride))
+#define RQ_TILESTORE(t, base, stride) rq_emu_store(t, base, (long)(stride))
+#define RQ_TILEZERO(t) rq_emu_zero(t)
+#define RQ_TDPBSSD(d, a, b) rq_emu_dp(d, a, b, 1)
+#define RQ_TDPBUSD(d, a, b) rq_emu_dp(d, a, b, 0)
+#define RQ_LDTILECFG(cfg) rq_emu_ldtilecfg(cfg)
+#define RQ_TILERELEASE() rq_emu_release()
+#undef RQ_AMX
+#define RQ_AMX RQ_AVX512
+
+#endif /* RQ_AMX_EMULATE */
 
 static void rq_amx_config(void)
 {
@@ -41,12 +150,12 @@ static void rq_amx_config(void)
         cfg[16 + 2 * t] = 64;            /* 64 bytes per row */
         cfg[48 + t] = 16;                /* 16 rows */
     }
-    __asm__ volatile("ldtilecfg (%0)" :: "r"(cfg) : "memory");
+    RQ_LDTILECFG(cfg);
 }
 
 static void rq_amx_release(void)
 {
-    __asm__ volatile("tilerelease" ::: "memory");
+    RQ_TILERELEASE();
 }
 
 /* The AMX micro-kernel: a 32x32 (or 16x32) int32 block held in tiles 0-3 for
@@ -275,12 +384,50 @@ RQ_AMX int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws
     return RQ_OK;
 }
 
+/* ---- the peak probe (the probe.c family; here because the tile instructions are) ---------- */
+
+/* `iters` x 4 independent tdpbusd (tiles 0-3 += tiles 4/5 . tiles 6/7, the micro-kernel's
+ * 2 x 2 blocking) on tiles only, no memory traffic in the loop: 4 chains cover the instruction's
+ * latency at one tdpbusd per 16 cycles.  Returns the multiply-adds performed (16 x 16 x 64 each),
+ * or 0 when the AMX path is not usable here. */
+RQ_AMX static int64_t rq_probe_amx_run(int64_t iters)
+{
+    static const int8_t ops[1024] __attribute__((aligned(64))) = {1, 2, 3, 4};
+    int32_t out[256] __attribute__((aligned(64)));
+    volatile int32_t sink;
+    int64_t i;
+    rq_amx_config();
+    RQ_TILEZERO(0); RQ_TILEZERO(1); RQ_TILEZERO(2); RQ_TILEZERO(3);
+    RQ_TILELOAD(4, ops, 64); RQ_TILELOAD(5, ops, 64); RQ_TILELOAD(6, ops, 64); RQ_TILELOAD(7, ops, 64);
+    for (i = 0; i < iters; i++) {
+        RQ_TDPBUSD(0, 4, 6); RQ_TDPBUSD(1, 4, 7); RQ_TDPBUSD(2, 5, 6); RQ_TDPBUSD(3, 5, 7);
+    }
+    RQ_TILESTORE(0, out, 64);
+    sink = out[0] + out[255];
+    (void)sink;
+    rq_amx_release();
+    return iters * 4 * 16 * 16 * 64;
+}
+
+int64_t rq_probe_amx(int64_t iters)
+{
+    if (iters < 0 || !(rq_cpu_paths() & RQ_PATH_AMX))
+        return 0;
+    return rq_probe_amx_run(iters);
+}
+
 #else /* not x86-64 GCC/Clang: never called (rq_cpu_paths lists no SIMD path) */
 
 int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws *w)
 {
     (void)p; (void)pb; (void)w;
     return RQ_E_PATH;
+}
+
+int64_t rq_probe_amx(int64_t iters)
+{
+    (void)iters;
+    return 0;
 }
 
 #endif

@@ -7,7 +7,8 @@
  * of multiply-adds it performed (the caller times it), or 0 when the path is not usable here.
  * The 256-bit probe (EVEX ymm) tells whether a CPU that splits 512-bit operations (AMD Zen 4)
  * retires as many multiply-adds per second at half the width.  rq_probe_avx2 (the paths without
- * AVX-512): 10 chains of vpmaddwd + vpaddd, or of VEX vpdpbusd.
+ * AVX-512): 10 chains of vpmaddwd + vpaddd, or of VEX vpdpbusd.  The AMX probe (4 independent
+ * tdpbusd on tiles) is rq_probe_amx in gemm_amx.c, beside the tile instructions it uses.
  */
 #define _GNU_SOURCE
 #include <stdint.h>

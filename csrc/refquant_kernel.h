@@ -122,6 +122,9 @@ int64_t rq_probe_vnni(int32_t width, int64_t iters);
  * retires per product -- kind 0: vpmaddwd + vpaddd (16 exact products per pair, path AVX2),
  * kind 1: VEX vpdpbusd (32 products, path AVXVNNI); the products performed, 0 when not usable. */
 int64_t rq_probe_avx2(int32_t kind, int64_t iters);
+/* Peak probe of the AMX path (gemm_amx.c): `iters` x 4 independent tdpbusd on tiles; the
+ * multiply-adds performed (16 x 16 x 64 each), 0 when AMX is not usable. */
+int64_t rq_probe_amx(int64_t iters);
 /* Read-bandwidth probe: the byte sum of buf[0..bytes), read as four sequential streams (AVX-512 when
  * the VNNI path is usable; plain C otherwise).  The caller times it (refquant.kernel.probe.read_gbs). */
 uint64_t rq_probe_read(const void *buf, size_t bytes);

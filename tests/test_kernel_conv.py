@@ -242,7 +242,13 @@ def depthwise_problems(draw):
 
 
 def _paths():
-    return [p for p in ("scalar", "vnni", "avx2", "avx_vnni") if p in kernel.paths()]
+    return [p for p in ("scalar", "vnni", "avx2", "avx_vnni", "amx") if p in kernel.paths()]
+
+
+# The tests of which route a prepared conv takes (the implicit GEMM, the NCHW 1x1 lanes kernel) ask
+# for the VNNI path where there is one: where AMX is present, auto picks AMX (M > 4), which has
+# neither form and runs the im2col GEMM (test_amx_auto_path_conv_falls_back_to_the_im2col_gemm).
+VNNI = "vnni" if "vnni" in kernel.paths() else None
 
 
 @settings(max_examples=25, deadline=None)
@@ -260,7 +266,8 @@ def test_depthwise_kernel_accumulators_and_counts_equal_the_oracle(p, policy, bi
                                         **geo)
         assert np.array_equal(got, want) and np.array_equal(counts, want_counts), path
         assert np.array_equal(conv.conv_integer(x, w, zx, zw, bias=bias, policy=policy, path=path, **geo), want)
-        assert kernel.last_path_used() == (path if policy == "wrap" or not big_bias else "scalar")
+        ran = "vnni" if path == "amx" else path   # no AMX form: AMX's CPUs run the VNNI one (csrc/dwconv.c)
+        assert kernel.last_path_used() == (ran if policy == "wrap" or not big_bias else "scalar")
 
 
 @pytest.mark.parametrize("method", ["float_fp32", "tflite_double", "tflite_single", "tosa_single", "tosa_double"])
@@ -335,7 +342,7 @@ def test_prepared_group1_conv_implicit_gemm_equals_the_oracle(c, m, kh, kw, stri
     want = requant.requantize(acc.tolist(), "float_fp32", requant.make_params("float_fp32", [{"M": float(v)} for v in mult]),
                               -3, "int8", axis=1)
     for threads in (1, 2):
-        op = kernel.QLinearConv(w, zx, zw, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, threads=threads,
+        op = kernel.QLinearConv(w, zx, zw, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, path=VNNI, threads=threads,
                                 **geo)
         assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
         if "vnni" in kernel.paths():
@@ -385,8 +392,8 @@ def test_prepared_conv_with_fewer_than_4_channels_equals_the_oracle(c, m, kh, kw
     acc = _oracle_acc(x, w, zx, 0, geo, bias)[0]
     want = requant.requantize(acc.tolist(), "float_fp32", requant.make_params("float_fp32", [{"M": float(v)} for v in mult]),
                               -3, "int8", axis=1)
-    op = kernel.QLinearConv(w, zx, 0, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, threads=threads, **geo)
-    i32 = kernel.QLinearConv(w, zx, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads, **geo)
+    op = kernel.QLinearConv(w, zx, 0, "float_fp32", mult, -3, out_dtype=np.int8, bias=bias, path=VNNI, threads=threads, **geo)
+    i32 = kernel.QLinearConv(w, zx, 0, "int32", None, out_dtype=np.int32, bias=bias, path=VNNI, threads=threads, **geo)
     assert np.array_equal(op(x), np.array(want)) and np.array_equal(op(x), np.array(want))
     assert np.array_equal(i32(x), acc)
     if "vnni" in kernel.paths():
@@ -394,7 +401,7 @@ def test_prepared_conv_with_fewer_than_4_channels_equals_the_oracle(c, m, kh, kw
                  or (m > 32 and threads > 1))
         assert (op._conv_a is not None) == route and (i32._conv_a is not None) == route
         zw = np.full(m, 3, np.int32)   # a weight zero point: not this form (row sums), the im2col one
-        assert kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, threads=threads, **geo)._conv_a is None
+        assert kernel.QLinearConv(w, zx, zw, "int32", None, out_dtype=np.int32, path=VNNI, threads=threads, **geo)._conv_a is None
 
 
 @pytest.mark.parametrize("c,cp", [(1, 4), (3, 4), (4, 4), (40, 40)])
@@ -437,7 +444,7 @@ def test_small_implicit_conv_splits_over_threads_equals_one_thread():
     mult = rng.uniform(1e-4, 1e-3, 64).astype(np.float32)
     geo = dict(pads=[1, 1, 1, 1])
     ref = conv.qlinear_conv(x, w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=1, **geo)
-    op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, threads=2, **geo)
+    op = kernel.QLinearConv(w, 128, 0, "float_fp32", mult, 0, out_dtype=np.int8, path=VNNI, threads=2, **geo)
     assert np.array_equal(op(x), ref) and np.array_equal(op(x), ref)
     if "vnni" in kernel.paths():
         assert [r[1] for r in op._imp.values()][0].count == 2
@@ -484,8 +491,8 @@ def test_prepared_pointwise_conv_equals_the_exact_sum(m):
     mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
     for threads in (1, 2):
         ops_ = {"u8": kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias,
-                                         threads=threads),
-                "i32": kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads)}
+                                         path=VNNI, threads=threads),
+                "i32": kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, path=VNNI, threads=threads)}
         for n, h, wd in [(1, 5, 7), (2, 3, 9), (1, 4, 8), (1, 5, 7), (2, 8, 10), (2, 13, 3), (1, 14, 14),
                          (1, 16, 16)]:
             x = rng.integers(0, 256, (n, c, h, wd)).astype(np.uint8)
@@ -512,10 +519,10 @@ def test_pointwise_nchw_kernel_split_over_threads_equals_the_exact_sum(m):
     w = rng.integers(-128, 128, (m, 32, 1, 1)).astype(np.int8)
     mult = rng.uniform(1e-4, 1e-2, m).astype(np.float32)
     acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 7, w[:, :, 0, 0].astype(np.int64))
-    two = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, threads=2)
+    two = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, path=VNNI, threads=2)
     assert np.array_equal(two(x), acc)
     q1 = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, threads=1)(x)
-    q2 = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, threads=2)
+    q2 = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, path=VNNI, threads=2)
     assert np.array_equal(q2(x), q1)
     if "vnni" in kernel.paths():
         assert two._pw[x.shape][-1][2] == 2 and q2._pw[x.shape][-1][2] == 2
@@ -533,9 +540,9 @@ def test_pointwise_nchw_kernel_k_blocks_equal_the_exact_sum(c, m, hw, threads):
     bias = rng.integers(-5000, 5000, m).astype(np.int32)
     mult = rng.uniform(1e-5, 1e-4, m).astype(np.float32)
     acc = np.einsum("nchw,mc->nmhw", x.astype(np.int64) - 9, w[:, :, 0, 0].astype(np.int64)) + bias[None, :, None, None]
-    i32 = kernel.QLinearConv(w, 9, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=threads)
+    i32 = kernel.QLinearConv(w, 9, 0, "int32", None, out_dtype=np.int32, bias=bias, path=VNNI, threads=threads)
     assert np.array_equal(i32(x), acc)
-    q = kernel.QLinearConv(w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, threads=threads)
+    q = kernel.QLinearConv(w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, path=VNNI, threads=threads)
     assert np.array_equal(q(x), conv.qlinear_conv(x, w, 9, 0, "float_fp32", mult, 100, out_dtype=np.uint8,
                                                   bias=bias, threads=1))
     if "vnni" in kernel.paths():
@@ -596,8 +603,8 @@ def test_pointwise_nchw_kernel_tail_pixels_equal_the_exact_sum():
             acc = acc.reshape(m, p) + bias[:, None]
             ref = conv.qlinear_conv(x, w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias,
                                     path="scalar").reshape(m, p)
-            i32 = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, threads=1)
-            q = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, threads=1)
+            i32 = kernel.QLinearConv(w, 7, 0, "int32", None, out_dtype=np.int32, bias=bias, path=VNNI, threads=1)
+            q = kernel.QLinearConv(w, 7, 0, "float_fp32", mult, 100, out_dtype=np.uint8, bias=bias, path=VNNI, threads=1)
             xc = np.ascontiguousarray(x[0, :, 0, :])
             for parts in (1, 2):
                 assert np.array_equal(direct(i32, xc, m, c, p, np.int32, parts), acc), (c, p, m, parts)
@@ -651,12 +658,12 @@ def test_pointwise_lanes_kernel_declines_other_methods_and_the_op_falls_back(thr
     w = rng.integers(-128, 128, (96, 64, 1, 1)).astype(np.int8)
     m, s = rng.integers(2**29, 2**30, 96).astype(np.int32), rng.integers(-12, -4, 96).astype(np.int32)
     ref = conv.qlinear_conv(x, w, 7, 0, "tflite_double", (m, s), 3, out_dtype=np.int8, path="scalar")
-    op = kernel.QLinearConv(w, 7, 0, "tflite_double", (m, s), 3, out_dtype=np.int8, threads=threads)
+    op = kernel.QLinearConv(w, 7, 0, "tflite_double", (m, s), 3, out_dtype=np.int8, path=VNNI, threads=threads)
     assert np.array_equal(op(x), ref) and np.array_equal(op(x), ref)
     if "vnni" in kernel.paths():
         assert op._wt is None   # declined once, not asked again
     f = kernel.QLinearConv(w, 7, 0, "float_fp32", np.full(96, np.float32(1e-3)), 3, out_dtype=np.int8,
-                           threads=threads)
+                           path=VNNI, threads=threads)
     want = conv.qlinear_conv(x, w, 7, 0, "float_fp32", np.full(96, np.float32(1e-3)), 3, out_dtype=np.int8,
                              path="scalar")
     assert np.array_equal(f(x), want)
@@ -711,10 +718,10 @@ def test_strided_pointwise_conv_routes_equal_the_exact_sum(c, hw, m, stride, lan
         acc = np.einsum("nchw,mc->nmhw", xs, w[:, :, 0, 0].astype(np.int64) - np.reshape(zw, (-1, 1))) \
             + bias[None, :, None, None]
         for threads in (1, 2):
-            i32 = kernel.QLinearConv(w, 9, zw, "int32", None, out_dtype=np.int32, bias=bias, threads=threads, **geo)
+            i32 = kernel.QLinearConv(w, 9, zw, "int32", None, out_dtype=np.int32, bias=bias, path=VNNI, threads=threads, **geo)
             for _ in range(2):   # the second call: the kept records
                 assert np.array_equal(i32(x), acc)
-            q = kernel.QLinearConv(w, 9, zw, "float_fp32", mult, 5, out_dtype=np.uint8, bias=bias, threads=threads,
+            q = kernel.QLinearConv(w, 9, zw, "float_fp32", mult, 5, out_dtype=np.uint8, bias=bias, path=VNNI, threads=threads,
                                    **geo)
             one = kernel.qlinear_conv(x, w, 9, zw, "float_fp32", mult, 5, out_dtype=np.uint8, bias=bias,
                                       threads=threads, path="scalar", **geo)

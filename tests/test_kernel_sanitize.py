@@ -375,6 +375,10 @@ static void conv_gemm_case(int hp, int wp, int c, int n, int k, int s, int dil, 
     g.qmin = -128; g.qmax = 127; g.zp = 3; g.c = ref; g.c_type = RQ_I8; g.ldc = n;
     CHECK(rq_gemm_run(&g) == RQ_OK);
     g.a = img; g.c = out; g.lda = 0;
+    if ((rq_cpu_paths() & RQ_PATH_AMX) && c % 4 == 0 && oh * ow > 4)   /* auto picks AMX: no implicit form */
+        CHECK(rq_conv_gemm_run(&g, &cv) == RQ_E_PATH);
+    if (rq_cpu_paths() & RQ_PATH_VNNI)
+        g.path = RQ_PATH_VNNI;
     rc = rq_conv_gemm_run(&g, &cv);
     if (rq_cpu_paths() & RQ_PATH_VNNI) {
         CHECK(rc == (c % 4 ? RQ_E_PATH : RQ_OK));
@@ -520,6 +524,10 @@ static void conv1x1_case(int c, int np_, int n, int int32_out)
     g.qmin = int32_out ? INT32_MIN : -128; g.qmax = int32_out ? INT32_MAX : 127;
     g.c_type = int32_out ? RQ_I32 : RQ_I8;
     CHECK(rq_gemm_run(&g) == RQ_OK);
+    if ((rq_cpu_paths() & RQ_PATH_AMX) && np_ > 4)   /* auto picks AMX (M > 4), which has no NCHW 1x1 form */
+        CHECK(rq_conv1x1_nchw_run(&g, x, c, np_, wt, out) == RQ_E_PATH);
+    if (rq_cpu_paths() & RQ_PATH_VNNI)
+        g.path = RQ_PATH_VNNI;
     rc = rq_conv1x1_nchw_run(&g, x, c, np_, wt, out);
     if (rq_cpu_paths() & RQ_PATH_VNNI) {
         CHECK(rc == RQ_OK);
@@ -648,6 +656,8 @@ int main(void)
     }
     stream_case(RQ_U8);
     stream_case(RQ_I8);
+    CHECK(rq_probe_amx(2) == ((rq_cpu_paths() & RQ_PATH_AMX) ? 2 * 4 * 16 * 16 * 64 : 0));
+    CHECK(rq_probe_amx(-1) == 0);
     bad_arguments();
     {
         static const int dws[][8] = {{1, 1, 1, 1, 1, 1, 1, 0}, {1, 5, 6, 7, 3, 1, 1, 1}, {2, 33, 9, 8, 3, 2, 1, 1},
@@ -705,13 +715,21 @@ int main(void)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")
-def test_kernel_clean_under_asan_ubsan(tmp_path):
+@pytest.mark.parametrize("amx_emulated", [False, True], ids=["native", "amx_emulated"])
+def test_kernel_clean_under_asan_ubsan(tmp_path, amx_emulated):
+    """``amx_emulated``: built with -DRQ_AMX_EMULATE (csrc/gemm_amx.c's tile instructions in plain C,
+    AMX listed wherever VNNI is), so the AMX driver runs every case under the sanitizers on a CPU
+    without AMX too (tests/test_kernel_amx_emulated.py runs the Python twin tests on it)."""
+    from refquant import kernel
+    if amx_emulated and "vnni" not in kernel.paths():
+        pytest.skip("the emulated AMX path needs AVX-512 VNNI (its packing and epilogue use AVX-512)")
     driver = tmp_path / "driver.c"
     driver.write_text(DRIVER)
     exe = tmp_path / "driver"
     sources = sorted(str(p) for p in CSRC.glob("*.c"))
     cmd = ["gcc", "-std=gnu99", "-O1", "-g", "-fno-omit-frame-pointer", "-ffp-contract=off",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-Wall",
+           *(["-DRQ_AMX_EMULATE"] if amx_emulated else []),
            f"-I{CSRC}", *sources, str(driver), "-lm", "-o", str(exe)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     if res.returncode != 0 and "sanitize" in res.stderr and "cannot find" in res.stderr:
@@ -725,3 +743,5 @@ def test_kernel_clean_under_asan_ubsan(tmp_path):
     assert "AddressSanitizer" not in out, out[-4000:]
     assert run.returncode == 0, out[-4000:]
     assert "failures=0" in run.stdout
+    if amx_emulated:   # the AMX path (4) was among the paths every case ran
+        assert int(run.stdout.split("paths=")[1].split()[0]) & 4, run.stdout[-300:]

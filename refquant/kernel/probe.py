@@ -7,7 +7,8 @@ or of a path the machine does not have.  ``peak_gops("vnni", 512, threads=2)`` r
 2 * multiply-adds / second / 1e9 of the fastest ~2 ms run (a loaded machine preempts some runs; the
 fastest is the one that ran alone); None when the path is not usable here.  The 256-bit paths:
 ``peak_gops("avx2")`` times chains of vpmaddwd + vpaddd (the AVX2 kernel's exact step, 16 products
-per pair), ``peak_gops("avx_vnni")`` chains of VEX vpdpbusd (32 products).  ``read_gbs(nbytes)``: the
+per pair), ``peak_gops("avx_vnni")`` chains of VEX vpdpbusd (32 products), ``peak_gops("amx")`` 4
+independent tdpbusd on tiles (csrc/gemm_amx.c, 16 x 16 x 64 products each).  ``read_gbs(nbytes)``: the
 read bandwidth a kernel that streams an operand of that size once (GEMV, M <= 4) is bound by.
 """
 
@@ -21,6 +22,8 @@ def _probe(path, width):
     """The C probe of ``path``: iters -> multiply-adds performed."""
     if path == "vnni":
         return lambda iters: lib.rq_probe_vnni(width, iters)
+    if path == "amx":
+        return lib.rq_probe_amx
     return lambda iters: lib.rq_probe_avx2(0 if path == "avx2" else 1, iters)
 
 
@@ -44,7 +47,7 @@ def _run(probe, seconds, out, i):
 def peak_gops(path="vnni", width=512, threads=1, seconds=0.3):
     """Measured peak GOPS (2 x int8 multiply-adds per second / 1e9) of ``path`` on ``threads``
     threads at once (the best run of each thread, summed); None if the path is not usable."""
-    if lib is None or path not in ("vnni", "avx2", "avx_vnni") or path not in paths():
+    if lib is None or path not in ("vnni", "avx2", "avx_vnni", "amx") or path not in paths():
         return None
     if path == "vnni" and width not in (256, 512):
         return None
