@@ -234,7 +234,7 @@ typedef struct rq_lag {
     const uint32_t *rs;         /* row sums of the block's first row */
     char *dst;                  /* output row of the block's first row, column j0 */
     size_t ldc_bytes;
-    int32_t nr, nrs, fp32, c32;
+    int32_t nr, nrs, fp32, c32, stream;
 } rq_lag;
 
 RQ_AVX512 static int rq_lag_init(rq_lag *l, const rq_plan *p, const rq_simd_ws *w,
@@ -261,6 +261,7 @@ RQ_AVX512 static int rq_lag_init(rq_lag *l, const rq_plan *p, const rq_simd_ws *
     l->nr = ib - ia;
     l->nrs = w->need_rowsum;
     l->c32 = g->c_type == RQ_I32;
+    l->stream = w->stream;   /* int32 C, two whole aligned lines per row (rq_stream_c) */
     return 1;
 }
 
@@ -279,7 +280,10 @@ RQ_AVX512 static inline __attribute__((always_inline)) void rq_lag_row(const rq_
         a0 = RQ_FQ(a0, l->mf0, l->lo, l->hi, l->zp);
         a1 = RQ_FQ(a1, l->mf1, l->lo, l->hi, l->zp);
     }
-    if (l->c32) {
+    if (l->c32 && l->stream) {
+        _mm512_stream_si512((void *)dst, a0);
+        _mm512_stream_si512((void *)(dst + 64), a1);
+    } else if (l->c32) {
         _mm512_storeu_si512(dst, a0);
         _mm512_storeu_si512(dst + 64, a1);
     } else {
@@ -379,6 +383,8 @@ RQ_AMX int rq_gemm_amx(const rq_plan *p, const rq_packed_b *pb, const rq_simd_ws
     }
     for (ir = 0; pending && ir < lag.nr; ir++)
         rq_lag_row(&lag, ir);
+    if (w->stream)
+        _mm_sfence();            /* the non-temporal stores, before the caller reads C */
     rq_amx_release();
     free(apack); free(rs); free(cbuf); free(cstrip);
     return RQ_OK;

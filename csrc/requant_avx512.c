@@ -30,7 +30,8 @@
 
 /* Whether an int32 C is written with non-temporal stores: it is larger than the caches
  * (RQ_STREAM_BYTES) and every 32-column block row is two whole, aligned cache lines.  Only the
- * drivers that end with sfence stream (rq_gemm_vnni): never AMX, M <= 4 (gemv_vnni.c) or conv. */
+ * drivers that end with sfence stream (rq_gemm_vnni, rq_gemm_amx unless -DRQ_AMX_STREAM=0):
+ * never M <= 4 (gemv_vnni.c) or conv. */
 #ifndef RQ_STREAM_BYTES
 #define RQ_STREAM_BYTES ((size_t)4 << 20)
 #endif
@@ -58,7 +59,7 @@ int rq_simd_ws_init(const rq_plan *p, const rq_packed_b *pb, int amx, rq_simd_ws
     w->beta = malloc((size_t)g->n * sizeof(int32_t));
     if (!w->colfix || !w->beta)
         return RQ_E_NOMEM;
-    w->stream = !amx && rq_stream_c(p);
+    w->stream = (!amx || RQ_AMX_STREAM) && rq_stream_c(p);
     {   /* locals, so that no store through w can alias the loads (the loop then vectorizes: it
          * was ~4 % of a 49 x 160 x 960 conv layer's call) */
         int32_t *const colfix = w->colfix, *const betas = w->beta;

@@ -58,6 +58,10 @@ static inline int32_t rq_round_up(int32_t v, int32_t q) { return ((v + q - 1) / 
 #ifndef RQ_KCB
 #define RQ_KCB 16     /* ... else k-blocks of this many (B sub-panels, 32 KiB, stay in L1) */
 #endif
+#ifndef RQ_AMX_STREAM
+#define RQ_AMX_STREAM 1   /* AMX: a large int32 C with non-temporal stores, as the VNNI path (measured
+                             there; on AMX not measured yet: -DRQ_AMX_STREAM=0 for the A/B) */
+#endif
 #ifndef RQ_ABYTES
 #define RQ_ABYTES (768 * 1024)   /* packed A block budget (L2) */
 #endif

@@ -1042,13 +1042,13 @@ def test_large_int32_output_written_with_streaming_stores_is_exact(a_dt):
     zb = rng.integers(-128, 128, n).astype(np.int32)
     bias = rng.integers(-2**20, 2**20, n).astype(np.int32)
     want = ((a.astype(np.int64) - 3) @ (b.astype(np.int64) - zb) + bias).astype(np.int32)
-    path = "vnni" if "vnni" in kernel.paths() else None   # the streaming stores are the VNNI path's (not AMX's)
-    op = kernel.QLinearMatMul(b, 3, zb, "int32", bias=bias, a_dtype=a_dt, threads=2, path=path)
-    for got in (kernel.matmul_integer(a, b, 3, zb, bias, threads=1, path=path),
-                kernel.matmul_integer(a, b, 3, zb, bias, path=path), op(a), op(a[:-1])):
-        assert got.ctypes.data % 64 == 0
-        assert kernel.last_path_used() == (path or kernel.last_path_used())
-        np.testing.assert_array_equal(got, want[:got.shape[0]])
+    for path in [p for p in ("vnni", "amx") if p in kernel.paths()] or [None]:   # the paths that stream
+        op = kernel.QLinearMatMul(b, 3, zb, "int32", bias=bias, a_dtype=a_dt, threads=2, path=path)
+        for got in (kernel.matmul_integer(a, b, 3, zb, bias, threads=1, path=path),
+                    kernel.matmul_integer(a, b, 3, zb, bias, path=path), op(a), op(a[:-1])):
+            assert got.ctypes.data % 64 == 0
+            assert kernel.last_path_used() == (path or kernel.last_path_used())
+            np.testing.assert_array_equal(got, want[:got.shape[0]])
 
 # ---- the C thread pool (rq_gemm_run_many) ------------------------------------------------------------
 

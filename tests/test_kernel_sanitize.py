@@ -587,26 +587,30 @@ static void dw_bad_arguments(void)
     CHECK(rq_dwconv_run_many(none, 1) == RQ_E_NULL);
 }
 
-/* An int32 C of >= 4 MiB on a 64-byte boundary: the VNNI epilogue writes it with non-temporal
- * stores (requant_avx512.c rq_stream_c); N % 32 == 16 and M % 12 != 0 leave partial blocks. */
-static void stream_case(int at)
+/* An int32 C of >= RQ_STREAM_BYTES (4 MiB; 64 KiB in the emulated-AMX build) on a 64-byte
+ * boundary: the VNNI and AMX epilogues write it with non-temporal stores (requant_avx512.c
+ * rq_stream_c; AMX's overlapped epilogue too when K >= 12 chunks of 64); N % 32 == 16 and
+ * M % 12 != 0 (M % 32 != 0) leave partial blocks. */
+static void stream_case(int at, int m, int n, int k)
 {
-    const int m = 1030, n = 1040, k = 8;
     uint8_t *a = malloc((size_t)m * k), *b = malloc((size_t)k * n);
     int32_t *ref = malloc(sizeof(int32_t) * (size_t)m * n);
     int32_t *out = aligned_alloc(64, sizeof(int32_t) * (size_t)m * n);
     rq_gemm g;
+    int p;
     fill(a, (size_t)m * k, at, 0);
     fill(b, (size_t)k * n, RQ_I8, 0);
     memset(&g, 0, sizeof g);
     g.m = m; g.n = n; g.k = k; g.a = a; g.a_type = at; g.lda = k; g.b = b; g.b_type = RQ_I8; g.ldb = n;
     g.za = 1; g.method = RQ_INT32; g.c = ref; g.c_type = RQ_I32; g.ldc = n; g.path = RQ_PATH_SCALAR;
     CHECK(rq_gemm_run(&g) == RQ_OK);
-    if (rq_cpu_paths() & RQ_PATH_VNNI) {
-        g.c = out; g.path = RQ_PATH_VNNI;
-        CHECK(rq_gemm_run(&g) == RQ_OK);
-        CHECK(memcmp(out, ref, sizeof(int32_t) * (size_t)m * n) == 0);
-    }
+    for (p = RQ_PATH_VNNI; p <= RQ_PATH_AMX; p *= 2)
+        if (rq_cpu_paths() & p) {
+            memset(out, 0, sizeof(int32_t) * (size_t)m * n);
+            g.c = out; g.path = p;
+            CHECK(rq_gemm_run(&g) == RQ_OK);
+            CHECK(memcmp(out, ref, sizeof(int32_t) * (size_t)m * n) == 0);
+        }
     cases++;
     free(a); free(b); free(ref); free(out);
 }
@@ -654,8 +658,10 @@ int main(void)
         many_case(3, 130, 70, 5, 0);
         many_case(64, 64, 64, 8, 1);
     }
-    stream_case(RQ_U8);
-    stream_case(RQ_I8);
+    stream_case(RQ_U8, 1030, 1040, 8);
+    stream_case(RQ_I8, 1030, 1040, 8);
+    stream_case(RQ_U8, 70, 304, 776);   /* AMX: the overlapped epilogue (13 chunks) */
+    stream_case(RQ_I8, 70, 304, 776);
     CHECK(rq_probe_amx(2) == ((rq_cpu_paths() & RQ_PATH_AMX) ? 2 * 4 * 16 * 16 * 64 : 0));
     CHECK(rq_probe_amx(-1) == 0);
     bad_arguments();
@@ -729,7 +735,7 @@ def test_kernel_clean_under_asan_ubsan(tmp_path, amx_emulated):
     sources = sorted(str(p) for p in CSRC.glob("*.c"))
     cmd = ["gcc", "-std=gnu99", "-O1", "-g", "-fno-omit-frame-pointer", "-ffp-contract=off",
            "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-Wall",
-           *(["-DRQ_AMX_EMULATE"] if amx_emulated else []),
+           *(["-DRQ_AMX_EMULATE", "-DRQ_STREAM_BYTES=((size_t)1<<16)"] if amx_emulated else []),
            f"-I{CSRC}", *sources, str(driver), "-lm", "-o", str(exe)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     if res.returncode != 0 and "sanitize" in res.stderr and "cannot find" in res.stderr:
