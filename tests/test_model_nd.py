@@ -150,6 +150,7 @@ CONV_CASES = {   # rank: (x shape, w shape, attrs)
 
 @pytest.mark.parametrize("rank", [1, 3])
 def test_qlinear_conv_nd_agrees_with_onnxruntime(rank):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
     xs, ws, attrs = CONV_CASES[rank]
     x = RNG.integers(0, 256, xs).astype(np.uint8)
@@ -168,6 +169,7 @@ def test_qlinear_conv_nd_agrees_with_onnxruntime(rank):
 
 @pytest.mark.parametrize("rank", [1, 3])
 def test_conv_integer_nd_agrees_with_onnxruntime(rank):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
     xs, ws, attrs = CONV_CASES[rank]
     x = RNG.integers(0, 256, xs).astype(np.uint8)
@@ -182,6 +184,7 @@ def test_conv_integer_nd_agrees_with_onnxruntime(rank):
 
 @pytest.mark.parametrize("rank", [1, 3])
 def test_float_conv_nd_encloses_onnxruntime(rank):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
     xs, ws, attrs = CONV_CASES[rank]
     x = RNG.standard_normal(xs).astype(np.float32)
@@ -202,6 +205,7 @@ POOL_CASES = {
 @pytest.mark.parametrize("rank", [1, 3])
 @pytest.mark.parametrize("include", [0, 1])
 def test_average_pool_nd_encloses_onnxruntime(rank, include):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
     xs, attrs = POOL_CASES[rank]
     x = RNG.standard_normal(xs).astype(np.float32)
@@ -213,6 +217,7 @@ def test_average_pool_nd_encloses_onnxruntime(rank, include):
 @pytest.mark.parametrize("rank", [1, 3])
 @pytest.mark.parametrize("dtype", [np.float32, np.uint8])
 def test_max_pool_nd_equals_onnxruntime(rank, dtype):
+    pytest.importorskip("onnx")
     from onnx import helper
     xs, attrs = POOL_CASES[rank]
     x = (RNG.standard_normal(xs).astype(np.float32) if dtype == np.float32 else RNG.integers(0, 256, xs).astype(dtype))
@@ -224,6 +229,7 @@ def test_max_pool_nd_equals_onnxruntime(rank, dtype):
 
 @pytest.mark.parametrize("rank", [1, 3])
 def test_global_average_pool_nd_encloses_onnxruntime(rank):
+    pytest.importorskip("onnx")
     from onnx import TensorProto
     x = RNG.standard_normal(POOL_CASES[rank][0]).astype(np.float32)
     m = _one_node("GlobalAveragePool", [("x", x)], [], TensorProto.FLOAT, {})
@@ -283,7 +289,7 @@ def test_qdq_nd_model_compares_with_onnxruntime(tmp_path, rank):
     MaxPool on the integers and QLinearGlobalAveragePool; at disable the float path; every node agrees
     or is implementation-defined, at both levels."""
     pytest.importorskip("onnxruntime")
-    import onnx
+    onnx = pytest.importorskip("onnx")
 
     from refquant.model.compare import compare
     p = tmp_path / f"qdq{rank}d.onnx"
