@@ -91,7 +91,11 @@ def test_numpy_histogram_of_added_subnormals_equals_np_histogram(ulps, bins):
     x = (np.arange(-ulps, ulps + 1) * 2.0 ** -149).astype(F32)
     ms = Multiset()
     ms.add(x)
-    counts, _ = np.histogram(x, bins, range=(-t, t))
+    try:
+        counts, _ = np.histogram(x, bins, range=(-t, t))
+    except ValueError as exc:   # numpy >= 2.2 refuses coinciding edges (numpy_edges says so: test_mutants_histogram)
+        assert "Too many bins" in str(exc) and np.lib.NumpyVersion(np.__version__) >= "2.2.0", (np.__version__, exc)
+        pytest.skip(f"numpy {np.__version__} refuses these coinciding edges; the counts are numpy < 2.2's")
     assert np.array_equal(numpy_histogram(ms, numpy_edges(-t, t, bins)), counts)
 
 

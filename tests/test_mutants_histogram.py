@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from refquant.calibrate import Multiset
-from refquant.calibrate.histogram import edge, numpy_edges, numpy_histogram, signed_histogram
+from refquant.calibrate.histogram import (NUMPY_REFUSES_EQUAL_EDGES, edge, numpy_edges, numpy_histogram,
+                                          signed_histogram)
 from refquant.errors import InvalidValueError
 
 F32 = np.float32
@@ -46,11 +47,52 @@ def test_numpy_histogram_with_coinciding_edges_equals_np_histogram(ulps, bins):
     t = F32(ulps * 2.0 ** -149)
     x = (np.arange(-ulps, ulps + 1) * 2.0 ** -149).astype(F32)
     x = np.concatenate([x, x[::2]])
-    counts, edges = np.histogram(x, bins, range=(-t, t))
+    try:
+        counts, edges = np.histogram(x, bins, range=(-t, t))
+    except ValueError as exc:   # numpy >= 2.2 refuses coinciding edges; refquant says so, naming it
+        assert NUMPY_REFUSES_EQUAL_EDGES and "Too many bins" in str(exc), (np.__version__, exc)
+        with pytest.raises(InvalidValueError, match="coinciding float32 edges"):
+            numpy_edges(-t, t, bins)
+        return
     mine = numpy_edges(-t, t, bins)
     assert np.array_equal(mine.view(np.uint32), edges.view(np.uint32))
     h = numpy_histogram(_ms(x), mine)
     assert h.dtype == np.int64 and np.array_equal(h, counts)
+
+
+def test_coinciding_edges_refused_where_numpy_refuses_them(monkeypatch):
+    """numpy >= 2.2 (numpy/numpy#27148) raises where equal bins' float32 edges do not strictly
+    increase: numpy_edges then raises InvalidValueError naming it, and only then (whatever numpy
+    this run has: the flag is set both ways here); ORT's |x| collector turns numpy's refusal into
+    the same error, and any other np.histogram refusal (NaN data) into one that quotes numpy."""
+    from unittest import mock
+
+    import refquant.calibrate.histogram as H
+    import refquant.calibrate.ort_histogram as oh
+    t = F32(2 * 2.0 ** -149)
+    for refuses in (False, True):
+        monkeypatch.setattr(H, "NUMPY_REFUSES_EQUAL_EDGES", refuses)
+        assert numpy_edges(-1.0, 1.0, 64).size == 65   # distinct edges: never refused
+        if refuses:
+            with pytest.raises(InvalidValueError) as exc:
+                numpy_edges(-t, t, 16)
+            assert str(exc.value).startswith(f"np.histogram: 16 equal bins over [{-t}, {t}] have coinciding float32 "
+                                             f"edges, and np.histogram of numpy {np.__version__} (>= 2.2) refuses")
+        else:
+            assert np.count_nonzero(np.diff(numpy_edges(-t, t, 16)) == 0) > 0   # numpy < 2.2's edges
+    refusal = ValueError("Too many bins for data range. Cannot create 64 finite-sized bins.")
+    monkeypatch.setattr(oh, "NUMPY_REFUSES_EQUAL_EDGES", True)
+    with mock.patch.object(oh.np, "histogram", side_effect=refusal), pytest.raises(InvalidValueError) as exc:
+        oh.collect_abs(None, np.array([1.0, 2.0], F32), 64)
+    assert str(exc.value).startswith("onnxruntime |x| histogram: 64 equal bins over [1.0, 2.0] have coinciding")
+    with mock.patch.object(oh.np, "histogram", side_effect=refusal), pytest.raises(InvalidValueError) as exc:
+        oh.collect_signed(None, np.array([1.0, -2.0], F32), 64)
+    assert str(exc.value).startswith("onnxruntime histogram: 64 equal bins over [-2.0, 2.0] have coinciding")
+    with pytest.raises(InvalidValueError) as exc:
+        oh.collect_abs(None, np.array([1.0, np.nan, 2.0], F32), 8)
+    assert str(exc.value) == ("onnxruntime |x| histogram: np.histogram refuses the batch (autodetected range of "
+                              "[nan, nan] is not finite); onnxruntime's calibrator calls it the same way and fails "
+                              "there too, so there is no ORT result")
 
 
 def test_numpy_histogram_drops_values_outside_the_edges_like_np_histogram():

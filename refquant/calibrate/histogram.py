@@ -17,6 +17,19 @@ import numpy as np
 from ..errors import InvalidValueError
 
 MAX_BINS = 2**20
+# numpy >= 2.2.0 refuses equal bins whose edges do not strictly increase ("Too many bins for data
+# range", numpy/numpy#27148; measured: 2.1.3 counts them, 2.2.0, 2.3.5, 2.4.0 raise ValueError).  ORT's
+# calibrators call np.histogram, so with the installed numpy they fail there too.
+NUMPY_REFUSES_EQUAL_EDGES = np.lib.NumpyVersion(np.__version__) >= "2.2.0"
+
+
+def refused_edges_error(who, bins, lo, hi):
+    """The InvalidValueError for ``bins`` equal bins over [lo, hi] whose float32 edges coincide, which
+    np.histogram of this numpy refuses (NUMPY_REFUSES_EQUAL_EDGES)."""
+    return InvalidValueError(
+        f"{who}: {bins} equal bins over [{lo}, {hi}] have coinciding float32 edges, and np.histogram of numpy "
+        f"{np.__version__} (>= 2.2) refuses them ('Too many bins for data range'), so onnxruntime's calibrator "
+        "fails there too; there is no ORT result with this numpy")
 
 
 def check_bins(bins, what="bins"):
@@ -82,7 +95,8 @@ def numpy_edges(lo, hi, bins):
       e_B = hi
     (numpy's ``linspace(lo, hi, B + 1, dtype=float32)``: y = arange(B + 1); y *= step; y += lo;
     y[-1] = hi.)  A span 2·max|x| beyond float32 makes delta inf: numpy then yields NaN edges and
-    onnxruntime fails with IndexError, so this raises InvalidValueError.
+    onnxruntime fails with IndexError, so this raises InvalidValueError; so do edges that do not
+    strictly increase where the installed numpy (>= 2.2) refuses them (NUMPY_REFUSES_EQUAL_EDGES).
     # Reproduces: numpy.histogram / numpy.linspace (numpy 2.1.3 lib/_histograms_impl.py, _core/function_base.py)
     """
     bins = check_bins(bins)
@@ -103,6 +117,8 @@ def numpy_edges(lo, hi, bins):
         y = k * step if step != 0 else (k / F32(bins)) * delta
     e = (y + lo).astype(F32)
     e[-1] = hi
+    if NUMPY_REFUSES_EQUAL_EDGES and np.any(e[:-1] >= e[1:]):
+        raise refused_edges_error("np.histogram", bins, lo, hi)
     return e
 
 

@@ -18,6 +18,7 @@ model calls the same numpy operations in the same order:
 import numpy as np
 
 from ..errors import InvalidValueError
+from .histogram import NUMPY_REFUSES_EQUAL_EDGES, refused_edges_error
 
 MAX_GROWN_BINS = 2**24  # refquant's bound on a grown ORT histogram (ORT would try to allocate it)
 
@@ -33,7 +34,23 @@ def _signed_hist(x, n, t):
     if n > MAX_GROWN_BINS:
         raise InvalidValueError(f"onnxruntime histogram: growing to {n} bins (range ±{t}) exceeds refquant's "
                                 f"bound of {MAX_GROWN_BINS}; ORT would try to allocate it")
-    return np.histogram(x, n, range=(-t, t))
+    return _equal_bins(x, n, (-t, t), "onnxruntime histogram")
+
+
+def _equal_bins(x, n, rng, who):
+    """np.histogram(x, n, range=rng) (rng None: the data's); numpy's refusals as InvalidValueError:
+    coinciding edges (numpy >= 2.2) named as such, any other (a NaN in the data, which makes the
+    autodetected range NaN) with numpy's words.  ORT calls the same np.histogram and fails there too."""
+    try:
+        return np.histogram(x, n, range=rng)
+    except ValueError as exc:
+        if NUMPY_REFUSES_EQUAL_EDGES and "Too many bins" in str(exc):
+            lo, hi = rng if rng is not None else (np.min(x), np.max(x))
+            if lo == hi:   # numpy's widening of an empty range
+                lo, hi = lo - np.float32(0.5), hi + np.float32(0.5)
+            raise refused_edges_error(who, n, lo, hi) from None
+        raise InvalidValueError(f"{who}: np.histogram refuses the batch ({exc}); onnxruntime's calibrator calls "
+                                "it the same way and fails there too, so there is no ORT result") from None
 
 
 def collect_signed(state, x, bins):
@@ -85,7 +102,7 @@ def collect_abs(state, x, bins):
                 f"onnxruntime |x| histogram: every |x| is {a.max()} (>= 2^24), so np.histogram's ±1/2 widening of the "
                 "empty range changes nothing and its bin index is 0/0; onnxruntime's HistogramCollector fails there "
                 "too (IndexError), there is no ORT result")
-        h, e = np.histogram(a, bins=bins)
+        h, e = _equal_bins(a, bins, None, "onnxruntime |x| histogram")
         return h, e.astype(a.dtype), lo, hi
     oh, oe, omin, omax = state
     if np.nanmax(a) > oe[-1]:

@@ -106,7 +106,9 @@ def cmd_report(args):
             f.write(md + "\n")
         with open(os.path.join(args.report, "report.json"), "w", encoding="utf-8") as f:
             json.dump(rep, f, indent=1)
-        png(Store(args.store).records(), os.path.join(args.report, "by_regime.png"))
+        if not png(Store(args.store).records(), os.path.join(args.report, "by_regime.png")):
+            print("refquant: by_regime.png not written: matplotlib is not installed (pip install 'refquant[report]')",
+                  file=sys.stderr)
     print(json.dumps(rep, indent=1) if args.json else md)
     return EXIT_MISMATCH if rep["failures"] else EXIT_OK
 
