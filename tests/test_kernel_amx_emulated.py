@@ -30,17 +30,10 @@ pytestmark = [
 def build_emulated(dest):
     """csrc built as refquant._kernel with -DRQ_AMX_EMULATE into ``dest``; the extension's path."""
     import importlib.util
-
-    from cffi import FFI
     spec = importlib.util.spec_from_file_location("_rq_build", ROOT / "refquant" / "kernel" / "_build.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    ffi = FFI()
-    ffi.cdef(build.CDEF)
-    ffi.set_source("refquant._kernel", '#include <stdint.h>\n#include <stddef.h>\n#include "refquant_kernel.h"\n',
-                   sources=[os.path.join(build._CSRC, s) for s in build.SOURCES], include_dirs=[build._CSRC],
-                   extra_compile_args=build.CFLAGS + ["-DRQ_AMX_EMULATE"], libraries=["m", "pthread"])
-    return Path(ffi.compile(tmpdir=str(dest)))
+    return Path(build.make_ffi(build._CSRC, ["-DRQ_AMX_EMULATE"]).compile(tmpdir=str(dest)))
 
 
 def shadow_tree(dest, extension):

@@ -28,17 +28,25 @@ CFLAGS = ["-O3", "-std=gnu99", "-ffp-contract=off", "-fno-fast-math", "-fno-stri
 with open(os.path.join(_CSRC, "refquant_kernel.h")) as f:
     CDEF = f.read()
 
-ffi = FFI()
-ffi.cdef(CDEF)
-ffi.set_source(
-    "refquant._kernel",
-    '#include <stdint.h>\n#include <stddef.h>\n#include "refquant_kernel.h"\n',
-    sources=[os.path.join(_CSRC_REL, s) for s in SOURCES],
-    include_dirs=[_CSRC_REL],
-    depends=[os.path.join(_CSRC_REL, h) for h in ("refquant_kernel.h", "rq_internal.h", "rq_simd.h")],
-    extra_compile_args=CFLAGS,
-    libraries=["m", "pthread"],
-)
+
+def make_ffi(csrc=_CSRC_REL, extra_cflags=()):
+    """The builder of refquant._kernel from the C sources in ``csrc``, with ``extra_cflags`` added (a
+    test build: tests/test_kernel_amx_emulated.py passes -DRQ_AMX_EMULATE and an absolute csrc)."""
+    builder = FFI()
+    builder.cdef(CDEF)
+    builder.set_source(
+        "refquant._kernel",
+        '#include <stdint.h>\n#include <stddef.h>\n#include "refquant_kernel.h"\n',
+        sources=[os.path.join(csrc, s) for s in SOURCES],
+        include_dirs=[csrc],
+        depends=[os.path.join(csrc, h) for h in ("refquant_kernel.h", "rq_internal.h", "rq_simd.h")],
+        extra_compile_args=CFLAGS + list(extra_cflags),
+        libraries=["m", "pthread"],
+    )
+    return builder
+
+
+ffi = make_ffi()
 
 if __name__ == "__main__":
     os.chdir(_ROOT)
